@@ -1,0 +1,45 @@
+/*
+ * cli.h: the command table and options shared by every subcommand.
+ *
+ * main() picks the subcommand by name and hands it argc/argv (argv[0] is the
+ * subcommand name). Each cmd_*.c parses its own flags with cli_common_opt() for the
+ * shared ones and returns the process exit code: 0 success, 1 failure (invalid
+ * config, failed rows, refused plan), 2 usage error.
+ */
+#ifndef JOEY_CLI_H
+#define JOEY_CLI_H
+
+#include <stdbool.h>
+
+#include "config/config.h"
+
+#define EXIT_USAGE 2
+
+struct cli_common {
+	const char *config_dir; /* --config, JOEY_CONFIG, default "./config" */
+	const char *state_path; /* --state, default <config dir>/../.joey/state.db */
+	bool json;              /* --json */
+	bool verbose;           /* -v */
+};
+
+/*
+ * If argv[*i] is a shared option (--config DIR, --config=DIR, --state PATH, --json,
+ * -v), consume it (and its value), advance *i past it and return 1; return 0 if it is
+ * not one; return -1 (after printing a usage error) if its value is missing.
+ */
+int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i);
+/* Fill defaults (environment, derived state path). The state path is malloc'd once. */
+void cli_common_finish(struct cli_common *c);
+/* Value of "--name VALUE" / "--name=VALUE" at argv[*i]; NULL if argv[*i] is not --name. */
+const char *cli_opt_value(const char *name, int argc, char **argv, int *i, bool *missing);
+
+/*
+ * Load the config for a command: prints diagnostics (warnings always, errors on
+ * failure) to stderr. Returns the config or NULL (already reported).
+ */
+struct config *cli_load_config(const struct cli_common *c);
+
+int cmd_validate(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+
+#endif

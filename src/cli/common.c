@@ -1,0 +1,106 @@
+/* common.c: options shared by every subcommand and config loading for commands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/strbuf.h"
+#include "cli/cli.h"
+
+const char *cli_opt_value(const char *name, int argc, char **argv, int *i, bool *missing)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	*missing = false;
+	if (strncmp(a, name, n))
+		return NULL;
+	if (a[n] == '=') {
+		return a + n + 1;
+	}
+	if (a[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		fprintf(stderr, "joey: error: option %s needs a value\n", name);
+		return NULL;
+	}
+	(*i)++;
+	return argv[*i];
+}
+
+int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i)
+{
+	bool missing;
+	const char *v;
+
+	if ((v = cli_opt_value("--config", argc, argv, i, &missing))) {
+		c->config_dir = v;
+		return 1;
+	}
+	if (missing)
+		return -1;
+	if ((v = cli_opt_value("--state", argc, argv, i, &missing))) {
+		c->state_path = v;
+		return 1;
+	}
+	if (missing)
+		return -1;
+	if (!strcmp(argv[*i], "--json")) {
+		c->json = true;
+		return 1;
+	}
+	if (!strcmp(argv[*i], "-v") || !strcmp(argv[*i], "--verbose")) {
+		c->verbose = true;
+		log_set_level(LOG_INFO);
+		return 1;
+	}
+	return 0;
+}
+
+void cli_common_finish(struct cli_common *c)
+{
+	if (!c->config_dir) {
+		const char *env = getenv("JOEY_CONFIG");
+		c->config_dir = env && *env ? env : "./config";
+	}
+	if (!c->state_path) {
+		const char *env = getenv("JOEY_STATE");
+		if (env && *env) {
+			c->state_path = env;
+		} else {
+			/* .joey/state.db beside the config directory */
+			struct strbuf sb = STRBUF_INIT;
+			size_t len = strlen(c->config_dir);
+			while (len > 1 && c->config_dir[len - 1] == '/')
+				len--;
+			strbuf_add(&sb, c->config_dir, len);
+			strbuf_addstr(&sb, "/../.joey/state.db");
+			c->state_path = strbuf_detach(&sb, NULL); /* lives until exit */
+		}
+	}
+}
+
+struct config *cli_load_config(const struct cli_common *c)
+{
+	struct config *cfg = NULL;
+	struct jerror err = JERROR_INIT;
+	enum jerr rc = config_load(c->config_dir, NULL, &cfg, &err);
+
+	if (!cfg) {
+		jerror_print(stderr, &err);
+		jerror_release(&err);
+		return NULL;
+	}
+	config_print_diags(cfg, stderr);
+	if (rc != JERR_OK) {
+		fprintf(stderr, "joey: error: config \"%s\" is invalid: %zu error%s\n", c->config_dir,
+			cfg->n_errors, cfg->n_errors == 1 ? "" : "s");
+		fprintf(stderr, "hint: run 'joey validate --config %s' for the full report\n",
+			c->config_dir);
+		config_free(cfg);
+		jerror_release(&err);
+		return NULL;
+	}
+	jerror_release(&err);
+	return cfg;
+}

@@ -1,0 +1,119 @@
+/*
+ * source.h: the interface every source connector implements (SQLite, PostgreSQL,
+ * MySQL/MariaDB, CSV), one const struct source_ops per connector.
+ *
+ * Order of calls for one run:
+ *   ops = source_ops_for_app(app->type);
+ *   ops->connect(app, cfg->dir, &conn, &err);
+ *   for each source of the model:
+ *       ops->open_cursor(conn, source, &cur, &err);   -- ONE query per source per run
+ *       while ((rc = source_cursor_next(cur, &row, &err)) == JERR_OK && row) ... ;
+ *       source_cursor_close(cur);
+ *   ops->disconnect(conn);
+ *
+ * A cursor yields one row per record key, in ascending key order (see key_compare),
+ * holding one value per property of the source (row->values[i] belongs to
+ * source->properties[i]), already aggregated, filtered and coerced to the property
+ * type. Rows and their values are borrowed: valid until the next next()/close().
+ * The key order is the contract the streaming diff relies on: connectors push the
+ * ordering into the query, and source_cursor_next() checks it (an out-of-order or
+ * duplicate key is a JERR_SOURCE_DATA error naming the keys).
+ */
+#ifndef JOEY_SOURCE_H
+#define JOEY_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compat.h"
+#include "base/error.h"
+#include "base/value.h"
+#include "config/config.h"
+
+/*
+ * A record key. Integer primary keys (property type integer) compare numerically;
+ * all others compare bytewise on their UTF-8 text. `text` is always set (decimal
+ * for integers) and is what Braze receives as external_id.
+ */
+struct rkey {
+	bool is_int;
+	int64_t i;
+	struct slice text;
+};
+
+int key_compare(const struct rkey *a, const struct rkey *b);
+
+struct source_row {
+	struct rkey key;
+	struct value *values; /* n == source->n_properties */
+	size_t n_values;
+	/* coercion problems in this row (value set to NULL), for warnings; may be 0 */
+	size_t n_invalid;
+};
+
+struct source_cursor;
+
+struct source_cursor_ops {
+	/* Produce the next row in *row (NULL at the end). Row owned by the cursor. */
+	enum jerr (*next)(struct source_cursor *cur, struct source_row **row, struct jerror *err);
+	void (*close)(struct source_cursor *cur);
+};
+
+/* Base of every connector cursor (connectors embed it first). */
+struct source_cursor {
+	const struct source_cursor_ops *ops;
+	const struct cfg_source *source;
+	/* order checking, maintained by source_cursor_next */
+	bool have_prev;
+	struct rkey prev;
+	struct strbuf prev_text;
+	uint64_t rows;
+};
+
+struct source_ops {
+	const char *app_type;              /* "sqlite" */
+	const char *const *source_types;   /* NULL-terminated: "sqlite-import-table", ... */
+	/* app options this connector accepts (NULL-terminated) and requires */
+	const char *const *app_options;
+	const char *const *required_app_options;
+	/*
+	 * Open a connection for app (borrowed; must outlive conn). config_dir resolves
+	 * relative file paths. On failure *conn is NULL and err names the app and why.
+	 */
+	enum jerr (*connect)(const struct cfg_app *app, const char *config_dir, void **conn,
+			     struct jerror *err);
+	/* Check that every table and column the source's properties use exists. */
+	enum jerr (*check)(void *conn, const struct cfg_source *src, struct jerror *err);
+	/* Start the single query for src (borrowed; must outlive the cursor). */
+	enum jerr (*open_cursor)(void *conn, const struct cfg_source *src,
+				 struct source_cursor **cur, struct jerror *err);
+	/* The SQL (or description) open_cursor would run, for `plan --explain`. Appends to out. */
+	enum jerr (*describe)(void *conn, const struct cfg_source *src, struct strbuf *out,
+			      struct jerror *err);
+	void (*disconnect)(void *conn);
+};
+
+extern const struct source_ops source_sqlite;
+
+/* The connector for an app type, or NULL. */
+const struct source_ops *source_ops_for_app(const char *app_type);
+/* The connector whose source_types contains type, or NULL. */
+const struct source_ops *source_ops_for_source_type(const char *source_type);
+
+/* Next row with ordering checks; *row NULL at the end. */
+enum jerr source_cursor_next(struct source_cursor *cur, struct source_row **row,
+			     struct jerror *err) JOEY_WUR;
+void source_cursor_close(struct source_cursor *cur);
+
+/*
+ * Coerce raw text from a source into a value of type t (Grouparoo's rules):
+ * integer (whole numbers; "12.0" ok), float, boolean (1/0/true/false, any case),
+ * date (time_parse), email (must look like one), url (lower-cased), phone (trimmed),
+ * string. Empty text is NULL. Returns false (and *out NULL) for an invalid value.
+ * The string, if any, is copied into arena.
+ */
+bool value_coerce_text(enum prop_type t, const char *s, size_t len, struct arena *arena,
+		       struct value *out);
+
+#endif
