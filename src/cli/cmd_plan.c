@@ -1,0 +1,104 @@
+/* cmd_plan.c: `joey plan`: show what a run would send, without sending anything. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "cli/cli.h"
+#include "engine/plan.h"
+#include "state/state.h"
+
+static void usage(FILE *out)
+{
+	fputs("usage: joey plan [--config DIR] [--state PATH] [--destination ID] [--details] [--json]\n"
+	      "                 [--max-delete-percent N]\n\n"
+	      "Reads every source once, compares what each Braze destination should hold with what\n"
+	      "the state store says Braze confirmed, and prints the creates, updates, deletes and\n"
+	      "unsubscribes a run would send. Nothing is sent and nothing is written.\n\n"
+	      "  --destination ID        only this destination\n"
+	      "  --details               list every changed record with its field changes (old -> new)\n"
+	      "  --json                  machine-readable output\n"
+	      "  --max-delete-percent N  mass-delete guard threshold for this plan (default: the\n"
+	      "                          destination's maxDeletePercent option, else 10)\n",
+	      out);
+}
+
+int cmd_plan(int argc, char **argv)
+{
+	struct cli_common c = { 0 };
+	struct plan_opts opts = { .max_delete_percent = -1 };
+	struct jerror err = JERROR_INIT;
+	struct config *cfg = NULL;
+	struct state *st = NULL;
+	struct plan p;
+	bool plan_ready = false;
+	int ret = 1;
+
+	for (int i = 1; i < argc; i++) {
+		bool missing;
+		const char *v;
+		int r = cli_common_opt(&c, argc, argv, &i);
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r)
+			continue;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--details")) {
+			opts.details = true;
+			continue;
+		}
+		if ((v = cli_opt_value("--destination", argc, argv, &i, &missing))) {
+			opts.only_dest = v;
+			continue;
+		}
+		if (missing)
+			return EXIT_USAGE;
+		if ((v = cli_opt_value("--max-delete-percent", argc, argv, &i, &missing))) {
+			char *end;
+			opts.max_delete_percent = strtod(v, &end);
+			if (*end || end == v || opts.max_delete_percent < 0 || opts.max_delete_percent > 100) {
+				fprintf(stderr, "joey: error: --max-delete-percent takes a number from 0 to 100, not \"%s\"\n", v);
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		if (missing)
+			return EXIT_USAGE;
+		fprintf(stderr, "joey: error: unknown option \"%s\" for 'joey plan'\n", argv[i]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cli_common_finish(&c);
+	opts.json = c.json;
+
+	cfg = cli_load_config(&c);
+	if (!cfg)
+		return 1;
+	if (state_open(c.state_path, STATE_OPEN_READONLY_OR_EMPTY, &st, &err))
+		goto fail;
+	if (plan_init(&p, cfg, &opts, &err)) {
+		ret = err.code == JERR_USAGE ? EXIT_USAGE : 1;
+		goto fail;
+	}
+	plan_ready = true;
+	if (plan_compute(&p, st, &err))
+		goto fail;
+	if (c.json)
+		plan_print_json(&p, stdout);
+	else
+		plan_print_text(&p, stdout);
+	ret = 0;
+	goto out;
+fail:
+	jerror_print(stderr, &err);
+out:
+	if (plan_ready)
+		plan_release(&p);
+	state_close(st);
+	config_free(cfg);
+	jerror_release(&err);
+	return ret;
+}

@@ -1,0 +1,173 @@
+/* diff.c: merge-join of the record stream with the state store, one cursor per destination. */
+#include "engine/diff.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+#include "engine/payload.h"
+
+static const char *const action_names[] = { "create", "update", "delete", "unsubscribe", "unchanged" };
+
+const char *diff_action_name(enum diff_action a)
+{
+	return (unsigned)a < DIFF__COUNT ? action_names[a] : "unknown";
+}
+
+struct dest_pass {
+	const struct cfg_destination *dest;
+	struct state_cursor *cur;
+	struct state_row *row; /* current state row, NULL at end */
+	bool done;
+};
+
+static enum jerr advance(struct dest_pass *dp, struct jerror *err)
+{
+	enum jerr rc = state_cursor_next(dp->cur, &dp->row, err);
+	if (rc)
+		return rc;
+	if (!dp->row)
+		dp->done = true;
+	return JERR_OK;
+}
+
+/* The payload after releasing a record: the same attributes, no groups. */
+static enum jerr released_payload(struct slice old, struct strbuf *out, struct jerror *err)
+{
+	json_error_t je;
+	json_t *o = json_loadb(old.ptr, old.len, 0, &je);
+	if (!o || !json_is_object(o)) {
+		json_decref(o);
+		return jerror_set(err, JERR_STATE, "stored payload is not valid JSON: %s", je.text);
+	}
+	json_object_set_new(o, "groups", json_array());
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	strbuf_reset(out);
+	strbuf_addstr(out, s ? s : "{}");
+	free(s);
+	json_decref(o);
+	return JERR_OK;
+}
+
+/* A state row whose record is no longer desired. */
+static enum jerr emit_gone(struct dest_pass *dp, const struct diff_visitor *v, struct strbuf *buf,
+			   struct jerror *err)
+{
+	const struct state_row *row = dp->row;
+	struct diff_item it = { .dest = dp->dest, .key = &row->key, .old_payload = row->payload,
+				.pending = row->pending, .attempts = row->attempts };
+	unsigned char hash[STATE_HASH_LEN];
+	enum jerr rc;
+
+	/* never confirmed (placeholder of a failed create) or already released */
+	if (!row->payload.len || !row->in_scope)
+		return JERR_OK;
+	if (dp->dest->sync_mode == SYNC_SYNC) {
+		it.action = DIFF_DELETE;
+		return v->item(v->ctx, &it, err);
+	}
+	rc = released_payload(row->payload, buf, err);
+	if (rc)
+		return rc;
+	state_hash(buf->buf, buf->len, hash);
+	it.action = DIFF_UNSUBSCRIBE;
+	it.new_payload = (struct slice){ buf->buf, buf->len };
+	it.new_hash = hash;
+	it.in_scope = false;
+	return v->item(v->ctx, &it, err);
+}
+
+static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, const struct state_row *row,
+			      const struct diff_visitor *v, struct strbuf *buf, struct jerror *err)
+{
+	unsigned char hash[STATE_HASH_LEN];
+	struct diff_item it = { .dest = dp->dest, .key = &rec->key, .rec = rec, .in_scope = true };
+
+	strbuf_reset(buf);
+	payload_build(dp->dest, rec, buf);
+	state_hash(buf->buf, buf->len, hash);
+	it.new_payload = (struct slice){ buf->buf, buf->len };
+	it.new_hash = hash;
+	if (!row || !row->payload.len) {
+		it.action = DIFF_CREATE;
+	} else {
+		it.old_payload = row->payload;
+		if (!memcmp(hash, row->hash, STATE_HASH_LEN)) {
+			it.action = DIFF_UNCHANGED;
+			it.state_only = !row->in_scope;
+		} else {
+			it.action = DIFF_UPDATE;
+		}
+	}
+	if (row) {
+		it.pending = row->pending;
+		it.attempts = row->attempts;
+	}
+	return v->item(v->ctx, &it, err);
+}
+
+enum jerr diff_model(const struct config *cfg, const struct cfg_model *model,
+		     struct cfg_destination *const *dests, size_t n_dests, struct state *st,
+		     const struct diff_visitor *v, struct record_stats *stats, struct jerror *err)
+{
+	struct record_reader *rr = NULL;
+	struct dest_pass *dps = xcalloc(n_dests ? n_dests : 1, sizeof(*dps));
+	struct strbuf buf = STRBUF_INIT;
+	const struct record *rec;
+	enum jerr rc;
+	size_t i;
+
+	memset(stats, 0, sizeof(*stats));
+	for (i = 0; i < n_dests; i++) {
+		dps[i].dest = dests[i];
+		rc = state_cursor_open(st, dests[i]->id, &dps[i].cur, err);
+		if (rc)
+			goto out;
+		rc = advance(&dps[i], err);
+		if (rc)
+			goto out;
+	}
+	rc = record_reader_open(cfg, model, &rr, err);
+	if (rc)
+		goto out;
+
+	while ((rc = record_reader_next(rr, &rec, err)) == JERR_OK && rec) {
+		for (i = 0; i < n_dests; i++) {
+			struct dest_pass *dp = &dps[i];
+			while (!dp->done && key_compare(&dp->row->key, &rec->key) < 0) {
+				if ((rc = emit_gone(dp, v, &buf, err)) || (rc = advance(dp, err)))
+					goto out;
+			}
+			bool have = !dp->done && key_compare(&dp->row->key, &rec->key) == 0;
+			if (payload_in_scope(dp->dest, rec))
+				rc = emit_desired(dp, rec, have ? dp->row : NULL, v, &buf, err);
+			else if (have)
+				rc = emit_gone(dp, v, &buf, err);
+			if (rc)
+				goto out;
+			if (have && (rc = advance(dp, err)))
+				goto out;
+		}
+	}
+	if (rc)
+		goto out;
+	for (i = 0; i < n_dests; i++) {
+		struct dest_pass *dp = &dps[i];
+		while (!dp->done) {
+			if ((rc = emit_gone(dp, v, &buf, err)) || (rc = advance(dp, err)))
+				goto out;
+		}
+	}
+out:
+	if (rr) {
+		*stats = *record_reader_stats(rr);
+		record_reader_close(rr);
+	}
+	for (i = 0; i < n_dests; i++)
+		if (dps[i].cur)
+			state_cursor_close(dps[i].cur);
+	free(dps);
+	strbuf_release(&buf);
+	return rc;
+}

@@ -1,0 +1,65 @@
+/*
+ * diff.h: the streaming diff of desired payloads against the state store.
+ *
+ * One pass over the model's records (record.h, in key order) is merge-joined with
+ * one state cursor per destination (also in key order). For every destination and
+ * every key on either side the visitor receives one item:
+ *
+ *   desired  state row              Sync        Additive     Enrich
+ *   yes      none / never confirmed create      create       create (existing users only)
+ *   yes      same hash              unchanged   unchanged    unchanged
+ *   yes      other hash             update      update       update
+ *   no       in scope               delete      unsubscribe  unsubscribe
+ *   no       out of scope           (nothing: the user was already released)
+ *
+ * "Desired" means the record exists in the primary source and is in the
+ * destination's scope (collection model, or member of the tracked group).
+ * Memory is constant in the number of records: only the current record and one
+ * state row per destination are held.
+ */
+#ifndef JOEY_DIFF_H
+#define JOEY_DIFF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/compat.h"
+#include "base/error.h"
+#include "config/config.h"
+#include "engine/record.h"
+#include "state/state.h"
+
+enum diff_action { DIFF_CREATE, DIFF_UPDATE, DIFF_DELETE, DIFF_UNSUBSCRIBE, DIFF_UNCHANGED, DIFF__COUNT };
+const char *diff_action_name(enum diff_action a);
+
+struct diff_item {
+	const struct cfg_destination *dest;
+	enum diff_action action;
+	const struct rkey *key;
+	const struct record *rec;   /* the source record; NULL for delete/unsubscribe */
+	struct slice old_payload;   /* last confirmed payload; empty if none */
+	struct slice new_payload;   /* what Braze should hold after; empty for delete */
+	const unsigned char *new_hash; /* hash of new_payload; NULL for delete */
+	bool in_scope;              /* in_scope to store once Braze confirms */
+	bool state_only;            /* nothing to send, only the state row changes */
+	bool pending;               /* the previous attempt for this key failed */
+	int attempts;               /* failed attempts so far */
+};
+
+struct diff_visitor {
+	/* Called for every item; everything in it is borrowed for the call only. */
+	enum jerr (*item)(void *ctx, const struct diff_item *it, struct jerror *err);
+	void *ctx;
+};
+
+/*
+ * Diff the records of model against st for dests (borrowed; all of model). Any
+ * error stops the pass (visitor errors are returned as they are).
+ * *stats receives the record reader's statistics.
+ */
+enum jerr diff_model(const struct config *cfg, const struct cfg_model *model,
+		     struct cfg_destination *const *dests, size_t n_dests, struct state *st,
+		     const struct diff_visitor *v, struct record_stats *stats,
+		     struct jerror *err) JOEY_WUR;
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * payload.h: what one destination wants Braze to hold for one record.
+ *
+ * The canonical payload is compact JSON with sorted keys, so equal content gives
+ * equal bytes and equal hashes:
+ *     {"attributes":{"email":"a@b.co","external_id":"42","ltv":12.5},"groups":["VIP"]}
+ * `attributes` maps every Braze field of the destination's mapping to its value
+ * converted to the Braze field's type (NULL as null); `groups` lists, sorted, the
+ * remote names of destinationGroupMemberships whose group holds the record.
+ *
+ * Conversion (Grouparoo's Braze plugin, improved to Braze's contract): external_id is
+ * the key as text; known string fields (first_name, country, ...) receive text
+ * (numbers and booleans stringified, dates as ISO-8601, dob as YYYY-MM-DD, arrays
+ * their first element); boolean fields receive booleans; custom attributes keep the
+ * JSON type (dates as ISO-8601 strings, array properties as arrays).
+ */
+#ifndef JOEY_PAYLOAD_H
+#define JOEY_PAYLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/compat.h"
+#include "base/error.h"
+#include "base/strbuf.h"
+#include "config/config.h"
+#include "engine/record.h"
+
+/* Is rec in dest's scope (collection model, or member of the tracked group)? */
+bool payload_in_scope(const struct cfg_destination *dest, const struct record *rec);
+/* Append the canonical payload of rec for dest to out. */
+void payload_build(const struct cfg_destination *dest, const struct record *rec, struct strbuf *out);
+
+/* ---- comparing two payloads ---- */
+
+struct payload_change {
+	const char *field;  /* Braze field name */
+	const char *old_json; /* JSON text of the old value, "null" when unset */
+	const char *new_json;
+};
+
+struct payload_diff {
+	struct payload_change *changes; /* attribute changes, sorted by field */
+	size_t n_changes;
+	const char **groups_added; /* remote names */
+	size_t n_added;
+	const char **groups_removed;
+	size_t n_removed;
+	size_t n_new_fields; /* non-null attributes of the new payload (for creates) */
+};
+
+/*
+ * Compare old_payload (empty: nothing confirmed yet) with new_payload (empty: the
+ * record leaves; all groups removed). Everything in *d is allocated in arena.
+ * A payload that is not valid JSON is JERR_STATE (corrupt state row).
+ */
+enum jerr payload_diff(struct slice old_payload, struct slice new_payload, struct arena *arena,
+		       struct payload_diff *d, struct jerror *err) JOEY_WUR;
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * record.h: records of one model, streamed in key order from all its sources.
+ *
+ * A record is the merge, on the primary key, of one row of the model's primary
+ * source and at most one (already aggregated) row of each secondary source. A key
+ * exists only if the primary source has it; secondary rows without a primary row
+ * are counted (orphans) and ignored. Properties a secondary source did not provide
+ * get their defaults: 0 for count and sum, NULL otherwise.
+ *
+ *   record_reader_open(cfg, model, &rr, &err);     -- connects, opens one cursor per source
+ *   while ((rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) ...;
+ *   record_reader_close(rr);                        -- prints nothing; stats in rr->stats
+ *
+ * The record and everything it points to are borrowed until the next call.
+ * Memory is constant in the number of records.
+ */
+#ifndef JOEY_RECORD_H
+#define JOEY_RECORD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/compat.h"
+#include "base/error.h"
+#include "base/value.h"
+#include "config/config.h"
+#include "source/source.h"
+
+struct record {
+	const struct cfg_model *model;
+	struct rkey key;
+	struct value *values; /* model->n_properties, by slot */
+	bool *groups;         /* model->n_groups, by group index: member? */
+	size_t n_invalid;     /* values that failed coercion (now NULL) */
+};
+
+struct record_stats {
+	uint64_t records;
+	uint64_t orphans; /* secondary rows whose key is not in the primary source */
+	uint64_t invalid_values;
+};
+
+struct record_reader;
+
+/* cfg and model are borrowed and must outlive the reader. On failure *out is NULL. */
+enum jerr record_reader_open(const struct config *cfg, const struct cfg_model *model,
+			     struct record_reader **out, struct jerror *err) JOEY_WUR;
+enum jerr record_reader_next(struct record_reader *rr, const struct record **rec,
+			     struct jerror *err) JOEY_WUR;
+const struct record_stats *record_reader_stats(const struct record_reader *rr);
+void record_reader_close(struct record_reader *rr);
+
+#endif
