@@ -36,7 +36,7 @@ size_t suggest_distance(const char *a, const char *b)
 const char *suggest_closest(const char *word, const char *const *candidates, size_t n)
 {
 	size_t len = strlen(word);
-	size_t limit = len / 3 > 1 ? len / 3 : 1;
+	size_t limit = len <= 3 ? 1 : len / 3 > 2 ? len / 3 : 2;
 	const char *best = NULL;
 	size_t best_d = (size_t)-1;
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# deps.sh: install the Debian packages joey needs to build and test (idempotent).
+# Runs apt-get only when something is missing; uses sudo when not root.
+set -euo pipefail
+
+PACKAGES=(cmake ninja-build pkg-config gcc make sqlite3 libsqlite3-dev libjansson-dev
+          libxxhash-dev libcmocka-dev python3)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps.sh: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

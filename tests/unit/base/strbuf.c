@@ -1,0 +1,80 @@
+/* strbuf.c: tests for src/base/strbuf.c and src/base/arena.c basics. */
+#include "support/testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/arena.h"
+#include "base/strbuf.h"
+
+static void test_strbuf_grows_and_detaches(void **s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	assert_string_equal(sb.buf, "");
+	for (int i = 0; i < 1000; i++)
+		strbuf_addf(&sb, "%d,", i);
+	assert_true(sb.len > 2000);
+	assert_memory_equal(sb.buf, "0,1,2,", 6);
+	size_t len;
+	char *p = strbuf_detach(&sb, &len);
+	assert_int_equal(strlen(p), len);
+	assert_string_equal(sb.buf, "");
+	free(p);
+	strbuf_release(&sb);
+}
+
+static void test_strbuf_json_string_escapes(void **s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_add_json_string(&sb, "a\"b\\c\n\x01\xc3\xa9", 9);
+	assert_string_equal(sb.buf, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\"");
+	strbuf_release(&sb);
+}
+
+static void test_strbuf_sql_ident_quotes(void **s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_add_sql_ident(&sb, "us\"ers; DROP TABLE x");
+	assert_string_equal(sb.buf, "\"us\"\"ers; DROP TABLE x\"");
+	strbuf_release(&sb);
+}
+
+static void test_slice_cmp_bytewise(void **s)
+{
+	assert_true(slice_cmp(slice_of("10"), slice_of("9")) < 0);
+	assert_true(slice_cmp(slice_of("a"), slice_of("B")) > 0);
+	assert_true(slice_cmp(slice_of("ab"), slice_of("abc")) < 0);
+	assert_int_equal(slice_cmp(slice_of(""), slice_of("")), 0);
+	assert_true(slice_eq_str(slice_of("x"), "x"));
+}
+
+static void test_arena_alloc_reset_release(void **s)
+{
+	struct arena a;
+	arena_init(&a);
+	char *big = arena_alloc(&a, 1 << 20);
+	memset(big, 'x', 1 << 20);
+	for (int i = 0; i < 10000; i++) {
+		char *p = arena_printf(&a, "item %d", i);
+		assert_int_equal(((uintptr_t)p) % 16, 0);
+	}
+	assert_string_equal(arena_strndup(&a, "hello world", 5), "hello");
+	arena_reset(&a);
+	assert_int_equal(a.used_total, 0);
+	int *z = arena_zalloc(&a, 64 * sizeof(int));
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(z[i], 0);
+	arena_release(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strbuf_grows_and_detaches),
+		cmocka_unit_test(test_strbuf_json_string_escapes),
+		cmocka_unit_test(test_strbuf_sql_ident_quotes),
+		cmocka_unit_test(test_slice_cmp_bytewise),
+		cmocka_unit_test(test_arena_alloc_reset_release),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

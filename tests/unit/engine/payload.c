@@ -1,0 +1,85 @@
+/* payload.c: tests for src/engine/payload.c (canonical payloads, field diffs). */
+#include "support/testutil.h"
+
+#include <string.h>
+
+#include "base/arena.h"
+#include "config/config.h"
+#include "engine/payload.h"
+#include "engine/record.h"
+
+static void test_build_sorted_with_conversions(void **s)
+{
+	struct cfg_property pk = { .id = "id", .type = PROP_INTEGER, .slot = 0 };
+	struct cfg_property born = { .id = "born", .type = PROP_DATE, .slot = 1 };
+	struct cfg_property age = { .id = "age", .type = PROP_INTEGER, .slot = 2 };
+	struct cfg_group vip = { .id = "vip", .index = 0 }, churn = { .id = "churn", .index = 1 };
+	struct cfg_mapping map[] = {
+		{ "age_custom", &age }, { "dob", &born }, { "external_id", &pk }, { "first_name", &age },
+	};
+	struct cfg_group_map gm[] = { { "Churned", &churn }, { "VIP", &vip } };
+	struct cfg_destination d = { .id = "d", .collection = COLL_MODEL, .mapping = map, .n_mapping = 4,
+				     .group_maps = gm, .n_group_maps = 2 };
+	struct value vals[] = { { .kind = VAL_INT, .u.i = 42 },
+				{ .kind = VAL_DATE, .u.i = 344649600000LL /* 1980-12-03 */ },
+				{ .kind = VAL_INT, .u.i = 7 } };
+	bool groups[] = { true, false };
+	struct record rec = { .key = { .is_int = true, .i = 42, .text = SLICE_LIT("42") }, .values = vals, .groups = groups };
+	struct strbuf sb = STRBUF_INIT;
+
+	assert_true(payload_in_scope(&d, &rec));
+	payload_build(&d, &rec, &sb);
+	assert_string_equal(sb.buf, "{\"attributes\":{\"age_custom\":7,\"dob\":\"1980-12-03\",\"external_id\":\"42\","
+				    "\"first_name\":\"7\"},\"groups\":[\"VIP\"]}");
+	d.collection = COLL_GROUP;
+	d.group = &churn;
+	assert_false(payload_in_scope(&d, &rec));
+	d.collection = COLL_NONE;
+	assert_false(payload_in_scope(&d, &rec));
+	strbuf_release(&sb);
+}
+
+static void test_diff_fields_and_groups(void **s)
+{
+	struct arena a;
+	struct payload_diff d;
+	struct jerror err = JERROR_INIT;
+	arena_init(&a);
+
+	const char *old = "{\"attributes\":{\"a\":1,\"b\":\"x\",\"external_id\":\"1\"},\"groups\":[\"G1\",\"G2\"]}";
+	const char *new = "{\"attributes\":{\"a\":1,\"b\":null,\"c\":true,\"external_id\":\"1\"},\"groups\":[\"G2\",\"G3\"]}";
+	assert_int_equal(payload_diff(slice_of(old), slice_of(new), &a, &d, &err), JERR_OK);
+	assert_int_equal(d.n_changes, 2);
+	assert_string_equal(d.changes[0].field, "b");
+	assert_string_equal(d.changes[0].old_json, "\"x\"");
+	assert_string_equal(d.changes[0].new_json, "null");
+	assert_string_equal(d.changes[1].field, "c");
+	assert_string_equal(d.changes[1].old_json, "null");
+	assert_int_equal(d.n_added, 1);
+	assert_string_equal(d.groups_added[0], "G3");
+	assert_int_equal(d.n_removed, 1);
+	assert_string_equal(d.groups_removed[0], "G1");
+
+	/* create: every non-null field, nulls are not sent */
+	assert_int_equal(payload_diff((struct slice){ 0 }, slice_of(new), &a, &d, &err), JERR_OK);
+	assert_int_equal(d.n_changes, 3);
+	assert_int_equal(d.n_added, 2);
+
+	/* delete: nothing changes field-wise, every group is removed */
+	assert_int_equal(payload_diff(slice_of(old), (struct slice){ 0 }, &a, &d, &err), JERR_OK);
+	assert_int_equal(d.n_changes, 0);
+	assert_int_equal(d.n_removed, 2);
+
+	assert_int_equal(payload_diff(slice_of("{not json"), slice_of(new), &a, &d, &err), JERR_STATE);
+	jerror_release(&err);
+	arena_release(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_build_sorted_with_conversions),
+		cmocka_unit_test(test_diff_fields_and_groups),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
