@@ -1,0 +1,47 @@
+# lib.bash: helpers for end-to-end tests of the real joey binary (sourced).
+# Each test script: source lib.sh, call check/expect_* functions, end with `finish`.
+set -u
+JOEY=${JOEY_BIN:?JOEY_BIN must point at the joey binary}
+SRC=${JOEY_SRC:?JOEY_SRC must point at the source tree}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/joeye2e.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+PASS=0
+FAIL=0
+
+# run CMD...: runs joey with the args, capturing OUT, ERR and RC
+run() {
+  set +e
+  "$JOEY" "$@" >"$TMP/out" 2>"$TMP/err"
+  RC=$?
+  set -e
+  OUT=$(cat "$TMP/out")
+  ERR=$(cat "$TMP/err")
+}
+
+ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; echo "  exit: $RC"; echo "  stdout: ${OUT:0:2000}"; echo "  stderr: ${ERR:0:2000}"; }
+
+expect_rc() { # expect_rc N NAME
+  if [ "$RC" -eq "$1" ]; then ok "$2 (exit $1)"; else bad "$2: expected exit $1"; fi
+}
+expect_out() { # expect_out PATTERN NAME  (grep -E on stdout)
+  if grep -qE -- "$1" <<<"$OUT"; then ok "$2"; else bad "$2: stdout lacks /$1/"; fi
+}
+expect_err() { # expect_err PATTERN NAME  (fixed string on stderr)
+  if grep -qF -- "$1" <<<"$ERR"; then ok "$2"; else bad "$2: stderr lacks \"$1\""; fi
+}
+expect_no() { # expect_no STRING NAME: neither stdout nor stderr contains STRING
+  if grep -qF -- "$1" <<<"$OUT$ERR"; then bad "$2: output contains \"$1\""; else ok "$2"; fi
+}
+
+# demo_copy DIR: a private copy of examples/demo with its database built
+demo_copy() {
+  mkdir -p "$1"
+  cp -r "$SRC/examples/demo/config" "$1/config"
+  sqlite3 "$1/demo.db" < "$SRC/examples/demo/demo.sql"
+}
+
+finish() {
+  echo "$PASS passed, $FAIL failed"
+  [ "$FAIL" -eq 0 ]
+}
