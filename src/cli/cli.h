@@ -20,6 +20,7 @@ struct cli_common {
 	const char *state_path; /* --state, default <config dir>/../.joey/state.db */
 	bool json;              /* --json */
 	bool verbose;           /* -v */
+	char *owned_state_path; /* derived state path, freed by cli_common_release */
 };
 
 /*
@@ -28,8 +29,10 @@ struct cli_common {
  * not one; return -1 (after printing a usage error) if its value is missing.
  */
 int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i);
-/* Fill defaults (environment, derived state path). The state path is malloc'd once. */
+/* Fill defaults (environment, derived state path). */
 void cli_common_finish(struct cli_common *c);
+/* Free what cli_common_finish allocated; state_path is NULL afterwards if it was derived. */
+void cli_common_release(struct cli_common *c);
 /* Value of "--name VALUE" / "--name=VALUE" at argv[*i]; NULL if argv[*i] is not --name. */
 const char *cli_opt_value(const char *name, int argc, char **argv, int *i, bool *missing);
 
@@ -41,5 +44,7 @@ struct config *cli_load_config(const struct cli_common *c);
 
 int cmd_validate(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

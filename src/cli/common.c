@@ -75,9 +75,18 @@ void cli_common_finish(struct cli_common *c)
 				len--;
 			strbuf_add(&sb, c->config_dir, len);
 			strbuf_addstr(&sb, "/../.joey/state.db");
-			c->state_path = strbuf_detach(&sb, NULL); /* lives until exit */
+			c->owned_state_path = strbuf_detach(&sb, NULL);
+			c->state_path = c->owned_state_path;
 		}
 	}
+}
+
+void cli_common_release(struct cli_common *c)
+{
+	if (c->owned_state_path && c->state_path == c->owned_state_path)
+		c->state_path = NULL;
+	free(c->owned_state_path);
+	c->owned_state_path = NULL;
 }
 
 struct config *cli_load_config(const struct cli_common *c)

@@ -149,11 +149,12 @@ enum opt_kind { OPT_STRING, OPT_NUMBER, OPT_BOOL };
 struct cfg_option {
 	const char *key;
 	enum opt_kind kind;
-	const char *str; /* resolved value for OPT_STRING (secret resolved) */
+	const char *str; /* resolved value for OPT_STRING (secret resolved); JSON text for others */
 	double num;
 	bool b;
 	bool secret;     /* came from the environment: never print str */
 	const char *ref; /* as written ("${BRAZE_KEY}" / "BRAZE_KEY"), or NULL */
+	const char *env_name; /* secrets: the variable read ("BRAZE_KEY" / "GROUPAROO_OPTION__APP__BRAZE_KEY") */
 	struct cfg_pos pos;
 };
 

@@ -1,0 +1,311 @@
+/* cmd_validate.c: `joey validate`: load the config directory and report every problem. */
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+
+static void usage(FILE *out)
+{
+	fputs("usage: joey validate [--config DIR] [--json]\n"
+	      "\n"
+	      "Check every *.json file under the config directory (default ./config, or\n"
+	      "$JOEY_CONFIG) and report all problems at once.\n"
+	      "\n"
+	      "  --config DIR   the config directory\n"
+	      "  --json         print the result as JSON (errors, warnings, resolved config\n"
+	      "                 with secrets masked)\n"
+	      "  -v, --verbose  more logging\n"
+	      "\n"
+	      "Exit status: 0 valid, 1 invalid, 2 usage error.\n",
+	      out);
+}
+
+static json_t *jstr(const char *s) { return s ? json_string(s) : json_null(); }
+
+static json_t *diag_json(const struct cfg_diag *d)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "file", jstr(d->pos.file));
+	json_object_set_new(o, "line", d->pos.line ? json_integer(d->pos.line) : json_null());
+	json_object_set_new(o, "column", d->pos.col ? json_integer(d->pos.col) : json_null());
+	json_object_set_new(o, "class", jstr(d->class_name));
+	json_object_set_new(o, "id", jstr(d->id));
+	json_object_set_new(o, "field", jstr(d->field));
+	json_object_set_new(o, "message", jstr(d->message));
+	json_object_set_new(o, "hint", jstr(d->hint));
+	return o;
+}
+
+static json_t *options_json(const struct cfg_options *o)
+{
+	json_t *j = json_object();
+	for (size_t i = 0; i < o->n; i++) {
+		const struct cfg_option *opt = &o->items[i];
+		const char *shown = config_option_display(opt);
+		json_t *v;
+		if (opt->secret || shown != opt->str)
+			v = json_string(shown); /* masked: never the value */
+		else if (opt->kind == OPT_NUMBER)
+			v = json_real(opt->num);
+		else if (opt->kind == OPT_BOOL)
+			v = json_boolean(opt->b);
+		else
+			v = json_string(opt->str);
+		json_object_set_new(j, opt->key, v ? v : json_null());
+	}
+	return j;
+}
+
+#define ID_OF(p) ((p) ? jstr((p)->id) : json_null())
+
+static json_t *filters_json(const struct cfg_filter *f, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "key", jstr(f[i].key));
+		json_object_set_new(o, "op", json_string(filter_op_name(f[i].op)));
+		if (f[i].match_list) {
+			json_t *l = json_array();
+			for (size_t k = 0; k < f[i].n_match_list; k++)
+				json_array_append_new(l, jstr(f[i].match_list[k]));
+			json_object_set_new(o, "match", l);
+		} else if (f[i].match) {
+			json_object_set_new(o, "match", json_string(f[i].match));
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *config_json(const struct config *cfg)
+{
+	json_t *root = json_object(), *a;
+
+	a = json_array();
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		const struct cfg_app *x = cfg->apps[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "id", jstr(x->id));
+		json_object_set_new(o, "name", jstr(x->name));
+		json_object_set_new(o, "type", jstr(x->type));
+		json_object_set_new(o, "options", options_json(&x->options));
+		json_array_append_new(a, o);
+	}
+	json_object_set_new(root, "apps", a);
+
+	a = json_array();
+	for (size_t i = 0; i < cfg->n_models; i++) {
+		const struct cfg_model *x = cfg->models[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "id", jstr(x->id));
+		json_object_set_new(o, "name", jstr(x->name));
+		json_object_set_new(o, "type", jstr(x->type));
+		json_object_set_new(o, "primaryKey", ID_OF(x->primary_key));
+		json_object_set_new(o, "primarySource", ID_OF(x->primary_source));
+		json_array_append_new(a, o);
+	}
+	json_object_set_new(root, "models", a);
+
+	a = json_array();
+	for (size_t i = 0; i < cfg->n_sources; i++) {
+		const struct cfg_source *x = cfg->sources[i];
+		json_t *o = json_object(), *props = json_array();
+		json_object_set_new(o, "id", jstr(x->id));
+		json_object_set_new(o, "name", jstr(x->name));
+		json_object_set_new(o, "type", jstr(x->type));
+		json_object_set_new(o, "appId", ID_OF(x->app));
+		json_object_set_new(o, "modelId", ID_OF(x->model));
+		json_object_set_new(o, "options", options_json(&x->options));
+		json_object_set_new(o, "primary", json_boolean(x->is_primary));
+		if (x->mapping_column) {
+			json_t *m = json_object();
+			json_object_set_new(m, x->mapping_column, ID_OF(x->mapping_property));
+			json_object_set_new(o, "mapping", m);
+		}
+		for (size_t k = 0; x->properties && k < x->n_properties; k++)
+			json_array_append_new(props, jstr(x->properties[k]->id));
+		json_object_set_new(o, "properties", props);
+		json_array_append_new(a, o);
+	}
+	json_object_set_new(root, "sources", a);
+
+	a = json_array();
+	for (size_t i = 0; i < cfg->n_properties; i++) {
+		const struct cfg_property *x = cfg->properties[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "id", jstr(x->id));
+		json_object_set_new(o, "key", jstr(x->key));
+		json_object_set_new(o, "type", json_string(prop_type_name(x->type)));
+		json_object_set_new(o, "sourceId", ID_OF(x->source));
+		json_object_set_new(o, "unique", json_boolean(x->unique));
+		json_object_set_new(o, "isArray", json_boolean(x->is_array));
+		json_object_set_new(o, "primaryKey", json_boolean(x->is_primary_key));
+		json_object_set_new(o, "aggregationMethod", json_string(agg_method_name(x->agg)));
+		json_object_set_new(o, "options", options_json(&x->options));
+		json_object_set_new(o, "filters", filters_json(x->filters, x->n_filters));
+		json_array_append_new(a, o);
+	}
+	json_object_set_new(root, "properties", a);
+
+	a = json_array();
+	for (size_t i = 0; i < cfg->n_groups; i++) {
+		const struct cfg_group *x = cfg->groups[i];
+		json_t *o = json_object(), *rules = json_array();
+		json_object_set_new(o, "id", jstr(x->id));
+		json_object_set_new(o, "name", jstr(x->name));
+		json_object_set_new(o, "modelId", ID_OF(x->model));
+		json_object_set_new(o, "matchType", json_string(x->match_any ? "any" : "all"));
+		for (size_t k = 0; k < x->n_rules; k++) {
+			const struct cfg_rule *r = &x->rules[k];
+			json_t *ro = json_object();
+			json_object_set_new(ro, "propertyId", r->property ? jstr(r->property->id) : json_string("grouparooId"));
+			json_object_set_new(ro, "op", json_string(rule_op_name(r->op)));
+			if (r->match)
+				json_object_set_new(ro, "match", json_string(r->match));
+			if (r->op == ROP_RELATIVE_GT || r->op == ROP_RELATIVE_LT) {
+				static const char *const units[] = { "days", "weeks", "months", "quarters", "years" };
+				json_object_set_new(ro, "relativeMatchNumber", json_real(r->rel_number));
+				json_object_set_new(ro, "relativeMatchUnit", json_string(units[r->rel_unit]));
+				json_object_set_new(ro, "relativeMatchDirection", json_string(r->rel_add ? "add" : "subtract"));
+			}
+			json_array_append_new(rules, ro);
+		}
+		json_object_set_new(o, "rules", rules);
+		json_array_append_new(a, o);
+	}
+	json_object_set_new(root, "groups", a);
+
+	a = json_array();
+	for (size_t i = 0; i < cfg->n_destinations; i++) {
+		const struct cfg_destination *x = cfg->destinations[i];
+		json_t *o = json_object(), *m = json_object(), *g = json_object();
+		json_object_set_new(o, "id", jstr(x->id));
+		json_object_set_new(o, "name", jstr(x->name));
+		json_object_set_new(o, "type", jstr(x->type));
+		json_object_set_new(o, "appId", ID_OF(x->app));
+		json_object_set_new(o, "modelId", ID_OF(x->model));
+		json_object_set_new(o, "syncMode", json_string(sync_mode_name(x->sync_mode)));
+		json_object_set_new(o, "collection", json_string(collection_name(x->collection)));
+		json_object_set_new(o, "groupId", ID_OF(x->group));
+		json_object_set_new(o, "maxDeletePercent", json_real(x->max_delete_percent));
+		for (size_t k = 0; k < x->n_mapping; k++)
+			json_object_set_new(m, x->mapping[k].remote, ID_OF(x->mapping[k].property));
+		for (size_t k = 0; k < x->n_group_maps; k++)
+			json_object_set_new(g, x->group_maps[k].remote, ID_OF(x->group_maps[k].group));
+		json_object_set_new(o, "mapping", m);
+		json_object_set_new(o, "destinationGroupMemberships", g);
+		json_object_set_new(o, "options", options_json(&x->options));
+		json_array_append_new(a, o);
+	}
+	json_object_set_new(root, "destinations", a);
+
+	a = json_array();
+	for (size_t i = 0; i < cfg->n_schedules; i++) {
+		const struct cfg_schedule *x = cfg->schedules[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "id", jstr(x->id));
+		json_object_set_new(o, "name", jstr(x->name));
+		json_object_set_new(o, "sourceId", ID_OF(x->source));
+		json_object_set_new(o, "recurring", json_boolean(x->recurring));
+		json_object_set_new(o, "recurringFrequency", json_integer(x->recurring_frequency_ms));
+		json_object_set_new(o, "incremental", json_boolean(x->incremental));
+		json_object_set_new(o, "confirmRecords", json_boolean(x->confirm_records));
+		json_object_set_new(o, "refreshEnabled", json_boolean(x->refresh_enabled));
+		json_object_set_new(o, "options", options_json(&x->options));
+		json_object_set_new(o, "filters", filters_json(x->filters, x->n_filters));
+		json_array_append_new(a, o);
+	}
+	json_object_set_new(root, "schedules", a);
+	return root;
+}
+
+static void print_json(const struct config *cfg)
+{
+	json_t *root = json_object(), *errs = json_array(), *warns = json_array();
+	char *text;
+
+	for (size_t i = 0; i < cfg->n_diags; i++)
+		json_array_append_new(cfg->diags[i].severity == DIAG_ERROR ? errs : warns,
+				      diag_json(&cfg->diags[i]));
+	json_object_set_new(root, "valid", json_boolean(cfg->n_errors == 0));
+	json_object_set_new(root, "errors", errs);
+	json_object_set_new(root, "warnings", warns);
+	json_object_set_new(root, "config", config_json(cfg));
+	text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
+	if (text) {
+		puts(text);
+		free(text);
+	}
+	json_decref(root);
+}
+
+int cmd_validate(int argc, char **argv)
+{
+	struct cli_common c = { 0 };
+	struct config *cfg = NULL;
+	struct jerror err = JERROR_INIT;
+	enum jerr rc;
+	int status;
+
+	for (int i = 1; i < argc; i++) {
+		int r;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		r = cli_common_opt(&c, argc, argv, &i);
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0)
+			continue;
+		fprintf(stderr, "joey: error: unknown option \"%s\" for validate\n", argv[i]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cli_common_finish(&c);
+	cli_common_release(&c); /* validate needs no state store */
+
+	rc = config_load(c.config_dir, NULL, &cfg, &err);
+	if (!cfg) {
+		if (c.json) {
+			json_t *root = json_object(), *errs = json_array(), *e = json_object();
+			char *text;
+			json_object_set_new(e, "message", json_string(err.msg.buf));
+			json_array_append_new(errs, e);
+			json_object_set_new(root, "valid", json_false());
+			json_object_set_new(root, "errors", errs);
+			json_object_set_new(root, "warnings", json_array());
+			text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
+			if (text)
+				puts(text);
+			free(text);
+			json_decref(root);
+		} else {
+			jerror_print(stderr, &err);
+		}
+		jerror_release(&err);
+		return 1;
+	}
+	if (c.json) {
+		print_json(cfg);
+	} else {
+		config_print_diags(cfg, stdout);
+		if (rc == JERR_OK)
+			printf("config \"%s\" is valid: %zu object%s in %zu file%s (%zu warning%s)\n", c.config_dir,
+			       cfg->n_objects, cfg->n_objects == 1 ? "" : "s", cfg->n_files,
+			       cfg->n_files == 1 ? "" : "s", cfg->n_warnings, cfg->n_warnings == 1 ? "" : "s");
+		else
+			printf("config \"%s\" is invalid: %zu error%s, %zu warning%s\n", c.config_dir,
+			       cfg->n_errors, cfg->n_errors == 1 ? "" : "s", cfg->n_warnings,
+			       cfg->n_warnings == 1 ? "" : "s");
+	}
+	status = rc == JERR_OK ? 0 : 1;
+	config_free(cfg);
+	jerror_release(&err);
+	return status;
+}

@@ -1,0 +1,214 @@
+/* catalog.c: the connector catalog: app, source and destination types with their options. */
+#include "config/catalog.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* ---- apps ---- */
+
+static const struct catalog_option sqlite_app_opts[] = {
+	{ "file", OPT_STRING, true, false },
+	{ NULL, OPT_STRING, false, false },
+};
+static const struct catalog_option braze_app_opts[] = {
+	{ "apiKey", OPT_STRING, true, true },
+	{ "restEndpoint", OPT_STRING, true, false },
+	{ NULL, OPT_STRING, false, false },
+};
+static const struct catalog_option postgres_app_opts[] = {
+	{ "host", OPT_STRING, false, false },
+	{ "port", OPT_NUMBER, false, false },
+	{ "database", OPT_STRING, true, false },
+	{ "schema", OPT_STRING, false, false },
+	{ "user", OPT_STRING, false, false },
+	{ "password", OPT_STRING, false, true },
+	{ "ssl", OPT_BOOL, false, false },
+	{ NULL, OPT_STRING, false, false },
+};
+static const struct catalog_option mysql_app_opts[] = {
+	{ "host", OPT_STRING, false, false },
+	{ "port", OPT_NUMBER, false, false },
+	{ "database", OPT_STRING, true, false },
+	{ "user", OPT_STRING, false, false },
+	{ "password", OPT_STRING, false, true },
+	{ NULL, OPT_STRING, false, false },
+};
+static const struct catalog_option csv_app_opts[] = {
+	{ NULL, OPT_STRING, false, false },
+};
+
+static const struct catalog_app apps[] = {
+	{ "sqlite", true, sqlite_app_opts },
+	{ "braze", true, braze_app_opts },
+	{ "postgres", false, postgres_app_opts },
+	{ "mysql", false, mysql_app_opts },
+	{ "csv", false, csv_app_opts },
+};
+static const char *const app_names[] = { "sqlite", "braze", "postgres", "mysql", "csv" };
+
+/* ---- sources ---- */
+
+static const struct catalog_option table_source_opts[] = {
+	{ "table", OPT_STRING, true, false },
+	{ NULL, OPT_STRING, false, false },
+};
+static const struct catalog_option query_source_opts[] = {
+	{ "query", OPT_STRING, true, false },
+	{ NULL, OPT_STRING, false, false },
+};
+
+static const struct catalog_source sources[] = {
+	{ "sqlite-import-table", "sqlite", false, NULL, table_source_opts },
+	{ "sqlite-import-query", "sqlite", true, NULL, query_source_opts },
+	{ "sqlite-table-import", "sqlite", false, "sqlite-import-table", table_source_opts },
+	{ "sqlite-query-import", "sqlite", true, "sqlite-import-query", query_source_opts },
+	{ "postgres-import-table", "postgres", false, NULL, table_source_opts },
+	{ "postgres-import-query", "postgres", true, NULL, query_source_opts },
+	{ "mysql-import-table", "mysql", false, NULL, table_source_opts },
+	{ "mysql-import-query", "mysql", true, NULL, query_source_opts },
+	{ "csv-import-table", "csv", false, NULL, table_source_opts },
+};
+static const char *const source_names[] = {
+	"sqlite-import-table", "sqlite-import-query", "sqlite-table-import", "sqlite-query-import",
+	"postgres-import-table", "postgres-import-query", "mysql-import-table", "mysql-import-query",
+	"csv-import-table",
+};
+
+/* ---- properties and schedules ---- */
+
+static const struct catalog_option table_property_opts[] = {
+	{ "column", OPT_STRING, true, false },
+	{ "aggregationMethod", OPT_STRING, false, false },
+	{ "sortColumn", OPT_STRING, false, false },
+	{ NULL, OPT_STRING, false, false },
+};
+/* query sources: query, or column (+ aggregation) over the source query */
+static const struct catalog_option query_property_opts[] = {
+	{ "query", OPT_STRING, false, false },
+	{ "column", OPT_STRING, false, false },
+	{ "aggregationMethod", OPT_STRING, false, false },
+	{ "sortColumn", OPT_STRING, false, false },
+	{ NULL, OPT_STRING, false, false },
+};
+static const struct catalog_option table_schedule_opts[] = {
+	{ "column", OPT_STRING, true, false },
+	{ "cron", OPT_STRING, false, false },
+	{ NULL, OPT_STRING, false, false },
+};
+static const struct catalog_option query_schedule_opts[] = {
+	{ "column", OPT_STRING, false, false },
+	{ "cron", OPT_STRING, false, false },
+	{ NULL, OPT_STRING, false, false },
+};
+
+/* ---- destinations ---- */
+
+static const struct catalog_option braze_dest_opts[] = {
+	{ "maxDeletePercent", OPT_NUMBER, false, false },
+	{ NULL, OPT_STRING, false, false },
+};
+static const struct catalog_destination dests[] = {
+	{ "braze-export-users", "braze", NULL, braze_dest_opts },
+	{ "braze-export", "braze", "braze-export-users", braze_dest_opts },
+};
+static const char *const dest_names[] = { "braze-export-users", "braze-export" };
+
+static const struct catalog_field braze_fields[] = {
+	{ "external_id", PROP_STRING },
+	{ "email", PROP_EMAIL },
+	{ "first_name", PROP_STRING },
+	{ "last_name", PROP_STRING },
+	{ "phone", PROP_PHONE },
+	{ "gender", PROP_STRING },
+	{ "country", PROP_STRING },
+	{ "date_of_first_session", PROP_STRING },
+	{ "date_of_last_session", PROP_STRING },
+	{ "dob", PROP_STRING },
+	{ "email_subscribe", PROP_STRING },
+	{ "email_open_tracking_disabled", PROP_BOOLEAN },
+	{ "email_click_tracking_disabled", PROP_BOOLEAN },
+	{ "facebook", PROP_STRING },
+	{ "home_city", PROP_STRING },
+	{ "image_url", PROP_STRING },
+	{ "language", PROP_STRING },
+	{ "marked_email_as_spam_at", PROP_STRING },
+	{ "push_subscribe", PROP_STRING },
+	{ "time_zone", PROP_STRING },
+	{ "twitter", PROP_STRING },
+};
+
+const struct catalog_app *catalog_app(const char *type)
+{
+	for (size_t i = 0; type && i < ARRAY_SIZE(apps); i++)
+		if (!strcmp(apps[i].type, type))
+			return &apps[i];
+	return NULL;
+}
+
+const struct catalog_source *catalog_source(const char *type)
+{
+	for (size_t i = 0; type && i < ARRAY_SIZE(sources); i++)
+		if (!strcmp(sources[i].type, type))
+			return &sources[i];
+	return NULL;
+}
+
+const struct catalog_destination *catalog_destination(const char *type)
+{
+	for (size_t i = 0; type && i < ARRAY_SIZE(dests); i++)
+		if (!strcmp(dests[i].type, type))
+			return &dests[i];
+	return NULL;
+}
+
+const struct catalog_field *catalog_braze_field(const char *name)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(braze_fields); i++)
+		if (!strcmp(braze_fields[i].name, name))
+			return &braze_fields[i];
+	return NULL;
+}
+
+const struct catalog_option *catalog_property_options(bool is_query)
+{
+	return is_query ? query_property_opts : table_property_opts;
+}
+
+const struct catalog_option *catalog_schedule_options(bool is_query)
+{
+	return is_query ? query_schedule_opts : table_schedule_opts;
+}
+
+const char *const *catalog_app_types(size_t *n)
+{
+	*n = ARRAY_SIZE(app_names);
+	return app_names;
+}
+
+const char *const *catalog_source_types(size_t *n)
+{
+	*n = ARRAY_SIZE(source_names);
+	return source_names;
+}
+
+const char *const *catalog_destination_types(size_t *n)
+{
+	*n = ARRAY_SIZE(dest_names);
+	return dest_names;
+}
+
+bool catalog_option_sensitive(const char *name)
+{
+	static const char *const words[] = { "password", "apikey", "secret", "token", "privatekey" };
+	char lower[64];
+	size_t n = strlen(name);
+	if (n >= sizeof(lower))
+		n = sizeof(lower) - 1;
+	for (size_t i = 0; i < n; i++)
+		lower[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] - 'A' + 'a' : name[i]);
+	lower[n] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+		if (strstr(lower, words[i]))
+			return true;
+	return false;
+}

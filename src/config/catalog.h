@@ -1,0 +1,68 @@
+/*
+ * catalog.h: the connector catalog the config validator checks against.
+ *
+ * One const row per app type, source type and destination type, with the options each
+ * accepts. Enabling a connector (e.g. postgres once src/source/postgres.c exists) is a
+ * one-line change: set `supported` in its row. All tables are static and borrowed.
+ */
+#ifndef JOEY_CONFIG_CATALOG_H
+#define JOEY_CONFIG_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+
+/* One option of an app, source, property, schedule or destination. */
+struct catalog_option {
+	const char *name;
+	enum opt_kind kind;
+	bool required;
+	bool sensitive; /* a password/API key: never shown, even when written literally */
+};
+
+struct catalog_app {
+	const char *type;      /* "sqlite" */
+	bool supported;        /* false: known Grouparoo type joey cannot use yet */
+	const struct catalog_option *options; /* terminated by a NULL name */
+};
+
+struct catalog_source {
+	const char *type;      /* "sqlite-import-table" */
+	const char *app_type;  /* "sqlite" */
+	bool is_query;
+	const char *renamed_to; /* legacy name: the current one (warning), else NULL */
+	const struct catalog_option *options;
+};
+
+struct catalog_destination {
+	const char *type;      /* "braze-export-users" */
+	const char *app_type;  /* "braze" */
+	const char *renamed_to;
+	const struct catalog_option *options;
+};
+
+/* A known Braze user profile field and the property type it holds. */
+struct catalog_field {
+	const char *name;
+	enum prop_type type;
+};
+
+const struct catalog_app *catalog_app(const char *type);
+const struct catalog_source *catalog_source(const char *type);
+const struct catalog_destination *catalog_destination(const char *type);
+/* The known Braze profile field, or NULL (a custom attribute). */
+const struct catalog_field *catalog_braze_field(const char *name);
+/* Options a property of a table or query source takes; a schedule's options. */
+const struct catalog_option *catalog_property_options(bool is_query);
+const struct catalog_option *catalog_schedule_options(bool is_query);
+
+/* All names of a table, for did-you-mean (borrowed static array, *n set). */
+const char *const *catalog_app_types(size_t *n);
+const char *const *catalog_source_types(size_t *n);
+const char *const *catalog_destination_types(size_t *n);
+
+/* Is this option name a secret by convention (apiKey, password, token, secret...)? */
+bool catalog_option_sensitive(const char *name);
+
+#endif
