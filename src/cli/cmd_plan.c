@@ -75,8 +75,10 @@ int cmd_plan(int argc, char **argv)
 	opts.json = c.json;
 
 	cfg = cli_load_config(&c);
-	if (!cfg)
+	if (!cfg) {
+		cli_common_release(&c);
 		return 1;
+	}
 	if (state_open(c.state_path, STATE_OPEN_READONLY_OR_EMPTY, &st, &err))
 		goto fail;
 	if (plan_init(&p, cfg, &opts, &err)) {
@@ -100,5 +102,6 @@ out:
 	state_close(st);
 	config_free(cfg);
 	jerror_release(&err);
+	cli_common_release(&c);
 	return ret;
 }

@@ -13,6 +13,8 @@ struct command {
 static const struct command commands[] = {
 	{ "validate", cmd_validate, "check the config directory and report every problem" },
 	{ "plan", cmd_plan, "show what a run would send to each Braze destination" },
+	{ "run", cmd_run, "send the changes to Braze and record what it confirmed" },
+	{ "status", cmd_status, "show recent runs, failing records, and what was sent for one record" },
 };
 
 static void usage(FILE *out)

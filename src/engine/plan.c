@@ -7,6 +7,7 @@
 
 #include "base/arena.h"
 #include "base/xalloc.h"
+#include "dest/dest.h"
 
 enum jerr plan_init(struct plan *p, const struct config *cfg, const struct plan_opts *opts,
 		    struct jerror *err)
@@ -43,8 +44,7 @@ size_t plan_data_points(const struct payload_diff *d)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < d->n_changes; i++)
-		if (strcmp(d->changes[i].field, "external_id"))
-			n++;
+		n += dest_field_billable(d->changes[i].field);
 	return n;
 }
 

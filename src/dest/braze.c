@@ -1,0 +1,1051 @@
+/* braze.c: the Braze connector: batching, requests, retries, rate governor, outcomes. */
+#include "dest/dest.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "dest/http.h"
+#include "dest/ratelimit.h"
+
+enum endpoint { EP_TRACK, EP_DELETE, EP_EXPORT_IDS, EP_SUBSCRIPTION, EP__COUNT };
+
+static const struct {
+	const char *path;
+	const char *name;
+	int64_t limit, window_ms;
+	size_t max_rows;
+	const char *permission;
+} endpoints[EP__COUNT] = {
+	[EP_TRACK] = { "/users/track", "track", 3000, 3000, 75, "users.track" },
+	[EP_DELETE] = { "/users/delete", "delete", 20000, 60000, 50, "users.delete" },
+	[EP_EXPORT_IDS] = { "/users/export/ids", "export_ids", 250, 60000, 50, "users.export.ids" },
+	[EP_SUBSCRIPTION] = { "/v2/subscription/status/set", "subscription", 5000, 60000, 50,
+			      "subscription.status.set" },
+};
+
+#define MAX_SUB_ENTRIES 25 /* subscription_groups entries per v2 request */
+
+struct sub_change {
+	char *group_id;
+	bool subscribed;
+};
+
+struct row {
+	enum dest_op op;
+	struct rkey key;
+	char *keybuf;
+	bool create;
+	char *object; /* track attribute object (JSON), without _update_existing_only */
+	struct sub_change *subs; /* subscription-only changes (EP_SUBSCRIPTION) */
+	size_t n_subs;
+	char *payload;
+	size_t payload_len;
+	unsigned char hash[STATE_HASH_LEN];
+	bool in_scope;
+	int attempts;
+	size_t data_points;
+};
+
+struct batch {
+	enum endpoint ep;
+	struct row **rows;
+	size_t n, alloc;
+	int attempts;
+	int64_t not_before;
+	struct strbuf body;
+	struct http_request req;
+	char *url;
+	struct batch *next;
+};
+
+struct braze {
+	const struct cfg_app *app;
+	const struct cfg_destination *dest;
+	char *base_url;
+	const char *api_key;
+	struct dest_opts opts;
+	struct dest_sink sink;
+	struct http_client *http;
+	struct ratelimit rl[EP__COUNT];
+	struct batch *open[EP__COUNT];
+	struct batch *ready_head, *ready_tail;
+	size_t n_ready, inflight;
+	struct dest_stats stats;
+	enum jerr fatal;
+	struct jerror fatal_err;
+	uint64_t rng;
+	bool enrich;
+};
+
+/* ---- clocks and jitter ---- */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t epoch_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double rand01(struct braze *b)
+{
+	b->rng ^= b->rng << 13;
+	b->rng ^= b->rng >> 7;
+	b->rng ^= b->rng << 17;
+	return (double)(b->rng >> 11) / (double)(1ULL << 53);
+}
+
+static int64_t backoff_ms(struct braze *b, int attempt)
+{
+	double d = (double)b->opts.backoff_base_ms;
+	for (int i = 1; i < attempt && d < (double)b->opts.backoff_max_ms; i++)
+		d *= 2;
+	if (d > (double)b->opts.backoff_max_ms)
+		d = (double)b->opts.backoff_max_ms;
+	return (int64_t)(d * (0.8 + 0.4 * rand01(b)));
+}
+
+/* ---- helpers ---- */
+
+void dest_opts_defaults(struct dest_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_inflight = 8;
+	o->max_attempts = 5;
+	o->timeout_ms = 30000;
+	o->connect_timeout_ms = 10000;
+	o->rate_target = 0.95;
+	o->backoff_base_ms = 500;
+	o->backoff_max_ms = 30000;
+}
+
+/* Braze subscription group ids are UUIDs; any other remote group name is a `groups` value. */
+static bool is_subscription_group(const char *s)
+{
+	static const int dash_at[] = { 8, 13, 18, 23 };
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0, d = 0; i < 36; i++) {
+		if (d < 4 && i == dash_at[d]) {
+			if (s[i] != '-')
+				return false;
+			d++;
+			continue;
+		}
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return true;
+}
+
+static void row_free(struct row *r)
+{
+	if (!r)
+		return;
+	free(r->keybuf);
+	free(r->object);
+	for (size_t i = 0; i < r->n_subs; i++)
+		free(r->subs[i].group_id);
+	free(r->subs);
+	free(r->payload);
+	free(r);
+}
+
+static struct batch *batch_new(enum endpoint ep)
+{
+	struct batch *bt = xcalloc(1, sizeof(*bt));
+	bt->ep = ep;
+	strbuf_init(&bt->body, 0);
+	return bt;
+}
+
+static void batch_free(struct batch *bt, bool rows_too)
+{
+	if (!bt)
+		return;
+	if (rows_too)
+		for (size_t i = 0; i < bt->n; i++)
+			row_free(bt->rows[i]);
+	free(bt->rows);
+	free(bt->url);
+	strbuf_release(&bt->body);
+	free(bt);
+}
+
+static void batch_add(struct batch *bt, struct row *r)
+{
+	ALLOC_GROW(bt->rows, bt->n + 1, bt->alloc);
+	bt->rows[bt->n++] = r;
+}
+
+static void ready_push(struct braze *b, struct batch *bt, bool front)
+{
+	bt->next = NULL;
+	if (front) {
+		bt->next = b->ready_head;
+		b->ready_head = bt;
+		if (!b->ready_tail)
+			b->ready_tail = bt;
+	} else {
+		if (b->ready_tail)
+			b->ready_tail->next = bt;
+		else
+			b->ready_head = bt;
+		b->ready_tail = bt;
+	}
+	b->n_ready++;
+}
+
+static void ready_remove(struct braze *b, struct batch *prev, struct batch *bt)
+{
+	if (prev)
+		prev->next = bt->next;
+	else
+		b->ready_head = bt->next;
+	if (b->ready_tail == bt)
+		b->ready_tail = prev;
+	bt->next = NULL;
+	b->n_ready--;
+}
+
+static size_t sub_entries(const struct batch *bt, const struct row *extra)
+{
+	/* distinct (group, state) pairs in the batch plus the extra row */
+	size_t n = 0;
+	struct sub_change *seen = NULL;
+	size_t alloc = 0;
+	for (size_t i = 0; i <= bt->n; i++) {
+		const struct row *r = i < bt->n ? bt->rows[i] : extra;
+		if (!r)
+			continue;
+		for (size_t j = 0; j < r->n_subs; j++) {
+			bool dup = false;
+			for (size_t k = 0; k < n && !dup; k++)
+				dup = seen[k].subscribed == r->subs[j].subscribed &&
+				      !strcmp(seen[k].group_id, r->subs[j].group_id);
+			if (!dup) {
+				ALLOC_GROW(seen, n + 1, alloc);
+				seen[n++] = r->subs[j];
+			}
+		}
+	}
+	free(seen);
+	return n;
+}
+
+/* Queue a row on its endpoint's open batch; a full batch moves to the ready queue. */
+static void enqueue(struct braze *b, enum endpoint ep, struct row *r)
+{
+	struct batch *bt = b->open[ep];
+	if (bt && ep == EP_SUBSCRIPTION && sub_entries(bt, r) > MAX_SUB_ENTRIES) {
+		ready_push(b, bt, false);
+		bt = b->open[ep] = NULL;
+	}
+	if (!bt)
+		bt = b->open[ep] = batch_new(ep);
+	batch_add(bt, r);
+	if (bt->n >= endpoints[ep].max_rows) {
+		ready_push(b, bt, false);
+		b->open[ep] = NULL;
+	}
+}
+
+/* ---- request bodies ---- */
+
+static void build_body(struct braze *b, struct batch *bt)
+{
+	struct strbuf *sb = &bt->body;
+	strbuf_reset(sb);
+	switch (bt->ep) {
+	case EP_TRACK:
+		strbuf_addstr(sb, "{\"attributes\":[");
+		for (size_t i = 0; i < bt->n; i++) {
+			const char *obj = bt->rows[i]->object;
+			size_t len = strlen(obj);
+			if (i)
+				strbuf_addch(sb, ',');
+			if (b->enrich) {
+				/* every enrich object carries the guard */
+				strbuf_add(sb, obj, len - 1);
+				strbuf_addstr(sb, ",\"_update_existing_only\":true}");
+			} else {
+				strbuf_add(sb, obj, len);
+			}
+		}
+		strbuf_addstr(sb, "]}");
+		break;
+	case EP_DELETE:
+	case EP_EXPORT_IDS:
+		strbuf_addstr(sb, "{\"external_ids\":[");
+		for (size_t i = 0; i < bt->n; i++) {
+			if (i)
+				strbuf_addch(sb, ',');
+			strbuf_add_json_string(sb, bt->rows[i]->key.text.ptr, bt->rows[i]->key.text.len);
+		}
+		strbuf_addstr(sb, "]");
+		if (bt->ep == EP_EXPORT_IDS)
+			strbuf_addstr(sb, ",\"fields_to_export\":[\"external_id\"]");
+		strbuf_addstr(sb, "}");
+		break;
+	case EP_SUBSCRIPTION: {
+		/* one entry per (group, state) with the ids that change to it */
+		struct sub_change *seen = NULL;
+		size_t n = 0, alloc = 0;
+		for (size_t i = 0; i < bt->n; i++)
+			for (size_t j = 0; j < bt->rows[i]->n_subs; j++) {
+				const struct sub_change *s = &bt->rows[i]->subs[j];
+				bool dup = false;
+				for (size_t k = 0; k < n && !dup; k++)
+					dup = seen[k].subscribed == s->subscribed && !strcmp(seen[k].group_id, s->group_id);
+				if (!dup) {
+					ALLOC_GROW(seen, n + 1, alloc);
+					seen[n++] = *s;
+				}
+			}
+		strbuf_addstr(sb, "{\"subscription_groups\":[");
+		for (size_t k = 0; k < n; k++) {
+			if (k)
+				strbuf_addch(sb, ',');
+			strbuf_addstr(sb, "{\"subscription_group_id\":");
+			strbuf_add_json_string(sb, seen[k].group_id, strlen(seen[k].group_id));
+			strbuf_addf(sb, ",\"subscription_state\":\"%s\",\"external_ids\":[",
+				    seen[k].subscribed ? "subscribed" : "unsubscribed");
+			bool first = true;
+			for (size_t i = 0; i < bt->n; i++)
+				for (size_t j = 0; j < bt->rows[i]->n_subs; j++) {
+					const struct sub_change *s = &bt->rows[i]->subs[j];
+					if (s->subscribed != seen[k].subscribed || strcmp(s->group_id, seen[k].group_id))
+						continue;
+					if (!first)
+						strbuf_addch(sb, ',');
+					first = false;
+					strbuf_add_json_string(sb, bt->rows[i]->key.text.ptr, bt->rows[i]->key.text.len);
+				}
+			strbuf_addstr(sb, "]}");
+		}
+		strbuf_addstr(sb, "]}");
+		free(seen);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* ---- outcomes ---- */
+
+static void set_fatal(struct braze *b, enum jerr code, const char *msg, const char *detail, const char *hint)
+{
+	if (b->fatal)
+		return;
+	b->fatal = jerror_set(&b->fatal_err, code, "%s", msg);
+	if (detail)
+		jerror_detail(&b->fatal_err, "%s", detail);
+	if (hint)
+		jerror_hint(&b->fatal_err, "%s", hint);
+}
+
+/* Deliver one outcome per row of bt (results[i] / errors[i]) and free the rows. */
+static void deliver(struct braze *b, struct batch *bt, const enum dest_result *results, const char *const *errors)
+{
+	struct dest_outcome *o = xcalloc(bt->n ? bt->n : 1, sizeof(*o));
+	for (size_t i = 0; i < bt->n; i++) {
+		struct row *r = bt->rows[i];
+		o[i] = (struct dest_outcome){
+			.result = results[i], .op = r->op, .key = r->key,
+			.new_payload = { r->payload, r->payload_len }, .new_hash = r->hash,
+			.in_scope = r->in_scope, .create = r->create, .attempts = r->attempts,
+			.error = errors ? errors[i] : NULL,
+			.data_points = results[i] == DEST_OK ? r->data_points : 0,
+		};
+		if (results[i] == DEST_OK && bt->ep != EP_EXPORT_IDS)
+			b->stats.data_points += r->data_points;
+	}
+	if (bt->n && !b->fatal) {
+		struct jerror err = JERROR_INIT;
+		if (b->sink.outcomes(b->sink.ctx, o, bt->n, &err)) {
+			b->fatal = err.code;
+			jerror_release(&b->fatal_err);
+			b->fatal_err = err;
+		} else {
+			jerror_release(&err);
+		}
+	}
+	free(o);
+	batch_free(bt, true);
+}
+
+static void fail_all(struct braze *b, struct batch *bt, const char *error)
+{
+	enum dest_result *res = xcalloc(bt->n ? bt->n : 1, sizeof(*res));
+	const char **errs = xcalloc(bt->n ? bt->n : 1, sizeof(*errs));
+	for (size_t i = 0; i < bt->n; i++) {
+		res[i] = DEST_FAILED;
+		errs[i] = error;
+	}
+	deliver(b, bt, res, errs);
+	free(res);
+	free(errs);
+}
+
+/* Split a batch in two and queue both halves first. */
+static void bisect(struct braze *b, struct batch *bt)
+{
+	struct batch *lo = batch_new(bt->ep), *hi = batch_new(bt->ep);
+	size_t half = bt->n / 2;
+	for (size_t i = 0; i < bt->n; i++)
+		batch_add(i < half ? lo : hi, bt->rows[i]);
+	batch_free(bt, false);
+	ready_push(b, hi, true);
+	ready_push(b, lo, true);
+}
+
+static const char *message_of(json_t *body)
+{
+	json_t *m = body ? json_object_get(body, "message") : NULL;
+	return json_is_string(m) ? json_string_value(m) : NULL;
+}
+
+/* Per-object errors: errors[] with index → message. Returns how many were found. */
+static size_t object_errors(json_t *body, size_t n, const char **errs, struct strbuf *store)
+{
+	json_t *arr = body ? json_object_get(body, "errors") : NULL;
+	size_t found = 0, i;
+	json_t *e;
+	if (!json_is_array(arr))
+		return 0;
+	json_array_foreach(arr, i, e) {
+		json_t *idx = json_object_get(e, "index");
+		json_t *type = json_object_get(e, "type");
+		json_t *input = json_object_get(e, "input_array");
+		if (!json_is_integer(idx) || (input && json_is_string(input) && strcmp(json_string_value(input), "attributes")))
+			continue;
+		json_int_t k = json_integer_value(idx);
+		if (k < 0 || (size_t)k >= n || errs[k])
+			continue;
+		errs[k] = json_is_string(type) ? json_string_value(type) : "rejected by Braze";
+		found++;
+	}
+	(void)store;
+	return found;
+}
+
+static void handle_success(struct braze *b, struct batch *bt, json_t *body)
+{
+	enum dest_result *res = xcalloc(bt->n ? bt->n : 1, sizeof(*res));
+	const char **errs = xcalloc(bt->n ? bt->n : 1, sizeof(*errs));
+
+	if (bt->ep == EP_TRACK) {
+		object_errors(body, bt->n, errs, NULL);
+		for (size_t i = 0; i < bt->n; i++)
+			res[i] = errs[i] ? DEST_FAILED : DEST_OK;
+		b->stats.objects += bt->n;
+		deliver(b, bt, res, errs);
+	} else if (bt->ep == EP_EXPORT_IDS) {
+		/* found users go on to /users/track (update only), the others are not in Braze */
+		json_t *users = body ? json_object_get(body, "users") : NULL;
+		struct batch *keep = batch_new(EP_EXPORT_IDS);
+		for (size_t i = 0; i < bt->n; i++) {
+			struct row *r = bt->rows[i];
+			bool found = false;
+			size_t k;
+			json_t *u;
+			json_array_foreach(users, k, u) {
+				json_t *id = json_object_get(u, "external_id");
+				if (json_is_string(id) && strlen(json_string_value(id)) == r->key.text.len &&
+				    !memcmp(json_string_value(id), r->key.text.ptr, r->key.text.len)) {
+					found = true;
+					break;
+				}
+			}
+			if (found) {
+				r->op = DEST_UPSERT;
+				enqueue(b, EP_TRACK, r);
+			} else {
+				batch_add(keep, r);
+			}
+		}
+		for (size_t i = 0; i < keep->n; i++)
+			res[i] = DEST_NOT_FOUND;
+		batch_free(bt, false);
+		deliver(b, keep, res, NULL);
+	} else {
+		for (size_t i = 0; i < bt->n; i++)
+			res[i] = DEST_OK;
+		b->stats.objects += bt->n;
+		deliver(b, bt, res, NULL);
+	}
+	free(res);
+	free(errs);
+}
+
+static void on_done(void *ctx, struct http_request *req, const struct http_response *res)
+{
+	struct braze *b = ctx;
+	struct batch *bt = req->user;
+	int64_t now = mono_ms();
+	json_t *body = NULL;
+	char detail[512];
+
+	b->inflight--;
+	b->stats.requests++;
+	b->stats.by_endpoint[bt->ep]++;
+	ratelimit_observe(&b->rl[bt->ep], res->rl_limit, res->rl_remaining, res->rl_reset, now, epoch_ms());
+	if (res->body.len)
+		body = json_loadb(res->body.ptr, res->body.len, 0, NULL);
+	const char *msg = message_of(body);
+
+	if (res->status == 429) {
+		int64_t wait;
+		b->stats.throttled++;
+		b->rl[bt->ep].throttled++;
+		if (res->retry_after_s >= 0)
+			wait = res->retry_after_s * 1000;
+		else if (res->rl_reset > 0)
+			wait = res->rl_reset > 1000000000 ? res->rl_reset * 1000 - epoch_ms() : res->rl_reset * 1000;
+		else
+			wait = backoff_ms(b, bt->attempts + 1);
+		if (wait < 50)
+			wait = 50;
+		ratelimit_pause(&b->rl[bt->ep], now + wait);
+		bt->not_before = now + wait;
+		ready_push(b, bt, true); /* a 429 is not a failure: same batch, no attempt used */
+		goto out;
+	}
+	if (res->status == 0 || res->status >= 500 || (res->status >= 200 && res->status < 300 && !body && bt->ep != EP_DELETE)) {
+		/* transport error, timeout, reset, 5xx, or a 2xx we cannot read: retry */
+		bt->attempts++;
+		if (res->status == 0)
+			snprintf(detail, sizeof(detail), "%s %s: %s", "POST", endpoints[bt->ep].path,
+				 res->error ? res->error : "no response");
+		else if (res->status >= 500)
+			snprintf(detail, sizeof(detail), "POST %s: HTTP %ld%s%s", endpoints[bt->ep].path, res->status,
+				 msg ? ": " : "", msg ? msg : "");
+		else
+			snprintf(detail, sizeof(detail), "POST %s: HTTP %ld with an unreadable body", endpoints[bt->ep].path,
+				 res->status);
+		if (bt->attempts >= b->opts.max_attempts) {
+			char e[640];
+			snprintf(e, sizeof(e), "%s (gave up after %d attempts)", detail, bt->attempts);
+			b->stats.failed_requests++;
+			fail_all(b, bt, e);
+		} else {
+			b->stats.retries++;
+			log_info("braze: %s; retrying (attempt %d of %d)", detail, bt->attempts + 1, b->opts.max_attempts);
+			bt->not_before = now + backoff_ms(b, bt->attempts);
+			ready_push(b, bt, true);
+		}
+		goto out;
+	}
+	if (res->status == 401 || res->status == 403) {
+		char hint[256];
+		snprintf(detail, sizeof(detail), "POST %s%s: HTTP %ld%s%s", b->base_url, endpoints[bt->ep].path,
+			 res->status, msg ? ": " : "", msg ? msg : "");
+		if (res->status == 401)
+			snprintf(hint, sizeof(hint),
+				 "check the apiKey of app \"%s\" and that restEndpoint is your workspace's instance",
+				 b->app->id);
+		else
+			snprintf(hint, sizeof(hint), "the key needs the %s permission (Braze dashboard, API keys)",
+				 endpoints[bt->ep].permission);
+		set_fatal(b, JERR_AUTH,
+			  res->status == 401 ? "Braze rejected the API key" : "Braze refused the request (access denied)",
+			  detail, hint);
+		batch_free(bt, true);
+		goto out;
+	}
+	if (res->status == 404 || res->status == 415) {
+		snprintf(detail, sizeof(detail), "POST %s%s: HTTP %ld%s%s", b->base_url, endpoints[bt->ep].path,
+			 res->status, msg ? ": " : "", msg ? msg : "");
+		set_fatal(b, JERR_REMOTE, "Braze does not know this endpoint", detail,
+			  "check restEndpoint: it should look like https://rest.iad-01.braze.com");
+		batch_free(bt, true);
+		goto out;
+	}
+	if (res->status >= 400 && res->status < 500) {
+		/* a whole-request rejection: name the bad rows if Braze did, else bisect */
+		b->stats.failed_requests++;
+		if (bt->ep == EP_TRACK && body && res->status == 400) {
+			const char **errs = xcalloc(bt->n, sizeof(*errs));
+			size_t found = object_errors(body, bt->n, errs, NULL);
+			if (found) {
+				struct batch *retry = batch_new(bt->ep), *bad = batch_new(bt->ep);
+				const char **bad_errs = xcalloc(bt->n, sizeof(*bad_errs));
+				enum dest_result *res_bad = xcalloc(bt->n, sizeof(*res_bad));
+				for (size_t i = 0; i < bt->n; i++) {
+					if (errs[i]) {
+						bad_errs[bad->n] = errs[i];
+						res_bad[bad->n] = DEST_FAILED;
+						batch_add(bad, bt->rows[i]);
+					} else {
+						batch_add(retry, bt->rows[i]);
+					}
+				}
+				batch_free(bt, false);
+				if (retry->n)
+					ready_push(b, retry, true);
+				else
+					batch_free(retry, false);
+				deliver(b, bad, res_bad, bad_errs);
+				free(bad_errs);
+				free(res_bad);
+				free(errs);
+				goto out;
+			}
+			free(errs);
+		}
+		if (bt->n > 1) {
+			log_info("braze: POST %s: HTTP %ld for %zu rows; splitting the batch", endpoints[bt->ep].path,
+				 res->status, bt->n);
+			bisect(b, bt);
+		} else {
+			snprintf(detail, sizeof(detail), "HTTP %ld%s%s", res->status, msg ? ": " : "", msg ? msg : "");
+			fail_all(b, bt, detail);
+		}
+		goto out;
+	}
+	handle_success(b, bt, body);
+out:
+	json_decref(body);
+}
+
+/* ---- the pump ---- */
+
+static void submit(struct braze *b, struct batch *bt)
+{
+	build_body(b, bt);
+	if (!bt->url) {
+		struct strbuf u = STRBUF_INIT;
+		strbuf_addf(&u, "%s%s", b->base_url, endpoints[bt->ep].path);
+		bt->url = strbuf_detach(&u, NULL);
+	}
+	bt->req = (struct http_request){
+		.method = "POST", .url = bt->url, .auth_bearer = b->api_key,
+		.body = { bt->body.buf, bt->body.len }, .bulk = b->opts.bulk && bt->ep == EP_TRACK, .user = bt,
+	};
+	b->inflight++;
+	http_submit(b->http, &bt->req);
+}
+
+/* Send what may be sent, then wait up to max_wait_ms for responses. */
+static void pump(struct braze *b, int max_wait_ms)
+{
+	int64_t now = mono_ms(), next = now + max_wait_ms;
+	struct batch *prev = NULL, *bt = b->ready_head;
+	bool stopping = b->opts.stop && *b->opts.stop;
+
+	while (bt && !b->fatal && !stopping && b->inflight < (size_t)b->opts.max_inflight) {
+		struct batch *nx = bt->next;
+		if (bt->not_before > now) {
+			if (bt->not_before < next)
+				next = bt->not_before;
+			prev = bt;
+			bt = nx;
+			continue;
+		}
+		int64_t wait = ratelimit_acquire(&b->rl[bt->ep], now);
+		if (wait > 0) {
+			if (now + wait < next)
+				next = now + wait;
+			prev = bt;
+			bt = nx;
+			continue;
+		}
+		ready_remove(b, prev, bt);
+		submit(b, bt);
+		bt = nx;
+	}
+	int timeout = (int)(next - now);
+	if (timeout < 1)
+		timeout = 1;
+	if (b->inflight) {
+		http_run(b->http, timeout, on_done, b);
+	} else if (b->n_ready && !b->fatal && !stopping) {
+		usleep((useconds_t)timeout * 1000);
+	}
+}
+
+/* ---- ops ---- */
+
+bool dest_field_billable(const char *field)
+{
+	static const char *const free_fields[] = { "country", "email_subscribe", "external_id", "language",
+						   "push_subscribe", "subscription_groups" };
+	for (size_t i = 0; i < ARRAY_SIZE(free_fields); i++)
+		if (!strcmp(field, free_fields[i]))
+			return false;
+	return true;
+}
+
+static char *normalise_url(const char *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (!strstr(s, "://"))
+		strbuf_addstr(&sb, "https://");
+	strbuf_addstr(&sb, s);
+	while (sb.len && sb.buf[sb.len - 1] == '/')
+		strbuf_setlen(&sb, sb.len - 1);
+	return strbuf_detach(&sb, NULL);
+}
+
+static enum jerr braze_open(const struct cfg_app *app, const struct cfg_destination *dest,
+			    const struct dest_opts *opts, const struct dest_sink *sink, void **h,
+			    struct jerror *err)
+{
+	const char *key = cfg_options_str(&app->options, "apiKey");
+	const char *endpoint = cfg_options_str(&app->options, "restEndpoint");
+	struct braze *b;
+
+	*h = NULL;
+	if (!key || !*key || !endpoint || !*endpoint)
+		return jerror_set(err, JERR_CONFIG, "app \"%s\" needs the options apiKey and restEndpoint", app->id);
+	b = xcalloc(1, sizeof(*b));
+	b->app = app;
+	b->dest = dest;
+	b->api_key = key;
+	b->base_url = normalise_url(endpoint);
+	if (opts)
+		b->opts = *opts;
+	else
+		dest_opts_defaults(&b->opts);
+	if (sink)
+		b->sink = *sink;
+	b->enrich = dest && dest->sync_mode == SYNC_ENRICH;
+	b->rng = (uint64_t)epoch_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
+	struct http_client_opts ho = { .connect_timeout_ms = b->opts.connect_timeout_ms,
+				       .timeout_ms = b->opts.timeout_ms };
+	b->http = http_client_new(&ho);
+	for (int i = 0; i < EP__COUNT; i++)
+		ratelimit_init(&b->rl[i], endpoints[i].limit, endpoints[i].window_ms, b->opts.rate_target);
+	*h = b;
+	return JERR_OK;
+}
+
+static void add_groups_attr(struct strbuf *sb, const struct dest_change *c, size_t *dp)
+{
+	bool any_add = false, any_rm = false;
+	for (size_t i = 0; i < c->n_added; i++)
+		any_add |= !is_subscription_group(c->groups_added[i]);
+	for (size_t i = 0; i < c->n_removed; i++)
+		any_rm |= !is_subscription_group(c->groups_removed[i]);
+	if (!any_add && !any_rm)
+		return;
+	strbuf_addstr(sb, ",\"groups\":{");
+	if (any_add) {
+		strbuf_addstr(sb, "\"add\":[");
+		bool first = true;
+		for (size_t i = 0; i < c->n_added; i++) {
+			if (is_subscription_group(c->groups_added[i]))
+				continue;
+			if (!first)
+				strbuf_addch(sb, ',');
+			first = false;
+			strbuf_add_json_string(sb, c->groups_added[i], strlen(c->groups_added[i]));
+			(*dp)++;
+		}
+		strbuf_addch(sb, ']');
+	}
+	if (any_rm) {
+		strbuf_addstr(sb, any_add ? ",\"remove\":[" : "\"remove\":[");
+		bool first = true;
+		for (size_t i = 0; i < c->n_removed; i++) {
+			if (is_subscription_group(c->groups_removed[i]))
+				continue;
+			if (!first)
+				strbuf_addch(sb, ',');
+			first = false;
+			strbuf_add_json_string(sb, c->groups_removed[i], strlen(c->groups_removed[i]));
+			(*dp)++;
+		}
+		strbuf_addch(sb, ']');
+	}
+	strbuf_addch(sb, '}');
+}
+
+static size_t add_subscriptions(struct strbuf *sb, const struct dest_change *c)
+{
+	size_t n = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		const char *const *list = pass ? c->groups_removed : c->groups_added;
+		size_t cnt = pass ? c->n_removed : c->n_added;
+		for (size_t i = 0; i < cnt; i++) {
+			if (!is_subscription_group(list[i]))
+				continue;
+			strbuf_addstr(sb, n ? ",{\"subscription_group_id\":" : ",\"subscription_groups\":[{\"subscription_group_id\":");
+			strbuf_add_json_string(sb, list[i], strlen(list[i]));
+			strbuf_addf(sb, ",\"subscription_state\":\"%s\"}", pass ? "unsubscribed" : "subscribed");
+			n++;
+		}
+	}
+	if (n)
+		strbuf_addch(sb, ']');
+	return n;
+}
+
+static enum jerr braze_push(void *h, const struct dest_change *c, struct jerror *err)
+{
+	struct braze *b = h;
+	struct row *r;
+
+	if (b->fatal)
+		goto fatal;
+	r = xcalloc(1, sizeof(*r));
+	r->op = c->op;
+	r->keybuf = xstrndup(c->key->text.ptr, c->key->text.len);
+	r->key = *c->key;
+	r->key.text = (struct slice){ r->keybuf, c->key->text.len };
+	r->create = c->create;
+	r->payload = c->new_payload.len ? xstrndup(c->new_payload.ptr, c->new_payload.len) : NULL;
+	r->payload_len = c->new_payload.len;
+	if (c->new_hash)
+		memcpy(r->hash, c->new_hash, STATE_HASH_LEN);
+	r->in_scope = c->in_scope;
+	r->attempts = c->attempts;
+
+	if (c->op == DEST_DELETE) {
+		enqueue(b, EP_DELETE, r);
+	} else {
+		struct strbuf sb = STRBUF_INIT;
+		size_t dp = 0;
+		strbuf_addstr(&sb, "{\"external_id\":");
+		strbuf_add_json_string(&sb, c->key->text.ptr, c->key->text.len);
+		for (size_t i = 0; i < c->n_fields; i++) {
+			strbuf_addch(&sb, ',');
+			strbuf_add_json_string(&sb, c->fields[i].name, strlen(c->fields[i].name));
+			strbuf_addch(&sb, ':');
+			strbuf_addstr(&sb, c->fields[i].json);
+			dp += dest_field_billable(c->fields[i].name);
+		}
+		size_t attr_len = sb.len;
+		add_groups_attr(&sb, c, &dp);
+		bool groups_attr = sb.len != attr_len;
+		size_t n_subs = add_subscriptions(&sb, c);
+		strbuf_addch(&sb, '}');
+		r->data_points = dp;
+
+		if (c->op == DEST_ENRICH_NEW) {
+			r->object = strbuf_detach(&sb, NULL);
+			enqueue(b, EP_EXPORT_IDS, r);
+		} else if (!c->create && !c->n_fields && !groups_attr && n_subs && !b->enrich) {
+			/* only subscription changes: the subscription endpoint, no data points */
+			r->subs = xcalloc(n_subs, sizeof(*r->subs));
+			for (int pass = 0; pass < 2; pass++) {
+				const char *const *list = pass ? c->groups_removed : c->groups_added;
+				size_t cnt = pass ? c->n_removed : c->n_added;
+				for (size_t i = 0; i < cnt; i++)
+					if (is_subscription_group(list[i]))
+						r->subs[r->n_subs++] = (struct sub_change){ xstrdup(list[i]), !pass };
+			}
+			strbuf_release(&sb);
+			enqueue(b, EP_SUBSCRIPTION, r);
+		} else if (!c->create && !c->n_fields && !groups_attr && !n_subs) {
+			/* nothing for Braze (e.g. released with no mapped groups): confirm at once */
+			struct batch *bt = batch_new(EP_TRACK);
+			enum dest_result ok = DEST_OK;
+			strbuf_release(&sb);
+			batch_add(bt, r);
+			deliver(b, bt, &ok, NULL);
+		} else {
+			r->object = strbuf_detach(&sb, NULL);
+			enqueue(b, EP_TRACK, r);
+		}
+	}
+	/* backpressure: keep the queue short */
+	while (!b->fatal && b->n_ready + b->inflight >= (size_t)b->opts.max_inflight * 2) {
+		if (b->opts.stop && *b->opts.stop)
+			break;
+		pump(b, 100);
+	}
+	if (!b->fatal)
+		return JERR_OK;
+fatal:
+	jerror_set(err, b->fatal, "%s", b->fatal_err.msg.buf);
+	if (b->fatal_err.detail.len)
+		jerror_detail(err, "%s", b->fatal_err.detail.buf);
+	if (b->fatal_err.hint.len)
+		jerror_hint(err, "%s", b->fatal_err.hint.buf);
+	return b->fatal;
+}
+
+static enum jerr braze_finish(void *h, struct jerror *err)
+{
+	struct braze *b = h;
+	for (;;) {
+		/* close the open batches (export/ids answers may open new track batches) */
+		for (int i = 0; i < EP__COUNT; i++)
+			if (b->open[i]) {
+				ready_push(b, b->open[i], false);
+				b->open[i] = NULL;
+			}
+		bool stopping = b->opts.stop && *b->opts.stop;
+		if (b->fatal || stopping) {
+			while (b->inflight)
+				http_run(b->http, 100, on_done, b);
+			break;
+		}
+		if (!b->n_ready && !b->inflight)
+			break;
+		pump(b, 100);
+	}
+	/* whatever is still queued gets no outcome: the next run sends it again */
+	while (b->ready_head) {
+		struct batch *bt = b->ready_head;
+		ready_remove(b, NULL, bt);
+		batch_free(bt, true);
+	}
+	for (int i = 0; i < EP__COUNT; i++) {
+		batch_free(b->open[i], true);
+		b->open[i] = NULL;
+	}
+	if (b->fatal) {
+		jerror_set(err, b->fatal, "%s", b->fatal_err.msg.buf);
+		if (b->fatal_err.detail.len)
+			jerror_detail(err, "%s", b->fatal_err.detail.buf);
+		if (b->fatal_err.hint.len)
+			jerror_hint(err, "%s", b->fatal_err.hint.buf);
+		return b->fatal;
+	}
+	if (b->opts.stop && *b->opts.stop)
+		return jerror_set(err, JERR_INTERRUPTED, "run interrupted; batches in flight were committed");
+	return JERR_OK;
+}
+
+static void braze_stats(void *h, struct dest_stats *out)
+{
+	struct braze *b = h;
+	*out = b->stats;
+}
+
+static void braze_close(void *h)
+{
+	struct braze *b = h;
+	if (!b)
+		return;
+	while (b->inflight)
+		http_run(b->http, 100, on_done, b); /* outcomes of a closed run are dropped */
+	while (b->ready_head) {
+		struct batch *bt = b->ready_head;
+		ready_remove(b, NULL, bt);
+		batch_free(bt, true);
+	}
+	for (int i = 0; i < EP__COUNT; i++)
+		batch_free(b->open[i], true);
+	http_client_free(b->http);
+	jerror_release(&b->fatal_err);
+	free(b->base_url);
+	free(b);
+}
+
+/* ---- connection check ---- */
+
+struct check_ctx {
+	long status;
+	char msg[256];
+	char error[256];
+};
+
+static void check_done(void *ctx, struct http_request *req, const struct http_response *res)
+{
+	struct check_ctx *c = ctx;
+	json_t *body = res->body.len ? json_loadb(res->body.ptr, res->body.len, 0, NULL) : NULL;
+	const char *m = message_of(body);
+	c->status = res->status;
+	snprintf(c->msg, sizeof(c->msg), "%s", m ? m : "");
+	snprintf(c->error, sizeof(c->error), "%s", res->error ? res->error : "");
+	json_decref(body);
+	(void)req;
+}
+
+static enum jerr braze_check(const struct cfg_app *app, const struct dest_opts *opts, struct jerror *err)
+{
+	static const struct {
+		enum endpoint ep;
+		const char *body;
+	} probes[] = {
+		/* an empty track request changes nothing; Braze answers 400 when the key is good */
+		{ EP_TRACK, "{\"attributes\":[]}" },
+		{ EP_EXPORT_IDS, "{\"external_ids\":[\"joey-connection-check\"],\"fields_to_export\":[\"external_id\"]}" },
+		{ EP_DELETE, "{\"external_ids\":[]}" },
+	};
+	const char *key = cfg_options_str(&app->options, "apiKey");
+	const char *endpoint = cfg_options_str(&app->options, "restEndpoint");
+	struct http_client_opts ho = { .connect_timeout_ms = opts ? opts->connect_timeout_ms : 10000,
+				       .timeout_ms = opts ? opts->timeout_ms : 30000 };
+	enum jerr rc = JERR_OK;
+
+	if (!key || !endpoint)
+		return jerror_set(err, JERR_CONFIG, "app \"%s\" needs the options apiKey and restEndpoint", app->id);
+	char *base = normalise_url(endpoint);
+	struct http_client *hc = http_client_new(&ho);
+	for (size_t i = 0; i < ARRAY_SIZE(probes) && !rc; i++) {
+		struct check_ctx c = { 0 };
+		struct strbuf url = STRBUF_INIT;
+		strbuf_addf(&url, "%s%s", base, endpoints[probes[i].ep].path);
+		struct http_request req = { .method = "POST", .url = url.buf, .auth_bearer = key,
+					    .body = slice_of(probes[i].body) };
+		http_submit(hc, &req);
+		while (http_pending(hc))
+			http_run(hc, 100, check_done, &c);
+		if (c.status == 0) {
+			rc = jerror_set(err, JERR_HTTP, "could not reach Braze for app \"%s\"", app->id);
+			jerror_detail(err, "POST %s: %s", url.buf, c.error);
+			jerror_hint(err, "check restEndpoint and the network");
+		} else if (c.status == 401) {
+			rc = jerror_set(err, JERR_AUTH, "Braze rejected the API key of app \"%s\"", app->id);
+			jerror_detail(err, "POST %s: HTTP 401%s%s", url.buf, c.msg[0] ? ": " : "", c.msg);
+			jerror_hint(err, "check apiKey, and that restEndpoint is the instance of the key's workspace");
+		} else if (c.status == 403) {
+			rc = jerror_set(err, JERR_AUTH, "the API key of app \"%s\" lacks a permission joey needs", app->id);
+			jerror_detail(err, "POST %s: HTTP 403%s%s", url.buf, c.msg[0] ? ": " : "", c.msg);
+			jerror_hint(err, "the key needs the %s permission (and users.track, users.delete, users.export.ids, subscription.status.set)",
+				    endpoints[probes[i].ep].permission);
+		} else if (c.status == 404) {
+			rc = jerror_set(err, JERR_REMOTE, "restEndpoint of app \"%s\" does not serve the Braze API", app->id);
+			jerror_detail(err, "POST %s: HTTP 404", url.buf);
+			jerror_hint(err, "it should look like https://rest.iad-01.braze.com");
+		} else if (c.status >= 500) {
+			rc = jerror_set(err, JERR_REMOTE, "Braze answered HTTP %ld for app \"%s\"", c.status, app->id);
+			jerror_detail(err, "POST %s%s%s", url.buf, c.msg[0] ? ": " : "", c.msg);
+			jerror_hint(err, "try again later");
+		}
+		strbuf_release(&url);
+	}
+	http_client_free(hc);
+	free(base);
+	return rc;
+}
+
+static const char *const braze_dest_types[] = { "braze-export-users", "braze-export", NULL };
+
+const struct dest_ops dest_braze = {
+	.app_type = "braze",
+	.destination_types = braze_dest_types,
+	.open = braze_open,
+	.check = braze_check,
+	.push = braze_push,
+	.finish = braze_finish,
+	.stats = braze_stats,
+	.close = braze_close,
+};
+
+const struct dest_ops *dest_ops_for_app(const char *app_type)
+{
+	static const struct dest_ops *const all[] = { &dest_braze };
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		if (app_type && !strcmp(all[i]->app_type, app_type))
+			return all[i];
+	return NULL;
+}

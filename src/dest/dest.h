@@ -1,0 +1,132 @@
+/*
+ * dest.h: the interface every destination connector implements (one const struct
+ * dest_ops per connector; Braze is the first).
+ *
+ * The engine computes, per record, the change to make (struct dest_change) and hands
+ * it to the connector; the connector batches, sends, retries, and reports back one
+ * outcome per change through the sink. The engine writes the state store from the
+ * outcomes only: nothing is recorded as sent before the destination confirms it.
+ *
+ *   ops = dest_ops_for_app(app->type);
+ *   ops->open(app, dest, &opts, &sink, &h, &err);
+ *   for each change: ops->push(h, &change, &err);     -- may block to drain (backpressure)
+ *   ops->finish(h, &err);                              -- sends what is queued, waits for all
+ *   ops->stats(h, &stats); ops->close(h);
+ *
+ * A change and everything it points to is borrowed for the push() call only; the
+ * connector copies what it keeps. Outcomes are delivered from inside push()/finish(),
+ * one sink call per answered request, in the order requests complete.
+ * A fatal error (bad API key, missing permission, wrong endpoint) stops the connector:
+ * push/finish return it, queued changes get no outcome (the next run re-sends them).
+ */
+#ifndef JOEY_DEST_H
+#define JOEY_DEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compat.h"
+#include "base/error.h"
+#include "base/strbuf.h"
+#include "config/config.h"
+#include "source/source.h"
+#include "state/state.h"
+
+enum dest_op {
+	DEST_UPSERT,      /* create or update attributes and/or group memberships */
+	DEST_DELETE,      /* delete the remote user */
+	DEST_ENRICH_NEW,  /* enrich mode, user never confirmed: update only if it exists */
+};
+
+struct dest_field {
+	const char *name;     /* Braze field */
+	const char *json;     /* new value as JSON text ("null" to unset) */
+};
+
+struct dest_change {
+	enum dest_op op;
+	const struct rkey *key;
+	bool create;                  /* first export of this record */
+	const struct dest_field *fields; /* changed attributes (external_id excluded) */
+	size_t n_fields;
+	const char *const *groups_added;   /* remote group names (subscription group ids or `groups` values) */
+	size_t n_added;
+	const char *const *groups_removed;
+	size_t n_removed;
+	/* what to store once confirmed (engine's data, passed back in the outcome) */
+	struct slice new_payload;
+	const unsigned char *new_hash;
+	bool in_scope;
+	int attempts; /* failed attempts before this run */
+};
+
+enum dest_result {
+	DEST_OK,        /* confirmed by the destination */
+	DEST_FAILED,    /* rejected or gave up after retries: record stays pending */
+	DEST_NOT_FOUND, /* enrich: the user does not exist remotely; nothing sent */
+};
+
+struct dest_outcome {
+	enum dest_result result;
+	enum dest_op op;
+	struct rkey key;          /* key.text borrowed for the sink call */
+	struct slice new_payload; /* as pushed */
+	const unsigned char *new_hash;
+	bool in_scope;
+	bool create;
+	int attempts; /* attempts before this run */
+	const char *error; /* DEST_FAILED: why */
+	size_t data_points;
+};
+
+struct dest_sink {
+	/* One call per answered request; an error aborts the run (e.g. state write failed). */
+	enum jerr (*outcomes)(void *ctx, const struct dest_outcome *o, size_t n, struct jerror *err);
+	void *ctx;
+};
+
+struct dest_opts {
+	int max_inflight;        /* concurrent requests (default 8) */
+	int max_attempts;        /* per request, for 5xx/timeouts/resets (default 5) */
+	long timeout_ms;         /* per request (default 30 s) */
+	long connect_timeout_ms; /* default 10 s */
+	double rate_target;      /* fraction of the rate limit to use (default 0.95) */
+	int64_t backoff_base_ms; /* first retry delay (default 500 ms) */
+	int64_t backoff_max_ms;  /* cap (default 30 s) */
+	bool bulk;               /* send X-Braze-Bulk: true (full resyncs) */
+	volatile int *stop;      /* if set and non-zero: stop sending new requests */
+};
+
+struct dest_stats {
+	uint64_t requests, retries, throttled, data_points, objects, failed_requests;
+	uint64_t by_endpoint[8];
+};
+
+struct dest_ops {
+	const char *app_type;                  /* "braze" */
+	const char *const *destination_types;  /* NULL-terminated */
+	enum jerr (*open)(const struct cfg_app *app, const struct cfg_destination *dest,
+			  const struct dest_opts *opts, const struct dest_sink *sink, void **h,
+			  struct jerror *err);
+	/* A harmless call that proves the key works (`joey validate --check-apps`). */
+	enum jerr (*check)(const struct cfg_app *app, const struct dest_opts *opts, struct jerror *err);
+	enum jerr (*push)(void *h, const struct dest_change *c, struct jerror *err);
+	enum jerr (*finish)(void *h, struct jerror *err);
+	void (*stats)(void *h, struct dest_stats *out);
+	void (*close)(void *h);
+};
+
+extern const struct dest_ops dest_braze;
+
+/*
+ * Does writing this Braze field cost a data point? Identifiers, country, language and
+ * subscription states are free (braze-api.md §2.5).
+ */
+bool dest_field_billable(const char *field);
+
+/* The connector for an app type, or NULL. */
+const struct dest_ops *dest_ops_for_app(const char *app_type);
+void dest_opts_defaults(struct dest_opts *o);
+
+#endif

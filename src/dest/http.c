@@ -1,0 +1,251 @@
+/* http.c: libcurl multi client: keep-alive, concurrency, timeouts, rate-limit headers. */
+#include "dest/http.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/xalloc.h"
+
+struct transfer {
+	CURL *easy;
+	struct http_request *req;
+	struct curl_slist *headers;
+	struct strbuf body;
+	bool overflow;
+	size_t max_body;
+	int64_t rl_limit, rl_remaining, rl_reset, retry_after;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct http_client {
+	CURLM *multi;
+	struct http_client_opts opts;
+	size_t pending;
+	struct transfer **idle; /* reusable easy handles keep their connections warm */
+	size_t n_idle, alloc_idle;
+};
+
+void http_global_init(void)
+{
+	static bool done;
+	if (!done) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		done = true;
+	}
+}
+
+struct http_client *http_client_new(const struct http_client_opts *opts)
+{
+	struct http_client *hc = xcalloc(1, sizeof(*hc));
+	http_global_init();
+	if (opts)
+		hc->opts = *opts;
+	if (!hc->opts.connect_timeout_ms)
+		hc->opts.connect_timeout_ms = 10000;
+	if (!hc->opts.timeout_ms)
+		hc->opts.timeout_ms = 60000;
+	if (!hc->opts.max_body)
+		hc->opts.max_body = 8u << 20;
+	if (!hc->opts.user_agent)
+		hc->opts.user_agent = "joey/0.1";
+	hc->multi = curl_multi_init();
+	if (!hc->multi) {
+		fprintf(stderr, "joey: could not initialise libcurl\n");
+		abort();
+	}
+	curl_multi_setopt(hc->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(hc->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+	return hc;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct transfer *t = ud;
+	size_t n = size * nmemb;
+	if (t->body.len + n > t->max_body) {
+		t->overflow = true;
+		return 0;
+	}
+	strbuf_add(&t->body, ptr, n);
+	return n;
+}
+
+static int64_t header_int(const char *v, size_t len)
+{
+	char buf[32];
+	size_t n = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	char *end;
+	long long x = strtoll(buf, &end, 10);
+	return end == buf ? -1 : (int64_t)x;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
+{
+	struct transfer *t = ud;
+	size_t n = size * nmemb;
+	const char *colon = memchr(line, ':', n);
+	if (!colon)
+		return n;
+	size_t klen = (size_t)(colon - line);
+	const char *v = colon + 1;
+	while (v < line + n && (*v == ' ' || *v == '\t'))
+		v++;
+	size_t vlen = (size_t)(line + n - v);
+	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+		vlen--;
+#define HDR(name) (klen == sizeof(name) - 1 && !strncasecmp(line, name, klen))
+	if (HDR("x-ratelimit-limit"))
+		t->rl_limit = header_int(v, vlen);
+	else if (HDR("x-ratelimit-remaining"))
+		t->rl_remaining = header_int(v, vlen);
+	else if (HDR("x-ratelimit-reset"))
+		t->rl_reset = header_int(v, vlen);
+	else if (HDR("retry-after") || HDR("x-ratelimit-retry-after"))
+		t->retry_after = header_int(v, vlen);
+#undef HDR
+	return n;
+}
+
+void http_submit(struct http_client *hc, struct http_request *req)
+{
+	struct transfer *t;
+	if (hc->n_idle) {
+		t = hc->idle[--hc->n_idle];
+		curl_easy_reset(t->easy);
+	} else {
+		t = xcalloc(1, sizeof(*t));
+		t->easy = curl_easy_init();
+		if (!t->easy) {
+			fprintf(stderr, "joey: could not create a libcurl handle\n");
+			abort();
+		}
+		strbuf_init(&t->body, 0);
+	}
+	t->req = req;
+	t->max_body = hc->opts.max_body;
+	req->priv = t;
+	strbuf_reset(&t->body);
+	t->overflow = false;
+	t->rl_limit = t->rl_remaining = t->rl_reset = t->retry_after = -1;
+	t->errbuf[0] = '\0';
+
+	struct strbuf auth = STRBUF_INIT;
+	t->headers = curl_slist_append(NULL, "Content-Type: application/json");
+	t->headers = curl_slist_append(t->headers, "Accept: application/json");
+	t->headers = curl_slist_append(t->headers, "Expect:");
+	if (req->bulk)
+		t->headers = curl_slist_append(t->headers, "X-Braze-Bulk: true");
+	if (req->auth_bearer) {
+		strbuf_addf(&auth, "Authorization: Bearer %s", req->auth_bearer);
+		t->headers = curl_slist_append(t->headers, auth.buf);
+		/* curl copies the string; wipe ours */
+		memset(auth.buf, 0, auth.len);
+		strbuf_release(&auth);
+	}
+
+	CURL *e = t->easy;
+	curl_easy_setopt(e, CURLOPT_URL, req->url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, hc->opts.user_agent);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, hc->opts.connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, hc->opts.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	if (!strcmp(req->method, "POST")) {
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.ptr ? req->body.ptr : "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
+	} else {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	}
+	curl_multi_add_handle(hc->multi, e);
+	hc->pending++;
+}
+
+size_t http_pending(const struct http_client *hc)
+{
+	return hc->pending;
+}
+
+static void complete(struct http_client *hc, CURLMsg *msg, http_done_fn done, void *ctx)
+{
+	struct transfer *t = NULL;
+	struct http_response res = { 0 };
+	long status = 0;
+
+	curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+	curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME, &res.total_time_s);
+	curl_multi_remove_handle(hc->multi, msg->easy_handle);
+	curl_slist_free_all(t->headers);
+	t->headers = NULL;
+
+	res.status = status;
+	if (msg->data.result != CURLE_OK) {
+		res.status = msg->data.result == CURLE_WRITE_ERROR && t->overflow ? status : 0;
+		res.timed_out = msg->data.result == CURLE_OPERATION_TIMEDOUT;
+		res.error = t->overflow ? "response body too large"
+				       : (t->errbuf[0] ? t->errbuf : curl_easy_strerror(msg->data.result));
+		if (t->overflow)
+			res.status = 0;
+	}
+	res.body = (struct slice){ t->body.buf, t->body.len };
+	res.rl_limit = t->rl_limit;
+	res.rl_remaining = t->rl_remaining;
+	res.rl_reset = t->rl_reset;
+	res.retry_after_s = t->retry_after;
+	hc->pending--;
+
+	struct http_request *req = t->req;
+	t->req = NULL;
+	ALLOC_GROW(hc->idle, hc->n_idle + 1, hc->alloc_idle);
+	hc->idle[hc->n_idle++] = t;
+	done(ctx, req, &res);
+}
+
+void http_run(struct http_client *hc, int timeout_ms, http_done_fn done, void *ctx)
+{
+	int running = 0, numfds = 0, left;
+	CURLMsg *msg;
+
+	curl_multi_perform(hc->multi, &running);
+	while ((msg = curl_multi_info_read(hc->multi, &left)))
+		if (msg->msg == CURLMSG_DONE)
+			complete(hc, msg, done, ctx);
+	if (!hc->pending || timeout_ms <= 0)
+		return;
+	curl_multi_poll(hc->multi, NULL, 0, timeout_ms, &numfds);
+	curl_multi_perform(hc->multi, &running);
+	while ((msg = curl_multi_info_read(hc->multi, &left)))
+		if (msg->msg == CURLMSG_DONE)
+			complete(hc, msg, done, ctx);
+}
+
+void http_client_free(struct http_client *hc)
+{
+	if (!hc)
+		return;
+	for (size_t i = 0; i < hc->n_idle; i++) {
+		curl_easy_cleanup(hc->idle[i]->easy);
+		strbuf_release(&hc->idle[i]->body);
+		free(hc->idle[i]);
+	}
+	free(hc->idle);
+	curl_multi_cleanup(hc->multi);
+	free(hc);
+}

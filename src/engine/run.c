@@ -1,0 +1,507 @@
+/* run.c: `joey run`: diff items to connector changes, outcomes to state, run history. */
+#include "engine/run.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/arena.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "engine/diff.h"
+#include "engine/payload.h"
+
+struct dest_ctx {
+	struct run_dest *rd;
+	struct state *st;
+	const struct run_opts *opts;
+	const struct dest_ops *ops;
+	void *h;
+	FILE *spool;          /* held-back deletes */
+	uint64_t n_spooled;
+	bool failed, locked, started;
+	struct arena arena;
+};
+
+struct pass {
+	struct dest_ctx **ctx; /* by destination of the current model */
+	size_t n;
+	struct run *r;
+	const struct run_opts *opts;
+	uint64_t items;
+	double t0, last_progress;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress(struct pass *p, bool final)
+{
+	uint64_t sent = 0, failed = 0, unchanged = 0;
+	double t = now_s();
+	if (!p->opts->progress || (!final && t - p->last_progress < 0.25))
+		return;
+	p->last_progress = t;
+	for (size_t i = 0; i < p->r->n_dests; i++) {
+		const struct run_counts *c = &p->r->dests[i].counts;
+		sent += c->created + c->updated + c->deleted + c->unsubscribed;
+		failed += c->failed;
+		unchanged += c->unchanged;
+	}
+	fprintf(p->opts->progress, "\rjoey run: %llu records read, %llu confirmed, %llu unchanged, %llu failed, %.1f s%s",
+		(unsigned long long)p->r->records, (unsigned long long)sent, (unsigned long long)unchanged,
+		(unsigned long long)failed, t - p->t0, final ? "\n" : "");
+	fflush(p->opts->progress);
+}
+
+/* ---- outcomes → state ---- */
+
+static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n, struct jerror *err)
+{
+	struct dest_ctx *dc = vctx;
+	struct run_dest *rd = dc->rd;
+	const char *did = rd->dest->id;
+	enum jerr rc = state_begin(dc->st, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct dest_outcome *x = &o[i];
+		switch (x->result) {
+		case DEST_OK:
+			if (x->op == DEST_DELETE) {
+				rc = state_delete(dc->st, did, &x->key, err);
+				rd->counts.deleted++;
+				break;
+			}
+			rc = state_put(dc->st, did, &x->key, x->new_payload, x->new_hash, x->in_scope, err);
+			if (!rc && rd->dest->sync_mode == SYNC_ENRICH)
+				rc = state_set_exists(dc->st, did, &x->key, true, time(NULL), err);
+			if (!x->in_scope)
+				rd->counts.unsubscribed++;
+			else if (x->create && rd->dest->sync_mode != SYNC_ENRICH)
+				rd->counts.created++;
+			else
+				rd->counts.updated++;
+			rd->counts.data_points += x->data_points;
+			break;
+		case DEST_FAILED:
+			rc = state_mark_failed(dc->st, did, &x->key, x->error ? x->error : "failed", err);
+			if (!rc)
+				rc = state_ledger_add(dc->st, rd->run_id, did, &x->key, x->error ? x->error : "failed",
+						      x->attempts + 1, err);
+			rd->counts.failed++;
+			break;
+		case DEST_NOT_FOUND:
+			rc = state_set_exists(dc->st, did, &x->key, false, time(NULL), err);
+			rd->counts.skipped++;
+			break;
+		}
+	}
+	if (rc) {
+		state_rollback(dc->st);
+		jerror_prefix(err, "could not record Braze's answer for destination \"%s\": ", did);
+		return rc;
+	}
+	return state_commit(dc->st, err);
+}
+
+/* ---- diff items → changes ---- */
+
+static void fail_dest(struct dest_ctx *dc, const struct jerror *e)
+{
+	if (dc->failed)
+		return;
+	dc->failed = true;
+	dc->rd->status = RUN_FAILED;
+	jerror_set(&dc->rd->err, e->code, "%s", e->msg.buf);
+	if (e->detail.len)
+		jerror_detail(&dc->rd->err, "%s", e->detail.buf);
+	if (e->hint.len)
+		jerror_hint(&dc->rd->err, "%s", e->hint.buf);
+}
+
+static enum jerr spool_delete(struct dest_ctx *dc, const struct rkey *k, struct jerror *err)
+{
+	if (!dc->spool) {
+		dc->spool = tmpfile();
+		if (!dc->spool)
+			return jerror_set(err, JERR_IO, "could not create a temporary file for pending deletes");
+	}
+	if (k->is_int)
+		fprintf(dc->spool, "I%lld\n", (long long)k->i);
+	else {
+		fprintf(dc->spool, "S%zu:", k->text.len);
+		fwrite(k->text.ptr, 1, k->text.len, dc->spool);
+		fputc('\n', dc->spool);
+	}
+	if (ferror(dc->spool))
+		return jerror_set(err, JERR_IO, "could not write pending deletes to a temporary file");
+	dc->n_spooled++;
+	return JERR_OK;
+}
+
+static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, struct jerror *err)
+{
+	struct payload_diff d;
+	struct dest_change c = { 0 };
+	enum jerr rc;
+
+	arena_reset(&dc->arena);
+	rc = payload_diff(it->old_payload, it->new_payload, &dc->arena, &d, err);
+	if (rc)
+		return rc;
+	struct dest_field *fields = arena_alloc(&dc->arena, (d.n_changes + 1) * sizeof(*fields));
+	size_t nf = 0;
+	for (size_t i = 0; i < d.n_changes; i++) {
+		if (!strcmp(d.changes[i].field, "external_id"))
+			continue;
+		fields[nf++] = (struct dest_field){ d.changes[i].field, d.changes[i].new_json };
+	}
+	c.op = it->action == DIFF_CREATE && it->dest->sync_mode == SYNC_ENRICH ? DEST_ENRICH_NEW : DEST_UPSERT;
+	c.key = it->key;
+	c.create = it->action == DIFF_CREATE;
+	c.fields = fields;
+	c.n_fields = nf;
+	c.groups_added = d.groups_added;
+	c.n_added = d.n_added;
+	c.groups_removed = d.groups_removed;
+	c.n_removed = d.n_removed;
+	c.new_payload = it->new_payload;
+	c.new_hash = it->new_hash;
+	c.in_scope = it->in_scope;
+	c.attempts = it->attempts;
+	return dc->ops->push(dc->h, &c, err);
+}
+
+static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *err)
+{
+	struct pass *p = vctx;
+	struct dest_ctx *dc = NULL;
+	struct jerror e = JERROR_INIT;
+	enum jerr rc = JERR_OK;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (p->ctx[i]->rd->dest == it->dest)
+			dc = p->ctx[i];
+	if (p->opts->stop && *p->opts->stop)
+		return jerror_set(err, JERR_INTERRUPTED, "run interrupted");
+	if ((++p->items & 1023) == 0)
+		progress(p, false);
+	if (!dc || dc->failed)
+		return JERR_OK;
+	switch (it->action) {
+	case DIFF_UNCHANGED:
+		dc->rd->counts.unchanged++;
+		if (it->state_only) {
+			/* back in scope with nothing to send: only the state row changes */
+			if (!(rc = state_begin(dc->st, &e))) {
+				rc = state_put(dc->st, it->dest->id, it->key, it->new_payload, it->new_hash, true, &e);
+				rc = rc ? (state_rollback(dc->st), rc) : state_commit(dc->st, &e);
+			}
+		}
+		break;
+	case DIFF_DELETE:
+		rc = spool_delete(dc, it->key, &e);
+		break;
+	default:
+		rc = push_item(dc, it, &e);
+		break;
+	}
+	if (rc) {
+		if (rc == JERR_INTERRUPTED) {
+			jerror_release(&e);
+			return jerror_set(err, JERR_INTERRUPTED, "run interrupted");
+		}
+		fail_dest(dc, &e);
+	}
+	jerror_release(&e);
+	return JERR_OK;
+}
+
+/* Send the held-back deletes if the guard allows them. */
+static void send_deletes(struct dest_ctx *dc)
+{
+	struct run_dest *rd = dc->rd;
+	struct jerror e = JERROR_INIT;
+	char line[4200];
+
+	if (!dc->n_spooled || dc->failed)
+		return;
+	bool over = rd->state_records > 0 &&
+		    (double)dc->n_spooled * 100.0 > rd->max_delete_percent * (double)rd->state_records;
+	if (over && !dc->opts->force) {
+		rd->deletes_held = dc->n_spooled;
+		jerror_set(&e, JERR_GUARD, "refusing to delete %llu of %llu records (%.1f%%) from destination \"%s\"",
+			   (unsigned long long)dc->n_spooled, (unsigned long long)rd->state_records,
+			   100.0 * (double)dc->n_spooled / (double)rd->state_records, rd->dest->id);
+		jerror_detail(&e, "the mass-delete guard allows at most %g%% per run; creates and updates were sent",
+			      rd->max_delete_percent);
+		jerror_hint(&e, "check the source (an empty or truncated table looks like this); if the deletes are "
+				"intended, run again with --force or raise maxDeletePercent");
+		fail_dest(dc, &e);
+		jerror_release(&e);
+		return;
+	}
+	fflush(dc->spool);
+	rewind(dc->spool);
+	while (!dc->failed && fgets(line, sizeof(line), dc->spool)) {
+		struct rkey k = { 0 };
+		if (line[0] == 'I') {
+			k.is_int = true;
+			k.i = strtoll(line + 1, NULL, 10);
+			size_t n = strcspn(line + 1, "\n");
+			k.text = (struct slice){ line + 1, n };
+		} else {
+			char *colon = strchr(line, ':');
+			size_t n = colon ? strtoul(line + 1, NULL, 10) : 0;
+			if (!colon || n > sizeof(line) - (size_t)(colon + 1 - line) - 1)
+				continue; /* keys are bounded well below this */
+			k.text = (struct slice){ colon + 1, n };
+		}
+		struct dest_change c = { .op = DEST_DELETE, .key = &k };
+		if (dc->opts->stop && *dc->opts->stop)
+			break;
+		if (dc->ops->push(dc->h, &c, &e))
+			fail_dest(dc, &e);
+	}
+	jerror_release(&e);
+}
+
+static enum jerr start_dest(struct dest_ctx *dc, const struct config *cfg, struct jerror *err)
+{
+	struct run_dest *rd = dc->rd;
+	struct jerror e = JERROR_INIT;
+	struct dest_sink sink = { on_outcomes, dc };
+	enum jerr rc;
+	char holder[64];
+
+	(void)cfg;
+	arena_init(&dc->arena);
+	snprintf(holder, sizeof(holder), "joey run pid %ld", (long)getpid());
+	rc = state_lock_acquire(dc->st, rd->dest->id, holder, &e);
+	if (rc) {
+		fail_dest(dc, &e);
+		jerror_release(&e);
+		return rc == JERR_STATE_BUSY ? JERR_OK : rc;
+	}
+	dc->locked = true;
+	if ((rc = state_count(dc->st, rd->dest->id, &rd->state_records, err)) ||
+	    (rc = state_run_start(dc->st, rd->dest->id, "run", &rd->run_id, err)))
+		return rc;
+	dc->started = true;
+	dc->ops = dest_ops_for_app(rd->dest->app->type);
+	if (!dc->ops) {
+		jerror_set(&e, JERR_CONFIG, "app \"%s\" of type \"%s\" cannot receive exports", rd->dest->app->id,
+			   rd->dest->app->type);
+		fail_dest(dc, &e);
+		jerror_release(&e);
+		return JERR_OK;
+	}
+	if (dc->ops->open(rd->dest->app, rd->dest, &dc->opts->dest, &sink, &dc->h, &e))
+		fail_dest(dc, &e);
+	jerror_release(&e);
+	return JERR_OK;
+}
+
+static void end_dest(struct dest_ctx *dc, double elapsed)
+{
+	struct run_dest *rd = dc->rd;
+	struct jerror e = JERROR_INIT;
+
+	if (dc->h) {
+		if (!dc->failed)
+			send_deletes(dc);
+		if (dc->ops->finish(dc->h, &e) && !dc->failed) {
+			if (e.code == JERR_INTERRUPTED) {
+				rd->status = RUN_INTERRUPTED;
+				dc->failed = true;
+				jerror_set(&rd->err, e.code, "%s", e.msg.buf);
+			} else {
+				fail_dest(dc, &e);
+			}
+		}
+		dc->ops->stats(dc->h, &rd->stats);
+		dc->ops->close(dc->h);
+		dc->h = NULL;
+	}
+	rd->counts.requests = rd->stats.requests;
+	rd->counts.retries = rd->stats.retries;
+	rd->counts.throttled = rd->stats.throttled;
+	if (!dc->failed)
+		rd->status = rd->counts.failed ? RUN_FAILED : RUN_SUCCESS;
+	rd->elapsed_s = elapsed;
+	if (dc->started) {
+		const char *msg = rd->err.msg.len ? rd->err.msg.buf
+				  : rd->counts.failed ? "some records failed; see the error ledger" : NULL;
+		if (state_run_finish(dc->st, rd->run_id, rd->status, &rd->counts, msg, &e))
+			log_error("could not record the end of the run of \"%s\": %s", rd->dest->id, e.msg.buf);
+	}
+	if (dc->locked)
+		state_lock_release(dc->st, rd->dest->id);
+	if (dc->spool)
+		fclose(dc->spool);
+	arena_release(&dc->arena);
+	jerror_release(&e);
+}
+
+enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
+		      const struct run_opts *opts, struct jerror *err)
+{
+	struct dest_ctx *all;
+	struct pass p = { .r = r, .opts = opts };
+	enum jerr rc = JERR_OK;
+	double t0 = now_s();
+
+	memset(r, 0, sizeof(*r));
+	r->dests = xcalloc(cfg->n_destinations ? cfg->n_destinations : 1, sizeof(*r->dests));
+	for (size_t i = 0; i < cfg->n_destinations; i++) {
+		const struct cfg_destination *d = cfg->destinations[i];
+		if (opts->only_dest && strcmp(opts->only_dest, d->id))
+			continue;
+		struct run_dest *rd = &r->dests[r->n_dests++];
+		rd->dest = d;
+		rd->max_delete_percent = opts->max_delete_percent >= 0 ? opts->max_delete_percent : d->max_delete_percent;
+		rd->status = RUN_RUNNING;
+		rd->err = (struct jerror)JERROR_INIT;
+	}
+	if (opts->only_dest && !r->n_dests)
+		return jerror_set(err, JERR_USAGE, "destination \"%s\" does not exist", opts->only_dest);
+
+	all = xcalloc(r->n_dests ? r->n_dests : 1, sizeof(*all));
+	p.ctx = xcalloc(r->n_dests ? r->n_dests : 1, sizeof(*p.ctx));
+	p.t0 = t0;
+	for (size_t i = 0; i < r->n_dests; i++) {
+		all[i] = (struct dest_ctx){ .rd = &r->dests[i], .st = st, .opts = opts };
+		if ((rc = start_dest(&all[i], cfg, err)))
+			goto out;
+	}
+
+	for (size_t m = 0; m < cfg->n_models && !rc; m++) {
+		const struct cfg_model *model = cfg->models[m];
+		struct cfg_destination **dests = xcalloc(r->n_dests ? r->n_dests : 1, sizeof(*dests));
+		size_t n = 0;
+		p.n = 0;
+		for (size_t i = 0; i < r->n_dests; i++) {
+			if (r->dests[i].dest->model != model || all[i].failed)
+				continue;
+			dests[n++] = (struct cfg_destination *)r->dests[i].dest;
+			p.ctx[p.n++] = &all[i];
+		}
+		if (n) {
+			struct record_stats stats;
+			struct diff_visitor v = { visit, &p };
+			rc = diff_model(cfg, model, dests, n, st, &v, &stats, err);
+			r->records += stats.records;
+			if (rc && rc != JERR_INTERRUPTED) {
+				/* the source failed: every destination of this model fails with it */
+				for (size_t i = 0; i < p.n; i++)
+					fail_dest(p.ctx[i], err);
+				rc = JERR_OK;
+			}
+		}
+		free(dests);
+	}
+	if (rc == JERR_INTERRUPTED) {
+		for (size_t i = 0; i < r->n_dests; i++)
+			if (!all[i].failed) {
+				all[i].failed = true;
+				r->dests[i].status = RUN_INTERRUPTED;
+				jerror_set(&r->dests[i].err, JERR_INTERRUPTED, "run interrupted");
+			}
+		rc = JERR_OK;
+	}
+out:
+	for (size_t i = 0; i < r->n_dests; i++)
+		end_dest(&all[i], now_s() - t0);
+	progress(&p, true);
+	free(all);
+	free(p.ctx);
+	return rc;
+}
+
+bool run_ok(const struct run *r)
+{
+	for (size_t i = 0; i < r->n_dests; i++)
+		if (r->dests[i].status != RUN_SUCCESS)
+			return false;
+	return true;
+}
+
+void run_print_text(const struct run *r, FILE *out)
+{
+	for (size_t i = 0; i < r->n_dests; i++) {
+		const struct run_dest *rd = &r->dests[i];
+		const struct run_counts *c = &rd->counts;
+		fprintf(out, "destination \"%s\": %s\n", rd->dest->id, run_status_name(rd->status));
+		fprintf(out, "  created %llu, updated %llu, deleted %llu, unsubscribed %llu, unchanged %llu, failed %llu",
+			(unsigned long long)c->created, (unsigned long long)c->updated, (unsigned long long)c->deleted,
+			(unsigned long long)c->unsubscribed, (unsigned long long)c->unchanged,
+			(unsigned long long)c->failed);
+		if (c->skipped)
+			fprintf(out, ", not in Braze %llu", (unsigned long long)c->skipped);
+		fprintf(out, "\n  requests %llu, 429s %llu, retries %llu, data points %llu, %.2f s\n",
+			(unsigned long long)c->requests, (unsigned long long)c->throttled,
+			(unsigned long long)c->retries, (unsigned long long)c->data_points, rd->elapsed_s);
+		if (rd->err.msg.len) {
+			fprintf(out, "  error: %s\n", rd->err.msg.buf);
+			if (rd->err.detail.len)
+				fprintf(out, "  detail: %s\n", rd->err.detail.buf);
+			if (rd->err.hint.len)
+				fprintf(out, "  hint: %s\n", rd->err.hint.buf);
+		}
+		if (c->failed)
+			fprintf(out, "  hint: 'joey status --destination %s' lists the failed records; the next run retries them\n",
+				rd->dest->id);
+	}
+}
+
+void run_print_json(const struct run *r, FILE *out)
+{
+	fputs("{\"destinations\":[", out);
+	for (size_t i = 0; i < r->n_dests; i++) {
+		const struct run_dest *rd = &r->dests[i];
+		const struct run_counts *c = &rd->counts;
+		struct strbuf sb = STRBUF_INIT;
+		strbuf_addf(&sb, "%s{\"id\":", i ? "," : "");
+		strbuf_add_json_string(&sb, rd->dest->id, strlen(rd->dest->id));
+		strbuf_addf(&sb, ",\"run_id\":%lld,\"status\":\"%s\",\"counts\":{\"created\":%llu,\"updated\":%llu,"
+				 "\"deleted\":%llu,\"unsubscribed\":%llu,\"unchanged\":%llu,\"failed\":%llu,\"skipped\":%llu},"
+				 "\"requests\":%llu,\"throttled\":%llu,\"retries\":%llu,\"data_points\":%llu,"
+				 "\"deletes_held\":%llu,\"elapsed_s\":%.3f,\"error\":",
+			    (long long)rd->run_id, run_status_name(rd->status), (unsigned long long)c->created,
+			    (unsigned long long)c->updated, (unsigned long long)c->deleted,
+			    (unsigned long long)c->unsubscribed, (unsigned long long)c->unchanged,
+			    (unsigned long long)c->failed, (unsigned long long)c->skipped,
+			    (unsigned long long)c->requests, (unsigned long long)c->throttled,
+			    (unsigned long long)c->retries, (unsigned long long)c->data_points,
+			    (unsigned long long)rd->deletes_held, rd->elapsed_s);
+		if (rd->err.msg.len) {
+			strbuf_addstr(&sb, "{\"message\":");
+			strbuf_add_json_string(&sb, rd->err.msg.buf, rd->err.msg.len);
+			strbuf_addstr(&sb, ",\"detail\":");
+			strbuf_add_json_string(&sb, rd->err.detail.buf, rd->err.detail.len);
+			strbuf_addstr(&sb, ",\"hint\":");
+			strbuf_add_json_string(&sb, rd->err.hint.buf, rd->err.hint.len);
+			strbuf_addstr(&sb, "}");
+		} else {
+			strbuf_addstr(&sb, "null");
+		}
+		strbuf_addstr(&sb, "}");
+		fputs(sb.buf, out);
+		strbuf_release(&sb);
+	}
+	fprintf(out, "],\"records\":%llu,\"ok\":%s}\n", (unsigned long long)r->records, run_ok(r) ? "true" : "false");
+}
+
+void run_release(struct run *r)
+{
+	for (size_t i = 0; i < r->n_dests; i++)
+		jerror_release(&r->dests[i].err);
+	free(r->dests);
+	memset(r, 0, sizeof(*r));
+}

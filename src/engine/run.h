@@ -1,0 +1,69 @@
+/*
+ * run.h: `joey run`: make Braze match the warehouse for every destination.
+ *
+ *   struct run r;
+ *   run_execute(&r, cfg, st, &opts, &err);   -- one streaming pass per model; each
+ *                                               destination's changes go to its
+ *                                               connector (dest.h); outcomes are
+ *                                               committed to the state store per batch
+ *   ... r.dests[i] has counts, status, error ...
+ *   run_release(&r);
+ *
+ * Per destination: a lock in the state store keeps two runs apart; a run row records
+ * status and counts; failed rows go to the error ledger and stay pending. Deletes are
+ * held back (spooled to a temporary file) until the pass is over: if they exceed the
+ * mass-delete guard and opts.force is not set they are not sent and the destination
+ * fails with JERR_GUARD, while its creates and updates still go out.
+ * On a fatal error (bad key, state write failure) the destination stops; what Braze
+ * confirmed before stays committed, the rest is sent again by the next run.
+ */
+#ifndef JOEY_RUN_H
+#define JOEY_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/compat.h"
+#include "base/error.h"
+#include "config/config.h"
+#include "dest/dest.h"
+#include "state/state.h"
+
+struct run_opts {
+	bool force;                /* send deletes past the mass-delete guard */
+	const char *only_dest;     /* one destination id, or NULL */
+	double max_delete_percent; /* < 0: each destination's own */
+	struct dest_opts dest;     /* connector options */
+	FILE *progress;            /* progress line target (a TTY), or NULL */
+	volatile int *stop;        /* set non-zero (e.g. by SIGTERM) to stop early */
+};
+
+struct run_dest {
+	const struct cfg_destination *dest;
+	struct run_counts counts;
+	struct dest_stats stats;
+	uint64_t state_records;
+	uint64_t deletes_held; /* deletes not sent because of the guard */
+	double max_delete_percent;
+	int64_t run_id;
+	enum run_status status;
+	struct jerror err; /* why it failed */
+	double elapsed_s;
+};
+
+struct run {
+	struct run_dest *dests;
+	size_t n_dests;
+	uint64_t records;
+};
+
+enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
+		      const struct run_opts *opts, struct jerror *err) JOEY_WUR;
+/* Did every destination succeed with no failed rows? */
+bool run_ok(const struct run *r);
+void run_print_text(const struct run *r, FILE *out);
+void run_print_json(const struct run *r, FILE *out);
+void run_release(struct run *r);
+
+#endif
