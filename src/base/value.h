@@ -41,7 +41,10 @@ struct value {
 
 #define VALUE_NULL ((struct value){ .kind = VAL_NULL })
 
-/* Append the JSON form of v (dates as ISO-8601 "YYYY-MM-DDTHH:MM:SS.mmmZ"). */
+/*
+ * Append the JSON form of v (dates as ISO-8601 "YYYY-MM-DDTHH:MM:SS.mmmZ"; floats in
+ * the shortest form of at most 15 significant digits).
+ */
 void value_to_json(struct strbuf *out, const struct value *v);
 /* Three-way compare for rules: numbers numerically, strings bytewise; NULL first. */
 int value_compare(const struct value *a, const struct value *b);

@@ -131,8 +131,7 @@ void dest_opts_defaults(struct dest_opts *o)
 	o->backoff_max_ms = 30000;
 }
 
-/* Braze subscription group ids are UUIDs; any other remote group name is a `groups` value. */
-static bool is_subscription_group(const char *s)
+bool dest_is_subscription_group(const char *s)
 {
 	static const int dash_at[] = { 8, 13, 18, 23 };
 	if (strlen(s) != 36)
@@ -738,9 +737,9 @@ static void add_groups_attr(struct strbuf *sb, const struct dest_change *c, size
 {
 	bool any_add = false, any_rm = false;
 	for (size_t i = 0; i < c->n_added; i++)
-		any_add |= !is_subscription_group(c->groups_added[i]);
+		any_add |= !dest_is_subscription_group(c->groups_added[i]);
 	for (size_t i = 0; i < c->n_removed; i++)
-		any_rm |= !is_subscription_group(c->groups_removed[i]);
+		any_rm |= !dest_is_subscription_group(c->groups_removed[i]);
 	if (!any_add && !any_rm)
 		return;
 	strbuf_addstr(sb, ",\"groups\":{");
@@ -748,7 +747,7 @@ static void add_groups_attr(struct strbuf *sb, const struct dest_change *c, size
 		strbuf_addstr(sb, "\"add\":[");
 		bool first = true;
 		for (size_t i = 0; i < c->n_added; i++) {
-			if (is_subscription_group(c->groups_added[i]))
+			if (dest_is_subscription_group(c->groups_added[i]))
 				continue;
 			if (!first)
 				strbuf_addch(sb, ',');
@@ -762,7 +761,7 @@ static void add_groups_attr(struct strbuf *sb, const struct dest_change *c, size
 		strbuf_addstr(sb, any_add ? ",\"remove\":[" : "\"remove\":[");
 		bool first = true;
 		for (size_t i = 0; i < c->n_removed; i++) {
-			if (is_subscription_group(c->groups_removed[i]))
+			if (dest_is_subscription_group(c->groups_removed[i]))
 				continue;
 			if (!first)
 				strbuf_addch(sb, ',');
@@ -782,7 +781,7 @@ static size_t add_subscriptions(struct strbuf *sb, const struct dest_change *c)
 		const char *const *list = pass ? c->groups_removed : c->groups_added;
 		size_t cnt = pass ? c->n_removed : c->n_added;
 		for (size_t i = 0; i < cnt; i++) {
-			if (!is_subscription_group(list[i]))
+			if (!dest_is_subscription_group(list[i]))
 				continue;
 			strbuf_addstr(sb, n ? ",{\"subscription_group_id\":" : ",\"subscription_groups\":[{\"subscription_group_id\":");
 			strbuf_add_json_string(sb, list[i], strlen(list[i]));
@@ -846,7 +845,7 @@ static enum jerr braze_push(void *h, const struct dest_change *c, struct jerror 
 				const char *const *list = pass ? c->groups_removed : c->groups_added;
 				size_t cnt = pass ? c->n_removed : c->n_added;
 				for (size_t i = 0; i < cnt; i++)
-					if (is_subscription_group(list[i]))
+					if (dest_is_subscription_group(list[i]))
 						r->subs[r->n_subs++] = (struct sub_change){ xstrdup(list[i]), !pass };
 			}
 			strbuf_release(&sb);

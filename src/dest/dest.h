@@ -125,6 +125,13 @@ extern const struct dest_ops dest_braze;
  */
 bool dest_field_billable(const char *field);
 
+/*
+ * destinationGroupMemberships keys that are Braze subscription group ids (UUIDs) map
+ * a group to a subscription group; any other key is a value of the `groups` custom
+ * attribute array (Grouparoo's behaviour), changed with add/remove operations.
+ */
+bool dest_is_subscription_group(const char *remote_name);
+
 /* The connector for an app type, or NULL. */
 const struct dest_ops *dest_ops_for_app(const char *app_type);
 void dest_opts_defaults(struct dest_opts *o);

@@ -95,7 +95,8 @@ static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, co
 		it.old_payload = row->payload;
 		if (!memcmp(hash, row->hash, STATE_HASH_LEN)) {
 			it.action = DIFF_UNCHANGED;
-			it.state_only = !row->in_scope;
+			/* back in scope, or a stale pending marker: only the state row changes */
+			it.state_only = !row->in_scope || row->pending;
 		} else {
 			it.action = DIFF_UPDATE;
 		}

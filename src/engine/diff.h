@@ -41,7 +41,8 @@ struct diff_item {
 	struct slice new_payload;   /* what Braze should hold after; empty for delete */
 	const unsigned char *new_hash; /* hash of new_payload; NULL for delete */
 	bool in_scope;              /* in_scope to store once Braze confirms */
-	bool state_only;            /* nothing to send, only the state row changes */
+	bool state_only;            /* nothing to send, only the state row changes
+	                               (back in scope, or a pending marker to clear) */
 	bool pending;               /* the previous attempt for this key failed */
 	int attempts;               /* failed attempts so far */
 };

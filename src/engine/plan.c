@@ -28,6 +28,7 @@ enum jerr plan_init(struct plan *p, const struct config *cfg, const struct plan_
 	}
 	if (opts->only_dest && !p->n_dests) {
 		enum jerr rc = jerror_set(err, JERR_USAGE, "destination \"%s\" does not exist", opts->only_dest);
+		plan_release(p);
 		if (cfg->n_destinations) {
 			struct strbuf sb = STRBUF_INIT;
 			for (size_t i = 0; i < cfg->n_destinations; i++)
@@ -45,6 +46,11 @@ size_t plan_data_points(const struct payload_diff *d)
 	size_t n = 0;
 	for (size_t i = 0; i < d->n_changes; i++)
 		n += dest_field_billable(d->changes[i].field);
+	/* `groups` array add/remove: one data point per value; subscription changes are free */
+	for (size_t i = 0; i < d->n_added; i++)
+		n += !dest_is_subscription_group(d->groups_added[i]);
+	for (size_t i = 0; i < d->n_removed; i++)
+		n += !dest_is_subscription_group(d->groups_removed[i]);
 	return n;
 }
 
@@ -120,9 +126,13 @@ static void spool_text(FILE *f, const struct diff_item *it, const struct payload
 				d->changes[i].new_json);
 	}
 	for (size_t i = 0; i < d->n_added; i++)
-		fprintf(f, "      subscribe: \"%s\"\n", d->groups_added[i]);
+		fprintf(f, dest_is_subscription_group(d->groups_added[i]) ? "      subscribe: \"%s\"\n"
+									   : "      groups: add \"%s\"\n",
+			d->groups_added[i]);
 	for (size_t i = 0; i < d->n_removed; i++)
-		fprintf(f, "      unsubscribe: \"%s\"\n", d->groups_removed[i]);
+		fprintf(f, dest_is_subscription_group(d->groups_removed[i]) ? "      unsubscribe: \"%s\"\n"
+									     : "      groups: remove \"%s\"\n",
+			d->groups_removed[i]);
 }
 
 static enum jerr visit(void *ctx, const struct diff_item *it, struct jerror *err)

@@ -63,7 +63,10 @@ struct plan {
 	size_t n_models;
 };
 
-/* cfg and opts are borrowed. Fails (JERR_USAGE) if opts->only_dest names no destination. */
+/*
+ * cfg and opts are borrowed. Fails (JERR_USAGE) if opts->only_dest names no
+ * destination; p then holds nothing (no plan_release needed).
+ */
 enum jerr plan_init(struct plan *p, const struct config *cfg, const struct plan_opts *opts,
 		    struct jerror *err) JOEY_WUR;
 enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err) JOEY_WUR;

@@ -21,6 +21,7 @@ struct dest_ctx {
 	FILE *spool;          /* held-back deletes */
 	uint64_t n_spooled;
 	bool failed, locked, started;
+	double last_heartbeat;
 	struct arena arena;
 };
 
@@ -38,6 +39,13 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t epoch_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void progress(struct pass *p, bool final)
@@ -66,8 +74,15 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 	struct dest_ctx *dc = vctx;
 	struct run_dest *rd = dc->rd;
 	const char *did = rd->dest->id;
-	enum jerr rc = state_begin(dc->st, err);
-	if (rc)
+	enum jerr rc;
+
+	/* keep the destination's lock fresh during long runs */
+	if (now_s() - dc->last_heartbeat > 60) {
+		if ((rc = state_lock_heartbeat(dc->st, did, err)))
+			return rc;
+		dc->last_heartbeat = now_s();
+	}
+	if ((rc = state_begin(dc->st, err)))
 		return rc;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct dest_outcome *x = &o[i];
@@ -80,7 +95,7 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 			}
 			rc = state_put(dc->st, did, &x->key, x->new_payload, x->new_hash, x->in_scope, err);
 			if (!rc && rd->dest->sync_mode == SYNC_ENRICH)
-				rc = state_set_exists(dc->st, did, &x->key, true, time(NULL), err);
+				rc = state_set_exists(dc->st, did, &x->key, true, epoch_ms(), err);
 			if (!x->in_scope)
 				rd->counts.unsubscribed++;
 			else if (x->create && rd->dest->sync_mode != SYNC_ENRICH)
@@ -97,7 +112,7 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 			rd->counts.failed++;
 			break;
 		case DEST_NOT_FOUND:
-			rc = state_set_exists(dc->st, did, &x->key, false, time(NULL), err);
+			rc = state_set_exists(dc->st, did, &x->key, false, epoch_ms(), err);
 			rd->counts.skipped++;
 			break;
 		}
@@ -290,6 +305,7 @@ static enum jerr start_dest(struct dest_ctx *dc, const struct config *cfg, struc
 		return rc == JERR_STATE_BUSY ? JERR_OK : rc;
 	}
 	dc->locked = true;
+	dc->last_heartbeat = now_s();
 	if ((rc = state_count(dc->st, rd->dest->id, &rd->state_records, err)) ||
 	    (rc = state_run_start(dc->st, rd->dest->id, "run", &rd->run_id, err)))
 		return rc;

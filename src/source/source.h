@@ -18,6 +18,11 @@
  * The key order is the contract the streaming diff relies on: connectors push the
  * ordering into the query, and source_cursor_next() checks it (an out-of-order or
  * duplicate key is a JERR_SOURCE_DATA error naming the keys).
+ *
+ * A secondary source yields rows only for keys it has rows for: a record with no rows
+ * there is simply absent from its stream, and the engine applies Grouparoo's defaults
+ * (0 for sum/count, NULL otherwise). Rows whose key column is NULL are skipped and
+ * counted (one warning per source at close). SQL shapes: docs/internals/sources.md.
  */
 #ifndef JOEY_SOURCE_H
 #define JOEY_SOURCE_H
@@ -109,8 +114,10 @@ void source_cursor_close(struct source_cursor *cur);
 /*
  * Coerce raw text from a source into a value of type t (Grouparoo's rules):
  * integer (whole numbers; "12.0" ok), float, boolean (1/0/true/false, any case),
- * date (time_parse), email (must look like one), url (lower-cased), phone (trimmed),
- * string. Empty text is NULL. Returns false (and *out NULL) for an invalid value.
+ * date (time_parse), email (must look like local@domain.tld), url (lower-cased; a
+ * scheme://host or host.tld shape), phone (trimmed and passed through: joey has no
+ * libphonenumber, so numbers are not reformatted), string (as is). Empty text is NULL
+ * (and valid); other types are trimmed first. Returns false (and *out NULL) for an invalid value.
  * The string, if any, is copied into arena.
  */
 bool value_coerce_text(enum prop_type t, const char *s, size_t len, struct arena *arena,

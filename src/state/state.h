@@ -5,7 +5,8 @@
  * Per destination and record key it holds the last payload Braze confirmed (canonical
  * JSON, see engine/payload.h), its XXH3-128 hash, whether the record is still in the
  * destination's scope, and a pending marker with attempts and the last error; plus run
- * history and the per-row error ledger. Schema: docs/internals/state.md.
+ * history, the per-row error ledger and per-destination locks.
+ * Schema and crash-safety argument: docs/internals/state.md.
  *
  * Order of calls:
  *   state_open(path, STATE_OPEN_CREATE, &st, &err);  -- creates/migrates the schema;
@@ -13,8 +14,10 @@
  *   reading (plan):  state_cursor_open(st, dest_id, &cur, &err);
  *                    while (state_cursor_next(cur, &row, &err) == JERR_OK && row) ...;
  *                    state_cursor_close(cur);
+ *   locking (run):   state_lock_acquire(st, dest_id, holder, &err); ... state_lock_release
  *   writing (run):   state_begin(st, &err); state_put/... ; state_commit(st, &err)
  *                    (or state_rollback) -- one transaction per answered batch
+ *   history:         state_run_start ... state_ledger_add ... state_run_finish
  *   state_close(st);
  *
  * Cursor rows come in ascending key order as defined by key_compare() in
@@ -22,6 +25,9 @@
  * text keys, text keys bytewise. Rows are borrowed until the next call.
  * All functions leave the store unchanged on failure (a failed write inside a
  * transaction is undone by state_rollback).
+ *
+ * All times stored are Unix epoch milliseconds of the wall clock.
+ * One struct state is used by one thread at a time.
  */
 #ifndef JOEY_STATE_H
 #define JOEY_STATE_H
@@ -37,6 +43,12 @@
 
 #define STATE_SCHEMA_VERSION 1
 #define STATE_HASH_LEN 16
+/* PRAGMA application_id of a joey state store: "JOEY". */
+#define STATE_APPLICATION_ID 0x4a4f4559
+/* How long a statement waits for another process's write lock before JERR_STATE_BUSY. */
+#define STATE_BUSY_TIMEOUT_MS 10000
+/* A destination lock whose heartbeat is older than this is stale (state_lock_acquire). */
+#define STATE_LOCK_STALE_MS (30 * 60 * 1000)
 
 struct state;
 struct state_cursor;
@@ -44,26 +56,62 @@ struct state_cursor;
 enum state_open_mode {
 	STATE_OPEN_READONLY, /* fail with a clear error if the file does not exist */
 	STATE_OPEN_CREATE,   /* create the file and its directory if needed */
+	/*
+	 * Like READONLY, but a missing file (or an existing empty one) opens an empty
+	 * in-memory store instead: every read succeeds with no rows. For `joey plan`,
+	 * which must work before the first run and must not create anything.
+	 */
+	STATE_OPEN_READONLY_OR_EMPTY,
 };
 
 struct state_row {
 	struct rkey key;
-	struct slice payload; /* canonical JSON last confirmed by Braze */
-	unsigned char hash[STATE_HASH_LEN];
+	struct slice payload; /* canonical JSON last confirmed by Braze; empty if !confirmed */
+	unsigned char hash[STATE_HASH_LEN]; /* all zero if !confirmed */
 	bool in_scope;  /* false: kept in Braze but no longer managed (additive/enrich) */
 	bool pending;   /* last attempt failed; retried on the next run */
 	int attempts;   /* failed attempts since the last success */
-	struct slice last_error;
+	struct slice last_error; /* empty if none */
+	/*
+	 * false: a placeholder row, made by state_mark_failed or state_set_exists for a
+	 * key Braze never confirmed: payload empty, hash zero, in_scope false. Readers
+	 * treat it as "Braze has nothing from us for this key", never as a payload.
+	 */
+	bool confirmed;
+	int braze_exists;     /* Enrich mode: -1 unknown, 0 Braze has no such user, 1 it has */
+	int64_t checked_at;   /* when braze_exists was learnt; 0 if never */
+	int64_t confirmed_at; /* when Braze last confirmed payload; 0 if !confirmed */
+	int64_t updated_at;   /* last change of this row */
 };
 
-/* path is borrowed. On failure *out is NULL and err says which file and why. */
+/*
+ * path is borrowed (":memory:" opens a private in-memory store). On failure *out is
+ * NULL and err says which file and why: JERR_STATE (missing, not a joey state store,
+ * corrupt, read-only directory, disk full), JERR_STATE_VERSION (written by a newer
+ * joey), JERR_STATE_BUSY (another process holds the write lock too long).
+ * A store opened READONLY or READONLY_OR_EMPTY refuses every write with JERR_STATE.
+ * A file with an older schema can only be opened with CREATE, which migrates it.
+ */
 enum jerr state_open(const char *path, enum state_open_mode mode, struct state **out,
 		     struct jerror *err) JOEY_WUR;
+/* Close every cursor first. An open transaction is rolled back. st may be NULL. */
 void state_close(struct state *st);
 /* The schema version of the open file. */
 int state_schema_version(const struct state *st);
+/* The path given to state_open (borrowed from st). */
+const char *state_path(const struct state *st);
 
-/* Rows of dest_id (borrowed) in key order. */
+/*
+ * Rows of dest_id (borrowed) in key order, placeholders included (see confirmed).
+ * A cursor reads in bounded batches and holds no SQLite statement or transaction
+ * between calls: several may be open at once, writes through the same struct state
+ * may be interleaved with reading, and memory is constant in the number of rows.
+ * Keys come strictly increasing: a row already returned is never returned again.
+ * Rows ahead of the cursor may or may not reflect writes made after it was opened
+ * (it is not a snapshot; the engine only writes keys it has passed). state_cursor_next gives
+ * JERR_OK with *row NULL at the end; *row is borrowed until the next call on that
+ * cursor. Close cursors before state_close; state_cursor_close accepts NULL.
+ */
 enum jerr state_cursor_open(struct state *st, const char *dest_id, struct state_cursor **cur,
 			    struct jerror *err) JOEY_WUR;
 enum jerr state_cursor_next(struct state_cursor *cur, struct state_row **row,
@@ -77,29 +125,54 @@ enum jerr state_count(struct state *st, const char *dest_id, uint64_t *in_scope,
 enum jerr state_get(struct state *st, const char *dest_id, const struct rkey *key,
 		    struct state_row **row, bool *found, struct jerror *err) JOEY_WUR;
 
-/* Transactions (BEGIN IMMEDIATE). */
+/*
+ * Transactions (BEGIN IMMEDIATE: the write lock is taken at once, waiting up to
+ * STATE_BUSY_TIMEOUT_MS, else JERR_STATE_BUSY). Writes outside a transaction commit
+ * one by one. When a write inside a transaction fails, the caller calls
+ * state_rollback (always safe, also when SQLite already rolled back, e.g. disk full).
+ * state_commit rolls the whole transaction back itself when it fails, so nothing of
+ * it is stored and no transaction is left open.
+ */
 enum jerr state_begin(struct state *st, struct jerror *err) JOEY_WUR;
 enum jerr state_commit(struct state *st, struct jerror *err) JOEY_WUR;
 void state_rollback(struct state *st);
 
-/* Confirmed by Braze: store payload (borrowed) and hash, clear pending/attempts. */
+/*
+ * Writes. dest_id, key, payload and error are borrowed. A failure is JERR_STATE
+ * naming the file, with SQLite's message as detail (JERR_STATE_BUSY when locked).
+ */
+
+/* Confirmed by Braze: store payload and hash, clear pending/attempts/last_error. */
 enum jerr state_put(struct state *st, const char *dest_id, const struct rkey *key,
 		    struct slice payload, const unsigned char hash[STATE_HASH_LEN],
 		    bool in_scope, struct jerror *err) JOEY_WUR;
-/* Confirmed deleted by Braze: forget the row. */
+/* Confirmed deleted by Braze: forget the row (no error if there is none). */
 enum jerr state_delete(struct state *st, const char *dest_id, const struct rkey *key,
 		       struct jerror *err) JOEY_WUR;
 /*
- * An attempt failed: mark pending, attempts+1, remember error (borrowed). The
- * confirmed payload stays as it was. Creates a placeholder row (empty payload,
- * in_scope false) when the key has no confirmed payload yet.
+ * An attempt failed: mark pending, attempts+1, remember error. The confirmed payload
+ * stays as it was. Creates a placeholder row (confirmed false, empty payload,
+ * in_scope false, attempts 1) when the key has no row yet.
  */
 enum jerr state_mark_failed(struct state *st, const char *dest_id, const struct rkey *key,
 			    const char *error, struct jerror *err) JOEY_WUR;
+/*
+ * Enrich mode: Braze said whether the user exists, learnt at checked_at (epoch ms).
+ * Creates a placeholder row when the key has none; payload and pending stay as they are.
+ */
+enum jerr state_set_exists(struct state *st, const char *dest_id, const struct rkey *key,
+			   bool exists, int64_t checked_at, struct jerror *err) JOEY_WUR;
+
+/*
+ * Cap the file at about max_bytes (PRAGMA max_page_count, this connection only):
+ * writes past it fail as if the disk were full. For tests and bounded deployments.
+ */
+enum jerr state_limit_size(struct state *st, uint64_t max_bytes, struct jerror *err) JOEY_WUR;
 
 /* ---- run history and error ledger ---- */
 
 enum run_status { RUN_RUNNING, RUN_SUCCESS, RUN_FAILED, RUN_INTERRUPTED };
+/* "running", "success", "failed", "interrupted": what runs.status holds. */
 const char *run_status_name(enum run_status s);
 
 struct run_counts {
@@ -107,19 +180,76 @@ struct run_counts {
 	uint64_t requests, retries, throttled, data_points;
 };
 
-/* Start a run of dest_id; *run_id receives its id. */
+/* Start a run of dest_id; kind is "run" or "plan"; *run_id receives its id (> 0). */
 enum jerr state_run_start(struct state *st, const char *dest_id, const char *kind,
 			  int64_t *run_id, struct jerror *err) JOEY_WUR;
-/* Finish it with status, counts and an optional error message (borrowed). */
+/* Finish it with status, counts and an optional error message (borrowed; NULL: none). */
 enum jerr state_run_finish(struct state *st, int64_t run_id, enum run_status status,
 			   const struct run_counts *counts, const char *error,
 			   struct jerror *err) JOEY_WUR;
-/* Append to the error ledger. */
+/* Append to the error ledger. run_id 0: not part of a run. */
 enum jerr state_ledger_add(struct state *st, int64_t run_id, const char *dest_id,
 			   const struct rkey *key, const char *error, int attempts,
 			   struct jerror *err) JOEY_WUR;
 
-/* Hash of a canonical payload. */
+/*
+ * Listings for `joey status`, newest first; limit 0 means no limit. The callback gets
+ * each entry (borrowed, valid during the call); returning anything but JERR_OK stops
+ * the listing, and that code is returned (the callback fills err). The callback may
+ * call other state functions, but not the state_*_list ones.
+ */
+struct state_run_info {
+	int64_t id;
+	const char *dest_id;
+	const char *kind;       /* "run" or "plan" */
+	enum run_status status;
+	int64_t started_at;
+	int64_t finished_at;    /* 0 while running */
+	struct run_counts counts;
+	const char *error;      /* NULL if none */
+};
+typedef enum jerr (*state_run_fn)(void *ctx, const struct state_run_info *run,
+				  struct jerror *err);
+/* Runs of dest_id (borrowed), or of every destination if NULL. */
+enum jerr state_runs_list(struct state *st, const char *dest_id, size_t limit, state_run_fn fn,
+			  void *ctx, struct jerror *err) JOEY_WUR;
+
+struct state_ledger_entry {
+	int64_t id;
+	int64_t run_id;         /* 0 if none */
+	const char *dest_id;
+	struct rkey key;
+	const char *error;
+	int attempts;
+	int64_t at;
+};
+typedef enum jerr (*state_ledger_fn)(void *ctx, const struct state_ledger_entry *e,
+				     struct jerror *err);
+/* Ledger entries filtered by dest_id (NULL: all), run_id (0: all), key (NULL: all). */
+enum jerr state_ledger_list(struct state *st, const char *dest_id, int64_t run_id,
+			    const struct rkey *key, size_t limit, state_ledger_fn fn, void *ctx,
+			    struct jerror *err) JOEY_WUR;
+
+/* ---- per-destination locks: one run per destination at a time ---- */
+
+/*
+ * Take the lock of dest_id for this struct state, atomically. holder (borrowed) is
+ * what a refused caller is shown ("joey run pid 123"). A lock is stale, and taken
+ * over, when its heartbeat is older than stale_ms or its process (same host) is gone.
+ * Held by anyone else, or already by this struct state: JERR_STATE_BUSY naming the
+ * holder. Inside a transaction the lock is part of it; otherwise it commits at once.
+ * state_lock_acquire uses STATE_LOCK_STALE_MS.
+ */
+enum jerr state_lock_acquire(struct state *st, const char *dest_id, const char *holder,
+			     struct jerror *err) JOEY_WUR;
+enum jerr state_lock_acquire_stale(struct state *st, const char *dest_id, const char *holder,
+				   int64_t stale_ms, struct jerror *err) JOEY_WUR;
+/* Refresh the heartbeat; call well within the stale time. JERR_STATE_BUSY if lost. */
+enum jerr state_lock_heartbeat(struct state *st, const char *dest_id, struct jerror *err) JOEY_WUR;
+/* Release a lock this struct state holds; nothing otherwise (a failure is logged). */
+void state_lock_release(struct state *st, const char *dest_id);
+
+/* Hash of a canonical payload: XXH3-128, big-endian (high 64 bits first). */
 void state_hash(const void *data, size_t len, unsigned char out[STATE_HASH_LEN]);
 
 #endif

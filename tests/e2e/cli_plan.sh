@@ -33,7 +33,7 @@ if grep -q braze_sync <<<"$OUT"; then bad "--destination filters"; else ok "--de
 
 run plan --config "$D/config" --json --details
 expect_rc 0 "plan --json"
-if python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["destinations"])==3; assert d["destinations"][0]["counts"]["create"]==8' <<<"$OUT"; then ok "plan --json is valid JSON with counts"; else bad "plan --json shape"; fi
+if python3 -c 'import json,sys; d=json.load(sys.stdin); ds={x["id"]: x for x in d["destinations"]}; assert len(ds)==3; assert ds["braze_sync"]["counts"]["create"]==8; assert len(ds["braze_sync"]["records"])==8' <<<"$OUT"; then ok "plan --json is valid JSON with counts"; else bad "plan --json shape"; fi
 
 run plan --config "$D/config" --destination nope
 expect_rc 2 "unknown destination"
@@ -72,7 +72,7 @@ expect_rc 1 "plan refuses an invalid config"
 expect_err 'properties/broken.json' "error names the file"
 run validate --config "$D/config"
 expect_rc 1 "validate reports invalid"
-expect_err 'did you mean "string"?' "did-you-mean for the type"
+expect_out 'did you mean "string"\?' "did-you-mean for the type"
 rm "$D/config/properties/broken.json"
 
 run validate --config "$TMP/does-not-exist"

@@ -1,6 +1,7 @@
 /* group.c: tests for src/engine/group.c (rule operators, arrays, match any/all). */
 #include "support/testutil.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"

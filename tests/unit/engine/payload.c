@@ -15,9 +15,10 @@ static void test_build_sorted_with_conversions(void **s)
 	struct cfg_property age = { .id = "age", .type = PROP_INTEGER, .slot = 2 };
 	struct cfg_group vip = { .id = "vip", .index = 0 }, churn = { .id = "churn", .index = 1 };
 	struct cfg_mapping map[] = {
-		{ "age_custom", &age }, { "dob", &born }, { "external_id", &pk }, { "first_name", &age },
+		{ .remote = "age_custom", .property = &age }, { .remote = "dob", .property = &born },
+		{ .remote = "external_id", .property = &pk }, { .remote = "first_name", .property = &age },
 	};
-	struct cfg_group_map gm[] = { { "Churned", &churn }, { "VIP", &vip } };
+	struct cfg_group_map gm[] = { { .remote = "Churned", .group = &churn }, { .remote = "VIP", .group = &vip } };
 	struct cfg_destination d = { .id = "d", .collection = COLL_MODEL, .mapping = map, .n_mapping = 4,
 				     .group_maps = gm, .n_group_maps = 2 };
 	struct value vals[] = { { .kind = VAL_INT, .u.i = 42 },

@@ -1,0 +1,174 @@
+/* source.c: tests for src/source/source.c (key order, registry, coercion rules). */
+#include "support/testutil.h"
+
+#include <string.h>
+
+#include "base/arena.h"
+#include "source/source.h"
+
+static struct rkey ikey(int64_t i, const char *t)
+{
+	return (struct rkey){ true, i, slice_of(t) };
+}
+
+static struct rkey tkey(const char *t)
+{
+	return (struct rkey){ false, 0, slice_of(t) };
+}
+
+static void test_key_compare(void **s)
+{
+	struct rkey a = ikey(9, "9"), b = ikey(10, "10"), c = tkey("10"), d = tkey("9");
+	assert_true(key_compare(&a, &b) < 0);  /* 9 < 10 as integers */
+	assert_true(key_compare(&c, &d) < 0);  /* "10" < "9" as text */
+	assert_true(key_compare(&b, &c) < 0);  /* integers before text */
+	assert_true(key_compare(&d, &a) > 0);
+	assert_int_equal(key_compare(&a, &a), 0);
+	struct rkey e = tkey("a"), f = tkey("ab"), g = tkey("B");
+	assert_true(key_compare(&e, &f) < 0);
+	assert_true(key_compare(&g, &e) < 0); /* bytewise: 'B' < 'a' */
+	struct rkey n1 = ikey(-5, "-5"), n2 = ikey(INT64_MAX, "9223372036854775807");
+	assert_true(key_compare(&n1, &n2) < 0);
+}
+
+/* A fake connector cursor yielding fixed keys. */
+struct fake {
+	struct source_cursor base;
+	struct source_row row;
+	const char *const *keys;
+	size_t i, n;
+};
+
+static enum jerr fake_next(struct source_cursor *c, struct source_row **row, struct jerror *err)
+{
+	struct fake *f = (struct fake *)c;
+	if (f->i == f->n) {
+		*row = NULL;
+		return JERR_OK;
+	}
+	f->row.key = tkey(f->keys[f->i++]);
+	*row = &f->row;
+	return JERR_OK;
+}
+
+static void fake_close(struct source_cursor *c)
+{
+	(void)c;
+}
+
+static const struct source_cursor_ops fake_ops = { fake_next, fake_close };
+
+static enum jerr run_keys(const char *const *keys, size_t n, struct jerror *err, uint64_t *rows)
+{
+	struct cfg_source src = { .id = "s" };
+	struct fake f = { .keys = keys, .n = n };
+	struct source_row *row;
+	enum jerr rc;
+	f.base.ops = &fake_ops;
+	f.base.source = &src;
+	while ((rc = source_cursor_next(&f.base, &row, err)) == JERR_OK && row)
+		;
+	*rows = f.base.rows;
+	strbuf_release(&f.base.prev_text);
+	return rc;
+}
+
+static void test_order_checks(void **s)
+{
+	struct jerror err = JERROR_INIT;
+	uint64_t rows;
+	static const char *const ok[] = { "1", "10", "9", "a" };
+	assert_int_equal(run_keys(ok, 4, &err, &rows), JERR_OK);
+	assert_int_equal(rows, 4);
+
+	static const char *const dup[] = { "a", "b", "b" };
+	assert_int_equal(run_keys(dup, 3, &err, &rows), JERR_SOURCE_DATA);
+	assert_string_equal(err.msg.buf, "duplicate primary key \"b\" in source \"s\"");
+	assert_int_equal(rows, 2);
+	jerror_release(&err);
+
+	static const char *const back[] = { "a", "c", "b" };
+	assert_int_equal(run_keys(back, 3, &err, &rows), JERR_SOURCE_DATA);
+	assert_string_equal(err.msg.buf, "source \"s\" returned keys out of order");
+	assert_string_equal(err.detail.buf, "key \"b\" came after key \"c\"");
+	jerror_release(&err);
+}
+
+static void test_registry(void **s)
+{
+	assert_ptr_equal(source_ops_for_app("sqlite"), &source_sqlite);
+	assert_null(source_ops_for_app(NULL));
+	assert_ptr_equal(source_ops_for_source_type("sqlite-import-table"), &source_sqlite);
+	assert_null(source_ops_for_source_type("csv-import-table"));
+}
+
+struct ccase {
+	enum prop_type t;
+	const char *in;
+	bool ok;
+	const char *json; /* value_to_json of the result */
+};
+
+static void test_coercion_table(void **s)
+{
+	static const struct ccase cases[] = {
+		{ PROP_STRING, "", true, "null" },
+		{ PROP_STRING, " a b ", true, "\" a b \"" },
+		{ PROP_INTEGER, "12", true, "12" },
+		{ PROP_INTEGER, " -7 ", true, "-7" },
+		{ PROP_INTEGER, "12.0", true, "12" },
+		{ PROP_INTEGER, "12.5", false, "null" },
+		{ PROP_INTEGER, "12abc", false, "null" },
+		{ PROP_INTEGER, "", true, "null" },
+		{ PROP_INTEGER, "9223372036854775807", true, "9223372036854775807" },
+		{ PROP_INTEGER, "9223372036854775808", false, "null" },
+		{ PROP_FLOAT, "2.5", true, "2.5" },
+		{ PROP_FLOAT, "1e3", true, "1000" },
+		{ PROP_FLOAT, "nan", false, "null" },
+		{ PROP_FLOAT, "x", false, "null" },
+		{ PROP_BOOLEAN, "TRUE", true, "true" },
+		{ PROP_BOOLEAN, "0", true, "false" },
+		{ PROP_BOOLEAN, "False", true, "false" },
+		{ PROP_BOOLEAN, "yes", false, "null" },
+		{ PROP_DATE, "2021-03-04", true, "\"2021-03-04T00:00:00.000Z\"" },
+		{ PROP_DATE, "2021-03-04 05:06:07+02:00", true, "\"2021-03-04T03:06:07.000Z\"" },
+		{ PROP_DATE, "1614816000", true, "\"2021-03-04T00:00:00.000Z\"" },
+		{ PROP_DATE, "2021-02-30", false, "null" },
+		{ PROP_EMAIL, "a.b+c@example.co.uk", true, "\"a.b+c@example.co.uk\"" },
+		{ PROP_EMAIL, "no-at.example.com", false, "null" },
+		{ PROP_EMAIL, "a@b", false, "null" },
+		{ PROP_EMAIL, "a@@b.com", false, "null" },
+		{ PROP_EMAIL, "a b@c.com", false, "null" },
+		{ PROP_URL, "HTTPS://Example.COM/Path", true, "\"https://example.com/path\"" },
+		{ PROP_URL, "www.x.io", true, "\"www.x.io\"" },
+		{ PROP_URL, "http://localhost:8080/", true, "\"http://localhost:8080/\"" },
+		{ PROP_URL, "not a url", false, "null" },
+		{ PROP_URL, "justword", false, "null" },
+		{ PROP_PHONE, " +1 412-555-0100 ", true, "\"+1 412-555-0100\"" },
+	};
+	struct arena a;
+	arena_init(&a);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct ccase *c = &cases[i];
+		struct value v;
+		struct strbuf sb = STRBUF_INIT;
+		bool ok = value_coerce_text(c->t, c->in, strlen(c->in), &a, &v);
+		value_to_json(&sb, &v);
+		if (ok != c->ok || strcmp(sb.buf, c->json))
+			fail_msg("case %zu (%s \"%s\"): got %d %s", i, prop_type_name(c->t), c->in, ok,
+				 sb.buf);
+		strbuf_release(&sb);
+	}
+	arena_release(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_key_compare),
+		cmocka_unit_test(test_order_checks),
+		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_coercion_table),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

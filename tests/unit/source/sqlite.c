@@ -1,0 +1,556 @@
+/* sqlite.c: tests for src/source/sqlite.c (SQL shapes, ordering, filters, checks). */
+#include "support/testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "base/arena.h"
+#include "base/strbuf.h"
+#include "source/source.h"
+
+struct fx {
+	struct arena a;
+	char *dir;
+	char *dbfile;
+	struct cfg_app app;
+	struct cfg_model model;
+	void *conn;
+};
+
+static struct fx F;
+
+static void db_exec(const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+	assert_int_equal(sqlite3_open(F.dbfile, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "sql failed: %s\n", msg);
+		fail();
+	}
+	sqlite3_close(db);
+}
+
+static int setup(void **s)
+{
+	memset(&F, 0, sizeof(F));
+	arena_init(&F.a);
+	F.dir = tu_mkdtemp();
+	F.dbfile = arena_printf(&F.a, "%s/w.db", F.dir);
+	db_exec("CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT, name TEXT, age INT, "
+		"score REAL, active INT, born TEXT, site TEXT);"
+		"INSERT INTO users VALUES"
+		" (3, 'c@x.io', 'Cy', 40, 1.5, 1, '2001-02-03', 'HTTP://C.io'),"
+		" (1, 'a@x.io', 'Al', 30, 2.25, 0, '1990-01-01T00:00:00Z', 'a.io'),"
+		" (2, 'bad-email', 'Bo', 25, NULL, 1, 'nope', 'x y');"
+		"CREATE TABLE purchases(pid INTEGER PRIMARY KEY, uid INT, amount REAL, "
+		"item TEXT, ts INT, state TEXT);"
+		"INSERT INTO purchases(uid, amount, item, ts, state) VALUES"
+		" (1, 10, 'hat', 100, 'paid'), (1, 5, 'cap', 300, 'paid'),"
+		" (1, 7, 'bag', 200, 'refunded'), (3, 1, 'pin', 50, 'paid'),"
+		" (NULL, 99, 'orphan', 1, 'paid'), (NULL, 98, 'orphan2', 2, 'paid'),"
+		" (3, NULL, 'pen', 60, 'paid');");
+	F.app = (struct cfg_app){ .id = "warehouse", .name = "warehouse", .type = "sqlite" };
+	struct cfg_option *o = arena_zalloc(&F.a, sizeof(*o));
+	o->key = "file";
+	o->kind = OPT_STRING;
+	o->str = "w.db";
+	F.app.options = (struct cfg_options){ o, 1 };
+	F.model = (struct cfg_model){ .id = "users", .name = "users", .type = "profile" };
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(source_sqlite.connect(&F.app, F.dir, &F.conn, &err), JERR_OK);
+	return 0;
+}
+
+static int teardown(void **s)
+{
+	source_sqlite.disconnect(F.conn);
+	tu_rmtree(F.dir);
+	free(F.dir);
+	arena_release(&F.a);
+	return 0;
+}
+
+static struct cfg_property *prop(const char *id, enum prop_type t, const char *column,
+				 enum agg_method agg, const char *sort)
+{
+	struct cfg_property *p = arena_zalloc(&F.a, sizeof(*p));
+	p->id = id;
+	p->key = id;
+	p->type = t;
+	p->column = column;
+	p->agg = agg;
+	p->sort_column = sort;
+	return p;
+}
+
+static struct cfg_filter *filter(struct cfg_property *p, const char *key, enum filter_op op,
+				 const char *match)
+{
+	struct cfg_filter *nf = arena_zalloc(&F.a, (p->n_filters + 1) * sizeof(*nf));
+	for (size_t i = 0; i < p->n_filters; i++)
+		nf[i] = p->filters[i];
+	p->filters = nf;
+	struct cfg_filter *f = &nf[p->n_filters++];
+	f->key = key;
+	f->op = op;
+	f->match = match;
+	return f;
+}
+
+/* A source with the given properties; the first is the mapping property for primaries. */
+static struct cfg_source *source(const char *id, const char *table, const char *mapping,
+				 bool primary, enum prop_type key_type, size_t n, ...)
+{
+	struct cfg_source *src = arena_zalloc(&F.a, sizeof(*src));
+	va_list ap;
+
+	src->id = id;
+	src->name = id;
+	src->type = "sqlite-import-table";
+	src->app = &F.app;
+	src->model = &F.model;
+	src->table = table;
+	src->mapping_column = mapping;
+	src->is_primary = primary;
+	src->properties = arena_zalloc(&F.a, (n ? n : 1) * sizeof(*src->properties));
+	src->n_properties = n;
+	va_start(ap, n);
+	for (size_t i = 0; i < n; i++) {
+		src->properties[i] = va_arg(ap, struct cfg_property *);
+		src->properties[i]->source = src;
+	}
+	va_end(ap);
+	struct cfg_property *pk = prop("user_id", key_type, mapping, AGG_EXACT, NULL);
+	pk->is_primary_key = true;
+	pk->unique = true;
+	F.model.primary_key = pk;
+	src->mapping_property = pk;
+	return src;
+}
+
+/* Read the whole cursor as "key:[v,...]\n" lines; returns the error code. */
+static enum jerr dump(const struct cfg_source *src, struct strbuf *out, struct jerror *err)
+{
+	struct source_cursor *cur;
+	struct source_row *row;
+	enum jerr rc = source_sqlite.open_cursor(F.conn, src, &cur, err);
+	if (rc)
+		return rc;
+	while ((rc = source_cursor_next(cur, &row, err)) == JERR_OK && row) {
+		strbuf_addf(out, "%s%.*s:[", row->key.is_int ? "#" : "", (int)row->key.text.len,
+			    row->key.text.ptr);
+		for (size_t i = 0; i < row->n_values; i++) {
+			if (i)
+				strbuf_addch(out, ',');
+			value_to_json(out, &row->values[i]);
+		}
+		strbuf_addch(out, ']');
+		if (row->n_invalid)
+			strbuf_addf(out, "!%zu", row->n_invalid);
+		strbuf_addch(out, '\n');
+	}
+	source_cursor_close(cur);
+	return rc;
+}
+
+#define EXPECT_ROWS(src, text)                                                  \
+	do {                                                                    \
+		struct strbuf out_ = STRBUF_INIT;                               \
+		struct jerror err_ = JERROR_INIT;                               \
+		enum jerr rc_ = dump((src), &out_, &err_);                      \
+		if (rc_)                                                        \
+			jerror_print(stderr, &err_);                            \
+		assert_int_equal(rc_, JERR_OK);                                 \
+		assert_string_equal(out_.buf, (text));                          \
+		strbuf_release(&out_);                                          \
+		jerror_release(&err_);                                          \
+	} while (0)
+
+static void test_primary_exact_and_coercion(void **s)
+{
+	struct cfg_source *src = source(
+		"users_src", "users", "id", true, PROP_INTEGER, 7,
+		prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL),
+		prop("age", PROP_INTEGER, "age", AGG_EXACT, NULL),
+		prop("score", PROP_FLOAT, "score", AGG_EXACT, NULL),
+		prop("active", PROP_BOOLEAN, "active", AGG_EXACT, NULL),
+		prop("born", PROP_DATE, "born", AGG_EXACT, NULL),
+		prop("site", PROP_URL, "site", AGG_EXACT, NULL),
+		prop("age_s", PROP_STRING, "age", AGG_EXACT, NULL));
+	EXPECT_ROWS(src, "#1:[\"a@x.io\",30,2.25,false,\"1990-01-01T00:00:00.000Z\",\"a.io\",\"30\"]\n"
+			 "#2:[null,25,null,true,null,null,\"25\"]!3\n"
+			 "#3:[\"c@x.io\",40,1.5,true,\"2001-02-03T00:00:00.000Z\",\"http://c.io\",\"40\"]\n");
+
+	/* INTEGER PRIMARY KEY ordered by itself: no sort, no CAST */
+	struct strbuf sql = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(source_sqlite.describe(F.conn, src, &sql, &err), JERR_OK);
+	assert_string_equal(sql.buf, "SELECT \"id\", \"email\", \"age\", \"score\", \"active\", "
+				     "\"born\", \"site\", \"age\" FROM \"users\" AS \"joey$src\" "
+				     "ORDER BY \"id\"\n");
+	strbuf_release(&sql);
+}
+
+static void test_secondary_aggregations(void **s)
+{
+	struct cfg_source *src = source(
+		"purchases", "purchases", "uid", false, PROP_INTEGER, 8,
+		prop("n", PROP_INTEGER, "amount", AGG_COUNT, NULL),
+		prop("total", PROP_FLOAT, "amount", AGG_SUM, NULL),
+		prop("avg", PROP_FLOAT, "amount", AGG_AVERAGE, NULL),
+		prop("min", PROP_FLOAT, "amount", AGG_MIN, NULL),
+		prop("max", PROP_FLOAT, "amount", AGG_MAX, NULL),
+		prop("last", PROP_STRING, "item", AGG_MOST_RECENT, "ts"),
+		prop("first", PROP_STRING, "item", AGG_LEAST_RECENT, "ts"),
+		prop("any", PROP_STRING, "item", AGG_EXACT, NULL));
+	/* user 2 has no purchases: absent; NULL uid rows skipped */
+	EXPECT_ROWS(src, "#1:[3,22,7.333333333333333,5,10,\"cap\",\"hat\",\"hat\"]\n"
+			 "#3:[1,1,1,1,1,\"pen\",\"pin\",\"pin\"]\n");
+}
+
+static void test_filters_each_op(void **s)
+{
+	struct cfg_property *p[11];
+	const enum filter_op ops[] = { FOP_EQ, FOP_NE, FOP_GT, FOP_GTE, FOP_LT, FOP_LTE,
+				       FOP_SUBSTRING, FOP_NOT_SUBSTRING, FOP_IN, FOP_EXISTS,
+				       FOP_NOT_EXISTS };
+	const char *col[] = { "state", "state", "amount", "amount", "amount", "amount",
+			      "item", "item", "item", "amount", "amount" };
+	const char *match[] = { "paid", "paid", "7", "7", "7", "7", "A", "A", NULL, NULL, NULL };
+	for (int i = 0; i < 11; i++) {
+		p[i] = prop(filter_op_name(ops[i]), PROP_INTEGER, "amount", AGG_COUNT, NULL);
+		struct cfg_filter *f = filter(p[i], col[i], ops[i], match[i]);
+		f->match_is_number = i >= 2 && i <= 5;
+		if (ops[i] == FOP_IN) {
+			static const char *list[] = { "hat", "pin", "pen" };
+			f->match_list = list;
+			f->n_match_list = 3;
+		}
+	}
+	struct cfg_source *src = source("purchases", "purchases", "uid", false, PROP_INTEGER, 11,
+					p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8],
+					p[9], p[10]);
+	/* uid 1: hat 10 paid, cap 5 paid, bag 7 refunded; uid 3: pin 1 paid, pen NULL paid
+	 * (COUNT counts non-null amounts) */
+	EXPECT_ROWS(src, "#1:[2,1,1,2,1,2,3,0,1,3,0]\n"
+			 "#3:[1,0,0,0,1,1,0,1,1,1,0]\n");
+}
+
+static void test_filters_on_primary_and_average(void **s)
+{
+	struct cfg_property *email = prop("email", PROP_STRING, "email", AGG_EXACT, NULL);
+	filter(email, "age", FOP_GTE, "30")->match_is_number = true;
+	struct cfg_source *src = source("users_src", "users", "id", true, PROP_INTEGER, 1, email);
+	EXPECT_ROWS(src, "#1:[\"a@x.io\"]\n#2:[null]\n#3:[\"c@x.io\"]\n");
+
+	struct cfg_property *avg = prop("avg_paid", PROP_FLOAT, "amount", AGG_AVERAGE, NULL);
+	filter(avg, "state", FOP_EQ, "refunded");
+	struct cfg_property *sum = prop("sum_paid", PROP_INTEGER, "amount", AGG_SUM, NULL);
+	filter(sum, "state", FOP_EQ, "refunded");
+	struct cfg_property *last = prop("last_paid", PROP_STRING, "item", AGG_MOST_RECENT, "ts");
+	filter(last, "state", FOP_EQ, "paid");
+	src = source("purchases", "purchases", "uid", false, PROP_INTEGER, 3, avg, sum, last);
+	/* no refunded rows for 3: average NULL (Grouparoo filtered in WHERE), sum 0 */
+	EXPECT_ROWS(src, "#1:[7,7,\"cap\"]\n#3:[null,0,\"pen\"]\n");
+}
+
+static void test_arrays(void **s)
+{
+	struct cfg_property *items = prop("items", PROP_STRING, "item", AGG_EXACT, "ts");
+	items->is_array = true;
+	struct cfg_property *amounts = prop("amounts", PROP_FLOAT, "amount", AGG_EXACT, NULL);
+	amounts->is_array = true;
+	filter(amounts, "state", FOP_EQ, "paid");
+	struct cfg_property *recent = prop("recent", PROP_STRING, "item", AGG_MOST_RECENT, "ts");
+	recent->is_array = true;
+	struct cfg_source *src =
+		source("purchases", "purchases", "uid", false, PROP_INTEGER, 3, items, amounts, recent);
+	EXPECT_ROWS(src, "#1:[[\"hat\",\"bag\",\"cap\"],[10,5],[\"cap\",\"bag\",\"hat\"]]\n"
+			 "#3:[[\"pin\",\"pen\"],[1],[\"pen\",\"pin\"]]\n");
+}
+
+static void test_text_vs_integer_key_order(void **s)
+{
+	db_exec("CREATE TABLE k(id, v TEXT); INSERT INTO k VALUES (9, 'nine'), (10, 'ten'), "
+		"('2', 'two');");
+	struct cfg_source *src =
+		source("k_text", "k", "id", true, PROP_STRING, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
+	EXPECT_ROWS(src, "10:[\"ten\"]\n2:[\"two\"]\n9:[\"nine\"]\n");
+	src = source("k_int", "k", "id", true, PROP_INTEGER, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
+	EXPECT_ROWS(src, "#2:[\"two\"]\n#9:[\"nine\"]\n#10:[\"ten\"]\n");
+	/* a secondary source grouped by a text key */
+	src = source("k_text2", "k", "id", false, PROP_STRING, 1,
+		     prop("n", PROP_INTEGER, "v", AGG_COUNT, NULL));
+	EXPECT_ROWS(src, "10:[1]\n2:[1]\n9:[1]\n");
+}
+
+static void test_non_integer_key_is_an_error(void **s)
+{
+	db_exec("CREATE TABLE bk(id, v); INSERT INTO bk VALUES (1, 'a'), ('x1', 'b');");
+	struct cfg_source *src =
+		source("bk", "bk", "id", true, PROP_INTEGER, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
+	struct strbuf out = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(dump(src, &out, &err), JERR_SOURCE_DATA);
+	assert_string_equal(err.msg.buf,
+			    "source \"bk\": key column \"id\" holds a non-integer value \"x1\"");
+	strbuf_release(&out);
+	jerror_release(&err);
+}
+
+static void test_duplicate_key_and_null_keys(void **s)
+{
+	db_exec("CREATE TABLE d(id TEXT, v TEXT); INSERT INTO d VALUES ('a', '1'), (NULL, 'n'), "
+		"('b', '2'), ('b', '3');");
+	struct cfg_source *src =
+		source("dups", "d", "id", true, PROP_STRING, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
+	struct strbuf out = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(dump(src, &out, &err), JERR_SOURCE_DATA);
+	assert_string_equal(err.msg.buf, "duplicate primary key \"b\" in source \"dups\"");
+	assert_true(err.hint.len > 0);
+	assert_string_equal(out.buf, "a:[\"1\"]\nb:[\"2\"]\n");
+	strbuf_release(&out);
+	jerror_release(&err);
+}
+
+/* A connector that returns keys out of order: source_cursor_next must refuse it. */
+struct fake_cursor {
+	struct source_cursor base;
+	struct source_row row;
+	int i;
+};
+
+static enum jerr fake_next(struct source_cursor *c, struct source_row **row, struct jerror *err)
+{
+	struct fake_cursor *f = (struct fake_cursor *)c;
+	static const char *const keys[] = { "b", "a" };
+	if (f->i == 2) {
+		*row = NULL;
+		return JERR_OK;
+	}
+	f->row.key.text = slice_of(keys[f->i++]);
+	*row = &f->row;
+	return JERR_OK;
+}
+
+static void fake_close(struct source_cursor *c)
+{
+	free(c);
+}
+
+static void test_out_of_order_protection(void **s)
+{
+	static const struct source_cursor_ops ops = { fake_next, fake_close };
+	struct fake_cursor *f = calloc(1, sizeof(*f));
+	struct source_row *row;
+	struct jerror err = JERROR_INIT;
+	f->base.ops = &ops;
+	f->base.source = source("weird", "t", "id", true, PROP_STRING, 0);
+	assert_int_equal(source_cursor_next(&f->base, &row, &err), JERR_OK);
+	assert_int_equal(source_cursor_next(&f->base, &row, &err), JERR_SOURCE_DATA);
+	assert_string_equal(err.msg.buf, "source \"weird\" returned keys out of order");
+	assert_string_equal(err.detail.buf, "key \"a\" came after key \"b\"");
+	source_cursor_close(&f->base);
+	jerror_release(&err);
+}
+
+static void test_check_missing_table_and_column(void **s)
+{
+	struct jerror err = JERROR_INIT;
+	struct cfg_source *src =
+		source("users_src", "usrs", "id", true, PROP_INTEGER, 1, prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL));
+	assert_int_equal(source_sqlite.check(F.conn, src, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, "source \"users_src\": table \"usrs\" does not exist");
+	assert_string_equal(err.hint.buf, "did you mean \"users\"?");
+	jerror_release(&err);
+
+	src = source("users_src", "users", "id", true, PROP_INTEGER, 1,
+		     prop("email", PROP_EMAIL, "emial", AGG_EXACT, NULL));
+	assert_int_equal(source_sqlite.check(F.conn, src, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf,
+			    "source \"users_src\": column \"emial\" does not exist in table \"users\"");
+	assert_string_equal(err.detail.buf, "used by property \"email\" (options.column)");
+	assert_string_equal(err.hint.buf, "did you mean \"email\"?");
+	jerror_release(&err);
+
+	/* open_cursor reports the same thing rather than SQLite's bare message */
+	struct source_cursor *cur = NULL;
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	assert_null(cur);
+	assert_string_equal(err.hint.buf, "did you mean \"email\"?");
+	jerror_release(&err);
+
+	struct cfg_property *p = prop("last", PROP_STRING, "item", AGG_MOST_RECENT, "tss");
+	src = source("purchases", "purchases", "uid", false, PROP_INTEGER, 1, p);
+	assert_int_equal(source_sqlite.check(F.conn, src, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf,
+			    "source \"purchases\": column \"tss\" does not exist in table \"purchases\"");
+	assert_string_equal(err.detail.buf, "used by property \"last\" (options.sortColumn)");
+	assert_string_equal(err.hint.buf, "did you mean \"ts\"?");
+	jerror_release(&err);
+
+	p = prop("n", PROP_INTEGER, "amount", AGG_COUNT, NULL);
+	filter(p, "zzzzzz", FOP_EXISTS, NULL);
+	src = source("purchases", "purchases", "uid", false, PROP_INTEGER, 1, p);
+	assert_int_equal(source_sqlite.check(F.conn, src, &err), JERR_CONFIG);
+	assert_string_equal(err.hint.buf, "the table's columns are: \"pid\", \"uid\", \"amount\", "
+					  "\"item\", \"ts\", \"state\"");
+	jerror_release(&err);
+
+	src = source("users_src", "users", "id", true, PROP_INTEGER, 1,
+		     prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL));
+	assert_int_equal(source_sqlite.check(F.conn, src, &err), JERR_OK);
+}
+
+static void test_sql_injection_is_quoted_and_bound(void **s)
+{
+	struct jerror err = JERROR_INIT;
+	struct cfg_source *src = source("evil", "users\"; DROP TABLE users; --", "id", true,
+					PROP_INTEGER, 1, prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL));
+	assert_int_equal(source_sqlite.check(F.conn, src, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf,
+			    "source \"evil\": table \"users\"; DROP TABLE users; --\" does not exist");
+	jerror_release(&err);
+	struct source_cursor *cur = NULL;
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	jerror_release(&err);
+
+	struct cfg_property *p = prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL);
+	filter(p, "name", FOP_EQ, "x' OR '1'='1");
+	struct cfg_property *q = prop("name", PROP_STRING, "name", AGG_EXACT, NULL);
+	filter(q, "name", FOP_SUBSTRING, "%");
+	src = source("users_src", "users", "id", true, PROP_INTEGER, 2, p, q);
+	EXPECT_ROWS(src, "#1:[null,null]\n#2:[null,null]\n#3:[null,null]\n");
+	struct strbuf sql = STRBUF_INIT;
+	assert_int_equal(source_sqlite.describe(F.conn, src, &sql, &err), JERR_OK);
+	*strchr(sql.buf, '\n') = '\0';
+	assert_null(strstr(sql.buf, "OR '1'"));
+	sql.buf[strlen(sql.buf)] = '\n';
+	assert_non_null(strstr(sql.buf, "-- ?1 = \"x' OR '1'='1\"\n"));
+	strbuf_release(&sql);
+	/* the table is still there */
+	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");
+}
+
+static void test_query_sources(void **s)
+{
+	/* joey extension: options.query as a derived table */
+	struct cfg_source *src = source("big_spenders", NULL, "uid", false, PROP_INTEGER, 2,
+					prop("total", PROP_FLOAT, "amount", AGG_SUM, NULL),
+					prop("last", PROP_STRING, "item", AGG_MOST_RECENT, "ts"));
+	src->is_query = true;
+	src->type = "sqlite-import-query";
+	src->query = "SELECT uid, amount, item, ts FROM purchases WHERE amount > 1;";
+	EXPECT_ROWS(src, "#1:[22,\"cap\"]\n");
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(source_sqlite.check(F.conn, src, &err), JERR_OK);
+
+	/* Grouparoo-style property queries: one correlated subquery per property */
+	struct cfg_property *name = prop("name", PROP_STRING, NULL, AGG_EXACT, NULL);
+	name->query = "SELECT name FROM users WHERE id = {{{ user_id }}}";
+	struct cfg_property *spent = prop("spent", PROP_FLOAT, NULL, AGG_EXACT, NULL);
+	spent->query = "SELECT SUM(amount) FROM purchases WHERE CAST(uid AS TEXT) = '{{ user_id }}';";
+	src = source("q", NULL, "id", true, PROP_INTEGER, 2, name, spent);
+	src->is_query = true;
+	src->query = "SELECT id FROM users";
+	EXPECT_ROWS(src, "#1:[\"Al\",22]\n#2:[\"Bo\",null]\n#3:[\"Cy\",1]\n");
+
+	/* without options.query the keys come from the primary table source */
+	struct cfg_source *primary = source("users_src", "users", "id", true, PROP_INTEGER, 0);
+	F.model.primary_source = primary;
+	struct cfg_property *spent2 = prop("spent2", PROP_FLOAT, NULL, AGG_EXACT, NULL);
+	spent2->query = "SELECT SUM(amount) FROM purchases WHERE uid = {{{user_id}}}";
+	src = source("q2", NULL, "id", false, PROP_INTEGER, 1, spent2);
+	src->is_query = true;
+	EXPECT_ROWS(src, "#1:[22]\n#2:[null]\n#3:[1]\n");
+	F.model.primary_source = NULL;
+
+	/* a placeholder naming another property cannot be one statement */
+	struct cfg_property *bad = prop("bad", PROP_STRING, NULL, AGG_EXACT, NULL);
+	bad->query = "SELECT 1 WHERE x = {{{ email }}}";
+	src = source("q3", NULL, "id", true, PROP_INTEGER, 1, bad);
+	src->is_query = true;
+	src->query = "SELECT id FROM users";
+	struct source_cursor *cur = NULL;
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, "property \"bad\": query placeholder \"{{{ email }}}\" "
+					 "does not name the record key");
+	jerror_release(&err);
+
+	/* a broken source query: SQLite's message in the detail */
+	src = source("q4", NULL, "id", true, PROP_INTEGER, 0);
+	src->is_query = true;
+	src->query = "SELEC id FROM users";
+	assert_int_equal(source_sqlite.check(F.conn, src, &err), JERR_SOURCE);
+	assert_string_equal(err.msg.buf, "source \"q4\": the source query is invalid");
+	assert_non_null(strstr(err.detail.buf, "syntax error"));
+	jerror_release(&err);
+}
+
+static void test_connect_errors(void **s)
+{
+	struct jerror err = JERROR_INIT;
+	void *conn = NULL;
+	struct cfg_option o = { .key = "file", .kind = OPT_STRING, .str = "missing.db" };
+	struct cfg_app app = { .id = "wh", .type = "sqlite", .options = { &o, 1 } };
+	assert_int_equal(source_sqlite.connect(&app, "/nonexistent-dir", &conn, &err), JERR_SOURCE);
+	assert_null(conn);
+	assert_string_equal(err.msg.buf,
+			    "app \"wh\": database file \"/nonexistent-dir/missing.db\" does not exist");
+	jerror_release(&err);
+	app.options.n = 0;
+	assert_int_equal(source_sqlite.connect(&app, "/", &conn, &err), JERR_CONFIG);
+	jerror_release(&err);
+	assert_ptr_equal(source_ops_for_app("sqlite"), &source_sqlite);
+	assert_ptr_equal(source_ops_for_source_type("sqlite-import-query"), &source_sqlite);
+	assert_null(source_ops_for_app("oracle"));
+	assert_null(source_ops_for_source_type("postgres-import-table"));
+}
+
+static void test_many_rows_stream(void **s)
+{
+	db_exec("CREATE TABLE big(id INTEGER PRIMARY KEY, a TEXT, b REAL);"
+		"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) "
+		"INSERT INTO big SELECT x, 'v' || x, x * 0.5 FROM c;");
+	struct cfg_source *src = source("big", "big", "id", true, PROP_INTEGER, 2,
+					prop("a", PROP_STRING, "a", AGG_EXACT, NULL),
+					prop("b", PROP_FLOAT, "b", AGG_EXACT, NULL));
+	struct source_cursor *cur;
+	struct source_row *row;
+	struct jerror err = JERROR_INIT;
+	int64_t n = 0;
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, &cur, &err), JERR_OK);
+	while (source_cursor_next(cur, &row, &err) == JERR_OK && row) {
+		n++;
+		assert_int_equal(row->key.i, n);
+	}
+	assert_int_equal(n, 20000);
+	assert_int_equal(cur->rows, 20000);
+	source_cursor_close(cur);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_primary_exact_and_coercion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secondary_aggregations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filters_each_op, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filters_on_primary_and_average, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arrays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_text_vs_integer_key_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_non_integer_key_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_key_and_null_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_order_protection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_missing_table_and_column, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sql_injection_is_quoted_and_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_sources, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_rows_stream, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
