@@ -208,7 +208,7 @@ static void test_secondary_aggregations(void **s)
 		prop("first", PROP_STRING, "item", AGG_LEAST_RECENT, "ts"),
 		prop("any", PROP_STRING, "item", AGG_EXACT, NULL));
 	/* user 2 has no purchases: absent; NULL uid rows skipped */
-	EXPECT_ROWS(src, "#1:[3,22,7.333333333333333,5,10,\"cap\",\"hat\",\"hat\"]\n"
+	EXPECT_ROWS(src, "#1:[3,22,7.33333333333333,5,10,\"cap\",\"hat\",\"hat\"]\n"
 			 "#3:[1,1,1,1,1,\"pen\",\"pin\",\"pin\"]\n");
 }
 
