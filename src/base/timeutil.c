@@ -170,9 +170,42 @@ void time_format_iso(struct strbuf *out, int64_t ms)
 	unsigned m, d;
 
 	civil_from_days(days, &y, &m, &d);
-	strbuf_addf(out, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-		    (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
-		    (int)(rem % 1000));
+	if (y < 0 || y > 9999) {
+		strbuf_addf(out, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+			    (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
+			    (int)(rem % 1000));
+		return;
+	}
+	/* the common case without printf: this runs for every date of every record */
+	char b[24];
+	unsigned h = (unsigned)(rem / 3600000), mi = (unsigned)(rem / 60000 % 60);
+	unsigned sec = (unsigned)(rem / 1000 % 60), msec = (unsigned)(rem % 1000);
+	unsigned yy = (unsigned)y;
+	b[0] = (char)('0' + yy / 1000);
+	b[1] = (char)('0' + yy / 100 % 10);
+	b[2] = (char)('0' + yy / 10 % 10);
+	b[3] = (char)('0' + yy % 10);
+	b[4] = '-';
+	b[5] = (char)('0' + m / 10);
+	b[6] = (char)('0' + m % 10);
+	b[7] = '-';
+	b[8] = (char)('0' + d / 10);
+	b[9] = (char)('0' + d % 10);
+	b[10] = 'T';
+	b[11] = (char)('0' + h / 10);
+	b[12] = (char)('0' + h % 10);
+	b[13] = ':';
+	b[14] = (char)('0' + mi / 10);
+	b[15] = (char)('0' + mi % 10);
+	b[16] = ':';
+	b[17] = (char)('0' + sec / 10);
+	b[18] = (char)('0' + sec % 10);
+	b[19] = '.';
+	b[20] = (char)('0' + msec / 100);
+	b[21] = (char)('0' + msec / 10 % 10);
+	b[22] = (char)('0' + msec % 10);
+	b[23] = 'Z';
+	strbuf_add(out, b, sizeof(b));
 }
 
 int64_t time_now_ms(void)

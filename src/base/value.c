@@ -9,14 +9,66 @@
 #include "base/timeutil.h"
 
 /* Shortest %.*g text that reads back as exactly f (f finite). */
+/* Decimal digits of v, no printf (this runs for every number of every record). */
+static void add_u64(struct strbuf *out, uint64_t v)
+{
+	char b[24];
+	size_t i = sizeof(b);
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	strbuf_add(out, b + i, sizeof(b) - i);
+}
+
+static void add_i64(struct strbuf *out, int64_t v)
+{
+	if (v < 0) {
+		strbuf_addch(out, '-');
+		add_u64(out, (uint64_t)0 - (uint64_t)v);
+	} else {
+		add_u64(out, (uint64_t)v);
+	}
+}
+
 static void add_double(struct strbuf *out, double f)
 {
 	char buf[40];
+	static const double pow10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
+
+	/*
+	 * Fast path for the usual money/score values: f has at most 6 decimals and
+	 * |f| < 2^53/1e6. r / 10^k is correctly rounded, so when it equals f the k-digit
+	 * decimal is exactly what strtod maps back to f, as the slow loop below would find.
+	 */
+	if (fabs(f) < 9e9 && f != floor(f)) {
+		for (int k = 1; k <= 6; k++) {
+			double r = round(f * pow10[k]);
+			if (r / pow10[k] != f)
+				continue;
+			int64_t ri = (int64_t)r;
+			uint64_t a = ri < 0 ? (uint64_t)0 - (uint64_t)ri : (uint64_t)ri;
+			uint64_t ip = a / (uint64_t)pow10[k], fp = a % (uint64_t)pow10[k];
+			char frac[8];
+			int len = k;
+			for (int j = k - 1; j >= 0; j--) {
+				frac[j] = (char)('0' + fp % 10);
+				fp /= 10;
+			}
+			while (len > 0 && frac[len - 1] == '0')
+				len--;
+			if (f < 0)
+				strbuf_addch(out, '-');
+			add_u64(out, ip);
+			strbuf_addch(out, '.');
+			strbuf_add(out, frac, (size_t)len);
+			return;
+		}
+	}
 
 	if (f == floor(f) && fabs(f) < 1e17) {
 		/* integral: plain digits ("3", not "3.0" or "1e+01") */
-		snprintf(buf, sizeof(buf), "%.0f", f);
-		strbuf_addstr(out, buf);
+		add_i64(out, (int64_t)f);
 		return;
 	}
 	/*
@@ -41,7 +93,7 @@ void value_to_json(struct strbuf *out, const struct value *v)
 		strbuf_add_json_string(out, v->u.s.ptr, v->u.s.len);
 		return;
 	case VAL_INT:
-		strbuf_addf(out, "%" PRId64, v->u.i);
+		add_i64(out, v->u.i);
 		return;
 	case VAL_FLOAT:
 		if (!isfinite(v->u.f))

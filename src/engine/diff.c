@@ -17,6 +17,7 @@ const char *diff_action_name(enum diff_action a)
 
 struct dest_pass {
 	const struct cfg_destination *dest;
+	struct payload_spec spec;
 	struct state_cursor *cur;
 	struct state_row *row; /* current state row, NULL at end */
 	bool done;
@@ -85,7 +86,7 @@ static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, co
 	struct diff_item it = { .dest = dp->dest, .key = &rec->key, .rec = rec, .in_scope = true };
 
 	strbuf_reset(buf);
-	payload_build(dp->dest, rec, buf);
+	payload_build(&dp->spec, rec, buf);
 	state_hash(buf->buf, buf->len, hash);
 	it.new_payload = (struct slice){ buf->buf, buf->len };
 	it.new_hash = hash;
@@ -122,6 +123,7 @@ enum jerr diff_model(const struct config *cfg, const struct cfg_model *model,
 	memset(stats, 0, sizeof(*stats));
 	for (i = 0; i < n_dests; i++) {
 		dps[i].dest = dests[i];
+		payload_spec_init(&dps[i].spec, dests[i]);
 		rc = state_cursor_open(st, dests[i]->id, &dps[i].cur, err);
 		if (rc)
 			goto out;
@@ -165,9 +167,11 @@ out:
 		*stats = *record_reader_stats(rr);
 		record_reader_close(rr);
 	}
-	for (i = 0; i < n_dests; i++)
+	for (i = 0; i < n_dests; i++) {
 		if (dps[i].cur)
 			state_cursor_close(dps[i].cur);
+		payload_spec_release(&dps[i].spec);
+	}
 	free(dps);
 	strbuf_release(&buf);
 	return rc;

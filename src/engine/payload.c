@@ -9,7 +9,7 @@
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 
-enum braze_kind { BK_CUSTOM, BK_STRING, BK_BOOL, BK_DOB };
+enum braze_kind { BK_CUSTOM, BK_STRING, BK_BOOL, BK_DOB, BK_EXTERNAL_ID };
 
 /* Braze profile fields that are not custom attributes, with what they accept. */
 static const struct {
@@ -99,9 +99,8 @@ static void add_as_string(struct strbuf *out, const struct value *v, bool dob)
 	strbuf_release(&tmp);
 }
 
-static void add_value(struct strbuf *out, const char *field, const struct value *v)
+static void add_value(struct strbuf *out, enum braze_kind k, const struct value *v)
 {
-	enum braze_kind k = field_kind(field);
 	const struct value *scalar = v;
 
 	if (k != BK_CUSTOM && v->kind == VAL_ARRAY)
@@ -125,8 +124,25 @@ static void add_value(struct strbuf *out, const char *field, const struct value 
 	}
 }
 
-void payload_build(const struct cfg_destination *dest, const struct record *rec, struct strbuf *out)
+void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *dest)
 {
+	spec->dest = dest;
+	spec->kinds = xcalloc(dest->n_mapping ? dest->n_mapping : 1, 1);
+	for (size_t i = 0; i < dest->n_mapping; i++) {
+		const char *f = dest->mapping[i].remote;
+		spec->kinds[i] = (unsigned char)(!strcmp(f, "external_id") ? BK_EXTERNAL_ID : field_kind(f));
+	}
+}
+
+void payload_spec_release(struct payload_spec *spec)
+{
+	free(spec->kinds);
+	spec->kinds = NULL;
+}
+
+void payload_build(const struct payload_spec *spec, const struct record *rec, struct strbuf *out)
+{
+	const struct cfg_destination *dest = spec->dest;
 	strbuf_addstr(out, "{\"attributes\":{");
 	for (size_t i = 0; i < dest->n_mapping; i++) {
 		const struct cfg_mapping *m = &dest->mapping[i];
@@ -134,10 +150,10 @@ void payload_build(const struct cfg_destination *dest, const struct record *rec,
 			strbuf_addch(out, ',');
 		strbuf_add_json_string(out, m->remote, strlen(m->remote));
 		strbuf_addch(out, ':');
-		if (!strcmp(m->remote, "external_id"))
+		if (spec->kinds[i] == BK_EXTERNAL_ID)
 			strbuf_add_json_string(out, rec->key.text.ptr, rec->key.text.len);
 		else
-			add_value(out, m->remote, &rec->values[m->property->slot]);
+			add_value(out, (enum braze_kind)spec->kinds[i], &rec->values[m->property->slot]);
 	}
 	strbuf_addstr(out, "},\"groups\":[");
 	bool first = true;

@@ -28,8 +28,20 @@
 
 /* Is rec in dest's scope (collection model, or member of the tracked group)? */
 bool payload_in_scope(const struct cfg_destination *dest, const struct record *rec);
-/* Append the canonical payload of rec for dest to out. */
-void payload_build(const struct cfg_destination *dest, const struct record *rec, struct strbuf *out);
+
+/*
+ * What payload_build needs to know about a destination, worked out once per run
+ * (the Braze type of each mapped field) instead of once per record.
+ */
+struct payload_spec {
+	const struct cfg_destination *dest;
+	unsigned char *kinds; /* per mapping entry */
+};
+/* dest borrowed; release with payload_spec_release. */
+void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *dest);
+void payload_spec_release(struct payload_spec *spec);
+/* Append the canonical payload of rec for the spec's destination to out. */
+void payload_build(const struct payload_spec *spec, const struct record *rec, struct strbuf *out);
 
 /* ---- comparing two payloads ---- */
 

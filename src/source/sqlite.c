@@ -116,7 +116,7 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *config_dir, v
 	c = xcalloc(1, sizeof(*c));
 	c->app = app;
 	c->path = strbuf_detach(&path, NULL);
-	if (sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		jerror_set(err, JERR_SOURCE, "app \"%s\": cannot open database \"%s\"", app->id,
 			   c->path);
 		jerror_detail(err, "%s", c->db ? sqlite3_errmsg(c->db) : "out of memory");

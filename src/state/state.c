@@ -640,7 +640,7 @@ static void close_db(struct state *st)
 
 static enum jerr connect_db(struct state *st, const char *file, int flags, struct jerror *err)
 {
-	int rc = sqlite3_open_v2(file, &st->db, flags, NULL);
+	int rc = sqlite3_open_v2(file, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
 		return db_error(st, rc, err, "could not open state store \"%s\"", st->path);
 	sqlite3_extended_result_codes(st->db, 1);

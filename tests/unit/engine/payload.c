@@ -28,8 +28,11 @@ static void test_build_sorted_with_conversions(void **s)
 	struct record rec = { .key = { .is_int = true, .i = 42, .text = SLICE_LIT("42") }, .values = vals, .groups = groups };
 	struct strbuf sb = STRBUF_INIT;
 
+	struct payload_spec spec;
 	assert_true(payload_in_scope(&d, &rec));
-	payload_build(&d, &rec, &sb);
+	payload_spec_init(&spec, &d);
+	payload_build(&spec, &rec, &sb);
+	payload_spec_release(&spec);
 	assert_string_equal(sb.buf, "{\"attributes\":{\"age_custom\":7,\"dob\":\"1980-12-03\",\"external_id\":\"42\","
 				    "\"first_name\":\"7\"},\"groups\":[\"VIP\"]}");
 	d.collection = COLL_GROUP;
