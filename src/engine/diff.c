@@ -43,7 +43,7 @@ static enum jerr released_payload(struct slice old, struct strbuf *out, struct j
 		return jerror_set(err, JERR_STATE, "stored payload is not valid JSON: %s", je.text);
 	}
 	json_object_set_new(o, "groups", json_array());
-	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
 	strbuf_reset(out);
 	strbuf_addstr(out, s ? s : "{}");
 	free(s);

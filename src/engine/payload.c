@@ -187,7 +187,7 @@ static const char *dump(struct arena *a, json_t *v)
 {
 	if (!v)
 		return "null";
-	char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+	char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
 	const char *r = arena_strdup(a, s ? s : "null");
 	free(s);
 	return r;
