@@ -6,11 +6,12 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "dest/dest.h"
 #include "config/config.h"
 
 static void usage(FILE *out)
 {
-	fputs("usage: joey validate [--config DIR] [--json]\n"
+	fputs("usage: joey validate [--config DIR] [--json] [--check-apps]\n"
 	      "\n"
 	      "Check every *.json file under the config directory (default ./config, or\n"
 	      "$JOEY_CONFIG) and report all problems at once.\n"
@@ -18,6 +19,8 @@ static void usage(FILE *out)
 	      "  --config DIR   the config directory\n"
 	      "  --json         print the result as JSON (errors, warnings, resolved config\n"
 	      "                 with secrets masked)\n"
+	      "  --check-apps   also call each Braze app with a harmless request to prove\n"
+	      "                 its API key, endpoint and permissions work\n"
 	      "  -v, --verbose  more logging\n"
 	      "\n"
 	      "Exit status: 0 valid, 1 invalid, 2 usage error.\n",
@@ -244,6 +247,48 @@ static void print_json(const struct config *cfg)
 	json_decref(root);
 }
 
+/* How each destinationGroupMemberships key will be written to Braze. */
+static void print_group_readings(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_destinations; i++) {
+		const struct cfg_destination *d = cfg->destinations[i];
+		for (size_t j = 0; j < d->n_group_maps; j++) {
+			const struct cfg_group_map *gm = &d->group_maps[j];
+			if (dest_is_subscription_group(gm->remote))
+				printf("destination \"%s\": \"%s\" is a Braze subscription group: members of group \"%s\" "
+				       "are subscribed, leavers unsubscribed\n",
+				       d->id, gm->remote, gm->group->id);
+			else
+				printf("destination \"%s\": \"%s\" is a value of the \"groups\" custom attribute: added for "
+				       "members of group \"%s\", removed for leavers (Grouparoo's behaviour)\n",
+				       d->id, gm->remote, gm->group->id);
+		}
+	}
+}
+
+/* Prove every app joey exports to answers with the configured key. */
+static int check_apps(const struct config *cfg)
+{
+	int failed = 0;
+	struct dest_opts opts;
+	dest_opts_defaults(&opts);
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		const struct cfg_app *app = cfg->apps[i];
+		const struct dest_ops *ops = dest_ops_for_app(app->type);
+		struct jerror err = JERROR_INIT;
+		if (!ops)
+			continue;
+		if (ops->check(app, &opts, &err)) {
+			jerror_print(stderr, &err);
+			failed = 1;
+		} else {
+			printf("app \"%s\": connection ok (%s)\n", app->id, cfg_options_str(&app->options, "restEndpoint"));
+		}
+		jerror_release(&err);
+	}
+	return failed;
+}
+
 int cmd_validate(int argc, char **argv)
 {
 	struct cli_common c = { 0 };
@@ -251,12 +296,17 @@ int cmd_validate(int argc, char **argv)
 	struct jerror err = JERROR_INIT;
 	enum jerr rc;
 	int status;
+	bool check = false;
 
 	for (int i = 1; i < argc; i++) {
 		int r;
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
+		}
+		if (!strcmp(argv[i], "--check-apps")) {
+			check = true;
+			continue;
 		}
 		r = cli_common_opt(&c, argc, argv, &i);
 		if (r < 0)
@@ -296,6 +346,8 @@ int cmd_validate(int argc, char **argv)
 	} else {
 		config_print_diags(cfg, stdout);
 		if (rc == JERR_OK)
+			print_group_readings(cfg);
+		if (rc == JERR_OK)
 			printf("config \"%s\" is valid: %zu object%s in %zu file%s (%zu warning%s)\n", c.config_dir,
 			       cfg->n_objects, cfg->n_objects == 1 ? "" : "s", cfg->n_files,
 			       cfg->n_files == 1 ? "" : "s", cfg->n_warnings, cfg->n_warnings == 1 ? "" : "s");
@@ -305,6 +357,8 @@ int cmd_validate(int argc, char **argv)
 			       cfg->n_warnings == 1 ? "" : "s");
 	}
 	status = rc == JERR_OK ? 0 : 1;
+	if (!status && check)
+		status = check_apps(cfg);
 	config_free(cfg);
 	jerror_release(&err);
 	return status;

@@ -1,0 +1,85 @@
+/* ratelimit.c: tests for src/dest/ratelimit.c (token bucket, headers, 429 pauses). */
+#include "support/testutil.h"
+
+#include "dest/ratelimit.h"
+
+static void test_bucket_rides_under_the_limit(void **s)
+{
+	struct ratelimit rl;
+	int64_t now = 0, sent = 0;
+	ratelimit_init(&rl, 3000, 3000, 0.95); /* /users/track: 3,000 per 3 s */
+	/* simulate 30 s of a client that sends whenever allowed */
+	while (now < 30000) {
+		int64_t w = ratelimit_acquire(&rl, now);
+		if (w == 0)
+			sent++;
+		else
+			now += w;
+	}
+	/* burst of 2850 plus 0.95/ms for 30 s: at most 95% of the limit after the burst */
+	assert_true(sent <= 2850 + 28500 + 1);
+	assert_true(sent >= 2850 + 28500 - 50);
+	/* over any 3 s window after the start, never more than the limit */
+	assert_true(rl.tokens < 2.0);
+}
+
+static void test_wait_is_positive_when_empty(void **s)
+{
+	struct ratelimit rl;
+	ratelimit_init(&rl, 10, 1000, 1.0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(ratelimit_acquire(&rl, 0), 0);
+	int64_t w = ratelimit_acquire(&rl, 0);
+	assert_true(w > 0 && w <= 101);
+	assert_int_equal(ratelimit_acquire(&rl, w), 0);
+	ratelimit_refund(&rl);
+	assert_int_equal(ratelimit_acquire(&rl, w), 0);
+}
+
+static void test_pause_on_429(void **s)
+{
+	struct ratelimit rl;
+	ratelimit_init(&rl, 100, 1000, 1.0);
+	ratelimit_pause(&rl, 5000);
+	assert_int_equal(ratelimit_acquire(&rl, 1000), 4000);
+	assert_int_equal(ratelimit_acquire(&rl, 4999), 1);
+	/* at the reset time the bucket refills from empty */
+	int64_t w = ratelimit_acquire(&rl, 5000);
+	assert_true(w > 0);
+	assert_int_equal(ratelimit_acquire(&rl, 5000 + w), 0);
+}
+
+static void test_headers_clamp_and_pause(void **s)
+{
+	struct ratelimit rl;
+	int64_t epoch_now = 1700000000000LL;
+	ratelimit_init(&rl, 1000, 60000, 1.0);
+	/* the server says 5 left: we hold at most 5 tokens */
+	ratelimit_observe(&rl, 1000, 5, 1700000030, 0, epoch_now);
+	int granted = 0;
+	while (ratelimit_acquire(&rl, 0) == 0)
+		granted++;
+	assert_int_equal(granted, 5);
+	/* none left: wait for the reset, given as epoch seconds 30 s ahead */
+	ratelimit_observe(&rl, 1000, 0, 1700000030, 0, epoch_now);
+	assert_int_equal(ratelimit_acquire(&rl, 0), 30000);
+	/* reset given as seconds from now */
+	ratelimit_init(&rl, 1000, 60000, 1.0);
+	ratelimit_observe(&rl, 1000, 0, 7, 100, epoch_now);
+	assert_int_equal(ratelimit_acquire(&rl, 100), 7000);
+	/* absent headers change nothing */
+	ratelimit_init(&rl, 10, 1000, 1.0);
+	ratelimit_observe(&rl, -1, -1, -1, 0, epoch_now);
+	assert_int_equal(ratelimit_acquire(&rl, 0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bucket_rides_under_the_limit),
+		cmocka_unit_test(test_wait_is_positive_when_empty),
+		cmocka_unit_test(test_pause_on_429),
+		cmocka_unit_test(test_headers_clamp_and_pause),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
