@@ -1,6 +1,7 @@
 /* strbuf.c: growable string buffer and slice helpers. */
 #include "base/strbuf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -121,19 +122,58 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Length of the valid UTF-8 sequence at s[0..len), or 0 if it is not valid. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	size_t n;
+	uint32_t cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
 void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, run = 0;
 
 	strbuf_grow(sb, len + 2);
 	strbuf_addch(sb, '"');
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
+	while (i < len) {
+		unsigned char c = u[i];
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			i++;
 			continue;
+		}
+		if (c >= 0x80) {
+			size_t n = utf8_seq(u + i, len - i);
+			if (n) {
+				i += n;
+				continue;
+			}
+		}
 		strbuf_add(sb, s + run, i - run);
-		run = i + 1;
 		switch (c) {
 		case '"': strbuf_add(sb, "\\\"", 2); break;
 		case '\\': strbuf_add(sb, "\\\\", 2); break;
@@ -142,11 +182,18 @@ void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len)
 		case '\t': strbuf_add(sb, "\\t", 2); break;
 		case '\b': strbuf_add(sb, "\\b", 2); break;
 		case '\f': strbuf_add(sb, "\\f", 2); break;
-		default: {
-			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			strbuf_add(sb, u, 6);
+		case 0:
+			break; /* NUL: dropped, no JSON consumer downstream accepts it */
+		default:
+			if (c >= 0x80) {
+				strbuf_add(sb, "\xef\xbf\xbd", 3); /* invalid UTF-8: U+FFFD */
+			} else {
+				char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+				strbuf_add(sb, e, 6);
+			}
 		}
-		}
+		i++;
+		run = i;
 	}
 	strbuf_add(sb, s + run, len - run);
 	strbuf_addch(sb, '"');

@@ -61,7 +61,11 @@ static inline void strbuf_addslice(struct strbuf *sb, struct slice s) { strbuf_a
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) JOEY_PRINTF(2, 3);
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap) JOEY_PRINTF(2, 0);
 
-/* Append s as a JSON string literal, quotes included (control characters escaped). */
+/*
+ * Append s as a JSON string literal, quotes included: control characters escaped,
+ * NUL bytes dropped and invalid UTF-8 replaced by U+FFFD, so the result is always
+ * valid JSON whatever bytes a source holds.
+ */
 void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len);
 /* Append s quoted as an SQL identifier ("a""b"). */
 void strbuf_add_sql_ident(struct strbuf *sb, const char *s);

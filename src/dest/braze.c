@@ -56,7 +56,9 @@ struct batch {
 	enum endpoint ep;
 	struct row **rows;
 	size_t n, alloc;
-	int attempts;
+	int attempts;      /* failed attempts (5xx, timeouts, resets) */
+	int throttles;     /* 429s in a row: they use no attempt but grow the wait */
+	int64_t throttled_ms; /* total time waited on 429s */
 	int64_t not_before;
 	struct strbuf body;
 	struct http_request req;
@@ -78,6 +80,7 @@ struct braze {
 	size_t n_ready, inflight;
 	struct dest_stats stats;
 	enum jerr fatal;
+	bool sink_failed; /* the fatal error came from the sink: stop delivering */
 	struct jerror fatal_err;
 	uint64_t rng;
 	bool enrich;
@@ -129,6 +132,7 @@ void dest_opts_defaults(struct dest_opts *o)
 	o->rate_target = 0.95;
 	o->backoff_base_ms = 500;
 	o->backoff_max_ms = 30000;
+	o->max_throttle_ms = 15 * 60 * 1000;
 }
 
 bool dest_is_subscription_group(const char *s)
@@ -373,9 +377,11 @@ static void deliver(struct braze *b, struct batch *bt, const enum dest_result *r
 		if (results[i] == DEST_OK && bt->ep != EP_EXPORT_IDS)
 			b->stats.data_points += r->data_points;
 	}
-	if (bt->n && !b->fatal) {
+	/* answers Braze gave before a fatal error elsewhere are still committed */
+	if (bt->n && !b->sink_failed) {
 		struct jerror err = JERROR_INIT;
 		if (b->sink.outcomes(b->sink.ctx, o, bt->n, &err)) {
+			b->sink_failed = true;
 			b->fatal = err.code;
 			jerror_release(&b->fatal_err);
 			b->fatal_err = err;
@@ -511,14 +517,25 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 		int64_t wait;
 		b->stats.throttled++;
 		b->rl[bt->ep].throttled++;
+		bt->throttles++;
 		if (res->retry_after_s >= 0)
 			wait = res->retry_after_s * 1000;
 		else if (res->rl_reset > 0)
 			wait = res->rl_reset > 1000000000 ? res->rl_reset * 1000 - epoch_ms() : res->rl_reset * 1000;
 		else
-			wait = backoff_ms(b, bt->attempts + 1);
+			wait = backoff_ms(b, bt->throttles); /* no header: grow the wait, 60 s at most */
 		if (wait < 50)
 			wait = 50;
+		if (wait > 3600 * 1000)
+			wait = 3600 * 1000;
+		bt->throttled_ms += wait;
+		if (bt->throttled_ms > b->opts.max_throttle_ms) {
+			snprintf(detail, sizeof(detail), "POST %s: rate limited (HTTP 429) for %lld s in total; gave up",
+				 endpoints[bt->ep].path, (long long)(bt->throttled_ms / 1000));
+			b->stats.failed_requests++;
+			fail_all(b, bt, detail);
+			goto out;
+		}
 		ratelimit_pause(&b->rl[bt->ep], now + wait);
 		bt->not_before = now + wait;
 		ready_push(b, bt, true); /* a 429 is not a failure: same batch, no attempt used */
@@ -566,12 +583,26 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 		batch_free(bt, true);
 		goto out;
 	}
-	if (res->status == 404 || res->status == 415) {
+	if (res->status == 404 || res->status == 415 || (res->status >= 300 && res->status < 400)) {
 		snprintf(detail, sizeof(detail), "POST %s%s: HTTP %ld%s%s", b->base_url, endpoints[bt->ep].path,
 			 res->status, msg ? ": " : "", msg ? msg : "");
 		set_fatal(b, JERR_REMOTE, "Braze does not know this endpoint", detail,
-			  "check restEndpoint: it should look like https://rest.iad-01.braze.com");
+			  "check restEndpoint: it should look like https://rest.iad-01.braze.com (joey does not follow redirects)");
 		batch_free(bt, true);
+		goto out;
+	}
+	if (res->status < 200 || res->status >= 300) {
+		/* 1xx or anything else unexpected: not a confirmation; retry like a 5xx */
+		bt->attempts++;
+		snprintf(detail, sizeof(detail), "POST %s: unexpected HTTP %ld", endpoints[bt->ep].path, res->status);
+		if (bt->attempts >= b->opts.max_attempts) {
+			b->stats.failed_requests++;
+			fail_all(b, bt, detail);
+		} else {
+			b->stats.retries++;
+			bt->not_before = now + backoff_ms(b, bt->attempts);
+			ready_push(b, bt, true);
+		}
 		goto out;
 	}
 	if (res->status >= 400 && res->status < 500) {
@@ -643,6 +674,18 @@ static void submit(struct braze *b, struct batch *bt)
 static void pump(struct braze *b, int max_wait_ms)
 {
 	int64_t now = mono_ms(), next = now + max_wait_ms;
+
+	if (b->sink.tick && !b->fatal) {
+		struct jerror err = JERROR_INIT;
+		if (b->sink.tick(b->sink.ctx, &err)) {
+			b->sink_failed = true;
+			b->fatal = err.code;
+			jerror_release(&b->fatal_err);
+			b->fatal_err = err;
+		} else {
+			jerror_release(&err);
+		}
+	}
 	struct batch *prev = NULL, *bt = b->ready_head;
 	bool stopping = b->opts.stop && *b->opts.stop;
 

@@ -83,6 +83,9 @@ struct dest_outcome {
 struct dest_sink {
 	/* One call per answered request; an error aborts the run (e.g. state write failed). */
 	enum jerr (*outcomes)(void *ctx, const struct dest_outcome *o, size_t n, struct jerror *err);
+	/* Optional: called about every 100 ms while the connector waits (e.g. to keep a
+	 * lock alive); an error stops the connector like a failed outcome. */
+	enum jerr (*tick)(void *ctx, struct jerror *err);
 	void *ctx;
 };
 
@@ -94,6 +97,7 @@ struct dest_opts {
 	double rate_target;      /* fraction of the rate limit to use (default 0.95) */
 	int64_t backoff_base_ms; /* first retry delay (default 500 ms) */
 	int64_t backoff_max_ms;  /* cap (default 30 s) */
+	int64_t max_throttle_ms; /* give a request up after this long rate limited (default 15 min) */
 	bool bulk;               /* send X-Braze-Bulk: true (full resyncs) */
 	volatile int *stop;      /* if set and non-zero: stop sending new requests */
 };

@@ -1,7 +1,6 @@
 /* diff.c: merge-join of the record stream with the state store, one cursor per destination. */
 #include "engine/diff.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,21 +32,26 @@ static enum jerr advance(struct dest_pass *dp, struct jerror *err)
 	return JERR_OK;
 }
 
-/* The payload after releasing a record: the same attributes, no groups. */
+/*
+ * The payload after releasing a record: the same attributes, no groups. Built by
+ * editing the canonical text (groups is its last member, and the marker cannot occur
+ * inside a JSON string, whose quotes are escaped), so it stays byte-identical to what
+ * payload_build would write.
+ */
 static enum jerr released_payload(struct slice old, struct strbuf *out, struct jerror *err)
 {
-	json_error_t je;
-	json_t *o = json_loadb(old.ptr, old.len, 0, &je);
-	if (!o || !json_is_object(o)) {
-		json_decref(o);
-		return jerror_set(err, JERR_STATE, "stored payload is not valid JSON: %s", je.text);
-	}
-	json_object_set_new(o, "groups", json_array());
-	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+	static const char marker[] = "},\"groups\":[";
+	const char *m = NULL;
+	for (size_t i = 0; i + sizeof(marker) - 1 <= old.len; i++)
+		if (!memcmp(old.ptr + i, marker, sizeof(marker) - 1)) {
+			m = old.ptr + i;
+			break;
+		}
+	if (!m || old.len < 2 || old.ptr[old.len - 1] != '}')
+		return jerror_set(err, JERR_STATE, "stored payload is not in joey's canonical form");
 	strbuf_reset(out);
-	strbuf_addstr(out, s ? s : "{}");
-	free(s);
-	json_decref(o);
+	strbuf_add(out, old.ptr, (size_t)(m - old.ptr) + sizeof(marker) - 1);
+	strbuf_addstr(out, "]}");
 	return JERR_OK;
 }
 
@@ -61,8 +65,19 @@ static enum jerr emit_gone(struct dest_pass *dp, const struct diff_visitor *v, s
 	unsigned char hash[STATE_HASH_LEN];
 	enum jerr rc;
 
-	/* never confirmed (placeholder of a failed create) or already released */
-	if (!row->payload.len || !row->in_scope)
+	/*
+	 * A placeholder of a failed create: Braze may have applied it (a timeout), so in
+	 * Sync mode the delete is sent anyway (deleting an unknown id is harmless).
+	 */
+	if (!row->payload.len) {
+		if (row->pending && dp->dest->sync_mode == SYNC_SYNC) {
+			it.action = DIFF_DELETE;
+			return v->item(v->ctx, &it, err);
+		}
+		return JERR_OK;
+	}
+	/* already released */
+	if (!row->in_scope)
 		return JERR_OK;
 	if (dp->dest->sync_mode == SYNC_SYNC) {
 		it.action = DIFF_DELETE;
@@ -94,10 +109,16 @@ static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, co
 		it.action = DIFF_CREATE;
 	} else {
 		it.old_payload = row->payload;
-		if (!memcmp(hash, row->hash, STATE_HASH_LEN)) {
+		if (row->pending) {
+			/*
+			 * The last attempt failed, and a timeout may have been applied by Braze
+			 * after all: what Braze holds is unknown, so everything is sent again.
+			 */
+			it.action = DIFF_UPDATE;
+			it.full = true;
+		} else if (!memcmp(hash, row->hash, STATE_HASH_LEN)) {
 			it.action = DIFF_UNCHANGED;
-			/* back in scope, or a stale pending marker: only the state row changes */
-			it.state_only = !row->in_scope || row->pending;
+			it.state_only = !row->in_scope; /* back in scope: only the state row changes */
 		} else {
 			it.action = DIFF_UPDATE;
 		}

@@ -9,7 +9,9 @@
  *   yes      none / never confirmed create      create       create (existing users only)
  *   yes      same hash              unchanged   unchanged    unchanged
  *   yes      other hash             update      update       update
+ *   yes      pending (last failed)  update, every field sent again (Braze state unknown)
  *   no       in scope               delete      unsubscribe  unsubscribe
+ *   no       failed create          delete      (nothing)    (nothing)
  *   no       out of scope           (nothing: the user was already released)
  *
  * "Desired" means the record exists in the primary source and is in the
@@ -41,8 +43,9 @@ struct diff_item {
 	struct slice new_payload;   /* what Braze should hold after; empty for delete */
 	const unsigned char *new_hash; /* hash of new_payload; NULL for delete */
 	bool in_scope;              /* in_scope to store once Braze confirms */
-	bool state_only;            /* nothing to send, only the state row changes
-	                               (back in scope, or a pending marker to clear) */
+	bool state_only;            /* nothing to send, only the state row changes (back in scope) */
+	bool full;                  /* send every field, not only changes: the last attempt
+	                               failed and what Braze holds is unknown */
 	bool pending;               /* the previous attempt for this key failed */
 	int attempts;               /* failed attempts so far */
 };

@@ -177,7 +177,7 @@ static enum jerr parse(struct slice p, json_t **out, struct jerror *err)
 	*out = NULL;
 	if (!p.len)
 		return JERR_OK;
-	*out = json_loadb(p.ptr, p.len, JSON_DECODE_ANY, &je);
+	*out = json_loadb(p.ptr, p.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (!*out || !json_is_object(*out))
 		return jerror_set(err, JERR_STATE, "stored payload is not valid JSON: %s", je.text);
 	return JERR_OK;
@@ -219,8 +219,8 @@ static void group_delta(json_t *from, json_t *to, struct arena *a, const char **
 	*n = k;
 }
 
-enum jerr payload_diff(struct slice old_payload, struct slice new_payload, struct arena *arena,
-		       struct payload_diff *d, struct jerror *err)
+static enum jerr diff_impl(struct slice old_payload, struct slice new_payload, struct arena *arena,
+			   struct payload_diff *d, bool full, struct jerror *err)
 {
 	json_t *o = NULL, *n = NULL;
 	enum jerr rc;
@@ -245,7 +245,8 @@ enum jerr payload_diff(struct slice old_payload, struct slice new_payload, struc
 			if (!json_is_null(v))
 				d->n_new_fields++;
 			/* unchanged, or unset and never set: nothing to send */
-			if ((ov && json_equal(ov, v)) || (!ov && json_is_null(v)))
+			if ((ov && json_equal(ov, v) && !(full && !json_is_null(v))) ||
+			    ((!ov || json_is_null(ov)) && json_is_null(v)))
 				continue;
 			d->changes[d->n_changes++] = (struct payload_change){
 				arena_strdup(arena, key), dump(arena, ov), dump(arena, v) };
@@ -253,11 +254,23 @@ enum jerr payload_diff(struct slice old_payload, struct slice new_payload, struc
 	}
 	/* a field no longer mapped is left alone in Braze: not a change */
 	qsort(d->changes, d->n_changes, sizeof(*d->changes), cmp_change);
-	group_delta(ng ? ng : empty, og ? og : empty, arena, &d->groups_added, &d->n_added);
+	group_delta(ng ? ng : empty, full ? empty : og ? og : empty, arena, &d->groups_added, &d->n_added);
 	group_delta(og ? og : empty, ng ? ng : empty, arena, &d->groups_removed, &d->n_removed);
 	json_decref(empty);
 out:
 	json_decref(o);
 	json_decref(n);
 	return rc;
+}
+
+enum jerr payload_diff(struct slice old_payload, struct slice new_payload, struct arena *arena,
+		       struct payload_diff *d, struct jerror *err)
+{
+	return diff_impl(old_payload, new_payload, arena, d, false, err);
+}
+
+enum jerr payload_diff_full(struct slice old_payload, struct slice new_payload, struct arena *arena,
+			    struct payload_diff *d, struct jerror *err)
+{
+	return diff_impl(old_payload, new_payload, arena, d, true, err);
 }

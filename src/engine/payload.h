@@ -68,5 +68,12 @@ struct payload_diff {
  */
 enum jerr payload_diff(struct slice old_payload, struct slice new_payload, struct arena *arena,
 		       struct payload_diff *d, struct jerror *err) JOEY_WUR;
+/*
+ * Like payload_diff, but every attribute of the new payload counts as changed (except
+ * nulls that were null or absent before) and every group of the new payload as added:
+ * a full re-send after a failed attempt.
+ */
+enum jerr payload_diff_full(struct slice old_payload, struct slice new_payload, struct arena *arena,
+			    struct payload_diff *d, struct jerror *err) JOEY_WUR;
 
 #endif

@@ -148,7 +148,7 @@ static enum jerr visit(void *ctx, const struct diff_item *it, struct jerror *err
 	if (it->pending)
 		pd->retries++;
 	arena_reset(&vc->arena);
-	rc = payload_diff(it->old_payload, it->new_payload, &vc->arena, &d, err);
+	rc = (it->full ? payload_diff_full : payload_diff)(it->old_payload, it->new_payload, &vc->arena, &d, err);
 	if (rc) {
 		jerror_detail(err, "destination \"%s\", record \"%.*s\"", it->dest->id, (int)it->key->text.len,
 			      it->key->text.ptr);
@@ -216,7 +216,8 @@ enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err)
 
 	for (size_t i = 0; i < p->n_dests; i++) {
 		struct plan_dest *pd = &p->dests[i];
-		uint64_t del = pd->counts[DIFF_DELETE];
+		/* deletes (sync) and unsubscribes (additive, enrich) both take users out */
+		uint64_t del = pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE];
 		pd->guard_tripped = del > 0 && pd->state_records > 0 &&
 				    (double)del * 100.0 > pd->max_delete_percent * (double)pd->state_records;
 	}
@@ -285,11 +286,13 @@ void plan_print_text(const struct plan *p, FILE *out)
 				(unsigned long long)pd->retries, pd->retries == 1 ? "" : "s");
 		if (pd->guard_tripped)
 			fprintf(out,
-				"  ! mass-delete guard: %llu of %llu records (%.1f%%) would be deleted, over the %g%% limit\n"
-				"    'joey run' will refuse this destination without --force\n",
-				(unsigned long long)pd->counts[DIFF_DELETE], (unsigned long long)pd->state_records,
-				100.0 * (double)pd->counts[DIFF_DELETE] / (double)pd->state_records,
-				pd->max_delete_percent);
+				"  ! mass-delete guard: %llu of %llu records (%.1f%%) would be %s, over the %g%% limit\n"
+				"    'joey run' will hold these back without --force\n",
+				(unsigned long long)(pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE]),
+				(unsigned long long)pd->state_records,
+				100.0 * (double)(pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE]) /
+					(double)pd->state_records,
+				d->sync_mode == SYNC_SYNC ? "deleted" : "unsubscribed", pd->max_delete_percent);
 		if (pd->details && pd->n_details) {
 			fputs("  changes:\n", out);
 			copy_spool(pd->details, out);
@@ -332,7 +335,8 @@ void plan_print_json(const struct plan *p, FILE *out)
 		json_object_set_new(o, "retries", json_integer((json_int_t)pd->retries));
 		json_object_set_new(o, "state_records", json_integer((json_int_t)pd->state_records));
 		json_t *guard = json_object();
-		json_object_set_new(guard, "deletes", json_integer((json_int_t)pd->counts[DIFF_DELETE]));
+		json_object_set_new(guard, "deletes",
+				    json_integer((json_int_t)(pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE])));
 		json_object_set_new(guard, "max_delete_percent", json_real(pd->max_delete_percent));
 		json_object_set_new(guard, "tripped", json_boolean(pd->guard_tripped));
 		json_object_set_new(o, "guard", guard);

@@ -69,6 +69,20 @@ static void progress(struct pass *p, bool final)
 
 /* ---- outcomes → state ---- */
 
+/* Keep the destination's lock fresh during long runs (every minute at most). */
+static enum jerr heartbeat(struct dest_ctx *dc, struct jerror *err)
+{
+	if (!dc->locked || now_s() - dc->last_heartbeat < 60)
+		return JERR_OK;
+	dc->last_heartbeat = now_s();
+	return state_lock_heartbeat(dc->st, dc->rd->dest->id, err);
+}
+
+static enum jerr on_tick(void *vctx, struct jerror *err)
+{
+	return heartbeat(vctx, err);
+}
+
 static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n, struct jerror *err)
 {
 	struct dest_ctx *dc = vctx;
@@ -76,13 +90,7 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 	const char *did = rd->dest->id;
 	enum jerr rc;
 
-	/* keep the destination's lock fresh during long runs */
-	if (now_s() - dc->last_heartbeat > 60) {
-		if ((rc = state_lock_heartbeat(dc->st, did, err)))
-			return rc;
-		dc->last_heartbeat = now_s();
-	}
-	if ((rc = state_begin(dc->st, err)))
+	if ((rc = heartbeat(dc, err)) || (rc = state_begin(dc->st, err)))
 		return rc;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct dest_outcome *x = &o[i];
@@ -140,22 +148,31 @@ static void fail_dest(struct dest_ctx *dc, const struct jerror *e)
 		jerror_hint(&dc->rd->err, "%s", e->hint.buf);
 }
 
-static enum jerr spool_delete(struct dest_ctx *dc, const struct rkey *k, struct jerror *err)
+/*
+ * Deletes and unsubscribes are held back until the pass is over, for the mass-delete
+ * guard. Each is spooled binary-safe: a header, then the key text and both payloads.
+ */
+struct spool_head {
+	uint8_t action, is_int;
+	int64_t i;
+	uint32_t key_len, old_len, new_len;
+	int32_t attempts;
+};
+
+static enum jerr spool_item(struct dest_ctx *dc, const struct diff_item *it, struct jerror *err)
 {
+	struct spool_head h = { (uint8_t)it->action, it->key->is_int, it->key->i, (uint32_t)it->key->text.len,
+				(uint32_t)it->old_payload.len, (uint32_t)it->new_payload.len, it->attempts };
 	if (!dc->spool) {
 		dc->spool = tmpfile();
 		if (!dc->spool)
-			return jerror_set(err, JERR_IO, "could not create a temporary file for pending deletes");
+			return jerror_set(err, JERR_IO, "could not create a temporary file for held-back deletes");
 	}
-	if (k->is_int)
-		fprintf(dc->spool, "I%lld\n", (long long)k->i);
-	else {
-		fprintf(dc->spool, "S%zu:", k->text.len);
-		fwrite(k->text.ptr, 1, k->text.len, dc->spool);
-		fputc('\n', dc->spool);
-	}
-	if (ferror(dc->spool))
-		return jerror_set(err, JERR_IO, "could not write pending deletes to a temporary file");
+	if (fwrite(&h, sizeof(h), 1, dc->spool) != 1 ||
+	    fwrite(it->key->text.ptr, 1, h.key_len, dc->spool) != h.key_len ||
+	    fwrite(it->old_payload.ptr, 1, h.old_len, dc->spool) != h.old_len ||
+	    fwrite(it->new_payload.ptr, 1, h.new_len, dc->spool) != h.new_len)
+		return jerror_set(err, JERR_IO, "could not write held-back deletes to a temporary file");
 	dc->n_spooled++;
 	return JERR_OK;
 }
@@ -167,7 +184,7 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 	enum jerr rc;
 
 	arena_reset(&dc->arena);
-	rc = payload_diff(it->old_payload, it->new_payload, &dc->arena, &d, err);
+	rc = (it->full ? payload_diff_full : payload_diff)(it->old_payload, it->new_payload, &dc->arena, &d, err);
 	if (rc)
 		return rc;
 	struct dest_field *fields = arena_alloc(&dc->arena, (d.n_changes + 1) * sizeof(*fields));
@@ -190,7 +207,26 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 	c.new_hash = it->new_hash;
 	c.in_scope = it->in_scope;
 	c.attempts = it->attempts;
+	if (it->action == DIFF_DELETE)
+		c.op = DEST_DELETE;
 	return dc->ops->push(dc->h, &c, err);
+}
+
+/* One row failed locally (nothing was sent): mark it pending with the reason. */
+static enum jerr record_row_failure(struct dest_ctx *dc, const struct rkey *key, int attempts, const char *why,
+				    struct jerror *err)
+{
+	char *msg = xstrdup(why);
+	enum jerr rc = state_begin(dc->st, err);
+	if (!rc)
+		rc = state_mark_failed(dc->st, dc->rd->dest->id, key, msg, err);
+	if (!rc)
+		rc = state_ledger_add(dc->st, dc->rd->run_id, dc->rd->dest->id, key, msg, attempts + 1, err);
+	rc = rc ? (state_rollback(dc->st), rc) : state_commit(dc->st, err);
+	free(msg);
+	if (!rc)
+		dc->rd->counts.failed++;
+	return rc;
 }
 
 static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *err)
@@ -209,6 +245,11 @@ static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *er
 		progress(p, false);
 	if (!dc || dc->failed)
 		return JERR_OK;
+	if ((rc = heartbeat(dc, &e))) {
+		fail_dest(dc, &e);
+		jerror_release(&e);
+		return JERR_OK;
+	}
 	switch (it->action) {
 	case DIFF_UNCHANGED:
 		dc->rd->counts.unchanged++;
@@ -221,10 +262,15 @@ static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *er
 		}
 		break;
 	case DIFF_DELETE:
-		rc = spool_delete(dc, it->key, &e);
+	case DIFF_UNSUBSCRIBE:
+		rc = spool_item(dc, it, &e);
 		break;
 	default:
 		rc = push_item(dc, it, &e);
+		if (rc == JERR_STATE) {
+			/* this record's payload cannot be read: fail the row, not the destination */
+			rc = record_row_failure(dc, it->key, it->attempts, e.msg.buf, &e);
+		}
 		break;
 	}
 	if (rc) {
@@ -238,12 +284,13 @@ static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *er
 	return JERR_OK;
 }
 
-/* Send the held-back deletes if the guard allows them. */
-static void send_deletes(struct dest_ctx *dc)
+/* Send the held-back deletes and unsubscribes if the guard allows them. */
+static void send_held(struct dest_ctx *dc)
 {
 	struct run_dest *rd = dc->rd;
 	struct jerror e = JERROR_INIT;
-	char line[4200];
+	struct strbuf key = STRBUF_INIT, oldp = STRBUF_INIT, newp = STRBUF_INIT;
+	const char *what = rd->dest->sync_mode == SYNC_SYNC ? "delete" : "unsubscribe";
 
 	if (!dc->n_spooled || dc->failed)
 		return;
@@ -251,39 +298,54 @@ static void send_deletes(struct dest_ctx *dc)
 		    (double)dc->n_spooled * 100.0 > rd->max_delete_percent * (double)rd->state_records;
 	if (over && !dc->opts->force) {
 		rd->deletes_held = dc->n_spooled;
-		jerror_set(&e, JERR_GUARD, "refusing to delete %llu of %llu records (%.1f%%) from destination \"%s\"",
+		jerror_set(&e, JERR_GUARD, "refusing to %s %llu of %llu records (%.1f%%) of destination \"%s\"", what,
 			   (unsigned long long)dc->n_spooled, (unsigned long long)rd->state_records,
 			   100.0 * (double)dc->n_spooled / (double)rd->state_records, rd->dest->id);
 		jerror_detail(&e, "the mass-delete guard allows at most %g%% per run; creates and updates were sent",
 			      rd->max_delete_percent);
-		jerror_hint(&e, "check the source (an empty or truncated table looks like this); if the deletes are "
-				"intended, run again with --force or raise maxDeletePercent");
+		jerror_hint(&e, "check the source (an empty or truncated table looks like this); if this is intended, "
+				"run again with --force or raise maxDeletePercent");
 		fail_dest(dc, &e);
 		jerror_release(&e);
 		return;
 	}
 	fflush(dc->spool);
 	rewind(dc->spool);
-	while (!dc->failed && fgets(line, sizeof(line), dc->spool)) {
-		struct rkey k = { 0 };
-		if (line[0] == 'I') {
-			k.is_int = true;
-			k.i = strtoll(line + 1, NULL, 10);
-			size_t n = strcspn(line + 1, "\n");
-			k.text = (struct slice){ line + 1, n };
-		} else {
-			char *colon = strchr(line, ':');
-			size_t n = colon ? strtoul(line + 1, NULL, 10) : 0;
-			if (!colon || n > sizeof(line) - (size_t)(colon + 1 - line) - 1)
-				continue; /* keys are bounded well below this */
-			k.text = (struct slice){ colon + 1, n };
+	struct spool_head h;
+	while (!dc->failed && fread(&h, sizeof(h), 1, dc->spool) == 1) {
+		strbuf_reset(&key);
+		strbuf_reset(&oldp);
+		strbuf_reset(&newp);
+		strbuf_grow(&key, h.key_len);
+		strbuf_grow(&oldp, h.old_len);
+		strbuf_grow(&newp, h.new_len);
+		if (fread(key.buf, 1, h.key_len, dc->spool) != h.key_len ||
+		    fread(oldp.buf, 1, h.old_len, dc->spool) != h.old_len ||
+		    fread(newp.buf, 1, h.new_len, dc->spool) != h.new_len) {
+			jerror_set(&e, JERR_IO, "could not read held-back deletes back from their temporary file");
+			fail_dest(dc, &e);
+			break;
 		}
-		struct dest_change c = { .op = DEST_DELETE, .key = &k };
+		strbuf_setlen(&key, h.key_len);
+		strbuf_setlen(&oldp, h.old_len);
+		strbuf_setlen(&newp, h.new_len);
+		struct rkey k = { .is_int = h.is_int, .i = h.i, .text = { key.buf, key.len } };
+		unsigned char hash[STATE_HASH_LEN];
+		struct diff_item it = { .dest = rd->dest, .action = (enum diff_action)h.action, .key = &k,
+					.old_payload = { oldp.buf, oldp.len }, .new_payload = { newp.buf, newp.len },
+					.attempts = h.attempts };
+		if (newp.len) {
+			state_hash(newp.buf, newp.len, hash);
+			it.new_hash = hash;
+		}
 		if (dc->opts->stop && *dc->opts->stop)
 			break;
-		if (dc->ops->push(dc->h, &c, &e))
+		if (push_item(dc, &it, &e))
 			fail_dest(dc, &e);
 	}
+	strbuf_release(&key);
+	strbuf_release(&oldp);
+	strbuf_release(&newp);
 	jerror_release(&e);
 }
 
@@ -291,12 +353,11 @@ static enum jerr start_dest(struct dest_ctx *dc, const struct config *cfg, struc
 {
 	struct run_dest *rd = dc->rd;
 	struct jerror e = JERROR_INIT;
-	struct dest_sink sink = { on_outcomes, dc };
+	struct dest_sink sink = { .outcomes = on_outcomes, .tick = on_tick, .ctx = dc };
 	enum jerr rc;
 	char holder[64];
 
 	(void)cfg;
-	arena_init(&dc->arena);
 	snprintf(holder, sizeof(holder), "joey run pid %ld", (long)getpid());
 	rc = state_lock_acquire(dc->st, rd->dest->id, holder, &e);
 	if (rc) {
@@ -331,7 +392,7 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 
 	if (dc->h) {
 		if (!dc->failed)
-			send_deletes(dc);
+			send_held(dc);
 		if (dc->ops->finish(dc->h, &e) && !dc->failed) {
 			if (e.code == JERR_INTERRUPTED) {
 				rd->status = RUN_INTERRUPTED;
@@ -393,9 +454,11 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 	p.t0 = t0;
 	for (size_t i = 0; i < r->n_dests; i++) {
 		all[i] = (struct dest_ctx){ .rd = &r->dests[i], .st = st, .opts = opts };
+		arena_init(&all[i].arena);
+	}
+	for (size_t i = 0; i < r->n_dests; i++)
 		if ((rc = start_dest(&all[i], cfg, err)))
 			goto out;
-	}
 
 	for (size_t m = 0; m < cfg->n_models && !rc; m++) {
 		const struct cfg_model *model = cfg->models[m];

@@ -214,8 +214,12 @@ struct sim {
 
 	/* request log */
 	pthread_mutex_t log_lock;
-	char **log;        /* ring of JSON lines (owned) */
-	uint64_t *log_seq;
+	struct logent {
+		uint64_t seq;
+		const char *endpoint; /* route name (static) */
+		char *line;           /* one JSON object, no newline (owned) */
+		size_t len;
+	} *log;                       /* ring of the newest log_keep entries */
 	size_t log_keep, log_head, log_n;
 	size_t log_bytes, log_max_bytes;
 	uint64_t log_next_seq;

@@ -381,8 +381,12 @@ struct user **store_sorted(struct store *st, size_t *n)
 
 struct attr *user_attr(struct user *u, const char *key)
 {
+	/* attribute keys are interned in the one store: compare pointers */
+	const char *k = smap_get(&sim.store.interned, key);
+	if (!k)
+		return NULL;
 	for (uint32_t i = 0; i < u->n_attrs; i++)
-		if (u->attrs[i].key == key || strcmp(u->attrs[i].key, key) == 0)
+		if (u->attrs[i].key == k)
 			return &u->attrs[i];
 	return NULL;
 }
@@ -521,7 +525,7 @@ static bool wanted(const json_t *fields, const char *name)
 json_t *user_to_json(const struct user *u, const json_t *fields, bool dump, bool dob_iso)
 {
 	json_t *o = json_object(), *custom = json_object();
-	char buf[64];
+	char buf[96];
 
 	if (u->external_id && wanted(fields, "external_id"))
 		json_object_set_new(o, "external_id", json_string(u->external_id));

@@ -31,6 +31,18 @@ static void test_strbuf_json_string_escapes(void **s)
 	strbuf_release(&sb);
 }
 
+static void test_strbuf_json_string_always_valid(void **s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	/* NUL dropped, lone continuation byte, overlong '/', truncated sequence, surrogate */
+	static const char in[] = "a\0b" "\x80" "c" "\xc0\xaf" "d" "\xe2\x82" "e" "\xed\xa0\x80" "\xf0\x9f\x98\x80";
+	strbuf_add_json_string(&sb, in, sizeof(in) - 1);
+	assert_string_equal(sb.buf, "\"ab" "\xef\xbf\xbd" "c" "\xef\xbf\xbd\xef\xbf\xbd" "d"
+				    "\xef\xbf\xbd\xef\xbf\xbd" "e" "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				    "\xf0\x9f\x98\x80" "\"");
+	strbuf_release(&sb);
+}
+
 static void test_strbuf_sql_ident_quotes(void **s)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -72,6 +84,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strbuf_grows_and_detaches),
 		cmocka_unit_test(test_strbuf_json_string_escapes),
+		cmocka_unit_test(test_strbuf_json_string_always_valid),
 		cmocka_unit_test(test_strbuf_sql_ident_quotes),
 		cmocka_unit_test(test_slice_cmp_bytewise),
 		cmocka_unit_test(test_arena_alloc_reset_release),
