@@ -169,9 +169,9 @@ static enum jerr spool_item(struct dest_ctx *dc, const struct diff_item *it, str
 			return jerror_set(err, JERR_IO, "could not create a temporary file for held-back deletes");
 	}
 	if (fwrite(&h, sizeof(h), 1, dc->spool) != 1 ||
-	    fwrite(it->key->text.ptr, 1, h.key_len, dc->spool) != h.key_len ||
-	    fwrite(it->old_payload.ptr, 1, h.old_len, dc->spool) != h.old_len ||
-	    fwrite(it->new_payload.ptr, 1, h.new_len, dc->spool) != h.new_len)
+	    (h.key_len && fwrite(it->key->text.ptr, 1, h.key_len, dc->spool) != h.key_len) ||
+	    (h.old_len && fwrite(it->old_payload.ptr, 1, h.old_len, dc->spool) != h.old_len) ||
+	    (h.new_len && fwrite(it->new_payload.ptr, 1, h.new_len, dc->spool) != h.new_len))
 		return jerror_set(err, JERR_IO, "could not write held-back deletes to a temporary file");
 	dc->n_spooled++;
 	return JERR_OK;

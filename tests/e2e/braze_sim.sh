@@ -311,4 +311,10 @@ for run in 1 2; do
 done
 if [ "$seed1" = "$seed2" ] && grep -q '"braze_id":"' <<<"$seed1"; then ok "--seed is deterministic"; else bad "--seed: $seed1 vs $seed2"; fi
 
+# sanitizer builds: any report in a simulator's stderr is a failure
+if grep -lE 'Sanitizer|runtime error' "$TMP"/sim.*.err >/dev/null 2>&1; then
+  RC=1 OUT= ERR=$(cat "$TMP"/sim.*.err); bad "sanitizer report from braze-sim"
+else
+  ok "no sanitizer reports"
+fi
 finish
