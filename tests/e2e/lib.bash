@@ -45,3 +45,25 @@ finish() {
   echo "$PASS passed, $FAIL failed"
   [ "$FAIL" -eq 0 ]
 }
+
+# ---- the Braze simulator ----
+SIM_BIN=${BRAZE_SIM_BIN:-$(dirname "$JOEY")/braze-sim}
+SIM_URL=""
+SIM_PID=""
+# sim_start [ARGS...]: start braze-sim on a free loopback port (stops by itself in 600 s)
+sim_start() {
+  rm -f "$TMP/sim.port"
+  "$SIM_BIN" --port 0 --port-file "$TMP/sim.port" --api-key test-key --max-lifetime 600 --quiet --seed 7 "$@" &
+  SIM_PID=$!
+  for _ in $(seq 1 100); do [ -s "$TMP/sim.port" ] && break; sleep 0.05; done
+  SIM_URL="http://127.0.0.1:$(cat "$TMP/sim.port")"
+  trap 'kill $SIM_PID 2>/dev/null; rm -rf "$TMP"' EXIT
+}
+sim_stop() { kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true; }
+# sim_check NAME EXPR: assertion on the simulator's users/requests (see sim.py)
+sim_check() {
+  if python3 "$(dirname "${BASH_SOURCE[0]}")/sim.py" check "$SIM_URL" "$2" 2>"$TMP/simcheck"; then ok "$1"
+  else FAIL=$((FAIL + 1)); echo "FAIL $1"; sed 's/^/  /' "$TMP/simcheck" | head -c 4000; echo; fi
+}
+sim_mark() { python3 "$(dirname "${BASH_SOURCE[0]}")/sim.py" mark "$SIM_URL"; }
+sim_post() { curl -s -X POST -H 'Content-Type: application/json' "$SIM_URL$1" -d "$2" >/dev/null; }

@@ -404,7 +404,10 @@ void user_set(struct store *st, struct user *u, const char *key, bool custom, js
 {
 	struct attr *a = user_attr(u, key);
 	if (!a) {
-		ALLOC_GROW(u->attrs, u->n_attrs + 1, u->a_attrs);
+		if (u->n_attrs == u->a_attrs) { /* grow by 4: profiles hold few attributes */
+			u->a_attrs += 4;
+			u->attrs = xrealloc(u->attrs, u->a_attrs * sizeof(*u->attrs));
+		}
 		a = &u->attrs[u->n_attrs++];
 		a->key = store_intern(st, key);
 		a->type = V_INT;

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# run_faults.sh: `joey run` against a misbehaving Braze: 429 storms, 5xx, timeouts,
+# connection resets, requests applied but unanswered, invalid JSON, responses that never
+# end, per-row errors, a wrong API key. Every case converges on a later run with nothing
+# lost, and failed rows are in the ledger.
+set -e
+source "$(dirname "$0")/lib.bash"
+sim_start
+export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
+mkdir -p "$TMP/cfg"
+sqlite3 "$TMP/data.db" "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, n INTEGER);
+WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 200)
+INSERT INTO users SELECT i, 'u' || i || '@example.com', 0 FROM s;"
+cat > "$TMP/cfg/config.json" <<'EOF2'
+[
+ {"class":"App","id":"db","type":"sqlite","options":{"file":"../data.db"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"${BRAZE_URL}"}},
+ {"class":"Model","id":"users","name":"Users","type":"profile"},
+ {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
+ {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},
+ {"class":"Property","id":"email","type":"email","sourceId":"src","options":{"column":"email"}},
+ {"class":"Property","id":"n","type":"integer","sourceId":"src","options":{"column":"n"}},
+ {"class":"Destination","id":"d","type":"braze-export-users","appId":"braze","modelId":"users","syncMode":"sync","collection":"model",
+  "mapping":{"external_id":"user_id","email":"email","n":"n"}}
+]
+EOF2
+J="--config $TMP/cfg --timeout 1"
+bump() { sqlite3 "$TMP/data.db" "UPDATE users SET n = n + 1"; }
+converged() { # every user in Braze with the source's n
+  local n; n=$(sqlite3 "$TMP/data.db" "SELECT n FROM users LIMIT 1")
+  sim_check "$1" 'len(users)==200 and all(ca(k).get("n")=='"$n"' for k in users)'
+}
+
+# 429 storm: waits, no failures, no attempts used
+sim_post /_sim/faults '[{"endpoint":"track","status":429,"count":6,"retry_after":1}]'
+run run $J --json; expect_rc 0 "429 storm: run succeeds"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1])["destinations"][0]; assert d["throttled"]==6 and d["counts"]["failed"]==0 and d["counts"]["created"]==200' "$OUT" \
+  && ok "429 storm: 6 throttled, 0 failed" || bad "429 storm counts"
+converged "429 storm: converged"
+
+# 5xx then success: retried with backoff
+bump; sim_post /_sim/faults '[{"endpoint":"track","status":503,"count":2},{"endpoint":"track","status":500,"count":1}]'
+run run $J --json; expect_rc 0 "5xx: run succeeds"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1])["destinations"][0]; assert d["retries"]==3' "$OUT" && ok "5xx: 3 retries" || bad "5xx retries"
+converged "5xx: converged"
+
+# timeouts, resets, unanswered-but-applied, invalid JSON, never-ending responses
+bump; sim_post /_sim/faults '[{"endpoint":"track","action":"slow","delay_ms":2500,"count":1},
+ {"endpoint":"track","action":"reset_connection","count":1},{"endpoint":"track","action":"apply_then_timeout","delay_ms":2500,"count":1},
+ {"endpoint":"track","action":"invalid_json","count":1},{"endpoint":"track","action":"never_ending","count":1}]'
+run run $J; expect_rc 0 "transport faults: run succeeds"
+converged "transport faults: converged"
+
+# 5xx past the retry budget: rows fail, stay pending, ledger says why; next run converges
+bump; sim_post /_sim/faults '[{"endpoint":"track","status":500,"count":40}]'
+run run $J; expect_rc 1 "5xx storm: run fails"
+expect_out 'failed 200' "5xx storm: every row failed"
+run status --config "$TMP/cfg"; expect_rc 0 "status after failures"
+expect_out 'HTTP 500' "status shows the last error"
+expect_out 'failing records' "status lists failing records"
+sim_post /_sim/faults '{"action":"clear"}'
+run run $J; expect_rc 0 "5xx storm: next run converges"
+converged "5xx storm: nothing lost"
+run status --config "$TMP/cfg"; expect_out 'no failing records' "ledger cleared by success"
+
+# per-row errors: only the named row fails
+bump; sim_post /_sim/faults '{"action":"row_error","external_id":"7","type":"EMAIL_BAD_FORMAT"}'
+run run $J; expect_rc 1 "row error: run reports failure"
+expect_out 'failed 1' "row error: exactly one row failed"
+run status --config "$TMP/cfg" --record 7; expect_out 'EMAIL_BAD_FORMAT' "row error: reason recorded"
+sim_post /_sim/faults '{"action":"clear_row_error","external_id":"7"}'
+run run $J; expect_rc 0 "row error: next run converges"
+converged "row error: nothing lost"
+
+# wrong API key: fatal, clear message, state untouched
+bump
+BRAZE_KEY=wrong-key run run $J; expect_rc 1 "bad key: run fails"
+expect_out 'Braze rejected the API key' "bad key: message"
+expect_out 'hint: check the apiKey of app "braze"' "bad key: hint"
+BRAZE_KEY=wrong-key run validate --config "$TMP/cfg" --check-apps; expect_rc 1 "validate --check-apps with a bad key"
+expect_err 'Braze rejected the API key of app "braze"' "check-apps names the app"
+run validate --config "$TMP/cfg" --check-apps; expect_rc 0 "validate --check-apps with the right key"
+run run $J; expect_rc 0 "bad key: run with the right key converges"
+converged "bad key: nothing lost"
+expect_no "test-key" "the API key never appears in output"
+finish
