@@ -1,21 +1,44 @@
 #!/usr/bin/env bash
-# demo.sh: install dependencies, build joey, and run it on the bundled demo
-# (examples/demo: a SQLite warehouse and a Grouparoo-format config with three Braze
-# destinations, one per sync mode).
+# demo.sh: install dependencies, build joey, and run its main job on the bundled demo:
+# examples/demo (a SQLite warehouse and a Grouparoo-format config with one Braze
+# destination per sync mode) synced into the bundled Braze simulator on 127.0.0.1:4710.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build joey >/dev/null
+ninja -C build joey braze-sim >/dev/null
 
 demo=examples/demo
-rm -f "$demo/demo.db"
-sqlite3 "$demo/demo.db" < "$demo/demo.sql"
+work=$(mktemp -d "${TMPDIR:-/tmp}/joey-demo.XXXXXX")
+sim_pid=""
+trap '[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null; rm -rf "$work"' EXIT
+cp -r "$demo/config" "$work/config"
+sqlite3 "$work/demo.db" < "$demo/demo.sql"
 export GROUPAROO_OPTION__APP__DEMO_BRAZE_API_KEY=${GROUPAROO_OPTION__APP__DEMO_BRAZE_API_KEY:-demo-key}
 
-echo "== joey validate --config $demo/config"
-./build/joey validate --config "$demo/config"
-echo
-echo "== joey plan --config $demo/config --details"
-./build/joey plan --config "$demo/config" --details
+./build/braze-sim --port 4710 --api-key "$GROUPAROO_OPTION__APP__DEMO_BRAZE_API_KEY" --max-lifetime 300 --quiet >/dev/null &
+sim_pid=$!
+for _ in $(seq 50); do curl -sf http://127.0.0.1:4710/_sim/health >/dev/null 2>&1 && break; sleep 0.1; done
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step "joey validate: the Grouparoo config is read as it is"
+./build/joey validate --config "$work/config"
+step "joey plan: what would be sent (nothing is sent)"
+./build/joey plan --config "$work/config"
+step "joey run: sync into the Braze simulator"
+./build/joey run --config "$work/config" || true
+step "the simulator now holds these users"
+curl -s http://127.0.0.1:4710/_sim/users | python3 -c '
+import json, sys
+for u in json.load(sys.stdin)["users"]:
+    ca = u.get("custom_attributes", {})
+    subs = [s["subscription_state"] for s in u.get("subscription_groups", [])]
+    print("  %-3s %-22s %-10s ltv=%-7s groups=%s subscriptions=%s" % (u["external_id"], u.get("email", "-"),
+          u.get("first_name", "-"), ca.get("lifetime_value", "-"), ca.get("groups", []), subs))'
+step "a purchase lands in the warehouse; joey sends only what changed"
+sqlite3 "$work/demo.db" "INSERT INTO purchases (user_id, item, amount, purchased_at) VALUES (2, 'bombe', 500, '2026-11-24T10:00:00Z')"
+./build/joey plan --config "$work/config" --details --destination braze_sync | sed -n '1,20p'
+./build/joey run --config "$work/config" || true
+step "joey status"
+./build/joey status --config "$work/config" --limit 2

@@ -6,7 +6,7 @@ SIM=${BRAZE_SIM_BIN:-$(dirname "$JOEY_BIN")/braze-sim}
 KEY='Authorization: Bearer demo-key'
 JSON='Content-Type: application/json'
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; rm -rf "$TMP"; }
+cleanup() { for p in $(jobs -p); do kill -TERM "$p" 2>/dev/null; done; rm -rf "$TMP"; }  # only our live children: a dead pid may be reused
 trap cleanup EXIT
 
 if [ ! -x "$SIM" ]; then RC=1 OUT= ERR=; bad "braze-sim binary not found at $SIM"; finish; exit 1; fi

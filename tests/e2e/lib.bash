@@ -57,7 +57,7 @@ sim_start() {
   SIM_PID=$!
   for _ in $(seq 1 100); do [ -s "$TMP/sim.port" ] && break; sleep 0.05; done
   SIM_URL="http://127.0.0.1:$(cat "$TMP/sim.port")"
-  trap 'kill $SIM_PID 2>/dev/null; rm -rf "$TMP"' EXIT
+  trap 'for p in $(jobs -p); do kill $p 2>/dev/null; done; rm -rf "$TMP"' EXIT
 }
 sim_stop() { kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true; }
 # sim_check NAME EXPR: assertion on the simulator's users/requests (see sim.py)
