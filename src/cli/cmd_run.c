@@ -28,7 +28,7 @@ static void usage(FILE *out)
 	      "  --destination ID        only this destination\n"
 	      "  --force                 send deletes even past the mass-delete guard\n"
 	      "  --max-delete-percent N  guard threshold for this run (default: maxDeletePercent, else 10)\n"
-	      "  --concurrency N         requests in flight per destination (default 8)\n"
+	      "  --concurrency N         requests in flight per destination (default 32)\n"
 	      "  --timeout SECONDS       per request (default 30)\n"
 	      "  --bulk                  mark /users/track requests as bulk (X-Braze-Bulk) for backfills\n"
 	      "  --json                  machine-readable summary\n",
@@ -92,7 +92,7 @@ int cmd_run(int argc, char **argv)
 		if (missing)
 			return EXIT_USAGE;
 		if ((v = cli_opt_value("--concurrency", argc, argv, &i, &missing))) {
-			if (parse_num("--concurrency", v, 1, 64, &num))
+			if (parse_num("--concurrency", v, 1, 256, &num))
 				return EXIT_USAGE;
 			opts.dest.max_inflight = (int)num;
 			continue;

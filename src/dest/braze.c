@@ -74,7 +74,7 @@ struct braze {
 	struct dest_opts opts;
 	struct dest_sink sink;
 	struct http_client *http;
-	struct ratelimit rl[EP__COUNT];
+	struct ratelimit *rl; /* EP__COUNT buckets shared by every destination of the app */
 	struct batch *open[EP__COUNT];
 	struct batch *ready_head, *ready_tail;
 	size_t n_ready, inflight;
@@ -120,12 +120,65 @@ static int64_t backoff_ms(struct braze *b, int attempt)
 	return (int64_t)(d * (0.8 + 0.4 * rand01(b)));
 }
 
+/* ---- rate budgets: Braze limits a workspace, so destinations of one app share them ---- */
+
+struct shared_budget {
+	char *key; /* restEndpoint + NUL + apiKey identify the workspace */
+	size_t key_len;
+	struct ratelimit rl[EP__COUNT];
+	int refs;
+};
+
+static struct shared_budget **budgets; /* pointers: the buckets must not move */
+static size_t n_budgets, alloc_budgets;
+
+static struct ratelimit *budget_get(const char *endpoint, const char *key, double target)
+{
+	struct strbuf k = STRBUF_INIT;
+	strbuf_addstr(&k, endpoint);
+	strbuf_addch(&k, 0);
+	strbuf_addstr(&k, key);
+	for (size_t i = 0; i < n_budgets; i++)
+		if (budgets[i]->key_len == k.len && !memcmp(budgets[i]->key, k.buf, k.len)) {
+			budgets[i]->refs++;
+			strbuf_release(&k);
+			return budgets[i]->rl;
+		}
+	ALLOC_GROW(budgets, n_budgets + 1, alloc_budgets);
+	struct shared_budget *b = xcalloc(1, sizeof(*b));
+	budgets[n_budgets++] = b;
+	b->key_len = k.len;
+	b->key = strbuf_detach(&k, NULL);
+	b->refs = 1;
+	for (int i = 0; i < EP__COUNT; i++)
+		ratelimit_init(&b->rl[i], endpoints[i].limit, endpoints[i].window_ms, target);
+	return b->rl;
+}
+
+static void budget_put(struct ratelimit *rl)
+{
+	for (size_t i = 0; i < n_budgets; i++) {
+		if (budgets[i]->rl != rl || --budgets[i]->refs > 0)
+			continue;
+		memset(budgets[i]->key, 0, budgets[i]->key_len); /* it holds the API key */
+		free(budgets[i]->key);
+		free(budgets[i]);
+		budgets[i] = budgets[--n_budgets];
+		if (!n_budgets) {
+			free(budgets);
+			budgets = NULL;
+			alloc_budgets = 0;
+		}
+		return;
+	}
+}
+
 /* ---- helpers ---- */
 
 void dest_opts_defaults(struct dest_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->max_inflight = 8;
+	o->max_inflight = 32; /* enough to reach the track limit at ~30 ms per request */
 	o->max_attempts = 5;
 	o->timeout_ms = 30000;
 	o->connect_timeout_ms = 10000;
@@ -770,8 +823,7 @@ static enum jerr braze_open(const struct cfg_app *app, const struct cfg_destinat
 	struct http_client_opts ho = { .connect_timeout_ms = b->opts.connect_timeout_ms,
 				       .timeout_ms = b->opts.timeout_ms };
 	b->http = http_client_new(&ho);
-	for (int i = 0; i < EP__COUNT; i++)
-		ratelimit_init(&b->rl[i], endpoints[i].limit, endpoints[i].window_ms, b->opts.rate_target);
+	b->rl = budget_get(b->base_url, key, b->opts.rate_target);
 	*h = b;
 	return JERR_OK;
 }
@@ -986,6 +1038,7 @@ static void braze_close(void *h)
 	for (int i = 0; i < EP__COUNT; i++)
 		batch_free(b->open[i], true);
 	http_client_free(b->http);
+	budget_put(b->rl);
 	jerror_release(&b->fatal_err);
 	free(b->base_url);
 	free(b);

@@ -90,7 +90,7 @@ struct dest_sink {
 };
 
 struct dest_opts {
-	int max_inflight;        /* concurrent requests (default 8) */
+	int max_inflight;        /* concurrent requests (default 32) */
 	int max_attempts;        /* per request, for 5xx/timeouts/resets (default 5) */
 	long timeout_ms;         /* per request (default 30 s) */
 	long connect_timeout_ms; /* default 10 s */

@@ -10,7 +10,12 @@ void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, doub
 	if (target <= 0 || target > 1)
 		target = 0.95;
 	rl->target = target;
-	rl->capacity = (double)limit * target;
+	/*
+	 * Braze counts in fixed windows. A bucket sends at most capacity + rate * window in
+	 * any window, so the burst is limited to the headroom the target leaves:
+	 * capacity + target * limit <= limit. Steady state then rides at target * limit.
+	 */
+	rl->capacity = (double)limit * (1.0 - target);
 	if (rl->capacity < 1)
 		rl->capacity = 1;
 	rl->tokens = rl->capacity;

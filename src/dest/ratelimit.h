@@ -2,7 +2,8 @@
  * ratelimit.h: the rate governor: one token bucket per Braze endpoint bucket.
  *
  * Seeded from Braze's documented limits (e.g. /users/track 3,000 requests per 3 s),
- * aiming at `target` (default 0.95) of the limit so joey rides just under it; then
+ * aiming at `target` (default 0.95) of the limit so joey rides just under it, with a
+ * burst no larger than the remaining headroom so no fixed window is overrun; then
  * corrected by X-RateLimit-Limit/Remaining/Reset from each response, and paused until
  * the reset time by a 429 (which is not a failure).
  *
