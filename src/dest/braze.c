@@ -821,7 +821,8 @@ static enum jerr braze_open(const struct cfg_app *app, const struct cfg_destinat
 	b->enrich = dest && dest->sync_mode == SYNC_ENRICH;
 	b->rng = (uint64_t)epoch_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
 	struct http_client_opts ho = { .connect_timeout_ms = b->opts.connect_timeout_ms,
-				       .timeout_ms = b->opts.timeout_ms };
+				       .timeout_ms = b->opts.timeout_ms,
+				       .max_connections = b->opts.max_inflight };
 	b->http = http_client_new(&ho);
 	b->rl = budget_get(b->base_url, key, b->opts.rate_target);
 	*h = b;

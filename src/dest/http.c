@@ -51,13 +51,16 @@ struct http_client *http_client_new(const struct http_client_opts *opts)
 		hc->opts.max_body = 8u << 20;
 	if (!hc->opts.user_agent)
 		hc->opts.user_agent = "joey/0.1";
+	if (!hc->opts.max_connections)
+		hc->opts.max_connections = 16;
 	hc->multi = curl_multi_init();
 	if (!hc->multi) {
 		fprintf(stderr, "joey: could not initialise libcurl\n");
 		abort();
 	}
 	curl_multi_setopt(hc->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-	curl_multi_setopt(hc->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+	curl_multi_setopt(hc->multi, CURLMOPT_MAX_HOST_CONNECTIONS, hc->opts.max_connections);
+	curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, hc->opts.max_connections);
 	return hc;
 }
 

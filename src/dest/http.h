@@ -28,6 +28,7 @@ struct http_client_opts {
 	long timeout_ms;         /* whole request; default 60 s */
 	size_t max_body;         /* default 8 MiB */
 	const char *user_agent;  /* default "joey/<version>" */
+	long max_connections;    /* per host (HTTP/1.1 needs one per request in flight); default 16 */
 };
 
 struct http_request {

@@ -79,11 +79,41 @@ static void test_diff_fields_and_groups(void **s)
 	arena_release(&a);
 }
 
+static void test_diff_escapes_and_full(void **s)
+{
+	struct arena a;
+	struct payload_diff d;
+	struct jerror err = JERROR_INIT;
+	arena_init(&a);
+	/* escaped and raw spellings of the same group name are the same group */
+	const char *old = "{\"attributes\":{\"a\\\"q\":[1,\"x\"],\"external_id\":\"1\"},\"groups\":[\"Caf\\u00e9\",\"\\ud83d\\ude00\"]}";
+	const char *new = "{\"attributes\":{\"a\\\"q\":[1,\"x\"],\"external_id\":\"1\"},\"groups\":[\"Caf\xc3\xa9\",\"\xf0\x9f\x98\x80\"]}";
+	assert_int_equal(payload_diff(slice_of(old), slice_of(new), &a, &d, &err), JERR_OK);
+	assert_int_equal(d.n_changes, 0);
+	assert_int_equal(d.n_added, 0);
+	assert_int_equal(d.n_removed, 0);
+	/* full: every non-null field and every group again */
+	assert_int_equal(payload_diff_full(slice_of(old), slice_of(new), &a, &d, &err), JERR_OK);
+	assert_int_equal(d.n_changes, 2);
+	assert_string_equal(d.changes[0].field, "a\"q");
+	assert_string_equal(d.changes[0].new_json, "[1,\"x\"]");
+	assert_int_equal(d.n_added, 2);
+	assert_string_equal(d.groups_added[0], "Caf\xc3\xa9");
+	/* a payload not in canonical form (spaces, other key order) still compares by meaning */
+	const char *loose = "{ \"groups\": [\"Caf\xc3\xa9\"], \"attributes\": {\"external_id\": \"1\", \"a\\\"q\": [1, \"x\"]} }";
+	assert_int_equal(payload_diff(slice_of(loose), slice_of(new), &a, &d, &err), JERR_OK);
+	assert_int_equal(d.n_changes, 0);
+	assert_int_equal(d.n_added, 1);
+	jerror_release(&err);
+	arena_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_sorted_with_conversions),
 		cmocka_unit_test(test_diff_fields_and_groups),
+		cmocka_unit_test(test_diff_escapes_and_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
