@@ -18,6 +18,25 @@ int slice_cmp(struct slice a, struct slice b)
 	return a.len < b.len ? -1 : a.len > b.len;
 }
 
+bool decimal_to_int64(const char *s, size_t len, int64_t *out)
+{
+	size_t i = 0;
+	bool neg = false;
+	uint64_t v = 0;
+
+	if (len && (s[0] == '-' || s[0] == '+'))
+		neg = s[i++] == '-';
+	if (i == len || len - i > 18)
+		return false;
+	for (; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return true;
+}
+
 void strbuf_init(struct strbuf *sb, size_t hint)
 {
 	sb->buf = strbuf_empty;

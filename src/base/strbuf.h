@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/compat.h"
@@ -44,6 +45,12 @@ static inline bool slice_eq(struct slice a, struct slice b)
 static inline bool slice_eq_str(struct slice a, const char *s) { return slice_eq(a, slice_of(s)); }
 /* Bytewise comparison (like memcmp, shorter first on a tie). */
 int slice_cmp(struct slice a, struct slice b);
+
+/*
+ * Strict decimal integer: an optional sign and 1 to 18 digits, nothing else (so it
+ * cannot overflow). Returns false, leaving *out alone, for anything else.
+ */
+bool decimal_to_int64(const char *s, size_t len, int64_t *out);
 
 void strbuf_init(struct strbuf *sb, size_t hint);
 /* Free the buffer; sb is left as STRBUF_INIT. */

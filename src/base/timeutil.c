@@ -74,20 +74,9 @@ static bool read_num(const char *s, size_t len, size_t *i, int digits, int *out)
 /* A plain (optionally signed) integer: epoch seconds up to 10^11 in magnitude, else ms. */
 static bool parse_epoch(const char *s, size_t len, int64_t *ms_out)
 {
-	size_t i = 0;
-	bool neg = false;
-	uint64_t v = 0;
-
-	if (i < len && (s[i] == '-' || s[i] == '+'))
-		neg = s[i++] == '-';
-	if (i == len || len - i > 18)
+	int64_t x;
+	if (!decimal_to_int64(s, len, &x))
 		return false;
-	for (; i < len; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	int64_t x = neg ? -(int64_t)v : (int64_t)v;
 	*ms_out = (x <= INT64_C(100000000000) && x >= -INT64_C(100000000000)) ? x * 1000 : x;
 	return true;
 }

@@ -37,6 +37,12 @@ void cli_common_release(struct cli_common *c);
 const char *cli_opt_value(const char *name, int argc, char **argv, int *i, bool *missing);
 
 /*
+ * "--name N" with N a number in [lo, hi]: 1 and *out set when argv[*i] is that option,
+ * 0 when it is not, -1 (usage error printed) when its value is missing or out of range.
+ */
+int cli_opt_number(const char *name, double lo, double hi, int argc, char **argv, int *i, double *out);
+
+/*
  * Load the config for a command: prints diagnostics (warnings always, errors on
  * failure) to stderr. Returns the config or NULL (already reported).
  */

@@ -56,17 +56,11 @@ int cmd_plan(int argc, char **argv)
 		}
 		if (missing)
 			return EXIT_USAGE;
-		if ((v = cli_opt_value("--max-delete-percent", argc, argv, &i, &missing))) {
-			char *end;
-			opts.max_delete_percent = strtod(v, &end);
-			if (*end || end == v || opts.max_delete_percent < 0 || opts.max_delete_percent > 100) {
-				fprintf(stderr, "joey: error: --max-delete-percent takes a number from 0 to 100, not \"%s\"\n", v);
+		if ((r = cli_opt_number("--max-delete-percent", 0, 100, argc, argv, &i, &opts.max_delete_percent)))
+			if (r < 0)
 				return EXIT_USAGE;
-			}
+		if (r)
 			continue;
-		}
-		if (missing)
-			return EXIT_USAGE;
 		fprintf(stderr, "joey: error: unknown option \"%s\" for 'joey plan'\n", argv[i]);
 		usage(stderr);
 		return EXIT_USAGE;

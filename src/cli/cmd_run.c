@@ -35,17 +35,6 @@ static void usage(FILE *out)
 	      out);
 }
 
-static int parse_num(const char *opt, const char *v, double lo, double hi, double *out)
-{
-	char *end;
-	*out = strtod(v, &end);
-	if (*end || end == v || *out < lo || *out > hi) {
-		fprintf(stderr, "joey: error: %s takes a number from %g to %g, not \"%s\"\n", opt, lo, hi, v);
-		return -1;
-	}
-	return 0;
-}
-
 int cmd_run(int argc, char **argv)
 {
 	struct cli_common c = { 0 };
@@ -55,7 +44,7 @@ int cmd_run(int argc, char **argv)
 	struct state *st = NULL;
 	struct run r = { 0 };
 	int ret = 1;
-	double num;
+	double concurrency = 0, timeout_s = 0;
 
 	dest_opts_defaults(&opts.dest);
 	for (int i = 1; i < argc; i++) {
@@ -84,34 +73,22 @@ int cmd_run(int argc, char **argv)
 		}
 		if (missing)
 			return EXIT_USAGE;
-		if ((v = cli_opt_value("--max-delete-percent", argc, argv, &i, &missing))) {
-			if (parse_num("--max-delete-percent", v, 0, 100, &opts.max_delete_percent))
+		if ((rr = cli_opt_number("--max-delete-percent", 0, 100, argc, argv, &i, &opts.max_delete_percent)) ||
+		    (rr = cli_opt_number("--concurrency", 1, 256, argc, argv, &i, &concurrency)) ||
+		    (rr = cli_opt_number("--timeout", 0.1, 3600, argc, argv, &i, &timeout_s))) {
+			if (rr < 0)
 				return EXIT_USAGE;
 			continue;
 		}
-		if (missing)
-			return EXIT_USAGE;
-		if ((v = cli_opt_value("--concurrency", argc, argv, &i, &missing))) {
-			if (parse_num("--concurrency", v, 1, 256, &num))
-				return EXIT_USAGE;
-			opts.dest.max_inflight = (int)num;
-			continue;
-		}
-		if (missing)
-			return EXIT_USAGE;
-		if ((v = cli_opt_value("--timeout", argc, argv, &i, &missing))) {
-			if (parse_num("--timeout", v, 0.1, 3600, &num))
-				return EXIT_USAGE;
-			opts.dest.timeout_ms = (long)(num * 1000);
-			continue;
-		}
-		if (missing)
-			return EXIT_USAGE;
 		fprintf(stderr, "joey: error: unknown option \"%s\" for 'joey run'\n", argv[i]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	cli_common_finish(&c);
+	if (concurrency > 0)
+		opts.dest.max_inflight = (int)concurrency;
+	if (timeout_s > 0)
+		opts.dest.timeout_ms = (long)(timeout_s * 1000);
 
 	cfg = cli_load_config(&c);
 	if (!cfg) {

@@ -28,6 +28,21 @@ const char *cli_opt_value(const char *name, int argc, char **argv, int *i, bool 
 	return argv[*i];
 }
 
+int cli_opt_number(const char *name, double lo, double hi, int argc, char **argv, int *i, double *out)
+{
+	bool missing;
+	char *end;
+	const char *v = cli_opt_value(name, argc, argv, i, &missing);
+	if (!v)
+		return missing ? -1 : 0;
+	*out = strtod(v, &end);
+	if (*end || end == v || *out < lo || *out > hi) {
+		fprintf(stderr, "joey: error: %s takes a number from %g to %g, not \"%s\"\n", name, lo, hi, v);
+		return -1;
+	}
+	return 1;
+}
+
 int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i)
 {
 	bool missing;

@@ -414,6 +414,19 @@ static void set_fatal(struct braze *b, enum jerr code, const char *msg, const ch
 		jerror_hint(&b->fatal_err, "%s", hint);
 }
 
+/* A sink call's result: its error (taken over from *err) stops the connector. */
+static void sink_result(struct braze *b, enum jerr rc, struct jerror *err)
+{
+	if (!rc) {
+		jerror_release(err);
+		return;
+	}
+	b->sink_failed = true;
+	b->fatal = rc;
+	jerror_release(&b->fatal_err);
+	b->fatal_err = *err;
+}
+
 /* Deliver one outcome per row of bt (results[i] / errors[i]) and free the rows. */
 static void deliver(struct braze *b, struct batch *bt, const enum dest_result *results, const char *const *errors)
 {
@@ -433,14 +446,7 @@ static void deliver(struct braze *b, struct batch *bt, const enum dest_result *r
 	/* answers Braze gave before a fatal error elsewhere are still committed */
 	if (bt->n && !b->sink_failed) {
 		struct jerror err = JERROR_INIT;
-		if (b->sink.outcomes(b->sink.ctx, o, bt->n, &err)) {
-			b->sink_failed = true;
-			b->fatal = err.code;
-			jerror_release(&b->fatal_err);
-			b->fatal_err = err;
-		} else {
-			jerror_release(&err);
-		}
+		sink_result(b, b->sink.outcomes(b->sink.ctx, o, bt->n, &err), &err);
 	}
 	free(o);
 	batch_free(bt, true);
@@ -730,14 +736,7 @@ static void pump(struct braze *b, int max_wait_ms)
 
 	if (b->sink.tick && !b->fatal) {
 		struct jerror err = JERROR_INIT;
-		if (b->sink.tick(b->sink.ctx, &err)) {
-			b->sink_failed = true;
-			b->fatal = err.code;
-			jerror_release(&b->fatal_err);
-			b->fatal_err = err;
-		} else {
-			jerror_release(&err);
-		}
+		sink_result(b, b->sink.tick(b->sink.ctx, &err), &err);
 	}
 	struct batch *prev = NULL, *bt = b->ready_head;
 	bool stopping = b->opts.stop && *b->opts.stop;
@@ -829,45 +828,43 @@ static enum jerr braze_open(const struct cfg_app *app, const struct cfg_destinat
 	return JERR_OK;
 }
 
+/*
+ * Append `"op":["a","b"]` with the names of list that are `groups` attribute values
+ * (not subscription groups), preceded by a comma if *first is false; one data point
+ * each. Nothing is written when there are none.
+ */
+static void add_group_op(struct strbuf *sb, const char *op, const char *const *list, size_t n, bool *first,
+			 size_t *dp)
+{
+	size_t written = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (dest_is_subscription_group(list[i]))
+			continue;
+		if (!written++)
+			strbuf_addf(sb, "%s\"%s\":[", *first ? "" : ",", op);
+		else
+			strbuf_addch(sb, ',');
+		strbuf_add_json_string(sb, list[i], strlen(list[i]));
+		(*dp)++;
+	}
+	if (written) {
+		strbuf_addch(sb, ']');
+		*first = false;
+	}
+}
+
+/* The `groups` custom attribute changes, as Braze's array add/remove operations. */
 static void add_groups_attr(struct strbuf *sb, const struct dest_change *c, size_t *dp)
 {
-	bool any_add = false, any_rm = false;
-	for (size_t i = 0; i < c->n_added; i++)
-		any_add |= !dest_is_subscription_group(c->groups_added[i]);
-	for (size_t i = 0; i < c->n_removed; i++)
-		any_rm |= !dest_is_subscription_group(c->groups_removed[i]);
-	if (!any_add && !any_rm)
-		return;
+	size_t mark = sb->len;
+	bool first = true;
 	strbuf_addstr(sb, ",\"groups\":{");
-	if (any_add) {
-		strbuf_addstr(sb, "\"add\":[");
-		bool first = true;
-		for (size_t i = 0; i < c->n_added; i++) {
-			if (dest_is_subscription_group(c->groups_added[i]))
-				continue;
-			if (!first)
-				strbuf_addch(sb, ',');
-			first = false;
-			strbuf_add_json_string(sb, c->groups_added[i], strlen(c->groups_added[i]));
-			(*dp)++;
-		}
-		strbuf_addch(sb, ']');
-	}
-	if (any_rm) {
-		strbuf_addstr(sb, any_add ? ",\"remove\":[" : "\"remove\":[");
-		bool first = true;
-		for (size_t i = 0; i < c->n_removed; i++) {
-			if (dest_is_subscription_group(c->groups_removed[i]))
-				continue;
-			if (!first)
-				strbuf_addch(sb, ',');
-			first = false;
-			strbuf_add_json_string(sb, c->groups_removed[i], strlen(c->groups_removed[i]));
-			(*dp)++;
-		}
-		strbuf_addch(sb, ']');
-	}
-	strbuf_addch(sb, '}');
+	add_group_op(sb, "add", c->groups_added, c->n_added, &first, dp);
+	add_group_op(sb, "remove", c->groups_removed, c->n_removed, &first, dp);
+	if (first)
+		strbuf_setlen(sb, mark); /* no attribute values among the changes */
+	else
+		strbuf_addch(sb, '}');
 }
 
 static size_t add_subscriptions(struct strbuf *sb, const struct dest_change *c)

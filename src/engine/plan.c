@@ -77,6 +77,20 @@ static void key_json(FILE *f, const struct rkey *k)
 	strbuf_release(&sb);
 }
 
+static void json_string_array(FILE *f, const char *const *items, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addch(&sb, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strbuf_addch(&sb, ',');
+		strbuf_add_json_string(&sb, items[i], strlen(items[i]));
+	}
+	strbuf_addch(&sb, ']');
+	fputs(sb.buf, f);
+	strbuf_release(&sb);
+}
+
 static void spool_json(FILE *f, bool first, const struct diff_item *it, const struct payload_diff *d)
 {
 	fputs(first ? "\n" : ",\n", f);
@@ -93,21 +107,11 @@ static void spool_json(FILE *f, bool first, const struct diff_item *it, const st
 			d->changes[i].new_json);
 		strbuf_release(&sb);
 	}
-	fputs("},\"groups\":{\"add\":[", f);
-	for (size_t i = 0; i < d->n_added; i++) {
-		struct strbuf sb = STRBUF_INIT;
-		strbuf_add_json_string(&sb, d->groups_added[i], strlen(d->groups_added[i]));
-		fprintf(f, "%s%s", i ? "," : "", sb.buf);
-		strbuf_release(&sb);
-	}
-	fputs("],\"remove\":[", f);
-	for (size_t i = 0; i < d->n_removed; i++) {
-		struct strbuf sb = STRBUF_INIT;
-		strbuf_add_json_string(&sb, d->groups_removed[i], strlen(d->groups_removed[i]));
-		fprintf(f, "%s%s", i ? "," : "", sb.buf);
-		strbuf_release(&sb);
-	}
-	fputs("]}}", f);
+	fputs("},\"groups\":{\"add\":", f);
+	json_string_array(f, d->groups_added, d->n_added);
+	fputs(",\"remove\":", f);
+	json_string_array(f, d->groups_removed, d->n_removed);
+	fputs("}}", f);
 }
 
 static void spool_text(FILE *f, const struct diff_item *it, const struct payload_diff *d)

@@ -161,25 +161,6 @@ static void plan_release(struct plan *p)
 
 static const int64_t i64_abs_limit = INT64_C(100000000000); /* epoch seconds vs ms */
 
-/* Strict decimal integer (no fraction), for keys and numeric parameters. */
-static bool strict_int(const char *s, size_t len, int64_t *out)
-{
-	size_t i = 0;
-	bool neg = false;
-	uint64_t v = 0;
-
-	if (len && (s[0] == '-' || s[0] == '+'))
-		neg = s[i++] == '-';
-	if (i == len || len - i > 18)
-		return false;
-	for (; i < len; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = neg ? -(int64_t)v : (int64_t)v;
-	return true;
-}
 
 /* Append a parameter reference ?N for a new bind value. */
 static void add_param(struct plan *p, struct strbuf *sb, const char *text, bool numeric)
@@ -188,7 +169,7 @@ static void add_param(struct plan *p, struct strbuf *sb, const char *text, bool 
 	char *end;
 
 	if (numeric && text) {
-		if (strict_int(text, strlen(text), &b.i)) {
+		if (decimal_to_int64(text, strlen(text), &b.i)) {
 			b.kind = BIND_INT;
 		} else {
 			b.f = strtod(text, &end);
@@ -1077,7 +1058,7 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 				i = (int64_t)f;
 			} else {
 				const char *s = (const char *)sqlite3_column_text(st, 0);
-				ok = strict_int(s, (size_t)sqlite3_column_bytes(st, 0), &i);
+				ok = decimal_to_int64(s, (size_t)sqlite3_column_bytes(st, 0), &i);
 			}
 			if (!ok) {
 				const char *s = (const char *)sqlite3_column_text(st, 0);
