@@ -81,7 +81,22 @@ static bool parse_epoch(const char *s, size_t len, int64_t *ms_out)
 	return true;
 }
 
+static bool parse_any(const char *s, size_t len, int64_t *ms_out);
+
+/* Years 0000 to 9999 only: what ISO-8601 writes with four digits and joey can print back. */
+#define TIME_MIN_MS INT64_C(-62167219200000)
+#define TIME_MAX_MS INT64_C(253402300799999)
+
 bool time_parse(const char *s, size_t len, int64_t *ms_out)
+{
+	int64_t ms;
+	if (!parse_any(s, len, &ms) || ms < TIME_MIN_MS || ms > TIME_MAX_MS)
+		return false;
+	*ms_out = ms;
+	return true;
+}
+
+static bool parse_any(const char *s, size_t len, int64_t *ms_out)
 {
 	size_t i = 0;
 	int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;

@@ -14,7 +14,7 @@
  * Parse s (borrowed, len bytes) as a date: ISO-8601 date or date-time with optional
  * fraction and zone ("2021-03-04", "2021-03-04T05:06:07.123Z", "2021-03-04 05:06:07+02:00"),
  * or a plain integer of epoch seconds (<= 10^11) / milliseconds. No zone means UTC.
- * Returns false if s is not a date.
+ * Returns false if s is not a date, or lies outside the years 0000 to 9999.
  */
 bool time_parse(const char *s, size_t len, int64_t *ms_out);
 /* Append "YYYY-MM-DDTHH:MM:SS.mmmZ". */
