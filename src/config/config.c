@@ -1,4 +1,5 @@
 /* config.c: load a Grouparoo config directory, validate every object, link references. */
+#include "base/cron.h"
 #include "config/config.h"
 
 #include <ctype.h>
@@ -1140,7 +1141,19 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 			else
 				x->s.recurring_frequency_ms = (int64_t)f;
 		}
-		if (x->s.recurring && x->s.recurring_frequency_ms < 60000) {
+		read_options(ld, &w, get_obj(o, "options"), "SCHEDULE", &x->s.options);
+		const struct cfg_option *cron_opt = cfg_options_get(&x->s.options, "cron");
+		if (cron_opt && cron_opt->kind == OPT_STRING) {
+			struct cron c;
+			struct jerror cerr = JERROR_INIT;
+			if (cron_parse(cron_opt->str, &c, &cerr))
+				err_at(ld, &w, cron_opt->pos.line, cron_opt->pos.col, "options.cron",
+				       cerr.hint.len ? cerr.hint.buf : NULL, "%s", cerr.msg.buf);
+			else
+				x->s.cron = cron_opt->str;
+			jerror_release(&cerr);
+		}
+		if (x->s.recurring && x->s.recurring_frequency_ms < 60000 && !cron_opt) {
 			if (fm)
 				err_at(ld, &w, NPOS(fm->value), "recurringFrequency",
 				       "recurringFrequency is in milliseconds: 60000 is one minute",
@@ -1150,7 +1163,6 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 				err_at(ld, &w, NPOS(o), NULL, "add \"recurringFrequency\" in milliseconds (at least 60000)",
 				       "missing required field \"recurringFrequency\" for a recurring schedule");
 		}
-		read_options(ld, &w, get_obj(o, "options"), "SCHEDULE", &x->s.options);
 		read_filters(ld, &w, o, &x->s.filters, &x->s.n_filters);
 		add_obj(ld, CLASS_SCHEDULE, x);
 		break;

@@ -305,6 +305,7 @@ struct cfg_schedule {
 	struct cfg_source *source;
 	bool recurring, incremental, confirm_records, refresh_enabled;
 	int64_t recurring_frequency_ms;
+	const char *cron; /* options.cron, validated (base/cron.h); NULL if none */
 	struct cfg_options options;
 	struct cfg_filter *filters;
 	size_t n_filters;
