@@ -9,6 +9,17 @@ bash scripts/deps.sh || exit 1
 cmake -S . -B build-test -G Ninja -DJOEY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null || exit 1
 ninja -C build-test || exit 1
 
+# Real PostgreSQL and MariaDB servers on 127.0.0.1 for the source tests (throwaway data
+# directories, stopped at exit); a developer's own servers are used when JOEY_PG_URL is set.
+if [ -z "${JOEY_PG_URL:-}" ] && [ "$(id -u)" = 0 ]; then
+  if servers=$(bash scripts/test-servers.sh start); then
+    eval "$servers"
+    trap 'bash scripts/test-servers.sh stop >/dev/null 2>&1' EXIT
+  else
+    echo "test.sh: could not start the test database servers; their tests will be skipped" >&2
+  fi
+fi
+
 log=$(mktemp)
 ctest --test-dir build-test --output-on-failure -j"$(nproc)" "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

@@ -23,6 +23,11 @@ static const struct catalog_option postgres_app_opts[] = {
 	{ "user", OPT_STRING, false, false },
 	{ "password", OPT_STRING, false, true },
 	{ "ssl", OPT_BOOL, false, false },
+	/* Grouparoo's names (PEM text, or a file path in joey); sslmode is joey's (libpq) */
+	{ "ssl_cert", OPT_STRING, false, false },
+	{ "ssl_key", OPT_STRING, false, true },
+	{ "ssl_ca", OPT_STRING, false, false },
+	{ "sslmode", OPT_STRING, false, false },
 	{ NULL, OPT_STRING, false, false },
 };
 static const struct catalog_option mysql_app_opts[] = {
@@ -34,17 +39,30 @@ static const struct catalog_option mysql_app_opts[] = {
 	{ NULL, OPT_STRING, false, false },
 };
 static const struct catalog_option csv_app_opts[] = {
+	{ "file", OPT_STRING, true, false },      /* a CSV file or a directory of *.csv */
+	{ "delimiter", OPT_STRING, false, false }, /* one character, default "," */
+	{ "badRows", OPT_STRING, false, false },   /* "skip" (default) or "fail" */
 	{ NULL, OPT_STRING, false, false },
 };
 
+static const struct catalog_option no_opts[] = {
+	{ NULL, OPT_STRING, false, false },
+};
+
+/* Grouparoo app types joey knows of but cannot read yet: a clear error, not "unknown". */
 static const struct catalog_app apps[] = {
 	{ "sqlite", true, sqlite_app_opts },
 	{ "braze", true, braze_app_opts },
-	{ "postgres", false, postgres_app_opts },
-	{ "mysql", false, mysql_app_opts },
-	{ "csv", false, csv_app_opts },
+	{ "postgres", true, postgres_app_opts },
+	{ "mysql", true, mysql_app_opts },
+	{ "csv", true, csv_app_opts },
+	{ "bigquery", false, no_opts },
+	{ "snowflake", false, no_opts },
+	{ "redshift", false, no_opts },
+	{ "mongo", false, no_opts },
 };
-static const char *const app_names[] = { "sqlite", "braze", "postgres", "mysql", "csv" };
+static const char *const app_names[] = { "sqlite", "braze", "postgres", "mysql", "csv",
+					 "bigquery", "snowflake", "redshift", "mongo" };
 
 /* ---- sources ---- */
 
@@ -57,6 +75,12 @@ static const struct catalog_option query_source_opts[] = {
 	{ NULL, OPT_STRING, false, false },
 };
 
+/* a CSV app is one table named after its file: "table" may be left out, or must match */
+static const struct catalog_option csv_source_opts[] = {
+	{ "table", OPT_STRING, false, false },
+	{ NULL, OPT_STRING, false, false },
+};
+
 static const struct catalog_source sources[] = {
 	{ "sqlite-import-table", "sqlite", false, NULL, table_source_opts },
 	{ "sqlite-import-query", "sqlite", true, NULL, query_source_opts },
@@ -66,7 +90,7 @@ static const struct catalog_source sources[] = {
 	{ "postgres-import-query", "postgres", true, NULL, query_source_opts },
 	{ "mysql-import-table", "mysql", false, NULL, table_source_opts },
 	{ "mysql-import-query", "mysql", true, NULL, query_source_opts },
-	{ "csv-import-table", "csv", false, NULL, table_source_opts },
+	{ "csv-import-table", "csv", false, NULL, csv_source_opts },
 };
 static const char *const source_names[] = {
 	"sqlite-import-table", "sqlite-import-query", "sqlite-table-import", "sqlite-query-import",

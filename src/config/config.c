@@ -883,10 +883,18 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 			if (!x->cat)
 				err_at(ld, &w, NPOS(tm->value), "type", did_you_mean(ld, type, names, n),
 				       "unknown app type \"%s\"", type);
-			else if (!x->cat->supported)
-				err_at(ld, &w, NPOS(tm->value), "type",
-				       "joey reads SQLite apps for now; export the data to SQLite or use Grouparoo for this app",
+			else if (!x->cat->supported) {
+				struct strbuf hint = STRBUF_INIT;
+				strbuf_addstr(&hint, "joey supports these app types:");
+				for (size_t t = 0; t < n; t++) {
+					const struct catalog_app *ca = catalog_app(names[t]);
+					if (ca && ca->supported)
+						strbuf_addf(&hint, " \"%s\"", names[t]);
+				}
+				err_at(ld, &w, NPOS(tm->value), "type", arena_strdup(ld->a, hint.buf),
 				       "app type \"%s\" is not supported yet by joey", type);
+				strbuf_release(&hint);
+			}
 		}
 		if (x->cat && x->cat->supported) {
 			check_options(ld, &w, &x->a.options, x->cat->options,

@@ -15,6 +15,9 @@
 /* Every connector; postgres/mysql/csv each add one line here. */
 static const struct source_ops *const connectors[] = {
 	&source_sqlite,
+	&source_csv,
+	&source_postgres,
+	&source_mysql,
 };
 
 int key_compare(const struct rkey *a, const struct rkey *b)

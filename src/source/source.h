@@ -100,6 +100,9 @@ struct source_ops {
 };
 
 extern const struct source_ops source_sqlite;
+extern const struct source_ops source_csv;
+extern const struct source_ops source_postgres;
+extern const struct source_ops source_mysql;
 
 /* The connector for an app type, or NULL. */
 const struct source_ops *source_ops_for_app(const char *app_type);

@@ -99,7 +99,8 @@ static void test_registry(void **s)
 	assert_ptr_equal(source_ops_for_app("sqlite"), &source_sqlite);
 	assert_null(source_ops_for_app(NULL));
 	assert_ptr_equal(source_ops_for_source_type("sqlite-import-table"), &source_sqlite);
-	assert_null(source_ops_for_source_type("csv-import-table"));
+	assert_ptr_equal(source_ops_for_source_type("csv-import-table"), &source_csv);
+	assert_null(source_ops_for_source_type("bigquery-import-table"));
 }
 
 struct ccase {

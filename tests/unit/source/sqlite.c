@@ -509,7 +509,7 @@ static void test_connect_errors(void **s)
 	assert_ptr_equal(source_ops_for_app("sqlite"), &source_sqlite);
 	assert_ptr_equal(source_ops_for_source_type("sqlite-import-query"), &source_sqlite);
 	assert_null(source_ops_for_app("oracle"));
-	assert_null(source_ops_for_source_type("postgres-import-table"));
+	assert_null(source_ops_for_source_type("oracle-import-table"));
 }
 
 static void test_many_rows_stream(void **s)

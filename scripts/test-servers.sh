@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# test-servers.sh: throwaway PostgreSQL and MariaDB servers on 127.0.0.1 for the tests.
+#
+#   eval "$(scripts/test-servers.sh start)"   # prints export JOEY_PG_URL=...; JOEY_MYSQL_URL=...
+#   ... run the tests ...
+#   scripts/test-servers.sh stop              # uses $JOEY_TEST_SERVERS_DIR (or pass the dir)
+#
+# Installs nothing (postgresql and mariadb-server come from scripts/deps.sh). As root the
+# servers run as the postgres / mysql users; otherwise as the current user. Each gets a
+# free port and a data directory under /tmp that `stop` removes. Progress goes to stderr,
+# only the export lines to stdout. JOEY_TEST_SERVERS=pg or =mysql starts just one.
+set -euo pipefail
+
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+WHICH=${JOEY_TEST_SERVERS:-pg,mysql}
+PW=joey-test-pw
+
+log() { echo "test-servers: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+free_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	die "no free port found"
+}
+
+as_user() { # as_user USER cmd...
+	local u=$1
+	shift
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u "$u" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+start_pg() {
+	local dir=$1 port
+	[ -x "$PGBIN/initdb" ] || die "PostgreSQL server binaries not found (apt-get install postgresql)"
+	port=$(free_port)
+	mkdir -p "$dir/pg"
+	[ "$(id -u)" = 0 ] && chown postgres: "$dir/pg"
+	echo "$PW" >"$dir/pg.pw"
+	chmod 644 "$dir/pg.pw"
+	as_user postgres "$PGBIN/initdb" -D "$dir/pg/data" -U postgres -E UTF8 --locale=C \
+		--auth-local=trust --auth-host=scram-sha-256 >"$dir/pg-initdb.log" 2>&1 ||
+		{ cat "$dir/pg-initdb.log" >&2; die "initdb failed"; }
+	as_user postgres "$PGBIN/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 30 \
+		-o "-p $port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null ||
+		{ cat "$dir/pg/server.log" >&2; die "postgres did not start"; }
+	as_user postgres "$PGBIN/psql" -h "$dir/pg" -p "$port" -U postgres -d postgres -qAt \
+		-v ON_ERROR_STOP=1 -c "CREATE ROLE joey LOGIN CREATEDB PASSWORD '$PW'" \
+		-c "CREATE DATABASE joey OWNER joey" \
+		-c "CREATE DATABASE joey_latin1 OWNER joey ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" >&2
+	echo "$port" >"$dir/pg.port"
+	log "postgres on 127.0.0.1:$port ($dir/pg)"
+	echo "export JOEY_PG_URL=postgresql://joey:$PW@127.0.0.1:$port/joey"
+}
+
+start_mysql() {
+	local dir=$1 port mysqld installdb client
+	mysqld=$(command -v mariadbd || ls /usr/sbin/mariadbd 2>/dev/null || true)
+	installdb=$(command -v mariadb-install-db || true)
+	client=$(command -v mariadb || command -v mysql || true)
+	[ -n "$mysqld" ] && [ -n "$installdb" ] || die "MariaDB server not found (apt-get install mariadb-server)"
+	port=$(free_port)
+	mkdir -p "$dir/my"
+	local user=()
+	if [ "$(id -u)" = 0 ]; then
+		chown mysql: "$dir/my"
+		user=(--user=mysql)
+	fi
+	"$installdb" --no-defaults --datadir="$dir/my/data" "${user[@]}" --skip-test-db \
+		--auth-root-authentication-method=normal >"$dir/my-install.log" 2>&1 ||
+		{ cat "$dir/my-install.log" >&2; die "mariadb-install-db failed"; }
+	"$mysqld" --no-defaults --datadir="$dir/my/data" --port="$port" --bind-address=127.0.0.1 \
+		--socket="$dir/my/sock" --pid-file="$dir/my/pid" "${user[@]}" \
+		--skip-log-bin --innodb-flush-log-at-trx-commit=0 --log-error="$dir/my/server.log" \
+		>/dev/null 2>&1 &
+	for _ in $(seq 1 120); do
+		[ -S "$dir/my/sock" ] && "$client" --no-defaults -S "$dir/my/sock" -u root -e 'SELECT 1' \
+			>/dev/null 2>&1 && break
+		sleep 0.25
+	done
+	"$client" --no-defaults -S "$dir/my/sock" -u root -e "
+		CREATE USER 'joey'@'127.0.0.1' IDENTIFIED BY '$PW';
+		CREATE USER 'joey'@'localhost' IDENTIFIED BY '$PW';
+		CREATE DATABASE joey CHARACTER SET utf8mb4;
+		GRANT ALL ON joey.* TO 'joey'@'127.0.0.1';
+		GRANT ALL ON joey.* TO 'joey'@'localhost';" ||
+		{ cat "$dir/my/server.log" >&2; die "mariadb did not start"; }
+	echo "$port" >"$dir/my.port"
+	log "mariadb on 127.0.0.1:$port ($dir/my)"
+	echo "export JOEY_MYSQL_URL=mysql://joey:$PW@127.0.0.1:$port/joey"
+}
+
+cmd_start() {
+	local dir
+	dir=$(mktemp -d /tmp/joey-servers.XXXXXX)
+	chmod 755 "$dir"
+	echo "export JOEY_TEST_SERVERS_DIR=$dir"
+	case ",$WHICH," in *,pg,*) start_pg "$dir" ;; esac
+	case ",$WHICH," in *,mysql,*) start_mysql "$dir" ;; esac
+}
+
+cmd_stop() {
+	local dir=${1:-${JOEY_TEST_SERVERS_DIR:-}}
+	[ -n "$dir" ] && [ -d "$dir" ] || die "no server directory (set JOEY_TEST_SERVERS_DIR)"
+	case $dir in /tmp/joey-servers.*) ;; *) die "refusing to remove $dir" ;; esac
+	if [ -f "$dir/pg/data/postmaster.pid" ]; then
+		as_user postgres "$PGBIN/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	if [ -f "$dir/my/pid" ]; then
+		local pid
+		pid=$(cat "$dir/my/pid")
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 1 40); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.25
+		done
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$dir"
+	log "stopped and removed $dir"
+}
+
+case ${1:-} in
+start) cmd_start ;;
+stop) shift; cmd_stop "$@" ;;
+*) echo "usage: $0 start|stop [dir]" >&2; exit 2 ;;
+esac

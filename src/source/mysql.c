@@ -1,0 +1,549 @@
+/* mysql.c: the MySQL/MariaDB connector (MariaDB Connector/C): one ordered query per source, streamed. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <mysql.h>
+
+#include "base/arena.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "source/source.h"
+#include "source/sqlgen.h"
+
+/*
+ * Design note. The statement comes from sqlgen.c with the MariaDB dialect: backquoted
+ * identifiers, picks through a ROW_NUMBER() window layer, arrays as JSON_ARRAYAGG(...
+ * ORDER BY), text keys as CAST(col AS CHAR) COLLATE utf8mb4_nopad_bin (bytewise, no
+ * trailing-space padding) in select, GROUP BY and ORDER BY alike. The text protocol is
+ * used so that rows stream with mysql_use_result; filter values are therefore inlined
+ * as literals escaped by mysql_real_escape_string for the connection's character set
+ * (utf8mb4: the server converts other column charsets). The session is pinned at
+ * connect: time_zone UTC, group_concat_max_len raised (it caps JSON_ARRAYAGG).
+ */
+
+#define MY_CONNECT_TRIES 3
+#define MY_RETRY_BASE_MS 250
+
+struct my_conn {
+	MYSQL *my;
+	const struct cfg_app *app;
+	char *host, *database;
+	unsigned port;
+};
+
+struct my_cursor {
+	struct source_cursor base; /* first */
+	struct my_conn *conn;
+	const struct cfg_source *src;
+	MYSQL_RES *res;
+	MYSQL_FIELD *fields;
+	struct arena arena;
+	struct source_row row;
+	bool grouped, int_key;
+	unsigned count_col;
+	uint64_t null_keys;
+	const char *key_column;
+};
+
+static const char *const my_source_types[] = {
+	"mysql-import-table", "mysql-import-query", "mysql-table-import", "mysql-query-import",
+	NULL,
+};
+static const char *const my_app_options[] = { "host", "port", "database", "user", "password",
+					      NULL };
+static const char *const my_required_options[] = { "database", NULL };
+
+static void my_literal(void *conn, struct strbuf *sb, const struct sql_bind *b);
+static void my_table_info(void *conn, const char *table, const char *K, bool int_key,
+			  bool *natural, const char **rowid_col);
+
+static const struct sql_dialect my_dialect = {
+	.name = "mysql",
+	.quote = '`',
+	.params = SQL_PARAM_LITERAL,
+	.pick = SQL_PICK_WINDOW_ARRAYAGG,
+	.text_type = "CHAR",
+	.int_type = "SIGNED",
+	.key_collate = " COLLATE utf8mb4_nopad_bin",
+	.text_order = "",
+	.natural_text_order = "",
+	.like_escape = " ESCAPE '\\\\'",
+	.true_sql = "TRUE",
+	.false_sql = "FALSE",
+	.concat_fn = true,
+	.cast_text_params = false,
+	.avg_cast = "DOUBLE",
+	.asc_nulls = "",
+	.desc_nulls = "",
+	.literal = my_literal,
+	.table_info = my_table_info,
+};
+
+static const char *opt_text(const struct cfg_app *app, const char *key)
+{
+	const struct cfg_option *o = cfg_options_get(&app->options, key);
+	return o && o->str && *o->str ? o->str : NULL;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Escaped string literal '...' for the connection's character set. */
+static void add_string_literal(MYSQL *my, struct strbuf *sb, const char *s, size_t n)
+{
+	strbuf_grow(sb, 2 * n + 3);
+	strbuf_addch(sb, '\'');
+	unsigned long m = mysql_real_escape_string(my, sb->buf + sb->len, s, (unsigned long)n);
+	strbuf_setlen(sb, sb->len + m);
+	strbuf_addch(sb, '\'');
+}
+
+static void my_literal(void *conn, struct strbuf *sb, const struct sql_bind *b)
+{
+	struct my_conn *c = conn;
+	if (b->kind == SQL_BIND_INT)
+		strbuf_addf(sb, "%" PRId64, b->i);
+	else if (b->kind == SQL_BIND_REAL)
+		strbuf_addf(sb, "%.17g", b->f);
+	else
+		add_string_literal(c->my, sb, b->s, strlen(b->s));
+}
+
+/* ---- connection ---- */
+
+static bool my_permanent_failure(unsigned e)
+{
+	return e == 1044 || e == 1045 || e == 1049 || e == 1251 || e == 2026;
+}
+
+static void my_free(struct my_conn *c)
+{
+	if (!c)
+		return;
+	if (c->my)
+		mysql_close(c->my);
+	free(c->host);
+	free(c->database);
+	free(c);
+}
+
+static enum jerr my_connect(const struct cfg_app *app, const char *config_dir, void **out,
+			    struct jerror *err)
+{
+	struct my_conn *c = xcalloc(1, sizeof(*c));
+	const char *port = opt_text(app, "port");
+	enum jerr rc = JERR_OK;
+	char *end = NULL;
+
+	*out = NULL;
+	c->app = app;
+	c->host = xstrdup(opt_text(app, "host") ? opt_text(app, "host") : "localhost");
+	c->database = xstrdup(opt_text(app, "database") ? opt_text(app, "database") : "");
+	c->port = 3306;
+	if (port) {
+		unsigned long v = strtoul(port, &end, 10);
+		if (!*port || *end || v == 0 || v > 65535) {
+			rc = jerror_set(err, JERR_CONFIG,
+					"app \"%s\": option \"port\" is not a port number: \"%s\"",
+					app->id, port);
+			goto out;
+		}
+		c->port = (unsigned)v;
+	}
+	if (!*c->database) {
+		rc = jerror_set(err, JERR_CONFIG, "app \"%s\": option \"database\" is required",
+				app->id);
+		goto out;
+	}
+
+	long delay = MY_RETRY_BASE_MS;
+	for (int tries = 1;; tries++) {
+		unsigned timeout = 10;
+		c->my = mysql_init(NULL);
+		mysql_options(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+		mysql_options(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+		mysql_options(c->my, MYSQL_INIT_COMMAND,
+			      "SET time_zone = '+00:00', group_concat_max_len = 1073741824");
+		/* "localhost" would mean the Unix socket to libmariadb: keep it TCP */
+		const char *h = strcmp(c->host, "localhost") ? c->host : "127.0.0.1";
+		if (mysql_real_connect(c->my, h, opt_text(app, "user"), opt_text(app, "password"),
+				       c->database, c->port, NULL, 0))
+			break;
+		unsigned e = mysql_errno(c->my);
+		if (tries >= MY_CONNECT_TRIES || my_permanent_failure(e)) {
+			rc = jerror_set(err, JERR_SOURCE,
+					"app \"%s\": cannot connect to MySQL at %s:%u, database \"%s\"",
+					app->id, c->host, c->port, c->database);
+			jerror_detail(err, "%s", mysql_error(c->my));
+			if (my_permanent_failure(e))
+				jerror_hint(err, "check the app's user, password and database options");
+			else
+				jerror_hint(err, "gave up after %d tries; check that the server is "
+						 "running and reachable, and the app's host and port",
+					    tries);
+			goto out;
+		}
+		log_warn("app \"%s\": cannot connect to MySQL at %s:%u (try %d of %d), retrying in "
+			 "%ld ms",
+			 app->id, c->host, c->port, tries, MY_CONNECT_TRIES, delay);
+		mysql_close(c->my);
+		c->my = NULL;
+		sleep_ms(delay);
+		delay *= 2;
+	}
+	*out = c;
+	c = NULL;
+out:
+	my_free(c);
+	return rc;
+}
+
+static void my_disconnect(void *conn)
+{
+	my_free(conn);
+}
+
+/* Run a query and return its (stored, small) result, or NULL with the error in the conn. */
+static MYSQL_RES *my_query(struct my_conn *c, const char *sql, size_t len)
+{
+	if (mysql_real_query(c->my, sql, (unsigned long)len))
+		return NULL;
+	return mysql_store_result(c->my);
+}
+
+/* ---- dialect ---- */
+
+static void my_table_info(void *conn, const char *table, const char *K, bool int_key,
+			  bool *natural, const char **rowid_col)
+{
+	struct my_conn *c = conn;
+	struct strbuf sql = STRBUF_INIT;
+
+	*natural = false;
+	*rowid_col = NULL;
+	if (!int_key)
+		return;
+	strbuf_addstr(&sql, "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE "
+			    "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
+	add_string_literal(c->my, &sql, table, strlen(table));
+	strbuf_addstr(&sql, " AND COLUMN_NAME = ");
+	add_string_literal(c->my, &sql, K, strlen(K));
+	MYSQL_RES *res = my_query(c, sql.buf, sql.len);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	if (row && row[0]) {
+		static const char *const ints[] = { "tinyint", "smallint", "mediumint", "int",
+						    "bigint" };
+		for (size_t i = 0; i < ARRAY_SIZE(ints); i++)
+			if (!strcasecmp(row[0], ints[i]))
+				*natural = true;
+	}
+	if (res)
+		mysql_free_result(res);
+	strbuf_release(&sql);
+}
+
+/* ---- check ---- */
+
+static char **column0(MYSQL_RES *res, size_t *n)
+{
+	*n = (size_t)mysql_num_rows(res);
+	char **names = xcalloc(*n + 1, sizeof(char *));
+	MYSQL_ROW row;
+	size_t i = 0;
+	while (i < *n && (row = mysql_fetch_row(res)))
+		names[i++] = xstrdup(row[0] ? row[0] : "");
+	*n = i;
+	return names;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerror *err)
+{
+	struct my_conn *c = conn;
+	struct strbuf sql = STRBUF_INIT;
+	char **names = NULL;
+	size_t n = 0;
+	enum jerr rc = JERR_OK;
+	MYSQL_RES *res = NULL;
+
+	if (!src->is_query && src->table) {
+		strbuf_addstr(&sql, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
+				    "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
+		add_string_literal(c->my, &sql, src->table, strlen(src->table));
+		strbuf_addstr(&sql, " ORDER BY ORDINAL_POSITION");
+		res = my_query(c, sql.buf, sql.len);
+		if (!res) {
+			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": cannot read the columns of "
+					"table \"%s\"", sql_source_id(src), src->table);
+			jerror_detail(err, "%s", mysql_error(c->my));
+			goto out;
+		}
+		names = column0(res, &n);
+		mysql_free_result(res);
+		res = NULL;
+		if (!n) {
+			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist",
+					sql_source_id(src), src->table);
+			jerror_detail(err, "app \"%s\", database \"%s\" at %s:%u (or the user may not "
+					   "read it)",
+				      c->app->id, c->database, c->host, c->port);
+			static const char q[] = "SELECT TABLE_NAME FROM information_schema.TABLES "
+						"WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME";
+			res = my_query(c, q, sizeof(q) - 1);
+			char **tables = NULL;
+			size_t nt = 0;
+			if (res)
+				tables = column0(res, &nt);
+			sql_hint_names(err, src->table, (const char *const *)tables, nt,
+				       "the database's tables are");
+			free_names(tables, nt);
+			goto out;
+		}
+	} else if (src->is_query && src->query) {
+		strbuf_addstr(&sql, "SELECT * FROM (");
+		sql_add_query_text(&sql, src->query);
+		strbuf_addstr(&sql, ") AS `joey$q` LIMIT 0");
+		res = my_query(c, sql.buf, sql.len);
+		if (!res) {
+			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",
+					sql_source_id(src));
+			jerror_detail(err, "%s", mysql_error(c->my));
+			goto out;
+		}
+		n = mysql_num_fields(res);
+		MYSQL_FIELD *f = mysql_fetch_fields(res);
+		names = xcalloc(n + 1, sizeof(char *));
+		for (size_t i = 0; i < n; i++)
+			names[i] = xstrdup(f[i].name);
+	}
+	if (names)
+		rc = sql_check_columns(src, src->is_query ? NULL : src->table,
+				       (const char *const *)names, n, err);
+out:
+	if (res)
+		mysql_free_result(res);
+	free_names(names, n);
+	strbuf_release(&sql);
+	return rc;
+}
+
+static enum jerr my_describe(void *conn, const struct cfg_source *src, struct strbuf *out,
+			     struct jerror *err)
+{
+	struct sql_plan p;
+	sql_plan_init(&p);
+	enum jerr rc = sql_plan_build(&my_dialect, conn, src, &p, err);
+	if (!rc)
+		sql_plan_describe(&my_dialect, &p, out);
+	sql_plan_release(&p);
+	return rc;
+}
+
+/* ---- reading rows ---- */
+
+static bool is_numeric_field(enum enum_field_types t)
+{
+	switch (t) {
+	case MYSQL_TYPE_TINY:
+	case MYSQL_TYPE_SHORT:
+	case MYSQL_TYPE_INT24:
+	case MYSQL_TYPE_LONG:
+	case MYSQL_TYPE_LONGLONG:
+	case MYSQL_TYPE_FLOAT:
+	case MYSQL_TYPE_DOUBLE:
+	case MYSQL_TYPE_DECIMAL:
+	case MYSQL_TYPE_NEWDECIMAL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool field_value(struct my_cursor *cur, MYSQL_ROW row, unsigned long *lens, unsigned idx,
+			const struct cfg_property *prop, struct value *v)
+{
+	const char *s = row[idx];
+	size_t n = lens[idx];
+
+	*v = VALUE_NULL;
+	if (!s)
+		return true;
+	if (prop->is_array && !(cur->src->is_query && prop->query))
+		return sql_decode_array(prop, s, n, &cur->arena, v, &cur->row.n_invalid);
+	if (!sql_is_text_type(prop->type) && is_numeric_field(cur->fields[idx].type)) {
+		int64_t i;
+		if (decimal_to_int64(s, n, &i))
+			return sql_value_from_int(prop->type, i, v);
+		char *tmp = arena_strndup(&cur->arena, s, n), *end;
+		double f = strtod(tmp, &end);
+		if (end == tmp || *end)
+			return false;
+		return sql_value_from_real(prop->type, f, v);
+	}
+	if (prop->type == PROP_STRING) {
+		if (n) {
+			v->kind = VAL_STRING;
+			v->u.s = (struct slice){ s, n };
+		}
+		return true;
+	}
+	return value_coerce_text(prop->type, s, n, &cur->arena, v);
+}
+
+static enum jerr my_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
+{
+	struct my_cursor *cur = (struct my_cursor *)base;
+	struct source_row *r = &cur->row;
+
+	*row = NULL;
+	if (!cur->res)
+		return JERR_OK;
+	for (;;) {
+		MYSQL_ROW mr = mysql_fetch_row(cur->res);
+		if (!mr) {
+			if (mysql_errno(cur->conn->my)) {
+				jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
+					   sql_source_id(cur->src));
+				jerror_detail(err, "%s", mysql_error(cur->conn->my));
+				return JERR_SOURCE;
+			}
+			mysql_free_result(cur->res);
+			cur->res = NULL;
+			return JERR_OK;
+		}
+		unsigned long *lens = mysql_fetch_lengths(cur->res);
+		arena_reset(&cur->arena);
+		if (!mr[0]) {
+			int64_t k = 1;
+			if (cur->grouped && mr[cur->count_col])
+				decimal_to_int64(mr[cur->count_col], lens[cur->count_col], &k);
+			cur->null_keys += (uint64_t)k;
+			continue;
+		}
+		r->n_invalid = 0;
+		r->key.is_int = cur->int_key;
+		if (cur->int_key) {
+			int64_t i;
+			if (!decimal_to_int64(mr[0], lens[0], &i)) {
+				jerror_set(err, JERR_SOURCE_DATA,
+					   "source \"%s\": key column \"%s\" holds a non-integer value "
+					   "\"%.100s\"",
+					   sql_source_id(cur->src), cur->key_column, mr[0]);
+				jerror_detail(err, "the record key (primary key property) is an integer");
+				jerror_hint(err, "clean the column, or make the primary key property a "
+						 "string");
+				return JERR_SOURCE_DATA;
+			}
+			r->key.i = i;
+			r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
+		} else {
+			r->key.i = 0;
+			r->key.text = (struct slice){ mr[0], lens[0] };
+		}
+		for (size_t i = 0; i < r->n_values; i++) {
+			if (!field_value(cur, mr, lens, (unsigned)i + 1, cur->src->properties[i],
+					 &r->values[i])) {
+				r->values[i] = VALUE_NULL;
+				r->n_invalid++;
+			}
+		}
+		*row = r;
+		return JERR_OK;
+	}
+}
+
+static void my_close(struct source_cursor *base)
+{
+	struct my_cursor *cur = (struct my_cursor *)base;
+	if (cur->null_keys)
+		log_warn("source \"%s\": skipped %" PRIu64 " rows with a NULL key column \"%s\"",
+			 sql_source_id(cur->src), cur->null_keys, cur->key_column);
+	if (cur->res)
+		mysql_free_result(cur->res); /* reads and discards the rest of the rows */
+	arena_release(&cur->arena);
+	free(cur->row.values);
+	free(cur);
+}
+
+static const struct source_cursor_ops my_cursor_ops = { my_next, my_close };
+
+static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
+				struct source_cursor **out, struct jerror *err)
+{
+	struct my_conn *c = conn;
+	struct sql_plan p;
+	enum jerr rc;
+
+	*out = NULL;
+	sql_plan_init(&p);
+	rc = sql_plan_build(&my_dialect, c, src, &p, err);
+	if (rc)
+		goto out;
+	MYSQL_RES *res = NULL;
+	if (!mysql_real_query(c->my, p.sql.buf, (unsigned long)p.sql.len))
+		res = mysql_use_result(c->my);
+	if (!res) {
+		unsigned e = mysql_errno(c->my);
+		struct strbuf msg = STRBUF_INIT;
+		strbuf_addstr(&msg, mysql_error(c->my));
+		/* a missing table/column: say which, with did-you-mean */
+		rc = (e == 1146 || e == 1054) ? my_check(c, src, err) : JERR_OK;
+		if (!rc) {
+			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
+					sql_source_id(src));
+			jerror_detail(err, "%s", msg.buf);
+			if (e == 1142 || e == 1143)
+				jerror_hint(err, "grant the app's user SELECT on the table (app \"%s\")",
+					    c->app->id);
+		}
+		strbuf_release(&msg);
+		goto out;
+	}
+	struct my_cursor *cur = xcalloc(1, sizeof(*cur));
+	cur->base.ops = &my_cursor_ops;
+	cur->base.source = src;
+	strbuf_init(&cur->base.prev_text, 0);
+	cur->conn = c;
+	cur->src = src;
+	cur->res = res;
+	cur->fields = mysql_fetch_fields(res);
+	cur->grouped = p.grouped;
+	cur->int_key = p.int_key;
+	cur->key_column = p.key_column;
+	cur->count_col = (unsigned)src->n_properties + 1;
+	arena_init(&cur->arena);
+	cur->row.n_values = src->n_properties;
+	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
+	*out = &cur->base;
+out:
+	sql_plan_release(&p);
+	return rc;
+}
+
+const struct source_ops source_mysql = {
+	.app_type = "mysql",
+	.source_types = my_source_types,
+	.app_options = my_app_options,
+	.required_app_options = my_required_options,
+	.connect = my_connect,
+	.check = my_check,
+	.open_cursor = my_open_cursor,
+	.describe = my_describe,
+	.disconnect = my_disconnect,
+};

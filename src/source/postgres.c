@@ -1,0 +1,748 @@
+/* postgres.c: the PostgreSQL connector (libpq): one ordered, aggregated query per source, streamed. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "base/arena.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "source/source.h"
+#include "source/sqlgen.h"
+
+/*
+ * Design note. The statement comes from sqlgen.c with the PostgreSQL dialect: $N
+ * parameters sent as untyped text (the server infers each type from the column it is
+ * compared with), picks as (ARRAY_AGG(col ORDER BY ...))[1], arrays as json_agg, text
+ * keys ordered COLLATE "C" (bytewise on UTF-8), ties broken by ctid. The session is
+ * pinned at connect time: client_encoding UTF8 (the server converts other database
+ * encodings), TimeZone UTC, DateStyle ISO, search_path = the app's schema.
+ *
+ * Rows stream in single-row mode: open_cursor sends the query and waits for the first
+ * result, so a missing table/column or permission error is reported by open_cursor
+ * (naming the source); each next() holds one PGresult, cleared on the following call.
+ * Closing early cancels the query and drains the connection.
+ */
+
+#define PG_CONNECT_TRIES 3
+#define PG_RETRY_BASE_MS 250
+
+/* type OIDs (pg_type.dat; stable across versions) */
+#define BOOLOID 16
+#define INT8OID 20
+#define INT2OID 21
+#define INT4OID 23
+#define OIDOID 26
+#define FLOAT4OID 700
+#define FLOAT8OID 701
+#define NUMERICOID 1700
+
+struct pg_conn {
+	PGconn *pg;
+	const struct cfg_app *app;
+	char *host, *port, *database, *schema;
+};
+
+struct pg_cursor {
+	struct source_cursor base; /* first */
+	struct pg_conn *conn;
+	const struct cfg_source *src;
+	PGresult *res;     /* the current row (single-row mode) */
+	PGresult *pending; /* the first row, fetched by open_cursor */
+	bool done;
+	struct arena arena;
+	struct source_row row;
+	bool grouped, int_key;
+	int count_col;
+	uint64_t null_keys;
+	const char *key_column;
+	char sqlstate[6]; /* of the last error */
+};
+
+static const char *const pg_source_types[] = {
+	"postgres-import-table", "postgres-import-query", "postgres-table-import",
+	"postgres-query-import", NULL,
+};
+static const char *const pg_app_options[] = {
+	"host", "port", "database", "schema", "user", "password",
+	"ssl", "ssl_cert", "ssl_key", "ssl_ca", "sslmode", NULL,
+};
+static const char *const pg_required_options[] = { "database", NULL };
+
+static void pg_table_info(void *conn, const char *table, const char *K, bool int_key,
+			  bool *natural, const char **rowid_col);
+
+static const struct sql_dialect pg_dialect = {
+	.name = "postgres",
+	.quote = '"',
+	.params = SQL_PARAM_DOLLAR,
+	.pick = SQL_PICK_ORDERED_AGG,
+	.text_type = "TEXT",
+	.int_type = "BIGINT",
+	.key_collate = "",
+	.text_order = " COLLATE \"C\"",
+	.natural_text_order = " COLLATE \"C\"",
+	.like_escape = " ESCAPE '\\'",
+	.true_sql = "TRUE",
+	.false_sql = "FALSE",
+	.concat_fn = false,
+	.cast_text_params = true,
+	.avg_cast = NULL,
+	.asc_nulls = " NULLS FIRST",
+	.desc_nulls = " NULLS LAST",
+	.table_info = pg_table_info,
+};
+
+/* ---- helpers ---- */
+
+/* The server's (or libpq's) message on one line, without trailing newlines. */
+static void add_pg_message(struct strbuf *sb, const char *msg)
+{
+	size_t start = sb->len;
+	for (const char *s = msg ? msg : ""; *s; s++) {
+		if (*s == '\n') {
+			strbuf_addstr(sb, "; ");
+			continue;
+		}
+		strbuf_addch(sb, *s == '\t' ? ' ' : *s);
+	}
+	while (sb->len > start && (sb->buf[sb->len - 1] == ' ' || sb->buf[sb->len - 1] == ';'))
+		strbuf_setlen(sb, sb->len - 1);
+}
+
+static void detail_pg(struct jerror *err, const char *what, const char *msg)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (what)
+		strbuf_addf(&sb, "%s: ", what);
+	add_pg_message(&sb, msg);
+	jerror_detail(err, "%s", sb.buf);
+	strbuf_release(&sb);
+}
+
+/* An option as text: strings as they are, numbers/booleans as their JSON text. */
+static const char *opt_text(const struct cfg_app *app, const char *key)
+{
+	const struct cfg_option *o = cfg_options_get(&app->options, key);
+	if (!o || !o->str || !*o->str)
+		return NULL;
+	return o->str;
+}
+
+static bool opt_true(const struct cfg_app *app, const char *key)
+{
+	const char *s = opt_text(app, key);
+	return s && (!strcasecmp(s, "true") || !strcmp(s, "1"));
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Run a short parameterised statement synchronously; NULL result means no connection. */
+static PGresult *pg_exec(struct pg_conn *c, const char *sql, int n, const char *const *values)
+{
+	return PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0);
+}
+
+/*
+ * A certificate option (Grouparoo passes PEM text to node-postgres; libpq wants a
+ * file): PEM text is written to a private temporary file whose path goes to *path
+ * (the caller unlinks *tmp); anything else is a path, relative to the config dir.
+ */
+static enum jerr cert_file(const struct cfg_app *app, const char *key, const char *config_dir,
+			   struct strbuf *path, bool *tmp, struct jerror *err)
+{
+	const char *v = opt_text(app, key);
+	*tmp = false;
+	if (!v)
+		return JERR_OK;
+	if (!strncmp(v, "-----BEGIN", 10)) {
+		const char *dir = getenv("TMPDIR");
+		strbuf_addf(path, "%s/joey-pgcert-XXXXXX", dir && *dir ? dir : "/tmp");
+		int fd = mkstemp(path->buf);
+		size_t n = strlen(v);
+		if (fd < 0 || write(fd, v, n) != (ssize_t)n) {
+			if (fd >= 0) {
+				close(fd);
+				unlink(path->buf);
+			}
+			return jerror_set(err, JERR_SOURCE,
+					  "app \"%s\": cannot write options.%s to a temporary file",
+					  app->id, key);
+		}
+		close(fd);
+		*tmp = true;
+		return JERR_OK;
+	}
+	if (v[0] != '/' && config_dir && *config_dir)
+		strbuf_addf(path, "%s/%s", config_dir, v);
+	else
+		strbuf_addstr(path, v);
+	return JERR_OK;
+}
+
+/* Messages where another try cannot help: wrong credentials, no such database/role. */
+static bool pg_permanent_failure(const char *msg)
+{
+	static const char *const words[] = { "authentication failed", "does not exist",
+					     "no pg_hba.conf entry", "password is required",
+					     "permission denied", "invalid", "SSL" };
+	for (size_t i = 0; msg && i < ARRAY_SIZE(words); i++)
+		if (strstr(msg, words[i]))
+			return true;
+	return false;
+}
+
+/* ---- connection ---- */
+
+static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, void **out,
+			    struct jerror *err)
+{
+	struct pg_conn *c = xcalloc(1, sizeof(*c));
+	struct strbuf cert = STRBUF_INIT, key = STRBUF_INIT, ca = STRBUF_INIT;
+	bool cert_tmp = false, key_tmp = false, ca_tmp = false;
+	const char *keys[20], *vals[20];
+	int n = 0;
+	enum jerr rc = JERR_OK;
+	PGresult *res = NULL;
+
+	*out = NULL;
+	c->app = app;
+	c->host = xstrdup(opt_text(app, "host") ? opt_text(app, "host") : "localhost");
+	c->port = xstrdup(opt_text(app, "port") ? opt_text(app, "port") : "5432");
+	c->database = xstrdup(opt_text(app, "database") ? opt_text(app, "database") : "");
+	c->schema = xstrdup(opt_text(app, "schema") ? opt_text(app, "schema") : "public");
+	if (!*c->database) {
+		rc = jerror_set(err, JERR_CONFIG, "app \"%s\": option \"database\" is required",
+				app->id);
+		goto out;
+	}
+	for (const char *p = c->port; *p; p++) {
+		if (!isdigit((unsigned char)*p)) {
+			rc = jerror_set(err, JERR_CONFIG, "app \"%s\": option \"port\" is not a port "
+					"number: \"%s\"", app->id, c->port);
+			goto out;
+		}
+	}
+	if ((rc = cert_file(app, "ssl_cert", config_dir, &cert, &cert_tmp, err)) ||
+	    (rc = cert_file(app, "ssl_key", config_dir, &key, &key_tmp, err)) ||
+	    (rc = cert_file(app, "ssl_ca", config_dir, &ca, &ca_tmp, err)))
+		goto out;
+
+	/* keyword/value pairs: user text is never pasted into a conninfo string */
+	keys[n] = "host", vals[n++] = c->host;
+	keys[n] = "port", vals[n++] = c->port;
+	keys[n] = "dbname", vals[n++] = c->database;
+	if (opt_text(app, "user"))
+		keys[n] = "user", vals[n++] = opt_text(app, "user");
+	if (opt_text(app, "password"))
+		keys[n] = "password", vals[n++] = opt_text(app, "password");
+	/* Grouparoo: ssl=true means encrypted without verifying the server (sslmode=require) */
+	if (opt_text(app, "sslmode"))
+		keys[n] = "sslmode", vals[n++] = opt_text(app, "sslmode");
+	else if (opt_true(app, "ssl"))
+		keys[n] = "sslmode", vals[n++] = "require";
+	if (cert.len)
+		keys[n] = "sslcert", vals[n++] = cert.buf;
+	if (key.len)
+		keys[n] = "sslkey", vals[n++] = key.buf;
+	if (ca.len)
+		keys[n] = "sslrootcert", vals[n++] = ca.buf;
+	keys[n] = "client_encoding", vals[n++] = "UTF8";
+	keys[n] = "options", vals[n++] = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601";
+	keys[n] = "application_name", vals[n++] = "joey";
+	keys[n] = "connect_timeout", vals[n++] = "10";
+	keys[n] = NULL, vals[n] = NULL;
+
+	long delay = PG_RETRY_BASE_MS;
+	int tries = 0;
+	for (;;) {
+		tries++;
+		c->pg = PQconnectdbParams(keys, vals, 0);
+		if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+			break;
+		const char *msg = c->pg ? PQerrorMessage(c->pg) : "out of memory";
+		if (tries >= PG_CONNECT_TRIES || pg_permanent_failure(msg)) {
+			rc = jerror_set(err, JERR_SOURCE,
+					"app \"%s\": cannot connect to PostgreSQL at %s:%s, database "
+					"\"%s\"",
+					app->id, c->host, c->port, c->database);
+			detail_pg(err, NULL, msg);
+			if (pg_permanent_failure(msg))
+				jerror_hint(err, "check the app's user, password and database options");
+			else
+				jerror_hint(err, "gave up after %d tries; check that the server is "
+						 "running and reachable, and the app's host and port",
+					    tries);
+			goto out;
+		}
+		log_warn("app \"%s\": cannot connect to PostgreSQL at %s:%s (try %d of %d), "
+			 "retrying in %ld ms",
+			 app->id, c->host, c->port, tries, PG_CONNECT_TRIES, delay);
+		PQfinish(c->pg);
+		c->pg = NULL;
+		sleep_ms(delay);
+		delay *= 2;
+	}
+
+	/* the schema tables are looked up in */
+	const char *sp[1] = { c->schema };
+	res = pg_exec(c, "SELECT pg_catalog.set_config('search_path', "
+			 "pg_catalog.quote_ident($1), false)", 1, sp);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot select schema \"%s\"", app->id,
+				c->schema);
+		detail_pg(err, NULL, PQerrorMessage(c->pg));
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+out:
+	PQclear(res);
+	if (cert_tmp)
+		unlink(cert.buf);
+	if (key_tmp)
+		unlink(key.buf);
+	if (ca_tmp)
+		unlink(ca.buf);
+	strbuf_release(&cert);
+	strbuf_release(&key);
+	strbuf_release(&ca);
+	if (c) {
+		PQfinish(c->pg);
+		free(c->host);
+		free(c->port);
+		free(c->database);
+		free(c->schema);
+		free(c);
+	}
+	return rc;
+}
+
+static void pg_disconnect(void *conn)
+{
+	struct pg_conn *c = conn;
+	if (!c)
+		return;
+	PQfinish(c->pg);
+	free(c->host);
+	free(c->port);
+	free(c->database);
+	free(c->schema);
+	free(c);
+}
+
+/* ---- dialect ---- */
+
+static void pg_table_info(void *conn, const char *table, const char *K, bool int_key,
+			  bool *natural, const char **rowid_col)
+{
+	struct pg_conn *c = conn;
+	const char *v[3] = { c->schema, table, K };
+	PGresult *res = pg_exec(c,
+				"SELECT t.table_type, c.data_type FROM information_schema.tables t "
+				"LEFT JOIN information_schema.columns c ON c.table_schema = "
+				"t.table_schema AND c.table_name = t.table_name AND c.column_name = $3 "
+				"WHERE t.table_schema = $1 AND t.table_name = $2",
+				3, v);
+	*natural = false;
+	*rowid_col = NULL;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		const char *tt = PQgetvalue(res, 0, 0), *dt = PQgetvalue(res, 0, 1);
+		if (!strcmp(tt, "BASE TABLE"))
+			*rowid_col = "ctid";
+		if (int_key)
+			*natural = !strcmp(dt, "smallint") || !strcmp(dt, "integer") ||
+				   !strcmp(dt, "bigint");
+		else
+			*natural = !strcmp(dt, "text") || !strcmp(dt, "character varying");
+	}
+	PQclear(res);
+}
+
+/* ---- check ---- */
+
+/* Names from column 0 of res (copied; free with free_names). */
+static char **result_names(PGresult *res, size_t *n)
+{
+	*n = (size_t)PQntuples(res);
+	char **names = xcalloc(*n + 1, sizeof(char *));
+	for (size_t i = 0; i < *n; i++)
+		names[i] = xstrdup(PQgetvalue(res, (int)i, 0));
+	return names;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerror *err)
+{
+	struct pg_conn *c = conn;
+	struct strbuf sql = STRBUF_INIT;
+	struct sql_plan p;
+	char **names = NULL;
+	size_t n = 0;
+	enum jerr rc = JERR_OK;
+	PGresult *res = NULL;
+
+	sql_plan_init(&p);
+	if (!src->is_query && src->table) {
+		const char *v[2] = { c->schema, src->table };
+		res = pg_exec(c, "SELECT column_name FROM information_schema.columns WHERE "
+				 "table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+			      2, v);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": cannot read the columns of "
+					"table \"%s\"", sql_source_id(src), src->table);
+			detail_pg(err, NULL, PQerrorMessage(c->pg));
+			goto out;
+		}
+		names = result_names(res, &n);
+		PQclear(res);
+		res = NULL;
+		if (!n) {
+			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist",
+					sql_source_id(src), src->table);
+			jerror_detail(err, "app \"%s\", database \"%s\" at %s:%s, schema \"%s\" (or "
+					   "the user may not read it)",
+				      c->app->id, c->database, c->host, c->port, c->schema);
+			const char *v1[1] = { c->schema };
+			res = pg_exec(c, "SELECT table_name FROM information_schema.tables WHERE "
+					 "table_schema = $1 ORDER BY table_name", 1, v1);
+			char **tables = NULL;
+			size_t nt = 0;
+			if (PQresultStatus(res) == PGRES_TUPLES_OK)
+				tables = result_names(res, &nt);
+			sql_hint_names(err, src->table, (const char *const *)tables, nt,
+				       "the schema's tables are");
+			free_names(tables, nt);
+			goto out;
+		}
+	} else if (src->is_query && src->query) {
+		strbuf_addstr(&sql, "SELECT * FROM (");
+		sql_add_query_text(&sql, src->query);
+		strbuf_addstr(&sql, ") AS \"joey$q\" LIMIT 0");
+		res = pg_exec(c, sql.buf, 0, NULL);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",
+					sql_source_id(src));
+			detail_pg(err, NULL, PQresultErrorMessage(res));
+			goto out;
+		}
+		n = (size_t)PQnfields(res);
+		names = xcalloc(n + 1, sizeof(char *));
+		for (size_t i = 0; i < n; i++)
+			names[i] = xstrdup(PQfname(res, (int)i));
+	}
+	if (names) {
+		rc = sql_check_columns(src, src->is_query ? NULL : src->table,
+				       (const char *const *)names, n, err);
+		if (rc)
+			goto out;
+	}
+
+	/* finally the statement itself: prepared (unnamed), not run */
+	rc = sql_plan_build(&pg_dialect, c, src, &p, err);
+	if (rc)
+		goto out;
+	PQclear(res);
+	res = PQprepare(c->pg, "", p.sql.buf, 0, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed to prepare",
+				sql_source_id(src));
+		detail_pg(err, NULL, PQresultErrorMessage(res));
+	}
+out:
+	PQclear(res);
+	free_names(names, n);
+	strbuf_release(&sql);
+	sql_plan_release(&p);
+	return rc;
+}
+
+/* ---- describe ---- */
+
+static enum jerr pg_describe(void *conn, const struct cfg_source *src, struct strbuf *out,
+			     struct jerror *err)
+{
+	struct sql_plan p;
+	sql_plan_init(&p);
+	enum jerr rc = sql_plan_build(&pg_dialect, conn, src, &p, err);
+	if (!rc)
+		sql_plan_describe(&pg_dialect, &p, out);
+	sql_plan_release(&p);
+	return rc;
+}
+
+/* ---- reading rows ---- */
+
+/* Field idx of the current row as a value of prop's type; false if invalid. */
+static bool field_value(struct pg_cursor *cur, int idx, const struct cfg_property *prop,
+			struct value *v)
+{
+	PGresult *res = cur->res;
+	const char *s = PQgetvalue(res, 0, idx);
+	size_t n = (size_t)PQgetlength(res, 0, idx);
+	Oid t = PQftype(res, idx);
+
+	*v = VALUE_NULL;
+	if (PQgetisnull(res, 0, idx))
+		return true;
+	if (prop->is_array && !(cur->src->is_query && prop->query))
+		return sql_decode_array(prop, s, n, &cur->arena, v, &cur->row.n_invalid);
+	if (t == BOOLOID) {
+		bool b = s[0] == 't';
+		if (!sql_is_text_type(prop->type))
+			return sql_value_from_int(prop->type, b, v);
+		s = b ? "true" : "false";
+		n = strlen(s);
+	} else if (!sql_is_text_type(prop->type) &&
+		   (t == INT2OID || t == INT4OID || t == INT8OID || t == OIDOID ||
+		    t == FLOAT4OID || t == FLOAT8OID || t == NUMERICOID)) {
+		int64_t i;
+		if (decimal_to_int64(s, n, &i))
+			return sql_value_from_int(prop->type, i, v);
+		char *end;
+		double f = strtod(s, &end);
+		if (end == s || *end)
+			return false;
+		return sql_value_from_real(prop->type, f, v);
+	}
+	if (prop->type == PROP_STRING) {
+		/* no copy: the PGresult lives until the next row */
+		if (n) {
+			v->kind = VAL_STRING;
+			v->u.s = (struct slice){ s, n };
+		}
+		return true;
+	}
+	return value_coerce_text(prop->type, s, n, &cur->arena, v);
+}
+
+static enum jerr result_error(struct pg_cursor *cur, PGresult *res, struct jerror *err)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	snprintf(cur->sqlstate, sizeof(cur->sqlstate), "%s", state ? state : "");
+	jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->src));
+	detail_pg(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(cur->conn->pg));
+	if (state && !strncmp(state, "42501", 5))
+		jerror_hint(err, "grant the app's user SELECT on the table (app \"%s\")",
+			    cur->conn->app->id);
+	return JERR_SOURCE;
+}
+
+/* The next result of the running query: a row (*res set) or the end (*res NULL). */
+static enum jerr fetch(struct pg_cursor *cur, PGresult **out, struct jerror *err)
+{
+	*out = NULL;
+	for (;;) {
+		PGresult *res = PQgetResult(cur->conn->pg);
+		if (!res) {
+			cur->done = true;
+			return JERR_OK;
+		}
+		switch (PQresultStatus(res)) {
+		case PGRES_SINGLE_TUPLE:
+			*out = res;
+			return JERR_OK;
+		case PGRES_TUPLES_OK:
+			PQclear(res); /* end of rows; NULL follows */
+			continue;
+		default: {
+			enum jerr rc = result_error(cur, res, err);
+			PQclear(res);
+			while ((res = PQgetResult(cur->conn->pg)))
+				PQclear(res);
+			cur->done = true;
+			return rc;
+		}
+		}
+	}
+}
+
+static enum jerr pg_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
+{
+	struct pg_cursor *cur = (struct pg_cursor *)base;
+	struct source_row *r = &cur->row;
+	enum jerr rc;
+
+	*row = NULL;
+	PQclear(cur->res);
+	cur->res = NULL;
+	for (;;) {
+		if (cur->pending) {
+			cur->res = cur->pending;
+			cur->pending = NULL;
+		} else {
+			if (cur->done)
+				return JERR_OK;
+			if ((rc = fetch(cur, &cur->res, err)))
+				return rc;
+			if (!cur->res)
+				return JERR_OK;
+		}
+		PGresult *res = cur->res;
+		arena_reset(&cur->arena);
+		if (PQgetisnull(res, 0, 0)) {
+			int64_t k = 1;
+			if (cur->grouped)
+				decimal_to_int64(PQgetvalue(res, 0, cur->count_col),
+						 (size_t)PQgetlength(res, 0, cur->count_col), &k);
+			cur->null_keys += (uint64_t)k;
+			PQclear(cur->res);
+			cur->res = NULL;
+			continue;
+		}
+		const char *ks = PQgetvalue(res, 0, 0);
+		size_t kl = (size_t)PQgetlength(res, 0, 0);
+		r->n_invalid = 0;
+		r->key.is_int = cur->int_key;
+		if (cur->int_key) {
+			int64_t i;
+			if (!decimal_to_int64(ks, kl, &i)) {
+				jerror_set(err, JERR_SOURCE_DATA,
+					   "source \"%s\": key column \"%s\" holds a non-integer value "
+					   "\"%.100s\"",
+					   sql_source_id(cur->src), cur->key_column, ks);
+				jerror_detail(err, "the record key (primary key property) is an integer");
+				jerror_hint(err, "clean the column, or make the primary key property a "
+						 "string");
+				return JERR_SOURCE_DATA;
+			}
+			r->key.i = i;
+			r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
+		} else {
+			r->key.i = 0;
+			r->key.text = (struct slice){ ks, kl };
+		}
+		for (size_t i = 0; i < r->n_values; i++) {
+			if (!field_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i])) {
+				r->values[i] = VALUE_NULL;
+				r->n_invalid++;
+			}
+		}
+		*row = r;
+		return JERR_OK;
+	}
+}
+
+static void pg_close(struct source_cursor *base)
+{
+	struct pg_cursor *cur = (struct pg_cursor *)base;
+	if (cur->null_keys)
+		log_warn("source \"%s\": skipped %" PRIu64 " rows with a NULL key column \"%s\"",
+			 sql_source_id(cur->src), cur->null_keys, cur->key_column);
+	PQclear(cur->res);
+	PQclear(cur->pending);
+	if (!cur->done) {
+		/* stop the server sending the rest, then drain */
+		PGcancel *cancel = PQgetCancel(cur->conn->pg);
+		char buf[256];
+		if (cancel) {
+			PQcancel(cancel, buf, sizeof(buf));
+			PQfreeCancel(cancel);
+		}
+		PGresult *res;
+		while ((res = PQgetResult(cur->conn->pg)))
+			PQclear(res);
+	}
+	arena_release(&cur->arena);
+	free(cur->row.values);
+	free(cur);
+}
+
+static const struct source_cursor_ops pg_cursor_ops = { pg_next, pg_close };
+
+static enum jerr pg_open_cursor(void *conn, const struct cfg_source *src,
+				struct source_cursor **out, struct jerror *err)
+{
+	struct pg_conn *c = conn;
+	struct sql_plan p;
+	const char **values = NULL;
+	struct pg_cursor *cur = NULL;
+	enum jerr rc;
+
+	*out = NULL;
+	sql_plan_init(&p);
+	rc = sql_plan_build(&pg_dialect, c, src, &p, err);
+	if (rc)
+		goto out;
+	values = xcalloc(p.n_binds ? p.n_binds : 1, sizeof(*values));
+	for (size_t i = 0; i < p.n_binds; i++)
+		values[i] = p.binds[i].s; /* the text form; the server infers the type */
+
+	cur = xcalloc(1, sizeof(*cur));
+	cur->base.ops = &pg_cursor_ops;
+	cur->base.source = src;
+	strbuf_init(&cur->base.prev_text, 0);
+	cur->conn = c;
+	cur->src = src;
+	cur->grouped = p.grouped;
+	cur->int_key = p.int_key;
+	cur->key_column = p.key_column;
+	cur->count_col = (int)src->n_properties + 1;
+	arena_init(&cur->arena);
+	cur->row.n_values = src->n_properties;
+	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
+
+	if (!PQsendQueryParams(c->pg, p.sql.buf, (int)p.n_binds, NULL, values, NULL, NULL, 0)) {
+		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(src));
+		detail_pg(err, NULL, PQerrorMessage(c->pg));
+		cur->done = true;
+		goto out;
+	}
+	if (!PQsetSingleRowMode(c->pg))
+		log_warn("source \"%s\": single-row mode unavailable", sql_source_id(src));
+	/* the first row (or the error) now, so open_cursor reports a broken query */
+	rc = fetch(cur, &cur->pending, err);
+	if (rc) {
+		/* a missing table/column: say which, with did-you-mean */
+		struct jerror cerr = JERROR_INIT;
+		bool missing = !strcmp(cur->sqlstate, "42P01") || !strcmp(cur->sqlstate, "42703");
+		if (missing && err && pg_check(c, src, &cerr) != JERR_OK) {
+			jerror_release(err);
+			*err = cerr;
+			rc = err->code;
+		} else {
+			jerror_release(&cerr);
+		}
+		goto out;
+	}
+	*out = &cur->base;
+	cur = NULL;
+out:
+	if (cur) {
+		strbuf_release(&cur->base.prev_text);
+		pg_close(&cur->base);
+	}
+	free(values);
+	sql_plan_release(&p);
+	return rc;
+}
+
+const struct source_ops source_postgres = {
+	.app_type = "postgres",
+	.source_types = pg_source_types,
+	.app_options = pg_app_options,
+	.required_app_options = pg_required_options,
+	.connect = pg_connect,
+	.check = pg_check,
+	.open_cursor = pg_open_cursor,
+	.describe = pg_describe,
+	.disconnect = pg_disconnect,
+};

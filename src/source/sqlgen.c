@@ -1,0 +1,945 @@
+/* sqlgen.c: one ordered, aggregated SQL statement per source, for every SQL dialect. */
+#include "source/sqlgen.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "base/suggest.h"
+#include "base/xalloc.h"
+#include "source/source.h"
+
+/*
+ * Design note: the statement for a source (see docs/internals/sources.md).
+ *
+ *   SELECT <key>, <value 1> ... <value n> [, COUNT(*)]
+ *   FROM <base> AS "joey$src"            -- base: "table", (query), or a window layer
+ *   [GROUP BY <key>] ORDER BY <key order>
+ *
+ * The primary source with only `exact` scalar properties reads one row per record
+ * (no GROUP BY, filters as CASE WHEN). Everything else groups by the key and turns
+ * every property into one aggregate. "Pick one row" aggregations (most/least recent,
+ * exact) either number the rows of each key in a window layer
+ *   (SELECT *, ROW_NUMBER() OVER (PARTITION BY <key> ORDER BY ...) AS "joey$wN" FROM <base>)
+ * and keep the value of row 1 (SQLite, MariaDB), or take the first element of an
+ * ordered ARRAY_AGG (PostgreSQL, which has no MAX() for every type).
+ *
+ * Parameters are written as \001<n>\002 while building, since pieces are assembled
+ * out of order; sql_plan_build rewrites them to the dialect's placeholders at the end
+ * (reordering the binds for positional `?`).
+ */
+
+#define SRC_ALIAS "joey$src"
+#define BASE_ALIAS "joey$base"
+#define MARK_OPEN '\001'
+#define MARK_CLOSE '\002'
+
+void sql_plan_init(struct sql_plan *p)
+{
+	memset(p, 0, sizeof(*p));
+	strbuf_init(&p->sql, 512);
+	arena_init(&p->arena);
+}
+
+void sql_plan_release(struct sql_plan *p)
+{
+	strbuf_release(&p->sql);
+	free(p->binds);
+	p->binds = NULL;
+	arena_release(&p->arena);
+}
+
+const char *sql_source_id(const struct cfg_source *src)
+{
+	return src && src->id ? src->id : "?";
+}
+
+void sql_add_ident(const struct sql_dialect *d, struct strbuf *sb, const char *name)
+{
+	if (d->quote == '"') {
+		strbuf_add_sql_ident(sb, name);
+		return;
+	}
+	strbuf_addch(sb, d->quote);
+	for (const char *s = name; *s; s++) {
+		if (*s == d->quote)
+			strbuf_addch(sb, d->quote);
+		strbuf_addch(sb, *s);
+	}
+	strbuf_addch(sb, d->quote);
+}
+
+void sql_add_query_text(struct strbuf *sb, const char *q)
+{
+	size_t n = strlen(q);
+	while (n && (isspace((unsigned char)q[n - 1]) || q[n - 1] == ';'))
+		n--;
+	strbuf_add(sb, q, n);
+}
+
+/* Builder state for one statement. */
+struct gen {
+	const struct sql_dialect *d;
+	struct sql_plan *p;
+	void *conn;
+};
+
+/* Append a parameter marker for a new bind value. */
+static void add_param(struct gen *g, struct strbuf *sb, const char *text, bool numeric)
+{
+	struct sql_plan *p = g->p;
+	struct sql_bind b = { SQL_BIND_TEXT, text, 0, 0 };
+	char *end;
+
+	if (numeric && text) {
+		if (decimal_to_int64(text, strlen(text), &b.i)) {
+			b.kind = SQL_BIND_INT;
+		} else {
+			b.f = strtod(text, &end);
+			if (end != text && !*end)
+				b.kind = SQL_BIND_REAL;
+		}
+	}
+	ALLOC_GROW(p->binds, p->n_binds + 1, p->alloc_binds);
+	p->binds[p->n_binds++] = b;
+	strbuf_addf(sb, "%c%zu%c", MARK_OPEN, p->n_binds, MARK_CLOSE);
+}
+
+/* LIKE pattern text with \ % _ escaped (used with ESCAPE '\'). */
+static const char *like_escape(struct sql_plan *p, const char *s)
+{
+	size_t n = strlen(s);
+	char *out = arena_alloc(&p->arena, 2 * n + 1), *o = out;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\\' || s[i] == '%' || s[i] == '_')
+			*o++ = '\\';
+		*o++ = s[i];
+	}
+	*o = '\0';
+	return out;
+}
+
+static void add_text_cast(struct gen *g, struct strbuf *sb, const char *col)
+{
+	strbuf_addstr(sb, "CAST(");
+	sql_add_ident(g->d, sb, col);
+	strbuf_addf(sb, " AS %s)", g->d->text_type);
+}
+
+/* Append the AND of the property's filters (true when there are none). */
+static void add_filters(struct gen *g, struct strbuf *sb, const struct cfg_property *prop)
+{
+	static const char *const cmp[FOP__COUNT] = {
+		[FOP_EQ] = " = ", [FOP_NE] = " != ", [FOP_GT] = " > ",
+		[FOP_GTE] = " >= ", [FOP_LT] = " < ", [FOP_LTE] = " <= ",
+	};
+	const struct sql_dialect *d = g->d;
+
+	strbuf_addch(sb, '(');
+	for (size_t i = 0; i < prop->n_filters; i++) {
+		const struct cfg_filter *f = &prop->filters[i];
+		if (i)
+			strbuf_addstr(sb, " AND ");
+		switch (f->op) {
+		case FOP_EQ:
+		case FOP_NE:
+		case FOP_GT:
+		case FOP_GTE:
+		case FOP_LT:
+		case FOP_LTE:
+			sql_add_ident(d, sb, f->key);
+			if (!f->match && (f->op == FOP_EQ || f->op == FOP_NE)) {
+				strbuf_addstr(sb, f->op == FOP_EQ ? " IS NULL" : " IS NOT NULL");
+				break;
+			}
+			strbuf_addstr(sb, cmp[f->op]);
+			add_param(g, sb, f->match ? f->match : "", f->match_is_number);
+			break;
+		case FOP_SUBSTRING:
+		case FOP_NOT_SUBSTRING:
+			strbuf_addstr(sb, f->op == FOP_SUBSTRING ? "LOWER(" : "NOT LOWER(");
+			add_text_cast(g, sb, f->key);
+			strbuf_addstr(sb, d->concat_fn ? ") LIKE CONCAT('%', LOWER("
+						       : ") LIKE '%' || LOWER(");
+			if (d->cast_text_params)
+				strbuf_addstr(sb, "CAST(");
+			add_param(g, sb, like_escape(g->p, f->match ? f->match : ""), false);
+			if (d->cast_text_params)
+				strbuf_addf(sb, " AS %s)", d->text_type);
+			strbuf_addstr(sb, d->concat_fn ? "), '%')" : ") || '%'");
+			strbuf_addstr(sb, d->like_escape);
+			break;
+		case FOP_IN:
+			sql_add_ident(d, sb, f->key);
+			strbuf_addstr(sb, " IN (");
+			for (size_t k = 0; k < f->n_match_list; k++) {
+				if (k)
+					strbuf_addstr(sb, ", ");
+				add_param(g, sb, f->match_list[k], f->match_is_number);
+			}
+			if (!f->n_match_list)
+				strbuf_addstr(sb, "NULL");
+			strbuf_addch(sb, ')');
+			break;
+		case FOP_EXISTS:
+		case FOP_NOT_EXISTS:
+			sql_add_ident(d, sb, f->key);
+			strbuf_addstr(sb, f->op == FOP_EXISTS ? " IS NOT NULL" : " IS NULL");
+			break;
+		default:
+			strbuf_addstr(sb, d->false_sql);
+			break;
+		}
+	}
+	if (!prop->n_filters)
+		strbuf_addstr(sb, d->true_sql);
+	strbuf_addch(sb, ')');
+}
+
+static bool names_property(const struct cfg_property *p, const char *name, size_t len)
+{
+	return p && ((p->id && strlen(p->id) == len && !memcmp(p->id, name, len)) ||
+		     (p->key && strlen(p->key) == len && !memcmp(p->key, name, len)));
+}
+
+/*
+ * A Grouparoo property query ("SELECT ... WHERE id = {{{ userId }}}") as a correlated
+ * scalar subquery: the placeholder naming the record key becomes a reference to the
+ * outer key column ('{{{ x }}}' in quotes: its text form).
+ */
+static enum jerr add_property_query(struct gen *g, struct strbuf *sb,
+				    const struct cfg_source *src, const struct cfg_property *prop,
+				    const char *key_column, struct jerror *err)
+{
+	const char *q = prop->query, *s = q;
+	const struct cfg_property *pk = src->model ? src->model->primary_key : NULL;
+	const struct cfg_property *mp = src->mapping_property;
+
+	strbuf_addch(sb, '(');
+	size_t start = sb->len;
+	while (*s) {
+		const char *open = strstr(s, "{{");
+		if (!open) {
+			strbuf_addstr(sb, s);
+			break;
+		}
+		bool triple = open[2] == '{';
+		const char *name = open + (triple ? 3 : 2);
+		const char *close = strstr(name, triple ? "}}}" : "}}");
+		if (!close)
+			return jerror_set(err, JERR_CONFIG,
+					  "property \"%s\": unterminated placeholder in query",
+					  prop->id);
+		const char *ne = close;
+		while (name < ne && isspace((unsigned char)*name))
+			name++;
+		while (ne > name && isspace((unsigned char)ne[-1]))
+			ne--;
+		if (!names_property(mp, name, (size_t)(ne - name)) &&
+		    !names_property(pk, name, (size_t)(ne - name))) {
+			const struct cfg_property *kp = pk ? pk : mp;
+			jerror_set(err, JERR_CONFIG,
+				   "property \"%s\": query placeholder \"%.*s\" does not name the "
+				   "record key",
+				   prop->id, (int)(close + (triple ? 3 : 2) - open), open);
+			jerror_detail(err,
+				      "joey runs one query per source, so a property query becomes a "
+				      "subquery correlated with the record key and may only refer to "
+				      "the primary key property \"%s\"",
+				      kp && kp->id ? kp->id : "?");
+			jerror_hint(err, "use {{{ %s }}} in the query, or join the other data "
+					 "inside the source query",
+				    kp && kp->id ? kp->id : "?");
+			return JERR_CONFIG;
+		}
+		const char *after = close + (triple ? 3 : 2);
+		bool quoted = open > q && open[-1] == '\'' && *after == '\'';
+		strbuf_add(sb, s, (size_t)(open - s) - (quoted ? 1 : 0));
+		if (quoted)
+			strbuf_addstr(sb, "CAST(");
+		sql_add_ident(g->d, sb, SRC_ALIAS);
+		strbuf_addch(sb, '.');
+		sql_add_ident(g->d, sb, key_column);
+		if (quoted)
+			strbuf_addf(sb, " AS %s)", g->d->text_type);
+		s = after + (quoted ? 1 : 0);
+	}
+	/* drop a trailing semicolon inside the parentheses */
+	while (sb->len > start && (isspace((unsigned char)sb->buf[sb->len - 1]) ||
+				   sb->buf[sb->len - 1] == ';'))
+		strbuf_setlen(sb, sb->len - 1);
+	strbuf_addch(sb, ')');
+	return JERR_OK;
+}
+
+static bool needs_general_path(const struct cfg_source *src)
+{
+	if (!src->is_primary)
+		return true;
+	for (size_t i = 0; i < src->n_properties; i++) {
+		const struct cfg_property *p = src->properties[i];
+		if (p->is_array || (!(src->is_query && p->query) && p->agg != AGG_EXACT))
+			return true;
+	}
+	return false;
+}
+
+/* Append the key expression over the raw columns of the source. */
+static void add_key_expr(struct gen *g, struct strbuf *sb, const char *col, bool natural,
+			 bool int_key)
+{
+	if (natural || int_key) {
+		sql_add_ident(g->d, sb, col);
+		return;
+	}
+	add_text_cast(g, sb, col);
+	strbuf_addstr(sb, g->d->key_collate);
+}
+
+/* ORDER BY items for a pick/array: [filters first,] sort DIR, rowid. Returns whether any. */
+static bool add_pick_order(struct gen *g, struct strbuf *sb, const struct cfg_property *prop,
+			   bool cond_first, const char *rowid)
+{
+	const struct sql_dialect *d = g->d;
+	bool desc = prop->agg == AGG_MOST_RECENT;
+	const char *sep = "";
+
+	if (cond_first) {
+		/* rows passing the filters first */
+		strbuf_addstr(sb, "CASE WHEN ");
+		add_filters(g, sb, prop);
+		strbuf_addstr(sb, " THEN 0 ELSE 1 END");
+		sep = ", ";
+	}
+	if (prop->sort_column) {
+		strbuf_addstr(sb, sep);
+		sql_add_ident(d, sb, prop->sort_column);
+		strbuf_addstr(sb, desc ? " DESC" : " ASC");
+		strbuf_addstr(sb, desc ? d->desc_nulls : d->asc_nulls);
+		sep = ", ";
+	}
+	if (rowid) {
+		strbuf_addstr(sb, sep);
+		strbuf_addstr(sb, rowid);
+		sep = ", ";
+	}
+	return *sep != '\0';
+}
+
+/* Rewrite parameter markers to the dialect's placeholders (reordering binds for ?). */
+static void finish_params(struct gen *g)
+{
+	struct sql_plan *p = g->p;
+	struct strbuf out = STRBUF_INIT;
+	struct sql_bind *ordered = NULL;
+	size_t n_ordered = 0, alloc = 0;
+
+	strbuf_grow(&out, p->sql.len);
+	for (size_t i = 0; i < p->sql.len; i++) {
+		char c = p->sql.buf[i];
+		if (c != MARK_OPEN) {
+			strbuf_addch(&out, c);
+			continue;
+		}
+		size_t n = 0;
+		for (i++; i < p->sql.len && p->sql.buf[i] != MARK_CLOSE; i++)
+			n = n * 10 + (size_t)(p->sql.buf[i] - '0');
+		switch (g->d->params) {
+		case SQL_PARAM_QNUM:
+			strbuf_addf(&out, "?%zu", n);
+			break;
+		case SQL_PARAM_DOLLAR:
+			strbuf_addf(&out, "$%zu", n);
+			break;
+		case SQL_PARAM_QMARK:
+		case SQL_PARAM_LITERAL:
+			if (g->d->params == SQL_PARAM_QMARK)
+				strbuf_addch(&out, '?');
+			else
+				g->d->literal(g->conn, &out, &p->binds[n - 1]);
+			ALLOC_GROW(ordered, n_ordered + 1, alloc);
+			ordered[n_ordered++] = p->binds[n - 1];
+			break;
+		}
+	}
+	strbuf_release(&p->sql);
+	p->sql = out;
+	if (g->d->params == SQL_PARAM_QMARK || g->d->params == SQL_PARAM_LITERAL) {
+		free(p->binds);
+		p->binds = ordered;
+		p->n_binds = n_ordered;
+		p->alloc_binds = alloc;
+	}
+}
+
+enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct cfg_source *src,
+			 struct sql_plan *p, struct jerror *err)
+{
+	const struct cfg_model *model = src->model;
+	const struct cfg_property *kp =
+		model && model->primary_key ? model->primary_key : src->mapping_property;
+	struct strbuf base = STRBUF_INIT, cols = STRBUF_INIT, win = STRBUF_INIT;
+	struct gen gen = { d, p, conn }, *g = &gen;
+	bool natural = false, base_is_subquery = false;
+	const char *rowid = NULL;
+	const char *K = src->mapping_column;
+	enum jerr rc = JERR_OK;
+	size_t n_win = 0;
+
+	p->int_key = kp && kp->type == PROP_INTEGER;
+
+	/* user SQL may not contain our parameter markers */
+	if ((src->query && strpbrk(src->query, "\001\002"))) {
+		rc = jerror_set(err, JERR_CONFIG, "source \"%s\": query contains control characters",
+				sql_source_id(src));
+		goto out;
+	}
+	for (size_t i = 0; i < src->n_properties; i++) {
+		const struct cfg_property *prop = src->properties[i];
+		if (prop->query && strpbrk(prop->query, "\001\002")) {
+			rc = jerror_set(err, JERR_CONFIG,
+					"property \"%s\": query contains control characters", prop->id);
+			goto out;
+		}
+	}
+
+	/* the base relation */
+	if (!src->is_query) {
+		if (!src->table || !*src->table) {
+			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": option \"table\" is required",
+					sql_source_id(src));
+			goto out;
+		}
+		sql_add_ident(d, &base, src->table);
+		if (K && d->table_info)
+			d->table_info(conn, src->table, K, p->int_key, &natural, &rowid);
+	} else if (src->query && *src->query) {
+		strbuf_addch(&base, '(');
+		sql_add_query_text(&base, src->query);
+		strbuf_addch(&base, ')');
+		base_is_subquery = true;
+	} else {
+		/* Grouparoo-style query source: the keys come from the primary source's table */
+		const struct cfg_source *ps = model ? model->primary_source : NULL;
+		if (src->is_primary || !ps || ps->is_query || !ps->table || !ps->mapping_column ||
+		    ps->app != src->app) {
+			rc = jerror_set(err, JERR_CONFIG,
+					"source \"%s\": a query source needs options.query",
+					sql_source_id(src));
+			jerror_detail(err, "joey reads each source with one query, so it needs the "
+					   "set of record keys the property queries run for");
+			jerror_hint(err, "add options.query with a SELECT that returns the key "
+					 "column, or make the primary source a table source of the same app");
+			goto out;
+		}
+		if (!K)
+			K = ps->mapping_column;
+		strbuf_addstr(&base, "(SELECT ");
+		sql_add_ident(d, &base, ps->mapping_column);
+		strbuf_addstr(&base, " AS ");
+		sql_add_ident(d, &base, K);
+		strbuf_addstr(&base, " FROM ");
+		sql_add_ident(d, &base, ps->table);
+		strbuf_addch(&base, ')');
+		base_is_subquery = true;
+	}
+	if (!K || !*K) {
+		rc = jerror_set(err, JERR_CONFIG, "source \"%s\": no mapping column",
+				sql_source_id(src));
+		jerror_hint(err, "set the source's mapping to { \"<column>\": \"<property id>\" }");
+		goto out;
+	}
+	p->key_column = K;
+	p->grouped = needs_general_path(src);
+
+	/* one expression per property */
+	for (size_t i = 0; i < src->n_properties; i++) {
+		const struct cfg_property *prop = src->properties[i];
+		strbuf_addstr(&cols, ", ");
+		if (src->is_query && prop->query) {
+			if (prop->is_array) {
+				rc = jerror_set(err, JERR_CONFIG,
+						"property \"%s\": array properties with a query are not "
+						"supported",
+						prop->id);
+				jerror_hint(err, "aggregate in the source query and use options.column");
+				goto out;
+			}
+			rc = add_property_query(g, &cols, src, prop, K, err);
+			if (rc)
+				goto out;
+			continue;
+		}
+		if (!prop->column || !*prop->column) {
+			rc = jerror_set(err, JERR_CONFIG, "property \"%s\": option \"column\" is required",
+					prop->id);
+			goto out;
+		}
+		bool cond = prop->n_filters > 0;
+		if (!p->grouped) {
+			if (!cond) {
+				sql_add_ident(d, &cols, prop->column);
+				continue;
+			}
+			strbuf_addstr(&cols, "CASE WHEN ");
+			add_filters(g, &cols, prop);
+			strbuf_addstr(&cols, " THEN ");
+			sql_add_ident(d, &cols, prop->column);
+			strbuf_addstr(&cols, " END");
+			continue;
+		}
+
+		bool pick = prop->is_array || prop->agg == AGG_EXACT ||
+			    prop->agg == AGG_MOST_RECENT || prop->agg == AGG_LEAST_RECENT;
+		if ((prop->agg == AGG_MOST_RECENT || prop->agg == AGG_LEAST_RECENT) &&
+		    !prop->sort_column) {
+			rc = jerror_set(err, JERR_CONFIG,
+					"property \"%s\": aggregation \"%s\" needs a sortColumn",
+					prop->id, agg_method_name(prop->agg));
+			goto out;
+		}
+		if (pick && d->pick == SQL_PICK_ORDERED_AGG) {
+			if (prop->is_array) {
+				/* COALESCE(json_agg(col ORDER BY ...) FILTER (WHERE f AND col IS NOT NULL), '[]') */
+				strbuf_addstr(&cols, "COALESCE(json_agg(");
+				sql_add_ident(d, &cols, prop->column);
+				struct strbuf ord = STRBUF_INIT;
+				if (add_pick_order(g, &ord, prop, false, rowid)) {
+					strbuf_addstr(&cols, " ORDER BY ");
+					strbuf_addslice(&cols, (struct slice){ ord.buf, ord.len });
+				}
+				strbuf_release(&ord);
+				strbuf_addstr(&cols, ") FILTER (WHERE ");
+				add_filters(g, &cols, prop);
+				strbuf_addstr(&cols, " AND ");
+				sql_add_ident(d, &cols, prop->column);
+				strbuf_addstr(&cols, " IS NOT NULL), '[]')");
+				continue;
+			}
+			/* (ARRAY_AGG(col ORDER BY sort, rowid) [FILTER (WHERE f)])[1] */
+			strbuf_addstr(&cols, "(ARRAY_AGG(");
+			sql_add_ident(d, &cols, prop->column);
+			struct strbuf ord = STRBUF_INIT;
+			if (add_pick_order(g, &ord, prop, false, rowid)) {
+				strbuf_addstr(&cols, " ORDER BY ");
+				strbuf_addslice(&cols, (struct slice){ ord.buf, ord.len });
+			}
+			strbuf_release(&ord);
+			strbuf_addch(&cols, ')');
+			if (cond) {
+				strbuf_addstr(&cols, " FILTER (WHERE ");
+				add_filters(g, &cols, prop);
+				strbuf_addch(&cols, ')');
+			}
+			strbuf_addstr(&cols, ")[1]");
+			continue;
+		}
+		if (pick && prop->is_array && d->pick == SQL_PICK_WINDOW_ARRAYAGG) {
+			/* JSON_ARRAYAGG(CASE WHEN f THEN col END ORDER BY ...): NULLs are dropped
+			 * when decoding */
+			strbuf_addstr(&cols, "JSON_ARRAYAGG(");
+			if (cond) {
+				strbuf_addstr(&cols, "CASE WHEN ");
+				add_filters(g, &cols, prop);
+				strbuf_addstr(&cols, " THEN ");
+				sql_add_ident(d, &cols, prop->column);
+				strbuf_addstr(&cols, " END");
+			} else {
+				sql_add_ident(d, &cols, prop->column);
+			}
+			struct strbuf ord = STRBUF_INIT;
+			if (add_pick_order(g, &ord, prop, false, rowid)) {
+				strbuf_addstr(&cols, " ORDER BY ");
+				strbuf_addslice(&cols, (struct slice){ ord.buf, ord.len });
+			}
+			strbuf_release(&ord);
+			strbuf_addch(&cols, ')');
+			continue;
+		}
+		if (pick) {
+			bool ordered = prop->sort_column || rowid;
+			if (prop->is_array && !ordered) {
+				/* no order to keep: a plain aggregate */
+				strbuf_addstr(&cols, "json_group_array(");
+				sql_add_ident(d, &cols, prop->column);
+				strbuf_addstr(&cols, ") FILTER (WHERE ");
+				add_filters(g, &cols, prop);
+				strbuf_addstr(&cols, " AND ");
+				sql_add_ident(d, &cols, prop->column);
+				strbuf_addstr(&cols, " IS NOT NULL)");
+				continue;
+			}
+			n_win++;
+			strbuf_addstr(&win, ", ");
+			if (prop->is_array) {
+				strbuf_addstr(&win, "json_group_array(");
+				sql_add_ident(d, &win, prop->column);
+				strbuf_addstr(&win, ") FILTER (WHERE ");
+				add_filters(g, &win, prop);
+				strbuf_addstr(&win, " AND ");
+				sql_add_ident(d, &win, prop->column);
+				strbuf_addstr(&win, " IS NOT NULL) OVER (PARTITION BY ");
+			} else {
+				strbuf_addstr(&win, "ROW_NUMBER() OVER (PARTITION BY ");
+			}
+			add_key_expr(g, &win, K, natural, p->int_key);
+			if (ordered || cond)
+				strbuf_addstr(&win, " ORDER BY ");
+			if (!add_pick_order(g, &win, prop, cond && !prop->is_array, rowid) &&
+			    prop->is_array)
+				strbuf_addstr(&win, "1");
+			if (prop->is_array)
+				strbuf_addstr(&win, " ROWS BETWEEN UNBOUNDED PRECEDING AND "
+						    "UNBOUNDED FOLLOWING");
+			strbuf_addf(&win, ") AS ");
+			char wname[32];
+			snprintf(wname, sizeof(wname), "joey$w%zu", n_win);
+			sql_add_ident(d, &win, wname);
+			if (prop->is_array) {
+				strbuf_addstr(&cols, "MAX(");
+				sql_add_ident(d, &cols, wname);
+				strbuf_addch(&cols, ')');
+			} else {
+				strbuf_addstr(&cols, "MAX(CASE WHEN ");
+				sql_add_ident(d, &cols, wname);
+				strbuf_addstr(&cols, " = 1");
+				if (cond) {
+					strbuf_addstr(&cols, " AND ");
+					add_filters(g, &cols, prop);
+				}
+				strbuf_addstr(&cols, " THEN ");
+				sql_add_ident(d, &cols, prop->column);
+				strbuf_addstr(&cols, " END)");
+			}
+			continue;
+		}
+
+		/* plain aggregates over the (filtered) column */
+		struct strbuf x = STRBUF_INIT;
+		if (cond) {
+			strbuf_addstr(&x, "CASE WHEN ");
+			add_filters(g, &x, prop);
+			strbuf_addstr(&x, " THEN ");
+			sql_add_ident(d, &x, prop->column);
+			strbuf_addstr(&x, " END");
+		} else {
+			sql_add_ident(d, &x, prop->column);
+		}
+		struct strbuf avg = STRBUF_INIT;
+		if (d->avg_cast)
+			strbuf_addf(&avg, "AVG(CAST(%s AS %s))", x.buf, d->avg_cast);
+		else
+			strbuf_addf(&avg, "AVG(%s)", x.buf);
+		switch (prop->agg) {
+		case AGG_COUNT:
+			strbuf_addf(&cols, "COUNT(%s)", x.buf);
+			break;
+		case AGG_SUM:
+			strbuf_addf(&cols, "COALESCE(SUM(%s), 0)", x.buf);
+			break;
+		case AGG_AVERAGE:
+			if (!cond) {
+				strbuf_addf(&cols, "COALESCE(%s, 0)", avg.buf);
+				break;
+			}
+			/* Grouparoo filtered in WHERE: no matching row means no value */
+			strbuf_addstr(&cols, "CASE WHEN COUNT(CASE WHEN ");
+			add_filters(g, &cols, prop);
+			strbuf_addf(&cols, " THEN 1 END) > 0 THEN COALESCE(%s, 0) END", avg.buf);
+			break;
+		case AGG_MIN:
+			strbuf_addf(&cols, "MIN(%s)", x.buf);
+			break;
+		case AGG_MAX:
+			strbuf_addf(&cols, "MAX(%s)", x.buf);
+			break;
+		default:
+			strbuf_addstr(&cols, "NULL");
+			break;
+		}
+		strbuf_release(&x);
+		strbuf_release(&avg);
+	}
+
+	/* assemble */
+	strbuf_addstr(&p->sql, "SELECT ");
+	add_key_expr(g, &p->sql, K, natural, p->int_key);
+	strbuf_addslice(&p->sql, (struct slice){ cols.buf, cols.len });
+	if (p->grouped)
+		strbuf_addstr(&p->sql, ", COUNT(*)");
+	strbuf_addstr(&p->sql, " FROM ");
+	if (n_win) {
+		strbuf_addstr(&p->sql, "(SELECT *");
+		strbuf_addslice(&p->sql, (struct slice){ win.buf, win.len });
+		strbuf_addstr(&p->sql, " FROM ");
+		strbuf_addslice(&p->sql, (struct slice){ base.buf, base.len });
+		if (base_is_subquery) {
+			strbuf_addstr(&p->sql, " AS ");
+			sql_add_ident(d, &p->sql, BASE_ALIAS);
+		}
+		strbuf_addch(&p->sql, ')');
+	} else {
+		strbuf_addslice(&p->sql, (struct slice){ base.buf, base.len });
+	}
+	strbuf_addstr(&p->sql, " AS ");
+	sql_add_ident(d, &p->sql, SRC_ALIAS);
+	if (p->grouped) {
+		strbuf_addstr(&p->sql, " GROUP BY ");
+		add_key_expr(g, &p->sql, K, natural, p->int_key);
+	}
+	strbuf_addstr(&p->sql, " ORDER BY ");
+	if (natural) {
+		sql_add_ident(d, &p->sql, K);
+		if (!p->int_key)
+			strbuf_addstr(&p->sql, d->natural_text_order);
+	} else if (p->int_key) {
+		strbuf_addstr(&p->sql, "CAST(");
+		sql_add_ident(d, &p->sql, K);
+		strbuf_addf(&p->sql, " AS %s)", d->int_type);
+	} else {
+		add_text_cast(g, &p->sql, K);
+		strbuf_addstr(&p->sql, d->key_collate);
+		strbuf_addstr(&p->sql, d->text_order);
+	}
+	finish_params(g);
+out:
+	strbuf_release(&base);
+	strbuf_release(&cols);
+	strbuf_release(&win);
+	return rc;
+}
+
+void sql_plan_describe(const struct sql_dialect *d, const struct sql_plan *p, struct strbuf *out)
+{
+	strbuf_addslice(out, (struct slice){ p->sql.buf, p->sql.len });
+	strbuf_addch(out, '\n');
+	for (size_t i = 0; i < p->n_binds; i++) {
+		const struct sql_bind *b = &p->binds[i];
+		strbuf_addf(out, "-- %c%zu = ", d->params == SQL_PARAM_DOLLAR ? '$' : '?', i + 1);
+		if (b->kind == SQL_BIND_INT)
+			strbuf_addf(out, "%" PRId64, b->i);
+		else if (b->kind == SQL_BIND_REAL)
+			strbuf_addf(out, "%.17g", b->f);
+		else
+			strbuf_add_json_string(out, b->s, strlen(b->s));
+		strbuf_addch(out, '\n');
+	}
+}
+
+/* ---- values ---- */
+
+static const int64_t i64_abs_limit = INT64_C(100000000000); /* epoch seconds vs ms */
+
+bool sql_is_text_type(enum prop_type t)
+{
+	return t == PROP_STRING || t == PROP_EMAIL || t == PROP_URL || t == PROP_PHONE;
+}
+
+bool sql_value_from_int(enum prop_type t, int64_t i, struct value *v)
+{
+	switch (t) {
+	case PROP_INTEGER:
+		v->kind = VAL_INT;
+		v->u.i = i;
+		return true;
+	case PROP_FLOAT:
+		v->kind = VAL_FLOAT;
+		v->u.f = (double)i;
+		return true;
+	case PROP_BOOLEAN:
+		if (i != 0 && i != 1)
+			return false;
+		v->kind = VAL_BOOL;
+		v->u.b = i == 1;
+		return true;
+	case PROP_DATE:
+		v->kind = VAL_DATE;
+		v->u.i = (i <= i64_abs_limit && i >= -i64_abs_limit) ? i * 1000 : i;
+		return true;
+	default:
+		return false; /* strings: the caller uses the text form */
+	}
+}
+
+bool sql_value_from_real(enum prop_type t, double f, struct value *v)
+{
+	switch (t) {
+	case PROP_INTEGER:
+		if (!(f >= -9.2e18 && f <= 9.2e18) || f != floor(f))
+			return false;
+		v->kind = VAL_INT;
+		v->u.i = (int64_t)f;
+		return true;
+	case PROP_FLOAT:
+		if (!isfinite(f))
+			return false;
+		v->kind = VAL_FLOAT;
+		v->u.f = f;
+		return true;
+	case PROP_BOOLEAN:
+		if (f != 0 && f != 1)
+			return false;
+		v->kind = VAL_BOOL;
+		v->u.b = f == 1;
+		return true;
+	case PROP_DATE:
+		if (!(f >= -9e15 && f <= 9e15))
+			return false;
+		v->kind = VAL_DATE;
+		v->u.i = (f <= 1e11 && f >= -1e11) ? (int64_t)llround(f * 1000) : (int64_t)f;
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool sql_decode_array(const struct cfg_property *prop, const char *text, size_t len,
+		      struct arena *a, struct value *out, size_t *n_invalid)
+{
+	json_error_t jerrbuf;
+	json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &jerrbuf);
+	if (!j || !json_is_array(j)) {
+		json_decref(j);
+		return false;
+	}
+	size_t n = json_array_size(j), k = 0;
+	struct value *items = arena_alloc(a, (n ? n : 1) * sizeof(*items));
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(j, i);
+		struct value v = VALUE_NULL;
+		bool ok;
+		char buf[32];
+		if (json_is_string(e)) {
+			ok = value_coerce_text(prop->type, json_string_value(e), json_string_length(e),
+					       a, &v);
+		} else if (json_is_integer(e)) {
+			ok = sql_value_from_int(prop->type, json_integer_value(e), &v);
+			if (!ok && sql_is_text_type(prop->type)) {
+				int m = snprintf(buf, sizeof(buf), "%" PRId64,
+						 (int64_t)json_integer_value(e));
+				ok = value_coerce_text(prop->type, buf, (size_t)m, a, &v);
+			}
+		} else if (json_is_real(e)) {
+			ok = sql_value_from_real(prop->type, json_real_value(e), &v);
+			if (!ok && sql_is_text_type(prop->type)) {
+				int m = snprintf(buf, sizeof(buf), "%.17g", json_real_value(e));
+				ok = value_coerce_text(prop->type, buf, (size_t)m, a, &v);
+			}
+		} else if (json_is_boolean(e)) {
+			ok = sql_value_from_int(prop->type, json_is_true(e), &v);
+			if (!ok && sql_is_text_type(prop->type))
+				ok = value_coerce_text(prop->type, json_is_true(e) ? "true" : "false",
+						       json_is_true(e) ? 4 : 5, a, &v);
+		} else {
+			continue; /* null */
+		}
+		if (!ok)
+			(*n_invalid)++;
+		if (v.kind != VAL_NULL)
+			items[k++] = v;
+	}
+	json_decref(j);
+	out->kind = VAL_ARRAY;
+	out->u.arr.items = items;
+	out->u.arr.n = k;
+	return true;
+}
+
+char *sql_fmt_i64(struct arena *a, int64_t i, size_t *len)
+{
+	char tmp[24], *e = tmp + sizeof(tmp), *p = e;
+	uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (i < 0)
+		*--p = '-';
+	*len = (size_t)(e - p);
+	char *out = arena_alloc(a, *len + 1);
+	memcpy(out, p, *len);
+	out[*len] = '\0';
+	return out;
+}
+
+/* ---- check ---- */
+
+static bool has_name(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcasecmp(names[i], name))
+			return true;
+	return false;
+}
+
+void sql_hint_names(struct jerror *err, const char *word, const char *const *names, size_t n,
+		    const char *what)
+{
+	const char *s = suggest_closest(word, names, n);
+	if (s) {
+		jerror_hint(err, "did you mean \"%s\"?", s);
+		return;
+	}
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < n && i < 20; i++)
+		strbuf_addf(&sb, "%s\"%s\"", i ? ", " : "", names[i]);
+	if (n > 20)
+		strbuf_addstr(&sb, ", ...");
+	jerror_hint(err, "%s: %s", what, n ? sb.buf : "(none)");
+	strbuf_release(&sb);
+}
+
+static enum jerr check_column(const struct cfg_source *src, const char *relname,
+			      const char *const *names, size_t n, const char *col,
+			      const char *used_by, struct jerror *err)
+{
+	if (!col || has_name(names, n, col))
+		return JERR_OK;
+	if (relname)
+		jerror_set(err, JERR_CONFIG,
+			   "source \"%s\": column \"%s\" does not exist in table \"%s\"",
+			   sql_source_id(src), col, relname);
+	else
+		jerror_set(err, JERR_CONFIG,
+			   "source \"%s\": column \"%s\" does not exist in the source query",
+			   sql_source_id(src), col);
+	jerror_detail(err, "used by %s", used_by);
+	sql_hint_names(err, col, names, n,
+		       relname ? "the table's columns are" : "the query's columns are");
+	return JERR_CONFIG;
+}
+
+enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,
+			    const char *const *names, size_t n, struct jerror *err)
+{
+	struct strbuf used = STRBUF_INIT;
+	enum jerr rc = check_column(src, relname, names, n, src->mapping_column,
+				    "the source mapping", err);
+	for (size_t i = 0; !rc && i < src->n_properties; i++) {
+		const struct cfg_property *prop = src->properties[i];
+		if (src->is_query && prop->query)
+			continue;
+		strbuf_reset(&used);
+		strbuf_addf(&used, "property \"%s\" (options.column)", prop->id);
+		rc = check_column(src, relname, names, n, prop->column, used.buf, err);
+		if (rc)
+			break;
+		strbuf_reset(&used);
+		strbuf_addf(&used, "property \"%s\" (options.sortColumn)", prop->id);
+		rc = check_column(src, relname, names, n, prop->sort_column, used.buf, err);
+		for (size_t k = 0; !rc && k < prop->n_filters; k++) {
+			strbuf_reset(&used);
+			strbuf_addf(&used, "property \"%s\" (filter %zu)", prop->id, k + 1);
+			rc = check_column(src, relname, names, n, prop->filters[k].key, used.buf,
+					  err);
+		}
+	}
+	strbuf_release(&used);
+	return rc;
+}

@@ -1,0 +1,159 @@
+/*
+ * sqlgen.h: the SQL statement for one source, shared by the SQL connectors (SQLite,
+ * PostgreSQL, MySQL/MariaDB). Each connector describes its SQL dialect once in a const
+ * struct sql_dialect and calls, per source:
+ *
+ *   struct sql_plan p;
+ *   sql_plan_init(&p);
+ *   rc = sql_plan_build(&dialect, conn, src, &p, &err);   -- p.sql, p.binds
+ *   ... prepare p.sql, bind p.binds[i] to placeholder i + 1, stream the rows ...
+ *   sql_plan_release(&p);
+ *
+ * The statement (docs/internals/sources.md): one row per record key in ascending key
+ * order (integers numerically, text bytewise: the order key_compare in source.h
+ * defines), column 0 the key, column i + 1 the value of src->properties[i], and, when
+ * p.grouped, a last column COUNT(*) (rows per key, for counting NULL keys). Every
+ * identifier is quoted by the dialect, every filter value is a bound parameter.
+ *
+ * Also here: the dialect-independent pieces of reading rows (native integer/real to a
+ * property value, JSON array decoding) and of `check` (column checks, did-you-mean).
+ */
+#ifndef JOEY_SOURCE_SQLGEN_H
+#define JOEY_SOURCE_SQLGEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/compat.h"
+#include "base/error.h"
+#include "base/strbuf.h"
+#include "base/value.h"
+#include "config/config.h"
+
+enum sql_param_style {
+	SQL_PARAM_QNUM,   /* ?1 ?2 (SQLite) */
+	SQL_PARAM_DOLLAR, /* $1 $2 (PostgreSQL) */
+	SQL_PARAM_QMARK,  /* ?  ?  : binds are reordered to their position in the text */
+	SQL_PARAM_LITERAL, /* values inlined by dialect->literal (MySQL text protocol); binds
+			    * are kept, in text order, for describe */
+};
+
+/* How "pick one row per key" (exact, most/least recent) and arrays are computed. */
+enum sql_pick_style {
+	/* ROW_NUMBER() in a window layer, outer MAX(CASE WHEN w = 1 ...); arrays as
+	 * json_group_array() window aggregates (SQLite) */
+	SQL_PICK_WINDOW,
+	/* (ARRAY_AGG(col ORDER BY ...) FILTER (WHERE f))[1]; arrays json_agg(... ORDER BY)
+	 * (PostgreSQL) */
+	SQL_PICK_ORDERED_AGG,
+	/* window layer for picks; arrays JSON_ARRAYAGG(CASE WHEN f THEN col END ORDER BY)
+	 * (MariaDB) */
+	SQL_PICK_WINDOW_ARRAYAGG,
+};
+
+struct sql_bind;
+
+struct sql_dialect {
+	const char *name;          /* "sqlite" */
+	char quote;                /* identifier quote: '"' or '`' (doubled inside) */
+	enum sql_param_style params;
+	enum sql_pick_style pick;
+	const char *text_type;     /* CAST(x AS <text_type>): "TEXT", "CHAR" */
+	const char *int_type;      /* CAST(x AS <int_type>): "INTEGER", "BIGINT", "SIGNED" */
+	/* appended to a text key expression everywhere (select, group, order): MariaDB's
+	 * " COLLATE utf8mb4_nopad_bin"; "" elsewhere */
+	const char *key_collate;
+	/* appended to a non-natural text key in ORDER BY: bytewise order */
+	const char *text_order;
+	/* appended to a natural text key column in ORDER BY ("" when already bytewise) */
+	const char *natural_text_order;
+	const char *like_escape;   /* " ESCAPE '\\'" as SQL text */
+	const char *true_sql;      /* "1" or "TRUE": a filter list with no filters */
+	const char *false_sql;
+	bool concat_fn;            /* CONCAT('%', x, '%') rather than '%' || x || '%' */
+	bool cast_text_params;     /* LOWER(CAST(?N AS TEXT)) so the type is known */
+	const char *avg_cast;      /* AVG(CAST(x AS <avg_cast>)) or NULL: AVG(x) */
+	/* NULL ordering made explicit to match SQLite (NULLs smallest), or "" */
+	const char *asc_nulls, *desc_nulls;
+	/*
+	 * Facts about a table source's key column, from the catalog: *natural when the
+	 * column's own order is the key order (integer column for an integer key; for a
+	 * text key a text column, ordered with natural_text_order), *rowid_col the
+	 * tie-break column naming physical row order ("rowid", "ctid") or NULL.
+	 */
+	/* SQL_PARAM_LITERAL: append b as a literal (escaped for conn's character set) */
+	void (*literal)(void *conn, struct strbuf *sb, const struct sql_bind *b);
+	void (*table_info)(void *conn, const char *table, const char *key_column, bool int_key,
+			   bool *natural, const char **rowid_col);
+};
+
+enum sql_bind_kind { SQL_BIND_TEXT, SQL_BIND_INT, SQL_BIND_REAL };
+
+struct sql_bind {
+	enum sql_bind_kind kind;
+	const char *s; /* always set: the text form; borrowed from config or plan.arena */
+	int64_t i;
+	double f;
+};
+
+struct sql_plan {
+	struct strbuf sql;
+	struct sql_bind *binds; /* binds[i] belongs to placeholder i + 1 (or the i-th ?) */
+	size_t n_binds, alloc_binds;
+	struct arena arena;     /* escaped LIKE patterns */
+	bool grouped;           /* GROUP BY key; the last column is COUNT(*) */
+	bool int_key;
+	const char *key_column; /* borrowed from the source */
+};
+
+void sql_plan_init(struct sql_plan *p);
+void sql_plan_release(struct sql_plan *p);
+
+/*
+ * Build the statement for src (borrowed; must outlive p) into p (initialised, empty).
+ * conn is handed to d->table_info. Returns JERR_CONFIG for a source joey cannot turn
+ * into one statement (err says why); p is then left for sql_plan_release only.
+ */
+enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct cfg_source *src,
+			 struct sql_plan *p, struct jerror *err) JOEY_WUR;
+
+/* `describe` output: the SQL, a newline, then one "-- <placeholder> = value" line per bind. */
+void sql_plan_describe(const struct sql_dialect *d, const struct sql_plan *p, struct strbuf *out);
+
+/* Append name quoted for the dialect. */
+void sql_add_ident(const struct sql_dialect *d, struct strbuf *sb, const char *name);
+/* A query with trailing whitespace and semicolons removed, appended to sb. */
+void sql_add_query_text(struct strbuf *sb, const char *q);
+
+/* ---- values ---- */
+
+bool sql_is_text_type(enum prop_type t);
+/* A native integer / real as a value of type t; false if it is not one (strings: the
+ * caller coerces the text form instead). */
+bool sql_value_from_int(enum prop_type t, int64_t i, struct value *v);
+bool sql_value_from_real(enum prop_type t, double f, struct value *v);
+/* A JSON array (text, borrowed) as a VAL_ARRAY of prop's type in arena; NULL items are
+ * dropped, invalid ones counted in *n_invalid. False if text is not a JSON array. */
+bool sql_decode_array(const struct cfg_property *prop, const char *text, size_t len,
+		      struct arena *a, struct value *out, size_t *n_invalid);
+/* Decimal text of i in arena, its length in *len. */
+char *sql_fmt_i64(struct arena *a, int64_t i, size_t *len);
+
+/* ---- check ---- */
+
+/* The source id for messages ("?" when unset). */
+const char *sql_source_id(const struct cfg_source *src);
+/* Hint "did you mean "x"?" or, failing that, "<what>: "a", "b", ..." (names borrowed). */
+void sql_hint_names(struct jerror *err, const char *word, const char *const *names, size_t n,
+		    const char *what);
+/*
+ * Check that the mapping column and every column, sortColumn and filter key of src's
+ * properties is one of names (case-insensitive). relname is the table (NULL: the source
+ * query). Returns JERR_CONFIG naming the first missing one, with did-you-mean.
+ */
+enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,
+			    const char *const *names, size_t n, struct jerror *err) JOEY_WUR;
+
+#endif
