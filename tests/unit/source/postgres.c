@@ -12,9 +12,6 @@
 #include "base/strbuf.h"
 #include "source/source.h"
 
-/* TODO(lead): declared here until source.h lists it */
-extern const struct source_ops source_postgres;
-
 /*
  * JOEY_PG_URL=postgresql://user:password@host:port/database names a server where the
  * user may create schemas (scripts/test-servers.sh start). Each test works in a fresh
