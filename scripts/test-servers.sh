@@ -93,7 +93,9 @@ start_mysql() {
 		CREATE USER 'joey'@'localhost' IDENTIFIED BY '$PW';
 		CREATE DATABASE joey CHARACTER SET utf8mb4;
 		GRANT ALL ON joey.* TO 'joey'@'127.0.0.1';
-		GRANT ALL ON joey.* TO 'joey'@'localhost';" ||
+		GRANT ALL ON joey.* TO 'joey'@'localhost';
+		GRANT ALL ON \`joey\\_case\\_%\`.* TO 'joey'@'127.0.0.1';
+		GRANT ALL ON \`joey\\_case\\_%\`.* TO 'joey'@'localhost';" ||
 		{ cat "$dir/my/server.log" >&2; die "mariadb did not start"; }
 	echo "$port" >"$dir/my.port"
 	log "mariadb on 127.0.0.1:$port ($dir/my)"

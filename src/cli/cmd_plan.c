@@ -11,12 +11,14 @@
 static void usage(FILE *out)
 {
 	fputs("usage: joey plan [--config DIR] [--state PATH] [--destination ID] [--details] [--json]\n"
-	      "                 [--max-delete-percent N]\n\n"
+	      "                 [--max-delete-percent N] [--full]\n\n"
 	      "Reads every source once, compares what each Braze destination should hold with what\n"
 	      "the state store says Braze confirmed, and prints the creates, updates, deletes and\n"
-	      "unsubscribes a run would send. Nothing is sent and nothing is written.\n\n"
+	      "unsubscribes a run would send. Nothing is sent and nothing is written. A model whose\n"
+	      "primary source has an incremental schedule is read since the schedule's mark.\n\n"
 	      "  --destination ID        only this destination\n"
 	      "  --details               list every changed record with its field changes (old -> new)\n"
+	      "  --full                  plan a full run ('joey run --full'): ignore incremental marks\n"
 	      "  --json                  machine-readable output\n"
 	      "  --max-delete-percent N  mass-delete guard threshold for this plan (default: the\n"
 	      "                          destination's maxDeletePercent option, else 10)\n",
@@ -45,6 +47,10 @@ int cmd_plan(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
+		}
+		if (!strcmp(argv[i], "--full")) {
+			opts.full = true;
+			continue;
 		}
 		if (!strcmp(argv[i], "--details")) {
 			opts.details = true;

@@ -20,13 +20,15 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-	fputs("usage: joey run [--config DIR] [--state PATH] [--destination ID] [--force] [--json]\n"
+	fputs("usage: joey run [--config DIR] [--state PATH] [--destination ID] [--force] [--full] [--json]\n"
 	      "                [--max-delete-percent N] [--concurrency N] [--timeout SECONDS] [--bulk]\n\n"
 	      "Sends the creates, updates, deletes and unsubscribes that 'joey plan' shows to Braze,\n"
 	      "and records in the state store what Braze confirmed. Failed records stay pending and\n"
 	      "are retried by the next run. Exit status: 0 when every record was confirmed, 1 otherwise.\n\n"
 	      "  --destination ID        only this destination\n"
 	      "  --force                 send deletes even past the mass-delete guard\n"
+	      "  --full                  read every row, ignoring incremental schedules' marks: the\n"
+	      "                          only way rows deleted from such a source are noticed\n"
 	      "  --max-delete-percent N  guard threshold for this run (default: maxDeletePercent, else 10)\n"
 	      "  --concurrency N         requests in flight per destination (default 32)\n"
 	      "  --timeout SECONDS       per request (default 30)\n"
@@ -61,6 +63,10 @@ int cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--force")) {
 			opts.force = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--full")) {
+			opts.full = true;
 			continue;
 		}
 		if (!strcmp(argv[i], "--bulk")) {

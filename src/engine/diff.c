@@ -134,6 +134,16 @@ enum jerr diff_model(const struct config *cfg, const struct cfg_model *model,
 		     struct cfg_destination *const *dests, size_t n_dests, struct state *st,
 		     const struct diff_visitor *v, struct record_stats *stats, struct jerror *err)
 {
+	return diff_model_read(cfg, model, dests, n_dests, st, NULL, v, stats, NULL, err);
+}
+
+enum jerr diff_model_read(const struct config *cfg, const struct cfg_model *model,
+			  struct cfg_destination *const *dests, size_t n_dests, struct state *st,
+			  const struct source_read *read, const struct diff_visitor *v,
+			  struct record_stats *stats, struct strbuf *since, struct jerror *err)
+{
+	/* partial: state rows between the records read were simply not read */
+	bool partial = read && read->since_column && read->since_value;
 	struct record_reader *rr = NULL;
 	struct dest_pass *dps = xcalloc(n_dests ? n_dests : 1, sizeof(*dps));
 	struct strbuf buf = STRBUF_INIT;
@@ -152,7 +162,9 @@ enum jerr diff_model(const struct config *cfg, const struct cfg_model *model,
 		if (rc)
 			goto out;
 	}
-	rc = record_reader_open(cfg, model, &rr, err);
+	if (since)
+		strbuf_reset(since);
+	rc = record_reader_open(cfg, model, read, &rr, err);
 	if (rc)
 		goto out;
 
@@ -160,7 +172,8 @@ enum jerr diff_model(const struct config *cfg, const struct cfg_model *model,
 		for (i = 0; i < n_dests; i++) {
 			struct dest_pass *dp = &dps[i];
 			while (!dp->done && key_compare(&dp->row->key, &rec->key) < 0) {
-				if ((rc = emit_gone(dp, v, &buf, err)) || (rc = advance(dp, err)))
+				if ((!partial && (rc = emit_gone(dp, v, &buf, err))) ||
+				    (rc = advance(dp, err)))
 					goto out;
 			}
 			bool have = !dp->done && key_compare(&dp->row->key, &rec->key) == 0;
@@ -176,7 +189,7 @@ enum jerr diff_model(const struct config *cfg, const struct cfg_model *model,
 	}
 	if (rc)
 		goto out;
-	for (i = 0; i < n_dests; i++) {
+	for (i = 0; i < n_dests && !partial; i++) {
 		struct dest_pass *dp = &dps[i];
 		while (!dp->done) {
 			if ((rc = emit_gone(dp, v, &buf, err)) || (rc = advance(dp, err)))
@@ -186,6 +199,8 @@ enum jerr diff_model(const struct config *cfg, const struct cfg_model *model,
 out:
 	if (rr) {
 		*stats = *record_reader_stats(rr);
+		if (since)
+			strbuf_addslice(since, record_reader_since(rr));
 		record_reader_close(rr);
 	}
 	for (i = 0; i < n_dests; i++) {

@@ -66,4 +66,18 @@ enum jerr diff_model(const struct config *cfg, const struct cfg_model *model,
 		     const struct diff_visitor *v, struct record_stats *stats,
 		     struct jerror *err) JOEY_WUR;
 
+/*
+ * diff_model with read (borrowed; NULL: full read) for the model's primary source
+ * (record.h). With read->since_value set the pass is partial: only records changed
+ * since the mark are read, so a state row whose key was not read is NOT gone (no
+ * delete or unsubscribe for it); a record that was read and left the destination's
+ * scope still is. since (may be NULL) receives the largest since value read, empty
+ * if none; it is set also when the pass fails part way.
+ */
+enum jerr diff_model_read(const struct config *cfg, const struct cfg_model *model,
+			  struct cfg_destination *const *dests, size_t n_dests, struct state *st,
+			  const struct source_read *read, const struct diff_visitor *v,
+			  struct record_stats *stats, struct strbuf *since,
+			  struct jerror *err) JOEY_WUR;
+
 #endif

@@ -211,9 +211,28 @@ enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err)
 		if (!n)
 			continue;
 		struct plan_model *pm = &p->models[p->n_models++];
+		const struct cfg_schedule *sched = NULL;
+		struct source_read read = { 0 };
 		pm->model = model;
+		strbuf_init(&pm->since, 0);
+		if ((rc = record_incremental_schedule(cfg, model, &sched, err)))
+			goto out;
+		if (sched) {
+			pm->schedule = sched;
+			read.since_column = cfg_options_str(&sched->options, "column");
+			if (!p->opts.full) {
+				bool found = false;
+				if ((rc = state_mark_get(st, sched->id, &pm->since, &found, err)))
+					goto out;
+				if (found) {
+					read.since_value = pm->since.buf;
+					pm->incremental = true;
+				}
+			}
+		}
 		struct diff_visitor v = { visit, &vc };
-		rc = diff_model(cfg, model, dests, n, st, &v, &pm->stats, err);
+		rc = diff_model_read(cfg, model, dests, n, st, sched ? &read : NULL, &v, &pm->stats,
+				     NULL, err);
 		if (rc)
 			goto out;
 	}
@@ -305,7 +324,14 @@ void plan_print_text(const struct plan *p, FILE *out)
 	}
 	for (size_t m = 0; m < p->n_models; m++) {
 		const struct plan_model *pm = &p->models[m];
-		fprintf(out, "model \"%s\": %llu records read", pm->model->id, (unsigned long long)pm->stats.records);
+		fprintf(out, "model \"%s\": ", pm->model->id);
+		if (pm->incremental)
+			fprintf(out, "incremental since %s (schedule \"%s\"; deletions need 'joey run --full'), ",
+				pm->since.buf, pm->schedule->id);
+		else if (pm->schedule)
+			fprintf(out, "full read (schedule \"%s\"%s), ", pm->schedule->id,
+				p->opts.full ? "" : ": no mark yet");
+		fprintf(out, "%llu records read", (unsigned long long)pm->stats.records);
 		if (pm->stats.orphans)
 			fprintf(out, ", %llu secondary rows without a primary record ignored",
 				(unsigned long long)pm->stats.orphans);
@@ -366,6 +392,11 @@ void plan_print_json(const struct plan *p, FILE *out)
 		json_object_set_new(o, "records", json_integer((json_int_t)pm->stats.records));
 		json_object_set_new(o, "orphans", json_integer((json_int_t)pm->stats.orphans));
 		json_object_set_new(o, "invalid_values", json_integer((json_int_t)pm->stats.invalid_values));
+		if (pm->schedule) {
+			json_object_set_new(o, "schedule", json_string(pm->schedule->id));
+			json_object_set_new(o, "incremental", json_boolean(pm->incremental));
+			json_object_set_new(o, "since", pm->incremental ? json_string(pm->since.buf) : json_null());
+		}
 		char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 		fprintf(out, "%s%s", m ? ",\n    " : "\n    ", s);
 		free(s);
@@ -380,6 +411,8 @@ void plan_release(struct plan *p)
 	for (size_t i = 0; i < p->n_dests; i++)
 		if (p->dests[i].details)
 			fclose(p->dests[i].details);
+	for (size_t m = 0; m < p->n_models; m++)
+		strbuf_release(&p->models[m].since);
 	free(p->dests);
 	free(p->models);
 	memset(p, 0, sizeof(*p));

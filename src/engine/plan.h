@@ -14,6 +14,8 @@
  * With opts.details every changed record is listed with its field changes (old ->
  * new) and group changes; they are spooled to a temporary file per destination so
  * memory stays constant.
+ * A model with an incremental schedule is read as `joey run` would (run.h): since
+ * the schedule's mark unless opts.full, and then nothing is deleted.
  */
 #ifndef JOEY_PLAN_H
 #define JOEY_PLAN_H
@@ -34,6 +36,7 @@ struct plan_opts {
 	bool json;                 /* details are spooled as JSON instead of text */
 	const char *only_dest;     /* one destination id, or NULL for all */
 	double max_delete_percent; /* < 0: each destination's own setting */
+	bool full;                 /* ignore the marks of incremental schedules */
 };
 
 struct plan_dest {
@@ -52,6 +55,9 @@ struct plan_dest {
 struct plan_model {
 	const struct cfg_model *model;
 	struct record_stats stats;
+	const struct cfg_schedule *schedule; /* incremental schedule, or NULL */
+	bool incremental;   /* read since the mark in `since` (no deletes); false: full */
+	struct strbuf since;
 };
 
 struct plan {

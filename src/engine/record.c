@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "engine/group.h"
@@ -31,6 +32,8 @@ struct record_reader {
 	struct record rec;
 	struct record_stats stats;
 	int64_t now_ms;
+	bool partial;         /* the primary source was read since a mark */
+	struct strbuf since;  /* largest primary row since value so far */
 };
 
 static struct conn *get_conn(struct record_reader *rr, const struct cfg_app *app,
@@ -57,12 +60,15 @@ static struct conn *get_conn(struct record_reader *rr, const struct cfg_app *app
 }
 
 enum jerr record_reader_open(const struct config *cfg, const struct cfg_model *model,
-			     struct record_reader **out, struct jerror *err)
+			     const struct source_read *read, struct record_reader **out,
+			     struct jerror *err)
 {
 	struct record_reader *rr = xcalloc(1, sizeof(*rr));
 	enum jerr rc = JERR_OK;
 
 	*out = NULL;
+	strbuf_init(&rr->since, 0);
+	rr->partial = read && read->since_column && read->since_value;
 	rr->cfg = cfg;
 	rr->model = model;
 	rr->now_ms = time_now_ms();
@@ -83,7 +89,8 @@ enum jerr record_reader_open(const struct config *cfg, const struct cfg_model *m
 			goto out;
 		struct input *in = &rr->inputs[rr->n_inputs];
 		in->source = src;
-		rc = c->ops->open_cursor(c->handle, src, &in->cur, err);
+		/* sources[0] is the primary source: the only one read incrementally */
+		rc = c->ops->open_cursor(c->handle, src, i == 0 ? read : NULL, &in->cur, err);
 		if (rc)
 			goto out;
 		rr->n_inputs++;
@@ -137,7 +144,7 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 		for (size_t i = 1; i < rr->n_inputs; i++) {
 			struct input *in = &rr->inputs[i];
 			while (!in->done) {
-				if (in->row)
+				if (in->row && !rr->partial)
 					rr->stats.orphans++;
 				rc = source_cursor_next(in->cur, &in->row, err);
 				if (rc)
@@ -155,6 +162,13 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 	for (size_t i = 0; i < model->n_properties; i++)
 		rec->values[i] = default_value(model->properties[i]);
 	take_row(rec, primary->source, primary->row);
+	if (primary->row->since.len &&
+	    (!rr->since.len ||
+	     source_since_compare(primary->row->since,
+				  (struct slice){ rr->since.buf, rr->since.len }) > 0)) {
+		strbuf_reset(&rr->since);
+		strbuf_addslice(&rr->since, primary->row->since);
+	}
 
 	for (size_t i = 1; i < rr->n_inputs; i++) {
 		struct input *in = &rr->inputs[i];
@@ -172,7 +186,8 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 			}
 			int c = key_compare(&in->row->key, &rec->key);
 			if (c < 0) {
-				rr->stats.orphans++;
+				if (!rr->partial)
+					rr->stats.orphans++;
 				in->row = NULL; /* consume it */
 				continue;
 			}
@@ -204,6 +219,40 @@ const struct record_stats *record_reader_stats(const struct record_reader *rr)
 	return &rr->stats;
 }
 
+struct slice record_reader_since(const struct record_reader *rr)
+{
+	return (struct slice){ rr->since.buf, rr->since.len };
+}
+
+enum jerr record_incremental_schedule(const struct config *cfg, const struct cfg_model *model,
+				      const struct cfg_schedule **out, struct jerror *err)
+{
+	*out = NULL;
+	for (size_t i = 0; i < cfg->n_schedules; i++) {
+		const struct cfg_schedule *sc = cfg->schedules[i];
+		const char *col = cfg_options_str(&sc->options, "column");
+		if (!sc->source || sc->source->model != model || !sc->incremental || !col || !*col)
+			continue;
+		if (sc->source != model->primary_source) {
+			log_warn("schedule \"%s\": incremental reads apply to the primary source of "
+				 "model \"%s\" only; source \"%s\" is read in full",
+				 sc->id, model->id, sc->source->id);
+			continue;
+		}
+		if (sc->source->is_query) {
+			jerror_set(err, JERR_CONFIG,
+				   "schedule \"%s\": incremental reads need a table source, and "
+				   "source \"%s\" is a query source",
+				   sc->id, sc->source->id);
+			jerror_hint(err, "set \"incremental\": false on the schedule (every run then "
+					 "reads the whole query)");
+			return JERR_CONFIG;
+		}
+		*out = sc;
+	}
+	return JERR_OK;
+}
+
 void record_reader_close(struct record_reader *rr)
 {
 	if (!rr)
@@ -217,5 +266,6 @@ void record_reader_close(struct record_reader *rr)
 	free(rr->inputs);
 	free(rr->rec.values);
 	free(rr->rec.groups);
+	strbuf_release(&rr->since);
 	free(rr);
 }

@@ -7,9 +7,15 @@
  * are counted (orphans) and ignored. Properties a secondary source did not provide
  * get their defaults: 0 for count and sum, NULL otherwise.
  *
- *   record_reader_open(cfg, model, &rr, &err);     -- connects, opens one cursor per source
+ *   record_reader_open(cfg, model, read, &rr, &err); -- connects, opens one cursor per source
  *   while ((rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) ...;
- *   record_reader_close(rr);                        -- prints nothing; stats in rr->stats
+ *   record_reader_since(rr);                          -- incremental: the largest mark seen
+ *   record_reader_close(rr);                          -- prints nothing; stats in rr->stats
+ *
+ * An incremental read (read->since_value set) applies to the primary source only:
+ * the records are those whose primary row changed since the mark, and their
+ * secondary rows are still read in full (secondary rows of keys not read are
+ * skipped, not counted as orphans).
  *
  * The record and everything it points to are borrowed until the next call.
  * Memory is constant in the number of records.
@@ -42,12 +48,31 @@ struct record_stats {
 
 struct record_reader;
 
-/* cfg and model are borrowed and must outlive the reader. On failure *out is NULL. */
+/*
+ * cfg and model are borrowed and must outlive the reader; read (NULL: full read) is
+ * for the primary source and borrowed for the call. On failure *out is NULL.
+ */
 enum jerr record_reader_open(const struct config *cfg, const struct cfg_model *model,
-			     struct record_reader **out, struct jerror *err) JOEY_WUR;
+			     const struct source_read *read, struct record_reader **out,
+			     struct jerror *err) JOEY_WUR;
 enum jerr record_reader_next(struct record_reader *rr, const struct record **rec,
 			     struct jerror *err) JOEY_WUR;
 const struct record_stats *record_reader_stats(const struct record_reader *rr);
+/*
+ * The largest since value of the primary rows read so far (source_since_compare
+ * order), borrowed until close; empty when none was read or read asked for none.
+ */
+struct slice record_reader_since(const struct record_reader *rr);
+
+/*
+ * The schedule whose high-water mark makes model's reads incremental: the schedule of
+ * its primary source when `incremental` is true and options.column is set; *out NULL
+ * otherwise. An incremental schedule of a secondary source is ignored with a warning
+ * (its source is always read in full). JERR_CONFIG naming the schedule when the
+ * primary source is a query source.
+ */
+enum jerr record_incremental_schedule(const struct config *cfg, const struct cfg_model *model,
+				      const struct cfg_schedule **out, struct jerror *err) JOEY_WUR;
 void record_reader_close(struct record_reader *rr);
 
 #endif

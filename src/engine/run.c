@@ -426,6 +426,37 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 	jerror_release(&e);
 }
 
+/*
+ * Advance the mark of each incremental model whose destinations all took part and
+ * all succeeded with no failed row; keep it otherwise (the rows are read again).
+ */
+static void save_marks(struct run *r, const struct config *cfg, struct state *st)
+{
+	for (size_t m = 0; m < r->n_models; m++) {
+		struct run_model *rm = &r->models[m];
+		bool ok = rm->read_ok && rm->seen.len;
+		for (size_t i = 0; ok && i < cfg->n_destinations; i++) {
+			const struct cfg_destination *d = cfg->destinations[i];
+			const struct run_dest *rd = NULL;
+			if (d->model != rm->model)
+				continue;
+			for (size_t k = 0; k < r->n_dests; k++)
+				if (r->dests[k].dest == d)
+					rd = &r->dests[k];
+			/* a destination left out (--destination) has not seen these rows yet */
+			ok = rd && rd->status == RUN_SUCCESS && !rd->counts.failed;
+		}
+		if (!ok)
+			continue;
+		struct jerror e = JERROR_INIT;
+		if (state_mark_set(st, rm->schedule->id, rm->seen.buf, &e))
+			log_error("%s (the next run reads the same rows again)", e.msg.buf);
+		else
+			rm->mark_saved = true;
+		jerror_release(&e);
+	}
+}
+
 enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 		      const struct run_opts *opts, struct jerror *err)
 {
@@ -436,6 +467,7 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 
 	memset(r, 0, sizeof(*r));
 	r->dests = xcalloc(cfg->n_destinations ? cfg->n_destinations : 1, sizeof(*r->dests));
+	r->models = xcalloc(cfg->n_models ? cfg->n_models : 1, sizeof(*r->models));
 	for (size_t i = 0; i < cfg->n_destinations; i++) {
 		const struct cfg_destination *d = cfg->destinations[i];
 		if (opts->only_dest && strcmp(opts->only_dest, d->id))
@@ -472,9 +504,33 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 			p.ctx[p.n++] = &all[i];
 		}
 		if (n) {
-			struct record_stats stats;
+			struct record_stats stats = { 0 };
 			struct diff_visitor v = { visit, &p };
-			rc = diff_model(cfg, model, dests, n, st, &v, &stats, err);
+			const struct cfg_schedule *sched = NULL;
+			struct source_read read = { 0 };
+			struct run_model *rm = NULL;
+			rc = record_incremental_schedule(cfg, model, &sched, err);
+			if (!rc && sched) {
+				rm = &r->models[r->n_models++];
+				rm->model = model;
+				rm->schedule = sched;
+				strbuf_init(&rm->since, 0);
+				strbuf_init(&rm->seen, 0);
+				read.since_column = cfg_options_str(&sched->options, "column");
+				if (!opts->full) {
+					bool found = false;
+					rc = state_mark_get(st, sched->id, &rm->since, &found, err);
+					if (found) {
+						read.since_value = rm->since.buf;
+						rm->incremental = true;
+					}
+				}
+			}
+			if (!rc)
+				rc = diff_model_read(cfg, model, dests, n, st, sched ? &read : NULL, &v,
+						     &stats, rm ? &rm->seen : NULL, err);
+			if (rm)
+				rm->read_ok = !rc;
 			r->records += stats.records;
 			if (rc && rc != JERR_INTERRUPTED) {
 				/* the source failed: every destination of this model fails with it */
@@ -497,6 +553,8 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 out:
 	for (size_t i = 0; i < r->n_dests; i++)
 		end_dest(&all[i], now_s() - t0);
+	if (!rc)
+		save_marks(r, cfg, st);
 	progress(&p, true);
 	free(all);
 	free(p.ctx);
@@ -537,6 +595,21 @@ void run_print_text(const struct run *r, FILE *out)
 			fprintf(out, "  hint: 'joey status --destination %s' lists the failed records; the next run retries them\n",
 				rd->dest->id);
 	}
+	for (size_t m = 0; m < r->n_models; m++) {
+		const struct run_model *rm = &r->models[m];
+		fprintf(out, "model \"%s\": ", rm->model->id);
+		if (rm->incremental)
+			fprintf(out, "incremental since %s", rm->since.buf);
+		else
+			fputs("full read", out);
+		fprintf(out, " (schedule \"%s\"); ", rm->schedule->id);
+		if (rm->mark_saved)
+			fprintf(out, "mark now %s\n", rm->seen.buf);
+		else if (rm->read_ok && !rm->seen.len)
+			fputs("no rows read, mark unchanged\n", out);
+		else
+			fputs("mark unchanged: the rows are read again by the next run\n", out);
+	}
 }
 
 void run_print_json(const struct run *r, FILE *out)
@@ -574,6 +647,28 @@ void run_print_json(const struct run *r, FILE *out)
 		fputs(sb.buf, out);
 		strbuf_release(&sb);
 	}
+	fputs("],\"models\":[", out);
+	for (size_t m = 0; m < r->n_models; m++) {
+		const struct run_model *rm = &r->models[m];
+		struct strbuf sb = STRBUF_INIT;
+		strbuf_addf(&sb, "%s{\"id\":", m ? "," : "");
+		strbuf_add_json_string(&sb, rm->model->id, strlen(rm->model->id));
+		strbuf_addstr(&sb, ",\"schedule\":");
+		strbuf_add_json_string(&sb, rm->schedule->id, strlen(rm->schedule->id));
+		strbuf_addf(&sb, ",\"incremental\":%s,\"since\":", rm->incremental ? "true" : "false");
+		if (rm->incremental)
+			strbuf_add_json_string(&sb, rm->since.buf, rm->since.len);
+		else
+			strbuf_addstr(&sb, "null");
+		strbuf_addstr(&sb, ",\"mark\":");
+		if (rm->mark_saved)
+			strbuf_add_json_string(&sb, rm->seen.buf, rm->seen.len);
+		else
+			strbuf_addstr(&sb, "null");
+		strbuf_addf(&sb, ",\"mark_saved\":%s}", rm->mark_saved ? "true" : "false");
+		fputs(sb.buf, out);
+		strbuf_release(&sb);
+	}
 	fprintf(out, "],\"records\":%llu,\"ok\":%s}\n", (unsigned long long)r->records, run_ok(r) ? "true" : "false");
 }
 
@@ -581,6 +676,11 @@ void run_release(struct run *r)
 {
 	for (size_t i = 0; i < r->n_dests; i++)
 		jerror_release(&r->dests[i].err);
+	for (size_t m = 0; m < r->n_models; m++) {
+		strbuf_release(&r->models[m].since);
+		strbuf_release(&r->models[m].seen);
+	}
+	free(r->models);
 	free(r->dests);
 	memset(r, 0, sizeof(*r));
 }

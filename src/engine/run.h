@@ -16,6 +16,13 @@
  * fails with JERR_GUARD, while its creates and updates still go out.
  * On a fatal error (bad key, state write failure) the destination stops; what Braze
  * confirmed before stays committed, the rest is sent again by the next run.
+ *
+ * Incremental schedules (record_incremental_schedule): a model whose primary source
+ * has one is read since the schedule's mark in the state store (unless opts.full),
+ * and nothing is deleted for records that were not read. The mark advances to the
+ * largest value read only after the pass, when every destination of the model took
+ * part and ended RUN_SUCCESS (no failed row): otherwise it stays, and the next run
+ * reads the same rows again. A full run stores the mark too.
  */
 #ifndef JOEY_RUN_H
 #define JOEY_RUN_H
@@ -37,6 +44,7 @@ struct run_opts {
 	struct dest_opts dest;     /* connector options */
 	FILE *progress;            /* progress line target (a TTY), or NULL */
 	volatile int *stop;        /* set non-zero (e.g. by SIGTERM) to stop early */
+	bool full;                 /* ignore the marks of incremental schedules */
 };
 
 struct run_dest {
@@ -52,9 +60,22 @@ struct run_dest {
 	double elapsed_s;
 };
 
+/* A model with an incremental schedule. */
+struct run_model {
+	const struct cfg_model *model;
+	const struct cfg_schedule *schedule;
+	bool incremental;   /* read since the mark in `since`; false: a full read */
+	bool read_ok;       /* the pass over the sources completed */
+	bool mark_saved;    /* `seen` is now the schedule's mark */
+	struct strbuf since; /* the mark the read started from (empty: none) */
+	struct strbuf seen;  /* the largest value read (empty: nothing read) */
+};
+
 struct run {
 	struct run_dest *dests;
 	size_t n_dests;
+	struct run_model *models; /* only models with an incremental schedule */
+	size_t n_models;
 	uint64_t records;
 };
 

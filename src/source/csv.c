@@ -659,7 +659,8 @@ static void csv_close(struct source_cursor *base)
 static const struct source_cursor_ops csv_cursor_ops = { csv_next, csv_close };
 
 static enum jerr csv_open_cursor(void *conn, const struct cfg_source *src,
-				 struct source_cursor **out, struct jerror *err)
+				 const struct source_read *read, struct source_cursor **out,
+				 struct jerror *err)
 {
 	struct csv_conn *c = conn;
 	struct csv_cursor *cur = xcalloc(1, sizeof(*cur));
@@ -668,7 +669,7 @@ static enum jerr csv_open_cursor(void *conn, const struct cfg_source *src,
 	*out = NULL;
 	rc = src_build(c, src, &cur->src, err);
 	if (!rc)
-		rc = source_sqlite.open_cursor(c->inner, &cur->src.s, &cur->inner, err);
+		rc = source_sqlite.open_cursor(c->inner, &cur->src.s, read, &cur->inner, err);
 	if (rc) {
 		src_release(&cur->src);
 		free(cur);

@@ -25,6 +25,9 @@
  * as literals escaped by mysql_real_escape_string for the connection's character set
  * (utf8mb4: the server converts other column charsets). The session is pinned at
  * connect: time_zone UTC, group_concat_max_len raised (it caps JSON_ARRAYAGG).
+ * A streaming (use_result) connection carries one cursor at a time: a cursor opened
+ * while another streams on the app's connection (several sources of one app, read side
+ * by side) gets a connection of its own, closed with it.
  */
 
 #define MY_CONNECT_TRIES 3
@@ -35,11 +38,13 @@ struct my_conn {
 	const struct cfg_app *app;
 	char *host, *database;
 	unsigned port;
+	bool streaming; /* a cursor's result streams on my: other cursors need their own */
 };
 
 struct my_cursor {
 	struct source_cursor base; /* first */
 	struct my_conn *conn;
+	struct my_conn *own; /* the cursor's own connection (conn), or NULL */
 	const struct cfg_source *src;
 	MYSQL_RES *res;
 	MYSQL_FIELD *fields;
@@ -47,6 +52,7 @@ struct my_cursor {
 	struct source_row row;
 	bool grouped, int_key;
 	unsigned count_col;
+	unsigned since_col; /* 0: none */
 	uint64_t null_keys;
 	const char *key_column;
 };
@@ -348,7 +354,7 @@ static enum jerr my_describe(void *conn, const struct cfg_source *src, struct st
 {
 	struct sql_plan p;
 	sql_plan_init(&p);
-	enum jerr rc = sql_plan_build(&my_dialect, conn, src, &p, err);
+	enum jerr rc = sql_plan_build(&my_dialect, conn, src, NULL, &p, err);
 	if (!rc)
 		sql_plan_describe(&my_dialect, &p, out);
 	sql_plan_release(&p);
@@ -463,6 +469,9 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 				r->n_invalid++;
 			}
 		}
+		r->since = (struct slice){ "", 0 };
+		if (cur->since_col && mr[cur->since_col])
+			r->since = (struct slice){ mr[cur->since_col], lens[cur->since_col] };
 		*row = r;
 		return JERR_OK;
 	}
@@ -476,6 +485,8 @@ static void my_close(struct source_cursor *base)
 			 sql_source_id(cur->src), cur->null_keys, cur->key_column);
 	if (cur->res)
 		mysql_free_result(cur->res); /* reads and discards the rest of the rows */
+	cur->conn->streaming = false;
+	my_free(cur->own);
 	arena_release(&cur->arena);
 	free(cur->row.values);
 	free(cur);
@@ -484,15 +495,22 @@ static void my_close(struct source_cursor *base)
 static const struct source_cursor_ops my_cursor_ops = { my_next, my_close };
 
 static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
-				struct source_cursor **out, struct jerror *err)
+				const struct source_read *read, struct source_cursor **out,
+				struct jerror *err)
 {
-	struct my_conn *c = conn;
+	struct my_conn *c = conn, *own = NULL;
 	struct sql_plan p;
 	enum jerr rc;
 
 	*out = NULL;
 	sql_plan_init(&p);
-	rc = sql_plan_build(&my_dialect, c, src, &p, err);
+	if (c->streaming) {
+		void *h;
+		if ((rc = my_connect(c->app, NULL, &h, err)))
+			goto out;
+		c = own = h;
+	}
+	rc = sql_plan_build(&my_dialect, c, src, read, &p, err);
 	if (rc)
 		goto out;
 	MYSQL_RES *res = NULL;
@@ -520,6 +538,9 @@ static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 	cur->base.source = src;
 	strbuf_init(&cur->base.prev_text, 0);
 	cur->conn = c;
+	cur->own = own;
+	own = NULL;
+	c->streaming = true;
 	cur->src = src;
 	cur->res = res;
 	cur->fields = mysql_fetch_fields(res);
@@ -527,11 +548,13 @@ static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 	cur->int_key = p.int_key;
 	cur->key_column = p.key_column;
 	cur->count_col = (unsigned)src->n_properties + 1;
+	cur->since_col = (unsigned)p.since_col;
 	arena_init(&cur->arena);
 	cur->row.n_values = src->n_properties;
 	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
 	*out = &cur->base;
 out:
+	my_free(own);
 	sql_plan_release(&p);
 	return rc;
 }

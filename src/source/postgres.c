@@ -25,8 +25,11 @@
  * pinned at connect time: client_encoding UTF8 (the server converts other database
  * encodings), TimeZone UTC, DateStyle ISO, search_path = the app's schema.
  *
- * Rows stream in single-row mode: open_cursor sends the query and waits for the first
- * result, so a missing table/column or permission error is reported by open_cursor
+ * Rows stream in single-row mode, so a connection carries one cursor at a time: a
+ * cursor opened while another streams on the app's connection (several sources of one
+ * app, read side by side) gets a connection of its own, closed with it. (Any other
+ * statement on a streaming connection would make libpq silently discard its rows.)
+ * open_cursor sends the query and waits for the first result, so a missing table/column or permission error is reported by open_cursor
  * (naming the source); each next() holds one PGresult, cleared on the following call.
  * Closing early cancels the query and drains the connection.
  */
@@ -48,6 +51,8 @@ struct pg_conn {
 	PGconn *pg;
 	const struct cfg_app *app;
 	char *host, *port, *database, *schema;
+	char *config_dir; /* to open another connection like this one */
+	bool streaming;   /* a cursor's query runs on pg: other cursors need their own */
 };
 
 struct pg_cursor {
@@ -56,11 +61,13 @@ struct pg_cursor {
 	const struct cfg_source *src;
 	PGresult *res;     /* the current row (single-row mode) */
 	PGresult *pending; /* the first row, fetched by open_cursor */
+	struct pg_conn *own; /* the cursor's own connection (conn), or NULL */
 	bool done;
 	struct arena arena;
 	struct source_row row;
 	bool grouped, int_key;
 	int count_col;
+	int since_col; /* 0: none */
 	uint64_t null_keys;
 	const char *key_column;
 	char sqlstate[6]; /* of the last error */
@@ -223,6 +230,7 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 	c->port = xstrdup(opt_text(app, "port") ? opt_text(app, "port") : "5432");
 	c->database = xstrdup(opt_text(app, "database") ? opt_text(app, "database") : "");
 	c->schema = xstrdup(opt_text(app, "schema") ? opt_text(app, "schema") : "public");
+	c->config_dir = xstrdup(config_dir ? config_dir : "");
 	if (!*c->database) {
 		rc = jerror_set(err, JERR_CONFIG, "app \"%s\": option \"database\" is required",
 				app->id);
@@ -325,6 +333,7 @@ out:
 		free(c->port);
 		free(c->database);
 		free(c->schema);
+		free(c->config_dir);
 		free(c);
 	}
 	return rc;
@@ -340,6 +349,7 @@ static void pg_disconnect(void *conn)
 	free(c->port);
 	free(c->database);
 	free(c->schema);
+	free(c->config_dir);
 	free(c);
 }
 
@@ -457,7 +467,7 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 	}
 
 	/* finally the statement itself: prepared (unnamed), not run */
-	rc = sql_plan_build(&pg_dialect, c, src, &p, err);
+	rc = sql_plan_build(&pg_dialect, c, src, NULL, &p, err);
 	if (rc)
 		goto out;
 	PQclear(res);
@@ -482,7 +492,7 @@ static enum jerr pg_describe(void *conn, const struct cfg_source *src, struct st
 {
 	struct sql_plan p;
 	sql_plan_init(&p);
-	enum jerr rc = sql_plan_build(&pg_dialect, conn, src, &p, err);
+	enum jerr rc = sql_plan_build(&pg_dialect, conn, src, NULL, &p, err);
 	if (!rc)
 		sql_plan_describe(&pg_dialect, &p, out);
 	sql_plan_release(&p);
@@ -636,6 +646,10 @@ static enum jerr pg_next(struct source_cursor *base, struct source_row **row, st
 				r->n_invalid++;
 			}
 		}
+		r->since = (struct slice){ "", 0 };
+		if (cur->since_col && !PQgetisnull(res, 0, cur->since_col))
+			r->since = (struct slice){ PQgetvalue(res, 0, cur->since_col),
+						   (size_t)PQgetlength(res, 0, cur->since_col) };
 		*row = r;
 		return JERR_OK;
 	}
@@ -661,6 +675,9 @@ static void pg_close(struct source_cursor *base)
 		while ((res = PQgetResult(cur->conn->pg)))
 			PQclear(res);
 	}
+	if (cur->conn)
+		cur->conn->streaming = false;
+	pg_disconnect(cur->own);
 	arena_release(&cur->arena);
 	free(cur->row.values);
 	free(cur);
@@ -669,9 +686,10 @@ static void pg_close(struct source_cursor *base)
 static const struct source_cursor_ops pg_cursor_ops = { pg_next, pg_close };
 
 static enum jerr pg_open_cursor(void *conn, const struct cfg_source *src,
-				struct source_cursor **out, struct jerror *err)
+				const struct source_read *read, struct source_cursor **out,
+				struct jerror *err)
 {
-	struct pg_conn *c = conn;
+	struct pg_conn *c = conn, *own = NULL;
 	struct sql_plan p;
 	const char **values = NULL;
 	struct pg_cursor *cur = NULL;
@@ -679,7 +697,13 @@ static enum jerr pg_open_cursor(void *conn, const struct cfg_source *src,
 
 	*out = NULL;
 	sql_plan_init(&p);
-	rc = sql_plan_build(&pg_dialect, c, src, &p, err);
+	if (c->streaming) {
+		void *h;
+		if ((rc = pg_connect(c->app, c->config_dir, &h, err)))
+			goto out;
+		c = own = h;
+	}
+	rc = sql_plan_build(&pg_dialect, c, src, read, &p, err);
 	if (rc)
 		goto out;
 	values = xcalloc(p.n_binds ? p.n_binds : 1, sizeof(*values));
@@ -691,11 +715,14 @@ static enum jerr pg_open_cursor(void *conn, const struct cfg_source *src,
 	cur->base.source = src;
 	strbuf_init(&cur->base.prev_text, 0);
 	cur->conn = c;
+	cur->own = own;
+	own = NULL;
 	cur->src = src;
 	cur->grouped = p.grouped;
 	cur->int_key = p.int_key;
 	cur->key_column = p.key_column;
 	cur->count_col = (int)src->n_properties + 1;
+	cur->since_col = p.since_col;
 	arena_init(&cur->arena);
 	cur->row.n_values = src->n_properties;
 	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
@@ -706,6 +733,7 @@ static enum jerr pg_open_cursor(void *conn, const struct cfg_source *src,
 		cur->done = true;
 		goto out;
 	}
+	c->streaming = true;
 	if (!PQsetSingleRowMode(c->pg))
 		log_warn("source \"%s\": single-row mode unavailable", sql_source_id(src));
 	/* the first row (or the error) now, so open_cursor reports a broken query */
@@ -730,6 +758,7 @@ out:
 		strbuf_release(&cur->base.prev_text);
 		pg_close(&cur->base);
 	}
+	pg_disconnect(own);
 	free(values);
 	sql_plan_release(&p);
 	return rc;

@@ -50,6 +50,43 @@ const struct source_ops *source_ops_for_source_type(const char *source_type)
 	return NULL;
 }
 
+/* s as a number (a copy is parsed: slices are not NUL-terminated); false if it is not one. */
+static bool since_number(struct slice s, bool *is_int, int64_t *i, double *f)
+{
+	char buf[64];
+	char *end;
+	if (!s.len || s.len >= sizeof(buf))
+		return false;
+	if (decimal_to_int64(s.ptr, s.len, i)) {
+		*is_int = true;
+		*f = (double)*i;
+		return true;
+	}
+	memcpy(buf, s.ptr, s.len);
+	buf[s.len] = '\0';
+	if (isspace((unsigned char)buf[0]))
+		return false;
+	errno = 0;
+	*f = strtod(buf, &end);
+	if (end == buf || *end || errno || !isfinite(*f))
+		return false;
+	*is_int = false;
+	return true;
+}
+
+int source_since_compare(struct slice a, struct slice b)
+{
+	bool ai, bi;
+	int64_t ia, ib;
+	double fa, fb;
+	if (since_number(a, &ai, &ia, &fa) && since_number(b, &bi, &ib, &fb)) {
+		if (ai && bi)
+			return (ia > ib) - (ia < ib);
+		return (fa > fb) - (fa < fb);
+	}
+	return slice_cmp(a, b);
+}
+
 /* Append a key for a message: at most 200 bytes of it. */
 static void key_text(struct strbuf *sb, const struct rkey *k)
 {

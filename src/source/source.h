@@ -6,7 +6,7 @@
  *   ops = source_ops_for_app(app->type);
  *   ops->connect(app, cfg->dir, &conn, &err);
  *   for each source of the model:
- *       ops->open_cursor(conn, source, &cur, &err);   -- ONE query per source per run
+ *       ops->open_cursor(conn, source, read, &cur, &err);  -- ONE query per source per run
  *       while ((rc = source_cursor_next(cur, &row, &err)) == JERR_OK && row) ... ;
  *       source_cursor_close(cur);
  *   ops->disconnect(conn);
@@ -49,13 +49,35 @@ struct rkey {
 
 int key_compare(const struct rkey *a, const struct rkey *b);
 
+/*
+ * How much of a source to read (incremental schedules, docs/config.md). NULL, or
+ * since_column NULL, is a full read. With since_column set (table sources only; a
+ * query source is JERR_CONFIG) every row also carries the largest since_column value
+ * of its key in row->since, and with since_value set too only keys that have a row
+ * with since_column >= since_value are read (Grouparoo's `>=`: the boundary row is read
+ * again, and change detection makes it a no-op). Both strings are borrowed.
+ */
+struct source_read {
+	const char *since_column;
+	const char *since_value; /* NULL: no lower bound */
+};
+
 struct source_row {
 	struct rkey key;
 	struct value *values; /* n == source->n_properties */
 	size_t n_values;
 	/* coercion problems in this row (value set to NULL), for warnings; may be 0 */
 	size_t n_invalid;
+	/* read->since_column's largest value for this key, as text; empty when NULL or
+	 * not asked for */
+	struct slice since;
 };
+
+/*
+ * Order of two since values (source_row.since): numerically when both are numbers,
+ * else bytewise (ISO timestamps order correctly as text). Returns <0, 0, >0.
+ */
+int source_since_compare(struct slice a, struct slice b);
 
 struct source_cursor;
 
@@ -90,9 +112,13 @@ struct source_ops {
 			     struct jerror *err);
 	/* Check that every table and column the source's properties use exists. */
 	enum jerr (*check)(void *conn, const struct cfg_source *src, struct jerror *err);
-	/* Start the single query for src (borrowed; must outlive the cursor). */
+	/*
+	 * Start the single query for src (borrowed; must outlive the cursor). read
+	 * (borrowed for the call; NULL: everything) limits it to rows since a mark.
+	 */
 	enum jerr (*open_cursor)(void *conn, const struct cfg_source *src,
-				 struct source_cursor **cur, struct jerror *err);
+				 const struct source_read *read, struct source_cursor **cur,
+				 struct jerror *err);
 	/* The SQL (or description) open_cursor would run, for `plan --explain`. Appends to out. */
 	enum jerr (*describe)(void *conn, const struct cfg_source *src, struct strbuf *out,
 			      struct jerror *err);

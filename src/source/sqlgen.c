@@ -378,8 +378,44 @@ static void finish_params(struct gen *g)
 	}
 }
 
+/* A number-looking mark is bound as a number (a column with no type affinity compares
+ * integers and text differently); anything else as text. */
+static bool since_is_number(const char *v)
+{
+	int64_t i;
+	char *end;
+	if (decimal_to_int64(v, strlen(v), &i))
+		return true;
+	if (!*v || isspace((unsigned char)*v))
+		return false;
+	(void)strtod(v, &end);
+	return end != v && !*end;
+}
+
+/* WHERE clause of an incremental read (appended after the base relation). */
+static void add_since_where(struct gen *g, struct strbuf *sb, const struct cfg_source *src,
+			    const char *K, const struct source_read *read)
+{
+	const struct sql_dialect *d = g->d;
+	strbuf_addstr(sb, " WHERE ");
+	if (g->p->grouped) {
+		/* every row of a key that changed, so aggregates are complete */
+		sql_add_ident(d, sb, K);
+		strbuf_addstr(sb, " IN (SELECT ");
+		sql_add_ident(d, sb, K);
+		strbuf_addstr(sb, " FROM ");
+		sql_add_ident(d, sb, src->table);
+		strbuf_addstr(sb, " WHERE ");
+	}
+	sql_add_ident(d, sb, read->since_column);
+	strbuf_addstr(sb, " >= ");
+	add_param(g, sb, read->since_value, since_is_number(read->since_value));
+	if (g->p->grouped)
+		strbuf_addch(sb, ')');
+}
+
 enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct cfg_source *src,
-			 struct sql_plan *p, struct jerror *err)
+			 const struct source_read *read, struct sql_plan *p, struct jerror *err)
 {
 	const struct cfg_model *model = src->model;
 	const struct cfg_property *kp =
@@ -393,6 +429,18 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 	size_t n_win = 0;
 
 	p->int_key = kp && kp->type == PROP_INTEGER;
+	if (read && !read->since_column)
+		read = NULL;
+	if (read && (src->is_query || !*read->since_column)) {
+		rc = jerror_set(err, JERR_CONFIG,
+				"source \"%s\": incremental reads need a table source",
+				sql_source_id(src));
+		jerror_detail(err, "joey cannot add a lower bound on \"%s\" to a source query",
+			      read->since_column);
+		jerror_hint(err, "set \"incremental\": false on the source's schedule, or filter "
+				 "the rows in the source query");
+		goto out;
+	}
 
 	/* user SQL may not contain our parameter markers */
 	if ((src->query && strpbrk(src->query, "\001\002"))) {
@@ -673,6 +721,14 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 	strbuf_addslice(&p->sql, (struct slice){ cols.buf, cols.len });
 	if (p->grouped)
 		strbuf_addstr(&p->sql, ", COUNT(*)");
+	if (read) {
+		/* the largest since value of the key: the engine's next mark */
+		strbuf_addstr(&p->sql, p->grouped ? ", MAX(" : ", ");
+		sql_add_ident(d, &p->sql, read->since_column);
+		if (p->grouped)
+			strbuf_addch(&p->sql, ')');
+		p->since_col = (int)src->n_properties + 1 + (p->grouped ? 1 : 0);
+	}
 	strbuf_addstr(&p->sql, " FROM ");
 	if (n_win) {
 		strbuf_addstr(&p->sql, "(SELECT *");
@@ -683,12 +739,16 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 			strbuf_addstr(&p->sql, " AS ");
 			sql_add_ident(d, &p->sql, BASE_ALIAS);
 		}
+		if (read && read->since_value)
+			add_since_where(g, &p->sql, src, K, read);
 		strbuf_addch(&p->sql, ')');
 	} else {
 		strbuf_addslice(&p->sql, (struct slice){ base.buf, base.len });
 	}
 	strbuf_addstr(&p->sql, " AS ");
 	sql_add_ident(d, &p->sql, SRC_ALIAS);
+	if (!n_win && read && read->since_value)
+		add_since_where(g, &p->sql, src, K, read);
 	if (p->grouped) {
 		strbuf_addstr(&p->sql, " GROUP BY ");
 		add_key_expr(g, &p->sql, K, natural, p->int_key);

@@ -5,14 +5,16 @@
  *
  *   struct sql_plan p;
  *   sql_plan_init(&p);
- *   rc = sql_plan_build(&dialect, conn, src, &p, &err);   -- p.sql, p.binds
+ *   rc = sql_plan_build(&dialect, conn, src, read, &p, &err);   -- p.sql, p.binds
  *   ... prepare p.sql, bind p.binds[i] to placeholder i + 1, stream the rows ...
  *   sql_plan_release(&p);
  *
  * The statement (docs/internals/sources.md): one row per record key in ascending key
  * order (integers numerically, text bytewise: the order key_compare in source.h
  * defines), column 0 the key, column i + 1 the value of src->properties[i], and, when
- * p.grouped, a last column COUNT(*) (rows per key, for counting NULL keys). Every
+ * p.grouped, a column COUNT(*) (rows per key, for counting NULL keys), and when
+ * p.since_col > 0 a last column with the largest read->since_column value of the key
+ * (incremental reads, source.h struct source_read). Every
  * identifier is quoted by the dialect, every filter value is a bound parameter.
  *
  * Also here: the dialect-independent pieces of reading rows (native integer/real to a
@@ -31,6 +33,7 @@
 #include "base/strbuf.h"
 #include "base/value.h"
 #include "config/config.h"
+#include "source/source.h"
 
 enum sql_param_style {
 	SQL_PARAM_QNUM,   /* ?1 ?2 (SQLite) */
@@ -106,6 +109,7 @@ struct sql_plan {
 	bool grouped;           /* GROUP BY key; the last column is COUNT(*) */
 	bool int_key;
 	const char *key_column; /* borrowed from the source */
+	int since_col;          /* column of MAX(since_column), or 0 when not asked for */
 };
 
 void sql_plan_init(struct sql_plan *p);
@@ -113,11 +117,17 @@ void sql_plan_release(struct sql_plan *p);
 
 /*
  * Build the statement for src (borrowed; must outlive p) into p (initialised, empty).
- * conn is handed to d->table_info. Returns JERR_CONFIG for a source joey cannot turn
- * into one statement (err says why); p is then left for sql_plan_release only.
+ * conn is handed to d->table_info. read (NULL: a full read) asks for the since column
+ * and, with since_value, for keys with a row since then only: a one-row-per-key
+ * statement filters its rows (WHERE col >= ?), a grouped one filters its keys
+ * (WHERE key IN (SELECT key ... WHERE col >= ?)) so that aggregates still see every row
+ * of a key. Its strings must outlive p. Returns JERR_CONFIG for a source joey cannot
+ * turn into one statement, or an incremental read of a query source (err says why);
+ * p is then left for sql_plan_release only.
  */
 enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct cfg_source *src,
-			 struct sql_plan *p, struct jerror *err) JOEY_WUR;
+			 const struct source_read *read, struct sql_plan *p,
+			 struct jerror *err) JOEY_WUR;
 
 /* `describe` output: the SQL, a newline, then one "-- <placeholder> = value" line per bind. */
 void sql_plan_describe(const struct sql_dialect *d, const struct sql_plan *p, struct strbuf *out);

@@ -39,6 +39,7 @@ struct sq_cursor {
 	struct source_row row;
 	bool grouped, int_key;
 	int count_col;
+	int since_col; /* 0: none */
 	uint64_t null_keys;
 	const char *key_column;
 };
@@ -274,7 +275,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 	}
 
 	/* finally the statement itself (property queries, window functions) */
-	rc = sql_plan_build(&sqlite_dialect, c, src, &p, err);
+	rc = sql_plan_build(&sqlite_dialect, c, src, NULL, &p, err);
 	if (rc)
 		goto out;
 	if (sqlite3_prepare_v2(c->db, p.sql.buf, (int)p.sql.len, &st, NULL) != SQLITE_OK) {
@@ -296,7 +297,7 @@ static enum jerr sq_describe(void *conn, const struct cfg_source *src, struct st
 {
 	struct sql_plan p;
 	sql_plan_init(&p);
-	enum jerr rc = sql_plan_build(&sqlite_dialect, conn, src, &p, err);
+	enum jerr rc = sql_plan_build(&sqlite_dialect, conn, src, NULL, &p, err);
 	if (!rc)
 		sql_plan_describe(&sqlite_dialect, &p, out);
 	sql_plan_release(&p);
@@ -404,6 +405,11 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 				r->n_invalid++;
 			}
 		}
+		r->since = (struct slice){ "", 0 };
+		if (cur->since_col && sqlite3_column_type(st, cur->since_col) != SQLITE_NULL) {
+			r->since.ptr = (const char *)sqlite3_column_text(st, cur->since_col);
+			r->since.len = (size_t)sqlite3_column_bytes(st, cur->since_col);
+		}
 		*row = r;
 		return JERR_OK;
 	}
@@ -424,7 +430,8 @@ static void sq_close(struct source_cursor *base)
 static const struct source_cursor_ops sq_cursor_ops = { sq_next, sq_close };
 
 static enum jerr sq_open_cursor(void *conn, const struct cfg_source *src,
-				struct source_cursor **out, struct jerror *err)
+				const struct source_read *read, struct source_cursor **out,
+				struct jerror *err)
 {
 	struct sq_conn *c = conn;
 	struct sql_plan p;
@@ -433,7 +440,7 @@ static enum jerr sq_open_cursor(void *conn, const struct cfg_source *src,
 
 	*out = NULL;
 	sql_plan_init(&p);
-	rc = sql_plan_build(&sqlite_dialect, c, src, &p, err);
+	rc = sql_plan_build(&sqlite_dialect, c, src, read, &p, err);
 	if (rc)
 		goto out;
 	if (sqlite3_prepare_v3(c->db, p.sql.buf, (int)p.sql.len, SQLITE_PREPARE_PERSISTENT, &st,
@@ -464,6 +471,7 @@ static enum jerr sq_open_cursor(void *conn, const struct cfg_source *src,
 	cur->int_key = p.int_key;
 	cur->key_column = p.key_column;
 	cur->count_col = (int)src->n_properties + 1;
+	cur->since_col = p.since_col;
 	arena_init(&cur->arena);
 	cur->row.n_values = src->n_properties;
 	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));

@@ -72,6 +72,12 @@ const char *const state_migrations[] = {
 	"  acquired_at INTEGER NOT NULL,\n"
 	"  heartbeat_at INTEGER NOT NULL\n"
 	");\n",
+	/* 1 -> 2: high-water marks of incremental schedules */
+	"CREATE TABLE marks (\n"
+	"  schedule_id TEXT PRIMARY KEY NOT NULL,\n"
+	"  value TEXT NOT NULL,\n"
+	"  updated_at INTEGER NOT NULL\n"
+	");\n",
 };
 
 const size_t state_n_migrations = ARRAY_SIZE(state_migrations);

@@ -56,6 +56,8 @@ enum stmt_id {
 	S_LOCK_DEL,
 	S_CUR_FIRST,
 	S_CUR_NEXT,
+	S_MARK_GET,
+	S_MARK_SET,
 	S__COUNT
 };
 
@@ -107,6 +109,10 @@ static const char *const stmt_sql[S__COUNT] = {
 			" ORDER BY key LIMIT ?2",
 	[S_CUR_NEXT] = "SELECT " ROW_COLUMNS " FROM records WHERE dest_id = ?1 AND key > ?3"
 		       " ORDER BY key LIMIT ?2",
+	[S_MARK_GET] = "SELECT value FROM marks WHERE schedule_id = ?1",
+	[S_MARK_SET] = "INSERT INTO marks (schedule_id, value, updated_at) VALUES (?1, ?2, ?3)"
+		       " ON CONFLICT (schedule_id) DO UPDATE SET value = excluded.value,"
+		       " updated_at = excluded.updated_at",
 };
 
 /* Columns of ROW_COLUMNS. */
@@ -745,23 +751,28 @@ enum jerr state_open(const char *path, enum state_open_mode mode, struct state *
 		goto done;
 	if (!create) {
 		st->readonly = true;
-		if (version < STATE_SCHEMA_VERSION) {
-			if (fresh && mode == STATE_OPEN_READONLY_OR_EMPTY) {
+		if (fresh) {
+			if (mode == STATE_OPEN_READONLY_OR_EMPTY) {
 				ret = open_empty(st, err);
-			} else if (fresh) {
+			} else {
 				ret = jerror_set(err, JERR_STATE, "state store \"%s\" is empty", path);
 				jerror_hint(err, "run 'joey run' once, or pass --state");
-			} else {
-				ret = jerror_set(err, JERR_STATE,
-						 "state store \"%s\" has schema version %" PRId64
-						 ", this joey needs %d",
-						 path, version, STATE_SCHEMA_VERSION);
-				jerror_hint(err, "run 'joey run' once to upgrade it");
 			}
 			goto done;
 		}
+		if (version < 1) {
+			ret = jerror_set(err, JERR_STATE,
+					 "state store \"%s\" has schema version %" PRId64
+					 ", this joey needs %d",
+					 path, version, STATE_SCHEMA_VERSION);
+			jerror_hint(err, "run 'joey run' once to upgrade it");
+			goto done;
+		}
+		/* an older schema is read as it is (state_mark_get copes with no marks) */
 		ret = exec_sql(st, "PRAGMA foreign_keys = ON", err, "configure");
-		goto done;
+		if (!ret)
+			st->version = (int)version;
+		goto done_version;
 	}
 	/* synchronous=NORMAL is safe with WAL: see the design note at the top. */
 	if ((ret = exec_sql(st, "PRAGMA journal_mode = WAL", err, "configure")) ||
@@ -770,11 +781,13 @@ enum jerr state_open(const char *path, enum state_open_mode mode, struct state *
 		goto done;
 	ret = migrate(st, version, err);
 done:
+	if (!ret)
+		st->version = STATE_SCHEMA_VERSION;
+done_version:
 	if (ret) {
 		state_close(st);
 		return ret;
 	}
-	st->version = STATE_SCHEMA_VERSION;
 	*out = st;
 	return JERR_OK;
 }
@@ -1491,4 +1504,55 @@ void state_hash(const void *data, size_t len, unsigned char out[STATE_HASH_LEN])
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
 	memcpy(out, c.digest, STATE_HASH_LEN);
+}
+
+/* ---- marks ---- */
+
+enum jerr state_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
+			 bool *found, struct jerror *err)
+{
+	sqlite3_stmt *s;
+	enum jerr ret;
+	int rc;
+
+	*found = false;
+	strbuf_reset(value);
+	if (st->version < 2)
+		return JERR_OK; /* an older store opened read-only: no marks table yet */
+	if ((ret = get_stmt(st, S_MARK_GET, &s, err)))
+		return ret;
+	sqlite3_bind_text(s, 1, schedule_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*found = true;
+		strbuf_add(value, (const char *)sqlite3_column_text(s, 0),
+			   (size_t)sqlite3_column_bytes(s, 0));
+	} else if (rc != SQLITE_DONE) {
+		ret = db_error(st, rc, err,
+			       "could not read the mark of schedule \"%s\" in state store \"%s\"",
+			       schedule_id, st->path);
+	}
+	stmt_done(s);
+	return ret;
+}
+
+enum jerr state_mark_set(struct state *st, const char *schedule_id, const char *value,
+			 struct jerror *err)
+{
+	sqlite3_stmt *s;
+	enum jerr ret;
+	int rc;
+
+	if ((ret = refuse_readonly(st, err)) || (ret = get_stmt(st, S_MARK_SET, &s, err)))
+		return ret;
+	sqlite3_bind_text(s, 1, schedule_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now_ms());
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = db_error(st, rc, err,
+			       "could not store the mark of schedule \"%s\" in state store \"%s\"",
+			       schedule_id, st->path);
+	stmt_done(s);
+	return ret;
 }

@@ -18,6 +18,7 @@
  *   writing (run):   state_begin(st, &err); state_put/... ; state_commit(st, &err)
  *                    (or state_rollback) -- one transaction per answered batch
  *   history:         state_run_start ... state_ledger_add ... state_run_finish
+ *   marks:           state_mark_get / state_mark_set (incremental schedules)
  *   state_close(st);
  *
  * Cursor rows come in ascending key order as defined by key_compare() in
@@ -41,7 +42,7 @@
 #include "base/strbuf.h"
 #include "source/source.h"
 
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2
 #define STATE_HASH_LEN 16
 /* PRAGMA application_id of a joey state store: "JOEY". */
 #define STATE_APPLICATION_ID 0x4a4f4559
@@ -90,7 +91,8 @@ struct state_row {
  * corrupt, read-only directory, disk full), JERR_STATE_VERSION (written by a newer
  * joey), JERR_STATE_BUSY (another process holds the write lock too long).
  * A store opened READONLY or READONLY_OR_EMPTY refuses every write with JERR_STATE.
- * A file with an older schema can only be opened with CREATE, which migrates it.
+ * A file with an older schema is migrated by CREATE; READONLY* open it as it is
+ * (state_schema_version says which), and what it lacks reads as empty (no marks).
  */
 enum jerr state_open(const char *path, enum state_open_mode mode, struct state **out,
 		     struct jerror *err) JOEY_WUR;
@@ -248,6 +250,18 @@ enum jerr state_lock_acquire_stale(struct state *st, const char *dest_id, const 
 enum jerr state_lock_heartbeat(struct state *st, const char *dest_id, struct jerror *err) JOEY_WUR;
 /* Release a lock this struct state holds; nothing otherwise (a failure is logged). */
 void state_lock_release(struct state *st, const char *dest_id);
+
+/* ---- high-water marks of incremental schedules (docs/config.md) ---- */
+
+/*
+ * The mark of schedule_id (borrowed): *found and its text in value (reset first).
+ * Not found when none was stored, also in a store older than schema version 2.
+ */
+enum jerr state_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
+			 bool *found, struct jerror *err) JOEY_WUR;
+/* Store value (borrowed, copied) as the mark of schedule_id, replacing any. */
+enum jerr state_mark_set(struct state *st, const char *schedule_id, const char *value,
+			 struct jerror *err) JOEY_WUR;
 
 /* Hash of a canonical payload: XXH3-128, big-endian (high 64 bits first). */
 void state_hash(const void *data, size_t len, unsigned char out[STATE_HASH_LEN]);

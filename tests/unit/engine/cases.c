@@ -1,30 +1,74 @@
 /*
- * cases.c: runs the declarative plan cases in tests/cases/plan/<name>/.
+ * cases.c: runs the declarative plan cases in tests/cases/plan/<name>/, once per source
+ * backend, every backend against the same expected.json.
  *
  * A case is data only, adding one needs no C:
  *   config/        a config directory (its SQLite app uses "file": "../data.db")
  *   data.sql       SQL that builds data.db
+ *   data.<backend>.sql  optional: used instead of data.sql on that backend (postgres,
+ *                  mysql), verbatim, for a statement the small translation below cannot
+ *                  express
  *   state.json     optional prior state: [{"destination","key","payload",
  *                  "in_scope"?, "pending"?, "attempts"?, "error"?}]
  *   env            optional NAME=VALUE lines (e.g. JOEY_NOW=2026-11-24T00:00:00Z)
  *   options.json   optional {"destination": ID, "max_delete_percent": N}
  *   expected.json  the output of `joey plan --details --json` (compared as JSON)
- * JOEY_CASE=name runs one case; JOEY_UPDATE_EXPECTED=1 rewrites expected.json
- * (review the diff before committing it).
+ *
+ * Backends (one cmocka test each):
+ *   sqlite    the case as written.
+ *   postgres  $JOEY_PG_URL (postgresql://user:password@host:port/database): data.sql is
+ *             loaded into a fresh schema "case_<name>" with REAL -> DOUBLE PRECISION and
+ *             INTEGER PRIMARY KEY -> SERIAL PRIMARY KEY (SQLite's rowid alias numbers
+ *             rows inserted without an id); each sqlite app becomes a postgres app with
+ *             that schema, each sqlite-* source type a postgres-* one.
+ *   mysql     $JOEY_MYSQL_URL (mysql://user:password@host:port/database): a fresh
+ *             database "joey_case_<name>" (the user needs CREATE on `joey\_case\_%`.*;
+ *             the backend is skipped with a message when it lacks it), INTEGER PRIMARY
+ *             KEY -> ... AUTO_INCREMENT, TEXT PRIMARY KEY -> VARCHAR(255) COLLATE
+ *             utf8mb4_bin PRIMARY KEY (a key needs a length; SQLite keys are bytewise);
+ *             other columns keep the server's default (case-insensitive) collation.
+ *   csv       cases whose data.sql is only CREATE TABLE and INSERT and whose sources
+ *             are all sqlite-import-table: every table is exported from data.db to
+ *             csv/<table>.csv, one csv app per table ("csv_<table>"), each source moved
+ *             to the app of its table.
+ * A backend without its URL is skipped. Cases that cannot run on a backend (no data.sql,
+ * no sqlite app, SQL beyond CREATE/INSERT for csv) are listed as not applicable.
+ * JOEY_CASE=name runs one case, JOEY_CASE_BACKEND=postgres one backend;
+ * JOEY_KEEP_CASE_DATA=1 keeps each case's directory and schema/database (printed);
+ * JOEY_UPDATE_EXPECTED=1 rewrites expected.json from the sqlite run (review the diff
+ * before committing it).
  */
 #include "support/testutil.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <jansson.h>
+#include <libpq-fe.h>
+#include <mysql.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/strbuf.h"
 #include "config/config.h"
 #include "engine/plan.h"
 #include "state/state.h"
+
+enum backend_kind { BK_SQLITE, BK_POSTGRES, BK_MYSQL, BK_CSV };
+
+struct backend {
+	const char *name; /* also the suffix of data.<name>.sql */
+	enum backend_kind kind;
+	const char *url_var;
+	char user[128], password[128], host[128], port[16], database[128];
+	PGconn *pg;
+	MYSQL *my;
+	bool unusable; /* the server refused what the runner needs (message printed) */
+};
+
+#define CASE_NA (-1) /* run_case: the case cannot run on this backend */
 
 static const char *cases_dir(void)
 {
@@ -32,6 +76,14 @@ static const char *cases_dir(void)
 	const char *d = getenv("JOEY_TEST_DATA");
 	snprintf(buf, sizeof(buf), "%s/cases/plan", d ? d : "tests");
 	return buf;
+}
+
+static bool file_exists(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f)
+		fclose(f);
+	return f != NULL;
 }
 
 static void run_sql(const char *db, const char *sqlfile)
@@ -109,18 +161,422 @@ static void load_state(struct state *st, const char *path)
 	json_decref(arr);
 }
 
-static int run_case(const char *name)
+/* ---- backends ---- */
+
+/* scheme://user:password@host:port/database (no escapes: the test servers' URLs) */
+static bool parse_url(struct backend *be, const char *url)
 {
-	struct strbuf src = STRBUF_INIT, cmd = STRBUF_INIT, p = STRBUF_INIT;
+	const char *p = strstr(url, "://");
+	return p && sscanf(p + 3, "%127[^:]:%127[^@]@%127[^:]:%15[^/]/%127s", be->user,
+			   be->password, be->host, be->port, be->database) == 5;
+}
+
+/* The schema (postgres) or database (mysql) of a case: lower-case, [a-z0-9_]. */
+static void case_db_name(struct strbuf *sb, const struct backend *be, const char *name)
+{
+	strbuf_addstr(sb, be->kind == BK_MYSQL ? "joey_case_" : "case_");
+	for (const char *s = name; *s; s++)
+		strbuf_addch(sb, isalnum((unsigned char)*s) ? tolower((unsigned char)*s) : '_');
+}
+
+static bool pg_ok(PGresult *r)
+{
+	ExecStatusType s = PQresultStatus(r);
+	return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+}
+
+/* Run several statements; false (message in *msg) on the first error. */
+static bool server_exec(struct backend *be, const char *sql, struct strbuf *msg)
+{
+	if (be->kind == BK_POSTGRES) {
+		PGresult *r = PQexec(be->pg, sql);
+		bool ok = pg_ok(r);
+		if (!ok)
+			strbuf_addstr(msg, PQresultErrorMessage(r));
+		PQclear(r);
+		return ok;
+	}
+	if (mysql_real_query(be->my, sql, strlen(sql))) {
+		strbuf_addf(msg, "%u: %s", mysql_errno(be->my), mysql_error(be->my));
+		return false;
+	}
+	for (;;) {
+		MYSQL_RES *res = mysql_store_result(be->my);
+		if (res)
+			mysql_free_result(res);
+		int rc = mysql_next_result(be->my);
+		if (rc < 0)
+			return true;
+		if (rc > 0) {
+			strbuf_addf(msg, "%u: %s", mysql_errno(be->my), mysql_error(be->my));
+			return false;
+		}
+	}
+}
+
+static void backend_open(struct backend *be)
+{
+	const char *url = be->url_var ? getenv(be->url_var) : NULL;
+	if (!be->url_var)
+		return;
+	if (!url || !*url)
+		return; /* skipped */
+	if (!parse_url(be, url))
+		fail_msg("%s is not scheme://user:password@host:port/database: %s", be->url_var, url);
+	if (be->kind == BK_POSTGRES) {
+		be->pg = PQconnectdb(url);
+		if (PQstatus(be->pg) != CONNECTION_OK)
+			fail_msg("%s: cannot connect: %s", be->url_var, PQerrorMessage(be->pg));
+		PQclear(PQexec(be->pg, "SET client_min_messages = warning"));
+		return;
+	}
+	be->my = mysql_init(NULL);
+	mysql_options(be->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (!mysql_real_connect(be->my, be->host, be->user, be->password, be->database,
+				(unsigned)atoi(be->port), NULL, CLIENT_MULTI_STATEMENTS))
+		fail_msg("%s: cannot connect: %s", be->url_var, mysql_error(be->my));
+	/* the runner needs CREATE DATABASE joey_case_*: find out once */
+	struct strbuf msg = STRBUF_INIT;
+	if (!server_exec(be, "DROP DATABASE IF EXISTS joey_case_probe_; "
+			     "CREATE DATABASE joey_case_probe_; DROP DATABASE joey_case_probe_",
+			 &msg)) {
+		printf("mysql: skipped: user \"%s\" cannot create the case databases "
+		       "(GRANT ALL ON `joey\\_case\\_%%`.* TO it): %s\n",
+		       be->user, msg.buf);
+		be->unusable = true;
+	}
+	strbuf_release(&msg);
+}
+
+static void backend_close(struct backend *be)
+{
+	if (be->pg)
+		PQfinish(be->pg);
+	if (be->my)
+		mysql_close(be->my);
+	be->pg = NULL;
+	be->my = NULL;
+}
+
+/*
+ * The few spellings SQLite accepts and the servers do not mean the same way, replaced
+ * as whole words outside string literals (case-insensitively, single spaces).
+ */
+struct rewrite {
+	const char *from, *to;
+};
+static const struct rewrite pg_rewrites[] = {
+	{ "INTEGER PRIMARY KEY", "SERIAL PRIMARY KEY" },
+	{ "REAL", "DOUBLE PRECISION" },
+	{ NULL, NULL },
+};
+static const struct rewrite my_rewrites[] = {
+	{ "INTEGER PRIMARY KEY", "INTEGER PRIMARY KEY AUTO_INCREMENT" },
+	{ "TEXT PRIMARY KEY", "VARCHAR(255) COLLATE utf8mb4_bin PRIMARY KEY" },
+	{ NULL, NULL },
+};
+
+static bool word_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
+
+static char *translate_sql(const char *sql, const struct rewrite *rw)
+{
+	struct strbuf out = STRBUF_INIT;
+	const char *s = sql;
+	while (*s) {
+		if (*s == '\'') { /* a literal, '' inside */
+			const char *e = s + 1;
+			while (*e && !(*e == '\'' && e[1] != '\''))
+				e += (*e == '\'') ? 2 : 1;
+			if (*e)
+				e++;
+			strbuf_add(&out, s, (size_t)(e - s));
+			s = e;
+			continue;
+		}
+		if (s == sql || !word_char(s[-1])) {
+			const struct rewrite *r;
+			for (r = rw; r->from; r++) {
+				size_t n = strlen(r->from);
+				if (!strncasecmp(s, r->from, n) && !word_char(s[n])) {
+					strbuf_addstr(&out, r->to);
+					s += n;
+					break;
+				}
+			}
+			if (r->from)
+				continue;
+		}
+		strbuf_addch(&out, *s++);
+	}
+	return strbuf_detach(&out, NULL);
+}
+
+/* Only CREATE TABLE and INSERT statements (what a set of CSV files can hold)? */
+static bool plain_tables_sql(const char *sql)
+{
+	const char *s = sql;
+	for (;;) {
+		while (isspace((unsigned char)*s) || *s == ';')
+			s++;
+		if (!*s)
+			return true;
+		if (strncasecmp(s, "CREATE TABLE", 12) && strncasecmp(s, "INSERT", 6))
+			return false;
+		/* to the end of the statement, skipping literals */
+		while (*s && *s != ';') {
+			if (*s == '\'') {
+				for (s++; *s && !(*s == '\'' && s[1] != '\''); s += (*s == '\'') ? 2 : 1)
+					;
+			}
+			if (*s)
+				s++;
+		}
+	}
+}
+
+/* Export one table of data.db as CSV (NULL as an empty cell, text quoted when needed). */
+static void export_csv(sqlite3 *db, const char *table, const char *path)
+{
+	struct strbuf q = STRBUF_INIT;
+	sqlite3_stmt *st;
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	strbuf_addstr(&q, "SELECT * FROM ");
+	strbuf_add_sql_ident(&q, table);
+	strbuf_addstr(&q, " ORDER BY rowid");
+	if (sqlite3_prepare_v2(db, q.buf, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("export %s: %s", table, sqlite3_errmsg(db));
+	int n = sqlite3_column_count(st);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s%s", i ? "," : "", sqlite3_column_name(st, i));
+	fputc('\n', f);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		for (int i = 0; i < n; i++) {
+			const char *v = (const char *)sqlite3_column_text(st, i);
+			if (i)
+				fputc(',', f);
+			if (!v)
+				continue;
+			if (sqlite3_column_type(st, i) == SQLITE_TEXT && strpbrk(v, ",\"\r\n")) {
+				fputc('"', f);
+				for (; *v; v++) {
+					if (*v == '"')
+						fputc('"', f);
+					fputc(*v, f);
+				}
+				fputc('"', f);
+			} else {
+				fputs(v, f);
+			}
+		}
+		fputc('\n', f);
+	}
+	sqlite3_finalize(st);
+	fclose(f);
+	strbuf_release(&q);
+}
+
+/*
+ * Point the case's config at the backend: rewrites every *.json of dir. Returns
+ * CASE_NA when the config cannot be expressed there (no sqlite app; for csv, a source
+ * that is not a plain table); for csv also writes csv/<table>.csv next to config/.
+ */
+static int rewrite_config(const char *tmp, const struct backend *be, const char *dbname)
+{
+	struct strbuf dir = STRBUF_INIT, path = STRBUF_INIT;
+	DIR *d;
+	struct dirent *e;
+	bool have_app = false, na = false;
+	sqlite3 *db = NULL;
+
+	strbuf_addf(&dir, "%s/config", tmp);
+	d = opendir(dir.buf);
+	assert_non_null(d);
+	if (be->kind == BK_CSV) {
+		strbuf_addf(&path, "%s/data.db", tmp);
+		assert_int_equal(sqlite3_open_v2(path.buf, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+		strbuf_reset(&path);
+		strbuf_addf(&path, "%s/csv", tmp);
+		tu_write(path.buf, ".keep", "");
+	}
+	while (!na && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		json_error_t je;
+		json_t *arr, *csv_apps;
+		if (n < 5 || strcmp(e->d_name + n - 5, ".json"))
+			continue;
+		strbuf_reset(&path);
+		strbuf_addf(&path, "%s/%s", dir.buf, e->d_name);
+		arr = json_load_file(path.buf, 0, &je);
+		if (!arr)
+			fail_msg("%s: %s (the runner reads case configs as plain JSON)", path.buf, je.text);
+		csv_apps = json_array();
+		for (size_t i = 0; !na && json_is_array(arr) && i < json_array_size(arr); i++) {
+			json_t *obj = json_array_get(arr, i);
+			const char *cls = json_string_value(json_object_get(obj, "class"));
+			const char *type = json_string_value(json_object_get(obj, "type"));
+			if (!cls || !type)
+				continue;
+			if (!strcmp(cls, "App") && !strcmp(type, "sqlite")) {
+				have_app = true;
+				if (be->kind == BK_CSV) {
+					json_array_remove(arr, i--);
+					continue;
+				}
+				json_t *o = json_object();
+				json_object_set_new(o, "host", json_string(be->host));
+				json_object_set_new(o, "port", json_integer(atoi(be->port)));
+				json_object_set_new(o, "user", json_string(be->user));
+				json_object_set_new(o, "password", json_string(be->password));
+				if (be->kind == BK_POSTGRES) {
+					json_object_set_new(o, "database", json_string(be->database));
+					json_object_set_new(o, "schema", json_string(dbname));
+				} else {
+					json_object_set_new(o, "database", json_string(dbname));
+				}
+				json_object_set_new(obj, "type", json_string(be->name));
+				json_object_set_new(obj, "options", o);
+			} else if (!strcmp(cls, "Source") && !strncmp(type, "sqlite-", 7)) {
+				struct strbuf t = STRBUF_INIT, f = STRBUF_INIT;
+				const char *table = json_string_value(
+					json_object_get(json_object_get(obj, "options"), "table"));
+				if (be->kind != BK_CSV) {
+					strbuf_addf(&t, "%s-%s", be->name, type + 7);
+					json_object_set_new(obj, "type", json_string(t.buf));
+					strbuf_release(&t);
+					continue;
+				}
+				if (strcmp(type, "sqlite-import-table") || !table) {
+					na = true;
+					continue;
+				}
+				strbuf_addf(&t, "csv_%s", table);
+				strbuf_addf(&f, "%s/csv/%s.csv", tmp, table);
+				if (!file_exists(f.buf)) {
+					export_csv(db, table, f.buf);
+					strbuf_reset(&f);
+					strbuf_addf(&f, "../csv/%s.csv", table);
+					json_array_append_new(csv_apps,
+							      json_pack("{s:s, s:s, s:s, s:{s:s}}", "class",
+									"App", "id", t.buf, "type", "csv",
+									"options", "file", f.buf));
+				}
+				json_object_set_new(obj, "type", json_string("csv-import-table"));
+				json_object_set_new(obj, "appId", json_string(t.buf));
+				strbuf_release(&t);
+				strbuf_release(&f);
+			}
+		}
+		if (json_is_array(arr)) {
+			json_array_extend(arr, csv_apps);
+			if (json_dump_file(arr, path.buf, JSON_INDENT(1)))
+				fail_msg("cannot write %s", path.buf);
+		}
+		json_decref(csv_apps);
+		json_decref(arr);
+	}
+	closedir(d);
+	if (db)
+		sqlite3_close(db);
+	strbuf_release(&dir);
+	strbuf_release(&path);
+	return have_app && !na ? 0 : CASE_NA;
+}
+
+/*
+ * Load the case's data into the backend: data.<backend>.sql verbatim if the case has
+ * one, else data.sql translated. Returns CASE_NA without data, 1 on an SQL error.
+ */
+static int load_server_data(struct backend *be, const char *src, const char *dbname)
+{
+	struct strbuf p = STRBUF_INIT, sql = STRBUF_INIT, msg = STRBUF_INIT;
+	char *text, *body;
+	int rc = 0;
+
+	strbuf_addf(&p, "%s/data.%s.sql", src, be->name);
+	body = tu_read(p.buf);
+	if (!body) {
+		strbuf_reset(&p);
+		strbuf_addf(&p, "%s/data.sql", src);
+		text = tu_read(p.buf);
+		if (!text) {
+			strbuf_release(&p);
+			return CASE_NA;
+		}
+		body = translate_sql(text, be->kind == BK_POSTGRES ? pg_rewrites : my_rewrites);
+		free(text);
+	}
+	if (be->kind == BK_POSTGRES)
+		strbuf_addf(&sql, "DROP SCHEMA IF EXISTS \"%s\" CASCADE; CREATE SCHEMA \"%s\"; "
+				  "SET search_path = \"%s\";\n",
+			    dbname, dbname, dbname);
+	else
+		strbuf_addf(&sql, "DROP DATABASE IF EXISTS `%s`; CREATE DATABASE `%s`; USE `%s`;\n",
+			    dbname, dbname, dbname);
+	strbuf_addstr(&sql, body);
+	if (!server_exec(be, sql.buf, &msg)) {
+		fprintf(stderr, "%s: %s: %s\n", be->name, p.buf, msg.buf);
+		rc = 1;
+	}
+	if (be->kind == BK_POSTGRES)
+		PQclear(PQexec(be->pg, "RESET search_path"));
+	free(body);
+	strbuf_release(&p);
+	strbuf_release(&sql);
+	strbuf_release(&msg);
+	return rc;
+}
+
+static void drop_server_data(struct backend *be, const char *dbname)
+{
+	struct strbuf sql = STRBUF_INIT, msg = STRBUF_INIT;
+	if (be->kind == BK_POSTGRES)
+		strbuf_addf(&sql, "DROP SCHEMA IF EXISTS \"%s\" CASCADE", dbname);
+	else
+		strbuf_addf(&sql, "DROP DATABASE IF EXISTS `%s`", dbname);
+	if (!server_exec(be, sql.buf, &msg))
+		fprintf(stderr, "%s: %s: %s\n", be->name, sql.buf, msg.buf);
+	strbuf_release(&sql);
+	strbuf_release(&msg);
+}
+
+/* Print a unified diff of two JSON values (expected, got). */
+static void print_diff(const char *tmp, json_t *want, json_t *got)
+{
+	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT, cmd = STRBUF_INIT;
+	char *out = NULL;
+	strbuf_addf(&a, "%s/expected.json", tmp);
+	strbuf_addf(&b, "%s/got.json", tmp);
+	json_dump_file(want, a.buf, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_dump_file(got, b.buf, JSON_INDENT(2) | JSON_SORT_KEYS);
+	strbuf_addf(&cmd, "diff -u '%s' '%s'", a.buf, b.buf);
+	tu_run(cmd.buf, &out);
+	fprintf(stderr, "%s\n", out ? out : "");
+	free(out);
+	strbuf_release(&a);
+	strbuf_release(&b);
+	strbuf_release(&cmd);
+}
+
+/* 0 passed, 1 failed, CASE_NA not applicable to this backend. */
+static int run_case(struct backend *be, const char *name)
+{
+	struct strbuf src = STRBUF_INIT, cmd = STRBUF_INIT, p = STRBUF_INIT, dbname = STRBUF_INIT;
 	char *tmp = tu_mkdtemp();
 	struct config *cfg = NULL;
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
 	struct plan plan;
+	bool plan_live = false, server_data = false;
 	struct plan_opts opts = { .details = true, .json = true, .max_delete_percent = -1 };
 	char *out = NULL;
 	size_t outlen = 0;
 	int failed = 0;
+	json_t *got = NULL, *want = NULL;
+	json_error_t je;
 
 	strbuf_addf(&src, "%s/%s", cases_dir(), name);
 	strbuf_addf(&cmd, "cp -r '%s/config' '%s/config'", src.buf, tmp);
@@ -132,11 +588,32 @@ static int run_case(const char *name)
 
 	strbuf_reset(&p);
 	strbuf_addf(&p, "%s/data.sql", src.buf);
+	if (be->kind == BK_CSV) {
+		char *sql = tu_read(p.buf);
+		bool plain = sql && plain_tables_sql(sql);
+		free(sql);
+		if (!plain) {
+			failed = CASE_NA;
+			goto out;
+		}
+	}
 	strbuf_reset(&cmd);
 	strbuf_addf(&cmd, "%s/data.db", tmp);
 	run_sql(cmd.buf, p.buf);
 
-	json_error_t je;
+	if (be->kind != BK_SQLITE) {
+		case_db_name(&dbname, be, name);
+		failed = rewrite_config(tmp, be, dbname.buf);
+		if (failed)
+			goto out;
+		if (be->kind == BK_POSTGRES || be->kind == BK_MYSQL) {
+			failed = load_server_data(be, src.buf, dbname.buf);
+			server_data = failed != CASE_NA;
+			if (failed)
+				goto out;
+		}
+	}
+
 	strbuf_reset(&p);
 	strbuf_addf(&p, "%s/options.json", src.buf);
 	json_t *o = json_load_file(p.buf, 0, &je);
@@ -154,7 +631,9 @@ static int run_case(const char *name)
 	if (config_load(cmd.buf, NULL, &cfg, &err) != JERR_OK) {
 		if (cfg)
 			config_print_diags(cfg, stderr);
-		fail_msg("case %s: config does not load: %s", name, err.msg.buf);
+		fprintf(stderr, "%s case %s: config does not load: %s\n", be->name, name, err.msg.buf);
+		failed = 1;
+		goto out;
 	}
 	strbuf_reset(&cmd);
 	strbuf_addf(&cmd, "%s/state.db", tmp);
@@ -164,58 +643,99 @@ static int run_case(const char *name)
 	load_state(st, p.buf);
 
 	assert_int_equal(plan_init(&plan, cfg, &opts, &err), JERR_OK);
-	if (plan_compute(&plan, st, &err) != JERR_OK)
-		fail_msg("case %s: plan failed: %s (%s)", name, err.msg.buf, err.detail.buf);
+	plan_live = true;
+	if (plan_compute(&plan, st, &err) != JERR_OK) {
+		fprintf(stderr, "%s case %s: plan failed: %s (%s)\n", be->name, name, err.msg.buf,
+			err.detail.buf);
+		failed = 1;
+		goto out;
+	}
 	FILE *mem = open_memstream(&out, &outlen);
 	plan_print_json(&plan, mem);
 	fclose(mem);
-	plan_release(&plan);
 
 	strbuf_reset(&p);
 	strbuf_addf(&p, "%s/expected.json", src.buf);
-	json_t *got = json_loads(out, 0, &je);
-	if (!got)
-		fail_msg("case %s: plan output is not JSON: %s\n%s", name, je.text, out);
-	if (getenv("JOEY_UPDATE_EXPECTED")) {
+	got = json_loads(out, 0, &je);
+	if (!got) {
+		fprintf(stderr, "%s case %s: plan output is not JSON: %s\n%s\n", be->name, name, je.text, out);
+		failed = 1;
+		goto out;
+	}
+	if (be->kind == BK_SQLITE && getenv("JOEY_UPDATE_EXPECTED")) {
 		json_dump_file(got, p.buf, JSON_INDENT(2) | JSON_SORT_KEYS);
 		FILE *f = fopen(p.buf, "a");
 		fputc('\n', f);
 		fclose(f);
 	}
-	json_t *want = json_load_file(p.buf, 0, &je);
+	want = json_load_file(p.buf, 0, &je);
 	if (!want) {
 		fprintf(stderr, "case %s: missing or invalid expected.json (%s); got:\n%s\n", name, je.text, out);
 		failed = 1;
 	} else if (!json_equal(got, want)) {
-		char *g = json_dumps(got, JSON_INDENT(2) | JSON_SORT_KEYS);
-		fprintf(stderr, "case %s: plan differs from expected.json; got:\n%s\n", name, g);
-		free(g);
+		fprintf(stderr, "%s case %s: plan differs from expected.json (- expected, + got):\n",
+			be->name, name);
+		print_diff(tmp, want, got);
 		failed = 1;
 	}
+out:
+	if (plan_live)
+		plan_release(&plan);
+	if (server_data && !getenv("JOEY_KEEP_CASE_DATA"))
+		drop_server_data(be, dbname.buf);
 	json_decref(got);
 	json_decref(want);
 	free(out);
 	free((char *)opts.only_dest);
-	state_close(st);
+	if (st)
+		state_close(st);
 	config_free(cfg);
 	jerror_release(&err);
-	tu_rmtree(tmp);
+	if (getenv("JOEY_KEEP_CASE_DATA"))
+		fprintf(stderr, "%s case %s: kept %s%s%s\n", be->name, name, tmp,
+			server_data ? " and " : "", server_data ? dbname.buf : "");
+	else
+		tu_rmtree(tmp);
 	free(tmp);
 	strbuf_release(&src);
 	strbuf_release(&cmd);
 	strbuf_release(&p);
+	strbuf_release(&dbname);
 	return failed;
 }
 
-static void test_all_cases(void **unused)
+static int cmp_names(const void *a, const void *b)
 {
-	DIR *d = opendir(cases_dir());
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void run_backend(void **state)
+{
+	struct backend *be = *state;
 	const char *only = getenv("JOEY_CASE");
+	const char *only_be = getenv("JOEY_CASE_BACKEND");
+	DIR *d;
 	struct dirent *e;
 	int n = 0, failed = 0;
 	char **names = NULL;
 	size_t nn = 0;
+	struct strbuf na = STRBUF_INIT, bad = STRBUF_INIT;
 
+	if (only_be && *only_be && strcmp(only_be, be->name)) {
+		printf("%s: skipped (JOEY_CASE_BACKEND=%s)\n", be->name, only_be);
+		skip();
+	}
+	if (be->url_var && !(getenv(be->url_var) && *getenv(be->url_var))) {
+		printf("%s: skipped ($%s is not set; scripts/test-servers.sh start)\n", be->name,
+		       be->url_var);
+		skip();
+	}
+	backend_open(be);
+	if (be->unusable) {
+		backend_close(be);
+		skip();
+	}
+	d = opendir(cases_dir());
 	assert_non_null(d);
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
@@ -226,23 +746,45 @@ static void test_all_cases(void **unused)
 		names[nn++] = strdup(e->d_name);
 	}
 	closedir(d);
+	if (nn)
+		qsort(names, nn, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < nn; i++) {
-		int f = run_case(names[i]);
-		printf("%s case %s\n", f ? "FAIL" : "ok  ", names[i]);
-		failed += f;
-		n++;
+		int f = run_case(be, names[i]);
+		if (f == CASE_NA) {
+			strbuf_addf(&na, "%s%s", na.len ? ", " : "", names[i]);
+		} else {
+			printf("%s %s case %s\n", f ? "FAIL" : "ok  ", be->name, names[i]);
+			if (f)
+				strbuf_addf(&bad, "%s%s", bad.len ? ", " : "", names[i]);
+			failed += f;
+			n++;
+		}
 		free(names[i]);
 	}
 	free(names);
-	printf("%d plan cases, %d failed\n", n, failed);
+	backend_close(be);
+	printf("%s: %d cases, %d failed%s%s%s%s%s\n", be->name, n, failed, bad.len ? " (" : "",
+	       bad.buf, bad.len ? ")" : "", na.len ? "; not applicable: " : "", na.buf);
+	strbuf_release(&na);
+	strbuf_release(&bad);
 	assert_true(n > 0);
 	assert_int_equal(failed, 0);
 }
 
+static struct backend backends[] = {
+	{ .name = "sqlite", .kind = BK_SQLITE },
+	{ .name = "postgres", .kind = BK_POSTGRES, .url_var = "JOEY_PG_URL" },
+	{ .name = "mysql", .kind = BK_MYSQL, .url_var = "JOEY_MYSQL_URL" },
+	{ .name = "csv", .kind = BK_CSV },
+};
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_all_cases),
+		{ "sqlite", run_backend, NULL, NULL, &backends[0] },
+		{ "postgres", run_backend, NULL, NULL, &backends[1] },
+		{ "mysql", run_backend, NULL, NULL, &backends[2] },
+		{ "csv", run_backend, NULL, NULL, &backends[3] },
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,7 +161,7 @@ static enum jerr dump(const struct cfg_source *src, struct strbuf *out, struct j
 {
 	struct source_cursor *cur;
 	struct source_row *row;
-	enum jerr rc = source_csv.open_cursor(F.conn, src, &cur, err);
+	enum jerr rc = source_csv.open_cursor(F.conn, src, NULL, &cur, err);
 	if (rc)
 		return rc;
 	while ((rc = source_cursor_next(cur, &row, err)) == JERR_OK && row) {
@@ -333,7 +333,7 @@ static void test_primary_exact_and_coercion(void **s)
 	src->table = "people";
 	struct jerror err = JERROR_INIT;
 	struct source_cursor *cur = NULL;
-	assert_int_equal(source_csv.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	assert_int_equal(source_csv.open_cursor(F.conn, src, NULL, &cur, &err), JERR_CONFIG);
 	assert_null(cur);
 	assert_string_equal(err.msg.buf, "source \"users_src\": table \"people\" is not the table "
 					 "of CSV app \"files\"");
@@ -670,7 +670,7 @@ static void test_many_rows_stream(void **s)
 	struct source_row *row;
 	struct jerror err = JERROR_INIT;
 	int64_t n = 0;
-	assert_int_equal(source_csv.open_cursor(F.conn, src, &cur, &err), JERR_OK);
+	assert_int_equal(source_csv.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
 	while (source_cursor_next(cur, &row, &err) == JERR_OK && row) {
 		n++;
 		assert_int_equal(row->key.i, n);

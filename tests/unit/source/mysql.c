@@ -184,7 +184,7 @@ static enum jerr dump(const struct cfg_source *src, struct strbuf *out, struct j
 {
 	struct source_cursor *cur;
 	struct source_row *row;
-	enum jerr rc = source_mysql.open_cursor(F.conn, src, &cur, err);
+	enum jerr rc = source_mysql.open_cursor(F.conn, src, NULL, &cur, err);
 	if (rc)
 		return rc;
 	while ((rc = source_cursor_next(cur, &row, err)) == JERR_OK && row) {
@@ -398,7 +398,7 @@ static void test_check_missing_table_and_column(void **s)
 	assert_string_equal(err.hint.buf, "did you mean \"users\"?");
 	jerror_release(&err);
 	struct source_cursor *cur = NULL;
-	assert_int_equal(source_mysql.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	assert_int_equal(source_mysql.open_cursor(F.conn, src, NULL, &cur, &err), JERR_CONFIG);
 	assert_null(cur);
 	assert_string_equal(err.hint.buf, "did you mean \"users\"?");
 	jerror_release(&err);
@@ -411,7 +411,7 @@ static void test_check_missing_table_and_column(void **s)
 	assert_string_equal(err.detail.buf, "used by property \"email\" (options.column)");
 	assert_string_equal(err.hint.buf, "did you mean \"email\"?");
 	jerror_release(&err);
-	assert_int_equal(source_mysql.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	assert_int_equal(source_mysql.open_cursor(F.conn, src, NULL, &cur, &err), JERR_CONFIG);
 	assert_null(cur);
 	assert_string_equal(err.hint.buf, "did you mean \"email\"?");
 	jerror_release(&err);
@@ -484,7 +484,7 @@ static void test_non_utf8_and_huge_text(void **s)
 	struct source_cursor *cur;
 	struct source_row *row;
 	struct jerror err = JERROR_INIT;
-	assert_int_equal(source_mysql.open_cursor(F.conn, src, &cur, &err), JERR_OK);
+	assert_int_equal(source_mysql.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
 	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
 	assert_non_null(row);
 	assert_int_equal(row->values[0].u.s.len, 4194304);
@@ -496,7 +496,7 @@ static void test_non_utf8_and_huge_text(void **s)
 	db_exec("CREATE TABLE l1(id INT, v VARCHAR(20) CHARACTER SET latin1);"
 		"INSERT INTO l1 VALUES (1, CONVERT(_binary 0x636166e9 USING latin1))");
 	src = source("l1", "l1", "id", true, PROP_INTEGER, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
-	assert_int_equal(source_mysql.open_cursor(F.conn, src, &cur, &err), JERR_OK);
+	assert_int_equal(source_mysql.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
 	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
 	assert_int_equal(row->values[0].u.s.len, 5);
 	assert_memory_equal(row->values[0].u.s.ptr, "caf\xc3\xa9", 5);
@@ -561,7 +561,7 @@ static void test_many_rows_stream_and_early_close(void **s)
 	struct source_row *row;
 	struct jerror err = JERROR_INIT;
 	int64_t n = 0;
-	assert_int_equal(source_mysql.open_cursor(F.conn, src, &cur, &err), JERR_OK);
+	assert_int_equal(source_mysql.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
 	while (source_cursor_next(cur, &row, &err) == JERR_OK && row) {
 		n++;
 		assert_int_equal(row->key.i, n);
@@ -569,7 +569,7 @@ static void test_many_rows_stream_and_early_close(void **s)
 	assert_int_equal(n, 50000);
 	source_cursor_close(cur);
 	/* closing in the middle cancels the rest; the connection stays usable */
-	assert_int_equal(source_mysql.open_cursor(F.conn, src, &cur, &err), JERR_OK);
+	assert_int_equal(source_mysql.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
 	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
 	source_cursor_close(cur);
 	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");

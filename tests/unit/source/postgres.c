@@ -181,7 +181,7 @@ static enum jerr dump(const struct cfg_source *src, struct strbuf *out, struct j
 {
 	struct source_cursor *cur;
 	struct source_row *row;
-	enum jerr rc = source_postgres.open_cursor(F.conn, src, &cur, err);
+	enum jerr rc = source_postgres.open_cursor(F.conn, src, NULL, &cur, err);
 	if (rc)
 		return rc;
 	while ((rc = source_cursor_next(cur, &row, err)) == JERR_OK && row) {
@@ -395,7 +395,7 @@ static void test_check_missing_table_and_column(void **s)
 	assert_string_equal(err.hint.buf, "did you mean \"users\"?");
 	jerror_release(&err);
 	struct source_cursor *cur = NULL;
-	assert_int_equal(source_postgres.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	assert_int_equal(source_postgres.open_cursor(F.conn, src, NULL, &cur, &err), JERR_CONFIG);
 	assert_null(cur);
 	assert_string_equal(err.hint.buf, "did you mean \"users\"?");
 	jerror_release(&err);
@@ -408,7 +408,7 @@ static void test_check_missing_table_and_column(void **s)
 	assert_string_equal(err.detail.buf, "used by property \"email\" (options.column)");
 	assert_string_equal(err.hint.buf, "did you mean \"email\"?");
 	jerror_release(&err);
-	assert_int_equal(source_postgres.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	assert_int_equal(source_postgres.open_cursor(F.conn, src, NULL, &cur, &err), JERR_CONFIG);
 	assert_null(cur);
 	assert_string_equal(err.hint.buf, "did you mean \"email\"?");
 	jerror_release(&err);
@@ -509,7 +509,7 @@ static void test_non_utf8_and_huge_text(void **s)
 	struct source_cursor *cur;
 	struct source_row *row;
 	struct jerror err = JERROR_INIT;
-	assert_int_equal(source_postgres.open_cursor(F.conn, src, &cur, &err), JERR_OK);
+	assert_int_equal(source_postgres.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
 	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
 	assert_non_null(row);
 	assert_int_equal(row->values[0].u.s.len, 4194304);
@@ -545,7 +545,7 @@ static void test_non_utf8_and_huge_text(void **s)
 	assert_int_equal(source_postgres.connect(&app, "/", &conn, &err), JERR_OK);
 	src = source("l1", "l1", "id", true, PROP_INTEGER, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
 	src->app = &app;
-	assert_int_equal(source_postgres.open_cursor(conn, src, &cur, &err), JERR_OK);
+	assert_int_equal(source_postgres.open_cursor(conn, src, NULL, &cur, &err), JERR_OK);
 	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
 	assert_int_equal(row->values[0].u.s.len, 5);
 	assert_memory_equal(row->values[0].u.s.ptr, "caf\xc3\xa9", 5);
@@ -614,7 +614,7 @@ static void test_many_rows_stream_and_early_close(void **s)
 	struct source_row *row;
 	struct jerror err = JERROR_INIT;
 	int64_t n = 0;
-	assert_int_equal(source_postgres.open_cursor(F.conn, src, &cur, &err), JERR_OK);
+	assert_int_equal(source_postgres.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
 	while (source_cursor_next(cur, &row, &err) == JERR_OK && row) {
 		n++;
 		assert_int_equal(row->key.i, n);
@@ -622,7 +622,7 @@ static void test_many_rows_stream_and_early_close(void **s)
 	assert_int_equal(n, 50000);
 	source_cursor_close(cur);
 	/* closing in the middle cancels the rest; the connection stays usable */
-	assert_int_equal(source_postgres.open_cursor(F.conn, src, &cur, &err), JERR_OK);
+	assert_int_equal(source_postgres.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
 	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
 	source_cursor_close(cur);
 	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");

@@ -10,6 +10,7 @@
 #include "base/arena.h"
 #include "base/strbuf.h"
 #include "source/source.h"
+#include "source/sqlgen.h"
 
 struct fx {
 	struct arena a;
@@ -137,7 +138,7 @@ static enum jerr dump(const struct cfg_source *src, struct strbuf *out, struct j
 {
 	struct source_cursor *cur;
 	struct source_row *row;
-	enum jerr rc = source_sqlite.open_cursor(F.conn, src, &cur, err);
+	enum jerr rc = source_sqlite.open_cursor(F.conn, src, NULL, &cur, err);
 	if (rc)
 		return rc;
 	while ((rc = source_cursor_next(cur, &row, err)) == JERR_OK && row) {
@@ -380,7 +381,7 @@ static void test_check_missing_table_and_column(void **s)
 
 	/* open_cursor reports the same thing rather than SQLite's bare message */
 	struct source_cursor *cur = NULL;
-	assert_int_equal(source_sqlite.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, NULL, &cur, &err), JERR_CONFIG);
 	assert_null(cur);
 	assert_string_equal(err.hint.buf, "did you mean \"email\"?");
 	jerror_release(&err);
@@ -417,7 +418,7 @@ static void test_sql_injection_is_quoted_and_bound(void **s)
 			    "source \"evil\": table \"users\"; DROP TABLE users; --\" does not exist");
 	jerror_release(&err);
 	struct source_cursor *cur = NULL;
-	assert_int_equal(source_sqlite.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, NULL, &cur, &err), JERR_CONFIG);
 	jerror_release(&err);
 
 	struct cfg_property *p = prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL);
@@ -477,7 +478,7 @@ static void test_query_sources(void **s)
 	src->is_query = true;
 	src->query = "SELECT id FROM users";
 	struct source_cursor *cur = NULL;
-	assert_int_equal(source_sqlite.open_cursor(F.conn, src, &cur, &err), JERR_CONFIG);
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, NULL, &cur, &err), JERR_CONFIG);
 	assert_string_equal(err.msg.buf, "property \"bad\": query placeholder \"{{{ email }}}\" "
 					 "does not name the record key");
 	jerror_release(&err);
@@ -524,7 +525,7 @@ static void test_many_rows_stream(void **s)
 	struct source_row *row;
 	struct jerror err = JERROR_INIT;
 	int64_t n = 0;
-	assert_int_equal(source_sqlite.open_cursor(F.conn, src, &cur, &err), JERR_OK);
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
 	while (source_cursor_next(cur, &row, &err) == JERR_OK && row) {
 		n++;
 		assert_int_equal(row->key.i, n);
@@ -532,6 +533,143 @@ static void test_many_rows_stream(void **s)
 	assert_int_equal(n, 20000);
 	assert_int_equal(cur->rows, 20000);
 	source_cursor_close(cur);
+}
+
+/* ---- incremental reads (source_read) ---- */
+
+/* Like dump, with read, each line ending in "@since". */
+static enum jerr dump_read(const struct cfg_source *src, const struct source_read *read,
+			   struct strbuf *out, struct jerror *err)
+{
+	struct source_cursor *cur;
+	struct source_row *row;
+	enum jerr rc = source_sqlite.open_cursor(F.conn, src, read, &cur, err);
+	if (rc)
+		return rc;
+	while ((rc = source_cursor_next(cur, &row, err)) == JERR_OK && row) {
+		strbuf_addf(out, "%.*s:[", (int)row->key.text.len, row->key.text.ptr);
+		for (size_t i = 0; i < row->n_values; i++) {
+			if (i)
+				strbuf_addch(out, ',');
+			value_to_json(out, &row->values[i]);
+		}
+		strbuf_addf(out, "]@%.*s\n", (int)row->since.len, row->since.ptr);
+	}
+	source_cursor_close(cur);
+	return rc;
+}
+
+#define EXPECT_READ(src, read, text)                                            \
+	do {                                                                    \
+		struct strbuf out_ = STRBUF_INIT;                               \
+		struct jerror err_ = JERROR_INIT;                               \
+		enum jerr rc_ = dump_read((src), (read), &out_, &err_);         \
+		if (rc_)                                                        \
+			jerror_print(stderr, &err_);                            \
+		assert_int_equal(rc_, JERR_OK);                                 \
+		assert_string_equal(out_.buf, (text));                          \
+		strbuf_release(&out_);                                          \
+		jerror_release(&err_);                                          \
+	} while (0)
+
+/* The SQLite dialect's essentials, to see the statement sql_plan_build makes. */
+static const struct sql_dialect test_dialect = {
+	.name = "test", .quote = '"', .params = SQL_PARAM_QNUM, .pick = SQL_PICK_WINDOW,
+	.text_type = "TEXT", .int_type = "INTEGER", .key_collate = "", .text_order = " COLLATE BINARY",
+	.natural_text_order = "", .like_escape = " ESCAPE '\\'", .true_sql = "1", .false_sql = "0",
+	.asc_nulls = "", .desc_nulls = "",
+};
+
+static void expect_sql(const struct cfg_source *src, const struct source_read *read,
+		       const char *want)
+{
+	struct sql_plan p;
+	struct strbuf out = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	sql_plan_init(&p);
+	assert_int_equal(sql_plan_build(&test_dialect, NULL, src, read, &p, &err), JERR_OK);
+	sql_plan_describe(&test_dialect, &p, &out);
+	assert_string_equal(out.buf, want);
+	strbuf_release(&out);
+	sql_plan_release(&p);
+	jerror_release(&err);
+}
+
+static void test_incremental_primary(void **s)
+{
+	struct cfg_source *src = source("users_src", "users", "id", true, PROP_INTEGER, 1,
+					prop("name", PROP_STRING, "name", AGG_EXACT, NULL));
+	struct source_read full = { "age", NULL }, since = { "age", "30" }, text = { "born", "2001" };
+
+	/* the since column only: every row, with its value */
+	EXPECT_READ(src, &full, "1:[\"Al\"]@30\n2:[\"Bo\"]@25\n3:[\"Cy\"]@40\n");
+	/* >= the mark: the boundary row is read again; a number binds as a number */
+	EXPECT_READ(src, &since, "1:[\"Al\"]@30\n3:[\"Cy\"]@40\n");
+	/* text compares as text: "nope" > "2001" > "1990-..." */
+	EXPECT_READ(src, &text, "2:[\"Bo\"]@nope\n3:[\"Cy\"]@2001-02-03\n");
+	/* no since column: the ordinary read, row->since empty */
+	EXPECT_READ(src, NULL, "1:[\"Al\"]@\n2:[\"Bo\"]@\n3:[\"Cy\"]@\n");
+
+	expect_sql(src, &since,
+		   "SELECT \"id\", \"name\", \"age\" FROM \"users\" AS \"joey$src\" "
+		   "WHERE \"age\" >= ?1 ORDER BY CAST(\"id\" AS INTEGER)\n-- ?1 = 30\n");
+	expect_sql(src, &full,
+		   "SELECT \"id\", \"name\", \"age\" FROM \"users\" AS \"joey$src\" "
+		   "ORDER BY CAST(\"id\" AS INTEGER)\n");
+	/* an identifier with a quote is quoted, the value bound, never inlined */
+	struct source_read evil = { "a\"b", "x'; DROP TABLE users; --" };
+	expect_sql(src, &evil,
+		   "SELECT \"id\", \"name\", \"a\"\"b\" FROM \"users\" AS \"joey$src\" "
+		   "WHERE \"a\"\"b\" >= ?1 ORDER BY CAST(\"id\" AS INTEGER)\n"
+		   "-- ?1 = \"x'; DROP TABLE users; --\"\n");
+}
+
+static void test_incremental_grouped(void **s)
+{
+	/* a grouped (aggregating) source filters keys, so the sum covers every row of a key */
+	struct cfg_source *src = source("purchases_src", "purchases", "uid", true, PROP_INTEGER, 1,
+					prop("total", PROP_FLOAT, "amount", AGG_SUM, NULL));
+	struct source_read since = { "ts", "250" }, full = { "ts", NULL };
+
+	EXPECT_READ(src, &since, "1:[22]@300\n");
+	EXPECT_READ(src, &full, "1:[22]@300\n3:[1]@60\n");
+	expect_sql(src, &since,
+		   "SELECT \"uid\", COALESCE(SUM(\"amount\"), 0), COUNT(*), MAX(\"ts\") FROM "
+		   "\"purchases\" AS \"joey$src\" WHERE \"uid\" IN (SELECT \"uid\" FROM \"purchases\" "
+		   "WHERE \"ts\" >= ?1) GROUP BY \"uid\" ORDER BY CAST(\"uid\" AS INTEGER)\n-- ?1 = 250\n");
+
+	/* with a window layer the filter goes inside it */
+	struct cfg_source *w = source("purchases_w", "purchases", "uid", true, PROP_INTEGER, 1,
+				      prop("last_item", PROP_STRING, "item", AGG_MOST_RECENT, "ts"));
+	EXPECT_READ(w, &since, "1:[\"cap\"]@300\n");
+}
+
+static void test_incremental_query_source_refused(void **s)
+{
+	struct cfg_source *src = source("q", NULL, "id", true, PROP_INTEGER, 1,
+					prop("name", PROP_STRING, "name", AGG_EXACT, NULL));
+	struct source_read since = { "age", "1" };
+	struct source_cursor *cur = NULL;
+	struct jerror err = JERROR_INIT;
+	src->is_query = true;
+	src->query = "SELECT id, name, age FROM users";
+	src->type = "sqlite-import-query";
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, &since, &cur, &err), JERR_CONFIG);
+	assert_null(cur);
+	assert_string_equal(err.msg.buf, "source \"q\": incremental reads need a table source");
+	jerror_release(&err);
+}
+
+static void test_since_compare(void **s)
+{
+	assert_true(source_since_compare(SLICE_LIT("9"), SLICE_LIT("10")) < 0);
+	assert_true(source_since_compare(SLICE_LIT("9.5"), SLICE_LIT("10")) < 0);
+	assert_true(source_since_compare(SLICE_LIT("-1"), SLICE_LIT("0")) < 0);
+	assert_int_equal(source_since_compare(SLICE_LIT("10"), SLICE_LIT("10.0")), 0);
+	assert_true(source_since_compare(SLICE_LIT("2024-01-02 00:00:00"),
+					 SLICE_LIT("2024-01-10 00:00:00")) < 0);
+	assert_true(source_since_compare(SLICE_LIT("9"), SLICE_LIT("a")) < 0);
+	assert_true(source_since_compare(SLICE_LIT("1700000000001"), SLICE_LIT("1700000000000")) > 0);
 }
 
 int main(void)
@@ -551,6 +689,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_query_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_rows_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incremental_primary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incremental_grouped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incremental_query_source_refused, setup, teardown),
+		cmocka_unit_test(test_since_compare),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1012,11 +1012,103 @@ static void test_hash(void **s)
 			    STATE_HASH_LEN);
 }
 
+/* ---- high-water marks; a version 1 store upgrades to version 2 ---- */
+
+static void test_marks(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "state.db");
+	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	struct strbuf v = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	bool found = true;
+
+	strbuf_addstr(&v, "stale");
+	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_false(found);
+	assert_int_equal(v.len, 0);
+	assert_int_equal(state_mark_set(st, "sched", "2024-01-01T00:00:00Z", &err), JERR_OK);
+	assert_int_equal(state_mark_set(st, "other", "42", &err), JERR_OK);
+	assert_int_equal(state_mark_set(st, "sched", "2024-02-01T00:00:00Z", &err), JERR_OK);
+	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_string_equal(v.buf, "2024-02-01T00:00:00Z");
+	/* inside a rolled-back transaction the mark does not change */
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	assert_int_equal(state_mark_set(st, "other", "43", &err), JERR_OK);
+	state_rollback(st);
+	assert_int_equal(state_mark_get(st, "other", &v, &found, &err), JERR_OK);
+	assert_string_equal(v.buf, "42");
+	state_close(st);
+
+	/* read-only: readable, not writable */
+	st = open_ok(path, STATE_OPEN_READONLY);
+	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_string_equal(v.buf, "2024-02-01T00:00:00Z");
+	assert_int_equal(state_mark_set(st, "sched", "x", &err), JERR_STATE);
+	jerror_release(&err);
+	state_close(st);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM marks"), 2);
+
+	strbuf_release(&v);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static void test_v1_upgrades_to_v2(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "state.db");
+	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	struct strbuf v = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	bool found = true;
+
+	put_ok(st, "d", IK(1), "{\"a\":1}", true);
+	state_close(st);
+	/* make it what joey with schema version 1 wrote */
+	raw_exec(path, "DROP TABLE marks; UPDATE meta SET value = 1 WHERE key = 'schema_version';");
+
+	/* read-only (joey plan): opened as it is, records readable, no marks */
+	st = open_ok(path, STATE_OPEN_READONLY_OR_EMPTY);
+	assert_int_equal(state_schema_version(st), 1);
+	{
+		uint64_t n = 0;
+		assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
+		assert_int_equal(n, 1);
+	}
+	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_false(found);
+	state_close(st);
+	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+
+	/* CREATE (joey run) migrates: marks exist, records kept */
+	st = open_ok(path, STATE_OPEN_CREATE);
+	assert_int_equal(state_schema_version(st), 2);
+	assert_int_equal(state_mark_set(st, "sched", "7", &err), JERR_OK);
+	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_string_equal(v.buf, "7");
+	state_close(st);
+	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM records"), 1);
+
+	jerror_release(&err);
+	strbuf_release(&v);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_nested_and_reopen),
 		cmocka_unit_test(test_migrations_idempotent),
+		cmocka_unit_test(test_marks),
+		cmocka_unit_test(test_v1_upgrades_to_v2),
 		cmocka_unit_test(test_newer_version_refused),
 		cmocka_unit_test(test_not_a_state_store),
 		cmocka_unit_test(test_readonly_missing_and_empty),

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# bench/sources.sh: time `joey plan` on N users (default 1,000,000) with 10 properties read
+# from PostgreSQL and from MariaDB, with an unchanged state, against the servers' own
+# clients reading the same columns to /dev/null in the same run
+# (psql -c "\copy (SELECT ...) to /dev/null", mariadb -e "SELECT ..." >/dev/null).
+# Prints times, ratios and joey's peak RSS. Run by hand (not in CI):
+#   bash bench/sources.sh [N]
+# Throwaway servers come from scripts/test-servers.sh (stopped at exit).
+# Target (issue): unchanged-state plan <= 2x the client's raw read.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000000}
+OUT=bench/out/sources
+rm -rf "$OUT" && mkdir -p "$OUT"
+
+command -v /usr/bin/time >/dev/null || { echo "bench needs GNU time: apt-get install time"; exit 1; }
+command -v bc >/dev/null || { echo "bench needs bc: apt-get install bc"; exit 1; }
+command -v psql >/dev/null || { echo "bench needs psql: apt-get install postgresql-client"; exit 1; }
+MARIADB=$(command -v mariadb || command -v mysql || true)
+[ -n "$MARIADB" ] || { echo "bench needs the mariadb client: apt-get install mariadb-client"; exit 1; }
+
+cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DJOEY_WERROR=OFF >/dev/null
+ninja -C build-bench joey bench_seed_state >/dev/null
+JOEY=build-bench/joey
+
+servers=$(bash scripts/test-servers.sh start)
+eval "$servers"
+trap 'bash scripts/test-servers.sh stop "$JOEY_TEST_SERVERS_DIR" >/dev/null 2>&1 || true' EXIT
+
+# scheme://user:password@host:port/database
+url_part() { # url_part URL user|password|host|port|database
+  local rest=${1#*://} userpass hostport
+  userpass=${rest%%@*}; rest=${rest#*@}; hostport=${rest%%/*}
+  case $2 in
+  user) echo "${userpass%%:*}" ;; password) echo "${userpass#*:}" ;;
+  host) echo "${hostport%%:*}" ;; port) echo "${hostport#*:}" ;; database) echo "${rest#*/}" ;;
+  esac
+}
+MY_ARGS=(--no-defaults -h "$(url_part "$JOEY_MYSQL_URL" host)" -P "$(url_part "$JOEY_MYSQL_URL" port)"
+  -u "$(url_part "$JOEY_MYSQL_URL" user)" "-p$(url_part "$JOEY_MYSQL_URL" password)"
+  "$(url_part "$JOEY_MYSQL_URL" database)")
+
+echo "generating $N users with 10 properties in PostgreSQL..."
+start=$(date +%s.%N)
+psql "$JOEY_PG_URL" -qAt -v ON_ERROR_STOP=1 <<SQL
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS users;
+CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT, first_name TEXT, last_name TEXT,
+  country TEXT, city TEXT, age INTEGER, score DOUBLE PRECISION, vip BOOLEAN, signup TEXT);
+INSERT INTO users SELECT i, 'user' || i || '@example.com', 'First' || (i % 997),
+  'Last' || (i % 991), chr(65 + (i % 26)::int) || chr(65 + ((i / 26) % 26)::int),
+  'City' || (i % 5000), 18 + i % 60, (i % 1000) / 10.0, i % 7 = 0,
+  to_char(to_timestamp(1600000000 + i * 37) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+  FROM generate_series(1, $N) AS i;
+VACUUM ANALYZE users;
+SQL
+printf "  loaded in %.1f s\n" "$(echo "$(date +%s.%N) - $start" | bc -l)"
+
+echo "generating $N users with 10 properties in MariaDB..."
+start=$(date +%s.%N)
+"$MARIADB" "${MY_ARGS[@]}" >/dev/null <<SQL
+SET time_zone = '+00:00';
+DROP TABLE IF EXISTS users;
+CREATE TABLE users (id BIGINT PRIMARY KEY, email VARCHAR(64), first_name VARCHAR(32),
+  last_name VARCHAR(32), country VARCHAR(2), city VARCHAR(32), age INTEGER, score DOUBLE,
+  vip BOOLEAN, signup VARCHAR(32)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+INSERT INTO users SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('First', seq % 997),
+  CONCAT('Last', seq % 991), CONCAT(CHAR(65 + seq % 26 USING ascii), CHAR(65 + (seq DIV 26) % 26 USING ascii)),
+  CONCAT('City', seq % 5000), 18 + seq % 60, (seq % 1000) / 10.0, seq % 7 = 0,
+  DATE_FORMAT(FROM_UNIXTIME(1600000000 + seq * 37), '%Y-%m-%dT%H:%i:%sZ')
+  FROM seq_1_to_$N;
+ANALYZE TABLE users;
+SQL
+printf "  loaded in %.1f s\n" "$(echo "$(date +%s.%N) - $start" | bc -l)"
+
+python3 - "$OUT" "$JOEY_PG_URL" "$JOEY_MYSQL_URL" <<'PY'
+import json, os, sys
+from urllib.parse import urlsplit
+out, urls = sys.argv[1], {"postgres": sys.argv[2], "mysql": sys.argv[3]}
+props = [("email","email"),("first_name","string"),("last_name","string"),("country","string"),
+         ("city","string"),("age","integer"),("score","float"),("vip","boolean"),("signup","date")]
+for kind, url in urls.items():
+  u = urlsplit(url)
+  opts = {"host": u.hostname, "port": u.port, "user": u.username, "password": u.password,
+          "database": u.path.lstrip("/")}
+  objs = [
+    {"class":"App","id":"db","type":kind,"options":opts},
+    {"class":"App","id":"braze","type":"braze","options":{"apiKey":"BENCH_KEY","restEndpoint":"http://127.0.0.1:4710"}},
+    {"class":"Model","id":"users","name":"Users","type":"profile"},
+    {"class":"Source","id":"users_src","type":kind + "-import-table","appId":"db","modelId":"users",
+     "options":{"table":"users"},"mapping":{"id":"user_id"}},
+    {"class":"Property","id":"user_id","type":"integer","unique":True,"sourceId":"users_src","options":{"column":"id"}},
+  ]
+  for name, typ in props:
+    objs.append({"class":"Property","id":name,"type":typ,"sourceId":"users_src","options":{"column":name}})
+  objs.append({"class":"Group","id":"vips","name":"VIPs","modelId":"users","rules":[{"propertyId":"vip","op":"eq","match":True}]})
+  mapping = {"external_id":"user_id"}
+  mapping.update({n: n for n, _ in props})
+  objs.append({"class":"Destination","id":"braze_users","type":"braze-export-users","appId":"braze","modelId":"users",
+    "syncMode":"sync","collection":"model","mapping":mapping,"destinationGroupMemberships":{"VIP":"vips"}})
+  os.makedirs(f"{out}/{kind}/config", exist_ok=True)
+  json.dump(objs, open(f"{out}/{kind}/config/config.json", "w"), indent=1)
+PY
+
+timeit() { # timeit LABEL CMD...: prints seconds and peak RSS; sets T to the seconds
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -o "$OUT/time" "$@" >/dev/null
+  read -r secs rss < "$OUT/time"
+  printf "%-36s %8.2f s   peak RSS %7.1f MiB\n" "$label" "$secs" "$(echo "$rss / 1024" | bc -l)"
+  T=$secs
+}
+min() { echo "if ($1 < $2) $1 else $2" | bc -l; }
+
+cols="id, email, first_name, last_name, country, city, age, score, vip, signup"
+SUMMARY=()
+bench_one() { # bench_one KIND LABEL RAWCMD...
+  local kind=$1 label=$2; shift 2
+  local dir=$OUT/$kind
+  echo "== $kind"
+  timeit "raw read ($label)" "$@"; local raw=$T
+  timeit "plan, cold state" $JOEY plan --config "$dir/config" --state "$dir/state.db"; local cold=$T
+  /usr/bin/time -f "seeding state: %e s" build-bench/bench_seed_state "$dir/config" "$dir/state.db"
+  timeit "raw read again ($label)" "$@"; local raw2=$T
+  timeit "plan, unchanged state" $JOEY plan --config "$dir/config" --state "$dir/state.db"; local warm=$T
+  local rss; rss=$(awk '{print $2}' "$OUT/time")
+  $JOEY plan --config "$dir/config" --state "$dir/state.db" | grep -E "create|update|unchanged" | head -3
+  local best; best=$(min "$raw" "$raw2")
+  local r; r=$(echo "$warm / $best" | bc -l)
+  printf "ratio unchanged-state plan / raw read: %.2f (target <= 2)\n" "$r"
+  printf "ratio cold-state plan / raw read:      %.2f\n" "$(echo "$cold / $best" | bc -l)"
+  SUMMARY+=("$(printf "%-8s raw %6.2f s  plan unchanged %6.2f s  ratio %.2f  peak RSS %.1f MiB" \
+    "$kind" "$best" "$warm" "$r" "$(echo "$rss / 1024" | bc -l)")")
+}
+
+bench_one postgres psql psql "$JOEY_PG_URL" -qAt -c "\\copy (SELECT $cols FROM users ORDER BY id) to /dev/null"
+bench_one mysql mariadb "$MARIADB" "${MY_ARGS[@]}" -e "SELECT $cols FROM users ORDER BY id"
+
+echo "== summary (N=$N)"
+printf "%s\n" "${SUMMARY[@]}"
