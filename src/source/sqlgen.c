@@ -160,6 +160,8 @@ static void add_filters(struct gen *g, struct strbuf *sb, const struct cfg_prope
 			}
 			strbuf_addstr(sb, cmp[f->op]);
 			add_param(g, sb, f->match ? f->match : "", f->match_is_number);
+			if (!f->match_is_number)
+				strbuf_addstr(sb, d->key_collate); /* MariaDB: compare text bytewise too */
 			break;
 		case FOP_SUBSTRING:
 		case FOP_NOT_SUBSTRING:
@@ -182,6 +184,8 @@ static void add_filters(struct gen *g, struct strbuf *sb, const struct cfg_prope
 				if (k)
 					strbuf_addstr(sb, ", ");
 				add_param(g, sb, f->match_list[k], f->match_is_number);
+				if (!f->match_is_number)
+					strbuf_addstr(sb, d->key_collate);
 			}
 			if (!f->n_match_list)
 				strbuf_addstr(sb, "NULL");

@@ -65,8 +65,9 @@ struct sql_dialect {
 	enum sql_pick_style pick;
 	const char *text_type;     /* CAST(x AS <text_type>): "TEXT", "CHAR" */
 	const char *int_type;      /* CAST(x AS <int_type>): "INTEGER", "BIGINT", "SIGNED" */
-	/* appended to a text key expression everywhere (select, group, order): MariaDB's
-	 * " COLLATE utf8mb4_nopad_bin"; "" elsewhere */
+	/* appended to a text key expression everywhere (select, group, order), and to text
+	 * filter values so comparisons are bytewise and case-sensitive as in SQLite and
+	 * PostgreSQL: MariaDB's " COLLATE utf8mb4_nopad_bin"; "" elsewhere */
 	const char *key_collate;
 	/* appended to a non-natural text key in ORDER BY: bytewise order */
 	const char *text_order;

@@ -123,6 +123,17 @@ def main():
                              dest("d", {"big": "big", "not_pen_sum": "not_pen_sum", "with_o": "with_o"})]
     write_case("property_filters", objs)
 
+    # text filters compare case-sensitively on every backend ("PEN" is not "pen")
+    objs = base_objects() + [PURCHASES_SRC,
+                             prop("pens", "integer", "id", "purchases_src", "count",
+                                  filters=[{"key": "item", "op": "eq", "match": "PEN"}]),
+                             prop("not_pen", "integer", "id", "purchases_src", "count",
+                                  filters=[{"key": "item", "op": "ne", "match": "PEN"}]),
+                             prop("in_list", "integer", "id", "purchases_src", "count",
+                                  filters=[{"key": "item", "op": "in", "match": ["BOOK", "lamp"]}]),
+                             dest("d", {"pens": "pens", "not_pen": "not_pen", "in_list": "in_list"})]
+    write_case("filter_text_case", objs)
+
     # one case per group operator: destination tracks the group, plan lists members
     users_props = [prop("email", "email", "email"), prop("name", "string", "name"),
                    prop("age", "integer", "age"), prop("score", "float", "score"),
