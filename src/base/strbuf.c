@@ -171,6 +171,11 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
 	return n;
 }
 
+/* Bytes copied as they are into a JSON string: printable ASCII except '"' and '\\'. */
+static const unsigned char plain_json_byte[256] = {
+	[0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7e] = 1, [0x7f] = 1,
+};
+
 void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -178,10 +183,10 @@ void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len)
 	size_t i = 0, run = 0;
 
 	strbuf_grow(sb, len + 2);
-	strbuf_addch(sb, '"');
+	sb->buf[sb->len++] = '"';
 	while (i < len) {
 		unsigned char c = u[i];
-		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+		if (plain_json_byte[c]) {
 			i++;
 			continue;
 		}
@@ -217,6 +222,7 @@ void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len)
 	strbuf_add(sb, s + run, len - run);
 	strbuf_addch(sb, '"');
 }
+
 
 void strbuf_add_sql_ident(struct strbuf *sb, const char *s)
 {

@@ -129,16 +129,26 @@ void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *
 {
 	spec->dest = dest;
 	spec->kinds = xcalloc(dest->n_mapping ? dest->n_mapping : 1, 1);
+	spec->key_end = xcalloc(dest->n_mapping ? dest->n_mapping : 1, sizeof(*spec->key_end));
+	strbuf_init(&spec->keys, 0);
 	for (size_t i = 0; i < dest->n_mapping; i++) {
 		const char *f = dest->mapping[i].remote;
 		spec->kinds[i] = (unsigned char)(!strcmp(f, "external_id") ? BK_EXTERNAL_ID : field_kind(f));
+		if (i)
+			strbuf_addch(&spec->keys, ',');
+		strbuf_add_json_string(&spec->keys, f, strlen(f));
+		strbuf_addch(&spec->keys, ':');
+		spec->key_end[i] = spec->keys.len;
 	}
 }
 
 void payload_spec_release(struct payload_spec *spec)
 {
 	free(spec->kinds);
+	free(spec->key_end);
+	strbuf_release(&spec->keys);
 	spec->kinds = NULL;
+	spec->key_end = NULL;
 }
 
 void payload_build(const struct payload_spec *spec, const struct record *rec, struct strbuf *out)
@@ -147,10 +157,8 @@ void payload_build(const struct payload_spec *spec, const struct record *rec, st
 	strbuf_addstr(out, "{\"attributes\":{");
 	for (size_t i = 0; i < dest->n_mapping; i++) {
 		const struct cfg_mapping *m = &dest->mapping[i];
-		if (i)
-			strbuf_addch(out, ',');
-		strbuf_add_json_string(out, m->remote, strlen(m->remote));
-		strbuf_addch(out, ':');
+		size_t from = i ? spec->key_end[i - 1] : 0;
+		strbuf_add(out, spec->keys.buf + from, spec->key_end[i] - from);
 		if (spec->kinds[i] == BK_EXTERNAL_ID)
 			strbuf_add_json_string(out, rec->key.text.ptr, rec->key.text.len);
 		else

@@ -36,6 +36,8 @@ bool payload_in_scope(const struct cfg_destination *dest, const struct record *r
 struct payload_spec {
 	const struct cfg_destination *dest;
 	unsigned char *kinds; /* per mapping entry */
+	struct strbuf keys;   /* per mapping entry: its JSON key and ':' (with a leading ',' after the first) */
+	size_t *key_end;      /* keys.buf[key_end[i-1] .. key_end[i]) is entry i's */
 };
 /* dest borrowed; release with payload_spec_release. */
 void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *dest);
