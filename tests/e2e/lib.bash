@@ -67,3 +67,47 @@ sim_check() {
 }
 sim_mark() { python3 "$(dirname "${BASH_SOURCE[0]}")/sim.py" mark "$SIM_URL"; }
 sim_post() { curl -s -X POST -H 'Content-Type: application/json' "$SIM_URL$1" -d "$2" >/dev/null; }
+
+# ---- the warehouse a test reads: SQLite by default, or a real server ----
+# db_setup: picks E2E_BACKEND (sqlite | postgres | mysql); defines sq SQL (run a
+# statement), DB_APP (the App object, JSON) and DB_ST (source type prefix). A server
+# backend without its URL (JOEY_PG_URL / JOEY_MYSQL_URL) skips the whole script.
+url_part() { # url_part URL user|password|host|port|database
+  local rest=${1#*://} userpass hostport
+  userpass=${rest%%@*}; rest=${rest#*@}; hostport=${rest%%/*}
+  case $2 in
+  user) echo "${userpass%%:*}" ;; password) echo "${userpass#*:}" ;;
+  host) echo "${hostport%%:*}" ;; port) echo "${hostport#*:}" ;; database) echo "${rest#*/}" ;;
+  esac
+}
+db_setup() {
+  DB_BACKEND=${E2E_BACKEND:-sqlite}
+  case $DB_BACKEND in
+  sqlite)
+    sq() { sqlite3 "$TMP/data.db" "$1"; }
+    DB_APP='{"class":"App","id":"db","type":"sqlite","options":{"file":"../data.db"}}'
+    DB_ST=sqlite ;;
+  postgres)
+    [ -n "${JOEY_PG_URL:-}" ] || { echo "skipped: JOEY_PG_URL is not set"; echo "0 passed, 0 failed"; exit 0; }
+    DB_SCHEMA="e2e_$$_$RANDOM"
+    psql "$JOEY_PG_URL" -qAt -v ON_ERROR_STOP=1 -c "CREATE SCHEMA $DB_SCHEMA" >/dev/null
+    sq() { psql "$JOEY_PG_URL" -qAt -v ON_ERROR_STOP=1 -c "SET search_path = $DB_SCHEMA; $1" >/dev/null; }
+    DB_APP=$(printf '{"class":"App","id":"db","type":"postgres","options":{"host":"%s","port":%s,"database":"%s","user":"%s","password":"${E2E_DB_PASSWORD}","schema":"%s"}}' \
+      "$(url_part "$JOEY_PG_URL" host)" "$(url_part "$JOEY_PG_URL" port)" "$(url_part "$JOEY_PG_URL" database)" \
+      "$(url_part "$JOEY_PG_URL" user)" "$DB_SCHEMA")
+    export E2E_DB_PASSWORD=$(url_part "$JOEY_PG_URL" password)
+    DB_ST=postgres ;;
+  mysql)
+    [ -n "${JOEY_MYSQL_URL:-}" ] || { echo "skipped: JOEY_MYSQL_URL is not set"; echo "0 passed, 0 failed"; exit 0; }
+    DB_NAME="joey_case_e2e_$$_$RANDOM"
+    MY=(mariadb --no-defaults -h "$(url_part "$JOEY_MYSQL_URL" host)" -P "$(url_part "$JOEY_MYSQL_URL" port)"
+        -u "$(url_part "$JOEY_MYSQL_URL" user)" "-p$(url_part "$JOEY_MYSQL_URL" password)")
+    "${MY[@]}" -e "CREATE DATABASE $DB_NAME CHARACTER SET utf8mb4"
+    sq() { "${MY[@]}" "$DB_NAME" -e "$1"; }
+    DB_APP=$(printf '{"class":"App","id":"db","type":"mysql","options":{"host":"%s","port":%s,"database":"%s","user":"%s","password":"${E2E_DB_PASSWORD}"}}' \
+      "$(url_part "$JOEY_MYSQL_URL" host)" "$(url_part "$JOEY_MYSQL_URL" port)" "$DB_NAME" "$(url_part "$JOEY_MYSQL_URL" user)")
+    export E2E_DB_PASSWORD=$(url_part "$JOEY_MYSQL_URL" password)
+    DB_ST=mysql ;;
+  *) echo "unknown E2E_BACKEND $DB_BACKEND"; exit 2 ;;
+  esac
+}

@@ -8,21 +8,20 @@ source "$(dirname "$0")/lib.bash"
 sim_start
 export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
 mkdir -p "$TMP/cfg"
-sqlite3 "$TMP/data.db" <<'SQL'
-CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, name TEXT, updated_at TEXT);
-INSERT INTO users VALUES
+db_setup
+sq "CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(100), name VARCHAR(100), updated_at VARCHAR(40))"
+sq "INSERT INTO users VALUES
  (1,'ann@example.com','Ann','2024-01-01T00:00:01Z'),
  (2,'bob@example.com','Bob','2024-01-01T00:00:02Z'),
  (3,'cy@example.com','Cy','2024-01-01T00:00:03Z'),
  (4,'di@example.com','Di','2024-01-01T00:00:04Z'),
- (5,'ed@example.com','Ed','2024-01-01T00:00:05Z');
-SQL
-cat > "$TMP/cfg/config.json" <<'EOF2'
+ (5,'ed@example.com','Ed','2024-01-01T00:00:05Z')"
+cat > "$TMP/cfg/config.json" <<EOF2
 [
- {"class":"App","id":"db","type":"sqlite","options":{"file":"../data.db"}},
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"${BRAZE_URL}"}},
+ $DB_APP,
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"\${BRAZE_URL}"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
- {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
+ {"class":"Source","id":"src","type":"$DB_ST-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
  {"class":"Schedule","id":"users_sched","sourceId":"src","recurring":false,"incremental":true,"options":{"column":"updated_at"}},
  {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},
  {"class":"Property","id":"email","type":"email","sourceId":"src","options":{"column":"email"}},
@@ -32,7 +31,6 @@ cat > "$TMP/cfg/config.json" <<'EOF2'
 ]
 EOF2
 J="--config $TMP/cfg"
-sq() { sqlite3 "$TMP/data.db" "$1"; }
 mark() { sqlite3 "$TMP/.joey/state.db" "SELECT value FROM marks WHERE schedule_id = 'users_sched'"; }
 
 # ---- before any run: no mark, so a full read
@@ -46,7 +44,7 @@ expect_out 'mark now 2024-01-01T00:00:05Z' "first run stores the mark"
 [ "$(mark)" = "2024-01-01T00:00:05Z" ] && ok "mark in the state store" || bad "mark in the state store: $(mark)"
 
 # ---- 3 rows change, 1 row is deleted: incremental sends exactly the 3 updates
-sq "UPDATE users SET name=name||'!', updated_at='2024-02-01T00:00:00Z' WHERE id IN (2,3,4); DELETE FROM users WHERE id=1"
+sq "UPDATE users SET name='Bob!', updated_at='2024-02-01T00:00:00Z' WHERE id=2; UPDATE users SET name='Cy!', updated_at='2024-02-01T00:00:00Z' WHERE id=3; UPDATE users SET name='Di!', updated_at='2024-02-01T00:00:00Z' WHERE id=4; DELETE FROM users WHERE id=1"
 run plan $J; expect_rc 0 "plan after changes"
 expect_out 'model "users": incremental since 2024-01-01T00:00:05Z' "plan says incremental since the mark"
 expect_out 'update +3' "plan: 3 updates"

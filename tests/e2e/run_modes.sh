@@ -3,22 +3,23 @@
 # update of one field, field cleared, group membership change, record leaves the group,
 # record deleted from the source, record comes back, primary key change, no-op runs.
 # Asserts the simulator's users and subscription states and the exact objects sent.
+# E2E_BACKEND=postgres|mysql runs the same scenarios against a real server (the
+# run_modes_<backend>.sh wrappers); the default is SQLite.
 set -e
 source "$(dirname "$0")/lib.bash"
 sim_start
 export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
 SG=11111111-2222-4333-8444-555555555555
 mkdir -p "$TMP/cfg"
-sqlite3 "$TMP/data.db" <<'SQL'
-CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, name TEXT, vip INTEGER, score REAL);
-INSERT INTO users VALUES (1,'ann@example.com','Ann',1,7.5),(2,'bob@example.com','Bob',0,2),(3,'cy@example.com','Cy',1,NULL);
-SQL
+db_setup
+sq "CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(100), name VARCHAR(100), vip INTEGER, score DOUBLE PRECISION)"
+sq "INSERT INTO users VALUES (1,'ann@example.com','Ann',1,7.5),(2,'bob@example.com','Bob',0,2),(3,'cy@example.com','Cy',1,NULL)"
 cat > "$TMP/cfg/config.json" <<EOF2
 [
- {"class":"App","id":"db","type":"sqlite","options":{"file":"../data.db"}},
+ $DB_APP,
  {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"\${BRAZE_URL}"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
- {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
+ {"class":"Source","id":"src","type":"$DB_ST-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
  {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},
  {"class":"Property","id":"email","type":"email","sourceId":"src","options":{"column":"email"}},
  {"class":"Property","id":"name","type":"string","sourceId":"src","options":{"column":"name"}},
@@ -35,7 +36,6 @@ cat > "$TMP/cfg/config.json" <<EOF2
 ]
 EOF2
 J="--config $TMP/cfg"
-sq() { sqlite3 "$TMP/data.db" "$1"; }
 
 # ---- sync: first run creates everyone with all mapped fields and subscriptions
 run run $J --destination sync;  expect_rc 0 "sync: first run"
