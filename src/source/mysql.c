@@ -272,13 +272,6 @@ static char **column0(MYSQL_RES *res, size_t *n)
 	return names;
 }
 
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; names && i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerror *err)
 {
 	struct my_conn *c = conn;
@@ -318,7 +311,7 @@ static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerro
 				tables = column0(res, &nt);
 			sql_hint_names(err, src->table, (const char *const *)tables, nt,
 				       "the database's tables are");
-			free_names(tables, nt);
+			sql_free_names(tables, nt);
 			goto out;
 		}
 	} else if (src->is_query && src->query) {
@@ -344,7 +337,7 @@ static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerro
 out:
 	if (res)
 		mysql_free_result(res);
-	free_names(names, n);
+	sql_free_names(names, n);
 	strbuf_release(&sql);
 	return rc;
 }
@@ -352,13 +345,7 @@ out:
 static enum jerr my_describe(void *conn, const struct cfg_source *src, struct strbuf *out,
 			     struct jerror *err)
 {
-	struct sql_plan p;
-	sql_plan_init(&p);
-	enum jerr rc = sql_plan_build(&my_dialect, conn, src, NULL, &p, err);
-	if (!rc)
-		sql_plan_describe(&my_dialect, &p, out);
-	sql_plan_release(&p);
-	return rc;
+	return sql_describe_source(&my_dialect, conn, src, out, err);
 }
 
 /* ---- reading rows ---- */

@@ -393,13 +393,6 @@ static char **result_names(PGresult *res, size_t *n)
 	return names;
 }
 
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; names && i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerror *err)
 {
 	struct pg_conn *c = conn;
@@ -440,7 +433,7 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 				tables = result_names(res, &nt);
 			sql_hint_names(err, src->table, (const char *const *)tables, nt,
 				       "the schema's tables are");
-			free_names(tables, nt);
+			sql_free_names(tables, nt);
 			goto out;
 		}
 	} else if (src->is_query && src->query) {
@@ -479,7 +472,7 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 	}
 out:
 	PQclear(res);
-	free_names(names, n);
+	sql_free_names(names, n);
 	strbuf_release(&sql);
 	sql_plan_release(&p);
 	return rc;
@@ -490,13 +483,7 @@ out:
 static enum jerr pg_describe(void *conn, const struct cfg_source *src, struct strbuf *out,
 			     struct jerror *err)
 {
-	struct sql_plan p;
-	sql_plan_init(&p);
-	enum jerr rc = sql_plan_build(&pg_dialect, conn, src, NULL, &p, err);
-	if (!rc)
-		sql_plan_describe(&pg_dialect, &p, out);
-	sql_plan_release(&p);
-	return rc;
+	return sql_describe_source(&pg_dialect, conn, src, out, err);
 }
 
 /* ---- reading rows ---- */

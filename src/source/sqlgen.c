@@ -779,6 +779,25 @@ out:
 	return rc;
 }
 
+enum jerr sql_describe_source(const struct sql_dialect *d, void *conn, const struct cfg_source *src,
+			      struct strbuf *out, struct jerror *err)
+{
+	struct sql_plan p;
+	sql_plan_init(&p);
+	enum jerr rc = sql_plan_build(d, conn, src, NULL, &p, err);
+	if (!rc)
+		sql_plan_describe(d, &p, out);
+	sql_plan_release(&p);
+	return rc;
+}
+
+void sql_free_names(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 void sql_plan_describe(const struct sql_dialect *d, const struct sql_plan *p, struct strbuf *out)
 {
 	strbuf_addslice(out, (struct slice){ p->sql.buf, p->sql.len });

@@ -132,6 +132,11 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 
 /* `describe` output: the SQL, a newline, then one "-- <placeholder> = value" line per bind. */
 void sql_plan_describe(const struct sql_dialect *d, const struct sql_plan *p, struct strbuf *out);
+/* A connector's `describe`: build the full-read statement for src and append its description. */
+enum jerr sql_describe_source(const struct sql_dialect *d, void *conn, const struct cfg_source *src,
+			      struct strbuf *out, struct jerror *err) JOEY_WUR;
+/* Free a malloc'd array of n malloc'd column names (NULL is fine). */
+void sql_free_names(char **names, size_t n);
 
 /* Append name quoted for the dialect. */
 void sql_add_ident(const struct sql_dialect *d, struct strbuf *sb, const char *name);

@@ -210,13 +210,6 @@ static int relation_columns(sqlite3 *db, const char *relation, char ***names, si
 	return SQLITE_OK;
 }
 
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerror *err)
 {
 	struct sq_conn *c = conn;
@@ -252,7 +245,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 			}
 			sqlite3_finalize(ts);
 			sql_hint_names(err, src->table, (const char *const *)tables, nt, "the database's tables are");
-			free_names(tables, nt);
+			sql_free_names(tables, nt);
 			goto out;
 		}
 	} else if (src->is_query && src->query) {
@@ -284,7 +277,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 	}
 out:
 	sqlite3_finalize(st);
-	free_names(names, n);
+	sql_free_names(names, n);
 	strbuf_release(&rel);
 	sql_plan_release(&p);
 	return rc;
@@ -295,13 +288,7 @@ out:
 static enum jerr sq_describe(void *conn, const struct cfg_source *src, struct strbuf *out,
 			     struct jerror *err)
 {
-	struct sql_plan p;
-	sql_plan_init(&p);
-	enum jerr rc = sql_plan_build(&sqlite_dialect, conn, src, NULL, &p, err);
-	if (!rc)
-		sql_plan_describe(&sqlite_dialect, &p, out);
-	sql_plan_release(&p);
-	return rc;
+	return sql_describe_source(&sqlite_dialect, conn, src, out, err);
 }
 
 /* ---- reading rows ---- */
