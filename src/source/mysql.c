@@ -20,18 +20,24 @@
  * Design note. The statement comes from sqlgen.c with the MariaDB dialect: backquoted
  * identifiers, picks through a ROW_NUMBER() window layer, arrays as JSON_ARRAYAGG(...
  * ORDER BY), text keys as CAST(col AS CHAR) COLLATE utf8mb4_nopad_bin (bytewise, no
- * trailing-space padding) in select, GROUP BY and ORDER BY alike. The text protocol is
- * used so that rows stream with mysql_use_result; filter values are therefore inlined
- * as literals escaped by mysql_real_escape_string for the connection's character set
- * (utf8mb4: the server converts other column charsets). The session is pinned at
- * connect: time_zone UTC, group_concat_max_len raised (it caps JSON_ARRAYAGG).
- * A streaming (use_result) connection carries one cursor at a time: a cursor opened
- * while another streams on the app's connection (several sources of one app, read side
- * by side) gets a connection of its own, closed with it.
+ * trailing-space padding) in select, GROUP BY and ORDER BY alike. The statement is a
+ * prepared statement (binary protocol) with every filter/since value a bound parameter
+ * (`?`, binds in text order). It is executed without mysql_stmt_store_result, so rows
+ * stream from the server one at a time; each column is fetched as text (the client
+ * converts native values; the server converts other column charsets to utf8mb4) into a
+ * per-column buffer reused across rows, grown on MYSQL_DATA_TRUNCATED and re-read with
+ * mysql_stmt_fetch_column, up to MY_MAX_VALUE. The session is pinned at connect:
+ * time_zone UTC, group_concat_max_len raised (it caps JSON_ARRAYAGG). A streaming
+ * (unbuffered) connection carries one cursor at a time: a cursor opened while another
+ * streams on the app's connection (several sources of one app, read side by side) gets
+ * a connection of its own, closed with it.
  */
 
 #define MY_CONNECT_TRIES 3
 #define MY_RETRY_BASE_MS 250
+#define MY_COL_INITIAL 1024 /* bytes per column buffer before growing */
+/* the largest value read (group_concat_max_len, MariaDB's max_allowed_packet limit) */
+#define MY_MAX_VALUE 1073741824UL
 
 struct my_conn {
 	MYSQL *my;
@@ -46,8 +52,14 @@ struct my_cursor {
 	struct my_conn *conn;
 	struct my_conn *own; /* the cursor's own connection (conn), or NULL */
 	const struct cfg_source *src;
-	MYSQL_RES *res;
+	MYSQL_STMT *stmt; /* NULL once the rows are done */
+	MYSQL_RES *meta;  /* result metadata: the column types */
 	MYSQL_FIELD *fields;
+	unsigned n_cols;
+	MYSQL_BIND *out;  /* one MYSQL_TYPE_STRING result bind per column */
+	char **buf;       /* column buffers: buffer_length + 1 bytes (room for a NUL) */
+	unsigned long *len;
+	my_bool *is_null, *trunc;
 	struct arena arena;
 	struct source_row row;
 	bool grouped, int_key;
@@ -65,14 +77,13 @@ static const char *const my_app_options[] = { "host", "port", "database", "user"
 					      NULL };
 static const char *const my_required_options[] = { "database", NULL };
 
-static void my_literal(void *conn, struct strbuf *sb, const struct sql_bind *b);
 static void my_table_info(void *conn, const char *table, const char *K, bool int_key,
 			  bool *natural, const char **rowid_col);
 
 static const struct sql_dialect my_dialect = {
 	.name = "mysql",
 	.quote = '`',
-	.params = SQL_PARAM_LITERAL,
+	.params = SQL_PARAM_QMARK,
 	.pick = SQL_PICK_WINDOW_ARRAYAGG,
 	.text_type = "CHAR",
 	.int_type = "SIGNED",
@@ -87,7 +98,6 @@ static const struct sql_dialect my_dialect = {
 	.avg_cast = "DOUBLE",
 	.asc_nulls = "",
 	.desc_nulls = "",
-	.literal = my_literal,
 	.table_info = my_table_info,
 };
 
@@ -112,17 +122,6 @@ static void add_string_literal(MYSQL *my, struct strbuf *sb, const char *s, size
 	unsigned long m = mysql_real_escape_string(my, sb->buf + sb->len, s, (unsigned long)n);
 	strbuf_setlen(sb, sb->len + m);
 	strbuf_addch(sb, '\'');
-}
-
-static void my_literal(void *conn, struct strbuf *sb, const struct sql_bind *b)
-{
-	struct my_conn *c = conn;
-	if (b->kind == SQL_BIND_INT)
-		strbuf_addf(sb, "%" PRId64, b->i);
-	else if (b->kind == SQL_BIND_REAL)
-		strbuf_addf(sb, "%.17g", b->f);
-	else
-		add_string_literal(c->my, sb, b->s, strlen(b->s));
 }
 
 /* ---- connection ---- */
@@ -368,14 +367,14 @@ static bool is_numeric_field(enum enum_field_types t)
 	}
 }
 
-static bool field_value(struct my_cursor *cur, MYSQL_ROW row, unsigned long *lens, unsigned idx,
-			const struct cfg_property *prop, struct value *v)
+static bool field_value(struct my_cursor *cur, unsigned idx, const struct cfg_property *prop,
+			struct value *v)
 {
-	const char *s = row[idx];
-	size_t n = lens[idx];
+	const char *s = cur->buf[idx];
+	size_t n = cur->len[idx];
 
 	*v = VALUE_NULL;
-	if (!s)
+	if (cur->is_null[idx])
 		return true;
 	if (prop->is_array && !(cur->src->is_query && prop->query))
 		return sql_decode_array(prop, s, n, &cur->arena, v, &cur->row.n_invalid);
@@ -399,33 +398,113 @@ static bool field_value(struct my_cursor *cur, MYSQL_ROW row, unsigned long *len
 	return value_coerce_text(prop->type, s, n, &cur->arena, v);
 }
 
+/* Point result bind i at a buffer of cap bytes (plus one for the NUL). */
+static void set_col_buffer(struct my_cursor *cur, unsigned i, unsigned long cap)
+{
+	cur->buf[i] = xrealloc(cur->buf[i], (size_t)cap + 1);
+	cur->out[i].buffer = cur->buf[i];
+	cur->out[i].buffer_length = cap;
+}
+
+/* What column i of the statement holds, for messages. */
+static void column_name(const struct my_cursor *cur, unsigned i, struct strbuf *sb)
+{
+	if (i == 0)
+		strbuf_addf(sb, "key column \"%s\"", cur->key_column);
+	else if (i <= cur->src->n_properties && cur->src->properties[i - 1]->column)
+		strbuf_addf(sb, "column \"%s\" (property \"%s\")",
+			    cur->src->properties[i - 1]->column, cur->src->properties[i - 1]->id);
+	else if (i <= cur->src->n_properties)
+		strbuf_addf(sb, "property \"%s\"", cur->src->properties[i - 1]->id);
+	else
+		strbuf_addf(sb, "column \"%s\"", cur->fields[i].name);
+}
+
+/*
+ * The columns of the current row cut short by their buffer: grow those buffers and read
+ * the columns again. Values over MY_MAX_VALUE are an error.
+ */
+static enum jerr refetch_truncated(struct my_cursor *cur, struct jerror *err)
+{
+	for (unsigned i = 0; i < cur->n_cols; i++) {
+		if (cur->is_null[i] || cur->len[i] <= cur->out[i].buffer_length)
+			continue;
+		if (cur->len[i] > MY_MAX_VALUE) {
+			struct strbuf what = STRBUF_INIT;
+			column_name(cur, i, &what);
+			jerror_set(err, JERR_SOURCE_DATA,
+				   "source \"%s\": %s holds a value of %lu bytes, over the limit of "
+				   "%lu bytes",
+				   sql_source_id(cur->src), what.buf, cur->len[i], MY_MAX_VALUE);
+			strbuf_release(&what);
+			return JERR_SOURCE_DATA;
+		}
+		unsigned long cap = cur->out[i].buffer_length;
+		while (cap < cur->len[i])
+			cap = cap > MY_MAX_VALUE / 2 ? MY_MAX_VALUE : cap * 2;
+		set_col_buffer(cur, i, cap);
+		if (mysql_stmt_fetch_column(cur->stmt, &cur->out[i], i, 0)) {
+			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
+				   sql_source_id(cur->src));
+			jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
+			return JERR_SOURCE;
+		}
+	}
+	/* the statement keeps a copy of the binds: give it the grown buffers */
+	if (mysql_stmt_bind_result(cur->stmt, cur->out)) {
+		jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->src));
+		jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
+		return JERR_SOURCE;
+	}
+	return JERR_OK;
+}
+
+/* Free the statement (reading and discarding any rows left) and its metadata. */
+static void finish_stmt(struct my_cursor *cur)
+{
+	if (cur->meta)
+		mysql_free_result(cur->meta);
+	cur->meta = NULL;
+	cur->fields = NULL;
+	if (cur->stmt) {
+		mysql_stmt_free_result(cur->stmt);
+		mysql_stmt_close(cur->stmt);
+	}
+	cur->stmt = NULL;
+}
+
 static enum jerr my_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
 {
 	struct my_cursor *cur = (struct my_cursor *)base;
 	struct source_row *r = &cur->row;
+	enum jerr rc;
 
 	*row = NULL;
-	if (!cur->res)
+	if (!cur->stmt)
 		return JERR_OK;
 	for (;;) {
-		MYSQL_ROW mr = mysql_fetch_row(cur->res);
-		if (!mr) {
-			if (mysql_errno(cur->conn->my)) {
-				jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
-					   sql_source_id(cur->src));
-				jerror_detail(err, "%s", mysql_error(cur->conn->my));
-				return JERR_SOURCE;
-			}
-			mysql_free_result(cur->res);
-			cur->res = NULL;
+		int f = mysql_stmt_fetch(cur->stmt);
+		if (f == MYSQL_NO_DATA) {
+			finish_stmt(cur);
 			return JERR_OK;
 		}
-		unsigned long *lens = mysql_fetch_lengths(cur->res);
+		if (f == MYSQL_DATA_TRUNCATED) {
+			if ((rc = refetch_truncated(cur, err)))
+				return rc;
+		} else if (f) {
+			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
+				   sql_source_id(cur->src));
+			jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
+			return JERR_SOURCE;
+		}
+		for (unsigned i = 0; i < cur->n_cols; i++)
+			if (!cur->is_null[i])
+				cur->buf[i][cur->len[i]] = '\0';
 		arena_reset(&cur->arena);
-		if (!mr[0]) {
+		if (cur->is_null[0]) {
 			int64_t k = 1;
-			if (cur->grouped && mr[cur->count_col])
-				decimal_to_int64(mr[cur->count_col], lens[cur->count_col], &k);
+			if (cur->grouped && !cur->is_null[cur->count_col])
+				decimal_to_int64(cur->buf[cur->count_col], cur->len[cur->count_col], &k);
 			cur->null_keys += (uint64_t)k;
 			continue;
 		}
@@ -433,11 +512,11 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 		r->key.is_int = cur->int_key;
 		if (cur->int_key) {
 			int64_t i;
-			if (!decimal_to_int64(mr[0], lens[0], &i)) {
+			if (!decimal_to_int64(cur->buf[0], cur->len[0], &i)) {
 				jerror_set(err, JERR_SOURCE_DATA,
 					   "source \"%s\": key column \"%s\" holds a non-integer value "
 					   "\"%.100s\"",
-					   sql_source_id(cur->src), cur->key_column, mr[0]);
+					   sql_source_id(cur->src), cur->key_column, cur->buf[0]);
 				jerror_detail(err, "the record key (primary key property) is an integer");
 				jerror_hint(err, "clean the column, or make the primary key property a "
 						 "string");
@@ -447,21 +526,38 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 			r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
 		} else {
 			r->key.i = 0;
-			r->key.text = (struct slice){ mr[0], lens[0] };
+			r->key.text = (struct slice){ cur->buf[0], cur->len[0] };
 		}
 		for (size_t i = 0; i < r->n_values; i++) {
-			if (!field_value(cur, mr, lens, (unsigned)i + 1, cur->src->properties[i],
-					 &r->values[i])) {
+			if (!field_value(cur, (unsigned)i + 1, cur->src->properties[i], &r->values[i])) {
 				r->values[i] = VALUE_NULL;
 				r->n_invalid++;
 			}
 		}
 		r->since = (struct slice){ "", 0 };
-		if (cur->since_col && mr[cur->since_col])
-			r->since = (struct slice){ mr[cur->since_col], lens[cur->since_col] };
+		if (cur->since_col && !cur->is_null[cur->since_col])
+			r->since = (struct slice){ cur->buf[cur->since_col], cur->len[cur->since_col] };
 		*row = r;
 		return JERR_OK;
 	}
+}
+
+static void free_cursor(struct my_cursor *cur)
+{
+	finish_stmt(cur);
+	if (cur->conn)
+		cur->conn->streaming = false;
+	my_free(cur->own);
+	for (unsigned i = 0; cur->buf && i < cur->n_cols; i++)
+		free(cur->buf[i]);
+	free(cur->buf);
+	free(cur->out);
+	free(cur->len);
+	free(cur->is_null);
+	free(cur->trunc);
+	arena_release(&cur->arena);
+	free(cur->row.values);
+	free(cur);
 }
 
 static void my_close(struct source_cursor *base)
@@ -470,22 +566,49 @@ static void my_close(struct source_cursor *base)
 	if (cur->null_keys)
 		log_warn("source \"%s\": skipped %" PRIu64 " rows with a NULL key column \"%s\"",
 			 sql_source_id(cur->src), cur->null_keys, cur->key_column);
-	if (cur->res)
-		mysql_free_result(cur->res); /* reads and discards the rest of the rows */
-	cur->conn->streaming = false;
-	my_free(cur->own);
-	arena_release(&cur->arena);
-	free(cur->row.values);
-	free(cur);
+	free_cursor(cur); /* the statement's unread rows are read and discarded */
 }
 
 static const struct source_cursor_ops my_cursor_ops = { my_next, my_close };
+
+/*
+ * Bind p's values to the statement's markers, in text order. The binds point into p and
+ * into *in and *lens (malloc'd, to free after mysql_stmt_execute, which reads them).
+ */
+static bool bind_params(MYSQL_STMT *stmt, const struct sql_plan *p, MYSQL_BIND **inp,
+			unsigned long **lensp)
+{
+	if (mysql_stmt_param_count(stmt) != p->n_binds)
+		return false;
+	if (!p->n_binds)
+		return true;
+	MYSQL_BIND *in = *inp = xcalloc(p->n_binds, sizeof(*in));
+	unsigned long *lens = *lensp = xcalloc(p->n_binds, sizeof(*lens));
+	for (size_t i = 0; i < p->n_binds; i++) {
+		const struct sql_bind *b = &p->binds[i];
+		if (b->kind == SQL_BIND_INT) {
+			in[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			in[i].buffer = (void *)&b->i;
+		} else if (b->kind == SQL_BIND_REAL) {
+			in[i].buffer_type = MYSQL_TYPE_DOUBLE;
+			in[i].buffer = (void *)&b->f;
+		} else {
+			lens[i] = (unsigned long)strlen(b->s);
+			in[i].buffer_type = MYSQL_TYPE_STRING;
+			in[i].buffer = (void *)b->s;
+			in[i].buffer_length = lens[i];
+			in[i].length = &lens[i];
+		}
+	}
+	return !mysql_stmt_bind_param(stmt, in);
+}
 
 static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 				const struct source_read *read, struct source_cursor **out,
 				struct jerror *err)
 {
 	struct my_conn *c = conn, *own = NULL;
+	struct my_cursor *cur = NULL;
 	struct sql_plan p;
 	enum jerr rc;
 
@@ -500,13 +623,48 @@ static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 	rc = sql_plan_build(&my_dialect, c, src, read, &p, err);
 	if (rc)
 		goto out;
-	MYSQL_RES *res = NULL;
-	if (!mysql_real_query(c->my, p.sql.buf, (unsigned long)p.sql.len))
-		res = mysql_use_result(c->my);
-	if (!res) {
-		unsigned e = mysql_errno(c->my);
+
+	cur = xcalloc(1, sizeof(*cur));
+	cur->base.ops = &my_cursor_ops;
+	cur->base.source = src;
+	strbuf_init(&cur->base.prev_text, 0);
+	cur->src = src;
+	arena_init(&cur->arena);
+	cur->row.n_values = src->n_properties;
+	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
+	cur->grouped = p.grouped;
+	cur->int_key = p.int_key;
+	cur->key_column = p.key_column;
+	cur->count_col = (unsigned)src->n_properties + 1;
+	cur->since_col = (unsigned)p.since_col;
+
+	my_bool off = 0;
+	bool bound = false, failed;
+	MYSQL_BIND *in = NULL;
+	unsigned long *in_lens = NULL;
+	cur->stmt = mysql_stmt_init(c->my);
+	if (!cur->stmt) {
+		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(src));
+		jerror_detail(err, "%s", mysql_error(c->my));
+		goto out;
+	}
+	mysql_stmt_attr_set(cur->stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &off);
+	/* no mysql_stmt_store_result: the rows stream from the server */
+	failed = mysql_stmt_prepare(cur->stmt, p.sql.buf, (unsigned long)p.sql.len) ||
+		 !(bound = bind_params(cur->stmt, &p, &in, &in_lens)) ||
+		 mysql_stmt_execute(cur->stmt) ||
+		 !(cur->meta = mysql_stmt_result_metadata(cur->stmt));
+	free(in);
+	free(in_lens);
+	if (failed) {
+		unsigned e = mysql_stmt_errno(cur->stmt);
 		struct strbuf msg = STRBUF_INIT;
-		strbuf_addstr(&msg, mysql_error(c->my));
+		if (!bound && !e)
+			strbuf_addf(&msg, "the statement has %lu parameters, joey bound %zu",
+				    mysql_stmt_param_count(cur->stmt), p.n_binds);
+		else
+			strbuf_addstr(&msg, mysql_stmt_error(cur->stmt));
+		finish_stmt(cur);
 		/* a missing table/column: say which, with did-you-mean */
 		rc = (e == 1146 || e == 1054) ? my_check(c, src, err) : JERR_OK;
 		if (!rc) {
@@ -520,27 +678,34 @@ static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 		strbuf_release(&msg);
 		goto out;
 	}
-	struct my_cursor *cur = xcalloc(1, sizeof(*cur));
-	cur->base.ops = &my_cursor_ops;
-	cur->base.source = src;
-	strbuf_init(&cur->base.prev_text, 0);
 	cur->conn = c;
 	cur->own = own;
 	own = NULL;
 	c->streaming = true;
-	cur->src = src;
-	cur->res = res;
-	cur->fields = mysql_fetch_fields(res);
-	cur->grouped = p.grouped;
-	cur->int_key = p.int_key;
-	cur->key_column = p.key_column;
-	cur->count_col = (unsigned)src->n_properties + 1;
-	cur->since_col = (unsigned)p.since_col;
-	arena_init(&cur->arena);
-	cur->row.n_values = src->n_properties;
-	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
+	cur->fields = mysql_fetch_fields(cur->meta);
+	cur->n_cols = mysql_num_fields(cur->meta);
+	cur->out = xcalloc(cur->n_cols, sizeof(*cur->out));
+	cur->buf = xcalloc(cur->n_cols, sizeof(*cur->buf));
+	cur->len = xcalloc(cur->n_cols, sizeof(*cur->len));
+	cur->is_null = xcalloc(cur->n_cols, sizeof(*cur->is_null));
+	cur->trunc = xcalloc(cur->n_cols, sizeof(*cur->trunc));
+	for (unsigned i = 0; i < cur->n_cols; i++) {
+		cur->out[i].buffer_type = MYSQL_TYPE_STRING;
+		cur->out[i].length = &cur->len[i];
+		cur->out[i].is_null = &cur->is_null[i];
+		cur->out[i].error = &cur->trunc[i];
+		set_col_buffer(cur, i, MY_COL_INITIAL);
+	}
+	if (mysql_stmt_bind_result(cur->stmt, cur->out)) {
+		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(src));
+		jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
+		goto out;
+	}
 	*out = &cur->base;
+	cur = NULL;
 out:
+	if (cur)
+		free_cursor(cur);
 	my_free(own);
 	sql_plan_release(&p);
 	return rc;

@@ -435,9 +435,121 @@ static void test_sql_injection_is_quoted_and_bound(void **s)
 	EXPECT_ROWS(src, "#1:[null]\n#2:[null]\n#3:[null]\n");
 	struct strbuf sql = STRBUF_INIT;
 	assert_int_equal(source_mysql.describe(F.conn, src, &sql, &err), JERR_OK);
-	assert_non_null(strstr(sql.buf, "`name` = 'x\\' OR \\'1\\'=\\'1'"));
+	assert_non_null(strstr(sql.buf, "`name` = ?"));
+	assert_null(strstr(sql.buf, "= 'x"));
 	assert_non_null(strstr(sql.buf, "-- ?1 = \"x' OR '1'='1\"\n"));
 	strbuf_release(&sql);
+	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");
+}
+
+static void test_values_are_bound(void **s)
+{
+	if (!F.url)
+		skip();
+	/* a quote, a backslash and an injection attempt: matched as a plain value */
+	static const char evil[] = "it's a \\' OR 1=1 -- ";
+	struct cfg_property *p = prop("n", PROP_INTEGER, "amount", AGG_COUNT, NULL);
+	filter(p, "item", FOP_EQ, evil);
+	struct cfg_property *q = prop("sub", PROP_INTEGER, "amount", AGG_COUNT, NULL);
+	filter(q, "item", FOP_SUBSTRING, evil);
+	struct cfg_property *r = prop("in", PROP_INTEGER, "amount", AGG_COUNT, NULL);
+	struct cfg_filter *f = filter(r, "item", FOP_IN, NULL);
+	static const char *list[] = { "it's", "a \\", "' OR 1=1 -- " };
+	f->match_list = list;
+	f->n_match_list = 3;
+	struct cfg_source *src = source("purchases", "purchases", "uid", false, PROP_INTEGER, 3, p, q, r);
+	EXPECT_ROWS(src, "#1:[0,0,0]\n#3:[0,0,0]\n");
+	/* a primary source filtered on the same value: every key, no value */
+	struct cfg_property *email = prop("email", PROP_STRING, "email", AGG_EXACT, NULL);
+	filter(email, "name", FOP_EQ, evil);
+	struct cfg_source *users = source("users_src", "users", "id", true, PROP_INTEGER, 1, email);
+	EXPECT_ROWS(users, "#1:[null]\n#2:[null]\n#3:[null]\n");
+
+	/* the same values do match a row that holds them */
+	db_exec("INSERT INTO purchases(uid, amount, item, ts, state) VALUES "
+		"(3, 2, 'it''s a \\\\'' OR 1=1 -- ', 70, 'paid')");
+	EXPECT_ROWS(src, "#1:[0,0,0]\n#3:[1,1,0]\n");
+
+	/* describe: ? in the SQL, the values only in the comments */
+	struct strbuf sql = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(source_mysql.describe(F.conn, src, &sql, &err), JERR_OK);
+	const char *comments = strstr(sql.buf, "\n-- ?1 = ");
+	assert_non_null(comments);
+	struct strbuf text = STRBUF_INIT;
+	strbuf_add(&text, sql.buf, (size_t)(comments - sql.buf));
+	assert_non_null(strstr(text.buf, "`item` = ?"));
+	assert_null(strstr(text.buf, "OR 1=1"));
+	assert_null(strstr(text.buf, "it's"));
+	assert_null(strstr(text.buf, "it\\'s"));
+	assert_non_null(strstr(comments, "OR 1=1"));
+	strbuf_release(&text);
+	strbuf_release(&sql);
+
+	/* numbers are bound as numbers */
+	struct cfg_property *big = prop("big", PROP_INTEGER, "amount", AGG_COUNT, NULL);
+	filter(big, "amount", FOP_GTE, "7")->match_is_number = true;
+	struct cfg_property *half = prop("half", PROP_INTEGER, "amount", AGG_COUNT, NULL);
+	filter(half, "amount", FOP_LT, "1.5")->match_is_number = true;
+	EXPECT_ROWS(source("purchases", "purchases", "uid", false, PROP_INTEGER, 2, big, half),
+		    "#1:[2,0]\n#3:[0,1]\n");
+	/* the connection is still usable */
+	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");
+}
+
+static void test_value_larger_than_buffer(void **s)
+{
+	if (!F.url)
+		skip();
+	/* 1 MiB values in the key and in two columns (one an array), between small rows */
+	db_exec("CREATE TABLE big(id LONGTEXT, v LONGTEXT, w MEDIUMTEXT);"
+		"INSERT INTO big VALUES ('a', 'small', 'w1'),"
+		" (CONCAT('b', REPEAT('k', 1048576)), REPEAT('y', 1048576), 'w2'),"
+		" ('c', 'tiny', REPEAT('z', 60000)), ('d', REPEAT('q', 2000), NULL);");
+	struct cfg_property *arr = prop("vs", PROP_STRING, "v", AGG_EXACT, NULL);
+	arr->is_array = true;
+	struct cfg_source *src = source("big", "big", "id", false, PROP_STRING, 3,
+					prop("v", PROP_STRING, "v", AGG_EXACT, NULL),
+					prop("w", PROP_STRING, "w", AGG_EXACT, NULL), arr);
+	struct source_cursor *cur;
+	struct source_row *row;
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(source_mysql.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
+	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
+	assert_non_null(row);
+	assert_int_equal(row->key.text.len, 1);
+	assert_string_equal(row->values[0].u.s.ptr, "small");
+	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
+	assert_non_null(row);
+	assert_int_equal(row->key.text.len, 1048577);
+	assert_int_equal(row->values[0].u.s.len, 1048576);
+	assert_int_equal(row->values[0].u.s.ptr[0], 'y');
+	assert_int_equal(row->values[0].u.s.ptr[1048575], 'y');
+	assert_int_equal(row->values[1].u.s.len, 2);
+	assert_int_equal(row->values[2].kind, VAL_ARRAY);
+	assert_int_equal(row->values[2].u.arr.n, 1);
+	assert_int_equal(row->values[2].u.arr.items[0].u.s.len, 1048576);
+	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
+	assert_non_null(row);
+	assert_memory_equal(row->key.text.ptr, "c", 1);
+	assert_int_equal(row->key.text.len, 1);
+	assert_int_equal(row->values[0].u.s.len, 4);
+	assert_memory_equal(row->values[0].u.s.ptr, "tiny", 4);
+	assert_int_equal(row->values[1].u.s.len, 60000);
+	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
+	assert_non_null(row);
+	assert_int_equal(row->values[0].u.s.len, 2000);
+	assert_int_equal(row->values[1].kind, VAL_NULL);
+	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
+	assert_null(row);
+	source_cursor_close(cur);
+
+	/* closing after a grown row leaves the connection usable */
+	assert_int_equal(source_mysql.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
+	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
+	assert_int_equal(source_cursor_next(cur, &row, &err), JERR_OK);
+	assert_int_equal(row->values[0].u.s.len, 1048576);
+	source_cursor_close(cur);
 	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");
 }
 
@@ -587,6 +699,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate_key_and_null_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_missing_table_and_column, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sql_injection_is_quoted_and_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_values_are_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_value_larger_than_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8_and_huge_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
