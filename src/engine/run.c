@@ -367,6 +367,12 @@ static enum jerr start_dest(struct dest_ctx *dc, const struct config *cfg, struc
 	}
 	dc->locked = true;
 	dc->last_heartbeat = now_s();
+	uint64_t abandoned;
+	if ((rc = state_runs_abandon(dc->st, rd->dest->id, &abandoned, err)))
+		return rc;
+	if (abandoned)
+		log_warn("destination \"%s\": %llu earlier run%s ended without finishing; marked interrupted",
+			 rd->dest->id, (unsigned long long)abandoned, abandoned == 1 ? "" : "s");
 	if ((rc = state_count(dc->st, rd->dest->id, &rd->state_records, err)) ||
 	    (rc = state_run_start(dc->st, rd->dest->id, "run", &rd->run_id, err)))
 		return rc;

@@ -1177,6 +1177,33 @@ enum jerr state_run_finish(struct state *st, int64_t run_id, enum run_status sta
 	return ret;
 }
 
+enum jerr state_runs_abandon(struct state *st, const char *dest_id, uint64_t *n, struct jerror *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	int rc;
+
+	*n = 0;
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	rc = sqlite3_prepare_v2(st->db,
+				"UPDATE runs SET status = 'interrupted', finished_at = ?2, "
+				"error = 'the process running it ended without finishing (killed or crashed)' "
+				"WHERE dest_id = ?1 AND status = 'running'",
+				-1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return db_error(st, rc, err, "could not update the run history of state store \"%s\"", st->path);
+	sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now_ms());
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		*n = (uint64_t)sqlite3_changes(st->db);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, err, "could not update the run history of state store \"%s\"", st->path);
+	return JERR_OK;
+}
+
 enum jerr state_ledger_add(struct state *st, int64_t run_id, const char *dest_id,
 			   const struct rkey *key, const char *error, int attempts,
 			   struct jerror *err)

@@ -189,6 +189,13 @@ enum jerr state_run_start(struct state *st, const char *dest_id, const char *kin
 enum jerr state_run_finish(struct state *st, int64_t run_id, enum run_status status,
 			   const struct run_counts *counts, const char *error,
 			   struct jerror *err) JOEY_WUR;
+/*
+ * Runs of dest_id still marked running whose process is gone: call only while holding
+ * the destination's lock (so none of them can still be alive). They become interrupted;
+ * *n receives how many.
+ */
+enum jerr state_runs_abandon(struct state *st, const char *dest_id, uint64_t *n,
+			     struct jerror *err) JOEY_WUR;
 /* Append to the error ledger. run_id 0: not part of a run. */
 enum jerr state_ledger_add(struct state *st, int64_t run_id, const char *dest_id,
 			   const struct rkey *key, const char *error, int attempts,

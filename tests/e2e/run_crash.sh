@@ -89,6 +89,11 @@ fi
 run run $J; expect_rc 0 "SIGTERM: next run completes"
 if msg=$(equal_to_source); then ok "SIGTERM: Braze equals the source"; else bad "SIGTERM: $msg"; fi
 
+# runs that were killed are not left "running" in the history
+run status --config "$TMP/cfg" --limit 30
+if grep -qE "^  run [0-9]+ +running " <<<"$OUT"; then bad "a killed run is still shown as running"; else ok "no run left running after kill -9"; fi
+expect_out "ended without finishing" "killed runs are marked interrupted"
+
 # the kills must land inside runs for this test to mean anything
 if [ "$KILLED" -ge $((TRIALS / 3)) ]; then ok "$KILLED of $TRIALS kills landed mid-run"; else bad "only $KILLED of $TRIALS kills landed mid-run"; fi
 finish

@@ -763,6 +763,17 @@ static void test_runs(void **s)
 	assert_int_equal(state_runs_list(st, NULL, 0, collect_run, &c, &err), JERR_INTERRUPTED);
 	assert_int_equal(c.n, 1);
 	assert_string_equal(run_status_name(RUN_INTERRUPTED), "interrupted");
+
+	/* a run left "running" by a killed process becomes interrupted; others stay as they are */
+	uint64_t n = 0;
+	assert_int_equal(state_runs_abandon(st, "other", &n, &err), JERR_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(state_runs_abandon(st, "braze", &n, &err), JERR_OK);
+	assert_int_equal(n, 1);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(state_runs_list(st, "braze", 1, collect_run, &c, &err), JERR_OK);
+	static const char want[] = "braze run interrupted c0 u0 f0 dp0 done the process running it";
+	assert_memory_equal(c.text[0], want, sizeof(want) - 1); /* collected text is truncated */
 	jerror_release(&err);
 	state_close(st);
 }
