@@ -44,6 +44,12 @@ run run $J --json; expect_rc 0 "5xx: run succeeds"
 python3 -c 'import json,sys; d=json.loads(sys.argv[1])["destinations"][0]; assert d["retries"]==3' "$OUT" && ok "5xx: 3 retries" || bad "5xx retries"
 converged "5xx: converged"
 
+# a 400 that names no row: the batch is split until the halves go through
+bump; M=$(sim_mark); sim_post /_sim/faults '[{"endpoint":"track","status":400,"count":1}]'
+run run $J --json; expect_rc 0 "400 without row errors: run succeeds"
+SINCE=$M sim_check "400: the rejected batch was split in two and both halves went through" '[sorted(ids) for ids in [[a["external_id"] for a in q["body"]["attributes"]] for q in reqs if q["path"]=="/users/track" and q["status"]==400]]==[sorted(sum(([a["external_id"] for a in q["body"]["attributes"]] for q in reqs if q["status"]==201 and q["path"]=="/users/track" and any(b["external_id"] in [x["external_id"] for r in reqs if r["status"]==400 for x in r["body"]["attributes"]] for b in q["body"]["attributes"])), []))] and len([q for q in reqs if q["status"]==201 and q["path"]=="/users/track"])==len([q for q in reqs if q["path"]=="/users/track"])-1'
+converged "400: converged"
+
 # timeouts, resets, unanswered-but-applied, invalid JSON, never-ending responses
 bump; sim_post /_sim/faults '[{"endpoint":"track","action":"slow","delay_ms":2500,"count":1},
  {"endpoint":"track","action":"reset_connection","count":1},{"endpoint":"track","action":"apply_then_timeout","delay_ms":2500,"count":1},

@@ -420,12 +420,12 @@ static const char *fault_add(json_t *r)
 				? (long)json_integer_value(json_object_get(r, "retry_after")) : 1;
 	f.status = (int)json_integer_value(status);
 	if (!action) {
-		static const int ok[] = { 500, 502, 503, 504, 429, 202 };
+		static const int ok[] = { 500, 502, 503, 504, 429, 202, 400 };
 		bool good = false;
 		for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 			good |= f.status == ok[i];
 		if (!good)
-			return "status must be one of 500, 502, 503, 504, 429, 202 (or give an action)";
+			return "status must be one of 500, 502, 503, 504, 429, 202, 400 (or give an action)";
 		snprintf(f.action, sizeof(f.action), "status");
 		f.apply = json_object_get(r, "apply") ? json_is_true(json_object_get(r, "apply")) : f.status == 202;
 	} else if (!strcmp(action, "reset_connection") || !strcmp(action, "apply_then_timeout") ||
@@ -762,6 +762,8 @@ static enum MHD_Result handle_braze(struct MHD_Connection *con, const char *url,
 		if (!strcmp(f.action, "status")) {
 			if (f.status == 202)
 				out_message(&o, 202, "queued");
+			else if (f.status == 400)
+				out_message(&o, 400, "Bad syntax"); /* a whole-request rejection naming no row */
 			else if (f.status == 429) {
 				o.retry_after = f.retry_after;
 				out_message(&o, 429, "API rate limit exceeded");
