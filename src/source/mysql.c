@@ -532,6 +532,8 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 			if (!field_value(cur, (unsigned)i + 1, cur->src->properties[i], &r->values[i])) {
 				r->values[i] = VALUE_NULL;
 				r->n_invalid++;
+				source_note_invalid(&cur->base, cur->src->properties[i], &r->key, cur->buf[i + 1],
+						    cur->len[i + 1]);
 			}
 		}
 		r->since = (struct slice){ "", 0 };

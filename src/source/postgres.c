@@ -631,6 +631,9 @@ static enum jerr pg_next(struct source_cursor *base, struct source_row **row, st
 			if (!field_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i])) {
 				r->values[i] = VALUE_NULL;
 				r->n_invalid++;
+				source_note_invalid(&cur->base, cur->src->properties[i], &r->key,
+						    PQgetvalue(res, 0, (int)i + 1),
+						    (size_t)PQgetlength(res, 0, (int)i + 1));
 			}
 		}
 		r->since = (struct slice){ "", 0 };

@@ -1,4 +1,5 @@
 /* source.c: connector registry, record-key order checks and Grouparoo value coercion. */
+#include "base/log.h"
 #include "source/source.h"
 
 #include <ctype.h>
@@ -144,10 +145,25 @@ enum jerr source_cursor_next(struct source_cursor *cur, struct source_row **row,
 	return JERR_OK;
 }
 
+#define INVALID_LOGGED 5
+
+void source_note_invalid(struct source_cursor *cur, const struct cfg_property *p, const struct rkey *key,
+			 const char *raw, size_t len)
+{
+	if (++cur->invalid > INVALID_LOGGED)
+		return;
+	log_warn("source \"%s\": record \"%.*s\": property \"%s\": \"%.*s\" is not a valid %s; sent as empty",
+		 cur->source->id, (int)(key->text.len > 200 ? 200 : key->text.len), key->text.ptr, p->id,
+		 (int)(len > 100 ? 100 : len), raw ? raw : "", prop_type_name(p->type));
+}
+
 void source_cursor_close(struct source_cursor *cur)
 {
 	if (!cur)
 		return;
+	if (cur->invalid > INVALID_LOGGED)
+		log_warn("source \"%s\": %llu values in all did not fit their property's type (first %d shown)",
+			 cur->source->id, (unsigned long long)cur->invalid, INVALID_LOGGED);
 	struct strbuf prev = cur->prev_text;
 	cur->ops->close(cur); /* frees cur */
 	strbuf_release(&prev);

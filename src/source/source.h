@@ -96,6 +96,7 @@ struct source_cursor {
 	struct rkey prev;
 	struct strbuf prev_text;
 	uint64_t rows;
+	uint64_t invalid; /* values that failed coercion, reported by source_note_invalid */
 };
 
 struct source_ops {
@@ -134,6 +135,15 @@ extern const struct source_ops source_mysql;
 const struct source_ops *source_ops_for_app(const char *app_type);
 /* The connector whose source_types contains type, or NULL. */
 const struct source_ops *source_ops_for_source_type(const char *source_type);
+
+/*
+ * A connector found a value of property p (borrowed) for record key that does not fit
+ * the property's type; raw (borrowed, len bytes) is the value as the source holds it.
+ * The first few are logged with source, property, key and value, the rest counted and
+ * summed up when the cursor closes. The value itself becomes NULL (the connector's job).
+ */
+void source_note_invalid(struct source_cursor *cur, const struct cfg_property *p, const struct rkey *key,
+			 const char *raw, size_t len);
 
 /* Next row with ordering checks; *row NULL at the end. */
 enum jerr source_cursor_next(struct source_cursor *cur, struct source_row **row,

@@ -390,6 +390,9 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 			if (!column_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i])) {
 				r->values[i] = VALUE_NULL;
 				r->n_invalid++;
+				source_note_invalid(&cur->base, cur->src->properties[i], &r->key,
+						    (const char *)sqlite3_column_text(st, (int)i + 1),
+						    (size_t)sqlite3_column_bytes(st, (int)i + 1));
 			}
 		}
 		r->since = (struct slice){ "", 0 };

@@ -44,6 +44,14 @@ expect_err 'hint: destinations in this config: "braze_additive"' "unknown destin
 run plan --config "$D/config" --state "$TMP/elsewhere/state.db"
 expect_rc 0 "plan with --state on a missing file (empty state)"
 
+# a value that does not fit its property's type is reported and sent as empty
+sqlite3 "$D/demo.db" "UPDATE users SET newsletter = 'maybe' WHERE id = 4"
+run plan --config "$D/config"
+expect_rc 0 "plan with an invalid value"
+expect_err 'source "users_table": record "4": property "newsletter": "maybe" is not a valid boolean; sent as empty' "invalid value named with record and property"
+expect_out '1 invalid values treated as empty' "invalid values counted"
+sqlite3 "$D/demo.db" "UPDATE users SET newsletter = 0 WHERE id = 4"
+
 # a missing table names the table and the source
 sed -i 's/"table": "purchases"/"table": "purchasez"/' "$D/config/sources/purchases_table.json"
 run plan --config "$D/config"
