@@ -318,9 +318,12 @@ int cmd_validate(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	cli_common_finish(&c);
-	cli_common_release(&c); /* validate needs no state store */
+	char *secrets = cli_secrets_path(&c); /* the store itself is not opened */
+	struct config_opts opts = { NULL, NULL, secrets };
+	cli_common_release(&c);
 
-	rc = config_load(c.config_dir, NULL, &cfg, &err);
+	rc = config_load(c.config_dir, &opts, &cfg, &err);
+	free(secrets);
 	if (!cfg) {
 		if (c.json) {
 			json_t *root = json_object(), *errs = json_array(), *e = json_object();

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "base/strbuf.h"
+#include "base/xalloc.h"
 #include "cli/cli.h"
 
 const char *cli_opt_value(const char *name, int argc, char **argv, int *i, bool *missing)
@@ -104,12 +105,33 @@ void cli_common_release(struct cli_common *c)
 	c->owned_state_path = NULL;
 }
 
+char *cli_secrets_path(const struct cli_common *c)
+{
+	const char *env = getenv("JOEY_SECRETS_FILE");
+	const char *state = c->state_path;
+	const char *slash;
+	struct strbuf sb = STRBUF_INIT;
+
+	if (env && *env)
+		return xstrdup(env);
+	if (!state)
+		return NULL;
+	slash = strrchr(state, '/');
+	if (slash)
+		strbuf_add(&sb, state, (size_t)(slash - state + 1));
+	strbuf_addstr(&sb, "secrets.json");
+	return strbuf_detach(&sb, NULL);
+}
+
 struct config *cli_load_config(const struct cli_common *c)
 {
 	struct config *cfg = NULL;
 	struct jerror err = JERROR_INIT;
-	enum jerr rc = config_load(c->config_dir, NULL, &cfg, &err);
+	char *secrets = cli_secrets_path(c);
+	struct config_opts opts = { NULL, NULL, secrets };
+	enum jerr rc = config_load(c->config_dir, &opts, &cfg, &err);
 
+	free(secrets);
 	if (!cfg) {
 		jerror_print(stderr, &err);
 		jerror_release(&err);

@@ -5,12 +5,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/suggest.h"
 #include "base/timeutil.h"
@@ -113,6 +115,11 @@ struct loader {
 	 * references to them are not reported again */
 	const char **broken_ids;
 	size_t n_broken, alloc_broken;
+	/* the secrets file (opts->secrets_path): an arena-owned object of strings, or NULL */
+	const struct j5_node *secrets;
+	/* the secrets file was refused (reported once): references it would have resolved
+	 * are not reported again */
+	bool secrets_refused;
 };
 
 static void add_broken(struct loader *ld, const char *id)
@@ -398,6 +405,95 @@ static const char *env_get(struct loader *ld, const char *name)
 	return getenv(name);
 }
 
+/* NAME from the secrets file (borrowed from the arena), or NULL. */
+static const char *secret_get(struct loader *ld, const char *name)
+{
+	const struct j5_member *m = ld->secrets ? j5_member(ld->secrets, name) : NULL;
+	return m ? m->value->str : NULL;
+}
+
+/*
+ * Read the secrets file, if one is configured and exists. It must be a regular file
+ * that only its owner can access (like ssh keys) holding a JSON object of strings;
+ * anything else is one error diagnostic naming the file.
+ */
+static void load_secrets(struct loader *ld)
+{
+	const char *path = ld->opts ? ld->opts->secrets_path : NULL;
+	struct where w = { NULL, NULL, NULL };
+	struct stat st;
+	struct j5_node *root;
+	struct j5_error je;
+	char *buf;
+	ssize_t got;
+	size_t len = 0;
+	int fd;
+
+	if (!path)
+		return;
+	w.file = arena_strdup(ld->a, path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return; /* no secrets written yet */
+		err_at(ld, &w, 0, 0, NULL, NULL, "could not read secrets file \"%s\": %s", path,
+		       strerror(errno));
+		ld->secrets_refused = true;
+		return;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		err_at(ld, &w, 0, 0, NULL, NULL, "secrets file \"%s\" is not a regular file", path);
+		ld->secrets_refused = true;
+		close(fd);
+		return;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		err_at(ld, &w, 0, 0, NULL, arena_printf(ld->a, "chmod 600 %s", path),
+		       "secrets file \"%s\" is accessible by group or others (mode %04o)", path,
+		       (unsigned)(st.st_mode & 07777));
+		ld->secrets_refused = true;
+		close(fd);
+		return;
+	}
+	if ((uint64_t)st.st_size > J5_MAX_INPUT) {
+		err_at(ld, &w, 0, 0, NULL, NULL, "secrets file \"%s\" is larger than %zu MiB", path,
+		       J5_MAX_INPUT >> 20);
+		ld->secrets_refused = true;
+		close(fd);
+		return;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size && (got = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)got;
+	close(fd);
+	if (!json5_parse(buf, len, ld->a, &root, &je)) {
+		err_at(ld, &w, je.line, je.col, NULL, "write it as {\"NAME\": \"value\", ...}",
+		       "secrets file \"%s\": syntax error: %s", path, je.msg);
+		ld->secrets_refused = true;
+		free(buf);
+		return;
+	}
+	free(buf);
+	if (root->type != J5_OBJECT) {
+		err_at(ld, &w, NPOS(root), NULL, "write it as {\"NAME\": \"value\", ...}",
+		       "secrets file \"%s\" must hold a JSON object of strings, found %s", path,
+		       found_text(root));
+		ld->secrets_refused = true;
+		return;
+	}
+	for (size_t i = 0; i < root->n; i++) {
+		const struct j5_member *m = &root->members[i];
+		if (m->value->type != J5_STRING) {
+			err_at(ld, &w, NPOS(m->value), NULL, "write it as {\"NAME\": \"value\", ...}",
+			       "secrets file \"%s\": secret \"%s\" must be a string, found %s", path,
+			       m->key, found_text(m->value));
+			ld->secrets_refused = true;
+			return;
+		}
+	}
+	ld->secrets = root;
+}
+
 static bool is_env_name(const char *s, size_t n)
 {
 	if (n == 0 || n > 255 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
@@ -471,11 +567,18 @@ static void read_options(struct loader *ld, const struct where *w, const struct 
 				continue;
 			}
 			val = env_get(ld, name);
+			if (!val)
+				val = secret_get(ld, name);
 			if (!val) {
-				err_at(ld, w, NPOS(v), field,
-				       arena_printf(ld->a, "export %s=... before running joey", name),
-				       "environment variable \"%s\" is not set", name);
+				const char *sp = ld->opts ? ld->opts->secrets_path : NULL;
 				opt->str = "";
+				if (ld->secrets_refused)
+					continue; /* the secrets file is reported instead */
+				err_at(ld, w, NPOS(v), field,
+				       sp ? arena_printf(ld->a, "export %s=... before running joey, or add it to the secrets file \"%s\"",
+							 name, sp)
+					  : arena_printf(ld->a, "export %s=... before running joey", name),
+				       "environment variable \"%s\" is not set", name);
 				continue;
 			}
 			opt->str = arena_strdup(ld->a, val);
@@ -2221,6 +2324,7 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 	ld.a = &cfg->arena;
 	ld.opts = opts;
 
+	load_secrets(&ld);
 	walk(dir, "", 0, &pl);
 	qsort(pl.items, pl.n, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < pl.n; i++) {

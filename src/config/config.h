@@ -17,7 +17,8 @@
  * config_free().
  *
  * Secrets: option values written "${NAME}" are replaced by the environment variable
- * NAME (missing: a validation error naming it); a value equal to NAME is replaced by
+ * NAME, else by NAME in the secrets file (config_opts.secrets_path; missing from both:
+ * a validation error naming it); a value equal to NAME is replaced by
  * GROUPAROO_OPTION__<TOPIC>__NAME when that variable is set (Grouparoo's rule). Such
  * options are flagged `secret` and must never be printed: use config_option_display().
  */
@@ -152,7 +153,7 @@ struct cfg_option {
 	const char *str; /* resolved value for OPT_STRING (secret resolved); JSON text for others */
 	double num;
 	bool b;
-	bool secret;     /* came from the environment: never print str */
+	bool secret;     /* came from the environment or the secrets file: never print str */
 	const char *ref; /* as written ("${BRAZE_KEY}" / "BRAZE_KEY"), or NULL */
 	const char *env_name; /* secrets: the variable read ("BRAZE_KEY" / "GROUPAROO_OPTION__APP__BRAZE_KEY") */
 	struct cfg_pos pos;
@@ -340,6 +341,11 @@ struct config_opts {
 	/* Look up an environment variable; NULL means getenv. Tests inject their own. */
 	const char *(*getenv_fn)(const char *name, void *ctx);
 	void *getenv_ctx;
+	/* The secrets file (borrowed path; NULL: none): a JSON object {"NAME": "value"}
+	 * that "${NAME}" falls back to when the environment has no NAME. A missing file
+	 * holds no secrets; one that group or others can access, or that is not an object
+	 * of strings, is a validation error. See config/write.h for how it is written. */
+	const char *secrets_path;
 };
 
 /*

@@ -1,0 +1,93 @@
+/*
+ * write.h: change the config directory (the API's config writes) and the secrets file.
+ *
+ *   struct cfg_write_result res;
+ *   rc = config_write(dir, &w, &opts, &res, &err);
+ *   JERR_OK:     the change is on disk (atomically); res.cfg is the new, valid config
+ *   JERR_CONFIG: the change would make the directory invalid; nothing on disk changed;
+ *                res.cfg holds the diagnostics (config_print_diags / cfg->diags)
+ *   other:       err says what failed (JERR_USAGE: bad object, unknown id, id taken,
+ *                class mismatch; JERR_IO: a file could not be read or written)
+ *   cfg_write_result_release(&res);
+ *
+ * Validation uses the same rules as `joey validate`: the whole directory is loaded as
+ * it would be after the change (a staging copy in a temporary directory beside it) by
+ * config_load. Only when that has no error is the real directory touched: the new file
+ * is written to a temporary file in the same directory, fsync'ed, renamed over the old
+ * one, and the directory fsync'ed. A file holding several objects (a JSON array) is
+ * rewritten with the one object replaced or removed (its comments are not kept); a file
+ * left with no object is removed. A new object goes to <dir>/<class dir>/<id>.json
+ * (apps/, models/, sources/, properties/, groups/, destinations/, schedules/), or
+ * <id>-2.json, ... when another file already has that name.
+ * Ids must match [A-Za-z0-9_.-]{1,128} and not start with '.', so a file name made
+ * from one never leaves the directory (the loader's own rule, which has no '.', then
+ * applies as a validation error). Ids are unique per class, as in the loader.
+ * Writers take turns: config_write holds an exclusive flock on dir while it works.
+ *
+ * Objects are Grouparoo config objects (JSON text). Option values are kept exactly as
+ * sent, "${ENV}" references included, except secrets (catalog_option_sensitive keys
+ * of options, e.g. apiKey, password): a literal secret is moved to the secrets file
+ * under the name JOEY_SECRET_<ID>_<OPTION> (upper case, other characters as _) and the
+ * config gets "${JOEY_SECRET_...}"; the value "****" means "keep the stored value"
+ * (as written in the file). Grouparoo's form ("NAME" with GROUPAROO_OPTION__<TOPIC>__NAME
+ * set) is a reference too and is kept. Options the connector catalog marks sensitive
+ * count as secrets as well. A generated secret that no object refers to any more after
+ * an update or delete is removed from the secrets file.
+ * On JERR_CONFIG the secrets file is not changed either.
+ *
+ * Secrets file: a JSON object {"NAME": "value", ...}, mode 0600, written atomically;
+ * config_load resolves "${NAME}" from the environment first, then from this file
+ * (config_opts.secrets_path). config_load refuses a secrets file that group or others
+ * can read (error naming the file, hint: chmod 600).
+ */
+#ifndef JOEY_CONFIG_WRITE_H
+#define JOEY_CONFIG_WRITE_H
+
+#include <stdbool.h>
+
+#include "base/compat.h"
+#include "base/error.h"
+#include "config/config.h"
+
+enum cfg_write_op { CFG_WRITE_CREATE, CFG_WRITE_UPDATE, CFG_WRITE_DELETE };
+
+struct cfg_write {
+	enum cfg_write_op op;
+	enum cfg_class cls;
+	const char *id;          /* UPDATE, DELETE: the object's id (borrowed); CREATE: NULL,
+				    or must equal the object's "id" */
+	const char *object_json; /* CREATE, UPDATE: the whole object (borrowed); its "id"
+				    must equal id on UPDATE (a rename is delete + create;
+				    left out, it is taken from id); "class" may be left
+				    out (it is added after "id") */
+};
+
+struct cfg_write_result {
+	struct config *cfg; /* the config after the change (JERR_OK), or with diagnostics
+			       (JERR_CONFIG); NULL otherwise; owned, freed by release */
+	char *file;         /* path written or removed, relative to dir (owned) */
+	char *stored_json;  /* the object as written, secrets as "${...}" (owned; NULL on DELETE) */
+};
+
+/* dir and opts borrowed; opts->secrets_path says where literal secrets go. */
+enum jerr config_write(const char *dir, const struct cfg_write *w, const struct config_opts *opts,
+		       struct cfg_write_result *res, struct jerror *err) JOEY_WUR;
+void cfg_write_result_release(struct cfg_write_result *res);
+
+/*
+ * The object (cls, id) as written in its file: *json (owned, JSON text, pretty) with
+ * literal secret values replaced by "****" and references kept; *file its path
+ * relative to dir (owned). JERR_USAGE "... does not exist" when absent.
+ */
+enum jerr config_read_object(const char *dir, enum cfg_class cls, const char *id, char **json,
+			     char **file, struct jerror *err) JOEY_WUR;
+
+/* "apps", "models", ... <-> enum cfg_class; false if unknown. */
+bool cfg_class_from_dir(const char *name, enum cfg_class *out);
+const char *cfg_class_dir(enum cfg_class c);
+
+/* Set NAME=value in the secrets file at path (created 0600 if missing), atomically. */
+enum jerr secrets_set(const char *path, const char *name, const char *value,
+		      struct jerror *err) JOEY_WUR;
+
+#endif

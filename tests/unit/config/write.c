@@ -1,0 +1,927 @@
+/* Tests for src/config/write.c: config writes, staging validation, secrets file; and the loader's secrets file. */
+#include "support/testutil.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/strbuf.h"
+#include "config/config.h"
+#include "config/write.h"
+
+/* ---- fixture: <root>/config (a copy of examples/demo/config), <root>/.joey/secrets.json ---- */
+
+struct env {
+	const char *names[4];
+	const char *values[4];
+};
+
+static const char *env_lookup(const char *name, void *ctx)
+{
+	struct env *e = ctx;
+	for (int i = 0; i < 4 && e->names[i]; i++)
+		if (!strcmp(e->names[i], name))
+			return e->values[i];
+	return NULL;
+}
+
+struct fixture {
+	char *root, *dir, *secrets;
+	struct env env;
+	struct config_opts opts;
+};
+
+static char *path_join(const char *a, const char *b)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "%s/%s", a, b);
+	return strbuf_detach(&sb, NULL);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *data = getenv("JOEY_TEST_DATA");
+	struct strbuf cmd = STRBUF_INIT;
+	char *out = NULL;
+
+	f->root = tu_mkdtemp();
+	f->dir = path_join(f->root, "config");
+	f->secrets = path_join(f->root, ".joey/secrets.json");
+	strbuf_addf(&cmd, "cp -R '%s/../examples/demo/config' '%s'", data && *data ? data : "tests", f->dir);
+	if (tu_run(cmd.buf, &out) != 0)
+		fail_msg("%s: %s", cmd.buf, out);
+	free(out);
+	strbuf_release(&cmd);
+	f->env.names[0] = "MY_ENV_KEY";
+	f->env.values[0] = "from-env";
+	f->opts.getenv_fn = env_lookup;
+	f->opts.getenv_ctx = &f->env;
+	f->opts.secrets_path = f->secrets;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	tu_rmtree(f->root);
+	free(f->root);
+	free(f->dir);
+	free(f->secrets);
+	free(f);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+/* Every entry under dir (sorted, recursive): path, mode and content, as one string. */
+static void snap_walk(struct strbuf *sb, const char *dir, const char *rel)
+{
+	char *full = *rel ? path_join(dir, rel) : strdup(dir);
+	struct dirent **names;
+	int n = scandir(full, &names, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		const char *nm = names[i]->d_name;
+		if (strcmp(nm, ".") && strcmp(nm, "..")) {
+			char *crel = *rel ? path_join(rel, nm) : strdup(nm);
+			char *cfull = path_join(dir, crel);
+			struct stat st;
+			assert_int_equal(lstat(cfull, &st), 0);
+			strbuf_addf(sb, "%s %o\n", crel, (unsigned)st.st_mode);
+			if (S_ISDIR(st.st_mode)) {
+				snap_walk(sb, dir, crel);
+			} else {
+				char *text = tu_read(cfull);
+				strbuf_addf(sb, "%s\n", text ? text : "");
+				free(text);
+			}
+			free(crel);
+			free(cfull);
+		}
+		free(names[i]);
+	}
+	free(names);
+	free(full);
+}
+
+static char *snapshot(const char *dir)
+{
+	struct strbuf sb = STRBUF_INIT;
+	snap_walk(&sb, dir, "");
+	return strbuf_detach(&sb, NULL);
+}
+
+static char *diags_text(const struct config *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	config_print_diags(cfg, fp);
+	fclose(fp);
+	return buf;
+}
+
+static void assert_contains(const char *text, const char *what)
+{
+	if (!text || !strstr(text, what))
+		fail_msg("[%s] does not contain [%s]", text ? text : "(null)", what);
+}
+
+static void assert_not_contains(const char *text, const char *what)
+{
+	if (text && strstr(text, what))
+		fail_msg("[%s] contains [%s]", text, what);
+}
+
+static char *file_text(const struct fixture *f, const char *rel)
+{
+	char *p = path_join(f->dir, rel);
+	char *t = tu_read(p);
+	free(p);
+	return t;
+}
+
+static bool file_exists(const char *dir, const char *rel)
+{
+	char *p = path_join(dir, rel);
+	struct stat st;
+	bool ok = stat(p, &st) == 0;
+	free(p);
+	return ok;
+}
+
+/* Run one write; fails the test unless it returns want. Result left in *res (release it). */
+static void do_write(struct fixture *f, enum cfg_write_op op, enum cfg_class cls, const char *id,
+		     const char *json, enum jerr want, struct cfg_write_result *res, struct jerror *err)
+{
+	struct cfg_write w = { op, cls, id, json };
+	enum jerr rc = config_write(f->dir, &w, &f->opts, res, err);
+	if (rc != want) {
+		char *d = res->cfg ? diags_text(res->cfg) : NULL;
+		fail_msg("config_write returned %d (%s; %s; %s), want %d\n%s", rc, err->msg.buf, err->detail.buf,
+			 err->hint.buf, want, d ? d : "");
+	}
+}
+
+/* A write that must succeed; the result is released. */
+static void ok_write(struct fixture *f, enum cfg_write_op op, enum cfg_class cls, const char *id,
+		     const char *json, const char *want_file)
+{
+	struct cfg_write_result res;
+	struct jerror err = JERROR_INIT;
+	do_write(f, op, cls, id, json, JERR_OK, &res, &err);
+	assert_non_null(res.cfg);
+	assert_int_equal(res.cfg->n_errors, 0);
+	assert_string_equal(res.cfg->dir, f->dir);
+	if (want_file)
+		assert_string_equal(res.file, want_file);
+	if (op == CFG_WRITE_DELETE)
+		assert_null(res.stored_json);
+	else
+		assert_non_null(res.stored_json);
+	cfg_write_result_release(&res);
+	jerror_release(&err);
+}
+
+/* A write that must fail with want and change nothing under the fixture root; returns the message. */
+static char *bad_write(struct fixture *f, enum cfg_write_op op, enum cfg_class cls, const char *id,
+		       const char *json, enum jerr want, char **diags)
+{
+	struct cfg_write_result res;
+	struct jerror err = JERROR_INIT;
+	char *before = snapshot(f->root), *after, *msg;
+
+	do_write(f, op, cls, id, json, want, &res, &err);
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	if (want == JERR_CONFIG) {
+		assert_non_null(res.cfg);
+		assert_true(res.cfg->n_errors > 0);
+		if (diags)
+			*diags = diags_text(res.cfg);
+	} else {
+		assert_null(res.cfg);
+	}
+	assert_null(res.file);
+	assert_null(res.stored_json);
+	assert_true(err.msg.len > 0);
+	{
+		struct strbuf sb = STRBUF_INIT;
+		strbuf_addf(&sb, "%s\ndetail: %s\nhint: %s", err.msg.buf, err.detail.buf, err.hint.buf);
+		msg = strbuf_detach(&sb, NULL);
+	}
+	free(before);
+	free(after);
+	cfg_write_result_release(&res);
+	jerror_release(&err);
+	return msg;
+}
+
+static struct config *load(struct fixture *f, enum jerr want)
+{
+	struct config *cfg = NULL;
+	struct jerror err = JERROR_INIT;
+	enum jerr rc = config_load(f->dir, &f->opts, &cfg, &err);
+	if (rc != want) {
+		char *d = cfg ? diags_text(cfg) : NULL;
+		fail_msg("config_load returned %d, want %d\n%s", rc, want, d ? d : "");
+	}
+	jerror_release(&err);
+	return cfg;
+}
+
+static const struct cfg_option *app_option(const struct config *cfg, const char *app, const char *key)
+{
+	const struct cfg_app *a = config_app(cfg, app);
+	assert_non_null(a);
+	return cfg_options_get(&a->options, key);
+}
+
+/* ---- tests ---- */
+
+static void test_class_dirs(void **state)
+{
+	enum cfg_class c;
+	(void)state;
+	assert_string_equal(cfg_class_dir(CLASS_APP), "apps");
+	assert_string_equal(cfg_class_dir(CLASS_PROPERTY), "properties");
+	assert_string_equal(cfg_class_dir(CLASS_SCHEDULE), "schedules");
+	assert_null(cfg_class_dir(CLASS__COUNT));
+	assert_true(cfg_class_from_dir("destinations", &c));
+	assert_int_equal(c, CLASS_DESTINATION);
+	assert_true(cfg_class_from_dir("models", &c));
+	assert_int_equal(c, CLASS_MODEL);
+	assert_false(cfg_class_from_dir("teams", &c));
+	assert_false(cfg_class_from_dir("App", &c));
+}
+
+static const char *NEW_APP = "{\"id\": \"warehouse2\", \"class\": \"App\", \"name\": \"Second\", \"type\": \"sqlite\", \"options\": {\"file\": \"../other.db\"}}";
+static const char *NEW_SOURCE =
+	"{\"id\": \"orders_table\", \"class\": \"Source\", \"type\": \"sqlite-import-table\", \"appId\": \"warehouse2\", "
+	"\"modelId\": \"users\", \"options\": {\"table\": \"orders\"}, \"mapping\": {\"user_id\": \"user_id\"}}";
+static const char *NEW_PROPERTY =
+	"{\"id\": \"order_count\", \"class\": \"Property\", \"key\": \"order_count\", \"type\": \"integer\", "
+	"\"sourceId\": \"orders_table\", \"options\": {\"column\": \"id\", \"aggregationMethod\": \"count\"}}";
+static const char *NEW_GROUP =
+	"{\"id\": \"big_orders\", \"class\": \"Group\", \"name\": \"Big orders\", \"modelId\": \"users\", "
+	"\"rules\": [{\"propertyId\": \"order_count\", \"op\": \"gte\", \"match\": 5}]}";
+static const char *NEW_DEST =
+	"{\"id\": \"braze_orders\", \"class\": \"Destination\", \"type\": \"braze-export-users\", \"appId\": \"braze\", "
+	"\"modelId\": \"users\", \"syncMode\": \"sync\", \"collection\": \"group\", \"groupId\": \"big_orders\", "
+	"\"mapping\": {\"external_id\": \"user_id\", \"order_count\": \"order_count\"}}";
+static const char *NEW_SCHEDULE =
+	"{\"id\": \"orders_schedule\", \"class\": \"Schedule\", \"sourceId\": \"orders_table\", \"recurring\": true, "
+	"\"recurringFrequency\": 3600000, \"options\": {\"column\": \"id\"}}";
+
+static void test_create_update_delete_each_class(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = load(f, JERR_OK);
+	char *before, *after, *t, *diags = NULL, *msg;
+	struct cfg_write_result res;
+	struct jerror err = JERROR_INIT;
+
+	config_free(cfg);
+	before = snapshot(f->root);
+
+	/* create, in dependency order */
+	do_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL, NEW_APP, JERR_OK, &res, &err);
+	assert_string_equal(res.file, "apps/warehouse2.json");
+	assert_string_equal(res.stored_json, "{\n  \"id\": \"warehouse2\",\n  \"class\": \"App\",\n  \"name\": \"Second\",\n"
+					     "  \"type\": \"sqlite\",\n  \"options\": {\n    \"file\": \"../other.db\"\n  }\n}");
+	assert_non_null(config_app(res.cfg, "warehouse2"));
+	t = file_text(f, "apps/warehouse2.json");
+	assert_non_null(t);
+	assert_int_equal(strlen(t), strlen(res.stored_json) + 1); /* + final newline */
+	assert_memory_equal(t, res.stored_json, strlen(res.stored_json));
+	free(t);
+	cfg_write_result_release(&res);
+	ok_write(f, CFG_WRITE_CREATE, CLASS_SOURCE, NULL, NEW_SOURCE, "sources/orders_table.json");
+	ok_write(f, CFG_WRITE_CREATE, CLASS_PROPERTY, NULL, NEW_PROPERTY, "properties/order_count.json");
+	ok_write(f, CFG_WRITE_CREATE, CLASS_GROUP, NULL, NEW_GROUP, "groups/big_orders.json");
+	ok_write(f, CFG_WRITE_CREATE, CLASS_DESTINATION, "braze_orders", NEW_DEST, "destinations/braze_orders.json");
+	ok_write(f, CFG_WRITE_CREATE, CLASS_SCHEDULE, NULL, NEW_SCHEDULE, "schedules/orders_schedule.json");
+	cfg = load(f, JERR_OK);
+	assert_int_equal(cfg->n_apps, 3);
+	assert_int_equal(cfg->n_sources, 3);
+	assert_int_equal(cfg->n_groups, 3);
+	assert_int_equal(cfg->n_destinations, 4);
+	assert_int_equal(cfg->n_schedules, 2);
+	assert_string_equal(config_destination(cfg, "braze_orders")->group->id, "big_orders");
+	config_free(cfg);
+
+	/* update each */
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_APP, "warehouse2",
+		 "{\"id\": \"warehouse2\", \"class\": \"app\", \"name\": \"Renamed\", \"type\": \"sqlite\", \"options\": {\"file\": \"../third.db\"}}",
+		 "apps/warehouse2.json");
+	t = file_text(f, "apps/warehouse2.json");
+	assert_contains(t, "\"class\": \"app\"");
+	assert_contains(t, "../third.db");
+	free(t);
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_SOURCE, "orders_table",
+		 "{\"id\": \"orders_table\", \"class\": \"Source\", \"name\": \"Orders\", \"type\": \"sqlite-import-table\", \"appId\": \"warehouse2\", "
+		 "\"modelId\": \"users\", \"options\": {\"table\": \"orders_v2\"}, \"mapping\": {\"user_id\": \"user_id\"}}",
+		 "sources/orders_table.json");
+	/* no "id": taken from the request; no "class": added after the id */
+	do_write(f, CFG_WRITE_UPDATE, CLASS_PROPERTY, "order_count",
+		 "{\"key\": \"order_count\", \"type\": \"integer\", \"sourceId\": \"orders_table\", "
+		 "\"options\": {\"column\": \"id\", \"aggregationMethod\": \"count\"}, \"filters\": [{\"key\": \"amount\", \"op\": \"gt\", \"match\": 0.1}]}",
+		 JERR_OK, &res, &err);
+	assert_string_equal(res.stored_json,
+			    "{\n  \"id\": \"order_count\",\n  \"class\": \"Property\",\n  \"key\": \"order_count\",\n  \"type\": \"integer\",\n"
+			    "  \"sourceId\": \"orders_table\",\n  \"options\": {\n    \"column\": \"id\",\n    \"aggregationMethod\": \"count\"\n  },\n"
+			    "  \"filters\": [\n    {\n      \"key\": \"amount\",\n      \"op\": \"gt\",\n      \"match\": 0.1\n    }\n  ]\n}");
+	cfg_write_result_release(&res);
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_GROUP, "big_orders",
+		 "{\"id\": \"big_orders\", \"class\": \"Group\", \"name\": \"Bigger\", \"modelId\": \"users\", "
+		 "\"rules\": [{\"propertyId\": \"order_count\", \"op\": \"gte\", \"match\": 10}]}",
+		 "groups/big_orders.json");
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_DESTINATION, "braze_orders",
+		 "{\"id\": \"braze_orders\", \"class\": \"Destination\", \"type\": \"braze-export-users\", \"appId\": \"braze\", "
+		 "\"modelId\": \"users\", \"syncMode\": \"additive\", \"collection\": \"model\", "
+		 "\"mapping\": {\"external_id\": \"user_id\", \"order_count\": \"order_count\"}}",
+		 "destinations/braze_orders.json");
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_SCHEDULE, "orders_schedule",
+		 "{\"id\": \"orders_schedule\", \"class\": \"Schedule\", \"sourceId\": \"orders_table\", \"recurring\": false, "
+		 "\"options\": {\"column\": \"id\", \"cron\": \"0 * * * *\"}}",
+		 "schedules/orders_schedule.json");
+	cfg = load(f, JERR_OK);
+	assert_string_equal(config_app(cfg, "warehouse2")->name, "Renamed");
+	assert_int_equal(config_destination(cfg, "braze_orders")->sync_mode, SYNC_ADDITIVE);
+	config_free(cfg);
+
+	/* deleting an object others refer to is a validation error; nothing changes */
+	msg = bad_write(f, CFG_WRITE_DELETE, CLASS_SOURCE, "orders_table", NULL, JERR_CONFIG, &diags);
+	assert_contains(msg, "Source \"orders_table\" was not deleted: the config would be invalid");
+	assert_contains(diags, "unknown Source \"orders_table\"");
+	free(msg);
+	free(diags);
+
+	/* delete, in reverse dependency order: files go away */
+	ok_write(f, CFG_WRITE_DELETE, CLASS_SCHEDULE, "orders_schedule", NULL, "schedules/orders_schedule.json");
+	ok_write(f, CFG_WRITE_DELETE, CLASS_DESTINATION, "braze_orders", NULL, "destinations/braze_orders.json");
+	ok_write(f, CFG_WRITE_DELETE, CLASS_GROUP, "big_orders", NULL, "groups/big_orders.json");
+	ok_write(f, CFG_WRITE_DELETE, CLASS_PROPERTY, "order_count", NULL, "properties/order_count.json");
+	ok_write(f, CFG_WRITE_DELETE, CLASS_SOURCE, "orders_table", NULL, "sources/orders_table.json");
+	ok_write(f, CFG_WRITE_DELETE, CLASS_APP, "warehouse2", NULL, "apps/warehouse2.json");
+	assert_false(file_exists(f->dir, "apps/warehouse2.json"));
+	after = snapshot(f->root);
+	assert_string_equal(before, after); /* back to the start, byte for byte */
+	free(after);
+
+	/* models: update works; a model alone has no primary key, and users is referenced */
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_MODEL, "users",
+		 "{\"id\": \"users\", \"name\": \"People\", \"class\": \"Model\", \"type\": \"profile\"}", "models/users.json");
+	cfg = load(f, JERR_OK);
+	assert_string_equal(config_model(cfg, "users")->name, "People");
+	config_free(cfg);
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_MODEL, NULL,
+			"{\"id\": \"accounts\", \"class\": \"Model\", \"name\": \"Accounts\", \"type\": \"account\"}",
+			JERR_CONFIG, &diags);
+	assert_contains(diags, "no primary key");
+	free(msg);
+	free(diags);
+	msg = bad_write(f, CFG_WRITE_DELETE, CLASS_MODEL, "users", NULL, JERR_CONFIG, NULL);
+	free(msg);
+	free(before);
+	jerror_release(&err);
+}
+
+static void test_invalid_change_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char *msg, *diags = NULL;
+	DIR *d;
+	struct dirent *de;
+
+	msg = bad_write(f, CFG_WRITE_UPDATE, CLASS_PROPERTY, "ltv",
+			"{\"id\": \"ltv\", \"class\": \"Property\", \"key\": \"ltv\", \"type\": \"bogus\", \"sourceId\": \"purchases_table\", "
+			"\"options\": {\"column\": \"amount\", \"aggregationMethod\": \"sum\"}}",
+			JERR_CONFIG, &diags);
+	assert_contains(msg, "Property \"ltv\" was not updated: the config would be invalid (");
+	assert_contains(msg, "hint: nothing was changed");
+	/* diagnostics name the real file (the array file the object lives in) */
+	assert_contains(diags, "properties/purchases.json:");
+	assert_contains(diags, "invalid value \"bogus\"");
+	free(msg);
+	free(diags);
+
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_SOURCE, NULL,
+			"{\"id\": \"s2\", \"class\": \"Source\", \"type\": \"sqlite-import-table\", \"appId\": \"demo_dbb\", "
+			"\"modelId\": \"users\", \"options\": {\"table\": \"t\"}, \"mapping\": {\"user_id\": \"user_id\"}}",
+			JERR_CONFIG, &diags);
+	assert_contains(diags, "sources/s2.json:");
+	assert_contains(diags, "did you mean \"demo_db\"?");
+	free(msg);
+	free(diags);
+
+	msg = bad_write(f, CFG_WRITE_DELETE, CLASS_PROPERTY, "user_id", NULL, JERR_CONFIG, NULL);
+	free(msg);
+
+	/* no staging directory is left beside the config directory */
+	d = opendir(f->root);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		assert_null(strstr(de->d_name, "joey-write"));
+	closedir(d);
+}
+
+static void test_usage_errors(void **state)
+{
+	struct fixture *f = *state;
+	char *msg;
+
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL, "{\"id\": \"x\", \"class\": \"Source\"}", JERR_USAGE, NULL);
+	assert_contains(msg, "class mismatch: the object is \"Source\", not App");
+	assert_contains(msg, "hint: send it to the route of its class");
+	free(msg);
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL, "{\"id\": \"x\", \"class\": 7}", JERR_USAGE, NULL);
+	assert_contains(msg, "\"class\" of the App object must be a string");
+	free(msg);
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL, "{\"id\": \"x\", ", JERR_USAGE, NULL);
+	assert_contains(msg, "invalid JSON in the App object\ndetail: line 1");
+	free(msg);
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL, "{\"id\": \"x\", \"id\": \"y\"}", JERR_USAGE, NULL);
+	assert_contains(msg, "invalid JSON");
+	free(msg);
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL, "[{\"id\": \"x\"}]", JERR_USAGE, NULL);
+	assert_contains(msg, "expected a JSON object for the App, found an array");
+	free(msg);
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL, "{\"class\": \"App\"}", JERR_USAGE, NULL);
+	assert_contains(msg, "the App object has no \"id\"");
+	free(msg);
+
+	/* id taken: per class, like the loader */
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL,
+			"{\"id\": \"braze\", \"class\": \"App\", \"type\": \"sqlite\", \"options\": {\"file\": \"x.db\"}}", JERR_USAGE, NULL);
+	assert_contains(msg, "App \"braze\" already exists\ndetail: it is defined in apps/braze.json");
+	free(msg);
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_PROPERTY, NULL,
+			"{\"id\": \"email\", \"class\": \"Property\", \"type\": \"email\", \"sourceId\": \"users_table\", \"options\": {\"column\": \"email\"}}",
+			JERR_USAGE, NULL);
+	assert_contains(msg, "Property \"email\" already exists\ndetail: it is defined in properties/users.json");
+	free(msg);
+	/* ...but a Group may share a Source's id */
+	ok_write(f, CFG_WRITE_CREATE, CLASS_GROUP, NULL,
+		 "{\"id\": \"users_table\", \"class\": \"Group\", \"modelId\": \"users\", \"rules\": [{\"propertyId\": \"email\", \"op\": \"exists\"}]}",
+		 "groups/users_table.json");
+
+	/* unknown ids */
+	msg = bad_write(f, CFG_WRITE_UPDATE, CLASS_APP, "nope", "{\"id\": \"nope\", \"class\": \"App\"}", JERR_USAGE, NULL);
+	assert_contains(msg, "App \"nope\" does not exist");
+	free(msg);
+	msg = bad_write(f, CFG_WRITE_DELETE, CLASS_SCHEDULE, "nope", NULL, JERR_USAGE, NULL);
+	assert_contains(msg, "Schedule \"nope\" does not exist");
+	free(msg);
+	/* a source id is not an App */
+	msg = bad_write(f, CFG_WRITE_DELETE, CLASS_APP, "users_table", NULL, JERR_USAGE, NULL);
+	assert_contains(msg, "App \"users_table\" does not exist");
+	free(msg);
+	/* rename through update */
+	msg = bad_write(f, CFG_WRITE_UPDATE, CLASS_APP, "braze", "{\"id\": \"braze2\", \"class\": \"App\"}", JERR_USAGE, NULL);
+	assert_contains(msg, "id \"braze2\" in the object does not match \"braze\"\ndetail: \nhint: a rename is a delete and a create");
+	free(msg);
+}
+
+static void test_path_traversal_ids_refused(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad[] = { "../x", "..", ".", ".hidden", "a/b", "/etc", "", "a b", "a\\b", "x\n" };
+	char long_id[140];
+	char *json, *file, *msg;
+	struct jerror err = JERROR_INIT;
+
+	memset(long_id, 'a', 129);
+	long_id[129] = '\0';
+	for (size_t i = 0; i <= sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *id = i < sizeof(bad) / sizeof(bad[0]) ? bad[i] : long_id;
+		json_t *o = json_pack("{s:s, s:s, s:s, s:{s:s}}", "id", id, "class", "App", "type", "sqlite", "options", "file", "x.db");
+		char *text = json_dumps(o, 0);
+		msg = bad_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL, text, JERR_USAGE, NULL);
+		assert_contains(msg, "invalid id");
+		free(msg);
+		msg = bad_write(f, CFG_WRITE_UPDATE, CLASS_APP, id, text, JERR_USAGE, NULL);
+		assert_contains(msg, "invalid id");
+		free(msg);
+		msg = bad_write(f, CFG_WRITE_DELETE, CLASS_APP, id, NULL, JERR_USAGE, NULL);
+		assert_contains(msg, "invalid id");
+		free(msg);
+		assert_int_equal(config_read_object(f->dir, CLASS_APP, id, &json, &file, &err), JERR_USAGE);
+		assert_null(json);
+		assert_null(file);
+		free(text);
+		json_decref(o);
+	}
+	msg = bad_write(f, CFG_WRITE_DELETE, CLASS_APP, NULL, NULL, JERR_USAGE, NULL);
+	free(msg);
+	assert_false(file_exists(f->root, "x.json"));
+	assert_false(file_exists(f->dir, "x.json"));
+	/* 128 characters and inner dots pass the write's check (the loader then refuses the dot) */
+	long_id[128] = '\0';
+	msg = bad_write(f, CFG_WRITE_DELETE, CLASS_APP, long_id, NULL, JERR_USAGE, NULL);
+	assert_contains(msg, "does not exist");
+	free(msg);
+	jerror_release(&err);
+}
+
+static void test_array_files_and_json5(void **state)
+{
+	struct fixture *f = *state;
+	char *t, *before, *after, *json, *file;
+	struct jerror err = JERROR_INIT;
+	json_t *arr;
+
+	tu_write(f->dir, "properties/extra.json",
+		 "// two extra properties, JSON5\n"
+		 "[\n"
+		 "  { id: 'first_x', class: 'property', key: 'first_x', type: 'string', sourceId: 'users_table',\n"
+		 "    options: { column: 'x', aggregationMethod: 'exact' }, },  // trailing comma\n"
+		 "  {},\n"
+		 "  { id: 'second_x', class: 'Property', key: 'second_x', type: 'float', sourceId: 'users_table',\n"
+		 "    options: { column: 'y' }, filters: [{ key: 'y', op: 'gt', match: 0.1 }, { key: 'z', op: 'eq', match: 0x10 }] },\n"
+		 "]\n");
+	t = tu_read(f->secrets);
+	assert_null(t);
+
+	/* read: pretty JSON of the object as written */
+	assert_int_equal(config_read_object(f->dir, CLASS_PROPERTY, "second_x", &json, &file, &err), JERR_OK);
+	assert_string_equal(file, "properties/extra.json");
+	assert_contains(json, "\"match\": 0.1\n");
+	assert_contains(json, "\"match\": 16\n");
+	free(json);
+	free(file);
+
+	/* update one element: the file stays an array, the others are kept (comments are not) */
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_PROPERTY, "first_x",
+		 "{\"id\": \"first_x\", \"class\": \"Property\", \"key\": \"first_x\", \"type\": \"string\", \"sourceId\": \"users_table\", "
+		 "\"options\": {\"column\": \"xx\"}}",
+		 "properties/extra.json");
+	t = file_text(f, "properties/extra.json");
+	assert_not_contains(t, "//");
+	arr = json_loads(t, 0, NULL);
+	assert_non_null(arr);
+	assert_true(json_is_array(arr));
+	assert_int_equal(json_array_size(arr), 3);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(arr, 0), "options"), "column")), "xx");
+	assert_int_equal(json_object_size(json_array_get(arr, 1)), 0);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 2), "id")), "second_x");
+	assert_contains(t, "\"match\": 0.1\n"); /* not 0.10000000000000001 */
+	json_decref(arr);
+	free(t);
+
+	/* delete one element, then the last: the file goes away */
+	ok_write(f, CFG_WRITE_DELETE, CLASS_PROPERTY, "second_x", NULL, "properties/extra.json");
+	t = file_text(f, "properties/extra.json");
+	arr = json_loads(t, 0, NULL);
+	assert_int_equal(json_array_size(arr), 2);
+	json_decref(arr);
+	free(t);
+	ok_write(f, CFG_WRITE_DELETE, CLASS_PROPERTY, "first_x", NULL, "properties/extra.json");
+	assert_false(file_exists(f->dir, "properties/extra.json"));
+
+	/* the demo's JSON5 app file (comment, trailing commas): rewritten as JSON */
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_APP, "demo_db",
+		 "{\"id\": \"demo_db\", \"name\": \"Warehouse\", \"class\": \"App\", \"type\": \"sqlite\", \"options\": {\"file\": \"../demo.db\"}}",
+		 "apps/demo_db.json");
+	t = file_text(f, "apps/demo_db.json");
+	assert_string_equal(t, "{\n  \"id\": \"demo_db\",\n  \"name\": \"Warehouse\",\n  \"class\": \"App\",\n  \"type\": \"sqlite\",\n"
+			       "  \"options\": {\n    \"file\": \"../demo.db\"\n  }\n}\n");
+	free(t);
+
+	/* an update of an array file that fails validation leaves it as it was */
+	before = snapshot(f->root);
+	t = bad_write(f, CFG_WRITE_UPDATE, CLASS_PROPERTY, "email",
+		      "{\"id\": \"email\", \"class\": \"Property\", \"key\": \"email\", \"type\": \"email\", \"sourceId\": \"nope\"}",
+		      JERR_CONFIG, NULL);
+	free(t);
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+
+	/* folder names carry no meaning: an object is found wherever it is, and a missing
+	 * class directory is created */
+	{
+		char *from = path_join(f->dir, "schedules/users_schedule.json");
+		char *to_dir = path_join(f->dir, "misc"), *to = path_join(f->dir, "misc/users_schedule.json");
+		char *sched_dir = path_join(f->dir, "schedules");
+		assert_int_equal(mkdir(to_dir, 0755), 0);
+		assert_int_equal(rename(from, to), 0);
+		assert_int_equal(rmdir(sched_dir), 0);
+		ok_write(f, CFG_WRITE_UPDATE, CLASS_SCHEDULE, "users_schedule",
+			 "{\"id\": \"users_schedule\", \"class\": \"Schedule\", \"sourceId\": \"users_table\", \"options\": {\"column\": \"id\"}}",
+			 "misc/users_schedule.json");
+		ok_write(f, CFG_WRITE_CREATE, CLASS_SCHEDULE, NULL,
+			 "{\"id\": \"purchases_schedule\", \"class\": \"Schedule\", \"sourceId\": \"purchases_table\", \"options\": {\"column\": \"id\"}}",
+			 "schedules/purchases_schedule.json");
+		free(from);
+		free(to);
+		free(to_dir);
+		free(sched_dir);
+	}
+
+	/* a new object whose natural file name is taken by another file */
+	tu_write(f->dir, "groups/g2.json", "// reserved\n");
+	ok_write(f, CFG_WRITE_CREATE, CLASS_GROUP, NULL,
+		 "{\"id\": \"g2\", \"class\": \"Group\", \"modelId\": \"users\", \"rules\": [{\"propertyId\": \"email\", \"op\": \"exists\"}]}",
+		 "groups/g2-2.json");
+	jerror_release(&err);
+}
+
+static mode_t file_mode(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_mode & 07777;
+}
+
+static const char *BRAZE_LITERAL =
+	"{\"id\": \"braze\", \"name\": \"Braze\", \"class\": \"App\", \"type\": \"braze\", "
+	"\"options\": {\"apiKey\": \"sekrit-123\", \"restEndpoint\": \"http://127.0.0.1:4710\"}}";
+
+static void test_secrets_moved_kept_and_masked(void **state)
+{
+	struct fixture *f = *state;
+	struct cfg_write_result res;
+	struct jerror err = JERROR_INIT;
+	const struct cfg_option *key;
+	char *t, *json, *file, *msg;
+	json_t *s;
+
+	/* the demo's literal (Grouparoo-form) key is masked on read; "****" keeps it */
+	assert_int_equal(config_read_object(f->dir, CLASS_APP, "braze", &json, &file, &err), JERR_OK);
+	assert_string_equal(file, "apps/braze.json");
+	assert_contains(json, "\"apiKey\": \"****\"");
+	assert_not_contains(json, "DEMO_BRAZE_API_KEY");
+	assert_contains(json, "\"restEndpoint\": \"http://127.0.0.1:4710\"");
+	free(file);
+	do_write(f, CFG_WRITE_UPDATE, CLASS_APP, "braze", json, JERR_OK, &res, &err);
+	free(json);
+	assert_contains(res.stored_json, "\"apiKey\": \"DEMO_BRAZE_API_KEY\"");
+	assert_null(tu_read(f->secrets)); /* nothing to store */
+	cfg_write_result_release(&res);
+
+	/* a literal goes to the secrets file (0600), the config gets a reference */
+	do_write(f, CFG_WRITE_UPDATE, CLASS_APP, "braze", BRAZE_LITERAL, JERR_OK, &res, &err);
+	assert_contains(res.stored_json, "\"apiKey\": \"${JOEY_SECRET_BRAZE_APIKEY}\"");
+	key = app_option(res.cfg, "braze", "apiKey");
+	assert_true(key->secret);
+	assert_string_equal(key->str, "sekrit-123");
+	assert_string_equal(config_option_display(key), "${JOEY_SECRET_BRAZE_APIKEY}");
+	cfg_write_result_release(&res);
+	t = file_text(f, "apps/braze.json");
+	assert_not_contains(t, "sekrit");
+	assert_contains(t, "${JOEY_SECRET_BRAZE_APIKEY}");
+	free(t);
+	assert_int_equal(file_mode(f->secrets), 0600);
+	t = tu_read(f->secrets);
+	s = json_loads(t, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(s, "JOEY_SECRET_BRAZE_APIKEY")), "sekrit-123");
+	json_decref(s);
+	free(t);
+
+	/* the loader resolves it from the secrets file, flagged like an env secret */
+	{
+		struct config *cfg = load(f, JERR_OK);
+		key = app_option(cfg, "braze", "apiKey");
+		assert_true(key->secret);
+		assert_string_equal(key->str, "sekrit-123");
+		assert_string_equal(key->env_name, "JOEY_SECRET_BRAZE_APIKEY");
+		assert_string_equal(config_option_display(key), "${JOEY_SECRET_BRAZE_APIKEY}");
+		config_free(cfg);
+	}
+
+	/* read shows the reference; writing it back keeps everything */
+	assert_int_equal(config_read_object(f->dir, CLASS_APP, "braze", &json, &file, &err), JERR_OK);
+	assert_contains(json, "\"apiKey\": \"${JOEY_SECRET_BRAZE_APIKEY}\"");
+	free(file);
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_APP, "braze", json, "apps/braze.json");
+	free(json);
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_APP, "braze",
+		 "{\"id\": \"braze\", \"class\": \"App\", \"type\": \"braze\", \"options\": {\"apiKey\": \"****\", \"restEndpoint\": \"http://localhost:4710\"}}",
+		 "apps/braze.json");
+	t = file_text(f, "apps/braze.json");
+	assert_contains(t, "\"apiKey\": \"${JOEY_SECRET_BRAZE_APIKEY}\"");
+	assert_contains(t, "localhost");
+	free(t);
+
+	/* an invalid change with a new literal leaves the secrets file alone too */
+	msg = bad_write(f, CFG_WRITE_UPDATE, CLASS_APP, "braze",
+			"{\"id\": \"braze\", \"class\": \"App\", \"type\": \"braze\", \"options\": {\"apiKey\": \"other\", \"restEndpoint\": \"ftp://x\"}}",
+			JERR_CONFIG, NULL);
+	free(msg);
+	t = tu_read(f->secrets);
+	assert_contains(t, "sekrit-123");
+	assert_not_contains(t, "other");
+	free(t);
+
+	/* "${ENV}" is kept as written; the generated secret nobody uses any more is dropped */
+	do_write(f, CFG_WRITE_UPDATE, CLASS_APP, "braze",
+		 "{\"id\": \"braze\", \"class\": \"App\", \"type\": \"braze\", \"options\": {\"apiKey\": \"${MY_ENV_KEY}\", \"restEndpoint\": \"http://localhost:4710\"}}",
+		 JERR_OK, &res, &err);
+	assert_contains(res.stored_json, "\"apiKey\": \"${MY_ENV_KEY}\"");
+	assert_string_equal(app_option(res.cfg, "braze", "apiKey")->str, "from-env");
+	cfg_write_result_release(&res);
+	t = tu_read(f->secrets);
+	assert_not_contains(t, "JOEY_SECRET_BRAZE_APIKEY");
+	free(t);
+	assert_int_equal(file_mode(f->secrets), 0600);
+
+	/* "****" with nothing stored, and a literal with no secrets file */
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL,
+			"{\"id\": \"braze2\", \"class\": \"App\", \"type\": \"braze\", \"options\": {\"apiKey\": \"****\", \"restEndpoint\": \"http://localhost:1\"}}",
+			JERR_USAGE, NULL);
+	assert_contains(msg, "option \"apiKey\" of App \"braze2\" is \"****\" but no value is stored");
+	free(msg);
+	f->opts.secrets_path = NULL;
+	msg = bad_write(f, CFG_WRITE_UPDATE, CLASS_APP, "braze", BRAZE_LITERAL, JERR_USAGE, NULL);
+	assert_contains(msg, "no secrets file is configured");
+	free(msg);
+	f->opts.secrets_path = f->secrets;
+
+	/* a new app with a password: the secret is named after its id and option */
+	ok_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL,
+		 "{\"id\": \"pg-main\", \"class\": \"App\", \"type\": \"postgres\", \"options\": {\"database\": \"d\", \"password\": \"pw\"}}",
+		 "apps/pg-main.json");
+	t = file_text(f, "apps/pg-main.json");
+	assert_contains(t, "\"password\": \"${JOEY_SECRET_PG_MAIN_PASSWORD}\"");
+	free(t);
+	t = tu_read(f->secrets);
+	assert_contains(t, "\"JOEY_SECRET_PG_MAIN_PASSWORD\": \"pw\"");
+	free(t);
+	ok_write(f, CFG_WRITE_DELETE, CLASS_APP, "pg-main", NULL, "apps/pg-main.json");
+	t = tu_read(f->secrets);
+	assert_not_contains(t, "PG_MAIN");
+	free(t);
+	jerror_release(&err);
+}
+
+static void test_loader_secrets_file(void **state)
+{
+	struct fixture *f = *state;
+	struct jerror err = JERROR_INIT;
+	struct config *cfg;
+	char *d;
+
+	/* no file: fine */
+	cfg = load(f, JERR_OK);
+	config_free(cfg);
+
+	tu_write(f->dir, "apps/braze.json",
+		 "{id: 'braze', class: 'App', type: 'braze', options: {apiKey: '${BRAZE_KEY}', restEndpoint: 'http://localhost:1'}}");
+	assert_int_equal(secrets_set(f->secrets, "BRAZE_KEY", "from-file", &err), JERR_OK);
+	assert_int_equal(file_mode(f->secrets), 0600);
+	cfg = load(f, JERR_OK);
+	assert_string_equal(app_option(cfg, "braze", "apiKey")->str, "from-file");
+	assert_true(app_option(cfg, "braze", "apiKey")->secret);
+	assert_string_equal(config_option_display(app_option(cfg, "braze", "apiKey")), "${BRAZE_KEY}");
+	config_free(cfg);
+
+	/* the environment wins */
+	f->env.names[1] = "BRAZE_KEY";
+	f->env.values[1] = "from-env";
+	cfg = load(f, JERR_OK);
+	assert_string_equal(app_option(cfg, "braze", "apiKey")->str, "from-env");
+	config_free(cfg);
+	f->env.names[1] = NULL;
+
+	/* secrets_set keeps the others and replaces its own */
+	assert_int_equal(secrets_set(f->secrets, "OTHER", "x", &err), JERR_OK);
+	assert_int_equal(secrets_set(f->secrets, "BRAZE_KEY", "new \"quoted\"", &err), JERR_OK);
+	cfg = load(f, JERR_OK);
+	assert_string_equal(app_option(cfg, "braze", "apiKey")->str, "new \"quoted\"");
+	config_free(cfg);
+	assert_int_equal(secrets_set(f->secrets, "1BAD", "x", &err), JERR_USAGE);
+	assert_int_equal(secrets_set(f->secrets, "A-B", "x", &err), JERR_USAGE);
+	assert_int_equal(secrets_set(NULL, "A", "x", &err), JERR_USAGE);
+
+	/* readable by others: refused, naming the file, once */
+	assert_int_equal(chmod(f->secrets, 0644), 0);
+	cfg = load(f, JERR_CONFIG);
+	d = diags_text(cfg);
+	assert_contains(d, f->secrets);
+	assert_contains(d, "is accessible by group or others (mode 0644)");
+	assert_contains(d, "hint: chmod 600 ");
+	assert_not_contains(d, "is not set");
+	assert_int_equal(cfg->n_errors, 1);
+	free(d);
+	config_free(cfg);
+	assert_int_equal(chmod(f->secrets, 0640), 0);
+	cfg = load(f, JERR_CONFIG);
+	config_free(cfg);
+	/* a config write is refused the same way, and fixes nothing behind the user's back */
+	{
+		char *msg = bad_write(f, CFG_WRITE_UPDATE, CLASS_APP, "braze",
+				      "{\"id\": \"braze\", \"class\": \"App\", \"type\": \"braze\", \"options\": {\"apiKey\": \"lit\", \"restEndpoint\": \"http://localhost:1\"}}",
+				      JERR_CONFIG, &d);
+		assert_contains(d, "chmod 600");
+		free(d);
+		free(msg);
+	}
+	assert_int_equal(chmod(f->secrets, 0600), 0);
+
+	/* not an object of strings */
+	tu_write(f->root, ".joey/secrets.json", "{\"BRAZE_KEY\": 12}");
+	assert_int_equal(chmod(f->secrets, 0600), 0);
+	cfg = load(f, JERR_CONFIG);
+	d = diags_text(cfg);
+	assert_contains(d, "secret \"BRAZE_KEY\" must be a string, found a number");
+	free(d);
+	config_free(cfg);
+	assert_int_equal(secrets_set(f->secrets, "X", "y", &err), JERR_IO); /* not clobbered */
+	tu_write(f->root, ".joey/secrets.json", "[\"x\"]");
+	cfg = load(f, JERR_CONFIG);
+	d = diags_text(cfg);
+	assert_contains(d, "must hold a JSON object of strings, found an array");
+	free(d);
+	config_free(cfg);
+
+	/* missing from both: the hint names the secrets file */
+	tu_write(f->root, ".joey/secrets.json", "{}");
+	cfg = load(f, JERR_CONFIG);
+	d = diags_text(cfg);
+	assert_contains(d, "environment variable \"BRAZE_KEY\" is not set\nhint: export BRAZE_KEY=... before running joey, or add it to the secrets file");
+	free(d);
+	config_free(cfg);
+	jerror_release(&err);
+}
+
+/* Two processes rewriting the same array file and the secrets file: no update is lost. */
+static void test_concurrent_writers(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const props[2] = { "first_name", "last_name" };
+	pid_t pids[2];
+	struct config *cfg;
+	char *t;
+
+	for (int p = 0; p < 2; p++) {
+		pids[p] = fork();
+		assert_true(pids[p] >= 0);
+		if (pids[p] == 0) {
+			int bad = 0;
+			for (int i = 1; i <= 6; i++) {
+				struct strbuf js = STRBUF_INIT;
+				struct cfg_write_result res;
+				struct jerror err = JERROR_INIT;
+				struct cfg_write w = { CFG_WRITE_UPDATE, CLASS_PROPERTY, props[p], NULL };
+				strbuf_addf(&js, "{\"id\": \"%s\", \"class\": \"Property\", \"key\": \"%s\", \"type\": \"string\", "
+					    "\"sourceId\": \"users_table\", \"options\": {\"column\": \"c%d_%d\"}}", props[p], props[p], p, i);
+				w.object_json = js.buf;
+				bad |= config_write(f->dir, &w, &f->opts, &res, &err) != JERR_OK;
+				cfg_write_result_release(&res);
+				jerror_release(&err);
+				strbuf_reset(&js);
+				strbuf_addf(&js, "{\"id\": \"pg%d\", \"class\": \"App\", \"type\": \"postgres\", "
+					    "\"options\": {\"database\": \"d\", \"password\": \"pw%d_%d\"}}", p, p, i);
+				w = (struct cfg_write){ i == 1 ? CFG_WRITE_CREATE : CFG_WRITE_UPDATE, CLASS_APP, NULL, js.buf };
+				if (i > 1)
+					w.id = p ? "pg1" : "pg0";
+				bad |= config_write(f->dir, &w, &f->opts, &res, &err) != JERR_OK;
+				cfg_write_result_release(&res);
+				jerror_release(&err);
+				strbuf_release(&js);
+			}
+			_exit(bad);
+		}
+	}
+	for (int p = 0; p < 2; p++) {
+		int st;
+		assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	t = file_text(f, "properties/users.json");
+	assert_contains(t, "\"c0_6\"");
+	assert_contains(t, "\"c1_6\"");
+	free(t);
+	t = tu_read(f->secrets);
+	assert_contains(t, "\"JOEY_SECRET_PG0_PASSWORD\": \"pw0_6\"");
+	assert_contains(t, "\"JOEY_SECRET_PG1_PASSWORD\": \"pw1_6\"");
+	free(t);
+	cfg = load(f, JERR_OK);
+	assert_string_equal(cfg_options_str(&config_app(cfg, "pg1")->options, "password"), "pw1_6");
+	config_free(cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_class_dirs),
+		cmocka_unit_test_setup_teardown(test_create_update_delete_each_class, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_change_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_path_traversal_ids_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_array_files_and_json5, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secrets_moved_kept_and_masked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loader_secrets_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
