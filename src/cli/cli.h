@@ -43,6 +43,13 @@ const char *cli_opt_value(const char *name, int argc, char **argv, int *i, bool 
 int cli_opt_number(const char *name, double lo, double hi, int argc, char **argv, int *i, double *out);
 
 /*
+ * The secrets file: JOEY_SECRETS_FILE, else secrets.json beside the state store
+ * (<state dir>/secrets.json, where `joey serve` writes literal secrets). Owned by the
+ * caller; NULL when there is no state path.
+ */
+char *cli_secrets_path(const struct cli_common *c);
+
+/*
  * Load the config for a command: prints diagnostics (warnings always, errors on
  * failure) to stderr. Returns the config or NULL (already reported).
  */
@@ -52,5 +59,6 @@ int cmd_validate(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

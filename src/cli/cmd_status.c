@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "cli/cli.h"
+#include "engine/record.h"
 #include "state/state.h"
 
 static void usage(FILE *out)
@@ -71,23 +72,6 @@ static enum jerr print_run(void *ctx, const struct state_run_info *r, struct jer
 	return JERR_OK;
 }
 
-/* Build the state key for text as the model's primary key type would store it. */
-static bool parse_key(const struct cfg_destination *d, const char *text, struct rkey *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->text = slice_of(text);
-	if (d->model->primary_key && d->model->primary_key->type == PROP_INTEGER) {
-		char *end;
-		errno = 0;
-		long long v = strtoll(text, &end, 10);
-		if (*end || end == text || errno)
-			return false;
-		k->is_int = true;
-		k->i = v;
-	}
-	return true;
-}
-
 static enum jerr show_failing(struct state *st, const struct cfg_destination *d, size_t limit, json_t *jout,
 			      struct jerror *err)
 {
@@ -132,7 +116,7 @@ static enum jerr show_record(struct state *st, const struct cfg_destination *d, 
 	struct state_row *row;
 	bool found;
 	char a[32];
-	if (!parse_key(d, keytext, &k)) {
+	if (!record_key_parse(d->model, keytext, &k)) {
 		if (!jout)
 			printf("  \"%s\" is not an integer key; model \"%s\" has integer keys\n", keytext, d->model->id);
 		return JERR_OK;

@@ -15,6 +15,7 @@ static const struct command commands[] = {
 	{ "plan", cmd_plan, "show what a run would send to each Braze destination" },
 	{ "run", cmd_run, "send the changes to Braze and record what it confirmed" },
 	{ "status", cmd_status, "show recent runs, failing records, and what was sent for one record" },
+	{ "serve", cmd_serve, "run the schedules and serve the web UI and JSON API" },
 };
 
 static void usage(FILE *out)

@@ -185,6 +185,12 @@ const struct catalog_destination *catalog_destination(const char *type)
 	return NULL;
 }
 
+const struct catalog_field *catalog_braze_fields(size_t *n)
+{
+	*n = ARRAY_SIZE(braze_fields);
+	return braze_fields;
+}
+
 const struct catalog_field *catalog_braze_field(const char *name)
 {
 	for (size_t i = 0; name && i < ARRAY_SIZE(braze_fields); i++)

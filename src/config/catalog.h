@@ -53,6 +53,8 @@ const struct catalog_source *catalog_source(const char *type);
 const struct catalog_destination *catalog_destination(const char *type);
 /* The known Braze profile field, or NULL (a custom attribute). */
 const struct catalog_field *catalog_braze_field(const char *name);
+/* Every known Braze profile field (borrowed static array, *n set). */
+const struct catalog_field *catalog_braze_fields(size_t *n);
 /* Options a property of a table or query source takes; a schedule's options. */
 const struct catalog_option *catalog_property_options(bool is_query);
 const struct catalog_option *catalog_schedule_options(bool is_query);

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "dest/braze_internal.h"
 #include "dest/http.h"
 #include "dest/ratelimit.h"
 
@@ -477,14 +478,20 @@ static void bisect(struct braze *b, struct batch *bt)
 	ready_push(b, lo, true);
 }
 
-static const char *message_of(json_t *body)
+/* ---- reading Braze's answers (braze_internal.h) ---- */
+
+json_t *braze_response_parse(struct slice body)
+{
+	return body.len ? json_loadb(body.ptr, body.len, 0, NULL) : NULL;
+}
+
+const char *braze_response_message(json_t *body)
 {
 	json_t *m = body ? json_object_get(body, "message") : NULL;
 	return json_is_string(m) ? json_string_value(m) : NULL;
 }
 
-/* Per-object errors: errors[] with index → message. Returns how many were found. */
-static size_t object_errors(json_t *body, size_t n, const char **errs, struct strbuf *store)
+size_t braze_response_row_errors(json_t *body, size_t n, const char **errs)
 {
 	json_t *arr = body ? json_object_get(body, "errors") : NULL;
 	size_t found = 0, i;
@@ -503,8 +510,21 @@ static size_t object_errors(json_t *body, size_t n, const char **errs, struct st
 		errs[k] = json_is_string(type) ? json_string_value(type) : "rejected by Braze";
 		found++;
 	}
-	(void)store;
 	return found;
+}
+
+bool braze_response_has_user(json_t *body, struct slice external_id)
+{
+	json_t *users = body ? json_object_get(body, "users") : NULL;
+	size_t k;
+	json_t *u;
+	json_array_foreach(users, k, u) {
+		json_t *id = json_object_get(u, "external_id");
+		if (json_is_string(id) && strlen(json_string_value(id)) == external_id.len &&
+		    !memcmp(json_string_value(id), external_id.ptr, external_id.len))
+			return true;
+	}
+	return false;
 }
 
 static void handle_success(struct braze *b, struct batch *bt, json_t *body)
@@ -513,29 +533,17 @@ static void handle_success(struct braze *b, struct batch *bt, json_t *body)
 	const char **errs = xcalloc(bt->n ? bt->n : 1, sizeof(*errs));
 
 	if (bt->ep == EP_TRACK) {
-		object_errors(body, bt->n, errs, NULL);
+		braze_response_row_errors(body, bt->n, errs);
 		for (size_t i = 0; i < bt->n; i++)
 			res[i] = errs[i] ? DEST_FAILED : DEST_OK;
 		b->stats.objects += bt->n;
 		deliver(b, bt, res, errs);
 	} else if (bt->ep == EP_EXPORT_IDS) {
 		/* found users go on to /users/track (update only), the others are not in Braze */
-		json_t *users = body ? json_object_get(body, "users") : NULL;
 		struct batch *keep = batch_new(EP_EXPORT_IDS);
 		for (size_t i = 0; i < bt->n; i++) {
 			struct row *r = bt->rows[i];
-			bool found = false;
-			size_t k;
-			json_t *u;
-			json_array_foreach(users, k, u) {
-				json_t *id = json_object_get(u, "external_id");
-				if (json_is_string(id) && strlen(json_string_value(id)) == r->key.text.len &&
-				    !memcmp(json_string_value(id), r->key.text.ptr, r->key.text.len)) {
-					found = true;
-					break;
-				}
-			}
-			if (found) {
+			if (braze_response_has_user(body, r->key.text)) {
 				r->op = DEST_UPSERT;
 				enqueue(b, EP_TRACK, r);
 			} else {
@@ -567,10 +575,18 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 	b->inflight--;
 	b->stats.requests++;
 	b->stats.by_endpoint[bt->ep]++;
+	if (res->status > 0) {
+		b->stats.latency_count++;
+		b->stats.latency_sum_s += res->total_time_s;
+		for (int i = 0; i < DEST_LATENCY_BUCKETS; i++)
+			if (res->total_time_s <= dest_latency_bounds[i]) {
+				b->stats.latency[i]++;
+				break;
+			}
+	}
 	ratelimit_observe(&b->rl[bt->ep], res->rl_limit, res->rl_remaining, res->rl_reset, now, epoch_ms());
-	if (res->body.len)
-		body = json_loadb(res->body.ptr, res->body.len, 0, NULL);
-	const char *msg = message_of(body);
+	body = braze_response_parse(res->body);
+	const char *msg = braze_response_message(body);
 
 	if (res->status == 429) {
 		int64_t wait;
@@ -669,7 +685,7 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 		b->stats.failed_requests++;
 		if (bt->ep == EP_TRACK && body && res->status == 400) {
 			const char **errs = xcalloc(bt->n, sizeof(*errs));
-			size_t found = object_errors(body, bt->n, errs, NULL);
+			size_t found = braze_response_row_errors(body, bt->n, errs);
 			if (found) {
 				struct batch *retry = batch_new(bt->ep), *bad = batch_new(bt->ep);
 				const char **bad_errs = xcalloc(bt->n, sizeof(*bad_errs));
@@ -773,6 +789,9 @@ static void pump(struct braze *b, int max_wait_ms)
 }
 
 /* ---- ops ---- */
+
+const double dest_latency_bounds[DEST_LATENCY_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+							   0.5,	  1,	2.5,   5,    10,  30 };
 
 bool dest_field_billable(const char *field)
 {
@@ -1053,8 +1072,8 @@ struct check_ctx {
 static void check_done(void *ctx, struct http_request *req, const struct http_response *res)
 {
 	struct check_ctx *c = ctx;
-	json_t *body = res->body.len ? json_loadb(res->body.ptr, res->body.len, 0, NULL) : NULL;
-	const char *m = message_of(body);
+	json_t *body = braze_response_parse(res->body);
+	const char *m = braze_response_message(body);
 	c->status = res->status;
 	snprintf(c->msg, sizeof(c->msg), "%s", m ? m : "");
 	snprintf(c->error, sizeof(c->error), "%s", res->error ? res->error : "");

@@ -102,9 +102,18 @@ struct dest_opts {
 	volatile int *stop;      /* if set and non-zero: stop sending new requests */
 };
 
+#define DEST_LATENCY_BUCKETS 12
+/* Upper bounds (seconds) of the latency histogram buckets of struct dest_stats. */
+extern const double dest_latency_bounds[DEST_LATENCY_BUCKETS];
+
 struct dest_stats {
 	uint64_t requests, retries, throttled, data_points, objects, failed_requests;
 	uint64_t by_endpoint[8];
+	/* answered requests by latency: latency[i] counts those <= dest_latency_bounds[i]
+	 * and above the bound before (not cumulative); slower ones only in latency_count */
+	uint64_t latency[DEST_LATENCY_BUCKETS];
+	uint64_t latency_count;
+	double latency_sum_s;
 };
 
 struct dest_ops {

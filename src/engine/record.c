@@ -1,6 +1,7 @@
 /* record.c: k-way merge of a model's source cursors into records, with group membership. */
 #include "engine/record.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,4 +269,20 @@ void record_reader_close(struct record_reader *rr)
 	free(rr->rec.groups);
 	strbuf_release(&rr->since);
 	free(rr);
+}
+
+bool record_key_parse(const struct cfg_model *model, const char *text, struct rkey *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->text = slice_of(text);
+	if (model->primary_key && model->primary_key->type == PROP_INTEGER) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(text, &end, 10);
+		if (*end || end == text || errno)
+			return false;
+		k->is_int = true;
+		k->i = v;
+	}
+	return true;
 }

@@ -75,4 +75,11 @@ enum jerr record_incremental_schedule(const struct config *cfg, const struct cfg
 				      const struct cfg_schedule **out, struct jerror *err) JOEY_WUR;
 void record_reader_close(struct record_reader *rr);
 
+/*
+ * The key of model as the sources and the state store hold it, from text (borrowed;
+ * k->text points into it): integer primary keys parse as integers. false when text is
+ * not a valid key of model (an integer key given as "abc").
+ */
+bool record_key_parse(const struct cfg_model *model, const char *text, struct rkey *k);
+
 #endif

@@ -52,9 +52,13 @@ static void progress(struct pass *p, bool final)
 {
 	uint64_t sent = 0, failed = 0, unchanged = 0;
 	double t = now_s();
-	if (!p->opts->progress || (!final && t - p->last_progress < 0.25))
+	if ((!p->opts->progress && !p->opts->on_progress) || (!final && t - p->last_progress < 0.25))
 		return;
 	p->last_progress = t;
+	if (p->opts->on_progress)
+		p->opts->on_progress(p->opts->progress_ctx, p->r);
+	if (!p->opts->progress)
+		return;
 	for (size_t i = 0; i < p->r->n_dests; i++) {
 		const struct run_counts *c = &p->r->dests[i].counts;
 		sent += c->created + c->updated + c->deleted + c->unsubscribed;
@@ -241,7 +245,7 @@ static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *er
 			dc = p->ctx[i];
 	if (p->opts->stop && *p->opts->stop)
 		return jerror_set(err, JERR_INTERRUPTED, "run interrupted");
-	if ((++p->items & 1023) == 0)
+	if ((++p->items & 63) == 0)
 		progress(p, false);
 	if (!dc || dc->failed)
 		return JERR_OK;
@@ -478,6 +482,13 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 		const struct cfg_destination *d = cfg->destinations[i];
 		if (opts->only_dest && strcmp(opts->only_dest, d->id))
 			continue;
+		if (opts->n_only_dests) {
+			bool wanted = false;
+			for (size_t k = 0; k < opts->n_only_dests && !wanted; k++)
+				wanted = !strcmp(opts->only_dests[k], d->id);
+			if (!wanted)
+				continue;
+		}
 		struct run_dest *rd = &r->dests[r->n_dests++];
 		rd->dest = d;
 		rd->max_delete_percent = opts->max_delete_percent >= 0 ? opts->max_delete_percent : d->max_delete_percent;

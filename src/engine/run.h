@@ -37,14 +37,26 @@
 #include "dest/dest.h"
 #include "state/state.h"
 
+struct run;
+
 struct run_opts {
 	bool force;                /* send deletes past the mass-delete guard */
 	const char *only_dest;     /* one destination id, or NULL */
+	/* or a set of destination ids (borrowed), when n_only_dests > 0 */
+	const char *const *only_dests;
+	size_t n_only_dests;
 	double max_delete_percent; /* < 0: each destination's own */
 	struct dest_opts dest;     /* connector options */
 	FILE *progress;            /* progress line target (a TTY), or NULL */
 	volatile int *stop;        /* set non-zero (e.g. by SIGTERM) to stop early */
 	bool full;                 /* ignore the marks of incremental schedules */
+	/*
+	 * Called on the running thread about four times a second and once at the end
+	 * (r borrowed for the call: its counts, records and dests[i].run_id), e.g. to
+	 * publish live progress. NULL: none.
+	 */
+	void (*on_progress)(void *ctx, const struct run *r);
+	void *progress_ctx;
 };
 
 struct run_dest {

@@ -1,0 +1,126 @@
+/* cmd_serve.c: `joey serve`: scheduler, JSON API and web UI (src/server, docs/api.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/strbuf.h"
+#include "cli/cli.h"
+#include "server/server.h"
+
+static void usage(FILE *out)
+{
+	fputs("usage: joey serve [--config DIR] [--state PATH] [--listen HOST:PORT] [--stop-timeout SECONDS]\n"
+	      "                  [--concurrency N] [--timeout SECONDS]\n\n"
+	      "Runs every Schedule of the config by itself and serves the web UI, the JSON API\n"
+	      "(/api/v1/, docs/api.md), /healthz and Prometheus /metrics.\n\n"
+	      "  --listen HOST:PORT     address to listen on (default 127.0.0.1:8020; port 0: any free one).\n"
+	      "                         Beyond loopback every API call and UI session needs the token.\n"
+	      "  --stop-timeout SECONDS on SIGTERM, how long to wait for the batches in flight (default 60)\n"
+	      "  --concurrency N        Braze requests in flight per destination (default 32)\n"
+	      "  --timeout SECONDS      per Braze request (default 30)\n\n"
+	      "The API token is JOEY_API_TOKEN, or generated at the first start, printed once and kept\n"
+	      "in the state directory's api-token file (mode 0600). Changes (POST, PUT, DELETE) always\n"
+	      "need it in an 'Authorization: Bearer TOKEN' header.\n"
+	      "Signals: SIGTERM/SIGINT stop after the batches in flight are committed; SIGHUP reloads\n"
+	      "the config (an invalid one is reported and the old one kept).\n",
+	      out);
+}
+
+/* "HOST:PORT", "[V6]:PORT", ":PORT" or "PORT". host is written into buf. */
+static bool parse_listen(const char *v, char *buf, size_t n, const char **host, unsigned *port)
+{
+	const char *colon = v[0] == '[' ? strstr(v, "]:") : strrchr(v, ':');
+	const char *p = v;
+	if (colon) {
+		size_t hl = (size_t)(colon - v) + (v[0] == '[');
+		if (hl >= n)
+			return false;
+		memcpy(buf, v, hl);
+		buf[hl] = 0;
+		if (hl)
+			*host = buf;
+		p = colon + 1 + (v[0] == '[');
+	}
+	char *end;
+	long pn = strtol(p, &end, 10);
+	if (*end || end == p || pn < 0 || pn > 65535)
+		return false;
+	*port = (unsigned)pn;
+	return true;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	struct cli_common c = { 0 };
+	struct server_opts o;
+	struct jerror err = JERROR_INIT;
+	char *secrets = NULL;
+	char hostbuf[256];
+	double d;
+	int r;
+
+	server_opts_defaults(&o);
+	for (int i = 1; i < argc; i++) {
+		bool missing;
+		const char *v;
+		if ((r = cli_common_opt(&c, argc, argv, &i)) < 0)
+			return EXIT_USAGE;
+		if (r)
+			continue;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if ((v = cli_opt_value("--listen", argc, argv, &i, &missing))) {
+			if (!parse_listen(v, hostbuf, sizeof(hostbuf), &o.listen_host, &o.listen_port)) {
+				fprintf(stderr, "joey: error: --listen takes HOST:PORT (e.g. 127.0.0.1:8020), not \"%s\"\n", v);
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		if (missing)
+			return EXIT_USAGE;
+		if ((r = cli_opt_number("--stop-timeout", 0, 3600, argc, argv, &i, &d))) {
+			if (r < 0)
+				return EXIT_USAGE;
+			o.stop_timeout_s = d;
+			continue;
+		}
+		if ((r = cli_opt_number("--concurrency", 1, 256, argc, argv, &i, &d))) {
+			if (r < 0)
+				return EXIT_USAGE;
+			o.dest.max_inflight = (int)d;
+			continue;
+		}
+		if ((r = cli_opt_number("--timeout", 1, 600, argc, argv, &i, &d))) {
+			if (r < 0)
+				return EXIT_USAGE;
+			o.dest.timeout_ms = (long)(d * 1000);
+			continue;
+		}
+		fprintf(stderr, "joey: error: unknown option \"%s\" for serve\n", argv[i]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cli_common_finish(&c);
+	if (log_get_level() < LOG_INFO)
+		log_set_level(LOG_INFO);
+
+	secrets = cli_secrets_path(&c);
+	o.config_dir = c.config_dir;
+	o.state_path = c.state_path;
+	o.secrets_path = secrets;
+	o.cfg.secrets_path = secrets;
+	o.token = getenv("JOEY_API_TOKEN");
+
+	int ret = 0;
+	if (server_main(&o, &err)) {
+		jerror_print(stderr, &err);
+		ret = err.code == JERR_USAGE ? EXIT_USAGE : 1;
+	}
+	jerror_release(&err);
+	free(secrets);
+	cli_common_release(&c);
+	return ret;
+}

@@ -1,0 +1,336 @@
+/*
+ * actions.c: the routes of /api/v1 that do something (docs/api.md): start runs, plan
+ * previews, retries, app connection tests, config writes and reloads.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/strbuf.h"
+#include "base/xalloc.h"
+#include "config/write.h"
+#include "dest/dest.h"
+#include "engine/plan.h"
+#include "server/serverp.h"
+
+/* One config write at a time: each validates against the directory the last one left. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Refuse body fields not in allowed (400 naming the field). */
+static bool check_fields(json_t *body, const char *const *allowed, struct reply *out)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(body, k, v) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = !strcmp(*a, k);
+		if (!ok) {
+			struct strbuf m = STRBUF_INIT, h = STRBUF_INIT;
+			strbuf_addf(&m, "unknown field \"%s\" in the request body", k);
+			strbuf_addstr(&h, "this route takes:");
+			for (const char *const *a = allowed; *a; a++)
+				strbuf_addf(&h, " %s", *a);
+			reply_error(out, 400, m.buf, NULL, h.buf);
+			strbuf_release(&m);
+			strbuf_release(&h);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* body[name] as a string (NULL if absent); false with a 400 when of another type. */
+static bool get_str(json_t *body, const char *name, const char **v, struct reply *out)
+{
+	json_t *j = json_object_get(body, name);
+	*v = NULL;
+	if (!j || json_is_null(j))
+		return true;
+	if (!json_is_string(j)) {
+		struct strbuf m = STRBUF_INIT;
+		strbuf_addf(&m, "field \"%s\" must be a string", name);
+		reply_error(out, 400, m.buf, NULL, NULL);
+		strbuf_release(&m);
+		return false;
+	}
+	*v = json_string_value(j);
+	return true;
+}
+
+static bool get_bool(json_t *body, const char *name, bool *v, struct reply *out)
+{
+	json_t *j = json_object_get(body, name);
+	*v = false;
+	if (!j || json_is_null(j))
+		return true;
+	if (!json_is_boolean(j)) {
+		struct strbuf m = STRBUF_INIT;
+		strbuf_addf(&m, "field \"%s\" must be true or false", name);
+		reply_error(out, 400, m.buf, NULL, NULL);
+		strbuf_release(&m);
+		return false;
+	}
+	*v = json_is_true(j);
+	return true;
+}
+
+/* Optional body: an empty one is {}. */
+static json_t *body_or_empty(struct req *r, struct reply *out)
+{
+	if (!r->body || !r->body_len)
+		return json_object();
+	return req_json_body(r, out);
+}
+
+static void request_runs(struct req *r, struct reply *out, enum sched_trigger trigger, bool need_dest)
+{
+	static const char *const run_fields[] = { "destination", "model", "full", "force", NULL };
+	static const char *const retry_fields[] = { "destination", NULL };
+	json_t *body = body_or_empty(r, out);
+	const char *dest = NULL, *model = NULL;
+	bool full = false, force = false;
+	if (!body)
+		return;
+	if (!check_fields(body, need_dest ? retry_fields : run_fields, out) || !get_str(body, "destination", &dest, out) ||
+	    !get_str(body, "model", &model, out) || !get_bool(body, "full", &full, out) ||
+	    !get_bool(body, "force", &force, out))
+		goto out;
+	if (need_dest && !dest) {
+		reply_error(out, 400, "field \"destination\" is required", NULL, "retries are per destination");
+		goto out;
+	}
+	if (dest && model) {
+		reply_error(out, 400, "give \"destination\" or \"model\", not both", NULL, NULL);
+		goto out;
+	}
+	struct cfg_ref *ref = server_cfg_get(r->s);
+	bool known = (!dest || config_destination(ref->cfg, dest)) && (!model || config_model(ref->cfg, model));
+	server_cfg_put(r->s, ref);
+	if (!known) {
+		reply_error(out, 404, dest ? "no such destination" : "no such model", dest ? dest : model, NULL);
+		goto out;
+	}
+	struct sched_request_result res;
+	json_t *started = json_array(), *queued = json_array();
+	if (!server_request_runs(r->s, model, dest, trigger, full, force, &res, started, queued)) {
+		json_decref(started);
+		json_decref(queued);
+		reply_error(out, 503, "not taking new runs", "the server is stopping", NULL);
+		goto out;
+	}
+	reply_json(out, 202, json_pack("{s:o,s:o}", "started", started, "queued", queued));
+out:
+	json_decref(body);
+}
+
+void act_runs(struct req *r, struct reply *out)
+{
+	request_runs(r, out, SCHED_TRIGGER_API, false);
+}
+
+void act_retry(struct req *r, struct reply *out)
+{
+	request_runs(r, out, SCHED_TRIGGER_RETRY, true);
+}
+
+void act_plan(struct req *r, struct reply *out)
+{
+	static const char *const fields[] = { "destination", "full", NULL };
+	json_t *body = body_or_empty(r, out);
+	const char *dest = NULL;
+	bool full = false;
+	struct cfg_ref *ref = NULL;
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	struct plan p;
+	bool ready = false;
+	if (!body)
+		return;
+	if (!check_fields(body, fields, out) || !get_str(body, "destination", &dest, out) ||
+	    !get_bool(body, "full", &full, out))
+		goto out;
+	ref = server_cfg_get(r->s);
+	if (dest && !config_destination(ref->cfg, dest)) {
+		reply_error(out, 404, "no such destination", dest, NULL);
+		goto out;
+	}
+	struct plan_opts po = { .json = true, .only_dest = dest, .max_delete_percent = -1, .full = full };
+	enum jerr rc = plan_init(&p, ref->cfg, &po, &err);
+	ready = !rc;
+	if (!rc)
+		rc = server_state_read(r->s, &st, &err);
+	if (!rc)
+		rc = plan_compute(&p, st, &err);
+	if (rc) {
+		reply_jerror(out, rc == JERR_SOURCE || rc == JERR_SOURCE_DATA ? 502 : 500, &err);
+		goto out;
+	}
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f) {
+		reply_error(out, 500, "out of memory", NULL, NULL);
+		goto out;
+	}
+	plan_print_json(&p, f);
+	fclose(f);
+	out->status = 200;
+	out->body = buf;
+	out->len = len;
+	out->content_type = "application/json";
+out:
+	if (ready)
+		plan_release(&p);
+	state_close(st);
+	server_cfg_put(r->s, ref);
+	jerror_release(&err);
+	json_decref(body);
+}
+
+void act_app_test(struct req *r, struct reply *out)
+{
+	if (r->body_len) {
+		reply_error(out, 400, "this route takes no body", NULL, NULL);
+		return;
+	}
+	struct cfg_ref *ref = server_cfg_get(r->s);
+	const struct cfg_app *app = config_app(ref->cfg, r->params[0]);
+	const struct dest_ops *ops = app ? dest_ops_for_app(app->type) : NULL;
+	struct jerror err = JERROR_INIT;
+	if (!app) {
+		reply_error(out, 404, "no such app", r->params[0], "GET /api/v1/apps lists them");
+	} else if (!ops) {
+		reply_error(out, 400, "this app cannot be tested here", app->type,
+			    "connection tests exist for Braze apps; a source app is tested by a plan preview");
+	} else {
+		struct dest_opts o = r->s->opts.dest;
+		o.timeout_ms = o.timeout_ms > 15000 ? 15000 : o.timeout_ms;
+		if (ops->check(app, &o, &err))
+			reply_json(out, 200,
+				   json_pack("{s:b,s:s,s:o,s:o}", "ok", 0, "error", err.msg.buf, "detail",
+					     err.detail.len ? json_string(err.detail.buf) : json_null(), "hint",
+					     err.hint.len ? json_string(err.hint.buf) : json_null()));
+		else
+			reply_json(out, 200, json_pack("{s:b}", "ok", 1));
+	}
+	jerror_release(&err);
+	server_cfg_put(r->s, ref);
+}
+
+void act_reload(struct req *r, struct reply *out)
+{
+	if (r->body_len) {
+		reply_error(out, 400, "this route takes no body", NULL, NULL);
+		return;
+	}
+	struct jerror err = JERROR_INIT;
+	enum jerr rc = server_reload(r->s, &err);
+	if (!rc) {
+		api_status(r, out);
+	} else {
+		pthread_mutex_lock(&r->s->lock);
+		json_t *e = r->s->config_error ? json_deep_copy(r->s->config_error) : NULL;
+		pthread_mutex_unlock(&r->s->lock);
+		if (e)
+			reply_json(out, 422, e);
+		else
+			reply_jerror(out, 500, &err);
+	}
+	jerror_release(&err);
+}
+
+/* ---- config writes ---- */
+
+static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
+{
+	enum cfg_class cls;
+	struct cfg_write w = { .op = op };
+	struct cfg_write_result res = { 0 };
+	struct jerror err = JERROR_INIT;
+	char *text = NULL;
+
+	if (!cfg_class_from_dir(r->params[0], &cls)) {
+		reply_error(out, 404, "no such config class", r->params[0],
+			    "use apps, models, sources, properties, groups, destinations or schedules");
+		return;
+	}
+	w.cls = cls;
+	if (op != CFG_WRITE_CREATE)
+		w.id = r->params[1];
+	if (op == CFG_WRITE_DELETE) {
+		if (r->body_len) {
+			reply_error(out, 400, "DELETE takes no body", NULL, NULL);
+			return;
+		}
+	} else {
+		json_t *body = req_json_body(r, out);
+		if (!body)
+			return;
+		json_t *file = json_object_get(body, "file");
+		if (file) /* what GET answered: not part of the object */
+			json_object_del(body, "file");
+		text = json_dumps(body, JSON_PRESERVE_ORDER);
+		json_decref(body);
+		w.object_json = text;
+	}
+
+	pthread_mutex_lock(&write_lock);
+	enum jerr rc = config_write(r->s->opts.config_dir, &w, &r->s->opts.cfg, &res, &err);
+	if (!rc) {
+		struct config *cfg = res.cfg;
+		res.cfg = NULL;
+		server_install_config(r->s, cfg);
+	}
+	pthread_mutex_unlock(&write_lock);
+
+	if (!rc) {
+		if (op == CFG_WRITE_DELETE) {
+			out->status = 204;
+		} else {
+			json_t *j = res.stored_json ? json_loads(res.stored_json, 0, NULL) : NULL;
+			if (!j)
+				j = json_object();
+			json_object_set_new(j, "file", json_string(res.file ? res.file : ""));
+			reply_json(out, op == CFG_WRITE_CREATE ? 201 : 200, j);
+		}
+	} else if (rc == JERR_CONFIG && res.cfg) {
+		json_t *j = json_object();
+		json_object_set_new(j, "error", json_string("the change would make the config invalid"));
+		struct strbuf d = STRBUF_INIT;
+		strbuf_addf(&d, "%zu error%s; nothing was written", res.cfg->n_errors, res.cfg->n_errors == 1 ? "" : "s");
+		json_object_set_new(j, "detail", json_string(d.buf));
+		strbuf_release(&d);
+		json_object_set_new(j, "hint", json_string("see diagnostics: each names the file, field and problem"));
+		json_object_set_new(j, "diagnostics", server_diags_json(res.cfg));
+		reply_json(out, 422, j);
+	} else {
+		unsigned status = 500;
+		if (rc == JERR_USAGE) {
+			status = 400;
+			if (strstr(err.msg.buf, "does not exist"))
+				status = 404;
+			else if (strstr(err.msg.buf, "already"))
+				status = 409;
+		}
+		reply_jerror(out, status, &err);
+	}
+	cfg_write_result_release(&res);
+	free(text);
+	jerror_release(&err);
+}
+
+void act_config_create(struct req *r, struct reply *out)
+{
+	do_write(r, out, CFG_WRITE_CREATE);
+}
+
+void act_config_update(struct req *r, struct reply *out)
+{
+	do_write(r, out, CFG_WRITE_UPDATE);
+}
+
+void act_config_delete(struct req *r, struct reply *out)
+{
+	do_write(r, out, CFG_WRITE_DELETE);
+}

@@ -1,0 +1,758 @@
+/*
+ * api.c: the read routes of /api/v1 (docs/api.md) and the route table.
+ *
+ * Every handler takes a config snapshot (server_cfg_get) for its whole answer and
+ * opens the state store read-only when it needs it; nothing here writes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/strbuf.h"
+#include "base/value.h"
+#include "base/xalloc.h"
+#include "config/catalog.h"
+#include "config/write.h"
+#include "engine/record.h"
+#include "server/serverp.h"
+
+#ifndef JOEY_VERSION
+#define JOEY_VERSION "0.1.0"
+#endif
+
+const struct route api_routes[] = {
+	{ "GET", "/api/v1/status", api_status },
+	{ "GET", "/api/v1/catalog", api_catalog },
+	{ "GET", "/api/v1/models", api_models },
+	{ "GET", "/api/v1/models/{}", api_model },
+	{ "GET", "/api/v1/apps", api_apps },
+	{ "POST", "/api/v1/apps/{}/test", act_app_test },
+	{ "GET", "/api/v1/sources", api_sources },
+	{ "GET", "/api/v1/properties", api_properties },
+	{ "GET", "/api/v1/groups", api_groups },
+	{ "GET", "/api/v1/destinations", api_destinations },
+	{ "GET", "/api/v1/schedules", api_schedules },
+	{ "GET", "/api/v1/runs", api_runs },
+	{ "POST", "/api/v1/runs", act_runs },
+	{ "GET", "/api/v1/runs/{}", api_run },
+	{ "GET", "/api/v1/errors", api_errors },
+	{ "GET", "/api/v1/records/{}/{}", api_record },
+	{ "POST", "/api/v1/plan", act_plan },
+	{ "POST", "/api/v1/retry", act_retry },
+	{ "POST", "/api/v1/reload", act_reload },
+	{ "POST", "/api/v1/config/{}", act_config_create },
+	{ "GET", "/api/v1/config/{}/{}", api_config_get },
+	{ "PUT", "/api/v1/config/{}/{}", act_config_update },
+	{ "DELETE", "/api/v1/config/{}/{}", act_config_delete },
+	{ NULL, NULL, NULL },
+};
+
+static const char *const no_params[] = { NULL };
+static const char *const model_param[] = { "model", NULL };
+
+/* ---- JSON of config objects ---- */
+
+static json_t *jstr(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *options_json(const struct cfg_options *o)
+{
+	json_t *j = json_object();
+	for (size_t i = 0; i < o->n; i++) {
+		const struct cfg_option *opt = &o->items[i];
+		json_t *v;
+		if (opt->kind == OPT_NUMBER)
+			v = json_real(opt->num);
+		else if (opt->kind == OPT_BOOL)
+			v = json_boolean(opt->b);
+		else
+			v = json_string(config_option_display(opt));
+		if (opt->kind == OPT_NUMBER && opt->num == (double)(json_int_t)opt->num) {
+			json_decref(v);
+			v = json_integer((json_int_t)opt->num);
+		}
+		json_object_set_new(j, opt->key, v);
+	}
+	return j;
+}
+
+static json_t *model_summary(const struct cfg_model *m, const struct config *cfg)
+{
+	size_t n_sched = 0;
+	for (size_t i = 0; i < cfg->n_schedules; i++)
+		n_sched += cfg->schedules[i]->source && cfg->schedules[i]->source->model == m;
+	return json_pack("{s:s,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I}}", "id", m->id, "name", jstr(m->name), "type",
+			 jstr(m->type), "primary_key", m->primary_key ? json_string(m->primary_key->key) : json_null(),
+			 "counts", "sources", (json_int_t)m->n_sources, "properties", (json_int_t)m->n_properties,
+			 "groups", (json_int_t)m->n_groups, "destinations", (json_int_t)m->n_destinations, "schedules",
+			 (json_int_t)n_sched);
+}
+
+static json_t *filters_json(const struct cfg_filter *f, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:s,s:s}", "key", f[i].key, "op", filter_op_name(f[i].op));
+		if (f[i].n_match_list) {
+			json_t *l = json_array();
+			for (size_t k = 0; k < f[i].n_match_list; k++)
+				json_array_append_new(l, json_string(f[i].match_list[k]));
+			json_object_set_new(o, "match", l);
+		} else {
+			json_object_set_new(o, "match", jstr(f[i].match));
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *source_json(const struct cfg_source *s)
+{
+	json_t *mapping = json_object();
+	if (s->mapping_column && s->mapping_property)
+		json_object_set_new(mapping, s->mapping_column, json_string(s->mapping_property->key));
+	json_t *props = json_array();
+	for (size_t i = 0; i < s->n_properties; i++)
+		json_array_append_new(props, json_string(s->properties[i]->id));
+	return json_pack("{s:s,s:o,s:s,s:o,s:o,s:b,s:o,s:o,s:o}", "id", s->id, "name", jstr(s->name), "type", s->type,
+			 "app", s->app ? json_string(s->app->id) : json_null(), "model",
+			 s->model ? json_string(s->model->id) : json_null(), "primary", s->is_primary, "mapping", mapping,
+			 "options", options_json(&s->options), "properties", props);
+}
+
+static json_t *property_json(const struct cfg_property *p)
+{
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:b,s:b,s:b,s:o,s:o}", "id", p->id, "key", p->key, "type",
+			 prop_type_name(p->type), "source", p->source ? json_string(p->source->id) : json_null(), "model",
+			 p->source && p->source->model ? json_string(p->source->model->id) : json_null(), "unique",
+			 p->unique, "is_array", p->is_array, "primary_key", p->is_primary_key, "options",
+			 options_json(&p->options), "filters", filters_json(p->filters, p->n_filters));
+}
+
+static json_t *group_json(struct server *s, const struct cfg_group *g)
+{
+	json_t *rules = json_array();
+	for (size_t i = 0; i < g->n_rules; i++) {
+		const struct cfg_rule *r = &g->rules[i];
+		json_t *o = json_pack("{s:o,s:s,s:o}", "key",
+				      r->property ? json_string(r->property->key) : json_string("grouparooCreatedAt"),
+				      "operator", rule_op_name(r->op), "match", jstr(r->match));
+		if (r->op == ROP_RELATIVE_GT || r->op == ROP_RELATIVE_LT) {
+			static const char *const units[] = { "days", "weeks", "months", "quarters", "years" };
+			json_object_set_new(o, "relative_match_number", json_real(r->rel_number));
+			json_object_set_new(o, "relative_match_unit", json_string(units[r->rel_unit]));
+			json_object_set_new(o, "relative_match_direction", json_string(r->rel_add ? "add" : "subtract"));
+		}
+		json_array_append_new(rules, o);
+	}
+	int64_t at;
+	pthread_mutex_lock(&s->lock);
+	int64_t n = server_group_count(s, g->id, &at);
+	pthread_mutex_unlock(&s->lock);
+	return json_pack("{s:s,s:o,s:s,s:s,s:o,s:o,s:o}", "id", g->id, "name", jstr(g->name), "model", g->model->id,
+			 "match_type", g->match_any ? "any" : "all", "rules", rules, "member_count",
+			 n < 0 ? json_null() : json_integer(n), "counted_at", n < 0 ? json_null() : json_integer(at));
+}
+
+static json_t *destination_json(const struct cfg_destination *d)
+{
+	json_t *mapping = json_object(), *gm = json_object();
+	for (size_t i = 0; i < d->n_mapping; i++)
+		json_object_set_new(mapping, d->mapping[i].remote,
+				    d->mapping[i].property ? json_string(d->mapping[i].property->key) : json_null());
+	for (size_t i = 0; i < d->n_group_maps; i++)
+		if (d->group_maps[i].group)
+			json_object_set_new(gm, d->group_maps[i].group->id, json_string(d->group_maps[i].remote));
+	return json_pack("{s:s,s:o,s:s,s:o,s:s,s:s,s:s,s:o,s:o,s:o,s:f,s:o}", "id", d->id, "name", jstr(d->name),
+			 "type", d->type, "app", d->app ? json_string(d->app->id) : json_null(), "model", d->model->id,
+			 "sync_mode", sync_mode_name(d->sync_mode), "collection", collection_name(d->collection), "group",
+			 d->group ? json_string(d->group->id) : json_null(), "mapping", mapping, "group_mapping", gm,
+			 "max_delete_percent", d->max_delete_percent, "options", options_json(&d->options));
+}
+
+static json_t *schedule_json(struct server *s, const struct cfg_schedule *sc)
+{
+	const struct cfg_model *m = sc->source ? sc->source->model : NULL;
+	pthread_mutex_lock(&s->lock);
+	int64_t next = sched_next_due(s->sched, sc->id), last = sched_last_fired(s->sched, sc->id);
+	pthread_mutex_unlock(&s->lock);
+	const char *column = cfg_options_str(&sc->options, "column");
+	return json_pack("{s:s,s:o,s:o,s:o,s:b,s:o,s:o,s:b,s:o,s:b,s:o,s:o}", "id", sc->id, "name", jstr(sc->name),
+			 "source", sc->source ? json_string(sc->source->id) : json_null(), "model",
+			 m ? json_string(m->id) : json_null(), "recurring", sc->recurring, "frequency_ms",
+			 sc->recurring_frequency_ms ? json_integer(sc->recurring_frequency_ms) : json_null(), "cron",
+			 jstr(sc->cron), "incremental", sc->incremental, "column", jstr(column), "confirm_records",
+			 sc->confirm_records, "next_run_at", next < 0 ? json_null() : json_integer(next), "last_run_at",
+			 last < 0 ? json_null() : json_integer(last));
+}
+
+/* The config snapshot, or a 503 when there is none. */
+static struct cfg_ref *cfg_or_503(struct req *r, struct reply *out)
+{
+	(void)out;
+	return server_cfg_get(r->s);
+}
+
+/* ?model=ID: the model, or NULL with a 404 set. *none true when not given. */
+static bool model_filter(struct req *r, struct reply *out, const struct config *cfg, const struct cfg_model **m)
+{
+	const char *id = req_query(r, "model");
+	*m = NULL;
+	if (!id)
+		return true;
+	*m = config_model(cfg, id);
+	if (!*m) {
+		reply_error(out, 404, "no such model", id, "GET /api/v1/models lists them");
+		return false;
+	}
+	return true;
+}
+
+/* ---- routes ---- */
+
+void api_status(struct req *r, struct reply *out)
+{
+	if (!req_check_query(r, out, no_params))
+		return;
+	struct server *s = r->s;
+	pthread_mutex_lock(&s->lock);
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:O,s:I}", "version", JOEY_VERSION, "config_dir",
+			      s->opts.config_dir, "state_path", s->opts.state_path, "listen", s->listen_desc,
+			      "auth_required", !s->loopback, "config_loaded_at", (json_int_t)s->cfg->loaded_at,
+			      "config_error", s->config_error ? s->config_error : json_null(), "queue_depth",
+			      (json_int_t)sched_queue_depth(s->sched));
+	pthread_mutex_unlock(&s->lock);
+	reply_json(out, 200, j);
+}
+
+void api_catalog(struct req *r, struct reply *out)
+{
+	if (!req_check_query(r, out, no_params))
+		return;
+	size_t n;
+	json_t *modes = json_pack(
+		"[{s:s,s:s,s:s},{s:s,s:s,s:s},{s:s,s:s,s:s}]", "id", "sync", "label", "Sync", "help",
+		"Create, update and delete Braze users so that Braze mirrors the model.", "id", "additive", "label",
+		"Additive", "help", "Create and update Braze users; never delete any.", "id", "enrich", "label", "Enrich",
+		"help", "Only update users that already exist in Braze; never create or delete.");
+	json_t *fields = json_array();
+	const struct catalog_field *f = catalog_braze_fields(&n);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(fields, json_pack("{s:s,s:s,s:b}", "name", f[i].name, "type",
+							prop_type_name(f[i].type), "billable",
+							dest_field_billable(f[i].name)));
+	json_t *apps = json_array(), *sources = json_array(), *dests = json_array();
+	const char *const *names = catalog_app_types(&n);
+	for (size_t i = 0; i < n; i++) {
+		const struct catalog_app *a = catalog_app(names[i]);
+		if (a && a->supported)
+			json_array_append_new(apps, json_string(names[i]));
+	}
+	names = catalog_source_types(&n);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(sources, json_string(names[i]));
+	names = catalog_destination_types(&n);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(dests, json_string(names[i]));
+	json_t *types = json_array();
+	for (int t = 0; t < PROP__COUNT; t++)
+		json_array_append_new(types, json_string(prop_type_name((enum prop_type)t)));
+	reply_json(out, 200,
+		   json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "sync_modes", modes, "braze_fields", fields, "app_types", apps,
+			     "source_types", sources, "destination_types", dests, "property_types", types));
+}
+
+void api_models(struct req *r, struct reply *out)
+{
+	if (!req_check_query(r, out, no_params))
+		return;
+	struct cfg_ref *ref = cfg_or_503(r, out);
+	json_t *a = json_array();
+	for (size_t i = 0; i < ref->cfg->n_models; i++)
+		json_array_append_new(a, model_summary(ref->cfg->models[i], ref->cfg));
+	server_cfg_put(r->s, ref);
+	reply_json(out, 200, a);
+}
+
+void api_model(struct req *r, struct reply *out)
+{
+	if (!req_check_query(r, out, no_params))
+		return;
+	struct cfg_ref *ref = cfg_or_503(r, out);
+	const struct config *cfg = ref->cfg;
+	const struct cfg_model *m = config_model(cfg, r->params[0]);
+	if (!m) {
+		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+		server_cfg_put(r->s, ref);
+		return;
+	}
+	json_t *j = model_summary(m, cfg);
+	json_t *a = json_array();
+	for (size_t i = 0; i < m->n_sources; i++)
+		json_array_append_new(a, source_json(m->sources[i]));
+	json_object_set_new(j, "sources", a);
+	a = json_array();
+	for (size_t i = 0; i < m->n_properties; i++)
+		json_array_append_new(a, property_json(m->properties[i]));
+	json_object_set_new(j, "properties", a);
+	a = json_array();
+	for (size_t i = 0; i < m->n_groups; i++)
+		json_array_append_new(a, group_json(r->s, m->groups[i]));
+	json_object_set_new(j, "groups", a);
+	a = json_array();
+	for (size_t i = 0; i < m->n_destinations; i++)
+		json_array_append_new(a, destination_json(m->destinations[i]));
+	json_object_set_new(j, "destinations", a);
+	a = json_array();
+	for (size_t i = 0; i < cfg->n_schedules; i++)
+		if (cfg->schedules[i]->source && cfg->schedules[i]->source->model == m)
+			json_array_append_new(a, schedule_json(r->s, cfg->schedules[i]));
+	json_object_set_new(j, "schedules", a);
+	server_cfg_put(r->s, ref);
+	reply_json(out, 200, j);
+}
+
+void api_apps(struct req *r, struct reply *out)
+{
+	if (!req_check_query(r, out, no_params))
+		return;
+	struct cfg_ref *ref = cfg_or_503(r, out);
+	const struct config *cfg = ref->cfg;
+	json_t *a = json_array();
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		const struct cfg_app *app = cfg->apps[i];
+		json_t *used = json_array();
+		for (size_t k = 0; k < cfg->n_sources; k++)
+			if (cfg->sources[k]->app == app)
+				json_array_append_new(used, json_string(cfg->sources[k]->id));
+		for (size_t k = 0; k < cfg->n_destinations; k++)
+			if (cfg->destinations[k]->app == app)
+				json_array_append_new(used, json_string(cfg->destinations[k]->id));
+		json_array_append_new(a, json_pack("{s:s,s:o,s:s,s:o,s:o}", "id", app->id, "name", jstr(app->name),
+						   "type", app->type, "options", options_json(&app->options),
+						   "used_by", used));
+	}
+	server_cfg_put(r->s, ref);
+	reply_json(out, 200, a);
+}
+
+/* GET /sources|/properties|/groups|/destinations|/schedules with ?model= */
+enum listing { L_SOURCES, L_PROPERTIES, L_GROUPS, L_DESTINATIONS, L_SCHEDULES };
+
+static void list_objects(struct req *r, struct reply *out, enum listing what)
+{
+	if (!req_check_query(r, out, model_param))
+		return;
+	struct cfg_ref *ref = cfg_or_503(r, out);
+	const struct config *cfg = ref->cfg;
+	const struct cfg_model *m;
+	if (!model_filter(r, out, cfg, &m)) {
+		server_cfg_put(r->s, ref);
+		return;
+	}
+	json_t *a = json_array();
+	switch (what) {
+	case L_SOURCES:
+		for (size_t i = 0; i < cfg->n_sources; i++)
+			if (!m || cfg->sources[i]->model == m)
+				json_array_append_new(a, source_json(cfg->sources[i]));
+		break;
+	case L_PROPERTIES:
+		for (size_t i = 0; i < cfg->n_properties; i++)
+			if (!m || (cfg->properties[i]->source && cfg->properties[i]->source->model == m))
+				json_array_append_new(a, property_json(cfg->properties[i]));
+		break;
+	case L_GROUPS:
+		for (size_t i = 0; i < cfg->n_groups; i++)
+			if (!m || cfg->groups[i]->model == m)
+				json_array_append_new(a, group_json(r->s, cfg->groups[i]));
+		break;
+	case L_DESTINATIONS:
+		for (size_t i = 0; i < cfg->n_destinations; i++)
+			if (!m || cfg->destinations[i]->model == m)
+				json_array_append_new(a, destination_json(cfg->destinations[i]));
+		break;
+	case L_SCHEDULES:
+		for (size_t i = 0; i < cfg->n_schedules; i++)
+			if (!m || (cfg->schedules[i]->source && cfg->schedules[i]->source->model == m))
+				json_array_append_new(a, schedule_json(r->s, cfg->schedules[i]));
+		break;
+	}
+	server_cfg_put(r->s, ref);
+	reply_json(out, 200, a);
+}
+
+void api_sources(struct req *r, struct reply *out)
+{
+	list_objects(r, out, L_SOURCES);
+}
+void api_properties(struct req *r, struct reply *out)
+{
+	list_objects(r, out, L_PROPERTIES);
+}
+void api_groups(struct req *r, struct reply *out)
+{
+	list_objects(r, out, L_GROUPS);
+}
+void api_destinations(struct req *r, struct reply *out)
+{
+	list_objects(r, out, L_DESTINATIONS);
+}
+void api_schedules(struct req *r, struct reply *out)
+{
+	list_objects(r, out, L_SCHEDULES);
+}
+
+/* ---- runs ---- */
+
+static json_t *counts_json(const struct run_counts *c)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "created", (json_int_t)c->created, "updated",
+			 (json_int_t)c->updated, "deleted", (json_int_t)c->deleted, "unsubscribed",
+			 (json_int_t)c->unsubscribed, "unchanged", (json_int_t)c->unchanged, "failed",
+			 (json_int_t)c->failed, "skipped", (json_int_t)c->skipped, "requests", (json_int_t)c->requests,
+			 "retries", (json_int_t)c->retries, "throttled", (json_int_t)c->throttled, "data_points",
+			 (json_int_t)c->data_points);
+}
+
+struct runs_ctx {
+	struct server *s;
+	const struct config *cfg;
+	json_t *items;
+	int64_t before; /* 0: none */
+	int64_t only_id; /* 0: all */
+	size_t limit;
+	int64_t next;
+};
+
+static json_t *run_json(struct server *s, const struct config *cfg, const struct state_run_info *run)
+{
+	const struct cfg_destination *d = config_destination(cfg, run->dest_id);
+	json_t *o = json_pack("{s:I,s:s,s:o,s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)run->id,
+			      "destination", run->dest_id, "model", d ? json_string(d->model->id) : json_null(), "kind",
+			      run->kind, "status", run_status_name(run->status), "started_at", (json_int_t)run->started_at,
+			      "finished_at", run->finished_at ? json_integer(run->finished_at) : json_null(), "counts",
+			      counts_json(&run->counts), "error", jstr(run->error), "trigger", json_null(),
+			      "records_read", json_null());
+	if (run->status != RUN_RUNNING)
+		return o;
+	/* a running run of this process: its live counts */
+	for (struct active_job *aj = s->jobs; aj; aj = aj->next)
+		for (size_t i = 0; i < aj->job.n_dests; i++)
+			if (aj->dests[i].run_id == run->id && !strcmp(aj->dests[i].dest_id, run->dest_id)) {
+				json_object_set_new(o, "counts", counts_json(&aj->dests[i].counts));
+				json_object_set_new(o, "records_read", json_integer((json_int_t)aj->records_read));
+				json_object_set_new(o, "trigger", json_string(sched_trigger_name(aj->job.trigger)));
+			}
+	return o;
+}
+
+static enum jerr runs_fn(void *ctx, const struct state_run_info *run, struct jerror *err)
+{
+	(void)err;
+	struct runs_ctx *c = ctx;
+	if (c->only_id && run->id != c->only_id)
+		return JERR_OK;
+	if (c->before && run->id >= c->before)
+		return JERR_OK;
+	if (json_array_size(c->items) >= c->limit) {
+		c->next = (int64_t)json_integer_value(
+			json_object_get(json_array_get(c->items, json_array_size(c->items) - 1), "id"));
+		return JERR_INTERRUPTED;
+	}
+	pthread_mutex_lock(&c->s->lock);
+	json_array_append_new(c->items, run_json(c->s, c->cfg, run));
+	pthread_mutex_unlock(&c->s->lock);
+	return JERR_OK;
+}
+
+/* Queued destinations and runs starting (no run row yet), first page only. */
+static void add_queued(struct server *s, const struct config *cfg, const char *dest_id, json_t *items)
+{
+	pthread_mutex_lock(&s->lock);
+	for (struct active_job *aj = s->jobs; aj; aj = aj->next) {
+		for (size_t i = 0; i < aj->job.n_dests && !aj->finished; i++) {
+			const struct live_dest *ld = &aj->dests[i];
+			if (ld->run_id || (dest_id && strcmp(dest_id, ld->dest_id)))
+				continue;
+			json_array_insert_new(items, 0,
+					      json_pack("{s:n,s:s,s:s,s:s,s:s,s:I,s:n,s:o,s:n,s:s,s:I}", "id", "destination",
+							ld->dest_id, "model", aj->job.model_id, "kind", "run", "status",
+							"running", "started_at", (json_int_t)aj->started_at, "finished_at",
+							"counts", counts_json(&ld->counts), "error", "trigger",
+							sched_trigger_name(aj->job.trigger), "records_read",
+							(json_int_t)aj->records_read));
+		}
+	}
+	for (size_t i = 0; i < cfg->n_destinations; i++) {
+		const struct cfg_destination *d = cfg->destinations[i];
+		if (dest_id && strcmp(dest_id, d->id))
+			continue;
+		if (!sched_dest_queued(s->sched, d->id))
+			continue;
+		json_array_insert_new(items, 0,
+				      json_pack("{s:n,s:s,s:s,s:s,s:s,s:n,s:n,s:o,s:n,s:n,s:n}", "id", "destination",
+						d->id, "model", d->model->id, "kind", "run", "status", "queued",
+						"started_at", "finished_at", "counts", counts_json(&(struct run_counts){ 0 }),
+						"error", "trigger", "records_read"));
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void api_runs(struct req *r, struct reply *out)
+{
+	static const char *const allowed[] = { "destination", "limit", "before", NULL };
+	uint64_t limit, before;
+	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 50, 1000, &limit) ||
+	    !req_query_uint(r, out, "before", 0, INT64_MAX, &before))
+		return;
+	if (!limit)
+		limit = 50;
+	struct cfg_ref *ref = cfg_or_503(r, out);
+	const char *dest = req_query(r, "destination");
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	if (dest && !config_destination(ref->cfg, dest)) {
+		reply_error(out, 404, "no such destination", dest, "GET /api/v1/destinations lists them");
+		goto done;
+	}
+	struct runs_ctx c = { r->s, ref->cfg, json_array(), (int64_t)before, 0, limit, 0 };
+	enum jerr rc = server_state_read(r->s, &st, &err);
+	if (!rc)
+		rc = state_runs_list(st, dest, 0, runs_fn, &c, &err);
+	if (rc && rc != JERR_INTERRUPTED) {
+		json_decref(c.items);
+		reply_jerror(out, 500, &err);
+		goto done;
+	}
+	if (!before)
+		add_queued(r->s, ref->cfg, dest, c.items);
+	reply_json(out, 200,
+		   json_pack("{s:o,s:o}", "items", c.items, "next", c.next ? json_integer(c.next) : json_null()));
+done:
+	state_close(st);
+	jerror_release(&err);
+	server_cfg_put(r->s, ref);
+}
+
+void api_run(struct req *r, struct reply *out)
+{
+	if (!req_check_query(r, out, no_params))
+		return;
+	char *end;
+	long long id = strtoll(r->params[0], &end, 10);
+	if (*end || id <= 0) {
+		reply_error(out, 400, "invalid run id", r->params[0], "run ids are positive integers");
+		return;
+	}
+	struct cfg_ref *ref = cfg_or_503(r, out);
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	struct runs_ctx c = { r->s, ref->cfg, json_array(), 0, id, 1, 0 };
+	enum jerr rc = server_state_read(r->s, &st, &err);
+	if (!rc)
+		rc = state_runs_list(st, NULL, 0, runs_fn, &c, &err);
+	if (rc && rc != JERR_INTERRUPTED)
+		reply_jerror(out, 500, &err);
+	else if (!json_array_size(c.items))
+		reply_error(out, 404, "no such run", r->params[0], NULL);
+	else
+		reply_json(out, 200, json_incref(json_array_get(c.items, 0)));
+	json_decref(c.items);
+	state_close(st);
+	jerror_release(&err);
+	server_cfg_put(r->s, ref);
+}
+
+/* ---- error ledger ---- */
+
+struct ledger_ctx {
+	json_t *items;
+	int64_t before;
+	size_t limit;
+	int64_t next;
+};
+
+static enum jerr ledger_fn(void *ctx, const struct state_ledger_entry *e, struct jerror *err)
+{
+	(void)err;
+	struct ledger_ctx *c = ctx;
+	if (c->before && e->id >= c->before)
+		return JERR_OK;
+	if (json_array_size(c->items) >= c->limit) {
+		c->next = (int64_t)json_integer_value(
+			json_object_get(json_array_get(c->items, json_array_size(c->items) - 1), "id"));
+		return JERR_INTERRUPTED;
+	}
+	json_array_append_new(c->items,
+			      json_pack("{s:I,s:o,s:s,s:s%,s:s,s:i,s:I}", "id", (json_int_t)e->id, "run_id",
+					e->run_id ? json_integer(e->run_id) : json_null(), "destination", e->dest_id, "key",
+					e->key.text.ptr, e->key.text.len, "error", e->error ? e->error : "", "attempts",
+					e->attempts, "at", (json_int_t)e->at));
+	return JERR_OK;
+}
+
+void api_errors(struct req *r, struct reply *out)
+{
+	static const char *const allowed[] = { "destination", "run", "limit", "before", NULL };
+	uint64_t limit, before, run;
+	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 50, 1000, &limit) ||
+	    !req_query_uint(r, out, "before", 0, INT64_MAX, &before) || !req_query_uint(r, out, "run", 0, INT64_MAX, &run))
+		return;
+	if (!limit)
+		limit = 50;
+	struct cfg_ref *ref = cfg_or_503(r, out);
+	const char *dest = req_query(r, "destination");
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	if (dest && !config_destination(ref->cfg, dest)) {
+		reply_error(out, 404, "no such destination", dest, "GET /api/v1/destinations lists them");
+		goto done;
+	}
+	struct ledger_ctx c = { json_array(), (int64_t)before, limit, 0 };
+	enum jerr rc = server_state_read(r->s, &st, &err);
+	if (!rc)
+		rc = state_ledger_list(st, dest, (int64_t)run, NULL, 0, ledger_fn, &c, &err);
+	if (rc && rc != JERR_INTERRUPTED) {
+		json_decref(c.items);
+		reply_jerror(out, 500, &err);
+		goto done;
+	}
+	reply_json(out, 200,
+		   json_pack("{s:o,s:o}", "items", c.items, "next", c.next ? json_integer(c.next) : json_null()));
+done:
+	state_close(st);
+	jerror_release(&err);
+	server_cfg_put(r->s, ref);
+}
+
+/* ---- one record ---- */
+
+static json_t *value_json(const struct value *v)
+{
+	struct strbuf b = STRBUF_INIT;
+	value_to_json(&b, v);
+	json_t *j = json_loadb(b.buf, b.len, JSON_DECODE_ANY, NULL);
+	strbuf_release(&b);
+	return j ? j : json_null();
+}
+
+void api_record(struct req *r, struct reply *out)
+{
+	if (!req_check_query(r, out, no_params))
+		return;
+	struct cfg_ref *ref = cfg_or_503(r, out);
+	const struct config *cfg = ref->cfg;
+	const struct cfg_model *m = config_model(cfg, r->params[0]);
+	struct record_reader *rr = NULL;
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	json_t *j = NULL;
+	struct rkey key;
+	enum jerr rc;
+
+	if (!m) {
+		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+		goto done;
+	}
+	if (!record_key_parse(m, r->params[1], &key)) {
+		reply_error(out, 400, "invalid record key", r->params[1], "this model's primary key is an integer");
+		goto done;
+	}
+	/* Sources stream in key order: read until the key or the first one past it. */
+	const struct record *rec = NULL;
+	rc = record_reader_open(cfg, m, NULL, &rr, &err);
+	while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
+		int c = key_compare(&rec->key, &key);
+		if (c == 0)
+			break;
+		if (c > 0) {
+			rec = NULL;
+			break;
+		}
+	}
+	if (rc) {
+		reply_jerror(out, 502, &err);
+		goto done;
+	}
+	j = json_pack("{s:s,s:s}", "model", m->id, "key", r->params[1]);
+	json_object_set_new(j, "found", json_boolean(rec != NULL));
+	json_t *props = json_object(), *groups = json_array();
+	for (size_t i = 0; rec && i < m->n_properties; i++)
+		json_object_set_new(props, m->properties[i]->key, value_json(&rec->values[i]));
+	for (size_t g = 0; rec && g < m->n_groups; g++)
+		if (rec->groups[g])
+			json_array_append_new(groups, json_string(m->groups[g]->id));
+	json_object_set_new(j, "properties", props);
+	json_object_set_new(j, "groups", groups);
+	record_reader_close(rr);
+	rr = NULL;
+
+	json_t *dests = json_array();
+	json_object_set_new(j, "destinations", dests);
+	if ((rc = server_state_read(r->s, &st, &err))) {
+		json_decref(j);
+		reply_jerror(out, 500, &err);
+		goto done;
+	}
+	for (size_t i = 0; i < m->n_destinations; i++) {
+		const struct cfg_destination *d = m->destinations[i];
+		struct state_row *row;
+		bool found;
+		if ((rc = state_get(st, d->id, &key, &row, &found, &err))) {
+			json_decref(j);
+			reply_jerror(out, 500, &err);
+			goto done;
+		}
+		json_t *o = json_pack("{s:s,s:b}", "id", d->id, "known", found);
+		json_t *payload = found && row->confirmed ? json_loadb(row->payload.ptr, row->payload.len, 0, NULL) : NULL;
+		json_object_set_new(o, "confirmed", json_boolean(found && row->confirmed));
+		json_object_set_new(o, "payload", payload ? payload : json_null());
+		json_object_set_new(o, "in_scope", json_boolean(found && row->in_scope));
+		json_object_set_new(o, "pending", json_boolean(found && row->pending));
+		json_object_set_new(o, "attempts", json_integer(found ? row->attempts : 0));
+		json_object_set_new(o, "last_error", found && row->last_error.len
+							     ? json_stringn(row->last_error.ptr, row->last_error.len)
+							     : json_null());
+		json_object_set_new(o, "confirmed_at", found && row->confirmed ? json_integer(row->confirmed_at) : json_null());
+		json_array_append_new(dests, o);
+	}
+	reply_json(out, 200, j);
+done:
+	record_reader_close(rr);
+	state_close(st);
+	jerror_release(&err);
+	server_cfg_put(r->s, ref);
+}
+
+/* ---- raw config objects ---- */
+
+void api_config_get(struct req *r, struct reply *out)
+{
+	if (!req_check_query(r, out, no_params))
+		return;
+	enum cfg_class cls;
+	char *text = NULL, *file = NULL;
+	struct jerror err = JERROR_INIT;
+	if (!cfg_class_from_dir(r->params[0], &cls)) {
+		reply_error(out, 404, "no such config class", r->params[0],
+			    "use apps, models, sources, properties, groups, destinations or schedules");
+		return;
+	}
+	if (config_read_object(r->s->opts.config_dir, cls, r->params[1], &text, &file, &err)) {
+		reply_jerror(out, err.code == JERR_USAGE ? 404 : 500, &err);
+	} else {
+		json_t *j = json_loads(text, 0, NULL);
+		if (!j) {
+			reply_error(out, 500, "stored object could not be read back", file, NULL);
+		} else {
+			json_object_set_new(j, "file", json_string(file));
+			reply_json(out, 200, j);
+		}
+	}
+	free(text);
+	free(file);
+	jerror_release(&err);
+}

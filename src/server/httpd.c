@@ -1,0 +1,542 @@
+/*
+ * httpd.c: the HTTP side of `joey serve`, on libmicrohttpd: request bodies and their
+ * limit, authentication (docs/api.md), routing to api.c/actions.c, the embedded UI,
+ * /healthz and /metrics, and JSON replies.
+ *
+ * One thread per connection (a plan preview may take seconds and must not hold up
+ * other clients); connections idle for 15 s are closed and one address may hold at
+ * most 64, so slow clients cannot take the server down.
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/log.h"
+#include "base/strbuf.h"
+#include "base/xalloc.h"
+#include "server/serverp.h"
+
+static struct MHD_Daemon *daemon_handle;
+
+/* ---- requests ---- */
+
+struct conn_ctx {
+	struct strbuf body;
+	bool too_big;
+	bool started;
+};
+
+const char *req_query(const struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->con, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_check {
+	const char *const *allowed;
+	const char *bad;
+};
+
+static enum MHD_Result check_one(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+	(void)kind;
+	(void)v;
+	struct query_check *qc = cls;
+	for (const char *const *a = qc->allowed; a && *a; a++)
+		if (!strcmp(*a, k))
+			return MHD_YES;
+	qc->bad = k;
+	return MHD_NO;
+}
+
+bool req_check_query(const struct req *r, struct reply *out, const char *const *allowed)
+{
+	struct query_check qc = { allowed, NULL };
+	MHD_get_connection_values(r->con, MHD_GET_ARGUMENT_KIND, check_one, &qc);
+	if (!qc.bad)
+		return true;
+	struct strbuf msg = STRBUF_INIT, hint = STRBUF_INIT;
+	strbuf_addf(&msg, "unknown query parameter \"%s\"", qc.bad);
+	if (allowed && *allowed) {
+		strbuf_addstr(&hint, "this route takes:");
+		for (const char *const *a = allowed; *a; a++)
+			strbuf_addf(&hint, " %s", *a);
+	} else {
+		strbuf_addstr(&hint, "this route takes no query parameters");
+	}
+	reply_error(out, 400, msg.buf, NULL, hint.buf);
+	strbuf_release(&msg);
+	strbuf_release(&hint);
+	return false;
+}
+
+bool req_query_uint(const struct req *r, struct reply *out, const char *name, uint64_t def, uint64_t max,
+		    uint64_t *v)
+{
+	const char *s = req_query(r, name);
+	*v = def;
+	if (!s)
+		return true;
+	char *end;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (!*s || *end || *s == '-' || n > max) {
+		struct strbuf msg = STRBUF_INIT, hint = STRBUF_INIT;
+		strbuf_addf(&msg, "invalid value for query parameter \"%s\"", name);
+		strbuf_addf(&hint, "give a whole number from 0 to %llu", (unsigned long long)max);
+		reply_error(out, 400, msg.buf, NULL, hint.buf);
+		strbuf_release(&msg);
+		strbuf_release(&hint);
+		return false;
+	}
+	*v = n;
+	return true;
+}
+
+json_t *req_json_body(const struct req *r, struct reply *out)
+{
+	json_error_t je;
+	if (!r->body || !r->body_len) {
+		reply_error(out, 400, "request body is empty", NULL, "send a JSON object");
+		return NULL;
+	}
+	json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		struct strbuf d = STRBUF_INIT;
+		strbuf_addf(&d, "line %d, column %d: %s", je.line, je.column, je.text);
+		reply_error(out, 400, "request body is not valid JSON", d.buf, NULL);
+		strbuf_release(&d);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		reply_error(out, 400, "request body must be a JSON object", NULL, NULL);
+		return NULL;
+	}
+	return j;
+}
+
+/* ---- replies ---- */
+
+void reply_json(struct reply *out, unsigned status, json_t *j)
+{
+	free(out->body);
+	out->status = status;
+	out->body = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	out->len = out->body ? strlen(out->body) : 0;
+	out->content_type = "application/json";
+	json_decref(j);
+}
+
+void reply_error(struct reply *out, unsigned status, const char *error, const char *detail, const char *hint)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "error", json_string(error));
+	json_object_set_new(j, "detail", detail ? json_string(detail) : json_null());
+	json_object_set_new(j, "hint", hint ? json_string(hint) : json_null());
+	reply_json(out, status, j);
+}
+
+void reply_jerror(struct reply *out, unsigned status, const struct jerror *err)
+{
+	reply_error(out, status, err->msg.len ? err->msg.buf : jerr_default_message(err->code),
+		    err->detail.len ? err->detail.buf : NULL, err->hint.len ? err->hint.buf : NULL);
+}
+
+static enum MHD_Result send_reply(struct server *s, struct MHD_Connection *con, struct reply *rep, bool no_store)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(rep->len, rep->body ? rep->body : (void *)"",
+						rep->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	rep->body = NULL;
+	if (!resp)
+		return MHD_NO;
+	if (rep->content_type)
+		MHD_add_response_header(resp, "Content-Type", rep->content_type);
+	if (rep->allow)
+		MHD_add_response_header(resp, "Allow", rep->allow);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+				"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+	if (no_store)
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (rep->status == 401)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"joey\"");
+	enum MHD_Result ret = MHD_queue_response(con, rep->status, resp);
+	MHD_destroy_response(resp);
+	metrics_http(&s->metrics, rep->status);
+	return ret;
+}
+
+/* ---- auth ---- */
+
+static bool token_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = (unsigned char)(la != lb);
+	for (size_t i = 0; i < la; i++)
+		d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+	return d == 0;
+}
+
+/* The token the request carries, or NULL. */
+static const char *request_token(struct MHD_Connection *con)
+{
+	const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization");
+	if (h && !strncasecmp(h, "Bearer ", 7)) {
+		h += 7;
+		while (*h == ' ')
+			h++;
+		return h;
+	}
+	return MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Joey-Token");
+}
+
+/* On loopback, only our own host names: a DNS-rebinding page cannot read the API. */
+static bool host_allowed(struct server *s, struct MHD_Connection *con)
+{
+	if (!s->loopback)
+		return true;
+	const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Host");
+	char name[64];
+	size_t n;
+	if (!h)
+		return false;
+	if (h[0] == '[') { /* [::1] or [::1]:port */
+		const char *e = strchr(h, ']');
+		if (!e || (e[1] && e[1] != ':'))
+			return false;
+		n = (size_t)(e - h - 1);
+		h++;
+	} else {
+		const char *colon = strchr(h, ':');
+		n = colon ? (size_t)(colon - h) : strlen(h);
+	}
+	if (n == 0 || n >= sizeof(name))
+		return false;
+	memcpy(name, h, n);
+	name[n] = 0;
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (!strcasecmp(name, "localhost"))
+		return true;
+	if (inet_pton(AF_INET, name, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, name, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+static bool is_mutating(const char *method)
+{
+	return strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
+}
+
+/* ---- routing ---- */
+
+/* Does path match pattern ("{}" matches one non-empty segment)? Fills params. */
+static bool match(const char *pattern, const char *path, struct req *r, char params[][256])
+{
+	size_t n = 0;
+	while (*pattern && *path) {
+		if (pattern[0] == '{' && pattern[1] == '}') {
+			const char *end = strchr(path, '/');
+			size_t len = end ? (size_t)(end - path) : strlen(path);
+			if (!len || len >= 256 || n >= 4)
+				return false;
+			memcpy(params[n], path, len);
+			params[n][len] = 0;
+			n++;
+			path += len;
+			pattern += 2;
+			continue;
+		}
+		if (*pattern != *path)
+			return false;
+		pattern++;
+		path++;
+	}
+	if (*pattern || *path)
+		return false;
+	r->n_params = n;
+	for (size_t i = 0; i < n; i++)
+		r->params[i] = params[i];
+	return true;
+}
+
+/* Percent-decode a path segment in place (MHD leaves the path as sent). */
+static bool url_decode_segment(char *p)
+{
+	char *w = p;
+	for (; *p; p++) {
+		if (*p == '%') {
+			int hi, lo;
+			if (sscanf(p + 1, "%1x%1x", &hi, &lo) != 2)
+				return false;
+			char c = (char)(hi * 16 + lo);
+			if (!c)
+				return false;
+			*w++ = c;
+			p += 2;
+		} else {
+			*w++ = *p;
+		}
+	}
+	*w = 0;
+	return true;
+}
+
+static void dispatch_api(struct req *r, struct reply *out)
+{
+	char params[4][256];
+	char allow[128] = "";
+	for (const struct route *rt = api_routes; rt->method; rt++) {
+		if (!match(rt->pattern, r->path, r, params))
+			continue;
+		if (strcmp(rt->method, r->method)) {
+			if (!strstr(allow, rt->method)) {
+				if (*allow)
+					strncat(allow, ", ", sizeof(allow) - strlen(allow) - 1);
+				strncat(allow, rt->method, sizeof(allow) - strlen(allow) - 1);
+			}
+			continue;
+		}
+		for (size_t i = 0; i < r->n_params; i++)
+			if (!url_decode_segment(params[i])) {
+				reply_error(out, 400, "invalid percent-encoding in the path", NULL, NULL);
+				return;
+			}
+		rt->fn(r, out);
+		return;
+	}
+	if (*allow) {
+		static __thread char allow_hdr[128];
+		memcpy(allow_hdr, allow, sizeof(allow));
+		out->allow = allow_hdr;
+		reply_error(out, 405, "method not allowed", NULL, NULL);
+		return;
+	}
+	reply_error(out, 404, "no such API route", r->path, "see docs/api.md for the routes");
+}
+
+/* index.html with the token for this session (loopback only). */
+static void reply_asset(struct server *s, const struct ui_asset *a, struct reply *out)
+{
+	out->status = 200;
+	out->content_type = a->content_type;
+	if (!strcmp(a->path, "/index.html")) {
+		struct strbuf b = STRBUF_INIT;
+		const char *mark = strstr((const char *)a->data, "{{JOEY_TOKEN}}");
+		if (mark) {
+			strbuf_add(&b, a->data, (size_t)(mark - (const char *)a->data));
+			if (s->loopback)
+				strbuf_addstr(&b, s->token);
+			strbuf_addstr(&b, mark + strlen("{{JOEY_TOKEN}}"));
+		} else {
+			strbuf_add(&b, a->data, a->len);
+		}
+		out->len = b.len;
+		out->body = strbuf_detach(&b, NULL);
+		return;
+	}
+	out->body = xmalloc(a->len + 1);
+	memcpy(out->body, a->data, a->len + 1);
+	out->len = a->len;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	(void)version;
+	struct server *s = cls;
+	struct conn_ctx *cc = *con_cls;
+	struct reply rep = { 0 };
+	bool no_store = true;
+
+	if (!cc) {
+		cc = xcalloc(1, sizeof(*cc));
+		strbuf_init(&cc->body, 0);
+		*con_cls = cc;
+		const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
+		if (cl && strtoull(cl, NULL, 10) > s->opts.max_body)
+			cc->too_big = true;
+		if (!cc->too_big)
+			return MHD_YES;
+	}
+	if (*upload_size) {
+		if (cc->body.len + *upload_size > s->opts.max_body)
+			cc->too_big = true;
+		else
+			strbuf_add(&cc->body, upload_data, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (cc->started)
+		return MHD_NO;
+	cc->started = true;
+
+	struct req r = { .s = s, .method = method, .path = url, .con = con };
+	if (cc->body.len) {
+		r.body = cc->body.buf;
+		r.body_len = cc->body.len;
+	}
+	if (cc->too_big) {
+		char d[64];
+		snprintf(d, sizeof(d), "the limit is %zu bytes", s->opts.max_body);
+		reply_error(&rep, 413, "request body too large", d, NULL);
+		return send_reply(s, con, &rep, true);
+	}
+	if (!strcmp(url, "/healthz")) {
+		if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+			rep.allow = "GET";
+			reply_error(&rep, 405, "method not allowed", NULL, NULL);
+		} else {
+			pthread_mutex_lock(&s->lock);
+			size_t active = 0;
+			for (struct active_job *aj = s->jobs; aj; aj = aj->next)
+				active += !aj->finished;
+			json_t *j = json_pack("{s:s,s:s,s:I}", "status", s->stopping ? "stopping" : "ok", "config",
+					      s->config_error ? "error" : "ok", "runs_active", (json_int_t)active);
+			pthread_mutex_unlock(&s->lock);
+			reply_json(&rep, s->stopping ? 503 : 200, j);
+		}
+		return send_reply(s, con, &rep, true);
+	}
+	if (!host_allowed(s, con)) {
+		reply_error(&rep, 403, "forbidden host", "this server answers only to 127.0.0.1, localhost or [::1]",
+			    "open the UI at http://127.0.0.1:PORT/, or listen on another address with --listen");
+		return send_reply(s, con, &rep, true);
+	}
+	bool is_api = !strncmp(url, "/api/", 5);
+	bool needs_token = (is_api || !strcmp(url, "/metrics")) && (!s->loopback || is_mutating(method));
+	if (needs_token) {
+		const char *t = request_token(con);
+		if (!t || !token_equal(t, s->token)) {
+			reply_error(&rep, 401, t ? "invalid API token" : "API token required",
+				    s->loopback ? "changes need the token header, also from this machine" : NULL,
+				    "send \"Authorization: Bearer <token>\" (JOEY_API_TOKEN, or the token printed at "
+				    "the first start and stored in the state directory's api-token file)");
+			return send_reply(s, con, &rep, true);
+		}
+	}
+	if (is_api) {
+		if (strncmp(url, "/api/v1/", 8))
+			reply_error(&rep, 404, "unknown API version", url, "this server speaks /api/v1/");
+		else
+			dispatch_api(&r, &rep);
+	} else if (!strcmp(url, "/metrics")) {
+		if (strcmp(method, "GET")) {
+			rep.allow = "GET";
+			reply_error(&rep, 405, "method not allowed", NULL, NULL);
+		} else {
+			rep.status = 200;
+			rep.body = metrics_render(s);
+			rep.len = strlen(rep.body);
+			rep.content_type = "text/plain; version=0.0.4; charset=utf-8";
+		}
+	} else {
+		const struct ui_asset *a = server_asset(url);
+		if (a && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
+			reply_asset(s, a, &rep);
+			no_store = !strcmp(a->path, "/index.html");
+		} else if (a) {
+			rep.allow = "GET";
+			reply_error(&rep, 405, "method not allowed", NULL, NULL);
+		} else {
+			reply_error(&rep, 404, "not found", url, NULL);
+		}
+	}
+	if (!rep.status)
+		reply_error(&rep, 500, "internal error: no reply", url, NULL);
+	return send_reply(s, con, &rep, no_store);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)con;
+	(void)toe;
+	struct conn_ctx *cc = *con_cls;
+	if (!cc)
+		return;
+	strbuf_release(&cc->body);
+	free(cc);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char buf[512];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = 0;
+	log_debug("http: %s", buf);
+}
+
+enum jerr httpd_start(struct server *s, struct jerror *err)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	char port[16];
+	const char *host = s->opts.listen_host;
+	char hostbuf[256];
+	if (host[0] == '[') {
+		snprintf(hostbuf, sizeof(hostbuf), "%s", host + 1);
+		char *e = strchr(hostbuf, ']');
+		if (e)
+			*e = 0;
+		host = hostbuf;
+	}
+	snprintf(port, sizeof(port), "%u", s->opts.listen_port);
+	int gai = getaddrinfo(host, port, &hints, &ai);
+	if (gai || !ai) {
+		jerror_set(err, JERR_USAGE, "cannot listen on \"%s\": %s", s->opts.listen_host, gai_strerror(gai));
+		jerror_hint(err, "give --listen HOST:PORT with an address of this machine, e.g. 127.0.0.1:8020");
+		return JERR_USAGE;
+	}
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+			 MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	daemon_handle = MHD_start_daemon(
+		flags, (uint16_t)s->opts.listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)15,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)64,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
+		(size_t)(1 << 20), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	char addr[INET6_ADDRSTRLEN] = "?";
+	if (ai->ai_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, addr, sizeof(addr));
+	else
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, addr, sizeof(addr));
+	int family = ai->ai_family;
+	freeaddrinfo(ai);
+	if (!daemon_handle) {
+		jerror_set(err, JERR_IO, "cannot listen on %s port %u", addr, s->opts.listen_port);
+		jerror_detail(err, "the address may be in use by another process, or not an address of this machine");
+		jerror_hint(err, "pick another port with --listen HOST:PORT");
+		return JERR_IO;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_BIND_PORT);
+	unsigned bound = di ? di->port : s->opts.listen_port;
+	if (family == AF_INET6)
+		snprintf(s->listen_desc, sizeof(s->listen_desc), "[%s]:%u", addr, bound);
+	else
+		snprintf(s->listen_desc, sizeof(s->listen_desc), "%s:%u", addr, bound);
+	return JERR_OK;
+}
+
+void httpd_stop(struct server *s)
+{
+	(void)s;
+	if (daemon_handle)
+		MHD_stop_daemon(daemon_handle);
+	daemon_handle = NULL;
+}

@@ -1,0 +1,697 @@
+/*
+ * server.c: `joey serve`: lifecycle, config snapshots, signals, the scheduler loop and
+ * the jobs it starts (see server.h for the threads and their rules).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/strbuf.h"
+#include "base/xalloc.h"
+#include "engine/record.h"
+#include "server/serverp.h"
+
+static int64_t epoch_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void server_opts_defaults(struct server_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->listen_host = "127.0.0.1";
+	o->listen_port = 8020;
+	o->stop_timeout_s = 60;
+	o->max_body = 1 << 20;
+	dest_opts_defaults(&o->dest);
+}
+
+/* ---- config snapshots ---- */
+
+struct cfg_ref *server_cfg_get(struct server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	struct cfg_ref *ref = s->cfg;
+	ref->refs++;
+	pthread_mutex_unlock(&s->lock);
+	return ref;
+}
+
+static void cfg_ref_drop_locked(struct cfg_ref *ref)
+{
+	if (--ref->refs == 0) {
+		config_free(ref->cfg);
+		free(ref);
+	}
+}
+
+void server_cfg_put(struct server *s, struct cfg_ref *ref)
+{
+	if (!ref)
+		return;
+	pthread_mutex_lock(&s->lock);
+	cfg_ref_drop_locked(ref);
+	pthread_mutex_unlock(&s->lock);
+}
+
+json_t *server_diags_json(const struct config *cfg)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; cfg && i < cfg->n_diags; i++) {
+		const struct cfg_diag *d = &cfg->diags[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "severity", json_string(d->severity == DIAG_ERROR ? "error" : "warning"));
+		json_object_set_new(o, "file", d->pos.file ? json_string(d->pos.file) : json_null());
+		json_object_set_new(o, "line", json_integer(d->pos.line));
+		json_object_set_new(o, "col", json_integer(d->pos.col));
+		json_object_set_new(o, "class", d->class_name ? json_string(d->class_name) : json_null());
+		json_object_set_new(o, "id", d->id ? json_string(d->id) : json_null());
+		json_object_set_new(o, "field", d->field ? json_string(d->field) : json_null());
+		json_object_set_new(o, "message", json_string(d->message));
+		json_object_set_new(o, "hint", d->hint ? json_string(d->hint) : json_null());
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+/* Swap in a valid config (owned from now on). Caller holds no lock. */
+static void install_config(struct server *s, struct config *cfg)
+{
+	struct cfg_ref *ref = xcalloc(1, sizeof(*ref));
+	ref->cfg = cfg;
+	ref->refs = 1;
+	ref->loaded_at = epoch_ms();
+	pthread_mutex_lock(&s->lock);
+	struct cfg_ref *old = s->cfg;
+	s->cfg = ref;
+	if (s->config_error) {
+		json_decref(s->config_error);
+		s->config_error = NULL;
+	}
+	sched_set_config(s->sched, cfg, epoch_ms());
+	s->counts_stale = true;
+	if (old)
+		cfg_ref_drop_locked(old);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void server_install_config(struct server *s, struct config *cfg)
+{
+	install_config(s, cfg);
+	pthread_mutex_lock(&s->metrics.lock);
+	s->metrics.config_reloads++;
+	pthread_mutex_unlock(&s->metrics.lock);
+}
+
+enum jerr server_reload(struct server *s, struct jerror *err)
+{
+	struct config *cfg = NULL;
+	enum jerr rc = config_load(s->opts.config_dir, &s->opts.cfg, &cfg, err);
+	if (!rc) {
+		for (size_t i = 0; i < cfg->n_diags; i++)
+			if (cfg->diags[i].severity == DIAG_WARNING)
+				log_warn("config: %s: %s", cfg->diags[i].pos.file ? cfg->diags[i].pos.file : "?",
+					 cfg->diags[i].message);
+		server_install_config(s, cfg);
+		log_info("config reloaded from %s", s->opts.config_dir);
+		return JERR_OK;
+	}
+	json_t *e = json_object();
+	if (cfg && rc == JERR_CONFIG) {
+		jerror_set(err, JERR_CONFIG, "config reload failed: %zu error%s in %s", cfg->n_errors,
+			   cfg->n_errors == 1 ? "" : "s", s->opts.config_dir);
+		jerror_hint(err, "the previous config stays in use; fix the files and reload again (SIGHUP)");
+		for (size_t i = 0; i < cfg->n_diags; i++) {
+			const struct cfg_diag *d = &cfg->diags[i];
+			if (d->severity == DIAG_ERROR)
+				log_error("config: %s:%d:%d: %s%s%s", d->pos.file ? d->pos.file : "?", d->pos.line,
+					  d->pos.col, d->field ? d->field : "", d->field ? ": " : "", d->message);
+		}
+		json_object_set_new(e, "diagnostics", server_diags_json(cfg));
+	}
+	json_object_set_new(e, "error", json_string(err->msg.len ? err->msg.buf : "config reload failed"));
+	json_object_set_new(e, "detail", err->detail.len ? json_string(err->detail.buf) : json_null());
+	json_object_set_new(e, "hint", err->hint.len ? json_string(err->hint.buf) : json_null());
+	json_object_set_new(e, "at", json_integer(epoch_ms()));
+	log_error("%s; the previous config stays in use", err->msg.buf);
+	config_free(cfg);
+	pthread_mutex_lock(&s->lock);
+	if (s->config_error)
+		json_decref(s->config_error);
+	s->config_error = e;
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->metrics.lock);
+	s->metrics.config_reload_failures++;
+	pthread_mutex_unlock(&s->metrics.lock);
+	return rc ? rc : JERR_CONFIG;
+}
+
+enum jerr server_state_read(struct server *s, struct state **st, struct jerror *err)
+{
+	return state_open(s->opts.state_path, STATE_OPEN_READONLY_OR_EMPTY, st, err);
+}
+
+/* ---- run requests ---- */
+
+static void list_dests(struct server *s, const char *model_id, const char *dest_id, json_t *started,
+		       json_t *queued, bool was_running_snapshot[], size_t n)
+{
+	const struct config *cfg = s->cfg->cfg;
+	size_t k = 0;
+	for (size_t i = 0; i < cfg->n_destinations && k < n; i++) {
+		const struct cfg_destination *d = cfg->destinations[i];
+		if (dest_id && strcmp(d->id, dest_id))
+			continue;
+		if (model_id && strcmp(d->model->id, model_id))
+			continue;
+		json_array_append_new(was_running_snapshot[k++] ? queued : started, json_string(d->id));
+	}
+}
+
+bool server_request_runs(struct server *s, const char *model_id, const char *dest_id, enum sched_trigger trigger,
+			 bool full, bool force, struct sched_request_result *res, json_t *started, json_t *queued)
+{
+	pthread_mutex_lock(&s->lock);
+	const struct config *cfg = s->cfg->cfg;
+	bool *running = xcalloc(cfg->n_destinations + 1, sizeof(*running));
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_destinations; i++) {
+		const struct cfg_destination *d = cfg->destinations[i];
+		if ((dest_id && strcmp(d->id, dest_id)) || (model_id && strcmp(d->model->id, model_id)))
+			continue;
+		running[n++] = sched_dest_running(s->sched, d->id);
+	}
+	bool ok = !s->stopping && sched_request(s->sched, model_id, dest_id, trigger, full, force, epoch_ms(), res);
+	if (ok && started && queued)
+		list_dests(s, model_id, dest_id, started, queued, running, n);
+	if (ok)
+		pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	free(running);
+	return ok;
+}
+
+/* ---- jobs ---- */
+
+static void job_progress(void *ctx, const struct run *r)
+{
+	struct active_job *aj = ctx;
+	pthread_mutex_lock(&aj->s->lock);
+	aj->records_read = r->records;
+	for (size_t i = 0; i < r->n_dests; i++) {
+		for (size_t k = 0; k < aj->job.n_dests; k++) {
+			if (strcmp(aj->dests[k].dest_id, r->dests[i].dest->id))
+				continue;
+			aj->dests[k].run_id = r->dests[i].run_id;
+			aj->dests[k].counts = r->dests[i].counts;
+			aj->dests[k].status = r->dests[i].status;
+		}
+	}
+	pthread_mutex_unlock(&aj->s->lock);
+}
+
+static void *job_main(void *arg)
+{
+	struct active_job *aj = arg;
+	struct server *s = aj->s;
+	struct jerror err = JERROR_INIT;
+	struct state *st = NULL;
+	struct run r = { 0 };
+	struct run_opts ro = {
+		.max_delete_percent = -1,
+		.dest = s->opts.dest,
+		.stop = &s->stop_runs,
+		.full = aj->job.full,
+		.force = aj->job.force,
+		.only_dests = (const char *const *)aj->job.dest_ids,
+		.n_only_dests = aj->job.n_dests,
+		.on_progress = job_progress,
+		.progress_ctx = aj,
+	};
+	bool ran = false;
+
+	ro.dest.stop = &s->stop_runs;
+	log_info("run of model \"%s\" started (%s%s): %zu destination%s", aj->job.model_id,
+		 sched_trigger_name(aj->job.trigger), aj->job.schedule_id ? ", schedule" : "", aj->job.n_dests,
+		 aj->job.n_dests == 1 ? "" : "s");
+	enum jerr rc = state_open(s->opts.state_path, STATE_OPEN_CREATE, &st, &err);
+	if (!rc) {
+		rc = run_execute(&r, aj->cfg->cfg, st, &ro, &err);
+		ran = true;
+		job_progress(aj, &r);
+	}
+	for (size_t i = 0; ran && i < r.n_dests; i++) {
+		const struct run_dest *rd = &r.dests[i];
+		metrics_run_finished(&s->metrics, rd->dest->id, rd->status, &rd->counts, &rd->stats);
+		if (rd->status == RUN_SUCCESS)
+			log_info("destination \"%s\": run %lld succeeded: %llu created, %llu updated, %llu deleted, %llu unchanged",
+				 rd->dest->id, (long long)rd->run_id, (unsigned long long)rd->counts.created,
+				 (unsigned long long)rd->counts.updated, (unsigned long long)rd->counts.deleted,
+				 (unsigned long long)rd->counts.unchanged);
+		else
+			log_error("destination \"%s\": run %lld %s%s%s", rd->dest->id, (long long)rd->run_id,
+				  run_status_name(rd->status), rd->err.msg.len ? ": " : "",
+				  rd->err.msg.len ? rd->err.msg.buf : "");
+	}
+	if (rc && rc != JERR_INTERRUPTED) {
+		log_error("run of model \"%s\" failed: %s", aj->job.model_id, err.msg.buf);
+		for (size_t k = 0; k < aj->job.n_dests; k++)
+			metrics_run_finished(&s->metrics, aj->job.dest_ids[k], RUN_FAILED, &(struct run_counts){ 0 }, NULL);
+	}
+	if (ran)
+		run_release(&r);
+	state_close(st);
+	jerror_release(&err);
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t k = 0; k < aj->job.n_dests; k++)
+		if (aj->dests[k].status == RUN_RUNNING)
+			aj->dests[k].status = rc == JERR_INTERRUPTED ? RUN_INTERRUPTED : RUN_FAILED;
+	aj->finished = true;
+	sched_done(s->sched, &aj->job, epoch_ms());
+	s->counts_stale = true;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Start a job handed out by the scheduler. Called with s->lock held. */
+static void start_job(struct server *s, struct sched_job *job)
+{
+	struct active_job *aj = xcalloc(1, sizeof(*aj));
+	aj->s = s;
+	aj->job = *job;
+	aj->cfg = s->cfg;
+	aj->cfg->refs++;
+	aj->started_at = epoch_ms();
+	aj->dests = xcalloc(job->n_dests ? job->n_dests : 1, sizeof(*aj->dests));
+	for (size_t i = 0; i < job->n_dests; i++) {
+		aj->dests[i].dest_id = xstrdup(job->dest_ids[i]);
+		aj->dests[i].status = RUN_RUNNING;
+	}
+	if (pthread_create(&aj->thread, NULL, job_main, aj)) {
+		log_error("could not start a thread for the run of model \"%s\"", job->model_id);
+		sched_done(s->sched, &aj->job, epoch_ms());
+		cfg_ref_drop_locked(aj->cfg);
+		for (size_t i = 0; i < job->n_dests; i++)
+			free(aj->dests[i].dest_id);
+		free(aj->dests);
+		sched_job_release(&aj->job);
+		free(aj);
+		return;
+	}
+	aj->next = s->jobs;
+	s->jobs = aj;
+}
+
+/* Join and free finished jobs. Called with s->lock held (released while joining). */
+static void reap_jobs(struct server *s)
+{
+	struct active_job **pp = &s->jobs;
+	while (*pp) {
+		struct active_job *aj = *pp;
+		if (!aj->finished) {
+			pp = &aj->next;
+			continue;
+		}
+		*pp = aj->next;
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(aj->thread, NULL);
+		pthread_mutex_lock(&s->lock);
+		cfg_ref_drop_locked(aj->cfg);
+		for (size_t i = 0; i < aj->job.n_dests; i++)
+			free(aj->dests[i].dest_id);
+		free(aj->dests);
+		sched_job_release(&aj->job);
+		free(aj);
+		pp = &s->jobs;
+	}
+}
+
+/* ---- group member counts ---- */
+
+static void *count_main(void *arg)
+{
+	struct server *s = arg;
+	struct cfg_ref *ref = server_cfg_get(s);
+	const struct config *cfg = ref->cfg;
+	struct group_count *list = NULL;
+	bool ok = true;
+
+	for (size_t m = 0; m < cfg->n_models && ok; m++) {
+		const struct cfg_model *model = cfg->models[m];
+		struct record_reader *rr = NULL;
+		struct jerror err = JERROR_INIT;
+		uint64_t *n = xcalloc(model->n_groups + 1, sizeof(*n));
+		const struct record *rec;
+		if (!model->n_groups || !model->primary_source) {
+			free(n);
+			continue;
+		}
+		enum jerr rc = record_reader_open(cfg, model, NULL, &rr, &err);
+		while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
+			for (size_t g = 0; g < model->n_groups; g++)
+				n[g] += rec->groups[g];
+			if (s->stopping) {
+				ok = false;
+				break;
+			}
+		}
+		record_reader_close(rr);
+		if (rc) {
+			log_warn("group member counts of model \"%s\" not computed: %s", model->id, err.msg.buf);
+		} else {
+			for (size_t g = 0; g < model->n_groups; g++) {
+				struct group_count *gc = xcalloc(1, sizeof(*gc));
+				gc->group_id = xstrdup(model->groups[g]->id);
+				gc->members = n[g];
+				gc->next = list;
+				list = gc;
+			}
+		}
+		jerror_release(&err);
+		free(n);
+	}
+	pthread_mutex_lock(&s->lock);
+	struct group_count *old = s->group_counts;
+	s->group_counts = list;
+	s->group_counted_at = epoch_ms();
+	s->counting = false;
+	cfg_ref_drop_locked(ref);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	while (old) {
+		struct group_count *next = old->next;
+		free(old->group_id);
+		free(old);
+		old = next;
+	}
+	return NULL;
+}
+
+int64_t server_group_count(struct server *s, const char *group_id, int64_t *at)
+{
+	for (struct group_count *gc = s->group_counts; gc; gc = gc->next)
+		if (!strcmp(gc->group_id, group_id)) {
+			*at = s->group_counted_at;
+			return (int64_t)gc->members;
+		}
+	*at = 0;
+	return -1;
+}
+
+/* Called with s->lock held. */
+static void maybe_count(struct server *s)
+{
+	if (!s->counts_stale || s->counting || s->stopping || s->jobs)
+		return;
+	if (s->count_thread_live) {
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->count_thread, NULL);
+		pthread_mutex_lock(&s->lock);
+		s->count_thread_live = false;
+	}
+	s->counts_stale = false;
+	s->counting = true;
+	/* server_cfg_get takes the lock itself: the thread waits until we release it */
+	if (pthread_create(&s->count_thread, NULL, count_main, s) == 0)
+		s->count_thread_live = true;
+	else
+		s->counting = false;
+}
+
+/* ---- signals ---- */
+
+static void *signal_main(void *arg)
+{
+	struct server *s = arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		int sig;
+		int old;
+		if (sigwait(&set, &sig))
+			continue;
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+		pthread_mutex_lock(&s->lock);
+		if (sig == SIGHUP) {
+			s->reload_requested = true;
+		} else {
+			if (!s->stopping)
+				log_info("%s received: finishing the batches in flight, then stopping",
+					 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			s->stopping = true;
+			s->stop_runs = 1;
+		}
+		pthread_cond_broadcast(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_setcancelstate(old, NULL);
+	}
+	return NULL;
+}
+
+/* ---- token ---- */
+
+static enum jerr load_token(struct server *s, struct jerror *err)
+{
+	if (s->opts.token && *s->opts.token) {
+		s->token = xstrdup(s->opts.token);
+		return JERR_OK;
+	}
+	struct strbuf path = STRBUF_INIT;
+	const char *slash = strrchr(s->opts.state_path, '/');
+	if (slash)
+		strbuf_add(&path, s->opts.state_path, (size_t)(slash - s->opts.state_path + 1));
+	strbuf_addstr(&path, "api-token");
+	char buf[129];
+	int fd = open(path.buf, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		struct stat sb;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		if (fstat(fd, &sb) == 0 && (sb.st_mode & 077)) {
+			close(fd);
+			jerror_set(err, JERR_CONFIG, "API token file \"%s\" can be read by other users", path.buf);
+			jerror_hint(err, "chmod 600 %s", path.buf);
+			strbuf_release(&path);
+			return JERR_CONFIG;
+		}
+		close(fd);
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+			n--;
+		if (n >= 16) {
+			buf[n] = 0;
+			s->token = xstrdup(buf);
+			strbuf_release(&path);
+			return JERR_OK;
+		}
+	}
+	unsigned char raw[24];
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		strbuf_release(&path);
+		return jerror_set(err, JERR_IO, "could not generate an API token: %s", strerror(errno));
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+	fd = open(path.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, buf, strlen(buf)) != (ssize_t)strlen(buf) || fsync(fd)) {
+		jerror_set(err, JERR_IO, "could not write the API token to \"%s\": %s", path.buf, strerror(errno));
+		jerror_hint(err, "set JOEY_API_TOKEN, or make the state directory writable");
+		if (fd >= 0)
+			close(fd);
+		strbuf_release(&path);
+		return JERR_IO;
+	}
+	close(fd);
+	s->token = xstrdup(buf);
+	fprintf(stderr, "joey serve: generated an API token (shown once; stored in %s):\n  %s\n", path.buf, buf);
+	strbuf_release(&path);
+	return JERR_OK;
+}
+
+/* ---- the loop ---- */
+
+static bool host_is_loopback(const char *h)
+{
+	return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1") || !strcmp(h, "[::1]");
+}
+
+static void seed_last_runs(struct server *s, struct state *st);
+
+static enum jerr last_run_fn(void *ctx, const struct state_run_info *run, struct jerror *err)
+{
+	(void)err;
+	struct server *s = ctx;
+	if (!strcmp(run->kind, "run"))
+		sched_set_last_run(s->sched, run->dest_id, run->started_at);
+	return JERR_OK;
+}
+
+static void seed_last_runs(struct server *s, struct state *st)
+{
+	const struct config *cfg = s->cfg->cfg;
+	for (size_t i = 0; i < cfg->n_destinations; i++) {
+		struct jerror err = JERROR_INIT;
+		if (state_runs_list(st, cfg->destinations[i]->id, 1, last_run_fn, s, &err))
+			log_warn("run history of \"%s\" not read: %s", cfg->destinations[i]->id, err.msg.buf);
+		jerror_release(&err);
+	}
+}
+
+enum jerr server_main(const struct server_opts *o, struct jerror *err)
+{
+	struct server *s = xcalloc(1, sizeof(*s));
+	struct config *cfg = NULL;
+	struct state *st = NULL;
+	enum jerr rc;
+	pthread_t sigthread;
+	bool sigthread_live = false;
+	sigset_t set;
+
+	s->opts = *o;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	metrics_init(&s->metrics);
+	s->sched = sched_new();
+	s->loopback = host_is_loopback(o->listen_host);
+
+	rc = config_load(o->config_dir, &o->cfg, &cfg, err);
+	if (rc) {
+		if (cfg && rc == JERR_CONFIG) {
+			config_print_diags(cfg, stderr);
+			jerror_set(err, JERR_CONFIG, "config directory \"%s\" is not valid: %zu error%s", o->config_dir,
+				   cfg->n_errors, cfg->n_errors == 1 ? "" : "s");
+			jerror_hint(err, "run 'joey validate --config %s' for the details", o->config_dir);
+		}
+		config_free(cfg);
+		goto out;
+	}
+	config_print_diags(cfg, stderr); /* warnings */
+	install_config(s, cfg);
+
+	if ((rc = state_open(o->state_path, STATE_OPEN_CREATE, &st, err)))
+		goto out;
+	seed_last_runs(s, st);
+	state_close(st);
+	st = NULL;
+	if ((rc = load_token(s, err)))
+		goto out;
+
+	/* every thread created from here on inherits the blocked signals */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_create(&sigthread, NULL, signal_main, s)) {
+		rc = jerror_set(err, JERR_INTERNAL, "could not start the signal thread");
+		goto out;
+	}
+	sigthread_live = true;
+
+	if ((rc = httpd_start(s, err)))
+		goto out;
+	fprintf(stderr, "joey serve: listening on http://%s/ (config %s, state %s)\n", s->listen_desc,
+		o->config_dir, o->state_path);
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		if (s->reload_requested) {
+			struct jerror rerr = JERROR_INIT;
+			s->reload_requested = false;
+			pthread_mutex_unlock(&s->lock);
+			(void)server_reload(s, &rerr);
+			jerror_release(&rerr);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		int64_t now = epoch_ms();
+		int64_t wait = sched_tick(s->sched, now);
+		struct sched_job job;
+		while (sched_take(s->sched, now, &job))
+			start_job(s, &job);
+		reap_jobs(s);
+		maybe_count(s);
+		if (s->stopping || s->reload_requested)
+			continue;
+		if (wait < 0 || wait > 1000)
+			wait = 1000;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += wait / 1000;
+		ts.tv_nsec += (wait % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+	}
+
+	/* stopping: the runs in flight commit what Braze answered, then return */
+	s->stop_runs = 1;
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)o->stop_timeout_s;
+	while (s->jobs) {
+		reap_jobs(s);
+		if (!s->jobs)
+			break;
+		if (pthread_cond_timedwait(&s->wake, &s->lock, &deadline) == ETIMEDOUT) {
+			log_error("runs still going after %.0f s: stopping without them (what Braze confirmed is "
+				  "committed; the rest is sent again by the next run)",
+				  o->stop_timeout_s);
+			pthread_mutex_unlock(&s->lock);
+			httpd_stop(s);
+			fflush(NULL);
+			_exit(1);
+		}
+	}
+	bool counting = s->count_thread_live;
+	pthread_mutex_unlock(&s->lock);
+	if (counting)
+		pthread_join(s->count_thread, NULL);
+	httpd_stop(s);
+	log_info("stopped");
+	rc = JERR_OK;
+out:
+	if (sigthread_live) {
+		pthread_cancel(sigthread);
+		pthread_join(sigthread, NULL);
+	}
+	state_close(st);
+	if (s->cfg)
+		cfg_ref_drop_locked(s->cfg);
+	if (s->config_error)
+		json_decref(s->config_error);
+	while (s->group_counts) {
+		struct group_count *n = s->group_counts->next;
+		free(s->group_counts->group_id);
+		free(s->group_counts);
+		s->group_counts = n;
+	}
+	sched_free(s->sched);
+	metrics_release(&s->metrics);
+	free(s->token);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return rc;
+}

@@ -1,0 +1,203 @@
+/*
+ * serverp.h: what the files of src/server share (not for use outside it).
+ *
+ *   server.c   lifecycle, config snapshots, signals, the scheduler loop, jobs
+ *   httpd.c    libmicrohttpd glue: bodies and limits, auth, routing, JSON replies
+ *   api.c      read routes (/api/v1/models ...)
+ *   actions.c  runs, plan preview, retry, app test, config writes
+ *   metrics.c  counters and the Prometheus text
+ *   assets.c   the embedded web UI
+ */
+#ifndef JOEY_SERVERP_H
+#define JOEY_SERVERP_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "engine/run.h"
+#include "sched/sched.h"
+#include "server/server.h"
+#include "state/state.h"
+
+/* A loaded, valid config shared by reference (server_cfg_get / server_cfg_put). */
+struct cfg_ref {
+	struct config *cfg;
+	int refs;          /* under server.lock */
+	int64_t loaded_at; /* epoch ms */
+};
+
+/* Live view of one destination of a running job. */
+struct live_dest {
+	char *dest_id;
+	int64_t run_id; /* 0 until the run row exists */
+	struct run_counts counts;
+	enum run_status status;
+};
+
+/* A job on its thread. */
+struct active_job {
+	struct server *s;
+	struct sched_job job;
+	struct cfg_ref *cfg;
+	pthread_t thread;
+	int64_t started_at;
+	uint64_t records_read;
+	struct live_dest *dests; /* job.n_dests, under server.lock */
+	bool finished;           /* the thread is done; joined by the loop */
+	struct active_job *next;
+};
+
+/* Per destination counters for /metrics (under metrics.lock). */
+struct metric_dest {
+	char *dest_id;
+	uint64_t runs[4]; /* by enum run_status */
+	struct run_counts rows; /* summed over finished runs */
+	struct metric_dest *next;
+};
+
+struct metrics {
+	pthread_mutex_t lock;
+	struct metric_dest *dests;
+	uint64_t http_requests[6]; /* by status class: 1xx..5xx, [0] other */
+	uint64_t config_reloads, config_reload_failures;
+	uint64_t latency_buckets[DEST_LATENCY_BUCKETS]; /* not cumulative */
+	double latency_sum;
+	uint64_t latency_count;
+};
+
+/* Group member counts, recomputed in the background after loads and runs. */
+struct group_count {
+	char *group_id;
+	uint64_t members;
+	struct group_count *next;
+};
+
+struct server {
+	struct server_opts opts;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct cfg_ref *cfg;        /* current config; never NULL after start */
+	json_t *config_error;       /* last reload failure ({error,detail,hint,diagnostics}) or NULL */
+	struct sched *sched;
+	struct active_job *jobs;
+	volatile int stop_runs;     /* set on SIGTERM: runs stop after batches in flight */
+	bool stopping;
+	bool reload_requested;
+	char *token;                /* owned */
+	bool loopback;              /* listening on a loopback address only */
+	char listen_desc[128];      /* "127.0.0.1:8020" */
+	struct metrics metrics;
+	/* group counts */
+	struct group_count *group_counts;
+	int64_t group_counted_at;
+	bool counts_stale, counting;
+	pthread_t count_thread;
+	bool count_thread_live;
+};
+
+/* ---- server.c ---- */
+/* The current config with a reference taken (never NULL once started). */
+struct cfg_ref *server_cfg_get(struct server *s);
+void server_cfg_put(struct server *s, struct cfg_ref *ref);
+/* Reload from disk (SIGHUP, API); JERR_CONFIG keeps the old one and sets config_error. */
+enum jerr server_reload(struct server *s, struct jerror *err);
+/* Install a config already loaded and valid (after an API write); takes ownership. */
+void server_install_config(struct server *s, struct config *cfg);
+/* Ask for runs (sched_request under the lock, and wake the loop). */
+bool server_request_runs(struct server *s, const char *model_id, const char *dest_id,
+			 enum sched_trigger trigger, bool full, bool force,
+			 struct sched_request_result *res, json_t *started, json_t *queued);
+/* A state store handle for a request: read-only view (may be empty). Close with state_close. */
+enum jerr server_state_read(struct server *s, struct state **st, struct jerror *err);
+/* Diagnostics of cfg as a JSON array (severity, file, line, col, class, id, field, message, hint). */
+json_t *server_diags_json(const struct config *cfg);
+/* Member count of a group, or -1 if not counted yet; *at when counted. Under lock. */
+int64_t server_group_count(struct server *s, const char *group_id, int64_t *at);
+
+/* ---- metrics.c ---- */
+void metrics_init(struct metrics *m);
+void metrics_release(struct metrics *m);
+void metrics_http(struct metrics *m, unsigned status);
+/* A destination's run ended; ds (may be NULL) adds the request latencies. */
+void metrics_run_finished(struct metrics *m, const char *dest_id, enum run_status st,
+			  const struct run_counts *c, const struct dest_stats *ds);
+/* The Prometheus text (owned by the caller). */
+char *metrics_render(struct server *s);
+
+/* ---- httpd.c: requests and replies ---- */
+struct req {
+	struct server *s;
+	const char *method;
+	const char *path;
+	const char *params[4]; /* path parameters ({id}) in order, borrowed */
+	size_t n_params;
+	const char *body;      /* NUL-terminated; NULL if none */
+	size_t body_len;
+	void *con;             /* struct MHD_Connection * */
+};
+
+struct reply {
+	unsigned status;
+	char *body;               /* owned */
+	size_t len;
+	const char *content_type; /* static */
+	const char *allow;        /* static, for 405 */
+};
+
+/* The value of query parameter name, or NULL. */
+const char *req_query(const struct req *r, const char *name);
+/* 400 naming the first query parameter not in allowed (NULL-terminated); true if all ok. */
+bool req_check_query(const struct req *r, struct reply *out, const char *const *allowed);
+/* Parse the body as a JSON object (400 on failure). NULL and *out filled on failure. */
+json_t *req_json_body(const struct req *r, struct reply *out);
+/* Reply helpers: reply_json steals j. */
+void reply_json(struct reply *out, unsigned status, json_t *j);
+void reply_error(struct reply *out, unsigned status, const char *error, const char *detail,
+		 const char *hint);
+void reply_jerror(struct reply *out, unsigned status, const struct jerror *err);
+/* Parse a non-negative integer query parameter (default def, at most max); false: 400 set. */
+bool req_query_uint(const struct req *r, struct reply *out, const char *name, uint64_t def,
+		    uint64_t max, uint64_t *v);
+
+/* Start/stop the HTTP daemon. */
+enum jerr httpd_start(struct server *s, struct jerror *err);
+void httpd_stop(struct server *s);
+
+/* ---- api.c / actions.c: route handlers ---- */
+typedef void (*route_fn)(struct req *r, struct reply *out);
+struct route {
+	const char *method;
+	const char *pattern; /* "/api/v1/models/{}" */
+	route_fn fn;
+};
+extern const struct route api_routes[];
+
+void api_status(struct req *r, struct reply *out);
+void api_models(struct req *r, struct reply *out);
+void api_model(struct req *r, struct reply *out);
+void api_apps(struct req *r, struct reply *out);
+void api_sources(struct req *r, struct reply *out);
+void api_properties(struct req *r, struct reply *out);
+void api_groups(struct req *r, struct reply *out);
+void api_destinations(struct req *r, struct reply *out);
+void api_schedules(struct req *r, struct reply *out);
+void api_runs(struct req *r, struct reply *out);
+void api_run(struct req *r, struct reply *out);
+void api_errors(struct req *r, struct reply *out);
+void api_record(struct req *r, struct reply *out);
+void api_catalog(struct req *r, struct reply *out);
+void api_config_get(struct req *r, struct reply *out);
+
+void act_runs(struct req *r, struct reply *out);
+void act_plan(struct req *r, struct reply *out);
+void act_retry(struct req *r, struct reply *out);
+void act_app_test(struct req *r, struct reply *out);
+void act_config_create(struct req *r, struct reply *out);
+void act_config_update(struct req *r, struct reply *out);
+void act_config_delete(struct req *r, struct reply *out);
+void act_reload(struct req *r, struct reply *out);
+
+#endif

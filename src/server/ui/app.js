@@ -1,0 +1,1386 @@
+// app.js: joey's web UI. A single-page app with hash routing over the JSON API in
+// docs/api.md. No framework. Every text that comes from the API (record data, config
+// names, error messages) is inserted as text (textContent / text nodes), never parsed
+// as HTML: this file never uses innerHTML, outerHTML, insertAdjacentHTML or
+// document.write.
+import { runsChart, chartLegend, runChanges } from './chart.js';
+
+const API = '/api/v1';
+const TOKEN_KEY = 'joey-token';
+
+// ---------------------------------------------------------------- DOM helpers
+
+// h('tag.class', {attrs, on: {click}}, ...children): strings become text nodes.
+function h(spec, props, ...kids) {
+  const [tag, ...classes] = spec.split('.');
+  const e = document.createElement(tag || 'div');
+  if (classes.length) e.className = classes.join(' ');
+  if (props && (typeof props !== 'object' || props instanceof Node || Array.isArray(props))) {
+    kids.unshift(props);
+    props = null;
+  }
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'on') for (const [ev, fn] of Object.entries(v)) e.addEventListener(ev, fn);
+    else if (k === 'class') e.className += (e.className ? ' ' : '') + v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k === 'value') e.value = v;
+    else if (k === 'checked' || k === 'selected' || k === 'disabled' || k === 'hidden' || k === 'required' || k === 'readOnly' || k === 'multiple') e[k] = !!v;
+    else if (k.startsWith('on')) throw new Error('use on: {} for event handlers');
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(e, kids);
+  return e;
+}
+function append(e, kids) {
+  for (const k of kids.flat(Infinity)) {
+    if (k === null || k === undefined || k === false) continue;
+    e.appendChild(k instanceof Node ? k : document.createTextNode(String(k)));
+  }
+  return e;
+}
+function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); return e; }
+const enc = encodeURIComponent;
+// A link to a route: segments are encoded here, so data never shapes the URL.
+function route(...segs) { return '#/' + segs.map((s) => enc(String(s))).join('/'); }
+function link(href, ...kids) { return h('a', { href }, ...kids); }
+
+let idSeq = 0;
+function uid(prefix) { idSeq += 1; return `${prefix}-${idSeq}`; }
+
+// A labelled field: label, control, help text (linked with aria-describedby).
+function field(labelText, control, help, opts = {}) {
+  if (!control.id) control.id = uid('f');
+  const kids = [h('label', { for: control.id }, labelText), control];
+  if (help) {
+    const hid = uid('help');
+    control.setAttribute('aria-describedby', hid);
+    kids.push(h('span.help', { id: hid }, help));
+  }
+  return h('div.field', { dataset: opts.field ? { field: opts.field } : undefined }, kids);
+}
+
+function fmtTime(ms) {
+  if (!ms) return '—';
+  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+}
+function fmtAgo(ms) {
+  if (!ms) return '—';
+  const s = Math.round((Date.now() - ms) / 1000);
+  const fut = s < 0;
+  const a = Math.abs(s);
+  const t = a < 60 ? `${a} s` : a < 3600 ? `${Math.round(a / 60)} min` : a < 86400 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86400)} d`;
+  return fut ? `in ${t}` : `${t} ago`;
+}
+function fmtDuration(ms) {
+  if (ms === null || ms === undefined || ms < 0) return '—';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
+  const m = Math.floor(ms / 60000);
+  return `${m} min ${Math.round((ms % 60000) / 1000)} s`;
+}
+function fmtEvery(ms) {
+  if (!ms) return '';
+  const m = ms / 60000;
+  if (m % 1440 === 0) return m === 1440 ? 'every day' : `every ${m / 1440} days`;
+  if (m % 60 === 0) return m === 60 ? 'every hour' : `every ${m / 60} hours`;
+  return m === 1 ? 'every minute' : `every ${m} minutes`;
+}
+function fmtValue(v) {
+  if (v === null || v === undefined) return '∅';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+function plural(n, one, many) { return `${n} ${n === 1 ? one : many || one + 's'}`; }
+function slug(s) {
+  return String(s || '').toLowerCase().replace(/[^a-z0-9_-]+/g, '_').replace(/_+/g, '_').replace(/^[_-]+|[_-]+$/g, '').slice(0, 100);
+}
+const ID_RE = /^[A-Za-z0-9_-]{1,191}$/;
+
+function badge(text, kind) { return h('span.badge', { class: kind || 'neutral' }, text); }
+function statusBadge(status) { return badge(status || 'unknown', status || 'neutral'); }
+
+function toast(text, ms = 5000) {
+  const t = document.getElementById('toast');
+  const d = h('div', text);
+  t.appendChild(d);
+  setTimeout(() => d.remove(), ms);
+}
+
+// ---------------------------------------------------------------- API client
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+function metaToken() {
+  const m = document.querySelector('meta[name="joey-token"]');
+  const t = m ? (m.getAttribute('content') || '').trim() : '';
+  // Served without substitution (e.g. a file opened directly): no token.
+  if (!t || t === '{{' + 'JOEY_TOKEN' + '}}') return '';
+  return t;
+}
+let token = metaToken() || sessionStorage.getItem(TOKEN_KEY) || '';
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const init = { method, headers, cache: 'no-store', credentials: 'omit' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(API + path, init);
+  } catch (e) {
+    throw new ApiError(0, { error: 'joey is not reachable', detail: String(e && e.message ? e.message : e), hint: 'Is `joey serve` still running?' });
+  }
+  let data = null;
+  const text = await res.text();
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = { error: `unexpected answer (HTTP ${res.status})`, detail: text.slice(0, 300) }; }
+  }
+  if (res.status === 401) {
+    askToken(data && data.error ? `The server refused the token: ${data.error}` : 'The server needs an API token.');
+    throw new ApiError(401, data);
+  }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+const get = (p) => api('GET', p);
+const post = (p, b) => api('POST', p, b === undefined ? {} : b);
+const put = (p, b) => api('PUT', p, b);
+const del = (p) => api('DELETE', p);
+// A paginated list answer, or a plain array: always an array of items.
+const itemsOf = (x) => (Array.isArray(x) ? x : (x && x.items) || []);
+
+// An API error as a notice: error, detail, hint (all as text).
+function errorNotice(err, title) {
+  const b = (err && err.body) || {};
+  return h('div.notice.error', { role: 'alert' },
+    h('h2', title || 'Something went wrong'),
+    h('p', h('strong', b.error || (err && err.message) || 'error'), err && err.status ? ` (HTTP ${err.status})` : ''),
+    b.detail ? h('p.break', String(b.detail)) : null,
+    b.hint ? h('p', h('strong', 'Hint: '), String(b.hint)) : null,
+    Array.isArray(b.diagnostics) && b.diagnostics.length ? diagList(b.diagnostics) : null);
+}
+
+function diagLocation(d) {
+  let s = d.file || '';
+  if (s && d.line) s += `:${d.line}`;
+  if (s && d.line && d.col) s += `:${d.col}`;
+  return s;
+}
+function diagList(diags) {
+  return h('ul.diagnostics', diags.map((d) => h('li',
+    d.severity && d.severity !== 'error' ? [badge(d.severity, 'warn'), ' '] : null,
+    h('strong', d.message || 'error'),
+    d.field ? [' ', h('span.diag-field', `(${d.field})`)] : null,
+    diagLocation(d) || d.id ? h('span.help', [diagLocation(d), d.class || d.id ? ` ${d.class || ''} "${d.id || ''}"` : ''].join('')) : null,
+    d.hint ? h('span.diag-hint', h('em', 'Hint: '), d.hint) : null)));
+}
+
+// ---------------------------------------------------------------- app state
+
+const state = {
+  catalog: null,
+  models: [],
+  status: null,
+};
+const FALLBACK_SYNC_MODES = [
+  { id: 'sync', label: 'Sync', help: 'Create, update and delete Braze users to mirror the model.' },
+  { id: 'additive', label: 'Additive', help: 'Create and update Braze users, never delete.' },
+  { id: 'enrich', label: 'Enrich', help: 'Update only users that already exist in Braze.' },
+];
+const FALLBACK_BRAZE_FIELDS = ['email', 'first_name', 'last_name', 'phone', 'country', 'home_city', 'gender', 'dob', 'language', 'time_zone',
+  'email_subscribe', 'push_subscribe', 'image_url', 'date_of_first_session', 'date_of_last_session', 'facebook', 'twitter',
+  'marked_email_as_spam_at', 'email_open_tracking_disabled', 'email_click_tracking_disabled'].map((name) => ({ name, type: name === 'email' ? 'email' : name === 'phone' ? 'phoneNumber' : /tracking/.test(name) ? 'boolean' : 'string' }));
+
+async function catalog() {
+  if (!state.catalog) {
+    try { state.catalog = await get('/catalog'); } catch (e) { if (e.status === 401) throw e; state.catalog = {}; }
+  }
+  const c = state.catalog || {};
+  return {
+    sync_modes: Array.isArray(c.sync_modes) && c.sync_modes.length ? c.sync_modes : FALLBACK_SYNC_MODES,
+    braze_fields: Array.isArray(c.braze_fields) && c.braze_fields.length ? c.braze_fields : FALLBACK_BRAZE_FIELDS,
+  };
+}
+function syncModeLabel(id) {
+  const m = ((state.catalog && state.catalog.sync_modes) || FALLBACK_SYNC_MODES).find((x) => x.id === id);
+  return m ? m.label || id : id || '—';
+}
+
+// ---------------------------------------------------------------- token form
+
+function askToken(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (!metaToken()) token = '';
+  const main = document.getElementById('main');
+  view.gen += 1; // stop whatever view was drawing
+  stopTimers();
+  clear(main);
+  const input = h('input', { type: 'password', id: 'token-input', autocomplete: 'off', spellcheck: 'false', required: true });
+  const out = h('div', { 'aria-live': 'polite' });
+  const form = h('form.form.card', {
+    on: {
+      submit: async (e) => {
+        e.preventDefault();
+        const t = input.value.trim();
+        if (!t) { input.setAttribute('aria-invalid', 'true'); input.focus(); return; }
+        token = t;
+        sessionStorage.setItem(TOKEN_KEY, t);
+        try {
+          await get('/status');
+          render();
+        } catch (err) {
+          if (err.status !== 401) { clear(out); out.appendChild(errorNotice(err)); }
+        }
+      },
+    },
+  },
+  h('h1', { tabindex: '-1' }, 'Enter your API token'),
+  message ? h('p.notice.warn', message) : null,
+  h('p', 'This joey server is reached over the network, so it needs its API token. The token is kept only for this browser tab (session storage).'),
+  field('API token', input, 'On the server: the JOEY_API_TOKEN variable, or the file api-token in the state directory.'),
+  h('div.actions', h('button.primary', { type: 'submit' }, 'Continue')),
+  out);
+  main.appendChild(form);
+  input.focus();
+}
+
+// ---------------------------------------------------------------- status banner
+
+async function refreshStatus() {
+  try {
+    const s = await get('/status');
+    state.status = s;
+    const v = document.getElementById('version');
+    v.textContent = s.version ? `joey ${s.version}` : '';
+    showConfigBanner(s.config_error);
+    return s;
+  } catch (e) {
+    if (e.status === 503) showConfigBanner(e.body);
+    return null;
+  }
+}
+
+function showConfigBanner(ce) {
+  const b = document.getElementById('config-banner');
+  clear(b);
+  if (!ce) { b.hidden = true; return; }
+  b.hidden = false;
+  append(b, [
+    h('h2', 'The configuration has a problem'),
+    h('p', h('strong', ce.error || 'config error'), ce.detail ? ` — ${ce.detail}` : ''),
+    ce.hint ? h('p', h('strong', 'Hint: '), ce.hint) : null,
+    Array.isArray(ce.diagnostics) && ce.diagnostics.length ? diagList(ce.diagnostics) : null,
+    h('p.small', 'joey keeps running with the last configuration that loaded. Fix the files, then reload.'),
+    h('button.small', {
+      type: 'button',
+      on: {
+        click: async () => {
+          try { await post('/reload'); toast('Configuration reloaded.'); } catch (e) { toast(`Reload failed: ${e.message}`); }
+          await refreshStatus();
+          render();
+        },
+      },
+    }, 'Reload configuration'),
+  ]);
+}
+
+// ---------------------------------------------------------------- navigation
+
+async function refreshNav(currentHash) {
+  const nav = document.getElementById('nav');
+  try { state.models = await get('/models'); } catch (e) { if (e.status === 401) return; state.models = state.models || []; }
+  clear(nav);
+  const item = (href, text, count) => {
+    const a = h('a', { href }, text, count !== undefined && count !== null ? h('span.count', { 'aria-label': `(${count})` }, String(count)) : null);
+    const cur = currentHash === href || (href !== '#/' && currentHash.startsWith(href + '/')) || (href !== '#/' && currentHash.startsWith(href + '?'));
+    if (cur) a.setAttribute('aria-current', 'page');
+    return h('li', a);
+  };
+  append(nav, [
+    h('ul', item('#/', 'Overview')),
+    h('h2', { id: 'nav-models' }, 'Models'),
+    h('ul', { 'aria-labelledby': 'nav-models' },
+      state.models.length ? state.models.map((m) => item(route('models', m.id), m.name || m.id)) : h('li.muted.small', 'No models in the config')),
+    h('h2', { id: 'nav-activity' }, 'Activity'),
+    h('ul', { 'aria-labelledby': 'nav-activity' },
+      item('#/runs', 'Runs'),
+      item('#/errors', 'Failed rows'),
+      item('#/records', 'Record lookup')),
+    h('h2', { id: 'nav-settings' }, 'Connections'),
+    h('ul', { 'aria-labelledby': 'nav-settings' }, item('#/apps', 'Braze apps')),
+  ]);
+}
+
+// ---------------------------------------------------------------- router
+
+const view = { gen: 0, timers: [] };
+function stopTimers() { for (const t of view.timers) clearTimeout(t); view.timers = []; }
+// every(ms, fn): call fn repeatedly while the current view is shown; fn returns the next delay or undefined.
+function every(ms, fn) {
+  const gen = view.gen;
+  const tick = async () => {
+    if (gen !== view.gen) return;
+    let next = ms;
+    try { const r = await fn(); if (typeof r === 'number') next = r; } catch (e) { if (e.status === 401) return; }
+    if (gen === view.gen) view.timers.push(setTimeout(tick, next));
+  };
+  view.timers.push(setTimeout(tick, ms));
+}
+
+function parseHash() {
+  let hsh = location.hash || '#/';
+  if (!hsh.startsWith('#/')) hsh = '#/';
+  const [p, q] = hsh.slice(2).split('?');
+  const segs = p.split('/').filter(Boolean).map((s) => { try { return decodeURIComponent(s); } catch { return s; } });
+  return { segs, query: new URLSearchParams(q || ''), hash: hsh };
+}
+
+const routes = [
+  [[], viewOverview],
+  [['models', ':model'], viewModel],
+  [['models', ':model', 'plan'], viewPlan],
+  [['models', ':model', 'plan', ':dest'], viewPlan],
+  [['models', ':model', 'destinations', 'new'], viewDestinationForm],
+  [['models', ':model', 'destinations', ':dest'], viewDestinationForm],
+  [['models', ':model', 'schedules', ':source'], viewScheduleForm],
+  [['apps'], viewApps],
+  [['apps', 'new'], viewAppForm],
+  [['apps', ':app'], viewAppForm],
+  [['runs'], viewRuns],
+  [['runs', ':run'], viewRun],
+  [['errors'], viewErrors],
+  [['records'], viewRecords],
+  [['records', ':model', ':key'], viewRecords],
+];
+
+function match(segs) {
+  for (const [pat, fn] of routes) {
+    if (pat.length !== segs.length) continue;
+    const params = {};
+    let ok = true;
+    pat.forEach((p, i) => {
+      if (p.startsWith(':')) params[p.slice(1)] = segs[i];
+      else if (p !== segs[i]) ok = false;
+    });
+    if (ok) return [fn, params];
+  }
+  return [null, null];
+}
+
+async function render() {
+  const { segs, query, hash } = parseHash();
+  view.gen += 1;
+  const gen = view.gen;
+  stopTimers();
+  const main = document.getElementById('main');
+  document.getElementById('nav').classList.remove('open');
+  document.getElementById('nav-toggle').setAttribute('aria-expanded', 'false');
+  if (!token) { askToken(); return; }
+  refreshNav(hash);
+  const [fn, params] = match(segs);
+  const frag = h('div.view');
+  const ctx = { gen, query, params, alive: () => gen === view.gen, main, frag };
+  try {
+    if (!fn) {
+      append(frag, [h('h1', { tabindex: '-1' }, 'Page not found'), h('p', link('#/', 'Back to the overview'))]);
+    } else {
+      await fn(frag, params, query, ctx);
+    }
+  } catch (e) {
+    if (e.status === 401 || !ctx.alive()) return;
+    clear(frag);
+    frag.appendChild(h('h1', { tabindex: '-1' }, 'Could not load this page'));
+    frag.appendChild(errorNotice(e));
+  }
+  if (!ctx.alive()) return;
+  clear(main);
+  main.appendChild(frag);
+  const h1 = main.querySelector('h1');
+  if (h1) {
+    document.title = `${h1.textContent} · joey`;
+    // Move focus to the heading when the page changed (not when the same page refreshes).
+    if (render.last !== undefined && render.last !== hash) { h1.setAttribute('tabindex', '-1'); h1.focus(); }
+  }
+  render.last = hash;
+  if (flash.pending) { toast(flash.pending); flash.pending = null; }
+}
+function go(hash, message) { if (message) flash.pending = message; if (location.hash === hash) render(); else location.hash = hash; }
+const flash = { pending: null };
+
+// ---------------------------------------------------------------- shared data
+
+async function destinationsById() {
+  const ds = itemsOf(await get('/destinations'));
+  return Object.fromEntries(ds.map((d) => [d.id, d]));
+}
+function destName(map, id) { return map[id] ? map[id].name || id : id; }
+function propLabel(p) { return `${p.key} (${p.type})`; }
+function primaryKeyProp(model) {
+  const props = model.properties || [];
+  return props.find((p) => p.primary_key) || props.find((p) => p.id === model.primary_key || p.key === model.primary_key) || null;
+}
+function pageHeader(title, subtitle, ...actions) {
+  return [h('h1', { tabindex: '-1' }, title), subtitle ? h('p.subtitle', subtitle) : null, actions.length ? h('div.actions', actions) : null];
+}
+function table(headers, rows, opts = {}) {
+  if (!rows.length) return h('p.empty', opts.empty || 'Nothing yet.');
+  return h('table.data', { class: opts.class },
+    opts.caption ? h('caption', opts.caption) : null,
+    h('thead', h('tr', headers.map((x) => {
+      const num = typeof x === 'string' && x.startsWith('#');
+      return h('th', { scope: 'col', class: num ? 'num' : undefined }, num ? x.slice(1) : x);
+    }))),
+    h('tbody', rows.map((r) => h('tr', { dataset: r.dataset }, (r.cells || r).map((c, i) => {
+      const hd = headers[i];
+      const num = typeof hd === 'string' && hd.startsWith('#');
+      return h(i === 0 && opts.rowHeader ? 'th' : 'td', { class: num ? 'num' : undefined, scope: i === 0 && opts.rowHeader ? 'row' : undefined }, c);
+    })))));
+}
+
+async function runNow(body, btn) {
+  if (btn) btn.disabled = true;
+  try {
+    const r = await post('/runs', body);
+    const started = (r && r.started) || [];
+    const queued = (r && r.queued) || [];
+    const parts = [];
+    if (started.length) parts.push(`started ${started.join(', ')}`);
+    if (queued.length) parts.push(`queued ${queued.join(', ')} (already running)`);
+    go('#/runs', `Run requested: ${parts.join('; ') || 'nothing to run'}.`);
+  } catch (e) {
+    if (btn) btn.disabled = false;
+    if (e.status === 409) toast(`A run is already going: ${e.body.detail || e.message}`);
+    else toast(`Run failed to start: ${e.message}${e.body && e.body.hint ? ` — ${e.body.hint}` : ''}`, 8000);
+  }
+}
+
+// ---------------------------------------------------------------- overview
+
+async function viewOverview(root, _p, _q, ctx) {
+  const [models, apps, runsRes, errs, dests] = await Promise.all([
+    get('/models'), get('/apps'), get('/runs?limit=100'), get('/errors?limit=100').catch(() => ({ items: [] })), get('/destinations'),
+  ]);
+  const runs = itemsOf(runsRes);
+  const errors = itemsOf(errs);
+  const brazeApps = itemsOf(apps).filter((a) => a.type === 'braze');
+  const dmap = Object.fromEntries(itemsOf(dests).map((d) => [d.id, d]));
+  const day = Date.now() - 86400000;
+  const recent = runs.filter((r) => r.started_at && r.started_at >= day);
+  append(root, pageHeader('Overview', state.status && state.status.config_dir ? `Config: ${state.status.config_dir}` : null));
+  if (!brazeApps.length) {
+    root.appendChild(h('div.notice.info', h('h2', 'Start here: connect Braze'),
+      h('p', 'joey needs a Braze app (an API key and a REST endpoint) before it can send anything.'),
+      link('#/apps/new', 'Connect a Braze app')));
+  } else if (!itemsOf(dests).length && models.length) {
+    root.appendChild(h('div.notice.info', h('h2', 'Next: add a Braze destination'),
+      h('p', 'Pick a model and choose which of its properties go to Braze.'),
+      link(route('models', models[0].id, 'destinations', 'new'), `Add a destination to ${models[0].name || models[0].id}`)));
+  }
+  const stat = (num, label, href) => h('div.stat', h('span.num', String(num)), href ? link(href, h('span.label', label)) : h('span.label', label));
+  root.appendChild(h('div.stats',
+    stat(models.length, models.length === 1 ? 'model' : 'models'),
+    stat(itemsOf(dests).length, 'Braze destinations'),
+    stat(brazeApps.length, 'Braze apps', '#/apps'),
+    stat(recent.filter((r) => r.status === 'success').length, 'successful runs (24 h)', '#/runs'),
+    stat(recent.filter((r) => r.status === 'failed').length, 'failed runs (24 h)', '#/runs'),
+    stat(errs && errs.next ? `${errors.length}+` : errors.length, 'failed rows', '#/errors')));
+  const running = runs.filter((r) => r.status === 'running' || r.status === 'queued');
+  if (running.length) root.appendChild(h('p.notice.info', `${plural(running.length, 'run')} going now. `, link('#/runs', 'Follow them')));
+  root.appendChild(h('h2', 'Runs over time'));
+  root.appendChild(h('div.chart', runsChart(runs, { label: (r) => runLabel(r, dmap), onSelect: (r) => go(route('runs', r.id)) }), chartLegend()));
+  root.appendChild(h('h2', 'Models'));
+  root.appendChild(table(['Model', 'Type', 'Primary key', '#Sources', '#Properties', '#Groups', '#Destinations', '#Schedules'],
+    models.map((m) => [link(route('models', m.id), m.name || m.id), m.type || '', m.primary_key || '—',
+      (m.counts || {}).sources ?? '', (m.counts || {}).properties ?? '', (m.counts || {}).groups ?? '', (m.counts || {}).destinations ?? '', (m.counts || {}).schedules ?? '']),
+    { empty: 'No models in the config directory.' }));
+  root.appendChild(h('h2', 'Latest runs'));
+  root.appendChild(runsTable(runs.slice(0, 8), dmap));
+  if (running.length) every(1000, async () => { if (ctx.alive()) render(); return 100000; });
+}
+function runLabel(r, dmap) {
+  const c = r.counts || {};
+  return `Run ${r.id ?? '(queued)'} of ${destName(dmap, r.destination)}: ${r.status}, ${fmtTime(r.started_at)} — ${c.created || 0} created, ${c.updated || 0} updated, ${c.deleted || 0} deleted, ${c.failed || 0} failed`;
+}
+
+// ---------------------------------------------------------------- model
+
+function scheduleText(s) {
+  if (!s) return 'on demand only';
+  if (s.cron) return `cron “${s.cron}” (UTC)`;
+  if (s.recurring && s.frequency_ms) return fmtEvery(s.frequency_ms);
+  return 'on demand only';
+}
+function ruleText(r) {
+  const op = r.operator || r.op || '';
+  const m = r.match !== undefined && r.match !== null ? ` ${fmtValue(r.match)}` : '';
+  const rel = r.relativeMatchNumber || r.relative_match_number ? ` ${r.relativeMatchNumber || r.relative_match_number} ${r.relativeMatchUnit || r.relative_match_unit || ''}` : '';
+  return `${r.key || r.propertyId || r.property || ''} ${op}${m}${rel}`.trim();
+}
+
+async function viewModel(root, { model: id }, _q, ctx) {
+  const [m, runsRes, apps] = await Promise.all([get(`/models/${enc(id)}`), get('/runs?limit=100'), get('/apps')]);
+  const runs = itemsOf(runsRes);
+  const appMap = Object.fromEntries(itemsOf(apps).map((a) => [a.id, a]));
+  const dests = m.destinations || [];
+  const dmap = Object.fromEntries(dests.map((d) => [d.id, d]));
+  const groupsById = Object.fromEntries((m.groups || []).map((g) => [g.id, g]));
+  const pk = primaryKeyProp(m);
+  const runBtn = h('button.primary', { type: 'button', disabled: !dests.length, on: { click: (e) => runNow({ model: id }, e.currentTarget) } }, 'Run now');
+  append(root, pageHeader(m.name || m.id, `Model “${m.id}” · ${m.type || 'profile'} · primary key ${pk ? pk.key : m.primary_key || '—'}`,
+    link(route('models', id, 'destinations', 'new'), 'Add Braze destination'),
+    dests.length ? link(route('models', id, 'plan'), 'Preview plan') : null,
+    runBtn));
+  const modelRuns = runs.filter((r) => dests.some((d) => d.id === r.destination));
+  const live = modelRuns.filter((r) => r.status === 'running' || r.status === 'queued');
+  if (live.length) {
+    root.appendChild(h('div.notice.info', `${plural(live.length, 'run')} going for this model. `, link('#/runs', 'Follow the run')));
+    every(1000, () => { render(); return 60000; });
+  }
+  const neverRan = dests.filter((d) => !modelRuns.some((r) => r.destination === d.id));
+  if (neverRan.length) {
+    root.appendChild(h('div.notice.info', h('h2', 'Before the first run'),
+      h('p', `${neverRan.map((d) => d.name || d.id).join(', ')} never ran. Preview what would be created, updated and deleted in Braze before you press Run now.`),
+      link(route('models', id, 'plan', neverRan.length === 1 ? neverRan[0].id : ''), 'Preview the plan')));
+  }
+
+  // destinations
+  root.appendChild(h('h2', { id: 'destinations' }, 'Braze destinations'));
+  root.appendChild(table(['Name', 'Braze app', 'Sync mode', 'Who is sent', 'Fields', 'Last run', 'Actions'],
+    dests.map((d) => {
+      const last = modelRuns.find((r) => r.destination === d.id && r.status !== 'queued');
+      const who = d.collection === 'group' ? `group: ${(groupsById[d.group] || {}).name || d.group}` : d.collection === 'model' ? 'everyone in the model' : 'nobody (collection “none”)';
+      return [link(route('models', id, 'destinations', d.id), d.name || d.id),
+        appMap[d.app] ? appMap[d.app].name || d.app : d.app || '—',
+        syncModeLabel(d.sync_mode), who,
+        String(Object.keys(d.mapping || {}).length),
+        last ? [statusBadge(last.status), ' ', h('span.small', fmtAgo(last.started_at))] : h('span.muted', 'never'),
+        h('span.inline',
+          link(route('models', id, 'destinations', d.id), 'Edit'),
+          link(route('models', id, 'plan', d.id), 'Plan'),
+          h('button.small', { type: 'button', on: { click: (e) => runNow({ destination: d.id }, e.currentTarget) } }, 'Run', h('span.visually-hidden', ` ${d.name || d.id}`)))];
+    }), { empty: 'No Braze destination yet. Add one to start sending this model to Braze.' }));
+
+  // sources + schedules
+  root.appendChild(h('h2', { id: 'sources' }, 'Sources and schedules'));
+  const schedBySource = Object.fromEntries((m.schedules || []).map((s) => [s.source, s]));
+  root.appendChild(table(['Source', 'Type', 'Reads', 'Key column', 'Schedule', 'Next run', ''],
+    (m.sources || []).slice().sort((a, b) => (b.primary ? 1 : 0) - (a.primary ? 1 : 0)).map((s) => {
+      const sch = schedBySource[s.id];
+      const o = s.options || {};
+      return [h('span', s.name || s.id, s.primary ? [' ', badge('primary', 'info')] : null), s.type || '',
+        o.table ? `table ${o.table}` : o.query ? h('code.break', String(o.query)) : '—',
+        Object.keys(s.mapping || {}).map((c) => `${c} → ${s.mapping[c]}`).join(', ') || '—',
+        [scheduleText(sch), sch && sch.incremental ? h('span.help', `incremental on ${sch.column || '?'}`) : null],
+        sch && sch.next_run_at ? fmtAgo(sch.next_run_at) : '—',
+        s.primary || sch ? link(route('models', id, 'schedules', s.id), sch ? 'Change schedule' : 'Set schedule', h('span.visually-hidden', ` of ${s.name || s.id}`)) : h('span.small.muted', 'read with the primary source')];
+    }), { empty: 'No sources.' }));
+
+  // properties
+  root.appendChild(h('h2', { id: 'properties' }, 'Properties'));
+  const srcName = Object.fromEntries((m.sources || []).map((s) => [s.id, s.name || s.id]));
+  root.appendChild(table(['Key', 'Type', 'Source', 'Read from', 'Flags'],
+    (m.properties || []).map((p) => {
+      const o = p.options || {};
+      const flags = [];
+      if (p.primary_key) flags.push(badge('primary key', 'info'));
+      if (p.unique) flags.push(badge('unique'));
+      if (p.is_array) flags.push(badge('array'));
+      if ((p.filters || []).length) flags.push(badge(`${p.filters.length} filter(s)`));
+      return [h('code', p.key), p.type, srcName[p.source] || p.source || '',
+        o.column ? `${o.column}${o.aggregationMethod && o.aggregationMethod !== 'exact' ? ` (${o.aggregationMethod})` : ''}` : o.query ? 'query' : '—',
+        flags.length ? flags.flatMap((f) => [f, ' ']) : ''];
+    }), { empty: 'No properties.' }));
+
+  // groups
+  root.appendChild(h('h2', { id: 'groups' }, 'Groups'));
+  root.appendChild(table(['Group', 'Rules', '#Members', 'Counted'],
+    (m.groups || []).map((g) => [g.name || g.id,
+      h('span.small', `${(g.match_type || 'all') === 'any' ? 'any of' : 'all of'}: ${(g.rules || []).map(ruleText).join('; ') || 'no rules'}`),
+      g.member_count === null || g.member_count === undefined ? h('span.muted', 'not counted yet') : String(g.member_count),
+      g.counted_at ? fmtAgo(g.counted_at) : '—']),
+    { empty: 'No groups.' }));
+
+  // schedules (as listed by the API)
+  root.appendChild(h('h2', { id: 'schedules' }, 'Schedules'));
+  root.appendChild(table(['Schedule', 'Source', 'When', 'Reads', 'Last run', 'Next run'],
+    (m.schedules || []).map((s) => [link(route('models', id, 'schedules', s.source), s.name || s.id), srcName[s.source] || s.source,
+      scheduleText(s), s.incremental ? `changed rows (${s.column || '?'})` : 'everything', fmtAgo(s.last_run_at), s.next_run_at ? `${fmtTime(s.next_run_at)}` : '—']),
+    { empty: 'No schedule: this model runs only when you press Run now (or `joey run`).' }));
+
+  root.appendChild(h('h2', 'Recent runs of this model'));
+  root.appendChild(runsTable(modelRuns.slice(0, 10), dmap));
+  void ctx;
+}
+
+// ---------------------------------------------------------------- plan preview
+
+async function viewPlan(root, { model: id, dest }, _q, ctx) {
+  const m = await get(`/models/${enc(id)}`);
+  const dests = m.destinations || [];
+  const dmap = Object.fromEntries(dests.map((d) => [d.id, d]));
+  append(root, pageHeader(`Plan: ${dest ? destName(dmap, dest) : m.name || m.id}`,
+    'What the next run would send to Braze. Nothing is sent and nothing is written.'));
+  const picker = h('select', { id: 'plan-dest' },
+    h('option', { value: '' }, 'All destinations of this model'),
+    dests.map((d) => h('option', { value: d.id, selected: d.id === dest }, d.name || d.id)));
+  const full = h('input', { type: 'checkbox', id: 'plan-full' });
+  const out = h('div', { 'aria-live': 'polite', id: 'plan-result' });
+  const runBtn = h('button.primary', { type: 'button', on: { click: (e) => runNow(picker.value ? { destination: picker.value } : { model: id }, e.currentTarget) } }, 'Run now');
+  const load = async () => {
+    clear(out).appendChild(h('p.muted', 'Reading the sources and comparing with what Braze holds…'));
+    const body = {};
+    if (picker.value) body.destination = picker.value;
+    if (full.checked) body.full = true;
+    let plan;
+    try {
+      try {
+        plan = await post('/plan', { ...body, details: true });
+      } catch (e) {
+        // A server that does not take "details" answers 400 naming it: ask without.
+        if (e.status !== 400) throw e;
+        plan = await post('/plan', body);
+      }
+    } catch (e) {
+      if (!ctx.alive()) return;
+      clear(out).appendChild(errorNotice(e, 'The plan could not be made'));
+      return;
+    }
+    if (!ctx.alive()) return;
+    clear(out);
+    renderPlan(out, plan, dests.map((d) => d.id), dmap);
+  };
+  picker.addEventListener('change', () => { history.replaceState(null, '', picker.value ? route('models', id, 'plan', picker.value) : route('models', id, 'plan')); load(); });
+  full.addEventListener('change', load);
+  root.appendChild(h('div.actions',
+    h('label', { for: 'plan-dest' }, 'Destination'), picker,
+    h('span.inline', full, h('label', { for: 'plan-full' }, 'Full run (ignore the incremental mark)')),
+    h('button', { type: 'button', on: { click: load } }, 'Refresh'), runBtn));
+  root.appendChild(out);
+  load();
+}
+
+function renderPlan(out, plan, destIds, dmap) {
+  const list = (plan.destinations || []).filter((d) => destIds.includes(d.id));
+  for (const md of plan.models || []) {
+    out.appendChild(h('p', `Model “${md.id}”: ${plural(md.records ?? 0, 'record')} read`,
+      md.invalid_values ? `, ${plural(md.invalid_values, 'value')} that do not fit their property's type` : '',
+      md.orphans ? `, ${plural(md.orphans, 'orphan row')}` : '',
+      md.incremental_since !== undefined && md.incremental_since !== null ? `, incremental since ${fmtValue(md.incremental_since)}` : '', '.'));
+  }
+  if (plan.guard_tripped) out.appendChild(h('div.notice.error', { role: 'alert' }, h('strong', 'Mass-delete guard: '), 'a run would delete more than the allowed share of Braze users, so it will stop before deleting. Check the source, or raise maxDeletePercent if this is intended.'));
+  if (!list.length) { out.appendChild(h('p.empty', 'No destination to plan for.')); return; }
+  for (const d of list) {
+    const c = d.counts || {};
+    const card = h('section.card', { 'aria-labelledby': `plan-${slug(d.id)}`, dataset: { destination: d.id } });
+    card.appendChild(h('h2', { id: `plan-${slug(d.id)}` }, destName(dmap, d.id), ' ', h('span.muted.small', `(${syncModeLabel(d.sync_mode)})`)));
+    card.appendChild(h('div.stats',
+      ['create', 'update', 'delete', 'unsubscribe', 'unchanged'].map((k) => h('div.stat', { dataset: { count: k } }, h('span.num', String(c[k] ?? 0)), h('span.label', { create: 'to create', update: 'to update', delete: 'to delete', unsubscribe: 'to unsubscribe', unchanged: 'unchanged' }[k]))),
+      h('div.stat', h('span.num', String(d.data_points ?? 0)), h('span.label', 'Braze data points'))));
+    const extra = [];
+    if (d.subscribes) extra.push(`${plural(d.subscribes, 'subscription change')} to subscribe`);
+    if (d.unsubscribes) extra.push(`${d.unsubscribes} to unsubscribe from subscription groups`);
+    if (d.retries) extra.push(`${plural(d.retries, 'failed row')} to retry`);
+    if (d.state_records !== undefined) extra.push(`${plural(d.state_records, 'record')} already confirmed in Braze`);
+    if (extra.length) card.appendChild(h('p.small.muted', extra.join(' · ')));
+    if (d.guard && d.guard.tripped) card.appendChild(h('p.notice.error', `Mass-delete guard: ${d.guard.deletes} deletes exceed ${d.guard.max_delete_percent}% of the users. The run would stop.`));
+    if (Array.isArray(d.records)) {
+      const changed = d.records.filter((r) => r.action !== 'unchanged');
+      const sample = changed.slice(0, 25);
+      card.appendChild(table(['Record', 'Action', 'Changes', 'Groups'],
+        sample.map((r) => [link(route('records', d.model || '', r.key), String(r.key)), badge(r.action, r.action),
+          h('ul.small', { style: undefined }, Object.entries(r.changes || {}).map(([f, ch]) => h('li', h('code', f), ': ', fmtValue(ch && ch.old), ' → ', fmtValue(ch && ch.new)))),
+          r.groups ? h('span.small', [(r.groups.add || []).length ? `+ ${r.groups.add.join(', ')}` : '', (r.groups.remove || []).length ? ` − ${r.groups.remove.join(', ')}` : ''].join('').trim() || '—') : '—']),
+        { caption: changed.length > sample.length ? `A sample: ${sample.length} of ${changed.length} changed records` : `${plural(changed.length, 'changed record')}`, empty: 'Nothing would change.' }));
+    } else {
+      card.appendChild(h('p.small.muted', 'This server does not list the individual records of a plan (only the counts).'));
+    }
+    out.appendChild(card);
+  }
+}
+
+// ---------------------------------------------------------------- runs
+
+function runsTable(runs, dmap, opts = {}) {
+  return table(['Run', 'Destination', 'Status', 'Trigger', 'Started', 'Took', '#Read', '#Created', '#Updated', '#Deleted', '#Failed'],
+    runs.map((r) => ({
+      dataset: { run: r.id ?? '', status: r.status || '', destination: r.destination || '' },
+      cells: [r.id !== null && r.id !== undefined ? link(route('runs', r.id), `#${r.id}`) : h('span.muted', 'queued'),
+        destName(dmap, r.destination), statusBadge(r.status), r.trigger || '—',
+        h('span.nowrap', { title: fmtTime(r.started_at) }, fmtAgo(r.started_at)),
+        r.finished_at && r.started_at ? fmtDuration(r.finished_at - r.started_at) : r.started_at ? `${fmtDuration(Date.now() - r.started_at)}…` : '—',
+        String(r.records_read ?? '—'),
+        String((r.counts || {}).created ?? 0), String((r.counts || {}).updated ?? 0), String((r.counts || {}).deleted ?? 0),
+        (r.counts || {}).failed ? link(`#/errors?run=${enc(r.id)}`, String(r.counts.failed)) : '0'],
+    })), { empty: opts.empty || 'No runs yet.' });
+}
+
+function liveRun(r, dmap) {
+  const c = r.counts || {};
+  const n = (k, label) => h('span', h('strong', String(c[k] ?? 0)), ` ${label}`);
+  return h('div.live-run', { dataset: { destination: r.destination || '', status: r.status } },
+    h('h3', destName(dmap, r.destination), ' ', statusBadge(r.status)),
+    h('progress', { 'aria-label': `Run of ${destName(dmap, r.destination)} in progress` }),
+    h('div.counts',
+      h('span', h('strong', String(r.records_read ?? 0)), ' read'),
+      n('created', 'created'), n('updated', 'updated'), n('deleted', 'deleted'), n('unsubscribed', 'unsubscribed'),
+      n('unchanged', 'unchanged'), n('failed', 'failed'), n('requests', 'requests'), n('throttled', 'throttled (429)')),
+    h('p.small.muted', r.started_at ? `Started ${fmtTime(r.started_at)} (${fmtDuration(Date.now() - r.started_at)} ago)` : 'Waiting for the destination to be free'));
+}
+
+async function viewRuns(root, _p, query, ctx) {
+  const destFilter = query.get('destination') || '';
+  const before = query.get('before') || '';
+  const dmap = await destinationsById();
+  append(root, pageHeader('Runs', 'Every run of every Braze destination, newest first. The page follows running runs live.'));
+  const picker = h('select', { id: 'runs-dest' }, h('option', { value: '' }, 'All destinations'),
+    Object.values(dmap).map((d) => h('option', { value: d.id, selected: d.id === destFilter }, d.name || d.id)));
+  picker.addEventListener('change', () => go(picker.value ? `#/runs?destination=${enc(picker.value)}` : '#/runs'));
+  root.appendChild(h('div.actions', h('label', { for: 'runs-dest' }, 'Destination'), picker,
+    h('button.primary', { type: 'button', disabled: !Object.keys(dmap).length, on: { click: (e) => runNow(destFilter ? { destination: destFilter } : {}, e.currentTarget) } }, destFilter ? 'Run this destination now' : 'Run everything now')));
+  const liveBox = h('section.live', { 'aria-labelledby': 'live-h', hidden: true, id: 'live' });
+  const chartBox = h('div.chart');
+  const tableBox = h('div', { id: 'runs-table' });
+  const pager = h('div.pager');
+  root.appendChild(liveBox);
+  root.appendChild(h('h2', 'Runs over time'));
+  root.appendChild(chartBox);
+  root.appendChild(h('h2', 'History'));
+  root.appendChild(tableBox);
+  root.appendChild(pager);
+  let sawActive = false;
+  const started = Date.now();
+  const refresh = async () => {
+    const qs = new URLSearchParams({ limit: '50' });
+    if (destFilter) qs.set('destination', destFilter);
+    if (before) qs.set('before', before);
+    const res = await get(`/runs?${qs}`);
+    if (!ctx.alive()) return undefined;
+    const runs = itemsOf(res);
+    const active = runs.filter((r) => r.status === 'running' || r.status === 'queued');
+    clear(liveBox);
+    liveBox.hidden = !active.length;
+    if (active.length) {
+      sawActive = true;
+      liveBox.appendChild(h('h2', { id: 'live-h' }, `Running now (${active.length})`));
+      active.forEach((r) => liveBox.appendChild(liveRun(r, dmap)));
+    }
+    clear(chartBox).appendChild(runsChart(runs, { label: (r) => runLabel(r, dmap), onSelect: (r) => go(route('runs', r.id)) }));
+    chartBox.appendChild(chartLegend());
+    clear(tableBox).appendChild(runsTable(runs, dmap));
+    clear(pager);
+    if (before) pager.appendChild(link(destFilter ? `#/runs?destination=${enc(destFilter)}` : '#/runs', 'Newest runs'));
+    if (res && res.next !== null && res.next !== undefined) {
+      const qs2 = new URLSearchParams({ before: String(res.next) });
+      if (destFilter) qs2.set('destination', destFilter);
+      pager.appendChild(link(`#/runs?${qs2}`, 'Older runs'));
+    }
+    // Every second while a run goes (or just after one was asked for); calmer otherwise.
+    return active.length || Date.now() - started < 5000 ? 1000 : 10000;
+  };
+  const first = await refresh();
+  every(first || 1000, refresh);
+  void sawActive;
+}
+
+async function viewRun(root, { run: id }) {
+  const [r, dmap] = await Promise.all([get(`/runs/${enc(id)}`), destinationsById()]);
+  const c = r.counts || {};
+  append(root, pageHeader(`Run #${r.id ?? id}`, `${destName(dmap, r.destination)} · ${r.kind || 'run'} · triggered by ${r.trigger || '—'}`,
+    link(`#/runs?destination=${enc(r.destination || '')}`, 'All runs of this destination'),
+    c.failed ? link(`#/errors?run=${enc(r.id)}`, `See the ${plural(c.failed, 'failed row')}`) : null,
+    c.failed ? h('button', { type: 'button', on: { click: (e) => retry(r.destination, e.currentTarget) } }, 'Retry failed rows') : null));
+  root.appendChild(h('p', 'Status: ', statusBadge(r.status)));
+  if (r.error) root.appendChild(h('div.notice.error', h('strong', 'Error: '), fmtValue(r.error)));
+  root.appendChild(table(['Field', 'Value'], [
+    ['Started', fmtTime(r.started_at)], ['Finished', fmtTime(r.finished_at)],
+    ['Took', r.finished_at && r.started_at ? fmtDuration(r.finished_at - r.started_at) : '—'],
+    ['Records read', fmtValue(r.records_read ?? '—')],
+    ...Object.entries(c).map(([k, v]) => [k.replace(/_/g, ' '), fmtValue(v)]),
+  ], { class: 'kv', rowHeader: true }));
+  if (r.status === 'running' || r.status === 'queued') every(1000, () => { render(); return 60000; });
+}
+
+async function retry(destination, btn) {
+  if (btn) btn.disabled = true;
+  try {
+    await post('/retry', { destination });
+    go('#/runs', `Retry started for ${destination}.`);
+  } catch (e) {
+    if (btn) btn.disabled = false;
+    toast(`Retry failed: ${e.message}${e.body && e.body.hint ? ` — ${e.body.hint}` : ''}`, 8000);
+  }
+}
+
+// ---------------------------------------------------------------- failed rows
+
+async function viewErrors(root, _p, query) {
+  const destFilter = query.get('destination') || '';
+  const runFilter = query.get('run') || '';
+  const before = query.get('before') || '';
+  const dmap = await destinationsById();
+  const qs = new URLSearchParams({ limit: '50' });
+  if (destFilter) qs.set('destination', destFilter);
+  if (runFilter) qs.set('run', runFilter);
+  if (before) qs.set('before', before);
+  const res = await get(`/errors?${qs}`);
+  const items = itemsOf(res);
+  append(root, pageHeader('Failed rows', 'Records whose last attempt failed, with the error Braze (or joey) gave. Retrying sends them again.'));
+  const picker = h('select', { id: 'errors-dest' }, h('option', { value: '' }, 'All destinations'),
+    Object.values(dmap).map((d) => h('option', { value: d.id, selected: d.id === destFilter }, d.name || d.id)));
+  picker.addEventListener('change', () => go(picker.value ? `#/errors?destination=${enc(picker.value)}` : '#/errors'));
+  root.appendChild(h('div.actions', h('label', { for: 'errors-dest' }, 'Destination'), picker,
+    runFilter ? h('span', `Run #${runFilter} `, link('#/errors', '(show all runs)')) : null));
+  const withErrors = [...new Set(items.map((e) => e.destination))];
+  const retryTargets = destFilter ? [destFilter] : withErrors;
+  if (retryTargets.length && items.length) {
+    root.appendChild(h('div.actions', retryTargets.map((d) => h('button.primary', { type: 'button', on: { click: (e) => retry(d, e.currentTarget) } }, `Retry failed rows of ${destName(dmap, d)}`))));
+  }
+  const models = Object.fromEntries(Object.values(dmap).map((d) => [d.id, d.model]));
+  root.appendChild(table(['When', 'Destination', 'Record', 'Error', '#Attempts', 'Run'],
+    items.map((e) => [h('span.nowrap', { title: fmtTime(e.at) }, fmtAgo(e.at)), destName(dmap, e.destination),
+      models[e.destination] ? link(route('records', models[e.destination], e.key), String(e.key)) : String(e.key),
+      h('span.break', fmtValue(e.error)), String(e.attempts ?? ''), e.run_id ? link(route('runs', e.run_id), `#${e.run_id}`) : '—']),
+    { empty: 'No failed rows. Everything joey sent was accepted.' }));
+  const pager = h('div.pager');
+  if (before) pager.appendChild(link(destFilter ? `#/errors?destination=${enc(destFilter)}` : '#/errors', 'Newest'));
+  if (res && res.next !== null && res.next !== undefined) {
+    const q2 = new URLSearchParams({ before: String(res.next) });
+    if (destFilter) q2.set('destination', destFilter);
+    if (runFilter) q2.set('run', runFilter);
+    pager.appendChild(link(`#/errors?${q2}`, 'Older failed rows'));
+  }
+  root.appendChild(pager);
+}
+
+// ---------------------------------------------------------------- record lookup
+
+async function viewRecords(root, params) {
+  const models = await get('/models');
+  const modelId = params.model || sessionStorage.getItem('joey-last-model') || (models[0] && models[0].id) || '';
+  append(root, pageHeader('Record lookup', 'Look a record up by its primary key: its properties, groups, and what joey last sent to each Braze destination.'));
+  const sel = h('select', { id: 'lookup-model', required: true }, models.map((m) => h('option', { value: m.id, selected: m.id === modelId }, m.name || m.id)));
+  const key = h('input', { type: 'text', id: 'lookup-key', required: true, value: params.key || '', autocomplete: 'off', spellcheck: 'false' });
+  root.appendChild(h('form.form.card', {
+    role: 'search',
+    on: {
+      submit: (e) => {
+        e.preventDefault();
+        if (!key.value.trim()) { key.setAttribute('aria-invalid', 'true'); key.focus(); return; }
+        sessionStorage.setItem('joey-last-model', sel.value);
+        go(route('records', sel.value, key.value.trim()));
+      },
+    },
+  }, h('div.inline', field('Model', sel), field('Primary key', key, 'e.g. a user id'), h('button.primary', { type: 'submit' }, 'Look up'))));
+  if (!params.key) return;
+  let rec;
+  try {
+    rec = await get(`/records/${enc(params.model)}/${enc(params.key)}`);
+  } catch (e) {
+    if (e.status === 404) {
+      root.appendChild(h('div.notice.warn', { role: 'status' }, `No record with key “${params.key}” in model “${params.model}”. `, e.body && e.body.detail ? String(e.body.detail) : ''));
+      return;
+    }
+    throw e;
+  }
+  const [m, dmap] = await Promise.all([get(`/models/${enc(params.model)}`).catch(() => ({ groups: [] })), destinationsById()]);
+  const gname = Object.fromEntries((m.groups || []).map((g) => [g.id, g.name || g.id]));
+  const result = h('section', { id: 'record', 'aria-labelledby': 'record-h' });
+  result.appendChild(h('h2', { id: 'record-h' }, `Record “${rec.key}”`));
+  result.appendChild(h('h3', 'Properties'));
+  result.appendChild(table(['Property', 'Value'], Object.entries(rec.properties || {}).map(([k, v]) => [h('code', k), h('span.break', fmtValue(v))]), { class: 'kv', rowHeader: true, empty: 'No properties.' }));
+  result.appendChild(h('h3', 'Groups'));
+  result.appendChild((rec.groups || []).length ? h('ul', rec.groups.map((g) => h('li', gname[g] || g))) : h('p.empty', 'In no group.'));
+  result.appendChild(h('h3', 'In Braze'));
+  for (const d of rec.destinations || []) {
+    const st = d.pending ? badge(`pending retry (attempt ${d.attempts || 0})`, 'warn') : d.confirmed ? badge('confirmed', 'ok') : badge('not sent', 'neutral');
+    const box = h('div.card', { dataset: { destination: d.id } },
+      h('h4', destName(dmap, d.id), ' ', st),
+      d.confirmed_at ? h('p.small.muted', `Braze confirmed it ${fmtTime(d.confirmed_at)}.`) : null,
+      d.last_error ? h('div.notice.error', h('strong', 'Last error: '), fmtValue(d.last_error)) : null,
+      d.payload ? table(['Braze field', 'Last sent value'], Object.entries(d.payload).map(([k, v]) => [h('code', k), h('span.break', fmtValue(v))]), { class: 'kv', rowHeader: true }) : h('p.empty', 'Nothing sent yet.'));
+    result.appendChild(box);
+  }
+  if (!(rec.destinations || []).length) result.appendChild(h('p.empty', 'No Braze destination holds this record.'));
+  root.appendChild(result);
+}
+
+// ---------------------------------------------------------------- apps
+
+async function viewApps(root) {
+  const apps = itemsOf(await get('/apps'));
+  append(root, pageHeader('Braze apps', 'A Braze app is an API key and the REST endpoint of your Braze instance. Destinations send through one.',
+    link('#/apps/new', 'Connect a Braze app')));
+  root.appendChild(table(['Name', 'Type', 'Endpoint / file', 'Used by', ''],
+    apps.map((a) => [a.type === 'braze' ? link(route('apps', a.id), a.name || a.id) : a.name || a.id, a.type,
+      h('span.break', String((a.options || {}).restEndpoint || (a.options || {}).file || '—')),
+      (a.used_by || []).join(', ') || h('span.muted', 'nothing'),
+      a.type === 'braze' ? link(route('apps', a.id), 'Edit', h('span.visually-hidden', ` ${a.name || a.id}`)) : h('span.muted.small', 'edit in the config files')]),
+    { empty: 'No apps yet.' }));
+}
+
+function configObjectBody(o) {
+  const c = { ...o };
+  delete c.file; // the answer's "file" is not part of the object
+  return c;
+}
+
+async function viewAppForm(root, { app: appId }, _q, ctx) {
+  const isNew = !appId;
+  const raw = isNew ? null : await get(`/config/apps/${enc(appId)}`);
+  const existing = raw ? configObjectBody(raw) : null;
+  append(root, pageHeader(isNew ? 'Connect a Braze app' : `Braze app: ${existing.name || existing.id}`,
+    isNew ? 'joey sends user profiles through this app.' : `ID “${existing.id}”${raw.file ? `, saved in ${raw.file}` : ''}.`));
+  const o = (existing && existing.options) || {};
+  const name = h('input', { type: 'text', id: 'app-name', value: existing ? existing.name || '' : '', required: true, autocomplete: 'off' });
+  const id = h('input', { type: 'text', id: 'app-id', value: existing ? existing.id : '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
+  let idTouched = !isNew;
+  id.addEventListener('input', () => { idTouched = true; });
+  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); });
+  const endpoint = h('input', { type: 'text', id: 'app-endpoint', inputmode: 'url', value: o.restEndpoint || '', required: true, placeholder: 'https://rest.iad-01.braze.com', spellcheck: 'false', autocomplete: 'off' });
+  const storedKey = o.apiKey;
+  const key = h('input', { type: 'password', id: 'app-key', autocomplete: 'new-password', spellcheck: 'false', required: isNew, value: storedKey ? '****' : '' });
+  key.addEventListener('focus', () => { if (key.value === '****') key.select(); });
+  const showKey = h('button.small', { type: 'button', 'aria-controls': 'app-key', 'aria-pressed': 'false', on: { click: () => { const s = key.type === 'password'; key.type = s ? 'text' : 'password'; showKey.setAttribute('aria-pressed', String(s)); showKey.textContent = s ? 'Hide' : 'Show'; } } }, 'Show');
+  const diagBox = h('div', { id: 'form-diagnostics' });
+  const testBox = h('div', { id: 'test-result', 'aria-live': 'polite' });
+  const keyNote = storedKey && /^\$\{.+\}$/.test(storedKey) ? `The key is read from the environment variable ${storedKey.slice(2, -1)}. Leave **** to keep it, or type a new key to store it in joey's secrets file.`
+    : storedKey ? 'A key is stored. Leave **** to keep it, or type a new one to replace it.'
+      : 'Braze → Settings → APIs and Identifiers → REST API keys. It needs the users.track, users.export.ids, users.delete, subscription.status.set and campaigns.list permissions. joey keeps it out of the config files.';
+  const saveBtn = h('button.primary', { type: 'submit' }, isNew ? 'Save app' : 'Save changes');
+  const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); save(); } } },
+    diagBox,
+    field('Name', name, 'Shown in joey, e.g. “Braze production”.', { field: 'name' }),
+    field('ID', id, isNew ? 'Used in the config files; letters, digits, _ and -. Filled in from the name.' : 'The ID cannot change.', { field: 'id' }),
+    h('div.field', { dataset: { field: 'options.apiKey' } },
+      h('label', { for: 'app-key' }, 'REST API key'),
+      h('div.password-row', key, showKey),
+      h('span.help', { id: 'app-key-help' }, keyNote)),
+    field('REST endpoint URL', endpoint, 'From Braze’s “API and SDK endpoints” page, e.g. https://rest.fra-01.braze.eu.', { field: 'options.restEndpoint' }),
+    h('div.actions', saveBtn,
+      !isNew ? h('button', { type: 'button', id: 'test-connection', on: { click: (e) => testApp(appId, e.currentTarget) } }, 'Test connection') : null,
+      link('#/apps', 'Cancel'),
+      !isNew ? h('button.danger', { type: 'button', on: { click: () => removeObject('apps', appId, '#/apps') } }, 'Delete app') : null),
+    testBox);
+  key.setAttribute('aria-describedby', 'app-key-help');
+  root.appendChild(form);
+
+  async function testApp(aid, btn) {
+    btn.disabled = true;
+    clear(testBox).appendChild(h('p.muted', 'Asking Braze…'));
+    try {
+      const r = await post(`/apps/${enc(aid)}/test`);
+      if (!ctx.alive()) return;
+      clear(testBox);
+      if (r && r.ok) testBox.appendChild(h('div.notice.ok', h('strong', 'Connection OK. '), r.message ? String(r.message) : 'Braze accepted the key.'));
+      else testBox.appendChild(h('div.notice.error', h('strong', 'Connection failed: '), fmtValue((r && r.error) || 'unknown error'),
+        r && r.detail ? h('p.break', String(r.detail)) : null, r && r.hint ? h('p', h('strong', 'Hint: '), String(r.hint)) : null));
+    } catch (e) {
+      clear(testBox).appendChild(errorNotice(e, 'Connection test failed'));
+    } finally { btn.disabled = false; }
+  }
+
+  async function save() {
+    const errs = [];
+    if (!name.value.trim()) errs.push({ field: 'name', message: 'Give the app a name.' });
+    if (!ID_RE.test(id.value)) errs.push({ field: 'id', message: 'The ID may hold only letters, digits, _ and - (1 to 191 characters).' });
+    if (!endpoint.value.trim()) errs.push({ field: 'options.restEndpoint', message: 'Enter the REST endpoint URL.' });
+    if (!key.value) errs.push({ field: 'options.apiKey', message: 'Enter the REST API key.' });
+    if (errs.length) { showDiagnostics(form, diagBox, errs); return; }
+    const obj = existing ? { ...existing } : { id: id.value, class: 'App', type: 'braze' };
+    obj.class = 'App';
+    obj.name = name.value.trim();
+    obj.options = { ...(obj.options || {}), apiKey: key.value === '****' ? '****' : key.value, restEndpoint: endpoint.value.trim() };
+    saveBtn.disabled = true;
+    try {
+      if (isNew) await post('/config/apps', obj); else await put(`/config/apps/${enc(appId)}`, obj);
+      go(route('apps', obj.id), isNew ? `Saved the Braze app “${obj.name}”. Now test the connection.` : `Saved “${obj.name}”.`);
+      if (!isNew) { saveBtn.disabled = false; }
+    } catch (e) {
+      saveBtn.disabled = false;
+      showDiagnostics(form, diagBox, e.body && Array.isArray(e.body.diagnostics) ? e.body.diagnostics : null, e);
+    }
+  }
+}
+
+async function removeObject(cls, id, back) {
+  // eslint-disable-next-line no-alert
+  if (!window.confirm(`Delete ${cls.replace(/s$/, '')} “${id}” from the config directory?`)) return;
+  try {
+    await del(`/config/${cls}/${enc(id)}`);
+    go(back, `Deleted “${id}”.`);
+  } catch (e) {
+    toast(`Not deleted: ${e.message}${e.body && e.body.diagnostics && e.body.diagnostics[0] ? ` — ${e.body.diagnostics[0].message}` : ''}`, 10000);
+  }
+}
+
+// 422 diagnostics (or client-side checks) next to the form; each one with a field is
+// also shown at the control whose data-field matches.
+function showDiagnostics(form, box, diags, err) {
+  form.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
+  form.querySelectorAll('.field-error').forEach((e) => e.remove());
+  clear(box);
+  const list = diags || [];
+  const b = (err && err.body) || {};
+  const notice = h('div.notice.error', { role: 'alert', tabindex: '-1', id: 'diagnostics' },
+    h('h2', err && err.status === 422 ? 'The change was not saved: the configuration would not be valid' : err ? 'The change was not saved' : 'Please check the form'),
+    err && !list.length ? [h('p', h('strong', b.error || err.message)), b.detail ? h('p.break', String(b.detail)) : null, b.hint ? h('p', h('strong', 'Hint: '), String(b.hint)) : null] : null,
+    list.length ? diagList(list) : null);
+  box.appendChild(notice);
+  for (const d of list) {
+    if (!d.field) continue;
+    const target = findField(form, d.field);
+    if (!target) continue;
+    const ctl = target.matches('input,select,textarea') ? target : target.querySelector('[data-diag-target]') || target.querySelector('input,select,textarea');
+    if (ctl) ctl.setAttribute('aria-invalid', 'true');
+    const msg = h('p.field-error', d.message || 'invalid', d.hint ? ` — ${d.hint}` : '');
+    msg.id = uid('err');
+    if (ctl) ctl.setAttribute('aria-describedby', `${ctl.getAttribute('aria-describedby') || ''} ${msg.id}`.trim());
+    (target.matches('tr') ? target.lastElementChild : target).appendChild(msg);
+  }
+  notice.focus();
+}
+function findField(form, f) {
+  const all = [...form.querySelectorAll('[data-field]')];
+  let best = null;
+  for (const e of all) {
+    const df = e.dataset.field;
+    if (df === f) return e;
+    if (f.startsWith(df + '.') && (!best || df.length > best.dataset.field.length)) best = e;
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------- destination form
+
+async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, ctx) {
+  const isNew = !destId || destId === 'new';
+  const [m, apps, cat, existingRaw] = await Promise.all([
+    get(`/models/${enc(modelId)}`), get('/apps'), catalog(),
+    isNew ? null : get(`/config/destinations/${enc(destId)}`),
+  ]);
+  const existing = existingRaw ? configObjectBody(existingRaw) : null;
+  const props = m.properties || [];
+  const propById = Object.fromEntries(props.map((p) => [p.id, p]));
+  const groups = m.groups || [];
+  const brazeApps = itemsOf(apps).filter((a) => a.type === 'braze');
+  const pk = primaryKeyProp(m);
+  const fields = cat.braze_fields.filter((f) => f.name !== 'external_id');
+  const fieldNames = new Set(fields.map((f) => f.name));
+  const mapping = { ...((existing && existing.mapping) || {}) };
+  delete mapping.external_id;
+
+  append(root, pageHeader(isNew ? `New Braze destination for ${m.name || m.id}` : `Destination: ${existing.name || existing.id}`,
+    'Which records go to Braze, how, and which of their properties become Braze profile fields.'));
+  if (!brazeApps.length) {
+    root.appendChild(h('div.notice.warn', 'There is no Braze app yet. ', link('#/apps/new', 'Connect a Braze app first'), '.'));
+  }
+  if (!pk) root.appendChild(h('div.notice.warn', 'This model has no primary key property: Braze’s external_id cannot be mapped.'));
+
+  const diagBox = h('div', { id: 'form-diagnostics' });
+  const name = h('input', { type: 'text', id: 'dest-name', required: true, value: existing ? existing.name || '' : '', autocomplete: 'off' });
+  const id = h('input', { type: 'text', id: 'dest-id', required: true, readOnly: !isNew, value: existing ? existing.id : '', spellcheck: 'false' });
+  let idTouched = !isNew;
+  id.addEventListener('input', () => { idTouched = true; });
+  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); });
+  const app = h('select', { id: 'dest-app', required: true },
+    brazeApps.length !== 1 ? h('option', { value: '' }, '— choose a Braze app —') : null,
+    brazeApps.map((a) => h('option', { value: a.id, selected: existing ? existing.appId === a.id : brazeApps.length === 1 }, a.name || a.id)));
+
+  // sync mode
+  const mode = (existing && existing.syncMode) || 'sync';
+  const modeSet = h('fieldset', { dataset: { field: 'syncMode' } }, h('legend', 'Sync mode'),
+    cat.sync_modes.map((sm) => {
+      const rid = `sync-${slug(sm.id)}`;
+      const helpId = `${rid}-help`;
+      return h('div.choice',
+        h('input', { type: 'radio', name: 'syncMode', id: rid, value: sm.id, checked: sm.id === mode, 'aria-describedby': helpId }),
+        h('label', { for: rid }, h('span.choice-label', sm.label || sm.id), h('span.choice-help', { id: helpId }, sm.help || '')));
+    }));
+
+  // who is sent
+  const coll = (existing && existing.collection) || 'model';
+  const groupSel = h('select', { id: 'dest-group', 'aria-label': 'Group to send' },
+    h('option', { value: '' }, '— choose a group —'),
+    groups.map((g) => h('option', { value: g.id, selected: existing && existing.groupId === g.id }, g.name || g.id)));
+  const collChoice = (value, label, help, extra) => {
+    const rid = `coll-${value}`;
+    return h('div.choice', h('input', { type: 'radio', name: 'collection', id: rid, value, checked: coll === value, 'aria-describedby': `${rid}-help` }),
+      h('div', h('label', { for: rid }, h('span.choice-label', label)), h('span.choice-help', { id: `${rid}-help` }, help), extra || null));
+  };
+  const collSet = h('fieldset', { dataset: { field: 'collection' } }, h('legend', 'Who is sent'),
+    collChoice('model', `Everyone in ${m.name || m.id}`, 'Every record of the model becomes a Braze user.'),
+    collChoice('group', 'Members of one group', 'Only records in the group are sent; records that leave it are handled by the sync mode.', h('div.field', { dataset: { field: 'groupId' } }, groupSel)),
+    collChoice('none', 'Nobody (pause)', 'Send nothing. Under Sync, users joey created are removed from Braze at the next run.'));
+  const syncGroupEnabled = () => { groupSel.disabled = collSet.querySelector('input[name="collection"]:checked').value !== 'group'; };
+  collSet.addEventListener('change', syncGroupEnabled);
+
+  // mapping: external_id pinned
+  const propOptions = (selected, filter) => [h('option', { value: '' }, '— not sent —'),
+    props.filter((p) => !filter || filter(p)).map((p) => h('option', { value: p.id, selected: p.id === selected }, propLabel(p)))];
+  const pinned = h('tr.pinned', { dataset: { field: 'mapping.external_id' } },
+    h('th', { scope: 'row' }, h('code', 'external_id')),
+    h('td', 'identifier'),
+    h('td', pk ? h('span', h('strong', pk.key), ` (${pk.type}) — the model’s primary key`) : h('span.muted', 'no primary key')),
+    h('td', h('span.small.muted', 'always sent; cannot be removed')));
+  const knownRows = fields.map((f) => {
+    const sel = h('select', { id: `map-${slug(f.name)}`, dataset: { brazeField: f.name } }, propOptions(mapping[f.name]));
+    return h('tr', { dataset: { field: `mapping.${f.name}` } },
+      h('th', { scope: 'row' }, h('label', { for: sel.id }, h('code', f.name))),
+      h('td', f.type || ''), h('td', sel),
+      h('td.small.muted', f.billable === false ? 'no data point' : ''));
+  });
+  const fillBtn = h('button.small', {
+    type: 'button',
+    on: {
+      click: () => {
+        let n = 0;
+        for (const tr of knownRows) {
+          const sel = tr.querySelector('select');
+          if (sel.value) continue;
+          const p = props.find((x) => x.key === sel.dataset.brazeField || x.id === sel.dataset.brazeField);
+          if (p) { sel.value = p.id; n += 1; }
+        }
+        toast(n ? `Filled in ${plural(n, 'field')} whose property has the same name.` : 'No unmapped field has a property of the same name.');
+      },
+    },
+  }, 'Fill in properties with the same names');
+  const profileTable = h('table.data.mapping',
+    h('caption', 'Braze profile fields: pick the property whose value goes into each field.'),
+    h('thead', h('tr', h('th', { scope: 'col' }, 'Braze field'), h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Property'), h('th', { scope: 'col' }, 'Note'))),
+    h('tbody', pinned, knownRows));
+
+  // custom attributes
+  const customBody = h('tbody', { id: 'custom-rows' });
+  const addCustom = (remote, propId) => {
+    const p = h('select', { 'aria-label': 'Property' }, propOptions(propId));
+    const nm = h('input', { type: 'text', 'aria-label': 'Braze attribute name', value: remote || '', spellcheck: 'false', placeholder: 'attribute name', dataset: { diagTarget: '1' } });
+    nm.dataset.touched = remote ? '1' : '';
+    nm.addEventListener('input', () => { nm.dataset.touched = '1'; tr.dataset.field = `mapping.${nm.value}`; });
+    p.addEventListener('change', () => {
+      if (!nm.dataset.touched || !nm.value) { nm.value = propById[p.value] ? propById[p.value].key : ''; tr.dataset.field = `mapping.${nm.value}`; }
+    });
+    const rm = h('button.small', { type: 'button', on: { click: () => { tr.remove(); customEmpty(); } } }, 'Remove');
+    const tr = h('tr.custom-row', { dataset: { field: `mapping.${remote || ''}` } }, h('td', p), h('td', nm), h('td', rm));
+    p.id = uid('cp'); nm.id = uid('cn');
+    rm.setAttribute('aria-label', 'Remove this custom attribute');
+    customBody.appendChild(tr);
+    customEmpty();
+    return tr;
+  };
+  const customEmpty = () => { customTable.hidden = !customBody.children.length; };
+  const customTable = h('table.data.mapping', h('caption', 'Custom attributes: any property, under a name you choose (it defaults to the property’s key).'),
+    h('thead', h('tr', h('th', { scope: 'col' }, 'Property'), h('th', { scope: 'col' }, 'Braze attribute name'), h('th', { scope: 'col' }, h('span.visually-hidden', 'Actions')))), customBody);
+  for (const [remote, pid] of Object.entries(mapping)) if (!fieldNames.has(remote)) addCustom(remote, pid);
+  customEmpty();
+  const addCustomBtn = h('button', {
+    type: 'button', id: 'add-custom',
+    on: { click: () => { const tr = addCustom('', ''); tr.querySelector('select').focus(); } },
+  }, 'Add custom attribute');
+
+  // group → subscription group
+  const gmBody = h('tbody', { id: 'group-rows' });
+  const addGroupMap = (remote, gid) => {
+    const g = h('select', { 'aria-label': 'Group' }, h('option', { value: '' }, '— choose a group —'), groups.map((x) => h('option', { value: x.id, selected: x.id === gid }, x.name || x.id)));
+    const r = h('input', { type: 'text', 'aria-label': 'Braze subscription group ID', value: remote || '', spellcheck: 'false', placeholder: '00000000-0000-0000-0000-000000000000', class: 'mono', dataset: { diagTarget: '1' } });
+    r.addEventListener('input', () => { tr.dataset.field = `destinationGroupMemberships.${r.value}`; });
+    const rm = h('button.small', { type: 'button', 'aria-label': 'Remove this group mapping', on: { click: () => { tr.remove(); gmEmpty(); } } }, 'Remove');
+    const tr = h('tr.group-row', { dataset: { field: `destinationGroupMemberships.${remote || ''}` } }, h('td', g), h('td', r), h('td', rm));
+    gmBody.appendChild(tr);
+    gmEmpty();
+    return tr;
+  };
+  const gmEmpty = () => { gmTable.hidden = !gmBody.children.length; };
+  const gmTable = h('table.data.mapping', h('caption', 'Members of the group are subscribed to the Braze subscription group; members who leave are unsubscribed.'),
+    h('thead', h('tr', h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col' }, 'Braze subscription group ID'), h('th', { scope: 'col' }, h('span.visually-hidden', 'Actions')))), gmBody);
+  for (const [remote, gid] of Object.entries((existing && existing.destinationGroupMemberships) || {})) addGroupMap(remote, gid);
+  gmEmpty();
+
+  // guard
+  const exOpts = (existing && existing.options) || {};
+  const guard = h('input', { type: 'number', id: 'dest-guard', min: '0', max: '100', step: '1', value: exOpts.maxDeletePercent !== undefined ? String(exOpts.maxDeletePercent) : '', placeholder: '10' });
+
+  const saveBtn = h('button.primary', { type: 'submit', id: 'save-destination' }, isNew ? 'Save destination' : 'Save changes');
+  const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); save(); } } },
+    diagBox,
+    field('Name', name, 'Shown in joey, e.g. “Braze: all users”.', { field: 'name' }),
+    field('ID', id, isNew ? 'Used in the config files; filled in from the name.' : 'The ID cannot change.', { field: 'id' }),
+    field('Braze app', app, null, { field: 'appId' }),
+    modeSet,
+    collSet,
+    h('fieldset', { dataset: { field: 'mapping' } }, h('legend', 'Braze profile fields'), h('div.actions', fillBtn), profileTable),
+    h('fieldset', h('legend', 'Custom attributes'), customTable, h('div.actions', addCustomBtn)),
+    h('fieldset', { dataset: { field: 'destinationGroupMemberships' } }, h('legend', 'Groups → Braze subscription groups'),
+      h('p.help', 'Pick a group and paste the ID of a Braze subscription group (Braze → Audience → Subscriptions). A name that is not a subscription group ID is written to the user’s “groups” custom attribute instead, as Grouparoo did.'),
+      gmTable, h('div.actions', h('button', { type: 'button', id: 'add-group-map', on: { click: () => addGroupMap('', '').querySelector('select').focus() } }, 'Add group mapping'))),
+    h('details', h('summary', 'Safety'),
+      field('Mass-delete guard (%)', guard, 'A run stops instead of deleting more than this share of the Braze users it manages. Empty: 10.', { field: 'options.maxDeletePercent' })),
+    h('div.actions', saveBtn, link(route('models', modelId), 'Cancel'),
+      !isNew ? h('button.danger', { type: 'button', on: { click: () => removeObject('destinations', destId, route('models', modelId)) } }, 'Delete destination') : null));
+  root.appendChild(form);
+  syncGroupEnabled();
+
+  async function save() {
+    const errs = [];
+    const obj = existing ? { ...existing } : { id: id.value.trim() };
+    obj.class = 'Destination';
+    obj.name = name.value.trim();
+    obj.type = obj.type || 'braze-export-users';
+    obj.appId = app.value;
+    obj.modelId = modelId;
+    obj.syncMode = (form.querySelector('input[name="syncMode"]:checked') || {}).value || 'sync';
+    obj.collection = form.querySelector('input[name="collection"]:checked').value;
+    if (obj.collection === 'group') obj.groupId = groupSel.value; else delete obj.groupId;
+    const map = {};
+    if (pk) map.external_id = pk.id;
+    for (const tr of knownRows) { const s = tr.querySelector('select'); if (s.value) map[s.dataset.brazeField] = s.value; }
+    for (const tr of customBody.querySelectorAll('tr')) {
+      const [ps, nm] = [tr.querySelector('select'), tr.querySelector('input')];
+      const n = nm.value.trim();
+      if (!ps.value && !n) continue;
+      if (!ps.value) errs.push({ field: `mapping.${n}`, message: `Pick the property for the custom attribute “${n}”.` });
+      else if (!n) errs.push({ field: 'mapping.', message: 'Give every custom attribute a name.' });
+      else if (n === 'external_id' || map[n] !== undefined) errs.push({ field: `mapping.${n}`, message: `“${n}” is mapped twice.` });
+      else map[n] = ps.value;
+    }
+    obj.mapping = map;
+    const gm = {};
+    for (const tr of gmBody.querySelectorAll('tr')) {
+      const [gs, r] = [tr.querySelector('select'), tr.querySelector('input')];
+      const remote = r.value.trim();
+      if (!gs.value && !remote) continue;
+      if (!gs.value || !remote) errs.push({ field: `destinationGroupMemberships.${remote}`, message: 'Each group mapping needs a group and a Braze subscription group ID.' });
+      else if (gm[remote]) errs.push({ field: `destinationGroupMemberships.${remote}`, message: `“${remote}” is used twice.` });
+      else gm[remote] = gs.value;
+    }
+    if (Object.keys(gm).length || (existing && existing.destinationGroupMemberships)) obj.destinationGroupMemberships = gm;
+    const opts = { ...(obj.options || {}) };
+    if (guard.value !== '') opts.maxDeletePercent = Number(guard.value); else delete opts.maxDeletePercent;
+    if (Object.keys(opts).length || obj.options) obj.options = opts;
+    if (!obj.name) errs.push({ field: 'name', message: 'Give the destination a name.' });
+    if (!ID_RE.test(obj.id)) errs.push({ field: 'id', message: 'The ID may hold only letters, digits, _ and - (1 to 191 characters).' });
+    if (!obj.appId) errs.push({ field: 'appId', message: 'Choose the Braze app to send through.' });
+    if (obj.collection === 'group' && !obj.groupId) errs.push({ field: 'groupId', message: 'Choose the group whose members are sent.' });
+    if (errs.length) { showDiagnostics(form, diagBox, errs); return; }
+    saveBtn.disabled = true;
+    try {
+      if (isNew) await post('/config/destinations', obj); else await put(`/config/destinations/${enc(destId)}`, obj);
+      if (!ctx.alive()) return;
+      go(route('models', modelId), `Saved the destination “${obj.name}”.${isNew ? ' Preview the plan before the first run.' : ''}`);
+    } catch (e) {
+      saveBtn.disabled = false;
+      showDiagnostics(form, diagBox, e.body && Array.isArray(e.body.diagnostics) ? e.body.diagnostics : null, e);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- schedule form
+
+async function viewScheduleForm(root, { model: modelId, source: sourceId }, _q, ctx) {
+  const m = await get(`/models/${enc(modelId)}`);
+  const src = (m.sources || []).find((s) => s.id === sourceId);
+  if (!src) throw new ApiError(404, { error: `no source “${sourceId}” in model “${modelId}”` });
+  const summary = (m.schedules || []).find((s) => s.source === sourceId);
+  const existing = summary ? configObjectBody(await get(`/config/schedules/${enc(summary.id)}`)) : null;
+  const opts = (existing && existing.options) || {};
+  append(root, pageHeader(`Schedule: ${src.name || src.id}`, `When joey reads “${src.name || src.id}” and sends the changes of ${m.name || m.id} to Braze.`));
+  if (!src.primary) root.appendChild(h('div.notice.warn', 'This is not the model’s primary source: joey ignores schedules of secondary sources (they are read with the primary one).'));
+  const diagBox = h('div', { id: 'form-diagnostics' });
+  const name = h('input', { type: 'text', id: 'sched-name', value: existing ? existing.name || '' : `${src.name || src.id} schedule`, autocomplete: 'off' });
+  const when = opts.cron ? 'cron' : existing && existing.recurring ? 'every' : existing ? 'manual' : 'every';
+  const minutes = h('input', { type: 'number', id: 'sched-minutes', min: '1', step: '1', value: String(existing && existing.recurringFrequency ? Math.round(existing.recurringFrequency / 60000) : 60), 'aria-label': 'Minutes between runs' });
+  const cron = h('input', { type: 'text', id: 'sched-cron', value: opts.cron || '', placeholder: '0 3 * * *', spellcheck: 'false', class: 'mono', 'aria-label': 'Cron expression (UTC)', 'aria-describedby': 'sched-cron-help' });
+  const choice = (value, label, help, extra) => h('div.choice',
+    h('input', { type: 'radio', name: 'when', id: `when-${value}`, value, checked: when === value, 'aria-describedby': `when-${value}-help` }),
+    h('div', h('label', { for: `when-${value}` }, h('span.choice-label', label)), h('span.choice-help', { id: `when-${value}-help` }, help), extra || null));
+  const whenSet = h('fieldset', { dataset: { field: 'recurringFrequency' } }, h('legend', 'When should joey run?'),
+    choice('manual', 'Only when someone presses Run now', 'No automatic runs.'),
+    choice('every', 'Every N minutes', 'Counted from the start of the last run.', h('span.inline', h('span', 'Every'), minutes, h('span', 'minutes'))),
+    choice('cron', 'On a cron schedule (UTC)', 'Five fields: minute hour day-of-month month day-of-week.', h('div', cron, h('span.help', { id: 'sched-cron-help' }, 'e.g. 0 3 * * * = every night at 03:00 UTC; */15 * * * * = every 15 minutes.'))));
+  const cols = [...new Set([...Object.keys(src.mapping || {}), ...(m.properties || []).filter((p) => p.source === sourceId && p.options && p.options.column).map((p) => p.options.column)])];
+  const incremental = existing ? existing.incremental !== false : false;
+  const readSet = h('fieldset', { dataset: { field: 'incremental' } }, h('legend', 'What each run reads'),
+    h('div.choice', h('input', { type: 'radio', name: 'reads', id: 'reads-all', value: 'all', checked: !incremental }),
+      h('label', { for: 'reads-all' }, h('span.choice-label', 'Everything'), h('span.choice-help', 'Every row, every run: deletions in the source are noticed.'))),
+    h('div.choice', h('input', { type: 'radio', name: 'reads', id: 'reads-inc', value: 'inc', checked: incremental }),
+      h('label', { for: 'reads-inc' }, h('span.choice-label', 'Only rows changed since the last run (incremental)'), h('span.choice-help', 'Faster; needs a column every change moves forward, such as updated_at. Deleted rows are noticed only by a full run.'))));
+  const column = h('input', { type: 'text', id: 'sched-column', list: 'sched-columns', value: opts.column || Object.keys(src.mapping || {})[0] || '', spellcheck: 'false' });
+  const datalist = h('datalist', { id: 'sched-columns' }, cols.map((c) => h('option', { value: c })));
+  const saveBtn = h('button.primary', { type: 'submit', id: 'save-schedule' }, existing ? 'Save schedule' : 'Create schedule');
+  const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); save(); } } },
+    diagBox,
+    field('Name', name, null, { field: 'name' }),
+    whenSet, readSet,
+    h('div.field', { dataset: { field: 'options.column' } }, h('label', { for: 'sched-column' }, 'Change-tracking column'), column, datalist,
+      h('span.help', 'The high-water-mark column of the source table (needed for table sources).')),
+    h('div.actions', saveBtn, link(route('models', modelId), 'Cancel'),
+      existing ? h('button.danger', { type: 'button', on: { click: () => removeObject('schedules', existing.id, route('models', modelId)) } }, 'Remove schedule') : null));
+  root.appendChild(form);
+
+  async function save() {
+    const w = form.querySelector('input[name="when"]:checked').value;
+    const obj = existing ? { ...existing } : { id: slug(`${sourceId}_schedule`), class: 'Schedule', sourceId };
+    obj.class = 'Schedule';
+    obj.name = name.value.trim() || `${src.name || src.id} schedule`;
+    const o = { ...(obj.options || {}) };
+    const errs = [];
+    delete o.cron;
+    if (w === 'manual') { obj.recurring = false; delete obj.recurringFrequency; }
+    if (w === 'every') {
+      const n = Number(minutes.value);
+      if (!Number.isInteger(n) || n < 1) errs.push({ field: 'recurringFrequency', message: 'Enter a whole number of minutes, 1 or more.' });
+      obj.recurring = true;
+      obj.recurringFrequency = n * 60000;
+    }
+    if (w === 'cron') {
+      const c = cron.value.trim();
+      if (c.split(/\s+/).length !== 5) errs.push({ field: 'options.cron', message: 'A cron expression has five fields: minute hour day-of-month month day-of-week.' });
+      obj.recurring = true;
+      delete obj.recurringFrequency;
+      o.cron = c;
+    }
+    obj.incremental = form.querySelector('input[name="reads"]:checked').value === 'inc';
+    if (column.value.trim()) o.column = column.value.trim(); else delete o.column;
+    if (obj.incremental && !o.column) errs.push({ field: 'options.column', message: 'An incremental schedule needs its change-tracking column.' });
+    obj.options = o;
+    if (errs.length) { showDiagnostics(form, diagBox, errs); return; }
+    saveBtn.disabled = true;
+    try {
+      if (existing) await put(`/config/schedules/${enc(existing.id)}`, obj); else await post('/config/schedules', obj);
+      if (!ctx.alive()) return;
+      go(route('models', modelId), `Saved the schedule: ${w === 'manual' ? 'on demand only' : w === 'every' ? fmtEvery(obj.recurringFrequency) : `cron ${o.cron}`}.`);
+    } catch (e) {
+      saveBtn.disabled = false;
+      showDiagnostics(form, diagBox, e.body && Array.isArray(e.body.diagnostics) ? e.body.diagnostics : null, e);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+function start() {
+  document.getElementById('nav-toggle').addEventListener('click', (e) => {
+    const nav = document.getElementById('nav');
+    const open = !nav.classList.contains('open');
+    nav.classList.toggle('open', open);
+    e.currentTarget.setAttribute('aria-expanded', String(open));
+  });
+  document.getElementById('skip-link').addEventListener('click', (e) => { e.preventDefault(); document.getElementById('main').focus(); });
+  window.addEventListener('hashchange', render);
+  if (!token) { askToken(); return; }
+  refreshStatus().then(() => render());
+  setInterval(() => { if (token) refreshStatus(); }, 5000);
+}
+start();
+
+// For the browser tests and for debugging from the console.
+window.joeyUI = { version: 1, render };
