@@ -188,6 +188,42 @@ static json_t *schedule_json(struct server *s, const struct cfg_schedule *sc)
 			 last < 0 ? json_null() : json_integer(last));
 }
 
+/* The objects of one kind, of model m (NULL: of every model). */
+enum listing { L_SOURCES, L_PROPERTIES, L_GROUPS, L_DESTINATIONS, L_SCHEDULES };
+
+static json_t *objects_of(struct server *s, const struct config *cfg, const struct cfg_model *m, enum listing what)
+{
+	json_t *a = json_array();
+	switch (what) {
+	case L_SOURCES:
+		for (size_t i = 0; i < cfg->n_sources; i++)
+			if (!m || cfg->sources[i]->model == m)
+				json_array_append_new(a, source_json(cfg->sources[i]));
+		break;
+	case L_PROPERTIES:
+		for (size_t i = 0; i < cfg->n_properties; i++)
+			if (!m || (cfg->properties[i]->source && cfg->properties[i]->source->model == m))
+				json_array_append_new(a, property_json(cfg->properties[i]));
+		break;
+	case L_GROUPS:
+		for (size_t i = 0; i < cfg->n_groups; i++)
+			if (!m || cfg->groups[i]->model == m)
+				json_array_append_new(a, group_json(s, cfg->groups[i]));
+		break;
+	case L_DESTINATIONS:
+		for (size_t i = 0; i < cfg->n_destinations; i++)
+			if (!m || cfg->destinations[i]->model == m)
+				json_array_append_new(a, destination_json(cfg->destinations[i]));
+		break;
+	case L_SCHEDULES:
+		for (size_t i = 0; i < cfg->n_schedules; i++)
+			if (!m || (cfg->schedules[i]->source && cfg->schedules[i]->source->model == m))
+				json_array_append_new(a, schedule_json(s, cfg->schedules[i]));
+		break;
+	}
+	return a;
+}
+
 /* The config snapshot, or a 503 when there is none. */
 static struct cfg_ref *cfg_or_503(struct req *r, struct reply *out)
 {
@@ -289,27 +325,11 @@ void api_model(struct req *r, struct reply *out)
 		return;
 	}
 	json_t *j = model_summary(m, cfg);
-	json_t *a = json_array();
-	for (size_t i = 0; i < m->n_sources; i++)
-		json_array_append_new(a, source_json(m->sources[i]));
-	json_object_set_new(j, "sources", a);
-	a = json_array();
-	for (size_t i = 0; i < m->n_properties; i++)
-		json_array_append_new(a, property_json(m->properties[i]));
-	json_object_set_new(j, "properties", a);
-	a = json_array();
-	for (size_t i = 0; i < m->n_groups; i++)
-		json_array_append_new(a, group_json(r->s, m->groups[i]));
-	json_object_set_new(j, "groups", a);
-	a = json_array();
-	for (size_t i = 0; i < m->n_destinations; i++)
-		json_array_append_new(a, destination_json(m->destinations[i]));
-	json_object_set_new(j, "destinations", a);
-	a = json_array();
-	for (size_t i = 0; i < cfg->n_schedules; i++)
-		if (cfg->schedules[i]->source && cfg->schedules[i]->source->model == m)
-			json_array_append_new(a, schedule_json(r->s, cfg->schedules[i]));
-	json_object_set_new(j, "schedules", a);
+	json_object_set_new(j, "sources", objects_of(r->s, cfg, m, L_SOURCES));
+	json_object_set_new(j, "properties", objects_of(r->s, cfg, m, L_PROPERTIES));
+	json_object_set_new(j, "groups", objects_of(r->s, cfg, m, L_GROUPS));
+	json_object_set_new(j, "destinations", objects_of(r->s, cfg, m, L_DESTINATIONS));
+	json_object_set_new(j, "schedules", objects_of(r->s, cfg, m, L_SCHEDULES));
 	server_cfg_put(r->s, ref);
 	reply_json(out, 200, j);
 }
@@ -339,49 +359,15 @@ void api_apps(struct req *r, struct reply *out)
 }
 
 /* GET /sources|/properties|/groups|/destinations|/schedules with ?model= */
-enum listing { L_SOURCES, L_PROPERTIES, L_GROUPS, L_DESTINATIONS, L_SCHEDULES };
-
 static void list_objects(struct req *r, struct reply *out, enum listing what)
 {
 	if (!req_check_query(r, out, model_param))
 		return;
 	struct cfg_ref *ref = cfg_or_503(r, out);
-	const struct config *cfg = ref->cfg;
 	const struct cfg_model *m;
-	if (!model_filter(r, out, cfg, &m)) {
-		server_cfg_put(r->s, ref);
-		return;
-	}
-	json_t *a = json_array();
-	switch (what) {
-	case L_SOURCES:
-		for (size_t i = 0; i < cfg->n_sources; i++)
-			if (!m || cfg->sources[i]->model == m)
-				json_array_append_new(a, source_json(cfg->sources[i]));
-		break;
-	case L_PROPERTIES:
-		for (size_t i = 0; i < cfg->n_properties; i++)
-			if (!m || (cfg->properties[i]->source && cfg->properties[i]->source->model == m))
-				json_array_append_new(a, property_json(cfg->properties[i]));
-		break;
-	case L_GROUPS:
-		for (size_t i = 0; i < cfg->n_groups; i++)
-			if (!m || cfg->groups[i]->model == m)
-				json_array_append_new(a, group_json(r->s, cfg->groups[i]));
-		break;
-	case L_DESTINATIONS:
-		for (size_t i = 0; i < cfg->n_destinations; i++)
-			if (!m || cfg->destinations[i]->model == m)
-				json_array_append_new(a, destination_json(cfg->destinations[i]));
-		break;
-	case L_SCHEDULES:
-		for (size_t i = 0; i < cfg->n_schedules; i++)
-			if (!m || (cfg->schedules[i]->source && cfg->schedules[i]->source->model == m))
-				json_array_append_new(a, schedule_json(r->s, cfg->schedules[i]));
-		break;
-	}
+	if (model_filter(r, out, ref->cfg, &m))
+		reply_json(out, 200, objects_of(r->s, ref->cfg, m, what));
 	server_cfg_put(r->s, ref);
-	reply_json(out, 200, a);
 }
 
 void api_sources(struct req *r, struct reply *out)
