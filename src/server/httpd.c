@@ -32,34 +32,26 @@ struct conn_ctx {
 
 const char *req_query(const struct req *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->con, MHD_GET_ARGUMENT_KIND, name);
-}
-
-struct query_check {
-	const char *const *allowed;
-	const char *bad;
-};
-
-static enum MHD_Result check_one(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
-{
-	(void)kind;
-	(void)v;
-	struct query_check *qc = cls;
-	for (const char *const *a = qc->allowed; a && *a; a++)
-		if (!strcmp(*a, k))
-			return MHD_YES;
-	qc->bad = k;
-	return MHD_NO;
+	for (size_t i = 0; i < r->n_query; i++)
+		if (!strcmp(r->query[i].key, name))
+			return r->query[i].value ? r->query[i].value : "";
+	return NULL;
 }
 
 bool req_check_query(const struct req *r, struct reply *out, const char *const *allowed)
 {
-	struct query_check qc = { allowed, NULL };
-	MHD_get_connection_values(r->con, MHD_GET_ARGUMENT_KIND, check_one, &qc);
-	if (!qc.bad)
+	const char *bad = NULL;
+	for (size_t i = 0; i < r->n_query && !bad; i++) {
+		bool ok = false;
+		for (const char *const *a = allowed; a && *a && !ok; a++)
+			ok = !strcmp(*a, r->query[i].key);
+		if (!ok)
+			bad = r->query[i].key;
+	}
+	if (!bad)
 		return true;
 	struct strbuf msg = STRBUF_INIT, hint = STRBUF_INIT;
-	strbuf_addf(&msg, "unknown query parameter \"%s\"", qc.bad);
+	strbuf_addf(&msg, "unknown query parameter \"%s\"", bad);
 	if (allowed && *allowed) {
 		strbuf_addstr(&hint, "this route takes:");
 		for (const char *const *a = allowed; *a; a++)
@@ -185,24 +177,24 @@ static bool token_equal(const char *a, const char *b)
 }
 
 /* The token the request carries, or NULL. */
-static const char *request_token(struct MHD_Connection *con)
+static const char *request_token(const struct req *r)
 {
-	const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization");
+	const char *h = r->authorization;
 	if (h && !strncasecmp(h, "Bearer ", 7)) {
 		h += 7;
 		while (*h == ' ')
 			h++;
 		return h;
 	}
-	return MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Joey-Token");
+	return r->x_token;
 }
 
 /* On loopback, only our own host names: a DNS-rebinding page cannot read the API. */
-static bool host_allowed(struct server *s, struct MHD_Connection *con)
+static bool host_allowed(struct server *s, const struct req *r)
 {
 	if (!s->loopback)
 		return true;
-	const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Host");
+	const char *h = r->host;
 	char name[64];
 	size_t n;
 	if (!h)
@@ -349,6 +341,96 @@ static void reply_asset(struct server *s, const struct ui_asset *a, struct reply
 	out->len = a->len;
 }
 
+void server_handle(struct server *s, struct req *r, struct reply *rep, bool *no_store)
+{
+	const char *url = r->path, *method = r->method;
+	*no_store = true;
+	if (r->too_big) {
+		char d[64];
+		snprintf(d, sizeof(d), "the limit is %zu bytes", s->opts.max_body);
+		reply_error(rep, 413, "request body too large", d, NULL);
+		return;
+	}
+	if (r->query_overflow) {
+		reply_error(rep, 400, "too many query parameters", NULL, NULL);
+		return;
+	}
+	if (!strcmp(url, "/healthz")) {
+		if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+			rep->allow = "GET";
+			reply_error(rep, 405, "method not allowed", NULL, NULL);
+			return;
+		}
+		pthread_mutex_lock(&s->lock);
+		size_t active = 0;
+		for (struct active_job *aj = s->jobs; aj; aj = aj->next)
+			active += !aj->finished;
+		json_t *j = json_pack("{s:s,s:s,s:I}", "status", s->stopping ? "stopping" : "ok", "config",
+				      s->config_error ? "error" : "ok", "runs_active", (json_int_t)active);
+		pthread_mutex_unlock(&s->lock);
+		reply_json(rep, s->stopping ? 503 : 200, j);
+		return;
+	}
+	if (!host_allowed(s, r)) {
+		reply_error(rep, 403, "forbidden host", "this server answers only to 127.0.0.1, localhost or [::1]",
+			    "open the UI at http://127.0.0.1:PORT/, or listen on another address with --listen");
+		return;
+	}
+	bool is_api = !strncmp(url, "/api/", 5);
+	bool needs_token = (is_api || !strcmp(url, "/metrics")) && (!s->loopback || is_mutating(method));
+	if (needs_token) {
+		const char *t = request_token(r);
+		if (!t || !token_equal(t, s->token)) {
+			reply_error(rep, 401, t ? "invalid API token" : "API token required",
+				    s->loopback ? "changes need the token header, also from this machine" : NULL,
+				    "send \"Authorization: Bearer <token>\" (JOEY_API_TOKEN, or the token printed at "
+				    "the first start and stored in the state directory's api-token file)");
+			return;
+		}
+	}
+	if (is_api) {
+		if (strncmp(url, "/api/v1/", 8))
+			reply_error(rep, 404, "unknown API version", url, "this server speaks /api/v1/");
+		else
+			dispatch_api(r, rep);
+	} else if (!strcmp(url, "/metrics")) {
+		if (strcmp(method, "GET")) {
+			rep->allow = "GET";
+			reply_error(rep, 405, "method not allowed", NULL, NULL);
+		} else {
+			rep->status = 200;
+			rep->body = metrics_render(s);
+			rep->len = strlen(rep->body);
+			rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		}
+	} else {
+		const struct ui_asset *a = server_asset(url);
+		if (a && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
+			reply_asset(s, a, rep);
+			*no_store = !strcmp(a->path, "/index.html");
+		} else if (a) {
+			rep->allow = "GET";
+			reply_error(rep, 405, "method not allowed", NULL, NULL);
+		} else {
+			reply_error(rep, 404, "not found", url, NULL);
+		}
+	}
+	if (!rep->status)
+		reply_error(rep, 500, "internal error: no reply", url, NULL);
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+	(void)kind;
+	struct req *r = cls;
+	if (r->n_query >= REQ_MAX_QUERY) {
+		r->query_overflow = true;
+		return MHD_NO;
+	}
+	r->query[r->n_query++] = (struct req_kv){ k, v };
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
@@ -380,79 +462,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		return MHD_NO;
 	cc->started = true;
 
-	struct req r = { .s = s, .method = method, .path = url, .con = con };
+	struct req r = { .s = s, .method = method, .path = url, .too_big = cc->too_big };
 	if (cc->body.len) {
 		r.body = cc->body.buf;
 		r.body_len = cc->body.len;
 	}
-	if (cc->too_big) {
-		char d[64];
-		snprintf(d, sizeof(d), "the limit is %zu bytes", s->opts.max_body);
-		reply_error(&rep, 413, "request body too large", d, NULL);
-		return send_reply(s, con, &rep, true);
-	}
-	if (!strcmp(url, "/healthz")) {
-		if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-			rep.allow = "GET";
-			reply_error(&rep, 405, "method not allowed", NULL, NULL);
-		} else {
-			pthread_mutex_lock(&s->lock);
-			size_t active = 0;
-			for (struct active_job *aj = s->jobs; aj; aj = aj->next)
-				active += !aj->finished;
-			json_t *j = json_pack("{s:s,s:s,s:I}", "status", s->stopping ? "stopping" : "ok", "config",
-					      s->config_error ? "error" : "ok", "runs_active", (json_int_t)active);
-			pthread_mutex_unlock(&s->lock);
-			reply_json(&rep, s->stopping ? 503 : 200, j);
-		}
-		return send_reply(s, con, &rep, true);
-	}
-	if (!host_allowed(s, con)) {
-		reply_error(&rep, 403, "forbidden host", "this server answers only to 127.0.0.1, localhost or [::1]",
-			    "open the UI at http://127.0.0.1:PORT/, or listen on another address with --listen");
-		return send_reply(s, con, &rep, true);
-	}
-	bool is_api = !strncmp(url, "/api/", 5);
-	bool needs_token = (is_api || !strcmp(url, "/metrics")) && (!s->loopback || is_mutating(method));
-	if (needs_token) {
-		const char *t = request_token(con);
-		if (!t || !token_equal(t, s->token)) {
-			reply_error(&rep, 401, t ? "invalid API token" : "API token required",
-				    s->loopback ? "changes need the token header, also from this machine" : NULL,
-				    "send \"Authorization: Bearer <token>\" (JOEY_API_TOKEN, or the token printed at "
-				    "the first start and stored in the state directory's api-token file)");
-			return send_reply(s, con, &rep, true);
-		}
-	}
-	if (is_api) {
-		if (strncmp(url, "/api/v1/", 8))
-			reply_error(&rep, 404, "unknown API version", url, "this server speaks /api/v1/");
-		else
-			dispatch_api(&r, &rep);
-	} else if (!strcmp(url, "/metrics")) {
-		if (strcmp(method, "GET")) {
-			rep.allow = "GET";
-			reply_error(&rep, 405, "method not allowed", NULL, NULL);
-		} else {
-			rep.status = 200;
-			rep.body = metrics_render(s);
-			rep.len = strlen(rep.body);
-			rep.content_type = "text/plain; version=0.0.4; charset=utf-8";
-		}
-	} else {
-		const struct ui_asset *a = server_asset(url);
-		if (a && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
-			reply_asset(s, a, &rep);
-			no_store = !strcmp(a->path, "/index.html");
-		} else if (a) {
-			rep.allow = "GET";
-			reply_error(&rep, 405, "method not allowed", NULL, NULL);
-		} else {
-			reply_error(&rep, 404, "not found", url, NULL);
-		}
-	}
-	if (!rep.status)
-		reply_error(&rep, 500, "internal error: no reply", url, NULL);
+	MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, collect_query, &r);
+	r.host = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Host");
+	r.authorization = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization");
+	r.x_token = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Joey-Token");
+	server_handle(s, &r, &rep, &no_store);
 	return send_reply(s, con, &rep, no_store);
 }
 

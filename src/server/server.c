@@ -529,7 +529,6 @@ static bool host_is_loopback(const char *h)
 	return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1") || !strcmp(h, "[::1]");
 }
 
-static void seed_last_runs(struct server *s, struct state *st);
 
 static enum jerr last_run_fn(void *ctx, const struct state_run_info *run, struct jerror *err)
 {
@@ -551,16 +550,14 @@ static void seed_last_runs(struct server *s, struct state *st)
 	}
 }
 
-enum jerr server_main(const struct server_opts *o, struct jerror *err)
+enum jerr server_open(const struct server_opts *o, struct server **out, struct jerror *err)
 {
 	struct server *s = xcalloc(1, sizeof(*s));
 	struct config *cfg = NULL;
 	struct state *st = NULL;
 	enum jerr rc;
-	pthread_t sigthread;
-	bool sigthread_live = false;
-	sigset_t set;
 
+	*out = NULL;
 	s->opts = *o;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_t ca;
@@ -571,6 +568,7 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 	metrics_init(&s->metrics);
 	s->sched = sched_new();
 	s->loopback = host_is_loopback(o->listen_host);
+	snprintf(s->listen_desc, sizeof(s->listen_desc), "%s:%u", o->listen_host, o->listen_port);
 
 	rc = config_load(o->config_dir, &o->cfg, &cfg, err);
 	if (rc) {
@@ -581,18 +579,58 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 			jerror_hint(err, "run 'joey validate --config %s' for the details", o->config_dir);
 		}
 		config_free(cfg);
-		goto out;
+		server_close(s);
+		return rc;
 	}
 	config_print_diags(cfg, stderr); /* warnings */
 	install_config(s, cfg);
 
-	if ((rc = state_open(o->state_path, STATE_OPEN_CREATE, &st, err)))
-		goto out;
+	if ((rc = state_open(o->state_path, STATE_OPEN_CREATE, &st, err))) {
+		server_close(s);
+		return rc;
+	}
 	seed_last_runs(s, st);
 	state_close(st);
-	st = NULL;
-	if ((rc = load_token(s, err)))
-		goto out;
+	if ((rc = load_token(s, err))) {
+		server_close(s);
+		return rc;
+	}
+	*out = s;
+	return JERR_OK;
+}
+
+void server_close(struct server *s)
+{
+	if (!s)
+		return;
+	if (s->cfg)
+		cfg_ref_drop_locked(s->cfg);
+	if (s->config_error)
+		json_decref(s->config_error);
+	while (s->group_counts) {
+		struct group_count *n = s->group_counts->next;
+		free(s->group_counts->group_id);
+		free(s->group_counts);
+		s->group_counts = n;
+	}
+	sched_free(s->sched);
+	metrics_release(&s->metrics);
+	free(s->token);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+enum jerr server_main(const struct server_opts *o, struct jerror *err)
+{
+	struct server *s;
+	enum jerr rc;
+	pthread_t sigthread;
+	bool sigthread_live = false;
+	sigset_t set;
+
+	if ((rc = server_open(o, &s, err)))
+		return rc;
 
 	/* every thread created from here on inherits the blocked signals */
 	sigemptyset(&set);
@@ -676,22 +714,6 @@ out:
 		pthread_cancel(sigthread);
 		pthread_join(sigthread, NULL);
 	}
-	state_close(st);
-	if (s->cfg)
-		cfg_ref_drop_locked(s->cfg);
-	if (s->config_error)
-		json_decref(s->config_error);
-	while (s->group_counts) {
-		struct group_count *n = s->group_counts->next;
-		free(s->group_counts->group_id);
-		free(s->group_counts);
-		s->group_counts = n;
-	}
-	sched_free(s->sched);
-	metrics_release(&s->metrics);
-	free(s->token);
-	pthread_cond_destroy(&s->wake);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
+	server_close(s);
 	return rc;
 }

@@ -99,6 +99,14 @@ struct server {
 };
 
 /* ---- server.c ---- */
+/*
+ * Load the config (invalid: diagnostics on stderr and JERR_CONFIG), create the state
+ * store, read the run history into the scheduler, load or make the token. No thread,
+ * no socket: server_main adds those; tests and the fuzzer use the struct as it is.
+ */
+enum jerr server_open(const struct server_opts *o, struct server **out, struct jerror *err) JOEY_WUR;
+/* Free what server_open made (no job may be running). s may be NULL. */
+void server_close(struct server *s);
 /* The current config with a reference taken (never NULL once started). */
 struct cfg_ref *server_cfg_get(struct server *s);
 void server_cfg_put(struct server *s, struct cfg_ref *ref);
@@ -128,15 +136,27 @@ void metrics_run_finished(struct metrics *m, const char *dest_id, enum run_statu
 char *metrics_render(struct server *s);
 
 /* ---- httpd.c: requests and replies ---- */
+#define REQ_MAX_QUERY 32
+struct req_kv {
+	const char *key, *value; /* value NULL for "?flag" */
+};
+
+/* A request as the handlers see it: everything borrowed for the call. */
 struct req {
 	struct server *s;
 	const char *method;
 	const char *path;
-	const char *params[4]; /* path parameters ({id}) in order, borrowed */
+	const char *params[4]; /* path parameters ({id}) in order, decoded */
 	size_t n_params;
 	const char *body;      /* NUL-terminated; NULL if none */
 	size_t body_len;
-	void *con;             /* struct MHD_Connection * */
+	struct req_kv query[REQ_MAX_QUERY];
+	size_t n_query;
+	bool query_overflow;   /* more than REQ_MAX_QUERY parameters: refused with 400 */
+	const char *host;      /* headers, NULL when absent */
+	const char *authorization;
+	const char *x_token;
+	bool too_big;          /* the body went past opts.max_body */
 };
 
 struct reply {
@@ -161,6 +181,14 @@ void reply_jerror(struct reply *out, unsigned status, const struct jerror *err);
 /* Parse a non-negative integer query parameter (default def, at most max); false: 400 set. */
 bool req_query_uint(const struct req *r, struct reply *out, const char *name, uint64_t def,
 		    uint64_t max, uint64_t *v);
+
+/*
+ * Answer one request: limits, Host check, auth, routing to the API, /metrics,
+ * /healthz and the embedded UI. No I/O of its own: httpd.c feeds it from
+ * libmicrohttpd, tests and the fuzzer call it directly. *no_store: the reply must not
+ * be cached.
+ */
+void server_handle(struct server *s, struct req *r, struct reply *out, bool *no_store);
 
 /* Start/stop the HTTP daemon. */
 enum jerr httpd_start(struct server *s, struct jerror *err);

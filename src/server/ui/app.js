@@ -153,7 +153,7 @@ async function api(method, path, body) {
   return data;
 }
 const get = (p) => api('GET', p);
-const post = (p, b) => api('POST', p, b === undefined ? {} : b);
+const post = (p, b) => api('POST', p, b); // no body when b is undefined (routes such as /apps/{id}/test take none)
 const put = (p, b) => api('PUT', p, b);
 const del = (p) => api('DELETE', p);
 // A paginated list answer, or a plain array: always an array of items.
@@ -953,7 +953,7 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
   const showKey = h('button.small', { type: 'button', 'aria-controls': 'app-key', 'aria-pressed': 'false', on: { click: () => { const s = key.type === 'password'; key.type = s ? 'text' : 'password'; showKey.setAttribute('aria-pressed', String(s)); showKey.textContent = s ? 'Hide' : 'Show'; } } }, 'Show');
   const diagBox = h('div', { id: 'form-diagnostics' });
   const testBox = h('div', { id: 'test-result', 'aria-live': 'polite' });
-  const keyNote = storedKey && /^\$\{.+\}$/.test(storedKey) ? `The key is read from the environment variable ${storedKey.slice(2, -1)}. Leave **** to keep it, or type a new key to store it in joey's secrets file.`
+  const keyNote = storedKey && /^\$\{.+\}$/.test(storedKey) ? `The key is stored as the reference ${storedKey} (joey's secrets file, or an environment variable of that name). Leave **** to keep it, or type a new key to replace it.`
     : storedKey ? 'A key is stored. Leave **** to keep it, or type a new one to replace it.'
       : 'Braze → Settings → APIs and Identifiers → REST API keys. It needs the users.track, users.export.ids, users.delete, subscription.status.set and campaigns.list permissions. joey keeps it out of the config files.';
   const saveBtn = h('button.primary', { type: 'submit' }, isNew ? 'Save app' : 'Save changes');
