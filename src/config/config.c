@@ -142,6 +142,7 @@ static bool is_broken(const struct loader *ld, const char *id)
 
 /* ---- diagnostics ---- */
 
+JOEY_PRINTF(8, 0)
 static void vdiag(struct loader *ld, enum diag_severity sev, const struct where *w, int line,
 		  int col, const char *field, const char *hint, const char *fmt, va_list ap)
 {

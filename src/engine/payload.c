@@ -372,12 +372,13 @@ static bool skip_value(const char **p, const char *end)
 static bool scan_canonical(struct slice pl, struct arena *a, struct canon *c)
 {
 	static const char head[] = "{\"attributes\":{", mid[] = "},\"groups\":[";
-	const char *p = pl.ptr, *end = pl.ptr + pl.len;
+	const char *p = pl.ptr, *end;
 	size_t cap = 8;
 
 	memset(c, 0, sizeof(*c));
 	if (!pl.len)
-		return true;
+		return true; /* (pl.ptr may be NULL: no arithmetic on it) */
+	end = pl.ptr + pl.len;
 	if (pl.len < sizeof(head) || memcmp(p, head, sizeof(head) - 1))
 		return false;
 	p += sizeof(head) - 1;

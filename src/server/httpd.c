@@ -488,6 +488,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls, 
 	*con_cls = NULL;
 }
 
+JOEY_PRINTF(2, 0)
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
