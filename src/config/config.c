@@ -1004,6 +1004,15 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 			check_options(ld, &w, &x->a.options, x->cat->options,
 				      arena_printf(ld->a, "%s %s app", article(type), type), o->line, o->col);
 			if (!strcmp(type, "braze")) {
+				const struct cfg_option *key = cfg_options_get(&x->a.options, "apiKey");
+				bool key_ok = true;
+				for (const char *c = key && key->kind == OPT_STRING ? key->str : ""; *c; c++)
+					key_ok &= *c > ' ' && *c < 0x7f;
+				if (!key_ok) /* it goes into an HTTP header: no spaces, controls or line breaks */
+					err_at(ld, &w, key->pos.line, key->pos.col, "options.apiKey",
+					       "copy the key again from Braze's dashboard (Settings > APIs and Identifiers)",
+					       "the API key %s contains spaces, line breaks or other characters an API key cannot have",
+					       config_option_display(key));
 				struct cfg_option *ep = (struct cfg_option *)cfg_options_get(&x->a.options, "restEndpoint");
 				if (ep && ep->kind == OPT_STRING && *ep->str) {
 					const char *s = ep->str;
