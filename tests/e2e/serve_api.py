@@ -260,6 +260,30 @@ check("UI page served with a CSP and the token for this loopback session",
       r.status == 200 and "script-src 'self'" in r.headers.get("Content-Security-Policy", "")
       and srv.token in r.raw and r.headers.get("X-Content-Type-Options") == "nosniff", r)
 
+# ---- slow clients (slow loris): others are still served, idle ones are closed ----
+import socket
+import time
+host, port = srv.url[len("http://"):].split(":")
+slow = []
+for _ in range(10):
+    c = socket.create_connection((host, int(port)))
+    c.sendall(b"GET /api/v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    slow.append(c)
+r = srv.get("/api/v1/models")
+check("slow clients: other requests still answered", r.status == 200, r)
+t0 = time.time()
+closed = 0
+for c in slow:
+    c.settimeout(40)
+    try:
+        data = c.recv(100)  # b"" when the server closes
+        closed += data == b"" or data.startswith(b"HTTP/1.1 4")
+    except OSError:
+        closed += 1
+    c.close()
+check("slow clients: idle connections closed by the server", closed == 10 and time.time() - t0 < 35,
+      (closed, time.time() - t0))
+
 # ---- beyond loopback: every call needs the token; the page does not carry it ----
 code = srv.stop()
 check("SIGTERM: exit 0", code == 0, srv.read_log()[-2000:])
