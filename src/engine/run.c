@@ -23,6 +23,7 @@ struct dest_ctx {
 	bool failed, locked, started;
 	double last_heartbeat;
 	struct arena arena;
+	struct pass *pass; /* for progress reports while the connector waits */
 };
 
 struct pass {
@@ -84,6 +85,9 @@ static enum jerr heartbeat(struct dest_ctx *dc, struct jerror *err)
 
 static enum jerr on_tick(void *vctx, struct jerror *err)
 {
+	struct dest_ctx *dc = vctx;
+	if (dc->pass)
+		progress(dc->pass, false);
 	return heartbeat(vctx, err);
 }
 
@@ -502,12 +506,13 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 	p.ctx = xcalloc(r->n_dests ? r->n_dests : 1, sizeof(*p.ctx));
 	p.t0 = t0;
 	for (size_t i = 0; i < r->n_dests; i++) {
-		all[i] = (struct dest_ctx){ .rd = &r->dests[i], .st = st, .opts = opts };
+		all[i] = (struct dest_ctx){ .rd = &r->dests[i], .st = st, .opts = opts, .pass = &p };
 		arena_init(&all[i].arena);
 	}
 	for (size_t i = 0; i < r->n_dests; i++)
 		if ((rc = start_dest(&all[i], cfg, err)))
 			goto out;
+	progress(&p, false); /* the run ids exist now */
 
 	for (size_t m = 0; m < cfg->n_models && !rc; m++) {
 		const struct cfg_model *model = cfg->models[m];

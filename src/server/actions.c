@@ -136,10 +136,10 @@ void act_retry(struct req *r, struct reply *out)
 
 void act_plan(struct req *r, struct reply *out)
 {
-	static const char *const fields[] = { "destination", "full", NULL };
+	static const char *const fields[] = { "destination", "full", "details", NULL };
 	json_t *body = body_or_empty(r, out);
 	const char *dest = NULL;
-	bool full = false;
+	bool full = false, details = false;
 	struct cfg_ref *ref = NULL;
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
@@ -148,14 +148,15 @@ void act_plan(struct req *r, struct reply *out)
 	if (!body)
 		return;
 	if (!check_fields(body, fields, out) || !get_str(body, "destination", &dest, out) ||
-	    !get_bool(body, "full", &full, out))
+	    !get_bool(body, "full", &full, out) || !get_bool(body, "details", &details, out))
 		goto out;
 	ref = server_cfg_get(r->s);
 	if (dest && !config_destination(ref->cfg, dest)) {
 		reply_error(out, 404, "no such destination", dest, NULL);
 		goto out;
 	}
-	struct plan_opts po = { .json = true, .only_dest = dest, .max_delete_percent = -1, .full = full };
+	struct plan_opts po = { .json = true, .details = details, .only_dest = dest, .max_delete_percent = -1,
+				.full = full };
 	enum jerr rc = plan_init(&p, ref->cfg, &po, &err);
 	ready = !rc;
 	if (!rc)

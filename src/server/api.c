@@ -559,13 +559,35 @@ struct ledger_ctx {
 	int64_t before;
 	size_t limit;
 	int64_t next;
+	struct state *st;
+	const struct config *cfg;
+	int only_pending; /* -1: all, 0: resolved only, 1: still failing only */
 };
+
+/* Is the record of a ledger entry still failing (pending in the state store)? */
+static enum jerr still_pending(struct ledger_ctx *c, const struct state_ledger_entry *e, bool *pending,
+			       struct jerror *err)
+{
+	struct state_row *row;
+	bool found;
+	*pending = false;
+	enum jerr rc = state_get(c->st, e->dest_id, &e->key, &row, &found, err);
+	if (!rc && found)
+		*pending = row->pending;
+	return rc;
+}
 
 static enum jerr ledger_fn(void *ctx, const struct state_ledger_entry *e, struct jerror *err)
 {
 	(void)err;
 	struct ledger_ctx *c = ctx;
+	bool pending;
 	if (c->before && e->id >= c->before)
+		return JERR_OK;
+	enum jerr rc = still_pending(c, e, &pending, err);
+	if (rc)
+		return rc;
+	if (c->only_pending >= 0 && pending != (c->only_pending == 1))
 		return JERR_OK;
 	if (json_array_size(c->items) >= c->limit) {
 		c->next = (int64_t)json_integer_value(
@@ -573,17 +595,25 @@ static enum jerr ledger_fn(void *ctx, const struct state_ledger_entry *e, struct
 		return JERR_INTERRUPTED;
 	}
 	json_array_append_new(c->items,
-			      json_pack("{s:I,s:o,s:s,s:s%,s:s,s:i,s:I}", "id", (json_int_t)e->id, "run_id",
+			      json_pack("{s:I,s:o,s:s,s:s%,s:s,s:i,s:I,s:b}", "id", (json_int_t)e->id, "run_id",
 					e->run_id ? json_integer(e->run_id) : json_null(), "destination", e->dest_id, "key",
 					e->key.text.ptr, e->key.text.len, "error", e->error ? e->error : "", "attempts",
-					e->attempts, "at", (json_int_t)e->at));
+					e->attempts, "at", (json_int_t)e->at, "pending", pending));
 	return JERR_OK;
 }
 
 void api_errors(struct req *r, struct reply *out)
 {
-	static const char *const allowed[] = { "destination", "run", "limit", "before", NULL };
+	static const char *const allowed[] = { "destination", "run", "limit", "before", "pending", NULL };
 	uint64_t limit, before, run;
+	const char *pend = req_query(r, "pending");
+	int only_pending = -1;
+	if (pend && strcmp(pend, "true") && strcmp(pend, "false")) {
+		reply_error(out, 400, "invalid value for query parameter \"pending\"", pend, "give true or false");
+		return;
+	}
+	if (pend)
+		only_pending = !strcmp(pend, "true");
 	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 50, 1000, &limit) ||
 	    !req_query_uint(r, out, "before", 0, INT64_MAX, &before) || !req_query_uint(r, out, "run", 0, INT64_MAX, &run))
 		return;
@@ -597,8 +627,9 @@ void api_errors(struct req *r, struct reply *out)
 		reply_error(out, 404, "no such destination", dest, "GET /api/v1/destinations lists them");
 		goto done;
 	}
-	struct ledger_ctx c = { json_array(), (int64_t)before, limit, 0 };
+	struct ledger_ctx c = { json_array(), (int64_t)before, limit, 0, NULL, ref->cfg, only_pending };
 	enum jerr rc = server_state_read(r->s, &st, &err);
+	c.st = st;
 	if (!rc)
 		rc = state_ledger_list(st, dest, (int64_t)run, NULL, 0, ledger_fn, &c, &err);
 	if (rc && rc != JERR_INTERRUPTED) {

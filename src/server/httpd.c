@@ -378,8 +378,8 @@ void server_handle(struct server *s, struct req *r, struct reply *rep, bool *no_
 	}
 	bool is_api = !strncmp(url, "/api/", 5);
 	bool needs_token = (is_api || !strcmp(url, "/metrics")) && (!s->loopback || is_mutating(method));
-	if (needs_token) {
-		const char *t = request_token(r);
+	const char *t = request_token(r);
+	if (needs_token || t) { /* a token that is sent must be right, also where none is needed */
 		if (!t || !token_equal(t, s->token)) {
 			reply_error(rep, 401, t ? "invalid API token" : "API token required",
 				    s->loopback ? "changes need the token header, also from this machine" : NULL,

@@ -111,6 +111,8 @@ r = srv.post("/api/v1/runs", {}, token="wrong-token-wrong-token-wrong-token")
 check("POST with a wrong token 401", r.status == 401 and r.json["error"] == "invalid API token", r)
 r = srv.call("POST", "/api/v1/reload", token=False, headers={"Cookie": "joey=" + srv.token})
 check("a cookie is not enough (no CSRF)", r.status == 401, r)
+r = srv.get("/api/v1/models", token="wrong-token-wrong-token-wrong-token")
+check("a wrong token is refused also where none is needed", r.status == 401, r)
 r = srv.get("/api/v1/models", headers={"Host": "evil.example:8020"})
 check("foreign Host header 403 (DNS rebinding)", r.status == 403, r)
 r = srv.get("/api/v1/models", headers={"Host": "127.evil.example"})
@@ -130,8 +132,28 @@ r = srv.post("/api/v1/runs", {"destination": 5})
 check("wrong field type 400", r.status == 400 and "string" in r.json["error"], r)
 r = srv.post("/api/v1/runs", {"destination": "nope"})
 check("run of unknown destination 404", r.status == 404, r)
-r = srv.post("/api/v1/runs", raw=b"{" + b" " * (2 << 20) + b"}")
-check("oversized body 413", r.status == 413, r)
+import socket  # noqa: E402
+hp = srv.url[len("http://"):].split(":")
+with socket.create_connection((hp[0], int(hp[1]))) as c:
+    # announced too big: answered 413 before the body is sent
+    c.sendall(("POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+               "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (srv.token, 2 << 20)).encode())
+    c.settimeout(10)
+    head = c.recv(200)
+check("oversized body (Content-Length) 413", head.startswith(b"HTTP/1.1 413"), head)
+with socket.create_connection((hp[0], int(hp[1]))) as c:
+    # chunked, no length: refused once it passes the limit
+    c.sendall(("POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n" % srv.token).encode())
+    c.settimeout(10)
+    try:
+        for _ in range(40):
+            c.sendall(b"10000\r\n" + b" " * 0x10000 + b"\r\n")
+        c.sendall(b"0\r\n\r\n")
+    except OSError:
+        pass
+    head = c.recv(200)
+check("oversized chunked body 413", head.startswith(b"HTTP/1.1 413"), head)
 r = srv.post("/api/v1/retry", {})
 check("retry needs a destination 400", r.status == 400, r)
 
@@ -139,6 +161,9 @@ check("retry needs a destination 400", r.status == 400, r)
 r = srv.post("/api/v1/plan", {"destination": "d"})
 cli = subprocess.run([JOEY, "plan", "--json", "--config", cfg, "--state", state, "--destination", "d"],
                      capture_output=True, text=True)
+rd = srv.post("/api/v1/plan", {"destination": "d", "details": True})
+check("plan preview with details", rd.status == 200 and len(rd.json["destinations"][0]["records"]) == 50
+      and rd.json["destinations"][0]["records"][0]["action"] == "create", rd)
 check("plan preview = joey plan --json", r.status == 200 and r.json == json.loads(cli.stdout)
       and r.json["destinations"][0]["counts"]["create"] == 50, (r, cli.stdout[:500]))
 
@@ -163,6 +188,9 @@ runs = srv.wait_runs_done()
 r = srv.get("/api/v1/errors?destination=d")
 check("failed row in the error ledger", r.status == 200 and len(r.json["items"]) >= 1
       and r.json["items"][0]["key"] == "3", (r, runs[:1] if runs and runs is not True else runs))
+check("failed row still pending", r.json["items"][0]["pending"] is True, r)
+r = srv.get("/api/v1/errors?pending=maybe")
+check("errors: bad pending filter 400", r.status == 400, r)
 r = srv.get("/api/v1/errors?destination=d&limit=1")
 check("ledger paginated", r.status == 200 and len(r.json["items"]) == 1, r)
 sim.post("/_sim/faults", [{"action": "clear"}])
@@ -170,6 +198,10 @@ r = srv.post("/api/v1/retry", {"destination": "d"})
 check("retry 202", r.status == 202 and r.json["started"] == ["d"], r)
 srv.wait_runs_done()
 check("retried row arrived", sim.users()["3"]["custom_attributes"].get("n") == 103, sim.users().get("3"))
+r = srv.get("/api/v1/errors?destination=d")
+check("ledger entry resolved after the retry", r.status == 200 and r.json["items"][0]["pending"] is False, r)
+r = srv.get("/api/v1/errors?pending=true")
+check("errors: only rows still failing", r.status == 200 and r.json["items"] == [], r)
 
 r = srv.get("/api/v1/runs?limit=1")
 check("runs paginated with next", r.status == 200 and len(r.json["items"]) == 1 and r.json["next"], r)

@@ -104,6 +104,7 @@ function toast(text, ms = 5000) {
   const t = document.getElementById('toast');
   const d = h('div', text);
   t.appendChild(d);
+  while (t.children.length > 2) t.firstChild.remove();
   setTimeout(() => d.remove(), ms);
 }
 
@@ -158,6 +159,28 @@ const put = (p, b) => api('PUT', p, b);
 const del = (p) => api('DELETE', p);
 // A paginated list answer, or a plain array: always an array of items.
 const itemsOf = (x) => (Array.isArray(x) ? x : (x && x.items) || []);
+// Runs as the UI shows them. A run that is going may be listed twice, once by the
+// scheduler (id null, with trigger and progress) and once by the state store (with its
+// id): they are merged into one row.
+function runsOf(x) {
+  const items = itemsOf(x).map((r) => ({ ...r, counts: r.counts || {} }));
+  const sum = (r) => Object.values(r.counts).reduce((a, v) => a + (typeof v === 'number' ? v : 0), 0);
+  const out = [];
+  const live = items.filter((r) => (r.id === null || r.id === undefined) && r.status === 'running');
+  for (const r of items) {
+    if (live.includes(r)) {
+      const twin = items.find((o) => o !== r && o.id !== null && o.id !== undefined && o.status === 'running' && o.destination === r.destination);
+      if (twin) {
+        twin.trigger = twin.trigger || r.trigger;
+        if (twin.records_read === null || twin.records_read === undefined || (r.records_read || 0) > twin.records_read) twin.records_read = r.records_read;
+        if (sum(r) > sum(twin)) twin.counts = r.counts;
+        continue;
+      }
+    }
+    out.push(r);
+  }
+  return out;
+}
 
 // An API error as a notice: error, detail, hint (all as text).
 function errorNotice(err, title) {
@@ -222,6 +245,12 @@ function askToken(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   if (!metaToken()) token = '';
   const main = document.getElementById('main');
+  const shown = document.getElementById('token-message');
+  if (shown) { // the form is already there: keep what was typed, say why again
+    shown.textContent = message || '';
+    shown.hidden = !message;
+    return;
+  }
   view.gen += 1; // stop whatever view was drawing
   stopTimers();
   clear(main);
@@ -245,7 +274,7 @@ function askToken(message) {
     },
   },
   h('h1', { tabindex: '-1' }, 'Enter your API token'),
-  message ? h('p.notice.warn', message) : null,
+  h('p.notice.warn', { id: 'token-message', role: 'alert', hidden: !message }, message || ''),
   h('p', 'This joey server is reached over the network, so it needs its API token. The token is kept only for this browser tab (session storage).'),
   field('API token', input, 'On the server: the JOEY_API_TOKEN variable, or the file api-token in the state directory.'),
   h('div.actions', h('button.primary', { type: 'submit' }, 'Continue')),
@@ -279,7 +308,7 @@ function showConfigBanner(ce) {
     h('h2', 'The configuration has a problem'),
     h('p', h('strong', ce.error || 'config error'), ce.detail ? ` — ${ce.detail}` : ''),
     ce.hint ? h('p', h('strong', 'Hint: '), ce.hint) : null,
-    Array.isArray(ce.diagnostics) && ce.diagnostics.length ? diagList(ce.diagnostics) : null,
+    Array.isArray(ce.diagnostics) && ce.diagnostics.length ? diagList(ce.diagnostics.slice().sort((a, b) => (a.severity === 'warning') - (b.severity === 'warning'))) : null,
     h('p.small', 'joey keeps running with the last configuration that loaded. Fix the files, then reload.'),
     h('button.small', {
       type: 'button',
@@ -470,8 +499,14 @@ async function viewOverview(root, _p, _q, ctx) {
   const [models, apps, runsRes, errs, dests] = await Promise.all([
     get('/models'), get('/apps'), get('/runs?limit=100'), get('/errors?limit=100').catch(() => ({ items: [] })), get('/destinations'),
   ]);
-  const runs = itemsOf(runsRes);
-  const errors = itemsOf(errs);
+  const runs = runsOf(runsRes);
+  const seenRows = new Set();
+  const errors = itemsOf(errs).filter((e) => {
+    const k = `${e.destination}\u0000${e.key}`;
+    const first = !seenRows.has(k);
+    seenRows.add(k);
+    return first && errorState(e, runs).failing;
+  });
   const brazeApps = itemsOf(apps).filter((a) => a.type === 'braze');
   const dmap = Object.fromEntries(itemsOf(dests).map((d) => [d.id, d]));
   const day = Date.now() - 86400000;
@@ -493,7 +528,7 @@ async function viewOverview(root, _p, _q, ctx) {
     stat(brazeApps.length, 'Braze apps', '#/apps'),
     stat(recent.filter((r) => r.status === 'success').length, 'successful runs (24 h)', '#/runs'),
     stat(recent.filter((r) => r.status === 'failed').length, 'failed runs (24 h)', '#/runs'),
-    stat(errs && errs.next ? `${errors.length}+` : errors.length, 'failed rows', '#/errors')));
+    stat(errs && errs.next && errors.length ? `${errors.length}+` : errors.length, 'failed rows', '#/errors')));
   const running = runs.filter((r) => r.status === 'running' || r.status === 'queued');
   if (running.length) root.appendChild(h('p.notice.info', `${plural(running.length, 'run')} going now. `, link('#/runs', 'Follow them')));
   root.appendChild(h('h2', 'Runs over time'));
@@ -529,7 +564,7 @@ function ruleText(r) {
 
 async function viewModel(root, { model: id }, _q, ctx) {
   const [m, runsRes, apps] = await Promise.all([get(`/models/${enc(id)}`), get('/runs?limit=100'), get('/apps')]);
-  const runs = itemsOf(runsRes);
+  const runs = runsOf(runsRes);
   const appMap = Object.fromEntries(itemsOf(apps).map((a) => [a.id, a]));
   const dests = m.destinations || [];
   const dmap = Object.fromEntries(dests.map((d) => [d.id, d]));
@@ -580,7 +615,7 @@ async function viewModel(root, { model: id }, _q, ctx) {
       return [h('span', s.name || s.id, s.primary ? [' ', badge('primary', 'info')] : null), s.type || '',
         o.table ? `table ${o.table}` : o.query ? h('code.break', String(o.query)) : '—',
         Object.keys(s.mapping || {}).map((c) => `${c} → ${s.mapping[c]}`).join(', ') || '—',
-        [scheduleText(sch), sch && sch.incremental ? h('span.help', `incremental on ${sch.column || '?'}`) : null],
+        !s.primary && !sch ? '—' : [scheduleText(sch), sch && sch.incremental ? h('span.help', `incremental on ${sch.column || '?'}`) : null],
         sch && sch.next_run_at ? fmtAgo(sch.next_run_at) : '—',
         s.primary || sch ? link(route('models', id, 'schedules', s.id), sch ? 'Change schedule' : 'Set schedule', h('span.visually-hidden', ` of ${s.name || s.id}`)) : h('span.small.muted', 'read with the primary source')];
     }), { empty: 'No sources.' }));
@@ -698,7 +733,7 @@ function renderPlan(out, plan, destIds, dmap) {
       const sample = changed.slice(0, 25);
       card.appendChild(table(['Record', 'Action', 'Changes', 'Groups'],
         sample.map((r) => [link(route('records', d.model || '', r.key), String(r.key)), badge(r.action, r.action),
-          h('ul.small', { style: undefined }, Object.entries(r.changes || {}).map(([f, ch]) => h('li', h('code', f), ': ', fmtValue(ch && ch.old), ' → ', fmtValue(ch && ch.new)))),
+          h('ul.small', Object.entries(r.changes || {}).map(([f, ch]) => h('li', h('code', f), ': ', fmtValue(ch && ch.old), ' → ', fmtValue(ch && ch.new)))),
           r.groups ? h('span.small', [(r.groups.add || []).length ? `+ ${r.groups.add.join(', ')}` : '', (r.groups.remove || []).length ? ` − ${r.groups.remove.join(', ')}` : ''].join('').trim() || '—') : '—']),
         { caption: changed.length > sample.length ? `A sample: ${sample.length} of ${changed.length} changed records` : `${plural(changed.length, 'changed record')}`, empty: 'Nothing would change.' }));
     } else {
@@ -757,7 +792,6 @@ async function viewRuns(root, _p, query, ctx) {
   root.appendChild(h('h2', 'History'));
   root.appendChild(tableBox);
   root.appendChild(pager);
-  let sawActive = false;
   const started = Date.now();
   const refresh = async () => {
     const qs = new URLSearchParams({ limit: '50' });
@@ -765,12 +799,11 @@ async function viewRuns(root, _p, query, ctx) {
     if (before) qs.set('before', before);
     const res = await get(`/runs?${qs}`);
     if (!ctx.alive()) return undefined;
-    const runs = itemsOf(res);
+    const runs = runsOf(res);
     const active = runs.filter((r) => r.status === 'running' || r.status === 'queued');
     clear(liveBox);
     liveBox.hidden = !active.length;
     if (active.length) {
-      sawActive = true;
       liveBox.appendChild(h('h2', { id: 'live-h' }, `Running now (${active.length})`));
       active.forEach((r) => liveBox.appendChild(liveRun(r, dmap)));
     }
@@ -789,7 +822,6 @@ async function viewRuns(root, _p, query, ctx) {
   };
   const first = await refresh();
   every(first || 1000, refresh);
-  void sawActive;
 }
 
 async function viewRun(root, { run: id }) {
@@ -823,41 +855,70 @@ async function retry(destination, btn) {
 
 // ---------------------------------------------------------------- failed rows
 
+// Is a ledger entry still failing? The server may say so (pending); otherwise a later
+// successful run of the same destination with no failed row re-sent it (pending rows
+// are retried by every run), so it is resolved.
+function errorState(e, runs) {
+  if (typeof e.pending === 'boolean') return e.pending ? { failing: true } : { failing: false };
+  if (typeof e.resolved === 'boolean') return { failing: !e.resolved };
+  const ok = runs.filter((r) => r.destination === e.destination && r.status === 'success' && !(r.counts || {}).failed
+    && (r.started_at || 0) > (e.at || 0) && (e.run_id === null || e.run_id === undefined || r.id === null || r.id > e.run_id));
+  if (!ok.length) return { failing: true };
+  const first = ok.reduce((a, r) => (r.started_at < a.started_at ? r : a));
+  return { failing: false, by: first.id };
+}
+
 async function viewErrors(root, _p, query) {
   const destFilter = query.get('destination') || '';
   const runFilter = query.get('run') || '';
   const before = query.get('before') || '';
+  const showAll = query.get('all') === '1';
   const dmap = await destinationsById();
   const qs = new URLSearchParams({ limit: '50' });
   if (destFilter) qs.set('destination', destFilter);
   if (runFilter) qs.set('run', runFilter);
   if (before) qs.set('before', before);
-  const res = await get(`/errors?${qs}`);
-  const items = itemsOf(res);
-  append(root, pageHeader('Failed rows', 'Records whose last attempt failed, with the error Braze (or joey) gave. Retrying sends them again.'));
+  const [res, runsRes] = await Promise.all([get(`/errors?${qs}`), get('/runs?limit=200')]);
+  const runs = runsOf(runsRes);
+  const all = itemsOf(res).map((e) => ({ ...e, st: errorState(e, runs) }));
+  // newest entry per (destination, key) decides; older entries of the same row are history
+  const seen = new Set();
+  for (const e of all) {
+    const k = `${e.destination}\u0000${e.key}`;
+    if (seen.has(k)) e.st = { failing: false, older: true };
+    seen.add(k);
+  }
+  const failing = all.filter((e) => e.st.failing);
+  const items = showAll ? all : failing;
+  append(root, pageHeader('Failed rows', 'Records Braze (or joey) refused, with the error. The next run retries them; Retry sends them again now.'));
+  const mkq = (o) => { const q = new URLSearchParams(); for (const [k, v] of Object.entries(o)) if (v) q.set(k, v); const t = q.toString(); return t ? `#/errors?${t}` : '#/errors'; };
   const picker = h('select', { id: 'errors-dest' }, h('option', { value: '' }, 'All destinations'),
     Object.values(dmap).map((d) => h('option', { value: d.id, selected: d.id === destFilter }, d.name || d.id)));
-  picker.addEventListener('change', () => go(picker.value ? `#/errors?destination=${enc(picker.value)}` : '#/errors'));
+  picker.addEventListener('change', () => go(mkq({ destination: picker.value, all: showAll ? '1' : '' })));
+  const allBox = h('input', { type: 'checkbox', id: 'errors-all', checked: showAll });
+  allBox.addEventListener('change', () => go(mkq({ destination: destFilter, run: runFilter, all: allBox.checked ? '1' : '' })));
   root.appendChild(h('div.actions', h('label', { for: 'errors-dest' }, 'Destination'), picker,
-    runFilter ? h('span', `Run #${runFilter} `, link('#/errors', '(show all runs)')) : null));
-  const withErrors = [...new Set(items.map((e) => e.destination))];
-  const retryTargets = destFilter ? [destFilter] : withErrors;
-  if (retryTargets.length && items.length) {
+    h('span.inline', allBox, h('label', { for: 'errors-all' }, 'Also show rows that went through later (history)')),
+    runFilter ? h('span', `Run #${runFilter} `, link(mkq({ destination: destFilter, all: showAll ? '1' : '' }), '(show all runs)')) : null));
+  const retryTargets = [...new Set(failing.map((e) => e.destination))];
+  if (retryTargets.length) {
     root.appendChild(h('div.actions', retryTargets.map((d) => h('button.primary', { type: 'button', on: { click: (e) => retry(d, e.currentTarget) } }, `Retry failed rows of ${destName(dmap, d)}`))));
   }
+  const hidden = all.length - items.length;
   const models = Object.fromEntries(Object.values(dmap).map((d) => [d.id, d.model]));
-  root.appendChild(table(['When', 'Destination', 'Record', 'Error', '#Attempts', 'Run'],
-    items.map((e) => [h('span.nowrap', { title: fmtTime(e.at) }, fmtAgo(e.at)), destName(dmap, e.destination),
-      models[e.destination] ? link(route('records', models[e.destination], e.key), String(e.key)) : String(e.key),
-      h('span.break', fmtValue(e.error)), String(e.attempts ?? ''), e.run_id ? link(route('runs', e.run_id), `#${e.run_id}`) : '—']),
-    { empty: 'No failed rows. Everything joey sent was accepted.' }));
+  root.appendChild(table(['When', 'Destination', 'Record', 'Error', '#Attempts', 'Run', 'Now'],
+    items.map((e) => ({
+      dataset: { key: String(e.key), destination: e.destination || '', failing: String(e.st.failing) },
+      cells: [h('span.nowrap', { title: fmtTime(e.at) }, fmtAgo(e.at)), destName(dmap, e.destination),
+        models[e.destination] ? link(route('records', models[e.destination], e.key), String(e.key)) : String(e.key),
+        h('span.break', fmtValue(e.error)), String(e.attempts ?? ''), e.run_id ? link(route('runs', e.run_id), `#${e.run_id}`) : '—',
+        e.st.failing ? badge('still failing', 'bad') : e.st.older ? badge('earlier attempt', 'neutral') : badge(e.st.by ? `went through (run #${e.st.by})` : 'went through', 'ok')],
+    })),
+    { empty: hidden ? `No row is failing now (${plural(hidden, 'earlier error')} in the history).` : 'No failed rows. Everything joey sent was accepted.' }));
   const pager = h('div.pager');
-  if (before) pager.appendChild(link(destFilter ? `#/errors?destination=${enc(destFilter)}` : '#/errors', 'Newest'));
+  if (before) pager.appendChild(link(mkq({ destination: destFilter, run: runFilter, all: showAll ? '1' : '' }), 'Newest'));
   if (res && res.next !== null && res.next !== undefined) {
-    const q2 = new URLSearchParams({ before: String(res.next) });
-    if (destFilter) q2.set('destination', destFilter);
-    if (runFilter) q2.set('run', runFilter);
-    pager.appendChild(link(`#/errors?${q2}`, 'Older failed rows'));
+    pager.appendChild(link(mkq({ destination: destFilter, run: runFilter, all: showAll ? '1' : '', before: String(res.next) }), 'Older failed rows'));
   }
   root.appendChild(pager);
 }
@@ -890,7 +951,13 @@ async function viewRecords(root, params) {
       root.appendChild(h('div.notice.warn', { role: 'status' }, `No record with key “${params.key}” in model “${params.model}”. `, e.body && e.body.detail ? String(e.body.detail) : ''));
       return;
     }
+    if (e.status >= 400 && e.status < 500 && e.status !== 401) { root.appendChild(errorNotice(e, `Cannot look up “${params.key}”`)); return; }
     throw e;
+  }
+  if (rec.found === false) {
+    root.appendChild(h('div.notice.warn', { role: 'status' }, `No record with key “${params.key}” in model “${params.model}”: the sources have no such row.`));
+    if (!(rec.destinations || []).some((d) => d.known || d.confirmed || d.pending || d.payload)) return;
+    root.appendChild(h('p', 'joey still remembers it in Braze:'));
   }
   const [m, dmap] = await Promise.all([get(`/models/${enc(params.model)}`).catch(() => ({ groups: [] })), destinationsById()]);
   const gname = Object.fromEntries((m.groups || []).map((g) => [g.id, g.name || g.id]));
@@ -903,15 +970,31 @@ async function viewRecords(root, params) {
   result.appendChild(h('h3', 'In Braze'));
   for (const d of rec.destinations || []) {
     const st = d.pending ? badge(`pending retry (attempt ${d.attempts || 0})`, 'warn') : d.confirmed ? badge('confirmed', 'ok') : badge('not sent', 'neutral');
+    const scope = d.in_scope === false ? badge('not sent by this destination (outside its group or model)', 'neutral') : null;
     const box = h('div.card', { dataset: { destination: d.id } },
-      h('h4', destName(dmap, d.id), ' ', st),
+      h('h4', destName(dmap, d.id), ' ', st, scope ? [' ', scope] : null),
       d.confirmed_at ? h('p.small.muted', `Braze confirmed it ${fmtTime(d.confirmed_at)}.`) : null,
       d.last_error ? h('div.notice.error', h('strong', 'Last error: '), fmtValue(d.last_error)) : null,
-      d.payload ? table(['Braze field', 'Last sent value'], Object.entries(d.payload).map(([k, v]) => [h('code', k), h('span.break', fmtValue(v))]), { class: 'kv', rowHeader: true }) : h('p.empty', 'Nothing sent yet.'));
+      payloadView(d.payload, dmap[d.id], gname));
     result.appendChild(box);
   }
   if (!(rec.destinations || []).length) result.appendChild(h('p.empty', 'No Braze destination holds this record.'));
   root.appendChild(result);
+}
+
+// What joey last sent for a record: {attributes, groups} (or a flat attribute object).
+function payloadView(payload, dest, gname) {
+  if (!payload || typeof payload !== 'object') return h('p.empty', 'Nothing sent yet.');
+  const nested = payload.attributes && typeof payload.attributes === 'object' && !Array.isArray(payload.attributes);
+  const attrs = nested ? payload.attributes : payload;
+  const out = [table(['Braze field', 'Last sent value'], Object.entries(attrs).map(([k, v]) => [h('code', k), h('span.break', fmtValue(v))]), { class: 'kv', rowHeader: true, empty: 'No attributes.' })];
+  if (nested && Array.isArray(payload.groups)) {
+    const byRemote = {};
+    for (const [gid, remote] of Object.entries((dest && dest.group_mapping) || {})) byRemote[remote] = gid;
+    out.push(h('p', h('strong', 'Subscription groups / groups: '),
+      payload.groups.length ? payload.groups.map((g, i) => [i ? ', ' : '', byRemote[g] ? `${gname[byRemote[g]] || byRemote[g]} (${g})` : String(g)]) : 'none'));
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- apps
@@ -953,7 +1036,8 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
   const showKey = h('button.small', { type: 'button', 'aria-controls': 'app-key', 'aria-pressed': 'false', on: { click: () => { const s = key.type === 'password'; key.type = s ? 'text' : 'password'; showKey.setAttribute('aria-pressed', String(s)); showKey.textContent = s ? 'Hide' : 'Show'; } } }, 'Show');
   const diagBox = h('div', { id: 'form-diagnostics' });
   const testBox = h('div', { id: 'test-result', 'aria-live': 'polite' });
-  const keyNote = storedKey && /^\$\{.+\}$/.test(storedKey) ? `The key is stored as the reference ${storedKey} (joey's secrets file, or an environment variable of that name). Leave **** to keep it, or type a new key to replace it.`
+  const keyNote = storedKey && /^GROUPAROO_OPTION__/.test(storedKey) ? `The key comes from the environment variable ${storedKey}. Leave **** to keep it, or type a new key to replace it.`
+    : storedKey && /^\$\{.+\}$/.test(storedKey) ? `The key is stored as the reference ${storedKey} (joey's secrets file, or an environment variable of that name). Leave **** to keep it, or type a new key to replace it.`
     : storedKey ? 'A key is stored. Leave **** to keep it, or type a new one to replace it.'
       : 'Braze → Settings → APIs and Identifiers → REST API keys. It needs the users.track, users.export.ids, users.delete, subscription.status.set and campaigns.list permissions. joey keeps it out of the config files.';
   const saveBtn = h('button.primary', { type: 'submit' }, isNew ? 'Save app' : 'Save changes');
@@ -1376,9 +1460,9 @@ function start() {
   });
   document.getElementById('skip-link').addEventListener('click', (e) => { e.preventDefault(); document.getElementById('main').focus(); });
   window.addEventListener('hashchange', render);
+  setInterval(() => { if (token && !document.getElementById('token-input')) refreshStatus(); }, 5000);
   if (!token) { askToken(); return; }
   refreshStatus().then(() => render());
-  setInterval(() => { if (token) refreshStatus(); }, 5000);
 }
 start();
 

@@ -43,7 +43,7 @@ export function runsChart(runs, opts = {}) {
   const iw = width - pad.l - pad.r;
   const ih = height - pad.t - pad.b;
   const maxV = Math.max(1, ...list.map(runChanges));
-  const nice = niceMax(maxV);
+  const nice = Math.max(4, niceMax(maxV)); // at least 0, 2, 4: no repeated axis labels
   // axes and grid
   for (const f of [0, 0.5, 1]) {
     const y = pad.t + ih - f * ih;
