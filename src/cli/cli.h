@@ -17,7 +17,11 @@
 
 struct cli_common {
 	const char *config_dir; /* --config, JOEY_CONFIG, default "./config" */
-	const char *state_path; /* --state, default <config dir>/../.joey/state.db */
+	/*
+	 * --state, else $JOEY_STATE_URL, else $JOEY_STATE, else <config dir>/../.joey/state.db;
+	 * a file or a postgres:// URL (state_open picks the back end)
+	 */
+	const char *state_path;
 	bool json;              /* --json */
 	bool verbose;           /* -v */
 	char *owned_state_path; /* derived state path, freed by cli_common_release */
@@ -29,7 +33,7 @@ struct cli_common {
  * not one; return -1 (after printing a usage error) if its value is missing.
  */
 int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i);
-/* Fill defaults (environment, derived state path). */
+/* Fill defaults (environment: JOEY_CONFIG, JOEY_STATE_URL, JOEY_STATE; derived state path). */
 void cli_common_finish(struct cli_common *c);
 /* Free what cli_common_finish allocated; state_path is NULL afterwards if it was derived. */
 void cli_common_release(struct cli_common *c);
@@ -44,8 +48,9 @@ int cli_opt_number(const char *name, double lo, double hi, int argc, char **argv
 
 /*
  * The secrets file: JOEY_SECRETS_FILE, else secrets.json beside the state store
- * (<state dir>/secrets.json, where `joey serve` writes literal secrets). Owned by the
- * caller; NULL when there is no state path.
+ * (<state dir>/secrets.json, where `joey serve` writes literal secrets; for a
+ * PostgreSQL state store, which has no directory, <config dir>/../.joey/secrets.json).
+ * Owned by the caller; NULL when there is no state path.
  */
 char *cli_secrets_path(const struct cli_common *c);
 
@@ -60,5 +65,6 @@ int cmd_plan(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_state(int argc, char **argv);
 
 #endif

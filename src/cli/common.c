@@ -7,6 +7,7 @@
 #include "base/strbuf.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
+#include "state/state.h"
 
 const char *cli_opt_value(const char *name, int argc, char **argv, int *i, bool *missing)
 {
@@ -73,6 +74,18 @@ int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i)
 	return 0;
 }
 
+/* <config dir>/../.joey/name: the default state directory. */
+static char *default_dir_file(const struct cli_common *c, const char *name)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t len = strlen(c->config_dir);
+	while (len > 1 && c->config_dir[len - 1] == '/')
+		len--;
+	strbuf_add(&sb, c->config_dir, len);
+	strbuf_addf(&sb, "/../.joey/%s", name);
+	return strbuf_detach(&sb, NULL);
+}
+
 void cli_common_finish(struct cli_common *c)
 {
 	if (!c->config_dir) {
@@ -80,18 +93,14 @@ void cli_common_finish(struct cli_common *c)
 		c->config_dir = env && *env ? env : "./config";
 	}
 	if (!c->state_path) {
+		const char *url = getenv("JOEY_STATE_URL");
 		const char *env = getenv("JOEY_STATE");
-		if (env && *env) {
+		if (url && *url) {
+			c->state_path = url;
+		} else if (env && *env) {
 			c->state_path = env;
 		} else {
-			/* .joey/state.db beside the config directory */
-			struct strbuf sb = STRBUF_INIT;
-			size_t len = strlen(c->config_dir);
-			while (len > 1 && c->config_dir[len - 1] == '/')
-				len--;
-			strbuf_add(&sb, c->config_dir, len);
-			strbuf_addstr(&sb, "/../.joey/state.db");
-			c->owned_state_path = strbuf_detach(&sb, NULL);
+			c->owned_state_path = default_dir_file(c, "state.db");
 			c->state_path = c->owned_state_path;
 		}
 	}
@@ -116,6 +125,8 @@ char *cli_secrets_path(const struct cli_common *c)
 		return xstrdup(env);
 	if (!state)
 		return NULL;
+	if (state_path_is_url(state)) /* a database has no directory: the default one */
+		return c->config_dir ? default_dir_file(c, "secrets.json") : NULL;
 	slash = strrchr(state, '/');
 	if (slash)
 		strbuf_add(&sb, state, (size_t)(slash - state + 1));

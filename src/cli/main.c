@@ -16,11 +16,12 @@ static const struct command commands[] = {
 	{ "run", cmd_run, "send the changes to Braze and record what it confirmed" },
 	{ "status", cmd_status, "show recent runs, failing records, and what was sent for one record" },
 	{ "serve", cmd_serve, "run the schedules and serve the web UI and JSON API" },
+	{ "state", cmd_state, "create or upgrade the state store, export it, import it" },
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: joey <command> [--config DIR] [--state PATH] [--json] [options]\n\n"
+	fprintf(out, "usage: joey <command> [--config DIR] [--state PATH|URL] [--json] [options]\n\n"
 		     "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);

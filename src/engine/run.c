@@ -370,8 +370,14 @@ static enum jerr start_dest(struct dest_ctx *dc, const struct config *cfg, struc
 	rc = state_lock_acquire(dc->st, rd->dest->id, holder, &e);
 	if (rc) {
 		fail_dest(dc, &e);
-		jerror_release(&e);
-		return rc == JERR_STATE_BUSY ? JERR_OK : rc;
+		if (rc == JERR_STATE_BUSY) { /* this destination only: the others go on */
+			jerror_release(&e);
+			return JERR_OK;
+		}
+		/* the store failed (I/O error, disk full): the caller reports it from err */
+		jerror_release(err);
+		*err = e;
+		return rc;
 	}
 	dc->locked = true;
 	dc->last_heartbeat = now_s();

@@ -253,13 +253,16 @@ void api_status(struct req *r, struct reply *out)
 	if (!req_check_query(r, out, no_params))
 		return;
 	struct server *s = r->s;
+	struct strbuf shown = STRBUF_INIT;
+	state_path_display(s->opts.state_path, &shown); /* a URL without its password */
 	pthread_mutex_lock(&s->lock);
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:O,s:I}", "version", JOEY_VERSION, "config_dir",
-			      s->opts.config_dir, "state_path", s->opts.state_path, "listen", s->listen_desc,
+			      s->opts.config_dir, "state_path", shown.buf, "listen", s->listen_desc,
 			      "auth_required", !s->loopback, "config_loaded_at", (json_int_t)s->cfg->loaded_at,
 			      "config_error", s->config_error ? s->config_error : json_null(), "queue_depth",
 			      (json_int_t)sched_queue_depth(s->sched));
 	pthread_mutex_unlock(&s->lock);
+	strbuf_release(&shown);
 	reply_json(out, 200, j);
 }
 

@@ -472,10 +472,13 @@ static enum jerr load_token(struct server *s, struct jerror *err)
 		s->token = xstrdup(s->opts.token);
 		return JERR_OK;
 	}
+	/* beside the state file, or beside the secrets file when the state is a database URL */
 	struct strbuf path = STRBUF_INIT;
-	const char *slash = strrchr(s->opts.state_path, '/');
+	const char *base = state_path_is_url(s->opts.state_path) && s->opts.secrets_path ? s->opts.secrets_path
+											  : s->opts.state_path;
+	const char *slash = base ? strrchr(base, '/') : NULL;
 	if (slash)
-		strbuf_add(&path, s->opts.state_path, (size_t)(slash - s->opts.state_path + 1));
+		strbuf_add(&path, base, (size_t)(slash - base + 1));
 	strbuf_addstr(&path, "api-token");
 	char buf[129];
 	int fd = open(path.buf, O_RDONLY | O_CLOEXEC);
@@ -647,8 +650,11 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 
 	if ((rc = httpd_start(s, err)))
 		goto out;
+	struct strbuf shown = STRBUF_INIT;
+	state_path_display(o->state_path, &shown);
 	fprintf(stderr, "joey serve: listening on http://%s/ (config %s, state %s)\n", s->listen_desc,
-		o->config_dir, o->state_path);
+		o->config_dir, shown.buf);
+	strbuf_release(&shown);
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {

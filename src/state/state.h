@@ -1,12 +1,16 @@
 /*
  * state.h: the state store, the only place that says what Braze has.
  *
- * One SQLite file (WAL mode), default `.joey/state.db` beside the config directory.
+ * Two back ends behind this one interface (state_open picks by the path):
+ *   - an SQLite file (WAL mode), default `.joey/state.db` beside the config directory;
+ *   - a PostgreSQL schema, when the path is a libpq URI starting with postgres:// or
+ *     postgresql:// (`?schema=NAME` picks the schema, default "joey"; the password
+ *     comes from the URI or PGPASSWORD and is never printed).
  * Per destination and record key it holds the last payload Braze confirmed (canonical
  * JSON, see engine/payload.h), its XXH3-128 hash, whether the record is still in the
  * destination's scope, and a pending marker with attempts and the last error; plus run
  * history, the per-row error ledger and per-destination locks.
- * Schema and crash-safety argument: docs/internals/state.md.
+ * Schema, back ends and crash-safety argument: docs/internals/state.md.
  *
  * Order of calls:
  *   state_open(path, STATE_OPEN_CREATE, &st, &err);  -- creates/migrates the schema;
@@ -19,11 +23,12 @@
  *                    (or state_rollback) -- one transaction per answered batch
  *   history:         state_run_start ... state_ledger_add ... state_run_finish
  *   marks:           state_mark_get / state_mark_set (incremental schedules)
+ *   export/import:   state_dump; state_begin, state_load_row..., state_load_finish, state_commit
  *   state_close(st);
  *
  * Cursor rows come in ascending key order as defined by key_compare() in
- * source/source.h: integer keys (stored as SQLite INTEGER) numerically and before
- * text keys, text keys bytewise. Rows are borrowed until the next call.
+ * source/source.h: integer keys numerically and before text keys, text keys
+ * bytewise. Rows are borrowed until the next call.
  * All functions leave the store unchanged on failure (a failed write inside a
  * transaction is undone by state_rollback).
  *
@@ -44,9 +49,12 @@
 
 #define STATE_SCHEMA_VERSION 2
 #define STATE_HASH_LEN 16
-/* PRAGMA application_id of a joey state store: "JOEY". */
+/* PRAGMA application_id of a joey state store: "JOEY" (PostgreSQL: meta.application_id). */
 #define STATE_APPLICATION_ID 0x4a4f4559
-/* How long a statement waits for another process's write lock before JERR_STATE_BUSY. */
+/*
+ * How long a statement waits for another process's write lock (SQLite busy timeout,
+ * PostgreSQL lock_timeout) before JERR_STATE_BUSY.
+ */
 #define STATE_BUSY_TIMEOUT_MS 10000
 /* A destination lock whose heartbeat is older than this is stale (state_lock_acquire). */
 #define STATE_LOCK_STALE_MS (30 * 60 * 1000)
@@ -86,22 +94,33 @@ struct state_row {
 };
 
 /*
- * path is borrowed (":memory:" opens a private in-memory store). On failure *out is
- * NULL and err says which file and why: JERR_STATE (missing, not a joey state store,
- * corrupt, read-only directory, disk full), JERR_STATE_VERSION (written by a newer
- * joey), JERR_STATE_BUSY (another process holds the write lock too long).
+ * path is borrowed: a file (":memory:" opens a private in-memory store), or a
+ * PostgreSQL URI (state_path_is_url). On failure *out is NULL and err says which store
+ * and why: JERR_STATE (missing, not a joey state store, corrupt, read-only directory,
+ * disk full, server unreachable), JERR_STATE_VERSION (written by a newer joey),
+ * JERR_STATE_BUSY (another process holds the write lock too long).
  * A store opened READONLY or READONLY_OR_EMPTY refuses every write with JERR_STATE.
- * A file with an older schema is migrated by CREATE; READONLY* open it as it is
+ * A store with an older schema is migrated by CREATE; READONLY* open it as it is
  * (state_schema_version says which), and what it lacks reads as empty (no marks).
+ * On PostgreSQL, a missing schema is what a missing file is on SQLite.
  */
 enum jerr state_open(const char *path, enum state_open_mode mode, struct state **out,
 		     struct jerror *err) JOEY_WUR;
 /* Close every cursor first. An open transaction is rolled back. st may be NULL. */
 void state_close(struct state *st);
-/* The schema version of the open file. */
+/* The schema version of the open store. */
 int state_schema_version(const struct state *st);
-/* The path given to state_open (borrowed from st). */
+/*
+ * The store as messages name it (borrowed from st): the path given to state_open, or
+ * for PostgreSQL the URL without its password (postgresql://user@host:port/db?schema=s).
+ */
 const char *state_path(const struct state *st);
+/* "SQLite" or "PostgreSQL". */
+const char *state_backend_name(const struct state *st);
+/* path (borrowed) names a PostgreSQL store: it starts with postgres:// or postgresql://. */
+bool state_path_is_url(const char *path);
+/* Append path as it may be shown to people: a URL loses its password. */
+void state_path_display(const char *path, struct strbuf *out);
 
 /*
  * Rows of dest_id (borrowed) in key order, placeholders included (see confirmed).
@@ -128,10 +147,12 @@ enum jerr state_get(struct state *st, const char *dest_id, const struct rkey *ke
 		    struct state_row **row, bool *found, struct jerror *err) JOEY_WUR;
 
 /*
- * Transactions (BEGIN IMMEDIATE: the write lock is taken at once, waiting up to
- * STATE_BUSY_TIMEOUT_MS, else JERR_STATE_BUSY). Writes outside a transaction commit
- * one by one. When a write inside a transaction fails, the caller calls
- * state_rollback (always safe, also when SQLite already rolled back, e.g. disk full).
+ * Transactions (SQLite: BEGIN IMMEDIATE, the write lock is taken at once, waiting up to
+ * STATE_BUSY_TIMEOUT_MS, else JERR_STATE_BUSY; PostgreSQL: BEGIN, rows are locked as
+ * they are written). Writes outside a transaction commit one by one. When a write
+ * inside a transaction fails, the caller calls state_rollback (always safe, also when
+ * the database already rolled back, e.g. SQLite on disk full; on PostgreSQL any
+ * failed statement ends the transaction's usefulness, so roll back after any error).
  * state_commit rolls the whole transaction back itself when it fails, so nothing of
  * it is stored and no transaction is left open.
  */
@@ -141,7 +162,7 @@ void state_rollback(struct state *st);
 
 /*
  * Writes. dest_id, key, payload and error are borrowed. A failure is JERR_STATE
- * naming the file, with SQLite's message as detail (JERR_STATE_BUSY when locked).
+ * naming the store, with the database's message as detail (JERR_STATE_BUSY when locked).
  */
 
 /* Confirmed by Braze: store payload and hash, clear pending/attempts/last_error. */
@@ -168,6 +189,7 @@ enum jerr state_set_exists(struct state *st, const char *dest_id, const struct r
 /*
  * Cap the file at about max_bytes (PRAGMA max_page_count, this connection only):
  * writes past it fail as if the disk were full. For tests and bounded deployments.
+ * SQLite only: on PostgreSQL it fails with JERR_STATE ("not supported").
  */
 enum jerr state_limit_size(struct state *st, uint64_t max_bytes, struct jerror *err) JOEY_WUR;
 
@@ -269,6 +291,67 @@ enum jerr state_mark_get(struct state *st, const char *schedule_id, struct strbu
 /* Store value (borrowed, copied) as the mark of schedule_id, replacing any. */
 enum jerr state_mark_set(struct state *st, const char *schedule_id, const char *value,
 			 struct jerror *err) JOEY_WUR;
+
+/* ---- export and import: every table as values (`joey state export|import`) ---- */
+
+/*
+ * The tables as export and import see them, at STATE_SCHEMA_VERSION, the same on every
+ * back end (schema.c): records, runs, ledger, locks, marks, in that order (runs before
+ * ledger, which refers to it). meta is not among them; the schema version is.
+ */
+enum state_col_type {
+	STATE_COL_INT,  /* 64-bit integer */
+	STATE_COL_BOOL, /* 0 or 1 */
+	STATE_COL_TEXT, /* text (UTF-8) */
+	STATE_COL_HASH, /* STATE_HASH_LEN bytes */
+	STATE_COL_KEY,  /* a record key: integer or text (records.key, ledger.key) */
+};
+struct state_column {
+	const char *name;
+	enum state_col_type type;
+	bool nullable;
+};
+struct state_table {
+	const char *name;
+	int since;    /* schema version that added it */
+	size_t n_pk;  /* the first n_pk columns are the primary key */
+	size_t n_cols;
+	const struct state_column *cols;
+};
+extern const struct state_table state_tables[];
+extern const size_t state_n_tables;
+
+/* One value: NULL, an integer (INT, BOOL, integer KEY) or bytes (TEXT, HASH, text KEY). */
+struct state_value {
+	enum { STATE_VAL_NULL, STATE_VAL_INT, STATE_VAL_TEXT } kind;
+	int64_t i;
+	struct slice s; /* borrowed */
+};
+
+/*
+ * Every row of every table, read in one snapshot: the tables in state_tables order,
+ * each in primary-key order (records by dest_id bytewise, then key order; runs and
+ * ledger by id; locks and marks by their text key bytewise), so equal stores dump
+ * equal. fn gets the table and one value per column (borrowed, valid during the call);
+ * anything but JERR_OK stops the dump and is returned. fn must not call state
+ * functions. Tables newer than the store's schema have no rows.
+ */
+typedef enum jerr (*state_dump_fn)(void *ctx, const struct state_table *t,
+				   const struct state_value *row, struct jerror *err);
+enum jerr state_dump(struct state *st, state_dump_fn fn, void *ctx, struct jerror *err) JOEY_WUR;
+/* *empty: no table holds a row. */
+enum jerr state_is_empty(struct state *st, bool *empty, struct jerror *err) JOEY_WUR;
+/* Delete every row of every table (import --replace; inside its transaction). */
+enum jerr state_clear(struct state *st, struct jerror *err) JOEY_WUR;
+/*
+ * Insert one row of t exactly as given (ids and times kept; row has t->n_cols values,
+ * borrowed). Call inside a transaction, rows of runs before the ledger rows that refer
+ * to them, then state_load_finish (which makes new ids follow the loaded ones) and
+ * state_commit. A value of the wrong kind, or a row that clashes, is JERR_STATE.
+ */
+enum jerr state_load_row(struct state *st, const struct state_table *t,
+			 const struct state_value *row, struct jerror *err) JOEY_WUR;
+enum jerr state_load_finish(struct state *st, struct jerror *err) JOEY_WUR;
 
 /* Hash of a canonical payload: XXH3-128, big-endian (high 64 bits first). */
 void state_hash(const void *data, size_t len, unsigned char out[STATE_HASH_LEN]);

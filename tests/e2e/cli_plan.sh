@@ -23,7 +23,7 @@ expect_out '^  create +8$' "all 8 users would be created in braze_sync"
 expect_out 'destination "braze_additive" \(additive mode; model "users", members of group "high_value"\)' "additive destination tracks its group"
 expect_out 'model "users": 8 records read, 1 secondary rows without a primary record ignored|model "users": 8 records read' "records counted"
 expect_no "sekrit-key-123" "plan never prints the API key"
-[ -e "$D/.joey/state.db" ] && bad "plan must not create the state store" || ok "plan writes no state"
+state_exists "$D/.joey/state.db" && bad "plan must not create the state store" || ok "plan writes no state"
 
 run plan --config "$D/config" --details --destination braze_additive
 expect_rc 0 "plan --details for one destination"
@@ -60,15 +60,15 @@ expect_err 'purchasez' "missing table named"
 sed -i 's/"table": "purchasez"/"table": "purchases"/' "$D/config/sources/purchases_table.json"
 
 # a state store from a newer joey is refused
-mkdir -p "$D/.joey" && sqlite3 "$D/.joey/state.db" "PRAGMA application_id=0x4a4f4559; CREATE TABLE meta(key PRIMARY KEY, value); INSERT INTO meta VALUES('schema_version', 999);"
+state_make_version "$D/.joey/state.db" 999
 run plan --config "$D/config"
 expect_rc 1 "newer state refused"
 expect_err 'newer joey' "newer state message"
-rm -rf "$D/.joey"
+state_remove "$D/.joey/state.db"
 
 # a file that is not a joey state store
 mkdir -p "$D/.joey" && echo "not a database" > "$D/.joey/state.db"
-run plan --config "$D/config"
+run plan --config "$D/config" --state "$D/.joey/state.db"
 expect_rc 1 "garbage state refused"
 expect_err 'state.db' "garbage state names the file"
 rm -rf "$D/.joey"

@@ -4,7 +4,16 @@ set -u
 JOEY=${JOEY_BIN:?JOEY_BIN must point at the joey binary}
 SRC=${JOEY_SRC:?JOEY_SRC must point at the source tree}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/joeye2e.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+STATE_SCHEMA="" # E2E_STATE=postgres: the state store's schema (see "the state store" below)
+state_psql() { PGOPTIONS="-c search_path=$STATE_SCHEMA -c client_min_messages=warning" psql "$JOEY_PG_URL" -qAt -v ON_ERROR_STOP=1 "$@"; }
+state_drop() { [ -z "$STATE_SCHEMA" ] || state_psql -c "DROP SCHEMA IF EXISTS $STATE_SCHEMA CASCADE" >/dev/null 2>&1 || true; }
+# at exit: stop background jobs (the simulator), drop the PostgreSQL state schema, remove TMP
+e2e_cleanup() {
+  for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
+  state_drop
+  rm -rf "$TMP"
+}
+trap e2e_cleanup EXIT
 PASS=0
 FAIL=0
 
@@ -57,7 +66,7 @@ sim_start() {
   SIM_PID=$!
   for _ in $(seq 1 100); do [ -s "$TMP/sim.port" ] && break; sleep 0.05; done
   SIM_URL="http://127.0.0.1:$(cat "$TMP/sim.port")"
-  trap 'for p in $(jobs -p); do kill $p 2>/dev/null; done; rm -rf "$TMP"' EXIT
+  trap e2e_cleanup EXIT
 }
 sim_stop() { kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true; }
 # sim_check NAME EXPR: assertion on the simulator's users/requests (see sim.py)
@@ -67,6 +76,53 @@ sim_check() {
 }
 sim_mark() { python3 "$(dirname "${BASH_SOURCE[0]}")/sim.py" mark "$SIM_URL"; }
 sim_post() { curl -s -X POST -H 'Content-Type: application/json' "$SIM_URL$1" -d "$2" >/dev/null; }
+
+# ---- the state store: SQLite by default, or PostgreSQL (E2E_STATE=postgres) ----
+# With E2E_STATE=postgres, JOEY_STATE_URL names a fresh schema in $JOEY_PG_URL's
+# database (dropped at exit), so every joey command without --state uses it; without
+# JOEY_PG_URL the whole script is skipped. Scripts reach the store through these
+# helpers, given the SQLite path they would use otherwise (usually the default,
+# $TMP/.joey/state.db):
+#   state_query PATH SQL        print the result of SQL (one value per line)
+#   state_exists PATH           the store exists (the file, or the schema)
+#   state_make_version PATH N   a store that says it has schema version N
+#   state_remove PATH           remove the store
+#   state_contains PATH TEXT    TEXT appears anywhere in the store
+STATE_BACKEND=${E2E_STATE:-sqlite}
+case $STATE_BACKEND in
+sqlite) ;;
+postgres)
+  [ -n "${JOEY_PG_URL:-}" ] || { echo "skipped: JOEY_PG_URL is not set (E2E_STATE=postgres)"; echo "0 passed, 0 failed"; exit 0; }
+  STATE_SCHEMA="e2e_state_$$_$RANDOM"
+  case $JOEY_PG_URL in *\?*) JOEY_STATE_URL="$JOEY_PG_URL&schema=$STATE_SCHEMA" ;; *) JOEY_STATE_URL="$JOEY_PG_URL?schema=$STATE_SCHEMA" ;; esac
+  export JOEY_STATE_URL
+  unset JOEY_STATE ;;
+*) echo "unknown E2E_STATE $STATE_BACKEND"; exit 2 ;;
+esac
+state_query() {
+  if [ "$STATE_BACKEND" = postgres ]; then state_psql -c "$2"; else sqlite3 "$1" "$2"; fi
+}
+state_exists() {
+  if [ "$STATE_BACKEND" = postgres ]; then
+    [ "$(state_psql -c "SELECT count(*) FROM pg_namespace WHERE nspname = '$STATE_SCHEMA'")" = 1 ]
+  else [ -e "$1" ]; fi
+}
+state_make_version() {
+  if [ "$STATE_BACKEND" = postgres ]; then
+    state_psql -c "CREATE SCHEMA $STATE_SCHEMA; CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO meta VALUES ('application_id', '1246709081'), ('schema_version', '$2')" >/dev/null
+  else
+    mkdir -p "$(dirname "$1")"
+    sqlite3 "$1" "PRAGMA application_id=0x4a4f4559; CREATE TABLE meta(key PRIMARY KEY, value); INSERT INTO meta VALUES('schema_version', $2);"
+  fi
+}
+state_remove() {
+  if [ "$STATE_BACKEND" = postgres ]; then state_drop; else rm -rf "$(dirname "$1")"; fi
+}
+state_contains() {
+  if [ "$STATE_BACKEND" = postgres ]; then "$JOEY" state export 2>/dev/null | grep -qF -- "$2"
+  else grep -rqaF -- "$2" "$(dirname "$1")"; fi
+}
 
 # ---- the warehouse a test reads: SQLite by default, or a real server ----
 # db_setup: picks E2E_BACKEND (sqlite | postgres | mysql); defines sq SQL (run a

@@ -89,5 +89,5 @@ run validate --config "$TMP/cfg" --check-apps; expect_rc 0 "validate --check-app
 run run $J; expect_rc 0 "bad key: run with the right key converges"
 converged "bad key: nothing lost"
 expect_no "test-key" "the API key never appears in output"
-if grep -rqa "test-key" "$TMP/.joey/"; then bad "the API key is in the state store"; else ok "the API key is not in the state store"; fi
+if state_contains "$TMP/.joey/state.db" "test-key"; then bad "the API key is in the state store"; else ok "the API key is not in the state store"; fi
 finish

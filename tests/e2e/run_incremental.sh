@@ -31,7 +31,7 @@ cat > "$TMP/cfg/config.json" <<EOF2
 ]
 EOF2
 J="--config $TMP/cfg"
-mark() { sqlite3 "$TMP/.joey/state.db" "SELECT value FROM marks WHERE schedule_id = 'users_sched'"; }
+mark() { state_query "$TMP/.joey/state.db" "SELECT value FROM marks WHERE schedule_id = 'users_sched'"; }
 
 # ---- before any run: no mark, so a full read
 run plan $J; expect_rc 0 "plan before the first run"

@@ -10,19 +10,27 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_lib import (TMP, JOEY, Server, Sim, check, dir_digest, finish, small_config, wait_for)  # noqa: E402
+from serve_lib import (TMP, JOEY, Server, Sim, check, dir_digest, finish, pg_state_url, small_config, wait_for)  # noqa: E402
 
 sim = Sim()
 os.environ["BRAZE_KEY"] = "test-key"
 cfg, db = small_config(TMP, sim.url, n=50)
 state = os.path.join(TMP, "st", "state.db")
 os.makedirs(os.path.dirname(state))
+if os.environ.get("E2E_STATE") == "postgres":  # the state store in PostgreSQL (state_pg_serve_api.sh)
+    if not os.environ.get("JOEY_PG_URL"):
+        print("skipped: JOEY_PG_URL is not set (E2E_STATE=postgres)\n0 passed, 0 failed")
+        sys.exit(0)
+    state = pg_state_url()
+    os.environ["JOEY_SECRETS_FILE"] = os.path.join(TMP, "st", "secrets.json")
 srv = Server(cfg, state)
 log = srv.read_log()
 
 # ---- start: token ----
 tf = os.path.join(TMP, "st", "api-token")
 check("token generated and stored", srv.token and len(srv.token) >= 32, log)
+check("the state store is shown without a password", "state_path" in srv.get("/api/v1/status").raw
+      and ":%s@" % "secret" not in srv.get("/api/v1/status").raw)
 check("token file is 0600", stat.S_IMODE(os.stat(tf).st_mode) == 0o600)
 check("token printed once at first start", log.count(srv.token) == 1, log)
 

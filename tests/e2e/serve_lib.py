@@ -132,7 +132,10 @@ class Server:
         if addr.startswith("0.0.0.0:"):
             addr = "127.0.0.1:" + addr.split(":")[1]
         self.url = "http://" + addr
-        tf = os.path.join(os.path.dirname(state), "api-token")
+        if state.startswith("postgres"):
+            tf = os.path.join(os.path.dirname(e["JOEY_SECRETS_FILE"]), "api-token")
+        else:
+            tf = os.path.join(os.path.dirname(state), "api-token")
         self.token = e.get("JOEY_API_TOKEN") or (open(tf).read().strip() if os.path.exists(tf) else None)
 
     def read_log(self):
@@ -182,6 +185,15 @@ class Server:
                 return r.json["items"] or None
             return None
         return wait_for(done, timeout, 0.1)
+
+
+def pg_state_url():
+    """A fresh schema in $JOEY_PG_URL's database for the state store, dropped at exit."""
+    url = os.environ["JOEY_PG_URL"]
+    schema = "e2e_serve_%d" % os.getpid()
+    atexit.register(lambda: subprocess.run(["psql", url, "-qAt", "-c", "DROP SCHEMA IF EXISTS %s CASCADE" % schema],
+                                           capture_output=True))
+    return url + ("&" if "?" in url else "?") + "schema=" + schema
 
 
 def dir_digest(d):

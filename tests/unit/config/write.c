@@ -793,9 +793,9 @@ static void test_loader_secrets_file(void **state)
 
 	/* secrets_set keeps the others and replaces its own */
 	assert_int_equal(secrets_set(f->secrets, "OTHER", "x", &err), JERR_OK);
-	assert_int_equal(secrets_set(f->secrets, "BRAZE_KEY", "new \"quoted\"", &err), JERR_OK);
+	assert_int_equal(secrets_set(f->secrets, "BRAZE_KEY", "new\"quoted\"", &err), JERR_OK);
 	cfg = load(f, JERR_OK);
-	assert_string_equal(app_option(cfg, "braze", "apiKey")->str, "new \"quoted\"");
+	assert_string_equal(app_option(cfg, "braze", "apiKey")->str, "new\"quoted\"");
 	config_free(cfg);
 	assert_int_equal(secrets_set(f->secrets, "1BAD", "x", &err), JERR_USAGE);
 	assert_int_equal(secrets_set(f->secrets, "A-B", "x", &err), JERR_USAGE);

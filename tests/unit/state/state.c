@@ -1,99 +1,155 @@
-/* state.c: tests for src/state/state.c (the SQLite state store). */
-#include "support/testutil.h"
+/* state.c: tests of the state store's interface (src/state/state.c), on every back end. */
+#include "state/backends.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
 #include <xxhash.h>
 
-#include "base/strbuf.h"
-#include "base/xalloc.h"
-#include "state/state.h"
+/*
+ * Each test runs twice: against an SQLite file and against a PostgreSQL schema
+ * ($JOEY_PG_URL; that group is skipped without it). Tests of what only one back end
+ * has (the file, WAL, disk full; the URL, the server) are in sqlite.c and pg.c.
+ */
 
-#define IK(n) ((struct rkey){ true, (n), SLICE_LIT(#n) })
-#define TK(s) ((struct rkey){ false, 0, SLICE_LIT(s) })
+/* ---- open, create, migrate, refuse ---- */
 
-static char *path_in(const char *dir, const char *rel)
+static void test_create_and_reopen(void **s)
 {
-	struct strbuf sb = STRBUF_INIT;
-	strbuf_addf(&sb, "%s/%s", dir, rel);
-	return strbuf_detach(&sb, NULL);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct strbuf name = STRBUF_INIT;
+	uint64_t n = 0;
+	struct jerror err = JERROR_INIT;
+
+	assert_true(tb_exists(path));
+	assert_int_equal(state_schema_version(st), STATE_SCHEMA_VERSION);
+	state_path_display(path, &name);
+	assert_string_equal(state_path(st), name.buf);
+	assert_string_equal(state_backend_name(st), B->kind == TB_SQLITE ? "SQLite" : "PostgreSQL");
+	tb_put(st, "d", IK(1), "{\"a\":1}", true);
+	state_close(st);
+	assert_int_equal(tb_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"),
+			 STATE_SCHEMA_VERSION);
+
+	st = tb_open(path, STATE_OPEN_READONLY);
+	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
+	assert_int_equal(n, 1);
+	state_close(st);
+	strbuf_release(&name);
+	free(path);
 }
 
-static bool file_exists(const char *path)
+static void test_migrations_idempotent(void **s)
 {
-	struct stat sb;
-	return stat(path, &sb) == 0;
+	char *path = tb_fresh();
+	int64_t objects;
+	state_close(tb_open(path, STATE_OPEN_CREATE));
+	objects = tb_objects(path);
+	assert_true(objects >= 5);
+	for (int i = 0; i < 3; i++) {
+		struct state *st = tb_open(path, STATE_OPEN_CREATE);
+		assert_int_equal(state_schema_version(st), STATE_SCHEMA_VERSION);
+		state_close(st);
+	}
+	assert_int_equal(tb_objects(path), objects);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM meta WHERE key = 'schema_version'"), 1);
+	free(path);
 }
 
-/* Run SQL on the file with a separate plain SQLite connection. */
-static void raw_exec(const char *path, const char *sql)
+static void test_newer_version_refused(void **s)
 {
-	sqlite3 *db = NULL;
-	char *msg = NULL;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("%s: %s", sql, msg);
-	sqlite3_close(db);
+	char *path = tb_fresh();
+	struct strbuf want = STRBUF_INIT, name = STRBUF_INIT;
+	enum state_open_mode modes[] = { STATE_OPEN_CREATE, STATE_OPEN_READONLY,
+					 STATE_OPEN_READONLY_OR_EMPTY };
+	tb_make_version(path, 999);
+	state_path_display(path, &name);
+	strbuf_addf(&want, "state store \"%s\" was written by a newer joey (schema version 999, "
+			   "this joey knows up to %d)", name.buf, STATE_SCHEMA_VERSION);
+	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+		struct state *st = (struct state *)1;
+		struct jerror err = JERROR_INIT;
+		assert_int_equal(state_open(path, modes[i], &st, &err), JERR_STATE_VERSION);
+		assert_null(st);
+		assert_int_equal(err.code, JERR_STATE_VERSION);
+		assert_string_equal(err.msg.buf, want.buf);
+		assert_non_null(strstr(err.hint.buf, "upgrade joey"));
+		jerror_release(&err);
+	}
+	/* the store was not touched */
+	assert_int_equal(tb_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 999);
+	strbuf_release(&want);
+	strbuf_release(&name);
+	free(path);
 }
 
-static int64_t raw_int(const char *path, const char *sql)
+static void test_readonly_missing_and_empty(void **s)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	int64_t v = -1;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
-}
-
-/* First column of the first row as text (malloc'd), or NULL. */
-static char *raw_text(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	char *v = NULL;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
-		v = xstrdup((const char *)sqlite3_column_text(s, 0));
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
-}
-
-static struct state *open_ok(const char *path, enum state_open_mode mode)
-{
+	char *path = tb_fresh();
+	struct strbuf want = STRBUF_INIT, name = STRBUF_INIT;
 	struct state *st = NULL;
+	struct state_cursor *cur = NULL;
+	struct state_row *row = (struct state_row *)1;
 	struct jerror err = JERROR_INIT;
-	if (state_open(path, mode, &st, &err) != JERR_OK)
-		fail_msg("state_open(%s): %s / %s", path, err.msg.buf, err.detail.buf);
+	uint64_t n = 7;
+	bool found = true;
+
+	assert_int_equal(state_open(path, STATE_OPEN_READONLY, &st, &err), JERR_STATE);
+	assert_null(st);
+	state_path_display(path, &name);
+	strbuf_addf(&want, "state store \"%s\" does not exist", name.buf);
+	assert_string_equal(err.msg.buf, want.buf);
+	assert_non_null(strstr(err.hint.buf, "run 'joey run'"));
+	assert_non_null(strstr(err.hint.buf, "or pass --state"));
+
+	/* plan before any run: an empty store, nothing created */
+	st = tb_open(path, STATE_OPEN_READONLY_OR_EMPTY);
+	assert_false(tb_exists(path));
+	assert_string_equal(state_path(st), name.buf);
+	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(state_cursor_open(st, "d", &cur, &err), JERR_OK);
+	assert_int_equal(state_cursor_next(cur, &row, &err), JERR_OK);
+	assert_null(row);
+	state_cursor_close(cur);
+	{
+		struct rkey k = IK(1);
+		struct state_row *r = NULL;
+		struct strbuf v = STRBUF_INIT;
+		assert_int_equal(state_get(st, "d", &k, &r, &found, &err), JERR_OK);
+		assert_false(found);
+		assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+		assert_false(found);
+		assert_int_equal(state_mark_failed(st, "d", &k, "x", &err), JERR_STATE);
+		assert_non_null(strstr(err.msg.buf, "is open read-only"));
+		strbuf_release(&v);
+	}
+	assert_int_equal(state_begin(st, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "is open read-only"));
+	state_close(st);
+	assert_false(tb_exists(path));
+
+	/* a real store opened read-only refuses writes too */
+	state_close(tb_open(path, STATE_OPEN_CREATE));
+	st = tb_open(path, STATE_OPEN_READONLY);
+	assert_int_equal(state_begin(st, &err), JERR_STATE);
+	{
+		int64_t id;
+		assert_int_equal(state_run_start(st, "d", "plan", &id, &err), JERR_STATE);
+	}
+	state_close(st);
+
+	strbuf_release(&want);
+	strbuf_release(&name);
 	jerror_release(&err);
-	assert_non_null(st);
-	return st;
+	free(path);
 }
 
-static void put_ok(struct state *st, const char *dest, struct rkey key, const char *payload,
-		   bool in_scope)
-{
-	struct jerror err = JERROR_INIT;
-	unsigned char h[STATE_HASH_LEN];
-	state_hash(payload, strlen(payload), h);
-	if (state_put(st, dest, &key, slice_of(payload), h, in_scope, &err) != JERR_OK)
-		fail_msg("state_put: %s / %s", err.msg.buf, err.detail.buf);
-	jerror_release(&err);
-}
+/* ---- records ---- */
 
 /* The reference order of source.h, to check the store against (key_compare's contract). */
 static int ref_compare(const struct rkey *a, const struct rkey *b)
@@ -109,202 +165,10 @@ static int ref_compare(const struct rkey *a, const struct rkey *b)
 	return a->text.len < b->text.len ? -1 : a->text.len > b->text.len;
 }
 
-/* ---- open, create, migrate, refuse ---- */
-
-static void test_create_nested_and_reopen(void **s)
-{
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "a/b/c/state.db");
-	struct state *st = open_ok(path, STATE_OPEN_CREATE);
-	assert_true(file_exists(path));
-	assert_int_equal(state_schema_version(st), STATE_SCHEMA_VERSION);
-	assert_string_equal(state_path(st), path);
-	put_ok(st, "d", IK(1), "{\"a\":1}", true);
-	state_close(st);
-
-	assert_int_equal(raw_int(path, "PRAGMA application_id"), STATE_APPLICATION_ID);
-	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"),
-			 STATE_SCHEMA_VERSION);
-	{
-		char *mode = raw_text(path, "PRAGMA journal_mode");
-		assert_string_equal(mode, "wal");
-		free(mode);
-	}
-
-	st = open_ok(path, STATE_OPEN_READONLY);
-	{
-		uint64_t n = 0;
-		struct jerror err = JERROR_INIT;
-		assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
-		assert_int_equal(n, 1);
-	}
-	state_close(st);
-	free(path);
-	tu_rmtree(dir);
-	free(dir);
-}
-
-static void test_migrations_idempotent(void **s)
-{
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "state.db");
-	int64_t objects;
-	state_close(open_ok(path, STATE_OPEN_CREATE));
-	objects = raw_int(path, "SELECT count(*) FROM sqlite_master");
-	assert_true(objects >= 5);
-	for (int i = 0; i < 3; i++) {
-		struct state *st = open_ok(path, STATE_OPEN_CREATE);
-		assert_int_equal(state_schema_version(st), STATE_SCHEMA_VERSION);
-		state_close(st);
-	}
-	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master"), objects);
-	assert_int_equal(raw_int(path, "SELECT count(*) FROM meta"), 1);
-	/* an empty existing file is a fresh store */
-	tu_write(dir, "empty.db", "");
-	free(path);
-	path = path_in(dir, "empty.db");
-	state_close(open_ok(path, STATE_OPEN_CREATE));
-	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master"), objects);
-	free(path);
-	tu_rmtree(dir);
-	free(dir);
-}
-
-static void test_newer_version_refused(void **s)
-{
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "state.db");
-	struct strbuf want = STRBUF_INIT;
-	enum state_open_mode modes[] = { STATE_OPEN_CREATE, STATE_OPEN_READONLY,
-					 STATE_OPEN_READONLY_OR_EMPTY };
-	raw_exec(path, "PRAGMA application_id = 0x4a4f4559; CREATE TABLE meta(key PRIMARY KEY, value);"
-		       " INSERT INTO meta VALUES('schema_version', 999);");
-	strbuf_addf(&want, "state store \"%s\" was written by a newer joey (schema version 999, "
-			   "this joey knows up to %d)", path, STATE_SCHEMA_VERSION);
-	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
-		struct state *st = (struct state *)1;
-		struct jerror err = JERROR_INIT;
-		assert_int_equal(state_open(path, modes[i], &st, &err), JERR_STATE_VERSION);
-		assert_null(st);
-		assert_int_equal(err.code, JERR_STATE_VERSION);
-		assert_string_equal(err.msg.buf, want.buf);
-		assert_non_null(strstr(err.hint.buf, "upgrade joey"));
-		jerror_release(&err);
-	}
-	/* the file was not touched */
-	assert_int_equal(raw_int(path, "SELECT value FROM meta"), 999);
-	strbuf_release(&want);
-	free(path);
-	tu_rmtree(dir);
-	free(dir);
-}
-
-static void test_not_a_state_store(void **s)
-{
-	char *dir = tu_mkdtemp();
-	char *garbage = path_in(dir, "garbage.db");
-	char *foreign = path_in(dir, "foreign.db");
-	struct strbuf want = STRBUF_INIT;
-	struct state *st = NULL;
-	struct jerror err = JERROR_INIT;
-	char junk[4096];
-
-	memset(junk, 'x', sizeof(junk));
-	junk[sizeof(junk) - 1] = '\0';
-	tu_write(dir, "garbage.db", junk);
-	assert_int_equal(state_open(garbage, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
-	assert_null(st);
-	strbuf_addf(&want, "\"%s\" is not a joey state store", garbage);
-	assert_string_equal(err.msg.buf, want.buf);
-	assert_non_null(strstr(err.detail.buf, "not a database"));
-	assert_true(err.hint.len > 0);
-	assert_int_equal(state_open(garbage, STATE_OPEN_READONLY_OR_EMPTY, &st, &err), JERR_STATE);
-	assert_string_equal(err.msg.buf, want.buf);
-	/* short text file, as in the e2e test */
-	tu_write(dir, "garbage.db", "not a database\n");
-	assert_int_equal(state_open(garbage, STATE_OPEN_READONLY, &st, &err), JERR_STATE);
-	assert_string_equal(err.msg.buf, want.buf);
-
-	/* an SQLite database of some other program */
-	raw_exec(foreign, "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);");
-	assert_int_equal(state_open(foreign, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
-	strbuf_reset(&want);
-	strbuf_addf(&want, "\"%s\" is not a joey state store", foreign);
-	assert_string_equal(err.msg.buf, want.buf);
-	assert_non_null(strstr(err.detail.buf, "application_id 0x00000000 and 1 tables"));
-	/* nothing was added to it */
-	assert_int_equal(raw_int(foreign, "SELECT count(*) FROM sqlite_master"), 1);
-
-	strbuf_release(&want);
-	jerror_release(&err);
-	free(garbage);
-	free(foreign);
-	tu_rmtree(dir);
-	free(dir);
-}
-
-static void test_readonly_missing_and_empty(void **s)
-{
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "sub/state.db");
-	struct strbuf want = STRBUF_INIT;
-	struct state *st = NULL;
-	struct state_cursor *cur = NULL;
-	struct state_row *row = (struct state_row *)1;
-	struct jerror err = JERROR_INIT;
-	uint64_t n = 7;
-	bool found = true;
-
-	assert_int_equal(state_open(path, STATE_OPEN_READONLY, &st, &err), JERR_STATE);
-	assert_null(st);
-	strbuf_addf(&want, "state store \"%s\" does not exist", path);
-	assert_string_equal(err.msg.buf, want.buf);
-	assert_string_equal(err.hint.buf, "run 'joey run' once, or pass --state");
-
-	/* plan before any run: an empty store, nothing created */
-	st = open_ok(path, STATE_OPEN_READONLY_OR_EMPTY);
-	assert_false(file_exists(path));
-	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
-	assert_int_equal(n, 0);
-	assert_int_equal(state_cursor_open(st, "d", &cur, &err), JERR_OK);
-	assert_int_equal(state_cursor_next(cur, &row, &err), JERR_OK);
-	assert_null(row);
-	state_cursor_close(cur);
-	{
-		struct rkey k = IK(1);
-		struct state_row *r = NULL;
-		assert_int_equal(state_get(st, "d", &k, &r, &found, &err), JERR_OK);
-		assert_false(found);
-		assert_int_equal(state_mark_failed(st, "d", &k, "x", &err), JERR_STATE);
-		assert_non_null(strstr(err.msg.buf, "is open read-only"));
-	}
-	assert_int_equal(state_begin(st, &err), JERR_STATE);
-	assert_non_null(strstr(err.msg.buf, "is open read-only"));
-	state_close(st);
-	assert_false(file_exists(path));
-
-	/* a real store opened read-only refuses writes too */
-	state_close(open_ok(path, STATE_OPEN_CREATE));
-	st = open_ok(path, STATE_OPEN_READONLY);
-	assert_int_equal(state_begin(st, &err), JERR_STATE);
-	{
-		int64_t id;
-		assert_int_equal(state_run_start(st, "d", "plan", &id, &err), JERR_STATE);
-	}
-	state_close(st);
-
-	strbuf_release(&want);
-	jerror_release(&err);
-	free(path);
-	tu_rmtree(dir);
-	free(dir);
-}
-
-/* ---- records ---- */
-
 static void test_put_get_delete(void **s)
 {
-	struct state *st = open_ok(":memory:", STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	struct state_row *row = NULL;
 	struct rkey k7 = IK(7), t7 = TK("7");
@@ -312,9 +176,9 @@ static void test_put_get_delete(void **s)
 	bool found = false;
 	uint64_t n = 0;
 
-	put_ok(st, "d", k7, "{\"n\":7}", true);
-	put_ok(st, "d", TK("abc"), "{\"s\":\"abc\"}", false);
-	put_ok(st, "other", k7, "{\"o\":1}", true);
+	tb_put(st, "d", k7, "{\"n\":7}", true);
+	tb_put(st, "d", TK("abc"), "{\"s\":\"abc\"}", false);
+	tb_put(st, "other", k7, "{\"o\":1}", true);
 
 	assert_int_equal(state_get(st, "d", &k7, &row, &found, &err), JERR_OK);
 	assert_true(found);
@@ -339,14 +203,14 @@ static void test_put_get_delete(void **s)
 	assert_null(row);
 
 	/* update in place */
-	put_ok(st, "d", k7, "{\"n\":8}", false);
+	tb_put(st, "d", k7, "{\"n\":8}", false);
 	assert_int_equal(state_get(st, "d", &k7, &row, &found, &err), JERR_OK);
 	assert_true(slice_eq_str(row->payload, "{\"n\":8}"));
 	assert_false(row->in_scope);
 
 	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
 	assert_int_equal(n, 0); /* both out of scope now */
-	put_ok(st, "d", k7, "{\"n\":9}", true);
+	tb_put(st, "d", k7, "{\"n\":9}", true);
 	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
 	assert_int_equal(n, 1);
 
@@ -361,11 +225,13 @@ static void test_put_get_delete(void **s)
 
 	jerror_release(&err);
 	state_close(st);
+	free(path);
 }
 
 static void test_cursor_order_mixed_keys(void **s)
 {
-	struct state *st = open_ok(":memory:", STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	struct state_cursor *cur = NULL;
 	struct state_row *row = NULL;
@@ -378,8 +244,8 @@ static void test_cursor_order_mixed_keys(void **s)
 	size_t i = 0;
 
 	for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
-		put_ok(st, "d", keys[k], "{}", true);
-	put_ok(st, "e", TK("0"), "{}", true); /* another destination: not listed */
+		tb_put(st, "d", keys[k], "{}", true);
+	tb_put(st, "e", TK("0"), "{}", true); /* another destination: not listed */
 
 	assert_int_equal(state_cursor_open(st, "d", &cur, &err), JERR_OK);
 	while (state_cursor_next(cur, &row, &err) == JERR_OK && row) {
@@ -407,39 +273,13 @@ static void test_cursor_order_mixed_keys(void **s)
 	strbuf_release(&prev_text);
 	jerror_release(&err);
 	state_close(st);
-}
-
-static void test_cursor_needs_no_sort(void **s)
-{
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "state.db");
-	sqlite3 *db;
-	sqlite3_stmt *q;
-	struct strbuf plan = STRBUF_INIT;
-
-	state_close(open_ok(path, STATE_OPEN_CREATE));
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT key FROM records"
-						" WHERE dest_id = 'd' ORDER BY key",
-					    -1, &q, NULL),
-			 SQLITE_OK);
-	while (sqlite3_step(q) == SQLITE_ROW)
-		strbuf_addf(&plan, "%s\n", (const char *)sqlite3_column_text(q, 3));
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-	assert_null(strstr(plan.buf, "TEMP B-TREE"));
-	assert_non_null(strstr(plan.buf, "USING PRIMARY KEY"));
-	strbuf_release(&plan);
 	free(path);
-	tu_rmtree(dir);
-	free(dir);
 }
 
 static void test_two_cursors_and_interleaved_writes(void **s)
 {
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "state.db");
-	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	struct state_cursor *a = NULL, *b = NULL;
 	struct state_row *ra = NULL, *rb = NULL;
@@ -449,9 +289,9 @@ static void test_two_cursors_and_interleaved_writes(void **s)
 		char key[16];
 		struct rkey k = { true, i, { key, 0 } };
 		k.text.len = (size_t)snprintf(key, sizeof(key), "%d", i);
-		put_ok(st, "A", k, "{\"a\":1}", true);
+		tb_put(st, "A", k, "{\"a\":1}", true);
 		if (i % 2)
-			put_ok(st, "B", k, "{\"b\":1}", true);
+			tb_put(st, "B", k, "{\"b\":1}", true);
 	}
 	assert_int_equal(state_cursor_open(st, "A", &a, &err), JERR_OK);
 	assert_int_equal(state_cursor_open(st, "B", &b, &err), JERR_OK);
@@ -470,7 +310,7 @@ static void test_two_cursors_and_interleaved_writes(void **s)
 				k.text.len = (size_t)snprintf(kb, sizeof(kb), "%d", na);
 				k.text.ptr = kb;
 				assert_int_equal(state_begin(st, &err), JERR_OK);
-				put_ok(st, "A", k, "{\"a\":2}", true);
+				tb_put(st, "A", k, "{\"a\":2}", true);
 				if (na % 20 == 0) {
 					state_rollback(st);
 				} else {
@@ -500,8 +340,8 @@ static void test_two_cursors_and_interleaved_writes(void **s)
 		int64_t prev = 1;
 		nb = 1;
 		assert_int_equal(state_delete(st, "B", &k3, &err), JERR_OK);
-		put_ok(st, "B", k2, "{\"b\":2}", true);
-		put_ok(st, "B", k600, "{\"b\":600}", true); /* beyond the first batch: seen */
+		tb_put(st, "B", k2, "{\"b\":2}", true);
+		tb_put(st, "B", k600, "{\"b\":600}", true); /* beyond the first batch: seen */
 		assert_int_equal(state_delete(st, "B", &k599, &err), JERR_OK); /* likewise: gone */
 		while (state_cursor_next(b, &rb, &err) == JERR_OK && rb) {
 			assert_true(rb->key.i > prev);
@@ -524,13 +364,12 @@ static void test_two_cursors_and_interleaved_writes(void **s)
 	jerror_release(&err);
 	state_close(st);
 	free(path);
-	tu_rmtree(dir);
-	free(dir);
 }
 
 static void test_cursor_large_payloads(void **s)
 {
-	struct state *st = open_ok(":memory:", STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	struct state_cursor *cur = NULL;
 	struct state_row *row = NULL;
@@ -563,18 +402,20 @@ static void test_cursor_large_payloads(void **s)
 	strbuf_release(&big);
 	jerror_release(&err);
 	state_close(st);
+	free(path);
 }
 
 static void test_mark_failed(void **s)
 {
-	struct state *st = open_ok(":memory:", STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	struct state_row *row = NULL;
 	struct rkey k1 = IK(1), kx = TK("x");
 	bool found = false;
 	uint64_t n = 0;
 
-	put_ok(st, "d", k1, "{\"v\":1}", true);
+	tb_put(st, "d", k1, "{\"v\":1}", true);
 	assert_int_equal(state_mark_failed(st, "d", &k1, "HTTP 500", &err), JERR_OK);
 	assert_int_equal(state_mark_failed(st, "d", &k1, "HTTP 503", &err), JERR_OK);
 	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
@@ -586,7 +427,7 @@ static void test_mark_failed(void **s)
 	assert_true(row->in_scope);
 
 	/* success clears the marker */
-	put_ok(st, "d", k1, "{\"v\":2}", true);
+	tb_put(st, "d", k1, "{\"v\":2}", true);
 	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
 	assert_false(row->pending);
 	assert_int_equal(row->attempts, 0);
@@ -612,24 +453,26 @@ static void test_mark_failed(void **s)
 	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
 	assert_int_equal(n, 1); /* placeholders are not in scope */
 	/* confirming it later turns it into a normal row */
-	put_ok(st, "d", kx, "{\"x\":1}", true);
+	tb_put(st, "d", kx, "{\"x\":1}", true);
 	assert_int_equal(state_get(st, "d", &kx, &row, &found, &err), JERR_OK);
 	assert_true(row->confirmed);
 	assert_int_equal(row->attempts, 0);
 
 	jerror_release(&err);
 	state_close(st);
+	free(path);
 }
 
 static void test_set_exists(void **s)
 {
-	struct state *st = open_ok(":memory:", STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	struct state_row *row = NULL;
 	struct rkey k1 = IK(1), k2 = IK(2);
 	bool found = false;
 
-	put_ok(st, "d", k1, "{\"v\":1}", true);
+	tb_put(st, "d", k1, "{\"v\":1}", true);
 	assert_int_equal(state_set_exists(st, "d", &k1, true, 1234, &err), JERR_OK);
 	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
 	assert_int_equal(row->braze_exists, 1);
@@ -637,7 +480,7 @@ static void test_set_exists(void **s)
 	assert_true(slice_eq_str(row->payload, "{\"v\":1}"));
 	assert_true(row->confirmed);
 	/* a later put keeps what we know about existence */
-	put_ok(st, "d", k1, "{\"v\":2}", true);
+	tb_put(st, "d", k1, "{\"v\":2}", true);
 	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
 	assert_int_equal(row->braze_exists, 1);
 
@@ -650,24 +493,24 @@ static void test_set_exists(void **s)
 	assert_false(row->pending);
 	jerror_release(&err);
 	state_close(st);
+	free(path);
 }
 
 static void test_rollback_leaves_nothing(void **s)
 {
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "state.db");
-	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	struct state_row *row = NULL;
 	struct rkey k1 = IK(1), k2 = IK(2);
 	bool found = true;
 	uint64_t n = 9;
 
-	put_ok(st, "d", k1, "{\"v\":1}", true);
+	tb_put(st, "d", k1, "{\"v\":1}", true);
 	assert_int_equal(state_begin(st, &err), JERR_OK);
 	assert_int_equal(state_begin(st, &err), JERR_INTERNAL); /* no nesting */
-	put_ok(st, "d", k1, "{\"v\":2}", true);
-	put_ok(st, "d", k2, "{\"v\":2}", true);
+	tb_put(st, "d", k1, "{\"v\":2}", true);
+	tb_put(st, "d", k2, "{\"v\":2}", true);
 	assert_int_equal(state_mark_failed(st, "d", &k1, "e", &err), JERR_OK);
 	assert_int_equal(state_delete(st, "d", &k1, &err), JERR_OK);
 	state_rollback(st);
@@ -685,13 +528,13 @@ static void test_rollback_leaves_nothing(void **s)
 
 	/* a transaction after a rollback works, and commits */
 	assert_int_equal(state_begin(st, &err), JERR_OK);
-	put_ok(st, "d", k2, "{\"v\":3}", true);
+	tb_put(st, "d", k2, "{\"v\":3}", true);
 	assert_int_equal(state_commit(st, &err), JERR_OK);
 	/* an open transaction is rolled back by close */
 	assert_int_equal(state_begin(st, &err), JERR_OK);
 	assert_int_equal(state_delete(st, "d", &k2, &err), JERR_OK);
 	state_close(st);
-	st = open_ok(path, STATE_OPEN_READONLY);
+	st = tb_open(path, STATE_OPEN_READONLY);
 	assert_int_equal(state_get(st, "d", &k2, &row, &found, &err), JERR_OK);
 	assert_true(found);
 	assert_true(slice_eq_str(row->payload, "{\"v\":3}"));
@@ -699,8 +542,6 @@ static void test_rollback_leaves_nothing(void **s)
 
 	jerror_release(&err);
 	free(path);
-	tu_rmtree(dir);
-	free(dir);
 }
 
 /* ---- runs and ledger ---- */
@@ -729,7 +570,8 @@ static enum jerr collect_run(void *ctx, const struct state_run_info *r, struct j
 
 static void test_runs(void **s)
 {
-	struct state *st = open_ok(":memory:", STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	struct run_counts counts = { .created = 3, .updated = 2, .failed = 1, .data_points = 40 };
 	struct run_counts zero = { 0 };
@@ -776,6 +618,7 @@ static void test_runs(void **s)
 	assert_memory_equal(c.text[0], want, sizeof(want) - 1); /* collected text is truncated */
 	jerror_release(&err);
 	state_close(st);
+	free(path);
 }
 
 static enum jerr collect_ledger(void *ctx, const struct state_ledger_entry *e, struct jerror *err)
@@ -791,7 +634,8 @@ static enum jerr collect_ledger(void *ctx, const struct state_ledger_entry *e, s
 
 static void test_ledger(void **s)
 {
-	struct state *st = open_ok(":memory:", STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	struct collected c = { 0 };
 	struct rkey k5 = IK(5), t5 = TK("5");
@@ -823,16 +667,14 @@ static void test_ledger(void **s)
 	assert_int_equal(c.ids[0], run);
 	jerror_release(&err);
 	state_close(st);
+	free(path);
 }
-
-/* ---- locks ---- */
 
 static void test_locks(void **s)
 {
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "state.db");
-	struct state *a = open_ok(path, STATE_OPEN_CREATE);
-	struct state *b = open_ok(path, STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *a = tb_open(path, STATE_OPEN_CREATE);
+	struct state *b = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	pid_t child;
 	struct strbuf sql = STRBUF_INIT;
@@ -854,7 +696,7 @@ static void test_locks(void **s)
 	assert_int_equal(state_lock_acquire(b, "braze", "joey run pid 2", &err), JERR_OK);
 
 	/* stale by heartbeat: b's lock of "braze" is an hour old */
-	raw_exec(path, "UPDATE locks SET heartbeat_at = heartbeat_at - 3600000 WHERE dest_id = 'braze'");
+	tb_exec(path, "UPDATE locks SET heartbeat_at = heartbeat_at - 3600000 WHERE dest_id = 'braze'");
 	assert_int_equal(state_lock_acquire_stale(a, "braze", "joey run pid 1", 60000, &err), JERR_OK);
 	/* b notices it lost the lock */
 	assert_int_equal(state_lock_heartbeat(b, "braze", &err), JERR_STATE_BUSY);
@@ -869,7 +711,7 @@ static void test_locks(void **s)
 		_exit(0);
 	assert_int_equal(waitpid(child, NULL, 0), child);
 	strbuf_addf(&sql, "UPDATE locks SET pid = %ld WHERE dest_id = 'other'", (long)child);
-	raw_exec(path, sql.buf);
+	tb_exec(path, sql.buf);
 	assert_int_equal(state_lock_acquire(b, "other", "joey run pid 2", &err), JERR_OK);
 
 	/* inside a caller's transaction the lock is part of it */
@@ -883,153 +725,12 @@ static void test_locks(void **s)
 	state_close(a);
 	state_close(b);
 	free(path);
-	tu_rmtree(dir);
-	free(dir);
 }
-
-/* ---- failures of the file system ---- */
-
-static void test_read_only_directory(void **s)
-{
-	char *dir = tu_mkdtemp();
-	char *sub = path_in(dir, "ro");
-	char *path = path_in(dir, "ro/state.db");
-	char *nested = path_in(dir, "ro/deeper/state.db");
-	struct state *st = NULL;
-	struct jerror err = JERROR_INIT;
-	enum jerr rc;
-
-	state_close(open_ok(path, STATE_OPEN_CREATE));
-	assert_int_equal(chmod(sub, 0555), 0);
-	if (geteuid() == 0) {
-		/* root ignores permissions: nothing to observe */
-		assert_int_equal(chmod(sub, 0755), 0);
-		free(sub);
-		free(path);
-		free(nested);
-		tu_rmtree(dir);
-		free(dir);
-		skip();
-	}
-	/* a new store under a read-only directory */
-	assert_int_equal(state_open(nested, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
-	assert_non_null(strstr(err.msg.buf, "could not create directory"));
-	assert_non_null(strstr(err.hint.buf, "read-only"));
-
-	/* an existing store in a read-only directory: WAL needs to create files beside it */
-	rc = state_open(path, STATE_OPEN_CREATE, &st, &err);
-	if (rc == JERR_OK) {
-		struct rkey k = IK(1);
-		rc = state_mark_failed(st, "d", &k, "x", &err);
-		state_close(st);
-	}
-	assert_int_equal(rc, JERR_STATE);
-	assert_non_null(strstr(err.msg.buf, "read-only"));
-	assert_non_null(strstr(err.hint.buf, "writable"));
-	/* but `joey plan` can read it (immutable: no -shm needed) */
-	{
-		uint64_t n = 9;
-		st = open_ok(path, STATE_OPEN_READONLY_OR_EMPTY);
-		assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
-		assert_int_equal(n, 0);
-		state_close(st);
-	}
-
-	/* a read-only file in a writable directory */
-	assert_int_equal(chmod(sub, 0755), 0);
-	assert_int_equal(chmod(path, 0444), 0);
-	assert_int_equal(state_open(path, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
-	assert_non_null(strstr(err.msg.buf, "read-only"));
-	/* reading it is fine */
-	state_close(open_ok(path, STATE_OPEN_READONLY));
-
-	jerror_release(&err);
-	free(sub);
-	free(path);
-	free(nested);
-	tu_rmtree(dir);
-	free(dir);
-}
-
-static void test_disk_full(void **s)
-{
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "state.db");
-	struct state *st = open_ok(path, STATE_OPEN_CREATE);
-	struct jerror err = JERROR_INIT;
-	struct strbuf big = STRBUF_INIT;
-	struct state_row *row = NULL;
-	unsigned char h[STATE_HASH_LEN] = { 1 };
-	struct rkey k1 = IK(1);
-	bool found = false;
-	uint64_t n = 0;
-	enum jerr rc = JERR_OK;
-
-	put_ok(st, "d", k1, "{\"committed\":true}", true);
-	assert_int_equal(state_limit_size(st, 64 * 1024, &err), JERR_OK);
-	for (int i = 0; i < 2000; i++)
-		strbuf_addstr(&big, "0123456789abcdef");
-	assert_int_equal(state_begin(st, &err), JERR_OK);
-	for (int64_t i = 100; i < 200 && !rc; i++) {
-		struct rkey k = { true, i, SLICE_LIT("big") };
-		rc = state_put(st, "d", &k, (struct slice){ big.buf, big.len }, h, true, &err);
-	}
-	assert_int_equal(rc, JERR_STATE);
-	assert_non_null(strstr(err.msg.buf, "the disk is full"));
-	assert_non_null(strstr(err.msg.buf, path));
-	assert_non_null(strstr(err.msg.buf, "record \"big\" of destination \"d\""));
-	assert_non_null(strstr(err.hint.buf, "free space"));
-	assert_true(err.detail.len > 0);
-	state_rollback(st);
-
-	/* the committed state is intact, and the store still works */
-	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
-	assert_int_equal(n, 1);
-	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
-	assert_true(found);
-	assert_true(slice_eq_str(row->payload, "{\"committed\":true}"));
-	put_ok(st, "d", IK(2), "{}", true);
-	state_close(st);
-
-	st = open_ok(path, STATE_OPEN_READONLY);
-	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
-	assert_int_equal(n, 2);
-	state_close(st);
-	{
-		char *check = raw_text(path, "PRAGMA integrity_check");
-		assert_string_equal(check, "ok");
-		free(check);
-	}
-	strbuf_release(&big);
-	jerror_release(&err);
-	free(path);
-	tu_rmtree(dir);
-	free(dir);
-}
-
-static void test_hash(void **s)
-{
-	unsigned char out[STATE_HASH_LEN];
-	XXH128_hash_t h = XXH3_128bits("{\"a\":1}", 7);
-	state_hash("{\"a\":1}", 7, out);
-	for (int i = 0; i < 8; i++) {
-		assert_int_equal(out[i], (unsigned char)(h.high64 >> (56 - 8 * i)));
-		assert_int_equal(out[8 + i], (unsigned char)(h.low64 >> (56 - 8 * i)));
-	}
-	/* known value of the empty input */
-	state_hash("", 0, out);
-	assert_memory_equal(out,
-			    "\x99\xaa\x06\xd3\x01\x47\x98\xd8\x60\x01\xc3\x24\x46\x8d\x49\x7f",
-			    STATE_HASH_LEN);
-}
-
-/* ---- high-water marks; a version 1 store upgrades to version 2 ---- */
 
 static void test_marks(void **s)
 {
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "state.db");
-	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct strbuf v = STRBUF_INIT;
 	struct jerror err = JERROR_INIT;
 	bool found = true;
@@ -1053,79 +754,136 @@ static void test_marks(void **s)
 	state_close(st);
 
 	/* read-only: readable, not writable */
-	st = open_ok(path, STATE_OPEN_READONLY);
+	st = tb_open(path, STATE_OPEN_READONLY);
 	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
 	assert_true(found);
 	assert_string_equal(v.buf, "2024-02-01T00:00:00Z");
 	assert_int_equal(state_mark_set(st, "sched", "x", &err), JERR_STATE);
 	jerror_release(&err);
 	state_close(st);
-	assert_int_equal(raw_int(path, "SELECT count(*) FROM marks"), 2);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM marks"), 2);
 
 	strbuf_release(&v);
 	free(path);
-	tu_rmtree(dir);
-	free(dir);
 }
 
-static void test_v1_upgrades_to_v2(void **s)
+static void test_hash(void **s)
 {
-	char *dir = tu_mkdtemp();
-	char *path = path_in(dir, "state.db");
-	struct state *st = open_ok(path, STATE_OPEN_CREATE);
-	struct strbuf v = STRBUF_INIT;
-	struct jerror err = JERROR_INIT;
-	bool found = true;
-
-	put_ok(st, "d", IK(1), "{\"a\":1}", true);
-	state_close(st);
-	/* make it what joey with schema version 1 wrote */
-	raw_exec(path, "DROP TABLE marks; UPDATE meta SET value = 1 WHERE key = 'schema_version';");
-
-	/* read-only (joey plan): opened as it is, records readable, no marks */
-	st = open_ok(path, STATE_OPEN_READONLY_OR_EMPTY);
-	assert_int_equal(state_schema_version(st), 1);
-	{
-		uint64_t n = 0;
-		assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
-		assert_int_equal(n, 1);
+	unsigned char out[STATE_HASH_LEN];
+	XXH128_hash_t h = XXH3_128bits("{\"a\":1}", 7);
+	state_hash("{\"a\":1}", 7, out);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(out[i], (unsigned char)(h.high64 >> (56 - 8 * i)));
+		assert_int_equal(out[8 + i], (unsigned char)(h.low64 >> (56 - 8 * i)));
 	}
-	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
-	assert_false(found);
-	state_close(st);
-	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+	/* known value of the empty input */
+	state_hash("", 0, out);
+	assert_memory_equal(out,
+			    "\x99\xaa\x06\xd3\x01\x47\x98\xd8\x60\x01\xc3\x24\x46\x8d\x49\x7f",
+			    STATE_HASH_LEN);
+}
 
-	/* CREATE (joey run) migrates: marks exist, records kept */
-	st = open_ok(path, STATE_OPEN_CREATE);
-	assert_int_equal(state_schema_version(st), 2);
-	assert_int_equal(state_mark_set(st, "sched", "7", &err), JERR_OK);
-	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
-	assert_true(found);
-	assert_string_equal(v.buf, "7");
-	state_close(st);
-	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
-	assert_int_equal(raw_int(path, "SELECT count(*) FROM records"), 1);
+/* ---- export and import ---- */
 
+static void test_dump_and_load(void **s)
+{
+	char *a_path = tb_fresh(), *b_path = tb_fresh();
+	struct state *a = tb_open(a_path, STATE_OPEN_CREATE);
+	struct state *b = tb_open(b_path, STATE_OPEN_CREATE);
+	struct strbuf da = STRBUF_INIT, db = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	struct loader l = { b, 0 };
+	bool empty = false;
+	int64_t next = 0;
+
+	assert_int_equal(state_is_empty(a, &empty, &err), JERR_OK);
+	assert_true(empty);
+	fill(a);
+	assert_int_equal(state_is_empty(a, &empty, &err), JERR_OK);
+	assert_false(empty);
+	assert_int_equal(state_dump(a, dump_line, &da, &err), JERR_OK);
+	/* tables in order, records by dest_id then key order */
+	assert_non_null(strstr(da.buf, "records|'a'|#1|'{}'|"));
+	assert_true(strstr(da.buf, "records|'d'|#2|") < strstr(da.buf, "records|'d'|'10'|"));
+	assert_true(strstr(da.buf, "records|'d'|'10'|") < strstr(da.buf, "records|'d'|'b'|"));
+	assert_true(strstr(da.buf, "records|'d'|'b'|") < strstr(da.buf, "records|'d'|'x\xc3\xa9'|"));
+	assert_true(strstr(da.buf, "records|'e'|#-10|''|00000000000000000000000000000000|#0|#0|#0|NULL|#0|#1234|NULL|"));
+	assert_true(strstr(da.buf, "records|") < strstr(da.buf, "runs|"));
+	assert_true(strstr(da.buf, "runs|") < strstr(da.buf, "ledger|"));
+	assert_true(strstr(da.buf, "ledger|") < strstr(da.buf, "locks|"));
+	assert_true(strstr(da.buf, "locks|") < strstr(da.buf, "marks|'sched'|'2024-01-01T00:00:00Z'|"));
+	assert_non_null(strstr(da.buf, "|'1 failed'\n"));
+	assert_non_null(strstr(da.buf, "ledger|#2|NULL|'d'|#2|'HTTP 500'|#2|"));
+
+	/* loaded into another store, it dumps the same */
+	assert_int_equal(state_begin(b, &err), JERR_OK);
+	assert_int_equal(state_dump(a, load_line, &l, &err), JERR_OK);
+	assert_int_equal(state_load_finish(b, &err), JERR_OK);
+	assert_int_equal(state_commit(b, &err), JERR_OK);
+	assert_int_equal(state_dump(b, dump_line, &db, &err), JERR_OK);
+	assert_string_equal(da.buf, db.buf);
+	assert_true(l.n >= 12);
+	/* new ids follow the loaded ones */
+	assert_int_equal(state_run_start(b, "d", "run", &next, &err), JERR_OK);
+	assert_int_equal(next, 3);
+	{
+		struct rkey k = IK(1);
+		assert_int_equal(state_ledger_add(b, next, "d", &k, "x", 1, &err), JERR_OK);
+		assert_int_equal(tb_int(b_path, "SELECT max(id) FROM ledger"), 3);
+	}
+
+	/* a row that clashes fails, and the transaction rolls back whole */
+	assert_int_equal(state_begin(b, &err), JERR_OK);
+	l.n = 0;
+	assert_int_equal(state_dump(a, load_line, &l, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "could not load a row of table \"records\""));
+	state_rollback(b);
+
+	/* a value of the wrong kind is refused before the database sees it */
+	{
+		struct state_value v[3] = { { STATE_VAL_TEXT, 0, SLICE_LIT("s") },
+					    { STATE_VAL_INT, 1, { "", 0 } },
+					    { STATE_VAL_TEXT, 0, SLICE_LIT("x") } };
+		assert_int_equal(state_load_row(b, &state_tables[4], v, &err), JERR_STATE);
+		assert_string_equal(err.detail.buf, "column \"value\" needs text");
+	}
+
+	/* clear empties every table */
+	assert_int_equal(state_begin(b, &err), JERR_OK);
+	assert_int_equal(state_clear(b, &err), JERR_OK);
+	assert_int_equal(state_commit(b, &err), JERR_OK);
+	assert_int_equal(state_is_empty(b, &empty, &err), JERR_OK);
+	assert_true(empty);
+
+	/* read-only stores refuse loading and clearing */
+	state_close(b);
+	b = tb_open(b_path, STATE_OPEN_READONLY);
+	assert_int_equal(state_clear(b, &err), JERR_STATE);
+	assert_int_equal(state_load_finish(b, &err), JERR_STATE);
+	/* but dump */
+	strbuf_reset(&db);
+	assert_int_equal(state_dump(b, dump_line, &db, &err), JERR_OK);
+	assert_int_equal(db.len, 0);
+
+	state_close(a);
+	state_close(b);
+	strbuf_release(&da);
+	strbuf_release(&db);
 	jerror_release(&err);
-	strbuf_release(&v);
-	free(path);
-	tu_rmtree(dir);
-	free(dir);
+	free(a_path);
+	free(b_path);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_nested_and_reopen),
+		cmocka_unit_test(test_create_and_reopen),
 		cmocka_unit_test(test_migrations_idempotent),
-		cmocka_unit_test(test_marks),
-		cmocka_unit_test(test_v1_upgrades_to_v2),
 		cmocka_unit_test(test_newer_version_refused),
-		cmocka_unit_test(test_not_a_state_store),
 		cmocka_unit_test(test_readonly_missing_and_empty),
+		cmocka_unit_test(test_marks),
 		cmocka_unit_test(test_put_get_delete),
 		cmocka_unit_test(test_cursor_order_mixed_keys),
-		cmocka_unit_test(test_cursor_needs_no_sort),
 		cmocka_unit_test(test_two_cursors_and_interleaved_writes),
 		cmocka_unit_test(test_cursor_large_payloads),
 		cmocka_unit_test(test_mark_failed),
@@ -1134,9 +892,8 @@ int main(void)
 		cmocka_unit_test(test_runs),
 		cmocka_unit_test(test_ledger),
 		cmocka_unit_test(test_locks),
-		cmocka_unit_test(test_read_only_directory),
-		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_dump_and_load),
 		cmocka_unit_test(test_hash),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tb_run_both("state", tests, ARRAY_SIZE(tests));
 }

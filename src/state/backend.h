@@ -1,0 +1,205 @@
+/*
+ * backend.h: the state store's back ends behind one ops table (internal to src/state).
+ *
+ * state.c implements state.h once. It picks the back end in state_open (a path that
+ * starts with postgres:// or postgresql:// is PostgreSQL, state_pg in pg.c; anything
+ * else is an SQLite file, state_sqlite in sqlite.c), refuses writes to a read-only
+ * store, and keeps what does not depend on the database: cursor batches, the borrowed
+ * row of state_get, the lock protocol (read the row, decide, write it), run status
+ * names and the hash. Everything that touches the database goes through st->ops.
+ *
+ * A back end allocates its own struct with struct state as its first member, fills it
+ * with state_base_init and frees it in close. Functions here return what state.h
+ * says the public function returns; on failure err names the store (st->path) and
+ * carries the database's message as detail.
+ */
+#ifndef JOEY_STATE_BACKEND_H
+#define JOEY_STATE_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "state/state.h"
+
+/* A cursor batch holds at most this many rows, or about this much text. */
+#define STATE_BATCH_ROWS 256
+#define STATE_BATCH_BYTES (1024 * 1024)
+
+/* Bounds of state_tables (schema.c checks them). */
+#define STATE_MAX_TABLES 8
+#define STATE_MAX_COLUMNS 24
+
+/* runs.error of a run whose process ended without finishing it (state_runs_abandon). */
+#define STATE_ABANDONED_ERROR "the process running it ended without finishing (killed or crashed)"
+
+/* Longest decimal int64 ("-9223372036854775808") and its NUL. */
+#define STATE_KEYBUF_SIZE 24
+
+struct state_ops;
+
+/* What every back end's struct starts with. */
+struct state {
+	const struct state_ops *ops;
+	char *path;     /* for messages: the file, or the URL without its password (owned) */
+	int version;    /* schema version of the open store */
+	bool readonly;  /* opened READONLY*: every write is refused */
+	int64_t token;  /* identifies this struct state's locks */
+	char host[256];
+	int n_cursors;  /* open cursors (they hold no database resources; for debugging) */
+	/* state_get's row and the memory it borrows (state_keep_row) */
+	struct state_row get_row;
+	struct strbuf get_payload, get_error, get_key;
+};
+
+struct state_cursor_text {
+	size_t key, payload, last_error; /* offsets into the batch buffer */
+};
+
+/*
+ * A cursor reads its destination in batches (keyset pagination: key after the last
+ * key read, in key order, bounded). Each batch is read whole and copied into the cursor
+ * (state_cursor_push), so a cursor holds no statement and no transaction between calls.
+ */
+struct state_cursor {
+	struct state *st;
+	char *dest_id;
+	bool exhausted;       /* the last batch was the end */
+	size_t n, pos;        /* rows in the batch, next row to return */
+	struct state_row rows[STATE_BATCH_ROWS];
+	struct state_cursor_text text[STATE_BATCH_ROWS];
+	struct strbuf buf;    /* key texts, payloads and errors of the batch */
+	bool have_last;       /* last: the last key read, the lower bound of the next batch */
+	struct rkey last;     /* last.text points into last_text */
+	struct strbuf last_text;
+};
+
+/* A destination lock as stored (locks table). */
+struct state_lock_row {
+	bool found;
+	struct strbuf holder, host;
+	int64_t pid, token, acquired_at, heartbeat_at;
+};
+
+struct state_ops {
+	const char *name; /* "SQLite", "PostgreSQL" */
+
+	/*
+	 * Open path (borrowed) in mode, as state_open. READONLY_OR_EMPTY on a missing or
+	 * empty store gives state_sqlite.open_empty's store.
+	 */
+	enum jerr (*open)(const char *path, enum state_open_mode mode, struct state **out,
+			  struct jerror *err);
+	/* An empty read-only store in memory, named name for messages (SQLite only). */
+	enum jerr (*open_empty)(const char *name, struct state **out, struct jerror *err);
+	/* Roll back an open transaction, disconnect, free st (cursors are closed). */
+	void (*close)(struct state *st);
+	/* Append path as it may be shown (no password). */
+	void (*display)(const char *path, struct strbuf *out);
+	enum jerr (*limit_size)(struct state *st, uint64_t max_bytes, struct jerror *err);
+
+	/* ---- reading ---- */
+	enum jerr (*count)(struct state *st, const char *dest_id, uint64_t *in_scope,
+			   struct jerror *err);
+	/* *found; a found row is handed to state_keep_row before returning. */
+	enum jerr (*get)(struct state *st, const char *dest_id, const struct rkey *key,
+			 bool *found, struct jerror *err);
+	/*
+	 * The next batch of cur's destination after cur->last (from the start if
+	 * !cur->have_last), in key order: state_cursor_push each row until
+	 * STATE_BATCH_ROWS rows or state_cursor_full. *end: no row follows the batch
+	 * (false is always safe: the next call then finds no row).
+	 */
+	enum jerr (*cursor_fill)(struct state_cursor *cur, bool *end, struct jerror *err);
+
+	/* ---- transactions ---- */
+	bool (*in_transaction)(struct state *st);
+	enum jerr (*begin)(struct state *st, struct jerror *err);
+	/* Commit; on failure roll back, so no transaction stays open. */
+	enum jerr (*commit)(struct state *st, struct jerror *err);
+	/* Roll back if a transaction is open (a failure is logged). */
+	void (*rollback)(struct state *st);
+
+	/* ---- writes (st is writable; now is the wall clock in epoch ms) ---- */
+	enum jerr (*put)(struct state *st, const char *dest_id, const struct rkey *key,
+			 struct slice payload, const unsigned char hash[STATE_HASH_LEN],
+			 bool in_scope, int64_t now, struct jerror *err);
+	enum jerr (*del)(struct state *st, const char *dest_id, const struct rkey *key,
+			 struct jerror *err);
+	enum jerr (*mark_failed)(struct state *st, const char *dest_id, const struct rkey *key,
+				 const char *error, int64_t now, struct jerror *err);
+	enum jerr (*set_exists)(struct state *st, const char *dest_id, const struct rkey *key,
+				bool exists, int64_t checked_at, int64_t now, struct jerror *err);
+
+	/* ---- run history and ledger ---- */
+	enum jerr (*run_start)(struct state *st, const char *dest_id, const char *kind,
+			       int64_t now, int64_t *run_id, struct jerror *err);
+	/* *found false: no run run_id (nothing changed). */
+	enum jerr (*run_finish)(struct state *st, int64_t run_id, enum run_status status,
+				const struct run_counts *counts, const char *error, int64_t now,
+				bool *found, struct jerror *err);
+	enum jerr (*runs_abandon)(struct state *st, const char *dest_id, int64_t now,
+				  uint64_t *n, struct jerror *err);
+	enum jerr (*ledger_add)(struct state *st, int64_t run_id, const char *dest_id,
+				const struct rkey *key, const char *error, int attempts, int64_t now,
+				struct jerror *err);
+	enum jerr (*runs_list)(struct state *st, const char *dest_id, size_t limit,
+			       state_run_fn fn, void *ctx, struct jerror *err);
+	enum jerr (*ledger_list)(struct state *st, const char *dest_id, int64_t run_id,
+				 const struct rkey *key, size_t limit, state_ledger_fn fn,
+				 void *ctx, struct jerror *err);
+
+	/* ---- locks (called inside a transaction) ---- */
+	/* Read the lock of dest_id into row (its strbufs initialised by the caller). */
+	enum jerr (*lock_get)(struct state *st, const char *dest_id, struct state_lock_row *row,
+			      struct jerror *err);
+	/*
+	 * Store this struct state's lock of dest_id, but only if the row is still as
+	 * lock_get read it: absent (!prev->found) or with prev->token. *taken false when
+	 * another process changed it first (nothing written).
+	 */
+	enum jerr (*lock_put)(struct state *st, const char *dest_id, const char *holder,
+			      int64_t now, const struct state_lock_row *prev, bool *taken,
+			      struct jerror *err);
+	/* Refresh our heartbeat; *held false when the row is not ours any more. */
+	enum jerr (*lock_beat)(struct state *st, const char *dest_id, int64_t now, bool *held,
+			       struct jerror *err);
+	enum jerr (*lock_del)(struct state *st, const char *dest_id, struct jerror *err);
+
+	/* ---- marks ---- */
+	enum jerr (*mark_get)(struct state *st, const char *schedule_id, struct strbuf *value,
+			      bool *found, struct jerror *err);
+	enum jerr (*mark_set)(struct state *st, const char *schedule_id, const char *value,
+			      int64_t now, struct jerror *err);
+
+	/* ---- export and import (see state_dump, state_load_row) ---- */
+	enum jerr (*dump)(struct state *st, state_dump_fn fn, void *ctx, struct jerror *err);
+	enum jerr (*is_empty)(struct state *st, bool *empty, struct jerror *err);
+	enum jerr (*clear)(struct state *st, struct jerror *err);
+	enum jerr (*load_row)(struct state *st, const struct state_table *t,
+			      const struct state_value *row, struct jerror *err);
+	enum jerr (*load_finish)(struct state *st, struct jerror *err);
+};
+
+extern const struct state_ops state_sqlite;
+extern const struct state_ops state_pg;
+
+/* ---- shared by the back ends (state.c) ---- */
+
+/* Fill the common part: ops, a copy of display (the name for messages), token, host. */
+void state_base_init(struct state *st, const struct state_ops *ops, const char *display);
+/* Free what state_base_init allocated (not st itself). */
+void state_base_release(struct state *st);
+/* Copy row (whose memory the back end is about to reuse) into st->get_row. */
+void state_keep_row(struct state *st, const struct state_row *row);
+/* Append row to the cursor's batch (copying its text). */
+void state_cursor_push(struct state_cursor *cur, const struct state_row *row);
+/* The batch holds STATE_BATCH_ROWS rows or STATE_BATCH_BYTES of text. */
+bool state_cursor_full(const struct state_cursor *cur);
+/* The wall clock in epoch milliseconds. */
+int64_t state_now_ms(void);
+/* A record key for messages: its text, or the number (sb is reset). */
+const char *state_key_str(const struct rkey *key, struct strbuf *sb);
+/* "running" etc. back to the enum (unknown: RUN_FAILED). */
+enum run_status state_run_status_parse(const char *name);
+
+#endif

@@ -1,0 +1,1967 @@
+/* pg.c: the state store in a PostgreSQL schema, through libpq. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "state/backend.h"
+#include "state/schema.h"
+
+/*
+ * Design notes.
+ *
+ * The store is one schema ("joey", or ?schema=NAME in the URL, which is taken out
+ * before the URL goes to libpq) in any database the user may create a schema in.
+ * search_path is set to it, so every statement names its tables unqualified, and
+ * meta, records, runs, ledger, locks and marks are the same tables as on SQLite
+ * (schema.c says how the columns differ, and why).
+ *
+ * One connection per struct state, in autocommit unless a transaction is open. Fixed
+ * statements are prepared once per connection, on first use. Every statement is run
+ * to completion before the call returns (PQexecPrepared/PQexecParams: the whole
+ * result, which is bounded), so no statement stays open between calls: cursors and
+ * listings read in bounded batches with keyset pagination, the export through a
+ * server-side cursor inside its own read-only snapshot.
+ *
+ * Concurrency. Writers do not exclude each other as SQLite's BEGIN IMMEDIATE does:
+ * rows are locked as they are written, and lock_timeout (STATE_BUSY_TIMEOUT_MS)
+ * turns a long wait into JERR_STATE_BUSY. Runs of different destinations therefore
+ * write at once. A destination lock is taken by reading its row FOR UPDATE and then
+ * writing it only if it is still as read (INSERT ... ON CONFLICT DO NOTHING for an
+ * absent row, UPDATE ... WHERE token = the old token for a stale one), so two
+ * processes never both believe they hold it. Migrations take a transaction-level
+ * advisory lock on the schema's name, so two processes creating a fresh store at
+ * once apply each step once.
+ *
+ * Errors name the store as postgresql://user@host:port/database (never the
+ * password), and carry the server's message and SQLSTATE as detail. After any failed
+ * statement inside a transaction PostgreSQL refuses the rest of it; the caller rolls
+ * back, as state.h asks for every back end.
+ *
+ * Text: the database must use UTF8 (or SQL_ASCII): payloads are UTF-8 JSON. Error
+ * messages (which may quote a server's response) are cleaned of invalid UTF-8 and
+ * NUL before they are stored; record keys are stored as bytes (BYTEA), unchanged.
+ */
+
+#define PG_DEFAULT_SCHEMA "joey"
+#define PG_CONNECT_TRIES 3
+#define PG_RETRY_BASE_MS 250
+/* Rows per round trip of the listings and the export. */
+#define PG_LIST_BATCH 500
+/* Migrations take the advisory lock (PG_LOCK_KEY, hashtext(schema)): joey's, per schema. */
+#define PG_LOCK_KEY "1246709081"
+_Static_assert(STATE_APPLICATION_ID == 1246709081, "PG_LOCK_KEY is STATE_APPLICATION_ID");
+
+enum stmt_id {
+	S_GET,
+	S_COUNT,
+	S_PUT,
+	S_DELETE,
+	S_FAIL,
+	S_EXISTS,
+	S_RUN_START,
+	S_RUN_FINISH,
+	S_RUNS_ABANDON,
+	S_LEDGER_ADD,
+	S_LOCK_GET,
+	S_LOCK_INSERT,
+	S_LOCK_TAKE,
+	S_LOCK_BEAT,
+	S_LOCK_DEL,
+	S_CUR_FIRST,
+	S_CUR_NEXT,
+	S_MARK_GET,
+	S_MARK_SET,
+	S__COUNT
+};
+
+#define ROW_COLUMNS                                                                        \
+	"key_kind, key_int, key_text, payload, hash, in_scope, pending, attempts, last_error," \
+	" braze_exists, checked_at, confirmed_at, updated_at"
+#define KEY_ORDER "key_kind, key_int, key_text"
+#define KEY_MATCH "key_kind = $2 AND key_int = $3 AND key_text = $4"
+/* What a row costs the cursor's byte budget (as state_cursor_full counts, near enough). */
+#define ROW_BYTES "(octet_length(key_text) + octet_length(payload) + coalesce(octet_length(last_error), 0))"
+/*
+ * A cursor batch: at most $2 rows in key order, and only those that start within the
+ * byte budget $n (a running sum over the batch), so a batch of large payloads stops
+ * after about STATE_BATCH_BYTES, as SQLite's stepping does.
+ */
+#define CURSOR_SQL(after, budget)                                                          \
+	"SELECT " ROW_COLUMNS " FROM (SELECT " ROW_COLUMNS ", sum(" ROW_BYTES ") OVER"       \
+	" (ORDER BY " KEY_ORDER " ROWS UNBOUNDED PRECEDING) - " ROW_BYTES " AS before"       \
+	" FROM records WHERE dest_id = $1" after " ORDER BY " KEY_ORDER " LIMIT $2) b"       \
+	" WHERE before < " budget " ORDER BY " KEY_ORDER
+
+static const struct {
+	const char *sql;
+	int n_params;
+} stmts[S__COUNT] = {
+	[S_GET] = { "SELECT " ROW_COLUMNS " FROM records WHERE dest_id = $1 AND " KEY_MATCH, 4 },
+	[S_COUNT] = { "SELECT count(*) FROM records WHERE dest_id = $1 AND in_scope", 1 },
+	[S_PUT] = { "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
+		    " in_scope, pending, attempts, last_error, confirmed_at, updated_at)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, false, 0, NULL, $8, $8)"
+		    " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET"
+		    " payload = excluded.payload, hash = excluded.hash, in_scope = excluded.in_scope,"
+		    " pending = false, attempts = 0, last_error = NULL,"
+		    " confirmed_at = excluded.confirmed_at, updated_at = excluded.updated_at", 8 },
+	[S_DELETE] = { "DELETE FROM records WHERE dest_id = $1 AND " KEY_MATCH, 4 },
+	[S_FAIL] = { "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
+		     " in_scope, pending, attempts, last_error, updated_at)"
+		     " VALUES ($1, $2, $3, $4, '', decode(repeat('00', 16), 'hex'), false, true, 1,"
+		     " $5, $6)"
+		     " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET pending = true,"
+		     " attempts = records.attempts + 1, last_error = excluded.last_error,"
+		     " updated_at = excluded.updated_at", 6 },
+	[S_EXISTS] = { "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
+		       " in_scope, braze_exists, checked_at, updated_at)"
+		       " VALUES ($1, $2, $3, $4, '', decode(repeat('00', 16), 'hex'), false, $5, $6, $7)"
+		       " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET"
+		       " braze_exists = excluded.braze_exists, checked_at = excluded.checked_at,"
+		       " updated_at = excluded.updated_at", 7 },
+	[S_RUN_START] = { "INSERT INTO runs (dest_id, kind, status, started_at)"
+			  " VALUES ($1, $2, 'running', $3) RETURNING id", 3 },
+	[S_RUN_FINISH] = { "UPDATE runs SET status = $2, finished_at = $3, created = $4,"
+			   " updated = $5, deleted = $6, unsubscribed = $7, unchanged = $8,"
+			   " failed = $9, skipped = $10, requests = $11, retries = $12,"
+			   " throttled = $13, data_points = $14, error = $15 WHERE id = $1", 15 },
+	[S_RUNS_ABANDON] = { "UPDATE runs SET status = 'interrupted', finished_at = $2,"
+			     " error = '" STATE_ABANDONED_ERROR "'"
+			     " WHERE dest_id = $1 AND status = 'running'", 2 },
+	[S_LEDGER_ADD] = { "INSERT INTO ledger (run_id, dest_id, key_kind, key_int, key_text, error,"
+			   " attempts, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8 },
+	[S_LOCK_GET] = { "SELECT holder, host, pid, token, acquired_at, heartbeat_at"
+			 " FROM locks WHERE dest_id = $1 FOR UPDATE", 1 },
+	[S_LOCK_INSERT] = { "INSERT INTO locks (dest_id, holder, host, pid, token, acquired_at,"
+			    " heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
+			    " ON CONFLICT (dest_id) DO NOTHING", 6 },
+	[S_LOCK_TAKE] = { "UPDATE locks SET holder = $2, host = $3, pid = $4, token = $5,"
+			  " acquired_at = $6, heartbeat_at = $6 WHERE dest_id = $1 AND token = $7", 7 },
+	[S_LOCK_BEAT] = { "UPDATE locks SET heartbeat_at = $3 WHERE dest_id = $1 AND token = $2", 3 },
+	[S_LOCK_DEL] = { "DELETE FROM locks WHERE dest_id = $1 AND token = $2", 2 },
+	[S_CUR_FIRST] = { CURSOR_SQL("", "$3"), 3 },
+	[S_CUR_NEXT] = { CURSOR_SQL(" AND (" KEY_ORDER ") > ($4, $5, $6)", "$3"), 6 },
+	[S_MARK_GET] = { "SELECT value FROM marks WHERE schedule_id = $1", 1 },
+	[S_MARK_SET] = { "INSERT INTO marks (schedule_id, value, updated_at) VALUES ($1, $2, $3)"
+			 " ON CONFLICT (schedule_id) DO UPDATE SET value = excluded.value,"
+			 " updated_at = excluded.updated_at", 3 },
+};
+
+/* Columns of ROW_COLUMNS. */
+enum { C_KIND, C_INT, C_TEXT, C_PAYLOAD, C_HASH, C_IN_SCOPE, C_PENDING, C_ATTEMPTS,
+       C_LAST_ERROR, C_EXISTS, C_CHECKED_AT, C_CONFIRMED_AT, C_UPDATED_AT };
+
+struct pg_state {
+	struct state base; /* first: a struct state * is a struct pg_state * */
+	PGconn *pg;
+	char *schema;
+	char *host, *port, *database; /* for messages */
+	bool prepared[S__COUNT];
+	bool load_prepared[STATE_MAX_TABLES];
+	struct strbuf tmp; /* decoded bytes of the row being read */
+};
+
+static struct pg_state *ps_of(struct state *st)
+{
+	return (struct pg_state *)st;
+}
+
+/* ---- parameters: text, or binary for bytes that need not end in NUL ---- */
+
+#define MAX_PARAMS 20
+
+struct params {
+	int n;
+	const char *v[MAX_PARAMS];
+	int len[MAX_PARAMS];
+	int fmt[MAX_PARAMS];
+	char num[MAX_PARAMS][STATE_KEYBUF_SIZE];
+};
+
+static void p_text(struct params *p, const char *s) /* NULL: SQL NULL */
+{
+	p->v[p->n] = s;
+	p->len[p->n] = 0;
+	p->fmt[p->n] = 0;
+	p->n++;
+}
+
+static void p_int(struct params *p, int64_t i)
+{
+	snprintf(p->num[p->n], sizeof(p->num[0]), "%" PRId64, i);
+	p_text(p, p->num[p->n]);
+}
+
+static void p_bool(struct params *p, bool b)
+{
+	p_text(p, b ? "t" : "f");
+}
+
+/* Bytes as they are: binary format (BYTEA, or TEXT whose binary form is its bytes). */
+static void p_bytes(struct params *p, const void *b, size_t n)
+{
+	p->v[p->n] = b ? b : "";
+	p->len[p->n] = (int)n;
+	p->fmt[p->n] = 1;
+	p->n++;
+}
+
+/* A record key: key_kind, key_int, key_text. */
+static void p_key(struct params *p, const struct rkey *k)
+{
+	p_int(p, k->is_int ? 0 : 1);
+	p_int(p, k->is_int ? k->i : 0);
+	if (k->is_int)
+		p_bytes(p, "", 0);
+	else
+		p_bytes(p, k->text.ptr, k->text.len);
+}
+
+/* ---- messages ---- */
+
+/* The server's (or libpq's) message on one line, without trailing newlines. */
+static void add_pg_message(struct strbuf *sb, const char *msg)
+{
+	size_t start = sb->len;
+	for (const char *s = msg ? msg : ""; *s; s++) {
+		if (*s == '\n') {
+			strbuf_addstr(sb, "; ");
+			continue;
+		}
+		strbuf_addch(sb, *s == '\t' ? ' ' : *s);
+	}
+	while (sb->len > start && (sb->buf[sb->len - 1] == ' ' || sb->buf[sb->len - 1] == ';'))
+		strbuf_setlen(sb, sb->len - 1);
+}
+
+/* Append s percent-encoded where a URL needs it. */
+static void add_url_part(struct strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (isalnum(c) || strchr("-._~", c))
+			strbuf_addch(sb, (char)c);
+		else
+			strbuf_addf(sb, "%%%02X", c);
+	}
+}
+
+/* postgresql://user@host:port/database[?schema=s] (parts that are NULL left out). */
+static void display_name(struct strbuf *out, const char *user, const char *host, const char *port,
+			 const char *db, const char *schema)
+{
+	strbuf_addstr(out, "postgresql://");
+	if (user && *user) {
+		add_url_part(out, user);
+		strbuf_addch(out, '@');
+	}
+	if (host && *host) {
+		if (strchr(host, ':') && !strchr(host, '/')) {
+			strbuf_addf(out, "[%s]", host); /* IPv6 */
+		} else {
+			add_url_part(out, host);
+		}
+	}
+	if (port && *port)
+		strbuf_addf(out, ":%s", port);
+	strbuf_addch(out, '/');
+	if (db && *db)
+		add_url_part(out, db);
+	if (schema && strcmp(schema, PG_DEFAULT_SCHEMA) != 0) {
+		strbuf_addstr(out, "?schema=");
+		add_url_part(out, schema);
+	}
+}
+
+static bool is_hex(int c)
+{
+	return isxdigit((unsigned char)c) != 0;
+}
+
+static int hex_val(int c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+static void url_decode(const char *s, size_t n, struct strbuf *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n && is_hex(s[i + 1]) && is_hex(s[i + 2])) {
+			strbuf_addch(out, (char)(hex_val(s[i + 1]) * 16 + hex_val(s[i + 2])));
+			i += 2;
+		} else {
+			strbuf_addch(out, s[i]);
+		}
+	}
+}
+
+/*
+ * Split url into what libpq gets (conninfo: the URL without our own parameter) and the
+ * schema (?schema=NAME, default "joey"). false if the schema is not a usable name.
+ */
+static bool split_url(const char *url, struct strbuf *conninfo, struct strbuf *schema)
+{
+	const char *q = strchr(url, '?');
+	bool first = true;
+
+	strbuf_reset(conninfo);
+	strbuf_reset(schema);
+	if (!q) {
+		strbuf_addstr(conninfo, url);
+	} else {
+		strbuf_add(conninfo, url, (size_t)(q - url));
+		for (const char *p = q + 1; *p;) {
+			const char *end = strchr(p, '&');
+			size_t n = end ? (size_t)(end - p) : strlen(p);
+			if (n > 7 && !strncmp(p, "schema=", 7)) {
+				strbuf_reset(schema);
+				url_decode(p + 7, n - 7, schema);
+			} else if (n) {
+				strbuf_addch(conninfo, first ? '?' : '&');
+				strbuf_add(conninfo, p, n);
+				first = false;
+			}
+			p += n;
+			if (*p == '&')
+				p++;
+		}
+	}
+	if (!schema->len)
+		strbuf_addstr(schema, PG_DEFAULT_SCHEMA);
+	if (schema->len > 63 || strlen(schema->buf) != schema->len)
+		return false;
+	for (size_t i = 0; i < schema->len; i++) {
+		unsigned char c = (unsigned char)schema->buf[i];
+		if (!isalnum(c) && c != '_' && c != '-' && c != '$')
+			return false;
+	}
+	return true;
+}
+
+static void pg_display(const char *path, struct strbuf *out)
+{
+	struct strbuf conninfo = STRBUF_INIT, schema = STRBUF_INIT;
+	PQconninfoOption *opts;
+	const char *user = NULL, *host = NULL, *port = NULL, *db = NULL;
+
+	split_url(path, &conninfo, &schema);
+	opts = PQconninfoParse(conninfo.buf, NULL);
+	for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (!strcmp(o->keyword, "user"))
+			user = o->val;
+		else if (!strcmp(o->keyword, "host"))
+			host = o->val;
+		else if (!strcmp(o->keyword, "port"))
+			port = o->val;
+		else if (!strcmp(o->keyword, "dbname"))
+			db = o->val;
+	}
+	if (opts)
+		display_name(out, user, host, port, db, schema.buf);
+	else
+		strbuf_addstr(out, "postgresql://(an invalid URL)");
+	PQconninfoFree(opts);
+	strbuf_release(&conninfo);
+	strbuf_release(&schema);
+}
+
+/*
+ * Fill err for a failed statement (res may be NULL: no result at all): the caller's
+ * message (naming the store), turned into words the user can act on; the server's
+ * message and SQLSTATE are the detail. Returns JERR_STATE or JERR_STATE_BUSY.
+ */
+static enum jerr pg_error(struct pg_state *ps, const PGresult *res, struct jerror *err,
+			  const char *fmt, ...) JOEY_PRINTF(4, 5);
+static enum jerr pg_error(struct pg_state *ps, const PGresult *res, struct jerror *err,
+			  const char *fmt, ...)
+{
+	struct strbuf msg = STRBUF_INIT, detail = STRBUF_INIT;
+	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *more = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	enum jerr code = JERR_STATE;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	strbuf_addstr(&detail, "PostgreSQL: ");
+	if (primary) {
+		add_pg_message(&detail, primary);
+		if (more) {
+			strbuf_addstr(&detail, " (");
+			add_pg_message(&detail, more);
+			strbuf_addstr(&detail, ")");
+		}
+	} else {
+		add_pg_message(&detail, PQerrorMessage(ps->pg));
+	}
+	if (sqlstate)
+		strbuf_addf(&detail, " (SQLSTATE %s)", sqlstate);
+
+	if (!sqlstate && PQstatus(ps->pg) != CONNECTION_OK) {
+		jerror_set(err, code, "%s: lost the connection to the server", msg.buf);
+		jerror_detail(err, "%s", detail.buf);
+		jerror_hint(err, "check that the PostgreSQL server at %s:%s is running and "
+				 "reachable; what was committed before stays intact",
+			    ps->host, ps->port);
+	} else if (sqlstate && !strcmp(sqlstate, "53100")) {
+		jerror_set(err, code, "%s: the disk is full", msg.buf);
+		jerror_detail(err, "%s", detail.buf);
+		jerror_hint(err, "free space on the PostgreSQL server; what was committed before "
+				 "stays intact, and the next run re-sends the rest");
+	} else if (sqlstate && (!strcmp(sqlstate, "55P03") || !strcmp(sqlstate, "40001") ||
+				!strcmp(sqlstate, "40P01"))) {
+		code = JERR_STATE_BUSY;
+		jerror_set(err, code, "%s: it is locked by another process", msg.buf);
+		jerror_detail(err, "%s (waited up to %d ms)", detail.buf, STATE_BUSY_TIMEOUT_MS);
+		jerror_hint(err, "another joey process is writing the same rows; try again when "
+				 "it is done");
+	} else if (sqlstate && !strcmp(sqlstate, "25006")) {
+		jerror_set(err, code, "%s: the state store is read-only", msg.buf);
+		jerror_detail(err, "%s", detail.buf);
+		jerror_hint(err, "connect to the primary server, not a standby");
+	} else if (sqlstate && !strcmp(sqlstate, "42501")) {
+		jerror_set(err, code, "%s: permission denied", msg.buf);
+		jerror_detail(err, "%s", detail.buf);
+		jerror_hint(err, "the user needs to own schema \"%s\" in database \"%s\" (or be "
+				 "allowed to create it)", ps->schema, ps->database);
+	} else {
+		jerror_set(err, code, "%s", msg.buf);
+		jerror_detail(err, "%s", detail.buf);
+	}
+	strbuf_release(&msg);
+	strbuf_release(&detail);
+	return code;
+}
+
+/* Copy s, replacing NUL and invalid UTF-8 by '?' (messages only; PostgreSQL refuses both). */
+static const char *clean_text(const char *s, struct strbuf *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	strbuf_reset(out);
+	while (*p) {
+		int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+		bool ok = n > 0;
+		for (int i = 1; ok && i < n; i++)
+			ok = (p[i] & 0xc0) == 0x80;
+		if (ok && n == 2 && *p < 0xc2)
+			ok = false; /* overlong */
+		if (ok && n == 3 && ((*p == 0xe0 && p[1] < 0xa0) || (*p == 0xed && p[1] >= 0xa0)))
+			ok = false; /* overlong, surrogate */
+		if (ok && n == 4 && ((*p == 0xf0 && p[1] < 0x90) || *p > 0xf4 || (*p == 0xf4 && p[1] >= 0x90)))
+			ok = false;
+		if (!ok) {
+			strbuf_addch(out, '?');
+			p++;
+			continue;
+		}
+		strbuf_add(out, (const char *)p, (size_t)n);
+		p += n;
+	}
+	return out->buf;
+}
+
+/* ---- running statements ---- */
+
+/* Whether res is the success it should be; res may be NULL. */
+static bool res_ok(const PGresult *res)
+{
+	ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+}
+
+/*
+ * Run fixed statement id with p; on success *res holds the result (PQclear it). On
+ * failure *res is NULL and err says what (what, with the store's name, is the start
+ * of the message).
+ */
+static enum jerr run(struct pg_state *ps, enum stmt_id id, const struct params *p, PGresult **res,
+		     struct jerror *err, const char *fmt, ...) JOEY_PRINTF(6, 7);
+static enum jerr run(struct pg_state *ps, enum stmt_id id, const struct params *p, PGresult **res,
+		     struct jerror *err, const char *fmt, ...)
+{
+	char name[16];
+	PGresult *r = NULL;
+	struct strbuf what = STRBUF_INIT;
+	va_list ap;
+	enum jerr ret;
+
+	*res = NULL;
+	snprintf(name, sizeof(name), "joey_s%d", (int)id);
+	if (!ps->prepared[id]) {
+		r = PQprepare(ps->pg, name, stmts[id].sql, stmts[id].n_params, NULL);
+		if (res_ok(r)) {
+			ps->prepared[id] = true;
+			PQclear(r);
+			r = NULL;
+		}
+	}
+	if (ps->prepared[id]) {
+		r = PQexecPrepared(ps->pg, name, p->n, p->v, p->len, p->fmt, 0);
+		if (res_ok(r)) {
+			*res = r;
+			return JERR_OK;
+		}
+	}
+	va_start(ap, fmt);
+	strbuf_vaddf(&what, fmt, ap);
+	va_end(ap);
+	ret = pg_error(ps, r, err, "%s", what.buf);
+	strbuf_release(&what);
+	PQclear(r);
+	return ret;
+}
+
+/* Run sql (no parameters, maybe several statements); JERR_OK or err filled. */
+static enum jerr exec_sql(struct pg_state *ps, const char *sql, struct jerror *err,
+			  const char *what)
+{
+	PGresult *r = PQexec(ps->pg, sql);
+	enum jerr ret = JERR_OK;
+	if (!res_ok(r))
+		ret = pg_error(ps, r, err, "could not %s state store \"%s\"", what, ps->base.path);
+	PQclear(r);
+	return ret;
+}
+
+/* A result's affected rows (UPDATE/DELETE/INSERT). */
+static uint64_t changes(PGresult *res)
+{
+	const char *n = PQcmdTuples(res);
+	return n && *n ? strtoull(n, NULL, 10) : 0;
+}
+
+static int64_t get_int(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static bool get_bool(const PGresult *res, int row, int col)
+{
+	return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+/* BYTEA in hex output ("\x0a1b...") appended to out as bytes. */
+static void get_bytes(const PGresult *res, int row, int col, struct strbuf *out)
+{
+	const char *v = PQgetvalue(res, row, col);
+	size_t n = (size_t)PQgetlength(res, row, col);
+	if (n >= 2 && v[0] == '\\' && v[1] == 'x') {
+		for (size_t i = 2; i + 1 < n; i += 2)
+			strbuf_addch(out, (char)(hex_val(v[i]) * 16 + hex_val(v[i + 1])));
+	}
+}
+
+/*
+ * Row r of res (ROW_COLUMNS) into row. The row borrows res and ps->tmp (text of a
+ * text key) and keybuf (digits of an integer key).
+ */
+static void decode_row(struct pg_state *ps, const PGresult *res, int r, struct state_row *row,
+		       char *keybuf)
+{
+	struct strbuf *tmp = &ps->tmp;
+	size_t key_at, hash_at;
+
+	strbuf_reset(tmp);
+	memset(row, 0, sizeof(*row));
+	row->key.is_int = get_int(res, r, C_KIND) == 0;
+	if (row->key.is_int) {
+		int n;
+		row->key.i = get_int(res, r, C_INT);
+		n = snprintf(keybuf, STATE_KEYBUF_SIZE, "%" PRId64, row->key.i);
+		row->key.text = (struct slice){ keybuf, (size_t)n };
+	}
+	key_at = tmp->len;
+	if (!row->key.is_int)
+		get_bytes(res, r, C_TEXT, tmp);
+	hash_at = tmp->len;
+	get_bytes(res, r, C_HASH, tmp);
+	if (!row->key.is_int)
+		row->key.text = (struct slice){ tmp->buf + key_at, hash_at - key_at };
+	if (tmp->len - hash_at == STATE_HASH_LEN)
+		memcpy(row->hash, tmp->buf + hash_at, STATE_HASH_LEN);
+	row->payload = (struct slice){ PQgetvalue(res, r, C_PAYLOAD),
+				       (size_t)PQgetlength(res, r, C_PAYLOAD) };
+	row->in_scope = get_bool(res, r, C_IN_SCOPE);
+	row->pending = get_bool(res, r, C_PENDING);
+	row->attempts = (int)get_int(res, r, C_ATTEMPTS);
+	row->last_error = (struct slice){ PQgetvalue(res, r, C_LAST_ERROR),
+					  (size_t)PQgetlength(res, r, C_LAST_ERROR) };
+	row->braze_exists = PQgetisnull(res, r, C_EXISTS) ? -1 : get_bool(res, r, C_EXISTS);
+	row->checked_at = get_int(res, r, C_CHECKED_AT);
+	row->confirmed = !PQgetisnull(res, r, C_CONFIRMED_AT);
+	row->confirmed_at = get_int(res, r, C_CONFIRMED_AT);
+	row->updated_at = get_int(res, r, C_UPDATED_AT);
+}
+
+/* ---- connect, identify, migrate ---- */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Messages where another try cannot help: wrong credentials, no such database/role. */
+static bool permanent_failure(const char *msg)
+{
+	static const char *const words[] = { "authentication failed", "does not exist",
+					     "no pg_hba.conf entry", "password is required",
+					     "permission denied", "invalid", "SSL" };
+	for (size_t i = 0; msg && i < ARRAY_SIZE(words); i++)
+		if (strstr(msg, words[i]))
+			return true;
+	return false;
+}
+
+static const char *or_default(const char *s, const char *dflt)
+{
+	return s && *s ? s : dflt;
+}
+
+/* Connect (retrying a server that is not up yet) and name the store for messages. */
+static enum jerr connect_server(struct pg_state *ps, const char *conninfo, struct jerror *err)
+{
+	/* defaults before the URL (it may override them), client_encoding after (it may not) */
+	const char *keys[] = { "connect_timeout", "application_name", "keepalives_idle",
+			       "keepalives_interval", "keepalives_count", "dbname", "client_encoding",
+			       NULL };
+	const char *vals[] = { "10", "joey", "60", "10", "6", conninfo, "UTF8", NULL };
+	long delay = PG_RETRY_BASE_MS;
+	struct strbuf name = STRBUF_INIT;
+
+	for (int tries = 1;; tries++) {
+		const char *msg;
+		ps->pg = PQconnectdbParams(keys, vals, 1);
+		if (!ps->pg) {
+			jerror_set(err, JERR_STATE, "could not connect to the PostgreSQL state store: "
+						    "out of memory");
+			return JERR_STATE;
+		}
+		free(ps->host);
+		free(ps->port);
+		free(ps->database);
+		ps->host = xstrdup(or_default(PQhost(ps->pg), "localhost"));
+		ps->port = xstrdup(or_default(PQport(ps->pg), "5432"));
+		ps->database = xstrdup(or_default(PQdb(ps->pg), "?"));
+		strbuf_reset(&name);
+		display_name(&name, PQuser(ps->pg), PQhost(ps->pg), PQport(ps->pg), PQdb(ps->pg),
+			     ps->schema);
+		free(ps->base.path);
+		ps->base.path = strbuf_detach(&name, NULL);
+		if (PQstatus(ps->pg) == CONNECTION_OK)
+			break;
+		msg = PQerrorMessage(ps->pg);
+		if (tries >= PG_CONNECT_TRIES || permanent_failure(msg)) {
+			struct strbuf d = STRBUF_INIT;
+			jerror_set(err, JERR_STATE,
+				   "could not connect to the PostgreSQL state store at %s:%s, "
+				   "database \"%s\"",
+				   ps->host, ps->port, ps->database);
+			strbuf_addstr(&d, "PostgreSQL: ");
+			add_pg_message(&d, msg);
+			jerror_detail(err, "%s", d.buf);
+			strbuf_release(&d);
+			if (permanent_failure(msg))
+				jerror_hint(err, "check the user, database and password of the state "
+						 "store URL (the password comes from the URL or "
+						 "PGPASSWORD)");
+			else
+				jerror_hint(err, "gave up after %d tries; check that the server is "
+						 "running and reachable at that host and port",
+					    tries);
+			return JERR_STATE;
+		}
+		log_warn("state store: cannot connect to PostgreSQL at %s:%s (try %d of %d), "
+			 "retrying in %ld ms",
+			 ps->host, ps->port, tries, PG_CONNECT_TRIES, delay);
+		PQfinish(ps->pg);
+		ps->pg = NULL;
+		sleep_ms(delay);
+		delay *= 2;
+	}
+	strbuf_release(&name);
+	return JERR_OK;
+}
+
+/* Session settings: our schema, waits bounded like SQLite's busy timeout, hex BYTEA. */
+static enum jerr configure(struct pg_state *ps, bool readonly, struct jerror *err)
+{
+	char timeout[32];
+	const char *vals[3];
+	PGresult *r;
+	enum jerr ret = JERR_OK;
+	const char *enc = PQparameterStatus(ps->pg, "server_encoding");
+
+	if (enc && strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0) {
+		jerror_set(err, JERR_STATE, "PostgreSQL database \"%s\" at %s:%s cannot hold a "
+					    "joey state store: its encoding is %s",
+			   ps->database, ps->host, ps->port, enc);
+		jerror_hint(err, "use a database created with ENCODING 'UTF8'");
+		return JERR_STATE;
+	}
+	snprintf(timeout, sizeof(timeout), "%dms", STATE_BUSY_TIMEOUT_MS);
+	vals[0] = ps->schema;
+	vals[1] = timeout;
+	vals[2] = readonly ? "on" : "off";
+	r = PQexecParams(ps->pg,
+			 "SELECT pg_catalog.set_config('search_path', pg_catalog.quote_ident($1), false),"
+			 " pg_catalog.set_config('lock_timeout', $2, false),"
+			 " pg_catalog.set_config('default_transaction_read_only', $3, false),"
+			 " pg_catalog.set_config('bytea_output', 'hex', false),"
+			 " pg_catalog.set_config('client_min_messages', 'warning', false)",
+			 3, NULL, vals, NULL, NULL, 0);
+	if (!res_ok(r))
+		ret = pg_error(ps, r, err, "could not configure the connection to state store \"%s\"",
+			       ps->base.path);
+	PQclear(r);
+	return ret;
+}
+
+/*
+ * Is the schema a joey state store, and of which version? *fresh: the schema is
+ * missing (*missing) or holds nothing.
+ */
+static enum jerr identify(struct pg_state *ps, int64_t *version, bool *fresh, bool *missing,
+			  struct jerror *err)
+{
+	const char *vals[1] = { ps->schema };
+	int64_t n_schema, n_rel, app_id = 0;
+	bool has_meta, has_version = false;
+	PGresult *r;
+
+	*version = 0;
+	*fresh = *missing = false;
+	r = PQexecParams(ps->pg,
+			 "SELECT (SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1),"
+			 " (SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+			 "   ON n.oid = c.relnamespace WHERE n.nspname = $1"
+			 "   AND c.relkind IN ('r', 'p', 'v', 'm', 'f')),"
+			 " pg_catalog.to_regclass(pg_catalog.quote_ident($1) || '.meta') IS NOT NULL",
+			 1, NULL, vals, NULL, NULL, 0);
+	if (!res_ok(r) || PQntuples(r) != 1) {
+		enum jerr ret = pg_error(ps, r, err, "could not open state store \"%s\"", ps->base.path);
+		PQclear(r);
+		return ret;
+	}
+	n_schema = get_int(r, 0, 0);
+	n_rel = get_int(r, 0, 1);
+	has_meta = get_bool(r, 0, 2);
+	PQclear(r);
+	if (!n_schema || !n_rel) {
+		*fresh = true;
+		*missing = !n_schema;
+		return JERR_OK;
+	}
+	if (has_meta) {
+		r = PQexec(ps->pg, "SELECT key, value FROM meta"
+				   " WHERE key IN ('application_id', 'schema_version')");
+		if (!res_ok(r)) {
+			enum jerr ret = pg_error(ps, r, err,
+						 "could not read the schema version of state store \"%s\"",
+						 ps->base.path);
+			PQclear(r);
+			return ret;
+		}
+		for (int i = 0; i < PQntuples(r); i++) {
+			const char *k = PQgetvalue(r, i, 0), *v = PQgetvalue(r, i, 1);
+			char *end;
+			int64_t x = strtoll(v, &end, 10);
+			if (*end || end == v)
+				x = -1;
+			if (!strcmp(k, "application_id")) {
+				app_id = x;
+			} else {
+				has_version = true;
+				*version = x;
+			}
+		}
+		PQclear(r);
+	}
+	if (app_id != STATE_APPLICATION_ID) {
+		jerror_set(err, JERR_STATE, "\"%s\" is not a joey state store", ps->base.path);
+		if (has_meta)
+			jerror_detail(err, "schema \"%s\" of database \"%s\" has a table meta without "
+					   "joey's application_id %d",
+				      ps->schema, ps->database, STATE_APPLICATION_ID);
+		else
+			jerror_detail(err, "schema \"%s\" of database \"%s\" holds %" PRId64
+					   " tables but no joey meta table",
+				      ps->schema, ps->database, n_rel);
+		jerror_hint(err, "pick another schema with ?schema=NAME in the state store URL, or "
+				 "drop this one to start afresh");
+		return JERR_STATE;
+	}
+	if (!has_version || *version < 1) {
+		jerror_set(err, JERR_STATE, "state store \"%s\" has no valid schema version",
+			   ps->base.path);
+		jerror_detail(err, "table meta has no positive integer \"schema_version\"");
+		jerror_hint(err, "restore it from a backup (joey state import), or drop the schema "
+				 "to start afresh (the next run then re-sends every record)");
+		return JERR_STATE;
+	}
+	if (*version > STATE_SCHEMA_VERSION) {
+		jerror_set(err, JERR_STATE_VERSION,
+			   "state store \"%s\" was written by a newer joey (schema version %" PRId64
+			   ", this joey knows up to %d)",
+			   ps->base.path, *version, STATE_SCHEMA_VERSION);
+		jerror_hint(err, "upgrade joey, or pass --state with another schema");
+		return JERR_STATE_VERSION;
+	}
+	return JERR_OK;
+}
+
+static const struct state_pg_step *step_from(int64_t v)
+{
+	for (size_t i = 0; i < state_pg_n_steps; i++)
+		if (state_pg_steps[i].from == v)
+			return &state_pg_steps[i];
+	return NULL;
+}
+
+/*
+ * Bring the schema to STATE_SCHEMA_VERSION, one step per transaction. Each holds an
+ * advisory lock on the schema's name and reads the version again, so a step another
+ * process applied meanwhile is not applied twice.
+ */
+static enum jerr migrate(struct pg_state *ps, int64_t from, struct jerror *err)
+{
+	enum jerr ret = JERR_OK;
+	int64_t v = from;
+	struct strbuf sql = STRBUF_INIT;
+
+	while (v < STATE_SCHEMA_VERSION) {
+		const struct state_pg_step *step;
+		const char *vals[3];
+		char app[16], ver[16];
+		bool fresh, missing;
+		int64_t cur;
+		PGresult *r;
+		char *quoted;
+
+		if ((ret = exec_sql(ps, "BEGIN", err, "upgrade")))
+			break;
+		vals[0] = ps->schema;
+		r = PQexecParams(ps->pg, "SELECT pg_catalog.pg_advisory_xact_lock(" PG_LOCK_KEY
+					 ", pg_catalog.hashtext($1))", 1, NULL, vals, NULL, NULL, 0);
+		if (!res_ok(r)) {
+			ret = pg_error(ps, r, err, "could not lock state store \"%s\" to upgrade it",
+				       ps->base.path);
+			PQclear(r);
+			goto fail;
+		}
+		PQclear(r);
+		if ((ret = identify(ps, &cur, &fresh, &missing, err)))
+			goto fail;
+		if (cur > v) { /* another process did it */
+			if ((ret = exec_sql(ps, "COMMIT", err, "upgrade")))
+				break;
+			v = cur;
+			continue;
+		}
+		step = step_from(cur);
+		if (!step) {
+			ret = jerror_set(err, JERR_INTERNAL, "state store \"%s\": no PostgreSQL migration "
+							     "from schema version %" PRId64,
+					 ps->base.path, cur);
+			goto fail;
+		}
+		if (missing) { /* only then: CREATE SCHEMA needs CREATE on the database */
+			quoted = PQescapeIdentifier(ps->pg, ps->schema, strlen(ps->schema));
+			strbuf_reset(&sql);
+			strbuf_addf(&sql, "CREATE SCHEMA %s", quoted ? quoted : "joey");
+			PQfreemem(quoted);
+			if ((ret = exec_sql(ps, sql.buf, err, "create the schema of")))
+				goto fail;
+		}
+		r = PQexec(ps->pg, step->sql);
+		if (!res_ok(r)) {
+			ret = pg_error(ps, r, err,
+				       "could not upgrade state store \"%s\" to schema version %d",
+				       ps->base.path, step->to);
+			PQclear(r);
+			goto fail;
+		}
+		PQclear(r);
+		snprintf(app, sizeof(app), "%d", STATE_APPLICATION_ID);
+		snprintf(ver, sizeof(ver), "%d", step->to);
+		vals[0] = app;
+		vals[1] = ver;
+		r = PQexecParams(ps->pg,
+				 "INSERT INTO meta (key, value) VALUES ('application_id', $1),"
+				 " ('schema_version', $2)"
+				 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+				 2, NULL, vals, NULL, NULL, 0);
+		if (!res_ok(r)) {
+			ret = pg_error(ps, r, err,
+				       "could not upgrade state store \"%s\" to schema version %d",
+				       ps->base.path, step->to);
+			PQclear(r);
+			goto fail;
+		}
+		PQclear(r);
+		if ((ret = exec_sql(ps, "COMMIT", err, "upgrade")))
+			break;
+		v = step->to;
+		continue;
+fail:
+		{
+			PGresult *rb = PQexec(ps->pg, "ROLLBACK");
+			PQclear(rb);
+		}
+		break;
+	}
+	strbuf_release(&sql);
+	return ret;
+}
+
+static void pg_close(struct state *st)
+{
+	struct pg_state *ps = ps_of(st);
+	if (ps->pg) {
+		if (PQtransactionStatus(ps->pg) == PQTRANS_INTRANS ||
+		    PQtransactionStatus(ps->pg) == PQTRANS_INERROR) {
+			PGresult *r = PQexec(ps->pg, "ROLLBACK");
+			PQclear(r);
+		}
+		PQfinish(ps->pg);
+	}
+	free(ps->schema);
+	free(ps->host);
+	free(ps->port);
+	free(ps->database);
+	strbuf_release(&ps->tmp);
+	state_base_release(&ps->base);
+	free(ps);
+}
+
+/*
+ * A URL libpq cannot parse is refused before connecting. libpq's message may quote
+ * part of the URL, so the password (as written, and decoded) is masked in it.
+ */
+static enum jerr check_url(struct pg_state *ps, const char *url, const char *conninfo,
+			   struct jerror *err)
+{
+	char *msg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
+	struct strbuf d = STRBUF_INIT, pw = STRBUF_INIT, pwdec = STRBUF_INIT;
+	const char *start, *at, *colon;
+
+	if (opts) {
+		PQconninfoFree(opts);
+		return JERR_OK;
+	}
+	start = strstr(url, "://");
+	start = start ? start + 3 : url;
+	at = strchr(start, '@');
+	colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
+	if (colon) {
+		strbuf_add(&pw, colon + 1, (size_t)(at - colon - 1));
+		url_decode(pw.buf, pw.len, &pwdec);
+	}
+	strbuf_addstr(&d, "libpq: ");
+	for (const char *p = msg ? msg : "invalid connection string"; *p;) {
+		if (pw.len && !strncmp(p, pw.buf, pw.len)) {
+			strbuf_addstr(&d, "****");
+			p += pw.len;
+		} else if (pwdec.len && !strncmp(p, pwdec.buf, pwdec.len)) {
+			strbuf_addstr(&d, "****");
+			p += pwdec.len;
+		} else {
+			strbuf_addch(&d, *p == '\n' ? ' ' : *p);
+			p++;
+		}
+	}
+	while (d.len && d.buf[d.len - 1] == ' ')
+		strbuf_setlen(&d, d.len - 1);
+	jerror_set(err, JERR_STATE, "state store URL \"%s\" is not valid", ps->base.path);
+	jerror_detail(err, "%s", d.buf);
+	jerror_hint(err, "write it as postgresql://USER@HOST:PORT/DATABASE?schema=NAME (the "
+			 "password in PGPASSWORD)");
+	PQfreemem(msg);
+	strbuf_release(&d);
+	strbuf_release(&pw);
+	strbuf_release(&pwdec);
+	return JERR_STATE;
+}
+
+static enum jerr pg_open(const char *path, enum state_open_mode mode, struct state **out,
+			 struct jerror *err)
+{
+	struct pg_state *ps = xcalloc(1, sizeof(*ps));
+	struct strbuf conninfo = STRBUF_INIT, schema = STRBUF_INIT, name = STRBUF_INIT;
+	bool create = mode == STATE_OPEN_CREATE, fresh = false, missing = false;
+	int64_t version = 0;
+	enum jerr ret;
+
+	*out = NULL;
+	pg_display(path, &name);
+	state_base_init(&ps->base, &state_pg, name.buf);
+	strbuf_release(&name);
+	strbuf_init(&ps->tmp, 0);
+	if (!split_url(path, &conninfo, &schema)) {
+		ret = jerror_set(err, JERR_STATE, "state store \"%s\": schema \"%s\" is not a valid "
+						  "name",
+				 ps->base.path, schema.buf);
+		jerror_hint(err, "use ?schema=NAME with letters, digits and underscores (at most "
+				 "63 characters)");
+		goto done;
+	}
+	ps->schema = strbuf_detach(&schema, NULL);
+	if ((ret = check_url(ps, path, conninfo.buf, err)))
+		goto done;
+	if ((ret = connect_server(ps, conninfo.buf, err)) || (ret = configure(ps, !create, err)) ||
+	    (ret = identify(ps, &version, &fresh, &missing, err)))
+		goto done;
+	if (!create) {
+		ps->base.readonly = true;
+		if (fresh) {
+			if (mode == STATE_OPEN_READONLY_OR_EMPTY) {
+				struct state *empty = NULL;
+				ret = state_sqlite.open_empty(ps->base.path, &empty, err);
+				if (!ret) {
+					pg_close(&ps->base);
+					ps = NULL;
+					*out = empty;
+				}
+				goto done;
+			}
+			ret = jerror_set(err, JERR_STATE, missing ? "state store \"%s\" does not exist"
+								  : "state store \"%s\" is empty",
+					 ps->base.path);
+			jerror_hint(err, "run 'joey run' (or 'joey state migrate') once, or pass --state");
+			goto done;
+		}
+		/* an older schema is read as it is (state_mark_get copes with no marks) */
+		ps->base.version = (int)version;
+		goto done;
+	}
+	if ((ret = migrate(ps, version, err)))
+		goto done;
+	ps->base.version = STATE_SCHEMA_VERSION;
+done:
+	strbuf_release(&conninfo);
+	strbuf_release(&schema);
+	if (ret) {
+		if (ps)
+			pg_close(&ps->base);
+		*out = NULL;
+		return ret;
+	}
+	if (ps)
+		*out = &ps->base;
+	return JERR_OK;
+}
+
+static enum jerr pg_open_empty(const char *name, struct state **out, struct jerror *err)
+{
+	return state_sqlite.open_empty(name, out, err);
+}
+
+static enum jerr pg_limit_size(struct state *st, uint64_t max_bytes, struct jerror *err)
+{
+	(void)max_bytes;
+	jerror_set(err, JERR_STATE, "limiting the size of state store \"%s\" is not supported on "
+				    "PostgreSQL",
+		   st->path);
+	jerror_hint(err, "limit the space of the database on the server, or use an SQLite state "
+			 "store");
+	return JERR_STATE;
+}
+
+/* ---- reading ---- */
+
+static enum jerr pg_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(cur->st);
+	struct params p = { 0 };
+	char keybuf[STATE_KEYBUF_SIZE];
+	PGresult *res;
+	enum jerr ret;
+
+	p_text(&p, cur->dest_id);
+	p_int(&p, STATE_BATCH_ROWS);
+	p_int(&p, STATE_BATCH_BYTES);
+	if (cur->have_last)
+		p_key(&p, &cur->last);
+	ret = run(ps, cur->have_last ? S_CUR_NEXT : S_CUR_FIRST, &p, &res, err,
+		  "could not read records of destination \"%s\" from state store \"%s\"",
+		  cur->dest_id, cur->st->path);
+	if (ret)
+		return ret;
+	for (int i = 0; i < PQntuples(res) && cur->n < STATE_BATCH_ROWS; i++) {
+		struct state_row r;
+		decode_row(ps, res, i, &r, keybuf);
+		state_cursor_push(cur, &r);
+	}
+	/* the query stops at either bound; below both, it ran out of rows */
+	*end = !state_cursor_full(cur);
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_count(struct state *st, const char *dest_id, uint64_t *in_scope,
+			  struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+
+	p_text(&p, dest_id);
+	ret = run(ps, S_COUNT, &p, &res, err,
+		  "could not count records of destination \"%s\" in state store \"%s\"", dest_id,
+		  st->path);
+	if (ret)
+		return ret;
+	*in_scope = PQntuples(res) == 1 ? (uint64_t)get_int(res, 0, 0) : 0;
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_get(struct state *st, const char *dest_id, const struct rkey *key,
+			bool *found, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct params p = { 0 };
+	struct strbuf k = STRBUF_INIT;
+	PGresult *res;
+	enum jerr ret;
+
+	p_text(&p, dest_id);
+	p_key(&p, key);
+	ret = run(ps, S_GET, &p, &res, err,
+		  "could not read record \"%s\" of destination \"%s\" from state store \"%s\"",
+		  state_key_str(key, &k), dest_id, st->path);
+	strbuf_release(&k);
+	if (ret)
+		return ret;
+	if (PQntuples(res) > 0) {
+		char keybuf[STATE_KEYBUF_SIZE];
+		struct state_row r;
+		decode_row(ps, res, 0, &r, keybuf);
+		state_keep_row(st, &r); /* res is cleared below */
+		*found = true;
+	}
+	PQclear(res);
+	return JERR_OK;
+}
+
+/* ---- transactions ---- */
+
+static bool pg_in_transaction(struct state *st)
+{
+	struct pg_state *ps = ps_of(st);
+	PGTransactionStatusType t = ps->pg ? PQtransactionStatus(ps->pg) : PQTRANS_UNKNOWN;
+	return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
+static enum jerr pg_begin(struct state *st, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	PGresult *r = PQexec(ps->pg, "BEGIN");
+	enum jerr ret = JERR_OK;
+	if (!res_ok(r))
+		ret = pg_error(ps, r, err, "could not start a transaction in state store \"%s\"",
+			       st->path);
+	PQclear(r);
+	return ret;
+}
+
+static void pg_rollback(struct state *st)
+{
+	struct pg_state *ps = ps_of(st);
+	PGresult *r;
+	if (!pg_in_transaction(st))
+		return;
+	r = PQexec(ps->pg, "ROLLBACK");
+	if (!res_ok(r)) {
+		struct jerror e = JERROR_INIT;
+		pg_error(ps, r, &e, "could not roll back a transaction in state store \"%s\"",
+			 st->path);
+		log_error("%s (%s)", e.msg.buf, e.detail.buf);
+		jerror_release(&e);
+	}
+	PQclear(r);
+}
+
+static enum jerr pg_commit(struct state *st, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	PGresult *r;
+	enum jerr ret = JERR_OK;
+
+	if (PQtransactionStatus(ps->pg) == PQTRANS_INERROR) {
+		pg_rollback(st);
+		return jerror_set(err, JERR_STATE,
+				  "state store \"%s\": no transaction to commit (it was rolled back "
+				  "after an earlier error)", st->path);
+	}
+	r = PQexec(ps->pg, "COMMIT");
+	if (!res_ok(r))
+		ret = pg_error(ps, r, err, "could not commit a transaction in state store \"%s\"",
+			       st->path);
+	else if (!strcmp(PQcmdStatus(r), "ROLLBACK"))
+		ret = jerror_set(err, JERR_STATE, "could not commit a transaction in state store "
+						  "\"%s\": the server rolled it back", st->path);
+	PQclear(r);
+	if (ret)
+		pg_rollback(st);
+	return ret;
+}
+
+/* ---- writes ---- */
+
+/* Run a record write; err names what, the key and the destination. */
+static enum jerr write_record(struct pg_state *ps, enum stmt_id id, const struct params *p,
+			      const char *what, const char *dest_id, const struct rkey *key,
+			      struct jerror *err)
+{
+	struct strbuf k = STRBUF_INIT;
+	PGresult *res;
+	enum jerr ret = run(ps, id, p, &res, err,
+			    "could not %s record \"%s\" of destination \"%s\" in state store \"%s\"",
+			    what, state_key_str(key, &k), dest_id, ps->base.path);
+	strbuf_release(&k);
+	PQclear(res);
+	return ret;
+}
+
+static enum jerr pg_put(struct state *st, const char *dest_id, const struct rkey *key,
+			struct slice payload, const unsigned char hash[STATE_HASH_LEN],
+			bool in_scope, int64_t now, struct jerror *err)
+{
+	struct params p = { 0 };
+	p_text(&p, dest_id);
+	p_key(&p, key);
+	p_bytes(&p, payload.ptr, payload.len);
+	p_bytes(&p, hash, STATE_HASH_LEN);
+	p_bool(&p, in_scope);
+	p_int(&p, now);
+	return write_record(ps_of(st), S_PUT, &p, "store", dest_id, key, err);
+}
+
+static enum jerr pg_del(struct state *st, const char *dest_id, const struct rkey *key,
+			struct jerror *err)
+{
+	struct params p = { 0 };
+	p_text(&p, dest_id);
+	p_key(&p, key);
+	return write_record(ps_of(st), S_DELETE, &p, "delete", dest_id, key, err);
+}
+
+static enum jerr pg_mark_failed(struct state *st, const char *dest_id, const struct rkey *key,
+				const char *error, int64_t now, struct jerror *err)
+{
+	struct params p = { 0 };
+	struct strbuf clean = STRBUF_INIT;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	p_key(&p, key);
+	p_text(&p, clean_text(error, &clean));
+	p_int(&p, now);
+	ret = write_record(ps_of(st), S_FAIL, &p, "mark as failed", dest_id, key, err);
+	strbuf_release(&clean);
+	return ret;
+}
+
+static enum jerr pg_set_exists(struct state *st, const char *dest_id, const struct rkey *key,
+			       bool exists, int64_t checked_at, int64_t now, struct jerror *err)
+{
+	struct params p = { 0 };
+	p_text(&p, dest_id);
+	p_key(&p, key);
+	p_bool(&p, exists);
+	p_int(&p, checked_at);
+	p_int(&p, now);
+	return write_record(ps_of(st), S_EXISTS, &p, "record whether Braze has", dest_id, key, err);
+}
+
+/* ---- runs and ledger ---- */
+
+static enum jerr pg_run_start(struct state *st, const char *dest_id, const char *kind,
+			      int64_t now, int64_t *run_id, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	p_text(&p, kind);
+	p_int(&p, now);
+	ret = run(ps_of(st), S_RUN_START, &p, &res, err,
+		  "could not record the start of a %s of destination \"%s\" in state store \"%s\"",
+		  kind, dest_id, st->path);
+	if (ret)
+		return ret;
+	*run_id = PQntuples(res) == 1 ? get_int(res, 0, 0) : 0;
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_run_finish(struct state *st, int64_t run_id, enum run_status status,
+			       const struct run_counts *c, const char *error, int64_t now,
+			       bool *found, struct jerror *err)
+{
+	const uint64_t counts[] = { c->created, c->updated, c->deleted, c->unsubscribed,
+				    c->unchanged, c->failed, c->skipped, c->requests,
+				    c->retries, c->throttled, c->data_points };
+	struct strbuf clean = STRBUF_INIT;
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+
+	p_int(&p, run_id);
+	p_text(&p, run_status_name(status));
+	p_int(&p, now);
+	for (size_t i = 0; i < ARRAY_SIZE(counts); i++)
+		p_int(&p, counts[i] > INT64_MAX ? INT64_MAX : (int64_t)counts[i]);
+	p_text(&p, error ? clean_text(error, &clean) : NULL);
+	ret = run(ps_of(st), S_RUN_FINISH, &p, &res, err,
+		  "could not record the end of run %" PRId64 " in state store \"%s\"", run_id,
+		  st->path);
+	strbuf_release(&clean);
+	if (ret)
+		return ret;
+	*found = changes(res) > 0;
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_runs_abandon(struct state *st, const char *dest_id, int64_t now, uint64_t *n,
+				 struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	p_int(&p, now);
+	ret = run(ps_of(st), S_RUNS_ABANDON, &p, &res, err,
+		  "could not update the run history of state store \"%s\"", st->path);
+	if (ret)
+		return ret;
+	*n = changes(res);
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_ledger_add(struct state *st, int64_t run_id, const char *dest_id,
+			       const struct rkey *key, const char *error, int attempts, int64_t now,
+			       struct jerror *err)
+{
+	struct strbuf clean = STRBUF_INIT;
+	struct params p = { 0 };
+	enum jerr ret;
+	if (run_id > 0)
+		p_int(&p, run_id);
+	else
+		p_text(&p, NULL);
+	p_text(&p, dest_id);
+	p_key(&p, key);
+	p_text(&p, clean_text(error, &clean));
+	p_int(&p, attempts);
+	p_int(&p, now);
+	ret = write_record(ps_of(st), S_LEDGER_ADD, &p, "add to the error ledger the", dest_id, key,
+			   err);
+	strbuf_release(&clean);
+	return ret;
+}
+
+/*
+ * The listings read newest first in batches of PG_LIST_BATCH (id below the last one
+ * read), so memory is bounded and the callback may use the connection between rows.
+ */
+static enum jerr pg_runs_list(struct state *st, const char *dest_id, size_t limit,
+			      state_run_fn fn, void *ctx, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct strbuf sql = STRBUF_INIT;
+	int64_t last = INT64_MAX;
+	size_t seen = 0;
+	enum jerr ret = JERR_OK;
+
+	strbuf_addstr(&sql, "SELECT id, dest_id, kind, status, started_at, finished_at, created,"
+			    " updated, deleted, unsubscribed, unchanged, failed, skipped, requests,"
+			    " retries, throttled, data_points, error FROM runs WHERE id < $1");
+	if (dest_id)
+		strbuf_addstr(&sql, " AND dest_id = $3");
+	strbuf_addstr(&sql, " ORDER BY id DESC LIMIT $2");
+	for (;;) {
+		struct params p = { 0 };
+		size_t want = PG_LIST_BATCH;
+		PGresult *res;
+		int n;
+		if (limit && limit - seen < want)
+			want = limit - seen;
+		if (!want)
+			break;
+		p_int(&p, last);
+		p_int(&p, (int64_t)want);
+		if (dest_id)
+			p_text(&p, dest_id);
+		res = PQexecParams(ps->pg, sql.buf, p.n, NULL, p.v, p.len, p.fmt, 0);
+		if (!res_ok(res)) {
+			ret = pg_error(ps, res, err, "could not list runs in state store \"%s\"",
+				       st->path);
+			PQclear(res);
+			break;
+		}
+		n = PQntuples(res);
+		for (int i = 0; i < n && !ret; i++) {
+			struct state_run_info r = { 0 };
+			uint64_t *counts[] = { &r.counts.created, &r.counts.updated, &r.counts.deleted,
+					       &r.counts.unsubscribed, &r.counts.unchanged,
+					       &r.counts.failed, &r.counts.skipped, &r.counts.requests,
+					       &r.counts.retries, &r.counts.throttled,
+					       &r.counts.data_points };
+			r.id = last = get_int(res, i, 0);
+			r.dest_id = PQgetvalue(res, i, 1);
+			r.kind = PQgetvalue(res, i, 2);
+			r.status = state_run_status_parse(PQgetvalue(res, i, 3));
+			r.started_at = get_int(res, i, 4);
+			r.finished_at = get_int(res, i, 5);
+			for (size_t c = 0; c < ARRAY_SIZE(counts); c++) {
+				int64_t v = get_int(res, i, 6 + (int)c);
+				*counts[c] = v > 0 ? (uint64_t)v : 0;
+			}
+			r.error = PQgetisnull(res, i, 17) ? NULL : PQgetvalue(res, i, 17);
+			ret = fn(ctx, &r, err);
+			seen++;
+		}
+		PQclear(res);
+		if (ret || n < (int)want)
+			break;
+	}
+	strbuf_release(&sql);
+	return ret;
+}
+
+static enum jerr pg_ledger_list(struct state *st, const char *dest_id, int64_t run_id,
+				const struct rkey *key, size_t limit, state_ledger_fn fn, void *ctx,
+				struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct strbuf sql = STRBUF_INIT, keytext = STRBUF_INIT;
+	int64_t last = INT64_MAX;
+	size_t seen = 0;
+	int argn = 3;
+	enum jerr ret = JERR_OK;
+
+	strbuf_addstr(&sql, "SELECT id, run_id, dest_id, key_kind, key_int, key_text, error,"
+			    " attempts, at FROM ledger WHERE id < $1");
+	if (dest_id)
+		strbuf_addf(&sql, " AND dest_id = $%d", argn++);
+	if (key) {
+		strbuf_addf(&sql, " AND key_kind = $%d AND key_int = $%d AND key_text = $%d", argn,
+			    argn + 1, argn + 2);
+		argn += 3;
+	}
+	if (run_id > 0)
+		strbuf_addf(&sql, " AND run_id = $%d", argn++);
+	strbuf_addstr(&sql, " ORDER BY id DESC LIMIT $2");
+	for (;;) {
+		struct params p = { 0 };
+		size_t want = PG_LIST_BATCH;
+		PGresult *res;
+		int n;
+		if (limit && limit - seen < want)
+			want = limit - seen;
+		if (!want)
+			break;
+		p_int(&p, last);
+		p_int(&p, (int64_t)want);
+		if (dest_id)
+			p_text(&p, dest_id);
+		if (key)
+			p_key(&p, key);
+		if (run_id > 0)
+			p_int(&p, run_id);
+		res = PQexecParams(ps->pg, sql.buf, p.n, NULL, p.v, p.len, p.fmt, 0);
+		if (!res_ok(res)) {
+			ret = pg_error(ps, res, err,
+				       "could not list the error ledger in state store \"%s\"", st->path);
+			PQclear(res);
+			break;
+		}
+		n = PQntuples(res);
+		for (int i = 0; i < n && !ret; i++) {
+			struct state_ledger_entry e = { 0 };
+			char keybuf[STATE_KEYBUF_SIZE];
+			e.id = last = get_int(res, i, 0);
+			e.run_id = get_int(res, i, 1);
+			e.dest_id = PQgetvalue(res, i, 2);
+			e.key.is_int = get_int(res, i, 3) == 0;
+			strbuf_reset(&keytext);
+			if (e.key.is_int) {
+				int kn;
+				e.key.i = get_int(res, i, 4);
+				kn = snprintf(keybuf, sizeof(keybuf), "%" PRId64, e.key.i);
+				e.key.text = (struct slice){ keybuf, (size_t)kn };
+			} else {
+				get_bytes(res, i, 5, &keytext);
+				e.key.text = (struct slice){ keytext.buf, keytext.len };
+			}
+			e.error = PQgetvalue(res, i, 6);
+			e.attempts = (int)get_int(res, i, 7);
+			e.at = get_int(res, i, 8);
+			ret = fn(ctx, &e, err);
+			seen++;
+		}
+		PQclear(res);
+		if (ret || n < (int)want)
+			break;
+	}
+	strbuf_release(&sql);
+	strbuf_release(&keytext);
+	return ret;
+}
+
+/* ---- locks ---- */
+
+static enum jerr pg_lock_get(struct state *st, const char *dest_id, struct state_lock_row *li,
+			     struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	ret = run(ps_of(st), S_LOCK_GET, &p, &res, err,
+		  "could not read the lock of destination \"%s\" in state store \"%s\"", dest_id,
+		  st->path);
+	if (ret)
+		return ret;
+	li->found = PQntuples(res) > 0;
+	if (li->found) {
+		strbuf_reset(&li->holder);
+		strbuf_reset(&li->host);
+		strbuf_addstr(&li->holder, PQgetvalue(res, 0, 0));
+		strbuf_addstr(&li->host, PQgetvalue(res, 0, 1));
+		li->pid = get_int(res, 0, 2);
+		li->token = get_int(res, 0, 3);
+		li->acquired_at = get_int(res, 0, 4);
+		li->heartbeat_at = get_int(res, 0, 5);
+	}
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_lock_put(struct state *st, const char *dest_id, const char *holder,
+			     int64_t now, const struct state_lock_row *prev, bool *taken,
+			     struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+
+	*taken = false;
+	p_text(&p, dest_id);
+	p_text(&p, holder);
+	p_text(&p, st->host);
+	p_int(&p, (int64_t)getpid());
+	p_int(&p, st->token);
+	p_int(&p, now);
+	if (prev->found)
+		p_int(&p, prev->token);
+	ret = run(ps_of(st), prev->found ? S_LOCK_TAKE : S_LOCK_INSERT, &p, &res, err,
+		  "could not lock destination \"%s\" in state store \"%s\"", dest_id, st->path);
+	if (ret)
+		return ret;
+	*taken = changes(res) == 1;
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_lock_beat(struct state *st, const char *dest_id, int64_t now, bool *held,
+			      struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	p_int(&p, st->token);
+	p_int(&p, now);
+	ret = run(ps_of(st), S_LOCK_BEAT, &p, &res, err,
+		  "could not refresh the lock of destination \"%s\" in state store \"%s\"", dest_id,
+		  st->path);
+	if (ret)
+		return ret;
+	*held = changes(res) > 0;
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_lock_del(struct state *st, const char *dest_id, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	p_int(&p, st->token);
+	ret = run(ps_of(st), S_LOCK_DEL, &p, &res, err,
+		  "could not release the lock of destination \"%s\" in state store \"%s\"",
+		  dest_id, st->path);
+	PQclear(res);
+	return ret;
+}
+
+/* ---- marks ---- */
+
+static enum jerr pg_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
+			     bool *found, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, schedule_id);
+	ret = run(ps_of(st), S_MARK_GET, &p, &res, err,
+		  "could not read the mark of schedule \"%s\" in state store \"%s\"", schedule_id,
+		  st->path);
+	if (ret)
+		return ret;
+	if (PQntuples(res) > 0) {
+		*found = true;
+		strbuf_add(value, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+	}
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_mark_set(struct state *st, const char *schedule_id, const char *value,
+			     int64_t now, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, schedule_id);
+	p_text(&p, value);
+	p_int(&p, now);
+	ret = run(ps_of(st), S_MARK_SET, &p, &res, err,
+		  "could not store the mark of schedule \"%s\" in state store \"%s\"", schedule_id,
+		  st->path);
+	PQclear(res);
+	return ret;
+}
+
+/* ---- export and import ---- */
+
+/* The PostgreSQL columns of column c (a record key is three). */
+static void add_columns(struct strbuf *sql, const struct state_column *c, bool order)
+{
+	if (c->type == STATE_COL_KEY)
+		strbuf_addstr(sql, "key_kind, key_int, key_text");
+	else if (order && c->type == STATE_COL_TEXT)
+		strbuf_addf(sql, "%s COLLATE \"C\"", c->name);
+	else
+		strbuf_addstr(sql, c->name);
+}
+
+/* One fetched row of t into vals; text and hashes borrow res, keys and hashes ps->tmp. */
+static void dump_values(struct pg_state *ps, const struct state_table *t, const PGresult *res,
+			int r, struct state_value *vals)
+{
+	size_t at[STATE_MAX_COLUMNS];
+	int col = 0;
+
+	strbuf_reset(&ps->tmp);
+	for (size_t i = 0; i < t->n_cols; i++) {
+		const struct state_column *c = &t->cols[i];
+		struct state_value *v = &vals[i];
+		*v = (struct state_value){ STATE_VAL_NULL, 0, { "", 0 } };
+		at[i] = SIZE_MAX;
+		if (c->type == STATE_COL_KEY) {
+			if (get_int(res, r, col) == 0) {
+				v->kind = STATE_VAL_INT;
+				v->i = get_int(res, r, col + 1);
+			} else {
+				v->kind = STATE_VAL_TEXT;
+				at[i] = ps->tmp.len;
+				get_bytes(res, r, col + 2, &ps->tmp);
+				v->s.len = ps->tmp.len - at[i];
+			}
+			col += 3;
+			continue;
+		}
+		if (!PQgetisnull(res, r, col)) {
+			switch (c->type) {
+			case STATE_COL_INT:
+				v->kind = STATE_VAL_INT;
+				v->i = get_int(res, r, col);
+				break;
+			case STATE_COL_BOOL:
+				v->kind = STATE_VAL_INT;
+				v->i = get_bool(res, r, col);
+				break;
+			case STATE_COL_HASH:
+				v->kind = STATE_VAL_TEXT;
+				at[i] = ps->tmp.len;
+				get_bytes(res, r, col, &ps->tmp);
+				v->s.len = ps->tmp.len - at[i];
+				break;
+			case STATE_COL_TEXT:
+			case STATE_COL_KEY:
+				v->kind = STATE_VAL_TEXT;
+				v->s = (struct slice){ PQgetvalue(res, r, col),
+						       (size_t)PQgetlength(res, r, col) };
+				break;
+			}
+		}
+		col++;
+	}
+	/* ps->tmp is complete: point the decoded values into it */
+	for (size_t i = 0; i < t->n_cols; i++)
+		if (at[i] != SIZE_MAX)
+			vals[i].s.ptr = ps->tmp.buf + at[i];
+}
+
+static enum jerr dump_table(struct pg_state *ps, const struct state_table *t, state_dump_fn fn,
+			    void *ctx, struct jerror *err)
+{
+	struct strbuf sql = STRBUF_INIT, fetch = STRBUF_INIT;
+	struct state_value vals[STATE_MAX_COLUMNS];
+	enum jerr ret;
+
+	strbuf_addstr(&sql, "DECLARE joey_dump NO SCROLL CURSOR FOR SELECT ");
+	for (size_t i = 0; i < t->n_cols; i++) {
+		if (i)
+			strbuf_addstr(&sql, ", ");
+		add_columns(&sql, &t->cols[i], false);
+	}
+	strbuf_addf(&sql, " FROM %s ORDER BY ", t->name);
+	for (size_t i = 0; i < t->n_pk; i++) {
+		if (i)
+			strbuf_addstr(&sql, ", ");
+		add_columns(&sql, &t->cols[i], true);
+	}
+	strbuf_addf(&fetch, "FETCH %d FROM joey_dump", PG_LIST_BATCH);
+	ret = exec_sql(ps, sql.buf, err, "read");
+	while (!ret) {
+		PGresult *res = PQexec(ps->pg, fetch.buf);
+		int n;
+		if (!res_ok(res)) {
+			ret = pg_error(ps, res, err, "could not read table \"%s\" of state store \"%s\"",
+				       t->name, ps->base.path);
+			PQclear(res);
+			break;
+		}
+		n = PQntuples(res);
+		for (int i = 0; i < n && !ret; i++) {
+			dump_values(ps, t, res, i, vals);
+			ret = fn(ctx, t, vals, err);
+		}
+		PQclear(res);
+		if (n < PG_LIST_BATCH)
+			break;
+	}
+	if (!ret)
+		ret = exec_sql(ps, "CLOSE joey_dump", err, "read");
+	strbuf_release(&sql);
+	strbuf_release(&fetch);
+	return ret;
+}
+
+static enum jerr pg_dump(struct state *st, state_dump_fn fn, void *ctx, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	bool own_tx = !pg_in_transaction(st);
+	enum jerr ret = JERR_OK;
+
+	/* one snapshot for every table */
+	if (own_tx && (ret = exec_sql(ps, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err,
+				      "read")))
+		return ret;
+	for (size_t i = 0; i < state_n_tables && !ret; i++)
+		if (state_tables[i].since <= st->version)
+			ret = dump_table(ps, &state_tables[i], fn, ctx, err);
+	if (own_tx) {
+		PGresult *r = PQexec(ps->pg, ret ? "ROLLBACK" : "COMMIT");
+		PQclear(r);
+	}
+	return ret;
+}
+
+static enum jerr pg_is_empty(struct state *st, bool *empty, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct strbuf sql = STRBUF_INIT;
+	enum jerr ret = JERR_OK;
+	const char *sep = "";
+	PGresult *r;
+
+	strbuf_addstr(&sql, "SELECT NOT (");
+	for (size_t i = 0; i < state_n_tables; i++) {
+		if (state_tables[i].since > st->version)
+			continue;
+		strbuf_addf(&sql, "%sEXISTS (SELECT 1 FROM %s)", sep, state_tables[i].name);
+		sep = " OR ";
+	}
+	strbuf_addstr(&sql, ")");
+	r = PQexec(ps->pg, sql.buf);
+	if (!res_ok(r) || PQntuples(r) != 1)
+		ret = pg_error(ps, r, err, "could not read state store \"%s\"", st->path);
+	else
+		*empty = get_bool(r, 0, 0);
+	PQclear(r);
+	strbuf_release(&sql);
+	return ret;
+}
+
+static enum jerr pg_clear(struct state *st, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	enum jerr ret = JERR_OK;
+	for (size_t i = state_n_tables; i-- > 0 && !ret;) {
+		struct strbuf sql = STRBUF_INIT;
+		if (state_tables[i].since > st->version)
+			continue;
+		strbuf_addf(&sql, "DELETE FROM %s", state_tables[i].name);
+		ret = exec_sql(ps, sql.buf, err, "empty");
+		strbuf_release(&sql);
+	}
+	return ret;
+}
+
+static enum jerr pg_load_row(struct state *st, const struct state_table *t,
+			     const struct state_value *row, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	size_t ti = (size_t)(t - state_tables);
+	struct params p = { 0 };
+	char name[32];
+	PGresult *res;
+	enum jerr ret = JERR_OK;
+
+	if (ti >= state_n_tables)
+		return jerror_set(err, JERR_INTERNAL, "state_load_row: not one of state_tables");
+	snprintf(name, sizeof(name), "joey_l%zu", ti);
+	if (!ps->load_prepared[ti]) {
+		struct strbuf sql = STRBUF_INIT;
+		int n = 0;
+		strbuf_addf(&sql, "INSERT INTO %s (", t->name);
+		for (size_t i = 0; i < t->n_cols; i++) {
+			if (i)
+				strbuf_addstr(&sql, ", ");
+			add_columns(&sql, &t->cols[i], false);
+			n += t->cols[i].type == STATE_COL_KEY ? 3 : 1;
+		}
+		strbuf_addstr(&sql, ") VALUES (");
+		for (int i = 0; i < n; i++)
+			strbuf_addf(&sql, "%s$%d", i ? ", " : "", i + 1);
+		strbuf_addstr(&sql, ")");
+		res = PQprepare(ps->pg, name, sql.buf, 0, NULL);
+		strbuf_release(&sql);
+		if (!res_ok(res)) {
+			ret = pg_error(ps, res, err, "could not load table \"%s\" into state store \"%s\"",
+				       t->name, st->path);
+			PQclear(res);
+			return ret;
+		}
+		PQclear(res);
+		ps->load_prepared[ti] = true;
+	}
+	for (size_t i = 0; i < t->n_cols; i++) {
+		const struct state_value *v = &row[i];
+		switch (t->cols[i].type) {
+		case STATE_COL_KEY: {
+			struct rkey k = { v->kind == STATE_VAL_INT, v->i, v->s };
+			p_key(&p, &k);
+			break;
+		}
+		case STATE_COL_BOOL:
+			if (v->kind == STATE_VAL_NULL)
+				p_text(&p, NULL);
+			else
+				p_bool(&p, v->i != 0);
+			break;
+		case STATE_COL_INT:
+			if (v->kind == STATE_VAL_NULL)
+				p_text(&p, NULL);
+			else
+				p_int(&p, v->i);
+			break;
+		case STATE_COL_TEXT:
+		case STATE_COL_HASH:
+			if (v->kind == STATE_VAL_NULL)
+				p_text(&p, NULL);
+			else
+				p_bytes(&p, v->s.ptr, v->s.len);
+			break;
+		}
+	}
+	res = PQexecPrepared(ps->pg, name, p.n, p.v, p.len, p.fmt, 0);
+	if (!res_ok(res))
+		ret = pg_error(ps, res, err, "could not load a row of table \"%s\" into state store "
+					     "\"%s\"",
+			       t->name, st->path);
+	PQclear(res);
+	return ret;
+}
+
+/* New ids follow the largest loaded one (identity columns do not notice explicit ids). */
+static enum jerr pg_load_finish(struct state *st, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	enum jerr ret = JERR_OK;
+	for (size_t i = 0; i < state_n_tables && !ret; i++) {
+		const struct state_table *t = &state_tables[i];
+		struct strbuf sql = STRBUF_INIT;
+		if (t->since > st->version || t->n_pk != 1 || strcmp(t->cols[0].name, "id") != 0)
+			continue;
+		strbuf_addf(&sql, "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence("
+				  "pg_catalog.quote_ident(pg_catalog.current_schema()) || '.%s', 'id'),"
+				  " coalesce(max(id), 0) + 1, false) FROM %s",
+			    t->name, t->name);
+		ret = exec_sql(ps, sql.buf, err, "load");
+		strbuf_release(&sql);
+	}
+	return ret;
+}
+
+const struct state_ops state_pg = {
+	.name = "PostgreSQL",
+	.open = pg_open,
+	.open_empty = pg_open_empty,
+	.close = pg_close,
+	.display = pg_display,
+	.limit_size = pg_limit_size,
+	.count = pg_count,
+	.get = pg_get,
+	.cursor_fill = pg_cursor_fill,
+	.in_transaction = pg_in_transaction,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.put = pg_put,
+	.del = pg_del,
+	.mark_failed = pg_mark_failed,
+	.set_exists = pg_set_exists,
+	.run_start = pg_run_start,
+	.run_finish = pg_run_finish,
+	.runs_abandon = pg_runs_abandon,
+	.ledger_add = pg_ledger_add,
+	.runs_list = pg_runs_list,
+	.ledger_list = pg_ledger_list,
+	.lock_get = pg_lock_get,
+	.lock_put = pg_lock_put,
+	.lock_beat = pg_lock_beat,
+	.lock_del = pg_lock_del,
+	.mark_get = pg_mark_get,
+	.mark_set = pg_mark_set,
+	.dump = pg_dump,
+	.is_empty = pg_is_empty,
+	.clear = pg_clear,
+	.load_row = pg_load_row,
+	.load_finish = pg_load_finish,
+};

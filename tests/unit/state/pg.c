@@ -1,0 +1,412 @@
+/* pg.c: tests of what only the PostgreSQL state store has (src/state/pg.c); needs $JOEY_PG_URL. */
+#include "state/backends.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/*
+ * The behaviour every back end shares is tested in state.c (which runs against
+ * PostgreSQL too). Here: the URL (passwords are never shown), the server (unreachable,
+ * wrong password), the schema (a foreign one is refused), what PostgreSQL does
+ * differently (an error inside a transaction ends it, writers race for a lock or a
+ * fresh schema), and a round trip between the back ends. Skipped without JOEY_PG_URL.
+ */
+
+#define NEED_PG()                                                                          \
+	do {                                                                               \
+		if (!tb_pg_url())                                                          \
+			skip();                                                            \
+	} while (0)
+
+/* JOEY_PG_URL with its password replaced by pw (NULL: none) and more appended. */
+static char *url_with(const char *pw, const char *port, const char *more)
+{
+	char user[128], pass[128], host[128], p[16], db[128];
+	struct strbuf sb = STRBUF_INIT;
+	const char *u = strstr(tb_pg_url(), "://") + 3;
+	if (sscanf(u, "%127[^:]:%127[^@]@%127[^:]:%15[^/]/%127[^?]", user, pass, host, p, db) != 5)
+		fail_msg("JOEY_PG_URL is not postgresql://user:password@host:port/db");
+	strbuf_addf(&sb, "postgresql://%s%s%s@%s:%s/%s%s", user, pw ? ":" : "", pw ? pw : "", host,
+		    port ? port : p, db, more ? more : "");
+	return strbuf_detach(&sb, NULL);
+}
+
+static char *password_of_url(void)
+{
+	char user[128], pass[128];
+	const char *u = strstr(tb_pg_url(), "://") + 3;
+	if (sscanf(u, "%127[^:]:%127[^@]@", user, pass) != 2)
+		fail_msg("JOEY_PG_URL has no password");
+	return xstrdup(pass);
+}
+
+static void assert_no_secret(const struct jerror *err, const char *secret)
+{
+	assert_null(strstr(err->msg.buf, secret));
+	assert_null(strstr(err->detail.buf, secret));
+	assert_null(strstr(err->hint.buf, secret));
+}
+
+static void test_url_and_password(void **s)
+{
+	NEED_PG();
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	char *good_pw = password_of_url();
+	char *wrong = url_with("wrong-secret-pw", NULL, "?schema=joey_ut_never");
+	char *closed = url_with("closed-secret-pw", "1", NULL);
+	char *bad_schema = url_with("x", NULL, "?schema=a%20b");
+	char *bad_param = url_with("bad-secret-pw", NULL, "?bogus=1");
+	char *no_pw = url_with(NULL, NULL, NULL);
+	char *fresh = tb_fresh();
+	struct strbuf shown = STRBUF_INIT;
+
+	/* a wrong password: refused at once, naming host, port and database, not the password */
+	assert_int_equal(state_open(wrong, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
+	assert_null(st);
+	assert_non_null(strstr(err.msg.buf, "could not connect to the PostgreSQL state store at "));
+	assert_non_null(strstr(err.msg.buf, ", database \""));
+	assert_non_null(strstr(err.detail.buf, "password authentication failed"));
+	assert_non_null(strstr(err.hint.buf, "PGPASSWORD"));
+	assert_no_secret(&err, "wrong-secret-pw");
+
+	/* nobody listening: retried, then given up */
+	assert_int_equal(state_open(closed, STATE_OPEN_READONLY, &st, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, ":1, database \""));
+	assert_non_null(strstr(err.hint.buf, "gave up after 3 tries"));
+	assert_no_secret(&err, "closed-secret-pw");
+
+	/* our own parameter, checked before connecting */
+	assert_int_equal(state_open(bad_schema, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "schema \"a b\" is not a valid name"));
+
+	/* a parameter libpq does not know */
+	assert_int_equal(state_open(bad_param, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "is not valid"));
+	assert_non_null(strstr(err.detail.buf, "bogus"));
+	assert_no_secret(&err, "bad-secret-pw");
+
+	/* what may be shown of a URL */
+	state_path_display(wrong, &shown);
+	assert_null(strstr(shown.buf, "wrong-secret-pw"));
+	assert_non_null(strstr(shown.buf, "?schema=joey_ut_never"));
+	assert_true(state_path_is_url(wrong));
+	assert_true(state_path_is_url("postgres://h/d"));
+	assert_false(state_path_is_url("postgres.db"));
+	assert_false(state_path_is_url("./postgresql://x"));
+
+	/* the password from PGPASSWORD */
+	{
+		struct strbuf u = STRBUF_INIT;
+		strbuf_addf(&u, "%s%s", no_pw, strstr(fresh, "?schema="));
+		assert_int_equal(state_open(u.buf, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
+		setenv("PGPASSWORD", good_pw, 1);
+		st = tb_open(u.buf, STATE_OPEN_CREATE);
+		unsetenv("PGPASSWORD");
+		assert_null(strstr(state_path(st), good_pw));
+		assert_non_null(strstr(state_path(st), "postgresql://"));
+		assert_non_null(strstr(state_path(st), "?schema=joey_ut_"));
+		state_close(st);
+		strbuf_release(&u);
+	}
+	/* and the one in the URL is not shown either */
+	st = tb_open(fresh, STATE_OPEN_READONLY);
+	assert_null(strstr(state_path(st), good_pw));
+	state_close(st);
+
+	strbuf_release(&shown);
+	jerror_release(&err);
+	free(good_pw);
+	free(wrong);
+	free(closed);
+	free(bad_schema);
+	free(bad_param);
+	free(no_pw);
+	free(fresh);
+}
+
+static void test_foreign_and_empty_schema(void **s)
+{
+	NEED_PG();
+	char *path = tb_fresh();
+	const char *schema = tb_schema_of(path);
+	struct strbuf sql = STRBUF_INIT;
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+
+	/* an empty schema is a fresh store: read-only says so, CREATE fills it */
+	strbuf_addf(&sql, "CREATE SCHEMA %s", schema);
+	tb_exec(NULL, sql.buf);
+	assert_int_equal(state_open(path, STATE_OPEN_READONLY, &st, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "is empty"));
+	st = tb_open(path, STATE_OPEN_READONLY_OR_EMPTY);
+	state_close(st);
+	assert_int_equal(tb_objects(path), 0);
+
+	/* a schema with someone else's tables is refused and left alone */
+	strbuf_reset(&sql);
+	strbuf_addf(&sql, "CREATE TABLE %s.users (id int, name text)", schema);
+	tb_exec(NULL, sql.buf);
+	for (int mode = 0; mode < 3; mode++) {
+		assert_int_equal(state_open(path, (enum state_open_mode)mode, &st, &err), JERR_STATE);
+		assert_null(st);
+		assert_non_null(strstr(err.msg.buf, "is not a joey state store"));
+		assert_non_null(strstr(err.detail.buf, "holds 1 tables but no joey meta table"));
+		assert_non_null(strstr(err.hint.buf, "?schema=NAME"));
+	}
+	assert_int_equal(tb_objects(path), 1);
+
+	/* a meta table that is not joey's */
+	strbuf_reset(&sql);
+	strbuf_addf(&sql, "CREATE TABLE %s.meta (key text, value text)", schema);
+	tb_exec(NULL, sql.buf);
+	assert_int_equal(state_open(path, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
+	assert_non_null(strstr(err.detail.buf, "without joey's application_id"));
+
+	strbuf_release(&sql);
+	jerror_release(&err);
+	free(path);
+}
+
+static void test_limit_size_unsupported(void **s)
+{
+	NEED_PG();
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(state_limit_size(st, 1 << 20, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "is not supported on PostgreSQL"));
+	state_close(st);
+	jerror_release(&err);
+	free(path);
+}
+
+static void test_cursor_uses_primary_key(void **s)
+{
+	NEED_PG();
+	char *path = tb_fresh();
+	PGconn *pg;
+	PGresult *r;
+	struct strbuf plan = STRBUF_INIT;
+
+	state_close(tb_open(path, STATE_OPEN_CREATE));
+	pg = tb_pg_connect(path);
+	PQclear(PQexec(pg, "SET enable_seqscan = off"));
+	r = PQexec(pg, "EXPLAIN SELECT payload FROM records WHERE dest_id = 'd' AND"
+		       " (key_kind, key_int, key_text) > (0, 5, ''::bytea)"
+		       " ORDER BY key_kind, key_int, key_text LIMIT 256");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	for (int i = 0; i < PQntuples(r); i++)
+		strbuf_addf(&plan, "%s\n", PQgetvalue(r, i, 0));
+	PQclear(r);
+	PQfinish(pg);
+	assert_non_null(strstr(plan.buf, "records_pkey"));
+	assert_null(strstr(plan.buf, "Sort"));
+	strbuf_release(&plan);
+	free(path);
+}
+
+static void test_error_ends_the_transaction(void **s)
+{
+	NEED_PG();
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct rkey k1 = IK(1);
+	struct state_row *row = NULL;
+	bool found = true;
+
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	tb_put(st, "d", k1, "{}", true);
+	/* no run 999: the foreign key refuses it, and PostgreSQL aborts the transaction */
+	assert_int_equal(state_ledger_add(st, 999, "d", &k1, "x", 1, &err), JERR_STATE);
+	assert_non_null(strstr(err.detail.buf, "SQLSTATE 23503"));
+	assert_int_equal(state_commit(st, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "no transaction to commit"));
+	state_rollback(st); /* harmless */
+	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
+	assert_false(found);
+	/* and the next transaction works */
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	tb_put(st, "d", k1, "{}", true);
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	/* text that PostgreSQL cannot hold is cleaned in messages, never refused */
+	assert_int_equal(state_mark_failed(st, "d", &k1, "bad \xff\xfe byte", &err), JERR_OK);
+	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
+	assert_true(slice_eq_str(row->last_error, "bad ?? byte"));
+	state_close(st);
+	jerror_release(&err);
+	free(path);
+}
+
+/*
+ * Fork n children that wait for go, run fn(store) and report whether it gave JERR_OK.
+ * They stay alive until every one has reported, so a lock holder's process is not
+ * gone (and its lock stale) while others still try. Returns how many succeeded.
+ */
+static int race(const char *store, int n, enum jerr (*fn)(const char *store))
+{
+	int go[2], res[2], done[2], ok = 0;
+	pid_t kids[16];
+	char c;
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(res), 0);
+	assert_int_equal(pipe(done), 0);
+	for (int i = 0; i < n; i++) {
+		kids[i] = fork();
+		assert_true(kids[i] >= 0);
+		if (kids[i] == 0) {
+			close(go[1]);
+			close(res[0]);
+			close(done[1]);
+			if (read(go[0], &c, 1) < 0)
+				_exit(3);
+			c = fn(store) == JERR_OK ? 'y' : 'n';
+			if (write(res[1], &c, 1) != 1)
+				_exit(3);
+			if (read(done[0], &c, 1) < 0)
+				_exit(3);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(res[1]);
+	close(done[0]);
+	close(go[1]); /* all start at once */
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(read(res[0], &c, 1), 1);
+		ok += c == 'y';
+	}
+	close(done[1]);
+	close(res[0]);
+	for (int i = 0; i < n; i++) {
+		int status = 0;
+		assert_int_equal(waitpid(kids[i], &status, 0), kids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	return ok;
+}
+
+static enum jerr take_lock(const char *store)
+{
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	enum jerr rc = state_open(store, STATE_OPEN_CREATE, &st, &err);
+	if (!rc)
+		rc = state_lock_acquire(st, "race", "racer", &err);
+	if (rc && rc != JERR_STATE_BUSY)
+		fprintf(stderr, "take_lock: %s / %s\n", err.msg.buf, err.detail.buf);
+	/* leave the lock taken: the winner's process is then gone, nothing else */
+	state_close(st);
+	jerror_release(&err);
+	return rc;
+}
+
+static enum jerr create_store(const char *store)
+{
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	enum jerr rc = state_open(store, STATE_OPEN_CREATE, &st, &err);
+	if (rc)
+		fprintf(stderr, "create_store: %s / %s\n", err.msg.buf, err.detail.buf);
+	state_close(st);
+	jerror_release(&err);
+	return rc;
+}
+
+static void test_races(void **s)
+{
+	NEED_PG();
+	char *path = tb_fresh();
+	int64_t objects;
+
+	/* several processes create the same fresh store at once: each step is applied once */
+	assert_int_equal(race(path, 6, create_store), 6);
+	objects = tb_objects(path);
+	state_close(tb_open(path, STATE_OPEN_CREATE));
+	assert_int_equal(tb_objects(path), objects);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM meta"), 2);
+	/* several processes take the same free lock at once: exactly one gets it */
+	assert_int_equal(race(path, 6, take_lock), 1);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM locks"), 1);
+	free(path);
+}
+
+/* SQLite -> PostgreSQL -> SQLite gives the same rows. */
+static void test_round_trip_between_back_ends(void **s)
+{
+	NEED_PG();
+	char *pg_path = tb_fresh();
+	char *dir = tu_mkdtemp();
+	struct strbuf sq1 = STRBUF_INIT, sq2 = STRBUF_INIT, d1 = STRBUF_INIT, d2 = STRBUF_INIT,
+		      d3 = STRBUF_INIT;
+	struct state *a, *b, *c;
+	struct jerror err = JERROR_INIT;
+	struct loader l = { NULL, 0 };
+
+	strbuf_addf(&sq1, "%s/a.db", dir);
+	strbuf_addf(&sq2, "%s/c.db", dir);
+	a = tb_open(sq1.buf, STATE_OPEN_CREATE);
+	b = tb_open(pg_path, STATE_OPEN_CREATE);
+	c = tb_open(sq2.buf, STATE_OPEN_CREATE);
+	fill(a);
+	assert_int_equal(state_dump(a, dump_line, &d1, &err), JERR_OK);
+
+	l.st = b;
+	assert_int_equal(state_begin(b, &err), JERR_OK);
+	assert_int_equal(state_dump(a, load_line, &l, &err), JERR_OK);
+	assert_int_equal(state_load_finish(b, &err), JERR_OK);
+	assert_int_equal(state_commit(b, &err), JERR_OK);
+	assert_int_equal(state_dump(b, dump_line, &d2, &err), JERR_OK);
+	assert_string_equal(d1.buf, d2.buf);
+
+	l.st = c;
+	assert_int_equal(state_begin(c, &err), JERR_OK);
+	assert_int_equal(state_dump(b, load_line, &l, &err), JERR_OK);
+	assert_int_equal(state_load_finish(c, &err), JERR_OK);
+	assert_int_equal(state_commit(c, &err), JERR_OK);
+	assert_int_equal(state_dump(c, dump_line, &d3, &err), JERR_OK);
+	assert_string_equal(d1.buf, d3.buf);
+
+	state_close(a);
+	state_close(b);
+	state_close(c);
+	strbuf_release(&sq1);
+	strbuf_release(&sq2);
+	strbuf_release(&d1);
+	strbuf_release(&d2);
+	strbuf_release(&d3);
+	jerror_release(&err);
+	tu_rmtree(dir);
+	free(dir);
+	free(pg_path);
+}
+
+static int teardown(void **s)
+{
+	tb_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_url_and_password),
+		cmocka_unit_test(test_foreign_and_empty_schema),
+		cmocka_unit_test(test_limit_size_unsupported),
+		cmocka_unit_test(test_cursor_uses_primary_key),
+		cmocka_unit_test(test_error_ends_the_transaction),
+		cmocka_unit_test(test_races),
+		cmocka_unit_test(test_round_trip_between_back_ends),
+	};
+	B = &tb_pg;
+	if (!tb_pg_url())
+		printf("[  SKIPPED ] state (postgres): JOEY_PG_URL is not set\n");
+	return cmocka_run_group_tests_name("state (postgres)", tests, NULL, teardown);
+}

@@ -1,0 +1,433 @@
+/* sqlite.c: tests of what only the SQLite state store has (src/state/sqlite.c): the file. */
+#include "support/testutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+#include <xxhash.h>
+
+#include "base/strbuf.h"
+#include "base/xalloc.h"
+#include "state/state.h"
+
+#define IK(n) ((struct rkey){ true, (n), SLICE_LIT(#n) })
+#define TK(s) ((struct rkey){ false, 0, SLICE_LIT(s) })
+
+static char *path_in(const char *dir, const char *rel)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "%s/%s", dir, rel);
+	return strbuf_detach(&sb, NULL);
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0;
+}
+
+/* Run SQL on the file with a separate plain SQLite connection. */
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t v = -1;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* First column of the first row as text (malloc'd), or NULL. */
+static char *raw_text(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char *v = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+		v = xstrdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static struct state *open_ok(const char *path, enum state_open_mode mode)
+{
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	if (state_open(path, mode, &st, &err) != JERR_OK)
+		fail_msg("state_open(%s): %s / %s", path, err.msg.buf, err.detail.buf);
+	jerror_release(&err);
+	assert_non_null(st);
+	return st;
+}
+
+static void put_ok(struct state *st, const char *dest, struct rkey key, const char *payload,
+		   bool in_scope)
+{
+	struct jerror err = JERROR_INIT;
+	unsigned char h[STATE_HASH_LEN];
+	state_hash(payload, strlen(payload), h);
+	if (state_put(st, dest, &key, slice_of(payload), h, in_scope, &err) != JERR_OK)
+		fail_msg("state_put: %s / %s", err.msg.buf, err.detail.buf);
+	jerror_release(&err);
+}
+
+/* ---- open, create, migrate, refuse ---- */
+
+static void test_create_nested_and_reopen(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "a/b/c/state.db");
+	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	assert_true(file_exists(path));
+	assert_int_equal(state_schema_version(st), STATE_SCHEMA_VERSION);
+	assert_string_equal(state_path(st), path);
+	put_ok(st, "d", IK(1), "{\"a\":1}", true);
+	state_close(st);
+
+	assert_int_equal(raw_int(path, "PRAGMA application_id"), STATE_APPLICATION_ID);
+	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"),
+			 STATE_SCHEMA_VERSION);
+	{
+		char *mode = raw_text(path, "PRAGMA journal_mode");
+		assert_string_equal(mode, "wal");
+		free(mode);
+	}
+
+	st = open_ok(path, STATE_OPEN_READONLY);
+	{
+		uint64_t n = 0;
+		struct jerror err = JERROR_INIT;
+		assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
+		assert_int_equal(n, 1);
+	}
+	state_close(st);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static void test_migrations_idempotent(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "state.db");
+	int64_t objects;
+	state_close(open_ok(path, STATE_OPEN_CREATE));
+	objects = raw_int(path, "SELECT count(*) FROM sqlite_master");
+	assert_true(objects >= 5);
+	for (int i = 0; i < 3; i++) {
+		struct state *st = open_ok(path, STATE_OPEN_CREATE);
+		assert_int_equal(state_schema_version(st), STATE_SCHEMA_VERSION);
+		state_close(st);
+	}
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master"), objects);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM meta"), 1);
+	/* an empty existing file is a fresh store */
+	tu_write(dir, "empty.db", "");
+	free(path);
+	path = path_in(dir, "empty.db");
+	state_close(open_ok(path, STATE_OPEN_CREATE));
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master"), objects);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static void test_not_a_state_store(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *garbage = path_in(dir, "garbage.db");
+	char *foreign = path_in(dir, "foreign.db");
+	struct strbuf want = STRBUF_INIT;
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	char junk[4096];
+
+	memset(junk, 'x', sizeof(junk));
+	junk[sizeof(junk) - 1] = '\0';
+	tu_write(dir, "garbage.db", junk);
+	assert_int_equal(state_open(garbage, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
+	assert_null(st);
+	strbuf_addf(&want, "\"%s\" is not a joey state store", garbage);
+	assert_string_equal(err.msg.buf, want.buf);
+	assert_non_null(strstr(err.detail.buf, "not a database"));
+	assert_true(err.hint.len > 0);
+	assert_int_equal(state_open(garbage, STATE_OPEN_READONLY_OR_EMPTY, &st, &err), JERR_STATE);
+	assert_string_equal(err.msg.buf, want.buf);
+	/* short text file, as in the e2e test */
+	tu_write(dir, "garbage.db", "not a database\n");
+	assert_int_equal(state_open(garbage, STATE_OPEN_READONLY, &st, &err), JERR_STATE);
+	assert_string_equal(err.msg.buf, want.buf);
+
+	/* an SQLite database of some other program */
+	raw_exec(foreign, "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);");
+	assert_int_equal(state_open(foreign, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
+	strbuf_reset(&want);
+	strbuf_addf(&want, "\"%s\" is not a joey state store", foreign);
+	assert_string_equal(err.msg.buf, want.buf);
+	assert_non_null(strstr(err.detail.buf, "application_id 0x00000000 and 1 tables"));
+	/* nothing was added to it */
+	assert_int_equal(raw_int(foreign, "SELECT count(*) FROM sqlite_master"), 1);
+
+	strbuf_release(&want);
+	jerror_release(&err);
+	free(garbage);
+	free(foreign);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* ---- records ---- */
+
+static void test_memory_store(void **s)
+{
+	struct state *st = open_ok(":memory:", STATE_OPEN_CREATE);
+	struct state *ro = NULL;
+	struct jerror err = JERROR_INIT;
+	struct rkey k = IK(1);
+	struct state_row *row = NULL;
+	bool found = false;
+	put_ok(st, "d", k, "{\"a\":1}", true);
+	assert_int_equal(state_get(st, "d", &k, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_string_equal(state_path(st), ":memory:");
+	assert_string_equal(state_backend_name(st), "SQLite");
+	state_close(st);
+	/* every :memory: store is a new one */
+	ro = open_ok(":memory:", STATE_OPEN_READONLY_OR_EMPTY);
+	assert_int_equal(state_get(ro, "d", &k, &row, &found, &err), JERR_OK);
+	assert_false(found);
+	state_close(ro);
+	jerror_release(&err);
+}
+
+static void test_cursor_needs_no_sort(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "state.db");
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	struct strbuf plan = STRBUF_INIT;
+
+	state_close(open_ok(path, STATE_OPEN_CREATE));
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT key FROM records"
+						" WHERE dest_id = 'd' ORDER BY key",
+					    -1, &q, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		strbuf_addf(&plan, "%s\n", (const char *)sqlite3_column_text(q, 3));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	assert_null(strstr(plan.buf, "TEMP B-TREE"));
+	assert_non_null(strstr(plan.buf, "USING PRIMARY KEY"));
+	strbuf_release(&plan);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* ---- failures of the file system ---- */
+
+static void test_read_only_directory(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *sub = path_in(dir, "ro");
+	char *path = path_in(dir, "ro/state.db");
+	char *nested = path_in(dir, "ro/deeper/state.db");
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	enum jerr rc;
+
+	state_close(open_ok(path, STATE_OPEN_CREATE));
+	assert_int_equal(chmod(sub, 0555), 0);
+	if (geteuid() == 0) {
+		/* root ignores permissions: nothing to observe */
+		assert_int_equal(chmod(sub, 0755), 0);
+		free(sub);
+		free(path);
+		free(nested);
+		tu_rmtree(dir);
+		free(dir);
+		skip();
+	}
+	/* a new store under a read-only directory */
+	assert_int_equal(state_open(nested, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "could not create directory"));
+	assert_non_null(strstr(err.hint.buf, "read-only"));
+
+	/* an existing store in a read-only directory: WAL needs to create files beside it */
+	rc = state_open(path, STATE_OPEN_CREATE, &st, &err);
+	if (rc == JERR_OK) {
+		struct rkey k = IK(1);
+		rc = state_mark_failed(st, "d", &k, "x", &err);
+		state_close(st);
+	}
+	assert_int_equal(rc, JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "read-only"));
+	assert_non_null(strstr(err.hint.buf, "writable"));
+	/* but `joey plan` can read it (immutable: no -shm needed) */
+	{
+		uint64_t n = 9;
+		st = open_ok(path, STATE_OPEN_READONLY_OR_EMPTY);
+		assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
+		assert_int_equal(n, 0);
+		state_close(st);
+	}
+
+	/* a read-only file in a writable directory */
+	assert_int_equal(chmod(sub, 0755), 0);
+	assert_int_equal(chmod(path, 0444), 0);
+	assert_int_equal(state_open(path, STATE_OPEN_CREATE, &st, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "read-only"));
+	/* reading it is fine */
+	state_close(open_ok(path, STATE_OPEN_READONLY));
+
+	jerror_release(&err);
+	free(sub);
+	free(path);
+	free(nested);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static void test_disk_full(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "state.db");
+	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct strbuf big = STRBUF_INIT;
+	struct state_row *row = NULL;
+	unsigned char h[STATE_HASH_LEN] = { 1 };
+	struct rkey k1 = IK(1);
+	bool found = false;
+	uint64_t n = 0;
+	enum jerr rc = JERR_OK;
+
+	put_ok(st, "d", k1, "{\"committed\":true}", true);
+	assert_int_equal(state_limit_size(st, 64 * 1024, &err), JERR_OK);
+	for (int i = 0; i < 2000; i++)
+		strbuf_addstr(&big, "0123456789abcdef");
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	for (int64_t i = 100; i < 200 && !rc; i++) {
+		struct rkey k = { true, i, SLICE_LIT("big") };
+		rc = state_put(st, "d", &k, (struct slice){ big.buf, big.len }, h, true, &err);
+	}
+	assert_int_equal(rc, JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "the disk is full"));
+	assert_non_null(strstr(err.msg.buf, path));
+	assert_non_null(strstr(err.msg.buf, "record \"big\" of destination \"d\""));
+	assert_non_null(strstr(err.hint.buf, "free space"));
+	assert_true(err.detail.len > 0);
+	state_rollback(st);
+
+	/* the committed state is intact, and the store still works */
+	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_true(slice_eq_str(row->payload, "{\"committed\":true}"));
+	put_ok(st, "d", IK(2), "{}", true);
+	state_close(st);
+
+	st = open_ok(path, STATE_OPEN_READONLY);
+	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
+	assert_int_equal(n, 2);
+	state_close(st);
+	{
+		char *check = raw_text(path, "PRAGMA integrity_check");
+		assert_string_equal(check, "ok");
+		free(check);
+	}
+	strbuf_release(&big);
+	jerror_release(&err);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* ---- high-water marks; a version 1 store upgrades to version 2 ---- */
+
+static void test_v1_upgrades_to_v2(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "state.db");
+	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	struct strbuf v = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	bool found = true;
+
+	put_ok(st, "d", IK(1), "{\"a\":1}", true);
+	state_close(st);
+	/* make it what joey with schema version 1 wrote */
+	raw_exec(path, "DROP TABLE marks; UPDATE meta SET value = 1 WHERE key = 'schema_version';");
+
+	/* read-only (joey plan): opened as it is, records readable, no marks */
+	st = open_ok(path, STATE_OPEN_READONLY_OR_EMPTY);
+	assert_int_equal(state_schema_version(st), 1);
+	{
+		uint64_t n = 0;
+		assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
+		assert_int_equal(n, 1);
+	}
+	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_false(found);
+	state_close(st);
+	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+
+	/* CREATE (joey run) migrates: marks exist, records kept */
+	st = open_ok(path, STATE_OPEN_CREATE);
+	assert_int_equal(state_schema_version(st), 2);
+	assert_int_equal(state_mark_set(st, "sched", "7", &err), JERR_OK);
+	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_string_equal(v.buf, "7");
+	state_close(st);
+	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM records"), 1);
+
+	jerror_release(&err);
+	strbuf_release(&v);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_nested_and_reopen),
+		cmocka_unit_test(test_migrations_idempotent),
+		cmocka_unit_test(test_v1_upgrades_to_v2),
+		cmocka_unit_test(test_not_a_state_store),
+		cmocka_unit_test(test_memory_store),
+		cmocka_unit_test(test_cursor_needs_no_sort),
+		cmocka_unit_test(test_read_only_directory),
+		cmocka_unit_test(test_disk_full),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
