@@ -7,6 +7,9 @@
 #   bash bench/sources.sh [N]
 # Throwaway servers come from scripts/test-servers.sh (stopped at exit).
 # Target (issue): unchanged-state plan <= 2x the client's raw read.
+# Environment: JOEY_BENCH_BUILD (build directory, default build-bench; configured and built
+# here), JOEY_BENCH_BASELINE (another joey binary, e.g. an older build, timed on the same
+# data right after this one), JOEY_BENCH_SOURCES (default "postgres mysql").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
@@ -19,9 +22,12 @@ command -v psql >/dev/null || { echo "bench needs psql: apt-get install postgres
 MARIADB=$(command -v mariadb || command -v mysql || true)
 [ -n "$MARIADB" ] || { echo "bench needs the mariadb client: apt-get install mariadb-client"; exit 1; }
 
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DJOEY_WERROR=OFF >/dev/null
-ninja -C build-bench joey bench_seed_state >/dev/null
-JOEY=build-bench/joey
+BUILD=${JOEY_BENCH_BUILD:-build-bench}
+BASELINE=${JOEY_BENCH_BASELINE:-}
+SOURCES=${JOEY_BENCH_SOURCES:-postgres mysql}
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DJOEY_WERROR=OFF >/dev/null
+ninja -C "$BUILD" joey bench_seed_state >/dev/null
+JOEY=$BUILD/joey
 
 servers=$(bash scripts/test-servers.sh start)
 eval "$servers"
@@ -40,6 +46,8 @@ MY_ARGS=(--no-defaults -h "$(url_part "$JOEY_MYSQL_URL" host)" -P "$(url_part "$
   -u "$(url_part "$JOEY_MYSQL_URL" user)" "-p$(url_part "$JOEY_MYSQL_URL" password)"
   "$(url_part "$JOEY_MYSQL_URL" database)")
 
+has() { case " $SOURCES " in *" $1 "*) return 0 ;; esac; return 1; }
+if has postgres; then
 echo "generating $N users with 10 properties in PostgreSQL..."
 start=$(date +%s.%N)
 psql "$JOEY_PG_URL" -qAt -v ON_ERROR_STOP=1 <<SQL
@@ -55,7 +63,9 @@ INSERT INTO users SELECT i, 'user' || i || '@example.com', 'First' || (i % 997),
 VACUUM ANALYZE users;
 SQL
 printf "  loaded in %.1f s\n" "$(echo "$(date +%s.%N) - $start" | bc -l)"
+fi
 
+if has mysql; then
 echo "generating $N users with 10 properties in MariaDB..."
 start=$(date +%s.%N)
 "$MARIADB" "${MY_ARGS[@]}" >/dev/null <<SQL
@@ -72,6 +82,7 @@ INSERT INTO users SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('First
 ANALYZE TABLE users;
 SQL
 printf "  loaded in %.1f s\n" "$(echo "$(date +%s.%N) - $start" | bc -l)"
+fi
 
 python3 - "$OUT" "$JOEY_PG_URL" "$JOEY_MYSQL_URL" <<'PY'
 import json, os, sys
@@ -119,7 +130,7 @@ bench_one() { # bench_one KIND LABEL RAWCMD...
   echo "== $kind"
   timeit "raw read ($label)" "$@"; local raw=$T
   timeit "plan, cold state" $JOEY plan --config "$dir/config" --state "$dir/state.db"; local cold=$T
-  /usr/bin/time -f "seeding state: %e s" build-bench/bench_seed_state "$dir/config" "$dir/state.db"
+  /usr/bin/time -f "seeding state: %e s" "$BUILD/bench_seed_state" "$dir/config" "$dir/state.db"
   timeit "raw read again ($label)" "$@"; local raw2=$T
   timeit "plan, unchanged state" $JOEY plan --config "$dir/config" --state "$dir/state.db"; local warm=$T
   local rss; rss=$(awk '{print $2}' "$OUT/time")
@@ -128,12 +139,17 @@ bench_one() { # bench_one KIND LABEL RAWCMD...
   local r; r=$(echo "$warm / $best" | bc -l)
   printf "ratio unchanged-state plan / raw read: %.2f (target <= 2)\n" "$r"
   printf "ratio cold-state plan / raw read:      %.2f\n" "$(echo "$cold / $best" | bc -l)"
+  if [ -n "$BASELINE" ]; then
+    timeit "baseline plan, unchanged state" "$BASELINE" plan --config "$dir/config" --state "$dir/state.db"
+    printf "baseline ratio unchanged-state plan / raw read: %.2f\n" "$(echo "$T / $best" | bc -l)"
+    SUMMARY+=("$(printf "%-8s baseline plan unchanged %6.2f s  ratio %.2f" "$kind" "$T" "$(echo "$T / $best" | bc -l)")")
+  fi
   SUMMARY+=("$(printf "%-8s raw %6.2f s  plan unchanged %6.2f s  ratio %.2f  peak RSS %.1f MiB" \
     "$kind" "$best" "$warm" "$r" "$(echo "$rss / 1024" | bc -l)")")
 }
 
-bench_one postgres psql psql "$JOEY_PG_URL" -qAt -c "\\copy (SELECT $cols FROM users ORDER BY id) to /dev/null"
-bench_one mysql mariadb "$MARIADB" "${MY_ARGS[@]}" -e "SELECT $cols FROM users ORDER BY id"
+has postgres && bench_one postgres psql psql "$JOEY_PG_URL" -qAt -c "\\copy (SELECT $cols FROM users ORDER BY id) to /dev/null"
+has mysql && bench_one mysql mariadb "$MARIADB" "${MY_ARGS[@]}" -e "SELECT $cols FROM users ORDER BY id"
 
 echo "== summary (N=$N)"
 printf "%s\n" "${SUMMARY[@]}"
