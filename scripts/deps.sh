@@ -5,7 +5,8 @@ set -euo pipefail
 
 PACKAGES=(cmake ninja-build pkg-config gcc make sqlite3 libsqlite3-dev libjansson-dev
           libxxhash-dev libcmocka-dev libcurl4-openssl-dev libmicrohttpd-dev curl python3
-          libpq-dev libmariadb-dev postgresql mariadb-server)
+          libpq-dev libmariadb-dev postgresql mariadb-server
+          clang libclang-rt-14-dev) # clang + libFuzzer: the fuzz targets (tests/fuzz)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,12 +1,35 @@
 #!/usr/bin/env bash
 # test.sh: build joey with AddressSanitizer + UBSan and run every test
-# (unit tests, declarative cases, end-to-end CLI tests) through CTest.
+# (unit tests, declarative cases, end-to-end CLI tests, fault injection, and each fuzz
+# target for FUZZ_SECONDS when clang has libFuzzer) through CTest.
 # Prints "N passed, N failed" last; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh || exit 1
-cmake -S . -B build-test -G Ninja -DJOEY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null || exit 1
+
+# The fuzz targets (tests/fuzz) run FUZZ_SECONDS each (default 10; 0 skips them) as
+# CTest tests of build-test. They need clang and libFuzzer and are built in build-fuzz.
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+fuzz_build=""
+fuzz_note=""
+if [ "$FUZZ_SECONDS" = 0 ]; then
+  fuzz_note="test.sh: skipped: fuzz targets (FUZZ_SECONDS=0)"
+elif probe=$(mktemp -d) && printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' >"$probe/p.c" &&
+     clang -fsanitize=fuzzer,address "$probe/p.c" -o "$probe/p" >/dev/null 2>&1; then
+  cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DJOEY_FUZZ=ON -DJOEY_WERROR=OFF \
+    -DCMAKE_BUILD_TYPE= -DCMAKE_C_FLAGS="-O1 -g" >/dev/null || exit 1
+  ninja -C build-fuzz fuzz_all || exit 1
+  fuzz_build=$PWD/build-fuzz
+else
+  fuzz_note="test.sh: skipped: fuzz targets (clang with libFuzzer not found; apt-get install clang libclang-rt-14-dev)"
+fi
+[ -z "$fuzz_note" ] || echo "$fuzz_note" >&2
+rm -rf "${probe:-}"
+
+# JOEY_FAULTS: the fault-injection hooks (tests/e2e/faults_inject.sh); never in release.
+cmake -S . -B build-test -G Ninja -DJOEY_SANITIZE=ON -DJOEY_FAULTS=ON -DCMAKE_BUILD_TYPE=Debug \
+  -DJOEY_FUZZ_BUILD="$fuzz_build" -DJOEY_FUZZ_SECONDS="$FUZZ_SECONDS" >/dev/null || exit 1
 ninja -C build-test || exit 1
 
 # Real PostgreSQL and MariaDB servers on 127.0.0.1 for the source tests (throwaway data
@@ -26,5 +49,6 @@ rc=${PIPESTATUS[0]}
 passed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$log")
 failed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(\*\*\*|Failed|Timeout|Exception)' "$log")
 rm -f "$log"
+[ -z "$fuzz_note" ] || echo "$fuzz_note"
 echo "${passed} passed, ${failed} failed"
 [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -1,10 +1,56 @@
-/* xalloc.c: allocation wrapper that aborts with the size asked for. */
+/* xalloc.c: allocation wrapper that ends the process with the size asked for. */
 #include "base/xalloc.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#ifdef JOEY_FAULTS
+/*
+ * Fault injection (see xalloc.h). Allocations are counted atomically, as the daemon
+ * allocates from several threads; fail_call is the number of the call that fails.
+ */
+#include <stdatomic.h>
+
+static atomic_ulong n_calls;
+static atomic_ulong fail_call;
+
+void xalloc_fail_at(unsigned long nth)
+{
+	atomic_store(&fail_call, nth ? atomic_load(&n_calls) + nth : 0);
+}
+
+static bool should_fail(void)
+{
+	unsigned long n = atomic_fetch_add_explicit(&n_calls, 1, memory_order_relaxed) + 1;
+	unsigned long f = atomic_load_explicit(&fail_call, memory_order_relaxed);
+	return f && n == f;
+}
+
+static void print_count(void)
+{
+	fprintf(stderr, "joey: faults: %lu allocations\n", atomic_load(&n_calls));
+}
+
+__attribute__((constructor)) static void faults_init(void)
+{
+	const char *s = getenv("JOEY_FAIL_ALLOC_AT");
+	char *end;
+	unsigned long n;
+	if (!s || !*s)
+		return;
+	n = strtoul(s, &end, 10);
+	if (*end) {
+		fprintf(stderr, "joey: JOEY_FAIL_ALLOC_AT must be a number, not \"%s\"\n", s);
+		_exit(2);
+	}
+	if (n == 0)
+		atexit(print_count);
+	atomic_store(&fail_call, n);
+}
+#else
 static unsigned long fail_countdown;
 
 void xalloc_fail_at(unsigned long nth)
@@ -12,17 +58,25 @@ void xalloc_fail_at(unsigned long nth)
 	fail_countdown = nth;
 }
 
+static bool should_fail(void)
+{
+	if (fail_countdown == 0)
+		return false;
+	return --fail_countdown == 0;
+}
+#endif
+
+/*
+ * The whole out-of-memory path: a message, then _exit. Not abort(): running out of
+ * memory is an error the user can act on, not a crash, and it must give the same
+ * clean exit status as every other error (no core dump, no signal for supervisors to
+ * report as a crash). _exit, not exit: atexit handlers and stdio flushing could
+ * allocate or write half a result.
+ */
 JOEY_NORETURN static void die_nomem(size_t size)
 {
 	fprintf(stderr, "joey: out of memory (allocating %zu bytes)\n", size);
-	abort();
-}
-
-static int should_fail(void)
-{
-	if (fail_countdown == 0)
-		return 0;
-	return --fail_countdown == 0;
+	_exit(1);
 }
 
 void *xmalloc(size_t size)

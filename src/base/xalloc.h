@@ -2,8 +2,17 @@
  * xalloc.h: the one allocation wrapper.
  *
  * Every heap allocation in joey goes through these functions. On failure they print
- * the size asked for and abort, so callers never check for NULL. Tests can make the
- * Nth allocation fail (xalloc_fail_at) to prove that the abort path is the only one.
+ * the size asked for to stderr and end the process at once with exit status 1
+ * (_exit: no atexit handlers, no buffered output, no half-done work committed; an open
+ * state-store transaction is rolled back by SQLite when the store is next opened), so
+ * callers never check for NULL.
+ *
+ * Fault injection, in builds configured with -DJOEY_FAULTS=ON only (test builds; the
+ * release build has none of it): the environment variable JOEY_FAIL_ALLOC_AT=N, read
+ * at start-up, makes the Nth allocation of the process (1-based, counted across
+ * threads) fail exactly as a real one would. JOEY_FAIL_ALLOC_AT=0 fails none and
+ * prints "joey: faults: N allocations" to stderr at exit, so a test can find how many
+ * there are and try each. Unit tests can use xalloc_fail_at in any build.
  */
 #ifndef JOEY_XALLOC_H
 #define JOEY_XALLOC_H

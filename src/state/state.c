@@ -246,6 +246,23 @@ static enum jerr cursor_fill(struct state_cursor *cur, struct jerror *err)
 		r->payload.ptr = cur->buf.buf + t->payload;
 		r->last_error.ptr = cur->buf.buf + t->last_error;
 	}
+	/*
+	 * Keys come strictly increasing. In a damaged or hand-edited store (keys of other
+	 * SQLite types) they may not, and the next batch would repeat this one forever.
+	 */
+	for (size_t i = 0; i < cur->n; i++) {
+		const struct rkey *prev = i ? &cur->rows[i - 1].key : cur->have_last ? &cur->last : NULL;
+		if (prev && key_compare(&cur->rows[i].key, prev) <= 0) {
+			cur->n = 0;
+			cur->exhausted = true;
+			jerror_set(err, JERR_STATE,
+				   "state store \"%s\" is damaged: the records of destination \"%s\" are not in key order",
+				   cur->st->path, cur->dest_id);
+			jerror_hint(err, "restore the store from a backup (joey state import), or remove it: the next "
+					 "run then sends every record again");
+			return JERR_STATE;
+		}
+	}
 	if (cur->n) {
 		const struct rkey *k = &cur->rows[cur->n - 1].key;
 		cur->have_last = true;
