@@ -66,5 +66,6 @@ int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_state(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 
 #endif

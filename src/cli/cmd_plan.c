@@ -11,13 +11,17 @@
 static void usage(FILE *out)
 {
 	fputs("usage: joey plan [--config DIR] [--state PATH] [--destination ID] [--details] [--json]\n"
-	      "                 [--max-delete-percent N] [--full]\n\n"
+	      "                 [--max-delete-percent N] [--full] [--diff warehouse|stream|auto]\n\n"
 	      "Reads every source once, compares what each Braze destination should hold with what\n"
 	      "the state store says Braze confirmed, and prints the creates, updates, deletes and\n"
 	      "unsubscribes a run would send. Nothing is sent and nothing is written. A model whose\n"
 	      "primary source has an incremental schedule is read since the schedule's mark.\n\n"
 	      "  --destination ID        only this destination\n"
 	      "  --details               list every changed record with its field changes (old -> new)\n"
+	      "  --diff MODE             who compares: stream (joey reads every record), warehouse (the\n"
+	      "                          database returns only the records that may have changed; needs\n"
+	      "                          the state store in the sources' PostgreSQL database) or auto\n"
+	      "                          (default: the destinations' options.diff, else stream)\n"
 	      "  --full                  plan a full run ('joey run --full'): ignore incremental marks\n"
 	      "  --json                  machine-readable output\n"
 	      "  --max-delete-percent N  mass-delete guard threshold for this plan (default: the\n"
@@ -58,6 +62,14 @@ int cmd_plan(int argc, char **argv)
 		}
 		if ((v = cli_opt_value("--destination", argc, argv, &i, &missing))) {
 			opts.only_dest = v;
+			continue;
+		}
+		if ((v = cli_opt_value("--diff", argc, argv, &i, &missing))) {
+			if (!diff_mode_parse(v, &opts.diff)) {
+				fprintf(stderr, "joey: error: --diff must be warehouse, stream or auto, not \"%s\"\n", v);
+				return EXIT_USAGE;
+			}
+			opts.diff_set = true;
 			continue;
 		}
 		if (missing)

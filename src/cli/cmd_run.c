@@ -3,11 +3,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 #include "cli/cli.h"
 #include "engine/run.h"
+#include "engine/work.h"
+#include "server/worker.h"
 #include "state/state.h"
 
 static volatile int stop_requested;
@@ -21,7 +26,8 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
 	fputs("usage: joey run [--config DIR] [--state PATH] [--destination ID] [--force] [--full] [--json]\n"
-	      "                [--max-delete-percent N] [--concurrency N] [--timeout SECONDS] [--bulk]\n\n"
+	      "                [--max-delete-percent N] [--concurrency N] [--timeout SECONDS] [--bulk]\n"
+	      "                [--diff warehouse|stream|auto]\n\n"
 	      "Sends the creates, updates, deletes and unsubscribes that 'joey plan' shows to Braze,\n"
 	      "and records in the state store what Braze confirmed. Failed records stay pending and\n"
 	      "are retried by the next run. Exit status: 0 when every record was confirmed, 1 otherwise.\n\n"
@@ -30,11 +36,153 @@ static void usage(FILE *out)
 	      "  --full                  read every row, ignoring incremental schedules' marks: the\n"
 	      "                          only way rows deleted from such a source are noticed\n"
 	      "  --max-delete-percent N  guard threshold for this run (default: maxDeletePercent, else 10)\n"
+	      "  --diff MODE             who compares: stream, warehouse (the database returns only the\n"
+	      "                          records that may have changed) or auto; default: the\n"
+	      "                          destinations' options.diff, else stream (docs/config.md)\n"
 	      "  --concurrency N         requests in flight per destination (default 32)\n"
 	      "  --timeout SECONDS       per request (default 30)\n"
 	      "  --bulk                  mark /users/track requests as bulk (X-Braze-Bulk) for backfills\n"
-	      "  --json                  machine-readable summary\n",
+	      "  --json                  machine-readable summary\n"
+	      "  --partitions N          split each destination into N key ranges, queued as work items in\n"
+	      "                          the PostgreSQL state store for the workers ('joey worker'); this\n"
+	      "                          process works on them too and waits for the end (docs/scaling.md)\n"
+	      "  --detach                with --partitions: only queue the work, print the job ids and exit\n"
+	      "  --lease SECONDS         with --partitions: lease of a claimed work item (default 30)\n",
 	      out);
+}
+
+/* Append job's result to all (destinations in the order the jobs come). */
+static void merge_run(struct run *all, struct run *one, size_t cap)
+{
+	for (size_t i = 0; i < one->n_dests && all->n_dests < cap; i++) {
+		all->dests[all->n_dests++] = one->dests[i];
+		one->dests[i].err = (struct jerror)JERROR_INIT; /* moved */
+	}
+}
+
+/*
+ * --partitions: queue one job per model (work.h), then work on them like a worker
+ * until they are closed, and report them as one run.
+ */
+static int run_partitioned(struct cli_common *c, const struct config *cfg, struct state *st,
+			   const struct run_opts *opts, int partitions, bool detach, double lease_s,
+			   volatile int *stop)
+{
+	int64_t *jobs = xcalloc(cfg->n_models + 1, sizeof(*jobs));
+	size_t n_jobs = 0;
+	struct jerror err = JERROR_INIT;
+	struct worker *w = NULL;
+	struct run all = { 0 };
+	int ret = 1;
+	bool found_dest = !opts->only_dest;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	for (size_t m = 0; m < cfg->n_models; m++) {
+		const struct cfg_model *model = cfg->models[m];
+		bool any = false;
+		for (size_t i = 0; i < cfg->n_destinations; i++)
+			if (cfg->destinations[i]->model == model &&
+			    (!opts->only_dest || !strcmp(opts->only_dest, cfg->destinations[i]->id)))
+				any = true;
+		if (!any)
+			continue;
+		found_dest = true;
+		struct work_request req = {
+			.model = model,
+			.dest_ids = opts->only_dest ? &opts->only_dest : NULL,
+			.n_dests = opts->only_dest ? 1 : 0,
+			.partitions = partitions,
+			.full = opts->full,
+			.force = opts->force,
+			.max_delete_percent = opts->max_delete_percent,
+		};
+		bool dup;
+		if (work_enqueue(cfg, st, &req, &jobs[n_jobs], &dup, &err))
+			goto fail;
+		n_jobs++;
+	}
+	if (!found_dest) {
+		jerror_set(&err, JERR_USAGE, "destination \"%s\" does not exist", opts->only_dest);
+		ret = EXIT_USAGE;
+		goto fail;
+	}
+	if (detach) {
+		if (c->json) {
+			fputs("{\"jobs\":[", stdout);
+			for (size_t j = 0; j < n_jobs; j++)
+				printf("%s%lld", j ? "," : "", (long long)jobs[j]);
+			fputs("]}\n", stdout);
+		} else {
+			for (size_t j = 0; j < n_jobs; j++)
+				printf("job %lld queued\n", (long long)jobs[j]);
+		}
+		ret = 0;
+		goto out;
+	}
+
+	struct worker_opts wo = {
+		.state_path = c->state_path,
+		.lease_ms = (int64_t)(lease_s * 1000),
+		.dest = opts->dest,
+		.stop = stop,
+	};
+	if (worker_start(&wo, &w, &err))
+		goto fail;
+	for (size_t j = 0; j < n_jobs; j++) {
+		for (;;) {
+			enum run_status status;
+			struct strbuf model = STRBUF_INIT;
+			bool found = false;
+			size_t n = 0;
+			if (worker_run_items(w, cfg, jobs[j], &n, &err))
+				goto fail;
+			if (state_work_job_status(st, jobs[j], &status, &model, &found, &err)) {
+				strbuf_release(&model);
+				goto fail;
+			}
+			strbuf_release(&model);
+			if (!found || status != RUN_RUNNING || *stop)
+				break;
+			if (!n)
+				usleep(300 * 1000); /* the other workers have the rest */
+		}
+	}
+	all.dests = xcalloc(cfg->n_destinations + 1, sizeof(*all.dests));
+	for (size_t j = 0; j < n_jobs; j++) {
+		struct run one;
+		enum run_status status;
+		if (work_job_result(cfg, st, jobs[j], &one, &status, &err))
+			goto fail;
+		merge_run(&all, &one, cfg->n_destinations);
+		run_release(&one);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (size_t i = 0; i < all.n_dests; i++) /* from queueing to the end of the jobs */
+		all.dests[i].elapsed_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	for (size_t i = 0; i < all.n_dests; i++)
+		if (all.dests[i].status == RUN_RUNNING) {
+			all.dests[i].status = RUN_INTERRUPTED;
+			jerror_set(&all.dests[i].err, JERR_INTERRUPTED,
+				   "stopped waiting; the other workers go on with the job");
+		}
+	if (c->json)
+		run_print_json(&all, stdout);
+	else
+		run_print_text(&all, stdout);
+	ret = run_ok(&all) ? 0 : 1;
+	goto out;
+fail:
+	jerror_print(stderr, &err);
+	if (ret == 1 && err.code == JERR_USAGE)
+		ret = EXIT_USAGE;
+out:
+	worker_stop(w);
+	run_release(&all);
+	jerror_release(&err);
+	free(jobs);
+	return ret;
 }
 
 int cmd_run(int argc, char **argv)
@@ -46,7 +194,8 @@ int cmd_run(int argc, char **argv)
 	struct state *st = NULL;
 	struct run r = { 0 };
 	int ret = 1;
-	double concurrency = 0, timeout_s = 0;
+	double concurrency = 0, timeout_s = 0, partitions = 0, lease_s = 0;
+	bool detach = false;
 
 	dest_opts_defaults(&opts.dest);
 	for (int i = 1; i < argc; i++) {
@@ -73,15 +222,29 @@ int cmd_run(int argc, char **argv)
 			opts.dest.bulk = true;
 			continue;
 		}
+		if (!strcmp(argv[i], "--detach")) {
+			detach = true;
+			continue;
+		}
 		if ((v = cli_opt_value("--destination", argc, argv, &i, &missing))) {
 			opts.only_dest = v;
+			continue;
+		}
+		if ((v = cli_opt_value("--diff", argc, argv, &i, &missing))) {
+			if (!diff_mode_parse(v, &opts.diff)) {
+				fprintf(stderr, "joey: error: --diff must be warehouse, stream or auto, not \"%s\"\n", v);
+				return EXIT_USAGE;
+			}
+			opts.diff_set = true;
 			continue;
 		}
 		if (missing)
 			return EXIT_USAGE;
 		if ((rr = cli_opt_number("--max-delete-percent", 0, 100, argc, argv, &i, &opts.max_delete_percent)) ||
 		    (rr = cli_opt_number("--concurrency", 1, 256, argc, argv, &i, &concurrency)) ||
-		    (rr = cli_opt_number("--timeout", 0.1, 3600, argc, argv, &i, &timeout_s))) {
+		    (rr = cli_opt_number("--timeout", 0.1, 3600, argc, argv, &i, &timeout_s)) ||
+		    (rr = cli_opt_number("--partitions", 1, WORK_MAX_PARTITIONS, argc, argv, &i, &partitions)) ||
+		    (rr = cli_opt_number("--lease", 1, 3600, argc, argv, &i, &lease_s))) {
 			if (rr < 0)
 				return EXIT_USAGE;
 			continue;
@@ -91,6 +254,14 @@ int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	cli_common_finish(&c);
+	if ((detach || lease_s > 0) && partitions <= 0) {
+		fprintf(stderr, "joey: error: --detach and --lease go with --partitions\n");
+		return EXIT_USAGE;
+	}
+	if (partitions != (double)(int)partitions) {
+		fprintf(stderr, "joey: error: --partitions takes a whole number\n");
+		return EXIT_USAGE;
+	}
 	if (concurrency > 0)
 		opts.dest.max_inflight = (int)concurrency;
 	if (timeout_s > 0)
@@ -112,6 +283,10 @@ int cmd_run(int argc, char **argv)
 	opts.dest.stop = &stop_requested;
 	if (!c.json && isatty(STDERR_FILENO))
 		opts.progress = stderr;
+	if (partitions > 0) {
+		ret = run_partitioned(&c, cfg, st, &opts, (int)partitions, detach, lease_s, &stop_requested);
+		goto out;
+	}
 
 	if (run_execute(&r, cfg, st, &opts, &err)) {
 		ret = err.code == JERR_USAGE ? EXIT_USAGE : 1;

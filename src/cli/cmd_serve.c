@@ -11,14 +11,18 @@
 static void usage(FILE *out)
 {
 	fputs("usage: joey serve [--config DIR] [--state PATH] [--listen HOST:PORT] [--stop-timeout SECONDS]\n"
-	      "                  [--concurrency N] [--timeout SECONDS]\n\n"
+	      "                  [--concurrency N] [--timeout SECONDS] [--worker [--lease SECONDS]]\n\n"
 	      "Runs every Schedule of the config by itself and serves the web UI, the JSON API\n"
 	      "(/api/v1/, docs/api.md), /healthz and Prometheus /metrics.\n\n"
 	      "  --listen HOST:PORT     address to listen on (default 127.0.0.1:8020; port 0: any free one).\n"
 	      "                         Beyond loopback every API call and UI session needs the token.\n"
 	      "  --stop-timeout SECONDS on SIGTERM, how long to wait for the batches in flight (default 60)\n"
 	      "  --concurrency N        Braze requests in flight per destination (default 32)\n"
-	      "  --timeout SECONDS      per Braze request (default 30)\n\n"
+	      "  --timeout SECONDS      per Braze request (default 30)\n"
+	      "  --worker               be one of several workers sharing a PostgreSQL state store (as\n"
+	      "                         'joey worker'): runs are queued there as work items that any worker\n"
+	      "                         runs, and only the elected leader fires the schedules (docs/scaling.md)\n"
+	      "  --lease SECONDS        with --worker: lease of a claimed work item (default 30)\n\n"
 	      "The API token is JOEY_API_TOKEN, or generated at the first start, printed once and kept\n"
 	      "in the state directory's api-token file (mode 0600). Changes (POST, PUT, DELETE) always\n"
 	      "need it in an 'Authorization: Bearer TOKEN' header.\n"
@@ -81,6 +85,16 @@ int cmd_serve(int argc, char **argv)
 		}
 		if (missing)
 			return EXIT_USAGE;
+		if (!strcmp(argv[i], "--worker")) {
+			o.worker = true;
+			continue;
+		}
+		if ((r = cli_opt_number("--lease", 1, 3600, argc, argv, &i, &d))) {
+			if (r < 0)
+				return EXIT_USAGE;
+			o.lease_ms = (int64_t)(d * 1000);
+			continue;
+		}
 		if ((r = cli_opt_number("--stop-timeout", 0, 3600, argc, argv, &i, &d))) {
 			if (r < 0)
 				return EXIT_USAGE;

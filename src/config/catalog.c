@@ -1,6 +1,8 @@
 /* catalog.c: the connector catalog: app, source and destination types with their options. */
 #include "config/catalog.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -13,6 +15,7 @@ static const struct catalog_option sqlite_app_opts[] = {
 static const struct catalog_option braze_app_opts[] = {
 	{ "apiKey", OPT_STRING, true, true },
 	{ "restEndpoint", OPT_STRING, true, false },
+	{ "rateLimits", OPT_STRING, false, false },
 	{ NULL, OPT_STRING, false, false },
 };
 static const struct catalog_option postgres_app_opts[] = {
@@ -129,6 +132,8 @@ static const struct catalog_option query_schedule_opts[] = {
 
 static const struct catalog_option braze_dest_opts[] = {
 	{ "maxDeletePercent", OPT_NUMBER, false, false },
+	{ "diff", OPT_STRING, false, false },
+	{ "partitions", OPT_NUMBER, false, false },
 	{ NULL, OPT_STRING, false, false },
 };
 static const struct catalog_destination dests[] = {
@@ -241,4 +246,45 @@ bool catalog_option_sensitive(const char *name)
 		if (strstr(lower, words[i]))
 			return true;
 	return false;
+}
+
+/* ---- Braze rate limits (app option rateLimits) ---- */
+
+static const char *const rate_endpoints[] = { "track", "delete", "export_ids", "subscription" };
+
+const char *const *catalog_rate_endpoints(size_t *n)
+{
+	*n = sizeof(rate_endpoints) / sizeof(rate_endpoints[0]);
+	return rate_endpoints;
+}
+
+bool catalog_rate_limit(const char *spec, const char *endpoint, int64_t *limit, int64_t *window_ms,
+			const char **bad)
+{
+	const char *s = spec ? spec : "";
+	bool found = false;
+	*bad = NULL;
+	while (*s) {
+		const char *item = s, *eq = strchr(s, '='), *end = strchr(s, ',');
+		if (!end)
+			end = s + strlen(s);
+		size_t nl = eq && eq < end ? (size_t)(eq - s) : 0;
+		bool known = false;
+		for (size_t i = 0; nl && i < sizeof(rate_endpoints) / sizeof(rate_endpoints[0]); i++)
+			known |= strlen(rate_endpoints[i]) == nl && !strncmp(rate_endpoints[i], s, nl);
+		char *p;
+		long long n = known ? strtoll(eq + 1, &p, 10) : 0;
+		double w = known && n > 0 && *p == '/' ? strtod(p + 1, &p) : 0;
+		if (!known || n < 1 || !(w > 0) || w > 86400 || p != end) {
+			*bad = item;
+			return false;
+		}
+		if (strlen(endpoint) == nl && !strncmp(endpoint, s, nl)) {
+			*limit = n;
+			*window_ms = (int64_t)(w * 1000 + 0.5);
+			found = true;
+		}
+		s = *end ? end + 1 : end;
+	}
+	return found;
 }

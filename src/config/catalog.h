@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/config.h"
 
@@ -66,5 +67,16 @@ const char *const *catalog_destination_types(size_t *n);
 
 /* Is this option name a secret by convention (apiKey, password, token, secret...)? */
 bool catalog_option_sensitive(const char *name);
+
+/*
+ * A Braze app's rateLimits option, "track=3000/3,delete=20000/60" (requests per window
+ * in seconds, for the workspace): the rate limit of endpoint ("track", "delete",
+ * "export_ids", "subscription"). True and *limit, *window_ms set when spec names it;
+ * false otherwise. A malformed spec is false with *bad pointing at the bad item.
+ */
+bool catalog_rate_limit(const char *spec, const char *endpoint, int64_t *limit, int64_t *window_ms,
+			const char **bad);
+/* The endpoint names rateLimits takes (borrowed static array, *n set). */
+const char *const *catalog_rate_endpoints(size_t *n);
 
 #endif

@@ -1013,6 +1013,15 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 					       "copy the key again from Braze's dashboard (Settings > APIs and Identifiers)",
 					       "the API key %s contains spaces, line breaks or other characters an API key cannot have",
 					       config_option_display(key));
+				const struct cfg_option *rl = cfg_options_get(&x->a.options, "rateLimits");
+				int64_t rl_n, rl_w;
+				const char *rl_bad = NULL;
+				if (rl && rl->kind == OPT_STRING && !catalog_rate_limit(rl->str, "", &rl_n, &rl_w, &rl_bad) &&
+				    rl_bad)
+					err_at(ld, &w, rl->pos.line, rl->pos.col, "options.rateLimits",
+					       "write ENDPOINT=REQUESTS/SECONDS, comma-separated, e.g. \"track=3000/3,delete=20000/60\" "
+					       "(endpoints: track, delete, export_ids, subscription)",
+					       "rateLimits \"%s\" is not valid at \"%s\"", rl->str, rl_bad);
 				struct cfg_option *ep = (struct cfg_option *)cfg_options_get(&x->a.options, "restEndpoint");
 				if (ep && ep->kind == OPT_STRING && *ep->str) {
 					const char *s = ep->str;
@@ -1208,6 +1217,7 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 			}
 		}
 		x->d.max_delete_percent = 10;
+		x->d.partitions = 1;
 		if (cat) {
 			const struct cfg_option *mdp;
 			check_options(ld, &w, &x->d.options, cat->options,
@@ -1219,6 +1229,21 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 					       "maxDeletePercent must be between 0 and 100, found %s", mdp->str);
 				else
 					x->d.max_delete_percent = mdp->num;
+			}
+			const struct cfg_option *dm = cfg_options_get(&x->d.options, "diff");
+			if (dm && dm->kind == OPT_STRING && dm->str && strcmp(dm->str, "stream") &&
+			    strcmp(dm->str, "warehouse") && strcmp(dm->str, "auto"))
+				err_at(ld, &w, dm->pos.line, dm->pos.col, "options.diff",
+				       "\"stream\" (joey compares), \"warehouse\" (the database compares) or \"auto\"",
+				       "diff must be \"stream\", \"warehouse\" or \"auto\", found \"%s\"", dm->str);
+			const struct cfg_option *np = cfg_options_get(&x->d.options, "partitions");
+			if (np && np->kind == OPT_NUMBER) {
+				if (np->num < 1 || np->num > 1024 || np->num != (double)(int)np->num)
+					err_at(ld, &w, np->pos.line, np->pos.col, "options.partitions",
+					       "workers split a run of the destination into this many key ranges",
+					       "partitions must be a whole number from 1 to 1024, found %s", np->str);
+				else
+					x->d.partitions = (int)np->num;
 			}
 		}
 		if (!j5_member(o, "syncMode") || j5_member(o, "syncMode")->value->type == J5_NULL)

@@ -298,6 +298,7 @@ struct cfg_destination {
 	size_t n_group_maps;
 	struct cfg_options options;
 	double max_delete_percent; /* mass-delete guard; options.maxDeletePercent, default 10 */
+	int partitions; /* key ranges a worker job splits it into; options.partitions, default 1 */
 	struct cfg_pos pos;
 };
 

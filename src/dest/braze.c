@@ -7,9 +7,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "config/catalog.h"
 #include "dest/braze_internal.h"
 #include "dest/http.h"
 #include "dest/ratelimit.h"
@@ -133,7 +135,25 @@ struct shared_budget {
 static struct shared_budget **budgets; /* pointers: the buckets must not move */
 static size_t n_budgets, alloc_budgets;
 
-static struct ratelimit *budget_get(const char *endpoint, const char *key, double target)
+/*
+ * The shared budget's name for one endpoint of a workspace: the endpoint and a hash
+ * of the REST URL and API key (the key itself never leaves the process).
+ */
+static void shared_key(char *out, size_t n, int ep, const char *endpoint, const char *key)
+{
+	struct strbuf k = STRBUF_INIT;
+	strbuf_addstr(&k, endpoint);
+	strbuf_addch(&k, 0);
+	strbuf_addstr(&k, key);
+	XXH128_hash_t h = XXH3_128bits(k.buf, k.len);
+	memset(k.buf, 0, k.len);
+	strbuf_release(&k);
+	snprintf(out, n, "braze:%s:%016llx%016llx", endpoints[ep].name, (unsigned long long)h.high64,
+		 (unsigned long long)h.low64);
+}
+
+static struct ratelimit *budget_get(const struct cfg_app *app, const char *endpoint, const char *key,
+				    double target)
 {
 	struct strbuf k = STRBUF_INIT;
 	strbuf_addstr(&k, endpoint);
@@ -151,8 +171,19 @@ static struct ratelimit *budget_get(const char *endpoint, const char *key, doubl
 	b->key_len = k.len;
 	b->key = strbuf_detach(&k, NULL);
 	b->refs = 1;
-	for (int i = 0; i < EP__COUNT; i++)
-		ratelimit_init(&b->rl[i], endpoints[i].limit, endpoints[i].window_ms, target);
+	const char *spec = app ? cfg_options_str(&app->options, "rateLimits") : NULL;
+	for (int i = 0; i < EP__COUNT; i++) {
+		/* the workspace's limits: Braze's defaults, or the app's rateLimits option */
+		int64_t limit = endpoints[i].limit, window_ms = endpoints[i].window_ms;
+		const char *bad;
+		(void)catalog_rate_limit(spec, endpoints[i].name, &limit, &window_ms, &bad);
+		ratelimit_init(&b->rl[i], limit, window_ms, target);
+		if (ratelimit_shared_active()) {
+			char sk[64];
+			shared_key(sk, sizeof(sk), i, endpoint, key);
+			ratelimit_share(&b->rl[i], sk);
+		}
+	}
 	return b->rl;
 }
 
@@ -842,7 +873,7 @@ static enum jerr braze_open(const struct cfg_app *app, const struct cfg_destinat
 				       .timeout_ms = b->opts.timeout_ms,
 				       .max_connections = b->opts.max_inflight };
 	b->http = http_client_new(&ho);
-	b->rl = budget_get(b->base_url, key, b->opts.rate_target);
+	b->rl = budget_get(app, b->base_url, key, b->opts.rate_target);
 	*h = b;
 	return JERR_OK;
 }

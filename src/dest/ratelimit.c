@@ -1,6 +1,10 @@
 /* ratelimit.c: token bucket per endpoint, corrected by Braze's rate-limit headers. */
 #include "dest/ratelimit.h"
 
+#include <string.h>
+
+static struct ratelimit_shared shared; /* set once, before the threads that use it */
+
 void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, double target)
 {
 	if (limit < 1)
@@ -24,10 +28,87 @@ void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, doub
 	rl->paused_until_ms = 0;
 	rl->server_limit = rl->server_remaining = rl->server_reset_ms = 0;
 	rl->throttled = 0;
+	rl->shared_key[0] = 0;
+	rl->drawn_ms = rl->next_draw_ms = rl->shared_down_until_ms = 0;
+	rl->chunk = 1;
+}
+
+void ratelimit_shared_install(const struct ratelimit_shared *sh)
+{
+	if (sh)
+		shared = *sh;
+	else
+		memset(&shared, 0, sizeof(shared));
+}
+
+bool ratelimit_shared_active(void)
+{
+	return shared.take != NULL;
+}
+
+void ratelimit_share(struct ratelimit *rl, const char *key)
+{
+	if (!shared.take || !key)
+		return;
+	size_t n = strlen(key);
+	if (n >= sizeof(rl->shared_key))
+		n = sizeof(rl->shared_key) - 1;
+	memcpy(rl->shared_key, key, n);
+	rl->shared_key[n] = 0;
+	/* about 20 ms of the rate per round trip to the database, 1 to 16 tokens */
+	double c = rl->rate_per_ms * 20;
+	rl->chunk = c < 1 ? 1 : c > 16 ? 16 : (int)c;
+	rl->tokens = 0;
+}
+
+/*
+ * The shared bucket: the local one's capacity less what may be held undrawn for up to
+ * RATELIMIT_SHARED_HOLD_MS, so that any window still sees at most the limit.
+ */
+static double shared_capacity(const struct ratelimit *rl)
+{
+	double c = rl->capacity - rl->rate_per_ms * RATELIMIT_SHARED_HOLD_MS;
+	return c < 1 ? 1 : c;
+}
+
+/* 0: a token was taken from the shared budget; > 0: wait; < 0: use the local bucket. */
+static int64_t shared_acquire(struct ratelimit *rl, int64_t now_ms)
+{
+	int got = 0;
+	int64_t wait = 0;
+	if (rl->tokens >= 1.0 && now_ms - rl->drawn_ms <= RATELIMIT_SHARED_HOLD_MS) {
+		rl->tokens -= 1.0;
+		return 0;
+	}
+	if (now_ms < rl->shared_down_until_ms)
+		return -1;
+	rl->tokens = 0; /* what is left of an old draw is dropped: it counted as spent */
+	if (now_ms < rl->next_draw_ms)
+		return rl->next_draw_ms - now_ms;
+	if (shared.take(shared.ctx, rl->shared_key, shared_capacity(rl), rl->rate_per_ms, rl->chunk, &got, &wait)) {
+		rl->shared_down_until_ms = now_ms + 1000; /* try the shared budget again in a second */
+		rl->last_ms = -1;                        /* the local bucket starts from now */
+		rl->tokens = 0;
+		return -1;
+	}
+	if (got > 0) {
+		rl->tokens = (double)got - 1.0;
+		rl->drawn_ms = now_ms;
+		return 0;
+	}
+	if (wait < 1)
+		wait = 1;
+	rl->next_draw_ms = now_ms + wait;
+	return wait;
 }
 
 static void refill(struct ratelimit *rl, int64_t now_ms)
 {
+	if (rl->shared_key[0] && shared.take && now_ms >= rl->shared_down_until_ms) {
+		/* tokens come from the shared budget only (shared_acquire), not from our clock */
+		rl->last_ms = now_ms;
+		return;
+	}
 	if (rl->last_ms < 0) {
 		rl->last_ms = now_ms;
 		return;
@@ -44,6 +125,12 @@ int64_t ratelimit_acquire(struct ratelimit *rl, int64_t now_ms)
 {
 	if (now_ms < rl->paused_until_ms)
 		return rl->paused_until_ms - now_ms;
+	if (rl->shared_key[0] && shared.take) {
+		int64_t w = shared_acquire(rl, now_ms);
+		if (w >= 0)
+			return w;
+		/* the shared budget is out of reach: this process alone keeps to the limit */
+	}
 	refill(rl, now_ms);
 	if (rl->tokens >= 1.0) {
 		rl->tokens -= 1.0;

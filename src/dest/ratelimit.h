@@ -13,6 +13,14 @@
  *   ratelimit_observe(&rl, limit, remaining, reset_epoch_s, now_ms);
  *   ratelimit_pause(&rl, until_ms);
  * All times are milliseconds on one monotonic-or-wall clock chosen by the caller.
+ *
+ * Workers (docs/scaling.md): Braze's limit is per workspace, so processes on several
+ * machines must share it. A process that installs a shared budget
+ * (ratelimit_shared_install, e.g. a bucket row in the PostgreSQL state store) and
+ * calls ratelimit_share on a bucket draws that bucket's tokens from it, a few at a
+ * time, instead of from its own clock; the shared bucket has the same capacity and
+ * rate, so all the processes together stay under the limit. Without one installed
+ * nothing changes.
  */
 #ifndef JOEY_RATELIMIT_H
 #define JOEY_RATELIMIT_H
@@ -30,7 +38,26 @@ struct ratelimit {
 	/* what the server told us last (0 if nothing) */
 	int64_t server_limit, server_remaining, server_reset_ms;
 	uint64_t throttled; /* 429s seen */
+	/* shared budget (ratelimit_share): its key, the chunk last drawn and when */
+	char shared_key[64];
+	int64_t drawn_ms, next_draw_ms;
+	int64_t shared_down_until_ms; /* the shared budget failed: local bucket until then */
+	int chunk;
 };
+
+/*
+ * A budget shared with other processes. take: refill key's bucket (capacity tokens at
+ * most, rate_per_ms) and take up to want tokens; *got how many, and when 0, *wait_ms
+ * until one is there. Returns 0, or -1 when the budget cannot be reached (the bucket
+ * then falls back to its own clock until the next draw). Called from any thread.
+ */
+struct ratelimit_shared {
+	int (*take)(void *ctx, const char *key, double capacity, double rate_per_ms, int want, int *got,
+		    int64_t *wait_ms);
+	void *ctx;
+};
+/* How long drawn tokens may be held before they are dropped (they count as spent). */
+#define RATELIMIT_SHARED_HOLD_MS 50
 
 /* limit requests per window_ms; target in (0, 1]. The bucket starts full. */
 void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, double target);
@@ -46,5 +73,17 @@ void ratelimit_observe(struct ratelimit *rl, int64_t limit, int64_t remaining, i
 		       int64_t now_ms, int64_t now_epoch_ms);
 /* A 429: nothing is sent on this bucket before until_ms. */
 void ratelimit_pause(struct ratelimit *rl, int64_t until_ms);
+
+/* Install (sh copied) or remove (NULL) the process's shared budget, before any bucket uses it. */
+void ratelimit_shared_install(const struct ratelimit_shared *sh);
+/* A shared budget is installed. */
+bool ratelimit_shared_active(void);
+/*
+ * Draw rl's tokens from the shared budget under key (copied; at most 63 bytes), if one
+ * is installed; call after ratelimit_init. The shared bucket holds less than the local
+ * one by what the processes may hold undrawn (RATELIMIT_SHARED_HOLD_MS of refill), so
+ * held tokens never push a window over the limit.
+ */
+void ratelimit_share(struct ratelimit *rl, const char *key);
 
 #endif

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "base/xalloc.h"
 #include "engine/payload.h"
+#include "engine/warehouse.h"
 
 static const char *const action_names[] = { "create", "update", "delete", "unsubscribe", "unchanged" };
 
@@ -55,11 +57,10 @@ static enum jerr released_payload(struct slice old, struct strbuf *out, struct j
 	return JERR_OK;
 }
 
-/* A state row whose record is no longer desired. */
-static enum jerr emit_gone(struct dest_pass *dp, const struct diff_visitor *v, struct strbuf *buf,
-			   struct jerror *err)
+/* A state row (row, borrowed) whose record is no longer desired. */
+static enum jerr emit_gone(struct dest_pass *dp, const struct state_row *row, const struct diff_visitor *v,
+			   struct strbuf *buf, struct jerror *err)
 {
-	const struct state_row *row = dp->row;
 	struct diff_item it = { .dest = dp->dest, .key = &row->key, .old_payload = row->payload,
 				.pending = row->pending, .attempts = row->attempts };
 	unsigned char hash[STATE_HASH_LEN];
@@ -94,8 +95,10 @@ static enum jerr emit_gone(struct dest_pass *dp, const struct diff_visitor *v, s
 	return v->item(v->ctx, &it, err);
 }
 
+/* rec in the destination's scope; hash_out (may be NULL) receives its payload's hash. */
 static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, const struct state_row *row,
-			      const struct diff_visitor *v, struct strbuf *buf, struct jerror *err)
+			      const struct diff_visitor *v, struct strbuf *buf, unsigned char *hash_out,
+			      struct jerror *err)
 {
 	unsigned char hash[STATE_HASH_LEN];
 	struct diff_item it = { .dest = dp->dest, .key = &rec->key, .rec = rec, .in_scope = true };
@@ -127,6 +130,8 @@ static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, co
 		it.pending = row->pending;
 		it.attempts = row->attempts;
 	}
+	if (hash_out)
+		memcpy(hash_out, hash, STATE_HASH_LEN);
 	return v->item(v->ctx, &it, err);
 }
 
@@ -155,7 +160,8 @@ enum jerr diff_model_read(const struct config *cfg, const struct cfg_model *mode
 	for (i = 0; i < n_dests; i++) {
 		dps[i].dest = dests[i];
 		payload_spec_init(&dps[i].spec, dests[i]);
-		rc = state_cursor_open(st, dests[i]->id, &dps[i].cur, err);
+		/* a worker's partition (read->range) reads its keys only, on both sides */
+		rc = state_cursor_open_range(st, dests[i]->id, read ? read->range : NULL, &dps[i].cur, err);
 		if (rc)
 			goto out;
 		rc = advance(&dps[i], err);
@@ -172,15 +178,15 @@ enum jerr diff_model_read(const struct config *cfg, const struct cfg_model *mode
 		for (i = 0; i < n_dests; i++) {
 			struct dest_pass *dp = &dps[i];
 			while (!dp->done && key_compare(&dp->row->key, &rec->key) < 0) {
-				if ((!partial && (rc = emit_gone(dp, v, &buf, err))) ||
+				if ((!partial && (rc = emit_gone(dp, dp->row, v, &buf, err))) ||
 				    (rc = advance(dp, err)))
 					goto out;
 			}
 			bool have = !dp->done && key_compare(&dp->row->key, &rec->key) == 0;
 			if (payload_in_scope(dp->dest, rec))
-				rc = emit_desired(dp, rec, have ? dp->row : NULL, v, &buf, err);
+				rc = emit_desired(dp, rec, have ? dp->row : NULL, v, &buf, NULL, err);
 			else if (have)
-				rc = emit_gone(dp, v, &buf, err);
+				rc = emit_gone(dp, dp->row, v, &buf, err);
 			if (rc)
 				goto out;
 			if (have && (rc = advance(dp, err)))
@@ -192,7 +198,7 @@ enum jerr diff_model_read(const struct config *cfg, const struct cfg_model *mode
 	for (i = 0; i < n_dests && !partial; i++) {
 		struct dest_pass *dp = &dps[i];
 		while (!dp->done) {
-			if ((rc = emit_gone(dp, v, &buf, err)) || (rc = advance(dp, err)))
+			if ((rc = emit_gone(dp, dp->row, v, &buf, err)) || (rc = advance(dp, err)))
 				goto out;
 		}
 	}
@@ -210,5 +216,227 @@ out:
 	}
 	free(dps);
 	strbuf_release(&buf);
+	return rc;
+}
+
+/* ---- the warehouse diff (warehouse.h) ---- */
+
+static const char *const mode_names[] = { "stream", "auto", "warehouse" };
+
+const char *diff_mode_name(enum diff_mode m)
+{
+	return (unsigned)m < DIFF_MODE__COUNT ? mode_names[m] : "unknown";
+}
+
+bool diff_mode_parse(const char *s, enum diff_mode *out)
+{
+	for (int m = 0; s && m < DIFF_MODE__COUNT; m++)
+		if (!strcmp(s, mode_names[m])) {
+			*out = (enum diff_mode)m;
+			return true;
+		}
+	return false;
+}
+
+enum diff_mode diff_mode_choose(struct cfg_destination *const *dests, size_t n_dests,
+				const enum diff_mode *forced)
+{
+	enum diff_mode best = DIFF_MODE_STREAM, m;
+	if (forced)
+		return *forced;
+	for (size_t i = 0; i < n_dests; i++) {
+		if (!diff_mode_parse(cfg_options_str(&dests[i]->options, "diff"), &m))
+			continue;
+		if (m == DIFF_MODE_STREAM)
+			return DIFF_MODE_STREAM;
+		if (m == DIFF_MODE_WAREHOUSE || best == DIFF_MODE_STREAM)
+			best = m;
+	}
+	return best;
+}
+
+struct wh_pass {
+	struct warehouse *w;
+	struct dest_pass *dps;
+	size_t n;
+	const struct diff_visitor *v;
+	struct strbuf buf;
+};
+
+/* A candidate whose record was read. */
+static enum jerr wh_present(struct wh_pass *wp, const struct wh_candidate *c, const struct record *rec,
+			    struct jerror *err)
+{
+	unsigned char hash[STATE_HASH_LEN];
+	enum jerr rc;
+	for (size_t j = 0; j < wp->n; j++) {
+		struct dest_pass *dp = &wp->dps[j];
+		const struct state_row *row = c->dests[j].present ? &c->dests[j].row : NULL;
+		if (payload_in_scope(dp->dest, rec)) {
+			if ((rc = emit_desired(dp, rec, row, wp->v, &wp->buf, hash, err)) ||
+			    (rc = warehouse_digest(wp->w, c, j, rec, hash, err)))
+				return rc;
+			continue;
+		}
+		if ((row && (rc = emit_gone(dp, row, wp->v, &wp->buf, err))) ||
+		    (rc = warehouse_digest(wp->w, c, j, rec, NULL, err)))
+			return rc;
+	}
+	return JERR_OK;
+}
+
+/* A candidate the sources do not have (any more). */
+static enum jerr wh_absent(struct wh_pass *wp, const struct wh_candidate *c, struct jerror *err)
+{
+	enum jerr rc;
+	for (size_t j = 0; j < wp->n; j++)
+		if (c->dests[j].present && (rc = emit_gone(&wp->dps[j], &c->dests[j].row, wp->v, &wp->buf, err)))
+			return rc;
+	return JERR_OK;
+}
+
+/*
+ * The pass when the database compares: the candidates come in key order, chunk by
+ * chunk; their records are read (only theirs when the summary says the candidates are
+ * few, else every record, skipping the others) and merge-joined with them exactly as
+ * the streaming pass joins records and state rows.
+ */
+static enum jerr diff_warehouse(const struct config *cfg, const struct cfg_model *model,
+				struct cfg_destination *const *dests, size_t n_dests, struct warehouse *w,
+				const struct diff_opts *o, const struct diff_visitor *v,
+				struct record_stats *stats, struct diff_report *rep, struct jerror *err)
+{
+	const struct wh_summary *sum = warehouse_summary(w);
+	struct wh_pass wp = { .w = w, .n = n_dests, .v = v, .buf = STRBUF_INIT };
+	struct record_reader *rr = NULL;
+	const struct record *rec = NULL;
+	struct source_read rd = { .digest = true };
+	struct rkey *keys = NULL;
+	const struct wh_candidate *cands;
+	size_t nc;
+	enum jerr rc = JERR_OK;
+
+	wp.dps = xcalloc(n_dests ? n_dests : 1, sizeof(*wp.dps));
+	for (size_t j = 0; j < n_dests; j++) {
+		wp.dps[j].dest = dests[j];
+		payload_spec_init(&wp.dps[j].spec, dests[j]);
+	}
+	stats->records = sum->records;
+	stats->orphans = sum->orphans;
+	rep->candidates = sum->candidates;
+	for (size_t j = 0; j < n_dests; j++)
+		if (sum->unchanged[j] && (rc = o->unchanged(v->ctx, dests[j], sum->unchanged[j], err)))
+			goto out;
+	if (!sum->limited) {
+		if ((rc = record_reader_open(cfg, model, &rd, &rr, err)) ||
+		    (rc = record_reader_next(rr, &rec, err)))
+			goto out;
+	} else {
+		keys = xcalloc(WAREHOUSE_CHUNK, sizeof(*keys));
+	}
+	while ((rc = warehouse_next_chunk(w, &cands, &nc, err)) == JERR_OK && nc) {
+		if (sum->limited) {
+			size_t nk = 0;
+			for (size_t i = 0; i < nc; i++)
+				if (cands[i].in_source)
+					keys[nk++] = cands[i].key;
+			if (nk) {
+				rd.keys = keys;
+				rd.n_keys = nk;
+				if ((rc = record_reader_open(cfg, model, &rd, &rr, err)) ||
+				    (rc = record_reader_next(rr, &rec, err)))
+					goto out;
+			}
+		}
+		for (size_t i = 0; i < nc; i++) {
+			const struct wh_candidate *c = &cands[i];
+			while (rec && key_compare(&rec->key, &c->key) < 0)
+				if ((rc = record_reader_next(rr, &rec, err)))
+					goto out;
+			if (rec && key_compare(&rec->key, &c->key) == 0) {
+				if ((rc = wh_present(&wp, c, rec, err)) || (rc = record_reader_next(rr, &rec, err)))
+					goto out;
+			} else if ((rc = wh_absent(&wp, c, err))) {
+				goto out;
+			}
+		}
+		if (sum->limited && rr) {
+			const struct record_stats *rs = record_reader_stats(rr);
+			stats->invalid_values += rs->invalid_values;
+			rep->read += rs->records;
+			record_reader_close(rr);
+			rr = NULL;
+			rec = NULL;
+		}
+	}
+	if (rc)
+		goto out;
+	rc = warehouse_finish(w, err);
+out:
+	if (rr) {
+		const struct record_stats *rs = record_reader_stats(rr);
+		stats->invalid_values += rs->invalid_values;
+		rep->read += rs->records;
+		record_reader_close(rr);
+	}
+	rep->digests = warehouse_digests_written(w);
+	for (size_t j = 0; j < n_dests; j++)
+		payload_spec_release(&wp.dps[j].spec);
+	free(wp.dps);
+	free(keys);
+	strbuf_release(&wp.buf);
+	return rc;
+}
+
+enum jerr diff_model_opts(const struct config *cfg, const struct cfg_model *model,
+			  struct cfg_destination *const *dests, size_t n_dests, struct state *st,
+			  const struct diff_opts *o, const struct diff_visitor *v,
+			  struct record_stats *stats, struct strbuf *since, struct diff_report *rep,
+			  struct jerror *err)
+{
+	struct diff_report local;
+	struct strbuf why = STRBUF_INIT;
+	const struct source_read *read = o ? o->read : NULL;
+	enum jerr rc;
+
+	if (!rep)
+		rep = &local;
+	memset(rep, 0, sizeof(*rep));
+	if (o && o->mode != DIFF_MODE_STREAM) {
+		struct warehouse *w = NULL;
+		if (!o->unchanged)
+			strbuf_addstr(&why, "the caller cannot take counts of unchanged records");
+		else if (warehouse_check(cfg, model, dests, n_dests, st, read, &why)) {
+			struct jerror e = JERROR_INIT;
+			/* a failed query has sent nothing yet: the streaming diff can still serve */
+			if (warehouse_open(cfg, model, dests, n_dests, st, o->write_digests, &w, &why, &e)) {
+				strbuf_reset(&why);
+				strbuf_addstr(&why, e.msg.buf);
+				if (e.detail.len)
+					strbuf_addf(&why, " (%s)", e.detail.buf);
+			}
+			jerror_release(&e);
+		}
+		if (w) {
+			memset(stats, 0, sizeof(*stats));
+			if (since)
+				strbuf_reset(since);
+			rep->warehouse = true;
+			rc = diff_warehouse(cfg, model, dests, n_dests, w, o, v, stats, rep, err);
+			warehouse_close(w);
+			log_info("model \"%s\": warehouse diff: %llu of %llu records may have changed, %llu read, "
+				 "%llu digests stored",
+				 model->id, (unsigned long long)rep->candidates, (unsigned long long)stats->records,
+				 (unsigned long long)rep->read, (unsigned long long)rep->digests);
+			goto out;
+		}
+		snprintf(rep->why, sizeof(rep->why), "%s", why.buf);
+		log_msg(o->mode == DIFF_MODE_WAREHOUSE ? LOG_WARN : LOG_INFO,
+			"model \"%s\": streaming diff instead of the warehouse diff: %s", model->id, why.buf);
+	}
+	rc = diff_model_read(cfg, model, dests, n_dests, st, read, v, stats, since, err);
+	rep->read = stats->records;
+out:
+	strbuf_release(&why);
 	return rc;
 }

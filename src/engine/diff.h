@@ -72,12 +72,70 @@ enum jerr diff_model(const struct config *cfg, const struct cfg_model *model,
  * since the mark are read, so a state row whose key was not read is NOT gone (no
  * delete or unsubscribe for it); a record that was read and left the destination's
  * scope still is. since (may be NULL) receives the largest since value read, empty
- * if none; it is set also when the pass fails part way.
+ * if none; it is set also when the pass fails part way. With read->range set, both the
+ * records and the state rows are those of the key range only: a state row in the range
+ * with no record in it is gone (deleted) as usual, and nothing outside it is touched.
+ * Only records in the range are read.
  */
 enum jerr diff_model_read(const struct config *cfg, const struct cfg_model *model,
 			  struct cfg_destination *const *dests, size_t n_dests, struct state *st,
 			  const struct source_read *read, const struct diff_visitor *v,
 			  struct record_stats *stats, struct strbuf *since,
+			  struct jerror *err) JOEY_WUR;
+
+/*
+ * Who compares (docs/internals/warehouse.md): joey, streaming every record (stream,
+ * the default), or the database, which returns only the records that may have changed
+ * (warehouse; auto is the same but quieter when it cannot be used). The results are
+ * the same either way.
+ */
+enum diff_mode { DIFF_MODE_STREAM, DIFF_MODE_AUTO, DIFF_MODE_WAREHOUSE, DIFF_MODE__COUNT };
+/* "stream", "auto", "warehouse". */
+const char *diff_mode_name(enum diff_mode m);
+/* The mode named s; false if none is. */
+bool diff_mode_parse(const char *s, enum diff_mode *out);
+/*
+ * The mode of a pass over dests (borrowed): *forced when not NULL (--diff), else from
+ * the destinations' options.diff: stream if any says stream, else the strongest
+ * asked for (warehouse, then auto), else stream.
+ */
+enum diff_mode diff_mode_choose(struct cfg_destination *const *dests, size_t n_dests,
+				const enum diff_mode *forced);
+
+struct diff_opts {
+	const struct source_read *read; /* as diff_model_read; NULL: full read */
+	enum diff_mode mode;
+	/*
+	 * The warehouse diff skips the records it finds unchanged instead of visiting them:
+	 * it reports them per destination through this callback instead, n at a time,
+	 * with v->ctx (what n DIFF_UNCHANGED items without state_only would say). NULL:
+	 * the warehouse diff is not used.
+	 */
+	enum jerr (*unchanged)(void *ctx, const struct cfg_destination *dest, uint64_t n,
+			       struct jerror *err);
+	/* store the digests of the records compared (joey run; plan writes nothing) */
+	bool write_digests;
+};
+
+/* What a pass did. */
+struct diff_report {
+	bool warehouse;     /* the database compared: only `read` records were read */
+	char why[320];      /* a mode other than stream that fell back: why; else empty */
+	uint64_t read;      /* records read from the sources */
+	uint64_t candidates; /* warehouse: records the database returned */
+	uint64_t digests;   /* warehouse: digest rows written */
+};
+
+/*
+ * diff_model_read with options (o may be NULL: a streaming full read). When o->mode
+ * asks for the warehouse diff and it cannot serve the model (warehouse_check,
+ * warehouse_open), the pass streams and the reason is logged (a warning for
+ * DIFF_MODE_WAREHOUSE, information for auto) and put in rep->why. rep may be NULL.
+ */
+enum jerr diff_model_opts(const struct config *cfg, const struct cfg_model *model,
+			  struct cfg_destination *const *dests, size_t n_dests, struct state *st,
+			  const struct diff_opts *o, const struct diff_visitor *v,
+			  struct record_stats *stats, struct strbuf *since, struct diff_report *rep,
 			  struct jerror *err) JOEY_WUR;
 
 #endif

@@ -13,6 +13,10 @@
  * (numbers and booleans stringified, dates as ISO-8601, dob as YYYY-MM-DD, arrays
  * their first element); boolean fields receive booleans; custom attributes keep the
  * JSON type (dates as ISO-8601 strings, array properties as arrays).
+ *
+ * The warehouse diff (warehouse.h) stores which payload hash a record's source rows
+ * make: a change to how payloads are built (what this header promises) must change
+ * WH_FORMAT in warehouse.c, so that those stored facts expire.
  */
 #ifndef JOEY_PAYLOAD_H
 #define JOEY_PAYLOAD_H

@@ -174,6 +174,15 @@ static enum jerr visit(void *ctx, const struct diff_item *it, struct jerror *err
 	return JERR_OK;
 }
 
+/* The warehouse diff found n records of dest unchanged without reading them. */
+static enum jerr visit_unchanged(void *ctx, const struct cfg_destination *dest, uint64_t n, struct jerror *err)
+{
+	struct plan_dest *pd = find_dest(ctx, dest);
+	(void)err;
+	pd->counts[DIFF_UNCHANGED] += n;
+	return JERR_OK;
+}
+
 enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err)
 {
 	const struct config *cfg = p->cfg;
@@ -231,8 +240,9 @@ enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err)
 			}
 		}
 		struct diff_visitor v = { visit, &vc };
-		rc = diff_model_read(cfg, model, dests, n, st, sched ? &read : NULL, &v, &pm->stats,
-				     NULL, err);
+		struct diff_opts dopts = { .read = sched ? &read : NULL, .unchanged = visit_unchanged };
+		dopts.mode = pm->diff = diff_mode_choose(dests, n, p->opts.diff_set ? &p->opts.diff : NULL);
+		rc = diff_model_opts(cfg, model, dests, n, st, &dopts, &v, &pm->stats, NULL, &pm->report, err);
 		if (rc)
 			goto out;
 	}
@@ -331,12 +341,20 @@ void plan_print_text(const struct plan *p, FILE *out)
 		else if (pm->schedule)
 			fprintf(out, "full read (schedule \"%s\"%s), ", pm->schedule->id,
 				p->opts.full ? "" : ": no mark yet");
-		fprintf(out, "%llu records read", (unsigned long long)pm->stats.records);
+		if (pm->report.warehouse)
+			fprintf(out, "%llu records, compared in the database (warehouse diff: %llu may have changed, "
+				     "%llu read)",
+				(unsigned long long)pm->stats.records, (unsigned long long)pm->report.candidates,
+				(unsigned long long)pm->report.read);
+		else
+			fprintf(out, "%llu records read", (unsigned long long)pm->stats.records);
 		if (pm->stats.orphans)
 			fprintf(out, ", %llu secondary rows without a primary record ignored",
 				(unsigned long long)pm->stats.orphans);
 		if (pm->stats.invalid_values)
 			fprintf(out, ", %llu invalid values treated as empty", (unsigned long long)pm->stats.invalid_values);
+		if (!pm->report.warehouse && pm->diff != DIFF_MODE_STREAM)
+			fprintf(out, "; streaming diff (no warehouse diff: %s)", pm->report.why);
 		fputc('\n', out);
 	}
 	if (!p->n_dests)
@@ -396,6 +414,17 @@ void plan_print_json(const struct plan *p, FILE *out)
 			json_object_set_new(o, "schedule", json_string(pm->schedule->id));
 			json_object_set_new(o, "incremental", json_boolean(pm->incremental));
 			json_object_set_new(o, "since", pm->incremental ? json_string(pm->since.buf) : json_null());
+		}
+		if (pm->diff != DIFF_MODE_STREAM) {
+			/* only when asked for: plans without it look as they always did */
+			const struct diff_report *dr = &pm->report;
+			json_t *d = json_object();
+			json_object_set_new(d, "mode", json_string(diff_mode_name(pm->diff)));
+			json_object_set_new(d, "used", json_string(dr->warehouse ? "warehouse" : "stream"));
+			json_object_set_new(d, "why", dr->warehouse ? json_null() : json_string(dr->why));
+			json_object_set_new(d, "read", json_integer((json_int_t)dr->read));
+			json_object_set_new(d, "candidates", json_integer((json_int_t)dr->candidates));
+			json_object_set_new(o, "diff", d);
 		}
 		char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 		fprintf(out, "%s%s", m ? ",\n    " : "\n    ", s);

@@ -37,6 +37,10 @@ struct plan_opts {
 	const char *only_dest;     /* one destination id, or NULL for all */
 	double max_delete_percent; /* < 0: each destination's own setting */
 	bool full;                 /* ignore the marks of incremental schedules */
+	/* who compares (diff.h): diff when diff_set (--diff), else each model's
+	 * destinations' options.diff */
+	enum diff_mode diff;
+	bool diff_set;
 };
 
 struct plan_dest {
@@ -58,6 +62,8 @@ struct plan_model {
 	const struct cfg_schedule *schedule; /* incremental schedule, or NULL */
 	bool incremental;   /* read since the mark in `since` (no deletes); false: full */
 	struct strbuf since;
+	enum diff_mode diff;       /* the mode asked for */
+	struct diff_report report; /* what the pass did (warehouse diff or not) */
 };
 
 struct plan {

@@ -33,7 +33,8 @@ struct record_reader {
 	struct record rec;
 	struct record_stats stats;
 	int64_t now_ms;
-	bool partial;         /* the primary source was read since a mark */
+	bool partial;         /* the primary source was read since a mark, or for some keys */
+	bool digest;          /* rows carry digests (read->digest), not since values */
 	struct strbuf since;  /* largest primary row since value so far */
 };
 
@@ -69,7 +70,8 @@ enum jerr record_reader_open(const struct config *cfg, const struct cfg_model *m
 
 	*out = NULL;
 	strbuf_init(&rr->since, 0);
-	rr->partial = read && read->since_column && read->since_value;
+	rr->partial = read && ((read->since_column && read->since_value) || read->keys);
+	rr->digest = read && read->digest;
 	rr->cfg = cfg;
 	rr->model = model;
 	rr->now_ms = time_now_ms();
@@ -78,6 +80,8 @@ enum jerr record_reader_open(const struct config *cfg, const struct cfg_model *m
 	rr->rec.model = model;
 	rr->rec.values = xcalloc(model->n_properties ? model->n_properties : 1, sizeof(struct value));
 	rr->rec.groups = xcalloc(model->n_groups ? model->n_groups : 1, sizeof(bool));
+	if (rr->digest)
+		rr->rec.digests = xcalloc(model->n_sources ? model->n_sources : 1, sizeof(struct slice));
 
 	if (!model->primary_source) {
 		rc = jerror_set(err, JERR_CONFIG, "model \"%s\" has no primary source", model->id);
@@ -90,8 +94,17 @@ enum jerr record_reader_open(const struct config *cfg, const struct cfg_model *m
 			goto out;
 		struct input *in = &rr->inputs[rr->n_inputs];
 		in->source = src;
-		/* sources[0] is the primary source: the only one read incrementally */
-		rc = c->ops->open_cursor(c->handle, src, i == 0 ? read : NULL, &in->cur, err);
+		/* sources[0] is the primary source: the only one read incrementally; a key
+		 * range (a worker's partition) limits every source */
+		struct source_read sec = { .range = read ? read->range : NULL };
+		/* and so do the warehouse diff's keys and digests */
+		if (read) {
+			sec.keys = read->keys;
+			sec.n_keys = read->n_keys;
+			sec.digest = read->digest;
+		}
+		bool sec_any = sec.range || sec.keys || sec.digest;
+		rc = c->ops->open_cursor(c->handle, src, i == 0 ? read : sec_any ? &sec : NULL, &in->cur, err);
 		if (rc)
 			goto out;
 		rr->n_inputs++;
@@ -163,7 +176,11 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 	for (size_t i = 0; i < model->n_properties; i++)
 		rec->values[i] = default_value(model->properties[i]);
 	take_row(rec, primary->source, primary->row);
-	if (primary->row->since.len &&
+	if (rr->digest) {
+		for (size_t i = 0; i < rr->n_inputs; i++)
+			rec->digests[i] = (struct slice){ "", 0 };
+		rec->digests[0] = primary->row->since;
+	} else if (primary->row->since.len &&
 	    (!rr->since.len ||
 	     source_since_compare(primary->row->since,
 				  (struct slice){ rr->since.buf, rr->since.len }) > 0)) {
@@ -194,6 +211,8 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 			}
 			if (c == 0) {
 				take_row(rec, in->source, in->row);
+				if (rr->digest)
+					rec->digests[i] = in->row->since;
 				/* consumed on the next record's turn */
 			}
 			break;
@@ -267,6 +286,7 @@ void record_reader_close(struct record_reader *rr)
 	free(rr->inputs);
 	free(rr->rec.values);
 	free(rr->rec.groups);
+	free(rr->rec.digests);
 	strbuf_release(&rr->since);
 	free(rr);
 }

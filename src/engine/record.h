@@ -15,7 +15,10 @@
  * An incremental read (read->since_value set) applies to the primary source only:
  * the records are those whose primary row changed since the mark, and their
  * secondary rows are still read in full (secondary rows of keys not read are
- * skipped, not counted as orphans).
+ * skipped, not counted as orphans). A key range (read->range) limits every source:
+ * the reader yields the records whose key lies in it. So do the warehouse diff's keys
+ * (read->keys; orphans are then not counted either) and digests (read->digest: in
+ * rec->digests; record_reader_since is then empty).
  *
  * The record and everything it points to are borrowed until the next call.
  * Memory is constant in the number of records.
@@ -38,6 +41,12 @@ struct record {
 	struct value *values; /* model->n_properties, by slot */
 	bool *groups;         /* model->n_groups, by group index: member? */
 	size_t n_invalid;     /* values that failed coercion (now NULL) */
+	/*
+	 * With read->digest (the warehouse diff): per source, in model->sources order, the
+	 * digest the database computed of the source's row (source.h); empty when the
+	 * source has no row for the key. NULL otherwise.
+	 */
+	struct slice *digests;
 };
 
 struct record_stats {

@@ -292,6 +292,17 @@ static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *er
 	return JERR_OK;
 }
 
+/* The warehouse diff found n records unchanged without reading them. */
+static enum jerr visit_unchanged(void *vctx, const struct cfg_destination *dest, uint64_t n, struct jerror *err)
+{
+	struct pass *p = vctx;
+	(void)err;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->ctx[i]->rd->dest == dest && !p->ctx[i]->failed)
+			p->ctx[i]->rd->counts.unchanged += n;
+	return JERR_OK;
+}
+
 /* Send the held-back deletes and unsubscribes if the guard allows them. */
 static void send_held(struct dest_ctx *dc)
 {
@@ -366,6 +377,13 @@ static enum jerr start_dest(struct dest_ctx *dc, const struct config *cfg, struc
 	char holder[64];
 
 	(void)cfg;
+	if (dc->opts->part) {
+		/* a work item: its job holds the lock and the run row */
+		rd->run_id = dc->opts->part->run_id;
+		if ((rc = state_count_range(dc->st, rd->dest->id, &dc->opts->part->range, &rd->state_records, err)))
+			return rc;
+		goto open;
+	}
 	snprintf(holder, sizeof(holder), "joey run pid %ld", (long)getpid());
 	rc = state_lock_acquire(dc->st, rd->dest->id, holder, &e);
 	if (rc) {
@@ -391,6 +409,7 @@ static enum jerr start_dest(struct dest_ctx *dc, const struct config *cfg, struc
 	    (rc = state_run_start(dc->st, rd->dest->id, "run", &rd->run_id, err)))
 		return rc;
 	dc->started = true;
+open:
 	dc->ops = dest_ops_for_app(rd->dest->app->type);
 	if (!dc->ops) {
 		jerror_set(&e, JERR_CONFIG, "app \"%s\" of type \"%s\" cannot receive exports", rd->dest->app->id,
@@ -545,7 +564,14 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 				strbuf_init(&rm->since, 0);
 				strbuf_init(&rm->seen, 0);
 				read.since_column = cfg_options_str(&sched->options, "column");
-				if (!opts->full) {
+				if (opts->part) {
+					/* a work item reads from its job's mark */
+					if (opts->part->since) {
+						strbuf_addstr(&rm->since, opts->part->since);
+						read.since_value = rm->since.buf;
+						rm->incremental = true;
+					}
+				} else if (!opts->full) {
 					bool found = false;
 					rc = state_mark_get(st, sched->id, &rm->since, &found, err);
 					if (found) {
@@ -554,9 +580,22 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 					}
 				}
 			}
+			if (opts->part)
+				read.range = &opts->part->range;
+			struct diff_opts dopts = { .read = sched || opts->part ? &read : NULL,
+						   .unchanged = visit_unchanged, .write_digests = true };
+			struct diff_report drep;
+			dopts.mode = diff_mode_choose(dests, n, opts->diff_set ? &opts->diff : NULL);
 			if (!rc)
-				rc = diff_model_read(cfg, model, dests, n, st, sched ? &read : NULL, &v,
-						     &stats, rm ? &rm->seen : NULL, err);
+				rc = diff_model_opts(cfg, model, dests, n, st, &dopts, &v, &stats,
+						     rm ? &rm->seen : NULL, &drep, err);
+			if (!rc && dopts.mode != DIFF_MODE_STREAM) {
+				r->diff_asked = true;
+				r->warehouse_models += drep.warehouse;
+				r->records_read += drep.read;
+				r->candidates += drep.candidates;
+				r->digests += drep.digests;
+			}
 			if (rm)
 				rm->read_ok = !rc;
 			r->records += stats.records;
@@ -581,7 +620,7 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 out:
 	for (size_t i = 0; i < r->n_dests; i++)
 		end_dest(&all[i], now_s() - t0);
-	if (!rc)
+	if (!rc && !opts->part)
 		save_marks(r, cfg, st);
 	progress(&p, true);
 	free(all);
@@ -638,6 +677,12 @@ void run_print_text(const struct run *r, FILE *out)
 		else
 			fputs("mark unchanged: the rows are read again by the next run\n", out);
 	}
+	if (r->diff_asked)
+		fprintf(out, "warehouse diff: %llu model%s compared in the database, %llu of %llu records read (%llu may have "
+			     "changed), %llu digests stored\n",
+			(unsigned long long)r->warehouse_models, r->warehouse_models == 1 ? "" : "s",
+			(unsigned long long)r->records_read, (unsigned long long)r->records,
+			(unsigned long long)r->candidates, (unsigned long long)r->digests);
 }
 
 void run_print_json(const struct run *r, FILE *out)
@@ -697,7 +742,12 @@ void run_print_json(const struct run *r, FILE *out)
 		fputs(sb.buf, out);
 		strbuf_release(&sb);
 	}
-	fprintf(out, "],\"records\":%llu,\"ok\":%s}\n", (unsigned long long)r->records, run_ok(r) ? "true" : "false");
+	fputs("],", out);
+	if (r->diff_asked)
+		fprintf(out, "\"diff\":{\"warehouse_models\":%llu,\"read\":%llu,\"candidates\":%llu,\"digests\":%llu},",
+			(unsigned long long)r->warehouse_models, (unsigned long long)r->records_read,
+			(unsigned long long)r->candidates, (unsigned long long)r->digests);
+	fprintf(out, "\"records\":%llu,\"ok\":%s}\n", (unsigned long long)r->records, run_ok(r) ? "true" : "false");
 }
 
 void run_release(struct run *r)

@@ -35,9 +35,24 @@
 #include "base/error.h"
 #include "config/config.h"
 #include "dest/dest.h"
+#include "engine/diff.h"
 #include "state/state.h"
 
 struct run;
+
+/*
+ * One work item of a job (workers, docs/scaling.md): the run covers one key range of
+ * one destination, inside a job that holds the destination's lock and run row. So no
+ * lock is taken and no run row started or finished; the mass-delete guard weighs the
+ * deletes of the range against the state rows of the range; the read starts from the
+ * job's mark (since; NULL: a full read) and no mark is stored (the job stores it once
+ * every item succeeded). r->models still says what was read (read_ok, seen).
+ */
+struct run_part {
+	struct key_range range; /* bounds borrowed */
+	int64_t run_id;         /* the destination's run row (the job's) */
+	const char *since;      /* borrowed; NULL: full read */
+};
 
 struct run_opts {
 	bool force;                /* send deletes past the mass-delete guard */
@@ -57,6 +72,12 @@ struct run_opts {
 	 */
 	void (*on_progress)(void *ctx, const struct run *r);
 	void *progress_ctx;
+	/* a work item (borrowed; with exactly one destination in only_dest), or NULL */
+	const struct run_part *part;
+	/* who compares (diff.h): diff when diff_set (--diff), else each model's
+	 * destinations' options.diff */
+	enum diff_mode diff;
+	bool diff_set;
 };
 
 struct run_dest {
@@ -89,6 +110,9 @@ struct run {
 	struct run_model *models; /* only models with an incremental schedule */
 	size_t n_models;
 	uint64_t records;
+	/* the warehouse diff (only when some model asked for it) */
+	bool diff_asked;
+	uint64_t warehouse_models, records_read, candidates, digests;
 };
 
 enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,

@@ -17,7 +17,9 @@
 #include "base/strbuf.h"
 #include "base/xalloc.h"
 #include "engine/record.h"
+#include "engine/work.h"
 #include "server/serverp.h"
+#include "server/worker.h"
 
 static int64_t epoch_ms(void)
 {
@@ -221,9 +223,142 @@ static void job_progress(void *ctx, const struct run *r)
 	pthread_mutex_unlock(&aj->s->lock);
 }
 
+/*
+ * Worker mode: the job goes to the queue in the state store, split into work items
+ * that any worker runs (this process's claim thread among them); this thread only
+ * follows it until it is closed, for the live view, the logs and /metrics.
+ */
+static void job_queue_and_follow(struct active_job *aj)
+{
+	struct server *s = aj->s;
+	const struct config *cfg = aj->cfg->cfg;
+	struct jerror err = JERROR_INIT;
+	struct state *st = NULL;
+	const struct cfg_model *model = NULL;
+	enum run_status status = RUN_FAILED;
+	struct run r = { 0 };
+	char dedup[320];
+	int64_t job_id = 0;
+	bool dup = false;
+	enum jerr rc;
+
+	for (size_t m = 0; m < cfg->n_models; m++)
+		if (!strcmp(cfg->models[m]->id, aj->job.model_id))
+			model = cfg->models[m];
+	struct work_request req = {
+		.model = model,
+		.dest_ids = (const char *const *)aj->job.dest_ids,
+		.n_dests = aj->job.n_dests,
+		.full = aj->job.full,
+		.force = aj->job.force,
+		.max_delete_percent = -1,
+	};
+	if (aj->job.trigger == SCHED_TRIGGER_SCHEDULE && aj->job.schedule_id) {
+		/* one job per schedule and minute, however many leaders there were meanwhile */
+		snprintf(dedup, sizeof(dedup), "schedule %s at minute %lld", aj->job.schedule_id,
+			 (long long)(aj->job.requested_at / 60000));
+		req.dedup = dedup;
+	}
+	rc = model ? state_open(s->opts.state_path, STATE_OPEN_CREATE, &st, &err)
+		   : jerror_set(&err, JERR_CONFIG, "model \"%s\" is not in the config", aj->job.model_id);
+	if (!rc)
+		rc = work_enqueue(cfg, st, &req, &job_id, &dup, &err);
+	if (rc || dup) {
+		if (rc)
+			log_error("run of model \"%s\" not queued: %s%s%s", aj->job.model_id, err.msg.buf,
+				  err.detail.len ? ": " : "", err.detail.buf);
+		pthread_mutex_lock(&s->lock);
+		for (size_t k = 0; k < aj->job.n_dests; k++)
+			aj->dests[k].status = rc ? RUN_FAILED : RUN_SUCCESS;
+		pthread_mutex_unlock(&s->lock);
+		goto out;
+	}
+	for (;;) {
+		bool final = false;
+		if (work_job_result(cfg, st, job_id, &r, &status, &err)) {
+			log_error("job %lld: %s", (long long)job_id, err.msg.buf);
+			jerror_release(&err);
+			err = (struct jerror)JERROR_INIT;
+		} else {
+			final = status != RUN_RUNNING;
+			job_progress(aj, &r);
+			if (final)
+				break;
+		}
+		run_release(&r);
+		pthread_mutex_lock(&s->lock);
+		bool stopping = s->stopping;
+		pthread_mutex_unlock(&s->lock);
+		if (stopping) {
+			log_info("job %lld of model \"%s\" goes on in the other workers", (long long)job_id,
+				 aj->job.model_id);
+			goto out;
+		}
+		sleep(1);
+	}
+	for (size_t i = 0; i < r.n_dests; i++) {
+		const struct run_dest *rd = &r.dests[i];
+		metrics_run_finished(&s->metrics, rd->dest->id, rd->status, &rd->counts, NULL);
+	}
+	run_release(&r);
+out:
+	state_close(st);
+	jerror_release(&err);
+	pthread_mutex_lock(&s->lock);
+	for (size_t k = 0; k < aj->job.n_dests; k++)
+		if (aj->dests[k].status == RUN_RUNNING)
+			aj->dests[k].status = s->stopping ? RUN_INTERRUPTED : RUN_FAILED;
+	aj->finished = true;
+	sched_done(s->sched, &aj->job, epoch_ms());
+	s->counts_stale = true;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Worker mode: claim and run work items of any job until the server stops. */
+static void *claim_main(void *arg)
+{
+	struct server *s = arg;
+	for (;;) {
+		struct jerror err = JERROR_INIT;
+		size_t n = 0;
+		pthread_mutex_lock(&s->lock);
+		bool stopping = s->stopping;
+		pthread_mutex_unlock(&s->lock);
+		if (stopping)
+			break;
+		struct cfg_ref *ref = server_cfg_get(s);
+		enum jerr rc = worker_run_items(s->worker, ref->cfg, 0, &n, &err);
+		server_cfg_put(s, ref);
+		if (rc)
+			log_error("worker: %s%s%s", err.msg.buf, err.detail.len ? ": " : "", err.detail.buf);
+		jerror_release(&err);
+		if (n && !rc)
+			continue;
+		/* nothing to claim (or the store failed): look again in a while */
+		pthread_mutex_lock(&s->lock);
+		if (!s->stopping) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += (rc ? 2000 : 500) * 1000000L;
+			while (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return NULL;
+}
+
 static void *job_main(void *arg)
 {
 	struct active_job *aj = arg;
+	if (aj->s->opts.worker) {
+		job_queue_and_follow(aj);
+		return NULL;
+	}
 	struct server *s = aj->s;
 	struct jerror err = JERROR_INIT;
 	struct state *st = NULL;
@@ -594,7 +729,7 @@ enum jerr server_open(const struct server_opts *o, struct server **out, struct j
 	}
 	seed_last_runs(s, st);
 	state_close(st);
-	if ((rc = load_token(s, err))) {
+	if (!o->no_http && (rc = load_token(s, err))) {
 		server_close(s);
 		return rc;
 	}
@@ -648,12 +783,32 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 	}
 	sigthread_live = true;
 
-	if ((rc = httpd_start(s, err)))
+	if (o->worker) {
+		struct worker_opts wo = {
+			.state_path = o->state_path,
+			.lease_ms = o->lease_ms,
+			.elect = true,
+			.dest = o->dest,
+			.stop = &s->stop_runs,
+		};
+		if ((rc = worker_start(&wo, &s->worker, err)))
+			goto out;
+		if (pthread_create(&s->claim_thread, NULL, claim_main, s)) {
+			rc = jerror_set(err, JERR_INTERNAL, "could not start the worker thread");
+			goto out;
+		}
+		s->claim_thread_live = true;
+	}
+	if (!o->no_http && (rc = httpd_start(s, err)))
 		goto out;
 	struct strbuf shown = STRBUF_INIT;
 	state_path_display(o->state_path, &shown);
-	fprintf(stderr, "joey serve: listening on http://%s/ (config %s, state %s)\n", s->listen_desc,
-		o->config_dir, shown.buf);
+	if (o->no_http)
+		fprintf(stderr, "joey worker: %s started (config %s, state %s)\n", worker_id(s->worker),
+			o->config_dir, shown.buf);
+	else
+		fprintf(stderr, "joey serve: listening on http://%s/ (config %s, state %s%s%s)\n", s->listen_desc,
+			o->config_dir, shown.buf, o->worker ? ", worker " : "", o->worker ? worker_id(s->worker) : "");
 	strbuf_release(&shown);
 
 	pthread_mutex_lock(&s->lock);
@@ -668,7 +823,29 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 			continue;
 		}
 		int64_t now = epoch_ms();
-		int64_t wait = sched_tick(s->sched, now);
+		/* worker mode: only the elected leader fires the schedules */
+		bool leader = !s->worker || worker_is_leader(s->worker);
+		if (s->worker && leader && !s->was_leader) {
+			/* fresh due times: from the run history (the last leader's runs), cron from now */
+			struct state *st = NULL;
+			struct jerror serr = JERROR_INIT;
+			sched_set_config(s->sched, NULL, now);
+			sched_set_config(s->sched, s->cfg->cfg, now);
+			pthread_mutex_unlock(&s->lock);
+			if (state_open(o->state_path, STATE_OPEN_READONLY, &st, &serr) == JERR_OK) {
+				pthread_mutex_lock(&s->lock);
+				seed_last_runs(s, st);
+				pthread_mutex_unlock(&s->lock);
+			} else {
+				log_warn("run history not read: %s", serr.msg.buf);
+			}
+			state_close(st);
+			jerror_release(&serr);
+			pthread_mutex_lock(&s->lock);
+		}
+		if (s->worker)
+			s->was_leader = leader;
+		int64_t wait = leader ? sched_tick(s->sched, now) : 1000;
 		struct sched_job job;
 		while (sched_take(s->sched, now, &job))
 			start_job(s, &job);
@@ -712,10 +889,26 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 	pthread_mutex_unlock(&s->lock);
 	if (counting)
 		pthread_join(s->count_thread, NULL);
-	httpd_stop(s);
+	if (s->claim_thread_live) {
+		/* the item in flight stops after its batches are committed, and goes back to the queue */
+		pthread_join(s->claim_thread, NULL);
+		s->claim_thread_live = false;
+	}
+	if (!o->no_http)
+		httpd_stop(s);
 	log_info("stopped");
 	rc = JERR_OK;
 out:
+	if (s->claim_thread_live) {
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		s->stop_runs = 1;
+		pthread_cond_broadcast(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->claim_thread, NULL);
+	}
+	worker_stop(s->worker);
+	s->worker = NULL;
 	if (sigthread_live) {
 		pthread_cancel(sigthread);
 		pthread_join(sigthread, NULL);

@@ -42,6 +42,16 @@ struct server_opts {
 	size_t max_body;           /* request body limit (default 1 MiB) */
 	struct dest_opts dest;     /* connector options for runs */
 	struct config_opts cfg;    /* how configs are loaded (secrets path, getenv) */
+	/*
+	 * Worker mode (`joey serve --worker`, `joey worker`; server/worker.h): the state
+	 * store must be PostgreSQL; runs are queued there as jobs split into work items
+	 * (each destination's options.partitions) instead of run here; a thread claims
+	 * and runs items of any job; only the elected leader among the workers fires the
+	 * schedules.
+	 */
+	bool worker;
+	bool no_http;              /* worker mode without the API, UI and /metrics */
+	int64_t lease_ms;          /* work item lease (0: WORKER_LEASE_MS) */
 };
 
 void server_opts_defaults(struct server_opts *o);

@@ -96,6 +96,11 @@ struct server {
 	bool counts_stale, counting;
 	pthread_t count_thread;
 	bool count_thread_live;
+	/* worker mode (opts.worker) */
+	struct worker *worker;
+	pthread_t claim_thread;
+	bool claim_thread_live;
+	bool was_leader;
 };
 
 /* ---- server.c ---- */

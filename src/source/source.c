@@ -30,6 +30,11 @@ int key_compare(const struct rkey *a, const struct rkey *b)
 	return slice_cmp(a->text, b->text);
 }
 
+bool key_in_range(const struct key_range *r, const struct rkey *k)
+{
+	return !r || ((!r->lo || key_compare(k, r->lo) >= 0) && (!r->hi || key_compare(k, r->hi) < 0));
+}
+
 const struct source_ops *source_ops_for_app(const char *app_type)
 {
 	if (!app_type)

@@ -50,6 +50,19 @@ struct rkey {
 int key_compare(const struct rkey *a, const struct rkey *b);
 
 /*
+ * A range of record keys in key_compare order: lo inclusive, hi exclusive; a NULL
+ * bound is open (from the first key, to the last). The bounds are borrowed. Used by
+ * workers (docs/scaling.md), which split a destination's keys into such ranges.
+ */
+struct key_range {
+	const struct rkey *lo;
+	const struct rkey *hi;
+};
+
+/* k lies in r; a NULL range holds every key. */
+bool key_in_range(const struct key_range *r, const struct rkey *k);
+
+/*
  * How much of a source to read (incremental schedules, docs/config.md). NULL, or
  * since_column NULL, is a full read. With since_column set (table sources only; a
  * query source is JERR_CONFIG) every row also carries the largest since_column value
@@ -60,6 +73,23 @@ int key_compare(const struct rkey *a, const struct rkey *b);
 struct source_read {
 	const char *since_column;
 	const char *since_value; /* NULL: no lower bound */
+	/*
+	 * NULL: every key. Otherwise only rows whose record key lies in the range are
+	 * read (pushed into the statement as WHERE key >= lo AND key < hi, compared in
+	 * key order). Applies to every source of a model, not only the primary one.
+	 */
+	const struct key_range *range;
+	/*
+	 * The warehouse diff (engine/warehouse.h), PostgreSQL only (other connectors
+	 * refuse it with JERR_CONFIG). keys (borrowed, n_keys of them, NULL: every key)
+	 * limits the read to those record keys, on every source of a model. digest asks
+	 * the database for a digest of each row as the statement returns it (the hex MD5
+	 * of the row's text), delivered in row->since instead of a since value (the two
+	 * cannot be asked for together).
+	 */
+	const struct rkey *keys;
+	size_t n_keys;
+	bool digest;
 };
 
 struct source_row {
@@ -69,7 +99,7 @@ struct source_row {
 	/* coercion problems in this row (value set to NULL), for warnings; may be 0 */
 	size_t n_invalid;
 	/* read->since_column's largest value for this key, as text; empty when NULL or
-	 * not asked for */
+	 * not asked for. With read->digest: the row's digest (32 hex digits). */
 	struct slice since;
 };
 

@@ -356,10 +356,10 @@ static void finish_params(struct gen *g)
 			n = n * 10 + (size_t)(p->sql.buf[i] - '0');
 		switch (g->d->params) {
 		case SQL_PARAM_QNUM:
-			strbuf_addf(&out, "?%zu", n);
+			strbuf_addf(&out, "?%zu", n + p->param_base);
 			break;
 		case SQL_PARAM_DOLLAR:
-			strbuf_addf(&out, "$%zu", n);
+			strbuf_addf(&out, "$%zu", n + p->param_base);
 			break;
 		case SQL_PARAM_QMARK:
 		case SQL_PARAM_LITERAL:
@@ -396,12 +396,12 @@ static bool since_is_number(const char *v)
 	return end != v && !*end;
 }
 
-/* WHERE clause of an incremental read (appended after the base relation). */
+/* The condition of an incremental read, after lead (" WHERE " or " AND "). */
 static void add_since_where(struct gen *g, struct strbuf *sb, const struct cfg_source *src,
-			    const char *K, const struct source_read *read)
+			    const char *K, const struct source_read *read, const char *lead)
 {
 	const struct sql_dialect *d = g->d;
-	strbuf_addstr(sb, " WHERE ");
+	strbuf_addstr(sb, lead);
 	if (g->p->grouped) {
 		/* every row of a key that changed, so aggregates are complete */
 		sql_add_ident(d, sb, K);
@@ -416,6 +416,130 @@ static void add_since_where(struct gen *g, struct strbuf *sb, const struct cfg_s
 	add_param(g, sb, read->since_value, since_is_number(read->since_value));
 	if (g->p->grouped)
 		strbuf_addch(sb, ')');
+}
+
+/* The key as ORDER BY sorts it (key_compare order), over the raw columns. */
+static void add_order_key(struct gen *g, struct strbuf *sb, const char *K, bool natural, bool int_key)
+{
+	const struct sql_dialect *d = g->d;
+	if (natural) {
+		sql_add_ident(d, sb, K);
+		if (!int_key)
+			strbuf_addstr(sb, d->natural_text_order);
+	} else if (int_key) {
+		strbuf_addstr(sb, "CAST(");
+		sql_add_ident(d, sb, K);
+		strbuf_addf(sb, " AS %s)", d->int_type);
+	} else {
+		add_text_cast(g, sb, K);
+		strbuf_addstr(sb, d->key_collate);
+		strbuf_addstr(sb, d->text_order);
+	}
+}
+
+/* One bound of a key range: <order key> op <bound>, compared as ORDER BY sorts. */
+static void add_range_bound(struct gen *g, struct strbuf *sb, const char *K, bool natural, bool int_key,
+			    const char *op, const struct rkey *b)
+{
+	struct sql_plan *p = g->p;
+	size_t n;
+	add_order_key(g, sb, K, natural, int_key);
+	strbuf_addstr(sb, op);
+	if (b->is_int) {
+		add_param(g, sb, sql_fmt_i64(&p->arena, b->i, &n), true);
+		return;
+	}
+	char *t = arena_alloc(&p->arena, b->text.len + 1);
+	memcpy(t, b->text.ptr, b->text.len);
+	t[b->text.len] = 0;
+	add_param(g, sb, t, false);
+	strbuf_addstr(sb, g->d->key_collate); /* MariaDB: bytewise, as for filters */
+}
+
+/* WHERE of a read limited to a key range and/or to rows since a mark. */
+static void add_read_where(struct gen *g, struct strbuf *sb, const struct cfg_source *src, const char *K,
+			   bool natural, const struct source_read *since, const struct key_range *range)
+{
+	bool first = true;
+	if (range && range->lo) {
+		strbuf_addstr(sb, " WHERE ");
+		add_range_bound(g, sb, K, natural, g->p->int_key, " >= ", range->lo);
+		first = false;
+	}
+	if (range && range->hi) {
+		strbuf_addstr(sb, first ? " WHERE " : " AND ");
+		add_range_bound(g, sb, K, natural, g->p->int_key, " < ", range->hi);
+		first = false;
+	}
+	if (since && since->since_value)
+		add_since_where(g, sb, src, K, since, first ? " WHERE " : " AND ");
+}
+
+/* A PostgreSQL array literal of keys ({1,2} or {"a","b\"c"}), in the plan's arena. */
+static const char *keys_array_literal(struct sql_plan *p, const struct rkey *keys, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addch(&sb, '{');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strbuf_addch(&sb, ',');
+		if (keys[i].is_int) {
+			strbuf_addf(&sb, "%" PRId64, keys[i].i);
+			continue;
+		}
+		strbuf_addch(&sb, '"');
+		for (size_t k = 0; k < keys[i].text.len; k++) {
+			char c = keys[i].text.ptr[k];
+			if (c == '"' || c == '\\')
+				strbuf_addch(&sb, '\\');
+			strbuf_addch(&sb, c);
+		}
+		strbuf_addch(&sb, '"');
+	}
+	strbuf_addch(&sb, '}');
+	char *out = arena_alloc(&p->arena, sb.len + 1);
+	memcpy(out, sb.buf, sb.len + 1);
+	strbuf_release(&sb);
+	return out;
+}
+
+/*
+ * The warehouse diff's reads (source.h: read->keys, read->digest): the statement in
+ * p->sql, which has n_cols columns, becomes
+ *   SELECT "joey$r".*[, md5(CAST("joey$r" AS TEXT))] FROM (<statement>) AS "joey$r"(c0, ...)
+ *   [WHERE "joey$r".c0 = ANY(<keys>)] ORDER BY "joey$r".c0
+ * The digest is of the row exactly as the statement returns it (key, values, COUNT(*)),
+ * so the same data gives the same digest whether the statement reads every key or a
+ * few. Filtering on the key keeps or drops whole keys, so aggregates and picks are
+ * those of a full read; PostgreSQL pushes the condition down to the table scans.
+ */
+static void wrap_warehouse(struct gen *g, const struct rkey *keys, size_t n_keys, bool digest, int n_cols)
+{
+	struct sql_plan *p = g->p;
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addstr(&sb, "SELECT \"joey$r\".*");
+	if (digest)
+		strbuf_addstr(&sb, ", md5(CAST(\"joey$r\" AS TEXT))");
+	strbuf_addstr(&sb, " FROM (");
+	strbuf_addslice(&sb, (struct slice){ p->sql.buf, p->sql.len });
+	strbuf_addstr(&sb, ") AS \"joey$r\"(");
+	for (int i = 0; i < n_cols; i++)
+		strbuf_addf(&sb, "%s\"c%d\"", i ? ", " : "", i);
+	strbuf_addch(&sb, ')');
+	if (keys) {
+		strbuf_addstr(&sb, " WHERE \"joey$r\".\"c0\" = ANY(");
+		add_param(g, &sb, keys_array_literal(p, keys, n_keys), false);
+		strbuf_addch(&sb, ')');
+	}
+	if (!p->unordered) {
+		strbuf_addstr(&sb, " ORDER BY \"joey$r\".\"c0\"");
+		if (!p->int_key)
+			strbuf_addstr(&sb, g->d->text_order);
+	}
+	strbuf_release(&p->sql);
+	p->sql = sb;
+	if (digest)
+		p->since_col = n_cols;
 }
 
 enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct cfg_source *src,
@@ -433,6 +557,20 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 	size_t n_win = 0;
 
 	p->int_key = kp && kp->type == PROP_INTEGER;
+	/* a key range (workers' partitions) applies to every source; `read` is the since part */
+	const struct key_range *range = read && read->range && (read->range->lo || read->range->hi) ? read->range : NULL;
+	/* the warehouse diff's parts (wrap_warehouse) */
+	const struct rkey *wh_keys = read ? read->keys : NULL;
+	size_t wh_n_keys = read ? read->n_keys : 0;
+	bool wh_digest = read && read->digest;
+	if ((wh_keys || wh_digest) && (d->params != SQL_PARAM_DOLLAR || (wh_digest && read->since_column))) {
+		rc = jerror_set(err, JERR_CONFIG, "source \"%s\": the warehouse diff cannot read it",
+				sql_source_id(src));
+		jerror_detail(err, d->params != SQL_PARAM_DOLLAR
+					   ? "the warehouse diff needs a PostgreSQL source"
+					   : "row digests and incremental reads cannot be combined");
+		goto out;
+	}
 	if (read && !read->since_column)
 		read = NULL;
 	if (read && (src->is_query || !*read->since_column)) {
@@ -743,34 +881,27 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 			strbuf_addstr(&p->sql, " AS ");
 			sql_add_ident(d, &p->sql, BASE_ALIAS);
 		}
-		if (read && read->since_value)
-			add_since_where(g, &p->sql, src, K, read);
+		if ((read && read->since_value) || range)
+			add_read_where(g, &p->sql, src, K, natural, read, range);
 		strbuf_addch(&p->sql, ')');
 	} else {
 		strbuf_addslice(&p->sql, (struct slice){ base.buf, base.len });
 	}
 	strbuf_addstr(&p->sql, " AS ");
 	sql_add_ident(d, &p->sql, SRC_ALIAS);
-	if (!n_win && read && read->since_value)
-		add_since_where(g, &p->sql, src, K, read);
+	if (!n_win && ((read && read->since_value) || range))
+		add_read_where(g, &p->sql, src, K, natural, read, range);
 	if (p->grouped) {
 		strbuf_addstr(&p->sql, " GROUP BY ");
 		add_key_expr(g, &p->sql, K, natural, p->int_key);
 	}
-	strbuf_addstr(&p->sql, " ORDER BY ");
-	if (natural) {
-		sql_add_ident(d, &p->sql, K);
-		if (!p->int_key)
-			strbuf_addstr(&p->sql, d->natural_text_order);
-	} else if (p->int_key) {
-		strbuf_addstr(&p->sql, "CAST(");
-		sql_add_ident(d, &p->sql, K);
-		strbuf_addf(&p->sql, " AS %s)", d->int_type);
-	} else {
-		add_text_cast(g, &p->sql, K);
-		strbuf_addstr(&p->sql, d->key_collate);
-		strbuf_addstr(&p->sql, d->text_order);
+	if (!p->unordered) {
+		strbuf_addstr(&p->sql, " ORDER BY ");
+		add_order_key(g, &p->sql, K, natural, p->int_key);
 	}
+	if (wh_keys || wh_digest)
+		wrap_warehouse(g, wh_keys, wh_n_keys, wh_digest,
+			       1 + (int)src->n_properties + (p->grouped ? 1 : 0) + (read ? 1 : 0));
 	finish_params(g);
 out:
 	strbuf_release(&base);

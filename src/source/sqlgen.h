@@ -111,6 +111,12 @@ struct sql_plan {
 	bool int_key;
 	const char *key_column; /* borrowed from the source */
 	int since_col;          /* column of MAX(since_column), or 0 when not asked for */
+	/* set before sql_plan_build: numbered placeholders start after it ($<base + 1>),
+	 * for a statement that becomes part of a larger one (the warehouse diff); 0 */
+	size_t param_base;
+	/* set before sql_plan_build: no ORDER BY (a part of a larger statement that needs
+	 * no order; the rows are the same); false */
+	bool unordered;
 };
 
 void sql_plan_init(struct sql_plan *p);
@@ -122,7 +128,10 @@ void sql_plan_release(struct sql_plan *p);
  * and, with since_value, for keys with a row since then only: a one-row-per-key
  * statement filters its rows (WHERE col >= ?), a grouped one filters its keys
  * (WHERE key IN (SELECT key ... WHERE col >= ?)) so that aggregates still see every row
- * of a key. Its strings must outlive p. Returns JERR_CONFIG for a source joey cannot
+ * of a key. read->range (any source) adds WHERE <key> >= lo AND <key> < hi, the key
+ * compared exactly as ORDER BY sorts it. read->keys / read->digest (the warehouse diff,
+ * PostgreSQL only) wrap the statement: only those keys, and/or a last column with the
+ * MD5 of each row's text (p.since_col points at it). Its strings must outlive p. Returns JERR_CONFIG for a source joey cannot
  * turn into one statement, or an incremental read of a query source (err says why);
  * p is then left for sql_plan_release only.
  */

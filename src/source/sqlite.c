@@ -182,7 +182,7 @@ static void bind_all(sqlite3_stmt *st, const struct sql_plan *p)
 		else if (b->kind == SQL_BIND_REAL)
 			sqlite3_bind_double(st, n, b->f);
 		else
-			sqlite3_bind_text(st, n, b->s, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, n, b->s, -1, SQLITE_TRANSIENT); /* copied: the plan (and its arena) goes before the rows are read */
 	}
 }
 

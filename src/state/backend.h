@@ -41,6 +41,8 @@ struct state_ops;
 struct state {
 	const struct state_ops *ops;
 	char *path;     /* for messages: the file, or the URL without its password (owned) */
+	char *location; /* the path or URL given to state_open, password included (owned;
+			 * set by state_open, NULL for a store made otherwise) */
 	int version;    /* schema version of the open store */
 	bool readonly;  /* opened READONLY*: every write is refused */
 	int64_t token;  /* identifies this struct state's locks */
@@ -71,6 +73,11 @@ struct state_cursor {
 	bool have_last;       /* last: the last key read, the lower bound of the next batch */
 	struct rkey last;     /* last.text points into last_text */
 	struct strbuf last_text;
+	/* a key range (state_cursor_open_range): the first batch starts at from (inclusive,
+	 * the back end's job); rows at or after to are dropped here (state.c) */
+	bool has_from, has_to;
+	struct rkey from, to; /* text in from_text, to_text */
+	struct strbuf from_text, to_text;
 };
 
 /* A destination lock as stored (locks table). */
@@ -103,11 +110,15 @@ struct state_ops {
 	/* *found; a found row is handed to state_keep_row before returning. */
 	enum jerr (*get)(struct state *st, const char *dest_id, const struct rkey *key,
 			 bool *found, struct jerror *err);
+	/* count with key >= lo and < hi (either NULL: open) */
+	enum jerr (*count_range)(struct state *st, const char *dest_id, const struct rkey *lo,
+				 const struct rkey *hi, uint64_t *in_scope, struct jerror *err);
 	/*
-	 * The next batch of cur's destination after cur->last (from the start if
-	 * !cur->have_last), in key order: state_cursor_push each row until
-	 * STATE_BATCH_ROWS rows or state_cursor_full. *end: no row follows the batch
-	 * (false is always safe: the next call then finds no row).
+	 * The next batch of cur's destination after cur->last (if !cur->have_last: from
+	 * cur->from inclusive when cur->has_from, else from the start), in key order:
+	 * state_cursor_push each row until STATE_BATCH_ROWS rows or state_cursor_full.
+	 * *end: no row follows the batch (false is always safe: the next call then finds
+	 * no row).
 	 */
 	enum jerr (*cursor_fill)(struct state_cursor *cur, bool *end, struct jerror *err);
 
@@ -178,6 +189,36 @@ struct state_ops {
 	enum jerr (*load_row)(struct state *st, const struct state_table *t,
 			      const struct state_value *row, struct jerror *err);
 	enum jerr (*load_finish)(struct state *st, struct jerror *err);
+
+	/*
+	 * ---- workers (state.h "the work queue"); NULL on a back end without them,
+	 * which state.c reports as "workers need a PostgreSQL state store" ----
+	 */
+	enum jerr (*work_enqueue)(struct state *st, const struct state_work_spec *spec,
+				  const struct state_work_part *parts, size_t n, int64_t now,
+				  int64_t *job_id, bool *duplicate, struct jerror *err);
+	enum jerr (*work_claim)(struct state *st, const char *worker, int64_t lease_ms,
+				int64_t only_job, struct state_work_item *it, bool *found,
+				struct jerror *err);
+	enum jerr (*work_heartbeat)(struct state *st, const char *worker, int64_t lease_ms, int64_t now,
+				    void (*held)(void *ctx, int64_t item_id), void *ctx,
+				    struct jerror *err);
+	enum jerr (*work_finish)(struct state *st, int64_t item_id, const char *worker,
+				 const struct state_work_result *res, bool *held, bool *job_done,
+				 struct jerror *err);
+	enum jerr (*work_requeue)(struct state *st, int64_t item_id, const char *worker,
+				  struct jerror *err);
+	enum jerr (*work_items)(struct state *st, int64_t job_id, state_work_item_fn fn, void *ctx,
+				struct jerror *err);
+	enum jerr (*work_job_status)(struct state *st, int64_t job_id, enum run_status *status,
+				     struct strbuf *model_id, bool *found, struct jerror *err);
+	enum jerr (*work_close)(struct state *st, int64_t job_id, enum run_status status,
+				const char *mark, struct jerror *err);
+	enum jerr (*work_sweep)(struct state *st, int64_t keep_ms, int64_t now, uint64_t *closed,
+				struct jerror *err);
+	enum jerr (*leader_try)(struct state *st, const char *name, bool *leader, struct jerror *err);
+	enum jerr (*rate_take)(struct state *st, const char *key, double capacity, double rate_per_ms,
+			       int want, int *got, int64_t *wait_ms, struct jerror *err);
 };
 
 extern const struct state_ops state_sqlite;

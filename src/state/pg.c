@@ -81,6 +81,28 @@ enum stmt_id {
 	S_CUR_NEXT,
 	S_MARK_GET,
 	S_MARK_SET,
+	S_CUR_FROM,
+	S_COUNT_RANGE,
+	S_WORK_JOB_INSERT,
+	S_WORK_JOB_TOKEN,
+	S_WORK_ADOPT,
+	S_WORK_ITEM_INSERT,
+	S_WORK_CLAIM,
+	S_WORK_BEAT,
+	S_WORK_BEAT_LOCKS,
+	S_WORK_JOB_LOCK,
+	S_WORK_FINISH,
+	S_WORK_OPEN,
+	S_WORK_REQUEUE,
+	S_WORK_ITEMS,
+	S_WORK_JOB_STATUS,
+	S_WORK_CLOSE,
+	S_WORK_UNLOCK,
+	S_WORK_SWEEP,
+	S_WORK_PRUNE,
+	S_LEADER_TRY,
+	S_PING,
+	S_RATE_TAKE,
 	S__COUNT
 };
 
@@ -101,6 +123,11 @@ enum stmt_id {
 	" (ORDER BY " KEY_ORDER " ROWS UNBOUNDED PRECEDING) - " ROW_BYTES " AS before"       \
 	" FROM records WHERE dest_id = $1" after " ORDER BY " KEY_ORDER " LIMIT $2) b"       \
 	" WHERE before < " budget " ORDER BY " KEY_ORDER
+/* The database's clock in epoch ms: leases are on it, so the workers' clocks do not matter. */
+#define NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+#define NOW_MS_F "(extract(epoch FROM clock_timestamp()) * 1000)::float8"
+/* A bucket refilled to now (rate_buckets, state_rate_take): $2 capacity, $3 rate per ms. */
+#define RATE_AVAIL "least($2::float8, b.tokens + $3::float8 * greatest(0, excluded.updated_at - b.updated_at))"
 
 static const struct {
 	const char *sql;
@@ -155,6 +182,84 @@ static const struct {
 	[S_MARK_SET] = { "INSERT INTO marks (schedule_id, value, updated_at) VALUES ($1, $2, $3)"
 			 " ON CONFLICT (schedule_id) DO UPDATE SET value = excluded.value,"
 			 " updated_at = excluded.updated_at", 3 },
+	[S_CUR_FROM] = { CURSOR_SQL(" AND (" KEY_ORDER ") >= ($4, $5, $6)", "$3"), 6 },
+	/* a NULL kind is an open bound */
+	[S_COUNT_RANGE] = { "SELECT count(*) FROM records WHERE dest_id = $1 AND in_scope"
+			    " AND ($2::smallint IS NULL OR (" KEY_ORDER ") >= ($2::smallint, $3::bigint, $4::bytea))"
+			    " AND ($5::smallint IS NULL OR (" KEY_ORDER ") < ($5::smallint, $6::bigint, $7::bytea))", 7 },
+	/* ---- the work queue (schema.c, version 3) ---- */
+	[S_WORK_JOB_INSERT] = { "INSERT INTO work_jobs (dedup, model_id, schedule_id, since, force,"
+				" max_delete_percent, lock_token, status, created_at)"
+				" VALUES ($1, $2, $3, $4, $5, $6, 0, 'running', $7)"
+				" ON CONFLICT (dedup) DO NOTHING RETURNING id", 7 },
+	[S_WORK_JOB_TOKEN] = { "UPDATE work_jobs SET lock_token = $2 WHERE id = $1", 2 },
+	/* the lock passes from this struct state to the job: its own token, no process */
+	[S_WORK_ADOPT] = { "UPDATE locks SET token = $3, holder = $4, pid = 0"
+			   " WHERE dest_id = $1 AND token = $2", 4 },
+	[S_WORK_ITEM_INSERT] = { "INSERT INTO work_items (job_id, dest_id, run_id, part, n_parts, lo_kind,"
+				 " lo_int, lo_text, hi_kind, hi_int, hi_text, status)"
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued')", 11 },
+	/*
+	 * The oldest claimable item, skipping rows another worker is claiming right now;
+	 * only items of running jobs that still hold their destination's lock.
+	 */
+	[S_WORK_CLAIM] = { "UPDATE work_items i SET status = 'running', worker = $1, claimed_at = " NOW_MS ","
+			   " expires_at = " NOW_MS " + $2::bigint, claims = i.claims + 1"
+			   " FROM work_jobs j WHERE j.id = i.job_id AND i.id = ("
+			   "SELECT w.id FROM work_items w JOIN work_jobs jj ON jj.id = w.job_id"
+			   " WHERE jj.status = 'running' AND ($3::bigint = 0 OR w.job_id = $3::bigint)"
+			   " AND (w.status = 'queued' OR (w.status = 'running' AND w.expires_at < " NOW_MS "))"
+			   " AND EXISTS (SELECT 1 FROM locks l WHERE l.dest_id = w.dest_id AND l.token = jj.lock_token)"
+			   " ORDER BY w.job_id, w.id LIMIT 1 FOR UPDATE OF w SKIP LOCKED)"
+			   " RETURNING i.id, i.job_id, i.run_id, i.dest_id, i.part, i.n_parts, i.claims,"
+			   " i.lo_kind, i.lo_int, i.lo_text, i.hi_kind, i.hi_int, i.hi_text,"
+			   " j.model_id, j.schedule_id, j.since, j.force, j.max_delete_percent", 3 },
+	[S_WORK_BEAT] = { "UPDATE work_items SET expires_at = " NOW_MS " + $2::bigint"
+			  " WHERE worker = $1 AND status = 'running' RETURNING id", 2 },
+	/* in dest_id order, so two workers refreshing at once cannot deadlock */
+	[S_WORK_BEAT_LOCKS] = { "UPDATE locks SET heartbeat_at = $1 WHERE dest_id IN ("
+				"SELECT l.dest_id FROM locks l JOIN work_jobs j ON j.lock_token = l.token"
+				" WHERE j.status = 'running' ORDER BY l.dest_id FOR UPDATE OF l)", 1 },
+	/* finishers of one job take turns */
+	[S_WORK_JOB_LOCK] = { "SELECT id, status FROM work_jobs WHERE id ="
+			      " (SELECT job_id FROM work_items WHERE id = $1) FOR UPDATE", 1 },
+	[S_WORK_FINISH] = { "UPDATE work_items SET status = 'finished', finished_at = " NOW_MS ","
+			    " run_status = $3, created = $4, updated = $5, deleted = $6, unsubscribed = $7,"
+			    " unchanged = $8, failed = $9, skipped = $10, requests = $11, retries = $12,"
+			    " throttled = $13, data_points = $14, deletes_held = $15, seen = $16,"
+			    " read_ok = $17, error = $18"
+			    " WHERE id = $1 AND worker = $2 AND status = 'running'", 18 },
+	[S_WORK_OPEN] = { "SELECT count(*) FROM work_items WHERE job_id = $1 AND status <> 'finished'", 1 },
+	[S_WORK_REQUEUE] = { "UPDATE work_items SET status = 'queued', worker = NULL, expires_at = NULL"
+			     " WHERE id = $1 AND worker = $2 AND status = 'running'", 2 },
+	[S_WORK_ITEMS] = { "SELECT id, dest_id, run_id, part, n_parts, claims, status, run_status, created,"
+			   " updated, deleted, unsubscribed, unchanged, failed, skipped, requests, retries,"
+			   " throttled, data_points, deletes_held, seen, read_ok, error, worker"
+			   " FROM work_items WHERE job_id = $1 ORDER BY dest_id, part", 1 },
+	[S_WORK_JOB_STATUS] = { "SELECT status, model_id FROM work_jobs WHERE id = $1", 1 },
+	[S_WORK_CLOSE] = { "UPDATE work_jobs SET status = $2, finished_at = " NOW_MS ", mark = $3"
+			   " WHERE id = $1 AND status = 'running' RETURNING lock_token", 3 },
+	[S_WORK_UNLOCK] = { "DELETE FROM locks WHERE token = $1", 1 },
+	/* a running job's locks are only ever gone after a takeover (see state_work_sweep) */
+	[S_WORK_SWEEP] = { "UPDATE work_jobs j SET status = 'interrupted', finished_at = " NOW_MS
+			   " WHERE status = 'running' AND created_at < $1"
+			   " AND NOT EXISTS (SELECT 1 FROM locks l WHERE l.token = j.lock_token)", 1 },
+	[S_WORK_PRUNE] = { "DELETE FROM work_jobs WHERE status <> 'running' AND finished_at < " NOW_MS " - $1::bigint", 1 },
+	[S_LEADER_TRY] = { "SELECT pg_catalog.pg_try_advisory_lock(" PG_LOCK_KEY ", pg_catalog.hashtext($1))", 1 },
+	[S_PING] = { "SELECT 1", 0 },
+	/*
+	 * Refill to now, then take min(want, whole tokens) in one statement: the row lock
+	 * orders the workers. granted is how many this call took.
+	 */
+	[S_RATE_TAKE] = { "INSERT INTO rate_buckets AS b (key, tokens, capacity, rate_per_ms, granted, updated_at)"
+			  " VALUES ($1, $2::float8 - least($4::float8, floor($2::float8)), $2::float8, $3::float8,"
+			  " least($4::float8, floor($2::float8)), " NOW_MS_F ")"
+			  " ON CONFLICT (key) DO UPDATE SET"
+			  " granted = least($4::float8, floor(" RATE_AVAIL ")),"
+			  " tokens = " RATE_AVAIL " - least($4::float8, floor(" RATE_AVAIL ")),"
+			  " capacity = excluded.capacity, rate_per_ms = excluded.rate_per_ms,"
+			  " updated_at = greatest(b.updated_at, excluded.updated_at)"
+			  " RETURNING granted, tokens", 4 },
 };
 
 /* Columns of ROW_COLUMNS. */
@@ -168,6 +273,11 @@ struct pg_state {
 	char *host, *port, *database; /* for messages */
 	bool prepared[S__COUNT];
 	bool load_prepared[STATE_MAX_TABLES];
+	bool leader; /* holds the leader's advisory lock (state_leader_try) */
+	/* state_put inside a transaction, not sent yet (flush_puts) */
+	struct pending_put *pend;
+	size_t n_pend, alloc_pend;
+	struct strbuf pend_bytes; /* their dest ids, key texts, payloads and hashes */
 	struct strbuf tmp; /* decoded bytes of the row being read */
 };
 
@@ -484,6 +594,26 @@ static bool res_ok(const PGresult *res)
 }
 
 /*
+ * Write-behind of state_put. Inside a transaction, the puts of a batch of Braze's
+ * answers (up to 75 rows) are kept and sent as one multi-row INSERT ... ON CONFLICT
+ * DO UPDATE before the next other statement or the commit, instead of one round trip
+ * each: with the store on another machine, a round trip per row would bound a worker
+ * to a few thousand rows a second. Order is kept (anything else flushes first), and a
+ * key put twice flushes between (one INSERT may not touch a row twice). A failure
+ * surfaces at the next statement or at the commit, which then fails and rolls back:
+ * as with any failed write, nothing of the transaction is stored.
+ */
+#define PUT_BATCH_MAX 256
+
+struct pending_put {
+	size_t dest, dest_len, key, key_len, payload, payload_len, hash; /* into pend_bytes */
+	bool is_int, in_scope;
+	int64_t key_int, now;
+};
+
+static enum jerr flush_puts(struct pg_state *ps, struct jerror *err);
+
+/*
  * Run fixed statement id with p; on success *res holds the result (PQclear it). On
  * failure *res is NULL and err says what (what, with the store's name, is the start
  * of the message).
@@ -500,6 +630,8 @@ static enum jerr run(struct pg_state *ps, enum stmt_id id, const struct params *
 	enum jerr ret;
 
 	*res = NULL;
+	if ((ret = flush_puts(ps, err)))
+		return ret;
 	snprintf(name, sizeof(name), "joey_s%d", (int)id);
 	if (!ps->prepared[id]) {
 		r = PQprepare(ps->pg, name, stmts[id].sql, stmts[id].n_params, NULL);
@@ -529,8 +661,10 @@ static enum jerr run(struct pg_state *ps, enum stmt_id id, const struct params *
 static enum jerr exec_sql(struct pg_state *ps, const char *sql, struct jerror *err,
 			  const char *what)
 {
+	enum jerr ret = flush_puts(ps, err);
+	if (ret)
+		return ret;
 	PGresult *r = PQexec(ps->pg, sql);
-	enum jerr ret = JERR_OK;
 	if (!res_ok(r))
 		ret = pg_error(ps, r, err, "could not %s state store \"%s\"", what, ps->base.path);
 	PQclear(r);
@@ -945,6 +1079,8 @@ static void pg_close(struct state *st)
 	free(ps->port);
 	free(ps->database);
 	strbuf_release(&ps->tmp);
+	free(ps->pend);
+	strbuf_release(&ps->pend_bytes);
 	state_base_release(&ps->base);
 	free(ps);
 }
@@ -1013,6 +1149,7 @@ static enum jerr pg_open(const char *path, enum state_open_mode mode, struct sta
 	state_base_init(&ps->base, &state_pg, name.buf);
 	strbuf_release(&name);
 	strbuf_init(&ps->tmp, 0);
+	strbuf_init(&ps->pend_bytes, 0);
 	if (!split_url(path, &conninfo, &schema)) {
 		ret = jerror_set(err, JERR_STATE, "state store \"%s\": schema \"%s\" is not a valid "
 						  "name",
@@ -1098,7 +1235,9 @@ static enum jerr pg_cursor_fill(struct state_cursor *cur, bool *end, struct jerr
 	p_int(&p, STATE_BATCH_BYTES);
 	if (cur->have_last)
 		p_key(&p, &cur->last);
-	ret = run(ps, cur->have_last ? S_CUR_NEXT : S_CUR_FIRST, &p, &res, err,
+	else if (cur->has_from)
+		p_key(&p, &cur->from);
+	ret = run(ps, cur->have_last ? S_CUR_NEXT : cur->has_from ? S_CUR_FROM : S_CUR_FIRST, &p, &res, err,
 		  "could not read records of destination \"%s\" from state store \"%s\"",
 		  cur->dest_id, cur->st->path);
 	if (ret)
@@ -1124,6 +1263,39 @@ static enum jerr pg_count(struct state *st, const char *dest_id, uint64_t *in_sc
 
 	p_text(&p, dest_id);
 	ret = run(ps, S_COUNT, &p, &res, err,
+		  "could not count records of destination \"%s\" in state store \"%s\"", dest_id,
+		  st->path);
+	if (ret)
+		return ret;
+	*in_scope = PQntuples(res) == 1 ? (uint64_t)get_int(res, 0, 0) : 0;
+	PQclear(res);
+	return JERR_OK;
+}
+
+/* A bound of a key range: key_kind, key_int, key_text, or three NULLs when open. */
+static void p_bound(struct params *p, const struct rkey *k)
+{
+	if (k) {
+		p_key(p, k);
+		return;
+	}
+	p_text(p, NULL);
+	p_text(p, NULL);
+	p_text(p, NULL);
+}
+
+static enum jerr pg_count_range(struct state *st, const char *dest_id, const struct rkey *lo,
+				const struct rkey *hi, uint64_t *in_scope, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+
+	p_text(&p, dest_id);
+	p_bound(&p, lo);
+	p_bound(&p, hi);
+	ret = run(ps, S_COUNT_RANGE, &p, &res, err,
 		  "could not count records of destination \"%s\" in state store \"%s\"", dest_id,
 		  st->path);
 	if (ret)
@@ -1186,6 +1358,8 @@ static void pg_rollback(struct state *st)
 {
 	struct pg_state *ps = ps_of(st);
 	PGresult *r;
+	ps->n_pend = 0; /* never sent */
+	strbuf_reset(&ps->pend_bytes);
 	if (!pg_in_transaction(st))
 		return;
 	r = PQexec(ps->pg, "ROLLBACK");
@@ -1210,6 +1384,10 @@ static enum jerr pg_commit(struct state *st, struct jerror *err)
 		return jerror_set(err, JERR_STATE,
 				  "state store \"%s\": no transaction to commit (it was rolled back "
 				  "after an earlier error)", st->path);
+	}
+	if ((ret = flush_puts(ps, err))) {
+		pg_rollback(st);
+		return ret;
 	}
 	r = PQexec(ps->pg, "COMMIT");
 	if (!res_ok(r))
@@ -1241,10 +1419,105 @@ static enum jerr write_record(struct pg_state *ps, enum stmt_id id, const struct
 	return ret;
 }
 
+/* Send the puts kept by pg_put as one statement. */
+static enum jerr flush_puts(struct pg_state *ps, struct jerror *err)
+{
+	static const Oid types[8] = { 25, 21, 20, 17, 25, 17, 16, 20 }; /* text int2 int8 bytea text bytea bool int8 */
+	size_t n = ps->n_pend;
+	enum jerr ret = JERR_OK;
+	if (!n)
+		return JERR_OK;
+	ps->n_pend = 0; /* sent once, whatever happens */
+	struct strbuf sql = STRBUF_INIT;
+	const char **v = xcalloc(n * 8, sizeof(*v));
+	int *len = xcalloc(n * 8, sizeof(*len)), *fmt = xcalloc(n * 8, sizeof(*fmt));
+	Oid *ty = xcalloc(n * 8, sizeof(*ty));
+	char (*num)[STATE_KEYBUF_SIZE] = xcalloc(n * 3, sizeof(*num));
+	const char *b = ps->pend_bytes.buf;
+
+	strbuf_addstr(&sql, "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
+			    " in_scope, pending, attempts, last_error, confirmed_at, updated_at) VALUES ");
+	for (size_t i = 0; i < n; i++) {
+		const struct pending_put *x = &ps->pend[i];
+		size_t k = i * 8;
+		strbuf_addf(&sql, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, false, 0, NULL, $%zu, $%zu)",
+			    i ? ", " : "", k + 1, k + 2, k + 3, k + 4, k + 5, k + 6, k + 7, k + 8, k + 8);
+		snprintf(num[i * 3], sizeof(num[0]), "%d", x->is_int ? 0 : 1);
+		snprintf(num[i * 3 + 1], sizeof(num[0]), "%" PRId64, x->is_int ? x->key_int : 0);
+		snprintf(num[i * 3 + 2], sizeof(num[0]), "%" PRId64, x->now);
+		const char *vals[8] = { b + x->dest, num[i * 3], num[i * 3 + 1], b + x->key, b + x->payload,
+					b + x->hash, x->in_scope ? "t" : "f", num[i * 3 + 2] };
+		const int lens[8] = { (int)x->dest_len, 0, 0, (int)x->key_len, (int)x->payload_len, STATE_HASH_LEN, 0, 0 };
+		const int fmts[8] = { 1, 0, 0, 1, 1, 1, 0, 0 };
+		for (int c = 0; c < 8; c++) {
+			v[k + c] = vals[c];
+			len[k + c] = lens[c];
+			fmt[k + c] = fmts[c];
+			ty[k + c] = types[c];
+		}
+	}
+	strbuf_addstr(&sql, " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET"
+			    " payload = excluded.payload, hash = excluded.hash, in_scope = excluded.in_scope,"
+			    " pending = false, attempts = 0, last_error = NULL,"
+			    " confirmed_at = excluded.confirmed_at, updated_at = excluded.updated_at");
+	PGresult *r = PQexecParams(ps->pg, sql.buf, (int)(n * 8), ty, v, len, fmt, 0);
+	if (!res_ok(r))
+		ret = pg_error(ps, r, err, "could not store %zu records in state store \"%s\"", n, ps->base.path);
+	PQclear(r);
+	strbuf_reset(&ps->pend_bytes);
+	strbuf_release(&sql);
+	free(v);
+	free(len);
+	free(fmt);
+	free(ty);
+	free(num);
+	return ret;
+}
+
+static size_t pend_add(struct pg_state *ps, const void *p, size_t n)
+{
+	size_t at = ps->pend_bytes.len;
+	strbuf_add(&ps->pend_bytes, p, n);
+	strbuf_addch(&ps->pend_bytes, 0); /* a text parameter may be read as a C string */
+	return at;
+}
+
 static enum jerr pg_put(struct state *st, const char *dest_id, const struct rkey *key,
 			struct slice payload, const unsigned char hash[STATE_HASH_LEN],
 			bool in_scope, int64_t now, struct jerror *err)
 {
+	struct pg_state *ps = ps_of(st);
+	if (PQtransactionStatus(ps->pg) == PQTRANS_INTRANS) {
+		/* keep it for one statement with the rest of the batch (flush_puts) */
+		const char *b = ps->pend_bytes.buf;
+		size_t dl = strlen(dest_id);
+		enum jerr ret = JERR_OK;
+		for (size_t i = 0; i < ps->n_pend && !ret; i++) {
+			const struct pending_put *x = &ps->pend[i];
+			if (x->is_int == key->is_int && x->dest_len == dl && !memcmp(b + x->dest, dest_id, dl) &&
+			    (key->is_int ? x->key_int == key->i
+					 : x->key_len == key->text.len && !memcmp(b + x->key, key->text.ptr, x->key_len)))
+				ret = flush_puts(ps, err); /* the same key again: the first goes first */
+		}
+		if (!ret && ps->n_pend >= PUT_BATCH_MAX)
+			ret = flush_puts(ps, err);
+		if (ret)
+			return ret;
+		ALLOC_GROW(ps->pend, ps->n_pend + 1, ps->alloc_pend);
+		struct pending_put *x = &ps->pend[ps->n_pend++];
+		x->dest = pend_add(ps, dest_id, dl);
+		x->dest_len = dl;
+		x->is_int = key->is_int;
+		x->key_int = key->i;
+		x->key = pend_add(ps, key->is_int ? "" : key->text.ptr, key->is_int ? 0 : key->text.len);
+		x->key_len = key->is_int ? 0 : key->text.len;
+		x->payload = pend_add(ps, payload.ptr, payload.len);
+		x->payload_len = payload.len;
+		x->hash = pend_add(ps, hash, STATE_HASH_LEN);
+		x->in_scope = in_scope;
+		x->now = now;
+		return JERR_OK;
+	}
 	struct params p = { 0 };
 	p_text(&p, dest_id);
 	p_key(&p, key);
@@ -1252,7 +1525,7 @@ static enum jerr pg_put(struct state *st, const char *dest_id, const struct rkey
 	p_bytes(&p, hash, STATE_HASH_LEN);
 	p_bool(&p, in_scope);
 	p_int(&p, now);
-	return write_record(ps_of(st), S_PUT, &p, "store", dest_id, key, err);
+	return write_record(ps, S_PUT, &p, "store", dest_id, key, err);
 }
 
 static enum jerr pg_del(struct state *st, const char *dest_id, const struct rkey *key,
@@ -1387,6 +1660,9 @@ static enum jerr pg_ledger_add(struct state *st, int64_t run_id, const char *des
 static enum jerr pg_runs_list(struct state *st, const char *dest_id, size_t limit,
 			      state_run_fn fn, void *ctx, struct jerror *err)
 {
+	enum jerr fr = flush_puts(ps_of(st), err);
+	if (fr)
+		return fr;
 	struct pg_state *ps = ps_of(st);
 	struct strbuf sql = STRBUF_INIT;
 	int64_t last = INT64_MAX;
@@ -1453,6 +1729,9 @@ static enum jerr pg_ledger_list(struct state *st, const char *dest_id, int64_t r
 				const struct rkey *key, size_t limit, state_ledger_fn fn, void *ctx,
 				struct jerror *err)
 {
+	enum jerr fr = flush_puts(ps_of(st), err);
+	if (fr)
+		return fr;
 	struct pg_state *ps = ps_of(st);
 	struct strbuf sql = STRBUF_INIT, keytext = STRBUF_INIT;
 	int64_t last = INT64_MAX;
@@ -1775,6 +2054,9 @@ static enum jerr dump_table(struct pg_state *ps, const struct state_table *t, st
 static enum jerr pg_dump(struct state *st, state_dump_fn fn, void *ctx, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
+	enum jerr fr = flush_puts(ps, err);
+	if (fr)
+		return fr;
 	bool own_tx = !pg_in_transaction(st);
 	enum jerr ret = JERR_OK;
 
@@ -1795,6 +2077,9 @@ static enum jerr pg_dump(struct state *st, state_dump_fn fn, void *ctx, struct j
 static enum jerr pg_is_empty(struct state *st, bool *empty, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
+	enum jerr fr = flush_puts(ps, err);
+	if (fr)
+		return fr;
 	struct strbuf sql = STRBUF_INIT;
 	enum jerr ret = JERR_OK;
 	const char *sep = "";
@@ -1822,6 +2107,10 @@ static enum jerr pg_clear(struct state *st, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	enum jerr ret = JERR_OK;
+	/* the work queue refers to runs and locks that are about to go */
+	if (st->version >= 3)
+		ret = exec_sql(ps, "DELETE FROM work_items; DELETE FROM work_jobs; DELETE FROM rate_buckets",
+			       err, "empty");
 	for (size_t i = state_n_tables; i-- > 0 && !ret;) {
 		struct strbuf sql = STRBUF_INIT;
 		if (state_tables[i].since > st->version)
@@ -1837,6 +2126,9 @@ static enum jerr pg_load_row(struct state *st, const struct state_table *t,
 			     const struct state_value *row, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
+	enum jerr fr = flush_puts(ps, err);
+	if (fr)
+		return fr;
 	size_t ti = (size_t)(t - state_tables);
 	struct params p = { 0 };
 	char name[32];
@@ -1929,6 +2221,421 @@ static enum jerr pg_load_finish(struct state *st, struct jerror *err)
 	return ret;
 }
 
+/* ---- the work queue, leadership and shared rate buckets (workers) ---- */
+
+/* A job's own lock token, derived from this struct state's (never 0, never ours). */
+static int64_t job_token(const struct state *st, int64_t job_id)
+{
+	uint64_t t = (uint64_t)st->token ^ ((uint64_t)job_id * 0x9e3779b97f4a7c15u);
+	t ^= t >> 29;
+	t &= INT64_MAX;
+	return t && (int64_t)t != st->token ? (int64_t)t : (int64_t)(t + 1);
+}
+
+static enum jerr pg_work_enqueue(struct state *st, const struct state_work_spec *spec,
+				 const struct state_work_part *parts, size_t n, int64_t now,
+				 int64_t *job_id, bool *duplicate, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct params p = { 0 };
+	char mdp[32], holder[64];
+	PGresult *res;
+	enum jerr ret;
+
+	p_text(&p, spec->dedup);
+	p_text(&p, spec->model_id);
+	p_text(&p, spec->schedule_id);
+	p_text(&p, spec->since);
+	p_bool(&p, spec->force);
+	snprintf(mdp, sizeof(mdp), "%.17g", spec->max_delete_percent);
+	p_text(&p, spec->max_delete_percent >= 0 ? mdp : NULL);
+	p_int(&p, now);
+	ret = run(ps, S_WORK_JOB_INSERT, &p, &res, err, "could not queue a job in state store \"%s\"",
+		  st->path);
+	if (ret)
+		return ret;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		*duplicate = true;
+		return JERR_OK;
+	}
+	*job_id = get_int(res, 0, 0);
+	PQclear(res);
+	int64_t token = job_token(st, *job_id);
+	p = (struct params){ 0 };
+	p_int(&p, *job_id);
+	p_int(&p, token);
+	if ((ret = run(ps, S_WORK_JOB_TOKEN, &p, &res, err, "could not queue a job in state store \"%s\"",
+		       st->path)))
+		return ret;
+	PQclear(res);
+	snprintf(holder, sizeof(holder), "joey job %" PRId64, *job_id);
+	for (size_t i = 0; i < n; i++) {
+		const struct state_work_part *w = &parts[i];
+		bool first = true;
+		for (size_t k = 0; k < i && first; k++)
+			first = strcmp(parts[k].dest_id, w->dest_id) != 0;
+		if (first) {
+			p = (struct params){ 0 };
+			p_text(&p, w->dest_id);
+			p_int(&p, st->token);
+			p_int(&p, token);
+			p_text(&p, holder);
+			if ((ret = run(ps, S_WORK_ADOPT, &p, &res, err,
+				       "could not hand the lock of destination \"%s\" to job %" PRId64
+				       " in state store \"%s\"",
+				       w->dest_id, *job_id, st->path)))
+				return ret;
+			bool adopted = changes(res) == 1;
+			PQclear(res);
+			if (!adopted)
+				return jerror_set(err, JERR_INTERNAL,
+						  "state_work_enqueue: destination \"%s\" is not locked by the caller",
+						  w->dest_id);
+		}
+		p = (struct params){ 0 };
+		p_int(&p, *job_id);
+		p_text(&p, w->dest_id);
+		p_int(&p, w->run_id);
+		p_int(&p, w->part);
+		p_int(&p, w->n_parts);
+		p_bound(&p, w->range.lo);
+		p_bound(&p, w->range.hi);
+		if ((ret = run(ps, S_WORK_ITEM_INSERT, &p, &res, err,
+			       "could not queue a work item in state store \"%s\"", st->path)))
+			return ret;
+		PQclear(res);
+	}
+	return JERR_OK;
+}
+
+/* A bound from columns col (kind), col + 1 (int), col + 2 (bytes); false when open. */
+static bool get_bound(const PGresult *res, int col, struct rkey *k, struct strbuf *text)
+{
+	strbuf_reset(text);
+	memset(k, 0, sizeof(*k));
+	if (PQgetisnull(res, 0, col))
+		return false;
+	k->is_int = get_int(res, 0, col) == 0;
+	if (k->is_int) {
+		k->i = get_int(res, 0, col + 1);
+		strbuf_addf(text, "%" PRId64, k->i);
+	} else {
+		get_bytes(res, 0, col + 2, text);
+	}
+	k->text = (struct slice){ text->buf, text->len };
+	return true;
+}
+
+static enum jerr pg_work_claim(struct state *st, const char *worker, int64_t lease_ms, int64_t only_job,
+			       struct state_work_item *it, bool *found, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+
+	p_text(&p, worker);
+	p_int(&p, lease_ms);
+	p_int(&p, only_job > 0 ? only_job : 0);
+	ret = run(ps, S_WORK_CLAIM, &p, &res, err, "could not claim a work item in state store \"%s\"",
+		  st->path);
+	if (ret)
+		return ret;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return JERR_OK;
+	}
+	*found = true;
+	it->id = get_int(res, 0, 0);
+	it->job_id = get_int(res, 0, 1);
+	it->run_id = get_int(res, 0, 2);
+	strbuf_reset(&it->dest_id);
+	strbuf_addstr(&it->dest_id, PQgetvalue(res, 0, 3));
+	it->part = (int)get_int(res, 0, 4);
+	it->n_parts = (int)get_int(res, 0, 5);
+	it->claims = (int)get_int(res, 0, 6);
+	it->range.lo = get_bound(res, 7, &it->lo, &it->lo_text) ? &it->lo : NULL;
+	it->range.hi = get_bound(res, 10, &it->hi, &it->hi_text) ? &it->hi : NULL;
+	strbuf_reset(&it->model_id);
+	strbuf_addstr(&it->model_id, PQgetvalue(res, 0, 13));
+	strbuf_reset(&it->schedule_id);
+	strbuf_addstr(&it->schedule_id, PQgetvalue(res, 0, 14));
+	strbuf_reset(&it->since);
+	strbuf_addstr(&it->since, PQgetvalue(res, 0, 15));
+	it->has_since = !PQgetisnull(res, 0, 15);
+	it->force = get_bool(res, 0, 16);
+	it->max_delete_percent = PQgetisnull(res, 0, 17) ? -1 : strtod(PQgetvalue(res, 0, 17), NULL);
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_work_heartbeat(struct state *st, const char *worker, int64_t lease_ms, int64_t now,
+				   void (*held)(void *ctx, int64_t item_id), void *ctx, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+
+	p_text(&p, worker);
+	p_int(&p, lease_ms);
+	ret = run(ps, S_WORK_BEAT, &p, &res, err, "could not renew the leases of worker \"%s\" in state store \"%s\"",
+		  worker, st->path);
+	if (ret)
+		return ret;
+	for (int i = 0; held && i < PQntuples(res); i++)
+		held(ctx, get_int(res, i, 0));
+	PQclear(res);
+	p = (struct params){ 0 };
+	p_int(&p, now);
+	ret = run(ps, S_WORK_BEAT_LOCKS, &p, &res, err,
+		  "could not refresh the destination locks of running jobs in state store \"%s\"", st->path);
+	PQclear(res);
+	return ret;
+}
+
+static enum jerr pg_work_finish(struct state *st, int64_t item_id, const char *worker,
+				const struct state_work_result *r, bool *held, bool *job_done,
+				struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct strbuf clean = STRBUF_INIT;
+	struct params p = { 0 };
+	PGresult *res;
+	int64_t job_id;
+	bool running;
+	enum jerr ret;
+
+	p_int(&p, item_id);
+	if ((ret = run(ps, S_WORK_JOB_LOCK, &p, &res, err,
+		       "could not lock the job of work item %" PRId64 " in state store \"%s\"", item_id, st->path)))
+		return ret;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return JERR_OK; /* no such item: not held */
+	}
+	job_id = get_int(res, 0, 0);
+	running = !strcmp(PQgetvalue(res, 0, 1), "running");
+	PQclear(res);
+
+	const uint64_t *c[] = { &r->counts.created, &r->counts.updated, &r->counts.deleted,
+				&r->counts.unsubscribed, &r->counts.unchanged, &r->counts.failed,
+				&r->counts.skipped, &r->counts.requests, &r->counts.retries,
+				&r->counts.throttled, &r->counts.data_points, &r->deletes_held };
+	p = (struct params){ 0 };
+	p_int(&p, item_id);
+	p_text(&p, worker);
+	p_text(&p, run_status_name(r->status));
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
+		p_int(&p, (int64_t)*c[i]);
+	p_text(&p, r->seen);
+	p_bool(&p, r->read_ok);
+	p_text(&p, r->error ? clean_text(r->error, &clean) : NULL);
+	ret = run(ps, S_WORK_FINISH, &p, &res, err,
+		  "could not record the end of work item %" PRId64 " in state store \"%s\"", item_id, st->path);
+	strbuf_release(&clean);
+	if (ret)
+		return ret;
+	*held = changes(res) == 1;
+	PQclear(res);
+	if (!*held || !running)
+		return JERR_OK;
+	p = (struct params){ 0 };
+	p_int(&p, job_id);
+	if ((ret = run(ps, S_WORK_OPEN, &p, &res, err,
+		       "could not read the work items of job %" PRId64 " in state store \"%s\"", job_id, st->path)))
+		return ret;
+	*job_done = PQntuples(res) == 1 && get_int(res, 0, 0) == 0;
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_work_requeue(struct state *st, int64_t item_id, const char *worker, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_int(&p, item_id);
+	p_text(&p, worker);
+	ret = run(ps_of(st), S_WORK_REQUEUE, &p, &res, err,
+		  "could not give work item %" PRId64 " back to the queue of state store \"%s\"", item_id,
+		  st->path);
+	PQclear(res);
+	return ret;
+}
+
+static enum jerr pg_work_items(struct state *st, int64_t job_id, state_work_item_fn fn, void *ctx,
+			       struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_int(&p, job_id);
+	ret = run(ps_of(st), S_WORK_ITEMS, &p, &res, err,
+		  "could not read the work items of job %" PRId64 " in state store \"%s\"", job_id, st->path);
+	if (ret)
+		return ret;
+	for (int i = 0; i < PQntuples(res) && !ret; i++) {
+		struct state_work_item_info it = { 0 };
+		uint64_t *c[] = { &it.counts.created, &it.counts.updated, &it.counts.deleted,
+				  &it.counts.unsubscribed, &it.counts.unchanged, &it.counts.failed,
+				  &it.counts.skipped, &it.counts.requests, &it.counts.retries,
+				  &it.counts.throttled, &it.counts.data_points, &it.deletes_held };
+		it.id = get_int(res, i, 0);
+		it.dest_id = PQgetvalue(res, i, 1);
+		it.run_id = get_int(res, i, 2);
+		it.part = (int)get_int(res, i, 3);
+		it.n_parts = (int)get_int(res, i, 4);
+		it.claims = (int)get_int(res, i, 5);
+		it.status = PQgetvalue(res, i, 6);
+		it.run_status = PQgetisnull(res, i, 7) ? RUN_RUNNING : state_run_status_parse(PQgetvalue(res, i, 7));
+		for (size_t k = 0; k < ARRAY_SIZE(c); k++) {
+			int64_t v = get_int(res, i, 8 + (int)k);
+			*c[k] = v > 0 ? (uint64_t)v : 0;
+		}
+		it.seen = PQgetisnull(res, i, 20) ? NULL : PQgetvalue(res, i, 20);
+		it.read_ok = get_bool(res, i, 21);
+		it.error = PQgetisnull(res, i, 22) ? NULL : PQgetvalue(res, i, 22);
+		it.worker = PQgetisnull(res, i, 23) ? NULL : PQgetvalue(res, i, 23);
+		ret = fn(ctx, &it, err);
+	}
+	PQclear(res);
+	return ret;
+}
+
+static enum jerr pg_work_job_status(struct state *st, int64_t job_id, enum run_status *status,
+				    struct strbuf *model_id, bool *found, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_int(&p, job_id);
+	ret = run(ps_of(st), S_WORK_JOB_STATUS, &p, &res, err,
+		  "could not read job %" PRId64 " in state store \"%s\"", job_id, st->path);
+	if (ret)
+		return ret;
+	if (PQntuples(res) == 1) {
+		*found = true;
+		*status = state_run_status_parse(PQgetvalue(res, 0, 0));
+		if (model_id) {
+			strbuf_reset(model_id);
+			strbuf_addstr(model_id, PQgetvalue(res, 0, 1));
+		}
+	}
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_work_close(struct state *st, int64_t job_id, enum run_status status, const char *mark,
+			       struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_int(&p, job_id);
+	p_text(&p, run_status_name(status));
+	p_text(&p, mark);
+	ret = run(ps, S_WORK_CLOSE, &p, &res, err, "could not close job %" PRId64 " in state store \"%s\"",
+		  job_id, st->path);
+	if (ret)
+		return ret;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return JERR_OK; /* closed already */
+	}
+	int64_t token = get_int(res, 0, 0);
+	PQclear(res);
+	p = (struct params){ 0 };
+	p_int(&p, token);
+	ret = run(ps, S_WORK_UNLOCK, &p, &res, err,
+		  "could not release the destination locks of job %" PRId64 " in state store \"%s\"", job_id,
+		  st->path);
+	PQclear(res);
+	return ret;
+}
+
+static enum jerr pg_work_sweep(struct state *st, int64_t keep_ms, int64_t now, uint64_t *closed,
+			       struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_int(&p, now - 60000); /* a minute's grace for a job being queued right now */
+	ret = run(ps, S_WORK_SWEEP, &p, &res, err, "could not tidy the work queue of state store \"%s\"", st->path);
+	if (ret)
+		return ret;
+	*closed = changes(res);
+	PQclear(res);
+	p = (struct params){ 0 };
+	p_int(&p, keep_ms);
+	ret = run(ps, S_WORK_PRUNE, &p, &res, err, "could not tidy the work queue of state store \"%s\"", st->path);
+	PQclear(res);
+	return ret;
+}
+
+static enum jerr pg_leader_try(struct state *st, const char *name, bool *leader, struct jerror *err)
+{
+	struct pg_state *ps = ps_of(st);
+	struct params p = { 0 };
+	struct strbuf key = STRBUF_INIT;
+	PGresult *res;
+	enum jerr ret;
+
+	if (ps->leader) {
+		/* a session lock lasts as long as the session: is it still there? */
+		ret = run(ps, S_PING, &p, &res, err, "lost the connection to state store \"%s\"", st->path);
+		PQclear(res);
+		if (ret)
+			ps->leader = false;
+		*leader = ps->leader;
+		return ret;
+	}
+	strbuf_addf(&key, "%s/%s", ps->schema, name);
+	p_text(&p, key.buf);
+	ret = run(ps, S_LEADER_TRY, &p, &res, err, "could not try to become the %s of state store \"%s\"", name,
+		  st->path);
+	strbuf_release(&key);
+	if (ret)
+		return ret;
+	ps->leader = PQntuples(res) == 1 && get_bool(res, 0, 0);
+	*leader = ps->leader;
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_rate_take(struct state *st, const char *key, double capacity, double rate_per_ms, int want,
+			      int *got, int64_t *wait_ms, struct jerror *err)
+{
+	struct params p = { 0 };
+	char cap[32], rate[32];
+	PGresult *res;
+	enum jerr ret;
+
+	snprintf(cap, sizeof(cap), "%.17g", capacity);
+	snprintf(rate, sizeof(rate), "%.17g", rate_per_ms);
+	p_text(&p, key);
+	p_text(&p, cap);
+	p_text(&p, rate);
+	p_int(&p, want);
+	ret = run(ps_of(st), S_RATE_TAKE, &p, &res, err,
+		  "could not take from the rate budget \"%s\" in state store \"%s\"", key, st->path);
+	if (ret)
+		return ret;
+	if (PQntuples(res) == 1) {
+		double g = strtod(PQgetvalue(res, 0, 0), NULL), tokens = strtod(PQgetvalue(res, 0, 1), NULL);
+		*got = g > 0 ? (int)g : 0;
+		if (!*got) {
+			double ms = (1.0 - tokens) / rate_per_ms;
+			*wait_ms = ms < 1 ? 1 : (int64_t)ms + 1;
+		}
+	}
+	PQclear(res);
+	return JERR_OK;
+}
+
 const struct state_ops state_pg = {
 	.name = "PostgreSQL",
 	.open = pg_open,
@@ -1937,6 +2644,7 @@ const struct state_ops state_pg = {
 	.display = pg_display,
 	.limit_size = pg_limit_size,
 	.count = pg_count,
+	.count_range = pg_count_range,
 	.get = pg_get,
 	.cursor_fill = pg_cursor_fill,
 	.in_transaction = pg_in_transaction,
@@ -1964,4 +2672,15 @@ const struct state_ops state_pg = {
 	.clear = pg_clear,
 	.load_row = pg_load_row,
 	.load_finish = pg_load_finish,
+	.work_enqueue = pg_work_enqueue,
+	.work_claim = pg_work_claim,
+	.work_heartbeat = pg_work_heartbeat,
+	.work_finish = pg_work_finish,
+	.work_requeue = pg_work_requeue,
+	.work_items = pg_work_items,
+	.work_job_status = pg_work_job_status,
+	.work_close = pg_work_close,
+	.work_sweep = pg_work_sweep,
+	.leader_try = pg_leader_try,
+	.rate_take = pg_rate_take,
 };

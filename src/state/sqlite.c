@@ -55,6 +55,8 @@ enum stmt_id {
 	S_LOCK_DEL,
 	S_CUR_FIRST,
 	S_CUR_NEXT,
+	S_CUR_FROM,
+	S_COUNT_RANGE,
 	S_MARK_GET,
 	S_MARK_SET,
 	S__COUNT
@@ -108,6 +110,11 @@ static const char *const stmt_sql[S__COUNT] = {
 			" ORDER BY key LIMIT ?2",
 	[S_CUR_NEXT] = "SELECT " ROW_COLUMNS " FROM records WHERE dest_id = ?1 AND key > ?3"
 		       " ORDER BY key LIMIT ?2",
+	[S_CUR_FROM] = "SELECT " ROW_COLUMNS " FROM records WHERE dest_id = ?1 AND key >= ?3"
+		       " ORDER BY key LIMIT ?2",
+	/* NULL bound: open (keys are never NULL) */
+	[S_COUNT_RANGE] = "SELECT count(*) FROM records WHERE dest_id = ?1 AND in_scope = 1"
+			  " AND (?2 IS NULL OR key >= ?2) AND (?3 IS NULL OR key < ?3)",
 	[S_MARK_GET] = "SELECT value FROM marks WHERE schedule_id = ?1",
 	[S_MARK_SET] = "INSERT INTO marks (schedule_id, value, updated_at) VALUES (?1, ?2, ?3)"
 		       " ON CONFLICT (schedule_id) DO UPDATE SET value = excluded.value,"
@@ -760,7 +767,8 @@ static enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerr
 {
 	struct sq_state *sq = sq_of(cur->st);
 	sqlite3_stmt *s;
-	enum jerr ret = get_stmt(sq, cur->have_last ? S_CUR_NEXT : S_CUR_FIRST, &s, err);
+	enum jerr ret = get_stmt(sq, cur->have_last ? S_CUR_NEXT : cur->has_from ? S_CUR_FROM : S_CUR_FIRST,
+				 &s, err);
 	char keybuf[STATE_KEYBUF_SIZE];
 	int rc = SQLITE_DONE;
 
@@ -770,6 +778,8 @@ static enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerr
 	sqlite3_bind_int(s, 2, STATE_BATCH_ROWS);
 	if (cur->have_last)
 		bind_key(s, 3, &cur->last);
+	else if (cur->has_from)
+		bind_key(s, 3, &cur->from);
 	while (!state_cursor_full(cur) && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct state_row r;
 		decode_row(s, &r, keybuf);
@@ -795,6 +805,31 @@ static enum jerr sq_count(struct state *st, const char *dest_id, uint64_t *in_sc
 	if (ret)
 		return ret;
 	sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*in_scope = (uint64_t)sqlite3_column_int64(s, 0);
+	else
+		ret = db_error(sq, rc, err,
+			       "could not count records of destination \"%s\" in state store \"%s\"",
+			       dest_id, st->path);
+	stmt_done(s);
+	return ret;
+}
+
+static enum jerr sq_count_range(struct state *st, const char *dest_id, const struct rkey *lo,
+				const struct rkey *hi, uint64_t *in_scope, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s;
+	enum jerr ret = get_stmt(sq, S_COUNT_RANGE, &s, err);
+	int rc;
+	if (ret)
+		return ret;
+	sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
+	if (lo)
+		bind_key(s, 2, lo);
+	if (hi)
+		bind_key(s, 3, hi);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*in_scope = (uint64_t)sqlite3_column_int64(s, 0);
@@ -1513,6 +1548,7 @@ const struct state_ops state_sqlite = {
 	.display = sq_display,
 	.limit_size = sq_limit_size,
 	.count = sq_count,
+	.count_range = sq_count_range,
 	.get = sq_get,
 	.cursor_fill = sq_cursor_fill,
 	.in_transaction = sq_in_transaction,

@@ -90,6 +90,8 @@ void state_base_release(struct state *st)
 	strbuf_release(&st->get_key);
 	free(st->path);
 	st->path = NULL;
+	free(st->location);
+	st->location = NULL;
 }
 
 static enum jerr refuse_readonly(struct state *st, struct jerror *err)
@@ -122,7 +124,10 @@ enum jerr state_open(const char *path, enum state_open_mode mode, struct state *
 		     struct jerror *err)
 {
 	*out = NULL;
-	return ops_for(path)->open(path, mode, out, err);
+	enum jerr rc = ops_for(path)->open(path, mode, out, err);
+	if (!rc && *out && !(*out)->location)
+		(*out)->location = xstrdup(path);
+	return rc;
 }
 
 void state_close(struct state *st)
@@ -139,6 +144,11 @@ int state_schema_version(const struct state *st)
 const char *state_path(const struct state *st)
 {
 	return st->path;
+}
+
+const char *state_location(const struct state *st)
+{
+	return st->location;
 }
 
 const char *state_backend_name(const struct state *st)
@@ -189,8 +199,26 @@ enum jerr state_get(struct state *st, const char *dest_id, const struct rkey *ke
 	return ret;
 }
 
-enum jerr state_cursor_open(struct state *st, const char *dest_id, struct state_cursor **out,
-			    struct jerror *err)
+enum jerr state_count_range(struct state *st, const char *dest_id, const struct key_range *range,
+			    uint64_t *in_scope, struct jerror *err)
+{
+	if (!range || (!range->lo && !range->hi))
+		return state_count(st, dest_id, in_scope, err);
+	*in_scope = 0;
+	return st->ops->count_range(st, dest_id, range->lo, range->hi, in_scope, err);
+}
+
+/* Copy key into *to, its text into text. */
+static void copy_key(struct rkey *to, struct strbuf *text, const struct rkey *key)
+{
+	strbuf_reset(text);
+	strbuf_addslice(text, key->text);
+	*to = *key;
+	to->text = (struct slice){ text->buf, text->len };
+}
+
+enum jerr state_cursor_open_range(struct state *st, const char *dest_id, const struct key_range *range,
+				  struct state_cursor **out, struct jerror *err)
 {
 	struct state_cursor *cur = xcalloc(1, sizeof(*cur));
 	(void)err;
@@ -198,9 +226,25 @@ enum jerr state_cursor_open(struct state *st, const char *dest_id, struct state_
 	cur->dest_id = xstrdup(dest_id);
 	strbuf_init(&cur->buf, 0);
 	strbuf_init(&cur->last_text, 0);
+	strbuf_init(&cur->from_text, 0);
+	strbuf_init(&cur->to_text, 0);
+	if (range && range->lo) {
+		cur->has_from = true;
+		copy_key(&cur->from, &cur->from_text, range->lo);
+	}
+	if (range && range->hi) {
+		cur->has_to = true;
+		copy_key(&cur->to, &cur->to_text, range->hi);
+	}
 	st->n_cursors++;
 	*out = cur;
 	return JERR_OK;
+}
+
+enum jerr state_cursor_open(struct state *st, const char *dest_id, struct state_cursor **out,
+			    struct jerror *err)
+{
+	return state_cursor_open_range(st, dest_id, NULL, out, err);
 }
 
 void state_cursor_push(struct state_cursor *cur, const struct state_row *row)
@@ -245,6 +289,12 @@ static enum jerr cursor_fill(struct state_cursor *cur, struct jerror *err)
 		r->key.text.ptr = cur->buf.buf + t->key;
 		r->payload.ptr = cur->buf.buf + t->payload;
 		r->last_error.ptr = cur->buf.buf + t->last_error;
+		if (cur->has_to && key_compare(&r->key, &cur->to) >= 0) {
+			/* the end of the range: this row and the rest are beyond it */
+			cur->n = i;
+			cur->exhausted = true;
+			break;
+		}
 	}
 	/*
 	 * Keys come strictly increasing. In a damaged or hand-edited store (keys of other
@@ -299,6 +349,8 @@ void state_cursor_close(struct state_cursor *cur)
 	cur->st->n_cursors--;
 	strbuf_release(&cur->buf);
 	strbuf_release(&cur->last_text);
+	strbuf_release(&cur->from_text);
+	strbuf_release(&cur->to_text);
 	free(cur->dest_id);
 	free(cur);
 }
@@ -668,4 +720,172 @@ enum jerr state_load_finish(struct state *st, struct jerror *err)
 	if ((ret = refuse_readonly(st, err)))
 		return ret;
 	return st->ops->load_finish(st, err);
+}
+
+/* ---- workers (PostgreSQL only) ---- */
+
+static enum jerr need_workers(struct state *st, struct jerror *err)
+{
+	jerror_set(err, JERR_STATE, "workers need a PostgreSQL state store");
+	jerror_detail(err, "state store \"%s\" is %s; joey worker, joey serve --worker and joey run "
+			   "--partitions share their work through a PostgreSQL state store",
+		      st->path, st->ops->name);
+	jerror_hint(err, "pass --state postgresql://USER@HOST/DATABASE (or set JOEY_STATE_URL); "
+			 "'joey state export' and 'joey state import' move the state there");
+	return JERR_STATE;
+}
+
+enum jerr state_work_supported(struct state *st, struct jerror *err)
+{
+	return st->ops->work_enqueue ? JERR_OK : need_workers(st, err);
+}
+
+void state_work_item_init(struct state_work_item *it)
+{
+	memset(it, 0, sizeof(*it));
+	strbuf_init(&it->dest_id, 0);
+	strbuf_init(&it->model_id, 0);
+	strbuf_init(&it->schedule_id, 0);
+	strbuf_init(&it->since, 0);
+	strbuf_init(&it->lo_text, 0);
+	strbuf_init(&it->hi_text, 0);
+}
+
+void state_work_item_release(struct state_work_item *it)
+{
+	strbuf_release(&it->dest_id);
+	strbuf_release(&it->model_id);
+	strbuf_release(&it->schedule_id);
+	strbuf_release(&it->since);
+	strbuf_release(&it->lo_text);
+	strbuf_release(&it->hi_text);
+	memset(it, 0, sizeof(*it));
+}
+
+enum jerr state_work_enqueue(struct state *st, const struct state_work_spec *spec,
+			     const struct state_work_part *parts, size_t n_parts, int64_t *job_id,
+			     bool *duplicate, struct jerror *err)
+{
+	enum jerr ret;
+	*job_id = 0;
+	*duplicate = false;
+	if (!st->ops->work_enqueue)
+		return need_workers(st, err);
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	if (!st->ops->in_transaction(st))
+		return jerror_set(err, JERR_INTERNAL, "state_work_enqueue needs a transaction");
+	return st->ops->work_enqueue(st, spec, parts, n_parts, state_now_ms(), job_id, duplicate, err);
+}
+
+enum jerr state_work_claim(struct state *st, const char *worker, int64_t lease_ms, int64_t only_job,
+			   struct state_work_item *it, bool *found, struct jerror *err)
+{
+	enum jerr ret;
+	*found = false;
+	if (!st->ops->work_claim)
+		return need_workers(st, err);
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	return st->ops->work_claim(st, worker, lease_ms, only_job, it, found, err);
+}
+
+enum jerr state_work_heartbeat(struct state *st, const char *worker, int64_t lease_ms,
+			       void (*held)(void *ctx, int64_t item_id), void *ctx, struct jerror *err)
+{
+	enum jerr ret;
+	if (!st->ops->work_heartbeat)
+		return need_workers(st, err);
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	return st->ops->work_heartbeat(st, worker, lease_ms, state_now_ms(), held, ctx, err);
+}
+
+enum jerr state_work_finish(struct state *st, int64_t item_id, const char *worker,
+			    const struct state_work_result *res, bool *held, bool *job_done,
+			    struct jerror *err)
+{
+	enum jerr ret;
+	*held = *job_done = false;
+	if (!st->ops->work_finish)
+		return need_workers(st, err);
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	if (!st->ops->in_transaction(st))
+		return jerror_set(err, JERR_INTERNAL, "state_work_finish needs a transaction");
+	return st->ops->work_finish(st, item_id, worker, res, held, job_done, err);
+}
+
+enum jerr state_work_requeue(struct state *st, int64_t item_id, const char *worker, struct jerror *err)
+{
+	enum jerr ret;
+	if (!st->ops->work_requeue)
+		return need_workers(st, err);
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	return st->ops->work_requeue(st, item_id, worker, err);
+}
+
+enum jerr state_work_items(struct state *st, int64_t job_id, state_work_item_fn fn, void *ctx,
+			   struct jerror *err)
+{
+	if (!st->ops->work_items)
+		return need_workers(st, err);
+	return st->ops->work_items(st, job_id, fn, ctx, err);
+}
+
+enum jerr state_work_job_status(struct state *st, int64_t job_id, enum run_status *status,
+				struct strbuf *model_id, bool *found, struct jerror *err)
+{
+	*found = false;
+	*status = RUN_FAILED;
+	if (!st->ops->work_job_status)
+		return need_workers(st, err);
+	return st->ops->work_job_status(st, job_id, status, model_id, found, err);
+}
+
+enum jerr state_work_close(struct state *st, int64_t job_id, enum run_status status, const char *mark,
+			   struct jerror *err)
+{
+	enum jerr ret;
+	if (!st->ops->work_close)
+		return need_workers(st, err);
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	return st->ops->work_close(st, job_id, status, mark, err);
+}
+
+enum jerr state_work_sweep(struct state *st, int64_t keep_ms, uint64_t *closed, struct jerror *err)
+{
+	enum jerr ret;
+	*closed = 0;
+	if (!st->ops->work_sweep)
+		return need_workers(st, err);
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	return st->ops->work_sweep(st, keep_ms, state_now_ms(), closed, err);
+}
+
+enum jerr state_leader_try(struct state *st, const char *name, bool *leader, struct jerror *err)
+{
+	*leader = false;
+	if (!st->ops->leader_try)
+		return need_workers(st, err);
+	return st->ops->leader_try(st, name, leader, err);
+}
+
+enum jerr state_rate_take(struct state *st, const char *key, double capacity, double rate_per_ms,
+			  int want, int *got, int64_t *wait_ms, struct jerror *err)
+{
+	enum jerr ret;
+	*got = 0;
+	*wait_ms = 0;
+	if (!st->ops->rate_take)
+		return need_workers(st, err);
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	if (want < 1 || capacity < 1 || !(rate_per_ms > 0))
+		return jerror_set(err, JERR_INTERNAL, "state_rate_take: bad bucket (want %d, capacity %g, rate %g)",
+				  want, capacity, rate_per_ms);
+	return st->ops->rate_take(st, key, capacity, rate_per_ms, want, got, wait_ms, err);
 }

@@ -24,6 +24,8 @@
  *   history:         state_run_start ... state_ledger_add ... state_run_finish
  *   marks:           state_mark_get / state_mark_set (incremental schedules)
  *   export/import:   state_dump; state_begin, state_load_row..., state_load_finish, state_commit
+ *   workers:         state_work_* (the work queue), state_leader_try, state_rate_take
+ *                    (PostgreSQL only; see below)
  *   state_close(st);
  *
  * Cursor rows come in ascending key order as defined by key_compare() in
@@ -47,7 +49,7 @@
 #include "base/strbuf.h"
 #include "source/source.h"
 
-#define STATE_SCHEMA_VERSION 2
+#define STATE_SCHEMA_VERSION 4
 #define STATE_HASH_LEN 16
 /* PRAGMA application_id of a joey state store: "JOEY" (PostgreSQL: meta.application_id). */
 #define STATE_APPLICATION_ID 0x4a4f4559
@@ -115,6 +117,12 @@ int state_schema_version(const struct state *st);
  * for PostgreSQL the URL without its password (postgresql://user@host:port/db?schema=s).
  */
 const char *state_path(const struct state *st);
+/*
+ * The path or URL exactly as given to state_open (borrowed from st), password
+ * included: for opening another connection to the same store (the warehouse diff),
+ * never for messages. NULL for a store state_open did not make.
+ */
+const char *state_location(const struct state *st);
 /* "SQLite" or "PostgreSQL". */
 const char *state_backend_name(const struct state *st);
 /* path (borrowed) names a PostgreSQL store: it starts with postgres:// or postgresql://. */
@@ -138,10 +146,19 @@ enum jerr state_cursor_open(struct state *st, const char *dest_id, struct state_
 enum jerr state_cursor_next(struct state_cursor *cur, struct state_row **row,
 			    struct jerror *err) JOEY_WUR;
 void state_cursor_close(struct state_cursor *cur);
+/*
+ * state_cursor_open limited to the keys of range (copied; NULL: every key): the rows
+ * with lo <= key < hi in key order. A worker's partition reads its state this way.
+ */
+enum jerr state_cursor_open_range(struct state *st, const char *dest_id, const struct key_range *range,
+				  struct state_cursor **cur, struct jerror *err) JOEY_WUR;
 
 /* Number of in-scope rows of a destination (for the mass-delete guard). */
 enum jerr state_count(struct state *st, const char *dest_id, uint64_t *in_scope,
 		      struct jerror *err) JOEY_WUR;
+/* state_count of the keys in range (borrowed; NULL: every key). */
+enum jerr state_count_range(struct state *st, const char *dest_id, const struct key_range *range,
+			    uint64_t *in_scope, struct jerror *err) JOEY_WUR;
 /* One row by key; *found false if absent. Row borrowed until the next state call. */
 enum jerr state_get(struct state *st, const char *dest_id, const struct rkey *key,
 		    struct state_row **row, bool *found, struct jerror *err) JOEY_WUR;
@@ -291,6 +308,174 @@ enum jerr state_mark_get(struct state *st, const char *schedule_id, struct strbu
 /* Store value (borrowed, copied) as the mark of schedule_id, replacing any. */
 enum jerr state_mark_set(struct state *st, const char *schedule_id, const char *value,
 			 struct jerror *err) JOEY_WUR;
+
+/* ---- the work queue of `joey worker` (PostgreSQL only; docs/scaling.md) ---- */
+
+/*
+ * Workers on any number of machines share one PostgreSQL store. A job is one run of
+ * some destinations of a model; it is split into work items, one per destination and
+ * key range (partition). Each item is claimed by one worker at a time with SELECT ...
+ * FOR UPDATE SKIP LOCKED and a lease (expires_at, on the database's clock) that the
+ * worker renews; an item whose lease ran out (its worker died) is claimed again by
+ * another worker, which resumes it: what Braze confirmed is committed per batch, so it
+ * is not sent again.
+ *
+ *   enqueue (any process), in one transaction:
+ *     state_begin; state_lock_acquire(each destination); state_run_start(each);
+ *     state_work_enqueue(...)            -- adopts the locks: the job holds them now
+ *     state_commit
+ *   work (each worker): state_work_claim -> run the item -> in one transaction:
+ *     state_work_finish; if *job_done: state_work_items (sum up), state_run_finish,
+ *     state_mark_set, state_work_close   -- releases the job's locks
+ *   keep alive (each worker, its own connection, every lease/3): state_work_heartbeat
+ *
+ * On SQLite every function here fails with JERR_STATE ("workers need a PostgreSQL
+ * state store"). Strings given are borrowed.
+ */
+
+/* JERR_OK when the store has the work queue; else JERR_STATE saying workers need PostgreSQL. */
+enum jerr state_work_supported(struct state *st, struct jerror *err) JOEY_WUR;
+
+/* What a job is (state_work_enqueue). */
+struct state_work_spec {
+	const char *model_id;
+	const char *schedule_id; /* incremental schedule whose mark the job advances; NULL none */
+	const char *since;       /* the mark its reads start from; NULL: a full read */
+	const char *dedup;       /* unique among all jobs (e.g. schedule + fire time); NULL none */
+	bool force;              /* send deletes past the mass-delete guard */
+	double max_delete_percent; /* < 0: each destination's own */
+};
+
+/* One work item: a destination's key range. */
+struct state_work_part {
+	const char *dest_id;
+	int64_t run_id; /* the destination's row in runs (state_run_start) */
+	int part, n_parts;
+	struct key_range range;
+};
+
+/*
+ * Store a job and its items, queued. Call inside the transaction that took the
+ * destinations' locks (this struct state's): they pass to the job (holder "joey job
+ * N", no pid, so only their heartbeat keeps them; workers refresh it). *duplicate:
+ * a job with spec->dedup exists already (nothing stored; roll back).
+ */
+enum jerr state_work_enqueue(struct state *st, const struct state_work_spec *spec,
+			     const struct state_work_part *parts, size_t n_parts, int64_t *job_id,
+			     bool *duplicate, struct jerror *err) JOEY_WUR;
+
+/* A claimed item and what its job says (owned: state_work_item_release). */
+struct state_work_item {
+	int64_t id, job_id, run_id;
+	int part, n_parts;
+	int claims; /* times it was claimed, this one included (> 1: a worker died on it) */
+	struct strbuf dest_id, model_id, schedule_id, since; /* empty: none */
+	bool has_since, force;
+	double max_delete_percent;
+	struct rkey lo, hi; /* the range's bounds (their text in lo_text, hi_text) */
+	struct strbuf lo_text, hi_text;
+	struct key_range range; /* points at lo/hi, or NULL bounds */
+};
+void state_work_item_init(struct state_work_item *it);
+void state_work_item_release(struct state_work_item *it);
+
+/*
+ * Claim the oldest claimable item (queued, or running with its lease expired) of a
+ * running job whose locks are still its own, for worker (an id unique per process),
+ * with a lease of lease_ms; only_job > 0 limits it to that job. *found false: none.
+ */
+enum jerr state_work_claim(struct state *st, const char *worker, int64_t lease_ms, int64_t only_job,
+			   struct state_work_item *it, bool *found, struct jerror *err) JOEY_WUR;
+
+/*
+ * Renew the leases of worker's running items by lease_ms, and the heartbeat of the
+ * destination locks of every running job. held (may be NULL) is called with each item
+ * still worker's; an item missing from them was taken over after its lease ran out.
+ */
+enum jerr state_work_heartbeat(struct state *st, const char *worker, int64_t lease_ms,
+			       void (*held)(void *ctx, int64_t item_id), void *ctx,
+			       struct jerror *err) JOEY_WUR;
+
+/* How an item ended (state_work_finish). */
+struct state_work_result {
+	enum run_status status;  /* RUN_SUCCESS, RUN_FAILED */
+	struct run_counts counts;
+	uint64_t deletes_held;
+	const char *seen;        /* largest since value read; NULL none */
+	bool read_ok;            /* the source was read to the end */
+	const char *error;       /* NULL none */
+};
+
+/*
+ * Inside a transaction: record the result of item_id if worker still holds it (*held;
+ * otherwise nothing changes: another worker took it over), serialised with the other
+ * finishers of its job. *job_done: no item of the (still running) job is queued or
+ * running any more; the caller then closes the job in the same transaction.
+ */
+enum jerr state_work_finish(struct state *st, int64_t item_id, const char *worker,
+			    const struct state_work_result *res, bool *held, bool *job_done,
+			    struct jerror *err) JOEY_WUR;
+/* Give a claimed item back to the queue (the worker is stopping); nothing if not held. */
+enum jerr state_work_requeue(struct state *st, int64_t item_id, const char *worker,
+			     struct jerror *err) JOEY_WUR;
+
+/* An item as stored (state_work_items); strings borrowed for the call. */
+struct state_work_item_info {
+	int64_t id;
+	const char *dest_id;
+	int64_t run_id;
+	int part, n_parts, claims;
+	const char *status;      /* "queued", "running", "finished" */
+	enum run_status run_status; /* of a finished item */
+	struct run_counts counts;
+	uint64_t deletes_held;
+	const char *seen;        /* NULL none */
+	bool read_ok;
+	const char *error;       /* NULL none */
+	const char *worker;      /* NULL none */
+};
+typedef enum jerr (*state_work_item_fn)(void *ctx, const struct state_work_item_info *it,
+					struct jerror *err);
+/* The items of job_id in (destination, part) order. */
+enum jerr state_work_items(struct state *st, int64_t job_id, state_work_item_fn fn, void *ctx,
+			   struct jerror *err) JOEY_WUR;
+
+/* A job's status (RUN_RUNNING until closed) and its model; *found false if none. */
+enum jerr state_work_job_status(struct state *st, int64_t job_id, enum run_status *status,
+				struct strbuf *model_id, bool *found, struct jerror *err) JOEY_WUR;
+/*
+ * Inside the finisher's transaction: the job ended with status; mark (NULL: none) is
+ * what it stored as its schedule's mark. Releases the destination locks it holds.
+ */
+enum jerr state_work_close(struct state *st, int64_t job_id, enum run_status status,
+			   const char *mark, struct jerror *err) JOEY_WUR;
+
+/*
+ * Housekeeping (the leader, now and then): a running job whose destination locks are
+ * gone (taken over as stale while no worker ran for the lock's stale time) can never
+ * finish: it becomes interrupted (*closed says how many). Jobs that ended more than
+ * keep_ms ago are deleted with their items.
+ */
+enum jerr state_work_sweep(struct state *st, int64_t keep_ms, uint64_t *closed,
+			   struct jerror *err) JOEY_WUR;
+
+/*
+ * Leadership (one scheduler at a time): try to become the leader of name (e.g.
+ * "scheduler") on this struct state's connection; once it is, it stays until the
+ * connection ends (the process dies, or state_close). Called again, it checks that the
+ * connection is alive. Use a struct state for nothing else: its connection is the lease.
+ */
+enum jerr state_leader_try(struct state *st, const char *name, bool *leader,
+			   struct jerror *err) JOEY_WUR;
+
+/*
+ * A token bucket shared by every process using the store (one Braze workspace's rate
+ * limit, docs/scaling.md): refill key's bucket (created full) at rate_per_ms up to
+ * capacity, on the database's clock, then take up to want whole tokens. *got: how
+ * many were taken (0..want); when 0, *wait_ms says when one will be there.
+ */
+enum jerr state_rate_take(struct state *st, const char *key, double capacity, double rate_per_ms,
+			  int want, int *got, int64_t *wait_ms, struct jerror *err) JOEY_WUR;
 
 /* ---- export and import: every table as values (`joey state export|import`) ---- */
 

@@ -27,6 +27,13 @@
  *             KEY -> ... AUTO_INCREMENT, TEXT PRIMARY KEY -> VARCHAR(255) COLLATE
  *             utf8mb4_bin PRIMARY KEY (a key needs a length; SQLite keys are bytewise);
  *             other columns keep the server's default (case-insensitive) collation.
+ *   postgres-warehouse  the postgres backend with the state store in the same database
+ *             (schema "case_<name>_st") and the warehouse diff forced (--diff warehouse):
+ *             the plan is computed twice, before any digest is stored (every record is
+ *             a candidate) and after a pass that stores them as `joey run` does (only
+ *             changed records are), and both must equal expected.json (its models'
+ *             "diff" member, which only a non-stream mode adds, is checked apart: the
+ *             warehouse diff must have been used, unless a group depends on the time).
  *   csv       cases whose data.sql is only CREATE TABLE and INSERT and whose sources
  *             are all sqlite-import-table: every table is exported from data.db to
  *             csv/<table>.csv, one csv app per table ("csv_<table>"), each source moved
@@ -59,8 +66,10 @@
 enum backend_kind { BK_SQLITE, BK_POSTGRES, BK_MYSQL, BK_CSV };
 
 struct backend {
-	const char *name; /* also the suffix of data.<name>.sql */
+	const char *name;
+	const char *type; /* the app type; also the suffix of data.<type>.sql */
 	enum backend_kind kind;
+	bool warehouse;   /* state store in the same database, --diff warehouse */
 	const char *url_var;
 	char user[128], password[128], host[128], port[16], database[128];
 	PGconn *pg;
@@ -437,14 +446,14 @@ static int rewrite_config(const char *tmp, const struct backend *be, const char 
 				} else {
 					json_object_set_new(o, "database", json_string(dbname));
 				}
-				json_object_set_new(obj, "type", json_string(be->name));
+				json_object_set_new(obj, "type", json_string(be->type));
 				json_object_set_new(obj, "options", o);
 			} else if (!strcmp(cls, "Source") && !strncmp(type, "sqlite-", 7)) {
 				struct strbuf t = STRBUF_INIT, f = STRBUF_INIT;
 				const char *table = json_string_value(
 					json_object_get(json_object_get(obj, "options"), "table"));
 				if (be->kind != BK_CSV) {
-					strbuf_addf(&t, "%s-%s", be->name, type + 7);
+					strbuf_addf(&t, "%s-%s", be->type, type + 7);
 					json_object_set_new(obj, "type", json_string(t.buf));
 					strbuf_release(&t);
 					continue;
@@ -496,7 +505,7 @@ static int load_server_data(struct backend *be, const char *src, const char *dbn
 	char *text, *body;
 	int rc = 0;
 
-	strbuf_addf(&p, "%s/data.%s.sql", src, be->name);
+	strbuf_addf(&p, "%s/data.%s.sql", src, be->type);
 	body = tu_read(p.buf);
 	if (!body) {
 		strbuf_reset(&p);
@@ -561,6 +570,160 @@ static void print_diff(const char *tmp, json_t *want, json_t *got)
 	strbuf_release(&cmd);
 }
 
+/*
+ * The warehouse diff's "diff" member of each model in got (only a non-stream mode adds
+ * it; expected.json has none): taken out, after checking that the warehouse diff was
+ * used, unless a group depends on the current time (then it streams, by design).
+ */
+static int check_diff_member(const struct backend *be, const char *name, json_t *got, const char *pass)
+{
+	json_t *models = json_object_get(got, "models"), *m;
+	size_t i;
+	int failed = 0;
+	json_array_foreach(models, i, m) {
+		json_t *d = json_object_get(m, "diff");
+		const char *used = json_string_value(json_object_get(d, "used"));
+		const char *why = json_string_value(json_object_get(d, "why"));
+		if (!d || !used) {
+			fprintf(stderr, "%s case %s%s: model has no \"diff\" member\n", be->name, name, pass);
+			failed = 1;
+		} else if (strcmp(used, "warehouse") && !(why && strstr(why, "current time"))) {
+			fprintf(stderr, "%s case %s%s: the warehouse diff was not used: %s\n", be->name, name, pass,
+				why ? why : "?");
+			failed = 1;
+		} else if (!strcmp(used, "warehouse") && *pass) {
+			/* with the digests stored, an unchanged record is not read (one destination) */
+			json_t *dests = json_object_get(got, "destinations"), *dj, *one = NULL;
+			size_t k, n = 0;
+			json_array_foreach(dests, k, dj)
+				if (json_equal(json_object_get(dj, "model"), json_object_get(m, "id")))
+					one = dj, n++;
+			json_int_t unchanged = json_integer_value(json_object_get(json_object_get(one, "counts"),
+										  "unchanged"));
+			json_int_t read = json_integer_value(json_object_get(d, "read"));
+			json_int_t records = json_integer_value(json_object_get(m, "records"));
+			if (strstr(pass, "after a run") && read) {
+				fprintf(stderr, "%s case %s%s: %lld records read after a run Braze confirmed\n",
+					be->name, name, pass, (long long)read);
+				failed = 1;
+			}
+			if (n == 1 && read + unchanged > records) {
+				fprintf(stderr, "%s case %s%s: %lld records read, %lld unchanged, of %lld: unchanged "
+						"records were read\n",
+					be->name, name, pass, (long long)read, (long long)unchanged, (long long)records);
+				failed = 1;
+			}
+			if (getenv("JOEY_CASE_VERBOSE"))
+				fprintf(stderr, "%s case %s%s: %lld of %lld records read, %lld unchanged\n", be->name,
+					name, pass, (long long)read, (long long)records, (long long)unchanged);
+		}
+		json_object_del(m, "diff");
+	}
+	return failed;
+}
+
+/* Plan and compare with expected (the file): 0 equal, 1 not (the difference printed). */
+static int plan_check(const struct backend *be, const char *name, const char *tmp, const char *expected,
+		      const struct config *cfg, struct state *st, const struct plan_opts *opts, const char *pass)
+{
+	struct jerror err = JERROR_INIT;
+	struct plan plan;
+	char *out = NULL;
+	size_t outlen = 0;
+	json_t *got = NULL, *want = NULL;
+	json_error_t je;
+	int failed = 0;
+
+	assert_int_equal(plan_init(&plan, cfg, opts, &err), JERR_OK);
+	if (plan_compute(&plan, st, &err) != JERR_OK) {
+		fprintf(stderr, "%s case %s%s: plan failed: %s (%s)\n", be->name, name, pass, err.msg.buf,
+			err.detail.buf);
+		failed = 1;
+		goto out;
+	}
+	FILE *mem = open_memstream(&out, &outlen);
+	plan_print_json(&plan, mem);
+	fclose(mem);
+	got = json_loads(out, 0, &je);
+	if (!got) {
+		fprintf(stderr, "%s case %s%s: plan output is not JSON: %s\n%s\n", be->name, name, pass, je.text, out);
+		failed = 1;
+		goto out;
+	}
+	if (be->warehouse)
+		failed = check_diff_member(be, name, got, pass);
+	if ((be->kind == BK_SQLITE && getenv("JOEY_UPDATE_EXPECTED")) || strstr(pass, "streaming")) {
+		json_dump_file(got, expected, JSON_INDENT(2) | JSON_SORT_KEYS);
+		FILE *f = fopen(expected, "a");
+		fputc('\n', f);
+		fclose(f);
+	}
+	want = json_load_file(expected, 0, &je);
+	if (!want) {
+		fprintf(stderr, "case %s: missing or invalid expected.json (%s); got:\n%s\n", name, je.text, out);
+		failed = 1;
+	} else if (!json_equal(got, want)) {
+		fprintf(stderr, "%s case %s%s: plan differs from expected.json (- expected, + got):\n",
+			be->name, name, pass);
+		print_diff(tmp, want, got);
+		failed = 1;
+	}
+out:
+	plan_release(&plan);
+	json_decref(got);
+	json_decref(want);
+	free(out);
+	jerror_release(&err);
+	return failed;
+}
+
+static enum jerr ignore_item(void *ctx, const struct diff_item *it, struct jerror *err)
+{
+	(void)ctx, (void)it, (void)err;
+	return JERR_OK;
+}
+
+static enum jerr ignore_unchanged(void *ctx, const struct cfg_destination *d, uint64_t n, struct jerror *err)
+{
+	(void)ctx, (void)d, (void)n, (void)err;
+	return JERR_OK;
+}
+
+/* What a run whose every change Braze confirmed writes (run.c on_outcomes). */
+static enum jerr apply_item(void *ctx, const struct diff_item *it, struct jerror *err)
+{
+	struct state *st = ctx;
+	if (it->action == DIFF_DELETE)
+		return state_delete(st, it->dest->id, it->key, err);
+	if (it->action == DIFF_UNCHANGED && !it->state_only)
+		return JERR_OK;
+	return state_put(st, it->dest->id, it->key, it->new_payload, it->new_hash, it->in_scope, err);
+}
+
+/*
+ * A pass over every model as `joey run --diff warehouse` makes, storing the digests;
+ * with apply, as if Braze confirmed every change.
+ */
+static void store_digests(const struct backend *be, const char *name, const struct config *cfg, struct state *st,
+			  bool apply)
+{
+	struct jerror err = JERROR_INIT;
+	for (size_t m = 0; m < cfg->n_models; m++) {
+		const struct cfg_model *model = cfg->models[m];
+		struct diff_visitor v = { apply ? apply_item : ignore_item, st };
+		struct diff_opts o = { .mode = DIFF_MODE_WAREHOUSE, .unchanged = ignore_unchanged,
+				       .write_digests = true };
+		struct record_stats stats;
+		if (!model->n_destinations)
+			continue;
+		if (diff_model_opts(cfg, model, model->destinations, model->n_destinations, st, &o, &v, &stats, NULL,
+				    NULL, &err))
+			fail_msg("%s case %s: storing digests failed: %s (%s)", be->name, name, err.msg.buf,
+				 err.detail.buf);
+	}
+	jerror_release(&err);
+}
+
 /* 0 passed, 1 failed, CASE_NA not applicable to this backend. */
 static int run_case(struct backend *be, const char *name)
 {
@@ -569,13 +732,10 @@ static int run_case(struct backend *be, const char *name)
 	struct config *cfg = NULL;
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
-	struct plan plan;
-	bool plan_live = false, server_data = false;
+	struct strbuf state_schema = STRBUF_INIT;
+	bool server_data = false;
 	struct plan_opts opts = { .details = true, .json = true, .max_delete_percent = -1 };
-	char *out = NULL;
-	size_t outlen = 0;
 	int failed = 0;
-	json_t *got = NULL, *want = NULL;
 	json_error_t je;
 
 	strbuf_addf(&src, "%s/%s", cases_dir(), name);
@@ -636,59 +796,57 @@ static int run_case(struct backend *be, const char *name)
 		goto out;
 	}
 	strbuf_reset(&cmd);
-	strbuf_addf(&cmd, "%s/state.db", tmp);
+	if (be->warehouse) {
+		/* the state store in the sources' database, in a schema of its own */
+		struct strbuf msg = STRBUF_INIT, sql = STRBUF_INIT;
+		strbuf_addf(&state_schema, "%s_st", dbname.buf);
+		strbuf_addf(&sql, "DROP SCHEMA IF EXISTS \"%s\" CASCADE", state_schema.buf);
+		if (!server_exec(be, sql.buf, &msg))
+			fail_msg("%s: %s", sql.buf, msg.buf);
+		strbuf_release(&msg);
+		strbuf_release(&sql);
+		strbuf_addf(&cmd, "%s?schema=%s", getenv(be->url_var), state_schema.buf);
+		opts.diff = DIFF_MODE_WAREHOUSE;
+		opts.diff_set = true;
+	} else {
+		strbuf_addf(&cmd, "%s/state.db", tmp);
+	}
 	assert_int_equal(state_open(cmd.buf, STATE_OPEN_CREATE, &st, &err), JERR_OK);
 	strbuf_reset(&p);
 	strbuf_addf(&p, "%s/state.json", src.buf);
 	load_state(st, p.buf);
 
-	assert_int_equal(plan_init(&plan, cfg, &opts, &err), JERR_OK);
-	plan_live = true;
-	if (plan_compute(&plan, st, &err) != JERR_OK) {
-		fprintf(stderr, "%s case %s: plan failed: %s (%s)\n", be->name, name, err.msg.buf,
-			err.detail.buf);
-		failed = 1;
-		goto out;
-	}
-	FILE *mem = open_memstream(&out, &outlen);
-	plan_print_json(&plan, mem);
-	fclose(mem);
-
 	strbuf_reset(&p);
 	strbuf_addf(&p, "%s/expected.json", src.buf);
-	got = json_loads(out, 0, &je);
-	if (!got) {
-		fprintf(stderr, "%s case %s: plan output is not JSON: %s\n%s\n", be->name, name, je.text, out);
-		failed = 1;
-		goto out;
+	failed = plan_check(be, name, tmp, p.buf, cfg, st, &opts, "");
+	if (!failed && be->warehouse) {
+		/* again once the digests are stored: now only changed records come back */
+		store_digests(be, name, cfg, st, false);
+		failed = plan_check(be, name, tmp, p.buf, cfg, st, &opts, " (digests stored)");
 	}
-	if (be->kind == BK_SQLITE && getenv("JOEY_UPDATE_EXPECTED")) {
-		json_dump_file(got, p.buf, JSON_INDENT(2) | JSON_SORT_KEYS);
-		FILE *f = fopen(p.buf, "a");
-		fputc('\n', f);
-		fclose(f);
-	}
-	want = json_load_file(p.buf, 0, &je);
-	if (!want) {
-		fprintf(stderr, "case %s: missing or invalid expected.json (%s); got:\n%s\n", name, je.text, out);
-		failed = 1;
-	} else if (!json_equal(got, want)) {
-		fprintf(stderr, "%s case %s: plan differs from expected.json (- expected, + got):\n",
-			be->name, name);
-		print_diff(tmp, want, got);
-		failed = 1;
+	if (!failed && be->warehouse) {
+		/*
+		 * After a run Braze confirmed in full: the streaming plan is the expected one,
+		 * and the warehouse diff reads nothing.
+		 */
+		struct plan_opts so = opts;
+		struct backend stream_be = { .name = "postgres (streaming)", .type = "postgres", .kind = BK_POSTGRES };
+		so.diff = DIFF_MODE_STREAM;
+		store_digests(be, name, cfg, st, true);
+		strbuf_reset(&p);
+		strbuf_addf(&p, "%s/after_run.json", tmp);
+		failed = plan_check(&stream_be, name, tmp, p.buf, cfg, st, &so, " (after a run, streaming)");
+		failed = failed || plan_check(be, name, tmp, p.buf, cfg, st, &opts, " (after a run)");
 	}
 out:
-	if (plan_live)
-		plan_release(&plan);
 	if (server_data && !getenv("JOEY_KEEP_CASE_DATA"))
 		drop_server_data(be, dbname.buf);
-	json_decref(got);
-	json_decref(want);
-	free(out);
 	free((char *)opts.only_dest);
 	if (st)
 		state_close(st);
+	if (state_schema.len && !getenv("JOEY_KEEP_CASE_DATA"))
+		drop_server_data(be, state_schema.buf);
+	strbuf_release(&state_schema);
 	config_free(cfg);
 	jerror_release(&err);
 	if (getenv("JOEY_KEEP_CASE_DATA"))
@@ -772,10 +930,12 @@ static void run_backend(void **state)
 }
 
 static struct backend backends[] = {
-	{ .name = "sqlite", .kind = BK_SQLITE },
-	{ .name = "postgres", .kind = BK_POSTGRES, .url_var = "JOEY_PG_URL" },
-	{ .name = "mysql", .kind = BK_MYSQL, .url_var = "JOEY_MYSQL_URL" },
-	{ .name = "csv", .kind = BK_CSV },
+	{ .name = "sqlite", .type = "sqlite", .kind = BK_SQLITE },
+	{ .name = "postgres", .type = "postgres", .kind = BK_POSTGRES, .url_var = "JOEY_PG_URL" },
+	{ .name = "mysql", .type = "mysql", .kind = BK_MYSQL, .url_var = "JOEY_MYSQL_URL" },
+	{ .name = "csv", .type = "csv", .kind = BK_CSV },
+	{ .name = "postgres-warehouse", .type = "postgres", .kind = BK_POSTGRES, .url_var = "JOEY_PG_URL",
+	  .warehouse = true },
 };
 
 int main(void)
@@ -785,6 +945,7 @@ int main(void)
 		{ "postgres", run_backend, NULL, NULL, &backends[1] },
 		{ "mysql", run_backend, NULL, NULL, &backends[2] },
 		{ "csv", run_backend, NULL, NULL, &backends[3] },
+		{ "postgres-warehouse", run_backend, NULL, NULL, &backends[4] },
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -272,6 +272,53 @@ static void test_text_vs_integer_key_order(void **s)
 	EXPECT_ROWS(src, "#2:[\"two\"]\n#9:[\"nine\"]\n#10:[\"ten\"]\n");
 }
 
+/* Keys of src read with a key range [lo, hi) (a worker's partition), "k k ...". */
+static void range_keys(const struct cfg_source *src, const struct rkey *lo, const struct rkey *hi,
+		       const char *want)
+{
+	struct key_range r = { lo, hi };
+	struct source_read read = { .range = &r };
+	struct source_cursor *cur;
+	struct source_row *row;
+	struct strbuf out = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(source_postgres.open_cursor(F.conn, src, &read, &cur, &err), JERR_OK);
+	while (source_cursor_next(cur, &row, &err) == JERR_OK && row)
+		strbuf_addf(&out, "%s%.*s", out.len ? " " : "", (int)row->key.text.len, row->key.text.ptr);
+	assert_int_equal(err.code, JERR_OK);
+	source_cursor_close(cur);
+	assert_string_equal(out.buf, want);
+	strbuf_release(&out);
+	jerror_release(&err);
+}
+
+/* A key range compares in key order: integers numerically, text bytewise (COLLATE "C"). */
+static void test_key_range(void **s)
+{
+	if (!F.url)
+		skip();
+	db_exec("CREATE TABLE k(id TEXT, v TEXT); INSERT INTO k VALUES ('9', 'nine'), ('10', 'ten'), "
+		"('2', 'two'), ('B', 'upper'), ('a', 'lower'), ('\xc3\xa9', 'accent');"
+		"CREATE TABLE ki(id BIGINT PRIMARY KEY, v TEXT); INSERT INTO ki VALUES (9, 'nine'), (10, 'ten'), "
+		"(-2, 'minus'), (3, 'three');"
+		"CREATE TABLE kg(uid BIGINT, amount INT); INSERT INTO kg VALUES (1, 1), (1, 2), (5, 3), (7, 4);");
+	struct rkey t2 = { false, 0, SLICE_LIT("2") }, ta = { false, 0, SLICE_LIT("a") };
+	struct rkey i3 = { true, 3, SLICE_LIT("3") }, i10 = { true, 10, SLICE_LIT("10") }, i5 = { true, 5, SLICE_LIT("5") };
+	struct cfg_source *src =
+		source("k_text", "k", "id", true, PROP_STRING, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
+	range_keys(src, &t2, &ta, "2 9 B");
+	range_keys(src, &ta, NULL, "a \xc3\xa9");
+	range_keys(src, NULL, &t2, "10");
+	src = source("k_int", "ki", "id", true, PROP_INTEGER, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
+	range_keys(src, &i3, &i10, "3 9");
+	range_keys(src, NULL, &i3, "-2");
+	range_keys(src, &i10, NULL, "10");
+	/* a grouped source: every row of the keys in range */
+	src = source("k_sum", "kg", "uid", true, PROP_INTEGER, 1, prop("n", PROP_INTEGER, "amount", AGG_SUM, NULL));
+	range_keys(src, NULL, &i5, "1");
+	range_keys(src, &i5, NULL, "5 7");
+}
+
 static void test_duplicate_key_and_null_keys(void **s)
 {
 	if (!F.url)
@@ -547,6 +594,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_filters_on_primary_and_average, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arrays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text_vs_integer_key_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_key_and_null_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_missing_table_and_column, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_permission_error_names_table, setup, teardown),

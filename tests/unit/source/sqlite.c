@@ -507,7 +507,7 @@ static void test_incremental_primary(void **s)
 {
 	struct cfg_source *src = source("users_src", "users", "id", true, PROP_INTEGER, 1,
 					prop("name", PROP_STRING, "name", AGG_EXACT, NULL));
-	struct source_read full = { "age", NULL }, since = { "age", "30" }, text = { "born", "2001" };
+	struct source_read full = { .since_column = "age" }, since = { .since_column = "age", .since_value = "30" }, text = { .since_column = "born", .since_value = "2001" };
 
 	/* the since column only: every row, with its value */
 	EXPECT_READ(src, &full, "1:[\"Al\"]@30\n2:[\"Bo\"]@25\n3:[\"Cy\"]@40\n");
@@ -525,7 +525,7 @@ static void test_incremental_primary(void **s)
 		   "SELECT \"id\", \"name\", \"age\" FROM \"users\" AS \"joey$src\" "
 		   "ORDER BY CAST(\"id\" AS INTEGER)\n");
 	/* an identifier with a quote is quoted, the value bound, never inlined */
-	struct source_read evil = { "a\"b", "x'; DROP TABLE users; --" };
+	struct source_read evil = { .since_column = "a\"b", .since_value = "x'; DROP TABLE users; --" };
 	expect_sql(src, &evil,
 		   "SELECT \"id\", \"name\", \"a\"\"b\" FROM \"users\" AS \"joey$src\" "
 		   "WHERE \"a\"\"b\" >= ?1 ORDER BY CAST(\"id\" AS INTEGER)\n"
@@ -537,7 +537,7 @@ static void test_incremental_grouped(void **s)
 	/* a grouped (aggregating) source filters keys, so the sum covers every row of a key */
 	struct cfg_source *src = source("purchases_src", "purchases", "uid", true, PROP_INTEGER, 1,
 					prop("total", PROP_FLOAT, "amount", AGG_SUM, NULL));
-	struct source_read since = { "ts", "250" }, full = { "ts", NULL };
+	struct source_read since = { .since_column = "ts", .since_value = "250" }, full = { .since_column = "ts" };
 
 	EXPECT_READ(src, &since, "1:[22]@300\n");
 	EXPECT_READ(src, &full, "1:[22]@300\n3:[1]@60\n");
@@ -556,7 +556,7 @@ static void test_incremental_query_source_refused(void **s)
 {
 	struct cfg_source *src = source("q", NULL, "id", true, PROP_INTEGER, 1,
 					prop("name", PROP_STRING, "name", AGG_EXACT, NULL));
-	struct source_read since = { "age", "1" };
+	struct source_read since = { .since_column = "age", .since_value = "1" };
 	struct source_cursor *cur = NULL;
 	struct jerror err = JERROR_INIT;
 	src->is_query = true;
@@ -566,6 +566,47 @@ static void test_incremental_query_source_refused(void **s)
 	assert_null(cur);
 	assert_string_equal(err.msg.buf, "source \"q\": incremental reads need a table source");
 	jerror_release(&err);
+}
+
+/* ---- key ranges (a worker's partition): WHERE key >= lo AND key < hi, in key order ---- */
+
+static void test_key_range(void **s)
+{
+	struct rkey i2 = { true, 2, SLICE_LIT("2") }, i3 = { true, 3, SLICE_LIT("3") };
+	struct key_range lo2 = { &i2, NULL }, below3 = { NULL, &i3 }, two = { &i2, &i3 };
+	struct source_read r_lo2 = { .range = &lo2 }, r_below3 = { .range = &below3 }, r_two = { .range = &two };
+	struct cfg_source *src = source("users_src", "users", "id", true, PROP_INTEGER, 1,
+					prop("name", PROP_STRING, "name", AGG_EXACT, NULL));
+
+	EXPECT_READ(src, &r_lo2, "2:[\"Bo\"]@\n3:[\"Cy\"]@\n");
+	EXPECT_READ(src, &r_below3, "1:[\"Al\"]@\n2:[\"Bo\"]@\n");
+	EXPECT_READ(src, &r_two, "2:[\"Bo\"]@\n");
+	expect_sql(src, &r_two,
+		   "SELECT \"id\", \"name\" FROM \"users\" AS \"joey$src\" WHERE CAST(\"id\" AS INTEGER) >= ?1 "
+		   "AND CAST(\"id\" AS INTEGER) < ?2 ORDER BY CAST(\"id\" AS INTEGER)\n-- ?1 = 2\n-- ?2 = 3\n");
+	/* with a since mark too; a grouped source keeps every row of its keys in range */
+	struct source_read both = { .since_column = "age", .since_value = "30", .range = &lo2 };
+	EXPECT_READ(src, &both, "3:[\"Cy\"]@40\n");
+	struct cfg_source *g = source("purchases_src", "purchases", "uid", true, PROP_INTEGER, 1,
+				      prop("total", PROP_FLOAT, "amount", AGG_SUM, NULL));
+	EXPECT_READ(g, &r_lo2, "3:[1]@\n");
+	struct cfg_source *w = source("purchases_w", "purchases", "uid", true, PROP_INTEGER, 1,
+				      prop("last_item", PROP_STRING, "item", AGG_MOST_RECENT, "ts"));
+	EXPECT_READ(w, &r_below3, "1:[\"cap\"]@\n");
+
+	/* text keys compare bytewise, as key_compare: "10" < "2" < "9" < "a" */
+	db_exec("CREATE TABLE k(id, v TEXT); INSERT INTO k VALUES (9, 'nine'), (10, 'ten'), ('2', 'two'), "
+		"('a', 'A'), ('B', 'b');");
+	struct rkey t2 = { false, 0, SLICE_LIT("2") }, ta = { false, 0, SLICE_LIT("a") };
+	struct key_range tr = { &t2, &ta };
+	struct source_read r_text = { .range = &tr };
+	struct cfg_source *kt =
+		source("k_text", "k", "id", true, PROP_STRING, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
+	EXPECT_READ(kt, &r_text, "2:[\"two\"]@\n9:[\"nine\"]@\nB:[\"b\"]@\n");
+	expect_sql(kt, &r_text,
+		   "SELECT CAST(\"id\" AS TEXT), \"v\" FROM \"k\" AS \"joey$src\" WHERE CAST(\"id\" AS TEXT) COLLATE BINARY"
+		   " >= ?1 AND CAST(\"id\" AS TEXT) COLLATE BINARY < ?2 ORDER BY CAST(\"id\" AS TEXT) COLLATE BINARY\n"
+		   "-- ?1 = \"2\"\n-- ?2 = \"a\"\n");
 }
 
 static void test_since_compare(void **s)
@@ -600,6 +641,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incremental_primary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_grouped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_query_source_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_range, setup, teardown),
 		cmocka_unit_test(test_since_compare),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -338,6 +338,266 @@ static void test_races(void **s)
 	free(path);
 }
 
+/* ---- workers: the work queue, leadership, shared rate buckets ---- */
+
+static struct state *open_pg(const char *path)
+{
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	if (state_open(path, STATE_OPEN_CREATE, &st, &err))
+		fail_msg("open %s: %s", path, err.msg.buf);
+	jerror_release(&err);
+	return st;
+}
+
+static void collect_held(void *ctx, int64_t id)
+{
+	int64_t *held = ctx;
+	held[held[0] + 1] = id;
+	held[0]++;
+}
+
+static void claim_ok(struct state *st, const char *worker, int64_t only_job, struct state_work_item *it,
+		     bool want_found)
+{
+	struct jerror err = JERROR_INIT;
+	bool found = false;
+	if (state_work_claim(st, worker, 60000, only_job, it, &found, &err))
+		fail_msg("claim: %s / %s", err.msg.buf, err.detail.buf);
+	assert_int_equal(found, want_found);
+	jerror_release(&err);
+}
+
+static void finish(struct state *st, int64_t item, const char *worker, bool want_held, bool want_done)
+{
+	struct jerror err = JERROR_INIT;
+	struct state_work_result res = { .status = RUN_SUCCESS, .read_ok = true, .seen = "7" };
+	bool held, done;
+	res.counts.created = 10;
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	if (state_work_finish(st, item, worker, &res, &held, &done, &err))
+		fail_msg("finish: %s / %s", err.msg.buf, err.detail.buf);
+	assert_int_equal(held, want_held);
+	assert_int_equal(done, want_done);
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+	jerror_release(&err);
+}
+
+static enum jerr sum_created(void *ctx, const struct state_work_item_info *it, struct jerror *err)
+{
+	(void)err;
+	*(uint64_t *)ctx += it->counts.created;
+	return JERR_OK;
+}
+
+static void test_work_queue(void **s)
+{
+	NEED_PG();
+	char *path = tb_fresh();
+	struct state *st = open_pg(path), *w1 = open_pg(path), *w2 = open_pg(path), *sq = NULL;
+	struct jerror err = JERROR_INIT;
+	struct state_work_item it;
+	struct rkey b100 = IK(100), b200 = IK(200);
+	int64_t run1, run2, job = 0, held[8] = { 0 };
+	bool dup = true;
+
+	/* SQLite has no work queue, and says so */
+	assert_int_equal(state_open(":memory:", STATE_OPEN_CREATE, &sq, &err), JERR_OK);
+	state_work_item_init(&it);
+	bool found;
+	assert_int_equal(state_work_claim(sq, "w", 1000, 0, &it, &found, &err), JERR_STATE);
+	assert_string_equal(err.msg.buf, "workers need a PostgreSQL state store");
+	jerror_release(&err);
+	state_close(sq);
+
+	/* queue: the locks and run rows of both destinations, 3 + 1 items */
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	assert_int_equal(state_lock_acquire(st, "d1", "test", &err), JERR_OK);
+	assert_int_equal(state_lock_acquire(st, "d2", "test", &err), JERR_OK);
+	assert_int_equal(state_run_start(st, "d1", "run", &run1, &err), JERR_OK);
+	assert_int_equal(state_run_start(st, "d2", "run", &run2, &err), JERR_OK);
+	struct state_work_part parts[] = {
+		{ "d1", run1, 0, 3, { NULL, &b100 } },
+		{ "d1", run1, 1, 3, { &b100, &b200 } },
+		{ "d1", run1, 2, 3, { &b200, NULL } },
+		{ "d2", run2, 0, 1, { NULL, NULL } },
+	};
+	struct state_work_spec spec = { "users", "sched", "5", "fire 1", false, -1 };
+	assert_int_equal(state_work_enqueue(st, &spec, parts, ARRAY_SIZE(parts), &job, &dup, &err), JERR_OK);
+	assert_false(dup);
+	assert_true(job > 0);
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+	/* the job holds the locks now: no process, its own token */
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM locks WHERE pid = 0 AND holder LIKE 'joey job %'"), 2);
+	assert_int_equal(state_lock_acquire(w1, "d1", "another run", &err), JERR_STATE_BUSY);
+	assert_non_null(strstr(err.detail.buf, "joey job"));
+	jerror_release(&err);
+	/* the same dedup again: refused, nothing stored */
+	int64_t job2;
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	assert_int_equal(state_work_enqueue(st, &spec, parts, 0, &job2, &dup, &err), JERR_OK);
+	assert_true(dup);
+	state_rollback(st);
+
+	/* claims: the oldest first; a row another transaction holds is skipped */
+	claim_ok(w1, "w1", 0, &it, true);
+	assert_string_equal(it.dest_id.buf, "d1");
+	assert_int_equal(it.part, 0);
+	assert_null(it.range.lo);
+	assert_non_null(it.range.hi);
+	assert_int_equal(it.range.hi->i, 100);
+	assert_string_equal(it.model_id.buf, "users");
+	assert_string_equal(it.schedule_id.buf, "sched");
+	assert_true(it.has_since);
+	assert_string_equal(it.since.buf, "5");
+	assert_int_equal(it.claims, 1);
+	int64_t item1 = it.id;
+	PGconn *pg = tb_pg_connect(path);
+	PGresult *r = PQexec(pg, "BEGIN; SELECT id FROM work_items WHERE part = 1 FOR UPDATE");
+	PQclear(r);
+	claim_ok(w2, "w2", 0, &it, true);
+	assert_int_equal(it.part, 2); /* part 1 is locked by the other transaction: skipped */
+	assert_int_equal(it.range.lo->i, 200);
+	assert_null(it.range.hi);
+	int64_t item3 = it.id;
+	r = PQexec(pg, "COMMIT");
+	PQclear(r);
+	PQfinish(pg);
+
+	/* heartbeats: each worker holds its own */
+	assert_int_equal(state_work_heartbeat(w1, "w1", 60000, collect_held, held, &err), JERR_OK);
+	assert_int_equal(held[0], 1);
+	assert_int_equal(held[1], item1);
+
+	/* a worker that stops gives its item back */
+	claim_ok(w2, "w2", job, &it, true);
+	assert_int_equal(it.part, 1);
+	int64_t item2 = it.id;
+	assert_int_equal(state_work_requeue(w2, item2, "w2", &err), JERR_OK);
+	claim_ok(w2, "w2", job, &it, true);
+	assert_int_equal(it.id, item2);
+	claim_ok(w1, "w1", job + 1, &it, false); /* only_job: none of another job */
+	claim_ok(w1, "w1", 0, &it, true);
+	assert_string_equal(it.dest_id.buf, "d2");
+	int64_t item4 = it.id;
+	claim_ok(w1, "w1", 0, &it, false);      /* nothing left */
+
+	/* w2 dies on item3: its lease runs out, another worker takes it over and resumes it */
+	char sql[128];
+	snprintf(sql, sizeof(sql), "UPDATE work_items SET expires_at = 0 WHERE id = %lld", (long long)item3);
+	tb_exec(path, sql);
+	claim_ok(w1, "w1b", 0, &it, true);
+	assert_int_equal(it.id, item3);
+	assert_int_equal(it.claims, 2);
+	held[0] = 0;
+	assert_int_equal(state_work_heartbeat(w2, "w2", 60000, collect_held, held, &err), JERR_OK);
+	assert_int_equal(held[0], 1); /* w2 still has item2, and learns it lost item3 */
+	assert_int_equal(held[1], item2);
+	finish(w2, item3, "w2", false, false);  /* too late: nothing recorded */
+	finish(w1, item3, "w1b", true, false);
+	finish(w2, item2, "w2", true, false);
+	finish(w1, item1, "w1", true, false);
+	finish(w1, item4, "w1", true, true);    /* the last one: the job is done */
+
+	uint64_t created = 0;
+	assert_int_equal(state_work_items(w1, job, sum_created, &created, &err), JERR_OK);
+	assert_int_equal(created, 40);
+	enum run_status status;
+	assert_int_equal(state_work_job_status(w1, job, &status, NULL, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_int_equal(status, RUN_RUNNING);
+	assert_int_equal(state_work_close(w1, job, RUN_SUCCESS, "7", &err), JERR_OK);
+	assert_int_equal(state_work_job_status(w1, job, &status, NULL, &found, &err), JERR_OK);
+	assert_int_equal(status, RUN_SUCCESS);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM locks"), 0); /* released */
+	assert_int_equal(state_lock_acquire(w1, "d1", "another run", &err), JERR_OK);
+	state_lock_release(w1, "d1");
+
+	/* a job whose lock was taken over can never finish: the sweep closes it; old jobs go */
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	assert_int_equal(state_lock_acquire(st, "d2", "test", &err), JERR_OK);
+	spec.dedup = "fire 2";
+	assert_int_equal(state_work_enqueue(st, &spec, parts + 3, 1, &job2, &dup, &err), JERR_OK);
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+	tb_exec(path, "DELETE FROM locks; UPDATE work_jobs SET created_at = created_at - 120000");
+	claim_ok(w1, "w1", 0, &it, false); /* not claimable without its lock */
+	uint64_t closed = 0;
+	assert_int_equal(state_work_sweep(w1, 3600000, &closed, &err), JERR_OK);
+	assert_int_equal(closed, 1);
+	assert_int_equal(state_work_job_status(w1, job2, &status, NULL, &found, &err), JERR_OK);
+	assert_int_equal(status, RUN_INTERRUPTED);
+	tb_exec(path, "UPDATE work_jobs SET finished_at = finished_at - 7200000");
+	assert_int_equal(state_work_sweep(w1, 3600000, &closed, &err), JERR_OK);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM work_jobs"), 0);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM work_items"), 0);
+
+	state_work_item_release(&it);
+	jerror_release(&err);
+	state_close(st);
+	state_close(w1);
+	state_close(w2);
+	free(path);
+}
+
+static void test_leader(void **s)
+{
+	NEED_PG();
+	char *path = tb_fresh();
+	struct state *a = open_pg(path), *b = open_pg(path), *c = open_pg(path);
+	struct jerror err = JERROR_INIT;
+	bool la = false, lb = true, lc = true;
+
+	assert_int_equal(state_leader_try(a, "scheduler", &la, &err), JERR_OK);
+	assert_int_equal(state_leader_try(b, "scheduler", &lb, &err), JERR_OK);
+	assert_true(la);
+	assert_false(lb);
+	assert_int_equal(state_leader_try(a, "scheduler", &la, &err), JERR_OK); /* still */
+	assert_true(la);
+	assert_int_equal(state_leader_try(c, "other", &lc, &err), JERR_OK); /* another name */
+	assert_true(lc);
+	state_close(a); /* the leader dies: its lock goes with its connection */
+	assert_int_equal(state_leader_try(b, "scheduler", &lb, &err), JERR_OK);
+	assert_true(lb);
+	jerror_release(&err);
+	state_close(b);
+	state_close(c);
+	free(path);
+}
+
+static void test_rate_take(void **s)
+{
+	NEED_PG();
+	char *path = tb_fresh();
+	struct state *a = open_pg(path), *b = open_pg(path);
+	struct jerror err = JERROR_INIT;
+	int got = -1;
+	int64_t wait = -1;
+
+	/* 5 tokens, 1 per second: a full bucket, shared by both */
+	assert_int_equal(state_rate_take(a, "k", 5, 0.001, 3, &got, &wait, &err), JERR_OK);
+	assert_int_equal(got, 3);
+	assert_int_equal(state_rate_take(b, "k", 5, 0.001, 3, &got, &wait, &err), JERR_OK);
+	assert_int_equal(got, 2);
+	assert_int_equal(state_rate_take(a, "k", 5, 0.001, 1, &got, &wait, &err), JERR_OK);
+	assert_int_equal(got, 0);
+	assert_true(wait > 900 && wait <= 1001);
+	/* two seconds later: two tokens */
+	tb_exec(path, "UPDATE rate_buckets SET updated_at = updated_at - 2000");
+	assert_int_equal(state_rate_take(b, "k", 5, 0.001, 4, &got, &wait, &err), JERR_OK);
+	assert_int_equal(got, 2);
+	/* long idle: no more than the capacity */
+	tb_exec(path, "UPDATE rate_buckets SET updated_at = updated_at - 1000000");
+	assert_int_equal(state_rate_take(a, "k", 5, 0.001, 16, &got, &wait, &err), JERR_OK);
+	assert_int_equal(got, 5);
+	/* another key: its own bucket */
+	assert_int_equal(state_rate_take(a, "k2", 2, 0.001, 16, &got, &wait, &err), JERR_OK);
+	assert_int_equal(got, 2);
+	jerror_release(&err);
+	state_close(a);
+	state_close(b);
+	free(path);
+}
+
 /* SQLite -> PostgreSQL -> SQLite gives the same rows. */
 static void test_round_trip_between_back_ends(void **s)
 {
@@ -404,6 +664,9 @@ int main(void)
 		cmocka_unit_test(test_error_ends_the_transaction),
 		cmocka_unit_test(test_races),
 		cmocka_unit_test(test_round_trip_between_back_ends),
+		cmocka_unit_test(test_work_queue),
+		cmocka_unit_test(test_leader),
+		cmocka_unit_test(test_rate_take),
 	};
 	B = &tb_pg;
 	if (!tb_pg_url())

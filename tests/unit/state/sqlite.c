@@ -370,7 +370,7 @@ static void test_disk_full(void **s)
 	free(dir);
 }
 
-/* ---- high-water marks; a version 1 store upgrades to version 2 ---- */
+/* ---- high-water marks; a version 1 store upgrades to the current version ---- */
 
 static void test_v1_upgrades_to_v2(void **s)
 {
@@ -401,13 +401,13 @@ static void test_v1_upgrades_to_v2(void **s)
 
 	/* CREATE (joey run) migrates: marks exist, records kept */
 	st = open_ok(path, STATE_OPEN_CREATE);
-	assert_int_equal(state_schema_version(st), 2);
+	assert_int_equal(state_schema_version(st), STATE_SCHEMA_VERSION);
 	assert_int_equal(state_mark_set(st, "sched", "7", &err), JERR_OK);
 	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
 	assert_true(found);
 	assert_string_equal(v.buf, "7");
 	state_close(st);
-	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), STATE_SCHEMA_VERSION);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM records"), 1);
 
 	jerror_release(&err);

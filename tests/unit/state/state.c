@@ -276,6 +276,109 @@ static void test_cursor_order_mixed_keys(void **s)
 	free(path);
 }
 
+/* Keys of dest d in [lo, hi) through a range cursor, as "k1 k2 ..." (a text key in quotes). */
+static void range_keys(struct state *st, const struct rkey *lo, const struct rkey *hi, struct strbuf *out)
+{
+	struct key_range r = { lo, hi };
+	struct state_cursor *cur = NULL;
+	struct state_row *row = NULL;
+	struct jerror err = JERROR_INIT;
+	strbuf_reset(out);
+	assert_int_equal(state_cursor_open_range(st, "d", &r, &cur, &err), JERR_OK);
+	while (state_cursor_next(cur, &row, &err) == JERR_OK && row) {
+		if (out->len)
+			strbuf_addch(out, ' ');
+		if (row->key.is_int)
+			strbuf_addslice(out, row->key.text);
+		else
+			strbuf_addf(out, "'%.*s'", (int)row->key.text.len, row->key.text.ptr);
+	}
+	assert_int_equal(err.code, JERR_OK);
+	state_cursor_close(cur);
+	jerror_release(&err);
+}
+
+static uint64_t range_count(struct state *st, const struct rkey *lo, const struct rkey *hi)
+{
+	struct key_range r = { lo, hi };
+	struct jerror err = JERROR_INIT;
+	uint64_t n = 0;
+	assert_int_equal(state_count_range(st, "d", &r, &n, &err), JERR_OK);
+	jerror_release(&err);
+	return n;
+}
+
+/* A worker's partition: [lo, hi) in key order, integers before text, open bounds. */
+static void test_cursor_key_range(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct strbuf got = STRBUF_INIT;
+	struct rkey keys[] = { IK(-3), IK(2), IK(10), IK(11), TK(""), TK("10"), TK("B"), TK("a"), TK("ab") };
+	struct rkey k2 = IK(2), k11 = IK(11), k99 = IK(99), ta = TK("a"), tb = TK("b"), t0 = TK("");
+
+	for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+		tb_put(st, "d", keys[k], "{}", k != 3); /* 11 is out of scope */
+	tb_put(st, "e", IK(5), "{}", true);          /* another destination */
+	range_keys(st, NULL, NULL, &got);
+	assert_string_equal(got.buf, "-3 2 10 11 '' '10' 'B' 'a' 'ab'");
+	range_keys(st, &k2, &k11, &got);
+	assert_string_equal(got.buf, "2 10");
+	range_keys(st, NULL, &k2, &got);
+	assert_string_equal(got.buf, "-3");
+	range_keys(st, &k11, NULL, &got);
+	assert_string_equal(got.buf, "11 '' '10' 'B' 'a' 'ab'");
+	range_keys(st, &k99, &ta, &got); /* integers above 99 and text below "a" */
+	assert_string_equal(got.buf, "'' '10' 'B'");
+	range_keys(st, &t0, &tb, &got);
+	assert_string_equal(got.buf, "'' '10' 'B' 'a' 'ab'");
+	range_keys(st, &ta, &ta, &got); /* empty */
+	assert_string_equal(got.buf, "");
+	/* the mass-delete guard of a partition counts its in-scope rows */
+	assert_int_equal(range_count(st, NULL, NULL), 8);
+	assert_int_equal(range_count(st, &k2, &k99), 2); /* 2, 10 (11 out of scope) */
+	assert_int_equal(range_count(st, &k99, NULL), 5);
+	assert_int_equal(range_count(st, NULL, &ta), 6);
+	strbuf_release(&got);
+	state_close(st);
+	free(path);
+}
+
+/* A range cursor over more than one batch stops exactly at hi. */
+static void test_cursor_key_range_batches(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct state_cursor *cur = NULL;
+	struct state_row *row = NULL;
+	struct rkey lo = IK(100), hi = IK(700);
+	struct key_range r = { &lo, &hi };
+	int64_t want = 100, n = 0;
+
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	for (int64_t i = 0; i < 1000; i++) {
+		char t[24];
+		int len = snprintf(t, sizeof(t), "%lld", (long long)i);
+		struct rkey k = { true, i, { t, (size_t)len } };
+		unsigned char h[STATE_HASH_LEN];
+		state_hash("{}", 2, h);
+		assert_int_equal(state_put(st, "d", &k, SLICE_LIT("{}"), h, true, &err), JERR_OK);
+	}
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+	assert_int_equal(state_cursor_open_range(st, "d", &r, &cur, &err), JERR_OK);
+	while (state_cursor_next(cur, &row, &err) == JERR_OK && row) {
+		assert_int_equal(row->key.i, want);
+		want++;
+		n++;
+	}
+	assert_int_equal(n, 600);
+	state_cursor_close(cur);
+	jerror_release(&err);
+	state_close(st);
+	free(path);
+}
+
 static void test_two_cursors_and_interleaved_writes(void **s)
 {
 	char *path = tb_fresh();
@@ -884,6 +987,8 @@ int main(void)
 		cmocka_unit_test(test_marks),
 		cmocka_unit_test(test_put_get_delete),
 		cmocka_unit_test(test_cursor_order_mixed_keys),
+		cmocka_unit_test(test_cursor_key_range),
+		cmocka_unit_test(test_cursor_key_range_batches),
 		cmocka_unit_test(test_two_cursors_and_interleaved_writes),
 		cmocka_unit_test(test_cursor_large_payloads),
 		cmocka_unit_test(test_mark_failed),

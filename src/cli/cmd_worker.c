@@ -1,0 +1,98 @@
+/* cmd_worker.c: `joey worker`: claim and run work items from a PostgreSQL state store (docs/scaling.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "cli/cli.h"
+#include "server/server.h"
+
+static void usage(FILE *out)
+{
+	fputs("usage: joey worker [--config DIR] [--state URL] [--lease SECONDS] [--stop-timeout SECONDS]\n"
+	      "                   [--concurrency N] [--timeout SECONDS]\n\n"
+	      "Runs as one of several workers, on one or several machines, that share a PostgreSQL\n"
+	      "state store: claims work items (a destination's key range) of queued runs and runs\n"
+	      "them, and takes part in electing the one worker that fires the schedules. Runs are\n"
+	      "queued by the leader's schedules, 'joey run --partitions N', or 'joey serve --worker'.\n"
+	      "Braze's rate limit is shared by all workers through the state store.\n"
+	      "Same as 'joey serve --worker' without the API and UI. See docs/scaling.md.\n\n"
+	      "  --lease SECONDS        a claimed item is this worker's for this long, renewed every third of\n"
+	      "                         it; a worker that dies loses its item after it (default 30)\n"
+	      "  --stop-timeout SECONDS on SIGTERM, how long to wait for the batches in flight (default 60)\n"
+	      "  --concurrency N        Braze requests in flight (default 32)\n"
+	      "  --timeout SECONDS      per Braze request (default 30)\n\n"
+	      "Signals: SIGTERM/SIGINT stop after the batches in flight are committed (the item goes back\n"
+	      "to the queue); SIGHUP reloads the config.\n",
+	      out);
+}
+
+int cmd_worker(int argc, char **argv)
+{
+	struct cli_common c = { 0 };
+	struct server_opts o;
+	struct jerror err = JERROR_INIT;
+	char *secrets = NULL;
+	double d;
+	int r;
+
+	server_opts_defaults(&o);
+	o.worker = true;
+	o.no_http = true;
+	for (int i = 1; i < argc; i++) {
+		if ((r = cli_common_opt(&c, argc, argv, &i)) < 0)
+			return EXIT_USAGE;
+		if (r)
+			continue;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if ((r = cli_opt_number("--lease", 1, 3600, argc, argv, &i, &d))) {
+			if (r < 0)
+				return EXIT_USAGE;
+			o.lease_ms = (int64_t)(d * 1000);
+			continue;
+		}
+		if ((r = cli_opt_number("--stop-timeout", 0, 3600, argc, argv, &i, &d))) {
+			if (r < 0)
+				return EXIT_USAGE;
+			o.stop_timeout_s = d;
+			continue;
+		}
+		if ((r = cli_opt_number("--concurrency", 1, 256, argc, argv, &i, &d))) {
+			if (r < 0)
+				return EXIT_USAGE;
+			o.dest.max_inflight = (int)d;
+			continue;
+		}
+		if ((r = cli_opt_number("--timeout", 1, 600, argc, argv, &i, &d))) {
+			if (r < 0)
+				return EXIT_USAGE;
+			o.dest.timeout_ms = (long)(d * 1000);
+			continue;
+		}
+		fprintf(stderr, "joey: error: unknown option \"%s\" for 'joey worker'\n", argv[i]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cli_common_finish(&c);
+	if (log_get_level() < LOG_INFO)
+		log_set_level(LOG_INFO);
+
+	secrets = cli_secrets_path(&c);
+	o.config_dir = c.config_dir;
+	o.state_path = c.state_path;
+	o.secrets_path = secrets;
+	o.cfg.secrets_path = secrets;
+
+	int ret = 0;
+	if (server_main(&o, &err)) {
+		jerror_print(stderr, &err);
+		ret = err.code == JERR_USAGE ? EXIT_USAGE : 1;
+	}
+	jerror_release(&err);
+	free(secrets);
+	cli_common_release(&c);
+	return ret;
+}

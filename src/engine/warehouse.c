@@ -1,0 +1,1164 @@
+/* warehouse.c: the warehouse diff: one query in PostgreSQL finds the records that may have changed. */
+#include "engine/warehouse.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "base/arena.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "source/sqlgen.h"
+
+/*
+ * Design note (docs/internals/warehouse.md has the whole argument).
+ *
+ * Digests. Every source statement (sqlgen.c, PostgreSQL dialect) is read with
+ * read->digest: a last column holds md5 of the row's text as the statement returns it.
+ * A record's digest for a destination is fp || md5(primary row) || md5(secondary row)
+ * ... (16 zero bytes for a secondary without a row), fp being the destination's
+ * configuration fingerprint (warehouse_fingerprint) with the statements and their
+ * column types mixed in. Equal digests mean equal source rows under an equal
+ * configuration, hence equal records, hence equal payloads and scopes: digests.hash
+ * says which payload (NULL: out of scope).
+ *
+ * The query (one statement, on a connection of our own to the state store's
+ * database, the app's schema first in search_path):
+ *   joey$s<i>  the source statements, unlimited and unordered, with their digests
+ *   joey$d     their FULL JOIN on the key: one row per primary key (and one per
+ *              secondary row no primary row claims: the orphans)
+ *   joey$f     (materialized) joey$d FULL JOIN each destination's state rows (so
+ *              keys the sources lost are there too) LEFT JOIN its digest rows: per key
+ *              and destination, can it be skipped (the stored digest equals the
+ *              current one and the state row holds exactly what that digest made: the
+ *              same hash, in scope, confirmed, not pending; or the digest made an
+ *              out-of-scope record and the state row is absent or released), is that an
+ *              unchanged item, and is a lost key's state row in scope or pending
+ *   joey$sum   one pass over joey$f: records, duplicates, orphans, candidates, and per
+ *              destination the skipped keys that are unchanged items
+ * It returns the summary row first, then each candidate (a key some destination
+ * cannot skip, or a lost key in scope or pending somewhere) in key_compare order, with
+ * every destination's state row and digest row looked up by primary key.
+ *
+ * Only the digests of records joey itself read are written, computed from the very
+ * rows it read (not from the query, which ran at another moment), so a source that
+ * changes during the run cannot make a digest lie. They are written on a second
+ * connection in batches, in their own transactions.
+ */
+
+#define WH_FORMAT "joey warehouse diff 1"
+#define WH_DIGEST_LEN 16 /* bytes of one md5 */
+#define WH_BATCH 500     /* digest rows per INSERT */
+#define WH_CHUNK_BYTES (16u << 20)
+
+/* Columns of a candidate row, then per destination WH_DEST_COLS, then the summary. */
+enum { COL_ORDER, COL_KIND, COL_INT, COL_TEXT, COL_IN_SOURCE, COL_DESTS };
+enum { DC_PRESENT, DC_PAYLOAD, DC_HASH, DC_IN_SCOPE, DC_PENDING, DC_ATTEMPTS, DC_GPRESENT,
+       DC_GDIGEST, DC_GHASH, WH_DEST_COLS };
+enum { SUM_RECORDS, SUM_DUPES, SUM_ORPHANS, SUM_CANDIDATES, SUM_UNCHANGED };
+
+struct wh_pending_digest {
+	size_t dest;
+	struct rkey key; /* text in the batch arena */
+	unsigned char *digest;
+	size_t digest_len;
+	bool has_hash;
+	unsigned char hash[STATE_HASH_LEN];
+};
+
+struct warehouse {
+	const struct cfg_model *model;
+	struct cfg_destination *const *dests;
+	size_t n_dests;
+	bool write;
+	char *conninfo, *schema, *app_schema;
+	PGconn *pg;      /* the query */
+	PGconn *writer;  /* digest writes (write only; opened on first use) */
+	bool running;    /* the query's rows are still coming */
+	unsigned char (*fp)[STATE_HASH_LEN]; /* per destination */
+	struct wh_summary summary;
+	int n_cols;
+	/* the current chunk */
+	struct arena arena;
+	struct wh_candidate *cands;
+	struct wh_dest_row *rows;
+	size_t n_cands;
+	/* queued digests */
+	struct wh_pending_digest *queue;
+	size_t n_queue;
+	struct arena queue_arena;
+	uint64_t written;
+};
+
+/* ---- the PostgreSQL dialect, as postgres.c has it (tests check they agree) ---- */
+
+static void wh_table_info(void *conn, const char *table, const char *K, bool int_key, bool *natural,
+			  const char **rowid_col);
+
+static const struct sql_dialect wh_dialect = {
+	.name = "postgres",
+	.quote = '"',
+	.params = SQL_PARAM_DOLLAR,
+	.pick = SQL_PICK_ORDERED_AGG,
+	.text_type = "TEXT",
+	.int_type = "BIGINT",
+	.key_collate = "",
+	.text_order = " COLLATE \"C\"",
+	.natural_text_order = " COLLATE \"C\"",
+	.like_escape = " ESCAPE '\\'",
+	.true_sql = "TRUE",
+	.false_sql = "FALSE",
+	.concat_fn = false,
+	.cast_text_params = true,
+	.avg_cast = NULL,
+	.asc_nulls = " NULLS FIRST",
+	.desc_nulls = " NULLS LAST",
+	.table_info = wh_table_info,
+};
+
+struct wh_conn {
+	PGconn *pg;
+	const char *schema; /* the app's */
+};
+
+static void wh_table_info(void *conn, const char *table, const char *K, bool int_key, bool *natural,
+			  const char **rowid_col)
+{
+	struct wh_conn *c = conn;
+	const char *v[3] = { c->schema, table, K };
+	PGresult *res = PQexecParams(c->pg,
+				     "SELECT t.table_type, c.data_type FROM information_schema.tables t "
+				     "LEFT JOIN information_schema.columns c ON c.table_schema = "
+				     "t.table_schema AND c.table_name = t.table_name AND c.column_name = $3 "
+				     "WHERE t.table_schema = $1 AND t.table_name = $2",
+				     3, NULL, v, NULL, NULL, 0);
+	*natural = false;
+	*rowid_col = NULL;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		const char *tt = PQgetvalue(res, 0, 0), *dt = PQgetvalue(res, 0, 1);
+		if (!strcmp(tt, "BASE TABLE"))
+			*rowid_col = "ctid";
+		if (int_key)
+			*natural = !strcmp(dt, "smallint") || !strcmp(dt, "integer") || !strcmp(dt, "bigint");
+		else
+			*natural = !strcmp(dt, "text") || !strcmp(dt, "character varying");
+	}
+	PQclear(res);
+}
+
+/* ---- small helpers ---- */
+
+static const char *opt_or(const struct cfg_app *app, const char *key, const char *dflt)
+{
+	const struct cfg_option *o = cfg_options_get(&app->options, key);
+	return o && o->str && *o->str ? o->str : dflt;
+}
+
+static bool local_host(const char *h)
+{
+	return !strcmp(h, "localhost") || !strcmp(h, "127.0.0.1") || !strcmp(h, "::1");
+}
+
+static void add_pg_message(struct strbuf *sb, const char *msg)
+{
+	size_t start = sb->len;
+	for (const char *s = msg ? msg : ""; *s; s++)
+		strbuf_addch(sb, *s == '\n' || *s == '\t' ? ' ' : *s);
+	while (sb->len > start && sb->buf[sb->len - 1] == ' ')
+		strbuf_setlen(sb, sb->len - 1);
+}
+
+static enum jerr query_error(PGconn *pg, const PGresult *res, struct jerror *err, enum jerr code,
+			     const char *what)
+{
+	struct strbuf d = STRBUF_INIT;
+	const char *msg = res ? PQresultErrorMessage(res) : NULL;
+	strbuf_addstr(&d, "PostgreSQL: ");
+	add_pg_message(&d, msg && *msg ? msg : PQerrorMessage(pg));
+	jerror_set(err, code, "warehouse diff: %s", what);
+	jerror_detail(err, "%s", d.buf);
+	strbuf_release(&d);
+	return code;
+}
+
+static int hexval(int c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* A BYTEA in hex output ("\x0a1b") into arena; false if it is not one. */
+static bool bytea_decode(const char *s, struct arena *a, unsigned char **out, size_t *len)
+{
+	size_t n = strlen(s);
+	if (n < 2 || s[0] != '\\' || s[1] != 'x' || (n - 2) % 2)
+		return false;
+	unsigned char *b = arena_alloc(a, (n - 2) / 2 + 1);
+	for (size_t i = 2, k = 0; i < n; i += 2, k++) {
+		if (!isxdigit((unsigned char)s[i]) || !isxdigit((unsigned char)s[i + 1]))
+			return false;
+		b[k] = (unsigned char)(hexval(s[i]) * 16 + hexval(s[i + 1]));
+	}
+	b[(n - 2) / 2] = 0;
+	*out = b;
+	*len = (n - 2) / 2;
+	return true;
+}
+
+static void hex_encode(struct strbuf *sb, const unsigned char *b, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		strbuf_addch(sb, digits[b[i] >> 4]);
+		strbuf_addch(sb, digits[b[i] & 15]);
+	}
+}
+
+/*
+ * The state store URL split like pg.c does: what libpq gets (without our ?schema=)
+ * and the schema (default "joey").
+ */
+static void split_state_url(const char *url, struct strbuf *conninfo, struct strbuf *schema)
+{
+	const char *q = strchr(url, '?');
+	bool first = true;
+	if (!q) {
+		strbuf_addstr(conninfo, url);
+	} else {
+		strbuf_add(conninfo, url, (size_t)(q - url));
+		for (const char *p = q + 1; *p;) {
+			const char *end = strchr(p, '&');
+			size_t n = end ? (size_t)(end - p) : strlen(p);
+			if (n > 7 && !strncmp(p, "schema=", 7)) {
+				strbuf_reset(schema);
+				for (size_t i = 7; i < n; i++) {
+					if (p[i] == '%' && i + 2 < n && isxdigit((unsigned char)p[i + 1]) &&
+					    isxdigit((unsigned char)p[i + 2])) {
+						strbuf_addch(schema, hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+						i += 2;
+					} else {
+						strbuf_addch(schema, p[i]);
+					}
+				}
+			} else if (n) {
+				strbuf_addch(conninfo, first ? '?' : '&');
+				strbuf_add(conninfo, p, n);
+				first = false;
+			}
+			p += n;
+			if (*p == '&')
+				p++;
+		}
+	}
+	if (!schema->len)
+		strbuf_addstr(schema, "joey");
+}
+
+/* ---- eligibility ---- */
+
+static bool group_is_relative(const struct cfg_group *g)
+{
+	for (size_t i = 0; g && i < g->n_rules; i++)
+		if (g->rules[i].op == ROP_RELATIVE_GT || g->rules[i].op == ROP_RELATIVE_LT)
+			return true;
+	return false;
+}
+
+bool warehouse_check(const struct config *cfg, const struct cfg_model *model,
+		     struct cfg_destination *const *dests, size_t n_dests, struct state *st,
+		     const struct source_read *read, struct strbuf *why)
+{
+	(void)cfg;
+	strbuf_reset(why);
+	if (!n_dests) {
+		strbuf_addstr(why, "no destination to compare");
+		return false;
+	}
+	if (strcmp(state_backend_name(st), "PostgreSQL") || !state_location(st)) {
+		if (state_location(st) && state_path_is_url(state_location(st)))
+			strbuf_addf(why, "state store \"%s\" does not exist yet", state_path(st));
+		else
+			strbuf_addf(why, "the state store is %s: the warehouse diff needs it in PostgreSQL, in the "
+					 "sources' database",
+				    state_backend_name(st));
+		return false;
+	}
+	if (read && read->since_column) {
+		strbuf_addf(why, "model \"%s\" is read incrementally (schedule column \"%s\"): "
+				 "incremental reads stay streaming",
+			    model->id, read->since_column);
+		return false;
+	}
+	if (read && (read->range || read->keys || read->digest)) {
+		strbuf_addstr(why, "the read is limited to a key range (a worker's part)");
+		return false;
+	}
+	const struct cfg_app *app = NULL;
+	for (size_t i = 0; i < model->n_sources; i++) {
+		const struct cfg_source *src = model->sources[i];
+		if (!src->app || strcmp(src->app->type, "postgres")) {
+			strbuf_addf(why, "source \"%s\" is not in PostgreSQL (app type \"%s\")", src->id,
+				    src->app ? src->app->type : "?");
+			return false;
+		}
+		if (!app) {
+			app = src->app;
+			continue;
+		}
+		if (src->app != app &&
+		    (strcmp(opt_or(app, "host", "localhost"), opt_or(src->app, "host", "localhost")) ||
+		     strcmp(opt_or(app, "port", "5432"), opt_or(src->app, "port", "5432")) ||
+		     strcmp(opt_or(app, "database", ""), opt_or(src->app, "database", "")) ||
+		     strcmp(opt_or(app, "schema", "public"), opt_or(src->app, "schema", "public")))) {
+			strbuf_addf(why, "the sources of model \"%s\" are in different databases or schemas "
+					 "(apps \"%s\" and \"%s\")",
+				    model->id, app->id, src->app->id);
+			return false;
+		}
+	}
+	if (!app || !model->primary_source) {
+		strbuf_addf(why, "model \"%s\" has no primary source", model->id);
+		return false;
+	}
+	for (size_t j = 0; j < n_dests; j++) {
+		const struct cfg_destination *d = dests[j];
+		const struct cfg_group *rel = NULL;
+		if (d->collection == COLL_GROUP && group_is_relative(d->group))
+			rel = d->group;
+		for (size_t k = 0; !rel && k < d->n_group_maps; k++)
+			if (group_is_relative(d->group_maps[k].group))
+				rel = d->group_maps[k].group;
+		if (rel) {
+			strbuf_addf(why, "destination \"%s\" uses group \"%s\", whose rules depend on the "
+					 "current time",
+				    d->id, rel->id);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- the fingerprint ---- */
+
+static void fp_rule(struct strbuf *sb, const struct cfg_rule *r)
+{
+	strbuf_addf(sb, "rule %s %s %d %s %d %.17g %" PRId64 " %d %.17g %d %d\n",
+		    r->property ? r->property->id : r->pseudo_created_at ? "(createdAt)" : "?",
+		    rule_op_name(r->op), r->match != NULL, r->match ? r->match : "", r->match_is_null,
+		    r->match_num, r->match_ms, r->match_bool, r->rel_number, (int)r->rel_unit, r->rel_add);
+}
+
+static void fp_group(struct strbuf *sb, const char *role, const struct cfg_group *g)
+{
+	if (!g) {
+		strbuf_addf(sb, "%s (none)\n", role);
+		return;
+	}
+	strbuf_addf(sb, "%s group %s any=%d rules=%zu\n", role, g->id, g->match_any, g->n_rules);
+	for (size_t i = 0; i < g->n_rules; i++)
+		fp_rule(sb, &g->rules[i]);
+}
+
+void warehouse_fingerprint(const struct cfg_destination *dest, struct slice extra,
+			   unsigned char out[STATE_HASH_LEN])
+{
+	const struct cfg_model *m = dest->model;
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_addf(&sb, "%s\nmodel %s key %s %s\n", WH_FORMAT, m->id,
+		    m->primary_key ? m->primary_key->id : "?",
+		    m->primary_key ? prop_type_name(m->primary_key->type) : "?");
+	for (size_t s = 0; s < m->n_sources; s++) {
+		const struct cfg_source *src = m->sources[s];
+		strbuf_addf(&sb, "source %s\n", src->id);
+		for (size_t i = 0; i < src->n_properties; i++) {
+			const struct cfg_property *p = src->properties[i];
+			strbuf_addf(&sb, "property %s %s array=%d\n", p->id, prop_type_name(p->type),
+				    p->is_array);
+		}
+	}
+	strbuf_addf(&sb, "destination type %s sync %s collection %s\n", dest->type ? dest->type : "",
+		    sync_mode_name(dest->sync_mode), collection_name(dest->collection));
+	fp_group(&sb, "scope", dest->collection == COLL_GROUP ? dest->group : NULL);
+	for (size_t i = 0; i < dest->n_mapping; i++)
+		strbuf_addf(&sb, "map %s <- %s\n", dest->mapping[i].remote,
+			    dest->mapping[i].property ? dest->mapping[i].property->id : "?");
+	for (size_t i = 0; i < dest->n_group_maps; i++) {
+		strbuf_addf(&sb, "membership %s\n", dest->group_maps[i].remote);
+		fp_group(&sb, "member", dest->group_maps[i].group);
+	}
+	strbuf_addstr(&sb, "statements\n");
+	strbuf_addslice(&sb, extra);
+	state_hash(sb.buf, sb.len, out);
+	strbuf_release(&sb);
+}
+
+/* ---- connecting ---- */
+
+/* A connection to the state store's database; readonly: for the query, which writes nothing. */
+static PGconn *wh_connect(const char *conninfo, bool readonly, struct strbuf *why)
+{
+	const char *keys[] = { "connect_timeout", "application_name", "dbname", "client_encoding",
+			       "options", NULL };
+	/* the source connector's session (postgres.c): values read as text must agree */
+	const char *vals[] = { "10", "joey warehouse diff", conninfo, "UTF8",
+			       readonly ? "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 "
+					  "-c default_transaction_read_only=on"
+					: "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601",
+			       NULL };
+	PGconn *pg = PQconnectdbParams(keys, vals, 1);
+	if (!pg || PQstatus(pg) != CONNECTION_OK) {
+		strbuf_addstr(why, "cannot connect to the state store's database: ");
+		add_pg_message(why, pg ? PQerrorMessage(pg) : "out of memory");
+		PQfinish(pg);
+		return NULL;
+	}
+	return pg;
+}
+
+static bool wh_exec_ok(PGconn *pg, const char *sql, int n, const char *const *vals, struct strbuf *why)
+{
+	PGresult *res = PQexecParams(pg, sql, n, NULL, vals, NULL, NULL, 0);
+	ExecStatusType s = PQresultStatus(res);
+	bool ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+	if (!ok && why)
+		add_pg_message(why, PQresultErrorMessage(res));
+	PQclear(res);
+	return ok;
+}
+
+static bool set_search_path(PGconn *pg, const char *schema, struct strbuf *why)
+{
+	const char *v[1] = { schema };
+	return wh_exec_ok(pg, "SELECT pg_catalog.set_config('search_path', pg_catalog.quote_ident($1), false)", 1, v,
+			  why);
+}
+
+/* ---- the query ---- */
+
+struct qbuild {
+	struct strbuf sql;
+	const char **vals; /* parameter values: the statements' binds, then ours */
+	size_t n_vals, alloc;
+	struct arena a;
+};
+
+static size_t q_param(struct qbuild *q, const char *v)
+{
+	ALLOC_GROW(q->vals, q->n_vals + 1, q->alloc);
+	q->vals[q->n_vals++] = v;
+	return q->n_vals;
+}
+
+static void add_state_table(struct strbuf *sb, const char *schema, const char *table)
+{
+	strbuf_add_sql_ident(sb, schema);
+	strbuf_addch(sb, '.');
+	strbuf_add_sql_ident(sb, table);
+}
+
+/* The state store's key columns of the primary key "s0"."c0". */
+static void add_state_key(struct strbuf *sb, bool int_key, int part)
+{
+	static const char *const int_parts[] = { "0::smallint", "CAST(\"s0\".\"c0\" AS BIGINT)", "''::bytea" };
+	static const char *const text_parts[] = { "1::smallint", "0::bigint",
+						  "convert_to(CAST(\"s0\".\"c0\" AS TEXT), 'UTF8')" };
+	strbuf_addstr(sb, int_key ? int_parts[part] : text_parts[part]);
+}
+
+static void add_key_match(struct strbuf *sb, const char *t, const char *k)
+{
+	strbuf_addf(sb, "\"%s\".\"key_kind\" = \"%s\".\"kk\" AND \"%s\".\"key_int\" = \"%s\".\"ki\" AND "
+			"\"%s\".\"key_text\" = \"%s\".\"kt\"",
+		    t, k, t, k, t, k);
+}
+
+/* The key of a joey$f row: the primary key's, else the first state row's that has it. */
+static void add_merged_key(struct strbuf *sb, const char *col, const char *rcol, size_t upto)
+{
+	strbuf_addf(sb, "coalesce(\"d\".\"%s\"", col);
+	for (size_t j = 0; j < upto; j++)
+		strbuf_addf(sb, ", \"r%zu\".\"%s\"", j, rcol);
+	strbuf_addch(sb, ')');
+}
+
+static void add_merged_key_match(struct strbuf *sb, const char *t, size_t upto)
+{
+	static const char *const cols[][2] = { { "kk", "key_kind" }, { "ki", "key_int" }, { "kt", "key_text" } };
+	for (int k = 0; k < 3; k++) {
+		strbuf_addf(sb, "%s\"%s\".\"%s\" = ", k ? " AND " : "", t, cols[k][1]);
+		add_merged_key(sb, cols[k][0], cols[k][1], upto);
+	}
+}
+
+/*
+ * Build the query (see the design note). stmts[i] is source i's statement with its
+ * placeholders already numbered after those of the statements before it. dupes: also
+ * count the primary source's duplicate keys (no unique index says there are none).
+ */
+static void build_query(struct warehouse *w, struct qbuild *q, char **stmts, bool int_key, bool dupes)
+{
+	const struct cfg_model *m = w->model;
+	struct strbuf *sb = &q->sql;
+	size_t D = w->n_dests;
+	size_t *p_dest = arena_alloc(&q->a, (D ? D : 1) * sizeof(size_t));
+	size_t *p_fp = arena_alloc(&q->a, (D ? D : 1) * sizeof(size_t));
+
+	for (size_t j = 0; j < D; j++) {
+		struct strbuf hex = STRBUF_INIT;
+		hex_encode(&hex, w->fp[j], STATE_HASH_LEN);
+		p_dest[j] = q_param(q, w->dests[j]->id);
+		p_fp[j] = q_param(q, arena_strdup(&q->a, hex.buf));
+		strbuf_release(&hex);
+	}
+
+	strbuf_addstr(sb, "WITH ");
+	for (size_t i = 0; i < m->n_sources; i++)
+		strbuf_addf(sb, "\"joey$s%zu\" AS (%s),\n", i, stmts[i]);
+
+	/* joey$d: the sources side by side, one row per primary key (plus orphans) */
+	strbuf_addstr(sb, "\"joey$d\" AS (SELECT \"s0\".\"c0\" IS NOT NULL AND \"s0\".\"md5\" IS NOT NULL AS \"p\", (0");
+	for (size_t i = 1; i < m->n_sources; i++)
+		strbuf_addf(sb, " + CASE WHEN \"s0\".\"md5\" IS NULL AND \"s%zu\".\"c0\" IS NOT NULL THEN 1 ELSE 0 END", i);
+	strbuf_addstr(sb, ") AS \"o\"");
+	const char *names[] = { "kk", "ki", "kt" };
+	for (int k = 0; k < 3; k++) {
+		strbuf_addstr(sb, ", ");
+		add_state_key(sb, int_key, k);
+		strbuf_addf(sb, " AS \"%s\"", names[k]);
+	}
+	strbuf_addstr(sb, ", decode(\"s0\".\"md5\"");
+	for (size_t i = 1; i < m->n_sources; i++)
+		strbuf_addf(sb, " || coalesce(\"s%zu\".\"md5\", repeat('0', 32))", i);
+	strbuf_addstr(sb, ", 'hex') AS \"dg\" FROM \"joey$s0\" AS \"s0\"");
+	for (size_t i = 1; i < m->n_sources; i++)
+		strbuf_addf(sb, " FULL JOIN \"joey$s%zu\" AS \"s%zu\" ON \"s%zu\".\"c0\" = \"s0\".\"c0\"", i, i, i);
+	strbuf_addstr(sb, "),\n");
+
+	/*
+	 * joey$f: every key of the sources or of the destinations' state rows, with, per
+	 * destination, whether it can be skipped (k), whether that makes an unchanged item
+	 * (u), and whether a state row the sources lost is in scope or pending (g)
+	 */
+	strbuf_addstr(sb, "\"joey$f\" AS MATERIALIZED (SELECT \"d\".\"p\" IS TRUE AS \"p\", coalesce(\"d\".\"o\", 0) AS \"o\"");
+	for (int k = 0; k < 3; k++) {
+		static const char *const rcols[] = { "key_kind", "key_int", "key_text" };
+		strbuf_addstr(sb, ", ");
+		add_merged_key(sb, names[k], rcols[k], D);
+		strbuf_addf(sb, " AS \"%s\"", names[k]);
+	}
+	for (size_t j = 0; j < D; j++) {
+		strbuf_addf(sb,
+			    ", coalesce(\"g%zu\".\"digest\" = decode($%zu, 'hex') || \"d\".\"dg\" AND ("
+			    "(\"g%zu\".\"hash\" IS NOT NULL AND \"r%zu\".\"hash\" = \"g%zu\".\"hash\" AND "
+			    "\"r%zu\".\"confirmed\" AND \"r%zu\".\"in_scope\" AND NOT \"r%zu\".\"pending\") OR "
+			    "(\"g%zu\".\"hash\" IS NULL AND (\"r%zu\".\"key_kind\" IS NULL OR "
+			    "(NOT \"r%zu\".\"in_scope\" AND NOT \"r%zu\".\"pending\")))), false) AS \"k%zu\", "
+			    "\"g%zu\".\"hash\" IS NOT NULL AS \"u%zu\", "
+			    "coalesce(\"r%zu\".\"in_scope\" OR \"r%zu\".\"pending\", false) AS \"g%zu\"",
+			    j, p_fp[j], j, j, j, j, j, j, j, j, j, j, j, j, j, j, j, j);
+	}
+	strbuf_addstr(sb, " FROM \"joey$d\" AS \"d\"");
+	for (size_t j = 0; j < D; j++) {
+		strbuf_addf(sb, " FULL JOIN (SELECT \"key_kind\", \"key_int\", \"key_text\", \"hash\", \"payload\" <> '' AS "
+				"\"confirmed\", \"in_scope\", \"pending\" FROM ");
+		add_state_table(sb, w->schema, "records");
+		/* OFFSET 0: projected before the join, so payloads stay out of its hash table */
+		strbuf_addf(sb, " WHERE \"dest_id\" = $%zu OFFSET 0) AS \"r%zu\" ON ", p_dest[j], j);
+		char t[32];
+		snprintf(t, sizeof(t), "r%zu", j);
+		add_merged_key_match(sb, t, j);
+	}
+	for (size_t j = 0; j < D; j++) {
+		char t[32];
+		strbuf_addstr(sb, " LEFT JOIN ");
+		add_state_table(sb, w->schema, "digests");
+		snprintf(t, sizeof(t), "g%zu", j);
+		strbuf_addf(sb, " AS \"%s\" ON \"%s\".\"dest_id\" = $%zu AND \"d\".\"p\" AND ", t, t, p_dest[j]);
+		add_key_match(sb, t, "d");
+	}
+	strbuf_addstr(sb, "),\n");
+
+	/* the candidates: keys some destination cannot skip, state rows the sources lost */
+	struct strbuf cand = STRBUF_INIT;
+	strbuf_addstr(&cand, "((\"p\" AND NOT (true");
+	for (size_t j = 0; j < D; j++)
+		strbuf_addf(&cand, " AND \"k%zu\"", j);
+	strbuf_addstr(&cand, ")) OR (NOT \"p\" AND (false");
+	for (size_t j = 0; j < D; j++)
+		strbuf_addf(&cand, " OR \"g%zu\"", j);
+	strbuf_addstr(&cand, ")))");
+	struct strbuf all_k = STRBUF_INIT;
+	for (size_t j = 0; j < D; j++)
+		strbuf_addf(&all_k, " AND \"k%zu\"", j);
+
+	/* the summary row, in one pass */
+	strbuf_addstr(sb, "\"joey$sum\" AS (SELECT count(*) FILTER (WHERE \"p\") AS \"n\", ");
+	if (dupes)
+		strbuf_addstr(sb, "count(*) FILTER (WHERE \"p\") - count(DISTINCT (\"kk\", \"ki\", \"kt\")) FILTER (WHERE \"p\")");
+	else
+		strbuf_addstr(sb, "0::bigint");
+	strbuf_addf(sb, " AS \"dupes\", coalesce(sum(\"o\"), 0)::bigint AS \"orphans\", count(*) FILTER (WHERE %s) AS \"cands\"",
+		    cand.buf);
+	for (size_t j = 0; j < D; j++)
+		strbuf_addf(sb, ", count(*) FILTER (WHERE \"p\"%s AND \"u%zu\") AS \"u%zu\"", all_k.buf, j, j);
+	strbuf_addstr(sb, " FROM \"joey$f\")\n");
+
+	strbuf_addstr(sb, "SELECT 0, NULL::smallint, NULL::bigint, NULL::bytea, NULL::boolean");
+	for (size_t j = 0; j < D; j++)
+		strbuf_addstr(sb, ", NULL::boolean, NULL::text, NULL::bytea, NULL::boolean, NULL::boolean, NULL::integer, "
+				  "NULL::boolean, NULL::bytea, NULL::bytea");
+	strbuf_addstr(sb, ", \"n\", \"dupes\", \"orphans\", \"cands\"");
+	for (size_t j = 0; j < D; j++)
+		strbuf_addf(sb, ", \"u%zu\"", j);
+	strbuf_addstr(sb, " FROM \"joey$sum\"");
+
+	/* the candidates, with every destination's state and digest rows */
+	strbuf_addstr(sb, "\nUNION ALL SELECT 1, \"c\".\"kk\", \"c\".\"ki\", \"c\".\"kt\", \"c\".\"p\"");
+	for (size_t j = 0; j < D; j++)
+		strbuf_addf(sb, ", \"r%zu\".\"key_kind\" IS NOT NULL, \"r%zu\".\"payload\", \"r%zu\".\"hash\", \"r%zu\".\"in_scope\", "
+				"\"r%zu\".\"pending\", \"r%zu\".\"attempts\", \"g%zu\".\"key_kind\" IS NOT NULL, \"g%zu\".\"digest\", "
+				"\"g%zu\".\"hash\"",
+			    j, j, j, j, j, j, j, j, j);
+	for (size_t k = 0; k < SUM_UNCHANGED + D; k++)
+		strbuf_addstr(sb, ", NULL::bigint");
+	strbuf_addf(sb, " FROM (SELECT \"kk\", \"ki\", \"kt\", \"p\" FROM \"joey$f\" WHERE %s) AS \"c\"", cand.buf);
+	/* looked up by primary key, one candidate at a time: they are few (but the planner
+	 * cannot know how few, and would hash both tables whole) */
+	for (size_t j = 0; j < D; j++) {
+		static const char *const tables[] = { "records", "digests" };
+		for (int k = 0; k < 2; k++) {
+			char t[32];
+			snprintf(t, sizeof(t), "%c%zu", k ? 'g' : 'r', j);
+			strbuf_addstr(sb, " LEFT JOIN LATERAL (SELECT * FROM ");
+			add_state_table(sb, w->schema, tables[k]);
+			strbuf_addf(sb, " AS \"%s\" WHERE \"%s\".\"dest_id\" = $%zu AND ", t, t, p_dest[j]);
+			add_key_match(sb, t, "c");
+			strbuf_addf(sb, " LIMIT 1) AS \"%s\" ON true", t);
+		}
+	}
+	strbuf_addstr(sb, "\nORDER BY 1, 2, 3, 4");
+	strbuf_release(&cand);
+	strbuf_release(&all_k);
+	w->n_cols = COL_DESTS + (int)(WH_DEST_COLS * D) + SUM_UNCHANGED + (int)D;
+}
+
+/*
+ * Does a unique index on the primary table's key column rule out duplicate keys? Only
+ * for a column whose own values are the keys (an integer column for an integer key, a
+ * text one for a text key): a cast could make two distinct values one key.
+ */
+static bool primary_unique(struct warehouse *w, const struct cfg_source *src, const char *key_column, bool int_key)
+{
+	if (src->is_query || !src->table || !key_column)
+		return false;
+	const char *v[4] = { w->app_schema, src->table, key_column, int_key ? "t" : "f" };
+	PGresult *res = PQexecParams(w->pg,
+				     "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+				     "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+				     "WHERE i.indrelid = to_regclass(pg_catalog.quote_ident($1) || '.' || "
+				     "pg_catalog.quote_ident($2)) AND i.indisunique AND i.indnkeyatts = 1 AND "
+				     "i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = $3 AND "
+				     "CASE WHEN $4::boolean THEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, "
+				     "'int8'::regtype) ELSE a.atttypid IN ('text'::regtype, 'varchar'::regtype) END)",
+				     4, NULL, v, NULL, NULL, 0);
+	bool unique = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		      !strcmp(PQgetvalue(res, 0, 0), "t");
+	PQclear(res);
+	return unique;
+}
+
+/* ---- open ---- */
+
+static void wh_free(struct warehouse *w)
+{
+	if (!w)
+		return;
+	if (w->pg && w->running) {
+		PGcancel *cancel = PQgetCancel(w->pg);
+		char buf[256];
+		if (cancel) {
+			PQcancel(cancel, buf, sizeof(buf));
+			PQfreeCancel(cancel);
+		}
+		PGresult *res;
+		while ((res = PQgetResult(w->pg)))
+			PQclear(res);
+	}
+	PQfinish(w->pg);
+	PQfinish(w->writer);
+	free(w->conninfo);
+	free(w->schema);
+	free(w->app_schema);
+	free(w->fp);
+	free(w->summary.unchanged);
+	free(w->queue);
+	arena_release(&w->arena);
+	arena_release(&w->queue_arena);
+	free(w);
+}
+
+/* The first row of the running query: the summary. */
+static enum jerr read_summary(struct warehouse *w, struct strbuf *why, bool *usable, struct jerror *err)
+{
+	PGresult *res = PQgetResult(w->pg);
+	enum jerr rc = JERR_OK;
+	*usable = false;
+	if (PQresultStatus(res) != PGRES_SINGLE_TUPLE) {
+		rc = query_error(w->pg, res, err, JERR_SOURCE, "the query failed");
+		PQclear(res);
+		return rc;
+	}
+	if (PQnfields(res) != w->n_cols || strcmp(PQgetvalue(res, 0, COL_ORDER), "0")) {
+		PQclear(res);
+		return jerror_set(err, JERR_SOURCE, "warehouse diff: the query returned no summary row");
+	}
+	int base = COL_DESTS + WH_DEST_COLS * (int)w->n_dests;
+	int64_t v[SUM_UNCHANGED] = { 0 };
+	for (int k = 0; k < SUM_UNCHANGED; k++)
+		decimal_to_int64(PQgetvalue(res, 0, base + k), strlen(PQgetvalue(res, 0, base + k)), &v[k]);
+	w->summary.records = (uint64_t)v[SUM_RECORDS];
+	w->summary.orphans = (uint64_t)v[SUM_ORPHANS];
+	w->summary.candidates = (uint64_t)v[SUM_CANDIDATES];
+	for (size_t j = 0; j < w->n_dests; j++) {
+		int64_t u = 0;
+		const char *s = PQgetvalue(res, 0, base + SUM_UNCHANGED + (int)j);
+		decimal_to_int64(s, strlen(s), &u);
+		w->summary.unchanged[j] = (uint64_t)u;
+	}
+	PQclear(res);
+	if (v[SUM_DUPES] > 0) {
+		strbuf_addf(why, "the primary source of model \"%s\" has %" PRId64 " duplicate key%s",
+			    w->model->id, v[SUM_DUPES], v[SUM_DUPES] == 1 ? "" : "s");
+		return JERR_OK;
+	}
+	w->summary.limited = w->summary.candidates <= WAREHOUSE_CHUNK ||
+			     w->summary.candidates * 4 <= w->summary.records;
+	*usable = true;
+	return JERR_OK;
+}
+
+enum jerr warehouse_open(const struct config *cfg, const struct cfg_model *model,
+			 struct cfg_destination *const *dests, size_t n_dests, struct state *st,
+			 bool write, struct warehouse **out, struct strbuf *why, struct jerror *err)
+{
+	struct warehouse *w = xcalloc(1, sizeof(*w));
+	struct strbuf conninfo = STRBUF_INIT, schema = STRBUF_INIT, extra = STRBUF_INIT;
+	struct qbuild q = { STRBUF_INIT, NULL, 0, 0, { 0 } };
+	char **stmts = xcalloc(model->n_sources ? model->n_sources : 1, sizeof(char *));
+	struct sql_plan plan;
+	enum jerr rc = JERR_OK;
+	bool usable = false, int_key = false, primary_grouped = false;
+	const char *key_column = NULL;
+	size_t n_binds = 0;
+
+	(void)cfg;
+	*out = NULL;
+	strbuf_reset(why);
+	arena_init(&w->arena);
+	arena_init(&w->queue_arena);
+	arena_init(&q.a);
+	sql_plan_init(&plan);
+	w->model = model;
+	w->dests = dests;
+	w->n_dests = n_dests;
+	w->write = write;
+	w->fp = xcalloc(n_dests ? n_dests : 1, sizeof(*w->fp));
+	w->summary.unchanged = xcalloc(n_dests ? n_dests : 1, sizeof(uint64_t));
+
+	split_state_url(state_location(st), &conninfo, &schema);
+	w->conninfo = strbuf_detach(&conninfo, NULL);
+	w->schema = strbuf_detach(&schema, NULL);
+	const struct cfg_app *app = model->primary_source->app;
+	w->app_schema = xstrdup(opt_or(app, "schema", "public"));
+
+	if (!(w->pg = wh_connect(w->conninfo, true, why)))
+		goto out;
+	/* the sources' database must be this one */
+	const char *host = PQhost(w->pg), *port = PQport(w->pg), *db = PQdb(w->pg);
+	const char *ahost = opt_or(app, "host", "localhost"), *aport = opt_or(app, "port", "5432");
+	const char *adb = opt_or(app, "database", "");
+	host = host && *host ? host : "localhost";
+	port = port && *port ? port : "5432";
+	if (strcmp(db ? db : "", adb) || strcmp(port, aport) ||
+	    (strcmp(host, ahost) && !(local_host(host) && local_host(ahost)))) {
+		strbuf_addf(why, "app \"%s\" (%s:%s, database \"%s\") is not the state store's database (%s:%s, "
+				 "database \"%s\")",
+			    app->id, ahost, aport, adb, host, port, db ? db : "");
+		goto out;
+	}
+	if (!set_search_path(w->pg, w->app_schema, why))
+		goto out;
+	{
+		struct strbuf t = STRBUF_INIT;
+		add_state_table(&t, w->schema, "digests");
+		const char *v[1] = { t.buf };
+		PGresult *res = PQexecParams(w->pg, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, v, NULL, NULL, 0);
+		bool have = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+			    !strcmp(PQgetvalue(res, 0, 0), "t");
+		PQclear(res);
+		strbuf_release(&t);
+		if (!have) {
+			strbuf_addf(why, "state store schema \"%s\" has no digests table yet (run 'joey state migrate')",
+				    w->schema);
+			goto out;
+		}
+	}
+
+	/* the statements: first numbered from $1 to describe them, then for the query */
+	struct wh_conn wc = { w->pg, w->app_schema };
+	for (size_t i = 0; i < model->n_sources; i++) {
+		const struct cfg_source *src = model->sources[i];
+		struct source_read rd = { .digest = true };
+		for (int pass = 0; pass < 2; pass++) {
+			sql_plan_release(&plan);
+			sql_plan_init(&plan);
+			plan.param_base = pass ? n_binds : 0;
+			plan.unordered = true; /* the query joins them; only reads need the order */
+			if ((rc = sql_plan_build(&wh_dialect, &wc, src, &rd, &plan, err)))
+				goto out;
+			if (pass) {
+				stmts[i] = xstrdup(plan.sql.buf);
+				for (size_t b = 0; b < plan.n_binds; b++)
+					q_param(&q, arena_strdup(&q.a, plan.binds[b].s));
+				n_binds += plan.n_binds;
+				continue;
+			}
+			if (i == 0) {
+				int_key = plan.int_key;
+				primary_grouped = plan.grouped;
+				key_column = plan.key_column;
+			}
+			strbuf_addf(&extra, "%s\n", plan.sql.buf);
+			for (size_t b = 0; b < plan.n_binds; b++)
+				strbuf_addf(&extra, "bind %zu %s\n", b, plan.binds[b].s);
+			/* the column types: the same text may mean another value in another type */
+			PGresult *res = PQprepare(w->pg, "", plan.sql.buf, 0, NULL);
+			if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+				PQclear(res);
+				res = PQdescribePrepared(w->pg, "");
+			}
+			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+				strbuf_addf(why, "source \"%s\": ", src->id);
+				add_pg_message(why, PQresultErrorMessage(res));
+				PQclear(res);
+				goto out;
+			}
+			strbuf_addstr(&extra, "types");
+			for (int c = 0; c < PQnfields(res); c++)
+				strbuf_addf(&extra, " %u", (unsigned)PQftype(res, c));
+			strbuf_addch(&extra, '\n');
+			PQclear(res);
+		}
+	}
+	for (size_t j = 0; j < n_dests; j++)
+		warehouse_fingerprint(dests[j], (struct slice){ extra.buf, extra.len }, w->fp[j]);
+
+	build_query(w, &q, stmts, int_key, !primary_grouped && !primary_unique(w, model->primary_source, key_column, int_key));
+	log_debug("warehouse diff query for model \"%s\": %s", model->id, q.sql.buf);
+	if (!PQsendQueryParams(w->pg, q.sql.buf, (int)q.n_vals, NULL, q.vals, NULL, NULL, 0)) {
+		rc = query_error(w->pg, NULL, err, JERR_SOURCE, "cannot send the query");
+		goto out;
+	}
+	w->running = true;
+	PQsetSingleRowMode(w->pg);
+	if ((rc = read_summary(w, why, &usable, err)) || !usable)
+		goto out;
+	*out = w;
+	w = NULL;
+out:
+	for (size_t i = 0; i < model->n_sources; i++)
+		free(stmts[i]);
+	free(stmts);
+	sql_plan_release(&plan);
+	strbuf_release(&q.sql);
+	free(q.vals);
+	arena_release(&q.a);
+	strbuf_release(&extra);
+	wh_free(w);
+	return rc;
+}
+
+const struct wh_summary *warehouse_summary(const struct warehouse *w)
+{
+	return &w->summary;
+}
+
+/* ---- candidates ---- */
+
+static bool col_bool(const PGresult *res, int col)
+{
+	return !PQgetisnull(res, 0, col) && PQgetvalue(res, 0, col)[0] == 't';
+}
+
+static enum jerr parse_candidate(struct warehouse *w, PGresult *res, struct wh_candidate *c,
+				 struct wh_dest_row *rows, struct jerror *err)
+{
+	struct arena *a = &w->arena;
+	unsigned char *b;
+	size_t n;
+	const char *kk = PQgetvalue(res, 0, COL_KIND), *ki = PQgetvalue(res, 0, COL_INT);
+
+	memset(c, 0, sizeof(*c));
+	c->key.is_int = kk[0] == '0';
+	if (c->key.is_int) {
+		if (!decimal_to_int64(ki, strlen(ki), &c->key.i))
+			goto bad;
+		c->key.text.ptr = sql_fmt_i64(a, c->key.i, &c->key.text.len);
+	} else {
+		if (!bytea_decode(PQgetvalue(res, 0, COL_TEXT), a, &b, &n))
+			goto bad;
+		c->key.text = (struct slice){ (const char *)b, n };
+	}
+	c->in_source = col_bool(res, COL_IN_SOURCE);
+	c->dests = rows;
+	for (size_t j = 0; j < w->n_dests; j++) {
+		struct wh_dest_row *r = &rows[j];
+		int base = COL_DESTS + WH_DEST_COLS * (int)j;
+		memset(r, 0, sizeof(*r));
+		r->present = col_bool(res, base + DC_PRESENT);
+		if (r->present) {
+			const char *p = PQgetvalue(res, 0, base + DC_PAYLOAD);
+			size_t plen = (size_t)PQgetlength(res, 0, base + DC_PAYLOAD);
+			int64_t att = 0;
+			r->row.key = c->key;
+			r->row.payload = (struct slice){ arena_strndup(a, p, plen), plen };
+			if (!bytea_decode(PQgetvalue(res, 0, base + DC_HASH), a, &b, &n) || n != STATE_HASH_LEN)
+				goto bad;
+			memcpy(r->row.hash, b, STATE_HASH_LEN);
+			r->row.in_scope = col_bool(res, base + DC_IN_SCOPE);
+			r->row.pending = col_bool(res, base + DC_PENDING);
+			decimal_to_int64(PQgetvalue(res, 0, base + DC_ATTEMPTS),
+					 (size_t)PQgetlength(res, 0, base + DC_ATTEMPTS), &att);
+			r->row.attempts = (int)att;
+			r->row.confirmed = plen > 0;
+			r->row.braze_exists = -1;
+		}
+		r->has_digest = col_bool(res, base + DC_GPRESENT);
+		if (r->has_digest) {
+			if (!bytea_decode(PQgetvalue(res, 0, base + DC_GDIGEST), a, &b, &n))
+				goto bad;
+			r->digest = (struct slice){ (const char *)b, n };
+			r->digest_in_scope = !PQgetisnull(res, 0, base + DC_GHASH);
+			if (r->digest_in_scope) {
+				if (!bytea_decode(PQgetvalue(res, 0, base + DC_GHASH), a, &b, &n) || n != STATE_HASH_LEN)
+					goto bad;
+				memcpy(r->digest_hash, b, STATE_HASH_LEN);
+			}
+		}
+	}
+	return JERR_OK;
+bad:
+	return jerror_set(err, JERR_SOURCE, "warehouse diff: malformed row from the query");
+}
+
+enum jerr warehouse_next_chunk(struct warehouse *w, const struct wh_candidate **cands, size_t *n,
+			       struct jerror *err)
+{
+	size_t bytes = 0;
+	enum jerr rc = JERR_OK;
+
+	arena_reset(&w->arena);
+	if (!w->cands) {
+		w->cands = xcalloc(WAREHOUSE_CHUNK, sizeof(*w->cands));
+		w->rows = xcalloc((size_t)WAREHOUSE_CHUNK * (w->n_dests ? w->n_dests : 1), sizeof(*w->rows));
+	}
+	w->n_cands = 0;
+	while (w->running && w->n_cands < WAREHOUSE_CHUNK && bytes < WH_CHUNK_BYTES) {
+		PGresult *res = PQgetResult(w->pg);
+		if (!res) {
+			w->running = false;
+			break;
+		}
+		ExecStatusType s = PQresultStatus(res);
+		if (s == PGRES_TUPLES_OK) {
+			PQclear(res);
+			continue;
+		}
+		if (s != PGRES_SINGLE_TUPLE) {
+			rc = query_error(w->pg, res, err, JERR_SOURCE, "the query failed");
+			PQclear(res);
+			return rc;
+		}
+		rc = parse_candidate(w, res, &w->cands[w->n_cands],
+				     &w->rows[w->n_cands * (w->n_dests ? w->n_dests : 1)], err);
+		for (size_t j = 0; j < w->n_dests; j++)
+			bytes += (size_t)PQgetlength(res, 0, COL_DESTS + WH_DEST_COLS * (int)j + DC_PAYLOAD);
+		PQclear(res);
+		if (rc)
+			return rc;
+		w->n_cands++;
+	}
+	*cands = w->cands;
+	*n = w->n_cands;
+	return JERR_OK;
+}
+
+/* ---- digests ---- */
+
+static enum jerr flush_digests(struct warehouse *w, struct jerror *err)
+{
+	struct strbuf sql = STRBUF_INIT, why = STRBUF_INIT;
+	enum jerr rc = JERR_OK;
+	size_t np = 0, n = w->n_queue;
+	const char **vals;
+	int *lens, *fmts;
+	char (*nums)[24];
+	char now[24];
+
+	if (!n)
+		return JERR_OK;
+	if (!w->writer) {
+		if (!(w->writer = wh_connect(w->conninfo, false, &why))) {
+			rc = jerror_set(err, JERR_STATE, "warehouse diff: %s", why.buf);
+			strbuf_release(&why);
+			return rc;
+		}
+	}
+	vals = xcalloc(n * 7, sizeof(*vals));
+	lens = xcalloc(n * 7, sizeof(*lens));
+	fmts = xcalloc(n * 7, sizeof(*fmts));
+	nums = xcalloc(n * 3, sizeof(*nums));
+	{
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(now, sizeof(now), "%" PRId64, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	}
+	strbuf_addstr(&sql, "INSERT INTO ");
+	add_state_table(&sql, w->schema, "digests");
+	strbuf_addstr(&sql, " (dest_id, key_kind, key_int, key_text, digest, hash, updated_at) VALUES ");
+	for (size_t i = 0; i < n; i++) {
+		const struct wh_pending_digest *d = &w->queue[i];
+		size_t b = np;
+		strbuf_addf(&sql, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu)", i ? ", " : "", b + 1, b + 2,
+			    b + 3, b + 4, b + 5, b + 6, b + 7);
+		vals[np++] = w->dests[d->dest]->id;
+		snprintf(nums[i * 3], 24, "%d", d->key.is_int ? 0 : 1);
+		vals[np++] = nums[i * 3];
+		snprintf(nums[i * 3 + 1], 24, "%" PRId64, d->key.is_int ? d->key.i : 0);
+		vals[np++] = nums[i * 3 + 1];
+		fmts[np] = 1;
+		lens[np] = d->key.is_int ? 0 : (int)d->key.text.len;
+		vals[np++] = d->key.is_int ? "" : d->key.text.ptr;
+		fmts[np] = 1;
+		lens[np] = (int)d->digest_len;
+		vals[np++] = (const char *)d->digest;
+		fmts[np] = 1;
+		lens[np] = STATE_HASH_LEN;
+		vals[np++] = d->has_hash ? (const char *)d->hash : NULL;
+		vals[np++] = now;
+	}
+	strbuf_addstr(&sql, " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET digest = "
+			    "excluded.digest, hash = excluded.hash, updated_at = excluded.updated_at");
+	PGresult *res = PQexecParams(w->writer, sql.buf, (int)np, NULL, vals, lens, fmts, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = query_error(w->writer, res, err, JERR_STATE, "cannot store the digests");
+	} else {
+		w->written += n;
+	}
+	PQclear(res);
+	free(vals);
+	free(lens);
+	free(fmts);
+	free(nums);
+	strbuf_release(&sql);
+	strbuf_release(&why);
+	w->n_queue = 0;
+	arena_reset(&w->queue_arena);
+	return rc;
+}
+
+enum jerr warehouse_digest(struct warehouse *w, const struct wh_candidate *c, size_t dest_index,
+			   const struct record *rec, const unsigned char *hash, struct jerror *err)
+{
+	const struct wh_dest_row *r = &c->dests[dest_index];
+	const struct cfg_model *m = w->model;
+	size_t len = STATE_HASH_LEN + WH_DIGEST_LEN * m->n_sources;
+	unsigned char *dg;
+
+	if (!w->write || rec->n_invalid || !rec->digests)
+		return JERR_OK;
+	dg = arena_alloc(&w->queue_arena, len);
+	memcpy(dg, w->fp[dest_index], STATE_HASH_LEN);
+	for (size_t i = 0; i < m->n_sources; i++) {
+		unsigned char *o = dg + STATE_HASH_LEN + WH_DIGEST_LEN * i;
+		struct slice s = rec->digests[i];
+		if (!s.len) {
+			memset(o, 0, WH_DIGEST_LEN);
+			continue;
+		}
+		if (s.len != 2 * WH_DIGEST_LEN)
+			return JERR_OK; /* not a digest: write nothing, compare again next time */
+		for (size_t k = 0; k < WH_DIGEST_LEN; k++) {
+			if (!isxdigit((unsigned char)s.ptr[2 * k]) || !isxdigit((unsigned char)s.ptr[2 * k + 1]))
+				return JERR_OK;
+			o[k] = (unsigned char)(hexval(s.ptr[2 * k]) * 16 + hexval(s.ptr[2 * k + 1]));
+		}
+	}
+	/* the same row is stored already: nothing to write */
+	if (r->has_digest && r->digest.len == len && !memcmp(r->digest.ptr, dg, len) &&
+	    r->digest_in_scope == (hash != NULL) &&
+	    (!hash || !memcmp(r->digest_hash, hash, STATE_HASH_LEN)))
+		return JERR_OK;
+	if (!w->queue)
+		w->queue = xcalloc(WH_BATCH, sizeof(*w->queue));
+	struct wh_pending_digest *d = &w->queue[w->n_queue++];
+	d->dest = dest_index;
+	d->key = c->key;
+	d->key.text.ptr = arena_strndup(&w->queue_arena, c->key.text.ptr, c->key.text.len);
+	d->digest = dg;
+	d->digest_len = len;
+	d->has_hash = hash != NULL;
+	if (hash)
+		memcpy(d->hash, hash, STATE_HASH_LEN);
+	if (w->n_queue == WH_BATCH)
+		return flush_digests(w, err);
+	return JERR_OK;
+}
+
+enum jerr warehouse_finish(struct warehouse *w, struct jerror *err)
+{
+	return flush_digests(w, err);
+}
+
+uint64_t warehouse_digests_written(const struct warehouse *w)
+{
+	return w->written;
+}
+
+void warehouse_close(struct warehouse *w)
+{
+	if (!w)
+		return;
+	free(w->cands);
+	free(w->rows);
+	wh_free(w);
+}
+
+enum jerr warehouse_describe(const struct cfg_source *src, struct state *st, struct strbuf *out,
+			     struct jerror *err)
+{
+	struct strbuf conninfo = STRBUF_INIT, schema = STRBUF_INIT, why = STRBUF_INIT;
+	const char *app_schema = opt_or(src->app, "schema", "public");
+	enum jerr rc = JERR_OK;
+	PGconn *pg;
+
+	split_state_url(state_location(st), &conninfo, &schema);
+	pg = wh_connect(conninfo.buf, true, &why);
+	if (!pg || !set_search_path(pg, app_schema, &why)) {
+		rc = jerror_set(err, JERR_SOURCE, "warehouse diff: %s", why.buf);
+	} else {
+		struct wh_conn wc = { pg, app_schema };
+		rc = sql_describe_source(&wh_dialect, &wc, src, out, err);
+	}
+	PQfinish(pg);
+	strbuf_release(&conninfo);
+	strbuf_release(&schema);
+	strbuf_release(&why);
+	return rc;
+}

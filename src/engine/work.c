@@ -1,0 +1,579 @@
+/* work.c: jobs split into key-range work items for workers (queueing, running, closing). */
+#include "engine/work.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "engine/record.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the key sample ---- */
+
+/*
+ * Every stride-th distinct key is kept. When the sample is full, every other kept key
+ * is dropped and the stride doubles, so the kept keys stay evenly spaced over all the
+ * keys seen while memory stays at SAMPLE_MAX keys.
+ */
+#define SAMPLE_MAX 4096
+
+struct sample_key {
+	bool is_int;
+	int64_t i;
+	char *text;
+	size_t len;
+};
+
+struct work_sample {
+	struct sample_key *keys;
+	size_t n;
+	uint64_t seen, stride;
+	struct rkey *bounds; /* work_sample_bounds' answer */
+	bool have_last;      /* the last key added, to skip repeats */
+	struct rkey last;
+	struct strbuf last_text;
+};
+
+struct work_sample *work_sample_new(void)
+{
+	struct work_sample *s = xcalloc(1, sizeof(*s));
+	s->keys = xcalloc(SAMPLE_MAX, sizeof(*s->keys));
+	s->stride = 1;
+	strbuf_init(&s->last_text, 0);
+	return s;
+}
+
+void work_sample_add(struct work_sample *s, const struct rkey *k)
+{
+	if (s->have_last) {
+		s->last.text = (struct slice){ s->last_text.buf, s->last_text.len };
+		if (key_compare(&s->last, k) == 0)
+			return;
+	}
+	s->have_last = true;
+	s->last = *k;
+	strbuf_reset(&s->last_text);
+	strbuf_addslice(&s->last_text, k->text);
+	if (s->seen++ % s->stride)
+		return;
+	if (s->n == SAMPLE_MAX) {
+		for (size_t i = 0; i < s->n; i++) {
+			if (i % 2)
+				free(s->keys[i].text);
+			else
+				s->keys[i / 2] = s->keys[i];
+		}
+		s->n /= 2;
+		s->stride *= 2;
+		if ((s->seen - 1) % s->stride)
+			return;
+	}
+	struct sample_key *x = &s->keys[s->n++];
+	x->is_int = k->is_int;
+	x->i = k->i;
+	x->len = k->text.len;
+	x->text = xmalloc(k->text.len + 1);
+	memcpy(x->text, k->text.ptr, k->text.len);
+	x->text[k->text.len] = 0;
+}
+
+enum jerr work_sample_keys(const struct config *cfg, const struct cfg_model *model,
+			   const struct source_read *read, struct work_sample **out, struct jerror *err)
+{
+	const struct cfg_source *src = model->primary_source;
+	const struct source_ops *ops = NULL;
+	struct work_sample *s = work_sample_new();
+	struct source_cursor *cur = NULL;
+	struct source_row *row;
+	void *conn = NULL;
+	enum jerr rc;
+
+	*out = NULL;
+	if (!src) {
+		rc = jerror_set(err, JERR_CONFIG, "model \"%s\" has no primary source", model->id);
+		goto out;
+	}
+	ops = source_ops_for_app(src->app->type);
+	if (!ops) {
+		rc = jerror_set(err, JERR_CONFIG, "app \"%s\" of type \"%s\" cannot be read as a source",
+				src->app->id, src->app->type);
+		goto out;
+	}
+	if ((rc = ops->connect(src->app, cfg->dir, &conn, err)))
+		goto out;
+	/*
+	 * The keys only: the same source without its properties. Such a statement is not
+	 * grouped, so a key with several rows comes several times (in order): the rows
+	 * are read with the connector's own next, without the duplicate check.
+	 */
+	struct cfg_source keys_only = *src;
+	keys_only.properties = NULL;
+	keys_only.n_properties = 0;
+	if ((rc = ops->open_cursor(conn, &keys_only, read, &cur, err)))
+		goto out;
+	while ((rc = cur->ops->next(cur, &row, err)) == JERR_OK && row)
+		work_sample_add(s, &row->key);
+out:
+	if (cur)
+		source_cursor_close(cur);
+	if (conn)
+		ops->disconnect(conn);
+	if (rc) {
+		work_sample_free(s);
+		return rc;
+	}
+	*out = s;
+	return JERR_OK;
+}
+
+uint64_t work_sample_count(const struct work_sample *s)
+{
+	return s ? s->seen : 0;
+}
+
+size_t work_sample_bounds(const struct work_sample *s, size_t n, const struct rkey **bounds)
+{
+	struct work_sample *w = (struct work_sample *)s;
+	size_t k = 0;
+	*bounds = NULL;
+	if (!s || n < 2 || s->n < 2)
+		return 0;
+	if (n > s->n)
+		n = s->n;
+	free(w->bounds);
+	w->bounds = xcalloc(n, sizeof(*w->bounds));
+	for (size_t i = 1; i < n; i++) {
+		const struct sample_key *x = &s->keys[i * s->n / n];
+		struct rkey b = { .is_int = x->is_int, .i = x->i, .text = { x->text, x->len } };
+		if (k && key_compare(&b, &w->bounds[k - 1]) <= 0)
+			continue; /* strictly increasing */
+		w->bounds[k++] = b;
+	}
+	*bounds = w->bounds;
+	return k;
+}
+
+void work_sample_free(struct work_sample *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->keys[i].text);
+	free(s->keys);
+	free(s->bounds);
+	strbuf_release(&s->last_text);
+	free(s);
+}
+
+/* ---- queueing ---- */
+
+static int dest_partitions(const struct work_request *req, const struct cfg_destination *d)
+{
+	int n = req->partitions > 0 ? req->partitions : d->partitions;
+	return n < 1 ? 1 : n > WORK_MAX_PARTITIONS ? WORK_MAX_PARTITIONS : n;
+}
+
+enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct work_request *req,
+		       int64_t *job_id, bool *duplicate, struct jerror *err)
+{
+	const struct cfg_model *model = req->model;
+	const struct cfg_schedule *sched = NULL;
+	const struct cfg_destination **dests = xcalloc(cfg->n_destinations + 1, sizeof(*dests));
+	struct state_work_part *parts = NULL;
+	struct work_sample *sample = NULL;
+	struct strbuf since = STRBUF_INIT;
+	size_t n_dests = 0, n_parts = 0, alloc_parts = 0;
+	bool have_since = false, in_tx = false;
+	int max_n = 1;
+	enum jerr rc;
+
+	*job_id = 0;
+	*duplicate = false;
+	if ((rc = state_work_supported(st, err)))
+		goto out;
+	for (size_t i = 0; i < cfg->n_destinations; i++) {
+		const struct cfg_destination *d = cfg->destinations[i];
+		bool wanted = !req->dest_ids;
+		for (size_t k = 0; k < req->n_dests && !wanted; k++)
+			wanted = !strcmp(req->dest_ids[k], d->id);
+		if (!wanted || d->model != model)
+			continue;
+		dests[n_dests++] = d;
+		if (dest_partitions(req, d) > max_n)
+			max_n = dest_partitions(req, d);
+	}
+	if (!n_dests) {
+		rc = jerror_set(err, JERR_USAGE, "model \"%s\" has no destination to run", model->id);
+		goto out;
+	}
+	if ((rc = record_incremental_schedule(cfg, model, &sched, err)))
+		goto out;
+	if (sched && !req->full && (rc = state_mark_get(st, sched->id, &since, &have_since, err)))
+		goto out;
+	if (max_n > 1) {
+		struct source_read read = { 0 };
+		if (sched && have_since) {
+			read.since_column = cfg_options_str(&sched->options, "column");
+			read.since_value = since.buf;
+		}
+		double t0 = now_s();
+		if ((rc = work_sample_keys(cfg, model, read.since_column ? &read : NULL, &sample, err)))
+			goto out;
+		log_info("model \"%s\": sampled %" PRIu64 " keys for the partitions in %.2f s", model->id,
+			 work_sample_count(sample), now_s() - t0);
+	}
+
+	/* the destinations' locks and run rows, then the items, in one transaction */
+	if ((rc = state_begin(st, err)))
+		goto out;
+	in_tx = true;
+	for (size_t i = 0; i < n_dests; i++) {
+		const struct cfg_destination *d = dests[i];
+		const struct rkey *bounds = NULL;
+		size_t nb = work_sample_bounds(sample, (size_t)dest_partitions(req, d), &bounds);
+		uint64_t abandoned;
+		int64_t run_id;
+		if ((rc = state_lock_acquire(st, d->id, "joey job (being queued)", err)))
+			goto out;
+		if ((rc = state_runs_abandon(st, d->id, &abandoned, err)) ||
+		    (rc = state_run_start(st, d->id, "run", &run_id, err)))
+			goto out;
+		if (abandoned)
+			log_warn("destination \"%s\": %llu earlier run%s ended without finishing; marked interrupted",
+				 d->id, (unsigned long long)abandoned, abandoned == 1 ? "" : "s");
+		for (size_t p = 0; p <= nb; p++) {
+			ALLOC_GROW(parts, n_parts + 1, alloc_parts);
+			parts[n_parts++] = (struct state_work_part){
+				.dest_id = d->id,
+				.run_id = run_id,
+				.part = (int)p,
+				.n_parts = (int)nb + 1,
+				.range = { p ? &bounds[p - 1] : NULL, p < nb ? &bounds[p] : NULL },
+			};
+		}
+	}
+	struct state_work_spec spec = {
+		.model_id = model->id,
+		.schedule_id = sched ? sched->id : NULL,
+		.since = have_since ? since.buf : NULL,
+		.dedup = req->dedup,
+		.force = req->force,
+		.max_delete_percent = req->max_delete_percent,
+	};
+	if ((rc = state_work_enqueue(st, &spec, parts, n_parts, job_id, duplicate, err)))
+		goto out;
+	if (*duplicate) {
+		state_rollback(st);
+		in_tx = false;
+		log_info("model \"%s\": job \"%s\" was queued already", model->id, req->dedup ? req->dedup : "");
+		goto out;
+	}
+	in_tx = false;
+	if ((rc = state_commit(st, err)))
+		goto out;
+	log_info("job %" PRId64 " queued: model \"%s\", %zu destination%s, %zu work item%s%s%s", *job_id, model->id,
+		 n_dests, n_dests == 1 ? "" : "s", n_parts, n_parts == 1 ? "" : "s",
+		 have_since ? ", incremental since " : "", have_since ? since.buf : "");
+out:
+	if (in_tx)
+		state_rollback(st);
+	if (rc)
+		*job_id = 0;
+	work_sample_free(sample);
+	strbuf_release(&since);
+	free(parts);
+	free(dests);
+	return rc;
+}
+
+/* ---- running an item ---- */
+
+void work_outcome_release(struct work_outcome *out)
+{
+	strbuf_release(&out->seen);
+	strbuf_release(&out->error);
+	memset(out, 0, sizeof(*out));
+}
+
+static void outcome_fail(struct work_outcome *out, const char *fmt, ...) JOEY_PRINTF(2, 3);
+static void outcome_fail(struct work_outcome *out, const char *fmt, ...)
+{
+	va_list ap;
+	out->res.status = RUN_FAILED;
+	strbuf_reset(&out->error);
+	va_start(ap, fmt);
+	strbuf_vaddf(&out->error, fmt, ap);
+	va_end(ap);
+	out->res.error = out->error.buf;
+}
+
+enum jerr work_run_item(const struct config *cfg, struct state *st, const struct state_work_item *it,
+			const struct run_opts *ro, struct work_outcome *out, struct jerror *err)
+{
+	const struct cfg_destination *d = NULL;
+	struct run r = { 0 };
+	struct run_opts o = *ro;
+	struct run_part part = { it->range, it->run_id, it->has_since ? it->since.buf : NULL };
+	double t0 = now_s();
+	enum jerr rc;
+
+	memset(out, 0, sizeof(*out));
+	strbuf_init(&out->seen, 0);
+	strbuf_init(&out->error, 0);
+	for (size_t i = 0; i < cfg->n_destinations; i++)
+		if (!strcmp(cfg->destinations[i]->id, it->dest_id.buf))
+			d = cfg->destinations[i];
+	if (!d || strcmp(d->model->id, it->model_id.buf)) {
+		outcome_fail(out, "destination \"%s\" of model \"%s\" is not in this worker's config", it->dest_id.buf,
+			     it->model_id.buf);
+		return JERR_OK;
+	}
+	if (it->claims > WORK_MAX_CLAIMS) {
+		outcome_fail(out, "work item %d of %d was claimed %d times: its workers kept ending without "
+				  "finishing it (killed, out of memory?)",
+			     it->part + 1, it->n_parts, it->claims - 1);
+		return JERR_OK;
+	}
+	o.only_dest = d->id;
+	o.only_dests = NULL;
+	o.n_only_dests = 0;
+	o.force = it->force;
+	o.full = !it->has_since;
+	o.max_delete_percent = it->max_delete_percent;
+	o.part = &part;
+	rc = run_execute(&r, cfg, st, &o, err);
+	out->elapsed_s = now_s() - t0;
+	if (rc) {
+		run_release(&r);
+		return rc;
+	}
+	const struct run_dest *rd = &r.dests[0];
+	out->res.status = rd->status;
+	out->res.counts = rd->counts;
+	out->res.deletes_held = rd->deletes_held;
+	out->stats = rd->stats;
+	out->interrupted = rd->status == RUN_INTERRUPTED;
+	out->res.read_ok = true;
+	for (size_t m = 0; m < r.n_models; m++) {
+		out->res.read_ok = r.models[m].read_ok;
+		strbuf_addslice(&out->seen, (struct slice){ r.models[m].seen.buf, r.models[m].seen.len });
+	}
+	out->res.seen = out->seen.len ? out->seen.buf : NULL;
+	if (rd->err.msg.len) {
+		strbuf_addstr(&out->error, rd->err.msg.buf);
+		if (rd->err.detail.len)
+			strbuf_addf(&out->error, " (%s)", rd->err.detail.buf);
+	}
+	out->res.error = out->error.len ? out->error.buf : NULL;
+	run_release(&r);
+	return JERR_OK;
+}
+
+/* ---- closing a job ---- */
+
+/* One destination of a job, summed over its items. */
+struct job_dest {
+	char *dest_id;
+	int64_t run_id;
+	struct run_counts counts;
+	uint64_t deletes_held;
+	size_t items, finished, succeeded;
+	char *error; /* the first item error */
+};
+
+struct job_sum {
+	struct job_dest *dests;
+	size_t n, alloc;
+	bool read_ok;
+	struct strbuf seen; /* the largest since value */
+};
+
+static void add_counts(struct run_counts *a, const struct run_counts *b)
+{
+	a->created += b->created;
+	a->updated += b->updated;
+	a->deleted += b->deleted;
+	a->unsubscribed += b->unsubscribed;
+	a->unchanged += b->unchanged;
+	a->failed += b->failed;
+	a->skipped += b->skipped;
+	a->requests += b->requests;
+	a->retries += b->retries;
+	a->throttled += b->throttled;
+	a->data_points += b->data_points;
+}
+
+static enum jerr sum_item(void *ctx, const struct state_work_item_info *it, struct jerror *err)
+{
+	struct job_sum *s = ctx;
+	struct job_dest *d = NULL;
+	(void)err;
+	for (size_t i = 0; i < s->n && !d; i++)
+		if (!strcmp(s->dests[i].dest_id, it->dest_id))
+			d = &s->dests[i];
+	if (!d) {
+		ALLOC_GROW(s->dests, s->n + 1, s->alloc);
+		d = &s->dests[s->n++];
+		memset(d, 0, sizeof(*d));
+		d->dest_id = xstrdup(it->dest_id);
+		d->run_id = it->run_id;
+	}
+	d->items++;
+	add_counts(&d->counts, &it->counts);
+	d->deletes_held += it->deletes_held;
+	if (!strcmp(it->status, "finished")) {
+		d->finished++;
+		if (it->run_status == RUN_SUCCESS)
+			d->succeeded++;
+		if (!it->read_ok)
+			s->read_ok = false;
+	}
+	if (it->error && !d->error)
+		d->error = xstrdup(it->error);
+	if (it->seen && *it->seen &&
+	    (!s->seen.len || source_since_compare(slice_of(it->seen), (struct slice){ s->seen.buf, s->seen.len }) > 0)) {
+		strbuf_reset(&s->seen);
+		strbuf_addstr(&s->seen, it->seen);
+	}
+	return JERR_OK;
+}
+
+static void job_sum_release(struct job_sum *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->dests[i].dest_id);
+		free(s->dests[i].error);
+	}
+	free(s->dests);
+	strbuf_release(&s->seen);
+}
+
+/* Inside the finisher's transaction: run rows, the mark, the job's status and locks. */
+static enum jerr close_job(const struct config *cfg, struct state *st, const struct state_work_item *it,
+			   struct jerror *err)
+{
+	struct job_sum s = { .read_ok = true };
+	const char *mark = NULL;
+	bool ok = true;
+	enum jerr rc;
+
+	strbuf_init(&s.seen, 0);
+	if ((rc = state_work_items(st, it->job_id, sum_item, &s, err)))
+		goto out;
+	for (size_t i = 0; i < s.n && !rc; i++) {
+		struct job_dest *d = &s.dests[i];
+		bool d_ok = d->succeeded == d->items;
+		const char *msg = d->error ? d->error : d->counts.failed ? "some records failed; see the error ledger" : NULL;
+		ok &= d_ok;
+		rc = state_run_finish(st, d->run_id, d_ok ? RUN_SUCCESS : RUN_FAILED, &d->counts, msg, err);
+	}
+	if (rc)
+		goto out;
+	/* the mark: every item of every destination of the model succeeded and read to the end */
+	const struct cfg_model *model = NULL;
+	for (size_t m = 0; m < cfg->n_models; m++)
+		if (!strcmp(cfg->models[m]->id, it->model_id.buf))
+			model = cfg->models[m];
+	bool all_dests = model != NULL;
+	for (size_t i = 0; all_dests && i < cfg->n_destinations; i++) {
+		const struct cfg_destination *d = cfg->destinations[i];
+		bool in_job = false;
+		if (d->model != model)
+			continue;
+		for (size_t k = 0; k < s.n && !in_job; k++)
+			in_job = !strcmp(s.dests[k].dest_id, d->id);
+		all_dests = in_job;
+	}
+	if (it->schedule_id.len && ok && s.read_ok && s.seen.len && all_dests) {
+		if ((rc = state_mark_set(st, it->schedule_id.buf, s.seen.buf, err)))
+			goto out;
+		mark = s.seen.buf;
+	}
+	rc = state_work_close(st, it->job_id, ok ? RUN_SUCCESS : RUN_FAILED, mark, err);
+	if (!rc)
+		log_info("job %" PRId64 " %s: model \"%s\", %zu destination%s%s%s", it->job_id,
+			 ok ? "succeeded" : "failed", it->model_id.buf, s.n, s.n == 1 ? "" : "s",
+			 mark ? ", mark now " : "", mark ? mark : "");
+out:
+	job_sum_release(&s);
+	return rc;
+}
+
+enum jerr work_finish_item(const struct config *cfg, struct state *st, const struct state_work_item *it,
+			   const char *worker, const struct work_outcome *out, bool *held, bool *closed,
+			   struct jerror *err)
+{
+	bool job_done = false;
+	enum jerr rc;
+
+	*held = *closed = false;
+	if ((rc = state_begin(st, err)))
+		return rc;
+	rc = state_work_finish(st, it->id, worker, &out->res, held, &job_done, err);
+	if (!rc && *held && job_done) {
+		rc = close_job(cfg, st, it, err);
+		*closed = !rc;
+	}
+	if (rc) {
+		state_rollback(st);
+		*held = *closed = false;
+		return rc;
+	}
+	return state_commit(st, err);
+}
+
+/* ---- a job as a struct run ---- */
+
+enum jerr work_job_result(const struct config *cfg, struct state *st, int64_t job_id, struct run *r,
+			  enum run_status *status, struct jerror *err)
+{
+	struct job_sum s = { .read_ok = true };
+	bool found = false;
+	enum jerr rc;
+
+	memset(r, 0, sizeof(*r));
+	strbuf_init(&s.seen, 0);
+	if ((rc = state_work_job_status(st, job_id, status, NULL, &found, err)))
+		goto out;
+	if (!found) {
+		rc = jerror_set(err, JERR_STATE, "state store \"%s\" has no job %" PRId64, state_path(st), job_id);
+		goto out;
+	}
+	if ((rc = state_work_items(st, job_id, sum_item, &s, err)))
+		goto out;
+	r->dests = xcalloc(s.n ? s.n : 1, sizeof(*r->dests));
+	r->models = xcalloc(1, sizeof(*r->models));
+	for (size_t i = 0; i < s.n; i++) {
+		const struct job_dest *d = &s.dests[i];
+		const struct cfg_destination *cd = NULL;
+		for (size_t k = 0; k < cfg->n_destinations; k++)
+			if (!strcmp(cfg->destinations[k]->id, d->dest_id))
+				cd = cfg->destinations[k];
+		if (!cd)
+			continue;
+		struct run_dest *rd = &r->dests[r->n_dests++];
+		rd->dest = cd;
+		rd->counts = d->counts;
+		rd->deletes_held = d->deletes_held;
+		rd->run_id = d->run_id;
+		rd->max_delete_percent = cd->max_delete_percent;
+		rd->err = (struct jerror)JERROR_INIT;
+		rd->status = d->finished < d->items ? RUN_RUNNING : d->succeeded == d->items ? RUN_SUCCESS : RUN_FAILED;
+		if (d->error)
+			jerror_set(&rd->err, JERR_REMOTE, "%s", d->error);
+	}
+out:
+	job_sum_release(&s);
+	return rc;
+}
