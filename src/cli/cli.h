@@ -65,6 +65,13 @@ int cmd_plan(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+
+/* Shared by serve and worker (cmd_serve.c). */
+struct server_opts;
+/* --lease, --stop-timeout, --concurrency, --timeout: as cli_opt_number (1 taken, 0 not, -1 error). */
+int cli_server_opt(struct server_opts *o, int argc, char **argv, int *i);
+/* Finish c and o (secrets path, token), run the server until SIGTERM, release c: the exit code. */
+int cli_server_run(struct cli_common *c, struct server_opts *o);
 int cmd_state(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 

@@ -58,10 +58,7 @@ int cmd_serve(int argc, char **argv)
 {
 	struct cli_common c = { 0 };
 	struct server_opts o;
-	struct jerror err = JERROR_INIT;
-	char *secrets = NULL;
 	char hostbuf[256];
-	double d;
 	int r;
 
 	server_opts_defaults(&o);
@@ -89,52 +86,67 @@ int cmd_serve(int argc, char **argv)
 			o.worker = true;
 			continue;
 		}
-		if ((r = cli_opt_number("--lease", 1, 3600, argc, argv, &i, &d))) {
+		if ((r = cli_server_opt(&o, argc, argv, &i))) {
 			if (r < 0)
 				return EXIT_USAGE;
-			o.lease_ms = (int64_t)(d * 1000);
-			continue;
-		}
-		if ((r = cli_opt_number("--stop-timeout", 0, 3600, argc, argv, &i, &d))) {
-			if (r < 0)
-				return EXIT_USAGE;
-			o.stop_timeout_s = d;
-			continue;
-		}
-		if ((r = cli_opt_number("--concurrency", 1, 256, argc, argv, &i, &d))) {
-			if (r < 0)
-				return EXIT_USAGE;
-			o.dest.max_inflight = (int)d;
-			continue;
-		}
-		if ((r = cli_opt_number("--timeout", 1, 600, argc, argv, &i, &d))) {
-			if (r < 0)
-				return EXIT_USAGE;
-			o.dest.timeout_ms = (long)(d * 1000);
 			continue;
 		}
 		fprintf(stderr, "joey: error: unknown option \"%s\" for serve\n", argv[i]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	cli_common_finish(&c);
+	return cli_server_run(&c, &o);
+}
+
+int cli_server_opt(struct server_opts *o, int argc, char **argv, int *i)
+{
+	double d;
+	int r;
+	if ((r = cli_opt_number("--lease", 1, 3600, argc, argv, i, &d))) {
+		if (r > 0)
+			o->lease_ms = (int64_t)(d * 1000);
+		return r;
+	}
+	if ((r = cli_opt_number("--stop-timeout", 0, 3600, argc, argv, i, &d))) {
+		if (r > 0)
+			o->stop_timeout_s = d;
+		return r;
+	}
+	if ((r = cli_opt_number("--concurrency", 1, 256, argc, argv, i, &d))) {
+		if (r > 0)
+			o->dest.max_inflight = (int)d;
+		return r;
+	}
+	if ((r = cli_opt_number("--timeout", 1, 600, argc, argv, i, &d))) {
+		if (r > 0)
+			o->dest.timeout_ms = (long)(d * 1000);
+		return r;
+	}
+	return 0;
+}
+
+int cli_server_run(struct cli_common *c, struct server_opts *o)
+{
+	struct jerror err = JERROR_INIT;
+	char *secrets;
+	int ret = 0;
+
+	cli_common_finish(c);
 	if (log_get_level() < LOG_INFO)
 		log_set_level(LOG_INFO);
-
-	secrets = cli_secrets_path(&c);
-	o.config_dir = c.config_dir;
-	o.state_path = c.state_path;
-	o.secrets_path = secrets;
-	o.cfg.secrets_path = secrets;
-	o.token = getenv("JOEY_API_TOKEN");
-
-	int ret = 0;
-	if (server_main(&o, &err)) {
+	secrets = cli_secrets_path(c);
+	o->config_dir = c->config_dir;
+	o->state_path = c->state_path;
+	o->secrets_path = secrets;
+	o->cfg.secrets_path = secrets;
+	if (!o->token)
+		o->token = getenv("JOEY_API_TOKEN");
+	if (server_main(o, &err)) {
 		jerror_print(stderr, &err);
 		ret = err.code == JERR_USAGE ? EXIT_USAGE : 1;
 	}
 	jerror_release(&err);
 	free(secrets);
-	cli_common_release(&c);
+	cli_common_release(c);
 	return ret;
 }

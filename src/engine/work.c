@@ -399,21 +399,6 @@ struct job_sum {
 	struct strbuf seen; /* the largest since value */
 };
 
-static void add_counts(struct run_counts *a, const struct run_counts *b)
-{
-	a->created += b->created;
-	a->updated += b->updated;
-	a->deleted += b->deleted;
-	a->unsubscribed += b->unsubscribed;
-	a->unchanged += b->unchanged;
-	a->failed += b->failed;
-	a->skipped += b->skipped;
-	a->requests += b->requests;
-	a->retries += b->retries;
-	a->throttled += b->throttled;
-	a->data_points += b->data_points;
-}
-
 static enum jerr sum_item(void *ctx, const struct state_work_item_info *it, struct jerror *err)
 {
 	struct job_sum *s = ctx;
@@ -430,7 +415,7 @@ static enum jerr sum_item(void *ctx, const struct state_work_item_info *it, stru
 		d->run_id = it->run_id;
 	}
 	d->items++;
-	add_counts(&d->counts, &it->counts);
+	run_counts_add(&d->counts, &it->counts);
 	d->deletes_held += it->deletes_held;
 	if (!strcmp(it->status, "finished")) {
 		d->finished++;

@@ -56,21 +56,6 @@ static struct metric_dest *dest_entry(struct metrics *m, const char *dest_id)
 	return d;
 }
 
-static void add_counts(struct run_counts *a, const struct run_counts *b)
-{
-	a->created += b->created;
-	a->updated += b->updated;
-	a->deleted += b->deleted;
-	a->unsubscribed += b->unsubscribed;
-	a->unchanged += b->unchanged;
-	a->failed += b->failed;
-	a->skipped += b->skipped;
-	a->requests += b->requests;
-	a->retries += b->retries;
-	a->throttled += b->throttled;
-	a->data_points += b->data_points;
-}
-
 void metrics_run_finished(struct metrics *m, const char *dest_id, enum run_status st, const struct run_counts *c,
 			  const struct dest_stats *ds)
 {
@@ -84,7 +69,7 @@ void metrics_run_finished(struct metrics *m, const char *dest_id, enum run_statu
 	struct metric_dest *d = dest_entry(m, dest_id);
 	if ((unsigned)st < 4)
 		d->runs[st]++;
-	add_counts(&d->rows, c);
+	run_counts_add(&d->rows, c);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -149,7 +134,7 @@ char *metrics_render(struct server *s)
 		struct run_counts c = d->rows;
 		for (struct metric_dest *l = live; l; l = l->next)
 			if (!strcmp(l->dest_id, d->dest_id))
-				add_counts(&c, &l->rows);
+				run_counts_add(&c, &l->rows);
 		const struct {
 			const char *name;
 			uint64_t v;

@@ -889,3 +889,18 @@ enum jerr state_rate_take(struct state *st, const char *key, double capacity, do
 				  want, capacity, rate_per_ms);
 	return st->ops->rate_take(st, key, capacity, rate_per_ms, want, got, wait_ms, err);
 }
+
+void run_counts_add(struct run_counts *a, const struct run_counts *b)
+{
+	a->created += b->created;
+	a->updated += b->updated;
+	a->deleted += b->deleted;
+	a->unsubscribed += b->unsubscribed;
+	a->unchanged += b->unchanged;
+	a->failed += b->failed;
+	a->skipped += b->skipped;
+	a->requests += b->requests;
+	a->retries += b->retries;
+	a->throttled += b->throttled;
+	a->data_points += b->data_points;
+}

@@ -220,6 +220,8 @@ struct run_counts {
 	uint64_t created, updated, deleted, unsubscribed, unchanged, failed, skipped;
 	uint64_t requests, retries, throttled, data_points;
 };
+/* a += b, every count. */
+void run_counts_add(struct run_counts *a, const struct run_counts *b);
 
 /* Start a run of dest_id; kind is "run" or "plan"; *run_id receives its id (> 0). */
 enum jerr state_run_start(struct state *st, const char *dest_id, const char *kind,
