@@ -7,6 +7,9 @@
 #   bash bench/sources.sh [N]
 # Throwaway servers come from scripts/test-servers.sh (stopped at exit).
 # Target (issue): unchanged-state plan <= 2x the client's raw read.
+# Then 1% of the rows change (email, and updated_at past the mark): an incremental plan
+# (Schedule options.column = updated_at, mark set in the state store) against a full one:
+# time and records read.
 # Environment: JOEY_BENCH_BUILD (build directory, default build-bench; configured and built
 # here), JOEY_BENCH_BASELINE (another joey binary, e.g. an older build, timed on the same
 # data right after this one), JOEY_BENCH_SOURCES (default "postgres mysql").
@@ -54,12 +57,14 @@ psql "$JOEY_PG_URL" -qAt -v ON_ERROR_STOP=1 <<SQL
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS users;
 CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT, first_name TEXT, last_name TEXT,
-  country TEXT, city TEXT, age INTEGER, score DOUBLE PRECISION, vip BOOLEAN, signup TEXT);
+  country TEXT, city TEXT, age INTEGER, score DOUBLE PRECISION, vip BOOLEAN, signup TEXT,
+  updated_at BIGINT NOT NULL DEFAULT 1);
 INSERT INTO users SELECT i, 'user' || i || '@example.com', 'First' || (i % 997),
   'Last' || (i % 991), chr(65 + (i % 26)::int) || chr(65 + ((i / 26) % 26)::int),
   'City' || (i % 5000), 18 + i % 60, (i % 1000) / 10.0, i % 7 = 0,
   to_char(to_timestamp(1600000000 + i * 37) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
   FROM generate_series(1, $N) AS i;
+CREATE INDEX users_updated_at ON users (updated_at);
 VACUUM ANALYZE users;
 SQL
 printf "  loaded in %.1f s\n" "$(echo "$(date +%s.%N) - $start" | bc -l)"
@@ -73,8 +78,10 @@ SET time_zone = '+00:00';
 DROP TABLE IF EXISTS users;
 CREATE TABLE users (id BIGINT PRIMARY KEY, email VARCHAR(64), first_name VARCHAR(32),
   last_name VARCHAR(32), country VARCHAR(2), city VARCHAR(32), age INTEGER, score DOUBLE,
-  vip BOOLEAN, signup VARCHAR(32)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
-INSERT INTO users SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('First', seq % 997),
+  vip BOOLEAN, signup VARCHAR(32), updated_at BIGINT NOT NULL DEFAULT 1,
+  INDEX users_updated_at (updated_at)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+INSERT INTO users (id, email, first_name, last_name, country, city, age, score, vip, signup)
+  SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('First', seq % 997),
   CONCAT('Last', seq % 991), CONCAT(CHAR(65 + seq % 26 USING ascii), CHAR(65 + (seq DIV 26) % 26 USING ascii)),
   CONCAT('City', seq % 5000), 18 + seq % 60, (seq % 1000) / 10.0, seq % 7 = 0,
   DATE_FORMAT(FROM_UNIXTIME(1600000000 + seq * 37), '%Y-%m-%dT%H:%i:%sZ')
@@ -111,6 +118,10 @@ for kind, url in urls.items():
     "syncMode":"sync","collection":"model","mapping":mapping,"destinationGroupMemberships":{"VIP":"vips"}})
   os.makedirs(f"{out}/{kind}/config", exist_ok=True)
   json.dump(objs, open(f"{out}/{kind}/config/config.json", "w"), indent=1)
+  objs.append({"class":"Schedule","id":"inc","name":"Incremental","sourceId":"users_src","recurring":False,
+               "incremental":True,"options":{"column":"updated_at"}})
+  os.makedirs(f"{out}/{kind}/config_inc", exist_ok=True)
+  json.dump(objs, open(f"{out}/{kind}/config_inc/config.json", "w"), indent=1)
 PY
 
 timeit() { # timeit LABEL CMD...: prints seconds and peak RSS; sets T to the seconds
@@ -124,8 +135,8 @@ min() { echo "if ($1 < $2) $1 else $2" | bc -l; }
 
 cols="id, email, first_name, last_name, country, city, age, score, vip, signup"
 SUMMARY=()
-bench_one() { # bench_one KIND LABEL RAWCMD...
-  local kind=$1 label=$2; shift 2
+bench_one() { # bench_one KIND LABEL CHANGE_SQL_CMD RAWCMD...
+  local kind=$1 label=$2 change=$3; shift 3
   local dir=$OUT/$kind
   echo "== $kind"
   timeit "raw read ($label)" "$@"; local raw=$T
@@ -146,10 +157,28 @@ bench_one() { # bench_one KIND LABEL RAWCMD...
   fi
   SUMMARY+=("$(printf "%-8s raw %6.2f s  plan unchanged %6.2f s  ratio %.2f  peak RSS %.1f MiB" \
     "$kind" "$best" "$warm" "$r" "$(echo "$rss / 1024" | bc -l)")")
+
+  # 1% of the rows change; the incremental schedule's mark says everything before is read
+  sqlite3 "$dir/state.db" "INSERT OR REPLACE INTO marks VALUES ('inc', '2', 0)"
+  $change "UPDATE users SET email = CONCAT('changed', id, '@example.com'), updated_at = 2 WHERE id % 100 = 0"
+  timeit "plan, 1% changed, full read" $JOEY plan --json --config "$dir/config" --state "$dir/state.db"; local full=$T
+  $JOEY plan --json --config "$dir/config" --state "$dir/state.db" > "$OUT/full.json"
+  timeit "plan, 1% changed, incremental" $JOEY plan --json --config "$dir/config_inc" --state "$dir/state.db"; local inc=$T
+  $JOEY plan --json --config "$dir/config_inc" --state "$dir/state.db" > "$OUT/inc.json"
+  local rf ri uf ui
+  rf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["models"][0]["records"])' "$OUT/full.json")
+  ri=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["models"][0]["records"])' "$OUT/inc.json")
+  uf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["destinations"][0]["counts"]["update"])' "$OUT/full.json")
+  ui=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["destinations"][0]["counts"]["update"])' "$OUT/inc.json")
+  printf "incremental: %s records read, %s updates (full read: %s records, %s updates)\n" "$ri" "$ui" "$rf" "$uf"
+  SUMMARY+=("$(printf "%-8s 1%% changed: incremental %6.2f s, %s records read; full %6.2f s, %s records read; same %s updates" \
+    "$kind" "$inc" "$ri" "$full" "$rf" "$ui")")
 }
 
-has postgres && bench_one postgres psql psql "$JOEY_PG_URL" -qAt -c "\\copy (SELECT $cols FROM users ORDER BY id) to /dev/null"
-has mysql && bench_one mysql mariadb "$MARIADB" "${MY_ARGS[@]}" -e "SELECT $cols FROM users ORDER BY id"
+pg_change() { psql "$JOEY_PG_URL" -qAt -c "$1"; }
+my_change() { "$MARIADB" "${MY_ARGS[@]}" -e "$1"; }
+has postgres && bench_one postgres psql pg_change psql "$JOEY_PG_URL" -qAt -c "\\copy (SELECT $cols FROM users ORDER BY id) to /dev/null"
+has mysql && bench_one mysql mariadb my_change "$MARIADB" "${MY_ARGS[@]}" -e "SELECT $cols FROM users ORDER BY id"
 
 echo "== summary (N=$N)"
 printf "%s\n" "${SUMMARY[@]}"
