@@ -437,7 +437,7 @@ async function main_() {
 
   await step('a failed row shows with its error, and a retry sends it again', async () => {
     eq(await simPost('/_sim/faults', { action: 'row_error', external_id: '2', type: 'EMAIL_BAD_FORMAT' }), 200, 'fault set');
-    execFileSync('sqlite3', [path.join(tmp, 'demo.db'), "UPDATE users SET first_name = 'Alan M.' WHERE id = 2"]);
+    execFileSync('sqlite3', ['-cmd', '.timeout 20000', path.join(tmp, 'demo.db'), "UPDATE users SET first_name = 'Alan M.' WHERE id = 2"]);
     await nav('Runs');
     await h1('Runs');
     const before = await page.locator('#runs-table tr[data-destination="braze_all_users"]').count();

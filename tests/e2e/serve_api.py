@@ -189,7 +189,7 @@ check("record shows what was sent", r.json["destinations"][0]["confirmed"] is Tr
       and r.json["destinations"][0]["payload"]["attributes"]["email"] == "u7@example.com", r)
 
 # failed rows: per-row errors from Braze land in the ledger, retry re-sends them
-subprocess.run(["sqlite3", db, "UPDATE users SET n = n + 100 WHERE id <= 3"], check=True)
+subprocess.run(["sqlite3", "-cmd", ".timeout 20000", db, "UPDATE users SET n = n + 100 WHERE id <= 3"], check=True)
 sim.post("/_sim/faults", [{"action": "row_error", "external_id": "3", "type": "EMAIL_BAD_FORMAT"}])
 srv.post("/api/v1/runs", {"model": "users"})
 runs = srv.wait_runs_done()

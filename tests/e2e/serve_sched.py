@@ -45,7 +45,7 @@ time.sleep(2)
 check("after a restart the schedule is not due again", len(runs(srv)) == 1, runs(srv))
 
 # ---- overlap: asked for five times while running -> runs once more ----
-subprocess.run(["sqlite3", db, "UPDATE users SET n = n + 1"], check=True)
+subprocess.run(["sqlite3", "-cmd", ".timeout 20000", db, "UPDATE users SET n = n + 1"], check=True)
 sim.post("/_sim/faults", [{"endpoint": "track", "action": "slow", "delay_ms": 1500, "count": 1}])
 r = srv.post("/api/v1/runs", {"destination": "d"})
 check("run started", r.status == 202 and r.json["started"] == ["d"], r)
@@ -84,7 +84,7 @@ st = wait_for(lambda: (lambda j: j if not j["config_error"] else None)(srv.get("
 check("SIGHUP fixed config: error cleared", st is not None, st)
 
 # ---- SIGTERM mid-run: exits 0, state consistent, nothing lost ----
-subprocess.run(["sqlite3", db, "UPDATE users SET n = n + 1000"], check=True)
+subprocess.run(["sqlite3", "-cmd", ".timeout 20000", db, "UPDATE users SET n = n + 1000"], check=True)
 sim.post("/_sim/faults", [{"endpoint": "track", "action": "slow", "delay_ms": 1500, "count": 100000}])
 srv.stop(20)
 srv = Server(cfg, state, args=["--concurrency", "2"])
@@ -114,7 +114,7 @@ check("Braze equals the source after the interrupted run", len(users) == 2000 an
 # ---- a failing run shows its error ----
 os.environ["BRAZE_KEY"] = "wrong-key"
 srv = Server(cfg, state)
-subprocess.run(["sqlite3", db, "UPDATE users SET n = n + 1 WHERE id = 1"], check=True)
+subprocess.run(["sqlite3", "-cmd", ".timeout 20000", db, "UPDATE users SET n = n + 1 WHERE id = 1"], check=True)
 srv.post("/api/v1/runs", {"destination": "d"})
 done = srv.wait_runs_done()
 check("wrong key: the run fails with a reason", done and done[0]["status"] == "failed"
