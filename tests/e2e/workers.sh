@@ -149,7 +149,7 @@ else bad "job 1: $msg"; fi
 
 # ---- a second job on the two workers left: updates and deletes in every range ----
 MARK=$(python3 "$SRC/tests/e2e/sim.py" mark "$SIM_URL")
-sqlite3 "$TMP/data.db" "UPDATE users SET n = n + 1000 WHERE id % 10 = 0; DELETE FROM users WHERE id % 200 = 7;"
+sqlite3 -cmd ".timeout 20000" "$TMP/data.db" "UPDATE users SET n = n + 1000 WHERE id % 10 = 0; DELETE FROM users WHERE id % 200 = 7;"
 run run --config "$TMP/cfg" --partitions 6 --detach --json
 expect_rc 0 "run --partitions 6 --detach queues a job"
 JOB2=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["jobs"][0])' "$OUT")
@@ -161,7 +161,7 @@ if [ "$got" = "$want" ]; then ok "job $JOB2: updates and deletes in every range 
 if msg=$(check_sim "job 2" "$MARK" 0); then ok "job $JOB2: Braze equals the source ($msg)"; else bad "job $JOB2: $msg"; fi
 
 # ---- run --partitions in the foreground: works with the workers, reports the whole run ----
-sqlite3 "$TMP/data.db" "UPDATE users SET n = n + 1 WHERE id % 50 = 1"
+sqlite3 -cmd ".timeout 20000" "$TMP/data.db" "UPDATE users SET n = n + 1 WHERE id % 50 = 1"
 run run --config "$TMP/cfg" --partitions 3 --json
 expect_rc 0 "run --partitions 3 in the foreground"
 expect_out '"updated":[0-9]+' "it reports the run"
@@ -171,7 +171,7 @@ if grep -q "\"updated\":$want," <<<"$OUT"; then ok "the whole run's counts ($wan
 # ---- the mass-delete guard holds per range: deletes bunched in the top keys ----
 # 10% of the destination, all in the last range: a single run's guard (at most 10%) would
 # let it through, the last range's own guard (60% of its rows) does not
-sqlite3 "$TMP/data.db" "DELETE FROM users WHERE id > $((N * 9 / 10))"
+sqlite3 -cmd ".timeout 20000" "$TMP/data.db" "DELETE FROM users WHERE id > $((N * 9 / 10))"
 run run --config "$TMP/cfg" --partitions 6 --json
 expect_rc 1 "deletes bunched in one range are refused by that range's guard"
 expect_out 'refusing to delete' "and the guard says so"
