@@ -16,10 +16,6 @@
 #include "engine/record.h"
 #include "server/serverp.h"
 
-#ifndef JOEY_VERSION
-#define JOEY_VERSION "0.1.0"
-#endif
-
 const struct route api_routes[] = {
 	{ "GET", "/api/v1/status", api_status },
 	{ "GET", "/api/v1/catalog", api_catalog },
@@ -224,13 +220,6 @@ static json_t *objects_of(struct server *s, const struct config *cfg, const stru
 	return a;
 }
 
-/* The config snapshot, or a 503 when there is none. */
-static struct cfg_ref *cfg_or_503(struct req *r, struct reply *out)
-{
-	(void)out;
-	return server_cfg_get(r->s);
-}
-
 /* ?model=ID: the model, or NULL with a 404 set. *none true when not given. */
 static bool model_filter(struct req *r, struct reply *out, const struct config *cfg, const struct cfg_model **m)
 {
@@ -307,7 +296,7 @@ void api_models(struct req *r, struct reply *out)
 {
 	if (!req_check_query(r, out, no_params))
 		return;
-	struct cfg_ref *ref = cfg_or_503(r, out);
+	struct cfg_ref *ref = server_cfg_get(r->s);
 	json_t *a = json_array();
 	for (size_t i = 0; i < ref->cfg->n_models; i++)
 		json_array_append_new(a, model_summary(ref->cfg->models[i], ref->cfg));
@@ -319,7 +308,7 @@ void api_model(struct req *r, struct reply *out)
 {
 	if (!req_check_query(r, out, no_params))
 		return;
-	struct cfg_ref *ref = cfg_or_503(r, out);
+	struct cfg_ref *ref = server_cfg_get(r->s);
 	const struct config *cfg = ref->cfg;
 	const struct cfg_model *m = config_model(cfg, r->params[0]);
 	if (!m) {
@@ -341,7 +330,7 @@ void api_apps(struct req *r, struct reply *out)
 {
 	if (!req_check_query(r, out, no_params))
 		return;
-	struct cfg_ref *ref = cfg_or_503(r, out);
+	struct cfg_ref *ref = server_cfg_get(r->s);
 	const struct config *cfg = ref->cfg;
 	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_apps; i++) {
@@ -366,7 +355,7 @@ static void list_objects(struct req *r, struct reply *out, enum listing what)
 {
 	if (!req_check_query(r, out, model_param))
 		return;
-	struct cfg_ref *ref = cfg_or_503(r, out);
+	struct cfg_ref *ref = server_cfg_get(r->s);
 	const struct cfg_model *m;
 	if (model_filter(r, out, ref->cfg, &m))
 		reply_json(out, 200, objects_of(r->s, ref->cfg, m, what));
@@ -499,7 +488,7 @@ void api_runs(struct req *r, struct reply *out)
 		return;
 	if (!limit)
 		limit = 50;
-	struct cfg_ref *ref = cfg_or_503(r, out);
+	struct cfg_ref *ref = server_cfg_get(r->s);
 	const char *dest = req_query(r, "destination");
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
@@ -536,7 +525,7 @@ void api_run(struct req *r, struct reply *out)
 		reply_error(out, 400, "invalid run id", r->params[0], "run ids are positive integers");
 		return;
 	}
-	struct cfg_ref *ref = cfg_or_503(r, out);
+	struct cfg_ref *ref = server_cfg_get(r->s);
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
 	struct runs_ctx c = { r->s, ref->cfg, json_array(), 0, id, 1, 0 };
@@ -622,7 +611,7 @@ void api_errors(struct req *r, struct reply *out)
 		return;
 	if (!limit)
 		limit = 50;
-	struct cfg_ref *ref = cfg_or_503(r, out);
+	struct cfg_ref *ref = server_cfg_get(r->s);
 	const char *dest = req_query(r, "destination");
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
@@ -663,7 +652,7 @@ void api_record(struct req *r, struct reply *out)
 {
 	if (!req_check_query(r, out, no_params))
 		return;
-	struct cfg_ref *ref = cfg_or_503(r, out);
+	struct cfg_ref *ref = server_cfg_get(r->s);
 	const struct config *cfg = ref->cfg;
 	const struct cfg_model *m = config_model(cfg, r->params[0]);
 	struct record_reader *rr = NULL;

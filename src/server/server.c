@@ -166,41 +166,30 @@ enum jerr server_state_read(struct server *s, struct state **st, struct jerror *
 
 /* ---- run requests ---- */
 
-static void list_dests(struct server *s, const char *model_id, const char *dest_id, json_t *started,
-		       json_t *queued, bool was_running_snapshot[], size_t n)
-{
-	const struct config *cfg = s->cfg->cfg;
-	size_t k = 0;
-	for (size_t i = 0; i < cfg->n_destinations && k < n; i++) {
-		const struct cfg_destination *d = cfg->destinations[i];
-		if (dest_id && strcmp(d->id, dest_id))
-			continue;
-		if (model_id && strcmp(d->model->id, model_id))
-			continue;
-		json_array_append_new(was_running_snapshot[k++] ? queued : started, json_string(d->id));
-	}
-}
-
 bool server_request_runs(struct server *s, const char *model_id, const char *dest_id, enum sched_trigger trigger,
 			 bool full, bool force, struct sched_request_result *res, json_t *started, json_t *queued)
 {
 	pthread_mutex_lock(&s->lock);
 	const struct config *cfg = s->cfg->cfg;
-	bool *running = xcalloc(cfg->n_destinations + 1, sizeof(*running));
-	size_t n = 0;
+	/* which of the named destinations run now (queued), before the request changes that */
+	json_t *now_running = json_array(), *idle = json_array();
 	for (size_t i = 0; i < cfg->n_destinations; i++) {
 		const struct cfg_destination *d = cfg->destinations[i];
 		if ((dest_id && strcmp(d->id, dest_id)) || (model_id && strcmp(d->model->id, model_id)))
 			continue;
-		running[n++] = sched_dest_running(s->sched, d->id);
+		json_array_append_new(sched_dest_running(s->sched, d->id) ? now_running : idle, json_string(d->id));
 	}
 	bool ok = !s->stopping && sched_request(s->sched, model_id, dest_id, trigger, full, force, epoch_ms(), res);
-	if (ok && started && queued)
-		list_dests(s, model_id, dest_id, started, queued, running, n);
-	if (ok)
+	if (ok) {
+		if (started)
+			json_array_extend(started, idle);
+		if (queued)
+			json_array_extend(queued, now_running);
 		pthread_cond_broadcast(&s->wake);
+	}
 	pthread_mutex_unlock(&s->lock);
-	free(running);
+	json_decref(now_running);
+	json_decref(idle);
 	return ok;
 }
 
