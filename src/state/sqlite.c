@@ -251,6 +251,7 @@ static enum jerr get_stmt(struct sq_state *sq, enum stmt_id id, sqlite3_stmt **o
 			  struct jerror *err)
 {
 	int rc;
+	*out = NULL;
 	if (!sq->stmt[id]) {
 		rc = sqlite3_prepare_v3(sq->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
 					&sq->stmt[id], NULL);
@@ -766,7 +767,7 @@ static enum jerr sq_limit_size(struct state *st, uint64_t max_bytes, struct jerr
 static enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(cur->st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret = get_stmt(sq, cur->have_last ? S_CUR_NEXT : cur->has_from ? S_CUR_FROM : S_CUR_FIRST,
 				 &s, err);
 	char keybuf[STATE_KEYBUF_SIZE];
@@ -799,7 +800,7 @@ static enum jerr sq_count(struct state *st, const char *dest_id, uint64_t *in_sc
 			  struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret = get_stmt(sq, S_COUNT, &s, err);
 	int rc;
 	if (ret)
@@ -820,7 +821,7 @@ static enum jerr sq_count_range(struct state *st, const char *dest_id, const str
 				const struct rkey *hi, uint64_t *in_scope, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret = get_stmt(sq, S_COUNT_RANGE, &s, err);
 	int rc;
 	if (ret)
@@ -845,7 +846,7 @@ static enum jerr sq_get(struct state *st, const char *dest_id, const struct rkey
 			bool *found, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret = get_stmt(sq, S_GET, &s, err);
 	int rc;
 
@@ -882,7 +883,7 @@ static bool sq_in_transaction(struct state *st)
 static enum jerr sq_begin(struct state *st, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	if ((ret = get_stmt(sq, S_BEGIN, &s, err)))
 		return ret;
@@ -908,7 +909,7 @@ static void sq_rollback(struct state *st)
 static enum jerr sq_commit(struct state *st, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	if ((ret = get_stmt(sq, S_COMMIT, &s, err)))
 		return ret;
@@ -925,7 +926,7 @@ static enum jerr sq_put(struct state *st, const char *dest_id, const struct rkey
 			bool in_scope, int64_t now, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	if ((ret = get_stmt(sq, S_PUT, &s, err)))
 		return ret;
@@ -942,7 +943,7 @@ static enum jerr sq_del(struct state *st, const char *dest_id, const struct rkey
 			struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	if ((ret = get_stmt(sq, S_DELETE, &s, err)))
 		return ret;
@@ -955,7 +956,7 @@ static enum jerr sq_mark_failed(struct state *st, const char *dest_id, const str
 				const char *error, int64_t now, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	if ((ret = get_stmt(sq, S_FAIL, &s, err)))
 		return ret;
@@ -970,7 +971,7 @@ static enum jerr sq_set_exists(struct state *st, const char *dest_id, const stru
 			       bool exists, int64_t checked_at, int64_t now, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	if ((ret = get_stmt(sq, S_EXISTS, &s, err)))
 		return ret;
@@ -988,7 +989,7 @@ static enum jerr sq_run_start(struct state *st, const char *dest_id, const char 
 			      int64_t now, int64_t *run_id, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	struct strbuf what = STRBUF_INIT;
 
@@ -1010,7 +1011,7 @@ static enum jerr sq_run_finish(struct state *st, int64_t run_id, enum run_status
 			       bool *found, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	struct strbuf what = STRBUF_INIT;
 	const uint64_t counts[] = { c->created, c->updated, c->deleted, c->unsubscribed,
@@ -1064,7 +1065,7 @@ static enum jerr sq_ledger_add(struct state *st, int64_t run_id, const char *des
 			       struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	if ((ret = get_stmt(sq, S_LEDGER_ADD, &s, err)))
 		return ret;
@@ -1234,7 +1235,7 @@ static enum jerr sq_lock_get(struct state *st, const char *dest_id, struct state
 			     struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret = get_stmt(sq, S_LOCK_GET, &s, err);
 	int rc;
 	if (ret)
@@ -1266,7 +1267,7 @@ static enum jerr sq_lock_put(struct state *st, const char *dest_id, const char *
 {
 	struct sq_state *sq = sq_of(st);
 	struct strbuf what = STRBUF_INIT;
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 
 	(void)prev; /* the write lock of the transaction kept the row as it was read */
@@ -1291,7 +1292,7 @@ static enum jerr sq_lock_beat(struct state *st, const char *dest_id, int64_t now
 {
 	struct sq_state *sq = sq_of(st);
 	struct strbuf what = STRBUF_INIT;
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	if ((ret = get_stmt(sq, S_LOCK_BEAT, &s, err)))
 		return ret;
@@ -1309,7 +1310,7 @@ static enum jerr sq_lock_del(struct state *st, const char *dest_id, struct jerro
 {
 	struct sq_state *sq = sq_of(st);
 	struct strbuf what = STRBUF_INIT;
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	if ((ret = get_stmt(sq, S_LOCK_DEL, &s, err)))
 		return ret;
@@ -1327,7 +1328,7 @@ static enum jerr sq_mark_get(struct state *st, const char *schedule_id, struct s
 			     bool *found, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	int rc;
 
@@ -1352,7 +1353,7 @@ static enum jerr sq_mark_set(struct state *st, const char *schedule_id, const ch
 			     int64_t now, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	int rc;
 
@@ -1490,7 +1491,7 @@ static enum jerr sq_load_row(struct state *st, const struct state_table *t,
 {
 	struct sq_state *sq = sq_of(st);
 	size_t ti = (size_t)(t - state_tables);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc;
 
 	if (ti >= state_n_tables)
