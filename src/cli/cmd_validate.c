@@ -319,7 +319,7 @@ int cmd_validate(int argc, char **argv)
 	}
 	cli_common_finish(&c);
 	char *secrets = cli_secrets_path(&c); /* the store itself is not opened */
-	struct config_opts opts = { NULL, NULL, secrets };
+	struct config_opts opts = { .secrets_path = secrets, .check_files = true };
 	cli_common_release(&c);
 
 	rc = config_load(c.config_dir, &opts, &cfg, &err);

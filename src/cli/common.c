@@ -139,7 +139,7 @@ struct config *cli_load_config(const struct cli_common *c)
 	struct config *cfg = NULL;
 	struct jerror err = JERROR_INIT;
 	char *secrets = cli_secrets_path(c);
-	struct config_opts opts = { NULL, NULL, secrets };
+	struct config_opts opts = { .secrets_path = secrets };
 	enum jerr rc = config_load(c->config_dir, &opts, &cfg, &err);
 
 	free(secrets);

@@ -19,6 +19,7 @@
 #include "base/xalloc.h"
 #include "config/catalog.h"
 #include "config/json5.h"
+#include "config/paths.h"
 #include "config/names.h"
 
 /*
@@ -2202,6 +2203,8 @@ static void link_all(struct loader *ld)
 			continue;
 		x->s.source = &sx->s;
 		x->s.incremental = get_bool(x->node, "incremental", !sx->s.is_query);
+		if (!sx->s.schedule)
+			sx->s.schedule = &x->s;
 		for (size_t j = 0; j < i; j++)
 			if (scheds[j]->s.source == &sx->s) {
 				err_at(ld, &x->w, NPOS(x->source_m->value), "sourceId", "remove one of the schedules",
@@ -2270,6 +2273,28 @@ static void link_all(struct loader *ld)
 				s->properties[k++] = &props[j]->p;
 		qsort(s->properties, s->n_properties, sizeof(void *), cmp_prop_ptr);
 	}
+}
+
+/* ---- files named by options (config_opts.check_files) ---- */
+
+static void check_files(struct loader *ld)
+{
+	struct config *cfg = ld->cfg;
+	struct strbuf msg = STRBUF_INIT, hint = STRBUF_INIT;
+
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		struct app_x *x = (struct app_x *)cfg->apps[i];
+		const struct cfg_option *opt = cfg_options_get(&x->a.options, "file");
+		if (!x->cat || !x->cat->supported || !opt)
+			continue;
+		strbuf_reset(&msg);
+		strbuf_reset(&hint);
+		if (config_file_problem(cfg, &x->a, &msg, &hint))
+			err_at(ld, &x->w, opt->pos.line, opt->pos.col, "options.file", hint.len ? hint.buf : NULL,
+			       "%s", msg.buf);
+	}
+	strbuf_release(&msg);
+	strbuf_release(&hint);
 }
 
 /* ---- diagnostics order and printing ---- */
@@ -2343,6 +2368,7 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 	struct loader ld;
 	struct path_list pl = { NULL, 0, 0 };
 	struct stat st;
+	char *root = NULL;
 
 	*out = NULL;
 	if (stat(dir, &st) != 0)
@@ -2351,9 +2377,17 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 	if (!S_ISDIR(st.st_mode))
 		return jerror_set(err, JERR_CONFIG, "config path \"%s\" is not a directory", dir);
 
+	if (opts && opts->root) {
+		root = xstrdup(opts->root);
+	} else if (config_project_root(dir, &root, err)) {
+		return err->code;
+	}
+
 	cfg = xcalloc(1, sizeof(*cfg));
 	arena_init(&cfg->arena);
 	cfg->dir = arena_strdup(&cfg->arena, dir);
+	cfg->root = arena_strdup(&cfg->arena, root);
+	free(root);
 	memset(&ld, 0, sizeof(ld));
 	ld.cfg = cfg;
 	ld.a = &cfg->arena;
@@ -2369,6 +2403,8 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 	free(pl.items);
 
 	link_all(&ld);
+	if (opts && opts->check_files)
+		check_files(&ld);
 	for (int c = 0; c < CLASS__COUNT; c++)
 		free(ld.objs[c]);
 	free(ld.broken_ids);

@@ -174,6 +174,7 @@ const char *config_option_display(const struct cfg_option *opt);
 /* ---- classes ---- */
 
 struct cfg_model;
+struct cfg_schedule;
 struct cfg_source;
 struct cfg_property;
 struct cfg_group;
@@ -224,6 +225,7 @@ struct cfg_source {
 	bool is_primary; /* mapping_property->source == this source */
 	struct cfg_property **properties;        /* properties read from this source */
 	size_t n_properties;
+	const struct cfg_schedule *schedule;     /* its schedule (the first), or NULL */
 	struct cfg_pos pos;
 };
 
@@ -317,6 +319,9 @@ struct cfg_schedule {
 struct config {
 	struct arena arena; /* owns everything below */
 	const char *dir;    /* the config directory as given */
+	/* the project root: the directory holding the config directory, absolute, without
+	 * symlinks (config/paths.h); relative file options are resolved from it */
+	const char *root;
 	struct cfg_app **apps;
 	size_t n_apps;
 	struct cfg_model **models;
@@ -347,6 +352,14 @@ struct config_opts {
 	 * holds no secrets; one that group or others can access, or that is not an object
 	 * of strings, is a validation error. See config/write.h for how it is written. */
 	const char *secrets_path;
+	/* The project root (borrowed), or NULL: the directory holding dir, computed by
+	 * config_project_root (config/paths.h). config_write sets it when it validates a
+	 * staging copy, so that paths keep resolving from the real directory's root. */
+	const char *root;
+	/* Also check that the files options name exist (SQLite databases, CSV files or
+	 * directories), as errors at the option: `joey validate` does, runs find out
+	 * when they connect. */
+	bool check_files;
 };
 
 /*

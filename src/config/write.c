@@ -21,6 +21,7 @@
 #include "base/xalloc.h"
 #include "config/catalog.h"
 #include "config/json5.h"
+#include "config/paths.h"
 
 /*
  * Design: one write, under an exclusive flock(2) on the config directory (so two
@@ -33,9 +34,10 @@
  *     and the values are set aside; "****" takes the value stored in the file;
  *  4. the new text of the one file that changes (the object alone, or its array with
  *     one element replaced or removed; NULL: the file goes away);
- *  5. staging: a sibling directory ".<name>.joey-write.XXXXXX" (relative paths such as
- *     a SQLite "../demo.db" mean the same there) gets a copy of every file the loader
- *     reads, then the change; config_load runs on it with the real options, the new
+ *  5. staging: a sibling directory ".<name>.joey-write.XXXXXX" gets a copy of every
+ *     file the loader reads, then the change; config_load runs on it with the real
+ *     options and the real directory's project root (config/paths.h: relative file
+ *     options resolve from there, wherever the staging copy is), the new
  *     secrets answering after the environment and before the real secrets file (the
  *     order config_load itself uses once they are in that file);
  *  6. only when that has no error: secrets file (so the config never refers to a
@@ -1173,7 +1175,7 @@ enum jerr config_write(const char *dir, const struct cfg_write *w, const struct 
 	struct config *cfg = NULL;
 	json_t *obj = NULL, *secrets = NULL, *root = NULL;
 	const char *id = NULL, *cname;
-	char *real = NULL, *stage = NULL, *rel = NULL, *text = NULL, *stored = NULL;
+	char *real = NULL, *stage = NULL, *rel = NULL, *text = NULL, *stored = NULL, *root_dir = NULL;
 	bool have = false;
 	mode_t mode = 0644;
 	int lock_fd = -1, secrets_fd = -1;
@@ -1276,6 +1278,12 @@ enum jerr config_write(const char *dir, const struct cfg_write *w, const struct 
 	strbuf_reset(&path);
 	if (opts)
 		stage_opts = *opts;
+	/* paths resolve from the real directory's project root, not the staging copy's */
+	if (!stage_opts.root) {
+		if ((rc = config_project_root(dir, &root_dir, err)))
+			goto out;
+		stage_opts.root = root_dir;
+	}
 	senv.opts = opts;
 	senv.add = &add;
 	stage_opts.getenv_fn = stage_getenv;
@@ -1365,6 +1373,7 @@ out:
 	found_release(&f);
 	strbuf_release(&path);
 	jerror_release(&lerr);
+	free(root_dir);
 	free(real);
 	free(stage);
 	free(rel);

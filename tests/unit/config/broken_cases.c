@@ -69,7 +69,7 @@ static void run_case(void **state)
 	char *root = case_root();
 	char dir[4096], path[4096];
 	struct env env;
-	struct config_opts opts = { env_lookup, &env, NULL };
+	struct config_opts opts = { .getenv_fn = env_lookup, .getenv_ctx = &env };
 	struct config *cfg = NULL;
 	struct jerror err = JERROR_INIT;
 	char *actual = NULL, *expected;

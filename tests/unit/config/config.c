@@ -70,7 +70,7 @@ static int teardown(void **state)
 
 static struct config *load(const char *dir, struct env *env, enum jerr want)
 {
-	struct config_opts opts = { env_lookup, env, NULL };
+	struct config_opts opts = { .getenv_fn = env_lookup, .getenv_ctx = env };
 	struct config *cfg = NULL;
 	struct jerror err = JERROR_INIT;
 	enum jerr rc = config_load(dir, env ? &opts : NULL, &cfg, &err);

@@ -1,0 +1,178 @@
+/* paths.c: the project root (the directory holding the config directory) and option files. */
+#include "config/paths.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/xalloc.h"
+
+/* realpath(path) or an error naming what: owned. */
+static char *real_or_err(const char *path, const char *what, struct jerror *err)
+{
+	char *r = realpath(path, NULL);
+	if (!r)
+		jerror_set(err, errno == ENOENT || errno == ENOTDIR ? JERR_CONFIG : JERR_IO,
+			   "could not resolve the %s \"%s\": %s", what, path, strerror(errno));
+	return r;
+}
+
+/* The parent of an absolute, resolved path: "/a/b" -> "/a", "/a" -> "/", "/" -> "/". */
+static void cut_last(char *abs)
+{
+	char *slash = strrchr(abs, '/');
+	if (!slash)
+		return;
+	if (slash == abs)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+}
+
+enum jerr config_project_root(const char *dir, char **root, struct jerror *err)
+{
+	size_t n = strlen(dir), start;
+	char *parent, *r;
+
+	*root = NULL;
+	if (!n)
+		dir = ".", n = 1;
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	start = n;
+	while (start > 0 && dir[start - 1] != '/')
+		start--;
+	/* "/", ".", "..", "x/.": resolve the directory itself, take its parent */
+	if ((n == 1 && dir[0] == '/') || (n - start == 1 && dir[start] == '.') ||
+	    (n - start == 2 && dir[start] == '.' && dir[start + 1] == '.')) {
+		char *d = xstrndup(dir, n);
+		r = real_or_err(d, "config directory", err);
+		free(d);
+		if (r)
+			cut_last(r);
+		*root = r;
+		return r ? JERR_OK : err->code;
+	}
+	/* the directory holding the last component, as named: its symlinks resolved */
+	if (start == 0) {
+		parent = xstrdup(".");
+	} else {
+		size_t p = start;
+		while (p > 1 && dir[p - 1] == '/')
+			p--;
+		parent = xstrndup(dir, p);
+	}
+	r = real_or_err(parent, "directory holding the config directory", err);
+	free(parent);
+	*root = r;
+	return r ? JERR_OK : err->code;
+}
+
+char *config_resolve_path(const char *root, const char *file)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (file[0] == '/' || !root || !*root) {
+		strbuf_addstr(&sb, file);
+	} else {
+		strbuf_addstr(&sb, root);
+		if (sb.len && sb.buf[sb.len - 1] != '/')
+			strbuf_addch(&sb, '/');
+		strbuf_addstr(&sb, file);
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
+enum file_need { NEED_FILE, NEED_FILE_OR_DIR };
+
+/* Does path exist as needed? */
+static bool usable(const char *path, enum file_need need, bool *is_dir)
+{
+	struct stat st;
+	*is_dir = false;
+	if (stat(path, &st) != 0)
+		return false;
+	*is_dir = S_ISDIR(st.st_mode);
+	if (need == NEED_FILE)
+		return S_ISREG(st.st_mode);
+	return S_ISREG(st.st_mode) || S_ISDIR(st.st_mode);
+}
+
+/*
+ * The hint when the file is where joey's old rule looked (relative to the config
+ * directory): what to write so that it is found from the root. The candidate's real
+ * path, relative to the root when it lies under it, else absolute.
+ */
+static bool old_rule_hint(const struct config *cfg, const char *file, enum file_need need,
+			  struct strbuf *hint)
+{
+	char *cand = config_resolve_path(cfg->dir, file), *real = NULL;
+	const char *write;
+	size_t rl = strlen(cfg->root);
+	bool dir, found = false;
+
+	if (!usable(cand, need, &dir) || !(real = realpath(cand, NULL)))
+		goto out;
+	write = real;
+	if (!strncmp(real, cfg->root, rl) && (real[rl] == '/' || (rl == 1 && cfg->root[0] == '/')))
+		write = real + rl + (real[rl] == '/');
+	strbuf_addf(hint,
+		    "\"%s\" exists; paths are relative to the project root %s (the directory holding the "
+		    "config directory); write \"%s\" or an absolute path",
+		    write, cfg->root, write);
+	found = true;
+out:
+	free(real);
+	free(cand);
+	return found;
+}
+
+bool config_file_problem(const struct config *cfg, const struct cfg_app *app, struct strbuf *msg,
+			 struct strbuf *hint)
+{
+	const struct cfg_option *opt;
+	enum file_need need;
+	const char *what;
+	char *path;
+	bool dir, bad = false;
+
+	if (!app->type || !cfg->root)
+		return false;
+	if (!strcmp(app->type, "sqlite")) {
+		need = NEED_FILE;
+		what = "SQLite database";
+	} else if (!strcmp(app->type, "csv")) {
+		need = NEED_FILE_OR_DIR;
+		what = "CSV file or directory";
+	} else {
+		return false;
+	}
+	opt = cfg_options_get(&app->options, "file");
+	if (!opt || opt->kind != OPT_STRING || !opt->str || !*opt->str)
+		return false; /* required options are reported elsewhere */
+	if (need == NEED_FILE && !strcmp(opt->str, ":memory:")) {
+		strbuf_addf(msg, "in-memory SQLite databases are not supported");
+		strbuf_addstr(hint, "set options.file to the path of a SQLite database file");
+		return true;
+	}
+	path = config_resolve_path(cfg->root, opt->str);
+	if (usable(path, need, &dir))
+		goto out;
+	bad = true;
+	if (opt->secret)
+		strbuf_addf(msg, "%s named by %s %s", what, config_option_display(opt),
+			    dir ? "is a directory" : "does not exist");
+	else
+		strbuf_addf(msg, "%s \"%s\" %s", what, path, dir ? "is a directory" : "does not exist");
+	if (dir)
+		strbuf_addstr(hint, "set options.file to the database file, not its directory");
+	else if (opt->str[0] != '/' && (opt->secret || !old_rule_hint(cfg, opt->str, need, hint)))
+		strbuf_addf(hint,
+			    "relative paths are resolved from the project root %s (the directory holding the "
+			    "config directory)",
+			    cfg->root);
+out:
+	free(path);
+	return bad;
+}
