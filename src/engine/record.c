@@ -54,7 +54,7 @@ static struct conn *get_conn(struct record_reader *rr, const struct cfg_app *app
 	c->app = app;
 	c->ops = ops;
 	c->handle = NULL;
-	*rc = ops->connect(app, rr->cfg->dir, &c->handle, err);
+	*rc = ops->connect(app, rr->cfg->root, &c->handle, err);
 	if (*rc)
 		return NULL;
 	rr->n_conns++;

@@ -110,7 +110,7 @@ enum jerr work_sample_keys(const struct config *cfg, const struct cfg_model *mod
 				src->app->id, src->app->type);
 		goto out;
 	}
-	if ((rc = ops->connect(src->app, cfg->dir, &conn, err)))
+	if ((rc = ops->connect(src->app, cfg->root, &conn, err)))
 		goto out;
 	/*
 	 * The keys only: the same source without its properties. Such a statement is not

@@ -466,8 +466,8 @@ static enum jerr csv_connect(const struct cfg_app *app, const char *config_dir, 
 	if (stat(path.buf, &st) != 0 || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))) {
 		jerror_set(err, JERR_SOURCE, "app \"%s\": CSV file or directory \"%s\" does not exist",
 			   app->id, path.buf);
-		jerror_hint(err, "check options.file; relative paths are resolved from the config "
-				 "directory");
+		jerror_hint(err, "check options.file; relative paths are resolved from the project "
+				 "root, the directory holding the config directory");
 		strbuf_release(&path);
 		return JERR_SOURCE;
 	}

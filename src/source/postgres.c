@@ -192,7 +192,7 @@ static PGresult *pg_exec(struct pg_conn *c, const char *sql, int n, const char *
 /*
  * A certificate option (Grouparoo passes PEM text to node-postgres; libpq wants a
  * file): PEM text is written to a private temporary file whose path goes to *path
- * (the caller unlinks *tmp); anything else is a path, relative to the config dir.
+ * (the caller unlinks *tmp); anything else is a path, relative to the project root.
  */
 static enum jerr cert_file(const struct cfg_app *app, const char *key, const char *config_dir,
 			   struct strbuf *path, bool *tmp, struct jerror *err)

@@ -4,7 +4,7 @@
  *
  * Order of calls for one run:
  *   ops = source_ops_for_app(app->type);
- *   ops->connect(app, cfg->dir, &conn, &err);
+ *   ops->connect(app, cfg->root, &conn, &err);
  *   for each source of the model:
  *       ops->open_cursor(conn, source, read, &cur, &err);  -- ONE query per source per run
  *       while ((rc = source_cursor_next(cur, &row, &err)) == JERR_OK && row) ... ;
@@ -136,8 +136,9 @@ struct source_ops {
 	const char *const *app_options;
 	const char *const *required_app_options;
 	/*
-	 * Open a connection for app (borrowed; must outlive conn). config_dir resolves
-	 * relative file paths. On failure *conn is NULL and err names the app and why.
+	 * Open a connection for app (borrowed; must outlive conn). config_dir is the
+	 * project root (cfg->root, config/paths.h), which relative file paths are
+	 * resolved from. On failure *conn is NULL and err names the app and why.
 	 */
 	enum jerr (*connect)(const struct cfg_app *app, const char *config_dir, void **conn,
 			     struct jerror *err);

@@ -1154,6 +1154,13 @@ enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,
 					  err);
 		}
 	}
+	/* the high-water mark of an incremental schedule */
+	if (!rc && src->schedule && !src->is_query) {
+		strbuf_reset(&used);
+		strbuf_addf(&used, "schedule \"%s\" (options.column)", src->schedule->id);
+		rc = check_column(src, relname, names, n, cfg_options_str(&src->schedule->options, "column"),
+				  used.buf, err);
+	}
 	strbuf_release(&used);
 	return rc;
 }

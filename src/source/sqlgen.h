@@ -174,8 +174,9 @@ const char *sql_source_id(const struct cfg_source *src);
 void sql_hint_names(struct jerror *err, const char *word, const char *const *names, size_t n,
 		    const char *what);
 /*
- * Check that the mapping column and every column, sortColumn and filter key of src's
- * properties is one of names (case-insensitive). relname is the table (NULL: the source
+ * Check that the mapping column, every column, sortColumn and filter key of src's
+ * properties and its schedule's options.column (table sources) is one of names
+ * (case-insensitive). relname is the table (NULL: the source
  * query). Returns JERR_CONFIG naming the first missing one, with did-you-mean.
  */
 enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,

@@ -79,7 +79,7 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *config_dir, v
 		jerror_set(err, JERR_SOURCE, "app \"%s\": database file \"%s\" does not exist",
 			   app->id, path.buf);
 		jerror_hint(err, "check options.file; relative paths are resolved from the "
-				 "config directory");
+				 "project root, the directory holding the config directory");
 		strbuf_release(&path);
 		return JERR_SOURCE;
 	}
