@@ -6,7 +6,8 @@ set -euo pipefail
 PACKAGES=(cmake ninja-build pkg-config gcc make sqlite3 libsqlite3-dev libjansson-dev
           libxxhash-dev libcmocka-dev libcurl4-openssl-dev libmicrohttpd-dev curl python3
           libpq-dev libmariadb-dev postgresql mariadb-server
-          clang libclang-rt-14-dev) # clang + libFuzzer: the fuzz targets (tests/fuzz)
+          clang libclang-rt-14-dev    # clang + libFuzzer: the fuzz targets (tests/fuzz)
+          ccache)                     # scripts/build-matrix.sh
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -21,5 +22,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+source "$(dirname "$0")/step.sh"
+log=${TMPDIR:-/tmp}/joey-deps
+step_run "apt-get update" "$log.update.log" "run: ${SUDO:+$SUDO }apt-get update to see the whole output" \
+  $SUDO apt-get update -qq || exit 1
+step_run "apt-get install ${missing[*]}" "$log.install.log" \
+  "run: ${SUDO:+$SUDO }apt-get install --no-install-recommends ${missing[*]} to see the whole output" \
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" || exit 1
