@@ -5,8 +5,12 @@
 # Prints "N passed, N failed" last; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source scripts/step.sh
 
-bash scripts/deps.sh || exit 1
+# A step that fails before the tests run still ends with the summary line CI reads.
+give_up() { echo "0 passed, 1 failed"; exit 1; }
+
+bash scripts/deps.sh || give_up
 
 # The fuzz targets (tests/fuzz) run FUZZ_SECONDS each (default 10; 0 skips them) as
 # CTest tests of build-test. They need clang and libFuzzer and are built in build-fuzz.
@@ -17,9 +21,13 @@ if [ "$FUZZ_SECONDS" = 0 ]; then
   fuzz_note="test.sh: skipped: fuzz targets (FUZZ_SECONDS=0)"
 elif probe=$(mktemp -d) && printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' >"$probe/p.c" &&
      clang -fsanitize=fuzzer,address "$probe/p.c" -o "$probe/p" >/dev/null 2>&1; then
-  cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DJOEY_FUZZ=ON -DJOEY_WERROR=OFF \
-    -DCMAKE_BUILD_TYPE= -DCMAKE_C_FLAGS="-O1 -g" >/dev/null || exit 1
-  ninja -C build-fuzz fuzz_all || exit 1
+  step_run "configure the fuzz build (cmake, clang)" build-fuzz/logs/configure.log \
+    "run: cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DJOEY_FUZZ=ON to see the whole output" \
+    cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DJOEY_FUZZ=ON -DJOEY_WERROR=OFF \
+    -DCMAKE_BUILD_TYPE= -DCMAKE_C_FLAGS="-O1 -g" || give_up
+  step_run "build the fuzz targets (ninja)" build-fuzz/logs/build.log \
+    "run: ninja -C build-fuzz fuzz_all to see the whole error" \
+    ninja -C build-fuzz fuzz_all || give_up
   fuzz_build=$PWD/build-fuzz
 else
   fuzz_note="test.sh: skipped: fuzz targets (clang with libFuzzer not found; apt-get install clang libclang-rt-14-dev)"
@@ -28,9 +36,13 @@ fi
 rm -rf "${probe:-}"
 
 # JOEY_FAULTS: the fault-injection hooks (tests/e2e/faults_inject.sh); never in release.
-cmake -S . -B build-test -G Ninja -DJOEY_SANITIZE=ON -DJOEY_FAULTS=ON -DCMAKE_BUILD_TYPE=Debug \
-  -DJOEY_FUZZ_BUILD="$fuzz_build" -DJOEY_FUZZ_SECONDS="$FUZZ_SECONDS" >/dev/null || exit 1
-ninja -C build-test || exit 1
+step_run "configure the test build (cmake)" build-test/logs/configure.log \
+  "run: cmake -S . -B build-test -G Ninja -DJOEY_SANITIZE=ON -DJOEY_FAULTS=ON to see the whole output" \
+  cmake -S . -B build-test -G Ninja -DJOEY_SANITIZE=ON -DJOEY_FAULTS=ON -DCMAKE_BUILD_TYPE=Debug \
+  -DJOEY_FUZZ_BUILD="$fuzz_build" -DJOEY_FUZZ_SECONDS="$FUZZ_SECONDS" || give_up
+step_run "build joey and the tests with ASan/UBSan (ninja)" build-test/logs/build.log \
+  "run: ninja -C build-test to see the whole error" \
+  ninja -C build-test || give_up
 
 # Real PostgreSQL and MariaDB servers on 127.0.0.1 for the source tests (throwaway data
 # directories, stopped at exit); a developer's own servers are used when JOEY_PG_URL is set.
