@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/step.sh
 
 # A step that fails before the tests run still ends with the summary line CI reads.
-give_up() { echo "0 passed, 1 failed"; exit 1; }
+give_up() { echo "0 passed, $((1 + $(wc -w <<<"${JOEY_CI_FAILED:-}"))) failed"; exit 1; }
 
 bash scripts/deps.sh || give_up
 
@@ -62,5 +62,11 @@ passed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$log")
 failed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(\*\*\*|Failed|Timeout|Exception)' "$log")
 rm -f "$log"
 [ -z "$fuzz_note" ] || echo "$fuzz_note"
+# JOEY_CI_FAILED: steps .ci/run ran before this (the demo, the build matrix) that failed;
+# each counts as a failed test, so the summary line CI reads cannot hide them.
+for f in ${JOEY_CI_FAILED:-}; do
+  echo "test.sh: failed before the tests: $f"
+  failed=$((failed + 1))
+done
 echo "${passed} passed, ${failed} failed"
 [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
