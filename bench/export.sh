@@ -73,7 +73,7 @@ timed() { # timed LABEL CMD...: prints wall, CPU, RSS; sets WALL
 }
 
 echo "== $N records, track limit 3000 per 3 s, 20 ms latency"
-make_db "$OUT/bench.db" "$N"; make_config "$OUT/cfg" "../bench.db"
+make_db "$OUT/bench.db" "$N"; make_config "$OUT/cfg" "bench.db"
 start_sim
 timed "first sync ($N creates)" $JOEY run --config "$OUT/cfg" --state "$OUT/state.db" --json
 first=$WALL
@@ -100,7 +100,7 @@ r1=$(stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_t
 echo "  requests sent: $((r1 - r0)) (target 0)"
 
 echo "== 10,000 records, as Grouparoo 0.9.0 was measured (137 s first sync, 61 s no-change run)"
-make_db "$OUT/g.db" 10000; make_config "$OUT/gcfg" "../g.db"
+make_db "$OUT/g.db" 10000; make_config "$OUT/gcfg" "g.db"
 start_sim
 timed "first sync (10,000)" $JOEY run --config "$OUT/gcfg" --state "$OUT/g-state.db"
 printf "  %.0fx faster than Grouparoo's 137 s (target >= 300x)\n" "$(echo "137 / $WALL" | bc -l)"

@@ -31,7 +31,7 @@ import json, sys
 props = [("email","email"),("first_name","string"),("last_name","string"),("country","string"),
          ("city","string"),("age","integer"),("score","float"),("vip","boolean"),("signup","date")]
 objs = [
-  {"class":"App","id":"db","type":"sqlite","options":{"file":"../bench.db"}},
+  {"class":"App","id":"db","type":"sqlite","options":{"file":"bench.db"}},
   {"class":"App","id":"braze","type":"braze","options":{"apiKey":"BENCH_KEY","restEndpoint":"http://127.0.0.1:4710"}},
   {"class":"Model","id":"users","name":"Users","type":"profile"},
   {"class":"Source","id":"users_src","type":"sqlite-import-table","appId":"db","modelId":"users",

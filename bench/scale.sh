@@ -73,7 +73,7 @@ opts = {"apiKey":"bench-key","restEndpoint":"${BRAZE_URL}"}
 if sys.argv[2]:
   opts["rateLimits"] = sys.argv[2]
 objs = [
-  {"class":"App","id":"db","type":"sqlite","options":{"file":"../bench.db"}},
+  {"class":"App","id":"db","type":"sqlite","options":{"file":"bench.db"}},
   {"class":"App","id":"braze","type":"braze","options":opts},
   {"class":"Model","id":"users","name":"Users","type":"profile"},
   {"class":"Source","id":"users_src","type":"sqlite-import-table","appId":"db","modelId":"users",

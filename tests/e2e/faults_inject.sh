@@ -30,7 +30,7 @@ INSERT INTO users VALUES (1, 'a@example.com', 1, 1), (2, 'b@example.com', 2, 0),
   (4, 'd@example.com', 4, 0), (5, 'e@example.com', 5, 0);"
 cat > "$TMP/cfg/config.json" <<'EOF2'
 [
- {"class":"App","id":"db","type":"sqlite","options":{"file":"../data.db"}},
+ {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
  {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"${BRAZE_URL}"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},

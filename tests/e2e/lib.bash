@@ -141,7 +141,7 @@ db_setup() {
   case $DB_BACKEND in
   sqlite)
     sq() { sqlite3 "$TMP/data.db" "$1"; }
-    DB_APP='{"class":"App","id":"db","type":"sqlite","options":{"file":"../data.db"}}'
+    DB_APP='{"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}}'
     DB_ST=sqlite ;;
   postgres)
     [ -n "${JOEY_PG_URL:-}" ] || { echo "skipped: JOEY_PG_URL is not set"; echo "0 passed, 0 failed"; exit 0; }

@@ -14,7 +14,7 @@ WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < $N)
 INSERT INTO users SELECT i, 'u' || i || '@example.com', 0, i % 3 = 0 FROM s;"
 cat > "$TMP/cfg/config.json" <<'EOF2'
 [
- {"class":"App","id":"db","type":"sqlite","options":{"file":"../data.db"}},
+ {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
  {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"${BRAZE_URL}"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},

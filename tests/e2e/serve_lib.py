@@ -217,7 +217,7 @@ def small_config(root, sim_url, n=50, extra_objects=()):
                     "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < %d) "
                     "INSERT INTO users SELECT i, 'u' || i || '@example.com', 'User ' || i, i FROM s;" % n], check=True)
     objs = [
-        {"class": "App", "id": "db", "name": "Warehouse", "type": "sqlite", "options": {"file": "../data.db"}},
+        {"class": "App", "id": "db", "name": "Warehouse", "type": "sqlite", "options": {"file": "data.db"}},
         {"class": "App", "id": "braze", "name": "Braze", "type": "braze",
          "options": {"apiKey": "${BRAZE_KEY}", "restEndpoint": sim_url}},
         {"class": "Model", "id": "users", "name": "Users", "type": "profile"},

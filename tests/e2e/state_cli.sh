@@ -19,7 +19,7 @@ INSERT INTO users VALUES (1,'ann@example.com','Ann','2024-01-01'),(2,'bob@exampl
  (3,'cy@example.com','Cy','2024-01-03'),(4,'di@example.com','Dï','2024-01-04');"
 cat > "$TMP/cfg/config.json" <<'EOF2'
 [
- {"class":"App","id":"db","type":"sqlite","options":{"file":"../data.db"}},
+ {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
  {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"${BRAZE_URL}"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},

@@ -72,7 +72,7 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	if (mkdir(path, 0700))
 		abort();
 	write_file("cfg/config.json",
-		   "[{\"class\":\"App\",\"id\":\"db\",\"type\":\"sqlite\",\"options\":{\"file\":\"../data.db\"}},\n"
+		   "[{\"class\":\"App\",\"id\":\"db\",\"type\":\"sqlite\",\"options\":{\"file\":\"data.db\"}},\n"
 		   "{\"class\":\"App\",\"id\":\"braze\",\"type\":\"braze\",\"options\":{\"apiKey\":\"k\","
 		   "\"restEndpoint\":\"http://127.0.0.1:9\"}},\n"
 		   "{\"class\":\"Model\",\"id\":\"users\",\"name\":\"Users\",\"type\":\"profile\"},\n"

@@ -32,7 +32,7 @@ INSERT INTO purchases (user_id, amount, item, at) VALUES
 
 def base_objects():
     return [
-        {"class": "App", "id": "db", "type": "sqlite", "options": {"file": "../data.db"}},
+        {"class": "App", "id": "db", "type": "sqlite", "options": {"file": "data.db"}},
         {"class": "App", "id": "braze", "type": "braze",
          "options": {"apiKey": "TEST_KEY", "restEndpoint": "http://127.0.0.1:4710"}},
         {"class": "Model", "id": "users", "name": "Users", "type": "profile"},
@@ -224,7 +224,7 @@ CREATE TABLE events (code TEXT, n INTEGER);
 INSERT INTO events VALUES ('9',1),('9',2),('10',5),('zz',1);
 """
     objs = [
-        {"class": "App", "id": "db", "type": "sqlite", "options": {"file": "../data.db"}},
+        {"class": "App", "id": "db", "type": "sqlite", "options": {"file": "data.db"}},
         {"class": "App", "id": "braze", "type": "braze", "options": {"apiKey": "K", "restEndpoint": "http://localhost:4710"}},
         {"class": "Model", "id": "accounts", "name": "Accounts", "type": "account"},
         {"class": "Source", "id": "acc", "type": "sqlite-import-table", "appId": "db", "modelId": "accounts",

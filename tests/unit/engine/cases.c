@@ -3,7 +3,7 @@
  * backend, every backend against the same expected.json.
  *
  * A case is data only, adding one needs no C:
- *   config/        a config directory (its SQLite app uses "file": "../data.db")
+ *   config/        a config directory (its SQLite app uses "file": "data.db")
  *   data.sql       SQL that builds data.db
  *   data.<backend>.sql  optional: used instead of data.sql on that backend (postgres,
  *                  mysql), verbatim, for a statement the small translation below cannot
@@ -467,7 +467,7 @@ static int rewrite_config(const char *tmp, const struct backend *be, const char 
 				if (!file_exists(f.buf)) {
 					export_csv(db, table, f.buf);
 					strbuf_reset(&f);
-					strbuf_addf(&f, "../csv/%s.csv", table);
+					strbuf_addf(&f, "csv/%s.csv", table);
 					json_array_append_new(csv_apps,
 							      json_pack("{s:s, s:s, s:s, s:{s:s}}", "class",
 									"App", "id", t.buf, "type", "csv",

@@ -36,7 +36,7 @@ struct cfg_parts {
 };
 
 static const struct cfg_parts base_parts = {
-	"\"type\": \"sqlite\", \"options\": {\"file\": \"../data.db\"}",
+	"\"type\": \"sqlite\", \"options\": {\"file\": \"data.db\"}",
 	"sqlite-import-table",
 	"{\"propertyId\": \"name\", \"op\": \"eq\", \"match\": \"Ann\"}",
 	"{}",
