@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "dest/dest.h"
+#include "source/source.h"
 #include "config/config.h"
 
 static void usage(FILE *out)
@@ -19,8 +20,10 @@ static void usage(FILE *out)
 	      "  --config DIR   the config directory\n"
 	      "  --json         print the result as JSON (errors, warnings, resolved config\n"
 	      "                 with secrets masked)\n"
-	      "  --check-apps   also call each Braze app with a harmless request to prove\n"
-	      "                 its API key, endpoint and permissions work\n"
+	      "  --check-apps   also connect to each source's database and check that its\n"
+	      "                 tables and columns exist (the schedules' options.column\n"
+	      "                 too), and call each Braze app with a harmless request to\n"
+	      "                 prove its API key, endpoint and permissions work\n"
 	      "  -v, --verbose  more logging\n"
 	      "\n"
 	      "Exit status: 0 valid, 1 invalid, 2 usage error.\n",
@@ -289,6 +292,76 @@ static int check_apps(const struct config *cfg)
 	return failed;
 }
 
+/*
+ * A source check that failed, as a config problem: at the schedule's options.column
+ * when that is the column missing, else at the source. On stderr, like check_apps.
+ */
+static void print_source_problem(const struct cfg_source *src, const struct jerror *err)
+{
+	struct cfg_pos pos = src->pos;
+	const struct cfg_option *col = src->schedule ? cfg_options_get(&src->schedule->options, "column") : NULL;
+	char used[300];
+
+	snprintf(used, sizeof(used), "used by schedule \"%s\"", src->schedule ? src->schedule->id : "");
+	if (col && col->pos.file && err->detail.len && !strncmp(err->detail.buf, used, strlen(used)))
+		pos = col->pos;
+	if (pos.file)
+		fprintf(stderr, "%s:%d:%d: ", pos.file, pos.line, pos.col);
+	fprintf(stderr, "error: %s\n", err->msg.len ? err->msg.buf : "source check failed");
+	if (err->detail.len)
+		fprintf(stderr, "detail: %s\n", err->detail.buf);
+	if (err->hint.len)
+		fprintf(stderr, "hint: %s\n", err->hint.buf);
+}
+
+/*
+ * Prove every source can be read as configured: its app connects, its table exists,
+ * and so do the columns its mapping, properties (column, sortColumn, filters) and
+ * schedule (options.column, the high-water mark) name, with did-you-mean hints.
+ */
+static int check_sources(const struct config *cfg)
+{
+	int failed = 0;
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		const struct cfg_app *app = cfg->apps[i];
+		const struct source_ops *ops = source_ops_for_app(app->type);
+		struct jerror err = JERROR_INIT;
+		void *conn = NULL;
+		size_t n = 0;
+		if (!ops)
+			continue;
+		for (size_t k = 0; k < cfg->n_sources; k++)
+			n += cfg->sources[k]->app == app;
+		if (!n)
+			continue;
+		if (ops->connect(app, cfg->root, &conn, &err)) {
+			jerror_print(stderr, &err);
+			jerror_release(&err);
+			failed = 1;
+			continue;
+		}
+		for (size_t k = 0; k < cfg->n_sources; k++) {
+			const struct cfg_source *src = cfg->sources[k];
+			const char *col = src->schedule ? cfg_options_str(&src->schedule->options, "column") : NULL;
+			if (src->app != app)
+				continue;
+			if (ops->check(conn, src, &err)) {
+				print_source_problem(src, &err);
+				failed = 1;
+			} else if (col && !src->is_query) {
+				printf("source \"%s\": ok (%zu propert%s, schedule column \"%s\")\n", src->id,
+				       src->n_properties, src->n_properties == 1 ? "y" : "ies", col);
+			} else {
+				printf("source \"%s\": ok (%zu propert%s)\n", src->id, src->n_properties,
+				       src->n_properties == 1 ? "y" : "ies");
+			}
+			jerror_release(&err);
+		}
+		ops->disconnect(conn);
+	}
+	return failed;
+}
+
 int cmd_validate(int argc, char **argv)
 {
 	struct cli_common c = { 0 };
@@ -360,8 +433,10 @@ int cmd_validate(int argc, char **argv)
 			       cfg->n_warnings == 1 ? "" : "s");
 	}
 	status = rc == JERR_OK ? 0 : 1;
-	if (!status && check)
-		status = check_apps(cfg);
+	if (!status && check) {
+		status = check_sources(cfg);
+		status |= check_apps(cfg);
+	}
 	config_free(cfg);
 	jerror_release(&err);
 	return status;

@@ -179,6 +179,10 @@ static void ok_write(struct fixture *f, enum cfg_write_op op, enum cfg_class cls
 	assert_non_null(res.cfg);
 	assert_int_equal(res.cfg->n_errors, 0);
 	assert_string_equal(res.cfg->dir, f->dir);
+	/* paths resolve from the real directory's project root, never the staging copy's */
+	char *real = realpath(f->root, NULL);
+	assert_string_equal(res.cfg->root, real);
+	free(real);
 	if (want_file)
 		assert_string_equal(res.file, want_file);
 	if (op == CFG_WRITE_DELETE)
@@ -530,6 +534,43 @@ static void test_path_traversal_ids_refused(void **state)
 	jerror_release(&err);
 }
 
+/*
+ * The config directory is a symlink to a directory elsewhere: the staging copy is made
+ * beside the link's target, yet files still resolve from the directory holding the link
+ * (the project root), and a write validated with file checks finds the database there.
+ */
+static void test_symlinked_dir_keeps_project_root(void **state)
+{
+	struct fixture *f = *state;
+	char *elsewhere = path_join(f->root, "elsewhere"), *target = path_join(elsewhere, "shared-config");
+	char *db = path_join(f->root, "demo.db"), *msg, *diags = NULL;
+	static const char *const app =
+		"{\"id\": \"demo_db\", \"class\": \"App\", \"type\": \"sqlite\", \"options\": {\"file\": \"demo.db\"}}";
+	FILE *fp;
+
+	assert_int_equal(mkdir(elsewhere, 0755), 0);
+	assert_int_equal(rename(f->dir, target), 0);
+	assert_int_equal(symlink(target, f->dir), 0);
+	f->opts.check_files = true;
+
+	/* demo.db is missing from the project root: the write is refused, naming the path */
+	msg = bad_write(f, CFG_WRITE_UPDATE, CLASS_APP, "demo_db", app, JERR_CONFIG, &diags);
+	assert_non_null(strstr(diags, "options.file: SQLite database \""));
+	assert_non_null(strstr(diags, "/demo.db\" does not exist"));
+	assert_null(strstr(diags, "elsewhere/demo.db"));
+	free(msg);
+	free(diags);
+
+	/* there it is: the write goes through, and the config's root is the fixture root */
+	fp = fopen(db, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_APP, "demo_db", app, "apps/demo_db.json");
+	free(elsewhere);
+	free(target);
+	free(db);
+}
+
 static void test_array_files_and_json5(void **state)
 {
 	struct fixture *f = *state;
@@ -587,11 +628,11 @@ static void test_array_files_and_json5(void **state)
 
 	/* the demo's JSON5 app file (comment, trailing commas): rewritten as JSON */
 	ok_write(f, CFG_WRITE_UPDATE, CLASS_APP, "demo_db",
-		 "{\"id\": \"demo_db\", \"name\": \"Warehouse\", \"class\": \"App\", \"type\": \"sqlite\", \"options\": {\"file\": \"../demo.db\"}}",
+		 "{\"id\": \"demo_db\", \"name\": \"Warehouse\", \"class\": \"App\", \"type\": \"sqlite\", \"options\": {\"file\": \"demo.db\"}}",
 		 "apps/demo_db.json");
 	t = file_text(f, "apps/demo_db.json");
 	assert_string_equal(t, "{\n  \"id\": \"demo_db\",\n  \"name\": \"Warehouse\",\n  \"class\": \"App\",\n  \"type\": \"sqlite\",\n"
-			       "  \"options\": {\n    \"file\": \"../demo.db\"\n  }\n}\n");
+			       "  \"options\": {\n    \"file\": \"demo.db\"\n  }\n}\n");
 	free(t);
 
 	/* an update of an array file that fails validation leaves it as it was */
@@ -919,6 +960,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_traversal_ids_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_array_files_and_json5, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlinked_dir_keeps_project_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secrets_moved_kept_and_masked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loader_secrets_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
