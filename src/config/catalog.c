@@ -91,13 +91,18 @@ static const struct catalog_source sources[] = {
 	{ "sqlite-query-import", "sqlite", true, "sqlite-import-query", query_source_opts },
 	{ "postgres-import-table", "postgres", false, NULL, table_source_opts },
 	{ "postgres-import-query", "postgres", true, NULL, query_source_opts },
+	{ "postgres-table-import", "postgres", false, "postgres-import-table", table_source_opts },
+	{ "postgres-query-import", "postgres", true, "postgres-import-query", query_source_opts },
 	{ "mysql-import-table", "mysql", false, NULL, table_source_opts },
 	{ "mysql-import-query", "mysql", true, NULL, query_source_opts },
+	{ "mysql-table-import", "mysql", false, "mysql-import-table", table_source_opts },
+	{ "mysql-query-import", "mysql", true, "mysql-import-query", query_source_opts },
 	{ "csv-import-table", "csv", false, NULL, csv_source_opts },
 };
 static const char *const source_names[] = {
 	"sqlite-import-table", "sqlite-import-query", "sqlite-table-import", "sqlite-query-import",
-	"postgres-import-table", "postgres-import-query", "mysql-import-table", "mysql-import-query",
+	"postgres-import-table", "postgres-import-query", "postgres-table-import", "postgres-query-import",
+	"mysql-import-table", "mysql-import-query", "mysql-table-import", "mysql-query-import",
 	"csv-import-table",
 };
 
