@@ -67,6 +67,9 @@ demo=$tmp/usr/share/joey/examples/demo
 mkdir -p "$demo"
 cp -R examples/demo/config "$demo/config"
 cp examples/demo/demo.sql "$demo/demo.sql"
+# the demo warehouse itself, for the demo config postinst puts in /etc/joey
+python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).executescript(open(sys.argv[2]).read())' \
+	"$demo/demo.db" examples/demo/demo.sql
 find "$demo" -name '.*' -prune -exec rm -rf {} + # a .joey/ state from a local run
 find "$demo" -type d -exec chmod 0755 {} + && find "$demo" -type f -exec chmod 0644 {} +
 
