@@ -26,3 +26,17 @@ fuzz-build:
 
 fuzz: fuzz-build
 	bash tests/fuzz/run_all.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# make soak [SEEDS=N] [STEPS=K] [SOURCE=all] [SEED=1]: the randomized differential test
+# (tests/diff) over N seeds per source type, with the joey and braze-sim of $(SOAK_BUILD).
+SEEDS ?= 50
+STEPS ?= 12
+SOURCE ?= all
+SEED ?= 1
+SOAK_BUILD ?= build-diff
+.PHONY: soak
+soak:
+	cmake -S . -B $(SOAK_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	ninja -C $(SOAK_BUILD) joey braze-sim
+	JOEY_BIN=$(SOAK_BUILD)/joey BRAZE_SIM_BIN=$(SOAK_BUILD)/braze-sim /usr/bin/python3 tests/diff/run.py \
+	  --seed $(SEED) --seeds $(SEEDS) --steps $(STEPS) --source $(SOURCE)

@@ -380,15 +380,17 @@ class Model:
                 return None, sent
             base = prev or {"f": {}, "g": [], "s": {}}
             u = apply(base, fields, names, subs, sent)
-            return u, {"g": sorted(names), "s": sorted(subs), "f": fields}
-        if sent is None:
-            return prev, None
+            return u, {"g": sorted(names), "s": sorted(subs), "f": fields, "in": True}
+        if sent is None or not sent.get("in"):
+            return prev, sent
         if d["mode"] == "sync":
             return None, None
         if prev is None:
             return None, None
-        u = apply(prev, fields if (LEAVE_UPDATES_FIELDS and "leave-keeps-fields" not in ALLOW) else None, set(), set(), sent)
-        return u, None
+        upd = LEAVE_UPDATES_FIELDS and "leave-keeps-fields" not in ALLOW and fields is not None
+        u = apply(prev, fields if upd else None, set(), set(), sent)
+        # the baseline stays the last export (core: oldRecordProperties = last complete export)
+        return u, {"g": [], "s": [], "f": fields if upd else sent.get("f", {}), "in": False}
 
     def step(self, rows, actual_lists, full, ok, strict, frozen):
         """Compares the simulators after a run with the reference and moves the model on.
@@ -418,10 +420,10 @@ class Model:
                     continue
                 u, s = self.transition(di, k, recs, members)
                 obliged = strict and (oblig is None or k in oblig)
+                if not obliged and not user_diffs(prev, got):
+                    continue  # not read by this run (or nothing to do): keep what was sent
                 if not user_diffs(u, got):
                     self._set(di, ext, u, s)
-                    continue
-                if not obliged and not user_diffs(prev, got):
                     continue
                 if not strict:
                     self._set(di, ext, got, self.sent[di].get(ext))

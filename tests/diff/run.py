@@ -377,6 +377,9 @@ def main():
     ap.add_argument("--verbose", "-v", action="store_true")
     ap.add_argument("--allow", default=os.environ.get("DIFF_ALLOW", ""),
                     help="accept these known differences (comma list; see reference.KNOWN); default strict")
+    ap.add_argument("--ctest", action="store_true",
+                    help="the CTest set: fixed seeds per source type within about 150 s")
+    ap.add_argument("--budget", type=float, default=0, help="start no new seed after this many seconds")
     ap.add_argument("--replay", help="replay a scenario.json written by a failure")
     args = ap.parse_args()
     for a in filter(None, args.allow.split(",")):
@@ -388,15 +391,28 @@ def main():
     if args.replay:
         sys.exit(0 if replay(args.replay, args) else 1)
     sources = ["sqlite", "csv", "postgres", "mysql"] if args.source == "all" else args.source.split(",")
+    plan = [(src, range(args.seed, args.seed + args.seeds), args.steps) for src in sources]
+    if args.ctest:
+        # fixed seeds; a failure is shrunk for at most 20 s
+        plan = [("sqlite", range(1, 9), 10), ("csv", range(1, 7), 10),
+                ("postgres", range(1, 5), 10), ("mysql", range(1, 5), 10)]
+        args.shrink_seconds = min(args.shrink_seconds, 20)
+        args.budget = args.budget or 170
     ok = True
     t = time.time()
-    for src in sources:
+    counts = {}
+    for src, seeds, nsteps in plan:
         reason = WH.unavailable(src)
         if reason:
             print("skip source %s: %s" % (src, reason), flush=True)
             continue
-        for seed in range(args.seed, args.seed + args.seeds):
-            ok = one_seed(seed, args.steps, src, args) and ok
+        for seed in seeds:
+            if args.budget and time.time() - t > args.budget:
+                print("time budget of %ds used: seeds from %s seed %d on not run" % (args.budget, src, seed))
+                break
+            ok = one_seed(seed, nsteps, src, args) and ok
+            counts[src] = counts.get(src, 0) + 1
+    print("seeds run: %s" % ", ".join("%s %d" % kv for kv in counts.items()))
     print("%s in %.1fs" % ("all passed" if ok else "FAILURES", time.time() - t))
     sys.exit(0 if ok else 1)
 
