@@ -1956,7 +1956,8 @@ static void link_destination(struct loader *ld, struct dest_x *dx, void *const *
 		}
 		qsort(d->mapping, d->n_mapping, sizeof(*d->mapping), cmp_mapping);
 	}
-	if (mm && !have_external) {
+	/* an unknown destination type is reported as such, not as a Braze mapping problem */
+	if (mm && !have_external && d->type && catalog_destination(d->type)) {
 		const char *h = d->model && d->model->primary_key
 					? arena_printf(ld->a, "add \"external_id\": \"%s\" to \"mapping\"", d->model->primary_key->id)
 					: "add \"external_id\": \"<primary key property id>\" to \"mapping\"";
