@@ -2396,7 +2396,8 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 
 	load_secrets(&ld);
 	walk(dir, "", 0, &pl);
-	qsort(pl.items, pl.n, sizeof(char *), cmp_str);
+	if (pl.n) /* an empty directory has no list at all */
+		qsort(pl.items, pl.n, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < pl.n; i++) {
 		load_file(&ld, dir, pl.items[i]);
 		free(pl.items[i]);

@@ -1,7 +1,9 @@
 /*
  * broken_cases.c: declarative config cases. Each tests/cases/config/<name>/ holds a
  * config/ directory, optionally an `env` file (NAME=VALUE lines: the only environment
- * the loader sees) and expected.txt, the exact config_print_diags() output.
+ * the loader sees), optionally an empty `check-files` file (check the files options
+ * name, as `joey validate` does) and expected.txt, the exact config_print_diags()
+ * output, with the case's directory (the config's project root) written $CASE.
  * JOEY_UPDATE_EXPECTED=1 rewrites expected.txt from the actual output (review the diff!).
  */
 #include "support/testutil.h"
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 
@@ -78,12 +81,23 @@ static void run_case(void **state)
 
 	snprintf(path, sizeof(path), "%s/%s/env", root, name);
 	env_read(&env, path);
+	snprintf(path, sizeof(path), "%s/%s/check-files", root, name);
+	opts.check_files = access(path, F_OK) == 0;
 	snprintf(dir, sizeof(dir), "%s/%s/config", root, name);
 	enum jerr rc = config_load(dir, &opts, &cfg, &err);
 	assert_non_null(cfg);
 	mem = open_memstream(&actual, &alen);
 	config_print_diags(cfg, mem);
 	fclose(mem);
+	/* the case's own directory (the project root of its config) is written $CASE */
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	char *real = realpath(path, NULL), *at;
+	while (real && (at = strstr(actual, real))) {
+		size_t rl = strlen(real);
+		memcpy(at, "$CASE", 5);
+		memmove(at + 5, at + rl, strlen(at + rl) + 1);
+	}
+	free(real);
 	snprintf(path, sizeof(path), "%s/%s/expected.txt", root, name);
 	if (getenv("JOEY_UPDATE_EXPECTED")) {
 		FILE *f = fopen(path, "w");
