@@ -26,9 +26,12 @@ fi
 cd "$(dirname "$0")/../.."
 root=$PWD
 work=$(mktemp -d "${TMPDIR:-/tmp}/joey-package-check.XXXXXX")
-sim_pid=""
+# servers started by steps (which run in subshells) leave their pids in $work/*.pid
 cleanup() {
-	[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+	local f
+	for f in "$work"/*.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -41,8 +44,11 @@ step() {
 	shift
 	step_no=$((step_no + 1))
 	printf '== %d. %s\n' "$step_no" "$name"
-	if ! "$@" >"$log" 2>&1; then
-		echo "check.sh: step failed: $name" >&2
+	# in a subshell with set -e: any failing command (or `... || fail`) ends the step
+	(set -e; "$@") >"$log" 2>&1
+	local rc=$?
+	if [ "$rc" != 0 ]; then
+		echo "check.sh: step failed: $name (exit $rc)" >&2
 		tail -n 30 "$log" | sed 's/^/  | /' >&2
 		exit 1
 	fi
@@ -88,12 +94,15 @@ check_version() {
 	local out want
 	out=$(/usr/bin/joey --version)
 	echo "$out"
-	if git -c safe.directory="$root" -C "$root" rev-parse --short=7 HEAD >/dev/null 2>&1; then
-		want=$(git -c safe.directory="$root" -C "$root" rev-parse --short=7 HEAD)
-	else
-		want=unknown
-	fi
+	# the commit the package build saw (HEAD may have moved since in a shared checkout)
+	want=$(sed -n 's/^#define JOEY_COMMIT "\(.*\)"$/\1/p' "${JOEY_PKG_BUILD_DIR:-build-pkg}/generated/joey_commit.h")
 	[ "$out" = "joey $version (commit $want)" ] || fail "want: joey $version (commit $want)"
+	if git -c safe.directory="$root" -C "$root" rev-parse HEAD >/dev/null 2>&1; then
+		git -c safe.directory="$root" -C "$root" cat-file -e "$want^{commit}" ||
+			fail "commit $want is not in this repository"
+	else
+		[ "$want" = unknown ] || fail "not a git checkout: want commit unknown"
+	fi
 }
 step "joey --version names the version and the commit" check_version
 sed 's/^/  | /' "$log"
@@ -164,7 +173,7 @@ start_sim() {
 	test -x "$sim" || fail "no simulator at $sim (scripts/package.sh builds it)"
 	"$sim" --port 0 --port-file "$work/sim.port" --api-key demo-key --max-lifetime 120 --quiet \
 		>"$work/sim.log" 2>&1 &
-	sim_pid=$!
+	echo $! >"$work/sim.pid"
 	for _ in $(seq 100); do
 		[ -s "$work/sim.port" ] && curl -sf "http://127.0.0.1:$(cat "$work/sim.port")/_sim/health" && return 0
 		sleep 0.1
@@ -201,6 +210,42 @@ sys.exit(0 if users else 1)'
 step "the simulator holds the synced users" check_sim
 sed 's/^/  | /' "$log"
 step "installed joey status" /usr/bin/joey status --config "$demo/config" --limit 2
+
+# ---- the service's command as joey.service runs it (user, environment, /etc/joey as
+# ---- installed, its Braze app pointed at the simulator): starts, serves /healthz,
+# ---- reloads on SIGHUP, syncs on its schedule, stops on SIGTERM with 0.
+check_serve() {
+	sed -i "s/127\.0\.0\.1:4710/127.0.0.1:$port/g" /etc/joey/apps/braze.json
+	curl -sf -X POST "http://127.0.0.1:$port/_sim/reset" >/dev/null 2>&1 || true
+	# setpriv execs joey itself (runuser would stay its parent and take the signals)
+	setpriv --reuid=joey --regid=joey --init-groups -- env JOEY_CONFIG=/etc/joey \
+		JOEY_STATE=/var/lib/joey/state.db JOEY_SECRETS_FILE=/var/lib/joey/secrets.json \
+		GROUPAROO_OPTION__APP__DEMO_BRAZE_API_KEY=demo-key \
+		/usr/bin/joey serve --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
+	local serve_pid=$! url="" rc
+	echo "$serve_pid" >"$work/serve.pid"
+	for _ in $(seq 100); do
+		url=$(sed -n 's|.*listening on \(http://127\.0\.0\.1:[0-9]*/\).*|\1|p' "$work/serve.log")
+		[ -n "$url" ] && curl -sf "${url}healthz" && break
+		sleep 0.1
+	done
+	[ -n "$url" ] || { cat "$work/serve.log"; fail "joey serve did not start"; }
+	echo
+	kill -HUP "$serve_pid"
+	for _ in $(seq 50); do grep -q 'config reloaded' "$work/serve.log" && break; sleep 0.1; done
+	grep -q 'config reloaded' "$work/serve.log" || { cat "$work/serve.log"; fail "no reload on SIGHUP"; }
+	for _ in $(seq 100); do runuser -u joey -- env JOEY_CONFIG=/etc/joey JOEY_STATE=/var/lib/joey/state.db \
+		/usr/bin/joey status --json 2>/dev/null | grep -q '"success"' && break; sleep 0.2; done
+	kill -TERM "$serve_pid"
+	rc=0
+	wait "$serve_pid" || rc=$?
+	rm -f "$work/serve.pid"
+	cat "$work/serve.log"
+	[ "$rc" = 0 ] || fail "joey serve exited $rc on SIGTERM"
+	ls -l /var/lib/joey/api-token /var/lib/joey/state.db
+}
+step "joey serve as joey.service runs it: /healthz, SIGHUP reload, scheduled sync, SIGTERM" check_serve
+sed 's/^/  | /' "$log" | tail -n 12
 
 # ---- remove keeps config and state; purge deletes them
 mark_state() {
