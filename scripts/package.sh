@@ -26,10 +26,16 @@ export DEB_BUILD_MAINT_OPTIONS=hardening=+all
 cflags="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CFLAGS)"
 ldflags=$(dpkg-buildflags --get LDFLAGS)
 echo "package.sh: building joey $version in $build/"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+mkdir -p "$build"
+blog=$build/package-build.log
+{ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
 	-DJOEY_WERROR=OFF -DJOEY_SANITIZE=OFF -DJOEY_FAULTS=OFF \
-	-DCMAKE_C_FLAGS="$cflags" -DCMAKE_EXE_LINKER_FLAGS="$ldflags" >/dev/null
-ninja -C "$build" -j"${JOBS:-$(nproc)}" joey braze-sim >/dev/null
+	-DCMAKE_C_FLAGS="$cflags" -DCMAKE_EXE_LINKER_FLAGS="$ldflags" &&
+	ninja -C "$build" -j"${JOBS:-$(nproc)}" joey braze-sim; } >"$blog" 2>&1 || {
+	tail -n 40 "$blog" >&2
+	echo "package.sh: the build failed (whole log: $blog)" >&2
+	exit 1
+}
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/joey-package.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
