@@ -37,6 +37,7 @@ struct listing {
 	bool json;
 	json_t *arr;
 	size_t n;
+	int64_t last_run; /* the newest run listed */
 };
 
 static enum jerr print_run(void *ctx, const struct state_run_info *r, struct jerror *err)
@@ -45,7 +46,8 @@ static enum jerr print_run(void *ctx, const struct state_run_info *r, struct jer
 	const struct run_counts *c = &r->counts;
 	char a[32], b[32];
 	(void)err;
-	l->n++;
+	if (!l->n++)
+		l->last_run = r->id;
 	if (l->json) {
 		json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I}",
 				      "id", (json_int_t)r->id, "kind", r->kind, "status", run_status_name(r->status),
@@ -107,6 +109,39 @@ static enum jerr show_failing(struct state *st, const struct cfg_destination *d,
 	if (!rc && !jout && !total)
 		printf("  no failing records\n");
 	return rc;
+}
+
+struct unreadable_listing {
+	json_t *arr;
+	size_t n;
+};
+
+static enum jerr print_unreadable(void *ctx, const struct state_ledger_entry *e, struct jerror *err)
+{
+	struct unreadable_listing *u = ctx;
+	(void)err;
+	if (strncmp(e->error, "unreadable source row", 21))
+		return JERR_OK;
+	if (u->arr) {
+		json_array_append_new(u->arr, json_pack("{s:s%,s:s}", "at", e->key.text.ptr, e->key.text.len,
+							 "error", e->error));
+	} else {
+		if (!u->n)
+			printf("  unreadable source rows in the last run (their records were left as they were):\n");
+		printf("    %.*s\n", (int)e->key.text.len, e->key.text.ptr);
+	}
+	u->n++;
+	return JERR_OK;
+}
+
+/* The source rows the last run could not read (engine/run.h), from the ledger. */
+static enum jerr show_unreadable(struct state *st, const struct cfg_destination *d, int64_t run_id,
+				 size_t limit, json_t *jout, struct jerror *err)
+{
+	struct unreadable_listing u = { jout, 0 };
+	if (!run_id)
+		return JERR_OK;
+	return state_ledger_list(st, d->id, run_id, NULL, limit, print_unreadable, &u, err);
 }
 
 static enum jerr show_record(struct state *st, const struct cfg_destination *d, const char *keytext, json_t *jout,
@@ -251,6 +286,7 @@ int cmd_status(int argc, char **argv)
 			l.arr = json_array();
 			json_object_set_new(jd, "runs", l.arr);
 			json_object_set_new(jd, "failing", json_array());
+			json_object_set_new(jd, "unreadable", json_array());
 			json_array_append_new(arr, jd);
 		} else {
 			printf("destination \"%s\" (%s mode, model \"%s\")\n", d->id, sync_mode_name(d->sync_mode),
@@ -261,6 +297,8 @@ int cmd_status(int argc, char **argv)
 		if (!l.n && !jroot)
 			printf("  no runs yet\n");
 		if (show_failing(st, d, limit * 4, jd ? json_object_get(jd, "failing") : NULL, &err))
+			goto fail;
+		if (show_unreadable(st, d, l.last_run, limit * 4, jd ? json_object_get(jd, "unreadable") : NULL, &err))
 			goto fail;
 	}
 	if (jroot) {

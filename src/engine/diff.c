@@ -22,6 +22,7 @@ struct dest_pass {
 	struct state_cursor *cur;
 	struct state_row *row; /* current state row, NULL at end */
 	bool done;
+	uint64_t held;         /* changes held back in doubt (diff_stream) */
 };
 
 static enum jerr advance(struct dest_pass *dp, struct jerror *err)
@@ -55,6 +56,56 @@ static enum jerr released_payload(struct slice old, struct strbuf *out, struct j
 	strbuf_add(out, old.ptr, (size_t)(m - old.ptr) + sizeof(marker) - 1);
 	strbuf_addstr(out, "]}");
 	return JERR_OK;
+}
+
+/* The groups array of a canonical payload (after released_payload's marker), or empty. */
+static struct slice payload_groups(struct slice p)
+{
+	static const char marker[] = "},\"groups\":[";
+	for (size_t i = 0; i + sizeof(marker) - 1 <= p.len; i++)
+		if (!memcmp(p.ptr + i, marker, sizeof(marker) - 1)) {
+			size_t at = i + sizeof(marker) - 1;
+			return (struct slice){ p.ptr + at, p.len - at };
+		}
+	return (struct slice){ "", 0 };
+}
+
+/* The next JSON string token of a groups array at *pos, or false at its end. */
+static bool next_group(struct slice a, size_t *pos, struct slice *tok)
+{
+	size_t i = *pos;
+	while (i < a.len && a.ptr[i] != '"' && a.ptr[i] != ']')
+		i++;
+	if (i >= a.len || a.ptr[i] == ']')
+		return false;
+	size_t start = i++;
+	while (i < a.len && a.ptr[i] != '"')
+		i += a.ptr[i] == '\\' ? 2 : 1;
+	if (i >= a.len)
+		return false;
+	*tok = (struct slice){ a.ptr + start, i + 1 - start };
+	*pos = i + 1;
+	return true;
+}
+
+/*
+ * Does going from payload old to new take the record out of a group (a subscription
+ * group or a value of the groups attribute)? Canonical payloads write each group as
+ * the same JSON string, so tokens compare bytewise.
+ */
+static bool payload_drops_group(struct slice old, struct slice new)
+{
+	struct slice og = payload_groups(old), ng = payload_groups(new), a, b;
+	size_t i = 0;
+	while (next_group(og, &i, &a)) {
+		bool found = false;
+		size_t k = 0;
+		while (!found && next_group(ng, &k, &b))
+			found = a.len == b.len && !memcmp(a.ptr, b.ptr, a.len);
+		if (!found)
+			return true;
+	}
+	return false;
 }
 
 /* A state row (row, borrowed) whose record is no longer desired. */
@@ -95,10 +146,14 @@ static enum jerr emit_gone(struct dest_pass *dp, const struct state_row *row, co
 	return v->item(v->ctx, &it, err);
 }
 
-/* rec in the destination's scope; hash_out (may be NULL) receives its payload's hash. */
+/*
+ * rec in the destination's scope; hash_out (may be NULL) receives its payload's hash.
+ * With doubt (some source rows could not be read this pass) an update that takes the
+ * record out of a group is held: nothing is sent and the state row stays as it is.
+ */
 static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, const struct state_row *row,
 			      const struct diff_visitor *v, struct strbuf *buf, unsigned char *hash_out,
-			      struct jerror *err)
+			      bool doubt, uint64_t *held, struct jerror *err)
 {
 	unsigned char hash[STATE_HASH_LEN];
 	struct diff_item it = { .dest = dp->dest, .key = &rec->key, .rec = rec, .in_scope = true };
@@ -132,6 +187,12 @@ static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, co
 	}
 	if (hash_out)
 		memcpy(hash_out, hash, STATE_HASH_LEN);
+	if (doubt && it.action == DIFF_UPDATE && row && row->in_scope &&
+	    payload_drops_group(row->payload, it.new_payload)) {
+		if (held)
+			(*held)++;
+		return JERR_OK;
+	}
 	return v->item(v->ctx, &it, err);
 }
 
@@ -147,8 +208,20 @@ enum jerr diff_model_read(const struct config *cfg, const struct cfg_model *mode
 			  const struct source_read *read, const struct diff_visitor *v,
 			  struct record_stats *stats, struct strbuf *since, struct jerror *err)
 {
+	struct diff_opts o = { .read = read };
+	return diff_stream(cfg, model, dests, n_dests, st, &o, v, stats, since, err);
+}
+
+enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
+		      struct cfg_destination *const *dests, size_t n_dests, struct state *st,
+		      const struct diff_opts *o, const struct diff_visitor *v,
+		      struct record_stats *stats, struct strbuf *since, struct jerror *err)
+{
+	const struct source_read *read = o->read;
 	/* partial: state rows between the records read were simply not read */
 	bool partial = read && read->since_column && read->since_value;
+	/* doubt: some source rows could not be read, so a missing record may exist */
+	bool doubt = false;
 	struct record_reader *rr = NULL;
 	struct dest_pass *dps = xcalloc(n_dests ? n_dests : 1, sizeof(*dps));
 	struct strbuf buf = STRBUF_INIT;
@@ -170,21 +243,36 @@ enum jerr diff_model_read(const struct config *cfg, const struct cfg_model *mode
 	}
 	if (since)
 		strbuf_reset(since);
-	rc = record_reader_open(cfg, model, read, &rr, err);
+	rc = record_reader_open_scope(cfg, model, read, o->scope, &rr, err);
 	if (rc)
 		goto out;
+	for (i = 0; o->scope && o->scope->since_value && i < model->n_sources; i++)
+		if (o->scope->since_value[i] && *o->scope->since_value[i])
+			partial = true; /* a changed-records read */
+	if (record_reader_unreadable(rr, NULL)) {
+		doubt = true;
+		log_warn("model \"%s\": %llu source rows could not be read: their records are unknown "
+			 "this run, so nothing is deleted or unsubscribed and no group is left",
+			 model->id, (unsigned long long)record_reader_unreadable(rr, NULL));
+	}
+	bool keep_gone = partial || doubt;
 
 	while ((rc = record_reader_next(rr, &rec, err)) == JERR_OK && rec) {
 		for (i = 0; i < n_dests; i++) {
 			struct dest_pass *dp = &dps[i];
 			while (!dp->done && key_compare(&dp->row->key, &rec->key) < 0) {
-				if ((!partial && (rc = emit_gone(dp, dp->row, v, &buf, err))) ||
-				    (rc = advance(dp, err)))
+				if (!keep_gone && (rc = emit_gone(dp, dp->row, v, &buf, err)))
+					goto out;
+				if (doubt && !partial && dp->row->in_scope && dp->row->payload.len)
+					dp->held++;
+				if ((rc = advance(dp, err)))
 					goto out;
 			}
 			bool have = !dp->done && key_compare(&dp->row->key, &rec->key) == 0;
 			if (payload_in_scope(dp->dest, rec))
-				rc = emit_desired(dp, rec, have ? dp->row : NULL, v, &buf, NULL, err);
+				rc = emit_desired(dp, rec, have ? dp->row : NULL, v, &buf, NULL, doubt, &dp->held, err);
+			else if (have && doubt)
+				dp->held += dp->row->in_scope && dp->row->payload.len;
 			else if (have)
 				rc = emit_gone(dp, dp->row, v, &buf, err);
 			if (rc)
@@ -198,15 +286,29 @@ enum jerr diff_model_read(const struct config *cfg, const struct cfg_model *mode
 	for (i = 0; i < n_dests && !partial; i++) {
 		struct dest_pass *dp = &dps[i];
 		while (!dp->done) {
-			if ((rc = emit_gone(dp, dp->row, v, &buf, err)) || (rc = advance(dp, err)))
+			if (doubt)
+				dp->held += dp->row->in_scope && dp->row->payload.len;
+			else if ((rc = emit_gone(dp, dp->row, v, &buf, err)))
+				goto out;
+			if ((rc = advance(dp, err)))
 				goto out;
 		}
 	}
 out:
 	if (rr) {
 		*stats = *record_reader_stats(rr);
+		stats->unreadable = record_reader_unreadable(rr, o->unreadable_at);
+		for (i = 0; i < n_dests; i++) {
+			stats->held += dps[i].held;
+			if (o->held)
+				o->held[i] = dps[i].held;
+		}
 		if (since)
 			strbuf_addslice(since, record_reader_since(rr));
+		for (i = 0; o->since_at && i < model->n_sources; i++) {
+			strbuf_reset(&o->since_at[i]);
+			strbuf_addslice(&o->since_at[i], record_reader_since_at(rr, i));
+		}
 		record_reader_close(rr);
 	}
 	for (i = 0; i < n_dests; i++) {
@@ -273,7 +375,7 @@ static enum jerr wh_present(struct wh_pass *wp, const struct wh_candidate *c, co
 		struct dest_pass *dp = &wp->dps[j];
 		const struct state_row *row = c->dests[j].present ? &c->dests[j].row : NULL;
 		if (payload_in_scope(dp->dest, rec)) {
-			if ((rc = emit_desired(dp, rec, row, wp->v, &wp->buf, hash, err)) ||
+			if ((rc = emit_desired(dp, rec, row, wp->v, &wp->buf, hash, false, NULL, err)) ||
 			    (rc = warehouse_digest(wp->w, c, j, rec, hash, err)))
 				return rc;
 			continue;
@@ -406,6 +508,9 @@ enum jerr diff_model_opts(const struct config *cfg, const struct cfg_model *mode
 		struct warehouse *w = NULL;
 		if (!o->unchanged)
 			strbuf_addstr(&why, "the caller cannot take counts of unchanged records");
+		else if (o->scope && o->scope->since_column)
+			strbuf_addstr(&why, "a schedule on a secondary source reads the records whose "
+					    "rows changed there");
 		else if (warehouse_check(cfg, model, dests, n_dests, st, read, &why)) {
 			struct jerror e = JERROR_INIT;
 			/* a failed query has sent nothing yet: the streaming diff can still serve */
@@ -434,7 +539,12 @@ enum jerr diff_model_opts(const struct config *cfg, const struct cfg_model *mode
 		log_msg(o->mode == DIFF_MODE_WAREHOUSE ? LOG_WARN : LOG_INFO,
 			"model \"%s\": streaming diff instead of the warehouse diff: %s", model->id, why.buf);
 	}
-	rc = diff_model_read(cfg, model, dests, n_dests, st, read, v, stats, since, err);
+	if (o) {
+		rc = diff_stream(cfg, model, dests, n_dests, st, o, v, stats, since, err);
+	} else {
+		struct diff_opts plain = { .read = read };
+		rc = diff_stream(cfg, model, dests, n_dests, st, &plain, v, stats, since, err);
+	}
 	rep->read = stats->records;
 out:
 	strbuf_release(&why);

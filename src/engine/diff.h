@@ -115,7 +115,31 @@ struct diff_opts {
 			       struct jerror *err);
 	/* store the digests of the records compared (joey run; plan writes nothing) */
 	bool write_digests;
+	/*
+	 * Per-source schedules (record.h; borrowed, NULL: none). With a changed-records
+	 * read the pass is partial, as with read->since_value. Streaming only: the
+	 * warehouse diff is not used when scope->since_column is set.
+	 */
+	const struct record_scope *scope;
+	/* NULL or model->n_sources buffers: the largest since value read per source */
+	struct strbuf *since_at;
+	/* NULL or a buffer for where the unreadable rows are (record_reader_unreadable) */
+	struct strbuf *unreadable_at;
+	/* NULL or n_dests counters: per destination, the changes held back in doubt */
+	uint64_t *held;
 };
+
+/*
+ * The streaming diff with options o (o->mode is ignored). Unreadable source rows
+ * (stats->unreadable) put the pass in doubt: a state row with no record is kept, a
+ * record read but out of scope is kept, and an update that would take a record out of
+ * a group is held (stats->held counts the records held back); the caller ends the run
+ * as partial.
+ */
+enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
+		      struct cfg_destination *const *dests, size_t n_dests, struct state *st,
+		      const struct diff_opts *o, const struct diff_visitor *v,
+		      struct record_stats *stats, struct strbuf *since, struct jerror *err) JOEY_WUR;
 
 /* What a pass did. */
 struct diff_report {

@@ -8,6 +8,7 @@
 #include "base/arena.h"
 #include "base/xalloc.h"
 #include "dest/dest.h"
+#include "engine/marks.h"
 
 enum jerr plan_init(struct plan *p, const struct config *cfg, const struct plan_opts *opts,
 		    struct jerror *err)
@@ -220,29 +221,40 @@ enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err)
 		if (!n)
 			continue;
 		struct plan_model *pm = &p->models[p->n_models++];
-		const struct cfg_schedule *sched = NULL;
-		struct source_read read = { 0 };
+		struct model_marks mk;
 		pm->model = model;
 		strbuf_init(&pm->since, 0);
-		if ((rc = record_incremental_schedule(cfg, model, &sched, err)))
-			goto out;
-		if (sched) {
-			pm->schedule = sched;
-			read.since_column = cfg_options_str(&sched->options, "column");
-			if (!p->opts.full) {
-				bool found = false;
-				if ((rc = state_mark_get(st, sched->id, &pm->since, &found, err)))
-					goto out;
-				if (found) {
-					read.since_value = pm->since.buf;
-					pm->incremental = true;
-				}
+		strbuf_init(&pm->also, 0);
+		pm->schedules = json_array();
+		rc = model_marks_load(cfg, model, st, p->opts.full, &mk, err);
+		for (size_t i = 0; !rc && i < mk.n; i++) {
+			const struct cfg_schedule *sc = mk.sched[i];
+			if (!sc)
+				continue;
+			json_t *o = json_object();
+			json_object_set_new(o, "id", json_string(sc->id));
+			json_object_set_new(o, "source", json_string(sc->source->id));
+			json_object_set_new(o, "since", mk.incremental ? json_string(mk.mark[i].buf) : json_null());
+			json_array_append_new(pm->schedules, o);
+			if (!pm->schedule) {
+				pm->schedule = sc;
+				if (mk.incremental)
+					strbuf_addstr(&pm->since, mk.mark[i].buf);
+			} else if (mk.incremental) {
+				strbuf_addf(&pm->also, "; schedule \"%s\" since %s", sc->id, mk.mark[i].buf);
+			} else {
+				strbuf_addf(&pm->also, "; schedule \"%s\"", sc->id);
 			}
 		}
+		pm->incremental = !rc && mk.incremental;
+		snprintf(pm->why, sizeof(pm->why), "%s", mk.why);
 		struct diff_visitor v = { visit, &vc };
-		struct diff_opts dopts = { .read = sched ? &read : NULL, .unchanged = visit_unchanged };
+		struct diff_opts dopts = { .read = mk.use_read ? &mk.read : NULL, .unchanged = visit_unchanged,
+					   .scope = mk.scope.since_column ? &mk.scope : NULL };
 		dopts.mode = pm->diff = diff_mode_choose(dests, n, p->opts.diff_set ? &p->opts.diff : NULL);
-		rc = diff_model_opts(cfg, model, dests, n, st, &dopts, &v, &pm->stats, NULL, &pm->report, err);
+		if (!rc)
+			rc = diff_model_opts(cfg, model, dests, n, st, &dopts, &v, &pm->stats, NULL, &pm->report, err);
+		model_marks_release(&mk);
 		if (rc)
 			goto out;
 	}
@@ -336,11 +348,12 @@ void plan_print_text(const struct plan *p, FILE *out)
 		const struct plan_model *pm = &p->models[m];
 		fprintf(out, "model \"%s\": ", pm->model->id);
 		if (pm->incremental)
-			fprintf(out, "incremental since %s (schedule \"%s\"; deletions need 'joey run --full'), ",
-				pm->since.buf, pm->schedule->id);
+			fprintf(out, "incremental since %s (schedule \"%s\"%s; deletions need 'joey run --full'), ",
+				pm->since.buf, pm->schedule->id, pm->also.buf);
 		else if (pm->schedule)
-			fprintf(out, "full read (schedule \"%s\"%s), ", pm->schedule->id,
-				p->opts.full ? "" : ": no mark yet");
+			fprintf(out, "full read (schedule \"%s\"%s%s%s), ", pm->schedule->id, pm->also.buf,
+				pm->why[0] && strcmp(pm->why, "--full") ? ": " : "",
+				strcmp(pm->why, "--full") ? pm->why : "");
 		if (pm->report.warehouse)
 			fprintf(out, "%llu records, compared in the database (warehouse diff: %llu may have changed, "
 				     "%llu read)",
@@ -348,6 +361,10 @@ void plan_print_text(const struct plan *p, FILE *out)
 				(unsigned long long)pm->report.read);
 		else
 			fprintf(out, "%llu records read", (unsigned long long)pm->stats.records);
+		if (pm->stats.unreadable)
+			fprintf(out, "; %llu source rows unreadable: their records are unknown, so %llu deletes, "
+				     "unsubscribes or group exits are held back and the run would end partial",
+				(unsigned long long)pm->stats.unreadable, (unsigned long long)pm->stats.held);
 		if (pm->stats.orphans)
 			fprintf(out, ", %llu secondary rows without a primary record ignored",
 				(unsigned long long)pm->stats.orphans);
@@ -414,6 +431,12 @@ void plan_print_json(const struct plan *p, FILE *out)
 			json_object_set_new(o, "schedule", json_string(pm->schedule->id));
 			json_object_set_new(o, "incremental", json_boolean(pm->incremental));
 			json_object_set_new(o, "since", pm->incremental ? json_string(pm->since.buf) : json_null());
+			if (json_array_size(pm->schedules) > 1)
+				json_object_set_new(o, "schedules", json_incref(pm->schedules));
+		}
+		if (pm->stats.unreadable) {
+			json_object_set_new(o, "unreadable", json_integer((json_int_t)pm->stats.unreadable));
+			json_object_set_new(o, "held", json_integer((json_int_t)pm->stats.held));
 		}
 		if (pm->diff != DIFF_MODE_STREAM) {
 			/* only when asked for: plans without it look as they always did */
@@ -440,8 +463,11 @@ void plan_release(struct plan *p)
 	for (size_t i = 0; i < p->n_dests; i++)
 		if (p->dests[i].details)
 			fclose(p->dests[i].details);
-	for (size_t m = 0; m < p->n_models; m++)
+	for (size_t m = 0; m < p->n_models; m++) {
 		strbuf_release(&p->models[m].since);
+		strbuf_release(&p->models[m].also);
+		json_decref(p->models[m].schedules);
+	}
 	free(p->dests);
 	free(p->models);
 	memset(p, 0, sizeof(*p));

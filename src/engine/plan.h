@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "base/compat.h"
 #include "base/error.h"
 #include "config/config.h"
@@ -62,6 +64,10 @@ struct plan_model {
 	const struct cfg_schedule *schedule; /* incremental schedule, or NULL */
 	bool incremental;   /* read since the mark in `since` (no deletes); false: full */
 	struct strbuf since;
+	/* the model's other incremental schedules (marks.h): ; schedule "id" since V ... */
+	struct strbuf also;
+	char why[256];      /* read in full although scheduled: why (marks.h) */
+	json_t *schedules;  /* [{"id", "since"}] of every incremental schedule */
 	enum diff_mode diff;       /* the mode asked for */
 	struct diff_report report; /* what the pass did (warehouse diff or not) */
 };

@@ -18,9 +18,14 @@ struct conn {
 
 struct input {
 	const struct cfg_source *source;
+	struct conn *conn;
 	struct source_cursor *cur;
 	struct source_row *row; /* current row (secondary: first row with key >= last record) */
 	bool done;
+	struct strbuf since;    /* largest since value of this source's rows (secondary) */
+	uint64_t unreadable;    /* rows its connector could not read (source_cursor) */
+	const char *const *unreadable_at;
+	size_t n_unreadable_at;
 };
 
 struct record_reader {
@@ -36,7 +41,20 @@ struct record_reader {
 	bool partial;         /* the primary source was read since a mark, or for some keys */
 	bool digest;          /* rows carry digests (read->digest), not since values */
 	struct strbuf since;  /* largest primary row since value so far */
+	struct source_read read; /* the caller's read (copied; its pointers borrowed) */
+	bool has_read;
+	const struct record_scope *scope; /* borrowed; NULL: none */
+	/* a changed-records read (record_scope.since_value): their keys, in chunks */
+	bool changed;
+	struct rkey *keys;
+	size_t n_keys, next_key;
+	struct arena key_arena;
 };
+
+/* Keys per statement of a changed-records read. */
+#define RECORD_KEYS_CHUNK 500
+/* More changed keys than this: read every record instead (memory stays bounded). */
+#define RECORD_KEYS_MAX ((size_t)1 << 21)
 
 static struct conn *get_conn(struct record_reader *rr, const struct cfg_app *app,
 			     enum jerr *rc, struct jerror *err)
@@ -61,19 +79,188 @@ static struct conn *get_conn(struct record_reader *rr, const struct cfg_app *app
 	return c;
 }
 
+static void note_since(struct strbuf *best, struct slice v)
+{
+	if (v.len && (!best->len || source_since_compare(v, (struct slice){ best->buf, best->len }) > 0)) {
+		strbuf_reset(best);
+		strbuf_addslice(best, v);
+	}
+}
+
+static void note_unreadable(struct input *in, const struct source_cursor *cur)
+{
+	if (cur->unreadable > in->unreadable) {
+		in->unreadable = cur->unreadable;
+		in->unreadable_at = cur->unreadable_at;
+		in->n_unreadable_at = cur->n_unreadable_at;
+	}
+}
+
+static const char *scope_at(const char *const *a, size_t i)
+{
+	return a && a[i] && *a[i] ? a[i] : NULL;
+}
+
+/* Open every source's cursor, limited to keys[0..n) when keys is not NULL. */
+static enum jerr open_inputs(struct record_reader *rr, const struct rkey *keys, size_t n, struct jerror *err)
+{
+	const struct source_read *read = rr->has_read ? &rr->read : NULL;
+	enum jerr rc = JERR_OK;
+
+	for (size_t i = 0; i < rr->n_inputs && !rc; i++) {
+		struct input *in = &rr->inputs[i];
+		const struct cfg_source *src = in->source;
+		/* sources[0] is the primary source: the only one read since a mark by `read`;
+		 * a key range (a worker's partition) limits every source, and so do the
+		 * warehouse diff's keys and digests and a changed-records read's keys */
+		struct source_read one = { .range = read ? read->range : NULL };
+		if (i == 0 && read)
+			one = *read;
+		if (read) {
+			one.keys = read->keys;
+			one.n_keys = read->n_keys;
+			one.digest = read->digest;
+		}
+		if (i > 0 && !rr->changed && !one.digest && rr->scope)
+			one.since_column = scope_at(rr->scope->since_column, i);
+		if (keys) {
+			one.in_keys = keys;
+			one.n_in_keys = n;
+		}
+		bool any = (i == 0 && read) || one.range || one.keys || one.digest || one.since_column ||
+			   one.in_keys;
+		in->row = NULL;
+		in->done = false;
+		rc = in->conn->ops->open_cursor(in->conn->handle, src, any ? &one : NULL, &in->cur, err);
+		if (!rc)
+			note_unreadable(in, in->cur);
+	}
+	return rc;
+}
+
+static void close_inputs(struct record_reader *rr)
+{
+	for (size_t i = 0; i < rr->n_inputs; i++) {
+		source_cursor_close(rr->inputs[i].cur);
+		rr->inputs[i].cur = NULL;
+	}
+}
+
+static int rkey_cmp(const void *a, const void *b)
+{
+	return key_compare(a, b);
+}
+
+/*
+ * A changed-records read: the keys of the rows of each scheduled source changed since
+ * its mark, sorted and without duplicates, in rr->keys.
+ */
+static enum jerr collect_changed(struct record_reader *rr, struct jerror *err)
+{
+	const struct source_read *read = rr->has_read ? &rr->read : NULL;
+	size_t alloc = 0;
+	enum jerr rc = JERR_OK;
+
+	for (size_t i = 0; i < rr->n_inputs && !rc; i++) {
+		struct input *in = &rr->inputs[i];
+		const char *col = scope_at(rr->scope->since_column, i);
+		const char *val = scope_at(rr->scope->since_value, i);
+		struct source_cursor *cur = NULL;
+		struct source_row *row;
+		if (!col || !val)
+			continue;
+		struct source_read one = { .since_column = col, .since_value = val,
+					   .range = read ? read->range : NULL };
+		rc = in->conn->ops->open_cursor(in->conn->handle, in->source, &one, &cur, err);
+		if (rc)
+			break;
+		note_unreadable(in, cur);
+		while (!(rc = source_cursor_next(cur, &row, err)) && row) {
+			struct strbuf *best = i == 0 ? &rr->since : &in->since;
+			note_since(best, row->since);
+			if (rr->n_keys == RECORD_KEYS_MAX)
+				continue; /* too many: every record is read (below) */
+			ALLOC_GROW(rr->keys, rr->n_keys + 1, alloc);
+			struct rkey *k = &rr->keys[rr->n_keys++];
+			*k = row->key;
+			char *t = arena_alloc(&rr->key_arena, row->key.text.len + 1);
+			memcpy(t, row->key.text.ptr, row->key.text.len);
+			t[row->key.text.len] = 0;
+			k->text = (struct slice){ t, row->key.text.len };
+		}
+		source_cursor_close(cur);
+	}
+	if (rc)
+		return rc;
+	if (rr->n_keys == RECORD_KEYS_MAX) {
+		log_info("model \"%s\": more than %zu records changed; reading every record",
+			 rr->model->id, RECORD_KEYS_MAX);
+		free(rr->keys);
+		rr->keys = NULL;
+		rr->n_keys = 0;
+		rr->changed = false;
+		return JERR_OK;
+	}
+	if (rr->n_keys)
+		qsort(rr->keys, rr->n_keys, sizeof(*rr->keys), rkey_cmp);
+	size_t w = 0;
+	for (size_t r = 0; r < rr->n_keys; r++)
+		if (!w || key_compare(&rr->keys[w - 1], &rr->keys[r]))
+			rr->keys[w++] = rr->keys[r];
+	rr->n_keys = w;
+	return JERR_OK;
+}
+
+/* Open the cursors for the next chunk of changed keys; false when none is left. */
+static enum jerr next_chunk(struct record_reader *rr, bool *opened, struct jerror *err)
+{
+	size_t n = rr->n_keys - rr->next_key;
+	*opened = false;
+	close_inputs(rr);
+	if (!n)
+		return JERR_OK;
+	if (n > RECORD_KEYS_CHUNK)
+		n = RECORD_KEYS_CHUNK;
+	enum jerr rc = open_inputs(rr, rr->keys + rr->next_key, n, err);
+	rr->next_key += n;
+	*opened = !rc;
+	return rc;
+}
+
 enum jerr record_reader_open(const struct config *cfg, const struct cfg_model *model,
 			     const struct source_read *read, struct record_reader **out,
 			     struct jerror *err)
+{
+	return record_reader_open_scope(cfg, model, read, NULL, out, err);
+}
+
+enum jerr record_reader_open_scope(const struct config *cfg, const struct cfg_model *model,
+				   const struct source_read *read, const struct record_scope *scope,
+				   struct record_reader **out, struct jerror *err)
 {
 	struct record_reader *rr = xcalloc(1, sizeof(*rr));
 	enum jerr rc = JERR_OK;
 
 	*out = NULL;
 	strbuf_init(&rr->since, 0);
-	rr->partial = read && ((read->since_column && read->since_value) || read->keys);
+	arena_init(&rr->key_arena);
 	rr->digest = read && read->digest;
 	rr->cfg = cfg;
 	rr->model = model;
+	rr->scope = scope;
+	if (read) {
+		rr->read = *read;
+		rr->has_read = true;
+	}
+	for (size_t i = 0; scope && scope->since_value && i < model->n_sources; i++)
+		if (scope_at(scope->since_value, i) && scope_at(scope->since_column, i))
+			rr->changed = true;
+	if (rr->changed && rr->digest) {
+		rc = jerror_set(err, JERR_CONFIG, "model \"%s\": a changed-records read cannot ask for digests",
+				model->id);
+		goto out;
+	}
+	rr->partial = rr->changed || (read && ((read->since_column && read->since_value) || read->keys));
 	rr->now_ms = time_now_ms();
 	rr->conns = xcalloc(model->n_sources ? model->n_sources : 1, sizeof(*rr->conns));
 	rr->inputs = xcalloc(model->n_sources ? model->n_sources : 1, sizeof(*rr->inputs));
@@ -92,23 +279,26 @@ enum jerr record_reader_open(const struct config *cfg, const struct cfg_model *m
 		struct conn *c = get_conn(rr, src->app, &rc, err);
 		if (!c)
 			goto out;
-		struct input *in = &rr->inputs[rr->n_inputs];
+		struct input *in = &rr->inputs[rr->n_inputs++];
 		in->source = src;
-		/* sources[0] is the primary source: the only one read incrementally; a key
-		 * range (a worker's partition) limits every source */
-		struct source_read sec = { .range = read ? read->range : NULL };
-		/* and so do the warehouse diff's keys and digests */
-		if (read) {
-			sec.keys = read->keys;
-			sec.n_keys = read->n_keys;
-			sec.digest = read->digest;
-		}
-		bool sec_any = sec.range || sec.keys || sec.digest;
-		rc = c->ops->open_cursor(c->handle, src, i == 0 ? read : sec_any ? &sec : NULL, &in->cur, err);
-		if (rc)
-			goto out;
-		rr->n_inputs++;
+		in->conn = c;
+		strbuf_init(&in->since, 0);
 	}
+	if (rr->changed) {
+		bool opened;
+		if ((rc = collect_changed(rr, err)))
+			goto out;
+		if (rr->changed) {
+			if ((rc = next_chunk(rr, &opened, err)))
+				goto out;
+			if (!opened)
+				rr->inputs[0].done = true; /* nothing changed */
+			goto done;
+		}
+	}
+	if ((rc = open_inputs(rr, NULL, 0, err)))
+		goto out;
+done:
 	*out = rr;
 	rr = NULL;
 out:
@@ -152,6 +342,14 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 	rc = source_cursor_next(primary->cur, &primary->row, err);
 	if (rc)
 		return rc;
+	while (!primary->row && rr->changed && rr->next_key < rr->n_keys) {
+		/* this chunk of changed keys is read: on to the next */
+		bool opened;
+		if ((rc = next_chunk(rr, &opened, err)))
+			return rc;
+		if ((rc = source_cursor_next(primary->cur, &primary->row, err)))
+			return rc;
+	}
 	if (!primary->row) {
 		primary->done = true;
 		/* count the secondary rows nobody claimed */
@@ -165,6 +363,8 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 					return rc;
 				if (!in->row)
 					in->done = true;
+				else if (!rr->digest)
+					note_since(&in->since, in->row->since);
 			}
 		}
 		return JERR_OK;
@@ -180,12 +380,8 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 		for (size_t i = 0; i < rr->n_inputs; i++)
 			rec->digests[i] = (struct slice){ "", 0 };
 		rec->digests[0] = primary->row->since;
-	} else if (primary->row->since.len &&
-	    (!rr->since.len ||
-	     source_since_compare(primary->row->since,
-				  (struct slice){ rr->since.buf, rr->since.len }) > 0)) {
-		strbuf_reset(&rr->since);
-		strbuf_addslice(&rr->since, primary->row->since);
+	} else {
+		note_since(&rr->since, primary->row->since);
 	}
 
 	for (size_t i = 1; i < rr->n_inputs; i++) {
@@ -201,6 +397,8 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 					in->done = true;
 					break;
 				}
+				if (!rr->digest)
+					note_since(&in->since, in->row->since);
 			}
 			int c = key_compare(&in->row->key, &rec->key);
 			if (c < 0) {
@@ -244,6 +442,27 @@ struct slice record_reader_since(const struct record_reader *rr)
 	return (struct slice){ rr->since.buf, rr->since.len };
 }
 
+struct slice record_reader_since_at(const struct record_reader *rr, size_t i)
+{
+	if (i == 0)
+		return record_reader_since(rr);
+	if (i >= rr->n_inputs)
+		return (struct slice){ "", 0 };
+	return (struct slice){ rr->inputs[i].since.buf, rr->inputs[i].since.len };
+}
+
+uint64_t record_reader_unreadable(const struct record_reader *rr, struct strbuf *where)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < rr->n_inputs; i++) {
+		const struct input *in = &rr->inputs[i];
+		n += in->unreadable;
+		for (size_t k = 0; where && k < in->n_unreadable_at; k++)
+			strbuf_addf(where, "source \"%s\": %s\n", in->source->id, in->unreadable_at[k]);
+	}
+	return n;
+}
+
 enum jerr record_incremental_schedule(const struct config *cfg, const struct cfg_model *model,
 				      const struct cfg_schedule **out, struct jerror *err)
 {
@@ -277,8 +496,12 @@ void record_reader_close(struct record_reader *rr)
 {
 	if (!rr)
 		return;
-	for (size_t i = 0; i < rr->n_inputs; i++)
+	for (size_t i = 0; i < rr->n_inputs; i++) {
 		source_cursor_close(rr->inputs[i].cur);
+		strbuf_release(&rr->inputs[i].since);
+	}
+	free(rr->keys);
+	arena_release(&rr->key_arena);
 	for (size_t i = 0; i < rr->n_conns; i++)
 		if (rr->conns[i].handle)
 			rr->conns[i].ops->disconnect(rr->conns[i].handle);

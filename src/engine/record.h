@@ -53,6 +53,29 @@ struct record_stats {
 	uint64_t records;
 	uint64_t orphans; /* secondary rows whose key is not in the primary source */
 	uint64_t invalid_values;
+	uint64_t unreadable; /* source rows that could not be read (record_reader_unreadable) */
+	uint64_t held;       /* diff.h: deletes, unsubscribes and group exits held back for them */
+};
+
+/*
+ * What a read tracks and limits per source, beyond `read` (all borrowed, NULL arrays
+ * and NULL or empty entries meaning none; indexes are those of model->sources):
+ *
+ * since_column[i]: the high-water column of source i's schedule. The reader reports
+ *   the largest value it saw (record_reader_since_at); for i = 0 read->since_column
+ *   is used instead.
+ * since_value[i]: the schedule's mark. With any set (and its column), the read is a
+ *   *changed-records read*: for every source with a mark, the keys of its rows whose
+ *   column is >= the mark are collected first (so a purchase changed in a secondary
+ *   source names its user), then every source is read for those keys only, in chunks
+ *   (source_read.in_keys), and the records come out complete and in key order as
+ *   usual. The read is partial (state rows not read are not gone). Memory holds the
+ *   changed keys; past RECORD_KEYS_MAX of them every record is read instead (still
+ *   partial).
+ */
+struct record_scope {
+	const char *const *since_column;
+	const char *const *since_value;
 };
 
 struct record_reader;
@@ -64,6 +87,10 @@ struct record_reader;
 enum jerr record_reader_open(const struct config *cfg, const struct cfg_model *model,
 			     const struct source_read *read, struct record_reader **out,
 			     struct jerror *err) JOEY_WUR;
+/* record_reader_open with scope (borrowed, must outlive the reader; NULL: none). */
+enum jerr record_reader_open_scope(const struct config *cfg, const struct cfg_model *model,
+				   const struct source_read *read, const struct record_scope *scope,
+				   struct record_reader **out, struct jerror *err) JOEY_WUR;
 enum jerr record_reader_next(struct record_reader *rr, const struct record **rec,
 			     struct jerror *err) JOEY_WUR;
 const struct record_stats *record_reader_stats(const struct record_reader *rr);
@@ -72,6 +99,14 @@ const struct record_stats *record_reader_stats(const struct record_reader *rr);
  * order), borrowed until close; empty when none was read or read asked for none.
  */
 struct slice record_reader_since(const struct record_reader *rr);
+/* The largest since value of source i's rows (model->sources index); i = 0 as above. */
+struct slice record_reader_since_at(const struct record_reader *rr, size_t i);
+/*
+ * Rows of the model's sources that could not be read (a CSV row skipped as bad): the
+ * records they belong to are unknown, not gone. where (may be NULL) receives one line
+ * per known location ("source \"id\": file:line:col: reason\n"), the first few only.
+ */
+uint64_t record_reader_unreadable(const struct record_reader *rr, struct strbuf *where);
 
 /*
  * The schedule whose high-water mark makes model's reads incremental: the schedule of

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "engine/diff.h"
+#include "engine/marks.h"
 #include "engine/payload.h"
 
 struct dest_ctx {
@@ -424,6 +425,35 @@ open:
 	return JERR_OK;
 }
 
+/*
+ * The source rows that could not be read go to the error ledger, keyed by where
+ * they are (their record key is unknown).
+ */
+static void ledger_unreadable(struct dest_ctx *dc)
+{
+	struct run_dest *rd = dc->rd;
+	const char *p = rd->unreadable_at.buf;
+	struct jerror e = JERROR_INIT;
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		struct strbuf line = STRBUF_INIT, msg = STRBUF_INIT;
+		strbuf_add(&line, p, len);
+		strbuf_addf(&msg, "unreadable source row (%s): its record is unknown this run, so it was "
+				  "not deleted or unsubscribed; fix the row and run again", line.buf);
+		struct rkey k = { .text = { line.buf, line.len } };
+		if (state_ledger_add(dc->st, rd->run_id, rd->dest->id, &k, msg.buf, 0, &e)) {
+			log_error("%s", e.msg.buf);
+			jerror_release(&e);
+			e = (struct jerror)JERROR_INIT;
+		}
+		strbuf_release(&line);
+		strbuf_release(&msg);
+		p += len + (nl ? 1 : 0);
+	}
+	jerror_release(&e);
+}
+
 static void end_dest(struct dest_ctx *dc, double elapsed)
 {
 	struct run_dest *rd = dc->rd;
@@ -449,10 +479,17 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 	rd->counts.retries = rd->stats.retries;
 	rd->counts.throttled = rd->stats.throttled;
 	if (!dc->failed)
-		rd->status = rd->counts.failed ? RUN_FAILED : RUN_SUCCESS;
+		rd->status = rd->counts.failed || rd->unreadable ? RUN_FAILED : RUN_SUCCESS;
 	rd->elapsed_s = elapsed;
+	if (dc->started && rd->unreadable)
+		ledger_unreadable(dc);
 	if (dc->started) {
+		char unread[160];
+		snprintf(unread, sizeof(unread),
+			 "completed with %llu rows unreadable; %llu deletes, unsubscribes or group exits held back",
+			 (unsigned long long)rd->unreadable, (unsigned long long)rd->doubt_held);
 		const char *msg = rd->err.msg.len ? rd->err.msg.buf
+				  : rd->unreadable ? unread
 				  : rd->counts.failed ? "some records failed; see the error ledger" : NULL;
 		if (state_run_finish(dc->st, rd->run_id, rd->status, &rd->counts, msg, &e))
 			log_error("could not record the end of the run of \"%s\": %s", rd->dest->id, e.msg.buf);
@@ -506,7 +543,8 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 
 	memset(r, 0, sizeof(*r));
 	r->dests = xcalloc(cfg->n_destinations ? cfg->n_destinations : 1, sizeof(*r->dests));
-	r->models = xcalloc(cfg->n_models ? cfg->n_models : 1, sizeof(*r->models));
+	/* one entry per incremental schedule */
+	r->models = xcalloc(cfg->n_schedules ? cfg->n_schedules : 1, sizeof(*r->models));
 	for (size_t i = 0; i < cfg->n_destinations; i++) {
 		const struct cfg_destination *d = cfg->destinations[i];
 		if (opts->only_dest && strcmp(opts->only_dest, d->id))
@@ -523,6 +561,7 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 		rd->max_delete_percent = opts->max_delete_percent >= 0 ? opts->max_delete_percent : d->max_delete_percent;
 		rd->status = RUN_RUNNING;
 		rd->err = (struct jerror)JERROR_INIT;
+		strbuf_init(&rd->unreadable_at, 0);
 	}
 	if (opts->only_dest && !r->n_dests)
 		return jerror_set(err, JERR_USAGE, "destination \"%s\" does not exist", opts->only_dest);
@@ -556,39 +595,55 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 			const struct cfg_schedule *sched = NULL;
 			struct source_read read = { 0 };
 			struct run_model *rm = NULL;
-			rc = record_incremental_schedule(cfg, model, &sched, err);
-			if (!rc && sched) {
-				rm = &r->models[r->n_models++];
-				rm->model = model;
-				rm->schedule = sched;
-				strbuf_init(&rm->since, 0);
-				strbuf_init(&rm->seen, 0);
-				read.since_column = cfg_options_str(&sched->options, "column");
-				if (opts->part) {
-					/* a work item reads from its job's mark */
+			struct model_marks mk;
+			struct strbuf unread = STRBUF_INIT;
+			size_t first_rm = r->n_models;
+			bool marks = !opts->part;
+			memset(&mk, 0, sizeof(mk));
+			if (marks) {
+				/* every schedule of the model counts (marks.h) */
+				rc = model_marks_load(cfg, model, st, opts->full, &mk, err);
+				for (size_t i = 0; !rc && i < mk.n; i++) {
+					if (!mk.sched[i])
+						continue;
+					rm = &r->models[r->n_models++];
+					rm->model = model;
+					rm->schedule = mk.sched[i];
+					strbuf_init(&rm->since, 0);
+					strbuf_init(&rm->seen, 0);
+					rm->incremental = mk.incremental;
+					if (mk.incremental)
+						strbuf_addstr(&rm->since, mk.mark[i].buf);
+				}
+			} else {
+				/* a work item reads from its job's mark, on its primary source */
+				rc = record_incremental_schedule(cfg, model, &sched, err);
+				if (!rc && sched) {
+					rm = &r->models[r->n_models++];
+					rm->model = model;
+					rm->schedule = sched;
+					strbuf_init(&rm->since, 0);
+					strbuf_init(&rm->seen, 0);
+					read.since_column = cfg_options_str(&sched->options, "column");
 					if (opts->part->since) {
 						strbuf_addstr(&rm->since, opts->part->since);
 						read.since_value = rm->since.buf;
 						rm->incremental = true;
 					}
-				} else if (!opts->full) {
-					bool found = false;
-					rc = state_mark_get(st, sched->id, &rm->since, &found, err);
-					if (found) {
-						read.since_value = rm->since.buf;
-						rm->incremental = true;
-					}
 				}
-			}
-			if (opts->part)
 				read.range = &opts->part->range;
-			struct diff_opts dopts = { .read = sched || opts->part ? &read : NULL,
-						   .unchanged = visit_unchanged, .write_digests = true };
+			}
+			struct diff_opts dopts = { .read = marks ? (mk.use_read ? &mk.read : NULL) : &read,
+						   .unchanged = visit_unchanged, .write_digests = true,
+						   .scope = marks && mk.scope.since_column ? &mk.scope : NULL,
+						   .since_at = marks ? mk.seen : NULL, .unreadable_at = &unread };
+			uint64_t *held = xcalloc(n, sizeof(*held));
+			dopts.held = held;
 			struct diff_report drep;
 			dopts.mode = diff_mode_choose(dests, n, opts->diff_set ? &opts->diff : NULL);
 			if (!rc)
 				rc = diff_model_opts(cfg, model, dests, n, st, &dopts, &v, &stats,
-						     rm ? &rm->seen : NULL, &drep, err);
+						     !marks && rm ? &rm->seen : NULL, &drep, err);
 			if (!rc && dopts.mode != DIFF_MODE_STREAM) {
 				r->diff_asked = true;
 				r->warehouse_models += drep.warehouse;
@@ -596,8 +651,25 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 				r->candidates += drep.candidates;
 				r->digests += drep.digests;
 			}
-			if (rm)
-				rm->read_ok = !rc;
+			for (size_t k = first_rm; k < r->n_models; k++) {
+				struct run_model *x = &r->models[k];
+				x->read_ok = !rc;
+				for (size_t i = 0; marks && i < mk.n; i++)
+					if (mk.sched[i] == x->schedule)
+						strbuf_addstr(&x->seen, mk.seen[i].buf);
+			}
+			if (!rc && stats.unreadable) {
+				/* records unknown this run: the model's destinations end partial */
+				for (size_t i = 0; i < p.n; i++) {
+					struct run_dest *rd = p.ctx[i]->rd;
+					rd->unreadable = stats.unreadable;
+					rd->doubt_held = held[i];
+					strbuf_addstr(&rd->unreadable_at, unread.buf);
+				}
+			}
+			strbuf_release(&unread);
+			free(held);
+			model_marks_release(&mk);
 			r->records += stats.records;
 			if (rc && rc != JERR_INTERRUPTED) {
 				/* the source failed: every destination of this model fails with it */
@@ -658,6 +730,14 @@ void run_print_text(const struct run *r, FILE *out)
 			if (rd->err.hint.len)
 				fprintf(out, "  hint: %s\n", rd->err.hint.buf);
 		}
+		if (rd->unreadable) {
+			fprintf(out, "  completed with %llu rows unreadable: their records are unknown, so %llu deletes, "
+				     "unsubscribes or group exits were held back\n",
+				(unsigned long long)rd->unreadable, (unsigned long long)rd->doubt_held);
+			fprintf(out, "  hint: fix the rows named above (and in 'joey status --destination %s'); the next "
+				     "run reads them again\n",
+				rd->dest->id);
+		}
 		if (c->failed)
 			fprintf(out, "  hint: 'joey status --destination %s' lists the failed records; the next run retries them\n",
 				rd->dest->id);
@@ -697,14 +777,15 @@ void run_print_json(const struct run *r, FILE *out)
 		strbuf_addf(&sb, ",\"run_id\":%lld,\"status\":\"%s\",\"counts\":{\"created\":%llu,\"updated\":%llu,"
 				 "\"deleted\":%llu,\"unsubscribed\":%llu,\"unchanged\":%llu,\"failed\":%llu,\"skipped\":%llu},"
 				 "\"requests\":%llu,\"throttled\":%llu,\"retries\":%llu,\"data_points\":%llu,"
-				 "\"deletes_held\":%llu,\"elapsed_s\":%.3f,\"error\":",
+				 "\"deletes_held\":%llu,\"unreadable\":%llu,\"doubt_held\":%llu,\"elapsed_s\":%.3f,\"error\":",
 			    (long long)rd->run_id, run_status_name(rd->status), (unsigned long long)c->created,
 			    (unsigned long long)c->updated, (unsigned long long)c->deleted,
 			    (unsigned long long)c->unsubscribed, (unsigned long long)c->unchanged,
 			    (unsigned long long)c->failed, (unsigned long long)c->skipped,
 			    (unsigned long long)c->requests, (unsigned long long)c->throttled,
 			    (unsigned long long)c->retries, (unsigned long long)c->data_points,
-			    (unsigned long long)rd->deletes_held, rd->elapsed_s);
+			    (unsigned long long)rd->deletes_held, (unsigned long long)rd->unreadable,
+			    (unsigned long long)rd->doubt_held, rd->elapsed_s);
 		if (rd->err.msg.len) {
 			strbuf_addstr(&sb, "{\"message\":");
 			strbuf_add_json_string(&sb, rd->err.msg.buf, rd->err.msg.len);
@@ -752,8 +833,10 @@ void run_print_json(const struct run *r, FILE *out)
 
 void run_release(struct run *r)
 {
-	for (size_t i = 0; i < r->n_dests; i++)
+	for (size_t i = 0; i < r->n_dests; i++) {
 		jerror_release(&r->dests[i].err);
+		strbuf_release(&r->dests[i].unreadable_at);
+	}
 	for (size_t m = 0; m < r->n_models; m++) {
 		strbuf_release(&r->models[m].since);
 		strbuf_release(&r->models[m].seen);

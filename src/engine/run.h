@@ -17,12 +17,17 @@
  * On a fatal error (bad key, state write failure) the destination stops; what Braze
  * confirmed before stays committed, the rest is sent again by the next run.
  *
- * Incremental schedules (record_incremental_schedule): a model whose primary source
- * has one is read since the schedule's mark in the state store (unless opts.full),
- * and nothing is deleted for records that were not read. The mark advances to the
- * largest value read only after the pass, when every destination of the model took
- * part and ended RUN_SUCCESS (no failed row): otherwise it stays, and the next run
- * reads the same rows again. A full run stores the mark too.
+ * Incremental schedules (marks.h): a model whose primary source has one reads only
+ * the records whose rows changed since the marks of its schedules, on any of its
+ * sources (unless opts.full), and nothing is deleted for records that were not read.
+ * Each schedule's mark advances to the largest value read only after the pass, when
+ * every destination of the model took part and ended RUN_SUCCESS (no failed row):
+ * otherwise it stays, and the next run reads the same rows again. A full run stores
+ * the marks too.
+ * Source rows that could not be read (a CSV row skipped as bad) make their records
+ * unknown: nothing is deleted or unsubscribed and no group is left for the model
+ * (diff_stream), each such row goes to the error ledger, and the destinations end
+ * RUN_FAILED ("completed with N rows unreadable"), so the marks stay.
  */
 #ifndef JOEY_RUN_H
 #define JOEY_RUN_H
@@ -86,6 +91,10 @@ struct run_dest {
 	struct dest_stats stats;
 	uint64_t state_records;
 	uint64_t deletes_held; /* deletes not sent because of the guard */
+	/* source rows of its model that could not be read: the run ends RUN_FAILED */
+	uint64_t unreadable;
+	uint64_t doubt_held;   /* deletes, unsubscribes and group exits held back for them */
+	struct strbuf unreadable_at; /* where they are, one per line (the first few) */
 	double max_delete_percent;
 	int64_t run_id;
 	enum run_status status;
@@ -93,7 +102,7 @@ struct run_dest {
 	double elapsed_s;
 };
 
-/* A model with an incremental schedule. */
+/* One incremental schedule of a model (a model may have one per source). */
 struct run_model {
 	const struct cfg_model *model;
 	const struct cfg_schedule *schedule;

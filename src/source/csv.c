@@ -40,6 +40,9 @@
  * (a "match": "12" binds as the integer 12), so eq/ne/in keep text equality.
  */
 
+/* Bad rows whose place is remembered (the rest are counted). */
+#define CSV_BAD_AT_MAX 20
+
 struct csv_conn {
 	const struct cfg_app *app;
 	struct cfg_app inner_app; /* type sqlite, file = tmp_path */
@@ -49,6 +52,9 @@ struct csv_conn {
 	char *table; /* file stem ("users" for users.csv, or the directory name) */
 	char *shown; /* the file or directory as resolved, for messages */
 	uint64_t rows, bad_rows;
+	/* where the first bad rows skipped are ("file:line:col: reason"), for the ledger */
+	char *bad_at[CSV_BAD_AT_MAX];
+	size_t n_bad_at;
 };
 
 /* A source as the SQLite connector sees it: table = the CSV table, filter matches typed. */
@@ -181,6 +187,10 @@ static enum jerr bad_row(struct loader *ld, const char *file, uint64_t line, uin
 		return JERR_SOURCE_DATA;
 	}
 	log_warn("%s: bad row skipped: %s", w.buf, reason);
+	if (ld->c->n_bad_at < CSV_BAD_AT_MAX) {
+		strbuf_addf(&w, ": %s", reason);
+		ld->c->bad_at[ld->c->n_bad_at++] = strbuf_detach(&w, NULL);
+	}
 	strbuf_release(&w);
 	return JERR_OK;
 }
@@ -420,6 +430,8 @@ static void conn_free(struct csv_conn *c)
 	if (c->tmp_path)
 		unlink(c->tmp_path);
 	free(c->tmp_path);
+	for (size_t i = 0; i < c->n_bad_at; i++)
+		free(c->bad_at[i]);
 	free(c->table);
 	free(c->shown);
 	free(c);
@@ -677,6 +689,10 @@ static enum jerr csv_open_cursor(void *conn, const struct cfg_source *src,
 	}
 	cur->base.ops = &csv_cursor_ops;
 	cur->base.source = src;
+	/* a skipped row's record is unknown this run, not gone (engine/diff.h) */
+	cur->base.unreadable = c->bad_rows;
+	cur->base.unreadable_at = (const char *const *)c->bad_at;
+	cur->base.n_unreadable_at = c->n_bad_at;
 	strbuf_init(&cur->base.prev_text, 0);
 	*out = &cur->base;
 	return JERR_OK;

@@ -90,6 +90,14 @@ struct source_read {
 	const struct rkey *keys;
 	size_t n_keys;
 	bool digest;
+	/*
+	 * NULL: every key. Otherwise (borrowed, n_in_keys of them, in key_compare order)
+	 * only the rows of these record keys are read, on every connector: pushed into
+	 * the statement as WHERE key IN (...), before any aggregation, so aggregates stay
+	 * complete. Combines with since and range. Keep n_in_keys to a few hundred.
+	 */
+	const struct rkey *in_keys;
+	size_t n_in_keys;
 };
 
 struct source_row {
@@ -127,6 +135,15 @@ struct source_cursor {
 	struct strbuf prev_text;
 	uint64_t rows;
 	uint64_t invalid; /* values that failed coercion, reported by source_note_invalid */
+	/*
+	 * Rows of the source that could not be read at all (a CSV row skipped as bad),
+	 * known when the cursor opens: their records are unknown, not gone. unreadable_at
+	 * (borrowed from the connection, n_unreadable_at <= unreadable) says where the
+	 * first of them are ("file:line:col: reason").
+	 */
+	uint64_t unreadable;
+	const char *const *unreadable_at;
+	size_t n_unreadable_at;
 };
 
 struct source_ops {

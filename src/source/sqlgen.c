@@ -456,13 +456,44 @@ static void add_range_bound(struct gen *g, struct strbuf *sb, const char *K, boo
 	strbuf_addstr(sb, g->d->key_collate); /* MariaDB: bytewise, as for filters */
 }
 
-/* WHERE of a read limited to a key range and/or to rows since a mark. */
+/* <order key> IN (<keys>): the rows of some record keys only (read->in_keys). */
+static void add_keys_in(struct gen *g, struct strbuf *sb, const char *K, bool natural,
+			const struct rkey *keys, size_t n)
+{
+	struct sql_plan *p = g->p;
+	size_t len;
+	add_order_key(g, sb, K, natural, p->int_key);
+	strbuf_addstr(sb, " IN (");
+	for (size_t i = 0; i < n; i++) {
+		const struct rkey *k = &keys[i];
+		if (i)
+			strbuf_addstr(sb, ", ");
+		if (k->is_int) {
+			add_param(g, sb, sql_fmt_i64(&p->arena, k->i, &len), true);
+			continue;
+		}
+		char *t = arena_alloc(&p->arena, k->text.len + 1);
+		memcpy(t, k->text.ptr, k->text.len);
+		t[k->text.len] = 0;
+		add_param(g, sb, t, false);
+		strbuf_addstr(sb, g->d->key_collate);
+	}
+	strbuf_addch(sb, ')');
+}
+
+/* WHERE of a read limited to a key range, to some keys and/or to rows since a mark. */
 static void add_read_where(struct gen *g, struct strbuf *sb, const struct cfg_source *src, const char *K,
-			   bool natural, const struct source_read *since, const struct key_range *range)
+			   bool natural, const struct source_read *since, const struct key_range *range,
+			   const struct source_read *keys)
 {
 	bool first = true;
-	if (range && range->lo) {
+	if (keys && keys->in_keys) {
 		strbuf_addstr(sb, " WHERE ");
+		add_keys_in(g, sb, K, natural, keys->in_keys, keys->n_in_keys);
+		first = false;
+	}
+	if (range && range->lo) {
+		strbuf_addstr(sb, first ? " WHERE " : " AND ");
 		add_range_bound(g, sb, K, natural, g->p->int_key, " >= ", range->lo);
 		first = false;
 	}
@@ -571,6 +602,8 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 					   : "row digests and incremental reads cannot be combined");
 		goto out;
 	}
+	/* some keys only: applies to every source, like the range */
+	const struct source_read *in_keys = read && read->in_keys && read->n_in_keys ? read : NULL;
 	if (read && !read->since_column)
 		read = NULL;
 	if (read && (src->is_query || !*read->since_column)) {
@@ -881,16 +914,16 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 			strbuf_addstr(&p->sql, " AS ");
 			sql_add_ident(d, &p->sql, BASE_ALIAS);
 		}
-		if ((read && read->since_value) || range)
-			add_read_where(g, &p->sql, src, K, natural, read, range);
+		if ((read && read->since_value) || range || in_keys)
+			add_read_where(g, &p->sql, src, K, natural, read, range, in_keys);
 		strbuf_addch(&p->sql, ')');
 	} else {
 		strbuf_addslice(&p->sql, (struct slice){ base.buf, base.len });
 	}
 	strbuf_addstr(&p->sql, " AS ");
 	sql_add_ident(d, &p->sql, SRC_ALIAS);
-	if (!n_win && ((read && read->since_value) || range))
-		add_read_where(g, &p->sql, src, K, natural, read, range);
+	if (!n_win && ((read && read->since_value) || range || in_keys))
+		add_read_where(g, &p->sql, src, K, natural, read, range, in_keys);
 	if (p->grouped) {
 		strbuf_addstr(&p->sql, " GROUP BY ");
 		add_key_expr(g, &p->sql, K, natural, p->int_key);

@@ -35,7 +35,7 @@ def main():
     ca = lambda u: users.get(u, {}).get("custom_attributes", {})
     expr = sys.argv[3]
     ok = eval(expr, {"users": users, "reqs": reqs, "stats": stats, "track": track, "subs": subs, "ca": ca,
-                     "len": len, "set": set, "sorted": sorted, "all": all, "any": any})
+                     "len": len, "set": set, "sorted": sorted, "all": all, "any": any, "json": json})
     if not ok:
         print("assertion failed: " + expr, file=sys.stderr)
         print("users: " + json.dumps(users, sort_keys=True)[:3000], file=sys.stderr)

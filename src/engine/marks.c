@@ -1,0 +1,134 @@
+/* marks.c: a model's schedules and their marks decide how a pass reads it (marks.h). */
+#include "engine/marks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+
+static size_t source_index(const struct cfg_model *model, const struct cfg_source *src)
+{
+	for (size_t i = 0; i < model->n_sources; i++)
+		if (model->sources[i] == src)
+			return i;
+	return model->n_sources;
+}
+
+enum jerr model_marks_load(const struct config *cfg, const struct cfg_model *model, struct state *st,
+			   bool full, struct model_marks *m, struct jerror *err)
+{
+	size_t n = model->n_sources;
+	const struct cfg_schedule *whole = NULL; /* a schedule that re-reads its whole source */
+	size_t n_sched = 0, n_marked = 0;
+	enum jerr rc;
+
+	memset(m, 0, sizeof(*m));
+	m->model = model;
+	m->n = n;
+	m->sched = xcalloc(n ? n : 1, sizeof(*m->sched));
+	m->column = xcalloc(n ? n : 1, sizeof(*m->column));
+	m->value = xcalloc(n ? n : 1, sizeof(*m->value));
+	m->mark = xcalloc(n ? n : 1, sizeof(*m->mark));
+	m->seen = xcalloc(n ? n : 1, sizeof(*m->seen));
+	m->saved = xcalloc(n ? n : 1, sizeof(*m->saved));
+	for (size_t i = 0; i < n; i++) {
+		strbuf_init(&m->mark[i], 0);
+		strbuf_init(&m->seen[i], 0);
+	}
+	for (size_t k = 0; k < cfg->n_schedules; k++) {
+		const struct cfg_schedule *sc = cfg->schedules[k];
+		const char *col = cfg_options_str(&sc->options, "column");
+		size_t i;
+		if (!sc->source || sc->source->model != model)
+			continue;
+		i = source_index(model, sc->source);
+		if (i == n)
+			continue;
+		if (!sc->incremental || !col || !*col) {
+			if (!whole)
+				whole = sc;
+			continue;
+		}
+		if (sc->source->is_query) {
+			jerror_set(err, JERR_CONFIG,
+				   "schedule \"%s\": incremental reads need a table source, and "
+				   "source \"%s\" is a query source",
+				   sc->id, sc->source->id);
+			jerror_hint(err, "set \"incremental\": false on the schedule (every run then "
+					 "reads the whole query)");
+			return JERR_CONFIG;
+		}
+		if (m->sched[i])
+			continue; /* one schedule per source (validated); keep the first */
+		m->sched[i] = sc;
+		m->column[i] = col;
+		n_sched++;
+		bool found = false;
+		if ((rc = state_mark_get(st, sc->id, &m->mark[i], &found, err)))
+			return rc;
+		n_marked += found;
+	}
+	m->any = n_sched > 0;
+	/* per-source tracking only when a secondary source has a schedule (it keeps the
+	 * warehouse diff, which reads no secondary marks, for the other models) */
+	if (n_sched > (m->sched[0] ? 1u : 0u))
+		m->scope.since_column = m->column;
+	if (m->sched[0]) {
+		m->read.since_column = m->column[0];
+		m->use_read = true;
+	}
+	m->incremental = !full && m->sched[0] && !whole && n_marked == n_sched;
+	if (!m->incremental) {
+		/* every record; the marks are what the read sees */
+		if (full)
+			snprintf(m->why, sizeof(m->why), "--full");
+		else if (whole)
+			snprintf(m->why, sizeof(m->why), "schedule \"%s\" is not incremental", whole->id);
+		else if (n_sched && !m->sched[0])
+			snprintf(m->why, sizeof(m->why), "the primary source has no incremental schedule");
+		else if (n_marked < n_sched)
+			snprintf(m->why, sizeof(m->why), "no mark yet");
+		return JERR_OK;
+	}
+	if (n_sched == 1) {
+		/* only the primary source: read it since its mark */
+		m->read.since_value = m->mark[0].buf;
+		return JERR_OK;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (m->sched[i])
+			m->value[i] = m->mark[i].buf;
+	m->scope.since_value = m->value;
+	return JERR_OK;
+}
+
+void model_marks_save(struct model_marks *m, struct state *st)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (!m->sched[i] || !m->seen[i].len)
+			continue;
+		struct jerror e = JERROR_INIT;
+		if (state_mark_set(st, m->sched[i]->id, m->seen[i].buf, &e))
+			log_error("%s (the next run reads the same rows again)", e.msg.buf);
+		else
+			m->saved[i] = true;
+		jerror_release(&e);
+	}
+}
+
+void model_marks_release(struct model_marks *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		strbuf_release(&m->mark[i]);
+		strbuf_release(&m->seen[i]);
+	}
+	free(m->sched);
+	free(m->column);
+	free(m->value);
+	free(m->mark);
+	free(m->seen);
+	free(m->saved);
+	memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,65 @@
+/*
+ * marks.h: how a pass reads a model, from its schedules and their marks.
+ *
+ * Grouparoo imports the records whose rows changed in *any* scheduled source: a
+ * purchase added to a secondary source re-imports its user. joey does the same:
+ *
+ *   struct model_marks mk;
+ *   model_marks_load(cfg, model, st, full, &mk, &err);
+ *   diff with mk.use_read ? &mk.read : NULL, scope &mk.scope, since_at mk.seen
+ *   model_marks_save(&mk, st, ...);   -- only when every destination succeeded
+ *   model_marks_release(&mk);
+ *
+ * The rules (docs/config.md, "Schedules"):
+ * - A schedule is incremental when `incremental` is true and options.column is set.
+ *   Only table sources can have one (JERR_CONFIG names the schedule otherwise).
+ * - The read is incremental (only changed records; nothing deleted) when the primary
+ *   source has an incremental schedule, no source of the model has a schedule that
+ *   is not incremental, every incremental schedule has a stored mark, and !full.
+ *   Otherwise every record is read (deletions are found) and every schedule's mark is
+ *   taken from what the read saw.
+ * - With only the primary source scheduled, the primary is read since its mark
+ *   (source_read.since_value) and the secondary sources for those records.
+ *   With secondary schedules too, a changed-records read (record.h) collects the keys
+ *   of every scheduled source's rows changed since that schedule's own mark.
+ * - Each schedule's mark advances to the largest value its source showed, per
+ *   schedule, and only when the caller says every destination succeeded.
+ * Everything is owned by the struct; cfg, model and the schedules are borrowed.
+ */
+#ifndef JOEY_MARKS_H
+#define JOEY_MARKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/compat.h"
+#include "base/error.h"
+#include "base/strbuf.h"
+#include "config/config.h"
+#include "engine/record.h"
+#include "state/state.h"
+
+struct model_marks {
+	const struct cfg_model *model;
+	size_t n;                            /* model->n_sources */
+	const struct cfg_schedule **sched;   /* per source: its incremental schedule, or NULL */
+	const char **column;                 /* per source: sched's options.column, or NULL */
+	const char **value;                  /* per source: its mark when the read is a changed-records read */
+	struct strbuf *mark;                 /* per source: the stored mark (empty: none) */
+	struct strbuf *seen;                 /* per source: the largest value read (the pass fills it) */
+	bool *saved;                         /* per source: seen is now the schedule's mark */
+	struct record_scope scope;
+	struct source_read read;             /* the primary source's since column (and mark) */
+	bool any;                            /* some source has an incremental schedule */
+	bool incremental;                    /* only changed records are read; nothing is deleted */
+	bool use_read;                       /* pass &read to the pass (read.since_column set) */
+	char why[256];                       /* a model with schedules read in full: why */
+};
+
+enum jerr model_marks_load(const struct config *cfg, const struct cfg_model *model, struct state *st,
+			   bool full, struct model_marks *m, struct jerror *err) JOEY_WUR;
+/* Store every schedule's seen value as its mark (errors are logged, not returned). */
+void model_marks_save(struct model_marks *m, struct state *st);
+void model_marks_release(struct model_marks *m);
+
+#endif
