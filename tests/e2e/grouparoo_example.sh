@@ -22,7 +22,24 @@ export GROUPAROO_OPTION__APP__BRAZE_REST_ENDPOINT=$SIM_URL
 unset JOEY_CONFIG JOEY_STATE JOEY_SECRETS_FILE
 cd "$P" # Grouparoo runs from its project root; joey's default config directory is ./config
 
+# ---- the path rule: data/source.sqlite is read from the project root ----
+mv "$DB" config/source.sqlite.tmp && mkdir -p config/data && mv config/source.sqlite.tmp config/data/source.sqlite
+run validate
+expect_rc 1 "validate: the database under config/ is not where the example says"
+expect_out "apps/product_db.json:7:13: error: App \"product_db\": options.file: SQLite database \"$(pwd -P)/data/source.sqlite\" does not exist" \
+  "the missing file is reported at its option, with the path tried"
+expect_out "hint: \"config/data/source.sqlite\" exists; paths are relative to the project root $(pwd -P) " \
+  "the hint names the file under config/"
+(cd config && "$JOEY" validate --config . >"$TMP/out" 2>&1) && RC=0 || RC=$?
+OUT=$(cat "$TMP/out")
+expect_rc 1 "validate --config . inside config/: the same root"
+expect_out "SQLite database \"$(pwd -P)/data/source.sqlite\" does not exist" "--config . resolves from its parent"
+mv config/data/source.sqlite "$DB" && rmdir config/data
+
 # ---- validate: the example's files load as they are ----
+(cd config && "$JOEY" validate --config . --state "$TMP/unused.db" >"$TMP/out" 2>&1) && RC=0 || RC=$?
+OUT=$(cat "$TMP/out")
+expect_rc 0 "validate --config . from inside config/"
 run validate
 expect_rc 0 "validate the example"
 expect_out 'config "\./config" is valid' "the example is valid"
@@ -38,6 +55,15 @@ run validate --check-apps
 expect_rc 0 "validate --check-apps: tables, columns and high-water columns exist, Braze answers"
 expect_out 'source "users": ok \(5 properties, schedule column "updated_at"\)' "users: schedule column checked"
 expect_out 'source "purchases": ok \(2 properties, schedule column "created_at"\)' "purchases: schedule column checked"
+# a misspelt high-water column (in a copy of the project)
+mkdir "$TMP/typo" && cp -r config "$TMP/typo/config" && ln -s "$P/data" "$TMP/typo/data"
+sed -i 's/"column": "updated_at"/"column": "updated_a"/' "$TMP/typo/config/sources/users.json"
+run validate --check-apps --config "$TMP/typo/config"
+expect_rc 1 "validate --check-apps: a schedule column that does not exist"
+expect_err 'sources/users.json:25:17: error: source "users": column "updated_a" does not exist in table "users"' \
+  "reported at the schedule's options.column"
+expect_err 'detail: used by schedule "users_schedule" (options.column)' "naming the schedule"
+expect_err 'hint: did you mean "updated_at"?' "with did-you-mean"
 
 # ---- the expectations, from the source database ----
 # sampled users: the first and last, the two sample records of the example, its test's
