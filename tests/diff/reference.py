@@ -27,6 +27,10 @@ KNOWN = {
                           "property that is null (clearing the Braze value); joey sends only non-null fields",
     "secondary-schedule-ignored": "joey gap being fixed: a schedule on a secondary source is ignored, "
                                   "so a change only in its rows is not sent by an incremental run",
+    "int64-limits": "PostgreSQL/MariaDB sources: joey rejects the integers -2^63 and 2^63-1 as invalid "
+                    "(sent as empty); SQLite and CSV accept them",
+    "csv-text-numbers": "CSV: a number that SQLite's %.15g does not print back identically (-0.0, "
+                        "0.30000000000000004, 1e+308) is TEXT, so numeric filters compare it as text",
     "leave-keeps-fields": "additive/enrich record leaving the destination: Grouparoo's leave export also "
                           "updates the mapped fields to the record's current values; joey only removes groups",
 }
@@ -62,6 +66,8 @@ def coerce(v, ty):
     if ty == "email":
         return v if isinstance(v, str) and EMAIL_RE.match(v) else None
     if ty == "integer":
+        if "int64-limits" in ALLOW and SOURCE[0] in ("postgres", "mysql") and v in (2 ** 63 - 1, -2 ** 63):
+            return None
         if isinstance(v, bool):
             return int(v)
         if isinstance(v, int):
@@ -82,10 +88,21 @@ def coerce(v, ty):
     raise ValueError(ty)
 
 
+SOURCE = [None]
+
+
+def csv_text_number(v):
+    return (isinstance(v, float) and SOURCE[0] == "csv" and "csv-text-numbers" in ALLOW
+            and ("%.15g" % v != repr(v).replace(".0", "") or v == 0 and str(v).startswith("-")
+                 or "e" in repr(v)))
+
+
 def filt_ok(row, f):
     """Property filters are SQL WHERE conditions (plugins/@grouparoo/sqlite/.../util.ts)."""
     v, op = row.get(f["key"]), f["op"]
     m = f.get("match")
+    if csv_text_number(v) and op in ("eq", "ne", "gt", "gte", "lt", "lte") and not isinstance(m, str):
+        return op in ("ne", "gt", "gte")  # SQLite: TEXT sorts after every number
     if op == "exists":
         return v is not None
     if op == "notExists":

@@ -159,6 +159,7 @@ class Scenario:
         with open(os.path.join(self.cfgdir, "config.json"), "w") as f:
             json.dump(cfg, f, indent=1, ensure_ascii=False)
         model = REF.Model(spec, self.t0)
+        REF.SOURCE[0] = self.source
         # seed the enrich destinations' simulators
         for di, d in enumerate(spec["dests"]):
             if d.get("seed"):
