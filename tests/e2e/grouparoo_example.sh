@@ -109,8 +109,9 @@ sim_check "exactly the high-value Spanish speakers are subscribed" \
 # ---- a purchase for user 272 only: nothing in users changes ----
 [ "$(sqlite3 "$DB" "SELECT language FROM users WHERE id = 272")" = Spanish ] && ok "user 272 speaks Spanish" || bad "user 272"
 before=$(sqlite3 "$DB" "SELECT count(*) || ' ' || sum(price) FROM purchases WHERE user_id = 272 AND state = 'successful'")
+# created now, so after the purchases schedule's mark (the newest created_at read)
 sqlite3 "$DB" "INSERT INTO purchases (id, user_id, item, category, price, state, created_at)
-               VALUES (1001, 272, 7, 'Garden', 250.5, 'successful', '2021-03-20 10:00:00.000')"
+               VALUES (1001, 272, 7, 'Garden', 250.5, 'successful', strftime('%Y-%m-%d %H:%M:%f', 'now'))"
 EXP=$(expected)
 python3 -c "import sys; e = [e for e in $EXP if e['id'] == '272'][0]; sys.exit(0 if e['hvss'] and e['purchase_count'] == ${before%% *} + 1 else 1)" \
   && ok "user 272 is now a high-value Spanish speaker (was: $before)" || bad "user 272 expectation"
