@@ -171,6 +171,26 @@ static const struct catalog_field braze_fields[] = {
 	{ "twitter", PROP_STRING },
 };
 
+/* Grouparoo's plugins that only export (github grouparoo/grouparoo, plugins/@grouparoo). */
+static const char *const export_only[] = {
+	"mailchimp", "hubspot", "salesforce", "pardot", "marketo", "intercom", "customerio",
+	"sendgrid", "sailthru", "iterable", "klaviyo", "zendesk", "pipedrive", "facebook",
+	"google-sheets", "mixpanel", "onesignal", "eloqua", "dbt", "cloudwatch", "newrelic",
+	"datadog", "mailjet",
+};
+
+bool catalog_export_only(const char *type)
+{
+	if (!type)
+		return false;
+	for (size_t i = 0; i < sizeof(export_only) / sizeof(export_only[0]); i++) {
+		size_t n = strlen(export_only[i]);
+		if (!strncmp(type, export_only[i], n) && (type[n] == 0 || type[n] == '-'))
+			return true;
+	}
+	return false;
+}
+
 const struct catalog_app *catalog_app(const char *type)
 {
 	for (size_t i = 0; type && i < ARRAY_SIZE(apps); i++)

@@ -50,6 +50,13 @@ struct catalog_field {
 };
 
 const struct catalog_app *catalog_app(const char *type);
+/*
+ * Is type (an app type, or a destination type "<plugin>-...") one of Grouparoo's
+ * destination-only plugins (mailchimp, hubspot, salesforce, ...)? A Grouparoo project
+ * switching to joey keeps those files: joey skips them with a warning instead of
+ * refusing the whole config. NULL-safe.
+ */
+bool catalog_export_only(const char *type);
 const struct catalog_source *catalog_source(const char *type);
 const struct catalog_destination *catalog_destination(const char *type);
 /* The known Braze profile field, or NULL (a custom attribute). */

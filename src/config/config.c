@@ -981,6 +981,14 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		read_options(ld, &w, get_obj(o, "options"), "APP", &x->a.options);
 		type = req_str(ld, &w, o, "type", &tm);
 		x->a.type = type;
+		if (catalog_export_only(type)) {
+			/* a Grouparoo destination plugin: skipped, not refused */
+			warn_at(ld, &w, NPOS(tm->value), "type",
+				"joey exports to Braze only; delete the file to silence this warning",
+				"app type \"%s\" is a Grouparoo destination plugin joey does not export to: "
+				"the app and its destinations are skipped", type);
+			break;
+		}
 		if (type) {
 			size_t n;
 			const char *const *names = catalog_app_types(&n);
@@ -1201,6 +1209,13 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		read_options(ld, &w, get_obj(o, "options"), "DESTINATION", &x->d.options);
 		type = req_str(ld, &w, o, "type", &tm);
 		x->d.type = type;
+		if (catalog_export_only(type)) {
+			warn_at(ld, &w, NPOS(tm->value), "type",
+				"joey exports to Braze only; delete the file to silence this warning",
+				"destination type \"%s\" belongs to a Grouparoo plugin joey does not export to: "
+				"the destination is skipped", type);
+			break;
+		}
 		x->app_id = req_str(ld, &w, o, "appId", &x->app_m);
 		x->model_id = req_str(ld, &w, o, "modelId", &x->model_m);
 		if (type) {
