@@ -444,6 +444,8 @@ static bool diff_fast(struct slice old_payload, struct slice new_payload, struct
 	struct canon o, n;
 	if (!scan_canonical(old_payload, arena, &o) || !scan_canonical(new_payload, arena, &n))
 		return false;
+	/* a first export sets every mapped field, null included (Braze may hold a stale one) */
+	bool first = old_payload.len == 0;
 	memset(d, 0, sizeof(*d));
 	d->changes = arena_alloc(arena, (n.n + 1) * sizeof(*d->changes));
 	for (size_t i = 0; i < n.n; i++) {
@@ -458,7 +460,7 @@ static bool diff_fast(struct slice old_payload, struct slice new_payload, struct
 		if (!raw_null(v))
 			d->n_new_fields++;
 		if ((have_old && slice_eq(ov, v) && !(full && !raw_null(v))) ||
-		    ((!have_old || raw_null(ov)) && raw_null(v)))
+		    (!first && (!have_old || raw_null(ov)) && raw_null(v)))
 			continue;
 		d->changes[d->n_changes++] = (struct payload_change){
 			n.keys[i], have_old ? arena_strndup(arena, ov.ptr, ov.len) : "null",
@@ -503,9 +505,10 @@ static enum jerr diff_impl(struct slice old_payload, struct slice new_payload, s
 			json_t *ov = oa ? json_object_get(oa, key) : NULL;
 			if (!json_is_null(v))
 				d->n_new_fields++;
-			/* unchanged, or unset and never set: nothing to send */
+			/* unchanged, or unset and never set: nothing to send (but a first export
+			 * sets every field, null included) */
 			if ((ov && json_equal(ov, v) && !(full && !json_is_null(v))) ||
-			    ((!ov || json_is_null(ov)) && json_is_null(v)))
+			    (o && (!ov || json_is_null(ov)) && json_is_null(v)))
 				continue;
 			d->changes[d->n_changes++] = (struct payload_change){
 				arena_strdup(arena, key), dump(arena, ov), dump(arena, v) };

@@ -69,7 +69,9 @@ struct payload_diff {
 
 /*
  * Compare old_payload (empty: nothing confirmed yet) with new_payload (empty: the
- * record leaves; all groups removed). Everything in *d is allocated in arena.
+ * record leaves; all groups removed). A first export (old_payload empty) sets every
+ * attribute, nulls included, as Grouparoo did: the profile may exist in Braze already
+ * (always so in Enrich) with values the warehouse no longer has. Everything in *d is allocated in arena.
  * A payload that is not valid JSON is JERR_STATE (corrupt state row).
  */
 enum jerr payload_diff(struct slice old_payload, struct slice new_payload, struct arena *arena,

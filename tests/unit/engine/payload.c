@@ -64,9 +64,10 @@ static void test_diff_fields_and_groups(void **s)
 	assert_int_equal(d.n_removed, 1);
 	assert_string_equal(d.groups_removed[0], "G1");
 
-	/* create: every non-null field, nulls are not sent */
+	/* first export: every field, nulls included (Braze may hold an old value) */
 	assert_int_equal(payload_diff((struct slice){ 0 }, slice_of(new), &a, &d, &err), JERR_OK);
-	assert_int_equal(d.n_changes, 3);
+	assert_int_equal(d.n_changes, 4);
+	assert_int_equal(d.n_new_fields, 3);
 	assert_int_equal(d.n_added, 2);
 
 	/* delete: nothing changes field-wise, every group is removed */
