@@ -108,9 +108,16 @@ static bool payload_drops_group(struct slice old, struct slice new)
 	return false;
 }
 
-/* A state row (row, borrowed) whose record is no longer desired. */
-static enum jerr emit_gone(struct dest_pass *dp, const struct state_row *row, const struct diff_visitor *v,
-			   struct strbuf *buf, struct jerror *err)
+/*
+ * A state row (row, borrowed) whose record is no longer desired: gone from the
+ * sources (rec NULL) or read but out of the destination's scope (rec). Additive and
+ * Enrich release the user: its groups are removed and, when the record was read, its
+ * mapped fields are brought up to date in the same export, as Grouparoo's leave export
+ * does (app-templates exportRecords: the last export of a record carries its current
+ * properties).
+ */
+static enum jerr emit_gone(struct dest_pass *dp, const struct state_row *row, const struct record *rec,
+			   const struct diff_visitor *v, struct strbuf *buf, struct jerror *err)
 {
 	struct diff_item it = { .dest = dp->dest, .key = &row->key, .old_payload = row->payload,
 				.pending = row->pending, .attempts = row->attempts };
@@ -135,7 +142,14 @@ static enum jerr emit_gone(struct dest_pass *dp, const struct state_row *row, co
 		it.action = DIFF_DELETE;
 		return v->item(v->ctx, &it, err);
 	}
-	rc = released_payload(row->payload, buf, err);
+	if (rec) {
+		struct strbuf cur = STRBUF_INIT;
+		payload_build(&dp->spec, rec, &cur);
+		rc = released_payload((struct slice){ cur.buf, cur.len }, buf, err);
+		strbuf_release(&cur);
+	} else {
+		rc = released_payload(row->payload, buf, err);
+	}
 	if (rc)
 		return rc;
 	state_hash(buf->buf, buf->len, hash);
@@ -261,7 +275,7 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 		for (i = 0; i < n_dests; i++) {
 			struct dest_pass *dp = &dps[i];
 			while (!dp->done && key_compare(&dp->row->key, &rec->key) < 0) {
-				if (!keep_gone && (rc = emit_gone(dp, dp->row, v, &buf, err)))
+				if (!keep_gone && (rc = emit_gone(dp, dp->row, NULL, v, &buf, err)))
 					goto out;
 				if (doubt && !partial && dp->row->in_scope && dp->row->payload.len)
 					dp->held++;
@@ -274,7 +288,7 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 			else if (have && doubt)
 				dp->held += dp->row->in_scope && dp->row->payload.len;
 			else if (have)
-				rc = emit_gone(dp, dp->row, v, &buf, err);
+				rc = emit_gone(dp, dp->row, rec, v, &buf, err);
 			if (rc)
 				goto out;
 			if (have && (rc = advance(dp, err)))
@@ -288,7 +302,7 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 		while (!dp->done) {
 			if (doubt)
 				dp->held += dp->row->in_scope && dp->row->payload.len;
-			else if ((rc = emit_gone(dp, dp->row, v, &buf, err)))
+			else if ((rc = emit_gone(dp, dp->row, NULL, v, &buf, err)))
 				goto out;
 			if ((rc = advance(dp, err)))
 				goto out;
@@ -380,7 +394,7 @@ static enum jerr wh_present(struct wh_pass *wp, const struct wh_candidate *c, co
 				return rc;
 			continue;
 		}
-		if ((row && (rc = emit_gone(dp, row, wp->v, &wp->buf, err))) ||
+		if ((row && (rc = emit_gone(dp, row, rec, wp->v, &wp->buf, err))) ||
 		    (rc = warehouse_digest(wp->w, c, j, rec, NULL, err)))
 			return rc;
 	}
@@ -392,7 +406,7 @@ static enum jerr wh_absent(struct wh_pass *wp, const struct wh_candidate *c, str
 {
 	enum jerr rc;
 	for (size_t j = 0; j < wp->n; j++)
-		if (c->dests[j].present && (rc = emit_gone(&wp->dps[j], &c->dests[j].row, wp->v, &wp->buf, err)))
+		if (c->dests[j].present && (rc = emit_gone(&wp->dps[j], &c->dests[j].row, NULL, wp->v, &wp->buf, err)))
 			return rc;
 	return JERR_OK;
 }
