@@ -881,6 +881,22 @@ static bool valid_id(const char *id, size_t len)
 	return true;
 }
 
+
+/*
+ * An app or destination of one of Grouparoo's destination-only plugins (catalog.h):
+ * skipped with a warning instead of refused. what: "app and its destinations are".
+ */
+static bool skip_export_only(struct loader *ld, const struct where *w, const struct j5_member *tm,
+			     const char *type, const char *what)
+{
+	if (!catalog_export_only(type))
+		return false;
+	warn_at(ld, w, NPOS(tm->value), "type", "joey exports to Braze only; delete the file to silence this warning",
+		"type \"%s\" belongs to a Grouparoo destination plugin joey does not export to: the %s skipped",
+		type, what);
+	return true;
+}
+
 static void load_object(struct loader *ld, const char *file, const struct j5_node *o)
 {
 	static const char *const known[] = { "app", "model", "source", "property", "group",
@@ -981,14 +997,8 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		read_options(ld, &w, get_obj(o, "options"), "APP", &x->a.options);
 		type = req_str(ld, &w, o, "type", &tm);
 		x->a.type = type;
-		if (catalog_export_only(type)) {
-			/* a Grouparoo destination plugin: skipped, not refused */
-			warn_at(ld, &w, NPOS(tm->value), "type",
-				"joey exports to Braze only; delete the file to silence this warning",
-				"app type \"%s\" is a Grouparoo destination plugin joey does not export to: "
-				"the app and its destinations are skipped", type);
+		if (skip_export_only(ld, &w, tm, type, "app and its destinations are"))
 			break;
-		}
 		if (type) {
 			size_t n;
 			const char *const *names = catalog_app_types(&n);
@@ -1209,13 +1219,8 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		read_options(ld, &w, get_obj(o, "options"), "DESTINATION", &x->d.options);
 		type = req_str(ld, &w, o, "type", &tm);
 		x->d.type = type;
-		if (catalog_export_only(type)) {
-			warn_at(ld, &w, NPOS(tm->value), "type",
-				"joey exports to Braze only; delete the file to silence this warning",
-				"destination type \"%s\" belongs to a Grouparoo plugin joey does not export to: "
-				"the destination is skipped", type);
+		if (skip_export_only(ld, &w, tm, type, "destination is"))
 			break;
-		}
 		x->app_id = req_str(ld, &w, o, "appId", &x->app_m);
 		x->model_id = req_str(ld, &w, o, "modelId", &x->model_m);
 		if (type) {

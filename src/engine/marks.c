@@ -16,6 +16,43 @@ static size_t source_index(const struct cfg_model *model, const struct cfg_sourc
 	return model->n_sources;
 }
 
+/* A schedule an incremental read can use: JERR_CONFIG naming it on a query source. */
+static enum jerr usable(const struct cfg_schedule *sc, struct jerror *err)
+{
+	if (!sc->source->is_query)
+		return JERR_OK;
+	jerror_set(err, JERR_CONFIG,
+		   "schedule \"%s\": incremental reads need a table source, and "
+		   "source \"%s\" is a query source",
+		   sc->id, sc->source->id);
+	jerror_hint(err, "set \"incremental\": false on the schedule (every run then "
+			 "reads the whole query)");
+	return JERR_CONFIG;
+}
+
+enum jerr marks_primary_schedule(const struct config *cfg, const struct cfg_model *model,
+				 const struct cfg_schedule **out, struct jerror *err)
+{
+	*out = NULL;
+	for (size_t i = 0; i < cfg->n_schedules; i++) {
+		const struct cfg_schedule *sc = cfg->schedules[i];
+		const char *col = cfg_options_str(&sc->options, "column");
+		if (!sc->source || sc->source->model != model || !sc->incremental || !col || !*col)
+			continue;
+		if (sc->source != model->primary_source) {
+			log_warn("schedule \"%s\": work items of workers read incrementally through the "
+				 "primary source of model \"%s\" only; a change in source \"%s\" alone "
+				 "reaches Braze with the next full run",
+				 sc->id, model->id, sc->source->id);
+			continue;
+		}
+		if (usable(sc, err))
+			return JERR_CONFIG;
+		*out = sc;
+	}
+	return JERR_OK;
+}
+
 enum jerr model_marks_load(const struct config *cfg, const struct cfg_model *model, struct state *st,
 			   bool full, struct model_marks *m, struct jerror *err)
 {
@@ -51,15 +88,8 @@ enum jerr model_marks_load(const struct config *cfg, const struct cfg_model *mod
 				whole = sc;
 			continue;
 		}
-		if (sc->source->is_query) {
-			jerror_set(err, JERR_CONFIG,
-				   "schedule \"%s\": incremental reads need a table source, and "
-				   "source \"%s\" is a query source",
-				   sc->id, sc->source->id);
-			jerror_hint(err, "set \"incremental\": false on the schedule (every run then "
-					 "reads the whole query)");
+		if (usable(sc, err))
 			return JERR_CONFIG;
-		}
 		if (m->sched[i])
 			continue; /* one schedule per source (validated); keep the first */
 		m->sched[i] = sc;

@@ -58,6 +58,12 @@ struct model_marks {
 
 enum jerr model_marks_load(const struct config *cfg, const struct cfg_model *model, struct state *st,
 			   bool full, struct model_marks *m, struct jerror *err) JOEY_WUR;
+/*
+ * Workers' work items (work.c): the incremental schedule of model's primary source, or
+ * *out NULL; schedules of secondary sources are left to full runs there (a warning).
+ */
+enum jerr marks_primary_schedule(const struct config *cfg, const struct cfg_model *model,
+				 const struct cfg_schedule **out, struct jerror *err) JOEY_WUR;
 /* Store every schedule's seen value as its mark (errors are logged, not returned). */
 void model_marks_save(struct model_marks *m, struct state *st);
 void model_marks_release(struct model_marks *m);

@@ -463,35 +463,6 @@ uint64_t record_reader_unreadable(const struct record_reader *rr, struct strbuf 
 	return n;
 }
 
-enum jerr record_incremental_schedule(const struct config *cfg, const struct cfg_model *model,
-				      const struct cfg_schedule **out, struct jerror *err)
-{
-	*out = NULL;
-	for (size_t i = 0; i < cfg->n_schedules; i++) {
-		const struct cfg_schedule *sc = cfg->schedules[i];
-		const char *col = cfg_options_str(&sc->options, "column");
-		if (!sc->source || sc->source->model != model || !sc->incremental || !col || !*col)
-			continue;
-		if (sc->source != model->primary_source) {
-			log_warn("schedule \"%s\": incremental reads apply to the primary source of "
-				 "model \"%s\" only; source \"%s\" is read in full",
-				 sc->id, model->id, sc->source->id);
-			continue;
-		}
-		if (sc->source->is_query) {
-			jerror_set(err, JERR_CONFIG,
-				   "schedule \"%s\": incremental reads need a table source, and "
-				   "source \"%s\" is a query source",
-				   sc->id, sc->source->id);
-			jerror_hint(err, "set \"incremental\": false on the schedule (every run then "
-					 "reads the whole query)");
-			return JERR_CONFIG;
-		}
-		*out = sc;
-	}
-	return JERR_OK;
-}
-
 void record_reader_close(struct record_reader *rr)
 {
 	if (!rr)

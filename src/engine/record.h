@@ -108,15 +108,6 @@ struct slice record_reader_since_at(const struct record_reader *rr, size_t i);
  */
 uint64_t record_reader_unreadable(const struct record_reader *rr, struct strbuf *where);
 
-/*
- * The schedule whose high-water mark makes model's reads incremental: the schedule of
- * its primary source when `incremental` is true and options.column is set; *out NULL
- * otherwise. An incremental schedule of a secondary source is ignored with a warning
- * (its source is always read in full). JERR_CONFIG naming the schedule when the
- * primary source is a query source.
- */
-enum jerr record_incremental_schedule(const struct config *cfg, const struct cfg_model *model,
-				      const struct cfg_schedule **out, struct jerror *err) JOEY_WUR;
 void record_reader_close(struct record_reader *rr);
 
 /*

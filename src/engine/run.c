@@ -617,7 +617,7 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 				}
 			} else {
 				/* a work item reads from its job's mark, on its primary source */
-				rc = record_incremental_schedule(cfg, model, &sched, err);
+				rc = marks_primary_schedule(cfg, model, &sched, err);
 				if (!rc && sched) {
 					rm = &r->models[r->n_models++];
 					rm->model = model;

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "engine/marks.h"
 #include "engine/record.h"
 
 static double now_s(void)
@@ -217,7 +218,7 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 		rc = jerror_set(err, JERR_USAGE, "model \"%s\" has no destination to run", model->id);
 		goto out;
 	}
-	if ((rc = record_incremental_schedule(cfg, model, &sched, err)))
+	if ((rc = marks_primary_schedule(cfg, model, &sched, err)))
 		goto out;
 	if (sched && !req->full && (rc = state_mark_get(st, sched->id, &since, &have_since, err)))
 		goto out;

@@ -437,46 +437,41 @@ static void add_order_key(struct gen *g, struct strbuf *sb, const char *K, bool 
 	}
 }
 
+/* A record key as a bound parameter, compared as ORDER BY sorts (key_collate). */
+static void add_key_param(struct gen *g, struct strbuf *sb, const struct rkey *k)
+{
+	struct sql_plan *p = g->p;
+	size_t n;
+	if (k->is_int) {
+		add_param(g, sb, sql_fmt_i64(&p->arena, k->i, &n), true);
+		return;
+	}
+	char *t = arena_alloc(&p->arena, k->text.len + 1);
+	memcpy(t, k->text.ptr, k->text.len);
+	t[k->text.len] = 0;
+	add_param(g, sb, t, false);
+	strbuf_addstr(sb, g->d->key_collate); /* MariaDB: bytewise, as for filters */
+}
+
 /* One bound of a key range: <order key> op <bound>, compared as ORDER BY sorts. */
 static void add_range_bound(struct gen *g, struct strbuf *sb, const char *K, bool natural, bool int_key,
 			    const char *op, const struct rkey *b)
 {
-	struct sql_plan *p = g->p;
-	size_t n;
 	add_order_key(g, sb, K, natural, int_key);
 	strbuf_addstr(sb, op);
-	if (b->is_int) {
-		add_param(g, sb, sql_fmt_i64(&p->arena, b->i, &n), true);
-		return;
-	}
-	char *t = arena_alloc(&p->arena, b->text.len + 1);
-	memcpy(t, b->text.ptr, b->text.len);
-	t[b->text.len] = 0;
-	add_param(g, sb, t, false);
-	strbuf_addstr(sb, g->d->key_collate); /* MariaDB: bytewise, as for filters */
+	add_key_param(g, sb, b);
 }
 
 /* <order key> IN (<keys>): the rows of some record keys only (read->in_keys). */
 static void add_keys_in(struct gen *g, struct strbuf *sb, const char *K, bool natural,
 			const struct rkey *keys, size_t n)
 {
-	struct sql_plan *p = g->p;
-	size_t len;
-	add_order_key(g, sb, K, natural, p->int_key);
+	add_order_key(g, sb, K, natural, g->p->int_key);
 	strbuf_addstr(sb, " IN (");
 	for (size_t i = 0; i < n; i++) {
-		const struct rkey *k = &keys[i];
 		if (i)
 			strbuf_addstr(sb, ", ");
-		if (k->is_int) {
-			add_param(g, sb, sql_fmt_i64(&p->arena, k->i, &len), true);
-			continue;
-		}
-		char *t = arena_alloc(&p->arena, k->text.len + 1);
-		memcpy(t, k->text.ptr, k->text.len);
-		t[k->text.len] = 0;
-		add_param(g, sb, t, false);
-		strbuf_addstr(sb, g->d->key_collate);
+		add_key_param(g, sb, &keys[i]);
 	}
 	strbuf_addch(sb, ')');
 }

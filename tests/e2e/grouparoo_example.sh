@@ -47,8 +47,8 @@ expect_out 'config "\./config" is valid' "the example is valid"
 expect_out 'Record "pro_c83846e5-aebe-4981-aa0d-3b1d5b71157d": Record objects are ignored' "sample records are ignored"
 expect_out 'Group "all_emails": type: group "type" is deprecated' "group type is deprecated"
 expect_out 'Property "user_id": identifying: ' "identifying is ignored"
-expect_out 'App "mailchimp": type: app type "mailchimp" is a Grouparoo destination plugin joey does not export to' "the Mailchimp app is skipped with a warning"
-expect_out 'Destination "newsletter": type: destination type "mailchimp-export" belongs to a Grouparoo plugin' "the Mailchimp destination is skipped with a warning"
+expect_out 'App "mailchimp": type: type "mailchimp" belongs to a Grouparoo destination plugin joey does not export to: the app and its destinations are skipped' "the Mailchimp app is skipped with a warning"
+expect_out 'Destination "newsletter": type: type "mailchimp-export" belongs to a Grouparoo destination plugin' "the Mailchimp destination is skipped with a warning"
 n_warn=$(grep -c ': warning: ' <<<"$OUT" || true)
 [ "$n_warn" = 13 ] && ok "13 warnings: 2 records, 2 group types, 7 identifying, Mailchimp app and destination" \
   || bad "expected 13 warnings, got $n_warn"
