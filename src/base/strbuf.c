@@ -26,14 +26,17 @@ bool decimal_to_int64(const char *s, size_t len, int64_t *out)
 
 	if (len && (s[0] == '-' || s[0] == '+'))
 		neg = s[i++] == '-';
-	if (i == len || len - i > 18)
+	if (i == len || len - i > 19)
 		return false;
 	for (; i < len; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
+		v = v * 10 + (uint64_t)(s[i] - '0'); /* 19 digits fit in uint64_t */
 	}
-	*out = neg ? -(int64_t)v : (int64_t)v;
+	/* the whole int64 range, -2^63 included (found by the differential test) */
+	if (v > (neg ? UINT64_C(9223372036854775808) : (uint64_t)INT64_MAX))
+		return false;
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
 	return true;
 }
 

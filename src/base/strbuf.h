@@ -47,8 +47,8 @@ static inline bool slice_eq_str(struct slice a, const char *s) { return slice_eq
 int slice_cmp(struct slice a, struct slice b);
 
 /*
- * Strict decimal integer: an optional sign and 1 to 18 digits, nothing else (so it
- * cannot overflow). Returns false, leaving *out alone, for anything else.
+ * Strict decimal integer: an optional sign and 1 to 19 digits within int64_t's range
+ * (-2^63 to 2^63-1), nothing else. Returns false, leaving *out alone, for anything else.
  */
 bool decimal_to_int64(const char *s, size_t len, int64_t *out);
 

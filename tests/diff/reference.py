@@ -477,10 +477,13 @@ EXEMPT = {"external_id", "_update_existing_only", "subscription_groups", "countr
           "email_subscribe", "push_subscribe", "user_alias", "braze_id"}
 
 
-def check_data_points(before, after, reqs, fresh=()):
+def check_data_points(before, after, reqs, fresh=(), exported=None):
     """On a clean run after a clean run: every attribute sent changed in Braze, and every
     change was sent once (data points = fields that changed). fresh: keys exported for the
-    first time to a user that already existed (seeded): joey cannot know Braze's values."""
+    first time to a user that already existed (seeded): joey cannot know Braze's values.
+    exported (None: not checked): keys exported before this run; a record's first export
+    sets every mapped field, so a null sent there is the deliberate unset Grouparoo's
+    first export also sent (the user may exist in Braze already), not a wasted change."""
     b = {u["external_id"]: norm_user(u) for u in before}
     a = {u["external_id"]: norm_user(u) for u in after}
     sent = {}
@@ -514,6 +517,8 @@ def check_data_points(before, after, reqs, fresh=()):
             if key == "groups":
                 continue
             if same_value(old.get(key), new.get(key)):
+                if exported is not None and ext not in exported and new.get(key) is None:
+                    continue
                 problems.append("record %s: field %s sent although unchanged (%r)" % (ext, key, old.get(key)))
     for ext, u in a.items():
         if ext in fresh:

@@ -229,6 +229,7 @@ class Scenario:
         elif strict and rc != 0:
             raise Failure("%s: joey run exited %d on a clean run\nstderr: %s" % (where, rc, err[-3000:]))
         fresh = [{ext for ext in b if ext not in model.sent[di]} for di, b in enumerate(model.bz)]
+        first = [set(model.sent[di]) for di in range(len(model.bz))]  # exported before: not first
         diffs = model.step(rows, actual, full=r["full"], ok=(rc == 0), strict=strict, frozen=corrupt)
         if diffs:
             raise Failure("%s: Braze differs from the reference (joey exit %s):\n%s\njoey stderr (tail):\n%s" %
@@ -238,7 +239,7 @@ class Scenario:
         if strict and clean_before and rc == 0:
             for di, s in enumerate(self.sims):
                 reqs = s.requests(seqs[di])
-                msg = REF.check_data_points(before[di], actual[di], reqs, fresh[di])
+                msg = REF.check_data_points(before[di], actual[di], reqs, fresh[di], first[di])
                 if msg:
                     raise Failure("%s: destination %s: %s" % (where, self.spec["dests"][di]["id"], msg))
 

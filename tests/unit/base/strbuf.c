@@ -60,6 +60,25 @@ static void test_slice_cmp_bytewise(void **s)
 	assert_true(slice_eq_str(slice_of("x"), "x"));
 }
 
+static void test_decimal_to_int64_whole_range(void **s)
+{
+	int64_t v = 7;
+	(void)s;
+	assert_true(decimal_to_int64("9223372036854775807", 19, &v));
+	assert_true(v == INT64_MAX);
+	assert_true(decimal_to_int64("-9223372036854775808", 20, &v));
+	assert_true(v == INT64_MIN);
+	assert_true(decimal_to_int64("+42", 3, &v) && v == 42);
+	v = 7;
+	assert_false(decimal_to_int64("9223372036854775808", 19, &v));
+	assert_false(decimal_to_int64("-9223372036854775809", 20, &v));
+	assert_false(decimal_to_int64("99999999999999999999", 20, &v));
+	assert_false(decimal_to_int64("12a", 3, &v));
+	assert_false(decimal_to_int64("-", 1, &v));
+	assert_false(decimal_to_int64("", 0, &v));
+	assert_true(v == 7); /* left alone */
+}
+
 static void test_arena_alloc_reset_release(void **s)
 {
 	struct arena a;
@@ -86,6 +105,7 @@ int main(void)
 		cmocka_unit_test(test_strbuf_json_string_escapes),
 		cmocka_unit_test(test_strbuf_json_string_always_valid),
 		cmocka_unit_test(test_strbuf_sql_ident_quotes),
+		cmocka_unit_test(test_decimal_to_int64_whole_range),
 		cmocka_unit_test(test_slice_cmp_bytewise),
 		cmocka_unit_test(test_arena_alloc_reset_release),
 	};
