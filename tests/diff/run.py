@@ -399,8 +399,8 @@ def main():
         # fixed seeds; a failure is shrunk for at most 20 s
         plan = [("sqlite", range(1, 9), 10), ("csv", range(1, 7), 10),
                 ("postgres", range(1, 5), 10), ("mysql", range(1, 5), 10)]
-        args.shrink_seconds = min(args.shrink_seconds, 20)
-        args.budget = args.budget or 170
+        args.shrink_seconds = min(args.shrink_seconds, 15)
+        args.budget = args.budget or 140
     ok = True
     t = time.time()
     counts = {}
