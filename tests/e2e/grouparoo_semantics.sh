@@ -26,28 +26,23 @@
 #     the `groups` custom attribute, never subscription groups.
 #
 # Where joey deliberately differs, the test asserts joey's documented behaviour
-# (docs/config.md). Where joey differs and is wrong, the test asserts Grouparoo's
-# behaviour and is skipped unless GROUPAROO_STRICT=1 (see `strict`).
+# (docs/config.md); everywhere else it asserts Grouparoo's.
 set -e
 source "$(dirname "$0")/lib.bash"
 sim_start
 export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
 SG1=11111111-2222-4333-8444-555555555555
 SG2=22222222-3333-4444-8555-666666666666
-STRICT=${GROUPAROO_STRICT:-0}
-SKIPPED=0
 
 # users_are NAME PYEXPR: PYEXPR (Python) equals the simulator's whole user state,
 # normalised to {external_id: {field: value}}: standard fields and custom attributes
 # flat, `groups` sorted, subscription groups as "sg:<uuid>": state; Braze's own
 # bookkeeping (braze_id, created_at, random_bucket, aliases, default email/push
-# subscription states) left out. IGNORE="ID.FIELD ..." leaves those fields out too (a
-# known difference asserted by a `strict` check instead).
-IGNORE=""
+# subscription states) left out.
 users_are() {
-  if python3 - "$SIM_URL" "$2" "$IGNORE" >"$TMP/users_are" 2>&1 <<'PY'
+  if python3 - "$SIM_URL" "$2" >"$TMP/users_are" 2>&1 <<'PY'
 import json, sys, urllib.request
-url, expr, ignore = sys.argv[1], sys.argv[2], sys.argv[3].split()
+url, expr = sys.argv[1], sys.argv[2]
 with urllib.request.urlopen(url + "/_sim/users", timeout=10) as r:
     raw = json.load(r)["users"]
 skip = {"external_id", "user_aliases", "braze_id", "created_at", "random_bucket", "custom_attributes",
@@ -63,9 +58,6 @@ for u in raw:
     for s in u.get("subscription_groups", []):
         d["sg:" + s["subscription_group_id"]] = s["subscription_state"]
     got[u.get("external_id", "?")] = d
-for i in ignore:
-    uid, field = i.split(".", 1)
-    got.get(uid, {}).pop(field, None)
 want = eval(expr)
 if got != want:
     print("want: " + json.dumps(want, sort_keys=True))
@@ -76,14 +68,6 @@ PY
 }
 # sent NAME PYEXPR: the requests since the last `step` (sim.py's reqs/track/...)
 sent() { SINCE=$MARK sim_check "$1" "$2"; }
-# strict NAME CHECK ARGS...: CHECK "[grouparoo] NAME" ARGS... (sim_check, users_are,
-# sent), an assertion of Grouparoo's behaviour that joey does not meet yet (the report
-# of issue #12 names the fix); run only with GROUPAROO_STRICT=1
-strict() {
-  local name=$1 check=$2; shift 2
-  if [ "$STRICT" = 1 ]; then "$check" "[grouparoo] $name" "$@"; else SKIPPED=$((SKIPPED + 1)); echo "skip [grouparoo] $name (GROUPAROO_STRICT=1 runs it)"; fi
-}
-
 # write_cfg: the config of the scenario, from MODE, MAPPING and DGM (JSON objects)
 write_cfg() {
   cat > "$D/config/config.json" <<EOF
@@ -132,18 +116,16 @@ for MODE in sync additive enrich; do
   # payload holds every mapped field, null ones as null (core ops/destination.ts
   # l. 432-446 keeps a null property's key; braze exportRecords.ts formatVar, l. 216-224),
   # and groups = new groups + the values Braze already had (getGroupsListToExport).
-  # joey: the same users and groups; differences (docs/config.md, "Sync modes compared
-  # with Grouparoo"): a null field is not sent to a user joey has not sent before, so
-  # user 3 keeps the score 5 Braze had; UUID-named memberships are subscription groups.
+  # joey: the same users, groups and nulls (a first export sets every mapped field, so
+  # user 3 loses the score 5 the SDK set); difference (docs/config.md, "Sync modes
+  # compared with Grouparoo"): UUID-named memberships are subscription groups.
   step; expect_rc 0 "$P: first run"
   U1="'first_name':'Ann','email':'ann@example.com','score':7.5,'sdk':'a'"
   U2="'first_name':'Bob','email':'bob@example.com','score':2,'sdk':'b'"
-  U3="'first_name':'Cy','email':'cy@example.com','score':5,'sdk':'c'"
+  U3="'first_name':'Cy','email':'cy@example.com','sdk':'c'"
   U5="'first_name':'Eve','email':'eve@example.com','score':3"
   S1="'sg:$SG1':'subscribed'"
   if [ $MODE = enrich ]; then
-    U3="'first_name':'Cy','email':'cy@example.com','sdk':'c'"
-    [ "$STRICT" = 1 ] || IGNORE="3.score"
     users_are "$P: first run: users Braze had are enriched, user 5 is not created" \
       "{'1':{$U1,'groups':['Gold','outside'],$S1},'2':{$U2,'groups':['Gold'],$S1},'3':{$U3,$S1}}"
     sent "$P: first run: existence looked up, every object guarded" \
@@ -154,20 +136,10 @@ for MODE in sync additive enrich; do
     sent "$P: first run: one /users/track, no lookup" \
       '[q["path"] for q in reqs]==["/users/track"] and sorted(a["external_id"] for a in track)==["1","2","3","5"]'
   fi
-  # Grouparoo sends "score": null here and Braze loses the 5 the SDK set. Sync and
-  # additive: joey does not send it (documented difference: a null costs a data point
-  # and a new user has nothing to unset). Enrich: the user is known to exist, joey's
-  # state records a null Braze never received, and Braze keeps contradicting the
-  # warehouse: joey is wrong there (the report of issue #12 names the fix), so the
-  # enrich assertions of user 3's score are Grouparoo's and run with GROUPAROO_STRICT=1.
-  if [ $MODE = enrich ]; then
-    strict "$P: first enrichment sends null for a field the warehouse has as null" \
-      sent '[a for a in track if a["external_id"]=="3"][0].get("score", "absent") is None'
-    strict "$P: first enrichment unsets the field in Braze" sim_check 'ca("3").get("score") is None'
-  else
-    sent "$P: first run: a null field is not sent to a user joey has not sent before" \
-      '[a for a in track if a["external_id"]=="3"][0].keys() >= {"email","first_name"} and "score" not in [a for a in track if a["external_id"]=="3"][0]'
-  fi
+  # Grouparoo sends "score": null here and Braze loses the 5 the SDK set; so does joey,
+  # in every mode (a first export sets every mapped field, null included).
+  sent "$P: first run: a null field is sent as null on the first export" \
+    '[a for a in track if a["external_id"]=="3"][0].get("score", "absent") is None'
 
   # ---- case a: a record leaves the destination's group (collection "group").
   # Grouparoo: core ops/destination.ts exportRecords() sets toDelete when the record is
@@ -180,8 +152,8 @@ for MODE in sync additive enrich; do
   # reaches destinations of the record's current groups (record.ts l. 1222-1246), so a
   # leaver by a property change got no export until a group run or `grouparoo sync`;
   # joey does what exportRecords() says on the next run.) The name changed at the same
-  # time: Grouparoo's update would carry it, joey writes nothing but the memberships
-  # of a record out of scope (documented difference).
+  # time: Grouparoo's update carries it, and so does joey's (the leave export brings
+  # the mapped fields up to date while it removes the memberships).
   sq "UPDATE users SET vip=0, name='Bobby' WHERE id=2"
   step; expect_rc 0 "$P: case a run"
   if [ $MODE = sync ]; then
@@ -189,12 +161,12 @@ for MODE in sync additive enrich; do
       "{'1':{$U1,'groups':['Gold','outside'],$S1},'3':{$U3,$S1},'5':{$U5,$S1}}"
     sent "$P: case a: one /users/delete" '[(q["path"],q["body"]) for q in reqs]==[("/users/delete",{"external_ids":["2"]})]'
   else
-    U2L="'first_name':'Bob','email':'bob@example.com','score':2,'sdk':'b','groups':[],'sg:$SG1':'unsubscribed'"
+    U2L="'first_name':'Bobby','email':'bob@example.com','score':2,'sdk':'b','groups':[],'sg:$SG1':'unsubscribed'"
     if [ $MODE = enrich ]; then W="{'1':{$U1,'groups':['Gold','outside'],$S1},'2':{$U2L},'3':{$U3,$S1}}"
     else W="{'1':{$U1,'groups':['Gold','outside'],$S1},'2':{$U2L},'3':{$U3,$S1},'5':{$U5,$S1}}"; fi
-    users_are "$P: case a: the leaver stays, its memberships removed, its data untouched" "$W"
-    sent "$P: case a: no delete, no attribute written" \
-      'not any(q["path"]=="/users/delete" for q in reqs) and all(set(a) <= {"external_id","groups","subscription_groups","_update_existing_only"} for a in track)'
+    users_are "$P: case a: the leaver stays, its memberships removed, its fields brought up to date" "$W"
+    sent "$P: case a: no delete; the changed name and the memberships in one object" \
+      'not any(q["path"]=="/users/delete" for q in reqs) and [sorted(a) for a in track]==[sorted({"external_id","first_name","groups","subscription_groups"} | ({"_update_existing_only"} if "'$MODE'"=="enrich" else set()))]'
   fi
 
   # ---- case b: a record is deleted in the warehouse.
@@ -321,7 +293,5 @@ for MODE in sync additive enrich; do
   # ---- converged: nothing more to send
   step; expect_rc 0 "$P: last run"
   sent "$P: converged: no request" 'reqs==[]'
-  IGNORE=""
 done
-[ "$SKIPPED" -eq 0 ] || echo "$SKIPPED Grouparoo assertion(s) skipped (GROUPAROO_STRICT=1 runs them)"
 finish
