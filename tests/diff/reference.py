@@ -23,21 +23,21 @@ LEAVE_UPDATES_FIELDS = True
 # Known differences the reference can be told to accept (run.py --allow NAME,...), so a
 # run can look past them for others. The default is strict (Grouparoo's behaviour).
 KNOWN = {
-    "first-export-nulls": "first export to a user Braze already has: Grouparoo sends null for every mapped "
-                          "property that is null (clearing the Braze value); joey sends only non-null fields",
-    "secondary-schedule-ignored": "joey gap being fixed: a schedule on a secondary source is ignored, "
-                                  "so a change only in its rows is not sent by an incremental run",
-    "int64-limits": "PostgreSQL/MariaDB sources: joey reads 19-digit integers through a double: "
+    "first-export-nulls": "(fixed in cfe1ea9) first export to a user Braze already has: Grouparoo sends null for "
+                          "every mapped property that is null; joey sent only non-null fields",
+    "secondary-schedule-ignored": "(fixed in ac4efe6) a schedule on a secondary source was ignored, "
+                                  "so a change only in its rows was not sent by an incremental run",
+    "int64-limits": "(fixed in 677073a) PostgreSQL/MariaDB sources: joey read 19-digit integers through a double: "
                     "-10^18-1 arrives as -10^18, and 2^63-1 / -2^63 / 2^63-2 become invalid (sent as empty); "
                     "SQLite and CSV keep them exact. With this, the generated int64 edges are accepted as NULL",
     "csv-text-numbers": "CSV: a number that SQLite's %.15g does not print back identically (-0.0, "
                         "0.30000000000000004, 1e+308) is TEXT, so numeric filters compare it as text",
-    "unreadable-row": "joey gap being fixed: an unreadable CSV row is skipped (exit 0) and its record "
+    "unreadable-row": "(fixed in ac4efe6) an unreadable CSV row was skipped (exit 0) and its record "
                       "treated as deleted; with this, unreadable rows are not generated",
     "min-max-csv": "CSV: MIN/MAX over a column mixing numbers stored as REAL and as TEXT (see "
                    "csv-text-numbers) returns by SQLite's type order; with this, such values are not generated in purchases",
-    "leave-keeps-fields": "additive/enrich record leaving the destination: Grouparoo's leave export also "
-                          "updates the mapped fields to the record's current values; joey only removes groups",
+    "leave-keeps-fields": "(fixed in 1926ab1) additive/enrich record leaving the destination: Grouparoo's leave "
+                          "export also updates the mapped fields; joey only removed groups",
 }
 ALLOW = set()
 
