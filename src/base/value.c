@@ -81,8 +81,15 @@ static void add_double(struct strbuf *out, double f)
 		if (strtod(buf, NULL) == f)
 			break;
 	}
-	if (!isfinite(strtod(buf, NULL)))
+	double back = strtod(buf, NULL);
+	if (!isfinite(back)) {
 		snprintf(buf, sizeof(buf), "%.17g", f); /* rounding up past DBL_MAX */
+	} else if (back != f && back == floor(back) && fabs(back) < 1e17) {
+		/* rounded to a whole number (1e15 + 0.1 -> "1e+15"): the same digits as that
+		 * number itself, or one value would have two texts and a changed hash */
+		add_i64(out, (int64_t)back);
+		return;
+	}
 	strbuf_addstr(out, buf);
 }
 

@@ -41,6 +41,8 @@ static void test_to_json(void **s)
 	expect_json(F(2.5), "2.5");
 	expect_json(F(1.0 / 3), "0.333333333333333");
 	expect_json(F(99.99 + 0.5 + 15), "115.49"); /* binary noise rounded away */
+	expect_json(F(1e15 + 0.125), "1000000000000000"); /* rounded to a whole number: its digits, not "1e+15" */
+	expect_json(F(1e15), "1000000000000000");
 	expect_json(F(-1e-7), "-1e-07");
 	expect_json(F(1e21), "1e+21");
 	expect_json(F(123456789012.5), "123456789012.5");
