@@ -93,7 +93,7 @@ def convert(md, name, section, version, summary, date):
         if line.startswith("# "):
             i += 1
             continue
-        m = re.match(r"^(#{2,3}) (.*)", line)
+        m = re.match(r"^(#{2,6}) (.*)", line)
         if m:
             close_lists()
             title = inline(m.group(2))
@@ -166,6 +166,9 @@ def convert(md, name, section, version, summary, date):
             out.append(".PP")
         text = []
         while i < len(lines) and lines[i].strip() and not re.match(r"^(#|```|\||\s*[-*] )", lines[i]):
+            text.append(lines[i].strip())
+            i += 1
+        if not text:  # a line no other rule took ("#tag", "#####x"): plain text, never a loop
             text.append(lines[i].strip())
             i += 1
         out += block(text)
