@@ -260,14 +260,13 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 	rc = record_reader_open_scope(cfg, model, read, o->scope, &rr, err);
 	if (rc)
 		goto out;
-	for (i = 0; o->scope && o->scope->since_value && i < model->n_sources; i++)
-		if (o->scope->since_value[i] && *o->scope->since_value[i])
-			partial = true; /* a changed-records read */
-	if (record_reader_unreadable(rr, NULL)) {
+	partial = partial || record_reader_partial(rr); /* e.g. a changed-records read */
+	uint64_t unreadable = record_reader_unreadable(rr, NULL);
+	if (unreadable) {
 		doubt = true;
 		log_warn("model \"%s\": %llu source rows could not be read: their records are unknown "
 			 "this run, so nothing is deleted or unsubscribed and no group is left",
-			 model->id, (unsigned long long)record_reader_unreadable(rr, NULL));
+			 model->id, (unsigned long long)unreadable);
 	}
 	bool keep_gone = partial || doubt;
 

@@ -451,6 +451,11 @@ struct slice record_reader_since_at(const struct record_reader *rr, size_t i)
 	return (struct slice){ rr->inputs[i].since.buf, rr->inputs[i].since.len };
 }
 
+bool record_reader_partial(const struct record_reader *rr)
+{
+	return rr->partial;
+}
+
 uint64_t record_reader_unreadable(const struct record_reader *rr, struct strbuf *where)
 {
 	uint64_t n = 0;

@@ -102,6 +102,11 @@ struct slice record_reader_since(const struct record_reader *rr);
 /* The largest since value of source i's rows (model->sources index); i = 0 as above. */
 struct slice record_reader_since_at(const struct record_reader *rr, size_t i);
 /*
+ * Were only some records read (since a mark, for some keys, a changed-records read)?
+ * Then a state row the read did not meet is not gone.
+ */
+bool record_reader_partial(const struct record_reader *rr);
+/*
  * Rows of the model's sources that could not be read (a CSV row skipped as bad): the
  * records they belong to are unknown, not gone. where (may be NULL) receives one line
  * per known location ("source \"id\": file:line:col: reason\n"), the first few only.
