@@ -1,5 +1,6 @@
 /* sqlite.c: the state store in an SQLite file: open and migrate, records, runs, ledger, locks. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -515,7 +516,10 @@ static enum jerr migrate(struct sq_state *sq, int64_t from, struct jerror *err)
 	return ret;
 }
 
-/* mkdir -p of path's directory. */
+/*
+ * mkdir -p of path's directory. The directories made are 0700: the store holds the
+ * emails and names of every synced user (an existing directory is left as it is).
+ */
 static enum jerr make_parent_dirs(const char *path, struct jerror *err)
 {
 	struct strbuf dir = STRBUF_INIT;
@@ -530,7 +534,7 @@ static enum jerr make_parent_dirs(const char *path, struct jerror *err)
 		if (c != '/' && c != '\0')
 			continue;
 		*p = '\0';
-		if (mkdir(dir.buf, 0777) != 0 && errno != EEXIST) {
+		if (mkdir(dir.buf, 0700) != 0 && errno != EEXIST) {
 			int e = errno;
 			ret = jerror_set(err, JERR_STATE,
 					 "could not create directory \"%s\" for state store \"%s\": %s",
@@ -547,6 +551,38 @@ static enum jerr make_parent_dirs(const char *path, struct jerror *err)
 out:
 	strbuf_release(&dir);
 	return ret;
+}
+
+/*
+ * Only the owner may read the store: the file is made 0600 before SQLite opens it, so
+ * the -wal and -shm files SQLite makes beside it get the same mode (SQLite gives them
+ * the main file's permissions). An existing file, or -wal/-shm/-journal left by an
+ * older joey, that group or others may read is brought down to the owner's bits (with
+ * a warning). Best effort: what fails here (a read-only file, no such directory) is
+ * left to sqlite3_open_v2 to report.
+ */
+static void make_private(const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	struct strbuf p = STRBUF_INIT;
+	struct stat sb;
+
+	if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		strbuf_reset(&p);
+		strbuf_addf(&p, "%s%s", path, suffixes[i]);
+		int fd = open(p.buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (i ? 0 : O_CREAT), 0600);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) && sb.st_uid == geteuid()) {
+			if (fchmod(fd, sb.st_mode & 0700) == 0)
+				log_warn("state store \"%s\": %s was readable by other users; now mode %04o",
+					 path, p.buf, (unsigned)(sb.st_mode & 0700));
+		}
+		close(fd);
+	}
+	strbuf_release(&p);
 }
 
 static void close_db(struct sq_state *sq)
@@ -678,6 +714,7 @@ static enum jerr sq_open(const char *path, enum state_open_mode mode, struct sta
 	if (create && (ret = make_parent_dirs(path, err)))
 		goto done;
 	if (create) {
+		make_private(path);
 		ret = connect_db(sq, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
 	} else {
 		struct strbuf uri = STRBUF_INIT;

@@ -130,6 +130,53 @@ static void test_create_nested_and_reopen(void **s)
 	free(dir);
 }
 
+static unsigned mode_of(const char *path)
+{
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		fail_msg("stat(%s): %s", path, strerror(errno));
+	return (unsigned)(sb.st_mode & 07777);
+}
+
+/*
+ * The store holds every synced user's email and name: the directories joey makes are
+ * 0700 and the database files (main, -wal, -shm) 0600, whatever the umask; an older
+ * store that others could read is brought down to 0600 when opened for writing.
+ */
+static void test_files_private(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "a/b/state.db");
+	char *a = path_in(dir, "a"), *ab = path_in(dir, "a/b");
+	struct strbuf side = STRBUF_INIT;
+	mode_t old = umask(022);
+
+	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	put_ok(st, "d", IK(1), "{\"email\":\"a@b.co\"}", true);
+	assert_int_equal(mode_of(a), 0700);
+	assert_int_equal(mode_of(ab), 0700);
+	assert_int_equal(mode_of(path), 0600);
+	strbuf_addf(&side, "%s-wal", path);
+	assert_int_equal(mode_of(side.buf), 0600);
+	strbuf_reset(&side);
+	strbuf_addf(&side, "%s-shm", path);
+	assert_int_equal(mode_of(side.buf), 0600);
+	state_close(st);
+
+	/* a store made by an older joey (0644): tightened at the next open for writing */
+	assert_int_equal(chmod(path, 0644), 0);
+	state_close(open_ok(path, STATE_OPEN_CREATE));
+	assert_int_equal(mode_of(path), 0600);
+	umask(old);
+	strbuf_release(&side);
+	free(a);
+	free(ab);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+	(void)s;
+}
+
 static void test_migrations_idempotent(void **s)
 {
 	char *dir = tu_mkdtemp();
@@ -427,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_memory_store),
 		cmocka_unit_test(test_cursor_needs_no_sort),
 		cmocka_unit_test(test_read_only_directory),
+		cmocka_unit_test(test_files_private),
 		cmocka_unit_test(test_disk_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
