@@ -17,6 +17,7 @@ struct j5p {
 	struct arena *arena;
 	struct j5_error *err;
 	bool failed;
+	const unsigned char *base; /* buf: node offsets count from here */
 };
 
 /* Linked list cell used while an array/object is being read (arena-owned). */
@@ -142,6 +143,7 @@ static struct j5_node *new_node(struct j5p *ps, enum j5_type t, int line, int co
 	n->type = t;
 	n->line = line;
 	n->col = col;
+	n->start = (size_t)(ps->p - ps->base);
 	return n;
 }
 
@@ -536,7 +538,18 @@ static bool match_word(const struct j5p *ps, const char *w)
 	return (size_t)(ps->end - ps->p) == n || !is_ident_char(ps->p[n]);
 }
 
+static struct j5_node *parse_value_at(struct j5p *ps);
+
+/* One value; its node records where its text ends. */
 static struct j5_node *parse_value(struct j5p *ps)
+{
+	struct j5_node *n = parse_value_at(ps);
+	if (n)
+		n->end = (size_t)(ps->p - ps->base);
+	return n;
+}
+
+static struct j5_node *parse_value_at(struct j5p *ps)
 {
 	int c;
 	struct j5_node *node;
@@ -600,7 +613,7 @@ bool json5_parse(const char *buf, size_t len, struct arena *arena, struct j5_nod
 		 struct j5_error *err)
 {
 	struct j5p ps = { (const unsigned char *)buf, (const unsigned char *)buf + len, 1, 1, 0,
-			  arena, err, false };
+			  arena, err, false, (const unsigned char *)buf };
 	struct j5_node *root;
 
 	*out = NULL;

@@ -4,7 +4,8 @@
  * The parser reads a buffer of len bytes (borrowed, not NUL-terminated) and builds a
  * tree whose nodes, strings and keys are all allocated in the caller's arena; nothing
  * is freed alone, the tree lives as long as the arena. Every node and every object key
- * carries the 1-based line and column (in characters) where it starts.
+ * carries the 1-based line and column (in characters) where it starts, and every node
+ * the byte offsets of its text in buf (config writes splice one object by them).
  *
  *   struct j5_node *root; struct j5_error e;
  *   if (!json5_parse(buf, len, &arena, &root, &e)) report(e.line, e.col, e.msg);
@@ -43,6 +44,7 @@ struct j5_member {
 struct j5_node {
 	enum j5_type type;
 	int line, col;
+	size_t start, end;   /* the value's text is buf[start..end) (comments around it excluded) */
 	bool b;              /* J5_BOOL */
 	double num;          /* J5_NUMBER */
 	bool is_int;         /* J5_NUMBER without fraction or exponent (or hex) */

@@ -32,8 +32,8 @@
  *     does (sorted, dot-names and node_modules skipped), parsing with the JSON5 parser;
  *  3. secrets: literal values of sensitive options become "${JOEY_SECRET_<ID>_<OPT>}"
  *     and the values are set aside; "****" takes the value stored in the file;
- *  4. the new text of the one file that changes (the object alone, or its array with
- *     one element replaced or removed; NULL: the file goes away);
+ *  4. the new text of the one file that changes: the old text with the object's text
+ *     replaced or cut out, every other byte kept (see "splicing"); NULL: the file goes;
  *  5. staging: a sibling directory ".<name>.joey-write.XXXXXX" gets a copy of every
  *     file the loader reads, then the change; config_load runs on it with the real
  *     options and the real directory's project root (config/paths.h: relative file
@@ -408,6 +408,8 @@ static void list_files(const char *root, struct path_list *pl)
 
 struct found {
 	char *file;                /* relative to dir (owned); NULL: not found */
+	char *text;                /* the file as read (owned, NUL-terminated) */
+	size_t len;
 	struct arena arena;        /* holds root */
 	struct j5_node *root;      /* the whole file */
 	long index;                /* position in the top-level array; -1: the root itself */
@@ -458,7 +460,6 @@ static bool find_object(const char *dir, const struct path_list *pl, enum cfg_cl
 			arena_reset(&f->arena);
 			continue;
 		}
-		free(buf);
 		if (is_the_object(root, cls, id)) {
 			f->index = -1;
 			f->obj = root;
@@ -474,8 +475,11 @@ static bool find_object(const char *dir, const struct path_list *pl, enum cfg_cl
 		if (hit) {
 			f->root = root;
 			f->file = xstrdup(pl->items[i]);
+			f->text = buf;
+			f->len = len;
 			return true;
 		}
+		free(buf);
 		arena_reset(&f->arena);
 	}
 	return false;
@@ -484,6 +488,7 @@ static bool find_object(const char *dir, const struct path_list *pl, enum cfg_cl
 static void found_release(struct found *f)
 {
 	free(f->file);
+	free(f->text);
 	arena_release(&f->arena);
 	memset(f, 0, sizeof(*f));
 }
@@ -621,6 +626,174 @@ static json_t *insert_key(json_t *obj, const char *after, const char *key, json_
 	if (after && !json_object_get(out, key))
 		json_object_set(out, key, val);
 	return out;
+}
+
+/* ---- splicing: a change keeps every byte of the file outside its object ---- */
+
+/*
+ * Users keep the config in git, with comments and JSON5: a write replaces the text of
+ * the one object it changes (or removes it and one comma beside it) and leaves every
+ * other byte as it was. The result is parsed again and must equal what a rewrite of the
+ * whole file would hold; if it does not (some layout this code does not foresee), the
+ * file is rewritten as plain JSON, as before, with a warning.
+ */
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Past whitespace (the JSON5 set) and comments from pos: what lies between two values. */
+static size_t skip_gap(const char *s, size_t len, size_t pos)
+{
+	while (pos < len) {
+		const unsigned char *u = (const unsigned char *)s + pos;
+		size_t left = len - pos;
+		if (is_blank(s[pos]) || s[pos] == '\n' || s[pos] == '\r' || s[pos] == '\v' || s[pos] == '\f') {
+			pos++;
+		} else if (left >= 2 && u[0] == 0xC2 && u[1] == 0xA0) {
+			pos += 2;
+		} else if (left >= 3 && ((u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) ||
+					 (u[0] == 0xE2 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9)))) {
+			pos += 3;
+		} else if (left >= 2 && s[pos] == '/' && s[pos + 1] == '/') {
+			while (pos < len && s[pos] != '\n' && s[pos] != '\r')
+				pos++;
+		} else if (left >= 2 && s[pos] == '/' && s[pos + 1] == '*') {
+			pos += 2;
+			while (pos < len && !(s[pos] == '*' && pos + 1 < len && s[pos + 1] == '/'))
+				pos++;
+			pos = pos < len ? pos + 2 : len;
+		} else {
+			break;
+		}
+	}
+	return pos;
+}
+
+static size_t line_start(const char *s, size_t pos)
+{
+	while (pos && s[pos - 1] != '\n')
+		pos--;
+	return pos;
+}
+
+/* text, each line after the first opened by indent[0..n), line ends written as eol. */
+static void add_indented(struct strbuf *sb, const char *text, const char *indent, size_t n, const char *eol)
+{
+	for (const char *p = text; *p; p++) {
+		if (*p == '\n') {
+			strbuf_addstr(sb, eol);
+			strbuf_add(sb, indent, n);
+		} else {
+			strbuf_addch(sb, *p);
+		}
+	}
+}
+
+/*
+ * The text of f's file with its object replaced by obj's pretty text (indented as the
+ * object was), or (obj NULL) removed from the top-level array with one separating comma
+ * (and its lines, when it had them to itself). Owned; NULL when the layout is not one
+ * this can splice.
+ */
+static char *splice_text(const struct found *f, const json_t *obj)
+{
+	const char *src = f->text;
+	size_t len = f->len;
+	const struct j5_node *v = f->obj;
+	const char *eol = strstr(src, "\r\n") ? "\r\n" : "\n";
+	struct strbuf sb = STRBUF_INIT;
+	size_t a = v->start, b = v->end, comma = SIZE_MAX;
+
+	if (v->end > len || v->start >= v->end)
+		return NULL;
+	if (obj) {
+		size_t ls = line_start(src, a), n = 0;
+		char *t = json_text(obj, false);
+		while (ls + n < a && is_blank(src[ls + n]))
+			n++;
+		strbuf_add(&sb, src, a);
+		add_indented(&sb, t, src + ls, n, eol);
+		strbuf_add(&sb, src + b, len - b);
+		free(t);
+		return strbuf_detach(&sb, NULL);
+	}
+	if (f->index < 0)
+		return NULL;
+	size_t after = skip_gap(src, len, v->end);
+	bool tidy = true;
+	if (after < len && src[after] == ',') {
+		b = after + 1; /* the object and the comma after it */
+	} else if (f->index > 0) {
+		/* the last element without a trailing comma: the comma before it goes */
+		const struct j5_node *prev = f->root->items[f->index - 1];
+		size_t pc = skip_gap(src, len, prev->end);
+		if (pc >= len || src[pc] != ',' || pc > a)
+			return NULL;
+		if (!memchr(src + prev->end, '/', a - prev->end)) {
+			a = prev->end; /* no comment between: from the end of the one before */
+			tidy = false;
+		} else {
+			comma = pc;
+		}
+	}
+	if (tidy) {
+		size_t ls = line_start(src, a), e = b, k = ls;
+		while (k < a && is_blank(src[k]))
+			k++;
+		while (e < len && is_blank(src[e]))
+			e++;
+		if (k == a && (e == len || src[e] == '\n' || src[e] == '\r')) {
+			a = ls; /* alone on its lines: the lines go */
+			b = e;
+			if (b < len && src[b] == '\r')
+				b++;
+			if (b < len && src[b] == '\n')
+				b++;
+		} else {
+			b = e;
+		}
+	}
+	if (comma != SIZE_MAX) {
+		strbuf_add(&sb, src, comma);
+		strbuf_add(&sb, src + comma + 1, a - comma - 1);
+	} else {
+		strbuf_add(&sb, src, a);
+	}
+	strbuf_add(&sb, src + b, len - b);
+	return strbuf_detach(&sb, NULL);
+}
+
+/* Does text parse (JSON5) to exactly want? */
+static bool text_holds(const char *text, const json_t *want)
+{
+	struct arena arena;
+	struct j5_node *root;
+	struct j5_error je;
+	bool same = false;
+	arena_init(&arena);
+	if (json5_parse(text, strlen(text), &arena, &root, &je)) {
+		json_t *got = j5_to_json(root);
+		same = json_equal(got, want);
+		json_decref(got);
+	}
+	arena_release(&arena);
+	return same;
+}
+
+/*
+ * The new text of f's file: spliced (obj replaces the object, or NULL: it goes), checked
+ * to read back as want (the whole file's new value); else want as plain JSON. Owned.
+ */
+static char *new_file_text(const struct found *f, const json_t *obj, const json_t *want)
+{
+	char *t = splice_text(f, obj);
+	if (t && text_holds(t, want))
+		return t;
+	free(t);
+	log_warn("%s: the change could not keep the file's comments and layout; it is rewritten as JSON", f->file);
+	return json_text(want, true);
 }
 
 /* ---- secrets ---- */
@@ -1256,7 +1429,7 @@ enum jerr config_write(const char *dir, const struct cfg_write *w, const struct 
 		strbuf_reset(&path);
 		if (f.index < 0) {
 			if (obj)
-				text = json_text(obj, true);
+				text = new_file_text(&f, obj, obj);
 		} else {
 			root = j5_to_json(f.root);
 			if (obj)
@@ -1264,7 +1437,7 @@ enum jerr config_write(const char *dir, const struct cfg_write *w, const struct 
 			else
 				json_array_remove(root, (size_t)f.index);
 			if (has_objects(root))
-				text = json_text(root, true);
+				text = new_file_text(&f, obj, root);
 		}
 	}
 

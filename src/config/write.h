@@ -14,9 +14,10 @@
  * it would be after the change (a staging copy in a temporary directory beside it) by
  * config_load. Only when that has no error is the real directory touched: the new file
  * is written to a temporary file in the same directory, fsync'ed, renamed over the old
- * one, and the directory fsync'ed. A file holding several objects (a JSON array) is
- * rewritten with the one object replaced or removed (its comments are not kept); a file
- * left with no object is removed. A new object goes to <dir>/<class dir>/<id>.json
+ * one, and the directory fsync'ed. Only the changed object's text changes: every other
+ * byte of its file (comments, JSON5, the other objects of an array) is kept; an update
+ * puts the object's new text (pretty JSON, indented as the old one) in its place, a
+ * delete removes it with one separating comma; a file left with no object is removed. A new object goes to <dir>/<class dir>/<id>.json
  * (apps/, models/, sources/, properties/, groups/, destinations/, schedules/), or
  * <id>-2.json, ... when another file already has that name.
  * Ids must match [A-Za-z0-9_.-]{1,128} and not start with '.', so a file name made

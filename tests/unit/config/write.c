@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -576,7 +577,6 @@ static void test_array_files_and_json5(void **state)
 	struct fixture *f = *state;
 	char *t, *before, *after, *json, *file;
 	struct jerror err = JERROR_INIT;
-	json_t *arr;
 
 	tu_write(f->dir, "properties/extra.json",
 		 "// two extra properties, JSON5\n"
@@ -598,40 +598,49 @@ static void test_array_files_and_json5(void **state)
 	free(json);
 	free(file);
 
-	/* update one element: the file stays an array, the others are kept (comments are not) */
+	/* update one element: the file stays an array; the other elements and the comments
+	 * are kept as written, the element's new text takes its place */
 	ok_write(f, CFG_WRITE_UPDATE, CLASS_PROPERTY, "first_x",
 		 "{\"id\": \"first_x\", \"class\": \"Property\", \"key\": \"first_x\", \"type\": \"string\", \"sourceId\": \"users_table\", "
 		 "\"options\": {\"column\": \"xx\"}}",
 		 "properties/extra.json");
 	t = file_text(f, "properties/extra.json");
-	assert_not_contains(t, "//");
-	arr = json_loads(t, 0, NULL);
-	assert_non_null(arr);
-	assert_true(json_is_array(arr));
-	assert_int_equal(json_array_size(arr), 3);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(arr, 0), "options"), "column")), "xx");
-	assert_int_equal(json_object_size(json_array_get(arr, 1)), 0);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 2), "id")), "second_x");
-	assert_contains(t, "\"match\": 0.1\n"); /* not 0.10000000000000001 */
-	json_decref(arr);
+	assert_string_equal(t, "// two extra properties, JSON5\n"
+			       "[\n"
+			       "  {\n"
+			       "    \"id\": \"first_x\",\n"
+			       "    \"class\": \"Property\",\n"
+			       "    \"key\": \"first_x\",\n"
+			       "    \"type\": \"string\",\n"
+			       "    \"sourceId\": \"users_table\",\n"
+			       "    \"options\": {\n"
+			       "      \"column\": \"xx\"\n"
+			       "    }\n"
+			       "  },  // trailing comma\n"
+			       "  {},\n"
+			       "  { id: 'second_x', class: 'Property', key: 'second_x', type: 'float', sourceId: 'users_table',\n"
+			       "    options: { column: 'y' }, filters: [{ key: 'y', op: 'gt', match: 0.1 }, { key: 'z', op: 'eq', match: 0x10 }] },\n"
+			       "]\n");
 	free(t);
 
-	/* delete one element, then the last: the file goes away */
+	/* delete one element (its lines and its comma go), then the last: the file goes away */
 	ok_write(f, CFG_WRITE_DELETE, CLASS_PROPERTY, "second_x", NULL, "properties/extra.json");
 	t = file_text(f, "properties/extra.json");
-	arr = json_loads(t, 0, NULL);
-	assert_int_equal(json_array_size(arr), 2);
-	json_decref(arr);
+	assert_contains(t, "  },  // trailing comma\n  {},\n]\n");
+	assert_not_contains(t, "second_x");
 	free(t);
 	ok_write(f, CFG_WRITE_DELETE, CLASS_PROPERTY, "first_x", NULL, "properties/extra.json");
 	assert_false(file_exists(f->dir, "properties/extra.json"));
 
-	/* the demo's JSON5 app file (comment, trailing commas): rewritten as JSON */
+	/* the demo's JSON5 app file (comments, trailing commas): the object is replaced, the
+	 * comments above it stay */
 	ok_write(f, CFG_WRITE_UPDATE, CLASS_APP, "demo_db",
 		 "{\"id\": \"demo_db\", \"name\": \"Warehouse\", \"class\": \"App\", \"type\": \"sqlite\", \"options\": {\"file\": \"demo.db\"}}",
 		 "apps/demo_db.json");
 	t = file_text(f, "apps/demo_db.json");
-	assert_string_equal(t, "{\n  \"id\": \"demo_db\",\n  \"name\": \"Warehouse\",\n  \"class\": \"App\",\n  \"type\": \"sqlite\",\n"
+	assert_string_equal(t, "// The demo warehouse: demo.db in the project root, the directory holding this config\n"
+			       "// directory (relative paths are resolved from there, as in Grouparoo).\n"
+			       "{\n  \"id\": \"demo_db\",\n  \"name\": \"Warehouse\",\n  \"class\": \"App\",\n  \"type\": \"sqlite\",\n"
 			       "  \"options\": {\n    \"file\": \"demo.db\"\n  }\n}\n");
 	free(t);
 
@@ -673,6 +682,123 @@ static void test_array_files_and_json5(void **state)
 		 "{\"id\": \"g2\", \"class\": \"Group\", \"modelId\": \"users\", \"rules\": [{\"propertyId\": \"email\", \"op\": \"exists\"}]}",
 		 "groups/g2-2.json");
 	jerror_release(&err);
+}
+
+/* Concatenation of the NULL-terminated parts (owned). */
+static char *cat(const char *first, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, first);
+	for (const char *p = first; p; p = va_arg(ap, const char *))
+		strbuf_addstr(&sb, p);
+	va_end(ap);
+	return strbuf_detach(&sb, NULL);
+}
+
+/*
+ * Writes through the API keep users' files as they wrote them (they keep them in git):
+ * every byte outside the changed object stays, comments and JSON5 included.
+ */
+static void test_write_keeps_comments_and_layout(void **state)
+{
+	struct fixture *f = *state;
+	static const char head[] = "// Two groups, written by hand (JSON5)\n"
+				   "[\n"
+				   "  /* the first: big spenders */\n"
+				   "  ";
+	static const char first[] = "{\n"
+				    "    id: 'big_spenders', // unquoted keys, single quotes\n"
+				    "    class: 'Group',\n"
+				    "    name: 'Big spenders',\n"
+				    "    modelId: 'users',\n"
+				    "    rules: [{ propertyId: 'ltv', op: 'gt', match: 100, },],\n"
+				    "  }";
+	static const char between[] = ",\n"
+				      "  // the second\n"
+				      "  ";
+	static const char second[] = "{\n"
+				     "    \"id\": \"with_email\",\n"
+				     "    'class': 'Group',\n"
+				     "    modelId: 'users',\n"
+				     "    rules: [\n"
+				     "      { propertyId: 'email', op: 'exists' }, // trailing comma below\n"
+				     "    ],\n"
+				     "  }";
+	static const char tail[] = ",\n"
+				   "]\n"
+				   "// end of file\n";
+	static const char first_new[] = "{\n"
+					"    \"id\": \"big_spenders\",\n"
+					"    \"class\": \"Group\",\n"
+					"    \"name\": \"Bigger spenders\",\n"
+					"    \"modelId\": \"users\",\n"
+					"    \"rules\": [\n"
+					"      {\n"
+					"        \"propertyId\": \"ltv\",\n"
+					"        \"op\": \"gt\",\n"
+					"        \"match\": 500\n"
+					"      }\n"
+					"    ]\n"
+					"  }";
+	char *orig = cat(head, first, between, second, tail, NULL), *want, *t;
+
+	tu_write(f->dir, "groups/pair.json", orig);
+	struct config *cfg = load(f, JERR_OK);
+	config_free(cfg);
+
+	/* update the first: only its text changes, indented as it was */
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_GROUP, "big_spenders",
+		 "{\"id\": \"big_spenders\", \"class\": \"Group\", \"name\": \"Bigger spenders\", \"modelId\": \"users\", "
+		 "\"rules\": [{\"propertyId\": \"ltv\", \"op\": \"gt\", \"match\": 500}]}",
+		 "groups/pair.json");
+	t = file_text(f, "groups/pair.json");
+	want = cat(head, first_new, between, second, tail, NULL);
+	assert_string_equal(t, want);
+	free(t);
+	free(want);
+
+	/* read back through the API's reader: the new values */
+	{
+		char *json, *file;
+		struct jerror err = JERROR_INIT;
+		assert_int_equal(config_read_object(f->dir, CLASS_GROUP, "big_spenders", &json, &file, &err), JERR_OK);
+		assert_contains(json, "\"match\": 500");
+		free(json);
+		free(file);
+		jerror_release(&err);
+	}
+
+	/* delete the second (a trailing comma after it): its lines go, the comment above stays */
+	ok_write(f, CFG_WRITE_DELETE, CLASS_GROUP, "with_email", NULL, "groups/pair.json");
+	t = file_text(f, "groups/pair.json");
+	want = cat(head, first_new, ",\n  // the second\n]\n// end of file\n", NULL);
+	assert_string_equal(t, want);
+	free(t);
+	free(want);
+
+	/* the last element with no comma after it takes the comma before it; one line */
+	tu_write(f->dir, "groups/line.json",
+		 "[{ id: 'g_a', class: 'Group', modelId: 'users', rules: [] }, { id: 'g_b', class: 'Group', modelId: 'users', rules: [] }] // two\n");
+	ok_write(f, CFG_WRITE_DELETE, CLASS_GROUP, "g_b", NULL, "groups/line.json");
+	t = file_text(f, "groups/line.json");
+	assert_string_equal(t, "[{ id: 'g_a', class: 'Group', modelId: 'users', rules: [] }] // two\n");
+	free(t);
+	tu_write(f->dir, "groups/line.json",
+		 "[{ id: 'g_a', class: 'Group', modelId: 'users', rules: [] }, { id: 'g_b', class: 'Group', modelId: 'users', rules: [] }]\n");
+	ok_write(f, CFG_WRITE_DELETE, CLASS_GROUP, "g_a", NULL, "groups/line.json");
+	t = file_text(f, "groups/line.json");
+	assert_string_equal(t, "[{ id: 'g_b', class: 'Group', modelId: 'users', rules: [] }]\n");
+	free(t);
+
+	/* CRLF line ends stay CRLF */
+	tu_write(f->dir, "groups/crlf.json", "// crlf\r\n{ id: 'g_c', class: 'Group', modelId: 'users', rules: [] }\r\n");
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_GROUP, "g_c", "{\"id\": \"g_c\", \"class\": \"Group\", \"modelId\": \"users\", \"rules\": []}",
+		 "groups/crlf.json");
+	t = file_text(f, "groups/crlf.json");
+	assert_string_equal(t, "// crlf\r\n{\r\n  \"id\": \"g_c\",\r\n  \"class\": \"Group\",\r\n  \"modelId\": \"users\",\r\n  \"rules\": []\r\n}\r\n");
+	free(t);
+	free(orig);
 }
 
 static mode_t file_mode(const char *path)
@@ -960,6 +1086,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_traversal_ids_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_array_files_and_json5, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_keeps_comments_and_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlinked_dir_keeps_project_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secrets_moved_kept_and_masked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loader_secrets_file, setup, teardown),
