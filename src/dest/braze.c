@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -558,6 +559,51 @@ bool braze_response_has_user(json_t *body, struct slice external_id)
 	return false;
 }
 
+/*
+ * text with every occurrence of key (in any case) replaced by "****", appended to out.
+ * A key shorter than 4 characters is not looked for (it would mask ordinary words).
+ */
+static void mask_key(struct strbuf *out, const char *text, const char *key)
+{
+	size_t kl = key ? strlen(key) : 0;
+	const char *p = text;
+	if (kl < 4) {
+		strbuf_addstr(out, text);
+		return;
+	}
+	while (*p) {
+		if (!strncasecmp(p, key, kl)) {
+			strbuf_addstr(out, "****");
+			p += kl;
+		} else {
+			strbuf_addch(out, *p++);
+		}
+	}
+}
+
+void braze_response_mask(json_t *body, const char *key)
+{
+	size_t i;
+	const char *k;
+	json_t *v;
+	if (json_is_string(body)) {
+		const char *s = json_string_value(body);
+		if (!s || strlen(key ? key : "") < 4)
+			return;
+		struct strbuf sb = STRBUF_INIT;
+		mask_key(&sb, s, key);
+		if (strcmp(sb.buf, s))
+			json_string_set(body, sb.buf);
+		strbuf_release(&sb);
+	} else if (json_is_array(body)) {
+		json_array_foreach(body, i, v)
+			braze_response_mask(v, key);
+	} else if (json_is_object(body)) {
+		json_object_foreach(body, k, v)
+			braze_response_mask(v, key);
+	}
+}
+
 static void handle_success(struct braze *b, struct batch *bt, json_t *body)
 {
 	enum dest_result *res = xcalloc(bt->n ? bt->n : 1, sizeof(*res));
@@ -616,8 +662,14 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 			}
 	}
 	ratelimit_observe(&b->rl[bt->ep], res->rl_limit, res->rl_remaining, res->rl_reset, now, epoch_ms());
+	/* every text taken from the answer goes to messages, logs and the ledger: a server
+	 * that echoes the key must not put it there */
 	body = braze_response_parse(res->body);
+	braze_response_mask(body, b->api_key);
 	const char *msg = braze_response_message(body);
+	struct strbuf transport = STRBUF_INIT;
+	if (res->error)
+		mask_key(&transport, res->error, b->api_key);
 
 	if (res->status == 429) {
 		int64_t wait;
@@ -652,7 +704,7 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 		bt->attempts++;
 		if (res->status == 0)
 			snprintf(detail, sizeof(detail), "%s %s: %s", "POST", endpoints[bt->ep].path,
-				 res->error ? res->error : "no response");
+				 res->error ? transport.buf : "no response");
 		else if (res->status >= 500)
 			snprintf(detail, sizeof(detail), "POST %s: HTTP %ld%s%s", endpoints[bt->ep].path, res->status,
 				 msg ? ": " : "", msg ? msg : "");
@@ -755,6 +807,7 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 	}
 	handle_success(b, bt, body);
 out:
+	strbuf_release(&transport);
 	json_decref(body);
 }
 
@@ -1095,6 +1148,7 @@ static void braze_close(void *h)
 /* ---- connection check ---- */
 
 struct check_ctx {
+	const char *key; /* masked in what is kept */
 	long status;
 	char msg[256];
 	char error[256];
@@ -1104,10 +1158,14 @@ static void check_done(void *ctx, struct http_request *req, const struct http_re
 {
 	struct check_ctx *c = ctx;
 	json_t *body = braze_response_parse(res->body);
+	struct strbuf e = STRBUF_INIT;
+	braze_response_mask(body, c->key);
 	const char *m = braze_response_message(body);
 	c->status = res->status;
 	snprintf(c->msg, sizeof(c->msg), "%s", m ? m : "");
-	snprintf(c->error, sizeof(c->error), "%s", res->error ? res->error : "");
+	mask_key(&e, res->error ? res->error : "", c->key);
+	snprintf(c->error, sizeof(c->error), "%s", e.buf);
+	strbuf_release(&e);
 	json_decref(body);
 	(void)req;
 }
@@ -1134,7 +1192,7 @@ static enum jerr braze_check(const struct cfg_app *app, const struct dest_opts *
 	char *base = normalise_url(endpoint);
 	struct http_client *hc = http_client_new(&ho);
 	for (size_t i = 0; i < ARRAY_SIZE(probes) && !rc; i++) {
-		struct check_ctx c = { 0 };
+		struct check_ctx c = { .key = key };
 		struct strbuf url = STRBUF_INIT;
 		strbuf_addf(&url, "%s%s", base, endpoints[probes[i].ep].path);
 		struct http_request req = { .method = "POST", .url = url.buf, .auth_bearer = key,

@@ -5,6 +5,7 @@
  *
  * Order of calls, as in braze.c for every answered request:
  *   json_t *body = braze_response_parse(res->body);     -- NULL: empty or not JSON
+ *   braze_response_mask(body, api_key);                  -- before any text is taken
  *   msg = braze_response_message(body);                  -- for messages
  *   /users/track:       braze_response_row_errors(body, n_rows, errs);
  *   /users/export/ids:  braze_response_has_user(body, key) per row
@@ -22,6 +23,13 @@
 
 /* The response body (borrowed) as JSON, owned by the caller; NULL if empty or unreadable. */
 json_t *braze_response_parse(struct slice body);
+/*
+ * Replace, in every string of body (in place; NULL-safe), each occurrence of key (in
+ * any case) by "****": Braze's texts go to messages, logs and the error ledger, and a
+ * server that echoes the key must not put it there. A key under 4 characters is not
+ * looked for.
+ */
+void braze_response_mask(json_t *body, const char *key);
 /* The body's "message" string (borrowed from body), or NULL. */
 const char *braze_response_message(json_t *body);
 /*

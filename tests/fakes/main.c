@@ -38,6 +38,7 @@ static const char usage[] =
 	"  --dob-format F           iso (default, 1980-12-21T00:00:00.000Z) | date\n"
 	"  --v2-max-entries N       /v2/subscription/status/set entries (default 25)\n"
 	"  --stall-ms N             never_ending fault gives up after N ms (default 300000)\n"
+	"  --echo-key               error messages and per-object error types quote the key sent\n"
 	"  --quiet                  no messages on stderr\n";
 
 static void die(const char *fmt, const char *arg)
@@ -171,7 +172,7 @@ int main(int argc, char **argv)
 {
 	enum { O_PORT = 256, O_PORT_FILE, O_HOST, O_KEY, O_PERMS, O_CAP, O_RATE, O_STYLE, O_RESET, O_LOWER,
 	       O_LATENCY, O_LIFE, O_STATE, O_LOG, O_KEEP, O_SEED, O_GROUP, O_BLOCK, O_ACAP, O_LONG, O_DOLLAR,
-	       O_REQFIELDS, O_DOB, O_V2, O_STALL, O_QUIET, O_HELP };
+	       O_REQFIELDS, O_DOB, O_V2, O_STALL, O_ECHO, O_QUIET, O_HELP };
 	static const struct option opts[] = {
 		{ "port", 1, NULL, O_PORT }, { "port-file", 1, NULL, O_PORT_FILE }, { "host", 1, NULL, O_HOST },
 		{ "api-key", 1, NULL, O_KEY }, { "permissions", 1, NULL, O_PERMS }, { "track-cap", 1, NULL, O_CAP },
@@ -184,6 +185,7 @@ int main(int argc, char **argv)
 		{ "string-too-long", 1, NULL, O_LONG }, { "dollar-keys", 1, NULL, O_DOLLAR },
 		{ "require-fields-to-export", 0, NULL, O_REQFIELDS }, { "dob-format", 1, NULL, O_DOB },
 		{ "v2-max-entries", 1, NULL, O_V2 }, { "stall-ms", 1, NULL, O_STALL }, { "quiet", 0, NULL, O_QUIET },
+		{ "echo-key", 0, NULL, O_ECHO },
 		{ "help", 0, NULL, O_HELP }, { NULL, 0, NULL, 0 },
 	};
 	const char *host = "127.0.0.1", *port_file = NULL, *state_file = NULL, *log_file = NULL;
@@ -253,6 +255,7 @@ int main(int argc, char **argv)
 		case O_V2: sim.v2_max_entries = num_arg("--v2-max-entries", optarg); break;
 		case O_STALL: sim.stall_ms = num_arg("--stall-ms", optarg); break;
 		case O_QUIET: sim.quiet = true; break;
+		case O_ECHO: sim.echo_key = true; break;
 		case O_HELP: fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}

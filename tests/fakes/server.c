@@ -144,6 +144,40 @@ static void out_message(struct out *o, int status, const char *msg)
 	o->body = dump_free(json_pack("{s:s}", "message", msg));
 }
 
+/*
+ * --echo-key: a careless server that quotes the key it was sent (as given in the
+ * Authorization header) in the "message" of every error answer and in the "type" of
+ * every per-object error, so tests can check that joey never shows it.
+ */
+static void echo_key(struct MHD_Connection *con, struct out *o)
+{
+	const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization");
+	json_t *j, *errors, *e;
+	size_t i;
+	char buf[1024];
+	if (!h || !o->body)
+		return;
+	if (!strncmp(h, "Bearer ", 7))
+		h += 7;
+	if (!(j = json_loads(o->body, 0, NULL)))
+		return;
+	json_t *m = json_object_get(j, "message");
+	if (o->status >= 400 && json_is_string(m)) {
+		snprintf(buf, sizeof(buf), "%s (API key: %s)", json_string_value(m), h);
+		json_object_set_new(j, "message", json_string(buf));
+	}
+	errors = json_object_get(j, "errors");
+	json_array_foreach(errors, i, e) {
+		json_t *t = json_object_get(e, "type");
+		if (json_is_string(t)) {
+			snprintf(buf, sizeof(buf), "%s (API key: %s)", json_string_value(t), h);
+			json_object_set_new(e, "type", json_string(buf));
+		}
+	}
+	free(o->body);
+	o->body = dump_free(j);
+}
+
 /* ---- request log ---- */
 
 static void log_header(json_t *h, const char *k, const char *v)
@@ -472,12 +506,12 @@ static json_t *config_json(void)
 		snprintf(buf, sizeof(buf), "%ld/%ld", sim.rates[i].limit, sim.rates[i].window_s);
 		json_object_set_new(rates, bucket_names[i], json_string(buf));
 	}
-	return json_pack("{s:o,s:I,s:s,s:s,s:s,s:b,s:I,s:s,s:b,s:I}", "rates", rates, "latency_ms",
+	return json_pack("{s:o,s:I,s:s,s:s,s:s,s:b,s:I,s:s,s:b,s:I,s:b}", "rates", rates, "latency_ms",
 			 (json_int_t)sim.latency_ms, "track_cap", cap_name(sim.track_cap), "rate_header_style",
 			 sim.mau_headers ? "mau" : "standard", "rate_reset", sim.reset_delta ? "delta" : "epoch",
 			 "lowercase_headers", sim.lowercase_headers, "array_cap", (json_int_t)sim.array_cap,
 			 "string_too_long", sim.string_error ? "error" : "truncate", "require_fields_to_export",
-			 sim.require_fields, "stall_ms", (json_int_t)sim.stall_ms);
+			 sim.require_fields, "stall_ms", (json_int_t)sim.stall_ms, "echo_key", sim.echo_key);
 }
 
 static const char *config_apply(json_t *c)
@@ -519,6 +553,8 @@ static const char *config_apply(json_t *c)
 			sim.require_fields = json_is_true(v);
 		} else if (!strcmp(k, "stall_ms") && json_is_integer(v)) {
 			sim.stall_ms = (long)json_integer_value(v);
+		} else if (!strcmp(k, "echo_key")) {
+			sim.echo_key = json_is_true(v);
 		} else {
 			return "unknown or mistyped config key";
 		}
@@ -791,6 +827,8 @@ respond_latency:
 	if (o.delay_ms > 0)
 		sim_sleep_ms(o.delay_ms);
 respond:
+	if (sim.echo_key && !o.never_ending)
+		echo_key(con, &o);
 	log_request(con, method, url, query, cs, parsed, &o, start);
 	pthread_mutex_lock(&sim.lock);
 	count_status(rt ? rt->name : "unknown", o.reset_conn ? 0 : o.status);

@@ -201,6 +201,7 @@ struct sim {
 	bool dob_date_only;     /* export dob as YYYY-MM-DD */
 	long v2_max_entries;
 	long stall_ms;          /* never_ending: give up after this */
+	bool echo_key;          /* error texts quote the key sent (joey must mask it) */
 	char **blocklist;
 	size_t n_blocklist;
 	json_t *groups; /* registry {uuid: {"channel": .., "name": ..}} or NULL = any UUID */
