@@ -55,7 +55,15 @@ int cli_opt_number(const char *name, double lo, double hi, int argc, char **argv
 char *cli_secrets_path(const struct cli_common *c);
 
 /*
- * Load the config for a command: prints diagnostics (warnings always, errors on
+ * The config's secrets (API keys, passwords) are about to be in this process's memory:
+ * no core dump may hold them (RLIMIT_CORE soft limit 0, PR_SET_DUMPABLE 0, which also
+ * keeps other processes of the same user from ptrace and /proc/<pid>/mem). Called by
+ * cli_load_config and cli_server_run. JOEY_ALLOW_CORE=1 leaves both alone (debugging).
+ */
+void cli_protect_memory(void);
+
+/*
+ * Load the config for a command (cli_protect_memory first): prints diagnostics (warnings always, errors on
  * failure) to stderr. Returns the config or NULL (already reported).
  */
 struct config *cli_load_config(const struct cli_common *c);
@@ -74,5 +82,6 @@ int cli_server_opt(struct server_opts *o, int argc, char **argv, int *i);
 int cli_server_run(struct cli_common *c, struct server_opts *o);
 int cmd_state(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
+int cmd_user(int argc, char **argv);
 
 #endif

@@ -11,11 +11,13 @@
 static void usage(FILE *out)
 {
 	fputs("usage: joey serve [--config DIR] [--state PATH] [--listen HOST:PORT] [--stop-timeout SECONDS]\n"
-	      "                  [--concurrency N] [--timeout SECONDS] [--worker [--lease SECONDS]]\n\n"
+	      "                  [--concurrency N] [--timeout SECONDS] [--worker [--lease SECONDS]]\n"
+	      "                  [--tls-cert FILE --tls-key FILE]\n\n"
 	      "Runs every Schedule of the config by itself and serves the web UI, the JSON API\n"
 	      "(/api/v1/, docs/api.md), /healthz and Prometheus /metrics.\n\n"
 	      "  --listen HOST:PORT     address to listen on (default 127.0.0.1:8020; port 0: any free one).\n"
-	      "                         Beyond loopback every API call and UI session needs the token.\n"
+	      "  --tls-cert FILE        serve HTTPS with this PEM certificate (chain) ...\n"
+	      "  --tls-key FILE         ... and this PEM private key (session cookies become Secure)\n"
 	      "  --stop-timeout SECONDS on SIGTERM, how long to wait for the batches in flight (default 60)\n"
 	      "  --concurrency N        Braze requests in flight per destination (default 32)\n"
 	      "  --timeout SECONDS      per Braze request (default 30)\n"
@@ -23,9 +25,11 @@ static void usage(FILE *out)
 	      "                         'joey worker'): runs are queued there as work items that any worker\n"
 	      "                         runs, and only the elected leader fires the schedules (docs/scaling.md)\n"
 	      "  --lease SECONDS        with --worker: lease of a claimed work item (default 30)\n\n"
-	      "The API token is JOEY_API_TOKEN, or generated at the first start, printed once and kept\n"
-	      "in the state directory's api-token file (mode 0600). Changes (POST, PUT, DELETE) always\n"
-	      "need it in an 'Authorization: Bearer TOKEN' header.\n"
+	      "Nothing but /healthz is readable without signing in, also from this machine. People\n"
+	      "sign in with an account (joey user add NAME --role admin|editor|viewer; with no account\n"
+	      "yet, the first start prints a one-time setup link). Programs send a personal API token\n"
+	      "(joey user token, or the UI) or JOEY_API_TOKEN (an admin; at least 32 characters beyond\n"
+	      "loopback) in an 'Authorization: Bearer TOKEN' header.\n"
 	      "Signals: SIGTERM/SIGINT stop after the batches in flight are committed; SIGHUP reloads\n"
 	      "the config (an invalid one is reported and the old one kept).\n",
 	      out);
@@ -82,6 +86,18 @@ int cmd_serve(int argc, char **argv)
 		}
 		if (missing)
 			return EXIT_USAGE;
+		if ((v = cli_opt_value("--tls-cert", argc, argv, &i, &missing))) {
+			o.tls_cert = v;
+			continue;
+		}
+		if ((v = cli_opt_value("--tls-key", argc, argv, &i, &missing))) {
+			o.tls_key = v;
+			continue;
+		}
+		if (missing) {
+			fprintf(stderr, "joey: error: %s needs a value\n", argv[i]);
+			return EXIT_USAGE;
+		}
 		if (!strcmp(argv[i], "--worker")) {
 			o.worker = true;
 			continue;
@@ -132,6 +148,7 @@ int cli_server_run(struct cli_common *c, struct server_opts *o)
 	int ret = 0;
 
 	cli_common_finish(c);
+	cli_protect_memory(); /* serve and worker hold every app's key for as long as they run */
 	if (log_get_level() < LOG_INFO)
 		log_set_level(LOG_INFO);
 	secrets = cli_secrets_path(c);

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "base/log.h"
 #include "base/strbuf.h"
@@ -134,13 +136,30 @@ char *cli_secrets_path(const struct cli_common *c)
 	return strbuf_detach(&sb, NULL);
 }
 
+void cli_protect_memory(void)
+{
+	const char *allow = getenv("JOEY_ALLOW_CORE");
+	struct rlimit rl;
+	if (allow && !strcmp(allow, "1"))
+		return;
+	if (getrlimit(RLIMIT_CORE, &rl) == 0) {
+		rl.rlim_cur = 0;
+		(void)setrlimit(RLIMIT_CORE, &rl);
+	}
+	/* no core file even where a crash handler ignores the limit, and no ptrace by the same user */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 struct config *cli_load_config(const struct cli_common *c)
 {
 	struct config *cfg = NULL;
 	struct jerror err = JERROR_INIT;
 	char *secrets = cli_secrets_path(c);
 	struct config_opts opts = { .secrets_path = secrets };
-	enum jerr rc = config_load(c->config_dir, &opts, &cfg, &err);
+	enum jerr rc;
+
+	cli_protect_memory(); /* before the secrets are resolved into memory */
+	rc = config_load(c->config_dir, &opts, &cfg, &err);
 
 	free(secrets);
 	if (!cfg) {
