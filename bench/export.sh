@@ -27,7 +27,7 @@ start_sim() {
     --rate track=3000/3 --latency-ms 20 --log-keep 1000 >/dev/null &
   SIMPID=$!
   for _ in $(seq 100); do [ -s "$OUT/port" ] && break; sleep 0.05; done
-  export BRAZE_URL="http://127.0.0.1:$(cat "$OUT/port")"
+  export BRAZE_URL="http://127.0.0.1:$(cat "$OUT/port")" GROUPAROO_OPTION__APP__BRAZE_URL="http://127.0.0.1:$(cat "$OUT/port")"
 }
 stats() { curl -s "$BRAZE_URL/_sim/stats"; }
 make_db() { # make_db FILE N
@@ -49,7 +49,7 @@ props = [("email","email"),("first_name","string"),("last_name","string"),("coun
          ("city","string"),("age","integer"),("score","float"),("vip","boolean"),("signup","date")]
 objs = [
   {"class":"App","id":"db","type":"sqlite","options":{"file":sys.argv[2]}},
-  {"class":"App","id":"braze","type":"braze","options":{"apiKey":"bench-key","restEndpoint":"${BRAZE_URL}"}},
+  {"class":"App","id":"braze","type":"braze","options":{"apiKey":"bench-key","restEndpoint":"BRAZE_URL"}},
   {"class":"Model","id":"users","name":"Users","type":"profile"},
   {"class":"Source","id":"users_src","type":"sqlite-import-table","appId":"db","modelId":"users",
    "options":{"table":"users"},"mapping":{"id":"user_id"}},

@@ -49,7 +49,7 @@ start_sim() { # start_sim ARGS...: a fresh simulator
     --log-keep 0 "$@" >/dev/null &
   SIMPID=$!
   for _ in $(seq 100); do [ -s "$OUT/port" ] && break; sleep 0.05; done
-  export BRAZE_URL="http://127.0.0.1:$(cat "$OUT/port")"
+  export BRAZE_URL="http://127.0.0.1:$(cat "$OUT/port")" GROUPAROO_OPTION__APP__BRAZE_URL="http://127.0.0.1:$(cat "$OUT/port")"
 }
 stat_of() { curl -s "$BRAZE_URL/_sim/stats" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
@@ -69,7 +69,7 @@ make_config() { # make_config DIR RATELIMITS
 import json, sys
 props = [("email","email"),("first_name","string"),("last_name","string"),("country","string"),
          ("city","string"),("age","integer"),("score","float"),("vip","boolean"),("signup","date")]
-opts = {"apiKey":"bench-key","restEndpoint":"${BRAZE_URL}"}
+opts = {"apiKey":"bench-key","restEndpoint":"BRAZE_URL"}
 if sys.argv[2]:
   opts["rateLimits"] = sys.argv[2]
 objs = [

@@ -104,6 +104,8 @@ struct schedule_x {
 	const struct j5_member *source_m;
 };
 
+struct plain_env_use;
+
 struct loader {
 	struct config *cfg;
 	struct arena *a;
@@ -121,6 +123,9 @@ struct loader {
 	/* the secrets file was refused (reported once): references it would have resolved
 	 * are not reported again */
 	bool secrets_refused;
+	/* plain app options set from GROUPAROO_OPTION__APP__ variables (check_plain_env) */
+	struct plain_env_use **plain_env;
+	size_t n_plain_env, alloc_plain_env;
 };
 
 static void add_broken(struct loader *ld, const char *id)
@@ -506,12 +511,61 @@ static bool is_env_name(const char *s, size_t n)
 	return true;
 }
 
+/* The catalog row of option key in cat (NULL-terminated; cat may be NULL), or NULL. */
+static const struct catalog_option *cat_find(const struct catalog_option *cat, const char *key)
+{
+	for (; cat && cat->name; cat++)
+		if (!strcmp(cat->name, key))
+			return cat;
+	return NULL;
+}
+
+/* "apiKey, password, ssl_key": the secret options of cat, for hints (arena-owned). */
+static const char *secret_names(struct loader *ld, const struct catalog_option *cat)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *out;
+	for (; cat && cat->name; cat++)
+		if (cat->sensitive)
+			strbuf_addf(&sb, "%s%s", sb.len ? ", " : "", cat->name);
+	out = arena_strdup(ld->a, sb.len ? sb.buf : "this object has none");
+	strbuf_release(&sb);
+	return out;
+}
+
+/*
+ * Does a GROUPAROO_OPTION__ variable name (the part after the topic) say it holds a
+ * secret? "BRAZE_API_KEY", "PG_PASSWORD", "X_TOKEN": the name without '_' and '-'
+ * contains a word of catalog_option_sensitive, or ends in "KEY".
+ */
+static bool env_name_secret(const char *name)
+{
+	char flat[256];
+	size_t n = 0;
+	for (const char *p = name; *p && n + 1 < sizeof(flat); p++)
+		if (*p != '_' && *p != '-')
+			flat[n++] = *p;
+	flat[n] = '\0';
+	return catalog_option_sensitive(flat) ||
+	       (n >= 3 && !strcasecmp(flat + n - 3, "key"));
+}
+
+/* A non-secret app option set from a GROUPAROO_OPTION__APP__ variable (checked at the end). */
+struct plain_env_use {
+	struct cfg_option *opt;
+	struct where w;
+};
+
 /*
  * Read obj (an "options" object) into o: string/number/boolean values, null and ""
- * dropped, secrets resolved. topic is "APP", "SOURCE", ... for GROUPAROO_OPTION__.
+ * dropped, references resolved. topic is "APP", "SOURCE", ... for GROUPAROO_OPTION__.
+ * cat (borrowed, may be NULL) is the catalog of the object's options: "${NAME}" is
+ * resolved only in an option it marks sensitive, and is an error in any other option
+ * it lists; with no catalog (an unknown or unsupported type, reported elsewhere) and in
+ * options it does not list (reported by check_options), references stay unresolved.
  */
 static void read_options(struct loader *ld, const struct where *w, const struct j5_node *obj,
-			 const char *topic, struct cfg_options *o)
+			 const char *topic, const struct catalog_option *cat, struct cfg_options *o)
 {
 	size_t n = 0;
 	o->items = arena_zalloc(ld->a, (obj->n ? obj->n : 1) * sizeof(*o->items));
@@ -519,6 +573,7 @@ static void read_options(struct loader *ld, const struct where *w, const struct 
 	for (size_t i = 0; i < obj->n; i++) {
 		const struct j5_member *m = &obj->members[i];
 		const struct j5_node *v = m->value;
+		const struct catalog_option *c = cat_find(cat, m->key);
 		struct cfg_option *opt;
 		const char *field = arena_printf(ld->a, "options.%s", m->key);
 		bool dup = false;
@@ -540,6 +595,7 @@ static void read_options(struct loader *ld, const struct where *w, const struct 
 		}
 		opt = &o->items[n++];
 		opt->key = m->key;
+		opt->sensitive = c && c->sensitive;
 		opt->pos = (struct cfg_pos){ w->file, v->line, v->col };
 		if (v->type == J5_NUMBER) {
 			opt->kind = OPT_NUMBER;
@@ -558,6 +614,20 @@ static void read_options(struct loader *ld, const struct where *w, const struct 
 		if (v->len > 3 && v->str[0] == '$' && v->str[1] == '{' && v->str[v->len - 1] == '}') {
 			const char *name = arena_strndup(ld->a, v->str + 2, v->len - 3);
 			const char *val;
+			if (!c)
+				continue; /* unknown option or type: reported elsewhere, never resolved */
+			if (!c->sensitive) {
+				/* resolved here, a secret would become a table name, a path or a
+				 * column, and every message naming those would print it */
+				err_at(ld, w, NPOS(v), field,
+				       arena_printf(ld->a,
+						    "write the value itself: \"${NAME}\" is resolved only in secret options (%s); "
+						    "to take it from the environment write \"NAME\" and set GROUPAROO_OPTION__%s__NAME",
+						    secret_names(ld, cat), topic),
+				       "option \"%s\" is not a secret and cannot refer to \"%s\"", m->key, v->str);
+				opt->str = "";
+				continue;
+			}
 			opt->ref = v->str;
 			opt->secret = true;
 			opt->env_name = name;
@@ -589,15 +659,66 @@ static void read_options(struct loader *ld, const struct where *w, const struct 
 		if (v->len <= 255 && !strchr(v->str, '=')) {
 			const char *envn = arena_printf(ld->a, "GROUPAROO_OPTION__%s__%s", topic, v->str);
 			const char *val = env_get(ld, envn);
-			if (val) {
-				opt->ref = v->str;
-				opt->secret = true;
-				opt->env_name = envn;
-				opt->str = arena_strdup(ld->a, val);
+			if (!val)
+				continue;
+			opt->ref = v->str;
+			opt->secret = true;
+			opt->env_name = envn;
+			if (!strcmp(topic, "APP") && c && !c->sensitive) {
+				/* app options are the only ones with secrets beside them: a plain one
+				 * must not read a variable meant for a key (it would end up in a
+				 * path, a host name or a message) */
+				if (env_name_secret(v->str)) {
+					err_at(ld, w, NPOS(v), field,
+					       arena_printf(ld->a, "write the value of \"%s\" itself, or give the variable a name "
+								   "that does not say it holds a secret", m->key),
+					       "option \"%s\" is not a secret and cannot be set from %s, whose name says it holds one",
+					       m->key, envn);
+					opt->str = "";
+					continue;
+				}
+				struct plain_env_use *u = arena_zalloc(ld->a, sizeof(*u));
+				u->opt = opt;
+				u->w = *w;
+				ALLOC_GROW(ld->plain_env, ld->n_plain_env + 1, ld->alloc_plain_env);
+				ld->plain_env[ld->n_plain_env++] = u;
 			}
+			opt->str = arena_strdup(ld->a, val);
 		}
 	}
 	o->n = n;
+}
+
+/*
+ * A variable that a secret option reads (apiKey "${X}" or "X" with
+ * GROUPAROO_OPTION__APP__X) may not also set a plain app option (read_options listed
+ * those): the key would become a path or a host name. Runs after every app is read.
+ */
+static void check_plain_env(struct loader *ld)
+{
+	for (size_t i = 0; i < ld->n_plain_env; i++) {
+		struct plain_env_use *u = ld->plain_env[i];
+		const struct app_x *owner = NULL;
+		const struct cfg_option *so = NULL;
+		for (size_t a = 0; a < ld->n_objs[CLASS_APP] && !so; a++) {
+			const struct app_x *x = ld->objs[CLASS_APP][a];
+			for (size_t k = 0; k < x->a.options.n && !so; k++) {
+				const struct cfg_option *o = &x->a.options.items[k];
+				if (o->sensitive && o->env_name && !strcmp(o->env_name, u->opt->env_name)) {
+					so = o;
+					owner = x;
+				}
+			}
+		}
+		if (!so)
+			continue;
+		err_at(ld, &u->w, u->opt->pos.line, u->opt->pos.col, arena_printf(ld->a, "options.%s", u->opt->key),
+		       arena_printf(ld->a, "App \"%s\" reads its %s from it; write the value of \"%s\" itself", owner->a.id,
+				    so->key, u->opt->key),
+		       "option \"%s\" is not a secret and cannot be set from %s, which holds a secret", u->opt->key,
+		       u->opt->env_name);
+		u->opt->str = "";
+	}
 }
 
 /* Check options against a catalog table: unknown names, kinds, required ones. */
@@ -994,11 +1115,13 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		x->a.id = id;
 		x->a.name = get_str(o, "name");
 		x->a.pos = (struct cfg_pos){ file, o->line, o->col };
-		read_options(ld, &w, get_obj(o, "options"), "APP", &x->a.options);
 		type = req_str(ld, &w, o, "type", &tm);
 		x->a.type = type;
 		if (skip_export_only(ld, &w, tm, type, "app and its destinations are"))
 			break;
+		x->cat = catalog_app(type);
+		read_options(ld, &w, get_obj(o, "options"), "APP", x->cat && x->cat->supported ? x->cat->options : NULL,
+			     &x->a.options);
 		if (type) {
 			size_t n;
 			const char *const *names = catalog_app_types(&n);
@@ -1040,7 +1163,8 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 					err_at(ld, &w, rl->pos.line, rl->pos.col, "options.rateLimits",
 					       "write ENDPOINT=REQUESTS/SECONDS, comma-separated, e.g. \"track=3000/3,delete=20000/60\" "
 					       "(endpoints: track, delete, export_ids, subscription)",
-					       "rateLimits \"%s\" is not valid at \"%s\"", rl->str, rl_bad);
+					       "rateLimits \"%s\" is not valid%s%s%s", config_option_display(rl),
+					       rl->secret ? "" : " at \"", rl->secret ? "" : rl_bad, rl->secret ? "" : "\"");
 				struct cfg_option *ep = (struct cfg_option *)cfg_options_get(&x->a.options, "restEndpoint");
 				if (ep && ep->kind == OPT_STRING && *ep->str) {
 					const char *s = ep->str;
@@ -1093,9 +1217,10 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		x->s.id = id;
 		x->s.name = get_str(o, "name");
 		x->s.pos = (struct cfg_pos){ file, o->line, o->col };
-		read_options(ld, &w, get_obj(o, "options"), "SOURCE", &x->s.options);
 		type = req_str(ld, &w, o, "type", &tm);
 		x->s.type = type;
+		read_options(ld, &w, get_obj(o, "options"), "SOURCE",
+			     catalog_source(type) ? catalog_source(type)->options : NULL, &x->s.options);
 		x->app_id = req_str(ld, &w, o, "appId", &x->app_m);
 		x->model_id = req_str(ld, &w, o, "modelId", &x->model_m);
 		if (type) {
@@ -1167,7 +1292,9 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		if (x->p.unique && x->p.is_array)
 			err_at(ld, &w, NPOS(j5_member(o, "isArray")->value), "isArray",
 			       "remove \"isArray\" or \"unique\"", "unique properties cannot be arrays");
-		read_options(ld, &w, get_obj(o, "options"), "PROPERTY", &x->p.options);
+		/* the query sources' table lists every property option (none is secret) */
+		read_options(ld, &w, get_obj(o, "options"), "PROPERTY", catalog_property_options(true),
+			     &x->p.options);
 		read_filters(ld, &w, o, &x->p.filters, &x->p.n_filters);
 		add_obj(ld, CLASS_PROPERTY, x);
 		break;
@@ -1216,11 +1343,12 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		x->d.id = id;
 		x->d.name = get_str(o, "name");
 		x->d.pos = (struct cfg_pos){ file, o->line, o->col };
-		read_options(ld, &w, get_obj(o, "options"), "DESTINATION", &x->d.options);
 		type = req_str(ld, &w, o, "type", &tm);
 		x->d.type = type;
 		if (skip_export_only(ld, &w, tm, type, "destination is"))
 			break;
+		read_options(ld, &w, get_obj(o, "options"), "DESTINATION",
+			     catalog_destination(type) ? catalog_destination(type)->options : NULL, &x->d.options);
 		x->app_id = req_str(ld, &w, o, "appId", &x->app_m);
 		x->model_id = req_str(ld, &w, o, "modelId", &x->model_m);
 		if (type) {
@@ -1247,7 +1375,7 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 			if (mdp && mdp->kind == OPT_NUMBER) {
 				if (mdp->num < 0 || mdp->num > 100)
 					err_at(ld, &w, mdp->pos.line, mdp->pos.col, "options.maxDeletePercent", NULL,
-					       "maxDeletePercent must be between 0 and 100, found %s", mdp->str);
+					       "maxDeletePercent must be between 0 and 100, found %s", config_option_display(mdp));
 				else
 					x->d.max_delete_percent = mdp->num;
 			}
@@ -1256,13 +1384,13 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 			    strcmp(dm->str, "warehouse") && strcmp(dm->str, "auto"))
 				err_at(ld, &w, dm->pos.line, dm->pos.col, "options.diff",
 				       "\"stream\" (joey compares), \"warehouse\" (the database compares) or \"auto\"",
-				       "diff must be \"stream\", \"warehouse\" or \"auto\", found \"%s\"", dm->str);
+				       "diff must be \"stream\", \"warehouse\" or \"auto\", found \"%s\"", config_option_display(dm));
 			const struct cfg_option *np = cfg_options_get(&x->d.options, "partitions");
 			if (np && np->kind == OPT_NUMBER) {
 				if (np->num < 1 || np->num > 1024 || np->num != (double)(int)np->num)
 					err_at(ld, &w, np->pos.line, np->pos.col, "options.partitions",
 					       "workers split a run of the destination into this many key ranges",
-					       "partitions must be a whole number from 1 to 1024, found %s", np->str);
+					       "partitions must be a whole number from 1 to 1024, found %s", config_option_display(np));
 				else
 					x->d.partitions = (int)np->num;
 			}
@@ -1308,16 +1436,21 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 			else
 				x->s.recurring_frequency_ms = (int64_t)f;
 		}
-		read_options(ld, &w, get_obj(o, "options"), "SCHEDULE", &x->s.options);
+		read_options(ld, &w, get_obj(o, "options"), "SCHEDULE", catalog_schedule_options(true),
+			     &x->s.options);
 		const struct cfg_option *cron_opt = cfg_options_get(&x->s.options, "cron");
 		if (cron_opt && cron_opt->kind == OPT_STRING) {
 			struct cron c;
 			struct jerror cerr = JERROR_INIT;
-			if (cron_parse(cron_opt->str, &c, &cerr))
+			if (!cron_parse(cron_opt->str, &c, &cerr))
+				x->s.cron = cron_opt->str;
+			else if (cron_opt->secret) /* from the environment: never its value */
+				err_at(ld, &w, cron_opt->pos.line, cron_opt->pos.col, "options.cron",
+				       cerr.hint.len ? cerr.hint.buf : NULL, "the cron expression in %s is not valid",
+				       config_option_display(cron_opt));
+			else
 				err_at(ld, &w, cron_opt->pos.line, cron_opt->pos.col, "options.cron",
 				       cerr.hint.len ? cerr.hint.buf : NULL, "%s", cerr.msg.buf);
-			else
-				x->s.cron = cron_opt->str;
 			jerror_release(&cerr);
 		}
 		if (x->s.recurring && x->s.recurring_frequency_ms < 60000 && !cron_opt) {
@@ -2424,12 +2557,14 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 	}
 	free(pl.items);
 
+	check_plain_env(&ld);
 	link_all(&ld);
 	if (opts && opts->check_files)
 		check_files(&ld);
 	for (int c = 0; c < CLASS__COUNT; c++)
 		free(ld.objs[c]);
 	free(ld.broken_ids);
+	free(ld.plain_env);
 	sort_diags(cfg);
 
 	*out = cfg;
@@ -2473,7 +2608,7 @@ const char *config_option_display(const struct cfg_option *opt)
 			return opt->ref;
 		return opt->env_name ? opt->env_name : "****";
 	}
-	if (opt->kind == OPT_STRING && catalog_option_sensitive(opt->key))
+	if (opt->kind == OPT_STRING && (opt->sensitive || catalog_option_sensitive(opt->key)))
 		return "****";
 	return opt->str;
 }

@@ -16,11 +16,17 @@
  * the graph (strings, cross-references) is owned by cfg's arena and lives until
  * config_free().
  *
- * Secrets: option values written "${NAME}" are replaced by the environment variable
- * NAME, else by NAME in the secrets file (config_opts.secrets_path; missing from both:
- * a validation error naming it); a value equal to NAME is replaced by
- * GROUPAROO_OPTION__<TOPIC>__NAME when that variable is set (Grouparoo's rule). Such
- * options are flagged `secret` and must never be printed: use config_option_display().
+ * Secrets: in an option the connector catalog marks secret (apiKey, password, ssl_key:
+ * catalog_option.sensitive), a value written "${NAME}" is replaced by the environment
+ * variable NAME, else by NAME in the secrets file (config_opts.secrets_path; missing
+ * from both: a validation error naming it). In any other option "${NAME}" is a
+ * validation error and is never resolved, so no table, column or path can be made to
+ * hold a secret that a message would then print. A value equal to NAME is replaced by
+ * GROUPAROO_OPTION__<TOPIC>__NAME when that variable is set (Grouparoo's rule, for
+ * every option), except that a non-secret app option may not take a variable that a
+ * secret option of the config reads or whose name says it is a secret (KEY, PASSWORD,
+ * TOKEN, SECRET). Options filled from the environment or the secrets file are flagged
+ * `secret` and must never be printed: build every message with config_option_display().
  */
 #ifndef JOEY_CONFIG_H
 #define JOEY_CONFIG_H
@@ -154,6 +160,7 @@ struct cfg_option {
 	double num;
 	bool b;
 	bool secret;     /* came from the environment or the secrets file: never print str */
+	bool sensitive;  /* the catalog marks the option secret (apiKey, password, ssl_key) */
 	const char *ref; /* as written ("${BRAZE_KEY}" / "BRAZE_KEY"), or NULL */
 	const char *env_name; /* secrets: the variable read ("BRAZE_KEY" / "GROUPAROO_OPTION__APP__BRAZE_KEY") */
 	struct cfg_pos pos;
@@ -168,7 +175,7 @@ struct cfg_options {
 const struct cfg_option *cfg_options_get(const struct cfg_options *o, const char *key);
 /* Its string value, or NULL if absent or not a string. */
 const char *cfg_options_str(const struct cfg_options *o, const char *key);
-/* What may be shown for an option: the value, or "${NAME}"/"****" for secrets. */
+/* What may be shown for an option: the value, or "${NAME}"/"****" for secrets (borrowed). */
 const char *config_option_display(const struct cfg_option *opt);
 
 /* ---- classes ---- */

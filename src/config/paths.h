@@ -18,7 +18,8 @@
  *   --config /p/settings/config                                ->  /p/settings
  *
  * Relative `file` options (sqlite and csv apps) and joey's certificate file options
- * are resolved from the root after "${ENV}" references; absolute paths are kept.
+ * are resolved from the root after GROUPAROO_OPTION__ values (a file option cannot be a
+ * "${ENV}" reference: config.h); absolute paths are kept.
  *
  * Order of calls: config_load computes cfg->root once with config_project_root (or
  * takes config_opts.root: a staging copy of the config directory must resolve paths

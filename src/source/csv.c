@@ -461,13 +461,15 @@ static enum jerr csv_connect(const struct cfg_app *app, const char *config_dir, 
 	}
 	if (delim && (strlen(delim) != 1 || delim[0] == '"' || delim[0] == '\r' ||
 		      delim[0] == '\n' || delim[0] == '\0')) {
-		jerror_set(err, JERR_CONFIG, "app \"%s\": invalid delimiter \"%s\"", app->id, delim);
+		jerror_set(err, JERR_CONFIG, "app \"%s\": invalid delimiter \"%s\"", app->id,
+			   config_option_display(cfg_options_get(&app->options, "delimiter")));
 		jerror_detail(err, "the delimiter is one character other than a quote or a line end");
 		jerror_hint(err, "use \",\", \";\", \"|\" or \"\\t\"");
 		return JERR_CONFIG;
 	}
 	if (bad && strcmp(bad, "skip") && strcmp(bad, "fail")) {
-		jerror_set(err, JERR_CONFIG, "app \"%s\": invalid badRows \"%s\"", app->id, bad);
+		jerror_set(err, JERR_CONFIG, "app \"%s\": invalid badRows \"%s\"", app->id,
+			   config_option_display(cfg_options_get(&app->options, "badRows")));
 		jerror_hint(err, "use \"skip\" (warn and skip each bad row) or \"fail\" (fail the run)");
 		return JERR_CONFIG;
 	}
@@ -476,8 +478,13 @@ static enum jerr csv_connect(const struct cfg_app *app, const char *config_dir, 
 	else
 		strbuf_addstr(&path, file);
 	if (stat(path.buf, &st) != 0 || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))) {
-		jerror_set(err, JERR_SOURCE, "app \"%s\": CSV file or directory \"%s\" does not exist",
-			   app->id, path.buf);
+		const struct cfg_option *fo = cfg_options_get(&app->options, "file");
+		if (fo && fo->secret) /* from the environment: named by its variable */
+			jerror_set(err, JERR_SOURCE, "app \"%s\": the CSV file or directory named by %s does not exist",
+				   app->id, config_option_display(fo));
+		else
+			jerror_set(err, JERR_SOURCE, "app \"%s\": CSV file or directory \"%s\" does not exist",
+				   app->id, path.buf);
 		jerror_hint(err, "check options.file; relative paths are resolved from the project "
 				 "root, the directory holding the config directory");
 		strbuf_release(&path);
@@ -578,7 +585,10 @@ static enum jerr src_build(struct csv_conn *c, const struct cfg_source *src, str
 	if (src->table && strcmp(src->table, c->table)) {
 		jerror_set(err, JERR_CONFIG,
 			   "source \"%s\": table \"%s\" is not the table of CSV app \"%s\"", sid(src),
-			   src->table, c->app->id);
+			   cfg_options_get(&src->options, "table")
+				   ? config_option_display(cfg_options_get(&src->options, "table"))
+				   : src->table,
+			   c->app->id);
 		jerror_detail(err, "a CSV app has one table, named after its file or directory: "
 				   "\"%s\" (%s)",
 			      c->table, c->shown);

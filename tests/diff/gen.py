@@ -325,7 +325,7 @@ def render(spec, wh, nsims):
     objs = list(wh.apps())
     for i in range(nsims):
         objs.append({"class": "App", "id": "braze%d" % i, "name": "braze%d" % i, "type": "braze",
-                     "options": {"apiKey": "${DIFF_BRAZE_KEY}", "restEndpoint": "${DIFF_BRAZE_URL_%d}" % i}})
+                     "options": {"apiKey": "${DIFF_BRAZE_KEY}", "restEndpoint": "DIFF_BRAZE_URL_%d" % i}})
     objs.append({"class": "Model", "id": "users", "name": "Users", "type": "profile"})
     keycol = {"users": "id", "purchases": "user_id", "profiles": "uid"}
     markcol = {"users": "updated_at", "purchases": "updated_at", "profiles": "updated_at"}

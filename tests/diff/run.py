@@ -126,7 +126,7 @@ class Scenario:
             cmd.append("--full")
         env = dict(os.environ, DIFF_BRAZE_KEY="diff-key", DIFF_DB_PASSWORD=self.wh.password)
         for i, s in enumerate(self.sims):
-            env["DIFF_BRAZE_URL_%d" % i] = s.url
+            env["GROUPAROO_OPTION__APP__DIFF_BRAZE_URL_%d" % i] = s.url
         t = time.time()
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         if kill_after is not None:

@@ -23,7 +23,7 @@ fi
 STRIDE=${FAULT_STRIDE:-1}
 
 sim_start
-export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
+export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 mkdir -p "$TMP/cfg"
 sqlite3 "$TMP/data.db" "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, n INTEGER, vip INTEGER);
 INSERT INTO users VALUES (1, 'a@example.com', 1, 1), (2, 'b@example.com', 2, 0), (3, 'c@example.com', 3, 1),
@@ -31,7 +31,7 @@ INSERT INTO users VALUES (1, 'a@example.com', 1, 1), (2, 'b@example.com', 2, 0),
 cat > "$TMP/cfg/config.json" <<'EOF2'
 [
  {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"${BRAZE_URL}"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"BRAZE_URL"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
  {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},

@@ -5,7 +5,7 @@
 set -e
 source "$(dirname "$0")/lib.bash"
 sim_start --latency-ms 30
-export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
+export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 N=3000
 TRIALS=${CRASH_TRIALS:-20}
 mkdir -p "$TMP/cfg"
@@ -15,7 +15,7 @@ INSERT INTO users SELECT i, 'u' || i || '@example.com', 0, i % 3 = 0 FROM s;"
 cat > "$TMP/cfg/config.json" <<'EOF2'
 [
  {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"${BRAZE_URL}"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"BRAZE_URL"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
  {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},

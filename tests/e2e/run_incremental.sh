@@ -6,7 +6,7 @@
 set -e
 source "$(dirname "$0")/lib.bash"
 sim_start
-export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
+export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 mkdir -p "$TMP/cfg"
 db_setup
 sq "CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(100), name VARCHAR(100), updated_at VARCHAR(40))"
@@ -19,7 +19,7 @@ sq "INSERT INTO users VALUES
 cat > "$TMP/cfg/config.json" <<EOF2
 [
  $DB_APP,
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"\${BRAZE_URL}"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"BRAZE_URL"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"src","type":"$DB_ST-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
  {"class":"Schedule","id":"users_sched","sourceId":"src","recurring":false,"incremental":true,"options":{"column":"updated_at"}},

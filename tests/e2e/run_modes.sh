@@ -8,7 +8,7 @@
 set -e
 source "$(dirname "$0")/lib.bash"
 sim_start
-export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
+export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 SG=11111111-2222-4333-8444-555555555555
 mkdir -p "$TMP/cfg"
 db_setup
@@ -17,7 +17,7 @@ sq "INSERT INTO users VALUES (1,'ann@example.com','Ann',1,7.5),(2,'bob@example.c
 cat > "$TMP/cfg/config.json" <<EOF2
 [
  $DB_APP,
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"\${BRAZE_URL}"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"BRAZE_URL"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"src","type":"$DB_ST-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
  {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},

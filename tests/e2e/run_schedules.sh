@@ -9,7 +9,7 @@
 set -e
 source "$(dirname "$0")/lib.bash"
 sim_start
-export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
+export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 SG=11111111-2222-3333-4444-555555555555
 mkdir -p "$TMP/cfg"
 db_setup
@@ -27,7 +27,7 @@ config() { # config INCREMENTAL_PURCHASES: writes the config
 cat > "$TMP/cfg/config.json" <<EOF2
 [
  $DB_APP,
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"\${BRAZE_URL}"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"BRAZE_URL"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"users_src","type":"$DB_ST-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
  {"class":"Source","id":"purchases_src","type":"$DB_ST-import-table","appId":"db","modelId":"users","options":{"table":"purchases"},"mapping":{"user_id":"user_id"}},

@@ -10,7 +10,7 @@
 set -e
 source "$(dirname "$0")/lib.bash"
 sim_start
-export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
+export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 SG=11111111-2222-3333-4444-555555555555
 mkdir -p "$TMP/cfg" "$TMP/data"
 good() {
@@ -20,7 +20,7 @@ good
 cat > "$TMP/cfg/config.json" <<EOF2
 [
  {"class":"App","id":"files","type":"csv","options":{"file":"data/users.csv"}},
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"\${BRAZE_URL}"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"BRAZE_URL"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"src","type":"csv-import-table","appId":"files","modelId":"users","options":{},"mapping":{"id":"user_id"}},
  {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},

@@ -7,7 +7,7 @@
 set -e
 source "$(dirname "$0")/lib.bash"
 sim_start
-export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
+export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 unset JOEY_STATE JOEY_STATE_URL
 PG_SCHEMAS=()
 drop_pg() { for s in "${PG_SCHEMAS[@]}"; do psql "$JOEY_PG_URL" -qAt -c "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 || true; done; }
@@ -20,7 +20,7 @@ INSERT INTO users VALUES (1,'ann@example.com','Ann','2024-01-01'),(2,'bob@exampl
 cat > "$TMP/cfg/config.json" <<'EOF2'
 [
  {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"${BRAZE_URL}"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"BRAZE_URL"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
  {"class":"Schedule","id":"users_sched","sourceId":"src","recurring":false,"incremental":true,"options":{"column":"updated_at"}},

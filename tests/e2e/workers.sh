@@ -14,7 +14,7 @@ source "$(dirname "$0")/lib.bash"
 N=${WORKERS_N:-20000}
 LIMIT=60 # /users/track requests per 3 s, for the simulator and joey's rateLimits
 sim_start --latency-ms 150 --rate "track=$LIMIT/3" --log-keep 100000
-export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL"
+export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 mkdir -p "$TMP/cfg"
 sqlite3 "$TMP/data.db" "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, n INTEGER);
 WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < $N)
@@ -22,7 +22,7 @@ INSERT INTO users SELECT i, 'u' || i || '@example.com', i % 97 FROM s;"
 cat > "$TMP/cfg/config.json" <<EOF
 [
  {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"\${BRAZE_URL}","rateLimits":"track=$LIMIT/3"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"BRAZE_URL","rateLimits":"track=$LIMIT/3"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
  {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},

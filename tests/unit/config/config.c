@@ -264,7 +264,10 @@ static void test_literal_api_key_masked_and_missing_env(void **state)
 	assert_string_equal(config_option_display(k), "****");
 	assert_string_equal(cfg_options_str(&config_app(cfg, "b1")->options, "restEndpoint"), "http://localhost:4710");
 	assert_diag_contains(cfg, "apps.json:2:52: error: App \"b2\": options.apiKey: environment variable \"NOPE\" is not set\nhint: export NOPE=... before running joey\n");
-	assert_diag_contains(cfg, "environment variable \"ALSO_NOPE\" is not set");
+	/* restEndpoint is not a secret: its reference is refused, not looked up */
+	assert_diag_contains(cfg, "App \"b2\": options.restEndpoint: option \"restEndpoint\" is not a secret and cannot refer to \"${ALSO_NOPE}\"\n"
+				  "hint: write the value itself: \"${NAME}\" is resolved only in secret options (apiKey); to take it "
+				  "from the environment write \"NAME\" and set GROUPAROO_OPTION__APP__NAME\n");
 	assert_diag_contains(cfg, "invalid environment variable reference \"${bad name}\"");
 	assert_diag_contains(cfg, "unsupported URL scheme in endpoint \"ftp://x\"");
 	char *t = diags_text(cfg);
@@ -386,6 +389,87 @@ static void test_duplicate_keys_and_mapping_entries(void **state)
 	config_free(cfg);
 }
 
+/*
+ * Issue #14: "${NAME}" in a non-secret option (table, column, sortColumn, file, ...)
+ * is refused and never resolved, so no message can print the secret it names.
+ */
+static void test_references_only_in_secret_options(void **state)
+{
+	struct fixture *f = *state;
+	struct env env = { { "GROUPAROO_OPTION__APP__X_API_KEY", "PATH", "DB_FILE", "PG_PASSWORD" },
+			   { "the-braze-key-123", "/usr/local/bin:/usr/bin", "/srv/x.db", "pg-secret-456" } };
+	struct config *cfg;
+	tu_write(f->dir, "c.json",
+		 "[{class:'App',id:'db',type:'sqlite',options:{file:'${DB_FILE}'}},\n"
+		 " {class:'App',id:'pg',type:'postgres',options:{database:'d',password:'${PG_PASSWORD}',user:'${PG_PASSWORD}'}},\n"
+		 " {class:'Model',id:'m',type:'profile'},\n"
+		 " {class:'Source',id:'s',type:'sqlite-import-table',appId:'db',modelId:'m',options:{table:'${GROUPAROO_OPTION__APP__X_API_KEY}'},mapping:{id:'pk'}},\n"
+		 " {class:'Property',id:'pk',type:'string',unique:true,sourceId:'s',options:{column:'${PATH}'}},\n"
+		 " {class:'Property',id:'last',type:'string',sourceId:'s',options:{column:'v',aggregationMethod:'most recent value',sortColumn:'${PATH}'}},\n"
+		 " {class:'Schedule',id:'sch',sourceId:'s',recurring:false,options:{column:'${PATH}'}}]");
+	cfg = load(f->dir, &env, JERR_CONFIG);
+	assert_diag_contains(cfg, "c.json:4:90: error: Source \"s\": options.table: option \"table\" is not a secret and cannot "
+				  "refer to \"${GROUPAROO_OPTION__APP__X_API_KEY}\"\nhint: write the value itself: \"${NAME}\" is "
+				  "resolved only in secret options (this object has none); to take it from the environment write \"NAME\" "
+				  "and set GROUPAROO_OPTION__SOURCE__NAME\n");
+	assert_diag_contains(cfg, "Property \"pk\": options.column: option \"column\" is not a secret and cannot refer to \"${PATH}\"");
+	assert_diag_contains(cfg, "Property \"last\": options.sortColumn: option \"sortColumn\" is not a secret");
+	assert_diag_contains(cfg, "Schedule \"sch\": options.column: option \"column\" is not a secret");
+	assert_diag_contains(cfg, "App \"db\": options.file: option \"file\" is not a secret and cannot refer to \"${DB_FILE}\"");
+	assert_diag_contains(cfg, "App \"pg\": options.user: option \"user\" is not a secret");
+	assert_int_equal(cfg->n_errors, 6); /* the password is a secret: resolved, no error */
+	/* nothing resolved: no value of the environment is anywhere in the diagnostics */
+	char *t = diags_text(cfg);
+	assert_null(strstr(t, "the-braze-key-123"));
+	assert_null(strstr(t, "/usr/local/bin"));
+	assert_null(strstr(t, "/srv/x.db"));
+	assert_null(strstr(t, "pg-secret-456"));
+	free(t);
+	const struct cfg_option *pw = cfg_options_get(&config_app(cfg, "pg")->options, "password");
+	assert_true(pw->secret && pw->sensitive);
+	assert_string_equal(pw->str, "pg-secret-456");
+	assert_string_equal(cfg_options_str(&config_app(cfg, "pg")->options, "user"), "");
+	assert_string_equal(cfg_options_str(&config_app(cfg, "db")->options, "file"), "");
+	config_free(cfg);
+}
+
+/*
+ * Grouparoo's GROUPAROO_OPTION__<TOPIC>__NAME still sets any option (the example
+ * project's restEndpoint), but a plain app option cannot read the variable a secret
+ * option reads, nor one whose name says it is a secret.
+ */
+static void test_grouparoo_option_secret_stays_in_secret_options(void **state)
+{
+	struct fixture *f = *state;
+	struct env env = { { "GROUPAROO_OPTION__APP__BRAZE_CREDENTIAL", "GROUPAROO_OPTION__APP__BRAZE_REST_ENDPOINT",
+			     "GROUPAROO_OPTION__APP__PG_PASSWORD", "GROUPAROO_OPTION__APP__HOSTNAME" },
+			   { "k3y-value", "rest.fra-01.braze.eu", "pw-value", "db.internal" } };
+	struct config *cfg;
+	tu_write(f->dir, "c.json",
+		 "[{class:'App',id:'braze',type:'braze',options:{apiKey:'BRAZE_CREDENTIAL',restEndpoint:'BRAZE_REST_ENDPOINT'}},\n"
+		 " {class:'App',id:'files',type:'csv',options:{file:'BRAZE_CREDENTIAL'}},\n"
+		 " {class:'App',id:'pg',type:'postgres',options:{database:'d',host:'PG_PASSWORD'}},\n"
+		 " {class:'App',id:'pg2',type:'postgres',options:{database:'d',host:'HOSTNAME',password:'PG_PASSWORD'}}]");
+	cfg = load(f->dir, &env, JERR_CONFIG);
+	assert_diag_contains(cfg, "c.json:2:51: error: App \"files\": options.file: option \"file\" is not a secret and cannot be "
+				  "set from GROUPAROO_OPTION__APP__BRAZE_CREDENTIAL, which holds a secret\nhint: App \"braze\" reads its "
+				  "apiKey from it; write the value of \"file\" itself\n");
+	assert_diag_contains(cfg, "App \"pg\": options.host: option \"host\" is not a secret and cannot be set from "
+				  "GROUPAROO_OPTION__APP__PG_PASSWORD, whose name says it holds one");
+	assert_int_equal(cfg->n_errors, 2);
+	char *t = diags_text(cfg);
+	assert_null(strstr(t, "k3y-value"));
+	assert_null(strstr(t, "pw-value"));
+	free(t);
+	/* the plain ones that are fine keep working */
+	assert_string_equal(cfg_options_str(&config_app(cfg, "braze")->options, "restEndpoint"),
+			    "https://rest.fra-01.braze.eu");
+	assert_string_equal(cfg_options_str(&config_app(cfg, "pg2")->options, "host"), "db.internal");
+	assert_string_equal(cfg_options_str(&config_app(cfg, "pg2")->options, "password"), "pw-value");
+	assert_string_equal(cfg_options_str(&config_app(cfg, "files")->options, "file"), "");
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +482,8 @@ int main(void)
 		cmocka_unit_test(test_enum_names),
 		cmocka_unit_test_setup_teardown(test_query_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_keys_and_mapping_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_references_only_in_secret_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grouparoo_option_secret_stays_in_secret_options, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
