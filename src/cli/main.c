@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "show recent runs, failing records, and what was sent for one record" },
 	{ "serve", cmd_serve, "run the schedules and serve the web UI and JSON API" },
 	{ "state", cmd_state, "create or upgrade the state store, export it, import it" },
+	{ "user", cmd_user, "add, list and remove the accounts of joey serve; make API tokens" },
 	{ "worker", cmd_worker, "run work items of a PostgreSQL state store shared with other workers" },
 };
 

@@ -119,6 +119,10 @@ static void request_runs(struct req *r, struct reply *out, enum sched_trigger tr
 		reply_error(out, 503, "not taking new runs", "the server is stopping", NULL);
 		goto out;
 	}
+	json_t *what = json_pack("{s:O,s:O,s:b,s:b}", "started", started, "queued", queued, "full", full, "force", force);
+	auth_audit(r, need_dest ? "run.retry" : "run.request", dest ? "destinations" : model ? "models" : NULL,
+		   dest ? dest : model, NULL, what);
+	json_decref(what);
 	reply_json(out, 202, json_pack("{s:o,s:o}", "started", started, "queued", queued));
 out:
 	json_decref(body);
@@ -227,6 +231,9 @@ void act_reload(struct req *r, struct reply *out)
 	}
 	struct jerror err = JERROR_INIT;
 	enum jerr rc = server_reload(r->s, &err);
+	json_t *what = json_pack("{s:b}", "ok", rc == JERR_OK);
+	auth_audit(r, "config.reload", NULL, NULL, NULL, what);
+	json_decref(what);
 	if (!rc) {
 		api_status(r, out);
 	} else {
@@ -243,6 +250,20 @@ void act_reload(struct req *r, struct reply *out)
 
 /* ---- config writes ---- */
 
+/* The object as its file holds it, literal secrets masked (for the audit log), or NULL. */
+static json_t *read_masked(struct req *r, enum cfg_class cls, const char *id)
+{
+	char *text = NULL, *file = NULL;
+	struct jerror err = JERROR_INIT;
+	json_t *j = NULL;
+	if (id && !config_read_object(r->s->opts.config_dir, cls, id, &text, &file, &err))
+		j = json_loads(text, 0, NULL);
+	free(text);
+	free(file);
+	jerror_release(&err);
+	return j;
+}
+
 static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 {
 	enum cfg_class cls;
@@ -257,6 +278,8 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 		return;
 	}
 	w.cls = cls;
+	if (cls == CLASS_APP && !auth_allows(r, out, ROLE_ADMIN)) /* apps hold the keys */
+		return;
 	if (op != CFG_WRITE_CREATE)
 		w.id = r->params[1];
 	if (op == CFG_WRITE_DELETE) {
@@ -277,12 +300,23 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 	}
 
 	pthread_mutex_lock(&write_lock);
+	json_t *before = op == CFG_WRITE_CREATE ? NULL : read_masked(r, cls, w.id);
 	enum jerr rc = config_write(r->s->opts.config_dir, &w, &r->s->opts.cfg, &res, &err);
 	if (!rc) {
 		struct config *cfg = res.cfg;
 		res.cfg = NULL;
 		server_install_config(r->s, cfg);
+		json_t *stored = res.stored_json ? json_loads(res.stored_json, 0, NULL) : NULL;
+		const char *oid = w.id ? w.id : json_string_value(json_object_get(stored, "id"));
+		json_t *after = op == CFG_WRITE_DELETE ? NULL : read_masked(r, cls, oid);
+		static const char *const actions[] = { [CFG_WRITE_CREATE] = "config.create",
+						       [CFG_WRITE_UPDATE] = "config.update",
+						       [CFG_WRITE_DELETE] = "config.delete" };
+		auth_audit(r, actions[op], cfg_class_dir(cls), oid, before, after);
+		json_decref(after);
+		json_decref(stored);
 	}
+	json_decref(before);
 	pthread_mutex_unlock(&write_lock);
 
 	if (!rc) {

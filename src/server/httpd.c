@@ -8,7 +8,9 @@
  * most 64, so slow clients cannot take the server down.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
+#include <sodium.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,8 +145,11 @@ static enum MHD_Result send_reply(struct server *s, struct MHD_Connection *con, 
 		MHD_create_response_from_buffer(rep->len, rep->body ? rep->body : (void *)"",
 						rep->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	rep->body = NULL;
-	if (!resp)
+	if (!resp) {
+		free(rep->set_cookie);
+		rep->set_cookie = NULL;
 		return MHD_NO;
+	}
 	if (rep->content_type)
 		MHD_add_response_header(resp, "Content-Type", rep->content_type);
 	if (rep->allow)
@@ -159,6 +164,15 @@ static enum MHD_Result send_reply(struct server *s, struct MHD_Connection *con, 
 		MHD_add_response_header(resp, "Cache-Control", "no-store");
 	if (rep->status == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"joey\"");
+	if (rep->set_cookie)
+		MHD_add_response_header(resp, "Set-Cookie", rep->set_cookie);
+	if (rep->retry_after) {
+		char ra[24];
+		snprintf(ra, sizeof(ra), "%u", rep->retry_after);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
+	free(rep->set_cookie);
+	rep->set_cookie = NULL;
 	enum MHD_Result ret = MHD_queue_response(con, rep->status, resp);
 	MHD_destroy_response(resp);
 	metrics_http(&s->metrics, rep->status);
@@ -166,28 +180,6 @@ static enum MHD_Result send_reply(struct server *s, struct MHD_Connection *con, 
 }
 
 /* ---- auth ---- */
-
-static bool token_equal(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned char d = (unsigned char)(la != lb);
-	for (size_t i = 0; i < la; i++)
-		d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
-	return d == 0;
-}
-
-/* The token the request carries, or NULL. */
-static const char *request_token(const struct req *r)
-{
-	const char *h = r->authorization;
-	if (h && !strncasecmp(h, "Bearer ", 7)) {
-		h += 7;
-		while (*h == ' ')
-			h++;
-		return h;
-	}
-	return r->x_token;
-}
 
 /* On loopback, only our own host names: a DNS-rebinding page cannot read the API. */
 static bool host_allowed(struct server *s, const struct req *r)
@@ -222,11 +214,6 @@ static bool host_allowed(struct server *s, const struct req *r)
 	if (inet_pton(AF_INET6, name, &a6) == 1)
 		return IN6_IS_ADDR_LOOPBACK(&a6);
 	return false;
-}
-
-static bool is_mutating(const char *method)
-{
-	return strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
 }
 
 /* ---- routing ---- */
@@ -303,6 +290,8 @@ static void dispatch_api(struct req *r, struct reply *out)
 				reply_error(out, 400, "invalid percent-encoding in the path", NULL, NULL);
 				return;
 			}
+		if (!auth_allows(r, out, rt->role))
+			return;
 		rt->fn(r, out);
 		return;
 	}
@@ -316,26 +305,11 @@ static void dispatch_api(struct req *r, struct reply *out)
 	reply_error(out, 404, "no such API route", r->path, "see docs/api.md for the routes");
 }
 
-/* index.html with the token for this session (loopback only). */
-static void reply_asset(struct server *s, const struct ui_asset *a, struct reply *out)
+/* An embedded file, as it is: no page carries a credential. */
+static void reply_asset(const struct ui_asset *a, struct reply *out)
 {
 	out->status = 200;
 	out->content_type = a->content_type;
-	if (!strcmp(a->path, "/index.html")) {
-		struct strbuf b = STRBUF_INIT;
-		const char *mark = strstr((const char *)a->data, "{{JOEY_TOKEN}}");
-		if (mark) {
-			strbuf_add(&b, a->data, (size_t)(mark - (const char *)a->data));
-			if (s->loopback)
-				strbuf_addstr(&b, s->token);
-			strbuf_addstr(&b, mark + strlen("{{JOEY_TOKEN}}"));
-		} else {
-			strbuf_add(&b, a->data, a->len);
-		}
-		out->len = b.len;
-		out->body = strbuf_detach(&b, NULL);
-		return;
-	}
 	out->body = xmalloc(a->len + 1);
 	memcpy(out->body, a->data, a->len + 1);
 	out->len = a->len;
@@ -377,17 +351,8 @@ void server_handle(struct server *s, struct req *r, struct reply *rep, bool *no_
 		return;
 	}
 	bool is_api = !strncmp(url, "/api/", 5);
-	bool needs_token = (is_api || !strcmp(url, "/metrics")) && (!s->loopback || is_mutating(method));
-	const char *t = request_token(r);
-	if (needs_token || t) { /* a token that is sent must be right, also where none is needed */
-		if (!t || !token_equal(t, s->token)) {
-			reply_error(rep, 401, t ? "invalid API token" : "API token required",
-				    s->loopback ? "changes need the token header, also from this machine" : NULL,
-				    "send \"Authorization: Bearer <token>\" (JOEY_API_TOKEN, or the token printed at "
-				    "the first start and stored in the state directory's api-token file)");
-			return;
-		}
-	}
+	if (!auth_identify(s, r, rep))
+		return;
 	if (is_api) {
 		if (strncmp(url, "/api/v1/", 8))
 			reply_error(rep, 404, "unknown API version", url, "this server speaks /api/v1/");
@@ -397,7 +362,7 @@ void server_handle(struct server *s, struct req *r, struct reply *rep, bool *no_
 		if (strcmp(method, "GET")) {
 			rep->allow = "GET";
 			reply_error(rep, 405, "method not allowed", NULL, NULL);
-		} else {
+		} else if (auth_allows(r, rep, ROLE_VIEWER)) {
 			rep->status = 200;
 			rep->body = metrics_render(s);
 			rep->len = strlen(rep->body);
@@ -406,7 +371,7 @@ void server_handle(struct server *s, struct req *r, struct reply *rep, bool *no_
 	} else {
 		const struct ui_asset *a = server_asset(url);
 		if (a && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
-			reply_asset(s, a, rep);
+			reply_asset(a, rep);
 			*no_store = !strcmp(a->path, "/index.html");
 		} else if (a) {
 			rep->allow = "GET";
@@ -471,6 +436,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 	r.host = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Host");
 	r.authorization = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization");
 	r.x_token = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Joey-Token");
+	r.cookie = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Cookie");
+	r.csrf = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-CSRF-Token");
+	r.origin = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Origin");
+	char peer[INET6_ADDRSTRLEN] = "";
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof(peer));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof(peer));
+	}
+	r.remote_addr = *peer ? peer : NULL;
 	server_handle(s, &r, &rep, &no_store);
 	return send_reply(s, con, &rep, no_store);
 }
@@ -500,6 +478,55 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", buf);
 }
 
+/* The PEM texts of --tls-cert and --tls-key, alive while the daemon is. */
+static char *tls_cert_pem, *tls_key_pem;
+
+/* Read a PEM file whole (at most 1 MiB); NULL and err set on failure. */
+static char *read_pem(const char *path, const char *what, struct jerror *err)
+{
+	FILE *f = fopen(path, "rb");
+	struct strbuf b = STRBUF_INIT;
+	char buf[4096];
+	size_t n;
+	if (!f) {
+		jerror_set(err, JERR_USAGE, "cannot read the TLS %s \"%s\": %s", what, path, strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && b.len < (1 << 20))
+		strbuf_add(&b, buf, n);
+	fclose(f);
+	if (!strstr(b.buf ? b.buf : "", "-----BEGIN ")) {
+		jerror_set(err, JERR_USAGE, "the TLS %s \"%s\" is not a PEM file", what, path);
+		jerror_hint(err, "give PEM text (-----BEGIN ...), e.g. from: openssl req -x509 -newkey rsa:2048 -nodes "
+				 "-keyout key.pem -out cert.pem");
+		strbuf_release(&b);
+		return NULL;
+	}
+	return strbuf_detach(&b, NULL);
+}
+
+static enum jerr load_tls(struct server *s, struct jerror *err)
+{
+	if (!s->opts.tls_cert || !s->opts.tls_key) {
+		jerror_set(err, JERR_USAGE, "--tls-cert and --tls-key go together");
+		jerror_hint(err, "give both, or neither for plain HTTP");
+		return JERR_USAGE;
+	}
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		jerror_set(err, JERR_USAGE, "this libmicrohttpd was built without TLS");
+		jerror_hint(err, "install Debian's libmicrohttpd12 (built with GnuTLS), or put a TLS proxy in front");
+		return JERR_USAGE;
+	}
+	if (!(tls_cert_pem = read_pem(s->opts.tls_cert, "certificate", err)))
+		return JERR_USAGE;
+	if (!(tls_key_pem = read_pem(s->opts.tls_key, "key", err))) {
+		free(tls_cert_pem);
+		tls_cert_pem = NULL;
+		return JERR_USAGE;
+	}
+	return JERR_OK;
+}
+
 enum jerr httpd_start(struct server *s, struct jerror *err)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -525,12 +552,26 @@ enum jerr httpd_start(struct server *s, struct jerror *err)
 			 MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	struct MHD_OptionItem tls_opts[3] = { { MHD_OPTION_END, 0, NULL } };
+	if (s->opts.tls_cert || s->opts.tls_key) {
+		enum jerr rc = load_tls(s, err);
+		if (rc) {
+			freeaddrinfo(ai);
+			return rc;
+		}
+		flags |= MHD_USE_TLS;
+		tls_opts[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert_pem };
+		tls_opts[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key_pem };
+		tls_opts[2] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+		s->tls = true;
+	}
 	daemon_handle = MHD_start_daemon(
 		flags, (uint16_t)s->opts.listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)15,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)64,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
-		(size_t)(1 << 20), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+		(size_t)(1 << 20), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY, tls_opts,
+		MHD_OPTION_END);
 	char addr[INET6_ADDRSTRLEN] = "?";
 	if (ai->ai_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, addr, sizeof(addr));
@@ -540,8 +581,11 @@ enum jerr httpd_start(struct server *s, struct jerror *err)
 	freeaddrinfo(ai);
 	if (!daemon_handle) {
 		jerror_set(err, JERR_IO, "cannot listen on %s port %u", addr, s->opts.listen_port);
-		jerror_detail(err, "the address may be in use by another process, or not an address of this machine");
+		jerror_detail(err, s->tls ? "the address may be in use, not an address of this machine, or the TLS key "
+					     "and certificate are unusable or do not match"
+					   : "the address may be in use by another process, or not an address of this machine");
 		jerror_hint(err, "pick another port with --listen HOST:PORT");
+		s->tls = false;
 		return JERR_IO;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_BIND_PORT);
@@ -559,4 +603,9 @@ void httpd_stop(struct server *s)
 	if (daemon_handle)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;
+	if (tls_key_pem)
+		sodium_memzero(tls_key_pem, strlen(tls_key_pem));
+	free(tls_key_pem);
+	free(tls_cert_pem);
+	tls_key_pem = tls_cert_pem = NULL;
 }

@@ -588,67 +588,6 @@ static void *signal_main(void *arg)
 	return NULL;
 }
 
-/* ---- token ---- */
-
-static enum jerr load_token(struct server *s, struct jerror *err)
-{
-	if (s->opts.token && *s->opts.token) {
-		s->token = xstrdup(s->opts.token);
-		return JERR_OK;
-	}
-	/* beside the state file, or beside the secrets file when the state is a database URL */
-	struct strbuf path = STRBUF_INIT;
-	const char *base = state_path_is_url(s->opts.state_path) && s->opts.secrets_path ? s->opts.secrets_path
-											  : s->opts.state_path;
-	const char *slash = base ? strrchr(base, '/') : NULL;
-	if (slash)
-		strbuf_add(&path, base, (size_t)(slash - base + 1));
-	strbuf_addstr(&path, "api-token");
-	char buf[129];
-	int fd = open(path.buf, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		struct stat sb;
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		if (fstat(fd, &sb) == 0 && (sb.st_mode & 077)) {
-			close(fd);
-			jerror_set(err, JERR_CONFIG, "API token file \"%s\" can be read by other users", path.buf);
-			jerror_hint(err, "chmod 600 %s", path.buf);
-			strbuf_release(&path);
-			return JERR_CONFIG;
-		}
-		close(fd);
-		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-			n--;
-		if (n >= 16) {
-			buf[n] = 0;
-			s->token = xstrdup(buf);
-			strbuf_release(&path);
-			return JERR_OK;
-		}
-	}
-	unsigned char raw[24];
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-		strbuf_release(&path);
-		return jerror_set(err, JERR_IO, "could not generate an API token: %s", strerror(errno));
-	}
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
-	fd = open(path.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, buf, strlen(buf)) != (ssize_t)strlen(buf) || fsync(fd)) {
-		jerror_set(err, JERR_IO, "could not write the API token to \"%s\": %s", path.buf, strerror(errno));
-		jerror_hint(err, "set JOEY_API_TOKEN, or make the state directory writable");
-		if (fd >= 0)
-			close(fd);
-		strbuf_release(&path);
-		return JERR_IO;
-	}
-	close(fd);
-	s->token = xstrdup(buf);
-	fprintf(stderr, "joey serve: generated an API token (shown once; stored in %s):\n  %s\n", path.buf, buf);
-	strbuf_release(&path);
-	return JERR_OK;
-}
-
 /* ---- the loop ---- */
 
 static bool host_is_loopback(const char *h)
@@ -718,7 +657,9 @@ enum jerr server_open(const struct server_opts *o, struct server **out, struct j
 	}
 	seed_last_runs(s, st);
 	state_close(st);
-	if (!o->no_http && (rc = load_token(s, err))) {
+	if (o->token && *o->token)
+		s->token = xstrdup(o->token);
+	if (!o->no_http && (rc = auth_open(s, err))) {
 		server_close(s);
 		return rc;
 	}
@@ -742,6 +683,7 @@ void server_close(struct server *s)
 	}
 	sched_free(s->sched);
 	metrics_release(&s->metrics);
+	auth_close(s);
 	free(s->token);
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->lock);
@@ -796,9 +738,12 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 		fprintf(stderr, "joey worker: %s started (config %s, state %s)\n", worker_id(s->worker),
 			o->config_dir, shown.buf);
 	else
-		fprintf(stderr, "joey serve: listening on http://%s/ (config %s, state %s%s%s)\n", s->listen_desc,
-			o->config_dir, shown.buf, o->worker ? ", worker " : "", o->worker ? worker_id(s->worker) : "");
+		fprintf(stderr, "joey serve: listening on %s://%s/ (config %s, state %s%s%s)\n",
+			s->tls ? "https" : "http", s->listen_desc, o->config_dir, shown.buf, o->worker ? ", worker " : "",
+			o->worker ? worker_id(s->worker) : "");
 	strbuf_release(&shown);
+	if (!o->no_http && (rc = auth_ready(s, err)))
+		goto out;
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {

@@ -37,7 +37,9 @@ struct server_opts {
 	const char *secrets_path;  /* borrowed; literal secrets written by the API go here */
 	const char *listen_host;   /* "127.0.0.1" */
 	unsigned listen_port;      /* 8020; 0: any free port (printed) */
-	const char *token;         /* JOEY_API_TOKEN, or NULL: read/generate <state dir>/api-token */
+	const char *token;         /* JOEY_API_TOKEN (an admin), or NULL; accounts otherwise (auth.c) */
+	const char *tls_cert;      /* PEM files for HTTPS, both or neither (borrowed) */
+	const char *tls_key;
 	double stop_timeout_s;     /* SIGTERM: longest wait for runs in flight (default 60) */
 	size_t max_body;           /* request body limit (default 1 MiB) */
 	struct dest_opts dest;     /* connector options for runs */

@@ -20,6 +20,7 @@
 #include "engine/run.h"
 #include "sched/sched.h"
 #include "server/server.h"
+#include "state/accounts.h"
 #include "state/state.h"
 
 /* A loaded, valid config shared by reference (server_cfg_get / server_cfg_put). */
@@ -86,7 +87,9 @@ struct server {
 	volatile int stop_runs;     /* set on SIGTERM: runs stop after batches in flight */
 	bool stopping;
 	bool reload_requested;
-	char *token;                /* owned */
+	char *token;                /* JOEY_API_TOKEN (admin), or NULL; owned */
+	struct auth *auth;          /* accounts, sessions, login limits (auth.c); NULL without HTTP */
+	bool tls;                   /* serving HTTPS (--tls-cert/--tls-key) */
 	bool loopback;              /* listening on a loopback address only */
 	char listen_desc[128];      /* "127.0.0.1:8020" */
 	struct metrics metrics;
@@ -161,7 +164,14 @@ struct req {
 	const char *host;      /* headers, NULL when absent */
 	const char *authorization;
 	const char *x_token;
+	const char *cookie;
+	const char *csrf;      /* X-CSRF-Token */
+	const char *origin;
+	const char *remote_addr; /* the peer's address as text, or NULL */
 	bool too_big;          /* the body went past opts.max_body */
+	/* set by auth_identify: who this is (role ROLE_NONE: nobody signed in) */
+	struct acct_principal who;
+	bool session_expired;  /* a session cookie was sent but has ended */
 };
 
 struct reply {
@@ -170,6 +180,8 @@ struct reply {
 	size_t len;
 	const char *content_type; /* static */
 	const char *allow;        /* static, for 405 */
+	char *set_cookie;         /* owned: a Set-Cookie header, or NULL */
+	unsigned retry_after;     /* seconds, for 429; 0: none */
 };
 
 /* The value of query parameter name, or NULL. */
@@ -199,12 +211,36 @@ void server_handle(struct server *s, struct req *r, struct reply *out, bool *no_
 enum jerr httpd_start(struct server *s, struct jerror *err);
 void httpd_stop(struct server *s);
 
-/* ---- api.c / actions.c: route handlers ---- */
+/* ---- auth.c: accounts, sessions, roles, the audit log ---- */
+/* Open the accounts store, check JOEY_API_TOKEN, make the setup link if nobody exists. */
+enum jerr auth_open(struct server *s, struct jerror *err) JOEY_WUR;
+void auth_close(struct server *s);
+/*
+ * Once listening (s->loopback and listen_desc known): refuse a JOEY_API_TOKEN shorter
+ * than 32 characters beyond loopback, and print the one-time setup link if there is no
+ * account yet.
+ */
+enum jerr auth_ready(struct server *s, struct jerror *err) JOEY_WUR;
+/* The accounts store (NULL without HTTP). */
+struct accounts *auth_accounts(struct server *s);
+/*
+ * Set r->who from the request's token or session cookie; check CSRF and Origin on
+ * state-changing requests. false: *out holds the 401/403.
+ */
+bool auth_identify(struct server *s, struct req *r, struct reply *out);
+/* Is r->who at least min? false: *out holds 401 (nobody) or 403 (too low a role). */
+bool auth_allows(struct req *r, struct reply *out, enum acct_role min);
+/* Write a change to the audit log as r->who (before/after borrowed, secrets masked). */
+void auth_audit(struct req *r, const char *action, const char *cls, const char *id, const json_t *before,
+		const json_t *after);
+
+/* ---- api.c / actions.c / auth.c: route handlers ---- */
 typedef void (*route_fn)(struct req *r, struct reply *out);
 struct route {
 	const char *method;
 	const char *pattern; /* "/api/v1/models/{}" */
 	route_fn fn;
+	enum acct_role role; /* the least role that may call it; ROLE_NONE: anybody */
 };
 extern const struct route api_routes[];
 
@@ -232,5 +268,19 @@ void act_config_create(struct req *r, struct reply *out);
 void act_config_update(struct req *r, struct reply *out);
 void act_config_delete(struct req *r, struct reply *out);
 void act_reload(struct req *r, struct reply *out);
+
+void api_session(struct req *r, struct reply *out);
+void act_login(struct req *r, struct reply *out);
+void act_logout(struct req *r, struct reply *out);
+void act_setup(struct req *r, struct reply *out);
+void act_password(struct req *r, struct reply *out);
+void api_users(struct req *r, struct reply *out);
+void act_user_add(struct req *r, struct reply *out);
+void act_user_update(struct req *r, struct reply *out);
+void act_user_remove(struct req *r, struct reply *out);
+void api_tokens(struct req *r, struct reply *out);
+void act_token_create(struct req *r, struct reply *out);
+void act_token_revoke(struct req *r, struct reply *out);
+void api_audit(struct req *r, struct reply *out);
 
 #endif

@@ -4,6 +4,7 @@ binary and the Braze simulator: reads, actions, auth failures, bad JSON, oversiz
 bodies, unknown fields, config writes (valid ones land on disk, invalid ones change
 nothing), secrets, metrics, and the UI page's escaping headers."""
 import json
+import re
 import os
 import stat
 import subprocess
@@ -26,13 +27,12 @@ if os.environ.get("E2E_STATE") == "postgres":  # the state store in PostgreSQL (
 srv = Server(cfg, state)
 log = srv.read_log()
 
-# ---- start: token ----
-tf = os.path.join(TMP, "st", "api-token")
-check("token generated and stored", srv.token and len(srv.token) >= 32, log)
+# ---- start: JOEY_API_TOKEN, no token file, the setup link ----
+check("no api-token file is written any more", not os.path.exists(os.path.join(TMP, "st", "api-token")))
+check("JOEY_API_TOKEN is never printed", srv.token not in log, log)
+check("no account yet: a one-time setup link is printed", re.search(r"/#setup=[0-9a-f]{48}", log), log)
 check("the state store is shown without a password", "state_path" in srv.get("/api/v1/status").raw
       and ":%s@" % "secret" not in srv.get("/api/v1/status").raw)
-check("token file is 0600", stat.S_IMODE(os.stat(tf).st_mode) == 0o600)
-check("token printed once at first start", log.count(srv.token) == 1, log)
 
 # no schedule: nothing runs by itself
 r = srv.get("/healthz", token=False)
@@ -40,8 +40,10 @@ check("healthz 200 without a token", r.status == 200 and r.json["status"] == "ok
 
 # ---- reads ----
 r = srv.get("/api/v1/status", token=False)
-check("status: loopback reads need no token", r.status == 200 and r.json["config_error"] is None
-      and r.json["auth_required"] is False, r)
+check("status: loopback reads need a login or token too", r.status == 401, r)
+r = srv.get("/api/v1/status")
+check("status with the token", r.status == 200 and r.json["config_error"] is None
+      and r.json["auth_required"] is True, r)
 r = srv.get("/api/v1/catalog")
 check("catalog: sync modes and Braze fields",
       r.status == 200 and [m["id"] for m in r.json["sync_modes"]] == ["sync", "additive", "enrich"]
@@ -113,12 +115,12 @@ check("wrong method 405 with Allow", r.status == 405 and r.headers.get("Allow") 
 
 # ---- auth ----
 r = srv.post("/api/v1/runs", {}, token=False)
-check("POST without token 401", r.status == 401 and r.json["error"] == "API token required"
+check("POST without token 401", r.status == 401 and r.json["error"] == "sign in required"
       and r.headers.get("WWW-Authenticate"), r)
 r = srv.post("/api/v1/runs", {}, token="wrong-token-wrong-token-wrong-token")
 check("POST with a wrong token 401", r.status == 401 and r.json["error"] == "invalid API token", r)
-r = srv.call("POST", "/api/v1/reload", token=False, headers={"Cookie": "joey=" + srv.token})
-check("a cookie is not enough (no CSRF)", r.status == 401, r)
+r = srv.call("POST", "/api/v1/reload", token=False, headers={"Cookie": "joey_session=" + srv.token})
+check("a cookie that is not a session is nobody", r.status == 401, r)
 r = srv.get("/api/v1/models", token="wrong-token-wrong-token-wrong-token")
 check("a wrong token is refused also where none is needed", r.status == 401, r)
 r = srv.get("/api/v1/models", headers={"Host": "evil.example:8020"})
@@ -290,15 +292,18 @@ check("reload 200", r.status == 200 and r.json["config_error"] is None, r)
 
 # ---- metrics, UI ----
 r = srv.get("/metrics", token=False)
+check("metrics need a login or token", r.status == 401, r)
+r = srv.get("/metrics")
 check("metrics: runs, rows, requests, latency, queue", r.status == 200
       and 'joey_runs_total{destination="d",status="success"}' in r.raw
       and 'joey_rows_total{destination="d",outcome="created"} 50' in r.raw
       and "joey_braze_request_duration_seconds_bucket" in r.raw and "joey_queue_depth 0" in r.raw
       and "joey_braze_throttled_total" in r.raw, r.raw[:3000])
 r = srv.get("/", token=False)
-check("UI page served with a CSP and the token for this loopback session",
+check("UI page served with a CSP and no credential in it",
       r.status == 200 and "script-src 'self'" in r.headers.get("Content-Security-Policy", "")
-      and srv.token in r.raw and r.headers.get("X-Content-Type-Options") == "nosniff", r)
+      and srv.token not in r.raw and "JOEY_TOKEN" not in r.raw and "joey-token" not in r.raw
+      and r.headers.get("X-Content-Type-Options") == "nosniff", r)
 
 # ---- slow clients (slow loris): others are still served, idle ones are closed ----
 import socket
@@ -327,7 +332,12 @@ check("slow clients: idle connections closed by the server", closed == 10 and ti
 # ---- beyond loopback: every call needs the token; the page does not carry it ----
 code = srv.stop()
 check("SIGTERM: exit 0", code == 0, srv.read_log()[-2000:])
-srv2 = Server(cfg, state, listen="0.0.0.0:0", env={"JOEY_API_TOKEN": "t0ken-t0ken-t0ken-t0ken"})
+short = subprocess.run([JOEY, "serve", "--config", cfg, "--state", state, "--listen", "0.0.0.0:0"],
+                       env=dict(os.environ, JOEY_API_TOKEN="t0ken-t0ken-t0ken-t0ken"), capture_output=True,
+                       text=True, timeout=60)
+check("beyond loopback: a JOEY_API_TOKEN under 32 characters is refused", short.returncode != 0
+      and "too short" in short.stderr and "t0ken" not in short.stderr, short.stderr)
+srv2 = Server(cfg, state, listen="0.0.0.0:0", env={"JOEY_API_TOKEN": "t0ken-t0ken-t0ken-t0ken-t0ken-t0ken"})
 check("second start: token from JOEY_API_TOKEN, nothing printed", "t0ken" not in srv2.read_log())
 r = srv2.get("/api/v1/models", token=False)
 check("beyond loopback: reads need the token", r.status == 401, r)

@@ -121,22 +121,22 @@ class Server:
         self.log = os.path.join(TMP, "serve.%d.log" % len(PROCS))
         e = dict(os.environ)
         e.update(env or {})
+        # Scripted access as an admin: JOEY_API_TOKEN (docs/security.md). A test that wants
+        # none passes env={"JOEY_API_TOKEN": ""}.
+        if "JOEY_API_TOKEN" not in e:
+            e["JOEY_API_TOKEN"] = "e2e-" + os.urandom(20).hex()
         self.logf = open(self.log, "w")
         self.proc = subprocess.Popen([JOEY, "serve", "--config", config, "--state", state, "--listen", listen]
                                      + list(args), stdout=self.logf, stderr=subprocess.STDOUT, env=e)
         PROCS.append(self.proc)
-        m = wait_for(lambda: re.search(r"listening on http://([^/]+)/", self.read_log()) or self.proc.poll() is not None)
+        m = wait_for(lambda: re.search(r"listening on https?://([^/]+)/", self.read_log()) or self.proc.poll() is not None)
         if not m or m is True:
             raise RuntimeError("joey serve did not start:\n" + self.read_log())
         addr = m.group(1)
         if addr.startswith("0.0.0.0:"):
             addr = "127.0.0.1:" + addr.split(":")[1]
-        self.url = "http://" + addr
-        if state.startswith("postgres"):
-            tf = os.path.join(os.path.dirname(e["JOEY_SECRETS_FILE"]), "api-token")
-        else:
-            tf = os.path.join(os.path.dirname(state), "api-token")
-        self.token = e.get("JOEY_API_TOKEN") or (open(tf).read().strip() if os.path.exists(tf) else None)
+        self.url = ("https://" if "listening on https://" in self.read_log() else "http://") + addr
+        self.token = e.get("JOEY_API_TOKEN") or None
 
     def read_log(self):
         self.logf.flush()

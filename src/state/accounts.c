@@ -1,0 +1,976 @@
+/*
+ * accounts.c: users, sessions, API tokens and the audit log of `joey serve`, in an
+ * SQLite file (accounts.h). Passwords: Argon2id through libsodium's crypto_pwhash_str
+ * (its interactive limits); cookie values and tokens: random bytes from
+ * randombytes_buf, stored as their BLAKE2b-256 hash, so a copy of the file lets nobody
+ * in. Times are epoch milliseconds.
+ */
+#include "state/accounts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/strbuf.h"
+#include "base/timeutil.h"
+#include "base/xalloc.h"
+
+struct accounts {
+	sqlite3 *db;
+	char *path;
+	pthread_mutex_t lock;
+	char dummy_hash[crypto_pwhash_STRBYTES]; /* verified for unknown users */
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS users (\n"
+	"  name TEXT PRIMARY KEY,\n"
+	"  role TEXT NOT NULL,\n"
+	"  pw_hash TEXT NOT NULL,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  updated_at INTEGER NOT NULL,\n"
+	"  last_login_at INTEGER\n"
+	");\n"
+	"CREATE TABLE IF NOT EXISTS sessions (\n"
+	"  id_hash TEXT PRIMARY KEY,\n"
+	"  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,\n"
+	"  csrf TEXT NOT NULL,\n"
+	"  addr TEXT,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  last_seen_at INTEGER NOT NULL\n"
+	");\n"
+	"CREATE TABLE IF NOT EXISTS api_tokens (\n"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,\n"
+	"  label TEXT NOT NULL,\n"
+	"  role TEXT NOT NULL,\n"
+	"  token_hash TEXT NOT NULL UNIQUE,\n"
+	"  prefix TEXT NOT NULL,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  last_used_at INTEGER,\n"
+	"  revoked_at INTEGER\n"
+	");\n"
+	"CREATE TABLE IF NOT EXISTS audit (\n"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"  at INTEGER NOT NULL,\n"
+	"  actor TEXT NOT NULL,\n"
+	"  via TEXT NOT NULL,\n"
+	"  addr TEXT,\n"
+	"  action TEXT NOT NULL,\n"
+	"  object_class TEXT,\n"
+	"  object_id TEXT,\n"
+	"  before TEXT,\n"
+	"  after TEXT\n"
+	");\n"
+	"CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user);\n"
+	"CREATE INDEX IF NOT EXISTS api_tokens_user ON api_tokens(user);\n";
+
+static const char *const role_names[] = { "none", "viewer", "editor", "admin" };
+
+const char *acct_role_name(enum acct_role r)
+{
+	return (unsigned)r < 4 ? role_names[r] : "none";
+}
+
+enum acct_role acct_role_parse(const char *s)
+{
+	for (int i = 1; s && i < 4; i++)
+		if (!strcmp(s, role_names[i]))
+			return (enum acct_role)i;
+	return ROLE_NONE;
+}
+
+bool acct_name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (!n || n > ACCT_NAME_MAX || name[0] == '-' || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+		      c == '.' || c == '@' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+const char *acct_password_problem(const char *pw)
+{
+	size_t n = pw ? strlen(pw) : 0;
+	if (n < ACCT_PASSWORD_MIN)
+		return "a password needs at least 10 characters";
+	if (n > ACCT_PASSWORD_MAX)
+		return "a password can have at most 1024 characters";
+	return NULL;
+}
+
+char *accounts_path_for(const char *secrets_path)
+{
+	const char *env = getenv("JOEY_ACCOUNTS");
+	if (env && *env)
+		return xstrdup(env);
+	struct strbuf sb = STRBUF_INIT;
+	const char *slash = secrets_path ? strrchr(secrets_path, '/') : NULL;
+	if (slash)
+		strbuf_add(&sb, secrets_path, (size_t)(slash - secrets_path + 1));
+	strbuf_addstr(&sb, "accounts.db");
+	return strbuf_detach(&sb, NULL);
+}
+
+/* ---- helpers ---- */
+
+static enum jerr db_fail(struct accounts *a, struct jerror *err, const char *what)
+{
+	jerror_set(err, JERR_STATE, "accounts store \"%s\": %s failed", a->path, what);
+	jerror_detail(err, "%s", sqlite3_errmsg(a->db));
+	return JERR_STATE;
+}
+
+static sqlite3_stmt *prep(struct accounts *a, const char *sql, struct jerror *err)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_fail(a, err, "a query");
+		return NULL;
+	}
+	return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Run a statement that returns no rows; JERR_OK or a state error. */
+static enum jerr step_done(struct accounts *a, sqlite3_stmt *st, const char *what, struct jerror *err)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(a, err, what);
+	return JERR_OK;
+}
+
+static void to_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hx[in[i] >> 4];
+		out[2 * i + 1] = hx[in[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+/* 32 random bytes as 64 hex digits into out (65 bytes). */
+static void random_hex32(char *out)
+{
+	unsigned char raw[32];
+	randombytes_buf(raw, sizeof(raw));
+	to_hex(raw, sizeof(raw), out);
+	sodium_memzero(raw, sizeof(raw));
+}
+
+/* BLAKE2b-256 of s in hex (65 bytes). */
+static void hash_hex(const char *s, char *out)
+{
+	unsigned char h[32];
+	crypto_generichash(h, sizeof(h), (const unsigned char *)s, strlen(s), NULL, 0);
+	to_hex(h, sizeof(h), out);
+}
+
+static void lock_open(struct accounts *a)
+{
+	pthread_mutex_lock(&a->lock);
+}
+
+static void unlock(struct accounts *a)
+{
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- open / close ---- */
+
+static enum jerr make_dir_of(const char *path, struct jerror *err)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return JERR_OK;
+	struct strbuf dir = STRBUF_INIT;
+	strbuf_add(&dir, path, (size_t)(slash - path));
+	/* mkdir -p, the last level 0700 */
+	for (char *p = dir.buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(dir.buf, 0755) != 0 && errno != EEXIST) {
+			jerror_set(err, JERR_IO, "could not create directory \"%s\": %s", dir.buf, strerror(errno));
+			strbuf_release(&dir);
+			return JERR_IO;
+		}
+		*p = '/';
+	}
+	if (mkdir(dir.buf, 0700) != 0 && errno != EEXIST) {
+		jerror_set(err, JERR_IO, "could not create directory \"%s\": %s", dir.buf, strerror(errno));
+		strbuf_release(&dir);
+		return JERR_IO;
+	}
+	strbuf_release(&dir);
+	return JERR_OK;
+}
+
+enum jerr accounts_open(const char *path, bool create, struct accounts **out, struct jerror *err)
+{
+	*out = NULL;
+	if (sodium_init() < 0)
+		return jerror_set(err, JERR_INTERNAL, "libsodium could not be initialised");
+	struct stat sb;
+	if (stat(path, &sb) == 0) {
+		if (sb.st_mode & 077) {
+			jerror_set(err, JERR_CONFIG, "accounts file \"%s\" can be read by other users", path);
+			jerror_detail(err, "it holds password hashes and session keys");
+			jerror_hint(err, "chmod 600 %s", path);
+			return JERR_CONFIG;
+		}
+	} else if (!create) {
+		jerror_set(err, JERR_STATE, "accounts file \"%s\" does not exist", path);
+		jerror_hint(err, "create the first admin with: joey user add NAME --role admin");
+		return JERR_STATE;
+	} else {
+		enum jerr rc = make_dir_of(path, err);
+		if (rc)
+			return rc;
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			jerror_set(err, JERR_IO, "could not create accounts file \"%s\": %s", path, strerror(errno));
+			jerror_hint(err, "make the state directory writable, or set JOEY_ACCOUNTS to another path");
+			return JERR_IO;
+		}
+		close(fd);
+	}
+	struct accounts *a = xcalloc(1, sizeof(*a));
+	a->path = xstrdup(path);
+	pthread_mutex_init(&a->lock, NULL);
+	/* the -wal and -shm files SQLite creates take the main file's mode (0600) */
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX;
+	if (sqlite3_open_v2(path, &a->db, flags, NULL) != SQLITE_OK) {
+		db_fail(a, err, "opening");
+		accounts_close(a);
+		return JERR_STATE;
+	}
+	sqlite3_busy_timeout(a->db, 5000);
+	char *msg = NULL;
+	if (sqlite3_exec(a->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;", NULL,
+			 NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(a->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		jerror_set(err, JERR_STATE, "accounts store \"%s\": could not create its tables", path);
+		jerror_detail(err, "%s", msg ? msg : sqlite3_errmsg(a->db));
+		sqlite3_free(msg);
+		accounts_close(a);
+		return JERR_STATE;
+	}
+	/* an unknown user costs as much as a known one */
+	static const char dummy[] = "not a password of anyone";
+	if (crypto_pwhash_str(a->dummy_hash, dummy, sizeof(dummy) - 1, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		accounts_close(a);
+		return jerror_set(err, JERR_INTERNAL, "could not hash a password (out of memory?)");
+	}
+	*out = a;
+	return JERR_OK;
+}
+
+void accounts_close(struct accounts *a)
+{
+	if (!a)
+		return;
+	if (a->db)
+		sqlite3_close(a->db);
+	pthread_mutex_destroy(&a->lock);
+	free(a->path);
+	free(a);
+}
+
+/* ---- users ---- */
+
+static enum jerr hash_password(const char *pw, char *out, struct jerror *err)
+{
+	if (crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		return jerror_set(err, JERR_INTERNAL, "could not hash a password (out of memory?)");
+	return JERR_OK;
+}
+
+/* The role of name, ROLE_NONE if no such user (lock held). */
+static enum jerr user_role_locked(struct accounts *a, const char *name, enum acct_role *role, struct jerror *err)
+{
+	*role = ROLE_NONE;
+	sqlite3_stmt *st = prep(a, "SELECT role FROM users WHERE name = ?", err);
+	if (!st)
+		return JERR_STATE;
+	bind_text(st, 1, name);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*role = acct_role_parse((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(a, err, "reading a user");
+	return JERR_OK;
+}
+
+static enum jerr count_admins_locked(struct accounts *a, int64_t *n, struct jerror *err)
+{
+	sqlite3_stmt *st = prep(a, "SELECT count(*) FROM users WHERE role = 'admin'", err);
+	if (!st)
+		return JERR_STATE;
+	int rc = sqlite3_step(st);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? JERR_OK : db_fail(a, err, "counting admins");
+}
+
+static enum jerr no_such_user(struct jerror *err, const char *name)
+{
+	jerror_set(err, JERR_USAGE, "no user \"%s\"", name);
+	jerror_hint(err, "joey user list shows the users");
+	return JERR_USAGE;
+}
+
+enum jerr accounts_user_add(struct accounts *a, const char *name, enum acct_role role, const char *password,
+			    struct jerror *err)
+{
+	if (!acct_name_valid(name)) {
+		jerror_set(err, JERR_USAGE, "invalid user name \"%s\"", name ? name : "");
+		jerror_hint(err, "use 1 to 64 letters, digits, '_', '.', '@' or '-'");
+		return JERR_USAGE;
+	}
+	if (role == ROLE_NONE)
+		return jerror_set(err, JERR_USAGE, "a user needs a role: admin, editor or viewer");
+	const char *why = acct_password_problem(password);
+	if (why)
+		return jerror_set(err, JERR_USAGE, "password for \"%s\" refused: %s", name, why);
+	char hash[crypto_pwhash_STRBYTES];
+	enum jerr rc = hash_password(password, hash, err);
+	if (rc)
+		return rc;
+	lock_open(a);
+	enum acct_role have;
+	if ((rc = user_role_locked(a, name, &have, err)))
+		goto out;
+	if (have != ROLE_NONE) {
+		rc = jerror_set(err, JERR_USAGE, "user \"%s\" already exists", name);
+		jerror_hint(err, "change it with joey user passwd / joey user role");
+		goto out;
+	}
+	sqlite3_stmt *st = prep(a, "INSERT INTO users(name, role, pw_hash, created_at, updated_at) VALUES (?,?,?,?,?)",
+				err);
+	if (!st) {
+		rc = JERR_STATE;
+		goto out;
+	}
+	int64_t now = time_now_ms();
+	bind_text(st, 1, name);
+	bind_text(st, 2, acct_role_name(role));
+	bind_text(st, 3, hash);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, now);
+	rc = step_done(a, st, "adding a user", err);
+out:
+	unlock(a);
+	sodium_memzero(hash, sizeof(hash));
+	return rc;
+}
+
+/* DELETE ... WHERE user = ? (lock held). */
+static enum jerr delete_for_user(struct accounts *a, const char *sql, const char *name, struct jerror *err)
+{
+	sqlite3_stmt *st = prep(a, sql, err);
+	if (!st)
+		return JERR_STATE;
+	bind_text(st, 1, name);
+	return step_done(a, st, "ending sessions", err);
+}
+
+enum jerr accounts_user_passwd(struct accounts *a, const char *name, const char *password, struct jerror *err)
+{
+	const char *why = acct_password_problem(password);
+	if (why)
+		return jerror_set(err, JERR_USAGE, "password for \"%s\" refused: %s", name, why);
+	char hash[crypto_pwhash_STRBYTES];
+	enum jerr rc = hash_password(password, hash, err);
+	if (rc)
+		return rc;
+	lock_open(a);
+	enum acct_role have;
+	if ((rc = user_role_locked(a, name, &have, err)))
+		goto out;
+	if (have == ROLE_NONE) {
+		rc = no_such_user(err, name);
+		goto out;
+	}
+	sqlite3_stmt *st = prep(a, "UPDATE users SET pw_hash = ?, updated_at = ? WHERE name = ?", err);
+	if (!st) {
+		rc = JERR_STATE;
+		goto out;
+	}
+	bind_text(st, 1, hash);
+	sqlite3_bind_int64(st, 2, time_now_ms());
+	bind_text(st, 3, name);
+	if (!(rc = step_done(a, st, "setting a password", err)))
+		rc = delete_for_user(a, "DELETE FROM sessions WHERE user = ?", name, err);
+out:
+	unlock(a);
+	sodium_memzero(hash, sizeof(hash));
+	return rc;
+}
+
+enum jerr accounts_user_role(struct accounts *a, const char *name, enum acct_role role, struct jerror *err)
+{
+	if (role == ROLE_NONE)
+		return jerror_set(err, JERR_USAGE, "a user needs a role: admin, editor or viewer");
+	lock_open(a);
+	enum acct_role have;
+	int64_t admins = 0;
+	enum jerr rc = user_role_locked(a, name, &have, err);
+	if (rc)
+		goto out;
+	if (have == ROLE_NONE) {
+		rc = no_such_user(err, name);
+		goto out;
+	}
+	if (have == ROLE_ADMIN && role != ROLE_ADMIN) {
+		if ((rc = count_admins_locked(a, &admins, err)))
+			goto out;
+		if (admins <= 1) {
+			rc = jerror_set(err, JERR_USAGE, "\"%s\" is the last admin", name);
+			jerror_hint(err, "make another user admin first");
+			goto out;
+		}
+	}
+	sqlite3_stmt *st = prep(a, "UPDATE users SET role = ?, updated_at = ? WHERE name = ?", err);
+	if (!st) {
+		rc = JERR_STATE;
+		goto out;
+	}
+	bind_text(st, 1, acct_role_name(role));
+	sqlite3_bind_int64(st, 2, time_now_ms());
+	bind_text(st, 3, name);
+	if ((rc = step_done(a, st, "changing a role", err)))
+		goto out;
+	if (role < have) {
+		if ((rc = delete_for_user(a, "DELETE FROM sessions WHERE user = ?", name, err)))
+			goto out;
+		st = prep(a,
+			  "UPDATE api_tokens SET revoked_at = ? WHERE user = ? AND revoked_at IS NULL AND "
+			  "(role = 'admin' OR (role = 'editor' AND ? = 'viewer'))",
+			  err);
+		if (!st) {
+			rc = JERR_STATE;
+			goto out;
+		}
+		sqlite3_bind_int64(st, 1, time_now_ms());
+		bind_text(st, 2, name);
+		bind_text(st, 3, acct_role_name(role));
+		rc = step_done(a, st, "revoking tokens", err);
+	}
+out:
+	unlock(a);
+	return rc;
+}
+
+enum jerr accounts_user_remove(struct accounts *a, const char *name, struct jerror *err)
+{
+	lock_open(a);
+	enum acct_role have;
+	int64_t admins = 0;
+	enum jerr rc = user_role_locked(a, name, &have, err);
+	if (rc)
+		goto out;
+	if (have == ROLE_NONE) {
+		rc = no_such_user(err, name);
+		goto out;
+	}
+	if (have == ROLE_ADMIN) {
+		if ((rc = count_admins_locked(a, &admins, err)))
+			goto out;
+		if (admins <= 1) {
+			rc = jerror_set(err, JERR_USAGE, "\"%s\" is the last admin", name);
+			jerror_hint(err, "make another user admin first");
+			goto out;
+		}
+	}
+	if ((rc = delete_for_user(a, "DELETE FROM sessions WHERE user = ?", name, err)) ||
+	    (rc = delete_for_user(a, "DELETE FROM api_tokens WHERE user = ?", name, err)) ||
+	    (rc = delete_for_user(a, "DELETE FROM users WHERE name = ?", name, err)))
+		goto out;
+out:
+	unlock(a);
+	return rc;
+}
+
+static json_t *col_int_or_null(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(st, i));
+}
+
+static json_t *col_text_or_null(sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	return t ? json_string(t) : json_null();
+}
+
+enum jerr accounts_user_list(struct accounts *a, json_t **out, struct jerror *err)
+{
+	*out = NULL;
+	lock_open(a);
+	sqlite3_stmt *st = prep(a, "SELECT name, role, created_at, updated_at, last_login_at FROM users ORDER BY name",
+				err);
+	if (!st) {
+		unlock(a);
+		return JERR_STATE;
+	}
+	json_t *arr = json_array();
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o}", "name", col_text_or_null(st, 0), "role",
+						     col_text_or_null(st, 1), "created_at", col_int_or_null(st, 2),
+						     "updated_at", col_int_or_null(st, 3), "last_login_at",
+						     col_int_or_null(st, 4)));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		enum jerr e = db_fail(a, err, "listing users");
+		unlock(a);
+		return e;
+	}
+	unlock(a);
+	*out = arr;
+	return JERR_OK;
+}
+
+enum jerr accounts_user_get(struct accounts *a, const char *name, enum acct_role *role, struct jerror *err)
+{
+	lock_open(a);
+	enum jerr rc = user_role_locked(a, name, role, err);
+	unlock(a);
+	return rc;
+}
+
+enum jerr accounts_user_count(struct accounts *a, int64_t *n, struct jerror *err)
+{
+	lock_open(a);
+	sqlite3_stmt *st = prep(a, "SELECT count(*) FROM users", err);
+	enum jerr rc = JERR_STATE;
+	if (st) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*n = sqlite3_column_int64(st, 0);
+			rc = JERR_OK;
+		} else {
+			db_fail(a, err, "counting users");
+		}
+		sqlite3_finalize(st);
+	}
+	unlock(a);
+	return rc;
+}
+
+enum jerr accounts_login(struct accounts *a, const char *name, const char *password, bool *ok, enum acct_role *role,
+			 struct jerror *err)
+{
+	*ok = false;
+	*role = ROLE_NONE;
+	char hash[crypto_pwhash_STRBYTES] = "";
+	enum acct_role r = ROLE_NONE;
+	lock_open(a);
+	sqlite3_stmt *st = prep(a, "SELECT role, pw_hash FROM users WHERE name = ?", err);
+	if (!st) {
+		unlock(a);
+		return JERR_STATE;
+	}
+	bind_text(st, 1, name);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		r = acct_role_parse((const char *)sqlite3_column_text(st, 0));
+		const char *h = (const char *)sqlite3_column_text(st, 1);
+		snprintf(hash, sizeof(hash), "%s", h ? h : "");
+	}
+	sqlite3_finalize(st);
+	unlock(a);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(a, err, "reading a user");
+	size_t pwlen = password ? strlen(password) : 0;
+	if (pwlen > ACCT_PASSWORD_MAX)
+		pwlen = ACCT_PASSWORD_MAX; /* the work stays bounded; such a password never matches */
+	/* the slow part outside the lock: logins of different users run side by side */
+	bool match = crypto_pwhash_str_verify(r != ROLE_NONE ? hash : a->dummy_hash, password ? password : "",
+					      pwlen) == 0;
+	sodium_memzero(hash, sizeof(hash));
+	if (!match || r == ROLE_NONE || (password && strlen(password) > ACCT_PASSWORD_MAX))
+		return JERR_OK;
+	lock_open(a);
+	st = prep(a, "UPDATE users SET last_login_at = ? WHERE name = ?", err);
+	enum jerr e = JERR_STATE;
+	if (st) {
+		sqlite3_bind_int64(st, 1, time_now_ms());
+		bind_text(st, 2, name);
+		e = step_done(a, st, "recording a login", err);
+	}
+	unlock(a);
+	if (e)
+		return e;
+	*ok = true;
+	*role = r;
+	return JERR_OK;
+}
+
+/* ---- sessions ---- */
+
+enum jerr accounts_session_create(struct accounts *a, const char *user, const char *addr, char *cookie, char *csrf,
+				  struct jerror *err)
+{
+	char h[65];
+	random_hex32(cookie);
+	random_hex32(csrf);
+	hash_hex(cookie, h);
+	lock_open(a);
+	sqlite3_stmt *st = prep(
+		a, "INSERT INTO sessions(id_hash, user, csrf, addr, created_at, last_seen_at) VALUES (?,?,?,?,?,?)", err);
+	enum jerr rc = JERR_STATE;
+	if (st) {
+		int64_t now = time_now_ms();
+		bind_text(st, 1, h);
+		bind_text(st, 2, user);
+		bind_text(st, 3, csrf);
+		bind_text(st, 4, addr);
+		sqlite3_bind_int64(st, 5, now);
+		sqlite3_bind_int64(st, 6, now);
+		rc = step_done(a, st, "creating a session", err);
+	}
+	unlock(a);
+	return rc;
+}
+
+static bool hex64(const char *s)
+{
+	if (!s || strlen(s) != ACCT_SECRET_HEX)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+enum jerr accounts_session_get(struct accounts *a, const char *cookie, int64_t now, int64_t idle_ms, int64_t max_ms,
+			       struct acct_principal *p, bool *found, struct jerror *err)
+{
+	*found = false;
+	if (!hex64(cookie))
+		return JERR_OK;
+	char h[65];
+	hash_hex(cookie, h);
+	lock_open(a);
+	sqlite3_stmt *st = prep(a,
+				"SELECT s.user, u.role, s.csrf, s.created_at, s.last_seen_at FROM sessions s "
+				"JOIN users u ON u.name = s.user WHERE s.id_hash = ?",
+				err);
+	enum jerr rc = JERR_STATE;
+	if (!st)
+		goto out;
+	bind_text(st, 1, h);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		sqlite3_finalize(st);
+		rc = JERR_OK;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		rc = db_fail(a, err, "reading a session");
+		goto out;
+	}
+	int64_t created = sqlite3_column_int64(st, 3), seen = sqlite3_column_int64(st, 4);
+	bool expired = now - seen > idle_ms || now - created > max_ms;
+	if (!expired) {
+		memset(p, 0, sizeof(*p));
+		snprintf(p->user, sizeof(p->user), "%s", (const char *)sqlite3_column_text(st, 0));
+		p->role = acct_role_parse((const char *)sqlite3_column_text(st, 1));
+		snprintf(p->csrf, sizeof(p->csrf), "%s", (const char *)sqlite3_column_text(st, 2));
+		p->via = "session";
+	}
+	sqlite3_finalize(st);
+	st = prep(a, expired ? "DELETE FROM sessions WHERE id_hash = ?1"
+			     : "UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
+		  err);
+	if (!st)
+		goto out;
+	bind_text(st, 1, h);
+	if (!expired)
+		sqlite3_bind_int64(st, 2, now);
+	if ((rc = step_done(a, st, "updating a session", err)))
+		goto out;
+	*found = !expired && p->role != ROLE_NONE;
+out:
+	unlock(a);
+	return rc;
+}
+
+enum jerr accounts_session_delete(struct accounts *a, const char *cookie, struct jerror *err)
+{
+	if (!hex64(cookie))
+		return JERR_OK;
+	char h[65];
+	hash_hex(cookie, h);
+	lock_open(a);
+	sqlite3_stmt *st = prep(a, "DELETE FROM sessions WHERE id_hash = ?", err);
+	enum jerr rc = JERR_STATE;
+	if (st) {
+		bind_text(st, 1, h);
+		rc = step_done(a, st, "ending a session", err);
+	}
+	unlock(a);
+	return rc;
+}
+
+/* ---- API tokens ---- */
+
+enum jerr accounts_token_create(struct accounts *a, const char *user, const char *label, enum acct_role role,
+				char *plaintext, int64_t *id, struct jerror *err)
+{
+	size_t ll = label ? strlen(label) : 0;
+	if (!ll || ll > 100) {
+		jerror_set(err, JERR_USAGE, "a token needs a label of 1 to 100 characters");
+		jerror_hint(err, "say what it is for, e.g. \"nightly CI\"");
+		return JERR_USAGE;
+	}
+	if (role == ROLE_NONE)
+		return jerror_set(err, JERR_USAGE, "a token needs a role: admin, editor or viewer");
+	lock_open(a);
+	enum acct_role owner;
+	enum jerr rc = user_role_locked(a, user, &owner, err);
+	if (rc)
+		goto out;
+	if (owner == ROLE_NONE) {
+		rc = no_such_user(err, user);
+		goto out;
+	}
+	if (role > owner) {
+		rc = jerror_set(err, JERR_USAGE, "a token of %s cannot have role %s", acct_role_name(owner),
+				acct_role_name(role));
+		jerror_detail(err, "a token's role is at most its owner's");
+		goto out;
+	}
+	unsigned char raw[24];
+	randombytes_buf(raw, sizeof(raw));
+	memcpy(plaintext, ACCT_TOKEN_PREFIX, 5);
+	to_hex(raw, sizeof(raw), plaintext + 5);
+	sodium_memzero(raw, sizeof(raw));
+	char h[65], prefix[16];
+	hash_hex(plaintext, h);
+	snprintf(prefix, sizeof(prefix), "%.13s", plaintext); /* "joey_" and 8 hex digits */
+	sqlite3_stmt *st = prep(
+		a, "INSERT INTO api_tokens(user, label, role, token_hash, prefix, created_at) VALUES (?,?,?,?,?,?)", err);
+	if (!st) {
+		rc = JERR_STATE;
+		goto out;
+	}
+	bind_text(st, 1, user);
+	bind_text(st, 2, label);
+	bind_text(st, 3, acct_role_name(role));
+	bind_text(st, 4, h);
+	bind_text(st, 5, prefix);
+	sqlite3_bind_int64(st, 6, time_now_ms());
+	if (!(rc = step_done(a, st, "creating a token", err)))
+		*id = sqlite3_last_insert_rowid(a->db);
+out:
+	unlock(a);
+	return rc;
+}
+
+enum jerr accounts_token_get(struct accounts *a, const char *plaintext, struct acct_principal *p, bool *found,
+			     struct jerror *err)
+{
+	*found = false;
+	if (!plaintext || strlen(plaintext) != ACCT_TOKEN_LEN || strncmp(plaintext, ACCT_TOKEN_PREFIX, 5))
+		return JERR_OK;
+	char h[65];
+	hash_hex(plaintext, h);
+	lock_open(a);
+	sqlite3_stmt *st = prep(a,
+				"SELECT t.id, t.user, t.role, u.role FROM api_tokens t JOIN users u ON u.name = t.user "
+				"WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+				err);
+	enum jerr rc = JERR_STATE;
+	if (!st)
+		goto out;
+	bind_text(st, 1, h);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		memset(p, 0, sizeof(*p));
+		p->token_id = sqlite3_column_int64(st, 0);
+		snprintf(p->user, sizeof(p->user), "%s", (const char *)sqlite3_column_text(st, 1));
+		enum acct_role tr = acct_role_parse((const char *)sqlite3_column_text(st, 2));
+		enum acct_role ur = acct_role_parse((const char *)sqlite3_column_text(st, 3));
+		p->role = tr < ur ? tr : ur;
+		p->via = "token";
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		rc = db_fail(a, err, "reading a token");
+		goto out;
+	}
+	rc = JERR_OK;
+	if (r == SQLITE_ROW) {
+		st = prep(a, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", err);
+		if (!st) {
+			rc = JERR_STATE;
+			goto out;
+		}
+		sqlite3_bind_int64(st, 1, time_now_ms());
+		sqlite3_bind_int64(st, 2, p->token_id);
+		if (!(rc = step_done(a, st, "recording a token's use", err)))
+			*found = p->role != ROLE_NONE;
+	}
+out:
+	unlock(a);
+	return rc;
+}
+
+enum jerr accounts_token_list(struct accounts *a, const char *user, json_t **out, struct jerror *err)
+{
+	*out = NULL;
+	lock_open(a);
+	sqlite3_stmt *st = prep(a,
+				"SELECT id, user, label, role, prefix, created_at, last_used_at, revoked_at FROM api_tokens "
+				"WHERE ?1 IS NULL OR user = ?1 ORDER BY id",
+				err);
+	if (!st) {
+		unlock(a);
+		return JERR_STATE;
+	}
+	bind_text(st, 1, user);
+	json_t *arr = json_array();
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
+						     (json_int_t)sqlite3_column_int64(st, 0), "user",
+						     col_text_or_null(st, 1), "label", col_text_or_null(st, 2), "role",
+						     col_text_or_null(st, 3), "prefix", col_text_or_null(st, 4),
+						     "created_at", col_int_or_null(st, 5), "last_used_at",
+						     col_int_or_null(st, 6), "revoked_at", col_int_or_null(st, 7)));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		enum jerr e = db_fail(a, err, "listing tokens");
+		unlock(a);
+		return e;
+	}
+	unlock(a);
+	*out = arr;
+	return JERR_OK;
+}
+
+enum jerr accounts_token_revoke(struct accounts *a, int64_t id, const char *user, bool *found, struct jerror *err)
+{
+	*found = false;
+	lock_open(a);
+	sqlite3_stmt *st = prep(a,
+				"UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2 AND (?3 IS NULL OR user = ?3) "
+				"AND revoked_at IS NULL",
+				err);
+	enum jerr rc = JERR_STATE;
+	if (st) {
+		sqlite3_bind_int64(st, 1, time_now_ms());
+		sqlite3_bind_int64(st, 2, id);
+		bind_text(st, 3, user);
+		if (!(rc = step_done(a, st, "revoking a token", err)))
+			*found = sqlite3_changes(a->db) > 0;
+	}
+	unlock(a);
+	return rc;
+}
+
+/* ---- the audit log ---- */
+
+enum jerr accounts_audit_add(struct accounts *a, const struct acct_principal *p, const char *addr, const char *action,
+			     const char *object_class, const char *object_id, const json_t *before,
+			     const json_t *after, struct jerror *err)
+{
+	char *b = before ? json_dumps(before, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+	char *f = after ? json_dumps(after, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+	lock_open(a);
+	sqlite3_stmt *st = prep(a,
+				"INSERT INTO audit(at, actor, via, addr, action, object_class, object_id, before, after) "
+				"VALUES (?,?,?,?,?,?,?,?,?)",
+				err);
+	enum jerr rc = JERR_STATE;
+	if (st) {
+		sqlite3_bind_int64(st, 1, time_now_ms());
+		bind_text(st, 2, p && *p->user ? p->user : "system");
+		bind_text(st, 3, p && p->via ? p->via : "system");
+		bind_text(st, 4, addr);
+		bind_text(st, 5, action);
+		bind_text(st, 6, object_class);
+		bind_text(st, 7, object_id);
+		bind_text(st, 8, b);
+		bind_text(st, 9, f);
+		rc = step_done(a, st, "writing the audit log", err);
+	}
+	unlock(a);
+	free(b);
+	free(f);
+	return rc;
+}
+
+/* A stored JSON text back as JSON (the text itself if it does not parse). */
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	if (!t)
+		return json_null();
+	json_t *j = json_loads(t, JSON_DECODE_ANY, NULL);
+	return j ? j : json_string(t);
+}
+
+enum jerr accounts_audit_list(struct accounts *a, int64_t limit, int64_t before_id, json_t **out, struct jerror *err)
+{
+	*out = NULL;
+	lock_open(a);
+	sqlite3_stmt *st = prep(a,
+				"SELECT id, at, actor, via, addr, action, object_class, object_id, before, after FROM audit "
+				"WHERE ?1 <= 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
+				err);
+	if (!st) {
+		unlock(a);
+		return JERR_STATE;
+	}
+	sqlite3_bind_int64(st, 1, before_id);
+	sqlite3_bind_int64(st, 2, limit);
+	json_t *arr = json_array();
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(
+			arr, json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
+				       (json_int_t)sqlite3_column_int64(st, 0), "at", col_int_or_null(st, 1), "actor",
+				       col_text_or_null(st, 2), "via", col_text_or_null(st, 3), "addr",
+				       col_text_or_null(st, 4), "action", col_text_or_null(st, 5), "class",
+				       col_text_or_null(st, 6), "object", col_text_or_null(st, 7), "before",
+				       col_json(st, 8), "after", col_json(st, 9)));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		enum jerr e = db_fail(a, err, "reading the audit log");
+		unlock(a);
+		return e;
+	}
+	unlock(a);
+	*out = arr;
+	return JERR_OK;
+}
