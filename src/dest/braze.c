@@ -61,6 +61,7 @@ struct batch {
 	struct row **rows;
 	size_t n, alloc;
 	int attempts;      /* failed attempts (5xx, timeouts, resets) */
+	int64_t first_failure; /* mono ms of the first of them (0: none yet) */
 	int throttles;     /* 429s in a row: they use no attempt but grow the wait */
 	int64_t throttled_ms; /* total time waited on 429s */
 	int64_t not_before;
@@ -88,6 +89,7 @@ struct braze {
 	struct jerror fatal_err;
 	uint64_t rng;
 	bool enrich;
+	int64_t last_answer; /* mono ms of the last HTTP answer of any status (0: none yet) */
 };
 
 /* ---- clocks and jitter ---- */
@@ -641,6 +643,30 @@ static void handle_success(struct braze *b, struct batch *bt, json_t *body)
 	free(errs);
 }
 
+/*
+ * The circuit breaker. Braze is unreachable when a batch has used all its attempts,
+ * its last attempt could not even connect (http_response.no_connection: unresolvable
+ * host, connection refused or timed out, TLS handshake failed) and no request of this
+ * destination has had an HTTP answer of any kind since that batch's first failure.
+ * Then the destination stops with one error instead of every remaining batch going
+ * through its own retries and failing row by row: this batch and everything still
+ * queued get no outcome, so they stay as the state store has them (pending, or not
+ * sent yet) without a ledger row each, and the next run sends them. Batches in flight
+ * are still answered (an answer is committed as always).
+ */
+static void unreachable(struct braze *b, struct batch *bt, const char *detail, int64_t now)
+{
+	char msg[512], d[768];
+	b->stats.failed_requests++;
+	snprintf(msg, sizeof(msg), "Braze unreachable: no connection to %s", b->base_url);
+	snprintf(d, sizeof(d), "%s; %d attempts over %.1f s, and no request had an answer from Braze since",
+		 detail, bt->attempts, (double)(now - bt->first_failure) / 1000.0);
+	set_fatal(b, JERR_HTTP, msg, d,
+		  "check restEndpoint, DNS and the network (firewall, proxy); the records not sent stay "
+		  "pending and the next run sends them");
+	batch_free(bt, true);
+}
+
 static void on_done(void *ctx, struct http_request *req, const struct http_response *res)
 {
 	struct braze *b = ctx;
@@ -652,6 +678,8 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 	b->inflight--;
 	b->stats.requests++;
 	b->stats.by_endpoint[bt->ep]++;
+	if (res->status > 0)
+		b->last_answer = now;
 	if (res->status > 0) {
 		b->stats.latency_count++;
 		b->stats.latency_sum_s += res->total_time_s;
@@ -701,7 +729,8 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 	}
 	if (res->status == 0 || res->status >= 500 || (res->status >= 200 && res->status < 300 && !body && bt->ep != EP_DELETE)) {
 		/* transport error, timeout, reset, 5xx, or a 2xx we cannot read: retry */
-		bt->attempts++;
+		if (!bt->attempts++)
+			bt->first_failure = now;
 		if (res->status == 0)
 			snprintf(detail, sizeof(detail), "%s %s: %s", "POST", endpoints[bt->ep].path,
 				 res->error ? transport.buf : "no response");
@@ -711,7 +740,9 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 		else
 			snprintf(detail, sizeof(detail), "POST %s: HTTP %ld with an unreadable body", endpoints[bt->ep].path,
 				 res->status);
-		if (bt->attempts >= b->opts.max_attempts) {
+		if (bt->attempts >= b->opts.max_attempts && res->no_connection && b->last_answer < bt->first_failure) {
+			unreachable(b, bt, detail, now);
+		} else if (bt->attempts >= b->opts.max_attempts) {
 			char e[640];
 			snprintf(e, sizeof(e), "%s (gave up after %d attempts)", detail, bt->attempts);
 			b->stats.failed_requests++;

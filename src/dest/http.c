@@ -202,6 +202,22 @@ static void complete(struct http_client *hc, CURLMsg *msg, http_done_fn done, vo
 	if (msg->data.result != CURLE_OK) {
 		res.status = msg->data.result == CURLE_WRITE_ERROR && t->overflow ? status : 0;
 		res.timed_out = msg->data.result == CURLE_OPERATION_TIMEDOUT;
+		curl_off_t connected = 0;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_CONNECT_TIME_T, &connected);
+		switch (msg->data.result) {
+		case CURLE_COULDNT_RESOLVE_PROXY:
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_PEER_FAILED_VERIFICATION:
+			res.no_connection = true;
+			break;
+		case CURLE_OPERATION_TIMEDOUT:
+			res.no_connection = connected == 0; /* timed out while connecting */
+			break;
+		default:
+			break;
+		}
 		res.error = t->overflow ? "response body too large"
 				       : (t->errbuf[0] ? t->errbuf : curl_easy_strerror(msg->data.result));
 		if (t->overflow)

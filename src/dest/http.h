@@ -46,6 +46,12 @@ struct http_response {
 	long status;              /* 0: no HTTP response (transport error) */
 	const char *error;        /* transport error text, or NULL */
 	bool timed_out;
+	/*
+	 * status 0 and the request never reached the server: the host did not resolve,
+	 * the connection was refused or timed out, or the TLS handshake failed. Nothing
+	 * was sent, so nothing can have been applied.
+	 */
+	bool no_connection;
 	struct slice body;
 	/* rate-limit headers, -1 when absent */
 	int64_t rl_limit, rl_remaining, rl_reset, retry_after_s;

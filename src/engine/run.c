@@ -157,6 +157,35 @@ static void fail_dest(struct dest_ctx *dc, const struct jerror *e)
 		jerror_hint(&dc->rd->err, "%s", e->hint.buf);
 }
 
+/* The key of the ledger row that holds an error of the whole destination, not of a record. */
+#define LEDGER_DEST_KEY "(destination)"
+
+/*
+ * The connector stopped the destination (a rejected key, an unknown endpoint, Braze
+ * unreachable: JERR_AUTH, JERR_REMOTE, JERR_HTTP; other errors just fail it): the
+ * destination fails with that error, and the ledger gets it once, as
+ * one row keyed LEDGER_DEST_KEY, not one per record left unsent (those get no outcome:
+ * they stay as the state store has them, and the next run sends them).
+ */
+static void fail_dest_connector(struct dest_ctx *dc, const struct jerror *e)
+{
+	struct jerror le = JERROR_INIT;
+	struct strbuf msg = STRBUF_INIT;
+	bool first = !dc->failed;
+	fail_dest(dc, e);
+	if (!first || dc->rd->run_id <= 0 ||
+	    (e->code != JERR_HTTP && e->code != JERR_AUTH && e->code != JERR_REMOTE))
+		return; /* not Braze's answer (e.g. the state store failed): nothing for the ledger */
+	strbuf_addstr(&msg, e->msg.buf);
+	if (e->detail.len)
+		strbuf_addf(&msg, " (%s)", e->detail.buf);
+	struct rkey k = { .text = SLICE_LIT(LEDGER_DEST_KEY) };
+	if (state_ledger_add(dc->st, dc->rd->run_id, dc->rd->dest->id, &k, msg.buf, 0, &le))
+		log_error("%s", le.msg.buf);
+	jerror_release(&le);
+	strbuf_release(&msg);
+}
+
 /*
  * Deletes and unsubscribes are held back until the pass is over, for the mass-delete
  * guard. Each is spooled binary-safe: a header, then the key text and both payloads.
@@ -287,7 +316,7 @@ static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *er
 			jerror_release(&e);
 			return jerror_set(err, JERR_INTERRUPTED, "run interrupted");
 		}
-		fail_dest(dc, &e);
+		fail_dest_connector(dc, &e);
 	}
 	jerror_release(&e);
 	return JERR_OK;
@@ -361,7 +390,7 @@ static void send_held(struct dest_ctx *dc)
 		if (dc->opts->stop && *dc->opts->stop)
 			break;
 		if (push_item(dc, &it, &e))
-			fail_dest(dc, &e);
+			fail_dest_connector(dc, &e);
 	}
 	strbuf_release(&key);
 	strbuf_release(&oldp);
@@ -468,7 +497,7 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 				dc->failed = true;
 				jerror_set(&rd->err, e.code, "%s", e.msg.buf);
 			} else {
-				fail_dest(dc, &e);
+				fail_dest_connector(dc, &e);
 			}
 		}
 		dc->ops->stats(dc->h, &rd->stats);
