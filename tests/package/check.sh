@@ -234,6 +234,9 @@ check_serve() {
 	kill -HUP "$serve_pid"
 	for _ in $(seq 50); do grep -q 'config reloaded' "$work/serve.log" && break; sleep 0.1; done
 	grep -q 'config reloaded' "$work/serve.log" || { cat "$work/serve.log"; fail "no reload on SIGHUP"; }
+	# nothing is readable without an account, also on loopback
+	local anon
+	anon=$(curl -s -o /dev/null -w '%{http_code}' "${url}api/v1/models")
 	for _ in $(seq 100); do runuser -u joey -- env JOEY_CONFIG=/etc/joey JOEY_STATE=/var/lib/joey/state.db \
 		/usr/bin/joey status --json 2>/dev/null | grep -q '"success"' && break; sleep 0.2; done
 	kill -TERM "$serve_pid"
@@ -242,7 +245,10 @@ check_serve() {
 	rm -f "$work/serve.pid"
 	cat "$work/serve.log"
 	[ "$rc" = 0 ] || fail "joey serve exited $rc on SIGTERM"
-	ls -l /var/lib/joey/api-token /var/lib/joey/state.db
+	ls -l /var/lib/joey/accounts.db /var/lib/joey/state.db
+	[ "$(stat -c %a /var/lib/joey/accounts.db)" = 600 ] || fail "accounts.db is not 0600"
+	grep -q '/#setup=' "$work/serve.log" || fail "no one-time setup link at the first start"
+	[ "$anon" = 401 ] || fail "an anonymous read answered $anon, not 401"
 }
 step "joey serve as joey.service runs it: /healthz, SIGHUP reload, scheduled sync, SIGTERM" check_serve
 sed 's/^/  | /' "$log" | tail -n 12
