@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1479,7 +1480,29 @@ struct path_list {
 	size_t n, alloc;
 };
 
-static void walk(const char *root, const char *rel, int depth, struct path_list *pl)
+static bool config_name(const char *name)
+{
+	size_t nl = strlen(name);
+	return (nl > 5 && !strcmp(name + nl - 5, ".json")) || (nl > 3 && !strcmp(name + nl - 3, ".js"));
+}
+
+/* The target of symbolic link path, for messages (arena-owned), or "?" */
+static const char *link_target(struct loader *ld, const char *path)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+	return n < 0 ? "?" : arena_strndup(ld->a, buf, (size_t)n);
+}
+
+/*
+ * Collect the config files under root/rel into pl. seen holds the directories entered
+ * so far (by device and inode): a directory reached again through a symbolic link
+ * (a loop such as config/loop -> .) is skipped with a warning instead of being walked
+ * to the depth limit, every loop doubling the work. A symbolic link named like a
+ * config file that leads nowhere is a warning too, not silence.
+ */
+static void walk(struct loader *ld, const char *root, const char *rel, int depth, struct path_list *pl,
+		 struct dir_seen *seen)
 {
 	struct strbuf path = STRBUF_INIT;
 	DIR *d;
@@ -1498,7 +1521,7 @@ static void walk(const char *root, const char *rel, int depth, struct path_list 
 	while ((de = readdir(d))) {
 		struct strbuf child = STRBUF_INIT, full = STRBUF_INIT;
 		struct stat st;
-		size_t nl = strlen(de->d_name);
+		int e;
 
 		if (de->d_name[0] == '.')
 			continue; /* ., .., dot-directories (.joey, .git) and dot-files */
@@ -1510,14 +1533,26 @@ static void walk(const char *root, const char *rel, int depth, struct path_list 
 		strbuf_addf(&full, "%s/%s", root, child.buf);
 		if (stat(full.buf, &st) == 0) {
 			if (S_ISDIR(st.st_mode)) {
-				if (depth < MAX_DIR_DEPTH && strcmp(de->d_name, "node_modules"))
-					walk(root, child.buf, depth + 1, pl);
-			} else if (S_ISREG(st.st_mode) &&
-				   ((nl > 5 && !strcmp(de->d_name + nl - 5, ".json")) ||
-				    (nl > 3 && !strcmp(de->d_name + nl - 3, ".js")))) {
+				if (depth >= MAX_DIR_DEPTH || !strcmp(de->d_name, "node_modules")) {
+					/* not read */
+				} else if (dir_seen_check(seen, &st)) {
+					struct where w = { arena_strdup(ld->a, child.buf), NULL, NULL };
+					warn_at(ld, &w, 0, 0, NULL,
+						"remove the link, or point it outside the config directory",
+						"directory already read through another path (symbolic link to \"%s\"): skipped",
+						link_target(ld, full.buf));
+				} else {
+					walk(ld, root, child.buf, depth + 1, pl, seen);
+				}
+			} else if (S_ISREG(st.st_mode) && config_name(de->d_name)) {
 				ALLOC_GROW(pl->items, pl->n + 1, pl->alloc);
 				pl->items[pl->n++] = strbuf_detach(&child, NULL);
 			}
+		} else if (e = errno, config_name(de->d_name) && lstat(full.buf, &st) == 0 && S_ISLNK(st.st_mode)) {
+			struct where w = { arena_strdup(ld->a, child.buf), NULL, NULL };
+			warn_at(ld, &w, 0, 0, NULL, "fix or remove the link",
+				"symbolic link to \"%s\" cannot be followed (%s): skipped", link_target(ld, full.buf),
+				strerror(e));
 		}
 		strbuf_release(&child);
 		strbuf_release(&full);
@@ -1557,17 +1592,18 @@ static void load_file(struct loader *ld, const char *dir, const char *rel)
 	}
 	strbuf_addf(&full, "%s/%s", dir, rel);
 	f = fopen(full.buf, "rb");
-	strbuf_release(&full);
 	if (!f || fstat(fileno(f), &st) != 0) {
 		err_at(ld, &w, 0, 0, NULL, NULL, "could not read file: %s", strerror(errno));
 		if (f)
 			fclose(f);
+		strbuf_release(&full);
 		return;
 	}
 	if ((uint64_t)st.st_size > J5_MAX_INPUT) {
 		err_at(ld, &w, 0, 0, NULL, "split the config into several files",
 		       "file is larger than %zu MiB", J5_MAX_INPUT >> 20);
 		fclose(f);
+		strbuf_release(&full);
 		return;
 	}
 	buf = xmalloc((size_t)st.st_size + 1);
@@ -1580,9 +1616,18 @@ static void load_file(struct loader *ld, const char *dir, const char *rel)
 			break;
 		}
 	if (!has_brace) {
+		struct stat lst;
+		/* Grouparoo: a file without '{' is empty. A link to one is more likely a link to
+		 * the wrong file: say so */
+		if (lstat(full.buf, &lst) == 0 && S_ISLNK(lst.st_mode))
+			warn_at(ld, &w, 0, 0, NULL, "point the link at a config file, or remove it",
+				"symbolic link to \"%s\" holds no config object (no '{'): skipped",
+				link_target(ld, full.buf));
+		strbuf_release(&full);
 		free(buf);
-		return; /* Grouparoo: a file without '{' is empty */
+		return;
 	}
+	strbuf_release(&full);
 	if (!json5_parse(buf, len, ld->a, &root, &je)) {
 		err_at(ld, &w, je.line, je.col, NULL, NULL, "syntax error: %s", je.msg);
 		free(buf);
@@ -2521,6 +2566,7 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 	struct config *cfg;
 	struct loader ld;
 	struct path_list pl = { NULL, 0, 0 };
+	struct dir_seen seen = { NULL, 0, 0 };
 	struct stat st;
 	char *root = NULL;
 
@@ -2548,7 +2594,9 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 	ld.opts = opts;
 
 	load_secrets(&ld);
-	walk(dir, "", 0, &pl);
+	if (!dir_seen_check(&seen, &st)) /* the config directory itself: a link to it is a loop */
+		walk(&ld, dir, "", 0, &pl, &seen);
+	dir_seen_release(&seen);
 	if (pl.n) /* an empty directory has no list at all */
 		qsort(pl.items, pl.n, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < pl.n; i++) {

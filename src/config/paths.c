@@ -176,3 +176,21 @@ out:
 	free(path);
 	return bad;
 }
+
+bool dir_seen_check(struct dir_seen *s, const struct stat *st)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ids[i].dev == st->st_dev && s->ids[i].ino == st->st_ino)
+			return true;
+	ALLOC_GROW(s->ids, s->n + 1, s->alloc);
+	s->ids[s->n].dev = st->st_dev;
+	s->ids[s->n].ino = st->st_ino;
+	s->n++;
+	return false;
+}
+
+void dir_seen_release(struct dir_seen *s)
+{
+	free(s->ids);
+	memset(s, 0, sizeof(*s));
+}

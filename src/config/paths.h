@@ -31,6 +31,7 @@
 #define JOEY_CONFIG_PATHS_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 
 #include "base/compat.h"
 #include "base/error.h"
@@ -58,5 +59,22 @@ char *config_resolve_path(const char *root, const char *file);
  */
 bool config_file_problem(const struct config *cfg, const struct cfg_app *app, struct strbuf *msg,
 			 struct strbuf *hint);
+
+/*
+ * The directories a walk of the config directory has entered, by (device, inode), so
+ * that a symbolic link back up the tree (ln -s . config/loop) is entered once, not
+ * until the depth limit with every branch doubled. Zero-initialise; release after.
+ */
+struct dir_seen {
+	struct dir_seen_id {
+		dev_t dev;
+		ino_t ino;
+	} *ids;
+	size_t n, alloc;
+};
+
+/* Was the directory st (from stat) entered before? If not, it is remembered: false. */
+bool dir_seen_check(struct dir_seen *s, const struct stat *st);
+void dir_seen_release(struct dir_seen *s);
 
 #endif

@@ -353,7 +353,8 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* Every *.json and *.js file under root (what config_load reads), relative paths. */
-static void walk(const char *root, const char *rel, int depth, struct path_list *pl)
+/* seen: directories entered, so a symbolic link loop is entered once (as the loader) */
+static void walk(const char *root, const char *rel, int depth, struct path_list *pl, struct dir_seen *seen)
 {
 	struct strbuf path = STRBUF_INIT;
 	DIR *d;
@@ -378,8 +379,8 @@ static void walk(const char *root, const char *rel, int depth, struct path_list 
 		strbuf_addf(&full, "%s/%s", root, child.buf);
 		if (stat(full.buf, &st) == 0) {
 			if (S_ISDIR(st.st_mode)) {
-				if (depth < MAX_WALK_DEPTH && strcmp(de->d_name, "node_modules"))
-					walk(root, child.buf, depth + 1, pl);
+				if (depth < MAX_WALK_DEPTH && strcmp(de->d_name, "node_modules") && !dir_seen_check(seen, &st))
+					walk(root, child.buf, depth + 1, pl, seen);
 			} else if (S_ISREG(st.st_mode) &&
 				   (ends_with(de->d_name, ".json") || ends_with(de->d_name, ".js"))) {
 				ALLOC_GROW(pl->items, pl->n + 1, pl->alloc);
@@ -399,8 +400,12 @@ static int cmp_str(const void *a, const void *b)
 
 static void list_files(const char *root, struct path_list *pl)
 {
+	struct dir_seen seen = { NULL, 0, 0 };
+	struct stat st;
 	memset(pl, 0, sizeof(*pl));
-	walk(root, "", 0, pl);
+	if (stat(root, &st) == 0 && !dir_seen_check(&seen, &st))
+		walk(root, "", 0, pl, &seen);
+	dir_seen_release(&seen);
 	qsort(pl->items, pl->n, sizeof(char *), cmp_str);
 }
 

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
+#include "config/write.h"
 
 static const char *VALID =
 	"// the example from the docs, as JSON5\n"
@@ -470,6 +472,54 @@ static void test_grouparoo_option_secret_stays_in_secret_options(void **state)
 	config_free(cfg);
 }
 
+/*
+ * Issue #14: two symbolic links back to the directory (ln -s . loop1; ln -s . loop2)
+ * made every command walk 2^32 paths; each directory is now entered once. A link to
+ * nothing, or to a file with no '{', is a warning naming it, not silence.
+ */
+static void test_symlink_loops_and_links_to_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg;
+	char path[4096], target[4096];
+
+	tu_write(f->dir, "models/m.json", "{class:'Team',id:'t'}"); /* read: one warning */
+	tu_write(f->dir, "notes.txt", "no braces here\n");
+	snprintf(path, sizeof(path), "%s/loop1", f->dir);
+	assert_int_equal(symlink(".", path), 0);
+	snprintf(path, sizeof(path), "%s/loop2", f->dir);
+	assert_int_equal(symlink(".", path), 0);
+	snprintf(path, sizeof(path), "%s/models/up", f->dir);
+	assert_int_equal(symlink("..", path), 0);
+	snprintf(path, sizeof(path), "%s/gone.json", f->dir);
+	assert_int_equal(symlink("nowhere/x.json", path), 0);
+	snprintf(path, sizeof(path), "%s/plain.json", f->dir);
+	snprintf(target, sizeof(target), "%s/notes.txt", f->dir);
+	assert_int_equal(symlink(target, path), 0);
+	cfg = load(f->dir, NULL, JERR_OK);
+	assert_int_equal(cfg->n_objects, 1); /* m.json read once */
+	assert_int_equal(cfg->n_files, 2); /* m.json, and plain.json (read, empty) */
+	assert_diag_contains(cfg, "loop1: warning: directory already read through another path (symbolic link to \".\"): skipped\n"
+				  "hint: remove the link, or point it outside the config directory\n");
+	assert_diag_contains(cfg, "loop2: warning: directory already read through another path");
+	assert_diag_contains(cfg, "models/up: warning: directory already read through another path (symbolic link to \"..\")");
+	assert_diag_contains(cfg, "gone.json: warning: symbolic link to \"nowhere/x.json\" cannot be followed (No such file or directory): skipped\n"
+				  "hint: fix or remove the link\n");
+	assert_diag_contains(cfg, "plain.json: warning: symbolic link to \"");
+	assert_diag_contains(cfg, "notes.txt\" holds no config object (no '{'): skipped");
+	assert_int_equal(cfg->n_warnings, 6);
+	config_free(cfg);
+	/* the API's writer walks the same directory (config/write.c) */
+	char *json = NULL, *file = NULL;
+	struct jerror err = JERROR_INIT;
+	tu_write(f->dir, "models/x.json", "{class:'Model',id:'mm',type:'profile'}");
+	assert_int_equal(config_read_object(f->dir, CLASS_MODEL, "mm", &json, &file, &err), JERR_OK);
+	assert_string_equal(file, "models/x.json");
+	free(json);
+	free(file);
+	jerror_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +534,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate_keys_and_mapping_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_references_only_in_secret_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grouparoo_option_secret_stays_in_secret_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_loops_and_links_to_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
