@@ -134,6 +134,9 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 			break;
 		}
 	}
+	/* the run row counts what this transaction commits (a work item's job sums its items at the end) */
+	if (!rc && !dc->opts->part)
+		rc = state_run_progress(dc->st, rd->run_id, &rd->counts, err);
 	if (rc) {
 		state_rollback(dc->st);
 		jerror_prefix(err, "could not record Braze's answer for destination \"%s\": ", did);

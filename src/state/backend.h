@@ -150,6 +150,11 @@ struct state_ops {
 				bool *found, struct jerror *err);
 	enum jerr (*runs_abandon)(struct state *st, const char *dest_id, int64_t now,
 				  uint64_t *n, struct jerror *err);
+	/* The counts of run run_id while it is still running (nothing if it is not). */
+	enum jerr (*run_progress)(struct state *st, int64_t run_id, const struct run_counts *counts,
+				  struct jerror *err);
+	/* The destinations with a run marked running: *n ids, each NUL-terminated, in ids. */
+	enum jerr (*runs_running)(struct state *st, struct strbuf *ids, size_t *n, struct jerror *err);
 	enum jerr (*ledger_add)(struct state *st, int64_t run_id, const char *dest_id,
 				const struct rkey *key, const char *error, int attempts, int64_t now,
 				struct jerror *err);

@@ -71,6 +71,8 @@ enum stmt_id {
 	S_RUN_START,
 	S_RUN_FINISH,
 	S_RUNS_ABANDON,
+	S_RUN_PROGRESS,
+	S_RUNS_RUNNING,
 	S_LEDGER_ADD,
 	S_LOCK_GET,
 	S_LOCK_INSERT,
@@ -165,6 +167,10 @@ static const struct {
 	[S_RUNS_ABANDON] = { "UPDATE runs SET status = 'interrupted', finished_at = $2,"
 			     " error = '" STATE_ABANDONED_ERROR "'"
 			     " WHERE dest_id = $1 AND status = 'running'", 2 },
+	[S_RUN_PROGRESS] = { "UPDATE runs SET created = $2, updated = $3, deleted = $4, unsubscribed = $5,"
+			     " unchanged = $6, failed = $7, skipped = $8, requests = $9, retries = $10,"
+			     " throttled = $11, data_points = $12 WHERE id = $1 AND status = 'running'", 12 },
+	[S_RUNS_RUNNING] = { "SELECT DISTINCT dest_id FROM runs WHERE status = 'running'", 0 },
 	[S_LEDGER_ADD] = { "INSERT INTO ledger (run_id, dest_id, key_kind, key_int, key_text, error,"
 			   " attempts, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8 },
 	[S_LOCK_GET] = { "SELECT holder, host, pid, token, acquired_at, heartbeat_at"
@@ -1631,6 +1637,42 @@ static enum jerr pg_runs_abandon(struct state *st, const char *dest_id, int64_t 
 	return JERR_OK;
 }
 
+static enum jerr pg_run_progress(struct state *st, int64_t run_id, const struct run_counts *c,
+				 struct jerror *err)
+{
+	const uint64_t counts[] = { c->created, c->updated, c->deleted, c->unsubscribed,
+				    c->unchanged, c->failed, c->skipped, c->requests,
+				    c->retries, c->throttled, c->data_points };
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_int(&p, run_id);
+	for (size_t i = 0; i < ARRAY_SIZE(counts); i++)
+		p_int(&p, counts[i] > INT64_MAX ? INT64_MAX : (int64_t)counts[i]);
+	ret = run(ps_of(st), S_RUN_PROGRESS, &p, &res, err,
+		  "could not record the progress of run %" PRId64 " in state store \"%s\"", run_id, st->path);
+	PQclear(res);
+	return ret;
+}
+
+static enum jerr pg_runs_running(struct state *st, struct strbuf *ids, size_t *n, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret = run(ps_of(st), S_RUNS_RUNNING, &p, &res, err,
+			    "could not read the run history of state store \"%s\"", st->path);
+	*n = 0;
+	if (ret)
+		return ret;
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *id = PQgetvalue(res, i, 0);
+		strbuf_add(ids, id, strlen(id) + 1);
+		(*n)++;
+	}
+	PQclear(res);
+	return JERR_OK;
+}
+
 static enum jerr pg_ledger_add(struct state *st, int64_t run_id, const char *dest_id,
 			       const struct rkey *key, const char *error, int attempts, int64_t now,
 			       struct jerror *err)
@@ -2658,6 +2700,8 @@ const struct state_ops state_pg = {
 	.run_start = pg_run_start,
 	.run_finish = pg_run_finish,
 	.runs_abandon = pg_runs_abandon,
+	.run_progress = pg_run_progress,
+	.runs_running = pg_runs_running,
 	.ledger_add = pg_ledger_add,
 	.runs_list = pg_runs_list,
 	.ledger_list = pg_ledger_list,

@@ -1097,6 +1097,53 @@ static enum jerr sq_runs_abandon(struct state *st, const char *dest_id, int64_t 
 	return JERR_OK;
 }
 
+static enum jerr sq_run_progress(struct state *st, int64_t run_id, const struct run_counts *c,
+				 struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	const uint64_t counts[] = { c->created, c->updated, c->deleted, c->unsubscribed,
+				    c->unchanged, c->failed, c->skipped, c->requests,
+				    c->retries, c->throttled, c->data_points };
+	int rc = sqlite3_prepare_v2(sq->db,
+				    "UPDATE runs SET created = ?2, updated = ?3, deleted = ?4, unsubscribed = ?5,"
+				    " unchanged = ?6, failed = ?7, skipped = ?8, requests = ?9, retries = ?10,"
+				    " throttled = ?11, data_points = ?12 WHERE id = ?1 AND status = 'running'",
+				    -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, run_id);
+		for (size_t i = 0; i < ARRAY_SIZE(counts); i++)
+			sqlite3_bind_int64(s, 2 + (int)i, counts[i] > INT64_MAX ? INT64_MAX : (int64_t)counts[i]);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_OK)
+		return db_error(sq, rc, err, "could not record the progress of run %" PRId64 " in state store \"%s\"",
+				run_id, st->path);
+	return JERR_OK;
+}
+
+static enum jerr sq_runs_running(struct state *st, struct strbuf *ids, size_t *n, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(sq->db, "SELECT DISTINCT dest_id FROM runs WHERE status = 'running'", -1, &s,
+				    NULL);
+	*n = 0;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(s, 0);
+		strbuf_add(ids, id ? id : "", id ? strlen(id) + 1 : 1);
+		(*n)++;
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return db_error(sq, rc, err, "could not read the run history of state store \"%s\"", st->path);
+	return JERR_OK;
+}
+
 static enum jerr sq_ledger_add(struct state *st, int64_t run_id, const char *dest_id,
 			       const struct rkey *key, const char *error, int attempts, int64_t now,
 			       struct jerror *err)
@@ -1600,6 +1647,8 @@ const struct state_ops state_sqlite = {
 	.run_start = sq_run_start,
 	.run_finish = sq_run_finish,
 	.runs_abandon = sq_runs_abandon,
+	.run_progress = sq_run_progress,
+	.runs_running = sq_runs_running,
 	.ledger_add = sq_ledger_add,
 	.runs_list = sq_runs_list,
 	.ledger_list = sq_ledger_list,

@@ -477,6 +477,60 @@ enum jerr state_runs_abandon(struct state *st, const char *dest_id, uint64_t *n,
 	return st->ops->runs_abandon(st, dest_id, state_now_ms(), n, err);
 }
 
+enum jerr state_run_progress(struct state *st, int64_t run_id, const struct run_counts *counts,
+			     struct jerror *err)
+{
+	enum jerr ret;
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	return st->ops->run_progress(st, run_id, counts, err);
+}
+
+uint64_t state_runs_recover(struct state *st, const char *holder)
+{
+	struct strbuf ids = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	uint64_t total = 0;
+	size_t n = 0;
+
+	if (!st || st->readonly)
+		return 0;
+	if (st->ops->runs_running(st, &ids, &n, &err)) {
+		log_error("%s", err.msg.buf);
+		goto out;
+	}
+	for (size_t i = 0, at = 0; i < n; i++) {
+		const char *dest_id = ids.buf + at;
+		uint64_t k = 0;
+		at += strlen(dest_id) + 1;
+		/* a heartbeat never makes the lock stale here: only a gone process (or no lock) */
+		enum jerr rc = state_lock_acquire_stale(st, dest_id, holder, INT64_MAX / 2, &err);
+		if (rc == JERR_STATE_BUSY) {
+			jerror_release(&err);
+			continue; /* a live run, a work job, or another host's: not ours to judge */
+		}
+		if (rc) {
+			log_error("%s", err.msg.buf);
+			jerror_release(&err);
+			continue;
+		}
+		if (state_runs_abandon(st, dest_id, &k, &err)) {
+			log_error("%s", err.msg.buf);
+			jerror_release(&err);
+		} else if (k) {
+			log_warn("destination \"%s\": %llu run%s ended without finishing (the process running it "
+				 "is gone); marked interrupted with the counts it had committed",
+				 dest_id, (unsigned long long)k, k == 1 ? "" : "s");
+			total += k;
+		}
+		state_lock_release(st, dest_id);
+	}
+out:
+	jerror_release(&err);
+	strbuf_release(&ids);
+	return total;
+}
+
 enum jerr state_ledger_add(struct state *st, int64_t run_id, const char *dest_id,
 			   const struct rkey *key, const char *error, int attempts,
 			   struct jerror *err)

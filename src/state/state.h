@@ -237,6 +237,24 @@ enum jerr state_run_finish(struct state *st, int64_t run_id, enum run_status sta
  */
 enum jerr state_runs_abandon(struct state *st, const char *dest_id, uint64_t *n,
 			     struct jerror *err) JOEY_WUR;
+/*
+ * Store the counts of run run_id so far (a running run only; nothing happens to one
+ * that has ended). Called in the transaction that commits a batch's answers, so the
+ * run row always counts what the store holds: a run whose process dies keeps them.
+ */
+enum jerr state_run_progress(struct state *st, int64_t run_id, const struct run_counts *counts,
+			     struct jerror *err) JOEY_WUR;
+/*
+ * At the start of `joey serve` / `joey worker`: every run still marked running whose
+ * destination lock is free, or held by a process of this host that is gone (kill -9,
+ * a crash), becomes interrupted with the counts it had committed (state_run_progress);
+ * the lock is taken for that and released. Runs whose lock a live process holds, or a
+ * work job (docs/scaling.md), or another host, are left alone. Returns how many runs
+ * it marked; never fails: problems are logged (the store is not writable, ...), and
+ * the destination's next run does the same anyway (state_runs_abandon). holder
+ * (borrowed) names the caller in the lock while it holds it.
+ */
+uint64_t state_runs_recover(struct state *st, const char *holder);
 /* Append to the error ledger. run_id 0: not part of a run. */
 enum jerr state_ledger_add(struct state *st, int64_t run_id, const char *dest_id,
 			   const struct rkey *key, const char *error, int attempts,
