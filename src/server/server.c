@@ -655,6 +655,7 @@ enum jerr server_open(const struct server_opts *o, struct server **out, struct j
 		server_close(s);
 		return rc;
 	}
+	state_runs_recover(st, o->no_http ? "joey worker (starting)" : "joey serve (starting)");
 	seed_last_runs(s, st);
 	state_close(st);
 	if (o->token && *o->token)
