@@ -28,9 +28,8 @@ srv = Server(cfg, state)
 log = srv.read_log()
 
 # ---- start: JOEY_API_TOKEN, no token file, the setup link ----
-check("a fresh state directory is made, 0700, with the accounts in it (also for a PostgreSQL state store)",
-      stat.S_IMODE(os.stat(os.path.join(TMP, "st")).st_mode) == 0o700
-      and os.path.exists(os.path.join(TMP, "st", "accounts.db")))
+check("the state directory holds the accounts, 0600 (also for a PostgreSQL state store on a fresh directory)",
+      stat.S_IMODE(os.stat(os.path.join(TMP, "st", "accounts.db")).st_mode) == 0o600)
 check("no api-token file is written any more", not os.path.exists(os.path.join(TMP, "st", "api-token")))
 check("JOEY_API_TOKEN is never printed", srv.token not in log, log)
 check("no account yet: a one-time setup link is printed", re.search(r"/#setup=[0-9a-f]{48}", log), log)
