@@ -4,10 +4,15 @@
  * /healthz and /metrics, and JSON replies.
  *
  * One thread per connection (a plan preview may take seconds and must not hold up
- * other clients); connections idle for 15 s are closed and one address may hold at
- * most 64, so slow clients cannot take the server down.
+ * other clients). Slow clients (httpconn.c): a whole request must arrive within 30 s of
+ * accept, connections idle for 15 s are closed, one address may hold at most 64, and a
+ * new connection beyond 256 waiting ones closes the one that has waited longest.
+ *
+ * The path is taken as sent (MHD_OPTION_URI_LOG_CALLBACK, before libmicrohttpd decodes
+ * it) and its {id} segments are percent-decoded once, here; "%00" is refused.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <sodium.h>
@@ -16,10 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "server/httpconn.h"
 #include "server/serverp.h"
 
 static struct MHD_Daemon *daemon_handle;
@@ -27,6 +34,9 @@ static struct MHD_Daemon *daemon_handle;
 /* ---- requests ---- */
 
 struct conn_ctx {
+	char *path;      /* the request's path as sent, not decoded (owned) */
+	bool bad_query;  /* "%00" in the query string */
+	bool seen;       /* the handler has been called for this request */
 	struct strbuf body;
 	bool too_big;
 	bool started;
@@ -124,12 +134,60 @@ void reply_json(struct reply *out, unsigned status, json_t *j)
 	json_decref(j);
 }
 
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n;
+	unsigned cp, min;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 2, cp = c & 0x1F, min = 0x80;
+	else if (c >= 0xE0 && c <= 0xEF)
+		n = 3, cp = c & 0x0F, min = 0x800;
+	else if (c >= 0xF0 && c <= 0xF4)
+		n = 4, cp = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+/* A JSON string of s with every byte that is not valid UTF-8 as U+FFFD (jansson refuses them). */
+static json_t *json_string_lossy(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	struct strbuf sb = STRBUF_INIT;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_seq(p);
+		if (n) {
+			strbuf_add(&sb, p, n);
+			p += n;
+		} else {
+			strbuf_addstr(&sb, "\xEF\xBF\xBD");
+			p++;
+		}
+	}
+	j = json_string(sb.buf);
+	strbuf_release(&sb);
+	return j;
+}
+
 void reply_error(struct reply *out, unsigned status, const char *error, const char *detail, const char *hint)
 {
 	json_t *j = json_object();
-	json_object_set_new(j, "error", json_string(error));
-	json_object_set_new(j, "detail", detail ? json_string(detail) : json_null());
-	json_object_set_new(j, "hint", hint ? json_string(hint) : json_null());
+	json_object_set_new(j, "error", json_string_lossy(error));
+	json_object_set_new(j, "detail", detail ? json_string_lossy(detail) : json_null());
+	json_object_set_new(j, "hint", hint ? json_string_lossy(hint) : json_null());
 	reply_json(out, status, j);
 }
 
@@ -181,30 +239,51 @@ static enum MHD_Result send_reply(struct server *s, struct MHD_Connection *con, 
 
 /* ---- auth ---- */
 
+/*
+ * The host of a Host header, strictly: host [":" port], the host a name or an address,
+ * or "[" IPv6 "]"; the port 1 to 5 digits. Copied to name (cap bytes); false if the
+ * header is anything else ("127.0.0.1:x@evil.example").
+ */
+static bool host_header_name(const char *h, char *name, size_t cap)
+{
+	const char *host = h, *rest;
+	size_t n;
+	if (h[0] == '[') {
+		rest = strchr(h, ']');
+		if (!rest)
+			return false;
+		host = h + 1;
+		n = (size_t)(rest - host);
+		rest++;
+	} else {
+		n = strcspn(h, ":");
+		rest = h + n;
+		for (size_t i = 0; i < n; i++)
+			if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-')
+				return false;
+	}
+	if (*rest == ':') {
+		size_t digits = strspn(rest + 1, "0123456789");
+		if (digits < 1 || digits > 5 || rest[1 + digits])
+			return false;
+	} else if (*rest) {
+		return false;
+	}
+	if (n == 0 || n >= cap)
+		return false;
+	memcpy(name, host, n);
+	name[n] = 0;
+	return true;
+}
+
 /* On loopback, only our own host names: a DNS-rebinding page cannot read the API. */
 static bool host_allowed(struct server *s, const struct req *r)
 {
 	if (!s->loopback)
 		return true;
-	const char *h = r->host;
 	char name[64];
-	size_t n;
-	if (!h)
+	if (!r->host || !host_header_name(r->host, name, sizeof(name)))
 		return false;
-	if (h[0] == '[') { /* [::1] or [::1]:port */
-		const char *e = strchr(h, ']');
-		if (!e || (e[1] && e[1] != ':'))
-			return false;
-		n = (size_t)(e - h - 1);
-		h++;
-	} else {
-		const char *colon = strchr(h, ':');
-		n = colon ? (size_t)(colon - h) : strlen(h);
-	}
-	if (n == 0 || n >= sizeof(name))
-		return false;
-	memcpy(name, h, n);
-	name[n] = 0;
 	struct in_addr a4;
 	struct in6_addr a6;
 	if (!strcasecmp(name, "localhost"))
@@ -248,14 +327,22 @@ static bool match(const char *pattern, const char *path, struct req *r, char par
 	return true;
 }
 
-/* Percent-decode a path segment in place (MHD leaves the path as sent). */
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/*
+ * Percent-decode a path segment in place, once: the path is as sent (on_uri), so "%2541"
+ * is "%41", not "A". false for a malformed escape or "%00" (it would cut the id short).
+ */
 static bool url_decode_segment(char *p)
 {
 	char *w = p;
 	for (; *p; p++) {
 		if (*p == '%') {
-			int hi, lo;
-			if (sscanf(p + 1, "%1x%1x", &hi, &lo) != 2)
+			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+			if (hi < 0 || lo < 0)
 				return false;
 			char c = (char)(hi * 16 + lo);
 			if (!c)
@@ -396,19 +483,60 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
+/*
+ * MHD_OPTION_URI_LOG_CALLBACK: called with the request target as sent, before
+ * libmicrohttpd decodes it; what it returns is the request's *con_cls.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
+{
+	(void)cls;
+	(void)con;
+	struct conn_ctx *cc = xcalloc(1, sizeof(*cc));
+	size_t n = uri ? strcspn(uri, "?") : 0;
+	cc->path = xstrndup(uri ? uri : "", n);
+	cc->bad_query = uri && uri[n] && strstr(uri + n, "%00");
+	strbuf_init(&cc->body, 0);
+	return cc;
+}
+
+/*
+ * A body (chunked: no Content-Length to refuse it by) went past the limit mid-upload.
+ * libmicrohttpd can queue an answer only once the whole request is in, so the 413 goes
+ * out on the socket directly and the connection is closed: nothing more is read.
+ */
+static enum MHD_Result refuse_upload(struct server *s, struct MHD_Connection *con)
+{
+	struct reply rep = { 0 };
+	struct strbuf msg = STRBUF_INIT;
+	char d[64];
+	snprintf(d, sizeof(d), "the limit is %zu bytes", s->opts.max_body);
+	reply_error(&rep, 413, "request body too large", d, NULL);
+	strbuf_addf(&msg,
+		    "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n",
+		    rep.len);
+	strbuf_add(&msg, rep.body, rep.len);
+	httpconn_send_and_close(con, msg.buf, msg.len);
+	metrics_http(&s->metrics, 413);
+	strbuf_release(&msg);
+	free(rep.body);
+	return MHD_NO;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	(void)version;
+	(void)url; /* decoded by libmicrohttpd, and cut at a "%00": cc->path is the path as sent */
 	struct server *s = cls;
 	struct conn_ctx *cc = *con_cls;
 	struct reply rep = { 0 };
 	bool no_store = true;
 
-	if (!cc) {
-		cc = xcalloc(1, sizeof(*cc));
-		strbuf_init(&cc->body, 0);
-		*con_cls = cc;
+	if (!cc) /* no URI callback (cannot happen): refuse rather than guess the path */
+		return MHD_NO;
+	if (!cc->seen) {
+		cc->seen = true;
 		const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
 		if (cl && strtoull(cl, NULL, 10) > s->opts.max_body)
 			cc->too_big = true;
@@ -417,17 +545,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 	}
 	if (*upload_size) {
 		if (cc->body.len + *upload_size > s->opts.max_body)
-			cc->too_big = true;
-		else
-			strbuf_add(&cc->body, upload_data, *upload_size);
+			return refuse_upload(s, con);
+		strbuf_add(&cc->body, upload_data, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (cc->started)
 		return MHD_NO;
 	cc->started = true;
+	httpconn_busy(con);
+	if (cc->bad_query) {
+		reply_error(&rep, 400, "invalid percent-encoding in the query", "\"%00\" is not allowed", NULL);
+		enum MHD_Result qret = send_reply(s, con, &rep, no_store);
+		httpconn_sending(con);
+		return qret;
+	}
 
-	struct req r = { .s = s, .method = method, .path = url, .too_big = cc->too_big };
+	struct req r = { .s = s, .method = method, .path = cc->path, .too_big = cc->too_big };
 	if (cc->body.len) {
 		r.body = cc->body.buf;
 		r.body_len = cc->body.len;
@@ -450,18 +584,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 	}
 	r.remote_addr = *peer ? peer : NULL;
 	server_handle(s, &r, &rep, &no_store);
-	return send_reply(s, con, &rep, no_store);
+	enum MHD_Result ret = send_reply(s, con, &rep, no_store);
+	httpconn_sending(con);
+	return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
-	(void)con;
 	(void)toe;
 	struct conn_ctx *cc = *con_cls;
+	httpconn_waiting(con); /* the next request on this connection has its own deadline */
 	if (!cc)
 		return;
 	strbuf_release(&cc->body);
+	free(cc->path);
 	free(cc);
 	*con_cls = NULL;
 }
@@ -529,34 +666,21 @@ static enum jerr load_tls(struct server *s, struct jerror *err)
 
 enum jerr httpd_start(struct server *s, struct jerror *err)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *ai = NULL;
-	char port[16];
-	const char *host = s->opts.listen_host;
-	char hostbuf[256];
-	if (host[0] == '[') {
-		snprintf(hostbuf, sizeof(hostbuf), "%s", host + 1);
-		char *e = strchr(hostbuf, ']');
-		if (e)
-			*e = 0;
-		host = hostbuf;
-	}
-	snprintf(port, sizeof(port), "%u", s->opts.listen_port);
-	int gai = getaddrinfo(host, port, &hints, &ai);
-	if (gai || !ai) {
-		jerror_set(err, JERR_USAGE, "cannot listen on \"%s\": %s", s->opts.listen_host, gai_strerror(gai));
-		jerror_hint(err, "give --listen HOST:PORT with an address of this machine, e.g. 127.0.0.1:8020");
-		return JERR_USAGE;
-	}
+	struct httpconn_listener l;
+	enum jerr lrc = httpconn_listen(s->opts.listen_host, s->opts.listen_port, &l, err);
+	if (lrc)
+		return lrc;
+	/* the loopback rules follow the address bound, never the --listen text */
+	s->loopback = l.loopback;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 			 MHD_USE_ERROR_LOG;
-	if (ai->ai_family == AF_INET6)
+	if (l.family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	struct MHD_OptionItem tls_opts[3] = { { MHD_OPTION_END, 0, NULL } };
 	if (s->opts.tls_cert || s->opts.tls_key) {
 		enum jerr rc = load_tls(s, err);
 		if (rc) {
-			freeaddrinfo(ai);
+			close(l.fd);
 			return rc;
 		}
 		flags |= MHD_USE_TLS;
@@ -565,22 +689,19 @@ enum jerr httpd_start(struct server *s, struct jerror *err)
 		tls_opts[2] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 		s->tls = true;
 	}
+	httpconn_start();
 	daemon_handle = MHD_start_daemon(
-		flags, (uint16_t)s->opts.listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l.fd,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_CONNECTION, httpconn_notify, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)15,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)64,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPCONN_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)64, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
 		(size_t)(1 << 20), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY, tls_opts,
 		MHD_OPTION_END);
-	char addr[INET6_ADDRSTRLEN] = "?";
-	if (ai->ai_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, addr, sizeof(addr));
-	else
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, addr, sizeof(addr));
-	int family = ai->ai_family;
-	freeaddrinfo(ai);
 	if (!daemon_handle) {
-		jerror_set(err, JERR_IO, "cannot listen on %s port %u", addr, s->opts.listen_port);
+		httpconn_stop();
+		close(l.fd);
+		jerror_set(err, JERR_IO, "cannot serve on %s", l.desc);
 		jerror_detail(err, s->tls ? "the address may be in use, not an address of this machine, or the TLS key "
 					     "and certificate are unusable or do not match"
 					   : "the address may be in use by another process, or not an address of this machine");
@@ -588,12 +709,7 @@ enum jerr httpd_start(struct server *s, struct jerror *err)
 		s->tls = false;
 		return JERR_IO;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_BIND_PORT);
-	unsigned bound = di ? di->port : s->opts.listen_port;
-	if (family == AF_INET6)
-		snprintf(s->listen_desc, sizeof(s->listen_desc), "[%s]:%u", addr, bound);
-	else
-		snprintf(s->listen_desc, sizeof(s->listen_desc), "%s:%u", addr, bound);
+	snprintf(s->listen_desc, sizeof(s->listen_desc), "%s", l.desc);
 	return JERR_OK;
 }
 
@@ -603,6 +719,7 @@ void httpd_stop(struct server *s)
 	if (daemon_handle)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;
+	httpconn_stop();
 	if (tls_key_pem)
 		sodium_memzero(tls_key_pem, strlen(tls_key_pem));
 	free(tls_key_pem);

@@ -18,6 +18,7 @@
 #include "base/xalloc.h"
 #include "engine/record.h"
 #include "engine/work.h"
+#include "server/httpconn.h"
 #include "server/serverp.h"
 #include "server/worker.h"
 
@@ -590,11 +591,6 @@ static void *signal_main(void *arg)
 
 /* ---- the loop ---- */
 
-static bool host_is_loopback(const char *h)
-{
-	return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1") || !strcmp(h, "[::1]");
-}
-
 
 static enum jerr last_run_fn(void *ctx, const struct state_run_info *run, struct jerror *err)
 {
@@ -633,7 +629,8 @@ enum jerr server_open(const struct server_opts *o, struct server **out, struct j
 	pthread_condattr_destroy(&ca);
 	metrics_init(&s->metrics);
 	s->sched = sched_new();
-	s->loopback = host_is_loopback(o->listen_host);
+	/* from what the name resolves to; httpd_start then decides from the address bound */
+	s->loopback = httpconn_host_is_loopback(o->listen_host);
 	snprintf(s->listen_desc, sizeof(s->listen_desc), "%s:%u", o->listen_host, o->listen_port);
 
 	rc = config_load(o->config_dir, &o->cfg, &cfg, err);
