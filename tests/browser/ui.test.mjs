@@ -1,12 +1,23 @@
 // ui.test.mjs: joey's web UI in headless Chromium, as a person would use it.
 //
-// Starts the Braze simulator and `joey serve` on a fresh copy of the demo config (its
-// SQLite warehouse, no Braze app, no destination, no schedule), then in Chromium: connect
-// a Braze app, test the connection, add a destination (a 422 first, then fixed), preview
-// the plan, run it and follow it to success, check the simulator got the users with
-// the mapped attributes, set a schedule, look a record up, see a failed row and retry
-// it, the config error banner, the token form, and that names holding <script> / <img
-// onerror> show as text. A screenshot of every page goes to the artifacts directory.
+// Makes three accounts with the CLI (joey user add: an admin, an editor, a viewer) and an
+// admin API token for the test's own checks (joey user token), starts the Braze simulator
+// and `joey serve` on a fresh copy of the demo config (its SQLite warehouse, no Braze app,
+// no destination, no schedule), then in Chromium: the page carries no credential and
+// nothing is readable without signing in; sign in (a wrong password first) as the admin;
+// the session cookie is HttpOnly and SameSite=Strict; connect a Braze app, test the
+// connection, add a destination (a 422 first, then fixed), preview the plan, run it and
+// follow it to success, check the simulator got the users with the mapped attributes, set
+// a schedule, look a record up, see a failed row and retry it, the config error banner,
+// and that names holding <script> / <img onerror> show as text. Then: CSRF (a change
+// without X-CSRF-Token, or from another Origin, is refused), a personal API token (shown
+// once, works as a Bearer token, revoked), the Team page (add, role, password, remove; the
+// last admin stays), the audit log (paged; the app's key masked), sign-out, what the
+// viewer, the editor and the admin each see and may do (controls hidden or disabled, and
+// the API answering 403), a password change, an ended session bringing back the sign-in
+// page and then the page it was on, and, on a second `joey serve` with no account, the
+// one-time setup link (first admin created, link refused the second time) and the
+// sign-in rate limit. A screenshot of every page goes to the artifacts directory.
 //
 // Environment: JOEY_BIN (the joey binary), JOEY_SRC (the source tree), optional
 // BRAZE_SIM_BIN (default: braze-sim beside JOEY_BIN), JOEY_CHROMIUM (default
@@ -25,7 +36,10 @@ const SRC = path.resolve(process.env.JOEY_SRC || path.join(path.dirname(new URL(
 const SIM = process.env.BRAZE_SIM_BIN || path.join(path.dirname(JOEY), 'braze-sim');
 const CHROMIUM = process.env.JOEY_CHROMIUM || '/usr/bin/chromium';
 const ART = path.join(process.env.JOEY_ARTIFACTS || path.join(path.dirname(JOEY), 'artifacts'), 'browser');
-const TOKEN = crypto.randomBytes(18).toString('hex');
+let TOKEN; // an admin's personal API token, made with `joey user token`: the test's own API checks
+const ADMIN = { name: 'ada', role: 'admin', pw: `ada-${crypto.randomBytes(6).toString('hex')}` };
+const EDITOR = { name: 'eddie', role: 'editor', pw: `eddie-${crypto.randomBytes(6).toString('hex')}` };
+const VIEWER = { name: 'vera', role: 'viewer', pw: `vera-${crypto.randomBytes(6).toString('hex')}` };
 const SIM_KEY = 'test-key';
 const SUB_GROUP = '8f0d3c4e-6a1b-4f5e-9c2d-1a2b3c4d5e6f';
 const XSS_GROUP = '<img src=x onerror="window.__xss=1">VIP';
@@ -64,16 +78,30 @@ function start(name, cmd, args, env) {
   return p;
 }
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
+// The environment of joey: never JOEY_API_TOKEN (accounts only), never a foreign accounts file.
+function joeyEnv(extra = {}) {
+  const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0', ...extra };
+  delete env.JOEY_API_TOKEN;
+  delete env.JOEY_ACCOUNTS;
+  return env;
+}
+function joeyCli(args, input) {
+  return execFileSync(JOEY, args, { input, env: joeyEnv(), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+}
 const canon = (o) => JSON.stringify(o && typeof o === 'object' && !Array.isArray(o) ? Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1))) : o);
 function eq(a, b, msg) { if (a !== b) throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`); }
 
 // ---- fixtures: the demo config without Braze, plus names that would run as HTML
-function prepareConfig() {
-  const cfg = path.join(tmp, 'config');
+function bareConfig(name) {
+  const cfg = path.join(tmp, name);
   fs.cpSync(path.join(SRC, 'examples/demo/config'), cfg, { recursive: true });
   fs.rmSync(path.join(cfg, 'apps/braze.json'));
   fs.rmSync(path.join(cfg, 'destinations'), { recursive: true, force: true });
   fs.rmSync(path.join(cfg, 'schedules'), { recursive: true, force: true });
+  return cfg;
+}
+function prepareConfig() {
+  const cfg = bareConfig('config');
   fs.writeFileSync(path.join(cfg, 'groups/vip.json'), JSON.stringify({
     id: 'vip', class: 'Group', name: XSS_GROUP, modelId: 'users', rules: [{ propertyId: 'ltv', op: 'gte', match: 300 }],
   }, null, 2));
@@ -95,6 +123,13 @@ async function apiPost(p, body) {
   if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
   const r = await fetch(BASE + p, init);
   return { status: r.status, body: await r.json().catch(() => null) };
+}
+// A request as curl would send it: no browser, no cookie unless given.
+async function raw(method, p, { headers = {}, body } = {}) {
+  const init = { method, headers: { ...headers } };
+  if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
+  const r = await fetch(BASE + p, init);
+  return { status: r.status, headers: r.headers, body: await r.json().catch(() => null) };
 }
 let SIM_URL;
 async function simUsers() { return (await (await fetch(`${SIM_URL}/_sim/users`)).json()).users; }
@@ -135,10 +170,57 @@ async function checkLabels(where) {
     .map((e) => e.outerHTML.slice(0, 120)));
   assert(!bad.length, `${where}: controls without a label: ${bad.join(' | ')}`);
 }
+// fetch() from inside the page, as the UI's own code would (the session cookie goes
+// along); csrf: send the session's X-CSRF-Token (from GET /api/v1/session).
+async function pageFetch(method, url, { csrf = true, body, headers = {}, credentials = 'same-origin' } = {}, p = page) {
+  return p.evaluate(async (a) => {
+    const hd = { ...a.headers };
+    if (a.csrf) { const s = await (await fetch('/api/v1/session')).json(); if (s.csrf) hd['X-CSRF-Token'] = s.csrf; }
+    if (a.body !== undefined) hd['Content-Type'] = 'application/json';
+    const r = await fetch(a.url, { method: a.method, headers: hd, credentials: a.credentials, body: a.body === undefined ? undefined : JSON.stringify(a.body) });
+    return { status: r.status, body: await r.json().catch(() => null) };
+  }, { method, url, csrf, body, headers, credentials });
+}
+async function signIn(u, p = page) {
+  await p.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
+  await p.getByLabel('User name').fill(u.name);
+  await p.getByLabel('Password', { exact: true }).fill(u.pw);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.locator('#userbox #user-name').filter({ hasText: u.name }).waitFor();
+  eq((await p.locator('#userbox .badge').textContent()).trim(), u.role, 'the role in the header');
+}
+async function signOut(p = page) {
+  await p.getByRole('button', { name: 'Sign out' }).click();
+  await p.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
+}
+async function navNames(p = page) {
+  return p.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
+}
+async function sessionCookie() {
+  const c = (await browser.cookies(BASE)).find((x) => x.name === 'joey_session');
+  return c;
+}
+// A button the signed-in role may not use: there, disabled, and saying why.
+async function disabledFor(btn, role) {
+  await btn.waitFor();
+  assert(await btn.isDisabled(), `${await btn.textContent()} is not disabled`);
+  const t = await btn.getAttribute('title');
+  assert(t && t.includes(role), `tooltip of ${await btn.textContent()}: ${t}`);
+}
 async function noXss() {
   const x = await page.evaluate(() => [window.__xss, document.querySelectorAll('main img, main script').length]);
   eq(x[0], undefined, 'window.__xss (a payload ran)');
   eq(x[1], 0, 'img/script elements injected into the page');
+}
+
+async function startServe(name, cfg, stateFile, port) {
+  const p = start(name, JOEY, ['serve', '--config', cfg, '--state', stateFile, '--listen', `127.0.0.1:${port}`], joeyEnv());
+  await until(`${name} /healthz`, async () => {
+    if (p.exited) throw new Error(`${name} exited ${JSON.stringify(p.exited)}: ${fs.readFileSync(path.join(tmp, `${name}.log`), 'utf8').slice(-2000)}`);
+    const r = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+    return r && r.ok;
+  }, 20000, 100);
+  return p;
 }
 
 async function main_() {
@@ -153,17 +235,21 @@ async function main_() {
   SIM_URL = `http://127.0.0.1:${fs.readFileSync(simPortFile, 'utf8').trim()}`;
   void sim;
 
+  // the accounts, made before serve starts: accounts.db beside the state file
+  fs.mkdirSync(path.join(tmp, 'state'));
+  const stateFile = path.join(tmp, 'state/joey.db');
+  for (const u of [ADMIN, EDITOR, VIEWER]) {
+    const out = joeyCli(['user', 'add', u.name, '--role', u.role, '--password-stdin', '--config', cfg, '--state', stateFile], `${u.pw}\n`);
+    assert(out.includes(`added ${u.name}`), `joey user add ${u.name}: ${out}`);
+  }
+  assert(fs.existsSync(path.join(tmp, 'state/accounts.db')), 'accounts.db beside the state file');
+  TOKEN = joeyCli(['user', 'token', ADMIN.name, '--label', 'browser test (API checks)', '--config', cfg, '--state', stateFile]).trim();
+  assert(/^joey_[0-9a-f]{48}$/.test(TOKEN), `joey user token printed ${TOKEN}`);
+
   // joey serve
   const port = await freePort();
   BASE = `http://127.0.0.1:${port}`;
-  fs.mkdirSync(path.join(tmp, 'state'));
-  const serve = start('joey-serve', JOEY, ['serve', '--config', cfg, '--state', path.join(tmp, 'state/joey.db'), '--listen', `127.0.0.1:${port}`],
-    { JOEY_API_TOKEN: TOKEN, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0' });
-  await until('joey serve /healthz', async () => {
-    if (serve.exited) throw new Error(`joey serve exited ${JSON.stringify(serve.exited)}: ${fs.readFileSync(path.join(tmp, 'joey-serve.log'), 'utf8').slice(-2000)}`);
-    const r = await fetch(`${BASE}/healthz`).catch(() => null);
-    return r && r.ok;
-  }, 20000, 100);
+  const serve = await startServe('joey-serve', cfg, stateFile, port);
 
   const userData = fs.mkdtempSync(path.join(tmp, 'chromium-'));
   browser = await chromium.launchPersistentContext(userData, {
@@ -175,9 +261,11 @@ async function main_() {
   page = browser.pages()[0] || await browser.newPage();
   page.setDefaultTimeout(15000);
   page.on('pageerror', (e) => pageErrors.push(String(e && e.stack ? e.stack : e)));
-  page.on('dialog', (d) => { if (/^Delete/.test(d.message())) d.accept(); else { pageErrors.push(`unexpected dialog: ${d.message()}`); d.dismiss(); } });
+  page.on('dialog', (d) => { if (/^(Delete|Remove|Revoke)/.test(d.message())) d.accept(); else { pageErrors.push(`unexpected dialog: ${d.message()}`); d.dismiss(); } });
 
   let appId;
+  let serve2 = null;
+  let base2;
   await step('the UI code never parses text as HTML (no innerHTML and the like)', async () => {
     const dir = path.join(SRC, 'src/server/ui');
     for (const f of fs.readdirSync(dir).filter((x) => /\.m?js$/.test(x))) {
@@ -187,8 +275,51 @@ async function main_() {
     }
   });
 
+  await step('the page carries no credential, and nothing is readable without signing in (also on loopback)', async () => {
+    const r = await fetch(`${BASE}/`);
+    const html = await r.text();
+    eq(r.status, 200, 'GET /');
+    assert(!/joey-token|JOEY_TOKEN|\{\{/.test(html), 'the page still has a token placeholder');
+    assert(!html.includes(TOKEN) && !r.headers.get('set-cookie'), 'the page carries a credential');
+    for (const u of ['/api/v1/status', '/api/v1/models', '/api/v1/runs', '/metrics']) eq((await raw('GET', u)).status, 401, `GET ${u} without signing in`);
+    const s = await raw('GET', '/api/v1/session');
+    eq(s.status, 200, 'GET /api/v1/session');
+    eq(s.body.user, null, 'nobody signed in');
+    eq(s.body.setup_pending, false, 'setup_pending with accounts made by the CLI');
+    eq((await raw('POST', '/api/v1/runs', { body: {} })).status, 401, 'POST /api/v1/runs without signing in');
+  });
+
+  await step('sign-in page: a wrong password is refused with a clear message; the admin signs in', async () => {
+    await page.goto(`${BASE}/#/models/users`);
+    await h1('Sign in to joey');
+    eq((await navNames()).length, 0, 'menu links before signing in');
+    eq(await page.locator('#userbox').isVisible(), false, 'the user box before signing in');
+    await checkLabels('sign-in page');
+    await shot('sign-in');
+    await page.getByLabel('User name').fill(ADMIN.name);
+    await page.getByLabel('Password', { exact: true }).fill('not-the-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#login-error').getByText('Wrong user name or password').waitFor();
+    eq(await page.getByLabel('Password', { exact: true }).inputValue(), '', 'the password field after a failure');
+    await shot('sign-in-wrong-password');
+    await signIn(ADMIN);
+    await h1('Users'); // the page the address asked for
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Team' }).waitFor();
+  });
+
+  await step('the session cookie is HttpOnly and SameSite=Strict; no credential in scripts\' reach', async () => {
+    const c = await sessionCookie();
+    assert(c, 'no joey_session cookie');
+    eq(c.httpOnly, true, 'HttpOnly');
+    eq(c.sameSite, 'Strict', 'SameSite');
+    eq(c.secure, false, 'Secure (plain HTTP here)');
+    const seen = await page.evaluate(() => ({ cookie: document.cookie, ls: JSON.stringify(localStorage), ss: JSON.stringify(sessionStorage) }));
+    assert(!seen.cookie.includes('joey_session') && !seen.cookie.includes(c.value), `document.cookie shows the session: ${seen.cookie}`);
+    assert(!seen.ls.includes(c.value) && !seen.ss.includes(c.value) && !/joey_[0-9a-f]{20}/.test(seen.ls + seen.ss), 'a credential in web storage');
+  });
+
   await step('overview: a fresh install says to connect Braze first', async () => {
-    await page.goto(`${BASE}/`);
+    await nav('Overview');
     await h1('Overview');
     await main().getByRole('heading', { name: 'Start here: connect Braze' }).waitFor();
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).waitFor();
@@ -519,22 +650,287 @@ async function main_() {
     await banner.waitFor({ state: 'hidden', timeout: 15000 });
   });
 
-  await step('beyond loopback (no token in the page): the token form, kept for the session', async () => {
-    const p2 = await browser.newPage();
-    p2.on('pageerror', (e) => pageErrors.push(String(e)));
-    await p2.route(`${BASE}/`, async (route) => {
-      const res = await route.fetch();
-      const body = (await res.text()).replace(/(<meta name="joey-token" content=")[^"]*(")/, '$1$2');
-      await route.fulfill({ response: res, body });
-    });
-    await p2.goto(`${BASE}/`);
-    await p2.getByRole('heading', { name: 'Enter your API token' }).waitFor();
-    await shot('token-form', p2);
-    await p2.getByLabel('API token').fill(TOKEN);
-    await p2.getByRole('button', { name: 'Continue' }).click();
-    await p2.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
-    eq(await p2.evaluate(() => sessionStorage.getItem('joey-token')), TOKEN, 'token in sessionStorage');
-    await p2.close();
+  await step('CSRF: a change made with the session cookie needs X-CSRF-Token, and our own Origin', async () => {
+    let r = await pageFetch('POST', '/api/v1/reload', { csrf: false });
+    eq(r.status, 403, 'POST /api/v1/reload without X-CSRF-Token');
+    assert(/CSRF/.test(r.body.error), `error: ${r.body.error}`);
+    r = await pageFetch('POST', '/api/v1/reload', { csrf: false, headers: { 'X-CSRF-Token': 'f'.repeat(64) } });
+    eq(r.status, 403, 'POST /api/v1/reload with a wrong X-CSRF-Token');
+    r = await pageFetch('POST', '/api/v1/reload');
+    eq(r.status, 200, 'POST /api/v1/reload with the session\'s X-CSRF-Token');
+    // a forged cross-site request: the cookie and even the right CSRF token, but another Origin
+    const { csrf } = (await pageFetch('GET', '/api/v1/session', { csrf: false })).body;
+    assert(/^[0-9a-f]{32,}$/.test(csrf || ''), `csrf from GET /api/v1/session: ${csrf}`);
+    const cookie = `joey_session=${(await sessionCookie()).value}`;
+    r = await raw('POST', '/api/v1/reload', { headers: { Cookie: cookie, 'X-CSRF-Token': csrf, Origin: 'http://evil.example' } });
+    eq(r.status, 403, 'POST with Origin: http://evil.example');
+    assert(/cross-site/.test(r.body.error), `error: ${r.body.error}`);
+    r = await raw('POST', '/api/v1/reload', { headers: { Cookie: cookie, 'X-CSRF-Token': csrf, Origin: BASE } });
+    eq(r.status, 200, 'POST with our own Origin');
+  });
+
+  await step('Account: a personal API token is shown once, works as a Bearer token, and is revoked', async () => {
+    await nav('Account');
+    await h1('Account');
+    await main().getByText(`Signed in as “${ADMIN.name}”, admin.`).waitFor();
+    await checkLabels('account page');
+    eq(JSON.stringify(await page.locator('#token-role option').allTextContents()), JSON.stringify(['viewer', 'editor', 'admin']), 'roles an admin may give a token');
+    await page.getByLabel('Label').fill('ci-bot');
+    await page.getByLabel('Role', { exact: true }).selectOption('viewer');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const shown = page.locator('#new-token');
+    await shown.waitFor();
+    const tok = await shown.inputValue();
+    assert(/^joey_[0-9a-f]{48}$/.test(tok), `the token shown: ${tok}`);
+    await main().getByText('joey shows it only once').waitFor();
+    await main().getByRole('button', { name: 'Copy' }).waitFor();
+    const row = main().locator('#tokens tr').filter({ hasText: 'ci-bot' });
+    await row.getByText(`${tok.slice(0, 13)}…`).waitFor();
+    await shot('account-token-created');
+    // as curl would use it: no cookie, the token in Authorization
+    const bearer = { Authorization: `Bearer ${tok}` };
+    let r = await raw('GET', '/api/v1/status', { headers: bearer });
+    eq(r.status, 200, 'GET /api/v1/status with the new token');
+    r = await raw('POST', '/api/v1/runs', { headers: bearer, body: {} });
+    eq(r.status, 403, 'POST /api/v1/runs with a viewer token');
+    eq(r.body.error, 'not allowed for your role', 'the 403 error');
+    r = await pageFetch('GET', '/api/v1/models', { csrf: false, credentials: 'omit', headers: bearer });
+    eq(r.status, 200, 'fetch with the token and no cookie');
+    // shown once: gone after a reload, only its first characters listed
+    await page.reload();
+    await h1('Account');
+    await main().locator('#tokens tr').filter({ hasText: 'ci-bot' }).waitFor();
+    eq(await page.locator('#new-token').count(), 0, 'the token field after a reload');
+    assert(!(await page.content()).includes(tok), 'the token is on the page again');
+    await main().locator('#tokens tr').filter({ hasText: 'ci-bot' }).getByRole('button', { name: 'Revoke the token “ci-bot”' }).click();
+    await main().locator('#tokens tr[data-revoked="true"]').filter({ hasText: 'ci-bot' }).waitFor();
+    r = await raw('GET', '/api/v1/status', { headers: bearer });
+    eq(r.status, 401, 'GET /api/v1/status with the revoked token');
+    await shot('account');
+  });
+
+  await step('Team: add a person, change the role, reset the password, remove; the last admin stays', async () => {
+    await nav('Team');
+    await h1('Team');
+    for (const u of [ADMIN, EDITOR, VIEWER]) await main().locator(`tr[data-user="${u.name}"][data-role="${u.role}"]`).waitFor();
+    await checkLabels('team page');
+    const tess = { name: 'tess', role: 'viewer', pw: 'tess-initial-pw' };
+    await page.getByLabel('User name').fill(tess.name);
+    await page.getByLabel('Role', { exact: true }).selectOption('viewer');
+    await page.getByLabel('Initial password').fill('short');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await main().locator('#add-user-result').getByText('at least 10 characters').waitFor();
+    await page.getByLabel('Initial password').fill(tess.pw);
+    await page.getByRole('button', { name: 'Add user' }).click();
+    const row = main().locator('tr[data-user="tess"]');
+    await row.waitFor();
+    eq(await row.getByLabel('Role of tess').inputValue(), 'viewer', 'the new user\'s role');
+    await row.getByLabel('Role of tess').selectOption('editor');
+    await page.locator('#toast').getByText('“tess” is now editor.').waitFor();
+    let u = (await apiGet('/api/v1/users')).body.users.find((x) => x.name === 'tess');
+    eq(u.role, 'editor', 'the role after the change');
+    await row.getByRole('button', { name: 'Reset the password of tess' }).click();
+    await row.getByLabel('New password for tess').fill('tess-second-pw');
+    await row.getByRole('button', { name: 'Set password' }).click();
+    await main().locator('#team-result').getByText('New password set for “tess”').waitFor();
+    eq((await raw('POST', '/api/v1/session', { body: { user: 'tess', password: 'tess-second-pw' } })).status, 200, 'sign-in with the new password');
+    eq((await raw('POST', '/api/v1/session', { body: { user: 'tess', password: tess.pw } })).status, 401, 'sign-in with the old password');
+    await shot('team');
+    await row.getByRole('button', { name: 'Remove tess' }).click();
+    await row.waitFor({ state: 'detached' });
+    u = (await apiGet('/api/v1/users')).body.users.find((x) => x.name === 'tess');
+    eq(u, undefined, 'tess after the removal');
+    // the only admin cannot go: the server's message shows
+    await main().locator('tr[data-user="ada"]').getByRole('button', { name: 'Remove ada' }).click();
+    await main().locator('#team-result').getByText('"ada" is the last admin').waitFor();
+    await main().locator('tr[data-user="ada"]').waitFor();
+    await shot('team-last-admin');
+  });
+
+  await step('Audit log: newest first, paged, who/when/via/address, the app change with its key masked', async () => {
+    await nav('Audit log');
+    await h1('Audit log');
+    const ids = (await main().locator('table.audit tbody tr[data-id]').evaluateAll((rows) => rows.map((r) => Number(r.dataset.id))));
+    assert(ids.length > 20, `audit entries: ${ids.length}`);
+    assert(ids.every((v, i) => i === 0 || v < ids[i - 1]), `not newest first: ${ids.join(',')}`);
+    eq(await main().locator('table.audit tbody tr[data-id]').first().getAttribute('data-action'), 'user.remove', 'the newest entry');
+    const app = main().locator('tr[data-action="config.create"][data-object="braze_simulator"]');
+    await app.waitFor();
+    const cells = await app.locator('td').allTextContents();
+    eq(cells[1], ADMIN.name, 'who');
+    eq(cells[2], 'session', 'via');
+    eq(cells[3], '127.0.0.1', 'address');
+    assert(cells[5].includes('apps'), `object: ${cells[5]}`);
+    await app.getByRole('button', { name: /^Show/ }).click();
+    const detail = main().locator(`tr[data-detail-of="${await app.getAttribute('data-id')}"]`);
+    await detail.waitFor();
+    const after = await detail.locator('.audit-diff pre').last().textContent();
+    const j = JSON.parse(after);
+    eq(j.id, 'braze_simulator', 'after.id');
+    assert(j.options && j.options.apiKey && j.options.apiKey !== SIM_KEY, `the key in the audit log: ${JSON.stringify(j.options)}`);
+    assert(!(await page.content()).includes(SIM_KEY), 'the API key is on the audit page');
+    const upd = main().locator('tr[data-action="config.update"][data-object="braze_all_users"]').first();
+    await upd.getByRole('button', { name: /changed: .*syncMode/ }).waitFor();
+    await shot('audit');
+    // paging with next_before
+    await page.getByLabel('Entries per page').selectOption('10');
+    await until('10 entries a page', async () => (await main().locator('table.audit tbody tr[data-id]').count()) === 10, 10000, 100);
+    const first = await main().locator('table.audit tbody tr[data-id]').evaluateAll((rows) => rows.map((r) => Number(r.dataset.id)));
+    eq(first[0], ids[0], 'the first page starts with the newest');
+    await main().getByRole('link', { name: 'Older entries' }).click();
+    await until('the second page', async () => Number(await main().locator('table.audit tbody tr[data-id]').first().getAttribute('data-id')) < first[9], 10000, 100);
+    const second = await main().locator('table.audit tbody tr[data-id]').evaluateAll((rows) => rows.map((r) => Number(r.dataset.id)));
+    eq(JSON.stringify(second), JSON.stringify(ids.slice(10, 20)), 'the second page');
+    await main().getByRole('link', { name: 'Newest entries' }).click();
+    await until('back to the newest', async () => Number(await main().locator('table.audit tbody tr[data-id]').first().getAttribute('data-id')) === ids[0], 10000, 100);
+  });
+
+  await step('sign out: the sign-in page shows, and the old session cookie opens nothing', async () => {
+    const old = (await sessionCookie()).value;
+    await signOut();
+    await page.locator('#login-notice').getByText('You have signed out.').waitFor();
+    eq((await navNames()).length, 0, 'menu links after signing out');
+    eq((await raw('GET', '/api/v1/status', { headers: { Cookie: `joey_session=${old}` } })).status, 401, 'the old cookie after signing out');
+    eq((await pageFetch('GET', '/api/v1/status', { csrf: false })).status, 401, 'a fetch from the page after signing out');
+    await shot('signed-out');
+  });
+
+  await step('viewer: sees everything, changes nothing (controls hidden or disabled; the API answers 403)', async () => {
+    await signIn(VIEWER);
+    await h1('Overview');
+    const names = await navNames();
+    assert(!names.includes('Team') && !names.includes('Audit log'), `viewer menu: ${names.join(', ')}`);
+    assert(names.includes('Account') && names.includes('Runs'), `viewer menu: ${names.join(', ')}`);
+    await nav('Users');
+    await h1('Users');
+    await main().getByRole('cell', { name: 'Braze: all users' }).first().waitFor();
+    for (const l of ['Add Braze destination', 'Preview plan', 'Change schedule']) eq(await main().getByRole('link', { name: l }).count(), 0, `link "${l}" for a viewer`);
+    await disabledFor(main().getByRole('button', { name: 'Run now' }), 'editor');
+    await disabledFor(main().getByRole('button', { name: /^Run Braze: all users/ }), 'editor');
+    await main().getByRole('link', { name: /^View Braze: all users/ }).waitFor();
+    await shot('viewer-model');
+    await main().getByRole('link', { name: /^View Braze: all users/ }).click();
+    await h1('Destination: Braze: all users');
+    await main().getByText('Read only.').waitFor();
+    await disabledFor(main().getByRole('button', { name: 'Save changes' }), 'editor');
+    await disabledFor(main().getByRole('button', { name: 'Delete destination' }), 'editor');
+    await nav('Runs');
+    await h1('Runs');
+    await disabledFor(main().getByRole('button', { name: 'Run everything now' }), 'editor');
+    await nav('Braze apps');
+    await h1('Braze apps');
+    eq(await main().getByRole('link', { name: 'Connect a Braze app' }).count(), 0, 'Connect a Braze app for a viewer');
+    await main().getByRole('link', { name: /^View / }).first().click();
+    await h1('Braze app: Braze (simulator)');
+    await disabledFor(main().getByRole('button', { name: 'Save changes' }), 'admin');
+    await disabledFor(main().getByRole('button', { name: 'Test connection' }), 'admin');
+    await nav('Record lookup');
+    await page.getByLabel('Primary key').fill('1');
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await main().locator('#record').getByText('ada@example.com').first().waitFor();
+    // the server refuses what the page does not offer
+    for (const [m, u, b, want] of [['POST', '/api/v1/runs', {}, 403], ['POST', '/api/v1/plan', {}, 403], ['POST', '/api/v1/retry', { destination: 'braze_all_users' }, 403],
+      ['POST', '/api/v1/reload', undefined, 403], ['DELETE', '/api/v1/config/schedules/users_table_schedule', undefined, 403],
+      ['GET', '/api/v1/users', undefined, 403], ['GET', '/api/v1/audit', undefined, 403], ['GET', '/api/v1/models', undefined, 200]]) {
+      const r = await pageFetch(m, u, { body: b });
+      eq(r.status, want, `${m} ${u} as a viewer`);
+      if (want === 403) eq(r.body.error, 'not allowed for your role', `${m} ${u} error`);
+    }
+    // a page of a higher role: the 403, shown cleanly
+    await page.goto(`${BASE}/#/team`);
+    await h1('Not allowed');
+    await main().getByText('not allowed for your role').waitFor();
+    await main().getByText(/signed in as "vera" \(viewer\)/).waitFor();
+    await shot('viewer-team-not-allowed');
+    await page.goto(`${BASE}/#/account`);
+    await h1('Account');
+    eq(JSON.stringify(await page.locator('#token-role option').allTextContents()), JSON.stringify(['viewer']), 'roles a viewer may give a token');
+  });
+
+  await step('editor: runs, plans and edits models, but not apps, the team or the audit log; changes the own password', async () => {
+    await signOut();
+    await signIn(EDITOR);
+    const names = await navNames();
+    assert(!names.includes('Team') && !names.includes('Audit log'), `editor menu: ${names.join(', ')}`);
+    await nav('Users');
+    await h1('Users');
+    assert(await main().getByRole('button', { name: 'Run now' }).isEnabled(), 'Run now for an editor');
+    await main().getByRole('link', { name: 'Add Braze destination' }).waitFor();
+    await main().getByRole('link', { name: /^Edit Braze: all users/ }).waitFor();
+    await main().getByRole('link', { name: /^Change schedule/ }).first().waitFor();
+    await nav('Braze apps');
+    await h1('Braze apps');
+    eq(await main().getByRole('link', { name: 'Connect a Braze app' }).count(), 0, 'Connect a Braze app for an editor');
+    await main().getByRole('link', { name: /^View / }).first().click();
+    await h1('Braze app: Braze (simulator)');
+    await main().getByText('Read only.').waitFor();
+    await disabledFor(main().getByRole('button', { name: 'Save changes' }), 'admin');
+    await disabledFor(main().getByRole('button', { name: 'Test connection' }), 'admin');
+    await disabledFor(main().getByRole('button', { name: 'Delete app' }), 'admin');
+    await shot('editor-app');
+    for (const [m, u, b, want] of [['POST', '/api/v1/apps/braze_simulator/test', undefined, 403], ['PUT', '/api/v1/config/apps/braze_simulator', { id: 'braze_simulator', class: 'App', type: 'braze', name: 'x', options: { apiKey: '****', restEndpoint: SIM_URL } }, 403],
+      ['GET', '/api/v1/users', undefined, 403], ['GET', '/api/v1/audit', undefined, 403], ['GET', '/api/v1/tokens?all=1', undefined, 403],
+      ['POST', '/api/v1/plan', { destination: 'braze_all_users' }, 200], ['POST', '/api/v1/reload', undefined, 200]]) {
+      const r = await pageFetch(m, u, { body: b });
+      eq(r.status, want, `${m} ${u} as an editor`);
+      if (want === 403) eq(r.body.error, 'not allowed for your role', `${m} ${u} error`);
+    }
+    await page.goto(`${BASE}/#/audit`);
+    await h1('Not allowed');
+    // the own password: a wrong current one is refused, then changed
+    await page.goto(`${BASE}/#/account`);
+    await h1('Account');
+    eq(JSON.stringify(await page.locator('#token-role option').allTextContents()), JSON.stringify(['viewer', 'editor']), 'roles an editor may give a token');
+    const newPw = `${EDITOR.pw}-2`;
+    await page.getByLabel('Current password').fill('wrong-password-here');
+    await page.getByLabel('New password', { exact: true }).fill(newPw);
+    await page.getByLabel('Repeat the new password').fill(newPw);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await main().locator('#password-result').getByText('the current password is wrong').waitFor();
+    eq(await page.getByRole('heading', { level: 1, name: 'Account' }).count(), 1, 'still signed in after a wrong current password');
+    await page.getByLabel('Current password').fill(EDITOR.pw);
+    await page.getByLabel('New password', { exact: true }).fill(newPw);
+    await page.getByLabel('Repeat the new password').fill(newPw);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await main().locator('#password-result').getByText('Password changed.').waitFor();
+    await shot('account-password-changed');
+    // the session goes on with its new CSRF token
+    eq((await pageFetch('POST', '/api/v1/reload')).status, 200, 'a change after the password change');
+    await signOut();
+    EDITOR.pw = newPw;
+    await signIn(EDITOR);
+  });
+
+  await step('admin: the Team and Audit log pages, apps, and the admin-only API', async () => {
+    await signOut();
+    await signIn(ADMIN);
+    const names = await navNames();
+    assert(names.includes('Team') && names.includes('Audit log'), `admin menu: ${names.join(', ')}`);
+    for (const [m, u, want] of [['GET', '/api/v1/users', 200], ['GET', '/api/v1/audit?limit=5', 200], ['GET', '/api/v1/tokens?all=1', 200], ['POST', '/api/v1/apps/braze_simulator/test', 200]]) {
+      eq((await pageFetch(m, u)).status, want, `${m} ${u} as the admin`);
+    }
+    await nav('Braze apps');
+    await main().getByRole('link', { name: 'Connect a Braze app' }).first().waitFor();
+    await main().getByRole('link', { name: /^Edit / }).first().click();
+    await h1('Braze app: Braze (simulator)');
+    assert(await main().getByRole('button', { name: 'Test connection' }).isEnabled(), 'Test connection for the admin');
+    eq(await main().getByText('Read only.').count(), 0, 'a read-only notice for the admin');
+  });
+
+  await step('an ended session brings back the sign-in page, then the page it was on', async () => {
+    await nav('Runs');
+    await h1('Runs');
+    // a cookie the server no longer knows, as after the idle timeout
+    await browser.addCookies([{ name: 'joey_session', value: '0'.repeat(64), url: BASE, httpOnly: true, sameSite: 'Strict' }]);
+    await page.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor({ timeout: 20000 });
+    await page.locator('#login-notice').getByText(/session has ended/).waitFor();
+    assert(page.url().endsWith('#/runs'), `the address while signed out: ${page.url()}`);
+    await shot('session-ended');
+    // a reload says so too
+    await page.reload();
+    await page.locator('#login-notice').getByText(/session has ended/).waitFor();
+    await signIn(ADMIN);
+    await h1('Runs');
   });
 
   await step('narrow screen: the menu collapses behind a button', async () => {
@@ -547,6 +943,74 @@ async function main_() {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Runs' }).waitFor();
     await shot('mobile-menu');
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await step('the one-time setup link creates the first admin on a fresh install, and works once', async () => {
+    await page.goto('about:blank'); // the first server's page stops polling (the cookie is per host, not per port)
+    const port2 = await freePort();
+    base2 = `http://127.0.0.1:${port2}`;
+    fs.mkdirSync(path.join(tmp, 'state2'));
+    const cfg2 = bareConfig('config2'); // a second install: its own config, state and accounts
+    serve2 = await startServe('joey-serve-2', cfg2, path.join(tmp, 'state2/joey.db'), port2);
+    const logf = path.join(tmp, 'joey-serve-2.log');
+    const link2 = await until('the setup link in the log', () => { const m = /(http:\/\/\S+\/#setup=[0-9a-f]+)/.exec(fs.readFileSync(logf, 'utf8')); return m && m[1]; }, 10000, 100);
+    assert(link2.startsWith(`${base2}/#setup=`), `setup link ${link2}`);
+    const setupToken = link2.split('#setup=')[1];
+    eq((await (await fetch(`${base2}/api/v1/session`)).json()).setup_pending, true, 'setup_pending');
+    const p2 = await browser.newPage();
+    p2.setDefaultTimeout(15000);
+    p2.on('pageerror', (e) => pageErrors.push(String(e && e.stack ? e.stack : e)));
+    await p2.goto(link2);
+    await p2.getByRole('heading', { level: 1, name: 'Create the first admin' }).waitFor();
+    assert(!p2.url().includes('setup='), `the setup token stays in the address: ${p2.url()}`);
+    await shot('setup', p2);
+    await p2.getByLabel('User name').fill('root');
+    await p2.getByLabel('Password', { exact: true }).fill('root-password-1');
+    await p2.getByLabel('Repeat the password').fill('root-password-2');
+    await p2.getByRole('button', { name: 'Create admin and sign in' }).click();
+    await p2.locator('#setup-error').getByText('The two passwords differ.').waitFor();
+    await p2.getByLabel('Repeat the password').fill('root-password-1');
+    await p2.getByRole('button', { name: 'Create admin and sign in' }).click();
+    await p2.locator('#userbox #user-name').filter({ hasText: 'root' }).waitFor();
+    await p2.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    eq((await p2.locator('#userbox .badge').textContent()).trim(), 'admin', 'the first user\'s role');
+    await p2.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Team' }).waitFor();
+    await shot('setup-done', p2);
+    const users = JSON.parse(joeyCli(['user', 'list', '--json', '--config', cfg2, '--state', path.join(tmp, 'state2/joey.db')]));
+    eq(JSON.stringify(users.map((u) => [u.name, u.role])), JSON.stringify([['root', 'admin']]), 'joey user list after the setup');
+    // the link a second time: refused, by the page and by the API
+    await signOut(p2);
+    await p2.goto('about:blank');
+    await p2.goto(link2);
+    await p2.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
+    await p2.locator('#login-notice').getByText('This setup link is no longer valid').waitFor();
+    assert(!p2.url().includes('setup='), `the setup token stays in the address: ${p2.url()}`);
+    await shot('setup-link-used', p2);
+    const r = await fetch(`${base2}/api/v1/setup`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token: setupToken, user: 'mallory', password: 'mallory-password' }) });
+    eq(r.status, 403, 'POST /api/v1/setup with the used link');
+    await p2.close();
+  });
+
+  await step('sign-in attempts are rate-limited, and the page says how long to wait', async () => {
+    let last;
+    for (let i = 0; i < 12; i++) {
+      last = await fetch(`${base2}/api/v1/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user: 'root', password: `wrong-${i}` }) });
+      if (last.status === 429) break;
+      eq(last.status, 401, `failed sign-in ${i + 1}`);
+    }
+    eq(last.status, 429, 'after 10 failures');
+    const ra = Number(last.headers.get('retry-after'));
+    assert(ra > 800 && ra <= 900, `Retry-After: ${ra}`);
+    const p3 = await browser.newPage();
+    p3.on('pageerror', (e) => pageErrors.push(String(e && e.stack ? e.stack : e)));
+    await p3.goto(`${base2}/`);
+    await p3.getByLabel('User name').fill('root');
+    await p3.getByLabel('Password', { exact: true }).fill('root-password-1'); // right, but refused for now
+    await p3.getByRole('button', { name: 'Sign in' }).click();
+    await p3.locator('#login-error').getByText('Too many failed sign-ins.').waitFor();
+    await p3.locator('#login-error').getByText(/Try again in 1[45] minutes\./).waitFor();
+    await shot('sign-in-rate-limited', p3);
+    await p3.close();
   });
 
   await step('no script errors in the page', async () => {
@@ -562,6 +1026,11 @@ async function main_() {
     const logText = fs.readFileSync(path.join(tmp, 'joey-serve.log'), 'utf8');
     assert(!/ERROR: (Address|Leak)Sanitizer|runtime error:/.test(logText), `sanitizer report:\n${logText.slice(-4000)}`);
     eq(serve.exited.code, 0, 'exit status of joey serve');
+    if (serve2) {
+      serve2.kill('SIGTERM');
+      await until('the second joey serve to exit', () => serve2.exited, 30000, 100);
+      eq(serve2.exited.code, 0, 'exit status of the second joey serve');
+    }
   });
 }
 

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # browser_ui.sh: the web UI of `joey serve` in headless Chromium, driven by playwright-core
-# (tests/browser/ui.test.mjs): connect Braze, add a destination, preview the plan, run and
-# follow it, check the simulator got the users, schedules, record lookup, failed rows and
-# retry, the config error banner, the token form, and that HTML in names shows as text.
+# (tests/browser/ui.test.mjs): accounts made with `joey user add`, the sign-in page (the
+# page carries no credential; HttpOnly SameSite=Strict session cookie; CSRF), then as the
+# admin: connect Braze, add a destination, preview the plan, run and follow it, check the
+# simulator got the users, schedules, record lookup, failed rows and retry, the config
+# error banner, that HTML in names shows as text; personal API tokens, the Team page, the
+# audit log; what the viewer, the editor and the admin each may do (hidden or disabled
+# controls, 403 from the API); sign-out, password change, an ended session; and on a
+# second server without accounts, the one-time setup link and the sign-in rate limit.
 # Screenshots: $JOEY_ARTIFACTS/browser/ (default: <build dir>/artifacts/browser/).
 #
 # Needs Debian's chromium (/usr/bin/chromium), node, and tests/browser/node_modules
@@ -29,6 +34,8 @@ command -v node >/dev/null 2>&1 || missing "node is not installed (apt-get insta
 [ -x "$(dirname "$JOEY")/braze-sim" ] || [ -n "${BRAZE_SIM_BIN:-}" ] || missing "no braze-sim beside $JOEY"
 
 export JOEY_CHROMIUM=$CHROMIUM
+# the UI connects a Braze app to the simulator: the operator allows that endpoint
+export JOEY_ALLOW_ENDPOINTS=${JOEY_ALLOW_ENDPOINTS:-http://127.0.0.1:*}
 export JOEY_ARTIFACTS=${JOEY_ARTIFACTS:-$(cd "$(dirname "$JOEY")" && pwd)/artifacts}
 cd "$SRC/tests/browser" || exit 1
 exec timeout 540 node ui.test.mjs

@@ -6,7 +6,6 @@
 import { runsChart, chartLegend, runChanges } from './chart.js';
 
 const API = '/api/v1';
-const TOKEN_KEY = 'joey-token';
 
 // ---------------------------------------------------------------- DOM helpers
 
@@ -118,19 +117,40 @@ class ApiError extends Error {
   }
 }
 
-function metaToken() {
-  const m = document.querySelector('meta[name="joey-token"]');
-  const t = m ? (m.getAttribute('content') || '').trim() : '';
-  // Served without substitution (e.g. a file opened directly): no token.
-  if (!t || t === '{{' + 'JOEY_TOKEN' + '}}') return '';
-  return t;
+// Who is signed in (GET /api/v1/session), and the CSRF token every change made with
+// the session cookie must send. Kept in memory only: the page and the browser's storage
+// never hold a credential (the cookie is HttpOnly); a reload asks the server again.
+const session = { user: null, csrf: '', setupPending: false };
+const ROLE_RANK = { viewer: 1, editor: 2, admin: 3 };
+const ROLE_HELP = {
+  viewer: 'Viewers see everything (but the keys, the team and the audit log) and change nothing.',
+  editor: 'Editors also change models, sources, properties, groups, destinations and schedules, preview plans and start runs.',
+  admin: 'Admins also connect Braze apps (they hold the API keys), manage the team and read the audit log.',
+};
+// May the signed-in user do what needs role?
+function can(role) { return !!session.user && (ROLE_RANK[session.user.role] || 0) >= ROLE_RANK[role]; }
+function roleNote(role) { return `Needs the ${role} role; you are signed in as ${session.user ? session.user.role : 'nobody'}.`; }
+// A control the signed-in user's role cannot use: disabled, the reason as its tooltip.
+function allow(el, role) {
+  if (!can(role)) {
+    el.disabled = true;
+    el.title = roleNote(role);
+    el.dataset.needsRole = role;
+  }
+  return el;
 }
-let token = metaToken() || sessionStorage.getItem(TOKEN_KEY) || '';
+// Above a form the user may look at but not save.
+function roleNotice(role, what) {
+  if (can(role)) return null;
+  return h('div.notice.info', { dataset: { needsRole: role } },
+    h('strong', 'Read only. '), `${what} needs the ${role} role; you are signed in as ${session.user ? session.user.role : 'nobody'}. An admin can give you another role.`);
+}
 
-async function api(method, path, body) {
+// opts.auth: a sign-in route, whose 401 is an answer for its form (not "signed out").
+async function api(method, path, body, opts = {}) {
   const headers = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const init = { method, headers, cache: 'no-store', credentials: 'omit' };
+  if (method !== 'GET' && session.csrf) headers['X-CSRF-Token'] = session.csrf;
+  const init = { method, headers, cache: 'no-store', credentials: 'same-origin' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -146,11 +166,16 @@ async function api(method, path, body) {
   if (text) {
     try { data = JSON.parse(text); } catch { data = { error: `unexpected answer (HTTP ${res.status})`, detail: text.slice(0, 300) }; }
   }
-  if (res.status === 401) {
-    askToken(data && data.error ? `The server refused the token: ${data.error}` : 'The server needs an API token.');
+  if (res.status === 401 && !opts.auth) {
+    sessionLost(data);
     throw new ApiError(401, data);
   }
-  if (!res.ok) throw new ApiError(res.status, data);
+  if (!res.ok) {
+    const err = new ApiError(res.status, data);
+    const ra = Number(res.headers.get('Retry-After'));
+    if (ra > 0) err.retryAfter = ra;
+    throw err;
+  }
   return data;
 }
 const get = (p) => api('GET', p);
@@ -239,48 +264,213 @@ function syncModeLabel(id) {
   return m ? m.label || id : id || '—';
 }
 
-// ---------------------------------------------------------------- token form
+// ---------------------------------------------------------------- sign-in, setup, sign-out
 
-function askToken(message) {
-  sessionStorage.removeItem(TOKEN_KEY);
-  if (!metaToken()) token = '';
-  const main = document.getElementById('main');
-  const shown = document.getElementById('token-message');
-  if (shown) { // the form is already there: keep what was typed, say why again
-    shown.textContent = message || '';
-    shown.hidden = !message;
-    return;
-  }
+// The page frame without the app: no menu, no user; main is cleared for a form.
+function signedOutFrame() {
   view.gen += 1; // stop whatever view was drawing
   stopTimers();
-  clear(main);
-  const input = h('input', { type: 'password', id: 'token-input', autocomplete: 'off', spellcheck: 'false', required: true });
-  const out = h('div', { 'aria-live': 'polite' });
-  const form = h('form.form.card', {
+  document.body.classList.add('signed-out');
+  clear(document.getElementById('nav'));
+  const ub = document.getElementById('userbox');
+  clear(ub).hidden = true;
+  document.getElementById('config-banner').hidden = true;
+  return clear(document.getElementById('main'));
+}
+
+function fmtWait(s) {
+  if (!s) return 'a while';
+  if (s < 90) return plural(Math.ceil(s), 'second');
+  return `${Math.ceil(s / 60)} minutes`;
+}
+
+// An API error of a sign-in form as sentences a person understands.
+function signInError(e) {
+  const b = (e && e.body) || {};
+  if (e.status === 401) return h('div.notice.error', { role: 'alert' }, h('strong', 'Wrong user name or password. '), 'Check both and try again. An admin can set a new password for you.');
+  if (e.status === 429) {
+    const m = /(\d+)\s*s\b/.exec(b.detail || '');
+    const wait = e.retryAfter || (m ? Number(m[1]) : 0);
+    return h('div.notice.error', { role: 'alert', dataset: { wait: String(wait || '') } },
+      h('strong', 'Too many failed sign-ins. '), `For your safety joey refuses further attempts for this user and from this address for now. Try again in ${fmtWait(wait)}.`,
+      b.hint ? h('p', h('strong', 'Hint: '), String(b.hint)) : null);
+  }
+  return errorNotice(e, e.status === 400 || e.status === 403 ? 'That did not work' : 'Could not sign in');
+}
+
+// The sign-in page. opts.notice (with opts.kind: info, warn, error, ok) says why it shows.
+// When it shows already, only the notice changes (what was typed stays).
+function showLogin(opts = {}) {
+  const shown = document.getElementById('login-form');
+  if (shown && !document.getElementById('setup-form')) {
+    const n = document.getElementById('login-notice');
+    if (opts.notice) { n.className = `notice ${opts.kind || 'info'}`; n.textContent = opts.notice; n.hidden = false; }
+    return;
+  }
+  const main = signedOutFrame();
+  const user = h('input', { type: 'text', id: 'login-user', autocomplete: 'username', spellcheck: 'false', autocapitalize: 'none', required: true });
+  const pw = h('input', { type: 'password', id: 'login-password', autocomplete: 'current-password', required: true });
+  const out = h('div', { id: 'login-error', 'aria-live': 'assertive' });
+  const btn = h('button.primary', { type: 'submit' }, 'Sign in');
+  const form = h('form.form.card.login', {
+    id: 'login-form',
+    novalidate: true,
     on: {
       submit: async (e) => {
         e.preventDefault();
-        const t = input.value.trim();
-        if (!t) { input.setAttribute('aria-invalid', 'true'); input.focus(); return; }
-        token = t;
-        sessionStorage.setItem(TOKEN_KEY, t);
+        clear(out);
+        for (const el of [user, pw]) el.removeAttribute('aria-invalid');
+        const empty = [user, pw].filter((el) => !el.value);
+        if (empty.length) {
+          empty.forEach((el) => el.setAttribute('aria-invalid', 'true'));
+          out.appendChild(h('div.notice.error', { role: 'alert' }, 'Enter your user name and your password.'));
+          empty[0].focus();
+          return;
+        }
+        btn.disabled = true;
         try {
-          await get('/status');
-          render();
+          const r = await api('POST', '/session', { user: user.value.trim(), password: pw.value }, { auth: true });
+          pw.value = '';
+          signedIn(r.user, r.csrf);
         } catch (err) {
-          if (err.status !== 401) { clear(out); out.appendChild(errorNotice(err)); }
+          btn.disabled = false;
+          pw.value = '';
+          out.appendChild(signInError(err));
+          pw.focus();
         }
       },
     },
   },
-  h('h1', { tabindex: '-1' }, 'Enter your API token'),
-  h('p.notice.warn', { id: 'token-message', role: 'alert', hidden: !message }, message || ''),
-  h('p', 'This joey server is reached over the network, so it needs its API token. The token is kept only for this browser tab (session storage).'),
-  field('API token', input, 'On the server: the JOEY_API_TOKEN variable, or the file api-token in the state directory.'),
-  h('div.actions', h('button.primary', { type: 'submit' }, 'Continue')),
+  h('h1', { tabindex: '-1' }, 'Sign in to joey'),
+  h('p', { id: 'login-notice', class: `notice ${opts.kind || 'info'}`, role: 'status', hidden: !opts.notice }, opts.notice || ''),
+  field('User name', user),
+  field('Password', pw),
+  h('div.actions', btn),
+  out,
+  h('p.small.muted', 'No account? An admin adds you under Team, or on the server: joey user add NAME --role viewer'));
+  main.appendChild(form);
+  document.title = 'Sign in · joey';
+  user.focus();
+}
+
+// The one-time setup link (#setup=<token>): create the first admin.
+function showSetup(token) {
+  const main = signedOutFrame();
+  const user = h('input', { type: 'text', id: 'setup-user', autocomplete: 'username', spellcheck: 'false', autocapitalize: 'none', required: true, value: 'admin' });
+  const pw = h('input', { type: 'password', id: 'setup-password', autocomplete: 'new-password', required: true });
+  const pw2 = h('input', { type: 'password', id: 'setup-password2', autocomplete: 'new-password', required: true });
+  const out = h('div', { id: 'setup-error', 'aria-live': 'assertive' });
+  const btn = h('button.primary', { type: 'submit' }, 'Create admin and sign in');
+  const form = h('form.form.card.login', {
+    id: 'setup-form',
+    novalidate: true,
+    on: {
+      submit: async (e) => {
+        e.preventDefault();
+        clear(out);
+        if (!user.value.trim()) { out.appendChild(h('div.notice.error', { role: 'alert' }, 'Choose a user name.')); user.focus(); return; }
+        if (pw.value.length < 10) { out.appendChild(h('div.notice.error', { role: 'alert' }, 'The password needs at least 10 characters.')); pw.focus(); return; }
+        if (pw.value !== pw2.value) { out.appendChild(h('div.notice.error', { role: 'alert' }, 'The two passwords differ.')); pw2.focus(); return; }
+        btn.disabled = true;
+        try {
+          const r = await api('POST', '/setup', { token, user: user.value.trim(), password: pw.value }, { auth: true });
+          flash.pending = `Welcome, ${r.user.name}. You are the first admin: add your colleagues under Team.`;
+          history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+          signedIn(r.user, r.csrf);
+        } catch (err) {
+          btn.disabled = false;
+          out.appendChild(errorNotice(err, err.status === 403 ? 'The setup link was refused' : 'The admin was not created'));
+          if (err.status === 403 || err.status === 409) out.appendChild(h('p', h('button', { type: 'button', on: { click: () => showLogin() } }, 'Go to sign in')));
+        }
+      },
+    },
+  },
+  h('h1', { tabindex: '-1' }, 'Create the first admin'),
+  h('p', 'This joey has no accounts yet. The setup link joey serve printed at its start creates the first admin; it works once. Admins add everybody else under Team.'),
+  field('User name', user, '1 to 64 letters, digits, _ . @ or -.'),
+  field('Password', pw, 'At least 10 characters.'),
+  field('Repeat the password', pw2),
+  h('div.actions', btn),
   out);
   main.appendChild(form);
-  input.focus();
+  document.title = 'Create the first admin · joey';
+  user.focus();
+}
+
+// A request came back 401: the session is gone (expired, signed out elsewhere, or the
+// password changed). Show the sign-in page; the route stays in the URL, so signing in
+// again returns to it.
+function sessionLost(data) {
+  const was = !!session.user;
+  session.user = null;
+  session.csrf = '';
+  const expired = data && /session has ended/i.test(data.error || '');
+  showLogin(expired ? { notice: 'Your session has ended. Sign in again to continue where you were.', kind: 'warn' }
+    : was ? { notice: 'You are no longer signed in. Sign in again to continue where you were.', kind: 'warn' } : {});
+}
+
+function signedIn(user, csrf) {
+  session.user = user;
+  session.csrf = csrf || '';
+  state.catalog = null;
+  document.body.classList.remove('signed-out');
+  const ub = document.getElementById('userbox');
+  clear(ub).hidden = false;
+  append(ub, [
+    h('a', { href: '#/account', id: 'user-link', title: 'Your account: password and API tokens' },
+      h('span.visually-hidden', 'Signed in as '), h('strong', { id: 'user-name' }, user.name), ' ', badge(user.role, 'info')),
+    h('button.small', { type: 'button', id: 'sign-out', on: { click: signOut } }, 'Sign out'),
+  ]);
+  render.last = undefined;
+  refreshStatus();
+  render();
+}
+
+async function signOut() {
+  try { await api('DELETE', '/session', undefined, { auth: true }); } catch { /* gone already: signed out anyway */ }
+  session.user = null;
+  session.csrf = '';
+  state.status = null;
+  state.catalog = null;
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  showLogin({ notice: 'You have signed out.', kind: 'ok' });
+}
+
+// "#setup=<token>" in the address: take it, and take it out of the address bar and history.
+function takeSetupToken() {
+  const m = /^#setup=([^&]*)/.exec(location.hash);
+  if (!m) return '';
+  history.replaceState(null, '', `${location.pathname}${location.search}`);
+  try { return decodeURIComponent(m[1]); } catch { return m[1]; }
+}
+
+async function boot() {
+  const setup = takeSetupToken();
+  let s;
+  try {
+    s = await api('GET', '/session', undefined, { auth: true });
+  } catch (e) {
+    const main = signedOutFrame();
+    main.appendChild(h('h1', { tabindex: '-1' }, 'joey is not reachable'));
+    main.appendChild(errorNotice(e));
+    main.appendChild(h('p', h('button', { type: 'button', on: { click: boot } }, 'Try again')));
+    return;
+  }
+  session.setupPending = !!s.setup_pending;
+  if (s.user) {
+    if (setup) flash.pending = 'You are signed in already: the setup link is not needed.';
+    signedIn(s.user, s.csrf);
+  } else if (setup && s.setup_pending) {
+    showSetup(setup);
+  } else if (setup) {
+    showLogin({ notice: 'This setup link is no longer valid: it works once, and only for 30 minutes after the first start of joey serve. Sign in, or ask an admin for an account.', kind: 'error' });
+  } else if (s.session_expired) {
+    showLogin({ notice: 'Your session has ended. Sign in again to continue.', kind: 'warn' });
+  } else if (s.setup_pending) {
+    showLogin({ notice: 'joey has no accounts yet. Open the setup link joey serve printed when it started, or create an admin on the server: joey user add NAME --role admin', kind: 'info' });
+  } else {
+    showLogin();
+  }
 }
 
 // ---------------------------------------------------------------- status banner
@@ -310,7 +500,7 @@ function showConfigBanner(ce) {
     ce.hint ? h('p', h('strong', 'Hint: '), ce.hint) : null,
     Array.isArray(ce.diagnostics) && ce.diagnostics.length ? diagList(ce.diagnostics.slice().sort((a, b) => (a.severity === 'warning') - (b.severity === 'warning'))) : null,
     h('p.small', 'joey keeps running with the last configuration that loaded. Fix the files, then reload.'),
-    h('button.small', {
+    allow(h('button.small', {
       type: 'button',
       on: {
         click: async () => {
@@ -319,7 +509,7 @@ function showConfigBanner(ce) {
           render();
         },
       },
-    }, 'Reload configuration'),
+    }, 'Reload configuration'), 'editor'),
   ]);
 }
 
@@ -347,6 +537,10 @@ async function refreshNav(currentHash) {
       item('#/records', 'Record lookup')),
     h('h2', { id: 'nav-settings' }, 'Connections'),
     h('ul', { 'aria-labelledby': 'nav-settings' }, item('#/apps', 'Braze apps')),
+    can('admin') ? [h('h2', { id: 'nav-admin' }, 'Administration'),
+      h('ul', { 'aria-labelledby': 'nav-admin' }, item('#/team', 'Team'), item('#/audit', 'Audit log'))] : null,
+    h('h2', { id: 'nav-you' }, 'You'),
+    h('ul', { 'aria-labelledby': 'nav-you' }, item('#/account', 'Account')),
   ]);
 }
 
@@ -390,6 +584,9 @@ const routes = [
   [['errors'], viewErrors],
   [['records'], viewRecords],
   [['records', ':model', ':key'], viewRecords],
+  [['account'], viewAccount],
+  [['team'], viewTeam],
+  [['audit'], viewAudit],
 ];
 
 function match(segs) {
@@ -414,7 +611,7 @@ async function render() {
   const main = document.getElementById('main');
   document.getElementById('nav').classList.remove('open');
   document.getElementById('nav-toggle').setAttribute('aria-expanded', 'false');
-  if (!token) { askToken(); return; }
+  if (!session.user) { showLogin(); return; }
   refreshNav(hash);
   const [fn, params] = match(segs);
   const frag = h('div.view');
@@ -428,8 +625,14 @@ async function render() {
   } catch (e) {
     if (e.status === 401 || !ctx.alive()) return;
     clear(frag);
-    frag.appendChild(h('h1', { tabindex: '-1' }, 'Could not load this page'));
-    frag.appendChild(errorNotice(e));
+    if (e.status === 403) {
+      frag.appendChild(h('h1', { tabindex: '-1' }, 'Not allowed'));
+      frag.appendChild(errorNotice(e, 'Your role cannot open this page'));
+      frag.appendChild(h('p', link('#/', 'Back to the overview')));
+    } else {
+      frag.appendChild(h('h1', { tabindex: '-1' }, 'Could not load this page'));
+      frag.appendChild(errorNotice(e));
+    }
   }
   if (!ctx.alive()) return;
   clear(main);
@@ -515,11 +718,11 @@ async function viewOverview(root, _p, _q, ctx) {
   if (!brazeApps.length) {
     root.appendChild(h('div.notice.info', h('h2', 'Start here: connect Braze'),
       h('p', 'joey needs a Braze app (an API key and a REST endpoint) before it can send anything.'),
-      link('#/apps/new', 'Connect a Braze app')));
+      can('admin') ? link('#/apps/new', 'Connect a Braze app') : h('p', 'An admin connects it (apps hold the API keys).')));
   } else if (!itemsOf(dests).length && models.length) {
     root.appendChild(h('div.notice.info', h('h2', 'Next: add a Braze destination'),
       h('p', 'Pick a model and choose which of its properties go to Braze.'),
-      link(route('models', models[0].id, 'destinations', 'new'), `Add a destination to ${models[0].name || models[0].id}`)));
+      can('editor') ? link(route('models', models[0].id, 'destinations', 'new'), `Add a destination to ${models[0].name || models[0].id}`) : h('p', 'An editor or an admin adds it.')));
   }
   const stat = (num, label, href) => h('div.stat', h('span.num', String(num)), href ? link(href, h('span.label', label)) : h('span.label', label));
   root.appendChild(h('div.stats',
@@ -570,10 +773,11 @@ async function viewModel(root, { model: id }, _q, ctx) {
   const dmap = Object.fromEntries(dests.map((d) => [d.id, d]));
   const groupsById = Object.fromEntries((m.groups || []).map((g) => [g.id, g]));
   const pk = primaryKeyProp(m);
-  const runBtn = h('button.primary', { type: 'button', disabled: !dests.length, on: { click: (e) => runNow({ model: id }, e.currentTarget) } }, 'Run now');
+  const runBtn = allow(h('button.primary', { type: 'button', disabled: !dests.length, on: { click: (e) => runNow({ model: id }, e.currentTarget) } }, 'Run now'), 'editor');
+  const edit = can('editor');
   append(root, pageHeader(m.name || m.id, `Model “${m.id}” · ${m.type || 'profile'} · primary key ${pk ? pk.key : m.primary_key || '—'}`,
-    link(route('models', id, 'destinations', 'new'), 'Add Braze destination'),
-    dests.length ? link(route('models', id, 'plan'), 'Preview plan') : null,
+    edit ? link(route('models', id, 'destinations', 'new'), 'Add Braze destination') : null,
+    edit && dests.length ? link(route('models', id, 'plan'), 'Preview plan') : null,
     runBtn));
   const modelRuns = runs.filter((r) => dests.some((d) => d.id === r.destination));
   const live = modelRuns.filter((r) => r.status === 'running' || r.status === 'queued');
@@ -585,7 +789,7 @@ async function viewModel(root, { model: id }, _q, ctx) {
   if (neverRan.length) {
     root.appendChild(h('div.notice.info', h('h2', 'Before the first run'),
       h('p', `${neverRan.map((d) => d.name || d.id).join(', ')} never ran. Preview what would be created, updated and deleted in Braze before you press Run now.`),
-      link(route('models', id, 'plan', neverRan.length === 1 ? neverRan[0].id : ''), 'Preview the plan')));
+      edit ? link(route('models', id, 'plan', neverRan.length === 1 ? neverRan[0].id : ''), 'Preview the plan') : null));
   }
 
   // destinations
@@ -600,9 +804,9 @@ async function viewModel(root, { model: id }, _q, ctx) {
         String(Object.keys(d.mapping || {}).length),
         last ? [statusBadge(last.status), ' ', h('span.small', fmtAgo(last.started_at))] : h('span.muted', 'never'),
         h('span.inline',
-          link(route('models', id, 'destinations', d.id), 'Edit'),
-          link(route('models', id, 'plan', d.id), 'Plan'),
-          h('button.small', { type: 'button', on: { click: (e) => runNow({ destination: d.id }, e.currentTarget) } }, 'Run', h('span.visually-hidden', ` ${d.name || d.id}`)))];
+          link(route('models', id, 'destinations', d.id), edit ? 'Edit' : 'View', h('span.visually-hidden', ` ${d.name || d.id}`)),
+          edit ? link(route('models', id, 'plan', d.id), 'Plan', h('span.visually-hidden', ` ${d.name || d.id}`)) : null,
+          allow(h('button.small', { type: 'button', on: { click: (e) => runNow({ destination: d.id }, e.currentTarget) } }, 'Run', h('span.visually-hidden', ` ${d.name || d.id}`)), 'editor'))];
     }), { empty: 'No Braze destination yet. Add one to start sending this model to Braze.' }));
 
   // sources + schedules
@@ -617,7 +821,9 @@ async function viewModel(root, { model: id }, _q, ctx) {
         Object.keys(s.mapping || {}).map((c) => `${c} → ${s.mapping[c]}`).join(', ') || '—',
         !s.primary && !sch ? '—' : [scheduleText(sch), sch && sch.incremental ? h('span.help', `incremental on ${sch.column || '?'}`) : null],
         sch && sch.next_run_at ? fmtAgo(sch.next_run_at) : '—',
-        s.primary || sch ? link(route('models', id, 'schedules', s.id), sch ? 'Change schedule' : 'Set schedule', h('span.visually-hidden', ` of ${s.name || s.id}`)) : h('span.small.muted', 'read with the primary source')];
+        !s.primary && !sch ? h('span.small.muted', 'read with the primary source')
+          : edit ? link(route('models', id, 'schedules', s.id), sch ? 'Change schedule' : 'Set schedule', h('span.visually-hidden', ` of ${s.name || s.id}`))
+            : sch ? link(route('models', id, 'schedules', s.id), 'View schedule', h('span.visually-hidden', ` of ${s.name || s.id}`)) : h('span.small.muted', 'an editor sets it')];
     }), { empty: 'No sources.' }));
 
   // properties
@@ -665,12 +871,13 @@ async function viewPlan(root, { model: id, dest }, _q, ctx) {
   const dmap = Object.fromEntries(dests.map((d) => [d.id, d]));
   append(root, pageHeader(`Plan: ${dest ? destName(dmap, dest) : m.name || m.id}`,
     'What the next run would send to Braze. Nothing is sent and nothing is written.'));
+  if (!can('editor')) root.appendChild(roleNotice('editor', 'Previewing a plan (it reads the sources and asks Braze)'));
   const picker = h('select', { id: 'plan-dest' },
     h('option', { value: '' }, 'All destinations of this model'),
     dests.map((d) => h('option', { value: d.id, selected: d.id === dest }, d.name || d.id)));
   const full = h('input', { type: 'checkbox', id: 'plan-full' });
   const out = h('div', { 'aria-live': 'polite', id: 'plan-result' });
-  const runBtn = h('button.primary', { type: 'button', on: { click: (e) => runNow(picker.value ? { destination: picker.value } : { model: id }, e.currentTarget) } }, 'Run now');
+  const runBtn = allow(h('button.primary', { type: 'button', on: { click: (e) => runNow(picker.value ? { destination: picker.value } : { model: id }, e.currentTarget) } }, 'Run now'), 'editor');
   const load = async () => {
     clear(out).appendChild(h('p.muted', 'Reading the sources and comparing with what Braze holds…'));
     const body = {};
@@ -781,7 +988,7 @@ async function viewRuns(root, _p, query, ctx) {
     Object.values(dmap).map((d) => h('option', { value: d.id, selected: d.id === destFilter }, d.name || d.id)));
   picker.addEventListener('change', () => go(picker.value ? `#/runs?destination=${enc(picker.value)}` : '#/runs'));
   root.appendChild(h('div.actions', h('label', { for: 'runs-dest' }, 'Destination'), picker,
-    h('button.primary', { type: 'button', disabled: !Object.keys(dmap).length, on: { click: (e) => runNow(destFilter ? { destination: destFilter } : {}, e.currentTarget) } }, destFilter ? 'Run this destination now' : 'Run everything now')));
+    allow(h('button.primary', { type: 'button', disabled: !Object.keys(dmap).length, on: { click: (e) => runNow(destFilter ? { destination: destFilter } : {}, e.currentTarget) } }, destFilter ? 'Run this destination now' : 'Run everything now'), 'editor')));
   const liveBox = h('section.live', { 'aria-labelledby': 'live-h', hidden: true, id: 'live' });
   const chartBox = h('div.chart');
   const tableBox = h('div', { id: 'runs-table' });
@@ -830,7 +1037,7 @@ async function viewRun(root, { run: id }) {
   append(root, pageHeader(`Run #${r.id ?? id}`, `${destName(dmap, r.destination)} · ${r.kind || 'run'} · triggered by ${r.trigger || '—'}`,
     link(`#/runs?destination=${enc(r.destination || '')}`, 'All runs of this destination'),
     c.failed ? link(`#/errors?run=${enc(r.id)}`, `See the ${plural(c.failed, 'failed row')}`) : null,
-    c.failed ? h('button', { type: 'button', on: { click: (e) => retry(r.destination, e.currentTarget) } }, 'Retry failed rows') : null));
+    c.failed ? allow(h('button', { type: 'button', on: { click: (e) => retry(r.destination, e.currentTarget) } }, 'Retry failed rows'), 'editor') : null));
   root.appendChild(h('p', 'Status: ', statusBadge(r.status)));
   if (r.error) root.appendChild(h('div.notice.error', h('strong', 'Error: '), fmtValue(r.error)));
   root.appendChild(table(['Field', 'Value'], [
@@ -902,7 +1109,7 @@ async function viewErrors(root, _p, query) {
     runFilter ? h('span', `Run #${runFilter} `, link(mkq({ destination: destFilter, all: showAll ? '1' : '' }), '(show all runs)')) : null));
   const retryTargets = [...new Set(failing.map((e) => e.destination))];
   if (retryTargets.length) {
-    root.appendChild(h('div.actions', retryTargets.map((d) => h('button.primary', { type: 'button', on: { click: (e) => retry(d, e.currentTarget) } }, `Retry failed rows of ${destName(dmap, d)}`))));
+    root.appendChild(h('div.actions', retryTargets.map((d) => allow(h('button.primary', { type: 'button', on: { click: (e) => retry(d, e.currentTarget) } }, `Retry failed rows of ${destName(dmap, d)}`), 'editor'))));
   }
   const hidden = all.length - items.length;
   const models = Object.fromEntries(Object.values(dmap).map((d) => [d.id, d.model]));
@@ -1001,13 +1208,14 @@ function payloadView(payload, dest, gname) {
 
 async function viewApps(root) {
   const apps = itemsOf(await get('/apps'));
+  const admin = can('admin');
   append(root, pageHeader('Braze apps', 'A Braze app is an API key and the REST endpoint of your Braze instance. Destinations send through one.',
-    link('#/apps/new', 'Connect a Braze app')));
+    admin ? link('#/apps/new', 'Connect a Braze app') : h('span.muted', { dataset: { needsRole: 'admin' } }, 'Only admins connect and change apps: they hold the API keys.')));
   root.appendChild(table(['Name', 'Type', 'Endpoint / file', 'Used by', ''],
     apps.map((a) => [a.type === 'braze' ? link(route('apps', a.id), a.name || a.id) : a.name || a.id, a.type,
       h('span.break', String((a.options || {}).restEndpoint || (a.options || {}).file || '—')),
       (a.used_by || []).join(', ') || h('span.muted', 'nothing'),
-      a.type === 'braze' ? link(route('apps', a.id), 'Edit', h('span.visually-hidden', ` ${a.name || a.id}`)) : h('span.muted.small', 'edit in the config files')]),
+      a.type === 'braze' ? link(route('apps', a.id), admin ? 'Edit' : 'View', h('span.visually-hidden', ` ${a.name || a.id}`)) : h('span.muted.small', 'edit in the config files')]),
     { empty: 'No apps yet.' }));
 }
 
@@ -1040,8 +1248,9 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
     : storedKey && /^\$\{.+\}$/.test(storedKey) ? `The key is stored as the reference ${storedKey} (joey's secrets file, or an environment variable of that name). Leave **** to keep it, or type a new key to replace it.`
     : storedKey ? 'A key is stored. Leave **** to keep it, or type a new one to replace it.'
       : 'Braze → Settings → APIs and Identifiers → REST API keys. It needs the users.track, users.export.ids, users.delete, subscription.status.set and campaigns.list permissions. joey keeps it out of the config files.';
-  const saveBtn = h('button.primary', { type: 'submit' }, isNew ? 'Save app' : 'Save changes');
-  const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); save(); } } },
+  const saveBtn = allow(h('button.primary', { type: 'submit' }, isNew ? 'Save app' : 'Save changes'), 'admin');
+  const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); if (can('admin')) save(); } } },
+    roleNotice('admin', 'Changing a Braze app (it holds the API key)'),
     diagBox,
     field('Name', name, 'Shown in joey, e.g. “Braze production”.', { field: 'name' }),
     field('ID', id, isNew ? 'Used in the config files; letters, digits, _ and -. Filled in from the name.' : 'The ID cannot change.', { field: 'id' }),
@@ -1051,9 +1260,9 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
       h('span.help', { id: 'app-key-help' }, keyNote)),
     field('REST endpoint URL', endpoint, 'From Braze’s “API and SDK endpoints” page, e.g. https://rest.fra-01.braze.eu.', { field: 'options.restEndpoint' }),
     h('div.actions', saveBtn,
-      !isNew ? h('button', { type: 'button', id: 'test-connection', on: { click: (e) => testApp(appId, e.currentTarget) } }, 'Test connection') : null,
-      link('#/apps', 'Cancel'),
-      !isNew ? h('button.danger', { type: 'button', on: { click: () => removeObject('apps', appId, '#/apps') } }, 'Delete app') : null),
+      !isNew ? allow(h('button', { type: 'button', id: 'test-connection', on: { click: (e) => testApp(appId, e.currentTarget) } }, 'Test connection'), 'admin') : null,
+      link('#/apps', can('admin') ? 'Cancel' : 'Back'),
+      !isNew ? allow(h('button.danger', { type: 'button', on: { click: () => removeObject('apps', appId, '#/apps') } }, 'Delete app'), 'admin') : null),
     testBox);
   key.setAttribute('aria-describedby', 'app-key-help');
   root.appendChild(form);
@@ -1293,8 +1502,9 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
   const exOpts = (existing && existing.options) || {};
   const guard = h('input', { type: 'number', id: 'dest-guard', min: '0', max: '100', step: '1', value: exOpts.maxDeletePercent !== undefined ? String(exOpts.maxDeletePercent) : '', placeholder: '10' });
 
-  const saveBtn = h('button.primary', { type: 'submit', id: 'save-destination' }, isNew ? 'Save destination' : 'Save changes');
-  const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); save(); } } },
+  const saveBtn = allow(h('button.primary', { type: 'submit', id: 'save-destination' }, isNew ? 'Save destination' : 'Save changes'), 'editor');
+  const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); if (can('editor')) save(); } } },
+    roleNotice('editor', 'Changing a destination'),
     diagBox,
     field('Name', name, 'Shown in joey, e.g. “Braze: all users”.', { field: 'name' }),
     field('ID', id, isNew ? 'Used in the config files; filled in from the name.' : 'The ID cannot change.', { field: 'id' }),
@@ -1308,8 +1518,8 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
       gmTable, h('div.actions', h('button', { type: 'button', id: 'add-group-map', on: { click: () => addGroupMap('', '').querySelector('select').focus() } }, 'Add group mapping'))),
     h('details', h('summary', 'Safety'),
       field('Mass-delete guard (%)', guard, 'A run stops instead of deleting more than this share of the Braze users it manages. Empty: 10.', { field: 'options.maxDeletePercent' })),
-    h('div.actions', saveBtn, link(route('models', modelId), 'Cancel'),
-      !isNew ? h('button.danger', { type: 'button', on: { click: () => removeObject('destinations', destId, route('models', modelId)) } }, 'Delete destination') : null));
+    h('div.actions', saveBtn, link(route('models', modelId), can('editor') ? 'Cancel' : 'Back'),
+      !isNew ? allow(h('button.danger', { type: 'button', on: { click: () => removeObject('destinations', destId, route('models', modelId)) } }, 'Delete destination'), 'editor') : null));
   root.appendChild(form);
   syncGroupEnabled();
 
@@ -1399,15 +1609,16 @@ async function viewScheduleForm(root, { model: modelId, source: sourceId }, _q, 
       h('label', { for: 'reads-inc' }, h('span.choice-label', 'Only rows changed since the last run (incremental)'), h('span.choice-help', 'Faster; needs a column every change moves forward, such as updated_at. Deleted rows are noticed only by a full run.'))));
   const column = h('input', { type: 'text', id: 'sched-column', list: 'sched-columns', value: opts.column || Object.keys(src.mapping || {})[0] || '', spellcheck: 'false' });
   const datalist = h('datalist', { id: 'sched-columns' }, cols.map((c) => h('option', { value: c })));
-  const saveBtn = h('button.primary', { type: 'submit', id: 'save-schedule' }, existing ? 'Save schedule' : 'Create schedule');
-  const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); save(); } } },
+  const saveBtn = allow(h('button.primary', { type: 'submit', id: 'save-schedule' }, existing ? 'Save schedule' : 'Create schedule'), 'editor');
+  const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); if (can('editor')) save(); } } },
+    roleNotice('editor', 'Changing a schedule'),
     diagBox,
     field('Name', name, null, { field: 'name' }),
     whenSet, readSet,
     h('div.field', { dataset: { field: 'options.column' } }, h('label', { for: 'sched-column' }, 'Change-tracking column'), column, datalist,
       h('span.help', 'The high-water-mark column of the source table (needed for table sources).')),
-    h('div.actions', saveBtn, link(route('models', modelId), 'Cancel'),
-      existing ? h('button.danger', { type: 'button', on: { click: () => removeObject('schedules', existing.id, route('models', modelId)) } }, 'Remove schedule') : null));
+    h('div.actions', saveBtn, link(route('models', modelId), can('editor') ? 'Cancel' : 'Back'),
+      existing ? allow(h('button.danger', { type: 'button', on: { click: () => removeObject('schedules', existing.id, route('models', modelId)) } }, 'Remove schedule'), 'editor') : null));
   root.appendChild(form);
 
   async function save() {
@@ -1449,6 +1660,300 @@ async function viewScheduleForm(root, { model: modelId, source: sourceId }, _q, 
   }
 }
 
+// ---------------------------------------------------------------- account
+
+const ROLES = ['viewer', 'editor', 'admin'];
+function roleSelect(id, value, upTo, label) {
+  return h('select', { id, 'aria-label': label },
+    ROLES.filter((r) => ROLE_RANK[r] <= ROLE_RANK[upTo]).map((r) => h('option', { value: r, selected: r === value }, r)));
+}
+function okNotice(...kids) { return h('div.notice.ok', { role: 'status' }, kids); }
+
+async function viewAccount(root, _p, _q, ctx) {
+  const me = session.user;
+  append(root, pageHeader('Account', `Signed in as “${me.name}”, ${me.role}.`));
+  root.appendChild(h('p', ROLE_HELP[me.role] || ''));
+
+  // password
+  root.appendChild(h('h2', { id: 'password-h' }, 'Change your password'));
+  const cur = h('input', { type: 'password', id: 'pw-current', autocomplete: 'current-password', required: true });
+  const nw = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password', required: true });
+  const nw2 = h('input', { type: 'password', id: 'pw-new2', autocomplete: 'new-password', required: true });
+  const pwOut = h('div', { id: 'password-result', 'aria-live': 'polite' });
+  const pwBtn = h('button.primary', { type: 'submit' }, 'Change password');
+  root.appendChild(h('form.form.card', {
+    'aria-labelledby': 'password-h',
+    novalidate: true,
+    on: {
+      submit: async (e) => {
+        e.preventDefault();
+        clear(pwOut);
+        const bad = (msg, el) => { pwOut.appendChild(h('div.notice.error', { role: 'alert' }, msg)); el.focus(); };
+        if (!cur.value) return bad('Enter your current password.', cur);
+        if (nw.value.length < 10) return bad('The new password needs at least 10 characters.', nw);
+        if (nw.value !== nw2.value) return bad('The two new passwords differ.', nw2);
+        pwBtn.disabled = true;
+        try {
+          const r = await post('/session/password', { current_password: cur.value, new_password: nw.value });
+          if (r && r.csrf) session.csrf = r.csrf;
+          cur.value = nw.value = nw2.value = '';
+          pwOut.appendChild(okNotice(h('strong', 'Password changed. '), 'You stay signed in here; your other sessions have ended.'));
+        } catch (err) {
+          pwOut.appendChild(errorNotice(err, 'The password was not changed'));
+        } finally { pwBtn.disabled = false; }
+      },
+    },
+  }, field('Current password', cur), field('New password', nw, 'At least 10 characters.'), field('Repeat the new password', nw2), h('div.actions', pwBtn), pwOut));
+
+  // API tokens
+  root.appendChild(h('h2', { id: 'tokens-h' }, 'Personal API tokens'));
+  root.appendChild(h('p', 'For scripts and automation. A program sends the token as “Authorization: Bearer <token>” and acts as you, with the token’s role (at most yours). joey keeps only a hash: you see a token once, when you make it. Revoke a token you no longer need.'));
+  const newBox = h('div', { id: 'new-token-box', 'aria-live': 'polite' });
+  const label = h('input', { type: 'text', id: 'token-label', autocomplete: 'off', required: true, placeholder: 'e.g. nightly export script' });
+  const role = roleSelect('token-role', 'viewer', me.role);
+  const mkBtn = h('button.primary', { type: 'submit' }, 'Create token');
+  const listBox = h('div', { id: 'tokens' });
+  root.appendChild(h('form.form.card', {
+    'aria-labelledby': 'tokens-h',
+    novalidate: true,
+    on: {
+      submit: async (e) => {
+        e.preventDefault();
+        clear(newBox);
+        if (!label.value.trim()) { label.setAttribute('aria-invalid', 'true'); newBox.appendChild(h('div.notice.error', { role: 'alert' }, 'Say what the token is for (its label).')); label.focus(); return; }
+        label.removeAttribute('aria-invalid');
+        mkBtn.disabled = true;
+        try {
+          const t = await post('/tokens', { label: label.value.trim(), role: role.value });
+          if (!ctx.alive()) return;
+          label.value = '';
+          newBox.appendChild(tokenOnce(t));
+          await loadTokens();
+        } catch (err) {
+          newBox.appendChild(errorNotice(err, 'The token was not created'));
+        } finally { mkBtn.disabled = false; }
+      },
+    },
+  }, field('Label', label, 'What or who uses it.'), field('Role', role, 'What the token may do. Choose the least it needs.'), h('div.actions', mkBtn)));
+  root.appendChild(newBox);
+  root.appendChild(listBox);
+
+  async function loadTokens() {
+    const r = await get('/tokens');
+    if (!ctx.alive()) return;
+    const list = (r && r.tokens) || [];
+    clear(listBox).appendChild(table(['Label', 'Role', 'Starts with', 'Created', 'Last used', 'Status', ''],
+      list.map((t) => ({
+        dataset: { token: String(t.id), revoked: String(!!t.revoked_at) },
+        cells: [t.label || '—', t.role, h('code', `${t.prefix || ''}…`), fmtTime(t.created_at),
+          t.last_used_at ? h('span', { title: fmtTime(t.last_used_at) }, fmtAgo(t.last_used_at)) : h('span.muted', 'never'),
+          t.revoked_at ? badge(`revoked ${fmtAgo(t.revoked_at)}`, 'neutral') : badge('active', 'ok'),
+          t.revoked_at ? '' : h('button.small.danger', { type: 'button', 'aria-label': `Revoke the token “${t.label}”`, on: { click: (e) => revoke(t, e.currentTarget) } }, 'Revoke')],
+      })), { empty: 'You have no API tokens.', caption: 'Your tokens' }));
+  }
+  async function revoke(t, btn) {
+    // eslint-disable-next-line no-alert
+    if (!window.confirm(`Revoke the token “${t.label}”? Programs using it are refused from now on.`)) return;
+    btn.disabled = true;
+    try {
+      await del(`/tokens/${enc(t.id)}`);
+      toast(`Revoked the token “${t.label}”.`);
+      await loadTokens();
+    } catch (err) {
+      btn.disabled = false;
+      toast(`Not revoked: ${err.message}`, 8000);
+    }
+  }
+  await loadTokens();
+}
+
+// The token just made: shown here once, with a way to copy it.
+function tokenOnce(t) {
+  const input = h('input', { type: 'text', id: 'new-token', readOnly: true, value: t.token, class: 'mono', spellcheck: 'false', 'aria-describedby': 'new-token-help' });
+  input.addEventListener('focus', () => input.select());
+  const copy = async () => {
+    input.focus();
+    input.select();
+    let ok = false;
+    try { await navigator.clipboard.writeText(t.token); ok = true; } catch { try { ok = document.execCommand('copy'); } catch { ok = false; } }
+    toast(ok ? 'Copied the token.' : 'Select the token and copy it (Ctrl+C).');
+  };
+  return h('div.notice.ok.token-once', { role: 'status' },
+    h('h3', `Your new token “${t.label}” (${t.role})`),
+    h('label', { for: 'new-token' }, 'The token'),
+    h('div.password-row', input, h('button.small', { type: 'button', on: { click: copy } }, 'Copy')),
+    h('p.help', { id: 'new-token-help' }, 'Copy it now and keep it in your secret store: joey shows it only once. Use it as: curl -H "Authorization: Bearer <token>" ',
+      h('code', `${location.origin}/api/v1/status`)));
+}
+
+// ---------------------------------------------------------------- team (admin)
+
+async function viewTeam(root, _p, _q, ctx) {
+  const r = await get('/users');
+  const users = (r && r.users) || [];
+  append(root, pageHeader('Team', 'The people who may use joey, and what each may do.'));
+  root.appendChild(h('ul.small', ROLES.map((x) => h('li', h('strong', x), ': ', ROLE_HELP[x]))));
+  const out = h('div', { id: 'team-result', 'aria-live': 'polite' });
+
+  // add
+  root.appendChild(h('h2', { id: 'add-user-h' }, 'Add a person'));
+  const name = h('input', { type: 'text', id: 'new-user-name', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none', required: true });
+  const role = roleSelect('new-user-role', 'viewer', 'admin');
+  const pw = h('input', { type: 'password', id: 'new-user-password', autocomplete: 'new-password', required: true });
+  const addOut = h('div', { id: 'add-user-result', 'aria-live': 'polite' });
+  const addBtn = h('button.primary', { type: 'submit' }, 'Add user');
+  root.appendChild(h('form.form.card', {
+    'aria-labelledby': 'add-user-h',
+    novalidate: true,
+    on: {
+      submit: async (e) => {
+        e.preventDefault();
+        clear(addOut);
+        if (!name.value.trim()) { addOut.appendChild(h('div.notice.error', { role: 'alert' }, 'Enter the user name.')); name.focus(); return; }
+        if (pw.value.length < 10) { addOut.appendChild(h('div.notice.error', { role: 'alert' }, 'The initial password needs at least 10 characters.')); pw.focus(); return; }
+        addBtn.disabled = true;
+        try {
+          await post('/users', { name: name.value.trim(), role: role.value, password: pw.value });
+          go('#/team', `Added “${name.value.trim()}” (${role.value}). Give them the password through a safe channel; they can change it under Account.`);
+        } catch (err) {
+          addBtn.disabled = false;
+          addOut.appendChild(errorNotice(err, 'The user was not added'));
+        }
+      },
+    },
+  }, field('User name', name, '1 to 64 letters, digits, _ . @ or -.'), field('Role', role),
+  field('Initial password', pw, 'At least 10 characters. Tell it to them through a safe channel; they change it under Account.'),
+  h('div.actions', addBtn), addOut));
+
+  // list
+  root.appendChild(h('h2', 'People'));
+  root.appendChild(out);
+  const rows = users.map((u) => {
+    const you = u.name === session.user.name;
+    const sel = roleSelect(uid('role'), u.role, 'admin', `Role of ${u.name}`);
+    sel.addEventListener('change', async () => {
+      clear(out);
+      sel.disabled = true;
+      try {
+        await put(`/users/${enc(u.name)}`, { role: sel.value });
+        if (!ctx.alive()) return;
+        if (you) { // our own role changed: what this page may show changes too
+          const s = await get('/session');
+          if (s && s.user) { session.user = s.user; signedIn(s.user, s.csrf || session.csrf); }
+          toast(`You are now ${sel.value}.`);
+          return;
+        }
+        u.role = sel.value;
+        toast(`“${u.name}” is now ${sel.value}.`);
+      } catch (err) {
+        sel.value = u.role;
+        out.appendChild(errorNotice(err, `The role of “${u.name}” was not changed`));
+      } finally { sel.disabled = false; }
+    });
+    const resetBox = h('div.reset-password', { hidden: true });
+    const npw = h('input', { type: 'password', autocomplete: 'new-password', 'aria-label': `New password for ${u.name}` });
+    const setBtn = h('button.small.primary', { type: 'button' }, 'Set password');
+    setBtn.addEventListener('click', async () => {
+      clear(out);
+      if (npw.value.length < 10) { out.appendChild(h('div.notice.error', { role: 'alert' }, 'A password needs at least 10 characters.')); npw.focus(); return; }
+      setBtn.disabled = true;
+      try {
+        await put(`/users/${enc(u.name)}`, { password: npw.value });
+        npw.value = '';
+        resetBox.hidden = true;
+        out.appendChild(okNotice(h('strong', `New password set for “${u.name}”. `), you ? 'Your other sessions have ended.' : 'Their sessions have ended; tell them the new password through a safe channel.'));
+      } catch (err) {
+        out.appendChild(errorNotice(err, `The password of “${u.name}” was not changed`));
+      } finally { setBtn.disabled = false; }
+    });
+    append(resetBox, [npw, ' ', setBtn, ' ', h('button.small', { type: 'button', on: { click: () => { npw.value = ''; resetBox.hidden = true; } } }, 'Cancel')]);
+    const resetBtn = h('button.small', { type: 'button', 'aria-label': `Reset the password of ${u.name}`, on: { click: () => { resetBox.hidden = false; npw.focus(); } } }, 'Reset password');
+    const rmBtn = h('button.small.danger', {
+      type: 'button',
+      'aria-label': `Remove ${u.name}`,
+      on: {
+        click: async (e) => {
+          clear(out);
+          // eslint-disable-next-line no-alert
+          if (!window.confirm(`Remove the user “${u.name}”? Their sessions and API tokens end.`)) return;
+          const btn = e.currentTarget;
+          btn.disabled = true;
+          try {
+            await del(`/users/${enc(u.name)}`);
+            go('#/team', `Removed “${u.name}”.`);
+          } catch (err) {
+            btn.disabled = false;
+            out.appendChild(errorNotice(err, `“${u.name}” was not removed`));
+          }
+        },
+      },
+    }, 'Remove');
+    return {
+      dataset: { user: u.name, role: u.role },
+      cells: [h('span', u.name, you ? [' ', badge('you', 'info')] : null), sel,
+        u.last_login_at ? h('span', { title: fmtTime(u.last_login_at) }, fmtAgo(u.last_login_at)) : h('span.muted', 'never'),
+        fmtTime(u.created_at),
+        h('div', h('span.inline', resetBtn, rmBtn), resetBox)],
+    };
+  });
+  root.appendChild(table(['Name', 'Role', 'Last sign-in', 'Added', 'Actions'], rows, { class: 'team', empty: 'Nobody yet.' }));
+  root.appendChild(h('p.small.muted', 'Personal API tokens of everybody: GET /api/v1/tokens?all=1. Every change here is in the ', link('#/audit', 'audit log'), '.'));
+}
+
+// ---------------------------------------------------------------- audit log (admin)
+
+function changedKeys(a, b) {
+  if (!a || !b || typeof a !== 'object' || typeof b !== 'object') return [];
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
+async function viewAudit(root, _p, query) {
+  const sizes = [10, 25, 50, 100];
+  const limit = sizes.includes(Number(query.get('limit'))) ? Number(query.get('limit')) : 50;
+  const before = /^\d+$/.test(query.get('before') || '') ? query.get('before') : '';
+  const qs = new URLSearchParams({ limit: String(limit) });
+  if (before) qs.set('before', before);
+  const r = await get(`/audit?${qs}`);
+  const entries = (r && r.entries) || [];
+  append(root, pageHeader('Audit log', 'Every change to the configuration, the team, the tokens and the runs: who, when, from where, and what it was before and after. Secrets are masked. Newest first.'));
+  const size = h('select', { id: 'audit-limit' }, sizes.map((n) => h('option', { value: String(n), selected: n === limit }, String(n))));
+  size.addEventListener('change', () => go(`#/audit?limit=${size.value}`));
+  root.appendChild(h('div.actions', h('label', { for: 'audit-limit' }, 'Entries per page'), size));
+  const mkq = (b) => { const q = new URLSearchParams(); if (limit !== 50) q.set('limit', String(limit)); if (b) q.set('before', String(b)); const t = q.toString(); return t ? `#/audit?${t}` : '#/audit'; };
+  const pre = (v) => (v === null || v === undefined ? h('p.empty', 'nothing') : h('pre.json', JSON.stringify(v, null, 2)));
+  const body = h('tbody');
+  for (const e of entries) {
+    const keys = changedKeys(e.before, e.after);
+    const has = (e.before !== null && e.before !== undefined) || (e.after !== null && e.after !== undefined);
+    let toggle = h('span.muted', '—');
+    let detail = null;
+    if (has) {
+      const did = uid('audit');
+      detail = h('tr.audit-detail', { id: did, hidden: true, dataset: { detailOf: String(e.id) } },
+        h('td', { colspan: '7' }, h('div.audit-diff', h('div', h('h4', 'Before'), pre(e.before)), h('div', h('h4', 'After'), pre(e.after)))));
+      toggle = h('button.small', { type: 'button', 'aria-expanded': 'false', 'aria-controls': did }, keys.length ? `Show (changed: ${keys.join(', ')})` : 'Show');
+      toggle.addEventListener('click', () => {
+        const open = detail.hidden;
+        detail.hidden = !open;
+        toggle.setAttribute('aria-expanded', String(open));
+      });
+    }
+    body.appendChild(h('tr', { dataset: { id: String(e.id), action: e.action || '', object: e.object || '' } },
+      h('td.nowrap', { title: fmtAgo(e.at) }, fmtTime(e.at)), h('td', e.actor || '—'), h('td', e.via ? badge(e.via, 'neutral') : '—'),
+      h('td', e.addr ? h('code', e.addr) : '—'), h('td', h('code', e.action || '')),
+      h('td', e.class || e.object ? [e.class ? h('span.muted', `${e.class} `) : null, e.object ? `“${e.object}”` : ''] : '—'),
+      h('td', toggle)));
+    if (detail) body.appendChild(detail);
+  }
+  root.appendChild(entries.length ? h('table.data.audit',
+    h('thead', h('tr', ['When', 'Who', 'Via', 'Address', 'Action', 'Object', 'Before / after'].map((x) => h('th', { scope: 'col' }, x)))), body)
+    : h('p.empty', before ? 'No older entries.' : 'Nothing recorded yet.'));
+  const pager = h('div.pager');
+  if (before) pager.appendChild(link(mkq(''), 'Newest entries'));
+  if (r && r.next_before !== null && r.next_before !== undefined) pager.appendChild(link(mkq(r.next_before), 'Older entries'));
+  root.appendChild(pager);
+}
+
 // ---------------------------------------------------------------- start
 
 function start() {
@@ -1460,9 +1965,8 @@ function start() {
   });
   document.getElementById('skip-link').addEventListener('click', (e) => { e.preventDefault(); document.getElementById('main').focus(); });
   window.addEventListener('hashchange', render);
-  setInterval(() => { if (token && !document.getElementById('token-input')) refreshStatus(); }, 5000);
-  if (!token) { askToken(); return; }
-  refreshStatus().then(() => render());
+  setInterval(() => { if (session.user) refreshStatus(); }, 5000);
+  boot();
 }
 start();
 
