@@ -36,7 +36,7 @@
 #include "base/error.h"
 
 #define HTTPCONN_REQUEST_S 30       /* default; JOEY_HTTP_REQUEST_TIMEOUT (seconds) overrides */
-#define HTTPCONN_SEND_S 60
+#define HTTPCONN_SEND_S 300
 #define HTTPCONN_MAX_WAITING 256
 #define HTTPCONN_MAX_CONNECTIONS 512 /* libmicrohttpd's hard limit: waiting + busy */
 
