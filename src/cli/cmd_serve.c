@@ -12,7 +12,7 @@ static void usage(FILE *out)
 {
 	fputs("usage: joey serve [--config DIR] [--state PATH] [--listen HOST:PORT] [--stop-timeout SECONDS]\n"
 	      "                  [--concurrency N] [--timeout SECONDS] [--worker [--lease SECONDS]]\n"
-	      "                  [--tls-cert FILE --tls-key FILE]\n\n"
+	      "                  [--tls-cert FILE --tls-key FILE] [--data-dir DIR] [--allow-endpoint URL]\n\n"
 	      "Runs every Schedule of the config by itself and serves the web UI, the JSON API\n"
 	      "(/api/v1/, docs/api.md), /healthz and Prometheus /metrics.\n\n"
 	      "  --listen HOST:PORT     address to listen on (default 127.0.0.1:8020; port 0: any free one).\n"
@@ -24,7 +24,12 @@ static void usage(FILE *out)
 	      "  --worker               be one of several workers sharing a PostgreSQL state store (as\n"
 	      "                         'joey worker'): runs are queued there as work items that any worker\n"
 	      "                         runs, and only the elected leader fires the schedules (docs/scaling.md)\n"
-	      "  --lease SECONDS        with --worker: lease of a claimed work item (default 30)\n\n"
+	      "  --lease SECONDS        with --worker: lease of a claimed work item (default 30)\n"
+	      "  --data-dir DIR         the only place a file of an app created or changed through the API\n"
+	      "                         may be (default $JOEY_DATA_DIR, else data/ in the project root)\n"
+	      "  --allow-endpoint URL   a Braze endpoint besides Braze's own https://rest.*.braze.com|eu\n"
+	      "                         that the API may set (repeatable; also $JOEY_ALLOW_ENDPOINTS,\n"
+	      "                         comma-separated; port * for any port), e.g. a proxy or a simulator\n\n"
 	      "Nothing but /healthz is readable without signing in, also from this machine. People\n"
 	      "sign in with an account (joey user add NAME --role admin|editor|viewer; with no account\n"
 	      "yet, the first start prints a one-time setup link). Programs send a personal API token\n"
@@ -62,6 +67,7 @@ int cmd_serve(int argc, char **argv)
 {
 	struct cli_common c = { 0 };
 	struct server_opts o;
+	struct strbuf allow = STRBUF_INIT; /* --allow-endpoint values, comma-separated */
 	char hostbuf[256];
 	int r;
 
@@ -94,6 +100,14 @@ int cmd_serve(int argc, char **argv)
 			o.tls_key = v;
 			continue;
 		}
+		if ((v = cli_opt_value("--data-dir", argc, argv, &i, &missing))) {
+			o.cfg.data_dir = v;
+			continue;
+		}
+		if ((v = cli_opt_value("--allow-endpoint", argc, argv, &i, &missing))) {
+			strbuf_addf(&allow, "%s%s", allow.len ? "," : "", v);
+			continue;
+		}
 		if (missing) {
 			fprintf(stderr, "joey: error: %s needs a value\n", argv[i]);
 			return EXIT_USAGE;
@@ -109,9 +123,20 @@ int cmd_serve(int argc, char **argv)
 		}
 		fprintf(stderr, "joey: error: unknown option \"%s\" for serve\n", argv[i]);
 		usage(stderr);
+		strbuf_release(&allow);
 		return EXIT_USAGE;
 	}
-	return cli_server_run(&c, &o);
+	/* the operator's limits on what the API may change (config/guard.h) */
+	if (!o.cfg.data_dir) {
+		const char *e = getenv("JOEY_DATA_DIR");
+		o.cfg.data_dir = e && *e ? e : "data";
+	}
+	if (!allow.len && getenv("JOEY_ALLOW_ENDPOINTS"))
+		strbuf_addstr(&allow, getenv("JOEY_ALLOW_ENDPOINTS"));
+	o.cfg.allow_endpoints = allow.len ? allow.buf : NULL;
+	r = cli_server_run(&c, &o);
+	strbuf_release(&allow);
+	return r;
 }
 
 int cli_server_opt(struct server_opts *o, int argc, char **argv, int *i)

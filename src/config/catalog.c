@@ -9,47 +9,47 @@
 /* ---- apps ---- */
 
 static const struct catalog_option sqlite_app_opts[] = {
-	{ "file", OPT_STRING, true, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "file", OPT_STRING, true, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_option braze_app_opts[] = {
-	{ "apiKey", OPT_STRING, true, true },
-	{ "restEndpoint", OPT_STRING, true, false },
-	{ "rateLimits", OPT_STRING, false, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "apiKey", OPT_STRING, true, true, false },
+	{ "restEndpoint", OPT_STRING, true, false, true },
+	{ "rateLimits", OPT_STRING, false, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_option postgres_app_opts[] = {
-	{ "host", OPT_STRING, false, false },
-	{ "port", OPT_NUMBER, false, false },
-	{ "database", OPT_STRING, true, false },
-	{ "schema", OPT_STRING, false, false },
-	{ "user", OPT_STRING, false, false },
-	{ "password", OPT_STRING, false, true },
-	{ "ssl", OPT_BOOL, false, false },
+	{ "host", OPT_STRING, false, false, true },
+	{ "port", OPT_NUMBER, false, false, true },
+	{ "database", OPT_STRING, true, false, false },
+	{ "schema", OPT_STRING, false, false, false },
+	{ "user", OPT_STRING, false, false, false },
+	{ "password", OPT_STRING, false, true, false },
+	{ "ssl", OPT_BOOL, false, false, true },
 	/* Grouparoo's names (PEM text, or a file path in joey); sslmode is joey's (libpq) */
-	{ "ssl_cert", OPT_STRING, false, false },
-	{ "ssl_key", OPT_STRING, false, true },
-	{ "ssl_ca", OPT_STRING, false, false },
-	{ "sslmode", OPT_STRING, false, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "ssl_cert", OPT_STRING, false, false, false },
+	{ "ssl_key", OPT_STRING, false, true, false },
+	{ "ssl_ca", OPT_STRING, false, false, true },
+	{ "sslmode", OPT_STRING, false, false, true },
+	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_option mysql_app_opts[] = {
-	{ "host", OPT_STRING, false, false },
-	{ "port", OPT_NUMBER, false, false },
-	{ "database", OPT_STRING, true, false },
-	{ "user", OPT_STRING, false, false },
-	{ "password", OPT_STRING, false, true },
-	{ NULL, OPT_STRING, false, false },
+	{ "host", OPT_STRING, false, false, true },
+	{ "port", OPT_NUMBER, false, false, true },
+	{ "database", OPT_STRING, true, false, false },
+	{ "user", OPT_STRING, false, false, false },
+	{ "password", OPT_STRING, false, true, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_option csv_app_opts[] = {
-	{ "file", OPT_STRING, true, false },      /* a CSV file or a directory of *.csv */
-	{ "delimiter", OPT_STRING, false, false }, /* one character, default "," */
-	{ "badRows", OPT_STRING, false, false },   /* "skip" (default) or "fail" */
-	{ NULL, OPT_STRING, false, false },
+	{ "file", OPT_STRING, true, false, false },      /* a CSV file or a directory of *.csv */
+	{ "delimiter", OPT_STRING, false, false, false }, /* one character, default "," */
+	{ "badRows", OPT_STRING, false, false, false },   /* "skip" (default) or "fail" */
+	{ NULL, OPT_STRING, false, false, false },
 };
 
 static const struct catalog_option no_opts[] = {
-	{ NULL, OPT_STRING, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 
 /* Grouparoo app types joey knows of but cannot read yet: a clear error, not "unknown". */
@@ -70,18 +70,18 @@ static const char *const app_names[] = { "sqlite", "braze", "postgres", "mysql",
 /* ---- sources ---- */
 
 static const struct catalog_option table_source_opts[] = {
-	{ "table", OPT_STRING, true, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "table", OPT_STRING, true, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_option query_source_opts[] = {
-	{ "query", OPT_STRING, true, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "query", OPT_STRING, true, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 
 /* a CSV app is one table named after its file: "table" may be left out, or must match */
 static const struct catalog_option csv_source_opts[] = {
-	{ "table", OPT_STRING, false, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "table", OPT_STRING, false, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 
 static const struct catalog_source sources[] = {
@@ -109,37 +109,37 @@ static const char *const source_names[] = {
 /* ---- properties and schedules ---- */
 
 static const struct catalog_option table_property_opts[] = {
-	{ "column", OPT_STRING, true, false },
-	{ "aggregationMethod", OPT_STRING, false, false },
-	{ "sortColumn", OPT_STRING, false, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "column", OPT_STRING, true, false, false },
+	{ "aggregationMethod", OPT_STRING, false, false, false },
+	{ "sortColumn", OPT_STRING, false, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 /* query sources: query, or column (+ aggregation) over the source query */
 static const struct catalog_option query_property_opts[] = {
-	{ "query", OPT_STRING, false, false },
-	{ "column", OPT_STRING, false, false },
-	{ "aggregationMethod", OPT_STRING, false, false },
-	{ "sortColumn", OPT_STRING, false, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "query", OPT_STRING, false, false, false },
+	{ "column", OPT_STRING, false, false, false },
+	{ "aggregationMethod", OPT_STRING, false, false, false },
+	{ "sortColumn", OPT_STRING, false, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_option table_schedule_opts[] = {
-	{ "column", OPT_STRING, true, false },
-	{ "cron", OPT_STRING, false, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "column", OPT_STRING, true, false, false },
+	{ "cron", OPT_STRING, false, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_option query_schedule_opts[] = {
-	{ "column", OPT_STRING, false, false },
-	{ "cron", OPT_STRING, false, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "column", OPT_STRING, false, false, false },
+	{ "cron", OPT_STRING, false, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 
 /* ---- destinations ---- */
 
 static const struct catalog_option braze_dest_opts[] = {
-	{ "maxDeletePercent", OPT_NUMBER, false, false },
-	{ "diff", OPT_STRING, false, false },
-	{ "partitions", OPT_NUMBER, false, false },
-	{ NULL, OPT_STRING, false, false },
+	{ "maxDeletePercent", OPT_NUMBER, false, false, false },
+	{ "diff", OPT_STRING, false, false, false },
+	{ "partitions", OPT_NUMBER, false, false, false },
+	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_destination dests[] = {
 	{ "braze-export-users", "braze", NULL, braze_dest_opts },
@@ -255,6 +255,40 @@ const char *const *catalog_destination_types(size_t *n)
 {
 	*n = ARRAY_SIZE(dest_names);
 	return dest_names;
+}
+
+bool catalog_braze_endpoint(const char *url)
+{
+	static const char *const domains[] = { ".braze.com", ".braze.eu" };
+	const char *h, *end, *p;
+	size_t hl;
+
+	if (!url || strncasecmp(url, "https://rest.", 13))
+		return false;
+	h = url + 8;
+	end = h + strcspn(h, "/?#");
+	/* the path: nothing or "/" */
+	if (*end && strcmp(end, "/"))
+		return false;
+	hl = (size_t)(end - h);
+	if (memchr(h, '@', hl))
+		return false;
+	if (hl > 4 && !strncmp(end - 4, ":443", 4))
+		hl -= 4;
+	for (size_t i = 0; i < ARRAY_SIZE(domains); i++) {
+		size_t dl = strlen(domains[i]);
+		if (hl <= 5 + dl || strncasecmp(h + hl - dl, domains[i], dl))
+			continue;
+		/* rest.<instance>: one label of letters, digits and '-' */
+		if (h + 5 == h + hl - dl)
+			return false;
+		for (p = h + 5; p < h + hl - dl; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			      *p == '-'))
+				return false;
+		return true;
+	}
+	return false;
 }
 
 bool catalog_option_sensitive(const char *name)

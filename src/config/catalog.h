@@ -20,6 +20,10 @@ struct catalog_option {
 	enum opt_kind kind;
 	bool required;
 	bool sensitive; /* a password/API key: never shown, even when written literally */
+	/* where the app's secrets go (Braze restEndpoint, a database's host and port, its
+	 * TLS settings): a change through the API must send the secrets again
+	 * (config/guard.h), so a kept key cannot be redirected to another host */
+	bool target;
 };
 
 struct catalog_app {
@@ -71,6 +75,14 @@ const struct catalog_option *catalog_schedule_options(bool is_query);
 const char *const *catalog_app_types(size_t *n);
 const char *const *catalog_source_types(size_t *n);
 const char *const *catalog_destination_types(size_t *n);
+
+/*
+ * Is url one of Braze's REST endpoints, https://rest.<instance>.braze.com or
+ * .braze.eu (../shared/docs/braze-api.md "REST endpoint instances"; the instance is
+ * letters, digits and '-'), with no user, no port but 443 and no path but "/"?
+ * Case-insensitive; NULL-safe.
+ */
+bool catalog_braze_endpoint(const char *url);
 
 /* Is this option name a secret by convention (apiKey, password, token, secret...)? */
 bool catalog_option_sensitive(const char *name);

@@ -127,6 +127,9 @@ struct loader {
 	/* plain app options set from GROUPAROO_OPTION__APP__ variables (check_plain_env) */
 	struct plain_env_use **plain_env;
 	size_t n_plain_env, alloc_plain_env;
+	/* opts->data_dir resolved (owned; NULL: none or missing), once data_checked */
+	char *data_real;
+	bool data_checked;
 };
 
 static void add_broken(struct loader *ld, const char *id)
@@ -1019,6 +1022,30 @@ static bool skip_export_only(struct loader *ld, const struct where *w, const str
 	return true;
 }
 
+/*
+ * Does the file option opt (of an app that reads files) lie outside the data directory
+ * (config_opts.data_dir, `joey serve`)? Then messages never quote the file's content.
+ * Without a data directory (the CLI) every file may be quoted.
+ */
+static bool file_unlisted(struct loader *ld, const struct cfg_option *opt)
+{
+	const char *why;
+	char *path;
+	bool out;
+	if (!ld->opts || !ld->opts->data_dir || !opt || opt->kind != OPT_STRING || !*opt->str)
+		return false;
+	if (!ld->data_checked) {
+		ld->data_real = config_data_dir(ld->cfg->root, ld->opts->data_dir);
+		ld->data_checked = true;
+	}
+	if (!ld->data_real)
+		return true;
+	path = config_resolve_path(ld->cfg->root, opt->str);
+	out = !config_path_inside(path, ld->data_real, &why);
+	free(path);
+	return out;
+}
+
 static void load_object(struct loader *ld, const char *file, const struct j5_node *o)
 {
 	static const char *const known[] = { "app", "model", "source", "property", "group",
@@ -1189,6 +1216,7 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 					}
 				}
 			}
+			x->a.file_unlisted = file_unlisted(ld, cfg_options_get(&x->a.options, "file"));
 		}
 		add_obj(ld, CLASS_APP, x);
 		break;
@@ -2613,6 +2641,7 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 		free(ld.objs[c]);
 	free(ld.broken_ids);
 	free(ld.plain_env);
+	free(ld.data_real);
 	sort_diags(cfg);
 
 	*out = cfg;

@@ -190,6 +190,9 @@ struct cfg_app {
 	const char *id, *name, *type; /* type: "sqlite", "braze", ... */
 	struct cfg_options options;
 	struct cfg_pos pos;
+	/* options.file lies outside the data directory (config_opts.data_dir): messages
+	 * never quote the file's content (a CSV header's column names) */
+	bool file_unlisted;
 };
 
 struct cfg_model {
@@ -367,6 +370,16 @@ struct config_opts {
 	 * directories), as errors at the option: `joey validate` does, runs find out
 	 * when they connect. */
 	bool check_files;
+	/* `joey serve`: the operator's limits on changes made through the API
+	 * (config/guard.h), borrowed, NULL: none (the CLI, whose user has the files and
+	 * the keys already).
+	 *  data_dir: where a file option set through the API may point (relative: from
+	 *    the project root); an app whose file lies outside it is file_unlisted.
+	 *  allow_endpoints: Braze endpoints beside Braze's own hosts that the API may
+	 *    set, "URL[,URL...]" (http://127.0.0.1:4710, https://proxy.example/braze,
+	 *    port "*" for any port). */
+	const char *data_dir;
+	const char *allow_endpoints;
 };
 
 /*

@@ -194,3 +194,77 @@ void dir_seen_release(struct dir_seen *s)
 	free(s->ids);
 	memset(s, 0, sizeof(*s));
 }
+
+char *config_data_dir(const char *root, const char *data_dir)
+{
+	char *p, *r;
+	if (!data_dir || !*data_dir)
+		return NULL;
+	p = config_resolve_path(root, data_dir);
+	r = realpath(p, NULL);
+	free(p);
+	return r;
+}
+
+/* Is real (absolute, no symlinks) real_dir or below it, with no dot-name below it? */
+static bool under(const char *real, const char *real_dir, const char **why)
+{
+	size_t dl = strlen(real_dir);
+	const char *rest;
+	if (dl == 1 && real_dir[0] == '/')
+		dl = 0; /* "/": every path is below */
+	if (strncmp(real, real_dir, dl) || (real[dl] && real[dl] != '/')) {
+		*why = "it is outside the data directory";
+		return false;
+	}
+	for (rest = real + dl; *rest; rest++)
+		if (rest[0] == '/' && rest[1] == '.') {
+			*why = "a name in it starts with \".\" (hidden files and directories such as .joey/ and .git/ hold state, keys and history)";
+			return false;
+		}
+	return true;
+}
+
+bool config_path_inside(const char *path, const char *real_dir, const char **why)
+{
+	char *real = realpath(path, NULL), *head;
+	struct strbuf sb = STRBUF_INIT;
+	const char *tail;
+	bool ok;
+
+	*why = NULL;
+	if (real) {
+		ok = under(real, real_dir, why);
+		free(real);
+		return ok;
+	}
+	/* not there yet: the deepest existing directory, and plain names below it */
+	head = xstrdup(path);
+	for (;;) {
+		char *slash = strrchr(head, '/');
+		if (!slash) {
+			free(head);
+			*why = "it does not resolve to a directory that exists";
+			return false;
+		}
+		*slash = '\0';
+		tail = path + (slash - head); /* "/name/..." below the directory tried */
+		if ((real = realpath(slash == head ? "/" : head, NULL)))
+			break;
+	}
+	for (const char *p = tail; *p; p++)
+		if (p[0] == '/' && (p[1] == '.' || p[1] == '/' || !p[1])) {
+			free(head);
+			free(real);
+			*why = p[1] == '.' ? "a name in it starts with \".\" (or is \"..\")" : "it has an empty name";
+			return false;
+		}
+	if (real[0] == '/' && !real[1])
+		tail++; /* "/" + "/x" */
+	strbuf_addf(&sb, "%s%s", real, tail);
+	ok = under(sb.buf, real_dir, why);
+	strbuf_release(&sb);
+	free(head);
+	free(real);
+	return ok;
+}

@@ -61,6 +61,24 @@ bool config_file_problem(const struct config *cfg, const struct cfg_app *app, st
 			 struct strbuf *hint);
 
 /*
+ * The data directory data_dir (config_opts.data_dir; relative: from root) as an
+ * absolute path without symlinks (owned), or NULL when it does not exist (then no
+ * file is inside it).
+ */
+char *config_data_dir(const char *root, const char *data_dir);
+
+/*
+ * Does path (absolute, as config_resolve_path made it) lie inside real_dir (absolute,
+ * no symlinks), counting what the path really names? The path is resolved with its
+ * symlinks (a link inside real_dir to a file elsewhere is outside); a path that does
+ * not exist yet is judged by its deepest existing directory and the names below it,
+ * which may not be "." or "..". Below real_dir no name may start with '.': .joey/,
+ * .git/ and .env hold the state store, keys and history. real_dir itself counts as
+ * inside (a CSV directory). False with *why set (static text) otherwise.
+ */
+bool config_path_inside(const char *path, const char *real_dir, const char **why);
+
+/*
  * The directories a walk of the config directory has entered, by (device, inode), so
  * that a symbolic link back up the tree (ln -s . config/loop) is entered once, not
  * until the depth limit with every branch doubled. Zero-initialise; release after.

@@ -8,6 +8,7 @@
 
 #include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "config/guard.h"
 #include "config/write.h"
 #include "dest/dest.h"
 #include "engine/plan.h"
@@ -271,6 +272,7 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 	struct cfg_write_result res = { 0 };
 	struct jerror err = JERROR_INIT;
 	char *text = NULL;
+	json_t *sent = NULL; /* an app as sent, for config_guard_app */
 
 	if (!cfg_class_from_dir(r->params[0], &cls)) {
 		reply_error(out, 404, "no such config class", r->params[0],
@@ -295,12 +297,23 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 		if (file) /* what GET answered: not part of the object */
 			json_object_del(body, "file");
 		text = json_dumps(body, JSON_PRESERVE_ORDER);
+		if (cls == CLASS_APP)
+			sent = json_incref(body);
 		json_decref(body);
 		w.object_json = text;
 	}
 
 	pthread_mutex_lock(&write_lock);
 	json_t *before = op == CFG_WRITE_CREATE ? NULL : read_masked(r, cls, w.id);
+	/* an app's keys stay with their host, its endpoint is Braze's, its files are in
+	 * the data directory (config/guard.h): what an account may not change */
+	if (sent && (op == CFG_WRITE_CREATE || before) &&
+	    config_guard_app(r->s->opts.config_dir, &r->s->opts.cfg, r->s->opts.state_path, before, sent, &err)) {
+		json_decref(before);
+		pthread_mutex_unlock(&write_lock);
+		reply_jerror(out, 400, &err);
+		goto out;
+	}
 	enum jerr rc = config_write(r->s->opts.config_dir, &w, &r->s->opts.cfg, &res, &err);
 	if (!rc) {
 		struct config *cfg = res.cfg;
@@ -350,7 +363,9 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 		}
 		reply_jerror(out, status, &err);
 	}
+out:
 	cfg_write_result_release(&res);
+	json_decref(sent);
 	free(text);
 	jerror_release(&err);
 }

@@ -232,8 +232,12 @@ static enum jerr read_header(struct loader *ld, const char *file, bool first, st
 		for (size_t k = 0; k < i; k++) {
 			if (!strcasecmp(name, r->row.buf + r->off[k])) {
 				add_where(&sb, file, r->pos[i].line, r->pos[i].col);
-				rc = jerror_set(err, JERR_SOURCE_DATA,
-						"%s: duplicate header column \"%s\"", sb.buf, name);
+				if (ld->c->app->file_unlisted) /* never the file's text (csv_check) */
+					rc = jerror_set(err, JERR_SOURCE_DATA, "%s: duplicate header column",
+							sb.buf);
+				else
+					rc = jerror_set(err, JERR_SOURCE_DATA,
+							"%s: duplicate header column \"%s\"", sb.buf, name);
 				jerror_detail(err, "columns %zu and %zu have the same name (names are "
 						   "compared without regard to case)",
 					      k + 1, i + 1);
@@ -631,13 +635,27 @@ static void src_release(struct csv_src *s)
 	arena_release(&s->arena);
 }
 
+/*
+ * rc, with the hint of a failed check (the header's column names, or one guessed from
+ * them: the file's first line) replaced when the file lies outside joey serve's data
+ * directory: such a file may be anything, and an account holder must not read it
+ * through error messages (issue #14).
+ */
+static enum jerr unlisted(const struct csv_conn *c, enum jerr rc, struct jerror *err)
+{
+	if (rc && c->app->file_unlisted && err)
+		jerror_hint(err, "the file's columns are not listed: it is outside the data directory of joey serve "
+				 "(--data-dir); joey validate --check-apps lists them");
+	return rc;
+}
+
 static enum jerr csv_check(void *conn, const struct cfg_source *src, struct jerror *err)
 {
 	struct csv_conn *c = conn;
 	struct csv_src s;
 	enum jerr rc = src_build(c, src, &s, err);
 	if (!rc)
-		rc = source_sqlite.check(c->inner, &s.s, err);
+		rc = unlisted(c, source_sqlite.check(c->inner, &s.s, err), err);
 	src_release(&s);
 	return rc;
 }
@@ -691,7 +709,7 @@ static enum jerr csv_open_cursor(void *conn, const struct cfg_source *src,
 	*out = NULL;
 	rc = src_build(c, src, &cur->src, err);
 	if (!rc)
-		rc = source_sqlite.open_cursor(c->inner, &cur->src.s, read, &cur->inner, err);
+		rc = unlisted(c, source_sqlite.open_cursor(c->inner, &cur->src.s, read, &cur->inner, err), err);
 	if (rc) {
 		src_release(&cur->src);
 		free(cur);

@@ -125,6 +125,10 @@ class Server:
         # none passes env={"JOEY_API_TOKEN": ""}.
         if "JOEY_API_TOKEN" not in e:
             e["JOEY_API_TOKEN"] = "e2e-" + os.urandom(20).hex()
+        # The simulator is not a Braze host: the operator lets the API point apps at it
+        # (docs/config.md "Changes through the API"). A test that wants Braze's hosts
+        # only passes env={"JOEY_ALLOW_ENDPOINTS": ""}.
+        e.setdefault("JOEY_ALLOW_ENDPOINTS", "http://127.0.0.1:*")
         self.logf = open(self.log, "w")
         self.proc = subprocess.Popen([JOEY, "serve", "--config", config, "--state", state, "--listen", listen]
                                      + list(args), stdout=self.logf, stderr=subprocess.STDOUT, env=e)

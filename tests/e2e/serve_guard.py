@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""serve_guard.py: what a change through `joey serve`'s API may not do (issue #14,
+src/config/guard.h), against the real binary and two Braze simulators, one playing
+an attacker's host:
+
+- a secret reference in a non-secret option ("table": "${BRAZE_KEY}") is refused, and
+  no answer (the write's, the plan's) ever holds the key;
+- the Braze key cannot be redirected: a new restEndpoint needs the key again, and must
+  be Braze's or one the operator allowed (JOEY_ALLOW_ENDPOINTS);
+- a CSV app set through the API reads only files in the data directory (default
+  data/ in the project root), and the columns of a file outside it are never listed."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from serve_lib import TMP, Server, Sim, check, dir_digest, finish, small_config  # noqa: E402
+
+KEY = "test-key"
+sim = Sim()
+evil = Sim()  # the attacker's host: must never see a request
+os.environ["BRAZE_KEY"] = KEY
+# the project root is TMP: config TMP/cfg, data directory TMP/data, a file elsewhere
+data = os.path.join(TMP, "data")
+outside = os.path.join(TMP, "outside")
+os.makedirs(data)
+os.makedirs(outside)
+with open(os.path.join(data, "people.csv"), "w") as f:
+    f.write("id,email\n1,a@example.com\n2,b@example.com\n")
+with open(os.path.join(data, "people2.csv"), "w") as f:
+    f.write("id,email\n3,c@example.com\n")
+with open(os.path.join(outside, "private.csv"), "w") as f:
+    f.write("SECRET-HEADER-4711,other\n1,2\n")
+os.symlink(os.path.join(outside, "private.csv"), os.path.join(data, "link.csv"))
+with open(os.path.join(data, ".hidden.csv"), "w") as f:
+    f.write("id,email\n1,x@example.com\n")
+
+
+def model(mid, app, path, column):
+    """A CSV app (written by the operator), a model reading it and a destination."""
+    return [
+        {"class": "App", "id": app, "name": app, "type": "csv", "options": {"file": path}},
+        {"class": "Model", "id": mid, "name": mid, "type": "profile"},
+        {"class": "Source", "id": mid + "_src", "type": "csv-import-table", "appId": app, "modelId": mid,
+         "mapping": {column: mid + "_id"}},
+        {"class": "Property", "id": mid + "_id", "type": "string", "unique": True, "sourceId": mid + "_src",
+         "options": {"column": column}},
+        {"class": "Destination", "id": mid + "_d", "type": "braze-export-users", "appId": "braze",
+         "modelId": mid, "syncMode": "sync", "collection": "model", "mapping": {"external_id": mid + "_id"}},
+    ]
+
+
+extra = (model("people", "files", "data/people.csv", "id")
+         + model("inside", "files_in", "data/people.csv", "no_such_col")
+         + model("ext", "files_ext", os.path.join(outside, "private.csv"), "no_such_col"))
+cfg, _ = small_config(TMP, sim.url, n=5, extra_objects=extra)
+state = os.path.join(TMP, "st", "state.db")
+os.makedirs(os.path.dirname(state))
+# the operator allows the simulator's endpoint only, not the attacker's
+srv = Server(cfg, state, env={"JOEY_ALLOW_ENDPOINTS": sim.url})
+answers = []  # every answer body, to grep for the key
+
+
+def call(method, path, body=None):
+    r = srv.call(method, path, body)
+    answers.append(r.raw)
+    return r
+
+
+def get_obj(cls, oid):
+    o = call("GET", "/api/v1/config/%s/%s" % (cls, oid)).json
+    o.pop("file", None)
+    return o
+
+
+r = call("GET", "/api/v1/status")
+check("the config loads", r.status == 200 and r.json["config_error"] is None, r)
+
+# ---- 1. "${NAME}" only in secret options ----
+before = dir_digest(cfg)
+src = get_obj("sources", "src")
+src["options"]["table"] = "${BRAZE_KEY}"
+r = call("PUT", "/api/v1/config/sources/src", src)
+check("a reference in a table is refused (422), nothing written",
+      r.status == 422 and dir_digest(cfg) == before
+      and any('option \\"table\\" is not a secret' in json.dumps(d) for d in r.json["diagnostics"]), r)
+r = call("POST", "/api/v1/plan", {"destination": "d"})
+check("the plan still reads the real table", r.status == 200, r)
+src["options"]["table"] = "${PATH}"
+r = call("PUT", "/api/v1/config/sources/src", src)
+check("${PATH} in a table is refused too", r.status == 422 and os.environ["PATH"] not in r.raw, r)
+
+# ---- 2. the Braze key stays with its host ----
+app = get_obj("apps", "braze")
+check("the stored key is a reference", app["options"]["apiKey"] == "${BRAZE_KEY}", app)
+moved = json.loads(json.dumps(app))
+moved["options"]["restEndpoint"] = evil.url
+r = call("PUT", "/api/v1/config/apps/braze", moved)
+check("new endpoint with the stored key: 400, the key must be sent again",
+      r.status == 400 and "must be sent again" in r.json["error"] and r.json["hint"], r)
+moved["options"]["apiKey"] = "****"
+r = call("PUT", "/api/v1/config/apps/braze", moved)
+check("new endpoint with \"****\": 400", r.status == 400 and "must be sent again" in r.json["error"], r)
+r = call("POST", "/api/v1/apps/braze/test")
+check("the connection test still goes to the simulator", r.status == 200 and r.json["ok"] is True, r)
+moved["options"]["apiKey"] = "a-new-key-for-evil"
+r = call("PUT", "/api/v1/config/apps/braze", moved)
+check("new key, endpoint neither Braze's nor allowed: 400",
+      r.status == 400 and "is not a Braze REST endpoint" in r.json["error"]
+      and "--allow-endpoint" in r.json["hint"], r)
+for url in ("https://rest.iad-01.braze.com@127.0.0.1:%s" % evil.url.rsplit(":", 1)[1],
+            "https://rest.iad-01.braze.com.evil.example", "http://rest.iad-01.braze.com"):
+    moved["options"]["restEndpoint"] = url
+    r = call("PUT", "/api/v1/config/apps/braze", moved)
+    check("look-alike endpoint %s: 400" % url, r.status == 400, r)
+same = json.loads(json.dumps(app))
+same["options"]["apiKey"] = "${PATH}"
+r = call("PUT", "/api/v1/config/apps/braze", same)
+check("a new reference as the key: 400 (references are the operator's)",
+      r.status == 400 and "reference" in r.json["error"], r)
+r = call("POST", "/api/v1/config/apps", {"id": "braze3", "class": "App", "type": "braze",
+                                         "options": {"apiKey": "${BRAZE_KEY}", "restEndpoint": sim.url}})
+check("a new app taking the stored key by reference: 400", r.status == 400, r)
+r = call("POST", "/api/v1/config/apps", {"id": "braze4", "class": "App", "type": "braze",
+                                         "options": {"apiKey": "k-123", "restEndpoint": evil.url}})
+check("a new app at the attacker's host: 400", r.status == 400, r)
+r = call("POST", "/api/v1/config/apps", {"id": "braze5", "class": "App", "type": "braze",
+                                         "options": {"apiKey": "k-456", "restEndpoint": "rest.fra-01.braze.eu"}})
+check("a new app at a Braze host: 201", r.status == 201, r)
+r = call("DELETE", "/api/v1/config/apps/braze5")
+renamed = json.loads(json.dumps(app))
+renamed["name"] = "Braze (renamed)"
+r = call("PUT", "/api/v1/config/apps/braze", renamed)
+check("other changes keep the key (200)", r.status == 200, r)
+back = json.loads(json.dumps(app))
+back["options"]["apiKey"] = KEY
+r = call("PUT", "/api/v1/config/apps/braze", back)
+check("the key itself with the allowed endpoint: 200", r.status == 200, r)
+r = call("POST", "/api/v1/apps/braze/test")
+check("and the test passes", r.status == 200 and r.json["ok"] is True, r)
+check("the attacker's host never got a request", evil.get("/_sim/stats")["requests_total"] == 0,
+      evil.get("/_sim/stats"))
+
+# ---- 3. CSV files through the API: the data directory only, no header echoed ----
+files = get_obj("apps", "files")
+for path, why in ((os.path.join(outside, "private.csv"), "outside the data directory"),
+                  ("outside/private.csv", "outside the data directory"),
+                  ("data/link.csv", "outside the data directory"),
+                  ("data/.hidden.csv", "starts with"),
+                  ("data/../outside/private.csv", "outside the data directory"),
+                  ("/etc/passwd", "outside the data directory")):
+    bad = json.loads(json.dumps(files))
+    bad["options"] = {"file": path, "delimiter": ":"}
+    r = call("PUT", "/api/v1/config/apps/files", bad)
+    check("file %s: 400 (%s)" % (path, why), r.status == 400 and why in r.raw, r)
+r = call("POST", "/api/v1/plan", {"destination": "people_d"})
+check("the app still reads its own file", r.status == 200, r)
+r = call("POST", "/api/v1/config/apps", {"id": "newfiles", "class": "App", "type": "csv",
+                                         "options": {"file": "/etc/passwd", "delimiter": ":"}})
+check("a new CSV app on /etc/passwd: 400", r.status == 400, r)
+good = json.loads(json.dumps(files))
+good["options"]["file"] = "data/people2.csv"
+r = call("PUT", "/api/v1/config/apps/files", good)
+check("a file in the data directory: 200", r.status == 200, r)
+r = call("POST", "/api/v1/plan", {"destination": "inside_d"})
+check("unknown column, file in the data directory: its columns are listed",
+      r.status >= 400 and "no_such_col" in r.raw and '\\"email\\"' in r.raw, r)
+r = call("POST", "/api/v1/plan", {"destination": "ext_d"})
+check("unknown column, file outside it (the operator's): no column listed",
+      r.status >= 400 and "no_such_col" in r.raw and "SECRET-HEADER" not in r.raw
+      and "not listed" in r.raw, r)
+
+check("no answer held the key", not any(KEY in a for a in answers),
+      [a for a in answers if KEY in a][:2])
+check("no answer held the private file's header", not any("SECRET-HEADER" in a for a in answers),
+      [a for a in answers if "SECRET-HEADER" in a][:2])
+srv.stop()
+finish()
