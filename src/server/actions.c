@@ -306,8 +306,9 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 	pthread_mutex_lock(&write_lock);
 	json_t *before = op == CFG_WRITE_CREATE ? NULL : read_masked(r, cls, w.id);
 	/* an app's keys stay with their host, its endpoint is Braze's, its files are in
-	 * the data directory (config/guard.h): what an account may not change */
-	if (sent && (op == CFG_WRITE_CREATE || before) &&
+	 * the data directory (config/guard.h): what an account may not change. With no
+	 * stored object to compare with, the change is judged as a new app */
+	if (sent &&
 	    config_guard_app(r->s->opts.config_dir, &r->s->opts.cfg, r->s->opts.state_path, before, sent, &err)) {
 		json_decref(before);
 		pthread_mutex_unlock(&write_lock);
