@@ -214,7 +214,8 @@ async function noXss() {
 }
 
 async function startServe(name, cfg, stateFile, port) {
-  const p = start(name, JOEY, ['serve', '--config', cfg, '--state', stateFile, '--listen', `127.0.0.1:${port}`], joeyEnv());
+  // the simulator is not one of Braze's hosts: the operator allows it (not settable through the API)
+  const p = start(name, JOEY, ['serve', '--config', cfg, '--state', stateFile, '--listen', `127.0.0.1:${port}`], joeyEnv({ JOEY_ALLOW_ENDPOINTS: SIM_URL }));
   await until(`${name} /healthz`, async () => {
     if (p.exited) throw new Error(`${name} exited ${JSON.stringify(p.exited)}: ${fs.readFileSync(path.join(tmp, `${name}.log`), 'utf8').slice(-2000)}`);
     const r = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
@@ -915,6 +916,13 @@ async function main_() {
     await h1('Braze app: Braze (simulator)');
     assert(await main().getByRole('button', { name: 'Test connection' }).isEnabled(), 'Test connection for the admin');
     eq(await main().getByText('Read only.').count(), 0, 'a read-only notice for the admin');
+    // a new endpoint with the stored key ("****") kept: the key must be typed again
+    await page.getByLabel('REST endpoint URL').fill('https://rest.fra-01.braze.eu');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await main().locator('#diagnostics').getByText('The endpoint changed: type the REST API key again').waitFor();
+    eq(await page.getByLabel('REST API key').getAttribute('aria-invalid'), 'true', 'the key field marked');
+    eq((await apiGet('/api/v1/config/apps/braze_simulator')).body.options.restEndpoint, SIM_URL, 'the endpoint after the refused change');
+    await shot('app-endpoint-needs-key');
   });
 
   await step('an ended session brings back the sign-in page, then the page it was on', async () => {

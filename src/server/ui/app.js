@@ -1248,6 +1248,7 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
     : storedKey && /^\$\{.+\}$/.test(storedKey) ? `The key is stored as the reference ${storedKey} (joey's secrets file, or an environment variable of that name). Leave **** to keep it, or type a new key to replace it.`
     : storedKey ? 'A key is stored. Leave **** to keep it, or type a new one to replace it.'
       : 'Braze → Settings → APIs and Identifiers → REST API keys. It needs the users.track, users.export.ids, users.delete, subscription.status.set and campaigns.list permissions. joey keeps it out of the config files.';
+  const keyNoteFull = storedKey ? `${keyNote} A stored key goes only to the endpoint it was saved for: a new endpoint needs the key typed again.` : keyNote;
   const saveBtn = allow(h('button.primary', { type: 'submit' }, isNew ? 'Save app' : 'Save changes'), 'admin');
   const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); if (can('admin')) save(); } } },
     roleNotice('admin', 'Changing a Braze app (it holds the API key)'),
@@ -1257,7 +1258,7 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
     h('div.field', { dataset: { field: 'options.apiKey' } },
       h('label', { for: 'app-key' }, 'REST API key'),
       h('div.password-row', key, showKey),
-      h('span.help', { id: 'app-key-help' }, keyNote)),
+      h('span.help', { id: 'app-key-help' }, keyNoteFull)),
     field('REST endpoint URL', endpoint, 'From Braze’s “API and SDK endpoints” page, e.g. https://rest.fra-01.braze.eu.', { field: 'options.restEndpoint' }),
     h('div.actions', saveBtn,
       !isNew ? allow(h('button', { type: 'button', id: 'test-connection', on: { click: (e) => testApp(appId, e.currentTarget) } }, 'Test connection'), 'admin') : null,
@@ -1288,6 +1289,9 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
     if (!ID_RE.test(id.value)) errs.push({ field: 'id', message: 'The ID may hold only letters, digits, _ and - (1 to 191 characters).' });
     if (!endpoint.value.trim()) errs.push({ field: 'options.restEndpoint', message: 'Enter the REST endpoint URL.' });
     if (!key.value) errs.push({ field: 'options.apiKey', message: 'Enter the REST API key.' });
+    else if (!isNew && key.value === '****' && endpoint.value.trim() !== (o.restEndpoint || '')) {
+      errs.push({ field: 'options.apiKey', message: 'The endpoint changed: type the REST API key again. joey sends a stored key only to the endpoint it was saved for.' });
+    }
     if (errs.length) { showDiagnostics(form, diagBox, errs); return; }
     const obj = existing ? { ...existing } : { id: id.value, class: 'App', type: 'braze' };
     obj.class = 'App';
