@@ -883,6 +883,13 @@ async function main_() {
     await h1('Account');
     eq(JSON.stringify(await page.locator('#token-role option').allTextContents()), JSON.stringify(['viewer', 'editor']), 'roles an editor may give a token');
     const newPw = `${EDITOR.pw}-2`;
+    // a second tab of the same browser (the same cookie), open before the change
+    const other = await browser.newPage();
+    other.on('pageerror', (e) => pageErrors.push(String(e && e.stack ? e.stack : e)));
+    const otherPosts = [];
+    other.on('response', (res) => { if (res.request().method() === 'POST' && res.url().endsWith('/api/v1/tokens')) otherPosts.push(res.status()); });
+    await other.goto(`${BASE}/#/account`);
+    await other.getByRole('heading', { level: 1, name: 'Account' }).waitFor();
     await page.getByLabel('Current password').fill('wrong-password-here');
     await page.getByLabel('New password', { exact: true }).fill(newPw);
     await page.getByLabel('Repeat the new password').fill(newPw);
@@ -897,6 +904,13 @@ async function main_() {
     await shot('account-password-changed');
     // the session goes on with its new CSRF token
     eq((await pageFetch('POST', '/api/v1/reload')).status, 200, 'a change after the password change');
+    // the other tab still holds the old session's CSRF token: its next change takes the new one
+    await other.getByLabel('Label').fill('from-the-other-tab');
+    await other.getByRole('button', { name: 'Create token' }).click();
+    await other.locator('#new-token').waitFor();
+    await other.locator('#tokens tr').filter({ hasText: 'from-the-other-tab' }).waitFor();
+    eq(JSON.stringify(otherPosts), '[403,201]', 'POST /api/v1/tokens answers in the other tab (refused with the old CSRF token, then made)');
+    await other.close();
     await signOut();
     EDITOR.pw = newPw;
     await signIn(EDITOR);

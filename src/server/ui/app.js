@@ -170,6 +170,17 @@ async function api(method, path, body, opts = {}) {
     sessionLost(data);
     throw new ApiError(401, data);
   }
+  if (res.status === 403 && !opts.auth && data && /CSRF/.test(data.error || '') && !opts.retried) {
+    // The cookie changed under this tab (a password change or a sign-in in another tab
+    // of this browser): take the session's current token and try once more, but only
+    // as the same user.
+    const who = session.user && session.user.name;
+    if (await resyncSession() && session.user.name === who) return api(method, path, body, { ...opts, retried: true });
+    if (session.user && session.user.name !== who) {
+      throw new ApiError(409, { error: `this browser is now signed in as “${session.user.name}”`, detail: 'You signed in as somebody else in another tab or window. Nothing was changed.', hint: 'Check the page, then try again.' });
+    }
+  }
+  if (res.status === 403 && !opts.auth && data && data.error === 'not allowed for your role') resyncSession(); // the role may have changed
   if (!res.ok) {
     const err = new ApiError(res.status, data);
     const ra = Number(res.headers.get('Retry-After'));
@@ -409,11 +420,32 @@ function sessionLost(data) {
     : was ? { notice: 'You are no longer signed in. Sign in again to continue where you were.', kind: 'warn' } : {});
 }
 
+// Ask the server who this browser is now; the header and the menu follow a change.
+// false: nobody (the sign-in page shows).
+async function resyncSession() {
+  let s;
+  try { s = await api('GET', '/session', undefined, { auth: true }); } catch { return false; }
+  if (!s.user) { sessionLost({ error: s.session_expired ? 'your session has ended' : '' }); return false; }
+  const changed = !session.user || s.user.name !== session.user.name || s.user.role !== session.user.role;
+  session.user = s.user;
+  session.csrf = s.csrf || '';
+  if (changed) { drawUserBox(); refreshNav(parseHash().hash); }
+  return true;
+}
+
 function signedIn(user, csrf) {
   session.user = user;
   session.csrf = csrf || '';
   state.catalog = null;
   document.body.classList.remove('signed-out');
+  drawUserBox();
+  render.last = undefined;
+  refreshStatus();
+  render();
+}
+
+function drawUserBox() {
+  const user = session.user;
   const ub = document.getElementById('userbox');
   clear(ub).hidden = false;
   append(ub, [
@@ -421,9 +453,6 @@ function signedIn(user, csrf) {
       h('span.visually-hidden', 'Signed in as '), h('strong', { id: 'user-name' }, user.name), ' ', badge(user.role, 'info')),
     h('button.small', { type: 'button', id: 'sign-out', on: { click: signOut } }, 'Sign out'),
   ]);
-  render.last = undefined;
-  refreshStatus();
-  render();
 }
 
 async function signOut() {
