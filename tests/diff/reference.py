@@ -462,10 +462,29 @@ class Model:
                         d["id"], d["mode"], ext, f, a, b, "" if obliged else " (nor the previous %r)" % (
                             dict(prev["f"], groups=prev["g"], subs=prev["s"]) if prev else None,)))
         if ok and not diffs:
-            for t, sd in self.spec["sources"].items():
-                if sd["schedule"] == "inc" and rows[t]:
-                    self.marks[t] = max(r["updated_at"] for r in rows[t])
+            self.move_marks(rows, full)
         return diffs
+
+    def move_marks(self, rows, full):
+        """After a successful run each incremental schedule's mark becomes the largest
+        value the run read. Grouparoo (shared doc §2.5 "options.column"): the run lists
+        `WHERE col >= <hwm>` and the new hwm is the last row's value; a run that lists no
+        row leaves the hwm where it was (the next run starts from the last run that
+        created an import). So an incremental read never moves a mark back, not even when
+        the row holding the largest value was deleted. A read of everything (joey:
+        --full, a primary source without an incremental schedule, a schedule that is not
+        incremental, a schedule without a mark yet; docs/config.md "Incremental
+        schedules") takes every mark from all the rows it saw."""
+        srcs = self.spec["sources"]
+        inc = [t for t, sd in srcs.items() if sd["schedule"] == "inc"]
+        whole = (full or srcs["users"]["schedule"] != "inc"
+                 or any(sd["schedule"] not in ("inc", None) for sd in srcs.values())
+                 or any(t not in self.marks for t in inc))
+        for t in inc:
+            mark = None if whole else self.marks.get(t)
+            vals = [r["updated_at"] for r in rows[t] if mark is None or r["updated_at"] >= mark]
+            if vals:
+                self.marks[t] = max(vals)
 
     def _set(self, di, ext, u, s):
         if u is None:
@@ -484,13 +503,16 @@ EXEMPT = {"external_id", "_update_existing_only", "subscription_groups", "countr
           "email_subscribe", "push_subscribe", "user_alias", "braze_id"}
 
 
-def check_data_points(before, after, reqs, fresh=(), exported=None):
+def check_data_points(before, after, reqs, fresh=(), exported=None, outside=None):
     """On a clean run after a clean run: every attribute sent changed in Braze, and every
     change was sent once (data points = fields that changed). fresh: keys exported for the
     first time to a user that already existed (seeded): joey cannot know Braze's values.
     exported (None: not checked): keys exported before this run; a record's first export
     sets every mapped field, so a null sent there is the deliberate unset Grouparoo's
-    first export also sent (the user may exist in Braze already), not a wasted change."""
+    first export also sent (the user may exist in Braze already), not a wasted change.
+    outside: {key: `groups` values Braze got from elsewhere (a seeded user) and joey never
+    sent}: joey knows only what it sent, so adding one of those when the record joins the
+    group is not a wasted change (Grouparoo sent the whole array on every export)."""
     b = {u["external_id"]: norm_user(u) for u in before}
     a = {u["external_id"]: norm_user(u) for u in after}
     sent = {}
@@ -508,7 +530,7 @@ def check_data_points(before, after, reqs, fresh=(), exported=None):
                 if key == "groups" and isinstance(v, dict):
                     old = set(b[ext]["g"]) if ext in b else set()
                     for x in v.get("add", []):
-                        if x in old:
+                        if x in old and x not in (outside or {}).get(ext, ()):
                             problems.append("record %s: groups value %r added but Braze already had it" % (ext, x))
                     for x in v.get("remove", []):
                         if x not in old:
