@@ -23,7 +23,11 @@
  *   With secondary schedules too, a changed-records read (record.h) collects the keys
  *   of every scheduled source's rows changed since that schedule's own mark.
  * - Each schedule's mark advances to the largest value its source showed, per
- *   schedule, and only when the caller says every destination succeeded.
+ *   schedule, and only when the caller says every destination succeeded. An
+ *   incremental read counts only the rows at or past the mark (a row read because
+ *   another schedule named its key does not count), so its marks never move back and
+ *   a schedule that found no row keeps its mark; a full read takes every mark from all
+ *   the rows it saw.
  * Everything is owned by the struct; cfg, model and the schedules are borrowed.
  */
 #ifndef JOEY_MARKS_H

@@ -46,6 +46,14 @@ struct record_reader {
 	const struct record_scope *scope; /* borrowed; NULL: none */
 	/* a changed-records read (record_scope.since_value): their keys, in chunks */
 	bool changed;
+	/*
+	 * The since values are those of the rows the listing found (collect_changed: each
+	 * source's rows at or past its mark), not of the rows then read for their keys: a
+	 * row read because another source named its key may lie below this source's
+	 * mark, and a schedule whose listing found no row keeps its mark (Grouparoo: the
+	 * next run starts from the last run that listed a row).
+	 */
+	bool listed;
 	struct rkey *keys;
 	size_t n_keys, next_key;
 	struct arena key_arena;
@@ -288,6 +296,7 @@ enum jerr record_reader_open_scope(const struct config *cfg, const struct cfg_mo
 		bool opened;
 		if ((rc = collect_changed(rr, err)))
 			goto out;
+		rr->listed = true;
 		if (rr->changed) {
 			if ((rc = next_chunk(rr, &opened, err)))
 				goto out;
@@ -363,7 +372,7 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 					return rc;
 				if (!in->row)
 					in->done = true;
-				else if (!rr->digest)
+				else if (!rr->digest && !rr->listed)
 					note_since(&in->since, in->row->since);
 			}
 		}
@@ -380,7 +389,7 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 		for (size_t i = 0; i < rr->n_inputs; i++)
 			rec->digests[i] = (struct slice){ "", 0 };
 		rec->digests[0] = primary->row->since;
-	} else {
+	} else if (!rr->listed) {
 		note_since(&rr->since, primary->row->since);
 	}
 
@@ -397,7 +406,7 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 					in->done = true;
 					break;
 				}
-				if (!rr->digest)
+				if (!rr->digest && !rr->listed)
 					note_since(&in->since, in->row->since);
 			}
 			int c = key_compare(&in->row->key, &rec->key);

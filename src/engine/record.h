@@ -63,7 +63,9 @@ struct record_stats {
  *
  * since_column[i]: the high-water column of source i's schedule. The reader reports
  *   the largest value it saw (record_reader_since_at); for i = 0 read->since_column
- *   is used instead.
+ *   is used instead. In a changed-records read that is the largest value the listing
+ *   of changed rows found (rows at or past the mark), not that of rows read later for
+ *   their keys, so a mark never moves back; empty when the listing found none.
  * since_value[i]: the schedule's mark. With any set (and its column), the read is a
  *   *changed-records read*: for every source with a mark, the keys of its rows whose
  *   column is >= the mark are collected first (so a purchase changed in a secondary

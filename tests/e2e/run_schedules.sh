@@ -112,4 +112,21 @@ run plan $J; expect_rc 0 "plan with a non-incremental purchases schedule"
 expect_out 'full read \(schedule "users_schedule": schedule "purchases_schedule" is not incremental\)' "non-incremental secondary schedule: full read"
 run run $J; expect_rc 0 "run with a non-incremental purchases schedule"
 sim_check "an in-place update without a newer created_at is seen by the full read" 'ca("1")["ltv"] == 62'
+
+# ---- an incremental run that lists no row keeps the mark, even when the row holding
+# it was deleted (Grouparoo starts from the last run that imported a row); only a full
+# read takes the marks from what it saw (found by tests/diff, seeds 144 and 198)
+config true
+sq "INSERT INTO users VALUES (4,'dee@example.com','Dee','2024-05-01T00:00:00Z')"
+run run $J; expect_rc 0 "run with a new user"
+[ "$(mark users_schedule)" = "2024-05-01T00:00:00Z" ] && ok "users mark at the new user" || bad "users mark: $(mark users_schedule)"
+sq "DELETE FROM users WHERE id = 4"
+M=$(sim_mark); run run $J; expect_rc 0 "incremental run after the newest user was deleted"
+[ "$(mark users_schedule)" = "2024-05-01T00:00:00Z" ] && ok "no row listed: users mark kept" || bad "users mark moved back to $(mark users_schedule)"
+SINCE=$M sim_check "nothing sent, user 4 not deleted yet" 'track == [] and "4" in users'
+run plan $J; expect_rc 0 "plan after the deletion"
+expect_out 'incremental since 2024-05-01T00:00:00Z' "plan: still since the kept mark"
+run run $J --full; expect_rc 0 "full run after the deletion"
+sim_check "--full: user 4 deleted" '"4" not in users'
+[ "$(mark users_schedule)" = "2024-03-01T00:00:00Z" ] && ok "--full: users mark from the rows it saw" || bad "users mark after --full: $(mark users_schedule)"
 finish
