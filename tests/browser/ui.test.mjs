@@ -791,6 +791,7 @@ async function main_() {
     await signOut();
     await page.locator('#login-notice').getByText('You have signed out.').waitFor();
     eq((await navNames()).length, 0, 'menu links after signing out');
+    eq(await page.locator('#toast > div').count(), 0, 'messages of the signed-out user still on screen');
     eq((await raw('GET', '/api/v1/status', { headers: { Cookie: `joey_session=${old}` } })).status, 401, 'the old cookie after signing out');
     eq((await pageFetch('GET', '/api/v1/status', { csrf: false })).status, 401, 'a fetch from the page after signing out');
     await shot('signed-out');

@@ -286,6 +286,8 @@ function signedOutFrame() {
   const ub = document.getElementById('userbox');
   clear(ub).hidden = true;
   document.getElementById('config-banner').hidden = true;
+  clear(document.getElementById('toast')); // nothing of the last user's stays on screen
+  flash.pending = null;
   return clear(document.getElementById('main'));
 }
 
@@ -303,7 +305,7 @@ function signInError(e) {
     const m = /(\d+)\s*s\b/.exec(b.detail || '');
     const wait = e.retryAfter || (m ? Number(m[1]) : 0);
     return h('div.notice.error', { role: 'alert', dataset: { wait: String(wait || '') } },
-      h('strong', 'Too many failed sign-ins. '), `For your safety joey refuses further attempts for this user and from this address for now. Try again in ${fmtWait(wait)}.`,
+      h('strong', 'Too many failed sign-ins. '), `For safety joey refuses further sign-ins for this user name or from this address for a while. Try again in ${fmtWait(wait)}.`,
       b.hint ? h('p', h('strong', 'Hint: '), String(b.hint)) : null);
   }
   return errorNotice(e, e.status === 400 || e.status === 403 ? 'That did not work' : 'Could not sign in');
@@ -1870,10 +1872,8 @@ async function viewTeam(root, _p, _q, ctx) {
       try {
         await put(`/users/${enc(u.name)}`, { role: sel.value });
         if (!ctx.alive()) return;
-        if (you) { // our own role changed: what this page may show changes too
-          const s = await get('/session');
-          if (s && s.user) { session.user = s.user; signedIn(s.user, s.csrf || session.csrf); }
-          toast(`You are now ${sel.value}.`);
+        if (you) { // our own role changed: the server ends our sessions; sign in again
+          if (await resyncSession()) render();
           return;
         }
         u.role = sel.value;
