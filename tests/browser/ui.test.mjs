@@ -14,10 +14,12 @@
 // once, works as a Bearer token, revoked), the Team page (add, role, password, remove; the
 // last admin stays), the audit log (paged; the app's key masked), sign-out, what the
 // viewer, the editor and the admin each see and may do (controls hidden or disabled, and
-// the API answering 403), a password change, an ended session bringing back the sign-in
-// page and then the page it was on, and, on a second `joey serve` with no account, the
-// one-time setup link (first admin created, link refused the second time) and the
-// sign-in rate limit. A screenshot of every page goes to the artifacts directory.
+// the API answering 403), a password change (a second tab keeps working), an ended
+// session bringing back the sign-in page and then the page it was on, and, on a second
+// `joey serve` with no account (sessions idle out after 8 s there), the one-time setup
+// link (first admin created, link refused the second time), an unattended page that
+// stops its background requests so the idle timeout ends its session, and the sign-in
+// rate limit. A screenshot of every page goes to the artifacts directory.
 //
 // Environment: JOEY_BIN (the joey binary), JOEY_SRC (the source tree), optional
 // BRAZE_SIM_BIN (default: braze-sim beside JOEY_BIN), JOEY_CHROMIUM (default
@@ -213,9 +215,9 @@ async function noXss() {
   eq(x[1], 0, 'img/script elements injected into the page');
 }
 
-async function startServe(name, cfg, stateFile, port) {
+async function startServe(name, cfg, stateFile, port, env = {}) {
   // the simulator is not one of Braze's hosts: the operator allows it (not settable through the API)
-  const p = start(name, JOEY, ['serve', '--config', cfg, '--state', stateFile, '--listen', `127.0.0.1:${port}`], joeyEnv({ JOEY_ALLOW_ENDPOINTS: SIM_URL }));
+  const p = start(name, JOEY, ['serve', '--config', cfg, '--state', stateFile, '--listen', `127.0.0.1:${port}`], joeyEnv({ JOEY_ALLOW_ENDPOINTS: SIM_URL, ...env }));
   await until(`${name} /healthz`, async () => {
     if (p.exited) throw new Error(`${name} exited ${JSON.stringify(p.exited)}: ${fs.readFileSync(path.join(tmp, `${name}.log`), 'utf8').slice(-2000)}`);
     const r = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
@@ -974,7 +976,8 @@ async function main_() {
     base2 = `http://127.0.0.1:${port2}`;
     fs.mkdirSync(path.join(tmp, 'state2'));
     const cfg2 = bareConfig('config2'); // a second install: its own config, state and accounts
-    serve2 = await startServe('joey-serve-2', cfg2, path.join(tmp, 'state2/joey.db'), port2);
+    // sessions there end after 8 s without a request (the unattended-page step)
+    serve2 = await startServe('joey-serve-2', cfg2, path.join(tmp, 'state2/joey.db'), port2, { JOEY_SESSION_IDLE: '8' });
     const logf = path.join(tmp, 'joey-serve-2.log');
     const link2 = await until('the setup link in the log', () => { const m = /(http:\/\/\S+\/#setup=[0-9a-f]+)/.exec(fs.readFileSync(logf, 'utf8')); return m && m[1]; }, 10000, 100);
     assert(link2.startsWith(`${base2}/#setup=`), `setup link ${link2}`);
@@ -1012,6 +1015,35 @@ async function main_() {
     const r = await fetch(`${base2}/api/v1/setup`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token: setupToken, user: 'mallory', password: 'mallory-password' }) });
     eq(r.status, 403, 'POST /api/v1/setup with the used link');
     await p2.close();
+  });
+
+  await step('an unattended page stops its background requests, so the idle timeout ends its session', async () => {
+    const p4 = await browser.newPage();
+    p4.setDefaultTimeout(15000);
+    p4.on('pageerror', (e) => pageErrors.push(String(e && e.stack ? e.stack : e)));
+    const calls = [];
+    p4.on('request', (r) => { if (r.url().includes('/api/v1/')) calls.push([Date.now(), r.url().replace(base2, '')]); });
+    await p4.goto(`${base2}/#/runs`);
+    await signIn({ name: 'root', role: 'admin', pw: 'root-password-1' }, p4);
+    await p4.getByRole('heading', { level: 1, name: 'Runs' }).waitFor();
+    // attended: the page keeps asking (status every 5 s), which keeps the 8 s session alive
+    await sleep(9000);
+    assert(calls.some(([t, u]) => u === '/api/v1/status' && t > Date.now() - 6000), `no status refresh while attended: ${JSON.stringify(calls.slice(-5))}`);
+    eq(await p4.locator('#userbox #user-name').textContent(), 'root', 'still signed in after 9 s');
+    // unattended for 1 s: nothing more is asked, and the server's idle timeout ends the session
+    await p4.evaluate(() => window.joeyUI.setIdlePause(1000));
+    await sleep(1500);
+    const quietFrom = Date.now();
+    await sleep(10000);
+    const during = calls.filter(([t]) => t > quietFrom);
+    eq(JSON.stringify(during), '[]', 'requests of an unattended page');
+    eq(await p4.getByRole('heading', { level: 1, name: 'Runs' }).count(), 1, 'the page while unattended');
+    // the person comes back: the page asks again and learns the session has ended
+    await p4.getByRole('heading', { level: 1, name: 'Runs' }).click();
+    await p4.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
+    await p4.locator('#login-notice').getByText(/session has ended/).waitFor();
+    assert(p4.url().endsWith('#/runs'), `the address: ${p4.url()}`);
+    await p4.close();
   });
 
   await step('sign-in attempts are rate-limited, and the page says how long to wait', async () => {

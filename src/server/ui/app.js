@@ -577,13 +577,29 @@ async function refreshNav(currentHash) {
 
 // ---------------------------------------------------------------- router
 
-const view = { gen: 0, timers: [] };
+const view = { gen: 0, timers: [], paused: false };
+
+// Background refreshes (the status banner, pages following runs) are requests too, and
+// every request keeps the session in use. They stop after idle.pauseMs without a key
+// press, click, touch or scroll, so the server's idle timeout still ends a session left
+// open and unattended; the next interaction brings the page up to date (or, if the
+// session ended meanwhile, the sign-in page).
+const idle = { last: Date.now(), pauseMs: 10 * 60 * 1000 };
+function unattended() { return Date.now() - idle.last > idle.pauseMs; }
+function attended() {
+  const was = unattended();
+  idle.last = Date.now();
+  if (!was || !session.user) return;
+  refreshStatus();
+  if (view.paused) { view.paused = false; render(); } // only pages that poll: a form keeps what was typed
+}
 function stopTimers() { for (const t of view.timers) clearTimeout(t); view.timers = []; }
 // every(ms, fn): call fn repeatedly while the current view is shown; fn returns the next delay or undefined.
 function every(ms, fn) {
   const gen = view.gen;
   const tick = async () => {
     if (gen !== view.gen) return;
+    if (unattended()) { view.paused = true; return; } // resumes (render) when the person is back
     let next = ms;
     try { const r = await fn(); if (typeof r === 'number') next = r; } catch (e) { if (e.status === 401) return; }
     if (gen === view.gen) view.timers.push(setTimeout(tick, next));
@@ -639,6 +655,7 @@ async function render() {
   view.gen += 1;
   const gen = view.gen;
   stopTimers();
+  view.paused = false;
   const main = document.getElementById('main');
   document.getElementById('nav').classList.remove('open');
   document.getElementById('nav-toggle').setAttribute('aria-expanded', 'false');
@@ -1998,10 +2015,16 @@ function start() {
   });
   document.getElementById('skip-link').addEventListener('click', (e) => { e.preventDefault(); document.getElementById('main').focus(); });
   window.addEventListener('hashchange', render);
-  setInterval(() => { if (session.user) refreshStatus(); }, 5000);
+  for (const ev of ['pointerdown', 'keydown', 'wheel', 'touchstart']) window.addEventListener(ev, attended, { capture: true, passive: true });
+  setInterval(() => { if (session.user && !unattended()) refreshStatus(); }, 5000);
   boot();
 }
 start();
 
 // For the browser tests and for debugging from the console.
-window.joeyUI = { version: 1, render };
+window.joeyUI = {
+  version: 2,
+  render,
+  // how long without interaction until background refreshes pause (tests shorten it)
+  setIdlePause(ms) { idle.pauseMs = ms; idle.last = Date.now(); },
+};
