@@ -240,12 +240,33 @@ class Scenario:
                           (where, rc, "\n".join(diffs[:25]) + ("\n... %d more" % (len(diffs) - 25) if len(diffs) > 25 else ""),
                            err[-1500:]))
         model.last_rc = rc
+        if rc == 0:
+            self.check_marks(model, where)
         if strict and clean_before and rc == 0:
             for di, s in enumerate(self.sims):
                 reqs = s.requests(seqs[di])
                 msg = REF.check_data_points(before[di], actual[di], reqs, fresh[di], first[di], outside[di])
                 if msg:
                     raise Failure("%s: destination %s: %s" % (where, self.spec["dests"][di]["id"], msg))
+
+
+    def check_marks(self, model, where):
+        """After a run that exits 0 joey's stored marks are the reference's: each
+        incremental schedule's mark is the largest value its listing found (never moved
+        back by an incremental run), or of all rows after a read of everything."""
+        import sqlite3
+        con = sqlite3.connect(self.statefile)
+        try:
+            stored = dict(con.execute("SELECT schedule_id, value FROM marks").fetchall())
+        finally:
+            con.close()
+        for t, sd in self.spec["sources"].items():
+            if sd["schedule"] != "inc":
+                continue
+            want = model.marks.get(t)
+            got = stored.get(t + "_sched")
+            if (None if want is None else str(want)) != got:
+                raise Failure("%s: schedule %s_sched: joey's mark is %r, the reference's %r" % (where, t, got, want))
 
 
 # ---------------------------------------------------------------- driver, shrinking
