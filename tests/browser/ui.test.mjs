@@ -727,9 +727,12 @@ async function main_() {
     await page.getByRole('button', { name: 'Add user' }).click();
     const row = main().locator('tr[data-user="tess"]');
     await row.waitFor();
-    eq(await row.getByLabel('Role of tess').inputValue(), 'viewer', 'the new user\'s role');
-    await row.getByLabel('Role of tess').selectOption('editor');
+    eq(await row.getByLabel('Role of tess', { exact: true }).inputValue(), 'viewer', 'the new user\'s role');
+    await row.getByLabel('Role of tess', { exact: true }).selectOption('editor');
+    eq((await apiGet('/api/v1/users')).body.users.find((x) => x.name === 'tess').role, 'viewer', 'the role before Save');
+    await row.getByRole('button', { name: 'Save the role of tess' }).click();
     await page.locator('#toast').getByText('“tess” is now editor.').waitFor();
+    await row.getByRole('button', { name: 'Save the role of tess' }).waitFor({ state: 'hidden' });
     let u = (await apiGet('/api/v1/users')).body.users.find((x) => x.name === 'tess');
     eq(u.role, 'editor', 'the role after the change');
     await row.getByRole('button', { name: 'Reset the password of tess' }).click();

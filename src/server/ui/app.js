@@ -1883,9 +1883,13 @@ async function viewTeam(root, _p, _q, ctx) {
   const rows = users.map((u) => {
     const you = u.name === session.user.name;
     const sel = roleSelect(uid('role'), u.role, 'admin', `Role of ${u.name}`);
-    sel.addEventListener('change', async () => {
+    // a separate button: a keyboard user going through the options must not change the role at each one
+    const roleBtn = h('button.small', { type: 'button', hidden: true, 'aria-label': `Save the role of ${u.name}` }, 'Save');
+    sel.addEventListener('change', () => { roleBtn.hidden = sel.value === u.role; });
+    roleBtn.addEventListener('click', async () => {
       clear(out);
       sel.disabled = true;
+      roleBtn.disabled = true;
       try {
         await put(`/users/${enc(u.name)}`, { role: sel.value });
         if (!ctx.alive()) return;
@@ -1894,11 +1898,11 @@ async function viewTeam(root, _p, _q, ctx) {
           return;
         }
         u.role = sel.value;
+        roleBtn.hidden = true;
         toast(`“${u.name}” is now ${sel.value}.`);
       } catch (err) {
-        sel.value = u.role;
         out.appendChild(errorNotice(err, `The role of “${u.name}” was not changed`));
-      } finally { sel.disabled = false; }
+      } finally { sel.disabled = false; roleBtn.disabled = false; }
     });
     const resetBox = h('div.reset-password', { hidden: true });
     const npw = h('input', { type: 'password', autocomplete: 'new-password', 'aria-label': `New password for ${u.name}` });
@@ -1940,7 +1944,7 @@ async function viewTeam(root, _p, _q, ctx) {
     }, 'Remove');
     return {
       dataset: { user: u.name, role: u.role },
-      cells: [h('span', u.name, you ? [' ', badge('you', 'info')] : null), sel,
+      cells: [h('span', u.name, you ? [' ', badge('you', 'info')] : null), h('span.inline', sel, roleBtn),
         u.last_login_at ? h('span', { title: fmtTime(u.last_login_at) }, fmtAgo(u.last_login_at)) : h('span.muted', 'never'),
         fmtTime(u.created_at),
         h('div', h('span.inline', resetBtn, rmBtn), resetBox)],
