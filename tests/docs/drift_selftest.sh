@@ -30,7 +30,7 @@ python3 "$src/tests/docs/drift.py" "$tmp/t" >"$tmp/out" 2>&1 || { echo "FAIL: th
 copy; sed -i 's|if (!strcmp(argv\[i\], "--force")) {|if (!strcmp(argv[i], "--frobnicate")) { i++; continue; }\n\t\tif (!strcmp(argv[i], "--force")) {|' "$tmp/t/src/cli/cmd_run.c"
 expect "an undocumented option" 'joey run --frobnicate` is not in the docs'
 
-copy; sed -i 's|{ "POST", "/api/v1/reload", act_reload },|&\n\t{ "POST", "/api/v1/frobnicate", act_reload },|' "$tmp/t/src/server/api.c"
+copy; sed -i 's|{ "POST", "/api/v1/reload", act_reload, ROLE_EDITOR },|&\n\t{ "POST", "/api/v1/frobnicate", act_reload, ROLE_EDITOR },|' "$tmp/t/src/server/api.c"
 expect "an undocumented route" 'route POST /api/v1/frobnicate (src/server) is not in docs/api.md'
 
 copy; sed -i 's#^| `POST /api/v1/reload` .*#&\n| `DELETE /api/v1/runs/{id}` | none | 204 |#' "$tmp/t/docs/api.md"
