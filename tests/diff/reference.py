@@ -189,7 +189,10 @@ def rule_match(v, ty, r, now_ms):
         return v is None
     if op.startswith("relative_"):
         base = op[len("relative_"):]
-        direction = r.get("relativeMatchDirection") or ("subtract" if base == "gt" else "add")
+        # Group.fromConvenientRules (core/src/modules/ruleOpsDictionary.ts
+        # _convenientRules): relative_gt is read back as gt + "subtract" and relative_lt
+        # as lt + "add", whatever relativeMatchDirection the config gave (shared doc 2.4)
+        direction = "subtract" if base == "gt" else "add"
         th = relative_threshold(now_ms, r["relativeMatchNumber"], r["relativeMatchUnit"], direction)
         if v is None:
             return False
