@@ -55,6 +55,15 @@ int cli_opt_number(const char *name, double lo, double hi, int argc, char **argv
 char *cli_secrets_path(const struct cli_common *c);
 
 /*
+ * SIGINT/SIGTERM stop the source reads of this thread (source_set_stop): a statement
+ * waiting on the database is cancelled on the server, the read ends with
+ * JERR_INTERRUPTED, and the command reports it. A second signal ends the process at
+ * once. Returns the flag the signals set. For commands without a stop of their own
+ * (plan); run, serve and worker pass theirs to the engine.
+ */
+volatile int *cli_stop_on_signal(void);
+
+/*
  * The config's secrets (API keys, passwords) are about to be in this process's memory:
  * no core dump may hold them (RLIMIT_CORE soft limit 0, PR_SET_DUMPABLE 0, which also
  * keeps other processes of the same user from ptrace and /proc/<pid>/mem). Called by

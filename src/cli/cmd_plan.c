@@ -85,6 +85,7 @@ int cmd_plan(int argc, char **argv)
 	}
 	cli_common_finish(&c);
 	opts.json = c.json;
+	cli_stop_on_signal(); /* Ctrl-C cancels the warehouse's statement, not just joey */
 
 	cfg = cli_load_config(&c);
 	if (!cfg) {

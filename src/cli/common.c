@@ -1,4 +1,5 @@
 /* common.c: options shared by every subcommand and config loading for commands. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "base/strbuf.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
+#include "source/source.h"
 #include "state/state.h"
 
 const char *cli_opt_value(const char *name, int argc, char **argv, int *i, bool *missing)
@@ -134,6 +136,30 @@ char *cli_secrets_path(const struct cli_common *c)
 		strbuf_add(&sb, state, (size_t)(slash - state + 1));
 	strbuf_addstr(&sb, "secrets.json");
 	return strbuf_detach(&sb, NULL);
+}
+
+static volatile int stop_signalled;
+
+static void on_stop_signal(int sig)
+{
+	if (stop_signalled) { /* the second one: stop now, as without a handler */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	stop_signalled = 1;
+}
+
+volatile int *cli_stop_on_signal(void)
+{
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_stop_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	source_set_stop(&stop_signalled);
+	return &stop_signalled;
 }
 
 void cli_protect_memory(void)

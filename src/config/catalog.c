@@ -31,6 +31,7 @@ static const struct catalog_option postgres_app_opts[] = {
 	{ "ssl_key", OPT_STRING, false, true, false },
 	{ "ssl_ca", OPT_STRING, false, false, true },
 	{ "sslmode", OPT_STRING, false, false, true },
+	{ "statementTimeout", OPT_NUMBER, false, false, false }, /* seconds (source.h), 0: none */
 	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_option mysql_app_opts[] = {
@@ -39,6 +40,7 @@ static const struct catalog_option mysql_app_opts[] = {
 	{ "database", OPT_STRING, true, false, false },
 	{ "user", OPT_STRING, false, false, false },
 	{ "password", OPT_STRING, false, true, false },
+	{ "statementTimeout", OPT_NUMBER, false, false, false },
 	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_option csv_app_opts[] = {

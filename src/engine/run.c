@@ -598,6 +598,8 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 	if (opts->only_dest && !r->n_dests)
 		return jerror_set(err, JERR_USAGE, "destination \"%s\" does not exist", opts->only_dest);
 
+	/* a stop cancels the warehouse statement this thread waits on (source.h) */
+	volatile int *prev_stop = source_set_stop(opts->stop);
 	all = xcalloc(r->n_dests ? r->n_dests : 1, sizeof(*all));
 	p.ctx = xcalloc(r->n_dests ? r->n_dests : 1, sizeof(*p.ctx));
 	p.t0 = t0;
@@ -729,6 +731,7 @@ out:
 	progress(&p, true);
 	free(all);
 	free(p.ctx);
+	source_set_stop(prev_stop);
 	return rc;
 }
 

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,12 @@
  * converts native values; the server converts other column charsets to utf8mb4) into a
  * per-column buffer reused across rows, grown on MYSQL_DATA_TRUNCATED and re-read with
  * mysql_stmt_fetch_column, up to MY_MAX_VALUE. The session is pinned at connect:
- * time_zone UTC, group_concat_max_len raised (it caps JSON_ARRAYAGG). A streaming
+ * time_zone UTC, group_concat_max_len raised (it caps JSON_ARRAYAGG), and read-only
+ * (SET SESSION TRANSACTION READ ONLY, again before every statement with the user's
+ * query text), so a query source calling NEXTVAL() or a function that writes fails.
+ * Every wait on the server is watched (source.h): the app's statementTimeout limits
+ * each wait, and a stop cancels the statement with KILL QUERY on a second connection
+ * (the client library has no other way to stop a statement it waits on). A streaming
  * (unbuffered) connection carries one cursor at a time: a cursor opened while another
  * streams on the app's connection (several sources of one app, read side by side) gets
  * a connection of its own, closed with it.
@@ -45,6 +51,9 @@ struct my_conn {
 	char *host, *database;
 	unsigned port;
 	bool streaming; /* a cursor's result streams on my: other cursors need their own */
+	/* statementTimeout and stopping (source.h): every wait on my is watched */
+	struct source_watch watch;
+	unsigned long thread_id; /* the server's id of this connection, for KILL QUERY */
 };
 
 struct my_cursor {
@@ -74,7 +83,7 @@ static const char *const my_source_types[] = {
 	NULL,
 };
 static const char *const my_app_options[] = { "host", "port", "database", "user", "password",
-					      NULL };
+					      "statementTimeout", NULL };
 static const char *const my_required_options[] = { "database", NULL };
 
 static void my_table_info(void *conn, const char *table, const char *K, bool int_key,
@@ -135,11 +144,70 @@ static void my_free(struct my_conn *c)
 {
 	if (!c)
 		return;
+	source_watch_unregister(&c->watch);
 	if (c->my)
 		mysql_close(c->my);
 	free(c->host);
 	free(c->database);
 	free(c);
+}
+
+/* "localhost" would mean the Unix socket to libmariadb: keep it TCP */
+static const char *tcp_host(const char *host)
+{
+	return strcmp(host, "localhost") ? host : "127.0.0.1";
+}
+
+/*
+ * The watcher's cancel (source.h): KILL QUERY of the connection's statement, from a
+ * connection of its own (the one waiting cannot be used meanwhile). The statement
+ * fails with "Query execution was interrupted"; the connection stays usable.
+ */
+static void my_kill_query(struct source_watch *w)
+{
+	struct my_conn *c = (struct my_conn *)(void *)((char *)w - offsetof(struct my_conn, watch));
+	unsigned timeout = 5;
+	char sql[64];
+	MYSQL *k = mysql_init(NULL);
+	if (!k)
+		return;
+	mysql_options(k, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(k, MYSQL_OPT_READ_TIMEOUT, &timeout);
+	mysql_options(k, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+	snprintf(sql, sizeof(sql), "KILL QUERY %lu", c->thread_id);
+	if (!mysql_real_connect(k, tcp_host(c->host), opt_text(c->app, "user"), opt_text(c->app, "password"),
+				NULL, c->port, NULL, 0) ||
+	    mysql_query(k, sql))
+		log_warn("app \"%s\": could not cancel the running statement: %s", c->app->id, mysql_error(k));
+	mysql_close(k);
+}
+
+/* rc, or the watcher's error when it cancelled the statement (timeout, stop). */
+static enum jerr cancelled_error(struct my_conn *c, const char *source_id, enum jerr rc, struct jerror *err)
+{
+	if (!rc || rc == JERR_INTERRUPTED || !source_watch_cancelled(&c->watch))
+		return rc;
+	struct strbuf what = STRBUF_INIT;
+	strbuf_addf(&what, "source \"%s\"", source_id);
+	rc = source_watch_error(&c->watch, what.buf, err);
+	strbuf_release(&what);
+	return rc;
+}
+
+/* Read-only again: a statement with the user's query text may follow. */
+static enum jerr my_pin_readonly(struct my_conn *c, const char *what, struct jerror *err)
+{
+	static const char q[] = "SET SESSION TRANSACTION READ ONLY";
+	source_wait_begin(&c->watch);
+	int failed = mysql_real_query(c->my, q, sizeof(q) - 1);
+	source_wait_end(&c->watch);
+	if (!failed)
+		return JERR_OK;
+	if (source_watch_cancelled(&c->watch))
+		return source_watch_error(&c->watch, what, err);
+	jerror_set(err, JERR_SOURCE, "%s: cannot make the session read-only", what);
+	jerror_detail(err, "%s", mysql_error(c->my));
+	return JERR_SOURCE;
 }
 
 static enum jerr my_connect(const struct cfg_app *app, const char *config_dir, void **out,
@@ -149,6 +217,7 @@ static enum jerr my_connect(const struct cfg_app *app, const char *config_dir, v
 	const char *port = opt_text(app, "port");
 	enum jerr rc = JERR_OK;
 	char *end = NULL;
+	int64_t timeout_ms = 0;
 
 	*out = NULL;
 	c->app = app;
@@ -170,6 +239,8 @@ static enum jerr my_connect(const struct cfg_app *app, const char *config_dir, v
 				app->id);
 		goto out;
 	}
+	if ((rc = source_timeout_option(app, &timeout_ms, err)))
+		goto out;
 
 	long delay = MY_RETRY_BASE_MS;
 	for (int tries = 1;; tries++) {
@@ -179,9 +250,8 @@ static enum jerr my_connect(const struct cfg_app *app, const char *config_dir, v
 		mysql_options(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 		mysql_options(c->my, MYSQL_INIT_COMMAND,
 			      "SET time_zone = '+00:00', group_concat_max_len = 1073741824");
-		/* "localhost" would mean the Unix socket to libmariadb: keep it TCP */
-		const char *h = strcmp(c->host, "localhost") ? c->host : "127.0.0.1";
-		if (mysql_real_connect(c->my, h, opt_text(app, "user"), opt_text(app, "password"),
+		mysql_options(c->my, MYSQL_INIT_COMMAND, "SET SESSION TRANSACTION READ ONLY");
+		if (mysql_real_connect(c->my, tcp_host(c->host), opt_text(app, "user"), opt_text(app, "password"),
 				       c->database, c->port, NULL, 0))
 			break;
 		unsigned e = mysql_errno(c->my);
@@ -206,6 +276,8 @@ static enum jerr my_connect(const struct cfg_app *app, const char *config_dir, v
 		sleep_ms(delay);
 		delay *= 2;
 	}
+	c->thread_id = mysql_thread_id(c->my);
+	source_watch_register(&c->watch, my_kill_query, timeout_ms, app->id);
 	*out = c;
 	c = NULL;
 out:
@@ -221,9 +293,12 @@ static void my_disconnect(void *conn)
 /* Run a query and return its (stored, small) result, or NULL with the error in the conn. */
 static MYSQL_RES *my_query(struct my_conn *c, const char *sql, size_t len)
 {
-	if (mysql_real_query(c->my, sql, (unsigned long)len))
-		return NULL;
-	return mysql_store_result(c->my);
+	MYSQL_RES *res = NULL;
+	source_wait_begin(&c->watch);
+	if (!mysql_real_query(c->my, sql, (unsigned long)len))
+		res = mysql_store_result(c->my);
+	source_wait_end(&c->watch);
+	return res;
 }
 
 /* ---- dialect ---- */
@@ -280,6 +355,8 @@ static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerro
 	enum jerr rc = JERR_OK;
 	MYSQL_RES *res = NULL;
 
+	if ((rc = my_pin_readonly(c, sql_source_id(src), err)))
+		goto out;
 	if (!src->is_query && src->table) {
 		strbuf_addstr(&sql, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
 				    "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
@@ -334,6 +411,7 @@ static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerro
 		rc = sql_check_columns(src, src->is_query ? NULL : src->table,
 				       (const char *const *)names, n, err);
 out:
+	rc = cancelled_error(c, sql_source_id(src), rc, err);
 	if (res)
 		mysql_free_result(res);
 	sql_free_names(names, n);
@@ -443,7 +521,10 @@ static enum jerr refetch_truncated(struct my_cursor *cur, struct jerror *err)
 		while (cap < cur->len[i])
 			cap = cap > MY_MAX_VALUE / 2 ? MY_MAX_VALUE : cap * 2;
 		set_col_buffer(cur, i, cap);
-		if (mysql_stmt_fetch_column(cur->stmt, &cur->out[i], i, 0)) {
+		source_wait_begin(&cur->conn->watch);
+		int failed = mysql_stmt_fetch_column(cur->stmt, &cur->out[i], i, 0);
+		source_wait_end(&cur->conn->watch);
+		if (failed) {
 			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
 				   sql_source_id(cur->src));
 			jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
@@ -467,8 +548,14 @@ static void finish_stmt(struct my_cursor *cur)
 	cur->meta = NULL;
 	cur->fields = NULL;
 	if (cur->stmt) {
+		/* the rows left are read and discarded: a wait like any other */
+		struct source_watch *w = cur->conn ? &cur->conn->watch : NULL;
+		if (w)
+			source_wait_begin(w);
 		mysql_stmt_free_result(cur->stmt);
 		mysql_stmt_close(cur->stmt);
+		if (w)
+			source_wait_end(w);
 	}
 	cur->stmt = NULL;
 }
@@ -483,19 +570,21 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 	if (!cur->stmt)
 		return JERR_OK;
 	for (;;) {
+		source_wait_begin(&cur->conn->watch);
 		int f = mysql_stmt_fetch(cur->stmt);
+		source_wait_end(&cur->conn->watch);
 		if (f == MYSQL_NO_DATA) {
 			finish_stmt(cur);
 			return JERR_OK;
 		}
 		if (f == MYSQL_DATA_TRUNCATED) {
 			if ((rc = refetch_truncated(cur, err)))
-				return rc;
+				return cancelled_error(cur->conn, sql_source_id(cur->src), rc, err);
 		} else if (f) {
 			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
 				   sql_source_id(cur->src));
 			jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
-			return JERR_SOURCE;
+			return cancelled_error(cur->conn, sql_source_id(cur->src), JERR_SOURCE, err);
 		}
 		for (unsigned i = 0; i < cur->n_cols; i++)
 			if (!cur->is_null[i])
@@ -623,7 +712,7 @@ static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 		c = own = h;
 	}
 	rc = sql_plan_build(&my_dialect, c, src, read, &p, err);
-	if (rc)
+	if (rc || (rc = my_pin_readonly(c, sql_source_id(src), err)))
 		goto out;
 
 	cur = xcalloc(1, sizeof(*cur));
@@ -652,10 +741,12 @@ static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 	}
 	mysql_stmt_attr_set(cur->stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &off);
 	/* no mysql_stmt_store_result: the rows stream from the server */
+	source_wait_begin(&c->watch);
 	failed = mysql_stmt_prepare(cur->stmt, p.sql.buf, (unsigned long)p.sql.len) ||
 		 !(bound = bind_params(cur->stmt, &p, &in, &in_lens)) ||
 		 mysql_stmt_execute(cur->stmt) ||
 		 !(cur->meta = mysql_stmt_result_metadata(cur->stmt));
+	source_wait_end(&c->watch);
 	free(in);
 	free(in_lens);
 	if (failed) {
@@ -677,6 +768,7 @@ static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 				jerror_hint(err, "grant the app's user SELECT on the table (app \"%s\")",
 					    c->app->id);
 		}
+		rc = cancelled_error(c, sql_source_id(src), rc, err);
 		strbuf_release(&msg);
 		goto out;
 	}

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,14 @@
  * compared with), picks as (ARRAY_AGG(col ORDER BY ...))[1], arrays as json_agg, text
  * keys ordered COLLATE "C" (bytewise on UTF-8), ties broken by ctid. The session is
  * pinned at connect time: client_encoding UTF8 (the server converts other database
- * encodings), TimeZone UTC, DateStyle ISO, search_path = the app's schema.
+ * encodings), TimeZone UTC, DateStyle ISO, search_path = the app's schema, and
+ * default_transaction_read_only. A statement with the user's query text (check,
+ * cursor) runs in a read-only transaction that is always rolled back (pg_begin), so a
+ * query source calling nextval() fails and one calling lo_create() or lo_import()
+ * leaves nothing behind. On PostgreSQL 14 and later client_connection_check_interval
+ * makes the server notice within 10 s that joey is gone (kill -9) and stop the
+ * statement. Every wait on the server is watched (source.h): the app's
+ * statementTimeout limits each wait, and a stop cancels the statement (PQcancel).
  *
  * Rows stream one of two ways, both filling the same pg_field array with the types'
  * text output (COPY text is each value's output function text, escaped):
@@ -68,6 +76,9 @@ struct pg_conn {
 	char *host, *port, *database, *schema;
 	char *config_dir; /* to open another connection like this one */
 	bool streaming;   /* a cursor's query runs on pg: other cursors need their own */
+	/* statementTimeout and stopping (source.h): every wait on pg is watched */
+	struct source_watch watch;
+	PGcancel *cancel; /* for the watcher's PQcancel */
 };
 
 /* One field of the current row: text (NUL-terminated) or NULL. */
@@ -87,6 +98,7 @@ struct pg_cursor {
 	bool pending;      /* the current row is the first, fetched by open_cursor */
 	struct pg_conn *own; /* the cursor's own connection (conn), or NULL */
 	bool done;
+	bool in_tx;        /* pg_begin's transaction is open on conn: rolled back at close */
 	int n_fields;
 	Oid *types;        /* per column, from the statement's description */
 	struct pg_field *fields; /* the current row */
@@ -106,7 +118,7 @@ static const char *const pg_source_types[] = {
 };
 static const char *const pg_app_options[] = {
 	"host", "port", "database", "schema", "user", "password",
-	"ssl", "ssl_cert", "ssl_key", "ssl_ca", "sslmode", NULL,
+	"ssl", "ssl_cert", "ssl_key", "ssl_ca", "sslmode", "statementTimeout", NULL,
 };
 static const char *const pg_required_options[] = { "database", NULL };
 
@@ -186,7 +198,54 @@ static void sleep_ms(long ms)
 /* Run a short parameterised statement synchronously; NULL result means no connection. */
 static PGresult *pg_exec(struct pg_conn *c, const char *sql, int n, const char *const *values)
 {
-	return PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0);
+	source_wait_begin(&c->watch);
+	PGresult *res = PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0);
+	source_wait_end(&c->watch);
+	return res;
+}
+
+/* The watcher's cancel (source.h): PQcancel is safe while another thread waits on pg. */
+static void pg_cancel_statement(struct source_watch *w)
+{
+	struct pg_conn *c = (struct pg_conn *)(void *)((char *)w - offsetof(struct pg_conn, watch));
+	char buf[256];
+	if (c->cancel && !PQcancel(c->cancel, buf, sizeof(buf)))
+		log_warn("app \"%s\": could not cancel the running statement: %s", c->app->id, buf);
+}
+
+/*
+ * A statement with the user's query text runs in a read-only transaction that is
+ * always rolled back (pg_rollback): read-only refuses writes (nextval, DML, DDL), the
+ * rollback undoes those PostgreSQL lets through in a read-only transaction
+ * (lo_create, lo_import), and a query cannot turn either off for the statements after
+ * it (set_config of default_transaction_read_only would outlive a plain statement).
+ */
+static enum jerr pg_begin(struct pg_conn *c, const char *what, struct jerror *err)
+{
+	PGresult *res = pg_exec(c, "BEGIN TRANSACTION READ ONLY", 0, NULL);
+	enum jerr rc = JERR_OK;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": cannot start a read-only transaction", what);
+		detail_pg(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+		if (source_watch_cancelled(&c->watch)) {
+			struct strbuf w = STRBUF_INIT;
+			strbuf_addf(&w, "source \"%s\"", what);
+			rc = source_watch_error(&c->watch, w.buf, err);
+			strbuf_release(&w);
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* End pg_begin's transaction, undoing whatever the statements in it wrote. */
+static void pg_rollback(struct pg_conn *c)
+{
+	PGresult *res = pg_exec(c, "ROLLBACK", 0, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQstatus(c->pg) == CONNECTION_OK)
+		log_warn("app \"%s\": could not end a read-only transaction: %s", c->app->id,
+			 res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+	PQclear(res);
 }
 
 /*
@@ -251,6 +310,7 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 	enum jerr rc = JERR_OK;
 	PGresult *res = NULL;
 
+	int64_t timeout_ms = 0;
 	*out = NULL;
 	c->app = app;
 	c->host = xstrdup(opt_text(app, "host") ? opt_text(app, "host") : "localhost");
@@ -263,6 +323,8 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 				app->id);
 		goto out;
 	}
+	if ((rc = source_timeout_option(app, &timeout_ms, err)))
+		goto out;
 	for (const char *p = c->port; *p; p++) {
 		if (!isdigit((unsigned char)*p)) {
 			rc = jerror_set(err, JERR_CONFIG, "app \"%s\": option \"port\" is not a port "
@@ -295,7 +357,8 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 	if (ca.len)
 		keys[n] = "sslrootcert", vals[n++] = ca.buf;
 	keys[n] = "client_encoding", vals[n++] = "UTF8";
-	keys[n] = "options", vals[n++] = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601";
+	keys[n] = "options", vals[n++] = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 "
+					 "-c default_transaction_read_only=on";
 	keys[n] = "application_name", vals[n++] = "joey";
 	keys[n] = "connect_timeout", vals[n++] = "10";
 	keys[n] = NULL, vals[n] = NULL;
@@ -341,6 +404,16 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 		detail_pg(err, NULL, PQerrorMessage(c->pg));
 		goto out;
 	}
+	if (PQserverVersion(c->pg) >= 140000) {
+		/* the server checks every 10 s that joey is still there while a statement runs */
+		PQclear(res);
+		res = pg_exec(c, "SET client_connection_check_interval = 10000", 0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			log_warn("app \"%s\": could not set client_connection_check_interval: %s", app->id,
+				 PQresultErrorMessage(res));
+	}
+	c->cancel = PQgetCancel(c->pg);
+	source_watch_register(&c->watch, pg_cancel_statement, timeout_ms, app->id);
 	*out = c;
 	c = NULL;
 out:
@@ -371,6 +444,9 @@ static void pg_disconnect(void *conn)
 	struct pg_conn *c = conn;
 	if (!c)
 		return;
+	source_watch_unregister(&c->watch);
+	if (c->cancel)
+		PQfreeCancel(c->cancel);
 	PQfinish(c->pg);
 	free(c->host);
 	free(c->port);
@@ -431,6 +507,8 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 	PGresult *res = NULL;
 
 	sql_plan_init(&p);
+	if ((rc = pg_begin(c, sql_source_id(src), err)))
+		goto out_nt;
 	if (!src->is_query && src->table) {
 		const char *v[2] = { c->schema, src->table };
 		res = pg_exec(c, "SELECT column_name FROM information_schema.columns WHERE "
@@ -491,14 +569,25 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 	if (rc)
 		goto out;
 	PQclear(res);
+	source_wait_begin(&c->watch);
 	res = PQprepare(c->pg, "", p.sql.buf, 0, NULL);
+	source_wait_end(&c->watch);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed to prepare",
 				sql_source_id(src));
 		detail_pg(err, NULL, PQresultErrorMessage(res));
 	}
 out:
+	if (rc && rc != JERR_INTERRUPTED && source_watch_cancelled(&c->watch)) {
+		struct strbuf what = STRBUF_INIT;
+		strbuf_addf(&what, "source \"%s\"", sql_source_id(src));
+		rc = source_watch_error(&c->watch, what.buf, err);
+		strbuf_release(&what);
+	}
 	PQclear(res);
+	res = NULL;
+	pg_rollback(c);
+out_nt:
 	sql_free_names(names, n);
 	strbuf_release(&sql);
 	sql_plan_release(&p);
@@ -607,6 +696,18 @@ static enum jerr result_error(struct pg_cursor *cur, PGresult *res, struct jerro
 	return JERR_SOURCE;
 }
 
+/* rc, or the watcher's error when it cancelled the statement (timeout, stop). */
+static enum jerr cancelled_error(struct pg_cursor *cur, enum jerr rc, struct jerror *err)
+{
+	if (!rc || rc == JERR_INTERRUPTED || !source_watch_cancelled(&cur->conn->watch))
+		return rc;
+	struct strbuf what = STRBUF_INIT;
+	strbuf_addf(&what, "source \"%s\"", sql_source_id(cur->src));
+	rc = source_watch_error(&cur->conn->watch, what.buf, err);
+	strbuf_release(&what);
+	return rc;
+}
+
 /*
  * Read what is left of the running statement's results, leaving the connection idle.
  * The first error becomes the cursor's unless rc already is one.
@@ -615,7 +716,12 @@ static enum jerr drain(struct pg_cursor *cur, enum jerr rc, struct jerror *err)
 {
 	PGresult *res;
 	cur->done = true;
-	while ((res = PQgetResult(cur->conn->pg))) {
+	for (;;) {
+		source_wait_begin(&cur->conn->watch);
+		res = PQgetResult(cur->conn->pg);
+		source_wait_end(&cur->conn->watch);
+		if (!res)
+			break;
 		ExecStatusType st = PQresultStatus(res);
 		if (!rc && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
 		    st != PGRES_SINGLE_TUPLE && st != PGRES_COPY_OUT)
@@ -747,7 +853,9 @@ static enum jerr fetch(struct pg_cursor *cur, bool *got, struct jerror *err)
 	*got = false;
 	if (cur->copy) {
 		char *buf = NULL;
+		source_wait_begin(&cur->conn->watch);
 		int n = PQgetCopyData(pg, &buf, 0);
+		source_wait_end(&cur->conn->watch);
 		if (n == -1) /* end of data: the command's result (or error) follows */
 			return drain(cur, JERR_OK, err);
 		if (n < 0) {
@@ -769,7 +877,9 @@ static enum jerr fetch(struct pg_cursor *cur, bool *got, struct jerror *err)
 		return JERR_OK;
 	}
 	for (;;) {
+		source_wait_begin(&cur->conn->watch);
 		PGresult *res = PQgetResult(pg);
+		source_wait_end(&cur->conn->watch);
 		if (!res) {
 			cur->done = true;
 			return JERR_OK;
@@ -818,7 +928,7 @@ static enum jerr pg_next(struct source_cursor *base, struct source_row **row, st
 			if (cur->done)
 				return JERR_OK;
 			if ((rc = fetch(cur, &got, err)))
-				return rc;
+				return cancelled_error(cur, rc, err);
 			if (!got)
 				return JERR_OK;
 		}
@@ -886,11 +996,15 @@ static void pg_close(struct source_cursor *base)
 			PQcancel(cancel, buf, sizeof(buf));
 			PQfreeCancel(cancel);
 		}
+		source_wait_begin(&cur->conn->watch);
 		if (cur->copy)
 			while (PQgetCopyData(cur->conn->pg, &row, 0) > 0)
 				PQfreemem(row);
+		source_wait_end(&cur->conn->watch);
 		(void)drain(cur, JERR_SOURCE, NULL); /* the cancel's error is expected */
 	}
+	if (cur->in_tx)
+		pg_rollback(cur->conn);
 	if (cur->conn)
 		cur->conn->streaming = false;
 	pg_disconnect(cur->own);
@@ -939,11 +1053,13 @@ static enum jerr start_copy(struct pg_cursor *cur, const struct sql_plan *p, str
 	PGconn *pg = cur->conn->pg;
 	struct strbuf copy = STRBUF_INIT;
 	enum jerr rc;
+	source_wait_begin(&cur->conn->watch);
 	PGresult *res = PQprepare(pg, "", p->sql.buf, 0, NULL);
 	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 		PQclear(res);
 		res = PQdescribePrepared(pg, "");
 	}
+	source_wait_end(&cur->conn->watch);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = result_error(cur, res, err);
 		PQclear(res);
@@ -962,7 +1078,9 @@ static enum jerr start_copy(struct pg_cursor *cur, const struct sql_plan *p, str
 	cur->copy = true;
 	cur->conn->streaming = true;
 	cur->done = false;
+	source_wait_begin(&cur->conn->watch);
 	res = PQgetResult(pg);
+	source_wait_end(&cur->conn->watch);
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
 		rc = result_error(cur, res, err);
 		PQclear(res);
@@ -1013,13 +1131,21 @@ static enum jerr pg_open_cursor(void *conn, const struct cfg_source *src,
 	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
 
 	/* the first row (or the error) now, so open_cursor reports a broken query */
+	if ((rc = pg_begin(c, sql_source_id(src), err)))
+		goto out;
+	cur->in_tx = true;
 	rc = p.n_binds ? start_bound(cur, &p, err) : start_copy(cur, &p, err);
 	if (!rc)
 		rc = fetch(cur, &got, err);
+	rc = cancelled_error(cur, rc, err);
 	if (rc) {
 		/* a missing table/column: say which, with did-you-mean */
 		struct jerror cerr = JERROR_INIT;
 		bool missing = !strcmp(cur->sqlstate, "42P01") || !strcmp(cur->sqlstate, "42703");
+		if (missing && err && cur->done && cur->in_tx) {
+			pg_rollback(c); /* the failed transaction first: pg_check starts its own */
+			cur->in_tx = false;
+		}
 		if (missing && err && cur->done && pg_check(c, src, &cerr) != JERR_OK) {
 			jerror_release(err);
 			*err = cerr;

@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "base/arena.h"
 #include "base/timeutil.h"
@@ -54,6 +56,169 @@ const struct source_ops *source_ops_for_source_type(const char *source_type)
 			if (!strcmp(*t, source_type))
 				return connectors[i];
 	return NULL;
+}
+
+/* ---- watching the database (source.h) ---- */
+
+/*
+ * The watcher: one detached thread, started by the first registration, that looks at
+ * every registered watch every WATCH_TICK_MS while there are any. watch_lock guards
+ * the list and every watcher-owned field, and is held while a cancel function runs.
+ */
+#define WATCH_TICK_MS 100
+
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cond = PTHREAD_COND_INITIALIZER;
+static struct source_watch *watches;
+static bool watcher_started;
+static _Thread_local volatile int *thread_stop;
+
+static int64_t watch_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void watch_check(struct source_watch *w, int64_t now)
+{
+	if (!atomic_load_explicit(&w->waiting, memory_order_acquire))
+		return;
+	uint64_t seq = atomic_load_explicit(&w->seq, memory_order_relaxed);
+	if (seq != w->seen_seq) {
+		w->seen_seq = seq;
+		w->seen_at = now;
+	}
+	if (w->cancelled_seq == seq)
+		return; /* this wait was cancelled already */
+	enum source_cancel_reason why = SOURCE_CANCEL_NONE;
+	if (w->stop && *w->stop)
+		why = SOURCE_CANCEL_STOP;
+	else if (w->timeout_ms > 0 && now - w->seen_at >= w->timeout_ms)
+		why = SOURCE_CANCEL_TIMEOUT;
+	if (why == SOURCE_CANCEL_NONE)
+		return;
+	w->cancelled_seq = seq;
+	atomic_store_explicit(&w->cancelled, (int)why, memory_order_release);
+	if (w->cancel)
+		w->cancel(w);
+}
+
+static void *watcher_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&watch_lock);
+	for (;;) {
+		while (!watches)
+			pthread_cond_wait(&watch_cond, &watch_lock);
+		int64_t now = watch_now_ms();
+		for (struct source_watch *w = watches; w; w = w->next)
+			watch_check(w, now);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += WATCH_TICK_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&watch_cond, &watch_lock, &until);
+	}
+	return NULL;
+}
+
+void source_watch_register(struct source_watch *w, source_cancel_fn cancel, int64_t timeout_ms,
+			   const char *app_id)
+{
+	pthread_mutex_lock(&watch_lock);
+	w->cancel = cancel;
+	w->timeout_ms = timeout_ms;
+	w->app_id = app_id;
+	w->stop = thread_stop;
+	atomic_store(&w->seq, 0);
+	atomic_store(&w->waiting, 0);
+	atomic_store(&w->cancelled, SOURCE_CANCEL_NONE);
+	w->seen_seq = w->cancelled_seq = 0;
+	w->seen_at = 0;
+	w->prev = NULL;
+	w->next = watches;
+	if (watches)
+		watches->prev = w;
+	watches = w;
+	if (!watcher_started) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, watcher_main, NULL) == 0) {
+			pthread_detach(t);
+			watcher_started = true;
+		} else {
+			log_warn("could not start the thread that watches database statements: "
+				 "statementTimeout and stopping cannot cancel them");
+		}
+	}
+	pthread_cond_signal(&watch_cond);
+	pthread_mutex_unlock(&watch_lock);
+}
+
+void source_watch_unregister(struct source_watch *w)
+{
+	if (!w || !w->cancel)
+		return;
+	pthread_mutex_lock(&watch_lock); /* waits for a cancel of w in progress */
+	if (w->prev)
+		w->prev->next = w->next;
+	else if (watches == w)
+		watches = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	w->cancel = NULL;
+	pthread_mutex_unlock(&watch_lock);
+}
+
+enum jerr source_watch_error(struct source_watch *w, const char *what, struct jerror *err)
+{
+	if (source_watch_cancelled(w) == SOURCE_CANCEL_STOP) {
+		jerror_set(err, JERR_INTERRUPTED, "%s: query cancelled: joey is stopping", what);
+		return JERR_INTERRUPTED;
+	}
+	jerror_set(err, JERR_SOURCE, "%s: the database sent nothing for %g s: query cancelled", what,
+		   (double)w->timeout_ms / 1000.0);
+	jerror_detail(err, "app \"%s\" allows %g s of waiting on the database at a time (statementTimeout)",
+		      w->app_id ? w->app_id : "?", (double)w->timeout_ms / 1000.0);
+	jerror_hint(err, "make the query faster (an index, less work before the first row), or raise "
+			 "statementTimeout of app \"%s\" (seconds; 0: no limit)",
+		    w->app_id ? w->app_id : "?");
+	return JERR_SOURCE;
+}
+
+enum jerr source_timeout_option(const struct cfg_app *app, int64_t *ms, struct jerror *err)
+{
+	const struct cfg_option *o = cfg_options_get(&app->options, "statementTimeout");
+	double s = SOURCE_TIMEOUT_DEFAULT_S;
+	if (o && o->kind == OPT_NUMBER) {
+		s = o->num;
+	} else if (o && o->str && *o->str) {
+		char *end;
+		s = strtod(o->str, &end);
+		if (*end || end == o->str)
+			s = -1;
+	}
+	if (!(s >= 0) || s > 1e9) {
+		*ms = 0;
+		return jerror_set(err, JERR_CONFIG,
+				  "app \"%s\": option \"statementTimeout\" must be a number of seconds (0: no limit)",
+				  app->id);
+	}
+	*ms = (int64_t)(s * 1000.0 + 0.5);
+	if (s > 0 && *ms == 0)
+		*ms = 1;
+	return JERR_OK;
+}
+
+volatile int *source_set_stop(volatile int *flag)
+{
+	volatile int *old = thread_stop;
+	thread_stop = flag;
+	return old;
 }
 
 /* s as a number (a copy is parsed: slices are not NUL-terminated); false if it is not one. */
@@ -109,6 +274,11 @@ static void key_text(struct strbuf *sb, const struct rkey *k)
 enum jerr source_cursor_next(struct source_cursor *cur, struct source_row **row,
 			     struct jerror *err)
 {
+	if (thread_stop && *thread_stop) {
+		*row = NULL;
+		return jerror_set(err, JERR_INTERRUPTED, "source \"%s\": read stopped: joey is stopping",
+				  cur->source && cur->source->id ? cur->source->id : "?");
+	}
 	enum jerr rc = cur->ops->next(cur, row, err);
 	if (rc || !*row)
 		return rc;

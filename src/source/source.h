@@ -27,6 +27,7 @@
 #ifndef JOEY_SOURCE_H
 #define JOEY_SOURCE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -173,6 +174,97 @@ struct source_ops {
 			      struct jerror *err);
 	void (*disconnect)(void *conn);
 };
+
+/*
+ * Watching the database: statementTimeout and stopping.
+ *
+ * A source statement stays open while the run consumes its rows, paced by Braze's rate
+ * limit, so a whole-statement limit on the server (statement_timeout,
+ * max_statement_time) would cut off a large first sync. What is limited instead is how
+ * long joey waits on the database at a time: a connector wraps every call that blocks
+ * on the server in source_wait_begin/source_wait_end on the struct source_watch of its
+ * connection, and one process-wide thread looks at every registered watch ten times a
+ * second. It calls the watch's cancel function (PQcancel; KILL QUERY on a second
+ * connection; sqlite3_interrupt), once per wait, from that thread, when
+ *   - the same wait has lasted timeout_ms (the app's statementTimeout):
+ *     SOURCE_CANCEL_TIMEOUT; or
+ *   - the stop flag of the thread that registered the watch (source_set_stop) is set,
+ *     and it is waiting: SOURCE_CANCEL_STOP (SIGINT/SIGTERM of plan, run, serve; a work
+ *     item that lost its lease).
+ * The blocking call then fails, and the connector turns its error into
+ * source_watch_error's. Order of calls:
+ *
+ *   source_watch_register(&w, cancel, timeout_ms);    -- once the connection is up
+ *   source_wait_begin(&w); ...blocking call...; source_wait_end(&w);
+ *   if (failed && source_watch_cancelled(&w)) rc = source_watch_error(&w, what, err);
+ *   source_watch_unregister(&w);                      -- before the connection closes
+ *
+ * cancel runs on the watcher thread with the watcher's lock held: unregister waits for
+ * a cancel in progress, so after it the connection may be closed and w freed. cancel
+ * must be safe to call while another thread blocks on the connection.
+ */
+enum source_cancel_reason { SOURCE_CANCEL_NONE, SOURCE_CANCEL_TIMEOUT, SOURCE_CANCEL_STOP };
+
+struct source_watch;
+typedef void (*source_cancel_fn)(struct source_watch *w);
+
+struct source_watch {
+	source_cancel_fn cancel;
+	int64_t timeout_ms;     /* 0: no limit */
+	const char *app_id;     /* borrowed: for messages */
+	/* the registering thread's stop flag (source_set_stop), or NULL */
+	volatile int *stop;
+	/* written by the connector's thread */
+	_Atomic uint64_t seq;   /* waits begun */
+	_Atomic int waiting;    /* 1 between source_wait_begin and source_wait_end */
+	/* written by the watcher */
+	_Atomic int cancelled;  /* enum source_cancel_reason, sticky */
+	uint64_t seen_seq, cancelled_seq;
+	int64_t seen_at;        /* monotonic ms the watcher first saw wait seen_seq */
+	struct source_watch *prev, *next;
+};
+
+/*
+ * Register w (zeroed or unregistered; owned by the caller, must stay put until
+ * unregistered) with its cancel function and limit; app_id borrowed for messages.
+ */
+void source_watch_register(struct source_watch *w, source_cancel_fn cancel, int64_t timeout_ms,
+			   const char *app_id);
+/* Unregister w (NULL-safe, idempotent), waiting for a cancel of it in progress. */
+void source_watch_unregister(struct source_watch *w);
+static inline void source_wait_begin(struct source_watch *w)
+{
+	atomic_fetch_add_explicit(&w->seq, 1, memory_order_relaxed);
+	atomic_store_explicit(&w->waiting, 1, memory_order_release);
+}
+static inline void source_wait_end(struct source_watch *w)
+{
+	atomic_store_explicit(&w->waiting, 0, memory_order_release);
+}
+/* Why the watcher cancelled a statement on w (SOURCE_CANCEL_NONE: it did not). */
+static inline enum source_cancel_reason source_watch_cancelled(struct source_watch *w)
+{
+	return (enum source_cancel_reason)atomic_load_explicit(&w->cancelled, memory_order_acquire);
+}
+/*
+ * The error of a statement the watcher cancelled, replacing whatever err held: what
+ * (borrowed) names it ("source \"users\"", "app \"db\""). A timeout is JERR_SOURCE naming
+ * the app's statementTimeout, with a hint; a stop is JERR_INTERRUPTED.
+ */
+enum jerr source_watch_error(struct source_watch *w, const char *what, struct jerror *err);
+/*
+ * The app's statementTimeout option in milliseconds into *ms: SOURCE_TIMEOUT_DEFAULT_S
+ * when absent, 0 ("0": no limit). JERR_CONFIG when it is not a number >= 0.
+ */
+#define SOURCE_TIMEOUT_DEFAULT_S 300
+enum jerr source_timeout_option(const struct cfg_app *app, int64_t *ms, struct jerror *err) JOEY_WUR;
+/*
+ * The stop flag (borrowed; NULL: none) of the calling thread's source reads: watches
+ * registered by this thread from now on are cancelled when it is set, and
+ * source_cursor_next returns JERR_INTERRUPTED once it is. Returns the previous flag, to
+ * restore when the caller is done.
+ */
+volatile int *source_set_stop(volatile int *flag);
 
 extern const struct source_ops source_sqlite;
 extern const struct source_ops source_csv;

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -28,7 +29,20 @@ struct sq_conn {
 	sqlite3 *db;
 	const struct cfg_app *app;
 	char *path;
+	/*
+	 * Stopping (source.h): a step is interrupted when joey stops. No statementTimeout:
+	 * the database is a local file opened read-only (SQLITE_OPEN_READONLY: no write,
+	 * and ATTACH cannot be part of a source's SELECT).
+	 */
+	struct source_watch watch;
 };
+
+/* The watcher's cancel: sqlite3_interrupt may be called from any thread while the connection is open. */
+static void sq_interrupt(struct source_watch *w)
+{
+	struct sq_conn *c = (struct sq_conn *)(void *)((char *)w - offsetof(struct sq_conn, watch));
+	sqlite3_interrupt(c->db);
+}
 
 struct sq_cursor {
 	struct source_cursor base; /* first */
@@ -99,6 +113,7 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *config_dir, v
 	/* a misspelt "column" must be an error, not a string literal */
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DML, 0, (int *)NULL);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DDL, 0, (int *)NULL);
+	source_watch_register(&c->watch, sq_interrupt, 0, app->id);
 	*out = c;
 	return JERR_OK;
 }
@@ -108,6 +123,7 @@ static void sq_disconnect(void *conn)
 	struct sq_conn *c = conn;
 	if (!c)
 		return;
+	source_watch_unregister(&c->watch);
 	sqlite3_close(c->db);
 	free(c->path);
 	free(c);
@@ -335,7 +351,9 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 	if (!st)
 		return JERR_OK;
 	for (;;) {
+		source_wait_begin(&cur->conn->watch);
 		int rc = sqlite3_step(st);
+		source_wait_end(&cur->conn->watch);
 		if (rc == SQLITE_DONE) {
 			sqlite3_finalize(cur->stmt);
 			cur->stmt = NULL;
@@ -344,6 +362,13 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 		if (rc != SQLITE_ROW) {
 			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sid(cur->src));
 			jerror_detail(err, "%s", sqlite3_errmsg(cur->conn->db));
+			if (source_watch_cancelled(&cur->conn->watch) == SOURCE_CANCEL_STOP) {
+				struct strbuf what = STRBUF_INIT;
+				strbuf_addf(&what, "source \"%s\"", sid(cur->src));
+				enum jerr code = source_watch_error(&cur->conn->watch, what.buf, err);
+				strbuf_release(&what);
+				return code;
+			}
 			return JERR_SOURCE;
 		}
 		arena_reset(&cur->arena);
