@@ -2047,10 +2047,19 @@ static void link_group_rules(struct loader *ld, struct group_x *gx, void *const 
 			d = get_enum(ld, w, ro, "relativeMatchDirection",
 				     arena_printf(ld->a, "%s.relativeMatchDirection", prefix), dirs, 2,
 				     r->op == ROP_RELATIVE_LT ? 0 : 1);
-			if (d < 0)
+			if (d < 0) {
 				ok = false;
-			else
-				r->rel_add = d == 0;
+			} else {
+				int natural = r->op == ROP_RELATIVE_LT ? 0 : 1;
+				const struct j5_member *dm = j5_member(ro, "relativeMatchDirection");
+				if (d != natural && dm)
+					warn_at(ld, w, NPOS(dm->value),
+						arena_printf(ld->a, "%s.relativeMatchDirection", prefix),
+						"remove it: relative_gt counts back from now, relative_lt forward",
+						"\"relativeMatchDirection\": \"%s\" is ignored for \"%s\", as Grouparoo ignored it",
+						dirs[d], rule_op_names[op]);
+				r->rel_add = natural == 0;
+			}
 			if (ok)
 				n++;
 			continue;

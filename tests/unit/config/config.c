@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/strbuf.h"
 #include "config/config.h"
 #include "config/write.h"
 
@@ -101,6 +102,33 @@ static void assert_diag_contains(const struct config *cfg, const char *what)
 	if (!strstr(t, what))
 		fail_msg("diagnostics do not contain [%s]:\n%s", what, t);
 	free(t);
+}
+
+/* Grouparoo ignored relativeMatchDirection (fromConvenientRules): joey does too, and says so. */
+static void test_relative_direction_ignored_with_warning(void **state)
+{
+	struct fixture *f = *state;
+	struct env env = { { "BRAZE_API_KEY" }, { "s3cr3t" } };
+	char *text = strdup(VALID);
+	const char *from = "relativeMatchUnit:'days'}";
+	char *at = strstr(text, from);
+	assert_non_null(at);
+	struct strbuf b = STRBUF_INIT;
+	strbuf_add(&b, text, (size_t)(at - text));
+	strbuf_addstr(&b, "relativeMatchUnit:'days',relativeMatchDirection:'add'}");
+	strbuf_addstr(&b, at + strlen(from));
+	tu_write(f->dir, "main.json", b.buf);
+	struct config *cfg = load(f->dir, &env, JERR_OK);
+	assert_diag_contains(cfg, "\"relativeMatchDirection\": \"add\" is ignored for \"relative_gt\"");
+	const struct cfg_group *g = NULL;
+	for (size_t i = 0; i < cfg->n_groups; i++)
+		if (!strcmp(cfg->groups[i]->id, "recent"))
+			g = cfg->groups[i];
+	assert_non_null(g);
+	assert_false(g->rules[0].rel_add); /* still counts back from now */
+	config_free(cfg);
+	strbuf_release(&b);
+	free(text);
 }
 
 static void test_valid_config_links(void **state)
@@ -524,6 +552,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_valid_config_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relative_direction_ignored_with_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grouparoo_option_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_literal_api_key_masked_and_missing_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ignored_classes_and_files, setup, teardown),
