@@ -152,11 +152,13 @@ static void on_stop_signal(int sig)
 
 volatile int *cli_stop_on_signal(void)
 {
-	struct sigaction sa = { 0 };
+	struct sigaction sa = { 0 }, old;
 	sa.sa_handler = on_stop_signal;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
+	/* a SIGINT ignored from the start (a background job of a script) stays ignored */
+	if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+		sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	source_set_stop(&stop_signalled);
 	return &stop_signalled;

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,41 @@ struct warehouse {
 	size_t n_queue;
 	struct arena queue_arena;
 	uint64_t written;
+	/*
+	 * The query runs the sources' statements (query sources' text as written) on pg:
+	 * inside a read-only transaction that is never committed (PQfinish ends it), and
+	 * watched like a connector's waits (source.h): the primary app's statementTimeout
+	 * per wait, and the run's stop, cancel it on the server.
+	 */
+	struct source_watch watch;
+	PGcancel *cancel;
 };
+
+/* The watcher's cancel (source.h). */
+static void wh_cancel_statement(struct source_watch *sw)
+{
+	struct warehouse *w = (struct warehouse *)(void *)((char *)sw - offsetof(struct warehouse, watch));
+	char buf[256];
+	if (w->cancel)
+		PQcancel(w->cancel, buf, sizeof(buf));
+}
+
+/* PQgetResult of the query, watched. */
+static PGresult *wh_get_result(struct warehouse *w)
+{
+	source_wait_begin(&w->watch);
+	PGresult *res = PQgetResult(w->pg);
+	source_wait_end(&w->watch);
+	return res;
+}
+
+/* err, or the watcher's error when it cancelled the query (a timeout, a stop). */
+static enum jerr wh_cancelled(struct warehouse *w, enum jerr rc, struct jerror *err)
+{
+	if (!rc || !source_watch_cancelled(&w->watch))
+		return rc;
+	return source_watch_error(&w->watch, "warehouse diff", err);
+}
 
 /* ---- the PostgreSQL dialect, as postgres.c has it (tests check they agree) ---- */
 
@@ -687,10 +722,13 @@ static void wh_free(struct warehouse *w)
 			PQfreeCancel(cancel);
 		}
 		PGresult *res;
-		while ((res = PQgetResult(w->pg)))
+		while ((res = wh_get_result(w)))
 			PQclear(res);
 	}
-	PQfinish(w->pg);
+	source_watch_unregister(&w->watch);
+	if (w->cancel)
+		PQfreeCancel(w->cancel);
+	PQfinish(w->pg); /* the read-only transaction ends uncommitted: whatever it wrote is undone */
 	PQfinish(w->writer);
 	free(w->conninfo);
 	free(w->schema);
@@ -706,13 +744,13 @@ static void wh_free(struct warehouse *w)
 /* The first row of the running query: the summary. */
 static enum jerr read_summary(struct warehouse *w, struct strbuf *why, bool *usable, struct jerror *err)
 {
-	PGresult *res = PQgetResult(w->pg);
+	PGresult *res = wh_get_result(w);
 	enum jerr rc = JERR_OK;
 	*usable = false;
 	if (PQresultStatus(res) != PGRES_SINGLE_TUPLE) {
 		rc = query_error(w->pg, res, err, JERR_SOURCE, "the query failed");
 		PQclear(res);
-		return rc;
+		return wh_cancelled(w, rc, err);
 	}
 	if (PQnfields(res) != w->n_cols || strcmp(PQgetvalue(res, 0, COL_ORDER), "0")) {
 		PQclear(res);
@@ -792,8 +830,16 @@ enum jerr warehouse_open(const struct config *cfg, const struct cfg_model *model
 			    app->id, ahost, aport, adb, host, port, db ? db : "");
 		goto out;
 	}
-	if (!set_search_path(w->pg, w->app_schema, why))
+	if (!set_search_path(w->pg, w->app_schema, why) ||
+	    !wh_exec_ok(w->pg, "BEGIN TRANSACTION READ ONLY", 0, NULL, why))
 		goto out;
+	{
+		int64_t timeout_ms;
+		if ((rc = source_timeout_option(app, &timeout_ms, err)))
+			goto out;
+		w->cancel = PQgetCancel(w->pg);
+		source_watch_register(&w->watch, wh_cancel_statement, timeout_ms, app->id);
+	}
 	{
 		struct strbuf t = STRBUF_INIT;
 		add_state_table(&t, w->schema, "digests");
@@ -838,11 +884,13 @@ enum jerr warehouse_open(const struct config *cfg, const struct cfg_model *model
 			for (size_t b = 0; b < plan.n_binds; b++)
 				strbuf_addf(&extra, "bind %zu %s\n", b, plan.binds[b].s);
 			/* the column types: the same text may mean another value in another type */
+			source_wait_begin(&w->watch);
 			PGresult *res = PQprepare(w->pg, "", plan.sql.buf, 0, NULL);
 			if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 				PQclear(res);
 				res = PQdescribePrepared(w->pg, "");
 			}
+			source_wait_end(&w->watch);
 			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 				strbuf_addf(why, "source \"%s\": ", src->id);
 				add_pg_message(why, PQresultErrorMessage(res));
@@ -970,7 +1018,7 @@ enum jerr warehouse_next_chunk(struct warehouse *w, const struct wh_candidate **
 	}
 	w->n_cands = 0;
 	while (w->running && w->n_cands < WAREHOUSE_CHUNK && bytes < WH_CHUNK_BYTES) {
-		PGresult *res = PQgetResult(w->pg);
+		PGresult *res = wh_get_result(w);
 		if (!res) {
 			w->running = false;
 			break;
@@ -983,7 +1031,7 @@ enum jerr warehouse_next_chunk(struct warehouse *w, const struct wh_candidate **
 		if (s != PGRES_SINGLE_TUPLE) {
 			rc = query_error(w->pg, res, err, JERR_SOURCE, "the query failed");
 			PQclear(res);
-			return rc;
+			return wh_cancelled(w, rc, err);
 		}
 		rc = parse_candidate(w, res, &w->cands[w->n_cands],
 				     &w->rows[w->n_cands * (w->n_dests ? w->n_dests : 1)], err);

@@ -35,8 +35,15 @@ within() { # within SECONDS NAME
   if python3 -c "import sys; sys.exit(0 if $ELAPSED < $1 else 1)"; then ok "$2 (${ELAPSED} s)"; else bad "$2: took ${ELAPSED} s, over $1 s"; fi
 }
 # bg_joey CMD...: joey in the background, BG_PID; bg_wait: its exit status in RC, output in OUT/ERR
-bg_joey() { "$JOEY" "$@" >"$TMP/bg.out" 2>"$TMP/bg.err" & BG_PID=$!; BG_T0=$(date +%s.%N); }
-bg_wait() {
+# (with SIGINT as in a terminal: a non-interactive shell starts background jobs with it ignored)
+bg_joey() {
+  python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+    "$JOEY" "$@" >"$TMP/bg.out" 2>"$TMP/bg.err" &
+  BG_PID=$!; BG_T0=$(date +%s.%N)
+}
+bg_wait() { # at most 30 s: a joey that does not stop is killed (exit 124 here)
+  for _ in $(seq 1 300); do kill -0 "$BG_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$BG_PID" 2>/dev/null && { kill -9 "$BG_PID"; echo "joey did not stop within 30 s: killed" >>"$TMP/bg.err"; }
   set +e; wait "$BG_PID"; RC=$?; set -e
   ELAPSED=$(python3 -c "print(round($(date +%s.%N) - $BG_T0, 1))")
   OUT=$(cat "$TMP/bg.out"); ERR=$(cat "$TMP/bg.err")
@@ -66,7 +73,7 @@ if [ -n "${JOEY_PG_URL:-}" ]; then
   config "$(pg_app)" postgres-import-query "SELECT id, email FROM users"
   run plan $J; expect_rc 0 "postgres: a plain query source plans"
 
-  config "$(pg_app)" postgres-import-query "SELECT id, email, nextval('seq') AS n FROM users"
+  config "$(pg_app)" postgres-import-query "SELECT id, 'u' || nextval('seq') || '@b.co' AS email FROM users"
   run plan $J; expect_rc 1 "postgres: nextval() in a query source fails"
   expect_err "read-only transaction" "postgres: ... because the session is read-only"
   V=$(pg "SELECT is_called FROM $S.seq")
@@ -102,6 +109,23 @@ if [ -n "${JOEY_PG_URL:-}" ]; then
   gone "postgres: SIGTERM: the statement is cancelled on the server" 3 sleeping
   if [ "$(sqlite3 "$TMP/.joey/state.db" "SELECT count(*) FROM locks")" = 0 ]; then ok "postgres: SIGTERM: the lock is released"; else bad "postgres: SIGTERM: a lock is left"; fi
 
+  # the warehouse diff runs the sources' statements in its own query, on a connection
+  # to the state store's database: read-only, rolled back and watched the same way
+  case $JOEY_PG_URL in *\?*) ST="$JOEY_PG_URL&schema=${S}_st" ;; *) ST="$JOEY_PG_URL?schema=${S}_st" ;; esac
+  trap 'pg "DROP SCHEMA IF EXISTS '"$S"' CASCADE; DROP SCHEMA IF EXISTS '"${S}_st"' CASCADE" >/dev/null 2>&1 || true; e2e_cleanup' EXIT
+  config "$(pg_app)" postgres-import-query "SELECT id, email, lo_create(0) AS n FROM users"
+  run state migrate --config "$TMP/cfg" --state "$ST"; expect_rc 0 "postgres: a state store in the warehouse's database"
+  LO=$(pg "SELECT count(*) FROM pg_largeobject_metadata")
+  run plan --config "$TMP/cfg" --state "$ST" --diff warehouse; expect_rc 0 "postgres: warehouse diff plans"
+  expect_out "compared in the database" "postgres: ... in the database"
+  if [ "$(pg "SELECT count(*) FROM pg_largeobject_metadata")" = "$LO" ]; then ok "postgres: warehouse diff: lo_create() leaves no large object"; else bad "postgres: warehouse diff: a large object was made"; fi
+  config "$(pg_app ',"statementTimeout":2')" postgres-import-query "$SLEEPQ"
+  timed plan --config "$TMP/cfg" --state "$ST" --diff warehouse; expect_rc 1 "postgres: warehouse diff: pg_sleep(600) with statementTimeout 2 fails"
+  within 12 "postgres: warehouse diff: ... after about 2 s (and 2 more for the streaming diff it falls back to)"
+  expect_err "warehouse diff: the database sent nothing for 2 s" "postgres: warehouse diff: ... cancelled by joey"
+  gone "postgres: warehouse diff: the statement is gone from the server" 3 sleeping
+  config "$(pg_app)" postgres-import-query "$SLEEPQ"
+
   # kill -9: nothing of joey runs; PostgreSQL 14+ notices the closed connection
   if [ "$(pg "SHOW server_version_num")" -ge 140000 ]; then
     bg_joey plan $J; sleep 1.5; kill -9 "$BG_PID"; bg_wait
@@ -115,7 +139,7 @@ if [ -n "${JOEY_MYSQL_URL:-}" ]; then
   MY=(mariadb --no-defaults -h "$(url_part "$JOEY_MYSQL_URL" host)" -P "$(url_part "$JOEY_MYSQL_URL" port)"
       -u "$(url_part "$JOEY_MYSQL_URL" user)" "-p$(url_part "$JOEY_MYSQL_URL" password)")
   my() { "${MY[@]}" -N -B -e "$1"; }
-  trap 'my "DROP DATABASE IF EXISTS '"$DB"'" >/dev/null 2>&1 || true; [ -z "${S:-}" ] || pg "DROP SCHEMA IF EXISTS '"${S:-x}"' CASCADE" >/dev/null 2>&1 || true; e2e_cleanup' EXIT
+  trap 'my "DROP DATABASE IF EXISTS '"$DB"'" >/dev/null 2>&1 || true; [ -z "${S:-}" ] || pg "DROP SCHEMA IF EXISTS '"${S:-x}"' CASCADE; DROP SCHEMA IF EXISTS '"${S:-x}_st"' CASCADE" >/dev/null 2>&1 || true; e2e_cleanup' EXIT
   my "CREATE DATABASE $DB CHARACTER SET utf8mb4; CREATE TABLE $DB.users (id INTEGER PRIMARY KEY, email TEXT);
       INSERT INTO $DB.users VALUES (1, 'a@b.co'), (2, 'c@d.co'), (3, 'e@f.co'); CREATE SEQUENCE $DB.seq;"
   export E2E_DB_PASSWORD=$(url_part "$JOEY_MYSQL_URL" password)
@@ -128,7 +152,7 @@ if [ -n "${JOEY_MYSQL_URL:-}" ]; then
   config "$(my_app)" mysql-import-query "SELECT id, email FROM users"
   run plan $J; expect_rc 0 "mariadb: a plain query source plans"
 
-  config "$(my_app)" mysql-import-query "SELECT id, email, NEXTVAL(seq) AS n FROM users"
+  config "$(my_app)" mysql-import-query "SELECT id, CONCAT('u', NEXTVAL(seq), '@b.co') AS email FROM users"
   run plan $J; expect_rc 1 "mariadb: NEXTVAL() in a query source fails"
   expect_err "READ ONLY" "mariadb: ... because the session is read-only"
   if [ "$(my "SELECT NEXTVAL($DB.seq)")" = 1 ]; then ok "mariadb: the sequence did not move"; else bad "mariadb: the sequence moved"; fi
