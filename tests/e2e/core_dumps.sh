@@ -11,6 +11,8 @@ set -e
 source "$(dirname "$0")/lib.bash"
 
 ulimit -c "$(ulimit -H -c)" # what a careless operator has: cores allowed
+# a sanitizer build: AddressSanitizer sets the core limit to 0 itself unless told not to
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}disable_coredump=0"
 if [ "$(ulimit -c)" = 0 ]; then
   echo "skipped: the hard core limit is 0 here"; echo "0 passed, 0 failed"; exit 0
 fi
