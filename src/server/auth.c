@@ -437,15 +437,24 @@ static bool body_only(json_t *j, struct reply *out, const char *const *allowed)
 	return true;
 }
 
+/* The request's JSON object if it has only the given fields, else NULL with the 400 set. */
+static json_t *body_with(struct req *r, struct reply *out, const char *const *fields)
+{
+	json_t *j = req_json_body(r, out);
+	if (j && !body_only(j, out, fields)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
 void act_login(struct req *r, struct reply *out)
 {
 	static const char *const fields[] = { "user", "password", NULL };
 	struct auth *a = r->s->auth;
-	json_t *j = req_json_body(r, out);
-	if (!j || !body_only(j, out, fields)) {
-		json_decref(j);
+	json_t *j = body_with(r, out, fields);
+	if (!j)
 		return;
-	}
 	const char *user = body_str(j, "user", true, out);
 	const char *pw = user ? body_str(j, "password", true, out) : NULL;
 	if (!user || !pw) {
@@ -525,11 +534,9 @@ void act_setup(struct req *r, struct reply *out)
 {
 	static const char *const fields[] = { "token", "user", "password", NULL };
 	struct auth *a = r->s->auth;
-	json_t *j = req_json_body(r, out);
-	if (!j || !body_only(j, out, fields)) {
-		json_decref(j);
+	json_t *j = body_with(r, out, fields);
+	if (!j)
 		return;
-	}
 	const char *tok = body_str(j, "token", true, out);
 	const char *user = tok ? body_str(j, "user", true, out) : NULL;
 	const char *pw = user ? body_str(j, "password", true, out) : NULL;
@@ -593,11 +600,9 @@ void act_password(struct req *r, struct reply *out)
 		reply_error(out, 403, "sign in to change your password", "a token cannot change a password", NULL);
 		return;
 	}
-	json_t *j = req_json_body(r, out);
-	if (!j || !body_only(j, out, fields)) {
-		json_decref(j);
+	json_t *j = body_with(r, out, fields);
+	if (!j)
 		return;
-	}
 	const char *cur = body_str(j, "current_password", true, out);
 	const char *nw = cur ? body_str(j, "new_password", true, out) : NULL;
 	if (!nw) {
@@ -644,11 +649,9 @@ static unsigned usage_status(const struct jerror *err)
 void act_user_add(struct req *r, struct reply *out)
 {
 	static const char *const fields[] = { "name", "role", "password", NULL };
-	json_t *j = req_json_body(r, out);
-	if (!j || !body_only(j, out, fields)) {
-		json_decref(j);
+	json_t *j = body_with(r, out, fields);
+	if (!j)
 		return;
-	}
 	const char *name = body_str(j, "name", true, out);
 	const char *role = name ? body_str(j, "role", true, out) : NULL;
 	const char *pw = role ? body_str(j, "password", true, out) : NULL;
@@ -671,11 +674,9 @@ void act_user_update(struct req *r, struct reply *out)
 {
 	static const char *const fields[] = { "role", "password", NULL };
 	const char *name = r->params[0];
-	json_t *j = req_json_body(r, out);
-	if (!j || !body_only(j, out, fields)) {
-		json_decref(j);
+	json_t *j = body_with(r, out, fields);
+	if (!j)
 		return;
-	}
 	const char *role = body_str(j, "role", false, out);
 	const char *pw = !out->status ? body_str(j, "password", false, out) : NULL;
 	if (out->status) {
@@ -772,11 +773,9 @@ void act_token_create(struct req *r, struct reply *out)
 	static const char *const fields[] = { "label", "role", NULL };
 	if (!needs_account(r, out))
 		return;
-	json_t *j = req_json_body(r, out);
-	if (!j || !body_only(j, out, fields)) {
-		json_decref(j);
+	json_t *j = body_with(r, out, fields);
+	if (!j)
 		return;
-	}
 	const char *label = body_str(j, "label", true, out);
 	const char *role = label ? body_str(j, "role", false, out) : NULL;
 	if (!label || out->status) {

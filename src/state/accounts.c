@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -157,6 +158,53 @@ static enum jerr step_done(struct accounts *a, sqlite3_stmt *st, const char *wha
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return db_fail(a, err, what);
+	return JERR_OK;
+}
+
+/*
+ * Prepare sql and bind its parameters in order from ap by types: 't' a text (const char *,
+ * NULL binds NULL), 'i' an int64_t. NULL (err set) if it cannot be prepared.
+ */
+static sqlite3_stmt *prep_bound(struct accounts *a, struct jerror *err, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *st = prep(a, sql, err);
+	for (int i = 0; st && types[i]; i++) {
+		if (types[i] == 't')
+			bind_text(st, i + 1, va_arg(ap, const char *));
+		else
+			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+	}
+	return st;
+}
+
+/* Run one statement that returns no rows (the lock held), binds as prep_bound. */
+static enum jerr exec_sql(struct accounts *a, const char *what, struct jerror *err, const char *sql, const char *types,
+			  ...)
+{
+	va_list ap;
+	va_start(ap, types);
+	sqlite3_stmt *st = prep_bound(a, err, sql, types, ap);
+	va_end(ap);
+	return st ? step_done(a, st, what, err) : JERR_STATE;
+}
+
+/* Every row of st (bound, finalized here) as row() makes it, into a new array *out. */
+static enum jerr collect_rows(struct accounts *a, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *st), const char *what,
+			      json_t **out, struct jerror *err)
+{
+	*out = NULL;
+	if (!st)
+		return JERR_STATE;
+	json_t *arr = json_array();
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, row(st));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return db_fail(a, err, what);
+	}
+	*out = arr;
 	return JERR_OK;
 }
 
@@ -370,19 +418,10 @@ enum jerr accounts_user_add(struct accounts *a, const char *name, enum acct_role
 		jerror_hint(err, "change it with joey user passwd / joey user role");
 		goto out;
 	}
-	sqlite3_stmt *st = prep(a, "INSERT INTO users(name, role, pw_hash, created_at, updated_at) VALUES (?,?,?,?,?)",
-				err);
-	if (!st) {
-		rc = JERR_STATE;
-		goto out;
-	}
 	int64_t now = time_now_ms();
-	bind_text(st, 1, name);
-	bind_text(st, 2, acct_role_name(role));
-	bind_text(st, 3, hash);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, now);
-	rc = step_done(a, st, "adding a user", err);
+	rc = exec_sql(a, "adding a user", err,
+		      "INSERT INTO users(name, role, pw_hash, created_at, updated_at) VALUES (?,?,?,?,?)", "tttii", name,
+		      acct_role_name(role), hash, now, now);
 out:
 	unlock(a);
 	sodium_memzero(hash, sizeof(hash));
@@ -392,11 +431,7 @@ out:
 /* DELETE ... WHERE user = ? (lock held). */
 static enum jerr delete_for_user(struct accounts *a, const char *sql, const char *name, struct jerror *err)
 {
-	sqlite3_stmt *st = prep(a, sql, err);
-	if (!st)
-		return JERR_STATE;
-	bind_text(st, 1, name);
-	return step_done(a, st, "ending sessions", err);
+	return exec_sql(a, "removing a user's rows", err, sql, "t", name);
 }
 
 enum jerr accounts_user_passwd(struct accounts *a, const char *name, const char *password, struct jerror *err)
@@ -416,15 +451,8 @@ enum jerr accounts_user_passwd(struct accounts *a, const char *name, const char 
 		rc = no_such_user(err, name);
 		goto out;
 	}
-	sqlite3_stmt *st = prep(a, "UPDATE users SET pw_hash = ?, updated_at = ? WHERE name = ?", err);
-	if (!st) {
-		rc = JERR_STATE;
-		goto out;
-	}
-	bind_text(st, 1, hash);
-	sqlite3_bind_int64(st, 2, time_now_ms());
-	bind_text(st, 3, name);
-	if (!(rc = step_done(a, st, "setting a password", err)))
+	if (!(rc = exec_sql(a, "setting a password", err, "UPDATE users SET pw_hash = ?, updated_at = ? WHERE name = ?",
+			    "tit", hash, time_now_ms(), name)))
 		rc = delete_for_user(a, "DELETE FROM sessions WHERE user = ?", name, err);
 out:
 	unlock(a);
@@ -455,31 +483,16 @@ enum jerr accounts_user_role(struct accounts *a, const char *name, enum acct_rol
 			goto out;
 		}
 	}
-	sqlite3_stmt *st = prep(a, "UPDATE users SET role = ?, updated_at = ? WHERE name = ?", err);
-	if (!st) {
-		rc = JERR_STATE;
-		goto out;
-	}
-	bind_text(st, 1, acct_role_name(role));
-	sqlite3_bind_int64(st, 2, time_now_ms());
-	bind_text(st, 3, name);
-	if ((rc = step_done(a, st, "changing a role", err)))
+	if ((rc = exec_sql(a, "changing a role", err, "UPDATE users SET role = ?, updated_at = ? WHERE name = ?", "tit",
+			   acct_role_name(role), time_now_ms(), name)))
 		goto out;
 	if (role < have) {
 		if ((rc = delete_for_user(a, "DELETE FROM sessions WHERE user = ?", name, err)))
 			goto out;
-		st = prep(a,
-			  "UPDATE api_tokens SET revoked_at = ? WHERE user = ? AND revoked_at IS NULL AND "
-			  "(role = 'admin' OR (role = 'editor' AND ? = 'viewer'))",
-			  err);
-		if (!st) {
-			rc = JERR_STATE;
-			goto out;
-		}
-		sqlite3_bind_int64(st, 1, time_now_ms());
-		bind_text(st, 2, name);
-		bind_text(st, 3, acct_role_name(role));
-		rc = step_done(a, st, "revoking tokens", err);
+		rc = exec_sql(a, "revoking tokens", err,
+			      "UPDATE api_tokens SET revoked_at = ? WHERE user = ? AND revoked_at IS NULL AND "
+			      "(role = 'admin' OR (role = 'editor' AND ? = 'viewer'))",
+			      "itt", time_now_ms(), name, acct_role_name(role));
 	}
 out:
 	unlock(a);
@@ -527,33 +540,21 @@ static json_t *col_text_or_null(sqlite3_stmt *st, int i)
 	return t ? json_string(t) : json_null();
 }
 
+static json_t *user_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:o,s:o,s:o,s:o,s:o}", "name", col_text_or_null(st, 0), "role", col_text_or_null(st, 1),
+			 "created_at", col_int_or_null(st, 2), "updated_at", col_int_or_null(st, 3), "last_login_at",
+			 col_int_or_null(st, 4));
+}
+
 enum jerr accounts_user_list(struct accounts *a, json_t **out, struct jerror *err)
 {
-	*out = NULL;
 	lock_open(a);
-	sqlite3_stmt *st = prep(a, "SELECT name, role, created_at, updated_at, last_login_at FROM users ORDER BY name",
-				err);
-	if (!st) {
-		unlock(a);
-		return JERR_STATE;
-	}
-	json_t *arr = json_array();
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o}", "name", col_text_or_null(st, 0), "role",
-						     col_text_or_null(st, 1), "created_at", col_int_or_null(st, 2),
-						     "updated_at", col_int_or_null(st, 3), "last_login_at",
-						     col_int_or_null(st, 4)));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		json_decref(arr);
-		enum jerr e = db_fail(a, err, "listing users");
-		unlock(a);
-		return e;
-	}
+	enum jerr rc = collect_rows(
+		a, prep(a, "SELECT name, role, created_at, updated_at, last_login_at FROM users ORDER BY name", err),
+		user_row, "listing users", out, err);
 	unlock(a);
-	*out = arr;
-	return JERR_OK;
+	return rc;
 }
 
 enum jerr accounts_user_get(struct accounts *a, const char *name, enum acct_role *role, struct jerror *err)
@@ -616,13 +617,8 @@ enum jerr accounts_login(struct accounts *a, const char *name, const char *passw
 	if (!match || r == ROLE_NONE || (password && strlen(password) > ACCT_PASSWORD_MAX))
 		return JERR_OK;
 	lock_open(a);
-	st = prep(a, "UPDATE users SET last_login_at = ? WHERE name = ?", err);
-	enum jerr e = JERR_STATE;
-	if (st) {
-		sqlite3_bind_int64(st, 1, time_now_ms());
-		bind_text(st, 2, name);
-		e = step_done(a, st, "recording a login", err);
-	}
+	enum jerr e = exec_sql(a, "recording a login", err, "UPDATE users SET last_login_at = ? WHERE name = ?", "it",
+			       time_now_ms(), name);
 	unlock(a);
 	if (e)
 		return e;
@@ -640,20 +636,12 @@ enum jerr accounts_session_create(struct accounts *a, const char *user, const ch
 	random_hex32(cookie);
 	random_hex32(csrf);
 	hash_hex(cookie, h);
+	int64_t now = time_now_ms();
 	lock_open(a);
-	sqlite3_stmt *st = prep(
-		a, "INSERT INTO sessions(id_hash, user, csrf, addr, created_at, last_seen_at) VALUES (?,?,?,?,?,?)", err);
-	enum jerr rc = JERR_STATE;
-	if (st) {
-		int64_t now = time_now_ms();
-		bind_text(st, 1, h);
-		bind_text(st, 2, user);
-		bind_text(st, 3, csrf);
-		bind_text(st, 4, addr);
-		sqlite3_bind_int64(st, 5, now);
-		sqlite3_bind_int64(st, 6, now);
-		rc = step_done(a, st, "creating a session", err);
-	}
+	enum jerr rc = exec_sql(a, "creating a session", err,
+				"INSERT INTO sessions(id_hash, user, csrf, addr, created_at, last_seen_at) "
+				"VALUES (?,?,?,?,?,?)",
+				"ttttii", h, user, csrf, addr, now, now);
 	unlock(a);
 	return rc;
 }
@@ -706,15 +694,12 @@ enum jerr accounts_session_get(struct accounts *a, const char *cookie, int64_t n
 		p->via = "session";
 	}
 	sqlite3_finalize(st);
-	st = prep(a, expired ? "DELETE FROM sessions WHERE id_hash = ?1"
-			     : "UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
-		  err);
-	if (!st)
-		goto out;
-	bind_text(st, 1, h);
-	if (!expired)
-		sqlite3_bind_int64(st, 2, now);
-	if ((rc = step_done(a, st, "updating a session", err)))
+	if (expired)
+		rc = exec_sql(a, "ending a session", err, "DELETE FROM sessions WHERE id_hash = ?", "t", h);
+	else
+		rc = exec_sql(a, "updating a session", err, "UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?", "it",
+			      now, h);
+	if (rc)
 		goto out;
 	*found = !expired && p->role != ROLE_NONE;
 out:
@@ -729,12 +714,7 @@ enum jerr accounts_session_delete(struct accounts *a, const char *cookie, struct
 	char h[65];
 	hash_hex(cookie, h);
 	lock_open(a);
-	sqlite3_stmt *st = prep(a, "DELETE FROM sessions WHERE id_hash = ?", err);
-	enum jerr rc = JERR_STATE;
-	if (st) {
-		bind_text(st, 1, h);
-		rc = step_done(a, st, "ending a session", err);
-	}
+	enum jerr rc = exec_sql(a, "ending a session", err, "DELETE FROM sessions WHERE id_hash = ?", "t", h);
 	unlock(a);
 	return rc;
 }
@@ -775,19 +755,9 @@ enum jerr accounts_token_create(struct accounts *a, const char *user, const char
 	char h[65], prefix[16];
 	hash_hex(plaintext, h);
 	snprintf(prefix, sizeof(prefix), "%.13s", plaintext); /* "joey_" and 8 hex digits */
-	sqlite3_stmt *st = prep(
-		a, "INSERT INTO api_tokens(user, label, role, token_hash, prefix, created_at) VALUES (?,?,?,?,?,?)", err);
-	if (!st) {
-		rc = JERR_STATE;
-		goto out;
-	}
-	bind_text(st, 1, user);
-	bind_text(st, 2, label);
-	bind_text(st, 3, acct_role_name(role));
-	bind_text(st, 4, h);
-	bind_text(st, 5, prefix);
-	sqlite3_bind_int64(st, 6, time_now_ms());
-	if (!(rc = step_done(a, st, "creating a token", err)))
+	if (!(rc = exec_sql(a, "creating a token", err,
+			    "INSERT INTO api_tokens(user, label, role, token_hash, prefix, created_at) VALUES (?,?,?,?,?,?)",
+			    "ttttti", user, label, acct_role_name(role), h, prefix, time_now_ms())))
 		*id = sqlite3_last_insert_rowid(a->db);
 out:
 	unlock(a);
@@ -827,72 +797,47 @@ enum jerr accounts_token_get(struct accounts *a, const char *plaintext, struct a
 		goto out;
 	}
 	rc = JERR_OK;
-	if (r == SQLITE_ROW) {
-		st = prep(a, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", err);
-		if (!st) {
-			rc = JERR_STATE;
-			goto out;
-		}
-		sqlite3_bind_int64(st, 1, time_now_ms());
-		sqlite3_bind_int64(st, 2, p->token_id);
-		if (!(rc = step_done(a, st, "recording a token's use", err)))
-			*found = p->role != ROLE_NONE;
-	}
+	if (r == SQLITE_ROW &&
+	    !(rc = exec_sql(a, "recording a token's use", err, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", "ii",
+			    time_now_ms(), p->token_id)))
+		*found = p->role != ROLE_NONE;
 out:
 	unlock(a);
 	return rc;
 }
 
+static json_t *token_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)sqlite3_column_int64(st, 0), "user",
+			 col_text_or_null(st, 1), "label", col_text_or_null(st, 2), "role", col_text_or_null(st, 3),
+			 "prefix", col_text_or_null(st, 4), "created_at", col_int_or_null(st, 5), "last_used_at",
+			 col_int_or_null(st, 6), "revoked_at", col_int_or_null(st, 7));
+}
+
 enum jerr accounts_token_list(struct accounts *a, const char *user, json_t **out, struct jerror *err)
 {
-	*out = NULL;
 	lock_open(a);
 	sqlite3_stmt *st = prep(a,
 				"SELECT id, user, label, role, prefix, created_at, last_used_at, revoked_at FROM api_tokens "
 				"WHERE ?1 IS NULL OR user = ?1 ORDER BY id",
 				err);
-	if (!st) {
-		unlock(a);
-		return JERR_STATE;
-	}
-	bind_text(st, 1, user);
-	json_t *arr = json_array();
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(arr, json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
-						     (json_int_t)sqlite3_column_int64(st, 0), "user",
-						     col_text_or_null(st, 1), "label", col_text_or_null(st, 2), "role",
-						     col_text_or_null(st, 3), "prefix", col_text_or_null(st, 4),
-						     "created_at", col_int_or_null(st, 5), "last_used_at",
-						     col_int_or_null(st, 6), "revoked_at", col_int_or_null(st, 7)));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		json_decref(arr);
-		enum jerr e = db_fail(a, err, "listing tokens");
-		unlock(a);
-		return e;
-	}
+	if (st)
+		bind_text(st, 1, user);
+	enum jerr rc = collect_rows(a, st, token_row, "listing tokens", out, err);
 	unlock(a);
-	*out = arr;
-	return JERR_OK;
+	return rc;
 }
 
 enum jerr accounts_token_revoke(struct accounts *a, int64_t id, const char *user, bool *found, struct jerror *err)
 {
 	*found = false;
 	lock_open(a);
-	sqlite3_stmt *st = prep(a,
+	enum jerr rc = exec_sql(a, "revoking a token", err,
 				"UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2 AND (?3 IS NULL OR user = ?3) "
 				"AND revoked_at IS NULL",
-				err);
-	enum jerr rc = JERR_STATE;
-	if (st) {
-		sqlite3_bind_int64(st, 1, time_now_ms());
-		sqlite3_bind_int64(st, 2, id);
-		bind_text(st, 3, user);
-		if (!(rc = step_done(a, st, "revoking a token", err)))
-			*found = sqlite3_changes(a->db) > 0;
-	}
+				"iit", time_now_ms(), id, user);
+	if (!rc)
+		*found = sqlite3_changes(a->db) > 0;
 	unlock(a);
 	return rc;
 }
@@ -906,23 +851,11 @@ enum jerr accounts_audit_add(struct accounts *a, const struct acct_principal *p,
 	char *b = before ? json_dumps(before, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
 	char *f = after ? json_dumps(after, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
 	lock_open(a);
-	sqlite3_stmt *st = prep(a,
+	enum jerr rc = exec_sql(a, "writing the audit log", err,
 				"INSERT INTO audit(at, actor, via, addr, action, object_class, object_id, before, after) "
 				"VALUES (?,?,?,?,?,?,?,?,?)",
-				err);
-	enum jerr rc = JERR_STATE;
-	if (st) {
-		sqlite3_bind_int64(st, 1, time_now_ms());
-		bind_text(st, 2, p && *p->user ? p->user : "system");
-		bind_text(st, 3, p && p->via ? p->via : "system");
-		bind_text(st, 4, addr);
-		bind_text(st, 5, action);
-		bind_text(st, 6, object_class);
-		bind_text(st, 7, object_id);
-		bind_text(st, 8, b);
-		bind_text(st, 9, f);
-		rc = step_done(a, st, "writing the audit log", err);
-	}
+				"itttttttt", time_now_ms(), p && *p->user ? p->user : "system",
+				p && p->via ? p->via : "system", addr, action, object_class, object_id, b, f);
 	unlock(a);
 	free(b);
 	free(f);
@@ -939,38 +872,26 @@ static json_t *col_json(sqlite3_stmt *st, int i)
 	return j ? j : json_string(t);
 }
 
+static json_t *audit_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)sqlite3_column_int64(st, 0), "at",
+			 col_int_or_null(st, 1), "actor", col_text_or_null(st, 2), "via", col_text_or_null(st, 3), "addr",
+			 col_text_or_null(st, 4), "action", col_text_or_null(st, 5), "class", col_text_or_null(st, 6),
+			 "object", col_text_or_null(st, 7), "before", col_json(st, 8), "after", col_json(st, 9));
+}
+
 enum jerr accounts_audit_list(struct accounts *a, int64_t limit, int64_t before_id, json_t **out, struct jerror *err)
 {
-	*out = NULL;
 	lock_open(a);
 	sqlite3_stmt *st = prep(a,
 				"SELECT id, at, actor, via, addr, action, object_class, object_id, before, after FROM audit "
 				"WHERE ?1 <= 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
 				err);
-	if (!st) {
-		unlock(a);
-		return JERR_STATE;
+	if (st) {
+		sqlite3_bind_int64(st, 1, before_id);
+		sqlite3_bind_int64(st, 2, limit);
 	}
-	sqlite3_bind_int64(st, 1, before_id);
-	sqlite3_bind_int64(st, 2, limit);
-	json_t *arr = json_array();
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(
-			arr, json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
-				       (json_int_t)sqlite3_column_int64(st, 0), "at", col_int_or_null(st, 1), "actor",
-				       col_text_or_null(st, 2), "via", col_text_or_null(st, 3), "addr",
-				       col_text_or_null(st, 4), "action", col_text_or_null(st, 5), "class",
-				       col_text_or_null(st, 6), "object", col_text_or_null(st, 7), "before",
-				       col_json(st, 8), "after", col_json(st, 9)));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		json_decref(arr);
-		enum jerr e = db_fail(a, err, "reading the audit log");
-		unlock(a);
-		return e;
-	}
+	enum jerr rc = collect_rows(a, st, audit_row, "reading the audit log", out, err);
 	unlock(a);
-	*out = arr;
-	return JERR_OK;
+	return rc;
 }
