@@ -18,6 +18,9 @@ static void usage(FILE *out)
 	      "  --listen HOST:PORT     address to listen on (default 127.0.0.1:8020; port 0: any free one).\n"
 	      "  --tls-cert FILE        serve HTTPS with this PEM certificate (chain) ...\n"
 	      "  --tls-key FILE         ... and this PEM private key (session cookies become Secure)\n"
+	      "  --public-url URL       the address browsers use behind a TLS proxy (https://joey.example.com):\n"
+	      "                         its Origin is accepted and an https one makes cookies Secure\n"
+	      "                         (default: JOEY_PUBLIC_URL)\n"
 	      "  --stop-timeout SECONDS on SIGTERM, how long to wait for the batches in flight (default 60)\n"
 	      "  --concurrency N        Braze requests in flight per destination (default 32)\n"
 	      "  --timeout SECONDS      per Braze request (default 30)\n"
@@ -98,6 +101,14 @@ int cmd_serve(int argc, char **argv)
 		}
 		if ((v = cli_opt_value("--tls-key", argc, argv, &i, &missing))) {
 			o.tls_key = v;
+			continue;
+		}
+		if (!missing && (v = cli_opt_value("--public-url", argc, argv, &i, &missing))) {
+			if (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) {
+				fprintf(stderr, "joey: error: --public-url takes http(s)://HOST[:PORT], not \"%s\"\n", v);
+				return EXIT_USAGE;
+			}
+			o.public_url = v;
 			continue;
 		}
 		if ((v = cli_opt_value("--data-dir", argc, argv, &i, &missing))) {
@@ -183,6 +194,8 @@ int cli_server_run(struct cli_common *c, struct server_opts *o)
 	o->cfg.secrets_path = secrets;
 	if (!o->token)
 		o->token = getenv("JOEY_API_TOKEN");
+	if (!o->public_url && getenv("JOEY_PUBLIC_URL") && *getenv("JOEY_PUBLIC_URL"))
+		o->public_url = getenv("JOEY_PUBLIC_URL");
 	if (server_main(o, &err)) {
 		jerror_print(stderr, &err);
 		ret = err.code == JERR_USAGE ? EXIT_USAGE : 1;

@@ -33,6 +33,7 @@
 #define LOGIN_MAX_PER_ADDR 30 /* above the per-user limit: an office behind one NAT address */
 #define LOGIN_MAX_PER_USER 10
 #define LOGIN_SLOTS 1024
+#define LOGIN_MAX_INFLIGHT 4 /* password checks at once: Argon2id takes 64 MiB each */
 #define SESSION_COOKIE "joey_session"
 
 struct login_slot {
@@ -45,6 +46,7 @@ struct auth {
 	struct accounts *acct;
 	pthread_mutex_t lock; /* slots and the setup token */
 	struct login_slot slots[LOGIN_SLOTS];
+	unsigned inflight;   /* password checks running */
 	char setup_hash[65]; /* BLAKE2b of the setup token; "" when none is live */
 	char setup_token[49];
 	int64_t setup_expires;
@@ -129,16 +131,24 @@ void auth_close(struct server *s)
 	s->auth = NULL;
 }
 
-enum jerr auth_ready(struct server *s, struct jerror *err)
+enum jerr auth_check_token(struct server *s, struct jerror *err)
 {
-	struct auth *a = s->auth;
 	if (s->token && strlen(s->token) < 32 && !s->loopback) {
 		jerror_set(err, JERR_CONFIG, "JOEY_API_TOKEN is too short for a server beyond loopback");
-		jerror_detail(err, "it has %zu characters; at least 32 are needed when listening on %s",
-			      strlen(s->token), s->listen_desc);
+		jerror_detail(err, "it has %zu characters; at least 32 are needed when listening on %s:%u",
+			      strlen(s->token), s->opts.listen_host, s->opts.listen_port);
 		jerror_hint(err, "make one with: head -c 32 /dev/urandom | base64");
 		return JERR_CONFIG;
 	}
+	return JERR_OK;
+}
+
+enum jerr auth_ready(struct server *s, struct jerror *err)
+{
+	struct auth *a = s->auth;
+	enum jerr rc = auth_check_token(s, err);
+	if (rc)
+		return rc;
 	if (!a)
 		return JERR_OK;
 	pthread_mutex_lock(&a->lock);
@@ -161,6 +171,17 @@ struct accounts *auth_accounts(struct server *s)
 
 /* ---- login rate limits ---- */
 
+/* The failures that block key ("a:..." or "u:..."). */
+static unsigned slot_max(const char *key)
+{
+	return key[0] == 'a' ? LOGIN_MAX_PER_ADDR : LOGIN_MAX_PER_USER;
+}
+
+/*
+ * The slot of key; with create, a new one if there is none: an empty slot, else the
+ * oldest that blocks nobody. A slot that blocks is never given away (else a flood of
+ * other names would lift a lockout): NULL when every slot blocks.
+ */
 static struct login_slot *slot_for(struct auth *a, const char *key, int64_t now, bool create)
 {
 	struct login_slot *victim = NULL;
@@ -170,11 +191,12 @@ static struct login_slot *slot_for(struct auth *a, const char *key, int64_t now,
 			sl->key[0] = 0; /* its window passed */
 		if (*sl->key && !strcmp(sl->key, key))
 			return sl;
-		/* an empty slot, else the one whose window started first */
+		if (*sl->key && sl->failures >= slot_max(sl->key))
+			continue;
 		if (!victim || (*victim->key && (!*sl->key || sl->window_start < victim->window_start)))
 			victim = sl;
 	}
-	if (!create)
+	if (!create || !victim)
 		return NULL;
 	snprintf(victim->key, sizeof(victim->key), "%s", key);
 	victim->window_start = now;
@@ -191,10 +213,30 @@ static int64_t login_blocked(struct auth *a, const char *key, unsigned max, int6
 	return (sl->window_start + LOGIN_WINDOW_MS - now) / 1000 + 1;
 }
 
-static void login_failed(struct auth *a, const char *key, int64_t now)
+/* Count an attempt for key before its password is checked; false: no slot is free. */
+static bool login_reserve(struct auth *a, const char *key, int64_t now)
 {
 	struct login_slot *sl = slot_for(a, key, now, true);
+	if (!sl)
+		return false;
 	sl->failures++;
+	return true;
+}
+
+/* The attempt succeeded: it does not count. */
+static void login_release(struct auth *a, const char *key, int64_t now)
+{
+	struct login_slot *sl = slot_for(a, key, now, false);
+	if (sl && sl->failures)
+		sl->failures--;
+}
+
+/* A 500 for someone who may be nobody: the detail goes to the log only. */
+static void reply_internal(struct reply *out, struct jerror *err)
+{
+	log_error("accounts: %s%s%s", err->msg.buf, err->detail.len ? ": " : "", err->detail.len ? err->detail.buf : "");
+	jerror_release(err);
+	reply_error(out, 500, "the accounts store failed", NULL, "see the server's log");
 }
 
 /* ---- requests ---- */
@@ -244,6 +286,15 @@ static bool origin_ok(const struct server *s, const struct req *r)
 {
 	if (!r->origin)
 		return true; /* not a browser's cross-site request (they always send Origin on POST) */
+	/* behind a TLS proxy the browser's origin is the public one (--public-url) */
+	const char *pub = s->opts.public_url;
+	if (pub && *pub) {
+		size_t n = strlen(pub);
+		while (n && pub[n - 1] == '/')
+			n--;
+		if (strlen(r->origin) == n && !strncasecmp(r->origin, pub, n))
+			return true;
+	}
 	const char *want = s->tls ? "https://" : "http://";
 	size_t wl = strlen(want);
 	if (strncasecmp(r->origin, want, wl) || !r->host)
@@ -358,7 +409,8 @@ static void set_session_cookie(struct server *s, struct reply *out, const char *
 {
 	struct strbuf c = STRBUF_INIT;
 	strbuf_addf(&c, SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s", value,
-		    (long long)max_age_s, s->tls ? "; Secure" : "");
+		    (long long)max_age_s,
+		    s->tls || (s->opts.public_url && !strncasecmp(s->opts.public_url, "https://", 8)) ? "; Secure" : "");
 	free(out->set_cookie);
 	out->set_cookie = strbuf_detach(&c, NULL);
 }
@@ -391,8 +443,7 @@ static void start_session(struct req *r, struct reply *out, const char *user, en
 	char cookie[ACCT_SECRET_HEX + 1], csrf[ACCT_SECRET_HEX + 1];
 	struct jerror err = JERROR_INIT;
 	if (accounts_session_create(a->acct, user, r->remote_addr, cookie, csrf, &err)) {
-		reply_jerror(out, 500, &err);
-		jerror_release(&err);
+		reply_internal(out, &err);
 		return;
 	}
 	set_session_cookie(r->s, out, cookie, a->max_ms / 1000);
@@ -448,68 +499,91 @@ static json_t *body_with(struct req *r, struct reply *out, const char *const *fi
 	return j;
 }
 
-void act_login(struct req *r, struct reply *out)
+/*
+ * Check user's password as a sign-in does, for sign-in and password changes: the
+ * per-address and per-user limits (the attempt is counted before the slow check, so
+ * requests in flight together cannot pass the limit), at most LOGIN_MAX_INFLIGHT checks
+ * at once, failures in the audit log. false: *out holds the 401/429/503/500.
+ */
+static bool password_check(struct req *r, struct reply *out, const char *user, const char *pw, enum acct_role *role)
 {
-	static const char *const fields[] = { "user", "password", NULL };
 	struct auth *a = r->s->auth;
-	json_t *j = body_with(r, out, fields);
-	if (!j)
-		return;
-	const char *user = body_str(j, "user", true, out);
-	const char *pw = user ? body_str(j, "password", true, out) : NULL;
-	if (!user || !pw) {
-		json_decref(j);
-		return;
-	}
 	char akey[80], ukey[ACCT_NAME_MAX + 8];
+	bool valid_name = acct_name_valid(user);
 	snprintf(akey, sizeof(akey), "a:%s", r->remote_addr ? r->remote_addr : "?");
-	snprintf(ukey, sizeof(ukey), "u:%.*s", ACCT_NAME_MAX, user);
+	snprintf(ukey, sizeof(ukey), "u:%s", valid_name ? user : "(invalid)");
 	int64_t now = time_now_ms();
 	pthread_mutex_lock(&a->lock);
 	int64_t wait = login_blocked(a, akey, LOGIN_MAX_PER_ADDR, now);
 	int64_t wu = login_blocked(a, ukey, LOGIN_MAX_PER_USER, now);
+	bool busy = a->inflight >= LOGIN_MAX_INFLIGHT;
 	if (wu > wait)
 		wait = wu;
+	bool reserved = !wait && !busy && login_reserve(a, akey, now);
+	if (reserved && !login_reserve(a, ukey, now)) {
+		login_release(a, akey, now);
+		reserved = false;
+	}
+	if (reserved)
+		a->inflight++;
 	pthread_mutex_unlock(&a->lock);
-	if (wait) {
+	if (wait || !reserved) {
 		char d[128];
-		snprintf(d, sizeof(d), "too many failed sign-ins from this address or for this user; try again in %lld s",
+		if (!wait)
+			wait = busy ? 1 : LOGIN_WINDOW_MS / 1000;
+		snprintf(d, sizeof(d), "%s; try again in %lld s",
+			 busy ? "too many sign-ins are being checked right now"
+			      : "too many failed sign-ins from this address or for this user",
 			 (long long)wait);
 		out->retry_after = (unsigned)wait;
-		reply_error(out, 429, "too many sign-in attempts", d, "an admin can set a new password: joey user passwd");
-		json_decref(j);
-		return;
+		reply_error(out, busy ? 503 : 429, busy ? "the server is busy" : "too many sign-in attempts", d,
+			    busy ? NULL : "an admin can set a new password: joey user passwd");
+		return false;
 	}
 	bool ok = false;
-	enum acct_role role = ROLE_NONE;
 	struct jerror err = JERROR_INIT;
-	if (accounts_login(a->acct, user, pw, &ok, &role, &err)) {
-		reply_jerror(out, 500, &err);
-		jerror_release(&err);
-		json_decref(j);
-		return;
+	enum jerr rc = valid_name ? accounts_login(a->acct, user, pw, &ok, role, &err) : JERR_OK;
+	pthread_mutex_lock(&a->lock);
+	a->inflight--;
+	if (ok) {
+		login_release(a, akey, now);
+		login_release(a, ukey, now);
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (rc) {
+		reply_internal(out, &err);
+		return false;
 	}
 	if (!ok) {
-		pthread_mutex_lock(&a->lock);
-		login_failed(a, akey, now);
-		login_failed(a, ukey, now);
-		pthread_mutex_unlock(&a->lock);
 		struct acct_principal who = { .role = ROLE_NONE, .via = "login" };
-		snprintf(who.user, sizeof(who.user), "%.*s", ACCT_NAME_MAX, user);
+		snprintf(who.user, sizeof(who.user), "%s", valid_name ? user : "(invalid user name)");
 		struct jerror aerr = JERROR_INIT;
 		if (accounts_audit_add(a->acct, &who, r->remote_addr, "session.login_failed", "user", who.user, NULL,
 				       NULL, &aerr))
 			jerror_release(&aerr);
 		reply_error(out, 401, "wrong user name or password", NULL,
 			    "an admin can set a new password: joey user passwd NAME");
-		json_decref(j);
-		return;
+		return false;
 	}
-	snprintf(r->who.user, sizeof(r->who.user), "%s", user);
-	r->who.role = role;
-	r->who.via = "session";
-	auth_audit(r, "session.login", "user", user, NULL, NULL);
-	start_session(r, out, user, role, 200);
+	return true;
+}
+
+void act_login(struct req *r, struct reply *out)
+{
+	static const char *const fields[] = { "user", "password", NULL };
+	json_t *j = body_with(r, out, fields);
+	if (!j)
+		return;
+	const char *user = body_str(j, "user", true, out);
+	const char *pw = user ? body_str(j, "password", true, out) : NULL;
+	enum acct_role role = ROLE_NONE;
+	if (pw && password_check(r, out, user, pw, &role)) {
+		snprintf(r->who.user, sizeof(r->who.user), "%s", user);
+		r->who.role = role;
+		r->who.via = "session";
+		auth_audit(r, "session.login", "user", user, NULL, NULL);
+		start_session(r, out, user, role, 200);
+	}
 	json_decref(j);
 }
 
@@ -573,8 +647,10 @@ void act_setup(struct req *r, struct reply *out)
 	struct jerror err = JERROR_INIT;
 	if (!match || accounts_user_count(a->acct, &users, &err) || users > 0 ||
 	    accounts_user_add(a->acct, user, ROLE_ADMIN, pw, &err)) {
-		if (err.code)
-			reply_jerror(out, err.code == JERR_USAGE ? 400 : 500, &err);
+		if (err.code == JERR_USAGE)
+			reply_jerror(out, 400, &err);
+		else if (err.code)
+			reply_internal(out, &err);
 		else
 			reply_error(out, 409, "accounts exist already", NULL, "sign in instead");
 		jerror_release(&err);
@@ -609,15 +685,18 @@ void act_password(struct req *r, struct reply *out)
 		json_decref(j);
 		return;
 	}
-	bool ok = false;
-	enum acct_role role;
+	enum acct_role role = ROLE_NONE;
 	struct jerror err = JERROR_INIT;
 	char user[ACCT_NAME_MAX + 1];
 	snprintf(user, sizeof(user), "%s", r->who.user);
-	if (!accounts_login(a->acct, user, cur, &ok, &role, &err) && !ok)
-		jerror_set(&err, JERR_AUTH, "the current password is wrong");
-	if (err.code || accounts_user_passwd(a->acct, user, nw, &err)) {
-		reply_jerror(out, err.code == JERR_STATE || err.code == JERR_INTERNAL ? 500 : 400, &err);
+	if (!password_check(r, out, user, cur, &role)) {
+		if (out->status == 401) /* signed in already: the current password is what was wrong */
+			reply_error(out, 400, "the current password is wrong", NULL, NULL);
+		json_decref(j);
+		return;
+	}
+	if (accounts_user_passwd(a->acct, user, nw, &err)) {
+		reply_jerror(out, err.code == JERR_USAGE ? 400 : 500, &err);
 		jerror_release(&err);
 		json_decref(j);
 		return;
@@ -848,7 +927,7 @@ void api_audit(struct req *r, struct reply *out)
 		jerror_release(&err);
 		return;
 	}
-	size_t n = json_array_size(list);
+	size_t n = json_array_size(list); /* collect_rows keeps a row it cannot show: n counts every row */
 	json_t *last = n ? json_array_get(list, n - 1) : NULL;
 	json_t *next = n == limit && last ? json_integer(json_integer_value(json_object_get(last, "id"))) : json_null();
 	reply_json(out, 200, json_pack("{s:o,s:o}", "entries", list, "next_before", next));

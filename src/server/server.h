@@ -40,6 +40,9 @@ struct server_opts {
 	const char *token;         /* JOEY_API_TOKEN (an admin), or NULL; accounts otherwise (auth.c) */
 	const char *tls_cert;      /* PEM files for HTTPS, both or neither (borrowed) */
 	const char *tls_key;
+	const char *public_url;    /* the UI's address as browsers see it behind a TLS proxy
+				    * ("https://joey.example.com"): its Origin is ours too, and an
+				    * https one makes the session cookie Secure; NULL: none (borrowed) */
 	double stop_timeout_s;     /* SIGTERM: longest wait for runs in flight (default 60) */
 	size_t max_body;           /* request body limit (default 1 MiB) */
 	struct dest_opts dest;     /* connector options for runs */

@@ -221,6 +221,8 @@ void auth_close(struct server *s);
  * account yet.
  */
 enum jerr auth_ready(struct server *s, struct jerror *err) JOEY_WUR;
+/* The JOEY_API_TOKEN length rule alone, as soon as the bound address is known. */
+enum jerr auth_check_token(struct server *s, struct jerror *err) JOEY_WUR;
 /* The accounts store (NULL without HTTP). */
 struct accounts *auth_accounts(struct server *s);
 /*

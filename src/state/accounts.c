@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/jsonutil.h"
 #include "base/strbuf.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
@@ -197,8 +198,12 @@ static enum jerr collect_rows(struct accounts *a, sqlite3_stmt *st, json_t *(*ro
 		return JERR_STATE;
 	json_t *arr = json_array();
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(arr, row(st));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *j = row(st);
+		/* a row that cannot be shown still counts: a hole would end the paging early */
+		json_array_append_new(arr, j ? j : json_pack("{s:I,s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+							     "error", "this row could not be read"));
+	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		json_decref(arr);
@@ -374,6 +379,25 @@ static enum jerr user_role_locked(struct accounts *a, const char *name, enum acc
 	return JERR_OK;
 }
 
+/*
+ * One transaction for a check and the writes that depend on it (the last admin), also
+ * against another process (joey user beside serve): BEGIN IMMEDIATE takes the write lock.
+ */
+static enum jerr tx_begin(struct accounts *a, struct jerror *err)
+{
+	return exec_sql(a, "starting a transaction", err, "BEGIN IMMEDIATE", "");
+}
+
+/* COMMIT when rc is JERR_OK, else ROLLBACK; the first error wins. */
+static enum jerr tx_end(struct accounts *a, enum jerr rc, struct jerror *err)
+{
+	if (rc) {
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return exec_sql(a, "committing", err, "COMMIT", "");
+}
+
 static enum jerr count_admins_locked(struct accounts *a, int64_t *n, struct jerror *err)
 {
 	sqlite3_stmt *st = prep(a, "SELECT count(*) FROM users WHERE role = 'admin'", err);
@@ -467,8 +491,12 @@ enum jerr accounts_user_role(struct accounts *a, const char *name, enum acct_rol
 	lock_open(a);
 	enum acct_role have;
 	int64_t admins = 0;
-	enum jerr rc = user_role_locked(a, name, &have, err);
-	if (rc)
+	enum jerr rc = tx_begin(a, err);
+	if (rc) {
+		unlock(a);
+		return rc;
+	}
+	if ((rc = user_role_locked(a, name, &have, err)))
 		goto out;
 	if (have == ROLE_NONE) {
 		rc = no_such_user(err, name);
@@ -495,6 +523,7 @@ enum jerr accounts_user_role(struct accounts *a, const char *name, enum acct_rol
 			      "itt", time_now_ms(), name, acct_role_name(role));
 	}
 out:
+	rc = tx_end(a, rc, err);
 	unlock(a);
 	return rc;
 }
@@ -504,8 +533,12 @@ enum jerr accounts_user_remove(struct accounts *a, const char *name, struct jerr
 	lock_open(a);
 	enum acct_role have;
 	int64_t admins = 0;
-	enum jerr rc = user_role_locked(a, name, &have, err);
-	if (rc)
+	enum jerr rc = tx_begin(a, err);
+	if (rc) {
+		unlock(a);
+		return rc;
+	}
+	if ((rc = user_role_locked(a, name, &have, err)))
 		goto out;
 	if (have == ROLE_NONE) {
 		rc = no_such_user(err, name);
@@ -525,6 +558,7 @@ enum jerr accounts_user_remove(struct accounts *a, const char *name, struct jerr
 	    (rc = delete_for_user(a, "DELETE FROM users WHERE name = ?", name, err)))
 		goto out;
 out:
+	rc = tx_end(a, rc, err);
 	unlock(a);
 	return rc;
 }
@@ -537,7 +571,7 @@ static json_t *col_int_or_null(sqlite3_stmt *st, int i)
 static json_t *col_text_or_null(sqlite3_stmt *st, int i)
 {
 	const char *t = (const char *)sqlite3_column_text(st, i);
-	return t ? json_string(t) : json_null();
+	return t ? json_string_lossy(t) : json_null();
 }
 
 static json_t *user_row(sqlite3_stmt *st)
@@ -613,13 +647,21 @@ enum jerr accounts_login(struct accounts *a, const char *name, const char *passw
 	/* the slow part outside the lock: logins of different users run side by side */
 	bool match = crypto_pwhash_str_verify(r != ROLE_NONE ? hash : a->dummy_hash, password ? password : "",
 					      pwlen) == 0;
-	sodium_memzero(hash, sizeof(hash));
-	if (!match || r == ROLE_NONE || (password && strlen(password) > ACCT_PASSWORD_MAX))
+	if (!match || r == ROLE_NONE || (password && strlen(password) > ACCT_PASSWORD_MAX)) {
+		sodium_memzero(hash, sizeof(hash));
 		return JERR_OK;
+	}
+	/* the password may have changed while it was checked: the login counts only if the
+	 * hash it was checked against is still the user's (one statement, under the lock) */
 	lock_open(a);
-	enum jerr e = exec_sql(a, "recording a login", err, "UPDATE users SET last_login_at = ? WHERE name = ?", "it",
-			       time_now_ms(), name);
+	enum jerr e = exec_sql(a, "recording a login", err,
+			       "UPDATE users SET last_login_at = ? WHERE name = ? AND pw_hash = ?", "itt", time_now_ms(),
+			       name, hash);
+	bool still = !e && sqlite3_changes(a->db) == 1;
 	unlock(a);
+	sodium_memzero(hash, sizeof(hash));
+	if (!e && !still)
+		return JERR_OK;
 	if (e)
 		return e;
 	*ok = true;

@@ -14,7 +14,10 @@ import stat
 import subprocess
 import sys
 import time
+import http.client
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -40,7 +43,8 @@ class Client:
             self.ctx.check_hostname = False
             self.ctx.verify_mode = ssl.CERT_NONE
 
-    def call(self, method, path, body=None, csrf=True, headers=None, bearer=None):
+    def call(self, method, path, body=None, csrf=True, headers=None, bearer=None, source=None):
+        """source: the local address to connect from (127.0.0.x), as another machine would."""
         h = dict(headers or {})
         if self.cookie:
             h["Cookie"] = "joey_session=" + self.cookie
@@ -53,12 +57,16 @@ class Client:
         data = json.dumps(body).encode() if body is not None else None
         if data is not None:
             h["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.srv.url + path, data=data, method=method, headers=h)
-        try:
-            with urllib.request.urlopen(req, timeout=60, context=self.ctx) as r:
-                status, hdrs, raw = r.status, r.headers, r.read().decode()
-        except urllib.error.HTTPError as e:
-            status, hdrs, raw = e.code, e.headers, e.read().decode()
+        u = urllib.parse.urlsplit(self.srv.url)
+        src = (source, 0) if source else None
+        if u.scheme == "https":
+            conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=60, context=self.ctx, source_address=src)
+        else:
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60, source_address=src)
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        status, hdrs, raw = resp.status, resp.headers, resp.read().decode()
+        conn.close()
         sc = hdrs.get("Set-Cookie")
         if sc:
             self.last_set_cookie = sc
@@ -78,8 +86,8 @@ class Client:
         r.__repr__ = lambda: "HTTP %d %s" % (status, raw[:800])
         return r
 
-    def login(self, user, password):
-        return self.call("POST", "/api/v1/session", {"user": user, "password": password})
+    def login(self, user, password, source=None):
+        return self.call("POST", "/api/v1/session", {"user": user, "password": password}, source=source)
 
 
 def show(r):
@@ -285,11 +293,50 @@ c.call("DELETE", "/api/v1/session")
 c.cookie = old
 check("a logged-out session cookie is refused", c.call("GET", "/api/v1/models").status == 401)
 
+# ---- review findings: the audit log cannot be cut short, limits hold under load ----
+r = Client(srv).login("a" * 63 + "\u00e9", "whatever", source="127.0.0.9")
+check("a sign-in with a name that is not a user name is 401", r.status == 401, show(r))
+audit_c = Client(srv)
+audit_c.login("alice", "a new long password", source="127.0.0.9")
+r = audit_c.call("GET", "/api/v1/audit?limit=3")
+check("that failure does not cut the audit log short", r.status == 200 and len(r.json["entries"]) == 3
+      and r.json["next_before"] is not None, show(r))
+r = audit_c.call("POST", "/api/v1/users", {"name": "pat", "role": "viewer", "password": "pat password 1"})
+check("admin adds pat", r.status == 201, show(r))
+audit_c.call("DELETE", "/api/v1/session")
+codes = []
+
+
+def try_login(i):
+    codes.append(Client(srv).login("vic", "wrong password %d" % i, source="127.0.0.3").status)
+
+
+threads = [threading.Thread(target=try_login, args=(i,)) for i in range(24)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+seq = []
+for i in range(12):
+    seq.append(Client(srv).login("vic", "wrong again %d" % i, source="127.0.0.3").status)
+    if seq[-1] == 429:
+        break
+check("24 wrong passwords at once, then one by one: exactly 10 are checked in the window (the rest 429, "
+      "or 503 while 4 checks run)", codes.count(401) + seq.count(401) == 10 and set(codes) <= {401, 429, 503}
+      and seq[-1] == 429, (sorted(codes), seq))
+r = Client(srv).login("vic", "vic password 1", source="127.0.0.4")
+check("... and the user is locked for a while, from any address", r.status == 429, show(r))
+e = Client(srv)
+e.login("erin", "erin password 1", source="127.0.0.5")
+pw_codes = [e.call("POST", "/api/v1/session/password", {"current_password": "guess %d" % i,
+                                                        "new_password": "whatever long"}, source="127.0.0.5").status
+            for i in range(11)]
+check("guessing the current password in a password change is limited too", pw_codes[:10] == [400] * 10
+      and pw_codes[10] == 429, pw_codes)
+
 # ---- login rate limits ----
 attacker = Client(srv)
-codes = [attacker.login("vic", "wrong password %d" % i).status for i in range(10)]
+codes = [attacker.login("pat", "wrong password %d" % i).status for i in range(10)]
 check("ten wrong passwords: 401 each", codes == [401] * 10, codes)
-r = attacker.login("vic", "vic password 1")
+r = attacker.login("pat", "pat password 1")
 check("then even the right password is 429 with Retry-After", r.status == 429 and int(r.headers.get("Retry-After", "0")) > 0, show(r))
 r = Client(srv).login("alice", "a new long password")
 check("another user from the same address still signs in", r.status == 200, show(r))
@@ -323,8 +370,17 @@ r = joey_user("remove", "nobody")
 check("joey user remove: an unknown user", r.returncode == 1 and "no user" in r.stderr, r.stderr)
 
 # ---- session expiry (idle and absolute), the CLI's token, a readable accounts file ----
-srv = Server(cfg, state, env={"JOEY_API_TOKEN": "", "JOEY_SESSION_IDLE": "2", "JOEY_SESSION_MAX": "4"})
+srv = Server(cfg, state, args=["--public-url", "https://joey.example.com"],
+             env={"JOEY_API_TOKEN": "", "JOEY_SESSION_IDLE": "2", "JOEY_SESSION_MAX": "4"})
 check("with accounts, no setup link", "#setup=" not in srv.read_log(), srv.read_log())
+c = Client(srv)
+r = c.call("POST", "/api/v1/session", {"user": "carol", "password": "carol password 2"},
+           headers={"Origin": "https://joey.example.com"})
+check("behind a TLS proxy (--public-url https://...): its Origin signs in, the cookie is Secure",
+      r.status == 200 and "Secure" in (c.last_set_cookie or ""), show(r))
+r = Client(srv).call("POST", "/api/v1/session", {"user": "carol", "password": "carol password 2"},
+                     headers={"Origin": "https://evil.example.com"})
+check("... and another site's Origin is still refused", r.status == 403, show(r))
 r = Client(srv).call("GET", "/api/v1/models", bearer=cli_tok)
 check("the token made by the CLI works", r.status == 200, show(r))
 c = Client(srv)
