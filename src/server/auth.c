@@ -63,18 +63,6 @@ static int64_t env_seconds(const char *name, int64_t def)
 	return (*end || n <= 0) ? def : (int64_t)n;
 }
 
-static void hash_hex(const char *s, char *out)
-{
-	unsigned char h[32];
-	static const char hx[] = "0123456789abcdef";
-	crypto_generichash(h, sizeof(h), (const unsigned char *)s, strlen(s), NULL, 0);
-	for (size_t i = 0; i < sizeof(h); i++) {
-		out[2 * i] = hx[h[i] >> 4];
-		out[2 * i + 1] = hx[h[i] & 15];
-	}
-	out[64] = 0;
-}
-
 static bool secret_equal(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
@@ -105,15 +93,8 @@ enum jerr auth_open(struct server *s, struct jerror *err)
 		return rc;
 	}
 	if (users == 0) {
-		unsigned char raw[24];
-		static const char hx[] = "0123456789abcdef";
-		randombytes_buf(raw, sizeof(raw));
-		for (size_t i = 0; i < sizeof(raw); i++) {
-			a->setup_token[2 * i] = hx[raw[i] >> 4];
-			a->setup_token[2 * i + 1] = hx[raw[i] & 15];
-		}
-		a->setup_token[48] = 0;
-		hash_hex(a->setup_token, a->setup_hash);
+		acct_random_hex(a->setup_token, 24);
+		acct_hash_hex(a->setup_token, a->setup_hash);
 		a->setup_expires = time_now_ms() + SETUP_VALID_MS;
 	}
 	s->auth = a;
@@ -619,7 +600,7 @@ void act_setup(struct req *r, struct reply *out)
 		return;
 	}
 	char h[65];
-	hash_hex(tok, h);
+	acct_hash_hex(tok, h);
 	pthread_mutex_lock(&a->lock);
 	bool live = *a->setup_hash && time_now_ms() < a->setup_expires;
 	bool match = live && secret_equal(h, a->setup_hash);

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fsutil.h"
 #include "base/jsonutil.h"
 #include "base/strbuf.h"
 #include "base/timeutil.h"
@@ -223,17 +224,17 @@ static void to_hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
-/* 32 random bytes as 64 hex digits into out (65 bytes). */
-static void random_hex32(char *out)
+void acct_random_hex(char *out, size_t nbytes)
 {
 	unsigned char raw[32];
-	randombytes_buf(raw, sizeof(raw));
-	to_hex(raw, sizeof(raw), out);
+	if (nbytes > sizeof(raw))
+		nbytes = sizeof(raw);
+	randombytes_buf(raw, nbytes);
+	to_hex(raw, nbytes, out);
 	sodium_memzero(raw, sizeof(raw));
 }
 
-/* BLAKE2b-256 of s in hex (65 bytes). */
-static void hash_hex(const char *s, char *out)
+void acct_hash_hex(const char *s, char *out)
 {
 	unsigned char h[32];
 	crypto_generichash(h, sizeof(h), (const unsigned char *)s, strlen(s), NULL, 0);
@@ -252,32 +253,15 @@ static void unlock(struct accounts *a)
 
 /* ---- open / close ---- */
 
+/* The file's directory: parents made 0755, the last one 0700. */
 static enum jerr make_dir_of(const char *path, struct jerror *err)
 {
-	const char *slash = strrchr(path, '/');
-	if (!slash || slash == path)
-		return JERR_OK;
-	struct strbuf dir = STRBUF_INIT;
-	strbuf_add(&dir, path, (size_t)(slash - path));
-	/* mkdir -p, the last level 0700 */
-	for (char *p = dir.buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(dir.buf, 0755) != 0 && errno != EEXIST) {
-			jerror_set(err, JERR_IO, "could not create directory \"%s\": %s", dir.buf, strerror(errno));
-			strbuf_release(&dir);
-			return JERR_IO;
-		}
-		*p = '/';
-	}
-	if (mkdir(dir.buf, 0700) != 0 && errno != EEXIST) {
-		jerror_set(err, JERR_IO, "could not create directory \"%s\": %s", dir.buf, strerror(errno));
-		strbuf_release(&dir);
-		return JERR_IO;
-	}
-	strbuf_release(&dir);
-	return JERR_OK;
+	struct strbuf failed = STRBUF_INIT;
+	int e = make_file_dirs(path, 0755, 0700, &failed);
+	if (e)
+		jerror_set(err, JERR_IO, "could not create directory \"%s\": %s", failed.buf, strerror(e));
+	strbuf_release(&failed);
+	return e ? JERR_IO : JERR_OK;
 }
 
 enum jerr accounts_open(const char *path, bool create, struct accounts **out, struct jerror *err)
@@ -675,9 +659,9 @@ enum jerr accounts_session_create(struct accounts *a, const char *user, const ch
 				  struct jerror *err)
 {
 	char h[65];
-	random_hex32(cookie);
-	random_hex32(csrf);
-	hash_hex(cookie, h);
+	acct_random_hex(cookie, 32);
+	acct_random_hex(csrf, 32);
+	acct_hash_hex(cookie, h);
 	int64_t now = time_now_ms();
 	lock_open(a);
 	enum jerr rc = exec_sql(a, "creating a session", err,
@@ -705,7 +689,7 @@ enum jerr accounts_session_get(struct accounts *a, const char *cookie, int64_t n
 	if (!hex64(cookie))
 		return JERR_OK;
 	char h[65];
-	hash_hex(cookie, h);
+	acct_hash_hex(cookie, h);
 	lock_open(a);
 	sqlite3_stmt *st = prep(a,
 				"SELECT s.user, u.role, s.csrf, s.created_at, s.last_seen_at FROM sessions s "
@@ -754,7 +738,7 @@ enum jerr accounts_session_delete(struct accounts *a, const char *cookie, struct
 	if (!hex64(cookie))
 		return JERR_OK;
 	char h[65];
-	hash_hex(cookie, h);
+	acct_hash_hex(cookie, h);
 	lock_open(a);
 	enum jerr rc = exec_sql(a, "ending a session", err, "DELETE FROM sessions WHERE id_hash = ?", "t", h);
 	unlock(a);
@@ -789,13 +773,10 @@ enum jerr accounts_token_create(struct accounts *a, const char *user, const char
 		jerror_detail(err, "a token's role is at most its owner's");
 		goto out;
 	}
-	unsigned char raw[24];
-	randombytes_buf(raw, sizeof(raw));
 	memcpy(plaintext, ACCT_TOKEN_PREFIX, 5);
-	to_hex(raw, sizeof(raw), plaintext + 5);
-	sodium_memzero(raw, sizeof(raw));
+	acct_random_hex(plaintext + 5, 24);
 	char h[65], prefix[16];
-	hash_hex(plaintext, h);
+	acct_hash_hex(plaintext, h);
 	snprintf(prefix, sizeof(prefix), "%.13s", plaintext); /* "joey_" and 8 hex digits */
 	if (!(rc = exec_sql(a, "creating a token", err,
 			    "INSERT INTO api_tokens(user, label, role, token_hash, prefix, created_at) VALUES (?,?,?,?,?,?)",
@@ -813,7 +794,7 @@ enum jerr accounts_token_get(struct accounts *a, const char *plaintext, struct a
 	if (!plaintext || strlen(plaintext) != ACCT_TOKEN_LEN || strncmp(plaintext, ACCT_TOKEN_PREFIX, 5))
 		return JERR_OK;
 	char h[65];
-	hash_hex(plaintext, h);
+	acct_hash_hex(plaintext, h);
 	lock_open(a);
 	sqlite3_stmt *st = prep(a,
 				"SELECT t.id, t.user, t.role, u.role FROM api_tokens t JOIN users u ON u.name = t.user "

@@ -57,6 +57,11 @@ struct acct_principal {
 
 struct accounts;
 
+/* nbytes (at most 32) random bytes as 2 * nbytes hex digits and a NUL into out. */
+void acct_random_hex(char *out, size_t nbytes);
+/* The BLAKE2b-256 of s as 64 hex digits and a NUL into out: how secrets are kept. */
+void acct_hash_hex(const char *s, char *out);
+
 /*
  * The accounts file for a secrets file path: the same directory, "accounts.db"
  * (JOEY_ACCOUNTS overrides). Owned by the caller.

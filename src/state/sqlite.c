@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "base/fsutil.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "state/backend.h"
@@ -522,35 +523,17 @@ static enum jerr migrate(struct sq_state *sq, int64_t from, struct jerror *err)
  */
 static enum jerr make_parent_dirs(const char *path, struct jerror *err)
 {
-	struct strbuf dir = STRBUF_INIT;
-	enum jerr ret = JERR_OK;
-	struct stat sb;
-
-	dir_of(path, &dir);
-	if (stat(dir.buf, &sb) == 0)
-		goto out;
-	for (char *p = dir.buf + 1;; p++) {
-		char c = *p;
-		if (c != '/' && c != '\0')
-			continue;
-		*p = '\0';
-		if (mkdir(dir.buf, 0700) != 0 && errno != EEXIST) {
-			int e = errno;
-			ret = jerror_set(err, JERR_STATE,
-					 "could not create directory \"%s\" for state store \"%s\": %s",
-					 dir.buf, path, strerror(e));
-			if (is_perm_errno(e))
-				jerror_hint(err, "the state directory is read-only: make it writable, "
-						 "or pass --state with a writable path");
-			goto out;
-		}
-		*p = c;
-		if (!c)
-			break;
+	struct strbuf failed = STRBUF_INIT;
+	int e = make_file_dirs(path, 0700, 0700, &failed);
+	if (e) {
+		jerror_set(err, JERR_STATE, "could not create directory \"%s\" for state store \"%s\": %s", failed.buf,
+			   path, strerror(e));
+		if (is_perm_errno(e))
+			jerror_hint(err, "the state directory is read-only: make it writable, "
+					 "or pass --state with a writable path");
 	}
-out:
-	strbuf_release(&dir);
-	return ret;
+	strbuf_release(&failed);
+	return e ? JERR_STATE : JERR_OK;
 }
 
 /*
