@@ -9,24 +9,8 @@ source "$(dirname "$0")/lib.bash"
 GOOD="good-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 WRONG="wrong-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 sim_start --echo-key --api-key "$GOOD"
-mkdir -p "$TMP/cfg"
-sqlite3 "$TMP/data.db" "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, n INTEGER);
-WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 100)
-INSERT INTO users SELECT i, 'u' || i || '@example.com', 0 FROM s;"
-cat > "$TMP/cfg/config.json" <<'EOF'
-[
- {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"@URL@"}},
- {"class":"Model","id":"users","name":"Users","type":"profile"},
- {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
- {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},
- {"class":"Property","id":"email","type":"email","sourceId":"src","options":{"column":"email"}},
- {"class":"Property","id":"n","type":"integer","sourceId":"src","options":{"column":"n"}},
- {"class":"Destination","id":"d","type":"braze-export-users","appId":"braze","modelId":"users","syncMode":"sync","collection":"model",
-  "mapping":{"external_id":"user_id","email":"email","n":"n"}}
-]
-EOF
-sed -i "s|@URL@|$SIM_URL|" "$TMP/cfg/config.json"
+users_db "$TMP/data.db" 100 n
+users_config "$TMP/cfg/config.json" "$SIM_URL" '${BRAZE_KEY}' n
 J="--config $TMP/cfg --timeout 2"
 STATE="$TMP/.joey/state.db"
 # nowhere: the key is in no output of the last command, and not in the state store

@@ -8,24 +8,8 @@
 set -e
 source "$(dirname "$0")/lib.bash"
 N=3750 # 50 batches of 75
-mkdir -p "$TMP/cfg"
-sqlite3 "$TMP/data.db" "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);
-WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < $N)
-INSERT INTO users SELECT i, 'u' || i || '@example.com' FROM s;"
-write_config() { # write_config URL
-  cat > "$TMP/cfg/config.json" <<EOF
-[
- {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"$1"}},
- {"class":"Model","id":"users","name":"Users","type":"profile"},
- {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
- {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},
- {"class":"Property","id":"email","type":"email","sourceId":"src","options":{"column":"email"}},
- {"class":"Destination","id":"d","type":"braze-export-users","appId":"braze","modelId":"users","syncMode":"sync","collection":"model",
-  "mapping":{"external_id":"user_id","email":"email"}}
-]
-EOF
-}
+users_db "$TMP/data.db" "$N"
+write_config() { users_config "$TMP/cfg/config.json" "$1" '${BRAZE_KEY}'; } # write_config URL
 export BRAZE_KEY=test-key
 STATE="$TMP/.joey/state.db"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

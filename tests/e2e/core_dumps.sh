@@ -20,27 +20,14 @@ fi
 # A project nobody can read and write (the test's TMP is root's and 0700)
 P=$(mktemp -d "${TMPDIR:-/tmp}/joeycore.XXXXXX")
 trap 'e2e_cleanup; rm -rf "$P"' EXIT
-mkdir -p "$P/config"
-sqlite3 "$P/data.db" "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT); INSERT INTO users VALUES (1, 'a@b.co');"
-cat > "$P/config/config.json" <<'EOF'
-[
- {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${CORE_BRAZE_KEY}","restEndpoint":"@URL@"}},
- {"class":"Model","id":"users","name":"Users","type":"profile"},
- {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
- {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},
- {"class":"Property","id":"email","type":"email","sourceId":"src","options":{"column":"email"}},
- {"class":"Destination","id":"d","type":"braze-export-users","appId":"braze","modelId":"users","syncMode":"sync","collection":"model",
-  "mapping":{"external_id":"user_id","email":"email"}}
-]
-EOF
+users_db "$P/data.db" 1
+users_config "$P/config/config.json" "http://127.0.0.1:9" '${CORE_BRAZE_KEY}'
 AS=()
 if [ "$(id -u)" = 0 ]; then
   chmod 755 "$P"; chown -R 65534:65534 "$P"
   AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 fi
 export CORE_BRAZE_KEY=core-test-key
-sed -i "s|@URL@|http://127.0.0.1:9|" "$P/config/config.json"
 
 # check_process NAME PID EXPECT: EXPECT is "protected" or "allowed"
 check_process() {

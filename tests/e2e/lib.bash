@@ -167,3 +167,38 @@ db_setup() {
   *) echo "unknown E2E_BACKEND $DB_BACKEND"; exit 2 ;;
   esac
 }
+
+# The small users project several tests share:
+# users_db FILE ROWS [n]: an SQLite file with a users table of ROWS rows (id, email
+# u<id>@example.com, and with "n" a column n = 0).
+users_db() {
+  local cols="id INTEGER PRIMARY KEY, email TEXT" vals="i, 'u' || i || '@example.com'"
+  [ "${3:-}" = n ] && cols="$cols, n INTEGER" vals="$vals, 0"
+  sqlite3 "$1" "CREATE TABLE users ($cols);
+WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < $2)
+INSERT INTO users SELECT $vals FROM s;"
+}
+# users_config FILE ENDPOINT KEYREF [n]: a config (data.db beside the config directory's
+# parent, as users_db makes it) with one sync Braze destination at ENDPOINT, apiKey
+# KEYREF (e.g. '${BRAZE_KEY}'), mapping external_id, email (and with "n" the property n).
+users_config() {
+  local nprop="" nmap=""
+  if [ "${4:-}" = n ]; then
+    nprop='
+ {"class":"Property","id":"n","type":"integer","sourceId":"src","options":{"column":"n"}},'
+    nmap=',"n":"n"'
+  fi
+  mkdir -p "$(dirname "$1")"
+  cat > "$1" <<CFG
+[
+ {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"$3","restEndpoint":"$2"}},
+ {"class":"Model","id":"users","name":"Users","type":"profile"},
+ {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
+ {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},
+ {"class":"Property","id":"email","type":"email","sourceId":"src","options":{"column":"email"}},$nprop
+ {"class":"Destination","id":"d","type":"braze-export-users","appId":"braze","modelId":"users","syncMode":"sync","collection":"model",
+  "mapping":{"external_id":"user_id","email":"email"$nmap}}
+]
+CFG
+}

@@ -7,23 +7,8 @@ set -e
 source "$(dirname "$0")/lib.bash"
 sim_start
 export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
-mkdir -p "$TMP/cfg"
-sqlite3 "$TMP/data.db" "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, n INTEGER);
-WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 200)
-INSERT INTO users SELECT i, 'u' || i || '@example.com', 0 FROM s;"
-cat > "$TMP/cfg/config.json" <<'EOF2'
-[
- {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
- {"class":"App","id":"braze","type":"braze","options":{"apiKey":"${BRAZE_KEY}","restEndpoint":"BRAZE_URL"}},
- {"class":"Model","id":"users","name":"Users","type":"profile"},
- {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
- {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},
- {"class":"Property","id":"email","type":"email","sourceId":"src","options":{"column":"email"}},
- {"class":"Property","id":"n","type":"integer","sourceId":"src","options":{"column":"n"}},
- {"class":"Destination","id":"d","type":"braze-export-users","appId":"braze","modelId":"users","syncMode":"sync","collection":"model",
-  "mapping":{"external_id":"user_id","email":"email","n":"n"}}
-]
-EOF2
+users_db "$TMP/data.db" 200 n
+users_config "$TMP/cfg/config.json" BRAZE_URL '${BRAZE_KEY}' n
 J="--config $TMP/cfg --timeout 1"
 bump() { sqlite3 "$TMP/data.db" "UPDATE users SET n = n + 1"; }
 converged() { # every user in Braze with the source's n
