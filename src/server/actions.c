@@ -315,12 +315,13 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 		reply_jerror(out, 400, &err);
 		goto out;
 	}
+	json_t *stored = NULL; /* the object as written: for the audit log and the answer */
 	enum jerr rc = config_write(r->s->opts.config_dir, &w, &r->s->opts.cfg, &res, &err);
 	if (!rc) {
 		struct config *cfg = res.cfg;
 		res.cfg = NULL;
 		server_install_config(r->s, cfg);
-		json_t *stored = res.stored_json ? json_loads(res.stored_json, 0, NULL) : NULL;
+		stored = res.stored_json ? json_loads(res.stored_json, 0, NULL) : NULL;
 		const char *oid = w.id ? w.id : json_string_value(json_object_get(stored, "id"));
 		json_t *after = op == CFG_WRITE_DELETE ? NULL : read_masked(r, cls, oid);
 		static const char *const actions[] = { [CFG_WRITE_CREATE] = "config.create",
@@ -328,7 +329,6 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 						       [CFG_WRITE_DELETE] = "config.delete" };
 		auth_audit(r, actions[op], cfg_class_dir(cls), oid, before, after);
 		json_decref(after);
-		json_decref(stored);
 	}
 	json_decref(before);
 	pthread_mutex_unlock(&write_lock);
@@ -336,10 +336,9 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 	if (!rc) {
 		if (op == CFG_WRITE_DELETE) {
 			out->status = 204;
+			json_decref(stored);
 		} else {
-			json_t *j = res.stored_json ? json_loads(res.stored_json, 0, NULL) : NULL;
-			if (!j)
-				j = json_object();
+			json_t *j = stored ? stored : json_object();
 			json_object_set_new(j, "file", json_string(res.file ? res.file : ""));
 			reply_json(out, op == CFG_WRITE_CREATE ? 201 : 200, j);
 		}
