@@ -17,30 +17,6 @@
 /* One config write at a time: each validates against the directory the last one left. */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Refuse body fields not in allowed (400 naming the field). */
-static bool check_fields(json_t *body, const char *const *allowed, struct reply *out)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach(body, k, v) {
-		bool ok = false;
-		for (const char *const *a = allowed; *a && !ok; a++)
-			ok = !strcmp(*a, k);
-		if (!ok) {
-			struct strbuf m = STRBUF_INIT, h = STRBUF_INIT;
-			strbuf_addf(&m, "unknown field \"%s\" in the request body", k);
-			strbuf_addstr(&h, "this route takes:");
-			for (const char *const *a = allowed; *a; a++)
-				strbuf_addf(&h, " %s", *a);
-			reply_error(out, 400, m.buf, NULL, h.buf);
-			strbuf_release(&m);
-			strbuf_release(&h);
-			return false;
-		}
-	}
-	return true;
-}
-
 /* body[name] as a string (NULL if absent); false with a 400 when of another type. */
 static bool get_str(json_t *body, const char *name, const char **v, struct reply *out)
 {
@@ -93,7 +69,7 @@ static void request_runs(struct req *r, struct reply *out, enum sched_trigger tr
 	bool full = false, force = false;
 	if (!body)
 		return;
-	if (!check_fields(body, need_dest ? retry_fields : run_fields, out) || !get_str(body, "destination", &dest, out) ||
+	if (!req_check_fields(body, need_dest ? retry_fields : run_fields, out) || !get_str(body, "destination", &dest, out) ||
 	    !get_str(body, "model", &model, out) || !get_bool(body, "full", &full, out) ||
 	    !get_bool(body, "force", &force, out))
 		goto out;
@@ -152,7 +128,7 @@ void act_plan(struct req *r, struct reply *out)
 	bool ready = false;
 	if (!body)
 		return;
-	if (!check_fields(body, fields, out) || !get_str(body, "destination", &dest, out) ||
+	if (!req_check_fields(body, fields, out) || !get_str(body, "destination", &dest, out) ||
 	    !get_bool(body, "full", &full, out) || !get_bool(body, "details", &details, out))
 		goto out;
 	ref = server_cfg_get(r->s);

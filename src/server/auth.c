@@ -449,31 +449,11 @@ static const char *body_str(json_t *j, const char *name, bool required, struct r
 	return json_string_value(v);
 }
 
-/* 400 naming the first member of j not in allowed (NULL-terminated); true if all ok. */
-static bool body_only(json_t *j, struct reply *out, const char *const *allowed)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach(j, k, v)
-	{
-		bool ok = false;
-		for (const char *const *p = allowed; *p && !ok; p++)
-			ok = !strcmp(*p, k);
-		if (!ok) {
-			char m[160];
-			snprintf(m, sizeof(m), "unknown field \"%.100s\"", k);
-			reply_error(out, 400, m, NULL, NULL);
-			return false;
-		}
-	}
-	return true;
-}
-
 /* The request's JSON object if it has only the given fields, else NULL with the 400 set. */
 static json_t *body_with(struct req *r, struct reply *out, const char *const *fields)
 {
 	json_t *j = req_json_body(r, out);
-	if (j && !body_only(j, out, fields)) {
+	if (j && !req_check_fields(j, fields, out)) {
 		json_decref(j);
 		return NULL;
 	}

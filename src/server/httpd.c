@@ -123,6 +123,29 @@ json_t *req_json_body(const struct req *r, struct reply *out)
 	return j;
 }
 
+bool req_check_fields(json_t *body, const char *const *allowed, struct reply *out)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(body, k, v) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = !strcmp(*a, k);
+		if (!ok) {
+			struct strbuf m = STRBUF_INIT, h = STRBUF_INIT;
+			strbuf_addf(&m, "unknown field \"%s\" in the request body", k);
+			strbuf_addstr(&h, "this route takes:");
+			for (const char *const *a = allowed; *a; a++)
+				strbuf_addf(&h, " %s", *a);
+			reply_error(out, 400, m.buf, NULL, h.buf);
+			strbuf_release(&m);
+			strbuf_release(&h);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* ---- replies ---- */
 
 void reply_json(struct reply *out, unsigned status, json_t *j)

@@ -188,6 +188,8 @@ struct reply {
 const char *req_query(const struct req *r, const char *name);
 /* 400 naming the first query parameter not in allowed (NULL-terminated); true if all ok. */
 bool req_check_query(const struct req *r, struct reply *out, const char *const *allowed);
+/* 400 naming the first member of body not in allowed (NULL-terminated) and what the route takes; true if all ok. */
+bool req_check_fields(json_t *body, const char *const *allowed, struct reply *out);
 /* Parse the body as a JSON object (400 on failure). NULL and *out filled on failure. */
 json_t *req_json_body(const struct req *r, struct reply *out);
 /* Reply helpers: reply_json steals j. */
