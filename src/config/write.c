@@ -853,6 +853,60 @@ static char *secret_name(const char *id, const char *option)
 	return strbuf_detach(&sb, NULL);
 }
 
+/* How many times "${name}" occurs in the config files of pl under root. */
+static size_t name_references(const char *root, const struct path_list *pl, const char *name)
+{
+	struct strbuf ref = STRBUF_INIT, path = STRBUF_INIT;
+	struct jerror ignored = JERROR_INIT;
+	size_t n = 0;
+
+	strbuf_addf(&ref, "${%s}", name);
+	for (size_t i = 0; i < pl->n; i++) {
+		char *buf;
+		size_t len;
+		strbuf_reset(&path);
+		strbuf_addf(&path, "%s/%s", root, pl->items[i]);
+		if (read_whole(path.buf, &buf, &len, &ignored))
+			continue;
+		for (const char *p = buf; (p = strstr(p, ref.buf)); p += ref.len)
+			n++;
+		free(buf);
+	}
+	strbuf_release(&ref);
+	strbuf_release(&path);
+	jerror_release(&ignored);
+	return n;
+}
+
+/*
+ * A free secret name for option of object id: secret_name(), or with "_2", "_3", ...
+ * when another object already refers to it (ids "prod-braze" and "prod_braze" map to
+ * the same name; writing one must never replace the other's secret). The old object's
+ * own reference to the name (old_ref) does not count. Owned; NULL if none is free.
+ */
+static char *free_secret_name(const char *root, const struct path_list *pl, const char *id, const char *option,
+			      const struct j5_node *old_ref)
+{
+	char *base = secret_name(id, option);
+	struct strbuf name = STRBUF_INIT;
+
+	strbuf_addstr(&name, base);
+	for (int k = 2; k < 100; k++) {
+		size_t own = old_ref && old_ref->type == J5_STRING && old_ref->len == name.len + 3 &&
+			     !memcmp(old_ref->str, "${", 2) && !memcmp(old_ref->str + 2, name.buf, name.len) &&
+			     old_ref->str[name.len + 2] == '}';
+		if (name_references(root, pl, name.buf) <= own) {
+			free(base);
+			return strbuf_detach(&name, NULL);
+		}
+		strbuf_reset(&name);
+		strbuf_addf(&name, "%s_%d", base, k);
+	}
+	strbuf_release(&name);
+	free(base);
+	return NULL;
+}
+
 static const char *json_str_member(const json_t *obj, const char *key)
 {
 	const json_t *v = json_object_get(obj, key);
@@ -866,8 +920,8 @@ static const char *json_str_member(const json_t *obj, const char *key)
  * or Grouparoo's "X" when GROUPAROO_OPTION__<TOPIC>__X is set) and "" are kept.
  */
 static enum jerr take_secrets(json_t *obj, const struct j5_node *old, enum cfg_class cls,
-			      const char *id, const struct config_opts *opts, struct secret_list *add,
-			      struct jerror *err)
+			      const char *id, const struct config_opts *opts, const char *root,
+			      const struct path_list *pl, struct secret_list *add, struct jerror *err)
 {
 	json_t *options = json_object_get(obj, "options");
 	const struct j5_member *old_opts = old ? j5_member(old, "options") : NULL;
@@ -915,7 +969,19 @@ static enum jerr take_secrets(json_t *obj, const struct j5_node *old, enum cfg_c
 			}
 			strbuf_release(&envn);
 		}
-		name = secret_name(id, key);
+		{
+			const struct j5_member *m = old_opts && old_opts->value->type == J5_OBJECT
+							    ? j5_member(old_opts->value, key)
+							    : NULL;
+			name = free_secret_name(root, pl, id, key, m ? m->value : NULL);
+		}
+		if (!name) {
+			jerror_set(err, JERR_USAGE, "option \"%.100s\" of %s \"%s\": no free secret name", key,
+				   cfg_class_name(cls), id);
+			jerror_detail(err, "the generated name and its variants _2 to _99 are all referred to by other objects");
+			jerror_hint(err, "use a \"${NAME}\" reference to an environment variable");
+			return JERR_USAGE;
+		}
 		if (strlen(name) > MAX_ENV_NAME) {
 			free(name);
 			jerror_set(err, JERR_USAGE, "option \"%.100s\" of %s \"%s\": the secret name would be too long",
@@ -1403,7 +1469,7 @@ enum jerr config_write(const char *dir, const struct cfg_write *w, const struct 
 	}
 
 	/* 3. secrets */
-	if (obj && (rc = take_secrets(obj, have ? f.obj : NULL, w->cls, id, opts, &add, err)))
+	if (obj && (rc = take_secrets(obj, have ? f.obj : NULL, w->cls, id, opts, real, &pl, &add, err)))
 		goto out;
 	if (add.n && !(opts && opts->secrets_path)) {
 		rc = jerror_set(err, JERR_USAGE, "option value of %s \"%s\" is a secret, and no secrets file is configured",

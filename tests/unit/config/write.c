@@ -922,6 +922,30 @@ static void test_secrets_moved_kept_and_masked(void **state)
 	t = tu_read(f->secrets);
 	assert_contains(t, "\"JOEY_SECRET_PG_MAIN_PASSWORD\": \"pw\"");
 	free(t);
+	/* ids that map to the same secret name ("pg-main", "pg_main") each keep their own */
+	ok_write(f, CFG_WRITE_CREATE, CLASS_APP, NULL,
+		 "{\"id\": \"pg_main\", \"class\": \"App\", \"type\": \"postgres\", \"options\": {\"database\": \"d\", \"password\": \"pw2\"}}",
+		 "apps/pg_main.json");
+	t = file_text(f, "apps/pg_main.json");
+	assert_contains(t, "\"password\": \"${JOEY_SECRET_PG_MAIN_PASSWORD_2}\"");
+	free(t);
+	/* a new literal for either keeps its own name and leaves the other's value alone */
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_APP, "pg_main",
+		 "{\"id\": \"pg_main\", \"class\": \"App\", \"type\": \"postgres\", \"options\": {\"database\": \"d\", \"password\": \"pw3\"}}",
+		 "apps/pg_main.json");
+	ok_write(f, CFG_WRITE_UPDATE, CLASS_APP, "pg-main",
+		 "{\"id\": \"pg-main\", \"class\": \"App\", \"type\": \"postgres\", \"options\": {\"database\": \"d\", \"password\": \"pw4\"}}",
+		 "apps/pg-main.json");
+	t = file_text(f, "apps/pg-main.json");
+	assert_contains(t, "\"password\": \"${JOEY_SECRET_PG_MAIN_PASSWORD}\"");
+	free(t);
+	{
+		struct config *cfg = load(f, JERR_OK);
+		assert_string_equal(app_option(cfg, "pg-main", "password")->str, "pw4");
+		assert_string_equal(app_option(cfg, "pg_main", "password")->str, "pw3");
+		config_free(cfg);
+	}
+	ok_write(f, CFG_WRITE_DELETE, CLASS_APP, "pg_main", NULL, "apps/pg_main.json");
 	ok_write(f, CFG_WRITE_DELETE, CLASS_APP, "pg-main", NULL, "apps/pg-main.json");
 	t = tu_read(f->secrets);
 	assert_not_contains(t, "PG_MAIN");
