@@ -349,3 +349,22 @@ bool catalog_rate_limit(const char *spec, const char *endpoint, int64_t *limit, 
 	}
 	return found;
 }
+
+bool catalog_option_path(const char *name)
+{
+	static const char *const exact[] = { "ssl_cert", "ssl_key", "ssl_ca", "sslcert", "sslkey", "sslrootcert" };
+	static const char *const suffix[] = { "file", "path" };
+	size_t n = name ? strlen(name) : 0;
+
+	if (!n)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(exact); i++)
+		if (!strcasecmp(name, exact[i]))
+			return true;
+	for (size_t i = 0; i < ARRAY_SIZE(suffix); i++) {
+		size_t k = strlen(suffix[i]);
+		if (n >= k && !strcasecmp(name + n - k, suffix[i]))
+			return true;
+	}
+	return false;
+}

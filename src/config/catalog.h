@@ -88,6 +88,15 @@ bool catalog_braze_endpoint(const char *url);
 bool catalog_option_sensitive(const char *name);
 
 /*
+ * Is this app option a file path joey reads (a SQLite or CSV file, a TLS certificate,
+ * key or CA, a key file)? By convention: "file", names ending in "File" or "Path", and
+ * ssl_cert / ssl_key / ssl_ca (which may also hold PEM text: a value starting
+ * "-----BEGIN" is not a path). Set through the API, such a path must be inside the
+ * data directory (config/guard.h). Case-insensitive; NULL-safe.
+ */
+bool catalog_option_path(const char *name);
+
+/*
  * A Braze app's rateLimits option, "track=3000/3,delete=20000/60" (requests per window
  * in seconds, for the workspace): the rate limit of endpoint ("track", "delete",
  * "export_ids", "subscription"). True and *limit, *window_ms set when spec names it;

@@ -287,10 +287,10 @@ static const char *own_file(const struct guard *g, const char *path)
 	return NULL;
 }
 
-/* 3. a file set or changed: inside the data directory, not one of joey's own */
-static enum jerr check_file(const struct guard *g)
+/* 3. a file set or changed (option opt): inside the data directory, not one of joey's own */
+static enum jerr check_file(const struct guard *g, const char *opt)
 {
-	const char *raw = str_of(g->new_opts, "file"), *val, *why = NULL, *own;
+	const char *raw = str_of(g->new_opts, opt), *val, *why = NULL, *own;
 	char *root = NULL, *data = NULL, *path = NULL;
 	struct jerror lerr = JERROR_INIT;
 	enum jerr rc = JERR_OK;
@@ -300,6 +300,8 @@ static enum jerr check_file(const struct guard *g)
 	val = grouparoo_value(g, raw);
 	if (!val)
 		val = raw;
+	if (!strncmp(val, "-----BEGIN", 10))
+		return JERR_OK; /* PEM text, not a path */
 	if (g->opts && g->opts->root)
 		root = xstrdup(g->opts->root);
 	else if (config_project_root(g->dir, &root, &lerr))
@@ -308,25 +310,25 @@ static enum jerr check_file(const struct guard *g)
 	data = g->opts && root ? config_data_dir(root, g->opts->data_dir) : NULL;
 	path = config_resolve_path(root, val);
 	if (!g->opts || !g->opts->data_dir) {
-		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": options.file cannot be set through the API here", g->id);
+		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": options.%s cannot be set through the API here", g->id, opt);
 		jerror_detail(g->err, "this server has no data directory");
 		jerror_hint(g->err, "edit the app's config file, or start joey serve with --data-dir DIR");
 	} else if (!data) {
-		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": options.file cannot be set through the API: there is no data directory",
-				g->id);
+		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": options.%s cannot be set through the API: there is no data directory",
+				g->id, opt);
 		jerror_detail(g->err, "the data directory \"%s\" (relative to the project root %s) does not exist",
 			      g->opts->data_dir, root ? root : "?");
 		jerror_hint(g->err, "create it and put the data files there, or start joey serve with --data-dir DIR "
 				    "(or JOEY_DATA_DIR)");
 	} else if (!config_path_inside(path, data, &why)) {
-		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": file \"%s\" cannot be used through the API: %s", g->id, raw,
-				why);
+		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": %s \"%s\" cannot be used through the API: %s", g->id,
+				opt, raw, why);
 		jerror_detail(g->err, "files set through the API must be inside the data directory %s", data);
 		jerror_hint(g->err, "put the file in %s and name it relative to the project root %s, or ask the operator "
 				    "to start joey serve with another --data-dir (JOEY_DATA_DIR)",
 			    data, root);
 	} else if ((own = own_file(g, path))) {
-		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": file \"%s\" is in %s", g->id, raw, own);
+		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": %s \"%s\" is in %s", g->id, opt, raw, own);
 		jerror_detail(g->err, "joey's own files are never read as data");
 		jerror_hint(g->err, "put the data file elsewhere in the data directory %s", data);
 	}
@@ -336,13 +338,6 @@ static enum jerr check_file(const struct guard *g)
 	return rc;
 }
 
-static bool has_file_option(const struct catalog_app *cat)
-{
-	for (const struct catalog_option *c = cat ? cat->options : NULL; c && c->name; c++)
-		if (!strcmp(c->name, "file"))
-			return true;
-	return false;
-}
 
 enum jerr config_guard_app(const char *dir, const struct config_opts *opts, const char *state_path,
 			   const json_t *before, const json_t *after, struct jerror *err)
@@ -367,8 +362,15 @@ enum jerr config_guard_app(const char *dir, const struct config_opts *opts, cons
 	rc = check_secrets(&g, moved);
 	if (!rc && g.type && !strcmp(g.type, "braze") && (moved || !unchanged(&g, "restEndpoint")))
 		rc = check_endpoint(&g);
-	if (!rc && has_file_option(g.cat) && (moved || !unchanged(&g, "file")))
-		rc = check_file(&g);
+	/* every path option sent (also one the catalog does not list: validation names it) */
+	{
+		json_t *sent = (json_t *)g.new_opts; /* jansson's iterators take no const; read only */
+		for (void *it = json_object_iter(sent); !rc && it; it = json_object_iter_next(sent, it)) {
+			const char *key = json_object_iter_key(it);
+			if (catalog_option_path(key) && (moved || !unchanged(&g, key)))
+				rc = check_file(&g, key);
+		}
+	}
 	json_decref(empty);
 	return rc;
 }

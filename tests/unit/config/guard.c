@@ -156,6 +156,51 @@ static void test_keys_stay_with_their_host(void **state)
 	jerror_release(&err);
 }
 
+/* TLS certificate and key paths are files joey reads: the data directory only, as options.file. */
+static void test_tls_paths_confined(void **state)
+{
+	(void)state;
+	char *root = tu_mkdtemp(), *rel_ok, *rel_out;
+	struct jerror err = JERROR_INIT;
+	tu_write(root, "data/ca.pem", "x\n");
+	tu_write(root, "outside/key.pem", "x\n");
+	struct config_opts opts = { .getenv_fn = no_env, .root = root, .data_dir = "data" };
+	struct config_opts no_data = { .getenv_fn = no_env, .root = root };
+	const char *pg = "{\"id\":\"pg\",\"type\":\"postgres\",\"options\":{\"database\":\"d\",\"password\":\"pw\"}}";
+	char after[8192];
+	rel_ok = "data/ca.pem";
+	rel_out = "outside/key.pem";
+	static const char *const opts_names[] = { "ssl_ca", "ssl_cert", "ssl_key" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(after, sizeof(after),
+			 "{\"id\":\"pg\",\"type\":\"postgres\",\"options\":{\"database\":\"d\",\"password\":\"new-pw\",\"%s\":\"%s\"}}",
+			 opts_names[i], rel_ok);
+		if (guard(pg, after, &opts, &err) != JERR_OK)
+			fail_msg("%s inside the data directory: %s (%s)", opts_names[i], err.msg.buf, err.detail.buf);
+		snprintf(after, sizeof(after),
+			 "{\"id\":\"pg\",\"type\":\"postgres\",\"options\":{\"database\":\"d\",\"password\":\"new-pw\",\"%s\":\"%s\"}}",
+			 opts_names[i], rel_out);
+		assert_int_equal(guard(pg, after, &opts, &err), JERR_USAGE);
+		assert_non_null(strstr(err.msg.buf, opts_names[i]));
+		assert_non_null(strstr(err.msg.buf, "outside the data directory"));
+		snprintf(after, sizeof(after),
+			 "{\"id\":\"pg\",\"type\":\"postgres\",\"options\":{\"database\":\"d\",\"password\":\"new-pw\",\"%s\":\"/etc/passwd\"}}",
+			 opts_names[i]);
+		assert_int_equal(guard(pg, after, &opts, &err), JERR_USAGE);
+		assert_int_equal(guard(pg, after, &no_data, &err), JERR_USAGE);
+		assert_non_null(strstr(err.msg.buf, "cannot be set through the API here"));
+		/* PEM text is not a path */
+		snprintf(after, sizeof(after),
+			 "{\"id\":\"pg\",\"type\":\"postgres\",\"options\":{\"database\":\"d\",\"password\":\"new-pw\",\"%s\":"
+			 "\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"}}",
+			 opts_names[i]);
+		assert_int_equal(guard(pg, after, &no_data, &err), JERR_OK);
+	}
+	jerror_release(&err);
+	tu_rmtree(root);
+	free(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -163,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_allow_list),
 		cmocka_unit_test(test_path_inside),
 		cmocka_unit_test(test_keys_stay_with_their_host),
+		cmocka_unit_test(test_tls_paths_confined),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
