@@ -395,6 +395,7 @@ int cmd_validate(int argc, char **argv)
 	struct config_opts opts = { .secrets_path = secrets, .check_files = true };
 	cli_common_release(&c);
 
+	cli_protect_memory(); /* the secrets are resolved into memory, and --check-apps may wait long */
 	rc = config_load(c.config_dir, &opts, &cfg, &err);
 	free(secrets);
 	if (!cfg) {

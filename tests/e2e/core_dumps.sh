@@ -85,6 +85,17 @@ else
 fi
 wait "$RUN_PID" || true
 
+# joey validate --check-apps: caught while it asks the slow Braze whether the key works
+"${AS[@]}" "$JOEY" validate --check-apps --config "$P/config" >"$TMP/validate.log" 2>&1 &
+V_PID=$!
+sleep 1
+if kill -0 "$V_PID" 2>/dev/null; then
+  check_process "joey validate --check-apps" "$V_PID" protected
+else
+  ERR=$(cat "$TMP/validate.log"); bad "joey validate --check-apps ended before it could be looked at"
+fi
+wait "$V_PID" || true
+
 # joey worker: needs a PostgreSQL state store
 if [ -n "${JOEY_PG_URL:-}" ]; then
   SCHEMA="e2e_core_$$_$RANDOM"
