@@ -56,6 +56,7 @@ static const char *const class_dirs[CLASS__COUNT] = {
 	[CLASS_SOURCE] = "sources",     [CLASS_PROPERTY] = "properties",
 	[CLASS_GROUP] = "groups",       [CLASS_DESTINATION] = "destinations",
 	[CLASS_SCHEDULE] = "schedules",
+	[CLASS_ALERT] = "alerts",
 };
 
 const char *cfg_class_dir(enum cfg_class c)
@@ -834,6 +835,8 @@ static bool option_sensitive(enum cfg_class cls, const char *type, const char *k
 		opts = catalog_source(type)->options;
 	else if (type && cls == CLASS_DESTINATION && catalog_destination(type))
 		opts = catalog_destination(type)->options;
+	else if (type && cls == CLASS_ALERT && catalog_alert(type))
+		opts = catalog_alert(type)->options;
 	for (; opts && opts->name; opts++)
 		if (!strcmp(opts->name, key))
 			return opts->sensitive;
@@ -915,7 +918,13 @@ static enum jerr take_secrets(json_t *obj, const struct j5_node *old, enum cfg_c
 			}
 			strbuf_release(&envn);
 		}
-		name = secret_name(id, key);
+		{
+			/* an Alert's secrets get their own prefix: an App and an Alert may share an id */
+			struct strbuf sid = STRBUF_INIT;
+			strbuf_addf(&sid, "%s%s", cls == CLASS_ALERT ? "ALERT_" : "", id);
+			name = secret_name(sid.buf, key);
+			strbuf_release(&sid);
+		}
 		if (strlen(name) > MAX_ENV_NAME) {
 			free(name);
 			jerror_set(err, JERR_USAGE, "option \"%.100s\" of %s \"%s\": the secret name would be too long",
