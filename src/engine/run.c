@@ -705,6 +705,8 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 			free(held);
 			model_marks_release(&mk);
 			r->records += stats.records;
+			for (size_t i = 0; i < p.n; i++)
+				p.ctx[i]->rd->records = stats.records;
 			if (rc && rc != JERR_INTERRUPTED) {
 				/* the source failed: every destination of this model fails with it */
 				for (size_t i = 0; i < p.n; i++)
