@@ -336,3 +336,34 @@ enum jerr alert_test(const struct config *cfg, struct state *st, const struct cf
 	state_alert_claimed_release(&c);
 	return rc;
 }
+
+void alert_finish_run(const struct config *cfg, struct state *st, const struct run *r, const struct alert_opts *o,
+		      int64_t wait_ms)
+{
+	int64_t deadline = now_ms() + wait_ms;
+	alert_after_run(cfg, st, r, o);
+	if (state_schema_version(st) < STATE_ALERTS_SINCE)
+		return;
+	for (;;) {
+		struct jerror err = JERROR_INIT;
+		int64_t next = 0;
+		bool found = false;
+		if (alert_pump(cfg, st, o, NULL, &err) || state_alert_next_due(st, &next, &found, &err)) {
+			log_error("alert messages: %s%s%s", err.msg.buf, err.detail.len ? ": " : "", err.detail.buf);
+			jerror_release(&err);
+			return;
+		}
+		jerror_release(&err);
+		int64_t now = now_ms();
+		if (!found || next > deadline || (o->stop && *o->stop)) {
+			if (found)
+				log_info("alert messages not sent yet stay queued: the next joey run or joey serve sends them");
+			return;
+		}
+		int64_t wait = next > now ? next - now : 0;
+		if (wait > 0) {
+			struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+}

@@ -72,6 +72,14 @@ enum jerr alert_pump(const struct config *cfg, struct state *st, const struct al
 		     struct jerror *err) JOEY_WUR;
 
 /*
+ * joey run's ending: alert_after_run, then send what is due, and keep trying messages
+ * that failed (with their backoff) for up to wait_ms; what is still not sent then
+ * stays queued for the next run or serve. Never fails (problems are logged).
+ */
+void alert_finish_run(const struct config *cfg, struct state *st, const struct run *r, const struct alert_opts *o,
+		      int64_t wait_ms);
+
+/*
  * Queue a test message of alert a (borrowed) and send it at once (no retry: it is
  * failed or sent when this returns). *delivery_id: its row. JERR_OK when it was sent;
  * JERR_IO with err saying why not (no secret in it); JERR_STATE for the store.

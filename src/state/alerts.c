@@ -257,6 +257,24 @@ enum jerr state_alert_done(struct state *st, int64_t id, const char *error, int6
 		    p, ARRAY_SIZE(p), NULL, NULL, NULL, err);
 }
 
+enum jerr state_alert_next_due(struct state *st, int64_t *next_at, bool *found, struct jerror *err)
+{
+	int64_t n = -1;
+	enum jerr rc;
+	*found = false;
+	*next_at = 0;
+	if (!has_tables(st))
+		return JERR_OK;
+	rc = exec(st, "read the alert messages to send",
+		  "SELECT coalesce(min(next_at), -1) FROM alert_deliveries WHERE status IN ('pending', 'sending')", NULL, 0,
+		  first_int, &n, NULL, err);
+	if (!rc && n >= 0) {
+		*found = true;
+		*next_at = n;
+	}
+	return rc;
+}
+
 /* ---- listings ---- */
 
 struct incident_arg {

@@ -76,6 +76,9 @@ enum jerr state_alert_claim(struct state *st, int64_t now, int64_t lease_ms, int
 enum jerr state_alert_done(struct state *st, int64_t id, const char *error, int64_t next_at, int64_t now,
 			   struct jerror *err) JOEY_WUR;
 
+/* The earliest next_at of a pending message (*found false: none pending). */
+enum jerr state_alert_next_due(struct state *st, int64_t *next_at, bool *found, struct jerror *err) JOEY_WUR;
+
 /* ---- listings (newest first; limit 0: no limit; before > 0: ids below it) ---- */
 
 struct state_alert_incident {
