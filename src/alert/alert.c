@@ -2,6 +2,7 @@
 #include "alert/alert.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,6 +10,7 @@
 #include "alert/eval.h"
 #include "alert/send.h"
 #include "base/log.h"
+#include "base/xalloc.h"
 #include "state/alerts.h"
 
 #define LEASE_MS (5 * 60 * 1000) /* a message being sent; after it, another process may take it */
@@ -164,10 +166,68 @@ static void check_stale_dest(const struct config *cfg, struct state *st, const s
 	strbuf_release(&summary);
 }
 
+/* An open incident whose alert, trigger or destination left the config (or the scope). */
+struct orphans {
+	const struct config *cfg;
+	char (*keys)[3][200];
+	size_t n, alloc;
+};
+
+static enum jerr orphan_fn(void *ctx, const struct state_alert_incident *in, struct jerror *err)
+{
+	struct orphans *o = ctx;
+	const struct cfg_alert *a = config_alert(o->cfg, in->alert_id);
+	const struct cfg_destination *d = config_destination(o->cfg, in->dest_id);
+	bool live = false;
+	(void)err;
+	for (int t = 0; a && d && t < AT__COUNT; t++)
+		if (!strcmp(alert_trigger_name((enum alert_trigger)t), in->trigger))
+			live = alert_trigger_on(a, (enum alert_trigger)t) && alert_covers(a, d);
+	if (live || strlen(in->alert_id) >= 200 || strlen(in->dest_id) >= 200 || strlen(in->trigger) >= 200)
+		return JERR_OK;
+	if (o->n == o->alloc) {
+		o->alloc = o->alloc ? 2 * o->alloc : 8;
+		o->keys = xrealloc(o->keys, o->alloc * sizeof(*o->keys));
+	}
+	snprintf(o->keys[o->n][0], sizeof(o->keys[0][0]), "%s", in->alert_id);
+	snprintf(o->keys[o->n][1], sizeof(o->keys[0][1]), "%s", in->dest_id);
+	snprintf(o->keys[o->n][2], sizeof(o->keys[0][2]), "%s", in->trigger);
+	o->n++;
+	return JERR_OK;
+}
+
+/*
+ * Close, without a message, the open incidents nothing evaluates any more: their alert
+ * or destination was removed, the trigger turned off, the destination left the scope.
+ */
+static void close_orphans(const struct config *cfg, struct state *st, int64_t now)
+{
+	struct orphans o = { cfg, NULL, 0, 0 };
+	struct jerror err = JERROR_INIT;
+	if (state_alert_incidents(st, NULL, NULL, true, 0, 0, orphan_fn, &o, &err))
+		log_error("alert incidents not read: %s", err.msg.buf);
+	for (size_t i = 0; i < o.n; i++) {
+		int64_t id;
+		bool closed;
+		jerror_release(&err);
+		err = (struct jerror)JERROR_INIT;
+		if (state_alert_resolve(st, o.keys[i][0], o.keys[i][1], o.keys[i][2], now, &id, &closed, &err))
+			log_error("alert incident not closed: %s", err.msg.buf);
+		else if (closed)
+			log_info("alert \"%s\": destination \"%s\": incident %lld closed: the %s trigger no longer "
+				 "covers it in the config", o.keys[i][0], o.keys[i][1], (long long)id, o.keys[i][2]);
+	}
+	free(o.keys);
+	jerror_release(&err);
+}
+
 void alert_check_stale(const struct config *cfg, struct state *st, int64_t now, const struct alert_opts *o)
 {
 	(void)o;
-	if (!cfg->n_alerts || !usable(st))
+	if (!usable(st))
+		return;
+	close_orphans(cfg, st, now);
+	if (!cfg->n_alerts)
 		return;
 	for (size_t i = 0; i < cfg->n_destinations; i++)
 		check_stale_dest(cfg, st, cfg->destinations[i], now);
@@ -200,7 +260,12 @@ void alert_after_run(const struct config *cfg, struct state *st, const struct ru
 		f.error = rd->err.msg.len ? rd->err.msg.buf : NULL;
 		f.elapsed_ms = (int64_t)(rd->elapsed_s * 1000);
 		f.records = rd->records;
-		f.full_read = !incremental && (rd->status == RUN_SUCCESS || (rd->status == RUN_FAILED && !f.run_error));
+		/* the pass read every record when nothing on the reading side failed: a Braze
+		 * error or the guard stops the sending, not the reading */
+		enum jerr code = rd->err.code;
+		f.full_read = !incremental && rd->status != RUN_INTERRUPTED && rd->status != RUN_RUNNING && !rd->unreadable &&
+			      (code == JERR_OK || code == JERR_GUARD || code == JERR_HTTP || code == JERR_AUTH ||
+			       code == JERR_REMOTE);
 		int64_t prev_run = 0;
 		if (state_alert_observation(st, d->id, &f.prev_records, &prev_run, &f.have_prev, &err)) {
 			log_error("alert check of destination \"%s\": %s", d->id, err.msg.buf);

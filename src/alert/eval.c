@@ -46,7 +46,9 @@ bool alert_covers(const struct cfg_alert *a, const struct cfg_destination *d)
 void alert_duration_text(int64_t ms, struct strbuf *sb)
 {
 	int64_t s = ms / 1000;
-	if (s < 120)
+	if (ms < 10000)
+		strbuf_addf(sb, "%.1f s", (double)ms / 1000);
+	else if (s < 120)
 		strbuf_addf(sb, "%lld s", (long long)s);
 	else if (s < 7200)
 		strbuf_addf(sb, "%lld min", (long long)(s / 60));

@@ -1304,6 +1304,9 @@ static bool cfg_uses_name(const struct config *cfg, const char *name)
 	for (size_t i = 0; i < cfg->n_schedules; i++)
 		if (options_use(&cfg->schedules[i]->options, name))
 			return true;
+	for (size_t i = 0; i < cfg->n_alerts; i++)
+		if (options_use(&cfg->alerts[i]->options, name))
+			return true;
 	return false;
 }
 
