@@ -2,6 +2,7 @@
 #include "alert/alert.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +40,10 @@ void alert_opts_defaults(struct alert_opts *o)
 /* Can this store hold incidents? Says why not once per process. */
 static bool usable(struct state *st)
 {
-	static int warned;
+	static atomic_int warned; /* serve's job threads and alert thread */
 	if (state_schema_version(st) >= STATE_ALERTS_SINCE)
 		return true;
-	if (!warned++)
+	if (!atomic_fetch_add(&warned, 1))
 		log_warn("alerts are not evaluated: state store \"%s\" is at schema version %d (alerts need %d; "
 			 "'joey state migrate' upgrades it)",
 			 state_path(st), state_schema_version(st), STATE_ALERTS_SINCE);

@@ -17,6 +17,7 @@
 #include "alert/eval.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "dest/http.h"
 #include "server/serverp.h"
 #include "state/alerts.h"
 
@@ -112,6 +113,7 @@ static void *alert_main(void *arg)
 
 void server_alerts_start(struct server *s)
 {
+	http_global_init(); /* here, on the main thread, before the alert thread sends anything */
 	if (pthread_create(&s->alert_thread, NULL, alert_main, s) == 0)
 		s->alert_thread_live = true;
 	else
@@ -130,11 +132,10 @@ void server_alerts_stop(struct server *s)
 
 static const char *const no_params[] = { NULL };
 
-static json_t *alert_json(const struct cfg_alert *a, struct state *st)
+static json_t *alert_json(const struct cfg_alert *a)
 {
 	json_t *o = json_object(), *scope = json_object(), *trg = json_object(), *opts = json_object();
 	json_t *dests = json_array();
-	struct strbuf d = STRBUF_INIT;
 	json_object_set_new(o, "id", json_string(a->id));
 	json_object_set_new(o, "name", json_string(a->name ? a->name : a->id));
 	json_object_set_new(o, "type", json_string(a->type ? a->type : ""));
@@ -169,8 +170,6 @@ static json_t *alert_json(const struct cfg_alert *a, struct state *st)
 			json_object_set_new(opts, opt->key, json_boolean(opt->b));
 	}
 	json_object_set_new(o, "options", opts);
-	strbuf_release(&d);
-	(void)st;
 	return o;
 }
 
@@ -222,7 +221,7 @@ void api_alerts(struct req *r, struct reply *out)
 	json_t *a = json_array();
 	enum jerr rc = server_state_read(r->s, &st, &err);
 	for (size_t i = 0; !rc && i < ref->cfg->n_alerts; i++) {
-		json_t *o = alert_json(ref->cfg->alerts[i], st);
+		json_t *o = alert_json(ref->cfg->alerts[i]);
 		json_t *open = json_array();
 		rc = state_alert_incidents(st, ref->cfg->alerts[i]->id, NULL, true, 100, 0, count_open, open, &err);
 		json_object_set_new(o, "open_incidents", open);
