@@ -552,18 +552,30 @@ static void make_private(const char *path)
 
 	if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
 		return;
+	/*
+	 * By name only: no descriptor on an existing file. Closing any descriptor of the
+	 * database, -wal or -shm file drops every POSIX lock this process holds on it,
+	 * those of its other SQLite connections too (a job's, serve's alert thread's); the
+	 * locks gone, another process's last connection may checkpoint and remove the WAL
+	 * under them, and the store is corrupt ("database disk image is malformed").
+	 * A file that does not exist yet has no descriptor and no lock to lose.
+	 */
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
 		strbuf_reset(&p);
 		strbuf_addf(&p, "%s%s", path, suffixes[i]);
-		int fd = open(p.buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (i ? 0 : O_CREAT), 0600);
-		if (fd < 0)
+		if (lstat(p.buf, &sb) != 0) {
+			if (!i && errno == ENOENT) {
+				int fd = open(p.buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_CREAT | O_EXCL, 0600);
+				if (fd >= 0)
+					close(fd);
+			}
 			continue;
-		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) && sb.st_uid == geteuid()) {
-			if (fchmod(fd, sb.st_mode & 0700) == 0)
+		}
+		if (S_ISREG(sb.st_mode) && (sb.st_mode & 077) && sb.st_uid == geteuid()) {
+			if (chmod(p.buf, sb.st_mode & 0700) == 0)
 				log_warn("state store \"%s\": %s was readable by other users; now mode %04o",
 					 path, p.buf, (unsigned)(sb.st_mode & 0700));
 		}
-		close(fd);
 	}
 	strbuf_release(&p);
 }

@@ -5,7 +5,8 @@ and answers the statuses queued for its path (default 200).
 SMTP: a minimal server on 127.0.0.1 speaking EHLO, STARTTLS (ssl with a self-signed
 certificate for 127.0.0.1 made by openssl at start), AUTH PLAIN, MAIL, RCPT, DATA,
 RSET, NOOP, QUIT; it records each message with whether it came over TLS and who
-authenticated, and refuses MAIL before STARTTLS when require_tls is set.
+authenticated, and refuses MAIL before STARTTLS when require_tls is set; with offer_tls False it never
+offers STARTTLS (a server a client must refuse to send through).
 Both run in daemon threads and stop with the test process.
 """
 import base64
@@ -92,7 +93,7 @@ def make_cert(d):
 
 
 class Smtp:
-    def __init__(self, cert, key, user=None, password=None, require_tls=True):
+    def __init__(self, cert, key, user=None, password=None, require_tls=True, offer_tls=True):
         self.messages = []  # dicts: mail_from, rcpt, data (bytes), tls, auth_user
         self.sessions = []  # per connection: commands seen (AUTH lines redacted)
         self.lock = threading.Lock()
@@ -139,7 +140,10 @@ class Smtp:
                         self.cmds.append("AUTH ..." if verb == "AUTH" else line)
                         if verb in ("EHLO", "HELO"):
                             ext = ["250-127.0.0.1", "250-8BITMIME", "250-SIZE 10485760"]
-                            ext.append("250-AUTH PLAIN" if self.tls else "250-STARTTLS")
+                            if self.tls or not offer_tls:
+                                ext.append("250-AUTH PLAIN")
+                            else:
+                                ext.append("250-STARTTLS")
                             ext.append("250 HELP")
                             for e in ext:
                                 self.send(e)

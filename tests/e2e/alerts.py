@@ -321,6 +321,36 @@ except (ValueError, IndexError) as e:
 r = srv.post("/api/v1/alerts/guard/test")
 check("test: the email alert sends a test mail over STARTTLS", r.status == 200 and r.json.get("ok") is True
       and smtp.got()[-1]["tls"] and "test message" in smtp.got()[-1]["data"].decode(), r)
+# a local relay in plain text (starttls false: loopback only)
+relay = Smtp(cert, key, require_tls=False)
+r = srv.post("/api/v1/config/alerts", {"id": "relay", "type": "email", "triggers": {"runFailed": True},
+                                       "options": {"host": "127.0.0.1", "port": relay.port, "starttls": False,
+                                                   "from": "joey@example.com", "to": "ops@example.com"}})
+check("email: a plain-text relay on 127.0.0.1 is accepted", r.status == 201, r)
+r = srv.post("/api/v1/alerts/relay/test")
+check("email: the relay gets the test mail without TLS", r.status == 200 and r.json.get("ok") is True
+      and relay.got() and relay.got()[0]["tls"] is False, (r, relay.got()))
+vdir = os.path.join(TMP, "vcfg")
+os.makedirs(vdir, exist_ok=True)
+with open(os.path.join(vdir, "plain.json"), "w") as f:
+    json.dump({"class": "Alert", "id": "plain", "type": "email", "triggers": {"runFailed": True},
+               "options": {"host": "mail.example.com", "starttls": False, "from": "joey@example.com", "to": "ops@example.com"}}, f)
+p = joey("validate", "--config", vdir)
+check("email: starttls false to another host is a validation error at options.starttls", p.returncode == 1
+      and 'Alert "plain": options.starttls: starttls false is only allowed for a server on 127.0.0.1 or localhost' in p.stdout + p.stderr,
+      p.stdout + p.stderr)
+# a server that offers no STARTTLS: the message fails rather than go out in plain text
+notls = Smtp(cert, key, require_tls=False, offer_tls=False)
+r = srv.post("/api/v1/config/alerts", {"id": "strict", "type": "email", "triggers": {"runFailed": True},
+                                       "options": {"host": "127.0.0.1", "port": notls.port,
+                                                   "from": "joey@example.com", "to": "ops@example.com"}})
+check("email: an alert to a server without STARTTLS is saved", r.status == 201, r)
+r = srv.post("/api/v1/alerts/strict/test")
+check("email: a server that offers no STARTTLS gets nothing (the test fails)", r.status == 200 and r.json.get("ok") is False
+      and not notls.got(), (r, notls.got()))
+srv.call("DELETE", "/api/v1/config/alerts/strict")
+srv.call("DELETE", "/api/v1/config/alerts/relay")
+
 wh.answer(path("api"), 500)
 r = srv.post("/api/v1/alerts/api/test")
 check("test: a receiver answering 500 is ok:false with the status", r.status == 200 and r.json.get("ok") is False
