@@ -391,6 +391,8 @@ srv2.stop()
 
 # ---- secrets: nowhere ----
 logs = "\n".join(LOGS) + srv.read_log() + srv2.read_log()
+check("no sanitizer report in any joey output", "Sanitizer" not in logs and "runtime error:" not in logs,
+      [l for l in logs.split("\n") if "Sanitizer" in l or "runtime error:" in l][:5])
 check("secrets: no log holds the HMAC secret, the SMTP password or a webhook URL",
       WH_SECRET not in logs and SMTP_PASSWORD not in logs and URL_TOKEN not in logs,
       [s for s in (WH_SECRET, SMTP_PASSWORD, URL_TOKEN) if s in logs])
