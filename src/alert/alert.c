@@ -241,6 +241,7 @@ void alert_after_run(const struct config *cfg, struct state *st, const struct ru
 	(void)o;
 	if (!usable(st))
 		return;
+	close_orphans(cfg, st, now);
 	for (size_t i = 0; i < r->n_dests; i++) {
 		const struct run_dest *rd = &r->dests[i];
 		const struct cfg_destination *d = rd->dest;

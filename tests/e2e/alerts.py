@@ -279,6 +279,10 @@ r = srv.post("/api/v1/config/alerts", {"id": "evil", "type": "email", "triggers"
                                        "options": {"host": "smtp.evil.example", "from": "a@b.example", "to": "c@d.example",
                                                    "user": "u", "password": "p"}})
 check("guard: an SMTP server the operator did not allow is 400", r.status == 400, r)
+# 4 s after that run, noSuccessFor holds again: a second incident opens
+check("noSuccessFor: opens again 4 s after the last success", wait_for(lambda: kinds("api").count("alert.opened") >= 2, 15),
+      kinds("api"))
+n_api = len(kinds("api"))
 r = srv.call("PUT", "/api/v1/config/alerts/api", {"id": "api", "name": "Renamed", "type": "webhook",
                                                    "triggers": {"runFailed": True},
                                                    "options": {"url": "****", "secret": "****"}})
@@ -384,6 +388,10 @@ after = {k: len(wh.got(path(k))) for k in counts}
 after_no_api = {k: v for k, v in after.items() if k != "api"}
 check("restart: no message is sent twice", after_no_api == {k: v for k, v in counts.items() if k != "api"}
       and len(smtp.got()) == mails, (counts, after))
+check("orphans: closing them sends nothing", kinds("api")[n_api:].count("alert.resolved") == 0, kinds("api")[n_api:])
+r = srv2.get("/api/v1/alerts/incidents?alert=api&open=true")
+check("orphans: the noSuccessFor incident of api (trigger removed by the PUT) is closed", r.status == 200
+      and not [i for i in r.json["items"] if i["trigger"] == "noSuccessFor"], r)
 dup = sql("SELECT incident_id, event, count(*) FROM alert_deliveries WHERE incident_id IS NOT NULL"
           " GROUP BY incident_id, event HAVING count(*) > 1")
 check("store: one message per incident and event", dup == [], dup)
