@@ -238,7 +238,6 @@ void alert_after_run(const struct config *cfg, struct state *st, const struct ru
 {
 	struct strbuf summary = STRBUF_INIT;
 	int64_t now = now_ms();
-	(void)o;
 	if (!usable(st))
 		return;
 	close_orphans(cfg, st, now);
@@ -268,6 +267,8 @@ void alert_after_run(const struct config *cfg, struct state *st, const struct ru
 		f.full_read = !incremental && rd->status != RUN_INTERRUPTED && rd->status != RUN_RUNNING && !rd->unreadable &&
 			      (code == JERR_OK || code == JERR_GUARD || code == JERR_HTTP || code == JERR_AUTH ||
 			       code == JERR_REMOTE);
+		if (o && o->worker_job)
+			f.full_read = false;
 		int64_t prev_run = 0;
 		if (state_alert_observation(st, d->id, &f.prev_records, &prev_run, &f.have_prev, &err)) {
 			log_error("alert check of destination \"%s\": %s", d->id, err.msg.buf);
@@ -279,7 +280,8 @@ void alert_after_run(const struct config *cfg, struct state *st, const struct ru
 			if (!alert_covers(a, d))
 				continue;
 			for (int t = 0; t < AT__COUNT; t++) {
-				if (t == AT_NO_SUCCESS || !alert_trigger_on(a, (enum alert_trigger)t))
+				if (t == AT_NO_SUCCESS || !alert_trigger_on(a, (enum alert_trigger)t) ||
+				    (o && o->worker_job && t == AT_RUN_LONGER))
 					continue;
 				enum alert_verdict v = alert_eval_run(a, (enum alert_trigger)t, &f, &summary);
 				struct event e = { a, d->id, (enum alert_trigger)t, &f, summary.buf };

@@ -48,6 +48,10 @@ struct alert_opts {
 	/* a channel's whole request (connect, TLS, answer), ms; 0: 30 s */
 	long timeout_ms;
 	volatile int *stop; /* alert_pump stops between messages when set; may be NULL */
+	/* alert_after_run's r is a worker job's summary (engine/work.h work_job_result):
+	 * it has no elapsed time and no records read, so runLongerThan and
+	 * recordsDropPercent are not judged from it */
+	bool worker_job;
 };
 
 /* Fill the defaults, then JOEY_ALERT_RETRY_MS, JOEY_ALERT_ATTEMPTS from the environment. */

@@ -41,13 +41,15 @@ static void server_alert_opts(struct server *s, struct alert_opts *o, char *buf,
 	o->stop = &s->stop_runs;
 }
 
-void server_alerts_after_run(struct server *s, const struct config *cfg, struct state *st, const struct run *r)
+void server_alerts_after_run(struct server *s, const struct config *cfg, struct state *st, const struct run *r,
+			     bool worker_job)
 {
 	struct alert_opts o;
 	char url[160];
 	if (!cfg->n_alerts)
 		return;
 	server_alert_opts(s, &o, url, sizeof(url));
+	o.worker_job = worker_job;
 	alert_after_run(cfg, st, r, &o);
 	pthread_mutex_lock(&s->lock);
 	s->alert_kick = true;

@@ -290,6 +290,7 @@ static void job_queue_and_follow(struct active_job *aj)
 		const struct run_dest *rd = &r.dests[i];
 		metrics_run_finished(&s->metrics, rd->dest->id, rd->status, &rd->counts, NULL);
 	}
+	server_alerts_after_run(s, cfg, st, &r, true);
 	run_release(&r);
 out:
 	state_close(st);
@@ -376,7 +377,7 @@ static void *job_main(void *arg)
 		ran = true;
 		job_progress(aj, &r);
 		if (!rc)
-			server_alerts_after_run(s, aj->cfg->cfg, st, &r);
+			server_alerts_after_run(s, aj->cfg->cfg, st, &r, false);
 	}
 	for (size_t i = 0; ran && i < r.n_dests; i++) {
 		const struct run_dest *rd = &r.dests[i];

@@ -142,8 +142,12 @@ struct run;
 /* Start the alert thread (checks noSuccessFor, sends queued messages); stop joins it (after stopping is set). */
 void server_alerts_start(struct server *s);
 void server_alerts_stop(struct server *s);
-/* After a job's run: evaluate its alerts in st (the run's writable store) and wake the alert thread. */
-void server_alerts_after_run(struct server *s, const struct config *cfg, struct state *st, const struct run *r);
+/*
+ * After a job's run: evaluate its alerts in st (the run's writable store) and wake the
+ * alert thread. worker_job: r is the summary of a job the workers ran (alert.h).
+ */
+void server_alerts_after_run(struct server *s, const struct config *cfg, struct state *st, const struct run *r,
+			     bool worker_job);
 
 /* ---- metrics.c ---- */
 void metrics_init(struct metrics *m);

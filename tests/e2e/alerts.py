@@ -397,6 +397,26 @@ dup = sql("SELECT incident_id, event, count(*) FROM alert_deliveries WHERE incid
 check("store: one message per incident and event", dup == [], dup)
 srv2.stop()
 
+# ---- serve --worker on a PostgreSQL store: the jobs the workers run are judged too ----
+if os.environ.get("JOEY_PG_URL"):
+    from serve_lib import pg_state_url
+    pg = pg_state_url()
+    wsrv = Server(cfg, pg, args=["--worker"], env={k: v for k, v in ENV.items() if k != "JOEY_API_TOKEN"} | {
+        "JOEY_ALERT_CHECK_MS": "300", "BRAZE_KEY": "wrong-key"})
+    before = len(kinds("ops"))
+    subprocess.run(["sqlite3", db, "UPDATE users SET n = n + 100"], check=True)
+    wsrv.post("/api/v1/runs", {"destination": "d"})
+    wait_for(lambda: len(kinds("ops")) > before, 30)
+    new = events("ops")[before:]
+    check("worker job: a failed job opens runFailed once", [e["event"] for e in new] == ["alert.opened"]
+          and new[0]["run"]["status"] == "failed", new)
+    r = wsrv.get("/api/v1/alerts/incidents?alert=ops&open=true")
+    check("worker job: the incident is in the PostgreSQL store", r.status == 200 and len(r.json["items"]) == 1, r)
+    LOGS.append(wsrv.read_log())
+    wsrv.stop()
+else:
+    print("skipped: serve --worker (JOEY_PG_URL is not set)")
+
 # ---- secrets: nowhere ----
 logs = "\n".join(LOGS) + srv.read_log() + srv2.read_log()
 check("no sanitizer report in any joey output", "Sanitizer" not in logs and "runtime error:" not in logs,
