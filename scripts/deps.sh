@@ -8,7 +8,8 @@ PACKAGES=(cmake ninja-build pkg-config gcc make sqlite3 libsqlite3-dev libjansso
           libpq-dev libmariadb-dev postgresql mariadb-server
           python3-psycopg2 python3-pymysql   # tests/diff on PostgreSQL and MariaDB sources
           clang libclang-rt-14-dev    # clang + libFuzzer: the fuzz targets (tests/fuzz)
-          ccache)                     # scripts/build-matrix.sh
+          ccache                      # scripts/build-matrix.sh
+          openssl)                    # test certificates (e2e/alerts' SMTP server, e2e/serve_auth)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

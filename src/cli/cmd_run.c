@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alert/alert.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "base/xalloc.h"
@@ -296,7 +297,16 @@ int cmd_run(int argc, char **argv)
 		run_print_json(&r, stdout);
 	else
 		run_print_text(&r, stdout);
+	fflush(stdout);
 	ret = run_ok(&r) ? 0 : 1;
+	if (cfg->n_alerts) { /* tell whoever the alerts name (src/alert) */
+		struct alert_opts ao;
+		const char *w = getenv("JOEY_ALERT_WAIT");
+		alert_opts_defaults(&ao);
+		ao.public_url = getenv("JOEY_PUBLIC_URL");
+		ao.stop = &stop_requested;
+		alert_finish_run(cfg, st, &r, &ao, w && atof(w) >= 0 ? (int64_t)(atof(w) * 1000) : 20000);
+	}
 	goto out;
 fail:
 	jerror_print(stderr, &err);

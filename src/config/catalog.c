@@ -368,3 +368,49 @@ bool catalog_option_path(const char *name)
 	}
 	return false;
 }
+
+/* ---- alert channels (joey's Alert class; src/alert) ---- */
+
+/* the URL of a webhook holds its credential (Slack's does): a secret, and where the
+ * other secrets go */
+static const struct catalog_option webhook_alert_opts[] = {
+	{ "url", OPT_STRING, true, true, true },
+	{ "secret", OPT_STRING, true, true, false }, /* HMAC-SHA256 key of X-Joey-Signature */
+	{ NULL, OPT_STRING, false, false, false },
+};
+static const struct catalog_option slack_alert_opts[] = {
+	{ "url", OPT_STRING, true, true, true },
+	{ NULL, OPT_STRING, false, false, false },
+};
+static const struct catalog_option email_alert_opts[] = {
+	{ "host", OPT_STRING, true, false, true },
+	{ "port", OPT_NUMBER, false, false, true },     /* default 587 */
+	{ "user", OPT_STRING, false, false, false },
+	{ "password", OPT_STRING, false, true, false },
+	{ "from", OPT_STRING, true, false, false },
+	{ "to", OPT_STRING, true, false, false },       /* comma-separated addresses */
+	{ "starttls", OPT_BOOL, false, false, true },   /* default true; false: loopback only */
+	{ "caFile", OPT_STRING, false, false, true },   /* PEM CA bundle for the server's certificate */
+	{ NULL, OPT_STRING, false, false, false },
+};
+
+static const struct catalog_app alert_channels[] = {
+	{ "webhook", true, webhook_alert_opts },
+	{ "slack", true, slack_alert_opts },
+	{ "email", true, email_alert_opts },
+};
+static const char *const alert_names[] = { "webhook", "slack", "email" };
+
+const struct catalog_app *catalog_alert(const char *type)
+{
+	for (size_t i = 0; type && i < ARRAY_SIZE(alert_channels); i++)
+		if (!strcmp(alert_channels[i].type, type))
+			return &alert_channels[i];
+	return NULL;
+}
+
+const char *const *catalog_alert_types(size_t *n)
+{
+	*n = ARRAY_SIZE(alert_names);
+	return alert_names;
+}

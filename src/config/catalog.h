@@ -84,6 +84,13 @@ const char *const *catalog_destination_types(size_t *n);
  */
 bool catalog_braze_endpoint(const char *url);
 
+/*
+ * Alert channels (the Alert class's "type": webhook, slack, email) and their options,
+ * in a struct catalog_app (supported always true); NULL if unknown.
+ */
+const struct catalog_app *catalog_alert(const char *type);
+const char *const *catalog_alert_types(size_t *n);
+
 /* Is this option name a secret by convention (apiKey, password, token, secret...)? */
 bool catalog_option_sensitive(const char *name);
 

@@ -105,6 +105,16 @@ struct schedule_x {
 	const struct j5_member *source_m;
 };
 
+struct alert_x {
+	struct cfg_alert al;
+	struct where w;
+	size_t order;
+	const struct j5_node *node;
+	const char *model_id;
+	const struct j5_member *model_m;
+	const struct j5_member *dests_m; /* destinationIds (an array), or NULL */
+};
+
 struct plain_env_use;
 
 struct loader {
@@ -880,6 +890,27 @@ static const struct field_spec schedule_fields[] = {
 	{ "filters", T_ARR, 0, NULL, NULL },
 };
 
+static const struct field_spec alert_fields[] = {
+	{ "id", T_STR, 0, NULL, NULL },
+	{ "class", T_STR, 0, NULL, NULL },
+	{ "name", T_STR, 0, NULL, NULL },
+	{ "type", T_STR, 0, NULL, NULL },
+	{ "destinationIds", T_ARR, 0, NULL, NULL },
+	{ "modelId", T_STR, 0, NULL, NULL },
+	{ "triggers", T_OBJ, 0, NULL, NULL },
+	{ "options", T_OBJ, 0, NULL, NULL },
+};
+
+static const struct field_spec alert_trigger_fields[] = {
+	{ "runFailed", T_BOOL, 0, NULL, NULL },
+	{ "failedRows", T_NUM, 0, NULL, NULL },
+	{ "failedRowsPercent", T_NUM, 0, NULL, NULL },
+	{ "noSuccessFor", T_STR | T_NUM, 0, NULL, NULL },
+	{ "deleteGuard", T_BOOL, 0, NULL, NULL },
+	{ "recordsDropPercent", T_NUM, 0, NULL, NULL },
+	{ "runLongerThan", T_STR | T_NUM, 0, NULL, NULL },
+};
+
 static void add_obj(struct loader *ld, enum cfg_class c, void *obj)
 {
 	ALLOC_GROW(ld->objs[c], ld->n_objs[c] + 1, ld->alloc_objs[c]);
@@ -1046,14 +1077,220 @@ static bool file_unlisted(struct loader *ld, const struct cfg_option *opt)
 	return out;
 }
 
+/*
+ * A duration: a number of milliseconds (Grouparoo's unit), or a string "90s", "15m",
+ * "6h", "2d". Reports a bad one at m and returns 0; at least one second.
+ */
+static int64_t read_duration(struct loader *ld, const struct where *w, const struct j5_member *m,
+			     const char *field)
+{
+	const struct j5_node *v = m->value;
+	double ms = -1;
+	if (v->type == J5_NUMBER) {
+		ms = v->num;
+	} else if (v->type == J5_STRING && v->len >= 2) {
+		char *end;
+		double n = strtod(v->str, &end);
+		static const struct {
+			char unit;
+			double ms;
+		} units[] = { { 's', 1000 }, { 'm', 60000 }, { 'h', 3600000 }, { 'd', 86400000 } };
+		if (end != v->str && end[0] && !end[1] && isfinite(n) && !isspace((unsigned char)v->str[0]))
+			for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+				if (end[0] == units[i].unit)
+					ms = n * units[i].ms;
+	}
+	if (!(ms >= 1000 && ms <= 366.0 * 86400000)) {
+		err_at(ld, w, NPOS(v), field,
+		       "write a duration of at least one second and at most a year: \"90s\", \"15m\", \"6h\", \"2d\" or a number of milliseconds",
+		       "invalid duration %s%s%s", v->type == J5_STRING ? "\"" : "", v->str ? v->str : "?",
+		       v->type == J5_STRING ? "\"" : "");
+		return 0;
+	}
+	return (int64_t)ms;
+}
+
+static bool host_is_loopback(const char *h)
+{
+	return h && (!strcmp(h, "127.0.0.1") || !strcasecmp(h, "localhost") || !strcmp(h, "::1") ||
+		     !strcmp(h, "[::1]"));
+}
+
+/* An Alert's url option: http(s), plain http only on loopback. */
+static void check_alert_url(struct loader *ld, const struct where *w, const struct cfg_option *u)
+{
+	const char *s = u->str, *h, *hint = "use an https:// URL";
+	size_t hl;
+	char host[256];
+	if (!s || !*s)
+		return;
+	if (!strncasecmp(s, "https://", 8)) {
+		h = s + 8;
+	} else if (!strncasecmp(s, "http://", 7)) {
+		h = s + 7;
+	} else {
+		err_at(ld, w, u->pos.line, u->pos.col, "options.url", hint, "URL %s is not an http:// or https:// URL",
+		       config_option_display(u));
+		return;
+	}
+	if (h[0] == '[')
+		hl = strcspn(h, "]") + 1;
+	else
+		hl = strcspn(h, ":/?#");
+	if (!hl || hl >= sizeof(host) || memchr(h, '@', strcspn(h, "/?#")) || strpbrk(s, " \t\r\n")) {
+		err_at(ld, w, u->pos.line, u->pos.col, "options.url", "write scheme://host[:port]/path, without a user part or spaces",
+		       "URL %s is not valid", config_option_display(u));
+		return;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (!strncasecmp(s, "http://", 7) && !host_is_loopback(host))
+		err_at(ld, w, u->pos.line, u->pos.col, "options.url", hint,
+		       "plain http URL %s is only allowed for 127.0.0.1 and localhost", config_option_display(u));
+}
+
+/* "a@b.example, c@d.example": every address has one '@' and none of <>, quotes, line breaks. */
+static bool addresses_ok(const char *s, bool many)
+{
+	size_t n = 0;
+	while (*s) {
+		size_t len;
+		s += strspn(s, ", ");
+		len = strcspn(s, ",");
+		while (len && s[len - 1] == ' ')
+			len--;
+		if (!len)
+			break;
+		const char *at = memchr(s, '@', len);
+		if (!at || at == s || at == s + len - 1 || memchr(at + 1, '@', (size_t)(s + len - at - 1)))
+			return false;
+		for (size_t i = 0; i < len; i++)
+			if (strchr("<>\"'()[]\\;: \t\r\n", s[i]) || (unsigned char)s[i] < 0x20)
+				return false;
+		n++;
+		s += len;
+		s += strcspn(s, ",");
+	}
+	return n > 0 && (many || n == 1);
+}
+
+static void load_alert(struct loader *ld, const struct where *w0, const struct j5_node *o, size_t order)
+{
+	struct alert_x *x = arena_zalloc(ld->a, sizeof(*x));
+	const struct where *w = &x->w;
+	const struct j5_member *tm, *trg;
+	const struct catalog_app *cat = NULL;
+	const char *type;
+	bool any = false;
+
+	x->w = *w0;
+	x->order = order;
+	x->node = o;
+	check_fields(ld, w, o, alert_fields, ARRAY_SIZE(alert_fields), NULL, "an Alert");
+	x->al.id = w0->id;
+	x->al.name = get_str(o, "name");
+	x->al.pos = (struct cfg_pos){ w0->file, o->line, o->col };
+	x->al.failed_rows = x->al.failed_rows_percent = x->al.records_drop_percent = -1;
+	type = req_str(ld, w, o, "type", &tm);
+	x->al.type = type;
+	if (type) {
+		size_t n;
+		const char *const *names = catalog_alert_types(&n);
+		cat = catalog_alert(type);
+		if (!cat)
+			err_at(ld, w, NPOS(tm->value), "type", did_you_mean(ld, type, names, n),
+			       "unknown alert type \"%s\"", type);
+		else
+			x->al.channel = (enum alert_channel)(cat - catalog_alert(names[0]));
+	}
+	read_options(ld, w, get_obj(o, "options"), "ALERT", cat ? cat->options : NULL, &x->al.options);
+	if (cat) {
+		check_options(ld, w, &x->al.options, cat->options, arena_printf(ld->a, "%s %s alert", article(type), type),
+			      o->line, o->col);
+		const struct cfg_option *u = cfg_options_get(&x->al.options, "url");
+		if (u && u->kind == OPT_STRING)
+			check_alert_url(ld, w, u);
+		if (x->al.channel == ALERT_EMAIL) {
+			const struct cfg_option *h = cfg_options_get(&x->al.options, "host");
+			const struct cfg_option *port = cfg_options_get(&x->al.options, "port");
+			const struct cfg_option *tls = cfg_options_get(&x->al.options, "starttls");
+			const struct cfg_option *from = cfg_options_get(&x->al.options, "from");
+			const struct cfg_option *to = cfg_options_get(&x->al.options, "to");
+			if (h && h->kind == OPT_STRING && (strpbrk(h->str, "/@ \t\r\n?#") || !*h->str))
+				err_at(ld, w, h->pos.line, h->pos.col, "options.host", "write the SMTP server's name or address only, e.g. \"smtp.example.com\"",
+				       "host \"%s\" is not a host name", config_option_display(h));
+			if (port && port->kind == OPT_NUMBER && (port->num < 1 || port->num > 65535 || port->num != floor(port->num)))
+				err_at(ld, w, port->pos.line, port->pos.col, "options.port", "587 (submission with STARTTLS) is usual",
+				       "port must be a whole number from 1 to 65535, found %s", config_option_display(port));
+			if (tls && tls->kind == OPT_BOOL && !tls->b && !(h && h->kind == OPT_STRING && host_is_loopback(h->str)))
+				err_at(ld, w, tls->pos.line, tls->pos.col, "options.starttls",
+				       "remove it: mail to another machine is always sent over TLS (STARTTLS); only a relay on 127.0.0.1 or localhost may be spoken to in plain text",
+				       "starttls false is only allowed for a server on 127.0.0.1 or localhost");
+			if (from && from->kind == OPT_STRING && !addresses_ok(from->str, false))
+				err_at(ld, w, from->pos.line, from->pos.col, "options.from", "write one address such as \"joey@example.com\"",
+				       "from \"%s\" is not an email address", config_option_display(from));
+			if (to && to->kind == OPT_STRING && !addresses_ok(to->str, true))
+				err_at(ld, w, to->pos.line, to->pos.col, "options.to",
+				       "write addresses separated by commas: \"ops@example.com, data@example.com\"",
+				       "to \"%s\" is not a list of email addresses", config_option_display(to));
+		}
+	}
+	trg = j5_member(o, "triggers");
+	if (!trg || trg->value->type == J5_NULL) {
+		err_at(ld, w, NPOS(o), NULL, "add \"triggers\": {\"runFailed\": true} (docs/config.md lists every trigger)",
+		       "missing required field \"triggers\"");
+	} else if (trg->value->type == J5_OBJECT) {
+		const struct j5_node *t = trg->value;
+		const struct j5_member *m;
+		check_fields(ld, w, t, alert_trigger_fields, ARRAY_SIZE(alert_trigger_fields), "triggers", "triggers");
+		x->al.run_failed = get_bool(t, "runFailed", false);
+		x->al.delete_guard = get_bool(t, "deleteGuard", false);
+		static const struct {
+			const char *key;
+			double max;
+		} nums[] = { { "failedRows", 1e15 }, { "failedRowsPercent", 100 }, { "recordsDropPercent", 100 } };
+		double *slot[] = { &x->al.failed_rows, &x->al.failed_rows_percent, &x->al.records_drop_percent };
+		for (size_t i = 0; i < ARRAY_SIZE(nums); i++) {
+			if (!(m = get_m(t, nums[i].key, T_NUM)))
+				continue;
+			const char *field = arena_printf(ld->a, "triggers.%s", nums[i].key);
+			if (m->value->num < 0 || m->value->num > nums[i].max || (i == 0 && m->value->num != floor(m->value->num)))
+				err_at(ld, w, NPOS(m->value), field, i == 0 ? "a whole number of rows: the alert fires when more rows than this fail"
+									    : "a percentage from 0 to 100: the alert fires above it",
+				       "%s must be %s, found %s", nums[i].key, i == 0 ? "a whole number of at least 0" : "between 0 and 100",
+				       m->value->str);
+			else
+				*slot[i] = m->value->num;
+		}
+		if ((m = get_m(t, "noSuccessFor", T_STR | T_NUM)))
+			x->al.no_success_ms = read_duration(ld, w, m, "triggers.noSuccessFor");
+		if ((m = get_m(t, "runLongerThan", T_STR | T_NUM)))
+			x->al.run_longer_ms = read_duration(ld, w, m, "triggers.runLongerThan");
+		any = x->al.run_failed || x->al.delete_guard || x->al.failed_rows >= 0 || x->al.failed_rows_percent >= 0 ||
+		      x->al.records_drop_percent >= 0 || x->al.no_success_ms > 0 || x->al.run_longer_ms > 0;
+		if (!any)
+			err_at(ld, w, NPOS(t), "triggers",
+			       "add at least one: runFailed, failedRows, failedRowsPercent, noSuccessFor, deleteGuard, recordsDropPercent, runLongerThan",
+			       "an alert needs at least one trigger");
+	}
+	x->model_id = get_str(o, "modelId");
+	x->model_m = get_m(o, "modelId", T_STR);
+	x->dests_m = get_m(o, "destinationIds", T_ARR);
+	if (x->dests_m && x->model_m)
+		err_at(ld, w, NPOS(x->model_m->value), "modelId", "keep one: destinationIds names the destinations, modelId takes all of a model's",
+		       "an alert takes destinationIds or modelId, not both");
+	add_obj(ld, CLASS_ALERT, x);
+}
+
 static void load_object(struct loader *ld, const char *file, const struct j5_node *o)
 {
 	static const char *const known[] = { "app", "model", "source", "property", "group",
-					     "destination", "schedule", "setting", "apikey", "team",
+					     "destination", "schedule", "alert", "setting", "apikey", "team",
 					     "teammember", "record", "profile" };
 	static const char *const display[] = { "App", "Model", "Source", "Property", "Group",
-					       "Destination", "Schedule", "Setting", "ApiKey", "Team",
+					       "Destination", "Schedule", "Alert", "Setting", "ApiKey", "Team",
 					       "TeamMember", "Record", "Profile" };
+	_Static_assert(CLASS__COUNT == 8, "known[] lists the classes first, then the ignored ones");
 	struct where w0 = { file, NULL, NULL };
 	const struct j5_member *cm = j5_member(o, "class"), *im = j5_member(o, "id");
 	char lower[32];
@@ -1067,7 +1304,7 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		w0.id = im->value->str;
 	if (!cm || cm->value->type == J5_NULL) {
 		err_at(ld, &w0, NPOS(o), NULL,
-		       "add \"class\": one of App, Model, Source, Property, Group, Destination, Schedule",
+		       "add \"class\": one of App, Model, Source, Property, Group, Destination, Schedule, Alert",
 		       "missing required field \"class\"");
 		return;
 	}
@@ -1092,14 +1329,14 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 	lower[len < sizeof(lower) ? len : 0] = '\0';
 	ci = names_find(known, ARRAY_SIZE(known), lower);
 	if (ci < 0) {
-		err_at(ld, &w0, NPOS(cm->value), "class", did_you_mean(ld, cm->value->str, display, 7),
+		err_at(ld, &w0, NPOS(cm->value), "class", did_you_mean(ld, cm->value->str, display, CLASS__COUNT),
 		       "unknown class \"%s\"", cm->value->str);
 		add_broken(ld, w0.id);
 		return;
 	}
 	w0.cls = display[ci];
-	if (ci >= 7) {
-		if (ci >= 11)
+	if (ci >= CLASS__COUNT) {
+		if (ci >= CLASS__COUNT + 4)
 			warn_at(ld, &w0, NPOS(o), NULL, "sample records are only used by Grouparoo's UI",
 				"%s objects are ignored by joey", display[ci]);
 		else
@@ -1496,6 +1733,9 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		add_obj(ld, CLASS_SCHEDULE, x);
 		break;
 	}
+	case CLASS_ALERT:
+		load_alert(ld, &w, o, order);
+		break;
 	case CLASS__COUNT:
 		break;
 	}
@@ -1710,6 +1950,7 @@ static size_t order_of(enum cfg_class c, void *o)
 	case CLASS_GROUP: return ((struct group_x *)o)->order;
 	case CLASS_DESTINATION: return ((struct dest_x *)o)->order;
 	case CLASS_SCHEDULE: return ((struct schedule_x *)o)->order;
+	case CLASS_ALERT: return ((struct alert_x *)o)->order;
 	case CLASS__COUNT: break;
 	}
 	return 0;
@@ -1725,6 +1966,7 @@ static const struct where *where_of(enum cfg_class c, void *o)
 	case CLASS_GROUP: return &((struct group_x *)o)->w;
 	case CLASS_DESTINATION: return &((struct dest_x *)o)->w;
 	case CLASS_SCHEDULE: return &((struct schedule_x *)o)->w;
+	case CLASS_ALERT: return &((struct alert_x *)o)->w;
 	case CLASS__COUNT: break;
 	}
 	return NULL;
@@ -1740,6 +1982,7 @@ static const struct cfg_pos *pos_of(enum cfg_class c, void *o)
 	case CLASS_GROUP: return &((struct group_x *)o)->g.pos;
 	case CLASS_DESTINATION: return &((struct dest_x *)o)->d.pos;
 	case CLASS_SCHEDULE: return &((struct schedule_x *)o)->s.pos;
+	case CLASS_ALERT: return &((struct alert_x *)o)->al.pos;
 	case CLASS__COUNT: break;
 	}
 	return NULL;
@@ -2241,6 +2484,8 @@ static void link_all(struct loader *ld)
 	struct group_x **groups = (struct group_x **)dedupe(ld, CLASS_GROUP, &ng);
 	struct dest_x **dests = (struct dest_x **)dedupe(ld, CLASS_DESTINATION, &nd);
 	struct schedule_x **scheds = (struct schedule_x **)dedupe(ld, CLASS_SCHEDULE, &nsc);
+	size_t nal;
+	struct alert_x **alerts = (struct alert_x **)dedupe(ld, CLASS_ALERT, &nal);
 
 	/* the public arrays point at the cfg structs, which start the wrappers */
 	cfg->apps = (struct cfg_app **)apps;
@@ -2257,6 +2502,44 @@ static void link_all(struct loader *ld)
 	cfg->n_destinations = nd;
 	cfg->schedules = (struct cfg_schedule **)scheds;
 	cfg->n_schedules = nsc;
+	cfg->alerts = (struct cfg_alert **)alerts;
+	cfg->n_alerts = nal;
+
+	/* alerts -> destinations or model */
+	for (size_t i = 0; i < nal; i++) {
+		struct alert_x *x = alerts[i];
+		struct model_x *mx = resolve(ld, &x->w, x->model_m, x->model_id, "modelId", CLASS_MODEL, (void **)models, nm);
+		x->al.model = mx ? &mx->m : NULL;
+		if (!x->dests_m)
+			continue;
+		const struct j5_node *arr = x->dests_m->value;
+		x->al.destinations = arena_zalloc(ld->a, (arr->n ? arr->n : 1) * sizeof(void *));
+		if (!arr->n)
+			err_at(ld, &x->w, NPOS(arr), "destinationIds", "name at least one destination, or leave destinationIds out for all of them",
+			       "destinationIds is empty");
+		for (size_t k = 0; k < arr->n; k++) {
+			const struct j5_node *e = arr->items[k];
+			const char *field = arena_printf(ld->a, "destinationIds[%zu]", k);
+			if (e->type != J5_STRING) {
+				err_at(ld, &x->w, NPOS(e), field, NULL, "expected a destination id (a string), found %s", found_text(e));
+				continue;
+			}
+			struct dest_x *dx = find_id((void **)dests, nd, e->str);
+			if (!dx) {
+				if (!is_broken(ld, e->str))
+					err_at(ld, &x->w, NPOS(e), field, did_you_mean_id(ld, e->str, (void **)dests, nd),
+					       "unknown Destination \"%s\"", e->str);
+				continue;
+			}
+			bool dup = false;
+			for (size_t j = 0; j < x->al.n_destinations; j++)
+				dup |= x->al.destinations[j] == &dx->d;
+			if (dup)
+				warn_at(ld, &x->w, NPOS(e), field, "remove the repetition", "destination \"%s\" is listed twice", e->str);
+			else
+				x->al.destinations[x->al.n_destinations++] = &dx->d;
+		}
+	}
 
 	/* sources -> app, model */
 	for (size_t i = 0; i < ns; i++) {
@@ -2717,4 +3000,9 @@ struct cfg_destination *config_destination(const struct config *cfg, const char 
 struct cfg_app *config_app(const struct config *cfg, const char *id)
 {
 	return find_public((void *const *)cfg->apps, cfg->n_apps, id);
+}
+
+struct cfg_alert *config_alert(const struct config *cfg, const char *id)
+{
+	return find_public((void *const *)cfg->alerts, cfg->n_alerts, id);
 }

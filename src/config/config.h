@@ -69,6 +69,7 @@ enum cfg_class {
 	CLASS_GROUP,
 	CLASS_DESTINATION,
 	CLASS_SCHEDULE,
+	CLASS_ALERT, /* joey's own class (src/alert): who hears about a sync going wrong */
 	CLASS__COUNT
 };
 
@@ -326,6 +327,32 @@ struct cfg_schedule {
 	struct cfg_pos pos;
 };
 
+/*
+ * Alert (joey's class, docs/config.md "Alerts"): tell someone through a channel (type)
+ * when a trigger fires for a destination in scope; src/alert evaluates and delivers.
+ */
+enum alert_channel { ALERT_WEBHOOK, ALERT_SLACK, ALERT_EMAIL };
+
+struct cfg_alert {
+	const char *id, *name, *type; /* type: "webhook", "slack", "email" */
+	enum alert_channel channel;
+	/* scope: these destinations (destinationIds), else every destination of model
+	 * (modelId), else every destination */
+	struct cfg_destination **destinations;
+	size_t n_destinations;
+	struct cfg_model *model;
+	/* triggers (docs/config.md); a trigger that is off is false / < 0 / 0 */
+	bool run_failed;            /* triggers.runFailed */
+	bool delete_guard;          /* triggers.deleteGuard */
+	double failed_rows;         /* triggers.failedRows: more than N; -1 off */
+	double failed_rows_percent; /* triggers.failedRowsPercent: more than N %; -1 off */
+	double records_drop_percent; /* triggers.recordsDropPercent; -1 off */
+	int64_t no_success_ms;      /* triggers.noSuccessFor; 0 off */
+	int64_t run_longer_ms;      /* triggers.runLongerThan; 0 off */
+	struct cfg_options options; /* the channel's (url, secret, host, ...) */
+	struct cfg_pos pos;
+};
+
 struct config {
 	struct arena arena; /* owns everything below */
 	const char *dir;    /* the config directory as given */
@@ -346,6 +373,8 @@ struct config {
 	size_t n_destinations;
 	struct cfg_schedule **schedules;
 	size_t n_schedules;
+	struct cfg_alert **alerts; /* sorted by id */
+	size_t n_alerts;
 	struct cfg_diag *diags;
 	size_t n_diags, alloc_diags;
 	size_t n_errors, n_warnings;
@@ -399,5 +428,6 @@ void config_print_diags(const struct config *cfg, FILE *out);
 struct cfg_model *config_model(const struct config *cfg, const char *id);
 struct cfg_destination *config_destination(const struct config *cfg, const char *id);
 struct cfg_app *config_app(const struct config *cfg, const char *id);
+struct cfg_alert *config_alert(const struct config *cfg, const char *id);
 
 #endif

@@ -113,6 +113,7 @@ struct guard {
 	const json_t *old_opts, *new_opts; /* objects (old: maybe NULL) */
 	const struct catalog_app *cat;     /* of the new type, or NULL */
 	struct jerror *err;
+	const char *cls;                   /* "App" or "Alert", for messages */
 };
 
 static const char *env_get(const struct config_opts *opts, const char *name)
@@ -147,7 +148,12 @@ static bool is_reference(const struct guard *g, const char *s)
 	return (n > 3 && s[0] == '$' && s[1] == '{' && s[n - 1] == '}') || grouparoo_value(g, s);
 }
 
-/* Is option key unchanged (both absent, or equal JSON values)? */
+static bool sensitive(const struct guard *g, const char *key);
+
+/*
+ * Is option key unchanged (both absent, or equal JSON values)? A secret sent as
+ * "****" keeps the stored one: unchanged too (an alert's url is a secret and a target).
+ */
 static bool unchanged(const struct guard *g, const char *key)
 {
 	const json_t *a = g->old_opts ? json_object_get(g->old_opts, key) : NULL;
@@ -158,6 +164,8 @@ static bool unchanged(const struct guard *g, const char *key)
 		b = NULL;
 	if (a && json_is_string(a) && !json_string_length(a))
 		a = NULL;
+	if (a && b && json_is_string(b) && !strcmp(json_string_value(b), "****") && sensitive(g, key))
+		return true;
 	return (!a && !b) || (a && b && json_equal((json_t *)a, (json_t *)b));
 }
 
@@ -202,8 +210,8 @@ static enum jerr check_secrets(const struct guard *g, const char *moved)
 		if (keep && moved) {
 			if (!*moved)
 				continue; /* create: "****" has nothing to keep (config_write says so) */
-			jerror_set(g->err, JERR_USAGE, "App \"%s\": options.%s must be sent again when %s changes", g->id,
-				   key, !strcmp(moved, "type") ? "the app's type" : moved);
+			jerror_set(g->err, JERR_USAGE, "%s \"%s\": options.%s must be sent again when %s changes",
+				   g->cls ? g->cls : "App", g->id, key, !strcmp(moved, "type") ? "the app's type" : moved);
 			jerror_detail(g->err, "\"%s\" keeps the stored secret, and a stored secret is only sent where it "
 					      "was given for",
 				      !strcmp(s, "****") ? "****" : s);
@@ -214,8 +222,8 @@ static enum jerr check_secrets(const struct guard *g, const char *moved)
 		if (keep)
 			continue;
 		if (is_reference(g, s)) {
-			jerror_set(g->err, JERR_USAGE, "App \"%s\": options.%s cannot be set to the reference \"%s\" through the API",
-				   g->id, key, s);
+			jerror_set(g->err, JERR_USAGE, "%s \"%s\": options.%s cannot be set to the reference \"%s\" through the API",
+				   g->cls ? g->cls : "App", g->id, key, s);
 			jerror_detail(g->err, "references to environment variables and stored secrets are written by "
 					      "the operator in the config files");
 			jerror_hint(g->err, "send the secret itself (joey keeps it in the secrets file, never in the config "
@@ -310,25 +318,25 @@ static enum jerr check_file(const struct guard *g, const char *opt)
 	data = g->opts && root ? config_data_dir(root, g->opts->data_dir) : NULL;
 	path = config_resolve_path(root, val);
 	if (!g->opts || !g->opts->data_dir) {
-		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": options.%s cannot be set through the API here", g->id, opt);
+		rc = jerror_set(g->err, JERR_USAGE, "%s \"%s\": options.%s cannot be set through the API here", g->cls, g->id, opt);
 		jerror_detail(g->err, "this server has no data directory");
 		jerror_hint(g->err, "edit the app's config file, or start joey serve with --data-dir DIR");
 	} else if (!data) {
-		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": options.%s cannot be set through the API: there is no data directory",
-				g->id, opt);
+		rc = jerror_set(g->err, JERR_USAGE, "%s \"%s\": options.%s cannot be set through the API: there is no data directory",
+				g->cls, g->id, opt);
 		jerror_detail(g->err, "the data directory \"%s\" (relative to the project root %s) does not exist",
 			      g->opts->data_dir, root ? root : "?");
 		jerror_hint(g->err, "create it and put the data files there, or start joey serve with --data-dir DIR "
 				    "(or JOEY_DATA_DIR)");
 	} else if (!config_path_inside(path, data, &why)) {
-		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": %s \"%s\" cannot be used through the API: %s", g->id,
-				opt, raw, why);
+		rc = jerror_set(g->err, JERR_USAGE, "%s \"%s\": %s \"%s\" cannot be used through the API: %s", g->cls,
+				g->id, opt, raw, why);
 		jerror_detail(g->err, "files set through the API must be inside the data directory %s", data);
 		jerror_hint(g->err, "put the file in %s and name it relative to the project root %s, or ask the operator "
 				    "to start joey serve with another --data-dir (JOEY_DATA_DIR)",
 			    data, root);
 	} else if ((own = own_file(g, path))) {
-		rc = jerror_set(g->err, JERR_USAGE, "App \"%s\": %s \"%s\" is in %s", g->id, opt, raw, own);
+		rc = jerror_set(g->err, JERR_USAGE, "%s \"%s\": %s \"%s\" is in %s", g->cls, g->id, opt, raw, own);
 		jerror_detail(g->err, "joey's own files are never read as data");
 		jerror_hint(g->err, "put the data file elsewhere in the data directory %s", data);
 	}
@@ -339,10 +347,23 @@ static enum jerr check_file(const struct guard *g, const char *opt)
 }
 
 
+/* every path option sent (also one the catalog does not list: validation names it) */
+static enum jerr check_path_options(const struct guard *g, const char *moved)
+{
+	json_t *sent = (json_t *)g->new_opts; /* jansson's iterators take no const; read only */
+	enum jerr rc = JERR_OK;
+	for (void *it = json_object_iter(sent); !rc && it; it = json_object_iter_next(sent, it)) {
+		const char *key = json_object_iter_key(it);
+		if (catalog_option_path(key) && (moved || !unchanged(g, key)))
+			rc = check_file(g, key);
+	}
+	return rc;
+}
+
 enum jerr config_guard_app(const char *dir, const struct config_opts *opts, const char *state_path,
 			   const json_t *before, const json_t *after, struct jerror *err)
 {
-	struct guard g = { dir, opts, state_path, NULL, NULL, NULL, NULL, NULL, err };
+	struct guard g = { dir, opts, state_path, NULL, NULL, NULL, NULL, NULL, err, "App" };
 	json_t *empty = NULL;
 	const char *moved;
 	enum jerr rc = JERR_OK;
@@ -362,15 +383,83 @@ enum jerr config_guard_app(const char *dir, const struct config_opts *opts, cons
 	rc = check_secrets(&g, moved);
 	if (!rc && g.type && !strcmp(g.type, "braze") && (moved || !unchanged(&g, "restEndpoint")))
 		rc = check_endpoint(&g);
-	/* every path option sent (also one the catalog does not list: validation names it) */
-	{
-		json_t *sent = (json_t *)g.new_opts; /* jansson's iterators take no const; read only */
-		for (void *it = json_object_iter(sent); !rc && it; it = json_object_iter_next(sent, it)) {
-			const char *key = json_object_iter_key(it);
-			if (catalog_option_path(key) && (moved || !unchanged(&g, key)))
-				rc = check_file(&g, key);
+	if (!rc)
+		rc = check_path_options(&g, moved);
+	json_decref(empty);
+	return rc;
+}
+
+/* ---- alerts ---- */
+
+/* Where an alert's messages go, as a URL the allow-list can match ("" when unknown). */
+static void alert_target(const json_t *after, const char *type, struct strbuf *out)
+{
+	const json_t *o = json_object_get(after, "options");
+	strbuf_reset(out);
+	if (!strcmp(type, "email")) {
+		const char *host = str_of(o, "host");
+		const json_t *port = json_object_get(o, "port");
+		long p = json_is_integer(port) ? (long)json_integer_value(port)
+			 : json_is_real(port) ? (long)json_real_value(port)
+			 : json_is_string(port) ? strtol(json_string_value(port), NULL, 10) : 587;
+		if (host && *host)
+			strbuf_addf(out, "smtp://%s%s%s:%ld", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", p);
+	} else {
+		const char *url = str_of(o, "url");
+		if (url)
+			strbuf_addstr(out, url);
+	}
+}
+
+enum jerr config_guard_alert(const char *dir, const struct config_opts *opts, const char *state_path,
+			     const json_t *before, const json_t *after, struct jerror *err)
+{
+	struct guard g = { dir, opts, state_path, NULL, NULL, NULL, NULL, NULL, err, "Alert" };
+	json_t *empty = NULL;
+	struct strbuf target = STRBUF_INIT;
+	const char *moved;
+	enum jerr rc;
+
+	if (!json_is_object(after))
+		return JERR_OK; /* config_write refuses it */
+	g.id = str_of(after, "id") ? str_of(after, "id") : "?";
+	g.type = str_of(after, "type");
+	g.cat = catalog_alert(g.type);
+	g.new_opts = json_object_get(after, "options");
+	if (!json_is_object(g.new_opts))
+		g.new_opts = empty = json_object();
+	g.old_opts = before ? json_object_get(before, "options") : NULL;
+	if (!json_is_object(g.old_opts))
+		g.old_opts = NULL;
+	moved = retarget(&g, before, after);
+	rc = check_secrets(&g, moved);
+	if (!rc && g.cat && moved) {
+		const char *url = str_of(g.new_opts, "url");
+		bool kept = url && (!strcmp(url, "****") || (str_of(g.old_opts, "url") && !strcmp(url, str_of(g.old_opts, "url"))));
+		alert_target(after, g.type, &target);
+		if (!kept && target.len && strcmp(target.buf, "****")) {
+			bool slack = !strcmp(g.type, "slack");
+			bool ok = config_endpoint_allowed(target.buf, opts ? opts->allow_endpoints : NULL) ||
+				  (slack && config_endpoint_allowed(target.buf, "https://hooks.slack.com"));
+			if (!ok) {
+				bool email = !strcmp(g.type, "email");
+				rc = jerror_set(err, JERR_USAGE, "Alert \"%s\": %s is not an endpoint this server may send alerts to",
+						g.id, email ? "the SMTP server" : "options.url");
+				if (email)
+					jerror_detail(err, "through the API an alert's SMTP server must be allowed by the operator (%s)",
+						      target.buf);
+				else
+					jerror_detail(err, "through the API an alert's URL must be one the operator allowed%s",
+						      slack ? " (Slack's https://hooks.slack.com/... always is)" : "");
+				jerror_hint(err, "ask the operator to start joey serve with --allow-endpoint %s (or "
+						 "JOEY_ALLOW_ENDPOINTS), or write the alert in its config file",
+					    email ? "smtp://HOST:PORT" : "URL");
+			}
 		}
 	}
+	if (!rc)
+		rc = check_path_options(&g, moved);
+	strbuf_release(&target);
 	json_decref(empty);
 	return rc;
 }

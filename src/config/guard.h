@@ -50,6 +50,24 @@ enum jerr config_guard_app(const char *dir, const struct config_opts *opts, cons
 			   const json_t *before, const json_t *after, struct jerror *err) JOEY_WUR;
 
 /*
+ * Check an Alert change through the API (config/config.h struct cfg_alert; alerts
+ * hold secrets too: a webhook's URL and HMAC key, an SMTP password). opts, before
+ * (the alert as its file holds it, NULL on create) and after (as sent) borrowed.
+ *  1. secrets as for apps: on create, and when the type or a target option (url,
+ *     host, port, starttls, caFile) changes, every secret must be sent as itself;
+ *     never a new reference.
+ *  2. where the messages go, when it is set or changed: a webhook's url, and an email
+ *     alert's SMTP server as smtp://HOST:PORT, must match the operator's allow-list
+ *     (opts->allow_endpoints: joey serve --allow-endpoint, JOEY_ALLOW_ENDPOINTS); a
+ *     Slack url also passes under https://hooks.slack.com.
+ *  3. a file it reads (caFile), set or changed: inside the data directory, as for apps
+ *     (dir and state_path as config_guard_app's).
+ * JERR_OK, or JERR_USAGE with err set (the API answers 400).
+ */
+enum jerr config_guard_alert(const char *dir, const struct config_opts *opts, const char *state_path,
+			     const json_t *before, const json_t *after, struct jerror *err) JOEY_WUR;
+
+/*
  * Does url match the operator's allow-list spec ("URL[,URL...]", also separated by
  * spaces): same scheme and host (case-insensitive), the same port (the scheme's
  * default when left out; "*" in the list: any), and the list entry's path a prefix of

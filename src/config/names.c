@@ -33,6 +33,7 @@ const char *const class_names[CLASS__COUNT] = {
 	[CLASS_APP] = "App", [CLASS_MODEL] = "Model", [CLASS_SOURCE] = "Source",
 	[CLASS_PROPERTY] = "Property", [CLASS_GROUP] = "Group",
 	[CLASS_DESTINATION] = "Destination", [CLASS_SCHEDULE] = "Schedule",
+	[CLASS_ALERT] = "Alert",
 };
 const char *const rel_unit_names[5] = { "days", "weeks", "months", "quarters", "years" };
 

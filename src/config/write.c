@@ -56,6 +56,7 @@ static const char *const class_dirs[CLASS__COUNT] = {
 	[CLASS_SOURCE] = "sources",     [CLASS_PROPERTY] = "properties",
 	[CLASS_GROUP] = "groups",       [CLASS_DESTINATION] = "destinations",
 	[CLASS_SCHEDULE] = "schedules",
+	[CLASS_ALERT] = "alerts",
 };
 
 const char *cfg_class_dir(enum cfg_class c)
@@ -834,6 +835,8 @@ static bool option_sensitive(enum cfg_class cls, const char *type, const char *k
 		opts = catalog_source(type)->options;
 	else if (type && cls == CLASS_DESTINATION && catalog_destination(type))
 		opts = catalog_destination(type)->options;
+	else if (type && cls == CLASS_ALERT && catalog_alert(type))
+		opts = catalog_alert(type)->options;
 	for (; opts && opts->name; opts++)
 		if (!strcmp(opts->name, key))
 			return opts->sensitive;
@@ -973,7 +976,11 @@ static enum jerr take_secrets(json_t *obj, const struct j5_node *old, enum cfg_c
 			const struct j5_member *m = old_opts && old_opts->value->type == J5_OBJECT
 							    ? j5_member(old_opts->value, key)
 							    : NULL;
-			name = free_secret_name(root, pl, id, key, m ? m->value : NULL);
+			/* an Alert's secrets get their own prefix: an App and an Alert may share an id */
+			struct strbuf sid = STRBUF_INIT;
+			strbuf_addf(&sid, "%s%s", cls == CLASS_ALERT ? "ALERT_" : "", id);
+			name = free_secret_name(root, pl, sid.buf, key, m ? m->value : NULL);
+			strbuf_release(&sid);
 		}
 		if (!name) {
 			jerror_set(err, JERR_USAGE, "option \"%.100s\" of %s \"%s\": no free secret name", key,
@@ -1360,6 +1367,9 @@ static bool cfg_uses_name(const struct config *cfg, const char *name)
 			return true;
 	for (size_t i = 0; i < cfg->n_schedules; i++)
 		if (options_use(&cfg->schedules[i]->options, name))
+			return true;
+	for (size_t i = 0; i < cfg->n_alerts; i++)
+		if (options_use(&cfg->alerts[i]->options, name))
 			return true;
 	return false;
 }

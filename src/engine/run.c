@@ -490,6 +490,7 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 {
 	struct run_dest *rd = dc->rd;
 	struct jerror e = JERROR_INIT;
+	double t_in = now_s(); /* finish waits for the batches in flight: their time counts too */
 
 	if (dc->h) {
 		if (!dc->failed)
@@ -512,7 +513,7 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 	rd->counts.throttled = rd->stats.throttled;
 	if (!dc->failed)
 		rd->status = rd->counts.failed || rd->unreadable ? RUN_FAILED : RUN_SUCCESS;
-	rd->elapsed_s = elapsed;
+	rd->elapsed_s = elapsed + (now_s() - t_in);
 	if (dc->started && rd->unreadable)
 		ledger_unreadable(dc);
 	if (dc->started) {
@@ -705,6 +706,8 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 			free(held);
 			model_marks_release(&mk);
 			r->records += stats.records;
+			for (size_t i = 0; i < p.n; i++)
+				p.ctx[i]->rd->records = stats.records;
 			if (rc && rc != JERR_INTERRUPTED) {
 				/* the source failed: every destination of this model fails with it */
 				for (size_t i = 0; i < p.n; i++)

@@ -100,6 +100,7 @@ struct run_dest {
 	enum run_status status;
 	struct jerror err; /* why it failed */
 	double elapsed_s;
+	uint64_t records; /* records of its model this run read (alerts: recordsDropPercent) */
 };
 
 /* One incremental schedule of a model (a model may have one per source). */

@@ -252,11 +252,11 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 
 	if (!cfg_class_from_dir(r->params[0], &cls)) {
 		reply_error(out, 404, "no such config class", r->params[0],
-			    "use apps, models, sources, properties, groups, destinations or schedules");
+			    "use apps, models, sources, properties, groups, destinations, schedules or alerts");
 		return;
 	}
 	w.cls = cls;
-	if (cls == CLASS_APP && !auth_allows(r, out, ROLE_ADMIN)) /* apps hold the keys */
+	if ((cls == CLASS_APP || cls == CLASS_ALERT) && !auth_allows(r, out, ROLE_ADMIN)) /* apps and alerts hold keys */
 		return;
 	if (op != CFG_WRITE_CREATE)
 		w.id = r->params[1];
@@ -273,7 +273,7 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 		if (file) /* what GET answered: not part of the object */
 			json_object_del(body, "file");
 		text = json_dumps(body, JSON_PRESERVE_ORDER);
-		if (cls == CLASS_APP)
+		if (cls == CLASS_APP || cls == CLASS_ALERT)
 			sent = json_incref(body);
 		json_decref(body);
 		w.object_json = text;
@@ -285,7 +285,10 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 	 * the data directory (config/guard.h): what an account may not change. With no
 	 * stored object to compare with, the change is judged as a new app */
 	if (sent &&
-	    config_guard_app(r->s->opts.config_dir, &r->s->opts.cfg, r->s->opts.state_path, before, sent, &err)) {
+	    (cls == CLASS_ALERT ? config_guard_alert(r->s->opts.config_dir, &r->s->opts.cfg, r->s->opts.state_path,
+							  before, sent, &err)
+				: config_guard_app(r->s->opts.config_dir, &r->s->opts.cfg, r->s->opts.state_path, before,
+						   sent, &err))) {
 		json_decref(before);
 		pthread_mutex_unlock(&write_lock);
 		reply_jerror(out, 400, &err);

@@ -49,6 +49,10 @@ const struct route api_routes[] = {
 	{ "POST", "/api/v1/plan", act_plan, ROLE_EDITOR },
 	{ "POST", "/api/v1/retry", act_retry, ROLE_EDITOR },
 	{ "POST", "/api/v1/reload", act_reload, ROLE_EDITOR },
+	{ "GET", "/api/v1/alerts", api_alerts, ROLE_VIEWER },
+	{ "GET", "/api/v1/alerts/incidents", api_alert_incidents, ROLE_VIEWER },
+	{ "GET", "/api/v1/alerts/deliveries", api_alert_deliveries, ROLE_VIEWER },
+	{ "POST", "/api/v1/alerts/{}/test", act_alert_test, ROLE_ADMIN },
 	/* apps (keys) need admin: act_config_* check the class */
 	{ "POST", "/api/v1/config/{}", act_config_create, ROLE_EDITOR },
 	{ "GET", "/api/v1/config/{}/{}", api_config_get, ROLE_VIEWER },
@@ -761,7 +765,7 @@ void api_config_get(struct req *r, struct reply *out)
 	struct jerror err = JERROR_INIT;
 	if (!cfg_class_from_dir(r->params[0], &cls)) {
 		reply_error(out, 404, "no such config class", r->params[0],
-			    "use apps, models, sources, properties, groups, destinations or schedules");
+			    "use apps, models, sources, properties, groups, destinations, schedules or alerts");
 		return;
 	}
 	if (config_read_object(r->s->opts.config_dir, cls, r->params[1], &text, &file, &err)) {

@@ -290,6 +290,7 @@ static void job_queue_and_follow(struct active_job *aj)
 		const struct run_dest *rd = &r.dests[i];
 		metrics_run_finished(&s->metrics, rd->dest->id, rd->status, &rd->counts, NULL);
 	}
+	server_alerts_after_run(s, cfg, st, &r, true);
 	run_release(&r);
 out:
 	state_close(st);
@@ -375,6 +376,8 @@ static void *job_main(void *arg)
 		rc = run_execute(&r, aj->cfg->cfg, st, &ro, &err);
 		ran = true;
 		job_progress(aj, &r);
+		if (!rc)
+			server_alerts_after_run(s, aj->cfg->cfg, st, &r, false);
 	}
 	for (size_t i = 0; ran && i < r.n_dests; i++) {
 		const struct run_dest *rd = &r.dests[i];
@@ -742,6 +745,8 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 	strbuf_release(&shown);
 	if (!o->no_http && (rc = auth_ready(s, err)))
 		goto out;
+	if (!o->no_http)
+		server_alerts_start(s);
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
@@ -819,6 +824,7 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 	}
 	bool counting = s->count_thread_live;
 	pthread_mutex_unlock(&s->lock);
+	server_alerts_stop(s);
 	if (counting)
 		pthread_join(s->count_thread, NULL);
 	if (s->claim_thread_live) {
@@ -838,6 +844,13 @@ out:
 		pthread_cond_broadcast(&s->wake);
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->claim_thread, NULL);
+	}
+	if (s->alert_thread_live) {
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		server_alerts_stop(s);
 	}
 	worker_stop(s->worker);
 	s->worker = NULL;

@@ -104,6 +104,10 @@ struct server {
 	pthread_t claim_thread;
 	bool claim_thread_live;
 	bool was_leader;
+	/* alerts (alerts.c): the thread that checks and sends */
+	pthread_t alert_thread;
+	bool alert_thread_live;
+	bool alert_kick; /* a run ended: send its messages now */
 };
 
 /* ---- server.c ---- */
@@ -132,6 +136,18 @@ enum jerr server_state_read(struct server *s, struct state **st, struct jerror *
 json_t *server_diags_json(const struct config *cfg);
 /* Member count of a group, or -1 if not counted yet; *at when counted. Under lock. */
 int64_t server_group_count(struct server *s, const char *group_id, int64_t *at);
+
+/* ---- alerts.c: alerts (src/alert) in serve ---- */
+struct run;
+/* Start the alert thread (checks noSuccessFor, sends queued messages); stop joins it (after stopping is set). */
+void server_alerts_start(struct server *s);
+void server_alerts_stop(struct server *s);
+/*
+ * After a job's run: evaluate its alerts in st (the run's writable store) and wake the
+ * alert thread. worker_job: r is the summary of a job the workers ran (alert.h).
+ */
+void server_alerts_after_run(struct server *s, const struct config *cfg, struct state *st, const struct run *r,
+			     bool worker_job);
 
 /* ---- metrics.c ---- */
 void metrics_init(struct metrics *m);
@@ -272,6 +288,10 @@ void act_config_create(struct req *r, struct reply *out);
 void act_config_update(struct req *r, struct reply *out);
 void act_config_delete(struct req *r, struct reply *out);
 void act_reload(struct req *r, struct reply *out);
+void api_alerts(struct req *r, struct reply *out);
+void api_alert_incidents(struct req *r, struct reply *out);
+void api_alert_deliveries(struct req *r, struct reply *out);
+void act_alert_test(struct req *r, struct reply *out);
 
 void api_session(struct req *r, struct reply *out);
 void act_login(struct req *r, struct reply *out);

@@ -224,6 +224,21 @@ struct state_ops {
 	enum jerr (*leader_try)(struct state *st, const char *name, bool *leader, struct jerror *err);
 	enum jerr (*rate_take)(struct state *st, const char *key, double capacity, double rate_per_ms,
 			       int want, int *got, int64_t *wait_ms, struct jerror *err);
+
+	/*
+	 * ---- one statement of a module's own tables (state/alerts.c) ----
+	 * sql uses PostgreSQL's $1..$n placeholders (the SQLite back end binds "$N" by
+	 * name, so a parameter may appear more than once) and SQL both databases accept.
+	 * params (borrowed): n values, STATE_VAL_NULL, _INT or _TEXT. fn (NULL: none) gets
+	 * each result row (values borrowed for the call: integer and boolean columns as
+	 * STATE_VAL_INT, NULL as STATE_VAL_NULL, anything else as STATE_VAL_TEXT);
+	 * anything but JERR_OK from it stops and is returned. *changed (may be NULL): the
+	 * rows an INSERT, UPDATE or DELETE wrote. On failure err names the store and what.
+	 */
+	enum jerr (*exec)(struct state *st, const char *what, const char *sql, const struct state_value *params,
+			  size_t n, enum jerr (*fn)(void *ctx, const struct state_value *row, size_t n_cols,
+						    struct jerror *err),
+			  void *ctx, uint64_t *changed, struct jerror *err);
 };
 
 extern const struct state_ops state_sqlite;

@@ -552,18 +552,30 @@ static void make_private(const char *path)
 
 	if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
 		return;
+	/*
+	 * By name only: no descriptor on an existing file. Closing any descriptor of the
+	 * database, -wal or -shm file drops every POSIX lock this process holds on it,
+	 * those of its other SQLite connections too (a job's, serve's alert thread's); the
+	 * locks gone, another process's last connection may checkpoint and remove the WAL
+	 * under them, and the store is corrupt ("database disk image is malformed").
+	 * A file that does not exist yet has no descriptor and no lock to lose.
+	 */
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
 		strbuf_reset(&p);
 		strbuf_addf(&p, "%s%s", path, suffixes[i]);
-		int fd = open(p.buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (i ? 0 : O_CREAT), 0600);
-		if (fd < 0)
+		if (lstat(p.buf, &sb) != 0) {
+			if (!i && errno == ENOENT) {
+				int fd = open(p.buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_CREAT | O_EXCL, 0600);
+				if (fd >= 0)
+					close(fd);
+			}
 			continue;
-		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) && sb.st_uid == geteuid()) {
-			if (fchmod(fd, sb.st_mode & 0700) == 0)
+		}
+		if (S_ISREG(sb.st_mode) && (sb.st_mode & 077) && sb.st_uid == geteuid()) {
+			if (chmod(p.buf, sb.st_mode & 0700) == 0)
 				log_warn("state store \"%s\": %s was readable by other users; now mode %04o",
 					 path, p.buf, (unsigned)(sb.st_mode & 0700));
 		}
-		close(fd);
 	}
 	strbuf_release(&p);
 }
@@ -1608,6 +1620,66 @@ static enum jerr sq_load_finish(struct state *st, struct jerror *err)
 	return JERR_OK;
 }
 
+/* ---- one statement of a module's own tables (backend.h exec) ---- */
+
+static enum jerr sq_exec(struct state *st, const char *what, const char *sql, const struct state_value *params,
+			 size_t n, enum jerr (*fn)(void *ctx, const struct state_value *row, size_t n_cols,
+						   struct jerror *err),
+			 void *ctx, uint64_t *changed, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	struct state_value vals[32];
+	sqlite3_stmt *s = NULL;
+	enum jerr ret = JERR_OK;
+	int rc = sqlite3_prepare_v2(sq->db, sql, -1, &s, NULL);
+
+	if (changed)
+		*changed = 0;
+	if (rc != SQLITE_OK)
+		return db_error(sq, rc, err, "could not %s in state store \"%s\"", what, st->path);
+	for (size_t i = 0; i < n; i++) {
+		char name[24];
+		snprintf(name, sizeof(name), "$%zu", i + 1);
+		int idx = sqlite3_bind_parameter_index(s, name);
+		if (!idx)
+			continue;
+		if (params[i].kind == STATE_VAL_INT)
+			sqlite3_bind_int64(s, idx, params[i].i);
+		else if (params[i].kind == STATE_VAL_TEXT)
+			sqlite3_bind_text(s, idx, params[i].s.ptr ? params[i].s.ptr : "", (int)params[i].s.len,
+					  SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, idx);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int nc = sqlite3_column_count(s);
+		if (nc > (int)ARRAY_SIZE(vals))
+			nc = (int)ARRAY_SIZE(vals);
+		for (int c = 0; c < nc; c++) {
+			int t = sqlite3_column_type(s, c);
+			memset(&vals[c], 0, sizeof(vals[c]));
+			if (t == SQLITE_NULL) {
+				vals[c].kind = STATE_VAL_NULL;
+			} else if (t == SQLITE_INTEGER) {
+				vals[c].kind = STATE_VAL_INT;
+				vals[c].i = sqlite3_column_int64(s, c);
+			} else {
+				const char *txt = (const char *)sqlite3_column_text(s, c);
+				vals[c].kind = STATE_VAL_TEXT;
+				vals[c].s = (struct slice){ txt ? txt : "", (size_t)sqlite3_column_bytes(s, c) };
+			}
+		}
+		if (fn && (ret = fn(ctx, vals, (size_t)nc, err)))
+			break;
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = db_error(sq, rc, err, "could not %s in state store \"%s\"", what, st->path);
+	if (!ret && changed)
+		*changed = (uint64_t)sqlite3_changes(sq->db);
+	sqlite3_finalize(s);
+	return ret;
+}
+
 const struct state_ops state_sqlite = {
 	.name = "SQLite",
 	.open = sq_open,
@@ -1646,4 +1718,5 @@ const struct state_ops state_sqlite = {
 	.clear = sq_clear,
 	.load_row = sq_load_row,
 	.load_finish = sq_load_finish,
+	.exec = sq_exec,
 };

@@ -184,7 +184,23 @@ def check_connectors(src, config_md):
             if t not in code[kind]:
                 problem(f'docs/config.md documents {kind} type "{t}", which src/config/catalog.c does not have',
                         "remove it from the docs, or add it to the catalog")
-    return sum(len(v) for v in code.values())
+    # alert channels (alert_channels[] in catalog.c) and their options, in docs/config.md's ## Alerts
+    asec = re.search(r"^## Alerts\n(.*?)(?=^## )", config_md, re.S | re.M)
+    atext = asec.group(1) if asec else ""
+    channels = {}
+    for e in map(fields, table("alert_channels")):
+        channels[unq(e[0])] = [unq(o) for o in opts(e[2])]
+    if not channels:
+        problem("src/config/catalog.c: no alert channels (alert_channels[])", "update tests/docs/drift.py")
+    elif not asec:
+        problem("docs/config.md: no ## Alerts section", "document the Alert class there")
+    for ch, options in channels.items():
+        if f"`{ch}`" not in atext:
+            problem(f'alert type "{ch}" (src/config/catalog.c) is not in docs/config.md\'s Alerts section', f"document `{ch}`")
+        for o in options:
+            if f"`{o}`" not in atext:
+                problem(f'option "{o}" of alert type "{ch}" is not in docs/config.md\'s Alerts section', f"document `{o}`")
+    return sum(len(v) for v in code.values()) + len(channels)
 
 
 # ---- CLI options ----

@@ -4,6 +4,7 @@
 // as HTML: this file never uses innerHTML, outerHTML, insertAdjacentHTML or
 // document.write.
 import { runsChart, chartLegend, runChanges } from './chart.js';
+import { alertViews } from './alerts.js';
 
 const API = '/api/v1';
 
@@ -567,7 +568,7 @@ async function refreshNav(currentHash) {
       item('#/errors', 'Failed rows'),
       item('#/records', 'Record lookup')),
     h('h2', { id: 'nav-settings' }, 'Connections'),
-    h('ul', { 'aria-labelledby': 'nav-settings' }, item('#/apps', 'Braze apps')),
+    h('ul', { 'aria-labelledby': 'nav-settings' }, item('#/apps', 'Braze apps'), item('#/alerts', 'Alerts')),
     can('admin') ? [h('h2', { id: 'nav-admin' }, 'Administration'),
       h('ul', { 'aria-labelledby': 'nav-admin' }, item('#/team', 'Team'), item('#/audit', 'Audit log'))] : null,
     h('h2', { id: 'nav-you' }, 'You'),
@@ -615,6 +616,11 @@ function parseHash() {
   return { segs, query: new URLSearchParams(q || ''), hash: hsh };
 }
 
+// The Alerts pages (alerts.js) use this file's helpers.
+const alertsUI = alertViews({ h, append, clear, route, link, field, fmtTime, fmtAgo, plural, slug, ID_RE, badge, can, allow,
+  roleNotice, get, post, put, itemsOf, errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, every,
+  configObjectBody, destinationsById });
+
 const routes = [
   [[], viewOverview],
   [['models', ':model'], viewModel],
@@ -634,6 +640,9 @@ const routes = [
   [['account'], viewAccount],
   [['team'], viewTeam],
   [['audit'], viewAudit],
+  [['alerts'], (...a) => alertsUI.viewAlerts(...a)],
+  [['alerts', 'new'], (...a) => alertsUI.viewAlertForm(...a)],
+  [['alerts', ':alert'], (...a) => alertsUI.viewAlertForm(...a)],
 ];
 
 function match(segs) {

@@ -196,6 +196,25 @@ static void test_tls_paths_confined(void **state)
 			 opts_names[i]);
 		assert_int_equal(guard(pg, after, &no_data, &err), JERR_OK);
 	}
+	/* an email alert's CA bundle, likewise */
+	{
+#define ALERT_WITH_CA "{\"id\":\"ops\",\"type\":\"email\",\"options\":{\"host\":\"127.0.0.1\",\"from\":\"a@x\"," \
+		      "\"to\":\"b@x\",\"password\":\"pw\",\"caFile\":\"%s\"}}"
+		struct config_opts aopts = opts;
+		aopts.allow_endpoints = "smtp://127.0.0.1:587";
+		json_t *a;
+		snprintf(after, sizeof(after), ALERT_WITH_CA, "data/ca.pem");
+		a = json_loads(after, 0, NULL);
+		if (config_guard_alert("/nonexistent/cfg", &aopts, NULL, NULL, a, &err) != JERR_OK)
+			fail_msg("caFile inside the data directory: %s", err.msg.buf);
+		json_decref(a);
+		snprintf(after, sizeof(after), ALERT_WITH_CA, "/etc/ssl/private/x.pem");
+		a = json_loads(after, 0, NULL);
+		assert_int_equal(config_guard_alert("/nonexistent/cfg", &aopts, NULL, NULL, a, &err), JERR_USAGE);
+		assert_string_equal(err.msg.buf, "Alert \"ops\": caFile \"/etc/ssl/private/x.pem\" cannot be used through the API: "
+						 "it is outside the data directory");
+		json_decref(a);
+	}
 	jerror_release(&err);
 	tu_rmtree(root);
 	free(root);

@@ -2,6 +2,7 @@
 #include "support/testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,52 @@ static unsigned mode_of(const char *path)
 	if (stat(path, &sb) != 0)
 		fail_msg("stat(%s): %s", path, strerror(errno));
 	return (unsigned)(sb.st_mode & 07777);
+}
+
+/*
+ * Opening the store again in the same process (serve: a job, the alert thread, an API
+ * request) must not drop the locks the first connection holds: closing any descriptor
+ * of the file drops all of the process's POSIX locks on it, and another process could
+ * then write (or checkpoint and remove the WAL) under the first connection. Here the
+ * first connection holds the write lock; after a second open, another process must
+ * still see its locks on the -shm file (F_GETLK).
+ */
+static void test_second_open_keeps_locks(void **s)
+{
+	(void)s;
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "state.db");
+	struct state *a = NULL, *b = NULL;
+	struct jerror err = JERROR_INIT;
+	int status = -1;
+
+	assert_int_equal(state_open(path, STATE_OPEN_CREATE, &a, &err), JERR_OK);
+	assert_int_equal(state_begin(a, &err), JERR_OK); /* BEGIN IMMEDIATE: the write lock */
+	assert_int_equal(state_open(path, STATE_OPEN_CREATE, &b, &err), JERR_OK);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* the parent's locks on the -shm file (WAL: the write lock, the readers'
+		 * marks), as another process sees them */
+		char shm[4096];
+		snprintf(shm, sizeof(shm), "%s-shm", path);
+		int fd = open(shm, O_RDWR);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+		if (fd < 0 || fcntl(fd, F_GETLK, &fl) != 0)
+			_exit(2);
+		_exit(fl.l_type != F_UNLCK && fl.l_pid == getppid() ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("after a second open, another process sees none of the first connection's locks on the -shm file");
+	state_rollback(a);
+	state_close(b);
+	state_close(a);
+	jerror_release(&err);
+	tu_rmtree(dir);
+	free(path);
+	free(dir);
 }
 
 /*
@@ -475,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_cursor_needs_no_sort),
 		cmocka_unit_test(test_read_only_directory),
 		cmocka_unit_test(test_files_private),
+		cmocka_unit_test(test_second_open_keeps_locks),
 		cmocka_unit_test(test_disk_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
