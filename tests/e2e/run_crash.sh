@@ -72,9 +72,13 @@ for t in $(seq 1 "$TRIALS"); do
 done
 # SIGTERM mid-run: stop sending, commit what Braze answered, exit non-zero, converge after
 sqlite3 "$TMP/data.db" "UPDATE users SET n = n + 1"
+sim_requests() { local s; s=$(curl -s "$SIM_URL/_sim/stats"); [[ $s =~ \"requests_total\":\ *([0-9]+) ]] && echo "${BASH_REMATCH[1]}" || echo 0; }
+before=$(sim_requests)
 "$JOEY" run $J > "$TMP/term.out" 2>&1 &
 pid=$!
-sleep 0.08
+# mid-run: once Braze has had a request of this run (on a loaded machine a fixed sleep
+# could land while joey is still loading its config, before its handler is installed)
+for _ in $(seq 1 400); do n=$(sim_requests); [ "$n" -gt "$before" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.01; done
 kill -TERM "$pid" 2>/dev/null || true
 set +e; wait "$pid"; trc=$?; set -e
 # either the signal landed mid-run (non-zero, "interrupted" in output and history) or
