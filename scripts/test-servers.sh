@@ -12,7 +12,8 @@
 # user. Each gets free ports and a data directory under /tmp that `stop` removes. Progress
 # goes to stderr, only the export lines to stdout. JOEY_TEST_SERVERS=pg, =mysql or
 # =clickhouse (comma-separated) starts only those. By default all three start, and a
-# missing clickhouse-server is skipped with a message unless CI=true.
+# missing clickhouse-server is only a message (no JOEY_CLICKHOUSE_URL: the ClickHouse
+# tests skip, or fail when CI=true).
 set -euo pipefail
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
@@ -114,7 +115,8 @@ start_clickhouse() {
 	bin=$(command -v clickhouse-server || true)
 	[ -n "$bin" ] || bin=/usr/sbin/clickhouse-server
 	if [ ! -x "$bin" ]; then
-		if [ "$optional" = 1 ] && [ "${CI:-}" != true ]; then
+		if [ "$optional" = 1 ]; then
+			# the other servers still start; with CI=true the ClickHouse tests then fail
 			log "clickhouse-server not installed: no ClickHouse server (apt-get install clickhouse-server)"
 			return 0
 		fi

@@ -13,6 +13,11 @@
  *   env            optional NAME=VALUE lines (e.g. JOEY_NOW=2026-11-24T00:00:00Z)
  *   options.json   optional {"destination": ID, "max_delete_percent": N}
  *   expected.json  the output of `joey plan --details --json` (compared as JSON)
+ *   expected.<backend>.json  optional: a documented difference, used instead of
+ *                  expected.json on that backend (redshift, clickhouse, ...)
+ *   expected.<backend>.error optional: that backend must refuse the case with an error
+ *                  containing this line
+ *   DIFFERENCES    required with either: a "<backend>: <why>" line per backend
  *
  * Backends (one cmocka test each):
  *   sqlite    the case as written.
@@ -34,6 +39,14 @@
  *             changed records are), and both must equal expected.json (its models'
  *             "diff" member, which only a non-stream mode adds, is checked apart: the
  *             warehouse diff must have been used, unless a group depends on the time).
+ *   redshift  $JOEY_PG_URL as postgres, with redshift apps and sources (the Redshift
+ *             dialect, no COPY) and JOEY_REDSHIFT_STRICT=1: every statement the connector
+ *             sends is linted (sql_redshift_lint) and one Redshift lacks aborts the run.
+ *   clickhouse $JOEY_CLICKHOUSE_URL (http://user:password@host:port/database): a fresh
+ *             database "joey_case_<name>", data.sql translated (ch_translate: INTEGER ->
+ *             Nullable(Int64), REAL -> Nullable(Float64), TEXT -> Nullable(String), the
+ *             primary key not Nullable, MergeTree ORDER BY tuple(), rowid numbers for
+ *             rows inserted without their INTEGER PRIMARY KEY).
  *   csv       cases whose data.sql is only CREATE TABLE and INSERT and whose sources
  *             are all sqlite-import-table: every table is exported from data.db to
  *             csv/<table>.csv, one csv app per table ("csv_<table>"), each source moved
@@ -77,6 +90,7 @@ struct backend {
 	MYSQL *my;
 	bool unusable; /* the server refused what the runner needs (message printed) */
 	const char *strict_env; /* set to 1 while the backend runs (JOEY_REDSHIFT_STRICT) */
+	bool ci_required;       /* with CI=true a missing URL fails instead of skipping */
 };
 
 #define CASE_NA (-1) /* run_case: the case cannot run on this backend */
@@ -1000,6 +1014,55 @@ out:
 	return failed;
 }
 
+/*
+ * A backend's documented difference (expected.<type>.json or .error) needs a
+ * "<type>: <why>" line in the case's DIFFERENCES: 0 when it has one, else 1 (printed).
+ */
+static int documented(const struct backend *be, const char *name, const char *src, const char *ext)
+{
+	struct strbuf dp = STRBUF_INIT, marker = STRBUF_INIT, text = STRBUF_INIT;
+	int failed = 0;
+	strbuf_addf(&dp, "%s/DIFFERENCES", src);
+	strbuf_addf(&marker, "\n%s:", be->type);
+	char *why = tu_read(dp.buf);
+	strbuf_addf(&text, "\n%s", why ? why : "");
+	if (!strstr(text.buf, marker.buf)) {
+		fprintf(stderr, "%s case %s: expected.%s.%s without a \"%s: <why>\" line in DIFFERENCES\n",
+			be->name, name, be->type, ext, be->type);
+		failed = 1;
+	}
+	free(why);
+	strbuf_release(&text);
+	strbuf_release(&dp);
+	strbuf_release(&marker);
+	return failed;
+}
+
+/* The plan must fail with a message containing the text of file (one line): 0 if so. */
+static int plan_error_check(const struct backend *be, const char *name, const char *file, const struct config *cfg,
+			    struct state *st, const struct plan_opts *opts)
+{
+	struct jerror err = JERROR_INIT;
+	struct plan plan;
+	char *want = tu_read(file);
+	int failed = 0;
+	assert_non_null(want);
+	want[strcspn(want, "\n")] = '\0';
+	assert_int_equal(plan_init(&plan, cfg, opts, &err), JERR_OK);
+	if (plan_compute(&plan, st, &err) == JERR_OK) {
+		fprintf(stderr, "%s case %s: the plan succeeded; expected the error \"%s\"\n", be->name, name, want);
+		failed = 1;
+	} else if (!strstr(err.msg.buf, want)) {
+		fprintf(stderr, "%s case %s: expected the error \"%s\", got \"%s\"\n", be->name, name, want,
+			err.msg.buf);
+		failed = 1;
+	}
+	plan_release(&plan);
+	jerror_release(&err);
+	free(want);
+	return failed;
+}
+
 static enum jerr ignore_item(void *ctx, const struct diff_item *it, struct jerror *err)
 {
 	(void)ctx, (void)it, (void)err;
@@ -1140,25 +1203,17 @@ static int run_case(struct backend *be, const char *name)
 	load_state(st, p.buf);
 
 	strbuf_reset(&p);
+	strbuf_addf(&p, "%s/expected.%s.error", src.buf, be->type);
+	if (be->kind != BK_SQLITE && file_exists(p.buf)) {
+		/* a documented difference: this backend refuses the case with that message */
+		failed = documented(be, name, src.buf, "error") || plan_error_check(be, name, p.buf, cfg, st, &opts);
+		goto out;
+	}
+	strbuf_reset(&p);
 	strbuf_addf(&p, "%s/expected.%s.json", src.buf, be->type);
 	if (be->kind != BK_SQLITE && file_exists(p.buf)) {
-		/* a documented difference of this backend: DIFFERENCES must say why */
-		struct strbuf dp = STRBUF_INIT, marker = STRBUF_INIT;
-		strbuf_addf(&dp, "%s/DIFFERENCES", src.buf);
-		strbuf_addf(&marker, "\n%s:", be->type);
-		char *why = tu_read(dp.buf);
-		struct strbuf text = STRBUF_INIT;
-		strbuf_addf(&text, "\n%s", why ? why : "");
-		if (!strstr(text.buf, marker.buf)) {
-			fprintf(stderr, "%s case %s: expected.%s.json without a \"%s: <why>\" line in DIFFERENCES\n",
-				be->name, name, be->type, be->type);
-			failed = 1;
-		}
-		free(why);
-		strbuf_release(&text);
-		strbuf_release(&dp);
-		strbuf_release(&marker);
-		if (failed)
+		/* a documented difference of this backend */
+		if ((failed = documented(be, name, src.buf, "json")))
 			goto out;
 	} else {
 		strbuf_reset(&p);
@@ -1229,6 +1284,10 @@ static void run_backend(void **state)
 		printf("%s: skipped (JOEY_CASE_BACKEND=%s)\n", be->name, only_be);
 		skip();
 	}
+	if (be->url_var && !(getenv(be->url_var) && *getenv(be->url_var)) && be->ci_required && getenv("CI") &&
+	    !strcmp(getenv("CI"), "true"))
+		fail_msg("%s: $%s is not set, and CI=true needs this backend (scripts/test-servers.sh start)", be->name,
+			 be->url_var);
 	if (be->url_var && !(getenv(be->url_var) && *getenv(be->url_var))) {
 		printf("%s: skipped ($%s is not set; scripts/test-servers.sh start)\n", be->name,
 		       be->url_var);
@@ -1289,7 +1348,8 @@ static struct backend backends[] = {
 	/* the Redshift dialect on the PostgreSQL server, every statement linted (strict mode) */
 	{ .name = "redshift", .type = "redshift", .kind = BK_POSTGRES, .url_var = "JOEY_PG_URL",
 	  .strict_env = "JOEY_REDSHIFT_STRICT" },
-	{ .name = "clickhouse", .type = "clickhouse", .kind = BK_CLICKHOUSE, .url_var = "JOEY_CLICKHOUSE_URL" },
+	{ .name = "clickhouse", .type = "clickhouse", .kind = BK_CLICKHOUSE, .url_var = "JOEY_CLICKHOUSE_URL",
+	  .ci_required = true },
 };
 
 int main(void)
