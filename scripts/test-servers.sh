@@ -108,8 +108,9 @@ start_mysql() {
 }
 
 # ClickHouse (Debian's 18.16 or newer): HTTP and native ports on 127.0.0.1, database joey,
-# users joey (password $PW), joey_ro (profile readonly=1) and joey_limited (max_result_rows
-# 1000 with result_overflow_mode=throw: an error after the first rows were sent).
+# users joey (password $PW), joey_ro (profile readonly=1) and joey_limited (max_block_size
+# 1000, max_result_rows 5000 with result_overflow_mode=throw: wide enough rows make the
+# server fail after it sent the first 1 MiB, an error in the middle of a 200 answer).
 start_clickhouse() {
 	local dir=$1 optional=$2 port tport d bin
 	bin=$(command -v clickhouse-server || true)
@@ -150,7 +151,7 @@ EOF
   <profiles>
     <default/>
     <ro><readonly>1</readonly></ro>
-    <limited><max_result_rows>1000</max_result_rows><result_overflow_mode>throw</result_overflow_mode></limited>
+    <limited><max_result_rows>5000</max_result_rows><result_overflow_mode>throw</result_overflow_mode><max_block_size>1000</max_block_size></limited>
   </profiles>
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default>

@@ -113,6 +113,10 @@ struct ch_cursor {
 	uint64_t null_keys;
 	const char *key_column;
 	int last_code; /* the server's error code of a failed statement, or 0 */
+	/* the current line, copied out of the request's buffer: driving the transfers (of
+	 * this cursor or another on the same connection) may move that buffer while the
+	 * row is still lent out */
+	struct strbuf line;
 };
 
 static const char *const ch_source_types[] = {
@@ -427,11 +431,18 @@ static enum jerr req_error(struct ch_req *r, const char *what, int *code, struct
 		case CURLE_PEER_FAILED_VERIFICATION:
 			jerror_hint(err, "the TLS handshake failed: a host without http:// means https://; "
 					 "write \"http://<host>\" in the app's \"host\" option for a plain "
-					 "HTTP port");
+					 "HTTP port (8123), or check the server's certificate");
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
-			jerror_hint(err, "the server did not answer in time: check the app's \"host\" and "
-					 "\"port\" options and the network");
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+			if (!strncmp(c->base_url, "https:", 6))
+				jerror_hint(err, "no TLS answer: a host without http:// means https://; write "
+						 "\"http://<host>\" in the app's \"host\" option for a plain HTTP "
+						 "port (8123)");
+			else
+				jerror_hint(err, "the server did not answer in time: check the app's \"host\" "
+						 "and \"port\" options and the network");
 			break;
 		default:
 			break;
@@ -993,9 +1004,11 @@ static enum jerr next_line(struct ch_cursor *cur, char **line, size_t *len, stru
 		size_t avail = r->body.len - r->pos;
 		char *nl = avail > scanned ? memchr(s + scanned, '\n', avail - scanned) : NULL;
 		if (nl) {
-			*nl = '\0';
-			*line = s;
 			*len = (size_t)(nl - s);
+			strbuf_reset(&cur->line);
+			strbuf_add(&cur->line, s, *len + 1); /* with the '\n': room for a NUL */
+			cur->line.buf[*len] = '\0';
+			*line = cur->line.buf;
 			r->pos += *len + 1;
 			return JERR_OK;
 		}
@@ -1021,8 +1034,8 @@ static enum jerr next_line(struct ch_cursor *cur, char **line, size_t *len, stru
 		enum jerr rc = req_error(r, what.buf, &code, err);
 		cur->last_code = code;
 		if (r->result != CURLE_OK && r->status == 200 && rc == JERR_SOURCE)
-			jerror_hint(err, "the connection ended in the middle of the result: nothing of this "
-					 "read is used");
+			jerror_hint(err, "the connection ended in the middle of the result: the run stops "
+					 "here, and no record it did not read is taken for deleted");
 		strbuf_release(&what);
 		return rc;
 	}
@@ -1037,8 +1050,8 @@ static enum jerr next_line(struct ch_cursor *cur, char **line, size_t *len, stru
 			jerror_set(err, JERR_SOURCE, "%s: the result ends in an incomplete row", what.buf);
 			jerror_detail(err, "%.200s", s);
 		}
-		jerror_hint(err, "the server failed after it had sent the first rows: nothing of this "
-				 "read is used");
+		jerror_hint(err, "the server failed after it had sent the first rows: the run stops "
+				 "here, and no record it did not read is taken for deleted");
 		cur->last_code = code;
 		strbuf_release(&msg);
 		strbuf_release(&what);
@@ -1062,8 +1075,8 @@ static enum jerr bad_line(struct ch_cursor *cur, const char *line, size_t len, s
 		jerror_set(err, JERR_SOURCE, "source \"%s\": query failed after %" PRIu64 " rows",
 			   sql_source_id(cur->src), cur->base.rows);
 		jerror_detail(err, "ClickHouse at %s: %s", cur->conn->base_url, msg.len ? msg.buf : text);
-		jerror_hint(err, "the server failed after it had sent the first rows: nothing of this "
-				 "read is used");
+		jerror_hint(err, "the server failed after it had sent the first rows: the run stops "
+				 "here, and no record it did not read is taken for deleted");
 	} else {
 		jerror_set(err, JERR_SOURCE, "source \"%s\": malformed row from the server", sql_source_id(cur->src));
 		jerror_detail(err, "expected %zu tab-separated fields: \"%.100s\"", cur->n_fields, line);
@@ -1212,6 +1225,7 @@ static void ch_close(struct source_cursor *base)
 	}
 	atomic_store(&cur->conn->abort_all, 0);
 	arena_release(&cur->arena);
+	strbuf_release(&cur->line);
 	free(cur->row.values);
 	free(cur->fields);
 	free(cur->types);
@@ -1251,6 +1265,7 @@ static enum jerr ch_open_cursor(void *conn, const struct cfg_source *src, const 
 	cur->types = xcalloc(cur->n_fields, sizeof(*cur->types));
 	cur->fields = xcalloc(cur->n_fields, sizeof(*cur->fields));
 	arena_init(&cur->arena);
+	strbuf_init(&cur->line, 256);
 	cur->row.n_values = src->n_properties;
 	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
 
