@@ -78,6 +78,7 @@ struct ch_conn {
 	size_t n_cols;
 	struct source_watch watch;
 	atomic_int abort_all; /* the watcher's cancel: abort the running transfer */
+	CURLcode last_curl;   /* of the last failed request (connect retries) */
 	size_t n_requests;    /* for query ids */
 };
 
@@ -413,6 +414,7 @@ static enum jerr req_error(struct ch_req *r, const char *what, int *code, struct
 	int cc = 0;
 	*code = 0;
 
+	c->last_curl = r->result;
 	if (r->result == CURLE_ABORTED_BY_CALLBACK && atomic_load(&c->abort_all))
 		return source_watch_error(&c->watch, what, err);
 	if (r->result != CURLE_OK && !(r->result == CURLE_WRITE_ERROR && r->status >= 400)) {
@@ -586,8 +588,9 @@ static enum jerr ch_connect(const struct cfg_app *app, const char *config_dir, v
 			tries--;
 			continue;
 		}
-		bool transient = rc && !code && (strstr(e2.detail.buf ? e2.detail.buf : "", "refused") ||
-						   strstr(e2.detail.buf ? e2.detail.buf : "", "timed out"));
+		/* nothing listening (yet), or a connection dropped before an answer: try again */
+		bool transient = rc && !code &&
+				 (c->last_curl == CURLE_COULDNT_CONNECT || c->last_curl == CURLE_GOT_NOTHING);
 		if (rc == JERR_INTERRUPTED || !rc || !transient || tries >= CH_CONNECT_TRIES) {
 			if (rc) {
 				jerror_release(err);
