@@ -594,11 +594,7 @@ static enum jerr ch_connect(const struct cfg_app *app, const char *config_dir, v
 		if (rc == JERR_INTERRUPTED || !rc || !transient || tries >= CH_CONNECT_TRIES) {
 			if (rc) {
 				jerror_release(err);
-				*err = e2;
-				if (transient)
-					jerror_hint(err, "gave up after %d tries: check that the server is running "
-							 "and reachable, and the app's \"host\" and \"port\" options",
-						    tries);
+				*err = e2; /* its hint names the option to check; the tries were logged */
 			} else {
 				jerror_release(&e2);
 			}
@@ -1074,6 +1070,10 @@ static enum jerr bad_line(struct ch_cursor *cur, const char *line, size_t len, s
 	const char *text = at ? at + strlen(tag) : line;
 	while (at && (*text == '\n' || *text == ' ' || *text == '\r'))
 		text++;
+	/* the exception glued to a partial row: "...\tCode: 395, e.displayText() = ..." */
+	const char *glued = at ? NULL : strstr(line, "Code: ");
+	if (glued && glued != line && chw_exception(glued, len - (size_t)(glued - line), &code, NULL))
+		text = glued;
 	if (chw_exception(text, len - (size_t)(text - line), &code, &msg) || at) {
 		jerror_set(err, JERR_SOURCE, "source \"%s\": query failed after %" PRIu64 " rows",
 			   sql_source_id(cur->src), cur->base.rows);
