@@ -560,11 +560,17 @@ static void pg_table_info(void *conn, const char *table, const char *K, bool int
 {
 	struct pg_conn *c = conn;
 	const char *v[3] = { c->schema, table, K };
+	/* Redshift folds quoted names to lower case (unless enable_case_sensitive_identifier) */
 	PGresult *res = pg_exec(c,
-				"SELECT t.table_type, c.data_type FROM information_schema.tables t "
-				"LEFT JOIN information_schema.columns c ON c.table_schema = "
-				"t.table_schema AND c.table_name = t.table_name AND c.column_name = $3 "
-				"WHERE t.table_schema = $1 AND t.table_name = $2",
+				c->redshift
+					? "SELECT t.table_type, c.data_type FROM information_schema.tables t "
+					  "LEFT JOIN information_schema.columns c ON c.table_schema = "
+					  "t.table_schema AND c.table_name = t.table_name AND c.column_name IN (CAST($3 AS VARCHAR(128)), lower(CAST($3 AS VARCHAR(128)))) "
+					  "WHERE t.table_schema = $1 AND t.table_name IN (CAST($2 AS VARCHAR(128)), lower(CAST($2 AS VARCHAR(128))))"
+					: "SELECT t.table_type, c.data_type FROM information_schema.tables t "
+					  "LEFT JOIN information_schema.columns c ON c.table_schema = "
+					  "t.table_schema AND c.table_name = t.table_name AND c.column_name = $3 "
+					  "WHERE t.table_schema = $1 AND t.table_name = $2",
 				3, v);
 	*natural = false;
 	*rowid_col = NULL;
@@ -608,8 +614,11 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 		goto out_nt;
 	if (!src->is_query && src->table) {
 		const char *v[2] = { c->schema, src->table };
-		res = pg_exec(c, "SELECT column_name FROM information_schema.columns WHERE "
-				 "table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+		res = pg_exec(c, c->redshift ? "SELECT column_name FROM information_schema.columns WHERE "
+					       "table_schema = $1 AND table_name IN (CAST($2 AS VARCHAR(128)), lower(CAST($2 AS VARCHAR(128)))) "
+					       "ORDER BY ordinal_position"
+					     : "SELECT column_name FROM information_schema.columns WHERE "
+					       "table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
 			      2, v);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": cannot read the columns of "
