@@ -925,14 +925,48 @@ static enum jerr ch_describe(void *conn, const struct cfg_source *src, struct st
 
 /* ---- reading rows ---- */
 
+/*
+ * A plain decimal ("-12.375": at most 15 digits, no exponent) as the double strtod gives,
+ * without strtod: digits and power of ten are exact doubles, one division rounds
+ * correctly. False for anything else.
+ */
+static bool simple_decimal(const char *s, size_t n, double *out)
+{
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+					1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+	size_t i = 0, digits = 0, frac = 0;
+	bool neg = false, point = false;
+	uint64_t m = 0;
+	if (n && s[0] == '-')
+		neg = true, i++;
+	for (; i < n; i++) {
+		if (s[i] == '.' && !point) {
+			point = true;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9' || ++digits > 15)
+			return false;
+		m = m * 10 + (uint64_t)(s[i] - '0');
+		frac += point;
+	}
+	if (!digits)
+		return false;
+	double d = (double)m / pow10[frac];
+	*out = neg ? -d : d;
+	return true;
+}
+
 /* A whole number or decimal text as a value of prop's type (like PostgreSQL numerics). */
 static bool number_value(const char *s, size_t n, const struct cfg_property *prop, struct value *v)
 {
 	int64_t i;
+	double d;
 	if (decimal_to_int64(s, n, &i))
 		return sql_value_from_int(prop->type, i, v);
+	if (simple_decimal(s, n, &d))
+		return sql_value_from_real(prop->type, d, v);
 	char *end;
-	double d = strtod(s, &end);
+	d = strtod(s, &end);
 	if (end == s || *end)
 		return false;
 	return sql_value_from_real(prop->type, d, v);
@@ -1190,7 +1224,11 @@ static enum jerr ch_next(struct source_cursor *base, struct source_row **row, st
 				return JERR_SOURCE_DATA;
 			}
 			r->key.i = i;
-			r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
+			if (cur->types[0] == CHW_INT && (f[0].s[0] != '0' || f[0].len == 1) &&
+			    (f[0].s[0] != '-' || f[0].s[1] != '0'))
+				r->key.text = (struct slice){ f[0].s, f[0].len }; /* canonical already */
+			else
+				r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
 		} else {
 			r->key.i = 0;
 			r->key.text = (struct slice){ f[0].s, f[0].len };
