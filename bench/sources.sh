@@ -12,7 +12,8 @@
 # time and records read.
 # Environment: JOEY_BENCH_BUILD (build directory, default build-bench; configured and built
 # here), JOEY_BENCH_BASELINE (another joey binary, e.g. an older build, timed on the same
-# data right after this one), JOEY_BENCH_SOURCES (default "postgres mysql").
+# data right after this one), JOEY_BENCH_SOURCES (default "postgres mysql"; add clickhouse
+# for bench/sources_clickhouse.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
@@ -182,3 +183,9 @@ has mysql && bench_one mysql mariadb my_change "$MARIADB" "${MY_ARGS[@]}" -e "SE
 
 echo "== summary (N=$N)"
 printf "%s\n" "${SUMMARY[@]}"
+
+# ---- ClickHouse (issue #17; bench/sources_clickhouse.sh, its own server and data) ----
+if has clickhouse; then
+  echo "== clickhouse (bench/sources_clickhouse.sh)"
+  JOEY_CLICKHOUSE_URL= bash bench/sources_clickhouse.sh "$N"
+fi

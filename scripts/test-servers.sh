@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# test-servers.sh: throwaway PostgreSQL and MariaDB servers on 127.0.0.1 for the tests.
+# test-servers.sh: throwaway PostgreSQL, MariaDB and ClickHouse servers on 127.0.0.1 for the tests.
 #
-#   eval "$(scripts/test-servers.sh start)"   # prints export JOEY_PG_URL=...; JOEY_MYSQL_URL=...
+#   eval "$(scripts/test-servers.sh start)"   # prints export JOEY_PG_URL=...; JOEY_MYSQL_URL=...;
+#                                             # JOEY_CLICKHOUSE_URL=...
 #   ... run the tests ...
 #   scripts/test-servers.sh stop              # uses $JOEY_TEST_SERVERS_DIR (or pass the dir)
 #
-# Installs nothing (postgresql and mariadb-server come from scripts/deps.sh). As root the
-# servers run as the postgres / mysql users; otherwise as the current user. Each gets a
-# free port and a data directory under /tmp that `stop` removes. Progress goes to stderr,
-# only the export lines to stdout. JOEY_TEST_SERVERS=pg or =mysql starts just one.
+# Installs nothing (postgresql, mariadb-server and clickhouse-server come from
+# scripts/deps.sh). As root PostgreSQL and MariaDB run as the postgres / mysql users and
+# ClickHouse as root with a private config (warehouses.md 5.4); otherwise as the current
+# user. Each gets free ports and a data directory under /tmp that `stop` removes. Progress
+# goes to stderr, only the export lines to stdout. JOEY_TEST_SERVERS=pg, =mysql or
+# =clickhouse (comma-separated) starts only those. By default all three start, and a
+# missing clickhouse-server is only a message (no JOEY_CLICKHOUSE_URL: the ClickHouse
+# tests skip, or fail when CI=true).
 set -euo pipefail
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-WHICH=${JOEY_TEST_SERVERS:-pg,mysql}
+WHICH=${JOEY_TEST_SERVERS:-pg,mysql,clickhouse-optional}
 PW=joey-test-pw
 
 log() { echo "test-servers: $*" >&2; }
@@ -102,6 +107,83 @@ start_mysql() {
 	echo "export JOEY_MYSQL_URL=mysql://joey:$PW@127.0.0.1:$port/joey"
 }
 
+# ClickHouse (Debian's 18.16 or newer): HTTP and native ports on 127.0.0.1, database joey,
+# users joey (password $PW), joey_ro (profile readonly=1) and joey_limited (max_block_size
+# 1000, max_result_rows 5000 with result_overflow_mode=throw: wide enough rows make the
+# server fail after it sent the first 1 MiB, an error in the middle of a 200 answer).
+start_clickhouse() {
+	local dir=$1 optional=$2 port tport d bin
+	bin=$(command -v clickhouse-server || true)
+	[ -n "$bin" ] || bin=/usr/sbin/clickhouse-server
+	if [ ! -x "$bin" ]; then
+		if [ "$optional" = 1 ]; then
+			# the other servers still start; with CI=true the ClickHouse tests then fail
+			log "clickhouse-server not installed: no ClickHouse server (apt-get install clickhouse-server)"
+			return 0
+		fi
+		die "clickhouse-server not found (apt-get install clickhouse-server)"
+	fi
+	port=$(free_port)
+	tport=$(free_port)
+	d=$dir/ch
+	mkdir -p "$d/data" "$d/tmp" "$d/user_files" "$d/format_schemas" "$d/log"
+	cat >"$d/config.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$d/log/server.log</log><errorlog>$d/log/err.log</errorlog></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>$port</http_port>
+  <tcp_port>$tport</tcp_port>
+  <path>$d/data/</path>
+  <tmp_path>$d/tmp/</tmp_path>
+  <user_files_path>$d/user_files/</user_files_path>
+  <format_schema_path>$d/format_schemas/</format_schema_path>
+  <users_config>$d/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  <mark_cache_size>268435456</mark_cache_size>
+</yandex>
+EOF
+	cat >"$d/users.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+  <profiles>
+    <default/>
+    <ro><readonly>1</readonly></ro>
+    <limited><max_result_rows>5000</max_result_rows><result_overflow_mode>throw</result_overflow_mode><max_block_size>1000</max_block_size></limited>
+  </profiles>
+  <users>
+    <default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default>
+    <joey><password>$PW</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></joey>
+    <joey_ro><password>$PW</password><networks><ip>127.0.0.1</ip></networks><profile>ro</profile><quota>default</quota></joey_ro>
+    <joey_limited><password>$PW</password><networks><ip>127.0.0.1</ip></networks><profile>limited</profile><quota>default</quota></joey_limited>
+  </users>
+  <quotas><default/></quotas>
+</yandex>
+EOF
+	"$bin" --config-file="$d/config.xml" >"$d/log/stdout.log" 2>&1 &
+	echo $! >"$d/pid"
+	local ok=0
+	for _ in $(seq 1 100); do
+		if curl -sf "http://127.0.0.1:$port/ping" >/dev/null 2>&1; then
+			ok=1
+			break
+		fi
+		kill -0 "$(cat "$d/pid")" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ $ok = 0 ]; then
+		cat "$d/log/err.log" "$d/log/stdout.log" >&2 2>/dev/null || true
+		die "clickhouse-server did not start"
+	fi
+	curl -sf -u "joey:$PW" "http://127.0.0.1:$port/" --data-binary 'CREATE DATABASE IF NOT EXISTS joey' >&2 ||
+		die "clickhouse: cannot create database joey"
+	echo "$port" >"$d/port"
+	log "clickhouse on 127.0.0.1:$port ($d)"
+	echo "export JOEY_CLICKHOUSE_URL=http://joey:$PW@127.0.0.1:$port/joey"
+}
+
 cmd_start() {
 	local dir
 	dir=$(mktemp -d /tmp/joey-servers.XXXXXX)
@@ -109,6 +191,10 @@ cmd_start() {
 	echo "export JOEY_TEST_SERVERS_DIR=$dir"
 	case ",$WHICH," in *,pg,*) start_pg "$dir" ;; esac
 	case ",$WHICH," in *,mysql,*) start_mysql "$dir" ;; esac
+	case ",$WHICH," in
+	*,clickhouse,*) start_clickhouse "$dir" 0 ;;
+	*,clickhouse-optional,*) start_clickhouse "$dir" 1 ;;
+	esac
 }
 
 cmd_stop() {
@@ -127,6 +213,16 @@ cmd_stop() {
 			sleep 0.25
 		done
 		kill -9 "$pid" 2>/dev/null || true
+	fi
+	if [ -f "$dir/ch/pid" ]; then
+		local cpid
+		cpid=$(cat "$dir/ch/pid")
+		kill "$cpid" 2>/dev/null || true
+		for _ in $(seq 1 40); do
+			kill -0 "$cpid" 2>/dev/null || break
+			sleep 0.25
+		done
+		kill -9 "$cpid" 2>/dev/null || true
 	fi
 	rm -rf "$dir"
 	log "stopped and removed $dir"

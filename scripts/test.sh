@@ -55,6 +55,18 @@ if [ -z "${JOEY_PG_URL:-}" ] && [ "$(id -u)" = 0 ]; then
   fi
 fi
 
+# A ClickHouse server (Debian's clickhouse-server) for the ClickHouse sources, when the
+# block above did not start the servers (a developer's own JOEY_PG_URL): in CI a missing
+# one fails the clickhouse tests, elsewhere they are skipped with a message.
+if [ -z "${JOEY_CLICKHOUSE_URL:-}" ] && [ -z "${JOEY_TEST_SERVERS_DIR:-}" ]; then
+  if servers=$(JOEY_TEST_SERVERS=clickhouse-optional bash scripts/test-servers.sh start); then
+    eval "$servers"
+    trap 'bash scripts/test-servers.sh stop >/dev/null 2>&1' EXIT
+  else
+    echo "test.sh: could not start a ClickHouse server; its tests will be skipped (or fail in CI)" >&2
+  fi
+fi
+
 log=$(mktemp)
 ctest --test-dir build-test --output-on-failure -j"$(nproc)" "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

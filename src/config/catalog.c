@@ -43,6 +43,32 @@ static const struct catalog_option mysql_app_opts[] = {
 	{ "statementTimeout", OPT_NUMBER, false, false, false },
 	{ NULL, OPT_STRING, false, false, false },
 };
+/* Grouparoo's redshift plugin: the postgres options (port 5439 unless PGPORT is set) */
+static const struct catalog_option redshift_app_opts[] = {
+	{ "host", OPT_STRING, false, false, true },
+	{ "port", OPT_NUMBER, false, false, true },
+	{ "database", OPT_STRING, true, false, false },
+	{ "schema", OPT_STRING, false, false, false },
+	{ "user", OPT_STRING, false, false, false },
+	{ "password", OPT_STRING, false, true, false },
+	{ "ssl", OPT_BOOL, false, false, true },
+	{ "ssl_cert", OPT_STRING, false, false, false },
+	{ "ssl_key", OPT_STRING, false, true, false },
+	{ "ssl_ca", OPT_STRING, false, false, true },
+	{ "sslmode", OPT_STRING, false, false, true },
+	{ "statementTimeout", OPT_NUMBER, false, false, false },
+	{ NULL, OPT_STRING, false, false, false },
+};
+/* Grouparoo's clickhouse plugin (HTTP interface); statementTimeout is joey's */
+static const struct catalog_option clickhouse_app_opts[] = {
+	{ "host", OPT_STRING, false, false, true },
+	{ "port", OPT_NUMBER, false, false, true },
+	{ "database", OPT_STRING, true, false, false },
+	{ "user", OPT_STRING, false, false, false },
+	{ "password", OPT_STRING, false, true, false },
+	{ "statementTimeout", OPT_NUMBER, false, false, false },
+	{ NULL, OPT_STRING, false, false, false },
+};
 static const struct catalog_option csv_app_opts[] = {
 	{ "file", OPT_STRING, true, false, false },      /* a CSV file or a directory of *.csv */
 	{ "delimiter", OPT_STRING, false, false, false }, /* one character, default "," */
@@ -63,11 +89,12 @@ static const struct catalog_app apps[] = {
 	{ "csv", true, csv_app_opts },
 	{ "bigquery", false, no_opts },
 	{ "snowflake", false, no_opts },
-	{ "redshift", false, no_opts },
+	{ "redshift", true, redshift_app_opts },
+	{ "clickhouse", true, clickhouse_app_opts },
 	{ "mongo", false, no_opts },
 };
 static const char *const app_names[] = { "sqlite", "braze", "postgres", "mysql", "csv",
-					 "bigquery", "snowflake", "redshift", "mongo" };
+					 "bigquery", "snowflake", "redshift", "mongo", "clickhouse" };
 
 /* ---- sources ---- */
 
@@ -100,12 +127,22 @@ static const struct catalog_source sources[] = {
 	{ "mysql-table-import", "mysql", false, "mysql-import-table", table_source_opts },
 	{ "mysql-query-import", "mysql", true, "mysql-import-query", query_source_opts },
 	{ "csv-import-table", "csv", false, NULL, csv_source_opts },
+	{ "redshift-import-table", "redshift", false, NULL, table_source_opts },
+	{ "redshift-import-query", "redshift", true, NULL, query_source_opts },
+	{ "redshift-table-import", "redshift", false, "redshift-import-table", table_source_opts },
+	{ "redshift-query-import", "redshift", true, "redshift-import-query", query_source_opts },
+	{ "clickhouse-import-table", "clickhouse", false, NULL, table_source_opts },
+	{ "clickhouse-import-query", "clickhouse", true, NULL, query_source_opts },
+	{ "clickhouse-table-import", "clickhouse", false, "clickhouse-import-table", table_source_opts },
+	{ "clickhouse-query-import", "clickhouse", true, "clickhouse-import-query", query_source_opts },
 };
 static const char *const source_names[] = {
 	"sqlite-import-table", "sqlite-import-query", "sqlite-table-import", "sqlite-query-import",
 	"postgres-import-table", "postgres-import-query", "postgres-table-import", "postgres-query-import",
 	"mysql-import-table", "mysql-import-query", "mysql-table-import", "mysql-query-import",
 	"csv-import-table",
+	"redshift-import-table", "redshift-import-query", "redshift-table-import", "redshift-query-import",
+	"clickhouse-import-table", "clickhouse-import-query", "clickhouse-table-import", "clickhouse-query-import",
 };
 
 /* ---- properties and schedules ---- */

@@ -2735,6 +2735,11 @@ static void link_all(struct loader *ld)
 			check_options(ld, &x->w, &x->s.options, catalog_schedule_options(sx->s.is_query),
 				      arena_printf(ld->a, "a schedule of a %s source", sx->s.type), x->node->line,
 				      x->node->col);
+		/* Grouparoo's redshift query source had no getRows: properties only */
+		if (sx->s.is_query && sx->s.type && !strncmp(sx->s.type, "redshift-", 9))
+			err_at(ld, &x->w, NPOS(x->source_m->value), "sourceId",
+			       "read the rows with a redshift-import-table source, or put the schedule on one",
+			       "source \"%s\" (%s) cannot have a schedule", sx->s.id, sx->s.type);
 	}
 
 	/* model arrays */

@@ -73,6 +73,9 @@
 struct pg_conn {
 	PGconn *pg;
 	const struct cfg_app *app;
+	const struct sql_dialect *d; /* pg_dialect or rs_dialect */
+	bool redshift; /* a redshift app: no COPY, no session options Redshift lacks */
+	bool strict;   /* JOEY_REDSHIFT_STRICT=1 (tests): every statement is linted first */
 	char *host, *port, *database, *schema;
 	char *config_dir; /* to open another connection like this one */
 	bool streaming;   /* a cursor's query runs on pg: other cursors need their own */
@@ -125,6 +128,15 @@ static const char *const pg_required_options[] = { "database", NULL };
 static void pg_table_info(void *conn, const char *table, const char *K, bool int_key,
 			  bool *natural, const char **rowid_col);
 
+static const char *const rs_source_types[] = {
+	"redshift-import-table", "redshift-import-query", "redshift-table-import",
+	"redshift-query-import", NULL,
+};
+static const char *const rs_app_options[] = {
+	"host", "port", "database", "schema", "user", "password",
+	"ssl", "ssl_cert", "ssl_key", "ssl_ca", "sslmode", "statementTimeout", NULL,
+};
+
 static const struct sql_dialect pg_dialect = {
 	.name = "postgres",
 	.quote = '"',
@@ -144,6 +156,40 @@ static const struct sql_dialect pg_dialect = {
 	.asc_nulls = " NULLS FIRST",
 	.desc_nulls = " NULLS LAST",
 	.table_info = pg_table_info,
+};
+
+/*
+ * Redshift (warehouses.md 4.2): the PostgreSQL statement minus what Redshift lacks. No
+ * ARRAY_AGG/json_agg/FILTER: picks are ROW_NUMBER() windows read through
+ * MAX(CASE WHEN w = 1 THEN CAST(col AS VARCHAR(65535)) END) (no MAX(boolean); the text
+ * is coerced like any other), with the NULL order spelled out (no NULLS FIRST/LAST
+ * inside OVER) and ties broken by the value (no ctid); arrays are refused; text casts
+ * are VARCHAR(65535) (TEXT is VARCHAR(256) there); no COLLATE (Redshift compares
+ * bytewise). Rows are always read in single-row mode: Redshift has no COPY TO STDOUT.
+ */
+static const struct sql_dialect rs_dialect = {
+	.name = "Redshift",
+	.quote = '"',
+	.params = SQL_PARAM_DOLLAR,
+	.pick = SQL_PICK_WINDOW,
+	.text_type = "VARCHAR(65535)",
+	.int_type = "BIGINT",
+	.key_collate = "",
+	.text_order = "",
+	.natural_text_order = "",
+	.like_escape = "", /* '\\' is LIKE's default; Redshift literals may treat it as an escape */
+	.true_sql = "TRUE",
+	.false_sql = "FALSE",
+	.concat_fn = false,
+	.cast_text_params = true,
+	.avg_cast = NULL,
+	.asc_nulls = "",
+	.desc_nulls = "",
+	.table_info = pg_table_info,
+	.no_arrays = true,
+	.null_rank = true,
+	.pick_cast = "VARCHAR(65535)",
+	.tiebreak_value = true,
 };
 
 /* ---- helpers ---- */
@@ -195,9 +241,25 @@ static void sleep_ms(long ms)
 		;
 }
 
+/*
+ * Redshift strict mode (tests, JOEY_REDSHIFT_STRICT=1): a statement that uses something
+ * Redshift lacks (sql_redshift_lint) is a bug in joey, so the process stops with the
+ * construct and the statement rather than let a PostgreSQL server accept it.
+ */
+static void rs_guard(const struct pg_conn *c, const char *sql)
+{
+	const char *bad = c->strict ? sql_redshift_lint(sql) : NULL;
+	if (!bad)
+		return;
+	log_error("app \"%s\": Redshift strict mode: the statement uses %s, which Redshift "
+		  "lacks: %s", c->app->id, bad, sql);
+	abort();
+}
+
 /* Run a short parameterised statement synchronously; NULL result means no connection. */
 static PGresult *pg_exec(struct pg_conn *c, const char *sql, int n, const char *const *values)
 {
+	rs_guard(c, sql);
 	source_wait_begin(&c->watch);
 	PGresult *res = PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0);
 	source_wait_end(&c->watch);
@@ -313,8 +375,14 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 	int64_t timeout_ms = 0;
 	*out = NULL;
 	c->app = app;
+	c->redshift = app->type && !strcmp(app->type, "redshift");
+	c->d = c->redshift ? &rs_dialect : &pg_dialect;
+	c->strict = c->redshift && getenv("JOEY_REDSHIFT_STRICT") && !strcmp(getenv("JOEY_REDSHIFT_STRICT"), "1");
 	c->host = xstrdup(opt_text(app, "host") ? opt_text(app, "host") : "localhost");
-	c->port = xstrdup(opt_text(app, "port") ? opt_text(app, "port") : "5432");
+	/* Redshift listens on 5439; PGPORT still wins as it did for node-postgres */
+	const char *def_port = c->redshift ? (getenv("PGPORT") && *getenv("PGPORT") ? getenv("PGPORT") : "5439")
+					   : "5432";
+	c->port = xstrdup(opt_text(app, "port") ? opt_text(app, "port") : def_port);
 	c->database = xstrdup(opt_text(app, "database") ? opt_text(app, "database") : "");
 	c->schema = xstrdup(opt_text(app, "schema") ? opt_text(app, "schema") : "public");
 	c->config_dir = xstrdup(config_dir ? config_dir : "");
@@ -357,8 +425,9 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 	if (ca.len)
 		keys[n] = "sslrootcert", vals[n++] = ca.buf;
 	keys[n] = "client_encoding", vals[n++] = "UTF8";
-	keys[n] = "options", vals[n++] = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 "
-					 "-c default_transaction_read_only=on";
+	if (!c->redshift) /* Redshift: SET after connecting (no startup options, no IntervalStyle) */
+		keys[n] = "options", vals[n++] = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 "
+						 "-c default_transaction_read_only=on";
 	keys[n] = "application_name", vals[n++] = "joey";
 	keys[n] = "connect_timeout", vals[n++] = "10";
 	keys[n] = NULL, vals[n] = NULL;
@@ -373,11 +442,22 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 		const char *msg = c->pg ? PQerrorMessage(c->pg) : "out of memory";
 		if (tries >= PG_CONNECT_TRIES || pg_permanent_failure(msg)) {
 			rc = jerror_set(err, JERR_SOURCE,
-					"app \"%s\": cannot connect to PostgreSQL at %s:%s, database "
+					"app \"%s\": cannot connect to %s at %s:%s, database "
 					"\"%s\"",
-					app->id, c->host, c->port, c->database);
+					app->id, c->redshift ? "Redshift" : "PostgreSQL", c->host, c->port,
+					c->database);
 			detail_pg(err, NULL, msg);
-			if (pg_permanent_failure(msg))
+			if (c->redshift && strstr(msg, "authentication method 13"))
+				jerror_hint(err, "the user's password is stored as a SHA-256 hash, which "
+						 "libpq cannot answer: reset it as an MD5 or plain password "
+						 "(ALTER USER ... PASSWORD 'md5...')");
+			else if (strstr(msg, "password authentication failed"))
+				jerror_hint(err, "the server refused the user/password pair: check the app's "
+						 "\"user\" and \"password\" options");
+			else if (strstr(msg, "database") && strstr(msg, "does not exist"))
+				jerror_hint(err, "no database \"%s\" on that server: check the app's "
+						 "\"database\" option", c->database);
+			else if (pg_permanent_failure(msg))
 				jerror_hint(err, "check the app's user, password and database options");
 			else
 				jerror_hint(err, "gave up after %d tries; check that the server is "
@@ -385,15 +465,32 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 					    tries);
 			goto out;
 		}
-		log_warn("app \"%s\": cannot connect to PostgreSQL at %s:%s (try %d of %d), "
+		log_warn("app \"%s\": cannot connect to %s at %s:%s (try %d of %d), "
 			 "retrying in %ld ms",
-			 app->id, c->host, c->port, tries, PG_CONNECT_TRIES, delay);
+			 app->id, c->redshift ? "Redshift" : "PostgreSQL", c->host, c->port, tries,
+			 PG_CONNECT_TRIES, delay);
 		PQfinish(c->pg);
 		c->pg = NULL;
 		sleep_ms(delay);
 		delay *= 2;
 	}
 
+	if (c->redshift) {
+		/* what the startup options set for PostgreSQL */
+		res = pg_exec(c, "SET TimeZone TO 'UTC'", 0, NULL);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			res = pg_exec(c, "SET DateStyle TO 'ISO, YMD'", 0, NULL);
+		}
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot set the session's time zone "
+					"and date style", app->id);
+			detail_pg(err, NULL, PQerrorMessage(c->pg));
+			goto out;
+		}
+		PQclear(res);
+		res = NULL;
+	}
 	/* the schema tables are looked up in */
 	const char *sp[1] = { c->schema };
 	res = pg_exec(c, "SELECT pg_catalog.set_config('search_path', "
@@ -404,7 +501,7 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 		detail_pg(err, NULL, PQerrorMessage(c->pg));
 		goto out;
 	}
-	if (PQserverVersion(c->pg) >= 140000) {
+	if (!c->redshift && PQserverVersion(c->pg) >= 140000) {
 		/* the server checks every 10 s that joey is still there while a statement runs */
 		PQclear(res);
 		res = pg_exec(c, "SET client_connection_check_interval = 10000", 0, NULL);
@@ -463,17 +560,23 @@ static void pg_table_info(void *conn, const char *table, const char *K, bool int
 {
 	struct pg_conn *c = conn;
 	const char *v[3] = { c->schema, table, K };
+	/* Redshift folds quoted names to lower case (unless enable_case_sensitive_identifier) */
 	PGresult *res = pg_exec(c,
-				"SELECT t.table_type, c.data_type FROM information_schema.tables t "
-				"LEFT JOIN information_schema.columns c ON c.table_schema = "
-				"t.table_schema AND c.table_name = t.table_name AND c.column_name = $3 "
-				"WHERE t.table_schema = $1 AND t.table_name = $2",
+				c->redshift
+					? "SELECT t.table_type, c.data_type FROM information_schema.tables t "
+					  "LEFT JOIN information_schema.columns c ON c.table_schema = "
+					  "t.table_schema AND c.table_name = t.table_name AND c.column_name IN (CAST($3 AS VARCHAR(128)), lower(CAST($3 AS VARCHAR(128)))) "
+					  "WHERE t.table_schema = $1 AND t.table_name IN (CAST($2 AS VARCHAR(128)), lower(CAST($2 AS VARCHAR(128))))"
+					: "SELECT t.table_type, c.data_type FROM information_schema.tables t "
+					  "LEFT JOIN information_schema.columns c ON c.table_schema = "
+					  "t.table_schema AND c.table_name = t.table_name AND c.column_name = $3 "
+					  "WHERE t.table_schema = $1 AND t.table_name = $2",
 				3, v);
 	*natural = false;
 	*rowid_col = NULL;
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
 		const char *tt = PQgetvalue(res, 0, 0), *dt = PQgetvalue(res, 0, 1);
-		if (!strcmp(tt, "BASE TABLE"))
+		if (!strcmp(tt, "BASE TABLE") && !c->redshift) /* Redshift has no ctid */
 			*rowid_col = "ctid";
 		if (int_key)
 			*natural = !strcmp(dt, "smallint") || !strcmp(dt, "integer") ||
@@ -511,8 +614,11 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 		goto out_nt;
 	if (!src->is_query && src->table) {
 		const char *v[2] = { c->schema, src->table };
-		res = pg_exec(c, "SELECT column_name FROM information_schema.columns WHERE "
-				 "table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+		res = pg_exec(c, c->redshift ? "SELECT column_name FROM information_schema.columns WHERE "
+					       "table_schema = $1 AND table_name IN (CAST($2 AS VARCHAR(128)), lower(CAST($2 AS VARCHAR(128)))) "
+					       "ORDER BY ordinal_position"
+					     : "SELECT column_name FROM information_schema.columns WHERE "
+					       "table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
 			      2, v);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": cannot read the columns of "
@@ -565,10 +671,11 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 	}
 
 	/* finally the statement itself: prepared (unnamed), not run */
-	rc = sql_plan_build(&pg_dialect, c, src, NULL, &p, err);
+	rc = sql_plan_build(c->d, c, src, NULL, &p, err);
 	if (rc)
 		goto out;
 	PQclear(res);
+	rs_guard(c, p.sql.buf);
 	source_wait_begin(&c->watch);
 	res = PQprepare(c->pg, "", p.sql.buf, 0, NULL);
 	source_wait_end(&c->watch);
@@ -599,7 +706,7 @@ out_nt:
 static enum jerr pg_describe(void *conn, const struct cfg_source *src, struct strbuf *out,
 			     struct jerror *err)
 {
-	return sql_describe_source(&pg_dialect, conn, src, out, err);
+	return sql_describe_source(((struct pg_conn *)conn)->d, conn, src, out, err);
 }
 
 /* ---- reading rows ---- */
@@ -1031,6 +1138,7 @@ static enum jerr start_bound(struct pg_cursor *cur, const struct sql_plan *p, st
 	const char **values = xcalloc(p->n_binds, sizeof(*values));
 	for (size_t i = 0; i < p->n_binds; i++)
 		values[i] = p->binds[i].s; /* the text form; the server infers the type */
+	rs_guard(cur->conn, p->sql.buf);
 	int sent = PQsendQueryParams(pg, p->sql.buf, (int)p->n_binds, NULL, values, NULL, NULL, 0);
 	free(values);
 	if (!sent)
@@ -1053,6 +1161,7 @@ static enum jerr start_copy(struct pg_cursor *cur, const struct sql_plan *p, str
 	PGconn *pg = cur->conn->pg;
 	struct strbuf copy = STRBUF_INIT;
 	enum jerr rc;
+	rs_guard(cur->conn, p->sql.buf);
 	source_wait_begin(&cur->conn->watch);
 	PGresult *res = PQprepare(pg, "", p->sql.buf, 0, NULL);
 	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
@@ -1071,6 +1180,7 @@ static enum jerr start_copy(struct pg_cursor *cur, const struct sql_plan *p, str
 		return rc;
 
 	strbuf_addf(&copy, "COPY (%s) TO STDOUT", p->sql.buf);
+	rs_guard(cur->conn, copy.buf); /* never reached for Redshift: open_cursor reads rows */
 	int sent = PQsendQuery(pg, copy.buf);
 	strbuf_release(&copy);
 	if (!sent)
@@ -1108,7 +1218,7 @@ static enum jerr pg_open_cursor(void *conn, const struct cfg_source *src,
 			goto out;
 		c = own = h;
 	}
-	rc = sql_plan_build(&pg_dialect, c, src, read, &p, err);
+	rc = sql_plan_build(c->d, c, src, read, &p, err);
 	if (rc)
 		goto out;
 
@@ -1134,7 +1244,8 @@ static enum jerr pg_open_cursor(void *conn, const struct cfg_source *src,
 	if ((rc = pg_begin(c, sql_source_id(src), err)))
 		goto out;
 	cur->in_tx = true;
-	rc = p.n_binds ? start_bound(cur, &p, err) : start_copy(cur, &p, err);
+	/* Redshift has no COPY TO STDOUT: every statement in single-row mode */
+	rc = p.n_binds || c->redshift ? start_bound(cur, &p, err) : start_copy(cur, &p, err);
 	if (!rc)
 		rc = fetch(cur, &got, err);
 	rc = cancelled_error(cur, rc, err);
@@ -1172,6 +1283,19 @@ const struct source_ops source_postgres = {
 	.app_type = "postgres",
 	.source_types = pg_source_types,
 	.app_options = pg_app_options,
+	.required_app_options = pg_required_options,
+	.connect = pg_connect,
+	.check = pg_check,
+	.open_cursor = pg_open_cursor,
+	.describe = pg_describe,
+	.disconnect = pg_disconnect,
+};
+
+/* Redshift (warehouses.md 4): this connector with rs_dialect, port 5439 by default. */
+const struct source_ops source_redshift = {
+	.app_type = "redshift",
+	.source_types = rs_source_types,
+	.app_options = rs_app_options,
 	.required_app_options = pg_required_options,
 	.connect = pg_connect,
 	.check = pg_check,

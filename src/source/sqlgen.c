@@ -90,11 +90,12 @@ struct gen {
 	void *conn;
 };
 
-/* Append a parameter marker for a new bind value. */
-static void add_param(struct gen *g, struct strbuf *sb, const char *text, bool numeric)
+/* Append a parameter marker for a new bind value, compared with column (or NULL). */
+static void add_param_col(struct gen *g, struct strbuf *sb, const char *text, bool numeric,
+			  const char *column)
 {
 	struct sql_plan *p = g->p;
-	struct sql_bind b = { SQL_BIND_TEXT, text, 0, 0 };
+	struct sql_bind b = { SQL_BIND_TEXT, text, column, 0, 0 };
 	char *end;
 
 	if (numeric && text) {
@@ -109,6 +110,26 @@ static void add_param(struct gen *g, struct strbuf *sb, const char *text, bool n
 	ALLOC_GROW(p->binds, p->n_binds + 1, p->alloc_binds);
 	p->binds[p->n_binds++] = b;
 	strbuf_addf(sb, "%c%zu%c", MARK_OPEN, p->n_binds, MARK_CLOSE);
+}
+
+static void add_param(struct gen *g, struct strbuf *sb, const char *text, bool numeric)
+{
+	add_param_col(g, sb, text, numeric, NULL);
+}
+
+/* The table option: one identifier, or (d->dotted_table) "db.table" as two. */
+static void add_table(struct gen *g, struct strbuf *sb, const char *table)
+{
+	const char *dot = g->d->dotted_table ? strchr(table, '.') : NULL;
+	if (!dot || dot == table || !dot[1]) {
+		sql_add_ident(g->d, sb, table);
+		return;
+	}
+	char *db = xstrndup(table, (size_t)(dot - table));
+	sql_add_ident(g->d, sb, db);
+	strbuf_addch(sb, '.');
+	sql_add_ident(g->d, sb, dot + 1);
+	free(db);
 }
 
 /* LIKE pattern text with \ % _ escaped (used with ESCAPE '\'). */
@@ -159,12 +180,22 @@ static void add_filters(struct gen *g, struct strbuf *sb, const struct cfg_prope
 				break;
 			}
 			strbuf_addstr(sb, cmp[f->op]);
-			add_param(g, sb, f->match ? f->match : "", f->match_is_number);
+			add_param_col(g, sb, f->match ? f->match : "", f->match_is_number, f->key);
 			if (!f->match_is_number)
 				strbuf_addstr(sb, d->key_collate); /* MariaDB: compare text bytewise too */
 			break;
 		case FOP_SUBSTRING:
 		case FOP_NOT_SUBSTRING:
+			if (d->substring_fn) {
+				/* <fn>(CAST(col AS text), 'm') > 0: an exact, case-insensitive substring */
+				strbuf_addf(sb, "%s%s(", f->op == FOP_SUBSTRING ? "" : "NOT ",
+					    d->substring_fn);
+				add_text_cast(g, sb, f->key);
+				strbuf_addstr(sb, ", ");
+				add_param(g, sb, f->match ? f->match : "", false);
+				strbuf_addstr(sb, ") > 0");
+				break;
+			}
 			strbuf_addstr(sb, f->op == FOP_SUBSTRING ? "LOWER(" : "NOT LOWER(");
 			add_text_cast(g, sb, f->key);
 			strbuf_addstr(sb, d->concat_fn ? ") LIKE CONCAT('%', LOWER("
@@ -183,7 +214,7 @@ static void add_filters(struct gen *g, struct strbuf *sb, const struct cfg_prope
 			for (size_t k = 0; k < f->n_match_list; k++) {
 				if (k)
 					strbuf_addstr(sb, ", ");
-				add_param(g, sb, f->match_list[k], f->match_is_number);
+				add_param_col(g, sb, f->match_list[k], f->match_is_number, f->key);
 				if (!f->match_is_number)
 					strbuf_addstr(sb, d->key_collate);
 			}
@@ -245,6 +276,17 @@ static enum jerr add_property_query(struct gen *g, struct strbuf *sb,
 			name++;
 		while (ne > name && isspace((unsigned char)ne[-1]))
 			ne--;
+		if (g->d->no_correlated) {
+			jerror_set(err, JERR_CONFIG,
+				   "property \"%s\": query placeholder \"%.*s\" is not supported on %s",
+				   prop->id, (int)(close + (triple ? 3 : 2) - open), open, g->d->name);
+			jerror_detail(err, "joey turns a property query into a subquery correlated with "
+					   "the record key, and %s has no correlated subqueries",
+				      g->d->name);
+			jerror_hint(err, "select the value in the source's options.query and use "
+					 "options.column on the property");
+			return JERR_CONFIG;
+		}
 		if (!names_property(mp, name, (size_t)(ne - name)) &&
 		    !names_property(pk, name, (size_t)(ne - name))) {
 			const struct cfg_property *kp = pk ? pk : mp;
@@ -321,11 +363,28 @@ static bool add_pick_order(struct gen *g, struct strbuf *sb, const struct cfg_pr
 		strbuf_addstr(sb, " THEN 0 ELSE 1 END");
 		sep = ", ";
 	}
-	if (prop->sort_column) {
+	if (prop->sort_column && d->null_rank) {
+		/* NULL smallest, spelled out: no NULLS FIRST/LAST inside OVER () */
+		strbuf_addf(sb, "%sCASE WHEN ", sep);
+		sql_add_ident(d, sb, prop->sort_column);
+		strbuf_addf(sb, " IS NULL THEN 0 ELSE 1 END%s, ", desc ? " DESC" : " ASC");
+		sql_add_ident(d, sb, prop->sort_column);
+		strbuf_addstr(sb, desc ? " DESC" : " ASC");
+		sep = ", ";
+	} else if (prop->sort_column) {
 		strbuf_addstr(sb, sep);
 		sql_add_ident(d, sb, prop->sort_column);
 		strbuf_addstr(sb, desc ? " DESC" : " ASC");
 		strbuf_addstr(sb, desc ? d->desc_nulls : d->asc_nulls);
+		sep = ", ";
+	}
+	if (!rowid && d->tiebreak_value && prop->column) {
+		/* no row order: the value itself (NULL smallest) */
+		strbuf_addf(sb, "%sCASE WHEN ", sep);
+		sql_add_ident(d, sb, prop->column);
+		strbuf_addf(sb, " IS NULL THEN 0 ELSE 1 END%s, ", desc ? " DESC" : " ASC");
+		sql_add_ident(d, sb, prop->column);
+		strbuf_addstr(sb, desc ? " DESC" : " ASC");
 		sep = ", ";
 	}
 	if (rowid) {
@@ -408,12 +467,12 @@ static void add_since_where(struct gen *g, struct strbuf *sb, const struct cfg_s
 		strbuf_addstr(sb, " IN (SELECT ");
 		sql_add_ident(d, sb, K);
 		strbuf_addstr(sb, " FROM ");
-		sql_add_ident(d, sb, src->table);
+		add_table(g, sb, src->table);
 		strbuf_addstr(sb, " WHERE ");
 	}
 	sql_add_ident(d, sb, read->since_column);
 	strbuf_addstr(sb, " >= ");
-	add_param(g, sb, read->since_value, since_is_number(read->since_value));
+	add_param_col(g, sb, read->since_value, since_is_number(read->since_value), read->since_column);
 	if (g->p->grouped)
 		strbuf_addch(sb, ')');
 }
@@ -568,6 +627,86 @@ static void wrap_warehouse(struct gen *g, const struct rkey *keys, size_t n_keys
 		p->since_col = n_cols;
 }
 
+/* tuple(isNotNull(x), assumeNotNull(x)): x's order with NULL smallest (ClickHouse). */
+static void add_null_rank_pair(struct gen *g, struct strbuf *sb, const char *col)
+{
+	strbuf_addstr(sb, "isNotNull(");
+	sql_add_ident(g->d, sb, col);
+	strbuf_addstr(sb, "), assumeNotNull(");
+	sql_add_ident(g->d, sb, col);
+	strbuf_addch(sb, ')');
+}
+
+/*
+ * A pick or array without window functions (SQL_PICK_ARGMAX, ClickHouse; works on 18.16):
+ *   pick:  [if(countIf(f) > 0, ]tupleElement(argMax[If](tuple(col), tuple(<keys>)[, f]), 1)[, NULL)]
+ *   array: arrayMap(x -> tupleElement(x, n), arraySort|arrayReverseSort(
+ *              groupArrayIf(tuple(<keys>, col), f AND isNotNull(col))))
+ * <keys> are the sortColumn as (isNotNull(s), assumeNotNull(s)) (NULL smallest, as
+ * SQLite) and the value itself (the tie-break), so most recent takes the row with the
+ * largest sort key (argMax), least recent and exact the smallest (argMin). tuple(col)
+ * keeps a NULL value of the winning row (plain argMax skips NULL values).
+ */
+static void add_argmax_pick(struct gen *g, struct strbuf *cols, const struct cfg_property *prop, bool cond)
+{
+	const struct sql_dialect *d = g->d;
+	bool desc = prop->agg == AGG_MOST_RECENT;
+	struct strbuf keys = STRBUF_INIT;
+	size_t n_keys = 0;
+
+	if (prop->sort_column) {
+		add_null_rank_pair(g, &keys, prop->sort_column);
+		n_keys += 2;
+	}
+	if (prop->is_array) {
+		if (!n_keys) {
+			/* no order asked for: by value, so two reads agree */
+			strbuf_addstr(cols, "arraySort(groupArrayIf(");
+			sql_add_ident(d, cols, prop->column);
+			strbuf_addstr(cols, ", ");
+			add_filters(g, cols, prop);
+			strbuf_addstr(cols, " AND isNotNull(");
+			sql_add_ident(d, cols, prop->column);
+			strbuf_addstr(cols, ")))");
+			strbuf_release(&keys);
+			return;
+		}
+		strbuf_addf(cols, "arrayMap(joey_x -> tupleElement(joey_x, %zu), %s(groupArrayIf(tuple(",
+			    n_keys + 1, desc ? "arrayReverseSort" : "arraySort");
+		strbuf_addslice(cols, (struct slice){ keys.buf, keys.len });
+		strbuf_addstr(cols, ", ");
+		sql_add_ident(d, cols, prop->column);
+		strbuf_addstr(cols, "), ");
+		add_filters(g, cols, prop);
+		strbuf_addstr(cols, " AND isNotNull(");
+		sql_add_ident(d, cols, prop->column);
+		strbuf_addstr(cols, "))))");
+		strbuf_release(&keys);
+		return;
+	}
+	if (n_keys)
+		strbuf_addstr(&keys, ", ");
+	add_null_rank_pair(g, &keys, prop->column);
+	if (cond) {
+		strbuf_addstr(cols, "if(countIf(");
+		add_filters(g, cols, prop);
+		strbuf_addstr(cols, ") > 0, ");
+	}
+	strbuf_addf(cols, "tupleElement(%s%s(tuple(", desc ? "argMax" : "argMin", cond ? "If" : "");
+	sql_add_ident(d, cols, prop->column);
+	strbuf_addstr(cols, "), tuple(");
+	strbuf_addslice(cols, (struct slice){ keys.buf, keys.len });
+	strbuf_addch(cols, ')');
+	if (cond) {
+		strbuf_addstr(cols, ", ");
+		add_filters(g, cols, prop);
+	}
+	strbuf_addstr(cols, "), 1)");
+	if (cond)
+		strbuf_addstr(cols, ", NULL)");
+	strbuf_release(&keys);
+}
+
 enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct cfg_source *src,
 			 const struct source_read *read, struct sql_plan *p, struct jerror *err)
 {
@@ -589,10 +728,11 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 	const struct rkey *wh_keys = read ? read->keys : NULL;
 	size_t wh_n_keys = read ? read->n_keys : 0;
 	bool wh_digest = read && read->digest;
-	if ((wh_keys || wh_digest) && (d->params != SQL_PARAM_DOLLAR || (wh_digest && read->since_column))) {
+	if ((wh_keys || wh_digest) &&
+	    (d->params != SQL_PARAM_DOLLAR || d->pick != SQL_PICK_ORDERED_AGG || (wh_digest && read->since_column))) {
 		rc = jerror_set(err, JERR_CONFIG, "source \"%s\": the warehouse diff cannot read it",
 				sql_source_id(src));
-		jerror_detail(err, d->params != SQL_PARAM_DOLLAR
+		jerror_detail(err, d->params != SQL_PARAM_DOLLAR || d->pick != SQL_PICK_ORDERED_AGG
 					   ? "the warehouse diff needs a PostgreSQL source"
 					   : "row digests and incremental reads cannot be combined");
 		goto out;
@@ -634,7 +774,7 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 					sql_source_id(src));
 			goto out;
 		}
-		sql_add_ident(d, &base, src->table);
+		add_table(g, &base, src->table);
 		if (K && d->table_info)
 			d->table_info(conn, src->table, K, p->int_key, &natural, &rowid);
 	} else if (src->query && *src->query) {
@@ -663,7 +803,7 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 		strbuf_addstr(&base, " AS ");
 		sql_add_ident(d, &base, K);
 		strbuf_addstr(&base, " FROM ");
-		sql_add_ident(d, &base, ps->table);
+		add_table(g, &base, ps->table);
 		strbuf_addch(&base, ')');
 		base_is_subquery = true;
 	}
@@ -721,6 +861,20 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 					"property \"%s\": aggregation \"%s\" needs a sortColumn",
 					prop->id, agg_method_name(prop->agg));
 			goto out;
+		}
+		if (pick && prop->is_array && d->no_arrays) {
+			rc = jerror_set(err, JERR_CONFIG,
+					"property \"%s\": array properties are not supported on %s",
+					prop->id, d->name);
+			jerror_detail(err, "%s has no array or JSON aggregate joey could read",
+				      d->name);
+			jerror_hint(err, "aggregate the values in a view or in the source's "
+					 "options.query (e.g. LISTAGG) and read it as a string property");
+			goto out;
+		}
+		if (pick && d->pick == SQL_PICK_ARGMAX) {
+			add_argmax_pick(g, &cols, prop, cond);
+			continue;
 		}
 		if (pick && d->pick == SQL_PICK_ORDERED_AGG) {
 			if (prop->is_array) {
@@ -781,7 +935,7 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 			continue;
 		}
 		if (pick) {
-			bool ordered = prop->sort_column || rowid;
+			bool ordered = prop->sort_column || rowid || d->tiebreak_value;
 			if (prop->is_array && !ordered) {
 				/* no order to keep: a plain aggregate */
 				strbuf_addstr(&cols, "json_group_array(");
@@ -832,7 +986,11 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 					add_filters(g, &cols, prop);
 				}
 				strbuf_addstr(&cols, " THEN ");
+				if (d->pick_cast)
+					strbuf_addstr(&cols, "CAST(");
 				sql_add_ident(d, &cols, prop->column);
+				if (d->pick_cast)
+					strbuf_addf(&cols, " AS %s)", d->pick_cast);
 				strbuf_addstr(&cols, " END)");
 			}
 			continue;
@@ -972,6 +1130,130 @@ void sql_plan_describe(const struct sql_dialect *d, const struct sql_plan *p, st
 			strbuf_add_json_string(out, b->s, strlen(b->s));
 		strbuf_addch(out, '\n');
 	}
+}
+
+/* ---- Redshift lint ---- */
+
+static bool lint_word(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '$';
+}
+
+/* The text of sql with literals, quoted identifiers and comments blanked, upper-cased. */
+static char *lint_text(const char *sql)
+{
+	size_t n = strlen(sql);
+	char *t = xmalloc(n + 1);
+	for (size_t i = 0; i < n;) {
+		char c = sql[i];
+		if (c == '\'' || c == '"') {
+			t[i++] = ' ';
+			while (i < n) {
+				if (sql[i] == c && i + 1 < n && sql[i + 1] == c) {
+					t[i++] = ' ';
+					t[i++] = ' ';
+					continue;
+				}
+				if (sql[i] == c)
+					break;
+				t[i++] = ' ';
+			}
+			if (i < n)
+				t[i++] = ' ';
+			continue;
+		}
+		if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
+			while (i < n && sql[i] != '\n')
+				t[i++] = ' ';
+			continue;
+		}
+		if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
+			const char *e = strstr(sql + i + 2, "*/");
+			size_t end = e ? (size_t)(e - sql) + 2 : n;
+			while (i < end)
+				t[i++] = ' ';
+			continue;
+		}
+		t[i++] = (char)toupper((unsigned char)c);
+	}
+	t[n] = '\0';
+	return t;
+}
+
+/* pat (upper case, single spaces meaning any run of blanks) as whole words in t. */
+static bool lint_find(const char *t, const char *pat)
+{
+	for (const char *s = t; *s; s++) {
+		if (s > t && lint_word(s[-1]) && lint_word(pat[0]))
+			continue;
+		const char *a = s, *b = pat;
+		while (*b) {
+			if (*b == ' ') {
+				if (!isspace((unsigned char)*a) && lint_word(b[-1]) && lint_word(b[1]))
+					break;
+				while (isspace((unsigned char)*a))
+					a++;
+				b++;
+				continue;
+			}
+			if (*a != *b)
+				break;
+			a++, b++;
+		}
+		if (!*b && !(lint_word(pat[strlen(pat) - 1]) && lint_word(*a)))
+			return true;
+	}
+	return false;
+}
+
+const char *sql_redshift_lint(const char *sql)
+{
+	static const struct {
+		const char *pat, *name;
+	} bad[] = {
+		{ "COPY", "COPY" },
+		{ "DISTINCT ON", "DISTINCT ON" },
+		{ "STRING_AGG", "STRING_AGG" },
+		{ "ARRAY_AGG", "ARRAY_AGG" },
+		{ "JSON_AGG", "json_agg" },
+		{ "JSONB_AGG", "jsonb_agg" },
+		{ "ARRAY[", "an array constructor" },
+		{ "ARRAY (", "an array constructor" },
+		{ "ANY (", "= ANY(array)" },
+		{ ")[", "an array subscript" },
+		{ "FILTER (", "an aggregate FILTER clause" },
+		{ "NULLS FIRST", "NULLS FIRST" },
+		{ "NULLS LAST", "NULLS LAST" },
+		{ "ON CONFLICT", "ON CONFLICT" },
+		{ "::TEXT", "::text (VARCHAR(256) in Redshift)" },
+		{ "AS TEXT)", "CAST(... AS TEXT) (VARCHAR(256) in Redshift)" },
+		{ "COLLATE", "COLLATE" },
+		{ "DECLARE", "a cursor" },
+		{ "FETCH", "a cursor" },
+		{ "GENERATE_SERIES", "GENERATE_SERIES" },
+		{ "IS DISTINCT FROM", "IS DISTINCT FROM" },
+		{ "IS NOT DISTINCT FROM", "IS NOT DISTINCT FROM" },
+		{ "CTID", "ctid" },
+		{ "MD5 (CAST (", "a row digest" },
+		{ "LATERAL", "LATERAL" },
+		{ "CLIENT_CONNECTION_CHECK_INTERVAL", "client_connection_check_interval" },
+		{ "INTERVALSTYLE", "IntervalStyle" },
+		{ "DEFAULT_TRANSACTION_READ_ONLY", "default_transaction_read_only" },
+	};
+	char *t = lint_text(sql);
+	const char *found = NULL;
+	for (size_t i = 0; !found && i < ARRAY_SIZE(bad); i++)
+		if (lint_find(t, bad[i].pat))
+			found = bad[i].name;
+	/* more than 32767 parameters: $32768 or beyond */
+	for (const char *s = t; !found && (s = strchr(s, '$')); s++) {
+		char *end;
+		long v = strtol(s + 1, &end, 10);
+		if (end != s + 1 && v > 32767)
+			found = "more than 32767 parameters";
+	}
+	free(t);
+	return found;
 }
 
 /* ---- values ---- */

@@ -54,6 +54,10 @@ enum sql_pick_style {
 	/* window layer for picks; arrays JSON_ARRAYAGG(CASE WHEN f THEN col END ORDER BY)
 	 * (MariaDB) */
 	SQL_PICK_WINDOW_ARRAYAGG,
+	/* no window functions (ClickHouse 18.16): picks as
+	 * tupleElement(argMax[If](tuple(col), tuple(<order keys>)[, f]), 1), arrays as
+	 * groupArrayIf(...) sorted by arraySort on (order keys, value) tuples */
+	SQL_PICK_ARGMAX,
 };
 
 struct sql_bind;
@@ -91,6 +95,29 @@ struct sql_dialect {
 	void (*literal)(void *conn, struct strbuf *sb, const struct sql_bind *b);
 	void (*table_info)(void *conn, const char *table, const char *key_column, bool int_key,
 			   bool *natural, const char **rowid_col);
+
+	/* ---- warehouse dialects (Redshift, ClickHouse); all false/NULL elsewhere ---- */
+	/* a table option "db.table" is a qualified name (ClickHouse, as Grouparoo's `??`) */
+	bool dotted_table;
+	/* substring filters as <fn>(CAST(col AS text), 'm') > 0 instead of LOWER() LIKE
+	 * (ClickHouse: positionCaseInsensitiveUTF8; an exact substring, no LIKE escapes) */
+	const char *substring_fn;
+	/* no correlated subqueries: Grouparoo property queries ({{{ key }}}) are refused */
+	bool no_correlated;
+	/* no array aggregates at all (Redshift: no ARRAY_AGG, json_agg, STRING_AGG):
+	 * isArray properties are refused */
+	bool no_arrays;
+	/* the NULL order of a pick's sort key as an explicit first key
+	 * (CASE WHEN s IS NULL THEN 0 ELSE 1 END) rather than asc_nulls/desc_nulls, which
+	 * Redshift refuses inside OVER () */
+	bool null_rank;
+	/* SQL_PICK_WINDOW: the outer MAX(CASE WHEN w = 1 THEN CAST(col AS <pick_cast>) END),
+	 * for servers without MAX(boolean) (Redshift; the value arrives as text) */
+	const char *pick_cast;
+	/* no physical row order (Redshift, ClickHouse): ties of a pick's sort key (and exact
+	 * without a sortColumn) are broken by the value itself, so two reads of unchanged
+	 * data agree: most recent keeps the largest, least recent and exact the smallest */
+	bool tiebreak_value;
 };
 
 enum sql_bind_kind { SQL_BIND_TEXT, SQL_BIND_INT, SQL_BIND_REAL };
@@ -98,6 +125,9 @@ enum sql_bind_kind { SQL_BIND_TEXT, SQL_BIND_INT, SQL_BIND_REAL };
 struct sql_bind {
 	enum sql_bind_kind kind;
 	const char *s; /* always set: the text form; borrowed from config or plan.arena */
+	/* the column the value is compared with (borrowed from config), or NULL: lets a
+	 * SQL_PARAM_LITERAL dialect type the literal by the column (ClickHouse) */
+	const char *column;
 	int64_t i;
 	double f;
 };
@@ -138,6 +168,16 @@ void sql_plan_release(struct sql_plan *p);
 enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct cfg_source *src,
 			 const struct source_read *read, struct sql_plan *p,
 			 struct jerror *err) JOEY_WUR;
+
+/*
+ * The first construct in sql (borrowed) that Redshift lacks (warehouses.md 4.2), by
+ * name, or NULL: COPY, DISTINCT ON, STRING_AGG, ARRAY_AGG, json_agg, arrays (ARRAY[,
+ * = ANY(, [1]), FILTER (WHERE, NULLS FIRST/LAST, ON CONFLICT, ::text, COLLATE, cursors,
+ * GENERATE_SERIES, IS DISTINCT FROM, ctid, md5 row digests, more than 32767 parameters.
+ * String literals, quoted identifiers and comments are skipped; words match whole and
+ * case-insensitively. Used by the Redshift connector's strict mode and its tests.
+ */
+const char *sql_redshift_lint(const char *sql);
 
 /* `describe` output: the SQL, a newline, then one "-- <placeholder> = value" line per bind. */
 void sql_plan_describe(const struct sql_dialect *d, const struct sql_plan *p, struct strbuf *out);

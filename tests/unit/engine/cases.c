@@ -13,6 +13,11 @@
  *   env            optional NAME=VALUE lines (e.g. JOEY_NOW=2026-11-24T00:00:00Z)
  *   options.json   optional {"destination": ID, "max_delete_percent": N}
  *   expected.json  the output of `joey plan --details --json` (compared as JSON)
+ *   expected.<backend>.json  optional: a documented difference, used instead of
+ *                  expected.json on that backend (redshift, clickhouse, ...)
+ *   expected.<backend>.error optional: that backend must refuse the case with an error
+ *                  containing this line
+ *   DIFFERENCES    required with either: a "<backend>: <why>" line per backend
  *
  * Backends (one cmocka test each):
  *   sqlite    the case as written.
@@ -34,6 +39,14 @@
  *             changed records are), and both must equal expected.json (its models'
  *             "diff" member, which only a non-stream mode adds, is checked apart: the
  *             warehouse diff must have been used, unless a group depends on the time).
+ *   redshift  $JOEY_PG_URL as postgres, with redshift apps and sources (the Redshift
+ *             dialect, no COPY) and JOEY_REDSHIFT_STRICT=1: every statement the connector
+ *             sends is linted (sql_redshift_lint) and one Redshift lacks aborts the run.
+ *   clickhouse $JOEY_CLICKHOUSE_URL (http://user:password@host:port/database): a fresh
+ *             database "joey_case_<name>", data.sql translated (ch_translate: INTEGER ->
+ *             Nullable(Int64), REAL -> Nullable(Float64), TEXT -> Nullable(String), the
+ *             primary key not Nullable, MergeTree ORDER BY tuple(), rowid numbers for
+ *             rows inserted without their INTEGER PRIMARY KEY).
  *   csv       cases whose data.sql is only CREATE TABLE and INSERT and whose sources
  *             are all sqlite-import-table: every table is exported from data.db to
  *             csv/<table>.csv, one csv app per table ("csv_<table>"), each source moved
@@ -50,6 +63,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <jansson.h>
+#include <curl/curl.h>
 #include <libpq-fe.h>
 #include <mysql.h>
 #include <sqlite3.h>
@@ -63,7 +77,7 @@
 #include "engine/plan.h"
 #include "state/state.h"
 
-enum backend_kind { BK_SQLITE, BK_POSTGRES, BK_MYSQL, BK_CSV };
+enum backend_kind { BK_SQLITE, BK_POSTGRES, BK_MYSQL, BK_CSV, BK_CLICKHOUSE };
 
 struct backend {
 	const char *name;
@@ -75,6 +89,8 @@ struct backend {
 	PGconn *pg;
 	MYSQL *my;
 	bool unusable; /* the server refused what the runner needs (message printed) */
+	const char *strict_env; /* set to 1 while the backend runs (JOEY_REDSHIFT_STRICT) */
+	bool ci_required;       /* with CI=true a missing URL fails instead of skipping */
 };
 
 #define CASE_NA (-1) /* run_case: the case cannot run on this backend */
@@ -180,10 +196,10 @@ static bool parse_url(struct backend *be, const char *url)
 			   be->password, be->host, be->port, be->database) == 5;
 }
 
-/* The schema (postgres) or database (mysql) of a case: lower-case, [a-z0-9_]. */
+/* The schema (postgres) or database (mysql, clickhouse) of a case: lower-case, [a-z0-9_]. */
 static void case_db_name(struct strbuf *sb, const struct backend *be, const char *name)
 {
-	strbuf_addstr(sb, be->kind == BK_MYSQL ? "joey_case_" : "case_");
+	strbuf_addstr(sb, be->kind == BK_MYSQL || be->kind == BK_CLICKHOUSE ? "joey_case_" : "case_");
 	for (const char *s = name; *s; s++)
 		strbuf_addch(sb, isalnum((unsigned char)*s) ? tolower((unsigned char)*s) : '_');
 }
@@ -194,9 +210,290 @@ static bool pg_ok(PGresult *r)
 	return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
 }
 
+/* ---- ClickHouse (HTTP) ---- */
+
+static bool word_char(char c);
+
+/* hay contains needle, ignoring ASCII case (NULL when not). */
+static const char *ci_find(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (; *hay; hay++)
+		if (!strncasecmp(hay, needle, n))
+			return hay;
+	return NULL;
+}
+
+static size_t ch_sink(char *data, size_t size, size_t nmemb, void *ud)
+{
+	strbuf_add(ud, data, size * nmemb);
+	return size * nmemb;
+}
+
+/* POST one statement to the ClickHouse backend (database db, or none); false with msg. */
+static bool ch_post(struct backend *be, const char *db, const char *sql, struct strbuf *msg)
+{
+	struct strbuf url = STRBUF_INIT, body = STRBUF_INIT, h1 = STRBUF_INIT, h2 = STRBUF_INIT;
+	struct curl_slist *hs = NULL;
+	long status = 0;
+	CURL *e = curl_easy_init();
+	assert_non_null(e);
+	strbuf_addf(&url, "http://%s:%s/%s%s", be->host, be->port, db ? "?database=" : "", db ? db : "");
+	strbuf_addf(&h1, "X-ClickHouse-User: %s", be->user);
+	strbuf_addf(&h2, "X-ClickHouse-Key: %s", be->password);
+	hs = curl_slist_append(hs, h1.buf);
+	hs = curl_slist_append(hs, h2.buf);
+	curl_easy_setopt(e, CURLOPT_URL, url.buf);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, sql);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ch_sink);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
+	CURLcode rc = curl_easy_perform(e);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	bool ok = rc == CURLE_OK && status == 200;
+	if (!ok)
+		strbuf_addf(msg, "%s (HTTP %ld): %s [%s]", rc ? curl_easy_strerror(rc) : "error", status, body.buf, sql);
+	curl_slist_free_all(hs);
+	curl_easy_cleanup(e);
+	strbuf_release(&url);
+	strbuf_release(&body);
+	strbuf_release(&h1);
+	strbuf_release(&h2);
+	return ok;
+}
+
+/* Each ;-separated statement of sql (literals skipped) in database db. */
+static bool ch_exec(struct backend *be, const char *db, const char *sql, struct strbuf *msg)
+{
+	const char *s = sql;
+	while (*s) {
+		const char *e = s;
+		while (*e && *e != ';') {
+			if (*e == '\'') {
+				for (e++; *e && *e != '\''; e++)
+					if (*e == '\\' && e[1])
+						e++;
+			}
+			if (*e)
+				e++;
+		}
+		char *stmt = strndup(s, (size_t)(e - s));
+		bool blank = true;
+		for (char *p = stmt; *p; p++)
+			blank &= isspace((unsigned char)*p) != 0;
+		bool ok = blank || ch_post(be, db, stmt, msg);
+		free(stmt);
+		if (!ok)
+			return false;
+		s = *e ? e + 1 : e;
+	}
+	return true;
+}
+
+/* A SQLite literal ('it''s') as a ClickHouse one ('it\'s'); *s moves past it. */
+static void ch_copy_literal(struct strbuf *out, const char **s)
+{
+	const char *p = *s + 1;
+	strbuf_addch(out, '\'');
+	for (; *p; p++) {
+		if (*p == '\'' && p[1] == '\'') {
+			strbuf_addstr(out, "\\'");
+			p++;
+			continue;
+		}
+		if (*p == '\'')
+			break;
+		if (*p == '\\')
+			strbuf_addch(out, '\\');
+		strbuf_addch(out, *p);
+	}
+	strbuf_addch(out, '\'');
+	*s = *p ? p + 1 : p;
+}
+
+/* A table of the SQLite data: its INTEGER PRIMARY KEY column (rowid alias) and next id. */
+struct ch_table {
+	char name[64];
+	char ipk[64];  /* "" when none */
+	int ipk_index; /* its position in the column list */
+	long next_id;
+};
+
+static struct ch_table *ch_find_table(struct ch_table *t, size_t n, const char *name, size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(t[i].name) == len && !strncasecmp(t[i].name, name, len))
+			return &t[i];
+	return NULL;
+}
+
+static const char *skip_ws(const char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	return s;
+}
+
+/*
+ * data.sql (CREATE TABLE and INSERT only) for ClickHouse: column types INTEGER ->
+ * Nullable(Int64), REAL -> Nullable(Float64), TEXT -> Nullable(String), the primary key
+ * column not Nullable; tables are MergeTree ORDER BY tuple() (no key, no row order);
+ * literals re-escaped; rows inserted without their INTEGER PRIMARY KEY get SQLite's rowid
+ * numbers (ClickHouse has no autoincrement). NULL when a statement is something else.
+ */
+static char *ch_translate(const char *sql)
+{
+	struct strbuf out = STRBUF_INIT;
+	struct ch_table tables[32];
+	size_t nt = 0;
+	const char *s = sql;
+	for (;;) {
+		s = skip_ws(s);
+		while (*s == ';')
+			s = skip_ws(s + 1);
+		if (!*s)
+			break;
+		if (!strncasecmp(s, "CREATE TABLE", 12)) {
+			const char *n = skip_ws(s + 12), *ne = n;
+			while (word_char(*ne))
+				ne++;
+			const char *p = skip_ws(ne);
+			if (*p != '(' || nt == ARRAY_SIZE(tables) || ne - n >= 64) {
+				strbuf_release(&out);
+				return NULL;
+			}
+			struct ch_table *t = &tables[nt++];
+			snprintf(t->name, sizeof(t->name), "%.*s", (int)(ne - n), n);
+			t->ipk[0] = '\0';
+			t->ipk_index = -1;
+			t->next_id = 1;
+			strbuf_addf(&out, "CREATE TABLE %s (", t->name);
+			p++;
+			int idx = 0;
+			for (;;) {
+				p = skip_ws(p);
+				const char *c = p, *ce = c;
+				while (word_char(*ce))
+					ce++;
+				const char *d = ce, *de = d;
+				while (*de && *de != ',' && *de != ')')
+					de++;
+				char def[128];
+				snprintf(def, sizeof(def), "%.*s", (int)(de - d), d);
+				bool pk = ci_find(def, "PRIMARY KEY") != NULL;
+				const char *type = ci_find(def, "INT") ? "Int64" : ci_find(def, "REAL") ? "Float64" : "String";
+				if (pk && !strcmp(type, "Int64")) {
+					snprintf(t->ipk, sizeof(t->ipk), "%.*s", (int)(ce - c), c);
+					t->ipk_index = idx;
+				}
+				strbuf_addf(&out, "%s%.*s %s%s%s", idx ? ", " : "", (int)(ce - c), c, pk ? "" : "Nullable(",
+					    type, pk ? "" : ")");
+				idx++;
+				p = de;
+				if (*p == ',') {
+					p++;
+					continue;
+				}
+				break;
+			}
+			if (*p != ')') {
+				strbuf_release(&out);
+				return NULL;
+			}
+			strbuf_addstr(&out, ") ENGINE = MergeTree ORDER BY tuple();\n");
+			s = p + 1;
+			continue;
+		}
+		if (!strncasecmp(s, "INSERT INTO", 11)) {
+			const char *n = skip_ws(s + 11), *ne = n;
+			while (word_char(*ne))
+				ne++;
+			struct ch_table *t = ch_find_table(tables, nt, n, (size_t)(ne - n));
+			const char *p = skip_ws(ne);
+			bool add_id = false, col_list = *p == '(';
+			size_t ins_start = out.len;
+			strbuf_addf(&out, "INSERT INTO %.*s ", (int)(ne - n), n);
+			if (*p == '(') {
+				const char *ce = strchr(p, ')');
+				if (!ce) {
+					strbuf_release(&out);
+					return NULL;
+				}
+				char cols[512];
+				snprintf(cols, sizeof(cols), "%.*s", (int)(ce - p - 1), p + 1);
+				add_id = t && t->ipk[0] && !ci_find(cols, t->ipk);
+				strbuf_addf(&out, "(%s%s%s) ", add_id ? t->ipk : "", add_id ? ", " : "", cols);
+				p = skip_ws(ce + 1);
+			}
+			if (strncasecmp(p, "VALUES", 6)) {
+				strbuf_release(&out);
+				return NULL;
+			}
+			strbuf_addstr(&out, "VALUES ");
+			p += 6;
+			for (;;) {
+				p = skip_ws(p);
+				if (*p != '(')
+					break;
+				p++;
+				strbuf_addch(&out, '(');
+				if (add_id)
+					strbuf_addf(&out, "%ld, ", t->next_id++);
+				while (*p && *p != ')') {
+					if (*p == '\'') {
+						ch_copy_literal(&out, &p);
+						continue;
+					}
+					strbuf_addch(&out, *p++);
+				}
+				strbuf_addch(&out, ')');
+				if (*p == ')')
+					p++;
+				p = skip_ws(p);
+				if (*p == ',') {
+					strbuf_addstr(&out, ", ");
+					p++;
+				}
+			}
+			strbuf_addstr(&out, ";\n");
+			/* explicit ids: continue after the largest (SQLite's max(rowid) + 1) */
+			if (t && t->ipk[0] && !col_list) {
+				long mx = t->next_id - 1;
+				const char *q = strstr(out.buf + ins_start, "VALUES");
+				for (; q && (q = strchr(q, '(')); q++) {
+					const char *f = skip_ws(q + 1);
+					int k = 0;
+					while (k < t->ipk_index && *f && *f != ')') {
+						if (*f == '\'') {
+							for (f++; *f && *f != '\''; f++)
+								if (*f == '\\')
+									f++;
+						}
+						if (*f == ',')
+							k++;
+						f++;
+					}
+					long id = strtol(skip_ws(f), NULL, 10);
+					if (id > mx)
+						mx = id;
+				}
+				t->next_id = mx + 1;
+			}
+			s = p;
+			continue;
+		}
+		strbuf_release(&out);
+		return NULL;
+	}
+	return strbuf_detach(&out, NULL);
+}
+
 /* Run several statements; false (message in *msg) on the first error. */
 static bool server_exec(struct backend *be, const char *sql, struct strbuf *msg)
 {
+	if (be->kind == BK_CLICKHOUSE)
+		return ch_exec(be, NULL, sql, msg);
 	if (be->kind == BK_POSTGRES) {
 		PGresult *r = PQexec(be->pg, sql);
 		bool ok = pg_ok(r);
@@ -237,6 +534,14 @@ static void backend_open(struct backend *be)
 		if (PQstatus(be->pg) != CONNECTION_OK)
 			fail_msg("%s: cannot connect: %s", be->url_var, PQerrorMessage(be->pg));
 		PQclear(PQexec(be->pg, "SET client_min_messages = warning"));
+		return;
+	}
+	if (be->kind == BK_CLICKHOUSE) {
+		struct strbuf msg = STRBUF_INIT;
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		if (!ch_post(be, NULL, "SELECT 1", &msg))
+			fail_msg("%s: cannot reach the ClickHouse server: %s", be->url_var, msg.buf);
+		strbuf_release(&msg);
 		return;
 	}
 	be->my = mysql_init(NULL);
@@ -443,6 +748,13 @@ static int rewrite_config(const char *tmp, const struct backend *be, const char 
 				if (be->kind == BK_POSTGRES) {
 					json_object_set_new(o, "database", json_string(be->database));
 					json_object_set_new(o, "schema", json_string(dbname));
+				} else if (be->kind == BK_CLICKHOUSE) {
+					/* a bare address would mean https:// (Grouparoo's rule) */
+					struct strbuf h = STRBUF_INIT;
+					strbuf_addf(&h, "http://%s", be->host);
+					json_object_set_new(o, "host", json_string(h.buf));
+					json_object_set_new(o, "database", json_string(dbname));
+					strbuf_release(&h);
 				} else {
 					json_object_set_new(o, "database", json_string(dbname));
 				}
@@ -515,8 +827,31 @@ static int load_server_data(struct backend *be, const char *src, const char *dbn
 			strbuf_release(&p);
 			return CASE_NA;
 		}
-		body = translate_sql(text, be->kind == BK_POSTGRES ? pg_rewrites : my_rewrites);
+		if (be->kind == BK_CLICKHOUSE) {
+			body = ch_translate(text);
+			if (!body) {
+				fprintf(stderr, "%s: %s: only CREATE TABLE and INSERT translate to ClickHouse; "
+						"add data.clickhouse.sql\n", be->name, p.buf);
+				free(text);
+				strbuf_release(&p);
+				return 1;
+			}
+		} else {
+			body = translate_sql(text, be->kind == BK_POSTGRES ? pg_rewrites : my_rewrites);
+		}
 		free(text);
+	}
+	if (be->kind == BK_CLICKHOUSE) {
+		strbuf_addf(&sql, "DROP DATABASE IF EXISTS %s; CREATE DATABASE %s", dbname, dbname);
+		if (!ch_exec(be, NULL, sql.buf, &msg) || !ch_exec(be, dbname, body, &msg)) {
+			fprintf(stderr, "%s: %s: %s\n", be->name, p.buf, msg.buf);
+			rc = 1;
+		}
+		free(body);
+		strbuf_release(&p);
+		strbuf_release(&sql);
+		strbuf_release(&msg);
+		return rc;
 	}
 	if (be->kind == BK_POSTGRES)
 		strbuf_addf(&sql, "DROP SCHEMA IF EXISTS \"%s\" CASCADE; CREATE SCHEMA \"%s\"; "
@@ -544,6 +879,8 @@ static void drop_server_data(struct backend *be, const char *dbname)
 	struct strbuf sql = STRBUF_INIT, msg = STRBUF_INIT;
 	if (be->kind == BK_POSTGRES)
 		strbuf_addf(&sql, "DROP SCHEMA IF EXISTS \"%s\" CASCADE", dbname);
+	else if (be->kind == BK_CLICKHOUSE)
+		strbuf_addf(&sql, "DROP DATABASE IF EXISTS %s", dbname);
 	else
 		strbuf_addf(&sql, "DROP DATABASE IF EXISTS `%s`", dbname);
 	if (!server_exec(be, sql.buf, &msg))
@@ -677,6 +1014,55 @@ out:
 	return failed;
 }
 
+/*
+ * A backend's documented difference (expected.<type>.json or .error) needs a
+ * "<type>: <why>" line in the case's DIFFERENCES: 0 when it has one, else 1 (printed).
+ */
+static int documented(const struct backend *be, const char *name, const char *src, const char *ext)
+{
+	struct strbuf dp = STRBUF_INIT, marker = STRBUF_INIT, text = STRBUF_INIT;
+	int failed = 0;
+	strbuf_addf(&dp, "%s/DIFFERENCES", src);
+	strbuf_addf(&marker, "\n%s:", be->type);
+	char *why = tu_read(dp.buf);
+	strbuf_addf(&text, "\n%s", why ? why : "");
+	if (!strstr(text.buf, marker.buf)) {
+		fprintf(stderr, "%s case %s: expected.%s.%s without a \"%s: <why>\" line in DIFFERENCES\n",
+			be->name, name, be->type, ext, be->type);
+		failed = 1;
+	}
+	free(why);
+	strbuf_release(&text);
+	strbuf_release(&dp);
+	strbuf_release(&marker);
+	return failed;
+}
+
+/* The plan must fail with a message containing the text of file (one line): 0 if so. */
+static int plan_error_check(const struct backend *be, const char *name, const char *file, const struct config *cfg,
+			    struct state *st, const struct plan_opts *opts)
+{
+	struct jerror err = JERROR_INIT;
+	struct plan plan;
+	char *want = tu_read(file);
+	int failed = 0;
+	assert_non_null(want);
+	want[strcspn(want, "\n")] = '\0';
+	assert_int_equal(plan_init(&plan, cfg, opts, &err), JERR_OK);
+	if (plan_compute(&plan, st, &err) == JERR_OK) {
+		fprintf(stderr, "%s case %s: the plan succeeded; expected the error \"%s\"\n", be->name, name, want);
+		failed = 1;
+	} else if (!strstr(err.msg.buf, want)) {
+		fprintf(stderr, "%s case %s: expected the error \"%s\", got \"%s\"\n", be->name, name, want,
+			err.msg.buf);
+		failed = 1;
+	}
+	plan_release(&plan);
+	jerror_release(&err);
+	free(want);
+	return failed;
+}
+
 static enum jerr ignore_item(void *ctx, const struct diff_item *it, struct jerror *err)
 {
 	(void)ctx, (void)it, (void)err;
@@ -766,7 +1152,7 @@ static int run_case(struct backend *be, const char *name)
 		failed = rewrite_config(tmp, be, dbname.buf);
 		if (failed)
 			goto out;
-		if (be->kind == BK_POSTGRES || be->kind == BK_MYSQL) {
+		if (be->kind == BK_POSTGRES || be->kind == BK_MYSQL || be->kind == BK_CLICKHOUSE) {
 			failed = load_server_data(be, src.buf, dbname.buf);
 			server_data = failed != CASE_NA;
 			if (failed)
@@ -817,7 +1203,22 @@ static int run_case(struct backend *be, const char *name)
 	load_state(st, p.buf);
 
 	strbuf_reset(&p);
-	strbuf_addf(&p, "%s/expected.json", src.buf);
+	strbuf_addf(&p, "%s/expected.%s.error", src.buf, be->type);
+	if (be->kind != BK_SQLITE && file_exists(p.buf)) {
+		/* a documented difference: this backend refuses the case with that message */
+		failed = documented(be, name, src.buf, "error") || plan_error_check(be, name, p.buf, cfg, st, &opts);
+		goto out;
+	}
+	strbuf_reset(&p);
+	strbuf_addf(&p, "%s/expected.%s.json", src.buf, be->type);
+	if (be->kind != BK_SQLITE && file_exists(p.buf)) {
+		/* a documented difference of this backend */
+		if ((failed = documented(be, name, src.buf, "json")))
+			goto out;
+	} else {
+		strbuf_reset(&p);
+		strbuf_addf(&p, "%s/expected.json", src.buf);
+	}
 	failed = plan_check(be, name, tmp, p.buf, cfg, st, &opts, "");
 	if (!failed && be->warehouse) {
 		/* again once the digests are stored: now only changed records come back */
@@ -883,11 +1284,17 @@ static void run_backend(void **state)
 		printf("%s: skipped (JOEY_CASE_BACKEND=%s)\n", be->name, only_be);
 		skip();
 	}
+	if (be->url_var && !(getenv(be->url_var) && *getenv(be->url_var)) && be->ci_required && getenv("CI") &&
+	    !strcmp(getenv("CI"), "true"))
+		fail_msg("%s: $%s is not set, and CI=true needs this backend (scripts/test-servers.sh start)", be->name,
+			 be->url_var);
 	if (be->url_var && !(getenv(be->url_var) && *getenv(be->url_var))) {
 		printf("%s: skipped ($%s is not set; scripts/test-servers.sh start)\n", be->name,
 		       be->url_var);
 		skip();
 	}
+	if (be->strict_env)
+		setenv(be->strict_env, "1", 1);
 	backend_open(be);
 	if (be->unusable) {
 		backend_close(be);
@@ -921,6 +1328,8 @@ static void run_backend(void **state)
 	}
 	free(names);
 	backend_close(be);
+	if (be->strict_env)
+		unsetenv(be->strict_env);
 	printf("%s: %d cases, %d failed%s%s%s%s%s\n", be->name, n, failed, bad.len ? " (" : "",
 	       bad.buf, bad.len ? ")" : "", na.len ? "; not applicable: " : "", na.buf);
 	strbuf_release(&na);
@@ -936,6 +1345,11 @@ static struct backend backends[] = {
 	{ .name = "csv", .type = "csv", .kind = BK_CSV },
 	{ .name = "postgres-warehouse", .type = "postgres", .kind = BK_POSTGRES, .url_var = "JOEY_PG_URL",
 	  .warehouse = true },
+	/* the Redshift dialect on the PostgreSQL server, every statement linted (strict mode) */
+	{ .name = "redshift", .type = "redshift", .kind = BK_POSTGRES, .url_var = "JOEY_PG_URL",
+	  .strict_env = "JOEY_REDSHIFT_STRICT" },
+	{ .name = "clickhouse", .type = "clickhouse", .kind = BK_CLICKHOUSE, .url_var = "JOEY_CLICKHOUSE_URL",
+	  .ci_required = true },
 };
 
 int main(void)
@@ -946,6 +1360,8 @@ int main(void)
 		{ "mysql", run_backend, NULL, NULL, &backends[2] },
 		{ "csv", run_backend, NULL, NULL, &backends[3] },
 		{ "postgres-warehouse", run_backend, NULL, NULL, &backends[4] },
+		{ "redshift", run_backend, NULL, NULL, &backends[5] },
+		{ "clickhouse", run_backend, NULL, NULL, &backends[6] },
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
