@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 #include "base/xalloc.h"
 
@@ -62,6 +63,36 @@ struct http_client *http_client_new(const struct http_client_opts *opts)
 	curl_multi_setopt(hc->multi, CURLMOPT_MAX_HOST_CONNECTIONS, hc->opts.max_connections);
 	curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, hc->opts.max_connections);
 	return hc;
+}
+
+void http_set_max_connections(struct http_client *hc, long n)
+{
+	if (n < 1)
+		n = 1;
+	hc->opts.max_connections = n;
+	curl_multi_setopt(hc->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+	curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, n);
+}
+
+long http_max_sockets(long want)
+{
+	enum { RESERVE = 128 };
+	struct rlimit rl;
+	if (want < 1)
+		want = 1;
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return want;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)(want + RESERVE)) {
+		struct rlimit up = rl;
+		up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (rlim_t)(want + RESERVE)
+				      ? (rlim_t)(want + RESERVE)
+				      : rl.rlim_max;
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			rl.rlim_cur = up.rlim_cur;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(want + RESERVE))
+		return want;
+	return rl.rlim_cur > RESERVE ? (long)(rl.rlim_cur - RESERVE) : 1;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)

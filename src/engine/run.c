@@ -821,6 +821,12 @@ void run_print_json(const struct run *r, FILE *out)
 			    (unsigned long long)c->retries, (unsigned long long)c->data_points,
 			    (unsigned long long)rd->deletes_held, (unsigned long long)rd->unreadable,
 			    (unsigned long long)rd->doubt_held, rd->elapsed_s);
+		/* the connector's window of requests in flight (dest/window.h), before "error" */
+		strbuf_setlen(&sb, sb.len - strlen(",\"error\":"));
+		strbuf_addf(&sb, ",\"window\":{\"peak\":%u,\"last\":%u,\"max\":%u,\"inflight_peak\":%u,"
+				 "\"decreases\":%llu,\"latency_ms\":%.1f},\"error\":",
+			    rd->stats.window_peak, rd->stats.window_last, rd->stats.window_max, rd->stats.inflight_peak,
+			    (unsigned long long)rd->stats.window_decreases, rd->stats.latency_srtt_ms);
 		if (rd->err.msg.len) {
 			strbuf_addstr(&sb, "{\"message\":");
 			strbuf_add_json_string(&sb, rd->err.msg.buf, rd->err.msg.len);
