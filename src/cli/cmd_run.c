@@ -39,7 +39,8 @@ static void usage(FILE *out)
 	      "  --diff MODE             who compares: stream, warehouse (the database returns only the\n"
 	      "                          records that may have changed) or auto; default: the\n"
 	      "                          destinations' options.diff, else stream (docs/config.md)\n"
-	      "  --concurrency N         requests in flight per destination (default 32)\n"
+	      "  --concurrency N         at most N requests in flight per destination (default: sized\n"
+	      "                          from latency and the rate limit, at most 1024)\n"
 	      "  --timeout SECONDS       per request (default 30)\n"
 	      "  --bulk                  mark /users/track requests as bulk (X-Braze-Bulk) for backfills\n"
 	      "  --json                  machine-readable summary\n"
@@ -241,7 +242,7 @@ int cmd_run(int argc, char **argv)
 		if (missing)
 			return EXIT_USAGE;
 		if ((rr = cli_opt_number("--max-delete-percent", 0, 100, argc, argv, &i, &opts.max_delete_percent)) ||
-		    (rr = cli_opt_number("--concurrency", 1, 256, argc, argv, &i, &concurrency)) ||
+		    (rr = cli_opt_number("--concurrency", 1, 1024, argc, argv, &i, &concurrency)) ||
 		    (rr = cli_opt_number("--timeout", 0.1, 3600, argc, argv, &i, &timeout_s)) ||
 		    (rr = cli_opt_number("--partitions", 1, WORK_MAX_PARTITIONS, argc, argv, &i, &partitions)) ||
 		    (rr = cli_opt_number("--lease", 1, 3600, argc, argv, &i, &lease_s))) {

@@ -85,7 +85,7 @@ void window_set_max(struct window *w, int max);
  * window slot, see braze.c's backpressure) and libcurl's transfer and connection
  * buffers (WINDOW_TRANSFER_BYTES).
  */
-#define WINDOW_TRANSFER_BYTES (160u << 10)
+#define WINDOW_TRANSFER_BYTES (64u << 10)
 uint64_t window_request_bytes(uint64_t body_bytes);
 /* The largest window whose requests fit in budget_bytes at body_bytes each (>= 1). */
 int window_max_for_memory(uint64_t budget_bytes, uint64_t body_bytes);

@@ -8,6 +8,7 @@
 
 #include "base/arena.h"
 #include "base/log.h"
+#include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "engine/diff.h"
 #include "engine/marks.h"
@@ -41,13 +42,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t epoch_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void progress(struct pass *p, bool final)
@@ -112,7 +106,7 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 			}
 			rc = state_put(dc->st, did, &x->key, x->new_payload, x->new_hash, x->in_scope, err);
 			if (!rc && rd->dest->sync_mode == SYNC_ENRICH)
-				rc = state_set_exists(dc->st, did, &x->key, true, epoch_ms(), err);
+				rc = state_set_exists(dc->st, did, &x->key, true, time_now_ms(), err);
 			if (!x->in_scope)
 				rd->counts.unsubscribed++;
 			else if (x->create && rd->dest->sync_mode != SYNC_ENRICH)
@@ -129,7 +123,7 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 			rd->counts.failed++;
 			break;
 		case DEST_NOT_FOUND:
-			rc = state_set_exists(dc->st, did, &x->key, false, epoch_ms(), err);
+			rc = state_set_exists(dc->st, did, &x->key, false, time_now_ms(), err);
 			rd->counts.skipped++;
 			break;
 		}
@@ -293,7 +287,10 @@ static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *er
 	}
 	switch (it->action) {
 	case DIFF_UNCHANGED:
-		dc->rd->counts.unchanged++;
+		if (it->absent)
+			dc->rd->counts.skipped++; /* not in Braze at the last look-up: not looked up again yet */
+		else
+			dc->rd->counts.unchanged++;
 		if (it->state_only) {
 			/* back in scope with nothing to send: only the state row changes */
 			if (!(rc = state_begin(dc->st, &e))) {
