@@ -25,7 +25,7 @@ config() { # config [OPTIONS_JSON_MEMBERS]
 EOF
 }
 # step ISO_TIME: one run at that time; MARK is where its requests start
-step() { MARK=$(sim_mark); JOEY_NOW=$1 run run --config "$D/config" --state "$D/state.db" --json; }
+step() { MARK=$(sim_mark); JOEY_NOW=$1 run run --config "$D/config" --json; }  # the default store (E2E_STATE)
 sent() { SINCE=$MARK sim_check "$1" "$2"; }
 count() { # count NAME FIELD VALUE: the run's counts.FIELD
   if [ "$(printf '%s' "$OUT" | python3 -c "import json,sys; print(json.load(sys.stdin)['destinations'][0]['counts']['$2'])")" = "$3" ]; then
@@ -43,7 +43,7 @@ sent "first run: the users Braze has are enriched, no other is created" \
   'sorted(a["external_id"] for a in track) == ["1", "2", "3"] and all(a["_update_existing_only"] for a in track) and sorted(users) == ["1", "2", "3"]'
 count "first run: 3 updated" updated 3
 count "first run: 7 not in Braze" skipped 7
-CHECKED=$(state_query "$D/state.db" "SELECT count(*) FROM records WHERE dest_id = 'd' AND braze_exists = 0 AND checked_at = 1795478400000")
+CHECKED=$(state_query "$D/.joey/state.db" "SELECT count(*) FROM records WHERE dest_id = 'd' AND NOT braze_exists AND checked_at = 1795478400000")
 [ "$CHECKED" = 7 ] && ok "the state store says when each absent user was looked up" || bad "checked_at of the absent users ($CHECKED)"
 
 # an hour later: no look-up; a changed record of an absent user does not bring one either
