@@ -365,13 +365,16 @@ static void run_sockets(struct http_client *hc, int wait_ms)
 	run_timer(hc);
 }
 
-/* Hand every finished transfer to done; how many there were. */
+/*
+ * Hand finished transfers to done, at most HTTP_RUN_MAX_DONE (the rest wait in libcurl
+ * for the next call); how many there were.
+ */
 static size_t drain(struct http_client *hc, http_done_fn done, void *ctx)
 {
 	int left;
 	size_t n = 0;
 	CURLMsg *msg;
-	while ((msg = curl_multi_info_read(hc->multi, &left)))
+	while (n < HTTP_RUN_MAX_DONE && (msg = curl_multi_info_read(hc->multi, &left)))
 		if (msg->msg == CURLMSG_DONE) {
 			complete(hc, msg, done, ctx);
 			n++;
@@ -381,6 +384,8 @@ static size_t drain(struct http_client *hc, http_done_fn done, void *ctx)
 
 void http_run(struct http_client *hc, int timeout_ms, http_done_fn done, void *ctx)
 {
+	if (drain(hc, done, ctx))
+		return; /* answers left from the last call first */
 	run_timer(hc); /* new requests start from libcurl's timer */
 	run_sockets(hc, 0);
 	if (drain(hc, done, ctx) || !hc->pending || timeout_ms <= 0)

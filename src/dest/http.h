@@ -69,7 +69,13 @@ void http_client_free(struct http_client *hc);
 void http_submit(struct http_client *hc, struct http_request *req);
 /* Requests submitted and not yet completed. */
 size_t http_pending(const struct http_client *hc);
-/* Drive transfers for up to timeout_ms; calls done for each completed request. */
+/*
+ * Drive transfers for up to timeout_ms; calls done for each completed request, at most
+ * HTTP_RUN_MAX_DONE per call (the others on the next calls), so that a caller that
+ * sends between calls is not held up by a burst of answers to handle; returns as soon
+ * as one completed.
+ */
+#define HTTP_RUN_MAX_DONE 8
 void http_run(struct http_client *hc, int timeout_ms, http_done_fn done, void *ctx);
 /*
  * Change the connection pool (connections per host and connections kept open) of
