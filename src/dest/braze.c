@@ -95,7 +95,7 @@ struct braze {
 	struct window win;
 	int cap;                      /* its bound but for memory: --concurrency, fds, hard max */
 	long conn_limit;              /* the HTTP client's connection pool now */
-	int64_t ep_used[EP__COUNT];   /* mono ms an endpoint last sent (0: never) */
+	int64_t ep_used[EP__COUNT];   /* mono ms an endpoint last sent or was answered (0: never) */
 	uint64_t body_bytes, bodies;  /* request bodies sent, for the memory bound */
 };
 
@@ -522,7 +522,10 @@ static void bisect(struct braze *b, struct batch *bt)
 
 /* ---- the window of requests in flight ---- */
 
-/* The rate budget (requests per ms) of the endpoints that sent in the last 2 s. */
+/*
+ * The rate budget (requests per ms) of the endpoints that sent or had an answer in the
+ * last 2 s (answers too: at a latency over 2 s a full window sends nothing for a while).
+ */
 static double rate_in_use(const struct braze *b, int64_t now)
 {
 	double r = 0;
@@ -732,6 +735,7 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 	}
 	ratelimit_observe(&b->rl[bt->ep], res->rl_limit, res->rl_remaining, res->rl_reset, now, epoch_ms());
 	/* the window: a 429, 5xx, timeout or reset halves it; any other answer sizes it */
+	b->ep_used[bt->ep] = now;
 	if (res->status == 429 || res->status == 0 || res->status >= 500)
 		window_on_congestion(&b->win, now);
 	else
