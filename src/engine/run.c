@@ -755,6 +755,10 @@ void run_print_text(const struct run *r, FILE *out)
 		fprintf(out, "\n  requests %llu, 429s %llu, retries %llu, data points %llu, %.2f s\n",
 			(unsigned long long)c->requests, (unsigned long long)c->throttled,
 			(unsigned long long)c->retries, (unsigned long long)c->data_points, rd->elapsed_s);
+		if (rd->stats.inflight_peak > 1)
+			fprintf(out, "  up to %u requests in flight (window %u of at most %u; latency %.0f ms)\n",
+				rd->stats.inflight_peak, rd->stats.window_peak, rd->stats.window_max,
+				rd->stats.latency_srtt_ms);
 		if (rd->err.msg.len) {
 			fprintf(out, "  error: %s\n", rd->err.msg.buf);
 			if (rd->err.detail.len)
