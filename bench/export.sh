@@ -2,7 +2,8 @@
 # bench/export.sh: joey run into the Braze simulator at Braze's default /users/track
 # rate (3,000 requests per 3 s = 1,000 requests/s), at several simulated latencies.
 #
-#   bash bench/export.sh [N] [LAT_MS...]     (default N = 100000, latencies 20 100 250 500)
+#   bash bench/export.sh [N] [LAT_MS...]     (default N = 100000, latencies 20 100 250 500;
+#                                             N = 0: only the enrich benchmark)
 #
 # For each latency, a first sync of N users (fresh state, fresh simulator) prints:
 # wall time, requests/s as a fraction of the 1,000/s limit (target >= 0.9 for 1M users,
@@ -132,8 +133,9 @@ PY
 )
 }
 
-echo "== first sync of $N users, track limit 3000 per 3 s (1,000 requests/s), joey $JOEY${BASE:+ vs base $BASE}"
-make_db "$OUT/bench.db" "$N"; make_config "$OUT/cfg" "bench.db"
+[ "$N" -gt 0 ] || LATS=() # N = 0: the enrich benchmark only
+[ "$N" -gt 0 ] && echo "== first sync of $N users, track limit 3000 per 3 s (1,000 requests/s), joey $JOEY${BASE:+ vs base $BASE}"
+[ "$N" -gt 0 ] && { make_db "$OUT/bench.db" "$N"; make_config "$OUT/cfg" "bench.db"; }
 for lat in "${LATS[@]}"; do
   if [ -n "${BASE:-}" ]; then
     first_sync base "$BASE" "$lat" 2>&1; fb=$FRAC
@@ -149,7 +151,7 @@ if [ "${ENRICH:-1}" != 0 ]; then
   echo "== enrich: $EN warehouse users, $EIN of them in Braze; /users/export/ids at 2,500/min, 20 ms latency"
   enrich_bench() { # enrich_bench LABEL BINARY
     local label=$1 bin=$2
-    rm -rf "$OUT/en-state.db"* "$OUT/seed-state.db"*
+    rm -rf "$OUT/en-state.db"* "$OUT/seed-state.db"* "$OUT/seed.db" "$OUT/en.db"
     start_sim 20 --rate export=2500/60
     # put the first EIN users in Braze with a sync-mode run of those users only
     make_db "$OUT/seed.db" "$EIN"; make_config "$OUT/seedcfg" "seed.db"
@@ -158,7 +160,9 @@ if [ "${ENRICH:-1}" != 0 ]; then
     for step in "first run:24" "second run, recheck 24 h:24" "third run, recheck 0 h:0"; do
       local what=${step%%:*} hours=${step##*:}
       local opt="{\"enrichRecheckHours\":$hours}"
-      [ "$label" = base ] && opt="{}" # before the option: every run looks every unknown user up
+      if [ "$label" = base ]; then # before the option: every run looks every unknown user up
+        opt="{}"; what="${what%%,*} (no option)"
+      fi
       make_config "$OUT/encfg" "en.db" enrich "$opt" "export_ids=2500/60"
       local e0 t0
       e0=$(stats | $PY -c 'import json,sys; print(json.load(sys.stdin)["endpoints"].get("export",{}).get("total",0))')
