@@ -13,8 +13,6 @@ void window_init(struct window *w, const struct window_opts *o)
 		d.max = WINDOW_HARD_MAX;
 	if (d.min < 1)
 		d.min = 4;
-	if (d.min > d.max)
-		d.min = d.max;
 	if (d.initial < 1)
 		d.initial = 32;
 	if (!(d.headroom >= 1.0))
@@ -24,13 +22,19 @@ void window_init(struct window *w, const struct window_opts *o)
 	w->peak = window_size(w);
 }
 
+/* The floor: min, or max when that is lower (--concurrency 1 is one at a time). */
+static int floor_of(const struct window *w)
+{
+	return w->o.min < w->o.max ? w->o.min : w->o.max;
+}
+
 int window_size(const struct window *w)
 {
 	double c = ceil(w->cwnd);
 	if (c > w->o.max)
 		return w->o.max;
-	if (c < w->o.min)
-		return w->o.min;
+	if (c < floor_of(w))
+		return floor_of(w);
 	return (int)c;
 }
 
@@ -38,8 +42,8 @@ static void clamp(struct window *w)
 {
 	if (w->cwnd > w->o.max)
 		w->cwnd = w->o.max;
-	if (w->cwnd < w->o.min)
-		w->cwnd = w->o.min;
+	if (w->cwnd < floor_of(w))
+		w->cwnd = floor_of(w);
 	int n = window_size(w);
 	if (n > w->peak)
 		w->peak = n;
@@ -93,8 +97,6 @@ void window_set_max(struct window *w, int max)
 	if (max < 1)
 		max = 1;
 	w->o.max = max;
-	if (w->o.min > max)
-		w->o.min = max;
 	clamp(w);
 }
 

@@ -44,7 +44,7 @@
 
 struct window_opts {
 	int initial;     /* before the first answer (default 32) */
-	int min;         /* never below (default 4; at most max) */
+	int min;         /* never below (default 4), unless max is lower */
 	int max;         /* never above (default WINDOW_HARD_MAX) */
 	double headroom; /* need = rate x latency x headroom + 2 (default 1.25) */
 };

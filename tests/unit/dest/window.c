@@ -169,6 +169,11 @@ static void test_respects_the_cap(void **s)
 	assert_int_equal(window_size(&w), 3);
 	window_on_answer(&w, 500, 1.0, 20000);
 	assert_int_equal(window_size(&w), 3);
+	/* raised again: the floor of 4 is back */
+	window_set_max(&w, 64);
+	for (int64_t t = 21000; t < 40000; t += 1000)
+		window_on_congestion(&w, t);
+	assert_int_equal(window_size(&w), 4);
 	/* --concurrency 1 is one request at a time */
 	struct window_opts one = { .max = 1 };
 	window_init(&w, &one);
