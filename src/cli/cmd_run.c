@@ -268,6 +268,12 @@ int cmd_run(int argc, char **argv)
 	if (timeout_s > 0)
 		opts.dest.timeout_ms = (long)(timeout_s * 1000);
 
+	/* from here on a SIGINT/SIGTERM stops the run cleanly (also one that comes while
+	 * the config loads or the state store opens, which can take a while) */
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	cfg = cli_load_config(&c);
 	if (!cfg) {
 		cli_common_release(&c);
@@ -276,10 +282,6 @@ int cmd_run(int argc, char **argv)
 	if (state_open(c.state_path, STATE_OPEN_CREATE, &st, &err))
 		goto fail;
 
-	struct sigaction sa = { 0 };
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	opts.stop = &stop_requested;
 	opts.dest.stop = &stop_requested;
 	if (!c.json && isatty(STDERR_FILENO))
