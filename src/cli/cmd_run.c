@@ -18,9 +18,15 @@
 
 static volatile int stop_requested;
 
+/* The first SIGINT/SIGTERM stops the run cleanly; a second one ends the process at once
+ * (a start that waits on a locked or unreachable state store does not see the first). */
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (stop_requested) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
 	stop_requested = 1;
 }
 
@@ -40,7 +46,8 @@ static void usage(FILE *out)
 	      "  --diff MODE             who compares: stream, warehouse (the database returns only the\n"
 	      "                          records that may have changed) or auto; default: the\n"
 	      "                          destinations' options.diff, else stream (docs/config.md)\n"
-	      "  --concurrency N         requests in flight per destination (default 32)\n"
+	      "  --concurrency N         at most N requests in flight per destination (default: sized\n"
+	      "                          from latency and the rate limit, at most 1024)\n"
 	      "  --timeout SECONDS       per request (default 30)\n"
 	      "  --bulk                  mark /users/track requests as bulk (X-Braze-Bulk) for backfills\n"
 	      "  --json                  machine-readable summary\n"
@@ -242,7 +249,7 @@ int cmd_run(int argc, char **argv)
 		if (missing)
 			return EXIT_USAGE;
 		if ((rr = cli_opt_number("--max-delete-percent", 0, 100, argc, argv, &i, &opts.max_delete_percent)) ||
-		    (rr = cli_opt_number("--concurrency", 1, 256, argc, argv, &i, &concurrency)) ||
+		    (rr = cli_opt_number("--concurrency", 1, 1024, argc, argv, &i, &concurrency)) ||
 		    (rr = cli_opt_number("--timeout", 0.1, 3600, argc, argv, &i, &timeout_s)) ||
 		    (rr = cli_opt_number("--partitions", 1, WORK_MAX_PARTITIONS, argc, argv, &i, &partitions)) ||
 		    (rr = cli_opt_number("--lease", 1, 3600, argc, argv, &i, &lease_s))) {
@@ -268,6 +275,12 @@ int cmd_run(int argc, char **argv)
 	if (timeout_s > 0)
 		opts.dest.timeout_ms = (long)(timeout_s * 1000);
 
+	/* from here on a SIGINT/SIGTERM stops the run cleanly (also one that comes while
+	 * the config loads or the state store opens, which can take a while) */
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	cfg = cli_load_config(&c);
 	if (!cfg) {
 		cli_common_release(&c);
@@ -276,10 +289,6 @@ int cmd_run(int argc, char **argv)
 	if (state_open(c.state_path, STATE_OPEN_CREATE, &st, &err))
 		goto fail;
 
-	struct sigaction sa = { 0 };
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	opts.stop = &stop_requested;
 	opts.dest.stop = &stop_requested;
 	if (!c.json && isatty(STDERR_FILENO))

@@ -22,7 +22,8 @@ static void usage(FILE *out)
 	      "                         its Origin is accepted and an https one makes cookies Secure\n"
 	      "                         (default: JOEY_PUBLIC_URL)\n"
 	      "  --stop-timeout SECONDS on SIGTERM, how long to wait for the batches in flight (default 60)\n"
-	      "  --concurrency N        Braze requests in flight per destination (default 32)\n"
+	      "  --concurrency N        at most N Braze requests in flight per destination (default:\n"
+	      "                         sized from latency and the rate limit, at most 1024)\n"
 	      "  --timeout SECONDS      per Braze request (default 30)\n"
 	      "  --worker               be one of several workers sharing a PostgreSQL state store (as\n"
 	      "                         'joey worker'): runs are queued there as work items that any worker\n"
@@ -164,7 +165,7 @@ int cli_server_opt(struct server_opts *o, int argc, char **argv, int *i)
 			o->stop_timeout_s = d;
 		return r;
 	}
-	if ((r = cli_opt_number("--concurrency", 1, 256, argc, argv, i, &d))) {
+	if ((r = cli_opt_number("--concurrency", 1, 1024, argc, argv, i, &d))) {
 		if (r > 0)
 			o->dest.max_inflight = (int)d;
 		return r;

@@ -20,7 +20,8 @@ static void usage(FILE *out)
 	      "  --lease SECONDS        a claimed item is this worker's for this long, renewed every third of\n"
 	      "                         it; a worker that dies loses its item after it (default 30)\n"
 	      "  --stop-timeout SECONDS on SIGTERM, how long to wait for the batches in flight (default 60)\n"
-	      "  --concurrency N        Braze requests in flight (default 32)\n"
+	      "  --concurrency N        at most N Braze requests in flight (default: sized from latency\n"
+	      "                         and the rate limit, at most 1024)\n"
 	      "  --timeout SECONDS      per Braze request (default 30)\n\n"
 	      "Signals: SIGTERM/SIGINT stop after the batches in flight are committed (the item goes back\n"
 	      "to the queue); SIGHUP reloads the config.\n",

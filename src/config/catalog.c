@@ -178,6 +178,7 @@ static const struct catalog_option braze_dest_opts[] = {
 	{ "maxDeletePercent", OPT_NUMBER, false, false, false },
 	{ "diff", OPT_STRING, false, false, false },
 	{ "partitions", OPT_NUMBER, false, false, false },
+	{ "enrichRecheckHours", OPT_NUMBER, false, false, false },
 	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_destination dests[] = {

@@ -1282,6 +1282,28 @@ static void load_alert(struct loader *ld, const struct where *w0, const struct j
 	add_obj(ld, CLASS_ALERT, x);
 }
 
+/*
+ * options.enrichRecheckHours of d (an enrich destination): hours before a user Braze
+ * did not have is looked up again, 0 to 8,760 (a year); 0 looks up on every run.
+ */
+static void check_enrich_recheck(struct loader *ld, const struct where *w, struct cfg_destination *d)
+{
+	const struct cfg_option *rh = cfg_options_get(&d->options, "enrichRecheckHours");
+	if (!rh || rh->kind != OPT_NUMBER)
+		return;
+	if (!(rh->num >= 0 && rh->num <= 8760)) {
+		err_at(ld, w, rh->pos.line, rh->pos.col, "options.enrichRecheckHours",
+		       "hours before a user Braze did not have is looked up again; 0 looks up on every run",
+		       "enrichRecheckHours must be between 0 and 8760 (a year), found %s", config_option_display(rh));
+		return;
+	}
+	d->enrich_recheck_ms = (int64_t)(rh->num * 3600 * 1000 + 0.5);
+	if (d->sync_mode != SYNC_ENRICH)
+		warn_at(ld, w, rh->pos.line, rh->pos.col, "options.enrichRecheckHours",
+			"remove it, or set \"syncMode\": \"enrich\"",
+			"enrichRecheckHours has no effect: only enrich destinations look users up");
+}
+
 static void load_object(struct loader *ld, const char *file, const struct j5_node *o)
 {
 	static const char *const known[] = { "app", "model", "source", "property", "group",
@@ -1633,6 +1655,7 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 		}
 		x->d.max_delete_percent = 10;
 		x->d.partitions = 1;
+		x->d.enrich_recheck_ms = (int64_t)CFG_ENRICH_RECHECK_HOURS * 3600 * 1000;
 		if (cat) {
 			const struct cfg_option *mdp;
 			check_options(ld, &w, &x->d.options, cat->options,
@@ -1666,6 +1689,8 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 				"no syncMode given, using \"sync\" (create, update and delete)");
 		v = get_enum(ld, &w, o, "syncMode", NULL, sync_modes, 3, 0);
 		x->d.sync_mode = v < 0 ? SYNC_SYNC : (enum sync_mode)v;
+		if (cat)
+			check_enrich_recheck(ld, &w, &x->d);
 		v = get_enum(ld, &w, o, "collection", NULL, colls, 3, 0);
 		x->d.collection = v < 0 ? COLL_NONE : (enum collection)v;
 		x->collection_bad = v < 0;

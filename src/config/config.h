@@ -298,6 +298,9 @@ struct cfg_group_map {
 	struct cfg_pos pos;
 };
 
+/* Default of options.enrichRecheckHours (docs/config.md says why). */
+#define CFG_ENRICH_RECHECK_HOURS 24
+
 struct cfg_destination {
 	const char *id, *name, *type; /* "braze-export-users" */
 	struct cfg_app *app;
@@ -312,6 +315,9 @@ struct cfg_destination {
 	struct cfg_options options;
 	double max_delete_percent; /* mass-delete guard; options.maxDeletePercent, default 10 */
 	int partitions; /* key ranges a worker job splits it into; options.partitions, default 1 */
+	/* enrich: a user Braze did not have is not looked up again for this long (ms);
+	 * options.enrichRecheckHours, default 24 h (CFG_ENRICH_RECHECK_HOURS); 0: every run */
+	int64_t enrich_recheck_ms;
 	struct cfg_pos pos;
 };
 

@@ -16,6 +16,7 @@
 #include "dest/braze_internal.h"
 #include "dest/http.h"
 #include "dest/ratelimit.h"
+#include "dest/window.h"
 
 enum endpoint { EP_TRACK, EP_DELETE, EP_EXPORT_IDS, EP_SUBSCRIPTION, EP__COUNT };
 
@@ -90,6 +91,12 @@ struct braze {
 	uint64_t rng;
 	bool enrich;
 	int64_t last_answer; /* mono ms of the last HTTP answer of any status (0: none yet) */
+	/* the window of requests in flight (dest/window.h) */
+	struct window win;
+	int cap;                      /* its bound but for memory: --concurrency, fds, hard max */
+	long conn_limit;              /* the HTTP client's connection pool now */
+	int64_t ep_used[EP__COUNT];   /* mono ms an endpoint last sent or was answered (0: never) */
+	uint64_t body_bytes, bodies;  /* request bodies sent, for the memory bound */
 };
 
 /* ---- clocks and jitter ---- */
@@ -213,7 +220,8 @@ static void budget_put(struct ratelimit *rl)
 void dest_opts_defaults(struct dest_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->max_inflight = 32; /* enough to reach the track limit at ~30 ms per request */
+	o->max_inflight = 0; /* no bound but WINDOW_HARD_MAX: the window sizes itself */
+	o->window_memory = (uint64_t)256 << 20;
 	o->max_attempts = 5;
 	o->timeout_ms = 30000;
 	o->connect_timeout_ms = 10000;
@@ -512,6 +520,42 @@ static void bisect(struct braze *b, struct batch *bt)
 	ready_push(b, lo, true);
 }
 
+/* ---- the window of requests in flight ---- */
+
+/*
+ * The rate budget (requests per ms) of the endpoints that sent or had an answer in the
+ * last 2 s (answers too: at a latency over 2 s a full window sends nothing for a while).
+ */
+static double rate_in_use(const struct braze *b, int64_t now)
+{
+	double r = 0;
+	for (int i = 0; i < EP__COUNT; i++)
+		if (b->ep_used[i] && now - b->ep_used[i] <= 2000)
+			r += b->rl[i].rate_per_ms;
+	return r;
+}
+
+/*
+ * The window's bound: the cap (--concurrency, file descriptors, the hard maximum) and
+ * what window_memory holds at the mean body size so far; the connection pool follows
+ * the window up (HTTP/1.1 needs one connection per request in flight).
+ */
+static void window_bound(struct braze *b)
+{
+	uint64_t body = b->bodies ? b->body_bytes / b->bodies : 16384;
+	int mem = window_max_for_memory(b->opts.window_memory, body);
+	window_set_max(&b->win, mem < b->cap ? mem : b->cap);
+	long want = window_size(&b->win);
+	if (want > b->conn_limit) {
+		/* a quarter more, so it is not raised on every step */
+		want += want / 4;
+		if (want > b->cap)
+			want = b->cap;
+		b->conn_limit = want;
+		http_set_max_connections(b->http, want);
+	}
+}
+
 /* ---- reading Braze's answers (braze_internal.h) ---- */
 
 json_t *braze_response_parse(struct slice body)
@@ -690,6 +734,14 @@ static void on_done(void *ctx, struct http_request *req, const struct http_respo
 			}
 	}
 	ratelimit_observe(&b->rl[bt->ep], res->rl_limit, res->rl_remaining, res->rl_reset, now, epoch_ms());
+	/* the window: a 429, 5xx, timeout or reset halves it; any other answer sizes it */
+	b->ep_used[bt->ep] = now;
+	if (res->status == 429 || res->status == 0 || res->status >= 500)
+		window_on_congestion(&b->win, now);
+	else
+		window_on_answer(&b->win, res->total_time_s * 1000.0, rate_in_use(b, now), now);
+	if (window_size(&b->win) > b->conn_limit)
+		window_bound(b);
 	/* every text taken from the answer goes to messages, logs and the ledger: a server
 	 * that echoes the key must not put it there */
 	body = braze_response_parse(res->body);
@@ -847,6 +899,9 @@ out:
 static void submit(struct braze *b, struct batch *bt)
 {
 	build_body(b, bt);
+	b->body_bytes += bt->body.len;
+	if ((++b->bodies & 63) == 1)
+		window_bound(b);
 	if (!bt->url) {
 		struct strbuf u = STRBUF_INIT;
 		strbuf_addf(&u, "%s%s", b->base_url, endpoints[bt->ep].path);
@@ -857,13 +912,20 @@ static void submit(struct braze *b, struct batch *bt)
 		.body = { bt->body.buf, bt->body.len }, .bulk = b->opts.bulk && bt->ep == EP_TRACK, .user = bt,
 	};
 	b->inflight++;
+	if (b->inflight > b->stats.inflight_peak)
+		b->stats.inflight_peak = (uint32_t)b->inflight;
+	b->ep_used[bt->ep] = mono_ms();
 	http_submit(b->http, &bt->req);
 }
 
-/* Send what may be sent, then wait up to max_wait_ms for responses. */
+/*
+ * Send what may be sent, then wait up to max_wait_ms for responses; 0: take the
+ * answers that are there and return at once.
+ */
 static void pump(struct braze *b, int max_wait_ms)
 {
 	int64_t now = mono_ms(), next = now + max_wait_ms;
+	bool blocked[EP__COUNT] = { false }; /* the endpoint's bucket is empty this pass */
 
 	if (b->sink.tick && !b->fatal) {
 		struct jerror err = JERROR_INIT;
@@ -872,7 +934,7 @@ static void pump(struct braze *b, int max_wait_ms)
 	struct batch *prev = NULL, *bt = b->ready_head;
 	bool stopping = b->opts.stop && *b->opts.stop;
 
-	while (bt && !b->fatal && !stopping && b->inflight < (size_t)b->opts.max_inflight) {
+	while (bt && !b->fatal && !stopping && b->inflight < (size_t)window_size(&b->win)) {
 		struct batch *nx = bt->next;
 		if (bt->not_before > now) {
 			if (bt->not_before < next)
@@ -881,8 +943,9 @@ static void pump(struct braze *b, int max_wait_ms)
 			bt = nx;
 			continue;
 		}
-		int64_t wait = ratelimit_acquire(&b->rl[bt->ep], now);
+		int64_t wait = blocked[bt->ep] ? 1 : ratelimit_acquire(&b->rl[bt->ep], now);
 		if (wait > 0) {
+			blocked[bt->ep] = true;
 			if (now + wait < next)
 				next = now + wait;
 			prev = bt;
@@ -894,6 +957,11 @@ static void pump(struct braze *b, int max_wait_ms)
 		bt = nx;
 	}
 	int timeout = (int)(next - now);
+	if (max_wait_ms <= 0) {
+		if (b->inflight)
+			http_run(b->http, 0, on_done, b);
+		return;
+	}
 	if (timeout < 1)
 		timeout = 1;
 	if (b->inflight) {
@@ -953,9 +1021,20 @@ static enum jerr braze_open(const struct cfg_app *app, const struct cfg_destinat
 		b->sink = *sink;
 	b->enrich = dest && dest->sync_mode == SYNC_ENRICH;
 	b->rng = (uint64_t)epoch_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
+	if (!b->opts.window_memory)
+		b->opts.window_memory = (uint64_t)256 << 20;
+	/* the window's cap: --concurrency, the hard maximum, and a socket per request */
+	b->cap = b->opts.max_inflight > 0 && b->opts.max_inflight < WINDOW_HARD_MAX ? b->opts.max_inflight
+										 : WINDOW_HARD_MAX;
+	long fds = http_max_sockets(b->cap);
+	if (fds < b->cap)
+		b->cap = fds < 1 ? 1 : (int)fds;
+	struct window_opts wo = { .max = b->cap };
+	window_init(&b->win, &wo);
+	b->conn_limit = window_size(&b->win);
 	struct http_client_opts ho = { .connect_timeout_ms = b->opts.connect_timeout_ms,
 				       .timeout_ms = b->opts.timeout_ms,
-				       .max_connections = b->opts.max_inflight };
+				       .max_connections = b->conn_limit };
 	b->http = http_client_new(&ho);
 	b->rl = budget_get(app, b->base_url, key, b->opts.rate_target);
 	*h = b;
@@ -1021,10 +1100,18 @@ static size_t add_subscriptions(struct strbuf *sb, const struct dest_change *c)
 	return n;
 }
 
+/* Batches that may be queued or in flight before push blocks. */
+static size_t backlog(const struct braze *b)
+{
+	size_t w = (size_t)window_size(&b->win);
+	return w + w / 2 + 4;
+}
+
 static enum jerr braze_push(void *h, const struct dest_change *c, struct jerror *err)
 {
 	struct braze *b = h;
 	struct row *r;
+	size_t ready_before = b->n_ready;
 
 	if (b->fatal)
 		goto fatal;
@@ -1089,8 +1176,11 @@ static enum jerr braze_push(void *h, const struct dest_change *c, struct jerror 
 			enqueue(b, EP_TRACK, r);
 		}
 	}
-	/* backpressure: keep the queue short */
-	while (!b->fatal && b->n_ready + b->inflight >= (size_t)b->opts.max_inflight * 2) {
+	/* a batch is ready: send it now if the window and the rate allow, and take answers */
+	if (b->n_ready > ready_before && !b->fatal && !(b->opts.stop && *b->opts.stop))
+		pump(b, 0);
+	/* backpressure: keep the queue short, half a window behind the requests in flight */
+	while (!b->fatal && b->n_ready + b->inflight >= backlog(b)) {
 		if (b->opts.stop && *b->opts.stop)
 			break;
 		pump(b, 100);
@@ -1153,6 +1243,11 @@ static void braze_stats(void *h, struct dest_stats *out)
 {
 	struct braze *b = h;
 	*out = b->stats;
+	out->window_peak = (uint32_t)b->win.peak;
+	out->window_last = (uint32_t)window_size(&b->win);
+	out->window_max = (uint32_t)b->win.o.max;
+	out->window_decreases = b->win.decreases;
+	out->latency_srtt_ms = b->win.srtt_ms;
 }
 
 static void braze_close(void *h)

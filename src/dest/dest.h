@@ -90,7 +90,13 @@ struct dest_sink {
 };
 
 struct dest_opts {
-	int max_inflight;        /* concurrent requests (default 32) */
+	/*
+	 * Upper bound on requests in flight (--concurrency); 0 (the default): none but
+	 * WINDOW_HARD_MAX. Below it the connector sizes the window itself (dest/window.h):
+	 * rate budget x measured latency, adapted to 429s, 5xx and timeouts.
+	 */
+	int max_inflight;
+	uint64_t window_memory;  /* bytes the requests in flight may hold (default 256 MiB) */
 	int max_attempts;        /* per request, for 5xx/timeouts/resets (default 5) */
 	long timeout_ms;         /* per request (default 30 s) */
 	long connect_timeout_ms; /* default 10 s */
@@ -114,6 +120,13 @@ struct dest_stats {
 	uint64_t latency[DEST_LATENCY_BUCKETS];
 	uint64_t latency_count;
 	double latency_sum_s;
+	/* the window of requests in flight (dest/window.h) */
+	uint32_t window_peak;  /* largest window of the run */
+	uint32_t window_last;  /* at the end */
+	uint32_t window_max;   /* its bound: --concurrency, memory, file descriptors */
+	uint32_t inflight_peak; /* most requests actually in flight at once */
+	uint64_t window_decreases; /* halvings on 429s, 5xx, timeouts */
+	double latency_srtt_ms; /* smoothed latency at the end (0: no answer) */
 };
 
 struct dest_ops {

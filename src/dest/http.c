@@ -1,4 +1,12 @@
 /* http.c: libcurl multi client: keep-alive, concurrency, timeouts, rate-limit headers. */
+/*
+ * The event loop is libcurl's socket interface (curl_multi_socket_action), not
+ * curl_multi_perform: perform visits every transfer on every call, which with hundreds
+ * of requests in flight (the Braze connector's window at 250-500 ms of latency) costs
+ * a system call per transfer per wake-up. Here libcurl tells us its sockets
+ * (on_socket) and its next timeout (on_timer); http_run polls those sockets and hands
+ * libcurl only the ones that are ready.
+ */
 #include "dest/http.h"
 
 #include <curl/curl.h>
@@ -6,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "base/xalloc.h"
 
@@ -26,7 +37,51 @@ struct http_client {
 	size_t pending;
 	struct transfer **idle; /* reusable easy handles keep their connections warm */
 	size_t n_idle, alloc_idle;
+	/* the sockets libcurl wants watched (on_socket), and its timer (on_timer) */
+	struct pollfd *fds;
+	size_t n_fds, alloc_fds;
+	int64_t timer_at_ms; /* monotonic ms when libcurl wants a timeout call; -1: none */
 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch s for what (CURL_POLL_*), or forget it. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct http_client *hc = userp;
+	size_t i;
+	(void)easy;
+	(void)socketp;
+	for (i = 0; i < hc->n_fds && hc->fds[i].fd != s; i++)
+		;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < hc->n_fds)
+			hc->fds[i] = hc->fds[--hc->n_fds];
+		return 0;
+	}
+	if (i == hc->n_fds) {
+		ALLOC_GROW(hc->fds, hc->n_fds + 1, hc->alloc_fds);
+		hc->n_fds++;
+	}
+	hc->fds[i] = (struct pollfd){ .fd = s,
+				      .events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
+							(what & CURL_POLL_OUT ? POLLOUT : 0)) };
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: call curl_multi_socket_action(CURL_SOCKET_TIMEOUT) in timeout_ms. */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http_client *hc = userp;
+	(void)multi;
+	hc->timer_at_ms = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	return 0;
+}
 
 void http_global_init(void)
 {
@@ -58,10 +113,45 @@ struct http_client *http_client_new(const struct http_client_opts *opts)
 		fprintf(stderr, "joey: could not initialise libcurl\n");
 		abort();
 	}
+	hc->timer_at_ms = -1;
+	curl_multi_setopt(hc->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(hc->multi, CURLMOPT_SOCKETDATA, hc);
+	curl_multi_setopt(hc->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(hc->multi, CURLMOPT_TIMERDATA, hc);
 	curl_multi_setopt(hc->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(hc->multi, CURLMOPT_MAX_HOST_CONNECTIONS, hc->opts.max_connections);
 	curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, hc->opts.max_connections);
 	return hc;
+}
+
+void http_set_max_connections(struct http_client *hc, long n)
+{
+	if (n < 1)
+		n = 1;
+	hc->opts.max_connections = n;
+	curl_multi_setopt(hc->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+	curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, n);
+}
+
+long http_max_sockets(long want)
+{
+	enum { RESERVE = 128 };
+	struct rlimit rl;
+	if (want < 1)
+		want = 1;
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return want;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)(want + RESERVE)) {
+		struct rlimit up = rl;
+		up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (rlim_t)(want + RESERVE)
+				      ? (rlim_t)(want + RESERVE)
+				      : rl.rlim_max;
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			rl.rlim_cur = up.rlim_cur;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(want + RESERVE))
+		return want;
+	return rl.rlim_cur > RESERVE ? (long)(rl.rlim_cur - RESERVE) : 1;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -237,22 +327,72 @@ static void complete(struct http_client *hc, CURLMsg *msg, http_done_fn done, vo
 	done(ctx, req, &res);
 }
 
+/* Let libcurl act on its timer if it is due. */
+static void run_timer(struct http_client *hc)
+{
+	int running = 0;
+	if (hc->timer_at_ms >= 0 && now_ms() >= hc->timer_at_ms) {
+		hc->timer_at_ms = -1;
+		curl_multi_socket_action(hc->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+}
+
+/* Wait up to wait_ms for a socket or the timer, and let libcurl act on what is ready. */
+static void run_sockets(struct http_client *hc, int wait_ms)
+{
+	int running = 0;
+	if (hc->timer_at_ms >= 0) {
+		int64_t t = hc->timer_at_ms - now_ms();
+		if (t < wait_ms)
+			wait_ms = t < 0 ? 0 : (int)t;
+	}
+	int n = poll(hc->fds, (nfds_t)hc->n_fds, wait_ms);
+	if (n > 0) {
+		/* libcurl's callbacks change fds while it acts: take the ready ones first */
+		struct pollfd *ready = xmalloc(sizeof(*ready) * (size_t)n);
+		size_t k = 0;
+		for (size_t i = 0; i < hc->n_fds && k < (size_t)n; i++)
+			if (hc->fds[i].revents)
+				ready[k++] = hc->fds[i];
+		for (size_t i = 0; i < k; i++) {
+			int ev = (ready[i].revents & (POLLIN | POLLHUP) ? CURL_CSELECT_IN : 0) |
+				 (ready[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
+				 (ready[i].revents & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0);
+			curl_multi_socket_action(hc->multi, ready[i].fd, ev, &running);
+		}
+		free(ready);
+	}
+	run_timer(hc);
+}
+
+/*
+ * Hand finished transfers to done, at most HTTP_RUN_MAX_DONE (the rest wait in libcurl
+ * for the next call); how many there were.
+ */
+static size_t drain(struct http_client *hc, http_done_fn done, void *ctx)
+{
+	int left;
+	size_t n = 0;
+	CURLMsg *msg;
+	while (n < HTTP_RUN_MAX_DONE && (msg = curl_multi_info_read(hc->multi, &left)))
+		if (msg->msg == CURLMSG_DONE) {
+			complete(hc, msg, done, ctx);
+			n++;
+		}
+	return n;
+}
+
 void http_run(struct http_client *hc, int timeout_ms, http_done_fn done, void *ctx)
 {
-	int running = 0, numfds = 0, left;
-	CURLMsg *msg;
-
-	curl_multi_perform(hc->multi, &running);
-	while ((msg = curl_multi_info_read(hc->multi, &left)))
-		if (msg->msg == CURLMSG_DONE)
-			complete(hc, msg, done, ctx);
-	if (!hc->pending || timeout_ms <= 0)
+	if (drain(hc, done, ctx))
+		return; /* answers left from the last call first */
+	run_timer(hc); /* new requests start from libcurl's timer */
+	run_sockets(hc, 0);
+	if (drain(hc, done, ctx) || !hc->pending || timeout_ms <= 0)
 		return;
-	curl_multi_poll(hc->multi, NULL, 0, timeout_ms, &numfds);
-	curl_multi_perform(hc->multi, &running);
-	while ((msg = curl_multi_info_read(hc->multi, &left)))
-		if (msg->msg == CURLMSG_DONE)
-			complete(hc, msg, done, ctx);
+	/* nothing finished yet: wait for the first socket or the timer */
+	run_sockets(hc, timeout_ms);
+	drain(hc, done, ctx);
 }
 
 void http_client_free(struct http_client *hc)
@@ -266,5 +406,6 @@ void http_client_free(struct http_client *hc)
 	}
 	free(hc->idle);
 	curl_multi_cleanup(hc->multi);
+	free(hc->fds);
 	free(hc);
 }

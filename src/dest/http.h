@@ -69,8 +69,27 @@ void http_client_free(struct http_client *hc);
 void http_submit(struct http_client *hc, struct http_request *req);
 /* Requests submitted and not yet completed. */
 size_t http_pending(const struct http_client *hc);
-/* Drive transfers for up to timeout_ms; calls done for each completed request. */
+/*
+ * Drive transfers for up to timeout_ms; calls done for each completed request, at most
+ * HTTP_RUN_MAX_DONE per call (the others on the next calls), so that a caller that
+ * sends between calls is not held up by a burst of answers to handle; returns as soon
+ * as one completed.
+ */
+#define HTTP_RUN_MAX_DONE 8
 void http_run(struct http_client *hc, int timeout_ms, http_done_fn done, void *ctx);
+/*
+ * Change the connection pool (connections per host and connections kept open) of
+ * hc; requests beyond it wait inside libcurl for a connection. The Braze connector
+ * raises it as its window grows (HTTP/1.1 needs one connection per request).
+ */
+void http_set_max_connections(struct http_client *hc, long n);
+/*
+ * How many sockets the process may open for want requests in flight: raises the soft
+ * RLIMIT_NOFILE towards the hard one when it is lower than want plus a reserve of 128
+ * descriptors for everything else (state store, sources, logs), and returns the
+ * descriptors left beyond that reserve (at least 1), or want if that many fit.
+ */
+long http_max_sockets(long want);
 /* Global init once per process (curl_global_init). */
 void http_global_init(void);
 

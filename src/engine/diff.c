@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "engine/payload.h"
 #include "engine/warehouse.h"
@@ -161,6 +162,19 @@ static enum jerr emit_gone(struct dest_pass *dp, const struct state_row *row, co
 }
 
 /*
+ * Enrich: the placeholder row says Braze had no such user at a look-up less than
+ * options.enrichRecheckHours ago (now: time_now_ms, so JOEY_NOW pins it), so the
+ * user is not looked up again on this run (a failed attempt is always retried).
+ */
+static bool absent_recently(const struct cfg_destination *dest, const struct state_row *row)
+{
+	if (dest->sync_mode != SYNC_ENRICH || row->braze_exists != 0 || row->pending || !row->checked_at ||
+	    dest->enrich_recheck_ms <= 0)
+		return false;
+	return time_now_ms() - row->checked_at < dest->enrich_recheck_ms;
+}
+
+/*
  * rec in the destination's scope; hash_out (may be NULL) receives its payload's hash.
  * With doubt (some source rows could not be read this pass) an update that takes the
  * record out of a group is held: nothing is sent and the state row stays as it is.
@@ -177,7 +191,11 @@ static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, co
 	state_hash(buf->buf, buf->len, hash);
 	it.new_payload = (struct slice){ buf->buf, buf->len };
 	it.new_hash = hash;
-	if (!row || !row->payload.len) {
+	if (row && !row->payload.len && absent_recently(dp->dest, row)) {
+		/* enrich: Braze did not have the user lately; no look-up before the interval */
+		it.action = DIFF_UNCHANGED;
+		it.absent = true;
+	} else if (!row || !row->payload.len) {
 		it.action = DIFF_CREATE;
 	} else {
 		it.old_payload = row->payload;

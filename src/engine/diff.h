@@ -47,6 +47,8 @@ struct diff_item {
 	bool full;                  /* send every field, not only changes: the last attempt
 	                               failed and what Braze holds is unknown */
 	bool pending;               /* the previous attempt for this key failed */
+	bool absent;                /* enrich, DIFF_UNCHANGED: Braze did not have the user at
+	                               the last look-up, which is not enrichRecheckHours old */
 	int attempts;               /* failed attempts so far */
 };
 

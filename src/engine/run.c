@@ -8,6 +8,7 @@
 
 #include "base/arena.h"
 #include "base/log.h"
+#include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "engine/diff.h"
 #include "engine/marks.h"
@@ -41,13 +42,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t epoch_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void progress(struct pass *p, bool final)
@@ -112,7 +106,7 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 			}
 			rc = state_put(dc->st, did, &x->key, x->new_payload, x->new_hash, x->in_scope, err);
 			if (!rc && rd->dest->sync_mode == SYNC_ENRICH)
-				rc = state_set_exists(dc->st, did, &x->key, true, epoch_ms(), err);
+				rc = state_set_exists(dc->st, did, &x->key, true, time_now_ms(), err);
 			if (!x->in_scope)
 				rd->counts.unsubscribed++;
 			else if (x->create && rd->dest->sync_mode != SYNC_ENRICH)
@@ -129,7 +123,7 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 			rd->counts.failed++;
 			break;
 		case DEST_NOT_FOUND:
-			rc = state_set_exists(dc->st, did, &x->key, false, epoch_ms(), err);
+			rc = state_set_exists(dc->st, did, &x->key, false, time_now_ms(), err);
 			rd->counts.skipped++;
 			break;
 		}
@@ -293,7 +287,10 @@ static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *er
 	}
 	switch (it->action) {
 	case DIFF_UNCHANGED:
-		dc->rd->counts.unchanged++;
+		if (it->absent)
+			dc->rd->counts.skipped++; /* not in Braze at the last look-up: not looked up again yet */
+		else
+			dc->rd->counts.unchanged++;
 		if (it->state_only) {
 			/* back in scope with nothing to send: only the state row changes */
 			if (!(rc = state_begin(dc->st, &e))) {
@@ -761,6 +758,10 @@ void run_print_text(const struct run *r, FILE *out)
 		fprintf(out, "\n  requests %llu, 429s %llu, retries %llu, data points %llu, %.2f s\n",
 			(unsigned long long)c->requests, (unsigned long long)c->throttled,
 			(unsigned long long)c->retries, (unsigned long long)c->data_points, rd->elapsed_s);
+		if (rd->stats.inflight_peak > 1)
+			fprintf(out, "  up to %u requests in flight (window %u of at most %u; latency %.0f ms)\n",
+				rd->stats.inflight_peak, rd->stats.window_peak, rd->stats.window_max,
+				rd->stats.latency_srtt_ms);
 		if (rd->err.msg.len) {
 			fprintf(out, "  error: %s\n", rd->err.msg.buf);
 			if (rd->err.detail.len)
@@ -824,6 +825,12 @@ void run_print_json(const struct run *r, FILE *out)
 			    (unsigned long long)c->retries, (unsigned long long)c->data_points,
 			    (unsigned long long)rd->deletes_held, (unsigned long long)rd->unreadable,
 			    (unsigned long long)rd->doubt_held, rd->elapsed_s);
+		/* the connector's window of requests in flight (dest/window.h), before "error" */
+		strbuf_setlen(&sb, sb.len - strlen(",\"error\":"));
+		strbuf_addf(&sb, ",\"window\":{\"peak\":%u,\"last\":%u,\"max\":%u,\"inflight_peak\":%u,"
+				 "\"decreases\":%llu,\"latency_ms\":%.1f},\"error\":",
+			    rd->stats.window_peak, rd->stats.window_last, rd->stats.window_max, rd->stats.inflight_peak,
+			    (unsigned long long)rd->stats.window_decreases, rd->stats.latency_srtt_ms);
 		if (rd->err.msg.len) {
 			strbuf_addstr(&sb, "{\"message\":");
 			strbuf_add_json_string(&sb, rd->err.msg.buf, rd->err.msg.len);

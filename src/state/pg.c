@@ -157,6 +157,7 @@ static const struct {
 		       " VALUES ($1, $2, $3, $4, '', decode(repeat('00', 16), 'hex'), false, $5, $6, $7)"
 		       " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET"
 		       " braze_exists = excluded.braze_exists, checked_at = excluded.checked_at,"
+		       " pending = false, attempts = 0, last_error = NULL,"
 		       " updated_at = excluded.updated_at", 7 },
 	[S_RUN_START] = { "INSERT INTO runs (dest_id, kind, status, started_at)"
 			  " VALUES ($1, $2, 'running', $3) RETURNING id", 3 },

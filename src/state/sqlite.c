@@ -93,6 +93,7 @@ static const char *const stmt_sql[S__COUNT] = {
 		     " VALUES (?1, ?2, '', zeroblob(16), 0, ?3, ?4, ?5)"
 		     " ON CONFLICT (dest_id, key) DO UPDATE SET"
 		     " braze_exists = excluded.braze_exists, checked_at = excluded.checked_at,"
+		     " pending = 0, attempts = 0, last_error = NULL,"
 		     " updated_at = excluded.updated_at",
 	[S_RUN_START] = "INSERT INTO runs (dest_id, kind, status, started_at)"
 			" VALUES (?1, ?2, 'running', ?3)",

@@ -198,7 +198,9 @@ enum jerr state_mark_failed(struct state *st, const char *dest_id, const struct 
 			    const char *error, struct jerror *err) JOEY_WUR;
 /*
  * Enrich mode: Braze said whether the user exists, learnt at checked_at (epoch ms).
- * Creates a placeholder row when the key has none; payload and pending stay as they are.
+ * Creates a placeholder row when the key has none; the payload stays as it is. The
+ * look-up was answered, so an earlier failed attempt is over: pending, attempts and
+ * last_error are cleared (options.enrichRecheckHours then counts from checked_at).
  */
 enum jerr state_set_exists(struct state *st, const char *dest_id, const struct rkey *key,
 			   bool exists, int64_t checked_at, struct jerror *err) JOEY_WUR;

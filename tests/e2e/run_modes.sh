@@ -109,7 +109,8 @@ SINCE=$M sim_check "enrich: existence checked with /users/export/ids" 'any(q["pa
 SINCE=$M sim_check "enrich: every object guarded" 'all(a.get("_update_existing_only") is True for a in track) and len(track)>0'
 sim_check "enrich: existing user enriched" 'ca("1").get("enriched_score") is None and ca("2")["enriched_score"]==2'
 sim_post /_sim/users '{"users":[{"external_id":"4","email":"dee@example.com"}]}'
-M=$(sim_mark); run run $J --destination enrich; expect_rc 0 "enrich: second run"
+# a day later (enrichRecheckHours, default 24: user 4 is not looked up again before)
+M=$(sim_mark); JOEY_NOW=$(( ($(date +%s) + 25 * 3600) * 1000 )) run run $J --destination enrich; expect_rc 0 "enrich: second run"
 sim_check "enrich: user created in Braze later is enriched" 'ca("4")["enriched_score"]==9.25'
 run status $J --destination enrich --record 4; expect_rc 0 "status --record"
 expect_out 'last confirmed by Braze' "status shows what was sent"

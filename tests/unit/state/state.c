@@ -594,6 +594,18 @@ static void test_set_exists(void **s)
 	assert_false(row->confirmed);
 	assert_false(row->in_scope);
 	assert_false(row->pending);
+
+	/* a look-up that failed, then was answered: the failure is over */
+	struct rkey k3 = IK(3);
+	assert_int_equal(state_mark_failed(st, "d", &k3, "HTTP 503", &err), JERR_OK);
+	assert_int_equal(state_set_exists(st, "d", &k3, false, 777, &err), JERR_OK);
+	assert_int_equal(state_get(st, "d", &k3, &row, &found, &err), JERR_OK);
+	assert_int_equal(row->braze_exists, 0);
+	assert_int_equal(row->checked_at, 777);
+	assert_false(row->pending);
+	assert_int_equal(row->attempts, 0);
+	assert_int_equal(row->last_error.len, 0);
+	assert_false(row->confirmed);
 	jerror_release(&err);
 	state_close(st);
 	free(path);
