@@ -50,6 +50,34 @@ static const struct catalog_option csv_app_opts[] = {
 	{ NULL, OPT_STRING, false, false, false },
 };
 
+/* Snowflake (Grouparoo's options; role, tokenType, statementTimeout, endpoint are joey's) */
+static const struct catalog_option snowflake_app_opts[] = {
+	{ "account", OPT_STRING, true, false, true },
+	{ "username", OPT_STRING, true, false, false },
+	{ "password", OPT_STRING, true, true, false },
+	{ "warehouse", OPT_STRING, true, false, false },
+	{ "database", OPT_STRING, true, false, false },
+	{ "schema", OPT_STRING, false, false, false },
+	{ "role", OPT_STRING, false, false, false },
+	{ "tokenType", OPT_STRING, false, false, false },       /* "pat" (default) or "oauth" */
+	{ "statementTimeout", OPT_NUMBER, false, false, false },
+	{ "endpoint", OPT_STRING, false, false, true },          /* tests and proxies: base URL */
+	{ NULL, OPT_STRING, false, false, false },
+};
+static const struct catalog_option snowflake_keypair_app_opts[] = {
+	{ "account", OPT_STRING, true, false, true },
+	{ "username", OPT_STRING, true, false, false },
+	{ "private_key", OPT_STRING, true, true, false },
+	{ "private_key_passphrase", OPT_STRING, false, true, false },
+	{ "warehouse", OPT_STRING, true, false, false },
+	{ "database", OPT_STRING, true, false, false },
+	{ "schema", OPT_STRING, false, false, false },
+	{ "role", OPT_STRING, false, false, false },
+	{ "statementTimeout", OPT_NUMBER, false, false, false },
+	{ "endpoint", OPT_STRING, false, false, true },
+	{ NULL, OPT_STRING, false, false, false },
+};
+
 static const struct catalog_option no_opts[] = {
 	{ NULL, OPT_STRING, false, false, false },
 };
@@ -62,12 +90,13 @@ static const struct catalog_app apps[] = {
 	{ "mysql", true, mysql_app_opts },
 	{ "csv", true, csv_app_opts },
 	{ "bigquery", false, no_opts },
-	{ "snowflake", false, no_opts },
+	{ "snowflake", true, snowflake_app_opts },
+	{ "snowflake-keypair", true, snowflake_keypair_app_opts },
 	{ "redshift", false, no_opts },
 	{ "mongo", false, no_opts },
 };
 static const char *const app_names[] = { "sqlite", "braze", "postgres", "mysql", "csv",
-					 "bigquery", "snowflake", "redshift", "mongo" };
+					 "bigquery", "snowflake", "redshift", "mongo", "snowflake-keypair" };
 
 /* ---- sources ---- */
 
@@ -100,12 +129,17 @@ static const struct catalog_source sources[] = {
 	{ "mysql-table-import", "mysql", false, "mysql-import-table", table_source_opts },
 	{ "mysql-query-import", "mysql", true, "mysql-import-query", query_source_opts },
 	{ "csv-import-table", "csv", false, NULL, csv_source_opts },
+	{ "snowflake-import-table", "snowflake", false, NULL, table_source_opts },
+	{ "snowflake-import-query", "snowflake", true, NULL, query_source_opts },
+	{ "snowflake-table-import", "snowflake", false, "snowflake-import-table", table_source_opts },
+	{ "snowflake-query-import", "snowflake", true, "snowflake-import-query", query_source_opts },
 };
 static const char *const source_names[] = {
 	"sqlite-import-table", "sqlite-import-query", "sqlite-table-import", "sqlite-query-import",
 	"postgres-import-table", "postgres-import-query", "postgres-table-import", "postgres-query-import",
 	"mysql-import-table", "mysql-import-query", "mysql-table-import", "mysql-query-import",
 	"csv-import-table",
+	"snowflake-import-table", "snowflake-import-query", "snowflake-table-import", "snowflake-query-import",
 };
 
 /* ---- properties and schedules ---- */

@@ -21,6 +21,8 @@ static const struct source_ops *const connectors[] = {
 	&source_csv,
 	&source_postgres,
 	&source_mysql,
+	&source_snowflake,
+	&source_snowflake_keypair,
 };
 
 int key_compare(const struct rkey *a, const struct rkey *b)

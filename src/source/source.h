@@ -270,6 +270,8 @@ extern const struct source_ops source_sqlite;
 extern const struct source_ops source_csv;
 extern const struct source_ops source_postgres;
 extern const struct source_ops source_mysql;
+extern const struct source_ops source_snowflake;
+extern const struct source_ops source_snowflake_keypair;
 
 /* The connector for an app type, or NULL. */
 const struct source_ops *source_ops_for_app(const char *app_type);

@@ -66,6 +66,16 @@ void sql_add_ident(const struct sql_dialect *d, struct strbuf *sb, const char *n
 		strbuf_add_sql_ident(sb, name);
 		return;
 	}
+	if (d->ident_backslash) {
+		strbuf_addch(sb, d->quote);
+		for (const char *s = name; *s; s++) {
+			if (*s == d->quote || *s == '\\')
+				strbuf_addch(sb, '\\');
+			strbuf_addch(sb, *s);
+		}
+		strbuf_addch(sb, d->quote);
+		return;
+	}
 	strbuf_addch(sb, d->quote);
 	for (const char *s = name; *s; s++) {
 		if (*s == d->quote)
@@ -94,7 +104,7 @@ struct gen {
 static void add_param(struct gen *g, struct strbuf *sb, const char *text, bool numeric)
 {
 	struct sql_plan *p = g->p;
-	struct sql_bind b = { SQL_BIND_TEXT, text, 0, 0 };
+	struct sql_bind b = { SQL_BIND_TEXT, text, 0, 0, NULL };
 	char *end;
 
 	if (numeric && text) {
@@ -160,6 +170,7 @@ static void add_filters(struct gen *g, struct strbuf *sb, const struct cfg_prope
 			}
 			strbuf_addstr(sb, cmp[f->op]);
 			add_param(g, sb, f->match ? f->match : "", f->match_is_number);
+			g->p->binds[g->p->n_binds - 1].column = f->key;
 			if (!f->match_is_number)
 				strbuf_addstr(sb, d->key_collate); /* MariaDB: compare text bytewise too */
 			break;
@@ -184,6 +195,7 @@ static void add_filters(struct gen *g, struct strbuf *sb, const struct cfg_prope
 				if (k)
 					strbuf_addstr(sb, ", ");
 				add_param(g, sb, f->match_list[k], f->match_is_number);
+				g->p->binds[g->p->n_binds - 1].column = f->key;
 				if (!f->match_is_number)
 					strbuf_addstr(sb, d->key_collate);
 			}
@@ -332,6 +344,12 @@ static bool add_pick_order(struct gen *g, struct strbuf *sb, const struct cfg_pr
 		strbuf_addstr(sb, sep);
 		strbuf_addstr(sb, rowid);
 		sep = ", ";
+	} else if (d->value_tiebreak && prop->column) {
+		strbuf_addstr(sb, sep);
+		sql_add_ident(d, sb, prop->column);
+		strbuf_addstr(sb, desc ? " DESC" : " ASC");
+		strbuf_addstr(sb, desc ? d->desc_nulls : d->asc_nulls);
+		sep = ", ";
 	}
 	return *sep != '\0';
 }
@@ -414,6 +432,7 @@ static void add_since_where(struct gen *g, struct strbuf *sb, const struct cfg_s
 	sql_add_ident(d, sb, read->since_column);
 	strbuf_addstr(sb, " >= ");
 	add_param(g, sb, read->since_value, since_is_number(read->since_value));
+	g->p->binds[g->p->n_binds - 1].column = read->since_column;
 	if (g->p->grouped)
 		strbuf_addch(sb, ')');
 }
@@ -756,6 +775,39 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 				strbuf_addch(&cols, ')');
 			}
 			strbuf_addstr(&cols, ")[1]");
+			continue;
+		}
+		if (pick && prop->is_array &&
+		    (d->pick == SQL_PICK_WINDOW_WITHIN_GROUP || d->pick == SQL_PICK_WINDOW_IGNORE_NULLS)) {
+			/* ARRAY_AGG(CASE WHEN f THEN col END) WITHIN GROUP (ORDER BY ...) (Snowflake)
+			 * or ARRAY_AGG(... IGNORE NULLS ORDER BY ...) (BigQuery): NULLs left out */
+			strbuf_addstr(&cols, "ARRAY_AGG(");
+			if (cond) {
+				strbuf_addstr(&cols, "CASE WHEN ");
+				add_filters(g, &cols, prop);
+				strbuf_addstr(&cols, " THEN ");
+				sql_add_ident(d, &cols, prop->column);
+				strbuf_addstr(&cols, " END");
+			} else {
+				sql_add_ident(d, &cols, prop->column);
+			}
+			struct strbuf ord = STRBUF_INIT;
+			bool ordered = add_pick_order(g, &ord, prop, false, rowid);
+			if (d->pick == SQL_PICK_WINDOW_IGNORE_NULLS) {
+				strbuf_addstr(&cols, " IGNORE NULLS");
+				if (ordered)
+					strbuf_addstr(&cols, " ORDER BY ");
+				strbuf_addslice(&cols, (struct slice){ ord.buf, ord.len });
+				strbuf_addch(&cols, ')');
+			} else {
+				strbuf_addch(&cols, ')');
+				if (ordered)
+					strbuf_addstr(&cols, " WITHIN GROUP (ORDER BY ");
+				strbuf_addslice(&cols, (struct slice){ ord.buf, ord.len });
+				if (ordered)
+					strbuf_addch(&cols, ')');
+			}
+			strbuf_release(&ord);
 			continue;
 		}
 		if (pick && prop->is_array && d->pick == SQL_PICK_WINDOW_ARRAYAGG) {

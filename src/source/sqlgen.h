@@ -54,6 +54,12 @@ enum sql_pick_style {
 	/* window layer for picks; arrays JSON_ARRAYAGG(CASE WHEN f THEN col END ORDER BY)
 	 * (MariaDB) */
 	SQL_PICK_WINDOW_ARRAYAGG,
+	/* window layer for picks; arrays ARRAY_AGG(CASE WHEN f THEN col END) WITHIN GROUP
+	 * (ORDER BY ...) (Snowflake: NULLs left out by the function) */
+	SQL_PICK_WINDOW_WITHIN_GROUP,
+	/* window layer for picks; arrays ARRAY_AGG(CASE WHEN f THEN col END IGNORE NULLS
+	 * ORDER BY ...) (BigQuery, whose arrays cannot hold NULL) */
+	SQL_PICK_WINDOW_IGNORE_NULLS,
 };
 
 struct sql_bind;
@@ -87,6 +93,12 @@ struct sql_dialect {
 	 * text key a text column, ordered with natural_text_order), *rowid_col the
 	 * tie-break column naming physical row order ("rowid", "ctid") or NULL.
 	 */
+	/* identifiers escape the quote and backslash with a backslash (BigQuery) instead of
+	 * doubling the quote */
+	bool ident_backslash;
+	/* no physical row order to break ties (rowid_col NULL): picks and arrays order by
+	 * the value itself last, so unchanged data gives the same pick every run */
+	bool value_tiebreak;
 	/* SQL_PARAM_LITERAL: append b as a literal (escaped for conn's character set) */
 	void (*literal)(void *conn, struct strbuf *sb, const struct sql_bind *b);
 	void (*table_info)(void *conn, const char *table, const char *key_column, bool int_key,
@@ -100,6 +112,10 @@ struct sql_bind {
 	const char *s; /* always set: the text form; borrowed from config or plan.arena */
 	int64_t i;
 	double f;
+	/* the column (borrowed) the value is compared with in a filter or since condition,
+	 * NULL for others (LIKE patterns, keys): connectors that type parameters by column
+	 * (BigQuery) use it */
+	const char *column;
 };
 
 struct sql_plan {
