@@ -833,7 +833,7 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 			continue;
 		}
 		if (pick) {
-			bool ordered = prop->sort_column || rowid;
+			bool ordered = prop->sort_column || rowid || (d->value_tiebreak && prop->column);
 			if (prop->is_array && !ordered) {
 				/* no order to keep: a plain aggregate */
 				strbuf_addstr(&cols, "json_group_array(");
