@@ -78,6 +78,18 @@ static const struct catalog_option snowflake_keypair_app_opts[] = {
 	{ NULL, OPT_STRING, false, false, false },
 };
 
+/* BigQuery (Grouparoo's options; statementTimeout, endpoint are joey's) */
+static const struct catalog_option bigquery_app_opts[] = {
+	{ "project_id", OPT_STRING, true, false, false },
+	{ "dataset", OPT_STRING, true, false, false },
+	{ "client_email", OPT_STRING, true, false, false },
+	{ "private_key", OPT_STRING, true, true, false },
+	{ "location", OPT_STRING, false, false, false },
+	{ "statementTimeout", OPT_NUMBER, false, false, false },
+	{ "endpoint", OPT_STRING, false, false, true }, /* tests and proxies: base URL */
+	{ NULL, OPT_STRING, false, false, false },
+};
+
 static const struct catalog_option no_opts[] = {
 	{ NULL, OPT_STRING, false, false, false },
 };
@@ -89,7 +101,7 @@ static const struct catalog_app apps[] = {
 	{ "postgres", true, postgres_app_opts },
 	{ "mysql", true, mysql_app_opts },
 	{ "csv", true, csv_app_opts },
-	{ "bigquery", false, no_opts },
+	{ "bigquery", true, bigquery_app_opts },
 	{ "snowflake", true, snowflake_app_opts },
 	{ "snowflake-keypair", true, snowflake_keypair_app_opts },
 	{ "redshift", false, no_opts },
@@ -133,6 +145,10 @@ static const struct catalog_source sources[] = {
 	{ "snowflake-import-query", "snowflake", true, NULL, query_source_opts },
 	{ "snowflake-table-import", "snowflake", false, "snowflake-import-table", table_source_opts },
 	{ "snowflake-query-import", "snowflake", true, "snowflake-import-query", query_source_opts },
+	{ "bigquery-import-table", "bigquery", false, NULL, table_source_opts },
+	{ "bigquery-import-query", "bigquery", true, NULL, query_source_opts },
+	{ "bigquery-table-import", "bigquery", false, "bigquery-import-table", table_source_opts },
+	{ "bigquery-query-import", "bigquery", true, "bigquery-import-query", query_source_opts },
 };
 static const char *const source_names[] = {
 	"sqlite-import-table", "sqlite-import-query", "sqlite-table-import", "sqlite-query-import",
@@ -140,6 +156,7 @@ static const char *const source_names[] = {
 	"mysql-import-table", "mysql-import-query", "mysql-table-import", "mysql-query-import",
 	"csv-import-table",
 	"snowflake-import-table", "snowflake-import-query", "snowflake-table-import", "snowflake-query-import",
+	"bigquery-import-table", "bigquery-import-query", "bigquery-table-import", "bigquery-query-import",
 };
 
 /* ---- properties and schedules ---- */

@@ -23,6 +23,7 @@ static const struct source_ops *const connectors[] = {
 	&source_mysql,
 	&source_snowflake,
 	&source_snowflake_keypair,
+	&source_bigquery,
 };
 
 int key_compare(const struct rkey *a, const struct rkey *b)

@@ -602,6 +602,44 @@ static void ctx_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		sqlite3_result_null(ctx);
 }
 
+/* BigQuery's LIKE: case-sensitive, \\ escapes %, _ and itself (SQLite's has no escape). */
+static bool bq_like_match(const unsigned char *p, const unsigned char *s)
+{
+	for (; *p; p++, s++) {
+		if (*p == '%') {
+			for (const unsigned char *t = s;; t++) {
+				if (bq_like_match(p + 1, t))
+					return true;
+				if (!*t)
+					return false;
+			}
+		}
+		if (!*s)
+			return false;
+		if (*p == '_') {
+			while ((s[1] & 0xc0) == 0x80) /* one character, not one byte */
+				s++;
+			continue;
+		}
+		if (*p == '\\' && p[1])
+			p++;
+		if (*p != *s)
+			return false;
+	}
+	return !*s;
+}
+
+static void bq_like_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	const unsigned char *pat = sqlite3_value_text(argv[0]), *str = sqlite3_value_text(argv[1]);
+	if (!pat || !str) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	sqlite3_result_int(ctx, bq_like_match(pat, str));
+}
+
 /* ---- running a statement ---- */
 
 void fake_result_free(struct fake_result *r)
@@ -645,6 +683,8 @@ struct fake_result *fake_run(const char *dbfile, const struct fake_ctx *cx, cons
 	}
 	sqlite3_busy_timeout(db, 5000);
 	sqlite3_create_function(db, "fake_array_agg", -1, SQLITE_UTF8, NULL, NULL, array_agg_step, array_agg_final);
+	if (fk.bigquery)
+		sqlite3_create_function(db, "like", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, bq_like_fn, NULL, NULL);
 	const char *fns[][2] = { { "CURRENT_USER", cx->user },	     { "CURRENT_ROLE", cx->role },
 				 { "CURRENT_DATABASE", cx->database }, { "CURRENT_SCHEMA", cx->schema },
 				 { "CURRENT_WAREHOUSE", cx->warehouse } };

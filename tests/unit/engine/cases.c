@@ -46,6 +46,10 @@
  *             (202) first, so paging and polling are in every case. A case that differs
  *             on purpose has expected.snowflake.json (the difference named in its
  *             README or docs/internals/sources.md).
+ *   bigquery  the same with warehouse-fake --mode bigquery: a bigquery app (service-account
+ *             key made for the run, options.endpoint the fake's token endpoint and API),
+ *             dataset CASE_<NAME>; pages of 3 rows, every job polled once;
+ *             expected.bigquery.json where a case differs on purpose.
  * A backend without its URL is skipped. Cases that cannot run on a backend (no data.sql,
  * no sqlite app, SQL beyond CREATE/INSERT for csv) are listed as not applicable.
  * JOEY_CASE=name runs one case, JOEY_CASE_BACKEND=postgres one backend;
@@ -533,6 +537,17 @@ static int rewrite_config(const char *tmp, const struct backend *be, const char 
 					continue;
 				}
 				json_t *o = json_object();
+				if (be->kind == BK_FAKE && !strcmp(be->type, "bigquery")) {
+					json_object_set_new(o, "project_id", json_string("test-project"));
+					json_object_set_new(o, "dataset", json_string(dbname));
+					json_object_set_new(o, "client_email",
+							    json_string("joey@test-project.iam.gserviceaccount.com"));
+					json_object_set_new(o, "private_key", json_string(be->private_pem));
+					json_object_set_new(o, "endpoint", json_string(be->fake_url));
+					json_object_set_new(obj, "type", json_string("bigquery"));
+					json_object_set_new(obj, "options", o);
+					continue;
+				}
 				if (be->kind == BK_FAKE) {
 					json_object_set_new(o, "account", json_string("test"));
 					json_object_set_new(o, "username", json_string("joey"));
@@ -1056,6 +1071,7 @@ static struct backend backends[] = {
 	{ .name = "postgres-warehouse", .type = "postgres", .kind = BK_POSTGRES, .url_var = "JOEY_PG_URL",
 	  .warehouse = true },
 	{ .name = "snowflake", .type = "snowflake", .kind = BK_FAKE },
+	{ .name = "bigquery", .type = "bigquery", .kind = BK_FAKE },
 };
 
 int main(void)
@@ -1067,6 +1083,7 @@ int main(void)
 		{ "csv", run_backend, NULL, NULL, &backends[3] },
 		{ "postgres-warehouse", run_backend, NULL, NULL, &backends[4] },
 		{ "snowflake", run_backend, NULL, NULL, &backends[5] },
+		{ "bigquery", run_backend, NULL, NULL, &backends[6] },
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
