@@ -34,13 +34,14 @@ export BRAZE_KEY=test-key SF_KEY="$(cat "$TMP/key.pem")"
 app() { # app ID TYPE EXTRA-OPTIONS
   echo "{\"class\":\"App\",\"id\":\"$1\",\"type\":\"$2\",\"options\":{\"account\":\"xy12345.us-east-1\",\"username\":\"joey\",\"warehouse\":\"compute_wh\",\"database\":\"shop\",\"endpoint\":\"$SF_URL\"$3}}"
 }
-config() { # config APP-JSON [TABLE]
+config() { # config APP-JSON [TABLE] [INCREMENTAL]
   cat > "$TMP/cfg/config.json" <<EOF2
 [
  $1,
  {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"$SIM_URL"}},
  {"class":"Model","id":"users","name":"Users","type":"profile"},
  {"class":"Source","id":"users_src","type":"snowflake-import-table","appId":"sf","modelId":"users","options":{"table":"${2:-USERS}"},"mapping":{"ID":"user_id"}},
+ {"class":"Schedule","id":"users_sched","sourceId":"users_src","recurring":false,"incremental":${3:-false},"options":{"column":"UPDATED"}},
  {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"users_src","options":{"column":"ID"}},
  {"class":"Property","id":"email","type":"email","sourceId":"users_src","options":{"column":"EMAIL"}},
  {"class":"Property","id":"name","type":"string","sourceId":"users_src","options":{"column":"NAME"}},
@@ -72,6 +73,17 @@ POLLS=$(grep -c '"status":202' "$TMP/sf.log" || true)
 [ "$POLLS" -ge 3 ] && ok "statements polled after 202 ($POLLS)" || bad "no 202 polls ($POLLS)"
 PARTS=$(grep -c 'partition=' "$TMP/sf.log" || true)
 [ "$PARTS" -ge 2 ] && ok "later partitions fetched ($PARTS)" || bad "no partitions fetched ($PARTS)"
+
+# incremental on a TIMESTAMP_NTZ: the mark (lossless text, UTC) goes back as a bind
+config "$(app sf snowflake-keypair ',"private_key":"${SF_KEY}"')" USERS true
+run run $J; expect_rc 0 "first incremental run (full read, mark stored)"
+sqlite3 "$TMP/db/SHOP.db" "UPDATE \"USERS\" SET \"NAME\" = 'Bobby', \"UPDATED\" = '2026-02-01 00:00:00' WHERE \"ID\" = 2"
+M=$(sim_mark)
+run run $J; expect_rc 0 "incremental run"
+expect_out 'incremental since' "run says incremental"
+SINCE=$M sim_check "incremental: only the changed user" '[a["external_id"] for a in track] == ["2"] and users["2"]["first_name"] == "Bobby"'
+grep -q '2026-01-01 00:00:00.000000000' "$TMP/sf.log" && ok "the mark is sent with nanoseconds" || bad "mark not in the log"
+config "$(app sf snowflake-keypair ',"private_key":"${SF_KEY}"')"
 
 # 429 twice on submit: retried, the run still succeeds
 fake POST /_fake/faults "status=429,count=2,on=submit" >/dev/null

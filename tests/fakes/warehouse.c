@@ -170,6 +170,26 @@ void fake_log_request(const char *method, const char *url, const char *query, co
 	json_decref(o);
 }
 
+/* A TIMESTAMP parameter as the fake stores timestamps: "YYYY-MM-DD HH:MM:SS[.fff]", no zone. */
+char *fake_timestamp_text(const char *v)
+{
+	int64_t ms;
+	if (!time_parse(v, strlen(v), &ms))
+		return NULL;
+	struct strbuf iso = STRBUF_INIT, out = STRBUF_INIT;
+	time_format_iso(&iso, ms);
+	strbuf_add(&out, iso.buf, 10);
+	strbuf_addch(&out, ' ');
+	strbuf_add(&out, iso.buf + 11, 8);
+	if (ms % 1000) {
+		strbuf_addf(&out, ".%03d", (int)(((ms % 1000) + 1000) % 1000));
+		while (out.buf[out.len - 1] == '0')
+			strbuf_setlen(&out, out.len - 1);
+	}
+	strbuf_release(&iso);
+	return strbuf_detach(&out, NULL);
+}
+
 /* ---- SQL rewriting ---- */
 
 /* End of a literal or quoted identifier starting at s (quote q); backslash escapes in literals. */

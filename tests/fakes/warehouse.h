@@ -94,6 +94,8 @@ void fake_uuid(char out[37]);
 bool fake_add_fault(const char *spec, struct strbuf *why);
 int fake_take_fault(const char *on, int partition, const char *sql, char *reason, size_t rn);
 void fake_log_request(const char *method, const char *url, const char *query, const char *body, int status);
+/* A timestamp value as the fake stores timestamps: "YYYY-MM-DD HH:MM:SS[.fff]" (malloc'd), or NULL. */
+char *fake_timestamp_text(const char *v);
 void fake_translate(const char *sql, struct strbuf *out, bool bigquery);
 struct fake_result *fake_run(const char *dbfile, const struct fake_ctx *cx, const char *sql, const struct fake_bind *binds,
 			     size_t nb, bool no_rows, char **msg, int *kind);

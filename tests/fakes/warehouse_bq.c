@@ -513,26 +513,6 @@ out:
 	return msg;
 }
 
-/* A TIMESTAMP parameter as the fake stores timestamps: "YYYY-MM-DD HH:MM:SS[.fff]", no zone. */
-static char *timestamp_text(const char *v)
-{
-	int64_t ms;
-	if (!time_parse(v, strlen(v), &ms))
-		return NULL;
-	struct strbuf iso = STRBUF_INIT, out = STRBUF_INIT;
-	time_format_iso(&iso, ms);
-	strbuf_add(&out, iso.buf, 10);
-	strbuf_addch(&out, ' ');
-	strbuf_add(&out, iso.buf + 11, 8);
-	if (ms % 1000) {
-		strbuf_addf(&out, ".%03d", (int)(((ms % 1000) + 1000) % 1000));
-		while (out.buf[out.len - 1] == '0')
-			strbuf_setlen(&out, out.len - 1);
-	}
-	strbuf_release(&iso);
-	return strbuf_detach(&out, NULL);
-}
-
 /* ---- jobs ---- */
 
 static struct bq_job *find_job(const char *id, const char *request_id)
@@ -709,7 +689,7 @@ static int query(struct fake_req *r)
 			binds[i].kind = 'i';
 			binds[i].i = !strcasecmp(v, "true");
 		} else if (!strcmp(t, "TIMESTAMP")) {
-			owned[i] = timestamp_text(v);
+			owned[i] = fake_timestamp_text(v);
 			if (!owned[i]) {
 				char m[160];
 				snprintf(m, sizeof(m), "Invalid TIMESTAMP value: %.100s", v);

@@ -365,6 +365,7 @@ static int submit(struct fake_req *r)
 	const char *nullable = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "nullable");
 	struct strbuf dbfile = STRBUF_INIT, sql = STRBUF_INIT;
 	struct fake_bind *binds = NULL;
+	char **owned = NULL;
 	size_t nb = 0;
 	int ret;
 	char bad[256];
@@ -424,6 +425,7 @@ static int submit(struct fake_req *r)
 	json_t *bj = json_object_get(j, "bindings");
 	nb = json_object_size(bj);
 	binds = xcalloc(nb ? nb : 1, sizeof(*binds));
+	owned = xcalloc(nb ? nb : 1, sizeof(char *));
 	for (size_t i = 0; i < nb; i++) {
 		char key[24];
 		snprintf(key, sizeof(key), "%zu", i + 1);
@@ -470,6 +472,11 @@ static int submit(struct fake_req *r)
 		} else if (!strcmp(t, "BOOLEAN")) {
 			binds[i].kind = 'i';
 			binds[i].i = !strcasecmp(s, "true") || !strcmp(s, "1");
+		} else if (strlen(s) >= 19 && s[4] == '-' && (s[10] == ' ' || s[10] == 'T') && s[13] == ':' &&
+			   (owned[i] = fake_timestamp_text(s))) {
+			/* Snowflake casts text to the timestamp column it is compared with; the fake
+			 * stores timestamps as text, so it compares them in that one spelling */
+			binds[i].s = owned[i];
 		}
 	}
 
@@ -543,6 +550,9 @@ static int submit(struct fake_req *r)
 	pthread_mutex_unlock(&sf_lock);
 	ret = polls > 0 ? reply_running(r, s) : reply_result(r, s);
 out:
+	for (size_t i = 0; owned && i < nb; i++)
+		free(owned[i]);
+	free(owned);
 	free(binds);
 	strbuf_release(&dbfile);
 	strbuf_release(&sql);
