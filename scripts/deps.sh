@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(cmake ninja-build pkg-config gcc make sqlite3 libsqlite3-dev libjansson-dev
           libxxhash-dev libcmocka-dev libcurl4-openssl-dev libmicrohttpd-dev libsodium-dev curl python3
           libpq-dev libmariadb-dev postgresql mariadb-server
+          libssl-dev zlib1g-dev openssl    # Snowflake/BigQuery JWTs (OpenSSL); warehouse-fake's gzip
           python3-psycopg2 python3-pymysql   # tests/diff on PostgreSQL and MariaDB sources
           clang libclang-rt-14-dev    # clang + libFuzzer: the fuzz targets (tests/fuzz)
           ccache)                     # scripts/build-matrix.sh

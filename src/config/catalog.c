@@ -50,7 +50,7 @@ static const struct catalog_option csv_app_opts[] = {
 	{ NULL, OPT_STRING, false, false, false },
 };
 
-/* Snowflake (Grouparoo's options; role, tokenType, statementTimeout, endpoint are joey's) */
+/* Snowflake (Grouparoo's options; role, authenticator, statementTimeout, endpoint are joey's) */
 static const struct catalog_option snowflake_app_opts[] = {
 	{ "account", OPT_STRING, true, false, true },
 	{ "username", OPT_STRING, true, false, false },
@@ -59,7 +59,7 @@ static const struct catalog_option snowflake_app_opts[] = {
 	{ "database", OPT_STRING, true, false, false },
 	{ "schema", OPT_STRING, false, false, false },
 	{ "role", OPT_STRING, false, false, false },
-	{ "tokenType", OPT_STRING, false, false, false },       /* "pat" (default) or "oauth" */
+	{ "authenticator", OPT_STRING, false, false, false },   /* programmatic_access_token (default), oauth */
 	{ "statementTimeout", OPT_NUMBER, false, false, false },
 	{ "endpoint", OPT_STRING, false, false, true },          /* tests and proxies: base URL */
 	{ NULL, OPT_STRING, false, false, false },

@@ -40,7 +40,7 @@
  *
  * Authentication: snowflake-keypair signs an RS256 JWT (iss ACCOUNT.USER.SHA256:<fp>,
  * sub ACCOUNT.USER, 59 minutes, renewed after 50); snowflake sends options.password as a
- * programmatic access token (or an OAuth token with tokenType "oauth"): the SQL API has
+ * programmatic access token (or an OAuth token with authenticator "oauth"): the SQL API has
  * no password login. Secrets never appear in a message.
  */
 
@@ -109,7 +109,7 @@ static const char *const sf_source_types[] = {
 };
 static const char *const sf_app_options[] = {
 	"account", "username", "password", "private_key", "private_key_passphrase", "warehouse", "database",
-	"schema", "role", "tokenType", "statementTimeout", "endpoint", NULL,
+	"schema", "role", "authenticator", "statementTimeout", "endpoint", NULL,
 };
 static const char *const sf_required_options[] = { "account", "username", "warehouse", "database", NULL };
 
@@ -902,7 +902,7 @@ static enum jerr sf_connect(const struct cfg_app *app, const char *config_dir, v
 			goto out;
 		jwt_fingerprint(c->key, &c->fingerprint);
 	} else {
-		const char *tt = opt(app, "tokenType");
+		const char *tt = opt(app, "authenticator");
 		if (!opt(app, "password")) {
 			rc = jerror_set(err, JERR_CONFIG, "app \"%s\": option \"password\" is required", app->id);
 			jerror_hint(err, "put a programmatic access token for user %s in options.password, or use a "
@@ -910,8 +910,9 @@ static enum jerr sf_connect(const struct cfg_app *app, const char *config_dir, v
 				    user);
 			goto out;
 		}
-		if (tt && strcasecmp(tt, "pat") && strcasecmp(tt, "oauth")) {
-			rc = jerror_set(err, JERR_CONFIG, "app \"%s\": options.tokenType must be \"pat\" or \"oauth\"",
+		if (tt && strcasecmp(tt, "programmatic_access_token") && strcasecmp(tt, "oauth")) {
+			rc = jerror_set(err, JERR_CONFIG, "app \"%s\": options.authenticator must be "
+							  "\"programmatic_access_token\" (the default) or \"oauth\"",
 					app->id);
 			goto out;
 		}
