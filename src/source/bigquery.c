@@ -18,6 +18,7 @@
 #include "source/jwt.h"
 #include "source/source.h"
 #include "source/sqlgen.h"
+#include "source/warehouse_decode.h"
 #include "source/whttp.h"
 
 /*
@@ -1253,3 +1254,39 @@ const struct source_ops source_bigquery = {
 	.describe = bq_describe,
 	.disconnect = bq_disconnect,
 };
+
+/* ---- decoding a body alone (warehouse_decode.h) ---- */
+
+enum jerr source_bigquery_decode(const char *body, size_t len, const struct warehouse_decode_spec *spec,
+				 warehouse_row_fn on_row, void *ctx, struct jerror *err)
+{
+	struct cfg_source *src = warehouse_decode_source(spec);
+	struct bq_cursor *cur = xcalloc(1, sizeof(*cur));
+	struct source_row *row;
+	enum jerr rc;
+
+	cur->base.ops = &bq_cursor_ops;
+	cur->base.source = src;
+	strbuf_init(&cur->base.prev_text, 0);
+	cur->src = src;
+	cur->int_key = spec->int_key;
+	cur->key_column = "key";
+	cur->count_col = (int)spec->n + 1;
+	arena_init(&cur->arena);
+	cur->row.n_values = spec->n;
+	cur->row.values = xcalloc(spec->n ? spec->n : 1, sizeof(struct value));
+	json_t *j = json_loadb(body, len, 0, NULL);
+	rc = json_is_object(j) ? take_page(&cur->res, j, "source \"decode\"", err)
+			       : jerror_set(err, JERR_SOURCE, "source \"decode\": not a JSON object");
+	json_decref(j);
+	if (!rc && cur->res.n_cols != spec->n + 1)
+		rc = jerror_set(err, JERR_SOURCE, "source \"decode\": %zu columns, not %zu", cur->res.n_cols, spec->n + 1);
+	free(cur->res.page_token); /* this body only */
+	cur->res.page_token = NULL;
+	while (!rc && !(rc = bq_next(&cur->base, &row, err)) && row)
+		on_row(ctx, row);
+	strbuf_release(&cur->base.prev_text);
+	bq_close(&cur->base);
+	warehouse_decode_source_free(src);
+	return rc;
+}

@@ -19,6 +19,7 @@
 #include "source/jwt.h"
 #include "source/source.h"
 #include "source/sqlgen.h"
+#include "source/warehouse_decode.h"
 #include "source/whttp.h"
 
 /*
@@ -1229,3 +1230,69 @@ const struct source_ops source_snowflake_keypair = {
 	.describe = sf_describe,
 	.disconnect = sf_disconnect,
 };
+
+/* ---- decoding a body alone (warehouse_decode.h) ---- */
+
+struct cfg_source *warehouse_decode_source(const struct warehouse_decode_spec *spec)
+{
+	struct cfg_source *src = xcalloc(1, sizeof(*src));
+	src->id = "decode";
+	src->mapping_column = "key";
+	src->n_properties = spec->n;
+	src->properties = xcalloc(spec->n ? spec->n : 1, sizeof(*src->properties));
+	for (size_t i = 0; i < spec->n; i++) {
+		struct cfg_property *p = xcalloc(1, sizeof(*p));
+		char id[24];
+		snprintf(id, sizeof(id), "p%zu", i);
+		p->id = xstrdup(id);
+		p->type = spec->types[i];
+		p->is_array = spec->arrays && spec->arrays[i];
+		p->source = src;
+		src->properties[i] = p;
+	}
+	return src;
+}
+
+void warehouse_decode_source_free(struct cfg_source *src)
+{
+	for (size_t i = 0; src && i < src->n_properties; i++) {
+		free((char *)src->properties[i]->id);
+		free(src->properties[i]);
+	}
+	if (src)
+		free(src->properties);
+	free(src);
+}
+
+enum jerr source_snowflake_decode(const char *body, size_t len, const struct warehouse_decode_spec *spec,
+				  warehouse_row_fn on_row, void *ctx, struct jerror *err)
+{
+	struct cfg_source *src = warehouse_decode_source(spec);
+	struct sf_cursor *cur = xcalloc(1, sizeof(*cur));
+	struct strbuf b = STRBUF_INIT;
+	struct source_row *row;
+	enum jerr rc;
+
+	strbuf_add(&b, body, len);
+	cur->base.ops = &sf_cursor_ops;
+	cur->base.source = src;
+	strbuf_init(&cur->base.prev_text, 0);
+	cur->src = src;
+	cur->int_key = spec->int_key;
+	cur->key_column = "key";
+	cur->count_col = (int)spec->n + 1;
+	arena_init(&cur->arena);
+	cur->row.n_values = spec->n;
+	cur->row.values = xcalloc(spec->n ? spec->n : 1, sizeof(struct value));
+	rc = result_take(&cur->res, &b, "source \"decode\"", err);
+	if (!rc && cur->res.n_cols != spec->n + 1)
+		rc = jerror_set(err, JERR_SOURCE, "source \"decode\": %zu columns, not %zu", cur->res.n_cols, spec->n + 1);
+	cur->res.n_parts = 1; /* this body only */
+	while (!rc && !(rc = sf_next(&cur->base, &row, err)) && row)
+		on_row(ctx, row);
+	strbuf_release(&cur->base.prev_text);
+	sf_close(&cur->base);
+	strbuf_release(&b);
+	warehouse_decode_source_free(src);
+	return rc;
+}
