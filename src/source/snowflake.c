@@ -544,7 +544,6 @@ static enum jerr sf_exec(struct sf_conn *c, const char *sql, const struct sql_bi
 		struct jerror cerr = JERROR_INIT;
 		strbuf_addstr(&poll, "/cancel");
 		whttp_resp_init(&cr);
-		c->watch.timeout_ms = c->watch.timeout_ms; /* unchanged; the cancel is one short call */
 		(void)sf_request(c, "POST", poll.buf, NULL, "{}", &cr, what, &cerr);
 		jerror_release(&cerr);
 		whttp_resp_release(&cr);
