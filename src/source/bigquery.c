@@ -568,8 +568,9 @@ static enum jerr bq_exec(struct bq_conn *c, const char *sql, const struct sql_bi
 		if (json_array_size(errs)) {
 			json_t *e0 = json_array_get(errs, 0);
 			rc = jerror_set(err, JERR_SOURCE, "%s: query failed", what);
-			jerror_detail(err, "%s: %s", json_string_value(json_object_get(e0, "reason")) ?: "error",
-				      json_string_value(json_object_get(e0, "message")) ?: "?");
+			const char *er = json_string_value(json_object_get(e0, "reason"));
+			const char *em = json_string_value(json_object_get(e0, "message"));
+			jerror_detail(err, "%s: %s", er ? er : "error", em ? em : "?");
 			break;
 		}
 		if (dry) {
@@ -718,11 +719,11 @@ static bool bq_value(struct bq_cursor *cur, const struct bq_col *col, json_t *v,
 			if (json_is_string(ev)) {
 				struct strbuf t = STRBUF_INIT;
 				bq_cell_text(col->type, json_string_value(ev), &t);
+				json_t *num = NULL;
 				if ((col->type == BQ_INT || col->type == BQ_FLOAT || col->type == BQ_NUMERIC) &&
 				    !sql_is_text_type(prop->type))
-					json_array_append_new(arr, json_loads(t.buf, JSON_DECODE_ANY, NULL) ?: json_string(t.buf));
-				else
-					json_array_append_new(arr, json_stringn(t.buf, t.len));
+					num = json_loads(t.buf, JSON_DECODE_ANY, NULL); /* 64-bit integers stay exact */
+				json_array_append_new(arr, num ? num : json_stringn(t.buf, t.len));
 				strbuf_release(&t);
 			}
 		}
@@ -859,7 +860,8 @@ static enum jerr bq_columns(struct bq_conn *c, const struct cfg_source *src, con
 		for (size_t i = 0; i < t->n; i++) {
 			json_t *f = json_array_get(fields, i);
 			const char *mode = json_string_value(json_object_get(f, "mode"));
-			t->names[i] = xstrdup(json_string_value(json_object_get(f, "name")) ?: "");
+			const char *fname = json_string_value(json_object_get(f, "name"));
+			t->names[i] = xstrdup(fname ? fname : "");
 			t->types[i] = xstrdup(mode && !strcasecmp(mode, "REPEATED")
 						      ? "ARRAY"
 						      : param_type(json_string_value(json_object_get(f, "type"))));
