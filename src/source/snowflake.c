@@ -744,8 +744,7 @@ static bool sf_value(struct sf_cursor *cur, const struct sf_col *col, json_t *ce
 				return false;
 			return sql_value_from_real(prop->type, d, v);
 		case SF_BOOLEAN:
-			return sql_value_from_int(prop->type, !strcmp(s, "true") || !strcmp(s, "1"), v) ||
-			       false;
+			return sql_value_from_int(prop->type, !strcmp(s, "true") || !strcmp(s, "1"), v);
 		case SF_DATE:
 			if (prop->type == PROP_DATE && decimal_to_int64(s, n, &i)) {
 				v->kind = VAL_DATE;
