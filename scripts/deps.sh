@@ -7,6 +7,7 @@ PACKAGES=(cmake ninja-build pkg-config gcc make sqlite3 libsqlite3-dev libjansso
           libxxhash-dev libcmocka-dev libcurl4-openssl-dev libmicrohttpd-dev libsodium-dev curl python3
           libpq-dev libmariadb-dev postgresql mariadb-server
           clickhouse-server clickhouse-client   # ClickHouse sources (scripts/test-servers.sh)
+          libssl-dev zlib1g-dev            # Snowflake/BigQuery JWTs (OpenSSL); warehouse-fake's gzip
           python3-psycopg2 python3-pymysql   # tests/diff on PostgreSQL and MariaDB sources
           clang libclang-rt-14-dev    # clang + libFuzzer: the fuzz targets (tests/fuzz)
           ccache                      # scripts/build-matrix.sh

@@ -76,6 +76,46 @@ static const struct catalog_option csv_app_opts[] = {
 	{ NULL, OPT_STRING, false, false, false },
 };
 
+/* Snowflake (Grouparoo's options; role, authenticator, statementTimeout, endpoint are joey's) */
+static const struct catalog_option snowflake_app_opts[] = {
+	{ "account", OPT_STRING, true, false, true },
+	{ "username", OPT_STRING, true, false, false },
+	{ "password", OPT_STRING, true, true, false },
+	{ "warehouse", OPT_STRING, true, false, false },
+	{ "database", OPT_STRING, true, false, false },
+	{ "schema", OPT_STRING, false, false, false },
+	{ "role", OPT_STRING, false, false, false },
+	{ "authenticator", OPT_STRING, false, false, false },   /* programmatic_access_token (default), oauth */
+	{ "statementTimeout", OPT_NUMBER, false, false, false },
+	{ "endpoint", OPT_STRING, false, false, true },          /* tests and proxies: base URL */
+	{ NULL, OPT_STRING, false, false, false },
+};
+static const struct catalog_option snowflake_keypair_app_opts[] = {
+	{ "account", OPT_STRING, true, false, true },
+	{ "username", OPT_STRING, true, false, false },
+	{ "private_key", OPT_STRING, true, true, false },
+	{ "private_key_passphrase", OPT_STRING, false, true, false },
+	{ "warehouse", OPT_STRING, true, false, false },
+	{ "database", OPT_STRING, true, false, false },
+	{ "schema", OPT_STRING, false, false, false },
+	{ "role", OPT_STRING, false, false, false },
+	{ "statementTimeout", OPT_NUMBER, false, false, false },
+	{ "endpoint", OPT_STRING, false, false, true },
+	{ NULL, OPT_STRING, false, false, false },
+};
+
+/* BigQuery (Grouparoo's options; statementTimeout, endpoint are joey's) */
+static const struct catalog_option bigquery_app_opts[] = {
+	{ "project_id", OPT_STRING, true, false, false },
+	{ "dataset", OPT_STRING, true, false, false },
+	{ "client_email", OPT_STRING, true, false, false },
+	{ "private_key", OPT_STRING, true, true, false },
+	{ "location", OPT_STRING, false, false, false },
+	{ "statementTimeout", OPT_NUMBER, false, false, false },
+	{ "endpoint", OPT_STRING, false, false, true }, /* tests and proxies: base URL */
+	{ NULL, OPT_STRING, false, false, false },
+};
+
 static const struct catalog_option no_opts[] = {
 	{ NULL, OPT_STRING, false, false, false },
 };
@@ -87,14 +127,15 @@ static const struct catalog_app apps[] = {
 	{ "postgres", true, postgres_app_opts },
 	{ "mysql", true, mysql_app_opts },
 	{ "csv", true, csv_app_opts },
-	{ "bigquery", false, no_opts },
-	{ "snowflake", false, no_opts },
+	{ "bigquery", true, bigquery_app_opts },
+	{ "snowflake", true, snowflake_app_opts },
+	{ "snowflake-keypair", true, snowflake_keypair_app_opts },
 	{ "redshift", true, redshift_app_opts },
 	{ "clickhouse", true, clickhouse_app_opts },
 	{ "mongo", false, no_opts },
 };
-static const char *const app_names[] = { "sqlite", "braze", "postgres", "mysql", "csv",
-					 "bigquery", "snowflake", "redshift", "mongo", "clickhouse" };
+static const char *const app_names[] = { "sqlite", "braze", "postgres", "mysql", "csv", "bigquery", "snowflake",
+					 "redshift", "mongo", "clickhouse", "snowflake-keypair" };
 
 /* ---- sources ---- */
 
@@ -135,6 +176,14 @@ static const struct catalog_source sources[] = {
 	{ "clickhouse-import-query", "clickhouse", true, NULL, query_source_opts },
 	{ "clickhouse-table-import", "clickhouse", false, "clickhouse-import-table", table_source_opts },
 	{ "clickhouse-query-import", "clickhouse", true, "clickhouse-import-query", query_source_opts },
+	{ "snowflake-import-table", "snowflake", false, NULL, table_source_opts },
+	{ "snowflake-import-query", "snowflake", true, NULL, query_source_opts },
+	{ "snowflake-table-import", "snowflake", false, "snowflake-import-table", table_source_opts },
+	{ "snowflake-query-import", "snowflake", true, "snowflake-import-query", query_source_opts },
+	{ "bigquery-import-table", "bigquery", false, NULL, table_source_opts },
+	{ "bigquery-import-query", "bigquery", true, NULL, query_source_opts },
+	{ "bigquery-table-import", "bigquery", false, "bigquery-import-table", table_source_opts },
+	{ "bigquery-query-import", "bigquery", true, "bigquery-import-query", query_source_opts },
 };
 static const char *const source_names[] = {
 	"sqlite-import-table", "sqlite-import-query", "sqlite-table-import", "sqlite-query-import",
@@ -143,6 +192,8 @@ static const char *const source_names[] = {
 	"csv-import-table",
 	"redshift-import-table", "redshift-import-query", "redshift-table-import", "redshift-query-import",
 	"clickhouse-import-table", "clickhouse-import-query", "clickhouse-table-import", "clickhouse-query-import",
+	"snowflake-import-table", "snowflake-import-query", "snowflake-table-import", "snowflake-query-import",
+	"bigquery-import-table", "bigquery-import-query", "bigquery-table-import", "bigquery-query-import",
 };
 
 /* ---- properties and schedules ---- */

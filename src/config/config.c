@@ -2573,7 +2573,8 @@ static void link_all(struct loader *ld)
 		struct model_x *mx = resolve(ld, &x->w, x->model_m, x->model_id, "modelId", CLASS_MODEL, (void **)models, nm);
 		x->s.app = ax ? &ax->a : NULL;
 		x->s.model = mx ? &mx->m : NULL;
-		if (ax && ax->cat && ax->cat->supported && x->cat && strcmp(ax->a.type, x->cat->app_type))
+		if (ax && ax->cat && ax->cat->supported && x->cat && strcmp(ax->a.type, x->cat->app_type) &&
+		    !(!strcmp(x->cat->app_type, "snowflake") && !strcmp(ax->a.type, "snowflake-keypair")))
 			err_at(ld, &x->w, NPOS(x->app_m->value), "appId", NULL,
 			       "source type \"%s\" needs %s %s app, but app \"%s\" is of type \"%s\"", x->s.type,
 			       article(x->cat->app_type), x->cat->app_type, ax->a.id, ax->a.type);

@@ -346,6 +346,35 @@ static enum jerr check_file(const struct guard *g, const char *opt)
 	return rc;
 }
 
+/*
+ * 2b. a warehouse app's endpoint (Snowflake, BigQuery: tests and proxies) set or changed:
+ * only one the operator allowed, since the app's key or token goes there.
+ */
+static enum jerr check_warehouse_endpoint(const struct guard *g)
+{
+	const char *raw = str_of(g->new_opts, "endpoint"), *val;
+	if (!raw || !*raw)
+		return JERR_OK;
+	val = grouparoo_value(g, raw);
+	if (!val)
+		val = raw;
+	if (config_endpoint_allowed(val, g->opts ? g->opts->allow_endpoints : NULL))
+		return JERR_OK;
+	jerror_set(g->err, JERR_USAGE, "App \"%s\": endpoint \"%s\" is not allowed", g->id, raw);
+	jerror_detail(g->err, "options.endpoint sends the app's key or token to another host; through the API it must be "
+			      "one the operator allowed");
+	jerror_hint(g->err, "leave options.endpoint out to use the warehouse's own host; the operator can allow one with "
+			    "joey serve --allow-endpoint URL (or JOEY_ALLOW_ENDPOINTS)");
+	return JERR_USAGE;
+}
+
+static bool has_option(const struct catalog_app *cat, const char *name)
+{
+	for (const struct catalog_option *c = cat ? cat->options : NULL; c && c->name; c++)
+		if (!strcmp(c->name, name))
+			return true;
+	return false;
+}
 
 /* every path option sent (also one the catalog does not list: validation names it) */
 static enum jerr check_path_options(const struct guard *g, const char *moved)
@@ -383,6 +412,8 @@ enum jerr config_guard_app(const char *dir, const struct config_opts *opts, cons
 	rc = check_secrets(&g, moved);
 	if (!rc && g.type && !strcmp(g.type, "braze") && (moved || !unchanged(&g, "restEndpoint")))
 		rc = check_endpoint(&g);
+	if (!rc && has_option(g.cat, "endpoint") && (moved || !unchanged(&g, "endpoint")))
+		rc = check_warehouse_endpoint(&g);
 	if (!rc)
 		rc = check_path_options(&g, moved);
 	json_decref(empty);

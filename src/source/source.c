@@ -23,6 +23,9 @@ static const struct source_ops *const connectors[] = {
 	&source_mysql,
 	&source_redshift,
 	&source_clickhouse,
+	&source_snowflake,
+	&source_snowflake_keypair,
+	&source_bigquery,
 };
 
 int key_compare(const struct rkey *a, const struct rkey *b)

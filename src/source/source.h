@@ -272,6 +272,9 @@ extern const struct source_ops source_postgres;
 extern const struct source_ops source_mysql;
 extern const struct source_ops source_redshift;   /* postgres.c */
 extern const struct source_ops source_clickhouse;
+extern const struct source_ops source_snowflake;
+extern const struct source_ops source_snowflake_keypair;
+extern const struct source_ops source_bigquery;
 
 /* The connector for an app type, or NULL. */
 const struct source_ops *source_ops_for_app(const char *app_type);

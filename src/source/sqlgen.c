@@ -66,6 +66,16 @@ void sql_add_ident(const struct sql_dialect *d, struct strbuf *sb, const char *n
 		strbuf_add_sql_ident(sb, name);
 		return;
 	}
+	if (d->ident_backslash) {
+		strbuf_addch(sb, d->quote);
+		for (const char *s = name; *s; s++) {
+			if (*s == d->quote || *s == '\\')
+				strbuf_addch(sb, '\\');
+			strbuf_addch(sb, *s);
+		}
+		strbuf_addch(sb, d->quote);
+		return;
+	}
 	strbuf_addch(sb, d->quote);
 	for (const char *s = name; *s; s++) {
 		if (*s == d->quote)
@@ -390,6 +400,12 @@ static bool add_pick_order(struct gen *g, struct strbuf *sb, const struct cfg_pr
 	if (rowid) {
 		strbuf_addstr(sb, sep);
 		strbuf_addstr(sb, rowid);
+		sep = ", ";
+	} else if (d->value_tiebreak && prop->column) {
+		strbuf_addstr(sb, sep);
+		sql_add_ident(d, sb, prop->column);
+		strbuf_addstr(sb, desc ? " DESC" : " ASC");
+		strbuf_addstr(sb, desc ? d->desc_nulls : d->asc_nulls);
 		sep = ", ";
 	}
 	return *sep != '\0';
@@ -912,6 +928,39 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 			strbuf_addstr(&cols, ")[1]");
 			continue;
 		}
+		if (pick && prop->is_array &&
+		    (d->pick == SQL_PICK_WINDOW_WITHIN_GROUP || d->pick == SQL_PICK_WINDOW_IGNORE_NULLS)) {
+			/* ARRAY_AGG(CASE WHEN f THEN col END) WITHIN GROUP (ORDER BY ...) (Snowflake)
+			 * or ARRAY_AGG(... IGNORE NULLS ORDER BY ...) (BigQuery): NULLs left out */
+			strbuf_addstr(&cols, "ARRAY_AGG(");
+			if (cond) {
+				strbuf_addstr(&cols, "CASE WHEN ");
+				add_filters(g, &cols, prop);
+				strbuf_addstr(&cols, " THEN ");
+				sql_add_ident(d, &cols, prop->column);
+				strbuf_addstr(&cols, " END");
+			} else {
+				sql_add_ident(d, &cols, prop->column);
+			}
+			struct strbuf ord = STRBUF_INIT;
+			bool ordered = add_pick_order(g, &ord, prop, false, rowid);
+			if (d->pick == SQL_PICK_WINDOW_IGNORE_NULLS) {
+				strbuf_addstr(&cols, " IGNORE NULLS");
+				if (ordered)
+					strbuf_addstr(&cols, " ORDER BY ");
+				strbuf_addslice(&cols, (struct slice){ ord.buf, ord.len });
+				strbuf_addch(&cols, ')');
+			} else {
+				strbuf_addch(&cols, ')');
+				if (ordered)
+					strbuf_addstr(&cols, " WITHIN GROUP (ORDER BY ");
+				strbuf_addslice(&cols, (struct slice){ ord.buf, ord.len });
+				if (ordered)
+					strbuf_addch(&cols, ')');
+			}
+			strbuf_release(&ord);
+			continue;
+		}
 		if (pick && prop->is_array && d->pick == SQL_PICK_WINDOW_ARRAYAGG) {
 			/* JSON_ARRAYAGG(CASE WHEN f THEN col END ORDER BY ...): NULLs are dropped
 			 * when decoding */
@@ -935,7 +984,7 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 			continue;
 		}
 		if (pick) {
-			bool ordered = prop->sort_column || rowid || d->tiebreak_value;
+			bool ordered = prop->sort_column || rowid || d->tiebreak_value || (d->value_tiebreak && prop->column);
 			if (prop->is_array && !ordered) {
 				/* no order to keep: a plain aggregate */
 				strbuf_addstr(&cols, "json_group_array(");

@@ -58,6 +58,12 @@ enum sql_pick_style {
 	 * tupleElement(argMax[If](tuple(col), tuple(<order keys>)[, f]), 1), arrays as
 	 * groupArrayIf(...) sorted by arraySort on (order keys, value) tuples */
 	SQL_PICK_ARGMAX,
+	/* window layer for picks; arrays ARRAY_AGG(CASE WHEN f THEN col END) WITHIN GROUP
+	 * (ORDER BY ...) (Snowflake: NULLs left out by the function) */
+	SQL_PICK_WINDOW_WITHIN_GROUP,
+	/* window layer for picks; arrays ARRAY_AGG(CASE WHEN f THEN col END IGNORE NULLS
+	 * ORDER BY ...) (BigQuery, whose arrays cannot hold NULL) */
+	SQL_PICK_WINDOW_IGNORE_NULLS,
 };
 
 struct sql_bind;
@@ -91,6 +97,12 @@ struct sql_dialect {
 	 * text key a text column, ordered with natural_text_order), *rowid_col the
 	 * tie-break column naming physical row order ("rowid", "ctid") or NULL.
 	 */
+	/* identifiers escape the quote and backslash with a backslash (BigQuery) instead of
+	 * doubling the quote */
+	bool ident_backslash;
+	/* no physical row order to break ties (rowid_col NULL): picks and arrays order by
+	 * the value itself last, so unchanged data gives the same pick every run */
+	bool value_tiebreak;
 	/* SQL_PARAM_LITERAL: append b as a literal (escaped for conn's character set) */
 	void (*literal)(void *conn, struct strbuf *sb, const struct sql_bind *b);
 	void (*table_info)(void *conn, const char *table, const char *key_column, bool int_key,
@@ -125,8 +137,10 @@ enum sql_bind_kind { SQL_BIND_TEXT, SQL_BIND_INT, SQL_BIND_REAL };
 struct sql_bind {
 	enum sql_bind_kind kind;
 	const char *s; /* always set: the text form; borrowed from config or plan.arena */
-	/* the column the value is compared with (borrowed from config), or NULL: lets a
-	 * SQL_PARAM_LITERAL dialect type the literal by the column (ClickHouse) */
+	/* the column (borrowed from config) the value is compared with in a filter or since
+	 * condition, NULL for others (LIKE patterns, keys): lets a SQL_PARAM_LITERAL dialect
+	 * type the literal by the column (ClickHouse), and connectors that type parameters by
+	 * column (BigQuery) */
 	const char *column;
 	int64_t i;
 	double f;

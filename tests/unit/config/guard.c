@@ -220,6 +220,41 @@ static void test_tls_paths_confined(void **state)
 	free(root);
 }
 
+/* A warehouse app's endpoint (tests, proxies) takes its key elsewhere: only allowed ones. */
+static void test_warehouse_endpoint(void **state)
+{
+	(void)state;
+	struct config_opts opts = { .getenv_fn = no_env, .allow_endpoints = "http://127.0.0.1:4711" };
+	struct jerror err = JERROR_INIT;
+	const char *stored = "{\"id\":\"sf\",\"type\":\"snowflake\",\"options\":{\"account\":\"xy1\",\"username\":\"u\","
+			     "\"password\":\"${JOEY_SECRET_SF_PASSWORD}\",\"warehouse\":\"W\",\"database\":\"D\"}}";
+	/* no endpoint: the account's own host */
+	assert_int_equal(guard(stored, "{\"id\":\"sf\",\"type\":\"snowflake\",\"name\":\"n\",\"options\":{\"account\":\"xy1\","
+				       "\"username\":\"u\",\"password\":\"****\",\"warehouse\":\"W\",\"database\":\"D\"}}",
+			       &opts, &err),
+			 JERR_OK);
+	/* an endpoint the operator did not allow, with the token sent again: refused */
+	assert_int_equal(guard(stored, "{\"id\":\"sf\",\"type\":\"snowflake\",\"options\":{\"account\":\"xy1\",\"username\":\"u\","
+				       "\"password\":\"pat\",\"warehouse\":\"W\",\"database\":\"D\",\"endpoint\":\"http://127.0.0.1:9\"}}",
+			       &opts, &err),
+			 JERR_USAGE);
+	assert_non_null(strstr(err.msg.buf, "endpoint \"http://127.0.0.1:9\" is not allowed"));
+	assert_null(strstr(err.msg.buf, "pat"));
+	jerror_release(&err);
+	/* keeping the stored token while the endpoint changes: refused (the secret must be sent again) */
+	assert_int_equal(guard(stored, "{\"id\":\"sf\",\"type\":\"snowflake\",\"options\":{\"account\":\"xy1\",\"username\":\"u\","
+				       "\"password\":\"****\",\"warehouse\":\"W\",\"database\":\"D\",\"endpoint\":\"http://127.0.0.1:4711\"}}",
+			       &opts, &err),
+			 JERR_USAGE);
+	jerror_release(&err);
+	/* an allowed endpoint with the token sent again: fine */
+	assert_int_equal(guard(stored, "{\"id\":\"sf\",\"type\":\"snowflake\",\"options\":{\"account\":\"xy1\",\"username\":\"u\","
+				       "\"password\":\"pat\",\"warehouse\":\"W\",\"database\":\"D\",\"endpoint\":\"http://127.0.0.1:4711\"}}",
+			       &opts, &err),
+			 JERR_OK);
+	jerror_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_path_inside),
 		cmocka_unit_test(test_keys_stay_with_their_host),
 		cmocka_unit_test(test_tls_paths_confined),
+		cmocka_unit_test(test_warehouse_endpoint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,6 +51,18 @@
  *             are all sqlite-import-table: every table is exported from data.db to
  *             csv/<table>.csv, one csv app per table ("csv_<table>"), each source moved
  *             to the app of its table.
+ *   snowflake the warehouse-fake (tests/fakes/warehouse.c, --mode snowflake, next to $JOEY_BIN)
+ *             serving data.db as database CASE_<NAME>: each sqlite app becomes a
+ *             snowflake-keypair app (a key pair made for the run, the fake holding its
+ *             public key; options.endpoint the fake), each sqlite-* source a snowflake-*
+ *             one. Results come in partitions of 3 rows and every statement is polled once
+ *             (202) first, so paging and polling are in every case. A case that differs
+ *             on purpose has expected.snowflake.json (the difference named in its
+ *             README or docs/internals/sources.md).
+ *   bigquery  the same with warehouse-fake --mode bigquery: a bigquery app (service-account
+ *             key made for the run, options.endpoint the fake's token endpoint and API),
+ *             dataset CASE_<NAME>; pages of 3 rows, every job polled once;
+ *             expected.bigquery.json where a case differs on purpose.
  * A backend without its URL is skipped. Cases that cannot run on a backend (no data.sql,
  * no sqlite app, SQL beyond CREATE/INSERT for csv) are listed as not applicable.
  * JOEY_CASE=name runs one case, JOEY_CASE_BACKEND=postgres one backend;
@@ -66,7 +78,12 @@
 #include <curl/curl.h>
 #include <libpq-fe.h>
 #include <mysql.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +94,7 @@
 #include "engine/plan.h"
 #include "state/state.h"
 
-enum backend_kind { BK_SQLITE, BK_POSTGRES, BK_MYSQL, BK_CSV, BK_CLICKHOUSE };
+enum backend_kind { BK_SQLITE, BK_POSTGRES, BK_MYSQL, BK_CSV, BK_CLICKHOUSE, BK_FAKE };
 
 struct backend {
 	const char *name;
@@ -91,6 +108,9 @@ struct backend {
 	bool unusable; /* the server refused what the runner needs (message printed) */
 	const char *strict_env; /* set to 1 while the backend runs (JOEY_REDSHIFT_STRICT) */
 	bool ci_required;       /* with CI=true a missing URL fails instead of skipping */
+	/* BK_FAKE: the warehouse-fake process, its directory, URL and the key pair's PEM */
+	pid_t fake_pid;
+	char *fake_dir, *fake_url, *private_pem;
 };
 
 #define CASE_NA (-1) /* run_case: the case cannot run on this backend */
@@ -199,9 +219,11 @@ static bool parse_url(struct backend *be, const char *url)
 /* The schema (postgres) or database (mysql, clickhouse) of a case: lower-case, [a-z0-9_]. */
 static void case_db_name(struct strbuf *sb, const struct backend *be, const char *name)
 {
-	strbuf_addstr(sb, be->kind == BK_MYSQL || be->kind == BK_CLICKHOUSE ? "joey_case_" : "case_");
+	strbuf_addstr(sb, be->kind == BK_MYSQL || be->kind == BK_CLICKHOUSE ? "joey_case_" : be->kind == BK_FAKE ? "CASE_" : "case_");
 	for (const char *s = name; *s; s++)
-		strbuf_addch(sb, isalnum((unsigned char)*s) ? tolower((unsigned char)*s) : '_');
+		strbuf_addch(sb, isalnum((unsigned char)*s) ? (be->kind == BK_FAKE ? toupper((unsigned char)*s)
+										   : tolower((unsigned char)*s))
+							    : '_');
 }
 
 static bool pg_ok(PGresult *r)
@@ -520,9 +542,77 @@ static bool server_exec(struct backend *be, const char *sql, struct strbuf *msg)
 	}
 }
 
+/* Start warehouse-fake for be (BK_FAKE) with a fresh RSA key pair; false: skipped (printed). */
+static bool fake_open(struct backend *be)
+{
+	const char *bin = getenv("JOEY_BIN");
+	struct strbuf path = STRBUF_INIT, pub = STRBUF_INIT, portf = STRBUF_INIT;
+	if (!bin) {
+		printf("%s: skipped (JOEY_BIN is not set: the fake is found next to joey)\n", be->name);
+		return false;
+	}
+	strbuf_addstr(&path, bin);
+	char *slash = strrchr(path.buf, '/');
+	strbuf_setlen(&path, slash ? (size_t)(slash - path.buf + 1) : 0);
+	strbuf_addstr(&path, "warehouse-fake");
+	if (access(path.buf, X_OK)) {
+		printf("%s: skipped (%s is not built)\n", be->name, path.buf);
+		strbuf_release(&path);
+		return false;
+	}
+	be->fake_dir = tu_mkdtemp();
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	assert_non_null(key);
+	BIO *b = BIO_new(BIO_s_mem());
+	PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL);
+	char *p;
+	long n = BIO_get_mem_data(b, &p);
+	be->private_pem = strndup(p, (size_t)n);
+	BIO_free(b);
+	b = BIO_new(BIO_s_mem());
+	PEM_write_bio_PUBKEY(b, key);
+	n = BIO_get_mem_data(b, &p);
+	char *pubtext = strndup(p, (size_t)n);
+	BIO_free(b);
+	EVP_PKEY_free(key);
+	tu_write(be->fake_dir, "pub.pem", pubtext);
+	tu_write(be->fake_dir, "db/.keep", "");
+	free(pubtext);
+	strbuf_addf(&pub, "%s/pub.pem", be->fake_dir);
+	strbuf_addf(&portf, "%s/port", be->fake_dir);
+	struct strbuf dbdir = STRBUF_INIT;
+	strbuf_addf(&dbdir, "%s/db", be->fake_dir);
+	be->fake_pid = fork();
+	assert_true(be->fake_pid >= 0);
+	if (!be->fake_pid) {
+		execl(path.buf, path.buf, "--mode", be->type, "--db-dir", dbdir.buf, "--public-key", pub.buf, "--account",
+		      "test", "--user", "joey", "--rows-per-partition", "3", "--async-polls", "1", "--port-file", portf.buf,
+		      "--max-lifetime", "900", "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	char *port = NULL;
+	for (int i = 0; i < 200 && !(port = tu_read(portf.buf)); i++)
+		usleep(25000);
+	if (!port)
+		fail_msg("%s: warehouse-fake did not start", be->name);
+	struct strbuf url = STRBUF_INIT;
+	strbuf_addf(&url, "http://127.0.0.1:%d", atoi(port));
+	be->fake_url = strbuf_detach(&url, NULL);
+	free(port);
+	strbuf_release(&path);
+	strbuf_release(&pub);
+	strbuf_release(&portf);
+	strbuf_release(&dbdir);
+	return true;
+}
+
 static void backend_open(struct backend *be)
 {
 	const char *url = be->url_var ? getenv(be->url_var) : NULL;
+	if (be->kind == BK_FAKE) {
+		be->unusable = !fake_open(be);
+		return;
+	}
 	if (!be->url_var)
 		return;
 	if (!url || !*url)
@@ -564,6 +654,17 @@ static void backend_open(struct backend *be)
 
 static void backend_close(struct backend *be)
 {
+	if (be->fake_pid > 0) {
+		kill(be->fake_pid, SIGTERM);
+		waitpid(be->fake_pid, NULL, 0);
+		be->fake_pid = 0;
+	}
+	if (be->fake_dir && !getenv("JOEY_KEEP_CASE_DATA"))
+		tu_rmtree(be->fake_dir);
+	free(be->fake_dir);
+	free(be->fake_url);
+	free(be->private_pem);
+	be->fake_dir = be->fake_url = be->private_pem = NULL;
 	if (be->pg)
 		PQfinish(be->pg);
 	if (be->my)
@@ -741,6 +842,28 @@ static int rewrite_config(const char *tmp, const struct backend *be, const char 
 					continue;
 				}
 				json_t *o = json_object();
+				if (be->kind == BK_FAKE && !strcmp(be->type, "bigquery")) {
+					json_object_set_new(o, "project_id", json_string("test-project"));
+					json_object_set_new(o, "dataset", json_string(dbname));
+					json_object_set_new(o, "client_email",
+							    json_string("joey@test-project.iam.gserviceaccount.com"));
+					json_object_set_new(o, "private_key", json_string(be->private_pem));
+					json_object_set_new(o, "endpoint", json_string(be->fake_url));
+					json_object_set_new(obj, "type", json_string("bigquery"));
+					json_object_set_new(obj, "options", o);
+					continue;
+				}
+				if (be->kind == BK_FAKE) {
+					json_object_set_new(o, "account", json_string("test"));
+					json_object_set_new(o, "username", json_string("joey"));
+					json_object_set_new(o, "private_key", json_string(be->private_pem));
+					json_object_set_new(o, "warehouse", json_string("compute_wh"));
+					json_object_set_new(o, "database", json_string(dbname));
+					json_object_set_new(o, "endpoint", json_string(be->fake_url));
+					json_object_set_new(obj, "type", json_string("snowflake-keypair"));
+					json_object_set_new(obj, "options", o);
+					continue;
+				}
 				json_object_set_new(o, "host", json_string(be->host));
 				json_object_set_new(o, "port", json_integer(atoi(be->port)));
 				json_object_set_new(o, "user", json_string(be->user));
@@ -1152,6 +1275,13 @@ static int run_case(struct backend *be, const char *name)
 		failed = rewrite_config(tmp, be, dbname.buf);
 		if (failed)
 			goto out;
+		if (be->kind == BK_FAKE) {
+			/* the fake serves DIR/<DATABASE>.db; a plain name is upper-cased by the connector */
+			struct strbuf cp = STRBUF_INIT;
+			strbuf_addf(&cp, "cp '%s/data.db' '%s/db/%s.db'", tmp, be->fake_dir, dbname.buf);
+			assert_int_equal(system(cp.buf), 0);
+			strbuf_release(&cp);
+		}
 		if (be->kind == BK_POSTGRES || be->kind == BK_MYSQL || be->kind == BK_CLICKHOUSE) {
 			failed = load_server_data(be, src.buf, dbname.buf);
 			server_data = failed != CASE_NA;
@@ -1350,6 +1480,8 @@ static struct backend backends[] = {
 	  .strict_env = "JOEY_REDSHIFT_STRICT" },
 	{ .name = "clickhouse", .type = "clickhouse", .kind = BK_CLICKHOUSE, .url_var = "JOEY_CLICKHOUSE_URL",
 	  .ci_required = true },
+	{ .name = "snowflake", .type = "snowflake", .kind = BK_FAKE },
+	{ .name = "bigquery", .type = "bigquery", .kind = BK_FAKE },
 };
 
 int main(void)
@@ -1362,6 +1494,8 @@ int main(void)
 		{ "postgres-warehouse", run_backend, NULL, NULL, &backends[4] },
 		{ "redshift", run_backend, NULL, NULL, &backends[5] },
 		{ "clickhouse", run_backend, NULL, NULL, &backends[6] },
+		{ "snowflake", run_backend, NULL, NULL, &backends[7] },
+		{ "bigquery", run_backend, NULL, NULL, &backends[8] },
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,7 +100,10 @@ static void test_registry(void **s)
 	assert_null(source_ops_for_app(NULL));
 	assert_ptr_equal(source_ops_for_source_type("sqlite-import-table"), &source_sqlite);
 	assert_ptr_equal(source_ops_for_source_type("csv-import-table"), &source_csv);
-	assert_null(source_ops_for_source_type("bigquery-import-table"));
+	assert_ptr_equal(source_ops_for_source_type("snowflake-import-table"), &source_snowflake);
+	assert_ptr_equal(source_ops_for_app("snowflake-keypair"), &source_snowflake_keypair);
+	assert_ptr_equal(source_ops_for_source_type("bigquery-import-query"), &source_bigquery);
+	assert_null(source_ops_for_source_type("mongo-import-table"));
 }
 
 struct ccase {

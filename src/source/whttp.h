@@ -1,0 +1,77 @@
+/*
+ * whttp.h: the small synchronous HTTPS client of the warehouse connectors (Snowflake SQL
+ * API, BigQuery REST): one libcurl easy handle per connection, so connections are
+ * reused (keep-alive) between a statement, its polls and its result partitions.
+ *
+ *   struct whttp h;
+ *   whttp_init(&h);
+ *   rc = whttp_call(&h, &req, &resp, &err);   -- any number of times
+ *   whttp_resp_release(&resp);
+ *   whttp_release(&h);
+ *
+ * Bodies are decompressed (gzip, deflate) and capped at WHTTP_MAX_BODY. whttp_abort
+ * (safe from another thread: the source watcher) makes the call in progress fail with
+ * JERR_INTERRUPTED. No header value (tokens) is ever put into a message.
+ */
+#ifndef JOEY_SOURCE_WHTTP_H
+#define JOEY_SOURCE_WHTTP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/compat.h"
+#include "base/error.h"
+#include "base/strbuf.h"
+
+#define WHTTP_MAX_BODY ((size_t)1 << 30)
+
+struct whttp {
+	void *curl;         /* CURL * */
+	_Atomic int abort;  /* set by whttp_abort: the current call stops */
+	long timeout_ms;    /* one call, default 15 minutes */
+};
+
+struct whttp_req {
+	const char *method;      /* "GET", "POST" */
+	const char *url;         /* borrowed */
+	const char *const *headers; /* NULL-terminated "Name: value" lines, borrowed */
+	const char *body;        /* NULL: none */
+	size_t body_len;
+};
+
+struct whttp_resp {
+	long status;              /* 0: no response */
+	struct strbuf body;
+	long retry_after_s;       /* Retry-After, -1 when absent */
+	bool no_connection;       /* never reached the server (DNS, refused, TLS) */
+};
+
+void whttp_init(struct whttp *h);
+void whttp_release(struct whttp *h);
+/* Stop the call in progress (any thread). Cleared by the next whttp_call. */
+static inline void whttp_abort(struct whttp *h)
+{
+	atomic_store(&h->abort, 1);
+}
+
+void whttp_resp_init(struct whttp_resp *r);
+void whttp_resp_release(struct whttp_resp *r);
+
+/*
+ * Make one request; resp (initialised) is reset and filled. Returns JERR_OK when an HTTP
+ * response arrived (whatever its status), JERR_SOURCE for a transport failure (err says
+ * which host and why; resp->no_connection when nothing was sent), JERR_INTERRUPTED when
+ * whttp_abort stopped it.
+ */
+enum jerr whttp_call(struct whttp *h, const struct whttp_req *req, struct whttp_resp *resp,
+		     struct jerror *err) JOEY_WUR;
+
+/* Append s percent-encoded for a URL query or form value. */
+void whttp_add_escaped(struct strbuf *sb, const char *s);
+/* A random version-4 UUID (36 characters + NUL) into out. */
+void whttp_uuid(char out[37]);
+/* Sleep ms milliseconds, or less when *stop becomes set (NULL: never). */
+void whttp_sleep_ms(long ms, volatile int *stop);
+
+#endif

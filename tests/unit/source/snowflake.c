@@ -1,0 +1,122 @@
+/* snowflake.c: tests for src/source/snowflake.c's answer decoding (SQL API v2 value encodings). */
+#include "support/testutil.h"
+
+#include <string.h>
+
+#include "source/warehouse_decode.h"
+
+/* What on_row saw: the rows' keys and values as text, one line per row. */
+struct seen {
+	struct strbuf out;
+	size_t rows;
+};
+
+static void add_value(struct strbuf *sb, const struct value *v)
+{
+	switch (v->kind) {
+	case VAL_NULL: strbuf_addstr(sb, "null"); break;
+	case VAL_STRING: strbuf_addf(sb, "s:%.*s", (int)v->u.s.len, v->u.s.ptr); break;
+	case VAL_INT: strbuf_addf(sb, "i:%lld", (long long)v->u.i); break;
+	case VAL_FLOAT: strbuf_addf(sb, "f:%.17g", v->u.f); break;
+	case VAL_BOOL: strbuf_addstr(sb, v->u.b ? "b:true" : "b:false"); break;
+	case VAL_DATE: strbuf_addf(sb, "d:%lld", (long long)v->u.i); break;
+	case VAL_ARRAY:
+		strbuf_addch(sb, '[');
+		for (size_t i = 0; i < v->u.arr.n; i++) {
+			if (i)
+				strbuf_addch(sb, ',');
+			add_value(sb, &v->u.arr.items[i]);
+		}
+		strbuf_addch(sb, ']');
+		break;
+	}
+}
+
+static void on_row(void *ctx, const struct source_row *row)
+{
+	struct seen *s = ctx;
+	s->rows++;
+	strbuf_addf(&s->out, "%.*s", (int)row->key.text.len, row->key.text.ptr);
+	for (size_t i = 0; i < row->n_values; i++) {
+		strbuf_addch(&s->out, ' ');
+		add_value(&s->out, &row->values[i]);
+	}
+	strbuf_addch(&s->out, '\n');
+}
+
+static const char body[] =
+	"{\"resultSetMetaData\":{\"numRows\":3,\"format\":\"jsonv2\",\"partitionInfo\":[{\"rowCount\":3}],\"rowType\":["
+	"{\"name\":\"ID\",\"type\":\"fixed\",\"scale\":0},{\"name\":\"N\",\"type\":\"fixed\",\"scale\":0},"
+	"{\"name\":\"AMT\",\"type\":\"fixed\",\"scale\":2},{\"name\":\"F\",\"type\":\"real\"},"
+	"{\"name\":\"B\",\"type\":\"boolean\"},{\"name\":\"D\",\"type\":\"date\"},"
+	"{\"name\":\"TS\",\"type\":\"timestamp_ntz\"},{\"name\":\"TZ\",\"type\":\"TIMESTAMP_TZ\"},"
+	"{\"name\":\"S\",\"type\":\"text\"},{\"name\":\"A\",\"type\":\"array\"},{\"name\":\"DS\",\"type\":\"date\"}]},"
+	"\"data\":["
+	"[\"9007199254740993\",\"9007199254740993\",\"12.50\",\"259.12\",\"true\",\"18293\",\"1580559194.123456789\","
+	"\"1580559194.000000000 1020\",\"h\\u00e9\",\"[\\n  \\\"pen\\\",\\n  \\\"book\\\"\\n]\",\"18293\"],"
+	"[\"2\",null,null,null,\"false\",\"-1\",\"-0.5\",null,\"\",\"[]\",null],"
+	"[\"10\",\"-7\",\"-0.01\",\"1e3\",\"false\",\"0\",\"0.000000000\",null,\"x\",null,\"0\"]]}";
+
+static const enum prop_type types[] = { PROP_INTEGER, PROP_FLOAT, PROP_FLOAT, PROP_BOOLEAN, PROP_DATE, PROP_DATE,
+					 PROP_DATE, PROP_STRING, PROP_STRING, PROP_STRING };
+static const bool arrays[] = { false, false, false, false, false, false, false, false, true, false };
+
+static void test_encodings(void **state)
+{
+	(void)state;
+	struct seen s = { STRBUF_INIT, 0 };
+	struct jerror err = JERROR_INIT;
+	struct warehouse_decode_spec spec = { true, types, arrays, 10 };
+	assert_int_equal(source_snowflake_decode(body, sizeof(body) - 1, &spec, on_row, &s, &err), JERR_OK);
+	assert_int_equal(s.rows, 3);
+	/* 64-bit integers exactly; scale applied; dates at midnight UTC; timestamps to ms
+	 * (truncated); TZ values are epoch seconds whatever the offset; arrays from JSON text;
+	 * a date read by a string property as YYYY-MM-DD */
+	assert_string_equal(s.out.buf,
+			    "9007199254740993 i:9007199254740993 f:12.5 f:259.12 b:true d:1580515200000 "
+			    "d:1580559194123 d:1580559194000 s:h\xc3\xa9 [s:pen,s:book] s:2020-02-01\n"
+			    "2 null null null b:false d:-86400000 d:-500 null null [] null\n"
+			    "10 i:-7 f:-0.01 f:1000 b:false d:0 d:0 null s:x null s:1970-01-01\n");
+	strbuf_release(&s.out);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	struct seen s = { STRBUF_INIT, 0 };
+	struct jerror err = JERROR_INIT;
+	enum prop_type one[] = { PROP_STRING };
+	struct warehouse_decode_spec spec = { true, one, NULL, 1 };
+	const char *nonint = "{\"resultSetMetaData\":{\"rowType\":[{\"name\":\"ID\",\"type\":\"text\"},{\"name\":\"S\",\"type\":"
+			     "\"text\"}]},\"data\":[[\"x1\",\"a\"]]}";
+	assert_int_equal(source_snowflake_decode(nonint, strlen(nonint), &spec, on_row, &s, &err), JERR_SOURCE_DATA);
+	assert_non_null(strstr(err.msg.buf, "non-integer value \"x1\""));
+	jerror_release(&err);
+	const char *ragged = "{\"resultSetMetaData\":{\"rowType\":[{\"name\":\"ID\",\"type\":\"fixed\"},{\"name\":\"S\",\"type\":"
+			     "\"text\"}]},\"data\":[[\"1\"]]}";
+	assert_int_equal(source_snowflake_decode(ragged, strlen(ragged), &spec, on_row, &s, &err), JERR_SOURCE);
+	assert_non_null(strstr(err.msg.buf, "malformed row 1"));
+	jerror_release(&err);
+	assert_int_equal(source_snowflake_decode("{\"data\":[]}", 11, &spec, on_row, &s, &err), JERR_SOURCE);
+	assert_non_null(strstr(err.msg.buf, "not a result set"));
+	jerror_release(&err);
+	assert_int_equal(source_snowflake_decode("[", 1, &spec, on_row, &s, &err), JERR_SOURCE);
+	jerror_release(&err);
+	/* a value that does not fit its property is NULL and counted, not an error */
+	enum prop_type i1[] = { PROP_INTEGER };
+	struct warehouse_decode_spec spec2 = { false, i1, NULL, 1 };
+	const char *bad = "{\"resultSetMetaData\":{\"rowType\":[{\"name\":\"K\",\"type\":\"text\"},{\"name\":\"N\",\"type\":"
+			  "\"real\"}]},\"data\":[[\"k\",\"2.5\"],[null,\"1\"]]}";
+	assert_int_equal(source_snowflake_decode(bad, strlen(bad), &spec2, on_row, &s, &err), JERR_OK);
+	assert_string_equal(s.out.buf, "k null\n"); /* and the NULL key is skipped */
+	strbuf_release(&s.out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_encodings),
+		cmocka_unit_test(test_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
