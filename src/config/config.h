@@ -311,6 +311,10 @@ struct cfg_destination {
 	struct cfg_options options;
 	double max_delete_percent; /* mass-delete guard; options.maxDeletePercent, default 10 */
 	int partitions; /* key ranges a worker job splits it into; options.partitions, default 1 */
+	/* the sync log (engine/synclog.h): options.syncLogAppId's app, NULL when off */
+	struct cfg_app *sync_log_app;
+	const char *sync_log_prefix;  /* options.syncLogTablePrefix, default "joey_" */
+	int sync_log_retention_days;  /* options.syncLogRetentionDays, default 90; 0: keep every row */
 	struct cfg_pos pos;
 };
 
