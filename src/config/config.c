@@ -1077,8 +1077,8 @@ static void check_sync_log_options(struct loader *ld, const struct where *w, str
 			d->sync_log_prefix = px->str;
 		else
 			err_at(ld, w, px->pos.line, px->pos.col, "options.syncLogTablePrefix",
-			       "use letters, digits and '_' (not first), at most 40, e.g. \"joey_\"",
-			       "syncLogTablePrefix %s is not a table name prefix", config_option_display(px));
+			       "use letters, digits and '_' (not first), at most 40 characters, e.g. \"joey_\"",
+			       "syncLogTablePrefix must be a table name prefix, found \"%s\"", config_option_display(px));
 	}
 	if (rd && rd->kind == OPT_NUMBER) {
 		if (rd->num < 0 || rd->num > 36500 || rd->num != (double)(int)rd->num)

@@ -264,15 +264,17 @@ struct item {
 	struct item *next;
 	enum item_kind kind;
 	int64_t outbox_id;    /* IT_BODY */
+	int64_t run_id;       /* IT_BODY: its run (known once decoded) */
+	uint32_t n_rows;      /* IT_BODY: its rows (known once decoded) */
 	struct strbuf body;   /* IT_BODY */
 	struct run_copy run;  /* IT_RUN */
 	int64_t before_ms;    /* IT_PURGE */
 };
 
-/* Record rows written per run id (this run's and those the outbox held from earlier runs). */
-struct run_rows {
-	int64_t run_id;
-	uint64_t rows;
+/* An outbox row the writer has written: delete it, and count its rows as written. */
+struct done {
+	int64_t id, run_id;
+	uint32_t rows;
 };
 
 struct synclog {
@@ -293,17 +295,15 @@ struct synclog {
 	struct synclog_db *db;
 	bool failed;
 	struct jerror error;
-	int64_t *done; /* outbox ids written, to delete */
+	struct done *done; /* outbox rows written, to delete */
 	size_t n_done, done_alloc;
-	struct run_rows *written;
-	size_t n_written, written_alloc;
 	uint64_t overflow; /* bodies left in the outbox because the queue was full */
 
 	/* the run's thread's */
 	struct synclog_body body;
 	struct strbuf encoded, changed_tmp;
 	struct item *staged; /* bodies of the open transaction */
-	int64_t *deleting;   /* done ids deleted in the open transaction */
+	struct done *deleting; /* done rows deleted in the open transaction */
 	size_t n_deleting, deleting_alloc;
 };
 
@@ -318,16 +318,6 @@ static void item_free(struct item *it)
 	free(it);
 }
 
-static void count_written(struct synclog *l, int64_t run_id, uint64_t n)
-{
-	for (size_t i = 0; i < l->n_written; i++)
-		if (l->written[i].run_id == run_id) {
-			l->written[i].rows += n;
-			return;
-		}
-	ALLOC_GROW(l->written, l->n_written + 1, l->written_alloc);
-	l->written[l->n_written++] = (struct run_rows){ run_id, n };
-}
 
 /* Decoding a body into db rows (owned ids and keys, freed after the write). */
 struct row_buf {
@@ -373,7 +363,6 @@ static enum jerr decode_row(void *vctx, const struct synclog_entry *e, struct je
 	o[1] = e->key.text.len;
 	o[2] = e->changed.len ? add_text(&rb->text, e->changed) : (size_t)-1;
 	o[3] = e->error.len ? add_text(&rb->text, e->error) : (size_t)-1;
-	r->outcome_id = rb->ids[rb->n];
 	r->run_id = rb->run_id;
 	r->destination = rb->dest;
 	r->operation = synclog_op_name(e->op);
@@ -392,6 +381,7 @@ static void rows_fixup(struct row_buf *rb)
 	for (size_t i = 0; i < rb->n; i++) {
 		size_t *o = &rb->offs[i * OFFS];
 		struct synclog_row *r = &rb->rows[i];
+		r->outcome_id = rb->ids[i]; /* ids may have moved while rows were added */
 		r->key = (struct slice){ rb->text.buf + o[0], o[1] };
 		r->changed = o[2] == (size_t)-1 ? NULL : rb->text.buf + o[2];
 		r->error = o[3] == (size_t)-1 ? NULL : rb->text.buf + o[3];
@@ -433,6 +423,8 @@ static void write_bodies(struct synclog *l, struct item *items)
 			if ((rc = synclog_body_decode((struct slice){ it->body.buf, it->body.len }, &rid, &d, decode_row, &dc,
 						      &n, &err)))
 				break;
+			it->run_id = rid;
+			it->n_rows = n;
 			if (rb.n >= WRITE_ROWS) {
 				it = it->next;
 				break;
@@ -449,9 +441,8 @@ static void write_bodies(struct synclog *l, struct item *items)
 		if (!rc) {
 			for (struct item *x = first; x != it; x = x->next) {
 				ALLOC_GROW(l->done, l->n_done + 1, l->done_alloc);
-				l->done[l->n_done++] = x->outbox_id;
+				l->done[l->n_done++] = (struct done){ x->outbox_id, x->run_id, x->n_rows };
 			}
-			count_written(l, run_id, rb.n);
 		} else if (!l->failed) {
 			l->failed = true;
 			jerror_release(&l->error);
@@ -576,14 +567,19 @@ static bool has_failed(struct synclog *l)
 	return f;
 }
 
-static uint64_t rows_of(struct synclog *l, int64_t run_id)
+/* Record rows of run_id written to the log (synclog_runs.written); 0 if unknown. */
+static uint64_t rows_of(struct state *st, int64_t run_id)
 {
+	struct state_synclog_info info;
+	struct strbuf status = STRBUF_INIT, error = STRBUF_INIT;
+	struct jerror e = JERROR_INIT;
+	bool found = false;
 	uint64_t n = 0;
-	pthread_mutex_lock(&l->mu);
-	for (size_t i = 0; i < l->n_written; i++)
-		if (l->written[i].run_id == run_id)
-			n = l->written[i].rows;
-	pthread_mutex_unlock(&l->mu);
+	if (!state_synclog_get(st, run_id, &info, &status, &error, &found, &e) && found)
+		n = info.rows;
+	strbuf_release(&status);
+	strbuf_release(&error);
+	jerror_release(&e);
 	return n;
 }
 
@@ -653,7 +649,11 @@ struct synclog *synclog_start(const struct config *cfg, const struct cfg_destina
 	return l;
 }
 
-/* Delete from the outbox, in the caller's transaction, what the writer has written. */
+/*
+ * Delete from the outbox, in the caller's transaction, what the writer has written,
+ * and count those rows as written (synclog_runs.written of their runs) in the same
+ * transaction: a row is counted once, however often a crash made it written.
+ */
 static enum jerr delete_done(struct synclog *l, struct state *st, struct jerror *err)
 {
 	enum jerr rc = JERR_OK;
@@ -665,7 +665,34 @@ static enum jerr delete_done(struct synclog *l, struct state *st, struct jerror 
 	l->n_done = 0;
 	pthread_mutex_unlock(&l->mu);
 	for (size_t i = from; i < l->n_deleting && !rc; i++)
-		rc = state_outbox_delete(st, l->dest->id, l->deleting[i], err);
+		rc = state_outbox_delete(st, l->dest->id, l->deleting[i].id, err);
+	/* the rows per run: a batch's deletes are of one or two runs, a drain's of a few */
+	for (size_t i = from; i < l->n_deleting && !rc; i++) {
+		int64_t run_id = l->deleting[i].run_id;
+		uint64_t add = 0;
+		bool seen = false;
+		for (size_t k = from; k < i && !seen; k++)
+			seen = l->deleting[k].run_id == run_id;
+		if (seen)
+			continue;
+		for (size_t k = i; k < l->n_deleting; k++)
+			if (l->deleting[k].run_id == run_id)
+				add += l->deleting[k].rows;
+		struct state_synclog_info info;
+		struct strbuf status = STRBUF_INIT, error = STRBUF_INIT;
+		bool found = false;
+		rc = state_synclog_get(st, run_id, &info, &status, &error, &found, err);
+		if (!rc) {
+			struct state_synclog_info set = { .run_id = run_id, .dest_id = l->dest->id,
+							  .status = found ? info.status : "writing",
+							  .rows = (found ? info.rows : 0) + add,
+							  .pending = found ? info.pending : 0,
+							  .error = found ? info.error : NULL };
+			rc = state_synclog_set(st, &set, err);
+		}
+		strbuf_release(&status);
+		strbuf_release(&error);
+	}
 	return rc;
 }
 
@@ -786,15 +813,40 @@ static void flush_done(struct synclog *l, struct state *st)
 	jerror_release(&e);
 }
 
-/* Every row the outbox holds for the destination to the writer; *pending: rows left. */
+/* The record rows the outbox holds for the destination (decoding each row's header). */
+static uint64_t outbox_rows(struct synclog *l, struct state *st)
+{
+	struct strbuf body = STRBUF_INIT;
+	struct jerror e = JERROR_INIT;
+	int64_t after = 0, id, run_id;
+	uint64_t rows = 0;
+	bool found = true;
+	while (!state_outbox_next(st, l->dest->id, after, &id, &run_id, &body, &found, &e) && found) {
+		int64_t rid;
+		struct slice d;
+		uint32_t n = 0;
+		after = id;
+		if (!synclog_body_decode((struct slice){ body.buf, body.len }, &rid, &d, NULL, NULL, &n, &e))
+			rows += n;
+		jerror_release(&e);
+		e = (struct jerror)JERROR_INIT;
+	}
+	jerror_release(&e);
+	strbuf_release(&body);
+	return rows;
+}
+
+/*
+ * Every row the outbox holds for the destination to the writer, in id order (this
+ * run's the writer did not take, and earlier runs'); *pending: rows left after.
+ */
 static void drain_outbox(struct synclog *l, struct state *st, uint64_t *pending)
 {
 	struct strbuf body = STRBUF_INIT;
 	struct jerror e = JERROR_INIT;
 	int64_t after = 0, id, run_id;
 	bool found = true;
-	*pending = 0;
-	while (found) {
+	while (found && !has_failed(l)) {
 		if (state_outbox_next(st, l->dest->id, after, &id, &run_id, &body, &found, &e)) {
 			fail(l, &e);
 			break;
@@ -802,16 +854,6 @@ static void drain_outbox(struct synclog *l, struct state *st, uint64_t *pending)
 		if (!found)
 			break;
 		after = id;
-		if (has_failed(l)) { /* count what stays */
-			int64_t rid;
-			struct slice d;
-			uint32_t n = 0;
-			struct jerror de = JERROR_INIT;
-			if (!synclog_body_decode((struct slice){ body.buf, body.len }, &rid, &d, NULL, NULL, &n, &de))
-				*pending += n;
-			jerror_release(&de);
-			continue;
-		}
 		struct item *it = xcalloc(1, sizeof(*it));
 		it->kind = IT_BODY;
 		it->outbox_id = id;
@@ -828,24 +870,7 @@ static void drain_outbox(struct synclog *l, struct state *st, uint64_t *pending)
 	}
 	wait_idle(l);
 	flush_done(l, st);
-	if (has_failed(l) && !*pending) {
-		/* count what the failed writes left */
-		uint64_t rows = 0, bytes = 0;
-		after = 0;
-		found = true;
-		while (found && !state_outbox_next(st, l->dest->id, after, &id, &run_id, &body, &found, &e) && found) {
-			int64_t rid;
-			struct slice d;
-			uint32_t n = 0;
-			struct jerror de = JERROR_INIT;
-			after = id;
-			if (!synclog_body_decode((struct slice){ body.buf, body.len }, &rid, &d, NULL, NULL, &n, &de))
-				rows += n;
-			jerror_release(&de);
-		}
-		(void)bytes;
-		*pending = rows;
-	}
+	*pending = has_failed(l) ? outbox_rows(l, st) : 0;
 	strbuf_release(&body);
 	jerror_release(&e);
 }
@@ -912,7 +937,7 @@ static void recover_summaries(struct synclog *l, struct state *st)
 			before = info.rows;
 		jerror_release(&e);
 		e = (struct jerror)JERROR_INIT;
-		items[i]->run.r.log_rows = before + rows_of(l, done_ids[i]);
+		items[i]->run.r.log_rows = before;
 		uint64_t rows = items[i]->run.r.log_rows;
 		enqueue(l, items[i]);
 		wait_idle(l);
@@ -955,7 +980,7 @@ void synclog_finish(struct synclog *l, struct state *st, const struct synclog_su
 	}
 	uint64_t pending = 0;
 	drain_outbox(l, st, &pending);
-	res->rows = rows_of(l, l->run_id);
+	res->rows = rows_of(st, l->run_id);
 	res->pending = pending;
 	if (!l->part) {
 		bool ok = !has_failed(l) && !pending;
@@ -1009,7 +1034,6 @@ void synclog_finish(struct synclog *l, struct state *st, const struct synclog_su
 	}
 	jerror_release(&l->error);
 	free(l->done);
-	free(l->written);
 	free(l->deleting);
 	synclog_body_release(&l->body);
 	strbuf_release(&l->encoded);

@@ -23,10 +23,11 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* An option as text: strings as they are, numbers and booleans as their JSON text. */
 static const char *opt(const struct cfg_app *app, const char *key)
 {
-	const char *v = cfg_options_str(&app->options, key);
-	return v && *v ? v : NULL;
+	const struct cfg_option *o = cfg_options_get(&app->options, key);
+	return o && o->str && *o->str ? o->str : NULL;
 }
 
 static enum jerr my_err(struct synclog_db *c, struct jerror *err, const char *what)

@@ -22,10 +22,11 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* An option as text: strings as they are, numbers and booleans as their JSON text. */
 static const char *opt(const struct cfg_app *app, const char *key)
 {
-	const char *v = cfg_options_str(&app->options, key);
-	return v && *v ? v : NULL;
+	const struct cfg_option *o = cfg_options_get(&app->options, key);
+	return o && o->str && *o->str ? o->str : NULL;
 }
 
 static enum jerr pg_err(struct synclog_db *c, PGresult *res, struct jerror *err, const char *what)
@@ -107,8 +108,7 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *root, const c
 		keys[n] = "password", vals[n++] = opt(app, "password");
 	if (opt(app, "sslmode"))
 		keys[n] = "sslmode", vals[n++] = opt(app, "sslmode");
-	else if (cfg_options_get(&app->options, "ssl") && cfg_options_get(&app->options, "ssl")->kind == OPT_BOOL &&
-		 cfg_options_get(&app->options, "ssl")->b)
+	else if (opt(app, "ssl") && (!strcmp(opt(app, "ssl"), "true") || !strcmp(opt(app, "ssl"), "1")))
 		keys[n] = "sslmode", vals[n++] = "require";
 	for (int i = 0; i < 3; i++) {
 		const char *v = opt(app, certs[i][0]);
