@@ -239,9 +239,20 @@ static struct slice changed_fields(struct arena *a, const struct dest_field *fie
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addch(&sb, '[');
 	for (size_t i = 0; i < nf; i++) {
+		const char *n = fields[i].name;
+		size_t len = strlen(n);
+		bool plain = true; /* most field names need no escaping */
+		for (size_t k = 0; k < len && plain; k++)
+			plain = n[k] >= 0x20 && n[k] < 0x7f && n[k] != '"' && n[k] != '\\';
 		if (sb.len > 1)
 			strbuf_addch(&sb, ',');
-		strbuf_add_json_string(&sb, fields[i].name, strlen(fields[i].name));
+		if (plain) {
+			strbuf_addch(&sb, '"');
+			strbuf_add(&sb, n, len);
+			strbuf_addch(&sb, '"');
+		} else {
+			strbuf_add_json_string(&sb, n, len);
+		}
 	}
 	for (int pass = 0; pass < 2; pass++) {
 		const char *const *g = pass ? d->groups_removed : d->groups_added;

@@ -16,11 +16,24 @@
 #define QUEUE_MAX_BYTES ((size_t)64 << 20)
 /* Record rows per write to the log database (one transaction). */
 #define WRITE_ROWS 5000
+/*
+ * The writer lets bodies gather for up to this long (unless someone waits for it) so a
+ * write carries a few thousand rows, not one batch's 75: far fewer transactions.
+ */
+#define GATHER_MS 200
+#define GATHER_BYTES ((size_t)256 << 10)
 /* Retention: rows deleted per transaction, and transactions per run at most. */
 #define PURGE_CHUNK 10000
 #define PURGE_MAX_CHUNKS 100
 /* Earlier runs whose summary is brought up to date per run, at most. */
 #define RECOVER_MAX 16
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static int64_t now_ms(void)
 {
@@ -162,6 +175,18 @@ struct reader {
 	bool bad;
 };
 
+/* The run id in a body's header (0 for a body too short to have one). */
+static int64_t body_run_id(struct slice body)
+{
+	const unsigned char *p = (const unsigned char *)body.ptr + 4;
+	uint64_t v = 0;
+	if (body.len < 12)
+		return 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return (int64_t)v;
+}
+
 static uint32_t get_u32(struct reader *r)
 {
 	if (r->end - r->p < 4) {
@@ -291,6 +316,7 @@ struct synclog {
 	struct item *head, *tail; /* the queue */
 	size_t queued_bytes;
 	bool busy, stop;
+	int waiting; /* threads in wait_idle: write what is queued at once */
 	/* the writer's (under mu) */
 	struct synclog_db *db;
 	bool failed;
@@ -322,7 +348,6 @@ static void item_free(struct item *it)
 /* Decoding a body into db rows (owned ids and keys, freed after the write). */
 struct row_buf {
 	struct synclog_row *rows;
-	char (*ids)[33];
 	size_t n, alloc;
 	struct strbuf text; /* keys, changed fields, errors (offsets fixed up before writing) */
 	size_t *offs;       /* per row: key, changed, error offsets and lengths */
@@ -351,14 +376,12 @@ static enum jerr decode_row(void *vctx, const struct synclog_entry *e, struct je
 	if (rb->n == rb->alloc) {
 		size_t na = rb->alloc ? rb->alloc * 2 : 256;
 		rb->rows = xrealloc(rb->rows, na * sizeof(*rb->rows));
-		rb->ids = xrealloc(rb->ids, na * sizeof(*rb->ids));
 		rb->offs = xrealloc(rb->offs, na * OFFS * sizeof(*rb->offs));
 		rb->alloc = na;
 	}
 	size_t *o = &rb->offs[rb->n * OFFS];
 	struct synclog_row *r = &rb->rows[rb->n];
 	memset(r, 0, sizeof(*r));
-	synclog_outcome_id(rb->run_id, rb->dest, e->key.is_int, e->key.text, e->attempt, rb->ids[rb->n]);
 	o[0] = add_text(&rb->text, e->key.text);
 	o[1] = e->key.text.len;
 	o[2] = e->changed.len ? add_text(&rb->text, e->changed) : (size_t)-1;
@@ -381,7 +404,6 @@ static void rows_fixup(struct row_buf *rb)
 	for (size_t i = 0; i < rb->n; i++) {
 		size_t *o = &rb->offs[i * OFFS];
 		struct synclog_row *r = &rb->rows[i];
-		r->outcome_id = rb->ids[i]; /* ids may have moved while rows were added */
 		r->key = (struct slice){ rb->text.buf + o[0], o[1] };
 		r->changed = o[2] == (size_t)-1 ? NULL : rb->text.buf + o[2];
 		r->error = o[3] == (size_t)-1 ? NULL : rb->text.buf + o[3];
@@ -410,10 +432,8 @@ static void write_bodies(struct synclog *l, struct item *items)
 		for (; it; it = it->next) {
 			int64_t rid;
 			struct slice d;
-			/* a first pass for the run id: one transaction holds one run's rows */
-			if ((rc = synclog_body_decode((struct slice){ it->body.buf, it->body.len }, &rid, &d, NULL, NULL, &n,
-						      &err)))
-				break;
+			/* one transaction holds one run's rows */
+			rid = body_run_id((struct slice){ it->body.buf, it->body.len });
 			if (it != first && rid != run_id)
 				break;
 			run_id = rid;
@@ -453,7 +473,6 @@ static void write_bodies(struct synclog *l, struct item *items)
 	}
 	jerror_release(&err);
 	free(rb.rows);
-	free(rb.ids);
 	free(rb.offs);
 	strbuf_release(&rb.text);
 }
@@ -502,6 +521,16 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&l->wake, &l->mu);
 		if (!l->head)
 			break;
+		if (l->head->kind == IT_BODY && l->queued_bytes < GATHER_BYTES && !l->stop && !l->waiting) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += (long)GATHER_MS * 1000000;
+			until.tv_sec += until.tv_nsec / 1000000000;
+			until.tv_nsec %= 1000000000;
+			while (l->queued_bytes < GATHER_BYTES && !l->stop && !l->waiting)
+				if (pthread_cond_timedwait(&l->wake, &l->mu, &until))
+					break;
+		}
 		/* take every body queued (they go in one write per run id), or one other item */
 		struct item *take = l->head, *last = l->head;
 		if (take->kind == IT_BODY)
@@ -546,7 +575,8 @@ static void enqueue(struct synclog *l, struct item *it)
 		l->head = it;
 	l->tail = it;
 	l->queued_bytes += it->body.len;
-	pthread_cond_signal(&l->wake);
+	if (it->kind != IT_BODY || l->queued_bytes >= GATHER_BYTES || l->head == it)
+		pthread_cond_signal(&l->wake);
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -554,8 +584,11 @@ static void enqueue(struct synclog *l, struct item *it)
 static void wait_idle(struct synclog *l)
 {
 	pthread_mutex_lock(&l->mu);
+	l->waiting++;
+	pthread_cond_signal(&l->wake);
 	while (l->head || l->busy)
 		pthread_cond_wait(&l->idle, &l->mu);
+	l->waiting--;
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -964,7 +997,10 @@ void synclog_finish(struct synclog *l, struct state *st, const struct synclog_su
 	if (!l)
 		return;
 	synclog_rolled_back(l); /* nothing should be staged; if it is, its transaction is gone */
+	double t0 = mono_s();
 	wait_idle(l);
+	log_debug("destination \"%s\": sync log: waited %.3f s for the writer at the end of the run", l->dest->id,
+		  mono_s() - t0);
 	flush_done(l, st);
 	if (has_failed(l)) {
 		/* one more try for what the writer could not write (a database back meanwhile) */

@@ -2,14 +2,14 @@
 #include "synclog/db.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <xxhash.h>
 
 const char *const synclog_record_cols[SYNCLOG_RECORD_COLS] = {
-	"outcome_id", "run_id", "destination", "record_key", "operation", "changed_fields",
-	"status", "error_code", "error_message", "attempt", "logged_at",
+	"destination", "run_id", "record_key", "attempt", "operation", "changed_fields",
+	"status", "error_code", "error_message", "logged_at",
 };
 
 const char *const synclog_run_cols[SYNCLOG_RUN_COLS] = {
@@ -30,32 +30,19 @@ const struct synclog_db_ops *synclog_db_for_app(const char *app_type)
 
 void synclog_time_text(int64_t ms, char *buf, size_t size)
 {
+	/* rows of a batch share their second: its text is kept per thread */
+	static _Thread_local int64_t last_s = -1;
+	static _Thread_local char last[64];
 	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d.%03d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
-void synclog_outcome_id(int64_t run_id, const char *destination, bool key_is_int, struct slice key, int attempt,
-			char out[33])
-{
-	XXH3_state_t *s = XXH3_createState();
-	char num[48];
-	int n = snprintf(num, sizeof(num), "%" PRId64 "|%d|%c|", run_id, attempt, key_is_int ? 'i' : 't');
-	XXH3_128bits_reset(s);
-	XXH3_128bits_update(s, num, (size_t)n);
-	XXH3_128bits_update(s, destination, strlen(destination) + 1); /* with its NUL: a separator */
-	XXH3_128bits_update(s, key.ptr ? key.ptr : "", key.len);
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s));
-	XXH3_freeState(s);
-	static const char hex[] = "0123456789abcdef";
-	for (int i = 0; i < 16; i++) {
-		out[2 * i] = hex[c.digest[i] >> 4];
-		out[2 * i + 1] = hex[c.digest[i] & 15];
+	if (t != last_s) {
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		snprintf(last, sizeof(last), "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		last_s = t;
 	}
-	out[32] = 0;
+	int f = (int)(ms % 1000);
+	snprintf(buf, size, "%s.%c%c%c", last, '0' + f / 100, '0' + f / 10 % 10, '0' + f % 10);
 }
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one. */
@@ -145,17 +132,16 @@ static const char *when(struct synclog_vals *x, int i, int64_t ms)
 
 void synclog_record_values(const struct synclog_row *r, bool clean, struct synclog_vals *x)
 {
-	x->v[0] = r->outcome_id;
+	x->v[0] = text(x, 0, r->destination, strlen(r->destination), clean);
 	x->v[1] = num(x, 1, r->run_id);
-	x->v[2] = text(x, 0, r->destination, strlen(r->destination), clean);
-	x->v[3] = text(x, 1, r->key.ptr ? r->key.ptr : "", r->key.len, clean);
+	x->v[2] = text(x, 1, r->key.ptr ? r->key.ptr : "", r->key.len, clean);
+	x->v[3] = num(x, 3, r->attempt);
 	x->v[4] = r->operation;
 	x->v[5] = r->changed;
 	x->v[6] = r->status;
 	x->v[7] = r->error_code;
 	x->v[8] = r->error ? text(x, 2, r->error, strlen(r->error), clean) : NULL;
-	x->v[9] = num(x, 9, r->attempt);
-	x->v[10] = when(x, 10, r->at_ms);
+	x->v[9] = when(x, 9, r->at_ms);
 }
 
 void synclog_run_values(const struct synclog_run *r, int64_t now_ms, bool clean, struct synclog_vals *x)

@@ -19,10 +19,10 @@
  *   ops->purge(c, dest, before_ms, limit, &n, &err);  -- retention, one bounded chunk
  *   ops->close(c);
  *
- * Idempotence: a record row's primary key is its outcome_id (the hex XXH3-128 of run
- * id, destination, record key and attempt, synclog_outcome_id), and rows already there
- * are skipped (ON CONFLICT DO NOTHING / INSERT IGNORE / INSERT OR IGNORE), so writing
- * the same rows again, after a crash, changes nothing. A summary is keyed by
+ * Idempotence: a record row's primary key is (destination, run_id, record_key,
+ * attempt), and rows already there are skipped (ON CONFLICT DO NOTHING / ON DUPLICATE
+ * KEY), so writing the same rows again, after a crash, changes nothing. Rows come in
+ * key order within a run, so the key's index grows at its end. A summary is keyed by
  * (destination, run_id) and replaced.
  * Every failure is JERR_IO naming the app and the table, with the database's message as
  * detail; the connection may be unusable afterwards (close it and connect again).
@@ -45,7 +45,6 @@
 
 /* One record outcome (everything borrowed for the call). */
 struct synclog_row {
-	const char *outcome_id; /* 32 hex digits */
 	int64_t run_id;
 	const char *destination;
 	struct slice key;       /* the record key as text */
@@ -107,12 +106,6 @@ const struct synclog_db_ops *synclog_db_for_app(const char *app_type);
 /* "2026-12-06 22:10:00.123" (UTC) for epoch ms, into buf (at least 32 bytes). */
 void synclog_time_text(int64_t ms, char *buf, size_t size);
 /*
- * The outcome id of a record row: 32 lowercase hex digits of XXH3-128 over run id,
- * destination, key kind, key text and attempt, into out (33 bytes with the NUL).
- */
-void synclog_outcome_id(int64_t run_id, const char *destination, bool key_is_int, struct slice key, int attempt,
-			char out[33]);
-/*
  * text made valid UTF-8 without NUL bytes (each bad byte becomes '?'), into sb: what a
  * PostgreSQL or MySQL text column can hold. Appends.
  */
@@ -121,7 +114,7 @@ void synclog_clean_text(struct strbuf *sb, const char *s, size_t len);
 bool synclog_prefix_ok(const char *prefix);
 
 /* The columns of the tables, in the order the writers bind them. */
-#define SYNCLOG_RECORD_COLS 11
+#define SYNCLOG_RECORD_COLS 10
 extern const char *const synclog_record_cols[SYNCLOG_RECORD_COLS];
 #define SYNCLOG_RUN_COLS 21
 extern const char *const synclog_run_cols[SYNCLOG_RUN_COLS];

@@ -111,10 +111,10 @@ static enum jerr my_connect(const struct cfg_app *app, const char *root, const c
 		"  PRIMARY KEY (destination, run_id), KEY (destination, logged_at))"
 		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 		"CREATE TABLE IF NOT EXISTS %ssync_records (\n"
-		"  outcome_id CHAR(32) NOT NULL PRIMARY KEY, run_id BIGINT NOT NULL, destination VARCHAR(191) NOT NULL,\n"
-		"  record_key TEXT NOT NULL, operation VARCHAR(16) NOT NULL, changed_fields TEXT, status VARCHAR(16) NOT NULL,\n"
-		"  error_code VARCHAR(32), error_message TEXT, attempt INT NOT NULL, logged_at DATETIME(3) NOT NULL,\n"
-		"  KEY (destination, run_id), KEY (destination, logged_at))"
+		"  destination VARCHAR(191) NOT NULL, run_id BIGINT NOT NULL, record_key VARCHAR(512) NOT NULL,\n"
+		"  attempt INT NOT NULL, operation VARCHAR(16) NOT NULL, changed_fields TEXT, status VARCHAR(16) NOT NULL,\n"
+		"  error_code VARCHAR(32), error_message TEXT, logged_at DATETIME(3) NOT NULL,\n"
+		"  PRIMARY KEY (destination, run_id, record_key, attempt), KEY (destination, logged_at))"
 		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	};
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -184,6 +184,13 @@ static enum jerr my_write_records(struct synclog_db *c, const struct synclog_row
 		strbuf_addstr(&sql, ") VALUES ");
 		for (size_t i = 0; i < k; i++) {
 			synclog_record_values(&rows[at + i], true, &x);
+			/* record_key is VARCHAR(512) (an index holds at most 3072 bytes): longer keys are cut */
+			if (strlen(x.v[2]) > 512) {
+				size_t cut = 512;
+				while (cut && ((unsigned char)x.clean[1].buf[cut] & 0xc0) == 0x80)
+					cut--;
+				strbuf_setlen(&x.clean[1], cut);
+			}
 			strbuf_addstr(&sql, i ? ",(" : "(");
 			for (int col = 0; col < SYNCLOG_RECORD_COLS; col++) {
 				if (col)
@@ -192,7 +199,7 @@ static enum jerr my_write_records(struct synclog_db *c, const struct synclog_row
 			}
 			strbuf_addch(&sql, ')');
 		}
-		strbuf_addstr(&sql, " ON DUPLICATE KEY UPDATE outcome_id = outcome_id");
+		strbuf_addstr(&sql, " ON DUPLICATE KEY UPDATE attempt = attempt");
 		rc = query(c, sql.buf, sql.len, what, err);
 	}
 	if (rc)

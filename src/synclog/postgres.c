@@ -166,13 +166,13 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *root, const c
 		    "  error TEXT, log_status TEXT NOT NULL, log_rows BIGINT NOT NULL, logged_at TIMESTAMPTZ NOT NULL,\n"
 		    "  PRIMARY KEY (destination, run_id));\n"
 		    "CREATE TABLE IF NOT EXISTS %ssync_records (\n"
-		    "  outcome_id TEXT PRIMARY KEY, run_id BIGINT NOT NULL, destination TEXT NOT NULL,\n"
-		    "  record_key TEXT NOT NULL, operation TEXT NOT NULL, changed_fields TEXT, status TEXT NOT NULL,\n"
-		    "  error_code TEXT, error_message TEXT, attempt INTEGER NOT NULL, logged_at TIMESTAMPTZ NOT NULL);\n"
-		    "CREATE INDEX IF NOT EXISTS %ssync_records_run ON %ssync_records (destination, run_id);\n"
+		    "  destination TEXT NOT NULL, run_id BIGINT NOT NULL, record_key TEXT NOT NULL,\n"
+		    "  attempt INTEGER NOT NULL, operation TEXT NOT NULL, changed_fields TEXT, status TEXT NOT NULL,\n"
+		    "  error_code TEXT, error_message TEXT, logged_at TIMESTAMPTZ NOT NULL,\n"
+		    "  PRIMARY KEY (destination, run_id, record_key, attempt));\n"
 		    "CREATE INDEX IF NOT EXISTS %ssync_records_at ON %ssync_records (destination, logged_at);\n"
 		    "COMMIT;\n",
-		    P, P, P, SYNCLOG_SCHEMA_VERSION, P, P, P, P, P, P);
+		    P, P, P, SYNCLOG_SCHEMA_VERSION, P, P, P, P);
 	PGresult *res = PQexec(c->pg, sql.buf);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = pg_err(c, res, err, "create the sync log tables");
@@ -215,7 +215,7 @@ out:
 /* Columns that are not text: the casts their parameters need. */
 static const char *record_cast(int i)
 {
-	return i == 1 ? "::bigint" : i == 9 ? "::integer" : i == 10 ? "::timestamptz" : "";
+	return i == 1 ? "::bigint" : i == 3 ? "::integer" : i == 9 ? "::timestamptz" : "";
 }
 
 static enum jerr pg_write_records(struct synclog_db *c, const struct synclog_row *rows, size_t n, struct jerror *err)
@@ -237,8 +237,8 @@ static enum jerr pg_write_records(struct synclog_db *c, const struct synclog_row
 		strbuf_addstr(&sql, c->ins_record.buf);
 		for (size_t i = 0; i < k; i++) {
 			synclog_record_values(&rows[at + i], true, &x[i]);
-			snprintf(tz[i], sizeof(tz[i]), "%s+00", x[i].v[10]);
-			x[i].v[10] = tz[i];
+			snprintf(tz[i], sizeof(tz[i]), "%s+00", x[i].v[9]);
+			x[i].v[9] = tz[i];
 			strbuf_addstr(&sql, i ? ",(" : "(");
 			for (int col = 0; col < SYNCLOG_RECORD_COLS; col++) {
 				vals[p++] = x[i].v[col];
@@ -246,7 +246,7 @@ static enum jerr pg_write_records(struct synclog_db *c, const struct synclog_row
 			}
 			strbuf_addch(&sql, ')');
 		}
-		strbuf_addstr(&sql, " ON CONFLICT (outcome_id) DO NOTHING");
+		strbuf_addstr(&sql, " ON CONFLICT (destination, run_id, record_key, attempt) DO NOTHING");
 		rc = exec(c, sql.buf, p, vals, what, err);
 	}
 	if (rc)

@@ -97,12 +97,12 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *root, const c
 		    "  error TEXT, log_status TEXT NOT NULL, log_rows INTEGER NOT NULL, logged_at TEXT NOT NULL,\n"
 		    "  PRIMARY KEY (destination, run_id));\n"
 		    "CREATE TABLE IF NOT EXISTS %ssync_records (\n"
-		    "  outcome_id TEXT PRIMARY KEY NOT NULL, run_id INTEGER NOT NULL, destination TEXT NOT NULL,\n"
-		    "  record_key TEXT NOT NULL, operation TEXT NOT NULL, changed_fields TEXT, status TEXT NOT NULL,\n"
-		    "  error_code TEXT, error_message TEXT, attempt INTEGER NOT NULL, logged_at TEXT NOT NULL);\n"
-		    "CREATE INDEX IF NOT EXISTS %ssync_records_run ON %ssync_records (destination, run_id);\n"
+		    "  destination TEXT NOT NULL, run_id INTEGER NOT NULL, record_key TEXT NOT NULL,\n"
+		    "  attempt INTEGER NOT NULL, operation TEXT NOT NULL, changed_fields TEXT, status TEXT NOT NULL,\n"
+		    "  error_code TEXT, error_message TEXT, logged_at TEXT NOT NULL,\n"
+		    "  PRIMARY KEY (destination, run_id, record_key, attempt)) WITHOUT ROWID;\n"
 		    "CREATE INDEX IF NOT EXISTS %ssync_records_at ON %ssync_records (destination, logged_at);\n",
-		    P, P, SYNCLOG_SCHEMA_VERSION, P, P, P, P, P, P);
+		    P, P, SYNCLOG_SCHEMA_VERSION, P, P, P, P);
 	if ((rc = exec(c, "BEGIN IMMEDIATE", "start a transaction", err)))
 		goto out;
 	if ((rc = exec(c, sql.buf, "create the sync log tables", err))) {
@@ -134,7 +134,7 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *root, const c
 	strbuf_addstr(&sql, ") VALUES (");
 	for (int i = 0; i < SYNCLOG_RECORD_COLS; i++)
 		strbuf_addf(&sql, "%s?%d", i ? ", " : "", i + 1);
-	strbuf_addstr(&sql, ") ON CONFLICT (outcome_id) DO NOTHING");
+	strbuf_addstr(&sql, ") ON CONFLICT (destination, run_id, record_key, attempt) DO NOTHING");
 	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &c->ins_record, NULL) != SQLITE_OK) {
 		rc = db_err(c, err, "prepare the insert into the sync log");
 		goto out;
@@ -184,8 +184,10 @@ static enum jerr sq_write_records(struct synclog_db *c, const struct synclog_row
 		synclog_record_values(&rows[i], false, &x);
 		bind_vals(c->ins_record, &x, SYNCLOG_RECORD_COLS);
 		/* the key as it is: SQLite text holds any bytes */
-		sqlite3_bind_text(c->ins_record, 4, rows[i].key.ptr ? rows[i].key.ptr : "", (int)rows[i].key.len,
+		sqlite3_bind_text(c->ins_record, 3, rows[i].key.ptr ? rows[i].key.ptr : "", (int)rows[i].key.len,
 				  SQLITE_STATIC);
+		sqlite3_bind_int64(c->ins_record, 2, rows[i].run_id); /* integers as such: no conversion */
+		sqlite3_bind_int(c->ins_record, 4, rows[i].attempt);
 		if (sqlite3_step(c->ins_record) != SQLITE_DONE)
 			rc = db_err(c, err, what);
 		sqlite3_reset(c->ins_record);
@@ -229,9 +231,11 @@ static enum jerr sq_purge(struct synclog_db *c, const char *destination, int64_t
 	for (size_t t = 0; t < 2 && !rc && *deleted < limit; t++) {
 		struct strbuf sql = STRBUF_INIT;
 		sqlite3_stmt *s = NULL;
-		strbuf_addf(&sql, "DELETE FROM %s%s WHERE rowid IN (SELECT rowid FROM %s%s WHERE destination = ?1 AND "
+		/* by primary key: sync_records has no rowid */
+		const char *pk = t ? "destination, run_id" : "destination, run_id, record_key, attempt";
+		strbuf_addf(&sql, "DELETE FROM %s%s WHERE (%s) IN (SELECT %s FROM %s%s WHERE destination = ?1 AND "
 				  "logged_at < ?2 LIMIT ?3)",
-			    c->prefix, tables[t], c->prefix, tables[t]);
+			    c->prefix, tables[t], pk, pk, c->prefix, tables[t]);
 		if (sqlite3_prepare_v2(c->db, sql.buf, -1, &s, NULL) != SQLITE_OK) {
 			rc = db_err(c, err, "delete old rows (syncLogRetentionDays)");
 		} else {

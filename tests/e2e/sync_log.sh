@@ -153,12 +153,12 @@ eq "log back: the state store says run 5's log is complete" "$(sqlite3 "$TMP/.jo
 
 # ---- retention: rows older than syncLogRetentionDays go, other destinations' stay ----
 OLD="2000-01-01 00:00:00"
-logq "INSERT INTO joey_sync_records (outcome_id, run_id, destination, record_key, operation, status, attempt, logged_at) VALUES
-  ('old1', 0, 'd', 'x', 'update', 'confirmed', 1, '$OLD'), ('old2', 0, 'other', 'x', 'update', 'confirmed', 1, '$OLD')" >/dev/null
+logq "INSERT INTO joey_sync_records (destination, run_id, record_key, attempt, operation, status, logged_at) VALUES
+  ('d', 0, 'old1', 1, 'update', 'confirmed', '$OLD'), ('other', 0, 'old2', 1, 'update', 'confirmed', '$OLD')" >/dev/null
 rm -rf "$TMP/cfg"; config "$TMP/cfg" '{"syncLogAppId":"logdb","syncLogRetentionDays":30}'
 sqlite3 "$TMP/data.db" "UPDATE users SET n = 5 WHERE id = 1"
 run run $J; expect_rc 0 "retention: run 7"
-eq "retention: the old row of d is gone, the other destination's stays" "$(logq "SELECT outcome_id FROM joey_sync_records WHERE run_id = 0 ORDER BY 1")" "old2"
+eq "retention: the old row of d is gone, the other destination's stays" "$(logq "SELECT record_key FROM joey_sync_records WHERE run_id = 0 ORDER BY 1")" "old2"
 eq "retention: recent rows stay" "$(logq "SELECT count(*) FROM joey_sync_records WHERE destination = 'd' AND run_id > 0")" "$((200 + 10 + 200 + 200 + 25 + 5 + 1))"
 
 # ---- kill -9 mid-run: the log never says more than the state store; the next run completes it ----
