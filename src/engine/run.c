@@ -608,7 +608,7 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 		struct synclog_summary ls = { .run_id = rd->run_id, .trigger = log_trigger(dc->opts),
 					      .started_ms = dc->started_ms, .records_read = (int64_t)rd->records_read,
 					      .status = rd->status, .counts = &rd->counts, .error = msg,
-					      .part = dc->opts->part != NULL };
+					      .part = dc->opts->part != NULL, .stop = dc->opts->stop };
 		synclog_finish(dc->log, dc->st, &ls, &lr);
 		dc->log = NULL;
 		rd->sync_log_status = lr.status;

@@ -56,9 +56,8 @@ const char *synclog_status_name(enum synclog_status s)
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
-const char *synclog_error_code(const char *msg, bool local)
+const char *synclog_error_code(const char *msg, bool local, char buf[16])
 {
-	static char codes[600][9]; /* "http_NNN" for 100..699, built once per code */
 	if (local)
 		return "local";
 	if (!msg)
@@ -66,12 +65,9 @@ const char *synclog_error_code(const char *msg, bool local)
 	if (strstr(msg, "gave up"))
 		return "retries_exhausted";
 	const char *h = strstr(msg, "HTTP ");
-	if (h && h[5] >= '1' && h[5] <= '6' && h[6] >= '0' && h[6] <= '9' && h[7] >= '0' && h[7] <= '9') {
-		int code = (h[5] - '0') * 100 + (h[6] - '0') * 10 + (h[7] - '0');
-		char *c = codes[code - 100];
-		if (!c[0]) /* the same bytes from any thread: a benign race */
-			snprintf(c, sizeof(codes[0]), "http_%d", code);
-		return c;
+	if (h && h[5] >= '1' && h[5] <= '5' && h[6] >= '0' && h[6] <= '9' && h[7] >= '0' && h[7] <= '9') {
+		snprintf(buf, 16, "http_%c%c%c", h[5], h[6], h[7]);
+		return buf;
 	}
 	return "rejected";
 }
@@ -359,7 +355,7 @@ struct decode_ctx {
 	struct row_buf *rb;
 };
 
-#define OFFS 6 /* per row: key offset and length, changed and error offsets (or -1), failed, local */
+#define OFFS 6 /* per row: key offset and length, changed, error and error code offsets (or -1), unused */
 
 static size_t add_text(struct strbuf *sb, struct slice s)
 {
@@ -386,15 +382,21 @@ static enum jerr decode_row(void *vctx, const struct synclog_entry *e, struct je
 	o[1] = e->key.text.len;
 	o[2] = e->changed.len ? add_text(&rb->text, e->changed) : (size_t)-1;
 	o[3] = e->error.len ? add_text(&rb->text, e->error) : (size_t)-1;
+	o[4] = (size_t)-1;
+	if (e->status == SYNCLOG_FAILED) {
+		char buf[16], msg[256];
+		size_t n = e->error.len < sizeof(msg) - 1 ? e->error.len : sizeof(msg) - 1;
+		memcpy(msg, e->error.ptr, n);
+		msg[n] = 0;
+		o[4] = add_text(&rb->text, slice_of(synclog_error_code(e->error.len ? msg : NULL, e->local, buf)));
+	}
 	r->run_id = rb->run_id;
 	r->destination = rb->dest;
 	r->operation = synclog_op_name(e->op);
 	r->status = synclog_status_name(e->status);
 	r->attempt = e->attempt;
 	r->at_ms = e->at_ms;
-	/* the error code needs the message: computed after the fix-up */
-	o[4] = e->status == SYNCLOG_FAILED;
-	o[5] = e->local;
+	o[5] = 0;
 	rb->n++;
 	return JERR_OK;
 }
@@ -407,8 +409,8 @@ static void rows_fixup(struct row_buf *rb)
 		r->key = (struct slice){ rb->text.buf + o[0], o[1] };
 		r->changed = o[2] == (size_t)-1 ? NULL : rb->text.buf + o[2];
 		r->error = o[3] == (size_t)-1 ? NULL : rb->text.buf + o[3];
-		if (o[4]) {
-			r->error_code = synclog_error_code(r->error, o[5] != 0);
+		if (o[4] != (size_t)-1) {
+			r->error_code = rb->text.buf + o[4];
 			if (!r->error)
 				r->error = "failed";
 		}
@@ -567,6 +569,10 @@ static void *writer_main(void *arg)
 
 static void enqueue(struct synclog *l, struct item *it)
 {
+	if (!l->thread_started) { /* no writer: the rows wait in the outbox */
+		item_free(it);
+		return;
+	}
 	pthread_mutex_lock(&l->mu);
 	it->next = NULL;
 	if (l->tail)
@@ -583,6 +589,8 @@ static void enqueue(struct synclog *l, struct item *it)
 /* Wait until the writer has done everything queued. */
 static void wait_idle(struct synclog *l)
 {
+	if (!l->thread_started)
+		return;
 	pthread_mutex_lock(&l->mu);
 	l->waiting++;
 	pthread_cond_signal(&l->wake);
@@ -697,8 +705,13 @@ static enum jerr delete_done(struct synclog *l, struct state *st, struct jerror 
 	l->n_deleting += l->n_done;
 	l->n_done = 0;
 	pthread_mutex_unlock(&l->mu);
-	for (size_t i = from; i < l->n_deleting && !rc; i++)
-		rc = state_outbox_delete(st, l->dest->id, l->deleting[i].id, err);
+	/* a row another process deleted first (a worker's drain) is not counted twice */
+	for (size_t i = from; i < l->n_deleting && !rc; i++) {
+		bool gone = false;
+		rc = state_outbox_delete(st, l->dest->id, l->deleting[i].id, &gone, err);
+		if (!gone)
+			l->deleting[i].rows = 0;
+	}
 	/* the rows per run: a batch's deletes are of one or two runs, a drain's of a few */
 	for (size_t i = from; i < l->n_deleting && !rc; i++) {
 		int64_t run_id = l->deleting[i].run_id;
@@ -711,6 +724,8 @@ static enum jerr delete_done(struct synclog *l, struct state *st, struct jerror 
 		for (size_t k = i; k < l->n_deleting; k++)
 			if (l->deleting[k].run_id == run_id)
 				add += l->deleting[k].rows;
+		if (!add)
+			continue;
 		struct state_synclog_info info;
 		struct strbuf status = STRBUF_INIT, error = STRBUF_INIT;
 		bool found = false;
@@ -1002,7 +1017,9 @@ void synclog_finish(struct synclog *l, struct state *st, const struct synclog_su
 	log_debug("destination \"%s\": sync log: waited %.3f s for the writer at the end of the run", l->dest->id,
 		  mono_s() - t0);
 	flush_done(l, st);
-	if (has_failed(l)) {
+	/* stopping (SIGTERM): no more than what the writer had; the rest waits in the outbox */
+	bool stopping = s->stop && *s->stop;
+	if (has_failed(l) && l->thread_started && !stopping) {
 		/* one more try for what the writer could not write (a database back meanwhile) */
 		pthread_mutex_lock(&l->mu);
 		log_info("destination \"%s\": sync log: %s; trying again", l->dest->id, l->error.msg.buf);
@@ -1015,7 +1032,16 @@ void synclog_finish(struct synclog *l, struct state *st, const struct synclog_su
 		pthread_mutex_unlock(&l->mu);
 	}
 	uint64_t pending = 0;
-	drain_outbox(l, st, &pending);
+	if (!l->thread_started) {
+		struct jerror e = JERROR_INIT;
+		jerror_set(&e, JERR_INTERNAL, "could not start the sync log's writer thread");
+		fail(l, &e);
+		jerror_release(&e);
+	}
+	if (stopping)
+		pending = outbox_rows(l, st);
+	else
+		drain_outbox(l, st, &pending);
 	res->rows = rows_of(st, l->run_id);
 	res->pending = pending;
 	if (!l->part) {
@@ -1025,10 +1051,11 @@ void synclog_finish(struct synclog *l, struct state *st, const struct synclog_su
 		summary_item(l, s, now_ms(), ok ? "complete" : "pending", res->rows, it);
 		enqueue(l, it);
 		wait_idle(l);
-		if (!has_failed(l) && !pending)
-			recover_summaries(l, st);
 	}
-	if (!has_failed(l) && l->dest->sync_log_retention_days > 0) {
+	/* earlier runs' summaries (a worker job's are written by the next job's items) */
+	if (!has_failed(l) && !pending && !stopping)
+		recover_summaries(l, st);
+	if (!has_failed(l) && !stopping && l->dest->sync_log_retention_days > 0) {
 		struct item *it = xcalloc(1, sizeof(*it));
 		strbuf_init(&it->body, 0);
 		it->kind = IT_PURGE;

@@ -49,6 +49,8 @@ struct synclog_summary {
 	const struct run_counts *counts;
 	const char *error;     /* NULL: none */
 	bool part;             /* a worker's work item: record rows only, no summary */
+	/* set (SIGTERM): synclog_finish only waits for what the writer has; the rest waits */
+	volatile int *stop;
 };
 
 /* How the log of a run ended (synclog_finish). */
@@ -135,7 +137,10 @@ enum jerr synclog_body_decode(struct slice body, int64_t *run_id, struct slice *
 
 const char *synclog_op_name(enum synclog_op op);
 const char *synclog_status_name(enum synclog_status s);
-/* error_code of a failed row from its message: "local", "retries_exhausted", "http_NNN", "rejected". */
-const char *synclog_error_code(const char *msg, bool local);
+/*
+ * error_code of a failed row from its message: "local", "retries_exhausted",
+ * "http_NNN" (written into buf), "rejected". Returns a static string or buf.
+ */
+const char *synclog_error_code(const char *msg, bool local, char buf[16]);
 
 #endif

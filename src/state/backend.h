@@ -230,7 +230,8 @@ struct state_ops {
 				int64_t now, int64_t *id, struct jerror *err);
 	enum jerr (*outbox_next)(struct state *st, const char *dest_id, int64_t after, int64_t *id,
 				 int64_t *run_id, struct strbuf *body, bool *found, struct jerror *err);
-	enum jerr (*outbox_delete)(struct state *st, const char *dest_id, int64_t id, struct jerror *err);
+	enum jerr (*outbox_delete)(struct state *st, const char *dest_id, int64_t id, bool *deleted,
+				   struct jerror *err);
 	enum jerr (*outbox_count)(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
 				  struct jerror *err);
 	enum jerr (*synclog_set)(struct state *st, const struct state_synclog_info *info, int64_t now,

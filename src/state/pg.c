@@ -2012,7 +2012,8 @@ static enum jerr pg_outbox_next(struct state *st, const char *dest_id, int64_t a
 	return JERR_OK;
 }
 
-static enum jerr pg_outbox_delete(struct state *st, const char *dest_id, int64_t id, struct jerror *err)
+static enum jerr pg_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
+				  struct jerror *err)
 {
 	struct params p = { 0 };
 	PGresult *res;
@@ -2022,6 +2023,7 @@ static enum jerr pg_outbox_delete(struct state *st, const char *dest_id, int64_t
 	ret = run(ps_of(st), S_OUTBOX_DEL, &p, &res, err,
 		  "could not delete written rows from the sync log outbox of destination \"%s\" in state store \"%s\"",
 		  dest_id, st->path);
+	*deleted = !ret && changes(res) > 0;
 	PQclear(res);
 	return ret;
 }

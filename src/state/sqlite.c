@@ -1452,7 +1452,8 @@ static enum jerr sq_outbox_next(struct state *st, const char *dest_id, int64_t a
 	return ret;
 }
 
-static enum jerr sq_outbox_delete(struct state *st, const char *dest_id, int64_t id, struct jerror *err)
+static enum jerr sq_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
+				  struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
 	sqlite3_stmt *s = NULL;
@@ -1461,7 +1462,9 @@ static enum jerr sq_outbox_delete(struct state *st, const char *dest_id, int64_t
 		return ret;
 	sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, id);
-	return step_write(sq, s, "delete written rows from the sync log outbox", NULL, NULL, err);
+	ret = step_write(sq, s, "delete written rows from the sync log outbox", NULL, NULL, err);
+	*deleted = !ret && sqlite3_changes(sq->db) > 0;
+	return ret;
 }
 
 static enum jerr sq_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,

@@ -985,12 +985,14 @@ enum jerr state_outbox_next(struct state *st, const char *dest_id, int64_t after
 	return st->ops->outbox_next(st, dest_id, after, id, run_id, body, found, err);
 }
 
-enum jerr state_outbox_delete(struct state *st, const char *dest_id, int64_t id, struct jerror *err)
+enum jerr state_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
+			      struct jerror *err)
 {
 	enum jerr ret;
+	*deleted = false;
 	if ((ret = refuse_readonly(st, err)))
 		return ret;
-	return st->ops->outbox_delete(st, dest_id, id, err);
+	return st->ops->outbox_delete(st, dest_id, id, deleted, err);
 }
 
 enum jerr state_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,

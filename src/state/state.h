@@ -511,8 +511,9 @@ enum jerr state_outbox_put(struct state *st, const char *dest_id, int64_t run_id
 /* The row of dest_id with the smallest id > after: *found, its id, run_id and body (reset first). */
 enum jerr state_outbox_next(struct state *st, const char *dest_id, int64_t after, int64_t *id, int64_t *run_id,
 			    struct strbuf *body, bool *found, struct jerror *err) JOEY_WUR;
-/* Delete row id of dest_id (none: no error). */
-enum jerr state_outbox_delete(struct state *st, const char *dest_id, int64_t id, struct jerror *err) JOEY_WUR;
+/* Delete row id of dest_id; *deleted: it was there (none: no error). */
+enum jerr state_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
+			      struct jerror *err) JOEY_WUR;
 /* How many rows dest_id has in the outbox and the bytes of their bodies. */
 enum jerr state_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
 			     struct jerror *err) JOEY_WUR;
