@@ -87,9 +87,11 @@ struct synclog_db_ops {
 	/* Insert or replace the summary of (run->destination, run->run_id). */
 	enum jerr (*write_run)(struct synclog_db *c, const struct synclog_run *run, struct jerror *err);
 	/*
-	 * Retention: delete at most limit record rows, then summaries, of destination
-	 * (borrowed) logged before before_ms (one transaction); *deleted says how many went.
-	 * Call again until it is < limit.
+	 * Retention: delete the runs of destination (borrowed) that started before
+	 * before_ms, oldest first: their record rows (found by the primary key's prefix, no
+	 * other index needed) and then their summary; at most limit rows in all per call,
+	 * each statement its own transaction. *deleted says how many went; call again while
+	 * it is limit.
 	 */
 	enum jerr (*purge)(struct synclog_db *c, const char *destination, int64_t before_ms, size_t limit,
 			   uint64_t *deleted, struct jerror *err);

@@ -108,13 +108,13 @@ static enum jerr my_connect(const struct cfg_app *app, const char *root, const c
 		"  unsubscribed BIGINT NOT NULL, unchanged BIGINT NOT NULL, failed BIGINT NOT NULL,\n"
 		"  not_in_braze BIGINT NOT NULL, requests BIGINT NOT NULL, retries BIGINT NOT NULL,\n"
 		"  error TEXT, log_status VARCHAR(16) NOT NULL, log_rows BIGINT NOT NULL, logged_at DATETIME(3) NOT NULL,\n"
-		"  PRIMARY KEY (destination, run_id), KEY (destination, logged_at))"
+		"  PRIMARY KEY (destination, run_id), KEY (destination, started_at))"
 		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 		"CREATE TABLE IF NOT EXISTS %ssync_records (\n"
 		"  destination VARCHAR(191) NOT NULL, run_id BIGINT NOT NULL, record_key VARCHAR(512) NOT NULL,\n"
 		"  attempt INT NOT NULL, operation VARCHAR(16) NOT NULL, changed_fields TEXT, status VARCHAR(16) NOT NULL,\n"
 		"  error_code VARCHAR(32), error_message TEXT, logged_at DATETIME(3) NOT NULL,\n"
-		"  PRIMARY KEY (destination, run_id, record_key, attempt), KEY (destination, logged_at))"
+		"  PRIMARY KEY (destination, run_id, record_key, attempt))"
 		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	};
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -242,26 +242,56 @@ static enum jerr my_write_run(struct synclog_db *c, const struct synclog_run *ru
 static enum jerr my_purge(struct synclog_db *c, const char *destination, int64_t before_ms, size_t limit,
 			  uint64_t *deleted, struct jerror *err)
 {
-	static const char *const tables[] = { "sync_records", "sync_runs" };
+	struct strbuf sql = STRBUF_INIT, dest = STRBUF_INIT;
 	char before[32];
 	enum jerr rc = JERR_OK;
 	*deleted = 0;
 	synclog_time_text(before_ms, before, sizeof(before));
-	for (size_t t = 0; t < 2 && !rc && *deleted < limit; t++) {
-		struct strbuf sql = STRBUF_INIT, dest = STRBUF_INIT;
-		synclog_clean_text(&dest, destination, strlen(destination));
-		strbuf_addf(&sql, "DELETE FROM %s%s WHERE destination = ", c->prefix, tables[t]);
+	synclog_clean_text(&dest, destination, strlen(destination));
+	while (*deleted < limit && !rc) {
+		strbuf_reset(&sql);
+		strbuf_addf(&sql, "SELECT run_id FROM %ssync_runs WHERE destination = ", c->prefix);
 		add_value(c, &sql, dest.buf);
-		strbuf_addstr(&sql, " AND logged_at < ");
+		strbuf_addstr(&sql, " AND started_at < ");
 		add_value(c, &sql, before);
-		strbuf_addf(&sql, " LIMIT %zu", limit - (size_t)*deleted);
+		strbuf_addstr(&sql, " ORDER BY run_id LIMIT 1");
+		if (mysql_real_query(c->my, sql.buf, (unsigned long)sql.len)) {
+			rc = my_err(c, err, "delete old rows (syncLogRetentionDays)");
+			break;
+		}
+		MYSQL_RES *res = mysql_store_result(c->my);
+		MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+		char run_id[24] = "";
+		if (row && row[0])
+			snprintf(run_id, sizeof(run_id), "%s", row[0]);
+		if (res)
+			mysql_free_result(res);
+		if (!*run_id)
+			break;
+		size_t want = limit - (size_t)*deleted;
+		strbuf_reset(&sql);
+		strbuf_addf(&sql, "DELETE FROM %ssync_records WHERE destination = ", c->prefix);
+		add_value(c, &sql, dest.buf);
+		strbuf_addf(&sql, " AND run_id = %s LIMIT %zu", run_id, want);
+		if (mysql_real_query(c->my, sql.buf, (unsigned long)sql.len)) {
+			rc = my_err(c, err, "delete old rows (syncLogRetentionDays)");
+			break;
+		}
+		size_t n = (size_t)mysql_affected_rows(c->my);
+		*deleted += n;
+		if (n == want)
+			break; /* the run may have more: the next call goes on */
+		strbuf_reset(&sql);
+		strbuf_addf(&sql, "DELETE FROM %ssync_runs WHERE destination = ", c->prefix);
+		add_value(c, &sql, dest.buf);
+		strbuf_addf(&sql, " AND run_id = %s", run_id);
 		if (mysql_real_query(c->my, sql.buf, (unsigned long)sql.len))
 			rc = my_err(c, err, "delete old rows (syncLogRetentionDays)");
 		else
-			*deleted += (uint64_t)mysql_affected_rows(c->my);
-		strbuf_release(&sql);
-		strbuf_release(&dest);
+			*deleted += 1;
 	}
+	strbuf_release(&sql);
+	strbuf_release(&dest);
 	return rc;
 }
 

@@ -170,9 +170,8 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *root, const c
 		    "  attempt INTEGER NOT NULL, operation TEXT NOT NULL, changed_fields TEXT, status TEXT NOT NULL,\n"
 		    "  error_code TEXT, error_message TEXT, logged_at TIMESTAMPTZ NOT NULL,\n"
 		    "  PRIMARY KEY (destination, run_id, record_key, attempt));\n"
-		    "CREATE INDEX IF NOT EXISTS %ssync_records_at ON %ssync_records (destination, logged_at);\n"
 		    "COMMIT;\n",
-		    P, P, P, SYNCLOG_SCHEMA_VERSION, P, P, P, P);
+		    P, P, P, SYNCLOG_SCHEMA_VERSION, P, P);
 	PGresult *res = PQexec(c->pg, sql.buf);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = pg_err(c, res, err, "create the sync log tables");
@@ -297,29 +296,59 @@ static enum jerr pg_write_run(struct synclog_db *c, const struct synclog_run *ru
 static enum jerr pg_purge(struct synclog_db *c, const char *destination, int64_t before_ms, size_t limit,
 			  uint64_t *deleted, struct jerror *err)
 {
-	static const char *const tables[] = { "sync_records", "sync_runs" };
+	struct strbuf q_old = STRBUF_INIT, q_recs = STRBUF_INIT, q_run = STRBUF_INIT, dest = STRBUF_INIT;
 	char before[40], lim[24];
 	enum jerr rc = JERR_OK;
+	const char *P = c->prefix;
 	*deleted = 0;
 	synclog_time_text(before_ms, before, sizeof(before) - 4);
 	strcat(before, "+00");
-	for (size_t t = 0; t < 2 && !rc && *deleted < limit; t++) {
-		struct strbuf sql = STRBUF_INIT, dest = STRBUF_INIT;
-		synclog_clean_text(&dest, destination, strlen(destination));
-		snprintf(lim, sizeof(lim), "%zu", limit - (size_t)*deleted);
-		const char *v[3] = { dest.buf, before, lim };
-		strbuf_addf(&sql, "DELETE FROM %s%s WHERE ctid IN (SELECT ctid FROM %s%s WHERE destination = $1 AND "
-				  "logged_at < $2::timestamptz LIMIT $3::bigint)",
-			    c->prefix, tables[t], c->prefix, tables[t]);
-		PGresult *res = PQexecParams(c->pg, sql.buf, 3, NULL, v, NULL, NULL, 0);
+	synclog_clean_text(&dest, destination, strlen(destination));
+	strbuf_addf(&q_old, "SELECT run_id FROM %ssync_runs WHERE destination = $1 AND started_at < $2::timestamptz "
+			    "ORDER BY run_id LIMIT 1", P);
+	strbuf_addf(&q_recs, "DELETE FROM %ssync_records WHERE ctid IN (SELECT ctid FROM %ssync_records WHERE "
+			     "destination = $1 AND run_id = $2::bigint LIMIT $3::bigint)", P, P);
+	strbuf_addf(&q_run, "DELETE FROM %ssync_runs WHERE destination = $1 AND run_id = $2::bigint", P);
+	while (*deleted < limit && !rc) {
+		const char *v[3] = { dest.buf, before, NULL };
+		PGresult *res = PQexecParams(c->pg, q_old.buf, 2, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			rc = pg_err(c, res, err, "delete old rows (syncLogRetentionDays)");
+			PQclear(res);
+			break;
+		}
+		if (!PQntuples(res)) {
+			PQclear(res);
+			break;
+		}
+		char run_id[24];
+		snprintf(run_id, sizeof(run_id), "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		size_t want = limit - (size_t)*deleted;
+		snprintf(lim, sizeof(lim), "%zu", want);
+		const char *r[3] = { dest.buf, run_id, lim };
+		res = PQexecParams(c->pg, q_recs.buf, 3, NULL, r, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			rc = pg_err(c, res, err, "delete old rows (syncLogRetentionDays)");
+			PQclear(res);
+			break;
+		}
+		size_t n = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		*deleted += n;
+		if (n == want)
+			break; /* the run may have more: the next call goes on */
+		res = PQexecParams(c->pg, q_run.buf, 2, NULL, r, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			rc = pg_err(c, res, err, "delete old rows (syncLogRetentionDays)");
 		else
-			*deleted += strtoull(PQcmdTuples(res), NULL, 10);
+			*deleted += 1;
 		PQclear(res);
-		strbuf_release(&sql);
-		strbuf_release(&dest);
 	}
+	strbuf_release(&q_old);
+	strbuf_release(&q_recs);
+	strbuf_release(&q_run);
+	strbuf_release(&dest);
 	return rc;
 }
 

@@ -100,9 +100,8 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *root, const c
 		    "  destination TEXT NOT NULL, run_id INTEGER NOT NULL, record_key TEXT NOT NULL,\n"
 		    "  attempt INTEGER NOT NULL, operation TEXT NOT NULL, changed_fields TEXT, status TEXT NOT NULL,\n"
 		    "  error_code TEXT, error_message TEXT, logged_at TEXT NOT NULL,\n"
-		    "  PRIMARY KEY (destination, run_id, record_key, attempt)) WITHOUT ROWID;\n"
-		    "CREATE INDEX IF NOT EXISTS %ssync_records_at ON %ssync_records (destination, logged_at);\n",
-		    P, P, SYNCLOG_SCHEMA_VERSION, P, P, P, P);
+		    "  PRIMARY KEY (destination, run_id, record_key, attempt)) WITHOUT ROWID;\n",
+		    P, P, SYNCLOG_SCHEMA_VERSION, P, P);
 	if ((rc = exec(c, "BEGIN IMMEDIATE", "start a transaction", err)))
 		goto out;
 	if ((rc = exec(c, sql.buf, "create the sync log tables", err))) {
@@ -223,33 +222,62 @@ static enum jerr sq_write_run(struct synclog_db *c, const struct synclog_run *ru
 static enum jerr sq_purge(struct synclog_db *c, const char *destination, int64_t before_ms, size_t limit,
 			  uint64_t *deleted, struct jerror *err)
 {
-	static const char *const tables[] = { "sync_records", "sync_runs" };
+	struct strbuf sql = STRBUF_INIT;
+	sqlite3_stmt *old = NULL, *recs = NULL, *run = NULL;
 	char before[32];
 	enum jerr rc = JERR_OK;
+	const char *P = c->prefix;
 	*deleted = 0;
 	synclog_time_text(before_ms, before, sizeof(before));
-	for (size_t t = 0; t < 2 && !rc && *deleted < limit; t++) {
-		struct strbuf sql = STRBUF_INIT;
-		sqlite3_stmt *s = NULL;
-		/* by primary key: sync_records has no rowid */
-		const char *pk = t ? "destination, run_id" : "destination, run_id, record_key, attempt";
-		strbuf_addf(&sql, "DELETE FROM %s%s WHERE (%s) IN (SELECT %s FROM %s%s WHERE destination = ?1 AND "
-				  "logged_at < ?2 LIMIT ?3)",
-			    c->prefix, tables[t], pk, pk, c->prefix, tables[t]);
-		if (sqlite3_prepare_v2(c->db, sql.buf, -1, &s, NULL) != SQLITE_OK) {
-			rc = db_err(c, err, "delete old rows (syncLogRetentionDays)");
-		} else {
-			sqlite3_bind_text(s, 1, destination, -1, SQLITE_STATIC);
-			sqlite3_bind_text(s, 2, before, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(s, 3, (sqlite3_int64)(limit - *deleted));
-			if (sqlite3_step(s) != SQLITE_DONE)
-				rc = db_err(c, err, "delete old rows (syncLogRetentionDays)");
-			else
-				*deleted += (uint64_t)sqlite3_changes(c->db);
-		}
-		sqlite3_finalize(s);
-		strbuf_release(&sql);
+	strbuf_addf(&sql, "SELECT run_id FROM %ssync_runs WHERE destination = ?1 AND started_at < ?2 ORDER BY run_id LIMIT 1", P);
+	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &old, NULL) != SQLITE_OK)
+		goto fail;
+	strbuf_reset(&sql);
+	strbuf_addf(&sql, "DELETE FROM %ssync_records WHERE (destination, run_id, record_key, attempt) IN (SELECT "
+			  "destination, run_id, record_key, attempt FROM %ssync_records WHERE destination = ?1 AND "
+			  "run_id = ?2 LIMIT ?3)", P, P);
+	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &recs, NULL) != SQLITE_OK)
+		goto fail;
+	strbuf_reset(&sql);
+	strbuf_addf(&sql, "DELETE FROM %ssync_runs WHERE destination = ?1 AND run_id = ?2", P);
+	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &run, NULL) != SQLITE_OK)
+		goto fail;
+	while (*deleted < limit) {
+		sqlite3_bind_text(old, 1, destination, -1, SQLITE_STATIC);
+		sqlite3_bind_text(old, 2, before, -1, SQLITE_STATIC);
+		int step = sqlite3_step(old);
+		int64_t run_id = step == SQLITE_ROW ? sqlite3_column_int64(old, 0) : 0;
+		sqlite3_reset(old);
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW)
+			goto fail;
+		size_t want = limit - (size_t)*deleted;
+		sqlite3_bind_text(recs, 1, destination, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(recs, 2, run_id);
+		sqlite3_bind_int64(recs, 3, (sqlite3_int64)want);
+		if (sqlite3_step(recs) != SQLITE_DONE)
+			goto fail;
+		sqlite3_reset(recs);
+		size_t n = (size_t)sqlite3_changes(c->db);
+		*deleted += n;
+		if (n == want)
+			break; /* the run may have more: the next call goes on */
+		sqlite3_bind_text(run, 1, destination, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(run, 2, run_id);
+		if (sqlite3_step(run) != SQLITE_DONE)
+			goto fail;
+		sqlite3_reset(run);
+		*deleted += 1;
 	}
+	goto out;
+fail:
+	rc = db_err(c, err, "delete old rows (syncLogRetentionDays)");
+out:
+	sqlite3_finalize(old);
+	sqlite3_finalize(recs);
+	sqlite3_finalize(run);
+	strbuf_release(&sql);
 	return rc;
 }
 

@@ -151,14 +151,21 @@ eq "log back: run 5's summary written now" "$(summary 5)" "success|-1|0|25|0|0|1
 eq "log back: the state store says run 5's log is complete" "$(sqlite3 "$TMP/.joey/state.db" "SELECT status FROM synclog_runs WHERE run_id = 5; SELECT count(*) FROM synclog_outbox")" "complete
 0"
 
-# ---- retention: rows older than syncLogRetentionDays go, other destinations' stay ----
+# ---- retention: runs older than syncLogRetentionDays go with their rows, other destinations' stay ----
 OLD="2000-01-01 00:00:00"
-logq "INSERT INTO joey_sync_records (destination, run_id, record_key, attempt, operation, status, logged_at) VALUES
-  ('d', 0, 'old1', 1, 'update', 'confirmed', '$OLD'), ('other', 0, 'old2', 1, 'update', 'confirmed', '$OLD')" >/dev/null
+for d in d other; do
+  logq "INSERT INTO joey_sync_runs (destination, run_id, status, started_at, created, updated, deleted, unsubscribed,
+    unchanged, failed, not_in_braze, requests, retries, log_status, log_rows, logged_at)
+    VALUES ('$d', 0, 'success', '$OLD', 0, 1, 0, 0, 0, 0, 0, 1, 0, 'complete', 1, '$OLD')" >/dev/null
+  logq "INSERT INTO joey_sync_records (destination, run_id, record_key, attempt, operation, status, logged_at)
+    VALUES ('$d', 0, 'old-$d', 1, 'update', 'confirmed', '$OLD')" >/dev/null
+done
 rm -rf "$TMP/cfg"; config "$TMP/cfg" '{"syncLogAppId":"logdb","syncLogRetentionDays":30}'
 sqlite3 "$TMP/data.db" "UPDATE users SET n = 5 WHERE id = 1"
 run run $J; expect_rc 0 "retention: run 7"
-eq "retention: the old row of d is gone, the other destination's stays" "$(logq "SELECT record_key FROM joey_sync_records WHERE run_id = 0 ORDER BY 1")" "old2"
+eq "retention: the old run of d is gone, the other destination's stays" \
+   "$(logq "SELECT record_key FROM joey_sync_records WHERE run_id = 0 ORDER BY 1"; logq "SELECT destination FROM joey_sync_runs WHERE run_id = 0")" "old-other
+other"
 eq "retention: recent rows stay" "$(logq "SELECT count(*) FROM joey_sync_records WHERE destination = 'd' AND run_id > 0")" "$((200 + 10 + 200 + 200 + 25 + 5 + 1))"
 
 # ---- kill -9 mid-run: the log never says more than the state store; the next run completes it ----

@@ -181,18 +181,31 @@ static void test_sqlite_writer(void **state)
 				 "'success' AND log_status = 'complete' AND records_read = 1200 AND finished_at = "
 				 "'1970-01-01 00:00:02.000'"), 1199011201LL);
 
-	/* retention in bounded chunks, only this destination's rows */
-	rows[0].destination = "other";
-	rows[0].attempt = 9;
-	assert_int_equal(ops->write_records(c, rows, 1, &err), JERR_OK);
+	/* retention: runs that started before the cut, oldest first, in bounded chunks, only this destination's */
+	struct synclog_run old = { .run_id = 1, .destination = "d", .status = "success", .started_ms = 1000,
+				   .records_read = -1, .log_status = "complete" };
+	assert_int_equal(ops->write_run(c, &old, &err), JERR_OK);
+	old.destination = "other";
+	assert_int_equal(ops->write_run(c, &old, &err), JERR_OK);
+	for (int i = 0; i < 150; i++) {
+		rows[i].run_id = 1;
+		rows[i].destination = i < 140 ? "d" : "other";
+	}
+	assert_int_equal(ops->write_records(c, rows, 150, &err), JERR_OK);
 	uint64_t n = 0;
-	assert_int_equal(ops->purge(c, "d", 100LL * 86400000, 30, &n, &err), JERR_OK);
-	assert_int_equal(n, 30);
-	assert_int_equal(ops->purge(c, "d", 100LL * 86400000, 1000, &n, &err), JERR_OK);
-	assert_int_equal(n, 70 + 1); /* rows 0..99, and the summary (logged now: kept) is not older */
-	assert_int_equal(q(path, "SELECT count(*) FROM t_sync_records WHERE destination = 'd'"), 1201 - 101);
-	assert_int_equal(q(path, "SELECT count(*) FROM t_sync_records WHERE destination = 'other'"), 1);
-	assert_int_equal(q(path, "SELECT count(*) FROM t_sync_runs"), 1);
+	int64_t cut = 10LL * 86400000; /* run 3 started at 1000 ms too, but run 1 goes first */
+	run.started_ms = 20LL * 86400000;
+	assert_int_equal(ops->write_run(c, &run, &err), JERR_OK);
+	assert_int_equal(ops->purge(c, "d", cut, 100, &n, &err), JERR_OK);
+	assert_int_equal(n, 100);
+	assert_int_equal(ops->purge(c, "d", cut, 100, &n, &err), JERR_OK);
+	assert_int_equal(n, 40 + 1); /* the rest of run 1, and its summary */
+	assert_int_equal(ops->purge(c, "d", cut, 100, &n, &err), JERR_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(q(path, "SELECT count(*) FROM t_sync_records WHERE destination = 'd' AND run_id = 1"), 0);
+	assert_int_equal(q(path, "SELECT count(*) FROM t_sync_records WHERE destination = 'd' AND run_id = 3"), 1201);
+	assert_int_equal(q(path, "SELECT count(*) FROM t_sync_records WHERE destination = 'other'"), 10);
+	assert_int_equal(q(path, "SELECT count(*) FROM t_sync_runs"), 2);
 	ops->close(c);
 
 	/* a log written by a newer joey is refused */
