@@ -170,29 +170,41 @@ static void bind_vals(sqlite3_stmt *s, const struct synclog_vals *x, int n)
 			sqlite3_bind_null(s, i + 1);
 }
 
+/* Bind text or NULL (borrowed until the step). */
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
 static enum jerr sq_write_records(struct synclog_db *c, const struct synclog_row *rows, size_t n, struct jerror *err)
 {
-	struct synclog_vals x;
+	sqlite3_stmt *s = c->ins_record;
 	enum jerr rc;
-	char what[64];
+	char what[64], at[32];
 	snprintf(what, sizeof(what), "write to table %ssync_records", c->prefix);
 	if ((rc = exec(c, "BEGIN IMMEDIATE", what, err)))
 		return rc;
-	synclog_vals_init(&x);
+	/* the values as they are, in synclog_record_cols order (SQLite text holds any bytes) */
 	for (size_t i = 0; i < n && !rc; i++) {
-		synclog_record_values(&rows[i], false, &x);
-		bind_vals(c->ins_record, &x, SYNCLOG_RECORD_COLS);
-		/* the key as it is: SQLite text holds any bytes */
-		sqlite3_bind_text(c->ins_record, 3, rows[i].key.ptr ? rows[i].key.ptr : "", (int)rows[i].key.len,
-				  SQLITE_STATIC);
-		sqlite3_bind_int64(c->ins_record, 2, rows[i].run_id); /* integers as such: no conversion */
-		sqlite3_bind_int(c->ins_record, 4, rows[i].attempt);
-		if (sqlite3_step(c->ins_record) != SQLITE_DONE)
+		const struct synclog_row *r = &rows[i];
+		synclog_time_text(r->at_ms, at, sizeof(at));
+		sqlite3_bind_text(s, 1, r->destination, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, r->run_id);
+		sqlite3_bind_text(s, 3, r->key.ptr ? r->key.ptr : "", (int)r->key.len, SQLITE_STATIC);
+		sqlite3_bind_int(s, 4, r->attempt);
+		sqlite3_bind_text(s, 5, r->operation, -1, SQLITE_STATIC);
+		bind_opt(s, 6, r->changed);
+		sqlite3_bind_text(s, 7, r->status, -1, SQLITE_STATIC);
+		bind_opt(s, 8, r->error_code);
+		bind_opt(s, 9, r->error);
+		sqlite3_bind_text(s, 10, at, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_DONE)
 			rc = db_err(c, err, what);
-		sqlite3_reset(c->ins_record);
-		sqlite3_clear_bindings(c->ins_record);
+		sqlite3_reset(s);
 	}
-	synclog_vals_release(&x);
 	if (rc) {
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
