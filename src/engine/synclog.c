@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/xalloc.h"
@@ -21,6 +24,8 @@
  * write carries a few thousand rows, not one batch's 75: far fewer transactions.
  */
 #define GATHER_MS 200
+/* The writer thread's nice value (the run's thread keeps its own). */
+#define WRITER_NICE 10
 #define GATHER_BYTES ((size_t)256 << 10)
 /* Retention: rows deleted per transaction, and transactions per run at most. */
 #define PURGE_CHUNK 10000
@@ -517,6 +522,13 @@ static void write_other(struct synclog *l, struct item *it)
 static void *writer_main(void *arg)
 {
 	struct synclog *l = arg;
+	/*
+	 * The export comes first: on a busy machine the writer yields the CPU to the run's
+	 * thread (Linux: a thread's own nice value) and catches up while the run waits for
+	 * Braze, or at its end.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE) != 0)
+		log_debug("sync log: could not lower the writer thread's priority");
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
 		while (!l->head && !l->stop)
