@@ -712,7 +712,8 @@ static enum jerr delete_done(struct synclog *l, struct state *st, struct jerror 
 	enum jerr rc = JERR_OK;
 	pthread_mutex_lock(&l->mu);
 	ALLOC_GROW(l->deleting, l->n_deleting + l->n_done, l->deleting_alloc);
-	memcpy(l->deleting + l->n_deleting, l->done, l->n_done * sizeof(*l->done));
+	if (l->n_done)
+		memcpy(l->deleting + l->n_deleting, l->done, l->n_done * sizeof(*l->done));
 	size_t from = l->n_deleting;
 	l->n_deleting += l->n_done;
 	l->n_done = 0;
