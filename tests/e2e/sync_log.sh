@@ -46,6 +46,8 @@ esac
 if declare -F drop_log >/dev/null; then trap 'drop_log; e2e_cleanup' EXIT; fi
 export GROUPAROO_OPTION__APP__LOG_TARGET=$LOG_TARGET
 
+# the state store (SQLite, or PostgreSQL with E2E_STATE=postgres: state_pg_sync_log.sh)
+sq_state() { state_query "$TMP/.joey/state.db" "$1"; }
 sim_start --latency-ms 5
 export BRAZE_KEY=test-key BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 users_db "$TMP/data.db" 200 n
@@ -141,14 +143,14 @@ expect_rc 0 "log down: the sync itself succeeds (exit 0)"
 eq "log down: --json says pending" "$(jr 'd["status"], d["sync_log"]["status"], d["sync_log"]["rows"], d["sync_log"]["pending"]')" "('success', 'pending', 0, 25)"
 expect_err 'the sync log of run 5 was not written to app "logdb"' "log down: a warning names the run and the app"
 expect_err "25 rows wait in the state store" "log down: the warning says the rows wait"
-eq "log down: the state store keeps them" "$(sqlite3 "$TMP/.joey/state.db" "SELECT status, pending FROM synclog_runs WHERE run_id = 5")" "pending|25"
+eq "log down: the state store keeps them" "$(sq_state "SELECT status, pending FROM synclog_runs WHERE run_id = 5")" "pending|25"
 eq "log down: nothing of run 5 in the log" "$(logq "SELECT count(*) FROM joey_sync_records WHERE run_id = 5")" 0
 sqlite3 "$TMP/data.db" "UPDATE users SET n = 4 WHERE id <= 5"
 run run $J --json; expect_rc 0 "log back: run 6"
 eq "log back: run 6's log complete" "$(jr 'd["sync_log"]["status"], d["sync_log"]["rows"], d["sync_log"]["pending"]')" "('complete', 5, 0)"
 eq "log back: run 5's rows written now" "$(by_op 5)" "25 update confirmed"
 eq "log back: run 5's summary written now" "$(summary 5)" "success|-1|0|25|0|0|175|0|complete|25"
-eq "log back: the state store says run 5's log is complete" "$(sqlite3 "$TMP/.joey/state.db" "SELECT status FROM synclog_runs WHERE run_id = 5; SELECT count(*) FROM synclog_outbox")" "complete
+eq "log back: the state store says run 5's log is complete" "$(sq_state "SELECT status FROM synclog_runs WHERE run_id = 5"; sq_state "SELECT count(*) FROM synclog_outbox")" "complete
 0"
 
 # ---- retention: runs older than syncLogRetentionDays go with their rows, other destinations' stay ----
@@ -173,20 +175,21 @@ sim_stop; sim_start --latency-ms 40
 export BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 sqlite3 "$TMP/data.db" "WITH RECURSIVE s(i) AS (SELECT 201 UNION ALL SELECT i+1 FROM s WHERE i < 3000)
 INSERT INTO users SELECT i, 'u' || i || '@example.com', 0 FROM s;"
-rm -rf "$TMP/.joey"    # the simulator is new: start over with a new state store (run ids from 1 again)
+state_remove "$TMP/.joey/state.db" # the simulator is new: start over with a new state store (run ids from 1 again)
 logq "DELETE FROM joey_sync_records" >/dev/null; logq "DELETE FROM joey_sync_runs" >/dev/null
 "$JOEY" run $J --concurrency 2 >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do
-  n=$(sqlite3 "$TMP/.joey/state.db" "SELECT count(*) FROM records" 2>/dev/null || echo 0)
+  n=$(sq_state "SELECT count(*) FROM records" 2>/dev/null || echo 0)
   [ "${n:-0}" -ge 600 ] && break; sleep 0.02
 done
 kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-S=$(sqlite3 "$TMP/.joey/state.db" "SELECT count(*) FROM records WHERE confirmed_at IS NOT NULL")
+S=$(sq_state "SELECT count(*) FROM records WHERE confirmed_at IS NOT NULL")
 L=$(logq "SELECT count(*) FROM joey_sync_records WHERE run_id = 1 AND status = 'confirmed'")
 if [ "$S" -gt 0 ] && [ "$S" -lt 3000 ] && [ "$L" -le "$S" ]; then ok "kill -9: the log holds $L confirmed rows, the state store $S (never more)"
 else bad "kill -9: log $L, state $S confirmed rows"; fi
-sqlite3 "$TMP/.joey/state.db" "SELECT key FROM records WHERE confirmed_at IS NOT NULL" | sort > "$TMP/state.keys"
+if [ "$STATE_BACKEND" = postgres ]; then sq_state "SELECT key_int FROM records WHERE confirmed_at IS NOT NULL"
+else sq_state "SELECT key FROM records WHERE confirmed_at IS NOT NULL"; fi | sort > "$TMP/state.keys"
 logq "SELECT record_key FROM joey_sync_records WHERE run_id = 1 AND status = 'confirmed'" | sort > "$TMP/log.keys"
 if [ -z "$(comm -13 "$TMP/state.keys" "$TMP/log.keys")" ]; then ok "kill -9: every key logged as confirmed is confirmed in the state store"
 else bad "kill -9: keys logged but not in the state store: $(comm -13 "$TMP/state.keys" "$TMP/log.keys" | head -5)"; fi
@@ -197,6 +200,6 @@ eq "kill -9: its summary says interrupted with the counts the state store commit
 eq "kill -9: the next run logged the rest" "$(by_op 2)" "$((3000 - S)) create confirmed"
 eq "kill -9: every key created exactly once over both runs" \
    "$(logq "SELECT count(*), count(DISTINCT record_key) FROM joey_sync_records WHERE operation = 'create' AND status = 'confirmed'")" "3000|3000"
-eq "kill -9: no outbox row left" "$(sqlite3 "$TMP/.joey/state.db" "SELECT count(*) FROM synclog_outbox; SELECT group_concat(status) FROM synclog_runs")" "0
+eq "kill -9: no outbox row left" "$(sq_state "SELECT count(*) FROM synclog_outbox"; sq_state "SELECT status FROM synclog_runs ORDER BY run_id" | paste -sd,)" "0
 complete,complete"
 finish
