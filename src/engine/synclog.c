@@ -108,14 +108,12 @@ void synclog_body_begin(struct synclog_body *b)
 	memset(b, 0, sizeof(*b));
 	strbuf_init(&b->rows, 0);
 	strbuf_init(&b->strings, 0);
-	strbuf_init(&b->dict_text, 0);
 }
 
 void synclog_body_release(struct synclog_body *b)
 {
 	strbuf_release(&b->rows);
 	strbuf_release(&b->strings);
-	strbuf_release(&b->dict_text);
 	free(b->dict);
 	memset(b, 0, sizeof(*b));
 }
@@ -130,7 +128,6 @@ static uint32_t intern(struct synclog_body *b, struct slice s)
 			return i;
 	put_u32(&b->strings, (uint32_t)s.len);
 	strbuf_add(&b->strings, s.ptr, s.len);
-	/* the dictionary's slices point into strings: offsets, made pointers on lookup */
 	ALLOC_GROW(b->dict, (size_t)b->n_strings + 1, b->dict_alloc);
 	b->dict[b->n_strings] = s; /* borrowed from the caller until the body ends */
 	return b->n_strings++;
@@ -328,7 +325,7 @@ struct synclog {
 
 	/* the run's thread's */
 	struct synclog_body body;
-	struct strbuf encoded, changed_tmp;
+	struct strbuf encoded;
 	struct item *staged; /* bodies of the open transaction */
 	struct done *deleting; /* done rows deleted in the open transaction */
 	size_t n_deleting, deleting_alloc;
@@ -679,7 +676,6 @@ struct synclog *synclog_start(const struct config *cfg, const struct cfg_destina
 	pthread_cond_init(&l->idle, NULL);
 	synclog_body_begin(&l->body);
 	strbuf_init(&l->encoded, 0);
-	strbuf_init(&l->changed_tmp, 0);
 	if (pthread_create(&l->thread, NULL, writer_main, l) == 0) {
 		l->thread_started = true;
 	} else {
@@ -1113,7 +1109,6 @@ void synclog_finish(struct synclog *l, struct state *st, const struct synclog_su
 	free(l->deleting);
 	synclog_body_release(&l->body);
 	strbuf_release(&l->encoded);
-	strbuf_release(&l->changed_tmp);
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->wake);
 	pthread_cond_destroy(&l->idle);

@@ -117,11 +117,11 @@ struct synclog_entry {
 struct synclog_body {
 	struct strbuf rows, strings;
 	uint32_t n_rows, n_strings;
-	struct slice *dict; /* the strings, for reuse (point into a copy in dict_text) */
+	struct slice *dict; /* the strings so far, borrowed from the entries added until synclog_body_end */
 	size_t dict_alloc;
-	struct strbuf dict_text;
 };
 void synclog_body_begin(struct synclog_body *b);
+/* Add e (its strings borrowed until synclog_body_end; key, changed and error are copied then). */
 void synclog_body_add(struct synclog_body *b, const struct synclog_entry *e);
 /* The body of run_id's destination dest_id (borrowed) into out (reset first). */
 void synclog_body_end(struct synclog_body *b, int64_t run_id, const char *dest_id, struct strbuf *out);
