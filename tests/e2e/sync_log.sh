@@ -171,7 +171,7 @@ other"
 eq "retention: recent rows stay" "$(logq "SELECT count(*) FROM joey_sync_records WHERE destination = 'd' AND run_id > 0")" "$((200 + 10 + 200 + 200 + 25 + 5 + 1))"
 
 # ---- kill -9 mid-run: the log never says more than the state store; the next run completes it ----
-sim_stop; sim_start --latency-ms 40
+sim_stop; sim_start --latency-ms 100 # slow enough that the run is still going when it is killed
 export BRAZE_URL="$SIM_URL" GROUPAROO_OPTION__APP__BRAZE_URL="$SIM_URL"
 sqlite3 "$TMP/data.db" "WITH RECURSIVE s(i) AS (SELECT 201 UNION ALL SELECT i+1 FROM s WHERE i < 3000)
 INSERT INTO users SELECT i, 'u' || i || '@example.com', 0 FROM s;"
