@@ -19,10 +19,11 @@
  *   ops->purge(c, dest, before_ms, limit, &n, &err);  -- retention, one bounded chunk
  *   ops->close(c);
  *
- * Idempotence: a record row's primary key is (destination, run_id, record_key,
- * attempt), and rows already there are skipped (ON CONFLICT DO NOTHING / ON DUPLICATE
- * KEY), so writing the same rows again, after a crash, changes nothing. Rows come in
- * key order within a run, so the key's index grows at its end. A summary is keyed by
+ * Idempotence: (destination, run_id, record_key, attempt) is unique (PostgreSQL: the
+ * primary key; SQLite and MySQL: a unique index beside a rowid / AUTO_INCREMENT id, so
+ * the rows themselves are appended), and rows already there are skipped (ON CONFLICT
+ * DO NOTHING / ON DUPLICATE KEY), so writing the same rows again, after a crash,
+ * changes nothing. A summary is keyed by
  * (destination, run_id) and replaced.
  * Every failure is JERR_IO naming the app and the table, with the database's message as
  * detail; the connection may be unusable afterwards (close it and connect again).
@@ -88,7 +89,7 @@ struct synclog_db_ops {
 	enum jerr (*write_run)(struct synclog_db *c, const struct synclog_run *run, struct jerror *err);
 	/*
 	 * Retention: delete the runs of destination (borrowed) that started before
-	 * before_ms, oldest first: their record rows (found by the primary key's prefix, no
+	 * before_ms, oldest first: their record rows (found by the unique key's prefix, no
 	 * other index needed) and then their summary; at most limit rows in all per call,
 	 * each statement its own transaction. *deleted says how many went; call again while
 	 * it is limit.

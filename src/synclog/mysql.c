@@ -111,10 +111,11 @@ static enum jerr my_connect(const struct cfg_app *app, const char *root, const c
 		"  PRIMARY KEY (destination, run_id), KEY (destination, started_at))"
 		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 		"CREATE TABLE IF NOT EXISTS %ssync_records (\n"
+		"  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,\n"
 		"  destination VARCHAR(191) NOT NULL, run_id BIGINT NOT NULL, record_key VARCHAR(512) NOT NULL,\n"
 		"  attempt INT NOT NULL, operation VARCHAR(16) NOT NULL, changed_fields TEXT, status VARCHAR(16) NOT NULL,\n"
 		"  error_code VARCHAR(32), error_message TEXT, logged_at DATETIME(3) NOT NULL,\n"
-		"  PRIMARY KEY (destination, run_id, record_key, attempt))"
+		"  UNIQUE KEY (destination, run_id, record_key, attempt))"
 		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	};
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {

@@ -13,6 +13,7 @@ struct synclog_db {
 	PGconn *pg;
 	char *app_id, *prefix, *where; /* where: "host:port, database \"db\"" for messages */
 	struct strbuf ins_record;      /* INSERT ... VALUES head, ON CONFLICT tail kept apart */
+	bool prepared_full;            /* the insert of SYNCLOG_INSERT_ROWS rows is prepared */
 };
 
 static int64_t now_ms(void)
@@ -217,8 +218,24 @@ static const char *record_cast(int i)
 	return i == 1 ? "::bigint" : i == 3 ? "::integer" : i == 9 ? "::timestamptz" : "";
 }
 
+/* The insert of k rows: head, k groups of placeholders, the conflict clause. */
+static void insert_sql(struct synclog_db *c, size_t k, struct strbuf *sql)
+{
+	int p = 0;
+	strbuf_reset(sql);
+	strbuf_addstr(sql, c->ins_record.buf);
+	for (size_t i = 0; i < k; i++) {
+		strbuf_addstr(sql, i ? ",(" : "(");
+		for (int col = 0; col < SYNCLOG_RECORD_COLS; col++)
+			strbuf_addf(sql, "%s$%d%s", col ? "," : "", ++p, record_cast(col));
+		strbuf_addch(sql, ')');
+	}
+	strbuf_addstr(sql, " ON CONFLICT (destination, run_id, record_key, attempt) DO NOTHING");
+}
+
 static enum jerr pg_write_records(struct synclog_db *c, const struct synclog_row *rows, size_t n, struct jerror *err)
 {
+	static const char full_name[] = "joey_synclog_insert";
 	struct strbuf sql = STRBUF_INIT;
 	struct synclog_vals *x = xcalloc(SYNCLOG_INSERT_ROWS, sizeof(*x));
 	const char **vals = xcalloc((size_t)SYNCLOG_INSERT_ROWS * SYNCLOG_RECORD_COLS, sizeof(*vals));
@@ -227,26 +244,33 @@ static enum jerr pg_write_records(struct synclog_db *c, const struct synclog_row
 	snprintf(what, sizeof(what), "write to table %ssync_records", c->prefix);
 	for (size_t i = 0; i < SYNCLOG_INSERT_ROWS; i++)
 		synclog_vals_init(&x[i]);
+	if (!c->prepared_full) { /* full statements are prepared once per connection */
+		insert_sql(c, SYNCLOG_INSERT_ROWS, &sql);
+		PGresult *res = PQprepare(c->pg, full_name, sql.buf, 0, NULL);
+		c->prepared_full = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+	}
 	if ((rc = exec(c, "BEGIN", 0, NULL, what, err)))
 		goto out;
 	for (size_t at = 0; at < n && !rc; at += SYNCLOG_INSERT_ROWS) {
 		size_t k = n - at < SYNCLOG_INSERT_ROWS ? n - at : SYNCLOG_INSERT_ROWS;
 		int p = 0;
-		strbuf_reset(&sql);
-		strbuf_addstr(&sql, c->ins_record.buf);
 		for (size_t i = 0; i < k; i++) {
 			synclog_record_values(&rows[at + i], true, &x[i]);
 			snprintf(tz[i], sizeof(tz[i]), "%s+00", x[i].v[9]);
 			x[i].v[9] = tz[i];
-			strbuf_addstr(&sql, i ? ",(" : "(");
-			for (int col = 0; col < SYNCLOG_RECORD_COLS; col++) {
+			for (int col = 0; col < SYNCLOG_RECORD_COLS; col++)
 				vals[p++] = x[i].v[col];
-				strbuf_addf(&sql, "%s$%d%s", col ? "," : "", p, record_cast(col));
-			}
-			strbuf_addch(&sql, ')');
 		}
-		strbuf_addstr(&sql, " ON CONFLICT (destination, run_id, record_key, attempt) DO NOTHING");
-		rc = exec(c, sql.buf, p, vals, what, err);
+		if (k == SYNCLOG_INSERT_ROWS && c->prepared_full) {
+			PGresult *res = PQexecPrepared(c->pg, full_name, p, vals, NULL, NULL, 0);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				rc = pg_err(c, res, err, what);
+			PQclear(res);
+		} else {
+			insert_sql(c, k, &sql);
+			rc = exec(c, sql.buf, p, vals, what, err);
+		}
 	}
 	if (rc)
 		PQclear(PQexec(c->pg, "ROLLBACK"));
