@@ -99,7 +99,8 @@ else
   echo "(JOEY_PG_URL is not set: no PostgreSQL log database; scripts/test-servers.sh start gives one)"
 fi
 
-declare -A TIMES
+declare -A TIMES CPUS
+echo "machine: $(nproc) CPUs, $(uptime | sed 's/.*load/load/')"
 echo "== first sync of $N records, track limit 3000 per 3 s, 20 ms latency; sync log off / SQLite / PostgreSQL"
 for round in $(seq 1 "$ROUNDS"); do
   for c in "${CONFIGS[@]}"; do
@@ -114,14 +115,19 @@ for round in $(seq 1 "$ROUNDS"); do
     printf "round %d  %-9s %8.2f s wall, %6.2f s CPU, peak RSS %6.1f MiB  (%s)\n" "$round" "$c" "$WALL" \
       "$(echo "$U + $S" | bc -l)" "$(echo "$RSS / 1024" | bc -l)" "$log"
     TIMES[$c]="${TIMES[$c]:-} $WALL"
+    CPUS[$c]="${CPUS[$c]:-} $(echo "$U + $S" | bc -l)"
   done
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 off=$(echo "${TIMES[off]}" | median)
-printf "median  %-9s %8.2f s\n" off "$off"
+offc=$(echo "${CPUS[off]}" | median)
+printf "median  %-9s %8.2f s wall, %6.2f s CPU\n" off "$off" "$offc"
 for c in "${CONFIGS[@]:1}"; do
   m=$(echo "${TIMES[$c]}" | median)
-  printf "median  %-9s %8.2f s  = %.3f x the time with the log off (target <= 1.10)\n" "$c" "$m" "$(echo "$m / $off" | bc -l)"
+  mc=$(echo "${CPUS[$c]}" | median)
+  printf "median  %-9s %8.2f s wall = %.3f x the time with the log off (target <= 1.10); %6.2f s CPU = %.3f x\n" \
+    "$c" "$m" "$(echo "$m / $off" | bc -l)" "$mc" "$(echo "$mc / $offc" | bc -l)"
 done
+echo "machine after: $(uptime | sed 's/.*load/load/') (joey's CPU only: a PostgreSQL log's inserts run in the server)"
 rows=$(sqlite3 "$OUT/synclog.db" "SELECT count(*) FROM joey_sync_records" 2>/dev/null || echo "?")
 echo "rows in the SQLite log after its last round: $rows (target $N)"
