@@ -108,12 +108,14 @@ for round in $(seq 1 "$ROUNDS"); do
     rm -rf "$OUT/$c.state.db"*
     [ "$c" = sqlite ] && rm -rf "$OUT/synclog.db"*
     [ "$c" = postgres ] && psql "$JOEY_PG_URL" -qAt -c "SET client_min_messages = warning; DROP TABLE IF EXISTS $PGSCHEMA.joey_sync_records, $PGSCHEMA.joey_sync_runs, $PGSCHEMA.joey_sync_meta" >/dev/null
-    /usr/bin/time -f "%e %U %S %M" -o "$OUT/time" $JOEY run --config "$OUT/$c" --state "$OUT/$c.state.db" --json \
+    /usr/bin/time -f "%e %U %S %M" -o "$OUT/time" $JOEY run -v --config "$OUT/$c" --state "$OUT/$c.state.db" --json \
       > "$OUT/$c.out" 2> "$OUT/$c.err" || true
     read -r WALL U S RSS < "$OUT/time"
     log=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["destinations"][0]; l=d["sync_log"]; print("created %d, log %s" % (d["counts"]["created"], "off" if l is None else "%s, %d rows" % (l["status"], l["rows"])))' "$OUT/$c.out")
-    printf "round %d  %-9s %8.2f s wall, %6.2f s CPU, peak RSS %6.1f MiB  (%s)\n" "$round" "$c" "$WALL" \
-      "$(echo "$U + $S" | bc -l)" "$(echo "$RSS / 1024" | bc -l)" "$log"
+    # how long the end of the run waited for the log writer (it writes while the export runs)
+    waited=$(sed -n 's/.*sync log: waited \([0-9.]*\) s for the writer.*/, end of run waited \1 s for the writer/p' "$OUT/$c.err" | head -1)
+    printf "round %d  %-9s %8.2f s wall, %6.2f s CPU, peak RSS %6.1f MiB  (%s%s)\n" "$round" "$c" "$WALL" \
+      "$(echo "$U + $S" | bc -l)" "$(echo "$RSS / 1024" | bc -l)" "$log" "$waited"
     TIMES[$c]="${TIMES[$c]:-} $WALL"
     CPUS[$c]="${CPUS[$c]:-} $(echo "$U + $S" | bc -l)"
   done

@@ -24,6 +24,8 @@
  * write carries a few thousand rows, not one batch's 75: far fewer transactions.
  */
 #define GATHER_MS 200
+/* Outbox rows written are deleted once this many have gathered (and at the end). */
+#define DELETE_EVERY 32
 /* The writer thread's nice value (the run's thread keeps its own). */
 #define WRITER_NICE 10
 #define GATHER_BYTES ((size_t)256 << 10)
@@ -769,7 +771,11 @@ static enum jerr stage_body(struct synclog *l, struct state *st, struct jerror *
 	strbuf_add(&it->body, l->encoded.buf, l->encoded.len);
 	it->next = l->staged;
 	l->staged = it;
-	return delete_done(l, st, err);
+	/* written rows leave the outbox a few dozen batches at a time: fewer statements per batch */
+	pthread_mutex_lock(&l->mu);
+	bool many = l->n_done >= DELETE_EVERY;
+	pthread_mutex_unlock(&l->mu);
+	return many ? delete_done(l, st, err) : JERR_OK;
 }
 
 enum jerr synclog_stage(struct synclog *l, struct state *st, const struct dest_outcome *o, size_t n,
@@ -1023,7 +1029,7 @@ void synclog_finish(struct synclog *l, struct state *st, const struct synclog_su
 	synclog_rolled_back(l); /* nothing should be staged; if it is, its transaction is gone */
 	double t0 = mono_s();
 	wait_idle(l);
-	log_debug("destination \"%s\": sync log: waited %.3f s for the writer at the end of the run", l->dest->id,
+	log_info("destination \"%s\": sync log: waited %.3f s for the writer at the end of the run", l->dest->id,
 		  mono_s() - t0);
 	flush_done(l, st);
 	/* stopping (SIGTERM): no more than what the writer had; the rest waits in the outbox */
