@@ -260,7 +260,7 @@ void alert_after_run(const struct config *cfg, struct state *st, const struct ru
 		f.run_error = (rd->status == RUN_FAILED && rd->err.code != JERR_OK) || rd->unreadable > 0;
 		f.error = rd->err.msg.len ? rd->err.msg.buf : NULL;
 		f.elapsed_ms = (int64_t)(rd->elapsed_s * 1000);
-		f.records = rd->records;
+		f.records = rd->records_read;
 		/* the pass read every record when nothing on the reading side failed: a Braze
 		 * error or the guard stops the sending, not the reading */
 		enum jerr code = rd->err.code;

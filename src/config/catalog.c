@@ -230,6 +230,11 @@ static const struct catalog_option braze_dest_opts[] = {
 	{ "diff", OPT_STRING, false, false, false },
 	{ "partitions", OPT_NUMBER, false, false, false },
 	{ "enrichRecheckHours", OPT_NUMBER, false, false, false },
+	/* the sync log (engine/synclog.h, docs/config.md "Sync logs in the warehouse") */
+	{ "syncLogAppId", OPT_STRING, false, false, false },
+	{ "syncLogTablePrefix", OPT_STRING, false, false, false },
+	{ "syncLogRetentionDays", OPT_NUMBER, false, false, false },
+	{ "syncLogAllowSourceApp", OPT_BOOL, false, false, false },
 	{ NULL, OPT_STRING, false, false, false },
 };
 static const struct catalog_destination dests[] = {

@@ -1304,6 +1304,51 @@ static void check_enrich_recheck(struct loader *ld, const struct where *w, struc
 			"enrichRecheckHours has no effect: only enrich destinations look users up");
 }
 
+/*
+ * A destination's sync log options (engine/synclog.h): the prefix, the retention; the
+ * app is linked later (link_sync_log).
+ */
+static void check_sync_log_options(struct loader *ld, const struct where *w, struct cfg_destination *d)
+{
+	static const char *const dependent[] = { "syncLogTablePrefix", "syncLogRetentionDays", "syncLogAllowSourceApp" };
+	const struct cfg_option *app = cfg_options_get(&d->options, "syncLogAppId");
+	const struct cfg_option *px = cfg_options_get(&d->options, "syncLogTablePrefix");
+	const struct cfg_option *rd = cfg_options_get(&d->options, "syncLogRetentionDays");
+
+	d->sync_log_prefix = "joey_";
+	d->sync_log_retention_days = 90;
+	for (size_t i = 0; !app && i < ARRAY_SIZE(dependent); i++) {
+		const struct cfg_option *o = cfg_options_get(&d->options, dependent[i]);
+		if (o)
+			err_at(ld, w, o->pos.line, o->pos.col, arena_printf(ld->a, "options.%s", dependent[i]),
+			       "add \"syncLogAppId\": the id of the app (postgres, mysql or sqlite) to write the log to",
+			       "option \"%s\" needs \"syncLogAppId\"", dependent[i]);
+	}
+	if (px && px->kind == OPT_STRING && px->str) {
+		size_t n = strlen(px->str);
+		bool ok = n <= 40;
+		for (size_t i = 0; ok && i < n; i++) {
+			char c = px->str[i];
+			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i && c >= '0' && c <= '9');
+		}
+		if (ok)
+			d->sync_log_prefix = px->str;
+		else
+			err_at(ld, w, px->pos.line, px->pos.col, "options.syncLogTablePrefix",
+			       "use letters, digits and '_' (not first), at most 40 characters, e.g. \"joey_\"",
+			       "syncLogTablePrefix must be a table name prefix, found \"%s\"", config_option_display(px));
+	}
+	if (rd && rd->kind == OPT_NUMBER) {
+		if (rd->num < 0 || rd->num > 36500 || rd->num != (double)(int)rd->num)
+			err_at(ld, w, rd->pos.line, rd->pos.col, "options.syncLogRetentionDays",
+			       "days the log keeps rows; 0 keeps every row",
+			       "syncLogRetentionDays must be a whole number from 0 to 36500, found %s",
+			       config_option_display(rd));
+		else
+			d->sync_log_retention_days = (int)rd->num;
+	}
+}
+
 static void load_object(struct loader *ld, const char *file, const struct j5_node *o)
 {
 	static const char *const known[] = { "app", "model", "source", "property", "group",
@@ -1683,6 +1728,7 @@ static void load_object(struct loader *ld, const char *file, const struct j5_nod
 				else
 					x->d.partitions = (int)np->num;
 			}
+			check_sync_log_options(ld, &w, &x->d);
 		}
 		if (!j5_member(o, "syncMode") || j5_member(o, "syncMode")->value->type == J5_NULL)
 			warn_at(ld, &w, NPOS(o), "syncMode", "add \"syncMode\": \"sync\", \"additive\" or \"enrich\"",
@@ -2498,6 +2544,47 @@ static void link_destination(struct loader *ld, struct dest_x *dx, void *const *
 	}
 }
 
+/*
+ * options.syncLogAppId: an app joey can write a log to (postgres, mysql, sqlite), not
+ * one a source reads from unless syncLogAllowSourceApp says so (sources' sessions are
+ * read-only and should use a user that may only read; the log needs one that writes).
+ */
+static void link_sync_log(struct loader *ld, struct dest_x *x, struct app_x **apps, size_t na,
+			  struct source_x **srcs, size_t ns)
+{
+	static const char *const types[] = { "postgres", "mysql", "sqlite" };
+	const struct cfg_option *o = cfg_options_get(&x->d.options, "syncLogAppId");
+	const struct cfg_option *allow = cfg_options_get(&x->d.options, "syncLogAllowSourceApp");
+	bool ok = false;
+	if (!o || o->kind != OPT_STRING || !o->str)
+		return;
+	struct app_x *ax = find_id((void *const *)apps, na, o->str);
+	if (!ax) {
+		err_at(ld, &x->w, o->pos.line, o->pos.col, "options.syncLogAppId",
+		       did_you_mean_id(ld, o->str, (void *const *)apps, na), "unknown App \"%s\"", o->str);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+		ok |= ax->a.type && !strcmp(ax->a.type, types[i]);
+	if (!ok) {
+		err_at(ld, &x->w, o->pos.line, o->pos.col, "options.syncLogAppId",
+		       "name an app of type postgres, mysql or sqlite that joey may write to",
+		       "app \"%s\" of type \"%s\" cannot hold a sync log", ax->a.id, ax->a.type ? ax->a.type : "?");
+		return;
+	}
+	for (size_t i = 0; i < ns; i++) {
+		if (srcs[i]->s.app != &ax->a || (allow && allow->kind == OPT_BOOL && allow->b))
+			continue;
+		err_at(ld, &x->w, o->pos.line, o->pos.col, "options.syncLogAppId",
+		       "give the log an app of its own (it may name the same database, with a user that may write), "
+		       "or set \"syncLogAllowSourceApp\": true",
+		       "app \"%s\" is the app source \"%s\" reads from; the sync log needs a separate, writable app",
+		       ax->a.id, srcs[i]->s.id);
+		return;
+	}
+	x->d.sync_log_app = &ax->a;
+}
+
 static void link_all(struct loader *ld)
 {
 	struct config *cfg = ld->cfg;
@@ -2738,6 +2825,7 @@ static void link_all(struct loader *ld)
 			       "destination type \"%s\" needs %s %s app, but app \"%s\" is of type \"%s\"", x->d.type,
 			       article(cat->app_type), cat->app_type, ax->a.id, ax->a.type);
 		link_destination(ld, x, (void **)props, np, (void **)groups, ng);
+		link_sync_log(ld, x, apps, na, srcs, ns);
 	}
 
 	/* schedules */
@@ -2827,6 +2915,35 @@ static void link_all(struct loader *ld)
 
 /* ---- files named by options (config_opts.check_files) ---- */
 
+/*
+ * An SQLite app that only holds sync logs (no source reads it) may name a file that
+ * does not exist yet, in a directory that does: the log writer creates it.
+ */
+static bool sync_log_file_ok(const struct config *cfg, const struct cfg_app *app)
+{
+	const struct cfg_option *opt = cfg_options_get(&app->options, "file");
+	bool log = false, ok = false;
+	struct stat sb;
+	for (size_t i = 0; i < cfg->n_destinations; i++)
+		log |= cfg->destinations[i]->sync_log_app == app;
+	for (size_t i = 0; i < cfg->n_sources; i++)
+		if (cfg->sources[i]->app == app)
+			return false;
+	if (!log || !app->type || strcmp(app->type, "sqlite") || !opt || opt->kind != OPT_STRING || !opt->str ||
+	    !*opt->str || !cfg->root)
+		return false;
+	char *path = config_resolve_path(cfg->root, opt->str);
+	if (stat(path, &sb) != 0) {
+		char *slash = strrchr(path, '/');
+		if (slash && slash != path) {
+			*slash = 0;
+			ok = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+		}
+	}
+	free(path);
+	return ok;
+}
+
 static void check_files(struct loader *ld)
 {
 	struct config *cfg = ld->cfg;
@@ -2839,6 +2956,8 @@ static void check_files(struct loader *ld)
 			continue;
 		strbuf_reset(&msg);
 		strbuf_reset(&hint);
+		if (sync_log_file_ok(cfg, &x->a))
+			continue;
 		if (config_file_problem(cfg, &x->a, &msg, &hint))
 			err_at(ld, &x->w, opt->pos.line, opt->pos.col, "options.file", hint.len ? hint.buf : NULL,
 			       "%s", msg.buf);

@@ -318,6 +318,10 @@ struct cfg_destination {
 	/* enrich: a user Braze did not have is not looked up again for this long (ms);
 	 * options.enrichRecheckHours, default 24 h (CFG_ENRICH_RECHECK_HOURS); 0: every run */
 	int64_t enrich_recheck_ms;
+	/* the sync log (engine/synclog.h): options.syncLogAppId's app, NULL when off */
+	struct cfg_app *sync_log_app;
+	const char *sync_log_prefix;  /* options.syncLogTablePrefix, default "joey_" */
+	int sync_log_retention_days;  /* options.syncLogRetentionDays, default 90; 0: keep every row */
 	struct cfg_pos pos;
 };
 

@@ -55,6 +55,8 @@ struct row {
 	bool in_scope;
 	int attempts;
 	size_t data_points;
+	char *changed; /* dest_change.changed (NULL: none), passed back */
+	size_t changed_len;
 };
 
 struct batch {
@@ -260,6 +262,7 @@ static void row_free(struct row *r)
 		free(r->subs[i].group_id);
 	free(r->subs);
 	free(r->payload);
+	free(r->changed);
 	free(r);
 }
 
@@ -482,6 +485,7 @@ static void deliver(struct braze *b, struct batch *bt, const enum dest_result *r
 			.in_scope = r->in_scope, .create = r->create, .attempts = r->attempts,
 			.error = errors ? errors[i] : NULL,
 			.data_points = results[i] == DEST_OK ? r->data_points : 0,
+			.changed = { r->changed ? r->changed : "", r->changed_len },
 		};
 		if (results[i] == DEST_OK && bt->ep != EP_EXPORT_IDS)
 			b->stats.data_points += r->data_points;
@@ -1127,6 +1131,10 @@ static enum jerr braze_push(void *h, const struct dest_change *c, struct jerror 
 		memcpy(r->hash, c->new_hash, STATE_HASH_LEN);
 	r->in_scope = c->in_scope;
 	r->attempts = c->attempts;
+	if (c->changed.len) {
+		r->changed = xstrndup(c->changed.ptr, c->changed.len);
+		r->changed_len = c->changed.len;
+	}
 
 	if (c->op == DEST_DELETE) {
 		enqueue(b, EP_DELETE, r);

@@ -59,6 +59,8 @@ struct dest_change {
 	const unsigned char *new_hash;
 	bool in_scope;
 	int attempts; /* failed attempts before this run */
+	/* engine's note passed back in the outcome (the sync log's changed fields); may be empty */
+	struct slice changed;
 };
 
 enum dest_result {
@@ -78,6 +80,7 @@ struct dest_outcome {
 	int attempts; /* attempts before this run */
 	const char *error; /* DEST_FAILED: why */
 	size_t data_points;
+	struct slice changed; /* dest_change.changed, as pushed */
 };
 
 struct dest_sink {

@@ -13,6 +13,7 @@
 #include "engine/diff.h"
 #include "engine/marks.h"
 #include "engine/payload.h"
+#include "engine/synclog.h"
 
 struct dest_ctx {
 	struct run_dest *rd;
@@ -26,6 +27,8 @@ struct dest_ctx {
 	double last_heartbeat;
 	struct arena arena;
 	struct pass *pass; /* for progress reports while the connector waits */
+	struct synclog *log; /* the destination's sync log, or NULL */
+	int64_t started_ms;
 };
 
 struct pass {
@@ -128,15 +131,23 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 			break;
 		}
 	}
+	/* the sync log's rows of these outcomes, in the same transaction (engine/synclog.h) */
+	if (!rc && dc->log)
+		rc = synclog_stage(dc->log, dc->st, o, n, err);
 	/* the run row counts what this transaction commits (a work item's job sums its items at the end) */
 	if (!rc && !dc->opts->part)
 		rc = state_run_progress(dc->st, rd->run_id, &rd->counts, err);
 	if (rc) {
 		state_rollback(dc->st);
+		if (dc->log)
+			synclog_rolled_back(dc->log);
 		jerror_prefix(err, "could not record Braze's answer for destination \"%s\": ", did);
 		return rc;
 	}
-	return state_commit(dc->st, err);
+	rc = state_commit(dc->st, err);
+	if (dc->log)
+		(rc ? synclog_rolled_back : synclog_committed)(dc->log);
+	return rc;
 }
 
 /* ---- diff items → changes ---- */
@@ -212,6 +223,52 @@ static enum jerr spool_item(struct dest_ctx *dc, const struct diff_item *it, str
 	return JERR_OK;
 }
 
+/*
+ * The sync log's changed fields of a change (arena-owned): a JSON array of the Braze
+ * fields sent, then the memberships added ("+name") and removed ("-name").
+ */
+static struct slice changed_fields(struct arena *a, const struct dest_field *fields, size_t nf,
+				   const struct payload_diff *d)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addch(&sb, '[');
+	for (size_t i = 0; i < nf; i++) {
+		const char *n = fields[i].name;
+		size_t len = strlen(n);
+		bool plain = true; /* most field names need no escaping */
+		for (size_t k = 0; k < len && plain; k++)
+			plain = n[k] >= 0x20 && n[k] < 0x7f && n[k] != '"' && n[k] != '\\';
+		if (sb.len > 1)
+			strbuf_addch(&sb, ',');
+		if (plain) {
+			strbuf_addch(&sb, '"');
+			strbuf_add(&sb, n, len);
+			strbuf_addch(&sb, '"');
+		} else {
+			strbuf_add_json_string(&sb, n, len);
+		}
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		const char *const *g = pass ? d->groups_removed : d->groups_added;
+		size_t n = pass ? d->n_removed : d->n_added;
+		for (size_t i = 0; i < n; i++) {
+			struct strbuf name = STRBUF_INIT;
+			strbuf_addch(&name, pass ? '-' : '+');
+			strbuf_addstr(&name, g[i]);
+			if (sb.len > 1)
+				strbuf_addch(&sb, ',');
+			strbuf_add_json_string(&sb, name.buf, name.len);
+			strbuf_release(&name);
+		}
+	}
+	strbuf_addch(&sb, ']');
+	char *p = arena_alloc(a, sb.len + 1);
+	memcpy(p, sb.buf, sb.len + 1);
+	struct slice out = { p, sb.len };
+	strbuf_release(&sb);
+	return out;
+}
+
 static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, struct jerror *err)
 {
 	struct payload_diff d;
@@ -244,6 +301,8 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 	c.attempts = it->attempts;
 	if (it->action == DIFF_DELETE)
 		c.op = DEST_DELETE;
+	else if (dc->log)
+		c.changed = changed_fields(&dc->arena, fields, nf, &d);
 	return dc->ops->push(dc->h, &c, err);
 }
 
@@ -257,7 +316,11 @@ static enum jerr record_row_failure(struct dest_ctx *dc, const struct rkey *key,
 		rc = state_mark_failed(dc->st, dc->rd->dest->id, key, msg, err);
 	if (!rc)
 		rc = state_ledger_add(dc->st, dc->rd->run_id, dc->rd->dest->id, key, msg, attempts + 1, err);
+	if (!rc && dc->log)
+		rc = synclog_stage_local(dc->log, dc->st, key, attempts, msg, err);
 	rc = rc ? (state_rollback(dc->st), rc) : state_commit(dc->st, err);
+	if (dc->log)
+		(rc ? synclog_rolled_back : synclog_committed)(dc->log);
 	free(msg);
 	if (!rc)
 		dc->rd->counts.failed++;
@@ -398,6 +461,11 @@ static void send_held(struct dest_ctx *dc)
 	jerror_release(&e);
 }
 
+static const char *log_trigger(const struct run_opts *opts)
+{
+	return opts->trigger ? opts->trigger : opts->part ? "worker" : "cli";
+}
+
 static enum jerr start_dest(struct dest_ctx *dc, const struct config *cfg, struct jerror *err)
 {
 	struct run_dest *rd = dc->rd;
@@ -406,7 +474,6 @@ static enum jerr start_dest(struct dest_ctx *dc, const struct config *cfg, struc
 	enum jerr rc;
 	char holder[64];
 
-	(void)cfg;
 	if (dc->opts->part) {
 		/* a work item: its job holds the lock and the run row */
 		rd->run_id = dc->opts->part->run_id;
@@ -440,6 +507,14 @@ static enum jerr start_dest(struct dest_ctx *dc, const struct config *cfg, struc
 		return rc;
 	dc->started = true;
 open:
+	dc->started_ms = time_now_ms();
+	if (rd->dest->sync_log_app) {
+		struct synclog_summary ls = { .run_id = rd->run_id, .trigger = log_trigger(dc->opts),
+					      .started_ms = dc->started_ms, .records_read = -1, .status = RUN_RUNNING,
+					      .counts = &rd->counts, .part = dc->opts->part != NULL };
+		dc->log = synclog_start(cfg, rd->dest, dc->st, &ls);
+		rd->sync_log = dc->log != NULL;
+	}
 	dc->ops = dest_ops_for_app(rd->dest->app->type);
 	if (!dc->ops) {
 		jerror_set(&e, JERR_CONFIG, "app \"%s\" of type \"%s\" cannot receive exports", rd->dest->app->id,
@@ -524,6 +599,27 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 		if (state_run_finish(dc->st, rd->run_id, rd->status, &rd->counts, msg, &e))
 			log_error("could not record the end of the run of \"%s\": %s", rd->dest->id, e.msg.buf);
 	}
+	if (dc->log) {
+		struct synclog_result lr;
+		const char *msg = rd->err.msg.len ? rd->err.msg.buf
+				  : rd->counts.failed ? "some records failed; see the error ledger" : NULL;
+		struct synclog_summary ls = { .run_id = rd->run_id, .trigger = log_trigger(dc->opts),
+					      .started_ms = dc->started_ms, .records_read = (int64_t)rd->records_read,
+					      .status = rd->status, .counts = &rd->counts, .error = msg,
+					      .part = dc->opts->part != NULL, .stop = dc->opts->stop };
+		synclog_finish(dc->log, dc->st, &ls, &lr);
+		dc->log = NULL;
+		rd->sync_log_status = lr.status;
+		rd->sync_log_rows = lr.rows;
+		rd->sync_log_pending = lr.pending;
+		strbuf_addstr(&rd->sync_log_error, lr.error.buf);
+		if (strcmp(lr.status, "complete"))
+			log_warn("destination \"%s\": the sync log of run %lld was not written to app \"%s\": %s; "
+				 "%llu rows wait in the state store and are written by a later run",
+				 rd->dest->id, (long long)rd->run_id, rd->dest->sync_log_app->id, lr.error.buf,
+				 (unsigned long long)lr.pending);
+		synclog_result_release(&lr);
+	}
 	if (dc->locked)
 		state_lock_release(dc->st, rd->dest->id);
 	if (dc->spool)
@@ -592,6 +688,7 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 		rd->status = RUN_RUNNING;
 		rd->err = (struct jerror)JERROR_INIT;
 		strbuf_init(&rd->unreadable_at, 0);
+		strbuf_init(&rd->sync_log_error, 0);
 	}
 	if (opts->only_dest && !r->n_dests)
 		return jerror_set(err, JERR_USAGE, "destination \"%s\" does not exist", opts->only_dest);
@@ -704,7 +801,7 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 			model_marks_release(&mk);
 			r->records += stats.records;
 			for (size_t i = 0; i < p.n; i++)
-				p.ctx[i]->rd->records = stats.records;
+				p.ctx[i]->rd->records_read += stats.records;
 			if (rc && rc != JERR_INTERRUPTED) {
 				/* the source failed: every destination of this model fails with it */
 				for (size_t i = 0; i < p.n; i++)
@@ -780,6 +877,14 @@ void run_print_text(const struct run *r, FILE *out)
 		if (c->failed)
 			fprintf(out, "  hint: 'joey status --destination %s' lists the failed records; the next run retries them\n",
 				rd->dest->id);
+		if (rd->sync_log && rd->sync_log_status && !strcmp(rd->sync_log_status, "complete"))
+			fprintf(out, "  sync log: complete, %llu record rows written to app \"%s\"\n",
+				(unsigned long long)rd->sync_log_rows, rd->dest->sync_log_app->id);
+		else if (rd->sync_log && rd->sync_log_status)
+			fprintf(out, "  sync log: pending, %llu record rows written to app \"%s\", %llu wait in the state store "
+				     "for a later run: %s\n",
+				(unsigned long long)rd->sync_log_rows, rd->dest->sync_log_app->id,
+				(unsigned long long)rd->sync_log_pending, rd->sync_log_error.buf);
 	}
 	for (size_t m = 0; m < r->n_models; m++) {
 		const struct run_model *rm = &r->models[m];
@@ -842,6 +947,18 @@ void run_print_json(const struct run *r, FILE *out)
 		} else {
 			strbuf_addstr(&sb, "null");
 		}
+		strbuf_addstr(&sb, ",\"sync_log\":");
+		if (rd->sync_log && rd->sync_log_status) {
+			strbuf_addf(&sb, "{\"status\":\"%s\",\"rows\":%llu,\"pending\":%llu,\"error\":", rd->sync_log_status,
+				    (unsigned long long)rd->sync_log_rows, (unsigned long long)rd->sync_log_pending);
+			if (rd->sync_log_error.len)
+				strbuf_add_json_string(&sb, rd->sync_log_error.buf, rd->sync_log_error.len);
+			else
+				strbuf_addstr(&sb, "null");
+			strbuf_addch(&sb, '}');
+		} else {
+			strbuf_addstr(&sb, "null");
+		}
 		strbuf_addstr(&sb, "}");
 		fputs(sb.buf, out);
 		strbuf_release(&sb);
@@ -881,6 +998,7 @@ void run_release(struct run *r)
 	for (size_t i = 0; i < r->n_dests; i++) {
 		jerror_release(&r->dests[i].err);
 		strbuf_release(&r->dests[i].unreadable_at);
+		strbuf_release(&r->dests[i].sync_log_error);
 	}
 	for (size_t m = 0; m < r->n_models; m++) {
 		strbuf_release(&r->models[m].since);

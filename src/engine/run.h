@@ -83,6 +83,8 @@ struct run_opts {
 	 * destinations' options.diff */
 	enum diff_mode diff;
 	bool diff_set;
+	/* what started the run, for the sync log ("cli", "schedule", "api", ...; NULL: "cli") */
+	const char *trigger;
 };
 
 struct run_dest {
@@ -100,7 +102,13 @@ struct run_dest {
 	enum run_status status;
 	struct jerror err; /* why it failed */
 	double elapsed_s;
-	uint64_t records; /* records of its model this run read (alerts: recordsDropPercent) */
+	uint64_t records_read; /* records of its model read this run (alerts: recordsDropPercent) */
+	/* the sync log (engine/synclog.h), when the destination has one */
+	bool sync_log;
+	const char *sync_log_status;  /* "complete" or "pending" */
+	uint64_t sync_log_rows;       /* record rows of this run written to the log */
+	uint64_t sync_log_pending;    /* record rows still in the outbox */
+	struct strbuf sync_log_error; /* why it is pending */
 };
 
 /* One incremental schedule of a model (a model may have one per source). */

@@ -421,7 +421,28 @@ struct runs_ctx {
 	int64_t only_id; /* 0: all */
 	size_t limit;
 	int64_t next;
+	struct state *st; /* for each run's sync log status (set after the positional fields) */
 };
+
+/*
+ * Whether the sync log of run was written (engine/synclog.h): {"status", "rows",
+ * "pending", "error"}, or null when the run had no sync log.
+ */
+static json_t *sync_log_json(struct state *st, const struct state_run_info *run)
+{
+	struct state_synclog_info info;
+	struct strbuf status = STRBUF_INIT, error = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	bool found = false;
+	json_t *o = json_null();
+	if (st && !state_synclog_get(st, run->id, &info, &status, &error, &found, &err) && found)
+		o = json_pack("{s:s,s:I,s:I,s:o}", "status", info.status, "rows", (json_int_t)info.rows, "pending",
+			      (json_int_t)info.pending, "error", info.error ? json_string(info.error) : json_null());
+	strbuf_release(&status);
+	strbuf_release(&error);
+	jerror_release(&err);
+	return o;
+}
 
 static json_t *run_json(struct server *s, const struct config *cfg, const struct state_run_info *run)
 {
@@ -458,8 +479,11 @@ static enum jerr runs_fn(void *ctx, const struct state_run_info *run, struct jer
 			json_object_get(json_array_get(c->items, json_array_size(c->items) - 1), "id"));
 		return JERR_INTERRUPTED;
 	}
+	json_t *log = sync_log_json(c->st, run);
 	pthread_mutex_lock(&c->s->lock);
-	json_array_append_new(c->items, run_json(c->s, c->cfg, run));
+	json_t *o = run_json(c->s, c->cfg, run);
+	json_object_set_new(o, "sync_log", log);
+	json_array_append_new(c->items, o);
 	pthread_mutex_unlock(&c->s->lock);
 	return JERR_OK;
 }
@@ -514,8 +538,9 @@ void api_runs(struct req *r, struct reply *out)
 		reply_error(out, 404, "no such destination", dest, "GET /api/v1/destinations lists them");
 		goto done;
 	}
-	struct runs_ctx c = { r->s, ref->cfg, json_array(), (int64_t)before, 0, limit, 0 };
+	struct runs_ctx c = { r->s, ref->cfg, json_array(), (int64_t)before, 0, limit, 0, NULL };
 	enum jerr rc = server_state_read(r->s, &st, &err);
+	c.st = st;
 	if (!rc)
 		rc = state_runs_list(st, dest, 0, runs_fn, &c, &err);
 	if (rc && rc != JERR_INTERRUPTED) {
@@ -546,8 +571,9 @@ void api_run(struct req *r, struct reply *out)
 	struct cfg_ref *ref = server_cfg_get(r->s);
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
-	struct runs_ctx c = { r->s, ref->cfg, json_array(), 0, id, 1, 0 };
+	struct runs_ctx c = { r->s, ref->cfg, json_array(), 0, id, 1, 0, NULL };
 	enum jerr rc = server_state_read(r->s, &st, &err);
+	c.st = st;
 	if (!rc)
 		rc = state_runs_list(st, NULL, 0, runs_fn, &c, &err);
 	if (rc && rc != JERR_INTERRUPTED)

@@ -364,6 +364,7 @@ static void *job_main(void *arg)
 		.n_only_dests = aj->job.n_dests,
 		.on_progress = job_progress,
 		.progress_ctx = aj,
+		.trigger = sched_trigger_name(aj->job.trigger),
 	};
 	bool ran = false;
 

@@ -239,6 +239,21 @@ struct state_ops {
 			  size_t n, enum jerr (*fn)(void *ctx, const struct state_value *row, size_t n_cols,
 						    struct jerror *err),
 			  void *ctx, uint64_t *changed, struct jerror *err);
+	/* ---- the sync log's outbox and per-run status (schema version 6; state.h) ---- */
+	enum jerr (*outbox_put)(struct state *st, const char *dest_id, int64_t run_id, struct slice body,
+				int64_t now, int64_t *id, struct jerror *err);
+	enum jerr (*outbox_next)(struct state *st, const char *dest_id, int64_t after, int64_t *id,
+				 int64_t *run_id, struct strbuf *body, bool *found, struct jerror *err);
+	enum jerr (*outbox_delete)(struct state *st, const char *dest_id, int64_t id, bool *deleted,
+				   struct jerror *err);
+	enum jerr (*outbox_count)(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
+				  struct jerror *err);
+	enum jerr (*synclog_set)(struct state *st, const struct state_synclog_info *info, int64_t now,
+				 struct jerror *err);
+	enum jerr (*synclog_get)(struct state *st, int64_t run_id, struct state_synclog_info *info,
+				 struct strbuf *status, struct strbuf *error, bool *found, struct jerror *err);
+	enum jerr (*synclog_unfinished)(struct state *st, const char *dest_id, int64_t *ids, size_t max,
+					size_t *n, struct jerror *err);
 };
 
 extern const struct state_ops state_sqlite;

@@ -105,6 +105,13 @@ enum stmt_id {
 	S_LEADER_TRY,
 	S_PING,
 	S_RATE_TAKE,
+	S_OUTBOX_PUT,
+	S_OUTBOX_NEXT,
+	S_OUTBOX_DEL,
+	S_OUTBOX_COUNT,
+	S_SYNCLOG_SET,
+	S_SYNCLOG_GET,
+	S_SYNCLOG_UNFINISHED,
 	S__COUNT
 };
 
@@ -267,6 +274,20 @@ static const struct {
 			  " capacity = excluded.capacity, rate_per_ms = excluded.rate_per_ms,"
 			  " updated_at = greatest(b.updated_at, excluded.updated_at)"
 			  " RETURNING granted, tokens", 4 },
+	[S_OUTBOX_PUT] = { "INSERT INTO synclog_outbox (dest_id, run_id, body, created_at) VALUES ($1, $2, $3, $4)"
+			   " RETURNING id", 4 },
+	[S_OUTBOX_NEXT] = { "SELECT id, run_id, body FROM synclog_outbox WHERE dest_id = $1 AND id > $2"
+			    " ORDER BY id LIMIT 1", 2 },
+	[S_OUTBOX_DEL] = { "DELETE FROM synclog_outbox WHERE dest_id = $1 AND id = $2", 2 },
+	[S_OUTBOX_COUNT] = { "SELECT count(*), coalesce(sum(length(body)), 0) FROM synclog_outbox WHERE dest_id = $1", 1 },
+	[S_SYNCLOG_SET] = { "INSERT INTO synclog_runs (run_id, dest_id, status, written, pending, error, updated_at)"
+			    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id) DO UPDATE SET"
+			    " dest_id = excluded.dest_id, status = excluded.status, written = excluded.written,"
+			    " pending = excluded.pending, error = excluded.error, updated_at = excluded.updated_at", 7 },
+	[S_SYNCLOG_GET] = { "SELECT dest_id, status, written, pending, error, updated_at FROM synclog_runs"
+			    " WHERE run_id = $1", 1 },
+	[S_SYNCLOG_UNFINISHED] = { "SELECT run_id FROM synclog_runs WHERE dest_id = $1 AND status <> 'complete'"
+				   " ORDER BY run_id LIMIT $2", 2 },
 };
 
 /* Columns of ROW_COLUMNS. */
@@ -1939,6 +1960,162 @@ static enum jerr pg_lock_del(struct state *st, const char *dest_id, struct jerro
 	return ret;
 }
 
+/* ---- the sync log's outbox and per-run status ---- */
+
+static enum jerr pg_outbox_put(struct state *st, const char *dest_id, int64_t run_id, struct slice body, int64_t now,
+			       int64_t *id, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	p_int(&p, run_id);
+	p_bytes(&p, body.ptr, body.len);
+	p_int(&p, now);
+	ret = run(ps_of(st), S_OUTBOX_PUT, &p, &res, err,
+		  "could not add sync log rows of destination \"%s\" to the outbox in state store \"%s\"", dest_id,
+		  st->path);
+	if (ret)
+		return ret;
+	*id = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_outbox_next(struct state *st, const char *dest_id, int64_t after, int64_t *id, int64_t *run_id,
+				struct strbuf *body, bool *found, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	p_int(&p, after);
+	ret = run(ps_of(st), S_OUTBOX_NEXT, &p, &res, err,
+		  "could not read the sync log outbox of destination \"%s\" in state store \"%s\"", dest_id,
+		  st->path);
+	if (ret)
+		return ret;
+	if (PQntuples(res) > 0) {
+		size_t n = 0;
+		unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2), &n);
+		if (!b) {
+			PQclear(res);
+			return jerror_set(err, JERR_STATE, "could not decode the sync log outbox of destination \"%s\" "
+					  "in state store \"%s\"", dest_id, st->path);
+		}
+		*found = true;
+		*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		*run_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		strbuf_add(body, b, n);
+		PQfreemem(b);
+	}
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
+				  struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	p_int(&p, id);
+	ret = run(ps_of(st), S_OUTBOX_DEL, &p, &res, err,
+		  "could not delete written rows from the sync log outbox of destination \"%s\" in state store \"%s\"",
+		  dest_id, st->path);
+	*deleted = !ret && changes(res) > 0;
+	PQclear(res);
+	return ret;
+}
+
+static enum jerr pg_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
+				 struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	ret = run(ps_of(st), S_OUTBOX_COUNT, &p, &res, err,
+		  "could not count the sync log outbox of destination \"%s\" in state store \"%s\"", dest_id,
+		  st->path);
+	if (ret)
+		return ret;
+	*rows = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	*bytes = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_synclog_set(struct state *st, const struct state_synclog_info *info, int64_t now,
+				struct jerror *err)
+{
+	struct params p = { 0 };
+	struct strbuf e = STRBUF_INIT;
+	PGresult *res;
+	enum jerr ret;
+	p_int(&p, info->run_id);
+	p_text(&p, info->dest_id);
+	p_text(&p, info->status);
+	p_int(&p, (int64_t)info->rows);
+	p_int(&p, (int64_t)info->pending);
+	p_text(&p, info->error ? clean_text(info->error, &e) : NULL);
+	p_int(&p, now);
+	ret = run(ps_of(st), S_SYNCLOG_SET, &p, &res, err,
+		  "could not record the sync log status of run %lld in state store \"%s\"", (long long)info->run_id,
+		  st->path);
+	PQclear(res);
+	strbuf_release(&e);
+	return ret;
+}
+
+static enum jerr pg_synclog_get(struct state *st, int64_t run_id, struct state_synclog_info *info,
+				struct strbuf *status, struct strbuf *error, bool *found, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_int(&p, run_id);
+	ret = run(ps_of(st), S_SYNCLOG_GET, &p, &res, err,
+		  "could not read the sync log status of run %lld in state store \"%s\"", (long long)run_id, st->path);
+	if (ret)
+		return ret;
+	if (PQntuples(res) > 0) {
+		*found = true;
+		info->run_id = run_id;
+		strbuf_addstr(status, PQgetvalue(res, 0, 1));
+		info->status = status->buf;
+		info->rows = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+		info->pending = strtoull(PQgetvalue(res, 0, 3), NULL, 10);
+		if (!PQgetisnull(res, 0, 4)) {
+			strbuf_addstr(error, PQgetvalue(res, 0, 4));
+			info->error = error->buf;
+		}
+		info->updated_at = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+	}
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_synclog_unfinished(struct state *st, const char *dest_id, int64_t *ids, size_t max, size_t *n,
+				       struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, dest_id);
+	p_int(&p, (int64_t)max);
+	ret = run(ps_of(st), S_SYNCLOG_UNFINISHED, &p, &res, err,
+		  "could not list the sync log status of destination \"%s\" in state store \"%s\"", dest_id,
+		  st->path);
+	if (ret)
+		return ret;
+	for (int i = 0; i < PQntuples(res) && *n < max; i++)
+		ids[(*n)++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+	PQclear(res);
+	return JERR_OK;
+}
+
 /* ---- marks ---- */
 
 static enum jerr pg_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
@@ -2792,4 +2969,11 @@ const struct state_ops state_pg = {
 	.leader_try = pg_leader_try,
 	.rate_take = pg_rate_take,
 	.exec = pg_exec,
+	.outbox_put = pg_outbox_put,
+	.outbox_next = pg_outbox_next,
+	.outbox_delete = pg_outbox_delete,
+	.outbox_count = pg_outbox_count,
+	.synclog_set = pg_synclog_set,
+	.synclog_get = pg_synclog_get,
+	.synclog_unfinished = pg_synclog_unfinished,
 };

@@ -61,6 +61,13 @@ enum stmt_id {
 	S_COUNT_RANGE,
 	S_MARK_GET,
 	S_MARK_SET,
+	S_OUTBOX_PUT,
+	S_OUTBOX_NEXT,
+	S_OUTBOX_DEL,
+	S_OUTBOX_COUNT,
+	S_SYNCLOG_SET,
+	S_SYNCLOG_GET,
+	S_SYNCLOG_UNFINISHED,
 	S__COUNT
 };
 
@@ -122,6 +129,17 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_MARK_SET] = "INSERT INTO marks (schedule_id, value, updated_at) VALUES (?1, ?2, ?3)"
 		       " ON CONFLICT (schedule_id) DO UPDATE SET value = excluded.value,"
 		       " updated_at = excluded.updated_at",
+	[S_OUTBOX_PUT] = "INSERT INTO synclog_outbox (dest_id, run_id, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+	[S_OUTBOX_NEXT] = "SELECT id, run_id, body FROM synclog_outbox WHERE dest_id = ?1 AND id > ?2 ORDER BY id LIMIT 1",
+	[S_OUTBOX_DEL] = "DELETE FROM synclog_outbox WHERE dest_id = ?1 AND id = ?2",
+	[S_OUTBOX_COUNT] = "SELECT count(*), coalesce(sum(length(body)), 0) FROM synclog_outbox WHERE dest_id = ?1",
+	[S_SYNCLOG_SET] = "INSERT INTO synclog_runs (run_id, dest_id, status, written, pending, error, updated_at)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (run_id) DO UPDATE SET"
+			  " dest_id = excluded.dest_id, status = excluded.status, written = excluded.written,"
+			  " pending = excluded.pending, error = excluded.error, updated_at = excluded.updated_at",
+	[S_SYNCLOG_GET] = "SELECT dest_id, status, written, pending, error, updated_at FROM synclog_runs WHERE run_id = ?1",
+	[S_SYNCLOG_UNFINISHED] = "SELECT run_id FROM synclog_runs WHERE dest_id = ?1 AND status <> 'complete'"
+				 " ORDER BY run_id LIMIT ?2",
 };
 
 /* Columns of ROW_COLUMNS. */
@@ -1402,6 +1420,158 @@ static enum jerr sq_lock_del(struct state *st, const char *dest_id, struct jerro
 	return ret;
 }
 
+/* ---- the sync log's outbox and per-run status ---- */
+
+static enum jerr sq_outbox_put(struct state *st, const char *dest_id, int64_t run_id, struct slice body, int64_t now,
+			       int64_t *id, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	if ((ret = get_stmt(sq, S_OUTBOX_PUT, &s, err)))
+		return ret;
+	sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, run_id);
+	sqlite3_bind_blob(s, 3, body.len ? body.ptr : "", (int)body.len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	ret = step_write(sq, s, "add sync log rows to the outbox", NULL, NULL, err);
+	if (!ret)
+		*id = sqlite3_last_insert_rowid(sq->db);
+	return ret;
+}
+
+static enum jerr sq_outbox_next(struct state *st, const char *dest_id, int64_t after, int64_t *id, int64_t *run_id,
+				struct strbuf *body, bool *found, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	int rc;
+	if ((ret = get_stmt(sq, S_OUTBOX_NEXT, &s, err)))
+		return ret;
+	sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, after);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*found = true;
+		*id = sqlite3_column_int64(s, 0);
+		*run_id = sqlite3_column_int64(s, 1);
+		strbuf_add(body, sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2));
+	} else if (rc != SQLITE_DONE) {
+		ret = db_error(sq, rc, err, "could not read the sync log outbox of destination \"%s\" in state store \"%s\"",
+			       dest_id, st->path);
+	}
+	stmt_done(s);
+	return ret;
+}
+
+static enum jerr sq_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
+				  struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	if ((ret = get_stmt(sq, S_OUTBOX_DEL, &s, err)))
+		return ret;
+	sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, id);
+	ret = step_write(sq, s, "delete written rows from the sync log outbox", NULL, NULL, err);
+	*deleted = !ret && sqlite3_changes(sq->db) > 0;
+	return ret;
+}
+
+static enum jerr sq_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
+				 struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	int rc;
+	if ((ret = get_stmt(sq, S_OUTBOX_COUNT, &s, err)))
+		return ret;
+	sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*rows = column_count(s, 0);
+		*bytes = column_count(s, 1);
+	} else {
+		ret = db_error(sq, rc, err, "could not count the sync log outbox of destination \"%s\" in state store \"%s\"",
+			       dest_id, st->path);
+	}
+	stmt_done(s);
+	return ret;
+}
+
+static enum jerr sq_synclog_set(struct state *st, const struct state_synclog_info *info, int64_t now,
+				struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	if ((ret = get_stmt(sq, S_SYNCLOG_SET, &s, err)))
+		return ret;
+	sqlite3_bind_int64(s, 1, info->run_id);
+	sqlite3_bind_text(s, 2, info->dest_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, info->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)info->rows);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)info->pending);
+	bind_str(s, 6, info->error);
+	sqlite3_bind_int64(s, 7, now);
+	return step_write(sq, s, "record the sync log status of a run", NULL, NULL, err);
+}
+
+static enum jerr sq_synclog_get(struct state *st, int64_t run_id, struct state_synclog_info *info,
+				struct strbuf *status, struct strbuf *error, bool *found, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	int rc;
+	if ((ret = get_stmt(sq, S_SYNCLOG_GET, &s, err)))
+		return ret;
+	sqlite3_bind_int64(s, 1, run_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*found = true;
+		info->run_id = run_id;
+		strbuf_add(status, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1));
+		info->rows = column_count(s, 2);
+		info->pending = column_count(s, 3);
+		if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
+			strbuf_add(error, sqlite3_column_text(s, 4), (size_t)sqlite3_column_bytes(s, 4));
+			info->error = error->buf;
+		}
+		info->updated_at = sqlite3_column_int64(s, 5);
+		info->status = status->buf;
+		info->dest_id = NULL; /* not kept: the caller knows the run's destination */
+	} else if (rc != SQLITE_DONE) {
+		ret = db_error(sq, rc, err, "could not read the sync log status of run %lld in state store \"%s\"",
+			       (long long)run_id, st->path);
+	}
+	stmt_done(s);
+	return ret;
+}
+
+static enum jerr sq_synclog_unfinished(struct state *st, const char *dest_id, int64_t *ids, size_t max, size_t *n,
+				       struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	int rc;
+	if ((ret = get_stmt(sq, S_SYNCLOG_UNFINISHED, &s, err)))
+		return ret;
+	sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < max)
+		ids[(*n)++] = sqlite3_column_int64(s, 0);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_error(sq, rc, err, "could not list the sync log status of destination \"%s\" in state store \"%s\"",
+			       dest_id, st->path);
+	stmt_done(s);
+	return ret;
+}
+
 /* ---- marks ---- */
 
 static enum jerr sq_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
@@ -1720,4 +1890,11 @@ const struct state_ops state_sqlite = {
 	.load_row = sq_load_row,
 	.load_finish = sq_load_finish,
 	.exec = sq_exec,
+	.outbox_put = sq_outbox_put,
+	.outbox_next = sq_outbox_next,
+	.outbox_delete = sq_outbox_delete,
+	.outbox_count = sq_outbox_count,
+	.synclog_set = sq_synclog_set,
+	.synclog_get = sq_synclog_get,
+	.synclog_unfinished = sq_synclog_unfinished,
 };

@@ -958,3 +958,77 @@ void run_counts_add(struct run_counts *a, const struct run_counts *b)
 	a->throttled += b->throttled;
 	a->data_points += b->data_points;
 }
+
+/* ---- the sync log's outbox and per-run status ---- */
+
+/* The sync log's tables exist from schema version 6 on. */
+#define SYNCLOG_SINCE 6
+
+enum jerr state_outbox_put(struct state *st, const char *dest_id, int64_t run_id, struct slice body,
+			   int64_t *id, struct jerror *err)
+{
+	enum jerr ret;
+	*id = 0;
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	return st->ops->outbox_put(st, dest_id, run_id, body, state_now_ms(), id, err);
+}
+
+enum jerr state_outbox_next(struct state *st, const char *dest_id, int64_t after, int64_t *id, int64_t *run_id,
+			    struct strbuf *body, bool *found, struct jerror *err)
+{
+	*found = false;
+	*id = *run_id = 0;
+	strbuf_reset(body);
+	if (st->version < SYNCLOG_SINCE)
+		return JERR_OK;
+	return st->ops->outbox_next(st, dest_id, after, id, run_id, body, found, err);
+}
+
+enum jerr state_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
+			      struct jerror *err)
+{
+	enum jerr ret;
+	*deleted = false;
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	return st->ops->outbox_delete(st, dest_id, id, deleted, err);
+}
+
+enum jerr state_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
+			     struct jerror *err)
+{
+	*rows = *bytes = 0;
+	if (st->version < SYNCLOG_SINCE)
+		return JERR_OK;
+	return st->ops->outbox_count(st, dest_id, rows, bytes, err);
+}
+
+enum jerr state_synclog_set(struct state *st, const struct state_synclog_info *info, struct jerror *err)
+{
+	enum jerr ret;
+	if ((ret = refuse_readonly(st, err)))
+		return ret;
+	return st->ops->synclog_set(st, info, state_now_ms(), err);
+}
+
+enum jerr state_synclog_get(struct state *st, int64_t run_id, struct state_synclog_info *info,
+			    struct strbuf *status, struct strbuf *error, bool *found, struct jerror *err)
+{
+	*found = false;
+	memset(info, 0, sizeof(*info));
+	strbuf_reset(status);
+	strbuf_reset(error);
+	if (st->version < SYNCLOG_SINCE)
+		return JERR_OK;
+	return st->ops->synclog_get(st, run_id, info, status, error, found, err);
+}
+
+enum jerr state_synclog_unfinished(struct state *st, const char *dest_id, int64_t *ids, size_t max, size_t *n,
+				   struct jerror *err)
+{
+	*n = 0;
+	if (st->version < SYNCLOG_SINCE || !max)
+		return JERR_OK;
+	return st->ops->synclog_unfinished(st, dest_id, ids, max, n, err);
+}

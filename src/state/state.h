@@ -49,7 +49,7 @@
 #include "base/strbuf.h"
 #include "source/source.h"
 
-#define STATE_SCHEMA_VERSION 5
+#define STATE_SCHEMA_VERSION 6
 #define STATE_HASH_LEN 16
 /* PRAGMA application_id of a joey state store: "JOEY" (PostgreSQL: meta.application_id). */
 #define STATE_APPLICATION_ID 0x4a4f4559
@@ -498,6 +498,49 @@ enum jerr state_leader_try(struct state *st, const char *name, bool *leader,
  */
 enum jerr state_rate_take(struct state *st, const char *key, double capacity, double rate_per_ms,
 			  int want, int *got, int64_t *wait_ms, struct jerror *err) JOEY_WUR;
+
+/* ---- the sync log's outbox (engine/synclog.h; schema version 6) ---- */
+
+/*
+ * A destination with a sync log puts the log rows of each batch of Braze's answers
+ * into the outbox, in the transaction that commits those answers, so the outbox holds
+ * exactly what the store says was answered; the rows leave it once they are in the
+ * log database. dest_id and body are borrowed. In a store older than version 6
+ * (opened read-only) the outbox reads as empty.
+ */
+enum jerr state_outbox_put(struct state *st, const char *dest_id, int64_t run_id, struct slice body,
+			   int64_t *id, struct jerror *err) JOEY_WUR;
+/* The row of dest_id with the smallest id > after: *found, its id, run_id and body (reset first). */
+enum jerr state_outbox_next(struct state *st, const char *dest_id, int64_t after, int64_t *id, int64_t *run_id,
+			    struct strbuf *body, bool *found, struct jerror *err) JOEY_WUR;
+/* Delete row id of dest_id; *deleted: it was there (none: no error). */
+enum jerr state_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
+			      struct jerror *err) JOEY_WUR;
+/* How many rows dest_id has in the outbox and the bytes of their bodies. */
+enum jerr state_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
+			     struct jerror *err) JOEY_WUR;
+
+/* Whether the sync log of a run was written (synclog_runs); strings borrowed. */
+struct state_synclog_info {
+	int64_t run_id;
+	const char *dest_id;
+	const char *status; /* "writing", "complete", "pending" (engine/synclog.h) */
+	uint64_t rows;      /* record rows of the run written to the log */
+	uint64_t pending;   /* record rows of the run's destination still in the outbox */
+	const char *error;  /* why the log is not complete; NULL none */
+	int64_t updated_at;
+};
+/* Insert or replace the row of info->run_id. */
+enum jerr state_synclog_set(struct state *st, const struct state_synclog_info *info, struct jerror *err) JOEY_WUR;
+/*
+ * The row of run_id: *found, and its fields, with status and error copied into
+ * status and error (reset first); info's strings point into them.
+ */
+enum jerr state_synclog_get(struct state *st, int64_t run_id, struct state_synclog_info *info,
+			    struct strbuf *status, struct strbuf *error, bool *found, struct jerror *err) JOEY_WUR;
+/* Up to max runs of dest_id whose log is not "complete", oldest first, into ids; *n how many. */
+enum jerr state_synclog_unfinished(struct state *st, const char *dest_id, int64_t *ids, size_t max, size_t *n,
+				   struct jerror *err) JOEY_WUR;
 
 /* ---- export and import: every table as values (`joey state export|import`) ---- */
 

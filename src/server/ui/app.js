@@ -1102,6 +1102,10 @@ async function viewRun(root, { run: id }) {
     ['Took', r.finished_at && r.started_at ? fmtDuration(r.finished_at - r.started_at) : '—'],
     ['Records read', fmtValue(r.records_read ?? '—')],
     ...Object.entries(c).map(([k, v]) => [k.replace(/_/g, ' '), fmtValue(v)]),
+    // the sync log (docs/config.md "Sync logs in the warehouse"), when the destination has one
+    ...(r.sync_log ? [['Sync log', `${r.sync_log.status}: ${plural(r.sync_log.rows, 'row')} written` +
+      (r.sync_log.pending ? `, ${r.sync_log.pending} waiting for a later run` : '') +
+      (r.sync_log.error ? ` (${r.sync_log.error})` : '')]] : []),
   ], { class: 'kv', rowHeader: true }));
   if (r.status === 'running' || r.status === 'queued') every(1000, () => { render(); return 60000; });
 }

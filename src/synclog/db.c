@@ -1,0 +1,165 @@
+/* db.c: what the sync log writers share: the writer table, times, outcome ids, values as text. */
+#include "synclog/db.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+const char *const synclog_record_cols[SYNCLOG_RECORD_COLS] = {
+	"destination", "run_id", "record_key", "attempt", "operation", "changed_fields",
+	"status", "error_code", "error_message", "logged_at",
+};
+
+const char *const synclog_run_cols[SYNCLOG_RUN_COLS] = {
+	"destination", "run_id", "model", "run_trigger", "status", "started_at", "finished_at",
+	"records_read", "created", "updated", "deleted", "unsubscribed", "unchanged", "failed",
+	"not_in_braze", "requests", "retries", "error", "log_status", "log_rows", "logged_at",
+};
+
+const struct synclog_db_ops *synclog_db_for_app(const char *app_type)
+{
+	static const struct synclog_db_ops *const all[] = { &synclog_db_sqlite, &synclog_db_postgres,
+							     &synclog_db_mysql };
+	for (size_t i = 0; app_type && i < sizeof(all) / sizeof(all[0]); i++)
+		if (!strcmp(all[i]->app_type, app_type))
+			return all[i];
+	return NULL;
+}
+
+void synclog_time_text(int64_t ms, char *buf, size_t size)
+{
+	/* rows of a batch share their second: its text is kept per thread */
+	static _Thread_local int64_t last_s = -1;
+	static _Thread_local char last[64];
+	time_t t = (time_t)(ms / 1000);
+	if (t != last_s) {
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		snprintf(last, sizeof(last), "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		last_s = t;
+	}
+	int f = (int)(ms % 1000);
+	snprintf(buf, size, "%s.%c%c%c", last, '0' + f / 100, '0' + f / 10 % 10, '0' + f % 10);
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	if (s[0] < 0x80)
+		return s[0] ? 1 : 0;
+	size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+	if (!len || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if (len == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0)))
+		return 0; /* overlong, or a surrogate */
+	if (len == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90)))
+		return 0;
+	return len;
+}
+
+void synclog_clean_text(struct strbuf *sb, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < len) {
+		size_t k = utf8_len(p + i, len - i);
+		if (k) {
+			strbuf_add(sb, p + i, k);
+			i += k;
+		} else {
+			strbuf_addch(sb, '?');
+			i++;
+		}
+	}
+}
+
+bool synclog_prefix_ok(const char *prefix)
+{
+	size_t n = prefix ? strlen(prefix) : 0;
+	if (n > 40)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = prefix[i];
+		bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+		if (!letter && !(i && c >= '0' && c <= '9'))
+			return false;
+	}
+	return true;
+}
+
+void synclog_vals_init(struct synclog_vals *x)
+{
+	memset(x, 0, sizeof(*x));
+	for (size_t i = 0; i < sizeof(x->clean) / sizeof(x->clean[0]); i++)
+		strbuf_init(&x->clean[i], 0);
+}
+
+void synclog_vals_release(struct synclog_vals *x)
+{
+	for (size_t i = 0; i < sizeof(x->clean) / sizeof(x->clean[0]); i++)
+		strbuf_release(&x->clean[i]);
+}
+
+static const char *text(struct synclog_vals *x, int slot, const char *s, size_t len, bool clean)
+{
+	if (!s)
+		return NULL;
+	strbuf_reset(&x->clean[slot]);
+	if (clean)
+		synclog_clean_text(&x->clean[slot], s, len);
+	else
+		strbuf_add(&x->clean[slot], s, len);
+	return x->clean[slot].buf;
+}
+
+static const char *num(struct synclog_vals *x, int i, int64_t v)
+{
+	snprintf(x->num[i], sizeof(x->num[i]), "%" PRId64, v);
+	return x->num[i];
+}
+
+static const char *when(struct synclog_vals *x, int i, int64_t ms)
+{
+	synclog_time_text(ms, x->num[i], sizeof(x->num[i]));
+	return x->num[i];
+}
+
+void synclog_record_values(const struct synclog_row *r, bool clean, struct synclog_vals *x)
+{
+	x->v[0] = text(x, 0, r->destination, strlen(r->destination), clean);
+	x->v[1] = num(x, 1, r->run_id);
+	x->v[2] = text(x, 1, r->key.ptr ? r->key.ptr : "", r->key.len, clean);
+	x->v[3] = num(x, 3, r->attempt);
+	x->v[4] = r->operation;
+	x->v[5] = r->changed;
+	x->v[6] = r->status;
+	x->v[7] = r->error_code;
+	x->v[8] = r->error ? text(x, 2, r->error, strlen(r->error), clean) : NULL;
+	x->v[9] = when(x, 9, r->at_ms);
+}
+
+void synclog_run_values(const struct synclog_run *r, int64_t now_ms, bool clean, struct synclog_vals *x)
+{
+	x->v[0] = text(x, 0, r->destination, strlen(r->destination), clean);
+	x->v[1] = num(x, 1, r->run_id);
+	x->v[2] = r->model ? text(x, 1, r->model, strlen(r->model), clean) : NULL;
+	x->v[3] = r->trigger;
+	x->v[4] = r->status;
+	x->v[5] = when(x, 5, r->started_ms);
+	x->v[6] = r->finished_ms ? when(x, 6, r->finished_ms) : NULL;
+	x->v[7] = r->records_read >= 0 ? num(x, 7, r->records_read) : NULL;
+	const uint64_t counts[] = { r->created, r->updated, r->deleted, r->unsubscribed, r->unchanged,
+				    r->failed, r->not_in_braze, r->requests, r->retries };
+	for (int i = 0; i < 9; i++)
+		x->v[8 + i] = num(x, 8 + i, (int64_t)counts[i]);
+	x->v[17] = r->error ? text(x, 2, r->error, strlen(r->error), clean) : NULL;
+	x->v[18] = r->log_status;
+	x->v[19] = num(x, 19, (int64_t)r->log_rows);
+	x->v[20] = when(x, 20, now_ms);
+}

@@ -1,0 +1,306 @@
+/* mysql.c: the sync log writer for MySQL and MariaDB (an app of type mysql, its own writable session). */
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/xalloc.h"
+#include "synclog/db.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+struct synclog_db {
+	MYSQL *my;
+	char *app_id, *prefix, *where;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An option as text: strings as they are, numbers and booleans as their JSON text. */
+static const char *opt(const struct cfg_app *app, const char *key)
+{
+	const struct cfg_option *o = cfg_options_get(&app->options, key);
+	return o && o->str && *o->str ? o->str : NULL;
+}
+
+static enum jerr my_err(struct synclog_db *c, struct jerror *err, const char *what)
+{
+	unsigned e = mysql_errno(c->my);
+	jerror_set(err, JERR_IO, "sync log app \"%s\": could not %s at %s", c->app_id, what, c->where);
+	jerror_detail(err, "MySQL: %s (error %u)", mysql_error(c->my), e);
+	if (e == 1114 || e == 1021)
+		jerror_hint(err, "the database's disk or table is full: free space, or lower syncLogRetentionDays");
+	else if (e == 1142 || e == 1044)
+		jerror_hint(err, "the app's user needs CREATE, INSERT, UPDATE and DELETE on the database");
+	return JERR_IO;
+}
+
+static enum jerr query(struct synclog_db *c, const char *sql, size_t len, const char *what, struct jerror *err)
+{
+	if (mysql_real_query(c->my, sql, (unsigned long)len))
+		return my_err(c, err, what);
+	MYSQL_RES *res = mysql_store_result(c->my);
+	if (res)
+		mysql_free_result(res);
+	return JERR_OK;
+}
+
+static void my_close(struct synclog_db *c)
+{
+	if (!c)
+		return;
+	if (c->my)
+		mysql_close(c->my);
+	free(c->app_id);
+	free(c->prefix);
+	free(c->where);
+	free(c);
+}
+
+static enum jerr my_connect(const struct cfg_app *app, const char *root, const char *prefix, struct synclog_db **out,
+			    struct jerror *err)
+{
+	struct synclog_db *c = xcalloc(1, sizeof(*c));
+	struct strbuf sql = STRBUF_INIT, where = STRBUF_INIT;
+	const char *host = opt(app, "host") ? opt(app, "host") : "localhost";
+	const char *db = opt(app, "database") ? opt(app, "database") : "";
+	const char *port_s = opt(app, "port");
+	const char *P = prefix;
+	unsigned port = port_s ? (unsigned)strtoul(port_s, NULL, 10) : 3306, timeout = 10, rw_timeout = 60;
+	enum jerr rc = JERR_OK;
+	(void)root;
+
+	*out = NULL;
+	c->app_id = xstrdup(app->id);
+	c->prefix = xstrdup(prefix);
+	strbuf_addf(&where, "%s:%u, database \"%s\"", host, port, db);
+	c->where = strbuf_detach(&where, NULL);
+	c->my = mysql_init(NULL);
+	mysql_options(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	/* bounded waits: a log database that hangs must not hold the run for long */
+	mysql_options(c->my, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
+	mysql_options(c->my, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
+	mysql_options(c->my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+	if (!mysql_real_connect(c->my, strcmp(host, "localhost") ? host : "127.0.0.1", opt(app, "user"),
+				opt(app, "password"), db, port, NULL, 0)) {
+		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": cannot connect to MySQL at %s", app->id, c->where);
+		jerror_detail(err, "%s", mysql_error(c->my));
+		jerror_hint(err, "check that the server is running and the app's host, port, user and password; "
+				 "the rows are kept and written by a later run");
+		goto out;
+	}
+	static const char *const steps[] = {
+		"CREATE TABLE IF NOT EXISTS %ssync_meta (name VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)"
+		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+		"INSERT IGNORE INTO %ssync_meta VALUES ('schema_version', '" STR(SYNCLOG_SCHEMA_VERSION) "')",
+		"CREATE TABLE IF NOT EXISTS %ssync_runs (\n"
+		"  destination VARCHAR(191) NOT NULL, run_id BIGINT NOT NULL, model VARCHAR(191), run_trigger VARCHAR(32),\n"
+		"  status VARCHAR(16) NOT NULL, started_at DATETIME(3) NOT NULL, finished_at DATETIME(3) NULL,\n"
+		"  records_read BIGINT, created BIGINT NOT NULL, updated BIGINT NOT NULL, deleted BIGINT NOT NULL,\n"
+		"  unsubscribed BIGINT NOT NULL, unchanged BIGINT NOT NULL, failed BIGINT NOT NULL,\n"
+		"  not_in_braze BIGINT NOT NULL, requests BIGINT NOT NULL, retries BIGINT NOT NULL,\n"
+		"  error TEXT, log_status VARCHAR(16) NOT NULL, log_rows BIGINT NOT NULL, logged_at DATETIME(3) NOT NULL,\n"
+		"  PRIMARY KEY (destination, run_id), KEY (destination, started_at))"
+		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+		"CREATE TABLE IF NOT EXISTS %ssync_records (\n"
+		"  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,\n"
+		"  destination VARCHAR(191) NOT NULL, run_id BIGINT NOT NULL, record_key VARCHAR(512) NOT NULL,\n"
+		"  attempt INT NOT NULL, operation VARCHAR(16) NOT NULL, changed_fields TEXT, status VARCHAR(16) NOT NULL,\n"
+		"  error_code VARCHAR(32), error_message TEXT, logged_at DATETIME(3) NOT NULL,\n"
+		"  UNIQUE KEY (destination, run_id, record_key, attempt))"
+		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		const char *at = strstr(steps[i], "%s"); /* where the prefix goes */
+		strbuf_reset(&sql);
+		strbuf_add(&sql, steps[i], (size_t)(at - steps[i]));
+		strbuf_addstr(&sql, P);
+		strbuf_addstr(&sql, at + 2);
+		if ((rc = query(c, sql.buf, sql.len, "create the sync log tables", err)))
+			goto out;
+	}
+	strbuf_reset(&sql);
+	strbuf_addf(&sql, "SELECT value FROM %ssync_meta WHERE name = 'schema_version'", P);
+	if (mysql_real_query(c->my, sql.buf, (unsigned long)sql.len)) {
+		rc = my_err(c, err, "read the sync log schema version");
+		goto out;
+	}
+	MYSQL_RES *res = mysql_store_result(c->my);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	int version = row && row[0] ? atoi(row[0]) : 0;
+	if (res)
+		mysql_free_result(res);
+	if (version > SYNCLOG_SCHEMA_VERSION) {
+		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": table %ssync_meta at %s says schema version %d, "
+				"this joey writes version %d", app->id, P, c->where, version, SYNCLOG_SCHEMA_VERSION);
+		jerror_hint(err, "upgrade joey, or set syncLogTablePrefix to log into other tables");
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+out:
+	strbuf_release(&sql);
+	my_close(c);
+	return rc;
+}
+
+static void add_value(struct synclog_db *c, struct strbuf *sb, const char *v)
+{
+	if (!v) {
+		strbuf_addstr(sb, "NULL");
+		return;
+	}
+	size_t n = strlen(v);
+	strbuf_grow(sb, 2 * n + 3);
+	sb->buf[sb->len++] = '\'';
+	sb->len += mysql_real_escape_string(c->my, sb->buf + sb->len, v, (unsigned long)n);
+	sb->buf[sb->len++] = '\'';
+	sb->buf[sb->len] = 0;
+}
+
+static enum jerr my_write_records(struct synclog_db *c, const struct synclog_row *rows, size_t n, struct jerror *err)
+{
+	struct strbuf sql = STRBUF_INIT;
+	struct synclog_vals x;
+	enum jerr rc;
+	char what[64];
+	snprintf(what, sizeof(what), "write to table %ssync_records", c->prefix);
+	synclog_vals_init(&x);
+	if ((rc = query(c, "START TRANSACTION", 17, what, err)))
+		goto out;
+	for (size_t at = 0; at < n && !rc; at += SYNCLOG_INSERT_ROWS) {
+		size_t k = n - at < SYNCLOG_INSERT_ROWS ? n - at : SYNCLOG_INSERT_ROWS;
+		strbuf_reset(&sql);
+		strbuf_addf(&sql, "INSERT INTO %ssync_records (", c->prefix);
+		for (int col = 0; col < SYNCLOG_RECORD_COLS; col++)
+			strbuf_addf(&sql, "%s%s", col ? ", " : "", synclog_record_cols[col]);
+		strbuf_addstr(&sql, ") VALUES ");
+		for (size_t i = 0; i < k; i++) {
+			synclog_record_values(&rows[at + i], true, &x);
+			/* record_key is VARCHAR(512) (an index holds at most 3072 bytes): longer keys are cut */
+			if (strlen(x.v[2]) > 512) {
+				size_t cut = 512;
+				while (cut && ((unsigned char)x.clean[1].buf[cut] & 0xc0) == 0x80)
+					cut--;
+				strbuf_setlen(&x.clean[1], cut);
+			}
+			strbuf_addstr(&sql, i ? ",(" : "(");
+			for (int col = 0; col < SYNCLOG_RECORD_COLS; col++) {
+				if (col)
+					strbuf_addch(&sql, ',');
+				add_value(c, &sql, x.v[col]);
+			}
+			strbuf_addch(&sql, ')');
+		}
+		strbuf_addstr(&sql, " ON DUPLICATE KEY UPDATE attempt = attempt");
+		rc = query(c, sql.buf, sql.len, what, err);
+	}
+	if (rc)
+		mysql_query(c->my, "ROLLBACK");
+	else if ((rc = query(c, "COMMIT", 6, what, err)))
+		mysql_query(c->my, "ROLLBACK");
+out:
+	synclog_vals_release(&x);
+	strbuf_release(&sql);
+	return rc;
+}
+
+static enum jerr my_write_run(struct synclog_db *c, const struct synclog_run *run, struct jerror *err)
+{
+	struct strbuf sql = STRBUF_INIT;
+	struct synclog_vals x;
+	char what[64];
+	enum jerr rc;
+	snprintf(what, sizeof(what), "write to table %ssync_runs", c->prefix);
+	synclog_vals_init(&x);
+	synclog_run_values(run, now_ms(), true, &x);
+	strbuf_addf(&sql, "INSERT INTO %ssync_runs (", c->prefix);
+	for (int i = 0; i < SYNCLOG_RUN_COLS; i++)
+		strbuf_addf(&sql, "%s%s", i ? ", " : "", synclog_run_cols[i]);
+	strbuf_addstr(&sql, ") VALUES (");
+	for (int i = 0; i < SYNCLOG_RUN_COLS; i++) {
+		if (i)
+			strbuf_addch(&sql, ',');
+		add_value(c, &sql, x.v[i]);
+	}
+	strbuf_addstr(&sql, ") ON DUPLICATE KEY UPDATE ");
+	for (int i = 2; i < SYNCLOG_RUN_COLS; i++)
+		strbuf_addf(&sql, "%s%s = VALUES(%s)", i > 2 ? ", " : "", synclog_run_cols[i], synclog_run_cols[i]);
+	rc = query(c, sql.buf, sql.len, what, err);
+	synclog_vals_release(&x);
+	strbuf_release(&sql);
+	return rc;
+}
+
+static enum jerr my_purge(struct synclog_db *c, const char *destination, int64_t before_ms, size_t limit,
+			  uint64_t *deleted, struct jerror *err)
+{
+	struct strbuf sql = STRBUF_INIT, dest = STRBUF_INIT;
+	char before[32];
+	enum jerr rc = JERR_OK;
+	*deleted = 0;
+	synclog_time_text(before_ms, before, sizeof(before));
+	synclog_clean_text(&dest, destination, strlen(destination));
+	while (*deleted < limit && !rc) {
+		strbuf_reset(&sql);
+		strbuf_addf(&sql, "SELECT run_id FROM %ssync_runs WHERE destination = ", c->prefix);
+		add_value(c, &sql, dest.buf);
+		strbuf_addstr(&sql, " AND started_at < ");
+		add_value(c, &sql, before);
+		strbuf_addstr(&sql, " ORDER BY run_id LIMIT 1");
+		if (mysql_real_query(c->my, sql.buf, (unsigned long)sql.len)) {
+			rc = my_err(c, err, "delete old rows (syncLogRetentionDays)");
+			break;
+		}
+		MYSQL_RES *res = mysql_store_result(c->my);
+		MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+		char run_id[24] = "";
+		if (row && row[0])
+			snprintf(run_id, sizeof(run_id), "%s", row[0]);
+		if (res)
+			mysql_free_result(res);
+		if (!*run_id)
+			break;
+		size_t want = limit - (size_t)*deleted;
+		strbuf_reset(&sql);
+		strbuf_addf(&sql, "DELETE FROM %ssync_records WHERE destination = ", c->prefix);
+		add_value(c, &sql, dest.buf);
+		strbuf_addf(&sql, " AND run_id = %s LIMIT %zu", run_id, want);
+		if (mysql_real_query(c->my, sql.buf, (unsigned long)sql.len)) {
+			rc = my_err(c, err, "delete old rows (syncLogRetentionDays)");
+			break;
+		}
+		size_t n = (size_t)mysql_affected_rows(c->my);
+		*deleted += n;
+		if (n == want)
+			break; /* the run may have more: the next call goes on */
+		strbuf_reset(&sql);
+		strbuf_addf(&sql, "DELETE FROM %ssync_runs WHERE destination = ", c->prefix);
+		add_value(c, &sql, dest.buf);
+		strbuf_addf(&sql, " AND run_id = %s", run_id);
+		if (mysql_real_query(c->my, sql.buf, (unsigned long)sql.len))
+			rc = my_err(c, err, "delete old rows (syncLogRetentionDays)");
+		else
+			*deleted += 1;
+	}
+	strbuf_release(&sql);
+	strbuf_release(&dest);
+	return rc;
+}
+
+const struct synclog_db_ops synclog_db_mysql = {
+	.app_type = "mysql",
+	.connect = my_connect,
+	.write_records = my_write_records,
+	.write_run = my_write_run,
+	.purge = my_purge,
+	.close = my_close,
+};

@@ -1,0 +1,386 @@
+/* postgres.c: the sync log writer for PostgreSQL (an app of type postgres, its own writable session). */
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/xalloc.h"
+#include "synclog/db.h"
+
+struct synclog_db {
+	PGconn *pg;
+	char *app_id, *prefix, *where; /* where: "host:port, database \"db\"" for messages */
+	struct strbuf ins_record;      /* INSERT ... VALUES head, ON CONFLICT tail kept apart */
+	bool prepared_full;            /* the insert of SYNCLOG_INSERT_ROWS rows is prepared */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An option as text: strings as they are, numbers and booleans as their JSON text. */
+static const char *opt(const struct cfg_app *app, const char *key)
+{
+	const struct cfg_option *o = cfg_options_get(&app->options, key);
+	return o && o->str && *o->str ? o->str : NULL;
+}
+
+static enum jerr pg_err(struct synclog_db *c, PGresult *res, struct jerror *err, const char *what)
+{
+	const char *msg = res ? PQresultErrorMessage(res) : "";
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (!msg || !*msg)
+		msg = PQerrorMessage(c->pg);
+	jerror_set(err, JERR_IO, "sync log app \"%s\": could not %s at %s", c->app_id, what, c->where);
+	struct strbuf d = STRBUF_INIT;
+	synclog_clean_text(&d, msg, strlen(msg));
+	while (d.len && (d.buf[d.len - 1] == '\n' || d.buf[d.len - 1] == ' '))
+		strbuf_setlen(&d, d.len - 1);
+	jerror_detail(err, "PostgreSQL: %s%s%s%s", d.buf, state ? " (SQLSTATE " : "", state ? state : "",
+		      state ? ")" : "");
+	strbuf_release(&d);
+	if (state && !strcmp(state, "53100"))
+		jerror_hint(err, "the database's disk is full: free space, or lower syncLogRetentionDays");
+	else if (state && !strcmp(state, "42501"))
+		jerror_hint(err, "the app's user needs CREATE on the schema and INSERT, UPDATE, DELETE on the tables");
+	else if (state && !strcmp(state, "25006"))
+		jerror_hint(err, "the server is read-only (a standby?): point the sync log app at the primary");
+	return JERR_IO;
+}
+
+static enum jerr exec(struct synclog_db *c, const char *sql, int n, const char *const *vals, const char *what,
+		      struct jerror *err)
+{
+	PGresult *res = PQexecParams(c->pg, sql, n, NULL, vals, NULL, NULL, 0);
+	ExecStatusType s = PQresultStatus(res);
+	enum jerr rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? JERR_OK : pg_err(c, res, err, what);
+	PQclear(res);
+	return rc;
+}
+
+static void pg_close(struct synclog_db *c)
+{
+	if (!c)
+		return;
+	PQfinish(c->pg);
+	free(c->app_id);
+	free(c->prefix);
+	free(c->where);
+	strbuf_release(&c->ins_record);
+	free(c);
+}
+
+static enum jerr pg_connect(const struct cfg_app *app, const char *root, const char *prefix, struct synclog_db **out,
+			    struct jerror *err)
+{
+	struct synclog_db *c = xcalloc(1, sizeof(*c));
+	struct strbuf sql = STRBUF_INIT, where = STRBUF_INIT, cert = STRBUF_INIT, key = STRBUF_INIT,
+		      ca = STRBUF_INIT;
+	const char *keys[20], *vals[20];
+	const char *host = opt(app, "host") ? opt(app, "host") : "localhost";
+	const char *port = opt(app, "port") ? opt(app, "port") : "5432";
+	const char *db = opt(app, "database") ? opt(app, "database") : "";
+	const char *schema = opt(app, "schema") ? opt(app, "schema") : "public";
+	const char *P = prefix;
+	enum jerr rc = JERR_OK;
+	int n = 0;
+
+	*out = NULL;
+	c->app_id = xstrdup(app->id);
+	c->prefix = xstrdup(prefix);
+	strbuf_init(&c->ins_record, 0);
+	strbuf_addf(&where, "%s:%s, database \"%s\"", host, port, db);
+	c->where = strbuf_detach(&where, NULL);
+	/* certificate files (PEM text in the option is the source connector's business: files only here) */
+	static const char *const certs[][2] = { { "ssl_cert", "sslcert" }, { "ssl_key", "sslkey" },
+						{ "ssl_ca", "sslrootcert" } };
+	struct strbuf *cert_bufs[] = { &cert, &key, &ca };
+	keys[n] = "host", vals[n++] = host;
+	keys[n] = "port", vals[n++] = port;
+	keys[n] = "dbname", vals[n++] = db;
+	if (opt(app, "user"))
+		keys[n] = "user", vals[n++] = opt(app, "user");
+	if (opt(app, "password"))
+		keys[n] = "password", vals[n++] = opt(app, "password");
+	if (opt(app, "sslmode"))
+		keys[n] = "sslmode", vals[n++] = opt(app, "sslmode");
+	else if (opt(app, "ssl") && (!strcmp(opt(app, "ssl"), "true") || !strcmp(opt(app, "ssl"), "1")))
+		keys[n] = "sslmode", vals[n++] = "require";
+	for (int i = 0; i < 3; i++) {
+		const char *v = opt(app, certs[i][0]);
+		if (!v)
+			continue;
+		if (!strncmp(v, "-----BEGIN", 10)) {
+			rc = jerror_set(err, JERR_CONFIG, "sync log app \"%s\": options.%s must be a file path", app->id,
+					certs[i][0]);
+			jerror_hint(err, "write the certificate to a file and give its path");
+			goto out;
+		}
+		if (v[0] != '/' && root && *root)
+			strbuf_addf(cert_bufs[i], "%s/%s", root, v);
+		else
+			strbuf_addstr(cert_bufs[i], v);
+		keys[n] = certs[i][1], vals[n++] = cert_bufs[i]->buf;
+	}
+	keys[n] = "client_encoding", vals[n++] = "UTF8";
+	/* bounded waits: a log database that hangs must not hold the run for long */
+	keys[n] = "options", vals[n++] = "-c TimeZone=UTC -c statement_timeout=60000 -c lock_timeout=10000";
+	keys[n] = "application_name", vals[n++] = "joey sync log";
+	keys[n] = "connect_timeout", vals[n++] = "10";
+	keys[n] = NULL, vals[n] = NULL;
+	c->pg = PQconnectdbParams(keys, vals, 0);
+	if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+		const char *msg = c->pg ? PQerrorMessage(c->pg) : "out of memory";
+		struct strbuf d = STRBUF_INIT;
+		synclog_clean_text(&d, msg, strlen(msg));
+		while (d.len && (d.buf[d.len - 1] == '\n' || d.buf[d.len - 1] == ' '))
+			strbuf_setlen(&d, d.len - 1);
+		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": cannot connect to PostgreSQL at %s", app->id,
+				c->where);
+		jerror_detail(err, "%s", d.buf);
+		jerror_hint(err, "check that the server is running and the app's host, port, user and password; "
+				 "the rows are kept and written by a later run");
+		strbuf_release(&d);
+		goto out;
+	}
+	const char *sp[1] = { schema };
+	if ((rc = exec(c, "SELECT pg_catalog.set_config('search_path', pg_catalog.quote_ident($1), false)", 1, sp,
+		       "select the schema", err)))
+		goto out;
+	/* one creator at a time (two runs of different destinations may start together) */
+	strbuf_addf(&sql,
+		    "BEGIN;\n"
+		    "SELECT pg_advisory_xact_lock(1246709081, hashtext(current_schema() || '.%s'));\n"
+		    "CREATE TABLE IF NOT EXISTS %ssync_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+		    "INSERT INTO %ssync_meta VALUES ('schema_version', '%d') ON CONFLICT DO NOTHING;\n"
+		    "CREATE TABLE IF NOT EXISTS %ssync_runs (\n"
+		    "  destination TEXT NOT NULL, run_id BIGINT NOT NULL, model TEXT, run_trigger TEXT,\n"
+		    "  status TEXT NOT NULL, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, records_read BIGINT,\n"
+		    "  created BIGINT NOT NULL, updated BIGINT NOT NULL, deleted BIGINT NOT NULL,\n"
+		    "  unsubscribed BIGINT NOT NULL, unchanged BIGINT NOT NULL, failed BIGINT NOT NULL,\n"
+		    "  not_in_braze BIGINT NOT NULL, requests BIGINT NOT NULL, retries BIGINT NOT NULL,\n"
+		    "  error TEXT, log_status TEXT NOT NULL, log_rows BIGINT NOT NULL, logged_at TIMESTAMPTZ NOT NULL,\n"
+		    "  PRIMARY KEY (destination, run_id));\n"
+		    "CREATE TABLE IF NOT EXISTS %ssync_records (\n"
+		    "  destination TEXT NOT NULL, run_id BIGINT NOT NULL, record_key TEXT NOT NULL,\n"
+		    "  attempt INTEGER NOT NULL, operation TEXT NOT NULL, changed_fields TEXT, status TEXT NOT NULL,\n"
+		    "  error_code TEXT, error_message TEXT, logged_at TIMESTAMPTZ NOT NULL,\n"
+		    "  PRIMARY KEY (destination, run_id, record_key, attempt));\n"
+		    "COMMIT;\n",
+		    P, P, P, SYNCLOG_SCHEMA_VERSION, P, P);
+	PGresult *res = PQexec(c->pg, sql.buf);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = pg_err(c, res, err, "create the sync log tables");
+		PQclear(res);
+		PQclear(PQexec(c->pg, "ROLLBACK"));
+		goto out;
+	}
+	PQclear(res);
+	strbuf_reset(&sql);
+	strbuf_addf(&sql, "SELECT value FROM %ssync_meta WHERE name = 'schema_version'", P);
+	res = PQexec(c->pg, sql.buf);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = pg_err(c, res, err, "read the sync log schema version");
+		PQclear(res);
+		goto out;
+	}
+	int version = PQntuples(res) ? atoi(PQgetvalue(res, 0, 0)) : 0;
+	PQclear(res);
+	if (version > SYNCLOG_SCHEMA_VERSION) {
+		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": table %ssync_meta at %s says schema version %d, "
+				"this joey writes version %d", app->id, P, c->where, version, SYNCLOG_SCHEMA_VERSION);
+		jerror_hint(err, "upgrade joey, or set syncLogTablePrefix to log into other tables");
+		goto out;
+	}
+	strbuf_addf(&c->ins_record, "INSERT INTO %ssync_records (", P);
+	for (int i = 0; i < SYNCLOG_RECORD_COLS; i++)
+		strbuf_addf(&c->ins_record, "%s%s", i ? ", " : "", synclog_record_cols[i]);
+	strbuf_addstr(&c->ins_record, ") VALUES ");
+	*out = c;
+	c = NULL;
+out:
+	strbuf_release(&sql);
+	strbuf_release(&cert);
+	strbuf_release(&key);
+	strbuf_release(&ca);
+	pg_close(c);
+	return rc;
+}
+
+/* Columns that are not text: the casts their parameters need. */
+static const char *record_cast(int i)
+{
+	return i == 1 ? "::bigint" : i == 3 ? "::integer" : i == 9 ? "::timestamptz" : "";
+}
+
+/* The insert of k rows: head, k groups of placeholders, the conflict clause. */
+static void insert_sql(struct synclog_db *c, size_t k, struct strbuf *sql)
+{
+	int p = 0;
+	strbuf_reset(sql);
+	strbuf_addstr(sql, c->ins_record.buf);
+	for (size_t i = 0; i < k; i++) {
+		strbuf_addstr(sql, i ? ",(" : "(");
+		for (int col = 0; col < SYNCLOG_RECORD_COLS; col++)
+			strbuf_addf(sql, "%s$%d%s", col ? "," : "", ++p, record_cast(col));
+		strbuf_addch(sql, ')');
+	}
+	strbuf_addstr(sql, " ON CONFLICT (destination, run_id, record_key, attempt) DO NOTHING");
+}
+
+static enum jerr pg_write_records(struct synclog_db *c, const struct synclog_row *rows, size_t n, struct jerror *err)
+{
+	static const char full_name[] = "joey_synclog_insert";
+	struct strbuf sql = STRBUF_INIT;
+	struct synclog_vals *x = xcalloc(SYNCLOG_INSERT_ROWS, sizeof(*x));
+	const char **vals = xcalloc((size_t)SYNCLOG_INSERT_ROWS * SYNCLOG_RECORD_COLS, sizeof(*vals));
+	enum jerr rc;
+	char what[64], tz[SYNCLOG_INSERT_ROWS][40];
+	snprintf(what, sizeof(what), "write to table %ssync_records", c->prefix);
+	for (size_t i = 0; i < SYNCLOG_INSERT_ROWS; i++)
+		synclog_vals_init(&x[i]);
+	if (!c->prepared_full) { /* full statements are prepared once per connection */
+		insert_sql(c, SYNCLOG_INSERT_ROWS, &sql);
+		PGresult *res = PQprepare(c->pg, full_name, sql.buf, 0, NULL);
+		c->prepared_full = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+	}
+	if ((rc = exec(c, "BEGIN", 0, NULL, what, err)))
+		goto out;
+	for (size_t at = 0; at < n && !rc; at += SYNCLOG_INSERT_ROWS) {
+		size_t k = n - at < SYNCLOG_INSERT_ROWS ? n - at : SYNCLOG_INSERT_ROWS;
+		int p = 0;
+		for (size_t i = 0; i < k; i++) {
+			synclog_record_values(&rows[at + i], true, &x[i]);
+			snprintf(tz[i], sizeof(tz[i]), "%s+00", x[i].v[9]);
+			x[i].v[9] = tz[i];
+			for (int col = 0; col < SYNCLOG_RECORD_COLS; col++)
+				vals[p++] = x[i].v[col];
+		}
+		if (k == SYNCLOG_INSERT_ROWS && c->prepared_full) {
+			PGresult *res = PQexecPrepared(c->pg, full_name, p, vals, NULL, NULL, 0);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				rc = pg_err(c, res, err, what);
+			PQclear(res);
+		} else {
+			insert_sql(c, k, &sql);
+			rc = exec(c, sql.buf, p, vals, what, err);
+		}
+	}
+	if (rc)
+		PQclear(PQexec(c->pg, "ROLLBACK"));
+	else if ((rc = exec(c, "COMMIT", 0, NULL, what, err)))
+		PQclear(PQexec(c->pg, "ROLLBACK"));
+out:
+	for (size_t i = 0; i < SYNCLOG_INSERT_ROWS; i++)
+		synclog_vals_release(&x[i]);
+	free(x);
+	free(vals);
+	strbuf_release(&sql);
+	return rc;
+}
+
+static enum jerr pg_write_run(struct synclog_db *c, const struct synclog_run *run, struct jerror *err)
+{
+	struct strbuf sql = STRBUF_INIT;
+	struct synclog_vals x;
+	char what[64], t[3][40];
+	enum jerr rc;
+	snprintf(what, sizeof(what), "write to table %ssync_runs", c->prefix);
+	synclog_vals_init(&x);
+	synclog_run_values(run, now_ms(), true, &x);
+	static const int times[3] = { 5, 6, 20 };
+	for (int i = 0; i < 3; i++)
+		if (x.v[times[i]]) {
+			snprintf(t[i], sizeof(t[i]), "%s+00", x.v[times[i]]);
+			x.v[times[i]] = t[i];
+		}
+	strbuf_addf(&sql, "INSERT INTO %ssync_runs (", c->prefix);
+	for (int i = 0; i < SYNCLOG_RUN_COLS; i++)
+		strbuf_addf(&sql, "%s%s", i ? ", " : "", synclog_run_cols[i]);
+	strbuf_addstr(&sql, ") VALUES (");
+	for (int i = 0; i < SYNCLOG_RUN_COLS; i++) {
+		bool ts = i == 5 || i == 6 || i == 20, txt = i == 0 || (i >= 2 && i <= 4) || i == 17 || i == 18;
+		strbuf_addf(&sql, "%s$%d%s", i ? ", " : "", i + 1, ts ? "::timestamptz" : txt ? "" : "::bigint");
+	}
+	strbuf_addstr(&sql, ") ON CONFLICT (destination, run_id) DO UPDATE SET ");
+	for (int i = 2; i < SYNCLOG_RUN_COLS; i++)
+		strbuf_addf(&sql, "%s%s = excluded.%s", i > 2 ? ", " : "", synclog_run_cols[i], synclog_run_cols[i]);
+	rc = exec(c, sql.buf, SYNCLOG_RUN_COLS, x.v, what, err);
+	synclog_vals_release(&x);
+	strbuf_release(&sql);
+	return rc;
+}
+
+static enum jerr pg_purge(struct synclog_db *c, const char *destination, int64_t before_ms, size_t limit,
+			  uint64_t *deleted, struct jerror *err)
+{
+	struct strbuf q_old = STRBUF_INIT, q_recs = STRBUF_INIT, q_run = STRBUF_INIT, dest = STRBUF_INIT;
+	char before[40], lim[24];
+	enum jerr rc = JERR_OK;
+	const char *P = c->prefix;
+	*deleted = 0;
+	synclog_time_text(before_ms, before, sizeof(before) - 4);
+	strcat(before, "+00");
+	synclog_clean_text(&dest, destination, strlen(destination));
+	strbuf_addf(&q_old, "SELECT run_id FROM %ssync_runs WHERE destination = $1 AND started_at < $2::timestamptz "
+			    "ORDER BY run_id LIMIT 1", P);
+	strbuf_addf(&q_recs, "DELETE FROM %ssync_records WHERE ctid IN (SELECT ctid FROM %ssync_records WHERE "
+			     "destination = $1 AND run_id = $2::bigint LIMIT $3::bigint)", P, P);
+	strbuf_addf(&q_run, "DELETE FROM %ssync_runs WHERE destination = $1 AND run_id = $2::bigint", P);
+	while (*deleted < limit && !rc) {
+		const char *v[3] = { dest.buf, before, NULL };
+		PGresult *res = PQexecParams(c->pg, q_old.buf, 2, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			rc = pg_err(c, res, err, "delete old rows (syncLogRetentionDays)");
+			PQclear(res);
+			break;
+		}
+		if (!PQntuples(res)) {
+			PQclear(res);
+			break;
+		}
+		char run_id[24];
+		snprintf(run_id, sizeof(run_id), "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		size_t want = limit - (size_t)*deleted;
+		snprintf(lim, sizeof(lim), "%zu", want);
+		const char *r[3] = { dest.buf, run_id, lim };
+		res = PQexecParams(c->pg, q_recs.buf, 3, NULL, r, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			rc = pg_err(c, res, err, "delete old rows (syncLogRetentionDays)");
+			PQclear(res);
+			break;
+		}
+		size_t n = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		*deleted += n;
+		if (n == want)
+			break; /* the run may have more: the next call goes on */
+		res = PQexecParams(c->pg, q_run.buf, 2, NULL, r, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			rc = pg_err(c, res, err, "delete old rows (syncLogRetentionDays)");
+		else
+			*deleted += 1;
+		PQclear(res);
+	}
+	strbuf_release(&q_old);
+	strbuf_release(&q_recs);
+	strbuf_release(&q_run);
+	strbuf_release(&dest);
+	return rc;
+}
+
+const struct synclog_db_ops synclog_db_postgres = {
+	.app_type = "postgres",
+	.connect = pg_connect,
+	.write_records = pg_write_records,
+	.write_run = pg_write_run,
+	.purge = pg_purge,
+	.close = pg_close,
+};
