@@ -127,8 +127,14 @@ void store_merge(struct store *st, struct user *dst, struct user *src);
 struct user **store_sorted(struct store *st, size_t *n);
 
 struct attr *user_attr(struct user *u, const char *key);
+/* user_attr of a key already interned (store_intern): no hashing. */
+struct attr *user_attr_k(struct user *u, const char *ikey);
+/* Room for n more attributes. */
+void user_reserve(struct user *u, uint32_t n);
 /* Set key to a copy of the scalar/JSON value v (borrowed); v must not be null. */
 void user_set(struct store *st, struct user *u, const char *key, bool custom, json_t *v);
+/* user_set of a key already interned (store_intern). */
+void user_set_k(struct user *u, const char *ikey, bool custom, json_t *v);
 void user_unset(struct user *u, const char *key);
 json_t *attr_json(const struct attr *a); /* new reference */
 void user_set_group(struct user *u, const char *id, bool subscribed);
@@ -272,5 +278,7 @@ void server_stop(struct MHD_Daemon *d);
 bool sim_parse_rate(const char *spec, enum sim_bucket *b, long *limit, long *window);
 bool sim_parse_cap(const char *s, enum track_cap *cap);
 void sim_stats_reset(void);
+/* Install jansson's allocator (a per-thread arena for request bodies); call first. */
+void sim_memory_init(void);
 
 #endif

@@ -383,12 +383,23 @@ struct attr *user_attr(struct user *u, const char *key)
 {
 	/* attribute keys are interned in the one store: compare pointers */
 	const char *k = smap_get(&sim.store.interned, key);
-	if (!k)
-		return NULL;
+	return k ? user_attr_k(u, k) : NULL;
+}
+
+struct attr *user_attr_k(struct user *u, const char *ikey)
+{
 	for (uint32_t i = 0; i < u->n_attrs; i++)
-		if (u->attrs[i].key == k)
+		if (u->attrs[i].key == ikey)
 			return &u->attrs[i];
 	return NULL;
+}
+
+void user_reserve(struct user *u, uint32_t n)
+{
+	if (u->a_attrs - u->n_attrs >= n)
+		return;
+	u->a_attrs = u->n_attrs + n;
+	u->attrs = xrealloc(u->attrs, u->a_attrs * sizeof(*u->attrs));
 }
 
 static void attr_clear(struct attr *a)
@@ -402,14 +413,19 @@ static void attr_clear(struct attr *a)
 
 void user_set(struct store *st, struct user *u, const char *key, bool custom, json_t *v)
 {
-	struct attr *a = user_attr(u, key);
+	user_set_k(u, store_intern(st, key), custom, v);
+}
+
+void user_set_k(struct user *u, const char *ikey, bool custom, json_t *v)
+{
+	struct attr *a = user_attr_k(u, ikey);
 	if (!a) {
 		if (u->n_attrs == u->a_attrs) { /* grow by 4: profiles hold few attributes */
 			u->a_attrs += 4;
 			u->attrs = xrealloc(u->attrs, u->a_attrs * sizeof(*u->attrs));
 		}
 		a = &u->attrs[u->n_attrs++];
-		a->key = store_intern(st, key);
+		a->key = ikey;
 		a->type = V_INT;
 	} else {
 		attr_clear(a);
