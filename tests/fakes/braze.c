@@ -147,6 +147,8 @@ static bool string_too_long(json_t *v)
 {
 	const char *s = json_string_value(v);
 	size_t len = json_string_length(v);
+	if (len <= SIM_MAX_STRING) /* never more characters than bytes */
+		return false;
 	return utf8_prefix(s, len, SIM_MAX_STRING) < len;
 }
 
@@ -450,8 +452,9 @@ static const char *check_field(const char *key, enum fkind kind, json_t *v)
 	}
 }
 
-static void apply_field(struct user *u, const char *key, enum fkind kind, json_t *v, bool merge,
-			struct track_ctx *tc)
+/* *ikey: key interned (store_intern), or NULL: then it is interned here and set. */
+static void apply_field(struct user *u, const char *key, enum fkind kind, const char **ikey, json_t *v,
+			bool merge, struct track_ctx *tc)
 {
 	size_t i;
 	json_t *x;
@@ -464,7 +467,9 @@ static void apply_field(struct user *u, const char *key, enum fkind kind, json_t
 	default:
 		break;
 	}
-	key = store_intern(&sim.store, key); /* one lookup: user_set_k and user_attr_k compare pointers */
+	if (!*ikey)
+		*ikey = store_intern(&sim.store, key);
+	key = *ikey; /* user_set_k and user_attr_k compare pointers */
 	switch (kind) {
 	case F_EMAIL_SUB:
 		u->email_sub = json_is_null(v) ? SUB_SUBSCRIBED : (uint8_t)sub_state_parse(json_string_value(v));
@@ -601,8 +606,19 @@ static void apply_field(struct user *u, const char *key, enum fkind kind, json_t
 
 #define FIELD_KINDS 64
 
+/*
+ * What the keys of the previous attribute object of the request were (by position):
+ * their kind and interned key. The objects of one request mostly have the same keys
+ * in the same order, so a string compare replaces two hash lookups per key.
+ */
+struct keyslot {
+	const char *key; /* the previous object's key (the parsed body outlives the request) */
+	enum fkind kind;
+	const char *ikey; /* store_intern(key), NULL until needed */
+};
+
 /* Validate and apply one attribute object. Returns the error type, or NULL. */
-static const char *track_attribute(json_t *obj, struct track_ctx *tc)
+static const char *track_attribute(json_t *obj, struct track_ctx *tc, struct keyslot *slots)
 {
 	struct store *st = &sim.store;
 	const char *key, *err;
@@ -641,12 +657,18 @@ static const char *track_attribute(json_t *obj, struct track_ctx *tc)
 	if (!nprimary && !json_is_string(email) && !json_is_string(phone))
 		return MSG_REQUIRED;
 	/* the kind of each key, looked up once (keys beyond FIELD_KINDS are looked up again) */
-	enum fkind fk[FIELD_KINDS];
 	size_t nk = 0;
 	json_object_foreach(obj, key, v) {
-		enum fkind k = field_kind(key);
-		if (nk < FIELD_KINDS)
-			fk[nk] = k;
+		struct keyslot *ks = nk < FIELD_KINDS ? &slots[nk] : NULL;
+		enum fkind k;
+		if (ks && ks->key && !strcmp(ks->key, key)) {
+			k = ks->kind;
+			ks->key = key;
+		} else {
+			k = field_kind(key);
+			if (ks)
+				*ks = (struct keyslot){ key, k, NULL };
+		}
 		nk++;
 		if ((err = check_field(key, k, v)))
 			return err;
@@ -674,11 +696,15 @@ static const char *track_attribute(json_t *obj, struct track_ctx *tc)
 		if (alias)
 			store_add_alias(st, u, json_string_value(json_object_get(alias, "alias_name")),
 					json_string_value(json_object_get(alias, "alias_label")));
+		user_reserve(u, (uint32_t)json_object_size(obj)); /* a known user mostly has its keys */
 	}
-	user_reserve(u, (uint32_t)json_object_size(obj));
 	nk = 0;
 	json_object_foreach(obj, key, v) {
-		apply_field(u, key, nk < FIELD_KINDS ? fk[nk] : field_kind(key), v, merge, tc);
+		const char *ik = NULL;
+		if (nk < FIELD_KINDS)
+			apply_field(u, key, slots[nk].kind, &slots[nk].ikey, v, merge, tc);
+		else
+			apply_field(u, key, field_kind(key), &ik, v, merge, tc);
 		nk++;
 	}
 	store_touch(st, u);
@@ -739,12 +765,18 @@ void ep_track(struct call *c)
 	}
 
 	struct track_ctx tc = { .errors = json_array() };
-	tc.drop_nested = arrs[0] && request_nested_invalid(arrs[0]);
+	struct keyslot slots[FIELD_KINDS] = { { 0 } };
 	size_t ok[3] = { 0, 0, 0 };
 	size_t i;
 	json_t *o;
 	json_array_foreach(arrs[0], i, o) {
-		const char *err = track_attribute(o, &tc);
+		json_t *id = json_object_get(o, "external_id");
+		if (json_is_string(id))
+			store_prefetch_ext(&sim.store, json_string_value(id));
+	}
+	tc.drop_nested = arrs[0] && request_nested_invalid(arrs[0]);
+	json_array_foreach(arrs[0], i, o) {
+		const char *err = track_attribute(o, &tc, slots);
 		if (err)
 			add_error(tc.errors, err, "attributes", i);
 		else
@@ -1493,15 +1525,18 @@ long sim_load_users(const json_t *users, const char **err)
 			smap_put(&st->by_ext, u->old_ids[u->n_old], u);
 			u->n_old++;
 		}
-		json_object_foreach(json_object_get(o, "custom_attributes"), key, v)
+		json_object_foreach(json_object_get(o, "custom_attributes"), key, v) {
+			const char *ik = NULL;
 			if (key[0] != '$')
-				apply_field(u, key, field_kind(key), v, false, &tc);
+				apply_field(u, key, field_kind(key), &ik, v, false, &tc);
+		}
 		json_object_foreach(o, key, v) {
 			if (!strcmp(key, "custom_attributes") || !strcmp(key, "created_at") ||
 			    !strcmp(key, "random_bucket") || !strcmp(key, "user_aliases") ||
 			    !strcmp(key, "deprecated_external_ids") || key[0] == '$' || check_field(key, field_kind(key), v))
 				continue;
-			apply_field(u, key, field_kind(key), v, false, &tc);
+			const char *ik = NULL;
+			apply_field(u, key, field_kind(key), &ik, v, false, &tc);
 		}
 		n++;
 	}

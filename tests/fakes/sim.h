@@ -7,6 +7,7 @@
  *             latency, request log, stats and the /_sim/ control API
  *   braze.c   the Braze endpoints (validation, response shapes)
  *   store.c   the user store (hash maps, attribute values, JSON views of a user)
+ *   json_fast.c  request bodies read as jansson values, faster than json_loadb
  *
  * Concurrency: libmicrohttpd runs one thread per connection. JSON bodies are parsed
  * outside any lock; sim.lock guards the store, config, faults and counters and is held
@@ -105,6 +106,9 @@ size_t store_count(const struct store *st);
 const char *store_intern(struct store *st, const char *key);
 
 struct user *store_find_ext(struct store *st, const char *id); /* incl. deprecated ids */
+/* Start loading the map slot of id, so that a store_find_ext soon after does not wait
+ * for memory (a request's 75 lookups then overlap instead of queueing). */
+void store_prefetch_ext(const struct store *st, const char *id);
 struct user *store_find_braze(struct store *st, const char *id);
 struct user *store_find_alias(struct store *st, const char *name, const char *label);
 /* Braze's email/phone resolution: most recently updated with an external id, else

@@ -165,6 +165,12 @@ const char *store_intern(struct store *st, const char *key)
 	return k;
 }
 
+void store_prefetch_ext(const struct store *st, const char *id)
+{
+	if (st->by_ext.cap)
+		__builtin_prefetch(&st->by_ext.e[smap_hash(id) & (st->by_ext.cap - 1)]);
+}
+
 struct user *store_find_ext(struct store *st, const char *id)
 {
 	return smap_get(&st->by_ext, id);
