@@ -411,8 +411,12 @@ static void log_request(struct MHD_Connection *con, const char *method, const ch
 		strbuf_addstr(&sb, "null");
 	strbuf_addf(&sb, ",\"body_bytes\":%zu,\"status\":%d,\"response\":", cs->body_bytes, o->reset_conn ? 0 : o->status);
 	if (o->body && !o->reset_conn) {
-		json_t *rj = json_loads(o->body, 0, NULL);
-		add_json_text(&sb, o->body, strlen(o->body), rj);
+		size_t blen = strlen(o->body);
+		bool one_line = false;
+		json_t *rj = json_fast_loadb(o->body, blen, &one_line);
+		if (!rj)
+			rj = json_loadb(o->body, blen, 0, NULL);
+		add_json_text(&sb, o->body, blen, rj);
 		json_decref(rj);
 	} else {
 		strbuf_addstr(&sb, "null");

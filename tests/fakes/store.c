@@ -240,19 +240,26 @@ struct user *store_create(struct store *st, const char *external_id)
 
 	st->n_created++;
 	u->created_ms = st->seeded ? 1704067200000LL + (int64_t)st->n_created * 1000 : sim_now_ms();
-	do { /* ObjectId-like: 4 bytes of seconds, 8 random bytes */
+	do { /* ObjectId-like: 4 bytes of seconds, 8 random bytes ("%08x%016llx") */
+		static const char hex[] = "0123456789abcdef";
+		uint32_t secs = (uint32_t)(u->created_ms / 1000);
 		r1 = rng_next(&st->rng);
-		snprintf(u->braze_id, sizeof(u->braze_id), "%08x%016llx",
-			 (unsigned)(u->created_ms / 1000), (unsigned long long)r1);
+		for (int i = 0; i < 8; i++)
+			u->braze_id[i] = hex[(secs >> (28 - 4 * i)) & 15];
+		for (int i = 0; i < 16; i++)
+			u->braze_id[8 + i] = hex[(r1 >> (60 - 4 * i)) & 15];
+		u->braze_id[24] = 0;
+		if (st->by_braze.cap) /* its slot loads while the external id is filed */
+			__builtin_prefetch(&st->by_braze.e[smap_hash(u->braze_id) & (st->by_braze.cap - 1)]);
+		if (external_id && !u->external_id) {
+			u->external_id = xstrdup(external_id);
+			smap_put(&st->by_ext, u->external_id, u);
+		}
 	} while (smap_get(&st->by_braze, u->braze_id));
 	r2 = rng_next(&st->rng);
 	u->random_bucket = (uint16_t)(r2 % 10000);
 	u->email_sub = u->push_sub = SUB_SUBSCRIBED;
 	smap_put(&st->by_braze, u->braze_id, u);
-	if (external_id) {
-		u->external_id = xstrdup(external_id);
-		smap_put(&st->by_ext, u->external_id, u);
-	}
 	store_touch(st, u);
 	return u;
 }
