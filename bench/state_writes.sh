@@ -88,7 +88,9 @@ for store in "${STORES[@]}"; do
       rows=$(sqlite3 "$state" "SELECT count(*) FROM records WHERE confirmed_at IS NOT NULL")
       [ "$rows" = "$N" ] || { echo "$joey: the store holds $rows of $N"; exit 1; }
     else
+      rows=$(psql -qAt "$JOEY_PG_URL" -c "SELECT count(*) FROM $schema.records WHERE confirmed_at IS NOT NULL")
       psql -qAt "$JOEY_PG_URL" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
+      [ "$rows" = "$N" ] || { echo "$joey: the store holds $rows of $N"; exit 1; }
     fi
     printf "%-40s %-9s %9.2f %9.2f %9.0f\n" "$joey" "$store" "$wall" "$(echo "$u + $s" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
   done
