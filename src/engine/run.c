@@ -79,12 +79,21 @@ static void progress(struct pass *p, bool final)
 
 /* ---- outcomes → state ---- */
 
-/* Keep the destination's lock fresh during long runs (every minute at most). */
+static enum jerr batch_flush(struct batch *b, struct jerror *err);
+
+/*
+ * Keep the destination's lock fresh during long runs (every minute at most). The
+ * answers kept so far are written first, while the lock is known to be ours: once it
+ * is lost, nothing more is written (another run may own the records now).
+ */
 static enum jerr heartbeat(struct dest_ctx *dc, struct jerror *err)
 {
+	enum jerr rc;
 	if (!dc->locked || now_s() - dc->last_heartbeat < 60)
 		return JERR_OK;
 	dc->last_heartbeat = now_s();
+	if ((rc = batch_flush(dc->batch, err)))
+		return rc;
 	return state_lock_heartbeat(dc->st, dc->rd->dest->id, err);
 }
 
