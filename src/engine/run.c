@@ -15,9 +15,13 @@
 #include "engine/payload.h"
 #include "engine/synclog.h"
 
+struct batch;
+
 struct dest_ctx {
 	struct run_dest *rd;
 	struct state *st;
+	struct batch *batch; /* Braze's answers not yet written (shared: one store) */
+	size_t batched;      /* of them, this destination's */
 	const struct run_opts *opts;
 	const struct dest_ops *ops;
 	void *h;
@@ -72,13 +76,182 @@ static void progress(struct pass *p, bool final)
 
 /* ---- outcomes → state ---- */
 
-/* Keep the destination's lock fresh during long runs (every minute at most). */
+static enum jerr batch_flush(struct batch *b, struct jerror *err);
+
+/*
+ * Keep the destination's lock fresh during long runs (every minute at most). The
+ * answers kept so far are written first, while the lock is known to be ours: once it
+ * is lost, nothing more is written (another run may own the records now).
+ */
 static enum jerr heartbeat(struct dest_ctx *dc, struct jerror *err)
 {
+	enum jerr rc;
 	if (!dc->locked || now_s() - dc->last_heartbeat < 60)
 		return JERR_OK;
 	dc->last_heartbeat = now_s();
+	if ((rc = batch_flush(dc->batch, err)))
+		return rc;
 	return state_lock_heartbeat(dc->st, dc->rd->dest->id, err);
+}
+
+/*
+ * Braze's answers are written to the state store in batches: the outcomes of many
+ * responses (of every destination of the run: they share the store) are kept, copied,
+ * and written in one transaction once BATCH_ROWS are kept or the oldest is
+ * BATCH_SECONDS old, when a destination ends, and when the run ends. One transaction
+ * per response (75 rows) made commits, WAL writes and checkpoints most of joey's CPU
+ * in a first sync. No transaction stays open between batches, so the store is never
+ * held while Braze or the source is waited for. Crash safety is unchanged
+ * (docs/internals/state.md): only what Braze confirmed is written, a batch commits
+ * whole (with the run rows' counts) or not at all, and answers not yet written when
+ * joey dies are not claimed by the store, so the next run sends them again.
+ */
+#define BATCH_ROWS 4096
+#define BATCH_SECONDS 0.5
+
+static void fail_dest(struct dest_ctx *dc, const struct jerror *e);
+
+struct held {
+	struct dest_ctx *dc;
+	enum dest_result result;
+	enum dest_op op;
+	bool in_scope, is_int;
+	int attempts;
+	int64_t key_int, at;             /* at: epoch ms of the answer */
+	size_t key, key_len, payload, payload_len, error; /* offsets into batch.bytes */
+	unsigned char hash[STATE_HASH_LEN];
+};
+
+struct batch {
+	struct state *st;
+	struct dest_ctx *all; /* the run's destinations */
+	size_t n_all;
+	struct held *v;
+	size_t n, alloc;
+	struct strbuf bytes;
+	double t0; /* when the oldest kept answer came */
+};
+
+static size_t batch_bytes(struct batch *b, const char *p, size_t n)
+{
+	size_t at = b->bytes.len;
+	strbuf_add(&b->bytes, p ? p : "", n);
+	strbuf_addch(&b->bytes, 0);
+	return at;
+}
+
+/* Keep a copy of one answer (o's memory is the connector's). */
+static void batch_keep(struct batch *b, struct dest_ctx *dc, const struct dest_outcome *o, int64_t at)
+{
+	if (!b->n)
+		b->t0 = now_s();
+	ALLOC_GROW(b->v, b->n + 1, b->alloc);
+	struct held *h = &b->v[b->n++];
+	memset(h, 0, sizeof(*h));
+	h->dc = dc;
+	h->result = o->result;
+	h->op = o->op;
+	h->in_scope = o->in_scope;
+	h->is_int = o->key.is_int;
+	h->attempts = o->attempts;
+	h->key_int = o->key.i;
+	h->at = at;
+	h->key = batch_bytes(b, o->key.is_int ? NULL : o->key.text.ptr, o->key.is_int ? 0 : o->key.text.len);
+	h->key_len = o->key.is_int ? 0 : o->key.text.len;
+	h->payload = batch_bytes(b, o->new_payload.ptr, o->new_payload.len);
+	h->payload_len = o->new_payload.len;
+	const char *e = o->error ? o->error : "failed";
+	h->error = batch_bytes(b, e, strlen(e));
+	if (o->new_hash)
+		memcpy(h->hash, o->new_hash, STATE_HASH_LEN);
+	dc->batched++;
+}
+
+static enum jerr write_held(struct batch *b, const struct held *h, struct jerror *err)
+{
+	struct dest_ctx *dc = h->dc;
+	const char *did = dc->rd->dest->id, *bytes = b->bytes.buf;
+	struct rkey key = { .is_int = h->is_int, .i = h->key_int, .text = { bytes + h->key, h->key_len } };
+	enum jerr rc = JERR_OK;
+
+	switch (h->result) {
+	case DEST_OK:
+		if (h->op == DEST_DELETE)
+			return state_delete(b->st, did, &key, err);
+		rc = state_put(b->st, did, &key, (struct slice){ bytes + h->payload, h->payload_len }, h->hash,
+			       h->in_scope, err);
+		if (!rc && dc->rd->dest->sync_mode == SYNC_ENRICH)
+			rc = state_set_exists(b->st, did, &key, true, h->at, err);
+		return rc;
+	case DEST_FAILED:
+		rc = state_mark_failed(b->st, did, &key, bytes + h->error, err);
+		if (!rc)
+			rc = state_ledger_add(b->st, dc->rd->run_id, did, &key, bytes + h->error, h->attempts + 1, err);
+		return rc;
+	case DEST_NOT_FOUND:
+		return state_set_exists(b->st, did, &key, false, h->at, err);
+	}
+	return rc;
+}
+
+/*
+ * Write what b keeps in one transaction, with the run rows' counts. On failure nothing
+ * of it is stored: every destination with answers in it fails (the next run sends
+ * them again), and err says what failed.
+ */
+static enum jerr batch_flush(struct batch *b, struct jerror *err)
+{
+	const struct dest_ctx *at = NULL; /* whose row or run failed */
+	enum jerr rc;
+	if (!b->n)
+		return JERR_OK;
+	rc = state_begin(b->st, err);
+	for (size_t i = 0; i < b->n && !rc; i++)
+		if ((rc = write_held(b, &b->v[i], err)))
+			at = b->v[i].dc;
+	/* the sync log's rows of these answers, in the same transaction (engine/synclog.h) */
+	for (size_t k = 0; k < b->n_all && !rc; k++) {
+		struct dest_ctx *dc = &b->all[k];
+		if (dc->batched && dc->log && (rc = synclog_stage_kept(dc->log, b->st, err)))
+			at = dc;
+	}
+	/* the run row counts what this transaction commits (a work item's job sums its items at the end) */
+	for (size_t k = 0; k < b->n_all && !rc; k++) {
+		struct dest_ctx *dc = &b->all[k];
+		if (dc->batched && dc->started && !dc->opts->part &&
+		    (rc = state_run_progress(b->st, dc->rd->run_id, &dc->rd->counts, err)))
+			at = dc;
+	}
+	if (rc)
+		state_rollback(b->st);
+	else
+		rc = state_commit(b->st, err);
+	for (size_t k = 0; k < b->n_all; k++) {
+		struct dest_ctx *dc = &b->all[k];
+		if (dc->batched && dc->log)
+			(rc ? synclog_rolled_back : synclog_committed)(dc->log);
+	}
+	if (rc && at)
+		jerror_prefix(err, "could not record Braze's answer for destination \"%s\": ", at->rd->dest->id);
+	else if (rc)
+		jerror_prefix(err, "could not record Braze's answers: ");
+	for (size_t k = 0; k < b->n_all; k++) {
+		if (rc && b->all[k].batched)
+			fail_dest(&b->all[k], err);
+		b->all[k].batched = 0;
+	}
+	b->n = 0;
+	strbuf_reset(&b->bytes);
+	return rc;
+}
+
+/* Flush when the oldest kept answer is BATCH_SECONDS old (failures fail destinations). */
+static void batch_flush_old(struct batch *b)
+{
+	struct jerror e = JERROR_INIT;
+	if (b->n && now_s() - b->t0 >= BATCH_SECONDS)
+		(void)batch_flush(b, &e);
+	jerror_release(&e);
 }
 
 static enum jerr on_tick(void *vctx, struct jerror *err)
@@ -86,6 +259,7 @@ static enum jerr on_tick(void *vctx, struct jerror *err)
 	struct dest_ctx *dc = vctx;
 	if (dc->pass)
 		progress(dc->pass, false);
+	batch_flush_old(dc->batch);
 	return heartbeat(vctx, err);
 }
 
@@ -93,23 +267,23 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 {
 	struct dest_ctx *dc = vctx;
 	struct run_dest *rd = dc->rd;
-	const char *did = rd->dest->id;
+	struct batch *b = dc->batch;
 	enum jerr rc;
+	int64_t at = time_now_ms();
 
-	if ((rc = heartbeat(dc, err)) || (rc = state_begin(dc->st, err)))
+	if ((rc = heartbeat(dc, err)))
 		return rc;
-	for (size_t i = 0; i < n && !rc; i++) {
+	if (dc->log) /* its log rows, encoded now (o is borrowed), staged with the batch */
+		synclog_keep(dc->log, o, n);
+	for (size_t i = 0; i < n; i++) {
 		const struct dest_outcome *x = &o[i];
+		batch_keep(b, dc, x, at);
 		switch (x->result) {
 		case DEST_OK:
 			if (x->op == DEST_DELETE) {
-				rc = state_delete(dc->st, did, &x->key, err);
 				rd->counts.deleted++;
 				break;
 			}
-			rc = state_put(dc->st, did, &x->key, x->new_payload, x->new_hash, x->in_scope, err);
-			if (!rc && rd->dest->sync_mode == SYNC_ENRICH)
-				rc = state_set_exists(dc->st, did, &x->key, true, time_now_ms(), err);
 			if (!x->in_scope)
 				rd->counts.unsubscribed++;
 			else if (x->create && rd->dest->sync_mode != SYNC_ENRICH)
@@ -119,35 +293,16 @@ static enum jerr on_outcomes(void *vctx, const struct dest_outcome *o, size_t n,
 			rd->counts.data_points += x->data_points;
 			break;
 		case DEST_FAILED:
-			rc = state_mark_failed(dc->st, did, &x->key, x->error ? x->error : "failed", err);
-			if (!rc)
-				rc = state_ledger_add(dc->st, rd->run_id, did, &x->key, x->error ? x->error : "failed",
-						      x->attempts + 1, err);
 			rd->counts.failed++;
 			break;
 		case DEST_NOT_FOUND:
-			rc = state_set_exists(dc->st, did, &x->key, false, time_now_ms(), err);
 			rd->counts.skipped++;
 			break;
 		}
 	}
-	/* the sync log's rows of these outcomes, in the same transaction (engine/synclog.h) */
-	if (!rc && dc->log)
-		rc = synclog_stage(dc->log, dc->st, o, n, err);
-	/* the run row counts what this transaction commits (a work item's job sums its items at the end) */
-	if (!rc && !dc->opts->part)
-		rc = state_run_progress(dc->st, rd->run_id, &rd->counts, err);
-	if (rc) {
-		state_rollback(dc->st);
-		if (dc->log)
-			synclog_rolled_back(dc->log);
-		jerror_prefix(err, "could not record Braze's answer for destination \"%s\": ", did);
-		return rc;
-	}
-	rc = state_commit(dc->st, err);
-	if (dc->log)
-		(rc ? synclog_rolled_back : synclog_committed)(dc->log);
-	return rc;
+	if (b->n >= BATCH_ROWS || now_s() - b->t0 >= BATCH_SECONDS)
+		return batch_flush(b, err);
+	return JERR_OK;
 }
 
 /* ---- diff items → changes ---- */
@@ -341,6 +496,8 @@ static enum jerr visit(void *vctx, const struct diff_item *it, struct jerror *er
 		return jerror_set(err, JERR_INTERRUPTED, "run interrupted");
 	if ((++p->items & 63) == 0)
 		progress(p, false);
+	if (p->n)
+		batch_flush_old(p->ctx[0]->batch);
 	if (!dc || dc->failed)
 		return JERR_OK;
 	if ((rc = heartbeat(dc, &e))) {
@@ -580,6 +737,9 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 		dc->ops->close(dc->h);
 		dc->h = NULL;
 	}
+	/* its last answers (a failure fails the destinations whose answers were kept) */
+	if (batch_flush(dc->batch, &e))
+		jerror_release(&e);
 	rd->counts.requests = rd->stats.requests;
 	rd->counts.retries = rd->stats.retries;
 	rd->counts.throttled = rd->stats.throttled;
@@ -664,6 +824,7 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 {
 	struct dest_ctx *all;
 	struct pass p = { .r = r, .opts = opts };
+	struct batch batch = { .st = st, .bytes = STRBUF_INIT };
 	enum jerr rc = JERR_OK;
 	double t0 = now_s();
 
@@ -698,8 +859,10 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 	all = xcalloc(r->n_dests ? r->n_dests : 1, sizeof(*all));
 	p.ctx = xcalloc(r->n_dests ? r->n_dests : 1, sizeof(*p.ctx));
 	p.t0 = t0;
+	batch.all = all;
+	batch.n_all = r->n_dests;
 	for (size_t i = 0; i < r->n_dests; i++) {
-		all[i] = (struct dest_ctx){ .rd = &r->dests[i], .st = st, .opts = opts, .pass = &p };
+		all[i] = (struct dest_ctx){ .rd = &r->dests[i], .st = st, .batch = &batch, .opts = opts, .pass = &p };
 		arena_init(&all[i].arena);
 	}
 	for (size_t i = 0; i < r->n_dests; i++)
@@ -823,6 +986,9 @@ enum jerr run_execute(struct run *r, const struct config *cfg, struct state *st,
 out:
 	for (size_t i = 0; i < r->n_dests; i++)
 		end_dest(&all[i], now_s() - t0);
+	/* end_dest wrote every answer: the marks come after them, outside their transactions */
+	free(batch.v);
+	strbuf_release(&batch.bytes);
 	if (!rc && !opts->part)
 		save_marks(r, cfg, st);
 	progress(&p, true);

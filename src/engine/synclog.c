@@ -329,6 +329,7 @@ struct synclog {
 	struct synclog_body body;
 	struct strbuf encoded;
 	struct item *staged; /* bodies of the open transaction */
+	struct item *kept;   /* bodies encoded by synclog_keep, not yet staged (newest first) */
 	struct done *deleting; /* done rows deleted in the open transaction */
 	size_t n_deleting, deleting_alloc;
 };
@@ -756,30 +757,48 @@ static enum jerr delete_done(struct synclog *l, struct state *st, struct jerror 
 }
 
 /* The staged body (l->body) into the outbox, kept for the writer. */
-static enum jerr stage_body(struct synclog *l, struct state *st, struct jerror *err)
+/* The rows added to l->body so far, encoded (their borrowed strings copied), as an item. */
+static struct item *body_item(struct synclog *l)
 {
-	int64_t id;
-	enum jerr rc;
 	synclog_body_end(&l->body, l->run_id, l->dest->id, &l->encoded);
-	if ((rc = state_outbox_put(st, l->dest->id, l->run_id, (struct slice){ l->encoded.buf, l->encoded.len }, &id,
-				   err)))
-		return rc;
 	struct item *it = xcalloc(1, sizeof(*it));
 	it->kind = IT_BODY;
-	it->outbox_id = id;
 	strbuf_init(&it->body, l->encoded.len);
 	strbuf_add(&it->body, l->encoded.buf, l->encoded.len);
+	return it;
+}
+
+/* Put it (owned) into the outbox, inside the open transaction, and onto l->staged. */
+static enum jerr stage_item(struct synclog *l, struct state *st, struct item *it, struct jerror *err)
+{
+	enum jerr rc = state_outbox_put(st, l->dest->id, l->run_id, (struct slice){ it->body.buf, it->body.len },
+					&it->outbox_id, err);
+	if (rc) {
+		item_free(it);
+		return rc;
+	}
 	it->next = l->staged;
 	l->staged = it;
-	/* written rows leave the outbox a few dozen batches at a time: fewer statements per batch */
+	return JERR_OK;
+}
+
+/* After staging: written rows leave the outbox a few dozen batches at a time. */
+static enum jerr stage_done(struct synclog *l, struct state *st, struct jerror *err)
+{
 	pthread_mutex_lock(&l->mu);
 	bool many = l->n_done >= DELETE_EVERY;
 	pthread_mutex_unlock(&l->mu);
 	return many ? delete_done(l, st, err) : JERR_OK;
 }
 
-enum jerr synclog_stage(struct synclog *l, struct state *st, const struct dest_outcome *o, size_t n,
-			struct jerror *err)
+static enum jerr stage_body(struct synclog *l, struct state *st, struct jerror *err)
+{
+	enum jerr rc = stage_item(l, st, body_item(l), err);
+	return rc ? rc : stage_done(l, st, err);
+}
+
+/* The log rows of outcomes o[0..n) into l->body (strings borrowed until body_end). */
+static void add_outcomes(struct synclog *l, const struct dest_outcome *o, size_t n)
 {
 	int64_t now = now_ms();
 	for (size_t i = 0; i < n; i++) {
@@ -804,7 +823,47 @@ enum jerr synclog_stage(struct synclog *l, struct state *st, const struct dest_o
 			e.changed = (struct slice){ "", 0 };
 		synclog_body_add(&l->body, &e);
 	}
+}
+
+enum jerr synclog_stage(struct synclog *l, struct state *st, const struct dest_outcome *o, size_t n,
+			struct jerror *err)
+{
+	add_outcomes(l, o, n);
 	return n ? stage_body(l, st, err) : JERR_OK;
+}
+
+void synclog_keep(struct synclog *l, const struct dest_outcome *o, size_t n)
+{
+	if (!n)
+		return;
+	add_outcomes(l, o, n);
+	struct item *it = body_item(l);
+	it->next = l->kept;
+	l->kept = it;
+}
+
+enum jerr synclog_stage_kept(struct synclog *l, struct state *st, struct jerror *err)
+{
+	struct item *it = l->kept, *rev = NULL;
+	enum jerr rc = JERR_OK;
+	if (!it)
+		return JERR_OK;
+	l->kept = NULL;
+	while (it) { /* kept newest first: stage in the order they came */
+		struct item *next = it->next;
+		it->next = rev;
+		rev = it;
+		it = next;
+	}
+	for (it = rev; it;) {
+		struct item *next = it->next;
+		if (!rc)
+			rc = stage_item(l, st, it, err);
+		else
+			item_free(it); /* the transaction fails: the run fails these rows' destination */
+		it = next;
+	}
+	return rc ? rc : stage_done(l, st, err);
 }
 
 enum jerr synclog_stage_local(struct synclog *l, struct state *st, const struct rkey *key, int attempts,
@@ -1027,6 +1086,11 @@ void synclog_finish(struct synclog *l, struct state *st, const struct synclog_su
 	if (!l)
 		return;
 	synclog_rolled_back(l); /* nothing should be staged; if it is, its transaction is gone */
+	while (l->kept) { /* likewise kept rows that never reached a transaction */
+		struct item *next = l->kept->next;
+		item_free(l->kept);
+		l->kept = next;
+	}
 	double t0 = mono_s();
 	wait_idle(l);
 	log_info("destination \"%s\": sync log: waited %.3f s for the writer at the end of the run", l->dest->id,

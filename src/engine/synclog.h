@@ -78,6 +78,15 @@ struct synclog *synclog_start(const struct config *cfg, const struct cfg_destina
  */
 enum jerr synclog_stage(struct synclog *l, struct state *st, const struct dest_outcome *o, size_t n,
 			struct jerror *err) JOEY_WUR;
+/*
+ * For callers that commit answers in batches: synclog_keep encodes the log rows of
+ * outcomes o[0..n) (borrowed only for the call) when they arrive, outside any
+ * transaction; synclog_stage_kept then puts everything kept into the outbox inside the
+ * transaction that commits those outcomes, followed by synclog_committed or
+ * synclog_rolled_back as for synclog_stage.
+ */
+void synclog_keep(struct synclog *l, const struct dest_outcome *o, size_t n);
+enum jerr synclog_stage_kept(struct synclog *l, struct state *st, struct jerror *err) JOEY_WUR;
 /* The same for one row that failed before it was sent (key, why borrowed). */
 enum jerr synclog_stage_local(struct synclog *l, struct state *st, const struct rkey *key, int attempts,
 			      const char *why, struct jerror *err) JOEY_WUR;

@@ -306,6 +306,7 @@ struct pg_state {
 	struct pending_put *pend;
 	size_t n_pend, alloc_pend;
 	struct strbuf pend_bytes; /* their dest ids, key texts, payloads and hashes */
+	bool put_batch_prepared;  /* the INSERT of PUT_BATCH_MAX rows is prepared */
 	struct strbuf tmp; /* decoded bytes of the row being read */
 };
 
@@ -1463,13 +1464,24 @@ static enum jerr flush_puts(struct pg_state *ps, struct jerror *err)
 	char (*num)[STATE_KEYBUF_SIZE] = xcalloc(n * 3, sizeof(*num));
 	const char *b = ps->pend_bytes.buf;
 
-	strbuf_addstr(&sql, "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
-			    " in_scope, pending, attempts, last_error, confirmed_at, updated_at) VALUES ");
+	/* a full batch (the usual case) runs a statement prepared once per connection */
+	bool full = n == PUT_BATCH_MAX;
+	if (!full || !ps->put_batch_prepared) {
+		strbuf_addstr(&sql, "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
+				    " in_scope, pending, attempts, last_error, confirmed_at, updated_at) VALUES ");
+		for (size_t i = 0; i < n; i++) {
+			size_t k = i * 8;
+			strbuf_addf(&sql, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, false, 0, NULL, $%zu, $%zu)",
+				    i ? ", " : "", k + 1, k + 2, k + 3, k + 4, k + 5, k + 6, k + 7, k + 8, k + 8);
+		}
+		strbuf_addstr(&sql, " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET"
+				    " payload = excluded.payload, hash = excluded.hash, in_scope = excluded.in_scope,"
+				    " pending = false, attempts = 0, last_error = NULL,"
+				    " confirmed_at = excluded.confirmed_at, updated_at = excluded.updated_at");
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct pending_put *x = &ps->pend[i];
 		size_t k = i * 8;
-		strbuf_addf(&sql, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, false, 0, NULL, $%zu, $%zu)",
-			    i ? ", " : "", k + 1, k + 2, k + 3, k + 4, k + 5, k + 6, k + 7, k + 8, k + 8);
 		snprintf(num[i * 3], sizeof(num[0]), "%d", x->is_int ? 0 : 1);
 		snprintf(num[i * 3 + 1], sizeof(num[0]), "%" PRId64, x->is_int ? x->key_int : 0);
 		snprintf(num[i * 3 + 2], sizeof(num[0]), "%" PRId64, x->now);
@@ -1484,11 +1496,17 @@ static enum jerr flush_puts(struct pg_state *ps, struct jerror *err)
 			ty[k + c] = types[c];
 		}
 	}
-	strbuf_addstr(&sql, " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET"
-			    " payload = excluded.payload, hash = excluded.hash, in_scope = excluded.in_scope,"
-			    " pending = false, attempts = 0, last_error = NULL,"
-			    " confirmed_at = excluded.confirmed_at, updated_at = excluded.updated_at");
-	PGresult *r = PQexecParams(ps->pg, sql.buf, (int)(n * 8), ty, v, len, fmt, 0);
+	PGresult *r = NULL;
+	if (full && !ps->put_batch_prepared) {
+		r = PQprepare(ps->pg, "joey_put_batch", sql.buf, (int)(n * 8), ty);
+		ps->put_batch_prepared = res_ok(r);
+		PQclear(r);
+		r = NULL;
+	}
+	if (full && ps->put_batch_prepared)
+		r = PQexecPrepared(ps->pg, "joey_put_batch", (int)(n * 8), v, len, fmt, 0);
+	else
+		r = PQexecParams(ps->pg, sql.buf, (int)(n * 8), ty, v, len, fmt, 0);
 	if (!res_ok(r))
 		ret = pg_error(ps, r, err, "could not store %zu records in state store \"%s\"", n, ps->base.path);
 	PQclear(r);

@@ -68,6 +68,7 @@ enum stmt_id {
 	S_SYNCLOG_SET,
 	S_SYNCLOG_GET,
 	S_SYNCLOG_UNFINISHED,
+	S_RUN_PROGRESS,
 	S__COUNT
 };
 
@@ -140,6 +141,9 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_SYNCLOG_GET] = "SELECT dest_id, status, written, pending, error, updated_at FROM synclog_runs WHERE run_id = ?1",
 	[S_SYNCLOG_UNFINISHED] = "SELECT run_id FROM synclog_runs WHERE dest_id = ?1 AND status <> 'complete'"
 				 " ORDER BY run_id LIMIT ?2",
+	[S_RUN_PROGRESS] = "UPDATE runs SET created = ?2, updated = ?3, deleted = ?4, unsubscribed = ?5,"
+			   " unchanged = ?6, failed = ?7, skipped = ?8, requests = ?9, retries = ?10,"
+			   " throttled = ?11, data_points = ?12 WHERE id = ?1 AND status = 'running'",
 };
 
 /* Columns of ROW_COLUMNS. */
@@ -772,6 +776,15 @@ static enum jerr sq_open(const char *path, enum state_open_mode mode, struct sta
 			sq->base.version = (int)version;
 		goto done_version;
 	}
+	/*
+	 * A new file gets 16 KiB pages (SQLite's default is 4 KiB): a store is mostly
+	 * records of a few hundred bytes written in key order, and every page is written
+	 * twice (WAL, then checkpoint), one system call each. A quarter of the calls cut
+	 * the CPU of writing a first sync's records by about a quarter (bench/state_put.c).
+	 * The size is fixed when the first page is written, so older files keep theirs.
+	 */
+	if (fresh && (ret = exec_sql(sq, "PRAGMA page_size = 16384", err, "configure")))
+		goto done;
 	/* synchronous=NORMAL is safe with WAL: see the design note at the top. */
 	if ((ret = exec_sql(sq, "PRAGMA journal_mode = WAL", err, "configure")) ||
 	    (ret = exec_sql(sq, "PRAGMA synchronous = NORMAL", err, "configure")) ||
@@ -1116,27 +1129,21 @@ static enum jerr sq_run_progress(struct state *st, int64_t run_id, const struct 
 {
 	struct sq_state *sq = sq_of(st);
 	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	struct strbuf what = STRBUF_INIT;
 	const uint64_t counts[] = { c->created, c->updated, c->deleted, c->unsubscribed,
 				    c->unchanged, c->failed, c->skipped, c->requests,
 				    c->retries, c->throttled, c->data_points };
-	int rc = sqlite3_prepare_v2(sq->db,
-				    "UPDATE runs SET created = ?2, updated = ?3, deleted = ?4, unsubscribed = ?5,"
-				    " unchanged = ?6, failed = ?7, skipped = ?8, requests = ?9, retries = ?10,"
-				    " throttled = ?11, data_points = ?12 WHERE id = ?1 AND status = 'running'",
-				    -1, &s, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(s, 1, run_id);
-		for (size_t i = 0; i < ARRAY_SIZE(counts); i++)
-			sqlite3_bind_int64(s, 2 + (int)i, counts[i] > INT64_MAX ? INT64_MAX : (int64_t)counts[i]);
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_DONE)
-			rc = SQLITE_OK;
-	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_OK)
-		return db_error(sq, rc, err, "could not record the progress of run %" PRId64 " in state store \"%s\"",
-				run_id, st->path);
-	return JERR_OK;
+
+	if ((ret = get_stmt(sq, S_RUN_PROGRESS, &s, err)))
+		return ret;
+	sqlite3_bind_int64(s, 1, run_id);
+	for (size_t i = 0; i < ARRAY_SIZE(counts); i++)
+		sqlite3_bind_int64(s, 2 + (int)i, counts[i] > INT64_MAX ? INT64_MAX : (int64_t)counts[i]);
+	strbuf_addf(&what, "record the progress of run %" PRId64, run_id);
+	ret = step_write(sq, s, what.buf, NULL, NULL, err);
+	strbuf_release(&what);
+	return ret;
 }
 
 static enum jerr sq_runs_running(struct state *st, struct strbuf *ids, size_t *n, struct jerror *err)

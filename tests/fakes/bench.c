@@ -24,19 +24,27 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* 75 attribute objects with 8 attributes each; ids cycle over `users` profiles. */
+/*
+ * A /users/track body of `per` attribute objects shaped like joey's first sync of
+ * bench/export.sh's users: external id, email, names, country, city, age, score, vip,
+ * signup date, and the VIP group (`{"add": [...]}`) for every 7th user. Ids cycle over
+ * `users` profiles: a first pass over fresh ids creates them, a second one updates.
+ */
 static char *make_body(long req, long per, long users)
 {
-	size_t cap = (size_t)per * 320 + 64, len = 0;
+	size_t cap = (size_t)per * 400 + 64, len = 0;
 	char *b = malloc(cap);
 	len += (size_t)snprintf(b + len, cap - len, "{\"attributes\":[");
 	for (long i = 0; i < per; i++) {
 		long id = (req * per + i) % users;
 		len += (size_t)snprintf(b + len, cap - len,
-					"%s{\"external_id\":\"user-%ld\",\"first_name\":\"First%ld\",\"last_name\":\"Last\","
-					"\"email\":\"u%ld@example.com\",\"home_city\":\"Lyon\",\"plan\":\"pro\",\"score\":%ld,"
-					"\"active\":true,\"groups\":[\"a\",\"b\"]}",
-					i ? "," : "", id, req, id, req % 1000);
+					"%s{\"external_id\":\"%ld\",\"email\":\"user%ld@example.com\",\"first_name\":\"First%ld\","
+					"\"last_name\":\"Last%ld\",\"country\":\"%c%c\",\"city\":\"City%ld\",\"age\":%ld,"
+					"\"score\":%ld.%ld,\"vip\":%s,\"signup\":\"2021-03-%02ldT10:20:30Z\"%s}",
+					i ? "," : "", id, id, id % 997, id % 991, (char)('A' + id % 26),
+					(char)('A' + (id / 26) % 26), id % 5000, 18 + id % 60, (id % 1000) / 10,
+					id % 10, id % 7 ? "false" : "true", 1 + id % 28,
+					id % 7 ? "" : ",\"groups\":{\"add\":[\"VIP\"]}");
 	}
 	snprintf(b + len, cap - len, "]}");
 	return b;

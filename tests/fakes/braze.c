@@ -147,6 +147,8 @@ static bool string_too_long(json_t *v)
 {
 	const char *s = json_string_value(v);
 	size_t len = json_string_length(v);
+	if (len <= SIM_MAX_STRING) /* never more characters than bytes */
+		return false;
 	return utf8_prefix(s, len, SIM_MAX_STRING) < len;
 }
 
@@ -394,11 +396,11 @@ static void add_error(json_t *errors, const char *type, const char *array, size_
 }
 
 /* Per-field validation; NULL when the value is acceptable. */
-static const char *check_field(const char *key, json_t *v)
+static const char *check_field(const char *key, enum fkind kind, json_t *v)
 {
 	size_t i;
 	json_t *x;
-	switch (field_kind(key)) {
+	switch (kind) {
 	case F_EMAIL:
 		if (!json_is_null(v) && !(json_is_string(v) && valid_email(json_string_value(v))))
 			return "EMAIL_BAD_FORMAT";
@@ -450,10 +452,10 @@ static const char *check_field(const char *key, json_t *v)
 	}
 }
 
-static void apply_field(struct user *u, const char *key, json_t *v, bool merge, struct track_ctx *tc)
+/* *ikey: key interned (store_intern), or NULL: then it is interned here and set. */
+static void apply_field(struct user *u, const char *key, enum fkind kind, const char **ikey, json_t *v,
+			bool merge, struct track_ctx *tc)
 {
-	struct store *st = &sim.store;
-	enum fkind kind = field_kind(key);
 	size_t i;
 	json_t *x;
 	char buf[16];
@@ -462,6 +464,13 @@ static void apply_field(struct user *u, const char *key, json_t *v, bool merge, 
 	case F_IDENT:
 	case F_FLAG:
 		return;
+	default:
+		break;
+	}
+	if (!*ikey)
+		*ikey = store_intern(&sim.store, key);
+	key = *ikey; /* user_set_k and user_attr_k compare pointers */
+	switch (kind) {
 	case F_EMAIL_SUB:
 		u->email_sub = json_is_null(v) ? SUB_SUBSCRIBED : (uint8_t)sub_state_parse(json_string_value(v));
 		return;
@@ -478,7 +487,7 @@ static void apply_field(struct user *u, const char *key, json_t *v, bool merge, 
 		if (s && strlen(s) == 2 && isalpha((unsigned char)s[0]) && isalpha((unsigned char)s[1])) {
 			snprintf(buf, sizeof(buf), "%c%c", toupper((unsigned char)s[0]), toupper((unsigned char)s[1]));
 			json_t *c = json_string(buf);
-			user_set(st, u, key, false, c);
+			user_set_k(u, key, false, c);
 			json_decref(c);
 		} else {
 			user_unset(u, key);
@@ -493,7 +502,7 @@ static void apply_field(struct user *u, const char *key, json_t *v, bool merge, 
 		else if (s && strlen(s) == 2 && isalpha((unsigned char)s[0]) && isalpha((unsigned char)s[1])) {
 			snprintf(buf, sizeof(buf), "%c%c", tolower((unsigned char)s[0]), tolower((unsigned char)s[1]));
 			json_t *c = json_string(buf);
-			user_set(st, u, key, false, c);
+			user_set_k(u, key, false, c);
 			json_decref(c);
 		}
 		return;
@@ -511,12 +520,12 @@ static void apply_field(struct user *u, const char *key, json_t *v, bool merge, 
 	switch (kind) {
 	case F_TZ:
 		if (json_is_string(v) && valid_tz(json_string_value(v)))
-			user_set(st, u, key, false, v);
+			user_set_k(u, key, false, v);
 		return;
 	case F_DOB:
 		if (json_is_string(v) && valid_dob(json_string_value(v))) {
 			json_t *d = json_stringn(json_string_value(v), 10);
-			user_set(st, u, key, false, d);
+			user_set_k(u, key, false, d);
 			json_decref(d);
 		}
 		return;
@@ -525,7 +534,7 @@ static void apply_field(struct user *u, const char *key, json_t *v, bool merge, 
 		if (s && strlen(s) == 1 && strchr("MFONPmfonp", s[0])) {
 			snprintf(buf, sizeof(buf), "%c", toupper((unsigned char)s[0]));
 			json_t *g = json_string(buf);
-			user_set(st, u, key, false, g);
+			user_set_k(u, key, false, g);
 			json_decref(g);
 		}
 		return;
@@ -534,7 +543,7 @@ static void apply_field(struct user *u, const char *key, json_t *v, bool merge, 
 		break;
 	default: { /* standard strings and free-form standard fields */
 		json_t *t = truncated(v);
-		user_set(st, u, key, false, t);
+		user_set_k(u, key, false, t);
 		json_decref(t);
 		return;
 	}
@@ -548,7 +557,7 @@ static void apply_field(struct user *u, const char *key, json_t *v, bool merge, 
 		tc->data_points += (unsigned long long)apply_add_remove(u, key, v) - 1;
 		return;
 	case OP_INC: {
-		struct attr *a = user_attr(u, key);
+		struct attr *a = user_attr_k(u, key);
 		json_t *n = json_object_get(v, "inc"), *r;
 		if (a && a->type == V_INT && json_is_integer(n))
 			r = json_integer(a->u.i + json_integer_value(n));
@@ -556,7 +565,7 @@ static void apply_field(struct user *u, const char *key, json_t *v, bool merge, 
 			r = json_real((a->type == V_INT ? (double)a->u.i : a->u.d) + json_number_value(n));
 		else
 			r = json_copy(n);
-		user_set(st, u, key, true, r);
+		user_set_k(u, key, true, r);
 		json_decref(r);
 		return;
 	}
@@ -573,27 +582,43 @@ static void apply_field(struct user *u, const char *key, json_t *v, bool merge, 
 			return;
 		}
 		tc->data_points += leaf_keys(v) - 1;
-		struct attr *a = user_attr(u, key);
+		struct attr *a = user_attr_k(u, key);
 		if (merge && a && a->type == V_JSON && json_is_object(a->u.j)) {
-			json_object_update_recursive(a->u.j, v);
+			/* the store keeps copies: v lives in the request's parse arena */
+			json_t *copy = json_deep_copy(v);
+			json_object_update_recursive(a->u.j, copy);
+			json_decref(copy);
 		} else {
-			user_set(st, u, key, true, v);
+			user_set_k(u, key, true, v);
 		}
 		return;
 	}
 	if (json_is_array(v)) {
 		json_t *arr = all_strings(v) ? dedup_strings(v) : json_incref(v);
-		user_set(st, u, key, true, arr);
+		user_set_k(u, key, true, arr);
 		json_decref(arr);
 		return;
 	}
 	json_t *t = truncated(v);
-	user_set(st, u, key, true, t);
+	user_set_k(u, key, true, t);
 	json_decref(t);
 }
 
+#define FIELD_KINDS 64
+
+/*
+ * What the keys of the previous attribute object of the request were (by position):
+ * their kind and interned key. The objects of one request mostly have the same keys
+ * in the same order, so a string compare replaces two hash lookups per key.
+ */
+struct keyslot {
+	const char *key; /* the previous object's key (the parsed body outlives the request) */
+	enum fkind kind;
+	const char *ikey; /* store_intern(key), NULL until needed */
+};
+
 /* Validate and apply one attribute object. Returns the error type, or NULL. */
-static const char *track_attribute(json_t *obj, struct track_ctx *tc)
+static const char *track_attribute(json_t *obj, struct track_ctx *tc, struct keyslot *slots)
 {
 	struct store *st = &sim.store;
 	const char *key, *err;
@@ -631,9 +656,23 @@ static const char *track_attribute(json_t *obj, struct track_ctx *tc)
 	json_t *email = json_object_get(obj, "email"), *phone = json_object_get(obj, "phone");
 	if (!nprimary && !json_is_string(email) && !json_is_string(phone))
 		return MSG_REQUIRED;
-	json_object_foreach(obj, key, v)
-		if ((err = check_field(key, v)))
+	/* the kind of each key, looked up once (keys beyond FIELD_KINDS are looked up again) */
+	size_t nk = 0;
+	json_object_foreach(obj, key, v) {
+		struct keyslot *ks = nk < FIELD_KINDS ? &slots[nk] : NULL;
+		enum fkind k;
+		if (ks && ks->key && !strcmp(ks->key, key)) {
+			k = ks->kind;
+			ks->key = key;
+		} else {
+			k = field_kind(key);
+			if (ks)
+				*ks = (struct keyslot){ key, k, NULL };
+		}
+		nk++;
+		if ((err = check_field(key, k, v)))
 			return err;
+	}
 
 	json_t *flag = json_object_get(obj, "_update_existing_only");
 	bool update_only = flag ? json_is_true(flag) : alias != NULL;
@@ -657,9 +696,17 @@ static const char *track_attribute(json_t *obj, struct track_ctx *tc)
 		if (alias)
 			store_add_alias(st, u, json_string_value(json_object_get(alias, "alias_name")),
 					json_string_value(json_object_get(alias, "alias_label")));
+		user_reserve(u, (uint32_t)json_object_size(obj)); /* a known user mostly has its keys */
 	}
-	json_object_foreach(obj, key, v)
-		apply_field(u, key, v, merge, tc);
+	nk = 0;
+	json_object_foreach(obj, key, v) {
+		const char *ik = NULL;
+		if (nk < FIELD_KINDS)
+			apply_field(u, key, slots[nk].kind, &slots[nk].ikey, v, merge, tc);
+		else
+			apply_field(u, key, field_kind(key), &ik, v, merge, tc);
+		nk++;
+	}
 	store_touch(st, u);
 	return NULL;
 }
@@ -680,7 +727,7 @@ static bool request_nested_invalid(json_t *attrs)
 		if (!json_is_object(obj))
 			continue;
 		json_object_foreach(obj, key, v)
-			if (field_kind(key) == F_CUSTOM && json_is_object(v) && object_op(v) == OP_NONE &&
+			if (json_is_object(v) && field_kind(key) == F_CUSTOM && object_op(v) == OP_NONE &&
 			    !nested_valid(v, 0))
 				return true;
 	}
@@ -718,12 +765,18 @@ void ep_track(struct call *c)
 	}
 
 	struct track_ctx tc = { .errors = json_array() };
-	tc.drop_nested = arrs[0] && request_nested_invalid(arrs[0]);
+	struct keyslot slots[FIELD_KINDS] = { { 0 } };
 	size_t ok[3] = { 0, 0, 0 };
 	size_t i;
 	json_t *o;
 	json_array_foreach(arrs[0], i, o) {
-		const char *err = track_attribute(o, &tc);
+		json_t *id = json_object_get(o, "external_id");
+		if (json_is_string(id))
+			store_prefetch_ext(&sim.store, json_string_value(id));
+	}
+	tc.drop_nested = arrs[0] && request_nested_invalid(arrs[0]);
+	json_array_foreach(arrs[0], i, o) {
+		const char *err = track_attribute(o, &tc, slots);
 		if (err)
 			add_error(tc.errors, err, "attributes", i);
 		else
@@ -1472,15 +1525,18 @@ long sim_load_users(const json_t *users, const char **err)
 			smap_put(&st->by_ext, u->old_ids[u->n_old], u);
 			u->n_old++;
 		}
-		json_object_foreach(json_object_get(o, "custom_attributes"), key, v)
+		json_object_foreach(json_object_get(o, "custom_attributes"), key, v) {
+			const char *ik = NULL;
 			if (key[0] != '$')
-				apply_field(u, key, v, false, &tc);
+				apply_field(u, key, field_kind(key), &ik, v, false, &tc);
+		}
 		json_object_foreach(o, key, v) {
 			if (!strcmp(key, "custom_attributes") || !strcmp(key, "created_at") ||
 			    !strcmp(key, "random_bucket") || !strcmp(key, "user_aliases") ||
-			    !strcmp(key, "deprecated_external_ids") || key[0] == '$' || check_field(key, v))
+			    !strcmp(key, "deprecated_external_ids") || key[0] == '$' || check_field(key, field_kind(key), v))
 				continue;
-			apply_field(u, key, v, false, &tc);
+			const char *ik = NULL;
+			apply_field(u, key, field_kind(key), &ik, v, false, &tc);
 		}
 		n++;
 	}

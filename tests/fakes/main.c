@@ -195,6 +195,7 @@ int main(int argc, char **argv)
 
 	pthread_mutex_init(&sim.lock, NULL);
 	pthread_mutex_init(&sim.log_lock, NULL);
+	sim_memory_init();
 	set_defaults();
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {

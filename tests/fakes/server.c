@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/xalloc.h"
+#include "json_fast.h"
 
 struct sim sim;
 volatile int sim_stopping;
@@ -35,6 +37,139 @@ void sim_sleep_ms(long ms)
 		struct timespec ts = { 0, (long)(left > 50 ? 50 : left) * 1000000L };
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* ---- memory ----
+ *
+ * A /users/track body of 75 users parses into a few thousand small jansson values that
+ * live only for the request. They are allocated from a per-thread arena (reset by the
+ * next parse), not from malloc: that was most of the simulator's CPU per request.
+ * jansson's allocator is global, so sim_json_malloc takes from the arena only between
+ * parse_arena_begin and parse_arena_end (around json_loadb of a Braze body), and
+ * sim_json_free ignores pointers into this thread's arena. Nothing parsed may outlive
+ * the request: the store copies what it keeps (user_set deep-copies). A parse that
+ * does not fit continues in malloc, and the next one gets a larger arena.
+ *
+ * Request bodies are read into buffers from a small pool, so a 30 KB body does not cost
+ * a fresh allocation (and glibc's consolidation of freed chunks) per request.
+ */
+
+#define ARENA_MIN ((size_t)256 * 1024)
+#define ARENA_MAX ((size_t)64 * 1024 * 1024)
+
+struct parse_arena {
+	char *base;
+	size_t cap, used;
+	bool on, overflowed;
+};
+
+static __thread struct parse_arena tl_arena;
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+static void arena_free(void *p)
+{
+	struct parse_arena *a = p;
+	free(a->base);
+	memset(a, 0, sizeof(*a));
+}
+
+static void arena_key_init(void)
+{
+	pthread_key_create(&arena_key, arena_free);
+}
+
+static void *sim_json_malloc(size_t n)
+{
+	struct parse_arena *a = &tl_arena;
+	if (a->on) {
+		size_t need = (n + 15) & ~(size_t)15;
+		if (need >= n && a->cap - a->used >= need) {
+			void *p = a->base + a->used;
+			a->used += need;
+			return p;
+		}
+		a->overflowed = true;
+	}
+	return malloc(n);
+}
+
+static void sim_json_free(void *p)
+{
+	struct parse_arena *a = &tl_arena;
+	if (a->base && (char *)p >= a->base && (char *)p < a->base + a->cap)
+		return; /* arena memory: reclaimed by the next parse */
+	free(p);
+}
+
+/* The arena of this thread, empty and on; body_len sizes a fresh one. */
+static void parse_arena_begin(size_t body_len)
+{
+	struct parse_arena *a = &tl_arena;
+	size_t want = a->cap;
+	if (!a->base || a->overflowed) {
+		if (want < ARENA_MIN)
+			want = ARENA_MIN;
+		while (want < body_len * 16 && want < ARENA_MAX)
+			want *= 2;
+		if (a->overflowed && want < ARENA_MAX)
+			want *= 2;
+	}
+	if (want != a->cap) {
+		pthread_once(&arena_once, arena_key_init);
+		free(a->base);
+		a->base = xmalloc(want);
+		a->cap = want;
+		pthread_setspecific(arena_key, a);
+	}
+	a->used = 0;
+	a->overflowed = false;
+	a->on = true;
+}
+
+static void parse_arena_end(void)
+{
+	tl_arena.on = false;
+}
+
+#define BODY_POOL 64
+#define BODY_POOL_MAX_CAP ((size_t)8 * 1024 * 1024)
+
+static pthread_mutex_t body_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct strbuf body_pool[BODY_POOL];
+static size_t body_pool_n;
+
+static void body_take(struct strbuf *sb)
+{
+	pthread_mutex_lock(&body_pool_lock);
+	if (body_pool_n) {
+		*sb = body_pool[--body_pool_n];
+		strbuf_reset(sb);
+	} else {
+		strbuf_init(sb, 64 * 1024);
+	}
+	pthread_mutex_unlock(&body_pool_lock);
+}
+
+static void body_give(struct strbuf *sb)
+{
+	pthread_mutex_lock(&body_pool_lock);
+	if (body_pool_n < BODY_POOL && sb->alloc && sb->alloc <= BODY_POOL_MAX_CAP) {
+		body_pool[body_pool_n++] = *sb;
+		strbuf_init(sb, 0);
+	}
+	pthread_mutex_unlock(&body_pool_lock);
+	strbuf_release(sb);
+}
+
+void sim_memory_init(void)
+{
+	json_set_alloc_funcs(sim_json_malloc, sim_json_free);
+	/* the store only grows: take memory from the kernel in large steps (each
+	 * connection thread's malloc arena otherwise grows its heap a few pages at a time,
+	 * one mprotect each) and do not hand it back */
+	mallopt(M_TOP_PAD, 16 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 /* ---- routes ---- */
@@ -114,6 +249,7 @@ struct conn {
 	struct strbuf body;
 	size_t body_bytes;
 	bool too_large;
+	bool one_line; /* the body is JSON on one line (json_fast_loadb): logged as it is */
 };
 
 struct out {
@@ -267,14 +403,20 @@ static void log_request(struct MHD_Connection *con, const char *method, const ch
 	free(hs);
 	if (cs->too_large)
 		strbuf_addstr(&sb, "null");
+	else if (cs->one_line)
+		strbuf_add(&sb, cs->body.buf, cs->body.len);
 	else if (cs->body.len || parsed)
 		add_json_text(&sb, cs->body.buf, cs->body.len, parsed);
 	else
 		strbuf_addstr(&sb, "null");
 	strbuf_addf(&sb, ",\"body_bytes\":%zu,\"status\":%d,\"response\":", cs->body_bytes, o->reset_conn ? 0 : o->status);
 	if (o->body && !o->reset_conn) {
-		json_t *rj = json_loads(o->body, 0, NULL);
-		add_json_text(&sb, o->body, strlen(o->body), rj);
+		size_t blen = strlen(o->body);
+		bool one_line = false;
+		json_t *rj = json_fast_loadb(o->body, blen, &one_line);
+		if (!rj)
+			rj = json_loadb(o->body, blen, 0, NULL);
+		add_json_text(&sb, o->body, blen, rj);
 		json_decref(rj);
 	} else {
 		strbuf_addstr(&sb, "null");
@@ -755,7 +897,12 @@ static enum MHD_Result handle_braze(struct MHD_Connection *con, const char *url,
 			out_message(&o, 415, "Unsupported Media Type: send Content-Type: application/json");
 			goto respond;
 		}
-		parsed = json_loadb(cs->body.buf, cs->body.len, 0, &jerr);
+		parse_arena_begin(cs->body.len);
+		/* json_loadb decides what json_fast_loadb leaves (errors included) */
+		parsed = json_fast_loadb(cs->body.buf, cs->body.len, &cs->one_line);
+		if (!parsed)
+			parsed = json_loadb(cs->body.buf, cs->body.len, 0, &jerr);
+		parse_arena_end();
 		if (!parsed) {
 			struct strbuf m = STRBUF_INIT;
 			strbuf_addf(&m, "Error while parsing request body. Please check your syntax. (%s at line %d column %d)",
@@ -778,15 +925,20 @@ static enum MHD_Result handle_braze(struct MHD_Connection *con, const char *url,
 		goto respond_latency;
 	}
 	have_fault = fault_take(rt, &f);
-	pthread_mutex_unlock(&sim.lock);
-
-	if (have_fault) {
+	if (!have_fault) { /* the usual case: apply under the same lock */
+		struct call c = { .body = parsed, .query = query };
+		rt->fn(&c);
+		pthread_mutex_unlock(&sim.lock);
+		o.status = c.status;
+		o.body = dump_free(c.resp);
+	} else {
+		pthread_mutex_unlock(&sim.lock);
 		o.fault = f.action;
 		if (!strcmp(f.action, "slow"))
 			sim_sleep_ms(f.delay_ms);
 	}
-	bool apply = !have_fault || !strcmp(f.action, "slow") || !strcmp(f.action, "apply_then_timeout") || f.apply;
-	if (apply) {
+	bool apply = !strcmp(f.action, "slow") || !strcmp(f.action, "apply_then_timeout") || f.apply;
+	if (have_fault && apply) {
 		struct call c = { .body = parsed, .query = query };
 		pthread_mutex_lock(&sim.lock);
 		rt->fn(&c);
@@ -1000,7 +1152,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 	(void)version;
 	if (!cs) {
 		cs = xcalloc(1, sizeof(*cs));
-		strbuf_init(&cs->body, 0);
+		body_take(&cs->body);
 		*ptr = cs;
 		return MHD_YES;
 	}
@@ -1028,7 +1180,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **ptr, enum
 	(void)con;
 	(void)toe;
 	if (cs) {
-		strbuf_release(&cs->body);
+		body_give(&cs->body);
 		free(cs);
 		*ptr = NULL;
 	}

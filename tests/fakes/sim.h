@@ -7,6 +7,7 @@
  *             latency, request log, stats and the /_sim/ control API
  *   braze.c   the Braze endpoints (validation, response shapes)
  *   store.c   the user store (hash maps, attribute values, JSON views of a user)
+ *   json_fast.c  request bodies read as jansson values, faster than json_loadb
  *
  * Concurrency: libmicrohttpd runs one thread per connection. JSON bodies are parsed
  * outside any lock; sim.lock guards the store, config, faults and counters and is held
@@ -105,6 +106,9 @@ size_t store_count(const struct store *st);
 const char *store_intern(struct store *st, const char *key);
 
 struct user *store_find_ext(struct store *st, const char *id); /* incl. deprecated ids */
+/* Start loading the map slot of id, so that a store_find_ext soon after does not wait
+ * for memory (a request's 75 lookups then overlap instead of queueing). */
+void store_prefetch_ext(const struct store *st, const char *id);
 struct user *store_find_braze(struct store *st, const char *id);
 struct user *store_find_alias(struct store *st, const char *name, const char *label);
 /* Braze's email/phone resolution: most recently updated with an external id, else
@@ -127,8 +131,14 @@ void store_merge(struct store *st, struct user *dst, struct user *src);
 struct user **store_sorted(struct store *st, size_t *n);
 
 struct attr *user_attr(struct user *u, const char *key);
+/* user_attr of a key already interned (store_intern): no hashing. */
+struct attr *user_attr_k(struct user *u, const char *ikey);
+/* Room for n more attributes. */
+void user_reserve(struct user *u, uint32_t n);
 /* Set key to a copy of the scalar/JSON value v (borrowed); v must not be null. */
 void user_set(struct store *st, struct user *u, const char *key, bool custom, json_t *v);
+/* user_set of a key already interned (store_intern). */
+void user_set_k(struct user *u, const char *ikey, bool custom, json_t *v);
 void user_unset(struct user *u, const char *key);
 json_t *attr_json(const struct attr *a); /* new reference */
 void user_set_group(struct user *u, const char *id, bool subscribed);
@@ -272,5 +282,7 @@ void server_stop(struct MHD_Daemon *d);
 bool sim_parse_rate(const char *spec, enum sim_bucket *b, long *limit, long *window);
 bool sim_parse_cap(const char *s, enum track_cap *cap);
 void sim_stats_reset(void);
+/* Install jansson's allocator (a per-thread arena for request bodies); call first. */
+void sim_memory_init(void);
 
 #endif

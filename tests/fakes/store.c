@@ -165,6 +165,12 @@ const char *store_intern(struct store *st, const char *key)
 	return k;
 }
 
+void store_prefetch_ext(const struct store *st, const char *id)
+{
+	if (st->by_ext.cap)
+		__builtin_prefetch(&st->by_ext.e[smap_hash(id) & (st->by_ext.cap - 1)]);
+}
+
 struct user *store_find_ext(struct store *st, const char *id)
 {
 	return smap_get(&st->by_ext, id);
@@ -234,19 +240,26 @@ struct user *store_create(struct store *st, const char *external_id)
 
 	st->n_created++;
 	u->created_ms = st->seeded ? 1704067200000LL + (int64_t)st->n_created * 1000 : sim_now_ms();
-	do { /* ObjectId-like: 4 bytes of seconds, 8 random bytes */
+	do { /* ObjectId-like: 4 bytes of seconds, 8 random bytes ("%08x%016llx") */
+		static const char hex[] = "0123456789abcdef";
+		uint32_t secs = (uint32_t)(u->created_ms / 1000);
 		r1 = rng_next(&st->rng);
-		snprintf(u->braze_id, sizeof(u->braze_id), "%08x%016llx",
-			 (unsigned)(u->created_ms / 1000), (unsigned long long)r1);
+		for (int i = 0; i < 8; i++)
+			u->braze_id[i] = hex[(secs >> (28 - 4 * i)) & 15];
+		for (int i = 0; i < 16; i++)
+			u->braze_id[8 + i] = hex[(r1 >> (60 - 4 * i)) & 15];
+		u->braze_id[24] = 0;
+		if (st->by_braze.cap) /* its slot loads while the external id is filed */
+			__builtin_prefetch(&st->by_braze.e[smap_hash(u->braze_id) & (st->by_braze.cap - 1)]);
+		if (external_id && !u->external_id) {
+			u->external_id = xstrdup(external_id);
+			smap_put(&st->by_ext, u->external_id, u);
+		}
 	} while (smap_get(&st->by_braze, u->braze_id));
 	r2 = rng_next(&st->rng);
 	u->random_bucket = (uint16_t)(r2 % 10000);
 	u->email_sub = u->push_sub = SUB_SUBSCRIBED;
 	smap_put(&st->by_braze, u->braze_id, u);
-	if (external_id) {
-		u->external_id = xstrdup(external_id);
-		smap_put(&st->by_ext, u->external_id, u);
-	}
 	store_touch(st, u);
 	return u;
 }
@@ -383,12 +396,23 @@ struct attr *user_attr(struct user *u, const char *key)
 {
 	/* attribute keys are interned in the one store: compare pointers */
 	const char *k = smap_get(&sim.store.interned, key);
-	if (!k)
-		return NULL;
+	return k ? user_attr_k(u, k) : NULL;
+}
+
+struct attr *user_attr_k(struct user *u, const char *ikey)
+{
 	for (uint32_t i = 0; i < u->n_attrs; i++)
-		if (u->attrs[i].key == k)
+		if (u->attrs[i].key == ikey)
 			return &u->attrs[i];
 	return NULL;
+}
+
+void user_reserve(struct user *u, uint32_t n)
+{
+	if (u->a_attrs - u->n_attrs >= n)
+		return;
+	u->a_attrs = u->n_attrs + n;
+	u->attrs = xrealloc(u->attrs, u->a_attrs * sizeof(*u->attrs));
 }
 
 static void attr_clear(struct attr *a)
@@ -402,14 +426,19 @@ static void attr_clear(struct attr *a)
 
 void user_set(struct store *st, struct user *u, const char *key, bool custom, json_t *v)
 {
-	struct attr *a = user_attr(u, key);
+	user_set_k(u, store_intern(st, key), custom, v);
+}
+
+void user_set_k(struct user *u, const char *ikey, bool custom, json_t *v)
+{
+	struct attr *a = user_attr_k(u, ikey);
 	if (!a) {
 		if (u->n_attrs == u->a_attrs) { /* grow by 4: profiles hold few attributes */
 			u->a_attrs += 4;
 			u->attrs = xrealloc(u->attrs, u->a_attrs * sizeof(*u->attrs));
 		}
 		a = &u->attrs[u->n_attrs++];
-		a->key = store_intern(st, key);
+		a->key = ikey;
 		a->type = V_INT;
 	} else {
 		attr_clear(a);

@@ -379,6 +379,65 @@ static void test_cursor_key_range_batches(void **s)
 	free(path);
 }
 
+/*
+ * The engine writes Braze's answers in transactions of thousands of rows (run.c,
+ * BATCH_ROWS): every row is stored as put, in order, on both back ends (PostgreSQL
+ * sends them in statements of up to 256 rows, a full one prepared once), a key put
+ * twice keeps its last payload, and a rolled-back transaction leaves nothing.
+ */
+static void test_large_transactions(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct state_row *row = NULL;
+	char payload[64];
+	bool found = false;
+	const int n = 1000; /* three full statements of 256 and a partial one */
+
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(state_begin(st, &err), JERR_OK);
+		for (int i = 1; i <= n; i++) {
+			snprintf(payload, sizeof(payload), "{\"n\":%d,\"round\":%d}", i, round);
+			tb_put(st, "d", (struct rkey){ true, i, { NULL, 0 } }, payload, true);
+			if (i == 300) { /* keys again in the same transaction: the last put wins */
+				tb_put(st, "d", (struct rkey){ true, 7, { NULL, 0 } }, "{\"again\":7}", true);
+				tb_put(st, "d", (struct rkey){ true, 290, { NULL, 0 } }, "{\"again\":290}", true);
+			}
+		}
+		assert_int_equal(state_commit(st, &err), JERR_OK);
+	}
+	/* a transaction rolled back after many puts leaves every row as it was */
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	for (int i = 1; i <= n; i++)
+		tb_put(st, "d", (struct rkey){ true, i, { NULL, 0 } }, "{\"lost\":true}", false);
+	tb_put(st, "d", (struct rkey){ true, n + 1, { NULL, 0 } }, "{\"lost\":true}", false);
+	state_rollback(st);
+
+	uint64_t count = 0;
+	assert_int_equal(state_count(st, "d", &count, &err), JERR_OK);
+	assert_int_equal(count, n);
+	for (int i = 1; i <= n + 1; i++) {
+		struct rkey k = { true, i, { NULL, 0 } };
+		assert_int_equal(state_get(st, "d", &k, &row, &found, &err), JERR_OK);
+		if (i == n + 1) {
+			assert_false(found);
+			break;
+		}
+		assert_true(found);
+		if (i == 7 || i == 290)
+			snprintf(payload, sizeof(payload), "{\"again\":%d}", i);
+		else
+			snprintf(payload, sizeof(payload), "{\"n\":%d,\"round\":1}", i);
+		assert_true(slice_eq_str(row->payload, payload));
+		assert_true(row->confirmed);
+		assert_true(row->in_scope);
+	}
+	state_close(st);
+	jerror_release(&err);
+	free(path);
+}
+
 static void test_two_cursors_and_interleaved_writes(void **s)
 {
 	char *path = tb_fresh();
@@ -1002,6 +1061,7 @@ int main(void)
 		cmocka_unit_test(test_cursor_key_range),
 		cmocka_unit_test(test_cursor_key_range_batches),
 		cmocka_unit_test(test_two_cursors_and_interleaved_writes),
+		cmocka_unit_test(test_large_transactions),
 		cmocka_unit_test(test_cursor_large_payloads),
 		cmocka_unit_test(test_mark_failed),
 		cmocka_unit_test(test_set_exists),
