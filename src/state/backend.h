@@ -78,6 +78,17 @@ struct state_cursor {
 	bool has_from, has_to;
 	struct rkey from, to; /* text in from_text, to_text */
 	struct strbuf from_text, to_text;
+	/*
+	 * Seeking (state_cursor_seek): the next batch starts at seek (inclusive) instead
+	 * of after last. want is how many rows the next batch asks for (1 ..
+	 * STATE_BATCH_ROWS): a walk reads whole batches, a seek past a batch whose rows
+	 * were mostly skipped asks for fewer (down to the back end's seek_rows), one whose
+	 * rows were mostly returned for more. used counts the rows of the batch returned.
+	 */
+	bool has_seek;
+	struct rkey seek; /* text in seek_text */
+	struct strbuf seek_text;
+	size_t want, used;
 };
 
 /* A destination lock as stored (locks table). */
@@ -89,6 +100,11 @@ struct state_lock_row {
 
 struct state_ops {
 	const char *name; /* "SQLite", "PostgreSQL" */
+	/*
+	 * What one more query costs, in rows read: a seek never asks for fewer rows than
+	 * this (SQLite: a B-tree descent in the same process; PostgreSQL: a round trip).
+	 */
+	size_t seek_rows;
 
 	/*
 	 * Open path (borrowed) in mode, as state_open. READONLY_OR_EMPTY on a missing or
@@ -114,9 +130,10 @@ struct state_ops {
 	enum jerr (*count_range)(struct state *st, const char *dest_id, const struct rkey *lo,
 				 const struct rkey *hi, uint64_t *in_scope, struct jerror *err);
 	/*
-	 * The next batch of cur's destination after cur->last (if !cur->have_last: from
-	 * cur->from inclusive when cur->has_from, else from the start), in key order:
-	 * state_cursor_push each row until STATE_BATCH_ROWS rows or state_cursor_full.
+	 * The next batch of cur's destination: from cur->seek inclusive when
+	 * cur->has_seek, else after cur->last, else (!cur->have_last) from cur->from
+	 * inclusive when cur->has_from, else from the start; in key order:
+	 * state_cursor_push each row until cur->want rows or state_cursor_full.
 	 * *end: no row follows the batch (false is always safe: the next call then finds
 	 * no row).
 	 */

@@ -1236,25 +1236,28 @@ static enum jerr pg_cursor_fill(struct state_cursor *cur, bool *end, struct jerr
 	PGresult *res;
 	enum jerr ret;
 
+	/* a seek and a range's first batch start at a key (inclusive), a walk after the last */
+	const struct rkey *at = cur->has_seek ? &cur->seek : cur->have_last ? NULL : cur->has_from ? &cur->from : NULL;
+
 	p_text(&p, cur->dest_id);
-	p_int(&p, STATE_BATCH_ROWS);
+	p_int(&p, (int64_t)cur->want);
 	p_int(&p, STATE_BATCH_BYTES);
-	if (cur->have_last)
+	if (at)
+		p_key(&p, at);
+	else if (cur->have_last)
 		p_key(&p, &cur->last);
-	else if (cur->has_from)
-		p_key(&p, &cur->from);
-	ret = run(ps, cur->have_last ? S_CUR_NEXT : cur->has_from ? S_CUR_FROM : S_CUR_FIRST, &p, &res, err,
+	ret = run(ps, at ? S_CUR_FROM : cur->have_last ? S_CUR_NEXT : S_CUR_FIRST, &p, &res, err,
 		  "could not read records of destination \"%s\" from state store \"%s\"",
 		  cur->dest_id, cur->st->path);
 	if (ret)
 		return ret;
-	for (int i = 0; i < PQntuples(res) && cur->n < STATE_BATCH_ROWS; i++) {
+	for (int i = 0; i < PQntuples(res) && cur->n < cur->want; i++) {
 		struct state_row r;
 		decode_row(ps, res, i, &r, keybuf);
 		state_cursor_push(cur, &r);
 	}
 	/* the query stops at either bound; below both, it ran out of rows */
-	*end = !state_cursor_full(cur);
+	*end = cur->n < cur->want && !state_cursor_full(cur);
 	PQclear(res);
 	return JERR_OK;
 }
@@ -2680,6 +2683,7 @@ static enum jerr pg_rate_take(struct state *st, const char *key, double capacity
 
 const struct state_ops state_pg = {
 	.name = "PostgreSQL",
+	.seek_rows = 32,
 	.open = pg_open,
 	.open_empty = pg_open_empty,
 	.close = pg_close,

@@ -228,6 +228,8 @@ enum jerr state_cursor_open_range(struct state *st, const char *dest_id, const s
 	strbuf_init(&cur->last_text, 0);
 	strbuf_init(&cur->from_text, 0);
 	strbuf_init(&cur->to_text, 0);
+	strbuf_init(&cur->seek_text, 0);
+	cur->want = STATE_BATCH_ROWS;
 	if (range && range->lo) {
 		cur->has_from = true;
 		copy_key(&cur->from, &cur->from_text, range->lo);
@@ -272,15 +274,18 @@ static enum jerr cursor_fill(struct state_cursor *cur, struct jerror *err)
 	enum jerr ret;
 	bool end = false;
 
-	cur->n = cur->pos = 0;
+	cur->n = cur->pos = cur->used = 0;
 	strbuf_reset(&cur->buf);
 	if (cur->have_last)
 		cur->last.text = (struct slice){ cur->last_text.buf, cur->last_text.len };
+	if (cur->has_seek)
+		cur->seek.text = (struct slice){ cur->seek_text.buf, cur->seek_text.len };
 	ret = cur->st->ops->cursor_fill(cur, &end, err);
 	if (ret) {
 		cur->n = 0;
 		return ret;
 	}
+	cur->has_seek = false;
 	cur->exhausted = end;
 	/* the buffer is complete: point the rows into it */
 	for (size_t i = 0; i < cur->n; i++) {
@@ -338,7 +343,58 @@ enum jerr state_cursor_next(struct state_cursor *cur, struct state_row **row, st
 			return JERR_OK;
 		}
 	}
+	cur->used++;
 	*row = &cur->rows[cur->pos++];
+	return JERR_OK;
+}
+
+/*
+ * Seeking. A target among the rows of the batch is found there (binary search), with
+ * no query. A target past the batch starts the next batch at it (key >= target), so the
+ * rows in between are never read. How many rows that batch asks for adapts to how the
+ * caller reads: when most of the last batch was returned (a dense read, e.g. 90% of the
+ * keys changed) batches grow back to STATE_BATCH_ROWS and the cursor effectively walks;
+ * when most of it was skipped (a sparse read) they shrink to the back end's seek_rows,
+ * a point look-up per target. The order of keys is key_compare's, which the back ends'
+ * `key >= ?` keeps (backend.h).
+ */
+enum jerr state_cursor_seek(struct state_cursor *cur, const struct rkey *key, struct jerror *err)
+{
+	(void)err;
+	if (cur->pos < cur->n && key_compare(&cur->rows[cur->n - 1].key, key) >= 0) {
+		size_t lo = cur->pos, hi = cur->n - 1; /* the first row >= key is in [lo, hi] */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (key_compare(&cur->rows[mid].key, key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		cur->pos = lo;
+		return JERR_OK;
+	}
+	if (cur->pos == cur->n && cur->exhausted)
+		return JERR_OK;
+	/* the batch holds nothing at or past key: the next batch starts at key */
+	if (cur->has_to && key_compare(key, &cur->to) >= 0) {
+		cur->pos = cur->n;
+		cur->exhausted = true;
+		return JERR_OK;
+	}
+	if (cur->n) {
+		size_t min = cur->st->ops->seek_rows ? cur->st->ops->seek_rows : 1;
+		if (cur->used * 2 > cur->n)
+			cur->want = cur->want * 2 < STATE_BATCH_ROWS ? cur->want * 2 : STATE_BATCH_ROWS;
+		else if (cur->used * 4 < cur->n)
+			cur->want = cur->want / 2 > min ? cur->want / 2 : min;
+	}
+	cur->pos = cur->n;
+	/* before the range or after the last key read, the next batch starts there anyway */
+	if (cur->have_last ? key_compare(key, &cur->last) <= 0
+			   : cur->has_from && key_compare(key, &cur->from) <= 0)
+		return JERR_OK;
+	cur->has_seek = true;
+	copy_key(&cur->seek, &cur->seek_text, key);
 	return JERR_OK;
 }
 
@@ -351,6 +407,7 @@ void state_cursor_close(struct state_cursor *cur)
 	strbuf_release(&cur->last_text);
 	strbuf_release(&cur->from_text);
 	strbuf_release(&cur->to_text);
+	strbuf_release(&cur->seek_text);
 	free(cur->dest_id);
 	free(cur);
 }
