@@ -260,6 +260,8 @@ void state_cursor_push(struct state_cursor *cur, const struct state_row *row);
 bool state_cursor_full(const struct state_cursor *cur);
 /* The wall clock in epoch milliseconds. */
 int64_t state_now_ms(void);
+/* The decimal digits of i in buf (STATE_KEYBUF_SIZE, NUL-terminated); returns their length. */
+size_t state_key_digits(int64_t i, char *buf);
 /* A record key for messages: its text, or the number (sb is reset). */
 const char *state_key_str(const struct rkey *key, struct strbuf *sb);
 /* "running" etc. back to the enum (unknown: RUN_FAILED). */

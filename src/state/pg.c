@@ -719,10 +719,8 @@ static void decode_row(struct pg_state *ps, const PGresult *res, int r, struct s
 	memset(row, 0, sizeof(*row));
 	row->key.is_int = get_int(res, r, C_KIND) == 0;
 	if (row->key.is_int) {
-		int n;
 		row->key.i = get_int(res, r, C_INT);
-		n = snprintf(keybuf, STATE_KEYBUF_SIZE, "%" PRId64, row->key.i);
-		row->key.text = (struct slice){ keybuf, (size_t)n };
+		row->key.text = (struct slice){ keybuf, state_key_digits(row->key.i, keybuf) };
 	}
 	key_at = tmp->len;
 	if (!row->key.is_int)

@@ -313,11 +313,9 @@ static enum jerr step_write(struct sq_state *sq, sqlite3_stmt *s, const char *wh
 static void decode_key(sqlite3_stmt *s, int col, struct rkey *k, char *buf)
 {
 	if (sqlite3_column_type(s, col) == SQLITE_INTEGER) {
-		int n;
 		k->is_int = true;
 		k->i = sqlite3_column_int64(s, col);
-		n = snprintf(buf, STATE_KEYBUF_SIZE, "%" PRId64, k->i);
-		k->text = (struct slice){ buf, (size_t)n };
+		k->text = (struct slice){ buf, state_key_digits(k->i, buf) };
 	} else {
 		const char *t = (const char *)sqlite3_column_text(s, col);
 		k->is_int = false;

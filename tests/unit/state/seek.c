@@ -312,6 +312,33 @@ static void test_seek_interleaved_writes(void **s)
 	free(path);
 }
 
+/* The largest and smallest integer keys come back with their digits (state_key_digits). */
+static void test_seek_extreme_integers(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct strbuf sb = STRBUF_INIT;
+	struct state_cursor *cur;
+	tb_put(st, "d", (struct rkey){ true, INT64_MIN, SLICE_LIT("-9223372036854775808") }, "{}", true);
+	tb_put(st, "d", (struct rkey){ true, INT64_MAX, SLICE_LIT("9223372036854775807") }, "{}", true);
+	tb_put(st, "d", IK(0), "{}", true);
+	tb_put(st, "d", IK(-1), "{}", true);
+	cur = open_cur(st, "d", NULL);
+	assert_string_equal(next_key(cur, &sb), "-9223372036854775808");
+	assert_string_equal(next_key(cur, &sb), "-1");
+	seek_ok(cur, IK(1));
+	assert_string_equal(next_key(cur, &sb), "9223372036854775807");
+	assert_string_equal(next_key(cur, &sb), "end");
+	state_cursor_close(cur);
+	cur = open_cur(st, "d", NULL);
+	seek_ok(cur, IK(0));
+	assert_string_equal(next_key(cur, &sb), "0");
+	state_cursor_close(cur);
+	strbuf_release(&sb);
+	state_close(st);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_seek_empty_store),
 		cmocka_unit_test(test_seek_random_matches_walk),
 		cmocka_unit_test(test_seek_interleaved_writes),
+		cmocka_unit_test(test_seek_extreme_integers),
 	};
 	return tb_run_both("state seek", tests, ARRAY_SIZE(tests));
 }
