@@ -153,7 +153,8 @@ void state_cursor_close(struct state_cursor *cur);
  * returned changes nothing (keys still come strictly increasing). For partial reads
  * (an incremental pass looks up the keys it read): the cursor walks when the keys
  * sought are dense and seeks (one small query per key) when they are sparse, deciding
- * as it goes. Fails only as state_cursor_next does (it may read nothing until then).
+ * as it goes. Reads nothing itself (the next state_cursor_next does, and fails as it
+ * does); returns JERR_OK.
  */
 enum jerr state_cursor_seek(struct state_cursor *cur, const struct rkey *key,
 			    struct jerror *err) JOEY_WUR;
