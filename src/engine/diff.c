@@ -90,6 +90,23 @@ static void prepare(void *ctx, const struct record *rec, struct arena *a, void *
 	*out = d;
 }
 
+/*
+ * A partial pass with the records read ahead: at the first record of each batch, tell
+ * the state cursors the keys the pass will seek next (keys: READAHEAD_BATCH of room),
+ * so a back end that can look them up in one query does (state_cursor_expect).
+ */
+static void expect_batch(const struct readahead *ra, struct dest_pass *dps, size_t n_dests, struct rkey *keys)
+{
+	const struct record *recs;
+	size_t at, n = readahead_batch(ra, &recs, &at);
+	if (!n || at)
+		return;
+	for (size_t j = 0; j < n; j++)
+		keys[j] = recs[j].key;
+	for (size_t i = 0; i < n_dests; i++)
+		state_cursor_expect(dps[i].cur, keys, n);
+}
+
 /* The records: from the read-ahead thread when there is one, else from the reader. */
 static enum jerr next_record(struct record_reader *rr, struct readahead *ra, const struct record **rec,
 			     const struct desired **desired, struct jerror *err)
@@ -311,6 +328,7 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 	struct readahead *ra = NULL;
 	struct dest_pass *dps = xcalloc(n_dests ? n_dests : 1, sizeof(*dps));
 	struct prep_ctx pc = { .dps = dps, .n = n_dests, .buf = STRBUF_INIT };
+	struct rkey *keys = NULL; /* a batch's keys (expect_batch) */
 	struct strbuf buf = STRBUF_INIT;
 	const struct record *rec;
 	enum jerr rc;
@@ -353,12 +371,16 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 	 */
 	struct readahead_prep prep = { prepare, &pc };
 	const struct desired *desired = NULL;
+	if (partial)
+		keys = xcalloc(READAHEAD_BATCH, sizeof(*keys));
 	if (readahead_enabled() && (rc = readahead_start(rr, &prep, &ra, err))) {
 		log_warn("%s: reading the sources on this thread", err->msg.buf);
 		jerror_release(err);
 		rc = JERR_OK;
 	}
 	while ((rc = next_record(rr, ra, &rec, &desired, err)) == JERR_OK && rec) {
+		if (partial && ra)
+			expect_batch(ra, dps, n_dests, keys);
 		for (i = 0; i < n_dests; i++) {
 			struct dest_pass *dp = &dps[i];
 			if (partial && (rc = seek_to(dp, &rec->key, err)))
@@ -403,6 +425,7 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 out:
 	readahead_stop(ra); /* the reader is this thread's again */
 	strbuf_release(&pc.buf);
+	free(keys);
 	for (i = 0; o->in_scope && i < n_dests; i++)
 		o->in_scope[i] = !rc && !partial ? dps[i].in_scope : DIFF_NOT_COUNTED;
 	if (rr) {

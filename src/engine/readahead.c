@@ -227,6 +227,17 @@ enum jerr readahead_next(struct readahead *ra, const struct record **rec, void *
 	return rc;
 }
 
+size_t readahead_batch(const struct readahead *ra, const struct record **recs, size_t *index)
+{
+	*recs = NULL;
+	*index = 0;
+	if (!ra->cur || !ra->pos)
+		return 0;
+	*recs = ra->cur->recs;
+	*index = ra->pos - 1;
+	return ra->cur->n;
+}
+
 void readahead_stop(struct readahead *ra)
 {
 	if (!ra)

@@ -69,6 +69,12 @@ enum jerr readahead_start(struct record_reader *rr, const struct readahead_prep 
  */
 enum jerr readahead_next(struct readahead *ra, const struct record **rec, void **extra,
 			 struct jerror *err) JOEY_WUR;
+/*
+ * The batch the record readahead_next returned last belongs to: its records in order
+ * (*recs, borrowed like that record) and the record's index among them (*index).
+ * Returns how many there are; 0 before the first record or after the end.
+ */
+size_t readahead_batch(const struct readahead *ra, const struct record **recs, size_t *index);
 /* Stop and join the thread, free ra. ra may be NULL. */
 void readahead_stop(struct readahead *ra);
 

@@ -89,6 +89,19 @@ struct state_cursor {
 	struct rkey seek; /* text in seek_text */
 	struct strbuf seek_text;
 	size_t want, used;
+	/*
+	 * Look-ups (state_cursor_expect, ops->lookup). expect[next_expect .. n_expect) are
+	 * the keys the caller said it will seek (texts at expect_at in expect_text). A
+	 * lookup batch (sparse) holds, for some of them, the first row at or after each:
+	 * only a seek to one of those keys (served) may be answered from it, and last is
+	 * the last row returned, not the batch's last.
+	 */
+	struct rkey expect[STATE_BATCH_ROWS];
+	size_t expect_at[STATE_BATCH_ROWS];
+	struct strbuf expect_text;
+	size_t n_expect, next_expect;
+	bool has_lookup; /* the next batch looks up expect[next_expect ..] */
+	bool sparse, served;
 };
 
 /* A destination lock as stored (locks table). */
@@ -138,6 +151,13 @@ struct state_ops {
 	 * no row).
 	 */
 	enum jerr (*cursor_fill)(struct state_cursor *cur, bool *end, struct jerror *err);
+	/*
+	 * Optional (NULL: seeks query one key at a time). The batch for keys[0 .. n)
+	 * (ascending, n <= STATE_BATCH_ROWS): for each key the first row of cur's
+	 * destination at or after it, each row once, in key order; state_cursor_push each
+	 * until state_cursor_full. One query for them all.
+	 */
+	enum jerr (*lookup)(struct state_cursor *cur, const struct rkey *keys, size_t n, struct jerror *err);
 
 	/* ---- transactions ---- */
 	bool (*in_transaction)(struct state *st);

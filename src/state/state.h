@@ -159,6 +159,13 @@ void state_cursor_close(struct state_cursor *cur);
 enum jerr state_cursor_seek(struct state_cursor *cur, const struct rkey *key,
 			    struct jerror *err) JOEY_WUR;
 /*
+ * A hint: the caller will seek keys (borrowed, copied; ascending; the first
+ * STATE_BATCH_ROWS) next, in this order, replacing any earlier hint. When seeks are
+ * sparse, a back end that can look many keys up in one query (PostgreSQL: one round
+ * trip instead of one per key) does. Results are the same with or without it.
+ */
+void state_cursor_expect(struct state_cursor *cur, const struct rkey *keys, size_t n);
+/*
  * state_cursor_open limited to the keys of range (copied; NULL: every key): the rows
  * with lo <= key < hi in key order. A worker's partition reads its state this way.
  */

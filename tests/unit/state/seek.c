@@ -312,6 +312,118 @@ static void test_seek_interleaved_writes(void **s)
 	free(path);
 }
 
+/*
+ * state_cursor_expect (PostgreSQL looks the announced keys up in one query once seeks
+ * are sparse): seeks to announced keys, to keys not announced, behind the cursor, and
+ * plain next() calls in between all return what a full walk says.
+ */
+static void test_seek_expect_matches_walk(void **s)
+{
+	enum { N = 3000, ROUNDS = 6, CHUNK = 40 };
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct refkey *keys = xcalloc(N, sizeof(*keys));
+	struct refkey *targets = xcalloc(N, sizeof(*targets));
+	struct rkey *ann = xcalloc(N, sizeof(*ann));
+	struct state_row *row = NULL;
+	size_t n = 0;
+
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	for (size_t i = 0; i < N; i++) {
+		make_key(&keys[n], rnd() % 4 != 0);
+		bool dup = false;
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = ref_compare(&keys[j].k, &keys[n].k) == 0;
+		if (dup)
+			continue;
+		tb_put(st, "d", keys[n].k, "{\"a\":1}", true);
+		n++;
+	}
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+	qsort(keys, n, sizeof(*keys), cmp_refkey);
+	for (size_t i = 0; i < n; i++)
+		keys[i].k.text.ptr = keys[i].text;
+
+	for (int round = 0; round < ROUNDS; round++) {
+		unsigned spread = round % 3 == 0 ? 60 : round % 3 == 1 ? 8 : 25;
+		size_t nt = 0;
+		/* ascending targets: existing keys ahead, and made-up keys between them */
+		for (size_t j = rnd() % spread; j < n; j += 1 + rnd() % spread) {
+			if (rnd() % 4 == 0) {
+				make_key(&targets[nt], rnd() % 4 != 0);
+				targets[nt].k.text.ptr = targets[nt].text;
+				if (nt && ref_compare(&targets[nt].k, &targets[nt - 1].k) <= 0)
+					continue;
+				if (ref_compare(&targets[nt].k, &keys[j].k) > 0)
+					continue;
+				nt++;
+			}
+			targets[nt] = keys[j];
+			targets[nt].k.text.ptr = targets[nt].text;
+			if (!nt || ref_compare(&targets[nt].k, &targets[nt - 1].k) > 0)
+				nt++;
+		}
+		struct state_cursor *cur = open_cur(st, "d", NULL);
+		size_t at = 0;
+		for (size_t t = 0; t < nt; t++) {
+			if (t % CHUNK == 0) {
+				/* announce the next chunk, now and then leaving one out */
+				size_t na = 0;
+				for (size_t j = t; j < nt && j < t + CHUNK; j++)
+					if (rnd() % 10)
+						ann[na++] = targets[j].k;
+				state_cursor_expect(cur, ann, na);
+			}
+			if (rnd() % 8 == 0) {
+				/* a plain next() */
+				assert_int_equal(state_cursor_next(cur, &row, &err), JERR_OK);
+				if (at == n) {
+					assert_null(row);
+					break;
+				}
+				assert_non_null(row);
+				assert_int_equal(ref_compare(&row->key, &keys[at].k), 0);
+				at++;
+			}
+			const struct rkey *k = &targets[t].k;
+			if (rnd() % 10 == 0 && t) /* behind the cursor: nothing changes */
+				k = &targets[t - 1].k;
+			assert_int_equal(state_cursor_seek(cur, k, &err), JERR_OK);
+			while (at < n && ref_compare(&keys[at].k, k) < 0)
+				at++;
+			assert_int_equal(state_cursor_next(cur, &row, &err), JERR_OK);
+			if (at == n) {
+				assert_null(row);
+				break;
+			}
+			assert_non_null(row);
+			if (ref_compare(&row->key, &keys[at].k) != 0)
+				fail_msg("round %d target %zu: got %.*s, want %.*s", round, t, (int)row->key.text.len,
+					 row->key.text.ptr, (int)keys[at].k.text.len, keys[at].k.text.ptr);
+			at++;
+		}
+		/* and on to the end with next() */
+		for (;;) {
+			assert_int_equal(state_cursor_next(cur, &row, &err), JERR_OK);
+			if (at == n) {
+				assert_null(row);
+				break;
+			}
+			assert_non_null(row);
+			assert_int_equal(ref_compare(&row->key, &keys[at].k), 0);
+			at++;
+		}
+		state_cursor_close(cur);
+	}
+	jerror_release(&err);
+	free(keys);
+	free(targets);
+	free(ann);
+	state_close(st);
+	free(path);
+}
+
 /* The largest and smallest integer keys come back with their digits (state_key_digits). */
 static void test_seek_extreme_integers(void **s)
 {
@@ -347,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_seek_random_matches_walk),
 		cmocka_unit_test(test_seek_interleaved_writes),
 		cmocka_unit_test(test_seek_extreme_integers),
+		cmocka_unit_test(test_seek_expect_matches_walk),
 	};
 	return tb_run_both("state seek", tests, ARRAY_SIZE(tests));
 }
