@@ -8,6 +8,7 @@
 
 #include "base/arena.h"
 #include "base/xalloc.h"
+#include "source/source.h"
 
 /*
  * Design notes.
@@ -24,7 +25,9 @@
  * record read before the error, then the error, once. The thread stops between two
  * records when asked (readahead_stop), so a diff that fails early waits at most for
  * the record being read. Signals are blocked on the thread: SIGINT and SIGTERM still
- * reach the main thread, which asks it to stop.
+ * reach the main thread, whose handler sets its stop flag (source_set_stop); the thread
+ * takes that flag as its own, so the source watcher cancels a statement it waits for
+ * (a long query stops at once, as it did when the main thread read it).
  */
 
 struct batch {
@@ -37,6 +40,7 @@ struct batch {
 struct readahead {
 	struct record_reader *rr;
 	struct readahead_prep prep;
+	volatile int *stop_flag; /* the starting thread's source_set_stop flag */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -109,6 +113,9 @@ static void *reader_main(void *arg)
 	enum jerr rc = JERR_OK;
 	bool end = false;
 
+	/* SIGINT/SIGTERM cancel the statements this thread waits for, as on the starting thread */
+	source_set_stop(ra->stop_flag);
+
 	while (!end) {
 		struct batch *b;
 		pthread_mutex_lock(&ra->mu);
@@ -162,6 +169,8 @@ enum jerr readahead_start(struct record_reader *rr, const struct readahead_prep 
 	ra->rr = rr;
 	if (prep)
 		ra->prep = *prep;
+	ra->stop_flag = source_set_stop(NULL); /* read it, and put it back */
+	source_set_stop(ra->stop_flag);
 	ra->err = (struct jerror)JERROR_INIT;
 	for (size_t i = 0; i < READAHEAD_SLOTS; i++)
 		arena_init(&ra->slot[i].arena);

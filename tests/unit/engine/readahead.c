@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "engine/readahead.h"
 #include "engine/record.h"
+#include "source/source.h"
 
 static const char config_json[] =
 	"[{\"class\":\"App\",\"id\":\"db\",\"type\":\"sqlite\",\"options\":{\"file\":\"data.db\"}},"
@@ -250,6 +251,40 @@ static void test_stop_early(void **s)
 	free(dir);
 }
 
+/*
+ * The starting thread's stop flag (source_set_stop; SIGINT/SIGTERM set it) stops the
+ * reads on the thread too: the source's JERR_INTERRUPTED comes out, no hang.
+ */
+static void test_stop_flag(void **s)
+{
+	char *dir = make_project(20000, 0);
+	struct config *cfg = load(dir);
+	struct jerror err = JERROR_INIT;
+	struct record_reader *rr = NULL;
+	struct readahead *ra = NULL;
+	const struct record *rec = NULL;
+	static volatile int stop;
+	volatile int *prev = source_set_stop(&stop);
+	enum jerr rc;
+	size_t n = 0;
+
+	stop = 0;
+	assert_int_equal(record_reader_open(cfg, cfg->models[0], NULL, &rr, &err), JERR_OK);
+	assert_int_equal(readahead_start(rr, NULL, &ra, &err), JERR_OK);
+	while ((rc = readahead_next(ra, &rec, NULL, &err)) == JERR_OK && rec)
+		if (++n == 10)
+			stop = 1;
+	assert_int_equal(rc, JERR_INTERRUPTED);
+	assert_true(n < 20000);
+	readahead_stop(ra);
+	record_reader_close(rr);
+	source_set_stop(prev);
+	config_free(cfg);
+	jerror_release(&err);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 static void test_enabled(void **s)
 {
 	unsetenv("JOEY_READAHEAD");
@@ -267,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_same_records),
 		cmocka_unit_test(test_error_mid_stream),
 		cmocka_unit_test(test_stop_early),
+		cmocka_unit_test(test_stop_flag),
 		cmocka_unit_test(test_enabled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
