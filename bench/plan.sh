@@ -64,18 +64,21 @@ PY
 
 timeit() { # timeit LABEL CMD...: best of REPEAT runs; prints seconds and peak RSS; sets T and RSS
   local label=$1; shift
-  local best="" bestrss=0 secs rss i
+  local best="" bestrss=0 bestcpu=0 secs rss usr sys i
   for ((i = 0; i < REPEAT; i++)); do
-    /usr/bin/time -f "%e %M" -o "$OUT/time" "$@" >/dev/null
-    read -r secs rss < "$OUT/time"
-    if [ -z "$best" ] || [ "$(echo "$secs < $best" | bc -l)" = 1 ]; then best=$secs; fi
+    /usr/bin/time -f "%e %M %U %S" -o "$OUT/time" "$@" >/dev/null
+    read -r secs rss usr sys < "$OUT/time"
+    if [ -z "$best" ] || [ "$(echo "$secs < $best" | bc -l)" = 1 ]; then
+      best=$secs; bestcpu=$(echo "$usr + $sys" | bc -l)
+    fi
     if [ "$rss" -gt "$bestrss" ]; then bestrss=$rss; fi
   done
-  printf "%-40s %8.2f s   peak RSS %7.1f MiB\n" "$label" "$best" "$(echo "$bestrss / 1024" | bc -l)"
+  # CPU (user + sys of that run): on a shared machine the wall time also holds waiting
+  printf "%-40s %8.2f s   cpu %7.2f s   peak RSS %7.1f MiB\n" "$label" "$best" "$bestcpu" "$(echo "$bestrss / 1024" | bc -l)"
   T=$best
   RSS=$bestrss
 }
-ratio() { echo "$1 / $2" | bc -l; }
+ratio() { if [ "$(echo "$2 == 0" | bc -l)" = 1 ]; then echo inf; else echo "$1 / $2" | bc -l; fi; } # a time under 0.01 s is 0
 command -v /usr/bin/time >/dev/null || { echo "bench needs GNU time: apt-get install time"; exit 1; }
 command -v bc >/dev/null || { echo "bench needs bc: apt-get install bc"; exit 1; }
 
