@@ -8,6 +8,7 @@
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "engine/payload.h"
+#include "engine/readahead.h"
 #include "engine/warehouse.h"
 
 static const char *const action_names[] = { "create", "update", "delete", "unsubscribe", "unchanged" };
@@ -21,9 +22,10 @@ struct dest_pass {
 	const struct cfg_destination *dest;
 	struct payload_spec spec;
 	struct state_cursor *cur;
-	struct state_row *row; /* current state row, NULL at end */
+	struct state_row *row; /* current state row, NULL at end (partial pass: or not read yet) */
 	bool done;
 	uint64_t held;         /* changes held back in doubt (diff_stream) */
+	uint64_t in_scope;     /* state rows in scope read so far */
 };
 
 static enum jerr advance(struct dest_pass *dp, struct jerror *err)
@@ -33,7 +35,87 @@ static enum jerr advance(struct dest_pass *dp, struct jerror *err)
 		return rc;
 	if (!dp->row)
 		dp->done = true;
+	else
+		dp->in_scope += dp->row->in_scope;
 	return JERR_OK;
+}
+
+/*
+ * A partial pass: make dp->row the first state row at or after key, skipping (not
+ * reading, where the cursor can seek) the rows before it: they are not gone, only not
+ * read this pass.
+ */
+static enum jerr seek_to(struct dest_pass *dp, const struct rkey *key, struct jerror *err)
+{
+	enum jerr rc;
+	if (dp->done || (dp->row && key_compare(&dp->row->key, key) >= 0))
+		return JERR_OK;
+	if ((rc = state_cursor_seek(dp->cur, key, err)))
+		return rc;
+	return advance(dp, err);
+}
+
+/*
+ * What the read-ahead thread works out for a record beside reading it, per destination
+ * (in the pass's order): whether the record is in its scope and, if it is, its payload
+ * and hash. The diff thread then only compares.
+ */
+struct desired {
+	bool in_scope;
+	struct slice payload;
+	unsigned char hash[STATE_HASH_LEN];
+};
+
+struct prep_ctx {
+	const struct dest_pass *dps;
+	size_t n;
+	struct strbuf buf; /* the thread's */
+};
+
+static void prepare(void *ctx, const struct record *rec, struct arena *a, void **out)
+{
+	struct prep_ctx *pc = ctx;
+	struct desired *d = arena_alloc(a, (pc->n ? pc->n : 1) * sizeof(*d));
+	for (size_t i = 0; i < pc->n; i++) {
+		d[i].in_scope = payload_in_scope(pc->dps[i].dest, rec);
+		d[i].payload = (struct slice){ "", 0 };
+		if (!d[i].in_scope)
+			continue;
+		strbuf_reset(&pc->buf);
+		payload_build(&pc->dps[i].spec, rec, &pc->buf);
+		state_hash(pc->buf.buf, pc->buf.len, d[i].hash);
+		char *p = arena_alloc(a, pc->buf.len + 1);
+		memcpy(p, pc->buf.buf, pc->buf.len + 1);
+		d[i].payload = (struct slice){ p, pc->buf.len };
+	}
+	*out = d;
+}
+
+/*
+ * A partial pass with the records read ahead: at the first record of each batch, tell
+ * the state cursors the keys the pass will seek next (keys: READAHEAD_BATCH of room),
+ * so a back end that can look them up in one query does (state_cursor_expect).
+ */
+static void expect_batch(const struct readahead *ra, struct dest_pass *dps, size_t n_dests, struct rkey *keys)
+{
+	const struct record *recs;
+	size_t at, n = readahead_batch(ra, &recs, &at);
+	if (!n || at)
+		return;
+	for (size_t j = 0; j < n; j++)
+		keys[j] = recs[j].key;
+	for (size_t i = 0; i < n_dests; i++)
+		state_cursor_expect(dps[i].cur, keys, n);
+}
+
+/* The records: from the read-ahead thread when there is one, else from the reader. */
+static enum jerr next_record(struct record_reader *rr, struct readahead *ra, const struct record **rec,
+			     const struct desired **desired, struct jerror *err)
+{
+	void *extra = NULL;
+	enum jerr rc = ra ? readahead_next(ra, rec, &extra, err) : record_reader_next(rr, rec, err);
+	*desired = extra;
+	return rc;
 }
 
 /*
@@ -181,15 +263,21 @@ static bool absent_recently(const struct cfg_destination *dest, const struct sta
  */
 static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, const struct state_row *row,
 			      const struct diff_visitor *v, struct strbuf *buf, unsigned char *hash_out,
-			      bool doubt, uint64_t *held, struct jerror *err)
+			      bool doubt, uint64_t *held, const struct desired *pre, struct jerror *err)
 {
 	unsigned char hash[STATE_HASH_LEN];
 	struct diff_item it = { .dest = dp->dest, .key = &rec->key, .rec = rec, .in_scope = true };
 
-	strbuf_reset(buf);
-	payload_build(&dp->spec, rec, buf);
-	state_hash(buf->buf, buf->len, hash);
-	it.new_payload = (struct slice){ buf->buf, buf->len };
+	if (pre) {
+		/* built on the read-ahead thread (prepare) */
+		memcpy(hash, pre->hash, STATE_HASH_LEN);
+		it.new_payload = pre->payload;
+	} else {
+		strbuf_reset(buf);
+		payload_build(&dp->spec, rec, buf);
+		state_hash(buf->buf, buf->len, hash);
+		it.new_payload = (struct slice){ buf->buf, buf->len };
+	}
 	it.new_hash = hash;
 	if (row && !row->payload.len && absent_recently(dp->dest, row)) {
 		/* enrich: Braze did not have the user lately; no look-up before the interval */
@@ -255,7 +343,10 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 	/* doubt: some source rows could not be read, so a missing record may exist */
 	bool doubt = false;
 	struct record_reader *rr = NULL;
+	struct readahead *ra = NULL;
 	struct dest_pass *dps = xcalloc(n_dests ? n_dests : 1, sizeof(*dps));
+	struct prep_ctx pc = { .dps = dps, .n = n_dests, .buf = STRBUF_INIT };
+	struct rkey *keys = NULL; /* a batch's keys (expect_batch) */
 	struct strbuf buf = STRBUF_INIT;
 	const struct record *rec;
 	enum jerr rc;
@@ -269,9 +360,6 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 		rc = state_cursor_open_range(st, dests[i]->id, read ? read->range : NULL, &dps[i].cur, err);
 		if (rc)
 			goto out;
-		rc = advance(&dps[i], err);
-		if (rc)
-			goto out;
 	}
 	if (since)
 		strbuf_reset(since);
@@ -279,6 +367,13 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 	if (rc)
 		goto out;
 	partial = partial || record_reader_partial(rr); /* e.g. a changed-records read */
+	/*
+	 * A full pass walks every state row; a partial one seeks each record's key
+	 * (seek_to), so it reads about as many state rows as records.
+	 */
+	for (i = 0; i < n_dests && !partial; i++)
+		if ((rc = advance(&dps[i], err)))
+			goto out;
 	uint64_t unreadable = record_reader_unreadable(rr, NULL);
 	if (unreadable) {
 		doubt = true;
@@ -288,9 +383,26 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 	}
 	bool keep_gone = partial || doubt;
 
-	while ((rc = record_reader_next(rr, &rec, err)) == JERR_OK && rec) {
+	/*
+	 * The sources are read, and the payloads built, on a thread of their own while
+	 * this one reads the state and compares (readahead.h).
+	 */
+	struct readahead_prep prep = { prepare, &pc };
+	const struct desired *desired = NULL;
+	if (partial)
+		keys = xcalloc(READAHEAD_BATCH, sizeof(*keys));
+	if (readahead_enabled() && (rc = readahead_start(rr, &prep, &ra, err))) {
+		log_warn("%s: reading the sources on this thread", err->msg.buf);
+		jerror_release(err);
+		rc = JERR_OK;
+	}
+	while ((rc = next_record(rr, ra, &rec, &desired, err)) == JERR_OK && rec) {
+		if (partial && ra)
+			expect_batch(ra, dps, n_dests, keys);
 		for (i = 0; i < n_dests; i++) {
 			struct dest_pass *dp = &dps[i];
+			if (partial && (rc = seek_to(dp, &rec->key, err)))
+				goto out;
 			while (!dp->done && key_compare(&dp->row->key, &rec->key) < 0) {
 				if (!keep_gone && (rc = emit_gone(dp, dp->row, NULL, v, &buf, err)))
 					goto out;
@@ -300,15 +412,18 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 					goto out;
 			}
 			bool have = !dp->done && key_compare(&dp->row->key, &rec->key) == 0;
-			if (payload_in_scope(dp->dest, rec))
-				rc = emit_desired(dp, rec, have ? dp->row : NULL, v, &buf, NULL, doubt, &dp->held, err);
+			const struct desired *pre = desired ? &desired[i] : NULL;
+			if (pre ? pre->in_scope : payload_in_scope(dp->dest, rec))
+				rc = emit_desired(dp, rec, have ? dp->row : NULL, v, &buf, NULL, doubt, &dp->held, pre, err);
 			else if (have && doubt)
 				dp->held += dp->row->in_scope && dp->row->payload.len;
 			else if (have)
 				rc = emit_gone(dp, dp->row, rec, v, &buf, err);
 			if (rc)
 				goto out;
-			if (have && (rc = advance(dp, err)))
+			if (have && partial)
+				dp->row = NULL; /* used: the next record seeks past it */
+			else if (have && (rc = advance(dp, err)))
 				goto out;
 		}
 	}
@@ -326,6 +441,11 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 		}
 	}
 out:
+	readahead_stop(ra); /* the reader is this thread's again */
+	strbuf_release(&pc.buf);
+	free(keys);
+	for (i = 0; o->in_scope && i < n_dests; i++)
+		o->in_scope[i] = !rc && !partial ? dps[i].in_scope : DIFF_NOT_COUNTED;
 	if (rr) {
 		*stats = *record_reader_stats(rr);
 		stats->unreadable = record_reader_unreadable(rr, o->unreadable_at);
@@ -406,7 +526,7 @@ static enum jerr wh_present(struct wh_pass *wp, const struct wh_candidate *c, co
 		struct dest_pass *dp = &wp->dps[j];
 		const struct state_row *row = c->dests[j].present ? &c->dests[j].row : NULL;
 		if (payload_in_scope(dp->dest, rec)) {
-			if ((rc = emit_desired(dp, rec, row, wp->v, &wp->buf, hash, false, NULL, err)) ||
+			if ((rc = emit_desired(dp, rec, row, wp->v, &wp->buf, hash, false, NULL, NULL, err)) ||
 			    (rc = warehouse_digest(wp->w, c, j, rec, hash, err)))
 				return rc;
 			continue;
@@ -554,6 +674,8 @@ enum jerr diff_model_opts(const struct config *cfg, const struct cfg_model *mode
 			jerror_release(&e);
 		}
 		if (w) {
+			for (size_t i = 0; o->in_scope && i < n_dests; i++)
+				o->in_scope[i] = DIFF_NOT_COUNTED;
 			memset(stats, 0, sizeof(*stats));
 			if (since)
 				strbuf_reset(since);

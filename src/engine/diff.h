@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/compat.h"
 #include "base/error.h"
@@ -129,7 +130,15 @@ struct diff_opts {
 	struct strbuf *unreadable_at;
 	/* NULL or n_dests counters: per destination, the changes held back in doubt */
 	uint64_t *held;
+	/*
+	 * NULL or n_dests counters: per destination, the state rows in scope that the pass
+	 * read, which is state_count (state_count_range with read->range) counted on the
+	 * way instead of by a scan of its own; DIFF_NOT_COUNTED when the pass did not read
+	 * every state row (a partial pass, the warehouse diff, a failure).
+	 */
+	uint64_t *in_scope;
 };
+#define DIFF_NOT_COUNTED UINT64_MAX
 
 /*
  * The streaming diff with options o (o->mode is ignored). Unreadable source rows

@@ -2,6 +2,8 @@
 #include "engine/plan.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,20 +186,77 @@ static enum jerr visit_unchanged(void *ctx, const struct cfg_destination *dest, 
 	return JERR_OK;
 }
 
+/*
+ * The mass-delete guard weighs deletes against the destination's state rows in scope
+ * (state_count). A full streaming pass counts them as it reads them (diff_opts.in_scope),
+ * so no scan of their own is needed. A partial pass (an incremental schedule) reads only
+ * the rows of the records it read: there the count is a scan of every row, which would
+ * cost more than the pass itself, so it runs on another connection on a thread of its
+ * own, beside the pass (bg_count). Whatever could not be counted that way is counted
+ * after the pass, on this connection.
+ */
+struct bg_count {
+	const char *location;  /* the store (state_location), borrowed */
+	const char **dest_ids; /* borrowed */
+	uint64_t *n;
+	size_t n_dests;
+	bool ok;               /* every n was counted */
+	pthread_t thread;
+	bool started;
+};
+
+static void *bg_count_main(void *arg)
+{
+	struct bg_count *bc = arg;
+	struct jerror err = JERROR_INIT;
+	struct state *st = NULL;
+	bool ok = !state_open(bc->location, STATE_OPEN_READONLY, &st, &err);
+	for (size_t i = 0; ok && i < bc->n_dests; i++)
+		ok = !state_count(st, bc->dest_ids[i], &bc->n[i], &err);
+	bc->ok = ok;
+	state_close(st);
+	jerror_release(&err); /* the count after the pass reports any problem */
+	return NULL;
+}
+
+/* Count in the background if the store can be opened again (not an in-memory one). */
+static void bg_count_start(struct bg_count *bc, struct state *st)
+{
+	const char *loc = state_location(st);
+	sigset_t all, old;
+	if (!loc || !strcmp(loc, ":memory:") || !strncmp(loc, "file:", 5))
+		return;
+	bc->location = loc;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	bc->started = !pthread_create(&bc->thread, NULL, bg_count_main, bc);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Wait for the count; false when it did not count (then count on this connection). */
+static bool bg_count_join(struct bg_count *bc)
+{
+	if (!bc->started)
+		return false;
+	pthread_join(bc->thread, NULL);
+	bc->started = false;
+	return bc->ok;
+}
+
 enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err)
 {
 	const struct config *cfg = p->cfg;
 	struct visit_ctx vc = { .p = p };
 	struct cfg_destination **dests = xcalloc(p->n_dests ? p->n_dests : 1, sizeof(*dests));
+	uint64_t *in_scope = xcalloc(p->n_dests ? p->n_dests : 1, sizeof(*in_scope));
+	const char **ids = xcalloc(p->n_dests ? p->n_dests : 1, sizeof(*ids));
+	struct bg_count bc = { 0 };
 	enum jerr rc = JERR_OK;
 
 	arena_init(&vc.arena);
 	vc.map = xcalloc(p->n_dests ? p->n_dests : 1, sizeof(*vc.map));
 	for (size_t i = 0; i < p->n_dests; i++) {
 		struct plan_dest *pd = &p->dests[i];
-		rc = state_count(st, pd->dest->id, &pd->state_records, err);
-		if (rc)
-			goto out;
 		if (p->opts.details && !pd->details) {
 			pd->details = tmpfile();
 			if (!pd->details) {
@@ -250,11 +309,32 @@ enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err)
 		snprintf(pm->why, sizeof(pm->why), "%s", mk.why);
 		struct diff_visitor v = { visit, &vc };
 		struct diff_opts dopts = { .read = mk.use_read ? &mk.read : NULL, .unchanged = visit_unchanged,
-					   .scope = mk.scope.since_column ? &mk.scope : NULL };
+					   .scope = mk.scope.since_column ? &mk.scope : NULL, .in_scope = in_scope };
 		dopts.mode = pm->diff = diff_mode_choose(dests, n, p->opts.diff_set ? &p->opts.diff : NULL);
+		for (size_t i = 0; i < n; i++)
+			ids[i] = dests[i]->id;
+		bc = (struct bg_count){ .dest_ids = ids };
+		if (!rc && pm->incremental) {
+			/* the pass reads only some state rows: count them all beside it */
+			bc.n = xcalloc(n, sizeof(*bc.n));
+			bc.n_dests = n;
+			bg_count_start(&bc, st);
+		}
 		if (!rc)
 			rc = diff_model_opts(cfg, model, dests, n, st, &dopts, &v, &pm->stats, NULL, &pm->report, err);
 		model_marks_release(&mk);
+		bool counted = bg_count_join(&bc);
+		for (size_t i = 0; !rc && i < n; i++) {
+			struct plan_dest *pd = vc.map[i];
+			if (in_scope[i] != DIFF_NOT_COUNTED)
+				pd->state_records = in_scope[i];
+			else if (counted)
+				pd->state_records = bc.n[i];
+			else
+				rc = state_count(st, pd->dest->id, &pd->state_records, err);
+		}
+		if (bc.n_dests)
+			free(bc.n);
 		if (rc)
 			goto out;
 	}
@@ -270,6 +350,8 @@ out:
 	arena_release(&vc.arena);
 	free(vc.map);
 	free(dests);
+	free(in_scope);
+	free(ids);
 	return rc;
 }
 

@@ -78,6 +78,30 @@ struct state_cursor {
 	bool has_from, has_to;
 	struct rkey from, to; /* text in from_text, to_text */
 	struct strbuf from_text, to_text;
+	/*
+	 * Seeking (state_cursor_seek): the next batch starts at seek (inclusive) instead
+	 * of after last. want is how many rows the next batch asks for (1 ..
+	 * STATE_BATCH_ROWS): a walk reads whole batches, a seek past a batch whose rows
+	 * were mostly skipped asks for fewer (down to the back end's seek_rows), one whose
+	 * rows were mostly returned for more. used counts the rows of the batch returned.
+	 */
+	bool has_seek;
+	struct rkey seek; /* text in seek_text */
+	struct strbuf seek_text;
+	size_t want, used;
+	/*
+	 * Look-ups (state_cursor_expect, ops->lookup). expect[next_expect .. n_expect) are
+	 * the keys the caller said it will seek (texts at expect_at in expect_text). A
+	 * lookup batch (sparse) holds, for some of them, the first row at or after each:
+	 * only a seek to one of those keys (served) may be answered from it, and last is
+	 * the last row returned, not the batch's last.
+	 */
+	struct rkey expect[STATE_BATCH_ROWS];
+	size_t expect_at[STATE_BATCH_ROWS];
+	struct strbuf expect_text;
+	size_t n_expect, next_expect;
+	bool has_lookup; /* the next batch looks up expect[next_expect ..] */
+	bool sparse, served;
 };
 
 /* A destination lock as stored (locks table). */
@@ -89,6 +113,11 @@ struct state_lock_row {
 
 struct state_ops {
 	const char *name; /* "SQLite", "PostgreSQL" */
+	/*
+	 * What one more query costs, in rows read: a seek never asks for fewer rows than
+	 * this (SQLite: a B-tree descent in the same process; PostgreSQL: a round trip).
+	 */
+	size_t seek_rows;
 
 	/*
 	 * Open path (borrowed) in mode, as state_open. READONLY_OR_EMPTY on a missing or
@@ -114,13 +143,21 @@ struct state_ops {
 	enum jerr (*count_range)(struct state *st, const char *dest_id, const struct rkey *lo,
 				 const struct rkey *hi, uint64_t *in_scope, struct jerror *err);
 	/*
-	 * The next batch of cur's destination after cur->last (if !cur->have_last: from
-	 * cur->from inclusive when cur->has_from, else from the start), in key order:
-	 * state_cursor_push each row until STATE_BATCH_ROWS rows or state_cursor_full.
+	 * The next batch of cur's destination: from cur->seek inclusive when
+	 * cur->has_seek, else after cur->last, else (!cur->have_last) from cur->from
+	 * inclusive when cur->has_from, else from the start; in key order:
+	 * state_cursor_push each row until cur->want rows or state_cursor_full.
 	 * *end: no row follows the batch (false is always safe: the next call then finds
 	 * no row).
 	 */
 	enum jerr (*cursor_fill)(struct state_cursor *cur, bool *end, struct jerror *err);
+	/*
+	 * Optional (NULL: seeks query one key at a time). The batch for keys[0 .. n)
+	 * (ascending, n <= STATE_BATCH_ROWS): for each key the first row of cur's
+	 * destination at or after it, each row once, in key order; state_cursor_push each
+	 * until state_cursor_full. One query for them all.
+	 */
+	enum jerr (*lookup)(struct state_cursor *cur, const struct rkey *keys, size_t n, struct jerror *err);
 
 	/* ---- transactions ---- */
 	bool (*in_transaction)(struct state *st);
@@ -273,6 +310,8 @@ void state_cursor_push(struct state_cursor *cur, const struct state_row *row);
 bool state_cursor_full(const struct state_cursor *cur);
 /* The wall clock in epoch milliseconds. */
 int64_t state_now_ms(void);
+/* The decimal digits of i in buf (STATE_KEYBUF_SIZE, NUL-terminated); returns their length. */
+size_t state_key_digits(int64_t i, char *buf);
 /* A record key for messages: its text, or the number (sb is reset). */
 const char *state_key_str(const struct rkey *key, struct strbuf *sb);
 /* "running" etc. back to the enum (unknown: RUN_FAILED). */

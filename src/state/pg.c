@@ -112,6 +112,7 @@ enum stmt_id {
 	S_SYNCLOG_SET,
 	S_SYNCLOG_GET,
 	S_SYNCLOG_UNFINISHED,
+	S_CUR_LOOKUP,
 	S__COUNT
 };
 
@@ -197,6 +198,15 @@ static const struct {
 			 " ON CONFLICT (schedule_id) DO UPDATE SET value = excluded.value,"
 			 " updated_at = excluded.updated_at", 3 },
 	[S_CUR_FROM] = { CURSOR_SQL(" AND (" KEY_ORDER ") >= ($4, $5, $6)", "$3"), 6 },
+	/*
+	 * state_cursor_expect's look-up: for each key of the arrays (kinds, ints, texts),
+	 * the first row at or after it (an index descent each), each row once, in key order.
+	 */
+	[S_CUR_LOOKUP] = { "SELECT DISTINCT ON (r.key_kind, r.key_int, r.key_text) r.*"
+			   " FROM unnest($2::smallint[], $3::bigint[], $4::bytea[]) AS k(kind, i, t)"
+			   " CROSS JOIN LATERAL (SELECT " ROW_COLUMNS " FROM records WHERE dest_id = $1"
+			   " AND (" KEY_ORDER ") >= (k.kind, k.i, k.t) ORDER BY " KEY_ORDER " LIMIT 1) r"
+			   " ORDER BY r.key_kind, r.key_int, r.key_text", 4 },
 	/* a NULL kind is an open bound */
 	[S_COUNT_RANGE] = { "SELECT count(*) FROM records WHERE dest_id = $1 AND in_scope"
 			    " AND ($2::smallint IS NULL OR (" KEY_ORDER ") >= ($2::smallint, $3::bigint, $4::bytea))"
@@ -742,10 +752,8 @@ static void decode_row(struct pg_state *ps, const PGresult *res, int r, struct s
 	memset(row, 0, sizeof(*row));
 	row->key.is_int = get_int(res, r, C_KIND) == 0;
 	if (row->key.is_int) {
-		int n;
 		row->key.i = get_int(res, r, C_INT);
-		n = snprintf(keybuf, STATE_KEYBUF_SIZE, "%" PRId64, row->key.i);
-		row->key.text = (struct slice){ keybuf, (size_t)n };
+		row->key.text = (struct slice){ keybuf, state_key_digits(row->key.i, keybuf) };
 	}
 	key_at = tmp->len;
 	if (!row->key.is_int)
@@ -1259,25 +1267,74 @@ static enum jerr pg_cursor_fill(struct state_cursor *cur, bool *end, struct jerr
 	PGresult *res;
 	enum jerr ret;
 
+	/* a seek and a range's first batch start at a key (inclusive), a walk after the last */
+	const struct rkey *at = cur->has_seek ? &cur->seek : cur->have_last ? NULL : cur->has_from ? &cur->from : NULL;
+
 	p_text(&p, cur->dest_id);
-	p_int(&p, STATE_BATCH_ROWS);
+	p_int(&p, (int64_t)cur->want);
 	p_int(&p, STATE_BATCH_BYTES);
-	if (cur->have_last)
+	if (at)
+		p_key(&p, at);
+	else if (cur->have_last)
 		p_key(&p, &cur->last);
-	else if (cur->has_from)
-		p_key(&p, &cur->from);
-	ret = run(ps, cur->have_last ? S_CUR_NEXT : cur->has_from ? S_CUR_FROM : S_CUR_FIRST, &p, &res, err,
+	ret = run(ps, at ? S_CUR_FROM : cur->have_last ? S_CUR_NEXT : S_CUR_FIRST, &p, &res, err,
 		  "could not read records of destination \"%s\" from state store \"%s\"",
 		  cur->dest_id, cur->st->path);
 	if (ret)
 		return ret;
-	for (int i = 0; i < PQntuples(res) && cur->n < STATE_BATCH_ROWS; i++) {
+	for (int i = 0; i < PQntuples(res) && cur->n < cur->want; i++) {
 		struct state_row r;
 		decode_row(ps, res, i, &r, keybuf);
 		state_cursor_push(cur, &r);
 	}
 	/* the query stops at either bound; below both, it ran out of rows */
-	*end = !state_cursor_full(cur);
+	*end = cur->n < cur->want && !state_cursor_full(cur);
+	PQclear(res);
+	return JERR_OK;
+}
+
+static enum jerr pg_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, size_t n,
+				  struct jerror *err)
+{
+	struct pg_state *ps = ps_of(cur->st);
+	struct params p = { 0 };
+	struct strbuf kinds = STRBUF_INIT, ints = STRBUF_INIT, texts = STRBUF_INIT;
+	char keybuf[STATE_KEYBUF_SIZE];
+	PGresult *res;
+	enum jerr ret;
+
+	/* array literals: {0,1}, {7,0}, {"\\x","\\x6162"} (bytea as hex text) */
+	for (size_t i = 0; i < n; i++) {
+		const struct rkey *k = &keys[i];
+		strbuf_addstr(&kinds, i ? "," : "{");
+		strbuf_addstr(&kinds, k->is_int ? "0" : "1");
+		strbuf_addstr(&ints, i ? "," : "{");
+		strbuf_addf(&ints, "%" PRId64, k->is_int ? k->i : 0);
+		strbuf_addstr(&texts, i ? ",\"\\\\x" : "{\"\\\\x");
+		for (size_t j = 0; !k->is_int && j < k->text.len; j++)
+			strbuf_addf(&texts, "%02x", (unsigned char)k->text.ptr[j]);
+		strbuf_addch(&texts, '"');
+	}
+	strbuf_addch(&kinds, '}');
+	strbuf_addch(&ints, '}');
+	strbuf_addch(&texts, '}');
+	p_text(&p, cur->dest_id);
+	p_text(&p, kinds.buf);
+	p_text(&p, ints.buf);
+	p_text(&p, texts.buf);
+	ret = run(ps, S_CUR_LOOKUP, &p, &res, err,
+		  "could not read records of destination \"%s\" from state store \"%s\"",
+		  cur->dest_id, cur->st->path);
+	strbuf_release(&kinds);
+	strbuf_release(&ints);
+	strbuf_release(&texts);
+	if (ret)
+		return ret;
+	for (int i = 0; i < PQntuples(res) && cur->n < STATE_BATCH_ROWS && !state_cursor_full(cur); i++) {
+		struct state_row r;
+		decode_row(ps, res, i, &r, keybuf);
+		state_cursor_push(cur, &r);
+	}
 	PQclear(res);
 	return JERR_OK;
 }
@@ -2939,6 +2996,7 @@ static enum jerr pg_exec(struct state *st, const char *what, const char *sql, co
 
 const struct state_ops state_pg = {
 	.name = "PostgreSQL",
+	.seek_rows = 32,
 	.open = pg_open,
 	.open_empty = pg_open_empty,
 	.close = pg_close,
@@ -2948,6 +3006,7 @@ const struct state_ops state_pg = {
 	.count_range = pg_count_range,
 	.get = pg_get,
 	.cursor_fill = pg_cursor_fill,
+	.lookup = pg_cursor_lookup,
 	.in_transaction = pg_in_transaction,
 	.begin = pg_begin,
 	.commit = pg_commit,

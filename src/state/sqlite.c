@@ -336,11 +336,9 @@ static enum jerr step_write(struct sq_state *sq, sqlite3_stmt *s, const char *wh
 static void decode_key(sqlite3_stmt *s, int col, struct rkey *k, char *buf)
 {
 	if (sqlite3_column_type(s, col) == SQLITE_INTEGER) {
-		int n;
 		k->is_int = true;
 		k->i = sqlite3_column_int64(s, col);
-		n = snprintf(buf, STATE_KEYBUF_SIZE, "%" PRId64, k->i);
-		k->text = (struct slice){ buf, (size_t)n };
+		k->text = (struct slice){ buf, state_key_digits(k->i, buf) };
 	} else {
 		const char *t = (const char *)sqlite3_column_text(s, col);
 		k->is_int = false;
@@ -832,20 +830,21 @@ static enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerr
 {
 	struct sq_state *sq = sq_of(cur->st);
 	sqlite3_stmt *s = NULL;
-	enum jerr ret = get_stmt(sq, cur->have_last ? S_CUR_NEXT : cur->has_from ? S_CUR_FROM : S_CUR_FIRST,
-				 &s, err);
+	/* a seek and a range's first batch start at a key (inclusive), a walk after the last */
+	const struct rkey *at = cur->has_seek ? &cur->seek : cur->have_last ? NULL : cur->has_from ? &cur->from : NULL;
+	enum jerr ret = get_stmt(sq, at ? S_CUR_FROM : cur->have_last ? S_CUR_NEXT : S_CUR_FIRST, &s, err);
 	char keybuf[STATE_KEYBUF_SIZE];
 	int rc = SQLITE_DONE;
 
 	if (ret)
 		return ret;
 	sqlite3_bind_text(s, 1, cur->dest_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 2, STATE_BATCH_ROWS);
-	if (cur->have_last)
+	sqlite3_bind_int(s, 2, (int)cur->want);
+	if (at)
+		bind_key(s, 3, at);
+	else if (cur->have_last)
 		bind_key(s, 3, &cur->last);
-	else if (cur->has_from)
-		bind_key(s, 3, &cur->from);
-	while (!state_cursor_full(cur) && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while (!state_cursor_full(cur) && cur->n < cur->want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct state_row r;
 		decode_row(s, &r, keybuf);
 		state_cursor_push(cur, &r);
@@ -855,7 +854,7 @@ static enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerr
 			       "could not read records of destination \"%s\" from state store \"%s\"",
 			       cur->dest_id, cur->st->path);
 	/* a short batch that ran to SQLITE_DONE was the last one */
-	*end = rc == SQLITE_DONE && cur->n < STATE_BATCH_ROWS;
+	*end = rc == SQLITE_DONE && cur->n < cur->want;
 	stmt_done(s);
 	return ret;
 }
@@ -1860,6 +1859,7 @@ static enum jerr sq_exec(struct state *st, const char *what, const char *sql, co
 
 const struct state_ops state_sqlite = {
 	.name = "SQLite",
+	.seek_rows = 2,
 	.open = sq_open,
 	.open_empty = sq_open_empty,
 	.close = sq_close,

@@ -147,6 +147,25 @@ enum jerr state_cursor_next(struct state_cursor *cur, struct state_row **row,
 			    struct jerror *err) JOEY_WUR;
 void state_cursor_close(struct state_cursor *cur);
 /*
+ * Skip to key (borrowed): the next state_cursor_next returns the first row whose key is
+ * >= key (key_compare order), or the end; the rows before it are not returned, and
+ * those past the current batch are not read at all. A key at or before the last row
+ * returned changes nothing (keys still come strictly increasing). For partial reads
+ * (an incremental pass looks up the keys it read): the cursor walks when the keys
+ * sought are dense and seeks (one small query per key) when they are sparse, deciding
+ * as it goes. Reads nothing itself (the next state_cursor_next does, and fails as it
+ * does); returns JERR_OK.
+ */
+enum jerr state_cursor_seek(struct state_cursor *cur, const struct rkey *key,
+			    struct jerror *err) JOEY_WUR;
+/*
+ * A hint: the caller will seek keys (borrowed, copied; ascending; the first
+ * STATE_BATCH_ROWS) next, in this order, replacing any earlier hint. When seeks are
+ * sparse, a back end that can look many keys up in one query (PostgreSQL: one round
+ * trip instead of one per key) does. Results are the same with or without it.
+ */
+void state_cursor_expect(struct state_cursor *cur, const struct rkey *keys, size_t n);
+/*
  * state_cursor_open limited to the keys of range (copied; NULL: every key): the rows
  * with lo <= key < hi in key order. A worker's partition reads its state this way.
  */
