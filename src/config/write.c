@@ -1561,6 +1561,10 @@ enum jerr config_write(const char *dir, const struct cfg_write *w, const struct 
 		goto out;
 	}
 
+	/* the caller's last word on the change as it would be (destructive changes, keys) */
+	if (w->approve && (rc = w->approve(w->approve_ctx, cfg, err)))
+		goto out;
+
 	/* 6. commit: secrets first, so the config never refers to a secret not on disk */
 	if (add.n) {
 		if ((rc = lock_secrets(opts->secrets_path, lock_fd, &secrets_fd, err)) ||

@@ -61,6 +61,15 @@ struct cfg_write {
 				    must equal id on UPDATE (a rename is delete + create;
 				    left out, it is taken from id); "class" may be left
 				    out (it is added after "id") */
+	/*
+	 * Optional: called once the change validated, before anything is written, with the
+	 * config as it would be (borrowed for the call; its dir is the real directory).
+	 * Anything but JERR_OK stops the write (nothing on disk changes) and config_write
+	 * returns that code with err as the callback filled it. The directory lock is held
+	 * meanwhile, so what it approved is what gets written. NULL: none.
+	 */
+	enum jerr (*approve)(void *ctx, const struct config *staged, struct jerror *err);
+	void *approve_ctx;
 };
 
 struct cfg_write_result {

@@ -44,6 +44,7 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/runs", api_runs, ROLE_VIEWER },
 	{ "POST", "/api/v1/runs", act_runs, ROLE_EDITOR },
 	{ "GET", "/api/v1/runs/{}", api_run, ROLE_VIEWER },
+	{ "POST", "/api/v1/runs/{}/approve", act_run_approve, ROLE_EDITOR },
 	{ "GET", "/api/v1/errors", api_errors, ROLE_VIEWER },
 	{ "GET", "/api/v1/records/{}/{}", api_record, ROLE_VIEWER },
 	{ "POST", "/api/v1/plan", act_plan, ROLE_EDITOR },
@@ -419,6 +420,30 @@ struct runs_ctx {
 	int64_t next;
 };
 
+/*
+ * What a finished run means for a person: a run whose only trouble is rows Braze
+ * refused "completed_with_failures" (amber: everything else went out), a run the
+ * mass-delete guard stopped "held" (with what it held and who may approve it).
+ */
+static void run_outcome(json_t *o, const struct state_run_info *run)
+{
+	json_object_set_new(o, "failed_rows", json_integer((json_int_t)run->counts.failed));
+	json_object_set_new(o, "held", json_null());
+	if (run->status != RUN_FAILED || !run->error)
+		return;
+	if (run->counts.failed && !strcmp(run->error, RUN_ERROR_ROWS_FAILED)) {
+		json_object_set_new(o, "status", json_string("completed_with_failures"));
+		return;
+	}
+	char what[32];
+	unsigned long long n, of;
+	double pct;
+	if (sscanf(run->error, "refusing to %31s %llu of %llu records (%lf%%)", what, &n, &of, &pct) == 4)
+		json_object_set_new(o, "held",
+				    json_pack("{s:s,s:I,s:I,s:f,s:[ss]}", "action", what, "count", (json_int_t)n, "of",
+					      (json_int_t)of, "percent", pct, "approvers", "admin", "editor"));
+}
+
 static json_t *run_json(struct server *s, const struct config *cfg, const struct state_run_info *run)
 {
 	const struct cfg_destination *d = config_destination(cfg, run->dest_id);
@@ -428,8 +453,15 @@ static json_t *run_json(struct server *s, const struct config *cfg, const struct
 			      "finished_at", run->finished_at ? json_integer(run->finished_at) : json_null(), "counts",
 			      counts_json(&run->counts), "error", jstr(run->error), "trigger", json_null(),
 			      "records_read", json_null());
-	if (run->status != RUN_RUNNING)
+	run_outcome(o, run);
+	if (run->status != RUN_RUNNING) {
+		const struct finished_run *fr = server_finished_run(s, run->id);
+		if (fr) {
+			json_object_set_new(o, "trigger", json_string(sched_trigger_name(fr->trigger)));
+			json_object_set_new(o, "records_read", json_integer((json_int_t)fr->records_read));
+		}
 		return o;
+	}
 	/* a running run of this process: its live counts */
 	for (struct active_job *aj = s->jobs; aj; aj = aj->next)
 		for (size_t i = 0; i < aj->job.n_dests; i++)
@@ -605,6 +637,8 @@ static enum jerr ledger_fn(void *ctx, const struct state_ledger_entry *e, struct
 					e->run_id ? json_integer(e->run_id) : json_null(), "destination", e->dest_id, "key",
 					e->key.text.ptr, e->key.text.len, "error", e->error ? e->error : "", "attempts",
 					e->attempts, "at", (json_int_t)e->at, "pending", pending));
+	json_object_set_new(json_array_get(c->items, json_array_size(c->items) - 1), "explanation",
+			    explain_json(explain_error(e->error)));
 	return JERR_OK;
 }
 

@@ -196,6 +196,26 @@ bool server_request_runs(struct server *s, const char *model_id, const char *des
 
 /* ---- jobs ---- */
 
+const struct finished_run *server_finished_run(const struct server *s, int64_t run_id)
+{
+	for (size_t i = 0; i < SERVER_FINISHED_RUNS; i++)
+		if (s->finished[i].run_id == run_id && run_id)
+			return &s->finished[i];
+	return NULL;
+}
+
+/* Remember the trigger and records read of the job's runs. Under lock. */
+static void remember_finished(struct server *s, const struct active_job *aj)
+{
+	for (size_t k = 0; k < aj->job.n_dests; k++) {
+		if (!aj->dests[k].run_id)
+			continue;
+		s->finished[s->finished_next] =
+			(struct finished_run){ aj->dests[k].run_id, aj->job.trigger, aj->records_read };
+		s->finished_next = (s->finished_next + 1) % SERVER_FINISHED_RUNS;
+	}
+}
+
 static void job_progress(void *ctx, const struct run *r)
 {
 	struct active_job *aj = ctx;
@@ -298,6 +318,7 @@ out:
 	for (size_t k = 0; k < aj->job.n_dests; k++)
 		if (aj->dests[k].status == RUN_RUNNING)
 			aj->dests[k].status = s->stopping ? RUN_INTERRUPTED : RUN_FAILED;
+	remember_finished(s, aj);
 	aj->finished = true;
 	sched_done(s->sched, &aj->job, epoch_ms());
 	s->counts_stale = true;
@@ -403,6 +424,7 @@ static void *job_main(void *arg)
 	for (size_t k = 0; k < aj->job.n_dests; k++)
 		if (aj->dests[k].status == RUN_RUNNING)
 			aj->dests[k].status = rc == JERR_INTERRUPTED ? RUN_INTERRUPTED : RUN_FAILED;
+	remember_finished(s, aj);
 	aj->finished = true;
 	sched_done(s->sched, &aj->job, epoch_ms());
 	s->counts_stale = true;

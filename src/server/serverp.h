@@ -7,6 +7,8 @@
  *   actions.c  runs, plan preview, retry, app test, config writes
  *   metrics.c  counters and the Prometheus text
  *   assets.c   the embedded web UI
+ *   impact.c   destructive config changes and Braze key checks, judged before writing
+ *   explain.c  plain words for the errors of failed rows
  */
 #ifndef JOEY_SERVERP_H
 #define JOEY_SERVERP_H
@@ -17,6 +19,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "config/write.h"
 #include "engine/run.h"
 #include "sched/sched.h"
 #include "server/server.h"
@@ -50,6 +53,14 @@ struct active_job {
 	bool finished;           /* the thread is done; joined by the loop */
 	struct active_job *next;
 };
+
+/* What the run history does not keep of a run this process ran (server.lock). */
+struct finished_run {
+	int64_t run_id;
+	enum sched_trigger trigger;
+	uint64_t records_read;
+};
+#define SERVER_FINISHED_RUNS 1024
 
 /* Per destination counters for /metrics (under metrics.lock). */
 struct metric_dest {
@@ -104,6 +115,9 @@ struct server {
 	pthread_t claim_thread;
 	bool claim_thread_live;
 	bool was_leader;
+	/* the last runs this process finished: their trigger and records read */
+	struct finished_run finished[SERVER_FINISHED_RUNS];
+	size_t finished_next;
 };
 
 /* ---- server.c ---- */
@@ -130,8 +144,37 @@ bool server_request_runs(struct server *s, const char *model_id, const char *des
 enum jerr server_state_read(struct server *s, struct state **st, struct jerror *err);
 /* Diagnostics of cfg as a JSON array (severity, file, line, col, class, id, field, message, hint). */
 json_t *server_diags_json(const struct config *cfg);
+/* The trigger and records read of a run this process finished, or NULL. Under lock. */
+const struct finished_run *server_finished_run(const struct server *s, int64_t run_id);
 /* Member count of a group, or -1 if not counted yet; *at when counted. Under lock. */
 int64_t server_group_count(struct server *s, const char *group_id, int64_t *at);
+
+/* ---- impact.c: destructive config changes and Braze keys, judged before writing ---- */
+struct impact_ask {
+	struct server *s;
+	enum cfg_class cls;
+	enum cfg_write_op op;
+	const char *id;       /* the object's id (borrowed) */
+	const char *confirm;  /* ?confirm=: the token of the impact the caller accepts, or NULL */
+	bool unverified;      /* ?unverified=true: save an app although Braze refuses its key */
+	/* out: when the write is refused, the reply (owned) and its status (409, 422) */
+	json_t *refusal;
+	unsigned status;
+	json_t *confirmed;    /* out: the impact that was confirmed (owned), or NULL */
+};
+/* config_write's approve callback (ctx: struct impact_ask); see impact.c. */
+enum jerr impact_approve(void *ctx, const struct config *staged, struct jerror *err);
+
+/* ---- explain.c: plain words for the errors of failed rows ---- */
+struct explanation {
+	const char *code;  /* what it matches: a Braze code, "HTTP 4xx", ... */
+	const char *title; /* what happened, in plain words */
+	const char *action; /* what to do */
+	bool retry;        /* can retrying help (without changing anything)? */
+};
+/* The explanation of a failed row's error text (never NULL: a generic one at worst). */
+const struct explanation *explain_error(const char *error);
+json_t *explain_json(const struct explanation *e);
 
 /* ---- metrics.c ---- */
 void metrics_init(struct metrics *m);
@@ -272,6 +315,7 @@ void act_config_create(struct req *r, struct reply *out);
 void act_config_update(struct req *r, struct reply *out);
 void act_config_delete(struct req *r, struct reply *out);
 void act_reload(struct req *r, struct reply *out);
+void act_run_approve(struct req *r, struct reply *out);
 
 void api_session(struct req *r, struct reply *out);
 void act_login(struct req *r, struct reply *out);
