@@ -4,6 +4,7 @@
 // as HTML: this file never uses innerHTML, outerHTML, insertAdjacentHTML or
 // document.write.
 import { runsChart, chartLegend, runChanges } from './chart.js';
+import { runBadge, triggerText, saveConfig, liveRunPanel, runAnnouncement, explanationView, confirmDialog, num } from './safety.js';
 
 const API = '/api/v1';
 
@@ -97,7 +98,6 @@ function slug(s) {
 const ID_RE = /^[A-Za-z0-9_-]{1,191}$/;
 
 function badge(text, kind) { return h('span.badge', { class: kind || 'neutral' }, text); }
-function statusBadge(status) { return badge(status || 'unknown', status || 'neutral'); }
 
 function toast(text, ms = 5000) {
   const t = document.getElementById('toast');
@@ -762,7 +762,7 @@ async function viewOverview(root, _p, _q, ctx) {
   const dmap = Object.fromEntries(itemsOf(dests).map((d) => [d.id, d]));
   const day = Date.now() - 86400000;
   const recent = runs.filter((r) => r.started_at && r.started_at >= day);
-  append(root, pageHeader('Overview', state.status && state.status.config_dir ? `Config: ${state.status.config_dir}` : null));
+  append(root, pageHeader('Overview', 'What joey keeps in sync with Braze, and how the last runs went.'));
   if (!brazeApps.length) {
     root.appendChild(h('div.notice.info', h('h2', 'Start here: connect Braze'),
       h('p', 'joey needs a Braze app (an API key and a REST endpoint) before it can send anything.'),
@@ -778,6 +778,7 @@ async function viewOverview(root, _p, _q, ctx) {
     stat(itemsOf(dests).length, 'Braze destinations'),
     stat(brazeApps.length, 'Braze apps', '#/apps'),
     stat(recent.filter((r) => r.status === 'success').length, 'successful runs (24 h)', '#/runs'),
+    stat(recent.filter((r) => r.status === 'completed_with_failures').length, 'runs with failed rows (24 h)', '#/runs'),
     stat(recent.filter((r) => r.status === 'failed').length, 'failed runs (24 h)', '#/runs'),
     stat(errs && errs.next && errors.length ? `${errors.length}+` : errors.length, 'failed rows', '#/errors')));
   const running = runs.filter((r) => r.status === 'running' || r.status === 'queued');
@@ -793,9 +794,10 @@ async function viewOverview(root, _p, _q, ctx) {
   root.appendChild(runsTable(runs.slice(0, 8), dmap));
   if (running.length) every(1000, async () => { if (ctx.alive()) render(); return 100000; });
 }
+function runStatusText(r) { return runBadge(r).textContent; }
 function runLabel(r, dmap) {
   const c = r.counts || {};
-  return `Run ${r.id ?? '(queued)'} of ${destName(dmap, r.destination)}: ${r.status}, ${fmtTime(r.started_at)} — ${c.created || 0} created, ${c.updated || 0} updated, ${c.deleted || 0} deleted, ${c.failed || 0} failed`;
+  return `Run ${r.id ?? '(queued)'} of ${destName(dmap, r.destination)}: ${runStatusText(r)}, ${fmtTime(r.started_at)} — ${c.created || 0} created, ${c.updated || 0} updated, ${c.deleted || 0} deleted, ${c.failed || 0} failed`;
 }
 
 // ---------------------------------------------------------------- model
@@ -850,7 +852,7 @@ async function viewModel(root, { model: id }, _q, ctx) {
         appMap[d.app] ? appMap[d.app].name || d.app : d.app || '—',
         syncModeLabel(d.sync_mode), who,
         String(Object.keys(d.mapping || {}).length),
-        last ? [statusBadge(last.status), ' ', h('span.small', fmtAgo(last.started_at))] : h('span.muted', 'never'),
+        last ? [runBadge(last), ' ', h('span.small', fmtAgo(last.started_at))] : h('span.muted', 'never'),
         h('span.inline',
           link(route('models', id, 'destinations', d.id), edit ? 'Edit' : 'View', h('span.visually-hidden', ` ${d.name || d.id}`)),
           edit ? link(route('models', id, 'plan', d.id), 'Plan', h('span.visually-hidden', ` ${d.name || d.id}`)) : null,
@@ -967,7 +969,7 @@ function renderPlan(out, plan, destIds, dmap) {
       md.orphans ? `, ${plural(md.orphans, 'orphan row')}` : '',
       md.incremental_since !== undefined && md.incremental_since !== null ? `, incremental since ${fmtValue(md.incremental_since)}` : '', '.'));
   }
-  if (plan.guard_tripped) out.appendChild(h('div.notice.error', { role: 'alert' }, h('strong', 'Mass-delete guard: '), 'a run would delete more than the allowed share of Braze users, so it will stop before deleting. Check the source, or raise maxDeletePercent if this is intended.'));
+  if (plan.guard_tripped) out.appendChild(h('div.notice.error', { role: 'alert' }, h('strong', 'Mass-delete guard: '), 'a run would delete more than the allowed share of Braze users, so it will stop before deleting and wait for an admin or an editor to approve it on the Runs page. Check the source first: an empty or cut-off table looks like this.'));
   if (!list.length) { out.appendChild(h('p.empty', 'No destination to plan for.')); return; }
   for (const d of list) {
     const c = d.counts || {};
@@ -1005,7 +1007,7 @@ function runsTable(runs, dmap, opts = {}) {
     runs.map((r) => ({
       dataset: { run: r.id ?? '', status: r.status || '', destination: r.destination || '' },
       cells: [r.id !== null && r.id !== undefined ? link(route('runs', r.id), `#${r.id}`) : h('span.muted', 'queued'),
-        destName(dmap, r.destination), statusBadge(r.status), r.trigger || '—',
+        destName(dmap, r.destination), runBadge(r), triggerText(r.trigger),
         h('span.nowrap', { title: fmtTime(r.started_at) }, fmtAgo(r.started_at)),
         r.finished_at && r.started_at ? fmtDuration(r.finished_at - r.started_at) : r.started_at ? `${fmtDuration(Date.now() - r.started_at)}…` : '—',
         String(r.records_read ?? '—'),
@@ -1014,17 +1016,10 @@ function runsTable(runs, dmap, opts = {}) {
     })), { empty: opts.empty || 'No runs yet.' });
 }
 
-function liveRun(r, dmap) {
-  const c = r.counts || {};
-  const n = (k, label) => h('span', h('strong', String(c[k] ?? 0)), ` ${label}`);
-  return h('div.live-run', { dataset: { destination: r.destination || '', status: r.status } },
-    h('h3', destName(dmap, r.destination), ' ', statusBadge(r.status)),
-    h('progress', { 'aria-label': `Run of ${destName(dmap, r.destination)} in progress` }),
-    h('div.counts',
-      h('span', h('strong', String(r.records_read ?? 0)), ' read'),
-      n('created', 'created'), n('updated', 'updated'), n('deleted', 'deleted'), n('unsubscribed', 'unsubscribed'),
-      n('unchanged', 'unchanged'), n('failed', 'failed'), n('requests', 'requests'), n('throttled', 'throttled (429)')),
-    h('p.small.muted', r.started_at ? `Started ${fmtTime(r.started_at)} (${fmtDuration(Date.now() - r.started_at)} ago)` : 'Waiting for the destination to be free'));
+// The records the last finished run of a destination read: what a run now will read, about.
+function expectedRecords(runs, dest) {
+  const last = runs.find((x) => x.destination === dest && x.finished_at && x.records_read);
+  return last ? last.records_read : 0;
 }
 
 async function viewRuns(root, _p, query, ctx) {
@@ -1038,10 +1033,16 @@ async function viewRuns(root, _p, query, ctx) {
   root.appendChild(h('div.actions', h('label', { for: 'runs-dest' }, 'Destination'), picker,
     allow(h('button.primary', { type: 'button', disabled: !Object.keys(dmap).length, on: { click: (e) => runNow(destFilter ? { destination: destFilter } : {}, e.currentTarget) } }, destFilter ? 'Run this destination now' : 'Run everything now'), 'editor')));
   const liveBox = h('section.live', { 'aria-labelledby': 'live-h', hidden: true, id: 'live' });
+  // runs followed on this page stay in the panel, as a summary, once they end
+  const followed = new Map();
+  const announcer = h('p.visually-hidden', { 'aria-live': 'polite', id: 'live-announce' });
+  let lastSaid = '';
+  let lastSaidAt = 0;
   const chartBox = h('div.chart');
   const tableBox = h('div', { id: 'runs-table' });
   const pager = h('div.pager');
   root.appendChild(liveBox);
+  root.appendChild(announcer);
   root.appendChild(h('h2', 'Runs over time'));
   root.appendChild(chartBox);
   root.appendChild(h('h2', 'History'));
@@ -1056,11 +1057,27 @@ async function viewRuns(root, _p, query, ctx) {
     if (!ctx.alive()) return undefined;
     const runs = runsOf(res);
     const active = runs.filter((r) => r.status === 'running' || r.status === 'queued');
+    for (const r of active) followed.set(r.destination, r);
+    for (const [d, old] of followed) {
+      if (active.some((r) => r.destination === d)) continue;
+      // it ended: the newest run of the destination, finished, replaces it (once known)
+      const fin = runs.find((r) => r.destination === d && r.finished_at && (old.id === null || old.id === undefined || r.id >= old.id));
+      if (fin) followed.set(d, fin);
+    }
     clear(liveBox);
-    liveBox.hidden = !active.length;
-    if (active.length) {
-      liveBox.appendChild(h('h2', { id: 'live-h' }, `Running now (${active.length})`));
-      active.forEach((r) => liveBox.appendChild(liveRun(r, dmap)));
+    liveBox.hidden = !followed.size;
+    if (followed.size) {
+      liveBox.appendChild(h('h2', { id: 'live-h' }, active.length ? `Running now (${active.length})` : 'Just finished'));
+      for (const r of followed.values()) liveBox.appendChild(liveRunPanel(r, destName(dmap, r.destination), expectedRecords(runs, r.destination)));
+      // announced when a run starts or ends, and every 15 s while it goes
+      const said = [...followed.values()].map((r) => runAnnouncement(r, destName(dmap, r.destination))).join(' ');
+      const phase = [...followed.values()].map((r) => r.status).join();
+      if (said !== lastSaid && (phase !== announcer.dataset.phase || Date.now() - lastSaidAt > 15000)) {
+        announcer.textContent = said;
+        announcer.dataset.phase = phase;
+        lastSaid = said;
+        lastSaidAt = Date.now();
+      }
     }
     clear(chartBox).appendChild(runsChart(runs, { label: (r) => runLabel(r, dmap), onSelect: (r) => go(route('runs', r.id)) }));
     chartBox.appendChild(chartLegend());
@@ -1082,19 +1099,57 @@ async function viewRuns(root, _p, query, ctx) {
 async function viewRun(root, { run: id }) {
   const [r, dmap] = await Promise.all([get(`/runs/${enc(id)}`), destinationsById()]);
   const c = r.counts || {};
-  append(root, pageHeader(`Run #${r.id ?? id}`, `${destName(dmap, r.destination)} · ${r.kind || 'run'} · triggered by ${r.trigger || '—'}`,
+  append(root, pageHeader(`Run #${r.id ?? id}`, `${destName(dmap, r.destination)} · ${triggerText(r.trigger)}`,
     link(`#/runs?destination=${enc(r.destination || '')}`, 'All runs of this destination'),
     c.failed ? link(`#/errors?run=${enc(r.id)}`, `See the ${plural(c.failed, 'failed row')}`) : null,
-    c.failed ? allow(h('button', { type: 'button', on: { click: (e) => retry(r.destination, e.currentTarget) } }, 'Retry failed rows'), 'editor') : null));
-  root.appendChild(h('p', 'Status: ', statusBadge(r.status)));
-  if (r.error) root.appendChild(h('div.notice.error', h('strong', 'Error: '), fmtValue(r.error)));
+    null));
+  root.appendChild(h('p', 'Status: ', runBadge(r)));
+  if (r.held) root.appendChild(heldNotice(r, dmap));
+  else if (r.status === 'completed_with_failures') root.appendChild(h('div.notice.warn', h('strong', `Completed with ${plural(r.failed_rows || c.failed || 0, 'failed row')}. `), 'Everything else went to Braze. ', link(`#/errors?run=${enc(r.id)}`, 'See why those rows failed and what to do')));
+  else if (r.error) root.appendChild(h('div.notice.error', h('strong', 'Error: '), fmtValue(r.error)));
   root.appendChild(table(['Field', 'Value'], [
     ['Started', fmtTime(r.started_at)], ['Finished', fmtTime(r.finished_at)],
     ['Took', r.finished_at && r.started_at ? fmtDuration(r.finished_at - r.started_at) : '—'],
-    ['Records read', fmtValue(r.records_read ?? '—')],
-    ...Object.entries(c).map(([k, v]) => [k.replace(/_/g, ' '), fmtValue(v)]),
+    ['Records read', r.records_read === null || r.records_read === undefined ? 'not known (run before the server started)' : num(r.records_read)],
+    ...Object.entries(c).map(([k, v]) => [COUNT_WORDS[k] || k.replace(/_/g, ' '), num(v)]),
   ], { class: 'kv', rowHeader: true }));
   if (r.status === 'running' || r.status === 'queued') every(1000, () => { render(); return 60000; });
+}
+
+const COUNT_WORDS = { requests: 'requests to Braze', retries: 'requests sent again', throttled: 'times Braze asked to slow down', data_points: 'data points billed', skipped: 'skipped', failed: 'failed rows' };
+
+// A run the mass-delete guard held: what it held, who may approve, and the approval.
+function heldNotice(r, dmap) {
+  const x = r.held;
+  const verb = x.action === 'unsubscribe' ? 'unsubscribe' : 'delete';
+  const btn = allow(h('button.danger', {
+    type: 'button', id: 'approve-run',
+    on: {
+      click: async (e) => {
+        const b = e.currentTarget;
+        const yes = await confirmDialog({
+          title: `Approve: ${verb} ${num(x.count)} Braze users?`,
+          body: [h('p', `The run of ${destName(dmap, r.destination)} will ${verb} ${num(x.count)} of the ${num(x.of)} Braze users it manages (${Math.round(x.percent)}%).`),
+            h('p', 'Approve only if this is intended: an empty or cut-off source table looks the same. Your approval is recorded in the audit log.')],
+          confirmLabel: `Approve and ${verb}`,
+        });
+        if (!yes) return;
+        b.disabled = true;
+        try {
+          await post(`/runs/${enc(r.id)}/approve`);
+          go('#/runs', 'Approved: the run goes ahead.');
+        } catch (err) {
+          b.disabled = false;
+          toast(`Not approved: ${err.message}${err.body && err.body.hint ? ` — ${err.body.hint}` : ''}`, 10000);
+        }
+      },
+    },
+  }, `Approve and ${verb} ${num(x.count)} users`), 'editor');
+  return h('div.notice.warn', { role: 'status', id: 'held-notice' },
+    h('h2', 'Held by the mass-delete guard'),
+    h('p', `This run would ${verb} ${num(x.count)} of the ${num(x.of)} Braze users it manages (${Math.round(x.percent)}%), more than the destination allows in one run, so it stopped before doing it. Creates and updates were sent.`),
+    h('p', `Who may approve: ${(x.approvers || ['admin', 'editor']).join(' or ')}s. ${can('editor') ? '' : `You are signed in as ${session.user ? session.user.role : 'nobody'}: ask an editor or an admin.`}`),
+    h('div.actions', btn));
 }
 
 async function retry(destination, btn) {
@@ -1145,7 +1200,7 @@ async function viewErrors(root, _p, query) {
   }
   const failing = all.filter((e) => e.st.failing);
   const items = showAll ? all : failing;
-  append(root, pageHeader('Failed rows', 'Records Braze (or joey) refused, with the error. The next run retries them; Retry sends them again now.'));
+  append(root, pageHeader('Failed rows', 'Records Braze refused, why, and what to do. The next run sends them again; Retry sends them now where that can help.'));
   const mkq = (o) => { const q = new URLSearchParams(); for (const [k, v] of Object.entries(o)) if (v) q.set(k, v); const t = q.toString(); return t ? `#/errors?${t}` : '#/errors'; };
   const picker = h('select', { id: 'errors-dest' }, h('option', { value: '' }, 'All destinations'),
     Object.values(dmap).map((d) => h('option', { value: d.id, selected: d.id === destFilter }, d.name || d.id)));
@@ -1155,18 +1210,22 @@ async function viewErrors(root, _p, query) {
   root.appendChild(h('div.actions', h('label', { for: 'errors-dest' }, 'Destination'), picker,
     h('span.inline', allBox, h('label', { for: 'errors-all' }, 'Also show rows that went through later (history)')),
     runFilter ? h('span', `Run #${runFilter} `, link(mkq({ destination: destFilter, all: showAll ? '1' : '' }), '(show all runs)')) : null));
-  const retryTargets = [...new Set(failing.map((e) => e.destination))];
+  const retryTargets = [...new Set(failing.filter((e) => !e.explanation || e.explanation.retry).map((e) => e.destination))];
   if (retryTargets.length) {
     root.appendChild(h('div.actions', retryTargets.map((d) => allow(h('button.primary', { type: 'button', on: { click: (e) => retry(d, e.currentTarget) } }, `Retry failed rows of ${destName(dmap, d)}`), 'editor'))));
+  } else if (failing.length) {
+    const fixed = [...new Set(failing.map((e) => e.destination))];
+    root.appendChild(h('div.notice.info', h('p', 'Retrying alone would not help these rows: fix what each one says (in the source or the destination), then the next run sends them again, or send them now:'),
+      h('div.actions', fixed.map((d) => allow(h('button', { type: 'button', on: { click: (e) => retry(d, e.currentTarget) } }, `Send the failed rows of ${destName(dmap, d)} again`), 'editor')))));
   }
   const hidden = all.length - items.length;
   const models = Object.fromEntries(Object.values(dmap).map((d) => [d.id, d.model]));
-  root.appendChild(table(['When', 'Destination', 'Record', 'Error', '#Attempts', 'Run', 'Now'],
+  root.appendChild(table(['When', 'Destination', 'Record', 'Why', '#Attempts', 'Run', 'Now'],
     items.map((e) => ({
       dataset: { key: String(e.key), destination: e.destination || '', failing: String(e.st.failing) },
       cells: [h('span.nowrap', { title: fmtTime(e.at) }, fmtAgo(e.at)), destName(dmap, e.destination),
         models[e.destination] ? link(route('records', models[e.destination], e.key), String(e.key)) : String(e.key),
-        h('span.break', fmtValue(e.error)), String(e.attempts ?? ''), e.run_id ? link(route('runs', e.run_id), `#${e.run_id}`) : '—',
+        explanationView(e), String(e.attempts ?? ''), e.run_id ? link(route('runs', e.run_id), `#${e.run_id}`) : '—',
         e.st.failing ? badge('still failing', 'bad') : e.st.older ? badge('earlier attempt', 'neutral') : badge(e.st.by ? `went through (run #${e.st.by})` : 'went through', 'ok')],
     })),
     { empty: hidden ? `No row is failing now (${plural(hidden, 'earlier error')} in the history).` : 'No failed rows. Everything joey sent was accepted.' }));
@@ -1278,7 +1337,7 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
   const raw = isNew ? null : await get(`/config/apps/${enc(appId)}`);
   const existing = raw ? configObjectBody(raw) : null;
   append(root, pageHeader(isNew ? 'Connect a Braze app' : `Braze app: ${existing.name || existing.id}`,
-    isNew ? 'joey sends user profiles through this app.' : `ID “${existing.id}”${raw.file ? `, saved in ${raw.file}` : ''}.`));
+    isNew ? 'joey sends user profiles through this app. The key is checked with Braze when you save.' : 'The key is checked with Braze when it changes.'));
   const o = (existing && existing.options) || {};
   const name = h('input', { type: 'text', id: 'app-name', value: existing ? existing.name || '' : '', required: true, autocomplete: 'off' });
   const id = h('input', { type: 'text', id: 'app-id', value: existing ? existing.id : '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
@@ -1347,7 +1406,8 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
     obj.options = { ...(obj.options || {}), apiKey: key.value === '****' ? '****' : key.value, restEndpoint: endpoint.value.trim() };
     saveBtn.disabled = true;
     try {
-      if (isNew) await post('/config/apps', obj); else await put(`/config/apps/${enc(appId)}`, obj);
+      const saved = await saveConfig(api, isNew ? 'POST' : 'PUT', isNew ? '/config/apps' : `/config/apps/${enc(appId)}`, obj);
+      if (!saved) { saveBtn.disabled = false; return; }
       go(route('apps', obj.id), isNew ? `Saved the Braze app “${obj.name}”. Now test the connection.` : `Saved “${obj.name}”.`);
       if (!isNew) { saveBtn.disabled = false; }
     } catch (e) {
@@ -1361,7 +1421,8 @@ async function removeObject(cls, id, back) {
   // eslint-disable-next-line no-alert
   if (!window.confirm(`Delete ${cls.replace(/s$/, '')} “${id}” from the config directory?`)) return;
   try {
-    await del(`/config/${cls}/${enc(id)}`);
+    const done = await saveConfig(api, 'DELETE', `/config/${cls}/${enc(id)}`);
+    if (done === null) return;
     go(back, `Deleted “${id}”.`);
   } catch (e) {
     toast(`Not deleted: ${e.message}${e.body && e.body.diagnostics && e.body.diagnostics[0] ? ` — ${e.body.diagnostics[0].message}` : ''}`, 10000);
@@ -1442,8 +1503,9 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     brazeApps.map((a) => h('option', { value: a.id, selected: existing ? existing.appId === a.id : brazeApps.length === 1 }, a.name || a.id)));
 
   // sync mode
-  const mode = (existing && existing.syncMode) || 'sync';
-  const modeSet = h('fieldset', { dataset: { field: 'syncMode' } }, h('legend', 'Sync mode'),
+  // no mode is preselected for a new destination: Sync deletes users, so it is a choice
+  const mode = (existing && existing.syncMode) || '';
+  const modeSet = h('fieldset', { dataset: { field: 'syncMode' } }, h('legend', 'Sync mode (choose one)'),
     cat.sync_modes.map((sm) => {
       const rid = `sync-${slug(sm.id)}`;
       const helpId = `${rid}-help`;
@@ -1569,7 +1631,7 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
       h('p.help', 'Pick a group and paste the ID of a Braze subscription group (Braze → Audience → Subscriptions). A name that is not a subscription group ID is written to the user’s “groups” custom attribute instead, as Grouparoo did.'),
       gmTable, h('div.actions', h('button', { type: 'button', id: 'add-group-map', on: { click: () => addGroupMap('', '').querySelector('select').focus() } }, 'Add group mapping'))),
     h('details', h('summary', 'Safety'),
-      field('Mass-delete guard (%)', guard, 'A run stops instead of deleting more than this share of the Braze users it manages. Empty: 10.', { field: 'options.maxDeletePercent' })),
+      field('Mass-delete guard (%)', guard, 'A run stops and waits for approval instead of deleting more than this share of the Braze users it manages. Empty: 10.', { field: 'options.maxDeletePercent' })),
     h('div.actions', saveBtn, link(route('models', modelId), can('editor') ? 'Cancel' : 'Back'),
       !isNew ? allow(h('button.danger', { type: 'button', on: { click: () => removeObject('destinations', destId, route('models', modelId)) } }, 'Delete destination'), 'editor') : null));
   root.appendChild(form);
@@ -1583,7 +1645,8 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     obj.type = obj.type || 'braze-export-users';
     obj.appId = app.value;
     obj.modelId = modelId;
-    obj.syncMode = (form.querySelector('input[name="syncMode"]:checked') || {}).value || 'sync';
+    obj.syncMode = (form.querySelector('input[name="syncMode"]:checked') || {}).value || '';
+    if (!obj.syncMode) errs.push({ field: 'syncMode', message: 'Choose a sync mode: Sync deletes Braze users that leave the model, Additive never deletes, Enrich only updates.' });
     obj.collection = form.querySelector('input[name="collection"]:checked').value;
     if (obj.collection === 'group') obj.groupId = groupSel.value; else delete obj.groupId;
     const map = {};
@@ -1619,7 +1682,8 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     if (errs.length) { showDiagnostics(form, diagBox, errs); return; }
     saveBtn.disabled = true;
     try {
-      if (isNew) await post('/config/destinations', obj); else await put(`/config/destinations/${enc(destId)}`, obj);
+      const saved = await saveConfig(api, isNew ? 'POST' : 'PUT', isNew ? '/config/destinations' : `/config/destinations/${enc(destId)}`, obj);
+      if (!saved) { saveBtn.disabled = false; return; }
       if (!ctx.alive()) return;
       go(route('models', modelId), `Saved the destination “${obj.name}”.${isNew ? ' Preview the plan before the first run.' : ''}`);
     } catch (e) {
