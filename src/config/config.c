@@ -2540,9 +2540,19 @@ struct diag_sort {
 	size_t seq;
 };
 
+/* A file that does not parse comes first: what it defines is missing, so the errors
+ * about references to it elsewhere follow from it (one stray comma, many errors). */
+static int diag_rank(const struct cfg_diag *d)
+{
+	return d->severity == DIAG_ERROR && d->message && !strncmp(d->message, "syntax error", 12) ? 0 : 1;
+}
+
 static int cmp_diag(const void *a, const void *b)
 {
 	const struct diag_sort *x = a, *y = b;
+	int rx = diag_rank(&x->d), ry = diag_rank(&y->d);
+	if (rx != ry)
+		return rx < ry ? -1 : 1;
 	const char *fx = x->d.pos.file ? x->d.pos.file : "", *fy = y->d.pos.file ? y->d.pos.file : "";
 	int c = strcmp(fx, fy);
 	if (c)

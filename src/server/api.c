@@ -50,6 +50,10 @@ const struct route api_routes[] = {
 	{ "POST", "/api/v1/plan", act_plan, ROLE_EDITOR },
 	{ "POST", "/api/v1/retry", act_retry, ROLE_EDITOR },
 	{ "POST", "/api/v1/reload", act_reload, ROLE_EDITOR },
+	/* config files as text (repair editor); files holding apps need admin: files.c checks */
+	{ "GET", "/api/v1/files", api_files, ROLE_EDITOR },
+	{ "GET", "/api/v1/files/{}", api_file, ROLE_EDITOR },
+	{ "PUT", "/api/v1/files/{}", act_file_write, ROLE_EDITOR },
 	/* apps (keys) need admin: act_config_* check the class */
 	{ "POST", "/api/v1/config/{}", act_config_create, ROLE_EDITOR },
 	{ "GET", "/api/v1/config/{}/{}", api_config_get, ROLE_VIEWER },
@@ -265,6 +269,7 @@ void api_status(struct req *r, struct reply *out)
 			      "auth_required", true, "config_loaded_at", (json_int_t)s->cfg->loaded_at,
 			      "config_error", s->config_error ? s->config_error : json_null(), "queue_depth",
 			      (json_int_t)sched_queue_depth(s->sched));
+	json_object_set_new(j, "repair", json_boolean(s->repair));
 	pthread_mutex_unlock(&s->lock);
 	strbuf_release(&shown);
 	reply_json(out, 200, j);

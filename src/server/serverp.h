@@ -9,6 +9,7 @@
  *   assets.c   the embedded web UI
  *   impact.c   destructive config changes and Braze key checks, judged before writing
  *   explain.c  plain words for the errors of failed rows
+ *   files.c    the config files as text (the repair editor)
  */
 #ifndef JOEY_SERVERP_H
 #define JOEY_SERVERP_H
@@ -93,6 +94,7 @@ struct server {
 	pthread_cond_t wake;
 	struct cfg_ref *cfg;        /* current config; never NULL after start */
 	json_t *config_error;       /* last reload failure ({error,detail,hint,diagnostics}) or NULL */
+	bool repair;                /* repair mode: the config was broken at start; cfg is empty */
 	struct sched *sched;
 	struct active_job *jobs;
 	volatile int stop_runs;     /* set on SIGTERM: runs stop after batches in flight */
@@ -316,6 +318,9 @@ void act_config_update(struct req *r, struct reply *out);
 void act_config_delete(struct req *r, struct reply *out);
 void act_reload(struct req *r, struct reply *out);
 void act_run_approve(struct req *r, struct reply *out);
+void api_files(struct req *r, struct reply *out);
+void api_file(struct req *r, struct reply *out);
+void act_file_write(struct req *r, struct reply *out);
 
 void api_session(struct req *r, struct reply *out);
 void act_login(struct req *r, struct reply *out);

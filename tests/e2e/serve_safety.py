@@ -142,4 +142,50 @@ r = srv.call("PUT", "/api/v1/config/apps/braze", dict(good, name="Braze (prod)")
 check("a change that keeps key and endpoint is not checked again", r.status == 200, r)
 
 srv.stop()
+
+# ---- repair mode: a config broken at start still serves the UI ----
+import shutil  # noqa: E402
+cfg2 = os.path.join(TMP, "cfg2")
+shutil.copytree(cfg, cfg2)
+shutil.copy(db, os.path.join(TMP, "data.db")) if not os.path.exists(os.path.join(TMP, "data.db")) else None
+prop = os.path.join(cfg2, "properties", "n.json")
+good_text = open(prop).read()
+broken_text = good_text.replace('"type": "integer",', '"type": "integer",,', 1)
+open(prop, "w").write(broken_text)
+srv2 = Server(cfg2, os.path.join(TMP, "st", "state2.db"))
+log2 = srv2.read_log()
+check("a broken config at start: serve listens in repair mode and says so", "repair mode" in log2, log2)
+st = srv2.get("/api/v1/status").json
+diags = st["config_error"]["diagnostics"]
+check("status: repair, the errors with the root cause (the syntax error) first",
+      st["repair"] is True and diags[0]["file"] == "properties/n.json" and diags[0]["message"].startswith("syntax error")
+      and diags[0]["follow_on"] is False and any(d["follow_on"] for d in diags[1:]), st)
+r = srv2.get("/api/v1/models")
+check("repair mode serves an empty config (nothing runs)", r.status == 200 and r.json == [], r)
+r = srv2.get("/api/v1/files")
+files = {f["path"]: f for f in r.json["files"]} if r.status == 200 else {}
+check("the config files are listed with their errors; apps need an admin",
+      files.get("properties/n.json", {}).get("errors") == 1 and files["apps/braze.json"]["admin_only"] is True
+      and files["properties/n.json"]["admin_only"] is False, r)
+r = srv2.get("/api/v1/files/properties%2Fn.json")
+check("a file's text", r.status == 200 and r.json["text"] == broken_text, r)
+r = srv2.get("/api/v1/files/..%2Fdata.db")
+check("a path outside the config files is 404", r.status == 404, r)
+r = srv2.call("PUT", "/api/v1/files/properties%2Fn.json", {"text": broken_text.replace(",,", ",,,")})
+check("a save that is still broken is written in repair mode, with its diagnostics",
+      r.status == 200 and r.json["valid"] is False and r.json["repair"] is True and r.json["diagnostics"], r)
+r = srv2.call("PUT", "/api/v1/files/properties%2Fn.json", {"text": good_text})
+check("the fix is saved, the config installed and repair mode ends",
+      r.status == 200 and r.json["valid"] is True and r.json["repair"] is False, r)
+st = srv2.get("/api/v1/status").json
+check("status: no error, no repair", st["repair"] is False and st["config_error"] is None, st)
+r = srv2.get("/api/v1/models")
+check("the fixed config serves", r.status == 200 and r.json[0]["id"] == "users", r)
+r = srv2.call("PUT", "/api/v1/files/properties%2Fn.json", {"text": broken_text})
+check("outside repair mode a save must leave the config valid (422, nothing written)",
+      r.status == 422 and r.json["diagnostics"] and open(prop).read() == good_text, r)
+r = srv2.get("/api/v1/audit?limit=5")
+check("file saves are audited", any(a["action"] == "config.file_edit" and a["object"] == "properties/n.json"
+                                    for a in r.json["entries"]), r)
+srv2.stop()
 finish()
