@@ -416,6 +416,12 @@ static void *job_main(void *arg)
 				 rd->dest->id, (long long)rd->run_id, (unsigned long long)rd->counts.created,
 				 (unsigned long long)rd->counts.updated, (unsigned long long)rd->counts.deleted,
 				 (unsigned long long)rd->counts.unchanged);
+		else if (rd->status == RUN_FAILED && rd->counts.failed && !rd->err.msg.len && !rd->unreadable)
+			log_warn("destination \"%s\": run %lld completed with %llu failed rows: %llu created, %llu updated, "
+				 "%llu deleted, %llu unchanged",
+				 rd->dest->id, (long long)rd->run_id, (unsigned long long)rd->counts.failed,
+				 (unsigned long long)rd->counts.created, (unsigned long long)rd->counts.updated,
+				 (unsigned long long)rd->counts.deleted, (unsigned long long)rd->counts.unchanged);
 		else
 			log_error("destination \"%s\": run %lld %s%s%s", rd->dest->id, (long long)rd->run_id,
 				  run_status_name(rd->status), rd->err.msg.len ? ": " : "",

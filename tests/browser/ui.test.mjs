@@ -713,7 +713,7 @@ async function main_() {
     await main().locator('#tokens tr').filter({ hasText: 'ci-bot' }).waitFor();
     eq(await page.locator('#new-token').count(), 0, 'the token field after a reload');
     assert(!(await page.content()).includes(tok), 'the token is on the page again');
-    await main().locator('#tokens tr').filter({ hasText: 'ci-bot' }).getByRole('button', { name: 'Revoke the token “ci-bot”' }).click();
+    await main().locator('#tokens tr').filter({ hasText: 'ci-bot' }).getByRole('button', { name: 'Revoke token “ci-bot”' }).click();
     await main().locator('#tokens tr[data-revoked="true"]').filter({ hasText: 'ci-bot' }).waitFor();
     r = await raw('GET', '/api/v1/status', { headers: bearer });
     eq(r.status, 401, 'GET /api/v1/status with the revoked token');
@@ -738,12 +738,12 @@ async function main_() {
     eq(await row.getByLabel('Role of tess', { exact: true }).inputValue(), 'viewer', 'the new user\'s role');
     await row.getByLabel('Role of tess', { exact: true }).selectOption('editor');
     eq((await apiGet('/api/v1/users')).body.users.find((x) => x.name === 'tess').role, 'viewer', 'the role before Save');
-    await row.getByRole('button', { name: 'Save the role of tess' }).click();
+    await row.getByRole('button', { name: 'Save role of tess' }).click();
     await page.locator('#toast').getByText('“tess” is now editor.').waitFor();
-    await row.getByRole('button', { name: 'Save the role of tess' }).waitFor({ state: 'hidden' });
+    await row.getByRole('button', { name: 'Save role of tess' }).waitFor({ state: 'hidden' });
     let u = (await apiGet('/api/v1/users')).body.users.find((x) => x.name === 'tess');
     eq(u.role, 'editor', 'the role after the change');
-    await row.getByRole('button', { name: 'Reset the password of tess' }).click();
+    await row.getByRole('button', { name: 'Reset password of tess' }).click();
     await row.getByLabel('New password for tess').fill('tess-second-pw');
     await row.getByRole('button', { name: 'Set password' }).click();
     await main().locator('#team-result').getByText('New password set for “tess”').waitFor();

@@ -4,6 +4,7 @@
 // as HTML: this file never uses innerHTML, outerHTML, insertAdjacentHTML or
 // document.write.
 import { runsChart, chartLegend, runChanges } from './chart.js';
+import { viewRepair, configErrorBody } from './repair.js';
 import { runBadge, triggerText, saveConfig, liveRunPanel, runAnnouncement, explanationView, confirmDialog, num } from './safety.js';
 
 const API = '/api/v1';
@@ -525,12 +526,12 @@ function showConfigBanner(ce) {
   clear(b);
   if (!ce) { b.hidden = true; return; }
   b.hidden = false;
+  const repair = !!(state.status && state.status.repair);
   append(b, [
-    h('h2', 'The configuration has a problem'),
-    h('p', h('strong', ce.error || 'config error'), ce.detail ? ` — ${ce.detail}` : ''),
-    ce.hint ? h('p', h('strong', 'Hint: '), ce.hint) : null,
-    Array.isArray(ce.diagnostics) && ce.diagnostics.length ? diagList(ce.diagnostics.slice().sort((a, b) => (a.severity === 'warning') - (b.severity === 'warning'))) : null,
-    h('p.small', 'joey keeps running with the last configuration that loaded. Fix the files, then reload.'),
+    h('h2', repair ? 'The configuration has a problem: nothing runs' : 'The configuration has a problem'),
+    configErrorBody(ce, { repair }),
+    can('editor') ? h('a.button.primary', { href: '#/repair' }, 'Fix the files') : h('p.small', 'An editor or an admin can fix the files.'),
+    ' ',
     allow(h('button.small', {
       type: 'button',
       on: {
@@ -556,8 +557,9 @@ async function refreshNav(currentHash) {
     if (cur) a.setAttribute('aria-current', 'page');
     return h('li', a);
   };
+  const broken = !!(state.status && state.status.config_error);
   append(nav, [
-    h('ul', item('#/', 'Overview')),
+    h('ul', item('#/', 'Overview'), broken && can('editor') ? item('#/repair', 'Repair configuration') : null),
     h('h2', { id: 'nav-models' }, 'Models'),
     h('ul', { 'aria-labelledby': 'nav-models' },
       state.models.length ? state.models.map((m) => item(route('models', m.id), m.name || m.id)) : h('li.muted.small', 'No models in the config')),
@@ -634,6 +636,7 @@ const routes = [
   [['account'], viewAccount],
   [['team'], viewTeam],
   [['audit'], viewAudit],
+  [['repair'], (root, _p, query, ctx) => viewRepair(root, query, ctx, { api, can, refreshStatus, go })],
 ];
 
 function match(segs) {
@@ -747,6 +750,7 @@ async function runNow(body, btn) {
 // ---------------------------------------------------------------- overview
 
 async function viewOverview(root, _p, _q, ctx) {
+  await refreshStatus();
   const [models, apps, runsRes, errs, dests] = await Promise.all([
     get('/models'), get('/apps'), get('/runs?limit=100'), get('/errors?limit=100').catch(() => ({ items: [] })), get('/destinations'),
   ]);
@@ -763,6 +767,11 @@ async function viewOverview(root, _p, _q, ctx) {
   const day = Date.now() - 86400000;
   const recent = runs.filter((r) => r.started_at && r.started_at >= day);
   append(root, pageHeader('Overview', 'What joey keeps in sync with Braze, and how the last runs went.'));
+  if (state.status && state.status.repair) {
+    root.appendChild(h('div.notice.error', h('h2', 'joey is in repair mode'), h('p', 'Its configuration could not be loaded when it started, so nothing is shown or run until the files are fixed.'),
+      can('editor') ? link('#/repair', 'Repair the configuration') : h('p', 'Ask an editor or an admin to fix it.')));
+    return;
+  }
   if (!brazeApps.length) {
     root.appendChild(h('div.notice.info', h('h2', 'Start here: connect Braze'),
       h('p', 'joey needs a Braze app (an API key and a REST endpoint) before it can send anything.'),
@@ -808,11 +817,24 @@ function scheduleText(s) {
   if (s.recurring && s.frequency_ms) return fmtEvery(s.frequency_ms);
   return 'on demand only';
 }
+// A group rule in words: "ltv is at least 100", "last_login_at is more than 30 days ago".
+const OP_WORDS = {
+  eq: 'is', ne: 'is not', gt: 'is more than', gte: 'is at least', lt: 'is less than', lte: 'is at most',
+  exists: 'has a value', notExists: 'has no value', like: 'matches', notLike: 'does not match', iLike: 'matches (any case)', notILike: 'does not match (any case)',
+  startsWith: 'starts with', endsWith: 'ends with', includes: 'contains', contains: 'contains', doesNotContain: 'does not contain', doesNotInclude: 'does not contain',
+  relative_gt: 'is more than', relative_lt: 'is less than', relative_gte: 'is at least', relative_lte: 'is at most', in: 'is one of', notIn: 'is not one of',
+};
 function ruleText(r) {
   const op = r.operator || r.op || '';
+  const key = r.key || r.propertyId || r.property || '';
+  const n = r.relativeMatchNumber ?? r.relative_match_number;
+  if (n !== undefined && n !== null && n !== '') {
+    const unit = String(r.relativeMatchUnit || r.relative_match_unit || 'days');
+    const dir = (r.relativeMatchDirection || r.relative_match_direction) === 'add' ? 'from now' : 'ago';
+    return `${key} ${OP_WORDS[op] || op} ${n} ${unit} ${dir}`.replace(/\s+/g, ' ').trim();
+  }
   const m = r.match !== undefined && r.match !== null ? ` ${fmtValue(r.match)}` : '';
-  const rel = r.relativeMatchNumber || r.relative_match_number ? ` ${r.relativeMatchNumber || r.relative_match_number} ${r.relativeMatchUnit || r.relative_match_unit || ''}` : '';
-  return `${r.key || r.propertyId || r.property || ''} ${op}${m}${rel}`.trim();
+  return `${key} ${OP_WORDS[op] || op}${m}`.trim();
 }
 
 async function viewModel(root, { model: id }, _q, ctx) {
@@ -847,7 +869,7 @@ async function viewModel(root, { model: id }, _q, ctx) {
   root.appendChild(table(['Name', 'Braze app', 'Sync mode', 'Who is sent', 'Fields', 'Last run', 'Actions'],
     dests.map((d) => {
       const last = modelRuns.find((r) => r.destination === d.id && r.status !== 'queued');
-      const who = d.collection === 'group' ? `group: ${(groupsById[d.group] || {}).name || d.group}` : d.collection === 'model' ? 'everyone in the model' : 'nobody (collection “none”)';
+      const who = d.collection === 'group' ? `group: ${(groupsById[d.group] || {}).name || d.group}` : d.collection === 'model' ? 'everyone in the model' : 'nobody (paused)';
       return [link(route('models', id, 'destinations', d.id), d.name || d.id),
         appMap[d.app] ? appMap[d.app].name || d.app : d.app || '—',
         syncModeLabel(d.sync_mode), who,
@@ -906,7 +928,7 @@ async function viewModel(root, { model: id }, _q, ctx) {
   root.appendChild(table(['Schedule', 'Source', 'When', 'Reads', 'Last run', 'Next run'],
     (m.schedules || []).map((s) => [link(route('models', id, 'schedules', s.source), s.name || s.id), srcName[s.source] || s.source,
       scheduleText(s), s.incremental ? `changed rows (${s.column || '?'})` : 'everything', fmtAgo(s.last_run_at), s.next_run_at ? `${fmtTime(s.next_run_at)}` : '—']),
-    { empty: 'No schedule: this model runs only when you press Run now (or `joey run`).' }));
+    { empty: 'No schedule yet: this model runs only when someone presses Run now. Set a schedule on its primary source above.' }));
 
   root.appendChild(h('h2', 'Recent runs of this model'));
   root.appendChild(runsTable(modelRuns.slice(0, 10), dmap));
@@ -1351,8 +1373,7 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
   const showKey = h('button.small', { type: 'button', 'aria-controls': 'app-key', 'aria-pressed': 'false', on: { click: () => { const s = key.type === 'password'; key.type = s ? 'text' : 'password'; showKey.setAttribute('aria-pressed', String(s)); showKey.textContent = s ? 'Hide' : 'Show'; } } }, 'Show');
   const diagBox = h('div', { id: 'form-diagnostics' });
   const testBox = h('div', { id: 'test-result', 'aria-live': 'polite' });
-  const keyNote = storedKey && /^GROUPAROO_OPTION__/.test(storedKey) ? `The key comes from the environment variable ${storedKey}. Leave **** to keep it, or type a new key to replace it.`
-    : storedKey && /^\$\{.+\}$/.test(storedKey) ? `The key is stored as the reference ${storedKey} (joey's secrets file, or an environment variable of that name). Leave **** to keep it, or type a new key to replace it.`
+  const keyNote = storedKey && (/^GROUPAROO_OPTION__/.test(storedKey) || /^\$\{.+\}$/.test(storedKey)) ? 'A key is stored, outside the config files (set up by whoever installed joey, or saved here). Leave **** to keep it, or type a new key to replace it.'
     : storedKey ? 'A key is stored. Leave **** to keep it, or type a new one to replace it.'
       : 'Braze → Settings → APIs and Identifiers → REST API keys. It needs the users.track, users.export.ids, users.delete, subscription.status.set and campaigns.list permissions. joey keeps it out of the config files.';
   const keyNoteFull = storedKey ? `${keyNote} A stored key goes only to the endpoint it was saved for: a new endpoint needs the key typed again.` : keyNote;
@@ -1864,7 +1885,7 @@ async function viewAccount(root, _p, _q, ctx) {
         cells: [t.label || '—', t.role, h('code', `${t.prefix || ''}…`), fmtTime(t.created_at),
           t.last_used_at ? h('span', { title: fmtTime(t.last_used_at) }, fmtAgo(t.last_used_at)) : h('span.muted', 'never'),
           t.revoked_at ? badge(`revoked ${fmtAgo(t.revoked_at)}`, 'neutral') : badge('active', 'ok'),
-          t.revoked_at ? '' : h('button.small.danger', { type: 'button', 'aria-label': `Revoke the token “${t.label}”`, on: { click: (e) => revoke(t, e.currentTarget) } }, 'Revoke')],
+          t.revoked_at ? '' : h('button.small.danger', { type: 'button', 'aria-label': `Revoke token “${t.label}”`, on: { click: (e) => revoke(t, e.currentTarget) } }, 'Revoke')],
       })), { empty: 'You have no API tokens.', caption: 'Your tokens' }));
   }
   async function revoke(t, btn) {
@@ -1948,7 +1969,7 @@ async function viewTeam(root, _p, _q, ctx) {
     const you = u.name === session.user.name;
     const sel = roleSelect(uid('role'), u.role, 'admin', `Role of ${u.name}`);
     // a separate button: a keyboard user going through the options must not change the role at each one
-    const roleBtn = h('button.small', { type: 'button', hidden: true, 'aria-label': `Save the role of ${u.name}` }, 'Save');
+    const roleBtn = h('button.small', { type: 'button', hidden: true, 'aria-label': `Save role of ${u.name}` }, 'Save');
     sel.addEventListener('change', () => { roleBtn.hidden = sel.value === u.role; });
     roleBtn.addEventListener('click', async () => {
       clear(out);
@@ -1985,7 +2006,7 @@ async function viewTeam(root, _p, _q, ctx) {
       } finally { setBtn.disabled = false; }
     });
     append(resetBox, [npw, ' ', setBtn, ' ', h('button.small', { type: 'button', on: { click: () => { npw.value = ''; resetBox.hidden = true; } } }, 'Cancel')]);
-    const resetBtn = h('button.small', { type: 'button', 'aria-label': `Reset the password of ${u.name}`, on: { click: () => { resetBox.hidden = false; npw.focus(); } } }, 'Reset password');
+    const resetBtn = h('button.small', { type: 'button', 'aria-label': `Reset password of ${u.name}`, on: { click: () => { resetBox.hidden = false; npw.focus(); } } }, 'Reset password');
     const rmBtn = h('button.small.danger', {
       type: 'button',
       'aria-label': `Remove ${u.name}`,
@@ -2074,7 +2095,17 @@ async function viewAudit(root, _p, query) {
 
 // ---------------------------------------------------------------- start
 
+// Wide tables scroll sideways inside their own box on narrow screens (never the page):
+// keyboard users must be able to reach and scroll them, so every data table is focusable.
+function focusableTables() {
+  const m = document.getElementById('main');
+  const mark = () => { for (const t of m.querySelectorAll('table.data:not([tabindex])')) t.setAttribute('tabindex', '0'); };
+  new MutationObserver(mark).observe(m, { childList: true, subtree: true });
+  mark();
+}
+
 function start() {
+  focusableTables();
   document.getElementById('nav-toggle').addEventListener('click', (e) => {
     const nav = document.getElementById('nav');
     const open = !nav.classList.contains('open');
