@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "base/cron.h"
 #include "base/strbuf.h"
 #include "base/value.h"
 #include "base/xalloc.h"
@@ -41,6 +43,7 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/groups", api_groups, ROLE_VIEWER },
 	{ "GET", "/api/v1/destinations", api_destinations, ROLE_VIEWER },
 	{ "GET", "/api/v1/schedules", api_schedules, ROLE_VIEWER },
+	{ "GET", "/api/v1/cron", api_cron, ROLE_VIEWER },
 	{ "GET", "/api/v1/runs", api_runs, ROLE_VIEWER },
 	{ "POST", "/api/v1/runs", act_runs, ROLE_EDITOR },
 	{ "GET", "/api/v1/runs/{}", api_run, ROLE_VIEWER },
@@ -187,6 +190,8 @@ static json_t *destination_json(const struct cfg_destination *d)
 			 "max_delete_percent", d->max_delete_percent, "options", options_json(&d->options));
 }
 
+static int64_t epoch_now_ms(void);
+
 static json_t *schedule_json(struct server *s, const struct cfg_schedule *sc)
 {
 	const struct cfg_model *m = sc->source ? sc->source->model : NULL;
@@ -194,13 +199,62 @@ static json_t *schedule_json(struct server *s, const struct cfg_schedule *sc)
 	int64_t next = sched_next_due(s->sched, sc->id), last = sched_last_fired(s->sched, sc->id);
 	pthread_mutex_unlock(&s->lock);
 	const char *column = cfg_options_str(&sc->options, "column");
-	return json_pack("{s:s,s:o,s:o,s:o,s:b,s:o,s:o,s:b,s:o,s:b,s:o,s:o}", "id", sc->id, "name", jstr(sc->name),
+	json_t *j = json_pack("{s:s,s:o,s:o,s:o,s:b,s:o,s:o,s:b,s:o,s:b,s:o,s:o}", "id", sc->id, "name", jstr(sc->name),
 			 "source", sc->source ? json_string(sc->source->id) : json_null(), "model",
 			 m ? json_string(m->id) : json_null(), "recurring", sc->recurring, "frequency_ms",
 			 sc->recurring_frequency_ms ? json_integer(sc->recurring_frequency_ms) : json_null(), "cron",
 			 jstr(sc->cron), "incremental", sc->incremental, "column", jstr(column), "confirm_records",
 			 sc->confirm_records, "next_run_at", next < 0 ? json_null() : json_integer(next), "last_run_at",
 			 last < 0 ? json_null() : json_integer(last));
+	/* the next three runs, for "in words" displays */
+	json_t *nx = json_array();
+	struct cron c;
+	struct jerror e = JERROR_INIT;
+	if (sc->cron && !cron_parse(sc->cron, &c, &e)) {
+		int64_t t = next >= 0 ? next - 1 : epoch_now_ms();
+		for (int i = 0; i < 3 && (t = cron_next(&c, t)) >= 0; i++)
+			json_array_append_new(nx, json_integer(t));
+	} else if (sc->recurring && sc->recurring_frequency_ms > 0 && next >= 0) {
+		for (int i = 0; i < 3; i++)
+			json_array_append_new(nx, json_integer(next + i * sc->recurring_frequency_ms));
+	}
+	jerror_release(&e);
+	json_object_set_new(j, "next_runs", nx);
+	return j;
+}
+
+static int64_t epoch_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* GET /api/v1/cron?expr=E[&count=N]: is E a valid schedule, and its next N runs (UTC). */
+void api_cron(struct req *r, struct reply *out)
+{
+	static const char *const allowed[] = { "expr", "count", NULL };
+	uint64_t count;
+	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "count", 3, 20, &count))
+		return;
+	const char *expr = req_query(r, "expr");
+	if (!expr) {
+		reply_error(out, 400, "query parameter \"expr\" is required", NULL, "e.g. ?expr=0%203%20*%20*%20*");
+		return;
+	}
+	struct cron c;
+	struct jerror err = JERROR_INIT;
+	if (cron_parse(expr, &c, &err)) {
+		reply_json(out, 200, json_pack("{s:b,s:s,s:o}", "valid", 0, "error", err.msg.buf, "detail",
+					       err.detail.len ? json_string(err.detail.buf) : json_null()));
+	} else {
+		json_t *nx = json_array();
+		int64_t t = epoch_now_ms();
+		for (uint64_t i = 0; i < (count ? count : 3) && (t = cron_next(&c, t)) >= 0; i++)
+			json_array_append_new(nx, json_integer(t));
+		reply_json(out, 200, json_pack("{s:b,s:o}", "valid", 1, "next", nx));
+	}
+	jerror_release(&err);
 }
 
 /* The objects of one kind, of model m (NULL: of every model). */

@@ -521,8 +521,9 @@ async function main_() {
     await h1('Users');
     await main().getByRole('link', { name: /^Set schedule/ }).first().click();
     await h1(/^Schedule/);
-    await page.getByRole('radio', { name: /Every N minutes/ }).check();
-    await page.getByLabel('Minutes between runs').fill('30');
+    await page.getByRole('radio', { name: /Every few minutes or hours/ }).check();
+    await page.getByLabel('How often').fill('30');
+    await page.getByLabel('Unit').selectOption('minutes');
     await checkLabels('schedule form');
     await shot('schedule-form');
     await page.getByRole('button', { name: /Create schedule|Save schedule/ }).click();
@@ -536,11 +537,15 @@ async function main_() {
     // and change it to a cron expression
     await main().getByRole('link', { name: /^Change schedule/ }).first().click();
     await h1(/^Schedule/);
-    await page.getByRole('radio', { name: /cron schedule/ }).check();
-    await page.getByLabel('Cron expression (UTC)').fill('0 3 * * *');
+    // a day/time picker instead of cron (#16), with the next three runs in words
+    await page.getByRole('radio', { name: 'Every day' }).check();
+    await page.getByLabel('Time of day (UTC)').fill('03:00');
+    await main().locator('#sched-preview').getByText('Runs every day at 03:00 UTC.').waitFor();
+    eq(await main().locator('#sched-preview li').count(), 3, 'next runs shown');
     await page.getByRole('button', { name: 'Save schedule' }).click();
     await h1('Users');
-    await main().getByText('0 3 * * *').first().waitFor();
+    await main().getByText('every day at 03:00 UTC').first().waitFor();
+    eq((await apiGet('/api/v1/config/schedules/users_table_schedule')).body.options.cron, '0 3 * * *', 'the cron written');
     await shot('model-scheduled');
   });
 
@@ -745,7 +750,7 @@ async function main_() {
     eq(u.role, 'editor', 'the role after the change');
     await row.getByRole('button', { name: 'Reset password of tess' }).click();
     await row.getByLabel('New password for tess').fill('tess-second-pw');
-    await row.getByRole('button', { name: 'Set password' }).click();
+    await row.getByRole('button', { name: 'Set password', exact: true }).click();
     await main().locator('#team-result').getByText('New password set for “tess”').waitFor();
     eq((await raw('POST', '/api/v1/session', { body: { user: 'tess', password: 'tess-second-pw' } })).status, 200, 'sign-in with the new password');
     eq((await raw('POST', '/api/v1/session', { body: { user: 'tess', password: tess.pw } })).status, 401, 'sign-in with the old password');

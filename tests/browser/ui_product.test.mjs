@@ -352,10 +352,12 @@ async function main_() {
     await n.getByRole('button', { name: /Approve and delete/ }).click();
     await dialog().getByRole('button', { name: /Approve and delete/ }).click();
     await h1('Runs');
+    let last;
     await until('the approved run', async () => {
       const r = (await apiGet('/api/v1/runs?destination=braze_users')).body.items[0];
-      return r && r.status === 'success' && r.counts.deleted === 2008;
-    }, 60000, 300);
+      last = r;
+      return r && r.id > held.id && r.status === 'success' && r.counts.deleted === 2008;
+    }, 60000, 300).catch((e) => { throw new Error(`${e.message}; the latest run: ${JSON.stringify(last)}`); });
     const a = (await apiGet('/api/v1/audit?limit=5')).body.entries.find((e) => e.action === 'run.approve');
     assert(a && a.actor === EDITOR.name, `audit run.approve: ${JSON.stringify(a)}`);
   });

@@ -5,6 +5,7 @@
 // document.write.
 import { runsChart, chartLegend, runChanges } from './chart.js';
 import { viewRepair, configErrorBody } from './repair.js';
+import { schedulePicker, scheduleWords, fmtRun } from './schedule.js';
 import { runBadge, triggerText, saveConfig, liveRunPanel, runAnnouncement, explanationView, confirmDialog, num } from './safety.js';
 
 const API = '/api/v1';
@@ -812,10 +813,8 @@ function runLabel(r, dmap) {
 // ---------------------------------------------------------------- model
 
 function scheduleText(s) {
-  if (!s) return 'on demand only';
-  if (s.cron) return `cron “${s.cron}” (UTC)`;
-  if (s.recurring && s.frequency_ms) return fmtEvery(s.frequency_ms);
-  return 'on demand only';
+  if (!s) return 'only when someone presses Run now';
+  return scheduleWords(s);
 }
 // A group rule in words: "ltv is at least 100", "last_login_at is more than 30 days ago".
 const OP_WORDS = {
@@ -884,7 +883,7 @@ async function viewModel(root, { model: id }, _q, ctx) {
   // sources + schedules
   root.appendChild(h('h2', { id: 'sources' }, 'Sources and schedules'));
   const schedBySource = Object.fromEntries((m.schedules || []).map((s) => [s.source, s]));
-  root.appendChild(table(['Source', 'Type', 'Reads', 'Key column', 'Schedule', 'Next run', ''],
+  root.appendChild(table(['Source', 'Type', 'Reads', 'Key column', 'Schedule', 'Next runs', ''],
     (m.sources || []).slice().sort((a, b) => (b.primary ? 1 : 0) - (a.primary ? 1 : 0)).map((s) => {
       const sch = schedBySource[s.id];
       const o = s.options || {};
@@ -892,7 +891,7 @@ async function viewModel(root, { model: id }, _q, ctx) {
         o.table ? `table ${o.table}` : o.query ? h('code.break', String(o.query)) : '—',
         Object.keys(s.mapping || {}).map((c) => `${c} → ${s.mapping[c]}`).join(', ') || '—',
         !s.primary && !sch ? '—' : [scheduleText(sch), sch && sch.incremental ? h('span.help', `incremental on ${sch.column || '?'}`) : null],
-        sch && sch.next_run_at ? fmtAgo(sch.next_run_at) : '—',
+        sch && (sch.next_runs || []).length ? h('span.small', sch.next_runs.map(fmtRun).join('; ')) : sch && sch.next_run_at ? fmtRun(sch.next_run_at) : '—',
         !s.primary && !sch ? h('span.small.muted', 'read with the primary source')
           : edit ? link(route('models', id, 'schedules', s.id), sch ? 'Change schedule' : 'Set schedule', h('span.visually-hidden', ` of ${s.name || s.id}`))
             : sch ? link(route('models', id, 'schedules', s.id), 'View schedule', h('span.visually-hidden', ` of ${s.name || s.id}`)) : h('span.small.muted', 'an editor sets it')];
@@ -925,9 +924,10 @@ async function viewModel(root, { model: id }, _q, ctx) {
 
   // schedules (as listed by the API)
   root.appendChild(h('h2', { id: 'schedules' }, 'Schedules'));
-  root.appendChild(table(['Schedule', 'Source', 'When', 'Reads', 'Last run', 'Next run'],
+  root.appendChild(table(['Schedule', 'Source', 'When', 'Reads', 'Last run', 'Next runs'],
     (m.schedules || []).map((s) => [link(route('models', id, 'schedules', s.source), s.name || s.id), srcName[s.source] || s.source,
-      scheduleText(s), s.incremental ? `changed rows (${s.column || '?'})` : 'everything', fmtAgo(s.last_run_at), s.next_run_at ? `${fmtTime(s.next_run_at)}` : '—']),
+      scheduleText(s), s.incremental ? `changed rows (${s.column || '?'})` : 'everything', fmtAgo(s.last_run_at),
+      (s.next_runs || []).length ? h('span.small', s.next_runs.map(fmtRun).join('; ')) : s.next_run_at ? fmtRun(s.next_run_at) : '—']),
     { empty: 'No schedule yet: this model runs only when someone presses Run now. Set a schedule on its primary source above.' }));
 
   root.appendChild(h('h2', 'Recent runs of this model'));
@@ -1727,16 +1727,8 @@ async function viewScheduleForm(root, { model: modelId, source: sourceId }, _q, 
   if (!src.primary) root.appendChild(h('div.notice.warn', 'This is not the model’s primary source: joey ignores schedules of secondary sources (they are read with the primary one).'));
   const diagBox = h('div', { id: 'form-diagnostics' });
   const name = h('input', { type: 'text', id: 'sched-name', value: existing ? existing.name || '' : `${src.name || src.id} schedule`, autocomplete: 'off' });
-  const when = opts.cron ? 'cron' : existing && existing.recurring ? 'every' : existing ? 'manual' : 'every';
-  const minutes = h('input', { type: 'number', id: 'sched-minutes', min: '1', step: '1', value: String(existing && existing.recurringFrequency ? Math.round(existing.recurringFrequency / 60000) : 60), 'aria-label': 'Minutes between runs' });
-  const cron = h('input', { type: 'text', id: 'sched-cron', value: opts.cron || '', placeholder: '0 3 * * *', spellcheck: 'false', class: 'mono', 'aria-label': 'Cron expression (UTC)', 'aria-describedby': 'sched-cron-help' });
-  const choice = (value, label, help, extra) => h('div.choice',
-    h('input', { type: 'radio', name: 'when', id: `when-${value}`, value, checked: when === value, 'aria-describedby': `when-${value}-help` }),
-    h('div', h('label', { for: `when-${value}` }, h('span.choice-label', label)), h('span.choice-help', { id: `when-${value}-help` }, help), extra || null));
-  const whenSet = h('fieldset', { dataset: { field: 'recurringFrequency' } }, h('legend', 'When should joey run?'),
-    choice('manual', 'Only when someone presses Run now', 'No automatic runs.'),
-    choice('every', 'Every N minutes', 'Counted from the start of the last run.', h('span.inline', h('span', 'Every'), minutes, h('span', 'minutes'))),
-    choice('cron', 'On a cron schedule (UTC)', 'Five fields: minute hour day-of-month month day-of-week.', h('div', cron, h('span.help', { id: 'sched-cron-help' }, 'e.g. 0 3 * * * = every night at 03:00 UTC; */15 * * * * = every 15 minutes.'))));
+  const picker = schedulePicker(existing, api);
+  const whenSet = picker.element;
   const cols = [...new Set([...Object.keys(src.mapping || {}), ...(m.properties || []).filter((p) => p.source === sourceId && p.options && p.options.column).map((p) => p.options.column)])];
   const incremental = existing ? existing.incremental !== false : false;
   const readSet = h('fieldset', { dataset: { field: 'incremental' } }, h('legend', 'What each run reads'),
@@ -1759,27 +1751,17 @@ async function viewScheduleForm(root, { model: modelId, source: sourceId }, _q, 
   root.appendChild(form);
 
   async function save() {
-    const w = form.querySelector('input[name="when"]:checked').value;
+    const pick = picker.read();
+    const w = pick.kind;
     const obj = existing ? { ...existing } : { id: slug(`${sourceId}_schedule`), class: 'Schedule', sourceId };
     obj.class = 'Schedule';
     obj.name = name.value.trim() || `${src.name || src.id} schedule`;
     const o = { ...(obj.options || {}) };
-    const errs = [];
+    const errs = [...pick.errors];
     delete o.cron;
-    if (w === 'manual') { obj.recurring = false; delete obj.recurringFrequency; }
-    if (w === 'every') {
-      const n = Number(minutes.value);
-      if (!Number.isInteger(n) || n < 1) errs.push({ field: 'recurringFrequency', message: 'Enter a whole number of minutes, 1 or more.' });
-      obj.recurring = true;
-      obj.recurringFrequency = n * 60000;
-    }
-    if (w === 'cron') {
-      const c = cron.value.trim();
-      if (c.split(/\s+/).length !== 5) errs.push({ field: 'options.cron', message: 'A cron expression has five fields: minute hour day-of-month month day-of-week.' });
-      obj.recurring = true;
-      delete obj.recurringFrequency;
-      o.cron = c;
-    }
+    obj.recurring = pick.recurring;
+    if (pick.recurringFrequency) obj.recurringFrequency = pick.recurringFrequency; else delete obj.recurringFrequency;
+    if (pick.cron) o.cron = pick.cron;
     obj.incremental = form.querySelector('input[name="reads"]:checked').value === 'inc';
     if (column.value.trim()) o.column = column.value.trim(); else delete o.column;
     if (obj.incremental && !o.column) errs.push({ field: 'options.column', message: 'An incremental schedule needs its change-tracking column.' });
@@ -1789,7 +1771,7 @@ async function viewScheduleForm(root, { model: modelId, source: sourceId }, _q, 
     try {
       if (existing) await put(`/config/schedules/${enc(existing.id)}`, obj); else await post('/config/schedules', obj);
       if (!ctx.alive()) return;
-      go(route('models', modelId), `Saved the schedule: ${w === 'manual' ? 'on demand only' : w === 'every' ? fmtEvery(obj.recurringFrequency) : `cron ${o.cron}`}.`);
+      go(route('models', modelId), `Saved the schedule: runs ${scheduleWords({ recurring: obj.recurring, frequency_ms: obj.recurringFrequency, cron: o.cron })}.`);
     } catch (e) {
       saveBtn.disabled = false;
       showDiagnostics(form, diagBox, e.body && Array.isArray(e.body.diagnostics) ? e.body.diagnostics : null, e);
