@@ -15,6 +15,7 @@
 #include "base/xalloc.h"
 #include "config/catalog.h"
 #include "config/write.h"
+#include "dest/dest.h"
 #include "engine/record.h"
 #include "server/serverp.h"
 
@@ -183,11 +184,23 @@ static json_t *destination_json(const struct cfg_destination *d)
 	for (size_t i = 0; i < d->n_group_maps; i++)
 		if (d->group_maps[i].group)
 			json_object_set_new(gm, d->group_maps[i].group->id, json_string(d->group_maps[i].remote));
-	return json_pack("{s:s,s:o,s:s,s:o,s:s,s:s,s:s,s:o,s:o,s:o,s:f,s:o}", "id", d->id, "name", jstr(d->name),
+	json_t *j = json_pack("{s:s,s:o,s:s,s:o,s:s,s:s,s:s,s:o,s:o,s:o,s:f,s:o}", "id", d->id, "name", jstr(d->name),
 			 "type", d->type, "app", d->app ? json_string(d->app->id) : json_null(), "model", d->model->id,
 			 "sync_mode", sync_mode_name(d->sync_mode), "collection", collection_name(d->collection), "group",
 			 d->group ? json_string(d->group->id) : json_null(), "mapping", mapping, "group_mapping", gm,
 			 "max_delete_percent", d->max_delete_percent, "options", options_json(&d->options));
+	/* every membership, with what it is and its name (subscriptionGroupNames) */
+	json_t *ms = json_array();
+	for (size_t i = 0; i < d->n_group_maps; i++) {
+		const struct cfg_group_map *g = &d->group_maps[i];
+		bool sub = dest_is_subscription_group(g->remote);
+		json_array_append_new(ms, json_pack("{s:s,s:o,s:s,s:o}", "remote", g->remote, "group",
+						    g->group ? json_string(g->group->id) : json_null(), "kind",
+						    sub ? "subscription_group" : "groups_value", "name",
+						    g->label ? json_string(g->label) : sub ? json_null() : json_string(g->remote)));
+	}
+	json_object_set_new(j, "memberships", ms);
+	return j;
 }
 
 static int64_t epoch_now_ms(void);
