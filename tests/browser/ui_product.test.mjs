@@ -158,8 +158,10 @@ async function checkPage(label) {
       .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
   });
   assert(!res.length, `${label}: axe violations:\n  ${res.join('\n  ')}`);
-  const w = await page.evaluate(() => [document.scrollingElement.scrollWidth, window.innerWidth]);
-  assert(w[0] <= w[1], `${label}: the page scrolls sideways (${w[0]} px wide in a ${w[1]} px window)`);
+  const w = await page.evaluate(() => [document.scrollingElement.scrollWidth, window.innerWidth,
+    [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('[hidden]'))
+      .slice(-4).map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px)`)]);
+  assert(w[0] <= w[1], `${label}: the page scrolls sideways (${w[0]} px wide in a ${w[1]} px window): ${w[2].join(', ')}`);
 }
 
 async function main_() {
@@ -274,6 +276,33 @@ async function main_() {
     await row.getByText(/blacklist|BLACKLISTED/i).first().waitFor();
     eq(await main().getByRole('button', { name: /^Retry failed rows/ }).count(), 0, 'Retry buttons');
     await shot('failed-row-explained');
+  });
+
+  await step('subscription groups get names; a mistyped ID is caught; the record page shows the name, not the ID', async () => {
+    await page.goto(`${BASE}/#/models/users/destinations/braze_users`);
+    await h1(/^Destination/);
+    const row0 = main().locator('tr.group-row').first();
+    eq(await row0.getByLabel('Send as').inputValue(), 'sub', 'the kind of the UUID mapping');
+    await row0.getByLabel('Name of the subscription group').fill('Newsletter');
+    await page.getByRole('button', { name: 'Add group mapping' }).click();
+    const row1 = main().locator('tr.group-row').nth(1);
+    await row1.getByLabel('Group', { exact: true }).selectOption({ label: 'High Value' });
+    await row1.getByLabel('Braze subscription group ID').fill('8f0d3c4e-6a1b-4f5e-9c2d-1a2b3c4d5e6'); // one digit short
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await main().getByText(/is not a subscription group ID/).first().waitFor();
+    // as a value of the groups attribute it is refused by the server's validation too
+    await row1.getByLabel('Send as').selectOption('attr');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await main().getByText(/looks like a Braze subscription group ID but is not one/).first().waitFor();
+    await shot('subscription-group-typo');
+    await row1.getByRole('button', { name: 'Remove this group mapping' }).click();
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await h1('Users');
+    const d = (await apiGet('/api/v1/config/destinations/braze_users')).body;
+    eq(JSON.stringify(d.subscriptionGroupNames), JSON.stringify({ '8f0d3c4e-6a1b-4f5e-9c2d-1a2b3c4d5e6f': 'Newsletter' }), 'subscriptionGroupNames');
+    await page.goto(`${BASE}/#/records/users/1`);
+    await main().locator('#record').getByText(/subscription group “Newsletter”/).first().waitFor();
+    await shot('record-subscription-name');
   });
 
   await step('a Braze key Braze refuses: explained, not saved; "Save anyway" saves it; the right key is checked and saved', async () => {

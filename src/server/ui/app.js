@@ -98,6 +98,13 @@ function slug(s) {
   return String(s || '').toLowerCase().replace(/[^a-z0-9_-]+/g, '_').replace(/_+/g, '_').replace(/^[_-]+|[_-]+$/g, '').slice(0, 100);
 }
 const ID_RE = /^[A-Za-z0-9_-]{1,191}$/;
+const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+// A group membership of a destination as people say it: the subscription group's name.
+function remoteName(dest, remote) {
+  const m = ((dest && dest.memberships) || []).find((x) => x.remote === remote);
+  if ((m && m.kind === 'subscription_group') || UUID_RE.test(remote)) return m && m.name ? `subscription group “${m.name}”` : `subscription group ${remote}`;
+  return `“${remote}” in the groups attribute`;
+}
 
 function badge(text, kind) { return h('span.badge', { class: kind || 'neutral' }, text); }
 
@@ -1013,7 +1020,7 @@ function renderPlan(out, plan, destIds, dmap) {
       card.appendChild(table(['Record', 'Action', 'Changes', 'Groups'],
         sample.map((r) => [link(route('records', d.model || '', r.key), String(r.key)), badge(r.action, r.action),
           h('ul.small', Object.entries(r.changes || {}).map(([f, ch]) => h('li', h('code', f), ': ', fmtValue(ch && ch.old), ' → ', fmtValue(ch && ch.new)))),
-          r.groups ? h('span.small', [(r.groups.add || []).length ? `+ ${r.groups.add.join(', ')}` : '', (r.groups.remove || []).length ? ` − ${r.groups.remove.join(', ')}` : ''].join('').trim() || '—') : '—']),
+          r.groups ? h('span.small', [(r.groups.add || []).length ? `joins ${r.groups.add.map((g) => remoteName(dmap[d.id], g)).join(', ')}` : '', (r.groups.remove || []).length ? ` leaves ${r.groups.remove.map((g) => remoteName(dmap[d.id], g)).join(', ')}` : ''].join('').trim() || '—') : '—']),
         { caption: changed.length > sample.length ? `A sample: ${sample.length} of ${changed.length} changed records` : `${plural(changed.length, 'changed record')}`, empty: 'Nothing would change.' }));
     } else {
       card.appendChild(h('p.small.muted', 'This server does not list the individual records of a plan (only the counts).'));
@@ -1326,9 +1333,9 @@ function payloadView(payload, dest, gname) {
   const out = [table(['Braze field', 'Last sent value'], Object.entries(attrs).map(([k, v]) => [h('code', k), h('span.break', fmtValue(v))]), { class: 'kv', rowHeader: true, empty: 'No attributes.' })];
   if (nested && Array.isArray(payload.groups)) {
     const byRemote = {};
-    for (const [gid, remote] of Object.entries((dest && dest.group_mapping) || {})) byRemote[remote] = gid;
-    out.push(h('p', h('strong', 'Subscription groups / groups: '),
-      payload.groups.length ? payload.groups.map((g, i) => [i ? ', ' : '', byRemote[g] ? `${gname[byRemote[g]] || byRemote[g]} (${g})` : String(g)]) : 'none'));
+    for (const m of (dest && dest.memberships) || []) byRemote[m.remote] = m.group;
+    out.push(h('p', h('strong', 'Subscription groups and groups: '),
+      payload.groups.length ? payload.groups.map((g, i) => [i ? ', ' : '', remoteName(dest, g), byRemote[g] ? ` (for members of ${gname[byRemote[g]] || byRemote[g]})` : '']) : 'none'));
   }
   return out;
 }
@@ -1615,21 +1622,36 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     on: { click: () => { const tr = addCustom('', ''); tr.querySelector('select').focus(); } },
   }, 'Add custom attribute');
 
-  // group → subscription group
+  // group → subscription group, or → a value of the groups attribute: an explicit choice
   const gmBody = h('tbody', { id: 'group-rows' });
+  const subNames = { ...((existing && existing.subscriptionGroupNames) || {}) };
   const addGroupMap = (remote, gid) => {
     const g = h('select', { 'aria-label': 'Group' }, h('option', { value: '' }, '— choose a group —'), groups.map((x) => h('option', { value: x.id, selected: x.id === gid }, x.name || x.id)));
-    const r = h('input', { type: 'text', 'aria-label': 'Braze subscription group ID', value: remote || '', spellcheck: 'false', placeholder: '00000000-0000-0000-0000-000000000000', class: 'mono', dataset: { diagTarget: '1' } });
+    const isSub = !remote || UUID_RE.test(remote);
+    const kind = h('select', { 'aria-label': 'Send as', dataset: { kind: '1' } },
+      h('option', { value: 'sub', selected: isSub }, 'Braze subscription group'),
+      h('option', { value: 'attr', selected: !isSub }, 'A value of the “groups” attribute'));
+    const r = h('input', { type: 'text', 'aria-label': 'Braze subscription group ID', value: remote || '', spellcheck: 'false', placeholder: '00000000-0000-0000-0000-000000000000', class: 'mono', dataset: { diagTarget: '1', remote: '1' } });
+    const nm = h('input', { type: 'text', 'aria-label': 'Name of the subscription group', value: remote && subNames[remote] ? subNames[remote] : '', placeholder: 'e.g. Newsletter', dataset: { subName: '1' } });
+    const sync = () => {
+      const sub = kind.value === 'sub';
+      r.setAttribute('aria-label', sub ? 'Braze subscription group ID' : 'Value of the groups attribute');
+      r.placeholder = sub ? '00000000-0000-0000-0000-000000000000' : 'e.g. vip';
+      r.classList.toggle('mono', sub);
+      nm.hidden = !sub;
+    };
+    kind.addEventListener('change', sync);
     r.addEventListener('input', () => { tr.dataset.field = `destinationGroupMemberships.${r.value}`; });
     const rm = h('button.small', { type: 'button', 'aria-label': 'Remove this group mapping', on: { click: () => { tr.remove(); gmEmpty(); } } }, 'Remove');
-    const tr = h('tr.group-row', { dataset: { field: `destinationGroupMemberships.${remote || ''}` } }, h('td', g), h('td', r), h('td', rm));
+    const tr = h('tr.group-row', { dataset: { field: `destinationGroupMemberships.${remote || ''}` } }, h('td', g), h('td', kind), h('td', r, nm), h('td', rm));
+    sync();
     gmBody.appendChild(tr);
     gmEmpty();
     return tr;
   };
   const gmEmpty = () => { gmTable.hidden = !gmBody.children.length; };
-  const gmTable = h('table.data.mapping', h('caption', 'Members of the group are subscribed to the Braze subscription group; members who leave are unsubscribed.'),
-    h('thead', h('tr', h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col' }, 'Braze subscription group ID'), h('th', { scope: 'col' }, h('span.visually-hidden', 'Actions')))), gmBody);
+  const gmTable = h('table.data.mapping', h('caption', 'Members of a group are subscribed to the Braze subscription group (members who leave are unsubscribed), or get the value in their “groups” attribute.'),
+    h('thead', h('tr', h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col' }, 'Send as'), h('th', { scope: 'col' }, 'Subscription group (ID and name) or value'), h('th', { scope: 'col' }, h('span.visually-hidden', 'Actions')))), gmBody);
   for (const [remote, gid] of Object.entries((existing && existing.destinationGroupMemberships) || {})) addGroupMap(remote, gid);
   gmEmpty();
 
@@ -1649,7 +1671,7 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     h('fieldset', { dataset: { field: 'mapping' } }, h('legend', 'Braze profile fields'), h('div.actions', fillBtn), profileTable),
     h('fieldset', h('legend', 'Custom attributes'), customTable, h('div.actions', addCustomBtn)),
     h('fieldset', { dataset: { field: 'destinationGroupMemberships' } }, h('legend', 'Groups → Braze subscription groups'),
-      h('p.help', 'Pick a group and paste the ID of a Braze subscription group (Braze → Audience → Subscriptions). A name that is not a subscription group ID is written to the user’s “groups” custom attribute instead, as Grouparoo did.'),
+      h('p.help', 'Pick a group, then what its members get: a Braze subscription group (paste its ID from Braze → Audience → Subscriptions and give it a name you will recognise), or a value in their “groups” attribute.'),
       gmTable, h('div.actions', h('button', { type: 'button', id: 'add-group-map', on: { click: () => addGroupMap('', '').querySelector('select').focus() } }, 'Add group mapping'))),
     h('details', h('summary', 'Safety'),
       field('Mass-delete guard (%)', guard, 'A run stops and waits for approval instead of deleting more than this share of the Braze users it manages. Empty: 10.', { field: 'options.maxDeletePercent' })),
@@ -1684,15 +1706,26 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     }
     obj.mapping = map;
     const gm = {};
+    const names = {};
     for (const tr of gmBody.querySelectorAll('tr')) {
-      const [gs, r] = [tr.querySelector('select'), tr.querySelector('input')];
+      const gs = tr.querySelector('select');
+      const sub = tr.querySelector('select[data-kind]').value === 'sub';
+      const r = tr.querySelector('input[data-remote]');
+      const nm = tr.querySelector('input[data-sub-name]');
       const remote = r.value.trim();
+      const f = `destinationGroupMemberships.${remote}`;
       if (!gs.value && !remote) continue;
-      if (!gs.value || !remote) errs.push({ field: `destinationGroupMemberships.${remote}`, message: 'Each group mapping needs a group and a Braze subscription group ID.' });
-      else if (gm[remote]) errs.push({ field: `destinationGroupMemberships.${remote}`, message: `“${remote}” is used twice.` });
-      else gm[remote] = gs.value;
+      if (!gs.value || !remote) errs.push({ field: f, message: sub ? 'Each mapping needs a group and the ID of a Braze subscription group.' : 'Each mapping needs a group and the value for the “groups” attribute.' });
+      else if (sub && !UUID_RE.test(remote)) errs.push({ field: f, message: `“${remote}” is not a subscription group ID: paste the 36-character ID from Braze (Audience → Subscriptions).` });
+      else if (!sub && UUID_RE.test(remote)) errs.push({ field: f, message: `“${remote}” is a subscription group ID: choose “Braze subscription group”.` });
+      else if (gm[remote]) errs.push({ field: f, message: `“${remote}” is used twice.` });
+      else {
+        gm[remote] = gs.value;
+        if (sub && nm.value.trim()) names[remote] = nm.value.trim();
+      }
     }
     if (Object.keys(gm).length || (existing && existing.destinationGroupMemberships)) obj.destinationGroupMemberships = gm;
+    if (Object.keys(names).length) obj.subscriptionGroupNames = names; else delete obj.subscriptionGroupNames;
     const opts = { ...(obj.options || {}) };
     if (guard.value !== '') opts.maxDeletePercent = Number(guard.value); else delete opts.maxDeletePercent;
     if (Object.keys(opts).length || obj.options) obj.options = opts;
