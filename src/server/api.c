@@ -37,6 +37,7 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/catalog", api_catalog, ROLE_VIEWER },
 	{ "GET", "/api/v1/models", api_models, ROLE_VIEWER },
 	{ "GET", "/api/v1/models/{}", api_model, ROLE_VIEWER },
+	{ "GET", "/api/v1/models/{}/samples", api_samples, ROLE_VIEWER },
 	{ "GET", "/api/v1/apps", api_apps, ROLE_VIEWER },
 	{ "POST", "/api/v1/apps/{}/test", act_app_test, ROLE_ADMIN },
 	{ "GET", "/api/v1/sources", api_sources, ROLE_VIEWER },
@@ -852,6 +853,54 @@ void api_record(struct req *r, struct reply *out)
 done:
 	record_reader_close(rr);
 	state_close(st);
+	jerror_release(&err);
+	server_cfg_put(r->s, ref);
+}
+
+/* ---- sample values (forms: "e.g. ada@example.com") ---- */
+
+/*
+ * GET /api/v1/models/{id}/samples[?limit=N]: the first N records (key order, default 3,
+ * at most 10) as {properties: {key: [values]}}: a few values of each property, for
+ * people choosing what to map. Reads the sources and stops after N records.
+ */
+void api_samples(struct req *r, struct reply *out)
+{
+	static const char *const allowed[] = { "limit", NULL };
+	uint64_t limit;
+	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 3, 10, &limit))
+		return;
+	if (!limit)
+		limit = 3;
+	struct cfg_ref *ref = server_cfg_get(r->s);
+	const struct cfg_model *m = config_model(ref->cfg, r->params[0]);
+	struct record_reader *rr = NULL;
+	struct jerror err = JERROR_INIT;
+	const struct record *rec = NULL;
+	enum jerr rc;
+	if (!m) {
+		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+		goto done;
+	}
+	json_t *props = json_object();
+	for (size_t i = 0; i < m->n_properties; i++)
+		json_object_set_new(props, m->properties[i]->key, json_array());
+	uint64_t n = 0;
+	rc = record_reader_open(ref->cfg, m, NULL, &rr, &err);
+	while (!rc && n < limit && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
+		for (size_t i = 0; i < m->n_properties; i++)
+			if (rec->values[i].kind != VAL_NULL)
+				json_array_append_new(json_object_get(props, m->properties[i]->key), value_json(&rec->values[i]));
+		n++;
+	}
+	if (rc) {
+		json_decref(props);
+		reply_jerror(out, 502, &err);
+		goto done;
+	}
+	reply_json(out, 200, json_pack("{s:s,s:I,s:o}", "model", m->id, "records", (json_int_t)n, "properties", props));
+done:
+	record_reader_close(rr);
 	jerror_release(&err);
 	server_cfg_put(r->s, ref);
 }

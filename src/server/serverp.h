@@ -308,6 +308,7 @@ void api_errors(struct req *r, struct reply *out);
 void api_record(struct req *r, struct reply *out);
 void api_catalog(struct req *r, struct reply *out);
 void api_cron(struct req *r, struct reply *out);
+void api_samples(struct req *r, struct reply *out);
 void api_config_get(struct req *r, struct reply *out);
 
 void act_runs(struct req *r, struct reply *out);

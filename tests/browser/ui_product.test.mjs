@@ -160,7 +160,7 @@ async function checkPage(label) {
   assert(!res.length, `${label}: axe violations:\n  ${res.join('\n  ')}`);
   const w = await page.evaluate(() => [document.scrollingElement.scrollWidth, window.innerWidth,
     [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('[hidden]'))
-      .slice(-4).map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px)`)]);
+      .slice(0, 6).map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px)`)]);
   assert(w[0] <= w[1], `${label}: the page scrolls sideways (${w[0]} px wide in a ${w[1]} px window): ${w[2].join(', ')}`);
 }
 
@@ -339,6 +339,23 @@ async function main_() {
     await page.getByRole('button', { name: 'Save destination' }).click();
     await main().getByText(/Choose a sync mode/).first().waitFor();
     await shot('destination-no-mode');
+  });
+
+  await step('Braze fields: grouped, searchable, filtered by type, with sample values; the cost explained', async () => {
+    for (const g of ['Identity', 'Profile', 'Subscriptions and email settings']) await main().getByRole('columnheader', { name: g }).waitFor();
+    await page.getByLabel('Find a field').fill('city');
+    eq(await main().locator('tr[data-braze-field]:visible').count(), 1, 'rows shown for “city”');
+    await main().locator('tr[data-braze-field="home_city"]').waitFor();
+    await page.getByLabel('Find a field').fill('');
+    // a yes/no field offers the yes/no properties only (and all of them when asked)
+    const opts = async () => (await page.getByLabel('email_open_tracking_disabled', { exact: true }).locator('option').allTextContents()).filter((t) => !t.startsWith('—'));
+    eq(JSON.stringify(await opts()), JSON.stringify(['newsletter (boolean)']), 'properties offered for a boolean field');
+    await page.getByLabel('Offer only properties whose type fits').uncheck();
+    assert((await opts()).length > 5, 'all properties once the filter is off');
+    await page.getByLabel('email', { exact: true }).selectOption({ label: 'email (email)' });
+    await main().locator('tr[data-braze-field="email"]').getByText(/^e\.g\. .+@example\.com/).waitFor();
+    await main().locator('tr[data-braze-field="email_subscribe"]').getByText('free: Braze bills no data point for it').waitFor();
+    await shot('destination-fields');
   });
 
   await step('pausing a Sync destination shows the users it would delete, and needs a confirmation', async () => {

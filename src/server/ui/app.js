@@ -244,13 +244,15 @@ function diagLocation(d) {
   if (s && d.line && d.col) s += `:${d.col}`;
   return s;
 }
+// Diagnostics: the message and what to do; where in the files (file, line, field) is
+// technical detail, behind a toggle.
 function diagList(diags) {
   return h('ul.diagnostics', diags.map((d) => h('li',
     d.severity && d.severity !== 'error' ? [badge(d.severity, 'warn'), ' '] : null,
     h('strong', d.message || 'error'),
-    d.field ? [' ', h('span.diag-field', `(${d.field})`)] : null,
-    diagLocation(d) || d.id ? h('span.help', [diagLocation(d), d.class || d.id ? ` ${d.class || ''} "${d.id || ''}"` : ''].join('')) : null,
-    d.hint ? h('span.diag-hint', h('em', 'Hint: '), d.hint) : null)));
+    d.hint ? h('span.diag-hint', h('em', 'What to do: '), d.hint) : null,
+    diagLocation(d) || d.id || d.field ? h('details.small', h('summary', 'Technical detail'),
+      h('span.help', [diagLocation(d), d.class || d.id ? ` ${d.class || ''} "${d.id || ''}"` : '', d.field ? ` ${d.field}` : ''].join(''))) : null)));
 }
 
 // ---------------------------------------------------------------- app state
@@ -1498,9 +1500,10 @@ function findField(form, f) {
 
 async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, ctx) {
   const isNew = !destId || destId === 'new';
-  const [m, apps, cat, existingRaw] = await Promise.all([
+  const [m, apps, cat, existingRaw, samples] = await Promise.all([
     get(`/models/${enc(modelId)}`), get('/apps'), catalog(),
     isNew ? null : get(`/config/destinations/${enc(destId)}`),
+    get(`/models/${enc(modelId)}/samples`).catch(() => ({ properties: {} })),
   ]);
   const existing = existingRaw ? configObjectBody(existingRaw) : null;
   const props = m.properties || [];
@@ -1567,13 +1570,40 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     h('td', 'identifier'),
     h('td', pk ? h('span', h('strong', pk.key), ` (${pk.type}) — the model’s primary key`) : h('span.muted', 'no primary key')),
     h('td', h('span.small.muted', 'always sent; cannot be removed')));
+  // Braze's fields by what they are; each select offers the properties whose type fits
+  // (and the one chosen), with sample values of the chosen property beside it
+  const sampleOf = (pid) => {
+    const p = propById[pid];
+    const vs = p ? ((samples.properties || {})[p.key] || []) : [];
+    return vs.length ? `e.g. ${vs.slice(0, 3).map((v) => fmtValue(v)).join(', ')}` : p ? 'no sample value' : '';
+  };
+  // what joey validate accepts: a text field takes any property, an email or phone field
+  // also a text one, other fields their own type only
+  const fits = (f, p) => !f.type || f.type === 'string' || p.type === f.type || ((f.type === 'email' || f.type === 'phone') && p.type === 'string');
+  const onlyFitting = h('input', { type: 'checkbox', id: 'map-fit', checked: true });
   const knownRows = fields.map((f) => {
-    const sel = h('select', { id: `map-${slug(f.name)}`, dataset: { brazeField: f.name } }, propOptions(mapping[f.name]));
-    return h('tr', { dataset: { field: `mapping.${f.name}` } },
+    const sel = h('select', { id: `map-${slug(f.name)}`, dataset: { brazeField: f.name } });
+    const fill = () => {
+      const cur = sel.value || mapping[f.name];
+      clear(sel);
+      append(sel, propOptions(cur, (p) => !onlyFitting.checked || fits(f, p) || p.id === cur));
+    };
+    fill();
+    sel.fill = fill;
+    const ex = h('span.small.muted.break', sampleOf(sel.value));
+    sel.addEventListener('change', () => { ex.textContent = sampleOf(sel.value); });
+    return h('tr', { dataset: { field: `mapping.${f.name}`, brazeField: f.name } },
       h('th', { scope: 'row' }, h('label', { for: sel.id }, h('code', f.name))),
-      h('td', f.type || ''), h('td', sel),
-      h('td.small.muted', f.billable === false ? 'no data point' : ''));
+      h('td', f.type || ''), h('td', sel, h('div', ex)),
+      h('td.small.muted', f.billable === false ? 'free: Braze bills no data point for it' : 'each change is a billed data point'));
   });
+  onlyFitting.addEventListener('change', () => knownRows.forEach((tr) => tr.querySelector('select').fill()));
+  const FIELD_GROUPS = [
+    ['Identity', ['email', 'phone']],
+    ['Subscriptions and email settings', ['email_subscribe', 'push_subscribe', 'email_open_tracking_disabled', 'email_click_tracking_disabled', 'marked_email_as_spam_at']],
+  ];
+  const groupOf = (name) => (FIELD_GROUPS.find(([, ns]) => ns.includes(name)) || ['Profile'])[0];
+  const fieldSearch = h('input', { type: 'search', id: 'map-search', placeholder: 'e.g. name, city', autocomplete: 'off' });
   const fillBtn = h('button.small', {
     type: 'button',
     on: {
@@ -1589,10 +1619,20 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
       },
     },
   }, 'Fill in properties with the same names');
+  const sections = ['Identity', 'Profile', 'Subscriptions and email settings'].map((g) => {
+    const rows = knownRows.filter((tr) => groupOf(tr.dataset.brazeField) === g);
+    return h('tbody', { dataset: { fieldGroup: g } }, h('tr.group-head', h('th', { scope: 'colgroup', colspan: '4' }, g)), g === 'Identity' ? pinned : null, rows);
+  });
   const profileTable = h('table.data.mapping',
     h('caption', 'Braze profile fields: pick the property whose value goes into each field.'),
-    h('thead', h('tr', h('th', { scope: 'col' }, 'Braze field'), h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Property'), h('th', { scope: 'col' }, 'Note'))),
-    h('tbody', pinned, knownRows));
+    h('thead', h('tr', h('th', { scope: 'col' }, 'Braze field'), h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Property'), h('th', { scope: 'col' }, 'Cost'))),
+    sections);
+  fieldSearch.addEventListener('input', () => {
+    const q = fieldSearch.value.trim().toLowerCase().replace(/\s+/g, '_');
+    for (const tr of knownRows) tr.hidden = !!q && !tr.dataset.brazeField.includes(q);
+    pinned.hidden = !!q && !'external_id'.includes(q);
+    for (const tb of sections) tb.querySelector('tr.group-head').hidden = [...tb.querySelectorAll('tr[data-braze-field]')].every((tr) => tr.hidden) && pinned.closest('tbody') !== tb;
+  });
 
   // custom attributes
   const customBody = h('tbody', { id: 'custom-rows' });
@@ -1668,7 +1708,10 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     field('Braze app', app, null, { field: 'appId' }),
     modeSet,
     collSet,
-    h('fieldset', { dataset: { field: 'mapping' } }, h('legend', 'Braze profile fields'), h('div.actions', fillBtn), profileTable),
+    h('fieldset', { dataset: { field: 'mapping' } }, h('legend', 'Braze profile fields'),
+      h('div.actions', h('span.inline', h('label', { for: 'map-search' }, 'Find a field'), fieldSearch),
+        h('span.inline', onlyFitting, h('label', { for: 'map-fit' }, 'Offer only properties whose type fits')), fillBtn),
+      profileTable),
     h('fieldset', h('legend', 'Custom attributes'), customTable, h('div.actions', addCustomBtn)),
     h('fieldset', { dataset: { field: 'destinationGroupMemberships' } }, h('legend', 'Groups → Braze subscription groups'),
       h('p.help', 'Pick a group, then what its members get: a Braze subscription group (paste its ID from Braze → Audience → Subscriptions and give it a name you will recognise), or a value in their “groups” attribute.'),
