@@ -141,6 +141,38 @@ check("the right key is checked and saved", r.status == 200, r)
 r = srv.call("PUT", "/api/v1/config/apps/braze", dict(good, name="Braze (prod)"))
 check("a change that keeps key and endpoint is not checked again", r.status == 200, r)
 
+# ---- for the forms: sample values, schedules' next runs, subscription group names ----
+r = srv.get("/api/v1/models/users/samples?limit=2")
+check("sample values of the first records", r.status == 200 and r.json["records"] == 2
+      and r.json["properties"]["email"] == ["u1@example.com", "u2@example.com"], r)
+r = srv.get("/api/v1/models/users/samples?limit=99")
+check("samples: at most 10", r.status == 400, r)
+r = srv.get("/api/v1/cron?expr=0%203%20*%20*%20*")
+nx = r.json.get("next", []) if r.status == 200 else []
+check("cron: the next three runs, a day apart at 03:00 UTC",
+      r.json["valid"] is True and len(nx) == 3 and all(t % 86400000 == 3 * 3600000 for t in nx)
+      and nx[1] - nx[0] == 86400000, r)
+r = srv.get("/api/v1/cron?expr=61%20*%20*%20*%20*")
+check("cron: an invalid expression says why", r.status == 200 and r.json["valid"] is False and r.json["error"], r)
+r = srv.get("/api/v1/cron")
+check("cron: expr is required", r.status == 400, r)
+sub = "8f0d3c4e-6a1b-4f5e-9c2d-1a2b3c4d5e6f"
+d = srv.get("/api/v1/config/destinations/d").json
+d.pop("file")
+named = dict(d, destinationGroupMemberships={sub: "big", "vip": "big"}, subscriptionGroupNames={sub: "Newsletter"})
+r = srv.call("PUT", "/api/v1/config/destinations/d", named)
+if r.status == 409:
+    r = srv.call("PUT", "/api/v1/config/destinations/d?confirm=" + r.json["impact"]["token"], named)
+check("a destination with a named subscription group is saved", r.status == 200, r)
+ms = {m["remote"]: m for m in srv.get("/api/v1/destinations").json[0]["memberships"]}
+check("memberships say what each is, and the subscription group's name",
+      ms[sub]["kind"] == "subscription_group" and ms[sub]["name"] == "Newsletter"
+      and ms["vip"]["kind"] == "groups_value" and ms["vip"]["group"] == "big", ms)
+typo = dict(named, destinationGroupMemberships={sub[:-1]: "big"}, subscriptionGroupNames={})
+r = srv.call("PUT", "/api/v1/config/destinations/d", typo)
+check("a mistyped subscription group ID is refused, not sent as a groups value",
+      r.status == 422 and any("looks like a Braze subscription group ID" in x["message"] for x in r.json["diagnostics"]), r)
+
 srv.stop()
 
 # ---- repair mode: a config broken at start still serves the UI ----

@@ -747,8 +747,10 @@ async function runNow(body, btn) {
     const started = (r && r.started) || [];
     const queued = (r && r.queued) || [];
     const parts = [];
-    if (started.length) parts.push(`started ${started.join(', ')}`);
-    if (queued.length) parts.push(`queued ${queued.join(', ')} (already running)`);
+    const names = await destinationsById().catch(() => ({}));
+    const nm = (ids) => ids.map((x) => destName(names, x)).join(', ');
+    if (started.length) parts.push(`started ${nm(started)}`);
+    if (queued.length) parts.push(`queued ${nm(queued)} (already running)`);
     go('#/runs', `Run requested: ${parts.join('; ') || 'nothing to run'}.`);
   } catch (e) {
     if (btn) btn.disabled = false;
@@ -1049,8 +1051,10 @@ function runsTable(runs, dmap, opts = {}) {
 
 // The records the last finished run of a destination read: what a run now will read, about.
 function expectedRecords(runs, dest) {
+  // the last finished run's records read; the run itself may have read more already
   const last = runs.find((x) => x.destination === dest && x.finished_at && x.records_read);
-  return last ? last.records_read : 0;
+  const now = runs.find((x) => x.destination === dest && !x.finished_at);
+  return Math.max(last ? last.records_read : 0, (now && now.records_read) || 0);
 }
 
 async function viewRuns(root, _p, query, ctx) {
@@ -1595,7 +1599,7 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     return h('tr', { dataset: { field: `mapping.${f.name}`, brazeField: f.name } },
       h('th', { scope: 'row' }, h('label', { for: sel.id }, h('code', f.name))),
       h('td', f.type || ''), h('td', sel, h('div', ex)),
-      h('td.small.muted', f.billable === false ? 'free: Braze bills no data point for it' : 'each change is a billed data point'));
+      h('td.small.muted', f.billable === false ? 'free (no data point)' : ''));
   });
   onlyFitting.addEventListener('change', () => knownRows.forEach((tr) => tr.querySelector('select').fill()));
   const FIELD_GROUPS = [
@@ -1624,7 +1628,7 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     return h('tbody', { dataset: { fieldGroup: g } }, h('tr.group-head', h('th', { scope: 'colgroup', colspan: '4' }, g)), g === 'Identity' ? pinned : null, rows);
   });
   const profileTable = h('table.data.mapping',
-    h('caption', 'Braze profile fields: pick the property whose value goes into each field.'),
+    h('caption', 'Braze profile fields: pick the property whose value goes into each field. Braze bills a data point for each change of a field, except the fields marked free.'),
     h('thead', h('tr', h('th', { scope: 'col' }, 'Braze field'), h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Property'), h('th', { scope: 'col' }, 'Cost'))),
     sections);
   fieldSearch.addEventListener('input', () => {
