@@ -207,6 +207,11 @@ async function main_() {
   let firstRun;
   await step('sign in; a run of 2,008 users with one refused: the live panel counts requests and slow-downs, is announced, and stays', async () => {
     await page.goto(`${BASE}/#/runs`);
+    await page.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
+    for (const width of [360, 1280]) {
+      await page.setViewportSize({ width, height: 900 });
+      await checkPage(`the sign-in page at ${width} px`);
+    }
     await signIn(ADMIN);
     await h1('Runs');
     await page.getByRole('button', { name: 'Run everything now' }).click();

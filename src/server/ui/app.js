@@ -1046,7 +1046,7 @@ function runsTable(runs, dmap, opts = {}) {
         String(r.records_read ?? '—'),
         String((r.counts || {}).created ?? 0), String((r.counts || {}).updated ?? 0), String((r.counts || {}).deleted ?? 0),
         (r.counts || {}).failed ? link(`#/errors?run=${enc(r.id)}`, String(r.counts.failed)) : '0'],
-    })), { empty: opts.empty || 'No runs yet.' });
+    })), { empty: opts.empty || 'No runs yet. Press “Run now” on a model (preview its plan first), or give it a schedule.' });
 }
 
 // The records the last finished run of a destination read: what a run now will read, about.
