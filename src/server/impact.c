@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "base/strbuf.h"
+#include "base/xalloc.h"
 #include "config/write.h"
 #include "dest/dest.h"
 #include "engine/plan.h"
@@ -236,14 +237,10 @@ static enum jerr judge_change(struct impact_ask *ask, const struct config *stage
 		if (!m_after)
 			goto out;
 	}
-	before = calloc(now->n_destinations + 1, sizeof(*before));
-	have_before = calloc(now->n_destinations + 1, sizeof(*have_before));
-	after = calloc(staged->n_destinations + 1, sizeof(*after));
-	have_after = calloc(staged->n_destinations + 1, sizeof(*have_after));
-	if (!before || !after || !have_before || !have_after) {
-		rc = jerror_set(err, JERR_INTERNAL, "out of memory");
-		goto out;
-	}
+	before = xcalloc(now->n_destinations + 1, sizeof(*before));
+	have_before = xcalloc(now->n_destinations + 1, sizeof(*have_before));
+	after = xcalloc(staged->n_destinations + 1, sizeof(*after));
+	have_after = xcalloc(staged->n_destinations + 1, sizeof(*have_after));
 	if (plan_some(ask->s, staged, only, m_after, after, have_after, &perr) ||
 	    ((only || m_before) && plan_some(ask->s, now, only, m_before, before, have_before, &perr)))
 		unknown = true;
@@ -369,6 +366,8 @@ static enum jerr judge_app(struct impact_ask *ask, const struct config *staged, 
 enum jerr impact_approve(void *ctx, const struct config *staged, struct jerror *err)
 {
 	struct impact_ask *ask = ctx;
+	if (!ask->id) /* config_write refuses an object without an id before this */
+		return JERR_OK;
 	if (ask->cls == CLASS_APP)
 		return judge_app(ask, staged, err);
 	if (ask->cls == CLASS_SCHEDULE)

@@ -534,7 +534,8 @@ async function refreshStatus() {
 function showConfigBanner(ce) {
   const b = document.getElementById('config-banner');
   clear(b);
-  if (!ce) { b.hidden = true; return; }
+  // the repair page says the same at length
+  if (!ce || location.hash.startsWith('#/repair')) { b.hidden = true; return; }
   b.hidden = false;
   const repair = !!(state.status && state.status.repair);
   append(b, [
