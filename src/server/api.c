@@ -511,8 +511,14 @@ static void run_outcome(json_t *o, const struct state_run_info *run)
 	char what[32];
 	unsigned long long n, of;
 	double pct;
-	if (sscanf(run->error, "refusing to %31s %llu of %llu records (%lf%%)", what, &n, &of, &pct) == 4)
-		json_object_set_new(o, "held",
+	if (sscanf(run->error, "refusing to %31s %llu of %llu records (%lf%%)", what, &n, &of, &pct) != 4) {
+		/* a run that stopped: why, in plain words (explain.c) */
+		const struct explanation *x = explain_error(run->error);
+		if (strcmp(x->code, "unknown"))
+			json_object_set_new(o, "explanation", explain_json(x));
+		return;
+	}
+	json_object_set_new(o, "held",
 				    json_pack("{s:s,s:I,s:I,s:f,s:[ss]}", "action", what, "count", (json_int_t)n, "of",
 					      (json_int_t)of, "percent", pct, "approvers", "admin", "editor"));
 }

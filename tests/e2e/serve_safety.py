@@ -135,6 +135,14 @@ r = srv.call("PUT", "/api/v1/config/apps/braze?unverified=maybe", wrong)
 check("unverified must be true or false", r.status == 400, r)
 r = srv.call("PUT", "/api/v1/config/apps/braze?unverified=true", wrong)
 check("save anyway is an explicit choice", r.status == 200 and dir_digest(cfg) != before, r)
+d_now = srv.get("/api/v1/config/destinations/d").json
+d_now.pop("file")
+r = srv.call("PUT", "/api/v1/config/destinations/d", dict(d_now, collection="model"))
+check("sending everyone again is not destructive", r.status == 200, r)
+items, _ = run_and_follow({"destination": "d"})
+check("a run with a key Braze refuses stops, and says why in plain words",
+      items and items[0]["status"] == "failed" and items[0]["explanation"]["code"] == "key refused"
+      and "admin" in items[0]["explanation"]["action"], items and items[0])
 good = dict(app, options=dict(app["options"], apiKey="test-key"))
 r = srv.call("PUT", "/api/v1/config/apps/braze", good)
 check("the right key is checked and saved", r.status == 200, r)

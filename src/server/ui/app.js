@@ -1142,7 +1142,11 @@ async function viewRun(root, { run: id }) {
   root.appendChild(h('p', 'Status: ', runBadge(r)));
   if (r.held) root.appendChild(heldNotice(r, dmap));
   else if (r.status === 'completed_with_failures') root.appendChild(h('div.notice.warn', h('strong', `Completed with ${plural(r.failed_rows || c.failed || 0, 'failed row')}. `), 'Everything else went to Braze. ', link(`#/errors?run=${enc(r.id)}`, 'See why those rows failed and what to do')));
-  else if (r.error) root.appendChild(h('div.notice.error', h('strong', 'Error: '), fmtValue(r.error)));
+  else if (r.error && r.explanation) {
+    root.appendChild(h('div.notice.error', h('h2', 'Why the run stopped'), h('p', h('strong', r.explanation.title)),
+      h('p', h('em', 'What to do: '), r.explanation.action),
+      h('details.small', h('summary', 'Technical detail'), h('code.break', String(r.error)))));
+  } else if (r.error) root.appendChild(h('div.notice.error', h('strong', 'Error: '), fmtValue(r.error)));
   root.appendChild(table(['Field', 'Value'], [
     ['Started', fmtTime(r.started_at)], ['Finished', fmtTime(r.finished_at)],
     ['Took', r.finished_at && r.started_at ? fmtDuration(r.finished_at - r.started_at) : '—'],

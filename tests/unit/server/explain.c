@@ -27,6 +27,11 @@ static void test_codes_and_retry(void **s)
 		{ "HTTP 429", "HTTP 429", true },
 		{ "row 12 of users.csv is unreadable: bad quote", "unreadable row", false },
 		{ "rejected by Braze", "rejected", false },
+		{ "Braze rejected the API key", "key refused", false },
+		{ "Braze refused the request (access denied)", "permission missing", false },
+		{ "Braze does not know this endpoint", "wrong address", false },
+		{ "Braze unreachable: no connection to http://127.0.0.1:9", "Braze unreachable", true },
+		{ "run interrupted; batches in flight were committed", "interrupted", true },
 		{ "something new", "unknown", true },
 		{ "", "unknown", true },
 	};
