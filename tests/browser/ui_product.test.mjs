@@ -391,8 +391,12 @@ async function main_() {
       return r && r.held ? r : null;
     }, 60000, 300);
     await signOut();
-    await page.goto(`${BASE}/#/runs/${held.id}`);
+    await page.goto(`${BASE}/#/`);
     await signIn(EDITOR);
+    await h1('Overview');
+    const waiting = main().locator(`[data-held-run="${held.id}"]`);
+    await waiting.getByRole('heading', { name: 'Waiting for approval: Braze: all users' }).waitFor();
+    await waiting.getByRole('link', { name: 'Review the held run' }).click();
     await h1(`Run #${held.id}`);
     const n = page.locator('#held-notice');
     await n.getByRole('heading', { name: 'Held by the mass-delete guard' }).waitFor();

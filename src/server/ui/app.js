@@ -805,6 +805,15 @@ async function viewOverview(root, _p, _q, ctx) {
     stat(errs && errs.next && errors.length ? `${errors.length}+` : errors.length, 'failed rows', '#/errors')));
   const running = runs.filter((r) => r.status === 'running' || r.status === 'queued');
   if (running.length) root.appendChild(h('p.notice.info', `${plural(running.length, 'run')} going now. `, link('#/runs', 'Follow them')));
+  // a run the mass-delete guard held, still the latest of its destination: someone must decide
+  const latest = new Map();
+  for (const r of runs) if (r.id !== null && r.id !== undefined && !latest.has(r.destination)) latest.set(r.destination, r);
+  for (const r of latest.values()) {
+    if (!r.held) continue;
+    root.appendChild(h('div.notice.warn', { dataset: { heldRun: String(r.id) } }, h('h2', `Waiting for approval: ${destName(dmap, r.destination)}`),
+      h('p', `A run would ${r.held.action} ${num(r.held.count)} of ${num(r.held.of)} Braze users, more than this destination allows, so it stopped. An editor or an admin decides.`),
+      link(route('runs', r.id), 'Review the held run')));
+  }
   root.appendChild(h('h2', 'Runs over time'));
   root.appendChild(h('div.chart', runsChart(runs, { label: (r) => runLabel(r, dmap), onSelect: (r) => go(route('runs', r.id)) }), chartLegend()));
   root.appendChild(h('h2', 'Models'));
