@@ -188,12 +188,17 @@ void act_app_test(struct req *r, struct reply *out)
 	} else {
 		struct dest_opts o = r->s->opts.dest;
 		o.timeout_ms = o.timeout_ms > 15000 ? 15000 : o.timeout_ms;
-		if (ops->check(app, &o, &err))
+		if (ops->check(app, &o, &err)) {
+			/* plain words first (no option names); what joey saw as the technical detail */
+			const char *todo;
+			const char *words = impact_key_words(&err, &todo);
+			struct strbuf d = STRBUF_INIT;
+			strbuf_addf(&d, "%s%s%s", err.msg.buf, err.detail.len ? ": " : "", err.detail.buf);
 			reply_json(out, 200,
-				   json_pack("{s:b,s:s,s:o,s:o}", "ok", 0, "error", err.msg.buf, "detail",
-					     err.detail.len ? json_string(err.detail.buf) : json_null(), "hint",
-					     err.hint.len ? json_string(err.hint.buf) : json_null()));
-		else
+				   json_pack("{s:b,s:s,s:s,s:s,s:s}", "ok", 0, "error", words, "detail", d.buf, "hint", todo,
+					     "technical", err.msg.buf));
+			strbuf_release(&d);
+		} else
 			reply_json(out, 200, json_pack("{s:b}", "ok", 1));
 	}
 	jerror_release(&err);

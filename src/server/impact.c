@@ -301,7 +301,7 @@ out:
 }
 
 /* Plain words for a failed key check (err as dest_ops.check filled it). */
-static const char *key_words(const struct jerror *e, const char **todo)
+const char *impact_key_words(const struct jerror *e, const char **todo)
 {
 	if (e->code == JERR_AUTH && strstr(e->msg.buf, "lacks")) {
 		*todo = "In Braze, open Settings → API Keys and give the key the permissions users.track, users.delete, "
@@ -352,7 +352,7 @@ static enum jerr judge_app(struct impact_ask *ask, const struct config *staged, 
 	enum jerr rc = JERR_OK;
 	if (ops->check(app, &o, &ce)) {
 		const char *todo;
-		const char *words = key_words(&ce, &todo);
+		const char *words = impact_key_words(&ce, &todo);
 		ask->status = 422;
 		ask->refusal = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s?}}", "error", "the Braze key was not saved", "detail",
 					 words, "hint", todo, "needs", "unverified", "check", "error", ce.msg.buf, "detail",

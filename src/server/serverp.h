@@ -166,6 +166,8 @@ struct impact_ask {
 };
 /* config_write's approve callback (ctx: struct impact_ask); see impact.c. */
 enum jerr impact_approve(void *ctx, const struct config *staged, struct jerror *err);
+/* A failed Braze key check (dest_ops.check's err) in plain words; *todo: what to do. */
+const char *impact_key_words(const struct jerror *e, const char **todo);
 
 /* ---- explain.c: plain words for the errors of failed rows ---- */
 struct explanation {

@@ -1432,7 +1432,8 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
       clear(testBox);
       if (r && r.ok) testBox.appendChild(h('div.notice.ok', h('strong', 'Connection OK. '), r.message ? String(r.message) : 'Braze accepted the key.'));
       else testBox.appendChild(h('div.notice.error', h('strong', 'Connection failed: '), fmtValue((r && r.error) || 'unknown error'),
-        r && r.detail ? h('p.break', String(r.detail)) : null, r && r.hint ? h('p', h('strong', 'Hint: '), String(r.hint)) : null));
+        r && r.hint ? h('p', h('em', 'What to do: '), String(r.hint)) : null,
+        r && r.detail ? h('details.small', h('summary', 'Technical detail'), h('p.break', String(r.detail))) : null));
     } catch (e) {
       clear(testBox).appendChild(errorNotice(e, 'Connection test failed'));
     } finally { btn.disabled = false; }
