@@ -401,7 +401,7 @@ async function main_() {
     const n = page.locator('#held-notice');
     await n.getByRole('heading', { name: 'Held by the mass-delete guard' }).waitFor();
     await n.getByText(/would delete 2,008 of the 2,00\d Braze users/).waitFor();
-    await n.getByText(/Who may approve: admin or editors/).waitFor();
+    await n.getByText(/Who may approve: an editor or an admin/).waitFor();
     const badge = main().locator('.badge.warn').first();
     eq((await badge.textContent()).trim(), 'held: waiting for approval', 'the held badge');
     await shot('run-held');

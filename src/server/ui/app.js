@@ -1160,7 +1160,7 @@ async function viewRun(root, { run: id }) {
     ['Started', fmtTime(r.started_at)], ['Finished', fmtTime(r.finished_at)],
     ['Took', r.finished_at && r.started_at ? fmtDuration(r.finished_at - r.started_at) : '—'],
     ['Records read', r.records_read === null || r.records_read === undefined ? 'not known (run before the server started)' : num(r.records_read)],
-    ...Object.entries(c).map(([k, v]) => [COUNT_WORDS[k] || k.replace(/_/g, ' '), num(v)]),
+    ...Object.entries(c).map(([k, v]) => { const w = COUNT_WORDS[k] || k.replace(/_/g, ' '); return [w[0].toUpperCase() + w.slice(1), num(v)]; }),
   ], { class: 'kv', rowHeader: true }));
   if (r.status === 'running' || r.status === 'queued') every(1000, () => { render(); return 60000; });
 }
@@ -1197,7 +1197,7 @@ function heldNotice(r, dmap) {
   return h('div.notice.warn', { role: 'status', id: 'held-notice' },
     h('h2', 'Held by the mass-delete guard'),
     h('p', `This run would ${verb} ${num(x.count)} of the ${num(x.of)} Braze users it manages (${Math.round(x.percent)}%), more than the destination allows in one run, so it stopped before doing it. Creates and updates were sent.`),
-    h('p', `Who may approve: ${(x.approvers || ['admin', 'editor']).join(' or ')}s. ${can('editor') ? '' : `You are signed in as ${session.user ? session.user.role : 'nobody'}: ask an editor or an admin.`}`),
+    h('p', `Who may approve: ${(x.approvers || ['admin', 'editor']).slice().reverse().map((a) => `an ${a}`).join(' or ')}. ${can('editor') ? '' : `You are signed in as a ${session.user ? session.user.role : 'nobody'}: ask an editor or an admin.`}`),
     h('div.actions', btn));
 }
 
