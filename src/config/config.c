@@ -873,6 +873,7 @@ static const struct field_spec dest_fields[] = {
 	{ "options", T_OBJ, 0, NULL, NULL },
 	{ "mapping", T_OBJ, 0, NULL, NULL },
 	{ "destinationGroupMemberships", T_OBJ, 0, NULL, NULL },
+	{ "subscriptionGroupNames", T_OBJ, 0, NULL, NULL },
 };
 static const struct field_spec schedule_fields[] = {
 	{ "id", T_STR, 0, NULL, NULL },
@@ -2404,6 +2405,35 @@ static bool field_accepts(enum prop_type field, enum prop_type prop)
 	}
 }
 
+/* A Braze subscription group id: a UUID, 8-4-4-4-12 hexadecimal digits (as dest_is_subscription_group). */
+static bool is_uuid(const char *s, size_t len)
+{
+	if (len != 36)
+		return false;
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Shaped like a UUID with a typo (hexadecimal digits and dashes, about its length): a
+ * name that would otherwise go to the groups attribute instead of a subscription group. */
+static bool near_uuid(const char *s, size_t len)
+{
+	size_t dashes = 0;
+	if (len < 30 || len > 42 || is_uuid(s, len))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '-')
+			dashes++;
+		else if (!isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return dashes >= 3;
+}
+
 static void link_destination(struct loader *ld, struct dest_x *dx, void *const *props, size_t n_props,
 			     void *const *groups, size_t n_groups)
 {
@@ -2524,6 +2554,15 @@ static void link_destination(struct loader *ld, struct dest_x *dx, void *const *
 				err_at(ld, w, e->line, e->col, field, NULL, "empty remote group name");
 				continue;
 			}
+			if (near_uuid(e->key, e->key_len)) {
+				err_at(ld, w, e->line, e->col, field,
+				       "a subscription group ID has 36 characters, 8-4-4-4-12 hexadecimal digits: copy it again "
+				       "from Braze (Audience > Subscriptions)",
+				       "\"%.64s\" looks like a Braze subscription group ID but is not one; it would become a value "
+				       "of the \"groups\" attribute",
+				       e->key);
+				continue;
+			}
 			if (e->value->type != J5_STRING) {
 				err_at(ld, w, NPOS(e->value), field, NULL, "expected a group id (a string), found %s",
 				       found_text(e->value));
@@ -2538,9 +2577,36 @@ static void link_destination(struct loader *ld, struct dest_x *dx, void *const *
 				continue;
 			}
 			d->group_maps[d->n_group_maps++] = (struct cfg_group_map){ e->key, &gx->g,
-										   { w->file, e->line, e->col } };
+										   { w->file, e->line, e->col }, NULL };
 		}
 		qsort(d->group_maps, d->n_group_maps, sizeof(*d->group_maps), cmp_group_map);
+	}
+
+	/* joey's own: names of the subscription groups, for people (the UI, the plan) */
+	const struct j5_member *sn = get_m(dx->node, "subscriptionGroupNames", T_OBJ);
+	for (size_t i = 0; sn && i < sn->value->n; i++) {
+		const struct j5_member *e = &sn->value->members[i];
+		const char *field = arena_printf(ld->a, "subscriptionGroupNames.%.255s", e->key);
+		if (!is_uuid(e->key, e->key_len)) {
+			err_at(ld, w, e->line, e->col, field,
+			       "the keys are subscription group IDs: 36 characters, 8-4-4-4-12 hexadecimal digits",
+			       "\"%.64s\" is not a Braze subscription group ID", e->key);
+			continue;
+		}
+		if (e->value->type != J5_STRING || !e->value->str[0]) {
+			err_at(ld, w, NPOS(e->value), field, NULL, "expected the subscription group's name (a string), found %s",
+			       found_text(e->value));
+			continue;
+		}
+		bool used = false;
+		for (size_t k = 0; k < d->n_group_maps; k++)
+			if (!strcasecmp(d->group_maps[k].remote, e->key)) {
+				d->group_maps[k].label = e->value->str;
+				used = true;
+			}
+		if (!used)
+			warn_at(ld, w, e->line, e->col, field, "map a group to it in \"destinationGroupMemberships\", or remove the name",
+				"subscription group \"%.64s\" has a name but no group is mapped to it", e->key);
 	}
 }
 
@@ -2973,9 +3039,19 @@ struct diag_sort {
 	size_t seq;
 };
 
+/* A file that does not parse comes first: what it defines is missing, so the errors
+ * about references to it elsewhere follow from it (one stray comma, many errors). */
+static int diag_rank(const struct cfg_diag *d)
+{
+	return d->severity == DIAG_ERROR && d->message && !strncmp(d->message, "syntax error", 12) ? 0 : 1;
+}
+
 static int cmp_diag(const void *a, const void *b)
 {
 	const struct diag_sort *x = a, *y = b;
+	int rx = diag_rank(&x->d), ry = diag_rank(&y->d);
+	if (rx != ry)
+		return rx < ry ? -1 : 1;
 	const char *fx = x->d.pos.file ? x->d.pos.file : "", *fy = y->d.pos.file ? y->d.pos.file : "";
 	int c = strcmp(fx, fy);
 	if (c)

@@ -296,6 +296,7 @@ struct cfg_group_map {
 	const char *remote;      /* Braze subscription group id or `groups` value */
 	struct cfg_group *group;
 	struct cfg_pos pos;
+	const char *label;       /* the subscription group's name (subscriptionGroupNames), or NULL */
 };
 
 /* Default of options.enrichRecheckHours (docs/config.md says why). */

@@ -1571,6 +1571,10 @@ enum jerr config_write(const char *dir, const struct cfg_write *w, const struct 
 		goto out;
 	}
 
+	/* the caller's last word on the change as it would be (destructive changes, keys) */
+	if (w->approve && (rc = w->approve(w->approve_ctx, cfg, err)))
+		goto out;
+
 	/* 6. commit: secrets first, so the config never refers to a secret not on disk */
 	if (add.n) {
 		if ((rc = lock_secrets(opts->secrets_path, lock_fd, &secrets_fd, err)) ||
@@ -1676,4 +1680,132 @@ enum jerr config_read_object(const char *dir, enum cfg_class cls, const char *id
 	path_list_release(&pl);
 	found_release(&f);
 	return JERR_OK;
+}
+
+/* ---- whole files (the UI's repair editor) ---- */
+
+enum jerr config_files_list(const char *dir, char ***files, size_t *n, struct jerror *err)
+{
+	struct path_list pl;
+	struct stat st;
+	*files = NULL;
+	*n = 0;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return jerror_set(err, JERR_CONFIG, "could not open config directory \"%s\"", dir);
+	list_files(dir, &pl);
+	*files = pl.items;
+	*n = pl.n;
+	return JERR_OK;
+}
+
+void config_files_free(char **files, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+}
+
+enum jerr config_file_read(const char *dir, const char *rel, char **text, struct jerror *err)
+{
+	struct path_list pl;
+	bool known = false;
+	size_t len;
+	*text = NULL;
+	list_files(dir, &pl);
+	for (size_t i = 0; i < pl.n && !known; i++)
+		known = !strcmp(pl.items[i], rel);
+	path_list_release(&pl);
+	if (!known) {
+		jerror_set(err, JERR_USAGE, "config file \"%s\" does not exist", rel);
+		jerror_detail(err, "only the files the loader reads (*.json, *.js under \"%s\") can be read here", dir);
+		return JERR_USAGE;
+	}
+	struct strbuf path = STRBUF_INIT;
+	strbuf_addf(&path, "%s/%s", dir, rel);
+	enum jerr rc = read_whole(path.buf, text, &len, err);
+	strbuf_release(&path);
+	return rc;
+}
+
+enum jerr config_file_write(const char *dir, const char *rel, const char *text, const struct config_opts *opts,
+			    bool allow_invalid, struct cfg_write_result *res, struct jerror *err)
+{
+	struct path_list pl = { NULL, 0, 0 };
+	struct strbuf path = STRBUF_INIT;
+	struct jerror lerr = JERROR_INIT;
+	struct config_opts stage_opts = { 0 };
+	struct config *cfg = NULL;
+	char *real = NULL, *stage = NULL, *root_dir = NULL;
+	int lock_fd = -1;
+	bool known = false;
+	mode_t mode = 0644;
+	struct stat st;
+	enum jerr rc;
+
+	memset(res, 0, sizeof(*res));
+	real = realpath(dir, NULL);
+	if (!real)
+		return jerror_set(err, JERR_CONFIG, "could not open config directory \"%s\": %s", dir, strerror(errno));
+	if ((rc = lock_dir(real, &lock_fd, err)))
+		goto out;
+	list_files(real, &pl);
+	for (size_t i = 0; i < pl.n && !known; i++)
+		known = !strcmp(pl.items[i], rel);
+	if (!known) {
+		rc = jerror_set(err, JERR_USAGE, "config file \"%s\" does not exist", rel);
+		jerror_detail(err, "only the files the loader reads can be changed here; new objects are made in their forms");
+		goto out;
+	}
+	/* staged: the whole directory with the new text, loaded as `joey validate` would */
+	if ((rc = stage_create(real, &stage, err)) || (rc = stage_copy(real, &pl, stage, err)))
+		goto out;
+	strbuf_addf(&path, "%s/%s", stage, rel);
+	if ((rc = write_plain(path.buf, text, strlen(text), 0644, err)))
+		goto out;
+	strbuf_reset(&path);
+	if (opts)
+		stage_opts = *opts;
+	if (!stage_opts.root) {
+		if ((rc = config_project_root(dir, &root_dir, err)))
+			goto out;
+		stage_opts.root = root_dir;
+	}
+	rc = config_load(stage, &stage_opts, &cfg, &lerr);
+	if (cfg)
+		cfg->dir = arena_strdup(&cfg->arena, dir);
+	if (rc && rc != JERR_CONFIG) {
+		jerror_set(err, rc, "%s", lerr.msg.buf);
+		if (lerr.detail.len)
+			jerror_detail(err, "%s", lerr.detail.buf);
+		goto out;
+	}
+	if (rc == JERR_CONFIG && !allow_invalid) {
+		jerror_set(err, JERR_CONFIG, "config file \"%s\" was not saved: the config would be invalid (%zu error%s)", rel,
+			   cfg ? cfg->n_errors : 0, cfg && cfg->n_errors == 1 ? "" : "s");
+		jerror_hint(err, "nothing was changed; fix the errors listed in the diagnostics");
+		res->cfg = cfg;
+		cfg = NULL;
+		goto out;
+	}
+	strbuf_addf(&path, "%s/%s", real, rel);
+	if (stat(path.buf, &st) == 0)
+		mode = st.st_mode & 07777;
+	if ((rc = write_atomic(path.buf, text, strlen(text), mode, err)))
+		goto out;
+	res->cfg = cfg;
+	cfg = NULL;
+	res->file = xstrdup(rel);
+	rc = JERR_OK;
+out:
+	if (stage)
+		remove_tree(stage);
+	unlock_dir(lock_fd);
+	config_free(cfg);
+	path_list_release(&pl);
+	strbuf_release(&path);
+	jerror_release(&lerr);
+	free(root_dir);
+	free(real);
+	free(stage);
+	return rc;
 }

@@ -61,6 +61,15 @@ struct cfg_write {
 				    must equal id on UPDATE (a rename is delete + create;
 				    left out, it is taken from id); "class" may be left
 				    out (it is added after "id") */
+	/*
+	 * Optional: called once the change validated, before anything is written, with the
+	 * config as it would be (borrowed for the call; its dir is the real directory).
+	 * Anything but JERR_OK stops the write (nothing on disk changes) and config_write
+	 * returns that code with err as the callback filled it. The directory lock is held
+	 * meanwhile, so what it approved is what gets written. NULL: none.
+	 */
+	enum jerr (*approve)(void *ctx, const struct config *staged, struct jerror *err);
+	void *approve_ctx;
 };
 
 struct cfg_write_result {
@@ -82,6 +91,24 @@ void cfg_write_result_release(struct cfg_write_result *res);
  */
 enum jerr config_read_object(const char *dir, enum cfg_class cls, const char *id, char **json,
 			     char **file, struct jerror *err) JOEY_WUR;
+
+/*
+ * Whole config files, for the UI's repair editor. config_files_list: the files the
+ * loader reads (relative paths, sorted; free with config_files_free). config_file_read:
+ * the text of one of them (*text owned; JERR_USAGE "... does not exist" for any other
+ * path, so a path never leaves the directory). config_file_write: replace one of them
+ * with text (borrowed), after loading the directory as it would be (a staging copy, as
+ * config_write). When that config has errors: with allow_invalid false, JERR_CONFIG and
+ * nothing written (res->cfg holds the diagnostics); with allow_invalid true (a directory
+ * already broken, being repaired) the file is written anyway and JERR_OK returned with
+ * res->cfg holding the errors (res->cfg->n_errors). JERR_OK: res->cfg is the config
+ * after the write, res->file the path.
+ */
+enum jerr config_files_list(const char *dir, char ***files, size_t *n, struct jerror *err) JOEY_WUR;
+void config_files_free(char **files, size_t n);
+enum jerr config_file_read(const char *dir, const char *rel, char **text, struct jerror *err) JOEY_WUR;
+enum jerr config_file_write(const char *dir, const char *rel, const char *text, const struct config_opts *opts,
+			    bool allow_invalid, struct cfg_write_result *res, struct jerror *err) JOEY_WUR;
 
 /* "apps", "models", ... <-> enum cfg_class; false if unknown. */
 bool cfg_class_from_dir(const char *name, enum cfg_class *out);

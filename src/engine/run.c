@@ -58,6 +58,16 @@ static void progress(struct pass *p, bool final)
 	if ((!p->opts->progress && !p->opts->on_progress) || (!final && t - p->last_progress < 0.25))
 		return;
 	p->last_progress = t;
+	/* the connector's request counters, live: end_dest sets them for good */
+	for (size_t i = 0; i < p->n; i++) {
+		struct dest_ctx *dc = p->ctx[i];
+		if (!dc || !dc->h)
+			continue;
+		dc->ops->stats(dc->h, &dc->rd->stats);
+		dc->rd->counts.requests = dc->rd->stats.requests;
+		dc->rd->counts.retries = dc->rd->stats.retries;
+		dc->rd->counts.throttled = dc->rd->stats.throttled;
+	}
 	if (p->opts->on_progress)
 		p->opts->on_progress(p->opts->progress_ctx, p->r);
 	if (!p->opts->progress)
@@ -755,7 +765,7 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 			 (unsigned long long)rd->unreadable, (unsigned long long)rd->doubt_held);
 		const char *msg = rd->err.msg.len ? rd->err.msg.buf
 				  : rd->unreadable ? unread
-				  : rd->counts.failed ? "some records failed; see the error ledger" : NULL;
+				  : rd->counts.failed ? RUN_ERROR_ROWS_FAILED : NULL;
 		if (state_run_finish(dc->st, rd->run_id, rd->status, &rd->counts, msg, &e))
 			log_error("could not record the end of the run of \"%s\": %s", rd->dest->id, e.msg.buf);
 	}

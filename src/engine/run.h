@@ -45,6 +45,10 @@
 
 struct run;
 
+/* The error of a run row whose only trouble is failed rows (the API calls such a run
+ * "completed_with_failures"). */
+#define RUN_ERROR_ROWS_FAILED "some records failed; see the error ledger"
+
 /*
  * One work item of a job (workers, docs/scaling.md): the run covers one key range of
  * one destination, inside a job that holds the destination's lock and run row. So no

@@ -460,7 +460,7 @@ static enum jerr close_job(const struct config *cfg, struct state *st, const str
 	for (size_t i = 0; i < s.n && !rc; i++) {
 		struct job_dest *d = &s.dests[i];
 		bool d_ok = d->succeeded == d->items;
-		const char *msg = d->error ? d->error : d->counts.failed ? "some records failed; see the error ledger" : NULL;
+		const char *msg = d->error ? d->error : d->counts.failed ? RUN_ERROR_ROWS_FAILED : NULL;
 		ok &= d_ok;
 		rc = state_run_finish(st, d->run_id, d_ok ? RUN_SUCCESS : RUN_FAILED, &d->counts, msg, err);
 	}

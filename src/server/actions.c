@@ -188,12 +188,17 @@ void act_app_test(struct req *r, struct reply *out)
 	} else {
 		struct dest_opts o = r->s->opts.dest;
 		o.timeout_ms = o.timeout_ms > 15000 ? 15000 : o.timeout_ms;
-		if (ops->check(app, &o, &err))
+		if (ops->check(app, &o, &err)) {
+			/* plain words first (no option names); what joey saw as the technical detail */
+			const char *todo;
+			const char *words = impact_key_words(&err, &todo);
+			struct strbuf d = STRBUF_INIT;
+			strbuf_addf(&d, "%s%s%s", err.msg.buf, err.detail.len ? ": " : "", err.detail.buf);
 			reply_json(out, 200,
-				   json_pack("{s:b,s:s,s:o,s:o}", "ok", 0, "error", err.msg.buf, "detail",
-					     err.detail.len ? json_string(err.detail.buf) : json_null(), "hint",
-					     err.hint.len ? json_string(err.hint.buf) : json_null()));
-		else
+				   json_pack("{s:b,s:s,s:s,s:s,s:s}", "ok", 0, "error", words, "detail", d.buf, "hint", todo,
+					     "technical", err.msg.buf));
+			strbuf_release(&d);
+		} else
 			reply_json(out, 200, json_pack("{s:b}", "ok", 1));
 	}
 	jerror_release(&err);
@@ -249,17 +254,30 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 	struct jerror err = JERROR_INIT;
 	char *text = NULL;
 	json_t *sent = NULL; /* an app as sent, for config_guard_app */
+	char *id_copy = NULL; /* a new object's id, for impact_approve */
 
+	static const char *const write_params[] = { "confirm", "unverified", NULL };
+	const char *unverified = req_query(r, "unverified");
+	if (!req_check_query(r, out, write_params))
+		return;
+	if (unverified && strcmp(unverified, "true") && strcmp(unverified, "false")) {
+		reply_error(out, 400, "invalid value for query parameter \"unverified\"", unverified, "give true or false");
+		return;
+	}
 	if (!cfg_class_from_dir(r->params[0], &cls)) {
 		reply_error(out, 404, "no such config class", r->params[0],
 			    "use apps, models, sources, properties, groups, destinations, schedules or alerts");
 		return;
 	}
 	w.cls = cls;
+	struct impact_ask ask = { .s = r->s, .cls = cls, .op = op, .confirm = req_query(r, "confirm"),
+				  .unverified = unverified && !strcmp(unverified, "true") };
+	w.approve = impact_approve;
+	w.approve_ctx = &ask;
 	if ((cls == CLASS_APP || cls == CLASS_ALERT) && !auth_allows(r, out, ROLE_ADMIN)) /* apps and alerts hold keys */
 		return;
 	if (op != CFG_WRITE_CREATE)
-		w.id = r->params[1];
+		w.id = ask.id = r->params[1];
 	if (op == CFG_WRITE_DELETE) {
 		if (r->body_len) {
 			reply_error(out, 400, "DELETE takes no body", NULL, NULL);
@@ -272,6 +290,8 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 		json_t *file = json_object_get(body, "file");
 		if (file) /* what GET answered: not part of the object */
 			json_object_del(body, "file");
+		if (!ask.id && json_is_string(json_object_get(body, "id")))
+			ask.id = id_copy = xstrdup(json_string_value(json_object_get(body, "id")));
 		text = json_dumps(body, JSON_PRESERVE_ORDER);
 		if (cls == CLASS_APP || cls == CLASS_ALERT)
 			sent = json_incref(body);
@@ -307,6 +327,10 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 						       [CFG_WRITE_UPDATE] = "config.update",
 						       [CFG_WRITE_DELETE] = "config.delete" };
 		auth_audit(r, actions[op], cfg_class_dir(cls), oid, before, after);
+		if (ask.confirmed) /* who accepted which deletes */
+			auth_audit(r, "config.confirm_destructive", cfg_class_dir(cls), oid, NULL, ask.confirmed);
+		if (cls == CLASS_APP && ask.unverified)
+			auth_audit(r, "config.save_unverified", cfg_class_dir(cls), oid, NULL, NULL);
 		json_decref(after);
 	}
 	json_decref(before);
@@ -321,6 +345,9 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 			json_object_set_new(j, "file", json_string(res.file ? res.file : ""));
 			reply_json(out, op == CFG_WRITE_CREATE ? 201 : 200, j);
 		}
+	} else if (ask.refusal) {
+		reply_json(out, ask.status, ask.refusal);
+		ask.refusal = NULL;
 	} else if (rc == JERR_CONFIG && res.cfg) {
 		json_t *j = json_object();
 		json_object_set_new(j, "error", json_string("the change would make the config invalid"));
@@ -344,6 +371,9 @@ static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
 	}
 out:
 	cfg_write_result_release(&res);
+	json_decref(ask.refusal);
+	json_decref(ask.confirmed);
+	free(id_copy);
 	json_decref(sent);
 	free(text);
 	jerror_release(&err);
@@ -362,4 +392,108 @@ void act_config_update(struct req *r, struct reply *out)
 void act_config_delete(struct req *r, struct reply *out)
 {
 	do_write(r, out, CFG_WRITE_DELETE);
+}
+
+/* ---- approving a run the mass-delete guard held ---- */
+
+struct held_ctx {
+	int64_t id;
+	bool found, latest, held;
+	char dest[256];
+	char error[512];
+	int seen; /* runs of the destination seen before this one (newer) */
+};
+
+static enum jerr held_find(void *ctx, const struct state_run_info *run, struct jerror *err)
+{
+	(void)err;
+	struct held_ctx *c = ctx;
+	if (run->id != c->id)
+		return JERR_OK;
+	c->found = true;
+	c->held = run->status == RUN_FAILED && run->error && !strncmp(run->error, "refusing to ", 12);
+	snprintf(c->dest, sizeof(c->dest), "%s", run->dest_id);
+	snprintf(c->error, sizeof(c->error), "%s", run->error ? run->error : "");
+	return JERR_INTERRUPTED;
+}
+
+static enum jerr held_latest(void *ctx, const struct state_run_info *run, struct jerror *err)
+{
+	(void)err;
+	struct held_ctx *c = ctx;
+	if (!strcmp(run->kind, "run"))
+		c->latest = run->id == c->id;
+	return JERR_INTERRUPTED; /* newest first: the first run is the latest */
+}
+
+/*
+ * POST /api/v1/runs/{id}/approve: the run was held by the mass-delete guard and is the
+ * latest of its destination: run the destination again with the guard lifted (as
+ * `joey run --force`), audited as run.approve with what the guard held.
+ */
+void act_run_approve(struct req *r, struct reply *out)
+{
+	if (r->body_len) {
+		reply_error(out, 400, "this route takes no body", NULL, NULL);
+		return;
+	}
+	char *end;
+	long long id = strtoll(r->params[0], &end, 10);
+	if (*end || id <= 0) {
+		reply_error(out, 400, "invalid run id", r->params[0], "run ids are positive integers");
+		return;
+	}
+	struct held_ctx c = { .id = id };
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	enum jerr rc = server_state_read(r->s, &st, &err);
+	if (!rc)
+		rc = state_runs_list(st, NULL, 0, held_find, &c, &err);
+	if (rc == JERR_INTERRUPTED)
+		rc = JERR_OK;
+	if (!rc && c.found)
+		rc = state_runs_list(st, c.dest, 0, held_latest, &c, &err);
+	if (rc == JERR_INTERRUPTED)
+		rc = JERR_OK;
+	state_close(st);
+	if (rc) {
+		reply_jerror(out, 500, &err);
+		goto out;
+	}
+	if (!c.found) {
+		reply_error(out, 404, "no such run", r->params[0], NULL);
+		goto out;
+	}
+	if (!c.held) {
+		reply_error(out, 409, "this run was not held by the mass-delete guard", r->params[0],
+			    "only a run the guard stopped can be approved");
+		goto out;
+	}
+	if (!c.latest) {
+		reply_error(out, 409, "a newer run of this destination exists", c.dest,
+			    "approve the destination's latest held run, so the deletes approved are the ones shown");
+		goto out;
+	}
+	struct cfg_ref *ref = server_cfg_get(r->s);
+	bool known = config_destination(ref->cfg, c.dest) != NULL;
+	server_cfg_put(r->s, ref);
+	if (!known) {
+		reply_error(out, 404, "no such destination", c.dest, "the destination was removed from the config");
+		goto out;
+	}
+	struct sched_request_result res;
+	json_t *started = json_array(), *queued = json_array();
+	if (!server_request_runs(r->s, NULL, c.dest, SCHED_TRIGGER_API, false, true, &res, started, queued)) {
+		json_decref(started);
+		json_decref(queued);
+		reply_error(out, 503, "not taking new runs", "the server is stopping", NULL);
+		goto out;
+	}
+	json_t *what = json_pack("{s:I,s:s,s:O,s:O}", "approved_run", (json_int_t)id, "held", c.error, "started", started,
+				 "queued", queued);
+	auth_audit(r, "run.approve", "destinations", c.dest, NULL, what);
+	json_decref(what);
+	reply_json(out, 202, json_pack("{s:o,s:o}", "started", started, "queued", queued));
+out:
+	jerror_release(&err);
 }

@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "base/cron.h"
 #include "base/strbuf.h"
 #include "base/value.h"
 #include "base/xalloc.h"
 #include "config/catalog.h"
 #include "config/write.h"
+#include "dest/dest.h"
 #include "engine/record.h"
 #include "server/serverp.h"
 
@@ -34,6 +37,7 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/catalog", api_catalog, ROLE_VIEWER },
 	{ "GET", "/api/v1/models", api_models, ROLE_VIEWER },
 	{ "GET", "/api/v1/models/{}", api_model, ROLE_VIEWER },
+	{ "GET", "/api/v1/models/{}/samples", api_samples, ROLE_VIEWER },
 	{ "GET", "/api/v1/apps", api_apps, ROLE_VIEWER },
 	{ "POST", "/api/v1/apps/{}/test", act_app_test, ROLE_ADMIN },
 	{ "GET", "/api/v1/sources", api_sources, ROLE_VIEWER },
@@ -41,9 +45,11 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/groups", api_groups, ROLE_VIEWER },
 	{ "GET", "/api/v1/destinations", api_destinations, ROLE_VIEWER },
 	{ "GET", "/api/v1/schedules", api_schedules, ROLE_VIEWER },
+	{ "GET", "/api/v1/cron", api_cron, ROLE_VIEWER },
 	{ "GET", "/api/v1/runs", api_runs, ROLE_VIEWER },
 	{ "POST", "/api/v1/runs", act_runs, ROLE_EDITOR },
 	{ "GET", "/api/v1/runs/{}", api_run, ROLE_VIEWER },
+	{ "POST", "/api/v1/runs/{}/approve", act_run_approve, ROLE_EDITOR },
 	{ "GET", "/api/v1/errors", api_errors, ROLE_VIEWER },
 	{ "GET", "/api/v1/records/{}/{}", api_record, ROLE_VIEWER },
 	{ "POST", "/api/v1/plan", act_plan, ROLE_EDITOR },
@@ -53,6 +59,10 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/alerts/incidents", api_alert_incidents, ROLE_VIEWER },
 	{ "GET", "/api/v1/alerts/deliveries", api_alert_deliveries, ROLE_VIEWER },
 	{ "POST", "/api/v1/alerts/{}/test", act_alert_test, ROLE_ADMIN },
+	/* config files as text (repair editor); files holding apps need admin: files.c checks */
+	{ "GET", "/api/v1/files", api_files, ROLE_EDITOR },
+	{ "GET", "/api/v1/files/{}", api_file, ROLE_EDITOR },
+	{ "PUT", "/api/v1/files/{}", act_file_write, ROLE_EDITOR },
 	/* apps (keys) need admin: act_config_* check the class */
 	{ "POST", "/api/v1/config/{}", act_config_create, ROLE_EDITOR },
 	{ "GET", "/api/v1/config/{}/{}", api_config_get, ROLE_VIEWER },
@@ -179,12 +189,26 @@ static json_t *destination_json(const struct cfg_destination *d)
 	for (size_t i = 0; i < d->n_group_maps; i++)
 		if (d->group_maps[i].group)
 			json_object_set_new(gm, d->group_maps[i].group->id, json_string(d->group_maps[i].remote));
-	return json_pack("{s:s,s:o,s:s,s:o,s:s,s:s,s:s,s:o,s:o,s:o,s:f,s:o}", "id", d->id, "name", jstr(d->name),
+	json_t *j = json_pack("{s:s,s:o,s:s,s:o,s:s,s:s,s:s,s:o,s:o,s:o,s:f,s:o}", "id", d->id, "name", jstr(d->name),
 			 "type", d->type, "app", d->app ? json_string(d->app->id) : json_null(), "model", d->model->id,
 			 "sync_mode", sync_mode_name(d->sync_mode), "collection", collection_name(d->collection), "group",
 			 d->group ? json_string(d->group->id) : json_null(), "mapping", mapping, "group_mapping", gm,
 			 "max_delete_percent", d->max_delete_percent, "options", options_json(&d->options));
+	/* every membership, with what it is and its name (subscriptionGroupNames) */
+	json_t *ms = json_array();
+	for (size_t i = 0; i < d->n_group_maps; i++) {
+		const struct cfg_group_map *g = &d->group_maps[i];
+		bool sub = dest_is_subscription_group(g->remote);
+		json_array_append_new(ms, json_pack("{s:s,s:o,s:s,s:o}", "remote", g->remote, "group",
+						    g->group ? json_string(g->group->id) : json_null(), "kind",
+						    sub ? "subscription_group" : "groups_value", "name",
+						    g->label ? json_string(g->label) : sub ? json_null() : json_string(g->remote)));
+	}
+	json_object_set_new(j, "memberships", ms);
+	return j;
 }
+
+static int64_t epoch_now_ms(void);
 
 static json_t *schedule_json(struct server *s, const struct cfg_schedule *sc)
 {
@@ -193,13 +217,62 @@ static json_t *schedule_json(struct server *s, const struct cfg_schedule *sc)
 	int64_t next = sched_next_due(s->sched, sc->id), last = sched_last_fired(s->sched, sc->id);
 	pthread_mutex_unlock(&s->lock);
 	const char *column = cfg_options_str(&sc->options, "column");
-	return json_pack("{s:s,s:o,s:o,s:o,s:b,s:o,s:o,s:b,s:o,s:b,s:o,s:o}", "id", sc->id, "name", jstr(sc->name),
+	json_t *j = json_pack("{s:s,s:o,s:o,s:o,s:b,s:o,s:o,s:b,s:o,s:b,s:o,s:o}", "id", sc->id, "name", jstr(sc->name),
 			 "source", sc->source ? json_string(sc->source->id) : json_null(), "model",
 			 m ? json_string(m->id) : json_null(), "recurring", sc->recurring, "frequency_ms",
 			 sc->recurring_frequency_ms ? json_integer(sc->recurring_frequency_ms) : json_null(), "cron",
 			 jstr(sc->cron), "incremental", sc->incremental, "column", jstr(column), "confirm_records",
 			 sc->confirm_records, "next_run_at", next < 0 ? json_null() : json_integer(next), "last_run_at",
 			 last < 0 ? json_null() : json_integer(last));
+	/* the next three runs, for "in words" displays */
+	json_t *nx = json_array();
+	struct cron c;
+	struct jerror e = JERROR_INIT;
+	if (sc->cron && !cron_parse(sc->cron, &c, &e)) {
+		int64_t t = next >= 0 ? next - 1 : epoch_now_ms();
+		for (int i = 0; i < 3 && (t = cron_next(&c, t)) >= 0; i++)
+			json_array_append_new(nx, json_integer(t));
+	} else if (sc->recurring && sc->recurring_frequency_ms > 0 && next >= 0) {
+		for (int i = 0; i < 3; i++)
+			json_array_append_new(nx, json_integer(next + i * sc->recurring_frequency_ms));
+	}
+	jerror_release(&e);
+	json_object_set_new(j, "next_runs", nx);
+	return j;
+}
+
+static int64_t epoch_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* GET /api/v1/cron?expr=E[&count=N]: is E a valid schedule, and its next N runs (UTC). */
+void api_cron(struct req *r, struct reply *out)
+{
+	static const char *const allowed[] = { "expr", "count", NULL };
+	uint64_t count;
+	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "count", 3, 20, &count))
+		return;
+	const char *expr = req_query(r, "expr");
+	if (!expr) {
+		reply_error(out, 400, "query parameter \"expr\" is required", NULL, "e.g. ?expr=0%203%20*%20*%20*");
+		return;
+	}
+	struct cron c;
+	struct jerror err = JERROR_INIT;
+	if (cron_parse(expr, &c, &err)) {
+		reply_json(out, 200, json_pack("{s:b,s:s,s:o}", "valid", 0, "error", err.msg.buf, "detail",
+					       err.detail.len ? json_string(err.detail.buf) : json_null()));
+	} else {
+		json_t *nx = json_array();
+		int64_t t = epoch_now_ms();
+		for (uint64_t i = 0; i < (count ? count : 3) && (t = cron_next(&c, t)) >= 0; i++)
+			json_array_append_new(nx, json_integer(t));
+		reply_json(out, 200, json_pack("{s:b,s:o}", "valid", 1, "next", nx));
+	}
+	jerror_release(&err);
 }
 
 /* The objects of one kind, of model m (NULL: of every model). */
@@ -268,6 +341,7 @@ void api_status(struct req *r, struct reply *out)
 			      "auth_required", true, "config_loaded_at", (json_int_t)s->cfg->loaded_at,
 			      "config_error", s->config_error ? s->config_error : json_null(), "queue_depth",
 			      (json_int_t)sched_queue_depth(s->sched));
+	json_object_set_new(j, "repair", json_boolean(s->repair));
 	pthread_mutex_unlock(&s->lock);
 	strbuf_release(&shown);
 	reply_json(out, 200, j);
@@ -444,6 +518,36 @@ static json_t *sync_log_json(struct state *st, const struct state_run_info *run)
 	return o;
 }
 
+/*
+ * What a finished run means for a person: a run whose only trouble is rows Braze
+ * refused "completed_with_failures" (amber: everything else went out), a run the
+ * mass-delete guard stopped "held" (with what it held and who may approve it).
+ */
+static void run_outcome(json_t *o, const struct state_run_info *run)
+{
+	json_object_set_new(o, "failed_rows", json_integer((json_int_t)run->counts.failed));
+	json_object_set_new(o, "held", json_null());
+	if (run->status != RUN_FAILED || !run->error)
+		return;
+	if (run->counts.failed && !strcmp(run->error, RUN_ERROR_ROWS_FAILED)) {
+		json_object_set_new(o, "status", json_string("completed_with_failures"));
+		return;
+	}
+	char what[32];
+	unsigned long long n, of;
+	double pct;
+	if (sscanf(run->error, "refusing to %31s %llu of %llu records (%lf%%)", what, &n, &of, &pct) != 4) {
+		/* a run that stopped: why, in plain words (explain.c) */
+		const struct explanation *x = explain_error(run->error);
+		if (strcmp(x->code, "unknown"))
+			json_object_set_new(o, "explanation", explain_json(x));
+		return;
+	}
+	json_object_set_new(o, "held",
+				    json_pack("{s:s,s:I,s:I,s:f,s:[ss]}", "action", what, "count", (json_int_t)n, "of",
+					      (json_int_t)of, "percent", pct, "approvers", "admin", "editor"));
+}
+
 static json_t *run_json(struct server *s, const struct config *cfg, const struct state_run_info *run)
 {
 	const struct cfg_destination *d = config_destination(cfg, run->dest_id);
@@ -453,8 +557,15 @@ static json_t *run_json(struct server *s, const struct config *cfg, const struct
 			      "finished_at", run->finished_at ? json_integer(run->finished_at) : json_null(), "counts",
 			      counts_json(&run->counts), "error", jstr(run->error), "trigger", json_null(),
 			      "records_read", json_null());
-	if (run->status != RUN_RUNNING)
+	run_outcome(o, run);
+	if (run->status != RUN_RUNNING) {
+		const struct finished_run *fr = server_finished_run(s, run->id);
+		if (fr) {
+			json_object_set_new(o, "trigger", json_string(sched_trigger_name(fr->trigger)));
+			json_object_set_new(o, "records_read", json_integer((json_int_t)fr->records_read));
+		}
 		return o;
+	}
 	/* a running run of this process: its live counts */
 	for (struct active_job *aj = s->jobs; aj; aj = aj->next)
 		for (size_t i = 0; i < aj->job.n_dests; i++)
@@ -635,6 +746,8 @@ static enum jerr ledger_fn(void *ctx, const struct state_ledger_entry *e, struct
 					e->run_id ? json_integer(e->run_id) : json_null(), "destination", e->dest_id, "key",
 					e->key.text.ptr, e->key.text.len, "error", e->error ? e->error : "", "attempts",
 					e->attempts, "at", (json_int_t)e->at, "pending", pending));
+	json_object_set_new(json_array_get(c->items, json_array_size(c->items) - 1), "explanation",
+			    explain_json(explain_error(e->error)));
 	return JERR_OK;
 }
 
@@ -776,6 +889,54 @@ void api_record(struct req *r, struct reply *out)
 done:
 	record_reader_close(rr);
 	state_close(st);
+	jerror_release(&err);
+	server_cfg_put(r->s, ref);
+}
+
+/* ---- sample values (forms: "e.g. ada@example.com") ---- */
+
+/*
+ * GET /api/v1/models/{id}/samples[?limit=N]: the first N records (key order, default 3,
+ * at most 10) as {properties: {key: [values]}}: a few values of each property, for
+ * people choosing what to map. Reads the sources and stops after N records.
+ */
+void api_samples(struct req *r, struct reply *out)
+{
+	static const char *const allowed[] = { "limit", NULL };
+	uint64_t limit;
+	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 3, 10, &limit))
+		return;
+	if (!limit)
+		limit = 3;
+	struct cfg_ref *ref = server_cfg_get(r->s);
+	const struct cfg_model *m = config_model(ref->cfg, r->params[0]);
+	struct record_reader *rr = NULL;
+	struct jerror err = JERROR_INIT;
+	const struct record *rec = NULL;
+	enum jerr rc;
+	if (!m) {
+		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+		goto done;
+	}
+	json_t *props = json_object();
+	for (size_t i = 0; i < m->n_properties; i++)
+		json_object_set_new(props, m->properties[i]->key, json_array());
+	uint64_t n = 0;
+	rc = record_reader_open(ref->cfg, m, NULL, &rr, &err);
+	while (!rc && n < limit && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
+		for (size_t i = 0; i < m->n_properties; i++)
+			if (rec->values[i].kind != VAL_NULL)
+				json_array_append_new(json_object_get(props, m->properties[i]->key), value_json(&rec->values[i]));
+		n++;
+	}
+	if (rc) {
+		json_decref(props);
+		reply_jerror(out, 502, &err);
+		goto done;
+	}
+	reply_json(out, 200, json_pack("{s:s,s:I,s:o}", "model", m->id, "records", (json_int_t)n, "properties", props));
+done:
+	record_reader_close(rr);
 	jerror_release(&err);
 	server_cfg_put(r->s, ref);
 }

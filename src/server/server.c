@@ -70,6 +70,9 @@ void server_cfg_put(struct server *s, struct cfg_ref *ref)
 json_t *server_diags_json(const struct config *cfg)
 {
 	json_t *a = json_array();
+	bool syntax = false; /* a file did not parse: what it defines is missing */
+	for (size_t i = 0; cfg && i < cfg->n_diags; i++)
+		syntax |= cfg->diags[i].severity == DIAG_ERROR && !strncmp(cfg->diags[i].message, "syntax error", 12);
 	for (size_t i = 0; cfg && i < cfg->n_diags; i++) {
 		const struct cfg_diag *d = &cfg->diags[i];
 		json_t *o = json_object();
@@ -82,6 +85,9 @@ json_t *server_diags_json(const struct config *cfg)
 		json_object_set_new(o, "field", d->field ? json_string(d->field) : json_null());
 		json_object_set_new(o, "message", json_string(d->message));
 		json_object_set_new(o, "hint", d->hint ? json_string(d->hint) : json_null());
+		/* "unknown Property ..." after a syntax error: most likely defined in the file
+		 * that did not parse; fixing that one fixes these */
+		json_object_set_new(o, "follow_on", json_boolean(syntax && !strncmp(d->message, "unknown ", 8)));
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -97,6 +103,7 @@ static void install_config(struct server *s, struct config *cfg)
 	pthread_mutex_lock(&s->lock);
 	struct cfg_ref *old = s->cfg;
 	s->cfg = ref;
+	s->repair = false;
 	if (s->config_error) {
 		json_decref(s->config_error);
 		s->config_error = NULL;
@@ -131,10 +138,14 @@ enum jerr server_reload(struct server *s, struct jerror *err)
 		return JERR_OK;
 	}
 	json_t *e = json_object();
+	pthread_mutex_lock(&s->lock);
+	bool repair = s->repair;
+	pthread_mutex_unlock(&s->lock);
 	if (cfg && rc == JERR_CONFIG) {
 		jerror_set(err, JERR_CONFIG, "config reload failed: %zu error%s in %s", cfg->n_errors,
 			   cfg->n_errors == 1 ? "" : "s", s->opts.config_dir);
-		jerror_hint(err, "the previous config stays in use; fix the files and reload again (SIGHUP)");
+		jerror_hint(err, repair ? "nothing runs until the config is valid; fix the files and reload again (SIGHUP)"
+					: "the previous config stays in use; fix the files and reload again (SIGHUP)");
 		for (size_t i = 0; i < cfg->n_diags; i++) {
 			const struct cfg_diag *d = &cfg->diags[i];
 			if (d->severity == DIAG_ERROR)
@@ -147,7 +158,7 @@ enum jerr server_reload(struct server *s, struct jerror *err)
 	json_object_set_new(e, "detail", err->detail.len ? json_string(err->detail.buf) : json_null());
 	json_object_set_new(e, "hint", err->hint.len ? json_string(err->hint.buf) : json_null());
 	json_object_set_new(e, "at", json_integer(epoch_ms()));
-	log_error("%s; the previous config stays in use", err->msg.buf);
+	log_error("%s; %s", err->msg.buf, repair ? "still in repair mode" : "the previous config stays in use");
 	config_free(cfg);
 	pthread_mutex_lock(&s->lock);
 	if (s->config_error)
@@ -195,6 +206,26 @@ bool server_request_runs(struct server *s, const char *model_id, const char *des
 }
 
 /* ---- jobs ---- */
+
+const struct finished_run *server_finished_run(const struct server *s, int64_t run_id)
+{
+	for (size_t i = 0; i < SERVER_FINISHED_RUNS; i++)
+		if (s->finished[i].run_id == run_id && run_id)
+			return &s->finished[i];
+	return NULL;
+}
+
+/* Remember the trigger and records read of the job's runs. Under lock. */
+static void remember_finished(struct server *s, const struct active_job *aj)
+{
+	for (size_t k = 0; k < aj->job.n_dests; k++) {
+		if (!aj->dests[k].run_id)
+			continue;
+		s->finished[s->finished_next] =
+			(struct finished_run){ aj->dests[k].run_id, aj->job.trigger, aj->records_read };
+		s->finished_next = (s->finished_next + 1) % SERVER_FINISHED_RUNS;
+	}
+}
 
 static void job_progress(void *ctx, const struct run *r)
 {
@@ -299,6 +330,7 @@ out:
 	for (size_t k = 0; k < aj->job.n_dests; k++)
 		if (aj->dests[k].status == RUN_RUNNING)
 			aj->dests[k].status = s->stopping ? RUN_INTERRUPTED : RUN_FAILED;
+	remember_finished(s, aj);
 	aj->finished = true;
 	sched_done(s->sched, &aj->job, epoch_ms());
 	s->counts_stale = true;
@@ -388,6 +420,12 @@ static void *job_main(void *arg)
 				 rd->dest->id, (long long)rd->run_id, (unsigned long long)rd->counts.created,
 				 (unsigned long long)rd->counts.updated, (unsigned long long)rd->counts.deleted,
 				 (unsigned long long)rd->counts.unchanged);
+		else if (rd->status == RUN_FAILED && rd->counts.failed && !rd->err.msg.len && !rd->unreadable)
+			log_warn("destination \"%s\": run %lld completed with %llu failed rows: %llu created, %llu updated, "
+				 "%llu deleted, %llu unchanged",
+				 rd->dest->id, (long long)rd->run_id, (unsigned long long)rd->counts.failed,
+				 (unsigned long long)rd->counts.created, (unsigned long long)rd->counts.updated,
+				 (unsigned long long)rd->counts.deleted, (unsigned long long)rd->counts.unchanged);
 		else
 			log_error("destination \"%s\": run %lld %s%s%s", rd->dest->id, (long long)rd->run_id,
 				  run_status_name(rd->status), rd->err.msg.len ? ": " : "",
@@ -407,6 +445,7 @@ static void *job_main(void *arg)
 	for (size_t k = 0; k < aj->job.n_dests; k++)
 		if (aj->dests[k].status == RUN_RUNNING)
 			aj->dests[k].status = rc == JERR_INTERRUPTED ? RUN_INTERRUPTED : RUN_FAILED;
+	remember_finished(s, aj);
 	aj->finished = true;
 	sched_done(s->sched, &aj->job, epoch_ms());
 	s->counts_stale = true;
@@ -616,6 +655,23 @@ static void seed_last_runs(struct server *s, struct state *st)
 	}
 }
 
+/* A valid config with nothing in it (repair mode): loaded from an empty directory. */
+static enum jerr empty_config(const struct server_opts *o, struct config **out, struct jerror *err)
+{
+	char dir[] = "/tmp/joey-repair.XXXXXX";
+	*out = NULL;
+	if (!mkdtemp(dir))
+		return jerror_set(err, JERR_IO, "could not create a temporary directory: %s", strerror(errno));
+	struct config_opts co = o->cfg;
+	enum jerr rc = config_load(dir, &co, out, err);
+	rmdir(dir);
+	if (rc) {
+		config_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
 enum jerr server_open(const struct server_opts *o, struct server **out, struct jerror *err)
 {
 	struct server *s = xcalloc(1, sizeof(*s));
@@ -638,6 +694,30 @@ enum jerr server_open(const struct server_opts *o, struct server **out, struct j
 	snprintf(s->listen_desc, sizeof(s->listen_desc), "%s:%u", o->listen_host, o->listen_port);
 
 	rc = config_load(o->config_dir, &o->cfg, &cfg, err);
+	if (rc == JERR_CONFIG && cfg && !o->no_http && !o->worker) {
+		/* repair mode: the API and the UI serve, with an empty config, so an editor
+		 * can see the errors and fix the files; nothing runs until a reload succeeds */
+		config_print_diags(cfg, stderr);
+		struct config *empty = NULL;
+		if (empty_config(o, &empty, err) == JERR_OK) {
+			char n[64];
+			snprintf(n, sizeof(n), "the config directory is not valid (%zu error%s)", cfg->n_errors,
+				 cfg->n_errors == 1 ? "" : "s");
+			json_t *e = json_pack("{s:s,s:s,s:s,s:o,s:I}", "error", n, "detail", o->config_dir, "hint",
+					      "nothing runs until the config is valid; fix the files and reload",
+					      "diagnostics", server_diags_json(cfg), "at", (json_int_t)epoch_ms());
+			log_error("config directory \"%s\" is not valid: %zu error%s; serving the web UI in repair mode "
+				  "(nothing runs until the config is fixed and reloaded)",
+				  o->config_dir, cfg->n_errors, cfg->n_errors == 1 ? "" : "s");
+			config_free(cfg);
+			cfg = empty;
+			install_config(s, cfg);
+			s->repair = true;
+			s->config_error = e;
+			rc = JERR_OK;
+			goto state;
+		}
+	}
 	if (rc) {
 		if (cfg && rc == JERR_CONFIG) {
 			config_print_diags(cfg, stderr);
@@ -652,6 +732,7 @@ enum jerr server_open(const struct server_opts *o, struct server **out, struct j
 	config_print_diags(cfg, stderr); /* warnings */
 	install_config(s, cfg);
 
+state:
 	if ((rc = state_open(o->state_path, STATE_OPEN_CREATE, &st, err))) {
 		server_close(s);
 		return rc;

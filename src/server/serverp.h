@@ -7,6 +7,9 @@
  *   actions.c  runs, plan preview, retry, app test, config writes
  *   metrics.c  counters and the Prometheus text
  *   assets.c   the embedded web UI
+ *   impact.c   destructive config changes and Braze key checks, judged before writing
+ *   explain.c  plain words for the errors of failed rows
+ *   files.c    the config files as text (the repair editor)
  */
 #ifndef JOEY_SERVERP_H
 #define JOEY_SERVERP_H
@@ -17,6 +20,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "config/write.h"
 #include "engine/run.h"
 #include "sched/sched.h"
 #include "server/server.h"
@@ -51,6 +55,14 @@ struct active_job {
 	struct active_job *next;
 };
 
+/* What the run history does not keep of a run this process ran (server.lock). */
+struct finished_run {
+	int64_t run_id;
+	enum sched_trigger trigger;
+	uint64_t records_read;
+};
+#define SERVER_FINISHED_RUNS 1024
+
 /* Per destination counters for /metrics (under metrics.lock). */
 struct metric_dest {
 	char *dest_id;
@@ -82,6 +94,7 @@ struct server {
 	pthread_cond_t wake;
 	struct cfg_ref *cfg;        /* current config; never NULL after start */
 	json_t *config_error;       /* last reload failure ({error,detail,hint,diagnostics}) or NULL */
+	bool repair;                /* repair mode: the config was broken at start; cfg is empty */
 	struct sched *sched;
 	struct active_job *jobs;
 	volatile int stop_runs;     /* set on SIGTERM: runs stop after batches in flight */
@@ -108,6 +121,9 @@ struct server {
 	pthread_t alert_thread;
 	bool alert_thread_live;
 	bool alert_kick; /* a run ended: send its messages now */
+	/* the last runs this process finished: their trigger and records read */
+	struct finished_run finished[SERVER_FINISHED_RUNS];
+	size_t finished_next;
 };
 
 /* ---- server.c ---- */
@@ -134,6 +150,8 @@ bool server_request_runs(struct server *s, const char *model_id, const char *des
 enum jerr server_state_read(struct server *s, struct state **st, struct jerror *err);
 /* Diagnostics of cfg as a JSON array (severity, file, line, col, class, id, field, message, hint). */
 json_t *server_diags_json(const struct config *cfg);
+/* The trigger and records read of a run this process finished, or NULL. Under lock. */
+const struct finished_run *server_finished_run(const struct server *s, int64_t run_id);
 /* Member count of a group, or -1 if not counted yet; *at when counted. Under lock. */
 int64_t server_group_count(struct server *s, const char *group_id, int64_t *at);
 
@@ -148,6 +166,35 @@ void server_alerts_stop(struct server *s);
  */
 void server_alerts_after_run(struct server *s, const struct config *cfg, struct state *st, const struct run *r,
 			     bool worker_job);
+
+/* ---- impact.c: destructive config changes and Braze keys, judged before writing ---- */
+struct impact_ask {
+	struct server *s;
+	enum cfg_class cls;
+	enum cfg_write_op op;
+	const char *id;       /* the object's id (borrowed) */
+	const char *confirm;  /* ?confirm=: the token of the impact the caller accepts, or NULL */
+	bool unverified;      /* ?unverified=true: save an app although Braze refuses its key */
+	/* out: when the write is refused, the reply (owned) and its status (409, 422) */
+	json_t *refusal;
+	unsigned status;
+	json_t *confirmed;    /* out: the impact that was confirmed (owned), or NULL */
+};
+/* config_write's approve callback (ctx: struct impact_ask); see impact.c. */
+enum jerr impact_approve(void *ctx, const struct config *staged, struct jerror *err);
+/* A failed Braze key check (dest_ops.check's err) in plain words; *todo: what to do. */
+const char *impact_key_words(const struct jerror *e, const char **todo);
+
+/* ---- explain.c: plain words for the errors of failed rows ---- */
+struct explanation {
+	const char *code;  /* what it matches: a Braze code, "HTTP 4xx", ... */
+	const char *title; /* what happened, in plain words */
+	const char *action; /* what to do */
+	bool retry;        /* can retrying help (without changing anything)? */
+};
+/* The explanation of a failed row's error text (never NULL: a generic one at worst). */
+const struct explanation *explain_error(const char *error);
+json_t *explain_json(const struct explanation *e);
 
 /* ---- metrics.c ---- */
 void metrics_init(struct metrics *m);
@@ -278,6 +325,8 @@ void api_run(struct req *r, struct reply *out);
 void api_errors(struct req *r, struct reply *out);
 void api_record(struct req *r, struct reply *out);
 void api_catalog(struct req *r, struct reply *out);
+void api_cron(struct req *r, struct reply *out);
+void api_samples(struct req *r, struct reply *out);
 void api_config_get(struct req *r, struct reply *out);
 
 void act_runs(struct req *r, struct reply *out);
@@ -292,6 +341,10 @@ void api_alerts(struct req *r, struct reply *out);
 void api_alert_incidents(struct req *r, struct reply *out);
 void api_alert_deliveries(struct req *r, struct reply *out);
 void act_alert_test(struct req *r, struct reply *out);
+void act_run_approve(struct req *r, struct reply *out);
+void api_files(struct req *r, struct reply *out);
+void api_file(struct req *r, struct reply *out);
+void act_file_write(struct req *r, struct reply *out);
 
 void api_session(struct req *r, struct reply *out);
 void act_login(struct req *r, struct reply *out);

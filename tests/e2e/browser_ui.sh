@@ -8,6 +8,9 @@
 # audit log; what the viewer, the editor and the admin each may do (hidden or disabled
 # controls, 403 from the API); sign-out, password change, an ended session; and on a
 # second server without accounts, the one-time setup link and the sign-in rate limit.
+# Then ui_product.test.mjs (#16): confirming a destructive change, the guard's approval,
+# a refused Braze key, amber partial runs, explained failed rows, live run counters,
+# repair mode, and every page at 1280 and 360 px checked with axe-core.
 # Screenshots: $JOEY_ARTIFACTS/browser/ (default: <build dir>/artifacts/browser/).
 #
 # Needs Debian's chromium (/usr/bin/chromium), node, and tests/browser/node_modules
@@ -38,4 +41,11 @@ export JOEY_CHROMIUM=$CHROMIUM
 export JOEY_ALLOW_ENDPOINTS=${JOEY_ALLOW_ENDPOINTS:-http://127.0.0.1:*}
 export JOEY_ARTIFACTS=${JOEY_ARTIFACTS:-$(cd "$(dirname "$JOEY")" && pwd)/artifacts}
 cd "$SRC/tests/browser" || exit 1
-exec timeout 540 node ui.test.mjs
+[ -f "$SRC/tests/browser/node_modules/axe-core/axe.min.js" ] ||
+  missing "tests/browser/node_modules/axe-core is missing (npm ci --prefix tests/browser)"
+# ui.test.mjs: accounts, forms, runs, roles; ui_product.test.mjs: safety, clarity, repair
+# mode, every page at 1280 and 360 px with axe-core (screenshots in <artifacts>/browser-product/)
+rc=0
+timeout 540 node ui.test.mjs || rc=1
+timeout 540 node ui_product.test.mjs || rc=1
+exit $rc

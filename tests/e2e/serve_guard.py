@@ -124,7 +124,7 @@ check("a new app taking the stored key by reference: 400", r.status == 400, r)
 r = call("POST", "/api/v1/config/apps", {"id": "braze4", "class": "App", "type": "braze",
                                          "options": {"apiKey": "k-123", "restEndpoint": evil.url}})
 check("a new app at the attacker's host: 400", r.status == 400, r)
-r = call("POST", "/api/v1/config/apps", {"id": "braze5", "class": "App", "type": "braze",
+r = call("POST", "/api/v1/config/apps?unverified=true", {"id": "braze5", "class": "App", "type": "braze",
                                          "options": {"apiKey": "k-456", "restEndpoint": "rest.fra-01.braze.eu"}})
 check("a new app at a Braze host: 201", r.status == 201, r)
 r = call("DELETE", "/api/v1/config/apps/braze5")

@@ -5,6 +5,9 @@
 // document.write.
 import { runsChart, chartLegend, runChanges } from './chart.js';
 import { alertViews } from './alerts.js';
+import { viewRepair, configErrorBody } from './repair.js';
+import { schedulePicker, scheduleWords, fmtRun } from './schedule.js';
+import { runBadge, triggerText, saveConfig, liveRunPanel, runAnnouncement, explanationView, confirmDialog, num } from './safety.js';
 
 const API = '/api/v1';
 
@@ -96,9 +99,15 @@ function slug(s) {
   return String(s || '').toLowerCase().replace(/[^a-z0-9_-]+/g, '_').replace(/_+/g, '_').replace(/^[_-]+|[_-]+$/g, '').slice(0, 100);
 }
 const ID_RE = /^[A-Za-z0-9_-]{1,191}$/;
+const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+// A group membership of a destination as people say it: the subscription group's name.
+function remoteName(dest, remote) {
+  const m = ((dest && dest.memberships) || []).find((x) => x.remote === remote);
+  if ((m && m.kind === 'subscription_group') || UUID_RE.test(remote)) return m && m.name ? `subscription group “${m.name}”` : `subscription group ${remote}`;
+  return `“${remote}” in the groups attribute`;
+}
 
 function badge(text, kind) { return h('span.badge', { class: kind || 'neutral' }, text); }
-function statusBadge(status) { return badge(status || 'unknown', status || 'neutral'); }
 
 function toast(text, ms = 5000) {
   const t = document.getElementById('toast');
@@ -236,13 +245,15 @@ function diagLocation(d) {
   if (s && d.line && d.col) s += `:${d.col}`;
   return s;
 }
+// Diagnostics: the message and what to do; where in the files (file, line, field) is
+// technical detail, behind a toggle.
 function diagList(diags) {
   return h('ul.diagnostics', diags.map((d) => h('li',
     d.severity && d.severity !== 'error' ? [badge(d.severity, 'warn'), ' '] : null,
     h('strong', d.message || 'error'),
-    d.field ? [' ', h('span.diag-field', `(${d.field})`)] : null,
-    diagLocation(d) || d.id ? h('span.help', [diagLocation(d), d.class || d.id ? ` ${d.class || ''} "${d.id || ''}"` : ''].join('')) : null,
-    d.hint ? h('span.diag-hint', h('em', 'Hint: '), d.hint) : null)));
+    d.hint ? h('span.diag-hint', h('em', 'What to do: '), d.hint) : null,
+    diagLocation(d) || d.id || d.field ? h('details.small', h('summary', 'Technical detail'),
+      h('span.help', [diagLocation(d), d.class || d.id ? ` ${d.class || ''} "${d.id || ''}"` : '', d.field ? ` ${d.field}` : ''].join(''))) : null)));
 }
 
 // ---------------------------------------------------------------- app state
@@ -524,14 +535,15 @@ async function refreshStatus() {
 function showConfigBanner(ce) {
   const b = document.getElementById('config-banner');
   clear(b);
-  if (!ce) { b.hidden = true; return; }
+  // the repair page says the same at length
+  if (!ce || location.hash.startsWith('#/repair')) { b.hidden = true; return; }
   b.hidden = false;
+  const repair = !!(state.status && state.status.repair);
   append(b, [
-    h('h2', 'The configuration has a problem'),
-    h('p', h('strong', ce.error || 'config error'), ce.detail ? ` — ${ce.detail}` : ''),
-    ce.hint ? h('p', h('strong', 'Hint: '), ce.hint) : null,
-    Array.isArray(ce.diagnostics) && ce.diagnostics.length ? diagList(ce.diagnostics.slice().sort((a, b) => (a.severity === 'warning') - (b.severity === 'warning'))) : null,
-    h('p.small', 'joey keeps running with the last configuration that loaded. Fix the files, then reload.'),
+    h('h2', repair ? 'The configuration has a problem: nothing runs' : 'The configuration has a problem'),
+    configErrorBody(ce, { repair }),
+    can('editor') ? h('a.button.primary', { href: '#/repair' }, 'Fix the files') : h('p.small', 'An editor or an admin can fix the files.'),
+    ' ',
     allow(h('button.small', {
       type: 'button',
       on: {
@@ -557,8 +569,9 @@ async function refreshNav(currentHash) {
     if (cur) a.setAttribute('aria-current', 'page');
     return h('li', a);
   };
+  const broken = !!(state.status && state.status.config_error);
   append(nav, [
-    h('ul', item('#/', 'Overview')),
+    h('ul', item('#/', 'Overview'), broken && can('editor') ? item('#/repair', 'Repair configuration') : null),
     h('h2', { id: 'nav-models' }, 'Models'),
     h('ul', { 'aria-labelledby': 'nav-models' },
       state.models.length ? state.models.map((m) => item(route('models', m.id), m.name || m.id)) : h('li.muted.small', 'No models in the config')),
@@ -643,6 +656,7 @@ const routes = [
   [['alerts'], (...a) => alertsUI.viewAlerts(...a)],
   [['alerts', 'new'], (...a) => alertsUI.viewAlertForm(...a)],
   [['alerts', ':alert'], (...a) => alertsUI.viewAlertForm(...a)],
+  [['repair'], (root, _p, query, ctx) => viewRepair(root, query, ctx, { api, can, refreshStatus, go })],
 ];
 
 function match(segs) {
@@ -743,8 +757,10 @@ async function runNow(body, btn) {
     const started = (r && r.started) || [];
     const queued = (r && r.queued) || [];
     const parts = [];
-    if (started.length) parts.push(`started ${started.join(', ')}`);
-    if (queued.length) parts.push(`queued ${queued.join(', ')} (already running)`);
+    const names = await destinationsById().catch(() => ({}));
+    const nm = (ids) => ids.map((x) => destName(names, x)).join(', ');
+    if (started.length) parts.push(`started ${nm(started)}`);
+    if (queued.length) parts.push(`queued ${nm(queued)} (already running)`);
     go('#/runs', `Run requested: ${parts.join('; ') || 'nothing to run'}.`);
   } catch (e) {
     if (btn) btn.disabled = false;
@@ -756,6 +772,7 @@ async function runNow(body, btn) {
 // ---------------------------------------------------------------- overview
 
 async function viewOverview(root, _p, _q, ctx) {
+  await refreshStatus();
   const [models, apps, runsRes, errs, dests] = await Promise.all([
     get('/models'), get('/apps'), get('/runs?limit=100'), get('/errors?limit=100').catch(() => ({ items: [] })), get('/destinations'),
   ]);
@@ -771,7 +788,12 @@ async function viewOverview(root, _p, _q, ctx) {
   const dmap = Object.fromEntries(itemsOf(dests).map((d) => [d.id, d]));
   const day = Date.now() - 86400000;
   const recent = runs.filter((r) => r.started_at && r.started_at >= day);
-  append(root, pageHeader('Overview', state.status && state.status.config_dir ? `Config: ${state.status.config_dir}` : null));
+  append(root, pageHeader('Overview', 'What joey keeps in sync with Braze, and how the last runs went.'));
+  if (state.status && state.status.repair) {
+    root.appendChild(h('div.notice.error', h('h2', 'joey is in repair mode'), h('p', 'Its configuration could not be loaded when it started, so nothing is shown or run until the files are fixed.'),
+      can('editor') ? link('#/repair', 'Repair the configuration') : h('p', 'Ask an editor or an admin to fix it.')));
+    return;
+  }
   if (!brazeApps.length) {
     root.appendChild(h('div.notice.info', h('h2', 'Start here: connect Braze'),
       h('p', 'joey needs a Braze app (an API key and a REST endpoint) before it can send anything.'),
@@ -787,10 +809,20 @@ async function viewOverview(root, _p, _q, ctx) {
     stat(itemsOf(dests).length, 'Braze destinations'),
     stat(brazeApps.length, 'Braze apps', '#/apps'),
     stat(recent.filter((r) => r.status === 'success').length, 'successful runs (24 h)', '#/runs'),
+    stat(recent.filter((r) => r.status === 'completed_with_failures').length, 'runs with failed rows (24 h)', '#/runs'),
     stat(recent.filter((r) => r.status === 'failed').length, 'failed runs (24 h)', '#/runs'),
     stat(errs && errs.next && errors.length ? `${errors.length}+` : errors.length, 'failed rows', '#/errors')));
   const running = runs.filter((r) => r.status === 'running' || r.status === 'queued');
   if (running.length) root.appendChild(h('p.notice.info', `${plural(running.length, 'run')} going now. `, link('#/runs', 'Follow them')));
+  // a run the mass-delete guard held, still the latest of its destination: someone must decide
+  const latest = new Map();
+  for (const r of runs) if (r.id !== null && r.id !== undefined && !latest.has(r.destination)) latest.set(r.destination, r);
+  for (const r of latest.values()) {
+    if (!r.held) continue;
+    root.appendChild(h('div.notice.warn', { dataset: { heldRun: String(r.id) } }, h('h2', `Waiting for approval: ${destName(dmap, r.destination)}`),
+      h('p', `A run would ${r.held.action} ${num(r.held.count)} of ${num(r.held.of)} Braze users, more than this destination allows, so it stopped. An editor or an admin decides.`),
+      link(route('runs', r.id), 'Review the held run')));
+  }
   root.appendChild(h('h2', 'Runs over time'));
   root.appendChild(h('div.chart', runsChart(runs, { label: (r) => runLabel(r, dmap), onSelect: (r) => go(route('runs', r.id)) }), chartLegend()));
   root.appendChild(h('h2', 'Models'));
@@ -802,24 +834,36 @@ async function viewOverview(root, _p, _q, ctx) {
   root.appendChild(runsTable(runs.slice(0, 8), dmap));
   if (running.length) every(1000, async () => { if (ctx.alive()) render(); return 100000; });
 }
+function runStatusText(r) { return runBadge(r).textContent; }
 function runLabel(r, dmap) {
   const c = r.counts || {};
-  return `Run ${r.id ?? '(queued)'} of ${destName(dmap, r.destination)}: ${r.status}, ${fmtTime(r.started_at)} — ${c.created || 0} created, ${c.updated || 0} updated, ${c.deleted || 0} deleted, ${c.failed || 0} failed`;
+  return `Run ${r.id ?? '(queued)'} of ${destName(dmap, r.destination)}: ${runStatusText(r)}, ${fmtTime(r.started_at)} — ${c.created || 0} created, ${c.updated || 0} updated, ${c.deleted || 0} deleted, ${c.failed || 0} failed`;
 }
 
 // ---------------------------------------------------------------- model
 
 function scheduleText(s) {
-  if (!s) return 'on demand only';
-  if (s.cron) return `cron “${s.cron}” (UTC)`;
-  if (s.recurring && s.frequency_ms) return fmtEvery(s.frequency_ms);
-  return 'on demand only';
+  if (!s) return 'only when someone presses Run now';
+  return scheduleWords(s);
 }
+// A group rule in words: "ltv is at least 100", "last_login_at is more than 30 days ago".
+const OP_WORDS = {
+  eq: 'is', ne: 'is not', gt: 'is more than', gte: 'is at least', lt: 'is less than', lte: 'is at most',
+  exists: 'has a value', notExists: 'has no value', like: 'matches', notLike: 'does not match', iLike: 'matches (any case)', notILike: 'does not match (any case)',
+  startsWith: 'starts with', endsWith: 'ends with', includes: 'contains', contains: 'contains', doesNotContain: 'does not contain', doesNotInclude: 'does not contain',
+  relative_gt: 'is more than', relative_lt: 'is less than', relative_gte: 'is at least', relative_lte: 'is at most', in: 'is one of', notIn: 'is not one of',
+};
 function ruleText(r) {
   const op = r.operator || r.op || '';
+  const key = r.key || r.propertyId || r.property || '';
+  const n = r.relativeMatchNumber ?? r.relative_match_number;
+  if (n !== undefined && n !== null && n !== '') {
+    const unit = String(r.relativeMatchUnit || r.relative_match_unit || 'days');
+    const dir = (r.relativeMatchDirection || r.relative_match_direction) === 'add' ? 'from now' : 'ago';
+    return `${key} ${OP_WORDS[op] || op} ${n} ${unit} ${dir}`.replace(/\s+/g, ' ').trim();
+  }
   const m = r.match !== undefined && r.match !== null ? ` ${fmtValue(r.match)}` : '';
-  const rel = r.relativeMatchNumber || r.relative_match_number ? ` ${r.relativeMatchNumber || r.relative_match_number} ${r.relativeMatchUnit || r.relative_match_unit || ''}` : '';
-  return `${r.key || r.propertyId || r.property || ''} ${op}${m}${rel}`.trim();
+  return `${key} ${OP_WORDS[op] || op}${m}`.trim();
 }
 
 async function viewModel(root, { model: id }, _q, ctx) {
@@ -854,12 +898,12 @@ async function viewModel(root, { model: id }, _q, ctx) {
   root.appendChild(table(['Name', 'Braze app', 'Sync mode', 'Who is sent', 'Fields', 'Last run', 'Actions'],
     dests.map((d) => {
       const last = modelRuns.find((r) => r.destination === d.id && r.status !== 'queued');
-      const who = d.collection === 'group' ? `group: ${(groupsById[d.group] || {}).name || d.group}` : d.collection === 'model' ? 'everyone in the model' : 'nobody (collection “none”)';
+      const who = d.collection === 'group' ? `group: ${(groupsById[d.group] || {}).name || d.group}` : d.collection === 'model' ? 'everyone in the model' : 'nobody (paused)';
       return [link(route('models', id, 'destinations', d.id), d.name || d.id),
         appMap[d.app] ? appMap[d.app].name || d.app : d.app || '—',
         syncModeLabel(d.sync_mode), who,
         String(Object.keys(d.mapping || {}).length),
-        last ? [statusBadge(last.status), ' ', h('span.small', fmtAgo(last.started_at))] : h('span.muted', 'never'),
+        last ? [runBadge(last), ' ', h('span.small', fmtAgo(last.started_at))] : h('span.muted', 'never'),
         h('span.inline',
           link(route('models', id, 'destinations', d.id), edit ? 'Edit' : 'View', h('span.visually-hidden', ` ${d.name || d.id}`)),
           edit ? link(route('models', id, 'plan', d.id), 'Plan', h('span.visually-hidden', ` ${d.name || d.id}`)) : null,
@@ -869,7 +913,7 @@ async function viewModel(root, { model: id }, _q, ctx) {
   // sources + schedules
   root.appendChild(h('h2', { id: 'sources' }, 'Sources and schedules'));
   const schedBySource = Object.fromEntries((m.schedules || []).map((s) => [s.source, s]));
-  root.appendChild(table(['Source', 'Type', 'Reads', 'Key column', 'Schedule', 'Next run', ''],
+  root.appendChild(table(['Source', 'Type', 'Reads', 'Key column', 'Schedule', 'Next runs', ''],
     (m.sources || []).slice().sort((a, b) => (b.primary ? 1 : 0) - (a.primary ? 1 : 0)).map((s) => {
       const sch = schedBySource[s.id];
       const o = s.options || {};
@@ -877,7 +921,7 @@ async function viewModel(root, { model: id }, _q, ctx) {
         o.table ? `table ${o.table}` : o.query ? h('code.break', String(o.query)) : '—',
         Object.keys(s.mapping || {}).map((c) => `${c} → ${s.mapping[c]}`).join(', ') || '—',
         !s.primary && !sch ? '—' : [scheduleText(sch), sch && sch.incremental ? h('span.help', `incremental on ${sch.column || '?'}`) : null],
-        sch && sch.next_run_at ? fmtAgo(sch.next_run_at) : '—',
+        sch && (sch.next_runs || []).length ? h('span.small', sch.next_runs.map(fmtRun).join('; ')) : sch && sch.next_run_at ? fmtRun(sch.next_run_at) : '—',
         !s.primary && !sch ? h('span.small.muted', 'read with the primary source')
           : edit ? link(route('models', id, 'schedules', s.id), sch ? 'Change schedule' : 'Set schedule', h('span.visually-hidden', ` of ${s.name || s.id}`))
             : sch ? link(route('models', id, 'schedules', s.id), 'View schedule', h('span.visually-hidden', ` of ${s.name || s.id}`)) : h('span.small.muted', 'an editor sets it')];
@@ -910,10 +954,11 @@ async function viewModel(root, { model: id }, _q, ctx) {
 
   // schedules (as listed by the API)
   root.appendChild(h('h2', { id: 'schedules' }, 'Schedules'));
-  root.appendChild(table(['Schedule', 'Source', 'When', 'Reads', 'Last run', 'Next run'],
+  root.appendChild(table(['Schedule', 'Source', 'When', 'Reads', 'Last run', 'Next runs'],
     (m.schedules || []).map((s) => [link(route('models', id, 'schedules', s.source), s.name || s.id), srcName[s.source] || s.source,
-      scheduleText(s), s.incremental ? `changed rows (${s.column || '?'})` : 'everything', fmtAgo(s.last_run_at), s.next_run_at ? `${fmtTime(s.next_run_at)}` : '—']),
-    { empty: 'No schedule: this model runs only when you press Run now (or `joey run`).' }));
+      scheduleText(s), s.incremental ? `changed rows (${s.column || '?'})` : 'everything', fmtAgo(s.last_run_at),
+      (s.next_runs || []).length ? h('span.small', s.next_runs.map(fmtRun).join('; ')) : s.next_run_at ? fmtRun(s.next_run_at) : '—']),
+    { empty: 'No schedule yet: this model runs only when someone presses Run now. Set a schedule on its primary source above.' }));
 
   root.appendChild(h('h2', 'Recent runs of this model'));
   root.appendChild(runsTable(modelRuns.slice(0, 10), dmap));
@@ -976,7 +1021,7 @@ function renderPlan(out, plan, destIds, dmap) {
       md.orphans ? `, ${plural(md.orphans, 'orphan row')}` : '',
       md.incremental_since !== undefined && md.incremental_since !== null ? `, incremental since ${fmtValue(md.incremental_since)}` : '', '.'));
   }
-  if (plan.guard_tripped) out.appendChild(h('div.notice.error', { role: 'alert' }, h('strong', 'Mass-delete guard: '), 'a run would delete more than the allowed share of Braze users, so it will stop before deleting. Check the source, or raise maxDeletePercent if this is intended.'));
+  if (plan.guard_tripped) out.appendChild(h('div.notice.error', { role: 'alert' }, h('strong', 'Mass-delete guard: '), 'a run would delete more than the allowed share of Braze users, so it will stop before deleting and wait for an admin or an editor to approve it on the Runs page. Check the source first: an empty or cut-off table looks like this.'));
   if (!list.length) { out.appendChild(h('p.empty', 'No destination to plan for.')); return; }
   for (const d of list) {
     const c = d.counts || {};
@@ -998,7 +1043,7 @@ function renderPlan(out, plan, destIds, dmap) {
       card.appendChild(table(['Record', 'Action', 'Changes', 'Groups'],
         sample.map((r) => [link(route('records', d.model || '', r.key), String(r.key)), badge(r.action, r.action),
           h('ul.small', Object.entries(r.changes || {}).map(([f, ch]) => h('li', h('code', f), ': ', fmtValue(ch && ch.old), ' → ', fmtValue(ch && ch.new)))),
-          r.groups ? h('span.small', [(r.groups.add || []).length ? `+ ${r.groups.add.join(', ')}` : '', (r.groups.remove || []).length ? ` − ${r.groups.remove.join(', ')}` : ''].join('').trim() || '—') : '—']),
+          r.groups ? h('span.small', [(r.groups.add || []).length ? `joins ${r.groups.add.map((g) => remoteName(dmap[d.id], g)).join(', ')}` : '', (r.groups.remove || []).length ? ` leaves ${r.groups.remove.map((g) => remoteName(dmap[d.id], g)).join(', ')}` : ''].join('').trim() || '—') : '—']),
         { caption: changed.length > sample.length ? `A sample: ${sample.length} of ${changed.length} changed records` : `${plural(changed.length, 'changed record')}`, empty: 'Nothing would change.' }));
     } else {
       card.appendChild(h('p.small.muted', 'This server does not list the individual records of a plan (only the counts).'));
@@ -1014,26 +1059,21 @@ function runsTable(runs, dmap, opts = {}) {
     runs.map((r) => ({
       dataset: { run: r.id ?? '', status: r.status || '', destination: r.destination || '' },
       cells: [r.id !== null && r.id !== undefined ? link(route('runs', r.id), `#${r.id}`) : h('span.muted', 'queued'),
-        destName(dmap, r.destination), statusBadge(r.status), r.trigger || '—',
+        destName(dmap, r.destination), runBadge(r), triggerText(r.trigger),
         h('span.nowrap', { title: fmtTime(r.started_at) }, fmtAgo(r.started_at)),
         r.finished_at && r.started_at ? fmtDuration(r.finished_at - r.started_at) : r.started_at ? `${fmtDuration(Date.now() - r.started_at)}…` : '—',
         String(r.records_read ?? '—'),
         String((r.counts || {}).created ?? 0), String((r.counts || {}).updated ?? 0), String((r.counts || {}).deleted ?? 0),
         (r.counts || {}).failed ? link(`#/errors?run=${enc(r.id)}`, String(r.counts.failed)) : '0'],
-    })), { empty: opts.empty || 'No runs yet.' });
+    })), { empty: opts.empty || 'No runs yet. Press “Run now” on a model (preview its plan first), or give it a schedule.' });
 }
 
-function liveRun(r, dmap) {
-  const c = r.counts || {};
-  const n = (k, label) => h('span', h('strong', String(c[k] ?? 0)), ` ${label}`);
-  return h('div.live-run', { dataset: { destination: r.destination || '', status: r.status } },
-    h('h3', destName(dmap, r.destination), ' ', statusBadge(r.status)),
-    h('progress', { 'aria-label': `Run of ${destName(dmap, r.destination)} in progress` }),
-    h('div.counts',
-      h('span', h('strong', String(r.records_read ?? 0)), ' read'),
-      n('created', 'created'), n('updated', 'updated'), n('deleted', 'deleted'), n('unsubscribed', 'unsubscribed'),
-      n('unchanged', 'unchanged'), n('failed', 'failed'), n('requests', 'requests'), n('throttled', 'throttled (429)')),
-    h('p.small.muted', r.started_at ? `Started ${fmtTime(r.started_at)} (${fmtDuration(Date.now() - r.started_at)} ago)` : 'Waiting for the destination to be free'));
+// The records the last finished run of a destination read: what a run now will read, about.
+function expectedRecords(runs, dest) {
+  // the last finished run's records read; the run itself may have read more already
+  const last = runs.find((x) => x.destination === dest && x.finished_at && x.records_read);
+  const now = runs.find((x) => x.destination === dest && !x.finished_at);
+  return Math.max(last ? last.records_read : 0, (now && now.records_read) || 0);
 }
 
 async function viewRuns(root, _p, query, ctx) {
@@ -1047,10 +1087,16 @@ async function viewRuns(root, _p, query, ctx) {
   root.appendChild(h('div.actions', h('label', { for: 'runs-dest' }, 'Destination'), picker,
     allow(h('button.primary', { type: 'button', disabled: !Object.keys(dmap).length, on: { click: (e) => runNow(destFilter ? { destination: destFilter } : {}, e.currentTarget) } }, destFilter ? 'Run this destination now' : 'Run everything now'), 'editor')));
   const liveBox = h('section.live', { 'aria-labelledby': 'live-h', hidden: true, id: 'live' });
+  // runs followed on this page stay in the panel, as a summary, once they end
+  const followed = new Map();
+  const announcer = h('p.visually-hidden', { 'aria-live': 'polite', id: 'live-announce' });
+  let lastSaid = '';
+  let lastSaidAt = 0;
   const chartBox = h('div.chart');
   const tableBox = h('div', { id: 'runs-table' });
   const pager = h('div.pager');
   root.appendChild(liveBox);
+  root.appendChild(announcer);
   root.appendChild(h('h2', 'Runs over time'));
   root.appendChild(chartBox);
   root.appendChild(h('h2', 'History'));
@@ -1065,11 +1111,27 @@ async function viewRuns(root, _p, query, ctx) {
     if (!ctx.alive()) return undefined;
     const runs = runsOf(res);
     const active = runs.filter((r) => r.status === 'running' || r.status === 'queued');
+    for (const r of active) followed.set(r.destination, r);
+    for (const [d, old] of followed) {
+      if (active.some((r) => r.destination === d)) continue;
+      // it ended: the newest run of the destination, finished, replaces it (once known)
+      const fin = runs.find((r) => r.destination === d && r.finished_at && (old.id === null || old.id === undefined || r.id >= old.id));
+      if (fin) followed.set(d, fin);
+    }
     clear(liveBox);
-    liveBox.hidden = !active.length;
-    if (active.length) {
-      liveBox.appendChild(h('h2', { id: 'live-h' }, `Running now (${active.length})`));
-      active.forEach((r) => liveBox.appendChild(liveRun(r, dmap)));
+    liveBox.hidden = !followed.size;
+    if (followed.size) {
+      liveBox.appendChild(h('h2', { id: 'live-h' }, active.length ? `Running now (${active.length})` : 'Just finished'));
+      for (const r of followed.values()) liveBox.appendChild(liveRunPanel(r, destName(dmap, r.destination), expectedRecords(runs, r.destination)));
+      // announced when a run starts or ends, and every 15 s while it goes
+      const said = [...followed.values()].map((r) => runAnnouncement(r, destName(dmap, r.destination))).join(' ');
+      const phase = [...followed.values()].map((r) => r.status).join();
+      if (said !== lastSaid && (phase !== announcer.dataset.phase || Date.now() - lastSaidAt > 15000)) {
+        announcer.textContent = said;
+        announcer.dataset.phase = phase;
+        lastSaid = said;
+        lastSaidAt = Date.now();
+      }
     }
     clear(chartBox).appendChild(runsChart(runs, { label: (r) => runLabel(r, dmap), onSelect: (r) => go(route('runs', r.id)) }));
     chartBox.appendChild(chartLegend());
@@ -1091,23 +1153,65 @@ async function viewRuns(root, _p, query, ctx) {
 async function viewRun(root, { run: id }) {
   const [r, dmap] = await Promise.all([get(`/runs/${enc(id)}`), destinationsById()]);
   const c = r.counts || {};
-  append(root, pageHeader(`Run #${r.id ?? id}`, `${destName(dmap, r.destination)} · ${r.kind || 'run'} · triggered by ${r.trigger || '—'}`,
+  append(root, pageHeader(`Run #${r.id ?? id}`, `${destName(dmap, r.destination)} · ${triggerText(r.trigger)}`,
     link(`#/runs?destination=${enc(r.destination || '')}`, 'All runs of this destination'),
     c.failed ? link(`#/errors?run=${enc(r.id)}`, `See the ${plural(c.failed, 'failed row')}`) : null,
-    c.failed ? allow(h('button', { type: 'button', on: { click: (e) => retry(r.destination, e.currentTarget) } }, 'Retry failed rows'), 'editor') : null));
-  root.appendChild(h('p', 'Status: ', statusBadge(r.status)));
-  if (r.error) root.appendChild(h('div.notice.error', h('strong', 'Error: '), fmtValue(r.error)));
+    null));
+  root.appendChild(h('p', 'Status: ', runBadge(r)));
+  if (r.held) root.appendChild(heldNotice(r, dmap));
+  else if (r.status === 'completed_with_failures') root.appendChild(h('div.notice.warn', h('strong', `Completed with ${plural(r.failed_rows || c.failed || 0, 'failed row')}. `), 'Everything else went to Braze. ', link(`#/errors?run=${enc(r.id)}`, 'See why those rows failed and what to do')));
+  else if (r.error && r.explanation) {
+    root.appendChild(h('div.notice.error', h('h2', 'Why the run stopped'), h('p', h('strong', r.explanation.title)),
+      h('p', h('em', 'What to do: '), r.explanation.action),
+      h('details.small', h('summary', 'Technical detail'), h('code.break', String(r.error)))));
+  } else if (r.error) root.appendChild(h('div.notice.error', h('strong', 'Error: '), fmtValue(r.error)));
   root.appendChild(table(['Field', 'Value'], [
     ['Started', fmtTime(r.started_at)], ['Finished', fmtTime(r.finished_at)],
     ['Took', r.finished_at && r.started_at ? fmtDuration(r.finished_at - r.started_at) : '—'],
-    ['Records read', fmtValue(r.records_read ?? '—')],
-    ...Object.entries(c).map(([k, v]) => [k.replace(/_/g, ' '), fmtValue(v)]),
+    ['Records read', r.records_read === null || r.records_read === undefined ? 'not known (run before the server started)' : num(r.records_read)],
+    ...Object.entries(c).map(([k, v]) => { const w = COUNT_WORDS[k] || k.replace(/_/g, ' '); return [w[0].toUpperCase() + w.slice(1), num(v)]; }),
     // the sync log (docs/config.md "Sync logs in the warehouse"), when the destination has one
     ...(r.sync_log ? [['Sync log', `${r.sync_log.status}: ${plural(r.sync_log.rows, 'row')} written` +
       (r.sync_log.pending ? `, ${r.sync_log.pending} waiting for a later run` : '') +
       (r.sync_log.error ? ` (${r.sync_log.error})` : '')]] : []),
   ], { class: 'kv', rowHeader: true }));
   if (r.status === 'running' || r.status === 'queued') every(1000, () => { render(); return 60000; });
+}
+
+const COUNT_WORDS = { requests: 'requests to Braze', retries: 'requests sent again', throttled: 'times Braze asked to slow down', data_points: 'data points billed', skipped: 'skipped', failed: 'failed rows' };
+
+// A run the mass-delete guard held: what it held, who may approve, and the approval.
+function heldNotice(r, dmap) {
+  const x = r.held;
+  const verb = x.action === 'unsubscribe' ? 'unsubscribe' : 'delete';
+  const btn = allow(h('button.danger', {
+    type: 'button', id: 'approve-run',
+    on: {
+      click: async (e) => {
+        const b = e.currentTarget;
+        const yes = await confirmDialog({
+          title: `Approve: ${verb} ${num(x.count)} Braze users?`,
+          body: [h('p', `The run of ${destName(dmap, r.destination)} will ${verb} ${num(x.count)} of the ${num(x.of)} Braze users it manages (${Math.round(x.percent)}%).`),
+            h('p', 'Approve only if this is intended: an empty or cut-off source table looks the same. Your approval is recorded in the audit log.')],
+          confirmLabel: `Approve and ${verb}`,
+        });
+        if (!yes) return;
+        b.disabled = true;
+        try {
+          await post(`/runs/${enc(r.id)}/approve`);
+          go('#/runs', 'Approved: the run goes ahead.');
+        } catch (err) {
+          b.disabled = false;
+          toast(`Not approved: ${err.message}${err.body && err.body.hint ? ` — ${err.body.hint}` : ''}`, 10000);
+        }
+      },
+    },
+  }, `Approve and ${verb} ${num(x.count)} users`), 'editor');
+  return h('div.notice.warn', { role: 'status', id: 'held-notice' },
+    h('h2', 'Held by the mass-delete guard'),
+    h('p', `This run would ${verb} ${num(x.count)} of the ${num(x.of)} Braze users it manages (${Math.round(x.percent)}%), more than the destination allows in one run, so it stopped before doing it. Creates and updates were sent.`),
+    h('p', `Who may approve: ${(x.approvers || ['admin', 'editor']).slice().reverse().map((a) => `an ${a}`).join(' or ')}. ${can('editor') ? '' : `You are signed in as a ${session.user ? session.user.role : 'nobody'}: ask an editor or an admin.`}`),
+    h('div.actions', btn));
 }
 
 async function retry(destination, btn) {
@@ -1158,7 +1262,7 @@ async function viewErrors(root, _p, query) {
   }
   const failing = all.filter((e) => e.st.failing);
   const items = showAll ? all : failing;
-  append(root, pageHeader('Failed rows', 'Records Braze (or joey) refused, with the error. The next run retries them; Retry sends them again now.'));
+  append(root, pageHeader('Failed rows', 'Records Braze refused, why, and what to do. The next run sends them again; Retry sends them now where that can help.'));
   const mkq = (o) => { const q = new URLSearchParams(); for (const [k, v] of Object.entries(o)) if (v) q.set(k, v); const t = q.toString(); return t ? `#/errors?${t}` : '#/errors'; };
   const picker = h('select', { id: 'errors-dest' }, h('option', { value: '' }, 'All destinations'),
     Object.values(dmap).map((d) => h('option', { value: d.id, selected: d.id === destFilter }, d.name || d.id)));
@@ -1168,18 +1272,22 @@ async function viewErrors(root, _p, query) {
   root.appendChild(h('div.actions', h('label', { for: 'errors-dest' }, 'Destination'), picker,
     h('span.inline', allBox, h('label', { for: 'errors-all' }, 'Also show rows that went through later (history)')),
     runFilter ? h('span', `Run #${runFilter} `, link(mkq({ destination: destFilter, all: showAll ? '1' : '' }), '(show all runs)')) : null));
-  const retryTargets = [...new Set(failing.map((e) => e.destination))];
+  const retryTargets = [...new Set(failing.filter((e) => !e.explanation || e.explanation.retry).map((e) => e.destination))];
   if (retryTargets.length) {
     root.appendChild(h('div.actions', retryTargets.map((d) => allow(h('button.primary', { type: 'button', on: { click: (e) => retry(d, e.currentTarget) } }, `Retry failed rows of ${destName(dmap, d)}`), 'editor'))));
+  } else if (failing.length) {
+    const fixed = [...new Set(failing.map((e) => e.destination))];
+    root.appendChild(h('div.notice.info', h('p', 'Retrying alone would not help these rows: fix what each one says (in the source or the destination), then the next run sends them again, or send them now:'),
+      h('div.actions', fixed.map((d) => allow(h('button', { type: 'button', on: { click: (e) => retry(d, e.currentTarget) } }, `Send the failed rows of ${destName(dmap, d)} again`), 'editor')))));
   }
   const hidden = all.length - items.length;
   const models = Object.fromEntries(Object.values(dmap).map((d) => [d.id, d.model]));
-  root.appendChild(table(['When', 'Destination', 'Record', 'Error', '#Attempts', 'Run', 'Now'],
+  root.appendChild(table(['When', 'Destination', 'Record', 'Why', '#Attempts', 'Run', 'Now'],
     items.map((e) => ({
       dataset: { key: String(e.key), destination: e.destination || '', failing: String(e.st.failing) },
       cells: [h('span.nowrap', { title: fmtTime(e.at) }, fmtAgo(e.at)), destName(dmap, e.destination),
         models[e.destination] ? link(route('records', models[e.destination], e.key), String(e.key)) : String(e.key),
-        h('span.break', fmtValue(e.error)), String(e.attempts ?? ''), e.run_id ? link(route('runs', e.run_id), `#${e.run_id}`) : '—',
+        explanationView(e), String(e.attempts ?? ''), e.run_id ? link(route('runs', e.run_id), `#${e.run_id}`) : '—',
         e.st.failing ? badge('still failing', 'bad') : e.st.older ? badge('earlier attempt', 'neutral') : badge(e.st.by ? `went through (run #${e.st.by})` : 'went through', 'ok')],
     })),
     { empty: hidden ? `No row is failing now (${plural(hidden, 'earlier error')} in the history).` : 'No failed rows. Everything joey sent was accepted.' }));
@@ -1258,9 +1366,9 @@ function payloadView(payload, dest, gname) {
   const out = [table(['Braze field', 'Last sent value'], Object.entries(attrs).map(([k, v]) => [h('code', k), h('span.break', fmtValue(v))]), { class: 'kv', rowHeader: true, empty: 'No attributes.' })];
   if (nested && Array.isArray(payload.groups)) {
     const byRemote = {};
-    for (const [gid, remote] of Object.entries((dest && dest.group_mapping) || {})) byRemote[remote] = gid;
-    out.push(h('p', h('strong', 'Subscription groups / groups: '),
-      payload.groups.length ? payload.groups.map((g, i) => [i ? ', ' : '', byRemote[g] ? `${gname[byRemote[g]] || byRemote[g]} (${g})` : String(g)]) : 'none'));
+    for (const m of (dest && dest.memberships) || []) byRemote[m.remote] = m.group;
+    out.push(h('p', h('strong', 'Subscription groups and groups: '),
+      payload.groups.length ? payload.groups.map((g, i) => [i ? ', ' : '', remoteName(dest, g), byRemote[g] ? ` (for members of ${gname[byRemote[g]] || byRemote[g]})` : '']) : 'none'));
   }
   return out;
 }
@@ -1291,7 +1399,7 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
   const raw = isNew ? null : await get(`/config/apps/${enc(appId)}`);
   const existing = raw ? configObjectBody(raw) : null;
   append(root, pageHeader(isNew ? 'Connect a Braze app' : `Braze app: ${existing.name || existing.id}`,
-    isNew ? 'joey sends user profiles through this app.' : `ID “${existing.id}”${raw.file ? `, saved in ${raw.file}` : ''}.`));
+    isNew ? 'joey sends user profiles through this app. The key is checked with Braze when you save.' : 'The key is checked with Braze when it changes.'));
   const o = (existing && existing.options) || {};
   const name = h('input', { type: 'text', id: 'app-name', value: existing ? existing.name || '' : '', required: true, autocomplete: 'off' });
   const id = h('input', { type: 'text', id: 'app-id', value: existing ? existing.id : '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
@@ -1305,8 +1413,7 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
   const showKey = h('button.small', { type: 'button', 'aria-controls': 'app-key', 'aria-pressed': 'false', on: { click: () => { const s = key.type === 'password'; key.type = s ? 'text' : 'password'; showKey.setAttribute('aria-pressed', String(s)); showKey.textContent = s ? 'Hide' : 'Show'; } } }, 'Show');
   const diagBox = h('div', { id: 'form-diagnostics' });
   const testBox = h('div', { id: 'test-result', 'aria-live': 'polite' });
-  const keyNote = storedKey && /^GROUPAROO_OPTION__/.test(storedKey) ? `The key comes from the environment variable ${storedKey}. Leave **** to keep it, or type a new key to replace it.`
-    : storedKey && /^\$\{.+\}$/.test(storedKey) ? `The key is stored as the reference ${storedKey} (joey's secrets file, or an environment variable of that name). Leave **** to keep it, or type a new key to replace it.`
+  const keyNote = storedKey && (/^GROUPAROO_OPTION__/.test(storedKey) || /^\$\{.+\}$/.test(storedKey)) ? 'A key is stored, outside the config files (set up by whoever installed joey, or saved here). Leave **** to keep it, or type a new key to replace it.'
     : storedKey ? 'A key is stored. Leave **** to keep it, or type a new one to replace it.'
       : 'Braze → Settings → APIs and Identifiers → REST API keys. It needs the users.track, users.export.ids, users.delete, subscription.status.set and campaigns.list permissions. joey keeps it out of the config files.';
   const keyNoteFull = storedKey ? `${keyNote} A stored key goes only to the endpoint it was saved for: a new endpoint needs the key typed again.` : keyNote;
@@ -1338,7 +1445,8 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
       clear(testBox);
       if (r && r.ok) testBox.appendChild(h('div.notice.ok', h('strong', 'Connection OK. '), r.message ? String(r.message) : 'Braze accepted the key.'));
       else testBox.appendChild(h('div.notice.error', h('strong', 'Connection failed: '), fmtValue((r && r.error) || 'unknown error'),
-        r && r.detail ? h('p.break', String(r.detail)) : null, r && r.hint ? h('p', h('strong', 'Hint: '), String(r.hint)) : null));
+        r && r.hint ? h('p', h('em', 'What to do: '), String(r.hint)) : null,
+        r && r.detail ? h('details.small', h('summary', 'Technical detail'), h('p.break', String(r.detail))) : null));
     } catch (e) {
       clear(testBox).appendChild(errorNotice(e, 'Connection test failed'));
     } finally { btn.disabled = false; }
@@ -1360,7 +1468,8 @@ async function viewAppForm(root, { app: appId }, _q, ctx) {
     obj.options = { ...(obj.options || {}), apiKey: key.value === '****' ? '****' : key.value, restEndpoint: endpoint.value.trim() };
     saveBtn.disabled = true;
     try {
-      if (isNew) await post('/config/apps', obj); else await put(`/config/apps/${enc(appId)}`, obj);
+      const saved = await saveConfig(api, isNew ? 'POST' : 'PUT', isNew ? '/config/apps' : `/config/apps/${enc(appId)}`, obj);
+      if (!saved) { saveBtn.disabled = false; return; }
       go(route('apps', obj.id), isNew ? `Saved the Braze app “${obj.name}”. Now test the connection.` : `Saved “${obj.name}”.`);
       if (!isNew) { saveBtn.disabled = false; }
     } catch (e) {
@@ -1374,7 +1483,8 @@ async function removeObject(cls, id, back) {
   // eslint-disable-next-line no-alert
   if (!window.confirm(`Delete ${cls.replace(/s$/, '')} “${id}” from the config directory?`)) return;
   try {
-    await del(`/config/${cls}/${enc(id)}`);
+    const done = await saveConfig(api, 'DELETE', `/config/${cls}/${enc(id)}`);
+    if (done === null) return;
     go(back, `Deleted “${id}”.`);
   } catch (e) {
     toast(`Not deleted: ${e.message}${e.body && e.body.diagnostics && e.body.diagnostics[0] ? ` — ${e.body.diagnostics[0].message}` : ''}`, 10000);
@@ -1422,9 +1532,10 @@ function findField(form, f) {
 
 async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, ctx) {
   const isNew = !destId || destId === 'new';
-  const [m, apps, cat, existingRaw] = await Promise.all([
+  const [m, apps, cat, existingRaw, samples] = await Promise.all([
     get(`/models/${enc(modelId)}`), get('/apps'), catalog(),
     isNew ? null : get(`/config/destinations/${enc(destId)}`),
+    get(`/models/${enc(modelId)}/samples`).catch(() => ({ properties: {} })),
   ]);
   const existing = existingRaw ? configObjectBody(existingRaw) : null;
   const props = m.properties || [];
@@ -1455,8 +1566,9 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     brazeApps.map((a) => h('option', { value: a.id, selected: existing ? existing.appId === a.id : brazeApps.length === 1 }, a.name || a.id)));
 
   // sync mode
-  const mode = (existing && existing.syncMode) || 'sync';
-  const modeSet = h('fieldset', { dataset: { field: 'syncMode' } }, h('legend', 'Sync mode'),
+  // no mode is preselected for a new destination: Sync deletes users, so it is a choice
+  const mode = (existing && existing.syncMode) || '';
+  const modeSet = h('fieldset', { dataset: { field: 'syncMode' } }, h('legend', 'Sync mode (choose one)'),
     cat.sync_modes.map((sm) => {
       const rid = `sync-${slug(sm.id)}`;
       const helpId = `${rid}-help`;
@@ -1490,13 +1602,40 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     h('td', 'identifier'),
     h('td', pk ? h('span', h('strong', pk.key), ` (${pk.type}) — the model’s primary key`) : h('span.muted', 'no primary key')),
     h('td', h('span.small.muted', 'always sent; cannot be removed')));
+  // Braze's fields by what they are; each select offers the properties whose type fits
+  // (and the one chosen), with sample values of the chosen property beside it
+  const sampleOf = (pid) => {
+    const p = propById[pid];
+    const vs = p ? ((samples.properties || {})[p.key] || []) : [];
+    return vs.length ? `e.g. ${vs.slice(0, 3).map((v) => fmtValue(v)).join(', ')}` : p ? 'no sample value' : '';
+  };
+  // what joey validate accepts: a text field takes any property, an email or phone field
+  // also a text one, other fields their own type only
+  const fits = (f, p) => !f.type || f.type === 'string' || p.type === f.type || ((f.type === 'email' || f.type === 'phone') && p.type === 'string');
+  const onlyFitting = h('input', { type: 'checkbox', id: 'map-fit', checked: true });
   const knownRows = fields.map((f) => {
-    const sel = h('select', { id: `map-${slug(f.name)}`, dataset: { brazeField: f.name } }, propOptions(mapping[f.name]));
-    return h('tr', { dataset: { field: `mapping.${f.name}` } },
+    const sel = h('select', { id: `map-${slug(f.name)}`, dataset: { brazeField: f.name } });
+    const fill = () => {
+      const cur = sel.value || mapping[f.name];
+      clear(sel);
+      append(sel, propOptions(cur, (p) => !onlyFitting.checked || fits(f, p) || p.id === cur));
+    };
+    fill();
+    sel.fill = fill;
+    const ex = h('span.small.muted.break', sampleOf(sel.value));
+    sel.addEventListener('change', () => { ex.textContent = sampleOf(sel.value); });
+    return h('tr', { dataset: { field: `mapping.${f.name}`, brazeField: f.name } },
       h('th', { scope: 'row' }, h('label', { for: sel.id }, h('code', f.name))),
-      h('td', f.type || ''), h('td', sel),
-      h('td.small.muted', f.billable === false ? 'no data point' : ''));
+      h('td', f.type || ''), h('td', sel, h('div', ex)),
+      h('td.small.muted', f.billable === false ? 'free (no data point)' : ''));
   });
+  onlyFitting.addEventListener('change', () => knownRows.forEach((tr) => tr.querySelector('select').fill()));
+  const FIELD_GROUPS = [
+    ['Identity', ['email', 'phone']],
+    ['Subscriptions and email settings', ['email_subscribe', 'push_subscribe', 'email_open_tracking_disabled', 'email_click_tracking_disabled', 'marked_email_as_spam_at']],
+  ];
+  const groupOf = (name) => (FIELD_GROUPS.find(([, ns]) => ns.includes(name)) || ['Profile'])[0];
+  const fieldSearch = h('input', { type: 'search', id: 'map-search', placeholder: 'e.g. name, city', autocomplete: 'off' });
   const fillBtn = h('button.small', {
     type: 'button',
     on: {
@@ -1512,10 +1651,20 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
       },
     },
   }, 'Fill in properties with the same names');
+  const sections = ['Identity', 'Profile', 'Subscriptions and email settings'].map((g) => {
+    const rows = knownRows.filter((tr) => groupOf(tr.dataset.brazeField) === g);
+    return h('tbody', { dataset: { fieldGroup: g } }, h('tr.group-head', h('th', { scope: 'colgroup', colspan: '4' }, g)), g === 'Identity' ? pinned : null, rows);
+  });
   const profileTable = h('table.data.mapping',
-    h('caption', 'Braze profile fields: pick the property whose value goes into each field.'),
-    h('thead', h('tr', h('th', { scope: 'col' }, 'Braze field'), h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Property'), h('th', { scope: 'col' }, 'Note'))),
-    h('tbody', pinned, knownRows));
+    h('caption', 'Braze profile fields: pick the property whose value goes into each field. Braze bills a data point for each change of a field, except the fields marked free.'),
+    h('thead', h('tr', h('th', { scope: 'col' }, 'Braze field'), h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Property'), h('th', { scope: 'col' }, 'Cost'))),
+    sections);
+  fieldSearch.addEventListener('input', () => {
+    const q = fieldSearch.value.trim().toLowerCase().replace(/\s+/g, '_');
+    for (const tr of knownRows) tr.hidden = !!q && !tr.dataset.brazeField.includes(q);
+    pinned.hidden = !!q && !'external_id'.includes(q);
+    for (const tb of sections) tb.querySelector('tr.group-head').hidden = [...tb.querySelectorAll('tr[data-braze-field]')].every((tr) => tr.hidden) && pinned.closest('tbody') !== tb;
+  });
 
   // custom attributes
   const customBody = h('tbody', { id: 'custom-rows' });
@@ -1545,21 +1694,36 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     on: { click: () => { const tr = addCustom('', ''); tr.querySelector('select').focus(); } },
   }, 'Add custom attribute');
 
-  // group → subscription group
+  // group → subscription group, or → a value of the groups attribute: an explicit choice
   const gmBody = h('tbody', { id: 'group-rows' });
+  const subNames = { ...((existing && existing.subscriptionGroupNames) || {}) };
   const addGroupMap = (remote, gid) => {
     const g = h('select', { 'aria-label': 'Group' }, h('option', { value: '' }, '— choose a group —'), groups.map((x) => h('option', { value: x.id, selected: x.id === gid }, x.name || x.id)));
-    const r = h('input', { type: 'text', 'aria-label': 'Braze subscription group ID', value: remote || '', spellcheck: 'false', placeholder: '00000000-0000-0000-0000-000000000000', class: 'mono', dataset: { diagTarget: '1' } });
+    const isSub = !remote || UUID_RE.test(remote);
+    const kind = h('select', { 'aria-label': 'Send as', dataset: { kind: '1' } },
+      h('option', { value: 'sub', selected: isSub }, 'Braze subscription group'),
+      h('option', { value: 'attr', selected: !isSub }, 'A value of the “groups” attribute'));
+    const r = h('input', { type: 'text', 'aria-label': 'Braze subscription group ID', value: remote || '', spellcheck: 'false', placeholder: '00000000-0000-0000-0000-000000000000', class: 'mono', dataset: { diagTarget: '1', remote: '1' } });
+    const nm = h('input', { type: 'text', 'aria-label': 'Name of the subscription group', value: remote && subNames[remote] ? subNames[remote] : '', placeholder: 'e.g. Newsletter', dataset: { subName: '1' } });
+    const sync = () => {
+      const sub = kind.value === 'sub';
+      r.setAttribute('aria-label', sub ? 'Braze subscription group ID' : 'Value of the groups attribute');
+      r.placeholder = sub ? '00000000-0000-0000-0000-000000000000' : 'e.g. vip';
+      r.classList.toggle('mono', sub);
+      nm.hidden = !sub;
+    };
+    kind.addEventListener('change', sync);
     r.addEventListener('input', () => { tr.dataset.field = `destinationGroupMemberships.${r.value}`; });
     const rm = h('button.small', { type: 'button', 'aria-label': 'Remove this group mapping', on: { click: () => { tr.remove(); gmEmpty(); } } }, 'Remove');
-    const tr = h('tr.group-row', { dataset: { field: `destinationGroupMemberships.${remote || ''}` } }, h('td', g), h('td', r), h('td', rm));
+    const tr = h('tr.group-row', { dataset: { field: `destinationGroupMemberships.${remote || ''}` } }, h('td', g), h('td', kind), h('td', r, nm), h('td', rm));
+    sync();
     gmBody.appendChild(tr);
     gmEmpty();
     return tr;
   };
   const gmEmpty = () => { gmTable.hidden = !gmBody.children.length; };
-  const gmTable = h('table.data.mapping', h('caption', 'Members of the group are subscribed to the Braze subscription group; members who leave are unsubscribed.'),
-    h('thead', h('tr', h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col' }, 'Braze subscription group ID'), h('th', { scope: 'col' }, h('span.visually-hidden', 'Actions')))), gmBody);
+  const gmTable = h('table.data.mapping', h('caption', 'Members of a group are subscribed to the Braze subscription group (members who leave are unsubscribed), or get the value in their “groups” attribute.'),
+    h('thead', h('tr', h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col' }, 'Send as'), h('th', { scope: 'col' }, 'Subscription group (ID and name) or value'), h('th', { scope: 'col' }, h('span.visually-hidden', 'Actions')))), gmBody);
   for (const [remote, gid] of Object.entries((existing && existing.destinationGroupMemberships) || {})) addGroupMap(remote, gid);
   gmEmpty();
 
@@ -1576,13 +1740,16 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     field('Braze app', app, null, { field: 'appId' }),
     modeSet,
     collSet,
-    h('fieldset', { dataset: { field: 'mapping' } }, h('legend', 'Braze profile fields'), h('div.actions', fillBtn), profileTable),
+    h('fieldset', { dataset: { field: 'mapping' } }, h('legend', 'Braze profile fields'),
+      h('div.actions', h('span.inline', h('label', { for: 'map-search' }, 'Find a field'), fieldSearch),
+        h('span.inline', onlyFitting, h('label', { for: 'map-fit' }, 'Offer only properties whose type fits')), fillBtn),
+      profileTable),
     h('fieldset', h('legend', 'Custom attributes'), customTable, h('div.actions', addCustomBtn)),
     h('fieldset', { dataset: { field: 'destinationGroupMemberships' } }, h('legend', 'Groups → Braze subscription groups'),
-      h('p.help', 'Pick a group and paste the ID of a Braze subscription group (Braze → Audience → Subscriptions). A name that is not a subscription group ID is written to the user’s “groups” custom attribute instead, as Grouparoo did.'),
+      h('p.help', 'Pick a group, then what its members get: a Braze subscription group (paste its ID from Braze → Audience → Subscriptions and give it a name you will recognise), or a value in their “groups” attribute.'),
       gmTable, h('div.actions', h('button', { type: 'button', id: 'add-group-map', on: { click: () => addGroupMap('', '').querySelector('select').focus() } }, 'Add group mapping'))),
     h('details', h('summary', 'Safety'),
-      field('Mass-delete guard (%)', guard, 'A run stops instead of deleting more than this share of the Braze users it manages. Empty: 10.', { field: 'options.maxDeletePercent' })),
+      field('Mass-delete guard (%)', guard, 'A run stops and waits for approval instead of deleting more than this share of the Braze users it manages. Empty: 10.', { field: 'options.maxDeletePercent' })),
     h('div.actions', saveBtn, link(route('models', modelId), can('editor') ? 'Cancel' : 'Back'),
       !isNew ? allow(h('button.danger', { type: 'button', on: { click: () => removeObject('destinations', destId, route('models', modelId)) } }, 'Delete destination'), 'editor') : null));
   root.appendChild(form);
@@ -1596,7 +1763,8 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     obj.type = obj.type || 'braze-export-users';
     obj.appId = app.value;
     obj.modelId = modelId;
-    obj.syncMode = (form.querySelector('input[name="syncMode"]:checked') || {}).value || 'sync';
+    obj.syncMode = (form.querySelector('input[name="syncMode"]:checked') || {}).value || '';
+    if (!obj.syncMode) errs.push({ field: 'syncMode', message: 'Choose a sync mode: Sync deletes Braze users that leave the model, Additive never deletes, Enrich only updates.' });
     obj.collection = form.querySelector('input[name="collection"]:checked').value;
     if (obj.collection === 'group') obj.groupId = groupSel.value; else delete obj.groupId;
     const map = {};
@@ -1613,15 +1781,26 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     }
     obj.mapping = map;
     const gm = {};
+    const names = {};
     for (const tr of gmBody.querySelectorAll('tr')) {
-      const [gs, r] = [tr.querySelector('select'), tr.querySelector('input')];
+      const gs = tr.querySelector('select');
+      const sub = tr.querySelector('select[data-kind]').value === 'sub';
+      const r = tr.querySelector('input[data-remote]');
+      const nm = tr.querySelector('input[data-sub-name]');
       const remote = r.value.trim();
+      const f = `destinationGroupMemberships.${remote}`;
       if (!gs.value && !remote) continue;
-      if (!gs.value || !remote) errs.push({ field: `destinationGroupMemberships.${remote}`, message: 'Each group mapping needs a group and a Braze subscription group ID.' });
-      else if (gm[remote]) errs.push({ field: `destinationGroupMemberships.${remote}`, message: `“${remote}” is used twice.` });
-      else gm[remote] = gs.value;
+      if (!gs.value || !remote) errs.push({ field: f, message: sub ? 'Each mapping needs a group and the ID of a Braze subscription group.' : 'Each mapping needs a group and the value for the “groups” attribute.' });
+      else if (sub && !UUID_RE.test(remote)) errs.push({ field: f, message: `“${remote}” is not a subscription group ID: paste the 36-character ID from Braze (Audience → Subscriptions).` });
+      else if (!sub && UUID_RE.test(remote)) errs.push({ field: f, message: `“${remote}” is a subscription group ID: choose “Braze subscription group”.` });
+      else if (gm[remote]) errs.push({ field: f, message: `“${remote}” is used twice.` });
+      else {
+        gm[remote] = gs.value;
+        if (sub && nm.value.trim()) names[remote] = nm.value.trim();
+      }
     }
     if (Object.keys(gm).length || (existing && existing.destinationGroupMemberships)) obj.destinationGroupMemberships = gm;
+    if (Object.keys(names).length) obj.subscriptionGroupNames = names; else delete obj.subscriptionGroupNames;
     const opts = { ...(obj.options || {}) };
     if (guard.value !== '') opts.maxDeletePercent = Number(guard.value); else delete opts.maxDeletePercent;
     if (Object.keys(opts).length || obj.options) obj.options = opts;
@@ -1632,7 +1811,8 @@ async function viewDestinationForm(root, { model: modelId, dest: destId }, _q, c
     if (errs.length) { showDiagnostics(form, diagBox, errs); return; }
     saveBtn.disabled = true;
     try {
-      if (isNew) await post('/config/destinations', obj); else await put(`/config/destinations/${enc(destId)}`, obj);
+      const saved = await saveConfig(api, isNew ? 'POST' : 'PUT', isNew ? '/config/destinations' : `/config/destinations/${enc(destId)}`, obj);
+      if (!saved) { saveBtn.disabled = false; return; }
       if (!ctx.alive()) return;
       go(route('models', modelId), `Saved the destination “${obj.name}”.${isNew ? ' Preview the plan before the first run.' : ''}`);
     } catch (e) {
@@ -1655,16 +1835,8 @@ async function viewScheduleForm(root, { model: modelId, source: sourceId }, _q, 
   if (!src.primary) root.appendChild(h('div.notice.warn', 'This is not the model’s primary source: joey ignores schedules of secondary sources (they are read with the primary one).'));
   const diagBox = h('div', { id: 'form-diagnostics' });
   const name = h('input', { type: 'text', id: 'sched-name', value: existing ? existing.name || '' : `${src.name || src.id} schedule`, autocomplete: 'off' });
-  const when = opts.cron ? 'cron' : existing && existing.recurring ? 'every' : existing ? 'manual' : 'every';
-  const minutes = h('input', { type: 'number', id: 'sched-minutes', min: '1', step: '1', value: String(existing && existing.recurringFrequency ? Math.round(existing.recurringFrequency / 60000) : 60), 'aria-label': 'Minutes between runs' });
-  const cron = h('input', { type: 'text', id: 'sched-cron', value: opts.cron || '', placeholder: '0 3 * * *', spellcheck: 'false', class: 'mono', 'aria-label': 'Cron expression (UTC)', 'aria-describedby': 'sched-cron-help' });
-  const choice = (value, label, help, extra) => h('div.choice',
-    h('input', { type: 'radio', name: 'when', id: `when-${value}`, value, checked: when === value, 'aria-describedby': `when-${value}-help` }),
-    h('div', h('label', { for: `when-${value}` }, h('span.choice-label', label)), h('span.choice-help', { id: `when-${value}-help` }, help), extra || null));
-  const whenSet = h('fieldset', { dataset: { field: 'recurringFrequency' } }, h('legend', 'When should joey run?'),
-    choice('manual', 'Only when someone presses Run now', 'No automatic runs.'),
-    choice('every', 'Every N minutes', 'Counted from the start of the last run.', h('span.inline', h('span', 'Every'), minutes, h('span', 'minutes'))),
-    choice('cron', 'On a cron schedule (UTC)', 'Five fields: minute hour day-of-month month day-of-week.', h('div', cron, h('span.help', { id: 'sched-cron-help' }, 'e.g. 0 3 * * * = every night at 03:00 UTC; */15 * * * * = every 15 minutes.'))));
+  const picker = schedulePicker(existing, api);
+  const whenSet = picker.element;
   const cols = [...new Set([...Object.keys(src.mapping || {}), ...(m.properties || []).filter((p) => p.source === sourceId && p.options && p.options.column).map((p) => p.options.column)])];
   const incremental = existing ? existing.incremental !== false : false;
   const readSet = h('fieldset', { dataset: { field: 'incremental' } }, h('legend', 'What each run reads'),
@@ -1687,27 +1859,17 @@ async function viewScheduleForm(root, { model: modelId, source: sourceId }, _q, 
   root.appendChild(form);
 
   async function save() {
-    const w = form.querySelector('input[name="when"]:checked').value;
+    const pick = picker.read();
+    const w = pick.kind;
     const obj = existing ? { ...existing } : { id: slug(`${sourceId}_schedule`), class: 'Schedule', sourceId };
     obj.class = 'Schedule';
     obj.name = name.value.trim() || `${src.name || src.id} schedule`;
     const o = { ...(obj.options || {}) };
-    const errs = [];
+    const errs = [...pick.errors];
     delete o.cron;
-    if (w === 'manual') { obj.recurring = false; delete obj.recurringFrequency; }
-    if (w === 'every') {
-      const n = Number(minutes.value);
-      if (!Number.isInteger(n) || n < 1) errs.push({ field: 'recurringFrequency', message: 'Enter a whole number of minutes, 1 or more.' });
-      obj.recurring = true;
-      obj.recurringFrequency = n * 60000;
-    }
-    if (w === 'cron') {
-      const c = cron.value.trim();
-      if (c.split(/\s+/).length !== 5) errs.push({ field: 'options.cron', message: 'A cron expression has five fields: minute hour day-of-month month day-of-week.' });
-      obj.recurring = true;
-      delete obj.recurringFrequency;
-      o.cron = c;
-    }
+    obj.recurring = pick.recurring;
+    if (pick.recurringFrequency) obj.recurringFrequency = pick.recurringFrequency; else delete obj.recurringFrequency;
+    if (pick.cron) o.cron = pick.cron;
     obj.incremental = form.querySelector('input[name="reads"]:checked').value === 'inc';
     if (column.value.trim()) o.column = column.value.trim(); else delete o.column;
     if (obj.incremental && !o.column) errs.push({ field: 'options.column', message: 'An incremental schedule needs its change-tracking column.' });
@@ -1717,7 +1879,7 @@ async function viewScheduleForm(root, { model: modelId, source: sourceId }, _q, 
     try {
       if (existing) await put(`/config/schedules/${enc(existing.id)}`, obj); else await post('/config/schedules', obj);
       if (!ctx.alive()) return;
-      go(route('models', modelId), `Saved the schedule: ${w === 'manual' ? 'on demand only' : w === 'every' ? fmtEvery(obj.recurringFrequency) : `cron ${o.cron}`}.`);
+      go(route('models', modelId), `Saved the schedule: runs ${scheduleWords({ recurring: obj.recurring, frequency_ms: obj.recurringFrequency, cron: o.cron })}.`);
     } catch (e) {
       saveBtn.disabled = false;
       showDiagnostics(form, diagBox, e.body && Array.isArray(e.body.diagnostics) ? e.body.diagnostics : null, e);
@@ -1813,7 +1975,7 @@ async function viewAccount(root, _p, _q, ctx) {
         cells: [t.label || '—', t.role, h('code', `${t.prefix || ''}…`), fmtTime(t.created_at),
           t.last_used_at ? h('span', { title: fmtTime(t.last_used_at) }, fmtAgo(t.last_used_at)) : h('span.muted', 'never'),
           t.revoked_at ? badge(`revoked ${fmtAgo(t.revoked_at)}`, 'neutral') : badge('active', 'ok'),
-          t.revoked_at ? '' : h('button.small.danger', { type: 'button', 'aria-label': `Revoke the token “${t.label}”`, on: { click: (e) => revoke(t, e.currentTarget) } }, 'Revoke')],
+          t.revoked_at ? '' : h('button.small.danger', { type: 'button', 'aria-label': `Revoke token “${t.label}”`, on: { click: (e) => revoke(t, e.currentTarget) } }, 'Revoke')],
       })), { empty: 'You have no API tokens.', caption: 'Your tokens' }));
   }
   async function revoke(t, btn) {
@@ -1897,7 +2059,7 @@ async function viewTeam(root, _p, _q, ctx) {
     const you = u.name === session.user.name;
     const sel = roleSelect(uid('role'), u.role, 'admin', `Role of ${u.name}`);
     // a separate button: a keyboard user going through the options must not change the role at each one
-    const roleBtn = h('button.small', { type: 'button', hidden: true, 'aria-label': `Save the role of ${u.name}` }, 'Save');
+    const roleBtn = h('button.small', { type: 'button', hidden: true, 'aria-label': `Save role of ${u.name}` }, 'Save');
     sel.addEventListener('change', () => { roleBtn.hidden = sel.value === u.role; });
     roleBtn.addEventListener('click', async () => {
       clear(out);
@@ -1934,7 +2096,7 @@ async function viewTeam(root, _p, _q, ctx) {
       } finally { setBtn.disabled = false; }
     });
     append(resetBox, [npw, ' ', setBtn, ' ', h('button.small', { type: 'button', on: { click: () => { npw.value = ''; resetBox.hidden = true; } } }, 'Cancel')]);
-    const resetBtn = h('button.small', { type: 'button', 'aria-label': `Reset the password of ${u.name}`, on: { click: () => { resetBox.hidden = false; npw.focus(); } } }, 'Reset password');
+    const resetBtn = h('button.small', { type: 'button', 'aria-label': `Reset password of ${u.name}`, on: { click: () => { resetBox.hidden = false; npw.focus(); } } }, 'Reset password');
     const rmBtn = h('button.small.danger', {
       type: 'button',
       'aria-label': `Remove ${u.name}`,
@@ -2023,7 +2185,17 @@ async function viewAudit(root, _p, query) {
 
 // ---------------------------------------------------------------- start
 
+// Wide tables scroll sideways inside their own box on narrow screens (never the page):
+// keyboard users must be able to reach and scroll them, so every data table is focusable.
+function focusableTables() {
+  const m = document.getElementById('main');
+  const mark = () => { for (const t of m.querySelectorAll('table.data:not([tabindex])')) t.setAttribute('tabindex', '0'); };
+  new MutationObserver(mark).observe(m, { childList: true, subtree: true });
+  mark();
+}
+
 function start() {
+  focusableTables();
   document.getElementById('nav-toggle').addEventListener('click', (e) => {
     const nav = document.getElementById('nav');
     const open = !nav.classList.contains('open');

@@ -4,6 +4,7 @@ const NS = 'http://www.w3.org/2000/svg';
 
 export const STATUS_COLOURS = {
   success: '#1a7f37',
+  completed_with_failures: '#bf8700',
   failed: '#cf222e',
   running: '#0b57d0',
   queued: '#6e7781',
@@ -16,6 +17,9 @@ function el(tag, attrs, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
+
+// The words of each colour (as the badges say them).
+const STATUS_WORDS = { success: 'succeeded', completed_with_failures: 'completed with failed rows', failed: 'failed', running: 'running', queued: 'queued', interrupted: 'interrupted' };
 
 // The number of records a run changed (what the bar's height shows).
 export function runChanges(r) {
@@ -31,14 +35,17 @@ export function runChanges(r) {
 export function runsChart(runs, opts = {}) {
   const width = opts.width || 720;
   const height = opts.height || 180;
-  const pad = { l: 44, r: 12, t: 12, b: 34 };
+  const pad = { l: 56, r: 12, t: 12, b: 34 };
   const list = runs.filter((r) => r.started_at).slice().sort((a, b) => a.started_at - b.started_at || (a.id || 0) - (b.id || 0)).slice(-(opts.max || 60));
-  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-labelledby': 'chart-title chart-desc', class: 'runs-chart' });
+  // a group, not an image, when its bars are links (an image's content is not interactive)
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', preserveAspectRatio: 'xMinYMin meet', role: opts.onSelect ? 'group' : 'img', 'aria-labelledby': 'chart-title chart-desc', class: 'runs-chart' });
+  svg.style.maxWidth = `${width}px`;
   const ok = list.filter((r) => r.status === 'success').length;
+  const partial = list.filter((r) => r.status === 'completed_with_failures').length;
   const bad = list.filter((r) => r.status === 'failed').length;
   svg.appendChild(el('title', { id: 'chart-title' }, 'Runs over time'));
   svg.appendChild(el('desc', { id: 'chart-desc' },
-    list.length ? `${list.length} runs from ${new Date(list[0].started_at).toLocaleString()} to ${new Date(list[list.length - 1].started_at).toLocaleString()}: ${ok} succeeded, ${bad} failed. Bar height: records changed.`
+    list.length ? `${list.length} runs from ${new Date(list[0].started_at).toLocaleString()} to ${new Date(list[list.length - 1].started_at).toLocaleString()}: ${ok} succeeded, ${partial} completed with failed rows, ${bad} failed. Bar height: records changed.`
       : 'No runs yet.'));
   const iw = width - pad.l - pad.r;
   const ih = height - pad.t - pad.b;
@@ -50,6 +57,8 @@ export function runsChart(runs, opts = {}) {
     svg.appendChild(el('line', { x1: pad.l, x2: width - pad.r, y1: y, y2: y, stroke: f === 0 ? '#57606a' : '#d0d7de', 'stroke-width': 1 }));
     svg.appendChild(el('text', { x: pad.l - 6, y: y + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#57606a' }, String(Math.round(nice * f))));
   }
+  // the y axis says what it counts
+  svg.appendChild(el('text', { x: 12, y: pad.t + ih / 2, transform: `rotate(-90 12 ${pad.t + ih / 2})`, 'text-anchor': 'middle', 'font-size': 11, fill: '#57606a' }, 'records changed'));
   if (!list.length) {
     svg.appendChild(el('text', { x: pad.l + iw / 2, y: pad.t + ih / 2, 'text-anchor': 'middle', 'font-size': 13, fill: '#57606a' }, 'No runs yet'));
     return svg;
@@ -77,9 +86,11 @@ export function runsChart(runs, opts = {}) {
   });
   const first = new Date(list[0].started_at);
   const last = new Date(list[list.length - 1].started_at);
-  const fmt = (d) => d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  // the two ends of the x axis never read the same: seconds when the minutes agree
+  let fmt = (d) => d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  if (fmt(first) === fmt(last)) fmt = (d) => d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
   svg.appendChild(el('text', { x: pad.l, y: height - 10, 'font-size': 11, fill: '#57606a' }, fmt(first)));
-  if (list.length > 1) svg.appendChild(el('text', { x: width - pad.r, y: height - 10, 'text-anchor': 'end', 'font-size': 11, fill: '#57606a' }, fmt(last)));
+  if (list.length > 1 && fmt(first) !== fmt(last)) svg.appendChild(el('text', { x: width - pad.r, y: height - 10, 'text-anchor': 'end', 'font-size': 11, fill: '#57606a' }, fmt(last)));
   return svg;
 }
 
@@ -99,7 +110,7 @@ export function chartLegend() {
     i.style.background = c;
     i.setAttribute('aria-hidden', 'true');
     span.appendChild(i);
-    span.appendChild(document.createTextNode(s));
+    span.appendChild(document.createTextNode(STATUS_WORDS[s] || s));
     d.appendChild(span);
   }
   return d;
