@@ -1571,6 +1571,16 @@ enum jerr config_write(const char *dir, const struct cfg_write *w, const struct 
 		goto out;
 	}
 
+	if (w->dry_run) {
+		res->cfg = cfg;
+		cfg = NULL;
+		res->file = rel;
+		rel = NULL;
+		res->stored_json = stored;
+		stored = NULL;
+		rc = JERR_OK;
+		goto out;
+	}
 	/* 6. commit: secrets first, so the config never refers to a secret not on disk */
 	if (add.n) {
 		if ((rc = lock_secrets(opts->secrets_path, lock_fd, &secrets_fd, err)) ||

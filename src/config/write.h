@@ -61,6 +61,10 @@ struct cfg_write {
 				    must equal id on UPDATE (a rename is delete + create;
 				    left out, it is taken from id); "class" may be left
 				    out (it is added after "id") */
+	bool dry_run;            /* validate only (steps 1-5): on JERR_OK res->cfg is the
+				    config as it would be and res->stored_json the object,
+				    res->file where it would go; nothing on disk changes
+				    (the UI's previews of unsaved objects) */
 };
 
 struct cfg_write_result {

@@ -99,6 +99,18 @@ struct source_read {
 	 */
 	const struct rkey *in_keys;
 	size_t n_in_keys;
+	/*
+	 * NULL: every row. Otherwise (borrowed, with match_value) only the rows whose
+	 * column match_column equals match_value, pushed into the statement as
+	 * WHERE <column> = ? (a bound parameter, the column an identifier) before any
+	 * aggregation: the records that have such a row, e.g. a record looked up by a unique
+	 * property (the API's record search). Table sources only (a query source is
+	 * JERR_CONFIG). The SQL connectors let the database use an index on the column;
+	 * CSV files are loaded whole first (they have no index) and then filtered the same
+	 * way. Combines with the others.
+	 */
+	const char *match_column;
+	const char *match_value;
 };
 
 struct source_row {

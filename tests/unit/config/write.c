@@ -161,7 +161,7 @@ static bool file_exists(const char *dir, const char *rel)
 static void do_write(struct fixture *f, enum cfg_write_op op, enum cfg_class cls, const char *id,
 		     const char *json, enum jerr want, struct cfg_write_result *res, struct jerror *err)
 {
-	struct cfg_write w = { op, cls, id, json };
+	struct cfg_write w = { op, cls, id, json, false };
 	enum jerr rc = config_write(f->dir, &w, &f->opts, res, err);
 	if (rc != want) {
 		char *d = res->cfg ? diags_text(res->cfg) : NULL;
@@ -1061,7 +1061,7 @@ static void test_concurrent_writers(void **state)
 				struct strbuf js = STRBUF_INIT;
 				struct cfg_write_result res;
 				struct jerror err = JERROR_INIT;
-				struct cfg_write w = { CFG_WRITE_UPDATE, CLASS_PROPERTY, props[p], NULL };
+				struct cfg_write w = { CFG_WRITE_UPDATE, CLASS_PROPERTY, props[p], NULL, false };
 				strbuf_addf(&js, "{\"id\": \"%s\", \"class\": \"Property\", \"key\": \"%s\", \"type\": \"string\", "
 					    "\"sourceId\": \"users_table\", \"options\": {\"column\": \"c%d_%d\"}}", props[p], props[p], p, i);
 				w.object_json = js.buf;
@@ -1071,7 +1071,7 @@ static void test_concurrent_writers(void **state)
 				strbuf_reset(&js);
 				strbuf_addf(&js, "{\"id\": \"pg%d\", \"class\": \"App\", \"type\": \"postgres\", "
 					    "\"options\": {\"database\": \"d\", \"password\": \"pw%d_%d\"}}", p, p, i);
-				w = (struct cfg_write){ i == 1 ? CFG_WRITE_CREATE : CFG_WRITE_UPDATE, CLASS_APP, NULL, js.buf };
+				w = (struct cfg_write){ i == 1 ? CFG_WRITE_CREATE : CFG_WRITE_UPDATE, CLASS_APP, NULL, js.buf, false };
 				if (i > 1)
 					w.id = p ? "pg1" : "pg0";
 				bad |= config_write(f->dir, &w, &f->opts, &res, &err) != JERR_OK;
