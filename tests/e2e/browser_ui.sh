@@ -7,7 +7,9 @@
 # error banner, that HTML in names shows as text; personal API tokens, the Team page, the
 # audit log; what the viewer, the editor and the admin each may do (hidden or disabled
 # controls, 403 from the API); sign-out, password change, an ended session; and on a
-# second server without accounts, the one-time setup link and the sign-in rate limit.
+# second server without accounts, the one-time setup link and the sign-in rate limit;
+# then the Audiences and Records pages (tests/browser/ui_audiences.test.mjs): the rule
+# builder's live count against sqlite3's, saving an audience, a record found by email.
 # Screenshots: $JOEY_ARTIFACTS/browser/ (default: <build dir>/artifacts/browser/).
 #
 # Needs Debian's chromium (/usr/bin/chromium), node, and tests/browser/node_modules
@@ -38,4 +40,14 @@ export JOEY_CHROMIUM=$CHROMIUM
 export JOEY_ALLOW_ENDPOINTS=${JOEY_ALLOW_ENDPOINTS:-http://127.0.0.1:*}
 export JOEY_ARTIFACTS=${JOEY_ARTIFACTS:-$(cd "$(dirname "$JOEY")" && pwd)/artifacts}
 cd "$SRC/tests/browser" || exit 1
-exec timeout 540 node ui.test.mjs
+# ui.test.mjs, then the Audiences and Records pages (ui_audiences.test.mjs); the last
+# line sums both
+rc=0
+sums=$(mktemp)
+timeout 540 node ui.test.mjs | tee -a "$sums"
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+timeout 300 node ui_audiences.test.mjs | tee -a "$sums"
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+awk '/^[0-9]+ passed, [0-9]+ failed$/ {p += $1; f += $3} END {printf "%d passed, %d failed\n", p, f}' "$sums"
+rm -f "$sums"
+exit $rc
