@@ -300,7 +300,8 @@ static enum jerr keys_by_value(const struct config *cfg, const struct cfg_proper
 	if (!ops)
 		return jerror_set(err, JERR_CONFIG, "app \"%s\" of type \"%s\" cannot be read as a source", src->app->id,
 				  src->app->type);
-	struct source_read read = { .match_column = p->column, .match_value = q };
+	struct source_read read = { .match_column = p->column, .match_value = q,
+				    .match_is_number = p->type == PROP_INTEGER || p->type == PROP_FLOAT };
 	if ((rc = ops->connect(src->app, cfg->root, &conn, err)))
 		return rc;
 	rc = ops->open_cursor(conn, src, &read, &cur, err);

@@ -111,6 +111,7 @@ struct source_read {
 	 */
 	const char *match_column;
 	const char *match_value;
+	bool match_is_number; /* match_value is a number (bound as one); else text, compared bytewise */
 };
 
 struct source_row {

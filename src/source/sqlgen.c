@@ -492,7 +492,9 @@ static void add_read_where(struct gen *g, struct strbuf *sb, const struct cfg_so
 		strbuf_addstr(sb, first ? " WHERE " : " AND ");
 		sql_add_ident(g->d, sb, match->match_column);
 		strbuf_addstr(sb, " = ");
-		add_param(g, sb, match->match_value, false);
+		add_param(g, sb, match->match_value, match->match_is_number);
+		if (!match->match_is_number)
+			strbuf_addstr(sb, g->d->key_collate); /* MariaDB: bytewise, as filters */
 		first = false;
 	}
 	if (range && range->lo) {
