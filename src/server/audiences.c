@@ -625,7 +625,7 @@ void api_record(struct req *r, struct reply *out)
 	}
 	struct history_ctx hc = { json_array() };
 	for (size_t i = 0; i < m->n_destinations && !rc; i++)
-		rc = state_ledger_list(st, m->destinations[i]->id, 0, &key, 0, history_fn, &hc, &err);
+		rc = state_ledger_list(st, m->destinations[i]->id, 0, &key, HISTORY_MAX, history_fn, &hc, &err);
 	if (rc && rc != JERR_INTERRUPTED) {
 		json_decref(hc.items);
 		json_decref(j);

@@ -131,7 +131,7 @@ export function recordViews(ui) {
     }
     if (!(rec.destinations || []).length) result.appendChild(h('p.empty', 'No Braze destination sends this model.'));
     result.appendChild(h('h2', 'History'));
-    result.appendChild(table(['When', 'Destination', 'Run', 'What happened'], (rec.history || []).map((x) => [fmtTime(x.at), destName(dmap, x.destination),
+    result.appendChild(table(['When', 'Destination', 'Run', 'What happened'], (rec.history || []).slice().sort((a, b) => b.id - a.id).map((x) => [fmtTime(x.at), destName(dmap, x.destination),
       x.run_id ? link(route('runs', x.run_id), `#${x.run_id}`) : '—', h('span.break', `failed (attempt ${x.attempts}): ${x.error}`)]),
     { empty: 'No failed attempt recorded for this record.', caption: 'Failed attempts, newest first' }));
     root.appendChild(result);
