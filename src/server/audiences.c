@@ -477,6 +477,91 @@ out:
 	jerror_release(&err);
 }
 
+/* ---- GET /api/v1/apps/{app}/tables[?table=T&limit=N] ---- */
+
+void api_app_tables(struct req *r, struct reply *out)
+{
+	static const char *const allowed[] = { "table", "limit", NULL };
+	uint64_t limit;
+	struct cfg_ref *ref = NULL;
+	struct jerror err = JERROR_INIT;
+	struct source_sample smp = { 0 };
+	void *conn = NULL;
+	const struct source_ops *ops = NULL;
+	bool slot = false;
+
+	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 10, UINT32_MAX, &limit))
+		return;
+	if (limit > SOURCE_SAMPLE_MAX_ROWS)
+		limit = SOURCE_SAMPLE_MAX_ROWS; /* capped, not refused */
+	ref = server_cfg_get(r->s);
+	const struct cfg_app *app = config_app(ref->cfg, r->params[0]);
+	const char *table = req_query(r, "table");
+	if (!app) {
+		reply_error(out, 404, "no such app", r->params[0], "GET /api/v1/apps lists them");
+		goto out;
+	}
+	ops = source_ops_for_app(app->type);
+	if (!ops || !ops->sample) {
+		reply_error(out, 400, "this app holds no tables", app->type, "tables are read from database and file apps");
+		goto out;
+	}
+	if (app->file_unlisted) {
+		/* an operator's file outside the data directory: never shown (config/guard.h) */
+		reply_error(out, 403, "the app's file is not shown here",
+			    "it is outside the data directory of joey serve (--data-dir)",
+			    "joey validate --check-apps reads it on the command line");
+		goto out;
+	}
+	if (!(slot = slot_take(out)))
+		goto out;
+	enum jerr rc = ops->connect(app, ref->cfg->root, &conn, &err);
+	if (!rc)
+		rc = ops->sample(conn, table, (size_t)limit, &smp, &err);
+	if (rc) {
+		reply_jerror(out, rc == JERR_CONFIG ? 404 : 502, &err);
+		goto out;
+	}
+	json_t *tables = json_array();
+	for (size_t i = 0; i < smp.n_tables; i++)
+		json_array_append_new(tables, json_string(smp.tables[i]));
+	json_t *j = json_pack("{s:s,s:s,s:o}", "app", app->id, "type", app->type, "tables", tables);
+	if (table) {
+		json_t *cols = json_array(), *rows = json_array();
+		for (size_t i = 0; i < smp.n_columns; i++)
+			json_array_append_new(cols, json_string(smp.columns[i]));
+		for (size_t k = 0; k < smp.n_rows; k++) {
+			json_t *row = json_array();
+			for (size_t i = 0; i < smp.n_columns; i++) {
+				const char *v = smp.cells[k * smp.n_columns + i];
+				json_array_append_new(row, v ? json_string(v) : json_null());
+			}
+			json_array_append_new(rows, row);
+		}
+		/* the key column a source would most likely map: "id", else the first column */
+		const char *guess = NULL;
+		for (size_t i = 0; i < smp.n_columns && !guess; i++)
+			if (!strcmp(smp.columns[i], "id"))
+				guess = smp.columns[i];
+		if (!guess && smp.n_columns)
+			guess = smp.columns[0];
+		json_object_set_new(j, "table", json_string(table));
+		json_object_set_new(j, "columns", cols);
+		json_object_set_new(j, "rows", rows);
+		json_object_set_new(j, "limit", json_integer((json_int_t)limit));
+		json_object_set_new(j, "key_guess", guess ? json_string(guess) : json_null());
+	}
+	reply_json(out, 200, j);
+out:
+	if (conn)
+		ops->disconnect(conn);
+	if (slot)
+		slot_give();
+	source_sample_release(&smp);
+	server_cfg_put(r->s, ref);
+	jerror_release(&err);
+}
+
 /* ---- GET /api/v1/records/{model}/{key} ---- */
 
 struct history_ctx {

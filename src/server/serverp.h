@@ -280,6 +280,7 @@ void api_record(struct req *r, struct reply *out);
 /* audiences.c: record lists and searches, group previews (api_record is there too) */
 void api_records(struct req *r, struct reply *out);
 void act_group_preview(struct req *r, struct reply *out);
+void api_app_tables(struct req *r, struct reply *out);
 void api_catalog(struct req *r, struct reply *out);
 void api_config_get(struct req *r, struct reply *out);
 

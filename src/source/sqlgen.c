@@ -1212,3 +1212,29 @@ enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,
 	strbuf_release(&used);
 	return rc;
 }
+
+char *sql_sample_value(const char *s, size_t n)
+{
+	if (!s)
+		return NULL;
+	if (n <= SOURCE_SAMPLE_MAX_VALUE)
+		return xstrndup(s, n);
+	size_t k = SOURCE_SAMPLE_MAX_VALUE;
+	while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+		k--; /* not inside a UTF-8 sequence */
+	char *out = xmalloc(k + sizeof("\xe2\x80\xa6"));
+	memcpy(out, s, k);
+	memcpy(out + k, "\xe2\x80\xa6", sizeof("\xe2\x80\xa6"));
+	return out;
+}
+
+enum jerr sql_sample_table_known(const char *app_id, const char *table, char *const *names, size_t n,
+				 struct jerror *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], table))
+			return JERR_OK;
+	jerror_set(err, JERR_CONFIG, "app \"%s\" has no table \"%s\"", app_id, table);
+	sql_hint_names(err, table, (const char *const *)names, n, "its tables are");
+	return JERR_CONFIG;
+}

@@ -40,7 +40,17 @@ extra = [
      "modelId": "users", "syncMode": "additive", "collection": "group", "groupId": "big",
      "mapping": {"external_id": "user_id", "email": "email"}},
 ]
+    # a database inside joey serve's data directory (--data-dir), whose tables may be shown
+extra.append({"class": "App", "id": "db_in", "name": "In the data directory", "type": "sqlite",
+              "options": {"file": "data/in.db"}})
 cfg, db = small_config(TMP, sim.url, n=N, extra_objects=extra)
+os.makedirs(os.path.join(TMP, "data"))
+subprocess.run(["sqlite3", os.path.join(TMP, "data", "in.db"),
+                "CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT, bio TEXT); "
+                "INSERT INTO people VALUES (1, 'p1@example.com', 'short'), (2, NULL, printf('%.500c', 'x')); "
+                "CREATE TABLE \"odd \"\"name\" (v TEXT); INSERT INTO \"odd \"\"name\" VALUES ('ok');"
+                "WITH RECURSIVE s(i) AS (SELECT 3 UNION ALL SELECT i+1 FROM s WHERE i < 120) "
+                "INSERT INTO people SELECT i, 'p' || i || '@example.com', 'b' FROM s;"], check=True)
 # email is unique here (records are searched by unique properties)
 with open(os.path.join(cfg, "properties", "email.json")) as f:
     email = json.load(f)
@@ -61,7 +71,7 @@ for name, role in (("ed", "editor"), ("vi", "viewer")):
     r = joey_user("add", name, "--role", role, "--password-stdin", password=name + " long password 1")
     check("joey user add %s" % name, r.returncode == 0, r.stderr)
 
-srv = Server(cfg, state)
+srv = Server(cfg, state, args=["--data-dir", os.path.join(TMP, "data")])
 
 
 class Client:
@@ -259,5 +269,31 @@ r = srv.get("/api/v1/records/users/999")
 check("an unknown key: found false", r.status == 200 and r.json["found"] is False, r)
 r = srv.get("/api/v1/records/users/u7@example.com")
 check("an email where a key goes: 400 pointing at the search", r.status == 400 and "?q=" in r.json["hint"], r)
+
+# ---- an app's tables, for the source and property editors ----
+r = ed.call("GET", "/api/v1/apps/db_in/tables")
+check("the editor lists a database's tables", r.status == 200 and r.json["tables"] == ["odd \"name", "people"], show(r))
+r = vi.call("GET", "/api/v1/apps/db_in/tables")
+check("a viewer may not read a table's rows: 403", r.status == 403, show(r))
+r = srv.get("/api/v1/apps/db_in/tables?table=people&limit=2")
+check("a table's columns, first rows and key column", r.status == 200 and r.json["columns"] == ["id", "email", "bio"]
+      and r.json["rows"][0] == ["1", "p1@example.com", "short"] and r.json["rows"][1][1] is None
+      and r.json["key_guess"] == "id", r)
+check("a long value is cut (200 bytes and an ellipsis)", r.json and r.json["rows"][1][2] == "x" * 200 + "\u2026", r)
+r = srv.get("/api/v1/apps/db_in/tables?table=people&limit=1000000")
+check("a huge limit is capped at 50 rows", r.status == 200 and r.json["limit"] == 50 and len(r.json["rows"]) == 50, r)
+r = srv.get("/api/v1/apps/db_in/tables?table=" + urllib.parse.quote('odd "name'))
+check("a table name is an identifier, quoted", r.status == 200 and r.json["rows"] == [["ok"]], r)
+r = srv.get("/api/v1/apps/db_in/tables?table=" + urllib.parse.quote("people; DROP TABLE people; --"))
+check("SQL as a table name: 404 naming it, nothing run", r.status == 404 and "has no table" in r.json["error"], r)
+r = srv.get("/api/v1/apps/db_in/tables?table=people&limit=1")
+check("the table is still there", r.status == 200 and len(r.json["rows"]) == 1, r)
+r = srv.get("/api/v1/apps/db/tables?table=users")
+check("a database outside the data directory is never shown: 403", r.status == 403
+      and "data directory" in r.json["detail"] and "u1@" not in r.raw, r)
+r = srv.get("/api/v1/apps/braze/tables")
+check("a Braze app holds no tables: 400", r.status == 400, r)
+r = srv.get("/api/v1/apps/nope/tables")
+check("an unknown app: 404", r.status == 404, r)
 
 finish()
