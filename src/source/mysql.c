@@ -820,7 +820,7 @@ static enum jerr my_sample(void *conn, const char *table, size_t limit, struct s
 	if ((rc = my_pin_readonly(c, c->app->id, err)))
 		goto out;
 	static const char q[] = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-				"ORDER BY TABLE_NAME COLLATE utf8mb4_bin";
+				"ORDER BY CAST(TABLE_NAME AS BINARY)";
 	if (!(res = my_query(c, q, sizeof(q) - 1)))
 		goto fail;
 	out->tables = column0(res, &out->n_tables);

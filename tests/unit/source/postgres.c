@@ -423,6 +423,34 @@ static void test_sql_injection_is_quoted_and_bound(void **s)
 	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");
 }
 
+static void test_sample(void **s)
+{
+	if (!F.url)
+		skip();
+	struct source_sample smp = { 0 };
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, NULL, 5, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 2);
+	assert_string_equal(smp.tables[0], "purchases");
+	assert_string_equal(smp.tables[1], "users");
+	assert_int_equal(smp.n_columns, 0);
+	source_sample_release(&smp);
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, "users", 2, &smp, &err), JERR_OK);
+	assert_true(smp.n_columns >= 8);
+	assert_string_equal(smp.columns[0], "id");
+	assert_string_equal(smp.columns[1], "email");
+	assert_int_equal(smp.n_rows, 2);
+	source_sample_release(&smp);
+	/* a table name is an identifier, and must be one of the tables */
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, "users; DROP TABLE users", 2, &smp, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, "app \"warehouse\" has no table \"users; DROP TABLE users\"");
+	jerror_release(&err);
+	source_sample_release(&smp);
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, "users", 1000, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_rows, 3);
+	source_sample_release(&smp);
+}
+
 static void test_match_value(void **s)
 {
 	if (!F.url)
@@ -638,6 +666,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_permission_error_names_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sql_injection_is_quoted_and_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_match_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sample, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8_and_huge_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
