@@ -131,6 +131,7 @@ async function checkLabels(where) {
 
 // ---- the independent counts: sqlite3 on the same warehouse, the same rules
 let DB;
+let CFG;
 function sql(q) { return execFileSync('sqlite3', ['-cmd', '.timeout 20000', DB, q], { encoding: 'utf8' }).trim(); }
 const LTV = '(SELECT COALESCE(SUM(amount), 0) FROM purchases p WHERE p.user_id = u.id)';
 // relative_gt 30 days: now - 30 days < last_login_at <= now (ISO text compares in order)
@@ -140,6 +141,7 @@ const countWhere = (w) => Number(sql(`SELECT COUNT(*) FROM users u WHERE ${w}`))
 function prepare() {
   const root = path.join(tmp, 'project');
   const cfg = path.join(root, 'config');
+  CFG = cfg;
   fs.mkdirSync(root);
   fs.cpSync(path.join(SRC, 'examples/demo/config'), cfg, { recursive: true });
   for (const f of ['braze_additive.json', 'braze_enrich.json']) fs.rmSync(path.join(cfg, 'destinations', f));
@@ -147,13 +149,21 @@ function prepare() {
   fs.writeFileSync(path.join(cfg, 'apps/braze.json'), JSON.stringify({
     id: 'braze', name: 'Braze', class: 'App', type: 'braze', options: { apiKey: '${SIM_BRAZE_KEY}', restEndpoint: SIM_URL },
   }, null, 2));
-  DB = path.join(root, 'demo.db');
+  // the warehouse in the data directory (data/ of the project root: joey serve shows its
+  // tables); a second database beside the config, outside it, is never shown
+  fs.mkdirSync(path.join(root, 'data'));
+  DB = path.join(root, 'data/demo.db');
+  fs.writeFileSync(path.join(cfg, 'apps/demo_db.json'), JSON.stringify({ id: 'demo_db', name: 'Demo warehouse', class: 'App', type: 'sqlite', options: { file: 'data/demo.db' } }, null, 2));
+  fs.writeFileSync(path.join(cfg, 'apps/legacy.json'), JSON.stringify({ id: 'legacy', name: 'Legacy warehouse', class: 'App', type: 'sqlite', options: { file: 'legacy.db' } }, null, 2));
+  execFileSync('sqlite3', [path.join(root, 'legacy.db'), "CREATE TABLE secrets (v TEXT); INSERT INTO secrets VALUES ('do-not-show')"]);
   execFileSync('sqlite3', [DB], { input: fs.readFileSync(path.join(SRC, 'examples/demo/demo.sql')) });
   // the demo's big spenders are all recently active: a recent user who bought nothing and
   // a big spender gone quiet tell "all" from "any"
   const recent = new Date(Date.now() - 2 * 86400000).toISOString().replace(/\.\d+Z$/, 'Z');
   sql(`INSERT INTO users VALUES (9,'zoe@example.com','Zoe','Zed','FR','2024-01-01','${recent}',1), (10,'yan@example.com','Yan','Yu','FR','2024-01-01','2025-01-01T00:00:00Z',0);
-       INSERT INTO purchases (user_id, item, amount, purchased_at) VALUES (10,'car',5000,'2025-01-01T00:00:00Z')`);
+       INSERT INTO purchases (user_id, item, amount, purchased_at) VALUES (10,'car',5000,'2025-01-01T00:00:00Z');
+       CREATE TABLE orders (order_id INTEGER PRIMARY KEY, customer INTEGER, total REAL, placed_at TEXT);
+       INSERT INTO orders VALUES (1, 1, 20.5, '2026-01-01'), (2, 1, 4.5, '2026-02-01'), (3, 3, 99, '2026-03-01'), (4, 5, 12, '2026-03-02')`);
   return cfg;
 }
 
@@ -270,7 +280,7 @@ async function main_() {
     await page.getByRole('button', { name: 'Create audience' }).click();
     await h1('Audiences');
     await main().getByRole('link', { name: 'Big spenders, recently active' }).waitFor();
-    const file = path.join(path.dirname(DB), 'config/groups/big_spenders_recently_active.json');
+    const file = path.join(CFG, 'groups/big_spenders_recently_active.json');
     const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
     eq(saved.class, 'Group', 'class');
     eq(saved.modelId, 'users', 'modelId');
@@ -329,6 +339,57 @@ async function main_() {
     const rows = main().locator('#records tbody tr');
     await until('the members', async () => (await rows.count()) === countWhere(`${LTV} >= 100`));
     await shot('records-high-value');
+  });
+
+  await step('create a source: pick the app and the table, see its first rows and the key column', async () => {
+    await nav('Data');
+    await h1('Data');
+    await main().getByRole('link', { name: 'Add a source to Users' }).click();
+    await h1('New source of Users');
+    await page.getByLabel('Name', { exact: true }).fill('Orders');
+    await page.getByLabel('App').selectOption('legacy');
+    await main().getByText('Tables not shown').waitFor(); // outside the data directory
+    eq(await main().getByText('do-not-show').count(), 0, 'a value of a file outside the data directory');
+    await page.getByLabel('App').selectOption('demo_db');
+    await page.getByLabel('Table').selectOption('orders');
+    const prev = page.locator('#source-preview');
+    await prev.getByRole('columnheader', { name: 'order_id' }).waitFor();
+    await prev.getByRole('cell', { name: '20.5' }).waitFor();
+    eq(await page.getByLabel('Key column').inputValue(), 'order_id', 'the key column guessed');
+    await page.getByLabel('Key column').selectOption('customer');
+    await page.getByLabel('It matches property').selectOption('user_id');
+    await checkLabels('the source form');
+    await shot('source-form');
+    await page.getByRole('button', { name: 'Create source' }).click();
+    await h1('Data');
+    await main().getByRole('link', { name: 'Orders' }).waitFor();
+    const saved = JSON.parse(fs.readFileSync(path.join(CFG, 'sources/orders.json'), 'utf8'));
+    eq(JSON.stringify([saved.class, saved.type, saved.appId, saved.modelId, saved.options, saved.mapping]),
+      JSON.stringify(['Source', 'sqlite-import-table', 'demo_db', 'users', { table: 'orders' }, { customer: 'user_id' }]), 'the source as saved');
+  });
+
+  await step('create a property: a column with sample values, an aggregation, a filter, a type', async () => {
+    await main().getByRole('link', { name: 'Add a property to Users' }).click();
+    await h1('New property of Users');
+    await page.getByLabel('Key', { exact: true }).fill('big_order_total');
+    await page.getByLabel('Source').selectOption('orders');
+    await page.getByLabel('Column').selectOption('total');
+    await main().locator('#column-samples').filter({ hasText: 'Sample values: “20.5”, “4.5”' }).waitFor();
+    await page.getByLabel('Value per record').selectOption('sum');
+    await page.getByLabel('Type').selectOption('float');
+    await page.getByRole('button', { name: 'Add a filter' }).click();
+    await page.getByLabel('Filter 1: column').selectOption('total');
+    await page.getByLabel('Filter 1: condition').selectOption('gte');
+    await page.getByLabel('Filter 1: value').fill('10');
+    await checkLabels('the property form');
+    await shot('property-form');
+    await page.getByRole('button', { name: 'Create property' }).click();
+    await h1('Data');
+    await main().getByRole('link', { name: 'big_order_total' }).waitFor();
+    const want = Number(sql('SELECT SUM(total) FROM orders WHERE customer = 1 AND total >= 10'));
+    const rec = await api('GET', '/api/v1/records/users/1');
+    eq(rec.body.properties.big_order_total, want, 'the new property of record 1, as sqlite3 sums it');
+    await shot('data');
   });
 
   await step('the viewer sees the builder read only', async () => {

@@ -7,6 +7,7 @@ import { runsChart, chartLegend, runChanges } from './chart.js';
 import { alertViews } from './alerts.js';
 import { audienceViews } from './audiences.js';
 import { recordViews } from './records.js';
+import { editorViews } from './editors.js';
 
 const API = '/api/v1';
 
@@ -560,7 +561,7 @@ async function refreshNav(currentHash) {
     return h('li', a);
   };
   append(nav, [
-    h('ul', item('#/', 'Overview'), item('#/audiences', 'Audiences')),
+    h('ul', item('#/', 'Overview'), item('#/audiences', 'Audiences'), item('#/data', 'Data')),
     h('h2', { id: 'nav-models' }, 'Models'),
     h('ul', { 'aria-labelledby': 'nav-models' },
       state.models.length ? state.models.map((m) => item(route('models', m.id), m.name || m.id)) : h('li.muted.small', 'No models in the config')),
@@ -625,6 +626,8 @@ const alertsUI = alertViews({ h, append, clear, route, link, field, fmtTime, fmt
 // The Audiences and Records pages (audiences.js, records.js) too.
 const audiencesUI = audienceViews({ h, append, clear, route, link, field, fmtAgo, plural, slug, ID_RE, badge, can, allow, roleNotice,
   get, post, put, errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue, uid });
+const editorsUI = editorViews({ h, append, clear, route, link, field, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
+  errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue });
 const recordsUI = recordViews({ h, append, clear, route, link, field, fmtTime, fmtAgo, plural, badge, get, errorNotice, pageHeader,
   table, go, enc, fmtValue, destinationsById, destName, payloadView });
 
@@ -646,6 +649,13 @@ const routes = [
   [['records', ':model'], (...a) => recordsUI.viewRecords(...a)],
   [['records', ':model', ':key'], (...a) => recordsUI.viewRecord(...a)],
   [['audiences'], (...a) => audiencesUI.viewAudiences(...a)],
+  [['data'], (...a) => editorsUI.viewData(...a)],
+  [['data', 'models', 'new'], (root, _p, ...a) => editorsUI.viewModelForm(root, {}, ...a)],
+  [['data', 'models', ':model'], (...a) => editorsUI.viewModelForm(...a)],
+  [['data', ':model', 'sources', 'new'], (...a) => editorsUI.viewSourceForm(...a)],
+  [['data', ':model', 'sources', ':source'], (...a) => editorsUI.viewSourceForm(...a)],
+  [['data', ':model', 'properties', 'new'], (...a) => editorsUI.viewPropertyForm(...a)],
+  [['data', ':model', 'properties', ':property'], (...a) => editorsUI.viewPropertyForm(...a)],
   [['audiences', ':model', 'new'], (...a) => audiencesUI.viewGroupForm(...a)],
   [['audiences', ':model', ':group'], (...a) => audiencesUI.viewGroupForm(...a)],
   [['account'], viewAccount],
