@@ -10,10 +10,12 @@
  * the source: the key or the value is pushed into the statement (source.h:
  * source_read.in_keys, match_column).
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/strbuf.h"
 #include "base/timeutil.h"
@@ -54,6 +56,72 @@ static bool slot_take(struct reply *out)
 static void slot_give(void)
 {
 	atomic_fetch_sub(&running, 1);
+}
+
+/*
+ * A read's time limit: a thread that sets a stop flag at the deadline. The reading
+ * thread hands the flag to its source reads (source_set_stop), so a statement the
+ * database is still working on is cancelled too (source.h), not only the rows after it.
+ */
+struct deadline {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	volatile int stop;
+	int64_t at; /* epoch ms */
+	pthread_t thread;
+	bool live;
+	volatile int *prev; /* the thread's stop flag before */
+};
+
+static void *deadline_main(void *arg)
+{
+	struct deadline *d = arg;
+	pthread_mutex_lock(&d->lock);
+	while (!d->done) {
+		int64_t left = d->at - time_now_ms();
+		if (left <= 0) {
+			d->stop = 1;
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(left / 1000);
+		ts.tv_nsec += (long)(left % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+/* Start the clock: ms from now the calling thread's source reads stop. */
+static void deadline_start(struct deadline *d, int64_t ms)
+{
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	d->done = false;
+	d->stop = 0;
+	d->at = time_now_ms() + ms;
+	d->live = pthread_create(&d->thread, NULL, deadline_main, d) == 0;
+	d->prev = source_set_stop(&d->stop);
+}
+
+/* Stop the clock (before the reads' connections are gone is fine: the flag outlives them). */
+static void deadline_end(struct deadline *d)
+{
+	source_set_stop(d->prev);
+	pthread_mutex_lock(&d->lock);
+	d->done = true;
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	if (d->live)
+		pthread_join(d->thread, NULL);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->cond);
 }
 
 static json_t *value_json(const struct value *v)
@@ -214,11 +282,13 @@ void act_group_preview(struct req *r, struct reply *out)
 			show[n_show++] = p;
 	}
 
-	int64_t t0 = time_now_ms(), deadline = t0 + PREVIEW_TIMEOUT_MS;
+	int64_t t0 = time_now_ms();
 	uint64_t count = 0, read = 0;
 	bool complete = true;
 	json_t *sample = json_array();
 	const struct record *rec;
+	struct deadline dl;
+	deadline_start(&dl, PREVIEW_TIMEOUT_MS);
 	rc = record_reader_open(res.cfg, pm, NULL, &rr, &err);
 	while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
 		read++;
@@ -228,10 +298,19 @@ void act_group_preview(struct req *r, struct reply *out)
 									"properties", props_json(rec, show, n_show)));
 			count++;
 		}
-		if ((read & 255) == 0 && time_now_ms() > deadline) {
-			complete = false;
-			break;
-		}
+	}
+	record_reader_close(rr);
+	rr = NULL;
+	deadline_end(&dl);
+	if (rc == JERR_INTERRUPTED && dl.stop && read) {
+		/* out of time: what was counted so far */
+		complete = false;
+		rc = JERR_OK;
+	} else if (rc == JERR_INTERRUPTED && dl.stop) {
+		json_decref(sample);
+		reply_error(out, 504, "the sources did not answer in time", "no record came within 10 s",
+			    "preview again when the database is less busy; saving does not need a preview");
+		goto out;
 	}
 	if (rc) {
 		json_decref(sample);
@@ -428,19 +507,21 @@ void api_records(struct req *r, struct reply *out)
 		goto out;
 	struct key_range range = { after_text ? &after : NULL, NULL };
 	struct source_read read = { .range = after_text ? &range : NULL, .in_keys = keys, .n_in_keys = n_keys };
-	int64_t deadline = time_now_ms() + PREVIEW_TIMEOUT_MS;
 	json_t *items = json_array();
 	json_t *next = json_null();
 	bool complete = true;
-	uint64_t scanned = 0;
+	struct strbuf last = STRBUF_INIT; /* the last key read */
 	const struct record *rec;
+	struct deadline dl;
+	deadline_start(&dl, PREVIEW_TIMEOUT_MS);
 	rc = record_reader_open(cfg, m, after_text || n_keys ? &read : NULL, &rr, &err);
 	while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
-		scanned++;
+		strbuf_reset(&last);
+		strbuf_addslice(&last, rec->key.text);
 		if (after_text && !key_compare(&rec->key, &after))
 			continue;
 		if (g && !rec->groups[g->index])
-			goto tick;
+			continue;
 		if (json_array_size(items) == limit) {
 			json_decref(next);
 			next = json_string(json_string_value(json_object_get(json_array_get(items, limit - 1), "key")));
@@ -448,15 +529,25 @@ void api_records(struct req *r, struct reply *out)
 		}
 		json_array_append_new(items, json_pack("{s:o,s:o,s:o}", "key", key_json(&rec->key), "properties",
 						       props_json(rec, NULL, 0), "groups", groups_json(rec)));
-tick:
-		if ((scanned & 255) == 0 && time_now_ms() > deadline) {
-			/* a sparse group: the next page goes on from here */
-			complete = false;
-			json_decref(next);
-			next = key_json(&rec->key);
-			break;
-		}
 	}
+	record_reader_close(rr);
+	rr = NULL;
+	deadline_end(&dl);
+	if (rc == JERR_INTERRUPTED && dl.stop && last.len) {
+		/* out of time (a sparse group): the next page goes on from the last key read */
+		complete = false;
+		rc = JERR_OK;
+		json_decref(next);
+		next = json_stringn(last.buf, last.len);
+	} else if (rc == JERR_INTERRUPTED && dl.stop) {
+		strbuf_release(&last);
+		json_decref(items);
+		json_decref(next);
+		reply_error(out, 504, "the sources did not answer in time", "no record came within 10 s",
+			    "try again when the database is less busy");
+		goto out;
+	}
+	strbuf_release(&last);
 	if (rc) {
 		json_decref(items);
 		json_decref(next);

@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -40,10 +41,22 @@ extra = [
      "modelId": "users", "syncMode": "additive", "collection": "group", "groupId": "big",
      "mapping": {"external_id": "user_id", "email": "email"}},
 ]
+# a model over a view whose first row takes far longer than 10 s (the sort of 10^9
+# generated rows): previews and lists of it stop at their time limit
+extra += [
+    {"class": "Model", "id": "slow", "name": "Slow", "type": "custom"},
+    {"class": "Source", "id": "slow_src", "name": "Slow view", "type": "sqlite-import-table", "appId": "db",
+     "modelId": "slow", "options": {"table": "slow"}, "mapping": {"id": "slow_id"}},
+    {"class": "Property", "id": "slow_id", "type": "integer", "unique": True, "sourceId": "slow_src",
+     "options": {"column": "id"}},
+    {"class": "Property", "id": "slow_n", "type": "integer", "sourceId": "slow_src", "options": {"column": "n"}},
+]
     # a database inside joey serve's data directory (--data-dir), whose tables may be shown
 extra.append({"class": "App", "id": "db_in", "name": "In the data directory", "type": "sqlite",
               "options": {"file": "data/in.db"}})
 cfg, db = small_config(TMP, sim.url, n=N, extra_objects=extra)
+subprocess.run(["sqlite3", db, "CREATE VIEW slow AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
+                "WHERE i < 1000000000) SELECT -i AS id, i AS n FROM c"], check=True)
 os.makedirs(os.path.join(TMP, "data"))
 subprocess.run(["sqlite3", os.path.join(TMP, "data", "in.db"),
                 "CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT, bio TEXT); "
@@ -269,6 +282,19 @@ r = srv.get("/api/v1/records/users/999")
 check("an unknown key: found false", r.status == 200 and r.json["found"] is False, r)
 r = srv.get("/api/v1/records/users/u7@example.com")
 check("an email where a key goes: 400 pointing at the search", r.status == 400 and "?q=" in r.json["hint"], r)
+
+# ---- time limits: a database that does not answer ----
+t0 = time.time()
+r = srv.post("/api/v1/models/slow/groups/preview", {"group": {"name": "x", "rules": [{"propertyId": "slow_n", "op": "lt", "match": 0}]}})
+took = time.time() - t0
+check("a preview whose source gives no row in 10 s: 504 after about 10 s (the statement cancelled)",
+      r.status == 504 and 9 <= took < 20, "%r after %.1f s" % (r, took))
+t0 = time.time()
+r = srv.get("/api/v1/records/slow")
+took = time.time() - t0
+check("a record list likewise: 504", r.status == 504 and 9 <= took < 20, "%r after %.1f s" % (r, took))
+r = srv.get("/api/v1/records/users?limit=1")
+check("the server answers as before", r.status == 200 and len(r.json["items"]) == 1, r)
 
 # ---- an app's tables, for the source and property editors ----
 r = ed.call("GET", "/api/v1/apps/db_in/tables")
