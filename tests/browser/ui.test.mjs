@@ -546,6 +546,8 @@ async function main_() {
     const find = async (what) => {
       await nav('Records');
       await h1('Records');
+      // the search page anew (the one before may be a search page with its text)
+      await until('an empty search page', async () => (await page.locator('#records-q').inputValue()) === '');
       await page.getByLabel('Find a record').fill(what);
       await page.getByRole('button', { name: 'Search' }).click();
     };
