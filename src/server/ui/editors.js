@@ -122,28 +122,38 @@ export function editorViews(ui) {
     const preview = h('div', { id: 'source-preview', 'aria-live': 'polite' });
     const diag = h('div');
     const back = route('data');
+    // Answers can come back out of order (a table picked while the app's first table
+    // still loads): only the latest request draws.
+    let seq = 0;
     async function loadTables() {
+      const mine = ++seq;
       clear(tbl);
       clear(preview);
       const a = srcApps.find((x) => x.id === app.value);
       if (!a) return;
       try {
         const t = await get(`/apps/${enc(a.id)}/tables`);
+        if (mine !== seq) return;
         for (const n of t.tables) tbl.appendChild(h('option', { value: n, selected: n === (src.options || {}).table }, n));
         await loadPreview();
       } catch (e) {
+        if (mine !== seq) return;
         preview.appendChild(e.status === 403 ? h('div.notice.info', h('strong', 'Tables not shown: '), (e.body && e.body.detail) || e.message) : errorNotice(e, 'Cannot list the tables'));
       }
     }
     async function loadPreview() {
+      const mine = ++seq;
       clear(preview);
       if (!tbl.value) return;
-      const s = await sample(app.value, tbl.value, preview, 5);
-      if (!s || !ctx.alive()) return;
+      const box = h('div');
+      const s = await sample(app.value, tbl.value, box, 5);
+      if (mine !== seq || !ctx.alive()) return;
+      clear(preview).appendChild(box);
+      if (!s) return;
       const current = Object.keys(src.mapping || {})[0];
       clear(keyCol);
       for (const c of s.columns) keyCol.appendChild(h('option', { value: c, selected: c === (current || s.key_guess) }, c));
-      preview.appendChild(table(s.columns, s.rows.map((r) => r.map((v) => h('span.break', fmtValue(v)))), { caption: `The first ${s.rows.length} rows of ${s.table}`, empty: 'The table is empty.' }));
+      box.appendChild(table(s.columns, s.rows.map((r) => r.map((v) => h('span.break', fmtValue(v)))), { caption: `The first ${s.rows.length} rows of ${s.table}`, empty: 'The table is empty.' }));
     }
     app.addEventListener('change', loadTables);
     tbl.addEventListener('change', loadPreview);
@@ -211,7 +221,9 @@ export function editorViews(ui) {
       const i = rows ? rows.columns.indexOf(column.value) : -1;
       samples.textContent = i < 0 ? '' : `Sample values: ${rows.rows.map((r) => r[i]).filter((v) => v !== null).slice(0, 5).map((v) => `“${v}”`).join(', ') || 'none (all empty)'}`;
     }
+    let seq = 0;
     async function loadColumns() {
+      const mine = ++seq;
       const s = sources.find((x) => x.id === source.value);
       clear(column);
       clear(sortCol);
@@ -220,8 +232,9 @@ export function editorViews(ui) {
       if (!s || !s.options || !s.options.table) {
         columns = o.column ? [o.column] : [];
       } else {
-        rows = await sample(s.app, s.options.table, null, 10);
-        if (!ctx.alive()) return;
+        const got = await sample(s.app, s.options.table, null, 10);
+        if (mine !== seq || !ctx.alive()) return;
+        rows = got;
         columns = rows ? rows.columns : (o.column ? [o.column] : []);
         if (!rows) samples.textContent = 'The source’s columns cannot be shown here (its file is outside joey serve’s data directory, or the table cannot be read): type the column.';
       }
