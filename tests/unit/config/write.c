@@ -437,6 +437,42 @@ static void test_invalid_change_changes_nothing(void **state)
 	closedir(d);
 }
 
+/* A dry run (the UI's previews of unsaved objects): validated, the config as it would be, nothing on disk. */
+static void test_dry_run_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct cfg_write_result res = { 0 };
+	struct jerror err = JERROR_INIT;
+	char *before = snapshot(f->root), *after;
+	struct cfg_write w = { CFG_WRITE_CREATE, CLASS_GROUP, NULL,
+			       "{\"id\": \"big\", \"class\": \"Group\", \"name\": \"Big\", \"modelId\": \"users\", "
+			       "\"rules\": [{\"propertyId\": \"ltv\", \"op\": \"gte\", \"match\": 100}]}",
+			       true };
+	assert_int_equal(config_write(f->dir, &w, &f->opts, &res, &err), JERR_OK);
+	assert_non_null(res.cfg);
+	const struct cfg_model *m = config_model(res.cfg, "users");
+	assert_non_null(m);
+	bool found = false;
+	for (size_t i = 0; i < m->n_groups; i++)
+		found |= !strcmp(m->groups[i]->id, "big") && m->groups[i]->n_rules == 1;
+	assert_true(found);
+	assert_string_equal(res.file, "groups/big.json");
+	assert_contains(res.stored_json, "\"propertyId\": \"ltv\"");
+	cfg_write_result_release(&res);
+	/* an invalid one: the diagnostics, as a real write */
+	w.object_json = "{\"id\": \"big\", \"class\": \"Group\", \"modelId\": \"users\", "
+			"\"rules\": [{\"propertyId\": \"nope\", \"op\": \"gte\", \"match\": 1}]}";
+	assert_int_equal(config_write(f->dir, &w, &f->opts, &res, &err), JERR_CONFIG);
+	assert_non_null(res.cfg);
+	assert_true(res.cfg->n_errors > 0);
+	cfg_write_result_release(&res);
+	jerror_release(&err);
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
 static void test_usage_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -1107,6 +1143,7 @@ int main(void)
 		cmocka_unit_test(test_class_dirs),
 		cmocka_unit_test_setup_teardown(test_create_update_delete_each_class, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_change_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_traversal_ids_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_array_files_and_json5, setup, teardown),
