@@ -1571,6 +1571,17 @@ enum jerr config_write(const char *dir, const struct cfg_write *w, const struct 
 		goto out;
 	}
 
+	if (w->dry_run) {
+		res->cfg = cfg;
+		cfg = NULL;
+		res->file = rel;
+		rel = NULL;
+		res->stored_json = stored;
+		stored = NULL;
+		rc = JERR_OK;
+		goto out;
+	}
+
 	/* the caller's last word on the change as it would be (destructive changes, keys) */
 	if (w->approve && (rc = w->approve(w->approve_ctx, cfg, err)))
 		goto out;

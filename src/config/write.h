@@ -70,6 +70,10 @@ struct cfg_write {
 	 */
 	enum jerr (*approve)(void *ctx, const struct config *staged, struct jerror *err);
 	void *approve_ctx;
+	bool dry_run;            /* validate only (steps 1-5): on JERR_OK res->cfg is the
+				    config as it would be and res->stored_json the object,
+				    res->file where it would go; nothing on disk changes
+				    (the UI's previews of unsaved objects) */
 };
 
 struct cfg_write_result {

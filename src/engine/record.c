@@ -134,6 +134,10 @@ static enum jerr open_inputs(struct record_reader *rr, const struct rkey *keys, 
 		if (keys) {
 			one.in_keys = keys;
 			one.n_in_keys = n;
+		} else if (read && read->in_keys) {
+			/* a look-up of some records (the API's record page): every source */
+			one.in_keys = read->in_keys;
+			one.n_in_keys = read->n_in_keys;
 		}
 		bool any = (i == 0 && read) || one.range || one.keys || one.digest || one.since_column ||
 			   one.in_keys;
@@ -268,7 +272,7 @@ enum jerr record_reader_open_scope(const struct config *cfg, const struct cfg_mo
 				model->id);
 		goto out;
 	}
-	rr->partial = rr->changed || (read && ((read->since_column && read->since_value) || read->keys));
+	rr->partial = rr->changed || (read && ((read->since_column && read->since_value) || read->keys || read->in_keys));
 	rr->now_ms = time_now_ms();
 	rr->conns = xcalloc(model->n_sources ? model->n_sources : 1, sizeof(*rr->conns));
 	rr->inputs = xcalloc(model->n_sources ? model->n_sources : 1, sizeof(*rr->inputs));

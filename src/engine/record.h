@@ -16,7 +16,8 @@
  * the records are those whose primary row changed since the mark, and their
  * secondary rows are still read in full (secondary rows of keys not read are
  * skipped, not counted as orphans). A key range (read->range) limits every source:
- * the reader yields the records whose key lies in it. So do the warehouse diff's keys
+ * the reader yields the records whose key lies in it. So do read->in_keys (a look-up of
+ * a few records: pushed into every source's statement, the read is partial), the warehouse diff's keys
  * (read->keys; orphans are then not counted either) and digests (read->digest: in
  * rec->digests; record_reader_since is then empty).
  *

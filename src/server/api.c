@@ -40,6 +40,7 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/models/{}/samples", api_samples, ROLE_VIEWER },
 	{ "GET", "/api/v1/apps", api_apps, ROLE_VIEWER },
 	{ "POST", "/api/v1/apps/{}/test", act_app_test, ROLE_ADMIN },
+	{ "GET", "/api/v1/apps/{}/tables", api_app_tables, ROLE_EDITOR },
 	{ "GET", "/api/v1/sources", api_sources, ROLE_VIEWER },
 	{ "GET", "/api/v1/properties", api_properties, ROLE_VIEWER },
 	{ "GET", "/api/v1/groups", api_groups, ROLE_VIEWER },
@@ -51,7 +52,9 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/runs/{}", api_run, ROLE_VIEWER },
 	{ "POST", "/api/v1/runs/{}/approve", act_run_approve, ROLE_EDITOR },
 	{ "GET", "/api/v1/errors", api_errors, ROLE_VIEWER },
+	{ "GET", "/api/v1/records/{}", api_records, ROLE_VIEWER },
 	{ "GET", "/api/v1/records/{}/{}", api_record, ROLE_VIEWER },
+	{ "POST", "/api/v1/models/{}/groups/preview", act_group_preview, ROLE_EDITOR },
 	{ "POST", "/api/v1/plan", act_plan, ROLE_EDITOR },
 	{ "POST", "/api/v1/retry", act_retry, ROLE_EDITOR },
 	{ "POST", "/api/v1/reload", act_reload, ROLE_EDITOR },
@@ -794,104 +797,7 @@ done:
 	server_cfg_put(r->s, ref);
 }
 
-/* ---- one record ---- */
-
-static json_t *value_json(const struct value *v)
-{
-	struct strbuf b = STRBUF_INIT;
-	value_to_json(&b, v);
-	json_t *j = json_loadb(b.buf, b.len, JSON_DECODE_ANY, NULL);
-	strbuf_release(&b);
-	return j ? j : json_null();
-}
-
-void api_record(struct req *r, struct reply *out)
-{
-	if (!req_check_query(r, out, no_params))
-		return;
-	struct cfg_ref *ref = server_cfg_get(r->s);
-	const struct config *cfg = ref->cfg;
-	const struct cfg_model *m = config_model(cfg, r->params[0]);
-	struct record_reader *rr = NULL;
-	struct state *st = NULL;
-	struct jerror err = JERROR_INIT;
-	json_t *j = NULL;
-	struct rkey key;
-	enum jerr rc;
-
-	if (!m) {
-		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
-		goto done;
-	}
-	if (!record_key_parse(m, r->params[1], &key)) {
-		reply_error(out, 400, "invalid record key", r->params[1], "this model's primary key is an integer");
-		goto done;
-	}
-	/* Sources stream in key order: read until the key or the first one past it. */
-	const struct record *rec = NULL;
-	rc = record_reader_open(cfg, m, NULL, &rr, &err);
-	while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
-		int c = key_compare(&rec->key, &key);
-		if (c == 0)
-			break;
-		if (c > 0) {
-			rec = NULL;
-			break;
-		}
-	}
-	if (rc) {
-		reply_jerror(out, 502, &err);
-		goto done;
-	}
-	j = json_pack("{s:s,s:s}", "model", m->id, "key", r->params[1]);
-	json_object_set_new(j, "found", json_boolean(rec != NULL));
-	json_t *props = json_object(), *groups = json_array();
-	for (size_t i = 0; rec && i < m->n_properties; i++)
-		json_object_set_new(props, m->properties[i]->key, value_json(&rec->values[i]));
-	for (size_t g = 0; rec && g < m->n_groups; g++)
-		if (rec->groups[g])
-			json_array_append_new(groups, json_string(m->groups[g]->id));
-	json_object_set_new(j, "properties", props);
-	json_object_set_new(j, "groups", groups);
-	record_reader_close(rr);
-	rr = NULL;
-
-	json_t *dests = json_array();
-	json_object_set_new(j, "destinations", dests);
-	if ((rc = server_state_read(r->s, &st, &err))) {
-		json_decref(j);
-		reply_jerror(out, 500, &err);
-		goto done;
-	}
-	for (size_t i = 0; i < m->n_destinations; i++) {
-		const struct cfg_destination *d = m->destinations[i];
-		struct state_row *row;
-		bool found;
-		if ((rc = state_get(st, d->id, &key, &row, &found, &err))) {
-			json_decref(j);
-			reply_jerror(out, 500, &err);
-			goto done;
-		}
-		json_t *o = json_pack("{s:s,s:b}", "id", d->id, "known", found);
-		json_t *payload = found && row->confirmed ? json_loadb(row->payload.ptr, row->payload.len, 0, NULL) : NULL;
-		json_object_set_new(o, "confirmed", json_boolean(found && row->confirmed));
-		json_object_set_new(o, "payload", payload ? payload : json_null());
-		json_object_set_new(o, "in_scope", json_boolean(found && row->in_scope));
-		json_object_set_new(o, "pending", json_boolean(found && row->pending));
-		json_object_set_new(o, "attempts", json_integer(found ? row->attempts : 0));
-		json_object_set_new(o, "last_error", found && row->last_error.len
-							     ? json_stringn(row->last_error.ptr, row->last_error.len)
-							     : json_null());
-		json_object_set_new(o, "confirmed_at", found && row->confirmed ? json_integer(row->confirmed_at) : json_null());
-		json_array_append_new(dests, o);
-	}
-	reply_json(out, 200, j);
-done:
-	record_reader_close(rr);
-	state_close(st);
-	jerror_release(&err);
-	server_cfg_put(r->s, ref);
-}
+/* one record: audiences.c */
 
 /* ---- sample values (forms: "e.g. ada@example.com") ---- */
 

@@ -185,6 +185,10 @@ enum jerr impact_approve(void *ctx, const struct config *staged, struct jerror *
 /* A failed Braze key check (dest_ops.check's err) in plain words; *todo: what to do. */
 const char *impact_key_words(const struct jerror *e, const char **todo);
 
+/* A source value as JSON (owned; null for NULL or what does not parse), audiences.c. */
+struct value;
+json_t *value_json(const struct value *v);
+
 /* ---- explain.c: plain words for the errors of failed rows ---- */
 struct explanation {
 	const char *code;  /* what it matches: a Braze code, "HTTP 4xx", ... */
@@ -324,6 +328,10 @@ void api_runs(struct req *r, struct reply *out);
 void api_run(struct req *r, struct reply *out);
 void api_errors(struct req *r, struct reply *out);
 void api_record(struct req *r, struct reply *out);
+/* audiences.c: record lists and searches, group previews (api_record is there too) */
+void api_records(struct req *r, struct reply *out);
+void act_group_preview(struct req *r, struct reply *out);
+void api_app_tables(struct req *r, struct reply *out);
 void api_catalog(struct req *r, struct reply *out);
 void api_cron(struct req *r, struct reply *out);
 void api_samples(struct req *r, struct reply *out);

@@ -726,6 +726,33 @@ static enum jerr csv_open_cursor(void *conn, const struct cfg_source *src,
 	return JERR_OK;
 }
 
+/* The CSV table only; never for a file outside joey serve's data directory. */
+static enum jerr csv_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+			    struct jerror *err)
+{
+	struct csv_conn *c = conn;
+	if (c->app->file_unlisted) {
+		jerror_set(err, JERR_CONFIG, "app \"%s\": the file is not shown", c->app->id);
+		jerror_detail(err, "it is outside the data directory of joey serve (--data-dir)");
+		jerror_hint(err, "joey validate --check-apps reads it on the command line");
+		return JERR_CONFIG;
+	}
+	if (table && strcmp(table, c->table)) {
+		jerror_set(err, JERR_CONFIG, "app \"%s\" has no table \"%s\"", c->app->id, table);
+		jerror_hint(err, "its table is \"%s\"", c->table);
+		return JERR_CONFIG;
+	}
+	enum jerr rc = source_sqlite.sample(c->inner, table, limit, out, err);
+	if (!rc) {
+		/* the loader's own table only */
+		for (size_t i = 0; i < out->n_tables; i++)
+			free(out->tables[i]);
+		out->tables[0] = xstrdup(c->table);
+		out->n_tables = 1;
+	}
+	return rc;
+}
+
 const struct source_ops source_csv = {
 	.app_type = "csv",
 	.source_types = csv_source_types,
@@ -736,4 +763,5 @@ const struct source_ops source_csv = {
 	.open_cursor = csv_open_cursor,
 	.describe = csv_describe,
 	.disconnect = csv_disconnect,
+	.sample = csv_sample,
 };

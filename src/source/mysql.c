@@ -805,6 +805,62 @@ out:
 	return rc;
 }
 
+/* ---- sample (the UI's editors) ---- */
+
+static enum jerr my_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+			   struct jerror *err)
+{
+	struct my_conn *c = conn;
+	struct strbuf sql = STRBUF_INIT;
+	MYSQL_RES *res = NULL;
+	enum jerr rc;
+
+	if (c->streaming)
+		return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", c->app->id);
+	if ((rc = my_pin_readonly(c, c->app->id, err)))
+		goto out;
+	static const char q[] = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+				"ORDER BY CAST(TABLE_NAME AS BINARY)";
+	if (!(res = my_query(c, q, sizeof(q) - 1)))
+		goto fail;
+	out->tables = column0(res, &out->n_tables);
+	mysql_free_result(res);
+	res = NULL;
+	if (!table)
+		goto out;
+	if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
+		goto out;
+	strbuf_addstr(&sql, "SELECT * FROM ");
+	sql_add_ident(&my_dialect, &sql, table);
+	strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+	if (!(res = my_query(c, sql.buf, sql.len)))
+		goto fail;
+	out->n_columns = mysql_num_fields(res);
+	MYSQL_FIELD *f = mysql_fetch_fields(res);
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(f[i].name);
+	out->cells = xcalloc((size_t)mysql_num_rows(res) * out->n_columns + 1, sizeof(char *));
+	MYSQL_ROW row;
+	while ((row = mysql_fetch_row(res))) {
+		unsigned long *len = mysql_fetch_lengths(res);
+		for (size_t i = 0; i < out->n_columns; i++)
+			out->cells[out->n_rows * out->n_columns + i] = sql_sample_value(row[i], row[i] ? len[i] : 0);
+		out->n_rows++;
+	}
+	goto out;
+fail:
+	rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", c->app->id, table ? "table \"" : "its tables",
+			table ? table : "", table ? "\"" : "");
+	jerror_detail(err, "%s", mysql_error(c->my));
+out:
+	rc = cancelled_error(c, c->app->id, rc, err);
+	if (res)
+		mysql_free_result(res);
+	strbuf_release(&sql);
+	return rc;
+}
+
 const struct source_ops source_mysql = {
 	.app_type = "mysql",
 	.source_types = my_source_types,
@@ -815,4 +871,5 @@ const struct source_ops source_mysql = {
 	.open_cursor = my_open_cursor,
 	.describe = my_describe,
 	.disconnect = my_disconnect,
+	.sample = my_sample,
 };

@@ -1279,6 +1279,71 @@ out:
 	return rc;
 }
 
+/* ---- sample (the UI's editors) ---- */
+
+static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+			   struct jerror *err)
+{
+	struct pg_conn *c = conn;
+	struct strbuf sql = STRBUF_INIT;
+	enum jerr rc;
+	PGresult *res = NULL;
+
+	if (c->streaming)
+		return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", c->app->id);
+	if ((rc = pg_begin(c, c->app->id, err)))
+		return rc;
+	const char *v[1] = { c->schema };
+	res = pg_exec(c, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
+			 "ORDER BY table_name COLLATE \"C\"", 1, v);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto fail;
+	out->tables = result_names(res, &out->n_tables);
+	PQclear(res);
+	res = NULL;
+	if (!table)
+		goto out;
+	if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
+		goto out;
+	strbuf_addstr(&sql, "SELECT * FROM ");
+	sql_add_ident(&pg_dialect, &sql, c->schema);
+	strbuf_addch(&sql, '.');
+	sql_add_ident(&pg_dialect, &sql, table);
+	strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+	res = pg_exec(c, sql.buf, 0, NULL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto fail;
+	out->n_columns = (size_t)PQnfields(res);
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(PQfname(res, (int)i));
+	out->n_rows = (size_t)PQntuples(res);
+	out->cells = xcalloc(out->n_rows * out->n_columns + 1, sizeof(char *));
+	for (size_t r = 0; r < out->n_rows; r++)
+		for (size_t i = 0; i < out->n_columns; i++)
+			out->cells[r * out->n_columns + i] =
+				PQgetisnull(res, (int)r, (int)i)
+					? NULL
+					: sql_sample_value(PQgetvalue(res, (int)r, (int)i),
+							   (size_t)PQgetlength(res, (int)r, (int)i));
+	goto out;
+fail:
+	rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", c->app->id, table ? "table \"" : "its tables",
+			table ? table : "", table ? "\"" : "");
+	detail_pg(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+	if (source_watch_cancelled(&c->watch)) {
+		struct strbuf w = STRBUF_INIT;
+		strbuf_addf(&w, "app \"%s\"", c->app->id);
+		rc = source_watch_error(&c->watch, w.buf, err);
+		strbuf_release(&w);
+	}
+out:
+	PQclear(res);
+	pg_rollback(c);
+	strbuf_release(&sql);
+	return rc;
+}
+
 const struct source_ops source_postgres = {
 	.app_type = "postgres",
 	.source_types = pg_source_types,
@@ -1289,6 +1354,7 @@ const struct source_ops source_postgres = {
 	.open_cursor = pg_open_cursor,
 	.describe = pg_describe,
 	.disconnect = pg_disconnect,
+	.sample = pg_sample,
 };
 
 /* Redshift (warehouses.md 4): this connector with rs_dialect, port 5439 by default. */

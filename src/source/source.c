@@ -567,3 +567,19 @@ bool value_coerce_text(enum prop_type t, const char *s, size_t len, struct arena
 		return false;
 	}
 }
+
+void source_sample_release(struct source_sample *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_tables; i++)
+		free(s->tables[i]);
+	free(s->tables);
+	for (size_t i = 0; i < s->n_columns; i++)
+		free(s->columns[i]);
+	free(s->columns);
+	for (size_t i = 0; i < s->n_rows * s->n_columns; i++)
+		free(s->cells[i]);
+	free(s->cells);
+	memset(s, 0, sizeof(*s));
+}

@@ -99,6 +99,19 @@ struct source_read {
 	 */
 	const struct rkey *in_keys;
 	size_t n_in_keys;
+	/*
+	 * NULL: every row. Otherwise (borrowed, with match_value) only the rows whose
+	 * column match_column equals match_value, pushed into the statement as
+	 * WHERE <column> = ? (a bound parameter, the column an identifier) before any
+	 * aggregation: the records that have such a row, e.g. a record looked up by a unique
+	 * property (the API's record search). Table sources only (a query source is
+	 * JERR_CONFIG). The SQL connectors let the database use an index on the column;
+	 * CSV files are loaded whole first (they have no index) and then filtered the same
+	 * way. Combines with the others.
+	 */
+	const char *match_column;
+	const char *match_value;
+	bool match_is_number; /* match_value is a number (bound as one); else text, compared bytewise */
 };
 
 struct source_row {
@@ -147,6 +160,25 @@ struct source_cursor {
 	size_t n_unreadable_at;
 };
 
+/*
+ * A look at what a connection holds, for the UI's source and property editors
+ * (source_ops.sample): the tables and views it can read, sorted by name, and for one
+ * of them its columns and first rows, each value as the database prints it (NULL: SQL
+ * NULL). Everything owned; source_sample_release frees it.
+ */
+struct source_sample {
+	char **tables;
+	size_t n_tables;
+	char **columns;
+	size_t n_columns;
+	char **cells; /* n_rows * n_columns, row by row */
+	size_t n_rows;
+};
+void source_sample_release(struct source_sample *s);
+/* Most rows a sample reads, and bytes a value keeps (longer ones end in "…"). */
+#define SOURCE_SAMPLE_MAX_ROWS 50
+#define SOURCE_SAMPLE_MAX_VALUE 200
+
 struct source_ops {
 	const char *app_type;              /* "sqlite" */
 	const char *const *source_types;   /* NULL-terminated: "sqlite-import-table", ... */
@@ -173,6 +205,16 @@ struct source_ops {
 	enum jerr (*describe)(void *conn, const struct cfg_source *src, struct strbuf *out,
 			      struct jerror *err);
 	void (*disconnect)(void *conn);
+	/*
+	 * The tables of conn into out (zeroed by the caller); with table set (borrowed; an
+	 * identifier, quoted by the connector, never SQL text) also its columns and first
+	 * limit rows (at most SOURCE_SAMPLE_MAX_ROWS; a value cut at
+	 * SOURCE_SAMPLE_MAX_VALUE bytes). A table not among them is JERR_CONFIG naming it.
+	 * One read-only statement, in key order of nothing: the table's first rows as the
+	 * database returns them.
+	 */
+	enum jerr (*sample)(void *conn, const char *table, size_t limit, struct source_sample *out,
+			    struct jerror *err);
 };
 
 /*

@@ -554,12 +554,22 @@ static void add_keys_in(struct gen *g, struct strbuf *sb, const char *K, bool na
 /* WHERE of a read limited to a key range, to some keys and/or to rows since a mark. */
 static void add_read_where(struct gen *g, struct strbuf *sb, const struct cfg_source *src, const char *K,
 			   bool natural, const struct source_read *since, const struct key_range *range,
-			   const struct source_read *keys)
+			   const struct source_read *keys, const struct source_read *match)
 {
 	bool first = true;
 	if (keys && keys->in_keys) {
 		strbuf_addstr(sb, " WHERE ");
 		add_keys_in(g, sb, K, natural, keys->in_keys, keys->n_in_keys);
+		first = false;
+	}
+	if (match) {
+		/* the column an identifier, the value a parameter: never SQL text */
+		strbuf_addstr(sb, first ? " WHERE " : " AND ");
+		sql_add_ident(g->d, sb, match->match_column);
+		strbuf_addstr(sb, " = ");
+		add_param(g, sb, match->match_value, match->match_is_number);
+		if (!match->match_is_number)
+			strbuf_addstr(sb, g->d->key_collate); /* MariaDB: bytewise, as filters */
 		first = false;
 	}
 	if (range && range->lo) {
@@ -755,6 +765,16 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 	}
 	/* some keys only: applies to every source, like the range */
 	const struct source_read *in_keys = read && read->in_keys && read->n_in_keys ? read : NULL;
+	/* rows whose column equals a value (a lookup by a unique property) */
+	const struct source_read *match = read && read->match_column && read->match_value ? read : NULL;
+	if (match && src->is_query) {
+		rc = jerror_set(err, JERR_CONFIG, "source \"%s\": a lookup by value needs a table source",
+				sql_source_id(src));
+		jerror_detail(err, "joey cannot add a condition on \"%s\" to a source query",
+			      match->match_column);
+		jerror_hint(err, "look the record up by a property of a table source, or by its primary key");
+		goto out;
+	}
 	if (read && !read->since_column)
 		read = NULL;
 	if (read && (src->is_query || !*read->since_column)) {
@@ -1116,16 +1136,16 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 			strbuf_addstr(&p->sql, " AS ");
 			sql_add_ident(d, &p->sql, BASE_ALIAS);
 		}
-		if ((read && read->since_value) || range || in_keys)
-			add_read_where(g, &p->sql, src, K, natural, read, range, in_keys);
+		if ((read && read->since_value) || range || in_keys || match)
+			add_read_where(g, &p->sql, src, K, natural, read, range, in_keys, match);
 		strbuf_addch(&p->sql, ')');
 	} else {
 		strbuf_addslice(&p->sql, (struct slice){ base.buf, base.len });
 	}
 	strbuf_addstr(&p->sql, " AS ");
 	sql_add_ident(d, &p->sql, SRC_ALIAS);
-	if (!n_win && ((read && read->since_value) || range || in_keys))
-		add_read_where(g, &p->sql, src, K, natural, read, range, in_keys);
+	if (!n_win && ((read && read->since_value) || range || in_keys || match))
+		add_read_where(g, &p->sql, src, K, natural, read, range, in_keys, match);
 	if (p->grouped) {
 		strbuf_addstr(&p->sql, " GROUP BY ");
 		add_key_expr(g, &p->sql, K, natural, p->int_key);
@@ -1522,4 +1542,30 @@ enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,
 	}
 	strbuf_release(&used);
 	return rc;
+}
+
+char *sql_sample_value(const char *s, size_t n)
+{
+	if (!s)
+		return NULL;
+	if (n <= SOURCE_SAMPLE_MAX_VALUE)
+		return xstrndup(s, n);
+	size_t k = SOURCE_SAMPLE_MAX_VALUE;
+	while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+		k--; /* not inside a UTF-8 sequence */
+	char *out = xmalloc(k + sizeof("\xe2\x80\xa6"));
+	memcpy(out, s, k);
+	memcpy(out + k, "\xe2\x80\xa6", sizeof("\xe2\x80\xa6"));
+	return out;
+}
+
+enum jerr sql_sample_table_known(const char *app_id, const char *table, char *const *names, size_t n,
+				 struct jerror *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], table))
+			return JERR_OK;
+	jerror_set(err, JERR_CONFIG, "app \"%s\" has no table \"%s\"", app_id, table);
+	sql_hint_names(err, table, (const char *const *)names, n, "its tables are");
+	return JERR_CONFIG;
 }

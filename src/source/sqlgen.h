@@ -198,6 +198,12 @@ void sql_plan_describe(const struct sql_dialect *d, const struct sql_plan *p, st
 /* A connector's `describe`: build the full-read statement for src and append its description. */
 enum jerr sql_describe_source(const struct sql_dialect *d, void *conn, const struct cfg_source *src,
 			      struct strbuf *out, struct jerror *err) JOEY_WUR;
+/* A sample value (source_sample): s (n bytes; NULL: SQL NULL) as an owned string, cut at
+ * SOURCE_SAMPLE_MAX_VALUE bytes on a UTF-8 boundary with "…" added. */
+char *sql_sample_value(const char *s, size_t n);
+/* Is table one of names (exactly)? Else JERR_CONFIG naming it, with a did-you-mean hint. */
+enum jerr sql_sample_table_known(const char *app_id, const char *table, char *const *names, size_t n,
+				 struct jerror *err) JOEY_WUR;
 /* Free a malloc'd array of n malloc'd column names (NULL is fine). */
 void sql_free_names(char **names, size_t n);
 

@@ -497,6 +497,67 @@ out:
 	return rc;
 }
 
+/* ---- sample (the UI's editors) ---- */
+
+static enum jerr sq_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+			   struct jerror *err)
+{
+	struct sq_conn *c = conn;
+	sqlite3_stmt *st = NULL;
+	size_t alloc = 0;
+	enum jerr rc = JERR_OK;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+				      "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		ALLOC_GROW(out->tables, out->n_tables + 1, alloc);
+		out->tables[out->n_tables++] = xstrdup((const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!table)
+		return JERR_OK;
+	if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
+		return rc;
+	struct strbuf sql = STRBUF_INIT;
+	strbuf_addstr(&sql, "SELECT * FROM ");
+	sql_add_ident(&sqlite_dialect, &sql, table);
+	strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+	int prc = sqlite3_prepare_v2(c->db, sql.buf, (int)sql.len, &st, NULL);
+	strbuf_release(&sql);
+	if (prc != SQLITE_OK)
+		goto fail;
+	out->n_columns = (size_t)sqlite3_column_count(st);
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(sqlite3_column_name(st, (int)i));
+	alloc = 0;
+	source_wait_begin(&c->watch);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns, alloc);
+		for (size_t i = 0; i < out->n_columns; i++) {
+			const char *v = (const char *)sqlite3_column_text(st, (int)i);
+			out->cells[out->n_rows * out->n_columns + i] =
+				sql_sample_value(v, v ? (size_t)sqlite3_column_bytes(st, (int)i) : 0);
+		}
+		out->n_rows++;
+	}
+	source_wait_end(&c->watch);
+	if (step != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	return JERR_OK;
+fail:
+	jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", c->app->id, table ? "table \"" : "its tables",
+		   table ? table : "", table ? "\"" : "");
+	jerror_detail(err, "%s", sqlite3_errmsg(c->db));
+	sqlite3_finalize(st);
+	return JERR_SOURCE;
+}
+
 const struct source_ops source_sqlite = {
 	.app_type = "sqlite",
 	.source_types = sqlite_source_types,
@@ -507,4 +568,5 @@ const struct source_ops source_sqlite = {
 	.open_cursor = sq_open_cursor,
 	.describe = sq_describe,
 	.disconnect = sq_disconnect,
+	.sample = sq_sample,
 };

@@ -550,28 +550,30 @@ async function main_() {
   });
 
   await step('look a record up by key', async () => {
-    await nav('Record lookup');
-    await h1('Record lookup');
-    await page.getByLabel('Primary key').fill('1');
-    await page.getByRole('button', { name: 'Look up' }).click();
+    const find = async (what) => {
+      await nav('Records');
+      await h1('Records');
+      // the search page anew (the one before may be a search page with its text)
+      await until('an empty search page', async () => (await page.locator('#records-q').inputValue()) === '');
+      await page.getByLabel('Find a record').fill(what);
+      await page.getByRole('button', { name: 'Search' }).click();
+    };
+    await find('1');
     const rec = main().locator('#record');
     await rec.waitFor();
     await rec.getByText('ada@example.com').first().waitFor();
     await rec.getByText('confirmed').first().waitFor();
     await shot('record');
-    await page.getByLabel('Primary key').fill('9');
-    await page.getByRole('button', { name: 'Look up' }).click();
+    await find('9');
     await main().getByRole('heading', { name: 'Record “9”' }).waitFor();
     await main().locator('#record').getByText(XSS_FIRST).first().waitFor();
     await main().locator('#record').getByText(XSS_LAST).first().waitFor();
     await noXss();
     await shot('record-html-values');
-    await page.getByLabel('Primary key').fill('999');
-    await page.getByRole('button', { name: 'Look up' }).click();
-    await main().getByText('No record with key “999”').waitFor();
-    // not an integer, as the primary key user_id is: the server's message shows
-    await page.getByLabel('Primary key').fill('not-a-number');
-    await page.getByRole('button', { name: 'Look up' }).click();
+    await find('999');
+    await main().getByText('No record matches “999”').waitFor();
+    // neither a key (user_id is an integer) nor an email: said so, with what was searched
+    await find('not-a-number');
     await main().locator('.notice').filter({ hasText: 'not-a-number' }).first().waitFor();
     await shot('record-bad-key');
   });
@@ -844,9 +846,9 @@ async function main_() {
     await h1('Braze app: Braze (simulator)');
     await disabledFor(main().getByRole('button', { name: 'Save changes' }), 'admin');
     await disabledFor(main().getByRole('button', { name: 'Test connection' }), 'admin');
-    await nav('Record lookup');
-    await page.getByLabel('Primary key').fill('1');
-    await page.getByRole('button', { name: 'Look up' }).click();
+    await nav('Records');
+    await page.getByLabel('Find a record').fill('1');
+    await page.getByRole('button', { name: 'Search' }).click();
     await main().locator('#record').getByText('ada@example.com').first().waitFor();
     // the server refuses what the page does not offer
     for (const [m, u, b, want] of [['POST', '/api/v1/runs', {}, 403], ['POST', '/api/v1/plan', {}, 403], ['POST', '/api/v1/retry', { destination: 'braze_all_users' }, 403],

@@ -10,7 +10,9 @@
 # second server without accounts, the one-time setup link and the sign-in rate limit.
 # Then ui_product.test.mjs (#16): confirming a destructive change, the guard's approval,
 # a refused Braze key, amber partial runs, explained failed rows, live run counters,
-# repair mode, and every page at 1280 and 360 px checked with axe-core.
+# repair mode, and every page at 1280 and 360 px checked with axe-core; and the Audiences
+# and Records pages (ui_audiences.test.mjs): the rule builder's live count against
+# sqlite3's, saving an audience, a record found by email.
 # Screenshots: $JOEY_ARTIFACTS/browser/ (default: <build dir>/artifacts/browser/).
 #
 # Needs Debian's chromium (/usr/bin/chromium), node, and tests/browser/node_modules
@@ -44,8 +46,16 @@ cd "$SRC/tests/browser" || exit 1
 [ -f "$SRC/tests/browser/node_modules/axe-core/axe.min.js" ] ||
   missing "tests/browser/node_modules/axe-core is missing (npm ci --prefix tests/browser)"
 # ui.test.mjs: accounts, forms, runs, roles; ui_product.test.mjs: safety, clarity, repair
-# mode, every page at 1280 and 360 px with axe-core (screenshots in <artifacts>/browser-product/)
+# mode, every page at 1280 and 360 px with axe-core (screenshots in <artifacts>/browser-product/);
+# ui_audiences.test.mjs: Audiences and Records. The last line sums them.
 rc=0
-timeout 540 node ui.test.mjs || rc=1
-timeout 540 node ui_product.test.mjs || rc=1
+sums=$(mktemp)
+timeout 540 node ui.test.mjs | tee -a "$sums"
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+timeout 540 node ui_product.test.mjs | tee -a "$sums"
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+timeout 300 node ui_audiences.test.mjs | tee -a "$sums"
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+awk '/^[0-9]+ passed, [0-9]+ failed$/ {p += $1; f += $3} END {printf "%d passed, %d failed\n", p, f}' "$sums"
+rm -f "$sums"
 exit $rc

@@ -8,6 +8,9 @@ import { alertViews } from './alerts.js';
 import { viewRepair, configErrorBody } from './repair.js';
 import { schedulePicker, scheduleWords, fmtRun } from './schedule.js';
 import { runBadge, triggerText, saveConfig, liveRunPanel, runAnnouncement, explanationView, confirmDialog, num } from './safety.js';
+import { audienceViews } from './audiences.js';
+import { recordViews } from './records.js';
+import { editorViews } from './editors.js';
 
 const API = '/api/v1';
 
@@ -571,7 +574,7 @@ async function refreshNav(currentHash) {
   };
   const broken = !!(state.status && state.status.config_error);
   append(nav, [
-    h('ul', item('#/', 'Overview'), broken && can('editor') ? item('#/repair', 'Repair configuration') : null),
+    h('ul', item('#/', 'Overview'), item('#/audiences', 'Audiences'), item('#/data', 'Data'), broken && can('editor') ? item('#/repair', 'Repair configuration') : null),
     h('h2', { id: 'nav-models' }, 'Models'),
     h('ul', { 'aria-labelledby': 'nav-models' },
       state.models.length ? state.models.map((m) => item(route('models', m.id), m.name || m.id)) : h('li.muted.small', 'No models in the config')),
@@ -579,7 +582,7 @@ async function refreshNav(currentHash) {
     h('ul', { 'aria-labelledby': 'nav-activity' },
       item('#/runs', 'Runs'),
       item('#/errors', 'Failed rows'),
-      item('#/records', 'Record lookup')),
+      item('#/records', 'Records')),
     h('h2', { id: 'nav-settings' }, 'Connections'),
     h('ul', { 'aria-labelledby': 'nav-settings' }, item('#/apps', 'Braze apps'), item('#/alerts', 'Alerts')),
     can('admin') ? [h('h2', { id: 'nav-admin' }, 'Administration'),
@@ -633,6 +636,13 @@ function parseHash() {
 const alertsUI = alertViews({ h, append, clear, route, link, field, fmtTime, fmtAgo, plural, slug, ID_RE, badge, can, allow,
   roleNotice, get, post, put, itemsOf, errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, every,
   configObjectBody, destinationsById });
+// The Audiences and Records pages (audiences.js, records.js) too.
+const audiencesUI = audienceViews({ h, append, clear, route, link, field, fmtAgo, plural, slug, ID_RE, badge, can, allow, roleNotice,
+  get, post, put, errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue, uid });
+const editorsUI = editorViews({ h, append, clear, route, link, field, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
+  errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue });
+const recordsUI = recordViews({ h, append, clear, route, link, field, fmtTime, fmtAgo, plural, badge, get, errorNotice, pageHeader,
+  table, go, enc, fmtValue, destinationsById, destName, payloadView });
 
 const routes = [
   [[], viewOverview],
@@ -648,8 +658,19 @@ const routes = [
   [['runs'], viewRuns],
   [['runs', ':run'], viewRun],
   [['errors'], viewErrors],
-  [['records'], viewRecords],
-  [['records', ':model', ':key'], viewRecords],
+  [['records'], (...a) => recordsUI.viewRecords(...a)],
+  [['records', ':model'], (...a) => recordsUI.viewRecords(...a)],
+  [['records', ':model', ':key'], (...a) => recordsUI.viewRecord(...a)],
+  [['audiences'], (...a) => audiencesUI.viewAudiences(...a)],
+  [['data'], (...a) => editorsUI.viewData(...a)],
+  [['data', 'models', 'new'], (root, _p, ...a) => editorsUI.viewModelForm(root, {}, ...a)],
+  [['data', 'models', ':model'], (...a) => editorsUI.viewModelForm(...a)],
+  [['data', ':model', 'sources', 'new'], (...a) => editorsUI.viewSourceForm(...a)],
+  [['data', ':model', 'sources', ':source'], (...a) => editorsUI.viewSourceForm(...a)],
+  [['data', ':model', 'properties', 'new'], (...a) => editorsUI.viewPropertyForm(...a)],
+  [['data', ':model', 'properties', ':property'], (...a) => editorsUI.viewPropertyForm(...a)],
+  [['audiences', ':model', 'new'], (...a) => audiencesUI.viewGroupForm(...a)],
+  [['audiences', ':model', ':group'], (...a) => audiencesUI.viewGroupForm(...a)],
   [['account'], viewAccount],
   [['team'], viewTeam],
   [['audit'], viewAudit],
@@ -1299,64 +1320,7 @@ async function viewErrors(root, _p, query) {
   root.appendChild(pager);
 }
 
-// ---------------------------------------------------------------- record lookup
-
-async function viewRecords(root, params) {
-  const models = await get('/models');
-  const modelId = params.model || sessionStorage.getItem('joey-last-model') || (models[0] && models[0].id) || '';
-  append(root, pageHeader('Record lookup', 'Look a record up by its primary key: its properties, groups, and what joey last sent to each Braze destination.'));
-  const sel = h('select', { id: 'lookup-model', required: true }, models.map((m) => h('option', { value: m.id, selected: m.id === modelId }, m.name || m.id)));
-  const key = h('input', { type: 'text', id: 'lookup-key', required: true, value: params.key || '', autocomplete: 'off', spellcheck: 'false' });
-  root.appendChild(h('form.form.card', {
-    role: 'search',
-    on: {
-      submit: (e) => {
-        e.preventDefault();
-        if (!key.value.trim()) { key.setAttribute('aria-invalid', 'true'); key.focus(); return; }
-        sessionStorage.setItem('joey-last-model', sel.value);
-        go(route('records', sel.value, key.value.trim()));
-      },
-    },
-  }, h('div.inline', field('Model', sel), field('Primary key', key, 'e.g. a user id'), h('button.primary', { type: 'submit' }, 'Look up'))));
-  if (!params.key) return;
-  let rec;
-  try {
-    rec = await get(`/records/${enc(params.model)}/${enc(params.key)}`);
-  } catch (e) {
-    if (e.status === 404) {
-      root.appendChild(h('div.notice.warn', { role: 'status' }, `No record with key “${params.key}” in model “${params.model}”. `, e.body && e.body.detail ? String(e.body.detail) : ''));
-      return;
-    }
-    if (e.status >= 400 && e.status < 500 && e.status !== 401) { root.appendChild(errorNotice(e, `Cannot look up “${params.key}”`)); return; }
-    throw e;
-  }
-  if (rec.found === false) {
-    root.appendChild(h('div.notice.warn', { role: 'status' }, `No record with key “${params.key}” in model “${params.model}”: the sources have no such row.`));
-    if (!(rec.destinations || []).some((d) => d.known || d.confirmed || d.pending || d.payload)) return;
-    root.appendChild(h('p', 'joey still remembers it in Braze:'));
-  }
-  const [m, dmap] = await Promise.all([get(`/models/${enc(params.model)}`).catch(() => ({ groups: [] })), destinationsById()]);
-  const gname = Object.fromEntries((m.groups || []).map((g) => [g.id, g.name || g.id]));
-  const result = h('section', { id: 'record', 'aria-labelledby': 'record-h' });
-  result.appendChild(h('h2', { id: 'record-h' }, `Record “${rec.key}”`));
-  result.appendChild(h('h3', 'Properties'));
-  result.appendChild(table(['Property', 'Value'], Object.entries(rec.properties || {}).map(([k, v]) => [h('code', k), h('span.break', fmtValue(v))]), { class: 'kv', rowHeader: true, empty: 'No properties.' }));
-  result.appendChild(h('h3', 'Groups'));
-  result.appendChild((rec.groups || []).length ? h('ul', rec.groups.map((g) => h('li', gname[g] || g))) : h('p.empty', 'In no group.'));
-  result.appendChild(h('h3', 'In Braze'));
-  for (const d of rec.destinations || []) {
-    const st = d.pending ? badge(`pending retry (attempt ${d.attempts || 0})`, 'warn') : d.confirmed ? badge('confirmed', 'ok') : badge('not sent', 'neutral');
-    const scope = d.in_scope === false ? badge('not sent by this destination (outside its group or model)', 'neutral') : null;
-    const box = h('div.card', { dataset: { destination: d.id } },
-      h('h4', destName(dmap, d.id), ' ', st, scope ? [' ', scope] : null),
-      d.confirmed_at ? h('p.small.muted', `Braze confirmed it ${fmtTime(d.confirmed_at)}.`) : null,
-      d.last_error ? h('div.notice.error', h('strong', 'Last error: '), fmtValue(d.last_error)) : null,
-      payloadView(d.payload, dmap[d.id], gname));
-    result.appendChild(box);
-  }
-  if (!(rec.destinations || []).length) result.appendChild(h('p.empty', 'No Braze destination holds this record.'));
-  root.appendChild(result);
-}
+// ---------------------------------------------------------------- records: records.js
 
 // What joey last sent for a record: {attributes, groups} (or a flat attribute object).
 function payloadView(payload, dest, gname) {

@@ -161,7 +161,7 @@ static bool file_exists(const char *dir, const char *rel)
 static void do_write(struct fixture *f, enum cfg_write_op op, enum cfg_class cls, const char *id,
 		     const char *json, enum jerr want, struct cfg_write_result *res, struct jerror *err)
 {
-	struct cfg_write w = { op, cls, id, json, NULL, NULL };
+	struct cfg_write w = { .op = op, .cls = cls, .id = id, .object_json = json };
 	enum jerr rc = config_write(f->dir, &w, &f->opts, res, err);
 	if (rc != want) {
 		char *d = res->cfg ? diags_text(res->cfg) : NULL;
@@ -435,6 +435,42 @@ static void test_invalid_change_changes_nothing(void **state)
 	while ((de = readdir(d)))
 		assert_null(strstr(de->d_name, "joey-write"));
 	closedir(d);
+}
+
+/* A dry run (the UI's previews of unsaved objects): validated, the config as it would be, nothing on disk. */
+static void test_dry_run_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct cfg_write_result res = { 0 };
+	struct jerror err = JERROR_INIT;
+	char *before = snapshot(f->root), *after;
+	struct cfg_write w = { .op = CFG_WRITE_CREATE, .cls = CLASS_GROUP,
+			       .object_json = "{\"id\": \"big\", \"class\": \"Group\", \"name\": \"Big\", \"modelId\": \"users\", "
+					      "\"rules\": [{\"propertyId\": \"ltv\", \"op\": \"gte\", \"match\": 100}]}",
+			       .dry_run = true };
+	assert_int_equal(config_write(f->dir, &w, &f->opts, &res, &err), JERR_OK);
+	assert_non_null(res.cfg);
+	const struct cfg_model *m = config_model(res.cfg, "users");
+	assert_non_null(m);
+	bool found = false;
+	for (size_t i = 0; i < m->n_groups; i++)
+		found |= !strcmp(m->groups[i]->id, "big") && m->groups[i]->n_rules == 1;
+	assert_true(found);
+	assert_string_equal(res.file, "groups/big.json");
+	assert_contains(res.stored_json, "\"propertyId\": \"ltv\"");
+	cfg_write_result_release(&res);
+	/* an invalid one: the diagnostics, as a real write */
+	w.object_json = "{\"id\": \"big\", \"class\": \"Group\", \"modelId\": \"users\", "
+			"\"rules\": [{\"propertyId\": \"nope\", \"op\": \"gte\", \"match\": 1}]}";
+	assert_int_equal(config_write(f->dir, &w, &f->opts, &res, &err), JERR_CONFIG);
+	assert_non_null(res.cfg);
+	assert_true(res.cfg->n_errors > 0);
+	cfg_write_result_release(&res);
+	jerror_release(&err);
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
 }
 
 static void test_usage_errors(void **state)
@@ -1061,7 +1097,7 @@ static void test_concurrent_writers(void **state)
 				struct strbuf js = STRBUF_INIT;
 				struct cfg_write_result res;
 				struct jerror err = JERROR_INIT;
-				struct cfg_write w = { CFG_WRITE_UPDATE, CLASS_PROPERTY, props[p], NULL, NULL, NULL };
+				struct cfg_write w = { .op = CFG_WRITE_UPDATE, .cls = CLASS_PROPERTY, .id = props[p] };
 				strbuf_addf(&js, "{\"id\": \"%s\", \"class\": \"Property\", \"key\": \"%s\", \"type\": \"string\", "
 					    "\"sourceId\": \"users_table\", \"options\": {\"column\": \"c%d_%d\"}}", props[p], props[p], p, i);
 				w.object_json = js.buf;
@@ -1071,7 +1107,7 @@ static void test_concurrent_writers(void **state)
 				strbuf_reset(&js);
 				strbuf_addf(&js, "{\"id\": \"pg%d\", \"class\": \"App\", \"type\": \"postgres\", "
 					    "\"options\": {\"database\": \"d\", \"password\": \"pw%d_%d\"}}", p, p, i);
-				w = (struct cfg_write){ i == 1 ? CFG_WRITE_CREATE : CFG_WRITE_UPDATE, CLASS_APP, NULL, js.buf, NULL, NULL };
+				w = (struct cfg_write){ .op = i == 1 ? CFG_WRITE_CREATE : CFG_WRITE_UPDATE, .cls = CLASS_APP, .object_json = js.buf };
 				if (i > 1)
 					w.id = p ? "pg1" : "pg0";
 				bad |= config_write(f->dir, &w, &f->opts, &res, &err) != JERR_OK;
@@ -1107,6 +1143,7 @@ int main(void)
 		cmocka_unit_test(test_class_dirs),
 		cmocka_unit_test_setup_teardown(test_create_update_delete_each_class, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_change_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_traversal_ids_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_array_files_and_json5, setup, teardown),

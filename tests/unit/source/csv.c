@@ -253,6 +253,46 @@ static void test_primary_exact_and_coercion(void **s)
 	jerror_release(&err);
 }
 
+/* A look-up by value (source_read.match_column): the file is loaded whole (a CSV file
+ * has no index), then filtered in the statement like the SQL connectors. */
+static void test_sample(void **s)
+{
+	tu_write(F.dir, "users.csv", users_csv);
+	connect_ok("users.csv");
+	struct source_sample smp = { 0 };
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(source_csv.sample(F.conn, "users", 2, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 1);
+	assert_string_equal(smp.tables[0], "users");
+	assert_string_equal(smp.columns[0], "id");
+	assert_int_equal(smp.n_rows, 2);
+	source_sample_release(&smp);
+	assert_int_equal(source_csv.sample(F.conn, "people", 2, &smp, &err), JERR_CONFIG);
+	assert_string_equal(err.hint.buf, "its table is \"users\"");
+	jerror_release(&err);
+	/* a file outside joey serve's data directory: never shown */
+	F.app.file_unlisted = true;
+	assert_int_equal(source_csv.sample(F.conn, "users", 2, &smp, &err), JERR_CONFIG);
+	assert_int_equal(smp.n_rows, 0);
+	assert_string_equal(err.msg.buf, "app \"files\": the file is not shown");
+	jerror_release(&err);
+	F.app.file_unlisted = false;
+}
+
+static void test_match_value(void **s)
+{
+	tu_write(F.dir, "users.csv", users_csv);
+	connect_ok("users.csv");
+	struct cfg_source *src = source("users_src", "users", "id", true, PROP_INTEGER, 1,
+					prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL));
+	struct source_read by_email = { .match_column = "email", .match_value = "c@x.io" };
+	EXPECT_READ_ROWS(src, &by_email, "#3:[\"c@x.io\"]\n");
+	struct source_read none = { .match_column = "email", .match_value = "x' OR '1'='1" };
+	EXPECT_READ_ROWS(src, &none, "");
+	struct source_read age = { .match_column = "age", .match_value = "25", .match_is_number = true };
+	EXPECT_READ_ROWS(src, &age, "#2:[null]!1\n");
+}
+
 static void test_text_kept_exactly(void **s)
 {
 	tu_write(F.dir, "t.csv", "k,v\n"
@@ -606,6 +646,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_secondary_aggregations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filters_each_op, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_match_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sample, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rows_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rows_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_errors, setup, teardown),

@@ -79,12 +79,13 @@ FIXTURE_UNUSED static struct cfg_source *source(const char *id, const char *tabl
 	return src;
 }
 
-/* Read the whole cursor as "key:[v,...]\n" lines; returns the error code. */
-FIXTURE_UNUSED static enum jerr dump(const struct cfg_source *src, struct strbuf *out, struct jerror *err)
+/* Read the whole cursor of read (NULL: everything) as "key:[v,...]\n" lines; returns the error code. */
+FIXTURE_UNUSED static enum jerr dump_with(const struct cfg_source *src, const struct source_read *read,
+					  struct strbuf *out, struct jerror *err)
 {
 	struct source_cursor *cur;
 	struct source_row *row;
-	enum jerr rc = FIXTURE_OPS.open_cursor(F.conn, src, NULL, &cur, err);
+	enum jerr rc = FIXTURE_OPS.open_cursor(F.conn, src, read, &cur, err);
 	if (rc)
 		return rc;
 	while ((rc = source_cursor_next(cur, &row, err)) == JERR_OK && row) {
@@ -103,6 +104,25 @@ FIXTURE_UNUSED static enum jerr dump(const struct cfg_source *src, struct strbuf
 	source_cursor_close(cur);
 	return rc;
 }
+
+FIXTURE_UNUSED static enum jerr dump(const struct cfg_source *src, struct strbuf *out, struct jerror *err)
+{
+	return dump_with(src, NULL, out, err);
+}
+
+/* The rows of a read, as dump_read writes them. */
+#define EXPECT_READ_ROWS(src, read, text)                                       \
+	do {                                                                    \
+		struct strbuf out_ = STRBUF_INIT;                               \
+		struct jerror err_ = JERROR_INIT;                               \
+		enum jerr rc_ = dump_with((src), (read), &out_, &err_);         \
+		if (rc_)                                                        \
+			jerror_print(stderr, &err_);                            \
+		assert_int_equal(rc_, JERR_OK);                                 \
+		assert_string_equal(out_.buf, (text));                          \
+		strbuf_release(&out_);                                          \
+		jerror_release(&err_);                                          \
+	} while (0)
 
 #define EXPECT_ROWS(src, text)                                                  \
 	do {                                                                    \

@@ -423,6 +423,72 @@ static void test_sql_injection_is_quoted_and_bound(void **s)
 	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");
 }
 
+static void test_sample(void **s)
+{
+	if (!F.url)
+		skip();
+	struct source_sample smp = { 0 };
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, NULL, 5, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 2);
+	assert_string_equal(smp.tables[0], "purchases");
+	assert_string_equal(smp.tables[1], "users");
+	assert_int_equal(smp.n_columns, 0);
+	source_sample_release(&smp);
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, "users", 2, &smp, &err), JERR_OK);
+	assert_true(smp.n_columns >= 8);
+	assert_string_equal(smp.columns[0], "id");
+	assert_string_equal(smp.columns[1], "email");
+	assert_int_equal(smp.n_rows, 2);
+	source_sample_release(&smp);
+	/* a table name is an identifier, and must be one of the tables */
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, "users; DROP TABLE users", 2, &smp, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, "app \"warehouse\" has no table \"users; DROP TABLE users\"");
+	jerror_release(&err);
+	source_sample_release(&smp);
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, "users", 1000, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_rows, 3);
+	source_sample_release(&smp);
+}
+
+static void test_match_value(void **s)
+{
+	if (!F.url)
+		skip();
+	/* source_read.match_column: a record looked up by a unique property's value */
+	struct cfg_source *src = source("users_src", "users", "id", true, PROP_INTEGER, 2,
+					prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL),
+					prop("name", PROP_STRING, "name", AGG_EXACT, NULL));
+	struct source_read by_email = { .match_column = "email", .match_value = "c@x.io" };
+	EXPECT_READ_ROWS(src, &by_email, "#3:[\"c@x.io\",\"Cy\"]\n");
+	/* bytewise: another case is another value */
+	struct source_read upper = { .match_column = "email", .match_value = "C@X.IO" };
+	EXPECT_READ_ROWS(src, &upper, "");
+	/* an integer column compared with the text of a number */
+	struct source_read age = { .match_column = "age", .match_value = "30", .match_is_number = true };
+	EXPECT_READ_ROWS(src, &age, "#1:[\"a@x.io\",\"Al\"]\n");
+	/* SQL in the value is a value; in the column name an identifier (no such column) */
+	struct source_read none = { .match_column = "email", .match_value = "x' OR '1'='1" };
+	EXPECT_READ_ROWS(src, &none, "");
+	struct source_read evil = { .match_column = "email\" OR 1=1 --", .match_value = "a" };
+	struct source_cursor *cur = NULL;
+	struct source_row *row = NULL;
+	struct jerror err = JERROR_INIT;
+	enum jerr rc = FIXTURE_OPS.open_cursor(F.conn, src, &evil, &cur, &err);
+	if (!rc)
+		rc = source_cursor_next(cur, &row, &err);
+	assert_int_not_equal(rc, JERR_OK);
+	source_cursor_close(cur);
+	jerror_release(&err);
+	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");
+	/* a grouped source: the matching rows only, aggregated; with the keys of a look-up */
+	struct cfg_source *g = source("purchases_src", "purchases", "uid", true, PROP_INTEGER, 1,
+				      prop("total", PROP_FLOAT, "amount", AGG_SUM, NULL));
+	struct rkey k1 = { true, 1, SLICE_LIT("1") };
+	struct source_read hat = { .match_column = "item", .match_value = "hat", .in_keys = &k1, .n_in_keys = 1 };
+	EXPECT_READ_ROWS(g, &hat, "#1:[10]\n");
+}
+
 static void test_query_sources(void **s)
 {
 	if (!F.url)
@@ -599,6 +665,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_missing_table_and_column, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_permission_error_names_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sql_injection_is_quoted_and_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_match_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sample, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8_and_huge_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),

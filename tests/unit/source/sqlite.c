@@ -609,6 +609,112 @@ static void test_key_range(void **s)
 		   "-- ?1 = \"2\"\n-- ?2 = \"a\"\n");
 }
 
+/* The statement's query plan in SQLite (EXPLAIN QUERY PLAN), one detail per line. */
+static void query_plan(const char *sql, const struct sql_plan *p, struct strbuf *out)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	struct strbuf q = STRBUF_INIT;
+	strbuf_addf(&q, "EXPLAIN QUERY PLAN %s", sql);
+	assert_int_equal(sqlite3_open(F.dbfile, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q.buf, -1, &st, NULL), SQLITE_OK);
+	for (size_t i = 0; i < p->n_binds; i++)
+		sqlite3_bind_text(st, (int)i + 1, p->binds[i].s, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		strbuf_addf(out, "%s\n", (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	strbuf_release(&q);
+}
+
+/* source_read.match_column: a record looked up by a unique property's value, in the statement. */
+static void test_sample(void **s)
+{
+	struct source_sample smp = { 0 };
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, NULL, 5, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 2);
+	assert_string_equal(smp.tables[0], "purchases");
+	assert_string_equal(smp.tables[1], "users");
+	assert_int_equal(smp.n_columns, 0);
+	source_sample_release(&smp);
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, "users", 2, &smp, &err), JERR_OK);
+	assert_true(smp.n_columns >= 8);
+	assert_string_equal(smp.columns[0], "id");
+	assert_string_equal(smp.columns[1], "email");
+	assert_int_equal(smp.n_rows, 2);
+	source_sample_release(&smp);
+	/* a table name is an identifier, and must be one of the tables */
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, "users; DROP TABLE users", 2, &smp, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, "app \"warehouse\" has no table \"users; DROP TABLE users\"");
+	jerror_release(&err);
+	source_sample_release(&smp);
+	assert_int_equal(FIXTURE_OPS.sample(F.conn, "users", 1000, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_rows, 3);
+	source_sample_release(&smp);
+}
+
+static void test_match_value(void **s)
+{
+	struct jerror err = JERROR_INIT;
+	struct cfg_source *src = source("users_src", "users", "id", true, PROP_INTEGER, 2,
+					prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL),
+					prop("name", PROP_STRING, "name", AGG_EXACT, NULL));
+	struct source_read by_email = { .match_column = "email", .match_value = "c@x.io" };
+	EXPECT_READ(src, &by_email, "3:[\"c@x.io\",\"Cy\"]@\n");
+	expect_sql(src, &by_email,
+		   "SELECT \"id\", \"email\", \"name\" FROM \"users\" AS \"joey$src\" WHERE \"email\" = ?1 "
+		   "ORDER BY CAST(\"id\" AS INTEGER)\n-- ?1 = \"c@x.io\"\n");
+	/* no such value: no row; SQL in the value is a value */
+	struct source_read none = { .match_column = "email", .match_value = "x' OR '1'='1" };
+	EXPECT_READ(src, &none, "");
+	/* SQL in the column name is an identifier: no such column, nothing run */
+	struct source_read evil = { .match_column = "email\" OR 1=1 --", .match_value = "a" };
+	struct source_cursor *cur = NULL;
+	assert_int_not_equal(source_sqlite.open_cursor(F.conn, src, &evil, &cur, &err), JERR_OK);
+	assert_null(cur);
+	assert_string_equal(err.detail.buf, "no such column: email\" OR 1=1 --");
+	jerror_release(&err);
+	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");
+	struct source_read age = { .match_column = "age", .match_value = "30", .match_is_number = true };
+	EXPECT_READ(src, &age, "1:[\"a@x.io\",\"Al\"]@\n");
+	/* with the keys of a look-up too */
+	struct rkey k1 = { true, 1, SLICE_LIT("1") };
+	struct source_read both = { .match_column = "name", .match_value = "Al", .in_keys = &k1, .n_in_keys = 1 };
+	EXPECT_READ(src, &both, "1:[\"a@x.io\",\"Al\"]@\n");
+	/* a grouped source: the matching rows only, aggregated */
+	struct cfg_source *g = source("purchases_src", "purchases", "uid", true, PROP_INTEGER, 1,
+				      prop("total", PROP_FLOAT, "amount", AGG_SUM, NULL));
+	struct source_read hat = { .match_column = "item", .match_value = "hat" };
+	EXPECT_READ(g, &hat, "1:[10]@\n");
+	/* and a window (most recent value) */
+	struct cfg_source *w = source("purchases_w", "purchases", "uid", true, PROP_INTEGER, 1,
+				      prop("last_item", PROP_STRING, "item", AGG_MOST_RECENT, "ts"));
+	struct source_read pin = { .match_column = "item", .match_value = "pin" };
+	EXPECT_READ(w, &pin, "3:[\"pin\"]@\n");
+
+	/* not a scan: with an index on the column, SQLite searches it */
+	db_exec("CREATE INDEX users_email ON users(email);");
+	struct sql_plan p;
+	struct strbuf plan = STRBUF_INIT;
+	sql_plan_init(&p);
+	assert_int_equal(sql_plan_build(&test_dialect, NULL, src, &by_email, &p, &err), JERR_OK);
+	query_plan(p.sql.buf, &p, &plan);
+	assert_non_null(strstr(plan.buf, "USING INDEX users_email (email=?)"));
+	assert_null(strstr(plan.buf, "SCAN users"));
+	sql_plan_release(&p);
+	strbuf_release(&plan);
+
+	/* a query source cannot take the condition */
+	struct cfg_source *qs = source("users_q", NULL, "id", true, PROP_INTEGER, 1,
+				       prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL));
+	qs->is_query = true;
+	qs->query = "SELECT id, email FROM users";
+	assert_int_equal(source_sqlite.open_cursor(F.conn, qs, &by_email, &cur, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, "source \"users_q\": a lookup by value needs a table source");
+	jerror_release(&err);
+}
+
 static void test_since_compare(void **s)
 {
 	assert_true(source_since_compare(SLICE_LIT("9"), SLICE_LIT("10")) < 0);
@@ -642,6 +748,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incremental_grouped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_query_source_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_match_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sample, setup, teardown),
 		cmocka_unit_test(test_since_compare),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,818 @@
+/*
+ * audiences.c: the routes of /api/v1 behind the UI's Audiences and Records pages
+ * (docs/api.md): a group's members before it is saved, and records listed, searched
+ * and shown one at a time.
+ *
+ * Cost is bounded on every route: a preview or a list reads the model's sources once,
+ * stops at PREVIEW_TIMEOUT_MS (answering what it counted, "complete": false), returns at
+ * most PREVIEW_MAX_SAMPLE / RECORDS_MAX_PAGE records, and at most PREVIEW_MAX_RUNNING of
+ * them run at a time (429 beyond). A look-up by key or by a unique property never scans
+ * the source: the key or the value is pushed into the statement (source.h:
+ * source_read.in_keys, match_column).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/strbuf.h"
+#include "base/timeutil.h"
+#include "base/value.h"
+#include "base/xalloc.h"
+#include "config/write.h"
+#include "engine/group.h"
+#include "engine/payload.h"
+#include "engine/record.h"
+#include "server/serverp.h"
+
+#define PREVIEW_TIMEOUT_MS 10000
+#define PREVIEW_MAX_SAMPLE 50
+#define PREVIEW_DEFAULT_SAMPLE 10
+#define PREVIEW_MAX_RUNNING 2
+#define RECORDS_MAX_PAGE 100
+#define RECORDS_DEFAULT_PAGE 25
+#define SEARCH_MAX_KEYS 50
+#define HISTORY_MAX 20
+/* The id an unsaved group is validated under when the body gives none. */
+#define PREVIEW_ID "joey-unsaved-preview"
+
+static atomic_int running;
+
+/* Take one of PREVIEW_MAX_RUNNING slots; false: 429 set. */
+static bool slot_take(struct reply *out)
+{
+	if (atomic_fetch_add(&running, 1) >= PREVIEW_MAX_RUNNING) {
+		atomic_fetch_sub(&running, 1);
+		out->retry_after = 1;
+		reply_error(out, 429, "too many previews at once", "other previews or record lists are reading the sources",
+			    "try again in a moment");
+		return false;
+	}
+	return true;
+}
+
+static void slot_give(void)
+{
+	atomic_fetch_sub(&running, 1);
+}
+
+/*
+ * A read's time limit: a thread that sets a stop flag at the deadline. The reading
+ * thread hands the flag to its source reads (source_set_stop), so a statement the
+ * database is still working on is cancelled too (source.h), not only the rows after it.
+ */
+struct deadline {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	volatile int stop;
+	int64_t at; /* epoch ms */
+	pthread_t thread;
+	bool live;
+	volatile int *prev; /* the thread's stop flag before */
+};
+
+static void *deadline_main(void *arg)
+{
+	struct deadline *d = arg;
+	pthread_mutex_lock(&d->lock);
+	while (!d->done) {
+		int64_t left = d->at - time_now_ms();
+		if (left <= 0) {
+			d->stop = 1;
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(left / 1000);
+		ts.tv_nsec += (long)(left % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+/* Start the clock: ms from now the calling thread's source reads stop. */
+static void deadline_start(struct deadline *d, int64_t ms)
+{
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	d->done = false;
+	d->stop = 0;
+	d->at = time_now_ms() + ms;
+	d->live = pthread_create(&d->thread, NULL, deadline_main, d) == 0;
+	d->prev = source_set_stop(&d->stop);
+}
+
+/* Stop the clock (before the reads' connections are gone is fine: the flag outlives them). */
+static void deadline_end(struct deadline *d)
+{
+	source_set_stop(d->prev);
+	pthread_mutex_lock(&d->lock);
+	d->done = true;
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	if (d->live)
+		pthread_join(d->thread, NULL);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->cond);
+}
+
+json_t *value_json(const struct value *v)
+{
+	struct strbuf b = STRBUF_INIT;
+	value_to_json(&b, v);
+	json_t *j = json_loadb(b.buf, b.len, JSON_DECODE_ANY, NULL);
+	strbuf_release(&b);
+	return j ? j : json_null();
+}
+
+static json_t *key_json(const struct rkey *k)
+{
+	return json_stringn(k->text.ptr, k->text.len);
+}
+
+/* The properties of rec: every one (all == true), or those of props (NULL-ended). */
+static json_t *props_json(const struct record *rec, const struct cfg_property *const *props, size_t n)
+{
+	json_t *o = json_object();
+	const struct cfg_model *m = rec->model;
+	if (!props) {
+		for (size_t i = 0; i < m->n_properties; i++)
+			json_object_set_new(o, m->properties[i]->key, value_json(&rec->values[i]));
+		return o;
+	}
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(o, props[i]->key, value_json(&rec->values[props[i]->slot]));
+	return o;
+}
+
+static json_t *groups_json(const struct record *rec)
+{
+	json_t *a = json_array();
+	for (size_t g = 0; g < rec->model->n_groups; g++)
+		if (rec->groups[g])
+			json_array_append_new(a, json_string(rec->model->groups[g]->id));
+	return a;
+}
+
+/* 422 with the staging load's diagnostics, as the config write routes answer. */
+static void reply_invalid(struct reply *out, const struct config *cfg)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "error", json_string("the group is not valid"));
+	struct strbuf d = STRBUF_INIT;
+	strbuf_addf(&d, "%zu error%s", cfg->n_errors, cfg->n_errors == 1 ? "" : "s");
+	json_object_set_new(j, "detail", json_string(d.buf));
+	strbuf_release(&d);
+	json_object_set_new(j, "hint", json_string("see diagnostics: each names the field and the problem"));
+	json_object_set_new(j, "diagnostics", server_diags_json(cfg));
+	reply_json(out, 422, j);
+}
+
+/* ---- POST /api/v1/models/{model}/groups/preview ---- */
+
+void act_group_preview(struct req *r, struct reply *out)
+{
+	static const char *const fields[] = { "group", "limit", NULL };
+	json_t *body = req_json_body(r, out), *group, *lim;
+	struct cfg_ref *ref = NULL;
+	struct cfg_write_result res = { 0 };
+	struct jerror err = JERROR_INIT;
+	struct record_reader *rr = NULL;
+	char *text = NULL;
+	bool slot = false;
+	json_int_t limit = PREVIEW_DEFAULT_SAMPLE;
+
+	if (!body || !req_check_fields(body, fields, out))
+		goto out;
+	group = json_object_get(body, "group");
+	if (!json_is_object(group)) {
+		reply_error(out, 400, "field \"group\" must be an object", NULL,
+			    "send the group as it would be saved: {\"name\", \"rules\", \"matchType\", ...}");
+		goto out;
+	}
+	lim = json_object_get(body, "limit");
+	if (lim && !json_is_null(lim)) {
+		if (!json_is_integer(lim) || json_integer_value(lim) < 0) {
+			reply_error(out, 400, "field \"limit\" must be a whole number >= 0", NULL, NULL);
+			goto out;
+		}
+		limit = json_integer_value(lim);
+		if (limit > PREVIEW_MAX_SAMPLE)
+			limit = PREVIEW_MAX_SAMPLE; /* capped, not refused */
+	}
+	ref = server_cfg_get(r->s);
+	const struct cfg_model *m = config_model(ref->cfg, r->params[0]);
+	if (!m) {
+		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+		goto out;
+	}
+	json_t *mid = json_object_get(group, "modelId");
+	if (mid && (!json_is_string(mid) || strcmp(json_string_value(mid), m->id))) {
+		reply_error(out, 400, "the group belongs to another model", json_is_string(mid) ? json_string_value(mid) : NULL,
+			    "preview a group on its own model's route");
+		goto out;
+	}
+	json_t *gid = json_object_get(group, "id");
+	if (gid && !json_is_string(gid)) {
+		reply_error(out, 400, "field \"group.id\" must be a string", NULL, NULL);
+		goto out;
+	}
+	const char *id = gid ? json_string_value(gid) : PREVIEW_ID;
+	bool exists = false;
+	for (size_t i = 0; i < ref->cfg->n_groups; i++)
+		if (!strcmp(ref->cfg->groups[i]->id, id)) {
+			if (ref->cfg->groups[i]->model != m) {
+				reply_error(out, 400, "the group belongs to another model", ref->cfg->groups[i]->model->id,
+					    "preview a group on its own model's route");
+				goto out;
+			}
+			exists = true;
+		}
+	json_t *copy = json_deep_copy(group);
+	json_object_set_new(copy, "id", json_string(id));
+	json_object_set_new(copy, "class", json_string("Group"));
+	json_object_set_new(copy, "modelId", json_string(m->id));
+	text = json_dumps(copy, JSON_PRESERVE_ORDER);
+	json_decref(copy);
+
+	/* the same rules as `joey validate`: the directory as it would be, loaded */
+	struct cfg_write w = { .op = exists ? CFG_WRITE_UPDATE : CFG_WRITE_CREATE, .cls = CLASS_GROUP,
+			       .id = exists ? id : NULL, .object_json = text, .dry_run = true };
+	enum jerr rc = config_write(r->s->opts.config_dir, &w, &r->s->opts.cfg, &res, &err);
+	if (rc == JERR_CONFIG && res.cfg) {
+		reply_invalid(out, res.cfg);
+		goto out;
+	}
+	if (rc) {
+		reply_jerror(out, rc == JERR_USAGE ? 400 : 500, &err);
+		goto out;
+	}
+	const struct cfg_model *pm = config_model(res.cfg, m->id);
+	const struct cfg_group *g = NULL;
+	for (size_t i = 0; pm && i < pm->n_groups; i++)
+		if (!strcmp(pm->groups[i]->id, id))
+			g = pm->groups[i];
+	if (!g) {
+		reply_error(out, 500, "the validated group was not found", id, NULL);
+		goto out;
+	}
+	if (!(slot = slot_take(out)))
+		goto out;
+
+	/* what a sample shows: the key, the unique properties, the rules' properties */
+	const struct cfg_property *show[8];
+	size_t n_show = 0;
+	for (size_t i = 0; i < pm->n_properties && n_show < 4; i++)
+		if (pm->properties[i]->unique)
+			show[n_show++] = pm->properties[i];
+	for (size_t i = 0; i < g->n_rules && n_show < 8; i++) {
+		const struct cfg_property *p = g->rules[i].property;
+		bool have = false;
+		for (size_t k = 0; p && k < n_show; k++)
+			have |= show[k] == p;
+		if (p && !have)
+			show[n_show++] = p;
+	}
+
+	int64_t t0 = time_now_ms();
+	uint64_t count = 0, read = 0;
+	bool complete = true;
+	json_t *sample = json_array();
+	const struct record *rec;
+	struct deadline dl;
+	deadline_start(&dl, PREVIEW_TIMEOUT_MS);
+	rc = record_reader_open(res.cfg, pm, NULL, &rr, &err);
+	while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
+		read++;
+		if (rec->groups[g->index]) {
+			if (json_array_size(sample) < (size_t)limit)
+				json_array_append_new(sample, json_pack("{s:o,s:o}", "key", key_json(&rec->key),
+									"properties", props_json(rec, show, n_show)));
+			count++;
+		}
+	}
+	record_reader_close(rr);
+	rr = NULL;
+	deadline_end(&dl);
+	if (rc == JERR_INTERRUPTED && dl.stop && read) {
+		/* out of time: what was counted so far */
+		complete = false;
+		rc = JERR_OK;
+	} else if (rc == JERR_INTERRUPTED && dl.stop) {
+		json_decref(sample);
+		reply_error(out, 504, "the sources did not answer in time", "no record came within 10 s",
+			    "preview again when the database is less busy; saving does not need a preview");
+		goto out;
+	}
+	if (rc) {
+		json_decref(sample);
+		reply_jerror(out, rc == JERR_SOURCE || rc == JERR_SOURCE_DATA ? 502 : 500, &err);
+		goto out;
+	}
+	json_t *stored = res.stored_json ? json_loads(res.stored_json, 0, NULL) : NULL;
+	if (stored && !gid)
+		json_object_del(stored, "id"); /* the placeholder id is not the user's */
+	reply_json(out, 200,
+		   json_pack("{s:s,s:o,s:I,s:I,s:b,s:I,s:I,s:o,s:o}", "model", m->id, "group",
+			     gid ? json_string(id) : json_null(), "count", (json_int_t)count, "records_read",
+			     (json_int_t)read, "complete", complete, "took_ms", (json_int_t)(time_now_ms() - t0), "limit",
+			     limit, "sample", sample, "object", stored ? stored : json_null()));
+out:
+	record_reader_close(rr);
+	if (slot)
+		slot_give();
+	cfg_write_result_release(&res);
+	server_cfg_put(r->s, ref);
+	jerror_release(&err);
+	free(text);
+	json_decref(body);
+}
+
+/* ---- GET /api/v1/records/{model} ---- */
+
+static int rkey_cmp(const void *a, const void *b)
+{
+	return key_compare(a, b);
+}
+
+/* Can q be a value of property p (so that the database would not refuse the comparison)? */
+static bool value_fits(const struct cfg_property *p, const char *q)
+{
+	char *end;
+	switch (p->type) {
+	case PROP_INTEGER:
+		(void)strtoll(q, &end, 10);
+		return *q && !*end;
+	case PROP_FLOAT:
+		(void)strtod(q, &end);
+		return *q && !*end;
+	case PROP_BOOLEAN:
+	case PROP_DATE:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/*
+ * The keys of the records whose unique property p equals q: one statement on p's source
+ * with WHERE <column> = ? (never a scan of the table on the SQL connectors). Keys are
+ * added to *keys (texts in arena).
+ */
+static enum jerr keys_by_value(const struct config *cfg, const struct cfg_property *p, const char *q,
+			       struct rkey **keys, size_t *n, size_t *alloc, struct arena *arena, struct jerror *err)
+{
+	const struct cfg_source *src = p->source;
+	const struct source_ops *ops = source_ops_for_app(src->app->type);
+	void *conn = NULL;
+	struct source_cursor *cur = NULL;
+	struct source_row *row;
+	enum jerr rc;
+	if (!ops)
+		return jerror_set(err, JERR_CONFIG, "app \"%s\" of type \"%s\" cannot be read as a source", src->app->id,
+				  src->app->type);
+	struct source_read read = { .match_column = p->column, .match_value = q,
+				    .match_is_number = p->type == PROP_INTEGER || p->type == PROP_FLOAT };
+	if ((rc = ops->connect(src->app, cfg->root, &conn, err)))
+		return rc;
+	rc = ops->open_cursor(conn, src, &read, &cur, err);
+	while (!rc && (rc = source_cursor_next(cur, &row, err)) == JERR_OK && row && *n < SEARCH_MAX_KEYS) {
+		ALLOC_GROW(*keys, *n + 1, *alloc);
+		struct rkey *k = &(*keys)[(*n)++];
+		*k = row->key;
+		char *t = arena_alloc(arena, row->key.text.len + 1);
+		memcpy(t, row->key.text.ptr, row->key.text.len);
+		t[row->key.text.len] = 0;
+		k->text = (struct slice){ t, row->key.text.len };
+	}
+	source_cursor_close(cur);
+	ops->disconnect(conn);
+	return rc;
+}
+
+void api_records(struct req *r, struct reply *out)
+{
+	static const char *const allowed[] = { "q", "property", "group", "limit", "after", NULL };
+	uint64_t limit;
+	struct cfg_ref *ref = NULL;
+	struct record_reader *rr = NULL;
+	struct jerror err = JERROR_INIT;
+	struct arena arena;
+	struct rkey *keys = NULL, after;
+	size_t n_keys = 0, alloc = 0;
+	bool slot = false;
+	enum jerr rc = JERR_OK;
+	json_t *searched = json_array();
+
+	arena_init(&arena);
+	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", RECORDS_DEFAULT_PAGE, RECORDS_MAX_PAGE, &limit))
+		goto out;
+	if (!limit)
+		limit = RECORDS_DEFAULT_PAGE;
+	ref = server_cfg_get(r->s);
+	const struct config *cfg = ref->cfg;
+	const struct cfg_model *m = config_model(cfg, r->params[0]);
+	if (!m) {
+		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+		goto out;
+	}
+	const char *q = req_query(r, "q"), *pname = req_query(r, "property"), *gname = req_query(r, "group");
+	const char *after_text = req_query(r, "after");
+	const struct cfg_group *g = NULL;
+	if (gname) {
+		for (size_t i = 0; i < m->n_groups; i++)
+			if (!strcmp(m->groups[i]->id, gname))
+				g = m->groups[i];
+		if (!g) {
+			reply_error(out, 404, "no such group in this model", gname, "GET /api/v1/groups?model= lists them");
+			goto out;
+		}
+	}
+	if (after_text && !record_key_parse(m, after_text, &after)) {
+		reply_error(out, 400, "invalid value for query parameter \"after\"", after_text,
+			    "give the key of the last record of the previous page");
+		goto out;
+	}
+	if (q && !*q) {
+		reply_error(out, 400, "query parameter \"q\" is empty", NULL, "give a key or a unique property's value");
+		goto out;
+	}
+	if (pname && !q) {
+		reply_error(out, 400, "query parameter \"property\" needs \"q\"", pname, NULL);
+		goto out;
+	}
+	if (q) {
+		/* a search: the primary key and every unique property (or the one named), each
+		 * pushed into its source's statement */
+		bool any = false;
+		for (size_t i = 0; i < m->n_properties && !rc; i++) {
+			const struct cfg_property *p = m->properties[i];
+			if (pname ? strcmp(p->key, pname) : !p->unique && p != m->primary_key)
+				continue;
+			any = true;
+			if (pname && !p->unique && p != m->primary_key) {
+				reply_error(out, 400, "records are searched by a unique property", pname,
+					    "mark the property \"unique\", or search by the primary key");
+				goto out;
+			}
+			if (p == m->primary_key) {
+				struct rkey k;
+				json_array_append_new(searched, json_string(p->key));
+				if (!record_key_parse(m, q, &k))
+					continue;
+				ALLOC_GROW(keys, n_keys + 1, alloc);
+				char *t = arena_alloc(&arena, k.text.len + 1);
+				memcpy(t, k.text.ptr, k.text.len);
+				t[k.text.len] = 0;
+				k.text = (struct slice){ t, k.text.len };
+				keys[n_keys++] = k;
+				continue;
+			}
+			if (!p->column || p->source->is_query || !value_fits(p, q))
+				continue;
+			json_array_append_new(searched, json_string(p->key));
+			rc = keys_by_value(cfg, p, q, &keys, &n_keys, &alloc, &arena, &err);
+		}
+		if (!any) {
+			reply_error(out, 404, "no such property in this model", pname, "GET /api/v1/properties?model= lists them");
+			goto out;
+		}
+		if (rc) {
+			reply_jerror(out, rc == JERR_SOURCE || rc == JERR_SOURCE_DATA ? 502 : 500, &err);
+			goto out;
+		}
+		if (n_keys)
+			qsort(keys, n_keys, sizeof(*keys), rkey_cmp);
+		size_t w = 0;
+		for (size_t i = 0; i < n_keys; i++)
+			if (!w || key_compare(&keys[w - 1], &keys[i]))
+				keys[w++] = keys[i];
+		n_keys = w;
+		if (!n_keys) {
+			reply_json(out, 200, json_pack("{s:o,s:n,s:b,s:O}", "items", json_array(), "next", "complete", 1,
+						       "searched", searched));
+			goto out;
+		}
+	}
+
+	if (!(slot = slot_take(out)))
+		goto out;
+	struct key_range range = { after_text ? &after : NULL, NULL };
+	struct source_read read = { .range = after_text ? &range : NULL, .in_keys = keys, .n_in_keys = n_keys };
+	json_t *items = json_array();
+	json_t *next = json_null();
+	bool complete = true;
+	struct strbuf last = STRBUF_INIT; /* the last key read */
+	const struct record *rec;
+	struct deadline dl;
+	deadline_start(&dl, PREVIEW_TIMEOUT_MS);
+	rc = record_reader_open(cfg, m, after_text || n_keys ? &read : NULL, &rr, &err);
+	while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
+		strbuf_reset(&last);
+		strbuf_addslice(&last, rec->key.text);
+		if (after_text && !key_compare(&rec->key, &after))
+			continue;
+		if (g && !rec->groups[g->index])
+			continue;
+		if (json_array_size(items) == limit) {
+			json_decref(next);
+			next = json_string(json_string_value(json_object_get(json_array_get(items, limit - 1), "key")));
+			break;
+		}
+		json_array_append_new(items, json_pack("{s:o,s:o,s:o}", "key", key_json(&rec->key), "properties",
+						       props_json(rec, NULL, 0), "groups", groups_json(rec)));
+	}
+	record_reader_close(rr);
+	rr = NULL;
+	deadline_end(&dl);
+	if (rc == JERR_INTERRUPTED && dl.stop && last.len) {
+		/* out of time (a sparse group): the next page goes on from the last key read */
+		complete = false;
+		rc = JERR_OK;
+		json_decref(next);
+		next = json_stringn(last.buf, last.len);
+	} else if (rc == JERR_INTERRUPTED && dl.stop) {
+		strbuf_release(&last);
+		json_decref(items);
+		json_decref(next);
+		reply_error(out, 504, "the sources did not answer in time", "no record came within 10 s",
+			    "try again when the database is less busy");
+		goto out;
+	}
+	strbuf_release(&last);
+	if (rc) {
+		json_decref(items);
+		json_decref(next);
+		reply_jerror(out, rc == JERR_SOURCE || rc == JERR_SOURCE_DATA ? 502 : 500, &err);
+		goto out;
+	}
+	reply_json(out, 200,
+		   json_pack("{s:o,s:o,s:b,s:O}", "items", items, "next", next, "complete", complete, "searched",
+			     searched));
+out:
+	record_reader_close(rr);
+	if (slot)
+		slot_give();
+	json_decref(searched);
+	free(keys);
+	arena_release(&arena);
+	server_cfg_put(r->s, ref);
+	jerror_release(&err);
+}
+
+/* ---- GET /api/v1/apps/{app}/tables[?table=T&limit=N] ---- */
+
+void api_app_tables(struct req *r, struct reply *out)
+{
+	static const char *const allowed[] = { "table", "limit", NULL };
+	uint64_t limit;
+	struct cfg_ref *ref = NULL;
+	struct jerror err = JERROR_INIT;
+	struct source_sample smp = { 0 };
+	void *conn = NULL;
+	const struct source_ops *ops = NULL;
+	bool slot = false;
+
+	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 10, UINT32_MAX, &limit))
+		return;
+	if (limit > SOURCE_SAMPLE_MAX_ROWS)
+		limit = SOURCE_SAMPLE_MAX_ROWS; /* capped, not refused */
+	ref = server_cfg_get(r->s);
+	const struct cfg_app *app = config_app(ref->cfg, r->params[0]);
+	const char *table = req_query(r, "table");
+	if (!app) {
+		reply_error(out, 404, "no such app", r->params[0], "GET /api/v1/apps lists them");
+		goto out;
+	}
+	ops = source_ops_for_app(app->type);
+	if (!ops || !ops->sample) {
+		reply_error(out, 400, "this app holds no tables", app->type, "tables are read from database and file apps");
+		goto out;
+	}
+	if (app->file_unlisted) {
+		/* an operator's file outside the data directory: never shown (config/guard.h) */
+		reply_error(out, 403, "the app's file is not shown here",
+			    "it is outside the data directory of joey serve (--data-dir)",
+			    "joey validate --check-apps reads it on the command line");
+		goto out;
+	}
+	if (!(slot = slot_take(out)))
+		goto out;
+	enum jerr rc = ops->connect(app, ref->cfg->root, &conn, &err);
+	if (!rc)
+		rc = ops->sample(conn, table, (size_t)limit, &smp, &err);
+	if (rc) {
+		reply_jerror(out, rc == JERR_CONFIG ? 404 : 502, &err);
+		goto out;
+	}
+	json_t *tables = json_array();
+	for (size_t i = 0; i < smp.n_tables; i++)
+		json_array_append_new(tables, json_string(smp.tables[i]));
+	json_t *j = json_pack("{s:s,s:s,s:o}", "app", app->id, "type", app->type, "tables", tables);
+	if (table) {
+		json_t *cols = json_array(), *rows = json_array();
+		for (size_t i = 0; i < smp.n_columns; i++)
+			json_array_append_new(cols, json_string(smp.columns[i]));
+		for (size_t k = 0; k < smp.n_rows; k++) {
+			json_t *row = json_array();
+			for (size_t i = 0; i < smp.n_columns; i++) {
+				const char *v = smp.cells[k * smp.n_columns + i];
+				json_array_append_new(row, v ? json_string(v) : json_null());
+			}
+			json_array_append_new(rows, row);
+		}
+		/* the key column a source would most likely map: "id", else the first column */
+		const char *guess = NULL;
+		for (size_t i = 0; i < smp.n_columns && !guess; i++)
+			if (!strcmp(smp.columns[i], "id"))
+				guess = smp.columns[i];
+		if (!guess && smp.n_columns)
+			guess = smp.columns[0];
+		json_object_set_new(j, "table", json_string(table));
+		json_object_set_new(j, "columns", cols);
+		json_object_set_new(j, "rows", rows);
+		json_object_set_new(j, "limit", json_integer((json_int_t)limit));
+		json_object_set_new(j, "key_guess", guess ? json_string(guess) : json_null());
+	}
+	reply_json(out, 200, j);
+out:
+	if (conn)
+		ops->disconnect(conn);
+	if (slot)
+		slot_give();
+	source_sample_release(&smp);
+	server_cfg_put(r->s, ref);
+	jerror_release(&err);
+}
+
+/* ---- GET /api/v1/records/{model}/{key} ---- */
+
+struct history_ctx {
+	json_t *items;
+};
+
+static enum jerr history_fn(void *ctx, const struct state_ledger_entry *e, struct jerror *err)
+{
+	(void)err;
+	struct history_ctx *c = ctx;
+	if (json_array_size(c->items) >= HISTORY_MAX)
+		return JERR_INTERRUPTED;
+	json_array_append_new(c->items,
+			      json_pack("{s:I,s:o,s:s,s:s,s:i,s:I}", "id", (json_int_t)e->id, "run_id",
+					e->run_id ? json_integer(e->run_id) : json_null(), "destination", e->dest_id, "error",
+					e->error ? e->error : "", "attempts", e->attempts, "at", (json_int_t)e->at));
+	return JERR_OK;
+}
+
+/*
+ * One destination's view of a record: what Braze holds (the last confirmed payload),
+ * whether the record is in the destination's scope now (from the record as the sources
+ * have it: a failed first attempt leaves a placeholder state row that says nothing
+ * about scope), what the next run would send and why.
+ */
+static json_t *dest_view(const struct cfg_destination *d, const struct record *rec, const struct state_row *row,
+			 bool found)
+{
+	bool confirmed = found && row->confirmed;
+	json_t *o = json_pack("{s:s,s:b,s:b}", "id", d->id, "known", found, "confirmed", confirmed);
+	json_t *payload = confirmed ? json_loadb(row->payload.ptr, row->payload.len, 0, NULL) : NULL;
+	json_object_set_new(o, "payload", payload ? payload : json_null());
+	bool in_scope = rec ? payload_in_scope(d, rec) : confirmed && row->in_scope;
+	json_object_set_new(o, "in_scope", json_boolean(in_scope));
+	json_object_set_new(o, "pending", json_boolean(found && row->pending));
+	json_object_set_new(o, "attempts", json_integer(found ? row->attempts : 0));
+	json_object_set_new(o, "last_error",
+			    found && row->last_error.len ? json_stringn(row->last_error.ptr, row->last_error.len) : json_null());
+	json_object_set_new(o, "confirmed_at", confirmed ? json_integer(row->confirmed_at) : json_null());
+	json_object_set_new(o, "updated_at", found && row->updated_at ? json_integer(row->updated_at) : json_null());
+
+	/* what happens next, and why */
+	const char *next, *why;
+	json_t *would = json_null();
+	if (rec && in_scope) {
+		struct payload_spec spec;
+		struct strbuf b = STRBUF_INIT;
+		payload_spec_init(&spec, d);
+		payload_build(&spec, rec, &b);
+		payload_spec_release(&spec);
+		bool same = confirmed && row->payload.len == b.len && !memcmp(row->payload.ptr, b.buf, b.len);
+		json_decref(would);
+		would = json_loadb(b.buf, b.len, 0, NULL);
+		if (!would)
+			would = json_null();
+		strbuf_release(&b);
+		if (found && row->pending) {
+			next = "retry";
+			why = "the last attempt failed; the next run sends it again";
+		} else if (same) {
+			next = "none";
+			why = "Braze holds what the sources have";
+		} else if (confirmed) {
+			next = "update";
+			why = "the sources changed since Braze last confirmed it; the next run sends the change";
+		} else {
+			next = "create";
+			why = "never sent to Braze; the next run sends it";
+		}
+	} else if (rec) {
+		if (confirmed && row->in_scope) {
+			next = d->sync_mode == SYNC_SYNC ? "remove" : "release";
+			why = d->sync_mode == SYNC_SYNC ? "it left the destination's group; the next run removes it from Braze"
+							: "it left the destination's group; Braze keeps it, joey stops updating it";
+		} else {
+			next = "none";
+			why = "outside the destination's group: not sent";
+		}
+	} else {
+		next = confirmed && row->in_scope && d->sync_mode == SYNC_SYNC ? "remove" : "none";
+		why = confirmed ? "the sources no longer have this record" : "no such record in the sources";
+	}
+	json_object_set_new(o, "next", json_string(next));
+	json_object_set_new(o, "why", json_string(why));
+	json_object_set_new(o, "would_send", would);
+	return o;
+}
+
+void api_record(struct req *r, struct reply *out)
+{
+	static const char *const no_params[] = { NULL };
+	if (!req_check_query(r, out, no_params))
+		return;
+	struct cfg_ref *ref = server_cfg_get(r->s);
+	const struct config *cfg = ref->cfg;
+	const struct cfg_model *m = config_model(cfg, r->params[0]);
+	struct record_reader *rr = NULL;
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	json_t *j = NULL;
+	struct rkey key;
+	enum jerr rc;
+
+	if (!m) {
+		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+		goto done;
+	}
+	if (!record_key_parse(m, r->params[1], &key)) {
+		reply_error(out, 400, "invalid record key", r->params[1],
+			    "this model's primary key is an integer; search by another property with "
+			    "GET /api/v1/records/{model}?q=");
+		goto done;
+	}
+	/* the key pushed into every source's statement: no scan */
+	struct source_read read = { .in_keys = &key, .n_in_keys = 1 };
+	const struct record *rec = NULL;
+	rc = record_reader_open(cfg, m, &read, &rr, &err);
+	if (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec && key_compare(&rec->key, &key))
+		rec = NULL;
+	if (rc) {
+		reply_jerror(out, 502, &err);
+		goto done;
+	}
+	j = json_pack("{s:s,s:s}", "model", m->id, "key", r->params[1]);
+	json_object_set_new(j, "found", json_boolean(rec != NULL));
+	json_object_set_new(j, "properties", rec ? props_json(rec, NULL, 0) : json_object());
+	json_object_set_new(j, "groups", rec ? groups_json(rec) : json_array());
+
+	json_t *dests = json_array();
+	json_object_set_new(j, "destinations", dests);
+	if ((rc = server_state_read(r->s, &st, &err))) {
+		json_decref(j);
+		reply_jerror(out, 500, &err);
+		goto done;
+	}
+	for (size_t i = 0; i < m->n_destinations; i++) {
+		const struct cfg_destination *d = m->destinations[i];
+		struct state_row *row;
+		bool found;
+		if ((rc = state_get(st, d->id, &key, &row, &found, &err))) {
+			json_decref(j);
+			reply_jerror(out, 500, &err);
+			goto done;
+		}
+		json_array_append_new(dests, dest_view(d, rec, row, found));
+	}
+	struct history_ctx hc = { json_array() };
+	for (size_t i = 0; i < m->n_destinations && !rc; i++)
+		rc = state_ledger_list(st, m->destinations[i]->id, 0, &key, HISTORY_MAX, history_fn, &hc, &err);
+	if (rc && rc != JERR_INTERRUPTED) {
+		json_decref(hc.items);
+		json_decref(j);
+		reply_jerror(out, 500, &err);
+		goto done;
+	}
+	json_object_set_new(j, "history", hc.items);
+	reply_json(out, 200, j);
+done:
+	record_reader_close(rr);
+	state_close(st);
+	jerror_release(&err);
+	server_cfg_put(r->s, ref);
+}

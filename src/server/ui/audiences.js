@@ -1,0 +1,306 @@
+// audiences.js: the Audiences pages of joey's web UI (docs/api.md "Audiences"): every
+// group of every model with its rules in words and its member count, and the rule
+// builder an editor creates and changes a group with. While the rules change, the page
+// asks the server how many records match and shows the first few (POST
+// /models/{model}/groups/preview: the unsaved group, validated as `joey validate` would,
+// evaluated against the sources); Save writes the group back as Grouparoo JSON through
+// the config API. app.js hands in its helpers; like app.js, every text from the API is
+// inserted as text, never parsed as HTML.
+
+// Operators joey evaluates (src/config/names.c rule_op_allowed), in words, by type.
+const TEXT_TYPES = ['string', 'email', 'phoneNumber', 'url'];
+const OPS = [
+  { op: 'eq', words: 'is', types: 'all' },
+  { op: 'ne', words: 'is not', types: 'all' },
+  { op: 'gt', words: 'is more than', date: 'is after', types: ['integer', 'float', 'date'] },
+  { op: 'gte', words: 'is at least', date: 'is on or after', types: ['integer', 'float', 'date'] },
+  { op: 'lt', words: 'is less than', date: 'is before', types: ['integer', 'float', 'date'] },
+  { op: 'lte', words: 'is at most', date: 'is on or before', types: ['integer', 'float', 'date'] },
+  { op: 'relative_gt', words: 'is within the last', types: ['date'], relative: true },
+  { op: 'relative_lt', words: 'is within the next', types: ['date'], relative: true },
+  { op: 'substring', words: 'contains', types: TEXT_TYPES },
+  { op: 'notSubstring', words: 'does not contain', types: TEXT_TYPES },
+  { op: 'startsWith', words: 'starts with', types: TEXT_TYPES },
+  { op: 'endsWith', words: 'ends with', types: TEXT_TYPES },
+  { op: 'like', words: 'matches the pattern', types: TEXT_TYPES, help: '% stands for any text, _ for one character; upper and lower case differ' },
+  { op: 'notLike', words: 'does not match the pattern', types: TEXT_TYPES, help: '% stands for any text, _ for one character' },
+  { op: 'iLike', words: 'matches the pattern, any case,', types: TEXT_TYPES, help: '% stands for any text, _ for one character; case is ignored' },
+  { op: 'notILike', words: 'does not match the pattern, any case,', types: TEXT_TYPES, help: '% stands for any text, _ for one character; case is ignored' },
+  { op: 'exists', words: 'has a value', types: 'all', noValue: true },
+  { op: 'notExists', words: 'has no value', types: 'all', noValue: true },
+];
+const OP = Object.fromEntries(OPS.map((o) => [o.op, o]));
+const UNITS = ['days', 'weeks', 'months', 'quarters', 'years'];
+const KEY_PSEUDO = 'grouparooId';
+const MAX_RULES = 10; // as the loader
+
+export function opsFor(type) { return OPS.filter((o) => o.types === 'all' || o.types.includes(type)); }
+
+// "last_purchase_at" -> "Last purchase at"; a property has no other display name.
+export function humanize(key) {
+  const s = String(key || '').replace(/[_-]+/g, ' ').replace(/([a-z])([A-Z])/g, '$1 $2').trim().toLowerCase();
+  return s ? s[0].toUpperCase() + s.slice(1) : '';
+}
+
+// One rule in words: "Ltv is at least 100", "Last login at is within the last 30 days".
+export function ruleWords(rule, props) {
+  const p = props.find((x) => x.id === rule.propertyId || x.key === rule.propertyId);
+  const who = rule.propertyId === KEY_PSEUDO ? 'Record key' : humanize(p ? p.key : rule.propertyId);
+  const o = OP[rule.op];
+  if (!o) return `${who} ${rule.op || '?'} ${rule.match ?? ''}`.trim();
+  const type = p ? p.type : 'string';
+  const verb = type === 'date' && o.date ? o.date : o.words;
+  if (o.noValue) return `${who} ${verb}`;
+  if (o.relative) {
+    const n = Number(rule.relativeMatchNumber);
+    const unit = rule.relativeMatchUnit || 'days';
+    return `${who} ${verb} ${n} ${n === 1 ? unit.replace(/s$/, '') : unit}`;
+  }
+  let m = rule.match;
+  if (type === 'boolean') m = String(m) === 'true' || m === true ? 'yes' : 'no';
+  else if (m === null || m === undefined || m === '') m = '…';
+  else if (TEXT_TYPES.includes(type)) m = `“${m}”`;
+  return `${who} ${verb} ${m}`;
+}
+
+export function groupWords(g, props) {
+  const rules = g.rules || [];
+  if (!rules.length) return 'No rules yet: the group has no members.';
+  const any = (g.matchType || g.match_type) === 'any';
+  if (rules.length === 1) return `${ruleWords(rules[0], props)}.`;
+  return `${any ? 'Any' : 'All'} of: ${rules.map((r) => ruleWords(r, props)).join(any ? '; or ' : '; and ')}.`;
+}
+
+export function audienceViews(ui) {
+  const { h, append, clear, route, link, field, fmtAgo, plural, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
+    errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue, uid } = ui;
+
+  // The API's group listing uses {key, operator, match, relative_*}; config JSON uses
+  // {propertyId, op, match, relativeMatch*}: one form for the words.
+  function listedRule(r, props) {
+    const p = props.find((x) => x.key === r.key);
+    return { propertyId: p ? p.id : r.key, op: r.operator, match: r.match, relativeMatchNumber: r.relative_match_number, relativeMatchUnit: r.relative_match_unit };
+  }
+
+  async function viewAudiences(root) {
+    const models = await get('/models');
+    const edit = can('editor');
+    append(root, pageHeader('Audiences', 'Groups of records defined by rules on their properties. A Braze destination can send one group, and map groups to subscription groups.'));
+    if (!edit) root.appendChild(roleNotice('editor', 'Creating and changing audiences'));
+    for (const mm of models) {
+      const m = await get(`/models/${enc(mm.id)}`);
+      const props = m.properties || [];
+      root.appendChild(h('h2', { id: `aud-${mm.id}` }, m.name || m.id));
+      if (edit) root.appendChild(h('p', link(route('audiences', m.id, 'new'), h('strong', `New audience of ${m.name || m.id}`))));
+      root.appendChild(table(['Audience', 'Who is in it', '#Members', 'Counted'],
+        (m.groups || []).map((g) => [link(route('audiences', m.id, g.id), g.name || g.id),
+          h('span.small', groupWords({ matchType: g.match_type, rules: (g.rules || []).map((r) => listedRule(r, props)) }, props)),
+          g.member_count === null || g.member_count === undefined ? h('span.muted', 'not counted yet') : String(g.member_count),
+          g.counted_at ? fmtAgo(g.counted_at) : '—']),
+        { empty: edit ? 'No audience yet. Create one: pick a property, a condition and a value, and see who matches before you save.' : 'No audience yet.' }));
+    }
+    if (!models.length) root.appendChild(h('p.empty', 'No models in the config.'));
+  }
+
+  // One rule's controls; onChange(rule) on every edit.
+  function ruleRow(rule, props, idx, onChange, onRemove) {
+    const choices = [...props.map((p) => ({ id: p.id, label: `${humanize(p.key)} (${p.type})`, type: p.type })),
+      { id: KEY_PSEUDO, label: 'Record key', type: null }];
+    const typeOf = (pid) => { const c = choices.find((x) => x.id === pid); return c && c.type ? c.type : 'string'; };
+    const prop = h('select', { 'aria-label': `Rule ${idx + 1}: property`, dataset: { role: 'property' } },
+      choices.map((c) => h('option', { value: c.id, selected: c.id === rule.propertyId }, c.label)));
+    const op = h('select', { 'aria-label': `Rule ${idx + 1}: condition`, dataset: { role: 'op' } });
+    const valueBox = h('span.rule-value');
+    const words = h('p.rule-words.small', { 'aria-live': 'off' });
+    const row = h('li.rule-row.card', { dataset: { rule: String(idx) } },
+      h('div.inline', prop, op, valueBox,
+        h('button.small', { type: 'button', on: { click: onRemove } }, 'Remove', h('span.visually-hidden', ` rule ${idx + 1}`))),
+      words);
+
+    function fillOps() {
+      const t = typeOf(prop.value);
+      const list = opsFor(t);
+      clear(op);
+      for (const o of list) op.appendChild(h('option', { value: o.op, selected: o.op === rule.op }, t === 'date' && o.date ? o.date : o.words));
+      if (!list.some((o) => o.op === rule.op)) rule.op = list[0].op;
+      op.value = rule.op;
+    }
+    function fillValue() {
+      const t = typeOf(prop.value);
+      const o = OP[op.value];
+      clear(valueBox);
+      delete rule.relativeMatchNumber; delete rule.relativeMatchUnit; delete rule.relativeMatchDirection;
+      if (o.noValue) { delete rule.match; return; }
+      if (o.relative) {
+        delete rule.match;
+        const n = h('input', { type: 'number', min: '0', step: '1', value: String(rule._n ?? 30), 'aria-label': `Rule ${idx + 1}: how many`, dataset: { role: 'number' } });
+        const u = h('select', { 'aria-label': `Rule ${idx + 1}: unit`, dataset: { role: 'unit' } }, UNITS.map((x) => h('option', { value: x, selected: x === (rule._u || 'days') }, x)));
+        const sync = () => { rule._n = n.value; rule._u = u.value; rule.relativeMatchNumber = Number(n.value); rule.relativeMatchUnit = u.value; onChange(); };
+        n.addEventListener('input', sync); u.addEventListener('change', sync);
+        rule.relativeMatchNumber = Number(n.value); rule.relativeMatchUnit = u.value;
+        append(valueBox, [n, u]);
+        return;
+      }
+      let input;
+      if (t === 'boolean') {
+        input = h('select', { 'aria-label': `Rule ${idx + 1}: value`, dataset: { role: 'value' } },
+          h('option', { value: 'true', selected: String(rule.match) !== 'false' }, 'yes'), h('option', { value: 'false', selected: String(rule.match) === 'false' }, 'no'));
+        rule.match = input.value === 'true';
+        input.addEventListener('change', () => { rule.match = input.value === 'true'; onChange(); });
+      } else {
+        const numeric = t === 'integer' || t === 'float';
+        input = h('input', { type: numeric ? 'number' : 'text', step: numeric ? 'any' : undefined, 'aria-label': `Rule ${idx + 1}: value`, dataset: { role: 'value' },
+          value: rule.match === undefined || rule.match === null ? '' : String(rule.match), placeholder: t === 'date' ? '2026-01-31 or 2026-01-31T12:00:00Z' : o.help ? 'e.g. %@example.com' : '',
+          spellcheck: 'false', autocomplete: 'off' });
+        const sync = () => {
+          const v = input.value;
+          rule.match = numeric && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+          onChange();
+        };
+        input.addEventListener('input', sync);
+        if (rule.match === undefined) rule.match = '';
+        if (o.help) valueBox.appendChild(h('span.help', o.help));
+      }
+      valueBox.prepend(input);
+    }
+    function show() { words.textContent = ruleWords(rule, props); }
+    prop.addEventListener('change', () => { rule.propertyId = prop.value; fillOps(); fillValue(); onChange(); });
+    op.addEventListener('change', () => { rule.op = op.value; fillValue(); onChange(); });
+    if (rule.relativeMatchNumber !== undefined) rule._n = rule.relativeMatchNumber;
+    if (rule.relativeMatchUnit) rule._u = rule.relativeMatchUnit;
+    if (!rule.propertyId) rule.propertyId = choices[0].id;
+    prop.value = rule.propertyId;
+    fillOps();
+    fillValue();
+    row.showWords = show;
+    return row;
+  }
+
+  async function viewGroupForm(root, { model: modelId, group: groupId }, _q, ctx) {
+    const isNew = !groupId;
+    const [m, raw] = await Promise.all([get(`/models/${enc(modelId)}`), isNew ? null : get(`/config/groups/${enc(groupId)}`)]);
+    const existing = raw ? configObjectBody(raw) : null;
+    const props = m.properties || [];
+    const edit = can('editor');
+    append(root, pageHeader(isNew ? `New audience of ${m.name || m.id}` : `Audience: ${existing.name || existing.id}`,
+      'Pick a property, a condition and a value. The count below follows your rules before you save.'));
+    if (!edit) root.appendChild(roleNotice('editor', 'Changing audiences'));
+    const g = existing ? JSON.parse(JSON.stringify(existing)) : { name: '', matchType: 'all', rules: [] };
+    g.rules = (g.rules || []).map((r) => ({ ...r }));
+    if (isNew && !g.rules.length) {
+      const first = props.find((p) => p.type === 'float' || p.type === 'integer') || props[0];
+      if (first) g.rules.push({ propertyId: first.id, op: first.type === 'float' || first.type === 'integer' ? 'gte' : 'eq', match: '' });
+    }
+    const name = h('input', { type: 'text', id: 'group-name', value: g.name || '', required: true, autocomplete: 'off' });
+    const id = h('input', { type: 'text', id: 'group-id', value: g.id || '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
+    let idTouched = !isNew;
+    id.addEventListener('input', () => { idTouched = true; });
+    name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); g.name = name.value; });
+    const match = h('select', { id: 'group-match' },
+      h('option', { value: 'all', selected: g.matchType !== 'any' }, 'all of these rules'),
+      h('option', { value: 'any', selected: g.matchType === 'any' }, 'any of these rules'));
+    const list = h('ol.rules', { 'aria-label': 'Rules' });
+    const summary = h('p.group-words', { id: 'group-words' });
+    const addBtn = h('button', { type: 'button' }, 'Add a rule');
+    const count = h('div.preview-count', { id: 'group-count', role: 'status', 'aria-live': 'polite' }, h('span.muted', 'Counting…'));
+    const sample = h('div', { id: 'group-sample' });
+    const diag = h('div');
+    const form = h('form.form.card', { novalidate: true },
+      h('div.inline', field('Name', name, null, { field: 'name' }), field('ID', id, isNew ? 'Letters, digits, _ and -; cannot be changed later.' : 'Cannot be changed.', { field: 'id' })),
+      field('Members match', match, 'All: every rule must hold. Any: one is enough.', { field: 'matchType' }),
+      h('div.field', { dataset: { field: 'rules' } }, h('span.label', 'Rules'), list, addBtn),
+      summary,
+      diag,
+      h('div.actions',
+        allow(h('button.primary', { type: 'submit' }, isNew ? 'Create audience' : 'Save audience'), 'editor'),
+        link(route('audiences'), 'Cancel'),
+        !isNew && edit ? h('button.danger', { type: 'button', on: { click: () => removeObject('groups', groupId, route('audiences')) } }, 'Delete audience') : null));
+    root.appendChild(form);
+    root.appendChild(h('section.card', { 'aria-labelledby': 'preview-h' }, h('h2', { id: 'preview-h' }, 'Who matches now'), count, sample));
+
+    let seq = 0;
+    let timer = null;
+    function body() {
+      const out = { ...g, name: name.value, matchType: match.value, modelId };
+      if (id.value && ID_RE.test(id.value)) out.id = id.value; else delete out.id;
+      out.rules = g.rules.map((r) => {
+        const c = { propertyId: r.propertyId, op: r.op };
+        for (const k of ['match', 'relativeMatchNumber', 'relativeMatchUnit']) if (r[k] !== undefined) c[k] = r[k];
+        return c;
+      });
+      return out;
+    }
+    async function preview() {
+      const mine = ++seq;
+      clear(count).appendChild(h('span.muted', 'Counting…'));
+      count.dataset.state = 'counting';
+      const b = body();
+      if (isNew) delete b.id; // a new id is not in the config yet
+      try {
+        const r = await post(`/models/${enc(modelId)}/groups/preview`, { group: b, limit: 10 });
+        if (mine !== seq || !ctx.alive()) return;
+        clear(count);
+        count.dataset.state = 'done';
+        count.dataset.count = String(r.count);
+        append(count, [h('strong.big', plural(r.count, 'member')), ` of ${plural(r.records_read, 'record')} read`,
+          r.complete ? '' : h('span.help', 'Counting stopped after 10 seconds: the number is a lower bound.'), h('span.help', `Counted in ${r.took_ms} ms.`)]);
+        const keys = r.sample.length ? Object.keys(r.sample[0].properties) : [];
+        clear(sample).appendChild(table(['Key', ...keys.map(humanize)],
+          r.sample.map((s) => [link(route('records', modelId, s.key), s.key), ...keys.map((k) => h('span.break', fmtValue(s.properties[k])))]),
+          { empty: 'Nobody matches these rules.', caption: r.sample.length < r.count ? `The first ${r.sample.length}` : undefined }));
+        clear(diag);
+      } catch (e) {
+        if (mine !== seq || !ctx.alive()) return;
+        count.dataset.state = 'error';
+        clear(count).appendChild(h('span.muted', 'Cannot count yet: fix the rules below.'));
+        clear(sample);
+        if (e.status === 422) showDiagnostics(form, diag, e.body.diagnostics || [], null);
+        else clear(diag).appendChild(errorNotice(e, 'Could not count the members'));
+      }
+    }
+    function changed() {
+      for (const row of list.children) row.showWords();
+      summary.textContent = groupWords({ matchType: match.value, rules: g.rules }, props);
+      addBtn.disabled = g.rules.length >= MAX_RULES || !edit;
+      if (!edit) return;
+      clearTimeout(timer);
+      timer = setTimeout(preview, 350);
+    }
+    function drawRules() {
+      clear(list);
+      g.rules.forEach((r, i) => list.appendChild(ruleRow(r, props, i, changed, () => { g.rules.splice(i, 1); drawRules(); changed(); })));
+    }
+    addBtn.addEventListener('click', () => {
+      g.rules.push({ propertyId: props[0] ? props[0].id : KEY_PSEUDO, op: 'eq', match: '' });
+      drawRules();
+      changed();
+      const last = list.lastElementChild && list.lastElementChild.querySelector('select');
+      if (last) last.focus();
+    });
+    match.addEventListener('change', changed);
+    drawRules();
+    changed();
+
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      if (!name.value.trim() || !ID_RE.test(id.value)) {
+        showDiagnostics(form, diag, [!name.value.trim() ? { field: 'name', message: 'Give the audience a name.' } : null,
+          !ID_RE.test(id.value) ? { field: 'id', message: 'The ID may hold letters, digits, _ and - only.' } : null].filter(Boolean), null);
+        return;
+      }
+      const b = body();
+      b.id = id.value;
+      b.class = 'Group';
+      try {
+        if (isNew) await post('/config/groups', b);
+        else await put(`/config/groups/${enc(groupId)}`, b);
+        go(route('audiences'), `Audience “${b.name}” saved.`);
+      } catch (err) {
+        showDiagnostics(form, diag, err.body && err.body.diagnostics, err);
+      }
+    });
+    void uid; void badge; void post;
+  }
+
+  return { viewAudiences, viewGroupForm };
+}

@@ -1,0 +1,283 @@
+// editors.js: the Data pages of joey's web UI: every model with its sources and
+// properties, and the forms an editor creates and changes them with. A source is picked
+// from its app's tables with a preview of the first rows and the key column; a property
+// from its source's columns with sample values, an aggregation, filters and a type
+// (GET /apps/{app}/tables: an app's file outside joey serve's data directory is never
+// shown). Saving writes Grouparoo JSON through the config API, validated as `joey
+// validate` would. app.js hands in its helpers; every text from the API is inserted as
+// text, never parsed as HTML.
+
+const AGGS = [
+  ['exact', 'its value (one row per record)'],
+  ['count', 'the number of rows'],
+  ['sum', 'the sum'],
+  ['average', 'the average'],
+  ['min', 'the smallest'],
+  ['max', 'the largest'],
+  ['most recent value', 'the most recent value'],
+  ['least recent value', 'the oldest value'],
+];
+const FILTER_OPS = [
+  ['eq', 'is'], ['ne', 'is not'], ['gt', 'is more than'], ['gte', 'is at least'], ['lt', 'is less than'], ['lte', 'is at most'],
+  ['substring', 'contains'], ['notSubstring', 'does not contain'], ['in', 'is one of (comma separated)'], ['exists', 'has a value'], ['notExists', 'has no value'],
+];
+const MODEL_TYPES = [['profile', 'People (profile)'], ['account', 'Accounts'], ['event', 'Events'], ['custom', 'Something else']];
+const SOURCE_APPS = ['sqlite', 'postgres', 'mysql', 'csv'];
+
+export function editorViews(ui) {
+  const { h, append, clear, route, link, field, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
+    errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue } = ui;
+
+  async function viewData(root) {
+    const models = await get('/models');
+    const edit = can('editor');
+    append(root, pageHeader('Data', 'Models, the sources they are read from and their properties.',
+      edit ? link(route('data', 'models', 'new'), 'New model') : null));
+    if (!edit) root.appendChild(roleNotice('editor', 'Changing models, sources and properties'));
+    for (const mm of models) {
+      const m = await get(`/models/${enc(mm.id)}`);
+      root.appendChild(h('h2', { id: `data-${m.id}` }, m.name || m.id, ' ', edit ? h('span.small', link(route('data', 'models', m.id), 'Edit model', h('span.visually-hidden', ` ${m.name || m.id}`))) : null));
+      root.appendChild(h('h3', 'Sources'));
+      root.appendChild(table(['Source', 'App', 'Reads', 'Key column'], (m.sources || []).map((s) => [
+        link(route('data', m.id, 'sources', s.id), s.name || s.id, s.primary ? [' ', badge('primary', 'info')] : null), s.app || '—',
+        s.options && s.options.table ? `table ${s.options.table}` : 'a query',
+        Object.entries(s.mapping || {}).map(([c, p]) => `${c} → ${p}`).join(', ') || '—']), { empty: 'No sources.' }));
+      if (edit) root.appendChild(h('p', link(route('data', m.id, 'sources', 'new'), `Add a source to ${m.name || m.id}`)));
+      root.appendChild(h('h3', 'Properties'));
+      const srcName = Object.fromEntries((m.sources || []).map((s) => [s.id, s.name || s.id]));
+      root.appendChild(table(['Property', 'Type', 'From', 'Read as'], (m.properties || []).map((p) => [
+        link(route('data', m.id, 'properties', p.id), p.key, p.unique ? [' ', badge('unique')] : null), p.type, srcName[p.source] || p.source || '—',
+        p.options && p.options.column ? `${p.options.column}${p.options.aggregationMethod && p.options.aggregationMethod !== 'exact' ? ` (${p.options.aggregationMethod})` : ''}${(p.filters || []).length ? `, ${p.filters.length} filter(s)` : ''}` : '—']),
+      { empty: 'No properties.' }));
+      if (edit) root.appendChild(h('p', link(route('data', m.id, 'properties', 'new'), `Add a property to ${m.name || m.id}`)));
+    }
+  }
+
+  function idField(isNew, value, nameInput) {
+    const id = h('input', { type: 'text', value: value || '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false', autocomplete: 'off' });
+    let touched = !isNew;
+    id.addEventListener('input', () => { touched = true; });
+    if (nameInput) nameInput.addEventListener('input', () => { if (!touched) id.value = slug(nameInput.value); });
+    return id;
+  }
+  async function save(form, diag, cls, isNew, id, body, back, what) {
+    try {
+      if (isNew) await post(`/config/${cls}`, body);
+      else await put(`/config/${cls}/${enc(id)}`, body);
+      go(back, `${what} “${body.name || body.key || body.id}” saved.`);
+    } catch (err) {
+      showDiagnostics(form, diag, err.body && err.body.diagnostics, err);
+    }
+  }
+  function actions(isNew, label, back, cls, id) {
+    return h('div.actions', allow(h('button.primary', { type: 'submit' }, isNew ? `Create ${label}` : `Save ${label}`), 'editor'), link(back, 'Cancel'),
+      !isNew && can('editor') ? h('button.danger', { type: 'button', on: { click: () => removeObject(cls, id, back) } }, `Delete ${label}`) : null);
+  }
+
+  // A table's first rows (GET /apps/{app}/tables?table=); null with a notice when not shown.
+  async function sample(appId, tbl, box, limit = 10) {
+    try {
+      return await get(`/apps/${enc(appId)}/tables?table=${enc(tbl)}&limit=${limit}`);
+    } catch (e) {
+      if (box) clear(box).appendChild(e.status === 403 ? h('div.notice.info', h('strong', 'Not shown: '), (e.body && e.body.detail) || e.message) : errorNotice(e, 'Cannot read the table'));
+      return null;
+    }
+  }
+
+  async function viewModelForm(root, { model: modelId }) {
+    const isNew = !modelId;
+    const raw = isNew ? null : await get(`/config/models/${enc(modelId)}`);
+    const m = raw ? configObjectBody(raw) : { name: '', type: 'profile' };
+    append(root, pageHeader(isNew ? 'New model' : `Model: ${m.name || m.id}`, 'A model is a kind of record: people, accounts, …'));
+    if (!can('editor')) root.appendChild(roleNotice('editor', 'Changing models'));
+    const name = h('input', { type: 'text', value: m.name || '', required: true, autocomplete: 'off' });
+    const id = idField(isNew, m.id, name);
+    const type = h('select', MODEL_TYPES.map(([v, l]) => h('option', { value: v, selected: m.type === v }, l)));
+    const diag = h('div');
+    const back = route('data');
+    const form = h('form.form.card', { novalidate: true },
+      field('Name', name, null, { field: 'name' }), field('ID', id, isNew ? 'Cannot be changed later.' : null, { field: 'id' }),
+      field('Kind of record', type, null, { field: 'type' }), diag, actions(isNew, 'model', back, 'models', modelId));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      save(form, diag, 'models', isNew, modelId, { ...m, id: id.value, class: 'Model', name: name.value, type: type.value }, back, 'Model');
+    });
+    root.appendChild(form);
+  }
+
+  async function viewSourceForm(root, { model: modelId, source: sourceId }, _q, ctx) {
+    const isNew = !sourceId;
+    const [m, apps, raw] = await Promise.all([get(`/models/${enc(modelId)}`), get('/apps'), isNew ? null : get(`/config/sources/${enc(sourceId)}`)]);
+    const src = raw ? configObjectBody(raw) : { name: '', options: {}, mapping: {} };
+    append(root, pageHeader(isNew ? `New source of ${m.name || m.id}` : `Source: ${src.name || src.id}`,
+      'Pick the app and the table to read, and the column that holds each record’s key.'));
+    if (!can('editor')) root.appendChild(roleNotice('editor', 'Changing sources'));
+    const srcApps = apps.filter((a) => SOURCE_APPS.includes(a.type));
+    const name = h('input', { type: 'text', value: src.name || '', required: true, autocomplete: 'off' });
+    const id = idField(isNew, src.id, name);
+    const app = h('select', srcApps.map((a) => h('option', { value: a.id, selected: a.id === src.appId }, `${a.name || a.id} (${a.type})`)));
+    const tbl = h('select', { 'aria-describedby': undefined });
+    const keyCol = h('select');
+    const mapsTo = h('select', (m.properties || []).filter((p) => p.unique || p.primary_key).map((p) => h('option', { value: p.key, selected: Object.values(src.mapping || {})[0] === p.key }, `${p.key}${p.primary_key ? ' (the model’s key)' : ''}`)));
+    const preview = h('div', { id: 'source-preview', 'aria-live': 'polite' });
+    const diag = h('div');
+    const back = route('data');
+    // Answers can come back out of order (a table picked while the app's first table
+    // still loads): only the latest request draws.
+    let seq = 0;
+    async function loadTables() {
+      const mine = ++seq;
+      clear(tbl);
+      clear(preview);
+      const a = srcApps.find((x) => x.id === app.value);
+      if (!a) return;
+      try {
+        const t = await get(`/apps/${enc(a.id)}/tables`);
+        if (mine !== seq) return;
+        for (const n of t.tables) tbl.appendChild(h('option', { value: n, selected: n === (src.options || {}).table }, n));
+        await loadPreview();
+      } catch (e) {
+        if (mine !== seq) return;
+        preview.appendChild(e.status === 403 ? h('div.notice.info', h('strong', 'Tables not shown: '), (e.body && e.body.detail) || e.message) : errorNotice(e, 'Cannot list the tables'));
+      }
+    }
+    async function loadPreview() {
+      const mine = ++seq;
+      clear(preview);
+      if (!tbl.value) return;
+      const box = h('div');
+      const s = await sample(app.value, tbl.value, box, 5);
+      if (mine !== seq || !ctx.alive()) return;
+      clear(preview).appendChild(box);
+      if (!s) return;
+      const current = Object.keys(src.mapping || {})[0];
+      clear(keyCol);
+      for (const c of s.columns) keyCol.appendChild(h('option', { value: c, selected: c === (current || s.key_guess) }, c));
+      box.appendChild(table(s.columns, s.rows.map((r) => r.map((v) => h('span.break', fmtValue(v)))), { caption: `The first ${s.rows.length} rows of ${s.table}`, empty: 'The table is empty.' }));
+    }
+    app.addEventListener('change', loadTables);
+    tbl.addEventListener('change', loadPreview);
+    const form = h('form.form.card', { novalidate: true },
+      h('div.inline', field('Name', name, null, { field: 'name' }), field('ID', id, isNew ? 'Cannot be changed later.' : null, { field: 'id' })),
+      field('App', app, srcApps.length ? null : 'No database or file app yet: an admin connects one.', { field: 'appId' }),
+      field('Table', tbl, null, { field: 'options.table' }),
+      preview,
+      h('div.inline', field('Key column', keyCol, 'The column that holds the record key.', { field: 'mapping' }), field('It matches property', mapsTo, 'A unique property of the model, read by another source.')),
+      diag, actions(isNew, 'source', back, 'sources', sourceId));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const a = srcApps.find((x) => x.id === app.value);
+      const body = { ...src, id: id.value, class: 'Source', name: name.value, type: a ? `${a.type}-import-table` : src.type, appId: app.value, modelId,
+        options: { ...(src.options || {}), table: tbl.value }, mapping: keyCol.value && mapsTo.value ? { [keyCol.value]: mapsTo.value } : {} };
+      delete body.options.query;
+      save(form, diag, 'sources', isNew, sourceId, body, back, 'Source');
+    });
+    root.appendChild(form);
+    await loadTables();
+  }
+
+  async function viewPropertyForm(root, { model: modelId, property: propId }, _q, ctx) {
+    const isNew = !propId;
+    const [m, raw] = await Promise.all([get(`/models/${enc(modelId)}`), isNew ? null : get(`/config/properties/${enc(propId)}`)]);
+    const p = raw ? configObjectBody(raw) : { key: '', type: 'string', options: { aggregationMethod: 'exact' }, filters: [] };
+    const o = p.options || {};
+    append(root, pageHeader(isNew ? `New property of ${m.name || m.id}` : `Property: ${p.key || p.id}`,
+      'Pick the source and the column; say how rows become one value per record.'));
+    if (!can('editor')) root.appendChild(roleNotice('editor', 'Changing properties'));
+    const key = h('input', { type: 'text', value: p.key || p.id || '', required: true, readOnly: !isNew, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false', autocomplete: 'off' });
+    const sources = m.sources || [];
+    const source = h('select', sources.map((s) => h('option', { value: s.id, selected: s.id === p.sourceId }, s.name || s.id)));
+    const column = h('select');
+    const samples = h('p.help', { id: 'column-samples', 'aria-live': 'polite' });
+    const agg = h('select', AGGS.map(([v, l]) => h('option', { value: v, selected: (o.aggregationMethod || 'exact') === v }, l)));
+    const sortCol = h('select');
+    const sortField = field('Most recent by', sortCol, 'The column that says which row is the most recent.', { field: 'options.sortColumn' });
+    const catalog = await get('/catalog');
+    const type = h('select', (catalog.property_types || []).map((t) => h('option', { value: t, selected: p.type === t }, t)));
+    const unique = h('input', { type: 'checkbox', checked: !!p.unique });
+    const filters = (p.filters || []).map((f) => ({ ...f }));
+    const fbox = h('ol.rules', { 'aria-label': 'Filters' });
+    const diag = h('div');
+    const back = route('data');
+    let columns = [];
+    function drawFilters() {
+      clear(fbox);
+      filters.forEach((f, i) => {
+        const col = h('select', { 'aria-label': `Filter ${i + 1}: column` }, columns.map((c) => h('option', { value: c, selected: c === f.key }, c)));
+        if (!columns.includes(f.key)) { f.key = columns[0]; }
+        const op = h('select', { 'aria-label': `Filter ${i + 1}: condition` }, FILTER_OPS.map(([v, l]) => h('option', { value: v, selected: v === f.op }, l)));
+        f.op = op.value;
+        const val = h('input', { type: 'text', 'aria-label': `Filter ${i + 1}: value`, value: Array.isArray(f.match) ? f.match.join(', ') : f.match ?? '', spellcheck: 'false', autocomplete: 'off' });
+        col.addEventListener('change', () => { f.key = col.value; });
+        op.addEventListener('change', () => { f.op = op.value; val.hidden = f.op === 'exists' || f.op === 'notExists'; });
+        val.addEventListener('input', () => { f.match = val.value; });
+        val.hidden = f.op === 'exists' || f.op === 'notExists';
+        fbox.appendChild(h('li.rule-row.card', h('div.inline', col, op, val, h('button.small', { type: 'button', on: { click: () => { filters.splice(i, 1); drawFilters(); } } }, 'Remove', h('span.visually-hidden', ` filter ${i + 1}`)))));
+      });
+    }
+    const addFilter = h('button', { type: 'button', on: { click: () => { filters.push({ key: columns[0], op: 'eq', match: '' }); drawFilters(); } } }, 'Add a filter');
+    let rows = null;
+    function showSamples() {
+      const i = rows ? rows.columns.indexOf(column.value) : -1;
+      samples.textContent = i < 0 ? '' : `Sample values: ${rows.rows.map((r) => r[i]).filter((v) => v !== null).slice(0, 5).map((v) => `“${v}”`).join(', ') || 'none (all empty)'}`;
+    }
+    let seq = 0;
+    async function loadColumns() {
+      const mine = ++seq;
+      const s = sources.find((x) => x.id === source.value);
+      clear(column);
+      clear(sortCol);
+      rows = null;
+      samples.textContent = '';
+      if (!s || !s.options || !s.options.table) {
+        columns = o.column ? [o.column] : [];
+      } else {
+        const got = await sample(s.app, s.options.table, null, 10);
+        if (mine !== seq || !ctx.alive()) return;
+        rows = got;
+        columns = rows ? rows.columns : (o.column ? [o.column] : []);
+        if (!rows) samples.textContent = 'The source’s columns cannot be shown here (its file is outside joey serve’s data directory, or the table cannot be read): type the column.';
+      }
+      for (const c of columns) column.appendChild(h('option', { value: c, selected: c === o.column }, c));
+      for (const c of columns) sortCol.appendChild(h('option', { value: c, selected: c === o.sortColumn }, c));
+      showSamples();
+      drawFilters();
+    }
+    const showSort = () => { sortField.hidden = !/recent/.test(agg.value); };
+    agg.addEventListener('change', showSort);
+    source.addEventListener('change', loadColumns);
+    column.addEventListener('change', showSamples);
+    const form = h('form.form.card', { novalidate: true },
+      field('Key', key, isNew ? 'The name destinations map; letters, digits, _ and -.' : 'Cannot be changed.', { field: 'key' }),
+      field('Source', source, null, { field: 'sourceId' }),
+      h('div', field('Column', column, null, { field: 'options.column' }), samples),
+      field('Value per record', agg, null, { field: 'options.aggregationMethod' }),
+      sortField,
+      field('Type', type, null, { field: 'type' }),
+      h('label.check', unique, ' Unique: no two records share a value (records can be searched by it)'),
+      h('div.field', { dataset: { field: 'filters' } }, h('span.label', 'Only rows where'), fbox, addFilter),
+      diag, actions(isNew, 'property', back, 'properties', propId));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (!ID_RE.test(key.value)) { showDiagnostics(form, diag, [{ field: 'key', message: 'The key may hold letters, digits, _ and - only.' }], null); return; }
+      const options = { ...o, column: column.value, aggregationMethod: agg.value };
+      if (/recent/.test(agg.value)) options.sortColumn = sortCol.value; else delete options.sortColumn;
+      const body = { ...p, id: isNew ? key.value : p.id, class: 'Property', key: key.value, type: type.value, sourceId: source.value, options };
+      if (unique.checked) body.unique = true; else delete body.unique;
+      body.filters = filters.map((f) => {
+        const c = { key: f.key, op: f.op };
+        if (f.op === 'in') c.match = String(f.match || '').split(',').map((x) => x.trim()).filter(Boolean);
+        else if (f.op !== 'exists' && f.op !== 'notExists') c.match = f.match !== '' && Number.isFinite(Number(f.match)) ? Number(f.match) : f.match;
+        return c;
+      });
+      if (!body.filters.length) delete body.filters;
+      save(form, diag, 'properties', isNew, propId, body, back, 'Property');
+    });
+    root.appendChild(form);
+    showSort();
+    await loadColumns();
+    void fmtValue;
+  }
+
+  return { viewData, viewModelForm, viewSourceForm, viewPropertyForm };
+}
