@@ -14,6 +14,7 @@
 #include "engine/marks.h"
 #include "engine/payload.h"
 #include "engine/synclog.h"
+#include "state/runnotes.h"
 
 struct batch;
 
@@ -768,6 +769,11 @@ static void end_dest(struct dest_ctx *dc, double elapsed)
 				  : rd->counts.failed ? RUN_ERROR_ROWS_FAILED : NULL;
 		if (state_run_finish(dc->st, rd->run_id, rd->status, &rd->counts, msg, &e))
 			log_error("could not record the end of the run of \"%s\": %s", rd->dest->id, e.msg.buf);
+		/* what started it and what it read, for the history (a work item's job is noted by serve) */
+		else if (!dc->opts->part &&
+			 state_run_note_set(dc->st, rd->run_id, log_trigger(dc->opts), (int64_t)rd->records_read, &e))
+			log_warn("could not note how run %lld of \"%s\" started: %s", (long long)rd->run_id, rd->dest->id,
+				 e.msg.buf);
 	}
 	if (dc->log) {
 		struct synclog_result lr;

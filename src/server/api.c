@@ -18,6 +18,7 @@
 #include "dest/dest.h"
 #include "engine/record.h"
 #include "server/serverp.h"
+#include "state/runnotes.h"
 
 const struct route api_routes[] = {
 	{ "GET", "/api/v1/session", api_session, ROLE_NONE },
@@ -594,9 +595,22 @@ static enum jerr runs_fn(void *ctx, const struct state_run_info *run, struct jer
 		return JERR_INTERRUPTED;
 	}
 	json_t *log = sync_log_json(c->st, run);
+	/* a finished run's trigger and records read, as the state store noted them */
+	struct strbuf trig = STRBUF_INIT;
+	struct jerror nerr = JERROR_INIT;
+	int64_t read = -1;
+	bool noted = false;
+	if (run->status != RUN_RUNNING && c->st && state_run_note_get(c->st, run->id, &trig, &read, &noted, &nerr))
+		noted = false;
+	jerror_release(&nerr);
 	pthread_mutex_lock(&c->s->lock);
 	json_t *o = run_json(c->s, c->cfg, run);
 	json_object_set_new(o, "sync_log", log);
+	if (noted && json_is_null(json_object_get(o, "trigger")) && trig.len)
+		json_object_set_new(o, "trigger", json_string(trig.buf));
+	if (noted && json_is_null(json_object_get(o, "records_read")) && read >= 0)
+		json_object_set_new(o, "records_read", json_integer((json_int_t)read));
+	strbuf_release(&trig);
 	json_array_append_new(c->items, o);
 	pthread_mutex_unlock(&c->s->lock);
 	return JERR_OK;

@@ -158,6 +158,13 @@ const char *const state_migrations[] = {
 	"  updated_at INTEGER NOT NULL\n"
 	");\n"
 	"CREATE INDEX IF NOT EXISTS synclog_runs_dest ON synclog_runs (dest_id, status);\n",
+	/* 6 -> 7: what started each run and the records it read (state/runnotes.h); not
+	 * exported: a note about the history, not what Braze has */
+	"CREATE TABLE IF NOT EXISTS run_notes (\n"
+	"  run_id INTEGER PRIMARY KEY,\n"
+	"  run_trigger TEXT,\n"
+	"  records_read INTEGER\n"
+	");\n",
 };
 
 const size_t state_n_migrations = ARRAY_SIZE(state_migrations);
@@ -429,12 +436,21 @@ static const char pg_schema_v5[] =
 	"  at BIGINT NOT NULL\n"
 	");\n";
 
+/* Version 7: run_notes, as on SQLite (step 6 -> 7). */
+static const char pg_schema_v7[] =
+	"CREATE TABLE IF NOT EXISTS run_notes (\n"
+	"  run_id BIGINT PRIMARY KEY,\n"
+	"  run_trigger TEXT,\n"
+	"  records_read BIGINT\n"
+	");\n";
+
 const struct state_pg_step state_pg_steps[] = {
 	{ 0, 2, pg_schema_v2 },
 	{ 2, 3, pg_schema_v3 },
 	{ 3, 4, pg_schema_v4 },
 	{ 4, 5, pg_schema_v5 },
 	{ 5, 6, pg_schema_v6 },
+	{ 6, 7, pg_schema_v7 },
 };
 
 const size_t state_pg_n_steps = ARRAY_SIZE(state_pg_steps);

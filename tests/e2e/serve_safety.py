@@ -183,6 +183,14 @@ check("a mistyped subscription group ID is refused, not sent as a groups value",
 
 srv.stop()
 
+# ---- after a restart the first run still says what started it and what it read (run_notes) ----
+srv = Server(cfg, state)
+r = srv.get("/api/v1/runs?destination=d&limit=50")
+first = [x for x in (r.json["items"] if r.status == 200 else []) if x["id"] == run["id"]]
+check("after a restart a finished run keeps its trigger and records read (state store's run_notes)",
+      len(first) == 1 and first[0]["trigger"] == "api" and first[0]["records_read"] == N, first or r)
+srv.stop()
+
 # ---- repair mode: a config broken at start still serves the UI ----
 import shutil  # noqa: E402
 cfg2 = os.path.join(TMP, "cfg2")

@@ -1189,7 +1189,7 @@ async function viewRun(root, { run: id }) {
   root.appendChild(table(['Field', 'Value'], [
     ['Started', fmtTime(r.started_at)], ['Finished', fmtTime(r.finished_at)],
     ['Took', r.finished_at && r.started_at ? fmtDuration(r.finished_at - r.started_at) : '—'],
-    ['Records read', r.records_read === null || r.records_read === undefined ? 'not known (run before the server started)' : num(r.records_read)],
+    ['Records read', r.records_read === null || r.records_read === undefined ? 'not known (a run of an older joey)' : num(r.records_read)],
     ...Object.entries(c).map(([k, v]) => { const w = COUNT_WORDS[k] || k.replace(/_/g, ' '); return [w[0].toUpperCase() + w.slice(1), num(v)]; }),
     // the sync log (docs/config.md "Sync logs in the warehouse"), when the destination has one
     ...(r.sync_log ? [['Sync log', `${r.sync_log.status}: ${plural(r.sync_log.rows, 'row')} written` +

@@ -1,5 +1,6 @@
 /* state.c: tests of the state store's interface (src/state/state.c), on every back end. */
 #include "state/backends.h"
+#include "state/runnotes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -795,6 +796,45 @@ static void test_runs(void **s)
 	free(path);
 }
 
+/* run_notes: what started a run and what it read, kept after the process is gone. */
+static void test_run_notes(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct strbuf trig = STRBUF_INIT;
+	int64_t r1 = 0, r2 = 0, read = 0;
+	bool found = true;
+
+	assert_int_equal(state_run_start(st, "braze", "run", &r1, &err), JERR_OK);
+	assert_int_equal(state_run_start(st, "braze", "run", &r2, &err), JERR_OK);
+	assert_int_equal(state_run_note_get(st, r1, &trig, &read, &found, &err), JERR_OK);
+	assert_false(found);
+	assert_int_equal(read, -1);
+	assert_int_equal(state_run_note_set(st, r1, "schedule", 3002, &err), JERR_OK);
+	assert_int_equal(state_run_note_set(st, r2, NULL, -1, &err), JERR_OK);
+	/* a second note replaces the first */
+	assert_int_equal(state_run_note_set(st, r1, "api", 3001, &err), JERR_OK);
+	state_close(st);
+
+	st = tb_open(path, STATE_OPEN_READONLY);
+	assert_int_equal(state_run_note_get(st, r1, &trig, &read, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_string_equal(trig.buf, "api");
+	assert_int_equal(read, 3001);
+	assert_int_equal(state_run_note_get(st, r2, &trig, &read, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_int_equal((int)trig.len, 0);
+	assert_int_equal(read, -1);
+	/* read-only: nothing written */
+	assert_int_equal(state_run_note_set(st, r2, "cli", 1, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "read-only"));
+	strbuf_release(&trig);
+	jerror_release(&err);
+	state_close(st);
+	free(path);
+}
+
 static enum jerr collect_ledger(void *ctx, const struct state_ledger_entry *e, struct jerror *err)
 {
 	struct collected *c = ctx;
@@ -1067,6 +1107,7 @@ int main(void)
 		cmocka_unit_test(test_set_exists),
 		cmocka_unit_test(test_rollback_leaves_nothing),
 		cmocka_unit_test(test_runs),
+		cmocka_unit_test(test_run_notes),
 		cmocka_unit_test(test_ledger),
 		cmocka_unit_test(test_locks),
 		cmocka_unit_test(test_dump_and_load),
