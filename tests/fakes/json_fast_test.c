@@ -15,8 +15,8 @@
 
 static const char *const must_read[] = {
 	"{}", "[]", " { \"a\" : 1 } ", "\t\r\n[1,2,3]\n",
-	"{\"attributes\":[{\"external_id\":\"1\",\"email\":\"a@b.co\",\"age\":30,\"score\":1.5,\"vip\":false,"
-	"\"signup\":\"2021-03-05T10:20:30Z\",\"groups\":{\"add\":[\"VIP\"],\"remove\":[]},\"x\":null}]}",
+	("{\"attributes\":[{\"external_id\":\"1\",\"email\":\"a@b.co\",\"age\":30,\"score\":1.5,\"vip\":false,"
+	 "\"signup\":\"2021-03-05T10:20:30Z\",\"groups\":{\"add\":[\"VIP\"],\"remove\":[]},\"x\":null}]}"),
 	"{\"a\":1,\"b\":2,\"a\":3}",                       /* a repeated key: first place, last value */
 	"{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}",          /* every short escape */
 	"{\"u\":\"\\u00e9\\u20ac\\ud83d\\ude00\\u0041\"}", /* \u escapes, a surrogate pair */
