@@ -13,6 +13,7 @@
 #include "dest/dest.h"
 #include "engine/plan.h"
 #include "server/serverp.h"
+#include "source/source.h"
 
 /* One config write at a time: each validates against the directory the last one left. */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -182,9 +183,21 @@ void act_app_test(struct req *r, struct reply *out)
 	struct jerror err = JERROR_INIT;
 	if (!app) {
 		reply_error(out, 404, "no such app", r->params[0], "GET /api/v1/apps lists them");
+	} else if (!ops && source_ops_for_app(app->type)) {
+		/* a database or warehouse: connect as a run would (read-only session) and let go */
+		const struct source_ops *sops = source_ops_for_app(app->type);
+		void *conn = NULL;
+		if (sops->connect(app, ref->cfg->root, &conn, &err))
+			reply_json(out, 200,
+				   json_pack("{s:b,s:s,s:s,s:s}", "ok", 0, "error", err.msg.buf, "detail", err.detail.buf,
+					     "hint", err.hint.buf));
+		else {
+			sops->disconnect(conn);
+			reply_json(out, 200, json_pack("{s:b}", "ok", 1));
+		}
 	} else if (!ops) {
 		reply_error(out, 400, "this app cannot be tested here", app->type,
-			    "connection tests exist for Braze apps; a source app is tested by a plan preview");
+			    "connection tests exist for Braze apps and the databases joey reads");
 	} else {
 		struct dest_opts o = r->s->opts.dest;
 		o.timeout_ms = o.timeout_ms > 15000 ? 15000 : o.timeout_ms;

@@ -367,12 +367,22 @@ void api_catalog(struct req *r, struct reply *out)
 		json_array_append_new(fields, json_pack("{s:s,s:s,s:b}", "name", f[i].name, "type",
 							prop_type_name(f[i].type), "billable",
 							dest_field_billable(f[i].name)));
-	json_t *apps = json_array(), *sources = json_array(), *dests = json_array();
+	json_t *apps = json_array(), *sources = json_array(), *dests = json_array(), *app_opts = json_object();
 	const char *const *names = catalog_app_types(&n);
 	for (size_t i = 0; i < n; i++) {
 		const struct catalog_app *a = catalog_app(names[i]);
-		if (a && a->supported)
-			json_array_append_new(apps, json_string(names[i]));
+		if (!a || !a->supported)
+			continue;
+		json_array_append_new(apps, json_string(names[i]));
+		/* the app form's fields: each option, its kind, whether required, whether a secret */
+		json_t *os = json_array();
+		for (const struct catalog_option *c = a->options; c && c->name; c++)
+			json_array_append_new(os, json_pack("{s:s,s:s,s:b,s:b}", "name", c->name, "kind",
+							    c->kind == OPT_NUMBER ? "number" : c->kind == OPT_BOOL ? "bool"
+													 : "string",
+							    "required", c->required, "secret",
+							    c->sensitive || catalog_option_sensitive(c->name)));
+		json_object_set_new(app_opts, names[i], os);
 	}
 	names = catalog_source_types(&n);
 	for (size_t i = 0; i < n; i++)
@@ -384,8 +394,9 @@ void api_catalog(struct req *r, struct reply *out)
 	for (int t = 0; t < PROP__COUNT; t++)
 		json_array_append_new(types, json_string(prop_type_name((enum prop_type)t)));
 	reply_json(out, 200,
-		   json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "sync_modes", modes, "braze_fields", fields, "app_types", apps,
-			     "source_types", sources, "destination_types", dests, "property_types", types));
+		   json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "sync_modes", modes, "braze_fields", fields, "app_types", apps,
+			     "app_options", app_opts, "source_types", sources, "destination_types", dests, "property_types",
+			     types));
 }
 
 void api_models(struct req *r, struct reply *out)

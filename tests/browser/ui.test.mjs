@@ -330,8 +330,8 @@ async function main_() {
   });
 
   await step('create a Braze app (name, API key as a password field, the simulator URL)', async () => {
-    await nav('Braze apps');
-    await h1('Braze apps');
+    await nav('Apps');
+    await h1('Apps');
     await main().getByRole('link', { name: 'Connect a Braze app' }).first().click();
     await h1('Connect a Braze app');
     await page.getByLabel('Name', { exact: true }).fill('Braze (simulator)');
@@ -839,8 +839,8 @@ async function main_() {
     await nav('Runs');
     await h1('Runs');
     await disabledFor(main().getByRole('button', { name: 'Run everything now' }), 'editor');
-    await nav('Braze apps');
-    await h1('Braze apps');
+    await nav('Apps');
+    await h1('Apps');
     eq(await main().getByRole('link', { name: 'Connect a Braze app' }).count(), 0, 'Connect a Braze app for a viewer');
     await main().getByRole('link', { name: /^View / }).first().click();
     await h1('Braze app: Braze (simulator)');
@@ -880,8 +880,8 @@ async function main_() {
     await main().getByRole('link', { name: 'Add Braze destination' }).waitFor();
     await main().getByRole('link', { name: /^Edit Braze: all users/ }).waitFor();
     await main().getByRole('link', { name: /^Change schedule/ }).first().waitFor();
-    await nav('Braze apps');
-    await h1('Braze apps');
+    await nav('Apps');
+    await h1('Apps');
     eq(await main().getByRole('link', { name: 'Connect a Braze app' }).count(), 0, 'Connect a Braze app for an editor');
     await main().getByRole('link', { name: /^View / }).first().click();
     await h1('Braze app: Braze (simulator)');
@@ -945,7 +945,7 @@ async function main_() {
     for (const [m, u, want] of [['GET', '/api/v1/users', 200], ['GET', '/api/v1/audit?limit=5', 200], ['GET', '/api/v1/tokens?all=1', 200], ['POST', '/api/v1/apps/braze_simulator/test', 200]]) {
       eq((await pageFetch(m, u)).status, want, `${m} ${u} as the admin`);
     }
-    await nav('Braze apps');
+    await nav('Apps');
     await main().getByRole('link', { name: 'Connect a Braze app' }).first().waitFor();
     await main().getByRole('link', { name: /^Edit / }).first().click();
     await h1('Braze app: Braze (simulator)');

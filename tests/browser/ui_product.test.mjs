@@ -334,6 +334,36 @@ async function main_() {
     assert(acts.includes('config.save_unverified'), `audit: ${acts}`);
   });
 
+  await step('a database app from the app form: every option of its type, the password kept out of the config files, a failed connection explained', async () => {
+    await page.goto(`${BASE}/#/apps`);
+    await h1('Apps');
+    await main().getByRole('link', { name: 'Connect a database or warehouse' }).click();
+    await h1('Connect a database or warehouse');
+    const types = await page.getByLabel('Type').locator('option').allTextContents();
+    for (const t of ['PostgreSQL', 'MySQL / MariaDB', 'Amazon Redshift', 'ClickHouse', 'Snowflake (key pair)', 'Google BigQuery']) assert(types.includes(t), `app types: ${types}`);
+    await page.getByLabel('Type').selectOption('postgres');
+    await page.getByLabel('Name', { exact: true }).fill('Warehouse');
+    await page.getByRole('button', { name: 'Save app' }).click();
+    await main().locator('#diagnostics').getByText('Enter the database.').waitFor();
+    await page.getByLabel('Database', { exact: true }).fill('analytics');
+    await page.getByLabel('Host (optional)').fill('127.0.0.1');
+    await page.getByLabel('Port (optional)').fill('1');
+    await page.getByLabel('Password (optional)').fill('pg-secret-1234');
+    await page.getByRole('button', { name: 'Save app' }).click();
+    await h1('App: Warehouse');
+    const stored = fs.readFileSync(path.join(cfg, 'apps', 'warehouse.json'), 'utf8');
+    assert(!stored.includes('pg-secret-1234') && stored.includes('${JOEY_SECRET_WAREHOUSE_PASSWORD}') && stored.includes('"port": 1'), `config file: ${stored}`);
+    eq(await page.getByLabel('Password (optional)').inputValue(), '****', 'the stored password shows as ****');
+    await page.getByRole('button', { name: 'Test connection' }).click();
+    await main().locator('#test-result').getByText('Connection failed:').waitFor({ timeout: 30000 });
+    assert(!(await main().locator('#test-result').innerText()).includes('pg-secret-1234'), 'no password in the test result');
+    await shot('data-app');
+    // a delete is answered with no body: the page goes back to the list (it stayed put)
+    await page.getByRole('button', { name: 'Delete app' }).click();
+    await h1('Apps');
+    assert(!fs.existsSync(path.join(cfg, 'apps', 'warehouse.json')), 'the app file is gone');
+  });
+
   await step('a new destination has no sync mode preselected, and saving without one says to choose', async () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users', exact: true }).click();
     await h1('Users');

@@ -283,6 +283,8 @@ async function catalog() {
   return {
     sync_modes: Array.isArray(c.sync_modes) && c.sync_modes.length ? c.sync_modes : FALLBACK_SYNC_MODES,
     braze_fields: Array.isArray(c.braze_fields) && c.braze_fields.length ? c.braze_fields : FALLBACK_BRAZE_FIELDS,
+    app_types: Array.isArray(c.app_types) ? c.app_types : ['braze'],
+    app_options: c.app_options || {},
   };
 }
 function syncModeLabel(id) {
@@ -584,7 +586,7 @@ async function refreshNav(currentHash) {
       item('#/errors', 'Failed rows'),
       item('#/records', 'Records')),
     h('h2', { id: 'nav-settings' }, 'Connections'),
-    h('ul', { 'aria-labelledby': 'nav-settings' }, item('#/apps', 'Braze apps'), item('#/alerts', 'Alerts')),
+    h('ul', { 'aria-labelledby': 'nav-settings' }, item('#/apps', 'Apps'), item('#/alerts', 'Alerts')),
     can('admin') ? [h('h2', { id: 'nav-admin' }, 'Administration'),
       h('ul', { 'aria-labelledby': 'nav-admin' }, item('#/team', 'Team'), item('#/audit', 'Audit log'))] : null,
     h('h2', { id: 'nav-you' }, 'You'),
@@ -1342,13 +1344,14 @@ function payloadView(payload, dest, gname) {
 async function viewApps(root) {
   const apps = itemsOf(await get('/apps'));
   const admin = can('admin');
-  append(root, pageHeader('Braze apps', 'A Braze app is an API key and the REST endpoint of your Braze instance. Destinations send through one.',
-    admin ? link('#/apps/new', 'Connect a Braze app') : h('span.muted', { dataset: { needsRole: 'admin' } }, 'Only admins connect and change apps: they hold the API keys.')));
-  root.appendChild(table(['Name', 'Type', 'Endpoint / file', 'Used by', ''],
-    apps.map((a) => [a.type === 'braze' ? link(route('apps', a.id), a.name || a.id) : a.name || a.id, a.type,
-      h('span.break', String((a.options || {}).restEndpoint || (a.options || {}).file || '—')),
+  append(root, pageHeader('Apps', 'A Braze app is an API key and the REST endpoint of your Braze instance: destinations send through one. A database or warehouse app is where sources read from.',
+    admin ? [link('#/apps/new', 'Connect a Braze app'), ' ', link('#/apps/new?type=data', 'Connect a database or warehouse')]
+      : h('span.muted', { dataset: { needsRole: 'admin' } }, 'Only admins connect and change apps: they hold the API keys and passwords.')));
+  root.appendChild(table(['Name', 'Type', 'Endpoint / host / file', 'Used by', ''],
+    apps.map((a) => [link(route('apps', a.id), a.name || a.id), APP_TYPE_NAMES[a.type] || a.type,
+      h('span.break', String((a.options || {}).restEndpoint || (a.options || {}).host || (a.options || {}).account || (a.options || {}).project_id || (a.options || {}).file || '—')),
       (a.used_by || []).join(', ') || h('span.muted', 'nothing'),
-      a.type === 'braze' ? link(route('apps', a.id), admin ? 'Edit' : 'View', h('span.visually-hidden', ` ${a.name || a.id}`)) : h('span.muted.small', 'edit in the config files')]),
+      link(route('apps', a.id), admin ? 'Edit' : 'View', h('span.visually-hidden', ` ${a.name || a.id}`))]),
     { empty: 'No apps yet.' }));
 }
 
@@ -1358,10 +1361,129 @@ function configObjectBody(o) {
   return c;
 }
 
-async function viewAppForm(root, { app: appId }, _q, ctx) {
+const APP_TYPE_NAMES = { braze: 'Braze', sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL / MariaDB', csv: 'CSV files',
+  redshift: 'Amazon Redshift', clickhouse: 'ClickHouse', snowflake: 'Snowflake (access token)', 'snowflake-keypair': 'Snowflake (key pair)',
+  bigquery: 'Google BigQuery' };
+// "ssl_cert" -> "SSL cert", "statementTimeout" -> "Statement timeout"
+function optionLabel(n) {
+  const w = n.replace(/_/g, ' ').replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase().replace(/\bssl\b/g, 'SSL').replace(/\bid\b/g, 'ID');
+  return w.charAt(0).toUpperCase() + w.slice(1);
+}
+
+// A database or warehouse app: one field per option of its type (the catalog's list).
+async function viewDataAppForm(root, appId, existing, query, ctx) {
+  const isNew = !appId;
+  const cat = await catalog();
+  const types = cat.app_types.filter((t) => t !== 'braze');
+  let type = existing ? existing.type : (types.includes(query.get('type')) ? query.get('type') : types[0]);
+  append(root, pageHeader(isNew ? 'Connect a database or warehouse' : `App: ${existing.name || existing.id}`,
+    'Sources read users and their properties from it. Passwords and keys are kept out of the config files.'));
+  const o = (existing && existing.options) || {};
+  const name = h('input', { type: 'text', id: 'app-name', value: existing ? existing.name || '' : '', required: true, autocomplete: 'off' });
+  const id = h('input', { type: 'text', id: 'app-id', value: existing ? existing.id : '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
+  let idTouched = !isNew;
+  id.addEventListener('input', () => { idTouched = true; });
+  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); });
+  const typeSel = h('select', { id: 'app-type', disabled: !isNew },
+    (isNew ? types : [type]).map((t) => h('option', { value: t, selected: t === type }, APP_TYPE_NAMES[t] || t)));
+  const optBox = h('div', { id: 'app-options' });
+  let inputs = [];
+  function drawOptions() {
+    clear(optBox);
+    inputs = (cat.app_options[type] || []).map((op) => {
+      const cur = o[op.name];
+      const ctlId = `app-opt-${op.name}`;
+      let ctl;
+      if (op.kind === 'bool') {
+        ctl = h('input', { type: 'checkbox', id: ctlId, checked: cur === true });
+        optBox.appendChild(h('div.field', { dataset: { field: `options.${op.name}` } },
+          h('label.check', ctl, optionLabel(op.name))));
+      } else {
+        ctl = h('input', {
+          type: op.secret ? 'password' : op.kind === 'number' ? 'number' : 'text', id: ctlId,
+          value: cur === undefined || cur === null ? '' : op.secret && cur !== '' ? '****' : String(cur),
+          required: op.required, spellcheck: 'false', autocomplete: op.secret ? 'new-password' : 'off',
+        });
+        optBox.appendChild(field(optionLabel(op.name) + (op.required ? '' : ' (optional)'), ctl,
+          op.secret ? (cur ? 'A value is stored. Leave **** to keep it, or type a new one.' : 'Kept in joey’s secrets file, never in the config files.') : null,
+          { field: `options.${op.name}` }));
+      }
+      return { op, ctl };
+    });
+  }
+  drawOptions();
+  typeSel.addEventListener('change', () => { type = typeSel.value; drawOptions(); });
+  const diagBox = h('div', { id: 'form-diagnostics' });
+  const testBox = h('div', { id: 'test-result', 'aria-live': 'polite' });
+  const saveBtn = allow(h('button.primary', { type: 'submit' }, isNew ? 'Save app' : 'Save changes'), 'admin');
+  const form = h('form.form', { novalidate: true, on: { submit: (e) => { e.preventDefault(); if (can('admin')) save(); } } },
+    roleNotice('admin', 'Changing an app (it holds a password or key)'),
+    diagBox,
+    field('Type', typeSel, isNew ? 'The kind of database or warehouse.' : 'The type cannot change.', { field: 'type' }),
+    field('Name', name, 'Shown in joey, e.g. “Warehouse”.', { field: 'name' }),
+    field('ID', id, isNew ? 'Used in the config files; letters, digits, _ and -. Filled in from the name.' : 'The ID cannot change.', { field: 'id' }),
+    optBox,
+    h('div.actions', saveBtn,
+      !isNew ? allow(h('button', { type: 'button', id: 'test-connection', on: { click: (e) => testData(e.currentTarget) } }, 'Test connection'), 'admin') : null,
+      link('#/apps', can('admin') ? 'Cancel' : 'Back'),
+      !isNew ? allow(h('button.danger', { type: 'button', on: { click: () => removeObject('apps', appId, '#/apps') } }, 'Delete app'), 'admin') : null),
+    testBox);
+  root.appendChild(form);
+
+  async function testData(btn) {
+    btn.disabled = true;
+    clear(testBox).appendChild(h('p.muted', 'Connecting…'));
+    try {
+      const r = await post(`/apps/${enc(appId)}/test`);
+      if (!ctx.alive()) return;
+      clear(testBox);
+      if (r && r.ok) testBox.appendChild(h('div.notice.ok', h('strong', 'Connection OK. '), 'joey could connect and read.'));
+      else testBox.appendChild(h('div.notice.error', h('strong', 'Connection failed: '), fmtValue((r && r.error) || 'unknown error'),
+        r && r.hint ? h('p', h('em', 'What to do: '), String(r.hint)) : null,
+        r && r.detail ? h('details.small', h('summary', 'Technical detail'), h('p.break', String(r.detail))) : null));
+    } catch (e) {
+      clear(testBox).appendChild(errorNotice(e, 'Connection test failed'));
+    } finally { btn.disabled = false; }
+  }
+
+  async function save() {
+    const errs = [];
+    if (!name.value.trim()) errs.push({ field: 'name', message: 'Give the app a name.' });
+    if (!ID_RE.test(id.value)) errs.push({ field: 'id', message: 'The ID may hold only letters, digits, _ and - (1 to 191 characters).' });
+    const options = {};
+    for (const { op, ctl } of inputs) {
+      if (op.kind === 'bool') { if (ctl.checked || o[op.name] !== undefined) options[op.name] = ctl.checked; continue; }
+      const v = ctl.value.trim();
+      if (!v) { if (op.required) errs.push({ field: `options.${op.name}`, message: `Enter the ${optionLabel(op.name).toLowerCase()}.` }); continue; }
+      if (op.kind === 'number') {
+        const n = Number(v);
+        if (!Number.isFinite(n)) { errs.push({ field: `options.${op.name}`, message: `${optionLabel(op.name)} must be a number.` }); continue; }
+        options[op.name] = n;
+      } else options[op.name] = v;
+    }
+    if (errs.length) { showDiagnostics(form, diagBox, errs); return; }
+    const obj = existing ? { ...existing } : { id: id.value, class: 'App', type };
+    obj.class = 'App';
+    obj.name = name.value.trim();
+    obj.options = options;
+    saveBtn.disabled = true;
+    try {
+      const saved = await saveConfig(api, isNew ? 'POST' : 'PUT', isNew ? '/config/apps' : `/config/apps/${enc(appId)}`, obj);
+      if (!saved) { saveBtn.disabled = false; return; }
+      go(route('apps', obj.id), isNew ? `Saved the app “${obj.name}”. Now test the connection.` : `Saved “${obj.name}”.`);
+      if (!isNew) saveBtn.disabled = false;
+    } catch (e) {
+      saveBtn.disabled = false;
+      showDiagnostics(form, diagBox, e.body && Array.isArray(e.body.diagnostics) ? e.body.diagnostics : null, e);
+    }
+  }
+}
+
+async function viewAppForm(root, { app: appId }, query, ctx) {
   const isNew = !appId;
   const raw = isNew ? null : await get(`/config/apps/${enc(appId)}`);
   const existing = raw ? configObjectBody(raw) : null;
+  if ((existing && existing.type !== 'braze') || (isNew && query.get('type'))) return viewDataAppForm(root, appId, existing, query, ctx);
   append(root, pageHeader(isNew ? 'Connect a Braze app' : `Braze app: ${existing.name || existing.id}`,
     isNew ? 'joey sends user profiles through this app. The key is checked with Braze when you save.' : 'The key is checked with Braze when it changes.'));
   const o = (existing && existing.options) || {};

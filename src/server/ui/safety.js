@@ -100,7 +100,9 @@ export async function saveConfig(api, method, path, obj) {
   let query = '';
   for (let round = 0; round < 3; round += 1) {
     try {
-      return await api(method, path + query, obj);
+      // null means "cancelled" to the callers: a change answered with no body (a delete) is {}
+      const r = await api(method, path + query, obj);
+      return r === null || r === undefined ? {} : r;
     } catch (e) {
       const b = (e && e.body) || {};
       if (e.status === 409 && b.impact && b.impact.token) {
