@@ -153,7 +153,7 @@ static bool loopback_url(const char *u)
 static long backoff_ms(int attempt, long retry_after_s)
 {
 	if (retry_after_s >= 0)
-		return retry_after_s * 1000 > BQ_BACKOFF_MAX_MS * 4 ? BQ_BACKOFF_MAX_MS * 4 : retry_after_s * 1000;
+		return retry_after_s > BQ_BACKOFF_MAX_MS * 4 / 1000 ? BQ_BACKOFF_MAX_MS * 4 : retry_after_s * 1000;
 	long ms = BQ_BACKOFF_MS << (attempt < 6 ? attempt : 6);
 	if (ms > BQ_BACKOFF_MAX_MS)
 		ms = BQ_BACKOFF_MAX_MS;

@@ -260,7 +260,7 @@ static const char *sf_code(const struct strbuf *body, char *buf, size_t n)
 static long backoff_ms(int attempt, long retry_after_s)
 {
 	if (retry_after_s >= 0)
-		return retry_after_s * 1000 > SF_BACKOFF_MAX_MS * 4 ? SF_BACKOFF_MAX_MS * 4 : retry_after_s * 1000;
+		return retry_after_s > SF_BACKOFF_MAX_MS * 4 / 1000 ? SF_BACKOFF_MAX_MS * 4 : retry_after_s * 1000;
 	long ms = SF_BACKOFF_MS << (attempt < 6 ? attempt : 6);
 	if (ms > SF_BACKOFF_MAX_MS)
 		ms = SF_BACKOFF_MAX_MS;
@@ -609,13 +609,18 @@ static enum jerr result_next(struct sf_conn *c, struct sf_result *r, json_t **ro
 
 /* ---- values ---- */
 
+/* Dates and timestamps beyond year 9999 (either way) are not values: the millisecond
+ * arithmetic would overflow (the fuzzer found "15899999990559194" seconds). */
+#define SF_MAX_SECONDS INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+#define SF_MAX_DAYS INT64_C(2932896)         /* 9999-12-31 */
+
 /* "seconds[.fraction]" (possibly negative) as epoch milliseconds, truncated. */
 static bool sf_seconds_ms(const char *s, int64_t *ms)
 {
 	const char *dot = strchr(s, '.');
 	size_t n = dot ? (size_t)(dot - s) : strcspn(s, " ");
 	int64_t sec;
-	if (!decimal_to_int64(s, n, &sec))
+	if (!decimal_to_int64(s, n, &sec) || sec > SF_MAX_SECONDS || sec < -SF_MAX_SECONDS)
 		return false;
 	int64_t frac = 0;
 	int digits = 0;
@@ -648,7 +653,7 @@ static void sf_cell_text(const struct sf_col *col, const char *s, struct strbuf 
 	int64_t v, ms;
 	switch (col->type) {
 	case SF_DATE:
-		if (decimal_to_int64(s, strlen(s), &v)) {
+		if (decimal_to_int64(s, strlen(s), &v) && v <= SF_MAX_DAYS && v >= -SF_MAX_DAYS) {
 			fmt_day(sb, v);
 			return;
 		}
@@ -684,7 +689,8 @@ static void sf_since_text(const struct sf_col *col, const char *s, struct strbuf
 	if (col->type == SF_TS_NTZ || col->type == SF_TS_LTZ || col->type == SF_TS_TZ) {
 		const char *dot = strchr(s, '.');
 		int64_t sec;
-		if (decimal_to_int64(s, dot ? (size_t)(dot - s) : strcspn(s, " "), &sec) && s[0] != '-') {
+		if (decimal_to_int64(s, dot ? (size_t)(dot - s) : strcspn(s, " "), &sec) && s[0] != '-' &&
+		    sec <= SF_MAX_SECONDS) {
 			struct strbuf iso = STRBUF_INIT;
 			time_format_iso(&iso, sec * 1000);
 			strbuf_add(sb, iso.buf, 10);
@@ -746,7 +752,7 @@ static bool sf_value(struct sf_cursor *cur, const struct sf_col *col, json_t *ce
 		case SF_BOOLEAN:
 			return sql_value_from_int(prop->type, !strcmp(s, "true") || !strcmp(s, "1"), v);
 		case SF_DATE:
-			if (prop->type == PROP_DATE && decimal_to_int64(s, n, &i)) {
+			if (prop->type == PROP_DATE && decimal_to_int64(s, n, &i) && i <= SF_MAX_DAYS && i >= -SF_MAX_DAYS) {
 				v->kind = VAL_DATE;
 				v->u.i = i * 86400000;
 				return true;
