@@ -38,11 +38,11 @@ static void expect_url(const char *host, const char *port, const char *want)
 	bool ok = chw_base_url(host, port, &url, &why);
 	if (!want) {
 		if (ok)
-			fail_msg("host %s port %s: expected an error, got %s", host, port, url.buf);
+			fail_msg("host %s port %s: expected an error, got %s", host ? host : "(none)", port ? port : "(none)", url.buf);
 		assert_true(why.len > 0);
 	} else {
 		if (!ok)
-			fail_msg("host %s port %s: %s", host, port, why.buf);
+			fail_msg("host %s port %s: %s", host ? host : "(none)", port ? port : "(none)", why.buf);
 		assert_string_equal(url.buf, want);
 	}
 	strbuf_release(&url);
