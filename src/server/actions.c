@@ -203,12 +203,12 @@ void act_app_test(struct req *r, struct reply *out)
 		o.timeout_ms = o.timeout_ms > 15000 ? 15000 : o.timeout_ms;
 		if (ops->check(app, &o, &err)) {
 			/* plain words first (no option names); what joey saw as the technical detail */
-			const char *todo;
-			const char *words = impact_key_words(&err, &todo);
+			const char *action;
+			const char *words = impact_key_words(&err, &action);
 			struct strbuf d = STRBUF_INIT;
 			strbuf_addf(&d, "%s%s%s", err.msg.buf, err.detail.len ? ": " : "", err.detail.buf);
 			reply_json(out, 200,
-				   json_pack("{s:b,s:s,s:s,s:s,s:s}", "ok", 0, "error", words, "detail", d.buf, "hint", todo,
+				   json_pack("{s:b,s:s,s:s,s:s,s:s}", "ok", 0, "error", words, "detail", d.buf, "hint", action,
 					     "technical", err.msg.buf));
 			strbuf_release(&d);
 		} else

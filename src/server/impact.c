@@ -301,27 +301,27 @@ out:
 }
 
 /* Plain words for a failed key check (err as dest_ops.check filled it). */
-const char *impact_key_words(const struct jerror *e, const char **todo)
+const char *impact_key_words(const struct jerror *e, const char **action)
 {
 	if (e->code == JERR_AUTH && strstr(e->msg.buf, "lacks")) {
-		*todo = "In Braze, open Settings → API Keys and give the key the permissions users.track, users.delete, "
+		*action = "In Braze, open Settings → API Keys and give the key the permissions users.track, users.delete, "
 			"users.export.ids and subscription.status.set, or make a new key with them.";
 		return "Braze accepted this key, but it lacks a permission joey needs to keep users in sync.";
 	}
 	if (e->code == JERR_AUTH) {
-		*todo = "Copy the key again from Braze (Settings → API Keys). Check also the REST endpoint: it must be the "
+		*action = "Copy the key again from Braze (Settings → API Keys). Check also the REST endpoint: it must be the "
 			"instance of the key's workspace (a dashboard at dashboard-01 uses rest.iad-01.braze.com).";
 		return "Braze did not accept this API key.";
 	}
 	if (e->code == JERR_HTTP) {
-		*todo = "Check the REST endpoint address and that this server can reach the internet.";
+		*action = "Check the REST endpoint address and that this server can reach the internet.";
 		return "joey could not reach Braze at this address.";
 	}
 	if (strstr(e->msg.buf, "does not serve")) {
-		*todo = "Use the REST endpoint of your Braze instance, e.g. https://rest.iad-01.braze.com.";
+		*action = "Use the REST endpoint of your Braze instance, e.g. https://rest.iad-01.braze.com.";
 		return "This address does not answer like Braze's REST API.";
 	}
-	*todo = "Braze may be having trouble: try again in a few minutes, or save anyway and test the connection later.";
+	*action = "Braze may be having trouble: try again in a few minutes, or save anyway and test the connection later.";
 	return "Braze answered with an error, so the key could not be checked.";
 }
 
@@ -351,11 +351,11 @@ static enum jerr judge_app(struct impact_ask *ask, const struct config *staged, 
 	o.timeout_ms = o.timeout_ms > 15000 ? 15000 : o.timeout_ms;
 	enum jerr rc = JERR_OK;
 	if (ops->check(app, &o, &ce)) {
-		const char *todo;
-		const char *words = impact_key_words(&ce, &todo);
+		const char *action;
+		const char *words = impact_key_words(&ce, &action);
 		ask->status = 422;
 		ask->refusal = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s?}}", "error", "the Braze key was not saved", "detail",
-					 words, "hint", todo, "needs", "unverified", "check", "error", ce.msg.buf, "detail",
+					 words, "hint", action, "needs", "unverified", "check", "error", ce.msg.buf, "detail",
 					 ce.detail.len ? ce.detail.buf : NULL);
 		rc = jerror_set(err, JERR_USAGE, "the Braze key was not saved");
 	}

@@ -182,8 +182,8 @@ struct impact_ask {
 };
 /* config_write's approve callback (ctx: struct impact_ask); see impact.c. */
 enum jerr impact_approve(void *ctx, const struct config *staged, struct jerror *err);
-/* A failed Braze key check (dest_ops.check's err) in plain words; *todo: what to do. */
-const char *impact_key_words(const struct jerror *e, const char **todo);
+/* A failed Braze key check (dest_ops.check's err) in plain words; *action: what to do. */
+const char *impact_key_words(const struct jerror *e, const char **action);
 
 /* A source value as JSON (owned; null for NULL or what does not parse), audiences.c. */
 struct value;
