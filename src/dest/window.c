@@ -80,6 +80,16 @@ void window_on_answer(struct window *w, double latency_ms, double rate_per_ms, i
 	clamp(w);
 }
 
+void window_prime(struct window *w, double rate_per_ms)
+{
+	if (!w->slow_start || !(rate_per_ms > 0))
+		return;
+	double need = rate_per_ms * WINDOW_PRIME_LATENCY_MS * w->o.headroom + 2;
+	if (w->cwnd < need)
+		w->cwnd = need;
+	clamp(w);
+}
+
 void window_on_congestion(struct window *w, int64_t now_ms)
 {
 	if (now_ms < w->hold_until_ms)

@@ -13,8 +13,10 @@
  * has to be large enough not to be what limits it). On top of that, TCP-style
  * congestion control:
  *
- *   - fast start: before the first answer the window is `initial`; the first answer
- *     gives a latency and the window jumps to the need at once, instead of doubling
+ *   - fast start: before the first answer the window is the need at a latency of
+ *     WINDOW_PRIME_LATENCY_MS (window_prime; `initial` when the rate is not known), so
+ *     the first round trip is not spent at a small window; the first answer
+ *     gives a latency and the window jumps (or falls) to the need at once, instead of doubling
  *     per round trip as TCP's slow start does (the token bucket, not the window,
  *     keeps Braze's limit, so there is nothing to probe for);
  *   - multiplicative decrease: a 429, a 5xx, a timeout or a reset halves the window
@@ -73,6 +75,14 @@ int window_size(const struct window *w);
  * the need, or shrinks it to the need when that fell.
  */
 void window_on_answer(struct window *w, double latency_ms, double rate_per_ms, int64_t now_ms);
+/*
+ * Before the first answer: the rate budget is known, the latency is not. Size the
+ * window for a slow Braze (WINDOW_PRIME_LATENCY_MS) so the first round trip rides the
+ * rate budget too; the token bucket still paces the requests, and the first answer
+ * brings the window down to the measured need. No effect after the first answer.
+ */
+#define WINDOW_PRIME_LATENCY_MS 500.0
+void window_prime(struct window *w, double rate_per_ms);
 /* A 429, 5xx, timeout or reset: halve the window (once per round trip). */
 void window_on_congestion(struct window *w, int64_t now_ms);
 /* A new maximum (>= 1): the window is clamped to it at once. */

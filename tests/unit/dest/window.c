@@ -84,6 +84,44 @@ static void test_fast_start(void **s)
 	assert_int_equal(w.peak, window_size(&w));
 }
 
+static void test_primed_start_rides_the_first_round_trip(void **s)
+{
+	/* at 500 ms, 32 in flight spend the first round trip at 64/s; primed with the rate
+	 * budget the window is the need at WINDOW_PRIME_LATENCY_MS before any answer */
+	struct window plain, primed;
+	window_init(&plain, NULL);
+	window_init(&primed, NULL);
+	struct ratelimit rl;
+	ratelimit_init(&rl, 3000, 3000, 0.95);
+	window_prime(&primed, rl.rate_per_ms);
+	assert_true(primed.slow_start);
+	assert_true(window_size(&primed) >= (int)(rl.rate_per_ms * WINDOW_PRIME_LATENCY_MS));
+	uint64_t a = simulate(&plain, 500, 0, 1500, NULL);
+	uint64_t b = simulate(&primed, 500, 0, 1500, NULL);
+	if (!(b > a + 300))
+		fail_msg("first 1.5 s at 500 ms: primed %llu answers, plain %llu", (unsigned long long)b,
+			 (unsigned long long)a);
+	/* a fast Braze: the first answer brings the primed window down to the need */
+	struct window fast;
+	window_init(&fast, NULL);
+	window_prime(&fast, 1.0);
+	window_on_answer(&fast, 20, 1.0, 20);
+	assert_true(window_size(&fast) <= 20 * 2 + 8);
+	/* after the first answer priming does nothing; the cap holds */
+	window_prime(&fast, 1.0);
+	assert_true(window_size(&fast) <= 20 * 2 + 8);
+	struct window capped;
+	struct window_opts o = { .max = 16 };
+	window_init(&capped, &o);
+	window_prime(&capped, 1.0);
+	assert_int_equal(window_size(&capped), 16);
+	/* no rate budget known: the initial window stays */
+	struct window none;
+	window_init(&none, NULL);
+	window_prime(&none, 0);
+	assert_int_equal(window_size(&none), 32);
+}
+
 static void test_backs_off_on_congestion(void **s)
 {
 	struct window w;
@@ -211,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_rides_the_limit_at_any_latency),
 		cmocka_unit_test(test_a_fixed_window_of_32_could_not),
 		cmocka_unit_test(test_fast_start),
+		cmocka_unit_test(test_primed_start_rides_the_first_round_trip),
 		cmocka_unit_test(test_backs_off_on_congestion),
 		cmocka_unit_test(test_additive_increase_after_a_decrease),
 		cmocka_unit_test(test_follows_latency_down_and_up),
