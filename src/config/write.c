@@ -288,238 +288,319 @@ static enum jerr stage_create(const char *real, char **out, struct jerror *err)
 	*out = strbuf_detach(&sb, NULL);
 	return JERR_OK;
 }
-enum jerr config_write(const char *dir, const struct cfg_write *w, const struct config_opts *opts,
-		       struct cfg_write_result *res, struct jerror *err)
+/*
+ * Step 5's staging copy: a new directory beside real (*stage, owned by the caller, set
+ * also on failure once created) with every file of pl, then rel replaced by text
+ * (NULL: rel removed). Nothing in real changes.
+ */
+static enum jerr stage_change(const char *real, const struct path_list *pl, const char *rel, const char *text,
+			      char **stage, struct jerror *err)
 {
-	struct config_opts stage_opts = { 0 };
-	struct stage_env senv;
-	struct path_list pl = { NULL, 0, 0 };
-	struct secret_list add = { NULL, 0, 0 };
-	struct found f;
 	struct strbuf path = STRBUF_INIT;
-	struct jerror lerr = JERROR_INIT;
-	struct config *cfg = NULL;
-	json_t *obj = NULL, *secrets = NULL, *root = NULL;
-	const char *id = NULL, *cname;
-	char *real = NULL, *stage = NULL, *rel = NULL, *text = NULL, *stored = NULL, *root_dir = NULL;
-	bool have = false;
-	mode_t mode = 0644;
-	int lock_fd = -1, secrets_fd = -1;
 	enum jerr rc;
 
-	memset(res, 0, sizeof(*res));
-	memset(&f, 0, sizeof(f));
-	arena_init(&f.arena);
-	if ((unsigned)w->cls >= CLASS__COUNT || (unsigned)w->op > CFG_WRITE_DELETE)
-		return jerror_set(err, JERR_USAGE, "invalid config write request");
-	cname = cfg_class_name(w->cls);
-	if (w->op != CFG_WRITE_CREATE && !id_ok(w->id))
-		return bad_id(err, w->id);
-	if (w->id && w->op == CFG_WRITE_CREATE && !id_ok(w->id))
-		return bad_id(err, w->id);
+	if ((rc = stage_create(real, stage, err)) || (rc = stage_copy(real, pl, *stage, err)))
+		return rc;
+	strbuf_addf(&path, "%s/%s", *stage, rel);
+	unlink(path.buf);
+	if (text && !(rc = cw_make_parents(*stage, rel, err)))
+		rc = cw_write_plain(path.buf, text, strlen(text), 0644, err);
+	strbuf_release(&path);
+	return rc;
+}
 
-	/* 1. the request */
-	if (w->op != CFG_WRITE_DELETE && (rc = parse_object(w, &obj, &id, err)))
-		goto out;
-	if (w->op == CFG_WRITE_DELETE)
-		id = w->id;
+/*
+ * The options of the staging load: the caller's (opts, borrowed; NULL: defaults), with
+ * relative paths resolving from the real directory's project root, not the staging
+ * copy's (*root_dir: owned by the caller, NULL when opts name a root).
+ */
+static enum jerr stage_opts_for(const char *dir, const struct config_opts *opts, struct config_opts *out,
+				char **root_dir, struct jerror *err)
+{
+	enum jerr rc;
 
-	real = realpath(dir, NULL);
-	if (!real) {
-		rc = jerror_set(err, errno == ENOENT ? JERR_CONFIG : JERR_IO,
-				"could not open config directory \"%s\": %s", dir, strerror(errno));
-		goto out;
+	memset(out, 0, sizeof(*out));
+	if (opts)
+		*out = *opts;
+	if (!out->root) {
+		if ((rc = config_project_root(dir, root_dir, err)))
+			return rc;
+		out->root = *root_dir;
 	}
-	if ((rc = cw_lock_dir(real, &lock_fd, err)))
-		goto out;
+	return JERR_OK;
+}
 
-	/* 2. where the object is */
-	cw_list_files(real, &pl);
-	have = cw_find_object(real, &pl, w->cls, id, &f);
-	if (w->op == CFG_WRITE_CREATE && have) {
-		rc = jerror_set(err, JERR_USAGE, "%s \"%s\" already exists", cname, id);
-		jerror_detail(err, "it is defined in %s", f.file);
-		jerror_hint(err, "ids are unique per class: choose another id, or update the existing %s", cname);
-		goto out;
+/* ---- config_write, step by step ---- */
+
+/* One config_write: what the steps hand each other; everything owned is freed by job_release. */
+struct write_job {
+	const char *dir;                /* as the caller named it (borrowed) */
+	const struct cfg_write *w;      /* borrowed */
+	const struct config_opts *opts; /* borrowed; may be NULL */
+	const char *cname;              /* the class's name */
+	const char *id;                 /* borrowed from obj, or w->id on DELETE */
+	json_t *obj;                    /* the object as it will be stored; NULL on DELETE */
+	json_t *root;                   /* the file's new top-level array, when it has one */
+	char *real;                     /* realpath of dir */
+	int lock_fd;                    /* the directory's flock */
+	struct path_list pl;            /* the files the loader reads */
+	struct found f;                 /* where the object is now */
+	bool have;                      /* it exists */
+	struct secret_list add;         /* secrets to put in the secrets file */
+	char *stored;                   /* the object's text as stored */
+	char *rel;                      /* the file that changes, relative to real */
+	char *text;                     /* its new text; NULL: the file goes */
+	mode_t mode;                    /* its mode */
+	char *stage, *root_dir;         /* the staging copy, the staging load's root */
+	struct config *cfg;             /* the config as it would be */
+};
+
+/* Step 1: the request (class, op, ids) and the object; job->id set. */
+static enum jerr write_check_request(struct write_job *job, struct jerror *err)
+{
+	const struct cfg_write *w = job->w;
+
+	if (w->op != CFG_WRITE_DELETE)
+		return parse_object(w, &job->obj, &job->id, err);
+	job->id = w->id;
+	return JERR_OK;
+}
+
+/* Step 2: lock the directory and find the object; creating one that exists, or changing one that does not, fails. */
+static enum jerr write_locate(struct write_job *job, struct jerror *err)
+{
+	const struct cfg_write *w = job->w;
+	enum jerr rc;
+
+	job->real = realpath(job->dir, NULL);
+	if (!job->real)
+		return jerror_set(err, errno == ENOENT ? JERR_CONFIG : JERR_IO,
+				  "could not open config directory \"%s\": %s", job->dir, strerror(errno));
+	if ((rc = cw_lock_dir(job->real, &job->lock_fd, err)))
+		return rc;
+
+	cw_list_files(job->real, &job->pl);
+	job->have = cw_find_object(job->real, &job->pl, w->cls, job->id, &job->f);
+	if (w->op == CFG_WRITE_CREATE && job->have) {
+		rc = jerror_set(err, JERR_USAGE, "%s \"%s\" already exists", job->cname, job->id);
+		jerror_detail(err, "it is defined in %s", job->f.file);
+		jerror_hint(err, "ids are unique per class: choose another id, or update the existing %s", job->cname);
+		return rc;
 	}
-	if (w->op != CFG_WRITE_CREATE && !have) {
-		rc = jerror_set(err, JERR_USAGE, "%s \"%s\" does not exist", cname, id);
-		jerror_detail(err, "no file under \"%s\" defines it", dir);
+	if (w->op != CFG_WRITE_CREATE && !job->have) {
+		rc = jerror_set(err, JERR_USAGE, "%s \"%s\" does not exist", job->cname, job->id);
+		jerror_detail(err, "no file under \"%s\" defines it", job->dir);
 		if (w->op == CFG_WRITE_UPDATE)
 			jerror_hint(err, "create it first");
-		goto out;
+		return rc;
 	}
+	return JERR_OK;
+}
 
-	/* 3. secrets */
-	if (obj && (rc = cw_take_secrets(obj, have ? f.obj : NULL, w->cls, id, opts, real, &pl, &add, err)))
-		goto out;
-	if (add.n && !(opts && opts->secrets_path)) {
+/* Step 3: literal secrets of the object move to job->add; they need a secrets file. */
+static enum jerr write_take_secrets(struct write_job *job, struct jerror *err)
+{
+	enum jerr rc;
+
+	if (job->obj && (rc = cw_take_secrets(job->obj, job->have ? job->f.obj : NULL, job->w->cls, job->id,
+					      job->opts, job->real, &job->pl, &job->add, err)))
+		return rc;
+	if (job->add.n && !(job->opts && job->opts->secrets_path)) {
 		rc = jerror_set(err, JERR_USAGE, "option value of %s \"%s\" is a secret, and no secrets file is configured",
-				cname, id);
-		jerror_detail(err, "secret \"%s\" would be written to the config directory", add.items[0].name);
+				job->cname, job->id);
+		jerror_detail(err, "secret \"%s\" would be written to the config directory", job->add.items[0].name);
 		jerror_hint(err, "write \"${NAME}\" and set the environment variable NAME, or configure a secrets file");
-		goto out;
+		return rc;
 	}
+	return JERR_OK;
+}
 
-	/* 4. the new text of the file */
-	if (obj)
-		stored = cw_json_text(obj, false);
-	if (!have) {
-		rel = new_file_name(real, w->cls, id);
-		if (!rel) {
-			rc = jerror_set(err, JERR_IO, "no free file name for %s \"%s\" under %s/", cname, id,
-					cfg_class_dir(w->cls));
-			jerror_hint(err, "remove the stray %s/%s*.json files", cfg_class_dir(w->cls), id);
-			goto out;
+/* Step 4: which file changes (job->rel, job->mode) and its new text (job->text; NULL: it goes). */
+static enum jerr write_new_text(struct write_job *job, struct jerror *err)
+{
+	const struct found *f = &job->f;
+	enum cfg_class cls = job->w->cls;
+
+	if (job->obj)
+		job->stored = cw_json_text(job->obj, false);
+	if (!job->have) {
+		job->rel = new_file_name(job->real, cls, job->id);
+		if (!job->rel) {
+			enum jerr rc = jerror_set(err, JERR_IO, "no free file name for %s \"%s\" under %s/", job->cname,
+						  job->id, cfg_class_dir(cls));
+			jerror_hint(err, "remove the stray %s/%s*.json files", cfg_class_dir(cls), job->id);
+			return rc;
 		}
-		text = cw_json_text(obj, true);
+		job->text = cw_json_text(job->obj, true);
+		return JERR_OK;
+	}
+	struct strbuf path = STRBUF_INIT;
+	struct stat st;
+	job->rel = xstrdup(f->file);
+	strbuf_addf(&path, "%s/%s", job->real, job->rel);
+	if (stat(path.buf, &st) == 0)
+		job->mode = st.st_mode & 07777;
+	strbuf_release(&path);
+	if (f->index < 0) {
+		if (job->obj)
+			job->text = cw_new_file_text(f, job->obj, job->obj);
 	} else {
-		struct stat st;
-		rel = xstrdup(f.file);
-		strbuf_addf(&path, "%s/%s", real, rel);
-		if (stat(path.buf, &st) == 0)
-			mode = st.st_mode & 07777;
-		strbuf_reset(&path);
-		if (f.index < 0) {
-			if (obj)
-				text = cw_new_file_text(&f, obj, obj);
-		} else {
-			root = cw_j5_to_json(f.root);
-			if (obj)
-				json_array_set(root, (size_t)f.index, obj);
-			else
-				json_array_remove(root, (size_t)f.index);
-			if (has_objects(root))
-				text = cw_new_file_text(&f, obj, root);
-		}
+		job->root = cw_j5_to_json(f->root);
+		if (job->obj)
+			json_array_set(job->root, (size_t)f->index, job->obj);
+		else
+			json_array_remove(job->root, (size_t)f->index);
+		if (has_objects(job->root))
+			job->text = cw_new_file_text(f, job->obj, job->root);
 	}
+	return JERR_OK;
+}
 
-	/* 5. staging */
-	if ((rc = stage_create(real, &stage, err)) || (rc = stage_copy(real, &pl, stage, err)))
-		goto out;
-	strbuf_addf(&path, "%s/%s", stage, rel);
-	unlink(path.buf);
-	if (text && ((rc = cw_make_parents(stage, rel, err)) || (rc = cw_write_plain(path.buf, text, strlen(text), 0644, err))))
-		goto out;
-	strbuf_reset(&path);
-	if (opts)
-		stage_opts = *opts;
-	/* paths resolve from the real directory's project root, not the staging copy's */
-	if (!stage_opts.root) {
-		if ((rc = config_project_root(dir, &root_dir, err)))
-			goto out;
-		stage_opts.root = root_dir;
-	}
-	senv.opts = opts;
-	senv.add = &add;
+/* The first error diagnostic of cfg, for the message's detail; NULL if none. */
+static const struct cfg_diag *first_error(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_diags; i++)
+		if (cfg->diags[i].severity == DIAG_ERROR)
+			return &cfg->diags[i];
+	return NULL;
+}
+
+/*
+ * Step 5: load the directory as it would be after the change (a staging copy), with
+ * the new secrets answering after the environment. JERR_CONFIG: res->cfg takes the
+ * diagnostics.
+ */
+static enum jerr write_validate(struct write_job *job, struct cfg_write_result *res, struct jerror *err)
+{
+	const struct cfg_write *w = job->w;
+	struct config_opts stage_opts;
+	struct stage_env senv = { job->opts, &job->add };
+	struct jerror lerr = JERROR_INIT;
+	enum jerr rc;
+
+	if ((rc = stage_change(job->real, &job->pl, job->rel, job->text, &job->stage, err)) ||
+	    (rc = stage_opts_for(job->dir, job->opts, &stage_opts, &job->root_dir, err)))
+		return rc;
 	stage_opts.getenv_fn = stage_getenv;
 	stage_opts.getenv_ctx = &senv;
-	rc = config_load(stage, &stage_opts, &cfg, &lerr);
-	strbuf_reset(&path);
-	if (cfg)
-		cfg->dir = arena_strdup(&cfg->arena, dir);
-	if (rc == JERR_CONFIG && cfg) {
-		const struct cfg_diag *d = NULL;
-		for (size_t i = 0; i < cfg->n_diags && !d; i++)
-			if (cfg->diags[i].severity == DIAG_ERROR)
-				d = &cfg->diags[i];
+	rc = config_load(job->stage, &stage_opts, &job->cfg, &lerr);
+	if (job->cfg)
+		job->cfg->dir = arena_strdup(&job->cfg->arena, job->dir);
+	if (rc == JERR_CONFIG && job->cfg) {
+		const struct config *cfg = job->cfg;
+		const struct cfg_diag *d = first_error(cfg);
 		jerror_set(err, JERR_CONFIG, "%s \"%s\" was not %s: the config would be invalid (%zu error%s)",
-			   cname, id, w->op == CFG_WRITE_CREATE ? "created" : w->op == CFG_WRITE_UPDATE ? "updated" : "deleted",
+			   job->cname, job->id,
+			   w->op == CFG_WRITE_CREATE ? "created" : w->op == CFG_WRITE_UPDATE ? "updated" : "deleted",
 			   cfg->n_errors, cfg->n_errors == 1 ? "" : "s");
 		if (d)
 			jerror_detail(err, "%s%s%d:%d: %s%s%s", d->pos.file ? d->pos.file : "", d->pos.file ? ":" : "",
 				      d->pos.line, d->pos.col, d->field ? d->field : "", d->field ? ": " : "", d->message);
 		jerror_hint(err, "nothing was changed; fix the errors listed in the diagnostics");
-		res->cfg = cfg;
-		cfg = NULL;
-		goto out;
-	}
-	if (rc) {
+		res->cfg = job->cfg;
+		job->cfg = NULL;
+	} else if (rc) {
 		jerror_set(err, rc, "%s", lerr.msg.buf);
 		if (lerr.detail.len)
 			jerror_detail(err, "%s", lerr.detail.buf);
 		if (lerr.hint.len)
 			jerror_hint(err, "%s", lerr.hint.buf);
-		goto out;
 	}
+	jerror_release(&lerr);
+	return rc;
+}
 
-	if (w->dry_run) {
-		res->cfg = cfg;
-		cfg = NULL;
-		res->file = rel;
-		rel = NULL;
-		res->stored_json = stored;
-		stored = NULL;
-		rc = JERR_OK;
-		goto out;
-	}
+/* Step 6b: the config file: written atomically (parents created), or removed. */
+static enum jerr write_commit_file(struct write_job *job, struct jerror *err)
+{
+	struct strbuf path = STRBUF_INIT;
+	char *pdir;
+	enum jerr rc = JERR_OK;
 
-	/* the caller's last word on the change as it would be (destructive changes, keys) */
-	if (w->approve && (rc = w->approve(w->approve_ctx, cfg, err)))
-		goto out;
-
-	/* 6. commit: secrets first, so the config never refers to a secret not on disk */
-	if (add.n) {
-		if ((rc = cw_lock_secrets(opts->secrets_path, lock_fd, &secrets_fd, err)) ||
-		    (rc = cw_secrets_read(opts->secrets_path, &secrets, err)))
-			goto out;
-		for (size_t i = 0; i < add.n; i++)
-			json_object_set_new(secrets, add.items[i].name, json_string_nocheck(add.items[i].value));
-		rc = cw_secrets_write(opts->secrets_path, secrets, err);
-		cw_unlock_dir(secrets_fd);
-		secrets_fd = -1;
-		if (rc)
-			goto out;
-	}
-	strbuf_addf(&path, "%s/%s", real, rel);
-	if (text) {
-		char *pdir = cw_dir_of(path.buf);
+	strbuf_addf(&path, "%s/%s", job->real, job->rel);
+	pdir = cw_dir_of(path.buf);
+	if (job->text) {
 		struct stat st;
 		bool made = stat(pdir, &st) != 0;
-		if ((rc = cw_make_parents(real, rel, err)) || (made && (rc = cw_fsync_dir(real, err)))) {
-			free(pdir);
-			goto out;
-		}
-		free(pdir);
-		rc = cw_write_atomic(path.buf, text, strlen(text), mode, err);
+		if (!(rc = cw_make_parents(job->real, job->rel, err)) && !(made && (rc = cw_fsync_dir(job->real, err))))
+			rc = cw_write_atomic(path.buf, job->text, strlen(job->text), job->mode, err);
 	} else if (unlink(path.buf) != 0) {
 		rc = jerror_set(err, JERR_IO, "could not remove \"%s\": %s", path.buf, strerror(errno));
 	} else {
-		char *pdir = cw_dir_of(path.buf);
 		rc = cw_fsync_dir(pdir, err);
-		free(pdir);
 	}
-	if (rc)
-		goto out;
-	if (have)
-		cw_drop_unused_secrets(opts ? opts->secrets_path : NULL, lock_fd, f.obj, cfg);
-	res->cfg = cfg;
-	cfg = NULL;
-	res->file = rel;
-	rel = NULL;
-	res->stored_json = stored;
-	stored = NULL;
-	rc = JERR_OK;
-out:
-	if (stage)
-		cw_remove_tree(stage);
-	cw_unlock_dir(secrets_fd);
-	cw_unlock_dir(lock_fd);
-	config_free(cfg);
-	json_decref(obj);
-	json_decref(root);
-	json_decref(secrets);
-	cw_secret_list_release(&add);
-	cw_path_list_release(&pl);
-	cw_found_release(&f);
+	free(pdir);
 	strbuf_release(&path);
-	jerror_release(&lerr);
-	free(root_dir);
-	free(real);
-	free(stage);
-	free(rel);
-	free(text);
-	free(stored);
+	return rc;
+}
+
+/* Hand the config, the file and the stored object to res. */
+static void write_result(struct write_job *job, struct cfg_write_result *res)
+{
+	res->cfg = job->cfg;
+	job->cfg = NULL;
+	res->file = job->rel;
+	job->rel = NULL;
+	res->stored_json = job->stored;
+	job->stored = NULL;
+}
+
+static void job_release(struct write_job *job)
+{
+	if (job->stage)
+		cw_remove_tree(job->stage);
+	cw_unlock_dir(job->lock_fd);
+	config_free(job->cfg);
+	json_decref(job->obj);
+	json_decref(job->root);
+	cw_secret_list_release(&job->add);
+	cw_path_list_release(&job->pl);
+	cw_found_release(&job->f);
+	free(job->root_dir);
+	free(job->real);
+	free(job->stage);
+	free(job->rel);
+	free(job->text);
+	free(job->stored);
+}
+
+enum jerr config_write(const char *dir, const struct cfg_write *w, const struct config_opts *opts,
+		       struct cfg_write_result *res, struct jerror *err)
+{
+	struct write_job job = { .dir = dir, .w = w, .opts = opts, .mode = 0644, .lock_fd = -1 };
+	enum jerr rc;
+
+	memset(res, 0, sizeof(*res));
+	arena_init(&job.f.arena);
+	if ((unsigned)w->cls >= CLASS__COUNT || (unsigned)w->op > CFG_WRITE_DELETE)
+		return jerror_set(err, JERR_USAGE, "invalid config write request");
+	job.cname = cfg_class_name(w->cls);
+	if (w->op != CFG_WRITE_CREATE && !id_ok(w->id))
+		return bad_id(err, w->id);
+	if (w->id && w->op == CFG_WRITE_CREATE && !id_ok(w->id))
+		return bad_id(err, w->id);
+
+	if ((rc = write_check_request(&job, err)) || (rc = write_locate(&job, err)) ||
+	    (rc = write_take_secrets(&job, err)) || (rc = write_new_text(&job, err)) ||
+	    (rc = write_validate(&job, res, err)))
+		goto out;
+	if (w->dry_run) {
+		write_result(&job, res);
+		goto out;
+	}
+	/* the caller's last word on the change as it would be (destructive changes, keys) */
+	if (w->approve && (rc = w->approve(w->approve_ctx, job.cfg, err)))
+		goto out;
+	/* 6. commit: secrets first, so the config never refers to a secret not on disk */
+	if (job.add.n && (rc = cw_secrets_add(opts->secrets_path, job.lock_fd, job.add.items, job.add.n, err)))
+		goto out;
+	if ((rc = write_commit_file(&job, err)))
+		goto out;
+	if (job.have)
+		cw_drop_unused_secrets(opts ? opts->secrets_path : NULL, job.lock_fd, job.f.obj, job.cfg);
+	write_result(&job, res);
+out:
+	job_release(&job);
 	return rc;
 }
 
@@ -640,19 +721,9 @@ enum jerr config_file_write(const char *dir, const char *rel, const char *text, 
 		goto out;
 	}
 	/* staged: the whole directory with the new text, loaded as `joey validate` would */
-	if ((rc = stage_create(real, &stage, err)) || (rc = stage_copy(real, &pl, stage, err)))
+	if ((rc = stage_change(real, &pl, rel, text, &stage, err)) ||
+	    (rc = stage_opts_for(dir, opts, &stage_opts, &root_dir, err)))
 		goto out;
-	strbuf_addf(&path, "%s/%s", stage, rel);
-	if ((rc = cw_write_plain(path.buf, text, strlen(text), 0644, err)))
-		goto out;
-	strbuf_reset(&path);
-	if (opts)
-		stage_opts = *opts;
-	if (!stage_opts.root) {
-		if ((rc = config_project_root(dir, &root_dir, err)))
-			goto out;
-		stage_opts.root = root_dir;
-	}
 	rc = config_load(stage, &stage_opts, &cfg, &lerr);
 	if (cfg)
 		cfg->dir = arena_strdup(&cfg->arena, dir);

@@ -136,6 +136,12 @@ enum jerr cw_secrets_write(const char *path, const json_t *secrets, struct jerro
  */
 enum jerr cw_lock_secrets(const char *path, int held_fd, int *fd, struct jerror *err);
 /*
+ * Set items[0..n) (borrowed) in the secrets file at path (created 0600 if missing),
+ * atomically, under cw_lock_secrets (held_fd: the config directory's lock, or -1).
+ * On failure the file is unchanged.
+ */
+enum jerr cw_secrets_add(const char *path, int held_fd, const struct secret *items, size_t n, struct jerror *err);
+/*
  * After a committed change: drop the generated secrets (JOEY_SECRET_*) that the old
  * object referred to and the new config no longer uses. Failing here is only logged.
  */

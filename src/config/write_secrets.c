@@ -361,11 +361,28 @@ enum jerr cw_lock_secrets(const char *path, int held_fd, int *fd, struct jerror 
 	return rc;
 }
 
-enum jerr secrets_set(const char *path, const char *name, const char *value, struct jerror *err)
+enum jerr cw_secrets_add(const char *path, int held_fd, const struct secret *items, size_t n, struct jerror *err)
 {
 	json_t *secrets = NULL;
 	enum jerr rc;
 	int fd = -1;
+
+	if ((rc = cw_lock_secrets(path, held_fd, &fd, err)))
+		return rc;
+	if (!(rc = cw_secrets_read(path, &secrets, err))) {
+		for (size_t i = 0; i < n; i++)
+			json_object_set_new(secrets, items[i].name, json_string_nocheck(items[i].value));
+		rc = cw_secrets_write(path, secrets, err);
+	}
+	json_decref(secrets);
+	cw_unlock_dir(fd);
+	return rc;
+}
+
+enum jerr secrets_set(const char *path, const char *name, const char *value, struct jerror *err)
+{
+	/* borrowed for the call: cw_secrets_add only reads them */
+	struct secret one = { .name = (char *)name, .value = (char *)value };
 
 	if (!path)
 		return jerror_set(err, JERR_USAGE, "no secrets file is configured");
@@ -376,15 +393,7 @@ enum jerr secrets_set(const char *path, const char *name, const char *value, str
 	}
 	if (!value)
 		return jerror_set(err, JERR_USAGE, "secret \"%s\" needs a value", name);
-	if ((rc = cw_lock_secrets(path, -1, &fd, err)))
-		return rc;
-	if (!(rc = cw_secrets_read(path, &secrets, err))) {
-		json_object_set_new(secrets, name, json_string_nocheck(value));
-		rc = cw_secrets_write(path, secrets, err);
-	}
-	json_decref(secrets);
-	cw_unlock_dir(fd);
-	return rc;
+	return cw_secrets_add(path, -1, &one, 1, err);
 }
 
 static bool options_use(const struct cfg_options *o, const char *name)
@@ -398,24 +407,18 @@ static bool options_use(const struct cfg_options *o, const char *name)
 /* Does any option of cfg refer to secret name? */
 static bool cfg_uses_name(const struct config *cfg, const char *name)
 {
-	for (size_t i = 0; i < cfg->n_apps; i++)
-		if (options_use(&cfg->apps[i]->options, name))
+	/* every class with options: its array of objects and how many */
+#define USES(arr, n)                                                \
+	for (size_t i = 0; i < cfg->n; i++)                         \
+		if (options_use(&cfg->arr[i]->options, name))       \
 			return true;
-	for (size_t i = 0; i < cfg->n_sources; i++)
-		if (options_use(&cfg->sources[i]->options, name))
-			return true;
-	for (size_t i = 0; i < cfg->n_properties; i++)
-		if (options_use(&cfg->properties[i]->options, name))
-			return true;
-	for (size_t i = 0; i < cfg->n_destinations; i++)
-		if (options_use(&cfg->destinations[i]->options, name))
-			return true;
-	for (size_t i = 0; i < cfg->n_schedules; i++)
-		if (options_use(&cfg->schedules[i]->options, name))
-			return true;
-	for (size_t i = 0; i < cfg->n_alerts; i++)
-		if (options_use(&cfg->alerts[i]->options, name))
-			return true;
+	USES(apps, n_apps)
+	USES(sources, n_sources)
+	USES(properties, n_properties)
+	USES(destinations, n_destinations)
+	USES(schedules, n_schedules)
+	USES(alerts, n_alerts)
+#undef USES
 	return false;
 }
 
