@@ -97,6 +97,24 @@ enum jerr cw_fsync_dir(const char *dir, struct jerror *err)
 }
 
 /*
+ * Write data[0..len) to fd, again after EINTR and short writes; returns how many bytes
+ * were written (less than len: errno says why, or 0 bytes were taken).
+ */
+static size_t write_all(int fd, const char *data, size_t len)
+{
+	size_t off = 0;
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	return off;
+}
+
+/*
  * Replace path (borrowed) with data[0..len) atomically: a temporary file ".<name>.XXXXXX"
  * in the same directory (a dot-file, so the loader skips one left by a crash), written,
  * given mode, fsync'ed, renamed over path; then the directory is fsync'ed. On failure the
@@ -119,14 +137,7 @@ enum jerr cw_write_atomic(const char *path, const char *data, size_t len, mode_t
 		rc = jerror_set(err, JERR_IO, "could not create a file in \"%s\": %s", dir, strerror(errno));
 		goto out;
 	}
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	off = write_all(fd, data, len);
 	if (off < len || fchmod(fd, mode) != 0 || fsync(fd) != 0) {
 		rc = jerror_set(err, JERR_IO, "could not write \"%s\": %s", tmp.buf, strerror(errno));
 		close(fd);
@@ -153,14 +164,7 @@ enum jerr cw_write_plain(const char *path, const char *data, size_t len, mode_t 
 	size_t off = 0;
 	if (fd < 0)
 		return jerror_set(err, JERR_IO, "could not create \"%s\": %s", path, strerror(errno));
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	off = write_all(fd, data, len);
 	if (off < len || close(fd) != 0) {
 		if (off < len)
 			close(fd);
