@@ -1,9 +1,10 @@
 /*
- * braze_internal.h: how the Braze connector (braze.c) reads Braze's answers, exposed
- * for the fuzz target (tests/fuzz/braze.c) and tests only. Not part of the connector
- * interface: the engine talks to Braze through dest_braze (dest.h) alone.
+ * braze_internal.h: what the pieces of the Braze connector share (braze.c, braze_request.c,
+ * braze_answer.c, braze_enrich.c; see src/dest/README.md), and how it reads Braze's
+ * answers, exposed for the fuzz target (tests/fuzz/braze.c) and tests too. Not part of
+ * the connector interface: the engine talks to Braze through dest_braze (dest.h) alone.
  *
- * Order of calls, as in braze.c for every answered request:
+ * Order of calls, as in braze_answer.c for every answered request:
  *   json_t *body = braze_response_parse(res->body);     -- NULL: empty or not JSON
  *   braze_response_mask(body, api_key);                  -- before any text is taken
  *   msg = braze_response_message(body);                  -- for messages
@@ -20,6 +21,10 @@
 #include <stddef.h>
 
 #include "base/strbuf.h"
+#include "dest/dest.h"
+#include "dest/http.h"
+#include "dest/ratelimit.h"
+#include "dest/window.h"
 
 /* The response body (borrowed) as JSON, owned by the caller; NULL if empty or unreadable. */
 json_t *braze_response_parse(struct slice body);
@@ -42,5 +47,133 @@ const char *braze_response_message(json_t *body);
 size_t braze_response_row_errors(json_t *body, size_t n, const char **errs);
 /* Does a /users/export/ids answer list a user with this external_id (borrowed)? */
 bool braze_response_has_user(json_t *body, struct slice external_id);
+
+/* ---- between the pieces of the connector ---- */
+
+enum endpoint { EP_TRACK, EP_DELETE, EP_EXPORT_IDS, EP_SUBSCRIPTION, EP__COUNT };
+
+/* Braze's endpoints: path, name (rateLimits, metrics), default limit, most rows per request, permission. */
+struct braze_endpoint {
+	const char *path;
+	const char *name;
+	int64_t limit, window_ms;
+	size_t max_rows;
+	const char *permission;
+};
+extern const struct braze_endpoint braze_endpoints[EP__COUNT]; /* braze.c */
+
+#define MAX_SUB_ENTRIES 25 /* subscription_groups entries per v2 request */
+
+struct sub_change {
+	char *group_id;
+	bool subscribed;
+};
+
+struct row {
+	enum dest_op op;
+	struct rkey key;
+	char *keybuf;
+	bool create;
+	char *object; /* track attribute object (JSON), without _update_existing_only */
+	struct sub_change *subs; /* subscription-only changes (EP_SUBSCRIPTION) */
+	size_t n_subs;
+	char *payload;
+	size_t payload_len;
+	unsigned char hash[STATE_HASH_LEN];
+	bool in_scope;
+	int attempts;
+	size_t data_points;
+	char *changed; /* dest_change.changed (NULL: none), passed back */
+	size_t changed_len;
+};
+
+struct batch {
+	enum endpoint ep;
+	struct row **rows;
+	size_t n, alloc;
+	int attempts;      /* failed attempts (5xx, timeouts, resets) */
+	int64_t first_failure; /* mono ms of the first of them (0: none yet) */
+	int throttles;     /* 429s in a row: they use no attempt but grow the wait */
+	int64_t throttled_ms; /* total time waited on 429s */
+	int64_t not_before;
+	struct strbuf body;
+	struct http_request req;
+	char *url;
+	struct batch *next;
+};
+
+struct braze {
+	const struct cfg_app *app;
+	const struct cfg_destination *dest;
+	char *base_url;
+	const char *api_key;
+	struct dest_opts opts;
+	struct dest_sink sink;
+	struct http_client *http;
+	struct ratelimit *rl; /* EP__COUNT buckets shared by every destination of the app */
+	struct batch *open[EP__COUNT];
+	struct batch *ready_head, *ready_tail;
+	size_t n_ready, inflight;
+	struct dest_stats stats;
+	enum jerr fatal;
+	bool sink_failed; /* the fatal error came from the sink: stop delivering */
+	struct jerror fatal_err;
+	uint64_t rng;
+	bool enrich;
+	int64_t last_answer; /* mono ms of the last HTTP answer of any status (0: none yet) */
+	/* the window of requests in flight (dest/window.h) */	struct window win;
+	int cap;                      /* its bound but for memory: --concurrency, fds, hard max */
+	long conn_limit;              /* the HTTP client's connection pool now */
+	int64_t ep_used[EP__COUNT];   /* mono ms an endpoint last sent or was answered (0: never) */
+	uint64_t body_bytes, bodies;  /* request bodies sent, for the memory bound */
+};
+
+/*
+ * braze.c: clocks, backoff, batches and queues. A batch owns its rows array, body and
+ * url; batch_free(bt, rows_too) frees the rows too when asked. enqueue takes r over and
+ * moves a full batch to the ready queue; ready_push puts bt on it (front: first).
+ */
+int64_t braze_mono_ms(void);
+int64_t braze_epoch_ms(void);
+int64_t braze_backoff_ms(struct braze *b, int attempt);
+struct batch *braze_batch_new(enum endpoint ep);
+void braze_batch_free(struct batch *bt, bool rows_too);
+void braze_batch_add(struct batch *bt, struct row *r);
+void braze_ready_push(struct braze *b, struct batch *bt, bool front);
+void braze_enqueue(struct braze *b, enum endpoint ep, struct row *r);
+/* The rate budget (requests per ms) of the endpoints in use in the last 2 s. */
+double braze_rate_in_use(const struct braze *b, int64_t now);
+/* Bound the window (cap, memory) and raise the connection pool to follow it. */
+void braze_window_bound(struct braze *b);
+
+/*
+ * braze_request.c: a row (owned by the caller) copied from the engine's change c
+ * (borrowed); braze_route_row builds its track object and takes r over: queued on its
+ * endpoint, or (nothing for Braze) confirmed at once. braze_build_body fills bt->body
+ * from its rows; braze_sub_entries counts the v2 subscription entries of bt plus
+ * extra (may be NULL).
+ */
+struct row *braze_row_new(const struct dest_change *c);
+void braze_route_row(struct braze *b, const struct dest_change *c, struct row *r);
+void braze_build_body(struct braze *b, struct batch *bt);
+size_t braze_sub_entries(const struct batch *bt, const struct row *extra);
+
+/*
+ * braze_answer.c: braze_on_done is the HTTP client's callback for every request of the
+ * connector (ctx: struct braze; req->user: the batch, taken over). braze_deliver hands
+ * one outcome per row of bt (results[i], errors[i] or NULL) to the sink and frees bt
+ * and its rows; braze_sink_result takes a sink call's error over (*err) as the fatal
+ * one. braze_mask_key appends text to out with key masked (see braze_response_mask).
+ */
+void braze_on_done(void *ctx, struct http_request *req, const struct http_response *res);
+void braze_deliver(struct braze *b, struct batch *bt, const enum dest_result *results, const char *const *errors);
+void braze_sink_result(struct braze *b, enum jerr rc, struct jerror *err);
+void braze_mask_key(struct strbuf *out, const char *text, const char *key);
+
+/*
+ * braze_enrich.c: a /users/export/ids answer (body borrowed) for bt (taken over): the
+ * users Braze has go on to /users/track, the others are delivered DEST_NOT_FOUND.
+ */
+void braze_enrich_answered(struct braze *b, struct batch *bt, json_t *body);
 
 #endif

@@ -1,0 +1,256 @@
+/*
+ * braze_request.c: what the Braze connector sends: a row (struct row, owned by the
+ * caller) made from the engine's dest_change, its /users/track attribute object (the
+ * mapped fields, the `groups` attribute, subscription groups), the endpoint it is
+ * queued on, and the JSON body of each request from its batch's rows. Called by
+ * braze.c (braze_internal.h).
+ */
+#include "dest/braze_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+/*
+ * The distinct (group, state) pairs of the subscription changes of bt's rows and then
+ * extra (may be NULL), in order of first appearance: *seen (owned; its group_id
+ * strings borrowed from the rows). Returns how many.
+ */
+static size_t sub_distinct(const struct batch *bt, const struct row *extra, struct sub_change **seen_out)
+{
+	size_t n = 0;
+	struct sub_change *seen = NULL;
+	size_t alloc = 0;
+	for (size_t i = 0; i <= bt->n; i++) {
+		const struct row *r = i < bt->n ? bt->rows[i] : extra;
+		if (!r)
+			continue;
+		for (size_t j = 0; j < r->n_subs; j++) {
+			bool dup = false;
+			for (size_t k = 0; k < n && !dup; k++)
+				dup = seen[k].subscribed == r->subs[j].subscribed &&
+				      !strcmp(seen[k].group_id, r->subs[j].group_id);
+			if (!dup) {
+				ALLOC_GROW(seen, n + 1, alloc);
+				seen[n++] = r->subs[j];
+			}
+		}
+	}
+	*seen_out = seen;
+	return n;
+}
+
+size_t braze_sub_entries(const struct batch *bt, const struct row *extra)
+{
+	/* distinct (group, state) pairs in the batch plus the extra row */
+	struct sub_change *seen;
+	size_t n = sub_distinct(bt, extra, &seen);
+	free(seen);
+	return n;
+}
+
+/* ---- request bodies ---- */
+
+void braze_build_body(struct braze *b, struct batch *bt)
+{
+	struct strbuf *sb = &bt->body;
+	strbuf_reset(sb);
+	switch (bt->ep) {
+	case EP_TRACK:
+		strbuf_addstr(sb, "{\"attributes\":[");
+		for (size_t i = 0; i < bt->n; i++) {
+			const char *obj = bt->rows[i]->object;
+			size_t len = strlen(obj);
+			if (i)
+				strbuf_addch(sb, ',');
+			if (b->enrich) {
+				/* every enrich object carries the guard */
+				strbuf_add(sb, obj, len - 1);
+				strbuf_addstr(sb, ",\"_update_existing_only\":true}");
+			} else {
+				strbuf_add(sb, obj, len);
+			}
+		}
+		strbuf_addstr(sb, "]}");
+		break;
+	case EP_DELETE:
+	case EP_EXPORT_IDS:
+		strbuf_addstr(sb, "{\"external_ids\":[");
+		for (size_t i = 0; i < bt->n; i++) {
+			if (i)
+				strbuf_addch(sb, ',');
+			strbuf_add_json_string(sb, bt->rows[i]->key.text.ptr, bt->rows[i]->key.text.len);
+		}
+		strbuf_addstr(sb, "]");
+		if (bt->ep == EP_EXPORT_IDS)
+			strbuf_addstr(sb, ",\"fields_to_export\":[\"external_id\"]");
+		strbuf_addstr(sb, "}");
+		break;
+	case EP_SUBSCRIPTION: {
+		/* one entry per (group, state) with the ids that change to it */
+		struct sub_change *seen;
+		size_t n = sub_distinct(bt, NULL, &seen);
+		strbuf_addstr(sb, "{\"subscription_groups\":[");
+		for (size_t k = 0; k < n; k++) {
+			if (k)
+				strbuf_addch(sb, ',');
+			strbuf_addstr(sb, "{\"subscription_group_id\":");
+			strbuf_add_json_string(sb, seen[k].group_id, strlen(seen[k].group_id));
+			strbuf_addf(sb, ",\"subscription_state\":\"%s\",\"external_ids\":[",
+				    seen[k].subscribed ? "subscribed" : "unsubscribed");
+			bool first = true;
+			for (size_t i = 0; i < bt->n; i++)
+				for (size_t j = 0; j < bt->rows[i]->n_subs; j++) {
+					const struct sub_change *s = &bt->rows[i]->subs[j];
+					if (s->subscribed != seen[k].subscribed || strcmp(s->group_id, seen[k].group_id))
+						continue;
+					if (!first)
+						strbuf_addch(sb, ',');
+					first = false;
+					strbuf_add_json_string(sb, bt->rows[i]->key.text.ptr, bt->rows[i]->key.text.len);
+				}
+			strbuf_addstr(sb, "]}");
+		}
+		strbuf_addstr(sb, "]}");
+		free(seen);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* ---- a row from the engine's change ---- */
+
+/*
+ * Append `"op":["a","b"]` with the names of list that are `groups` attribute values
+ * (not subscription groups), preceded by a comma if *first is false; one data point
+ * each. Nothing is written when there are none.
+ */
+static void add_group_op(struct strbuf *sb, const char *op, const char *const *list, size_t n, bool *first,
+			 size_t *dp)
+{
+	size_t written = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (dest_is_subscription_group(list[i]))
+			continue;
+		if (!written++)
+			strbuf_addf(sb, "%s\"%s\":[", *first ? "" : ",", op);
+		else
+			strbuf_addch(sb, ',');
+		strbuf_add_json_string(sb, list[i], strlen(list[i]));
+		(*dp)++;
+	}
+	if (written) {
+		strbuf_addch(sb, ']');
+		*first = false;
+	}
+}
+
+/* The `groups` custom attribute changes, as Braze's array add/remove operations. */
+static void add_groups_attr(struct strbuf *sb, const struct dest_change *c, size_t *dp)
+{
+	size_t mark = sb->len;
+	bool first = true;
+	strbuf_addstr(sb, ",\"groups\":{");
+	add_group_op(sb, "add", c->groups_added, c->n_added, &first, dp);
+	add_group_op(sb, "remove", c->groups_removed, c->n_removed, &first, dp);
+	if (first)
+		strbuf_setlen(sb, mark); /* no attribute values among the changes */
+	else
+		strbuf_addch(sb, '}');
+}
+
+static size_t add_subscriptions(struct strbuf *sb, const struct dest_change *c)
+{
+	size_t n = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		const char *const *list = pass ? c->groups_removed : c->groups_added;
+		size_t cnt = pass ? c->n_removed : c->n_added;
+		for (size_t i = 0; i < cnt; i++) {
+			if (!dest_is_subscription_group(list[i]))
+				continue;
+			strbuf_addstr(sb, n ? ",{\"subscription_group_id\":" : ",\"subscription_groups\":[{\"subscription_group_id\":");
+			strbuf_add_json_string(sb, list[i], strlen(list[i]));
+			strbuf_addf(sb, ",\"subscription_state\":\"%s\"}", pass ? "unsubscribed" : "subscribed");
+			n++;
+		}
+	}
+	if (n)
+		strbuf_addch(sb, ']');
+	return n;
+}
+
+struct row *braze_row_new(const struct dest_change *c)
+{
+	struct row *r = xcalloc(1, sizeof(*r));
+	r->op = c->op;
+	r->keybuf = xstrndup(c->key->text.ptr, c->key->text.len);
+	r->key = *c->key;
+	r->key.text = (struct slice){ r->keybuf, c->key->text.len };
+	r->create = c->create;
+	r->payload = c->new_payload.len ? xstrndup(c->new_payload.ptr, c->new_payload.len) : NULL;
+	r->payload_len = c->new_payload.len;
+	if (c->new_hash)
+		memcpy(r->hash, c->new_hash, STATE_HASH_LEN);
+	r->in_scope = c->in_scope;
+	r->attempts = c->attempts;
+	if (c->changed.len) {
+		r->changed = xstrndup(c->changed.ptr, c->changed.len);
+		r->changed_len = c->changed.len;
+	}
+	return r;
+}
+
+void braze_route_row(struct braze *b, const struct dest_change *c, struct row *r)
+{
+	if (c->op == DEST_DELETE) {
+		braze_enqueue(b, EP_DELETE, r);
+	} else {
+		struct strbuf sb = STRBUF_INIT;
+		size_t dp = 0;
+		strbuf_addstr(&sb, "{\"external_id\":");
+		strbuf_add_json_string(&sb, c->key->text.ptr, c->key->text.len);
+		for (size_t i = 0; i < c->n_fields; i++) {
+			strbuf_addch(&sb, ',');
+			strbuf_add_json_string(&sb, c->fields[i].name, strlen(c->fields[i].name));
+			strbuf_addch(&sb, ':');
+			strbuf_addstr(&sb, c->fields[i].json);
+			dp += dest_field_billable(c->fields[i].name);
+		}
+		size_t attr_len = sb.len;
+		add_groups_attr(&sb, c, &dp);
+		bool groups_attr = sb.len != attr_len;
+		size_t n_subs = add_subscriptions(&sb, c);
+		strbuf_addch(&sb, '}');
+		r->data_points = dp;
+
+		if (c->op == DEST_ENRICH_NEW) {
+			r->object = strbuf_detach(&sb, NULL);
+			braze_enqueue(b, EP_EXPORT_IDS, r);
+		} else if (!c->create && !c->n_fields && !groups_attr && n_subs && !b->enrich) {
+			/* only subscription changes: the subscription endpoint, no data points */
+			r->subs = xcalloc(n_subs, sizeof(*r->subs));
+			for (int pass = 0; pass < 2; pass++) {
+				const char *const *list = pass ? c->groups_removed : c->groups_added;
+				size_t cnt = pass ? c->n_removed : c->n_added;
+				for (size_t i = 0; i < cnt; i++)
+					if (dest_is_subscription_group(list[i]))
+						r->subs[r->n_subs++] = (struct sub_change){ xstrdup(list[i]), !pass };
+			}
+			strbuf_release(&sb);
+			braze_enqueue(b, EP_SUBSCRIPTION, r);
+		} else if (!c->create && !c->n_fields && !groups_attr && !n_subs) {
+			/* nothing for Braze (e.g. released with no mapped groups): confirm at once */
+			struct batch *bt = braze_batch_new(EP_TRACK);
+			enum dest_result ok = DEST_OK;
+			strbuf_release(&sb);
+			braze_batch_add(bt, r);
+			braze_deliver(b, bt, &ok, NULL);
+		} else {
+			r->object = strbuf_detach(&sb, NULL);
+			braze_enqueue(b, EP_TRACK, r);
+		}
+	}
+}
