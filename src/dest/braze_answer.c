@@ -360,7 +360,7 @@ static void answer_wrong_endpoint(struct braze *b, struct batch *bt, const struc
 	braze_batch_free(bt, true);
 }
 
-/* 1xx or anything else unexpected: not a confirmation; retry like a 5xx. */
+/* 1xx, 408 or anything else unexpected: not a confirmation; retry like a 5xx. */
 static void answer_unexpected(struct braze *b, struct batch *bt, const struct http_response *res, int64_t now)
 {
 	char detail[512];
@@ -456,10 +456,10 @@ void braze_on_done(void *ctx, struct http_request *req, const struct http_respon
 		answer_refused(b, bt, res, msg);
 	else if (res->status == 404 || res->status == 415 || (res->status >= 300 && res->status < 400))
 		answer_wrong_endpoint(b, bt, res, msg);
+	else if (res->status >= 400 && res->status < 500 && res->status != 408)
+		answer_rejected(b, bt, res, body, msg); /* before the catch-all: a 400 is a verdict */
 	else if (res->status < 200 || res->status >= 300)
-		answer_unexpected(b, bt, res, now);
-	else if (res->status >= 400 && res->status < 500)
-		answer_rejected(b, bt, res, body, msg);
+		answer_unexpected(b, bt, res, now); /* 1xx, 408: not a verdict on the rows; retry */
 	else
 		handle_success(b, bt, body);
 	strbuf_release(&transport);

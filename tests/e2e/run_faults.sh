@@ -34,6 +34,21 @@ bump; M=$(sim_mark); sim_post /_sim/faults '[{"endpoint":"track","status":400,"c
 run run $J --json; expect_rc 0 "400 without row errors: run succeeds"
 SINCE=$M sim_check "400: the rejected batch was split in two and both halves went through" '[sorted(ids) for ids in [[a["external_id"] for a in q["body"]["attributes"]] for q in reqs if q["path"]=="/users/track" and q["status"]==400]]==[sorted(sum(([a["external_id"] for a in q["body"]["attributes"]] for q in reqs if q["status"]==201 and q["path"]=="/users/track" and any(b["external_id"] in [x["external_id"] for r in reqs if r["status"]==400 for x in r["body"]["attributes"]] for b in q["body"]["attributes"])), []))] and len([q for q in reqs if q["status"]==201 and q["path"]=="/users/track"])==len([q for q in reqs if q["path"]=="/users/track"])-1'
 converged "400: converged"
+SINCE=$M sim_check "400: not retried as it was; the two halves are smaller than the rejected batch" 'sorted(len(q["body"]["attributes"]) for q in reqs if q["path"]=="/users/track")[:2]==[37,38] and max(len(q["body"]["attributes"]) for q in reqs if q["path"]=="/users/track" and q["status"]==201)<=75'
+
+# a 400 that names its rows (Braze's answer when no object in the batch is valid): those
+# rows fail with Braze's reason at once, no retry, no "unexpected HTTP 400"
+bump; M=$(sim_mark)
+for id in $(seq 1 75); do sim_post /_sim/faults '{"action":"row_error","external_id":"'"$id"'","type":"EMAIL_BAD_FORMAT"}' >/dev/null; done
+run run $J --json; expect_rc 1 "400 naming rows: run reports the failed rows"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1])["destinations"][0]; c=d["counts"]; assert c["failed"]==75 and c["updated"]==125 and d["retries"]==0, d' "$OUT" \
+  && ok "400 naming rows: exactly those 75 rows failed, the other 125 went out, no retries" || bad "400 naming rows counts: $OUT"
+SINCE=$M sim_check "400 naming rows: each rejected batch was sent once" 'len([q for q in reqs if q["path"]=="/users/track" and q["status"]==400])==1'
+run status --config "$TMP/cfg" --record 7; expect_out 'EMAIL_BAD_FORMAT' "400 naming rows: Braze's reason recorded"
+expect_no 'unexpected HTTP 400' "400 naming rows: not an unexpected answer"
+for id in $(seq 1 75); do sim_post /_sim/faults '{"action":"clear_row_error","external_id":"'"$id"'"}' >/dev/null; done
+run run $J; expect_rc 0 "400 naming rows: next run converges"
+converged "400 naming rows: nothing lost"
 
 # timeouts, resets, unanswered-but-applied, invalid JSON, never-ending responses
 bump; sim_post /_sim/faults '[{"endpoint":"track","action":"slow","delay_ms":2500,"count":1},
