@@ -140,10 +140,7 @@ void ld_load_alert(struct loader *ld, const struct where *w0, const struct j5_no
 	x->w = *w0;
 	x->order = order;
 	x->node = o;
-	ld_check_fields(ld, w, o, alert_fields, ARRAY_SIZE(alert_fields), NULL, "an Alert");
-	x->al.id = w0->id;
-	x->al.name = ld_get_str(o, "name");
-	x->al.pos = (struct cfg_pos){ w0->file, o->line, o->col };
+	ld_read_head(ld, w, o, alert_fields, ARRAY_SIZE(alert_fields), "an Alert", &x->al.id, &x->al.name, &x->al.pos);
 	x->al.failed_rows = x->al.failed_rows_percent = x->al.records_drop_percent = -1;
 	type = ld_req_str(ld, w, o, "type", &tm);
 	x->al.type = type;
@@ -239,16 +236,9 @@ void ld_load_alert(struct loader *ld, const struct where *w0, const struct j5_no
 /* Pass 3: alerts -> destinations or model. */
 void ld_link_alerts(struct loader *ld, const struct link_set *ls)
 {
-	struct model_x **models = ls->models;
-	size_t nm = ls->nm;
-	struct dest_x **dests = ls->dests;
-	size_t nd = ls->nd;
-	struct alert_x **alerts = ls->alerts;
-	size_t nal = ls->nal;
-
-	for (size_t i = 0; i < nal; i++) {
-		struct alert_x *x = alerts[i];
-		struct model_x *mx = ld_resolve(ld, &x->w, x->model_m, x->model_id, "modelId", CLASS_MODEL, (void **)models, nm);
+	for (size_t i = 0; i < ls->nal; i++) {
+		struct alert_x *x = ls->alerts[i];
+		struct model_x *mx = ld_resolve(ld, &x->w, x->model_m, x->model_id, "modelId", CLASS_MODEL, (void **)ls->models, ls->nm);
 		x->al.model = mx ? &mx->m : NULL;
 		if (!x->dests_m)
 			continue;
@@ -264,10 +254,10 @@ void ld_link_alerts(struct loader *ld, const struct link_set *ls)
 				ld_err(ld, &x->w, NPOS(e), field, NULL, "expected a destination id (a string), found %s", ld_found_text(e));
 				continue;
 			}
-			struct dest_x *dx = ld_find_id((void **)dests, nd, e->str);
+			struct dest_x *dx = ld_find_id((void **)ls->dests, ls->nd, e->str);
 			if (!dx) {
 				if (!ld_is_broken(ld, e->str))
-					ld_err(ld, &x->w, NPOS(e), field, ld_did_you_mean_id(ld, e->str, (void **)dests, nd),
+					ld_err(ld, &x->w, NPOS(e), field, ld_did_you_mean_id(ld, e->str, (void **)ls->dests, ls->nd),
 					       "unknown Destination \"%s\"", e->str);
 				continue;
 			}

@@ -65,10 +65,7 @@ void ld_load_app(struct loader *ld, const struct where *w, const struct j5_node 
 	const char *type;
 	x->w = *w;
 	x->order = order;
-	ld_check_fields(ld, w, o, app_fields, ARRAY_SIZE(app_fields), NULL, "an App");
-	x->a.id = w->id;
-	x->a.name = ld_get_str(o, "name");
-	x->a.pos = (struct cfg_pos){ w->file, o->line, o->col };
+	ld_read_head(ld, w, o, app_fields, ARRAY_SIZE(app_fields), "an App", &x->a.id, &x->a.name, &x->a.pos);
 	type = ld_req_str(ld, w, o, "type", &tm);
 	x->a.type = type;
 	if (ld_skip_export_only(ld, w, tm, type, "app and its destinations are"))

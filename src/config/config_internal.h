@@ -215,6 +215,12 @@ const char *ld_req_str(struct loader *ld, const struct where *w, const struct j5
 /* An enum field: index in names, dflt if absent, -1 (reported) if invalid. */
 int ld_get_enum(struct loader *ld, const struct where *w, const struct j5_node *obj, const char *key,
 		const char *field, const char *const *names, size_t n, int dflt);
+/*
+ * What every class object starts with: its fields checked against specs (what: "an
+ * App"), then its id (from w), "name" and position into the cfg struct's fields.
+ */
+void ld_read_head(struct loader *ld, const struct where *w, const struct j5_node *o, const struct field_spec *specs,
+		  size_t n_specs, const char *what, const char **id, const char **name, struct cfg_pos *pos);
 /* Register a wrapper of class c for pass 3. */
 void ld_add_obj(struct loader *ld, enum cfg_class c, void *obj);
 

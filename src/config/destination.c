@@ -106,10 +106,7 @@ void ld_load_destination(struct loader *ld, const struct where *w, const struct 
 	x->w = *w;
 	x->order = order;
 	x->node = o;
-	ld_check_fields(ld, w, o, dest_fields, ARRAY_SIZE(dest_fields), NULL, "a Destination");
-	x->d.id = w->id;
-	x->d.name = ld_get_str(o, "name");
-	x->d.pos = (struct cfg_pos){ w->file, o->line, o->col };
+	ld_read_head(ld, w, o, dest_fields, ARRAY_SIZE(dest_fields), "a Destination", &x->d.id, &x->d.name, &x->d.pos);
 	type = ld_req_str(ld, w, o, "type", &tm);
 	x->d.type = type;
 	if (ld_skip_export_only(ld, w, tm, type, "destination is"))
@@ -487,23 +484,10 @@ static void link_sync_log(struct loader *ld, struct dest_x *x, struct app_x **ap
 /* Pass 3: destinations -> app, model, group, mapping, sync log. */
 void ld_link_destinations(struct loader *ld, const struct link_set *ls)
 {
-	struct app_x **apps = ls->apps;
-	size_t na = ls->na;
-	struct model_x **models = ls->models;
-	size_t nm = ls->nm;
-	struct source_x **srcs = ls->srcs;
-	size_t ns = ls->ns;
-	struct property_x **props = ls->props;
-	size_t np = ls->np;
-	struct group_x **groups = ls->groups;
-	size_t ng = ls->ng;
-	struct dest_x **dests = ls->dests;
-	size_t nd = ls->nd;
-
-	for (size_t i = 0; i < nd; i++) {
-		struct dest_x *x = dests[i];
-		struct app_x *ax = ld_resolve(ld, &x->w, x->app_m, x->app_id, "appId", CLASS_APP, (void **)apps, na);
-		struct model_x *mx = ld_resolve(ld, &x->w, x->model_m, x->model_id, "modelId", CLASS_MODEL, (void **)models, nm);
+	for (size_t i = 0; i < ls->nd; i++) {
+		struct dest_x *x = ls->dests[i];
+		struct app_x *ax = ld_resolve(ld, &x->w, x->app_m, x->app_id, "appId", CLASS_APP, (void **)ls->apps, ls->na);
+		struct model_x *mx = ld_resolve(ld, &x->w, x->model_m, x->model_id, "modelId", CLASS_MODEL, (void **)ls->models, ls->nm);
 		const struct catalog_destination *cat = catalog_destination(x->d.type);
 		x->d.app = ax ? &ax->a : NULL;
 		x->d.model = mx ? &mx->m : NULL;
@@ -511,8 +495,8 @@ void ld_link_destinations(struct loader *ld, const struct link_set *ls)
 			ld_err(ld, &x->w, NPOS(x->app_m->value), "appId", NULL,
 			       "destination type \"%s\" needs %s %s app, but app \"%s\" is of type \"%s\"", x->d.type,
 			       ld_article(cat->app_type), cat->app_type, ax->a.id, ax->a.type);
-		link_destination(ld, x, (void **)props, np, (void **)groups, ng);
-		link_sync_log(ld, x, apps, na, srcs, ns);
+		link_destination(ld, x, (void **)ls->props, ls->np, (void **)ls->groups, ls->ng);
+		link_sync_log(ld, x, ls->apps, ls->na, ls->srcs, ls->ns);
 	}
 
 }

@@ -153,3 +153,15 @@ void config_print_diags(const struct config *cfg, FILE *out)
 			fprintf(out, "hint: %s\n", d->hint);
 	}
 }
+
+const char *ld_quoted_list(struct loader *ld, const char *prefix, const char *const *names, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *out;
+	strbuf_addstr(&sb, prefix);
+	for (size_t k = 0; k < n; k++)
+		strbuf_addf(&sb, "%s\"%s\"", k ? ", " : "", names[k]);
+	out = arena_strdup(ld->a, sb.buf);
+	strbuf_release(&sb);
+	return out;
+}

@@ -160,15 +160,9 @@ int ld_get_enum(struct loader *ld, const struct where *w, const struct j5_node *
 		return j5_member(obj, key) && j5_member(obj, key)->value->type != J5_NULL ? -1 : dflt;
 	i = names_find(names, n, m->value->str);
 	if (i < 0) {
-		struct strbuf sb = STRBUF_INIT;
 		const char *hint = ld_did_you_mean(ld, m->value->str, names, n);
-		if (!hint) {
-			strbuf_addstr(&sb, "use one of: ");
-			for (size_t k = 0; k < n; k++)
-				strbuf_addf(&sb, "%s\"%s\"", k ? ", " : "", names[k]);
-			hint = arena_strdup(ld->a, sb.buf);
-			strbuf_release(&sb);
-		}
+		if (!hint)
+			hint = ld_quoted_list(ld, "use one of: ", names, n);
 		ld_err(ld, w, NPOS(m->value), field ? field : key, hint, "invalid value \"%s\"",
 		       m->value->str);
 	}
@@ -187,4 +181,13 @@ const struct j5_node *ld_get_obj(const struct j5_node *obj, const char *key)
 {
 	const struct j5_member *m = ld_get_m(obj, key, T_OBJ);
 	return m ? m->value : &EMPTY_OBJECT;
+}
+
+void ld_read_head(struct loader *ld, const struct where *w, const struct j5_node *o, const struct field_spec *specs,
+		  size_t n_specs, const char *what, const char **id, const char **name, struct cfg_pos *pos)
+{
+	ld_check_fields(ld, w, o, specs, n_specs, NULL, what);
+	*id = w->id;
+	*name = ld_get_str(o, "name");
+	*pos = (struct cfg_pos){ w->file, o->line, o->col };
 }

@@ -38,10 +38,7 @@ void ld_load_group(struct loader *ld, const struct where *w, const struct j5_nod
 	x->w = *w;
 	x->order = order;
 	x->node = o;
-	ld_check_fields(ld, w, o, group_fields, ARRAY_SIZE(group_fields), NULL, "a Group");
-	x->g.id = w->id;
-	x->g.name = ld_get_str(o, "name");
-	x->g.pos = (struct cfg_pos){ w->file, o->line, o->col };
+	ld_read_head(ld, w, o, group_fields, ARRAY_SIZE(group_fields), "a Group", &x->g.id, &x->g.name, &x->g.pos);
 	x->model_id = ld_req_str(ld, w, o, "modelId", &x->model_m);
 	gm = ld_get_m(o, "type", T_STR);
 	gt = gm ? gm->value->str : NULL;
@@ -310,20 +307,13 @@ static void link_group_rules(struct loader *ld, struct group_x *gx, void *const 
 /* Pass 3: groups -> model, then their rules. */
 void ld_link_groups(struct loader *ld, const struct link_set *ls)
 {
-	struct model_x **models = ls->models;
-	size_t nm = ls->nm;
-	struct property_x **props = ls->props;
-	size_t np = ls->np;
-	struct group_x **groups = ls->groups;
-	size_t ng = ls->ng;
-
-	for (size_t i = 0; i < ng; i++) {
-		struct model_x *mx = ld_resolve(ld, &groups[i]->w, groups[i]->model_m, groups[i]->model_id, "modelId",
-					     CLASS_MODEL, (void **)models, nm);
-		groups[i]->g.model = mx ? &mx->m : NULL;
+	for (size_t i = 0; i < ls->ng; i++) {
+		struct model_x *mx = ld_resolve(ld, &ls->groups[i]->w, ls->groups[i]->model_m, ls->groups[i]->model_id, "modelId",
+					     CLASS_MODEL, (void **)ls->models, ls->nm);
+		ls->groups[i]->g.model = mx ? &mx->m : NULL;
 	}
-	for (size_t i = 0; i < ng; i++)
-		link_group_rules(ld, groups[i], (void **)props, np);
+	for (size_t i = 0; i < ls->ng; i++)
+		link_group_rules(ld, ls->groups[i], (void **)ls->props, ls->np);
 
 }
 

@@ -3,6 +3,7 @@
  * resolving references by id (with did-you-mean), and running the class files' link steps
  * in dependency order (ld_link_all). Called by config_load (config.c).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,53 +42,39 @@ static int cmp_sort_item(const void *a, const void *b)
 	return (x->order > y->order) - (x->order < y->order);
 }
 
-/* id and order of a wrapper: every wrapper starts with its cfg struct (id first), then where, order. */
+/*
+ * Where each class's wrapper keeps its where, its file order and its position (every
+ * wrapper starts with its cfg struct, id first: config_internal.h).
+ */
+static const struct {
+	size_t where, order, pos;
+} wrapper_layout[CLASS__COUNT] = {
+	[CLASS_APP] = { offsetof(struct app_x, w), offsetof(struct app_x, order), offsetof(struct app_x, a.pos) },
+	[CLASS_MODEL] = { offsetof(struct model_x, w), offsetof(struct model_x, order), offsetof(struct model_x, m.pos) },
+	[CLASS_SOURCE] = { offsetof(struct source_x, w), offsetof(struct source_x, order),
+			   offsetof(struct source_x, s.pos) },
+	[CLASS_PROPERTY] = { offsetof(struct property_x, w), offsetof(struct property_x, order),
+			     offsetof(struct property_x, p.pos) },
+	[CLASS_GROUP] = { offsetof(struct group_x, w), offsetof(struct group_x, order), offsetof(struct group_x, g.pos) },
+	[CLASS_DESTINATION] = { offsetof(struct dest_x, w), offsetof(struct dest_x, order), offsetof(struct dest_x, d.pos) },
+	[CLASS_SCHEDULE] = { offsetof(struct schedule_x, w), offsetof(struct schedule_x, order),
+			     offsetof(struct schedule_x, s.pos) },
+	[CLASS_ALERT] = { offsetof(struct alert_x, w), offsetof(struct alert_x, order), offsetof(struct alert_x, al.pos) },
+};
+
 static size_t order_of(enum cfg_class c, void *o)
 {
-	switch (c) {
-	case CLASS_APP: return ((struct app_x *)o)->order;
-	case CLASS_MODEL: return ((struct model_x *)o)->order;
-	case CLASS_SOURCE: return ((struct source_x *)o)->order;
-	case CLASS_PROPERTY: return ((struct property_x *)o)->order;
-	case CLASS_GROUP: return ((struct group_x *)o)->order;
-	case CLASS_DESTINATION: return ((struct dest_x *)o)->order;
-	case CLASS_SCHEDULE: return ((struct schedule_x *)o)->order;
-	case CLASS_ALERT: return ((struct alert_x *)o)->order;
-	case CLASS__COUNT: break;
-	}
-	return 0;
+	return *(const size_t *)((const char *)o + wrapper_layout[c].order);
 }
 
 static const struct where *where_of(enum cfg_class c, void *o)
 {
-	switch (c) {
-	case CLASS_APP: return &((struct app_x *)o)->w;
-	case CLASS_MODEL: return &((struct model_x *)o)->w;
-	case CLASS_SOURCE: return &((struct source_x *)o)->w;
-	case CLASS_PROPERTY: return &((struct property_x *)o)->w;
-	case CLASS_GROUP: return &((struct group_x *)o)->w;
-	case CLASS_DESTINATION: return &((struct dest_x *)o)->w;
-	case CLASS_SCHEDULE: return &((struct schedule_x *)o)->w;
-	case CLASS_ALERT: return &((struct alert_x *)o)->w;
-	case CLASS__COUNT: break;
-	}
-	return NULL;
+	return (const struct where *)((const char *)o + wrapper_layout[c].where);
 }
 
 static const struct cfg_pos *pos_of(enum cfg_class c, void *o)
 {
-	switch (c) {
-	case CLASS_APP: return &((struct app_x *)o)->a.pos;
-	case CLASS_MODEL: return &((struct model_x *)o)->m.pos;
-	case CLASS_SOURCE: return &((struct source_x *)o)->s.pos;
-	case CLASS_PROPERTY: return &((struct property_x *)o)->p.pos;
-	case CLASS_GROUP: return &((struct group_x *)o)->g.pos;
-	case CLASS_DESTINATION: return &((struct dest_x *)o)->d.pos;
-	case CLASS_SCHEDULE: return &((struct schedule_x *)o)->s.pos;
-	case CLASS_ALERT: return &((struct alert_x *)o)->al.pos;
-	case CLASS__COUNT: break;
-	}
-	return NULL;
+	return (const struct cfg_pos *)((const char *)o + wrapper_layout[c].pos);
 }
 
 /* Sort class c by id, report and drop duplicates; returns an arena array of wrappers. */

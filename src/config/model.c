@@ -22,10 +22,7 @@ void ld_load_model(struct loader *ld, const struct where *w, const struct j5_nod
 	struct model_x *x = arena_zalloc(ld->a, sizeof(*x));
 	x->w = *w;
 	x->order = order;
-	ld_check_fields(ld, w, o, model_fields, ARRAY_SIZE(model_fields), NULL, "a Model");
-	x->m.id = w->id;
-	x->m.name = ld_get_str(o, "name");
-	x->m.pos = (struct cfg_pos){ w->file, o->line, o->col };
+	ld_read_head(ld, w, o, model_fields, ARRAY_SIZE(model_fields), "a Model", &x->m.id, &x->m.name, &x->m.pos);
 	x->m.type = ld_req_str(ld, w, o, "type", NULL);
 	if (x->m.type)
 		ld_get_enum(ld, w, o, "type", NULL, types, ARRAY_SIZE(types), 0);
@@ -47,22 +44,17 @@ static bool pk_type_ok(enum prop_type t)
  * the model's primary source */
 static void link_source_mappings(struct loader *ld, const struct link_set *ls)
 {
-	struct source_x **srcs = ls->srcs;
-	size_t ns = ls->ns;
-	struct property_x **props = ls->props;
-	size_t np = ls->np;
-
-	struct source_x **by_order = xmalloc((ns ? ns : 1) * sizeof(*by_order));
-	memcpy(by_order, srcs, ns * sizeof(*by_order));
-	qsort(by_order, ns, sizeof(*by_order), cmp_source_order);
-	for (size_t i = 0; i < ns; i++) {
+	struct source_x **by_order = xmalloc((ls->ns ? ls->ns : 1) * sizeof(*by_order));
+	memcpy(by_order, ls->srcs, ls->ns * sizeof(*by_order));
+	qsort(by_order, ls->ns, sizeof(*by_order), cmp_source_order);
+	for (size_t i = 0; i < ls->ns; i++) {
 		struct source_x *x = by_order[i];
 		struct property_x *px;
 		const char *field;
 		if (!x->mapping)
 			continue;
 		field = arena_printf(ld->a, "mapping.%s", x->mapping->key);
-		px = ld_resolve(ld, &x->w, x->mapping, x->mapping->value->str, field, CLASS_PROPERTY, (void **)props, np);
+		px = ld_resolve(ld, &x->w, x->mapping, x->mapping->value->str, field, CLASS_PROPERTY, (void **)ls->props, ls->np);
 		if (!px)
 			continue;
 		x->s.mapping_property = &px->p;
@@ -110,11 +102,8 @@ static void link_source_mappings(struct loader *ld, const struct link_set *ls)
 /* A secondary source joins on the model's primary key, through a unique property. */
 static void check_source_joins(struct loader *ld, const struct link_set *ls)
 {
-	struct source_x **srcs = ls->srcs;
-	size_t ns = ls->ns;
-
-	for (size_t i = 0; i < ns; i++) {
-		struct source_x *x = srcs[i];
+	for (size_t i = 0; i < ls->ns; i++) {
+		struct source_x *x = ls->srcs[i];
 		struct cfg_property *mp = x->s.mapping_property;
 		struct cfg_model *m = x->s.model;
 		if (!mp || x->s.is_primary || !m || mp->source == &x->s)
@@ -139,19 +128,14 @@ static void check_source_joins(struct loader *ld, const struct link_set *ls)
 /* Every model has a primary key (unless a broken mapping was reported). */
 static void check_models_have_key(struct loader *ld, const struct link_set *ls)
 {
-	struct model_x **models = ls->models;
-	size_t nm = ls->nm;
-	struct source_x **srcs = ls->srcs;
-	size_t ns = ls->ns;
-
-	for (size_t i = 0; i < nm; i++) {
-		struct cfg_model *m = &models[i]->m;
+	for (size_t i = 0; i < ls->nm; i++) {
+		struct cfg_model *m = &ls->models[i]->m;
 		bool unsure = false; /* a source of m has a broken mapping: already reported */
-		for (size_t j = 0; j < ns; j++)
-			if (srcs[j]->s.model == m && (!srcs[j]->s.mapping_property || !srcs[j]->s.mapping_property->source))
+		for (size_t j = 0; j < ls->ns; j++)
+			if (ls->srcs[j]->s.model == m && (!ls->srcs[j]->s.mapping_property || !ls->srcs[j]->s.mapping_property->source))
 				unsure = true;
 		if (!m->primary_source && !unsure)
-			ld_err(ld, &models[i]->w, m->pos.line, m->pos.col, NULL,
+			ld_err(ld, &ls->models[i]->w, m->pos.line, m->pos.col, NULL,
 			       "give one source a \"mapping\" {\"<column>\": \"<property id>\"} pointing at a unique property read from that same source",
 			       "no primary key: no source of model \"%s\" maps a column to a property read from that same source", m->id);
 	}
@@ -169,57 +153,46 @@ void ld_link_primary_keys(struct loader *ld, const struct link_set *ls)
 /* Pass 3, last: each model's properties, sources (primary first), groups and destinations. */
 void ld_fill_model_arrays(struct loader *ld, const struct link_set *ls)
 {
-	struct model_x **models = ls->models;
-	size_t nm = ls->nm;
-	struct source_x **srcs = ls->srcs;
-	size_t ns = ls->ns;
-	struct property_x **props = ls->props;
-	size_t np = ls->np;
-	struct group_x **groups = ls->groups;
-	size_t ng = ls->ng;
-	struct dest_x **dests = ls->dests;
-	size_t nd = ls->nd;
-
-	for (size_t i = 0; i < nm; i++) {
-		struct cfg_model *m = &models[i]->m;
+	for (size_t i = 0; i < ls->nm; i++) {
+		struct cfg_model *m = &ls->models[i]->m;
 		size_t k;
-		for (size_t j = 0; j < np; j++)
-			if (props[j]->p.source && props[j]->p.source->model == m)
+		for (size_t j = 0; j < ls->np; j++)
+			if (ls->props[j]->p.source && ls->props[j]->p.source->model == m)
 				m->n_properties++;
 		m->properties = arena_alloc(ld->a, (m->n_properties ? m->n_properties : 1) * sizeof(void *));
 		k = 0;
-		for (size_t j = 0; j < np; j++)
-			if (props[j]->p.source && props[j]->p.source->model == m) {
-				props[j]->p.slot = k;
-				m->properties[k++] = &props[j]->p;
+		for (size_t j = 0; j < ls->np; j++)
+			if (ls->props[j]->p.source && ls->props[j]->p.source->model == m) {
+				ls->props[j]->p.slot = k;
+				m->properties[k++] = &ls->props[j]->p;
 			}
-		for (size_t j = 0; j < ns; j++)
-			if (srcs[j]->s.model == m)
+		for (size_t j = 0; j < ls->ns; j++)
+			if (ls->srcs[j]->s.model == m)
 				m->n_sources++;
 		m->sources = arena_alloc(ld->a, (m->n_sources ? m->n_sources : 1) * sizeof(void *));
 		k = 0;
 		if (m->primary_source)
 			m->sources[k++] = m->primary_source;
-		for (size_t j = 0; j < ns; j++)
-			if (srcs[j]->s.model == m && &srcs[j]->s != m->primary_source)
-				m->sources[k++] = &srcs[j]->s;
-		for (size_t j = 0; j < ng; j++)
-			if (groups[j]->g.model == m)
+		for (size_t j = 0; j < ls->ns; j++)
+			if (ls->srcs[j]->s.model == m && &ls->srcs[j]->s != m->primary_source)
+				m->sources[k++] = &ls->srcs[j]->s;
+		for (size_t j = 0; j < ls->ng; j++)
+			if (ls->groups[j]->g.model == m)
 				m->n_groups++;
 		m->groups = arena_alloc(ld->a, (m->n_groups ? m->n_groups : 1) * sizeof(void *));
 		k = 0;
-		for (size_t j = 0; j < ng; j++)
-			if (groups[j]->g.model == m) {
-				groups[j]->g.index = k;
-				m->groups[k++] = &groups[j]->g;
+		for (size_t j = 0; j < ls->ng; j++)
+			if (ls->groups[j]->g.model == m) {
+				ls->groups[j]->g.index = k;
+				m->groups[k++] = &ls->groups[j]->g;
 			}
-		for (size_t j = 0; j < nd; j++)
-			if (dests[j]->d.model == m)
+		for (size_t j = 0; j < ls->nd; j++)
+			if (ls->dests[j]->d.model == m)
 				m->n_destinations++;
 		m->destinations = arena_alloc(ld->a, (m->n_destinations ? m->n_destinations : 1) * sizeof(void *));
 		k = 0;
-		for (size_t j = 0; j < nd; j++)
-			if (dests[j]->d.model == m)
-				m->destinations[k++] = &dests[j]->d;
+		for (size_t j = 0; j < ls->nd; j++)
+			if (ls->dests[j]->d.model == m)
+				m->destinations[k++] = &ls->dests[j]->d;
 	}
 }

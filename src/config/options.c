@@ -334,6 +334,18 @@ void ld_check_plain_env(struct loader *ld)
 	}
 }
 
+/* A string option that holds a whole number or a decimal ("42", "1.5"): made a number (true). */
+static bool option_to_number(struct cfg_option *opt)
+{
+	char *end;
+	double d = strtod(opt->str, &end);
+	if (!*opt->str || *end || !isfinite(d))
+		return false;
+	opt->kind = OPT_NUMBER;
+	opt->num = d;
+	return true;
+}
+
 /* Check options against a catalog table: unknown names, kinds, required ones. */
 void ld_check_options(struct loader *ld, const struct where *w, const struct cfg_options *o,
 			  const struct catalog_option *cat, const char *what, int line, int col)
@@ -352,35 +364,15 @@ void ld_check_options(struct loader *ld, const struct where *w, const struct cfg
 				c = &cat[j];
 		if (!c) {
 			const char *hint = ld_did_you_mean(ld, opt->key, names, n_names);
-			if (!hint && n_names) {
-				struct strbuf sb = STRBUF_INIT;
-				strbuf_addstr(&sb, "valid options: ");
-				for (size_t k = 0; k < n_names; k++)
-					strbuf_addf(&sb, "%s\"%s\"", k ? ", " : "", names[k]);
-				hint = arena_strdup(ld->a, sb.buf);
-				strbuf_release(&sb);
-			}
+			if (!hint && n_names)
+				hint = ld_quoted_list(ld, "valid options: ", names, n_names);
 			ld_err(ld, w, opt->pos.line, opt->pos.col, field, hint,
 			       "unknown option \"%s\" for %s", opt->key, what);
 			continue;
 		}
-		if (c->kind == OPT_NUMBER && opt->kind == OPT_STRING && !opt->secret) {
-			char *end;
-			double d = strtod(opt->str, &end);
-			if (*opt->str && !*end && isfinite(d)) {
-				opt->kind = OPT_NUMBER;
-				opt->num = d;
-				continue;
-			}
-		}
+		if (c->kind == OPT_NUMBER && opt->kind == OPT_STRING && option_to_number(opt))
+			continue;
 		if (c->kind == OPT_NUMBER && opt->kind == OPT_STRING && opt->secret) {
-			char *end;
-			double d = strtod(opt->str, &end);
-			if (*opt->str && !*end && isfinite(d)) {
-				opt->kind = OPT_NUMBER;
-				opt->num = d;
-				continue;
-			}
 			ld_err(ld, w, opt->pos.line, opt->pos.col, field, NULL,
 			       "expected a number in %s", config_option_display(opt));
 			continue;

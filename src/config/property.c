@@ -200,14 +200,9 @@ static void check_mustache(struct loader *ld, const struct where *w, const struc
 /* Pass 3: properties -> source; options by source kind; queries' placeholders. */
 void ld_link_properties(struct loader *ld, const struct link_set *ls)
 {
-	struct source_x **srcs = ls->srcs;
-	size_t ns = ls->ns;
-	struct property_x **props = ls->props;
-	size_t np = ls->np;
-
-	for (size_t i = 0; i < np; i++) {
-		struct property_x *x = props[i];
-		struct source_x *sx = ld_resolve(ld, &x->w, x->source_m, x->source_id, "sourceId", CLASS_SOURCE, (void **)srcs, ns);
+	for (size_t i = 0; i < ls->np; i++) {
+		struct property_x *x = ls->props[i];
+		struct source_x *sx = ld_resolve(ld, &x->w, x->source_m, x->source_id, "sourceId", CLASS_SOURCE, (void **)ls->srcs, ls->ns);
 		struct cfg_property *p = &x->p;
 		int agg;
 		if (!sx)
@@ -247,10 +242,10 @@ void ld_link_properties(struct loader *ld, const struct link_set *ls)
 		p->agg = (enum agg_method)agg;
 	}
 	/* property queries may reference other properties of the model */
-	for (size_t i = 0; i < np; i++) {
-		const struct cfg_option *q = cfg_options_get(&props[i]->p.options, "query");
-		if (q && q->kind == OPT_STRING && props[i]->p.source && props[i]->p.source->model)
-			check_mustache(ld, &props[i]->w, q, props[i]->p.source->model, props, np);
+	for (size_t i = 0; i < ls->np; i++) {
+		const struct cfg_option *q = cfg_options_get(&ls->props[i]->p.options, "query");
+		if (q && q->kind == OPT_STRING && ls->props[i]->p.source && ls->props[i]->p.source->model)
+			check_mustache(ld, &ls->props[i]->w, q, ls->props[i]->p.source->model, ls->props, ls->np);
 	}
 }
 

@@ -31,10 +31,7 @@ void ld_load_schedule(struct loader *ld, const struct where *w, const struct j5_
 	x->w = *w;
 	x->order = order;
 	x->node = o;
-	ld_check_fields(ld, w, o, schedule_fields, ARRAY_SIZE(schedule_fields), NULL, "a Schedule");
-	x->s.id = w->id;
-	x->s.name = ld_get_str(o, "name");
-	x->s.pos = (struct cfg_pos){ w->file, o->line, o->col };
+	ld_read_head(ld, w, o, schedule_fields, ARRAY_SIZE(schedule_fields), "a Schedule", &x->s.id, &x->s.name, &x->s.pos);
 	x->source_id = ld_req_str(ld, w, o, "sourceId", &x->source_m);
 	x->s.recurring = ld_get_bool(o, "recurring", false);
 	x->s.confirm_records = ld_get_bool(o, "confirmRecords", ld_get_bool(o, "confirmProfiles", false));
@@ -83,14 +80,9 @@ void ld_load_schedule(struct loader *ld, const struct where *w, const struct j5_
 /* Pass 3: schedules -> source (one schedule a source). */
 void ld_link_schedules(struct loader *ld, const struct link_set *ls)
 {
-	struct source_x **srcs = ls->srcs;
-	size_t ns = ls->ns;
-	struct schedule_x **scheds = ls->scheds;
-	size_t nsc = ls->nsc;
-
-	for (size_t i = 0; i < nsc; i++) {
-		struct schedule_x *x = scheds[i];
-		struct source_x *sx = ld_resolve(ld, &x->w, x->source_m, x->source_id, "sourceId", CLASS_SOURCE, (void **)srcs, ns);
+	for (size_t i = 0; i < ls->nsc; i++) {
+		struct schedule_x *x = ls->scheds[i];
+		struct source_x *sx = ld_resolve(ld, &x->w, x->source_m, x->source_id, "sourceId", CLASS_SOURCE, (void **)ls->srcs, ls->ns);
 		if (!sx)
 			continue;
 		x->s.source = &sx->s;
@@ -98,10 +90,10 @@ void ld_link_schedules(struct loader *ld, const struct link_set *ls)
 		if (!sx->s.schedule)
 			sx->s.schedule = &x->s;
 		for (size_t j = 0; j < i; j++)
-			if (scheds[j]->s.source == &sx->s) {
+			if (ls->scheds[j]->s.source == &sx->s) {
 				ld_err(ld, &x->w, NPOS(x->source_m->value), "sourceId", "remove one of the schedules",
 				       "source \"%s\" already has schedule \"%s\"; a source has at most one", sx->s.id,
-				       scheds[j]->s.id);
+				       ls->scheds[j]->s.id);
 				break;
 			}
 		if (sx->cat)

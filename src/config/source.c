@@ -28,10 +28,7 @@ void ld_load_source(struct loader *ld, const struct where *w, const struct j5_no
 	x->w = *w;
 	x->order = order;
 	x->node = o;
-	ld_check_fields(ld, w, o, source_fields, ARRAY_SIZE(source_fields), NULL, "a Source");
-	x->s.id = w->id;
-	x->s.name = ld_get_str(o, "name");
-	x->s.pos = (struct cfg_pos){ w->file, o->line, o->col };
+	ld_read_head(ld, w, o, source_fields, ARRAY_SIZE(source_fields), "a Source", &x->s.id, &x->s.name, &x->s.pos);
 	type = ld_req_str(ld, w, o, "type", &tm);
 	x->s.type = type;
 	ld_read_options(ld, w, ld_get_obj(o, "options"), "SOURCE",
@@ -89,17 +86,10 @@ static int cmp_prop_ptr(const void *a, const void *b)
 /* Pass 3: sources -> app, model. */
 void ld_link_sources(struct loader *ld, const struct link_set *ls)
 {
-	struct app_x **apps = ls->apps;
-	size_t na = ls->na;
-	struct model_x **models = ls->models;
-	size_t nm = ls->nm;
-	struct source_x **srcs = ls->srcs;
-	size_t ns = ls->ns;
-
-	for (size_t i = 0; i < ns; i++) {
-		struct source_x *x = srcs[i];
-		struct app_x *ax = ld_resolve(ld, &x->w, x->app_m, x->app_id, "appId", CLASS_APP, (void **)apps, na);
-		struct model_x *mx = ld_resolve(ld, &x->w, x->model_m, x->model_id, "modelId", CLASS_MODEL, (void **)models, nm);
+	for (size_t i = 0; i < ls->ns; i++) {
+		struct source_x *x = ls->srcs[i];
+		struct app_x *ax = ld_resolve(ld, &x->w, x->app_m, x->app_id, "appId", CLASS_APP, (void **)ls->apps, ls->na);
+		struct model_x *mx = ld_resolve(ld, &x->w, x->model_m, x->model_id, "modelId", CLASS_MODEL, (void **)ls->models, ls->nm);
 		x->s.app = ax ? &ax->a : NULL;
 		x->s.model = mx ? &mx->m : NULL;
 		if (ax && ax->cat && ax->cat->supported && x->cat && strcmp(ax->a.type, x->cat->app_type) &&
@@ -113,21 +103,16 @@ void ld_link_sources(struct loader *ld, const struct link_set *ls)
 /* Pass 3, last: each source's properties, sorted by id. */
 void ld_fill_source_properties(struct loader *ld, const struct link_set *ls)
 {
-	struct source_x **srcs = ls->srcs;
-	size_t ns = ls->ns;
-	struct property_x **props = ls->props;
-	size_t np = ls->np;
-
-	for (size_t i = 0; i < ns; i++) {
-		struct cfg_source *s = &srcs[i]->s;
+	for (size_t i = 0; i < ls->ns; i++) {
+		struct cfg_source *s = &ls->srcs[i]->s;
 		size_t k = 0;
-		for (size_t j = 0; j < np; j++)
-			if (props[j]->p.source == s)
+		for (size_t j = 0; j < ls->np; j++)
+			if (ls->props[j]->p.source == s)
 				s->n_properties++;
 		s->properties = arena_alloc(ld->a, (s->n_properties ? s->n_properties : 1) * sizeof(void *));
-		for (size_t j = 0; j < np; j++)
-			if (props[j]->p.source == s)
-				s->properties[k++] = &props[j]->p;
+		for (size_t j = 0; j < ls->np; j++)
+			if (ls->props[j]->p.source == s)
+				s->properties[k++] = &ls->props[j]->p;
 		qsort(s->properties, s->n_properties, sizeof(void *), cmp_prop_ptr);
 	}
 }
