@@ -157,7 +157,7 @@ void ld_load_alert(struct loader *ld, const struct where *w0, const struct j5_no
 	ld_read_options(ld, w, ld_get_obj(o, "options"), "ALERT", cat ? cat->options : NULL, &x->al.options);
 	if (cat) {
 		ld_check_options(ld, w, &x->al.options, cat->options, arena_printf(ld->a, "%s %s alert", ld_article(type), type),
-			      o->line, o->col);
+				 o->line, o->col);
 		const struct cfg_option *u = cfg_options_get(&x->al.options, "url");
 		if (u && u->kind == OPT_STRING)
 			check_alert_url(ld, w, u);

@@ -24,7 +24,7 @@ static const struct field_spec app_fields[] = {
  * skipped with a warning instead of refused. what: "app and its destinations are".
  */
 bool ld_skip_export_only(struct loader *ld, const struct where *w, const struct j5_member *tm,
-			     const char *type, const char *what)
+			 const char *type, const char *what)
 {
 	if (!catalog_export_only(type))
 		return false;
@@ -72,7 +72,7 @@ void ld_load_app(struct loader *ld, const struct where *w, const struct j5_node 
 		return;
 	x->cat = catalog_app(type);
 	ld_read_options(ld, w, ld_get_obj(o, "options"), "APP", x->cat && x->cat->supported ? x->cat->options : NULL,
-		     &x->a.options);
+			&x->a.options);
 	if (type) {
 		size_t n;
 		const char *const *names = catalog_app_types(&n);
@@ -95,7 +95,7 @@ void ld_load_app(struct loader *ld, const struct where *w, const struct j5_node 
 	}
 	if (x->cat && x->cat->supported) {
 		ld_check_options(ld, w, &x->a.options, x->cat->options,
-			      arena_printf(ld->a, "%s %s app", ld_article(type), type), o->line, o->col);
+				 arena_printf(ld->a, "%s %s app", ld_article(type), type), o->line, o->col);
 		if (!strcmp(type, "braze")) {
 			const struct cfg_option *key = cfg_options_get(&x->a.options, "apiKey");
 			bool key_ok = true;

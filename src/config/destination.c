@@ -112,7 +112,7 @@ void ld_load_destination(struct loader *ld, const struct where *w, const struct 
 	if (ld_skip_export_only(ld, w, tm, type, "destination is"))
 		return;
 	ld_read_options(ld, w, ld_get_obj(o, "options"), "DESTINATION",
-		     catalog_destination(type) ? catalog_destination(type)->options : NULL, &x->d.options);
+			catalog_destination(type) ? catalog_destination(type)->options : NULL, &x->d.options);
 	x->app_id = ld_req_str(ld, w, o, "appId", &x->app_m);
 	x->model_id = ld_req_str(ld, w, o, "modelId", &x->model_m);
 	if (type) {
@@ -135,7 +135,7 @@ void ld_load_destination(struct loader *ld, const struct where *w, const struct 
 	if (cat) {
 		const struct cfg_option *mdp;
 		ld_check_options(ld, w, &x->d.options, cat->options,
-			      arena_printf(ld->a, "a %s destination", x->d.type), o->line, o->col);
+				 arena_printf(ld->a, "a %s destination", x->d.type), o->line, o->col);
 		mdp = cfg_options_get(&x->d.options, "maxDeletePercent");
 		if (mdp && mdp->kind == OPT_NUMBER) {
 			if (mdp->num < 0 || mdp->num > 100)

@@ -66,8 +66,8 @@ static const char *join_field(struct loader *ld, const char *prefix, const char 
  * value types, required fields and deprecated fields. null values count as absent.
  */
 void ld_check_fields(struct loader *ld, const struct where *w, const struct j5_node *obj,
-			 const struct field_spec *specs, size_t n_specs, const char *prefix,
-			 const char *what)
+		     const struct field_spec *specs, size_t n_specs, const char *prefix,
+		     const char *what)
 {
 	const char **names = xmalloc((n_specs ? n_specs : 1) * sizeof(*names));
 	for (size_t i = 0; i < n_specs; i++)
@@ -134,7 +134,7 @@ bool ld_get_bool(const struct j5_node *obj, const char *key, bool dflt)
 
 /* A required string field: reports it missing (at the object) and returns NULL. */
 const char *ld_req_str(struct loader *ld, const struct where *w, const struct j5_node *obj,
-			   const char *key, const struct j5_member **mo)
+		       const char *key, const struct j5_member **mo)
 {
 	const struct j5_member *m = j5_member(obj, key);
 	if (mo)
@@ -152,7 +152,7 @@ const char *ld_req_str(struct loader *ld, const struct where *w, const struct j5
 
 /* An enum field: index in names, dflt if absent, -1 (reported) if invalid. */
 int ld_get_enum(struct loader *ld, const struct where *w, const struct j5_node *obj,
-		    const char *key, const char *field, const char *const *names, size_t n, int dflt)
+		const char *key, const char *field, const char *const *names, size_t n, int dflt)
 {
 	const struct j5_member *m = ld_get_m(obj, key, T_STR);
 	int i;

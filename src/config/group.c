@@ -309,7 +309,7 @@ void ld_link_groups(struct loader *ld, const struct link_set *ls)
 {
 	for (size_t i = 0; i < ls->ng; i++) {
 		struct model_x *mx = ld_resolve(ld, &ls->groups[i]->w, ls->groups[i]->model_m, ls->groups[i]->model_id, "modelId",
-					     CLASS_MODEL, (void **)ls->models, ls->nm);
+						CLASS_MODEL, (void **)ls->models, ls->nm);
 		ls->groups[i]->g.model = mx ? &mx->m : NULL;
 	}
 	for (size_t i = 0; i < ls->ng; i++)

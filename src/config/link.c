@@ -123,7 +123,7 @@ void *ld_find_id(void *const *arr, size_t n, const char *id)
 
 /* Resolve a reference field: reports a dangling id (with did-you-mean). */
 void *ld_resolve(struct loader *ld, const struct where *w, const struct j5_member *m,
-		     const char *id, const char *field, enum cfg_class target, void *const *arr, size_t n)
+		 const char *id, const char *field, enum cfg_class target, void *const *arr, size_t n)
 {
 	void *o;
 	if (!id)

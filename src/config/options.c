@@ -178,7 +178,7 @@ struct plain_env_use {
  * options it does not list (reported by ld_check_options), references stay unresolved.
  */
 void ld_read_options(struct loader *ld, const struct where *w, const struct j5_node *obj,
-			 const char *topic, const struct catalog_option *cat, struct cfg_options *o)
+		     const char *topic, const struct catalog_option *cat, struct cfg_options *o)
 {
 	size_t n = 0;
 	o->items = arena_zalloc(ld->a, (obj->n ? obj->n : 1) * sizeof(*o->items));
@@ -348,7 +348,7 @@ static bool option_to_number(struct cfg_option *opt)
 
 /* Check options against a catalog table: unknown names, kinds, required ones. */
 void ld_check_options(struct loader *ld, const struct where *w, const struct cfg_options *o,
-			  const struct catalog_option *cat, const char *what, int line, int col)
+		      const struct catalog_option *cat, const char *what, int line, int col)
 {
 	const char *names[32];
 	size_t n_names = 0;

@@ -32,7 +32,7 @@ static const struct field_spec filter_fields[] = {
 
 /* filters: [{key, op, match}] */
 void ld_read_filters(struct loader *ld, const struct where *w, const struct j5_node *obj,
-			 struct cfg_filter **out, size_t *n_out)
+		     struct cfg_filter **out, size_t *n_out)
 {
 	const struct j5_member *fm = ld_get_m(obj, "filters", T_ARR);
 	const struct j5_node *arr;
@@ -66,7 +66,7 @@ void ld_read_filters(struct loader *ld, const struct where *w, const struct j5_n
 			continue;
 		}
 		op = ld_get_enum(ld, w, f, "op", arena_printf(ld->a, "%s.op", prefix), filter_op_names,
-			      FOP__COUNT, -1);
+				 FOP__COUNT, -1);
 		if (op < 0)
 			continue;
 		cf->op = (enum filter_op)op;
@@ -161,7 +161,7 @@ void ld_load_property(struct loader *ld, const struct where *w, const struct j5_
 		       "remove \"isArray\" or \"unique\"", "unique properties cannot be arrays");
 	/* the query sources' table lists every property option (none is secret) */
 	ld_read_options(ld, w, ld_get_obj(o, "options"), "PROPERTY", catalog_property_options(true),
-		     &x->p.options);
+			&x->p.options);
 	ld_read_filters(ld, w, o, &x->p.filters, &x->p.n_filters);
 	ld_add_obj(ld, CLASS_PROPERTY, x);
 }
@@ -211,7 +211,7 @@ void ld_link_properties(struct loader *ld, const struct link_set *ls)
 		if (!sx->cat)
 			continue;
 		ld_check_options(ld, &x->w, &p->options, catalog_property_options(sx->s.is_query),
-			      arena_printf(ld->a, "a property of a %s source", sx->s.type), x->node->line, x->node->col);
+				 arena_printf(ld->a, "a property of a %s source", sx->s.type), x->node->line, x->node->col);
 		p->column = cfg_options_str(&p->options, "column");
 		p->sort_column = cfg_options_str(&p->options, "sortColumn");
 		p->query = cfg_options_str(&p->options, "query");

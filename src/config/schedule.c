@@ -47,7 +47,7 @@ void ld_load_schedule(struct loader *ld, const struct where *w, const struct j5_
 			x->s.recurring_frequency_ms = (int64_t)f;
 	}
 	ld_read_options(ld, w, ld_get_obj(o, "options"), "SCHEDULE", catalog_schedule_options(true),
-		     &x->s.options);
+			&x->s.options);
 	const struct cfg_option *cron_opt = cfg_options_get(&x->s.options, "cron");
 	if (cron_opt && cron_opt->kind == OPT_STRING) {
 		struct cron c;
@@ -98,8 +98,8 @@ void ld_link_schedules(struct loader *ld, const struct link_set *ls)
 			}
 		if (sx->cat)
 			ld_check_options(ld, &x->w, &x->s.options, catalog_schedule_options(sx->s.is_query),
-				      arena_printf(ld->a, "a schedule of a %s source", sx->s.type), x->node->line,
-				      x->node->col);
+					 arena_printf(ld->a, "a schedule of a %s source", sx->s.type), x->node->line,
+					 x->node->col);
 		/* Grouparoo's redshift query source had no getRows: properties only */
 		if (sx->s.is_query && sx->s.type && !strncmp(sx->s.type, "redshift-", 9))
 			ld_err(ld, &x->w, NPOS(x->source_m->value), "sourceId",

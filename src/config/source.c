@@ -32,7 +32,7 @@ void ld_load_source(struct loader *ld, const struct where *w, const struct j5_no
 	type = ld_req_str(ld, w, o, "type", &tm);
 	x->s.type = type;
 	ld_read_options(ld, w, ld_get_obj(o, "options"), "SOURCE",
-		     catalog_source(type) ? catalog_source(type)->options : NULL, &x->s.options);
+			catalog_source(type) ? catalog_source(type)->options : NULL, &x->s.options);
 	x->app_id = ld_req_str(ld, w, o, "appId", &x->app_m);
 	x->model_id = ld_req_str(ld, w, o, "modelId", &x->model_m);
 	if (type) {
@@ -51,7 +51,7 @@ void ld_load_source(struct loader *ld, const struct where *w, const struct j5_no
 		if (x->cat) {
 			x->s.is_query = x->cat->is_query;
 			ld_check_options(ld, w, &x->s.options, x->cat->options,
-				      arena_printf(ld->a, "a %s source", x->s.type), o->line, o->col);
+					 arena_printf(ld->a, "a %s source", x->s.type), o->line, o->col);
 			x->s.table = x->s.is_query ? NULL : cfg_options_str(&x->s.options, "table");
 			x->s.query = x->s.is_query ? cfg_options_str(&x->s.options, "query") : NULL;
 		}
