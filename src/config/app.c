@@ -58,6 +58,53 @@ static bool file_unlisted(struct loader *ld, const struct cfg_option *opt)
 	return out;
 }
 
+/* A Braze app's options: the API key (it goes into a header), rateLimits, restEndpoint
+ * (https, plain http only on loopback; a bare host name gets https://). */
+static void check_braze_options(struct loader *ld, const struct where *w, struct app_x *x)
+{
+	const struct cfg_option *key = cfg_options_get(&x->a.options, "apiKey");
+	bool key_ok = true;
+	for (const char *c = key && key->kind == OPT_STRING ? key->str : ""; *c; c++)
+		key_ok &= *c > ' ' && *c < 0x7f;
+	if (!key_ok) /* it goes into an HTTP header: no spaces, controls or line breaks */
+		ld_err(ld, w, key->pos.line, key->pos.col, "options.apiKey",
+		       "copy the key again from Braze's dashboard (Settings > APIs and Identifiers)",
+		       "the API key %s contains spaces, line breaks or other characters an API key cannot have",
+		       config_option_display(key));
+	const struct cfg_option *rl = cfg_options_get(&x->a.options, "rateLimits");
+	int64_t rl_n, rl_w;
+	const char *rl_bad = NULL;
+	if (rl && rl->kind == OPT_STRING && !catalog_rate_limit(rl->str, "", &rl_n, &rl_w, &rl_bad) &&
+	    rl_bad)
+		ld_err(ld, w, rl->pos.line, rl->pos.col, "options.rateLimits",
+		       "write ENDPOINT=REQUESTS/SECONDS, comma-separated, e.g. \"track=3000/3,delete=20000/60\" "
+		       "(endpoints: track, delete, export_ids, subscription)",
+		       "rateLimits \"%s\" is not valid%s%s%s", config_option_display(rl),
+		       rl->secret ? "" : " at \"", rl->secret ? "" : rl_bad, rl->secret ? "" : "\"");
+	struct cfg_option *ep = (struct cfg_option *)cfg_options_get(&x->a.options, "restEndpoint");
+	if (ep && ep->kind == OPT_STRING && *ep->str) {
+		const char *s = ep->str;
+		if (!strncmp(s, "https://", 8)) {
+			/* fine */
+		} else if (!strncmp(s, "http://", 7)) {
+			const char *h = s + 7;
+			size_t hl = strcspn(h, ":/");
+			if (!((hl == 9 && !strncmp(h, "127.0.0.1", 9)) ||
+			      (hl == 9 && !strncmp(h, "localhost", 9))))
+				ld_err(ld, w, ep->pos.line, ep->pos.col, "options.restEndpoint",
+				       "use an https:// endpoint such as \"https://rest.iad-01.braze.com\"",
+				       "plain http endpoint \"%s\" is only allowed for 127.0.0.1 and localhost",
+				       config_option_display(ep));
+		} else if (strstr(s, "://")) {
+			ld_err(ld, w, ep->pos.line, ep->pos.col, "options.restEndpoint",
+			       "use an https:// endpoint such as \"https://rest.iad-01.braze.com\"",
+			       "unsupported URL scheme in endpoint \"%s\"", config_option_display(ep));
+		} else {
+			ep->str = arena_printf(ld->a, "https://%s", s);
+		}
+	}
+}
+
 void ld_load_app(struct loader *ld, const struct where *w, const struct j5_node *o, size_t order)
 {
 	struct app_x *x = arena_zalloc(ld->a, sizeof(*x));
@@ -96,49 +143,8 @@ void ld_load_app(struct loader *ld, const struct where *w, const struct j5_node 
 	if (x->cat && x->cat->supported) {
 		ld_check_options(ld, w, &x->a.options, x->cat->options,
 				 arena_printf(ld->a, "%s %s app", ld_article(type), type), o->line, o->col);
-		if (!strcmp(type, "braze")) {
-			const struct cfg_option *key = cfg_options_get(&x->a.options, "apiKey");
-			bool key_ok = true;
-			for (const char *c = key && key->kind == OPT_STRING ? key->str : ""; *c; c++)
-				key_ok &= *c > ' ' && *c < 0x7f;
-			if (!key_ok) /* it goes into an HTTP header: no spaces, controls or line breaks */
-				ld_err(ld, w, key->pos.line, key->pos.col, "options.apiKey",
-				       "copy the key again from Braze's dashboard (Settings > APIs and Identifiers)",
-				       "the API key %s contains spaces, line breaks or other characters an API key cannot have",
-				       config_option_display(key));
-			const struct cfg_option *rl = cfg_options_get(&x->a.options, "rateLimits");
-			int64_t rl_n, rl_w;
-			const char *rl_bad = NULL;
-			if (rl && rl->kind == OPT_STRING && !catalog_rate_limit(rl->str, "", &rl_n, &rl_w, &rl_bad) &&
-			    rl_bad)
-				ld_err(ld, w, rl->pos.line, rl->pos.col, "options.rateLimits",
-				       "write ENDPOINT=REQUESTS/SECONDS, comma-separated, e.g. \"track=3000/3,delete=20000/60\" "
-				       "(endpoints: track, delete, export_ids, subscription)",
-				       "rateLimits \"%s\" is not valid%s%s%s", config_option_display(rl),
-				       rl->secret ? "" : " at \"", rl->secret ? "" : rl_bad, rl->secret ? "" : "\"");
-			struct cfg_option *ep = (struct cfg_option *)cfg_options_get(&x->a.options, "restEndpoint");
-			if (ep && ep->kind == OPT_STRING && *ep->str) {
-				const char *s = ep->str;
-				if (!strncmp(s, "https://", 8)) {
-					/* fine */
-				} else if (!strncmp(s, "http://", 7)) {
-					const char *h = s + 7;
-					size_t hl = strcspn(h, ":/");
-					if (!((hl == 9 && !strncmp(h, "127.0.0.1", 9)) ||
-					      (hl == 9 && !strncmp(h, "localhost", 9))))
-						ld_err(ld, w, ep->pos.line, ep->pos.col, "options.restEndpoint",
-						       "use an https:// endpoint such as \"https://rest.iad-01.braze.com\"",
-						       "plain http endpoint \"%s\" is only allowed for 127.0.0.1 and localhost",
-						       config_option_display(ep));
-				} else if (strstr(s, "://")) {
-					ld_err(ld, w, ep->pos.line, ep->pos.col, "options.restEndpoint",
-					       "use an https:// endpoint such as \"https://rest.iad-01.braze.com\"",
-					       "unsupported URL scheme in endpoint \"%s\"", config_option_display(ep));
-				} else {
-					ep->str = arena_printf(ld->a, "https://%s", s);
-				}
-			}
-		}
+		if (!strcmp(type, "braze"))
+			check_braze_options(ld, w, x);
 		x->a.file_unlisted = file_unlisted(ld, cfg_options_get(&x->a.options, "file"));
 	}
 	ld_add_obj(ld, CLASS_APP, x);
