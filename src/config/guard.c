@@ -389,6 +389,27 @@ static enum jerr check_path_options(const struct guard *g, const char *moved)
 	return rc;
 }
 
+/*
+ * Fill g's id, type, catalog (lookup of the type) and options from the object after
+ * the change (an object) and before it (NULL for a new one). Returns the empty object
+ * standing in for missing new options (owned by the caller, json_decref), or NULL.
+ */
+static json_t *guard_read(struct guard *g, const json_t *before, const json_t *after,
+			  const struct catalog_app *(*lookup)(const char *type))
+{
+	json_t *empty = NULL;
+	g->id = str_of(after, "id") ? str_of(after, "id") : "?";
+	g->type = str_of(after, "type");
+	g->cat = lookup(g->type);
+	g->new_opts = json_object_get(after, "options");
+	if (!json_is_object(g->new_opts))
+		g->new_opts = empty = json_object();
+	g->old_opts = before ? json_object_get(before, "options") : NULL;
+	if (!json_is_object(g->old_opts))
+		g->old_opts = NULL;
+	return empty;
+}
+
 enum jerr config_guard_app(const char *dir, const struct config_opts *opts, const char *state_path,
 			   const json_t *before, const json_t *after, struct jerror *err)
 {
@@ -399,15 +420,7 @@ enum jerr config_guard_app(const char *dir, const struct config_opts *opts, cons
 
 	if (!json_is_object(after))
 		return JERR_OK; /* config_write refuses it */
-	g.id = str_of(after, "id") ? str_of(after, "id") : "?";
-	g.type = str_of(after, "type");
-	g.cat = catalog_app(g.type);
-	g.new_opts = json_object_get(after, "options");
-	if (!json_is_object(g.new_opts))
-		g.new_opts = empty = json_object();
-	g.old_opts = before ? json_object_get(before, "options") : NULL;
-	if (!json_is_object(g.old_opts))
-		g.old_opts = NULL;
+	empty = guard_read(&g, before, after, catalog_app);
 	moved = retarget(&g, before, after);
 	rc = check_secrets(&g, moved);
 	if (!rc && g.type && !strcmp(g.type, "braze") && (moved || !unchanged(&g, "restEndpoint")))
@@ -453,15 +466,7 @@ enum jerr config_guard_alert(const char *dir, const struct config_opts *opts, co
 
 	if (!json_is_object(after))
 		return JERR_OK; /* config_write refuses it */
-	g.id = str_of(after, "id") ? str_of(after, "id") : "?";
-	g.type = str_of(after, "type");
-	g.cat = catalog_alert(g.type);
-	g.new_opts = json_object_get(after, "options");
-	if (!json_is_object(g.new_opts))
-		g.new_opts = empty = json_object();
-	g.old_opts = before ? json_object_get(before, "options") : NULL;
-	if (!json_is_object(g.old_opts))
-		g.old_opts = NULL;
+	empty = guard_read(&g, before, after, catalog_alert);
 	moved = retarget(&g, before, after);
 	rc = check_secrets(&g, moved);
 	if (!rc && g.cat && moved) {

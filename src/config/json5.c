@@ -431,6 +431,25 @@ done:
 
 static struct j5_node *parse_value(struct j5p *ps);
 
+/*
+ * After an element of an array or object: white space, then ',' (consumed; returns 1:
+ * another element may follow), or close (not consumed; returns 0: the list ends); else
+ * what was expected is reported and -1 returned.
+ */
+static int list_next(struct j5p *ps, int close, const char *what)
+{
+	if (!skip_ws(ps))
+		return -1;
+	if (peek(ps) == ',') {
+		adv(ps);
+		return 1;
+	}
+	if (peek(ps) == close)
+		return 0;
+	fail_expected(ps, what);
+	return -1;
+}
+
 static struct j5_node *parse_array(struct j5p *ps, struct j5_node *node)
 {
 	struct j5_cell *head = NULL, **tail = &head;
@@ -450,16 +469,11 @@ static struct j5_node *parse_array(struct j5p *ps, struct j5_node *node)
 		*tail = cell;
 		tail = &cell->next;
 		n++;
-		if (!skip_ws(ps))
+		int next = list_next(ps, ']', "',' or ']' after an array element");
+		if (next < 0)
 			return NULL;
-		if (peek(ps) == ',') {
-			adv(ps);
-			continue;
-		}
-		if (peek(ps) == ']')
+		if (!next)
 			break;
-		fail_expected(ps, "',' or ']' after an array element");
-		return NULL;
 	}
 	adv(ps); /* ] */
 	node->items = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->items));
@@ -510,16 +524,11 @@ static struct j5_node *parse_object(struct j5p *ps, struct j5_node *node)
 		*tail = cell;
 		tail = &cell->next;
 		n++;
-		if (!skip_ws(ps))
+		int next = list_next(ps, '}', "',' or '}' after an object member");
+		if (next < 0)
 			return NULL;
-		if (peek(ps) == ',') {
-			adv(ps);
-			continue;
-		}
-		if (peek(ps) == '}')
+		if (!next)
 			break;
-		fail_expected(ps, "',' or '}' after an object member");
-		return NULL;
 	}
 	adv(ps); /* } */
 	node->members = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->members));

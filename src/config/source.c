@@ -1,0 +1,118 @@
+/*
+ * source.c: the Source class: reading a source object (type, options, its one mapping),
+ * linking it to its app and model, and listing its properties (pass 3).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/names.h"
+#include "config/config_internal.h"
+
+static const struct field_spec source_fields[] = {
+	{ "id", T_STR, 0, NULL, NULL },
+	{ "class", T_STR, 0, NULL, NULL },
+	{ "name", T_STR, 0, NULL, NULL },
+	{ "type", T_STR, 0, NULL, NULL },
+	{ "appId", T_STR, 0, NULL, NULL },
+	{ "modelId", T_STR, 0, NULL, NULL },
+	{ "options", T_OBJ, 0, NULL, NULL },
+	{ "mapping", T_OBJ, 0, NULL, NULL },
+};
+
+void ld_load_source(struct loader *ld, const struct where *w, const struct j5_node *o, size_t order)
+{
+	struct source_x *x = arena_zalloc(ld->a, sizeof(*x));
+	const struct j5_member *mm;
+	const struct j5_member *tm;
+	const char *type;
+	x->w = *w;
+	x->order = order;
+	x->node = o;
+	ld_read_head(ld, w, o, source_fields, ARRAY_SIZE(source_fields), "a Source", &x->s.id, &x->s.name, &x->s.pos);
+	type = ld_req_str(ld, w, o, "type", &tm);
+	x->s.type = type;
+	ld_read_options(ld, w, ld_get_obj(o, "options"), "SOURCE",
+			catalog_source(type) ? catalog_source(type)->options : NULL, &x->s.options);
+	x->app_id = ld_req_str(ld, w, o, "appId", &x->app_m);
+	x->model_id = ld_req_str(ld, w, o, "modelId", &x->model_m);
+	if (type) {
+		size_t n;
+		const char *const *names = catalog_source_types(&n);
+		x->cat = catalog_source(type);
+		if (!x->cat) {
+			ld_err(ld, w, NPOS(tm->value), "type", ld_did_you_mean(ld, type, names, n),
+			       "unknown source type \"%s\"", type);
+		} else if (x->cat->renamed_to) {
+			ld_warn(ld, w, NPOS(tm->value), "type",
+				arena_printf(ld->a, "write \"%s\"", x->cat->renamed_to),
+				"source type \"%s\" was renamed to \"%s\"", type, x->cat->renamed_to);
+			x->s.type = x->cat->renamed_to;
+		}
+		if (x->cat) {
+			x->s.is_query = x->cat->is_query;
+			ld_check_options(ld, w, &x->s.options, x->cat->options,
+					 arena_printf(ld->a, "a %s source", x->s.type), o->line, o->col);
+			x->s.table = x->s.is_query ? NULL : cfg_options_str(&x->s.options, "table");
+			x->s.query = x->s.is_query ? cfg_options_str(&x->s.options, "query") : NULL;
+		}
+	}
+	mm = j5_member(o, "mapping");
+	if (!mm || mm->value->type == J5_NULL) {
+		ld_err(ld, w, NPOS(o), NULL,
+		       "add \"mapping\": {\"<source column>\": \"<property id>\"}",
+		       "missing required field \"mapping\"");
+	} else if (mm->value->type == J5_OBJECT) {
+		if (mm->value->n != 1) {
+			ld_err(ld, w, NPOS(mm->value), "mapping",
+			       "map exactly one source column to a property: {\"<column>\": \"<property id>\"}",
+			       "mapping must have exactly one entry, found %zu", mm->value->n);
+		} else if (mm->value->members[0].value->type != J5_STRING) {
+			const struct j5_member *e = &mm->value->members[0];
+			ld_err(ld, w, NPOS(e->value), arena_printf(ld->a, "mapping.%s", e->key), NULL,
+			       "expected a property id (a string), found %s", ld_found_text(e->value));
+		} else {
+			x->mapping = &mm->value->members[0];
+			x->s.mapping_column = x->mapping->key;
+		}
+	}
+	ld_add_obj(ld, CLASS_SOURCE, x);
+}
+
+static int cmp_prop_ptr(const void *a, const void *b)
+{
+	return strcmp((*(struct cfg_property *const *)a)->id, (*(struct cfg_property *const *)b)->id);
+}
+
+/* Pass 3: sources -> app, model. */
+void ld_link_sources(struct loader *ld, const struct link_set *ls)
+{
+	for (size_t i = 0; i < ls->ns; i++) {
+		struct source_x *x = ls->srcs[i];
+		struct app_x *ax = ld_resolve(ld, &x->w, x->app_m, x->app_id, "appId", CLASS_APP, (void **)ls->apps, ls->na);
+		struct model_x *mx = ld_resolve(ld, &x->w, x->model_m, x->model_id, "modelId", CLASS_MODEL, (void **)ls->models, ls->nm);
+		x->s.app = ax ? &ax->a : NULL;
+		x->s.model = mx ? &mx->m : NULL;
+		if (ax && ax->cat && ax->cat->supported && x->cat && strcmp(ax->a.type, x->cat->app_type) &&
+		    !(!strcmp(x->cat->app_type, "snowflake") && !strcmp(ax->a.type, "snowflake-keypair")))
+			ld_err(ld, &x->w, NPOS(x->app_m->value), "appId", NULL,
+			       "source type \"%s\" needs %s %s app, but app \"%s\" is of type \"%s\"", x->s.type,
+			       ld_article(x->cat->app_type), x->cat->app_type, ax->a.id, ax->a.type);
+	}
+}
+
+/* Pass 3, last: each source's properties, sorted by id. */
+void ld_fill_source_properties(struct loader *ld, const struct link_set *ls)
+{
+	for (size_t i = 0; i < ls->ns; i++) {
+		struct cfg_source *s = &ls->srcs[i]->s;
+		size_t k = 0;
+		for (size_t j = 0; j < ls->np; j++)
+			if (ls->props[j]->p.source == s)
+				s->n_properties++;
+		s->properties = arena_alloc(ld->a, (s->n_properties ? s->n_properties : 1) * sizeof(void *));
+		for (size_t j = 0; j < ls->np; j++)
+			if (ls->props[j]->p.source == s)
+				s->properties[k++] = &ls->props[j]->p;
+		qsort(s->properties, s->n_properties, sizeof(void *), cmp_prop_ptr);
+	}
+}
