@@ -444,12 +444,15 @@ static enum jerr braze_open(const struct cfg_app *app, const struct cfg_destinat
 		b->cap = fds < 1 ? 1 : (int)fds;
 	struct window_opts wo = { .max = b->cap };
 	window_init(&b->win, &wo);
+	b->rl = budget_get(app, b->base_url, key, b->opts.rate_target);
+	/* the rate budget is known, the latency is not: the first round trip is sized for a
+	 * slow Braze (window.h); the first body bounds it by memory, the first answer by need */
+	window_prime(&b->win, b->rl[b->enrich ? EP_EXPORT_IDS : EP_TRACK].rate_per_ms);
 	b->conn_limit = window_size(&b->win);
 	struct http_client_opts ho = { .connect_timeout_ms = b->opts.connect_timeout_ms,
 				       .timeout_ms = b->opts.timeout_ms,
 				       .max_connections = b->conn_limit };
 	b->http = http_client_new(&ho);
-	b->rl = budget_get(app, b->base_url, key, b->opts.rate_target);
 	*h = b;
 	return JERR_OK;
 }
