@@ -6,7 +6,7 @@
 #include "state/pg/pg_internal.h"
 
 enum jerr pg_rate_take(struct state *st, const char *key, double capacity, double rate_per_ms, int want,
-			      int *got, int64_t *wait_ms, struct jerror *err)
+		       int *got, int64_t *wait_ms, struct jerror *err)
 {
 	struct params p = { 0 };
 	char cap[32], rate[32];
@@ -20,7 +20,7 @@ enum jerr pg_rate_take(struct state *st, const char *key, double capacity, doubl
 	p_text(&p, rate);
 	p_int(&p, want);
 	ret = pg_run(ps_of(st), S_RATE_TAKE, &p, &res, err,
-		  "could not take from the rate budget \"%s\" in state store \"%s\"", key, st->path);
+		     "could not take from the rate budget \"%s\" in state store \"%s\"", key, st->path);
 	if (ret)
 		return ret;
 	if (PQntuples(res) == 1) {

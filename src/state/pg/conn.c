@@ -66,7 +66,7 @@ static enum jerr connect_server(struct pg_state *ps, const char *conninfo, struc
 		ps->database = xstrdup(or_default(PQdb(ps->pg), "?"));
 		strbuf_reset(&name);
 		pg_display_name(&name, PQuser(ps->pg), PQhost(ps->pg), PQport(ps->pg), PQdb(ps->pg),
-			     ps->schema);
+				ps->schema);
 		free(ps->base.path);
 		ps->base.path = strbuf_detach(&name, NULL);
 		if (PQstatus(ps->pg) == CONNECTION_OK)
@@ -155,7 +155,7 @@ void pg_close(struct state *st)
 }
 
 enum jerr pg_open(const char *path, enum state_open_mode mode, struct state **out,
-			 struct jerror *err)
+		  struct jerror *err)
 {
 	struct pg_state *ps = xcalloc(1, sizeof(*ps));
 	struct strbuf conninfo = STRBUF_INIT, schema = STRBUF_INIT, name = STRBUF_INIT;

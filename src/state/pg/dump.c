@@ -131,7 +131,7 @@ enum jerr pg_dump(struct state *st, state_dump_fn fn, void *ctx, struct jerror *
 
 	/* one snapshot for every table */
 	if (own_tx && (ret = pg_exec_sql(ps, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err,
-				      "read")))
+					 "read")))
 		return ret;
 	for (size_t i = 0; i < state_n_tables && !ret; i++)
 		if (state_tables[i].since <= st->version)
@@ -179,7 +179,7 @@ enum jerr pg_clear(struct state *st, struct jerror *err)
 	/* the work queue refers to runs and locks that are about to go */
 	if (st->version >= 3)
 		ret = pg_exec_sql(ps, "DELETE FROM work_items; DELETE FROM work_jobs; DELETE FROM rate_buckets",
-			       err, "empty");
+				  err, "empty");
 	for (size_t i = state_n_tables; i-- > 0 && !ret;) {
 		struct strbuf sql = STRBUF_INIT;
 		if (state_tables[i].since > st->version)
@@ -192,7 +192,7 @@ enum jerr pg_clear(struct state *st, struct jerror *err)
 }
 
 enum jerr pg_load_row(struct state *st, const struct state_table *t,
-			     const struct state_value *row, struct jerror *err)
+		      const struct state_value *row, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	enum jerr fr = pg_flush_puts(ps, err);
@@ -264,7 +264,7 @@ enum jerr pg_load_row(struct state *st, const struct state_table *t,
 	res = PQexecPrepared(ps->pg, name, p.n, p.v, p.len, p.fmt, 0);
 	if (!res_ok(res))
 		ret = pg_error(ps, res, err, "could not load a row of table \"%s\" into state store "
-					     "\"%s\"",
+			       "\"%s\"",
 			       t->name, st->path);
 	PQclear(res);
 	return ret;

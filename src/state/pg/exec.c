@@ -7,9 +7,9 @@
 #include "state/pg/pg_internal.h"
 
 enum jerr pg_exec(struct state *st, const char *what, const char *sql, const struct state_value *params,
-			 size_t n, enum jerr (*fn)(void *ctx, const struct state_value *row, size_t n_cols,
+		  size_t n, enum jerr (*fn)(void *ctx, const struct state_value *row, size_t n_cols,
 						   struct jerror *err),
-			 void *ctx, uint64_t *changed, struct jerror *err)
+		  void *ctx, uint64_t *changed, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	struct params p = { 0 };

@@ -9,15 +9,15 @@
 #include "state/pg/pg_internal.h"
 
 enum jerr pg_lock_get(struct state *st, const char *dest_id, struct state_lock_row *li,
-			     struct jerror *err)
+		      struct jerror *err)
 {
 	struct params p = { 0 };
 	PGresult *res;
 	enum jerr ret;
 	p_text(&p, dest_id);
 	ret = pg_run(ps_of(st), S_LOCK_GET, &p, &res, err,
-		  "could not read the lock of destination \"%s\" in state store \"%s\"", dest_id,
-		  st->path);
+		     "could not read the lock of destination \"%s\" in state store \"%s\"", dest_id,
+		     st->path);
 	if (ret)
 		return ret;
 	li->found = PQntuples(res) > 0;
@@ -36,8 +36,8 @@ enum jerr pg_lock_get(struct state *st, const char *dest_id, struct state_lock_r
 }
 
 enum jerr pg_lock_put(struct state *st, const char *dest_id, const char *holder,
-			     int64_t now, const struct state_lock_row *prev, bool *taken,
-			     struct jerror *err)
+		      int64_t now, const struct state_lock_row *prev, bool *taken,
+		      struct jerror *err)
 {
 	struct params p = { 0 };
 	uint64_t n;
@@ -61,7 +61,7 @@ enum jerr pg_lock_put(struct state *st, const char *dest_id, const char *holder,
 }
 
 enum jerr pg_lock_beat(struct state *st, const char *dest_id, int64_t now, bool *held,
-			      struct jerror *err)
+		       struct jerror *err)
 {
 	struct params p = { 0 };
 	uint64_t n;
@@ -108,7 +108,7 @@ enum jerr pg_leader_try(struct state *st, const char *name, bool *leader, struct
 	strbuf_addf(&key, "%s/%s", ps->schema, name);
 	p_text(&p, key.buf);
 	ret = pg_run(ps, S_LEADER_TRY, &p, &res, err, "could not try to become the %s of state store \"%s\"", name,
-		  st->path);
+		     st->path);
 	strbuf_release(&key);
 	if (ret)
 		return ret;

@@ -6,15 +6,15 @@
 #include "state/pg/pg_internal.h"
 
 enum jerr pg_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
-			     bool *found, struct jerror *err)
+		      bool *found, struct jerror *err)
 {
 	struct params p = { 0 };
 	PGresult *res;
 	enum jerr ret;
 	p_text(&p, schedule_id);
 	ret = pg_run(ps_of(st), S_MARK_GET, &p, &res, err,
-		  "could not read the mark of schedule \"%s\" in state store \"%s\"", schedule_id,
-		  st->path);
+		     "could not read the mark of schedule \"%s\" in state store \"%s\"", schedule_id,
+		     st->path);
 	if (ret)
 		return ret;
 	if (PQntuples(res) > 0) {
@@ -26,7 +26,7 @@ enum jerr pg_mark_get(struct state *st, const char *schedule_id, struct strbuf *
 }
 
 enum jerr pg_mark_set(struct state *st, const char *schedule_id, const char *value,
-			     int64_t now, struct jerror *err)
+		      int64_t now, struct jerror *err)
 {
 	struct params p = { 0 };
 	p_text(&p, schedule_id);

@@ -44,7 +44,7 @@ enum jerr pg_identify(struct pg_state *ps, int64_t *version, bool *fresh, bool *
 	}
 	if (has_meta) {
 		enum jerr ret = pg_sql_run(ps, "SELECT key, value FROM meta"
-					       " WHERE key IN ('application_id', 'schema_version')",
+					   " WHERE key IN ('application_id', 'schema_version')",
 					   NULL, &r, err,
 					   "could not read the schema version of state store \"%s\"",
 					   ps->base.path);
@@ -129,7 +129,7 @@ enum jerr pg_migrate(struct pg_state *ps, int64_t from, struct jerror *err)
 			break;
 		p_text(&p, ps->schema);
 		if ((ret = pg_sql_run(ps, "SELECT pg_catalog.pg_advisory_xact_lock(" PG_LOCK_KEY
-					  ", pg_catalog.hashtext($1))", &p, NULL, err,
+				      ", pg_catalog.hashtext($1))", &p, NULL, err,
 				      "could not lock state store \"%s\" to upgrade it", ps->base.path)))
 			goto fail;
 		if ((ret = pg_identify(ps, &cur, &fresh, &missing, err)))

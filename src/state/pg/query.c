@@ -254,7 +254,7 @@ enum jerr pg_exec_sql(struct pg_state *ps, const char *sql, struct jerror *err, 
  * text key) and keybuf (digits of an integer key).
  */
 void pg_decode_row(struct pg_state *ps, const PGresult *res, int r, struct state_row *row,
-		       char *keybuf)
+		   char *keybuf)
 {
 	struct strbuf *tmp = &ps->tmp;
 	size_t key_at, hash_at;

@@ -27,8 +27,8 @@ enum jerr pg_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err
 	else if (cur->have_last)
 		p_key(&p, &cur->last);
 	ret = pg_run(ps, at ? S_CUR_FROM : cur->have_last ? S_CUR_NEXT : S_CUR_FIRST, &p, &res, err,
-		  "could not read records of destination \"%s\" from state store \"%s\"",
-		  cur->dest_id, cur->st->path);
+		     "could not read records of destination \"%s\" from state store \"%s\"",
+		     cur->dest_id, cur->st->path);
 	if (ret)
 		return ret;
 	for (int i = 0; i < PQntuples(res) && cur->n < cur->want; i++) {
@@ -43,7 +43,7 @@ enum jerr pg_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err
 }
 
 enum jerr pg_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, size_t n,
-				  struct jerror *err)
+			   struct jerror *err)
 {
 	struct pg_state *ps = ps_of(cur->st);
 	struct params p = { 0 };
@@ -72,8 +72,8 @@ enum jerr pg_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, si
 	p_text(&p, ints.buf);
 	p_text(&p, texts.buf);
 	ret = pg_run(ps, S_CUR_LOOKUP, &p, &res, err,
-		  "could not read records of destination \"%s\" from state store \"%s\"",
-		  cur->dest_id, cur->st->path);
+		     "could not read records of destination \"%s\" from state store \"%s\"",
+		     cur->dest_id, cur->st->path);
 	strbuf_release(&kinds);
 	strbuf_release(&ints);
 	strbuf_release(&texts);
@@ -89,7 +89,7 @@ enum jerr pg_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, si
 }
 
 enum jerr pg_count(struct state *st, const char *dest_id, uint64_t *in_scope,
-			  struct jerror *err)
+		   struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	struct params p = { 0 };
@@ -107,7 +107,7 @@ enum jerr pg_count(struct state *st, const char *dest_id, uint64_t *in_scope,
 }
 
 enum jerr pg_count_range(struct state *st, const char *dest_id, const struct rkey *lo,
-				const struct rkey *hi, uint64_t *in_scope, struct jerror *err)
+			 const struct rkey *hi, uint64_t *in_scope, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	struct params p = { 0 };
@@ -127,7 +127,7 @@ enum jerr pg_count_range(struct state *st, const char *dest_id, const struct rke
 }
 
 enum jerr pg_get(struct state *st, const char *dest_id, const struct rkey *key,
-			bool *found, struct jerror *err)
+		 bool *found, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	struct params p = { 0 };
@@ -138,8 +138,8 @@ enum jerr pg_get(struct state *st, const char *dest_id, const struct rkey *key,
 	p_text(&p, dest_id);
 	p_key(&p, key);
 	ret = pg_run(ps, S_GET, &p, &res, err,
-		  "could not read record \"%s\" of destination \"%s\" from state store \"%s\"",
-		  state_key_str(key, &k), dest_id, st->path);
+		     "could not read record \"%s\" of destination \"%s\" from state store \"%s\"",
+		     state_key_str(key, &k), dest_id, st->path);
 	strbuf_release(&k);
 	if (ret)
 		return ret;
@@ -155,8 +155,8 @@ enum jerr pg_get(struct state *st, const char *dest_id, const struct rkey *key,
 }
 
 enum jerr pg_write_record(struct pg_state *ps, enum stmt_id id, const struct params *p,
-			      const char *what, const char *dest_id, const struct rkey *key,
-			      struct jerror *err)
+			  const char *what, const char *dest_id, const struct rkey *key,
+			  struct jerror *err)
 {
 	struct strbuf k = STRBUF_INIT;
 	enum jerr ret = pg_run_write(ps, id, p, NULL, err,
@@ -167,8 +167,8 @@ enum jerr pg_write_record(struct pg_state *ps, enum stmt_id id, const struct par
 }
 
 enum jerr pg_put(struct state *st, const char *dest_id, const struct rkey *key,
-			struct slice payload, const unsigned char hash[STATE_HASH_LEN],
-			bool in_scope, int64_t now, struct jerror *err)
+		 struct slice payload, const unsigned char hash[STATE_HASH_LEN],
+		 bool in_scope, int64_t now, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	if (PQtransactionStatus(ps->pg) == PQTRANS_INTRANS) /* sent with the rest of the batch */
@@ -184,7 +184,7 @@ enum jerr pg_put(struct state *st, const char *dest_id, const struct rkey *key,
 }
 
 enum jerr pg_del(struct state *st, const char *dest_id, const struct rkey *key,
-			struct jerror *err)
+		 struct jerror *err)
 {
 	struct params p = { 0 };
 	p_text(&p, dest_id);
@@ -193,7 +193,7 @@ enum jerr pg_del(struct state *st, const char *dest_id, const struct rkey *key,
 }
 
 enum jerr pg_mark_failed(struct state *st, const char *dest_id, const struct rkey *key,
-				const char *error, int64_t now, struct jerror *err)
+			 const char *error, int64_t now, struct jerror *err)
 {
 	struct params p = { 0 };
 	struct strbuf clean = STRBUF_INIT;
@@ -208,7 +208,7 @@ enum jerr pg_mark_failed(struct state *st, const char *dest_id, const struct rke
 }
 
 enum jerr pg_set_exists(struct state *st, const char *dest_id, const struct rkey *key,
-			       bool exists, int64_t checked_at, int64_t now, struct jerror *err)
+			bool exists, int64_t checked_at, int64_t now, struct jerror *err)
 {
 	struct params p = { 0 };
 	p_text(&p, dest_id);

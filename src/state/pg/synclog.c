@@ -7,7 +7,7 @@
 #include "state/pg/pg_internal.h"
 
 enum jerr pg_outbox_put(struct state *st, const char *dest_id, int64_t run_id, struct slice body, int64_t now,
-			       int64_t *id, struct jerror *err)
+			int64_t *id, struct jerror *err)
 {
 	struct params p = { 0 };
 	p_text(&p, dest_id);
@@ -21,7 +21,7 @@ enum jerr pg_outbox_put(struct state *st, const char *dest_id, int64_t run_id, s
 }
 
 enum jerr pg_outbox_next(struct state *st, const char *dest_id, int64_t after, int64_t *id, int64_t *run_id,
-				struct strbuf *body, bool *found, struct jerror *err)
+			 struct strbuf *body, bool *found, struct jerror *err)
 {
 	struct params p = { 0 };
 	PGresult *res;
@@ -29,8 +29,8 @@ enum jerr pg_outbox_next(struct state *st, const char *dest_id, int64_t after, i
 	p_text(&p, dest_id);
 	p_int(&p, after);
 	ret = pg_run(ps_of(st), S_OUTBOX_NEXT, &p, &res, err,
-		  "could not read the sync log outbox of destination \"%s\" in state store \"%s\"", dest_id,
-		  st->path);
+		     "could not read the sync log outbox of destination \"%s\" in state store \"%s\"", dest_id,
+		     st->path);
 	if (ret)
 		return ret;
 	if (PQntuples(res) > 0) {
@@ -52,7 +52,7 @@ enum jerr pg_outbox_next(struct state *st, const char *dest_id, int64_t after, i
 }
 
 enum jerr pg_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
-				  struct jerror *err)
+			   struct jerror *err)
 {
 	struct params p = { 0 };
 	uint64_t n = 0;
@@ -67,15 +67,15 @@ enum jerr pg_outbox_delete(struct state *st, const char *dest_id, int64_t id, bo
 }
 
 enum jerr pg_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
-				 struct jerror *err)
+			  struct jerror *err)
 {
 	struct params p = { 0 };
 	PGresult *res;
 	enum jerr ret;
 	p_text(&p, dest_id);
 	ret = pg_run(ps_of(st), S_OUTBOX_COUNT, &p, &res, err,
-		  "could not count the sync log outbox of destination \"%s\" in state store \"%s\"", dest_id,
-		  st->path);
+		     "could not count the sync log outbox of destination \"%s\" in state store \"%s\"", dest_id,
+		     st->path);
 	if (ret)
 		return ret;
 	*rows = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
@@ -85,7 +85,7 @@ enum jerr pg_outbox_count(struct state *st, const char *dest_id, uint64_t *rows,
 }
 
 enum jerr pg_synclog_set(struct state *st, const struct state_synclog_info *info, int64_t now,
-				struct jerror *err)
+			 struct jerror *err)
 {
 	struct params p = { 0 };
 	struct strbuf e = STRBUF_INIT;
@@ -105,14 +105,14 @@ enum jerr pg_synclog_set(struct state *st, const struct state_synclog_info *info
 }
 
 enum jerr pg_synclog_get(struct state *st, int64_t run_id, struct state_synclog_info *info,
-				struct strbuf *status, struct strbuf *error, bool *found, struct jerror *err)
+			 struct strbuf *status, struct strbuf *error, bool *found, struct jerror *err)
 {
 	struct params p = { 0 };
 	PGresult *res;
 	enum jerr ret;
 	p_int(&p, run_id);
 	ret = pg_run(ps_of(st), S_SYNCLOG_GET, &p, &res, err,
-		  "could not read the sync log status of run %lld in state store \"%s\"", (long long)run_id, st->path);
+		     "could not read the sync log status of run %lld in state store \"%s\"", (long long)run_id, st->path);
 	if (ret)
 		return ret;
 	if (PQntuples(res) > 0) {
@@ -133,7 +133,7 @@ enum jerr pg_synclog_get(struct state *st, int64_t run_id, struct state_synclog_
 }
 
 enum jerr pg_synclog_unfinished(struct state *st, const char *dest_id, int64_t *ids, size_t max, size_t *n,
-				       struct jerror *err)
+				struct jerror *err)
 {
 	struct params p = { 0 };
 	PGresult *res;
@@ -141,8 +141,8 @@ enum jerr pg_synclog_unfinished(struct state *st, const char *dest_id, int64_t *
 	p_text(&p, dest_id);
 	p_int(&p, (int64_t)max);
 	ret = pg_run(ps_of(st), S_SYNCLOG_UNFINISHED, &p, &res, err,
-		  "could not list the sync log status of destination \"%s\" in state store \"%s\"", dest_id,
-		  st->path);
+		     "could not list the sync log status of destination \"%s\" in state store \"%s\"", dest_id,
+		     st->path);
 	if (ret)
 		return ret;
 	for (int i = 0; i < PQntuples(res) && *n < max; i++)

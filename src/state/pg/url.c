@@ -21,7 +21,7 @@ static void add_url_part(struct strbuf *sb, const char *s)
 
 /* postgresql://user@host:port/database[?schema=s] (parts that are NULL left out). */
 void pg_display_name(struct strbuf *out, const char *user, const char *host, const char *port,
-			 const char *db, const char *schema)
+		     const char *db, const char *schema)
 {
 	strbuf_addstr(out, "postgresql://");
 	if (user && *user) {
@@ -140,7 +140,7 @@ void pg_display(const char *path, struct strbuf *out)
  * part of the URL, so the password (as written, and decoded) is masked in it.
  */
 enum jerr pg_check_url(struct pg_state *ps, const char *url, const char *conninfo,
-			   struct jerror *err)
+		       struct jerror *err)
 {
 	char *msg = NULL;
 	PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);

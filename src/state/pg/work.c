@@ -18,8 +18,8 @@ static int64_t job_token(const struct state *st, int64_t job_id)
 }
 
 enum jerr pg_work_enqueue(struct state *st, const struct state_work_spec *spec,
-				 const struct state_work_part *parts, size_t n, int64_t now,
-				 int64_t *job_id, bool *duplicate, struct jerror *err)
+			  const struct state_work_part *parts, size_t n, int64_t now,
+			  int64_t *job_id, bool *duplicate, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	struct params p = { 0 };
@@ -36,7 +36,7 @@ enum jerr pg_work_enqueue(struct state *st, const struct state_work_spec *spec,
 	p_text(&p, spec->max_delete_percent >= 0 ? mdp : NULL);
 	p_int(&p, now);
 	ret = pg_run(ps, S_WORK_JOB_INSERT, &p, &res, err, "could not queue a job in state store \"%s\"",
-		  st->path);
+		     st->path);
 	if (ret)
 		return ret;
 	if (PQntuples(res) != 1) {
@@ -110,7 +110,7 @@ static bool get_bound(const PGresult *res, int col, struct rkey *k, struct strbu
 }
 
 enum jerr pg_work_claim(struct state *st, const char *worker, int64_t lease_ms, int64_t only_job,
-			       struct state_work_item *it, bool *found, struct jerror *err)
+			struct state_work_item *it, bool *found, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	struct params p = { 0 };
@@ -121,7 +121,7 @@ enum jerr pg_work_claim(struct state *st, const char *worker, int64_t lease_ms, 
 	p_int(&p, lease_ms);
 	p_int(&p, only_job > 0 ? only_job : 0);
 	ret = pg_run(ps, S_WORK_CLAIM, &p, &res, err, "could not claim a work item in state store \"%s\"",
-		  st->path);
+		     st->path);
 	if (ret)
 		return ret;
 	if (PQntuples(res) != 1) {
@@ -153,7 +153,7 @@ enum jerr pg_work_claim(struct state *st, const char *worker, int64_t lease_ms, 
 }
 
 enum jerr pg_work_heartbeat(struct state *st, const char *worker, int64_t lease_ms, int64_t now,
-				   void (*held)(void *ctx, int64_t item_id), void *ctx, struct jerror *err)
+			    void (*held)(void *ctx, int64_t item_id), void *ctx, struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	struct params p = { 0 };
@@ -163,7 +163,7 @@ enum jerr pg_work_heartbeat(struct state *st, const char *worker, int64_t lease_
 	p_text(&p, worker);
 	p_int(&p, lease_ms);
 	ret = pg_run(ps, S_WORK_BEAT, &p, &res, err, "could not renew the leases of worker \"%s\" in state store \"%s\"",
-		  worker, st->path);
+		     worker, st->path);
 	if (ret)
 		return ret;
 	for (int i = 0; held && i < PQntuples(res); i++)
@@ -177,8 +177,8 @@ enum jerr pg_work_heartbeat(struct state *st, const char *worker, int64_t lease_
 }
 
 enum jerr pg_work_finish(struct state *st, int64_t item_id, const char *worker,
-				const struct state_work_result *r, bool *held, bool *job_done,
-				struct jerror *err)
+			 const struct state_work_result *r, bool *held, bool *job_done,
+			 struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	struct strbuf clean = STRBUF_INIT;
@@ -191,7 +191,7 @@ enum jerr pg_work_finish(struct state *st, int64_t item_id, const char *worker,
 
 	p_int(&p, item_id);
 	if ((ret = pg_run(ps, S_WORK_JOB_LOCK, &p, &res, err,
-		       "could not lock the job of work item %" PRId64 " in state store \"%s\"", item_id, st->path)))
+			  "could not lock the job of work item %" PRId64 " in state store \"%s\"", item_id, st->path)))
 		return ret;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
@@ -226,7 +226,7 @@ enum jerr pg_work_finish(struct state *st, int64_t item_id, const char *worker,
 	p = (struct params){ 0 };
 	p_int(&p, job_id);
 	if ((ret = pg_run(ps, S_WORK_OPEN, &p, &res, err,
-		       "could not read the work items of job %" PRId64 " in state store \"%s\"", job_id, st->path)))
+			  "could not read the work items of job %" PRId64 " in state store \"%s\"", job_id, st->path)))
 		return ret;
 	*job_done = PQntuples(res) == 1 && get_int(res, 0, 0) == 0;
 	PQclear(res);
@@ -244,14 +244,14 @@ enum jerr pg_work_requeue(struct state *st, int64_t item_id, const char *worker,
 }
 
 enum jerr pg_work_items(struct state *st, int64_t job_id, state_work_item_fn fn, void *ctx,
-			       struct jerror *err)
+			struct jerror *err)
 {
 	struct params p = { 0 };
 	PGresult *res;
 	enum jerr ret;
 	p_int(&p, job_id);
 	ret = pg_run(ps_of(st), S_WORK_ITEMS, &p, &res, err,
-		  "could not read the work items of job %" PRId64 " in state store \"%s\"", job_id, st->path);
+		     "could not read the work items of job %" PRId64 " in state store \"%s\"", job_id, st->path);
 	if (ret)
 		return ret;
 	for (int i = 0; i < PQntuples(res) && !ret; i++) {
@@ -283,14 +283,14 @@ enum jerr pg_work_items(struct state *st, int64_t job_id, state_work_item_fn fn,
 }
 
 enum jerr pg_work_job_status(struct state *st, int64_t job_id, enum run_status *status,
-				    struct strbuf *model_id, bool *found, struct jerror *err)
+			     struct strbuf *model_id, bool *found, struct jerror *err)
 {
 	struct params p = { 0 };
 	PGresult *res;
 	enum jerr ret;
 	p_int(&p, job_id);
 	ret = pg_run(ps_of(st), S_WORK_JOB_STATUS, &p, &res, err,
-		  "could not read job %" PRId64 " in state store \"%s\"", job_id, st->path);
+		     "could not read job %" PRId64 " in state store \"%s\"", job_id, st->path);
 	if (ret)
 		return ret;
 	if (PQntuples(res) == 1) {
@@ -306,7 +306,7 @@ enum jerr pg_work_job_status(struct state *st, int64_t job_id, enum run_status *
 }
 
 enum jerr pg_work_close(struct state *st, int64_t job_id, enum run_status status, const char *mark,
-			       struct jerror *err)
+			struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	struct params p = { 0 };
@@ -316,7 +316,7 @@ enum jerr pg_work_close(struct state *st, int64_t job_id, enum run_status status
 	p_text(&p, run_status_name(status));
 	p_text(&p, mark);
 	ret = pg_run(ps, S_WORK_CLOSE, &p, &res, err, "could not close job %" PRId64 " in state store \"%s\"",
-		  job_id, st->path);
+		     job_id, st->path);
 	if (ret)
 		return ret;
 	if (PQntuples(res) != 1) {
@@ -333,7 +333,7 @@ enum jerr pg_work_close(struct state *st, int64_t job_id, enum run_status status
 }
 
 enum jerr pg_work_sweep(struct state *st, int64_t keep_ms, int64_t now, uint64_t *closed,
-			       struct jerror *err)
+			struct jerror *err)
 {
 	struct pg_state *ps = ps_of(st);
 	struct params p = { 0 };
