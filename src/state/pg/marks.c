@@ -1,0 +1,38 @@
+/*
+ * marks.c: the marks of a PostgreSQL state store: each schedule's high-water mark
+ * (the value of its last complete incremental read), read and stored. Owns nothing;
+ * called through state_pg (ops.c).
+ */
+#include "state/pg/pg_internal.h"
+
+enum jerr pg_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
+		      bool *found, struct jerror *err)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	enum jerr ret;
+	p_text(&p, schedule_id);
+	ret = pg_run(ps_of(st), S_MARK_GET, &p, &res, err,
+		     "could not read the mark of schedule \"%s\" in state store \"%s\"", schedule_id,
+		     st->path);
+	if (ret)
+		return ret;
+	if (PQntuples(res) > 0) {
+		*found = true;
+		strbuf_add(value, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+	}
+	PQclear(res);
+	return JERR_OK;
+}
+
+enum jerr pg_mark_set(struct state *st, const char *schedule_id, const char *value,
+		      int64_t now, struct jerror *err)
+{
+	struct params p = { 0 };
+	p_text(&p, schedule_id);
+	p_text(&p, value);
+	p_int(&p, now);
+	return pg_run_write(ps_of(st), S_MARK_SET, &p, NULL, err,
+			    "could not store the mark of schedule \"%s\" in state store \"%s\"", schedule_id,
+			    st->path);
+}
