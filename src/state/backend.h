@@ -2,7 +2,7 @@
  * backend.h: the state store's back ends behind one ops table (internal to src/state).
  *
  * state.c implements state.h once. It picks the back end in state_open (a path that
- * starts with postgres:// or postgresql:// is PostgreSQL, state_pg in pg.c; anything
+ * starts with postgres:// or postgresql:// is PostgreSQL, state_pg in pg/ (ops.c); anything
  * else is an SQLite file, state_sqlite in sqlite.c), refuses writes to a read-only
  * store, and keeps what does not depend on the database: cursor batches, the borrowed
  * row of state_get, the lock protocol (read the row, decide, write it), run status

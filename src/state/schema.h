@@ -6,7 +6,7 @@
  * applies each step in its own BEGIN IMMEDIATE transaction, together with
  * meta.schema_version = i + 1 and PRAGMA application_id.
  * PostgreSQL: state_pg_steps[] takes a store from version `from` to `to`; a fresh
- * store starts at the current version in one step. pg.c applies each in its own
+ * store starts at the current version in one step. pg/migrate.c applies each in its own
  * transaction (with an advisory lock), together with meta.schema_version and
  * meta.application_id.
  * Steps are append-only: a released step is never edited (see

@@ -1,4 +1,4 @@
-/* pg.c: tests of what only the PostgreSQL state store has (src/state/pg.c); needs $JOEY_PG_URL. */
+/* pg.c: tests of what only the PostgreSQL state store has (src/state/pg/); needs $JOEY_PG_URL. */
 #include "state/backends.h"
 
 #include <signal.h>
