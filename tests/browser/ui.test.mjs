@@ -271,7 +271,7 @@ async function main_() {
   let base2;
   await step('the UI code never parses text as HTML (no innerHTML and the like)', async () => {
     const dir = path.join(SRC, 'src/server/ui');
-    for (const f of fs.readdirSync(dir).filter((x) => /\.m?js$/.test(x))) {
+    for (const f of fs.readdirSync(dir, { recursive: true }).filter((x) => /\.m?js$/.test(x))) {
       const code = fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l)).join('\n');
       const m = code.match(/\b(innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\s*\(|new Function)\b/);
       assert(!m, `${f} uses ${m && m[1]}`);
