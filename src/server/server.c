@@ -227,6 +227,26 @@ static void remember_finished(struct server *s, const struct active_job *aj)
 	}
 }
 
+/* A job is over: a destination still marked running ends interrupted (when interrupted;
+ * with by_stop, when the server is stopping) or failed; the job is remembered and marked
+ * finished, the scheduler told, the group counts marked stale, the main loop woken.
+ * Takes s->lock. */
+static void job_finished(struct server *s, struct active_job *aj, bool by_stop, bool interrupted)
+{
+	pthread_mutex_lock(&s->lock);
+	if (by_stop)
+		interrupted = s->stopping;
+	for (size_t k = 0; k < aj->job.n_dests; k++)
+		if (aj->dests[k].status == RUN_RUNNING)
+			aj->dests[k].status = interrupted ? RUN_INTERRUPTED : RUN_FAILED;
+	remember_finished(s, aj);
+	aj->finished = true;
+	sched_done(s->sched, &aj->job, epoch_ms());
+	s->counts_stale = true;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void job_progress(void *ctx, const struct run *r)
 {
 	struct active_job *aj = ctx;
@@ -326,16 +346,7 @@ static void job_queue_and_follow(struct active_job *aj)
 out:
 	state_close(st);
 	jerror_release(&err);
-	pthread_mutex_lock(&s->lock);
-	for (size_t k = 0; k < aj->job.n_dests; k++)
-		if (aj->dests[k].status == RUN_RUNNING)
-			aj->dests[k].status = s->stopping ? RUN_INTERRUPTED : RUN_FAILED;
-	remember_finished(s, aj);
-	aj->finished = true;
-	sched_done(s->sched, &aj->job, epoch_ms());
-	s->counts_stale = true;
-	pthread_cond_broadcast(&s->wake);
-	pthread_mutex_unlock(&s->lock);
+	job_finished(s, aj, true, false);
 }
 
 /* Worker mode: claim and run work items of any job until the server stops. */
@@ -441,16 +452,7 @@ static void *job_main(void *arg)
 	state_close(st);
 	jerror_release(&err);
 
-	pthread_mutex_lock(&s->lock);
-	for (size_t k = 0; k < aj->job.n_dests; k++)
-		if (aj->dests[k].status == RUN_RUNNING)
-			aj->dests[k].status = rc == JERR_INTERRUPTED ? RUN_INTERRUPTED : RUN_FAILED;
-	remember_finished(s, aj);
-	aj->finished = true;
-	sched_done(s->sched, &aj->job, epoch_ms());
-	s->counts_stale = true;
-	pthread_cond_broadcast(&s->wake);
-	pthread_mutex_unlock(&s->lock);
+	job_finished(s, aj, false, rc == JERR_INTERRUPTED);
 	return NULL;
 }
 
@@ -773,16 +775,11 @@ void server_close(struct server *s)
 	free(s);
 }
 
-enum jerr server_main(const struct server_opts *o, struct jerror *err)
+/* Block SIGTERM, SIGINT and SIGHUP in every thread created from here on (they go to the
+ * signal thread), ignore SIGPIPE, and start the signal thread. */
+static enum jerr start_signal_thread(struct server *s, pthread_t *sigthread, struct jerror *err)
 {
-	struct server *s;
-	enum jerr rc;
-	pthread_t sigthread;
-	bool sigthread_live = false;
 	sigset_t set;
-
-	if ((rc = server_open(o, &s, err)))
-		return rc;
 
 	/* every thread created from here on inherits the blocked signals */
 	sigemptyset(&set);
@@ -791,30 +788,33 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (pthread_create(&sigthread, NULL, signal_main, s)) {
-		rc = jerror_set(err, JERR_INTERNAL, "could not start the signal thread");
-		goto out;
-	}
-	sigthread_live = true;
+	if (pthread_create(sigthread, NULL, signal_main, s))
+		return jerror_set(err, JERR_INTERNAL, "could not start the signal thread");
+	return JERR_OK;
+}
 
-	if (o->worker) {
-		struct worker_opts wo = {
-			.state_path = o->state_path,
-			.lease_ms = o->lease_ms,
-			.elect = true,
-			.dest = o->dest,
-			.stop = &s->stop_runs,
-		};
-		if ((rc = worker_start(&wo, &s->worker, err)))
-			goto out;
-		if (pthread_create(&s->claim_thread, NULL, claim_main, s)) {
-			rc = jerror_set(err, JERR_INTERNAL, "could not start the worker thread");
-			goto out;
-		}
-		s->claim_thread_live = true;
-	}
-	if (!o->no_http && (rc = httpd_start(s, err)))
-		goto out;
+/* --worker: join the worker pool (s->worker) and start the thread that claims queued items. */
+static enum jerr start_worker_mode(struct server *s, const struct server_opts *o, struct jerror *err)
+{
+	enum jerr rc;
+	struct worker_opts wo = {
+		.state_path = o->state_path,
+		.lease_ms = o->lease_ms,
+		.elect = true,
+		.dest = o->dest,
+		.stop = &s->stop_runs,
+	};
+	if ((rc = worker_start(&wo, &s->worker, err)))
+		return rc;
+	if (pthread_create(&s->claim_thread, NULL, claim_main, s))
+		return jerror_set(err, JERR_INTERNAL, "could not start the worker thread");
+	s->claim_thread_live = true;
+	return JERR_OK;
+}
+
+/* The one line on stderr that says joey is up, where, and with which config and state. */
+static void announce_start(const struct server *s, const struct server_opts *o)
+{
 	struct strbuf shown = STRBUF_INIT;
 	state_path_display(o->state_path, &shown);
 	if (o->no_http)
@@ -825,12 +825,48 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 			s->tls ? "https" : "http", s->listen_desc, o->config_dir, shown.buf, o->worker ? ", worker " : "",
 			o->worker ? worker_id(s->worker) : "");
 	strbuf_release(&shown);
-	if (!o->no_http && (rc = auth_ready(s, err)))
-		goto out;
-	if (!o->no_http)
-		server_alerts_start(s);
+}
 
+/* This worker just became the leader: fresh due times, from the run history (the last
+ * leader's runs), cron from now. Called and returns with s->lock held; drops it while it
+ * reads the state store. */
+static void take_over_schedules(struct server *s, const struct server_opts *o, int64_t now)
+{
+	struct state *st = NULL;
+	struct jerror serr = JERROR_INIT;
+	sched_set_config(s->sched, NULL, now);
+	sched_set_config(s->sched, s->cfg->cfg, now);
+	pthread_mutex_unlock(&s->lock);
+	if (state_open(o->state_path, STATE_OPEN_READONLY, &st, &serr) == JERR_OK) {
+		pthread_mutex_lock(&s->lock);
+		seed_last_runs(s, st);
+		pthread_mutex_unlock(&s->lock);
+	} else {
+		log_warn("run history not read: %s", serr.msg.buf);
+	}
+	state_close(st);
+	jerror_release(&serr);
 	pthread_mutex_lock(&s->lock);
+}
+
+/* Sleep on s->wake for wait ms at most (s->lock held). */
+static void wait_for_wake(struct server *s, int64_t wait)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += wait / 1000;
+	ts.tv_nsec += (wait % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+}
+
+/* The scheduler loop: reloads, leader changes, due jobs, finished runs, group counts;
+ * until s->stopping. Called and returns with s->lock held. */
+static void schedule_loop(struct server *s, const struct server_opts *o)
+{
 	while (!s->stopping) {
 		if (s->reload_requested) {
 			struct jerror rerr = JERROR_INIT;
@@ -844,24 +880,8 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 		int64_t now = epoch_ms();
 		/* worker mode: only the elected leader fires the schedules */
 		bool leader = !s->worker || worker_is_leader(s->worker);
-		if (s->worker && leader && !s->was_leader) {
-			/* fresh due times: from the run history (the last leader's runs), cron from now */
-			struct state *st = NULL;
-			struct jerror serr = JERROR_INIT;
-			sched_set_config(s->sched, NULL, now);
-			sched_set_config(s->sched, s->cfg->cfg, now);
-			pthread_mutex_unlock(&s->lock);
-			if (state_open(o->state_path, STATE_OPEN_READONLY, &st, &serr) == JERR_OK) {
-				pthread_mutex_lock(&s->lock);
-				seed_last_runs(s, st);
-				pthread_mutex_unlock(&s->lock);
-			} else {
-				log_warn("run history not read: %s", serr.msg.buf);
-			}
-			state_close(st);
-			jerror_release(&serr);
-			pthread_mutex_lock(&s->lock);
-		}
+		if (s->worker && leader && !s->was_leader)
+			take_over_schedules(s, o, now);
 		if (s->worker)
 			s->was_leader = leader;
 		int64_t wait = leader ? sched_tick(s->sched, now) : 1000;
@@ -874,18 +894,14 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 			continue;
 		if (wait < 0 || wait > 1000)
 			wait = 1000;
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += wait / 1000;
-		ts.tv_nsec += (wait % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+		wait_for_wake(s, wait);
 	}
+}
 
-	/* stopping: the runs in flight commit what Braze answered, then return */
+/* Stopping: the runs in flight commit what Braze answered, then return. Past
+ * o->stop_timeout_s the process exits without them. Called and returns with s->lock held. */
+static void drain_runs(struct server *s, const struct server_opts *o)
+{
 	s->stop_runs = 1;
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -904,6 +920,13 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 			_exit(1);
 		}
 	}
+}
+
+/* The orderly stop: drain the runs, then join the count, alert and claim threads and stop
+ * the HTTP server. Called with s->lock held; returns with it released. */
+static void stop_orderly(struct server *s, const struct server_opts *o)
+{
+	drain_runs(s, o);
 	bool counting = s->count_thread_live;
 	pthread_mutex_unlock(&s->lock);
 	server_alerts_stop(s);
@@ -917,8 +940,13 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 	if (!o->no_http)
 		httpd_stop(s);
 	log_info("stopped");
-	rc = JERR_OK;
-out:
+}
+
+/* Whatever is still running after a failed start or an orderly stop: the claim thread, the
+ * alert thread, the worker and the signal thread (sigthread, NULL when it never started);
+ * then s itself is freed. */
+static void shut_down(struct server *s, const pthread_t *sigthread)
+{
 	if (s->claim_thread_live) {
 		pthread_mutex_lock(&s->lock);
 		s->stopping = true;
@@ -936,10 +964,40 @@ out:
 	}
 	worker_stop(s->worker);
 	s->worker = NULL;
-	if (sigthread_live) {
-		pthread_cancel(sigthread);
-		pthread_join(sigthread, NULL);
+	if (sigthread) {
+		pthread_cancel(*sigthread);
+		pthread_join(*sigthread, NULL);
 	}
 	server_close(s);
+}
+
+enum jerr server_main(const struct server_opts *o, struct jerror *err)
+{
+	struct server *s;
+	enum jerr rc;
+	pthread_t sigthread;
+	bool sigthread_live = false;
+
+	if ((rc = server_open(o, &s, err)))
+		return rc;
+	if ((rc = start_signal_thread(s, &sigthread, err)))
+		goto out;
+	sigthread_live = true;
+	if (o->worker && (rc = start_worker_mode(s, o, err)))
+		goto out;
+	if (!o->no_http && (rc = httpd_start(s, err)))
+		goto out;
+	announce_start(s, o);
+	if (!o->no_http && (rc = auth_ready(s, err)))
+		goto out;
+	if (!o->no_http)
+		server_alerts_start(s);
+
+	pthread_mutex_lock(&s->lock);
+	schedule_loop(s, o);
+	stop_orderly(s, o);
+	rc = JERR_OK;
+out:
+	shut_down(s, sigthread_live ? &sigthread : NULL);
 	return rc;
 }
