@@ -249,11 +249,8 @@ void api_alert_incidents(struct req *r, struct reply *out)
 		reply_error(out, 400, "invalid value for query parameter \"open\"", open, "give true or false");
 		return;
 	}
-	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 50, 1000, &limit) ||
-	    !req_query_uint(r, out, "before", 0, INT64_MAX, &before))
+	if (!req_query_page(r, out, allowed, &limit, &before))
 		return;
-	if (!limit)
-		limit = 50;
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
 	struct incidents_ctx c = { json_array(), limit, 0, 0 };
@@ -261,12 +258,8 @@ void api_alert_incidents(struct req *r, struct reply *out)
 	if (!rc)
 		rc = state_alert_incidents(st, req_query(r, "alert"), req_query(r, "destination"),
 					   open && !strcmp(open, "true"), 0, (int64_t)before, incident_fn, &c, &err);
-	if (rc && rc != JERR_INTERRUPTED) {
-		json_decref(c.items);
-		reply_jerror(out, 500, &err);
-	} else {
-		reply_json(out, 200, json_pack("{s:o,s:o}", "items", c.items, "next", c.next ? json_integer(c.next) : json_null()));
-	}
+	if (!reply_read_failed(out, rc, c.items, &err))
+		reply_items(out, c.items, c.next);
 	state_close(st);
 	jerror_release(&err);
 }
@@ -303,23 +296,16 @@ void api_alert_deliveries(struct req *r, struct reply *out)
 {
 	static const char *const allowed[] = { "alert", "limit", "before", NULL };
 	uint64_t limit, before;
-	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 50, 1000, &limit) ||
-	    !req_query_uint(r, out, "before", 0, INT64_MAX, &before))
+	if (!req_query_page(r, out, allowed, &limit, &before))
 		return;
-	if (!limit)
-		limit = 50;
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
 	struct incidents_ctx c = { json_array(), limit, 0, 0 };
 	enum jerr rc = server_state_read(r->s, &st, &err);
 	if (!rc)
 		rc = state_alert_deliveries(st, req_query(r, "alert"), 0, (int64_t)before, delivery_fn, &c, &err);
-	if (rc && rc != JERR_INTERRUPTED) {
-		json_decref(c.items);
-		reply_jerror(out, 500, &err);
-	} else {
-		reply_json(out, 200, json_pack("{s:o,s:o}", "items", c.items, "next", c.next ? json_integer(c.next) : json_null()));
-	}
+	if (!reply_read_failed(out, rc, c.items, &err))
+		reply_items(out, c.items, c.next);
 	state_close(st);
 	jerror_release(&err);
 }

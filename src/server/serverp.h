@@ -267,6 +267,15 @@ void reply_jerror(struct reply *out, unsigned status, const struct jerror *err);
 /* Parse a non-negative integer query parameter (default def, at most max); false: 400 set. */
 bool req_query_uint(const struct req *r, struct reply *out, const char *name, uint64_t def,
 		    uint64_t max, uint64_t *v);
+/* The query of a paged list: only the allowed parameters, "limit" (absent or 0: 50; at
+ * most 1000) and "before" (an id; 0: from the newest). false: 400 set. */
+bool req_query_page(const struct req *r, struct reply *out, const char *const *allowed, uint64_t *limit,
+		    uint64_t *before);
+/* A paged list read with rc failed (rc neither JERR_OK nor JERR_INTERRUPTED, which ends a
+ * page): 500 with err set, items freed, and true. false: nothing done. */
+bool reply_read_failed(struct reply *out, enum jerr rc, json_t *items, const struct jerror *err);
+/* The answer of a paged list: {"items", "next"} (next 0: null). Steals items. */
+void reply_items(struct reply *out, json_t *items, int64_t next);
 
 /*
  * Answer one request: limits, Host check, auth, routing to the API, /metrics,
