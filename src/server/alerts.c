@@ -193,14 +193,21 @@ static json_t *incident_json(const struct state_alert_incident *in)
 			 (json_int_t)in->last_seen_at, "hits", (json_int_t)in->hits);
 }
 
+/* The page holds limit items: next is the id of its last one, and the read stops. */
+static bool page_full(struct incidents_ctx *c)
+{
+	if (c->n != c->limit)
+		return false;
+	c->next = json_integer_value(json_object_get(json_array_get(c->items, c->n - 1), "id"));
+	return true;
+}
+
 static enum jerr incident_fn(void *ctx, const struct state_alert_incident *in, struct jerror *err)
 {
 	struct incidents_ctx *c = ctx;
 	(void)err;
-	if (c->n == c->limit) {
-		c->next = json_integer_value(json_object_get(json_array_get(c->items, c->n - 1), "id"));
+	if (page_full(c))
 		return JERR_INTERRUPTED;
-	}
 	json_array_append_new(c->items, incident_json(in));
 	c->n++;
 	return JERR_OK;
@@ -268,10 +275,8 @@ static enum jerr delivery_fn(void *ctx, const struct state_alert_delivery *d, st
 {
 	struct incidents_ctx *c = ctx;
 	(void)err;
-	if (c->n == c->limit) {
-		c->next = json_integer_value(json_object_get(json_array_get(c->items, c->n - 1), "id"));
+	if (page_full(c))
 		return JERR_INTERRUPTED;
-	}
 	json_t *body = d->body ? json_loads(d->body, 0, NULL) : NULL;
 	json_t *run = json_object_get(body, "run");
 	json_t *summary = json_object_get(body, "summary");
