@@ -22,7 +22,7 @@
 #include "server/serverp.h"
 #include "server/worker.h"
 
-static int64_t epoch_ms(void)
+int64_t server_epoch_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -50,7 +50,7 @@ struct cfg_ref *server_cfg_get(struct server *s)
 	return ref;
 }
 
-static void cfg_ref_drop_locked(struct cfg_ref *ref)
+void server_cfg_drop_locked(struct cfg_ref *ref)
 {
 	if (--ref->refs == 0) {
 		config_free(ref->cfg);
@@ -63,7 +63,7 @@ void server_cfg_put(struct server *s, struct cfg_ref *ref)
 	if (!ref)
 		return;
 	pthread_mutex_lock(&s->lock);
-	cfg_ref_drop_locked(ref);
+	server_cfg_drop_locked(ref);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -99,7 +99,7 @@ static void install_config(struct server *s, struct config *cfg)
 	struct cfg_ref *ref = xcalloc(1, sizeof(*ref));
 	ref->cfg = cfg;
 	ref->refs = 1;
-	ref->loaded_at = epoch_ms();
+	ref->loaded_at = server_epoch_ms();
 	pthread_mutex_lock(&s->lock);
 	struct cfg_ref *old = s->cfg;
 	s->cfg = ref;
@@ -108,10 +108,10 @@ static void install_config(struct server *s, struct config *cfg)
 		json_decref(s->config_error);
 		s->config_error = NULL;
 	}
-	sched_set_config(s->sched, cfg, epoch_ms());
+	sched_set_config(s->sched, cfg, server_epoch_ms());
 	s->counts_stale = true;
 	if (old)
-		cfg_ref_drop_locked(old);
+		server_cfg_drop_locked(old);
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -157,7 +157,7 @@ enum jerr server_reload(struct server *s, struct jerror *err)
 	json_object_set_new(e, "error", json_string(err->msg.len ? err->msg.buf : "config reload failed"));
 	json_object_set_new(e, "detail", err->detail.len ? json_string(err->detail.buf) : json_null());
 	json_object_set_new(e, "hint", err->hint.len ? json_string(err->hint.buf) : json_null());
-	json_object_set_new(e, "at", json_integer(epoch_ms()));
+	json_object_set_new(e, "at", json_integer(server_epoch_ms()));
 	log_error("%s; %s", err->msg.buf, repair ? "still in repair mode" : "the previous config stays in use");
 	config_free(cfg);
 	pthread_mutex_lock(&s->lock);
@@ -191,7 +191,7 @@ bool server_request_runs(struct server *s, const char *model_id, const char *des
 			continue;
 		json_array_append_new(sched_dest_running(s->sched, d->id) ? now_running : idle, json_string(d->id));
 	}
-	bool ok = !s->stopping && sched_request(s->sched, model_id, dest_id, trigger, full, force, epoch_ms(), res);
+	bool ok = !s->stopping && sched_request(s->sched, model_id, dest_id, trigger, full, force, server_epoch_ms(), res);
 	if (ok) {
 		if (started)
 			json_array_extend(started, idle);
@@ -241,7 +241,7 @@ static void job_finished(struct server *s, struct active_job *aj, bool by_stop, 
 			aj->dests[k].status = interrupted ? RUN_INTERRUPTED : RUN_FAILED;
 	remember_finished(s, aj);
 	aj->finished = true;
-	sched_done(s->sched, &aj->job, epoch_ms());
+	sched_done(s->sched, &aj->job, server_epoch_ms());
 	s->counts_stale = true;
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
@@ -464,7 +464,7 @@ static void start_job(struct server *s, struct sched_job *job)
 	aj->job = *job;
 	aj->cfg = s->cfg;
 	aj->cfg->refs++;
-	aj->started_at = epoch_ms();
+	aj->started_at = server_epoch_ms();
 	aj->dests = xcalloc(job->n_dests ? job->n_dests : 1, sizeof(*aj->dests));
 	for (size_t i = 0; i < job->n_dests; i++) {
 		aj->dests[i].dest_id = xstrdup(job->dest_ids[i]);
@@ -472,8 +472,8 @@ static void start_job(struct server *s, struct sched_job *job)
 	}
 	if (pthread_create(&aj->thread, NULL, job_main, aj)) {
 		log_error("could not start a thread for the run of model \"%s\"", job->model_id);
-		sched_done(s->sched, &aj->job, epoch_ms());
-		cfg_ref_drop_locked(aj->cfg);
+		sched_done(s->sched, &aj->job, server_epoch_ms());
+		server_cfg_drop_locked(aj->cfg);
 		for (size_t i = 0; i < job->n_dests; i++)
 			free(aj->dests[i].dest_id);
 		free(aj->dests);
@@ -499,7 +499,7 @@ static void reap_jobs(struct server *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(aj->thread, NULL);
 		pthread_mutex_lock(&s->lock);
-		cfg_ref_drop_locked(aj->cfg);
+		server_cfg_drop_locked(aj->cfg);
 		for (size_t i = 0; i < aj->job.n_dests; i++)
 			free(aj->dests[i].dest_id);
 		free(aj->dests);
@@ -507,98 +507,6 @@ static void reap_jobs(struct server *s)
 		free(aj);
 		pp = &s->jobs;
 	}
-}
-
-/* ---- group member counts ---- */
-
-static void *count_main(void *arg)
-{
-	struct server *s = arg;
-	struct cfg_ref *ref = server_cfg_get(s);
-	const struct config *cfg = ref->cfg;
-	struct group_count *list = NULL;
-	bool ok = true;
-
-	for (size_t m = 0; m < cfg->n_models && ok; m++) {
-		const struct cfg_model *model = cfg->models[m];
-		struct record_reader *rr = NULL;
-		struct jerror err = JERROR_INIT;
-		uint64_t *n = xcalloc(model->n_groups + 1, sizeof(*n));
-		const struct record *rec;
-		if (!model->n_groups || !model->primary_source) {
-			free(n);
-			continue;
-		}
-		enum jerr rc = record_reader_open(cfg, model, NULL, &rr, &err);
-		while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
-			for (size_t g = 0; g < model->n_groups; g++)
-				n[g] += rec->groups[g];
-			if (s->stopping) {
-				ok = false;
-				break;
-			}
-		}
-		record_reader_close(rr);
-		if (rc) {
-			log_warn("group member counts of model \"%s\" not computed: %s", model->id, err.msg.buf);
-		} else {
-			for (size_t g = 0; g < model->n_groups; g++) {
-				struct group_count *gc = xcalloc(1, sizeof(*gc));
-				gc->group_id = xstrdup(model->groups[g]->id);
-				gc->members = n[g];
-				gc->next = list;
-				list = gc;
-			}
-		}
-		jerror_release(&err);
-		free(n);
-	}
-	pthread_mutex_lock(&s->lock);
-	struct group_count *old = s->group_counts;
-	s->group_counts = list;
-	s->group_counted_at = epoch_ms();
-	s->counting = false;
-	cfg_ref_drop_locked(ref);
-	pthread_cond_broadcast(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-	while (old) {
-		struct group_count *next = old->next;
-		free(old->group_id);
-		free(old);
-		old = next;
-	}
-	return NULL;
-}
-
-int64_t server_group_count(struct server *s, const char *group_id, int64_t *at)
-{
-	for (struct group_count *gc = s->group_counts; gc; gc = gc->next)
-		if (!strcmp(gc->group_id, group_id)) {
-			*at = s->group_counted_at;
-			return (int64_t)gc->members;
-		}
-	*at = 0;
-	return -1;
-}
-
-/* Called with s->lock held. */
-static void maybe_count(struct server *s)
-{
-	if (!s->counts_stale || s->counting || s->stopping || s->jobs)
-		return;
-	if (s->count_thread_live) {
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->count_thread, NULL);
-		pthread_mutex_lock(&s->lock);
-		s->count_thread_live = false;
-	}
-	s->counts_stale = false;
-	s->counting = true;
-	/* server_cfg_get takes the lock itself: the thread waits until we release it */
-	if (pthread_create(&s->count_thread, NULL, count_main, s) == 0)
-		s->count_thread_live = true;
-	else
-		s->counting = false;
 }
 
 /* ---- signals ---- */
@@ -707,7 +615,7 @@ enum jerr server_open(const struct server_opts *o, struct server **out, struct j
 				 cfg->n_errors == 1 ? "" : "s");
 			json_t *e = json_pack("{s:s,s:s,s:s,s:o,s:I}", "error", n, "detail", o->config_dir, "hint",
 					      "nothing runs until the config is valid; fix the files and reload",
-					      "diagnostics", server_diags_json(cfg), "at", (json_int_t)epoch_ms());
+					      "diagnostics", server_diags_json(cfg), "at", (json_int_t)server_epoch_ms());
 			log_error("config directory \"%s\" is not valid: %zu error%s; serving the web UI in repair mode "
 				  "(nothing runs until the config is fixed and reloaded)",
 				  o->config_dir, cfg->n_errors, cfg->n_errors == 1 ? "" : "s");
@@ -757,7 +665,7 @@ void server_close(struct server *s)
 	if (!s)
 		return;
 	if (s->cfg)
-		cfg_ref_drop_locked(s->cfg);
+		server_cfg_drop_locked(s->cfg);
 	if (s->config_error)
 		json_decref(s->config_error);
 	while (s->group_counts) {
@@ -877,7 +785,7 @@ static void schedule_loop(struct server *s, const struct server_opts *o)
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}
-		int64_t now = epoch_ms();
+		int64_t now = server_epoch_ms();
 		/* worker mode: only the elected leader fires the schedules */
 		bool leader = !s->worker || worker_is_leader(s->worker);
 		if (s->worker && leader && !s->was_leader)
@@ -889,7 +797,7 @@ static void schedule_loop(struct server *s, const struct server_opts *o)
 		while (sched_take(s->sched, now, &job))
 			start_job(s, &job);
 		reap_jobs(s);
-		maybe_count(s);
+		server_maybe_count(s);
 		if (s->stopping || s->reload_requested)
 			continue;
 		if (wait < 0 || wait > 1000)
