@@ -26,6 +26,17 @@ export async function viewApps(root) {
 export const APP_TYPE_NAMES = { braze: 'Braze', sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL / MariaDB', csv: 'CSV files',
   redshift: 'Amazon Redshift', clickhouse: 'ClickHouse', snowflake: 'Snowflake (access token)', 'snowflake-keypair': 'Snowflake (key pair)',
   bigquery: 'Google BigQuery' };
+// The name and ID inputs of an app form: a new app's ID follows its name (as a slug) until
+// the ID is typed in; a saved app's ID cannot change.
+function nameAndId(existing, isNew) {
+  const name = h('input', { type: 'text', id: 'app-name', value: existing ? existing.name || '' : '', required: true, autocomplete: 'off' });
+  const id = h('input', { type: 'text', id: 'app-id', value: existing ? existing.id : '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
+  let idTouched = !isNew;
+  id.addEventListener('input', () => { idTouched = true; });
+  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); });
+  return { name, id };
+}
+
 // The "Test connection" button of an app form: POST /apps/{id}/test, the answer into box
 // (busy while it runs; okText(answer): the words after "Connection OK.").
 async function testConnection(aid, btn, box, ctx, busy, okText) {
@@ -59,11 +70,7 @@ export async function viewDataAppForm(root, appId, existing, query, ctx) {
   append(root, pageHeader(isNew ? 'Connect a database or warehouse' : `App: ${existing.name || existing.id}`,
     'Sources read users and their properties from it. Passwords and keys are kept out of the config files.'));
   const o = (existing && existing.options) || {};
-  const name = h('input', { type: 'text', id: 'app-name', value: existing ? existing.name || '' : '', required: true, autocomplete: 'off' });
-  const id = h('input', { type: 'text', id: 'app-id', value: existing ? existing.id : '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
-  let idTouched = !isNew;
-  id.addEventListener('input', () => { idTouched = true; });
-  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); });
+  const { name, id } = nameAndId(existing, isNew);
   const typeSel = h('select', { id: 'app-type', disabled: !isNew },
     (isNew ? types : [type]).map((t) => h('option', { value: t, selected: t === type }, APP_TYPE_NAMES[t] || t)));
   const optBox = h('div', { id: 'app-options' });
@@ -155,11 +162,7 @@ export async function viewAppForm(root, { app: appId }, query, ctx) {
   append(root, pageHeader(isNew ? 'Connect a Braze app' : `Braze app: ${existing.name || existing.id}`,
     isNew ? 'joey sends user profiles through this app. The key is checked with Braze when you save.' : 'The key is checked with Braze when it changes.'));
   const o = (existing && existing.options) || {};
-  const name = h('input', { type: 'text', id: 'app-name', value: existing ? existing.name || '' : '', required: true, autocomplete: 'off' });
-  const id = h('input', { type: 'text', id: 'app-id', value: existing ? existing.id : '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
-  let idTouched = !isNew;
-  id.addEventListener('input', () => { idTouched = true; });
-  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); });
+  const { name, id } = nameAndId(existing, isNew);
   const endpoint = h('input', { type: 'text', id: 'app-endpoint', inputmode: 'url', value: o.restEndpoint || '', required: true, placeholder: 'https://rest.iad-01.braze.com', spellcheck: 'false', autocomplete: 'off' });
   const storedKey = o.apiKey;
   const key = h('input', { type: 'password', id: 'app-key', autocomplete: 'new-password', spellcheck: 'false', required: isNew, value: storedKey ? '****' : '' });
