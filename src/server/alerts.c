@@ -193,14 +193,21 @@ static json_t *incident_json(const struct state_alert_incident *in)
 			 (json_int_t)in->last_seen_at, "hits", (json_int_t)in->hits);
 }
 
+/* The page holds limit items: next is the id of its last one, and the read stops. */
+static bool page_full(struct incidents_ctx *c)
+{
+	if (c->n != c->limit)
+		return false;
+	c->next = json_integer_value(json_object_get(json_array_get(c->items, c->n - 1), "id"));
+	return true;
+}
+
 static enum jerr incident_fn(void *ctx, const struct state_alert_incident *in, struct jerror *err)
 {
 	struct incidents_ctx *c = ctx;
 	(void)err;
-	if (c->n == c->limit) {
-		c->next = json_integer_value(json_object_get(json_array_get(c->items, c->n - 1), "id"));
+	if (page_full(c))
 		return JERR_INTERRUPTED;
-	}
 	json_array_append_new(c->items, incident_json(in));
 	c->n++;
 	return JERR_OK;
@@ -249,11 +256,8 @@ void api_alert_incidents(struct req *r, struct reply *out)
 		reply_error(out, 400, "invalid value for query parameter \"open\"", open, "give true or false");
 		return;
 	}
-	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 50, 1000, &limit) ||
-	    !req_query_uint(r, out, "before", 0, INT64_MAX, &before))
+	if (!req_query_page(r, out, allowed, &limit, &before))
 		return;
-	if (!limit)
-		limit = 50;
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
 	struct incidents_ctx c = { json_array(), limit, 0, 0 };
@@ -261,12 +265,8 @@ void api_alert_incidents(struct req *r, struct reply *out)
 	if (!rc)
 		rc = state_alert_incidents(st, req_query(r, "alert"), req_query(r, "destination"),
 					   open && !strcmp(open, "true"), 0, (int64_t)before, incident_fn, &c, &err);
-	if (rc && rc != JERR_INTERRUPTED) {
-		json_decref(c.items);
-		reply_jerror(out, 500, &err);
-	} else {
-		reply_json(out, 200, json_pack("{s:o,s:o}", "items", c.items, "next", c.next ? json_integer(c.next) : json_null()));
-	}
+	if (!reply_read_failed(out, rc, c.items, &err))
+		reply_items(out, c.items, c.next);
 	state_close(st);
 	jerror_release(&err);
 }
@@ -275,10 +275,8 @@ static enum jerr delivery_fn(void *ctx, const struct state_alert_delivery *d, st
 {
 	struct incidents_ctx *c = ctx;
 	(void)err;
-	if (c->n == c->limit) {
-		c->next = json_integer_value(json_object_get(json_array_get(c->items, c->n - 1), "id"));
+	if (page_full(c))
 		return JERR_INTERRUPTED;
-	}
 	json_t *body = d->body ? json_loads(d->body, 0, NULL) : NULL;
 	json_t *run = json_object_get(body, "run");
 	json_t *summary = json_object_get(body, "summary");
@@ -303,23 +301,16 @@ void api_alert_deliveries(struct req *r, struct reply *out)
 {
 	static const char *const allowed[] = { "alert", "limit", "before", NULL };
 	uint64_t limit, before;
-	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 50, 1000, &limit) ||
-	    !req_query_uint(r, out, "before", 0, INT64_MAX, &before))
+	if (!req_query_page(r, out, allowed, &limit, &before))
 		return;
-	if (!limit)
-		limit = 50;
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
 	struct incidents_ctx c = { json_array(), limit, 0, 0 };
 	enum jerr rc = server_state_read(r->s, &st, &err);
 	if (!rc)
 		rc = state_alert_deliveries(st, req_query(r, "alert"), 0, (int64_t)before, delivery_fn, &c, &err);
-	if (rc && rc != JERR_INTERRUPTED) {
-		json_decref(c.items);
-		reply_jerror(out, 500, &err);
-	} else {
-		reply_json(out, 200, json_pack("{s:o,s:o}", "items", c.items, "next", c.next ? json_integer(c.next) : json_null()));
-	}
+	if (!reply_read_failed(out, rc, c.items, &err))
+		reply_items(out, c.items, c.next);
 	state_close(st);
 	jerror_release(&err);
 }

@@ -664,11 +664,8 @@ void api_runs(struct req *r, struct reply *out)
 {
 	static const char *const allowed[] = { "destination", "limit", "before", NULL };
 	uint64_t limit, before;
-	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 50, 1000, &limit) ||
-	    !req_query_uint(r, out, "before", 0, INT64_MAX, &before))
+	if (!req_query_page(r, out, allowed, &limit, &before))
 		return;
-	if (!limit)
-		limit = 50;
 	struct cfg_ref *ref = server_cfg_get(r->s);
 	const char *dest = req_query(r, "destination");
 	struct state *st = NULL;
@@ -682,15 +679,11 @@ void api_runs(struct req *r, struct reply *out)
 	c.st = st;
 	if (!rc)
 		rc = state_runs_list(st, dest, 0, runs_fn, &c, &err);
-	if (rc && rc != JERR_INTERRUPTED) {
-		json_decref(c.items);
-		reply_jerror(out, 500, &err);
+	if (reply_read_failed(out, rc, c.items, &err))
 		goto done;
-	}
 	if (!before)
 		add_queued(r->s, ref->cfg, dest, c.items);
-	reply_json(out, 200,
-		   json_pack("{s:o,s:o}", "items", c.items, "next", c.next ? json_integer(c.next) : json_null()));
+	reply_items(out, c.items, c.next);
 done:
 	state_close(st);
 	jerror_release(&err);
@@ -791,11 +784,8 @@ void api_errors(struct req *r, struct reply *out)
 	}
 	if (pend)
 		only_pending = !strcmp(pend, "true");
-	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 50, 1000, &limit) ||
-	    !req_query_uint(r, out, "before", 0, INT64_MAX, &before) || !req_query_uint(r, out, "run", 0, INT64_MAX, &run))
+	if (!req_query_page(r, out, allowed, &limit, &before) || !req_query_uint(r, out, "run", 0, INT64_MAX, &run))
 		return;
-	if (!limit)
-		limit = 50;
 	struct cfg_ref *ref = server_cfg_get(r->s);
 	const char *dest = req_query(r, "destination");
 	struct state *st = NULL;
@@ -809,13 +799,9 @@ void api_errors(struct req *r, struct reply *out)
 	c.st = st;
 	if (!rc)
 		rc = state_ledger_list(st, dest, (int64_t)run, NULL, 0, ledger_fn, &c, &err);
-	if (rc && rc != JERR_INTERRUPTED) {
-		json_decref(c.items);
-		reply_jerror(out, 500, &err);
+	if (reply_read_failed(out, rc, c.items, &err))
 		goto done;
-	}
-	reply_json(out, 200,
-		   json_pack("{s:o,s:o}", "items", c.items, "next", c.next ? json_integer(c.next) : json_null()));
+	reply_items(out, c.items, c.next);
 done:
 	state_close(st);
 	jerror_release(&err);

@@ -178,36 +178,117 @@ static void reply_invalid(struct reply *out, const struct config *cfg)
 
 /* ---- POST /api/v1/models/{model}/groups/preview ---- */
 
+/* The body of a preview: "group" (an object, as it would be saved) and "limit" (the sample
+ * size, capped at PREVIEW_MAX_SAMPLE; *limit keeps its default when absent or null).
+ * false: the request is answered with a 400. */
+static bool parse_preview_body(json_t *body, struct reply *out, json_t **group, json_int_t *limit)
+{
+	*group = json_object_get(body, "group");
+	if (!json_is_object(*group)) {
+		reply_error(out, 400, "field \"group\" must be an object", NULL,
+			    "send the group as it would be saved: {\"name\", \"rules\", \"matchType\", ...}");
+		return false;
+	}
+	json_t *lim = json_object_get(body, "limit");
+	if (lim && !json_is_null(lim)) {
+		if (!json_is_integer(lim) || json_integer_value(lim) < 0) {
+			reply_error(out, 400, "field \"limit\" must be a whole number >= 0", NULL, NULL);
+			return false;
+		}
+		*limit = json_integer_value(lim);
+		if (*limit > PREVIEW_MAX_SAMPLE)
+			*limit = PREVIEW_MAX_SAMPLE; /* capped, not refused */
+	}
+	return true;
+}
+
+/* What a sample shows: the key, the unique properties (4 at most), the rules' properties
+ * (8 in all at most), into show[8]; returns how many. */
+static size_t sample_properties(const struct cfg_model *pm, const struct cfg_group *g, const struct cfg_property *show[8])
+{
+	size_t n_show = 0;
+	for (size_t i = 0; i < pm->n_properties && n_show < 4; i++)
+		if (pm->properties[i]->unique)
+			show[n_show++] = pm->properties[i];
+	for (size_t i = 0; i < g->n_rules && n_show < 8; i++) {
+		const struct cfg_property *p = g->rules[i].property;
+		bool have = false;
+		for (size_t k = 0; p && k < n_show; k++)
+			have |= show[k] == p;
+		if (p && !have)
+			show[n_show++] = p;
+	}
+	return n_show;
+}
+
+/* Count the members of the validated group g of pm (in the validated config vcfg) within
+ * PREVIEW_TIMEOUT_MS, with a sample of limit of them; the reply is the count, or the error.
+ * gid: the "id" the request gave (NULL: the placeholder id, taken out of the stored object). */
+static void reply_group_count(const struct config *vcfg, const struct cfg_model *pm, const struct cfg_group *g,
+			      const json_t *gid, const char *id, json_int_t limit, const char *stored_json,
+			      struct jerror *err, struct reply *out)
+{
+	struct record_reader *rr = NULL;
+	const struct cfg_property *show[8];
+	size_t n_show = sample_properties(pm, g, show);
+
+	int64_t t0 = time_now_ms();
+	uint64_t count = 0, read = 0;
+	bool complete = true;
+	json_t *sample = json_array();
+	const struct record *rec;
+	struct deadline dl;
+	deadline_start(&dl, PREVIEW_TIMEOUT_MS);
+	enum jerr rc = record_reader_open(vcfg, pm, NULL, &rr, err);
+	while (!rc && (rc = record_reader_next(rr, &rec, err)) == JERR_OK && rec) {
+		read++;
+		if (rec->groups[g->index]) {
+			if (json_array_size(sample) < (size_t)limit)
+				json_array_append_new(sample, json_pack("{s:o,s:o}", "key", key_json(&rec->key),
+									"properties", props_json(rec, show, n_show)));
+			count++;
+		}
+	}
+	record_reader_close(rr);
+	deadline_end(&dl);
+	if (rc == JERR_INTERRUPTED && dl.stop && read) {
+		/* out of time: what was counted so far */
+		complete = false;
+		rc = JERR_OK;
+	} else if (rc == JERR_INTERRUPTED && dl.stop) {
+		json_decref(sample);
+		reply_error(out, 504, "the sources did not answer in time", "no record came within 10 s",
+			    "preview again when the database is less busy; saving does not need a preview");
+		return;
+	}
+	if (rc) {
+		json_decref(sample);
+		reply_jerror(out, rc == JERR_SOURCE || rc == JERR_SOURCE_DATA ? 502 : 500, err);
+		return;
+	}
+	json_t *stored = stored_json ? json_loads(stored_json, 0, NULL) : NULL;
+	if (stored && !gid)
+		json_object_del(stored, "id"); /* the placeholder id is not the user's */
+	reply_json(out, 200,
+		   json_pack("{s:s,s:o,s:I,s:I,s:b,s:I,s:I,s:o,s:o}", "model", pm->id, "group",
+			     gid ? json_string(id) : json_null(), "count", (json_int_t)count, "records_read",
+			     (json_int_t)read, "complete", complete, "took_ms", (json_int_t)(time_now_ms() - t0), "limit",
+			     limit, "sample", sample, "object", stored ? stored : json_null()));
+}
+
 void act_group_preview(struct req *r, struct reply *out)
 {
 	static const char *const fields[] = { "group", "limit", NULL };
-	json_t *body = req_json_body(r, out), *group, *lim;
+	json_t *body = req_json_body(r, out), *group;
 	struct cfg_ref *ref = NULL;
 	struct cfg_write_result res = { 0 };
 	struct jerror err = JERROR_INIT;
-	struct record_reader *rr = NULL;
 	char *text = NULL;
 	bool slot = false;
 	json_int_t limit = PREVIEW_DEFAULT_SAMPLE;
 
-	if (!body || !req_check_fields(body, fields, out))
+	if (!body || !req_check_fields(body, fields, out) || !parse_preview_body(body, out, &group, &limit))
 		goto out;
-	group = json_object_get(body, "group");
-	if (!json_is_object(group)) {
-		reply_error(out, 400, "field \"group\" must be an object", NULL,
-			    "send the group as it would be saved: {\"name\", \"rules\", \"matchType\", ...}");
-		goto out;
-	}
-	lim = json_object_get(body, "limit");
-	if (lim && !json_is_null(lim)) {
-		if (!json_is_integer(lim) || json_integer_value(lim) < 0) {
-			reply_error(out, 400, "field \"limit\" must be a whole number >= 0", NULL, NULL);
-			goto out;
-		}
-		limit = json_integer_value(lim);
-		if (limit > PREVIEW_MAX_SAMPLE)
-			limit = PREVIEW_MAX_SAMPLE; /* capped, not refused */
-	}
 	ref = server_cfg_get(r->s);
 	const struct cfg_model *m = config_model(ref->cfg, r->params[0]);
 	if (!m) {
@@ -267,66 +348,8 @@ void act_group_preview(struct req *r, struct reply *out)
 	if (!(slot = slot_take(out)))
 		goto out;
 
-	/* what a sample shows: the key, the unique properties, the rules' properties */
-	const struct cfg_property *show[8];
-	size_t n_show = 0;
-	for (size_t i = 0; i < pm->n_properties && n_show < 4; i++)
-		if (pm->properties[i]->unique)
-			show[n_show++] = pm->properties[i];
-	for (size_t i = 0; i < g->n_rules && n_show < 8; i++) {
-		const struct cfg_property *p = g->rules[i].property;
-		bool have = false;
-		for (size_t k = 0; p && k < n_show; k++)
-			have |= show[k] == p;
-		if (p && !have)
-			show[n_show++] = p;
-	}
-
-	int64_t t0 = time_now_ms();
-	uint64_t count = 0, read = 0;
-	bool complete = true;
-	json_t *sample = json_array();
-	const struct record *rec;
-	struct deadline dl;
-	deadline_start(&dl, PREVIEW_TIMEOUT_MS);
-	rc = record_reader_open(res.cfg, pm, NULL, &rr, &err);
-	while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
-		read++;
-		if (rec->groups[g->index]) {
-			if (json_array_size(sample) < (size_t)limit)
-				json_array_append_new(sample, json_pack("{s:o,s:o}", "key", key_json(&rec->key),
-									"properties", props_json(rec, show, n_show)));
-			count++;
-		}
-	}
-	record_reader_close(rr);
-	rr = NULL;
-	deadline_end(&dl);
-	if (rc == JERR_INTERRUPTED && dl.stop && read) {
-		/* out of time: what was counted so far */
-		complete = false;
-		rc = JERR_OK;
-	} else if (rc == JERR_INTERRUPTED && dl.stop) {
-		json_decref(sample);
-		reply_error(out, 504, "the sources did not answer in time", "no record came within 10 s",
-			    "preview again when the database is less busy; saving does not need a preview");
-		goto out;
-	}
-	if (rc) {
-		json_decref(sample);
-		reply_jerror(out, rc == JERR_SOURCE || rc == JERR_SOURCE_DATA ? 502 : 500, &err);
-		goto out;
-	}
-	json_t *stored = res.stored_json ? json_loads(res.stored_json, 0, NULL) : NULL;
-	if (stored && !gid)
-		json_object_del(stored, "id"); /* the placeholder id is not the user's */
-	reply_json(out, 200,
-		   json_pack("{s:s,s:o,s:I,s:I,s:b,s:I,s:I,s:o,s:o}", "model", m->id, "group",
-			     gid ? json_string(id) : json_null(), "count", (json_int_t)count, "records_read",
-			     (json_int_t)read, "complete", complete, "took_ms", (json_int_t)(time_now_ms() - t0), "limit",
-			     limit, "sample", sample, "object", stored ? stored : json_null()));
+	reply_group_count(res.cfg, pm, g, gid, id, limit, res.stored_json, &err, out);
 out:
-	record_reader_close(rr);
 	if (slot)
 		slot_give();
 	cfg_write_result_release(&res);
@@ -398,18 +421,139 @@ static enum jerr keys_by_value(const struct config *cfg, const struct cfg_proper
 	return rc;
 }
 
+/* A search (?q=): the keys of the records whose primary key or unique property (every one,
+ * or the one named pname) is q, each looked up in its source's statement; sorted, without
+ * duplicates, into *keys (texts in arena). The keys of the properties searched are added to
+ * searched. true: the request is answered (an error, or the empty page: nothing matched). */
+static bool search_keys(const struct config *cfg, const struct cfg_model *m, const char *q, const char *pname,
+			json_t *searched, struct rkey **keys, size_t *n_keys, size_t *alloc, struct arena *arena,
+			struct jerror *err, struct reply *out)
+{
+	enum jerr rc = JERR_OK;
+	bool any = false;
+	for (size_t i = 0; i < m->n_properties && !rc; i++) {
+		const struct cfg_property *p = m->properties[i];
+		if (pname ? strcmp(p->key, pname) : !p->unique && p != m->primary_key)
+			continue;
+		any = true;
+		if (pname && !p->unique && p != m->primary_key) {
+			reply_error(out, 400, "records are searched by a unique property", pname,
+				    "mark the property \"unique\", or search by the primary key");
+			return true;
+		}
+		if (p == m->primary_key) {
+			struct rkey k;
+			json_array_append_new(searched, json_string(p->key));
+			if (!record_key_parse(m, q, &k))
+				continue;
+			ALLOC_GROW(*keys, *n_keys + 1, *alloc);
+			char *t = arena_alloc(arena, k.text.len + 1);
+			memcpy(t, k.text.ptr, k.text.len);
+			t[k.text.len] = 0;
+			k.text = (struct slice){ t, k.text.len };
+			(*keys)[(*n_keys)++] = k;
+			continue;
+		}
+		if (!p->column || p->source->is_query || !value_fits(p, q))
+			continue;
+		json_array_append_new(searched, json_string(p->key));
+		rc = keys_by_value(cfg, p, q, keys, n_keys, alloc, arena, err);
+	}
+	if (!any) {
+		reply_error(out, 404, "no such property in this model", pname, "GET /api/v1/properties?model= lists them");
+		return true;
+	}
+	if (rc) {
+		reply_jerror(out, rc == JERR_SOURCE || rc == JERR_SOURCE_DATA ? 502 : 500, err);
+		return true;
+	}
+	if (*n_keys)
+		qsort(*keys, *n_keys, sizeof(**keys), rkey_cmp);
+	size_t w = 0;
+	for (size_t i = 0; i < *n_keys; i++)
+		if (!w || key_compare(&(*keys)[w - 1], &(*keys)[i]))
+			(*keys)[w++] = (*keys)[i];
+	*n_keys = w;
+	if (!*n_keys) {
+		reply_json(out, 200, json_pack("{s:o,s:n,s:b,s:O}", "items", json_array(), "next", "complete", 1,
+					       "searched", searched));
+		return true;
+	}
+	return false;
+}
+
+/* One page of records (limit at most) after the key after (when after_text), of the group
+ * g (when not NULL), of the keys found by a search (when n_keys), read within
+ * PREVIEW_TIMEOUT_MS; the reply is the page, or the error. */
+static void reply_records_page(const struct config *cfg, const struct cfg_model *m, const struct cfg_group *g,
+			       const char *after_text, const struct rkey *after, const struct rkey *keys,
+			       size_t n_keys, uint64_t limit, json_t *searched, struct jerror *err, struct reply *out)
+{
+	struct record_reader *rr = NULL;
+	enum jerr rc;
+	struct key_range range = { after_text ? after : NULL, NULL };
+	struct source_read read = { .range = after_text ? &range : NULL, .in_keys = keys, .n_in_keys = n_keys };
+	json_t *items = json_array();
+	json_t *next = json_null();
+	bool complete = true;
+	struct strbuf last = STRBUF_INIT; /* the last key read */
+	const struct record *rec;
+	struct deadline dl;
+	deadline_start(&dl, PREVIEW_TIMEOUT_MS);
+	rc = record_reader_open(cfg, m, after_text || n_keys ? &read : NULL, &rr, err);
+	while (!rc && (rc = record_reader_next(rr, &rec, err)) == JERR_OK && rec) {
+		strbuf_reset(&last);
+		strbuf_addslice(&last, rec->key.text);
+		if (after_text && !key_compare(&rec->key, after))
+			continue;
+		if (g && !rec->groups[g->index])
+			continue;
+		if (json_array_size(items) == limit) {
+			json_decref(next);
+			next = json_string(json_string_value(json_object_get(json_array_get(items, limit - 1), "key")));
+			break;
+		}
+		json_array_append_new(items, json_pack("{s:o,s:o,s:o}", "key", key_json(&rec->key), "properties",
+						       props_json(rec, NULL, 0), "groups", groups_json(rec)));
+	}
+	record_reader_close(rr);
+	deadline_end(&dl);
+	if (rc == JERR_INTERRUPTED && dl.stop && last.len) {
+		/* out of time (a sparse group): the next page goes on from the last key read */
+		complete = false;
+		rc = JERR_OK;
+		json_decref(next);
+		next = json_stringn(last.buf, last.len);
+	} else if (rc == JERR_INTERRUPTED && dl.stop) {
+		strbuf_release(&last);
+		json_decref(items);
+		json_decref(next);
+		reply_error(out, 504, "the sources did not answer in time", "no record came within 10 s",
+			    "try again when the database is less busy");
+		return;
+	}
+	strbuf_release(&last);
+	if (rc) {
+		json_decref(items);
+		json_decref(next);
+		reply_jerror(out, rc == JERR_SOURCE || rc == JERR_SOURCE_DATA ? 502 : 500, err);
+		return;
+	}
+	reply_json(out, 200,
+		   json_pack("{s:o,s:o,s:b,s:O}", "items", items, "next", next, "complete", complete, "searched",
+			     searched));
+}
+
 void api_records(struct req *r, struct reply *out)
 {
 	static const char *const allowed[] = { "q", "property", "group", "limit", "after", NULL };
 	uint64_t limit;
 	struct cfg_ref *ref = NULL;
-	struct record_reader *rr = NULL;
 	struct jerror err = JERROR_INIT;
 	struct arena arena;
 	struct rkey *keys = NULL, after;
 	size_t n_keys = 0, alloc = 0;
 	bool slot = false;
-	enum jerr rc = JERR_OK;
 	json_t *searched = json_array();
 
 	arena_init(&arena);
@@ -449,116 +593,14 @@ void api_records(struct req *r, struct reply *out)
 		reply_error(out, 400, "query parameter \"property\" needs \"q\"", pname, NULL);
 		goto out;
 	}
-	if (q) {
-		/* a search: the primary key and every unique property (or the one named), each
-		 * pushed into its source's statement */
-		bool any = false;
-		for (size_t i = 0; i < m->n_properties && !rc; i++) {
-			const struct cfg_property *p = m->properties[i];
-			if (pname ? strcmp(p->key, pname) : !p->unique && p != m->primary_key)
-				continue;
-			any = true;
-			if (pname && !p->unique && p != m->primary_key) {
-				reply_error(out, 400, "records are searched by a unique property", pname,
-					    "mark the property \"unique\", or search by the primary key");
-				goto out;
-			}
-			if (p == m->primary_key) {
-				struct rkey k;
-				json_array_append_new(searched, json_string(p->key));
-				if (!record_key_parse(m, q, &k))
-					continue;
-				ALLOC_GROW(keys, n_keys + 1, alloc);
-				char *t = arena_alloc(&arena, k.text.len + 1);
-				memcpy(t, k.text.ptr, k.text.len);
-				t[k.text.len] = 0;
-				k.text = (struct slice){ t, k.text.len };
-				keys[n_keys++] = k;
-				continue;
-			}
-			if (!p->column || p->source->is_query || !value_fits(p, q))
-				continue;
-			json_array_append_new(searched, json_string(p->key));
-			rc = keys_by_value(cfg, p, q, &keys, &n_keys, &alloc, &arena, &err);
-		}
-		if (!any) {
-			reply_error(out, 404, "no such property in this model", pname, "GET /api/v1/properties?model= lists them");
-			goto out;
-		}
-		if (rc) {
-			reply_jerror(out, rc == JERR_SOURCE || rc == JERR_SOURCE_DATA ? 502 : 500, &err);
-			goto out;
-		}
-		if (n_keys)
-			qsort(keys, n_keys, sizeof(*keys), rkey_cmp);
-		size_t w = 0;
-		for (size_t i = 0; i < n_keys; i++)
-			if (!w || key_compare(&keys[w - 1], &keys[i]))
-				keys[w++] = keys[i];
-		n_keys = w;
-		if (!n_keys) {
-			reply_json(out, 200, json_pack("{s:o,s:n,s:b,s:O}", "items", json_array(), "next", "complete", 1,
-						       "searched", searched));
-			goto out;
-		}
-	}
-
+	/* a search: the primary key and every unique property (or the one named), each
+	 * pushed into its source's statement */
+	if (q && search_keys(cfg, m, q, pname, searched, &keys, &n_keys, &alloc, &arena, &err, out))
+		goto out;
 	if (!(slot = slot_take(out)))
 		goto out;
-	struct key_range range = { after_text ? &after : NULL, NULL };
-	struct source_read read = { .range = after_text ? &range : NULL, .in_keys = keys, .n_in_keys = n_keys };
-	json_t *items = json_array();
-	json_t *next = json_null();
-	bool complete = true;
-	struct strbuf last = STRBUF_INIT; /* the last key read */
-	const struct record *rec;
-	struct deadline dl;
-	deadline_start(&dl, PREVIEW_TIMEOUT_MS);
-	rc = record_reader_open(cfg, m, after_text || n_keys ? &read : NULL, &rr, &err);
-	while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
-		strbuf_reset(&last);
-		strbuf_addslice(&last, rec->key.text);
-		if (after_text && !key_compare(&rec->key, &after))
-			continue;
-		if (g && !rec->groups[g->index])
-			continue;
-		if (json_array_size(items) == limit) {
-			json_decref(next);
-			next = json_string(json_string_value(json_object_get(json_array_get(items, limit - 1), "key")));
-			break;
-		}
-		json_array_append_new(items, json_pack("{s:o,s:o,s:o}", "key", key_json(&rec->key), "properties",
-						       props_json(rec, NULL, 0), "groups", groups_json(rec)));
-	}
-	record_reader_close(rr);
-	rr = NULL;
-	deadline_end(&dl);
-	if (rc == JERR_INTERRUPTED && dl.stop && last.len) {
-		/* out of time (a sparse group): the next page goes on from the last key read */
-		complete = false;
-		rc = JERR_OK;
-		json_decref(next);
-		next = json_stringn(last.buf, last.len);
-	} else if (rc == JERR_INTERRUPTED && dl.stop) {
-		strbuf_release(&last);
-		json_decref(items);
-		json_decref(next);
-		reply_error(out, 504, "the sources did not answer in time", "no record came within 10 s",
-			    "try again when the database is less busy");
-		goto out;
-	}
-	strbuf_release(&last);
-	if (rc) {
-		json_decref(items);
-		json_decref(next);
-		reply_jerror(out, rc == JERR_SOURCE || rc == JERR_SOURCE_DATA ? 502 : 500, &err);
-		goto out;
-	}
-	reply_json(out, 200,
-		   json_pack("{s:o,s:o,s:b,s:O}", "items", items, "next", next, "complete", complete, "searched",
-			     searched));
+	reply_records_page(cfg, m, g, after_text, &after, keys, n_keys, limit, searched, &err, out);
 out:
-	record_reader_close(rr);
 	if (slot)
 		slot_give();
 	json_decref(searched);

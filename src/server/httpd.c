@@ -100,6 +100,31 @@ bool req_query_uint(const struct req *r, struct reply *out, const char *name, ui
 	return true;
 }
 
+bool req_query_page(const struct req *r, struct reply *out, const char *const *allowed, uint64_t *limit,
+		    uint64_t *before)
+{
+	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 50, 1000, limit) ||
+	    !req_query_uint(r, out, "before", 0, INT64_MAX, before))
+		return false;
+	if (!*limit)
+		*limit = 50;
+	return true;
+}
+
+bool reply_read_failed(struct reply *out, enum jerr rc, json_t *items, const struct jerror *err)
+{
+	if (!rc || rc == JERR_INTERRUPTED)
+		return false;
+	json_decref(items);
+	reply_jerror(out, 500, err);
+	return true;
+}
+
+void reply_items(struct reply *out, json_t *items, int64_t next)
+{
+	reply_json(out, 200, json_pack("{s:o,s:o}", "items", items, "next", next ? json_integer(next) : json_null()));
+}
+
 json_t *req_json_body(const struct req *r, struct reply *out)
 {
 	json_error_t je;

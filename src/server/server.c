@@ -22,7 +22,7 @@
 #include "server/serverp.h"
 #include "server/worker.h"
 
-static int64_t epoch_ms(void)
+int64_t server_epoch_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -50,7 +50,7 @@ struct cfg_ref *server_cfg_get(struct server *s)
 	return ref;
 }
 
-static void cfg_ref_drop_locked(struct cfg_ref *ref)
+void server_cfg_drop_locked(struct cfg_ref *ref)
 {
 	if (--ref->refs == 0) {
 		config_free(ref->cfg);
@@ -63,7 +63,7 @@ void server_cfg_put(struct server *s, struct cfg_ref *ref)
 	if (!ref)
 		return;
 	pthread_mutex_lock(&s->lock);
-	cfg_ref_drop_locked(ref);
+	server_cfg_drop_locked(ref);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -99,7 +99,7 @@ static void install_config(struct server *s, struct config *cfg)
 	struct cfg_ref *ref = xcalloc(1, sizeof(*ref));
 	ref->cfg = cfg;
 	ref->refs = 1;
-	ref->loaded_at = epoch_ms();
+	ref->loaded_at = server_epoch_ms();
 	pthread_mutex_lock(&s->lock);
 	struct cfg_ref *old = s->cfg;
 	s->cfg = ref;
@@ -108,10 +108,10 @@ static void install_config(struct server *s, struct config *cfg)
 		json_decref(s->config_error);
 		s->config_error = NULL;
 	}
-	sched_set_config(s->sched, cfg, epoch_ms());
+	sched_set_config(s->sched, cfg, server_epoch_ms());
 	s->counts_stale = true;
 	if (old)
-		cfg_ref_drop_locked(old);
+		server_cfg_drop_locked(old);
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -157,7 +157,7 @@ enum jerr server_reload(struct server *s, struct jerror *err)
 	json_object_set_new(e, "error", json_string(err->msg.len ? err->msg.buf : "config reload failed"));
 	json_object_set_new(e, "detail", err->detail.len ? json_string(err->detail.buf) : json_null());
 	json_object_set_new(e, "hint", err->hint.len ? json_string(err->hint.buf) : json_null());
-	json_object_set_new(e, "at", json_integer(epoch_ms()));
+	json_object_set_new(e, "at", json_integer(server_epoch_ms()));
 	log_error("%s; %s", err->msg.buf, repair ? "still in repair mode" : "the previous config stays in use");
 	config_free(cfg);
 	pthread_mutex_lock(&s->lock);
@@ -191,7 +191,7 @@ bool server_request_runs(struct server *s, const char *model_id, const char *des
 			continue;
 		json_array_append_new(sched_dest_running(s->sched, d->id) ? now_running : idle, json_string(d->id));
 	}
-	bool ok = !s->stopping && sched_request(s->sched, model_id, dest_id, trigger, full, force, epoch_ms(), res);
+	bool ok = !s->stopping && sched_request(s->sched, model_id, dest_id, trigger, full, force, server_epoch_ms(), res);
 	if (ok) {
 		if (started)
 			json_array_extend(started, idle);
@@ -225,6 +225,26 @@ static void remember_finished(struct server *s, const struct active_job *aj)
 			(struct finished_run){ aj->dests[k].run_id, aj->job.trigger, aj->records_read };
 		s->finished_next = (s->finished_next + 1) % SERVER_FINISHED_RUNS;
 	}
+}
+
+/* A job is over: a destination still marked running ends interrupted (when interrupted;
+ * with by_stop, when the server is stopping) or failed; the job is remembered and marked
+ * finished, the scheduler told, the group counts marked stale, the main loop woken.
+ * Takes s->lock. */
+static void job_finished(struct server *s, struct active_job *aj, bool by_stop, bool interrupted)
+{
+	pthread_mutex_lock(&s->lock);
+	if (by_stop)
+		interrupted = s->stopping;
+	for (size_t k = 0; k < aj->job.n_dests; k++)
+		if (aj->dests[k].status == RUN_RUNNING)
+			aj->dests[k].status = interrupted ? RUN_INTERRUPTED : RUN_FAILED;
+	remember_finished(s, aj);
+	aj->finished = true;
+	sched_done(s->sched, &aj->job, server_epoch_ms());
+	s->counts_stale = true;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void job_progress(void *ctx, const struct run *r)
@@ -326,16 +346,7 @@ static void job_queue_and_follow(struct active_job *aj)
 out:
 	state_close(st);
 	jerror_release(&err);
-	pthread_mutex_lock(&s->lock);
-	for (size_t k = 0; k < aj->job.n_dests; k++)
-		if (aj->dests[k].status == RUN_RUNNING)
-			aj->dests[k].status = s->stopping ? RUN_INTERRUPTED : RUN_FAILED;
-	remember_finished(s, aj);
-	aj->finished = true;
-	sched_done(s->sched, &aj->job, epoch_ms());
-	s->counts_stale = true;
-	pthread_cond_broadcast(&s->wake);
-	pthread_mutex_unlock(&s->lock);
+	job_finished(s, aj, true, false);
 }
 
 /* Worker mode: claim and run work items of any job until the server stops. */
@@ -441,16 +452,7 @@ static void *job_main(void *arg)
 	state_close(st);
 	jerror_release(&err);
 
-	pthread_mutex_lock(&s->lock);
-	for (size_t k = 0; k < aj->job.n_dests; k++)
-		if (aj->dests[k].status == RUN_RUNNING)
-			aj->dests[k].status = rc == JERR_INTERRUPTED ? RUN_INTERRUPTED : RUN_FAILED;
-	remember_finished(s, aj);
-	aj->finished = true;
-	sched_done(s->sched, &aj->job, epoch_ms());
-	s->counts_stale = true;
-	pthread_cond_broadcast(&s->wake);
-	pthread_mutex_unlock(&s->lock);
+	job_finished(s, aj, false, rc == JERR_INTERRUPTED);
 	return NULL;
 }
 
@@ -462,7 +464,7 @@ static void start_job(struct server *s, struct sched_job *job)
 	aj->job = *job;
 	aj->cfg = s->cfg;
 	aj->cfg->refs++;
-	aj->started_at = epoch_ms();
+	aj->started_at = server_epoch_ms();
 	aj->dests = xcalloc(job->n_dests ? job->n_dests : 1, sizeof(*aj->dests));
 	for (size_t i = 0; i < job->n_dests; i++) {
 		aj->dests[i].dest_id = xstrdup(job->dest_ids[i]);
@@ -470,8 +472,8 @@ static void start_job(struct server *s, struct sched_job *job)
 	}
 	if (pthread_create(&aj->thread, NULL, job_main, aj)) {
 		log_error("could not start a thread for the run of model \"%s\"", job->model_id);
-		sched_done(s->sched, &aj->job, epoch_ms());
-		cfg_ref_drop_locked(aj->cfg);
+		sched_done(s->sched, &aj->job, server_epoch_ms());
+		server_cfg_drop_locked(aj->cfg);
 		for (size_t i = 0; i < job->n_dests; i++)
 			free(aj->dests[i].dest_id);
 		free(aj->dests);
@@ -497,7 +499,7 @@ static void reap_jobs(struct server *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(aj->thread, NULL);
 		pthread_mutex_lock(&s->lock);
-		cfg_ref_drop_locked(aj->cfg);
+		server_cfg_drop_locked(aj->cfg);
 		for (size_t i = 0; i < aj->job.n_dests; i++)
 			free(aj->dests[i].dest_id);
 		free(aj->dests);
@@ -505,98 +507,6 @@ static void reap_jobs(struct server *s)
 		free(aj);
 		pp = &s->jobs;
 	}
-}
-
-/* ---- group member counts ---- */
-
-static void *count_main(void *arg)
-{
-	struct server *s = arg;
-	struct cfg_ref *ref = server_cfg_get(s);
-	const struct config *cfg = ref->cfg;
-	struct group_count *list = NULL;
-	bool ok = true;
-
-	for (size_t m = 0; m < cfg->n_models && ok; m++) {
-		const struct cfg_model *model = cfg->models[m];
-		struct record_reader *rr = NULL;
-		struct jerror err = JERROR_INIT;
-		uint64_t *n = xcalloc(model->n_groups + 1, sizeof(*n));
-		const struct record *rec;
-		if (!model->n_groups || !model->primary_source) {
-			free(n);
-			continue;
-		}
-		enum jerr rc = record_reader_open(cfg, model, NULL, &rr, &err);
-		while (!rc && (rc = record_reader_next(rr, &rec, &err)) == JERR_OK && rec) {
-			for (size_t g = 0; g < model->n_groups; g++)
-				n[g] += rec->groups[g];
-			if (s->stopping) {
-				ok = false;
-				break;
-			}
-		}
-		record_reader_close(rr);
-		if (rc) {
-			log_warn("group member counts of model \"%s\" not computed: %s", model->id, err.msg.buf);
-		} else {
-			for (size_t g = 0; g < model->n_groups; g++) {
-				struct group_count *gc = xcalloc(1, sizeof(*gc));
-				gc->group_id = xstrdup(model->groups[g]->id);
-				gc->members = n[g];
-				gc->next = list;
-				list = gc;
-			}
-		}
-		jerror_release(&err);
-		free(n);
-	}
-	pthread_mutex_lock(&s->lock);
-	struct group_count *old = s->group_counts;
-	s->group_counts = list;
-	s->group_counted_at = epoch_ms();
-	s->counting = false;
-	cfg_ref_drop_locked(ref);
-	pthread_cond_broadcast(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-	while (old) {
-		struct group_count *next = old->next;
-		free(old->group_id);
-		free(old);
-		old = next;
-	}
-	return NULL;
-}
-
-int64_t server_group_count(struct server *s, const char *group_id, int64_t *at)
-{
-	for (struct group_count *gc = s->group_counts; gc; gc = gc->next)
-		if (!strcmp(gc->group_id, group_id)) {
-			*at = s->group_counted_at;
-			return (int64_t)gc->members;
-		}
-	*at = 0;
-	return -1;
-}
-
-/* Called with s->lock held. */
-static void maybe_count(struct server *s)
-{
-	if (!s->counts_stale || s->counting || s->stopping || s->jobs)
-		return;
-	if (s->count_thread_live) {
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->count_thread, NULL);
-		pthread_mutex_lock(&s->lock);
-		s->count_thread_live = false;
-	}
-	s->counts_stale = false;
-	s->counting = true;
-	/* server_cfg_get takes the lock itself: the thread waits until we release it */
-	if (pthread_create(&s->count_thread, NULL, count_main, s) == 0)
-		s->count_thread_live = true;
-	else
-		s->counting = false;
 }
 
 /* ---- signals ---- */
@@ -705,7 +615,7 @@ enum jerr server_open(const struct server_opts *o, struct server **out, struct j
 				 cfg->n_errors == 1 ? "" : "s");
 			json_t *e = json_pack("{s:s,s:s,s:s,s:o,s:I}", "error", n, "detail", o->config_dir, "hint",
 					      "nothing runs until the config is valid; fix the files and reload",
-					      "diagnostics", server_diags_json(cfg), "at", (json_int_t)epoch_ms());
+					      "diagnostics", server_diags_json(cfg), "at", (json_int_t)server_epoch_ms());
 			log_error("config directory \"%s\" is not valid: %zu error%s; serving the web UI in repair mode "
 				  "(nothing runs until the config is fixed and reloaded)",
 				  o->config_dir, cfg->n_errors, cfg->n_errors == 1 ? "" : "s");
@@ -755,7 +665,7 @@ void server_close(struct server *s)
 	if (!s)
 		return;
 	if (s->cfg)
-		cfg_ref_drop_locked(s->cfg);
+		server_cfg_drop_locked(s->cfg);
 	if (s->config_error)
 		json_decref(s->config_error);
 	while (s->group_counts) {
@@ -773,16 +683,11 @@ void server_close(struct server *s)
 	free(s);
 }
 
-enum jerr server_main(const struct server_opts *o, struct jerror *err)
+/* Block SIGTERM, SIGINT and SIGHUP in every thread created from here on (they go to the
+ * signal thread), ignore SIGPIPE, and start the signal thread. */
+static enum jerr start_signal_thread(struct server *s, pthread_t *sigthread, struct jerror *err)
 {
-	struct server *s;
-	enum jerr rc;
-	pthread_t sigthread;
-	bool sigthread_live = false;
 	sigset_t set;
-
-	if ((rc = server_open(o, &s, err)))
-		return rc;
 
 	/* every thread created from here on inherits the blocked signals */
 	sigemptyset(&set);
@@ -791,30 +696,33 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (pthread_create(&sigthread, NULL, signal_main, s)) {
-		rc = jerror_set(err, JERR_INTERNAL, "could not start the signal thread");
-		goto out;
-	}
-	sigthread_live = true;
+	if (pthread_create(sigthread, NULL, signal_main, s))
+		return jerror_set(err, JERR_INTERNAL, "could not start the signal thread");
+	return JERR_OK;
+}
 
-	if (o->worker) {
-		struct worker_opts wo = {
-			.state_path = o->state_path,
-			.lease_ms = o->lease_ms,
-			.elect = true,
-			.dest = o->dest,
-			.stop = &s->stop_runs,
-		};
-		if ((rc = worker_start(&wo, &s->worker, err)))
-			goto out;
-		if (pthread_create(&s->claim_thread, NULL, claim_main, s)) {
-			rc = jerror_set(err, JERR_INTERNAL, "could not start the worker thread");
-			goto out;
-		}
-		s->claim_thread_live = true;
-	}
-	if (!o->no_http && (rc = httpd_start(s, err)))
-		goto out;
+/* --worker: join the worker pool (s->worker) and start the thread that claims queued items. */
+static enum jerr start_worker_mode(struct server *s, const struct server_opts *o, struct jerror *err)
+{
+	enum jerr rc;
+	struct worker_opts wo = {
+		.state_path = o->state_path,
+		.lease_ms = o->lease_ms,
+		.elect = true,
+		.dest = o->dest,
+		.stop = &s->stop_runs,
+	};
+	if ((rc = worker_start(&wo, &s->worker, err)))
+		return rc;
+	if (pthread_create(&s->claim_thread, NULL, claim_main, s))
+		return jerror_set(err, JERR_INTERNAL, "could not start the worker thread");
+	s->claim_thread_live = true;
+	return JERR_OK;
+}
+
+/* The one line on stderr that says joey is up, where, and with which config and state. */
+static void announce_start(const struct server *s, const struct server_opts *o)
+{
 	struct strbuf shown = STRBUF_INIT;
 	state_path_display(o->state_path, &shown);
 	if (o->no_http)
@@ -825,12 +733,48 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 			s->tls ? "https" : "http", s->listen_desc, o->config_dir, shown.buf, o->worker ? ", worker " : "",
 			o->worker ? worker_id(s->worker) : "");
 	strbuf_release(&shown);
-	if (!o->no_http && (rc = auth_ready(s, err)))
-		goto out;
-	if (!o->no_http)
-		server_alerts_start(s);
+}
 
+/* This worker just became the leader: fresh due times, from the run history (the last
+ * leader's runs), cron from now. Called and returns with s->lock held; drops it while it
+ * reads the state store. */
+static void take_over_schedules(struct server *s, const struct server_opts *o, int64_t now)
+{
+	struct state *st = NULL;
+	struct jerror serr = JERROR_INIT;
+	sched_set_config(s->sched, NULL, now);
+	sched_set_config(s->sched, s->cfg->cfg, now);
+	pthread_mutex_unlock(&s->lock);
+	if (state_open(o->state_path, STATE_OPEN_READONLY, &st, &serr) == JERR_OK) {
+		pthread_mutex_lock(&s->lock);
+		seed_last_runs(s, st);
+		pthread_mutex_unlock(&s->lock);
+	} else {
+		log_warn("run history not read: %s", serr.msg.buf);
+	}
+	state_close(st);
+	jerror_release(&serr);
 	pthread_mutex_lock(&s->lock);
+}
+
+/* Sleep on s->wake for wait ms at most (s->lock held). */
+static void wait_for_wake(struct server *s, int64_t wait)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += wait / 1000;
+	ts.tv_nsec += (wait % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+}
+
+/* The scheduler loop: reloads, leader changes, due jobs, finished runs, group counts;
+ * until s->stopping. Called and returns with s->lock held. */
+static void schedule_loop(struct server *s, const struct server_opts *o)
+{
 	while (!s->stopping) {
 		if (s->reload_requested) {
 			struct jerror rerr = JERROR_INIT;
@@ -841,27 +785,11 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}
-		int64_t now = epoch_ms();
+		int64_t now = server_epoch_ms();
 		/* worker mode: only the elected leader fires the schedules */
 		bool leader = !s->worker || worker_is_leader(s->worker);
-		if (s->worker && leader && !s->was_leader) {
-			/* fresh due times: from the run history (the last leader's runs), cron from now */
-			struct state *st = NULL;
-			struct jerror serr = JERROR_INIT;
-			sched_set_config(s->sched, NULL, now);
-			sched_set_config(s->sched, s->cfg->cfg, now);
-			pthread_mutex_unlock(&s->lock);
-			if (state_open(o->state_path, STATE_OPEN_READONLY, &st, &serr) == JERR_OK) {
-				pthread_mutex_lock(&s->lock);
-				seed_last_runs(s, st);
-				pthread_mutex_unlock(&s->lock);
-			} else {
-				log_warn("run history not read: %s", serr.msg.buf);
-			}
-			state_close(st);
-			jerror_release(&serr);
-			pthread_mutex_lock(&s->lock);
-		}
+		if (s->worker && leader && !s->was_leader)
+			take_over_schedules(s, o, now);
 		if (s->worker)
 			s->was_leader = leader;
 		int64_t wait = leader ? sched_tick(s->sched, now) : 1000;
@@ -869,23 +797,19 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 		while (sched_take(s->sched, now, &job))
 			start_job(s, &job);
 		reap_jobs(s);
-		maybe_count(s);
+		server_maybe_count(s);
 		if (s->stopping || s->reload_requested)
 			continue;
 		if (wait < 0 || wait > 1000)
 			wait = 1000;
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += wait / 1000;
-		ts.tv_nsec += (wait % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+		wait_for_wake(s, wait);
 	}
+}
 
-	/* stopping: the runs in flight commit what Braze answered, then return */
+/* Stopping: the runs in flight commit what Braze answered, then return. Past
+ * o->stop_timeout_s the process exits without them. Called and returns with s->lock held. */
+static void drain_runs(struct server *s, const struct server_opts *o)
+{
 	s->stop_runs = 1;
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -904,6 +828,13 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 			_exit(1);
 		}
 	}
+}
+
+/* The orderly stop: drain the runs, then join the count, alert and claim threads and stop
+ * the HTTP server. Called with s->lock held; returns with it released. */
+static void stop_orderly(struct server *s, const struct server_opts *o)
+{
+	drain_runs(s, o);
 	bool counting = s->count_thread_live;
 	pthread_mutex_unlock(&s->lock);
 	server_alerts_stop(s);
@@ -917,8 +848,13 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 	if (!o->no_http)
 		httpd_stop(s);
 	log_info("stopped");
-	rc = JERR_OK;
-out:
+}
+
+/* Whatever is still running after a failed start or an orderly stop: the claim thread, the
+ * alert thread, the worker and the signal thread (sigthread, NULL when it never started);
+ * then s itself is freed. */
+static void shut_down(struct server *s, const pthread_t *sigthread)
+{
 	if (s->claim_thread_live) {
 		pthread_mutex_lock(&s->lock);
 		s->stopping = true;
@@ -936,10 +872,40 @@ out:
 	}
 	worker_stop(s->worker);
 	s->worker = NULL;
-	if (sigthread_live) {
-		pthread_cancel(sigthread);
-		pthread_join(sigthread, NULL);
+	if (sigthread) {
+		pthread_cancel(*sigthread);
+		pthread_join(*sigthread, NULL);
 	}
 	server_close(s);
+}
+
+enum jerr server_main(const struct server_opts *o, struct jerror *err)
+{
+	struct server *s;
+	enum jerr rc;
+	pthread_t sigthread;
+	bool sigthread_live = false;
+
+	if ((rc = server_open(o, &s, err)))
+		return rc;
+	if ((rc = start_signal_thread(s, &sigthread, err)))
+		goto out;
+	sigthread_live = true;
+	if (o->worker && (rc = start_worker_mode(s, o, err)))
+		goto out;
+	if (!o->no_http && (rc = httpd_start(s, err)))
+		goto out;
+	announce_start(s, o);
+	if (!o->no_http && (rc = auth_ready(s, err)))
+		goto out;
+	if (!o->no_http)
+		server_alerts_start(s);
+
+	pthread_mutex_lock(&s->lock);
+	schedule_loop(s, o);
+	stop_orderly(s, o);
+	rc = JERR_OK;
+out:
+	shut_down(s, sigthread_live ? &sigthread : NULL);
 	return rc;
 }

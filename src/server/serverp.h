@@ -10,6 +10,7 @@
  *   impact.c   destructive config changes and Braze key checks, judged before writing
  *   explain.c  plain words for the errors of failed rows
  *   files.c    the config files as text (the repair editor)
+ *   group_counts.c  the member counts of every group (a thread)
  */
 #ifndef JOEY_SERVERP_H
 #define JOEY_SERVERP_H
@@ -154,6 +155,14 @@ json_t *server_diags_json(const struct config *cfg);
 const struct finished_run *server_finished_run(const struct server *s, int64_t run_id);
 /* Member count of a group, or -1 if not counted yet; *at when counted. Under lock. */
 int64_t server_group_count(struct server *s, const char *group_id, int64_t *at);
+/* group_counts.c: start the thread that counts the members of every group when the
+ * counts are stale and no run is going. Called with s->lock held (drops it to join the
+ * last count thread). */
+void server_maybe_count(struct server *s);
+/* server.c: the wall clock in ms since the epoch. */
+int64_t server_epoch_ms(void);
+/* server.c: drop a reference to a config snapshot with s->lock held (frees the last). */
+void server_cfg_drop_locked(struct cfg_ref *ref);
 
 /* ---- alerts.c: alerts (src/alert) in serve ---- */
 struct run;
@@ -267,6 +276,15 @@ void reply_jerror(struct reply *out, unsigned status, const struct jerror *err);
 /* Parse a non-negative integer query parameter (default def, at most max); false: 400 set. */
 bool req_query_uint(const struct req *r, struct reply *out, const char *name, uint64_t def,
 		    uint64_t max, uint64_t *v);
+/* The query of a paged list: only the allowed parameters, "limit" (absent or 0: 50; at
+ * most 1000) and "before" (an id; 0: from the newest). false: 400 set. */
+bool req_query_page(const struct req *r, struct reply *out, const char *const *allowed, uint64_t *limit,
+		    uint64_t *before);
+/* A paged list read with rc failed (rc neither JERR_OK nor JERR_INTERRUPTED, which ends a
+ * page): 500 with err set, items freed, and true. false: nothing done. */
+bool reply_read_failed(struct reply *out, enum jerr rc, json_t *items, const struct jerror *err);
+/* The answer of a paged list: {"items", "next"} (next 0: null). Steals items. */
+void reply_items(struct reply *out, json_t *items, int64_t next);
 
 /*
  * Answer one request: limits, Host check, auth, routing to the API, /metrics,

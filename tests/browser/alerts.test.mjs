@@ -13,14 +13,11 @@ import { spawn, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { JOEY, SRC, CHROMIUM, log, sleep, assert, freePort, until as untilEvery, Steps, signIn, checkLabels } from './lib.mjs';
 
-const JOEY = path.resolve(process.env.JOEY_BIN || 'build/joey');
-const SRC = path.resolve(process.env.JOEY_SRC || path.join(path.dirname(new URL(import.meta.url).pathname), '../..'));
-const CHROMIUM = process.env.JOEY_CHROMIUM || '/usr/bin/chromium';
 const ADMIN = { name: 'ada', role: 'admin', pw: `ada-${crypto.randomBytes(6).toString('hex')}` };
 const VIEWER = { name: 'vera', role: 'viewer', pw: `vera-${crypto.randomBytes(6).toString('hex')}` };
 const SECRET = `whsec-${crypto.randomBytes(10).toString('hex')}`;
@@ -28,62 +25,17 @@ const URL_TOKEN = `tok${crypto.randomBytes(8).toString('hex')}`;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'joey-ui-alerts.'));
 const children = [];
-let passed = 0;
-let failed = 0;
 let browser;
 let page;
 const pageErrors = [];
-const log = (...a) => console.log(...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function assert(c, m) { if (!c) throw new Error(m); }
-async function until(what, fn, ms = 15000, every = 150) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    await sleep(every);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
-function freePort() {
-  return new Promise((ok, bad) => {
-    const s = net.createServer();
-    s.on('error', bad);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
-  });
-}
+const until = (what, fn, ms = 15000, every = 150) => untilEvery(what, fn, ms, every);
 function joeyEnv(extra = {}) {
   const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0', ...extra };
   delete env.JOEY_API_TOKEN;
   return env;
 }
-let stopped = false;
-async function step(name, fn) {
-  if (stopped) { log(`skip ${name} (an earlier step failed)`); return; }
-  try {
-    await fn();
-    passed += 1;
-    log(`ok   ${name}`);
-  } catch (e) {
-    failed += 1;
-    stopped = true;
-    log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
-  }
-}
-async function signIn(p, u) {
-  await p.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
-  await p.getByLabel('User name').fill(u.name);
-  await p.getByLabel('Password', { exact: true }).fill(u.pw);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-  await p.locator('#userbox #user-name').filter({ hasText: u.name }).waitFor();
-}
-async function checkLabels(p, where) {
-  const bad = await p.evaluate(() => [...document.querySelectorAll('main input, main select, main textarea')]
-    .filter((e) => e.type !== 'hidden' && e.offsetParent !== null)
-    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
-    .map((e) => e.outerHTML.slice(0, 120)));
-  assert(!bad.length, `${where}: controls without a label: ${bad.join(' | ')}`);
-}
+const steps = new Steps({ timed: false });
+const { step } = steps;
 
 async function main() {
   // the receiver
@@ -220,15 +172,15 @@ async function main() {
 try {
   await main();
 } catch (e) {
-  failed += 1;
+  steps.failed += 1;
   log(`FAIL setup: ${e && e.stack ? e.stack : e}`);
 } finally {
   if (browser) await browser.close().catch(() => {});
   for (const c of children) if (!c.exited) c.kill('SIGTERM');
   await sleep(300);
   for (const c of children) if (!c.exited) c.kill('SIGKILL');
-  if (failed && fs.existsSync(path.join(tmp, 'serve.log'))) log(`---- serve.log\n${fs.readFileSync(path.join(tmp, 'serve.log'), 'utf8').slice(-3000)}`);
+  if (steps.failed && fs.existsSync(path.join(tmp, 'serve.log'))) log(`---- serve.log\n${fs.readFileSync(path.join(tmp, 'serve.log'), 'utf8').slice(-3000)}`);
   fs.rmSync(tmp, { recursive: true, force: true });
-  log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  log(`${steps.passed} passed, ${steps.failed} failed`);
+  process.exit(steps.failed ? 1 : 0);
 }

@@ -25,19 +25,16 @@
 // BRAZE_SIM_BIN (default: braze-sim beside JOEY_BIN), JOEY_CHROMIUM (default
 // /usr/bin/chromium), JOEY_ARTIFACTS (default: <dir of JOEY_BIN>/artifacts); screenshots
 // go to <artifacts>/browser/. Prints "N passed, N failed" last; exits 1 on a failure.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { chromium } from 'playwright-core';
+import { JOEY, SRC, SIM, CHROMIUM, artifacts, log, sleep, assert, eq, freePort, until, spawnLogged, untilHealthy, apiCall, makeShot, Steps } from './lib.mjs';
+import * as inPage from './lib.mjs';
 
-const JOEY = path.resolve(process.env.JOEY_BIN || 'build/joey');
-const SRC = path.resolve(process.env.JOEY_SRC || path.join(path.dirname(new URL(import.meta.url).pathname), '../..'));
-const SIM = process.env.BRAZE_SIM_BIN || path.join(path.dirname(JOEY), 'braze-sim');
-const CHROMIUM = process.env.JOEY_CHROMIUM || '/usr/bin/chromium';
-const ART = path.join(process.env.JOEY_ARTIFACTS || path.join(path.dirname(JOEY), 'artifacts'), 'browser');
+const ART = artifacts('browser');
 let TOKEN; // an admin's personal API token, made with `joey user token`: the test's own API checks
 const ADMIN = { name: 'ada', role: 'admin', pw: `ada-${crypto.randomBytes(6).toString('hex')}` };
 const EDITOR = { name: 'eddie', role: 'editor', pw: `eddie-${crypto.randomBytes(6).toString('hex')}` };
@@ -50,36 +47,9 @@ const XSS_LAST = '<img src=x onerror="window.__xss=3">';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'joey-ui.'));
 const children = [];
-let passed = 0;
-let failed = 0;
 let browser;
 
-function log(...a) { console.log(...a); }
-function freePort() {
-  return new Promise((ok, bad) => {
-    const s = net.createServer();
-    s.on('error', bad);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
-  });
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, fn, ms = 15000, every = 200) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    await sleep(every);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
-function start(name, cmd, args, env) {
-  const out = fs.openSync(path.join(tmp, `${name}.log`), 'w');
-  const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', out, out] });
-  p.on('exit', (code, sig) => { p.exited = { code, sig }; });
-  children.push(p);
-  return p;
-}
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
+const start = (name, cmd, args, env) => spawnLogged(tmp, children, name, cmd, args, env);
 // The environment of joey: never JOEY_API_TOKEN (accounts only), never a foreign accounts file.
 function joeyEnv(extra = {}) {
   const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0', ...extra };
@@ -91,7 +61,6 @@ function joeyCli(args, input) {
   return execFileSync(JOEY, args, { input, env: joeyEnv(), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 }
 const canon = (o) => JSON.stringify(o && typeof o === 'object' && !Array.isArray(o) ? Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1))) : o);
-function eq(a, b, msg) { if (a !== b) throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`); }
 
 // ---- fixtures: the demo config without Braze, plus names that would run as HTML
 function bareConfig(name) {
@@ -116,16 +85,8 @@ function prepareConfig() {
 
 // ---- the API, from the test's side
 let BASE;
-async function apiGet(p) {
-  const r = await fetch(BASE + p, { headers: { Authorization: `Bearer ${TOKEN}` } });
-  return { status: r.status, body: await r.json().catch(() => null) };
-}
-async function apiPost(p, body) {
-  const init = { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } };
-  if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
-  const r = await fetch(BASE + p, init);
-  return { status: r.status, body: await r.json().catch(() => null) };
-}
+const apiGet = (p) => apiCall(BASE, TOKEN, 'GET', p);
+const apiPost = (p, body) => apiCall(BASE, TOKEN, 'POST', p, body);
 // A request as curl would send it: no browser, no cookie unless given.
 async function raw(method, p, { headers = {}, body } = {}) {
   const init = { method, headers: { ...headers } };
@@ -140,38 +101,13 @@ async function simPost(p, body) { const r = await fetch(SIM_URL + p, { method: b
 // ---- steps
 const pageErrors = [];
 let page;
-let shotN = 0;
-async function shot(name, p = page) {
-  shotN += 1;
-  const f = path.join(ART, `${String(shotN).padStart(2, '0')}-${name}.png`);
-  await p.screenshot({ path: f, fullPage: true });
-}
-let stopped = false;
-async function step(name, fn) {
-  if (stopped) { log(`skip ${name} (an earlier step failed)`); return; }
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed += 1;
-    log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed += 1;
-    stopped = true;
-    log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
-    if (page) await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-')}`).catch(() => {});
-  }
-}
+const shot = makeShot(ART, () => page);
+const steps = new Steps({ onFail: async (name) => { if (page) await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-')}`); } });
+const { step } = steps;
 const main = () => page.locator('main');
-async function h1(text) { await page.getByRole('heading', { level: 1, name: text, exact: typeof text === 'string' }).waitFor({ timeout: 15000 }); }
-async function nav(name) { await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click(); }
-// Every visible form control has an accessible name (label, aria-label or aria-labelledby).
-async function checkLabels(where) {
-  const bad = await page.evaluate(() => [...document.querySelectorAll('main input, main select, main textarea')]
-    .filter((e) => e.type !== 'hidden' && e.offsetParent !== null)
-    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
-    .map((e) => e.outerHTML.slice(0, 120)));
-  assert(!bad.length, `${where}: controls without a label: ${bad.join(' | ')}`);
-}
+const h1 = (text) => inPage.h1(page, text);
+const nav = (name) => inPage.nav(page, name);
+const checkLabels = (where) => inPage.checkLabels(page, where);
 // fetch() from inside the page, as the UI's own code would (the session cookie goes
 // along); csrf: send the session's X-CSRF-Token (from GET /api/v1/session).
 async function pageFetch(method, url, { csrf = true, body, headers = {}, credentials = 'same-origin' } = {}, p = page) {
@@ -184,17 +120,10 @@ async function pageFetch(method, url, { csrf = true, body, headers = {}, credent
   }, { method, url, csrf, body, headers, credentials });
 }
 async function signIn(u, p = page) {
-  await p.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
-  await p.getByLabel('User name').fill(u.name);
-  await p.getByLabel('Password', { exact: true }).fill(u.pw);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-  await p.locator('#userbox #user-name').filter({ hasText: u.name }).waitFor();
+  await inPage.signIn(p, u);
   eq((await p.locator('#userbox .badge').textContent()).trim(), u.role, 'the role in the header');
 }
-async function signOut(p = page) {
-  await p.getByRole('button', { name: 'Sign out' }).click();
-  await p.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
-}
+const signOut = (p = page) => inPage.signOut(p);
 async function navNames(p = page) {
   return p.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
 }
@@ -218,11 +147,7 @@ async function noXss() {
 async function startServe(name, cfg, stateFile, port, env = {}) {
   // the simulator is not one of Braze's hosts: the operator allows it (not settable through the API)
   const p = start(name, JOEY, ['serve', '--config', cfg, '--state', stateFile, '--listen', `127.0.0.1:${port}`], joeyEnv({ JOEY_ALLOW_ENDPOINTS: SIM_URL, ...env }));
-  await until(`${name} /healthz`, async () => {
-    if (p.exited) throw new Error(`${name} exited ${JSON.stringify(p.exited)}: ${fs.readFileSync(path.join(tmp, `${name}.log`), 'utf8').slice(-2000)}`);
-    const r = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
-    return r && r.ok;
-  }, 20000, 100);
+  await untilHealthy(name, p, `http://127.0.0.1:${port}`, tmp);
   return p;
 }
 
@@ -271,7 +196,7 @@ async function main_() {
   let base2;
   await step('the UI code never parses text as HTML (no innerHTML and the like)', async () => {
     const dir = path.join(SRC, 'src/server/ui');
-    for (const f of fs.readdirSync(dir).filter((x) => /\.m?js$/.test(x))) {
+    for (const f of fs.readdirSync(dir, { recursive: true }).filter((x) => /\.m?js$/.test(x))) {
       const code = fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l)).join('\n');
       const m = code.match(/\b(innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\s*\(|new Function)\b/);
       assert(!m, `${f} uses ${m && m[1]}`);
@@ -1110,14 +1035,14 @@ async function main_() {
 try {
   await main_();
 } catch (e) {
-  failed += 1;
+  steps.failed += 1;
   log(`FAIL setup: ${e && e.stack ? e.stack : e}`);
 } finally {
   if (browser) await browser.close().catch(() => {});
   for (const c of children) if (!c.exited) c.kill('SIGTERM');
   await sleep(300);
   for (const c of children) if (!c.exited) c.kill('SIGKILL');
-  if (failed) {
+  if (steps.failed) {
     for (const f of ['joey-serve.log', 'braze-sim.log']) {
       const p = path.join(tmp, f);
       if (fs.existsSync(p)) log(`---- ${f} (last 3000 bytes)\n${fs.readFileSync(p, 'utf8').slice(-3000)}`);
@@ -1125,6 +1050,6 @@ try {
   }
   if (!process.env.JOEY_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
   log(`screenshots: ${ART}`);
-  log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  log(`${steps.passed} passed, ${steps.failed} failed`);
+  process.exit(steps.failed ? 1 : 0);
 }

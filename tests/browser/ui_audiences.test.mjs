@@ -16,27 +16,22 @@
 //
 // Environment: as ui.test.mjs (JOEY_BIN, JOEY_SRC, BRAZE_SIM_BIN, JOEY_CHROMIUM,
 // JOEY_ARTIFACTS). Prints "N passed, N failed" last; exits 1 on a failure.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { chromium } from 'playwright-core';
+import { JOEY, SRC, SIM, CHROMIUM, artifacts, log, sleep, assert, eq, freePort, until, spawnLogged, untilHealthy, apiCall, makeShot, Steps } from './lib.mjs';
+import * as inPage from './lib.mjs';
 
-const JOEY = path.resolve(process.env.JOEY_BIN || 'build/joey');
-const SRC = path.resolve(process.env.JOEY_SRC || path.join(path.dirname(new URL(import.meta.url).pathname), '../..'));
-const SIM = process.env.BRAZE_SIM_BIN || path.join(path.dirname(JOEY), 'braze-sim');
-const CHROMIUM = process.env.JOEY_CHROMIUM || '/usr/bin/chromium';
-const ART = path.join(process.env.JOEY_ARTIFACTS || path.join(path.dirname(JOEY), 'artifacts'), 'browser-audiences');
+const ART = artifacts('browser-audiences');
 const EDITOR = { name: 'erin', role: 'editor', pw: `erin-${crypto.randomBytes(6).toString('hex')}` };
 const VIEWER = { name: 'vic', role: 'viewer', pw: `vic-${crypto.randomBytes(6).toString('hex')}` };
 const SIM_KEY = 'test-key';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'joey-aud.'));
 const children = [];
-let passed = 0;
-let failed = 0;
 let browser;
 let page;
 let TOKEN;
@@ -44,33 +39,7 @@ let BASE;
 let SIM_URL;
 const pageErrors = [];
 
-const log = (...a) => console.log(...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-function eq(a, b, msg) { if (a !== b) throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`); }
-function freePort() {
-  return new Promise((ok, bad) => {
-    const s = net.createServer();
-    s.on('error', bad);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
-  });
-}
-async function until(what, fn, ms = 15000, every = 200) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    await sleep(every);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
-function start(name, cmd, args, env) {
-  const out = fs.openSync(path.join(tmp, `${name}.log`), 'w');
-  const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', out, out] });
-  p.on('exit', (code, sig) => { p.exited = { code, sig }; });
-  children.push(p);
-  return p;
-}
+const start = (name, cmd, args, env) => spawnLogged(tmp, children, name, cmd, args, env);
 function joeyEnv(extra = {}) {
   const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0', ...extra };
   delete env.JOEY_API_TOKEN;
@@ -80,54 +49,16 @@ function joeyEnv(extra = {}) {
 function joeyCli(args, input) {
   return execFileSync(JOEY, args, { input, env: joeyEnv(), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 }
-async function api(method, p, body) {
-  const init = { method, headers: { Authorization: `Bearer ${TOKEN}` } };
-  if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
-  const r = await fetch(BASE + p, init);
-  return { status: r.status, body: await r.json().catch(() => null) };
-}
-let shotN = 0;
-async function shot(name) {
-  shotN += 1;
-  await page.screenshot({ path: path.join(ART, `${String(shotN).padStart(2, '0')}-${name}.png`), fullPage: true });
-}
-let stopped = false;
-async function step(name, fn) {
-  if (stopped) { log(`skip ${name} (an earlier step failed)`); return; }
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed += 1;
-    log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed += 1;
-    stopped = true;
-    log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
-    if (page) await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-')}`).catch(() => {});
-  }
-}
+const api = (method, p, body) => apiCall(BASE, TOKEN, method, p, body);
+const shot = makeShot(ART, () => page);
+const steps = new Steps({ onFail: async (name) => { if (page) await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-')}`); } });
+const { step } = steps;
 const main = () => page.locator('main');
-async function h1(text) { await page.getByRole('heading', { level: 1, name: text, exact: typeof text === 'string' }).waitFor({ timeout: 15000 }); }
-async function nav(name) { await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click(); }
-async function signIn(u) {
-  await page.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
-  await page.getByLabel('User name').fill(u.name);
-  await page.getByLabel('Password', { exact: true }).fill(u.pw);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#userbox #user-name').filter({ hasText: u.name }).waitFor();
-}
-async function signOut() {
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
-}
-// Every visible form control has an accessible name.
-async function checkLabels(where) {
-  const bad = await page.evaluate(() => [...document.querySelectorAll('main input, main select, main textarea')]
-    .filter((e) => e.type !== 'hidden' && e.offsetParent !== null)
-    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
-    .map((e) => e.outerHTML.slice(0, 120)));
-  assert(!bad.length, `${where}: controls without a label: ${bad.join(' | ')}`);
-}
+const h1 = (text) => inPage.h1(page, text);
+const nav = (name) => inPage.nav(page, name);
+const signIn = (u) => inPage.signIn(page, u);
+const signOut = () => inPage.signOut(page);
+const checkLabels = (where) => inPage.checkLabels(page, where);
 
 // ---- the independent counts: sqlite3 on the same warehouse, the same rules
 let DB;
@@ -184,11 +115,7 @@ async function main_() {
   BASE = `http://127.0.0.1:${port}`;
   const serve = start('joey-serve', JOEY, ['serve', '--config', cfg, '--state', stateFile, '--listen', `127.0.0.1:${port}`],
     joeyEnv({ JOEY_ALLOW_ENDPOINTS: SIM_URL, SIM_BRAZE_KEY: SIM_KEY }));
-  await until('joey serve /healthz', async () => {
-    if (serve.exited) throw new Error(`joey serve exited: ${fs.readFileSync(path.join(tmp, 'joey-serve.log'), 'utf8').slice(-2000)}`);
-    const r = await fetch(`${BASE}/healthz`).catch(() => null);
-    return r && r.ok;
-  }, 20000, 100);
+  await untilHealthy('joey-serve', serve, BASE, tmp);
 
   await step('a first run, with Braze refusing Grace (user 3): she has a failed first attempt', async () => {
     const f = await fetch(`${SIM_URL}/_sim/faults`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ action: 'row_error', external_id: '3', type: 'EMAIL_BAD_FORMAT' }) });
@@ -422,14 +349,14 @@ async function main_() {
 try {
   await main_();
 } catch (e) {
-  failed += 1;
+  steps.failed += 1;
   log(`FAIL setup: ${e && e.stack ? e.stack : e}`);
 } finally {
   if (browser) await browser.close().catch(() => {});
   for (const c of children) if (!c.exited) c.kill('SIGTERM');
   await sleep(300);
   for (const c of children) if (!c.exited) c.kill('SIGKILL');
-  if (failed) {
+  if (steps.failed) {
     for (const f of ['joey-serve.log', 'braze-sim.log']) {
       const p = path.join(tmp, f);
       if (fs.existsSync(p)) log(`---- ${f} (last 3000 bytes)\n${fs.readFileSync(p, 'utf8').slice(-3000)}`);
@@ -437,6 +364,6 @@ try {
   }
   if (!process.env.JOEY_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
   log(`screenshots: ${ART}`);
-  log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  log(`${steps.passed} passed, ${steps.failed} failed`);
+  process.exit(steps.failed ? 1 : 0);
 }

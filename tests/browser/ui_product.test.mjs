@@ -12,21 +12,18 @@
 //
 // Environment: as ui.test.mjs (JOEY_BIN, JOEY_SRC, BRAZE_SIM_BIN, JOEY_CHROMIUM,
 // JOEY_ARTIFACTS). Prints "N passed, N failed" last; exits 1 on a failure.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+import { JOEY, SRC, SIM, CHROMIUM, artifacts, log, assert, eq, freePort, until, spawnLogged, untilHealthy, apiCall, makeShot, Steps } from './lib.mjs';
+import * as inPage from './lib.mjs';
 
 const require = createRequire(import.meta.url);
-const JOEY = path.resolve(process.env.JOEY_BIN || 'build/joey');
-const SRC = path.resolve(process.env.JOEY_SRC || path.join(path.dirname(new URL(import.meta.url).pathname), '../..'));
-const SIM = process.env.BRAZE_SIM_BIN || path.join(path.dirname(JOEY), 'braze-sim');
-const CHROMIUM = process.env.JOEY_CHROMIUM || '/usr/bin/chromium';
-const ART = path.join(process.env.JOEY_ARTIFACTS || path.join(path.dirname(JOEY), 'artifacts'), 'browser-product');
+const ART = artifacts('browser-product');
 const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const ADMIN = { name: 'ada', role: 'admin', pw: `ada-${crypto.randomBytes(6).toString('hex')}` };
 const EDITOR = { name: 'eddie', role: 'editor', pw: `eddie-${crypto.randomBytes(6).toString('hex')}` };
@@ -36,40 +33,12 @@ const BLOCKED = '3'; // a user id Braze refuses
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'joey-ui-product.'));
 const children = [];
-let passed = 0;
-let failed = 0;
 let browser;
 let page;
 let BASE;
 let TOKEN;
 
-const log = (...a) => console.log(...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-function eq(a, b, msg) { if (a !== b) throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`); }
-function freePort() {
-  return new Promise((ok, bad) => {
-    const s = net.createServer();
-    s.on('error', bad);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
-  });
-}
-async function until(what, fn, ms = 15000, every = 200) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    await sleep(every);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
-function start(name, cmd, args, env) {
-  const out = fs.openSync(path.join(tmp, `${name}.log`), 'w');
-  const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', out, out] });
-  p.on('exit', (code, sig) => { p.exited = { code, sig }; });
-  children.push(p);
-  return p;
-}
+const start = (name, cmd, args, env) => spawnLogged(tmp, children, name, cmd, args, env);
 function joeyEnv(extra = {}) {
   const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0', BRAZE_KEY: SIM_KEY, ...extra };
   delete env.JOEY_API_TOKEN;
@@ -77,16 +46,8 @@ function joeyEnv(extra = {}) {
   return env;
 }
 const joeyCli = (args, input) => execFileSync(JOEY, args, { input, env: joeyEnv(), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-async function apiGet(p, base = BASE) {
-  const r = await fetch(base + p, { headers: { Authorization: `Bearer ${TOKEN}` } });
-  return { status: r.status, body: await r.json().catch(() => null) };
-}
-async function apiPost(p, body) {
-  const init = { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } };
-  if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
-  const r = await fetch(BASE + p, init);
-  return { status: r.status, body: await r.json().catch(() => null) };
-}
+const apiGet = (p, base = BASE) => apiCall(base, TOKEN, 'GET', p);
+const apiPost = (p, body) => apiCall(BASE, TOKEN, 'POST', p, body);
 
 // ---- fixtures: the demo warehouse with 2,000 more users; a Braze app at the simulator
 // and one Sync destination of everyone
@@ -113,39 +74,13 @@ function prepare(name, simUrl) {
 }
 
 // ---- steps
-let shotN = 0;
-async function shot(name, p = page) {
-  shotN += 1;
-  await p.screenshot({ path: path.join(ART, `${String(shotN).padStart(2, '0')}-${name}.png`), fullPage: true });
-}
-let stopped = false;
-async function step(name, fn, { always = false } = {}) {
-  if (stopped && !always) { log(`skip ${name} (an earlier step failed)`); return; }
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed += 1;
-    log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed += 1;
-    stopped = true;
-    log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
-    if (page) await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => {});
-  }
-}
+const shot = makeShot(ART, () => page);
+const steps = new Steps({ onFail: async (name) => { if (page) await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`); } });
+const { step } = steps;
 const main = () => page.locator('main');
-async function h1(text) { await page.getByRole('heading', { level: 1, name: text, exact: typeof text === 'string' }).waitFor({ timeout: 15000 }); }
-async function signIn(u) {
-  await page.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
-  await page.getByLabel('User name').fill(u.name);
-  await page.getByLabel('Password', { exact: true }).fill(u.pw);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#userbox #user-name').filter({ hasText: u.name }).waitFor();
-}
-async function signOut() {
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Sign in to joey' }).waitFor();
-}
+const h1 = (text) => inPage.h1(page, text);
+const signIn = (u) => inPage.signIn(page, u);
+const signOut = () => inPage.signOut(page);
 const dialog = () => page.locator('dialog[open]');
 
 // axe-core in the page: no serious or critical violation; and no sideways scrolling.
@@ -183,11 +118,7 @@ async function main_() {
   const startServe = async (name, c, st) => {
     const port = await freePort();
     const p = start(name, JOEY, ['serve', '--config', c, '--state', st, '--listen', `127.0.0.1:${port}`], joeyEnv({ JOEY_ALLOW_ENDPOINTS: SIM_URL }));
-    await until(`${name} /healthz`, async () => {
-      if (p.exited) throw new Error(`${name} exited ${JSON.stringify(p.exited)}: ${fs.readFileSync(path.join(tmp, `${name}.log`), 'utf8').slice(-2000)}`);
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
-      return r && r.ok;
-    }, 20000, 100);
+    await untilHealthy(name, p, `http://127.0.0.1:${port}`, tmp);
     return [p, `http://127.0.0.1:${port}`];
   };
   const [serve] = await startServe('joey-serve', cfg, stateFile).then((x) => { BASE = x[1]; return x; });
@@ -517,13 +448,13 @@ async function main_() {
 try {
   await main_();
 } catch (e) {
-  failed += 1;
+  steps.failed += 1;
   log(`FAIL setup: ${e && e.stack ? e.stack : e}`);
 } finally {
   if (browser) await browser.close().catch(() => {});
   for (const p of children) if (!p.exited) p.kill('SIGTERM');
-  if (failed) for (const f of fs.readdirSync(tmp).filter((x) => x.endsWith('.log'))) log(`---- ${f}\n${fs.readFileSync(path.join(tmp, f), 'utf8').slice(-3000)}`);
+  if (steps.failed) for (const f of fs.readdirSync(tmp).filter((x) => x.endsWith('.log'))) log(`---- ${f}\n${fs.readFileSync(path.join(tmp, f), 'utf8').slice(-3000)}`);
   log(`screenshots: ${ART}`);
-  log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  log(`${steps.passed} passed, ${steps.failed} failed`);
+  process.exit(steps.failed ? 1 : 0);
 }

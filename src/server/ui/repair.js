@@ -3,7 +3,7 @@
 // validation (PUT /api/v1/files/{path}), so an editor can fix a config that is broken,
 // also one broken at start (`joey serve` then runs in repair mode). Text from the API is
 // only ever inserted as text.
-import { el } from './safety.js';
+import { h as el } from './lib/dom.js';
 
 // One diagnostic in plain words: where (object or file and line), then what.
 export function plainDiag(d) {

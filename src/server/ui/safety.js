@@ -4,30 +4,7 @@
 // impact until the impact's token is sent back), "save anyway" for a Braze key Braze
 // refused (422, needs: "unverified"), the live run panel (%, ETA, requests, slow-downs),
 // the explanation of a failed row. Like app.js, it never parses API text as HTML.
-
-// el('tag.class', {attrs, on: {event: fn}}, ...children): strings become text nodes.
-export function el(spec, props, ...kids) {
-  const [tag, ...classes] = spec.split('.');
-  const e = document.createElement(tag || 'div');
-  if (classes.length) e.className = classes.join(' ');
-  if (props && (typeof props !== 'object' || props instanceof Node || Array.isArray(props))) {
-    kids.unshift(props);
-    props = null;
-  }
-  for (const [k, v] of Object.entries(props || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'on') for (const [ev, fn] of Object.entries(v)) e.addEventListener(ev, fn);
-    else if (k === 'class') e.className += (e.className ? ' ' : '') + v;
-    else if (k === 'dataset') Object.assign(e.dataset, v);
-    else if (k === 'hidden' || k === 'disabled') e[k] = !!v;
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const k of kids.flat(Infinity)) {
-    if (k === null || k === undefined || k === false) continue;
-    e.appendChild(k instanceof Node ? k : document.createTextNode(String(k)));
-  }
-  return e;
-}
+import { h as el } from './lib/dom.js';
 
 export const num = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : String(n ?? 0));
 const plural = (n, one, many) => `${num(n)} ${n === 1 ? one : many || `${one}s`}`;

@@ -2,7 +2,7 @@
 // minutes or hours, every day at a time, on chosen weekdays at a time, or (advanced) a
 // cron expression; the next three runs are shown as the choice changes (the server
 // computes them: GET /api/v1/cron). Times are UTC, as joey's schedules are.
-import { el } from './safety.js';
+import { h as el } from './lib/dom.js';
 
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 const pad = (n) => String(n).padStart(2, '0');
