@@ -19,13 +19,6 @@
 /* Outbox rows written are deleted once this many have gathered (and at the end). */
 #define DELETE_EVERY 32
 
-int64_t synclog_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the run's side ---- */
 
 /* The list it (through next) in the opposite order; returns its new head. */

@@ -87,7 +87,6 @@ struct synclog {
 
 
 /* synclog.c */
-int64_t synclog_now_ms(void); /* wall-clock epoch milliseconds */
 /* it (zeroed, owned by the caller) becomes an IT_RUN item of summary s. */
 void synclog_summary_item(struct synclog *l, const struct synclog_summary *s, int64_t finished_ms,
 			  const char *log_status, uint64_t log_rows, struct item *it);
