@@ -2,16 +2,19 @@
  * cli.h: the command table and options shared by every subcommand.
  *
  * main() picks the subcommand by name and hands it argc/argv (argv[0] is the
- * subcommand name). Each cmd_*.c parses its own flags with cli_common_opt() for the
- * shared ones and returns the process exit code: 0 success, 1 failure (invalid
+ * subcommand name). Each cmd_*.c parses its flags in a loop that starts with
+ * cli_opt_head() (the shared ones and --help) and ends with cli_opt_unknown(), and
+ * returns the process exit code: 0 success, 1 failure (invalid
  * config, failed rows, refused plan), 2 usage error.
  */
 #ifndef JOEY_CLI_H
 #define JOEY_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "config/config.h"
+#include "engine/diff.h"
 
 #define EXIT_USAGE 2
 
@@ -33,6 +36,27 @@ struct cli_common {
  * not one; return -1 (after printing a usage error) if its value is missing.
  */
 int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i);
+/*
+ * The head of every command's option loop: a shared option (cli_common_opt) or --help /
+ * -h (usage(stdout)). Returns CLI_OPT_TAKEN (argv[*i] is done: go on with the next),
+ * CLI_OPT_NOT (not one of these: the command's own options next), or the exit code to
+ * return at once: 0 after --help, EXIT_USAGE after a usage error (already printed).
+ */
+#define CLI_OPT_TAKEN (-1)
+#define CLI_OPT_NOT (-2)
+int cli_opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out));
+/*
+ * The tail of every command's option loop: 'unknown option "ARG" for WHERE' and
+ * usage(stderr). Returns EXIT_USAGE.
+ */
+int cli_opt_unknown(const char *arg, const char *where, void (*usage)(FILE *out));
+/*
+ * plan's and run's target options, in this order: --destination ID, --diff MODE,
+ * --max-delete-percent N. 1 taken (*only_dest, *diff and *diff_set, or
+ * *max_delete_percent set), 0 not one of them, -1 usage error (printed).
+ */
+int cli_target_opt(int argc, char **argv, int *i, const char **only_dest, enum diff_mode *diff, bool *diff_set,
+		   double *max_delete_percent);
 /* Fill defaults (environment: JOEY_CONFIG, JOEY_STATE_URL, JOEY_STATE; derived state path). */
 void cli_common_finish(struct cli_common *c);
 /* Free what cli_common_finish allocated; state_path is NULL afterwards if it was derived. */

@@ -41,17 +41,11 @@ int cmd_plan(int argc, char **argv)
 	int ret = 1;
 
 	for (int i = 1; i < argc; i++) {
-		bool missing;
-		const char *v;
-		int r = cli_common_opt(&c, argc, argv, &i);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r)
+		int r = cli_opt_head(&c, argc, argv, &i, usage);
+		if (r == CLI_OPT_TAKEN)
 			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
+		if (r != CLI_OPT_NOT)
+			return r;
 		if (!strcmp(argv[i], "--full")) {
 			opts.full = true;
 			continue;
@@ -60,28 +54,13 @@ int cmd_plan(int argc, char **argv)
 			opts.details = true;
 			continue;
 		}
-		if ((v = cli_opt_value("--destination", argc, argv, &i, &missing))) {
-			opts.only_dest = v;
-			continue;
-		}
-		if ((v = cli_opt_value("--diff", argc, argv, &i, &missing))) {
-			if (!diff_mode_parse(v, &opts.diff)) {
-				fprintf(stderr, "joey: error: --diff must be warehouse, stream or auto, not \"%s\"\n", v);
-				return EXIT_USAGE;
-			}
-			opts.diff_set = true;
-			continue;
-		}
-		if (missing)
-			return EXIT_USAGE;
-		if ((r = cli_opt_number("--max-delete-percent", 0, 100, argc, argv, &i, &opts.max_delete_percent)))
+		if ((r = cli_target_opt(argc, argv, &i, &opts.only_dest, &opts.diff, &opts.diff_set,
+					&opts.max_delete_percent))) {
 			if (r < 0)
 				return EXIT_USAGE;
-		if (r)
 			continue;
-		fprintf(stderr, "joey: error: unknown option \"%s\" for 'joey plan'\n", argv[i]);
-		usage(stderr);
-		return EXIT_USAGE;
+		}
+		return cli_opt_unknown(argv[i], "'joey plan'", usage);
 	}
 	cli_common_finish(&c);
 	opts.json = c.json;

@@ -207,17 +207,11 @@ int cmd_run(int argc, char **argv)
 
 	dest_opts_defaults(&opts.dest);
 	for (int i = 1; i < argc; i++) {
-		bool missing;
-		const char *v;
-		int rr = cli_common_opt(&c, argc, argv, &i);
-		if (rr < 0)
-			return EXIT_USAGE;
-		if (rr)
+		int rr = cli_opt_head(&c, argc, argv, &i, usage);
+		if (rr == CLI_OPT_TAKEN)
 			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
+		if (rr != CLI_OPT_NOT)
+			return rr;
 		if (!strcmp(argv[i], "--force")) {
 			opts.force = true;
 			continue;
@@ -234,21 +228,8 @@ int cmd_run(int argc, char **argv)
 			detach = true;
 			continue;
 		}
-		if ((v = cli_opt_value("--destination", argc, argv, &i, &missing))) {
-			opts.only_dest = v;
-			continue;
-		}
-		if ((v = cli_opt_value("--diff", argc, argv, &i, &missing))) {
-			if (!diff_mode_parse(v, &opts.diff)) {
-				fprintf(stderr, "joey: error: --diff must be warehouse, stream or auto, not \"%s\"\n", v);
-				return EXIT_USAGE;
-			}
-			opts.diff_set = true;
-			continue;
-		}
-		if (missing)
-			return EXIT_USAGE;
-		if ((rr = cli_opt_number("--max-delete-percent", 0, 100, argc, argv, &i, &opts.max_delete_percent)) ||
+		if ((rr = cli_target_opt(argc, argv, &i, &opts.only_dest, &opts.diff, &opts.diff_set,
+					 &opts.max_delete_percent)) ||
 		    (rr = cli_opt_number("--concurrency", 1, 1024, argc, argv, &i, &concurrency)) ||
 		    (rr = cli_opt_number("--timeout", 0.1, 3600, argc, argv, &i, &timeout_s)) ||
 		    (rr = cli_opt_number("--partitions", 1, WORK_MAX_PARTITIONS, argc, argv, &i, &partitions)) ||
@@ -257,9 +238,7 @@ int cmd_run(int argc, char **argv)
 				return EXIT_USAGE;
 			continue;
 		}
-		fprintf(stderr, "joey: error: unknown option \"%s\" for 'joey run'\n", argv[i]);
-		usage(stderr);
-		return EXIT_USAGE;
+		return cli_opt_unknown(argv[i], "'joey run'", usage);
 	}
 	cli_common_finish(&c);
 	if ((detach || lease_s > 0) && partitions <= 0) {

@@ -79,14 +79,10 @@ int cmd_serve(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		bool missing;
 		const char *v;
-		if ((r = cli_common_opt(&c, argc, argv, &i)) < 0)
-			return EXIT_USAGE;
-		if (r)
+		if ((r = cli_opt_head(&c, argc, argv, &i, usage)) == CLI_OPT_TAKEN)
 			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
+		if (r != CLI_OPT_NOT)
+			return r;
 		if ((v = cli_opt_value("--listen", argc, argv, &i, &missing))) {
 			if (!parse_listen(v, hostbuf, sizeof(hostbuf), &o.listen_host, &o.listen_port)) {
 				fprintf(stderr, "joey: error: --listen takes HOST:PORT (e.g. 127.0.0.1:8020), not \"%s\"\n", v);
@@ -133,10 +129,8 @@ int cmd_serve(int argc, char **argv)
 				return EXIT_USAGE;
 			continue;
 		}
-		fprintf(stderr, "joey: error: unknown option \"%s\" for serve\n", argv[i]);
-		usage(stderr);
 		strbuf_release(&allow);
-		return EXIT_USAGE;
+		return cli_opt_unknown(argv[i], "serve", usage);
 	}
 	/* the operator's limits on what the API may change (config/guard.h) */
 	if (!o.cfg.data_dir) {

@@ -492,15 +492,11 @@ int cmd_state(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	for (int i = 2; i < argc; i++) {
-		int r = cli_common_opt(&c, argc, argv, &i);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r)
+		int r = cli_opt_head(&c, argc, argv, &i, usage);
+		if (r == CLI_OPT_TAKEN)
 			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
+		if (r != CLI_OPT_NOT)
+			return r;
 		if (!strcmp(sub, "import") && !strcmp(argv[i], "--replace")) {
 			replace = true;
 			continue;
@@ -509,9 +505,9 @@ int cmd_state(int argc, char **argv)
 			file = argv[i];
 			continue;
 		}
-		fprintf(stderr, "joey: error: unknown option \"%s\" for 'joey state %s'\n", argv[i], sub);
-		usage(stderr);
-		return EXIT_USAGE;
+		char where[64];
+		snprintf(where, sizeof(where), "'joey state %s'", sub);
+		return cli_opt_unknown(argv[i], where, usage);
 	}
 	cli_common_finish(&c);
 	if (!strcmp(sub, "migrate"))

@@ -210,15 +210,11 @@ int cmd_status(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		bool missing;
 		const char *v;
-		int r = cli_common_opt(&c, argc, argv, &i);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r)
+		int r = cli_opt_head(&c, argc, argv, &i, usage);
+		if (r == CLI_OPT_TAKEN)
 			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
+		if (r != CLI_OPT_NOT)
+			return r;
 		if ((v = cli_opt_value("--destination", argc, argv, &i, &missing))) {
 			only = v;
 			continue;
@@ -243,9 +239,7 @@ int cmd_status(int argc, char **argv)
 		}
 		if (missing)
 			return EXIT_USAGE;
-		fprintf(stderr, "joey: error: unknown option \"%s\" for 'joey status'\n", argv[i]);
-		usage(stderr);
-		return EXIT_USAGE;
+		return cli_opt_unknown(argv[i], "'joey status'", usage);
 	}
 	cli_common_finish(&c);
 	cfg = cli_load_config(&c);

@@ -142,33 +142,33 @@ static int list_users(struct accounts *a, bool json)
 	return 0;
 }
 
-int cmd_user(int argc, char **argv)
+/* What the command line asks for (pointers into argv). */
+struct user_args {
+	const char *verb, *name, *role, *label;
+	enum acct_role ro; /* role parsed, ROLE_NONE without one */
+	bool pw_stdin;
+};
+
+/* The command line into u: CLI_OPT_TAKEN when it is complete, else the exit code (usage printed). */
+static int user_parse(struct cli_common *c, int argc, char **argv, struct user_args *u)
 {
-	struct cli_common c = { 0 };
 	const char *args[3] = { 0 };
 	size_t n_args = 0;
-	const char *role = NULL, *label = NULL;
-	bool pw_stdin = false;
-	int ret = 1;
 
 	for (int i = 1; i < argc; i++) {
 		bool missing = false;
 		const char *v;
-		int r = cli_common_opt(&c, argc, argv, &i);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r)
+		int r = cli_opt_head(c, argc, argv, &i, usage);
+		if (r == CLI_OPT_TAKEN)
 			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
+		if (r != CLI_OPT_NOT)
+			return r;
 		if ((v = cli_opt_value("--role", argc, argv, &i, &missing))) {
-			role = v;
+			u->role = v;
 			continue;
 		}
 		if (!missing && (v = cli_opt_value("--label", argc, argv, &i, &missing))) {
-			label = v;
+			u->label = v;
 			continue;
 		}
 		if (missing) {
@@ -176,7 +176,7 @@ int cmd_user(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		if (!strcmp(argv[i], "--password-stdin")) {
-			pw_stdin = true;
+			u->pw_stdin = true;
 			continue;
 		}
 		if (argv[i][0] == '-' || n_args >= 3) {
@@ -199,22 +199,116 @@ int cmd_user(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	const char *name = n_args > 1 ? args[1] : NULL;
+	u->verb = verb;
+	u->name = n_args > 1 ? args[1] : NULL;
 	if (!strcmp(verb, "role"))
-		role = args[2];
-	enum acct_role ro = role ? acct_role_parse(role) : ROLE_NONE;
-	if (role && ro == ROLE_NONE) {
-		fprintf(stderr, "joey: error: unknown role \"%s\"\nhint: admin, editor or viewer\n", role);
+		u->role = args[2];
+	u->ro = u->role ? acct_role_parse(u->role) : ROLE_NONE;
+	if (u->role && u->ro == ROLE_NONE) {
+		fprintf(stderr, "joey: error: unknown role \"%s\"\nhint: admin, editor or viewer\n", u->role);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(verb, "add") && !role) {
+	if (!strcmp(verb, "add") && !u->role) {
 		fprintf(stderr, "joey: error: 'joey user add' needs --role admin|editor|viewer\n");
 		return EXIT_USAGE;
 	}
-	if (!strcmp(verb, "token") && !label) {
+	if (!strcmp(verb, "token") && !u->label) {
 		fprintf(stderr, "joey: error: 'joey user token' needs --label (what the token is for)\n");
 		return EXIT_USAGE;
 	}
+	return CLI_OPT_TAKEN;
+}
+
+/* 'joey user add' / 'joey user passwd' (the password already read into p). */
+static enum jerr user_set_password(struct accounts *a, const struct acct_principal *me, const struct user_args *u,
+				   const char *p, struct jerror *err)
+{
+	const char *verb = u->verb, *name = u->name;
+	enum acct_role ro = u->ro;
+	enum jerr rc = !strcmp(verb, "add") ? accounts_user_add(a, name, ro, p, err) : accounts_user_passwd(a, name, p, err);
+	if (!rc) {
+		json_t *after = json_pack("{s:s}", "role", acct_role_name(ro));
+		rc = accounts_audit_add(a, me, NULL, !strcmp(verb, "add") ? "user.add" : "user.passwd", "user", name, NULL,
+					!strcmp(verb, "add") ? after : NULL, err);
+		json_decref(after);
+		if (!rc)
+			printf(!strcmp(verb, "add") ? "added %s (%s)\n" : "password of %s changed%s\n", name,
+			       !strcmp(verb, "add") ? acct_role_name(ro) : "; their sessions have ended");
+	}
+	return rc;
+}
+
+/* 'joey user remove NAME'. */
+static enum jerr user_remove(struct accounts *a, const struct acct_principal *me, const char *name,
+			     struct jerror *err)
+{
+	enum acct_role before = ROLE_NONE;
+	enum jerr rc;
+	if (!(rc = accounts_user_get(a, name, &before, err)) && !(rc = accounts_user_remove(a, name, err))) {
+		json_t *b = json_pack("{s:s}", "role", acct_role_name(before));
+		rc = accounts_audit_add(a, me, NULL, "user.remove", "user", name, b, NULL, err);
+		json_decref(b);
+		if (!rc)
+			printf("removed %s, with their sessions and tokens\n", name);
+	}
+	return rc;
+}
+
+/* 'joey user role NAME ROLE'. */
+static enum jerr user_role(struct accounts *a, const struct acct_principal *me, const char *name, enum acct_role ro,
+			   struct jerror *err)
+{
+	enum acct_role before = ROLE_NONE;
+	enum jerr rc;
+	if (!(rc = accounts_user_get(a, name, &before, err)) && !(rc = accounts_user_role(a, name, ro, err))) {
+		json_t *b = json_pack("{s:s}", "role", acct_role_name(before));
+		json_t *f = json_pack("{s:s}", "role", acct_role_name(ro));
+		rc = accounts_audit_add(a, me, NULL, "user.update", "user", name, b, f, err);
+		json_decref(b);
+		json_decref(f);
+		if (!rc)
+			printf("%s is now %s\n", name, acct_role_name(ro));
+	}
+	return rc;
+}
+
+/* 'joey user token NAME --label L [--role R]': the token on stdout, once. */
+static enum jerr user_token(struct accounts *a, const struct acct_principal *me, const struct user_args *u,
+			    struct jerror *err)
+{
+	const char *name = u->name, *label = u->label, *role = u->role;
+	enum acct_role ro = u->ro, owner = ROLE_NONE;
+	char tok[ACCT_TOKEN_LEN + 1];
+	int64_t id = 0;
+	enum jerr rc;
+	if (!(rc = accounts_user_get(a, name, &owner, err)) && owner == ROLE_NONE)
+		rc = jerror_set(err, JERR_USAGE, "no user \"%s\"", name);
+	if (!rc && !(rc = accounts_token_create(a, name, label, role ? ro : owner, tok, &id, err))) {
+		char ids[32];
+		snprintf(ids, sizeof(ids), "%lld", (long long)id);
+		json_t *f = json_pack("{s:s,s:s}", "label", label, "role", acct_role_name(role ? ro : owner));
+		rc = accounts_audit_add(a, me, NULL, "token.create", "token", ids, NULL, f, err);
+		json_decref(f);
+		if (!rc) {
+			printf("%s\n", tok);
+			fprintf(stderr, "token %s of %s (%s), shown once: keep it in your secret store\n", ids, name,
+				acct_role_name(role ? ro : owner));
+		}
+		sodium_memzero(tok, sizeof(tok));
+	}
+	return rc;
+}
+
+int cmd_user(int argc, char **argv)
+{
+	struct cli_common c = { 0 };
+	struct user_args u = { 0 };
+	int ret = 1;
+
+	if ((ret = user_parse(&c, argc, argv, &u)) != CLI_OPT_TAKEN)
+		return ret;
+	ret = 1;
+	const char *verb = u.verb, *name = u.name;
 
 	cli_common_finish(&c);
 	char *secrets = cli_secrets_path(&c);
@@ -240,59 +334,17 @@ int cmd_user(int argc, char **argv)
 		goto out;
 	}
 	if (!strcmp(verb, "add") || !strcmp(verb, "passwd")) {
-		char *p = read_password(pw_stdin, name);
+		char *p = read_password(u.pw_stdin, name);
 		if (!p)
 			goto out;
-		rc = !strcmp(verb, "add") ? accounts_user_add(a, name, ro, p, &err) : accounts_user_passwd(a, name, p, &err);
+		rc = user_set_password(a, &me, &u, p, &err);
 		free_password(p);
-		if (!rc) {
-			json_t *after = json_pack("{s:s}", "role", acct_role_name(ro));
-			rc = accounts_audit_add(a, &me, NULL, !strcmp(verb, "add") ? "user.add" : "user.passwd", "user",
-						name, NULL, !strcmp(verb, "add") ? after : NULL, &err);
-			json_decref(after);
-			if (!rc)
-				printf(!strcmp(verb, "add") ? "added %s (%s)\n" : "password of %s changed%s\n", name,
-				       !strcmp(verb, "add") ? acct_role_name(ro) : "; their sessions have ended");
-		}
 	} else if (!strcmp(verb, "remove")) {
-		enum acct_role before = ROLE_NONE;
-		if (!(rc = accounts_user_get(a, name, &before, &err)) && !(rc = accounts_user_remove(a, name, &err))) {
-			json_t *b = json_pack("{s:s}", "role", acct_role_name(before));
-			rc = accounts_audit_add(a, &me, NULL, "user.remove", "user", name, b, NULL, &err);
-			json_decref(b);
-			if (!rc)
-				printf("removed %s, with their sessions and tokens\n", name);
-		}
+		rc = user_remove(a, &me, name, &err);
 	} else if (!strcmp(verb, "role")) {
-		enum acct_role before = ROLE_NONE;
-		if (!(rc = accounts_user_get(a, name, &before, &err)) && !(rc = accounts_user_role(a, name, ro, &err))) {
-			json_t *b = json_pack("{s:s}", "role", acct_role_name(before));
-			json_t *f = json_pack("{s:s}", "role", acct_role_name(ro));
-			rc = accounts_audit_add(a, &me, NULL, "user.update", "user", name, b, f, &err);
-			json_decref(b);
-			json_decref(f);
-			if (!rc)
-				printf("%s is now %s\n", name, acct_role_name(ro));
-		}
+		rc = user_role(a, &me, name, u.ro, &err);
 	} else { /* token */
-		enum acct_role owner = ROLE_NONE;
-		char tok[ACCT_TOKEN_LEN + 1];
-		int64_t id = 0;
-		if (!(rc = accounts_user_get(a, name, &owner, &err)) && owner == ROLE_NONE)
-			rc = jerror_set(&err, JERR_USAGE, "no user \"%s\"", name);
-		if (!rc && !(rc = accounts_token_create(a, name, label, role ? ro : owner, tok, &id, &err))) {
-			char ids[32];
-			snprintf(ids, sizeof(ids), "%lld", (long long)id);
-			json_t *f = json_pack("{s:s,s:s}", "label", label, "role", acct_role_name(role ? ro : owner));
-			rc = accounts_audit_add(a, &me, NULL, "token.create", "token", ids, NULL, f, &err);
-			json_decref(f);
-			if (!rc) {
-				printf("%s\n", tok);
-				fprintf(stderr, "token %s of %s (%s), shown once: keep it in your secret store\n", ids,
-					name, acct_role_name(role ? ro : owner));
-			}
-			sodium_memzero(tok, sizeof(tok));
-		}
+		rc = user_token(a, &me, &u, &err);
 	}
 	if (rc) {
 		jerror_print(stderr, &err);

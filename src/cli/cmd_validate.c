@@ -88,11 +88,10 @@ static json_t *filters_json(const struct cfg_filter *f, size_t n)
 	return a;
 }
 
-static json_t *config_json(const struct config *cfg)
+/* The config's apps (class App) as a JSON array. */
+static json_t *apps_json(const struct config *cfg)
 {
-	json_t *root = json_object(), *a;
-
-	a = json_array();
+	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_apps; i++) {
 		const struct cfg_app *x = cfg->apps[i];
 		json_t *o = json_object();
@@ -102,9 +101,13 @@ static json_t *config_json(const struct config *cfg)
 		json_object_set_new(o, "options", options_json(&x->options));
 		json_array_append_new(a, o);
 	}
-	json_object_set_new(root, "apps", a);
+	return a;
+}
 
-	a = json_array();
+/* The config's models (class Model) as a JSON array. */
+static json_t *models_json(const struct config *cfg)
+{
+	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_models; i++) {
 		const struct cfg_model *x = cfg->models[i];
 		json_t *o = json_object();
@@ -115,9 +118,13 @@ static json_t *config_json(const struct config *cfg)
 		json_object_set_new(o, "primarySource", ID_OF(x->primary_source));
 		json_array_append_new(a, o);
 	}
-	json_object_set_new(root, "models", a);
+	return a;
+}
 
-	a = json_array();
+/* The config's sources (class Source) as a JSON array. */
+static json_t *sources_json(const struct config *cfg)
+{
+	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_sources; i++) {
 		const struct cfg_source *x = cfg->sources[i];
 		json_t *o = json_object(), *props = json_array();
@@ -138,9 +145,13 @@ static json_t *config_json(const struct config *cfg)
 		json_object_set_new(o, "properties", props);
 		json_array_append_new(a, o);
 	}
-	json_object_set_new(root, "sources", a);
+	return a;
+}
 
-	a = json_array();
+/* The config's properties (class Property) as a JSON array. */
+static json_t *properties_json(const struct config *cfg)
+{
+	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_properties; i++) {
 		const struct cfg_property *x = cfg->properties[i];
 		json_t *o = json_object();
@@ -156,9 +167,13 @@ static json_t *config_json(const struct config *cfg)
 		json_object_set_new(o, "filters", filters_json(x->filters, x->n_filters));
 		json_array_append_new(a, o);
 	}
-	json_object_set_new(root, "properties", a);
+	return a;
+}
 
-	a = json_array();
+/* The config's groups (class Group) as a JSON array. */
+static json_t *groups_json(const struct config *cfg)
+{
+	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_groups; i++) {
 		const struct cfg_group *x = cfg->groups[i];
 		json_t *o = json_object(), *rules = json_array();
@@ -184,9 +199,13 @@ static json_t *config_json(const struct config *cfg)
 		json_object_set_new(o, "rules", rules);
 		json_array_append_new(a, o);
 	}
-	json_object_set_new(root, "groups", a);
+	return a;
+}
 
-	a = json_array();
+/* The config's destinations (class Destination) as a JSON array. */
+static json_t *destinations_json(const struct config *cfg)
+{
+	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_destinations; i++) {
 		const struct cfg_destination *x = cfg->destinations[i];
 		json_t *o = json_object(), *m = json_object(), *g = json_object();
@@ -208,9 +227,13 @@ static json_t *config_json(const struct config *cfg)
 		json_object_set_new(o, "options", options_json(&x->options));
 		json_array_append_new(a, o);
 	}
-	json_object_set_new(root, "destinations", a);
+	return a;
+}
 
-	a = json_array();
+/* The config's schedules (class Schedule) as a JSON array. */
+static json_t *schedules_json(const struct config *cfg)
+{
+	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_schedules; i++) {
 		const struct cfg_schedule *x = cfg->schedules[i];
 		json_t *o = json_object();
@@ -226,9 +249,13 @@ static json_t *config_json(const struct config *cfg)
 		json_object_set_new(o, "filters", filters_json(x->filters, x->n_filters));
 		json_array_append_new(a, o);
 	}
-	json_object_set_new(root, "schedules", a);
+	return a;
+}
 
-	a = json_array();
+/* The config's alerts (class Alert) as a JSON array. */
+static json_t *alerts_json(const struct config *cfg)
+{
+	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_alerts; i++) {
 		const struct cfg_alert *x = cfg->alerts[i];
 		json_t *o = json_object(), *t = json_object();
@@ -260,7 +287,21 @@ static json_t *config_json(const struct config *cfg)
 		json_object_set_new(o, "options", options_json(&x->options));
 		json_array_append_new(a, o);
 	}
-	json_object_set_new(root, "alerts", a);
+	return a;
+}
+
+static json_t *config_json(const struct config *cfg)
+{
+	json_t *root = json_object();
+
+	json_object_set_new(root, "apps", apps_json(cfg));
+	json_object_set_new(root, "models", models_json(cfg));
+	json_object_set_new(root, "sources", sources_json(cfg));
+	json_object_set_new(root, "properties", properties_json(cfg));
+	json_object_set_new(root, "groups", groups_json(cfg));
+	json_object_set_new(root, "destinations", destinations_json(cfg));
+	json_object_set_new(root, "schedules", schedules_json(cfg));
+	json_object_set_new(root, "alerts", alerts_json(cfg));
 	return root;
 }
 
@@ -420,9 +461,7 @@ int cmd_validate(int argc, char **argv)
 			return EXIT_USAGE;
 		if (r > 0)
 			continue;
-		fprintf(stderr, "joey: error: unknown option \"%s\" for validate\n", argv[i]);
-		usage(stderr);
-		return EXIT_USAGE;
+		return cli_opt_unknown(argv[i], "validate", usage);
 	}
 	cli_common_finish(&c);
 	char *secrets = cli_secrets_path(&c); /* the store itself is not opened */

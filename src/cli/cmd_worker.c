@@ -38,22 +38,16 @@ int cmd_worker(int argc, char **argv)
 	o.worker = true;
 	o.no_http = true;
 	for (int i = 1; i < argc; i++) {
-		if ((r = cli_common_opt(&c, argc, argv, &i)) < 0)
-			return EXIT_USAGE;
-		if (r)
+		if ((r = cli_opt_head(&c, argc, argv, &i, usage)) == CLI_OPT_TAKEN)
 			continue;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
+		if (r != CLI_OPT_NOT)
+			return r;
 		if ((r = cli_server_opt(&o, argc, argv, &i))) {
 			if (r < 0)
 				return EXIT_USAGE;
 			continue;
 		}
-		fprintf(stderr, "joey: error: unknown option \"%s\" for 'joey worker'\n", argv[i]);
-		usage(stderr);
-		return EXIT_USAGE;
+		return cli_opt_unknown(argv[i], "'joey worker'", usage);
 	}
 	return cli_server_run(&c, &o);
 }

@@ -1,4 +1,9 @@
-/* common.c: options shared by every subcommand and config loading for commands. */
+/*
+ * common.c: what every subcommand shares: the option loop's head and tail, the shared
+ * options (--config, --state, --json, -v), option values and numbers, plan's and run's
+ * target options, default paths, signals, memory protection and config loading.
+ * Called by the cmd_*.c files; owns nothing beyond what cli_common_release frees.
+ */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +81,50 @@ int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i)
 		return 1;
 	}
 	return 0;
+}
+
+int cli_opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out))
+{
+	int r = cli_common_opt(c, argc, argv, i);
+	if (r < 0)
+		return EXIT_USAGE;
+	if (r)
+		return CLI_OPT_TAKEN;
+	if (!strcmp(argv[*i], "--help") || !strcmp(argv[*i], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	return CLI_OPT_NOT;
+}
+
+int cli_opt_unknown(const char *arg, const char *where, void (*usage)(FILE *out))
+{
+	fprintf(stderr, "joey: error: unknown option \"%s\" for %s\n", arg, where);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+int cli_target_opt(int argc, char **argv, int *i, const char **only_dest, enum diff_mode *diff, bool *diff_set,
+		   double *max_delete_percent)
+{
+	bool missing;
+	const char *v;
+	if ((v = cli_opt_value("--destination", argc, argv, i, &missing))) {
+		*only_dest = v;
+		return 1;
+	}
+	/* a --destination without its value is reported, then falls through like any other */
+	if ((v = cli_opt_value("--diff", argc, argv, i, &missing))) {
+		if (!diff_mode_parse(v, diff)) {
+			fprintf(stderr, "joey: error: --diff must be warehouse, stream or auto, not \"%s\"\n", v);
+			return -1;
+		}
+		*diff_set = true;
+		return 1;
+	}
+	if (missing)
+		return -1;
+	return cli_opt_number("--max-delete-percent", 0, 100, argc, argv, i, max_delete_percent);
 }
 
 /* <config dir>/../.joey/name: the default state directory. */

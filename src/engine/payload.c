@@ -332,6 +332,19 @@ static const char *scan_string(const char **p, const char *end, struct arena *a)
 	return buf;
 }
 
+/*
+ * The n-th string of a comma-separated list at *p (a comma comes before every one but
+ * the first), as scan_string; NULL if the list is malformed there.
+ */
+static const char *scan_list_string(const char **p, const char *end, size_t n, struct arena *a)
+{
+	if (n && *(*p)++ != ',')
+		return NULL;
+	if (*p >= end || **p != '"')
+		return NULL;
+	return scan_string(p, end, a);
+}
+
 /* Skip one JSON value (scalar, or array of scalars) at *p; false if malformed. */
 static bool skip_value(const char **p, const char *end)
 {
@@ -386,11 +399,7 @@ static bool scan_canonical(struct slice pl, struct arena *a, struct canon *c)
 	c->keys = arena_alloc(a, cap * sizeof(*c->keys));
 	c->vals = arena_alloc(a, cap * sizeof(*c->vals));
 	while (p < end && *p != '}') {
-		if (c->n && *p++ != ',')
-			return false;
-		if (p >= end || *p != '"')
-			return false;
-		const char *k = scan_string(&p, end, a);
+		const char *k = scan_list_string(&p, end, c->n, a);
 		if (!k || p >= end || *p++ != ':')
 			return false;
 		const char *v = p;
@@ -413,11 +422,7 @@ static bool scan_canonical(struct slice pl, struct arena *a, struct canon *c)
 	p += sizeof(mid) - 1;
 	c->groups = arena_alloc(a, ((size_t)(end - p) / 2 + 1) * sizeof(*c->groups));
 	while (p < end && *p != ']') {
-		if (c->n_groups && *p++ != ',')
-			return false;
-		if (p >= end || *p != '"')
-			return false;
-		const char *g = scan_string(&p, end, a);
+		const char *g = scan_list_string(&p, end, c->n_groups, a);
 		if (!g)
 			return false;
 		c->groups[c->n_groups++] = g;

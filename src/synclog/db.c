@@ -1,4 +1,7 @@
-/* db.c: what the sync log writers share: the writer table, times, outcome ids, values as text. */
+/*
+ * db.c: what the sync log writers share: the writer table, times, app options, outcome
+ * ids, values as text, the INSERT heads. Called by sqlite.c, postgres.c, mysql.c.
+ */
 #include "synclog/db.h"
 
 #include <inttypes.h>
@@ -162,4 +165,31 @@ void synclog_run_values(const struct synclog_run *r, int64_t now_ms, bool clean,
 	x->v[18] = r->log_status;
 	x->v[19] = num(x, 19, (int64_t)r->log_rows);
 	x->v[20] = when(x, 20, now_ms);
+}
+
+int64_t synclog_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *synclog_app_opt(const struct cfg_app *app, const char *key)
+{
+	const struct cfg_option *o = cfg_options_get(&app->options, key);
+	return o && o->str && *o->str ? o->str : NULL;
+}
+
+void synclog_add_insert_head(struct strbuf *sb, const char *prefix, const char *table, const char *const *cols,
+			     int n)
+{
+	strbuf_addf(sb, "INSERT INTO %s%s (", prefix, table);
+	for (int i = 0; i < n; i++)
+		strbuf_addf(sb, "%s%s", i ? ", " : "", cols[i]);
+}
+
+void synclog_add_run_excluded(struct strbuf *sb)
+{
+	for (int i = 2; i < SYNCLOG_RUN_COLS; i++)
+		strbuf_addf(sb, "%s%s = excluded.%s", i > 2 ? ", " : "", synclog_run_cols[i], synclog_run_cols[i]);
 }

@@ -115,6 +115,10 @@ void synclog_time_text(int64_t ms, char *buf, size_t size);
 void synclog_clean_text(struct strbuf *sb, const char *s, size_t len);
 /* A table prefix is letters, digits and '_', starting with a letter or '_', at most 40. */
 bool synclog_prefix_ok(const char *prefix);
+/* Now, as epoch milliseconds (wall clock). */
+int64_t synclog_now_ms(void);
+/* An app option as text: strings as they are, numbers and booleans as their JSON text; NULL if unset or empty. */
+const char *synclog_app_opt(const struct cfg_app *app, const char *key);
 
 /* The columns of the tables, in the order the writers bind them. */
 #define SYNCLOG_RECORD_COLS 10
@@ -136,5 +140,10 @@ void synclog_vals_release(struct synclog_vals *x);
  */
 void synclog_record_values(const struct synclog_row *r, bool clean, struct synclog_vals *x);
 void synclog_run_values(const struct synclog_run *r, int64_t now_ms, bool clean, struct synclog_vals *x);
+/* Appends "INSERT INTO <prefix><table> (<cols[0]>, ..." (without the closing parenthesis). */
+void synclog_add_insert_head(struct strbuf *sb, const char *prefix, const char *table, const char *const *cols,
+			     int n);
+/* Appends the summary's upsert: "<col> = excluded.<col>, ..." for every column after the key (PostgreSQL, SQLite). */
+void synclog_add_run_excluded(struct strbuf *sb);
 
 #endif

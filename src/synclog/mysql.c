@@ -16,20 +16,6 @@ struct synclog_db {
 	char *app_id, *prefix, *where;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* An option as text: strings as they are, numbers and booleans as their JSON text. */
-static const char *opt(const struct cfg_app *app, const char *key)
-{
-	const struct cfg_option *o = cfg_options_get(&app->options, key);
-	return o && o->str && *o->str ? o->str : NULL;
-}
-
 static enum jerr my_err(struct synclog_db *c, struct jerror *err, const char *what)
 {
 	unsigned e = mysql_errno(c->my);
@@ -69,9 +55,9 @@ static enum jerr my_connect(const struct cfg_app *app, const char *root, const c
 {
 	struct synclog_db *c = xcalloc(1, sizeof(*c));
 	struct strbuf sql = STRBUF_INIT, where = STRBUF_INIT;
-	const char *host = opt(app, "host") ? opt(app, "host") : "localhost";
-	const char *db = opt(app, "database") ? opt(app, "database") : "";
-	const char *port_s = opt(app, "port");
+	const char *host = synclog_app_opt(app, "host") ? synclog_app_opt(app, "host") : "localhost";
+	const char *db = synclog_app_opt(app, "database") ? synclog_app_opt(app, "database") : "";
+	const char *port_s = synclog_app_opt(app, "port");
 	const char *P = prefix;
 	unsigned port = port_s ? (unsigned)strtoul(port_s, NULL, 10) : 3306, timeout = 10, rw_timeout = 60;
 	enum jerr rc = JERR_OK;
@@ -89,8 +75,8 @@ static enum jerr my_connect(const struct cfg_app *app, const char *root, const c
 	mysql_options(c->my, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
 	mysql_options(c->my, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
 	mysql_options(c->my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
-	if (!mysql_real_connect(c->my, strcmp(host, "localhost") ? host : "127.0.0.1", opt(app, "user"),
-				opt(app, "password"), db, port, NULL, 0)) {
+	if (!mysql_real_connect(c->my, strcmp(host, "localhost") ? host : "127.0.0.1", synclog_app_opt(app, "user"),
+				synclog_app_opt(app, "password"), db, port, NULL, 0)) {
 		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": cannot connect to MySQL at %s", app->id, c->where);
 		jerror_detail(err, "%s", mysql_error(c->my));
 		jerror_hint(err, "check that the server is running and the app's host, port, user and password; "
@@ -179,9 +165,7 @@ static enum jerr my_write_records(struct synclog_db *c, const struct synclog_row
 	for (size_t at = 0; at < n && !rc; at += SYNCLOG_INSERT_ROWS) {
 		size_t k = n - at < SYNCLOG_INSERT_ROWS ? n - at : SYNCLOG_INSERT_ROWS;
 		strbuf_reset(&sql);
-		strbuf_addf(&sql, "INSERT INTO %ssync_records (", c->prefix);
-		for (int col = 0; col < SYNCLOG_RECORD_COLS; col++)
-			strbuf_addf(&sql, "%s%s", col ? ", " : "", synclog_record_cols[col]);
+		synclog_add_insert_head(&sql, c->prefix, "sync_records", synclog_record_cols, SYNCLOG_RECORD_COLS);
 		strbuf_addstr(&sql, ") VALUES ");
 		for (size_t i = 0; i < k; i++) {
 			synclog_record_values(&rows[at + i], true, &x);
@@ -221,10 +205,8 @@ static enum jerr my_write_run(struct synclog_db *c, const struct synclog_run *ru
 	enum jerr rc;
 	snprintf(what, sizeof(what), "write to table %ssync_runs", c->prefix);
 	synclog_vals_init(&x);
-	synclog_run_values(run, now_ms(), true, &x);
-	strbuf_addf(&sql, "INSERT INTO %ssync_runs (", c->prefix);
-	for (int i = 0; i < SYNCLOG_RUN_COLS; i++)
-		strbuf_addf(&sql, "%s%s", i ? ", " : "", synclog_run_cols[i]);
+	synclog_run_values(run, synclog_now_ms(), true, &x);
+	synclog_add_insert_head(&sql, c->prefix, "sync_runs", synclog_run_cols, SYNCLOG_RUN_COLS);
 	strbuf_addstr(&sql, ") VALUES (");
 	for (int i = 0; i < SYNCLOG_RUN_COLS; i++) {
 		if (i)

@@ -16,20 +16,6 @@ struct synclog_db {
 	bool prepared_full;            /* the insert of SYNCLOG_INSERT_ROWS rows is prepared */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* An option as text: strings as they are, numbers and booleans as their JSON text. */
-static const char *opt(const struct cfg_app *app, const char *key)
-{
-	const struct cfg_option *o = cfg_options_get(&app->options, key);
-	return o && o->str && *o->str ? o->str : NULL;
-}
-
 static enum jerr pg_err(struct synclog_db *c, PGresult *res, struct jerror *err, const char *what)
 {
 	const char *msg = res ? PQresultErrorMessage(res) : "";
@@ -82,10 +68,10 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *root, const c
 	struct strbuf sql = STRBUF_INIT, where = STRBUF_INIT, cert = STRBUF_INIT, key = STRBUF_INIT,
 		      ca = STRBUF_INIT;
 	const char *keys[20], *vals[20];
-	const char *host = opt(app, "host") ? opt(app, "host") : "localhost";
-	const char *port = opt(app, "port") ? opt(app, "port") : "5432";
-	const char *db = opt(app, "database") ? opt(app, "database") : "";
-	const char *schema = opt(app, "schema") ? opt(app, "schema") : "public";
+	const char *host = synclog_app_opt(app, "host") ? synclog_app_opt(app, "host") : "localhost";
+	const char *port = synclog_app_opt(app, "port") ? synclog_app_opt(app, "port") : "5432";
+	const char *db = synclog_app_opt(app, "database") ? synclog_app_opt(app, "database") : "";
+	const char *schema = synclog_app_opt(app, "schema") ? synclog_app_opt(app, "schema") : "public";
 	const char *P = prefix;
 	enum jerr rc = JERR_OK;
 	int n = 0;
@@ -103,16 +89,17 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *root, const c
 	keys[n] = "host", vals[n++] = host;
 	keys[n] = "port", vals[n++] = port;
 	keys[n] = "dbname", vals[n++] = db;
-	if (opt(app, "user"))
-		keys[n] = "user", vals[n++] = opt(app, "user");
-	if (opt(app, "password"))
-		keys[n] = "password", vals[n++] = opt(app, "password");
-	if (opt(app, "sslmode"))
-		keys[n] = "sslmode", vals[n++] = opt(app, "sslmode");
-	else if (opt(app, "ssl") && (!strcmp(opt(app, "ssl"), "true") || !strcmp(opt(app, "ssl"), "1")))
+	if (synclog_app_opt(app, "user"))
+		keys[n] = "user", vals[n++] = synclog_app_opt(app, "user");
+	if (synclog_app_opt(app, "password"))
+		keys[n] = "password", vals[n++] = synclog_app_opt(app, "password");
+	if (synclog_app_opt(app, "sslmode"))
+		keys[n] = "sslmode", vals[n++] = synclog_app_opt(app, "sslmode");
+	else if (synclog_app_opt(app, "ssl") &&
+		 (!strcmp(synclog_app_opt(app, "ssl"), "true") || !strcmp(synclog_app_opt(app, "ssl"), "1")))
 		keys[n] = "sslmode", vals[n++] = "require";
 	for (int i = 0; i < 3; i++) {
-		const char *v = opt(app, certs[i][0]);
+		const char *v = synclog_app_opt(app, certs[i][0]);
 		if (!v)
 			continue;
 		if (!strncmp(v, "-----BEGIN", 10)) {
@@ -197,9 +184,7 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *root, const c
 		jerror_hint(err, "upgrade joey, or set syncLogTablePrefix to log into other tables");
 		goto out;
 	}
-	strbuf_addf(&c->ins_record, "INSERT INTO %ssync_records (", P);
-	for (int i = 0; i < SYNCLOG_RECORD_COLS; i++)
-		strbuf_addf(&c->ins_record, "%s%s", i ? ", " : "", synclog_record_cols[i]);
+	synclog_add_insert_head(&c->ins_record, P, "sync_records", synclog_record_cols, SYNCLOG_RECORD_COLS);
 	strbuf_addstr(&c->ins_record, ") VALUES ");
 	*out = c;
 	c = NULL;
@@ -293,24 +278,21 @@ static enum jerr pg_write_run(struct synclog_db *c, const struct synclog_run *ru
 	enum jerr rc;
 	snprintf(what, sizeof(what), "write to table %ssync_runs", c->prefix);
 	synclog_vals_init(&x);
-	synclog_run_values(run, now_ms(), true, &x);
+	synclog_run_values(run, synclog_now_ms(), true, &x);
 	static const int times[3] = { 5, 6, 20 };
 	for (int i = 0; i < 3; i++)
 		if (x.v[times[i]]) {
 			snprintf(t[i], sizeof(t[i]), "%s+00", x.v[times[i]]);
 			x.v[times[i]] = t[i];
 		}
-	strbuf_addf(&sql, "INSERT INTO %ssync_runs (", c->prefix);
-	for (int i = 0; i < SYNCLOG_RUN_COLS; i++)
-		strbuf_addf(&sql, "%s%s", i ? ", " : "", synclog_run_cols[i]);
+	synclog_add_insert_head(&sql, c->prefix, "sync_runs", synclog_run_cols, SYNCLOG_RUN_COLS);
 	strbuf_addstr(&sql, ") VALUES (");
 	for (int i = 0; i < SYNCLOG_RUN_COLS; i++) {
 		bool ts = i == 5 || i == 6 || i == 20, txt = i == 0 || (i >= 2 && i <= 4) || i == 17 || i == 18;
 		strbuf_addf(&sql, "%s$%d%s", i ? ", " : "", i + 1, ts ? "::timestamptz" : txt ? "" : "::bigint");
 	}
 	strbuf_addstr(&sql, ") ON CONFLICT (destination, run_id) DO UPDATE SET ");
-	for (int i = 2; i < SYNCLOG_RUN_COLS; i++)
-		strbuf_addf(&sql, "%s%s = excluded.%s", i > 2 ? ", " : "", synclog_run_cols[i], synclog_run_cols[i]);
+	synclog_add_run_excluded(&sql);
 	rc = exec(c, sql.buf, SYNCLOG_RUN_COLS, x.v, what, err);
 	synclog_vals_release(&x);
 	strbuf_release(&sql);

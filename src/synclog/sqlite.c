@@ -14,13 +14,6 @@ struct synclog_db {
 	sqlite3_stmt *ins_record, *ins_run;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static enum jerr db_err(struct synclog_db *c, struct jerror *err, const char *what)
 {
 	jerror_set(err, JERR_IO, "sync log app \"%s\": could not %s in \"%s\"", c->app_id, what, c->path);
@@ -133,9 +126,7 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *root, const c
 		goto out;
 	}
 	strbuf_reset(&sql);
-	strbuf_addf(&sql, "INSERT INTO %ssync_records (", P);
-	for (int i = 0; i < SYNCLOG_RECORD_COLS; i++)
-		strbuf_addf(&sql, "%s%s", i ? ", " : "", synclog_record_cols[i]);
+	synclog_add_insert_head(&sql, P, "sync_records", synclog_record_cols, SYNCLOG_RECORD_COLS);
 	strbuf_addstr(&sql, ") VALUES (");
 	for (int i = 0; i < SYNCLOG_RECORD_COLS; i++)
 		strbuf_addf(&sql, "%s?%d", i ? ", " : "", i + 1);
@@ -145,15 +136,12 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *root, const c
 		goto out;
 	}
 	strbuf_reset(&sql);
-	strbuf_addf(&sql, "INSERT INTO %ssync_runs (", P);
-	for (int i = 0; i < SYNCLOG_RUN_COLS; i++)
-		strbuf_addf(&sql, "%s%s", i ? ", " : "", synclog_run_cols[i]);
+	synclog_add_insert_head(&sql, P, "sync_runs", synclog_run_cols, SYNCLOG_RUN_COLS);
 	strbuf_addstr(&sql, ") VALUES (");
 	for (int i = 0; i < SYNCLOG_RUN_COLS; i++)
 		strbuf_addf(&sql, "%s?%d", i ? ", " : "", i + 1);
 	strbuf_addstr(&sql, ") ON CONFLICT (destination, run_id) DO UPDATE SET ");
-	for (int i = 2; i < SYNCLOG_RUN_COLS; i++)
-		strbuf_addf(&sql, "%s%s = excluded.%s", i > 2 ? ", " : "", synclog_run_cols[i], synclog_run_cols[i]);
+	synclog_add_run_excluded(&sql);
 	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &c->ins_run, NULL) != SQLITE_OK) {
 		rc = db_err(c, err, "prepare the insert into the sync log");
 		goto out;
@@ -227,7 +215,7 @@ static enum jerr sq_write_run(struct synclog_db *c, const struct synclog_run *ru
 	char what[64];
 	snprintf(what, sizeof(what), "write to table %ssync_runs", c->prefix);
 	synclog_vals_init(&x);
-	synclog_run_values(run, now_ms(), false, &x);
+	synclog_run_values(run, synclog_now_ms(), false, &x);
 	bind_vals(c->ins_run, &x, SYNCLOG_RUN_COLS);
 	if (sqlite3_step(c->ins_run) != SQLITE_DONE)
 		rc = db_err(c, err, what);
