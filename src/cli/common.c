@@ -113,7 +113,8 @@ int cli_target_opt(int argc, char **argv, int *i, const char **only_dest, enum d
 		*only_dest = v;
 		return 1;
 	}
-	/* a --destination without its value is reported, then falls through like any other */
+	if (missing) /* reported once: not also as an unknown option */
+		return -1;
 	if ((v = cli_opt_value("--diff", argc, argv, i, &missing))) {
 		if (!diff_mode_parse(v, diff)) {
 			fprintf(stderr, "joey: error: --diff must be warehouse, stream or auto, not \"%s\"\n", v);

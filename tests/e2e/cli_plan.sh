@@ -11,6 +11,11 @@ run --help;                                   expect_rc 0 "joey --help"
 run frobnicate;                               expect_rc 2 "unknown command"
 run plan --bogus --config "$D/config";        expect_rc 2 "unknown plan option"
 run plan --config;                            expect_rc 2 "missing option value"
+for c in plan run; do
+  run $c --config "$D/config" --destination; expect_rc 2 "$c --destination without a value"
+  expect_err 'option --destination needs a value' "$c --destination: says the value is missing"
+  expect_no "unknown option" "$c --destination: reported once, not also as an unknown option"
+done
 
 run validate --config "$D/config"
 expect_rc 0 "demo validates"
