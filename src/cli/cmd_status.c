@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "cli/cli.h"
 #include "engine/record.h"
+#include "engine/run.h"
 #include "state/state.h"
 
 static void usage(FILE *out)
@@ -44,7 +45,7 @@ static enum jerr print_run(void *ctx, const struct state_run_info *r, struct jer
 {
 	struct listing *l = ctx;
 	const struct run_counts *c = &r->counts;
-	char a[32], b[32];
+	char a[32], b[32], words[64];
 	(void)err;
 	if (!l->n++)
 		l->last_run = r->id;
@@ -59,6 +60,7 @@ static enum jerr print_run(void *ctx, const struct state_run_info *r, struct jer
 				      "throttled", (json_int_t)c->throttled, "retries", (json_int_t)c->retries,
 				      "data_points", (json_int_t)c->data_points);
 		json_object_set_new(o, "error", r->error ? json_string(r->error) : json_null());
+		json_object_set_new(o, "outcome", json_string(run_outcome_name(r->status, r->error, c)));
 		json_array_append_new(l->arr, o);
 		return JERR_OK;
 	}
@@ -66,7 +68,7 @@ static enum jerr print_run(void *ctx, const struct state_run_info *r, struct jer
 	fmt_time(b, sizeof(b), r->finished_at);
 	printf("  run %-5lld %-11s %s -> %s  created %llu, updated %llu, deleted %llu, unsubscribed %llu, "
 	       "unchanged %llu, failed %llu\n",
-	       (long long)r->id, run_status_name(r->status), a, b, (unsigned long long)c->created,
+	       (long long)r->id, run_outcome_words(words, sizeof(words), r->status, r->error, c), a, b, (unsigned long long)c->created,
 	       (unsigned long long)c->updated, (unsigned long long)c->deleted, (unsigned long long)c->unsubscribed,
 	       (unsigned long long)c->unchanged, (unsigned long long)c->failed);
 	if (r->error)

@@ -50,6 +50,19 @@ struct run;
 #define RUN_ERROR_ROWS_FAILED "some records failed; see the error ledger"
 
 /*
+ * What a finished run means for a person, the one classification the API, `joey run`
+ * and `joey status` share: "completed_with_failures" for a failed run whose only trouble
+ * is rows Braze refused while the others went out (a run where every row it had to send
+ * failed, as when Braze answered only 5xx, stays "failed"), otherwise run_status_name.
+ * error: the run's error (NULL: none); c its counts. Returns a static string.
+ */
+const char *run_outcome_name(enum run_status status, const char *error, const struct run_counts *c);
+/* The same in words for text output: "completed with 3 failed rows", "success", ...;
+ * writes into buf (n bytes) and returns it. */
+const char *run_outcome_words(char *buf, size_t n, enum run_status status, const char *error,
+			      const struct run_counts *c);
+
+/*
  * One work item of a job (workers, docs/scaling.md): the run covers one key range of
  * one destination, inside a job that holds the destination's lock and run row. So no
  * lock is taken and no run row started or finished; the mass-delete guard weighs the

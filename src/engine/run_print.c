@@ -15,12 +15,42 @@ bool run_ok(const struct run *r)
 	return true;
 }
 
+const char *run_outcome_name(enum run_status status, const char *error, const struct run_counts *c)
+{
+	uint64_t went = c->created + c->updated + c->deleted + c->unsubscribed + c->unchanged + c->skipped;
+	if (status == RUN_FAILED && c->failed && went && error && !strcmp(error, RUN_ERROR_ROWS_FAILED))
+		return "completed_with_failures";
+	return run_status_name(status);
+}
+
+const char *run_outcome_words(char *buf, size_t n, enum run_status status, const char *error,
+			      const struct run_counts *c)
+{
+	const char *name = run_outcome_name(status, error, c);
+	if (strcmp(name, "completed_with_failures"))
+		snprintf(buf, n, "%s", name);
+	else
+		snprintf(buf, n, "completed with %llu failed row%s", (unsigned long long)c->failed,
+			 c->failed == 1 ? "" : "s");
+	return buf;
+}
+
+/* The run error a destination's run row gets (run_dest.c writes the same). */
+static const char *dest_error(const struct run_dest *rd)
+{
+	return rd->err.msg.len ? rd->err.msg.buf
+	       : rd->unreadable ? "rows unreadable"
+	       : rd->counts.failed ? RUN_ERROR_ROWS_FAILED : NULL;
+}
+
 void run_print_text(const struct run *r, FILE *out)
 {
 	for (size_t i = 0; i < r->n_dests; i++) {
 		const struct run_dest *rd = &r->dests[i];
 		const struct run_counts *c = &rd->counts;
-		fprintf(out, "destination \"%s\": %s\n", rd->dest->id, run_status_name(rd->status));
+		char words[64];
+		fprintf(out, "destination \"%s\": %s\n", rd->dest->id,
+			run_outcome_words(words, sizeof(words), rd->status, dest_error(rd), c));
 		fprintf(out, "  created %llu, updated %llu, deleted %llu, unsubscribed %llu, unchanged %llu, failed %llu",
 			(unsigned long long)c->created, (unsigned long long)c->updated, (unsigned long long)c->deleted,
 			(unsigned long long)c->unsubscribed, (unsigned long long)c->unchanged,
@@ -96,7 +126,7 @@ void run_print_json(const struct run *r, FILE *out)
 		strbuf_addf(&sb, ",\"run_id\":%lld,\"status\":\"%s\",\"counts\":{\"created\":%llu,\"updated\":%llu,"
 				 "\"deleted\":%llu,\"unsubscribed\":%llu,\"unchanged\":%llu,\"failed\":%llu,\"skipped\":%llu},"
 				 "\"requests\":%llu,\"throttled\":%llu,\"retries\":%llu,\"data_points\":%llu,"
-				 "\"deletes_held\":%llu,\"unreadable\":%llu,\"doubt_held\":%llu,\"elapsed_s\":%.3f,\"error\":",
+				 "\"deletes_held\":%llu,\"unreadable\":%llu,\"doubt_held\":%llu,\"elapsed_s\":%.3f,\"outcome\":\"%s\",\"error\":",
 			    (long long)rd->run_id, run_status_name(rd->status), (unsigned long long)c->created,
 			    (unsigned long long)c->updated, (unsigned long long)c->deleted,
 			    (unsigned long long)c->unsubscribed, (unsigned long long)c->unchanged,
@@ -104,7 +134,8 @@ void run_print_json(const struct run *r, FILE *out)
 			    (unsigned long long)c->requests, (unsigned long long)c->throttled,
 			    (unsigned long long)c->retries, (unsigned long long)c->data_points,
 			    (unsigned long long)rd->deletes_held, (unsigned long long)rd->unreadable,
-			    (unsigned long long)rd->doubt_held, rd->elapsed_s);
+			    (unsigned long long)rd->doubt_held, rd->elapsed_s,
+			    run_outcome_name(rd->status, dest_error(rd), c));
 		/* the connector's window of requests in flight (dest/window.h), before "error" */
 		strbuf_setlen(&sb, sb.len - strlen(",\"error\":"));
 		strbuf_addf(&sb, ",\"window\":{\"peak\":%u,\"last\":%u,\"max\":%u,\"inflight_peak\":%u,"

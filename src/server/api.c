@@ -544,7 +544,7 @@ static void run_outcome(json_t *o, const struct state_run_info *run)
 	json_object_set_new(o, "held", json_null());
 	if (run->status != RUN_FAILED || !run->error)
 		return;
-	if (run->counts.failed && !strcmp(run->error, RUN_ERROR_ROWS_FAILED)) {
+	if (!strcmp(run_outcome_name(run->status, run->error, &run->counts), "completed_with_failures")) {
 		json_object_set_new(o, "status", json_string("completed_with_failures"));
 		return;
 	}

@@ -61,6 +61,7 @@ converged "transport faults: converged"
 bump; sim_post /_sim/faults '[{"endpoint":"track","status":500,"count":40}]'
 run run $J; expect_rc 1 "5xx storm: run fails"
 expect_out 'failed 200' "5xx storm: every row failed"
+expect_out 'destination "d": failed' "5xx storm: Braze never answered: the run failed (not 'completed')"
 run status --config "$TMP/cfg"; expect_rc 0 "status after failures"
 expect_out 'HTTP 500' "status shows the last error"
 expect_out 'failing records' "status lists failing records"
@@ -73,6 +74,11 @@ run status --config "$TMP/cfg"; expect_out 'no failing records' "ledger cleared 
 bump; sim_post /_sim/faults '{"action":"row_error","external_id":"7","type":"EMAIL_BAD_FORMAT"}'
 run run $J; expect_rc 1 "row error: run reports failure"
 expect_out 'failed 1' "row error: exactly one row failed"
+expect_out 'destination "d": completed with 1 failed row' "row error: the run is 'completed with 1 failed row', not 'failed'"
+run status --config "$TMP/cfg"; expect_out 'completed with 1 failed row' "row error: joey status says completed with 1 failed row"
+run status --config "$TMP/cfg" --json
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); runs=[r for x in (d if isinstance(d,list) else d.get("destinations",[d])) for r in x.get("runs",[])] if not isinstance(d,dict) or "runs" not in d else d["runs"]; assert runs and runs[0]["outcome"]=="completed_with_failures" and runs[0]["status"]=="failed", d' "$OUT" \
+  && ok "row error: status --json outcome completed_with_failures" || bad "row error: status --json outcome: $OUT"
 run status --config "$TMP/cfg" --record 7; expect_out 'EMAIL_BAD_FORMAT' "row error: reason recorded"
 sim_post /_sim/faults '{"action":"clear_row_error","external_id":"7"}'
 run run $J; expect_rc 0 "row error: next run converges"
