@@ -189,3 +189,37 @@ void whttp_sleep_ms(long ms, volatile int *stop)
 		ms -= step;
 	}
 }
+
+long whttp_backoff_ms(int attempt, long retry_after_s)
+{
+	if (retry_after_s >= 0)
+		return retry_after_s > WHTTP_BACKOFF_MAX_MS * 4 / 1000 ? WHTTP_BACKOFF_MAX_MS * 4 : retry_after_s * 1000;
+	long ms = WHTTP_BACKOFF_MS << (attempt < 6 ? attempt : 6);
+	if (ms > WHTTP_BACKOFF_MAX_MS)
+		ms = WHTTP_BACKOFF_MAX_MS;
+	return ms / 2 + rand() % (ms / 2 + 1); /* jitter */
+}
+
+/* Loopback for a plain http endpoint (tests and local proxies only). */
+static bool loopback_url(const char *u)
+{
+	if (strncmp(u, "http://", 7))
+		return false;
+	const char *h = u + 7;
+	size_t hl = strcspn(h, ":/");
+	return (hl == 9 && (!strncmp(h, "127.0.0.1", 9) || !strncmp(h, "localhost", 9))) ||
+	       (hl == 5 && !strncmp(h, "[::1]", 5));
+}
+
+enum jerr whttp_endpoint(const char *app_id, const char *ep, size_t *len, struct jerror *err)
+{
+	if (strncmp(ep, "https://", 8) && !loopback_url(ep))
+		return jerror_set(err, JERR_CONFIG, "app \"%s\": options.endpoint \"%s\" must be an https:// URL "
+						    "(plain http only on 127.0.0.1 or localhost)",
+				  app_id, ep);
+	size_t n = strlen(ep);
+	while (n && ep[n - 1] == '/')
+		n--;
+	*len = n;
+	return JERR_OK;
+}

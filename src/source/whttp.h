@@ -74,4 +74,22 @@ void whttp_uuid(char out[37]);
 /* Sleep ms milliseconds, or less when *stop becomes set (NULL: never). */
 void whttp_sleep_ms(long ms, volatile int *stop);
 
+/* The connectors' retry pause: backoff from WHTTP_BACKOFF_MS doubling up to WHTTP_BACKOFF_MAX_MS. */
+#define WHTTP_BACKOFF_MS 250
+#define WHTTP_BACKOFF_MAX_MS 8000
+
+/*
+ * How long to wait before retry number attempt + 1 (0-based attempt): the server's
+ * Retry-After (seconds, -1: none; capped at 4 * WHTTP_BACKOFF_MAX_MS), else exponential
+ * backoff with jitter (rand()).
+ */
+long whttp_backoff_ms(int attempt, long retry_after_s);
+
+/*
+ * An app's options.endpoint (borrowed) checked: https://, or plain http on loopback
+ * (tests, local proxies). On success *len is its length without trailing slashes; else
+ * JERR_CONFIG naming app_id and the endpoint in err.
+ */
+enum jerr whttp_endpoint(const char *app_id, const char *ep, size_t *len, struct jerror *err) JOEY_WUR;
+
 #endif
