@@ -141,50 +141,35 @@ static bool bq_value(struct bq_cursor *cur, const struct bq_col *col, json_t *v,
 
 /* ---- cursor ---- */
 
+static enum jerr bq_fetch(struct wrows *w, json_t **cells, const char *what, struct jerror *err)
+{
+	struct bq_cursor *cur = (struct bq_cursor *)w;
+	return bq_result_next(cur->conn, &cur->res, cells, what, err);
+}
+
+static bool bq_cell_value(struct wrows *w, size_t col, json_t *cell, const struct cfg_property *prop, struct value *v)
+{
+	struct bq_cursor *cur = (struct bq_cursor *)w;
+	return bq_value(cur, &cur->res.cols[col], cell, prop, v);
+}
+
+static void bq_cell_since(struct wrows *w, size_t col, const char *s, struct strbuf *sb)
+{
+	bq_since_text(((struct bq_cursor *)w)->res.cols[col].type, s, sb);
+}
+
+static const struct wrows_cells_ops bq_cells = {
+	.fetch = bq_fetch,
+	.cell = cell_v,
+	.value = bq_cell_value,
+	.since_text = bq_cell_since,
+	.key_not_text = "not a scalar",
+	.key_detail = NULL,
+};
+
 static enum jerr bq_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
 {
-	struct bq_cursor *cur = (struct bq_cursor *)base;
-	struct wrows *w = &cur->w;
-	struct source_row *r = &w->row;
-	struct strbuf what = STRBUF_INIT;
-	enum jerr rc = JERR_OK;
-
-	*row = NULL;
-	strbuf_addf(&what, "source \"%s\"", sql_source_id(w->src));
-	for (;;) {
-		json_t *cells;
-		if ((rc = bq_result_next(cur->conn, &cur->res, &cells, what.buf, err)) || !cells)
-			break;
-		arena_reset(&w->arena);
-		json_t *k = cell_v(cells, 0);
-		if (!k || json_is_null(k)) {
-			wrows_null_key(w, json_string_value(cell_v(cells, (size_t)w->count_col)));
-			continue;
-		}
-		const char *ks = json_string_value(k);
-		if (!ks) {
-			rc = jerror_set(err, JERR_SOURCE_DATA, "source \"%s\": key column \"%s\" is not a scalar",
-					sql_source_id(w->src), w->key_column);
-			break;
-		}
-		if ((rc = wrows_key(w, ks, NULL, err)))
-			break;
-		for (size_t i = 0; i < r->n_values; i++) {
-			json_t *v = cell_v(cells, i + 1);
-			if (!bq_value(cur, &cur->res.cols[i + 1], v, w->src->properties[i], &r->values[i]))
-				wrows_invalid(w, i, json_string_value(v) ? json_string_value(v) : "?");
-		}
-		const char *ss = w->since_col ? json_string_value(cell_v(cells, (size_t)w->since_col)) : NULL;
-		struct strbuf t = STRBUF_INIT;
-		if (ss)
-			bq_since_text(cur->res.cols[w->since_col].type, ss, &t);
-		wrows_since(w, ss ? t.buf : NULL, t.len);
-		strbuf_release(&t);
-		*row = r;
-		break;
-	}
-	strbuf_release(&what);
-	return rc;
+	return wrows_next(&((struct bq_cursor *)base)->w, &bq_cells, row, err);
 }
 
 static void bq_close(struct source_cursor *base)
@@ -204,7 +189,6 @@ enum jerr source_bigquery_decode(const char *body, size_t len, const struct ware
 {
 	struct cfg_source *src = warehouse_decode_source(spec);
 	struct bq_cursor *cur = xcalloc(1, sizeof(*cur));
-	struct source_row *row;
 	enum jerr rc;
 
 	wrows_init(&cur->w, &bq_cursor_ops, src, false, spec->int_key, "key", 0);
@@ -212,14 +196,9 @@ enum jerr source_bigquery_decode(const char *body, size_t len, const struct ware
 	rc = json_is_object(j) ? bq_take_page(&cur->res, j, "source \"decode\"", err)
 			       : jerror_set(err, JERR_SOURCE, "source \"decode\": not a JSON object");
 	json_decref(j);
-	if (!rc && cur->res.n_cols != spec->n + 1)
-		rc = jerror_set(err, JERR_SOURCE, "source \"decode\": %zu columns, not %zu", cur->res.n_cols, spec->n + 1);
 	free(cur->res.page_token); /* this body only */
 	cur->res.page_token = NULL;
-	while (!rc && !(rc = bq_next(&cur->w.base, &row, err)) && row)
-		on_row(ctx, row);
-	strbuf_release(&cur->w.base.prev_text);
-	bq_close(&cur->w.base);
+	rc = wrows_decode_rows(&cur->w, rc, cur->res.n_cols, on_row, ctx, err);
 	warehouse_decode_source_free(src);
 	return rc;
 }

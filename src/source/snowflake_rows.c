@@ -191,51 +191,40 @@ static bool sf_value(struct sf_cursor *cur, const struct sf_col *col, json_t *ce
 
 /* ---- cursor ---- */
 
+static enum jerr sf_fetch(struct wrows *w, json_t **cells, const char *what, struct jerror *err)
+{
+	struct sf_cursor *cur = (struct sf_cursor *)w;
+	return sf_result_next(cur->conn, &cur->res, cells, what, err);
+}
+
+static json_t *sf_cell(json_t *cells, size_t i)
+{
+	return json_array_get(cells, i);
+}
+
+static bool sf_cell_value(struct wrows *w, size_t col, json_t *cell, const struct cfg_property *prop, struct value *v)
+{
+	struct sf_cursor *cur = (struct sf_cursor *)w;
+	return sf_value(cur, &cur->res.cols[col], cell, prop, v);
+}
+
+static void sf_cell_since(struct wrows *w, size_t col, const char *s, struct strbuf *sb)
+{
+	sf_since_text(&((struct sf_cursor *)w)->res.cols[col], s, sb);
+}
+
+static const struct wrows_cells_ops sf_cells = {
+	.fetch = sf_fetch,
+	.cell = sf_cell,
+	.value = sf_cell_value,
+	.since_text = sf_cell_since,
+	.key_not_text = "not text in Snowflake's answer",
+	.key_detail = "the record key (primary key property) is an integer",
+};
+
 static enum jerr sf_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
 {
-	struct sf_cursor *cur = (struct sf_cursor *)base;
-	struct wrows *w = &cur->w;
-	struct source_row *r = &w->row;
-	struct strbuf what = STRBUF_INIT;
-	enum jerr rc = JERR_OK;
-
-	*row = NULL;
-	strbuf_addf(&what, "source \"%s\"", sql_source_id(w->src));
-	for (;;) {
-		json_t *cells;
-		if ((rc = sf_result_next(cur->conn, &cur->res, &cells, what.buf, err)) || !cells)
-			break;
-		arena_reset(&w->arena);
-		json_t *k = json_array_get(cells, 0);
-		if (json_is_null(k)) {
-			wrows_null_key(w, sf_cell_str(cells, (size_t)w->count_col));
-			continue;
-		}
-		const char *ks = json_string_value(k);
-		if (!ks) {
-			rc = jerror_set(err, JERR_SOURCE_DATA, "source \"%s\": key column \"%s\" is not text in Snowflake's "
-							       "answer",
-					sql_source_id(w->src), w->key_column);
-			break;
-		}
-		if ((rc = wrows_key(w, ks, "the record key (primary key property) is an integer", err)))
-			break;
-		for (size_t i = 0; i < r->n_values; i++) {
-			json_t *cell = json_array_get(cells, i + 1);
-			if (!sf_value(cur, &cur->res.cols[i + 1], cell, w->src->properties[i], &r->values[i]))
-				wrows_invalid(w, i, json_string_value(cell) ? json_string_value(cell) : "?");
-		}
-		const char *ss = w->since_col ? sf_cell_str(cells, (size_t)w->since_col) : NULL;
-		struct strbuf t = STRBUF_INIT;
-		if (ss)
-			sf_since_text(&cur->res.cols[w->since_col], ss, &t);
-		wrows_since(w, ss ? t.buf : NULL, t.len);
-		strbuf_release(&t);
-		*row = r;
-		break;
-	}
-	strbuf_release(&what);
-	return rc;
+	return wrows_next(&((struct sf_cursor *)base)->w, &sf_cells, row, err);
 }
 
 static void sf_close(struct source_cursor *base)
@@ -256,19 +245,13 @@ enum jerr source_snowflake_decode(const char *body, size_t len, const struct war
 	struct cfg_source *src = warehouse_decode_source(spec);
 	struct sf_cursor *cur = xcalloc(1, sizeof(*cur));
 	struct strbuf b = STRBUF_INIT;
-	struct source_row *row;
 	enum jerr rc;
 
 	strbuf_add(&b, body, len);
 	wrows_init(&cur->w, &sf_cursor_ops, src, false, spec->int_key, "key", 0);
 	rc = sf_result_take(&cur->res, &b, "source \"decode\"", err);
-	if (!rc && cur->res.n_cols != spec->n + 1)
-		rc = jerror_set(err, JERR_SOURCE, "source \"decode\": %zu columns, not %zu", cur->res.n_cols, spec->n + 1);
 	cur->res.n_parts = 1; /* this body only */
-	while (!rc && !(rc = sf_next(&cur->w.base, &row, err)) && row)
-		on_row(ctx, row);
-	strbuf_release(&cur->w.base.prev_text);
-	sf_close(&cur->w.base);
+	rc = wrows_decode_rows(&cur->w, rc, cur->res.n_cols, on_row, ctx, err);
 	strbuf_release(&b);
 	warehouse_decode_source_free(src);
 	return rc;

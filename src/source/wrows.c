@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "source/sqlgen.h"
@@ -50,7 +52,8 @@ enum jerr wrows_check_width(const struct wrows *w, size_t n_cols, struct jerror 
 	return JERR_OK;
 }
 
-void wrows_null_key(struct wrows *w, const char *count_text)
+/* A row with a NULL key: counted (count_text: the grouped row's count, or NULL). */
+static void wrows_null_key(struct wrows *w, const char *count_text)
 {
 	int64_t nk = 1;
 	if (w->grouped && count_text)
@@ -58,7 +61,12 @@ void wrows_null_key(struct wrows *w, const char *count_text)
 	w->null_keys += (uint64_t)nk;
 }
 
-enum jerr wrows_key(struct wrows *w, const char *ks, const char *detail, struct jerror *err)
+/*
+ * The row's key from ks (borrowed; lives as long as the answer page): resets the row's
+ * invalid count, parses an integer key. JERR_SOURCE_DATA for a non-integer one, with
+ * detail (may be NULL) as the error's detail.
+ */
+static enum jerr wrows_key(struct wrows *w, const char *ks, const char *detail, struct jerror *err)
 {
 	struct source_row *r = &w->row;
 	r->n_invalid = 0;
@@ -81,20 +89,81 @@ enum jerr wrows_key(struct wrows *w, const char *ks, const char *detail, struct 
 	return JERR_OK;
 }
 
-void wrows_invalid(struct wrows *w, size_t i, const char *raw)
+/* Value i of the row did not fit its property: NULL, counted and reported with raw. */
+static void wrows_invalid(struct wrows *w, size_t i, const char *raw)
 {
 	w->row.values[i] = VALUE_NULL;
 	w->row.n_invalid++;
 	source_note_invalid(&w->base, w->src->properties[i], &w->row.key, raw, strlen(raw));
 }
 
-void wrows_since(struct wrows *w, const char *text, size_t len)
+/* The row's high-water mark: a copy of text (NULL: none) in the row's arena. */
+static void wrows_since(struct wrows *w, const char *text, size_t len)
 {
 	w->row.since = (struct slice){ "", 0 };
 	if (text) {
 		w->row.since.ptr = arena_strndup(&w->arena, text, len);
 		w->row.since.len = len;
 	}
+}
+
+enum jerr wrows_next(struct wrows *w, const struct wrows_cells_ops *ops, struct source_row **row,
+		     struct jerror *err)
+{
+	struct source_row *r = &w->row;
+	struct strbuf what = STRBUF_INIT;
+	enum jerr rc = JERR_OK;
+
+	*row = NULL;
+	strbuf_addf(&what, "source \"%s\"", sql_source_id(w->src));
+	for (;;) {
+		json_t *cells;
+		if ((rc = ops->fetch(w, &cells, what.buf, err)) || !cells)
+			break;
+		arena_reset(&w->arena);
+		json_t *k = ops->cell(cells, 0);
+		if (!k || json_is_null(k)) {
+			wrows_null_key(w, json_string_value(ops->cell(cells, (size_t)w->count_col)));
+			continue;
+		}
+		const char *ks = json_string_value(k);
+		if (!ks) {
+			rc = jerror_set(err, JERR_SOURCE_DATA, "source \"%s\": key column \"%s\" is %s", sql_source_id(w->src),
+					w->key_column, ops->key_not_text);
+			break;
+		}
+		if ((rc = wrows_key(w, ks, ops->key_detail, err)))
+			break;
+		for (size_t i = 0; i < r->n_values; i++) {
+			json_t *cell = ops->cell(cells, i + 1);
+			if (!ops->value(w, i + 1, cell, w->src->properties[i], &r->values[i]))
+				wrows_invalid(w, i, json_string_value(cell) ? json_string_value(cell) : "?");
+		}
+		const char *ss = w->since_col ? json_string_value(ops->cell(cells, (size_t)w->since_col)) : NULL;
+		struct strbuf t = STRBUF_INIT;
+		if (ss)
+			ops->since_text(w, (size_t)w->since_col, ss, &t);
+		wrows_since(w, ss ? t.buf : NULL, t.len);
+		strbuf_release(&t);
+		*row = r;
+		break;
+	}
+	strbuf_release(&what);
+	return rc;
+}
+
+enum jerr wrows_decode_rows(struct wrows *w, enum jerr rc, size_t n_cols, warehouse_row_fn on_row, void *ctx,
+			    struct jerror *err)
+{
+	struct source_row *row;
+	if (!rc && n_cols != w->src->n_properties + 1)
+		rc = jerror_set(err, JERR_SOURCE, "source \"decode\": %zu columns, not %zu", n_cols,
+				w->src->n_properties + 1);
+	while (!rc && !(rc = w->base.ops->next(&w->base, &row, err)) && row)
+		on_row(ctx, row);
+	strbuf_release(&w->base.prev_text);
+	w->base.ops->close(&w->base);
+	return rc;
 }
 
 bool wrows_number(enum prop_type t, const char *s, size_t n, struct value *v)
