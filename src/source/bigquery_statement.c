@@ -17,7 +17,6 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "base/log.h"
 #include "base/xalloc.h"
 #include "source/bigquery_internal.h"
 #include "source/jwt.h"
@@ -163,6 +162,7 @@ enum jerr bq_request(struct bq_conn *c, const char *method, const char *url, con
 		     struct whttp_resp *resp, const char *what, struct jerror *err)
 {
 	struct strbuf auth = STRBUF_INIT;
+	struct whttp_retry retry = { &c->http, &c->watch, c->app->id, "BigQuery", what };
 	bool refreshed = false;
 	enum jerr rc = JERR_OK;
 	for (int attempt = 0;; attempt++) {
@@ -173,18 +173,10 @@ enum jerr bq_request(struct bq_conn *c, const char *method, const char *url, con
 		const char *headers[] = { auth.buf, "Content-Type: application/json", "Accept: application/json", NULL };
 		struct whttp_req req = { method, url, headers, body, body ? strlen(body) : 0 };
 		struct jerror terr = JERROR_INIT;
-		source_wait_begin(&c->watch);
-		rc = whttp_call(&c->http, &req, resp, &terr);
-		source_wait_end(&c->watch);
-		if (source_watch_cancelled(&c->watch)) {
-			jerror_release(&terr);
-			rc = source_watch_error(&c->watch, what, err);
+		bool stop;
+		rc = whttp_watched_call(&retry, &req, resp, &terr, err, &stop);
+		if (stop)
 			break;
-		}
-		if (rc == JERR_INTERRUPTED) {
-			*err = terr;
-			break;
-		}
 		char reason[64] = "";
 		if (!rc && resp->status >= 400) {
 			struct strbuf m = STRBUF_INIT;
@@ -202,24 +194,12 @@ enum jerr bq_request(struct bq_conn *c, const char *method, const char *url, con
 				 resp->status == 503 || resp->status == 504 || !strcmp(reason, "rateLimitExceeded") ||
 				 !strcmp(reason, "backendError") || !strcmp(reason, "internalError");
 		if (transient && attempt + 1 < BQ_TRIES && !(rc && resp->no_connection && attempt >= 2)) {
-			long ms = whttp_backoff_ms(attempt, resp->retry_after_s);
-			if (rc)
-				log_warn("app \"%s\": %s: %s (%s); retrying in %ld ms", c->app->id, what, terr.msg.buf,
-					 terr.detail.buf, ms);
-			else
-				log_warn("app \"%s\": %s: BigQuery answered HTTP %ld%s%s; retrying in %ld ms", c->app->id,
-					 what, resp->status, *reason ? " " : "", reason, ms);
-			jerror_release(&terr);
-			whttp_sleep_ms(ms, c->watch.stop);
-			if (c->watch.stop && *c->watch.stop) {
-				rc = jerror_set(err, JERR_INTERRUPTED, "%s: stopped", what);
+			if ((rc = whttp_retry_pause(&retry, attempt, rc, resp, reason, &terr, err)))
 				break;
-			}
 			continue;
 		}
 		if (rc) {
-			jerror_set(err, JERR_SOURCE, "%s: cannot reach BigQuery", what);
-			jerror_detail(err, "%s: %s", terr.msg.buf, terr.detail.buf);
+			whttp_unreachable(&retry, &terr, err);
 			jerror_release(&terr);
 			break;
 		}

@@ -18,7 +18,6 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "base/log.h"
 #include "base/xalloc.h"
 #include "source/jwt.h"
 #include "source/snowflake_internal.h"
@@ -115,6 +114,7 @@ static enum jerr sf_request(struct sf_conn *c, const char *method, const char *u
 			    const char *body, struct whttp_resp *resp, const char *what, struct jerror *err)
 {
 	struct strbuf auth = STRBUF_INIT, tt = STRBUF_INIT;
+	struct whttp_retry retry = { &c->http, &c->watch, c->app->id, "Snowflake", what };
 	bool reauthed = false;
 	enum jerr rc = JERR_OK;
 
@@ -130,18 +130,10 @@ static enum jerr sf_request(struct sf_conn *c, const char *method, const char *u
 		struct whttp_req req = { method, attempt && url_retry ? url_retry : url, headers, body,
 					 body ? strlen(body) : 0 };
 		struct jerror terr = JERROR_INIT;
-		source_wait_begin(&c->watch);
-		rc = whttp_call(&c->http, &req, resp, &terr);
-		source_wait_end(&c->watch);
-		if (source_watch_cancelled(&c->watch)) {
-			jerror_release(&terr);
-			rc = source_watch_error(&c->watch, what, err);
+		bool stop;
+		rc = whttp_watched_call(&retry, &req, resp, &terr, err, &stop);
+		if (stop)
 			break;
-		}
-		if (rc == JERR_INTERRUPTED) {
-			*err = terr;
-			break;
-		}
 		bool transient = rc || resp->status == 429 || resp->status == 500 || resp->status == 502 ||
 				 resp->status == 503 || resp->status == 504;
 		if (!rc && resp->status == 401 && c->keypair && !reauthed) {
@@ -152,24 +144,12 @@ static enum jerr sf_request(struct sf_conn *c, const char *method, const char *u
 			continue;
 		}
 		if (transient && attempt + 1 < SF_TRIES && !(rc && resp->no_connection && attempt >= 2)) {
-			long ms = whttp_backoff_ms(attempt, resp->retry_after_s);
-			if (rc)
-				log_warn("app \"%s\": %s: %s (%s); retrying in %ld ms", c->app->id, what, terr.msg.buf,
-					 terr.detail.buf, ms);
-			else
-				log_warn("app \"%s\": %s: Snowflake answered HTTP %ld; retrying in %ld ms", c->app->id, what,
-					 resp->status, ms);
-			jerror_release(&terr);
-			whttp_sleep_ms(ms, c->watch.stop);
-			if (c->watch.stop && *c->watch.stop) {
-				rc = jerror_set(err, JERR_INTERRUPTED, "%s: stopped", what);
+			if ((rc = whttp_retry_pause(&retry, attempt, rc, resp, "", &terr, err)))
 				break;
-			}
 			continue;
 		}
 		if (rc) {
-			jerror_set(err, JERR_SOURCE, "%s: cannot reach Snowflake", what);
-			jerror_detail(err, "%s: %s", terr.msg.buf, terr.detail.buf);
+			whttp_unreachable(&retry, &terr, err);
 			if (resp->no_connection)
 				jerror_hint(err, "check options.account (\"%s\"): it is the part of the account URL before "
 						 ".snowflakecomputing.com, e.g. \"xy12345.us-east-1\" or \"myorg-myaccount\"",

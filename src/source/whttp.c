@@ -12,6 +12,9 @@
 #include <curl/curl.h>
 #include <openssl/rand.h>
 
+#include "base/log.h"
+#include "source/source.h"
+
 struct call {
 	struct whttp *h;
 	struct whttp_resp *resp;
@@ -222,4 +225,48 @@ enum jerr whttp_endpoint(const char *app_id, const char *ep, size_t *len, struct
 		n--;
 	*len = n;
 	return JERR_OK;
+}
+
+enum jerr whttp_watched_call(const struct whttp_retry *r, const struct whttp_req *req, struct whttp_resp *resp,
+			     struct jerror *terr, struct jerror *err, bool *stop)
+{
+	enum jerr rc;
+	source_wait_begin(r->watch);
+	rc = whttp_call(r->http, req, resp, terr);
+	source_wait_end(r->watch);
+	*stop = true;
+	if (source_watch_cancelled(r->watch)) {
+		jerror_release(terr);
+		return source_watch_error(r->watch, r->what, err);
+	}
+	if (rc == JERR_INTERRUPTED) {
+		*err = *terr;
+		*terr = (struct jerror)JERROR_INIT;
+		return rc;
+	}
+	*stop = false;
+	return rc;
+}
+
+enum jerr whttp_retry_pause(const struct whttp_retry *r, int attempt, enum jerr rc, const struct whttp_resp *resp,
+			    const char *reason, struct jerror *terr, struct jerror *err)
+{
+	long ms = whttp_backoff_ms(attempt, resp->retry_after_s);
+	if (rc)
+		log_warn("app \"%s\": %s: %s (%s); retrying in %ld ms", r->app_id, r->what, terr->msg.buf, terr->detail.buf,
+			 ms);
+	else
+		log_warn("app \"%s\": %s: %s answered HTTP %ld%s%s; retrying in %ld ms", r->app_id, r->what, r->service,
+			 resp->status, *reason ? " " : "", reason, ms);
+	jerror_release(terr);
+	whttp_sleep_ms(ms, r->watch->stop);
+	if (r->watch->stop && *r->watch->stop)
+		return jerror_set(err, JERR_INTERRUPTED, "%s: stopped", r->what);
+	return JERR_OK;
+}
+
+void whttp_unreachable(const struct whttp_retry *r, const struct jerror *terr, struct jerror *err)
+{
+	jerror_set(err, JERR_SOURCE, "%s: cannot reach %s", r->what, r->service);
+	jerror_detail(err, "%s: %s", terr->msg.buf, terr->detail.buf);
 }
