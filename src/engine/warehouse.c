@@ -1,5 +1,10 @@
-/* warehouse.c: the warehouse diff: one query in PostgreSQL finds the records that may have changed. */
-#include "engine/warehouse.h"
+/*
+ * warehouse.c: the warehouse diff: one query in PostgreSQL finds the records that may have
+ * changed. Connecting, running the query (its text: warehouse_query.c; eligibility and
+ * fingerprint: warehouse_check.c), its candidates and the digest writes. Owns each
+ * struct warehouse from warehouse_open to warehouse_close. Called by the diff (diff.c).
+ */
+#include "engine/warehouse_internal.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -52,58 +57,6 @@
  * changes during the run cannot make a digest lie. They are written on a second
  * connection in batches, in their own transactions.
  */
-
-#define WH_FORMAT "joey warehouse diff 1"
-#define WH_DIGEST_LEN 16 /* bytes of one md5 */
-#define WH_BATCH 500     /* digest rows per INSERT */
-#define WH_CHUNK_BYTES (16u << 20)
-
-/* Columns of a candidate row, then per destination WH_DEST_COLS, then the summary. */
-enum { COL_ORDER, COL_KIND, COL_INT, COL_TEXT, COL_IN_SOURCE, COL_DESTS };
-enum { DC_PRESENT, DC_PAYLOAD, DC_HASH, DC_IN_SCOPE, DC_PENDING, DC_ATTEMPTS, DC_GPRESENT,
-       DC_GDIGEST, DC_GHASH, WH_DEST_COLS };
-enum { SUM_RECORDS, SUM_DUPES, SUM_ORPHANS, SUM_CANDIDATES, SUM_UNCHANGED };
-
-struct wh_pending_digest {
-	size_t dest;
-	struct rkey key; /* text in the batch arena */
-	unsigned char *digest;
-	size_t digest_len;
-	bool has_hash;
-	unsigned char hash[STATE_HASH_LEN];
-};
-
-struct warehouse {
-	const struct cfg_model *model;
-	struct cfg_destination *const *dests;
-	size_t n_dests;
-	bool write;
-	char *conninfo, *schema, *app_schema;
-	PGconn *pg;      /* the query */
-	PGconn *writer;  /* digest writes (write only; opened on first use) */
-	bool running;    /* the query's rows are still coming */
-	unsigned char (*fp)[STATE_HASH_LEN]; /* per destination */
-	struct wh_summary summary;
-	int n_cols;
-	/* the current chunk */
-	struct arena arena;
-	struct wh_candidate *cands;
-	struct wh_dest_row *rows;
-	size_t n_cands;
-	/* queued digests */
-	struct wh_pending_digest *queue;
-	size_t n_queue;
-	struct arena queue_arena;
-	uint64_t written;
-	/*
-	 * The query runs the sources' statements (query sources' text as written) on pg:
-	 * inside a read-only transaction that is never committed (PQfinish ends it), and
-	 * watched like a connector's waits (source.h): the primary app's statementTimeout
-	 * per wait, and the run's stop, cancel it on the server.
-	 */
-	struct source_watch watch;
-	PGcancel *cancel;
-};
 
 /* The watcher's cancel (source.h). */
 static void wh_cancel_statement(struct source_watch *sw)
@@ -189,12 +142,6 @@ static void wh_table_info(void *conn, const char *table, const char *K, bool int
 
 /* ---- small helpers ---- */
 
-static const char *opt_or(const struct cfg_app *app, const char *key, const char *dflt)
-{
-	const struct cfg_option *o = cfg_options_get(&app->options, key);
-	return o && o->str && *o->str ? o->str : dflt;
-}
-
 static bool local_host(const char *h)
 {
 	return !strcmp(h, "localhost") || !strcmp(h, "127.0.0.1") || !strcmp(h, "::1");
@@ -245,15 +192,6 @@ static bool bytea_decode(const char *s, struct arena *a, unsigned char **out, si
 	return true;
 }
 
-static void hex_encode(struct strbuf *sb, const unsigned char *b, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		strbuf_addch(sb, digits[b[i] >> 4]);
-		strbuf_addch(sb, digits[b[i] & 15]);
-	}
-}
-
 /*
  * The state store URL split like pg.c does: what libpq gets (without our ?schema=)
  * and the schema (default "joey").
@@ -292,145 +230,6 @@ static void split_state_url(const char *url, struct strbuf *conninfo, struct str
 	}
 	if (!schema->len)
 		strbuf_addstr(schema, "joey");
-}
-
-/* ---- eligibility ---- */
-
-static bool group_is_relative(const struct cfg_group *g)
-{
-	for (size_t i = 0; g && i < g->n_rules; i++)
-		if (g->rules[i].op == ROP_RELATIVE_GT || g->rules[i].op == ROP_RELATIVE_LT)
-			return true;
-	return false;
-}
-
-bool warehouse_check(const struct config *cfg, const struct cfg_model *model,
-		     struct cfg_destination *const *dests, size_t n_dests, struct state *st,
-		     const struct source_read *read, struct strbuf *why)
-{
-	(void)cfg;
-	strbuf_reset(why);
-	if (!n_dests) {
-		strbuf_addstr(why, "no destination to compare");
-		return false;
-	}
-	if (strcmp(state_backend_name(st), "PostgreSQL") || !state_location(st)) {
-		if (state_location(st) && state_path_is_url(state_location(st)))
-			strbuf_addf(why, "state store \"%s\" does not exist yet", state_path(st));
-		else
-			strbuf_addf(why, "the state store is %s: the warehouse diff needs it in PostgreSQL, in the "
-					 "sources' database",
-				    state_backend_name(st));
-		return false;
-	}
-	if (read && read->since_column) {
-		strbuf_addf(why, "model \"%s\" is read incrementally (schedule column \"%s\"): "
-				 "incremental reads stay streaming",
-			    model->id, read->since_column);
-		return false;
-	}
-	if (read && (read->range || read->keys || read->digest)) {
-		strbuf_addstr(why, "the read is limited to a key range (a worker's part)");
-		return false;
-	}
-	const struct cfg_app *app = NULL;
-	for (size_t i = 0; i < model->n_sources; i++) {
-		const struct cfg_source *src = model->sources[i];
-		if (!src->app || strcmp(src->app->type, "postgres")) {
-			strbuf_addf(why, "source \"%s\" is not in PostgreSQL (app type \"%s\")", src->id,
-				    src->app ? src->app->type : "?");
-			return false;
-		}
-		if (!app) {
-			app = src->app;
-			continue;
-		}
-		if (src->app != app &&
-		    (strcmp(opt_or(app, "host", "localhost"), opt_or(src->app, "host", "localhost")) ||
-		     strcmp(opt_or(app, "port", "5432"), opt_or(src->app, "port", "5432")) ||
-		     strcmp(opt_or(app, "database", ""), opt_or(src->app, "database", "")) ||
-		     strcmp(opt_or(app, "schema", "public"), opt_or(src->app, "schema", "public")))) {
-			strbuf_addf(why, "the sources of model \"%s\" are in different databases or schemas "
-					 "(apps \"%s\" and \"%s\")",
-				    model->id, app->id, src->app->id);
-			return false;
-		}
-	}
-	if (!app || !model->primary_source) {
-		strbuf_addf(why, "model \"%s\" has no primary source", model->id);
-		return false;
-	}
-	for (size_t j = 0; j < n_dests; j++) {
-		const struct cfg_destination *d = dests[j];
-		const struct cfg_group *rel = NULL;
-		if (d->collection == COLL_GROUP && group_is_relative(d->group))
-			rel = d->group;
-		for (size_t k = 0; !rel && k < d->n_group_maps; k++)
-			if (group_is_relative(d->group_maps[k].group))
-				rel = d->group_maps[k].group;
-		if (rel) {
-			strbuf_addf(why, "destination \"%s\" uses group \"%s\", whose rules depend on the "
-					 "current time",
-				    d->id, rel->id);
-			return false;
-		}
-	}
-	return true;
-}
-
-/* ---- the fingerprint ---- */
-
-static void fp_rule(struct strbuf *sb, const struct cfg_rule *r)
-{
-	strbuf_addf(sb, "rule %s %s %d %s %d %.17g %" PRId64 " %d %.17g %d %d\n",
-		    r->property ? r->property->id : r->pseudo_created_at ? "(createdAt)" : "?",
-		    rule_op_name(r->op), r->match != NULL, r->match ? r->match : "", r->match_is_null,
-		    r->match_num, r->match_ms, r->match_bool, r->rel_number, (int)r->rel_unit, r->rel_add);
-}
-
-static void fp_group(struct strbuf *sb, const char *role, const struct cfg_group *g)
-{
-	if (!g) {
-		strbuf_addf(sb, "%s (none)\n", role);
-		return;
-	}
-	strbuf_addf(sb, "%s group %s any=%d rules=%zu\n", role, g->id, g->match_any, g->n_rules);
-	for (size_t i = 0; i < g->n_rules; i++)
-		fp_rule(sb, &g->rules[i]);
-}
-
-void warehouse_fingerprint(const struct cfg_destination *dest, struct slice extra,
-			   unsigned char out[STATE_HASH_LEN])
-{
-	const struct cfg_model *m = dest->model;
-	struct strbuf sb = STRBUF_INIT;
-
-	strbuf_addf(&sb, "%s\nmodel %s key %s %s\n", WH_FORMAT, m->id,
-		    m->primary_key ? m->primary_key->id : "?",
-		    m->primary_key ? prop_type_name(m->primary_key->type) : "?");
-	for (size_t s = 0; s < m->n_sources; s++) {
-		const struct cfg_source *src = m->sources[s];
-		strbuf_addf(&sb, "source %s\n", src->id);
-		for (size_t i = 0; i < src->n_properties; i++) {
-			const struct cfg_property *p = src->properties[i];
-			strbuf_addf(&sb, "property %s %s array=%d\n", p->id, prop_type_name(p->type),
-				    p->is_array);
-		}
-	}
-	strbuf_addf(&sb, "destination type %s sync %s collection %s\n", dest->type ? dest->type : "",
-		    sync_mode_name(dest->sync_mode), collection_name(dest->collection));
-	fp_group(&sb, "scope", dest->collection == COLL_GROUP ? dest->group : NULL);
-	for (size_t i = 0; i < dest->n_mapping; i++)
-		strbuf_addf(&sb, "map %s <- %s\n", dest->mapping[i].remote,
-			    dest->mapping[i].property ? dest->mapping[i].property->id : "?");
-	for (size_t i = 0; i < dest->n_group_maps; i++) {
-		strbuf_addf(&sb, "membership %s\n", dest->group_maps[i].remote);
-		fp_group(&sb, "member", dest->group_maps[i].group);
-	}
-	strbuf_addstr(&sb, "statements\n");
-	strbuf_addslice(&sb, extra);
-	state_hash(sb.buf, sb.len, out);
-	strbuf_release(&sb);
 }
 
 /* ---- connecting ---- */
@@ -472,215 +271,6 @@ static bool set_search_path(PGconn *pg, const char *schema, struct strbuf *why)
 	const char *v[1] = { schema };
 	return wh_exec_ok(pg, "SELECT pg_catalog.set_config('search_path', pg_catalog.quote_ident($1), false)", 1, v,
 			  why);
-}
-
-/* ---- the query ---- */
-
-struct qbuild {
-	struct strbuf sql;
-	const char **vals; /* parameter values: the statements' binds, then ours */
-	size_t n_vals, alloc;
-	struct arena a;
-};
-
-static size_t q_param(struct qbuild *q, const char *v)
-{
-	ALLOC_GROW(q->vals, q->n_vals + 1, q->alloc);
-	q->vals[q->n_vals++] = v;
-	return q->n_vals;
-}
-
-static void add_state_table(struct strbuf *sb, const char *schema, const char *table)
-{
-	strbuf_add_sql_ident(sb, schema);
-	strbuf_addch(sb, '.');
-	strbuf_add_sql_ident(sb, table);
-}
-
-/* The state store's key columns of the primary key "s0"."c0". */
-static void add_state_key(struct strbuf *sb, bool int_key, int part)
-{
-	static const char *const int_parts[] = { "0::smallint", "CAST(\"s0\".\"c0\" AS BIGINT)", "''::bytea" };
-	static const char *const text_parts[] = { "1::smallint", "0::bigint",
-						  "convert_to(CAST(\"s0\".\"c0\" AS TEXT), 'UTF8')" };
-	strbuf_addstr(sb, int_key ? int_parts[part] : text_parts[part]);
-}
-
-static void add_key_match(struct strbuf *sb, const char *t, const char *k)
-{
-	strbuf_addf(sb, "\"%s\".\"key_kind\" = \"%s\".\"kk\" AND \"%s\".\"key_int\" = \"%s\".\"ki\" AND "
-			"\"%s\".\"key_text\" = \"%s\".\"kt\"",
-		    t, k, t, k, t, k);
-}
-
-/* The key of a joey$f row: the primary key's, else the first state row's that has it. */
-static void add_merged_key(struct strbuf *sb, const char *col, const char *rcol, size_t upto)
-{
-	strbuf_addf(sb, "coalesce(\"d\".\"%s\"", col);
-	for (size_t j = 0; j < upto; j++)
-		strbuf_addf(sb, ", \"r%zu\".\"%s\"", j, rcol);
-	strbuf_addch(sb, ')');
-}
-
-static void add_merged_key_match(struct strbuf *sb, const char *t, size_t upto)
-{
-	static const char *const cols[][2] = { { "kk", "key_kind" }, { "ki", "key_int" }, { "kt", "key_text" } };
-	for (int k = 0; k < 3; k++) {
-		strbuf_addf(sb, "%s\"%s\".\"%s\" = ", k ? " AND " : "", t, cols[k][1]);
-		add_merged_key(sb, cols[k][0], cols[k][1], upto);
-	}
-}
-
-/*
- * Build the query (see the design note). stmts[i] is source i's statement with its
- * placeholders already numbered after those of the statements before it. dupes: also
- * count the primary source's duplicate keys (no unique index says there are none).
- */
-static void build_query(struct warehouse *w, struct qbuild *q, char **stmts, bool int_key, bool dupes)
-{
-	const struct cfg_model *m = w->model;
-	struct strbuf *sb = &q->sql;
-	size_t D = w->n_dests;
-	size_t *p_dest = arena_alloc(&q->a, (D ? D : 1) * sizeof(size_t));
-	size_t *p_fp = arena_alloc(&q->a, (D ? D : 1) * sizeof(size_t));
-
-	for (size_t j = 0; j < D; j++) {
-		struct strbuf hex = STRBUF_INIT;
-		hex_encode(&hex, w->fp[j], STATE_HASH_LEN);
-		p_dest[j] = q_param(q, w->dests[j]->id);
-		p_fp[j] = q_param(q, arena_strdup(&q->a, hex.buf));
-		strbuf_release(&hex);
-	}
-
-	strbuf_addstr(sb, "WITH ");
-	for (size_t i = 0; i < m->n_sources; i++)
-		strbuf_addf(sb, "\"joey$s%zu\" AS (%s),\n", i, stmts[i]);
-
-	/* joey$d: the sources side by side, one row per primary key (plus orphans) */
-	strbuf_addstr(sb, "\"joey$d\" AS (SELECT \"s0\".\"c0\" IS NOT NULL AND \"s0\".\"md5\" IS NOT NULL AS \"p\", (0");
-	for (size_t i = 1; i < m->n_sources; i++)
-		strbuf_addf(sb, " + CASE WHEN \"s0\".\"md5\" IS NULL AND \"s%zu\".\"c0\" IS NOT NULL THEN 1 ELSE 0 END", i);
-	strbuf_addstr(sb, ") AS \"o\"");
-	const char *names[] = { "kk", "ki", "kt" };
-	for (int k = 0; k < 3; k++) {
-		strbuf_addstr(sb, ", ");
-		add_state_key(sb, int_key, k);
-		strbuf_addf(sb, " AS \"%s\"", names[k]);
-	}
-	strbuf_addstr(sb, ", decode(\"s0\".\"md5\"");
-	for (size_t i = 1; i < m->n_sources; i++)
-		strbuf_addf(sb, " || coalesce(\"s%zu\".\"md5\", repeat('0', 32))", i);
-	strbuf_addstr(sb, ", 'hex') AS \"dg\" FROM \"joey$s0\" AS \"s0\"");
-	for (size_t i = 1; i < m->n_sources; i++)
-		strbuf_addf(sb, " FULL JOIN \"joey$s%zu\" AS \"s%zu\" ON \"s%zu\".\"c0\" = \"s0\".\"c0\"", i, i, i);
-	strbuf_addstr(sb, "),\n");
-
-	/*
-	 * joey$f: every key of the sources or of the destinations' state rows, with, per
-	 * destination, whether it can be skipped (k), whether that makes an unchanged item
-	 * (u), and whether a state row the sources lost is in scope or pending (g)
-	 */
-	strbuf_addstr(sb, "\"joey$f\" AS MATERIALIZED (SELECT \"d\".\"p\" IS TRUE AS \"p\", coalesce(\"d\".\"o\", 0) AS \"o\"");
-	for (int k = 0; k < 3; k++) {
-		static const char *const rcols[] = { "key_kind", "key_int", "key_text" };
-		strbuf_addstr(sb, ", ");
-		add_merged_key(sb, names[k], rcols[k], D);
-		strbuf_addf(sb, " AS \"%s\"", names[k]);
-	}
-	for (size_t j = 0; j < D; j++) {
-		strbuf_addf(sb,
-			    ", coalesce(\"g%zu\".\"digest\" = decode($%zu, 'hex') || \"d\".\"dg\" AND ("
-			    "(\"g%zu\".\"hash\" IS NOT NULL AND \"r%zu\".\"hash\" = \"g%zu\".\"hash\" AND "
-			    "\"r%zu\".\"confirmed\" AND \"r%zu\".\"in_scope\" AND NOT \"r%zu\".\"pending\") OR "
-			    "(\"g%zu\".\"hash\" IS NULL AND (\"r%zu\".\"key_kind\" IS NULL OR "
-			    "(NOT \"r%zu\".\"in_scope\" AND NOT \"r%zu\".\"pending\")))), false) AS \"k%zu\", "
-			    "\"g%zu\".\"hash\" IS NOT NULL AS \"u%zu\", "
-			    "coalesce(\"r%zu\".\"in_scope\" OR \"r%zu\".\"pending\", false) AS \"g%zu\"",
-			    j, p_fp[j], j, j, j, j, j, j, j, j, j, j, j, j, j, j, j, j);
-	}
-	strbuf_addstr(sb, " FROM \"joey$d\" AS \"d\"");
-	for (size_t j = 0; j < D; j++) {
-		strbuf_addf(sb, " FULL JOIN (SELECT \"key_kind\", \"key_int\", \"key_text\", \"hash\", \"payload\" <> '' AS "
-				"\"confirmed\", \"in_scope\", \"pending\" FROM ");
-		add_state_table(sb, w->schema, "records");
-		/* OFFSET 0: projected before the join, so payloads stay out of its hash table */
-		strbuf_addf(sb, " WHERE \"dest_id\" = $%zu OFFSET 0) AS \"r%zu\" ON ", p_dest[j], j);
-		char t[32];
-		snprintf(t, sizeof(t), "r%zu", j);
-		add_merged_key_match(sb, t, j);
-	}
-	for (size_t j = 0; j < D; j++) {
-		char t[32];
-		strbuf_addstr(sb, " LEFT JOIN ");
-		add_state_table(sb, w->schema, "digests");
-		snprintf(t, sizeof(t), "g%zu", j);
-		strbuf_addf(sb, " AS \"%s\" ON \"%s\".\"dest_id\" = $%zu AND \"d\".\"p\" AND ", t, t, p_dest[j]);
-		add_key_match(sb, t, "d");
-	}
-	strbuf_addstr(sb, "),\n");
-
-	/* the candidates: keys some destination cannot skip, state rows the sources lost */
-	struct strbuf cand = STRBUF_INIT;
-	strbuf_addstr(&cand, "((\"p\" AND NOT (true");
-	for (size_t j = 0; j < D; j++)
-		strbuf_addf(&cand, " AND \"k%zu\"", j);
-	strbuf_addstr(&cand, ")) OR (NOT \"p\" AND (false");
-	for (size_t j = 0; j < D; j++)
-		strbuf_addf(&cand, " OR \"g%zu\"", j);
-	strbuf_addstr(&cand, ")))");
-	struct strbuf all_k = STRBUF_INIT;
-	for (size_t j = 0; j < D; j++)
-		strbuf_addf(&all_k, " AND \"k%zu\"", j);
-
-	/* the summary row, in one pass */
-	strbuf_addstr(sb, "\"joey$sum\" AS (SELECT count(*) FILTER (WHERE \"p\") AS \"n\", ");
-	if (dupes)
-		strbuf_addstr(sb, "count(*) FILTER (WHERE \"p\") - count(DISTINCT (\"kk\", \"ki\", \"kt\")) FILTER (WHERE \"p\")");
-	else
-		strbuf_addstr(sb, "0::bigint");
-	strbuf_addf(sb, " AS \"dupes\", coalesce(sum(\"o\"), 0)::bigint AS \"orphans\", count(*) FILTER (WHERE %s) AS \"cands\"",
-		    cand.buf);
-	for (size_t j = 0; j < D; j++)
-		strbuf_addf(sb, ", count(*) FILTER (WHERE \"p\"%s AND \"u%zu\") AS \"u%zu\"", all_k.buf, j, j);
-	strbuf_addstr(sb, " FROM \"joey$f\")\n");
-
-	strbuf_addstr(sb, "SELECT 0, NULL::smallint, NULL::bigint, NULL::bytea, NULL::boolean");
-	for (size_t j = 0; j < D; j++)
-		strbuf_addstr(sb, ", NULL::boolean, NULL::text, NULL::bytea, NULL::boolean, NULL::boolean, NULL::integer, "
-				  "NULL::boolean, NULL::bytea, NULL::bytea");
-	strbuf_addstr(sb, ", \"n\", \"dupes\", \"orphans\", \"cands\"");
-	for (size_t j = 0; j < D; j++)
-		strbuf_addf(sb, ", \"u%zu\"", j);
-	strbuf_addstr(sb, " FROM \"joey$sum\"");
-
-	/* the candidates, with every destination's state and digest rows */
-	strbuf_addstr(sb, "\nUNION ALL SELECT 1, \"c\".\"kk\", \"c\".\"ki\", \"c\".\"kt\", \"c\".\"p\"");
-	for (size_t j = 0; j < D; j++)
-		strbuf_addf(sb, ", \"r%zu\".\"key_kind\" IS NOT NULL, \"r%zu\".\"payload\", \"r%zu\".\"hash\", \"r%zu\".\"in_scope\", "
-				"\"r%zu\".\"pending\", \"r%zu\".\"attempts\", \"g%zu\".\"key_kind\" IS NOT NULL, \"g%zu\".\"digest\", "
-				"\"g%zu\".\"hash\"",
-			    j, j, j, j, j, j, j, j, j);
-	for (size_t k = 0; k < SUM_UNCHANGED + D; k++)
-		strbuf_addstr(sb, ", NULL::bigint");
-	strbuf_addf(sb, " FROM (SELECT \"kk\", \"ki\", \"kt\", \"p\" FROM \"joey$f\" WHERE %s) AS \"c\"", cand.buf);
-	/* looked up by primary key, one candidate at a time: they are few (but the planner
-	 * cannot know how few, and would hash both tables whole) */
-	for (size_t j = 0; j < D; j++) {
-		static const char *const tables[] = { "records", "digests" };
-		for (int k = 0; k < 2; k++) {
-			char t[32];
-			snprintf(t, sizeof(t), "%c%zu", k ? 'g' : 'r', j);
-			strbuf_addstr(sb, " LEFT JOIN LATERAL (SELECT * FROM ");
-			add_state_table(sb, w->schema, tables[k]);
-			strbuf_addf(sb, " AS \"%s\" WHERE \"%s\".\"dest_id\" = $%zu AND ", t, t, p_dest[j]);
-			add_key_match(sb, t, "c");
-			strbuf_addf(sb, " LIMIT 1) AS \"%s\" ON true", t);
-		}
-	}
-	strbuf_addstr(sb, "\nORDER BY 1, 2, 3, 4");
-	strbuf_release(&cand);
-	strbuf_release(&all_k);
-	w->n_cols = COL_DESTS + (int)(WH_DEST_COLS * D) + SUM_UNCHANGED + (int)D;
 }
 
 /*
@@ -813,14 +403,14 @@ enum jerr warehouse_open(const struct config *cfg, const struct cfg_model *model
 	w->conninfo = strbuf_detach(&conninfo, NULL);
 	w->schema = strbuf_detach(&schema, NULL);
 	const struct cfg_app *app = model->primary_source->app;
-	w->app_schema = xstrdup(opt_or(app, "schema", "public"));
+	w->app_schema = xstrdup(wh_opt_or(app, "schema", "public"));
 
 	if (!(w->pg = wh_connect(w->conninfo, true, why)))
 		goto out;
 	/* the sources' database must be this one */
 	const char *host = PQhost(w->pg), *port = PQport(w->pg), *db = PQdb(w->pg);
-	const char *ahost = opt_or(app, "host", "localhost"), *aport = opt_or(app, "port", "5432");
-	const char *adb = opt_or(app, "database", "");
+	const char *ahost = wh_opt_or(app, "host", "localhost"), *aport = wh_opt_or(app, "port", "5432");
+	const char *adb = wh_opt_or(app, "database", "");
 	host = host && *host ? host : "localhost";
 	port = port && *port ? port : "5432";
 	if (strcmp(db ? db : "", adb) || strcmp(port, aport) ||
@@ -842,7 +432,7 @@ enum jerr warehouse_open(const struct config *cfg, const struct cfg_model *model
 	}
 	{
 		struct strbuf t = STRBUF_INIT;
-		add_state_table(&t, w->schema, "digests");
+		wh_add_state_table(&t, w->schema, "digests");
 		const char *v[1] = { t.buf };
 		PGresult *res = PQexecParams(w->pg, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, v, NULL, NULL, 0);
 		bool have = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
@@ -871,7 +461,7 @@ enum jerr warehouse_open(const struct config *cfg, const struct cfg_model *model
 			if (pass) {
 				stmts[i] = xstrdup(plan.sql.buf);
 				for (size_t b = 0; b < plan.n_binds; b++)
-					q_param(&q, arena_strdup(&q.a, plan.binds[b].s));
+					wh_q_param(&q, arena_strdup(&q.a, plan.binds[b].s));
 				n_binds += plan.n_binds;
 				continue;
 			}
@@ -907,7 +497,7 @@ enum jerr warehouse_open(const struct config *cfg, const struct cfg_model *model
 	for (size_t j = 0; j < n_dests; j++)
 		warehouse_fingerprint(dests[j], (struct slice){ extra.buf, extra.len }, w->fp[j]);
 
-	build_query(w, &q, stmts, int_key, !primary_grouped && !primary_unique(w, model->primary_source, key_column, int_key));
+	wh_build_query(w, &q, stmts, int_key, !primary_grouped && !primary_unique(w, model->primary_source, key_column, int_key));
 	log_debug("warehouse diff query for model \"%s\": %s", model->id, q.sql.buf);
 	if (!PQsendQueryParams(w->pg, q.sql.buf, (int)q.n_vals, NULL, q.vals, NULL, NULL, 0)) {
 		rc = query_error(w->pg, NULL, err, JERR_SOURCE, "cannot send the query");
@@ -1078,7 +668,7 @@ static enum jerr flush_digests(struct warehouse *w, struct jerror *err)
 		snprintf(now, sizeof(now), "%" PRId64, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 	}
 	strbuf_addstr(&sql, "INSERT INTO ");
-	add_state_table(&sql, w->schema, "digests");
+	wh_add_state_table(&sql, w->schema, "digests");
 	strbuf_addstr(&sql, " (dest_id, key_kind, key_int, key_text, digest, hash, updated_at) VALUES ");
 	for (size_t i = 0; i < n; i++) {
 		const struct wh_pending_digest *d = &w->queue[i];
@@ -1192,7 +782,7 @@ enum jerr warehouse_describe(const struct cfg_source *src, struct state *st, str
 			     struct jerror *err)
 {
 	struct strbuf conninfo = STRBUF_INIT, schema = STRBUF_INIT, why = STRBUF_INIT;
-	const char *app_schema = opt_or(src->app, "schema", "public");
+	const char *app_schema = wh_opt_or(src->app, "schema", "public");
 	enum jerr rc = JERR_OK;
 	PGconn *pg;
 
@@ -1210,3 +800,4 @@ enum jerr warehouse_describe(const struct cfg_source *src, struct state *st, str
 	strbuf_release(&why);
 	return rc;
 }
+

@@ -12,6 +12,9 @@
 #include <curl/curl.h>
 #include <openssl/rand.h>
 
+#include "base/log.h"
+#include "source/source.h"
+
 struct call {
 	struct whttp *h;
 	struct whttp_resp *resp;
@@ -188,4 +191,82 @@ void whttp_sleep_ms(long ms, volatile int *stop)
 			;
 		ms -= step;
 	}
+}
+
+long whttp_backoff_ms(int attempt, long retry_after_s)
+{
+	if (retry_after_s >= 0)
+		return retry_after_s > WHTTP_BACKOFF_MAX_MS * 4 / 1000 ? WHTTP_BACKOFF_MAX_MS * 4 : retry_after_s * 1000;
+	long ms = WHTTP_BACKOFF_MS << (attempt < 6 ? attempt : 6);
+	if (ms > WHTTP_BACKOFF_MAX_MS)
+		ms = WHTTP_BACKOFF_MAX_MS;
+	return ms / 2 + rand() % (ms / 2 + 1); /* jitter */
+}
+
+/* Loopback for a plain http endpoint (tests and local proxies only). */
+static bool loopback_url(const char *u)
+{
+	if (strncmp(u, "http://", 7))
+		return false;
+	const char *h = u + 7;
+	size_t hl = strcspn(h, ":/");
+	return (hl == 9 && (!strncmp(h, "127.0.0.1", 9) || !strncmp(h, "localhost", 9))) ||
+	       (hl == 5 && !strncmp(h, "[::1]", 5));
+}
+
+enum jerr whttp_endpoint(const char *app_id, const char *ep, size_t *len, struct jerror *err)
+{
+	if (strncmp(ep, "https://", 8) && !loopback_url(ep))
+		return jerror_set(err, JERR_CONFIG, "app \"%s\": options.endpoint \"%s\" must be an https:// URL "
+						    "(plain http only on 127.0.0.1 or localhost)",
+				  app_id, ep);
+	size_t n = strlen(ep);
+	while (n && ep[n - 1] == '/')
+		n--;
+	*len = n;
+	return JERR_OK;
+}
+
+enum jerr whttp_watched_call(const struct whttp_retry *r, const struct whttp_req *req, struct whttp_resp *resp,
+			     struct jerror *terr, struct jerror *err, bool *stop)
+{
+	enum jerr rc;
+	source_wait_begin(r->watch);
+	rc = whttp_call(r->http, req, resp, terr);
+	source_wait_end(r->watch);
+	*stop = true;
+	if (source_watch_cancelled(r->watch)) {
+		jerror_release(terr);
+		return source_watch_error(r->watch, r->what, err);
+	}
+	if (rc == JERR_INTERRUPTED) {
+		*err = *terr;
+		*terr = (struct jerror)JERROR_INIT;
+		return rc;
+	}
+	*stop = false;
+	return rc;
+}
+
+enum jerr whttp_retry_pause(const struct whttp_retry *r, int attempt, enum jerr rc, const struct whttp_resp *resp,
+			    const char *reason, struct jerror *terr, struct jerror *err)
+{
+	long ms = whttp_backoff_ms(attempt, resp->retry_after_s);
+	if (rc)
+		log_warn("app \"%s\": %s: %s (%s); retrying in %ld ms", r->app_id, r->what, terr->msg.buf, terr->detail.buf,
+			 ms);
+	else
+		log_warn("app \"%s\": %s: %s answered HTTP %ld%s%s; retrying in %ld ms", r->app_id, r->what, r->service,
+			 resp->status, *reason ? " " : "", reason, ms);
+	jerror_release(terr);
+	whttp_sleep_ms(ms, r->watch->stop);
+	if (r->watch->stop && *r->watch->stop)
+		return jerror_set(err, JERR_INTERRUPTED, "%s: stopped", r->what);
+	return JERR_OK;
+}
+
+void whttp_unreachable(const struct whttp_retry *r, const struct jerror *terr, struct jerror *err)
+{
+	jerror_set(err, JERR_SOURCE, "%s: cannot reach %s", r->what, r->service);
+	jerror_detail(err, "%s: %s", terr->msg.buf, terr->detail.buf);
 }

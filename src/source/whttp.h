@@ -74,4 +74,62 @@ void whttp_uuid(char out[37]);
 /* Sleep ms milliseconds, or less when *stop becomes set (NULL: never). */
 void whttp_sleep_ms(long ms, volatile int *stop);
 
+/* The connectors' retry pause: backoff from WHTTP_BACKOFF_MS doubling up to WHTTP_BACKOFF_MAX_MS. */
+#define WHTTP_BACKOFF_MS 250
+#define WHTTP_BACKOFF_MAX_MS 8000
+
+/*
+ * How long to wait before retry number attempt + 1 (0-based attempt): the server's
+ * Retry-After (seconds, -1: none; capped at 4 * WHTTP_BACKOFF_MAX_MS), else exponential
+ * backoff with jitter (rand()).
+ */
+long whttp_backoff_ms(int attempt, long retry_after_s);
+
+/*
+ * An app's options.endpoint (borrowed) checked: https://, or plain http on loopback
+ * (tests, local proxies). On success *len is its length without trailing slashes; else
+ * JERR_CONFIG naming app_id and the endpoint in err.
+ */
+enum jerr whttp_endpoint(const char *app_id, const char *ep, size_t *len, struct jerror *err) JOEY_WUR;
+
+/*
+ * The retry loop of a connector's requests (snowflake_statement.c, bigquery_statement.c):
+ *   for (attempt...) {
+ *       rc = whttp_watched_call(&r, &req, resp, &terr, err, &stop);  if (stop) break;
+ *       ... the connector's 401 handling ...
+ *       if (transient && retries left) { if ((rc = whttp_retry_pause(...))) break; continue; }
+ *       if (rc) { whttp_unreachable(&r, &terr, err); ... }
+ *   }
+ */
+struct source_watch;
+
+struct whttp_retry {
+	struct whttp *http;
+	struct source_watch *watch; /* the connection's (source.h) */
+	const char *app_id;         /* borrowed, for messages */
+	const char *service;        /* "Snowflake", "BigQuery": for messages */
+	const char *what;           /* borrowed: names the request in messages */
+};
+
+/*
+ * One call, its wait watched. Returns like whttp_call, a transport failure's message in
+ * terr (JERROR_INIT from the caller, who releases it). *stop is set when the loop ends
+ * here with the returned code in err: the watcher cancelled the call (its error, terr
+ * released), or whttp_abort interrupted it (terr moved into err).
+ */
+enum jerr whttp_watched_call(const struct whttp_retry *r, const struct whttp_req *req, struct whttp_resp *resp,
+			     struct jerror *terr, struct jerror *err, bool *stop) JOEY_WUR;
+
+/*
+ * Wait before retry attempt + 1 of a transient failure and say so in the log: rc is a
+ * transport failure (terr says which), else resp's status failed (reason: the service's
+ * error reason, "" if none). terr is released. JERR_INTERRUPTED in err when the run's
+ * stop came during the wait, else JERR_OK.
+ */
+enum jerr whttp_retry_pause(const struct whttp_retry *r, int attempt, enum jerr rc, const struct whttp_resp *resp,
+			    const char *reason, struct jerror *terr, struct jerror *err) JOEY_WUR;
+
+/* A transport failure once retries are spent: "<what>: cannot reach <service>", terr as detail. */
+void whttp_unreachable(const struct whttp_retry *r, const struct jerror *terr, struct jerror *err);
+
 #endif
