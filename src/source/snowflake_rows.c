@@ -174,7 +174,9 @@ static bool sf_value(struct sf_cursor *cur, const struct sf_col *col, json_t *ce
 			break;
 		}
 	}
-	if (prop->type == PROP_STRING && (col->type == SF_TEXT || col->type == SF_FIXED || col->type == SF_REAL ||
+	/* borrowed from the answer only when s is the answer's own text, not num's stack copy
+	 * of a JSON number (which wrows_text copies below) */
+	if (prop->type == PROP_STRING && s != num && (col->type == SF_TEXT || col->type == SF_FIXED || col->type == SF_REAL ||
 					  col->type == SF_BOOLEAN || col->type == SF_VARIANT || col->type == SF_OTHER)) {
 		if (n) {
 			v->kind = VAL_STRING;

@@ -112,11 +112,29 @@ static void test_errors(void **state)
 	strbuf_release(&s.out);
 }
 
+static void test_json_numbers_read_as_strings(void **state)
+{
+	(void)state;
+	/* Snowflake sends text; a cell sent as a JSON number or boolean still decodes, and a
+	 * string property keeps its own copy (it used to point into a stack buffer) */
+	struct seen s = { STRBUF_INIT, 0 };
+	struct jerror err = JERROR_INIT;
+	enum prop_type t[] = { PROP_STRING, PROP_STRING, PROP_STRING };
+	struct warehouse_decode_spec spec = { true, t, NULL, 3 };
+	const char *b = "{\"resultSetMetaData\":{\"rowType\":[{\"name\":\"ID\",\"type\":\"fixed\"},{\"name\":\"N\",\"type\":"
+			"\"fixed\"},{\"name\":\"F\",\"type\":\"real\"},{\"name\":\"B\",\"type\":\"boolean\"}]},"
+			"\"data\":[[\"1\",4242424242,2.5,true],[\"2\",-7,1e300,false]]}";
+	assert_int_equal(source_snowflake_decode(b, strlen(b), &spec, on_row, &s, &err), JERR_OK);
+	assert_string_equal(s.out.buf, "1 s:4242424242 s:2.5 s:true\n2 s:-7 s:1.0000000000000001e+300 s:false\n");
+	strbuf_release(&s.out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_json_numbers_read_as_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
