@@ -74,7 +74,7 @@ struct state_cursor {
 	struct rkey last;     /* last.text points into last_text */
 	struct strbuf last_text;
 	/* a key range (state_cursor_open_range): the first batch starts at from (inclusive,
-	 * the back end's job); rows at or after to are dropped here (state.c) */
+	 * the back end's job); rows at or after to are dropped here (cursor.c) */
 	bool has_from, has_to;
 	struct rkey from, to; /* text in from_text, to_text */
 	struct strbuf from_text, to_text;
