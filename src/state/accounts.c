@@ -179,6 +179,16 @@ static sqlite3_stmt *prep_bound(struct accounts *a, struct jerror *err, const ch
 	return st;
 }
 
+/* prep_bound with the parameters as arguments. */
+static sqlite3_stmt *prep_args(struct accounts *a, struct jerror *err, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	va_start(ap, types);
+	sqlite3_stmt *st = prep_bound(a, err, sql, types, ap);
+	va_end(ap);
+	return st;
+}
+
 /* Run one statement that returns no rows (the lock held), binds as prep_bound. */
 static enum jerr exec_sql(struct accounts *a, const char *what, struct jerror *err, const char *sql, const char *types,
 			  ...)
@@ -350,10 +360,9 @@ static enum jerr hash_password(const char *pw, char *out, struct jerror *err)
 static enum jerr user_role_locked(struct accounts *a, const char *name, enum acct_role *role, struct jerror *err)
 {
 	*role = ROLE_NONE;
-	sqlite3_stmt *st = prep(a, "SELECT role FROM users WHERE name = ?", err);
+	sqlite3_stmt *st = prep_args(a, err, "SELECT role FROM users WHERE name = ?", "t", name);
 	if (!st)
 		return JERR_STATE;
-	bind_text(st, 1, name);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*role = acct_role_parse((const char *)sqlite3_column_text(st, 0));
@@ -398,6 +407,41 @@ static enum jerr no_such_user(struct jerror *err, const char *name)
 	jerror_set(err, JERR_USAGE, "no user \"%s\"", name);
 	jerror_hint(err, "joey user list shows the users");
 	return JERR_USAGE;
+}
+
+/*
+ * User name exists (its role in *have), else no_such_user; and when it is an admin
+ * that loses_admin, it is not the last admin (lock held; a transaction when loses_admin).
+ */
+static enum jerr user_may_change(struct accounts *a, const char *name, bool loses_admin, enum acct_role *have,
+				 struct jerror *err)
+{
+	int64_t admins = 0;
+	enum jerr rc;
+	if ((rc = user_role_locked(a, name, have, err)))
+		return rc;
+	if (*have == ROLE_NONE)
+		return no_such_user(err, name);
+	if (*have == ROLE_ADMIN && loses_admin) {
+		if ((rc = count_admins_locked(a, &admins, err)))
+			return rc;
+		if (admins <= 1) {
+			rc = jerror_set(err, JERR_USAGE, "\"%s\" is the last admin", name);
+			jerror_hint(err, "make another user admin first");
+			return rc;
+		}
+	}
+	return JERR_OK;
+}
+
+/* Take the lock and begin a transaction (tx_begin); on failure the lock is released. */
+static enum jerr lock_tx_begin(struct accounts *a, struct jerror *err)
+{
+	lock_open(a);
+	enum jerr rc = tx_begin(a, err);
+	if (rc)
+		unlock(a);
+	return rc;
 }
 
 enum jerr accounts_user_add(struct accounts *a, const char *name, enum acct_role role, const char *password,
@@ -453,12 +497,8 @@ enum jerr accounts_user_passwd(struct accounts *a, const char *name, const char 
 		return rc;
 	lock_open(a);
 	enum acct_role have;
-	if ((rc = user_role_locked(a, name, &have, err)))
+	if ((rc = user_may_change(a, name, false, &have, err)))
 		goto out;
-	if (have == ROLE_NONE) {
-		rc = no_such_user(err, name);
-		goto out;
-	}
 	if (!(rc = exec_sql(a, "setting a password", err, "UPDATE users SET pw_hash = ?, updated_at = ? WHERE name = ?",
 			    "tit", hash, time_now_ms(), name)))
 		rc = delete_for_user(a, "DELETE FROM sessions WHERE user = ?", name, err);
@@ -472,29 +512,12 @@ enum jerr accounts_user_role(struct accounts *a, const char *name, enum acct_rol
 {
 	if (role == ROLE_NONE)
 		return jerror_set(err, JERR_USAGE, "a user needs a role: admin, editor or viewer");
-	lock_open(a);
 	enum acct_role have;
-	int64_t admins = 0;
-	enum jerr rc = tx_begin(a, err);
-	if (rc) {
-		unlock(a);
+	enum jerr rc = lock_tx_begin(a, err);
+	if (rc)
 		return rc;
-	}
-	if ((rc = user_role_locked(a, name, &have, err)))
+	if ((rc = user_may_change(a, name, role != ROLE_ADMIN, &have, err)))
 		goto out;
-	if (have == ROLE_NONE) {
-		rc = no_such_user(err, name);
-		goto out;
-	}
-	if (have == ROLE_ADMIN && role != ROLE_ADMIN) {
-		if ((rc = count_admins_locked(a, &admins, err)))
-			goto out;
-		if (admins <= 1) {
-			rc = jerror_set(err, JERR_USAGE, "\"%s\" is the last admin", name);
-			jerror_hint(err, "make another user admin first");
-			goto out;
-		}
-	}
 	if ((rc = exec_sql(a, "changing a role", err, "UPDATE users SET role = ?, updated_at = ? WHERE name = ?", "tit",
 			   acct_role_name(role), time_now_ms(), name)))
 		goto out;
@@ -514,29 +537,12 @@ out:
 
 enum jerr accounts_user_remove(struct accounts *a, const char *name, struct jerror *err)
 {
-	lock_open(a);
 	enum acct_role have;
-	int64_t admins = 0;
-	enum jerr rc = tx_begin(a, err);
-	if (rc) {
-		unlock(a);
+	enum jerr rc = lock_tx_begin(a, err);
+	if (rc)
 		return rc;
-	}
-	if ((rc = user_role_locked(a, name, &have, err)))
+	if ((rc = user_may_change(a, name, true, &have, err)))
 		goto out;
-	if (have == ROLE_NONE) {
-		rc = no_such_user(err, name);
-		goto out;
-	}
-	if (have == ROLE_ADMIN) {
-		if ((rc = count_admins_locked(a, &admins, err)))
-			goto out;
-		if (admins <= 1) {
-			rc = jerror_set(err, JERR_USAGE, "\"%s\" is the last admin", name);
-			jerror_hint(err, "make another user admin first");
-			goto out;
-		}
-	}
 	if ((rc = delete_for_user(a, "DELETE FROM sessions WHERE user = ?", name, err)) ||
 	    (rc = delete_for_user(a, "DELETE FROM api_tokens WHERE user = ?", name, err)) ||
 	    (rc = delete_for_user(a, "DELETE FROM users WHERE name = ?", name, err)))
@@ -609,12 +615,11 @@ enum jerr accounts_login(struct accounts *a, const char *name, const char *passw
 	char hash[crypto_pwhash_STRBYTES] = "";
 	enum acct_role r = ROLE_NONE;
 	lock_open(a);
-	sqlite3_stmt *st = prep(a, "SELECT role, pw_hash FROM users WHERE name = ?", err);
+	sqlite3_stmt *st = prep_args(a, err, "SELECT role, pw_hash FROM users WHERE name = ?", "t", name);
 	if (!st) {
 		unlock(a);
 		return JERR_STATE;
 	}
-	bind_text(st, 1, name);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		r = acct_role_parse((const char *)sqlite3_column_text(st, 0));
@@ -691,14 +696,14 @@ enum jerr accounts_session_get(struct accounts *a, const char *cookie, int64_t n
 	char h[65];
 	acct_hash_hex(cookie, h);
 	lock_open(a);
-	sqlite3_stmt *st = prep(a,
-				"SELECT s.user, u.role, s.csrf, s.created_at, s.last_seen_at FROM sessions s "
-				"JOIN users u ON u.name = s.user WHERE s.id_hash = ?",
-				err);
+	sqlite3_stmt *st = prep_args(
+		a, err,
+		"SELECT s.user, u.role, s.csrf, s.created_at, s.last_seen_at FROM sessions s "
+		"JOIN users u ON u.name = s.user WHERE s.id_hash = ?",
+		"t", h);
 	enum jerr rc = JERR_STATE;
 	if (!st)
 		goto out;
-	bind_text(st, 1, h);
 	int r = sqlite3_step(st);
 	if (r == SQLITE_DONE) {
 		sqlite3_finalize(st);
@@ -760,13 +765,9 @@ enum jerr accounts_token_create(struct accounts *a, const char *user, const char
 		return jerror_set(err, JERR_USAGE, "a token needs a role: admin, editor or viewer");
 	lock_open(a);
 	enum acct_role owner;
-	enum jerr rc = user_role_locked(a, user, &owner, err);
+	enum jerr rc = user_may_change(a, user, false, &owner, err);
 	if (rc)
 		goto out;
-	if (owner == ROLE_NONE) {
-		rc = no_such_user(err, user);
-		goto out;
-	}
 	if (role > owner) {
 		rc = jerror_set(err, JERR_USAGE, "a token of %s cannot have role %s", acct_role_name(owner),
 				acct_role_name(role));
@@ -796,14 +797,14 @@ enum jerr accounts_token_get(struct accounts *a, const char *plaintext, struct a
 	char h[65];
 	acct_hash_hex(plaintext, h);
 	lock_open(a);
-	sqlite3_stmt *st = prep(a,
-				"SELECT t.id, t.user, t.role, u.role FROM api_tokens t JOIN users u ON u.name = t.user "
-				"WHERE t.token_hash = ? AND t.revoked_at IS NULL",
-				err);
+	sqlite3_stmt *st = prep_args(
+		a, err,
+		"SELECT t.id, t.user, t.role, u.role FROM api_tokens t JOIN users u ON u.name = t.user "
+		"WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+		"t", h);
 	enum jerr rc = JERR_STATE;
 	if (!st)
 		goto out;
-	bind_text(st, 1, h);
 	int r = sqlite3_step(st);
 	if (r == SQLITE_ROW) {
 		memset(p, 0, sizeof(*p));
@@ -840,12 +841,11 @@ static json_t *token_row(sqlite3_stmt *st)
 enum jerr accounts_token_list(struct accounts *a, const char *user, json_t **out, struct jerror *err)
 {
 	lock_open(a);
-	sqlite3_stmt *st = prep(a,
-				"SELECT id, user, label, role, prefix, created_at, last_used_at, revoked_at FROM api_tokens "
-				"WHERE ?1 IS NULL OR user = ?1 ORDER BY id",
-				err);
-	if (st)
-		bind_text(st, 1, user);
+	sqlite3_stmt *st = prep_args(
+		a, err,
+		"SELECT id, user, label, role, prefix, created_at, last_used_at, revoked_at FROM api_tokens "
+		"WHERE ?1 IS NULL OR user = ?1 ORDER BY id",
+		"t", user);
 	enum jerr rc = collect_rows(a, st, token_row, "listing tokens", out, err);
 	unlock(a);
 	return rc;
@@ -906,14 +906,11 @@ static json_t *audit_row(sqlite3_stmt *st)
 enum jerr accounts_audit_list(struct accounts *a, int64_t limit, int64_t before_id, json_t **out, struct jerror *err)
 {
 	lock_open(a);
-	sqlite3_stmt *st = prep(a,
-				"SELECT id, at, actor, via, addr, action, object_class, object_id, before, after FROM audit "
-				"WHERE ?1 <= 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
-				err);
-	if (st) {
-		sqlite3_bind_int64(st, 1, before_id);
-		sqlite3_bind_int64(st, 2, limit);
-	}
+	sqlite3_stmt *st = prep_args(
+		a, err,
+		"SELECT id, at, actor, via, addr, action, object_class, object_id, before, after FROM audit "
+		"WHERE ?1 <= 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
+		"ii", before_id, limit);
 	enum jerr rc = collect_rows(a, st, audit_row, "reading the audit log", out, err);
 	unlock(a);
 	return rc;

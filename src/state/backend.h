@@ -3,7 +3,7 @@
  *
  * state.c implements state.h once. It picks the back end in state_open (a path that
  * starts with postgres:// or postgresql:// is PostgreSQL, state_pg in pg/ (ops.c); anything
- * else is an SQLite file, state_sqlite in sqlite.c), refuses writes to a read-only
+ * else is an SQLite file, state_sqlite in sqlite/ (ops.c)), refuses writes to a read-only
  * store, and keeps what does not depend on the database: cursor batches, the borrowed
  * row of state_get, the lock protocol (read the row, decide, write it), run status
  * names and the hash. Everything that touches the database goes through st->ops.
@@ -74,7 +74,7 @@ struct state_cursor {
 	struct rkey last;     /* last.text points into last_text */
 	struct strbuf last_text;
 	/* a key range (state_cursor_open_range): the first batch starts at from (inclusive,
-	 * the back end's job); rows at or after to are dropped here (state.c) */
+	 * the back end's job); rows at or after to are dropped here (cursor.c) */
 	bool has_from, has_to;
 	struct rkey from, to; /* text in from_text, to_text */
 	struct strbuf from_text, to_text;

@@ -194,6 +194,20 @@ _Static_assert(ARRAY_SIZE(state_migrations) == STATE_SCHEMA_VERSION,
 	"  CHECK (key_kind = 1 OR key_text = ''::bytea),\n"                                 \
 	"  CHECK (key_kind = 0 OR key_int = 0),\n"
 
+/* The counts of a run (struct run_counts), in runs and in a work item that ran part of one. */
+#define PG_COUNT_COLUMNS                                                                 \
+	"  created BIGINT NOT NULL DEFAULT 0,\n"                                            \
+	"  updated BIGINT NOT NULL DEFAULT 0,\n"                                            \
+	"  deleted BIGINT NOT NULL DEFAULT 0,\n"                                            \
+	"  unsubscribed BIGINT NOT NULL DEFAULT 0,\n"                                       \
+	"  unchanged BIGINT NOT NULL DEFAULT 0,\n"                                          \
+	"  failed BIGINT NOT NULL DEFAULT 0,\n"                                             \
+	"  skipped BIGINT NOT NULL DEFAULT 0,\n"                                            \
+	"  requests BIGINT NOT NULL DEFAULT 0,\n"                                           \
+	"  retries BIGINT NOT NULL DEFAULT 0,\n"                                            \
+	"  throttled BIGINT NOT NULL DEFAULT 0,\n"                                          \
+	"  data_points BIGINT NOT NULL DEFAULT 0,\n"
+
 static const char pg_schema_v2[] =
 	"CREATE TABLE meta (\n"
 	"  key TEXT PRIMARY KEY,\n"
@@ -221,17 +235,7 @@ static const char pg_schema_v2[] =
 	"  status TEXT NOT NULL CHECK (status IN ('running', 'success', 'failed', 'interrupted')),\n"
 	"  started_at BIGINT NOT NULL,\n"
 	"  finished_at BIGINT,\n"
-	"  created BIGINT NOT NULL DEFAULT 0,\n"
-	"  updated BIGINT NOT NULL DEFAULT 0,\n"
-	"  deleted BIGINT NOT NULL DEFAULT 0,\n"
-	"  unsubscribed BIGINT NOT NULL DEFAULT 0,\n"
-	"  unchanged BIGINT NOT NULL DEFAULT 0,\n"
-	"  failed BIGINT NOT NULL DEFAULT 0,\n"
-	"  skipped BIGINT NOT NULL DEFAULT 0,\n"
-	"  requests BIGINT NOT NULL DEFAULT 0,\n"
-	"  retries BIGINT NOT NULL DEFAULT 0,\n"
-	"  throttled BIGINT NOT NULL DEFAULT 0,\n"
-	"  data_points BIGINT NOT NULL DEFAULT 0,\n"
+	PG_COUNT_COLUMNS
 	"  error TEXT\n"
 	");\n"
 	"CREATE INDEX runs_dest ON runs (dest_id, id);\n"
@@ -311,17 +315,7 @@ static const char pg_schema_v3[] =
 	"  expires_at BIGINT,\n"
 	"  finished_at BIGINT,\n"
 	"  run_status TEXT CHECK (run_status IN ('success', 'failed', 'interrupted')),\n"
-	"  created BIGINT NOT NULL DEFAULT 0,\n"
-	"  updated BIGINT NOT NULL DEFAULT 0,\n"
-	"  deleted BIGINT NOT NULL DEFAULT 0,\n"
-	"  unsubscribed BIGINT NOT NULL DEFAULT 0,\n"
-	"  unchanged BIGINT NOT NULL DEFAULT 0,\n"
-	"  failed BIGINT NOT NULL DEFAULT 0,\n"
-	"  skipped BIGINT NOT NULL DEFAULT 0,\n"
-	"  requests BIGINT NOT NULL DEFAULT 0,\n"
-	"  retries BIGINT NOT NULL DEFAULT 0,\n"
-	"  throttled BIGINT NOT NULL DEFAULT 0,\n"
-	"  data_points BIGINT NOT NULL DEFAULT 0,\n"
+	PG_COUNT_COLUMNS
 	"  deletes_held BIGINT NOT NULL DEFAULT 0,\n"
 	"  seen TEXT,\n"
 	"  read_ok BOOLEAN NOT NULL DEFAULT false,\n"

@@ -2,7 +2,7 @@
  * schema.h: the state store's versioned migrations, for every back end (internal to
  * src/state). The table list that export and import use is state_tables (state.h).
  *
- * SQLite: state_migrations[i] takes a store from schema version i to i + 1. sqlite.c
+ * SQLite: state_migrations[i] takes a store from schema version i to i + 1. sqlite/open.c
  * applies each step in its own BEGIN IMMEDIATE transaction, together with
  * meta.schema_version = i + 1 and PRAGMA application_id.
  * PostgreSQL: state_pg_steps[] takes a store from version `from` to `to`; a fresh

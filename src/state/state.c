@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "state/backend.h"
+#include "state/state_internal.h"
 
 /*
  * Design notes.
@@ -22,9 +23,10 @@
  * Every public function checks here what does not depend on the database (a store
  * opened read-only refuses writes before the back end sees them; state_begin refuses
  * nesting) and then calls st->ops. The parts that are the same on every back end live
- * here once: the cursor's batch buffer, the copy behind state_get's borrowed row, and
- * the lock protocol (read the row, decide whether it is free or stale, write ours only
- * if the row is still as read, all in one transaction).
+ * here once: the copy behind state_get's borrowed row and the lock protocol (read the
+ * row, decide whether it is free or stale, write ours only if the row is still as
+ * read, all in one transaction); the cursor's batch buffer and seeking are cursor.c's,
+ * the workers' checks work.c's.
  */
 
 /* ---- small helpers ---- */
@@ -112,7 +114,7 @@ void state_base_release(struct state *st)
 	st->location = NULL;
 }
 
-static enum jerr refuse_readonly(struct state *st, struct jerror *err)
+enum jerr state_refuse_readonly(struct state *st, struct jerror *err)
 {
 	if (!st->readonly)
 		return JERR_OK;
@@ -226,315 +228,12 @@ enum jerr state_count_range(struct state *st, const char *dest_id, const struct 
 	return st->ops->count_range(st, dest_id, range->lo, range->hi, in_scope, err);
 }
 
-/* Copy key into *to, its text into text. */
-static void copy_key(struct rkey *to, struct strbuf *text, const struct rkey *key)
-{
-	strbuf_reset(text);
-	strbuf_addslice(text, key->text);
-	*to = *key;
-	to->text = (struct slice){ text->buf, text->len };
-}
-
-enum jerr state_cursor_open_range(struct state *st, const char *dest_id, const struct key_range *range,
-				  struct state_cursor **out, struct jerror *err)
-{
-	struct state_cursor *cur = xcalloc(1, sizeof(*cur));
-	(void)err;
-	cur->st = st;
-	cur->dest_id = xstrdup(dest_id);
-	strbuf_init(&cur->buf, 0);
-	strbuf_init(&cur->last_text, 0);
-	strbuf_init(&cur->from_text, 0);
-	strbuf_init(&cur->to_text, 0);
-	strbuf_init(&cur->seek_text, 0);
-	strbuf_init(&cur->expect_text, 0);
-	cur->want = STATE_BATCH_ROWS;
-	if (range && range->lo) {
-		cur->has_from = true;
-		copy_key(&cur->from, &cur->from_text, range->lo);
-	}
-	if (range && range->hi) {
-		cur->has_to = true;
-		copy_key(&cur->to, &cur->to_text, range->hi);
-	}
-	st->n_cursors++;
-	*out = cur;
-	return JERR_OK;
-}
-
-enum jerr state_cursor_open(struct state *st, const char *dest_id, struct state_cursor **out,
-			    struct jerror *err)
-{
-	return state_cursor_open_range(st, dest_id, NULL, out, err);
-}
-
-void state_cursor_push(struct state_cursor *cur, const struct state_row *row)
-{
-	struct state_row *r = &cur->rows[cur->n];
-	struct state_cursor_text *t = &cur->text[cur->n];
-	*r = *row;
-	t->key = cur->buf.len;
-	strbuf_addslice(&cur->buf, row->key.text);
-	t->payload = cur->buf.len;
-	strbuf_addslice(&cur->buf, row->payload);
-	t->last_error = cur->buf.len;
-	strbuf_addslice(&cur->buf, row->last_error);
-	cur->n++;
-}
-
-bool state_cursor_full(const struct state_cursor *cur)
-{
-	return cur->n >= STATE_BATCH_ROWS || cur->buf.len >= STATE_BATCH_BYTES;
-}
-
-/* Point the expected keys' texts into expect_text (it may have moved). */
-static void expect_fix(struct state_cursor *cur)
-{
-	for (size_t i = cur->next_expect; i < cur->n_expect; i++)
-		cur->expect[i].text.ptr = cur->expect_text.buf + cur->expect_at[i];
-}
-
-/* key is the next key state_cursor_expect named (those before it are passed). */
-static bool expected(struct state_cursor *cur, const struct rkey *key)
-{
-	while (cur->next_expect < cur->n_expect) {
-		struct rkey *e = &cur->expect[cur->next_expect];
-		e->text.ptr = cur->expect_text.buf + cur->expect_at[cur->next_expect];
-		int c = key_compare(e, key);
-		if (c >= 0)
-			return c == 0;
-		cur->next_expect++;
-	}
-	return false;
-}
-
-/* Make cur->last the key k (copied). */
-static void set_last(struct state_cursor *cur, const struct rkey *k)
-{
-	cur->have_last = true;
-	cur->last.is_int = k->is_int;
-	cur->last.i = k->i;
-	strbuf_reset(&cur->last_text);
-	strbuf_addslice(&cur->last_text, k->text);
-	cur->last.text = (struct slice){ cur->last_text.buf, cur->last_text.len };
-}
-
-/*
- * Stop answering from a look-up batch: its next row need not be the store's next row.
- * The rows stay in memory (the row last returned is still the caller's) until the next
- * batch is read after the last row returned.
- */
-static void leave_sparse(struct state_cursor *cur)
-{
-	cur->pos = cur->n;
-	cur->sparse = cur->served = false;
-}
-
-/* Read the next batch of rows: after cur->last, or from a seek, or a look-up. */
-static enum jerr cursor_fill(struct state_cursor *cur, struct jerror *err)
-{
-	enum jerr ret;
-	bool end = false;
-	bool lookup = cur->has_lookup && cur->next_expect < cur->n_expect;
-
-	cur->n = cur->pos = cur->used = 0;
-	cur->sparse = cur->served = false;
-	strbuf_reset(&cur->buf);
-	if (cur->have_last)
-		cur->last.text = (struct slice){ cur->last_text.buf, cur->last_text.len };
-	if (cur->has_seek)
-		cur->seek.text = (struct slice){ cur->seek_text.buf, cur->seek_text.len };
-	if (lookup) {
-		expect_fix(cur);
-		ret = cur->st->ops->lookup(cur, &cur->expect[cur->next_expect], cur->n_expect - cur->next_expect, err);
-	} else {
-		ret = cur->st->ops->cursor_fill(cur, &end, err);
-	}
-	if (ret) {
-		cur->n = 0;
-		return ret;
-	}
-	cur->has_seek = cur->has_lookup = false;
-	cur->sparse = lookup;
-	cur->exhausted = end; /* a look-up never knows that nothing follows */
-	/* the buffer is complete: point the rows into it */
-	for (size_t i = 0; i < cur->n; i++) {
-		struct state_row *r = &cur->rows[i];
-		const struct state_cursor_text *t = &cur->text[i];
-		r->key.text.ptr = cur->buf.buf + t->key;
-		r->payload.ptr = cur->buf.buf + t->payload;
-		r->last_error.ptr = cur->buf.buf + t->last_error;
-		if (cur->has_to && key_compare(&r->key, &cur->to) >= 0) {
-			/*
-			 * The end of the range: this row and the rest are beyond it (after a
-			 * look-up, rows between its rows may still be in the range).
-			 */
-			cur->n = i;
-			cur->exhausted = !lookup;
-			break;
-		}
-	}
-	/*
-	 * Keys come strictly increasing. In a damaged or hand-edited store (keys of other
-	 * SQLite types) they may not, and the next batch would repeat this one forever.
-	 */
-	for (size_t i = 0; i < cur->n; i++) {
-		const struct rkey *prev = i ? &cur->rows[i - 1].key : cur->have_last ? &cur->last : NULL;
-		if (prev && key_compare(&cur->rows[i].key, prev) <= 0) {
-			cur->n = 0;
-			cur->exhausted = true;
-			jerror_set(err, JERR_STATE,
-				   "state store \"%s\" is damaged: the records of destination \"%s\" are not in key order",
-				   cur->st->path, cur->dest_id);
-			jerror_hint(err, "restore the store from a backup (joey state import), or remove it: the next "
-					 "run then sends every record again");
-			return JERR_STATE;
-		}
-	}
-	/* a walk goes on after the batch; after a look-up, after the row last returned */
-	if (cur->n && !cur->sparse)
-		set_last(cur, &cur->rows[cur->n - 1].key);
-	return JERR_OK;
-}
-
-enum jerr state_cursor_next(struct state_cursor *cur, struct state_row **row, struct jerror *err)
-{
-	enum jerr ret;
-	*row = NULL;
-	/* a look-up batch answers only the seek just served (cur->served) */
-	if (cur->sparse && !cur->served)
-		leave_sparse(cur);
-	cur->served = false;
-	if (cur->pos == cur->n) {
-		if (cur->exhausted)
-			return JERR_OK;
-		if ((ret = cursor_fill(cur, err)))
-			return ret;
-		if (cur->n == 0) {
-			cur->exhausted = true;
-			return JERR_OK;
-		}
-		/* a look-up batch's first row is the first at or after the seek that made it */
-	}
-	cur->used++;
-	*row = &cur->rows[cur->pos++];
-	if (cur->sparse)
-		set_last(cur, &(*row)->key);
-	return JERR_OK;
-}
-
-/*
- * Seeking. A target among the rows of the batch is found there (binary search), with
- * no query. A target past the batch starts the next batch at it (key >= target), so the
- * rows in between are never read. How many rows that batch asks for adapts to how the
- * caller reads: when most of the last batch was returned (a dense read, e.g. 90% of the
- * keys changed) batches grow back to STATE_BATCH_ROWS and the cursor effectively walks;
- * when most of it was skipped (a sparse read) they shrink to the back end's seek_rows,
- * a point look-up per target. The order of keys is key_compare's, which the back ends'
- * `key >= ?` keeps (backend.h).
- *
- * Look-ups (state_cursor_expect, back ends with ops->lookup): once seeks are sparse, a
- * seek to an expected key past the batch reads, in one query, the first row at or after
- * each expected key from there on. Such a batch holds only some of the store's rows, but
- * for each of those keys k the first row >= k is in it and nothing of the store lies
- * between k and that row, so a seek to one of them is answered from the batch exactly
- * as the store would; anything else (another target, a next() not after such a seek)
- * leaves the batch and reads after the row last returned.
- */
-enum jerr state_cursor_seek(struct state_cursor *cur, const struct rkey *key, struct jerror *err)
-{
-	bool was_sparse = cur->sparse;
-	(void)err;
-	cur->served = false;
-	if (cur->sparse) {
-		if (key_compare(key, &cur->last) <= 0)
-			return JERR_OK; /* behind the cursor: nothing changes */
-		if (!(expected(cur, key) && cur->pos < cur->n && key_compare(&cur->rows[cur->n - 1].key, key) >= 0))
-			leave_sparse(cur);
-		else
-			cur->served = true; /* found below */
-	}
-	if (cur->pos < cur->n && key_compare(&cur->rows[cur->n - 1].key, key) >= 0) {
-		size_t lo = cur->pos, hi = cur->n - 1; /* the first row >= key is in [lo, hi] */
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (key_compare(&cur->rows[mid].key, key) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		cur->pos = lo;
-		return JERR_OK;
-	}
-	if (cur->pos == cur->n && cur->exhausted)
-		return JERR_OK;
-	/* the batch holds nothing at or past key: the next batch starts at key */
-	if (cur->has_to && key_compare(key, &cur->to) >= 0) {
-		cur->pos = cur->n;
-		cur->exhausted = true;
-		return JERR_OK;
-	}
-	size_t min = cur->st->ops->seek_rows ? cur->st->ops->seek_rows : 1;
-	if (cur->n && !was_sparse) {
-		if (cur->used * 2 > cur->n)
-			cur->want = cur->want * 2 < STATE_BATCH_ROWS ? cur->want * 2 : STATE_BATCH_ROWS;
-		else if (cur->used * 4 < cur->n)
-			cur->want = cur->want / 2 > min ? cur->want / 2 : min;
-	}
-	cur->pos = cur->n;
-	/* before the range or after the last key read, the next batch starts there anyway */
-	if (cur->have_last ? key_compare(key, &cur->last) <= 0
-			   : cur->has_from && key_compare(key, &cur->from) <= 0)
-		return JERR_OK;
-	cur->has_seek = true;
-	copy_key(&cur->seek, &cur->seek_text, key);
-	/* sparse seeks to keys the caller announced: look them all up at once */
-	cur->has_lookup = cur->st->ops->lookup && cur->want <= min && expected(cur, key) &&
-			  !(cur->has_from && key_compare(key, &cur->from) < 0);
-	return JERR_OK;
-}
-
-void state_cursor_expect(struct state_cursor *cur, const struct rkey *keys, size_t n)
-{
-	if (!cur->st->ops->lookup)
-		return; /* the back end seeks one key at a time anyway */
-	/* the look-up batch answered the old keys only */
-	if (cur->sparse)
-		leave_sparse(cur);
-	cur->has_lookup = false;
-	if (n > STATE_BATCH_ROWS)
-		n = STATE_BATCH_ROWS;
-	strbuf_reset(&cur->expect_text);
-	for (size_t i = 0; i < n; i++) {
-		cur->expect[i] = keys[i];
-		cur->expect_at[i] = cur->expect_text.len;
-		strbuf_addslice(&cur->expect_text, keys[i].text);
-	}
-	cur->n_expect = n;
-	cur->next_expect = 0;
-}
-
-void state_cursor_close(struct state_cursor *cur)
-{
-	if (!cur)
-		return;
-	cur->st->n_cursors--;
-	strbuf_release(&cur->buf);
-	strbuf_release(&cur->last_text);
-	strbuf_release(&cur->from_text);
-	strbuf_release(&cur->to_text);
-	strbuf_release(&cur->seek_text);
-	strbuf_release(&cur->expect_text);
-	free(cur->dest_id);
-	free(cur);
-}
-
 /* ---- transactions ---- */
 
 enum jerr state_begin(struct state *st, struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	if (st->ops->in_transaction(st))
 		return jerror_set(err, JERR_INTERNAL,
@@ -564,7 +263,7 @@ enum jerr state_put(struct state *st, const char *dest_id, const struct rkey *ke
 		    bool in_scope, struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->put(st, dest_id, key, payload, hash, in_scope, state_now_ms(), err);
 }
@@ -573,7 +272,7 @@ enum jerr state_delete(struct state *st, const char *dest_id, const struct rkey 
 		       struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->del(st, dest_id, key, err);
 }
@@ -582,7 +281,7 @@ enum jerr state_mark_failed(struct state *st, const char *dest_id, const struct 
 			    const char *error, struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->mark_failed(st, dest_id, key, error ? error : "failed", state_now_ms(), err);
 }
@@ -591,7 +290,7 @@ enum jerr state_set_exists(struct state *st, const char *dest_id, const struct r
 			   bool exists, int64_t checked_at, struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->set_exists(st, dest_id, key, exists, checked_at, state_now_ms(), err);
 }
@@ -623,7 +322,7 @@ enum jerr state_run_start(struct state *st, const char *dest_id, const char *kin
 {
 	enum jerr ret;
 	*run_id = 0;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->run_start(st, dest_id, kind, state_now_ms(), run_id, err);
 }
@@ -633,7 +332,7 @@ enum jerr state_run_finish(struct state *st, int64_t run_id, enum run_status sta
 {
 	enum jerr ret;
 	bool found = false;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	ret = st->ops->run_finish(st, run_id, status, c, error, state_now_ms(), &found, err);
 	if (!ret && !found)
@@ -646,7 +345,7 @@ enum jerr state_runs_abandon(struct state *st, const char *dest_id, uint64_t *n,
 {
 	enum jerr ret;
 	*n = 0;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->runs_abandon(st, dest_id, state_now_ms(), n, err);
 }
@@ -655,7 +354,7 @@ enum jerr state_run_progress(struct state *st, int64_t run_id, const struct run_
 			     struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->run_progress(st, run_id, counts, err);
 }
@@ -710,7 +409,7 @@ enum jerr state_ledger_add(struct state *st, int64_t run_id, const char *dest_id
 			   struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->ledger_add(st, run_id, dest_id, key, error ? error : "failed", attempts,
 				   state_now_ms(), err);
@@ -771,7 +470,7 @@ enum jerr state_lock_acquire_stale(struct state *st, const char *dest_id, const 
 	int64_t now = state_now_ms();
 	enum jerr ret;
 
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	own_tx = !st->ops->in_transaction(st);
 	if (own_tx && (ret = state_begin(st, err)))
@@ -826,7 +525,7 @@ enum jerr state_lock_heartbeat(struct state *st, const char *dest_id, struct jer
 {
 	enum jerr ret;
 	bool held = false;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	ret = st->ops->lock_beat(st, dest_id, state_now_ms(), &held, err);
 	if (!ret && !held) {
@@ -872,7 +571,7 @@ enum jerr state_mark_set(struct state *st, const char *schedule_id, const char *
 			 struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->mark_set(st, schedule_id, value, state_now_ms(), err);
 }
@@ -893,7 +592,7 @@ enum jerr state_is_empty(struct state *st, bool *empty, struct jerror *err)
 enum jerr state_clear(struct state *st, struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->clear(st, err);
 }
@@ -934,7 +633,7 @@ enum jerr state_load_row(struct state *st, const struct state_table *t,
 			 const struct state_value *row, struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	for (size_t i = 0; i < t->n_cols; i++)
 		if ((ret = check_value(st, t, i, &row[i], err)))
@@ -945,177 +644,9 @@ enum jerr state_load_row(struct state *st, const struct state_table *t,
 enum jerr state_load_finish(struct state *st, struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->load_finish(st, err);
-}
-
-/* ---- workers (PostgreSQL only) ---- */
-
-static enum jerr need_workers(struct state *st, struct jerror *err)
-{
-	jerror_set(err, JERR_STATE, "workers need a PostgreSQL state store");
-	jerror_detail(err, "state store \"%s\" is %s; joey worker, joey serve --worker and joey run "
-			   "--partitions share their work through a PostgreSQL state store",
-		      st->path, st->ops->name);
-	jerror_hint(err, "pass --state postgresql://USER@HOST/DATABASE (or set JOEY_STATE_URL); "
-			 "'joey state export' and 'joey state import' move the state there");
-	return JERR_STATE;
-}
-
-enum jerr state_work_supported(struct state *st, struct jerror *err)
-{
-	return st->ops->work_enqueue ? JERR_OK : need_workers(st, err);
-}
-
-void state_work_item_init(struct state_work_item *it)
-{
-	memset(it, 0, sizeof(*it));
-	strbuf_init(&it->dest_id, 0);
-	strbuf_init(&it->model_id, 0);
-	strbuf_init(&it->schedule_id, 0);
-	strbuf_init(&it->since, 0);
-	strbuf_init(&it->lo_text, 0);
-	strbuf_init(&it->hi_text, 0);
-}
-
-void state_work_item_release(struct state_work_item *it)
-{
-	strbuf_release(&it->dest_id);
-	strbuf_release(&it->model_id);
-	strbuf_release(&it->schedule_id);
-	strbuf_release(&it->since);
-	strbuf_release(&it->lo_text);
-	strbuf_release(&it->hi_text);
-	memset(it, 0, sizeof(*it));
-}
-
-enum jerr state_work_enqueue(struct state *st, const struct state_work_spec *spec,
-			     const struct state_work_part *parts, size_t n_parts, int64_t *job_id,
-			     bool *duplicate, struct jerror *err)
-{
-	enum jerr ret;
-	*job_id = 0;
-	*duplicate = false;
-	if (!st->ops->work_enqueue)
-		return need_workers(st, err);
-	if ((ret = refuse_readonly(st, err)))
-		return ret;
-	if (!st->ops->in_transaction(st))
-		return jerror_set(err, JERR_INTERNAL, "state_work_enqueue needs a transaction");
-	return st->ops->work_enqueue(st, spec, parts, n_parts, state_now_ms(), job_id, duplicate, err);
-}
-
-enum jerr state_work_claim(struct state *st, const char *worker, int64_t lease_ms, int64_t only_job,
-			   struct state_work_item *it, bool *found, struct jerror *err)
-{
-	enum jerr ret;
-	*found = false;
-	if (!st->ops->work_claim)
-		return need_workers(st, err);
-	if ((ret = refuse_readonly(st, err)))
-		return ret;
-	return st->ops->work_claim(st, worker, lease_ms, only_job, it, found, err);
-}
-
-enum jerr state_work_heartbeat(struct state *st, const char *worker, int64_t lease_ms,
-			       void (*held)(void *ctx, int64_t item_id), void *ctx, struct jerror *err)
-{
-	enum jerr ret;
-	if (!st->ops->work_heartbeat)
-		return need_workers(st, err);
-	if ((ret = refuse_readonly(st, err)))
-		return ret;
-	return st->ops->work_heartbeat(st, worker, lease_ms, state_now_ms(), held, ctx, err);
-}
-
-enum jerr state_work_finish(struct state *st, int64_t item_id, const char *worker,
-			    const struct state_work_result *res, bool *held, bool *job_done,
-			    struct jerror *err)
-{
-	enum jerr ret;
-	*held = *job_done = false;
-	if (!st->ops->work_finish)
-		return need_workers(st, err);
-	if ((ret = refuse_readonly(st, err)))
-		return ret;
-	if (!st->ops->in_transaction(st))
-		return jerror_set(err, JERR_INTERNAL, "state_work_finish needs a transaction");
-	return st->ops->work_finish(st, item_id, worker, res, held, job_done, err);
-}
-
-enum jerr state_work_requeue(struct state *st, int64_t item_id, const char *worker, struct jerror *err)
-{
-	enum jerr ret;
-	if (!st->ops->work_requeue)
-		return need_workers(st, err);
-	if ((ret = refuse_readonly(st, err)))
-		return ret;
-	return st->ops->work_requeue(st, item_id, worker, err);
-}
-
-enum jerr state_work_items(struct state *st, int64_t job_id, state_work_item_fn fn, void *ctx,
-			   struct jerror *err)
-{
-	if (!st->ops->work_items)
-		return need_workers(st, err);
-	return st->ops->work_items(st, job_id, fn, ctx, err);
-}
-
-enum jerr state_work_job_status(struct state *st, int64_t job_id, enum run_status *status,
-				struct strbuf *model_id, bool *found, struct jerror *err)
-{
-	*found = false;
-	*status = RUN_FAILED;
-	if (!st->ops->work_job_status)
-		return need_workers(st, err);
-	return st->ops->work_job_status(st, job_id, status, model_id, found, err);
-}
-
-enum jerr state_work_close(struct state *st, int64_t job_id, enum run_status status, const char *mark,
-			   struct jerror *err)
-{
-	enum jerr ret;
-	if (!st->ops->work_close)
-		return need_workers(st, err);
-	if ((ret = refuse_readonly(st, err)))
-		return ret;
-	return st->ops->work_close(st, job_id, status, mark, err);
-}
-
-enum jerr state_work_sweep(struct state *st, int64_t keep_ms, uint64_t *closed, struct jerror *err)
-{
-	enum jerr ret;
-	*closed = 0;
-	if (!st->ops->work_sweep)
-		return need_workers(st, err);
-	if ((ret = refuse_readonly(st, err)))
-		return ret;
-	return st->ops->work_sweep(st, keep_ms, state_now_ms(), closed, err);
-}
-
-enum jerr state_leader_try(struct state *st, const char *name, bool *leader, struct jerror *err)
-{
-	*leader = false;
-	if (!st->ops->leader_try)
-		return need_workers(st, err);
-	return st->ops->leader_try(st, name, leader, err);
-}
-
-enum jerr state_rate_take(struct state *st, const char *key, double capacity, double rate_per_ms,
-			  int want, int *got, int64_t *wait_ms, struct jerror *err)
-{
-	enum jerr ret;
-	*got = 0;
-	*wait_ms = 0;
-	if (!st->ops->rate_take)
-		return need_workers(st, err);
-	if ((ret = refuse_readonly(st, err)))
-		return ret;
-	if (want < 1 || capacity < 1 || !(rate_per_ms > 0))
-		return jerror_set(err, JERR_INTERNAL, "state_rate_take: bad bucket (want %d, capacity %g, rate %g)",
-				  want, capacity, rate_per_ms);
-	return st->ops->rate_take(st, key, capacity, rate_per_ms, want, got, wait_ms, err);
 }
 
 void run_counts_add(struct run_counts *a, const struct run_counts *b)
@@ -1143,7 +674,7 @@ enum jerr state_outbox_put(struct state *st, const char *dest_id, int64_t run_id
 {
 	enum jerr ret;
 	*id = 0;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->outbox_put(st, dest_id, run_id, body, state_now_ms(), id, err);
 }
@@ -1164,7 +695,7 @@ enum jerr state_outbox_delete(struct state *st, const char *dest_id, int64_t id,
 {
 	enum jerr ret;
 	*deleted = false;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->outbox_delete(st, dest_id, id, deleted, err);
 }
@@ -1181,7 +712,7 @@ enum jerr state_outbox_count(struct state *st, const char *dest_id, uint64_t *ro
 enum jerr state_synclog_set(struct state *st, const struct state_synclog_info *info, struct jerror *err)
 {
 	enum jerr ret;
-	if ((ret = refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
 	return st->ops->synclog_set(st, info, state_now_ms(), err);
 }

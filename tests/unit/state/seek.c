@@ -1,4 +1,4 @@
-/* seek.c: tests of state_cursor_seek (src/state/state.c and both back ends' cursor_fill). */
+/* seek.c: tests of state_cursor_seek (src/state/cursor.c and both back ends' cursor_fill). */
 #include "backends.h"
 
 #include <stdint.h>

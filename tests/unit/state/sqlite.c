@@ -1,4 +1,4 @@
-/* sqlite.c: tests of what only the SQLite state store has (src/state/sqlite.c): the file. */
+/* sqlite.c: tests of what only the SQLite state store has (src/state/sqlite/): the file. */
 #include "support/testutil.h"
 
 #include <errno.h>

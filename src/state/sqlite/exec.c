@@ -1,0 +1,73 @@
+/*
+ * exec.c: one statement of a module's own tables in an SQLite state store (the exec
+ * operation of backend.h: accounts, alerts, run notes), with $1..$n parameters and
+ * each row handed to a callback. Owns the statement for the call only; a row
+ * borrows its memory for the callback. Called through the ops table (ops.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "state/sqlite/sqlite_internal.h"
+
+/* ---- one statement of a module's own tables (backend.h exec) ---- */
+
+enum jerr sq_exec(struct state *st, const char *what, const char *sql, const struct state_value *params,
+		  size_t n, enum jerr (*fn)(void *ctx, const struct state_value *row, size_t n_cols,
+		  struct jerror *err),
+		  void *ctx, uint64_t *changed, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	struct state_value vals[32];
+	sqlite3_stmt *s = NULL;
+	enum jerr ret = JERR_OK;
+	int rc = sqlite3_prepare_v2(sq->db, sql, -1, &s, NULL);
+
+	if (changed)
+		*changed = 0;
+	if (rc != SQLITE_OK)
+		return sq_db_error(sq, rc, err, "could not %s in state store \"%s\"", what, st->path);
+	for (size_t i = 0; i < n; i++) {
+		char name[24];
+		snprintf(name, sizeof(name), "$%zu", i + 1);
+		int idx = sqlite3_bind_parameter_index(s, name);
+		if (!idx)
+			continue;
+		if (params[i].kind == STATE_VAL_INT)
+			sqlite3_bind_int64(s, idx, params[i].i);
+		else if (params[i].kind == STATE_VAL_TEXT)
+			sqlite3_bind_text(s, idx, params[i].s.ptr ? params[i].s.ptr : "", (int)params[i].s.len,
+					  SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, idx);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int nc = sqlite3_column_count(s);
+		if (nc > (int)ARRAY_SIZE(vals))
+			nc = (int)ARRAY_SIZE(vals);
+		for (int c = 0; c < nc; c++) {
+			int t = sqlite3_column_type(s, c);
+			memset(&vals[c], 0, sizeof(vals[c]));
+			if (t == SQLITE_NULL) {
+				vals[c].kind = STATE_VAL_NULL;
+			} else if (t == SQLITE_INTEGER) {
+				vals[c].kind = STATE_VAL_INT;
+				vals[c].i = sqlite3_column_int64(s, c);
+			} else {
+				const char *txt = (const char *)sqlite3_column_text(s, c);
+				vals[c].kind = STATE_VAL_TEXT;
+				vals[c].s = (struct slice){ txt ? txt : "", (size_t)sqlite3_column_bytes(s, c) };
+			}
+		}
+		if (fn && (ret = fn(ctx, vals, (size_t)nc, err)))
+			break;
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = sq_db_error(sq, rc, err, "could not %s in state store \"%s\"", what, st->path);
+	if (!ret && changed)
+		*changed = (uint64_t)sqlite3_changes(sq->db);
+	sqlite3_finalize(s);
+	return ret;
+}
+

@@ -1,0 +1,216 @@
+/*
+ * records.c: the records of an SQLite state store (what Braze has, per destination
+ * and key): the cursor's batches, counts, one record's read, the transactions that
+ * group writes, and the writes themselves (store, delete, mark failed, Braze has it).
+ * Owns nothing beyond the call: rows it hands out borrow the statement's memory until
+ * the next call (sq_get keeps its row with state_keep_row). Called through the ops
+ * table (ops.c) by state.c.
+ */
+#include <sqlite3.h>
+
+#include "base/log.h"
+#include "state/sqlite/sqlite_internal.h"
+
+/* ---- reading ---- */
+
+enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(cur->st);
+	sqlite3_stmt *s = NULL;
+	/* a seek and a range's first batch start at a key (inclusive), a walk after the last */
+	const struct rkey *at = cur->has_seek ? &cur->seek : cur->have_last ? NULL : cur->has_from ? &cur->from : NULL;
+	enum jerr ret = sq_stmt_get(sq, at ? S_CUR_FROM : cur->have_last ? S_CUR_NEXT : S_CUR_FIRST, &s, err);
+	char keybuf[STATE_KEYBUF_SIZE];
+	int rc = SQLITE_DONE;
+
+	if (ret)
+		return ret;
+	sqlite3_bind_text(s, 1, cur->dest_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, (int)cur->want);
+	if (at)
+		sq_bind_key(s, 3, at);
+	else if (cur->have_last)
+		sq_bind_key(s, 3, &cur->last);
+	while (!state_cursor_full(cur) && cur->n < cur->want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct state_row r;
+		sq_decode_row(s, &r, keybuf);
+		state_cursor_push(cur, &r);
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = sq_db_error(sq, rc, err,
+				  "could not read records of destination \"%s\" from state store \"%s\"",
+				  cur->dest_id, cur->st->path);
+	/* a short batch that ran to SQLITE_DONE was the last one */
+	*end = rc == SQLITE_DONE && cur->n < cur->want;
+	sq_stmt_done(s);
+	return ret;
+}
+
+/* Step a bound count statement into *in_scope and reset it (sq_count, sq_count_range). */
+static enum jerr count_step(struct sq_state *sq, sqlite3_stmt *s, const char *dest_id, uint64_t *in_scope,
+			    struct jerror *err)
+{
+	bool row;
+	enum jerr ret = sq_step_row(sq, s, true, &row, err,
+				    "could not count records of destination \"%s\" in state store \"%s\"",
+				    dest_id, sq->base.path);
+	if (row)
+		*in_scope = (uint64_t)sqlite3_column_int64(s, 0);
+	sq_stmt_done(s);
+	return ret;
+}
+
+enum jerr sq_count(struct state *st, const char *dest_id, uint64_t *in_scope, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret = sq_stmt_dest(sq, S_COUNT, dest_id, &s, err);
+	return ret ? ret : count_step(sq, s, dest_id, in_scope, err);
+}
+
+enum jerr sq_count_range(struct state *st, const char *dest_id, const struct rkey *lo, const struct rkey *hi,
+			 uint64_t *in_scope, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret = sq_stmt_dest(sq, S_COUNT_RANGE, dest_id, &s, err);
+	if (ret)
+		return ret;
+	if (lo)
+		sq_bind_key(s, 2, lo);
+	if (hi)
+		sq_bind_key(s, 3, hi);
+	return count_step(sq, s, dest_id, in_scope, err);
+}
+
+enum jerr sq_get(struct state *st, const char *dest_id, const struct rkey *key,
+		 bool *found, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret = sq_stmt_record(sq, S_GET, dest_id, key, &s, err);
+	int rc;
+
+	if (ret)
+		return ret;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		char keybuf[STATE_KEYBUF_SIZE];
+		struct state_row r;
+		sq_decode_row(s, &r, keybuf);
+		state_keep_row(st, &r); /* the statement is reset below */
+		*found = true;
+	} else if (rc != SQLITE_DONE) {
+		struct strbuf k = STRBUF_INIT;
+		ret = sq_db_error(sq, rc, err,
+				  "could not read record \"%s\" of destination \"%s\" from state store \"%s\"",
+				  state_key_str(key, &k), dest_id, st->path);
+		strbuf_release(&k);
+	}
+	sq_stmt_done(s);
+	return ret;
+}
+
+/* ---- transactions ---- */
+
+bool sq_in_transaction(struct state *st)
+{
+	struct sq_state *sq = sq_of(st);
+	return sq->db && !sqlite3_get_autocommit(sq->db);
+}
+
+enum jerr sq_begin(struct state *st, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	if ((ret = sq_stmt_get(sq, S_BEGIN, &s, err)))
+		return ret;
+	return sq_step_write(sq, s, "start a transaction", NULL, NULL, err);
+}
+
+void sq_rollback(struct state *st)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	struct jerror e = JERROR_INIT;
+	if (!sq_in_transaction(st))
+		return;
+	if (sq_stmt_get(sq, S_ROLLBACK, &s, &e) ||
+	    sq_step_write(sq, s, "roll back a transaction", NULL, NULL, &e)) {
+		log_error("%s", e.msg.buf);
+		/* last resort: nothing of the transaction may survive */
+		sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	jerror_release(&e);
+}
+
+enum jerr sq_commit(struct state *st, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	if ((ret = sq_stmt_get(sq, S_COMMIT, &s, err)))
+		return ret;
+	ret = sq_step_write(sq, s, "commit a transaction", NULL, NULL, err);
+	if (ret)
+		sq_rollback(st);
+	return ret;
+}
+
+/* ---- writes ---- */
+
+enum jerr sq_put(struct state *st, const char *dest_id, const struct rkey *key,
+		 struct slice payload, const unsigned char hash[STATE_HASH_LEN],
+		 bool in_scope, int64_t now, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	if ((ret = sq_stmt_record(sq, S_PUT, dest_id, key, &s, err)))
+		return ret;
+	sqlite3_bind_text(s, 3, payload.ptr ? payload.ptr : "", (int)payload.len, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 4, hash, STATE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int(s, 5, in_scope);
+	sqlite3_bind_int64(s, 6, now);
+	return sq_step_write(sq, s, "store", dest_id, key, err);
+}
+
+enum jerr sq_del(struct state *st, const char *dest_id, const struct rkey *key,
+		 struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	if ((ret = sq_stmt_record(sq, S_DELETE, dest_id, key, &s, err)))
+		return ret;
+	return sq_step_write(sq, s, "delete", dest_id, key, err);
+}
+
+enum jerr sq_mark_failed(struct state *st, const char *dest_id, const struct rkey *key,
+			 const char *error, int64_t now, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	if ((ret = sq_stmt_record(sq, S_FAIL, dest_id, key, &s, err)))
+		return ret;
+	sq_bind_str(s, 3, error);
+	sqlite3_bind_int64(s, 4, now);
+	return sq_step_write(sq, s, "mark as failed", dest_id, key, err);
+}
+
+enum jerr sq_set_exists(struct state *st, const char *dest_id, const struct rkey *key,
+			bool exists, int64_t checked_at, int64_t now, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	sqlite3_stmt *s = NULL;
+	enum jerr ret;
+	if ((ret = sq_stmt_record(sq, S_EXISTS, dest_id, key, &s, err)))
+		return ret;
+	sqlite3_bind_int(s, 3, exists);
+	sqlite3_bind_int64(s, 4, checked_at);
+	sqlite3_bind_int64(s, 5, now);
+	return sq_step_write(sq, s, "record whether Braze has", dest_id, key, err);
+}
+
