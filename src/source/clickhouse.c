@@ -156,7 +156,7 @@ static const struct sql_dialect ch_dialect = {
 	.dotted_table = true,
 	.substring_fn = "positionCaseInsensitiveUTF8",
 	.no_correlated = true,
-	.tiebreak_value = true,
+	.value_tiebreak = true,
 };
 
 /* ---- helpers ---- */

@@ -189,7 +189,7 @@ static const struct sql_dialect rs_dialect = {
 	.no_arrays = true,
 	.null_rank = true,
 	.pick_cast = "VARCHAR(65535)",
-	.tiebreak_value = true,
+	.value_tiebreak = true,
 };
 
 /* ---- helpers ---- */

@@ -100,8 +100,11 @@ struct sql_dialect {
 	/* identifiers escape the quote and backslash with a backslash (BigQuery) instead of
 	 * doubling the quote */
 	bool ident_backslash;
-	/* no physical row order to break ties (rowid_col NULL): picks and arrays order by
-	 * the value itself last, so unchanged data gives the same pick every run */
+	/* no physical row order to break ties (rowid_col NULL; Redshift, ClickHouse,
+	 * Snowflake, BigQuery): picks and arrays order by the value itself last (NULL
+	 * smallest, spelled out when null_rank), so unchanged data gives the same pick every
+	 * run: most recent keeps the largest, least recent and exact the smallest
+	 * (SQL_PICK_ARGMAX always does) */
 	bool value_tiebreak;
 	/* SQL_PARAM_LITERAL: append b as a literal (escaped for conn's character set) */
 	void (*literal)(void *conn, struct strbuf *sb, const struct sql_bind *b);
@@ -126,10 +129,6 @@ struct sql_dialect {
 	/* SQL_PICK_WINDOW: the outer MAX(CASE WHEN w = 1 THEN CAST(col AS <pick_cast>) END),
 	 * for servers without MAX(boolean) (Redshift; the value arrives as text) */
 	const char *pick_cast;
-	/* no physical row order (Redshift, ClickHouse): ties of a pick's sort key (and exact
-	 * without a sortColumn) are broken by the value itself, so two reads of unchanged
-	 * data agree: most recent keeps the largest, least recent and exact the smallest */
-	bool tiebreak_value;
 };
 
 enum sql_bind_kind { SQL_BIND_TEXT, SQL_BIND_INT, SQL_BIND_REAL };

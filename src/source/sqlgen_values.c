@@ -1,0 +1,149 @@
+/*
+ * sqlgen_values.c: the dialect-independent pieces of reading rows (sqlgen.h "values"):
+ * native integers and reals as property values, JSON arrays, integer key text. Values
+ * go to arenas the caller hands in. Called by the SQL connectors' row readers.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "source/sqlgen.h"
+
+/* ---- values ---- */
+
+static const int64_t i64_abs_limit = INT64_C(100000000000); /* epoch seconds vs ms */
+
+bool sql_is_text_type(enum prop_type t)
+{
+	return t == PROP_STRING || t == PROP_EMAIL || t == PROP_URL || t == PROP_PHONE;
+}
+
+bool sql_value_from_int(enum prop_type t, int64_t i, struct value *v)
+{
+	switch (t) {
+	case PROP_INTEGER:
+		v->kind = VAL_INT;
+		v->u.i = i;
+		return true;
+	case PROP_FLOAT:
+		v->kind = VAL_FLOAT;
+		v->u.f = (double)i;
+		return true;
+	case PROP_BOOLEAN:
+		if (i != 0 && i != 1)
+			return false;
+		v->kind = VAL_BOOL;
+		v->u.b = i == 1;
+		return true;
+	case PROP_DATE:
+		v->kind = VAL_DATE;
+		v->u.i = (i <= i64_abs_limit && i >= -i64_abs_limit) ? i * 1000 : i;
+		return true;
+	default:
+		return false; /* strings: the caller uses the text form */
+	}
+}
+
+bool sql_value_from_real(enum prop_type t, double f, struct value *v)
+{
+	switch (t) {
+	case PROP_INTEGER:
+		if (!(f >= -9.2e18 && f <= 9.2e18) || f != floor(f))
+			return false;
+		v->kind = VAL_INT;
+		v->u.i = (int64_t)f;
+		return true;
+	case PROP_FLOAT:
+		if (!isfinite(f))
+			return false;
+		v->kind = VAL_FLOAT;
+		v->u.f = f;
+		return true;
+	case PROP_BOOLEAN:
+		if (f != 0 && f != 1)
+			return false;
+		v->kind = VAL_BOOL;
+		v->u.b = f == 1;
+		return true;
+	case PROP_DATE:
+		if (!(f >= -9e15 && f <= 9e15))
+			return false;
+		v->kind = VAL_DATE;
+		v->u.i = (f <= 1e11 && f >= -1e11) ? (int64_t)llround(f * 1000) : (int64_t)f;
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool sql_decode_array(const struct cfg_property *prop, const char *text, size_t len,
+		      struct arena *a, struct value *out, size_t *n_invalid)
+{
+	json_error_t jerrbuf;
+	json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &jerrbuf);
+	if (!j || !json_is_array(j)) {
+		json_decref(j);
+		return false;
+	}
+	size_t n = json_array_size(j), k = 0;
+	struct value *items = arena_alloc(a, (n ? n : 1) * sizeof(*items));
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(j, i);
+		struct value v = VALUE_NULL;
+		bool ok;
+		char buf[32];
+		if (json_is_string(e)) {
+			ok = value_coerce_text(prop->type, json_string_value(e), json_string_length(e),
+					       a, &v);
+		} else if (json_is_integer(e)) {
+			ok = sql_value_from_int(prop->type, json_integer_value(e), &v);
+			if (!ok && sql_is_text_type(prop->type)) {
+				int m = snprintf(buf, sizeof(buf), "%" PRId64,
+						 (int64_t)json_integer_value(e));
+				ok = value_coerce_text(prop->type, buf, (size_t)m, a, &v);
+			}
+		} else if (json_is_real(e)) {
+			ok = sql_value_from_real(prop->type, json_real_value(e), &v);
+			if (!ok && sql_is_text_type(prop->type)) {
+				int m = snprintf(buf, sizeof(buf), "%.17g", json_real_value(e));
+				ok = value_coerce_text(prop->type, buf, (size_t)m, a, &v);
+			}
+		} else if (json_is_boolean(e)) {
+			ok = sql_value_from_int(prop->type, json_is_true(e), &v);
+			if (!ok && sql_is_text_type(prop->type))
+				ok = value_coerce_text(prop->type, json_is_true(e) ? "true" : "false",
+						       json_is_true(e) ? 4 : 5, a, &v);
+		} else {
+			continue; /* null */
+		}
+		if (!ok)
+			(*n_invalid)++;
+		if (v.kind != VAL_NULL)
+			items[k++] = v;
+	}
+	json_decref(j);
+	out->kind = VAL_ARRAY;
+	out->u.arr.items = items;
+	out->u.arr.n = k;
+	return true;
+}
+
+char *sql_fmt_i64(struct arena *a, int64_t i, size_t *len)
+{
+	char tmp[24], *e = tmp + sizeof(tmp), *p = e;
+	uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (i < 0)
+		*--p = '-';
+	*len = (size_t)(e - p);
+	char *out = arena_alloc(a, *len + 1);
+	memcpy(out, p, *len);
+	out[*len] = '\0';
+	return out;
+}
