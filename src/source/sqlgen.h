@@ -224,6 +224,18 @@ bool sql_decode_array(const struct cfg_property *prop, const char *text, size_t 
 		      struct arena *a, struct value *out, size_t *n_invalid);
 /* Decimal text of i in arena, its length in *len. */
 char *sql_fmt_i64(struct arena *a, int64_t i, size_t *len);
+/* A number's text (n bytes, NUL-terminated at n: "12", "-0.5", "1e3") as a value of type
+ * t, integers exactly; false if it is not a number or not one of type t. */
+bool sql_value_from_number_text(enum prop_type t, const char *s, size_t n, struct value *v);
+
+/* ---- reading rows ---- */
+
+/* JERR_SOURCE_DATA: the integer key column key_column (borrowed) of src holds text
+ * (borrowed; NULL: "") that is not an integer. */
+enum jerr sql_key_not_integer(const struct cfg_source *src, const char *key_column, const char *text,
+			      struct jerror *err);
+/* At the close of a cursor of src: warn of n rows (if any) skipped for a NULL key. */
+void sql_warn_null_keys(const struct cfg_source *src, uint64_t n, const char *key_column);
 
 /* ---- check ---- */
 

@@ -1,15 +1,18 @@
 /*
  * sqlgen_values.c: the dialect-independent pieces of reading rows (sqlgen.h "values"):
  * native integers and reals as property values, JSON arrays, integer key text. Values
- * go to arenas the caller hands in. Called by the SQL connectors' row readers.
+ * go to arenas the caller hands in; the key error and NULL-key warning every SQL
+ * connector's row reader gives. Called by the SQL connectors' row readers.
  */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "base/log.h"
 #include "source/sqlgen.h"
 
 /* ---- values ---- */
@@ -146,4 +149,72 @@ char *sql_fmt_i64(struct arena *a, int64_t i, size_t *len)
 	memcpy(out, p, *len);
 	out[*len] = '\0';
 	return out;
+}
+
+/*
+ * A plain decimal ("-12.375": at most 15 digits, no exponent) as the double strtod
+ * would give, without strtod: the digits as an integer and the power of ten are both
+ * exact doubles (< 2^53, <= 10^15), so one division rounds correctly (Clinger's fast
+ * path). False for anything else (the caller falls back to strtod).
+ */
+static bool simple_decimal(const char *s, size_t n, double *out)
+{
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+					1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+	size_t i = 0, digits = 0, frac = 0;
+	bool neg = false, point = false;
+	uint64_t m = 0;
+
+	if (n && s[0] == '-')
+		neg = true, i++;
+	for (; i < n; i++) {
+		if (s[i] == '.' && !point) {
+			point = true;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9' || ++digits > 15)
+			return false;
+		m = m * 10 + (uint64_t)(s[i] - '0');
+		frac += point;
+	}
+	if (!digits)
+		return false;
+	double d = (double)m / pow10[frac];
+	*out = neg ? -d : d;
+	return true;
+}
+
+bool sql_value_from_number_text(enum prop_type t, const char *s, size_t n, struct value *v)
+{
+	int64_t i;
+	double d;
+	if (decimal_to_int64(s, n, &i))
+		return sql_value_from_int(t, i, v);
+	if (!simple_decimal(s, n, &d)) {
+		char *end;
+		d = strtod(s, &end);
+		if (end == s || *end)
+			return false;
+	}
+	return sql_value_from_real(t, d, v);
+}
+
+/* ---- reading rows ---- */
+
+enum jerr sql_key_not_integer(const struct cfg_source *src, const char *key_column, const char *text,
+			      struct jerror *err)
+{
+	jerror_set(err, JERR_SOURCE_DATA,
+		   "source \"%s\": key column \"%s\" holds a non-integer value \"%.100s\"",
+		   sql_source_id(src), key_column, text ? text : "");
+	jerror_detail(err, "the record key (primary key property) is an integer");
+	jerror_hint(err, "clean the column, or make the primary key property a string");
+	return JERR_SOURCE_DATA;
+}
+
+void sql_warn_null_keys(const struct cfg_source *src, uint64_t n, const char *key_column)
+{
+	if (n)
+		log_warn("source \"%s\": skipped %" PRIu64 " rows with a NULL key column \"%s\"",
+			 sql_source_id(src), n, key_column);
 }
