@@ -570,17 +570,9 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 			continue;
 		}
 		r->n_invalid = 0;
-		r->key.is_int = cur->int_key;
-		if (cur->int_key) {
-			int64_t i;
-			if (!decimal_to_int64(cur->buf[0], cur->len[0], &i))
-				return sql_key_not_integer(cur->src, cur->key_column, cur->buf[0], err);
-			r->key.i = i;
-			r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
-		} else {
-			r->key.i = 0;
-			r->key.text = (struct slice){ cur->buf[0], cur->len[0] };
-		}
+		if ((rc = sql_row_key(cur->src, cur->key_column, cur->int_key, cur->buf[0], cur->len[0], false,
+				      &cur->arena, &r->key, err)))
+			return rc;
 		for (size_t i = 0; i < r->n_values; i++) {
 			if (!field_value(cur, (unsigned)i + 1, cur->src->properties[i], &r->values[i])) {
 				r->values[i] = VALUE_NULL;

@@ -209,21 +209,11 @@ static enum jerr pg_next(struct source_cursor *base, struct source_row **row, st
 			continue;
 		}
 		r->n_invalid = 0;
-		r->key.is_int = cur->int_key;
-		if (cur->int_key) {
-			int64_t i;
-			if (!decimal_to_int64(f[0].s, f[0].len, &i))
-				return sql_key_not_integer(cur->src, cur->key_column, f[0].s, err);
-			r->key.i = i;
-			if (cur->types[0] == INT8OID || cur->types[0] == INT4OID ||
-			    cur->types[0] == INT2OID)
-				r->key.text = (struct slice){ f[0].s, f[0].len }; /* canonical */
-			else
-				r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
-		} else {
-			r->key.i = 0;
-			r->key.text = (struct slice){ f[0].s, f[0].len };
-		}
+		/* an integer column's text is canonical already */
+		bool canonical = cur->types[0] == INT8OID || cur->types[0] == INT4OID || cur->types[0] == INT2OID;
+		if ((rc = sql_row_key(cur->src, cur->key_column, cur->int_key, f[0].s, f[0].len, canonical,
+				      &cur->arena, &r->key, err)))
+			return rc;
 		for (size_t i = 0; i < r->n_values; i++) {
 			if (!field_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i])) {
 				r->values[i] = VALUE_NULL;

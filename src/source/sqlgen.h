@@ -234,6 +234,14 @@ bool sql_value_from_number_text(enum prop_type t, const char *s, size_t n, struc
  * (borrowed; NULL: "") that is not an integer. */
 enum jerr sql_key_not_integer(const struct cfg_source *src, const char *key_column, const char *text,
 			      struct jerror *err);
+/*
+ * key from the text of a row's key column (s, n bytes, NUL-terminated at n; borrowed,
+ * as key->text may point into it): for an int_key the integer, its text s itself when
+ * canonical (the database's integer output) or else its decimal form in a; otherwise
+ * the text. JERR_SOURCE_DATA (sql_key_not_integer) for an int_key that is not one.
+ */
+enum jerr sql_row_key(const struct cfg_source *src, const char *key_column, bool int_key, const char *s,
+		      size_t n, bool canonical, struct arena *a, struct rkey *key, struct jerror *err);
 /* At the close of a cursor of src: warn of n rows (if any) skipped for a NULL key. */
 void sql_warn_null_keys(const struct cfg_source *src, uint64_t n, const char *key_column);
 

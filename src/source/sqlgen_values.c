@@ -212,6 +212,26 @@ enum jerr sql_key_not_integer(const struct cfg_source *src, const char *key_colu
 	return JERR_SOURCE_DATA;
 }
 
+enum jerr sql_row_key(const struct cfg_source *src, const char *key_column, bool int_key, const char *s,
+		      size_t n, bool canonical, struct arena *a, struct rkey *key, struct jerror *err)
+{
+	key->is_int = int_key;
+	if (!int_key) {
+		key->i = 0;
+		key->text = (struct slice){ s, n };
+		return JERR_OK;
+	}
+	int64_t i;
+	if (!decimal_to_int64(s, n, &i))
+		return sql_key_not_integer(src, key_column, s, err);
+	key->i = i;
+	if (canonical)
+		key->text = (struct slice){ s, n };
+	else
+		key->text.ptr = sql_fmt_i64(a, i, &key->text.len);
+	return JERR_OK;
+}
+
 void sql_warn_null_keys(const struct cfg_source *src, uint64_t n, const char *key_column)
 {
 	if (n)
