@@ -65,14 +65,7 @@ static bool field_value(struct ch_cursor *cur, size_t idx, const struct cfg_prop
 	}
 	if (!sql_is_text_type(prop->type) && (t == CHW_INT || t == CHW_FLOAT || t == CHW_DECIMAL))
 		return sql_value_from_number_text(prop->type, f->s, f->len, v);
-	if (prop->type == PROP_STRING) {
-		if (f->len) {
-			v->kind = VAL_STRING;
-			v->u.s = (struct slice){ f->s, f->len };
-		}
-		return true;
-	}
-	return value_coerce_text(prop->type, f->s, f->len, &cur->arena, v);
+	return sql_value_from_text(prop->type, f->s, f->len, &cur->arena, v);
 }
 
 /* The next line of the streamed answer (in place, without '\n', NUL-terminated), or NULL at its end. */
@@ -254,10 +247,7 @@ static enum jerr ch_next(struct source_cursor *base, struct source_row **row, st
 		const struct chw_field *f = cur->fields;
 		arena_reset(&cur->arena);
 		if (f[0].null) {
-			int64_t k = 1;
-			if (cur->grouped)
-				decimal_to_int64(f[cur->count_col].s, f[cur->count_col].len, &k);
-			cur->null_keys += (uint64_t)k;
+			cur->null_keys += cur->grouped ? sql_null_key_rows(f[cur->count_col].s, f[cur->count_col].len) : 1;
 			continue;
 		}
 		r->n_invalid = 0;
@@ -268,12 +258,8 @@ static enum jerr ch_next(struct source_cursor *base, struct source_row **row, st
 				      &cur->arena, &r->key, err)))
 			return rc;
 		for (size_t i = 0; i < r->n_values; i++) {
-			if (!field_value(cur, i + 1, cur->src->properties[i], &r->values[i])) {
-				r->values[i] = VALUE_NULL;
-				r->n_invalid++;
-				source_note_invalid(&cur->base, cur->src->properties[i], &r->key, f[i + 1].s,
-						    f[i + 1].len);
-			}
+			if (!field_value(cur, i + 1, cur->src->properties[i], &r->values[i]))
+				sql_row_invalid(&cur->base, r, i, f[i + 1].s, f[i + 1].len);
 		}
 		r->since = (struct slice){ "", 0 };
 		if (cur->since_col && !f[cur->since_col].null)

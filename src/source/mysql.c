@@ -438,14 +438,7 @@ static bool field_value(struct my_cursor *cur, unsigned idx, const struct cfg_pr
 	if (!sql_is_text_type(prop->type) && is_numeric_field(cur->fields[idx].type)) {
 		return sql_value_from_number_text(prop->type, s, n, v);
 	}
-	if (prop->type == PROP_STRING) {
-		if (n) {
-			v->kind = VAL_STRING;
-			v->u.s = (struct slice){ s, n };
-		}
-		return true;
-	}
-	return value_coerce_text(prop->type, s, n, &cur->arena, v);
+	return sql_value_from_text(prop->type, s, n, &cur->arena, v);
 }
 
 /* Point result bind i at a buffer of cap bytes (plus one for the NUL). */
@@ -574,12 +567,8 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 				      &cur->arena, &r->key, err)))
 			return rc;
 		for (size_t i = 0; i < r->n_values; i++) {
-			if (!field_value(cur, (unsigned)i + 1, cur->src->properties[i], &r->values[i])) {
-				r->values[i] = VALUE_NULL;
-				r->n_invalid++;
-				source_note_invalid(&cur->base, cur->src->properties[i], &r->key, cur->buf[i + 1],
-						    cur->len[i + 1]);
-			}
+			if (!field_value(cur, (unsigned)i + 1, cur->src->properties[i], &r->values[i]))
+				sql_row_invalid(&cur->base, r, i, cur->buf[i + 1], cur->len[i + 1]);
 		}
 		r->since = (struct slice){ "", 0 };
 		if (cur->since_col && !cur->is_null[cur->since_col])

@@ -54,15 +54,7 @@ static bool field_value(struct pg_cursor *cur, int idx, const struct cfg_propert
 		    t == FLOAT4OID || t == FLOAT8OID || t == NUMERICOID)) {
 		return sql_value_from_number_text(prop->type, s, n, v);
 	}
-	if (prop->type == PROP_STRING) {
-		/* no copy: the row lives until the next one */
-		if (n) {
-			v->kind = VAL_STRING;
-			v->u.s = (struct slice){ s, n };
-		}
-		return true;
-	}
-	return value_coerce_text(prop->type, s, n, &cur->arena, v);
+	return sql_value_from_text(prop->type, s, n, &cur->arena, v); /* the row lives until the next one */
 }
 
 enum jerr pgsrc_result_error(struct pg_cursor *cur, PGresult *res, struct jerror *err)
@@ -202,10 +194,7 @@ static enum jerr pg_next(struct source_cursor *base, struct source_row **row, st
 		const struct pg_field *f = cur->fields;
 		arena_reset(&cur->arena);
 		if (f[0].null) {
-			int64_t k = 1;
-			if (cur->grouped)
-				decimal_to_int64(f[cur->count_col].s, f[cur->count_col].len, &k);
-			cur->null_keys += (uint64_t)k;
+			cur->null_keys += cur->grouped ? sql_null_key_rows(f[cur->count_col].s, f[cur->count_col].len) : 1;
 			continue;
 		}
 		r->n_invalid = 0;
@@ -215,12 +204,8 @@ static enum jerr pg_next(struct source_cursor *base, struct source_row **row, st
 				      &cur->arena, &r->key, err)))
 			return rc;
 		for (size_t i = 0; i < r->n_values; i++) {
-			if (!field_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i])) {
-				r->values[i] = VALUE_NULL;
-				r->n_invalid++;
-				source_note_invalid(&cur->base, cur->src->properties[i], &r->key,
-						    f[i + 1].s, f[i + 1].len);
-			}
+			if (!field_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i]))
+				sql_row_invalid(&cur->base, r, i, f[i + 1].s, f[i + 1].len);
 		}
 		r->since = (struct slice){ "", 0 };
 		if (cur->since_col && !f[cur->since_col].null)

@@ -228,7 +228,19 @@ char *sql_fmt_i64(struct arena *a, int64_t i, size_t *len);
  * t, integers exactly; false if it is not a number or not one of type t. */
 bool sql_value_from_number_text(enum prop_type t, const char *s, size_t n, struct value *v);
 
+/* A value's text (s, n bytes; borrowed) as a value of type t into v (VALUE_NULL on entry):
+ * a string without a copy (v points into s; "" stays NULL), other types coerced into a
+ * (value_coerce_text). False if the text is not valid for t. */
+bool sql_value_from_text(enum prop_type t, const char *s, size_t n, struct arena *a, struct value *v);
+
 /* ---- reading rows ---- */
+
+/* The rows a NULL key stands for in a grouped statement: its COUNT(*) column's text (n
+ * bytes), or 1 when that is not a number. */
+uint64_t sql_null_key_rows(const char *count, size_t n);
+/* Value i of cur's current row r could not be read (its text s, n bytes; borrowed): NULL,
+ * counted in r->n_invalid and noted for the run (source_note_invalid). */
+void sql_row_invalid(struct source_cursor *cur, struct source_row *r, size_t i, const char *s, size_t n);
 
 /* JERR_SOURCE_DATA: the integer key column key_column (borrowed) of src holds text
  * (borrowed; NULL: "") that is not an integer. */

@@ -199,7 +199,34 @@ bool sql_value_from_number_text(enum prop_type t, const char *s, size_t n, struc
 	return sql_value_from_real(t, d, v);
 }
 
+bool sql_value_from_text(enum prop_type t, const char *s, size_t n, struct arena *a, struct value *v)
+{
+	if (t == PROP_STRING) {
+		/* no copy: the row lives until the next one */
+		if (n) {
+			v->kind = VAL_STRING;
+			v->u.s = (struct slice){ s, n };
+		}
+		return true;
+	}
+	return value_coerce_text(t, s, n, a, v);
+}
+
 /* ---- reading rows ---- */
+
+uint64_t sql_null_key_rows(const char *count, size_t n)
+{
+	int64_t k = 1;
+	decimal_to_int64(count, n, &k);
+	return (uint64_t)k;
+}
+
+void sql_row_invalid(struct source_cursor *cur, struct source_row *r, size_t i, const char *s, size_t n)
+{
+	r->values[i] = VALUE_NULL;
+	r->n_invalid++;
+	source_note_invalid(cur, cur->source->properties[i], &r->key, s, n);
+}
 
 enum jerr sql_key_not_integer(const struct cfg_source *src, const char *key_column, const char *text,
 			      struct jerror *err)

@@ -325,15 +325,7 @@ static bool column_value(struct sq_cursor *cur, int idx, const struct cfg_proper
 		return sql_value_from_real(prop->type, sqlite3_column_double(st, idx), v);
 	const char *s = (const char *)sqlite3_column_text(st, idx);
 	size_t n = (size_t)sqlite3_column_bytes(st, idx);
-	if (prop->type == PROP_STRING) {
-		/* no copy: sqlite keeps the text until the next step */
-		if (n) {
-			v->kind = VAL_STRING;
-			v->u.s = (struct slice){ s, n };
-		}
-		return true;
-	}
-	return value_coerce_text(prop->type, s, n, &cur->arena, v);
+	return sql_value_from_text(prop->type, s, n, &cur->arena, v); /* sqlite keeps s until the next step */
 }
 
 static enum jerr sq_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
@@ -399,13 +391,9 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 			r->key.text.len = (size_t)sqlite3_column_bytes(st, 0);
 		}
 		for (size_t i = 0; i < r->n_values; i++) {
-			if (!column_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i])) {
-				r->values[i] = VALUE_NULL;
-				r->n_invalid++;
-				source_note_invalid(&cur->base, cur->src->properties[i], &r->key,
-						    (const char *)sqlite3_column_text(st, (int)i + 1),
-						    (size_t)sqlite3_column_bytes(st, (int)i + 1));
-			}
+			if (!column_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i]))
+				sql_row_invalid(&cur->base, r, i, (const char *)sqlite3_column_text(st, (int)i + 1),
+						(size_t)sqlite3_column_bytes(st, (int)i + 1));
 		}
 		r->since = (struct slice){ "", 0 };
 		if (cur->since_col && sqlite3_column_type(st, cur->since_col) != SQLITE_NULL) {
