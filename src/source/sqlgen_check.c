@@ -12,8 +12,6 @@
 #include "base/xalloc.h"
 #include "source/sqlgen.h"
 
-/* ---- check ---- */
-
 static bool has_name(const char *const *names, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)

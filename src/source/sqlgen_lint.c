@@ -10,8 +10,6 @@
 #include "base/xalloc.h"
 #include "source/sqlgen.h"
 
-/* ---- Redshift lint ---- */
-
 static bool lint_word(char c)
 {
 	return isalnum((unsigned char)c) || c == '_' || c == '$';
