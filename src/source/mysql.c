@@ -1,13 +1,11 @@
 /* mysql.c: the MySQL/MariaDB connector (MariaDB Connector/C): one ordered query per source, streamed. */
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <mysql.h>
 
@@ -110,19 +108,6 @@ static const struct sql_dialect my_dialect = {
 	.table_info = my_table_info,
 };
 
-static const char *opt_text(const struct cfg_app *app, const char *key)
-{
-	const struct cfg_option *o = cfg_options_get(&app->options, key);
-	return o && o->str && *o->str ? o->str : NULL;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* Escaped string literal '...' for the connection's character set. */
 static void add_string_literal(MYSQL *my, struct strbuf *sb, const char *s, size_t n)
 {
@@ -175,7 +160,7 @@ static void my_kill_query(struct source_watch *w)
 	mysql_options(k, MYSQL_OPT_READ_TIMEOUT, &timeout);
 	mysql_options(k, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
 	snprintf(sql, sizeof(sql), "KILL QUERY %lu", c->thread_id);
-	if (!mysql_real_connect(k, tcp_host(c->host), opt_text(c->app, "user"), opt_text(c->app, "password"),
+	if (!mysql_real_connect(k, tcp_host(c->host), source_option_text(c->app, "user"), source_option_text(c->app, "password"),
 				NULL, c->port, NULL, 0) ||
 	    mysql_query(k, sql))
 		log_warn("app \"%s\": could not cancel the running statement: %s", c->app->id, mysql_error(k));
@@ -185,13 +170,7 @@ static void my_kill_query(struct source_watch *w)
 /* rc, or the watcher's error when it cancelled the statement (timeout, stop). */
 static enum jerr cancelled_error(struct my_conn *c, const char *source_id, enum jerr rc, struct jerror *err)
 {
-	if (!rc || rc == JERR_INTERRUPTED || !source_watch_cancelled(&c->watch))
-		return rc;
-	struct strbuf what = STRBUF_INIT;
-	strbuf_addf(&what, "source \"%s\"", source_id);
-	rc = source_watch_error(&c->watch, what.buf, err);
-	strbuf_release(&what);
-	return rc;
+	return source_watch_rc(&c->watch, rc, "source", source_id, err);
 }
 
 /* Read-only again: a statement with the user's query text may follow. */
@@ -214,15 +193,15 @@ static enum jerr my_connect(const struct cfg_app *app, const char *config_dir, v
 			    struct jerror *err)
 {
 	struct my_conn *c = xcalloc(1, sizeof(*c));
-	const char *port = opt_text(app, "port");
+	const char *port = source_option_text(app, "port");
 	enum jerr rc = JERR_OK;
 	char *end = NULL;
 	int64_t timeout_ms = 0;
 
 	*out = NULL;
 	c->app = app;
-	c->host = xstrdup(opt_text(app, "host") ? opt_text(app, "host") : "localhost");
-	c->database = xstrdup(opt_text(app, "database") ? opt_text(app, "database") : "");
+	c->host = xstrdup(source_option_text(app, "host") ? source_option_text(app, "host") : "localhost");
+	c->database = xstrdup(source_option_text(app, "database") ? source_option_text(app, "database") : "");
 	c->port = 3306;
 	if (port) {
 		unsigned long v = strtoul(port, &end, 10);
@@ -251,7 +230,7 @@ static enum jerr my_connect(const struct cfg_app *app, const char *config_dir, v
 		mysql_options(c->my, MYSQL_INIT_COMMAND,
 			      "SET time_zone = '+00:00', group_concat_max_len = 1073741824");
 		mysql_options(c->my, MYSQL_INIT_COMMAND, "SET SESSION TRANSACTION READ ONLY");
-		if (mysql_real_connect(c->my, tcp_host(c->host), opt_text(app, "user"), opt_text(app, "password"),
+		if (mysql_real_connect(c->my, tcp_host(c->host), source_option_text(app, "user"), source_option_text(app, "password"),
 				       c->database, c->port, NULL, 0))
 			break;
 		unsigned e = mysql_errno(c->my);
@@ -273,7 +252,7 @@ static enum jerr my_connect(const struct cfg_app *app, const char *config_dir, v
 			 app->id, c->host, c->port, tries, MY_CONNECT_TRIES, delay);
 		mysql_close(c->my);
 		c->my = NULL;
-		sleep_ms(delay);
+		source_sleep_ms(delay);
 		delay *= 2;
 	}
 	c->thread_id = mysql_thread_id(c->my);
@@ -457,23 +436,9 @@ static bool field_value(struct my_cursor *cur, unsigned idx, const struct cfg_pr
 	if (prop->is_array && !(cur->src->is_query && prop->query))
 		return sql_decode_array(prop, s, n, &cur->arena, v, &cur->row.n_invalid);
 	if (!sql_is_text_type(prop->type) && is_numeric_field(cur->fields[idx].type)) {
-		int64_t i;
-		if (decimal_to_int64(s, n, &i))
-			return sql_value_from_int(prop->type, i, v);
-		char *tmp = arena_strndup(&cur->arena, s, n), *end;
-		double f = strtod(tmp, &end);
-		if (end == tmp || *end)
-			return false;
-		return sql_value_from_real(prop->type, f, v);
+		return sql_value_from_number_text(prop->type, s, n, v);
 	}
-	if (prop->type == PROP_STRING) {
-		if (n) {
-			v->kind = VAL_STRING;
-			v->u.s = (struct slice){ s, n };
-		}
-		return true;
-	}
-	return value_coerce_text(prop->type, s, n, &cur->arena, v);
+	return sql_value_from_text(prop->type, s, n, &cur->arena, v);
 }
 
 /* Point result bind i at a buffer of cap bytes (plus one for the NUL). */
@@ -598,32 +563,12 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 			continue;
 		}
 		r->n_invalid = 0;
-		r->key.is_int = cur->int_key;
-		if (cur->int_key) {
-			int64_t i;
-			if (!decimal_to_int64(cur->buf[0], cur->len[0], &i)) {
-				jerror_set(err, JERR_SOURCE_DATA,
-					   "source \"%s\": key column \"%s\" holds a non-integer value "
-					   "\"%.100s\"",
-					   sql_source_id(cur->src), cur->key_column, cur->buf[0]);
-				jerror_detail(err, "the record key (primary key property) is an integer");
-				jerror_hint(err, "clean the column, or make the primary key property a "
-						 "string");
-				return JERR_SOURCE_DATA;
-			}
-			r->key.i = i;
-			r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
-		} else {
-			r->key.i = 0;
-			r->key.text = (struct slice){ cur->buf[0], cur->len[0] };
-		}
+		if ((rc = sql_row_key(cur->src, cur->key_column, cur->int_key, cur->buf[0], cur->len[0], false,
+				      &cur->arena, &r->key, err)))
+			return rc;
 		for (size_t i = 0; i < r->n_values; i++) {
-			if (!field_value(cur, (unsigned)i + 1, cur->src->properties[i], &r->values[i])) {
-				r->values[i] = VALUE_NULL;
-				r->n_invalid++;
-				source_note_invalid(&cur->base, cur->src->properties[i], &r->key, cur->buf[i + 1],
-						    cur->len[i + 1]);
-			}
+			if (!field_value(cur, (unsigned)i + 1, cur->src->properties[i], &r->values[i]))
+				sql_row_invalid(&cur->base, r, i, cur->buf[i + 1], cur->len[i + 1]);
 		}
 		r->since = (struct slice){ "", 0 };
 		if (cur->since_col && !cur->is_null[cur->since_col])
@@ -654,9 +599,7 @@ static void free_cursor(struct my_cursor *cur)
 static void my_close(struct source_cursor *base)
 {
 	struct my_cursor *cur = (struct my_cursor *)base;
-	if (cur->null_keys)
-		log_warn("source \"%s\": skipped %" PRIu64 " rows with a NULL key column \"%s\"",
-			 sql_source_id(cur->src), cur->null_keys, cur->key_column);
+	sql_warn_null_keys(cur->src, cur->null_keys, cur->key_column);
 	free_cursor(cur); /* the statement's unread rows are read and discarded */
 }
 

@@ -1,20 +1,24 @@
-/* postgres.c: the PostgreSQL connector (libpq): one ordered, aggregated query per source, streamed. */
+/*
+ * postgres.c: the PostgreSQL and Redshift connector (libpq): one ordered, aggregated
+ * query per source, streamed. This file: the dialects, the connection (options,
+ * certificates, connect with retries, session settings), check, describe, sample and
+ * the ops tables. Rows are read by postgres_rows.c (single-row mode, cursors) and
+ * postgres_copy.c (COPY text); they share postgres_internal.h. The connection owns its
+ * libpq handle and option copies; the app and sources are borrowed from the config.
+ */
 #include <ctype.h>
-#include <errno.h>
-#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
 
-#include "base/arena.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "source/postgres_internal.h"
 #include "source/source.h"
 #include "source/sqlgen.h"
 
@@ -26,7 +30,7 @@
  * pinned at connect time: client_encoding UTF8 (the server converts other database
  * encodings), TimeZone UTC, DateStyle ISO, search_path = the app's schema, and
  * default_transaction_read_only. A statement with the user's query text (check,
- * cursor) runs in a read-only transaction that is always rolled back (pg_begin), so a
+ * cursor) runs in a read-only transaction that is always rolled back (pgsrc_begin), so a
  * query source calling nextval() fails and one calling lo_create() or lo_import()
  * leaves nothing behind. On PostgreSQL 14 and later client_connection_check_interval
  * makes the server notice within 10 s that joey is gone (kill -9) and stop the
@@ -59,61 +63,6 @@
 
 #define PG_CONNECT_TRIES 3
 #define PG_RETRY_BASE_MS 250
-
-/* type OIDs (pg_type.dat; stable across versions) */
-#define BOOLOID 16
-#define INT8OID 20
-#define INT2OID 21
-#define INT4OID 23
-#define OIDOID 26
-#define FLOAT4OID 700
-#define FLOAT8OID 701
-#define NUMERICOID 1700
-
-struct pg_conn {
-	PGconn *pg;
-	const struct cfg_app *app;
-	const struct sql_dialect *d; /* pg_dialect or rs_dialect */
-	bool redshift; /* a redshift app: no COPY, no session options Redshift lacks */
-	bool strict;   /* JOEY_REDSHIFT_STRICT=1 (tests): every statement is linted first */
-	char *host, *port, *database, *schema;
-	char *config_dir; /* to open another connection like this one */
-	bool streaming;   /* a cursor's query runs on pg: other cursors need their own */
-	/* statementTimeout and stopping (source.h): every wait on pg is watched */
-	struct source_watch watch;
-	PGcancel *cancel; /* for the watcher's PQcancel */
-};
-
-/* One field of the current row: text (NUL-terminated) or NULL. */
-struct pg_field {
-	const char *s;
-	size_t len;
-	bool null;
-};
-
-struct pg_cursor {
-	struct source_cursor base; /* first */
-	struct pg_conn *conn;
-	const struct cfg_source *src;
-	bool copy;         /* rows from COPY ... TO STDOUT, else single-row mode */
-	PGresult *res;     /* single-row mode: the current row */
-	char *copy_row;    /* COPY: the current row (PQfreemem), fields point into it */
-	bool pending;      /* the current row is the first, fetched by open_cursor */
-	struct pg_conn *own; /* the cursor's own connection (conn), or NULL */
-	bool done;
-	bool in_tx;        /* pg_begin's transaction is open on conn: rolled back at close */
-	int n_fields;
-	Oid *types;        /* per column, from the statement's description */
-	struct pg_field *fields; /* the current row */
-	struct arena arena;
-	struct source_row row;
-	bool grouped, int_key;
-	int count_col;
-	int since_col; /* 0: none */
-	uint64_t null_keys;
-	const char *key_column;
-	char sqlstate[6]; /* of the last error */
-};
 
 static const char *const pg_source_types[] = {
 	"postgres-import-table", "postgres-import-query", "postgres-table-import",
@@ -189,7 +138,7 @@ static const struct sql_dialect rs_dialect = {
 	.no_arrays = true,
 	.null_rank = true,
 	.pick_cast = "VARCHAR(65535)",
-	.tiebreak_value = true,
+	.value_tiebreak = true,
 };
 
 /* ---- helpers ---- */
@@ -209,7 +158,7 @@ static void add_pg_message(struct strbuf *sb, const char *msg)
 		strbuf_setlen(sb, sb->len - 1);
 }
 
-static void detail_pg(struct jerror *err, const char *what, const char *msg)
+void pgsrc_detail(struct jerror *err, const char *what, const char *msg)
 {
 	struct strbuf sb = STRBUF_INIT;
 	if (what)
@@ -219,26 +168,11 @@ static void detail_pg(struct jerror *err, const char *what, const char *msg)
 	strbuf_release(&sb);
 }
 
-/* An option as text: strings as they are, numbers/booleans as their JSON text. */
-static const char *opt_text(const struct cfg_app *app, const char *key)
-{
-	const struct cfg_option *o = cfg_options_get(&app->options, key);
-	if (!o || !o->str || !*o->str)
-		return NULL;
-	return o->str;
-}
-
+/* A boolean option: "true" (any case) or "1". */
 static bool opt_true(const struct cfg_app *app, const char *key)
 {
-	const char *s = opt_text(app, key);
+	const char *s = source_option_text(app, key);
 	return s && (!strcasecmp(s, "true") || !strcmp(s, "1"));
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
 }
 
 /*
@@ -246,7 +180,7 @@ static void sleep_ms(long ms)
  * Redshift lacks (sql_redshift_lint) is a bug in joey, so the process stops with the
  * construct and the statement rather than let a PostgreSQL server accept it.
  */
-static void rs_guard(const struct pg_conn *c, const char *sql)
+void pgsrc_guard(const struct pg_conn *c, const char *sql)
 {
 	const char *bad = c->strict ? sql_redshift_lint(sql) : NULL;
 	if (!bad)
@@ -257,9 +191,9 @@ static void rs_guard(const struct pg_conn *c, const char *sql)
 }
 
 /* Run a short parameterised statement synchronously; NULL result means no connection. */
-static PGresult *pg_exec(struct pg_conn *c, const char *sql, int n, const char *const *values)
+PGresult *pgsrc_exec(struct pg_conn *c, const char *sql, int n, const char *const *values)
 {
-	rs_guard(c, sql);
+	pgsrc_guard(c, sql);
 	source_wait_begin(&c->watch);
 	PGresult *res = PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0);
 	source_wait_end(&c->watch);
@@ -277,33 +211,28 @@ static void pg_cancel_statement(struct source_watch *w)
 
 /*
  * A statement with the user's query text runs in a read-only transaction that is
- * always rolled back (pg_rollback): read-only refuses writes (nextval, DML, DDL), the
+ * always rolled back (pgsrc_rollback): read-only refuses writes (nextval, DML, DDL), the
  * rollback undoes those PostgreSQL lets through in a read-only transaction
  * (lo_create, lo_import), and a query cannot turn either off for the statements after
  * it (set_config of default_transaction_read_only would outlive a plain statement).
  */
-static enum jerr pg_begin(struct pg_conn *c, const char *what, struct jerror *err)
+enum jerr pgsrc_begin(struct pg_conn *c, const char *what, struct jerror *err)
 {
-	PGresult *res = pg_exec(c, "BEGIN TRANSACTION READ ONLY", 0, NULL);
+	PGresult *res = pgsrc_exec(c, "BEGIN TRANSACTION READ ONLY", 0, NULL);
 	enum jerr rc = JERR_OK;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": cannot start a read-only transaction", what);
-		detail_pg(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-		if (source_watch_cancelled(&c->watch)) {
-			struct strbuf w = STRBUF_INIT;
-			strbuf_addf(&w, "source \"%s\"", what);
-			rc = source_watch_error(&c->watch, w.buf, err);
-			strbuf_release(&w);
-		}
+		pgsrc_detail(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+		rc = source_watch_rc(&c->watch, rc, "source", what, err);
 	}
 	PQclear(res);
 	return rc;
 }
 
-/* End pg_begin's transaction, undoing whatever the statements in it wrote. */
-static void pg_rollback(struct pg_conn *c)
+/* End pgsrc_begin's transaction, undoing whatever the statements in it wrote. */
+void pgsrc_rollback(struct pg_conn *c)
 {
-	PGresult *res = pg_exec(c, "ROLLBACK", 0, NULL);
+	PGresult *res = pgsrc_exec(c, "ROLLBACK", 0, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQstatus(c->pg) == CONNECTION_OK)
 		log_warn("app \"%s\": could not end a read-only transaction: %s", c->app->id,
 			 res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
@@ -318,7 +247,7 @@ static void pg_rollback(struct pg_conn *c)
 static enum jerr cert_file(const struct cfg_app *app, const char *key, const char *config_dir,
 			   struct strbuf *path, bool *tmp, struct jerror *err)
 {
-	const char *v = opt_text(app, key);
+	const char *v = source_option_text(app, key);
 	*tmp = false;
 	if (!v)
 		return JERR_OK;
@@ -361,69 +290,94 @@ static bool pg_permanent_failure(const char *msg)
 
 /* ---- connection ---- */
 
-static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, void **out,
-			    struct jerror *err)
-{
-	struct pg_conn *c = xcalloc(1, sizeof(*c));
-	struct strbuf cert = STRBUF_INIT, key = STRBUF_INIT, ca = STRBUF_INIT;
-	bool cert_tmp = false, key_tmp = false, ca_tmp = false;
-	const char *keys[20], *vals[20];
-	int n = 0;
-	enum jerr rc = JERR_OK;
-	PGresult *res = NULL;
+/* The certificate options as files for libpq (cert_file); the temporary ones unlinked by
+ * certs_release. */
+struct pg_certs {
+	struct strbuf cert, key, ca;
+	bool cert_tmp, key_tmp, ca_tmp;
+};
 
-	int64_t timeout_ms = 0;
-	*out = NULL;
+static enum jerr certs_write(const struct cfg_app *app, const char *config_dir, struct pg_certs *k,
+			     struct jerror *err)
+{
+	enum jerr rc;
+	if ((rc = cert_file(app, "ssl_cert", config_dir, &k->cert, &k->cert_tmp, err)) ||
+	    (rc = cert_file(app, "ssl_key", config_dir, &k->key, &k->key_tmp, err)) ||
+	    (rc = cert_file(app, "ssl_ca", config_dir, &k->ca, &k->ca_tmp, err)))
+		return rc;
+	return JERR_OK;
+}
+
+static void certs_release(struct pg_certs *k)
+{
+	if (k->cert_tmp)
+		unlink(k->cert.buf);
+	if (k->key_tmp)
+		unlink(k->key.buf);
+	if (k->ca_tmp)
+		unlink(k->ca.buf);
+	strbuf_release(&k->cert);
+	strbuf_release(&k->key);
+	strbuf_release(&k->ca);
+}
+
+/* The app's options into c (host, port, database, schema; copies), checked. */
+static enum jerr read_options(struct pg_conn *c, const struct cfg_app *app, const char *config_dir,
+			      int64_t *timeout_ms, struct jerror *err)
+{
+	enum jerr rc;
 	c->app = app;
 	c->redshift = app->type && !strcmp(app->type, "redshift");
 	c->d = c->redshift ? &rs_dialect : &pg_dialect;
 	c->strict = c->redshift && getenv("JOEY_REDSHIFT_STRICT") && !strcmp(getenv("JOEY_REDSHIFT_STRICT"), "1");
-	c->host = xstrdup(opt_text(app, "host") ? opt_text(app, "host") : "localhost");
+	c->host = xstrdup(source_option_text(app, "host") ? source_option_text(app, "host") : "localhost");
 	/* Redshift listens on 5439; PGPORT still wins as it did for node-postgres */
 	const char *def_port = c->redshift ? (getenv("PGPORT") && *getenv("PGPORT") ? getenv("PGPORT") : "5439")
 					   : "5432";
-	c->port = xstrdup(opt_text(app, "port") ? opt_text(app, "port") : def_port);
-	c->database = xstrdup(opt_text(app, "database") ? opt_text(app, "database") : "");
-	c->schema = xstrdup(opt_text(app, "schema") ? opt_text(app, "schema") : "public");
+	c->port = xstrdup(source_option_text(app, "port") ? source_option_text(app, "port") : def_port);
+	c->database = xstrdup(source_option_text(app, "database") ? source_option_text(app, "database") : "");
+	c->schema = xstrdup(source_option_text(app, "schema") ? source_option_text(app, "schema") : "public");
 	c->config_dir = xstrdup(config_dir ? config_dir : "");
-	if (!*c->database) {
-		rc = jerror_set(err, JERR_CONFIG, "app \"%s\": option \"database\" is required",
-				app->id);
-		goto out;
-	}
-	if ((rc = source_timeout_option(app, &timeout_ms, err)))
-		goto out;
+	if (!*c->database)
+		return jerror_set(err, JERR_CONFIG, "app \"%s\": option \"database\" is required",
+				  app->id);
+	if ((rc = source_timeout_option(app, timeout_ms, err)))
+		return rc;
 	for (const char *p = c->port; *p; p++) {
-		if (!isdigit((unsigned char)*p)) {
-			rc = jerror_set(err, JERR_CONFIG, "app \"%s\": option \"port\" is not a port "
-					"number: \"%s\"", app->id, c->port);
-			goto out;
-		}
+		if (!isdigit((unsigned char)*p))
+			return jerror_set(err, JERR_CONFIG, "app \"%s\": option \"port\" is not a port "
+					  "number: \"%s\"", app->id, c->port);
 	}
-	if ((rc = cert_file(app, "ssl_cert", config_dir, &cert, &cert_tmp, err)) ||
-	    (rc = cert_file(app, "ssl_key", config_dir, &key, &key_tmp, err)) ||
-	    (rc = cert_file(app, "ssl_ca", config_dir, &ca, &ca_tmp, err)))
-		goto out;
+	return JERR_OK;
+}
 
-	/* keyword/value pairs: user text is never pasted into a conninfo string */
+/*
+ * libpq's keyword/value pairs (borrowed from c, app and k) into keys/vals (room for
+ * PG_CONNINFO_MAX, NULL-terminated): user text is never pasted into a conninfo string.
+ */
+#define PG_CONNINFO_MAX 20
+static void conninfo(const struct pg_conn *c, const struct cfg_app *app, const struct pg_certs *k,
+		     const char **keys, const char **vals)
+{
+	int n = 0;
 	keys[n] = "host", vals[n++] = c->host;
 	keys[n] = "port", vals[n++] = c->port;
 	keys[n] = "dbname", vals[n++] = c->database;
-	if (opt_text(app, "user"))
-		keys[n] = "user", vals[n++] = opt_text(app, "user");
-	if (opt_text(app, "password"))
-		keys[n] = "password", vals[n++] = opt_text(app, "password");
+	if (source_option_text(app, "user"))
+		keys[n] = "user", vals[n++] = source_option_text(app, "user");
+	if (source_option_text(app, "password"))
+		keys[n] = "password", vals[n++] = source_option_text(app, "password");
 	/* Grouparoo: ssl=true means encrypted without verifying the server (sslmode=require) */
-	if (opt_text(app, "sslmode"))
-		keys[n] = "sslmode", vals[n++] = opt_text(app, "sslmode");
+	if (source_option_text(app, "sslmode"))
+		keys[n] = "sslmode", vals[n++] = source_option_text(app, "sslmode");
 	else if (opt_true(app, "ssl"))
 		keys[n] = "sslmode", vals[n++] = "require";
-	if (cert.len)
-		keys[n] = "sslcert", vals[n++] = cert.buf;
-	if (key.len)
-		keys[n] = "sslkey", vals[n++] = key.buf;
-	if (ca.len)
-		keys[n] = "sslrootcert", vals[n++] = ca.buf;
+	if (k->cert.len)
+		keys[n] = "sslcert", vals[n++] = k->cert.buf;
+	if (k->key.len)
+		keys[n] = "sslkey", vals[n++] = k->key.buf;
+	if (k->ca.len)
+		keys[n] = "sslrootcert", vals[n++] = k->ca.buf;
 	keys[n] = "client_encoding", vals[n++] = "UTF8";
 	if (!c->redshift) /* Redshift: SET after connecting (no startup options, no IntervalStyle) */
 		keys[n] = "options", vals[n++] = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 "
@@ -431,61 +385,80 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 	keys[n] = "application_name", vals[n++] = "joey";
 	keys[n] = "connect_timeout", vals[n++] = "10";
 	keys[n] = NULL, vals[n] = NULL;
+}
 
+/* The failure to connect, after tries, with libpq's msg (borrowed) and a hint. */
+static enum jerr connect_error(const struct pg_conn *c, const char *msg, int tries, struct jerror *err)
+{
+	jerror_set(err, JERR_SOURCE,
+		   "app \"%s\": cannot connect to %s at %s:%s, database "
+		   "\"%s\"",
+		   c->app->id, c->redshift ? "Redshift" : "PostgreSQL", c->host, c->port,
+		   c->database);
+	pgsrc_detail(err, NULL, msg);
+	if (c->redshift && strstr(msg, "authentication method 13"))
+		jerror_hint(err, "the user's password is stored as a SHA-256 hash, which "
+				 "libpq cannot answer: reset it as an MD5 or plain password "
+				 "(ALTER USER ... PASSWORD 'md5...')");
+	else if (strstr(msg, "password authentication failed"))
+		jerror_hint(err, "the server refused the user/password pair: check the app's "
+				 "\"user\" and \"password\" options");
+	else if (strstr(msg, "database") && strstr(msg, "does not exist"))
+		jerror_hint(err, "no database \"%s\" on that server: check the app's "
+				 "\"database\" option", c->database);
+	else if (pg_permanent_failure(msg))
+		jerror_hint(err, "check the app's user, password and database options");
+	else
+		jerror_hint(err, "gave up after %d tries; check that the server is "
+				 "running and reachable, and the app's host and port",
+			    tries);
+	return JERR_SOURCE;
+}
+
+/* c->pg connected with keys/vals, up to PG_CONNECT_TRIES tries with a growing pause. */
+static enum jerr connect_retrying(struct pg_conn *c, const char *const *keys, const char *const *vals,
+				  struct jerror *err)
+{
 	long delay = PG_RETRY_BASE_MS;
 	int tries = 0;
 	for (;;) {
 		tries++;
 		c->pg = PQconnectdbParams(keys, vals, 0);
 		if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
-			break;
+			return JERR_OK;
 		const char *msg = c->pg ? PQerrorMessage(c->pg) : "out of memory";
-		if (tries >= PG_CONNECT_TRIES || pg_permanent_failure(msg)) {
-			rc = jerror_set(err, JERR_SOURCE,
-					"app \"%s\": cannot connect to %s at %s:%s, database "
-					"\"%s\"",
-					app->id, c->redshift ? "Redshift" : "PostgreSQL", c->host, c->port,
-					c->database);
-			detail_pg(err, NULL, msg);
-			if (c->redshift && strstr(msg, "authentication method 13"))
-				jerror_hint(err, "the user's password is stored as a SHA-256 hash, which "
-						 "libpq cannot answer: reset it as an MD5 or plain password "
-						 "(ALTER USER ... PASSWORD 'md5...')");
-			else if (strstr(msg, "password authentication failed"))
-				jerror_hint(err, "the server refused the user/password pair: check the app's "
-						 "\"user\" and \"password\" options");
-			else if (strstr(msg, "database") && strstr(msg, "does not exist"))
-				jerror_hint(err, "no database \"%s\" on that server: check the app's "
-						 "\"database\" option", c->database);
-			else if (pg_permanent_failure(msg))
-				jerror_hint(err, "check the app's user, password and database options");
-			else
-				jerror_hint(err, "gave up after %d tries; check that the server is "
-						 "running and reachable, and the app's host and port",
-					    tries);
-			goto out;
-		}
+		if (tries >= PG_CONNECT_TRIES || pg_permanent_failure(msg))
+			return connect_error(c, msg, tries, err);
 		log_warn("app \"%s\": cannot connect to %s at %s:%s (try %d of %d), "
 			 "retrying in %ld ms",
-			 app->id, c->redshift ? "Redshift" : "PostgreSQL", c->host, c->port, tries,
+			 c->app->id, c->redshift ? "Redshift" : "PostgreSQL", c->host, c->port, tries,
 			 PG_CONNECT_TRIES, delay);
 		PQfinish(c->pg);
 		c->pg = NULL;
-		sleep_ms(delay);
+		source_sleep_ms(delay);
 		delay *= 2;
 	}
+}
+
+/* The session pinned after connecting: Redshift's time zone and date style, the schema,
+ * and on PostgreSQL 14+ client_connection_check_interval. */
+static enum jerr set_session(struct pg_conn *c, struct jerror *err)
+{
+	const struct cfg_app *app = c->app;
+	enum jerr rc = JERR_OK;
+	PGresult *res = NULL;
 
 	if (c->redshift) {
 		/* what the startup options set for PostgreSQL */
-		res = pg_exec(c, "SET TimeZone TO 'UTC'", 0, NULL);
+		res = pgsrc_exec(c, "SET TimeZone TO 'UTC'", 0, NULL);
 		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 			PQclear(res);
-			res = pg_exec(c, "SET DateStyle TO 'ISO, YMD'", 0, NULL);
+			res = pgsrc_exec(c, "SET DateStyle TO 'ISO, YMD'", 0, NULL);
 		}
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot set the session's time zone "
 					"and date style", app->id);
-			detail_pg(err, NULL, PQerrorMessage(c->pg));
+			pgsrc_detail(err, NULL, PQerrorMessage(c->pg));
 			goto out;
 		}
 		PQclear(res);
@@ -493,50 +466,54 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *config_dir, v
 	}
 	/* the schema tables are looked up in */
 	const char *sp[1] = { c->schema };
-	res = pg_exec(c, "SELECT pg_catalog.set_config('search_path', "
-			 "pg_catalog.quote_ident($1), false)", 1, sp);
+	res = pgsrc_exec(c, "SELECT pg_catalog.set_config('search_path', "
+			    "pg_catalog.quote_ident($1), false)", 1, sp);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot select schema \"%s\"", app->id,
 				c->schema);
-		detail_pg(err, NULL, PQerrorMessage(c->pg));
+		pgsrc_detail(err, NULL, PQerrorMessage(c->pg));
 		goto out;
 	}
 	if (!c->redshift && PQserverVersion(c->pg) >= 140000) {
 		/* the server checks every 10 s that joey is still there while a statement runs */
 		PQclear(res);
-		res = pg_exec(c, "SET client_connection_check_interval = 10000", 0, NULL);
+		res = pgsrc_exec(c, "SET client_connection_check_interval = 10000", 0, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			log_warn("app \"%s\": could not set client_connection_check_interval: %s", app->id,
 				 PQresultErrorMessage(res));
 	}
+out:
+	PQclear(res);
+	return rc;
+}
+
+enum jerr pgsrc_connect(const struct cfg_app *app, const char *config_dir, void **out,
+			struct jerror *err)
+{
+	struct pg_conn *c = xcalloc(1, sizeof(*c));
+	struct pg_certs certs = { STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, false, false, false };
+	const char *keys[PG_CONNINFO_MAX], *vals[PG_CONNINFO_MAX];
+	int64_t timeout_ms = 0;
+	enum jerr rc;
+
+	*out = NULL;
+	if ((rc = read_options(c, app, config_dir, &timeout_ms, err)) ||
+	    (rc = certs_write(app, config_dir, &certs, err)))
+		goto out;
+	conninfo(c, app, &certs, keys, vals);
+	if ((rc = connect_retrying(c, keys, vals, err)) || (rc = set_session(c, err)))
+		goto out;
 	c->cancel = PQgetCancel(c->pg);
 	source_watch_register(&c->watch, pg_cancel_statement, timeout_ms, app->id);
 	*out = c;
 	c = NULL;
 out:
-	PQclear(res);
-	if (cert_tmp)
-		unlink(cert.buf);
-	if (key_tmp)
-		unlink(key.buf);
-	if (ca_tmp)
-		unlink(ca.buf);
-	strbuf_release(&cert);
-	strbuf_release(&key);
-	strbuf_release(&ca);
-	if (c) {
-		PQfinish(c->pg);
-		free(c->host);
-		free(c->port);
-		free(c->database);
-		free(c->schema);
-		free(c->config_dir);
-		free(c);
-	}
+	certs_release(&certs);
+	pgsrc_disconnect(c);
 	return rc;
 }
 
-static void pg_disconnect(void *conn)
+void pgsrc_disconnect(void *conn)
 {
 	struct pg_conn *c = conn;
 	if (!c)
@@ -561,7 +538,7 @@ static void pg_table_info(void *conn, const char *table, const char *K, bool int
 	struct pg_conn *c = conn;
 	const char *v[3] = { c->schema, table, K };
 	/* Redshift folds quoted names to lower case (unless enable_case_sensitive_identifier) */
-	PGresult *res = pg_exec(c,
+	PGresult *res = pgsrc_exec(c,
 				c->redshift
 					? "SELECT t.table_type, c.data_type FROM information_schema.tables t "
 					  "LEFT JOIN information_schema.columns c ON c.table_schema = "
@@ -599,7 +576,7 @@ static char **result_names(PGresult *res, size_t *n)
 	return names;
 }
 
-static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerror *err)
+enum jerr pgsrc_check(void *conn, const struct cfg_source *src, struct jerror *err)
 {
 	struct pg_conn *c = conn;
 	struct strbuf sql = STRBUF_INIT;
@@ -610,11 +587,11 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 	PGresult *res = NULL;
 
 	sql_plan_init(&p);
-	if ((rc = pg_begin(c, sql_source_id(src), err)))
+	if ((rc = pgsrc_begin(c, sql_source_id(src), err)))
 		goto out_nt;
 	if (!src->is_query && src->table) {
 		const char *v[2] = { c->schema, src->table };
-		res = pg_exec(c, c->redshift ? "SELECT column_name FROM information_schema.columns WHERE "
+		res = pgsrc_exec(c, c->redshift ? "SELECT column_name FROM information_schema.columns WHERE "
 					       "table_schema = $1 AND table_name IN (CAST($2 AS VARCHAR(128)), lower(CAST($2 AS VARCHAR(128)))) "
 					       "ORDER BY ordinal_position"
 					     : "SELECT column_name FROM information_schema.columns WHERE "
@@ -623,7 +600,7 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": cannot read the columns of "
 					"table \"%s\"", sql_source_id(src), src->table);
-			detail_pg(err, NULL, PQerrorMessage(c->pg));
+			pgsrc_detail(err, NULL, PQerrorMessage(c->pg));
 			goto out;
 		}
 		names = result_names(res, &n);
@@ -636,7 +613,7 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 					   "the user may not read it)",
 				      c->app->id, c->database, c->host, c->port, c->schema);
 			const char *v1[1] = { c->schema };
-			res = pg_exec(c, "SELECT table_name FROM information_schema.tables WHERE "
+			res = pgsrc_exec(c, "SELECT table_name FROM information_schema.tables WHERE "
 					 "table_schema = $1 ORDER BY table_name", 1, v1);
 			char **tables = NULL;
 			size_t nt = 0;
@@ -651,11 +628,11 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 		strbuf_addstr(&sql, "SELECT * FROM (");
 		sql_add_query_text(&sql, src->query);
 		strbuf_addstr(&sql, ") AS \"joey$q\" LIMIT 0");
-		res = pg_exec(c, sql.buf, 0, NULL);
+		res = pgsrc_exec(c, sql.buf, 0, NULL);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",
 					sql_source_id(src));
-			detail_pg(err, NULL, PQresultErrorMessage(res));
+			pgsrc_detail(err, NULL, PQresultErrorMessage(res));
 			goto out;
 		}
 		n = (size_t)PQnfields(res);
@@ -675,25 +652,20 @@ static enum jerr pg_check(void *conn, const struct cfg_source *src, struct jerro
 	if (rc)
 		goto out;
 	PQclear(res);
-	rs_guard(c, p.sql.buf);
+	pgsrc_guard(c, p.sql.buf);
 	source_wait_begin(&c->watch);
 	res = PQprepare(c->pg, "", p.sql.buf, 0, NULL);
 	source_wait_end(&c->watch);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed to prepare",
 				sql_source_id(src));
-		detail_pg(err, NULL, PQresultErrorMessage(res));
+		pgsrc_detail(err, NULL, PQresultErrorMessage(res));
 	}
 out:
-	if (rc && rc != JERR_INTERRUPTED && source_watch_cancelled(&c->watch)) {
-		struct strbuf what = STRBUF_INIT;
-		strbuf_addf(&what, "source \"%s\"", sql_source_id(src));
-		rc = source_watch_error(&c->watch, what.buf, err);
-		strbuf_release(&what);
-	}
+	rc = source_watch_rc(&c->watch, rc, "source", sql_source_id(src), err);
 	PQclear(res);
 	res = NULL;
-	pg_rollback(c);
+	pgsrc_rollback(c);
 out_nt:
 	sql_free_names(names, n);
 	strbuf_release(&sql);
@@ -709,576 +681,6 @@ static enum jerr pg_describe(void *conn, const struct cfg_source *src, struct st
 	return sql_describe_source(((struct pg_conn *)conn)->d, conn, src, out, err);
 }
 
-/* ---- reading rows ---- */
-
-/*
- * A plain decimal ("-12.375": at most 15 digits, no exponent) as the double strtod
- * would give, without strtod: the digits as an integer and the power of ten are both
- * exact doubles (< 2^53, <= 10^15), so one division rounds correctly (Clinger's fast
- * path). False for anything else (the caller falls back to strtod).
- */
-static bool simple_decimal(const char *s, size_t n, double *out)
-{
-	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
-					1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
-	size_t i = 0, digits = 0, frac = 0;
-	bool neg = false, point = false;
-	uint64_t m = 0;
-
-	if (n && s[0] == '-')
-		neg = true, i++;
-	for (; i < n; i++) {
-		if (s[i] == '.' && !point) {
-			point = true;
-			continue;
-		}
-		if (s[i] < '0' || s[i] > '9' || ++digits > 15)
-			return false;
-		m = m * 10 + (uint64_t)(s[i] - '0');
-		frac += point;
-	}
-	if (!digits)
-		return false;
-	double d = (double)m / pow10[frac];
-	*out = neg ? -d : d;
-	return true;
-}
-
-/* Field idx of the current row as a value of prop's type; false if invalid. */
-static bool field_value(struct pg_cursor *cur, int idx, const struct cfg_property *prop,
-			struct value *v)
-{
-	const struct pg_field *f = &cur->fields[idx];
-	const char *s = f->s;
-	size_t n = f->len;
-	Oid t = cur->types[idx];
-
-	*v = VALUE_NULL;
-	if (f->null)
-		return true;
-	if (prop->is_array && !(cur->src->is_query && prop->query))
-		return sql_decode_array(prop, s, n, &cur->arena, v, &cur->row.n_invalid);
-	if (t == BOOLOID) {
-		bool b = s[0] == 't';
-		if (!sql_is_text_type(prop->type))
-			return sql_value_from_int(prop->type, b, v);
-		s = b ? "true" : "false";
-		n = strlen(s);
-	} else if (!sql_is_text_type(prop->type) &&
-		   (t == INT2OID || t == INT4OID || t == INT8OID || t == OIDOID ||
-		    t == FLOAT4OID || t == FLOAT8OID || t == NUMERICOID)) {
-		int64_t i;
-		double d;
-		if (decimal_to_int64(s, n, &i))
-			return sql_value_from_int(prop->type, i, v);
-		if (!simple_decimal(s, n, &d)) {
-			char *end;
-			d = strtod(s, &end);
-			if (end == s || *end)
-				return false;
-		}
-		return sql_value_from_real(prop->type, d, v);
-	}
-	if (prop->type == PROP_STRING) {
-		/* no copy: the row lives until the next one */
-		if (n) {
-			v->kind = VAL_STRING;
-			v->u.s = (struct slice){ s, n };
-		}
-		return true;
-	}
-	return value_coerce_text(prop->type, s, n, &cur->arena, v);
-}
-
-static enum jerr result_error(struct pg_cursor *cur, PGresult *res, struct jerror *err)
-{
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	const char *msg = res ? PQresultErrorMessage(res) : "";
-	snprintf(cur->sqlstate, sizeof(cur->sqlstate), "%s", state ? state : "");
-	jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->src));
-	detail_pg(err, NULL, *msg ? msg : PQerrorMessage(cur->conn->pg));
-	if (state && !strncmp(state, "42501", 5))
-		jerror_hint(err, "grant the app's user SELECT on the table (app \"%s\")",
-			    cur->conn->app->id);
-	return JERR_SOURCE;
-}
-
-/* rc, or the watcher's error when it cancelled the statement (timeout, stop). */
-static enum jerr cancelled_error(struct pg_cursor *cur, enum jerr rc, struct jerror *err)
-{
-	if (!rc || rc == JERR_INTERRUPTED || !source_watch_cancelled(&cur->conn->watch))
-		return rc;
-	struct strbuf what = STRBUF_INIT;
-	strbuf_addf(&what, "source \"%s\"", sql_source_id(cur->src));
-	rc = source_watch_error(&cur->conn->watch, what.buf, err);
-	strbuf_release(&what);
-	return rc;
-}
-
-/*
- * Read what is left of the running statement's results, leaving the connection idle.
- * The first error becomes the cursor's unless rc already is one.
- */
-static enum jerr drain(struct pg_cursor *cur, enum jerr rc, struct jerror *err)
-{
-	PGresult *res;
-	cur->done = true;
-	for (;;) {
-		source_wait_begin(&cur->conn->watch);
-		res = PQgetResult(cur->conn->pg);
-		source_wait_end(&cur->conn->watch);
-		if (!res)
-			break;
-		ExecStatusType st = PQresultStatus(res);
-		if (!rc && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
-		    st != PGRES_SINGLE_TUPLE && st != PGRES_COPY_OUT)
-			rc = result_error(cur, res, err);
-		PQclear(res);
-		if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN || st == PGRES_COPY_BOTH)
-			break; /* a COPY cut short by a lost connection: nothing more comes */
-	}
-	return rc;
-}
-
-static int hex_digit(char c)
-{
-	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-/* The character of the COPY escape after a backslash at *r (< end); *r moves past it. */
-static char copy_escape(char **r, const char *end)
-{
-	char *p = *r, c = *p++;
-	switch (c) {
-	case 'b': c = '\b'; break;
-	case 'f': c = '\f'; break;
-	case 'n': c = '\n'; break;
-	case 'r': c = '\r'; break;
-	case 't': c = '\t'; break;
-	case 'v': c = '\v'; break;
-	case 'x': /* \xh or \xhh; a lone \x is "x" */
-		if (p < end && isxdigit((unsigned char)*p)) {
-			int x = hex_digit(*p++);
-			if (p < end && isxdigit((unsigned char)*p))
-				x = x * 16 + hex_digit(*p++);
-			c = (char)x;
-		}
-		break;
-	default: /* \o, \oo, \ooo; anything else stands for itself (\\) */
-		if (c >= '0' && c <= '7') {
-			int o = c - '0';
-			for (int k = 0; k < 2 && p < end && *p >= '0' && *p <= '7'; k++)
-				o = o * 8 + (*p++ - '0');
-			c = (char)o;
-		}
-		break;
-	}
-	*r = p;
-	return c;
-}
-
-/*
- * Split one row of COPY text output in place (PostgreSQL's COPY documentation, "Text
- * Format"): fields separated by tabs, a newline at the end, \N on its own is NULL, and
- * backslash escapes are decoded (copy_escape). The server escapes only the backslash
- * and \b \f \n \r \t \v; the rest of the syntax is decoded for completeness. Each field
- * is NUL-terminated (decoding only shrinks; libpq NUL-terminates the row). False unless
- * there are exactly n fields.
- */
-static bool copy_split(char *row, size_t len, struct pg_field *f, int n)
-{
-	char *r = row, *end = row + len;
-	int i = 0;
-
-	if (r < end && end[-1] == '\n')
-		end--;
-	/* most rows have no backslash at all (no NULL, no escape): split them with memchr */
-	bool plain = !memchr(row, '\\', (size_t)(end - row));
-	for (;;) {
-		if (i == n)
-			return false;
-		if (end - r >= 2 && r[0] == '\\' && r[1] == 'N' && (end - r == 2 || r[2] == '\t')) {
-			f[i++] = (struct pg_field){ "", 0, true };
-			r += 2;
-		} else {
-			char *start = r, *w;
-			if (plain) {
-				char *tab = memchr(r, '\t', (size_t)(end - r));
-				r = tab ? tab : end;
-			}
-			while (r < end && *r != '\t' && *r != '\\')
-				r++; /* no escapes so far: nothing to move */
-			w = r;
-			while (r < end && *r != '\t') {
-				if (*r != '\\')
-					*w++ = *r++;
-				else if (++r == end)
-					return false;
-				else
-					*w++ = copy_escape(&r, end);
-			}
-			f[i++] = (struct pg_field){ start, (size_t)(w - start), false };
-			*w = '\0'; /* over the tab (r still tells) or at the end */
-		}
-		if (r >= end)
-			return i == n;
-		r++; /* the tab */
-	}
-}
-
-/* The current row's storage (its fields point into it), freed. */
-static void row_release(struct pg_cursor *cur)
-{
-	PQclear(cur->res);
-	cur->res = NULL;
-	if (cur->copy_row)
-		PQfreemem(cur->copy_row);
-	cur->copy_row = NULL;
-}
-
-/* The row layout, from the statement's description or its first row: types per column. */
-static enum jerr set_columns(struct pg_cursor *cur, const PGresult *res, struct jerror *err)
-{
-	int need = 1 + (int)cur->src->n_properties + (cur->grouped ? 1 : 0) +
-		   (cur->since_col ? 1 : 0);
-	if (PQnfields(res) != need)
-		return jerror_set(err, JERR_SOURCE,
-				  "source \"%s\": the query has %d columns, not %d",
-				  sql_source_id(cur->src), PQnfields(res), need);
-	cur->n_fields = need;
-	cur->types = xcalloc((size_t)need, sizeof(Oid));
-	cur->fields = xcalloc((size_t)need, sizeof(struct pg_field));
-	for (int i = 0; i < need; i++)
-		cur->types[i] = PQftype(res, i);
-	return JERR_OK;
-}
-
-/* The next row of the running statement into cur->fields (*got), or its end. */
-static enum jerr fetch(struct pg_cursor *cur, bool *got, struct jerror *err)
-{
-	PGconn *pg = cur->conn->pg;
-	*got = false;
-	if (cur->copy) {
-		char *buf = NULL;
-		source_wait_begin(&cur->conn->watch);
-		int n = PQgetCopyData(pg, &buf, 0);
-		source_wait_end(&cur->conn->watch);
-		if (n == -1) /* end of data: the command's result (or error) follows */
-			return drain(cur, JERR_OK, err);
-		if (n < 0) {
-			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
-				   sql_source_id(cur->src));
-			detail_pg(err, NULL, PQerrorMessage(pg));
-			return drain(cur, JERR_SOURCE, err);
-		}
-		cur->copy_row = buf;
-		if (!copy_split(buf, (size_t)n, cur->fields, cur->n_fields)) {
-			/* not expected from a server: the cursor stops, close cancels the rest */
-			jerror_set(err, JERR_SOURCE, "source \"%s\": malformed COPY row from the "
-				   "server", sql_source_id(cur->src));
-			jerror_detail(err, "expected %d tab-separated fields: \"%.100s\"",
-				      cur->n_fields, buf);
-			return JERR_SOURCE;
-		}
-		*got = true;
-		return JERR_OK;
-	}
-	for (;;) {
-		source_wait_begin(&cur->conn->watch);
-		PGresult *res = PQgetResult(pg);
-		source_wait_end(&cur->conn->watch);
-		if (!res) {
-			cur->done = true;
-			return JERR_OK;
-		}
-		switch (PQresultStatus(res)) {
-		case PGRES_SINGLE_TUPLE:
-			if (!cur->types) {
-				enum jerr rc = set_columns(cur, res, err);
-				if (rc) {
-					PQclear(res);
-					return drain(cur, rc, err);
-				}
-			}
-			cur->res = res;
-			for (int i = 0; i < cur->n_fields; i++)
-				cur->fields[i] = (struct pg_field){
-					PQgetvalue(res, 0, i), (size_t)PQgetlength(res, 0, i),
-					PQgetisnull(res, 0, i) != 0 };
-			*got = true;
-			return JERR_OK;
-		case PGRES_TUPLES_OK:
-			PQclear(res); /* end of rows; NULL follows */
-			continue;
-		default: {
-			enum jerr rc = result_error(cur, res, err);
-			PQclear(res);
-			return drain(cur, rc, err);
-		}
-		}
-	}
-}
-
-static enum jerr pg_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
-{
-	struct pg_cursor *cur = (struct pg_cursor *)base;
-	struct source_row *r = &cur->row;
-	enum jerr rc;
-
-	*row = NULL;
-	for (;;) {
-		if (cur->pending) {
-			cur->pending = false;
-		} else {
-			bool got;
-			row_release(cur);
-			if (cur->done)
-				return JERR_OK;
-			if ((rc = fetch(cur, &got, err)))
-				return cancelled_error(cur, rc, err);
-			if (!got)
-				return JERR_OK;
-		}
-		const struct pg_field *f = cur->fields;
-		arena_reset(&cur->arena);
-		if (f[0].null) {
-			int64_t k = 1;
-			if (cur->grouped)
-				decimal_to_int64(f[cur->count_col].s, f[cur->count_col].len, &k);
-			cur->null_keys += (uint64_t)k;
-			continue;
-		}
-		r->n_invalid = 0;
-		r->key.is_int = cur->int_key;
-		if (cur->int_key) {
-			int64_t i;
-			if (!decimal_to_int64(f[0].s, f[0].len, &i)) {
-				jerror_set(err, JERR_SOURCE_DATA,
-					   "source \"%s\": key column \"%s\" holds a non-integer value "
-					   "\"%.100s\"",
-					   sql_source_id(cur->src), cur->key_column, f[0].s);
-				jerror_detail(err, "the record key (primary key property) is an integer");
-				jerror_hint(err, "clean the column, or make the primary key property a "
-						 "string");
-				return JERR_SOURCE_DATA;
-			}
-			r->key.i = i;
-			if (cur->types[0] == INT8OID || cur->types[0] == INT4OID ||
-			    cur->types[0] == INT2OID)
-				r->key.text = (struct slice){ f[0].s, f[0].len }; /* canonical */
-			else
-				r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
-		} else {
-			r->key.i = 0;
-			r->key.text = (struct slice){ f[0].s, f[0].len };
-		}
-		for (size_t i = 0; i < r->n_values; i++) {
-			if (!field_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i])) {
-				r->values[i] = VALUE_NULL;
-				r->n_invalid++;
-				source_note_invalid(&cur->base, cur->src->properties[i], &r->key,
-						    f[i + 1].s, f[i + 1].len);
-			}
-		}
-		r->since = (struct slice){ "", 0 };
-		if (cur->since_col && !f[cur->since_col].null)
-			r->since = (struct slice){ f[cur->since_col].s, f[cur->since_col].len };
-		*row = r;
-		return JERR_OK;
-	}
-}
-
-static void pg_close(struct source_cursor *base)
-{
-	struct pg_cursor *cur = (struct pg_cursor *)base;
-	if (cur->null_keys)
-		log_warn("source \"%s\": skipped %" PRIu64 " rows with a NULL key column \"%s\"",
-			 sql_source_id(cur->src), cur->null_keys, cur->key_column);
-	row_release(cur);
-	if (!cur->done) {
-		/* stop the server sending the rest, then drain */
-		PGcancel *cancel = PQgetCancel(cur->conn->pg);
-		char buf[256], *row;
-		if (cancel) {
-			PQcancel(cancel, buf, sizeof(buf));
-			PQfreeCancel(cancel);
-		}
-		source_wait_begin(&cur->conn->watch);
-		if (cur->copy)
-			while (PQgetCopyData(cur->conn->pg, &row, 0) > 0)
-				PQfreemem(row);
-		source_wait_end(&cur->conn->watch);
-		(void)drain(cur, JERR_SOURCE, NULL); /* the cancel's error is expected */
-	}
-	if (cur->in_tx)
-		pg_rollback(cur->conn);
-	if (cur->conn)
-		cur->conn->streaming = false;
-	pg_disconnect(cur->own);
-	arena_release(&cur->arena);
-	free(cur->row.values);
-	free(cur->fields);
-	free(cur->types);
-	free(cur);
-}
-
-static const struct source_cursor_ops pg_cursor_ops = { pg_next, pg_close };
-
-static enum jerr send_failed(struct pg_cursor *cur, struct jerror *err)
-{
-	jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->src));
-	detail_pg(err, NULL, PQerrorMessage(cur->conn->pg));
-	return JERR_SOURCE;
-}
-
-/* A statement with bound values: sent with them, rows in single-row mode. */
-static enum jerr start_bound(struct pg_cursor *cur, const struct sql_plan *p, struct jerror *err)
-{
-	PGconn *pg = cur->conn->pg;
-	const char **values = xcalloc(p->n_binds, sizeof(*values));
-	for (size_t i = 0; i < p->n_binds; i++)
-		values[i] = p->binds[i].s; /* the text form; the server infers the type */
-	rs_guard(cur->conn, p->sql.buf);
-	int sent = PQsendQueryParams(pg, p->sql.buf, (int)p->n_binds, NULL, values, NULL, NULL, 0);
-	free(values);
-	if (!sent)
-		return send_failed(cur, err);
-	cur->conn->streaming = true;
-	cur->done = false;
-	if (!PQsetSingleRowMode(pg))
-		log_warn("source \"%s\": single-row mode unavailable", sql_source_id(cur->src));
-	return JERR_OK;
-}
-
-/*
- * A statement without values: parsed and described first (unnamed prepared statement; a
- * broken query fails here, and COPY does not send the column types), then run as
- * COPY (...) TO STDOUT in text format: one buffer per row, much cheaper than a PGresult
- * per row. (COPY takes no parameters: see the design note.)
- */
-static enum jerr start_copy(struct pg_cursor *cur, const struct sql_plan *p, struct jerror *err)
-{
-	PGconn *pg = cur->conn->pg;
-	struct strbuf copy = STRBUF_INIT;
-	enum jerr rc;
-	rs_guard(cur->conn, p->sql.buf);
-	source_wait_begin(&cur->conn->watch);
-	PGresult *res = PQprepare(pg, "", p->sql.buf, 0, NULL);
-	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-		PQclear(res);
-		res = PQdescribePrepared(pg, "");
-	}
-	source_wait_end(&cur->conn->watch);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		rc = result_error(cur, res, err);
-		PQclear(res);
-		return rc;
-	}
-	rc = set_columns(cur, res, err);
-	PQclear(res);
-	if (rc)
-		return rc;
-
-	strbuf_addf(&copy, "COPY (%s) TO STDOUT", p->sql.buf);
-	rs_guard(cur->conn, copy.buf); /* never reached for Redshift: open_cursor reads rows */
-	int sent = PQsendQuery(pg, copy.buf);
-	strbuf_release(&copy);
-	if (!sent)
-		return send_failed(cur, err);
-	cur->copy = true;
-	cur->conn->streaming = true;
-	cur->done = false;
-	source_wait_begin(&cur->conn->watch);
-	res = PQgetResult(pg);
-	source_wait_end(&cur->conn->watch);
-	if (PQresultStatus(res) != PGRES_COPY_OUT) {
-		rc = result_error(cur, res, err);
-		PQclear(res);
-		return drain(cur, rc, err);
-	}
-	PQclear(res);
-	return JERR_OK;
-}
-
-static enum jerr pg_open_cursor(void *conn, const struct cfg_source *src,
-				const struct source_read *read, struct source_cursor **out,
-				struct jerror *err)
-{
-	struct pg_conn *c = conn, *own = NULL;
-	struct sql_plan p;
-	struct pg_cursor *cur = NULL;
-	enum jerr rc;
-	bool got = false;
-
-	*out = NULL;
-	sql_plan_init(&p);
-	if (c->streaming) {
-		void *h;
-		if ((rc = pg_connect(c->app, c->config_dir, &h, err)))
-			goto out;
-		c = own = h;
-	}
-	rc = sql_plan_build(c->d, c, src, read, &p, err);
-	if (rc)
-		goto out;
-
-	cur = xcalloc(1, sizeof(*cur));
-	cur->base.ops = &pg_cursor_ops;
-	cur->base.source = src;
-	strbuf_init(&cur->base.prev_text, 0);
-	cur->conn = c;
-	cur->own = own;
-	own = NULL;
-	cur->src = src;
-	cur->done = true; /* nothing running yet */
-	cur->grouped = p.grouped;
-	cur->int_key = p.int_key;
-	cur->key_column = p.key_column;
-	cur->count_col = (int)src->n_properties + 1;
-	cur->since_col = p.since_col;
-	arena_init(&cur->arena);
-	cur->row.n_values = src->n_properties;
-	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
-
-	/* the first row (or the error) now, so open_cursor reports a broken query */
-	if ((rc = pg_begin(c, sql_source_id(src), err)))
-		goto out;
-	cur->in_tx = true;
-	/* Redshift has no COPY TO STDOUT: every statement in single-row mode */
-	rc = p.n_binds || c->redshift ? start_bound(cur, &p, err) : start_copy(cur, &p, err);
-	if (!rc)
-		rc = fetch(cur, &got, err);
-	rc = cancelled_error(cur, rc, err);
-	if (rc) {
-		/* a missing table/column: say which, with did-you-mean */
-		struct jerror cerr = JERROR_INIT;
-		bool missing = !strcmp(cur->sqlstate, "42P01") || !strcmp(cur->sqlstate, "42703");
-		if (missing && err && cur->done && cur->in_tx) {
-			pg_rollback(c); /* the failed transaction first: pg_check starts its own */
-			cur->in_tx = false;
-		}
-		if (missing && err && cur->done && pg_check(c, src, &cerr) != JERR_OK) {
-			jerror_release(err);
-			*err = cerr;
-			rc = err->code;
-		} else {
-			jerror_release(&cerr);
-		}
-		goto out;
-	}
-	cur->pending = got;
-	*out = &cur->base;
-	cur = NULL;
-out:
-	if (cur) {
-		strbuf_release(&cur->base.prev_text);
-		pg_close(&cur->base);
-	}
-	pg_disconnect(own);
-	sql_plan_release(&p);
-	return rc;
-}
-
 /* ---- sample (the UI's editors) ---- */
 
 static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
@@ -1291,10 +693,10 @@ static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct s
 
 	if (c->streaming)
 		return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", c->app->id);
-	if ((rc = pg_begin(c, c->app->id, err)))
+	if ((rc = pgsrc_begin(c, c->app->id, err)))
 		return rc;
 	const char *v[1] = { c->schema };
-	res = pg_exec(c, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
+	res = pgsrc_exec(c, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
 			 "ORDER BY table_name COLLATE \"C\"", 1, v);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto fail;
@@ -1310,7 +712,7 @@ static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct s
 	strbuf_addch(&sql, '.');
 	sql_add_ident(&pg_dialect, &sql, table);
 	strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
-	res = pg_exec(c, sql.buf, 0, NULL);
+	res = pgsrc_exec(c, sql.buf, 0, NULL);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto fail;
 	out->n_columns = (size_t)PQnfields(res);
@@ -1330,16 +732,11 @@ static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct s
 fail:
 	rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", c->app->id, table ? "table \"" : "its tables",
 			table ? table : "", table ? "\"" : "");
-	detail_pg(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-	if (source_watch_cancelled(&c->watch)) {
-		struct strbuf w = STRBUF_INIT;
-		strbuf_addf(&w, "app \"%s\"", c->app->id);
-		rc = source_watch_error(&c->watch, w.buf, err);
-		strbuf_release(&w);
-	}
+	pgsrc_detail(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+	rc = source_watch_rc(&c->watch, rc, "app", c->app->id, err);
 out:
 	PQclear(res);
-	pg_rollback(c);
+	pgsrc_rollback(c);
 	strbuf_release(&sql);
 	return rc;
 }
@@ -1349,11 +746,11 @@ const struct source_ops source_postgres = {
 	.source_types = pg_source_types,
 	.app_options = pg_app_options,
 	.required_app_options = pg_required_options,
-	.connect = pg_connect,
-	.check = pg_check,
-	.open_cursor = pg_open_cursor,
+	.connect = pgsrc_connect,
+	.check = pgsrc_check,
+	.open_cursor = pgsrc_open_cursor,
 	.describe = pg_describe,
-	.disconnect = pg_disconnect,
+	.disconnect = pgsrc_disconnect,
 	.sample = pg_sample,
 };
 
@@ -1363,9 +760,9 @@ const struct source_ops source_redshift = {
 	.source_types = rs_source_types,
 	.app_options = rs_app_options,
 	.required_app_options = pg_required_options,
-	.connect = pg_connect,
-	.check = pg_check,
-	.open_cursor = pg_open_cursor,
+	.connect = pgsrc_connect,
+	.check = pgsrc_check,
+	.open_cursor = pgsrc_open_cursor,
 	.describe = pg_describe,
-	.disconnect = pg_disconnect,
+	.disconnect = pgsrc_disconnect,
 };

@@ -195,6 +195,31 @@ enum jerr source_watch_error(struct source_watch *w, const char *what, struct je
 	return JERR_SOURCE;
 }
 
+enum jerr source_watch_rc(struct source_watch *w, enum jerr rc, const char *kind, const char *id,
+			  struct jerror *err)
+{
+	if (!rc || rc == JERR_INTERRUPTED || !source_watch_cancelled(w))
+		return rc;
+	struct strbuf what = STRBUF_INIT;
+	strbuf_addf(&what, "%s \"%s\"", kind, id);
+	rc = source_watch_error(w, what.buf, err);
+	strbuf_release(&what);
+	return rc;
+}
+
+const char *source_option_text(const struct cfg_app *app, const char *key)
+{
+	const struct cfg_option *o = cfg_options_get(&app->options, key);
+	return o && o->str && *o->str ? o->str : NULL;
+}
+
+void source_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
 enum jerr source_timeout_option(const struct cfg_app *app, int64_t *ms, struct jerror *err)
 {
 	const struct cfg_option *o = cfg_options_get(&app->options, "statementTimeout");

@@ -295,11 +295,22 @@ static inline enum source_cancel_reason source_watch_cancelled(struct source_wat
  */
 enum jerr source_watch_error(struct source_watch *w, const char *what, struct jerror *err);
 /*
+ * rc, or, when rc is an error other than JERR_INTERRUPTED and the watcher cancelled the
+ * statement on w (timeout, stop), source_watch_error's for `<kind> "<id>"` ("source",
+ * "app"; both borrowed).
+ */
+enum jerr source_watch_rc(struct source_watch *w, enum jerr rc, const char *kind, const char *id,
+			  struct jerror *err) JOEY_WUR;
+/*
  * The app's statementTimeout option in milliseconds into *ms: SOURCE_TIMEOUT_DEFAULT_S
  * when absent, 0 ("0": no limit). JERR_CONFIG when it is not a number >= 0.
  */
 #define SOURCE_TIMEOUT_DEFAULT_S 300
 enum jerr source_timeout_option(const struct cfg_app *app, int64_t *ms, struct jerror *err) JOEY_WUR;
+/* The app's option key as text (borrowed from app), or NULL when absent or "". */
+const char *source_option_text(const struct cfg_app *app, const char *key);
+/* Sleep ms milliseconds (connect retries), through signals. */
+void source_sleep_ms(long ms);
 /*
  * The stop flag (borrowed; NULL: none) of the calling thread's source reads: watches
  * registered by this thread from now on are cancelled when it is set, and

@@ -100,8 +100,11 @@ struct sql_dialect {
 	/* identifiers escape the quote and backslash with a backslash (BigQuery) instead of
 	 * doubling the quote */
 	bool ident_backslash;
-	/* no physical row order to break ties (rowid_col NULL): picks and arrays order by
-	 * the value itself last, so unchanged data gives the same pick every run */
+	/* no physical row order to break ties (rowid_col NULL; Redshift, ClickHouse,
+	 * Snowflake, BigQuery): picks and arrays order by the value itself last (NULL
+	 * smallest, spelled out when null_rank), so unchanged data gives the same pick every
+	 * run: most recent keeps the largest, least recent and exact the smallest
+	 * (SQL_PICK_ARGMAX always does) */
 	bool value_tiebreak;
 	/* SQL_PARAM_LITERAL: append b as a literal (escaped for conn's character set) */
 	void (*literal)(void *conn, struct strbuf *sb, const struct sql_bind *b);
@@ -126,10 +129,6 @@ struct sql_dialect {
 	/* SQL_PICK_WINDOW: the outer MAX(CASE WHEN w = 1 THEN CAST(col AS <pick_cast>) END),
 	 * for servers without MAX(boolean) (Redshift; the value arrives as text) */
 	const char *pick_cast;
-	/* no physical row order (Redshift, ClickHouse): ties of a pick's sort key (and exact
-	 * without a sortColumn) are broken by the value itself, so two reads of unchanged
-	 * data agree: most recent keeps the largest, least recent and exact the smallest */
-	bool tiebreak_value;
 };
 
 enum sql_bind_kind { SQL_BIND_TEXT, SQL_BIND_INT, SQL_BIND_REAL };
@@ -225,6 +224,38 @@ bool sql_decode_array(const struct cfg_property *prop, const char *text, size_t 
 		      struct arena *a, struct value *out, size_t *n_invalid);
 /* Decimal text of i in arena, its length in *len. */
 char *sql_fmt_i64(struct arena *a, int64_t i, size_t *len);
+/* A number's text (n bytes, NUL-terminated at n: "12", "-0.5", "1e3") as a value of type
+ * t, integers exactly; false if it is not a number or not one of type t. */
+bool sql_value_from_number_text(enum prop_type t, const char *s, size_t n, struct value *v);
+
+/* A value's text (s, n bytes; borrowed) as a value of type t into v (VALUE_NULL on entry):
+ * a string without a copy (v points into s; "" stays NULL), other types coerced into a
+ * (value_coerce_text). False if the text is not valid for t. */
+bool sql_value_from_text(enum prop_type t, const char *s, size_t n, struct arena *a, struct value *v);
+
+/* ---- reading rows ---- */
+
+/* The rows a NULL key stands for in a grouped statement: its COUNT(*) column's text (n
+ * bytes), or 1 when that is not a number. */
+uint64_t sql_null_key_rows(const char *count, size_t n);
+/* Value i of cur's current row r could not be read (its text s, n bytes; borrowed): NULL,
+ * counted in r->n_invalid and noted for the run (source_note_invalid). */
+void sql_row_invalid(struct source_cursor *cur, struct source_row *r, size_t i, const char *s, size_t n);
+
+/* JERR_SOURCE_DATA: the integer key column key_column (borrowed) of src holds text
+ * (borrowed; NULL: "") that is not an integer. */
+enum jerr sql_key_not_integer(const struct cfg_source *src, const char *key_column, const char *text,
+			      struct jerror *err);
+/*
+ * key from the text of a row's key column (s, n bytes, NUL-terminated at n; borrowed,
+ * as key->text may point into it): for an int_key the integer, its text s itself when
+ * canonical (the database's integer output) or else its decimal form in a; otherwise
+ * the text. JERR_SOURCE_DATA (sql_key_not_integer) for an int_key that is not one.
+ */
+enum jerr sql_row_key(const struct cfg_source *src, const char *key_column, bool int_key, const char *s,
+		      size_t n, bool canonical, struct arena *a, struct rkey *key, struct jerror *err);
+/* At the close of a cursor of src: warn of n rows (if any) skipped for a NULL key. */
+void sql_warn_null_keys(const struct cfg_source *src, uint64_t n, const char *key_column);
 
 /* ---- check ---- */
 

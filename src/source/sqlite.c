@@ -64,11 +64,6 @@ static const char *const sqlite_source_types[] = {
 };
 static const char *const sqlite_app_options[] = { "file", NULL };
 
-static const char *sid(const struct cfg_source *src)
-{
-	return src && src->id ? src->id : "?";
-}
-
 /* ---- connection ---- */
 
 static enum jerr sq_connect(const struct cfg_app *app, const char *config_dir, void **out,
@@ -243,7 +238,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 			char **tables = NULL;
 			size_t nt = 0;
 			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist",
-					sid(src), src->table);
+					sql_source_id(src), src->table);
 			jerror_detail(err, "app \"%s\", database \"%s\": %s", c->app->id, c->path,
 				      sqlite3_errmsg(c->db));
 			/* did you mean: the tables and views of the database */
@@ -270,7 +265,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 		strbuf_addch(&rel, ')');
 		if (relation_columns(c->db, rel.buf, &names, &n) != SQLITE_OK) {
 			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",
-					sid(src));
+					sql_source_id(src));
 			jerror_detail(err, "%s", sqlite3_errmsg(c->db));
 			goto out;
 		}
@@ -288,7 +283,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 	if (rc)
 		goto out;
 	if (sqlite3_prepare_v2(c->db, p.sql.buf, (int)p.sql.len, &st, NULL) != SQLITE_OK) {
-		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed to prepare", sid(src));
+		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed to prepare", sql_source_id(src));
 		jerror_detail(err, "%s", sqlite3_errmsg(c->db));
 	}
 out:
@@ -330,15 +325,7 @@ static bool column_value(struct sq_cursor *cur, int idx, const struct cfg_proper
 		return sql_value_from_real(prop->type, sqlite3_column_double(st, idx), v);
 	const char *s = (const char *)sqlite3_column_text(st, idx);
 	size_t n = (size_t)sqlite3_column_bytes(st, idx);
-	if (prop->type == PROP_STRING) {
-		/* no copy: sqlite keeps the text until the next step */
-		if (n) {
-			v->kind = VAL_STRING;
-			v->u.s = (struct slice){ s, n };
-		}
-		return true;
-	}
-	return value_coerce_text(prop->type, s, n, &cur->arena, v);
+	return sql_value_from_text(prop->type, s, n, &cur->arena, v); /* sqlite keeps s until the next step */
 }
 
 static enum jerr sq_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
@@ -360,11 +347,11 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 			return JERR_OK;
 		}
 		if (rc != SQLITE_ROW) {
-			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sid(cur->src));
+			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->src));
 			jerror_detail(err, "%s", sqlite3_errmsg(cur->conn->db));
 			if (source_watch_cancelled(&cur->conn->watch) == SOURCE_CANCEL_STOP) {
 				struct strbuf what = STRBUF_INIT;
-				strbuf_addf(&what, "source \"%s\"", sid(cur->src));
+				strbuf_addf(&what, "source \"%s\"", sql_source_id(cur->src));
 				enum jerr code = source_watch_error(&cur->conn->watch, what.buf, err);
 				strbuf_release(&what);
 				return code;
@@ -393,17 +380,9 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 				const char *s = (const char *)sqlite3_column_text(st, 0);
 				ok = decimal_to_int64(s, (size_t)sqlite3_column_bytes(st, 0), &i);
 			}
-			if (!ok) {
-				const char *s = (const char *)sqlite3_column_text(st, 0);
-				jerror_set(err, JERR_SOURCE_DATA,
-					   "source \"%s\": key column \"%s\" holds a non-integer value "
-					   "\"%.100s\"",
-					   sid(cur->src), cur->key_column, s ? s : "");
-				jerror_detail(err, "the record key (primary key property) is an integer");
-				jerror_hint(err, "clean the column, or make the primary key property a "
-						 "string");
-				return JERR_SOURCE_DATA;
-			}
+			if (!ok)
+				return sql_key_not_integer(cur->src, cur->key_column,
+							   (const char *)sqlite3_column_text(st, 0), err);
 			r->key.i = i;
 			r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
 		} else {
@@ -412,13 +391,9 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 			r->key.text.len = (size_t)sqlite3_column_bytes(st, 0);
 		}
 		for (size_t i = 0; i < r->n_values; i++) {
-			if (!column_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i])) {
-				r->values[i] = VALUE_NULL;
-				r->n_invalid++;
-				source_note_invalid(&cur->base, cur->src->properties[i], &r->key,
-						    (const char *)sqlite3_column_text(st, (int)i + 1),
-						    (size_t)sqlite3_column_bytes(st, (int)i + 1));
-			}
+			if (!column_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i]))
+				sql_row_invalid(&cur->base, r, i, (const char *)sqlite3_column_text(st, (int)i + 1),
+						(size_t)sqlite3_column_bytes(st, (int)i + 1));
 		}
 		r->since = (struct slice){ "", 0 };
 		if (cur->since_col && sqlite3_column_type(st, cur->since_col) != SQLITE_NULL) {
@@ -433,9 +408,7 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 static void sq_close(struct source_cursor *base)
 {
 	struct sq_cursor *cur = (struct sq_cursor *)base;
-	if (cur->null_keys)
-		log_warn("source \"%s\": skipped %" PRIu64 " rows with a NULL key column \"%s\"",
-			 sid(cur->src), cur->null_keys, cur->key_column);
+	sql_warn_null_keys(cur->src, cur->null_keys, cur->key_column);
 	sqlite3_finalize(cur->stmt);
 	arena_release(&cur->arena);
 	free(cur->row.values);
@@ -466,7 +439,7 @@ static enum jerr sq_open_cursor(void *conn, const struct cfg_source *src,
 		rc = sq_check(c, src, err);
 		if (!rc) {
 			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed to prepare",
-					sid(src));
+					sql_source_id(src));
 			jerror_detail(err, "%s", msg.buf);
 		}
 		strbuf_release(&msg);

@@ -1,0 +1,180 @@
+/*
+ * postgres_copy.c: PostgreSQL rows as COPY (<statement>) TO STDOUT text (postgres.c's
+ * design note): the statement is prepared and described first, then each row arrives
+ * as one libpq buffer, split in place into the cursor's fields. The cursor owns the
+ * current row's buffer (PQfreemem at the next row). Called by postgres_rows.c.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "base/strbuf.h"
+#include "source/postgres_internal.h"
+#include "source/sqlgen.h"
+
+static int hex_digit(char c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* The character of the COPY escape after a backslash at *r (< end); *r moves past it. */
+static char copy_escape(char **r, const char *end)
+{
+	char *p = *r, c = *p++;
+	switch (c) {
+	case 'b': c = '\b'; break;
+	case 'f': c = '\f'; break;
+	case 'n': c = '\n'; break;
+	case 'r': c = '\r'; break;
+	case 't': c = '\t'; break;
+	case 'v': c = '\v'; break;
+	case 'x': /* \xh or \xhh; a lone \x is "x" */
+		if (p < end && isxdigit((unsigned char)*p)) {
+			int x = hex_digit(*p++);
+			if (p < end && isxdigit((unsigned char)*p))
+				x = x * 16 + hex_digit(*p++);
+			c = (char)x;
+		}
+		break;
+	default: /* \o, \oo, \ooo; anything else stands for itself (\\) */
+		if (c >= '0' && c <= '7') {
+			int o = c - '0';
+			for (int k = 0; k < 2 && p < end && *p >= '0' && *p <= '7'; k++)
+				o = o * 8 + (*p++ - '0');
+			c = (char)o;
+		}
+		break;
+	}
+	*r = p;
+	return c;
+}
+
+/*
+ * Split one row of COPY text output in place (PostgreSQL's COPY documentation, "Text
+ * Format"): fields separated by tabs, a newline at the end, \N on its own is NULL, and
+ * backslash escapes are decoded (copy_escape). The server escapes only the backslash
+ * and \b \f \n \r \t \v; the rest of the syntax is decoded for completeness. Each field
+ * is NUL-terminated (decoding only shrinks; libpq NUL-terminates the row). False unless
+ * there are exactly n fields.
+ */
+static bool copy_split(char *row, size_t len, struct pg_field *f, int n)
+{
+	char *r = row, *end = row + len;
+	int i = 0;
+
+	if (r < end && end[-1] == '\n')
+		end--;
+	/* most rows have no backslash at all (no NULL, no escape): split them with memchr */
+	bool plain = !memchr(row, '\\', (size_t)(end - row));
+	for (;;) {
+		if (i == n)
+			return false;
+		if (end - r >= 2 && r[0] == '\\' && r[1] == 'N' && (end - r == 2 || r[2] == '\t')) {
+			f[i++] = (struct pg_field){ "", 0, true };
+			r += 2;
+		} else {
+			char *start = r, *w;
+			if (plain) {
+				char *tab = memchr(r, '\t', (size_t)(end - r));
+				r = tab ? tab : end;
+			}
+			while (r < end && *r != '\t' && *r != '\\')
+				r++; /* no escapes so far: nothing to move */
+			w = r;
+			while (r < end && *r != '\t') {
+				if (*r != '\\')
+					*w++ = *r++;
+				else if (++r == end)
+					return false;
+				else
+					*w++ = copy_escape(&r, end);
+			}
+			f[i++] = (struct pg_field){ start, (size_t)(w - start), false };
+			*w = '\0'; /* over the tab (r still tells) or at the end */
+		}
+		if (r >= end)
+			return i == n;
+		r++; /* the tab */
+	}
+}
+
+/* The next COPY row into cur->fields (*got), or the end of the data. */
+enum jerr pgsrc_fetch_copy(struct pg_cursor *cur, bool *got, struct jerror *err)
+{
+	PGconn *pg = cur->conn->pg;
+	char *buf = NULL;
+	source_wait_begin(&cur->conn->watch);
+	int n = PQgetCopyData(pg, &buf, 0);
+	source_wait_end(&cur->conn->watch);
+	if (n == -1) /* end of data: the command's result (or error) follows */
+		return pgsrc_drain(cur, JERR_OK, err);
+	if (n < 0) {
+		jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
+			   sql_source_id(cur->src));
+		pgsrc_detail(err, NULL, PQerrorMessage(pg));
+		return pgsrc_drain(cur, JERR_SOURCE, err);
+	}
+	cur->copy_row = buf;
+	if (!copy_split(buf, (size_t)n, cur->fields, cur->n_fields)) {
+		/* not expected from a server: the cursor stops, close cancels the rest */
+		jerror_set(err, JERR_SOURCE, "source \"%s\": malformed COPY row from the "
+			   "server", sql_source_id(cur->src));
+		jerror_detail(err, "expected %d tab-separated fields: \"%.100s\"",
+			      cur->n_fields, buf);
+		return JERR_SOURCE;
+	}
+	*got = true;
+	return JERR_OK;
+}
+
+/*
+ * A statement without values: parsed and described first (unnamed prepared statement; a
+ * broken query fails here, and COPY does not send the column types), then run as
+ * COPY (...) TO STDOUT in text format: one buffer per row, much cheaper than a PGresult
+ * per row. (COPY takes no parameters: see the design note.)
+ */
+enum jerr pgsrc_start_copy(struct pg_cursor *cur, const struct sql_plan *p, struct jerror *err)
+{
+	PGconn *pg = cur->conn->pg;
+	struct strbuf copy = STRBUF_INIT;
+	enum jerr rc;
+	pgsrc_guard(cur->conn, p->sql.buf);
+	source_wait_begin(&cur->conn->watch);
+	PGresult *res = PQprepare(pg, "", p->sql.buf, 0, NULL);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		res = PQdescribePrepared(pg, "");
+	}
+	source_wait_end(&cur->conn->watch);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = pgsrc_result_error(cur, res, err);
+		PQclear(res);
+		return rc;
+	}
+	rc = pgsrc_set_columns(cur, res, err);
+	PQclear(res);
+	if (rc)
+		return rc;
+
+	strbuf_addf(&copy, "COPY (%s) TO STDOUT", p->sql.buf);
+	pgsrc_guard(cur->conn, copy.buf); /* never reached for Redshift: open_cursor reads rows */
+	int sent = PQsendQuery(pg, copy.buf);
+	strbuf_release(&copy);
+	if (!sent)
+		return pgsrc_send_failed(cur, err);
+	cur->copy = true;
+	cur->conn->streaming = true;
+	cur->done = false;
+	source_wait_begin(&cur->conn->watch);
+	res = PQgetResult(pg);
+	source_wait_end(&cur->conn->watch);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		rc = pgsrc_result_error(cur, res, err);
+		PQclear(res);
+		return pgsrc_drain(cur, rc, err);
+	}
+	PQclear(res);
+	return JERR_OK;
+}
+

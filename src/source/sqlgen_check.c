@@ -1,0 +1,120 @@
+/*
+ * sqlgen_check.c: the dialect-independent pieces of `check` and `sample` (sqlgen.h
+ * "check"): column checks with did-you-mean hints, sample values. Messages go to the
+ * jerror handed in; sample values are malloc'd for the caller. Called by the SQL
+ * connectors.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/suggest.h"
+#include "base/xalloc.h"
+#include "source/sqlgen.h"
+
+static bool has_name(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcasecmp(names[i], name))
+			return true;
+	return false;
+}
+
+void sql_hint_names(struct jerror *err, const char *word, const char *const *names, size_t n,
+		    const char *what)
+{
+	const char *s = suggest_closest(word, names, n);
+	if (s) {
+		jerror_hint(err, "did you mean \"%s\"?", s);
+		return;
+	}
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < n && i < 20; i++)
+		strbuf_addf(&sb, "%s\"%s\"", i ? ", " : "", names[i]);
+	if (n > 20)
+		strbuf_addstr(&sb, ", ...");
+	jerror_hint(err, "%s: %s", what, n ? sb.buf : "(none)");
+	strbuf_release(&sb);
+}
+
+static enum jerr check_column(const struct cfg_source *src, const char *relname,
+			      const char *const *names, size_t n, const char *col,
+			      const char *used_by, struct jerror *err)
+{
+	if (!col || has_name(names, n, col))
+		return JERR_OK;
+	if (relname)
+		jerror_set(err, JERR_CONFIG,
+			   "source \"%s\": column \"%s\" does not exist in table \"%s\"",
+			   sql_source_id(src), col, relname);
+	else
+		jerror_set(err, JERR_CONFIG,
+			   "source \"%s\": column \"%s\" does not exist in the source query",
+			   sql_source_id(src), col);
+	jerror_detail(err, "used by %s", used_by);
+	sql_hint_names(err, col, names, n,
+		       relname ? "the table's columns are" : "the query's columns are");
+	return JERR_CONFIG;
+}
+
+enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,
+			    const char *const *names, size_t n, struct jerror *err)
+{
+	struct strbuf used = STRBUF_INIT;
+	enum jerr rc = check_column(src, relname, names, n, src->mapping_column,
+				    "the source mapping", err);
+	for (size_t i = 0; !rc && i < src->n_properties; i++) {
+		const struct cfg_property *prop = src->properties[i];
+		if (src->is_query && prop->query)
+			continue;
+		strbuf_reset(&used);
+		strbuf_addf(&used, "property \"%s\" (options.column)", prop->id);
+		rc = check_column(src, relname, names, n, prop->column, used.buf, err);
+		if (rc)
+			break;
+		strbuf_reset(&used);
+		strbuf_addf(&used, "property \"%s\" (options.sortColumn)", prop->id);
+		rc = check_column(src, relname, names, n, prop->sort_column, used.buf, err);
+		for (size_t k = 0; !rc && k < prop->n_filters; k++) {
+			strbuf_reset(&used);
+			strbuf_addf(&used, "property \"%s\" (filter %zu)", prop->id, k + 1);
+			rc = check_column(src, relname, names, n, prop->filters[k].key, used.buf,
+					  err);
+		}
+	}
+	/* the high-water mark of an incremental schedule */
+	if (!rc && src->schedule && !src->is_query) {
+		strbuf_reset(&used);
+		strbuf_addf(&used, "schedule \"%s\" (options.column)", src->schedule->id);
+		rc = check_column(src, relname, names, n, cfg_options_str(&src->schedule->options, "column"),
+				  used.buf, err);
+	}
+	strbuf_release(&used);
+	return rc;
+}
+
+char *sql_sample_value(const char *s, size_t n)
+{
+	if (!s)
+		return NULL;
+	if (n <= SOURCE_SAMPLE_MAX_VALUE)
+		return xstrndup(s, n);
+	size_t k = SOURCE_SAMPLE_MAX_VALUE;
+	while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+		k--; /* not inside a UTF-8 sequence */
+	char *out = xmalloc(k + sizeof("\xe2\x80\xa6"));
+	memcpy(out, s, k);
+	memcpy(out + k, "\xe2\x80\xa6", sizeof("\xe2\x80\xa6"));
+	return out;
+}
+
+enum jerr sql_sample_table_known(const char *app_id, const char *table, char *const *names, size_t n,
+				 struct jerror *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], table))
+			return JERR_OK;
+	jerror_set(err, JERR_CONFIG, "app \"%s\" has no table \"%s\"", app_id, table);
+	sql_hint_names(err, table, (const char *const *)names, n, "its tables are");
+	return JERR_CONFIG;
+}
