@@ -192,46 +192,6 @@ static bool bytea_decode(const char *s, struct arena *a, unsigned char **out, si
 	return true;
 }
 
-/*
- * The state store URL split like pg.c does: what libpq gets (without our ?schema=)
- * and the schema (default "joey").
- */
-static void split_state_url(const char *url, struct strbuf *conninfo, struct strbuf *schema)
-{
-	const char *q = strchr(url, '?');
-	bool first = true;
-	if (!q) {
-		strbuf_addstr(conninfo, url);
-	} else {
-		strbuf_add(conninfo, url, (size_t)(q - url));
-		for (const char *p = q + 1; *p;) {
-			const char *end = strchr(p, '&');
-			size_t n = end ? (size_t)(end - p) : strlen(p);
-			if (n > 7 && !strncmp(p, "schema=", 7)) {
-				strbuf_reset(schema);
-				for (size_t i = 7; i < n; i++) {
-					if (p[i] == '%' && i + 2 < n && isxdigit((unsigned char)p[i + 1]) &&
-					    isxdigit((unsigned char)p[i + 2])) {
-						strbuf_addch(schema, hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
-						i += 2;
-					} else {
-						strbuf_addch(schema, p[i]);
-					}
-				}
-			} else if (n) {
-				strbuf_addch(conninfo, first ? '?' : '&');
-				strbuf_add(conninfo, p, n);
-				first = false;
-			}
-			p += n;
-			if (*p == '&')
-				p++;
-		}
-	}
-	if (!schema->len)
-		strbuf_addstr(schema, "joey");
-}
-
 /* ---- connecting ---- */
 
 /* A connection to the state store's database; readonly: for the query, which writes nothing. */
@@ -399,7 +359,7 @@ enum jerr warehouse_open(const struct config *cfg, const struct cfg_model *model
 	w->fp = xcalloc(n_dests ? n_dests : 1, sizeof(*w->fp));
 	w->summary.unchanged = xcalloc(n_dests ? n_dests : 1, sizeof(uint64_t));
 
-	split_state_url(state_location(st), &conninfo, &schema);
+	state_pg_split_url(state_location(st), &conninfo, &schema);
 	w->conninfo = strbuf_detach(&conninfo, NULL);
 	w->schema = strbuf_detach(&schema, NULL);
 	const struct cfg_app *app = model->primary_source->app;
@@ -786,7 +746,7 @@ enum jerr warehouse_describe(const struct cfg_source *src, struct state *st, str
 	enum jerr rc = JERR_OK;
 	PGconn *pg;
 
-	split_state_url(state_location(st), &conninfo, &schema);
+	state_pg_split_url(state_location(st), &conninfo, &schema);
 	pg = wh_connect(conninfo.buf, true, &why);
 	if (!pg || !set_search_path(pg, app_schema, &why)) {
 		rc = jerror_set(err, JERR_SOURCE, "warehouse diff: %s", why.buf);

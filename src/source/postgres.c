@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "source/postgres_internal.h"
+#include "source/pgmsg.h"
 #include "source/source.h"
 #include "source/sqlgen.h"
 
@@ -143,27 +144,12 @@ static const struct sql_dialect rs_dialect = {
 
 /* ---- helpers ---- */
 
-/* The server's (or libpq's) message on one line, without trailing newlines. */
-static void add_pg_message(struct strbuf *sb, const char *msg)
-{
-	size_t start = sb->len;
-	for (const char *s = msg ? msg : ""; *s; s++) {
-		if (*s == '\n') {
-			strbuf_addstr(sb, "; ");
-			continue;
-		}
-		strbuf_addch(sb, *s == '\t' ? ' ' : *s);
-	}
-	while (sb->len > start && (sb->buf[sb->len - 1] == ' ' || sb->buf[sb->len - 1] == ';'))
-		strbuf_setlen(sb, sb->len - 1);
-}
-
 void pgsrc_detail(struct jerror *err, const char *what, const char *msg)
 {
 	struct strbuf sb = STRBUF_INIT;
 	if (what)
 		strbuf_addf(&sb, "%s: ", what);
-	add_pg_message(&sb, msg);
+	pgmsg_add(&sb, msg);
 	jerror_detail(err, "%s", sb.buf);
 	strbuf_release(&sb);
 }
@@ -274,18 +260,6 @@ static enum jerr cert_file(const struct cfg_app *app, const char *key, const cha
 	else
 		strbuf_addstr(path, v);
 	return JERR_OK;
-}
-
-/* Messages where another try cannot help: wrong credentials, no such database/role. */
-static bool pg_permanent_failure(const char *msg)
-{
-	static const char *const words[] = { "authentication failed", "does not exist",
-					     "no pg_hba.conf entry", "password is required",
-					     "permission denied", "invalid", "SSL" };
-	for (size_t i = 0; msg && i < ARRAY_SIZE(words); i++)
-		if (strstr(msg, words[i]))
-			return true;
-	return false;
 }
 
 /* ---- connection ---- */
@@ -406,7 +380,7 @@ static enum jerr connect_error(const struct pg_conn *c, const char *msg, int tri
 	else if (strstr(msg, "database") && strstr(msg, "does not exist"))
 		jerror_hint(err, "no database \"%s\" on that server: check the app's "
 				 "\"database\" option", c->database);
-	else if (pg_permanent_failure(msg))
+	else if (pgmsg_permanent(msg))
 		jerror_hint(err, "check the app's user, password and database options");
 	else
 		jerror_hint(err, "gave up after %d tries; check that the server is "
@@ -427,7 +401,7 @@ static enum jerr connect_retrying(struct pg_conn *c, const char *const *keys, co
 		if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
 			return JERR_OK;
 		const char *msg = c->pg ? PQerrorMessage(c->pg) : "out of memory";
-		if (tries >= PG_CONNECT_TRIES || pg_permanent_failure(msg))
+		if (tries >= PG_CONNECT_TRIES || pgmsg_permanent(msg))
 			return connect_error(c, msg, tries, err);
 		log_warn("app \"%s\": cannot connect to %s at %s:%s (try %d of %d), "
 			 "retrying in %ld ms",

@@ -123,6 +123,12 @@ const char *state_path(const struct state *st);
  * never for messages. NULL for a store state_open did not make.
  */
 const char *state_location(const struct state *st);
+/*
+ * A PostgreSQL store's URL split as the store splits it: what libpq gets (conninfo: the
+ * URL without joey's own ?schema=) and the schema (default "joey"). false if the schema
+ * is not a usable name. Both buffers owned by the caller (reset first).
+ */
+bool state_pg_split_url(const char *url, struct strbuf *conninfo, struct strbuf *schema);
 /* "SQLite" or "PostgreSQL". */
 const char *state_backend_name(const struct state *st);
 /* path (borrowed) names a PostgreSQL store: it starts with postgres:// or postgresql://. */

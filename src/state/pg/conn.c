@@ -22,18 +22,6 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* Messages where another try cannot help: wrong credentials, no such database/role. */
-static bool permanent_failure(const char *msg)
-{
-	static const char *const words[] = { "authentication failed", "does not exist",
-					     "no pg_hba.conf entry", "password is required",
-					     "permission denied", "invalid", "SSL" };
-	for (size_t i = 0; msg && i < ARRAY_SIZE(words); i++)
-		if (strstr(msg, words[i]))
-			return true;
-	return false;
-}
-
 static const char *or_default(const char *s, const char *dflt)
 {
 	return s && *s ? s : dflt;
@@ -72,17 +60,17 @@ static enum jerr connect_server(struct pg_state *ps, const char *conninfo, struc
 		if (PQstatus(ps->pg) == CONNECTION_OK)
 			break;
 		msg = PQerrorMessage(ps->pg);
-		if (tries >= PG_CONNECT_TRIES || permanent_failure(msg)) {
+		if (tries >= PG_CONNECT_TRIES || pgmsg_permanent(msg)) {
 			struct strbuf d = STRBUF_INIT;
 			jerror_set(err, JERR_STATE,
 				   "could not connect to the PostgreSQL state store at %s:%s, "
 				   "database \"%s\"",
 				   ps->host, ps->port, ps->database);
 			strbuf_addstr(&d, "PostgreSQL: ");
-			pg_add_message(&d, msg);
+			pgmsg_add(&d, msg);
 			jerror_detail(err, "%s", d.buf);
 			strbuf_release(&d);
-			if (permanent_failure(msg))
+			if (pgmsg_permanent(msg))
 				jerror_hint(err, "check the user, database and password of the state "
 						 "store URL (the password comes from the URL or "
 						 "PGPASSWORD)");
@@ -169,7 +157,7 @@ enum jerr pg_open(const char *path, enum state_open_mode mode, struct state **ou
 	strbuf_release(&name);
 	strbuf_init(&ps->tmp, 0);
 	strbuf_init(&ps->pend_bytes, 0);
-	if (!pg_split_url(path, &conninfo, &schema)) {
+	if (!state_pg_split_url(path, &conninfo, &schema)) {
 		ret = jerror_set(err, JERR_STATE, "state store \"%s\": schema \"%s\" is not a valid "
 						  "name",
 				 ps->base.path, schema.buf);

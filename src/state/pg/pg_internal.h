@@ -60,6 +60,7 @@
 #include <libpq-fe.h>
 
 #include "base/compat.h"
+#include "source/pgmsg.h"
 #include "state/backend.h"
 
 #define PG_DEFAULT_SCHEMA "joey"
@@ -270,8 +271,7 @@ static inline void get_bytes(const PGresult *res, int row, int col, struct strbu
 
 /* ---- query.c: running statements, messages ---- */
 
-/* The server's (or libpq's) message on one line, without trailing newlines, onto sb. */
-void pg_add_message(struct strbuf *sb, const char *msg);
+/* The server's (or libpq's) message on one line: pgmsg_add (source/pgmsg.h). */
 /*
  * Fill err for a failed statement (res may be NULL: no result at all): the caller's
  * message (naming the store), turned into words the user can act on; the server's
@@ -329,11 +329,7 @@ void pg_decode_row(struct pg_state *ps, const PGresult *res, int r, struct state
 /* postgresql://user@host:port/database[?schema=s] (parts that are NULL left out) onto out. */
 void pg_display_name(struct strbuf *out, const char *user, const char *host, const char *port,
 		     const char *db, const char *schema);
-/*
- * Split url into what libpq gets (conninfo: the URL without our own parameter) and the
- * schema (?schema=NAME, default "joey"). false if the schema is not a usable name.
- */
-bool pg_split_url(const char *url, struct strbuf *conninfo, struct strbuf *schema);
+/* The URL's split into conninfo and schema: state_pg_split_url (state.h). */
 /* JERR_OK if libpq can parse conninfo; else err says so, with the password masked. */
 enum jerr pg_check_url(struct pg_state *ps, const char *url, const char *conninfo,
 		       struct jerror *err);

@@ -13,21 +13,6 @@
 
 /* ---- messages ---- */
 
-/* The server's (or libpq's) message on one line, without trailing newlines. */
-void pg_add_message(struct strbuf *sb, const char *msg)
-{
-	size_t start = sb->len;
-	for (const char *s = msg ? msg : ""; *s; s++) {
-		if (*s == '\n') {
-			strbuf_addstr(sb, "; ");
-			continue;
-		}
-		strbuf_addch(sb, *s == '\t' ? ' ' : *s);
-	}
-	while (sb->len > start && (sb->buf[sb->len - 1] == ' ' || sb->buf[sb->len - 1] == ';'))
-		strbuf_setlen(sb, sb->len - 1);
-}
-
 
 /*
  * pg_error with the caller's message as a va_list: the server's or libpq's message and
@@ -45,14 +30,14 @@ static enum jerr pg_verror(struct pg_state *ps, const PGresult *res, struct jerr
 	strbuf_vaddf(&msg, fmt, ap);
 	strbuf_addstr(&detail, "PostgreSQL: ");
 	if (primary) {
-		pg_add_message(&detail, primary);
+		pgmsg_add(&detail, primary);
 		if (more) {
 			strbuf_addstr(&detail, " (");
-			pg_add_message(&detail, more);
+			pgmsg_add(&detail, more);
 			strbuf_addstr(&detail, ")");
 		}
 	} else {
-		pg_add_message(&detail, PQerrorMessage(ps->pg));
+		pgmsg_add(&detail, PQerrorMessage(ps->pg));
 	}
 	if (sqlstate)
 		strbuf_addf(&detail, " (SQLSTATE %s)", sqlstate);

@@ -67,7 +67,7 @@ static void url_decode(const char *s, size_t n, struct strbuf *out)
  * Split url into what libpq gets (conninfo: the URL without our own parameter) and the
  * schema (?schema=NAME, default "joey"). false if the schema is not a usable name.
  */
-bool pg_split_url(const char *url, struct strbuf *conninfo, struct strbuf *schema)
+bool state_pg_split_url(const char *url, struct strbuf *conninfo, struct strbuf *schema)
 {
 	const char *q = strchr(url, '?');
 	bool first = true;
@@ -112,7 +112,7 @@ void pg_display(const char *path, struct strbuf *out)
 	PQconninfoOption *opts;
 	const char *user = NULL, *host = NULL, *port = NULL, *db = NULL;
 
-	pg_split_url(path, &conninfo, &schema);
+	state_pg_split_url(path, &conninfo, &schema);
 	opts = PQconninfoParse(conninfo.buf, NULL);
 	for (PQconninfoOption *o = opts; o && o->keyword; o++) {
 		if (!o->val)
