@@ -359,6 +359,7 @@ void act_runs(struct req *r, struct reply *out);
 void act_plan(struct req *r, struct reply *out);
 void act_retry(struct req *r, struct reply *out);
 void act_app_test(struct req *r, struct reply *out);
+void act_config_batch(struct req *r, struct reply *out); /* POST /api/v1/config: several objects */
 void act_config_create(struct req *r, struct reply *out);
 void act_config_update(struct req *r, struct reply *out);
 void act_config_delete(struct req *r, struct reply *out);
