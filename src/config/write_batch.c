@@ -55,6 +55,7 @@ struct touched {
 	char *old;     /* old text (owned); NULL: the file is new */
 	size_t old_len;
 	mode_t mode;
+	bool new_dir;  /* its directory did not exist either (removed again by the rollback) */
 	bool written;  /* replaced in the real directory (for the rollback) */
 };
 
@@ -262,6 +263,10 @@ static enum jerr keep_old_texts(struct batch *bt, struct jerror *err)
 		if (stat(path.buf, &st) == 0) {
 			t->mode = st.st_mode & 07777;
 			rc = cw_read_whole(path.buf, &t->old, &t->old_len, err);
+		} else {
+			char *pdir = cw_dir_of(path.buf);
+			t->new_dir = stat(pdir, &st) != 0;
+			free(pdir);
 		}
 		strbuf_release(&path);
 		if (rc)
@@ -303,6 +308,10 @@ static size_t rollback(struct batch *bt)
 			log_error("config write: could not restore \"%s\": %s", path.buf,
 				  e.msg.len ? e.msg.buf : strerror(errno));
 			failed++;
+		} else if (t->new_dir) {
+			char *pdir = cw_dir_of(path.buf);
+			rmdir(pdir); /* fails, as it should, when something else is in it now */
+			free(pdir);
 		}
 		jerror_release(&e);
 		strbuf_release(&path);
