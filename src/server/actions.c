@@ -441,6 +441,7 @@ struct batch_ask {
 	json_t *refusal;   /* out: as impact_ask's, with "object" (owned) */
 	unsigned status;
 	json_t *confirmed; /* out: {index: impact} of the items confirmed (owned) */
+	json_t *judged;    /* the impact scopes already approved (impact_scope): not planned again */
 };
 
 /* impact_approve for one item, with each confirm token in turn until one is accepted. */
@@ -449,7 +450,15 @@ static enum jerr batch_approve(void *ctx, size_t index, enum cfg_write_op op, co
 {
 	struct batch_ask *ba = ctx;
 	const char *toks = ba->tokens ? ba->tokens : "";
+	char *scope = impact_scope(staged, ba->items[index].cls, id);
 	enum jerr rc;
+	if (scope && json_object_get(ba->judged, scope)) { /* same model, same plan: approved already */
+		free(scope);
+		return JERR_OK;
+	}
+	if (scope)
+		json_object_set_new(ba->judged, scope, json_true()); /* only read again once approved */
+	free(scope);
 	for (;;) {
 		const char *comma = strchr(toks, ',');
 		char *tok = xstrndup(toks, comma ? (size_t)(comma - toks) : strlen(toks));
@@ -667,6 +676,7 @@ void act_config_batch(struct req *r, struct reply *out)
 	ba.items = items;
 	ba.tokens = req_query(r, "confirm") ? xstrdup(req_query(r, "confirm")) : NULL;
 	ba.confirmed = json_object();
+	ba.judged = json_object();
 	b.approve_ctx = &ba;
 	befores = xcalloc(b.n, sizeof(*befores));
 
@@ -690,6 +700,7 @@ out:
 	free(ba.tokens);
 	json_decref(ba.refusal);
 	json_decref(ba.confirmed);
+	json_decref(ba.judged);
 	cfg_batch_result_release(&res);
 	jerror_release(&err);
 	json_decref(body);

@@ -191,6 +191,12 @@ struct impact_ask {
 };
 /* config_write's approve callback (ctx: struct impact_ask); see impact.c. */
 enum jerr impact_approve(void *ctx, const struct config *staged, struct jerror *err);
+/*
+ * What a write of (cls, id) is judged on in staged: "model:<id>" (its model's
+ * destinations) or "destination:<id>" (owned); NULL when no plan judges it. Writes of
+ * one scope in one batch have one impact: the batch judges each scope once.
+ */
+char *impact_scope(const struct config *staged, enum cfg_class cls, const char *id);
 /* A failed Braze key check (dest_ops.check's err) in plain words; *action: what to do. */
 const char *impact_key_words(const struct jerror *e, const char **action);
 

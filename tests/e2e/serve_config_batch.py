@@ -160,15 +160,17 @@ srv.wait_runs_done()
 before = dir_digest(cfg)
 shrink = {"class": "Source", "id": "src", "name": "Users table", "type": "sqlite-import-table", "appId": "db",
           "modelId": "users", "options": {"table": "users_few"}, "mapping": {"id": "user_id"}}
-r = srv.post("/api/v1/config", {"objects": [dict(upd[0], name="Customers b"), shrink]}, token=editor)
+name_prop = {"class": "Property", "id": "name", "type": "string", "sourceId": "src", "options": {"column": "name"}}
+batch = {"objects": [dict(upd[0], name="Customers b"), shrink, name_prop]}
+r = srv.post("/api/v1/config", batch, token=editor)
 imp = r.json.get("impact") if r.status == 409 else None
 check("a batch whose source change would delete users: 409 naming object 1 with the impact",
       imp is not None and r.json.get("object") == 1 and imp.get("token"), show(r))
 check("the refused batch changed nothing (not even its harmless object)", dir_digest(cfg) == before)
 if imp:
-    r = srv.post("/api/v1/config?confirm=" + imp["token"], {"objects": [dict(upd[0], name="Customers b"), shrink]},
-                 token=editor)
-    check("with ?confirm=<token>: written", r.status == 200, show(r))
+    r = srv.post("/api/v1/config?confirm=" + imp["token"], batch, token=editor)
+    check("with ?confirm=<token>: written (one token for the model's impact, not one per object of it)",
+          r.status == 200, show(r))
     r = srv.get("/api/v1/audit?limit=20")
     check("the confirmation is audited",
           any(e["action"] == "config.confirm_destructive" and e["object"] == "src" for e in r.json["entries"]), r.raw[:500])
