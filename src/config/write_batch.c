@@ -70,7 +70,10 @@ struct batch {
 	struct touched *files;
 	size_t n_files;
 	struct secret_list add;
-	json_t *old_secrets; /* the secrets file before the commit, when it changes */
+	bool secrets_kept;   /* the secrets file changes: what follows is what to restore */
+	char *old_secrets;   /* its old bytes; NULL: it did not exist */
+	size_t old_secrets_len;
+	bool secrets_new_dir; /* its directory did not exist either */
 	struct config *cfg;
 };
 
@@ -94,7 +97,7 @@ static void batch_release(struct batch *bt)
 	free(bt->files);
 	cw_secret_list_release(&bt->add);
 	cw_path_list_release(&bt->pl);
-	json_decref(bt->old_secrets);
+	free(bt->old_secrets);
 	config_free(bt->cfg);
 	free(bt->root_dir);
 	free(bt->real);
@@ -316,11 +319,18 @@ static size_t rollback(struct batch *bt)
 		jerror_release(&e);
 		strbuf_release(&path);
 	}
-	if (bt->old_secrets) {
+	if (bt->secrets_kept) {
+		const char *sp = bt->opts->secrets_path;
 		struct jerror e = JERROR_INIT;
-		if (cw_secrets_write(bt->opts->secrets_path, bt->old_secrets, &e)) {
-			log_error("config write: could not restore the secrets file: %s", e.msg.buf);
+		if (bt->old_secrets ? cw_write_atomic(sp, bt->old_secrets, bt->old_secrets_len, 0600, &e) != JERR_OK
+				    : unlink(sp) != 0 && errno != ENOENT) {
+			log_error("config write: could not restore the secrets file \"%s\": %s", sp,
+				  e.msg.len ? e.msg.buf : strerror(errno));
 			failed++;
+		} else if (bt->secrets_new_dir) {
+			char *pdir = cw_dir_of(sp);
+			rmdir(pdir);
+			free(pdir);
 		}
 		jerror_release(&e);
 	}
@@ -334,9 +344,19 @@ static enum jerr batch_commit(struct batch *bt, struct jerror *err)
 
 	if ((rc = keep_old_texts(bt, err)))
 		return rc;
-	if (bt->add.n) {
-		if ((rc = cw_secrets_read(bt->opts->secrets_path, &bt->old_secrets, err)) ||
-		    (rc = cw_secrets_add(bt->opts->secrets_path, bt->lock_fd, bt->add.items, bt->add.n, err)))
+	if (bt->add.n) { /* its old bytes, to put back as they were */
+		const char *sp = bt->opts->secrets_path;
+		struct stat st;
+		if (stat(sp, &st) == 0) {
+			if ((rc = cw_read_whole(sp, &bt->old_secrets, &bt->old_secrets_len, err)))
+				return rc;
+		} else {
+			char *pdir = cw_dir_of(sp);
+			bt->secrets_new_dir = stat(pdir, &st) != 0;
+			free(pdir);
+		}
+		bt->secrets_kept = true;
+		if ((rc = cw_secrets_add(sp, bt->lock_fd, bt->add.items, bt->add.n, err)))
 			return rc;
 	}
 	for (size_t i = 0; i < bt->n_files; i++) {

@@ -1450,6 +1450,62 @@ static void test_batch_approve(void **state)
 	jerror_release(&err);
 }
 
+
+/* Secrets in a batch: moved to the secrets file only when the whole batch is written; put back on a rollback. */
+static void test_batch_secrets(void **state)
+{
+	struct fixture *f = *state;
+	const struct cfg_batch_item alone[] = { { CLASS_APP, BRAZE_LITERAL }, { CLASS_MODEL, NEW_MODEL } };
+	const struct cfg_batch_item items[] = { { CLASS_APP, BRAZE_LITERAL }, { CLASS_MODEL, NEW_MODEL },
+						{ CLASS_SOURCE, NEW_SOURCE }, { CLASS_PROPERTY, NEW_KEY } };
+	struct cfg_batch_result res;
+	struct jerror err = JERROR_INIT;
+	char *msg, *before, *after, *t;
+
+	/* invalid (a model without its source): no secrets file is made */
+	msg = bad_batch(f, alone, 2, CFG_BATCH_UPSERT, JERR_CONFIG, -1, NULL);
+	free(msg);
+	assert_null(tu_read(f->secrets));
+
+	/* the secrets file is written first; a later file fails: it goes again (and its directory) */
+	before = snapshot(f->root);
+	config_write_batch_fail_at(3);
+	assert_int_equal(run_batch(f, items, 4, CFG_BATCH_UPSERT, &res, &err), JERR_IO);
+	assert_contains(err.detail.buf, "the 2 files already written were restored");
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	assert_null(tu_read(f->secrets));
+	free(before);
+	free(after);
+	cfg_batch_result_release(&res);
+	jerror_release(&err);
+
+	/* with a secrets file already there, a rollback puts back its bytes */
+	assert_int_equal(secrets_set(f->secrets, "OTHER", "x", &err), JERR_OK);
+	before = snapshot(f->root);
+	config_write_batch_fail_at(1);
+	assert_int_equal(run_batch(f, items, 4, CFG_BATCH_UPSERT, &res, &err), JERR_IO);
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	cfg_batch_result_release(&res);
+	jerror_release(&err);
+
+	/* written: the key in the secrets file, a reference in the config */
+	assert_int_equal(run_batch(f, items, 4, CFG_BATCH_UPSERT, &res, &err), JERR_OK);
+	assert_contains(res.items[0].stored_json, "\"apiKey\": \"${JOEY_SECRET_BRAZE_APIKEY}\"");
+	cfg_batch_result_release(&res);
+	t = file_text(f, "apps/braze.json");
+	assert_not_contains(t, "sekrit");
+	free(t);
+	t = tu_read(f->secrets);
+	assert_contains(t, "sekrit-123");
+	assert_contains(t, "OTHER");
+	free(t);
+	jerror_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1471,6 +1527,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_same_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_approve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_secrets, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
