@@ -181,7 +181,10 @@ dest = {"class": "Destination", "id": "customers_braze", "name": "Customers in B
         "mapping": {"external_id": "customers_code", "email": "customers_mail"}}
 r = srv.post("/api/v1/config", {"objects": [dest]}, token=editor)
 check("a destination for the new model: 201", r.status == 201, show(r))
-srv.stop()
+rc = srv.stop()
+log = srv.read_log()
+check("joey serve stops cleanly, no sanitizer report", rc == 0 and "Sanitizer" not in log and "runtime error" not in log,
+      log[-3000:])
 # ---- the written directory is valid for the CLI, and plans ----
 p = subprocess.run([JOEY, "validate", "--config", cfg], capture_output=True, text=True)
 check("joey validate passes on the written directory", p.returncode == 0, p.stdout + p.stderr)
