@@ -89,7 +89,7 @@ function prepare() {
   fs.writeFileSync(path.join(cfg, 'apps/demo_db.json'), JSON.stringify({ id: 'demo_db', name: 'Demo warehouse', class: 'App', type: 'sqlite', options: { file: 'data/demo.db' } }, null, 2));
   execFileSync('sqlite3', [db], { input: fs.readFileSync(path.join(SRC, 'examples/demo/demo.sql')) });
   execFileSync('sqlite3', [db, "CREATE TABLE customers (code TEXT, mail TEXT, city TEXT, visits INTEGER);"
-    + "INSERT INTO customers VALUES ('c-1','ana@example.com','Oslo',3),('c-2','bo@example.com','Rome',5),('c-3','cy@example.com','Lima',1);"]);
+    + "INSERT INTO customers VALUES ('c-1','ana@example.com','Oslo',3),('c-2','bo@example.com','Rome',5),('c-3','cy@example.com','Lima',3);"]);
   return cfg;
 }
 
@@ -142,9 +142,12 @@ async function main_() {
     eq(await page.getByLabel('Key type', { exact: true }).inputValue(), 'string', 'the key type guessed from "c-1", "c-2", ...');
     eq(await page.getByLabel('Email column (optional)').inputValue(), 'mail', 'the email column guessed');
     await page.getByLabel('Key column', { exact: true }).selectOption('visits');
-    eq(await page.getByLabel('Key type', { exact: true }).inputValue(), 'integer', 'the type follows the column: 3, 5, 1');
+    eq(await page.getByLabel('Key type', { exact: true }).inputValue(), 'integer', 'the type follows the column: 3, 5, 3');
+    await page.locator('#key-warning').filter({ hasText: '“3” appears twice in the first rows' }).waitFor();
+    await shot('new-model-key-repeats');
     await page.getByLabel('Key column', { exact: true }).selectOption('code');
     eq(await page.getByLabel('Key type', { exact: true }).inputValue(), 'string', 'and back');
+    eq(await page.locator('#key-warning').textContent(), '', 'no warning for a key that does not repeat');
     await shot('new-model-form');
   });
 

@@ -22,7 +22,7 @@ export function guessType(values) {
   const vs = values.filter((v) => v !== null && v !== undefined && String(v).trim() !== '').map((v) => String(v).trim());
   if (!vs.length) return 'string';
   const all = (re) => vs.every((v) => re.test(v));
-  if (all(/^-?\d{1,18}$/)) return 'integer';
+  if (all(/^-?(0|[1-9]\d{0,17})$/)) return 'integer'; // "007" keeps its zeros: a string
   if (all(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/)) return 'float';
   if (all(/^(true|false)$/i)) return 'boolean';
   if (all(EMAIL_RE)) return 'email';
@@ -58,6 +58,7 @@ export async function viewNewModel(root, _params, _query, ctx) {
   const keyCol = h('select');
   const keyType = h('select', propTypes.map((t) => h('option', { value: t }, t)));
   const typeHelp = h('span');
+  const keyWarning = h('p.help.warn', { id: 'key-warning', role: 'status' });
   const emailCol = h('select');
   const preview = h('div', { id: 'new-model-preview', 'aria-live': 'polite' });
   const diag = h('div');
@@ -68,9 +69,16 @@ export async function viewNewModel(root, _params, _query, ctx) {
     return i < 0 ? [] : sample.rows.map((r) => r[i]);
   }
   function guessKeyType() {
-    const t = guessType(columnValues(keyCol.value));
+    const vals = columnValues(keyCol.value);
+    const t = guessType(vals);
     keyType.value = propTypes.includes(t) ? t : 'string';
     typeHelp.textContent = sample && sample.rows.length ? `Guessed from the first ${sample.rows.length} rows; change it if it is wrong.` : '';
+    // a key that repeats, or is empty, in the first rows cannot tell the records apart
+    const seen = new Set();
+    const dup = vals.find((v) => v !== null && v !== '' && (seen.has(String(v)) || !seen.add(String(v))));
+    const empty = vals.some((v) => v === null || v === '');
+    keyWarning.textContent = dup !== undefined ? `“${dup}” appears twice in the first rows: this column may not tell the records apart.`
+      : empty ? 'Some of the first rows have no value in this column: those records would be left out.' : '';
   }
   // Answers can come back out of order: only the latest request draws.
   let seq = 0;
@@ -132,6 +140,7 @@ export async function viewNewModel(root, _params, _query, ctx) {
     h('div.inline',
       field('Key column', keyCol, 'The column whose value is different for every record. It becomes the model’s key (the Braze external_id when a destination sends it).', { field: 'key.options.column' }),
       f('Key type', keyType, typeHelp, 'key', 'type')),
+    keyWarning,
     field('Email column (optional)', emailCol, 'A second unique property, for finding records by email.', { field: 'email.options.column' }),
     diag,
     h('div.actions', submit, link(route('data'), 'Cancel')));
