@@ -623,7 +623,7 @@ static void batch_failed(struct reply *out, enum jerr rc, const struct jerror *e
 			else if (strstr(err->msg.buf, "already"))
 				status = 409;
 		}
-		batch_bad(out, status, res->failed, res->failed >= 0 ? "id" : NULL, err->msg.buf,
+		batch_bad(out, status, res->failed, res->failed >= 0 && rc == JERR_USAGE ? "id" : NULL, err->msg.buf,
 			  err->detail.len ? err->detail.buf : NULL, err->hint.len ? err->hint.buf : NULL);
 	}
 }
