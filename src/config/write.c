@@ -80,7 +80,7 @@ bool cfg_class_from_dir(const char *name, enum cfg_class *out)
 
 /* ---- small helpers ---- */
 
-static bool id_ok(const char *id)
+bool cw_id_ok(const char *id)
 {
 	size_t n = id ? strlen(id) : 0;
 	if (n == 0 || n > WRITE_MAX_ID || id[0] == '.')
@@ -91,7 +91,7 @@ static bool id_ok(const char *id)
 	return true;
 }
 
-static enum jerr bad_id(struct jerror *err, const char *id)
+enum jerr cw_bad_id(struct jerror *err, const char *id)
 {
 	jerror_set(err, JERR_USAGE, "invalid id \"%.140s\"", id ? id : "");
 	jerror_hint(err, "ids may contain only letters, digits, \"_\", \"-\" and \".\" (not first), at most %d characters",
@@ -106,7 +106,7 @@ static enum jerr bad_id(struct jerror *err, const char *id)
  * names w->cls (added after "id" when missing) and whose "id" is valid and agrees with
  * w->id (added first on UPDATE when missing). *id_out borrows the id from *out.
  */
-static enum jerr parse_object(const struct cfg_write *w, json_t **out, const char **id_out,
+enum jerr cw_parse_object(const struct cfg_write *w, json_t **out, const char **id_out,
 			      struct jerror *err)
 {
 	const char *cname = cfg_class_name(w->cls);
@@ -138,7 +138,7 @@ static enum jerr parse_object(const struct cfg_write *w, json_t **out, const cha
 		json_t *s = json_string(w->id), *o2;
 		if (!s) {
 			json_decref(obj);
-			return bad_id(err, w->id);
+			return cw_bad_id(err, w->id);
 		}
 		o2 = cw_insert_key(obj, NULL, "id", s);
 		json_decref(s);
@@ -157,8 +157,8 @@ static enum jerr parse_object(const struct cfg_write *w, json_t **out, const cha
 		return jerror_set(err, JERR_USAGE, "\"id\" of the %s object must be a string", cname);
 	}
 	id = json_string_value(idv);
-	if (!id_ok(id)) {
-		enum jerr rc = bad_id(err, id);
+	if (!cw_id_ok(id)) {
+		enum jerr rc = cw_bad_id(err, id);
 		json_decref(obj);
 		return rc;
 	}
@@ -194,7 +194,7 @@ static enum jerr parse_object(const struct cfg_write *w, json_t **out, const cha
 }
 
 /* Does node hold at least one non-empty object (what the loader would load)? */
-static bool has_objects(const json_t *arr)
+bool cw_has_objects(const json_t *arr)
 {
 	size_t i;
 	json_t *v;
@@ -204,15 +204,9 @@ static bool has_objects(const json_t *arr)
 	return false;
 }
 
-/* The staging load's environment: the real one, then the secrets about to be written. */
-struct stage_env {
-	const struct config_opts *opts; /* the caller's, or NULL */
-	const struct secret_list *add;
-};
-
-static const char *stage_getenv(const char *name, void *ctx)
+const char *cw_stage_getenv(const char *name, void *ctx)
 {
-	const struct stage_env *se = ctx;
+	const struct cw_stage_env *se = ctx;
 	const char *v = cw_env_lookup(se->opts, name);
 	for (size_t i = 0; !v && i < se->add->n; i++)
 		if (!strcmp(se->add->items[i].name, name))
@@ -224,7 +218,7 @@ static const char *stage_getenv(const char *name, void *ctx)
  * Pick <class dir>/<id>.json, or <id>-N.json if that name is taken by another file
  * (owned); NULL if even those are all taken.
  */
-static char *new_file_name(const char *dir, enum cfg_class cls, const char *id)
+char *cw_new_file_name(const char *dir, enum cfg_class cls, const char *id)
 {
 	struct strbuf rel = STRBUF_INIT, full = STRBUF_INIT;
 	struct stat st;
@@ -248,7 +242,7 @@ static char *new_file_name(const char *dir, enum cfg_class cls, const char *id)
 }
 
 /* Copy the files pl of dir into stage (created), as the loader would read them. */
-static enum jerr stage_copy(const char *dir, const struct path_list *pl, const char *stage,
+enum jerr cw_stage_copy(const char *dir, const struct path_list *pl, const char *stage,
 			    struct jerror *err)
 {
 	enum jerr rc = JERR_OK;
@@ -269,7 +263,7 @@ static enum jerr stage_copy(const char *dir, const struct path_list *pl, const c
 }
 
 /* "<parent>/.<name>.joey-write.XXXXXX" beside the directory real (an absolute path). */
-static enum jerr stage_create(const char *real, char **out, struct jerror *err)
+enum jerr cw_stage_create(const char *real, char **out, struct jerror *err)
 {
 	const char *slash = strrchr(real, '/');
 	struct strbuf sb = STRBUF_INIT;
@@ -299,7 +293,7 @@ static enum jerr stage_change(const char *real, const struct path_list *pl, cons
 	struct strbuf path = STRBUF_INIT;
 	enum jerr rc;
 
-	if ((rc = stage_create(real, stage, err)) || (rc = stage_copy(real, pl, *stage, err)))
+	if ((rc = cw_stage_create(real, stage, err)) || (rc = cw_stage_copy(real, pl, *stage, err)))
 		return rc;
 	strbuf_addf(&path, "%s/%s", *stage, rel);
 	unlink(path.buf);
@@ -314,7 +308,7 @@ static enum jerr stage_change(const char *real, const struct path_list *pl, cons
  * relative paths resolving from the real directory's project root, not the staging
  * copy's (*root_dir: owned by the caller, NULL when opts name a root).
  */
-static enum jerr stage_opts_for(const char *dir, const struct config_opts *opts, struct config_opts *out,
+enum jerr cw_stage_opts_for(const char *dir, const struct config_opts *opts, struct config_opts *out,
 				char **root_dir, struct jerror *err)
 {
 	enum jerr rc;
@@ -361,7 +355,7 @@ static enum jerr write_check_request(struct write_job *job, struct jerror *err)
 	const struct cfg_write *w = job->w;
 
 	if (w->op != CFG_WRITE_DELETE)
-		return parse_object(w, &job->obj, &job->id, err);
+		return cw_parse_object(w, &job->obj, &job->id, err);
 	job->id = w->id;
 	return JERR_OK;
 }
@@ -424,7 +418,7 @@ static enum jerr write_new_text(struct write_job *job, struct jerror *err)
 	if (job->obj)
 		job->stored = cw_json_text(job->obj, false);
 	if (!job->have) {
-		job->rel = new_file_name(job->real, cls, job->id);
+		job->rel = cw_new_file_name(job->real, cls, job->id);
 		if (!job->rel) {
 			enum jerr rc = jerror_set(err, JERR_IO, "no free file name for %s \"%s\" under %s/", job->cname,
 						  job->id, cfg_class_dir(cls));
@@ -450,14 +444,14 @@ static enum jerr write_new_text(struct write_job *job, struct jerror *err)
 			json_array_set(job->root, (size_t)f->index, job->obj);
 		else
 			json_array_remove(job->root, (size_t)f->index);
-		if (has_objects(job->root))
+		if (cw_has_objects(job->root))
 			job->text = cw_new_file_text(f, job->obj, job->root);
 	}
 	return JERR_OK;
 }
 
 /* The first error diagnostic of cfg, for the message's detail; NULL if none. */
-static const struct cfg_diag *first_error(const struct config *cfg)
+const struct cfg_diag *cw_first_error(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_diags; i++)
 		if (cfg->diags[i].severity == DIAG_ERROR)
@@ -474,21 +468,21 @@ static enum jerr write_validate(struct write_job *job, struct cfg_write_result *
 {
 	const struct cfg_write *w = job->w;
 	struct config_opts stage_opts;
-	struct stage_env senv = { job->opts, &job->add };
+	struct cw_stage_env senv = { job->opts, &job->add };
 	struct jerror lerr = JERROR_INIT;
 	enum jerr rc;
 
 	if ((rc = stage_change(job->real, &job->pl, job->rel, job->text, &job->stage, err)) ||
-	    (rc = stage_opts_for(job->dir, job->opts, &stage_opts, &job->root_dir, err)))
+	    (rc = cw_stage_opts_for(job->dir, job->opts, &stage_opts, &job->root_dir, err)))
 		return rc;
-	stage_opts.getenv_fn = stage_getenv;
+	stage_opts.getenv_fn = cw_stage_getenv;
 	stage_opts.getenv_ctx = &senv;
 	rc = config_load(job->stage, &stage_opts, &job->cfg, &lerr);
 	if (job->cfg)
 		job->cfg->dir = arena_strdup(&job->cfg->arena, job->dir);
 	if (rc == JERR_CONFIG && job->cfg) {
 		const struct config *cfg = job->cfg;
-		const struct cfg_diag *d = first_error(cfg);
+		const struct cfg_diag *d = cw_first_error(cfg);
 		jerror_set(err, JERR_CONFIG, "%s \"%s\" was not %s: the config would be invalid (%zu error%s)",
 			   job->cname, job->id,
 			   w->op == CFG_WRITE_CREATE ? "created" : w->op == CFG_WRITE_UPDATE ? "updated" : "deleted",
@@ -575,10 +569,10 @@ enum jerr config_write(const char *dir, const struct cfg_write *w, const struct 
 	if ((unsigned)w->cls >= CLASS__COUNT || (unsigned)w->op > CFG_WRITE_DELETE)
 		return jerror_set(err, JERR_USAGE, "invalid config write request");
 	job.cname = cfg_class_name(w->cls);
-	if (w->op != CFG_WRITE_CREATE && !id_ok(w->id))
-		return bad_id(err, w->id);
-	if (w->id && w->op == CFG_WRITE_CREATE && !id_ok(w->id))
-		return bad_id(err, w->id);
+	if (w->op != CFG_WRITE_CREATE && !cw_id_ok(w->id))
+		return cw_bad_id(err, w->id);
+	if (w->id && w->op == CFG_WRITE_CREATE && !cw_id_ok(w->id))
+		return cw_bad_id(err, w->id);
 
 	if ((rc = write_check_request(&job, err)) || (rc = write_locate(&job, err)) ||
 	    (rc = write_take_secrets(&job, err)) || (rc = write_new_text(&job, err)) ||
@@ -625,8 +619,8 @@ enum jerr config_read_object(const char *dir, enum cfg_class cls, const char *id
 	*file = NULL;
 	if ((unsigned)cls >= CLASS__COUNT)
 		return jerror_set(err, JERR_USAGE, "invalid config class");
-	if (!id_ok(id))
-		return bad_id(err, id);
+	if (!cw_id_ok(id))
+		return cw_bad_id(err, id);
 	cw_list_files(dir, &pl);
 	if (!cw_find_object(dir, &pl, cls, id, &f)) {
 		cw_path_list_release(&pl);
@@ -722,7 +716,7 @@ enum jerr config_file_write(const char *dir, const char *rel, const char *text, 
 	}
 	/* staged: the whole directory with the new text, loaded as `joey validate` would */
 	if ((rc = stage_change(real, &pl, rel, text, &stage, err)) ||
-	    (rc = stage_opts_for(dir, opts, &stage_opts, &root_dir, err)))
+	    (rc = cw_stage_opts_for(dir, opts, &stage_opts, &root_dir, err)))
 		goto out;
 	rc = config_load(stage, &stage_opts, &cfg, &lerr);
 	if (cfg)

@@ -122,4 +122,67 @@ const char *cfg_class_dir(enum cfg_class c);
 enum jerr secrets_set(const char *path, const char *name, const char *value,
 		      struct jerror *err) JOEY_WUR;
 
+/*
+ * Several objects in one write (the API's POST /api/v1/config): every item is applied,
+ * in order, to ONE staging copy of the directory under the same flock as config_write
+ * (each as config_write would: the request's checks, secrets, splicing into its file),
+ * the staging copy is loaded once as `joey validate` would, and only when it has no
+ * error are the changed files committed, each atomically. All or nothing: when writing
+ * a later file fails, the files already replaced get their old text back (new ones are
+ * removed) and the secrets file its old content, and JERR_IO says so.
+ *   JERR_OK:     every object is on disk; res->cfg the new config, res->items[i] what
+ *                was done with item i
+ *   JERR_CONFIG: res->cfg holds the diagnostics (each names its class and id); nothing changed
+ *   JERR_USAGE:  res->failed is the index of the item at fault (-1: the batch itself),
+ *                err says what (bad object, duplicate, exists / does not exist)
+ * Only creates and updates; at most CFG_BATCH_MAX items; an object appears once.
+ */
+#define CFG_BATCH_MAX 100
+
+enum cfg_batch_mode {
+	CFG_BATCH_UPSERT, /* create what does not exist, update what does */
+	CFG_BATCH_CREATE, /* every object must be new */
+	CFG_BATCH_UPDATE, /* every object must exist */
+};
+
+struct cfg_batch_item {
+	enum cfg_class cls;
+	const char *object_json; /* the whole object, "id" required (borrowed) */
+};
+
+struct cfg_batch {
+	const struct cfg_batch_item *items; /* borrowed */
+	size_t n;
+	enum cfg_batch_mode mode;
+	/* As cfg_write.approve, once per item (index, what is done, its id), in order. */
+	enum jerr (*approve)(void *ctx, size_t index, enum cfg_write_op op, const char *id,
+			     const struct config *staged, struct jerror *err);
+	void *approve_ctx;
+	bool dry_run; /* validate only; res as on JERR_OK, nothing on disk changes */
+};
+
+struct cfg_batch_done {
+	enum cfg_write_op op; /* CREATE or UPDATE */
+	char *id;             /* owned */
+	char *file;           /* relative to dir (owned) */
+	char *stored_json;    /* the object as written, secrets as "${...}" (owned) */
+};
+
+struct cfg_batch_result {
+	struct config *cfg;          /* as cfg_write_result.cfg (owned) */
+	struct cfg_batch_done *items; /* n of them on JERR_OK (owned) */
+	size_t n;
+	long failed;                 /* JERR_USAGE / approve refusal: the item's index; else -1 */
+};
+
+/* dir, b and opts borrowed; res released by cfg_batch_result_release. */
+enum jerr config_write_batch(const char *dir, const struct cfg_batch *b, const struct config_opts *opts,
+			     struct cfg_batch_result *res, struct jerror *err) JOEY_WUR;
+void cfg_batch_result_release(struct cfg_batch_result *res);
+/*
+ * Tests: make the n-th file the next config_write_batch commits (1-based) fail as a
+ * failed write would (JERR_IO, nothing written to it); 0: none. Once.
+ */
+void config_write_batch_fail_at(int n);
+
 #endif

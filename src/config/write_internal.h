@@ -25,6 +25,7 @@
 #include "base/error.h"
 #include "config/config.h"
 #include "config/json5.h"
+#include "config/write.h"
 
 /* ---- write_files.c ---- */
 
@@ -146,5 +147,37 @@ enum jerr cw_secrets_add(const char *path, int held_fd, const struct secret *ite
  * object referred to and the new config no longer uses. Failing here is only logged.
  */
 void cw_drop_unused_secrets(const char *path, int held_fd, const struct j5_node *old, const struct config *cfg);
+
+/* ---- write.c: the steps config_write_batch (write_batch.c) shares ---- */
+
+/* Is id a safe object id ([A-Za-z0-9_.-]{1,128}, not starting with '.')? */
+bool cw_id_ok(const char *id);
+/* JERR_USAGE "invalid id ..." with the rule as hint. */
+enum jerr cw_bad_id(struct jerror *err, const char *id);
+/*
+ * Parse and check w->object_json into *out (owned): one JSON object whose "class"
+ * names w->cls (added after "id" when missing) and whose "id" is valid and agrees with
+ * w->id. *id_out borrows the id from *out.
+ */
+enum jerr cw_parse_object(const struct cfg_write *w, json_t **out, const char **id_out, struct jerror *err);
+/* Does the array hold at least one non-empty object (what the loader would load)? */
+bool cw_has_objects(const json_t *arr);
+/* The staging load's environment: the real one, then the secrets about to be written. */
+struct cw_stage_env {
+	const struct config_opts *opts; /* the caller's, or NULL */
+	const struct secret_list *add;
+};
+/* A config_opts getenv_fn over struct cw_stage_env (ctx). */
+const char *cw_stage_getenv(const char *name, void *ctx);
+/* <class dir>/<id>.json, or <id>-N.json when taken under dir (owned); NULL if all are taken. */
+char *cw_new_file_name(const char *dir, enum cfg_class cls, const char *id);
+/* A new staging directory beside real (*out owned), copy of the files pl of dir into it. */
+enum jerr cw_stage_create(const char *real, char **out, struct jerror *err);
+enum jerr cw_stage_copy(const char *dir, const struct path_list *pl, const char *stage, struct jerror *err);
+/* The staging load's options: opts (NULL: defaults) rooted at dir's project root (*root_dir owned). */
+enum jerr cw_stage_opts_for(const char *dir, const struct config_opts *opts, struct config_opts *out,
+			    char **root_dir, struct jerror *err);
+/* The first error diagnostic of cfg, or NULL. */
+const struct cfg_diag *cw_first_error(const struct config *cfg);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/strbuf.h"
 #include "base/xalloc.h"
@@ -405,6 +406,304 @@ void act_config_update(struct req *r, struct reply *out)
 void act_config_delete(struct req *r, struct reply *out)
 {
 	do_write(r, out, CFG_WRITE_DELETE);
+}
+
+/* ---- several objects in one write: POST /api/v1/config ---- */
+
+/* 400 naming the object (index; -1: none) and the field at fault. */
+static void batch_bad(struct reply *out, unsigned status, long index, const char *field, const char *error,
+		      const char *detail, const char *hint)
+{
+	json_t *j = json_pack("{s:s}", "error", error);
+	if (detail)
+		json_object_set_new(j, "detail", json_string(detail));
+	if (hint)
+		json_object_set_new(j, "hint", json_string(hint));
+	if (index >= 0)
+		json_object_set_new(j, "object", json_integer(index));
+	if (field) {
+		struct strbuf f = STRBUF_INIT;
+		if (index >= 0)
+			strbuf_addf(&f, "objects[%ld]%s%s", index, *field ? "." : "", field);
+		else
+			strbuf_addstr(&f, field);
+		json_object_set_new(j, "field", json_string(f.buf));
+		strbuf_release(&f);
+	}
+	reply_json(out, status, j);
+}
+
+/* What the batch's approve callback needs: the request, and the impact of each item. */
+struct batch_ask {
+	struct req *r;
+	const struct cfg_batch_item *items;
+	char *tokens;      /* ?confirm=, a comma-separated list (owned) */
+	json_t *refusal;   /* out: as impact_ask's, with "object" (owned) */
+	unsigned status;
+	json_t *confirmed; /* out: {index: impact} of the items confirmed (owned) */
+	json_t *judged;    /* the impact scopes already approved (impact_scope): not planned again */
+};
+
+/* impact_approve for one item, with each confirm token in turn until one is accepted. */
+static enum jerr batch_approve(void *ctx, size_t index, enum cfg_write_op op, const char *id,
+			       const struct config *staged, struct jerror *err)
+{
+	struct batch_ask *ba = ctx;
+	const char *toks = ba->tokens ? ba->tokens : "";
+	char *scope = impact_scope(staged, ba->items[index].cls, id);
+	enum jerr rc;
+	if (scope && json_object_get(ba->judged, scope)) { /* same model, same plan: approved already */
+		free(scope);
+		return JERR_OK;
+	}
+	if (scope)
+		json_object_set_new(ba->judged, scope, json_true()); /* only read again once approved */
+	free(scope);
+	for (;;) {
+		const char *comma = strchr(toks, ',');
+		char *tok = xstrndup(toks, comma ? (size_t)(comma - toks) : strlen(toks));
+		struct impact_ask ask = { .s = ba->r->s, .cls = ba->items[index].cls, .op = op, .id = id,
+					  .confirm = *tok ? tok : NULL };
+		rc = impact_approve(&ask, staged, err);
+		free(tok);
+		if (ask.confirmed) {
+			char key[24];
+			snprintf(key, sizeof(key), "%zu", index);
+			json_object_set_new(ba->confirmed, key, ask.confirmed);
+		}
+		if (!rc || !comma || !ask.refusal) {
+			if (rc && ask.refusal) {
+				json_object_set_new(ask.refusal, "object", json_integer((json_int_t)index));
+				ba->refusal = ask.refusal;
+				ba->status = ask.status;
+			} else {
+				json_decref(ask.refusal);
+			}
+			return rc;
+		}
+		json_decref(ask.refusal);
+		jerror_release(err);
+		toks = comma + 1;
+	}
+}
+
+/* The class of objects[i] from its "class" ("Model", ...): false with a 400 naming it. */
+static bool batch_class(json_t *obj, size_t i, enum cfg_class *cls, struct reply *out)
+{
+	json_t *c = json_object_get(obj, "class");
+	const char *v = json_string_value(c);
+	for (int k = 0; v && k < CLASS__COUNT; k++)
+		if (!strcasecmp(v, cfg_class_name((enum cfg_class)k))) {
+			*cls = (enum cfg_class)k;
+			if (k == CLASS_APP || k == CLASS_ALERT) {
+				batch_bad(out, 400, (long)i, "class", "apps and alerts are written one at a time",
+					  v, "use POST or PUT /api/v1/config/apps/... (admin): they hold keys");
+				return false;
+			}
+			return true;
+		}
+	batch_bad(out, 400, (long)i, "class", c ? "unknown class" : "the object has no \"class\"",
+		  v, "set \"class\" to Model, Source, Property, Group, Destination or Schedule");
+	return false;
+}
+
+/*
+ * Check the body {"objects":[...], "mode"} into items[] (their object_json owned by
+ * texts[]); false: a 400 naming the object and field is set.
+ */
+static bool batch_parse(json_t *body, struct cfg_batch *b, struct cfg_batch_item **items, char ***texts,
+			struct reply *out)
+{
+	static const char *const fields[] = { "objects", "mode", NULL };
+	json_t *objs = json_object_get(body, "objects"), *mode = json_object_get(body, "mode");
+	size_t n;
+
+	if (!req_check_fields(body, fields, out))
+		return false;
+	if (mode && !json_is_null(mode)) {
+		const char *m = json_string_value(mode);
+		if (m && !strcmp(m, "create"))
+			b->mode = CFG_BATCH_CREATE;
+		else if (m && !strcmp(m, "update"))
+			b->mode = CFG_BATCH_UPDATE;
+		else if (!m || strcmp(m, "upsert")) {
+			batch_bad(out, 400, -1, "mode", "invalid \"mode\"", m, "give create, update or upsert (the default)");
+			return false;
+		}
+	}
+	if (!json_is_array(objs)) {
+		batch_bad(out, 400, -1, "objects", "field \"objects\" must be an array of config objects", NULL,
+			  "send {\"objects\": [{\"id\": ..., \"class\": \"Model\", ...}, ...]}");
+		return false;
+	}
+	n = json_array_size(objs);
+	if (!n || n > CFG_BATCH_MAX) {
+		struct strbuf d = STRBUF_INIT;
+		strbuf_addf(&d, "%zu objects; a write takes 1 to %d", n, CFG_BATCH_MAX);
+		batch_bad(out, 400, -1, "objects", n ? "too many objects" : "no objects given", d.buf, NULL);
+		strbuf_release(&d);
+		return false;
+	}
+	*items = xcalloc(n, sizeof(**items));
+	*texts = xcalloc(n, sizeof(**texts));
+	b->items = *items;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_array_get(objs, i);
+		if (!json_is_object(o)) {
+			batch_bad(out, 400, (long)i, "", "each object must be a JSON object", NULL, NULL);
+			return false;
+		}
+		if (!batch_class(o, i, &(*items)[i].cls, out))
+			return false;
+		json_t *id = json_object_get(o, "id");
+		if (!json_is_string(id)) {
+			batch_bad(out, 400, (long)i, "id", id ? "\"id\" must be a string" : "the object has no \"id\"", NULL,
+				  "add \"id\": a name of letters, digits, \"_\" and \"-\"");
+			return false;
+		}
+		for (size_t k = 0; k < i; k++)
+			if ((*items)[k].cls == (*items)[i].cls &&
+			    !strcmp(json_string_value(json_object_get(json_array_get(objs, k), "id")), json_string_value(id))) {
+				struct strbuf d = STRBUF_INIT;
+				strbuf_addf(&d, "objects %zu and %zu are both %s \"%s\"", k, i,
+					    cfg_class_name((*items)[i].cls), json_string_value(id));
+				batch_bad(out, 400, (long)i, "id", "duplicate id", d.buf, "send each object once");
+				strbuf_release(&d);
+				return false;
+			}
+		(*texts)[i] = json_dumps(o, JSON_PRESERVE_ORDER);
+		(*items)[i].object_json = (*texts)[i];
+		b->n = i + 1;
+	}
+	return true;
+}
+
+/* Each diagnostic with "object": the index of the item it is about (by class and id), or null. */
+static json_t *batch_diags(const struct config *cfg, const struct cfg_batch *b, json_t *objs)
+{
+	json_t *a = server_diags_json(cfg);
+	size_t i;
+	json_t *d;
+	json_array_foreach(a, i, d) {
+		const char *c = json_string_value(json_object_get(d, "class"));
+		const char *id = json_string_value(json_object_get(d, "id"));
+		json_t *at = json_null();
+		for (size_t k = 0; c && id && k < b->n; k++)
+			if (!strcasecmp(c, cfg_class_name(b->items[k].cls)) &&
+			    !strcmp(id, json_string_value(json_object_get(json_array_get(objs, k), "id"))))
+				at = json_integer((json_int_t)k);
+		json_object_set_new(d, "object", at);
+	}
+	return a;
+}
+
+/* The answer to a failed batch (422 diagnostics, 409 impact, 400/404/409 usage, 500). */
+static void batch_failed(struct reply *out, enum jerr rc, const struct jerror *err, struct cfg_batch_result *res,
+			 const struct cfg_batch *b, json_t *objs, struct batch_ask *ba)
+{
+	if (ba->refusal) {
+		reply_json(out, ba->status, ba->refusal);
+		ba->refusal = NULL;
+	} else if (rc == JERR_CONFIG && res->cfg) {
+		json_t *j = json_object();
+		struct strbuf d = STRBUF_INIT;
+		json_object_set_new(j, "error", json_string("the change would make the config invalid"));
+		strbuf_addf(&d, "%zu error%s; nothing was written", res->cfg->n_errors, res->cfg->n_errors == 1 ? "" : "s");
+		json_object_set_new(j, "detail", json_string(d.buf));
+		strbuf_release(&d);
+		json_object_set_new(j, "hint", json_string("see diagnostics: each names the object, field and problem"));
+		json_object_set_new(j, "diagnostics", batch_diags(res->cfg, b, objs));
+		reply_json(out, 422, j);
+	} else {
+		unsigned status = 500;
+		if (rc == JERR_USAGE) {
+			status = 400;
+			if (strstr(err->msg.buf, "does not exist"))
+				status = 404;
+			else if (strstr(err->msg.buf, "already"))
+				status = 409;
+		}
+		batch_bad(out, status, res->failed, res->failed >= 0 && rc == JERR_USAGE ? "id" : NULL, err->msg.buf,
+			  err->detail.len ? err->detail.buf : NULL, err->hint.len ? err->hint.buf : NULL);
+	}
+}
+
+/* After a committed batch: the new config, an audit entry per object, the answer. */
+static void batch_done(struct req *r, struct reply *out, const struct cfg_batch *b, struct cfg_batch_result *res,
+		       json_t **befores, struct batch_ask *ba)
+{
+	json_t *done = json_array();
+	bool created = false;
+	server_install_config(r->s, res->cfg);
+	res->cfg = NULL;
+	for (size_t i = 0; i < res->n; i++) {
+		const struct cfg_batch_done *d = &res->items[i];
+		const char *dir = cfg_class_dir(b->items[i].cls);
+		json_t *after = read_masked(r, b->items[i].cls, d->id);
+		char key[24];
+		auth_audit(r, d->op == CFG_WRITE_CREATE ? "config.create" : "config.update", dir, d->id, befores[i], after);
+		snprintf(key, sizeof(key), "%zu", i);
+		if (json_object_get(ba->confirmed, key))
+			auth_audit(r, "config.confirm_destructive", dir, d->id, NULL, json_object_get(ba->confirmed, key));
+		json_decref(after);
+		created |= d->op == CFG_WRITE_CREATE;
+		json_t *stored = d->stored_json ? json_loads(d->stored_json, 0, NULL) : NULL;
+		json_array_append_new(done, json_pack("{s:s,s:s,s:s,s:s,s:o}", "class", cfg_class_name(b->items[i].cls), "id",
+						      d->id, "op", d->op == CFG_WRITE_CREATE ? "created" : "updated", "file",
+						      d->file ? d->file : "", "object", stored ? stored : json_object()));
+	}
+	reply_json(out, created ? 201 : 200, json_pack("{s:o}", "objects", done));
+}
+
+void act_config_batch(struct req *r, struct reply *out)
+{
+	static const char *const params[] = { "confirm", NULL };
+	struct cfg_batch b = { .mode = CFG_BATCH_UPSERT, .approve = batch_approve };
+	struct cfg_batch_result res = { .failed = -1 };
+	struct cfg_batch_item *items = NULL;
+	struct batch_ask ba = { .r = r };
+	struct jerror err = JERROR_INIT;
+	char **texts = NULL;
+	json_t **befores = NULL;
+	json_t *body, *objs;
+	enum jerr rc;
+
+	if (!req_check_query(r, out, params) || !(body = req_json_body(r, out)))
+		return;
+	objs = json_object_get(body, "objects");
+	if (!batch_parse(body, &b, &items, &texts, out))
+		goto out;
+	ba.items = items;
+	ba.tokens = req_query(r, "confirm") ? xstrdup(req_query(r, "confirm")) : NULL;
+	ba.confirmed = json_object();
+	ba.judged = json_object();
+	b.approve_ctx = &ba;
+	befores = xcalloc(b.n, sizeof(*befores));
+
+	pthread_mutex_lock(&write_lock);
+	for (size_t i = 0; i < b.n; i++)
+		befores[i] = read_masked(r, items[i].cls, json_string_value(json_object_get(json_array_get(objs, i), "id")));
+	rc = config_write_batch(r->s->opts.config_dir, &b, &r->s->opts.cfg, &res, &err);
+	if (!rc)
+		batch_done(r, out, &b, &res, befores, &ba);
+	pthread_mutex_unlock(&write_lock);
+	if (rc)
+		batch_failed(out, rc, &err, &res, &b, objs, &ba);
+out:
+	for (size_t i = 0; i < b.n; i++) {
+		json_decref(befores ? befores[i] : NULL);
+		free(texts[i]);
+	}
+	free(befores);
+	free(texts);
+	free(items);
+	free(ba.tokens);
+	json_decref(ba.refusal);
+	json_decref(ba.confirmed);
+	json_decref(ba.judged);
+	cfg_batch_result_release(&res);
+	jerror_release(&err);
+	json_decref(body);
 }
 
 /* ---- approving a run the mass-delete guard held ---- */

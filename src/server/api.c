@@ -68,6 +68,7 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/files/{}", api_file, ROLE_EDITOR },
 	{ "PUT", "/api/v1/files/{}", act_file_write, ROLE_EDITOR },
 	/* apps (keys) need admin: act_config_* check the class */
+	{ "POST", "/api/v1/config", act_config_batch, ROLE_EDITOR }, /* several objects; no apps or alerts */
 	{ "POST", "/api/v1/config/{}", act_config_create, ROLE_EDITOR },
 	{ "GET", "/api/v1/config/{}/{}", api_config_get, ROLE_VIEWER },
 	{ "PUT", "/api/v1/config/{}/{}", act_config_update, ROLE_EDITOR },

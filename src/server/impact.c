@@ -363,6 +363,20 @@ static enum jerr judge_app(struct impact_ask *ask, const struct config *staged, 
 	return rc;
 }
 
+char *impact_scope(const struct config *staged, enum cfg_class cls, const char *id)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const struct cfg_model *m;
+	if (cls == CLASS_DESTINATION) {
+		strbuf_addf(&sb, "destination:%s", id);
+	} else if (cls != CLASS_APP && cls != CLASS_SCHEDULE && cls != CLASS_ALERT && (m = model_of(staged, cls, id))) {
+		strbuf_addf(&sb, "model:%s", m->id);
+	} else {
+		return NULL;
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
 enum jerr impact_approve(void *ctx, const struct config *staged, struct jerror *err)
 {
 	struct impact_ask *ask = ctx;

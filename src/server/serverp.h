@@ -191,6 +191,12 @@ struct impact_ask {
 };
 /* config_write's approve callback (ctx: struct impact_ask); see impact.c. */
 enum jerr impact_approve(void *ctx, const struct config *staged, struct jerror *err);
+/*
+ * What a write of (cls, id) is judged on in staged: "model:<id>" (its model's
+ * destinations) or "destination:<id>" (owned); NULL when no plan judges it. Writes of
+ * one scope in one batch have one impact: the batch judges each scope once.
+ */
+char *impact_scope(const struct config *staged, enum cfg_class cls, const char *id);
 /* A failed Braze key check (dest_ops.check's err) in plain words; *action: what to do. */
 const char *impact_key_words(const struct jerror *e, const char **action);
 
@@ -359,6 +365,7 @@ void act_runs(struct req *r, struct reply *out);
 void act_plan(struct req *r, struct reply *out);
 void act_retry(struct req *r, struct reply *out);
 void act_app_test(struct req *r, struct reply *out);
+void act_config_batch(struct req *r, struct reply *out); /* POST /api/v1/config: several objects */
 void act_config_create(struct req *r, struct reply *out);
 void act_config_update(struct req *r, struct reply *out);
 void act_config_delete(struct req *r, struct reply *out);

@@ -21,6 +21,7 @@ import { viewAudit } from './pages/audit.js';
 import { viewDestinationForm } from './pages/destination_form.js';
 import { payloadView, viewErrors } from './pages/errors.js';
 import { viewModel } from './pages/model.js';
+import { viewNewModel } from './pages/model_new.js';
 import { viewOverview } from './pages/overview.js';
 import { viewPlan } from './pages/plan.js';
 import { viewRun, viewRuns } from './pages/runs.js';
@@ -172,7 +173,7 @@ const routes = [
   [['records', ':model', ':key'], (...a) => recordsUI.viewRecord(...a)],
   [['audiences'], (...a) => audiencesUI.viewAudiences(...a)],
   [['data'], (...a) => editorsUI.viewData(...a)],
-  [['data', 'models', 'new'], (root, _p, ...a) => editorsUI.viewModelForm(root, {}, ...a)],
+  [['data', 'models', 'new'], viewNewModel], // Model + Source + key property in one write
   [['data', 'models', ':model'], (...a) => editorsUI.viewModelForm(...a)],
   [['data', ':model', 'sources', 'new'], (...a) => editorsUI.viewSourceForm(...a)],
   [['data', ':model', 'sources', ':source'], (...a) => editorsUI.viewSourceForm(...a)],

@@ -1137,6 +1137,375 @@ static void test_concurrent_writers(void **state)
 	config_free(cfg);
 }
 
+
+/* ---- several objects in one write (config_write_batch) ---- */
+
+#define NEW_MODEL "{\"id\": \"buyers\", \"class\": \"Model\", \"name\": \"Buyers\", \"type\": \"profile\"}"
+#define NEW_SOURCE                                                                                              \
+	"{\"id\": \"buyers_table\", \"class\": \"Source\", \"type\": \"sqlite-import-table\", \"appId\": \"demo_db\", " \
+	"\"modelId\": \"buyers\", \"options\": {\"table\": \"users\"}, \"mapping\": {\"id\": \"buyer_id\"}}"
+#define NEW_KEY                                                                                                \
+	"{\"id\": \"buyer_id\", \"class\": \"Property\", \"key\": \"buyer_id\", \"type\": \"integer\", \"unique\": true, " \
+	"\"sourceId\": \"buyers_table\", \"options\": {\"column\": \"id\"}}"
+#define NEW_EMAIL                                                                                              \
+	"{\"id\": \"buyer_email\", \"class\": \"Property\", \"key\": \"email\", \"type\": \"email\", \"unique\": true, " \
+	"\"sourceId\": \"buyers_table\", \"options\": {\"column\": \"email\"}}"
+
+static enum jerr run_batch(struct fixture *f, const struct cfg_batch_item *items, size_t n, enum cfg_batch_mode mode,
+			   struct cfg_batch_result *res, struct jerror *err)
+{
+	struct cfg_batch b = { .items = items, .n = n, .mode = mode };
+	return config_write_batch(f->dir, &b, &f->opts, res, err);
+}
+
+/* A batch that must fail with want, changing nothing under the fixture root; returns "msg\ndetail". */
+static char *bad_batch(struct fixture *f, const struct cfg_batch_item *items, size_t n, enum cfg_batch_mode mode,
+		       enum jerr want, long want_failed, char **diags)
+{
+	struct cfg_batch_result res;
+	struct jerror err = JERROR_INIT;
+	char *before = snapshot(f->root), *after;
+	struct strbuf sb = STRBUF_INIT;
+	enum jerr rc = run_batch(f, items, n, mode, &res, &err);
+	if (rc != want)
+		fail_msg("config_write_batch returned %d (%s; %s), want %d", rc, err.msg.buf, err.detail.buf, want);
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	assert_int_equal(res.failed, want_failed);
+	assert_int_equal(res.n, 0);
+	if (want == JERR_CONFIG) {
+		assert_non_null(res.cfg);
+		if (diags)
+			*diags = diags_text(res.cfg);
+	}
+	strbuf_addf(&sb, "%s\n%s", err.msg.buf, err.detail.buf);
+	free(before);
+	free(after);
+	cfg_batch_result_release(&res);
+	jerror_release(&err);
+	return strbuf_detach(&sb, NULL);
+}
+
+/* A new model needs Model + Source + key Property at once: one write of them all. */
+static void test_batch_new_model(void **state)
+{
+	struct fixture *f = *state;
+	const struct cfg_batch_item items[] = { { CLASS_MODEL, NEW_MODEL }, { CLASS_SOURCE, NEW_SOURCE },
+						{ CLASS_PROPERTY, NEW_KEY }, { CLASS_PROPERTY, NEW_EMAIL } };
+	struct cfg_batch_result res;
+	struct jerror err = JERROR_INIT;
+	char *msg;
+
+	/* one object alone cannot: a Model with no source does not validate */
+	msg = bad_write(f, CFG_WRITE_CREATE, CLASS_MODEL, NULL, NEW_MODEL, JERR_CONFIG, NULL);
+	free(msg);
+
+	assert_int_equal(run_batch(f, items, 4, CFG_BATCH_CREATE, &res, &err), JERR_OK);
+	assert_int_equal(res.n, 4);
+	assert_int_equal(res.failed, -1);
+	assert_string_equal(res.items[0].file, "models/buyers.json");
+	assert_string_equal(res.items[1].file, "sources/buyers_table.json");
+	assert_string_equal(res.items[2].file, "properties/buyer_id.json");
+	assert_string_equal(res.items[3].file, "properties/buyer_email.json");
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(res.items[i].op, CFG_WRITE_CREATE);
+		assert_non_null(res.items[i].stored_json);
+	}
+	const struct cfg_model *m = config_model(res.cfg, "buyers");
+	assert_non_null(m);
+	cfg_batch_result_release(&res);
+
+	struct config *cfg = load(f, JERR_OK);
+	assert_non_null(config_model(cfg, "buyers"));
+	config_free(cfg);
+
+	/* again in create mode: object 0 already exists, nothing changes */
+	msg = bad_batch(f, items, 4, CFG_BATCH_CREATE, JERR_USAGE, 0, NULL);
+	assert_contains(msg, "Model \"buyers\" already exists");
+	free(msg);
+	/* upsert: all four are updates now */
+	assert_int_equal(run_batch(f, items, 4, CFG_BATCH_UPSERT, &res, &err), JERR_OK);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(res.items[i].op, CFG_WRITE_UPDATE);
+	cfg_batch_result_release(&res);
+	jerror_release(&err);
+}
+
+/* The objects are validated together; any error anywhere: nothing is written. */
+static void test_batch_validated_together(void **state)
+{
+	struct fixture *f = *state;
+	char *msg, *diags = NULL;
+	/* model + source, no key property: the source's mapping names a property that does not exist */
+	const struct cfg_batch_item two[] = { { CLASS_MODEL, NEW_MODEL }, { CLASS_SOURCE, NEW_SOURCE } };
+	msg = bad_batch(f, two, 2, CFG_BATCH_UPSERT, JERR_CONFIG, -1, &diags);
+	assert_contains(msg, "the 2 objects were not written: the config would be invalid");
+	assert_contains(diags, "buyer_id");
+	free(msg);
+	free(diags);
+
+	/* the last object is wrong: the first three are not written either */
+	const struct cfg_batch_item bad_last[] = {
+		{ CLASS_MODEL, NEW_MODEL }, { CLASS_SOURCE, NEW_SOURCE }, { CLASS_PROPERTY, NEW_KEY },
+		{ CLASS_PROPERTY, "{\"id\": \"buyer_email\", \"class\": \"Property\", \"type\": \"bogus\", "
+				  "\"sourceId\": \"buyers_table\", \"options\": {\"column\": \"email\"}}" },
+	};
+	msg = bad_batch(f, bad_last, 4, CFG_BATCH_UPSERT, JERR_CONFIG, -1, &diags);
+	assert_contains(diags, "properties/buyer_email.json:");
+	assert_contains(diags, "invalid value \"bogus\"");
+	free(msg);
+	free(diags);
+
+	/* an update that breaks what another object of the directory needs */
+	const struct cfg_batch_item breaks[] = {
+		{ CLASS_MODEL, NEW_MODEL }, { CLASS_SOURCE, NEW_SOURCE }, { CLASS_PROPERTY, NEW_KEY },
+		{ CLASS_SOURCE, "{\"id\": \"users_table\", \"class\": \"Source\", \"type\": \"sqlite-import-table\", "
+				"\"appId\": \"demo_db\", \"modelId\": \"users\", \"options\": {\"table\": \"users\"}, "
+				"\"mapping\": {\"id\": \"no_such_property\"}}" },
+	};
+	msg = bad_batch(f, breaks, 4, CFG_BATCH_UPSERT, JERR_CONFIG, -1, &diags);
+	assert_contains(diags, "no_such_property");
+	free(msg);
+	free(diags);
+
+	/* a dry run validates and answers, and writes nothing */
+	const struct cfg_batch_item good[] = { { CLASS_MODEL, NEW_MODEL }, { CLASS_SOURCE, NEW_SOURCE },
+					       { CLASS_PROPERTY, NEW_KEY } };
+	struct cfg_batch b = { .items = good, .n = 3, .dry_run = true };
+	struct cfg_batch_result res;
+	struct jerror err = JERROR_INIT;
+	char *before = snapshot(f->root), *after;
+	assert_int_equal(config_write_batch(f->dir, &b, &f->opts, &res, &err), JERR_OK);
+	assert_non_null(config_model(res.cfg, "buyers"));
+	assert_int_equal(res.n, 3);
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	cfg_batch_result_release(&res);
+	jerror_release(&err);
+}
+
+static void test_batch_usage_errors(void **state)
+{
+	struct fixture *f = *state;
+	char *msg;
+	const struct cfg_batch_item dup[] = { { CLASS_MODEL, NEW_MODEL }, { CLASS_PROPERTY, NEW_KEY },
+					      { CLASS_PROPERTY, NEW_KEY } };
+	msg = bad_batch(f, dup, 3, CFG_BATCH_UPSERT, JERR_USAGE, 2, NULL);
+	assert_contains(msg, "Property \"buyer_id\" appears twice (objects 1 and 2)");
+	free(msg);
+
+	const struct cfg_batch_item badjson[] = { { CLASS_MODEL, NEW_MODEL }, { CLASS_SOURCE, "{\"id\": " } };
+	msg = bad_batch(f, badjson, 2, CFG_BATCH_UPSERT, JERR_USAGE, 1, NULL);
+	assert_contains(msg, "invalid JSON in the Source object");
+	free(msg);
+
+	const struct cfg_batch_item wrong_class[] = { { CLASS_SOURCE, NEW_MODEL } };
+	msg = bad_batch(f, wrong_class, 1, CFG_BATCH_UPSERT, JERR_USAGE, 0, NULL);
+	assert_contains(msg, "class mismatch");
+	free(msg);
+
+	const struct cfg_batch_item traversal[] = {
+		{ CLASS_MODEL, NEW_MODEL }, { CLASS_MODEL, "{\"id\": \"../x\", \"class\": \"Model\", \"type\": \"profile\"}" }
+	};
+	msg = bad_batch(f, traversal, 2, CFG_BATCH_UPSERT, JERR_USAGE, 1, NULL);
+	assert_contains(msg, "invalid id \"../x\"");
+	free(msg);
+
+	const struct cfg_batch_item missing[] = { { CLASS_MODEL, NEW_MODEL } };
+	msg = bad_batch(f, missing, 1, CFG_BATCH_UPDATE, JERR_USAGE, 0, NULL);
+	assert_contains(msg, "Model \"buyers\" does not exist");
+	free(msg);
+
+	msg = bad_batch(f, missing, 0, CFG_BATCH_UPSERT, JERR_USAGE, -1, NULL);
+	assert_contains(msg, "no objects given");
+	free(msg);
+	struct cfg_batch_item many[CFG_BATCH_MAX + 1];
+	for (size_t i = 0; i <= CFG_BATCH_MAX; i++)
+		many[i] = (struct cfg_batch_item){ CLASS_MODEL, NEW_MODEL };
+	msg = bad_batch(f, many, CFG_BATCH_MAX + 1, CFG_BATCH_UPSERT, JERR_USAGE, -1, NULL);
+	assert_contains(msg, "too many objects: 101");
+	free(msg);
+}
+
+/* Two objects of one array file updated in one write: both changes, every other byte kept. */
+static void test_batch_same_file(void **state)
+{
+	struct fixture *f = *state;
+	const struct cfg_batch_item items[] = {
+		{ CLASS_PROPERTY, "{\"id\": \"first_name\", \"class\": \"Property\", \"key\": \"given_name\", \"type\": \"string\", "
+				  "\"sourceId\": \"users_table\", \"options\": {\"column\": \"first_name\", \"aggregationMethod\": \"exact\"}}" },
+		{ CLASS_PROPERTY, "{\"id\": \"country\", \"class\": \"Property\", \"key\": \"land\", \"type\": \"string\", "
+				  "\"sourceId\": \"users_table\", \"options\": {\"column\": \"country\", \"aggregationMethod\": \"exact\"}}" },
+	};
+	struct cfg_batch_result res;
+	struct jerror err = JERROR_INIT;
+	char *old = file_text(f, "properties/users.json"), *now;
+
+	assert_int_equal(run_batch(f, items, 2, CFG_BATCH_UPDATE, &res, &err), JERR_OK);
+	assert_string_equal(res.items[0].file, "properties/users.json");
+	assert_string_equal(res.items[1].file, "properties/users.json");
+	cfg_batch_result_release(&res);
+	now = file_text(f, "properties/users.json");
+	assert_contains(now, "\"given_name\"");
+	assert_contains(now, "\"land\"");
+	/* an object the batch did not touch keeps its text */
+	const char *ln = "\"id\": \"last_name\", \"class\": \"Property\", \"key\": \"last_name\", \"type\": \"string\",";
+	assert_contains(old, ln);
+	assert_contains(now, ln);
+	free(old);
+	free(now);
+	jerror_release(&err);
+}
+
+/* A file that cannot be written in the commit: the files already replaced get their old text back. */
+static void test_batch_rollback(void **state)
+{
+	struct fixture *f = *state;
+	const struct cfg_batch_item items[] = {
+		{ CLASS_MODEL, "{\"id\": \"users\", \"name\": \"Users (renamed)\", \"class\": \"Model\", \"type\": \"profile\"}" },
+		{ CLASS_PROPERTY, "{\"id\": \"city\", \"class\": \"Property\", \"key\": \"city\", \"type\": \"string\", "
+				  "\"sourceId\": \"users_table\", \"options\": {\"column\": \"country\"}}" },
+		{ CLASS_SCHEDULE, "{\"id\": \"buyers_sched\", \"class\": \"Schedule\", \"sourceId\": \"users_table\", "
+				  "\"recurring\": true, \"recurringFrequency\": 3600000, \"incremental\": false, "
+				  "\"options\": {\"column\": \"id\"}}" },
+		{ CLASS_PROPERTY, "{\"id\": \"country\", \"class\": \"Property\", \"key\": \"land\", \"type\": \"string\", "
+				  "\"sourceId\": \"users_table\", \"options\": {\"column\": \"country\", \"aggregationMethod\": \"exact\"}}" },
+	};
+	struct cfg_batch_result res;
+	struct jerror err = JERROR_INIT;
+	char *before, *after;
+
+	/* the schedule goes to a class directory that does not exist yet */
+	char *sched_dir = path_join(f->dir, "schedules");
+	struct strbuf cmd = STRBUF_INIT;
+	strbuf_addf(&cmd, "rm -rf '%s'", sched_dir);
+	assert_int_equal(system(cmd.buf), 0);
+	strbuf_release(&cmd);
+	free(sched_dir);
+
+	for (int at = 1; at <= 4; at++) {
+		before = snapshot(f->root);
+		config_write_batch_fail_at(at);
+		enum jerr rc = run_batch(f, items, 4, CFG_BATCH_UPSERT, &res, &err);
+		if (rc != JERR_IO)
+			fail_msg("fail at %d: config_write_batch returned %d (%s; %s)", at, rc, err.msg.buf, err.detail.buf);
+		assert_contains(err.msg.buf, "could not write");
+		if (at == 1)
+			assert_contains(err.detail.buf, "nothing was changed: the 0 files already written were restored");
+		else if (at == 2)
+			assert_contains(err.detail.buf, "the 1 file already written was restored");
+		else
+			assert_contains(err.detail.buf, "already written were restored");
+		after = snapshot(f->root);
+		assert_string_equal(before, after); /* byte for byte, modes, no new file or directory */
+		assert_false(file_exists(f->dir, "schedules"));
+		assert_int_equal(res.n, 0);
+		free(before);
+		free(after);
+		cfg_batch_result_release(&res);
+		jerror_release(&err);
+	}
+	/* the hook fires once: the same batch now goes through */
+	assert_int_equal(run_batch(f, items, 4, CFG_BATCH_UPSERT, &res, &err), JERR_OK);
+	assert_true(file_exists(f->dir, "schedules/buyers_sched.json"));
+	assert_true(file_exists(f->dir, "properties/city.json"));
+	cfg_batch_result_release(&res);
+	jerror_release(&err);
+}
+
+static enum jerr refuse_second(void *ctx, size_t index, enum cfg_write_op op, const char *id,
+			       const struct config *staged, struct jerror *err)
+{
+	int *calls = ctx;
+	(void)op;
+	assert_non_null(config_model(staged, "buyers"));
+	(*calls)++;
+	if (index == 1)
+		return jerror_set(err, JERR_USAGE, "refused %s", id);
+	return JERR_OK;
+}
+
+/* The approve callback sees the config as it would be, per object; a refusal writes nothing. */
+static void test_batch_approve(void **state)
+{
+	struct fixture *f = *state;
+	const struct cfg_batch_item items[] = { { CLASS_MODEL, NEW_MODEL }, { CLASS_SOURCE, NEW_SOURCE },
+						{ CLASS_PROPERTY, NEW_KEY } };
+	int calls = 0;
+	struct cfg_batch b = { .items = items, .n = 3, .approve = refuse_second, .approve_ctx = &calls };
+	struct cfg_batch_result res;
+	struct jerror err = JERROR_INIT;
+	char *before = snapshot(f->root), *after;
+	assert_int_equal(config_write_batch(f->dir, &b, &f->opts, &res, &err), JERR_USAGE);
+	assert_int_equal(calls, 2);
+	assert_int_equal(res.failed, 1);
+	assert_contains(err.msg.buf, "refused buyers_table");
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	cfg_batch_result_release(&res);
+	jerror_release(&err);
+}
+
+
+/* Secrets in a batch: moved to the secrets file only when the whole batch is written; put back on a rollback. */
+static void test_batch_secrets(void **state)
+{
+	struct fixture *f = *state;
+	const struct cfg_batch_item alone[] = { { CLASS_APP, BRAZE_LITERAL }, { CLASS_MODEL, NEW_MODEL } };
+	const struct cfg_batch_item items[] = { { CLASS_APP, BRAZE_LITERAL }, { CLASS_MODEL, NEW_MODEL },
+						{ CLASS_SOURCE, NEW_SOURCE }, { CLASS_PROPERTY, NEW_KEY } };
+	struct cfg_batch_result res;
+	struct jerror err = JERROR_INIT;
+	char *msg, *before, *after, *t;
+
+	/* invalid (a model without its source): no secrets file is made */
+	msg = bad_batch(f, alone, 2, CFG_BATCH_UPSERT, JERR_CONFIG, -1, NULL);
+	free(msg);
+	assert_null(tu_read(f->secrets));
+
+	/* the secrets file is written first; a later file fails: it goes again (and its directory) */
+	before = snapshot(f->root);
+	config_write_batch_fail_at(3);
+	assert_int_equal(run_batch(f, items, 4, CFG_BATCH_UPSERT, &res, &err), JERR_IO);
+	assert_contains(err.detail.buf, "the 2 files already written were restored");
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	assert_null(tu_read(f->secrets));
+	free(before);
+	free(after);
+	cfg_batch_result_release(&res);
+	jerror_release(&err);
+
+	/* with a secrets file already there, a rollback puts back its bytes */
+	assert_int_equal(secrets_set(f->secrets, "OTHER", "x", &err), JERR_OK);
+	before = snapshot(f->root);
+	config_write_batch_fail_at(1);
+	assert_int_equal(run_batch(f, items, 4, CFG_BATCH_UPSERT, &res, &err), JERR_IO);
+	after = snapshot(f->root);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	cfg_batch_result_release(&res);
+	jerror_release(&err);
+
+	/* written: the key in the secrets file, a reference in the config */
+	assert_int_equal(run_batch(f, items, 4, CFG_BATCH_UPSERT, &res, &err), JERR_OK);
+	assert_contains(res.items[0].stored_json, "\"apiKey\": \"${JOEY_SECRET_BRAZE_APIKEY}\"");
+	cfg_batch_result_release(&res);
+	t = file_text(f, "apps/braze.json");
+	assert_not_contains(t, "sekrit");
+	free(t);
+	t = tu_read(f->secrets);
+	assert_contains(t, "sekrit-123");
+	assert_contains(t, "OTHER");
+	free(t);
+	jerror_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1152,6 +1521,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_secrets_moved_kept_and_masked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loader_secrets_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_new_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_validated_together, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_usage_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_same_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_approve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_secrets, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

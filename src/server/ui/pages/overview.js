@@ -85,6 +85,7 @@ export async function viewOverview(root, _p, _q, ctx) {
   root.appendChild(h('h2', 'Runs over time'));
   root.appendChild(h('div.chart', runsChart(runs, { label: (r) => runLabel(r, dmap), onSelect: (r) => go(route('runs', r.id)) }), chartLegend()));
   root.appendChild(h('h2', 'Models'));
+  if (can('editor')) root.appendChild(h('div.actions', h('a.button.primary', { href: route('data', 'models', 'new') }, 'New model')));
   root.appendChild(table(['Model', 'Type', 'Primary key', '#Sources', '#Properties', '#Groups', '#Destinations', '#Schedules'],
     models.map((m) => [link(route('models', m.id), m.name || m.id), m.type || '', m.primary_key || '—',
       (m.counts || {}).sources ?? '', (m.counts || {}).properties ?? '', (m.counts || {}).groups ?? '', (m.counts || {}).destinations ?? '', (m.counts || {}).schedules ?? '']),
