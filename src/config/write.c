@@ -482,26 +482,38 @@ static enum jerr write_validate(struct write_job *job, struct cfg_write_result *
 		job->cfg->dir = arena_strdup(&job->cfg->arena, job->dir);
 	if (rc == JERR_CONFIG && job->cfg) {
 		const struct config *cfg = job->cfg;
-		const struct cfg_diag *d = cw_first_error(cfg);
 		jerror_set(err, JERR_CONFIG, "%s \"%s\" was not %s: the config would be invalid (%zu error%s)",
 			   job->cname, job->id,
 			   w->op == CFG_WRITE_CREATE ? "created" : w->op == CFG_WRITE_UPDATE ? "updated" : "deleted",
 			   cfg->n_errors, cfg->n_errors == 1 ? "" : "s");
-		if (d)
-			jerror_detail(err, "%s%s%d:%d: %s%s%s", d->pos.file ? d->pos.file : "", d->pos.file ? ":" : "",
-				      d->pos.line, d->pos.col, d->field ? d->field : "", d->field ? ": " : "", d->message);
-		jerror_hint(err, "nothing was changed; fix the errors listed in the diagnostics");
+		cw_invalid_detail(cfg, err);
 		res->cfg = job->cfg;
 		job->cfg = NULL;
 	} else if (rc) {
-		jerror_set(err, rc, "%s", lerr.msg.buf);
-		if (lerr.detail.len)
-			jerror_detail(err, "%s", lerr.detail.buf);
-		if (lerr.hint.len)
-			jerror_hint(err, "%s", lerr.hint.buf);
+		cw_copy_error(rc, &lerr, err);
 	}
 	jerror_release(&lerr);
 	return rc;
+}
+
+/* ---- the staging copy's verdict, shared with write_batch.c (write_internal.h) ---- */
+
+void cw_invalid_detail(const struct config *cfg, struct jerror *err)
+{
+	const struct cfg_diag *d = cw_first_error(cfg);
+	if (d)
+		jerror_detail(err, "%s%s%d:%d: %s%s%s", d->pos.file ? d->pos.file : "", d->pos.file ? ":" : "",
+			      d->pos.line, d->pos.col, d->field ? d->field : "", d->field ? ": " : "", d->message);
+	jerror_hint(err, "nothing was changed; fix the errors listed in the diagnostics");
+}
+
+void cw_copy_error(enum jerr rc, const struct jerror *from, struct jerror *err)
+{
+	jerror_set(err, rc, "%s", from->msg.buf);
+	if (from->detail.len)
+		jerror_detail(err, "%s", from->detail.buf);
+	if (from->hint.len)
+		jerror_hint(err, "%s", from->hint.buf);
 }
 
 /* Step 6b: the config file: written atomically (parents created), or removed. */
@@ -722,9 +734,7 @@ enum jerr config_file_write(const char *dir, const char *rel, const char *text, 
 	if (cfg)
 		cfg->dir = arena_strdup(&cfg->arena, dir);
 	if (rc && rc != JERR_CONFIG) {
-		jerror_set(err, rc, "%s", lerr.msg.buf);
-		if (lerr.detail.len)
-			jerror_detail(err, "%s", lerr.detail.buf);
+		cw_copy_error(rc, &lerr, err); /* with its hint, as config_write does */
 		goto out;
 	}
 	if (rc == JERR_CONFIG && !allow_invalid) {

@@ -234,21 +234,13 @@ static enum jerr batch_validate(struct batch *bt, struct cfg_batch_result *res, 
 	if (bt->cfg)
 		bt->cfg->dir = arena_strdup(&bt->cfg->arena, bt->dir);
 	if (rc == JERR_CONFIG && bt->cfg) {
-		const struct cfg_diag *d = cw_first_error(bt->cfg);
 		jerror_set(err, JERR_CONFIG, "the %zu object%s were not written: the config would be invalid (%zu error%s)",
 			   bt->b->n, bt->b->n == 1 ? "" : "s", bt->cfg->n_errors, bt->cfg->n_errors == 1 ? "" : "s");
-		if (d)
-			jerror_detail(err, "%s%s%d:%d: %s%s%s", d->pos.file ? d->pos.file : "", d->pos.file ? ":" : "",
-				      d->pos.line, d->pos.col, d->field ? d->field : "", d->field ? ": " : "", d->message);
-		jerror_hint(err, "nothing was changed; fix the errors listed in the diagnostics");
+		cw_invalid_detail(bt->cfg, err);
 		res->cfg = bt->cfg;
 		bt->cfg = NULL;
 	} else if (rc) {
-		jerror_set(err, rc, "%s", lerr.msg.buf);
-		if (lerr.detail.len)
-			jerror_detail(err, "%s", lerr.detail.buf);
-		if (lerr.hint.len)
-			jerror_hint(err, "%s", lerr.hint.buf);
+		cw_copy_error(rc, &lerr, err);
 	}
 	jerror_release(&lerr);
 	return rc;

@@ -179,5 +179,10 @@ enum jerr cw_stage_opts_for(const char *dir, const struct config_opts *opts, str
 			    char **root_dir, struct jerror *err);
 /* The first error diagnostic of cfg, or NULL. */
 const struct cfg_diag *cw_first_error(const struct config *cfg);
+/* A staging copy that would not validate: err's detail names its first error (file,
+ * line, column, field) and its hint says nothing changed. */
+void cw_invalid_detail(const struct config *cfg, struct jerror *err);
+/* Any other failure of the staging load: from's message, detail and hint into err as rc. */
+void cw_copy_error(enum jerr rc, const struct jerror *from, struct jerror *err);
 
 #endif
