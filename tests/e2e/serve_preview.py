@@ -26,6 +26,7 @@ from serve_lib import (TMP, JOEY, Server, Sim, check, finish, small_config)  # n
 sim = Sim()
 os.environ["BRAZE_KEY"] = "test-key"
 PG_URL = os.environ.get("JOEY_PG_URL")
+MY_URL = os.environ.get("JOEY_MYSQL_URL")
 SCHEMA = "e2e_preview_%d" % os.getpid()
 extra = []
 if PG_URL:
@@ -36,6 +37,14 @@ if PG_URL:
     extra.append({"class": "App", "id": "pg", "name": "Postgres", "type": "postgres", "options": pg_opts})
     extra.append({"class": "App", "id": "pg_slow", "name": "Postgres (1 s)", "type": "postgres",
                   "options": dict(pg_opts, statementTimeout=1)})
+if MY_URL:
+    m = urllib.parse.urlsplit(MY_URL)
+    os.environ["E2E_MY_PASSWORD"] = urllib.parse.unquote(m.password or "")
+    MY_ARGS = ["mariadb", "-h", m.hostname, "-P", str(m.port or 3306), "-u", urllib.parse.unquote(m.username or ""),
+               "-p" + urllib.parse.unquote(m.password or ""), "-N", "-B", m.path.lstrip("/")]
+    extra.append({"class": "App", "id": "my", "name": "MariaDB", "type": "mysql",
+                  "options": {"host": m.hostname, "port": m.port or 3306, "database": m.path.lstrip("/"),
+                              "user": urllib.parse.unquote(m.username or ""), "password": "${E2E_MY_PASSWORD}"}})
 cfg, db = small_config(TMP, sim.url, n=30, extra_objects=extra)
 state = os.path.join(TMP, "st", "state.db")
 os.makedirs(os.path.dirname(state))
@@ -53,6 +62,19 @@ if PG_URL:
     psql("CREATE SCHEMA %s; CREATE TABLE %s.people (id int PRIMARY KEY, email text, spend numeric);"
          "INSERT INTO %s.people SELECT i, 'p' || i || '@example.com', i * 1.5 FROM generate_series(1, 40) i;"
          "CREATE SEQUENCE %s.seq;" % (SCHEMA, SCHEMA, SCHEMA, SCHEMA))
+
+
+
+def mysql(q):
+    return subprocess.run(MY_ARGS + ["-e", q], capture_output=True, text=True, check=True).stdout.strip()
+
+
+MY_T = "e2e_preview_%d" % os.getpid()
+if MY_URL:
+    import atexit
+    atexit.register(lambda: subprocess.run(MY_ARGS + ["-e", "DROP TABLE IF EXISTS %s" % MY_T], capture_output=True))
+    mysql("CREATE TABLE %s (id INT PRIMARY KEY, email TEXT); INSERT INTO %s VALUES (1, 'a@example.com'), "
+          "(2, 'b@example.com'), (3, NULL)" % (MY_T, MY_T))
 
 for name, role in (("ed", "editor"), ("vi", "viewer")):
     r = subprocess.run([JOEY, "user", "add", name, "--role", role, "--password-stdin", "--config", cfg, "--state",
@@ -240,6 +262,24 @@ if PG_URL:
         "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE '%%joey_preview%%' AND pid <> pg_backend_pid()") == "0")
 else:
     print("skipped: PostgreSQL checks (JOEY_PG_URL is not set)")
+
+# ---- MySQL / MariaDB ----
+if MY_URL:
+    MP = "/api/v1/apps/my/preview"
+    r = srv.post(MP, {"query": "SELECT id, email FROM %s ORDER BY id" % MY_T})
+    check("MariaDB: columns and rows", r.status == 200 and r.json["columns"] == ["id", "email"]
+          and r.json["rows"] == [["1", "a@example.com"], ["2", "b@example.com"], ["3", None]], r)
+    before = mysql("SELECT COUNT(*), GROUP_CONCAT(email ORDER BY id) FROM %s" % MY_T)
+    for q in ("DELETE FROM %s" % MY_T, "SELECT 1) AS a; DELETE FROM %s; SELECT * FROM (SELECT 1" % MY_T,
+              "SELECT 1) AS a; SET SESSION TRANSACTION READ WRITE; DELETE FROM %s; --" % MY_T,
+              "CREATE TABLE evil (a INT)", "INSERT INTO %s VALUES (9, 'x')" % MY_T):
+        r = srv.post(MP, {"query": q})
+        check("MariaDB %r: refused (422), explained" % q[:50], r.status == 422
+              and r.json["error"] == 'app "my": the query cannot be read' and r.json["detail"], r)
+    check("MariaDB: the rows are unchanged", mysql("SELECT COUNT(*), GROUP_CONCAT(email ORDER BY id) FROM %s" % MY_T) == before)
+    check("MariaDB: no table was created", mysql("SHOW TABLES LIKE 'evil'") == "")
+else:
+    print("skipped: MariaDB checks (JOEY_MYSQL_URL is not set)")
 
 srv.stop()
 finish()
