@@ -8,7 +8,7 @@
 // text, never parsed as HTML. A source reads a table or, for apps whose type has a
 // query source, an SQL query previewed with POST /apps/{app}/preview (query_source.js);
 // a property of a query source picks from its query's columns.
-import { isQuerySource, previewErrorNotice, previewQuery, queryAppTypes } from './query_source.js';
+import { fillKeyColumns, isQuerySource, previewErrorNotice, previewQuery, previewTable, queryAppTypes, readsChoice } from './query_source.js';
 
 const AGGS = [
   ['exact', 'its value (one row per record)'],
@@ -106,41 +106,6 @@ export function editorViews(ui) {
       save(form, diag, 'models', isNew, modelId, { ...m, id: id.value, class: 'Model', name: name.value, type: type.value }, back, 'Model');
     });
     root.appendChild(form);
-  }
-
-  // "It reads": a table or an SQL query (only for apps whose type has a query source).
-  function readsChoice(query) {
-    const mk = (value, label, help) => {
-      const rid = `reads-${value}`;
-      return h('div.choice', h('input', { type: 'radio', name: 'source-reads', id: rid, value, checked: query === (value === 'query'), 'aria-describedby': `${rid}-help` }),
-        h('div', h('label.choice-label', { for: rid }, label), h('span.choice-help', { id: `${rid}-help` }, help)));
-    };
-    const el = h('fieldset', { dataset: { field: 'type' } }, h('legend', 'It reads'),
-      mk('table', 'A table', 'Pick a table or a view of the app’s database.'),
-      mk('query', 'An SQL query', 'Write one SELECT; joey runs it read-only and never changes data.'));
-    const radio = (v) => el.querySelector(`input[value="${v}"]`);
-    return {
-      el,
-      isQuery: () => radio('query').checked,
-      allowQuery(ok) {
-        radio('query').disabled = !ok;
-        el.querySelector('#reads-query-help').textContent = ok ? 'Write one SELECT; joey runs it read-only and never changes data.' : 'This app’s kind of database cannot be read with a query here.';
-        if (!ok && radio('query').checked) radio('table').checked = true;
-      },
-      onChange(fn) { el.addEventListener('change', fn); },
-    };
-  }
-
-  // The key column select: the columns of the last preview, or the saved column until one comes.
-  function fillKeyColumns(keyCol, columns, current, guess) {
-    clear(keyCol);
-    const cols = columns && columns.length ? columns : current ? [current] : [];
-    for (const c of cols) keyCol.appendChild(h('option', { value: c, selected: c === (current && cols.includes(current) ? current : guess) }, c));
-  }
-
-  function previewTable(s, caption) {
-    return h('div', s.columns_cut ? h('p.help', 'The query returns more than 100 columns; the first 100 are shown.') : null,
-      table(s.columns, s.rows.map((r) => r.map((v) => h('span.break', fmtValue(v)))), { caption, empty: 'It returns no rows.' }));
   }
 
   async function viewSourceForm(root, { model: modelId, source: sourceId }, _q, ctx) {

@@ -2,10 +2,11 @@
 // app types can read an SQL query (the catalog's `<type>-import-query`), the preview of
 // a query (POST /apps/{app}/preview: its columns and first rows, read as a query source
 // reads it: read-only, rolled back, under the app's time limit), and a failed preview
-// told in plain words with the database's own message behind a toggle. Imported by
-// editors.js; every text from the API is inserted as text.
+// told in plain words with the database's own message behind a toggle; and the parts
+// of the source form built on them (the "It reads" choice, the key column select, the
+// preview table). Imported by editors.js; every text from the API is inserted as text.
 import { post } from './lib/api.js';
-import { enc, h } from './lib/dom.js';
+import { clear, enc, fmtValue, h, table } from './lib/dom.js';
 
 // Is a source (its saved JSON body) a query source?
 export function isQuerySource(src) {
@@ -44,4 +45,39 @@ export function previewErrorNotice(e) {
     h('p', plainWords(e)),
     b.hint ? h('p', h('strong', 'What to do: '), String(b.hint)) : null,
     tech ? h('details', h('summary', 'What the database said'), h('p.break.mono', tech)) : null);
+}
+
+// "It reads": a table or an SQL query (only for apps whose type has a query source).
+export function readsChoice(query) {
+  const mk = (value, label, help) => {
+    const rid = `reads-${value}`;
+    return h('div.choice', h('input', { type: 'radio', name: 'source-reads', id: rid, value, checked: query === (value === 'query'), 'aria-describedby': `${rid}-help` }),
+      h('div', h('label.choice-label', { for: rid }, label), h('span.choice-help', { id: `${rid}-help` }, help)));
+  };
+  const el = h('fieldset', { dataset: { field: 'type' } }, h('legend', 'It reads'),
+    mk('table', 'A table', 'Pick a table or a view of the app’s database.'),
+    mk('query', 'An SQL query', 'Write one SELECT; joey runs it read-only and never changes data.'));
+  const radio = (v) => el.querySelector(`input[value="${v}"]`);
+  return {
+    el,
+    isQuery: () => radio('query').checked,
+    allowQuery(ok) {
+      radio('query').disabled = !ok;
+      el.querySelector('#reads-query-help').textContent = ok ? 'Write one SELECT; joey runs it read-only and never changes data.' : 'This app’s kind of database cannot be read with a query here.';
+      if (!ok && radio('query').checked) radio('table').checked = true;
+    },
+    onChange(fn) { el.addEventListener('change', fn); },
+  };
+}
+
+// The key column select: the columns of the last preview, or the saved column until one comes.
+export function fillKeyColumns(keyCol, columns, current, guess) {
+  clear(keyCol);
+  const cols = columns && columns.length ? columns : current ? [current] : [];
+  for (const c of cols) keyCol.appendChild(h('option', { value: c, selected: c === (current && cols.includes(current) ? current : guess) }, c));
+}
+
+export function previewTable(s, caption) {
+  return h('div', s.columns_cut ? h('p.help', 'The query returns more than 100 columns; the first 100 are shown.') : null,
+    table(s.columns, s.rows.map((r) => r.map((v) => h('span.break', fmtValue(v)))), { caption, empty: 'It returns no rows.' }));
 }
