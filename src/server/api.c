@@ -42,6 +42,7 @@ const struct route api_routes[] = {
 	{ "GET", "/api/v1/apps", api_apps, ROLE_VIEWER },
 	{ "POST", "/api/v1/apps/{}/test", act_app_test, ROLE_ADMIN },
 	{ "GET", "/api/v1/apps/{}/tables", api_app_tables, ROLE_EDITOR },
+	{ "POST", "/api/v1/apps/{}/preview", act_app_preview, ROLE_EDITOR },
 	{ "GET", "/api/v1/sources", api_sources, ROLE_VIEWER },
 	{ "GET", "/api/v1/properties", api_properties, ROLE_VIEWER },
 	{ "GET", "/api/v1/groups", api_groups, ROLE_VIEWER },

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/jsonutil.h"
 #include "base/strbuf.h"
 #include "base/timeutil.h"
 #include "base/value.h"
@@ -610,6 +611,35 @@ out:
 	jerror_release(&err);
 }
 
+/*
+ * A sample's columns, rows, the limit asked for and the key column a source would most
+ * likely map ("id", else the first column) set on j (borrowed; smp borrowed, copied).
+ */
+static void sample_rows_json(const struct source_sample *smp, uint64_t limit, json_t *j)
+{
+	json_t *cols = json_array(), *rows = json_array();
+	for (size_t i = 0; i < smp->n_columns; i++)
+		json_array_append_new(cols, json_string_lossy(smp->columns[i]));
+	for (size_t k = 0; k < smp->n_rows; k++) {
+		json_t *row = json_array();
+		for (size_t i = 0; i < smp->n_columns; i++) {
+			const char *v = smp->cells[k * smp->n_columns + i];
+			json_array_append_new(row, v ? json_string_lossy(v) : json_null());
+		}
+		json_array_append_new(rows, row);
+	}
+	const char *guess = NULL;
+	for (size_t i = 0; i < smp->n_columns && !guess; i++)
+		if (!strcmp(smp->columns[i], "id"))
+			guess = smp->columns[i];
+	if (!guess && smp->n_columns)
+		guess = smp->columns[0];
+	json_object_set_new(j, "columns", cols);
+	json_object_set_new(j, "rows", rows);
+	json_object_set_new(j, "limit", json_integer((json_int_t)limit));
+	json_object_set_new(j, "key_guess", guess ? json_string_lossy(guess) : json_null());
+}
+
 /* ---- GET /api/v1/apps/{app}/tables[?table=T&limit=N] ---- */
 
 void api_app_tables(struct req *r, struct reply *out)
@@ -660,29 +690,8 @@ void api_app_tables(struct req *r, struct reply *out)
 		json_array_append_new(tables, json_string(smp.tables[i]));
 	json_t *j = json_pack("{s:s,s:s,s:o}", "app", app->id, "type", app->type, "tables", tables);
 	if (table) {
-		json_t *cols = json_array(), *rows = json_array();
-		for (size_t i = 0; i < smp.n_columns; i++)
-			json_array_append_new(cols, json_string(smp.columns[i]));
-		for (size_t k = 0; k < smp.n_rows; k++) {
-			json_t *row = json_array();
-			for (size_t i = 0; i < smp.n_columns; i++) {
-				const char *v = smp.cells[k * smp.n_columns + i];
-				json_array_append_new(row, v ? json_string(v) : json_null());
-			}
-			json_array_append_new(rows, row);
-		}
-		/* the key column a source would most likely map: "id", else the first column */
-		const char *guess = NULL;
-		for (size_t i = 0; i < smp.n_columns && !guess; i++)
-			if (!strcmp(smp.columns[i], "id"))
-				guess = smp.columns[i];
-		if (!guess && smp.n_columns)
-			guess = smp.columns[0];
 		json_object_set_new(j, "table", json_string(table));
-		json_object_set_new(j, "columns", cols);
-		json_object_set_new(j, "rows", rows);
-		json_object_set_new(j, "limit", json_integer((json_int_t)limit));
-		json_object_set_new(j, "key_guess", guess ? json_string(guess) : json_null());
+		sample_rows_json(&smp, limit, j);
 	}
 	reply_json(out, 200, j);
 out:
@@ -693,6 +702,98 @@ out:
 	source_sample_release(&smp);
 	server_cfg_put(r->s, ref);
 	jerror_release(&err);
+}
+
+/* ---- POST /api/v1/apps/{app}/preview ---- */
+
+/* The body of a query preview: "query" (SQL text, bounded) and "limit" (default 20). */
+static bool parse_query_body(json_t *body, struct reply *out, const char **query, uint64_t *limit)
+{
+	static const char *const fields[] = { "query", "limit", NULL };
+	if (!req_check_fields(body, fields, out))
+		return false;
+	json_t *q = json_object_get(body, "query"), *l = json_object_get(body, "limit");
+	if (!json_is_string(q) || !json_string_length(q) || strspn(json_string_value(q), " \t\r\n;") == json_string_length(q)) {
+		reply_error(out, 422, "the query is empty", "field \"query\" must hold the SQL text of a SELECT",
+			    "e.g. {\"query\": \"SELECT id, email FROM users\"}");
+		return false;
+	}
+	if (json_string_length(q) > SOURCE_SAMPLE_MAX_QUERY || strlen(json_string_value(q)) != json_string_length(q)) {
+		reply_error(out, 422, "the query is too long or holds a NUL byte", NULL, "a query may hold 65536 bytes");
+		return false;
+	}
+	*limit = 20;
+	if (l && (!json_is_integer(l) || json_integer_value(l) < 1)) {
+		reply_error(out, 422, "field \"limit\" must be a positive integer", NULL, "leave it out for 20 rows");
+		return false;
+	}
+	if (l)
+		*limit = json_integer_value(l) > SOURCE_SAMPLE_MAX_ROWS ? SOURCE_SAMPLE_MAX_ROWS : (uint64_t)json_integer_value(l);
+	*query = json_string_value(q);
+	return true;
+}
+
+/*
+ * The columns and first rows of an SQL query as a query source of the app would read
+ * them (source_ops.sample_query: a derived table, one statement, read-only and rolled
+ * back, under the app's statementTimeout). The query is untrusted text.
+ */
+void act_app_preview(struct req *r, struct reply *out)
+{
+	json_t *body = req_json_body(r, out);
+	struct cfg_ref *ref = NULL;
+	struct jerror err = JERROR_INIT;
+	struct source_sample smp = { 0 };
+	void *conn = NULL;
+	const struct source_ops *ops = NULL;
+	const char *query = NULL;
+	uint64_t limit = 20;
+	bool slot = false;
+
+	if (!body || !parse_query_body(body, out, &query, &limit))
+		goto out;
+	ref = server_cfg_get(r->s);
+	const struct cfg_app *app = config_app(ref->cfg, r->params[0]);
+	if (!app) {
+		reply_error(out, 404, "no such app", r->params[0], "GET /api/v1/apps lists them");
+		goto out;
+	}
+	ops = source_ops_for_app(app->type);
+	if (!ops || !ops->sample_query) {
+		reply_error(out, 400, "this app cannot preview a query here", app->type,
+			    "query previews are read from SQLite, PostgreSQL and MySQL apps; save the source and "
+			    "run joey validate --check-apps to check its query");
+		goto out;
+	}
+	if (app->file_unlisted) {
+		reply_error(out, 403, "the app's file is not shown here",
+			    "it is outside the data directory of joey serve (--data-dir)",
+			    "joey validate --check-apps reads it on the command line");
+		goto out;
+	}
+	if (!(slot = slot_take(out)))
+		goto out;
+	enum jerr rc = ops->connect(app, ref->cfg->root, &conn, &err);
+	if (rc) {
+		reply_jerror(out, 502, &err);
+		goto out;
+	}
+	if ((rc = ops->sample_query(conn, query, (size_t)limit, &smp, &err))) {
+		reply_jerror(out, 422, &err);
+		goto out;
+	}
+	json_t *j = json_pack("{s:s,s:s,s:b}", "app", app->id, "type", app->type, "columns_cut", smp.columns_cut);
+	sample_rows_json(&smp, limit, j);
+	reply_json(out, 200, j);
+out:
+	if (conn)
+		ops->disconnect(conn);
+	if (slot)
+		slot_give();
+	source_sample_release(&smp);
+	server_cfg_put(r->s, ref);
+	jerror_release(&err);
+	json_decref(body);
 }
 
 /* ---- GET /api/v1/records/{model}/{key} ---- */

@@ -356,6 +356,7 @@ void api_record(struct req *r, struct reply *out);
 void api_records(struct req *r, struct reply *out);
 void act_group_preview(struct req *r, struct reply *out);
 void api_app_tables(struct req *r, struct reply *out);
+void act_app_preview(struct req *r, struct reply *out);
 void api_catalog(struct req *r, struct reply *out);
 void api_cron(struct req *r, struct reply *out);
 void api_samples(struct req *r, struct reply *out);

@@ -804,6 +804,53 @@ out:
 	return rc;
 }
 
+/*
+ * A query's columns and first rows (source_ops.sample_query): one statement (the
+ * connection has no CLIENT_MULTI_STATEMENTS), the query a derived table, in the
+ * session pinned read-only again just before it, under the app's statementTimeout.
+ */
+static enum jerr my_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
+				 struct jerror *err)
+{
+	struct my_conn *c = conn;
+	struct strbuf sql = STRBUF_INIT;
+	MYSQL_RES *res = NULL;
+	enum jerr rc;
+
+	if (c->streaming)
+		return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", c->app->id);
+	if ((rc = my_pin_readonly(c, c->app->id, err)))
+		goto out;
+	sql_sample_query_sql(&sql, query, limit);
+	if (!(res = my_query(c, sql.buf, sql.len))) {
+		rc = jerror_set(err, JERR_SOURCE, "app \"%s\": the query cannot be read", c->app->id);
+		jerror_detail(err, "%s", mysql_error(c->my));
+		jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
+		goto out;
+	}
+	size_t all = mysql_num_fields(res);
+	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
+	out->columns_cut = all > out->n_columns;
+	MYSQL_FIELD *f = mysql_fetch_fields(res);
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(f[i].name);
+	out->cells = xcalloc((size_t)mysql_num_rows(res) * out->n_columns + 1, sizeof(char *));
+	MYSQL_ROW row;
+	while (out->n_columns && (row = mysql_fetch_row(res))) {
+		unsigned long *len = mysql_fetch_lengths(res);
+		for (size_t i = 0; i < out->n_columns; i++)
+			out->cells[out->n_rows * out->n_columns + i] = sql_sample_value(row[i], row[i] ? len[i] : 0);
+		out->n_rows++;
+	}
+out:
+	rc = cancelled_error(c, c->app->id, rc, err);
+	if (res)
+		mysql_free_result(res);
+	strbuf_release(&sql);
+	return rc;
+}
+
 const struct source_ops source_mysql = {
 	.app_type = "mysql",
 	.source_types = my_source_types,
@@ -815,4 +862,5 @@ const struct source_ops source_mysql = {
 	.describe = my_describe,
 	.disconnect = my_disconnect,
 	.sample = my_sample,
+	.sample_query = my_sample_query,
 };

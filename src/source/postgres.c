@@ -715,6 +715,59 @@ out:
 	return rc;
 }
 
+/*
+ * A query's columns and first rows (source_ops.sample_query): one statement
+ * (PQexecParams refuses a second), the query a derived table, in pg_begin's read-only
+ * transaction that pg_rollback always ends, under the app's statementTimeout.
+ */
+static enum jerr pg_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
+				 struct jerror *err)
+{
+	struct pg_conn *c = conn;
+	struct strbuf sql = STRBUF_INIT;
+	PGresult *res = NULL;
+	enum jerr rc;
+
+	if (c->streaming)
+		return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", c->app->id);
+	if ((rc = pgsrc_begin(c, c->app->id, err)))
+		return rc;
+	sql_sample_query_sql(&sql, query, limit);
+	res = pgsrc_exec(c, sql.buf, 0, NULL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = jerror_set(err, JERR_SOURCE, "app \"%s\": the query cannot be read", c->app->id);
+		pgsrc_detail(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+		jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
+		if (source_watch_cancelled(&c->watch)) {
+			struct strbuf w = STRBUF_INIT;
+			strbuf_addf(&w, "app \"%s\"", c->app->id);
+			rc = source_watch_error(&c->watch, w.buf, err);
+			strbuf_release(&w);
+		}
+		goto out;
+	}
+	size_t all = (size_t)PQnfields(res);
+	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
+	out->columns_cut = all > out->n_columns;
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(PQfname(res, (int)i));
+	out->n_rows = out->n_columns ? (size_t)PQntuples(res) : 0;
+	out->cells = xcalloc(out->n_rows * out->n_columns + 1, sizeof(char *));
+	for (size_t r = 0; r < out->n_rows; r++)
+		for (size_t i = 0; i < out->n_columns; i++)
+			out->cells[r * out->n_columns + i] =
+				PQgetisnull(res, (int)r, (int)i)
+					? NULL
+					: sql_sample_value(PQgetvalue(res, (int)r, (int)i),
+							   (size_t)PQgetlength(res, (int)r, (int)i));
+out:
+	PQclear(res);
+	pgsrc_rollback(c);
+	strbuf_release(&sql);
+	return rc;
+}
+
 const struct source_ops source_postgres = {
 	.app_type = "postgres",
 	.source_types = pg_source_types,
@@ -726,6 +779,7 @@ const struct source_ops source_postgres = {
 	.describe = pg_describe,
 	.disconnect = pgsrc_disconnect,
 	.sample = pg_sample,
+	.sample_query = pg_sample_query,
 };
 
 /* Redshift (warehouses.md 4): this connector with rs_dialect, port 5439 by default. */

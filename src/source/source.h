@@ -173,11 +173,15 @@ struct source_sample {
 	size_t n_columns;
 	char **cells; /* n_rows * n_columns, row by row */
 	size_t n_rows;
+	bool columns_cut; /* sample_query: the query has more than SOURCE_SAMPLE_MAX_COLUMNS columns */
 };
 void source_sample_release(struct source_sample *s);
 /* Most rows a sample reads, and bytes a value keeps (longer ones end in "…"). */
 #define SOURCE_SAMPLE_MAX_ROWS 50
 #define SOURCE_SAMPLE_MAX_VALUE 200
+/* Most columns a query sample keeps (source_ops.sample_query). */
+#define SOURCE_SAMPLE_MAX_COLUMNS 100
+#define SOURCE_SAMPLE_MAX_QUERY 65536 /* bytes of query text a sample accepts */
 
 struct source_ops {
 	const char *app_type;              /* "sqlite" */
@@ -215,6 +219,18 @@ struct source_ops {
 	 */
 	enum jerr (*sample)(void *conn, const char *table, size_t limit, struct source_sample *out,
 			    struct jerror *err);
+	/*
+	 * NULL where the connector has no query sources. The columns and first limit rows
+	 * (at most SOURCE_SAMPLE_MAX_ROWS, at most SOURCE_SAMPLE_MAX_COLUMNS columns) of
+	 * query (borrowed; untrusted SQL text, as a query source's `query` option) into out
+	 * (zeroed by the caller; no tables listed), run the way a source read runs it: as a
+	 * derived table (SELECT * FROM (query) LIMIT n), one statement only, in the
+	 * connection's read-only session or a read-only transaction that is always rolled
+	 * back, under the app's statementTimeout. A query that is not one SELECT fails
+	 * (JERR_SOURCE, the database's message in the detail) and changes nothing.
+	 */
+	enum jerr (*sample_query)(void *conn, const char *query, size_t limit, struct source_sample *out,
+				  struct jerror *err);
 };
 
 /*

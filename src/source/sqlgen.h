@@ -203,6 +203,12 @@ char *sql_sample_value(const char *s, size_t n);
 /* Is table one of names (exactly)? Else JERR_CONFIG naming it, with a did-you-mean hint. */
 enum jerr sql_sample_table_known(const char *app_id, const char *table, char *const *names, size_t n,
 				 struct jerror *err) JOEY_WUR;
+/*
+ * The statement of source_ops.sample_query: SELECT * FROM (query) AS joey_preview LIMIT n
+ * (n at most SOURCE_SAMPLE_MAX_ROWS) appended to sb; query borrowed, its trailing
+ * semicolons dropped as a source read drops them.
+ */
+void sql_sample_query_sql(struct strbuf *sb, const char *query, size_t limit);
 /* Free a malloc'd array of n malloc'd column names (NULL is fine). */
 void sql_free_names(char **names, size_t n);
 

@@ -108,6 +108,13 @@ char *sql_sample_value(const char *s, size_t n)
 	return out;
 }
 
+void sql_sample_query_sql(struct strbuf *sb, const char *query, size_t limit)
+{
+	strbuf_addstr(sb, "SELECT * FROM (");
+	sql_add_query_text(sb, query);
+	strbuf_addf(sb, "\n) AS joey_preview LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+}
+
 enum jerr sql_sample_table_known(const char *app_id, const char *table, char *const *names, size_t n,
 				 struct jerror *err)
 {

@@ -531,6 +531,75 @@ fail:
 	return JERR_SOURCE;
 }
 
+/*
+ * A query's columns and first rows (source_ops.sample_query). The database is open
+ * read-only (SQLITE_OPEN_READONLY), the query is a derived table so ATTACH and every
+ * write are syntax errors, and a second statement after it (sqlite3_prepare_v2 would
+ * silently compile only the first) is refused.
+ */
+static enum jerr sq_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
+				 struct jerror *err)
+{
+	struct sq_conn *c = conn;
+	struct strbuf sql = STRBUF_INIT;
+	sqlite3_stmt *st = NULL, *more = NULL;
+	const char *tail = NULL;
+	enum jerr rc = JERR_OK;
+	size_t alloc = 0;
+
+	sql_sample_query_sql(&sql, query, limit);
+	source_wait_begin(&c->watch);
+	int prc = sqlite3_prepare_v2(c->db, sql.buf, (int)sql.len, &st, &tail);
+	source_wait_end(&c->watch);
+	if (prc != SQLITE_OK)
+		goto fail;
+	if (tail && *tail) {
+		/* whitespace and comments compile to no statement; anything else is one more */
+		int trc = sqlite3_prepare_v2(c->db, tail, -1, &more, NULL);
+		sqlite3_finalize(more);
+		if (trc != SQLITE_OK || more) {
+			rc = jerror_set(err, JERR_SOURCE, "app \"%s\": the query is more than one statement", c->app->id);
+			jerror_hint(err, "a query source reads one SELECT; remove what follows it");
+			goto out;
+		}
+	}
+	size_t all = (size_t)sqlite3_column_count(st);
+	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
+	out->columns_cut = all > out->n_columns;
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(sqlite3_column_name(st, (int)i));
+	source_wait_begin(&c->watch);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && out->n_columns) {
+		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns, alloc);
+		for (size_t i = 0; i < out->n_columns; i++) {
+			const char *v = (const char *)sqlite3_column_text(st, (int)i);
+			out->cells[out->n_rows * out->n_columns + i] =
+				sql_sample_value(v, v ? (size_t)sqlite3_column_bytes(st, (int)i) : 0);
+		}
+		out->n_rows++;
+	}
+	source_wait_end(&c->watch);
+	if (step == SQLITE_DONE || (step == SQLITE_ROW && !out->n_columns))
+		goto out;
+fail:
+	if (source_watch_cancelled(&c->watch)) {
+		struct strbuf w = STRBUF_INIT;
+		strbuf_addf(&w, "app \"%s\"", c->app->id);
+		rc = source_watch_error(&c->watch, w.buf, err);
+		strbuf_release(&w);
+		goto out;
+	}
+	rc = jerror_set(err, JERR_SOURCE, "app \"%s\": the query cannot be read", c->app->id);
+	jerror_detail(err, "%s", sqlite3_errmsg(c->db));
+	jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
+out:
+	sqlite3_finalize(st);
+	strbuf_release(&sql);
+	return rc;
+}
+
 const struct source_ops source_sqlite = {
 	.app_type = "sqlite",
 	.source_types = sqlite_source_types,
@@ -542,4 +611,5 @@ const struct source_ops source_sqlite = {
 	.describe = sq_describe,
 	.disconnect = sq_disconnect,
 	.sample = sq_sample,
+	.sample_query = sq_sample_query,
 };

@@ -278,7 +278,7 @@ async function main_() {
     await main().getByText('Tables not shown').waitFor(); // outside the data directory
     eq(await main().getByText('do-not-show').count(), 0, 'a value of a file outside the data directory');
     await page.getByLabel('App').selectOption('demo_db');
-    await page.getByLabel('Table').selectOption('orders');
+    await page.getByLabel('Table', { exact: true }).selectOption('orders');
     const prev = page.locator('#source-preview');
     await prev.getByRole('columnheader', { name: 'order_id' }).waitFor();
     await prev.getByRole('cell', { name: '20.5' }).waitFor();

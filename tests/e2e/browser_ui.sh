@@ -12,7 +12,9 @@
 # a refused Braze key, amber partial runs, explained failed rows, live run counters,
 # repair mode, and every page at 1280 and 360 px checked with axe-core; and the Audiences
 # and Records pages (ui_audiences.test.mjs): the rule builder's live count against
-# sqlite3's, saving an audience, a record found by email.
+# sqlite3's, saving an audience, a record found by email; and a query source
+# (ui_query_source.test.mjs): previewed, its key column picked, saved and reopened with
+# its query kept, a property of it.
 # Screenshots: $JOEY_ARTIFACTS/browser/ (default: <build dir>/artifacts/browser/).
 #
 # Needs Debian's chromium (/usr/bin/chromium), node, and tests/browser/node_modules
@@ -55,6 +57,8 @@ timeout 540 node ui.test.mjs | tee -a "$sums"
 timeout 540 node ui_product.test.mjs | tee -a "$sums"
 [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 timeout 300 node ui_audiences.test.mjs | tee -a "$sums"
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+timeout 300 node ui_query_source.test.mjs | tee -a "$sums"
 [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 awk '/^[0-9]+ passed, [0-9]+ failed$/ {p += $1; f += $3} END {printf "%d passed, %d failed\n", p, f}' "$sums"
 rm -f "$sums"

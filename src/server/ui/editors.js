@@ -5,7 +5,10 @@
 // (GET /apps/{app}/tables: an app's file outside joey serve's data directory is never
 // shown). Saving writes Grouparoo JSON through the config API, validated as `joey
 // validate` would. app.js hands in its helpers; every text from the API is inserted as
-// text, never parsed as HTML.
+// text, never parsed as HTML. A source reads a table or, for apps whose type has a
+// query source, an SQL query previewed with POST /apps/{app}/preview (query_source.js);
+// a property of a query source picks from its query's columns.
+import { fillKeyColumns, isQuerySource, previewErrorNotice, previewQuery, previewTable, queryAppTypes, readsChoice } from './query_source.js';
 
 const AGGS = [
   ['exact', 'its value (one row per record)'],
@@ -107,21 +110,30 @@ export function editorViews(ui) {
 
   async function viewSourceForm(root, { model: modelId, source: sourceId }, _q, ctx) {
     const isNew = !sourceId;
-    const [m, apps, raw] = await Promise.all([get(`/models/${enc(modelId)}`), get('/apps'), isNew ? null : get(`/config/sources/${enc(sourceId)}`)]);
+    const [m, apps, raw, catalog] = await Promise.all([get(`/models/${enc(modelId)}`), get('/apps'), isNew ? null : get(`/config/sources/${enc(sourceId)}`), get('/catalog')]);
     const src = raw ? configObjectBody(raw) : { name: '', options: {}, mapping: {} };
+    const queryTypes = queryAppTypes(catalog);
     append(root, pageHeader(isNew ? `New source of ${m.name || m.id}` : `Source: ${src.name || src.id}`,
-      'Pick the app and the table to read, and the column that holds each record’s key.'));
+      'Pick the app and the table or SQL query to read, and the column that holds each record’s key.'));
     if (!can('editor')) root.appendChild(roleNotice('editor', 'Changing sources'));
     const srcApps = apps.filter((a) => SOURCE_APPS.includes(a.type));
     const name = h('input', { type: 'text', value: src.name || '', required: true, autocomplete: 'off' });
     const id = idField(isNew, src.id, name);
     const app = h('select', srcApps.map((a) => h('option', { value: a.id, selected: a.id === src.appId }, `${a.name || a.id} (${a.type})`)));
+    const reads = readsChoice(isQuerySource(src));
     const tbl = h('select', { 'aria-describedby': undefined });
+    const tableField = field('Table', tbl, null, { field: 'options.table' });
+    const query = h('textarea.mono.query', { id: 'source-query', rows: 8, spellcheck: 'false', autocomplete: 'off', value: (src.options || {}).query || '' });
+    const previewBtn = h('button', { type: 'button', id: 'query-preview' }, 'Preview');
+    const queryField = h('div', field('SQL query', query, 'One SELECT statement. Preview shows the columns and first rows it returns; the key column is picked from them.', { field: 'options.query' }), h('div.actions', previewBtn));
+    const current = Object.keys(src.mapping || {})[0];
     const keyCol = h('select');
+    fillKeyColumns(keyCol, null, current);
     const mapsTo = h('select', (m.properties || []).filter((p) => p.unique || p.primary_key).map((p) => h('option', { value: p.key, selected: Object.values(src.mapping || {})[0] === p.key }, `${p.key}${p.primary_key ? ' (the model’s key)' : ''}`)));
     const preview = h('div', { id: 'source-preview', 'aria-live': 'polite' });
     const diag = h('div');
     const back = route('data');
+    const appOf = () => srcApps.find((x) => x.id === app.value);
     // Answers can come back out of order (a table picked while the app's first table
     // still loads): only the latest request draws.
     let seq = 0;
@@ -129,7 +141,7 @@ export function editorViews(ui) {
       const mine = ++seq;
       clear(tbl);
       clear(preview);
-      const a = srcApps.find((x) => x.id === app.value);
+      const a = appOf();
       if (!a) return;
       try {
         const t = await get(`/apps/${enc(a.id)}/tables`);
@@ -150,30 +162,64 @@ export function editorViews(ui) {
       if (mine !== seq || !ctx.alive()) return;
       clear(preview).appendChild(box);
       if (!s) return;
-      const current = Object.keys(src.mapping || {})[0];
-      clear(keyCol);
-      for (const c of s.columns) keyCol.appendChild(h('option', { value: c, selected: c === (current || s.key_guess) }, c));
-      box.appendChild(table(s.columns, s.rows.map((r) => r.map((v) => h('span.break', fmtValue(v)))), { caption: `The first ${s.rows.length} rows of ${s.table}`, empty: 'The table is empty.' }));
+      fillKeyColumns(keyCol, s.columns, current, s.key_guess);
+      box.appendChild(previewTable(s, `The first ${s.rows.length} rows of ${s.table}`));
     }
-    app.addEventListener('change', loadTables);
+    async function loadQueryPreview() {
+      const mine = ++seq;
+      clear(preview);
+      if (!query.value.trim() || !appOf()) {
+        preview.appendChild(h('p.help', 'Write a query, then press Preview.'));
+        return;
+      }
+      preview.appendChild(h('p.help', 'Running the query…'));
+      previewBtn.disabled = true;
+      try {
+        const s = await previewQuery(app.value, query.value, 5);
+        if (mine !== seq || !ctx.alive()) return;
+        fillKeyColumns(keyCol, s.columns, keyCol.value || current, s.key_guess);
+        clear(preview).appendChild(previewTable(s, `The first ${s.rows.length} rows the query returns`));
+      } catch (e) {
+        if (mine !== seq || !ctx.alive()) return;
+        clear(preview).appendChild(previewErrorNotice(e));
+      } finally {
+        previewBtn.disabled = false;
+      }
+    }
+    // Shows the table or the query controls; the key column comes from the new preview.
+    async function showReads() {
+      const a = appOf();
+      reads.allowQuery(!!a && queryTypes.has(a.type));
+      const q = reads.isQuery();
+      tableField.hidden = q;
+      queryField.hidden = !q;
+      seq++;
+      clear(preview);
+      if (q) { if (query.value.trim()) await loadQueryPreview(); else preview.appendChild(h('p.help', 'Write a query, then press Preview.')); } else await loadTables();
+    }
+    app.addEventListener('change', showReads);
+    reads.onChange(showReads);
     tbl.addEventListener('change', loadPreview);
+    previewBtn.addEventListener('click', loadQueryPreview);
     const form = h('form.form.card', { novalidate: true },
       h('div.inline', field('Name', name, null, { field: 'name' }), field('ID', id, isNew ? 'Cannot be changed later.' : null, { field: 'id' })),
       field('App', app, srcApps.length ? null : 'No database or file app yet: an admin connects one.', { field: 'appId' }),
-      field('Table', tbl, null, { field: 'options.table' }),
+      reads.el, tableField, queryField,
       preview,
       h('div.inline', field('Key column', keyCol, 'The column that holds the record key.', { field: 'mapping' }), field('It matches property', mapsTo, 'A unique property of the model, read by another source.')),
       diag, actions(isNew, 'source', back, 'sources', sourceId));
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      const a = srcApps.find((x) => x.id === app.value);
-      const body = { ...src, id: id.value, class: 'Source', name: name.value, type: a ? `${a.type}-import-table` : src.type, appId: app.value, modelId,
-        options: { ...(src.options || {}), table: tbl.value }, mapping: keyCol.value && mapsTo.value ? { [keyCol.value]: mapsTo.value } : {} };
-      delete body.options.query;
+      const a = appOf();
+      const q = reads.isQuery();
+      const options = { ...(src.options || {}) };
+      if (q) { options.query = query.value; delete options.table; } else { options.table = tbl.value; delete options.query; }
+      const body = { ...src, id: id.value, class: 'Source', name: name.value, type: a ? `${a.type}-import-${q ? 'query' : 'table'}` : src.type, appId: app.value, modelId,
+        options, mapping: keyCol.value && mapsTo.value ? { [keyCol.value]: mapsTo.value } : {} };
       save(form, diag, 'sources', isNew, sourceId, body, back, 'Source');
     });
     root.appendChild(form);
-    await loadTables();
+    await showReads();
   }
 
   async function viewPropertyForm(root, { model: modelId, property: propId }, _q, ctx) {
@@ -229,7 +275,15 @@ export function editorViews(ui) {
       clear(sortCol);
       rows = null;
       samples.textContent = '';
-      if (!s || !s.options || !s.options.table) {
+      if (s && s.options && typeof s.options.query === 'string' && s.options.query.trim()) {
+        // a query source: the columns (with sample values) of its query
+        let got = null;
+        try { got = await previewQuery(s.app, s.options.query, 10); } catch (e) { got = null; }
+        if (mine !== seq || !ctx.alive()) return;
+        rows = got;
+        columns = rows ? rows.columns : (o.column ? [o.column] : []);
+        if (!rows) samples.textContent = 'The columns of the source’s query cannot be shown here (the query cannot be read now): the saved column is kept.';
+      } else if (!s || !s.options || !s.options.table) {
         columns = o.column ? [o.column] : [];
       } else {
         const got = await sample(s.app, s.options.table, null, 10);

@@ -451,6 +451,37 @@ static void test_sample(void **s)
 	source_sample_release(&smp);
 }
 
+/* sample_query: a query's first rows; a write or a smuggled second statement changes nothing. */
+static void test_sample_query(void **s)
+{
+	if (!F.url)
+		skip();
+	struct source_sample smp = { 0 };
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(FIXTURE_OPS.sample_query(F.conn, "SELECT id, email AS mail FROM users ORDER BY id;", 2, &smp, &err),
+			 JERR_OK);
+	assert_int_equal(smp.n_columns, 2);
+	assert_string_equal(smp.columns[1], "mail");
+	assert_int_equal(smp.n_rows, 2);
+	assert_string_equal(smp.cells[0], "1");
+	source_sample_release(&smp);
+	static const char *const writes[] = {
+		"DELETE FROM users",
+		"SELECT 1) AS a; DELETE FROM users; SELECT * FROM (SELECT 1",
+		"SELECT 1 AS one) AS a; DELETE FROM users; --",
+	};
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		assert_int_equal(FIXTURE_OPS.sample_query(F.conn, writes[i], 5, &smp, &err), JERR_SOURCE);
+		assert_string_equal(err.msg.buf, "app \"warehouse\": the query cannot be read");
+		assert_true(err.detail.len > 0);
+		jerror_release(&err);
+		source_sample_release(&smp);
+	}
+	assert_int_equal(FIXTURE_OPS.sample_query(F.conn, "SELECT COUNT(*) AS n FROM users", 5, &smp, &err), JERR_OK);
+	assert_string_equal(smp.cells[0], "3");
+	source_sample_release(&smp);
+}
+
 static void test_match_value(void **s)
 {
 	if (!F.url)
@@ -667,6 +698,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sql_injection_is_quoted_and_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_match_value, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sample, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sample_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8_and_huge_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),

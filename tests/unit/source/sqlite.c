@@ -654,6 +654,50 @@ static void test_sample(void **s)
 	source_sample_release(&smp);
 }
 
+/* sample_query: a query's columns and first rows, one read-only SELECT as a derived table. */
+static void test_sample_query(void **s)
+{
+	struct source_sample smp = { 0 };
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(FIXTURE_OPS.sample_query(F.conn, "SELECT id, email AS mail FROM users ORDER BY id;; \n", 2,
+						  &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 0);
+	assert_int_equal(smp.n_columns, 2);
+	assert_string_equal(smp.columns[1], "mail");
+	assert_int_equal(smp.n_rows, 2);
+	assert_string_equal(smp.cells[0], "1");
+	assert_string_equal(smp.cells[3], "bad-email");
+	assert_false(smp.columns_cut);
+	source_sample_release(&smp);
+	/* rows capped at SOURCE_SAMPLE_MAX_ROWS, columns at SOURCE_SAMPLE_MAX_COLUMNS */
+	struct strbuf wide = STRBUF_INIT;
+	strbuf_addstr(&wide, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 80) SELECT i");
+	for (int i = 0; i < SOURCE_SAMPLE_MAX_COLUMNS + 5; i++)
+		strbuf_addf(&wide, ", %d AS c%d", i, i);
+	strbuf_addstr(&wide, " FROM n -- a comment at the end");
+	assert_int_equal(FIXTURE_OPS.sample_query(F.conn, wide.buf, 1000, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_rows, SOURCE_SAMPLE_MAX_ROWS);
+	assert_int_equal(smp.n_columns, SOURCE_SAMPLE_MAX_COLUMNS);
+	assert_true(smp.columns_cut);
+	source_sample_release(&smp);
+	strbuf_release(&wide);
+	/* a write is a syntax error inside the derived table */
+	assert_int_equal(FIXTURE_OPS.sample_query(F.conn, "DELETE FROM users", 5, &smp, &err), JERR_SOURCE);
+	assert_string_equal(err.msg.buf, "app \"warehouse\": the query cannot be read");
+	assert_string_equal(err.detail.buf, "near \"DELETE\": syntax error");
+	jerror_release(&err);
+	source_sample_release(&smp);
+	/* a second statement smuggled after a closing parenthesis never runs */
+	assert_int_equal(FIXTURE_OPS.sample_query(F.conn, "SELECT 1) AS a; DELETE FROM users; --", 5, &smp, &err),
+			 JERR_SOURCE);
+	assert_string_equal(err.msg.buf, "app \"warehouse\": the query is more than one statement");
+	jerror_release(&err);
+	source_sample_release(&smp);
+	assert_int_equal(FIXTURE_OPS.sample_query(F.conn, "SELECT COUNT(*) AS n FROM users", 5, &smp, &err), JERR_OK);
+	assert_string_equal(smp.cells[0], "3");
+	source_sample_release(&smp);
+}
+
 static void test_match_value(void **s)
 {
 	struct jerror err = JERROR_INIT;
@@ -750,6 +794,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_match_value, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sample, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sample_query, setup, teardown),
 		cmocka_unit_test(test_since_compare),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
