@@ -218,7 +218,7 @@ static void read_sync_log(const struct config *cfg, const struct cfg_destination
 {
 	const struct synclog_db_ops *ops = synclog_db_for_app(d->sync_log_app->type);
 	struct jerror err = JERROR_INIT;
-	json_t *note = json_pack("{s:s,s:s++,s:b,s:n,s:n,s:b}", "app", d->sync_log_app->id, "table",
+	json_t *note = json_pack("{s:s,s:s+,s:b,s:n,s:n,s:b}", "app", d->sync_log_app->id, "table",
 				 d->sync_log_prefix, "sync_records", "read", 0, "error", "hint", "outbox_complete", 1);
 	json_object_set_new(view, "sync_log", note);
 	if (!ops || !ops->read_key) {
@@ -298,8 +298,14 @@ static enum jerr read_state(const struct cfg_destination *d, struct state *st, s
 	struct strbuf last = STRBUF_INIT;
 	if (pending)
 		strbuf_add(&last, row->last_error.ptr, row->last_error.len);
+	size_t before = h->n;
 	rc = state_ledger_list(st, d->id, 0, h->key, HISTORY_PER_DEST, ledger_fn, h, err);
 	if (!rc && pending) {
+		/* now's state: after the failure that made it, which the ledger stamps a moment later */
+		for (size_t i = before; i < h->n; i++) {
+			int64_t at = json_integer_value(json_object_get(h->items[i], "at"));
+			updated_at = at > updated_at ? at : updated_at;
+		}
 		json_t *o = item(updated_at, d->id, 0, "pending", "the last attempt failed; the next run sends it again",
 				 "state");
 		json_object_set_new(o, "error", json_string(last.buf));
@@ -310,13 +316,17 @@ static enum jerr read_state(const struct cfg_destination *d, struct state *st, s
 	return rc;
 }
 
-/* Newest first; a tie by run, then the log before the store. */
+/* Newest first; a tie: a pending retry first, then by run, then the log before the store. */
 static int item_cmp(const void *a, const void *b)
 {
 	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
 	json_int_t ax = json_integer_value(json_object_get(x, "at")), ay = json_integer_value(json_object_get(y, "at"));
 	if (ax != ay)
 		return ax < ay ? 1 : -1;
+	bool px = !strcmp(json_string_value(json_object_get(x, "what")), "pending"),
+	     py = !strcmp(json_string_value(json_object_get(y, "what")), "pending");
+	if (px != py)
+		return px ? -1 : 1; /* the state now before the failure that made it */
 	json_int_t rx = json_integer_value(json_object_get(x, "run_id")),
 		   ry = json_integer_value(json_object_get(y, "run_id"));
 	if (rx != ry)
