@@ -371,7 +371,8 @@ enum jerr record_history(const struct config *cfg, const struct cfg_model *m, st
 		else
 			json_object_set_new(view, "sync_log", json_null());
 		rc = read_state(d, st, &h, err);
-		qsort(h.items, h.n, sizeof(*h.items), item_cmp);
+		if (h.n)
+			qsort(h.items, h.n, sizeof(*h.items), item_cmp);
 		for (size_t k = 0; k < h.n; k++) {
 			if (!rc && k < HISTORY_PER_DEST)
 				json_array_append(all, h.items[k]);
