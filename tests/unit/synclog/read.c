@@ -1,7 +1,8 @@
 /*
  * read.c: tests of the sync log readers (src/synclog/db.h read_key) on SQLite always, and
  * on PostgreSQL ($JOEY_PG_URL) and MySQL/MariaDB ($JOEY_MYSQL_URL) when they are given
- * (scripts/test-servers.sh start); the times they parse (synclog_time_parse).
+ * (scripts/test-servers.sh start): rows, limits, bound keys, absent tables, unreachable
+ * servers, a read stopped at its time limit; the times they parse (synclog_time_parse).
  */
 #include "support/testutil.h"
 
@@ -139,6 +140,30 @@ static void check_reads(const struct synclog_db_ops *ops, const struct cfg_app *
 	jerror_release(&err);
 }
 
+/*
+ * A log whose read takes far longer than SYNCLOG_READ_TIMEOUT_MS (the caller made
+ * <prefix>sync_records a view that sleeps or counts for long): JERR_IO within a few
+ * seconds, saying so.
+ */
+static void check_slow(const struct synclog_db_ops *ops, const struct cfg_app *app, const char *root,
+		       const char *prefix, const char *says)
+{
+	struct jerror err = JERROR_INIT;
+	struct got g = { 0 };
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(ops->read_key(app, root, prefix, "d", slice_of("k"), 20, collect, &g, &err), JERR_IO);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	fprintf(stderr, "%s: a slow read stopped after %.2f s: %s (%s)\n", app->type, took, err.msg.buf,
+		err.detail.buf ? err.detail.buf : "");
+	assert_true(took < 8);
+	assert_non_null(strstr(err.msg.buf, app->id));
+	if (says)
+		assert_non_null(strstr(err.detail.len ? err.detail.buf : err.msg.buf, says));
+	jerror_release(&err);
+}
+
 static struct cfg_option *opt(struct cfg_option *o, const char *key, enum opt_kind kind, const char *str)
 {
 	*o = (struct cfg_option){ .key = key, .kind = kind, .str = str };
@@ -161,6 +186,16 @@ static void test_sqlite(void **state)
 
 	/* a file that is not a database: JERR_IO naming it */
 	tu_write(dir, "junk.db", "this is not an SQLite database, only some text that is long enough to be read");
+	/* a read that takes too long is stopped */
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/slow.db \"CREATE TABLE s_sync_runs (destination, run_id, run_trigger); "
+		 "CREATE VIEW s_sync_records AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
+		 "WHERE i < 2000000000) SELECT 'd' AS destination, i AS run_id, 'x' || i AS record_key, 1 AS attempt, "
+		 "'update' AS operation, NULL AS changed_fields, 'confirmed' AS status, NULL AS error_code, "
+		 "NULL AS error_message, '2026-01-01 00:00:00.000' AS logged_at FROM c\"", dir);
+	assert_int_equal(tu_run(cmd, NULL), 0);
+	items[0].str = "slow.db";
+	check_slow(ops, &app, dir, "s_", "interrupted");
 	items[0].str = "junk.db";
 	assert_int_equal(ops->read_key(&app, dir, "t_", "d", slice_of(KEY), 20, collect, &g, &err), JERR_IO);
 	assert_non_null(strstr(err.msg.buf, "junk.db"));
@@ -215,6 +250,12 @@ static void test_postgres(void **state)
 	struct cfg_app app = { .id = "pglog", .type = "postgres", .options = { items, (size_t)(o - items) } };
 	const struct synclog_db_ops *ops = synclog_db_for_app("postgres");
 	check_reads(ops, &app, NULL, "t_");
+	pg_sql("CREATE TABLE joey_unit_logread.s_sync_runs (destination TEXT, run_id BIGINT, run_trigger TEXT); "
+	       "CREATE VIEW joey_unit_logread.s_sync_records AS SELECT 'd'::text AS destination, 1::bigint AS run_id, "
+	       "'k'::text AS record_key, 1 AS attempt, 'update'::text AS operation, NULL::text AS changed_fields, "
+	       "'confirmed'::text AS status, NULL::text AS error_code, NULL::text AS error_message, now() AS logged_at "
+	       "FROM pg_sleep(30)");
+	check_slow(ops, &app, NULL, "s_", "57014");
 
 	/* a server that is not there: JERR_IO at once, naming the app */
 	struct jerror err = JERROR_INIT;
@@ -265,6 +306,15 @@ static void test_mysql(void **state)
 	struct cfg_app app = { .id = "mylog", .type = "mysql", .options = { items, (size_t)(o - items) } };
 	const struct synclog_db_ops *ops = synclog_db_for_app("mysql");
 	check_reads(ops, &app, NULL, "ut_read_");
+	my_sql("DROP VIEW IF EXISTS ut_slow_sync_records");
+	my_sql("DROP TABLE IF EXISTS ut_slow_sync_runs");
+	my_sql("CREATE TABLE ut_slow_sync_runs (destination VARCHAR(191), run_id BIGINT, run_trigger VARCHAR(32))");
+	my_sql("CREATE VIEW ut_slow_sync_records AS SELECT 'd' AS destination, 1 AS run_id, 'k' AS record_key, "
+	       "1 AS attempt, 'update' AS operation, NULL AS changed_fields, 'confirmed' AS status, NULL AS error_code, "
+	       "NULL AS error_message, NOW(3) AS logged_at FROM (SELECT SLEEP(30) AS z) s");
+	check_slow(ops, &app, NULL, "ut_slow_", NULL);
+	my_sql("DROP VIEW ut_slow_sync_records");
+	my_sql("DROP TABLE ut_slow_sync_runs");
 
 	struct jerror err = JERROR_INIT;
 	struct got g = { 0 };
