@@ -169,6 +169,7 @@ check("its rows still in the outbox are shown, marked waiting",
 v = view(rec, "d_pgdown")["sync_log"]
 check("a log server that is not there: a note", v["read"] is False and "PostgreSQL" in v["error"], v)
 check("the page does not wait long for it", took < 8, "%.1f s" % took)
+print("the record page (4 destinations: a log read, a broken log file, a log server that is not there) took %.2f s" % took)
 
 r = srv.get("/api/v1/records/people/" + urllib.parse.quote(OTHER, safe=""))
 h = [x for x in r.json["history"] if x["destination"] == "d_log"]
