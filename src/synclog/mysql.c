@@ -352,8 +352,10 @@ static enum jerr my_read_key(const struct cfg_app *app, const char *root, const 
 	enum jerr rc;
 	(void)root;
 
-	if ((rc = my_session(app, prefix, SYNCLOG_READ_TIMEOUT_MS / 1000, SYNCLOG_READ_TIMEOUT_MS / 1000, &c, err)))
+	if ((rc = my_session(app, prefix, SYNCLOG_READ_TIMEOUT_MS / 1000, SYNCLOG_READ_TIMEOUT_MS / 1000, &c, err))) {
+		jerror_hint(err, "check that the server is running and the app's host, port, user and password");
 		goto out;
+	}
 	/* the server stops a slow read (MariaDB, then MySQL; each refuses the other's name) */
 	mysql_query(c->my, "SET SESSION max_statement_time = " STR(SYNCLOG_READ_TIMEOUT_MS) " / 1000");
 	mysql_query(c->my, "SET SESSION max_execution_time = " STR(SYNCLOG_READ_TIMEOUT_MS));

@@ -394,8 +394,10 @@ static enum jerr pg_read_key(const struct cfg_app *app, const char *root, const 
 	/* a read-only session, and a slow log database costs the page a few seconds at most */
 	snprintf(opts, sizeof(opts), "-c TimeZone=UTC -c statement_timeout=%d -c default_transaction_read_only=on",
 		 SYNCLOG_READ_TIMEOUT_MS);
-	if ((rc = pg_session(app, root, prefix, opts, "3", &c, err)))
+	if ((rc = pg_session(app, root, prefix, opts, "3", &c, err))) {
+		jerror_hint(err, "check that the server is running and the app's host, port, user and password");
 		goto out;
+	}
 	/* the writer stores text cleaned to UTF-8: compare with the same */
 	synclog_clean_text(&dest, destination, strlen(destination));
 	synclog_clean_text(&k, key.ptr ? key.ptr : "", key.len);
