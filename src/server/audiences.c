@@ -35,7 +35,6 @@
 #define RECORDS_MAX_PAGE 100
 #define RECORDS_DEFAULT_PAGE 25
 #define SEARCH_MAX_KEYS 50
-#define HISTORY_MAX 20
 /* The id an unsaved group is validated under when the body gives none. */
 #define PREVIEW_ID "joey-unsaved-preview"
 
@@ -798,23 +797,6 @@ out:
 
 /* ---- GET /api/v1/records/{model}/{key} ---- */
 
-struct history_ctx {
-	json_t *items;
-};
-
-static enum jerr history_fn(void *ctx, const struct state_ledger_entry *e, struct jerror *err)
-{
-	(void)err;
-	struct history_ctx *c = ctx;
-	if (json_array_size(c->items) >= HISTORY_MAX)
-		return JERR_INTERRUPTED;
-	json_array_append_new(c->items,
-			      json_pack("{s:I,s:o,s:s,s:s,s:i,s:I}", "id", (json_int_t)e->id, "run_id",
-					e->run_id ? json_integer(e->run_id) : json_null(), "destination", e->dest_id, "error",
-					e->error ? e->error : "", "attempts", e->attempts, "at", (json_int_t)e->at));
-	return JERR_OK;
-}
-
 /*
  * One destination's view of a record: what Braze holds (the last confirmed payload),
  * whether the record is in the destination's scope now (from the record as the sources
@@ -942,16 +924,13 @@ void api_record(struct req *r, struct reply *out)
 		}
 		json_array_append_new(dests, dest_view(d, rec, row, found));
 	}
-	struct history_ctx hc = { json_array() };
-	for (size_t i = 0; i < m->n_destinations && !rc; i++)
-		rc = state_ledger_list(st, m->destinations[i]->id, 0, &key, HISTORY_MAX, history_fn, &hc, &err);
-	if (rc && rc != JERR_INTERRUPTED) {
-		json_decref(hc.items);
+	json_t *history;
+	if ((rc = record_history(cfg, m, st, &key, dests, &history, &err))) {
 		json_decref(j);
 		reply_jerror(out, 500, &err);
 		goto done;
 	}
-	json_object_set_new(j, "history", hc.items);
+	json_object_set_new(j, "history", history);
 	reply_json(out, 200, j);
 done:
 	record_reader_close(rr);

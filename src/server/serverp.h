@@ -352,6 +352,15 @@ void api_runs(struct req *r, struct reply *out);
 void api_run(struct req *r, struct reply *out);
 void api_errors(struct req *r, struct reply *out);
 void api_record(struct req *r, struct reply *out);
+/*
+ * history.c: the history of record key (borrowed) of model m for api_record: *items a
+ * new array, newest first; views (borrowed) holds m's destination views in
+ * m->destinations order, each given "sync_log" (null, or how its log was read). Fails
+ * only on the state store's errors (*items NULL); a sync log that cannot be read is a
+ * note in its view.
+ */
+enum jerr record_history(const struct config *cfg, const struct cfg_model *m, struct state *st,
+			 const struct rkey *key, json_t *views, json_t **items, struct jerror *err) JOEY_WUR;
 /* audiences.c: record lists and searches, group previews (api_record is there too) */
 void api_records(struct req *r, struct reply *out);
 void act_group_preview(struct req *r, struct reply *out);

@@ -193,3 +193,75 @@ void synclog_add_run_excluded(struct strbuf *sb)
 	for (int i = 2; i < SYNCLOG_RUN_COLS; i++)
 		strbuf_addf(sb, "%s%s = excluded.%s", i > 2 ? ", " : "", synclog_run_cols[i], synclog_run_cols[i]);
 }
+
+void synclog_add_read_sql(struct strbuf *sb, const char *prefix, const char *at, const char *const ph[3])
+{
+	strbuf_addf(sb,
+		    "SELECT r.run_id, r.attempt, r.operation, r.changed_fields, r.status, r.error_code, "
+		    "r.error_message, %s, s.run_trigger FROM %ssync_records r LEFT JOIN %ssync_runs s ON "
+		    "s.destination = r.destination AND s.run_id = r.run_id WHERE r.destination = %s AND "
+		    "r.record_key = %s ORDER BY r.logged_at DESC, r.run_id DESC, r.attempt DESC LIMIT %s",
+		    at, prefix, prefix, ph[0], ph[1], ph[2]);
+}
+
+/* digits of s[0..n) as a number; false if any is not a digit */
+static bool digits(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+bool synclog_time_parse(const char *s, int64_t *ms)
+{
+	int y, mo, d, h, mi, sec, frac = 0;
+	if (!s || strlen(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' ||
+	    s[16] != ':')
+		return false;
+	if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) ||
+	    !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec) || mo < 1 || mo > 12 || d < 1 || d > 31)
+		return false;
+	const char *p = s + 19;
+	if (*p == '.') {
+		int scale = 100;
+		for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+			frac += scale ? (*p - '0') * scale : 0;
+	}
+	if (*p && strcmp(p, "+00") && strcmp(p, "Z"))
+		return false;
+	/* days from the civil date (Howard Hinnant's algorithm), no time zone involved */
+	int yy = y - (mo <= 2);
+	int era = (yy >= 0 ? yy : yy - 399) / 400;
+	int yoe = yy - era * 400;
+	int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	int64_t days = (int64_t)era * 146097 + doe - 719468;
+	*ms = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + frac;
+	return true;
+}
+
+bool synclog_hit_from_text(const char *const v[SYNCLOG_HIT_COLS], struct synclog_hit *h)
+{
+	char *end;
+	memset(h, 0, sizeof(*h));
+	if (!v[0] || !v[1] || !v[2] || !v[4] || !v[7])
+		return false;
+	h->run_id = strtoll(v[0], &end, 10);
+	if (*end)
+		return false;
+	h->attempt = (int)strtol(v[1], &end, 10);
+	if (*end)
+		return false;
+	h->operation = v[2];
+	h->changed = v[3];
+	h->status = v[4];
+	h->error_code = v[5];
+	h->error = v[6];
+	h->trigger = v[8];
+	return synclog_time_parse(v[7], &h->at_ms);
+}

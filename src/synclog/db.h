@@ -19,6 +19,9 @@
  *   ops->purge(c, dest, before_ms, limit, &n, &err);  -- retention, one bounded chunk
  *   ops->close(c);
  *
+ * Reading back (joey serve's record page), on any thread, its own short connection:
+ *   ops->read_key(app, root, prefix, dest, key, limit, fn, ctx, &err);
+ *
  * Idempotence: (destination, run_id, record_key, attempt) is unique (PostgreSQL: the
  * primary key; SQLite and MySQL: a unique index beside a rowid / AUTO_INCREMENT id, so
  * the rows themselves are appended), and rows already there are skipped (ON CONFLICT
@@ -71,6 +74,21 @@ struct synclog_run {
 	uint64_t log_rows;      /* record rows of this run handed to the log so far */
 };
 
+/*
+ * One row of a record's history read back from sync_records (read_key), with the
+ * run's trigger from sync_runs; strings borrowed for the callback, NULL for SQL NULL.
+ */
+struct synclog_hit {
+	int64_t run_id;
+	int attempt;
+	const char *operation, *changed, *status, *error_code, *error;
+	int64_t at_ms;       /* logged_at */
+	const char *trigger; /* sync_runs.run_trigger; NULL when the summary has none (yet) */
+};
+typedef enum jerr (*synclog_hit_fn)(void *ctx, const struct synclog_hit *h, struct jerror *err);
+/* A read (connect and query together) gives up after about this long. */
+#define SYNCLOG_READ_TIMEOUT_MS 3000
+
 struct synclog_db;
 
 struct synclog_db_ops {
@@ -97,6 +115,18 @@ struct synclog_db_ops {
 	enum jerr (*purge)(struct synclog_db *c, const char *destination, int64_t before_ms, size_t limit,
 			   uint64_t *deleted, struct jerror *err);
 	void (*close)(struct synclog_db *c);
+	/*
+	 * The newest rows (at most limit) of record key (its text, borrowed) of destination
+	 * (borrowed) in the log of app (borrowed), newest first, to fn; on a connection of
+	 * its own, read-only (nothing is created: a log whose tables or SQLite file do not
+	 * exist yet has no rows), the key a bound parameter, connect and query bounded by
+	 * about SYNCLOG_READ_TIMEOUT_MS. Keys are compared as the writer stored them
+	 * (cleaned text; MySQL: cut at 512 bytes). Failure: JERR_IO naming the app (the
+	 * database's message as detail), or what fn returned; rows already given stay given.
+	 */
+	enum jerr (*read_key)(const struct cfg_app *app, const char *root, const char *prefix,
+			      const char *destination, struct slice key, size_t limit, synclog_hit_fn fn,
+			      void *ctx, struct jerror *err);
 };
 
 extern const struct synclog_db_ops synclog_db_sqlite, synclog_db_postgres, synclog_db_mysql;
@@ -143,6 +173,18 @@ void synclog_run_values(const struct synclog_run *r, int64_t now_ms, bool clean,
 /* Appends "INSERT INTO <prefix><table> (<cols[0]>, ..." (without the closing parenthesis). */
 void synclog_add_insert_head(struct strbuf *sb, const char *prefix, const char *table, const char *const *cols,
 			     int n);
+/*
+ * The read of read_key: "SELECT run_id, attempt, operation, changed_fields, status,
+ * error_code, error_message, <at>, run_trigger FROM ... WHERE destination = <ph[0]> AND
+ * record_key = <ph[1]> ORDER BY ... LIMIT <ph[2]>", at: the dialect's expression of
+ * r.logged_at as synclog_time_text's text. Appends.
+ */
+#define SYNCLOG_HIT_COLS 9
+void synclog_add_read_sql(struct strbuf *sb, const char *prefix, const char *at, const char *const ph[3]);
+/* A row of that read as text (v[i] NULL: SQL NULL) into *h (borrowing v); false: not a row of ours. */
+bool synclog_hit_from_text(const char *const v[SYNCLOG_HIT_COLS], struct synclog_hit *h);
+/* synclog_time_text's text (more or fewer fraction digits allowed) to epoch ms; false: not one. */
+bool synclog_time_parse(const char *s, int64_t *ms);
 /* Appends the summary's upsert: "<col> = excluded.<col>, ..." for every column after the key (PostgreSQL, SQLite). */
 void synclog_add_run_excluded(struct strbuf *sb);
 

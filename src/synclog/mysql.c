@@ -50,18 +50,17 @@ static void my_close(struct synclog_db *c)
 	free(c);
 }
 
-static enum jerr my_connect(const struct cfg_app *app, const char *root, const char *prefix, struct synclog_db **out,
-			    struct jerror *err)
+/* A session on app's database, UTC, with these timeouts (seconds). On failure *out is NULL. */
+static enum jerr my_session(const struct cfg_app *app, const char *prefix, unsigned timeout, unsigned rw_timeout,
+			    struct synclog_db **out, struct jerror *err)
 {
 	struct synclog_db *c = xcalloc(1, sizeof(*c));
-	struct strbuf sql = STRBUF_INIT, where = STRBUF_INIT;
+	struct strbuf where = STRBUF_INIT;
 	const char *host = synclog_app_opt(app, "host") ? synclog_app_opt(app, "host") : "localhost";
 	const char *db = synclog_app_opt(app, "database") ? synclog_app_opt(app, "database") : "";
 	const char *port_s = synclog_app_opt(app, "port");
-	const char *P = prefix;
-	unsigned port = port_s ? (unsigned)strtoul(port_s, NULL, 10) : 3306, timeout = 10, rw_timeout = 60;
+	unsigned port = port_s ? (unsigned)strtoul(port_s, NULL, 10) : 3306;
 	enum jerr rc = JERR_OK;
-	(void)root;
 
 	*out = NULL;
 	c->app_id = xstrdup(app->id);
@@ -71,7 +70,6 @@ static enum jerr my_connect(const struct cfg_app *app, const char *root, const c
 	c->my = mysql_init(NULL);
 	mysql_options(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	mysql_options(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	/* bounded waits: a log database that hangs must not hold the run for long */
 	mysql_options(c->my, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
 	mysql_options(c->my, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
 	mysql_options(c->my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
@@ -83,6 +81,27 @@ static enum jerr my_connect(const struct cfg_app *app, const char *root, const c
 				 "the rows are kept and written by a later run");
 		goto out;
 	}
+	*out = c;
+	c = NULL;
+out:
+	my_close(c);
+	return rc;
+}
+
+static enum jerr my_connect(const struct cfg_app *app, const char *root, const char *prefix, struct synclog_db **out,
+			    struct jerror *err)
+{
+	struct synclog_db *c = NULL;
+	struct strbuf sql = STRBUF_INIT;
+	const char *P = prefix;
+	enum jerr rc;
+	(void)root;
+
+	/* bounded waits: a log database that hangs must not hold the run for long */
+	rc = my_session(app, prefix, 10, 60, &c, err);
+	*out = NULL;
+	if (rc)
+		goto out;
 	static const char *const steps[] = {
 		"CREATE TABLE IF NOT EXISTS %ssync_meta (name VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)"
 		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
@@ -278,6 +297,135 @@ static enum jerr my_purge(struct synclog_db *c, const char *destination, int64_t
 	return rc;
 }
 
+/*
+ * The read's statement: prepared, the values bound, run, its rows kept client-side with
+ * their max lengths. *missing: the tables do not exist (JERR_OK, nothing to read).
+ */
+static enum jerr my_read_run(struct synclog_db *c, MYSQL_STMT *st, const char *sql, const char *const vals[3],
+			     const char *what, bool *missing, struct jerror *err)
+{
+	*missing = false;
+	MYSQL_BIND in[3];
+	unsigned long len[3];
+	my_bool one = 1;
+	memset(in, 0, sizeof(in));
+	for (int i = 0; i < 3; i++) {
+		len[i] = (unsigned long)strlen(vals[i]);
+		in[i].buffer_type = i == 2 ? MYSQL_TYPE_LONGLONG : MYSQL_TYPE_STRING;
+		in[i].buffer = (void *)vals[i];
+		in[i].buffer_length = len[i];
+		in[i].length = &len[i];
+	}
+	long long limit = strtoll(vals[2], NULL, 10);
+	in[2].buffer = &limit;
+	in[2].length = NULL;
+	if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) || mysql_stmt_bind_param(st, in) ||
+	    mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &one) || mysql_stmt_execute(st) ||
+	    mysql_stmt_store_result(st)) {
+		unsigned e = mysql_stmt_errno(st);
+		if (e == 1146) {
+			*missing = true;
+			return JERR_OK;
+		}
+		jerror_set(err, JERR_IO, "sync log app \"%s\": could not %s at %s", c->app_id, what, c->where);
+		jerror_detail(err, "MySQL: %s (error %u)", mysql_stmt_error(st), e);
+		if (e == 1969 || e == 3024 || e == 2013)
+			jerror_hint(err, "the read took more than %d ms: an index on (destination, record_key) of the "
+					 "table makes it fast", SYNCLOG_READ_TIMEOUT_MS);
+		return JERR_IO;
+	}
+	return JERR_OK;
+}
+
+static enum jerr my_read_key(const struct cfg_app *app, const char *root, const char *prefix, const char *destination,
+			     struct slice key, size_t limit, synclog_hit_fn fn, void *ctx, struct jerror *err)
+{
+	static const char *const ph[3] = { "?", "?", "?" };
+	struct synclog_db *c = NULL;
+	struct strbuf sql = STRBUF_INIT, dest = STRBUF_INIT, k = STRBUF_INIT;
+	MYSQL_STMT *st = NULL;
+	MYSQL_RES *meta = NULL;
+	MYSQL_BIND out[SYNCLOG_HIT_COLS];
+	unsigned long len[SYNCLOG_HIT_COLS];
+	my_bool null[SYNCLOG_HIT_COLS];
+	char *buf[SYNCLOG_HIT_COLS] = { 0 }, lim[32], what[64];
+	enum jerr rc;
+	(void)root;
+
+	if ((rc = my_session(app, prefix, SYNCLOG_READ_TIMEOUT_MS / 1000, SYNCLOG_READ_TIMEOUT_MS / 1000, &c, err))) {
+		jerror_hint(err, "check that the server is running and the app's host, port, user and password");
+		goto out;
+	}
+	/* the server stops a slow read (MariaDB, then MySQL; each refuses the other's name) */
+	mysql_query(c->my, "SET SESSION max_statement_time = " STR(SYNCLOG_READ_TIMEOUT_MS) " / 1000");
+	mysql_query(c->my, "SET SESSION max_execution_time = " STR(SYNCLOG_READ_TIMEOUT_MS));
+	/* compare with what the writer stores: UTF-8 text, record_key cut at 512 bytes */
+	synclog_clean_text(&dest, destination, strlen(destination));
+	synclog_clean_text(&k, key.ptr ? key.ptr : "", key.len);
+	if (k.len > 512) {
+		size_t cut = 512;
+		while (cut && ((unsigned char)k.buf[cut] & 0xc0) == 0x80)
+			cut--;
+		strbuf_setlen(&k, cut);
+	}
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	snprintf(what, sizeof(what), "read table %ssync_records", prefix);
+	synclog_add_read_sql(&sql, prefix, "DATE_FORMAT(r.logged_at, '%Y-%m-%d %H:%i:%s.%f')", ph);
+	const char *vals[3] = { dest.buf, k.buf, lim };
+	st = mysql_stmt_init(c->my);
+	bool missing;
+	if ((rc = my_read_run(c, st, sql.buf, vals, what, &missing, err)) || missing)
+		goto out; /* missing: the tables are made by a run's first write */
+	/* buffers as long as the longest value of each column */
+	meta = mysql_stmt_result_metadata(st);
+	MYSQL_FIELD *fields = meta ? mysql_fetch_fields(meta) : NULL;
+	memset(out, 0, sizeof(out));
+	for (int i = 0; i < SYNCLOG_HIT_COLS; i++) {
+		size_t n = fields ? fields[i].max_length + 1 : 64;
+		buf[i] = xmalloc(n < 64 ? 64 : n);
+		out[i].buffer_type = MYSQL_TYPE_STRING;
+		out[i].buffer = buf[i];
+		out[i].buffer_length = (unsigned long)(n < 64 ? 64 : n) - 1;
+		out[i].length = &len[i];
+		out[i].is_null = &null[i];
+	}
+	if (mysql_stmt_bind_result(st, out)) {
+		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": could not %s at %s", app->id, what, c->where);
+		jerror_detail(err, "MySQL: %s", mysql_stmt_error(st));
+		goto out;
+	}
+	int f;
+	while ((f = mysql_stmt_fetch(st)) == 0 || f == MYSQL_DATA_TRUNCATED) {
+		const char *v[SYNCLOG_HIT_COLS];
+		struct synclog_hit h;
+		for (int i = 0; i < SYNCLOG_HIT_COLS; i++) {
+			size_t n = len[i] < out[i].buffer_length ? len[i] : out[i].buffer_length;
+			buf[i][n] = 0;
+			v[i] = null[i] ? NULL : buf[i];
+		}
+		if (!synclog_hit_from_text(v, &h))
+			continue; /* a row a person wrote by hand: not ours to show */
+		if ((rc = fn(ctx, &h, err)))
+			goto out;
+	}
+	if (f != MYSQL_NO_DATA) {
+		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": could not %s at %s", app->id, what, c->where);
+		jerror_detail(err, "MySQL: %s (error %u)", mysql_stmt_error(st), mysql_stmt_errno(st));
+	}
+out:
+	if (meta)
+		mysql_free_result(meta);
+	if (st)
+		mysql_stmt_close(st);
+	my_close(c);
+	for (int i = 0; i < SYNCLOG_HIT_COLS; i++)
+		free(buf[i]);
+	strbuf_release(&sql);
+	strbuf_release(&dest);
+	strbuf_release(&k);
+	return rc;
+}
+
 const struct synclog_db_ops synclog_db_mysql = {
 	.app_type = "mysql",
 	.connect = my_connect,
@@ -285,4 +433,5 @@ const struct synclog_db_ops synclog_db_mysql = {
 	.write_run = my_write_run,
 	.purge = my_purge,
 	.close = my_close,
+	.read_key = my_read_key,
 };

@@ -61,18 +61,20 @@ static void pg_close(struct synclog_db *c)
 	free(c);
 }
 
-static enum jerr pg_connect(const struct cfg_app *app, const char *root, const char *prefix, struct synclog_db **out,
-			    struct jerror *err)
+/*
+ * A session on app's database with the schema selected: options and connect_timeout
+ * (seconds) are libpq's. On failure *out is NULL.
+ */
+static enum jerr pg_session(const struct cfg_app *app, const char *root, const char *prefix, const char *options,
+			    const char *connect_timeout, struct synclog_db **out, struct jerror *err)
 {
 	struct synclog_db *c = xcalloc(1, sizeof(*c));
-	struct strbuf sql = STRBUF_INIT, where = STRBUF_INIT, cert = STRBUF_INIT, key = STRBUF_INIT,
-		      ca = STRBUF_INIT;
+	struct strbuf where = STRBUF_INIT, cert = STRBUF_INIT, key = STRBUF_INIT, ca = STRBUF_INIT;
 	const char *keys[20], *vals[20];
 	const char *host = synclog_app_opt(app, "host") ? synclog_app_opt(app, "host") : "localhost";
 	const char *port = synclog_app_opt(app, "port") ? synclog_app_opt(app, "port") : "5432";
 	const char *db = synclog_app_opt(app, "database") ? synclog_app_opt(app, "database") : "";
 	const char *schema = synclog_app_opt(app, "schema") ? synclog_app_opt(app, "schema") : "public";
-	const char *P = prefix;
 	enum jerr rc = JERR_OK;
 	int n = 0;
 
@@ -116,9 +118,9 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *root, const c
 	}
 	keys[n] = "client_encoding", vals[n++] = "UTF8";
 	/* bounded waits: a log database that hangs must not hold the run for long */
-	keys[n] = "options", vals[n++] = "-c TimeZone=UTC -c statement_timeout=60000 -c lock_timeout=10000";
+	keys[n] = "options", vals[n++] = options;
 	keys[n] = "application_name", vals[n++] = "joey sync log";
-	keys[n] = "connect_timeout", vals[n++] = "10";
+	keys[n] = "connect_timeout", vals[n++] = connect_timeout;
 	keys[n] = NULL, vals[n] = NULL;
 	c->pg = PQconnectdbParams(keys, vals, 0);
 	if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
@@ -138,6 +140,30 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *root, const c
 	const char *sp[1] = { schema };
 	if ((rc = exec(c, "SELECT pg_catalog.set_config('search_path', pg_catalog.quote_ident($1), false)", 1, sp,
 		       "select the schema", err)))
+		goto out;
+	*out = c;
+	c = NULL;
+out:
+	strbuf_release(&cert);
+	strbuf_release(&key);
+	strbuf_release(&ca);
+	pg_close(c);
+	return rc;
+}
+
+static enum jerr pg_connect(const struct cfg_app *app, const char *root, const char *prefix, struct synclog_db **out,
+			    struct jerror *err)
+{
+	struct synclog_db *c = NULL;
+	struct strbuf sql = STRBUF_INIT;
+	const char *P = prefix;
+	enum jerr rc;
+
+	/* bounded waits: a log database that hangs must not hold the run for long */
+	rc = pg_session(app, root, prefix, "-c TimeZone=UTC -c statement_timeout=60000 -c lock_timeout=10000", "10",
+			&c, err);
+	*out = NULL;
+	if (rc)
 		goto out;
 	/* one creator at a time (two runs of different destinations may start together) */
 	strbuf_addf(&sql,
@@ -190,9 +216,6 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *root, const c
 	c = NULL;
 out:
 	strbuf_release(&sql);
-	strbuf_release(&cert);
-	strbuf_release(&key);
-	strbuf_release(&ca);
 	pg_close(c);
 	return rc;
 }
@@ -358,6 +381,61 @@ static enum jerr pg_purge(struct synclog_db *c, const char *destination, int64_t
 	return rc;
 }
 
+static enum jerr pg_read_key(const struct cfg_app *app, const char *root, const char *prefix, const char *destination,
+			     struct slice key, size_t limit, synclog_hit_fn fn, void *ctx, struct jerror *err)
+{
+	static const char *const ph[3] = { "$1", "$2", "$3::bigint" };
+	struct synclog_db *c = NULL;
+	struct strbuf sql = STRBUF_INIT, dest = STRBUF_INIT, k = STRBUF_INIT;
+	char lim[32], what[64], opts[96];
+	PGresult *res = NULL;
+	enum jerr rc;
+
+	/* a read-only session, and a slow log database costs the page a few seconds at most */
+	snprintf(opts, sizeof(opts), "-c TimeZone=UTC -c statement_timeout=%d -c default_transaction_read_only=on",
+		 SYNCLOG_READ_TIMEOUT_MS);
+	if ((rc = pg_session(app, root, prefix, opts, "3", &c, err))) {
+		jerror_hint(err, "check that the server is running and the app's host, port, user and password");
+		goto out;
+	}
+	/* the writer stores text cleaned to UTF-8: compare with the same */
+	synclog_clean_text(&dest, destination, strlen(destination));
+	synclog_clean_text(&k, key.ptr ? key.ptr : "", key.len);
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	const char *vals[3] = { dest.buf, k.buf, lim };
+	synclog_add_read_sql(&sql, prefix,
+			     "to_char(r.logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')", ph);
+	res = PQexecParams(c->pg, sql.buf, 3, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state && !strcmp(state, "42P01"))
+			goto out; /* the tables are made by a run's first write */
+		snprintf(what, sizeof(what), "read table %ssync_records", prefix);
+		rc = pg_err(c, res, err, what);
+		if (state && !strcmp(state, "57014"))
+			jerror_hint(err, "the read took more than %d ms: an index on (destination, record_key) of the "
+					 "table makes it fast", SYNCLOG_READ_TIMEOUT_MS);
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *v[SYNCLOG_HIT_COLS];
+		struct synclog_hit h;
+		for (int col = 0; col < SYNCLOG_HIT_COLS; col++)
+			v[col] = PQgetisnull(res, i, col) ? NULL : PQgetvalue(res, i, col);
+		if (!synclog_hit_from_text(v, &h))
+			continue; /* a row a person wrote by hand: not ours to show */
+		if ((rc = fn(ctx, &h, err)))
+			goto out;
+	}
+out:
+	PQclear(res);
+	pg_close(c);
+	strbuf_release(&sql);
+	strbuf_release(&dest);
+	strbuf_release(&k);
+	return rc;
+}
+
 const struct synclog_db_ops synclog_db_postgres = {
 	.app_type = "postgres",
 	.connect = pg_connect,
@@ -365,4 +443,5 @@ const struct synclog_db_ops synclog_db_postgres = {
 	.write_run = pg_write_run,
 	.purge = pg_purge,
 	.close = pg_close,
+	.read_key = pg_read_key,
 };

@@ -1,9 +1,11 @@
 /* sqlite.c: the sync log writer for an SQLite database (an app of type sqlite, opened read-write). */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/xalloc.h"
 #include "synclog/db.h"
@@ -286,6 +288,79 @@ out:
 	return rc;
 }
 
+/* The read's deadline (sqlite3_progress_handler): non-zero stops the statement. */
+static int past_deadline(void *arg)
+{
+	return synclog_now_ms() > *(const int64_t *)arg;
+}
+
+static enum jerr sq_read_key(const struct cfg_app *app, const char *root, const char *prefix, const char *destination,
+			     struct slice key, size_t limit, synclog_hit_fn fn, void *ctx, struct jerror *err)
+{
+	const char *file = cfg_options_str(&app->options, "file");
+	struct strbuf path = STRBUF_INIT, sql = STRBUF_INIT;
+	static const char *const ph[3] = { "?1", "?2", "?3" };
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	enum jerr rc = JERR_OK;
+	int64_t deadline = synclog_now_ms() + SYNCLOG_READ_TIMEOUT_MS;
+	int step;
+
+	if (!file || !*file)
+		return jerror_set(err, JERR_CONFIG, "sync log app \"%s\": option \"file\" is required", app->id);
+	if (file[0] != '/' && root && *root)
+		strbuf_addf(&path, "%s/%s", root, file);
+	else
+		strbuf_addstr(&path, file);
+	if (access(path.buf, F_OK) && errno == ENOENT)
+		goto out; /* no run has written the log yet */
+	if (sqlite3_open_v2(path.buf, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": cannot open database \"%s\" for reading", app->id,
+				path.buf);
+		jerror_detail(err, "%s", db ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(db, SYNCLOG_READ_TIMEOUT_MS / 3);
+	sqlite3_progress_handler(db, 1000, past_deadline, &deadline);
+	synclog_add_read_sql(&sql, prefix, "r.logged_at", ph);
+	if (sqlite3_prepare_v2(db, sql.buf, -1, &s, NULL) != SQLITE_OK) {
+		if (!strncmp(sqlite3_errmsg(db), "no such table", 13))
+			goto out; /* the tables are made by a run's first write */
+		goto fail;
+	}
+	sqlite3_bind_text(s, 1, destination, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, key.ptr ? key.ptr : "", (int)key.len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)limit);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *v[SYNCLOG_HIT_COLS];
+		struct synclog_hit h;
+		for (int i = 0; i < SYNCLOG_HIT_COLS; i++)
+			v[i] = (const char *)sqlite3_column_text(s, i);
+		if (!synclog_hit_from_text(v, &h))
+			continue; /* a row a person wrote by hand: not ours to show */
+		if ((rc = fn(ctx, &h, err)))
+			goto out;
+	}
+	if (step == SQLITE_DONE)
+		goto out;
+fail:
+	if (sqlite3_errcode(db) == SQLITE_INTERRUPT)
+		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": reading table %ssync_records in \"%s\" took more "
+				"than %d ms", app->id, prefix, path.buf, SYNCLOG_READ_TIMEOUT_MS);
+	else
+		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": could not read table %ssync_records in \"%s\"",
+				app->id, prefix, path.buf);
+	jerror_detail(err, "SQLite: %s", sqlite3_errmsg(db));
+	if (sqlite3_errcode(db) == SQLITE_INTERRUPT)
+		jerror_hint(err, "an index on (destination, record_key) of the table makes this read fast");
+out:
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	strbuf_release(&sql);
+	strbuf_release(&path);
+	return rc;
+}
+
 const struct synclog_db_ops synclog_db_sqlite = {
 	.app_type = "sqlite",
 	.connect = sq_connect,
@@ -293,4 +368,5 @@ const struct synclog_db_ops synclog_db_sqlite = {
 	.write_run = sq_write_run,
 	.purge = sq_purge,
 	.close = sq_close,
+	.read_key = sq_read_key,
 };

@@ -21,11 +21,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 import { JOEY, SRC, SIM, CHROMIUM, artifacts, log, sleep, assert, eq, freePort, until, spawnLogged, untilHealthy, apiCall, makeShot, Steps } from './lib.mjs';
 import * as inPage from './lib.mjs';
 
 const ART = artifacts('browser-audiences');
+const AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const EDITOR = { name: 'erin', role: 'editor', pw: `erin-${crypto.randomBytes(6).toString('hex')}` };
 const VIEWER = { name: 'vic', role: 'viewer', pw: `vic-${crypto.randomBytes(6).toString('hex')}` };
 const SIM_KEY = 'test-key';
@@ -244,7 +246,7 @@ async function main_() {
     eq(await card.locator('.badge').count(), 1, 'one status badge for the destination');
     eq(await card.getByText(/outside/).count(), 0, '"outside its audience" beside "failed, will retry"');
     await card.getByText('What the next run sends').waitFor();
-    await rec.getByRole('table', { name: /Failed attempts/ }).getByText(/EMAIL_BAD_FORMAT|email/i).first().waitFor();
+    await rec.locator('#record-history li[data-what="failed"]').getByText(/EMAIL_BAD_FORMAT|email/i).first().waitFor();
     await checkLabels('record page');
     await shot('record-grace');
     // Ada was sent: up to date
@@ -257,6 +259,52 @@ async function main_() {
     await page.goto(`${BASE}/#/records/users/${encodeURIComponent('ada@example.com')}`);
     await h1('Record “1”');
   });
+
+  // the record's history as a timeline (issue #16): without a sync log, what the state
+  // store knows, and one line saying the sync log keeps the full history. Records are
+  // opened through the search, as a marketer does (a hash typed over a page still
+  // rendering can be overtaken by that render).
+  const openRecord = async (key) => {
+    const menu = page.getByRole('button', { name: 'Menu' }); // a narrow screen: the navigation is behind it
+    if (await menu.isVisible() && (await menu.getAttribute('aria-expanded')) !== 'true') await menu.click();
+    await nav('Records');
+    await h1('Records');
+    await page.getByLabel('Find a record').fill(key);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await h1(`Record “${key}”`);
+  };
+  for (const width of [1280, 360]) {
+    await step(`a record's history as a timeline at ${width} px: in words, newest first, no serious axe violation`, async () => {
+      await page.setViewportSize({ width, height: 900 });
+      await openRecord('3');
+      const items = main().locator('#record-history ol.timeline > li');
+      await items.first().waitFor();
+      eq(await items.first().getAttribute('data-what'), 'pending', 'the newest item: the retry that waits');
+      await items.first().getByText(/Waiting to be sent again to/).waitFor();
+      const failed = main().locator('#record-history li[data-what="failed"]');
+      await failed.getByText(/Failed to send to/).waitFor();
+      await failed.getByRole('link', { name: /^run \d+$/ }).waitFor();
+      await main().locator('#history-no-log').getByText(/Turning on the sync log \(a destination setting\) keeps the full history/).waitFor();
+      await openRecord('1');
+      const sent = main().locator('#record-history li[data-what="sent"]');
+      await sent.getByText(/Sent to and confirmed by/).waitFor();
+      await sent.getByRole('link', { name: /^run \d+$/ }).waitFor();
+      await sent.locator('time').waitFor();
+      await openRecord('3');
+      await main().locator('#record-history ol.timeline > li').first().waitFor();
+      await page.evaluate(AXE);
+      const bad = await page.evaluate(async () => {
+        // eslint-disable-next-line no-undef
+        const r = await axe.run(document, { resultTypes: ['violations'] });
+        return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help}`);
+      });
+      assert(!bad.length, `axe violations: ${bad.join('; ')}`);
+      const wide = await page.evaluate(() => document.scrollingElement.scrollWidth <= window.innerWidth);
+      assert(wide, `the record page scrolls sideways at ${width} px`);
+      await shot(`record-history-${width}`);
+    });
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   await step('list an audience\'s members, paged', async () => {
     await nav('Records');

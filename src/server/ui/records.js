@@ -1,7 +1,8 @@
 // records.js: the Records pages of joey's web UI (docs/api.md "Records"): a model's
 // records a page at a time, searched by key or by any unique property (an email), or
 // filtered by audience; and one record with its properties, audiences, what each Braze
-// destination holds, what the next run would do and why, and its failed attempts. A
+// destination holds, what the next run would do and why, and its history (the sync log's
+// rows, or what the state store knows) as a timeline. A
 // search or a record page reads only the records asked for: the server pushes the key or
 // the value into the source's query. app.js hands in its helpers; every text from the API
 // is inserted as text, never parsed as HTML.
@@ -91,6 +92,47 @@ export function recordViews(ui) {
     }
   }
 
+  // What happened, in words: "Updated in Braze users: email, ltv".
+  const WHAT = {
+    created: 'Created in', updated: 'Updated in', deleted: 'Removed from', unsubscribed: 'Left the audience; kept in',
+    failed: 'Failed to send to', sent: 'Sent to and confirmed by', pending: 'Waiting to be sent again to',
+    not_in_braze: 'Not found, nothing sent to',
+  };
+  const TRIGGER = { cli: 'joey run', schedule: 'scheduled', api: 'started here', retry: 'retry', worker: 'worker' };
+  const shortTime = (ms) => new Date(ms).toLocaleString(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+
+  // The history as a timeline, newest first, with a note per destination on where it comes from.
+  function historyView(rec, dmap) {
+    const box = h('section', { id: 'record-history', 'aria-label': 'History' });
+    const dests = rec.destinations || [];
+    const noLog = dests.filter((d) => d.sync_log === null);
+    if (noLog.length) {
+      box.appendChild(h('p.help', { id: 'history-no-log' }, `${noLog.map((d) => destName(dmap, d.id)).join(', ')}: only the last send and the failed attempts are kept. `,
+        'Turning on the sync log (a destination setting) keeps the full history.'));
+    }
+    for (const d of dests) {
+      if (d.sync_log && d.sync_log.error) {
+        box.appendChild(h('div.notice.warn', { role: 'status', dataset: { logError: d.id } },
+          `The sync log of ${destName(dmap, d.id)} could not be read, so this shows only what joey's state store knows. `,
+          h('span.small.break', d.sync_log.error)));
+      } else if (d.sync_log && d.sync_log.outbox_complete === false) {
+        box.appendChild(h('p.help', `${destName(dmap, d.id)}: many rows still wait to be copied to the sync log; the newest may be missing here.`));
+      }
+    }
+    const items = rec.history || [];
+    if (!items.length) { box.appendChild(h('p.empty', 'Nothing has happened to this record in Braze yet.')); return box; }
+    box.appendChild(h('ol.timeline', { 'aria-label': 'What happened, newest first' }, items.map((x) => {
+      const words = `${WHAT[x.what] || x.what} ${destName(dmap, x.destination)}`;
+      const detail = x.detail && x.what !== 'sent' ? `: ${x.detail}` : '';
+      const run = x.run_id ? [link(route('runs', x.run_id), `run ${x.run_id}`), x.trigger ? ` (${TRIGGER[x.trigger] || x.trigger})` : '', ', '] : null;
+      return h('li', { dataset: { what: x.what, destination: x.destination, source: x.source } },
+        h('span.break', h('strong', words), detail, ' — ', run, h('time', { datetime: new Date(x.at).toISOString(), title: fmtTime(x.at) }, shortTime(x.at))),
+        x.what === 'failed' && x.attempts > 1 ? h('span.small.muted', ` (attempt ${x.attempts})`) : null,
+        x.waiting ? [' ', badge('not yet in the sync log', 'neutral')] : null);
+    })));
+    return box;
+  }
+
   async function viewRecord(root, { model: modelId, key }) {
     let rec;
     try {
@@ -131,9 +173,7 @@ export function recordViews(ui) {
     }
     if (!(rec.destinations || []).length) result.appendChild(h('p.empty', 'No Braze destination sends this model.'));
     result.appendChild(h('h2', 'History'));
-    result.appendChild(table(['When', 'Destination', 'Run', 'What happened'], (rec.history || []).slice().sort((a, b) => b.id - a.id).map((x) => [fmtTime(x.at), destName(dmap, x.destination),
-      x.run_id ? link(route('runs', x.run_id), `#${x.run_id}`) : '—', h('span.break', `failed (attempt ${x.attempts}): ${x.error}`)]),
-    { empty: 'No failed attempt recorded for this record.', caption: 'Failed attempts, newest first' }));
+    result.appendChild(historyView(rec, dmap));
     root.appendChild(result);
     void plural; void clear;
   }
