@@ -18,6 +18,8 @@
  * pg_error with the caller's message as a va_list: the server's or libpq's message and
  * SQLSTATE are the detail.
  */
+static enum jerr pg_verror(struct pg_state *ps, const PGresult *res, struct jerror *err, const char *fmt,
+			   va_list ap) JOEY_PRINTF(4, 0);
 static enum jerr pg_verror(struct pg_state *ps, const PGresult *res, struct jerror *err,
 			   const char *fmt, va_list ap)
 {
