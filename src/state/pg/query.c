@@ -124,6 +124,8 @@ const char *pg_clean_text(const char *s, struct strbuf *out)
 /* ---- running statements ---- */
 
 /* pg_run with the caller's message as a va_list (read only on failure). */
+static enum jerr pg_vrun(struct pg_state *ps, enum stmt_id id, const struct params *p, PGresult **res,
+			 struct jerror *err, const char *fmt, va_list ap) JOEY_PRINTF(6, 0);
 static enum jerr pg_vrun(struct pg_state *ps, enum stmt_id id, const struct params *p,
 			 PGresult **res, struct jerror *err, const char *fmt, va_list ap)
 {
