@@ -27,311 +27,363 @@ const FILTER_OPS = [
 const MODEL_TYPES = [['profile', 'People (profile)'], ['account', 'Accounts'], ['event', 'Events'], ['custom', 'Something else']];
 const SOURCE_APPS = ['sqlite', 'postgres', 'mysql', 'csv'];
 
+// app.js's helpers, set once by editorViews (the views below run only after it).
+let h, append, clear, route, link, field, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
+  errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue;
+
 export function editorViews(ui) {
-  const { h, append, clear, route, link, field, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
-    errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue } = ui;
-
-  async function viewData(root) {
-    const models = await get('/models');
-    const edit = can('editor');
-    append(root, pageHeader('Data', 'Models, the sources they are read from and their properties.',
-      edit ? link(route('data', 'models', 'new'), 'New model') : null));
-    if (!edit) root.appendChild(roleNotice('editor', 'Changing models, sources and properties'));
-    for (const mm of models) {
-      const m = await get(`/models/${enc(mm.id)}`);
-      root.appendChild(h('h2', { id: `data-${m.id}` }, m.name || m.id, ' ', edit ? h('span.small', link(route('data', 'models', m.id), 'Edit model', h('span.visually-hidden', ` ${m.name || m.id}`))) : null));
-      root.appendChild(h('h3', 'Sources'));
-      root.appendChild(table(['Source', 'App', 'Reads', 'Key column'], (m.sources || []).map((s) => [
-        link(route('data', m.id, 'sources', s.id), s.name || s.id, s.primary ? [' ', badge('primary', 'info')] : null), s.app || '—',
-        s.options && s.options.table ? `table ${s.options.table}` : 'a query',
-        Object.entries(s.mapping || {}).map(([c, p]) => `${c} → ${p}`).join(', ') || '—']), { empty: 'No sources.' }));
-      if (edit) root.appendChild(h('p', link(route('data', m.id, 'sources', 'new'), `Add a source to ${m.name || m.id}`)));
-      root.appendChild(h('h3', 'Properties'));
-      const srcName = Object.fromEntries((m.sources || []).map((s) => [s.id, s.name || s.id]));
-      root.appendChild(table(['Property', 'Type', 'From', 'Read as'], (m.properties || []).map((p) => [
-        link(route('data', m.id, 'properties', p.id), p.key, p.unique ? [' ', badge('unique')] : null), p.type, srcName[p.source] || p.source || '—',
-        p.options && p.options.column ? `${p.options.column}${p.options.aggregationMethod && p.options.aggregationMethod !== 'exact' ? ` (${p.options.aggregationMethod})` : ''}${(p.filters || []).length ? `, ${p.filters.length} filter(s)` : ''}` : '—']),
-      { empty: 'No properties.' }));
-      if (edit) root.appendChild(h('p', link(route('data', m.id, 'properties', 'new'), `Add a property to ${m.name || m.id}`)));
-    }
-  }
-
-  function idField(isNew, value, nameInput) {
-    const id = h('input', { type: 'text', value: value || '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false', autocomplete: 'off' });
-    let touched = !isNew;
-    id.addEventListener('input', () => { touched = true; });
-    if (nameInput) nameInput.addEventListener('input', () => { if (!touched) id.value = slug(nameInput.value); });
-    return id;
-  }
-  async function save(form, diag, cls, isNew, id, body, back, what) {
-    try {
-      if (isNew) await post(`/config/${cls}`, body);
-      else await put(`/config/${cls}/${enc(id)}`, body);
-      go(back, `${what} “${body.name || body.key || body.id}” saved.`);
-    } catch (err) {
-      showDiagnostics(form, diag, err.body && err.body.diagnostics, err);
-    }
-  }
-  function actions(isNew, label, back, cls, id) {
-    return h('div.actions', allow(h('button.primary', { type: 'submit' }, isNew ? `Create ${label}` : `Save ${label}`), 'editor'), link(back, 'Cancel'),
-      !isNew && can('editor') ? h('button.danger', { type: 'button', on: { click: () => removeObject(cls, id, back) } }, `Delete ${label}`) : null);
-  }
-
-  // A table's first rows (GET /apps/{app}/tables?table=); null with a notice when not shown.
-  async function sample(appId, tbl, box, limit = 10) {
-    try {
-      return await get(`/apps/${enc(appId)}/tables?table=${enc(tbl)}&limit=${limit}`);
-    } catch (e) {
-      if (box) clear(box).appendChild(e.status === 403 ? h('div.notice.info', h('strong', 'Not shown: '), (e.body && e.body.detail) || e.message) : errorNotice(e, 'Cannot read the table'));
-      return null;
-    }
-  }
-
-  async function viewModelForm(root, { model: modelId }) {
-    const isNew = !modelId;
-    const raw = isNew ? null : await get(`/config/models/${enc(modelId)}`);
-    const m = raw ? configObjectBody(raw) : { name: '', type: 'profile' };
-    append(root, pageHeader(isNew ? 'New model' : `Model: ${m.name || m.id}`, 'A model is a kind of record: people, accounts, …'));
-    if (!can('editor')) root.appendChild(roleNotice('editor', 'Changing models'));
-    const name = h('input', { type: 'text', value: m.name || '', required: true, autocomplete: 'off' });
-    const id = idField(isNew, m.id, name);
-    const type = h('select', MODEL_TYPES.map(([v, l]) => h('option', { value: v, selected: m.type === v }, l)));
-    const diag = h('div');
-    const back = route('data');
-    const form = h('form.form.card', { novalidate: true },
-      field('Name', name, null, { field: 'name' }), field('ID', id, isNew ? 'Cannot be changed later.' : null, { field: 'id' }),
-      field('Kind of record', type, null, { field: 'type' }), diag, actions(isNew, 'model', back, 'models', modelId));
-    form.addEventListener('submit', (e) => {
-      e.preventDefault();
-      save(form, diag, 'models', isNew, modelId, { ...m, id: id.value, class: 'Model', name: name.value, type: type.value }, back, 'Model');
-    });
-    root.appendChild(form);
-  }
-
-  async function viewSourceForm(root, { model: modelId, source: sourceId }, _q, ctx) {
-    const isNew = !sourceId;
-    const [m, apps, raw, catalog] = await Promise.all([get(`/models/${enc(modelId)}`), get('/apps'), isNew ? null : get(`/config/sources/${enc(sourceId)}`), get('/catalog')]);
-    const src = raw ? configObjectBody(raw) : { name: '', options: {}, mapping: {} };
-    const queryTypes = queryAppTypes(catalog);
-    append(root, pageHeader(isNew ? `New source of ${m.name || m.id}` : `Source: ${src.name || src.id}`,
-      'Pick the app and the table or SQL query to read, and the column that holds each record’s key.'));
-    if (!can('editor')) root.appendChild(roleNotice('editor', 'Changing sources'));
-    const srcApps = apps.filter((a) => SOURCE_APPS.includes(a.type));
-    const name = h('input', { type: 'text', value: src.name || '', required: true, autocomplete: 'off' });
-    const id = idField(isNew, src.id, name);
-    const app = h('select', srcApps.map((a) => h('option', { value: a.id, selected: a.id === src.appId }, `${a.name || a.id} (${a.type})`)));
-    const reads = readsChoice(isQuerySource(src));
-    const tbl = h('select', { 'aria-describedby': undefined });
-    const tableField = field('Table', tbl, null, { field: 'options.table' });
-    const query = h('textarea.mono.query', { id: 'source-query', rows: 8, spellcheck: 'false', autocomplete: 'off', value: (src.options || {}).query || '' });
-    const previewBtn = h('button', { type: 'button', id: 'query-preview' }, 'Preview');
-    const queryField = h('div', field('SQL query', query, 'One SELECT statement. Preview shows the columns and first rows it returns; the key column is picked from them.', { field: 'options.query' }), h('div.actions', previewBtn));
-    const current = Object.keys(src.mapping || {})[0];
-    const keyCol = h('select');
-    fillKeyColumns(keyCol, null, current);
-    const mapsTo = h('select', (m.properties || []).filter((p) => p.unique || p.primary_key).map((p) => h('option', { value: p.key, selected: Object.values(src.mapping || {})[0] === p.key }, `${p.key}${p.primary_key ? ' (the model’s key)' : ''}`)));
-    const preview = h('div', { id: 'source-preview', 'aria-live': 'polite' });
-    const diag = h('div');
-    const back = route('data');
-    const appOf = () => srcApps.find((x) => x.id === app.value);
-    // Answers can come back out of order (a table picked while the app's first table
-    // still loads): only the latest request draws.
-    let seq = 0;
-    async function loadTables() {
-      const mine = ++seq;
-      clear(tbl);
-      clear(preview);
-      const a = appOf();
-      if (!a) return;
-      try {
-        const t = await get(`/apps/${enc(a.id)}/tables`);
-        if (mine !== seq) return;
-        for (const n of t.tables) tbl.appendChild(h('option', { value: n, selected: n === (src.options || {}).table }, n));
-        await loadPreview();
-      } catch (e) {
-        if (mine !== seq) return;
-        preview.appendChild(e.status === 403 ? h('div.notice.info', h('strong', 'Tables not shown: '), (e.body && e.body.detail) || e.message) : errorNotice(e, 'Cannot list the tables'));
-      }
-    }
-    async function loadPreview() {
-      const mine = ++seq;
-      clear(preview);
-      if (!tbl.value) return;
-      const box = h('div');
-      const s = await sample(app.value, tbl.value, box, 5);
-      if (mine !== seq || !ctx.alive()) return;
-      clear(preview).appendChild(box);
-      if (!s) return;
-      fillKeyColumns(keyCol, s.columns, current, s.key_guess);
-      box.appendChild(previewTable(s, `The first ${s.rows.length} rows of ${s.table}`));
-    }
-    async function loadQueryPreview() {
-      const mine = ++seq;
-      clear(preview);
-      if (!query.value.trim() || !appOf()) {
-        preview.appendChild(h('p.help', 'Write a query, then press Preview.'));
-        return;
-      }
-      preview.appendChild(h('p.help', 'Running the query…'));
-      previewBtn.disabled = true;
-      try {
-        const s = await previewQuery(app.value, query.value, 5);
-        if (mine !== seq || !ctx.alive()) return;
-        fillKeyColumns(keyCol, s.columns, keyCol.value || current, s.key_guess);
-        clear(preview).appendChild(previewTable(s, `The first ${s.rows.length} rows the query returns`));
-      } catch (e) {
-        if (mine !== seq || !ctx.alive()) return;
-        clear(preview).appendChild(previewErrorNotice(e));
-      } finally {
-        previewBtn.disabled = false;
-      }
-    }
-    // Shows the table or the query controls; the key column comes from the new preview.
-    async function showReads() {
-      const a = appOf();
-      reads.allowQuery(!!a && queryTypes.has(a.type));
-      const q = reads.isQuery();
-      tableField.hidden = q;
-      queryField.hidden = !q;
-      seq++;
-      clear(preview);
-      if (q) { if (query.value.trim()) await loadQueryPreview(); else preview.appendChild(h('p.help', 'Write a query, then press Preview.')); } else await loadTables();
-    }
-    app.addEventListener('change', showReads);
-    reads.onChange(showReads);
-    tbl.addEventListener('change', loadPreview);
-    previewBtn.addEventListener('click', loadQueryPreview);
-    const form = h('form.form.card', { novalidate: true },
-      h('div.inline', field('Name', name, null, { field: 'name' }), field('ID', id, isNew ? 'Cannot be changed later.' : null, { field: 'id' })),
-      field('App', app, srcApps.length ? null : 'No database or file app yet: an admin connects one.', { field: 'appId' }),
-      reads.el, tableField, queryField,
-      preview,
-      h('div.inline', field('Key column', keyCol, 'The column that holds the record key.', { field: 'mapping' }), field('It matches property', mapsTo, 'A unique property of the model, read by another source.')),
-      diag, actions(isNew, 'source', back, 'sources', sourceId));
-    form.addEventListener('submit', (e) => {
-      e.preventDefault();
-      const a = appOf();
-      const q = reads.isQuery();
-      const options = { ...(src.options || {}) };
-      if (q) { options.query = query.value; delete options.table; } else { options.table = tbl.value; delete options.query; }
-      const body = { ...src, id: id.value, class: 'Source', name: name.value, type: a ? `${a.type}-import-${q ? 'query' : 'table'}` : src.type, appId: app.value, modelId,
-        options, mapping: keyCol.value && mapsTo.value ? { [keyCol.value]: mapsTo.value } : {} };
-      save(form, diag, 'sources', isNew, sourceId, body, back, 'Source');
-    });
-    root.appendChild(form);
-    await showReads();
-  }
-
-  async function viewPropertyForm(root, { model: modelId, property: propId }, _q, ctx) {
-    const isNew = !propId;
-    const [m, raw] = await Promise.all([get(`/models/${enc(modelId)}`), isNew ? null : get(`/config/properties/${enc(propId)}`)]);
-    const p = raw ? configObjectBody(raw) : { key: '', type: 'string', options: { aggregationMethod: 'exact' }, filters: [] };
-    const o = p.options || {};
-    append(root, pageHeader(isNew ? `New property of ${m.name || m.id}` : `Property: ${p.key || p.id}`,
-      'Pick the source and the column; say how rows become one value per record.'));
-    if (!can('editor')) root.appendChild(roleNotice('editor', 'Changing properties'));
-    const key = h('input', { type: 'text', value: p.key || p.id || '', required: true, readOnly: !isNew, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false', autocomplete: 'off' });
-    const sources = m.sources || [];
-    const source = h('select', sources.map((s) => h('option', { value: s.id, selected: s.id === p.sourceId }, s.name || s.id)));
-    const column = h('select');
-    const samples = h('p.help', { id: 'column-samples', 'aria-live': 'polite' });
-    const agg = h('select', AGGS.map(([v, l]) => h('option', { value: v, selected: (o.aggregationMethod || 'exact') === v }, l)));
-    const sortCol = h('select');
-    const sortField = field('Most recent by', sortCol, 'The column that says which row is the most recent.', { field: 'options.sortColumn' });
-    const catalog = await get('/catalog');
-    const type = h('select', (catalog.property_types || []).map((t) => h('option', { value: t, selected: p.type === t }, t)));
-    const unique = h('input', { type: 'checkbox', checked: !!p.unique });
-    const filters = (p.filters || []).map((f) => ({ ...f }));
-    const fbox = h('ol.rules', { 'aria-label': 'Filters' });
-    const diag = h('div');
-    const back = route('data');
-    let columns = [];
-    function drawFilters() {
-      clear(fbox);
-      filters.forEach((f, i) => {
-        const col = h('select', { 'aria-label': `Filter ${i + 1}: column` }, columns.map((c) => h('option', { value: c, selected: c === f.key }, c)));
-        if (!columns.includes(f.key)) { f.key = columns[0]; }
-        const op = h('select', { 'aria-label': `Filter ${i + 1}: condition` }, FILTER_OPS.map(([v, l]) => h('option', { value: v, selected: v === f.op }, l)));
-        f.op = op.value;
-        const val = h('input', { type: 'text', 'aria-label': `Filter ${i + 1}: value`, value: Array.isArray(f.match) ? f.match.join(', ') : f.match ?? '', spellcheck: 'false', autocomplete: 'off' });
-        col.addEventListener('change', () => { f.key = col.value; });
-        op.addEventListener('change', () => { f.op = op.value; val.hidden = f.op === 'exists' || f.op === 'notExists'; });
-        val.addEventListener('input', () => { f.match = val.value; });
-        val.hidden = f.op === 'exists' || f.op === 'notExists';
-        fbox.appendChild(h('li.rule-row.card', h('div.inline', col, op, val, h('button.small', { type: 'button', on: { click: () => { filters.splice(i, 1); drawFilters(); } } }, 'Remove', h('span.visually-hidden', ` filter ${i + 1}`)))));
-      });
-    }
-    const addFilter = h('button', { type: 'button', on: { click: () => { filters.push({ key: columns[0], op: 'eq', match: '' }); drawFilters(); } } }, 'Add a filter');
-    let rows = null;
-    function showSamples() {
-      const i = rows ? rows.columns.indexOf(column.value) : -1;
-      samples.textContent = i < 0 ? '' : `Sample values: ${rows.rows.map((r) => r[i]).filter((v) => v !== null).slice(0, 5).map((v) => `“${v}”`).join(', ') || 'none (all empty)'}`;
-    }
-    let seq = 0;
-    async function loadColumns() {
-      const mine = ++seq;
-      const s = sources.find((x) => x.id === source.value);
-      clear(column);
-      clear(sortCol);
-      rows = null;
-      samples.textContent = '';
-      if (s && s.options && typeof s.options.query === 'string' && s.options.query.trim()) {
-        // a query source: the columns (with sample values) of its query
-        let got = null;
-        try { got = await previewQuery(s.app, s.options.query, 10); } catch (e) { got = null; }
-        if (mine !== seq || !ctx.alive()) return;
-        rows = got;
-        columns = rows ? rows.columns : (o.column ? [o.column] : []);
-        if (!rows) samples.textContent = 'The columns of the source’s query cannot be shown here (the query cannot be read now): the saved column is kept.';
-      } else if (!s || !s.options || !s.options.table) {
-        columns = o.column ? [o.column] : [];
-      } else {
-        const got = await sample(s.app, s.options.table, null, 10);
-        if (mine !== seq || !ctx.alive()) return;
-        rows = got;
-        columns = rows ? rows.columns : (o.column ? [o.column] : []);
-        if (!rows) samples.textContent = 'The source’s columns cannot be shown here (its file is outside joey serve’s data directory, or the table cannot be read): type the column.';
-      }
-      for (const c of columns) column.appendChild(h('option', { value: c, selected: c === o.column }, c));
-      for (const c of columns) sortCol.appendChild(h('option', { value: c, selected: c === o.sortColumn }, c));
-      showSamples();
-      drawFilters();
-    }
-    const showSort = () => { sortField.hidden = !/recent/.test(agg.value); };
-    agg.addEventListener('change', showSort);
-    source.addEventListener('change', loadColumns);
-    column.addEventListener('change', showSamples);
-    const form = h('form.form.card', { novalidate: true },
-      field('Key', key, isNew ? 'The name destinations map; letters, digits, _ and -.' : 'Cannot be changed.', { field: 'key' }),
-      field('Source', source, null, { field: 'sourceId' }),
-      h('div', field('Column', column, null, { field: 'options.column' }), samples),
-      field('Value per record', agg, null, { field: 'options.aggregationMethod' }),
-      sortField,
-      field('Type', type, null, { field: 'type' }),
-      h('label.check', unique, ' Unique: no two records share a value (records can be searched by it)'),
-      h('div.field', { dataset: { field: 'filters' } }, h('span.label', 'Only rows where'), fbox, addFilter),
-      diag, actions(isNew, 'property', back, 'properties', propId));
-    form.addEventListener('submit', (e) => {
-      e.preventDefault();
-      if (!ID_RE.test(key.value)) { showDiagnostics(form, diag, [{ field: 'key', message: 'The key may hold letters, digits, _ and - only.' }], null); return; }
-      const options = { ...o, column: column.value, aggregationMethod: agg.value };
-      if (/recent/.test(agg.value)) options.sortColumn = sortCol.value; else delete options.sortColumn;
-      const body = { ...p, id: isNew ? key.value : p.id, class: 'Property', key: key.value, type: type.value, sourceId: source.value, options };
-      if (unique.checked) body.unique = true; else delete body.unique;
-      body.filters = filters.map((f) => {
-        const c = { key: f.key, op: f.op };
-        if (f.op === 'in') c.match = String(f.match || '').split(',').map((x) => x.trim()).filter(Boolean);
-        else if (f.op !== 'exists' && f.op !== 'notExists') c.match = f.match !== '' && Number.isFinite(Number(f.match)) ? Number(f.match) : f.match;
-        return c;
-      });
-      if (!body.filters.length) delete body.filters;
-      save(form, diag, 'properties', isNew, propId, body, back, 'Property');
-    });
-    root.appendChild(form);
-    showSort();
-    await loadColumns();
-    void fmtValue;
-  }
-
+  ({ h, append, clear, route, link, field, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
+    errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue } = ui);
   return { viewData, viewModelForm, viewSourceForm, viewPropertyForm };
+}
+
+async function viewData(root) {
+  const models = await get('/models');
+  const edit = can('editor');
+  append(root, pageHeader('Data', 'Models, the sources they are read from and their properties.',
+    edit ? link(route('data', 'models', 'new'), 'New model') : null));
+  if (!edit) root.appendChild(roleNotice('editor', 'Changing models, sources and properties'));
+  for (const mm of models) {
+    const m = await get(`/models/${enc(mm.id)}`);
+    root.appendChild(h('h2', { id: `data-${m.id}` }, m.name || m.id, ' ', edit ? h('span.small', link(route('data', 'models', m.id), 'Edit model', h('span.visually-hidden', ` ${m.name || m.id}`))) : null));
+    root.appendChild(h('h3', 'Sources'));
+    root.appendChild(table(['Source', 'App', 'Reads', 'Key column'], (m.sources || []).map((s) => [
+      link(route('data', m.id, 'sources', s.id), s.name || s.id, s.primary ? [' ', badge('primary', 'info')] : null), s.app || '—',
+      s.options && s.options.table ? `table ${s.options.table}` : 'a query',
+      Object.entries(s.mapping || {}).map(([c, p]) => `${c} → ${p}`).join(', ') || '—']), { empty: 'No sources.' }));
+    if (edit) root.appendChild(h('p', link(route('data', m.id, 'sources', 'new'), `Add a source to ${m.name || m.id}`)));
+    root.appendChild(h('h3', 'Properties'));
+    const srcName = Object.fromEntries((m.sources || []).map((s) => [s.id, s.name || s.id]));
+    root.appendChild(table(['Property', 'Type', 'From', 'Read as'], (m.properties || []).map((p) => [
+      link(route('data', m.id, 'properties', p.id), p.key, p.unique ? [' ', badge('unique')] : null), p.type, srcName[p.source] || p.source || '—',
+      p.options && p.options.column ? `${p.options.column}${p.options.aggregationMethod && p.options.aggregationMethod !== 'exact' ? ` (${p.options.aggregationMethod})` : ''}${(p.filters || []).length ? `, ${p.filters.length} filter(s)` : ''}` : '—']),
+    { empty: 'No properties.' }));
+    if (edit) root.appendChild(h('p', link(route('data', m.id, 'properties', 'new'), `Add a property to ${m.name || m.id}`)));
+  }
+}
+
+function idField(isNew, value, nameInput) {
+  const id = h('input', { type: 'text', value: value || '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false', autocomplete: 'off' });
+  let touched = !isNew;
+  id.addEventListener('input', () => { touched = true; });
+  if (nameInput) nameInput.addEventListener('input', () => { if (!touched) id.value = slug(nameInput.value); });
+  return id;
+}
+async function save(form, diag, cls, isNew, id, body, back, what) {
+  try {
+    if (isNew) await post(`/config/${cls}`, body);
+    else await put(`/config/${cls}/${enc(id)}`, body);
+    go(back, `${what} “${body.name || body.key || body.id}” saved.`);
+  } catch (err) {
+    showDiagnostics(form, diag, err.body && err.body.diagnostics, err);
+  }
+}
+function actions(isNew, label, back, cls, id) {
+  return h('div.actions', allow(h('button.primary', { type: 'submit' }, isNew ? `Create ${label}` : `Save ${label}`), 'editor'), link(back, 'Cancel'),
+    !isNew && can('editor') ? h('button.danger', { type: 'button', on: { click: () => removeObject(cls, id, back) } }, `Delete ${label}`) : null);
+}
+
+// A table's first rows (GET /apps/{app}/tables?table=); null with a notice when not shown.
+async function sample(appId, tbl, box, limit = 10) {
+  try {
+    return await get(`/apps/${enc(appId)}/tables?table=${enc(tbl)}&limit=${limit}`);
+  } catch (e) {
+    if (box) clear(box).appendChild(e.status === 403 ? h('div.notice.info', h('strong', 'Not shown: '), (e.body && e.body.detail) || e.message) : errorNotice(e, 'Cannot read the table'));
+    return null;
+  }
+}
+
+async function viewModelForm(root, { model: modelId }) {
+  const isNew = !modelId;
+  const raw = isNew ? null : await get(`/config/models/${enc(modelId)}`);
+  const m = raw ? configObjectBody(raw) : { name: '', type: 'profile' };
+  append(root, pageHeader(isNew ? 'New model' : `Model: ${m.name || m.id}`, 'A model is a kind of record: people, accounts, …'));
+  if (!can('editor')) root.appendChild(roleNotice('editor', 'Changing models'));
+  const name = h('input', { type: 'text', value: m.name || '', required: true, autocomplete: 'off' });
+  const id = idField(isNew, m.id, name);
+  const type = h('select', MODEL_TYPES.map(([v, l]) => h('option', { value: v, selected: m.type === v }, l)));
+  const diag = h('div');
+  const back = route('data');
+  const form = h('form.form.card', { novalidate: true },
+    field('Name', name, null, { field: 'name' }), field('ID', id, isNew ? 'Cannot be changed later.' : null, { field: 'id' }),
+    field('Kind of record', type, null, { field: 'type' }), diag, actions(isNew, 'model', back, 'models', modelId));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    save(form, diag, 'models', isNew, modelId, { ...m, id: id.value, class: 'Model', name: name.value, type: type.value }, back, 'Model');
+  });
+  root.appendChild(form);
+}
+
+// The source form. Its steps share one state object `st`: the page's arguments, the
+// source being edited, its controls, and `seq`, the number of the latest request.
+async function viewSourceForm(root, { model: modelId, source: sourceId }, _q, ctx) {
+  const isNew = !sourceId;
+  const [m, apps, raw, catalog] = await Promise.all([get(`/models/${enc(modelId)}`), get('/apps'), isNew ? null : get(`/config/sources/${enc(sourceId)}`), get('/catalog')]);
+  const src = raw ? configObjectBody(raw) : { name: '', options: {}, mapping: {} };
+  const st = { modelId, sourceId, isNew, ctx, m, src, queryTypes: queryAppTypes(catalog), seq: 0 };
+  append(root, pageHeader(isNew ? `New source of ${m.name || m.id}` : `Source: ${src.name || src.id}`,
+    'Pick the app and the table or SQL query to read, and the column that holds each record’s key.'));
+  if (!can('editor')) root.appendChild(roleNotice('editor', 'Changing sources'));
+  sourceControls(st, apps);
+  st.app.addEventListener('change', () => showReads(st));
+  st.reads.onChange(() => showReads(st));
+  st.tbl.addEventListener('change', () => sourceTablePreview(st));
+  st.previewBtn.addEventListener('click', () => sourceQueryPreview(st));
+  root.appendChild(sourceForm(st));
+  await showReads(st);
+}
+
+// The source form's controls, into st.
+function sourceControls(st, apps) {
+  const { src, m } = st;
+  st.srcApps = apps.filter((a) => SOURCE_APPS.includes(a.type));
+  st.name = h('input', { type: 'text', value: src.name || '', required: true, autocomplete: 'off' });
+  st.id = idField(st.isNew, src.id, st.name);
+  st.app = h('select', st.srcApps.map((a) => h('option', { value: a.id, selected: a.id === src.appId }, `${a.name || a.id} (${a.type})`)));
+  st.reads = readsChoice(isQuerySource(src));
+  st.tbl = h('select', { 'aria-describedby': undefined });
+  st.tableField = field('Table', st.tbl, null, { field: 'options.table' });
+  st.query = h('textarea.mono.query', { id: 'source-query', rows: 8, spellcheck: 'false', autocomplete: 'off', value: (src.options || {}).query || '' });
+  st.previewBtn = h('button', { type: 'button', id: 'query-preview' }, 'Preview');
+  st.queryField = h('div', field('SQL query', st.query, 'One SELECT statement. Preview shows the columns and first rows it returns; the key column is picked from them.', { field: 'options.query' }), h('div.actions', st.previewBtn));
+  st.current = Object.keys(src.mapping || {})[0];
+  st.keyCol = h('select');
+  fillKeyColumns(st.keyCol, null, st.current);
+  st.mapsTo = h('select', (m.properties || []).filter((p) => p.unique || p.primary_key).map((p) => h('option', { value: p.key, selected: Object.values(src.mapping || {})[0] === p.key }, `${p.key}${p.primary_key ? ' (the model’s key)' : ''}`)));
+  st.preview = h('div', { id: 'source-preview', 'aria-live': 'polite' });
+  st.diag = h('div');
+  st.back = route('data');
+}
+
+function sourceApp(st) {
+  return st.srcApps.find((x) => x.id === st.app.value);
+}
+
+// Answers can come back out of order (a table picked while the app's first table
+// still loads): only the latest request (st.seq) draws.
+async function sourceTables(st) {
+  const { tbl, preview, src } = st;
+  const mine = ++st.seq;
+  clear(tbl);
+  clear(preview);
+  const a = sourceApp(st);
+  if (!a) return;
+  try {
+    const t = await get(`/apps/${enc(a.id)}/tables`);
+    if (mine !== st.seq) return;
+    for (const n of t.tables) tbl.appendChild(h('option', { value: n, selected: n === (src.options || {}).table }, n));
+    await sourceTablePreview(st);
+  } catch (e) {
+    if (mine !== st.seq) return;
+    preview.appendChild(e.status === 403 ? h('div.notice.info', h('strong', 'Tables not shown: '), (e.body && e.body.detail) || e.message) : errorNotice(e, 'Cannot list the tables'));
+  }
+}
+async function sourceTablePreview(st) {
+  const { tbl, preview } = st;
+  const mine = ++st.seq;
+  clear(preview);
+  if (!tbl.value) return;
+  const box = h('div');
+  const s = await sample(st.app.value, tbl.value, box, 5);
+  if (mine !== st.seq || !st.ctx.alive()) return;
+  clear(preview).appendChild(box);
+  if (!s) return;
+  fillKeyColumns(st.keyCol, s.columns, st.current, s.key_guess);
+  box.appendChild(previewTable(s, `The first ${s.rows.length} rows of ${s.table}`));
+}
+async function sourceQueryPreview(st) {
+  const { query, preview, previewBtn, keyCol } = st;
+  const mine = ++st.seq;
+  clear(preview);
+  if (!query.value.trim() || !sourceApp(st)) {
+    preview.appendChild(h('p.help', 'Write a query, then press Preview.'));
+    return;
+  }
+  preview.appendChild(h('p.help', 'Running the query…'));
+  previewBtn.disabled = true;
+  try {
+    const s = await previewQuery(st.app.value, query.value, 5);
+    if (mine !== st.seq || !st.ctx.alive()) return;
+    fillKeyColumns(keyCol, s.columns, keyCol.value || st.current, s.key_guess);
+    clear(preview).appendChild(previewTable(s, `The first ${s.rows.length} rows the query returns`));
+  } catch (e) {
+    if (mine !== st.seq || !st.ctx.alive()) return;
+    clear(preview).appendChild(previewErrorNotice(e));
+  } finally {
+    previewBtn.disabled = false;
+  }
+}
+// Shows the table or the query controls; the key column comes from the new preview.
+async function showReads(st) {
+  const a = sourceApp(st);
+  st.reads.allowQuery(!!a && st.queryTypes.has(a.type));
+  const q = st.reads.isQuery();
+  st.tableField.hidden = q;
+  st.queryField.hidden = !q;
+  st.seq++;
+  clear(st.preview);
+  if (q) { if (st.query.value.trim()) await sourceQueryPreview(st); else st.preview.appendChild(h('p.help', 'Write a query, then press Preview.')); } else await sourceTables(st);
+}
+
+// The source form with its submit handler.
+function sourceForm(st) {
+  const { isNew, name, id, app, srcApps, reads, tableField, queryField, preview, keyCol, mapsTo, diag, back, sourceId } = st;
+  const form = h('form.form.card', { novalidate: true },
+    h('div.inline', field('Name', name, null, { field: 'name' }), field('ID', id, isNew ? 'Cannot be changed later.' : null, { field: 'id' })),
+    field('App', app, srcApps.length ? null : 'No database or file app yet: an admin connects one.', { field: 'appId' }),
+    reads.el, tableField, queryField,
+    preview,
+    h('div.inline', field('Key column', keyCol, 'The column that holds the record key.', { field: 'mapping' }), field('It matches property', mapsTo, 'A unique property of the model, read by another source.')),
+    diag, actions(isNew, 'source', back, 'sources', sourceId));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    save(form, diag, 'sources', isNew, sourceId, sourceBody(st), back, 'Source');
+  });
+  return form;
+}
+// The Source object the form describes.
+function sourceBody(st) {
+  const { src, id, name, app, tbl, query, keyCol, mapsTo, modelId } = st;
+  const a = sourceApp(st);
+  const q = st.reads.isQuery();
+  const options = { ...(src.options || {}) };
+  if (q) { options.query = query.value; delete options.table; } else { options.table = tbl.value; delete options.query; }
+  return { ...src, id: id.value, class: 'Source', name: name.value, type: a ? `${a.type}-import-${q ? 'query' : 'table'}` : src.type, appId: app.value, modelId,
+    options, mapping: keyCol.value && mapsTo.value ? { [keyCol.value]: mapsTo.value } : {} };
+}
+
+// The property form. Its steps share one state object `st`: the page's arguments, the
+// property being edited (p, its options o), its controls, the filters being edited,
+// the source's columns and first rows, and `seq`, the number of the latest request.
+async function viewPropertyForm(root, { model: modelId, property: propId }, _q, ctx) {
+  const isNew = !propId;
+  const [m, raw] = await Promise.all([get(`/models/${enc(modelId)}`), isNew ? null : get(`/config/properties/${enc(propId)}`)]);
+  const p = raw ? configObjectBody(raw) : { key: '', type: 'string', options: { aggregationMethod: 'exact' }, filters: [] };
+  const st = { propId, isNew, ctx, m, p, o: p.options || {}, columns: [], rows: null, seq: 0 };
+  append(root, pageHeader(isNew ? `New property of ${m.name || m.id}` : `Property: ${p.key || p.id}`,
+    'Pick the source and the column; say how rows become one value per record.'));
+  if (!can('editor')) root.appendChild(roleNotice('editor', 'Changing properties'));
+  await propertyControls(st);
+  const showSort = () => { st.sortField.hidden = !/recent/.test(st.agg.value); };
+  st.agg.addEventListener('change', showSort);
+  st.source.addEventListener('change', () => propertyColumns(st));
+  st.column.addEventListener('change', () => showSamples(st));
+  root.appendChild(propertyForm(st));
+  showSort();
+  await propertyColumns(st);
+  void fmtValue;
+}
+
+// The property form's controls, into st (the types come from GET /catalog).
+async function propertyControls(st) {
+  const { p, o, isNew } = st;
+  st.key = h('input', { type: 'text', value: p.key || p.id || '', required: true, readOnly: !isNew, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false', autocomplete: 'off' });
+  st.sources = st.m.sources || [];
+  st.source = h('select', st.sources.map((s) => h('option', { value: s.id, selected: s.id === p.sourceId }, s.name || s.id)));
+  st.column = h('select');
+  st.samples = h('p.help', { id: 'column-samples', 'aria-live': 'polite' });
+  st.agg = h('select', AGGS.map(([v, l]) => h('option', { value: v, selected: (o.aggregationMethod || 'exact') === v }, l)));
+  st.sortCol = h('select');
+  st.sortField = field('Most recent by', st.sortCol, 'The column that says which row is the most recent.', { field: 'options.sortColumn' });
+  const catalog = await get('/catalog');
+  st.type = h('select', (catalog.property_types || []).map((t) => h('option', { value: t, selected: p.type === t }, t)));
+  st.unique = h('input', { type: 'checkbox', checked: !!p.unique });
+  st.filters = (p.filters || []).map((f) => ({ ...f }));
+  st.fbox = h('ol.rules', { 'aria-label': 'Filters' });
+  st.diag = h('div');
+  st.back = route('data');
+}
+
+function drawFilters(st) {
+  clear(st.fbox);
+  st.filters.forEach((f, i) => st.fbox.appendChild(filterRow(st, f, i)));
+}
+// One filter's row: column, condition, value and Remove.
+function filterRow(st, f, i) {
+  const { columns, filters } = st;
+  const col = h('select', { 'aria-label': `Filter ${i + 1}: column` }, columns.map((c) => h('option', { value: c, selected: c === f.key }, c)));
+  if (!columns.includes(f.key)) { f.key = columns[0]; }
+  const op = h('select', { 'aria-label': `Filter ${i + 1}: condition` }, FILTER_OPS.map(([v, l]) => h('option', { value: v, selected: v === f.op }, l)));
+  f.op = op.value;
+  const val = h('input', { type: 'text', 'aria-label': `Filter ${i + 1}: value`, value: Array.isArray(f.match) ? f.match.join(', ') : f.match ?? '', spellcheck: 'false', autocomplete: 'off' });
+  col.addEventListener('change', () => { f.key = col.value; });
+  op.addEventListener('change', () => { f.op = op.value; val.hidden = f.op === 'exists' || f.op === 'notExists'; });
+  val.addEventListener('input', () => { f.match = val.value; });
+  val.hidden = f.op === 'exists' || f.op === 'notExists';
+  return h('li.rule-row.card', h('div.inline', col, op, val, h('button.small', { type: 'button', on: { click: () => { filters.splice(i, 1); drawFilters(st); } } }, 'Remove', h('span.visually-hidden', ` filter ${i + 1}`))));
+}
+function showSamples(st) {
+  const { rows } = st;
+  const i = rows ? rows.columns.indexOf(st.column.value) : -1;
+  st.samples.textContent = i < 0 ? '' : `Sample values: ${rows.rows.map((r) => r[i]).filter((v) => v !== null).slice(0, 5).map((v) => `“${v}”`).join(', ') || 'none (all empty)'}`;
+}
+// The chosen source's columns (and first rows, for the sample values); only the latest
+// request (st.seq) draws.
+async function propertyColumns(st) {
+  const { sources, source, column, sortCol, samples, o } = st;
+  const mine = ++st.seq;
+  const s = sources.find((x) => x.id === source.value);
+  clear(column);
+  clear(sortCol);
+  st.rows = null;
+  samples.textContent = '';
+  if (s && s.options && typeof s.options.query === 'string' && s.options.query.trim()) {
+    // a query source: the columns (with sample values) of its query
+    let got = null;
+    try { got = await previewQuery(s.app, s.options.query, 10); } catch (e) { got = null; }
+    if (mine !== st.seq || !st.ctx.alive()) return;
+    st.rows = got;
+    st.columns = st.rows ? st.rows.columns : (o.column ? [o.column] : []);
+    if (!st.rows) samples.textContent = 'The columns of the source’s query cannot be shown here (the query cannot be read now): the saved column is kept.';
+  } else if (!s || !s.options || !s.options.table) {
+    st.columns = o.column ? [o.column] : [];
+  } else {
+    const got = await sample(s.app, s.options.table, null, 10);
+    if (mine !== st.seq || !st.ctx.alive()) return;
+    st.rows = got;
+    st.columns = st.rows ? st.rows.columns : (o.column ? [o.column] : []);
+    if (!st.rows) samples.textContent = 'The source’s columns cannot be shown here (its file is outside joey serve’s data directory, or the table cannot be read): type the column.';
+  }
+  for (const c of st.columns) column.appendChild(h('option', { value: c, selected: c === o.column }, c));
+  for (const c of st.columns) sortCol.appendChild(h('option', { value: c, selected: c === o.sortColumn }, c));
+  showSamples(st);
+  drawFilters(st);
+}
+
+// The property form with its submit handler.
+function propertyForm(st) {
+  const { isNew, key, source, column, samples, agg, sortField, type, unique, fbox, diag, back, propId } = st;
+  const addFilter = h('button', { type: 'button', on: { click: () => { st.filters.push({ key: st.columns[0], op: 'eq', match: '' }); drawFilters(st); } } }, 'Add a filter');
+  const form = h('form.form.card', { novalidate: true },
+    field('Key', key, isNew ? 'The name destinations map; letters, digits, _ and -.' : 'Cannot be changed.', { field: 'key' }),
+    field('Source', source, null, { field: 'sourceId' }),
+    h('div', field('Column', column, null, { field: 'options.column' }), samples),
+    field('Value per record', agg, null, { field: 'options.aggregationMethod' }),
+    sortField,
+    field('Type', type, null, { field: 'type' }),
+    h('label.check', unique, ' Unique: no two records share a value (records can be searched by it)'),
+    h('div.field', { dataset: { field: 'filters' } }, h('span.label', 'Only rows where'), fbox, addFilter),
+    diag, actions(isNew, 'property', back, 'properties', propId));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (!ID_RE.test(key.value)) { showDiagnostics(form, diag, [{ field: 'key', message: 'The key may hold letters, digits, _ and - only.' }], null); return; }
+    save(form, diag, 'properties', isNew, propId, propertyBody(st), back, 'Property');
+  });
+  return form;
+}
+// The Property object the form describes.
+function propertyBody(st) {
+  const { p, o, isNew, key, type, source, column, agg, sortCol, unique } = st;
+  const options = { ...o, column: column.value, aggregationMethod: agg.value };
+  if (/recent/.test(agg.value)) options.sortColumn = sortCol.value; else delete options.sortColumn;
+  const body = { ...p, id: isNew ? key.value : p.id, class: 'Property', key: key.value, type: type.value, sourceId: source.value, options };
+  if (unique.checked) body.unique = true; else delete body.unique;
+  body.filters = st.filters.map((f) => {
+    const c = { key: f.key, op: f.op };
+    if (f.op === 'in') c.match = String(f.match || '').split(',').map((x) => x.trim()).filter(Boolean);
+    else if (f.op !== 'exists' && f.op !== 'notExists') c.match = f.match !== '' && Number.isFinite(Number(f.match)) ? Number(f.match) : f.match;
+    return c;
+  });
+  if (!body.filters.length) delete body.filters;
+  return body;
 }
