@@ -118,6 +118,8 @@ export async function signIn(p, u) {
   await p.getByLabel('Password', { exact: true }).fill(u.pw);
   await p.getByRole('button', { name: 'Sign in' }).click();
   await p.locator('#userbox #user-name').filter({ hasText: u.name }).waitFor();
+  // the user box is drawn at once, the menu after the status arrives: wait for both
+  await p.getByRole('navigation', { name: 'Main' }).getByRole('link').first().waitFor();
 }
 export async function signOut(p) {
   await p.getByRole('button', { name: 'Sign out' }).click();
