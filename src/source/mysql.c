@@ -750,6 +750,26 @@ out:
 
 /* ---- sample (the UI's editors) ---- */
 
+/* A sample's columns (at most SOURCE_SAMPLE_MAX_COLUMNS) and rows from a stored result. */
+static void sample_rows(MYSQL_RES *res, struct source_sample *out)
+{
+	size_t all = mysql_num_fields(res);
+	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
+	out->columns_cut = all > out->n_columns;
+	MYSQL_FIELD *f = mysql_fetch_fields(res);
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(f[i].name);
+	out->cells = xcalloc((size_t)mysql_num_rows(res) * out->n_columns + 1, sizeof(char *));
+	MYSQL_ROW row;
+	while (out->n_columns && (row = mysql_fetch_row(res))) {
+		unsigned long *len = mysql_fetch_lengths(res);
+		for (size_t i = 0; i < out->n_columns; i++)
+			out->cells[out->n_rows * out->n_columns + i] = sql_sample_value(row[i], row[i] ? len[i] : 0);
+		out->n_rows++;
+	}
+}
+
 static enum jerr my_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
 			   struct jerror *err)
 {
@@ -778,19 +798,7 @@ static enum jerr my_sample(void *conn, const char *table, size_t limit, struct s
 	strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
 	if (!(res = my_query(c, sql.buf, sql.len)))
 		goto fail;
-	out->n_columns = mysql_num_fields(res);
-	MYSQL_FIELD *f = mysql_fetch_fields(res);
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
-	for (size_t i = 0; i < out->n_columns; i++)
-		out->columns[i] = xstrdup(f[i].name);
-	out->cells = xcalloc((size_t)mysql_num_rows(res) * out->n_columns + 1, sizeof(char *));
-	MYSQL_ROW row;
-	while ((row = mysql_fetch_row(res))) {
-		unsigned long *len = mysql_fetch_lengths(res);
-		for (size_t i = 0; i < out->n_columns; i++)
-			out->cells[out->n_rows * out->n_columns + i] = sql_sample_value(row[i], row[i] ? len[i] : 0);
-		out->n_rows++;
-	}
+	sample_rows(res, out);
 	goto out;
 fail:
 	rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", c->app->id, table ? "table \"" : "its tables",
@@ -828,21 +836,7 @@ static enum jerr my_sample_query(void *conn, const char *query, size_t limit, st
 		jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
 		goto out;
 	}
-	size_t all = mysql_num_fields(res);
-	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
-	out->columns_cut = all > out->n_columns;
-	MYSQL_FIELD *f = mysql_fetch_fields(res);
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
-	for (size_t i = 0; i < out->n_columns; i++)
-		out->columns[i] = xstrdup(f[i].name);
-	out->cells = xcalloc((size_t)mysql_num_rows(res) * out->n_columns + 1, sizeof(char *));
-	MYSQL_ROW row;
-	while (out->n_columns && (row = mysql_fetch_row(res))) {
-		unsigned long *len = mysql_fetch_lengths(res);
-		for (size_t i = 0; i < out->n_columns; i++)
-			out->cells[out->n_rows * out->n_columns + i] = sql_sample_value(row[i], row[i] ? len[i] : 0);
-		out->n_rows++;
-	}
+	sample_rows(res, out);
 out:
 	rc = cancelled_error(c, c->app->id, rc, err);
 	if (res)

@@ -657,6 +657,26 @@ static enum jerr pg_describe(void *conn, const struct cfg_source *src, struct st
 
 /* ---- sample (the UI's editors) ---- */
 
+/* A sample's columns (at most SOURCE_SAMPLE_MAX_COLUMNS) and rows from a result. */
+static void sample_rows(const PGresult *res, struct source_sample *out)
+{
+	size_t all = (size_t)PQnfields(res);
+	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
+	out->columns_cut = all > out->n_columns;
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(PQfname(res, (int)i));
+	out->n_rows = out->n_columns ? (size_t)PQntuples(res) : 0;
+	out->cells = xcalloc(out->n_rows * out->n_columns + 1, sizeof(char *));
+	for (size_t r = 0; r < out->n_rows; r++)
+		for (size_t i = 0; i < out->n_columns; i++)
+			out->cells[r * out->n_columns + i] =
+				PQgetisnull(res, (int)r, (int)i)
+					? NULL
+					: sql_sample_value(PQgetvalue(res, (int)r, (int)i),
+							   (size_t)PQgetlength(res, (int)r, (int)i));
+}
+
 static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
 			   struct jerror *err)
 {
@@ -689,19 +709,7 @@ static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct s
 	res = pgsrc_exec(c, sql.buf, 0, NULL);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto fail;
-	out->n_columns = (size_t)PQnfields(res);
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
-	for (size_t i = 0; i < out->n_columns; i++)
-		out->columns[i] = xstrdup(PQfname(res, (int)i));
-	out->n_rows = (size_t)PQntuples(res);
-	out->cells = xcalloc(out->n_rows * out->n_columns + 1, sizeof(char *));
-	for (size_t r = 0; r < out->n_rows; r++)
-		for (size_t i = 0; i < out->n_columns; i++)
-			out->cells[r * out->n_columns + i] =
-				PQgetisnull(res, (int)r, (int)i)
-					? NULL
-					: sql_sample_value(PQgetvalue(res, (int)r, (int)i),
-							   (size_t)PQgetlength(res, (int)r, (int)i));
+	sample_rows(res, out);
 	goto out;
 fail:
 	rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", c->app->id, table ? "table \"" : "its tables",
@@ -746,21 +754,7 @@ static enum jerr pg_sample_query(void *conn, const char *query, size_t limit, st
 		}
 		goto out;
 	}
-	size_t all = (size_t)PQnfields(res);
-	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
-	out->columns_cut = all > out->n_columns;
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
-	for (size_t i = 0; i < out->n_columns; i++)
-		out->columns[i] = xstrdup(PQfname(res, (int)i));
-	out->n_rows = out->n_columns ? (size_t)PQntuples(res) : 0;
-	out->cells = xcalloc(out->n_rows * out->n_columns + 1, sizeof(char *));
-	for (size_t r = 0; r < out->n_rows; r++)
-		for (size_t i = 0; i < out->n_columns; i++)
-			out->cells[r * out->n_columns + i] =
-				PQgetisnull(res, (int)r, (int)i)
-					? NULL
-					: sql_sample_value(PQgetvalue(res, (int)r, (int)i),
-							   (size_t)PQgetlength(res, (int)r, (int)i));
+	sample_rows(res, out);
 out:
 	PQclear(res);
 	pgsrc_rollback(c);

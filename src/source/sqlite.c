@@ -472,6 +472,36 @@ out:
 
 /* ---- sample (the UI's editors) ---- */
 
+/*
+ * A sample's columns (at most SOURCE_SAMPLE_MAX_COLUMNS) and rows from a prepared
+ * statement, under the watcher; returns SQLITE_DONE when every row was read (or there
+ * are no columns to read), else the failing step's code.
+ */
+static int sample_rows(struct sq_conn *c, sqlite3_stmt *st, struct source_sample *out)
+{
+	size_t all = (size_t)sqlite3_column_count(st), alloc = 0;
+	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
+	out->columns_cut = all > out->n_columns;
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(sqlite3_column_name(st, (int)i));
+	if (!out->n_columns)
+		return SQLITE_DONE;
+	source_wait_begin(&c->watch);
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns, alloc);
+		for (size_t i = 0; i < out->n_columns; i++) {
+			const char *v = (const char *)sqlite3_column_text(st, (int)i);
+			out->cells[out->n_rows * out->n_columns + i] =
+				sql_sample_value(v, v ? (size_t)sqlite3_column_bytes(st, (int)i) : 0);
+		}
+		out->n_rows++;
+	}
+	source_wait_end(&c->watch);
+	return step;
+}
+
 static enum jerr sq_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
 			   struct jerror *err)
 {
@@ -502,24 +532,7 @@ static enum jerr sq_sample(void *conn, const char *table, size_t limit, struct s
 	strbuf_release(&sql);
 	if (prc != SQLITE_OK)
 		goto fail;
-	out->n_columns = (size_t)sqlite3_column_count(st);
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
-	for (size_t i = 0; i < out->n_columns; i++)
-		out->columns[i] = xstrdup(sqlite3_column_name(st, (int)i));
-	alloc = 0;
-	source_wait_begin(&c->watch);
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns, alloc);
-		for (size_t i = 0; i < out->n_columns; i++) {
-			const char *v = (const char *)sqlite3_column_text(st, (int)i);
-			out->cells[out->n_rows * out->n_columns + i] =
-				sql_sample_value(v, v ? (size_t)sqlite3_column_bytes(st, (int)i) : 0);
-		}
-		out->n_rows++;
-	}
-	source_wait_end(&c->watch);
-	if (step != SQLITE_DONE)
+	if (sample_rows(c, st, out) != SQLITE_DONE)
 		goto fail;
 	sqlite3_finalize(st);
 	return JERR_OK;
@@ -545,7 +558,6 @@ static enum jerr sq_sample_query(void *conn, const char *query, size_t limit, st
 	sqlite3_stmt *st = NULL, *more = NULL;
 	const char *tail = NULL;
 	enum jerr rc = JERR_OK;
-	size_t alloc = 0;
 
 	sql_sample_query_sql(&sql, query, limit);
 	source_wait_begin(&c->watch);
@@ -563,25 +575,7 @@ static enum jerr sq_sample_query(void *conn, const char *query, size_t limit, st
 			goto out;
 		}
 	}
-	size_t all = (size_t)sqlite3_column_count(st);
-	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
-	out->columns_cut = all > out->n_columns;
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
-	for (size_t i = 0; i < out->n_columns; i++)
-		out->columns[i] = xstrdup(sqlite3_column_name(st, (int)i));
-	source_wait_begin(&c->watch);
-	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW && out->n_columns) {
-		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns, alloc);
-		for (size_t i = 0; i < out->n_columns; i++) {
-			const char *v = (const char *)sqlite3_column_text(st, (int)i);
-			out->cells[out->n_rows * out->n_columns + i] =
-				sql_sample_value(v, v ? (size_t)sqlite3_column_bytes(st, (int)i) : 0);
-		}
-		out->n_rows++;
-	}
-	source_wait_end(&c->watch);
-	if (step == SQLITE_DONE || (step == SQLITE_ROW && !out->n_columns))
+	if (sample_rows(c, st, out) == SQLITE_DONE)
 		goto out;
 fail:
 	if (source_watch_cancelled(&c->watch)) {
