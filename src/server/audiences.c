@@ -639,6 +639,17 @@ static void sample_rows_json(const struct source_sample *smp, uint64_t limit, js
 	json_object_set_new(j, "key_guess", guess ? json_string_lossy(guess) : json_null());
 }
 
+/* An operator's file outside the data directory is never shown (config/guard.h): 403. */
+static bool file_hidden(const struct cfg_app *app, struct reply *out)
+{
+	if (!app->file_unlisted)
+		return false;
+	reply_error(out, 403, "the app's file is not shown here",
+		    "it is outside the data directory of joey serve (--data-dir)",
+		    "joey validate --check-apps reads it on the command line");
+	return true;
+}
+
 /* ---- GET /api/v1/apps/{app}/tables[?table=T&limit=N] ---- */
 
 void api_app_tables(struct req *r, struct reply *out)
@@ -668,13 +679,8 @@ void api_app_tables(struct req *r, struct reply *out)
 		reply_error(out, 400, "this app holds no tables", app->type, "tables are read from database and file apps");
 		goto out;
 	}
-	if (app->file_unlisted) {
-		/* an operator's file outside the data directory: never shown (config/guard.h) */
-		reply_error(out, 403, "the app's file is not shown here",
-			    "it is outside the data directory of joey serve (--data-dir)",
-			    "joey validate --check-apps reads it on the command line");
+	if (file_hidden(app, out))
 		goto out;
-	}
 	if (!(slot = slot_take(out)))
 		goto out;
 	enum jerr rc = ops->connect(app, ref->cfg->root, &conn, &err);
@@ -764,12 +770,8 @@ void act_app_preview(struct req *r, struct reply *out)
 			    "run joey validate --check-apps to check its query");
 		goto out;
 	}
-	if (app->file_unlisted) {
-		reply_error(out, 403, "the app's file is not shown here",
-			    "it is outside the data directory of joey serve (--data-dir)",
-			    "joey validate --check-apps reads it on the command line");
+	if (file_hidden(app, out))
 		goto out;
-	}
 	if (!(slot = slot_take(out)))
 		goto out;
 	enum jerr rc = ops->connect(app, ref->cfg->root, &conn, &err);
