@@ -1,4 +1,4 @@
-/* bigquery.c: libFuzzer target for the Bigquery answer decoder (src/source/bigquery.c, warehouse_decode.h). */
+/* bigquery.c: libFuzzer target for the Bigquery answer decoder (src/source/bigquery_rows.c, wrows.c, warehouse_decode.h). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * config.c: libFuzzer target for the whole config loader (src/config/config.c):
+ * config.c: libFuzzer target for the whole config loader (src/config/: load.c and the class files):
  * the input is written as the one file of a config directory and loaded with
  * config_load (JSON5, classes, validation, references, secrets). The directory is
  * made once per process and removed at exit. Secrets come from a fixed fake

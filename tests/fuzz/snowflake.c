@@ -1,4 +1,4 @@
-/* snowflake.c: libFuzzer target for the Snowflake answer decoder (src/source/snowflake.c, warehouse_decode.h). */
+/* snowflake.c: libFuzzer target for the Snowflake answer decoder (src/source/snowflake_rows.c, wrows.c, warehouse_decode.h). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
