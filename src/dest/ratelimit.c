@@ -18,8 +18,12 @@ void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, doub
 	 * Braze counts in fixed windows. A bucket sends at most capacity + rate * window in
 	 * any window, so the burst is limited to the headroom the target leaves:
 	 * capacity + target * limit <= limit. Steady state then rides at target * limit.
+	 * Half of that headroom only: requests reach Braze a little later than they leave
+	 * (new connections, the network), so a window can also get some sent just before
+	 * it; at a full bucket plus a window that never waits (a slow Braze, window.h) the
+	 * other half is what keeps such a window under the limit.
 	 */
-	rl->capacity = (double)limit * (1.0 - target);
+	rl->capacity = (double)limit * (1.0 - target) / 2;
 	if (rl->capacity < 1)
 		rl->capacity = 1;
 	rl->tokens = rl->capacity;
