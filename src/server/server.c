@@ -241,6 +241,7 @@ static void job_finished(struct server *s, struct active_job *aj, bool by_stop, 
 			aj->dests[k].status = interrupted ? RUN_INTERRUPTED : RUN_FAILED;
 	remember_finished(s, aj);
 	aj->finished = true;
+	s->runs_gen++;
 	sched_done(s->sched, &aj->job, server_epoch_ms());
 	s->counts_stale = true;
 	pthread_cond_broadcast(&s->wake);
@@ -256,6 +257,8 @@ static void job_progress(void *ctx, const struct run *r)
 		for (size_t k = 0; k < aj->job.n_dests; k++) {
 			if (strcmp(aj->dests[k].dest_id, r->dests[i].dest->id))
 				continue;
+			if (aj->dests[k].run_id != r->dests[i].run_id)
+				aj->s->runs_gen++;
 			aj->dests[k].run_id = r->dests[i].run_id;
 			aj->dests[k].counts = r->dests[i].counts;
 			aj->dests[k].status = r->dests[i].status;
