@@ -578,7 +578,22 @@ static json_t *run_json(struct server *s, const struct config *cfg, const struct
 		if (fr) {
 			json_object_set_new(o, "trigger", json_string(sched_trigger_name(fr->trigger)));
 			json_object_set_new(o, "records_read", json_integer((json_int_t)fr->records_read));
+			return o;
 		}
+		/* a job the workers closed, before this process's follower noticed: as it
+		 * last saw it (the live run panel keeps its summary) */
+		for (struct active_job *aj = s->jobs; aj; aj = aj->next)
+			for (size_t i = 0; i < aj->job.n_dests; i++)
+				if (aj->dests[i].run_id == run->id && !strcmp(aj->dests[i].dest_id, run->dest_id)) {
+					/* records read as work_job_result counts them: the records settled */
+					const struct run_counts *c = &run->counts;
+					uint64_t settled = c->created + c->updated + c->unchanged + c->skipped + c->failed;
+					json_object_set_new(o, "records_read",
+							    json_integer((json_int_t)(settled > aj->records_read
+											     ? settled
+											     : aj->records_read)));
+					json_object_set_new(o, "trigger", json_string(sched_trigger_name(aj->job.trigger)));
+				}
 		return o;
 	}
 	/* a running run of this process: its live counts */

@@ -745,8 +745,8 @@ static void take_over_schedules(struct server *s, const struct server_opts *o, i
 {
 	struct state *st = NULL;
 	struct jerror serr = JERROR_INIT;
-	sched_set_config(s->sched, NULL, now);
-	sched_set_config(s->sched, s->cfg->cfg, now);
+	/* the schedules start afresh; runs asked for through the API meanwhile stay asked for */
+	sched_restart_schedules(s->sched, s->cfg->cfg, now);
 	pthread_mutex_unlock(&s->lock);
 	if (state_open(o->state_path, STATE_OPEN_READONLY, &st, &serr) == JERR_OK) {
 		pthread_mutex_lock(&s->lock);
