@@ -3,7 +3,8 @@
 what the API and the UI's live run panel see of a run the workers execute as a job of
 key-range work items, and the mass-delete guard on such a job (issue #16):
 - a job's run row moves while the items run: its counts (requests, throttled 429s,
-  created) and records_read grow during the job, and it keeps its summary at the end;
+  created) and records_read grow during the job, within each item too (the workers
+  write their items' counts as they go), and it keeps its summary at the end;
 - a job whose ranges' guards held its deletes is shown held with the job's numbers
   (every range's held deletes against the whole destination), not its first range's;
 - a viewer cannot approve it (403); an editor can: the approval is queued as a forced
@@ -95,6 +96,8 @@ check("the live counts moved during the job: requests, created and records read 
       and any(0 < x["counts"]["created"] < N for x in live)
       and any(0 < (x["records_read"] or 0) < N for x in live),
       [(x["counts"]["requests"], x["counts"]["created"], x["records_read"]) for x in live][::10])
+check("and they moved while the items ran, not only when one finished (the workers write their items' counts)",
+      any(x["counts"]["created"] % (N // PARTS) for x in live), sorted({x["counts"]["created"] for x in live}))
 check("the live counts never went down", all(
     a["counts"]["requests"] <= b["counts"]["requests"] and a["counts"]["created"] <= b["counts"]["created"]
     for a, b in zip([x for x in live if x["id"]], [x for x in live if x["id"]][1:])))
