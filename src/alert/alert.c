@@ -384,15 +384,27 @@ enum jerr alert_test(const struct config *cfg, struct state *st, const struct cf
 	enum jerr rc;
 
 	*delivery_id = 0;
+	state_alert_claimed_init(&c);
+	/*
+	 * Queued and claimed in one transaction: a pump (this process's alert thread, or
+	 * another process) never sees the message pending, so it cannot take it first.
+	 */
+	if ((rc = state_begin(st, err))) {
+		free(body);
+		return rc;
+	}
 	rc = state_alert_enqueue(st, 0, a->id, NULL, "test", body, now, &id, err);
 	free(body);
-	if (rc)
-		return rc;
-	*delivery_id = id;
-	state_alert_claimed_init(&c);
-	rc = state_alert_claim(st, now, LEASE_MS, id, &c, &found, err);
+	if (!rc)
+		rc = state_alert_claim(st, now, LEASE_MS, id, &c, &found, err);
 	if (!rc && !found)
 		rc = jerror_set(err, JERR_STATE, "the test message %lld was taken by another process", (long long)id);
+	if (rc)
+		state_rollback(st);
+	else
+		rc = state_commit(st, err);
+	if (!rc)
+		*delivery_id = id;
 	if (!rc)
 		rc = deliver(cfg, st, o, &c, false, &serr, err);
 	if (!rc && serr.code) {

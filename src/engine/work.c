@@ -390,7 +390,10 @@ struct job_dest {
 	struct run_counts counts;
 	uint64_t deletes_held;
 	size_t items, finished, succeeded;
-	char *error; /* the first item error */
+	size_t held_items;  /* items whose guard held their deletes back */
+	char *error;        /* the first item error */
+	char *other_error;  /* the first error of an item that held nothing back */
+	bool unsubscribe;   /* what the guard held: unsubscribes, not deletes */
 };
 
 struct job_sum {
@@ -427,6 +430,13 @@ static enum jerr sum_item(void *ctx, const struct state_work_item_info *it, stru
 	}
 	if (it->error && !d->error)
 		d->error = xstrdup(it->error);
+	if (it->deletes_held) {
+		d->held_items++;
+		if (it->error && !strncmp(it->error, "refusing to unsubscribe ", 24))
+			d->unsubscribe = true;
+	} else if (it->error && !d->other_error) {
+		d->other_error = xstrdup(it->error);
+	}
 	if (it->seen && *it->seen &&
 	    (!s->seen.len || source_since_compare(slice_of(it->seen), (struct slice){ s->seen.buf, s->seen.len }) > 0)) {
 		strbuf_reset(&s->seen);
@@ -440,9 +450,38 @@ static void job_sum_release(struct job_sum *s)
 	for (size_t i = 0; i < s->n; i++) {
 		free(s->dests[i].dest_id);
 		free(s->dests[i].error);
+		free(s->dests[i].other_error);
 	}
 	free(s->dests);
 	strbuf_release(&s->seen);
+}
+
+/*
+ * The run row's error of a destination whose items' guards held deletes back and that
+ * failed for nothing else: the guard's words for the whole job (what the API shows as
+ * held, and what an approval lets through), not those of its first key range. The
+ * records in scope before the job are the store's count now with the job's own creates
+ * taken out and its deletes and unsubscribes put back (its locks kept everyone else
+ * out). Appends to msg; on failure msg is unchanged.
+ */
+static enum jerr job_guard_message(struct state *st, const struct job_dest *d, struct strbuf *msg,
+				   struct jerror *err)
+{
+	uint64_t now;
+	enum jerr rc = state_count(st, d->dest_id, &now, err);
+	if (rc)
+		return rc;
+	uint64_t of = now + d->counts.deleted + d->counts.unsubscribed;
+	of = of > d->counts.created ? of - d->counts.created : 0;
+	if (of < d->deletes_held)
+		of = d->deletes_held;
+	strbuf_addf(msg, "refusing to %s %" PRIu64 " of %" PRIu64 " records (%.1f%%) of destination \"%s\"",
+		    d->unsubscribe ? "unsubscribe" : "delete", d->deletes_held, of,
+		    100.0 * (double)d->deletes_held / (double)of, d->dest_id);
+	strbuf_addf(msg, " (%zu of %zu key ranges went over the mass-delete guard, which each range applies to its "
+			 "own records, and held their %s back; creates and updates were sent)",
+		    d->held_items, d->items, d->unsubscribe ? "unsubscribes" : "deletes");
+	return JERR_OK;
 }
 
 /* Inside the finisher's transaction: run rows, the mark, the job's status and locks. */
@@ -461,8 +500,15 @@ static enum jerr close_job(const struct config *cfg, struct state *st, const str
 		struct job_dest *d = &s.dests[i];
 		bool d_ok = d->succeeded == d->items;
 		const char *msg = d->error ? d->error : d->counts.failed ? RUN_ERROR_ROWS_FAILED : NULL;
+		struct strbuf guard = STRBUF_INIT;
+		if (d->other_error)
+			msg = d->other_error;
+		else if (d->deletes_held && !(rc = job_guard_message(st, d, &guard, err)))
+			msg = guard.buf;
 		ok &= d_ok;
-		rc = state_run_finish(st, d->run_id, d_ok ? RUN_SUCCESS : RUN_FAILED, &d->counts, msg, err);
+		if (!rc)
+			rc = state_run_finish(st, d->run_id, d_ok ? RUN_SUCCESS : RUN_FAILED, &d->counts, msg, err);
+		strbuf_release(&guard);
 	}
 	if (rc)
 		goto out;
@@ -549,6 +595,11 @@ enum jerr work_job_result(const struct config *cfg, struct state *st, int64_t jo
 		if (!cd)
 			continue;
 		struct run_dest *rd = &r->dests[r->n_dests++];
+		/* records read, as far as the finished items tell: the records they settled */
+		uint64_t settled = d->counts.created + d->counts.updated + d->counts.unchanged + d->counts.skipped +
+				   d->counts.failed;
+		if (settled > r->records)
+			r->records = settled;
 		rd->dest = cd;
 		rd->counts = d->counts;
 		rd->deletes_held = d->deletes_held;
@@ -556,8 +607,15 @@ enum jerr work_job_result(const struct config *cfg, struct state *st, int64_t jo
 		rd->max_delete_percent = cd->max_delete_percent;
 		rd->err = (struct jerror)JERROR_INIT;
 		rd->status = d->finished < d->items ? RUN_RUNNING : d->succeeded == d->items ? RUN_SUCCESS : RUN_FAILED;
-		if (d->error)
-			jerror_set(&rd->err, JERR_REMOTE, "%s", d->error);
+		struct strbuf guard = STRBUF_INIT;
+		struct jerror gerr = JERROR_INIT; /* the count failed: the first range's words then */
+		if (rd->status == RUN_FAILED && !d->other_error && d->deletes_held &&
+		    !job_guard_message(st, d, &guard, &gerr))
+			jerror_set(&rd->err, JERR_GUARD, "%s", guard.buf);
+		else if (d->error)
+			jerror_set(&rd->err, JERR_REMOTE, "%s", d->other_error ? d->other_error : d->error);
+		strbuf_release(&guard);
+		jerror_release(&gerr);
 	}
 out:
 	job_sum_release(&s);

@@ -355,6 +355,12 @@ void sched_set_config(struct sched *s, const struct config *cfg, int64_t now_ms)
 	set_schedules(s, cfg, now_ms);
 }
 
+void sched_restart_schedules(struct sched *s, const struct config *cfg, int64_t now_ms)
+{
+	set_schedules(s, NULL, now_ms);
+	set_schedules(s, cfg, now_ms);
+}
+
 void sched_set_last_run(struct sched *s, const char *dest_id, int64_t started_at_ms)
 {
 	struct dest *d = find_dest(s, dest_id);

@@ -99,6 +99,11 @@ void sched_free(struct sched *s);
  */
 void sched_set_config(struct sched *s, const struct config *cfg, int64_t now_ms);
 /*
+ * Start the schedules of cfg (borrowed for the call) afresh, as if just loaded (a worker
+ * that becomes the scheduler leader); the destinations and the runs asked for stay.
+ */
+void sched_restart_schedules(struct sched *s, const struct config *cfg, int64_t now_ms);
+/*
  * The last start of a run of dest_id (borrowed), e.g. from the state store's history.
  * The later of this and what is known wins, so history can be fed in any order.
  * Ignored if dest_id is not a destination of the current config.

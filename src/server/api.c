@@ -580,7 +580,22 @@ static json_t *run_json(struct server *s, const struct config *cfg, const struct
 		if (fr) {
 			json_object_set_new(o, "trigger", json_string(sched_trigger_name(fr->trigger)));
 			json_object_set_new(o, "records_read", json_integer((json_int_t)fr->records_read));
+			return o;
 		}
+		/* a job the workers closed, before this process's follower noticed: as it
+		 * last saw it (the live run panel keeps its summary) */
+		for (struct active_job *aj = s->jobs; aj; aj = aj->next)
+			for (size_t i = 0; i < aj->job.n_dests; i++)
+				if (aj->dests[i].run_id == run->id && !strcmp(aj->dests[i].dest_id, run->dest_id)) {
+					/* records read as work_job_result counts them: the records settled */
+					const struct run_counts *c = &run->counts;
+					uint64_t settled = c->created + c->updated + c->unchanged + c->skipped + c->failed;
+					json_object_set_new(o, "records_read",
+							    json_integer((json_int_t)(settled > aj->records_read
+											     ? settled
+											     : aj->records_read)));
+					json_object_set_new(o, "trigger", json_string(sched_trigger_name(aj->job.trigger)));
+				}
 		return o;
 	}
 	/* a running run of this process: its live counts */
@@ -629,14 +644,27 @@ static enum jerr runs_fn(void *ctx, const struct state_run_info *run, struct jer
 	return JERR_OK;
 }
 
-/* Queued destinations and runs starting (no run row yet), first page only. */
-static void add_queued(struct server *s, const struct config *cfg, const char *dest_id, json_t *items)
+/* Does items hold a running run of dest_id (its row written, its id not yet told)? */
+static bool has_running_row(json_t *items, const char *dest_id)
 {
-	pthread_mutex_lock(&s->lock);
+	size_t i;
+	json_t *it;
+	json_array_foreach (items, i, it) {
+		const char *d = json_string_value(json_object_get(it, "destination"));
+		const char *st = json_string_value(json_object_get(it, "status"));
+		if (d && st && !strcmp(d, dest_id) && !strcmp(st, "running"))
+			return true;
+	}
+	return false;
+}
+
+/* Queued destinations and runs starting (no run row yet), first page only. Under s->lock. */
+static void add_queued_locked(struct server *s, const struct config *cfg, const char *dest_id, json_t *items)
+{
 	for (struct active_job *aj = s->jobs; aj; aj = aj->next) {
 		for (size_t i = 0; i < aj->job.n_dests && !aj->finished; i++) {
 			const struct live_dest *ld = &aj->dests[i];
-			if (ld->run_id || (dest_id && strcmp(dest_id, ld->dest_id)))
+			if (ld->run_id || (dest_id && strcmp(dest_id, ld->dest_id)) || has_running_row(items, ld->dest_id))
 				continue;
 			json_array_insert_new(items, 0,
 					      json_pack("{s:n,s:s,s:s,s:s,s:s,s:I,s:n,s:o,s:n,s:s,s:I}", "id", "destination",
@@ -659,7 +687,6 @@ static void add_queued(struct server *s, const struct config *cfg, const char *d
 						"started_at", "finished_at", "counts", counts_json(&(struct run_counts){ 0 }),
 						"error", "trigger", "records_read"));
 	}
-	pthread_mutex_unlock(&s->lock);
 }
 
 void api_runs(struct req *r, struct reply *out)
@@ -676,15 +703,37 @@ void api_runs(struct req *r, struct reply *out)
 		reply_error(out, 404, "no such destination", dest, "GET /api/v1/destinations lists them");
 		goto done;
 	}
-	struct runs_ctx c = { r->s, ref->cfg, json_array(), (int64_t)before, 0, limit, 0, NULL };
-	enum jerr rc = server_state_read(r->s, &st, &err);
-	c.st = st;
-	if (!rc)
-		rc = state_runs_list(st, dest, 0, runs_fn, &c, &err);
-	if (reply_read_failed(out, rc, c.items, &err))
-		goto done;
-	if (!before)
-		add_queued(r->s, ref->cfg, dest, c.items);
+	/*
+	 * The store is read without the server's lock, so a run can get its row, or end,
+	 * between that read and the look at the jobs of this process: it would then be in
+	 * neither (a run just asked for missing from the list). When that happened
+	 * (runs_gen moved) the store is read again.
+	 */
+	struct runs_ctx c;
+	for (int attempt = 0;; attempt++) {
+		pthread_mutex_lock(&r->s->lock);
+		uint64_t gen = r->s->runs_gen;
+		pthread_mutex_unlock(&r->s->lock);
+		c = (struct runs_ctx){ r->s, ref->cfg, json_array(), (int64_t)before, 0, limit, 0, NULL };
+		enum jerr rc = server_state_read(r->s, &st, &err);
+		c.st = st;
+		if (!rc)
+			rc = state_runs_list(st, dest, 0, runs_fn, &c, &err);
+		if (reply_read_failed(out, rc, c.items, &err))
+			goto done;
+		if (before)
+			break;
+		pthread_mutex_lock(&r->s->lock);
+		bool same = r->s->runs_gen == gen;
+		if (same || attempt == 4)
+			add_queued_locked(r->s, ref->cfg, dest, c.items);
+		pthread_mutex_unlock(&r->s->lock);
+		if (same || attempt == 4)
+			break;
+		json_decref(c.items);
+		state_close(st);
+		st = NULL;
+	}
 	reply_items(out, c.items, c.next);
 done:
 	state_close(st);

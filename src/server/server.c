@@ -241,6 +241,7 @@ static void job_finished(struct server *s, struct active_job *aj, bool by_stop, 
 			aj->dests[k].status = interrupted ? RUN_INTERRUPTED : RUN_FAILED;
 	remember_finished(s, aj);
 	aj->finished = true;
+	s->runs_gen++;
 	sched_done(s->sched, &aj->job, server_epoch_ms());
 	s->counts_stale = true;
 	pthread_cond_broadcast(&s->wake);
@@ -256,6 +257,8 @@ static void job_progress(void *ctx, const struct run *r)
 		for (size_t k = 0; k < aj->job.n_dests; k++) {
 			if (strcmp(aj->dests[k].dest_id, r->dests[i].dest->id))
 				continue;
+			if (aj->dests[k].run_id != r->dests[i].run_id)
+				aj->s->runs_gen++;
 			aj->dests[k].run_id = r->dests[i].run_id;
 			aj->dests[k].counts = r->dests[i].counts;
 			aj->dests[k].status = r->dests[i].status;
@@ -742,8 +745,8 @@ static void take_over_schedules(struct server *s, const struct server_opts *o, i
 {
 	struct state *st = NULL;
 	struct jerror serr = JERROR_INIT;
-	sched_set_config(s->sched, NULL, now);
-	sched_set_config(s->sched, s->cfg->cfg, now);
+	/* the schedules start afresh; runs asked for through the API meanwhile stay asked for */
+	sched_restart_schedules(s->sched, s->cfg->cfg, now);
 	pthread_mutex_unlock(&s->lock);
 	if (state_open(o->state_path, STATE_OPEN_READONLY, &st, &serr) == JERR_OK) {
 		pthread_mutex_lock(&s->lock);

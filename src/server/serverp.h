@@ -125,6 +125,9 @@ struct server {
 	/* the last runs this process finished: their trigger and records read */
 	struct finished_run finished[SERVER_FINISHED_RUNS];
 	size_t finished_next;
+	/* bumped when a run of a job gets its run row or a job ends (under lock): the run
+	 * list re-reads the store when it changed during its read (api_runs) */
+	uint64_t runs_gen;
 };
 
 /* ---- server.c ---- */

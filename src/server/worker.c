@@ -25,12 +25,14 @@
  *             connection is the lease;
  *   rate_st   whoever sends to Braze: the shared rate buckets, under rate_lock.
  * The keeper wakes every KEEPER_TICK_MS: it passes a shutdown on to the running item
- * (item_stop), renews leases every lease / 3, and checks the leadership every
+ * (item_stop), renews leases every lease / 3, writes the running item's counts so far
+ * every PROGRESS_MS (the live view of its job), and checks the leadership every
  * LEADER_CHECK_MS. A connection that fails is closed and opened again on next use.
  */
 
 #define KEEPER_TICK_MS 100
 #define LEADER_CHECK_MS 2000
+#define PROGRESS_MS 1000
 #define SWEEP_MS 60000                             /* the leader tidies the queue this often */
 #define KEEP_JOBS_MS (7LL * 24 * 3600 * 1000)      /* finished jobs are kept a week */
 
@@ -49,6 +51,8 @@ struct worker {
 	bool leader;
 	volatile int item_stop; /* stops the running item: shutdown, lost or unrenewed lease */
 	volatile int lost;      /* the running item was taken over by another worker */
+	struct run_counts cur_counts; /* the running item's counts so far (run_execute's progress) */
+	bool counts_new;              /* not yet written to the store */
 
 	struct state *run_st, *keep_st, *lead_st;
 
@@ -159,6 +163,36 @@ static void renew(struct worker *w)
 	jerror_release(&err);
 }
 
+/* The run of the current item reports its counts (on the thread of worker_run_items). */
+static void on_item_progress(void *ctx, const struct run *r)
+{
+	struct worker *w = ctx;
+	if (!r->n_dests)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->cur_counts = r->dests[0].counts;
+	w->counts_new = true;
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Write the running item's counts so far (the store keeps them only while it runs). */
+static void push_progress(struct worker *w)
+{
+	struct jerror err = JERROR_INIT;
+	pthread_mutex_lock(&w->lock);
+	int64_t item = w->counts_new ? w->cur_item : 0;
+	struct run_counts c = w->cur_counts;
+	w->counts_new = false;
+	pthread_mutex_unlock(&w->lock);
+	if (!item)
+		return;
+	if (ensure(w, &w->keep_st, &err) || state_work_progress(w->keep_st, item, w->id, &c, &err)) {
+		log_warn("could not record the progress of work item %" PRId64 ": %s", item, err.msg.buf);
+		drop(&w->keep_st);
+	}
+	jerror_release(&err);
+}
+
 static void check_leader(struct worker *w)
 {
 	struct jerror err = JERROR_INIT;
@@ -199,7 +233,7 @@ static void sweep(struct worker *w)
 static void *keeper_main(void *arg)
 {
 	struct worker *w = arg;
-	int64_t next_renew = 0, next_leader = 0, next_sweep = mono_ms() + SWEEP_MS / 4;
+	int64_t next_renew = 0, next_leader = 0, next_progress = 0, next_sweep = mono_ms() + SWEEP_MS / 4;
 	while (!w->quit) {
 		int64_t now = mono_ms();
 		if (w->o.stop && *w->o.stop)
@@ -207,6 +241,10 @@ static void *keeper_main(void *arg)
 		if (now >= next_renew) {
 			renew(w);
 			next_renew = now + w->o.lease_ms / 3;
+		}
+		if (now >= next_progress) {
+			push_progress(w);
+			next_progress = now + PROGRESS_MS;
 		}
 		if (w->o.elect && now >= next_leader) {
 			check_leader(w);
@@ -327,6 +365,8 @@ static enum jerr run_one(struct worker *w, const struct config *cfg, const struc
 
 	ro.stop = &w->item_stop;
 	ro.dest.stop = &w->item_stop;
+	ro.on_progress = on_item_progress;
+	ro.progress_ctx = w;
 	if (it->claims > 1)
 		log_info("work item %d/%d of job %" PRId64 " (destination \"%s\"): resuming it (claim %d; a worker "
 			 "before this one ended without finishing it)",
@@ -368,6 +408,7 @@ enum jerr worker_run_items(struct worker *w, const struct config *cfg, int64_t o
 		rc = state_work_claim(w->run_st, w->id, w->o.lease_ms, only_job, &it, &found, err);
 		if (!rc && found) {
 			w->cur_item = it.id;
+			w->counts_new = false;
 			w->renewed_ms = mono_ms();
 			w->item_stop = w->o.stop && *w->o.stop;
 			w->lost = 0;

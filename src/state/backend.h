@@ -250,6 +250,8 @@ struct state_ops {
 				 struct jerror *err);
 	enum jerr (*work_requeue)(struct state *st, int64_t item_id, const char *worker,
 				  struct jerror *err);
+	enum jerr (*work_progress)(struct state *st, int64_t item_id, const char *worker,
+				   const struct run_counts *counts, struct jerror *err);
 	enum jerr (*work_items)(struct state *st, int64_t job_id, state_work_item_fn fn, void *ctx,
 				struct jerror *err);
 	enum jerr (*work_job_status)(struct state *st, int64_t job_id, enum run_status *status,

@@ -462,6 +462,12 @@ struct state_work_result {
 enum jerr state_work_finish(struct state *st, int64_t item_id, const char *worker,
 			    const struct state_work_result *res, bool *held, bool *job_done,
 			    struct jerror *err) JOEY_WUR;
+/*
+ * The counts so far of item_id while worker runs it (for the live view of its job;
+ * state_work_finish writes the final ones); nothing if the item is no longer worker's.
+ */
+enum jerr state_work_progress(struct state *st, int64_t item_id, const char *worker,
+			      const struct run_counts *counts, struct jerror *err) JOEY_WUR;
 /* Give a claimed item back to the queue (the worker is stopping); nothing if not held. */
 enum jerr state_work_requeue(struct state *st, int64_t item_id, const char *worker,
 			     struct jerror *err) JOEY_WUR;

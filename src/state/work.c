@@ -112,6 +112,15 @@ enum jerr state_work_requeue(struct state *st, int64_t item_id, const char *work
 	return st->ops->work_requeue(st, item_id, worker, err);
 }
 
+enum jerr state_work_progress(struct state *st, int64_t item_id, const char *worker,
+			      const struct run_counts *counts, struct jerror *err)
+{
+	enum jerr ret;
+	if ((ret = can_write_work(st, st->ops->work_progress != NULL, err)))
+		return ret;
+	return st->ops->work_progress(st, item_id, worker, counts, err);
+}
+
 enum jerr state_work_items(struct state *st, int64_t job_id, state_work_item_fn fn, void *ctx,
 			   struct jerror *err)
 {

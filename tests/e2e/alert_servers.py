@@ -35,8 +35,14 @@ class Webhook:
                 with outer.lock:
                     outer.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                            "body": body})
+                    try:
+                        event = json.loads(body).get("event")
+                    except (ValueError, AttributeError):
+                        event = None
+                    # the first status queued for this path and for any event or this one
                     q = outer.statuses.get(self.path) or []
-                    status = q.pop(0) if q else 200
+                    i = next((i for i, (_, ev) in enumerate(q) if ev is None or ev == event), None)
+                    status = q.pop(i)[0] if i is not None else 200
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", "2")
@@ -52,9 +58,12 @@ class Webhook:
         self.url = "http://127.0.0.1:%d" % self.port
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def answer(self, path, *statuses):
+    def answer(self, path, *statuses, event=None):
+        """Queue statuses for the next requests to path; with event, only for requests
+        whose JSON body's "event" is that (other messages, e.g. a retried delivery of
+        the pump, get 200 meanwhile)."""
         with self.lock:
-            self.statuses.setdefault(path, []).extend(statuses)
+            self.statuses.setdefault(path, []).extend((s, event) for s in statuses)
 
     def got(self, path=None):
         with self.lock:

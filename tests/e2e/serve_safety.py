@@ -32,6 +32,8 @@ srv = Server(cfg, state)
 
 
 def run_and_follow(body):
+    x = srv.get("/api/v1/runs?destination=d&limit=1")
+    prev = max([i["id"] or 0 for i in x.json["items"]] + [0]) if x.status == 200 else 0
     r = srv.post("/api/v1/runs", body)
     check("run requested", r.status == 202, r)
     seen = []
@@ -46,6 +48,10 @@ def run_and_follow(body):
             return items
         return None
     items = wait_for(done, 180, 0.1)
+    # the API shows a run asked for as queued or running until its row is listed: the
+    # first list without either must already hold the new run
+    check("the run asked for is in the list once it is no longer queued or running",
+          items and items[0]["id"] > prev, (prev, items and items[0]))
     return items, seen
 
 

@@ -50,6 +50,7 @@ const struct state_ops state_pg = {
 	.work_heartbeat = pg_work_heartbeat,
 	.work_finish = pg_work_finish,
 	.work_requeue = pg_work_requeue,
+	.work_progress = pg_work_progress,
 	.work_items = pg_work_items,
 	.work_job_status = pg_work_job_status,
 	.work_close = pg_work_close,

@@ -106,6 +106,7 @@ enum stmt_id {
 	S_WORK_FINISH,
 	S_WORK_OPEN,
 	S_WORK_REQUEUE,
+	S_WORK_PROGRESS,
 	S_WORK_ITEMS,
 	S_WORK_JOB_STATUS,
 	S_WORK_CLOSE,
@@ -447,6 +448,8 @@ enum jerr pg_work_finish(struct state *st, int64_t item_id, const char *worker,
 			 struct jerror *err);
 enum jerr pg_work_requeue(struct state *st, int64_t item_id, const char *worker,
 			  struct jerror *err);
+enum jerr pg_work_progress(struct state *st, int64_t item_id, const char *worker,
+			   const struct run_counts *c, struct jerror *err);
 enum jerr pg_work_items(struct state *st, int64_t job_id, state_work_item_fn fn, void *ctx,
 			struct jerror *err);
 enum jerr pg_work_job_status(struct state *st, int64_t job_id, enum run_status *status,

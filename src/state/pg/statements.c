@@ -140,6 +140,11 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 	[S_WORK_OPEN] = { "SELECT count(*) FROM work_items WHERE job_id = $1 AND status <> 'finished'", 1 },
 	[S_WORK_REQUEUE] = { "UPDATE work_items SET status = 'queued', worker = NULL, expires_at = NULL"
 			     " WHERE id = $1 AND worker = $2 AND status = 'running'", 2 },
+	/* a running item's counts so far, for the live view of its job */
+	[S_WORK_PROGRESS] = { "UPDATE work_items SET created = $3, updated = $4, deleted = $5, unsubscribed = $6,"
+			      " unchanged = $7, failed = $8, skipped = $9, requests = $10, retries = $11,"
+			      " throttled = $12, data_points = $13"
+			      " WHERE id = $1 AND worker = $2 AND status = 'running'", 13 },
 	[S_WORK_ITEMS] = { "SELECT id, dest_id, run_id, part, n_parts, claims, status, run_status, created,"
 			   " updated, deleted, unsubscribed, unchanged, failed, skipped, requests, retries,"
 			   " throttled, data_points, deletes_held, seen, read_ok, error, worker"

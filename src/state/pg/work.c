@@ -243,6 +243,22 @@ enum jerr pg_work_requeue(struct state *st, int64_t item_id, const char *worker,
 			    item_id, st->path);
 }
 
+enum jerr pg_work_progress(struct state *st, int64_t item_id, const char *worker,
+			   const struct run_counts *c, struct jerror *err)
+{
+	const uint64_t *v[] = { &c->created, &c->updated, &c->deleted, &c->unsubscribed, &c->unchanged,
+				&c->failed, &c->skipped, &c->requests, &c->retries, &c->throttled,
+				&c->data_points };
+	struct params p = { 0 };
+	p_int(&p, item_id);
+	p_text(&p, worker);
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+		p_int(&p, (int64_t)*v[i]);
+	return pg_run_write(ps_of(st), S_WORK_PROGRESS, &p, NULL, err,
+			    "could not record the progress of work item %" PRId64 " in state store \"%s\"", item_id,
+			    st->path);
+}
+
 enum jerr pg_work_items(struct state *st, int64_t job_id, state_work_item_fn fn, void *ctx,
 			struct jerror *err)
 {

@@ -338,6 +338,32 @@ static void test_cron_wins_over_frequency(void **st)
 	free(f);
 }
 
+/* A worker that becomes the leader restarts the schedules; a run asked for through the
+ * API meanwhile (before the election was won) stays asked for. */
+static void test_restart_schedules_keeps_requests(void **st)
+{
+	struct fx *f = fx_users();
+	struct sched *s = sched_new();
+	struct sched_request_result res;
+	struct sched_job job;
+
+	fx_schedule(f, "cron3", "users", true, 0, "0 3 * * *");
+	sched_set_config(s, &f->cfg, T0);
+	assert_true(sched_request(s, NULL, "braze", SCHED_TRIGGER_API, false, true, T0 + 1, &res));
+	assert_int_equal(res.n_started, 1);
+	sched_restart_schedules(s, &f->cfg, T0 + 2);
+	assert_true(sched_dest_queued(s, "braze"));
+	TAKE(s, T0 + 3, &job, "users", "braze");
+	assert_int_equal(job.trigger, SCHED_TRIGGER_API);
+	assert_true(job.force);
+	assert_int_equal(job.requested_at, T0 + 1);
+	sched_done(s, &job, T0 + 4);
+	sched_job_release(&job);
+	take_none(s, T0 + 5);
+	sched_free(s);
+	free(f);
+}
+
 static void test_not_recurring_is_on_demand(void **st)
 {
 	struct fx *f = fx_users();
@@ -944,6 +970,7 @@ int main(void)
 		cmocka_unit_test(test_tick_wait),
 		cmocka_unit_test(test_huge_frequency_saturates),
 		cmocka_unit_test(test_bad_schedules_are_on_demand),
+		cmocka_unit_test(test_restart_schedules_keeps_requests),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
