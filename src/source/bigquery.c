@@ -450,6 +450,189 @@ out:
 	return rc;
 }
 
+/* ---- sample (the UI's editors) ---- */
+
+static size_t sample_limit(size_t limit)
+{
+	return limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit;
+}
+
+/* One sample cell: a scalar as text (timestamps ISO), a REPEATED or RECORD value as its JSON; NULL for null. */
+static char *sample_cell(const struct bq_col *col, json_t *v)
+{
+	if (!v || json_is_null(v))
+		return NULL;
+	struct strbuf t = STRBUF_INIT;
+	if (json_is_string(v)) {
+		bq_cell_text(col->type, json_string_value(v), &t);
+	} else {
+		char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		strbuf_addstr(&t, d ? d : "");
+		free(d);
+	}
+	char *out = sql_sample_value(t.buf, t.len);
+	strbuf_release(&t);
+	return out;
+}
+
+/* A sample's columns (at most SOURCE_SAMPLE_MAX_COLUMNS) and at most limit rows of r into out. */
+static enum jerr bq_sample_rows(struct bq_conn *c, struct bq_result *r, size_t limit, struct source_sample *out,
+				const char *what, struct jerror *err)
+{
+	size_t alloc = 0;
+	json_t *cells;
+	enum jerr rc = JERR_OK;
+
+	out->n_columns = r->n_cols > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : r->n_cols;
+	out->columns_cut = r->n_cols > out->n_columns;
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(r->cols[i].name ? r->cols[i].name : "");
+	while (out->n_columns && out->n_rows < limit && !(rc = bq_result_next(c, r, &cells, what, err)) && cells) {
+		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns + 1, alloc);
+		for (size_t i = 0; i < out->n_columns; i++)
+			out->cells[out->n_rows * out->n_columns + i] =
+				sample_cell(&r->cols[i], json_object_get(json_array_get(cells, i), "v"));
+		out->n_rows++;
+	}
+	if (rc)
+		return rc;
+	if (!out->cells)
+		out->cells = xcalloc(1, sizeof(char *));
+	out->cells[out->n_rows * out->n_columns] = NULL;
+	return JERR_OK;
+}
+
+/* qsort: names in byte order. */
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The dataset's tables and views (tables.list, every page), sorted by name, into out. */
+static enum jerr bq_list_tables(struct bq_conn *c, struct source_sample *out, const char *what, struct jerror *err)
+{
+	struct strbuf url = STRBUF_INIT;
+	struct whttp_resp resp;
+	char *page = NULL;
+	size_t alloc = 0;
+	enum jerr rc = JERR_OK;
+
+	whttp_resp_init(&resp);
+	do {
+		strbuf_reset(&url);
+		strbuf_addf(&url, "%s/projects/", c->api);
+		whttp_add_escaped(&url, c->project);
+		strbuf_addstr(&url, "/datasets/");
+		whttp_add_escaped(&url, c->dataset);
+		strbuf_addstr(&url, "/tables?maxResults=1000");
+		if (page) {
+			strbuf_addstr(&url, "&pageToken=");
+			whttp_add_escaped(&url, page);
+		}
+		free(page);
+		page = NULL;
+		if ((rc = bq_request(c, "GET", url.buf, NULL, &resp, what, err)))
+			break;
+		if (resp.status != 200) {
+			rc = bq_fail(c, resp.status, &resp.body, what, err);
+			break;
+		}
+		json_t *j = json_loadb(resp.body.buf, resp.body.len, 0, NULL), *t;
+		json_t *tables = json_object_get(j, "tables");
+		size_t i;
+		if (!j || (tables && !json_is_array(tables))) {
+			json_decref(j);
+			rc = jerror_set(err, JERR_SOURCE, "%s: the table list is not what BigQuery sends", what);
+			break;
+		}
+		json_array_foreach(tables, i, t) {
+			const char *id = json_string_value(json_object_get(json_object_get(t, "tableReference"), "tableId"));
+			if (!id)
+				continue;
+			ALLOC_GROW(out->tables, out->n_tables + 1, alloc);
+			out->tables[out->n_tables++] = xstrdup(id);
+		}
+		const char *next = json_string_value(json_object_get(j, "nextPageToken"));
+		page = next && *next ? xstrdup(next) : NULL;
+		json_decref(j);
+		whttp_resp_release(&resp);
+		whttp_resp_init(&resp);
+	} while (page);
+	free(page);
+	whttp_resp_release(&resp);
+	strbuf_release(&url);
+	if (!rc && out->n_tables)
+		qsort(out->tables, out->n_tables, sizeof(char *), cmp_names);
+	return rc;
+}
+
+/*
+ * The dataset's tables, and with table set its first rows: SELECT * FROM `table` LIMIT n
+ * in the app's dataset (defaultDataset), one query job.
+ */
+static enum jerr bq_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+			   struct jerror *err)
+{
+	struct bq_conn *c = conn;
+	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
+	struct bq_result r;
+	enum jerr rc;
+
+	memset(&r, 0, sizeof(r));
+	strbuf_addf(&what, "app \"%s\"", c->app->id);
+	if ((rc = bq_list_tables(c, out, what.buf, err))) {
+		jerror_prefix(err, "cannot list the tables of dataset \"%s\": ", c->dataset);
+		goto out;
+	}
+	if (!table || (rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
+		goto out;
+	strbuf_addstr(&sql, "SELECT * FROM ");
+	sql_add_ident(&bq_dialect, &sql, table);
+	strbuf_addf(&sql, " LIMIT %zu", sample_limit(limit));
+	strbuf_reset(&what);
+	strbuf_addf(&what, "app \"%s\": table \"%s\"", c->app->id, table);
+	if (!(rc = bq_exec(c, sql.buf, NULL, NULL, 0, false, &r, what.buf, err)))
+		rc = bq_sample_rows(c, &r, sample_limit(limit), out, what.buf, err);
+out:
+	bq_result_release(&r);
+	strbuf_release(&sql);
+	strbuf_release(&what);
+	return rc;
+}
+
+/*
+ * A query's columns and first rows (source_ops.sample_query): the query a derived table
+ * (sql_sample_query_sql). GoogleSQL allows no DML, DDL or script in a FROM subquery,
+ * and jobs.query runs that one statement, under the app's statementTimeout (jobTimeoutMs).
+ */
+static enum jerr bq_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
+				 struct jerror *err)
+{
+	struct bq_conn *c = conn;
+	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
+	struct bq_result r;
+	enum jerr rc;
+
+	memset(&r, 0, sizeof(r));
+	strbuf_addf(&what, "app \"%s\"", c->app->id);
+	sql_sample_query_sql(&sql, query, sample_limit(limit));
+	rc = bq_exec(c, sql.buf, NULL, NULL, 0, false, &r, what.buf, err);
+	if (rc == JERR_SOURCE && err && err->msg.len >= 14 && !strcmp(err->msg.buf + err->msg.len - 14, ": query failed")) {
+		/* the database refused it: say so as the other connectors do, its words in the detail */
+		strbuf_reset(&err->msg);
+		strbuf_addf(&err->msg, "app \"%s\": the query cannot be read", c->app->id);
+		if (!err->hint.len)
+			jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
+	}
+	if (!rc)
+		rc = bq_sample_rows(c, &r, sample_limit(limit), out, what.buf, err);
+	bq_result_release(&r);
+	strbuf_release(&sql);
+	strbuf_release(&what);
+	return rc;
+}
+
 const struct source_ops source_bigquery = {
 	.app_type = "bigquery",
 	.source_types = bq_source_types,
@@ -460,4 +643,6 @@ const struct source_ops source_bigquery = {
 	.open_cursor = bq_open_cursor,
 	.describe = bq_describe,
 	.disconnect = bq_disconnect,
+	.sample = bq_sample,
+	.sample_query = bq_sample_query,
 };

@@ -142,6 +142,9 @@ void bq_result_release(struct bq_result *r);
 
 /* ---- bigquery_rows.c ---- */
 
+/* A scalar cell s (borrowed) of type t as text into sb: timestamps ISO 8601 UTC, the rest as sent. */
+void bq_cell_text(enum bq_type t, const char *s, struct strbuf *sb);
+
 /* Read a cursor's result as source rows (struct bq_cursor). */
 extern const struct source_cursor_ops bq_cursor_ops;
 

@@ -36,7 +36,7 @@ static bool micros_ms(const char *s, int64_t *ms, int64_t *us)
 }
 
 /* A scalar cell as text: timestamps ISO 8601 UTC with milliseconds, the rest as sent. */
-static void bq_cell_text(enum bq_type t, const char *s, struct strbuf *sb)
+void bq_cell_text(enum bq_type t, const char *s, struct strbuf *sb)
 {
 	int64_t ms, us;
 	if (t == BQ_TIMESTAMP && micros_ms(s, &ms, &us)) {

@@ -436,6 +436,119 @@ out:
 	return rc;
 }
 
+/* ---- sample (the UI's editors) ---- */
+
+/*
+ * A sample's columns (at most SOURCE_SAMPLE_MAX_COLUMNS) and at most limit rows of r
+ * into out, each cell as text through sql_sample_value (the SQL API sends every value
+ * as a string or null).
+ */
+static enum jerr sf_sample_rows(struct sf_conn *c, struct sf_result *r, size_t limit, struct source_sample *out,
+				const char *what, struct jerror *err)
+{
+	size_t alloc = 0;
+	json_t *row;
+	enum jerr rc = JERR_OK;
+
+	out->n_columns = r->n_cols > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : r->n_cols;
+	out->columns_cut = r->n_cols > out->n_columns;
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	for (size_t i = 0; i < out->n_columns; i++)
+		out->columns[i] = xstrdup(r->cols[i].name ? r->cols[i].name : "");
+	while (out->n_columns && out->n_rows < limit && !(rc = sf_result_next(c, r, &row, what, err)) && row) {
+		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns + 1, alloc);
+		for (size_t i = 0; i < out->n_columns; i++) {
+			const char *v = sf_cell_str(row, i);
+			out->cells[out->n_rows * out->n_columns + i] = v ? sql_sample_value(v, strlen(v)) : NULL;
+		}
+		out->n_rows++;
+	}
+	if (rc)
+		return rc;
+	if (!out->cells)
+		out->cells = xcalloc(1, sizeof(char *));
+	out->cells[out->n_rows * out->n_columns] = NULL;
+	return JERR_OK;
+}
+
+/* Where limit is the caller's: at most SOURCE_SAMPLE_MAX_ROWS. */
+static size_t sample_limit(size_t limit)
+{
+	return limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit;
+}
+
+/*
+ * The tables and views of the app's schema (INFORMATION_SCHEMA.TABLES, by name), and
+ * with table set its first rows: SELECT * FROM "table" LIMIT n in the session's
+ * database and schema, one read-only statement.
+ */
+static enum jerr sf_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+			   struct jerror *err)
+{
+	struct sf_conn *c = conn;
+	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
+	struct sql_bind b[1] = { { .kind = SQL_BIND_TEXT, .s = c->schema } };
+	struct sf_result r;
+	enum jerr rc;
+
+	memset(&r, 0, sizeof(r));
+	strbuf_addf(&what, "app \"%s\"", c->app->id);
+	rc = sf_names(c, "SELECT \"TABLE_NAME\" FROM \"INFORMATION_SCHEMA\".\"TABLES\" WHERE \"TABLE_SCHEMA\" = ? "
+			 "ORDER BY 1",
+		      b, 1, &out->tables, &out->n_tables, what.buf, err);
+	if (rc) {
+		jerror_prefix(err, "cannot list its tables: ");
+		goto out;
+	}
+	if (!table || (rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
+		goto out;
+	strbuf_addstr(&sql, "SELECT * FROM ");
+	sql_add_ident(&sf_dialect, &sql, table);
+	strbuf_addf(&sql, " LIMIT %zu", sample_limit(limit));
+	strbuf_reset(&what);
+	strbuf_addf(&what, "app \"%s\": table \"%s\"", c->app->id, table);
+	if (!(rc = sf_exec(c, sql.buf, NULL, 0, &r, what.buf, err)))
+		rc = sf_sample_rows(c, &r, sample_limit(limit), out, what.buf, err);
+out:
+	sf_result_release(&r);
+	strbuf_release(&sql);
+	strbuf_release(&what);
+	return rc;
+}
+
+/*
+ * A query's columns and first rows (source_ops.sample_query): the query a derived table
+ * (sql_sample_query_sql), so only a query can run there; the SQL API runs one statement
+ * per request (MULTI_STATEMENT_COUNT is never sent, so "a; b" fails), under the app's
+ * statementTimeout.
+ */
+static enum jerr sf_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
+				 struct jerror *err)
+{
+	struct sf_conn *c = conn;
+	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
+	struct sf_result r;
+	enum jerr rc;
+
+	memset(&r, 0, sizeof(r));
+	strbuf_addf(&what, "app \"%s\"", c->app->id);
+	sql_sample_query_sql(&sql, query, sample_limit(limit));
+	rc = sf_exec(c, sql.buf, NULL, 0, &r, what.buf, err);
+	if (rc == JERR_SOURCE && err && err->msg.len >= 14 && !strcmp(err->msg.buf + err->msg.len - 14, ": query failed")) {
+		/* the database refused it: say so as the other connectors do, its words in the detail */
+		strbuf_reset(&err->msg);
+		strbuf_addf(&err->msg, "app \"%s\": the query cannot be read", c->app->id);
+		if (!err->hint.len)
+			jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
+	}
+	if (!rc)
+		rc = sf_sample_rows(c, &r, sample_limit(limit), out, what.buf, err);
+	sf_result_release(&r);
+	strbuf_release(&sql);
+	strbuf_release(&what);
+	return rc;
+}
+
 const struct source_ops source_snowflake = {
 	.app_type = "snowflake",
 	.source_types = sf_source_types,
@@ -446,6 +559,8 @@ const struct source_ops source_snowflake = {
 	.open_cursor = sf_open_cursor,
 	.describe = sf_describe,
 	.disconnect = sf_disconnect,
+	.sample = sf_sample,
+	.sample_query = sf_sample_query,
 };
 
 /* The key-pair app type: the same connector; connect reads app->type. */
@@ -459,4 +574,6 @@ const struct source_ops source_snowflake_keypair = {
 	.open_cursor = sf_open_cursor,
 	.describe = sf_describe,
 	.disconnect = sf_disconnect,
+	.sample = sf_sample,
+	.sample_query = sf_sample_query,
 };
