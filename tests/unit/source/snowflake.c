@@ -1,9 +1,15 @@
-/* snowflake.c: tests for src/source/snowflake.c's answer decoding (SQL API v2 value encodings). */
+/*
+ * snowflake.c: tests for src/source/snowflake.c's answer decoding (SQL API v2 value
+ * encodings), and its sample / sample_query (the UI's editors) against warehouse-fake.
+ */
 #include "support/testutil.h"
 
 #include <string.h>
 
+#include "base/arena.h"
+#include "source/source.h"
 #include "source/warehouse_decode.h"
+#include "wfake.h"
 
 /* What on_row saw: the rows' keys and values as text, one line per row. */
 struct seen {
@@ -129,12 +135,168 @@ static void test_json_numbers_read_as_strings(void **state)
 	strbuf_release(&s.out);
 }
 
+/* ---- sample and sample_query through warehouse-fake ---- */
+
+static const char sample_db[] =
+	"CREATE TABLE \"USERS\" (\"ID\" NUMBER(38,0), \"EMAIL\" VARCHAR, \"NAME\" VARCHAR);"
+	"INSERT INTO \"USERS\" VALUES (1, 'a@x.io', 'Al'), (2, 'b@x.io', NULL), (3, 'c@x.io', 'Cy'), (4, 'd@x.io', 'Di'),"
+	" (5, 'e@x.io', 'Ed');"
+	"CREATE TABLE \"ORDERS\" (\"USER_ID\" NUMBER(38,0));"
+	"CREATE TABLE \"Mixed Case\" (\"x\" VARCHAR); INSERT INTO \"Mixed Case\" VALUES ('quoted');";
+
+/* A snowflake app (programmatic access token) pointed at the fake. */
+static struct cfg_app *sf_app(struct arena *a, const struct wfake *w)
+{
+	static const char *const kv[][2] = { { "account", "test" }, { "username", "joey" }, { "password", "good-pat" },
+					      { "warehouse", "compute_wh" }, { "database", "shop" } };
+	struct cfg_option *o = arena_zalloc(a, 6 * sizeof(*o));
+	for (size_t i = 0; i < 5; i++)
+		o[i] = (struct cfg_option){ .key = kv[i][0], .kind = OPT_STRING, .str = kv[i][1] };
+	o[5] = (struct cfg_option){ .key = "endpoint", .kind = OPT_STRING, .str = arena_strdup(a, w->url) };
+	struct cfg_app *app = arena_zalloc(a, sizeof(*app));
+	*app = (struct cfg_app){ .id = "sf", .name = "sf", .type = "snowflake" };
+	app->options = (struct cfg_options){ o, 6 };
+	return app;
+}
+
+static void test_sample(void **state)
+{
+	(void)state;
+	struct wfake w;
+	if (!wfake_start(&w, "snowflake", "SHOP", sample_db))
+		skip();
+	struct arena a;
+	arena_init(&a);
+	struct jerror err = JERROR_INIT;
+	struct source_sample smp = { 0 };
+	void *conn = NULL;
+	assert_int_equal(source_snowflake.connect(sf_app(&a, &w), "/", &conn, &err), JERR_OK);
+
+	assert_int_equal(source_snowflake.sample(conn, NULL, 5, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 3);
+	assert_string_equal(smp.tables[0], "Mixed Case");
+	assert_string_equal(smp.tables[1], "ORDERS");
+	assert_string_equal(smp.tables[2], "USERS");
+	assert_int_equal(smp.n_columns, 0);
+	source_sample_release(&smp);
+
+	/* 4 rows across result partitions of 3; NULL stays NULL */
+	memset(&smp, 0, sizeof(smp));
+	assert_int_equal(source_snowflake.sample(conn, "USERS", 4, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_columns, 3);
+	assert_string_equal(smp.columns[0], "ID");
+	assert_string_equal(smp.columns[2], "NAME");
+	assert_int_equal(smp.n_rows, 4);
+	assert_string_equal(smp.cells[0], "1");
+	assert_string_equal(smp.cells[1], "a@x.io");
+	assert_null(smp.cells[1 * 3 + 2]);
+	assert_string_equal(smp.cells[3 * 3 + 2], "Di");
+	source_sample_release(&smp);
+
+	memset(&smp, 0, sizeof(smp));
+	assert_int_equal(source_snowflake.sample(conn, "Mixed Case", 10, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_rows, 1);
+	assert_string_equal(smp.cells[0], "quoted");
+	source_sample_release(&smp);
+
+	/* names are case-sensitive; a name is never SQL */
+	static const char *const bad[] = { "users", "USERS\" LIMIT 1; DROP TABLE \"USERS", "" };
+	for (size_t i = 0; i < 3; i++) {
+		memset(&smp, 0, sizeof(smp));
+		assert_int_equal(source_snowflake.sample(conn, bad[i], 10, &smp, &err), JERR_CONFIG);
+		assert_non_null(strstr(err.msg.buf, "sf"));
+		source_sample_release(&smp);
+	}
+	source_snowflake.disconnect(conn);
+	jerror_release(&err);
+	arena_release(&a);
+	wfake_stop(&w);
+}
+
+static void test_sample_query(void **state)
+{
+	(void)state;
+	struct wfake w;
+	if (!wfake_start(&w, "snowflake", "SHOP", sample_db))
+		skip();
+	struct arena a;
+	arena_init(&a);
+	struct jerror err = JERROR_INIT;
+	struct source_sample smp = { 0 };
+	void *conn = NULL;
+	assert_int_equal(source_snowflake.connect(sf_app(&a, &w), "/", &conn, &err), JERR_OK);
+
+	assert_int_equal(source_snowflake.sample_query(conn, "SELECT \"EMAIL\" AS \"e\", NULL AS \"n\" FROM \"USERS\" "
+							  "ORDER BY \"ID\" DESC;",
+						 2, &smp, &err),
+			 JERR_OK);
+	assert_int_equal(smp.n_columns, 2);
+	assert_string_equal(smp.columns[0], "e");
+	assert_int_equal(smp.n_rows, 2);
+	assert_string_equal(smp.cells[0], "e@x.io");
+	assert_null(smp.cells[1]);
+	assert_string_equal(smp.cells[2], "d@x.io");
+	assert_false(smp.columns_cut);
+	source_sample_release(&smp);
+
+	/* more than SOURCE_SAMPLE_MAX_COLUMNS columns: cut, and said so; a long value cut */
+	struct strbuf q = STRBUF_INIT;
+	strbuf_addstr(&q, "SELECT printf('%.300c', 'x') AS \"long\"");
+	for (int i = 1; i < 120; i++)
+		strbuf_addf(&q, ", %d AS \"c%d\"", i, i);
+	memset(&smp, 0, sizeof(smp));
+	assert_int_equal(source_snowflake.sample_query(conn, q.buf, 1000, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_columns, SOURCE_SAMPLE_MAX_COLUMNS);
+	assert_true(smp.columns_cut);
+	assert_int_equal(smp.n_rows, 1);
+	assert_int_equal(strlen(smp.cells[0]), SOURCE_SAMPLE_MAX_VALUE + strlen("\u2026"));
+	assert_string_equal(smp.cells[99], "99");
+	source_sample_release(&smp);
+	strbuf_release(&q);
+
+	/* a write or a second statement: refused, in plain words, nothing changed */
+	static const char *const bad[] = { "DELETE FROM \"USERS\"", "SELECT 1) AS x; DELETE FROM \"USERS\"; SELECT (1",
+					   "SELECT nope FROM \"USERS\"" };
+	for (size_t i = 0; i < 3; i++) {
+		memset(&smp, 0, sizeof(smp));
+		assert_int_equal(source_snowflake.sample_query(conn, bad[i], 5, &smp, &err), JERR_SOURCE);
+		assert_string_equal(err.msg.buf, "app \"sf\": the query cannot be read");
+		assert_true(err.detail.len > 0);
+		assert_true(err.hint.len > 0);
+		source_sample_release(&smp);
+	}
+	sqlite3 *s;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open(wfake_db(&w, "SHOP"), &s), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(s, "SELECT count(*) FROM \"USERS\"", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 5);
+	sqlite3_finalize(st);
+	sqlite3_close(s);
+
+	/* Snowflake out of reach: a source error naming the app, nothing half-filled */
+	kill(w.pid, SIGTERM);
+	waitpid(w.pid, NULL, 0);
+	w.pid = 0;
+	memset(&smp, 0, sizeof(smp));
+	assert_int_not_equal(source_snowflake.sample(conn, NULL, 5, &smp, &err), JERR_OK);
+	assert_non_null(strstr(err.msg.buf, "app \"sf\""));
+	assert_int_equal(smp.n_rows, 0);
+	source_sample_release(&smp);
+	source_snowflake.disconnect(conn);
+	jerror_release(&err);
+	arena_release(&a);
+	wfake_stop(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_json_numbers_read_as_strings),
+		cmocka_unit_test(test_sample),
+		cmocka_unit_test(test_sample_query),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
