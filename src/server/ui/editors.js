@@ -26,6 +26,12 @@ const FILTER_OPS = [
 ];
 const MODEL_TYPES = [['profile', 'People (profile)'], ['account', 'Accounts'], ['event', 'Events'], ['custom', 'Something else']];
 const SOURCE_APPS = ['sqlite', 'postgres', 'mysql', 'csv'];
+// Warehouse apps whose connectors list tables and preview queries too (#16).
+const WAREHOUSE_SOURCE_APPS = ['snowflake', 'snowflake-keypair', 'bigquery'];
+// The app type a source's type is named after: a snowflake-keypair app holds snowflake-import-* sources.
+function srcAppType(a) {
+  return a.type === 'snowflake-keypair' ? 'snowflake' : a.type;
+}
 
 // app.js's helpers, set once by editorViews (the views below run only after it).
 let h, append, clear, route, link, field, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
@@ -136,7 +142,7 @@ async function viewSourceForm(root, { model: modelId, source: sourceId }, _q, ct
 // The source form's controls, into st.
 function sourceControls(st, apps) {
   const { src, m } = st;
-  st.srcApps = apps.filter((a) => SOURCE_APPS.includes(a.type));
+  st.srcApps = apps.filter((a) => SOURCE_APPS.includes(a.type) || WAREHOUSE_SOURCE_APPS.includes(a.type));
   st.name = h('input', { type: 'text', value: src.name || '', required: true, autocomplete: 'off' });
   st.id = idField(st.isNew, src.id, st.name);
   st.app = h('select', st.srcApps.map((a) => h('option', { value: a.id, selected: a.id === src.appId }, `${a.name || a.id} (${a.type})`)));
@@ -216,7 +222,7 @@ async function sourceQueryPreview(st) {
 // Shows the table or the query controls; the key column comes from the new preview.
 async function showReads(st) {
   const a = sourceApp(st);
-  st.reads.allowQuery(!!a && st.queryTypes.has(a.type));
+  st.reads.allowQuery(!!a && st.queryTypes.has(srcAppType(a)));
   const q = st.reads.isQuery();
   st.tableField.hidden = q;
   st.queryField.hidden = !q;
@@ -248,7 +254,7 @@ function sourceBody(st) {
   const q = st.reads.isQuery();
   const options = { ...(src.options || {}) };
   if (q) { options.query = query.value; delete options.table; } else { options.table = tbl.value; delete options.query; }
-  return { ...src, id: id.value, class: 'Source', name: name.value, type: a ? `${a.type}-import-${q ? 'query' : 'table'}` : src.type, appId: app.value, modelId,
+  return { ...src, id: id.value, class: 'Source', name: name.value, type: a ? `${srcAppType(a)}-import-${q ? 'query' : 'table'}` : src.type, appId: app.value, modelId,
     options, mapping: keyCol.value && mapsTo.value ? { [keyCol.value]: mapsTo.value } : {} };
 }
 

@@ -38,6 +38,11 @@ function emailGuess(s) {
   return i >= 0 ? s.columns[i] : '';
 }
 
+// The app type a source's type is named after: a snowflake-keypair app holds snowflake-import-* sources.
+function srcAppType(a) {
+  return a.type === 'snowflake-keypair' ? 'snowflake' : a.type;
+}
+
 // The page's steps share one state object `st`: the apps that can hold the table, the
 // property types, the form's controls, `sample` (the table's first rows, as GET
 // /apps/{app}/tables?table= answered) and `seq`, the number of the latest request.
@@ -49,7 +54,7 @@ export async function viewNewModel(root, _params, _query, ctx) {
   const srcTypes = new Set(cat.source_types || []);
   const st = {
     ctx, sample: null, seq: 0,
-    srcApps: apps.filter((a) => srcTypes.has(`${a.type}-import-table`)),
+    srcApps: apps.filter((a) => srcTypes.has(`${srcAppType(a)}-import-table`)),
     propTypes: cat.property_types && cat.property_types.length ? cat.property_types : ['string', 'integer', 'float', 'boolean', 'email', 'date'],
   };
   newModelControls(st);
@@ -177,7 +182,7 @@ function objects(st) {
   const keyId = `${mid}_${slug(keyCol.value) || 'key'}`;
   const objs = [
     { class: 'Model', id: mid, name: name.value.trim(), type: kind.value },
-    { class: 'Source', id: srcId, name: tbl.value, type: a ? `${a.type}-import-table` : '', appId: app.value, modelId: mid,
+    { class: 'Source', id: srcId, name: tbl.value, type: a ? `${srcAppType(a)}-import-table` : '', appId: app.value, modelId: mid,
       options: { table: tbl.value }, mapping: keyCol.value ? { [keyCol.value]: keyId } : {} },
     { class: 'Property', id: keyId, key: slug(keyCol.value) || keyCol.value, type: keyType.value, unique: true, sourceId: srcId,
       options: { column: keyCol.value, aggregationMethod: 'exact' } },
