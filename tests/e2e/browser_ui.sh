@@ -60,6 +60,9 @@ timeout 300 node ui_audiences.test.mjs | tee -a "$sums"
 [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 timeout 300 node ui_query_source.test.mjs | tee -a "$sums"
 [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+# ui_warehouse_source.test.mjs: Snowflake and BigQuery sources made in the UI (warehouse-fake)
+timeout 300 node ui_warehouse_source.test.mjs | tee -a "$sums"
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
 awk '/^[0-9]+ passed, [0-9]+ failed$/ {p += $1; f += $3} END {printf "%d passed, %d failed\n", p, f}' "$sums"
 rm -f "$sums"
 exit $rc
