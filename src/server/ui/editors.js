@@ -25,7 +25,7 @@ const FILTER_OPS = [
   ['substring', 'contains'], ['notSubstring', 'does not contain'], ['in', 'is one of (comma separated)'], ['exists', 'has a value'], ['notExists', 'has no value'],
 ];
 const MODEL_TYPES = [['profile', 'People (profile)'], ['account', 'Accounts'], ['event', 'Events'], ['custom', 'Something else']];
-const SOURCE_APPS = ['sqlite', 'postgres', 'mysql', 'csv'];
+const SOURCE_APPS = ['sqlite', 'postgres', 'mysql', 'csv', 'redshift', 'clickhouse'];
 
 // app.js's helpers, set once by editorViews (the views below run only after it).
 let h, append, clear, route, link, field, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
