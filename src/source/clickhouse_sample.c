@@ -38,7 +38,8 @@ static enum jerr sample_tables(struct ch_conn *c, struct source_sample *out, str
 
 	strbuf_addstr(&sql, "SELECT name FROM system.tables WHERE database = ");
 	chw_add_string_literal(&sql, c->database, strlen(c->database));
-	strbuf_addstr(&sql, " ORDER BY name FORMAT TabSeparated");
+	/* a materialized view's storage (.inner.<view>, .inner_id.<uuid>) is not the user's */
+	strbuf_addstr(&sql, " AND name NOT LIKE '.inner%' ORDER BY name FORMAT TabSeparated");
 	strbuf_addf(&what, "app \"%s\": cannot read its tables", c->app->id);
 	if ((rc = ch_run_short(c, sql.buf, what.buf, &r, &code, err)))
 		goto out;

@@ -673,14 +673,17 @@ static void test_sample(void **s)
 	NEED_SERVER();
 	struct source_sample smp = { 0 };
 	struct jerror err = JERROR_INIT;
+	/* a view is listed; a materialized view's inner table is not */
+	ch_exec("joey_unit_ch", "CREATE MATERIALIZED VIEW totals ENGINE = Memory AS SELECT uid FROM purchases");
 	assert_int_equal(source_clickhouse.sample(F.conn, NULL, 5, &smp, &err), JERR_OK);
-	assert_int_equal(smp.n_tables, 2);
+	assert_int_equal(smp.n_tables, 3);
 	assert_string_equal(smp.tables[0], "purchases");
-	assert_string_equal(smp.tables[1], "users");
+	assert_string_equal(smp.tables[1], "totals");
+	assert_string_equal(smp.tables[2], "users");
 	assert_int_equal(smp.n_columns, 0);
 	source_sample_release(&smp);
 	assert_int_equal(source_clickhouse.sample(F.conn, "users", 2, &smp, &err), JERR_OK);
-	assert_int_equal(smp.n_tables, 2);
+	assert_int_equal(smp.n_tables, 3);
 	assert_int_equal(smp.n_columns, 11);
 	assert_string_equal(smp.columns[0], "id");
 	assert_string_equal(smp.columns[10], "price");
