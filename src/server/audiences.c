@@ -766,7 +766,7 @@ void act_app_preview(struct req *r, struct reply *out)
 	ops = source_ops_for_app(app->type);
 	if (!ops || !ops->sample_query) {
 		reply_error(out, 400, "this app cannot preview a query here", app->type,
-			    "query previews are read from SQLite, PostgreSQL and MySQL apps; save the source and "
+			    "query previews are read from SQLite, PostgreSQL, MySQL, Redshift and ClickHouse apps; save the source and "
 			    "run joey validate --check-apps to check its query");
 		goto out;
 	}

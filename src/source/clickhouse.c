@@ -517,4 +517,6 @@ const struct source_ops source_clickhouse = {
 	.open_cursor = ch_open_cursor,
 	.describe = ch_describe,
 	.disconnect = ch_disconnect,
+	.sample = ch_sample,
+	.sample_query = ch_sample_query,
 };

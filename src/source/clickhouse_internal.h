@@ -5,6 +5,7 @@
  *   clickhouse.c       dialect, connection, column types and literals, check, describe
  *   clickhouse_http.c  requests: start, drive, wait, kill; their errors
  *   clickhouse_rows.c  the cursor: header, rows, values, mid-stream failures
+ *   clickhouse_sample.c  the UI's look: tables, a table's or a query's first rows
  *
  * A short statement: ch_run_short -> ch_short_line per line -> ch_req_free. A read:
  * ch_req_start (unbounded) -> ch_req_step while lines are wanted -> ch_req_free, and
@@ -137,5 +138,13 @@ char *ch_short_line(struct ch_req *r, size_t *len);
 /* source_ops.open_cursor (source.h). */
 enum jerr ch_open_cursor(void *conn, const struct cfg_source *src, const struct source_read *read,
 			 struct source_cursor **out, struct jerror *err) JOEY_WUR;
+
+/* ---- clickhouse_sample.c ---- */
+
+/* source_ops.sample and sample_query (source.h). */
+enum jerr ch_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+		    struct jerror *err) JOEY_WUR;
+enum jerr ch_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
+			  struct jerror *err) JOEY_WUR;
 
 #endif

@@ -690,8 +690,12 @@ static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct s
 	if ((rc = pgsrc_begin(c, c->app->id, err)))
 		return rc;
 	const char *v[1] = { c->schema };
-	res = pgsrc_exec(c, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
-			 "ORDER BY table_name COLLATE \"C\"", 1, v);
+	/* Redshift has no COLLATE; its identifiers sort bytewise (lower case) anyway */
+	res = pgsrc_exec(c, c->redshift ? "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
+					  "ORDER BY table_name"
+					: "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
+					  "ORDER BY table_name COLLATE \"C\"",
+			 1, v);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto fail;
 	out->tables = result_names(res, &out->n_tables);
@@ -787,4 +791,6 @@ const struct source_ops source_redshift = {
 	.open_cursor = pgsrc_open_cursor,
 	.describe = pg_describe,
 	.disconnect = pgsrc_disconnect,
+	.sample = pg_sample,
+	.sample_query = pg_sample_query,
 };

@@ -25,7 +25,7 @@ const FILTER_OPS = [
   ['substring', 'contains'], ['notSubstring', 'does not contain'], ['in', 'is one of (comma separated)'], ['exists', 'has a value'], ['notExists', 'has no value'],
 ];
 const MODEL_TYPES = [['profile', 'People (profile)'], ['account', 'Accounts'], ['event', 'Events'], ['custom', 'Something else']];
-const SOURCE_APPS = ['sqlite', 'postgres', 'mysql', 'csv'];
+const SOURCE_APPS = ['sqlite', 'postgres', 'mysql', 'csv', 'redshift', 'clickhouse'];
 // Warehouse apps whose connectors list tables and preview queries too (#16).
 const WAREHOUSE_SOURCE_APPS = ['snowflake', 'snowflake-keypair', 'bigquery'];
 // The app type a source's type is named after: a snowflake-keypair app holds snowflake-import-* sources.

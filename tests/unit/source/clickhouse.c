@@ -666,6 +666,112 @@ static void test_readonly_profile(void **s)
 	source_clickhouse.disconnect(conn);
 }
 
+/* sample: the database's tables, then one table's first rows (the UI's source editor). */
+static void test_sample(void **s)
+{
+	(void)s;
+	NEED_SERVER();
+	struct source_sample smp = { 0 };
+	struct jerror err = JERROR_INIT;
+	/* a view is listed; a materialized view's inner table is not */
+	ch_exec("joey_unit_ch", "CREATE MATERIALIZED VIEW totals ENGINE = Memory AS SELECT uid FROM purchases");
+	assert_int_equal(source_clickhouse.sample(F.conn, NULL, 5, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 3);
+	assert_string_equal(smp.tables[0], "purchases");
+	assert_string_equal(smp.tables[1], "totals");
+	assert_string_equal(smp.tables[2], "users");
+	assert_int_equal(smp.n_columns, 0);
+	source_sample_release(&smp);
+	assert_int_equal(source_clickhouse.sample(F.conn, "users", 2, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 3);
+	assert_int_equal(smp.n_columns, 11);
+	assert_string_equal(smp.columns[0], "id");
+	assert_string_equal(smp.columns[10], "price");
+	assert_false(smp.columns_cut);
+	assert_int_equal(smp.n_rows, 2);
+	source_sample_release(&smp);
+	/* every row, values unescaped, NULL as NULL, whatever limit is asked */
+	assert_int_equal(source_clickhouse.sample(F.conn, "users", 1000, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_rows, 3);
+	bool tab = false, null = false;
+	for (size_t i = 0; i < smp.n_rows * smp.n_columns; i++) {
+		tab |= smp.cells[i] && !strcmp(smp.cells[i], "Al\tTab");
+		null |= !smp.cells[i];
+	}
+	assert_true(tab);
+	assert_true(null);
+	source_sample_release(&smp);
+	/* a table name is an identifier, and must be one of the tables */
+	assert_int_equal(source_clickhouse.sample(F.conn, "users; DROP TABLE users", 2, &smp, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, "app \"ch\" has no table \"users; DROP TABLE users\"");
+	jerror_release(&err);
+	source_sample_release(&smp);
+	assert_int_equal(source_clickhouse.sample(F.conn, "user", 2, &smp, &err), JERR_CONFIG);
+	assert_non_null(strstr(err.hint.buf, "users"));
+	jerror_release(&err);
+	source_sample_release(&smp);
+}
+
+/* sample_query: a query's first rows; a write changes nothing (readonly=1, one statement). */
+static void test_sample_query(void **s)
+{
+	(void)s;
+	NEED_SERVER();
+	struct source_sample smp = { 0 };
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(source_clickhouse.sample_query(F.conn, "SELECT id, name AS who FROM users ORDER BY id;", 2,
+							&smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 0);
+	assert_int_equal(smp.n_columns, 2);
+	assert_string_equal(smp.columns[1], "who");
+	assert_int_equal(smp.n_rows, 2);
+	assert_string_equal(smp.cells[0], "1");
+	assert_string_equal(smp.cells[1], "Al\tTab");
+	assert_string_equal(smp.cells[2], "2");
+	source_sample_release(&smp);
+	/* long values are cut, columns past SOURCE_SAMPLE_MAX_COLUMNS dropped */
+	struct strbuf q = STRBUF_INIT;
+	strbuf_addstr(&q, "SELECT '");
+	for (int i = 0; i < 300; i++)
+		strbuf_addch(&q, 'x');
+	strbuf_addstr(&q, "' AS long_value, NULL AS nothing");
+	for (int i = 0; i < SOURCE_SAMPLE_MAX_COLUMNS; i++)
+		strbuf_addf(&q, ", %d AS c%d", i, i);
+	if (source_clickhouse.sample_query(F.conn, q.buf, 5, &smp, &err))
+		fail_msg("%s: %s", err.msg.buf, err.detail.buf);
+	strbuf_release(&q);
+	assert_int_equal(smp.n_columns, SOURCE_SAMPLE_MAX_COLUMNS);
+	assert_true(smp.columns_cut);
+	assert_int_equal(smp.n_rows, 1);
+	assert_int_equal(strlen(smp.cells[0]), SOURCE_SAMPLE_MAX_VALUE + 3);
+	assert_non_null(strstr(smp.cells[0], "\xe2\x80\xa6"));
+	assert_null(smp.cells[1]);
+	source_sample_release(&smp);
+	static const char *const writes[] = {
+		"INSERT INTO users (id, name) VALUES (9, 'z')",
+		"SELECT 1) AS a; INSERT INTO users (id, name) VALUES (9, 'z'); SELECT * FROM (SELECT 1",
+		"SELECT 1 AS one) AS a; DROP TABLE purchases; --",
+		"SELECT * FROM users SETTINGS readonly = 0",
+		"SELECT * FROM users) AS a SETTINGS readonly = 0; CREATE TABLE t (x Int8) ENGINE = Memory; --",
+	};
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		assert_int_equal(source_clickhouse.sample_query(F.conn, writes[i], 5, &smp, &err), JERR_SOURCE);
+		assert_string_equal(err.msg.buf, "app \"ch\": the query cannot be read");
+		assert_true(err.detail.len > 0);
+		assert_true(err.hint.len > 0);
+		jerror_release(&err);
+		source_sample_release(&smp);
+	}
+	/* nothing changed */
+	assert_int_equal(source_clickhouse.sample_query(F.conn, "SELECT count() AS n FROM users", 5, &smp, &err),
+			 JERR_OK);
+	assert_string_equal(smp.cells[0], "3");
+	source_sample_release(&smp);
+	assert_int_equal(source_clickhouse.sample(F.conn, NULL, 5, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 2);
+	source_sample_release(&smp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -686,6 +792,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_statement_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_profile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sample, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sample_query, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

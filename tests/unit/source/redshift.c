@@ -320,6 +320,56 @@ static void test_connect_errors(void **s)
 	}
 }
 
+/*
+ * sample and sample_query (the UI's source editor) under strict mode: their statements
+ * pass the lint (a COLLATE would abort here), and a write through a preview changes nothing.
+ */
+static void test_sample(void **s)
+{
+	(void)s;
+	NEED_SERVER();
+	struct source_sample smp = { 0 };
+	struct jerror err = JERROR_INIT;
+	assert_non_null(source_redshift.sample);
+	assert_non_null(source_redshift.sample_query);
+	assert_int_equal(source_redshift.sample(F.conn, NULL, 5, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_tables, 2);
+	assert_string_equal(smp.tables[0], "events");
+	assert_string_equal(smp.tables[1], "users");
+	source_sample_release(&smp);
+	assert_int_equal(source_redshift.sample(F.conn, "users", 2, &smp, &err), JERR_OK);
+	assert_int_equal(smp.n_columns, 7);
+	assert_string_equal(smp.columns[0], "id");
+	assert_int_equal(smp.n_rows, 2);
+	source_sample_release(&smp);
+	assert_int_equal(source_redshift.sample(F.conn, "nope", 2, &smp, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, "app \"rs\" has no table \"nope\"");
+	jerror_release(&err);
+	source_sample_release(&smp);
+	assert_int_equal(source_redshift.sample_query(F.conn, "SELECT id, name AS who FROM users ORDER BY id", 2, &smp,
+						      &err), JERR_OK);
+	assert_int_equal(smp.n_columns, 2);
+	assert_string_equal(smp.columns[1], "who");
+	assert_int_equal(smp.n_rows, 2);
+	assert_string_equal(smp.cells[0], "1");
+	assert_string_equal(smp.cells[1], "Al");
+	source_sample_release(&smp);
+	static const char *const writes[] = {
+		"DELETE FROM users",
+		"SELECT 1) AS a; DELETE FROM users; SELECT * FROM (SELECT 1",
+	};
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		assert_int_equal(source_redshift.sample_query(F.conn, writes[i], 5, &smp, &err), JERR_SOURCE);
+		assert_string_equal(err.msg.buf, "app \"rs\": the query cannot be read");
+		jerror_release(&err);
+		source_sample_release(&smp);
+	}
+	assert_int_equal(source_redshift.sample_query(F.conn, "SELECT COUNT(*) AS n FROM users", 5, &smp, &err),
+			 JERR_OK);
+	assert_string_equal(smp.cells[0], "3");
+	source_sample_release(&smp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +378,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_statements_pass_the_lint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_strict_mode_aborts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sample, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
