@@ -766,8 +766,8 @@ void act_app_preview(struct req *r, struct reply *out)
 	ops = source_ops_for_app(app->type);
 	if (!ops || !ops->sample_query) {
 		reply_error(out, 400, "this app cannot preview a query here", app->type,
-			    "query previews are read from SQLite, PostgreSQL, MySQL, Redshift and ClickHouse apps; save the source and "
-			    "run joey validate --check-apps to check its query");
+			    "query previews are read from database and warehouse apps (SQLite, PostgreSQL, MySQL, Redshift, "
+			    "ClickHouse, Snowflake, BigQuery)");
 		goto out;
 	}
 	if (file_hidden(app, out))
