@@ -452,11 +452,6 @@ out:
 
 /* ---- sample (the UI's editors) ---- */
 
-static size_t sample_limit(size_t limit)
-{
-	return limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit;
-}
-
 /* One sample cell: a scalar as text (timestamps ISO), a REPEATED or RECORD value as its JSON; NULL for null. */
 static char *sample_cell(const struct bq_col *col, json_t *v)
 {
@@ -589,11 +584,11 @@ static enum jerr bq_sample(void *conn, const char *table, size_t limit, struct s
 		goto out;
 	strbuf_addstr(&sql, "SELECT * FROM ");
 	sql_add_ident(&bq_dialect, &sql, table);
-	strbuf_addf(&sql, " LIMIT %zu", sample_limit(limit));
+	strbuf_addf(&sql, " LIMIT %zu", wrows_sample_limit(limit));
 	strbuf_reset(&what);
 	strbuf_addf(&what, "app \"%s\": table \"%s\"", c->app->id, table);
 	if (!(rc = bq_exec(c, sql.buf, NULL, NULL, 0, false, &r, what.buf, err)))
-		rc = bq_sample_rows(c, &r, sample_limit(limit), out, what.buf, err);
+		rc = bq_sample_rows(c, &r, wrows_sample_limit(limit), out, what.buf, err);
 out:
 	bq_result_release(&r);
 	strbuf_release(&sql);
@@ -616,17 +611,11 @@ static enum jerr bq_sample_query(void *conn, const char *query, size_t limit, st
 
 	memset(&r, 0, sizeof(r));
 	strbuf_addf(&what, "app \"%s\"", c->app->id);
-	sql_sample_query_sql(&sql, query, sample_limit(limit));
+	sql_sample_query_sql(&sql, query, wrows_sample_limit(limit));
 	rc = bq_exec(c, sql.buf, NULL, NULL, 0, false, &r, what.buf, err);
-	if (rc == JERR_SOURCE && err && err->msg.len >= 14 && !strcmp(err->msg.buf + err->msg.len - 14, ": query failed")) {
-		/* the database refused it: say so as the other connectors do, its words in the detail */
-		strbuf_reset(&err->msg);
-		strbuf_addf(&err->msg, "app \"%s\": the query cannot be read", c->app->id);
-		if (!err->hint.len)
-			jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
-	}
+	rc = wrows_sample_refused(rc, c->app->id, err);
 	if (!rc)
-		rc = bq_sample_rows(c, &r, sample_limit(limit), out, what.buf, err);
+		rc = bq_sample_rows(c, &r, wrows_sample_limit(limit), out, what.buf, err);
 	bq_result_release(&r);
 	strbuf_release(&sql);
 	strbuf_release(&what);

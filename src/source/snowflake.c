@@ -472,11 +472,6 @@ static enum jerr sf_sample_rows(struct sf_conn *c, struct sf_result *r, size_t l
 }
 
 /* Where limit is the caller's: at most SOURCE_SAMPLE_MAX_ROWS. */
-static size_t sample_limit(size_t limit)
-{
-	return limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit;
-}
-
 /*
  * The tables and views of the app's schema (INFORMATION_SCHEMA.TABLES, by name), and
  * with table set its first rows: SELECT * FROM "table" LIMIT n in the session's
@@ -504,11 +499,11 @@ static enum jerr sf_sample(void *conn, const char *table, size_t limit, struct s
 		goto out;
 	strbuf_addstr(&sql, "SELECT * FROM ");
 	sql_add_ident(&sf_dialect, &sql, table);
-	strbuf_addf(&sql, " LIMIT %zu", sample_limit(limit));
+	strbuf_addf(&sql, " LIMIT %zu", wrows_sample_limit(limit));
 	strbuf_reset(&what);
 	strbuf_addf(&what, "app \"%s\": table \"%s\"", c->app->id, table);
 	if (!(rc = sf_exec(c, sql.buf, NULL, 0, &r, what.buf, err)))
-		rc = sf_sample_rows(c, &r, sample_limit(limit), out, what.buf, err);
+		rc = sf_sample_rows(c, &r, wrows_sample_limit(limit), out, what.buf, err);
 out:
 	sf_result_release(&r);
 	strbuf_release(&sql);
@@ -532,17 +527,11 @@ static enum jerr sf_sample_query(void *conn, const char *query, size_t limit, st
 
 	memset(&r, 0, sizeof(r));
 	strbuf_addf(&what, "app \"%s\"", c->app->id);
-	sql_sample_query_sql(&sql, query, sample_limit(limit));
+	sql_sample_query_sql(&sql, query, wrows_sample_limit(limit));
 	rc = sf_exec(c, sql.buf, NULL, 0, &r, what.buf, err);
-	if (rc == JERR_SOURCE && err && err->msg.len >= 14 && !strcmp(err->msg.buf + err->msg.len - 14, ": query failed")) {
-		/* the database refused it: say so as the other connectors do, its words in the detail */
-		strbuf_reset(&err->msg);
-		strbuf_addf(&err->msg, "app \"%s\": the query cannot be read", c->app->id);
-		if (!err->hint.len)
-			jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
-	}
+	rc = wrows_sample_refused(rc, c->app->id, err);
 	if (!rc)
-		rc = sf_sample_rows(c, &r, sample_limit(limit), out, what.buf, err);
+		rc = sf_sample_rows(c, &r, wrows_sample_limit(limit), out, what.buf, err);
 	sf_result_release(&r);
 	strbuf_release(&sql);
 	strbuf_release(&what);

@@ -216,3 +216,24 @@ void warehouse_decode_source_free(struct cfg_source *src)
 		free(src->properties);
 	free(src);
 }
+
+/* ---- the UI's previews (wrows.h) ---- */
+
+size_t wrows_sample_limit(size_t limit)
+{
+	return limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit;
+}
+
+enum jerr wrows_sample_refused(enum jerr rc, const char *app_id, struct jerror *err)
+{
+	static const char tail[] = ": query failed";
+	size_t n = sizeof(tail) - 1;
+	if (rc != JERR_SOURCE || !err || err->msg.len < n || strcmp(err->msg.buf + err->msg.len - n, tail))
+		return rc;
+	/* the database refused it: say so as the other connectors do, its words in the detail */
+	strbuf_reset(&err->msg);
+	strbuf_addf(&err->msg, "app \"%s\": the query cannot be read", app_id);
+	if (!err->hint.len)
+		jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
+	return rc;
+}

@@ -92,4 +92,15 @@ bool wrows_number(enum prop_type t, const char *s, size_t n, struct value *v);
 /* Text (t, borrowed) copied into the row's arena and coerced to type t. */
 bool wrows_text(struct wrows *w, enum prop_type t, const struct strbuf *text, struct value *v);
 
+/* ---- the UI's previews (source_ops.sample, sample_query) of both connectors ---- */
+
+/* The rows a preview reads: limit, at most SOURCE_SAMPLE_MAX_ROWS. */
+size_t wrows_sample_limit(size_t limit);
+/*
+ * After a query preview's statement: a query the warehouse refused (rc JERR_SOURCE, a
+ * message ending ": query failed") is said as the other connectors say it, "app \"ID\":
+ * the query cannot be read", the warehouse's words staying in the detail. Returns rc.
+ */
+enum jerr wrows_sample_refused(enum jerr rc, const char *app_id, struct jerror *err);
+
 #endif
