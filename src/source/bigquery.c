@@ -582,9 +582,7 @@ static enum jerr bq_sample(void *conn, const char *table, size_t limit, struct s
 	}
 	if (!table || (rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
 		goto out;
-	strbuf_addstr(&sql, "SELECT * FROM ");
-	sql_add_ident(&bq_dialect, &sql, table);
-	strbuf_addf(&sql, " LIMIT %zu", wrows_sample_limit(limit));
+	sql_sample_table_sql(&sql, &bq_dialect, table, limit);
 	strbuf_reset(&what);
 	strbuf_addf(&what, "app \"%s\": table \"%s\"", c->app->id, table);
 	if (!(rc = bq_exec(c, sql.buf, NULL, NULL, 0, false, &r, what.buf, err)))

@@ -793,9 +793,7 @@ static enum jerr my_sample(void *conn, const char *table, size_t limit, struct s
 		goto out;
 	if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
 		goto out;
-	strbuf_addstr(&sql, "SELECT * FROM ");
-	sql_add_ident(&my_dialect, &sql, table);
-	strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+	sql_sample_table_sql(&sql, &my_dialect, table, limit);
 	if (!(res = my_query(c, sql.buf, sql.len)))
 		goto fail;
 	sample_rows(res, out);

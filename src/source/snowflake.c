@@ -497,9 +497,7 @@ static enum jerr sf_sample(void *conn, const char *table, size_t limit, struct s
 	}
 	if (!table || (rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
 		goto out;
-	strbuf_addstr(&sql, "SELECT * FROM ");
-	sql_add_ident(&sf_dialect, &sql, table);
-	strbuf_addf(&sql, " LIMIT %zu", wrows_sample_limit(limit));
+	sql_sample_table_sql(&sql, &sf_dialect, table, limit);
 	strbuf_reset(&what);
 	strbuf_addf(&what, "app \"%s\": table \"%s\"", c->app->id, table);
 	if (!(rc = sf_exec(c, sql.buf, NULL, 0, &r, what.buf, err)))

@@ -209,6 +209,9 @@ enum jerr sql_sample_table_known(const char *app_id, const char *table, char *co
  * semicolons dropped as a source read drops them.
  */
 void sql_sample_query_sql(struct strbuf *sb, const char *query, size_t limit);
+/* The statement of source_ops.sample for one table: SELECT * FROM <table quoted as d
+ * quotes it> LIMIT n (n at most SOURCE_SAMPLE_MAX_ROWS), appended to sb. */
+void sql_sample_table_sql(struct strbuf *sb, const struct sql_dialect *d, const char *table, size_t limit);
 /* Free a malloc'd array of n malloc'd column names (NULL is fine). */
 void sql_free_names(char **names, size_t n);
 

@@ -108,6 +108,13 @@ char *sql_sample_value(const char *s, size_t n)
 	return out;
 }
 
+void sql_sample_table_sql(struct strbuf *sb, const struct sql_dialect *d, const char *table, size_t limit)
+{
+	strbuf_addstr(sb, "SELECT * FROM ");
+	sql_add_ident(d, sb, table);
+	strbuf_addf(sb, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+}
+
 void sql_sample_query_sql(struct strbuf *sb, const char *query, size_t limit)
 {
 	strbuf_addstr(sb, "SELECT * FROM (");

@@ -525,9 +525,7 @@ static enum jerr sq_sample(void *conn, const char *table, size_t limit, struct s
 	if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
 		return rc;
 	struct strbuf sql = STRBUF_INIT;
-	strbuf_addstr(&sql, "SELECT * FROM ");
-	sql_add_ident(&sqlite_dialect, &sql, table);
-	strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+	sql_sample_table_sql(&sql, &sqlite_dialect, table, limit);
 	int prc = sqlite3_prepare_v2(c->db, sql.buf, (int)sql.len, &st, NULL);
 	strbuf_release(&sql);
 	if (prc != SQLITE_OK)
