@@ -19,11 +19,11 @@ enum jerr pg_rate_take(struct state *st, const char *key, double capacity, doubl
 	p_text(&p, cap);
 	p_text(&p, rate);
 	p_int(&p, want);
-	ret = pg_run(ps_of(st), S_RATE_TAKE, &p, &res, err,
-		     "could not take from the rate budget \"%s\" in state store \"%s\"", key, st->path);
+	ret = pg_run_row(ps_of(st), S_RATE_TAKE, &p, &res, err,
+			 "could not take from the rate budget \"%s\" in state store \"%s\"", key, st->path);
 	if (ret)
 		return ret;
-	if (PQntuples(res) == 1) {
+	if (res) {
 		double g = strtod(PQgetvalue(res, 0, 0), NULL), tokens = strtod(PQgetvalue(res, 0, 1), NULL);
 		*got = g > 0 ? (int)g : 0;
 		if (!*got) {

@@ -11,16 +11,13 @@
 enum jerr pg_lock_get(struct state *st, const char *dest_id, struct state_lock_row *li,
 		      struct jerror *err)
 {
-	struct params p = { 0 };
 	PGresult *res;
-	enum jerr ret;
-	p_text(&p, dest_id);
-	ret = pg_run(ps_of(st), S_LOCK_GET, &p, &res, err,
-		     "could not read the lock of destination \"%s\" in state store \"%s\"", dest_id,
-		     st->path);
+	enum jerr ret = pg_run_key(ps_of(st), S_LOCK_GET, dest_id, &res, err,
+				   "could not read the lock of destination \"%s\" in state store \"%s\"", dest_id,
+				   st->path);
 	if (ret)
 		return ret;
-	li->found = PQntuples(res) > 0;
+	li->found = res != NULL;
 	if (li->found) {
 		strbuf_reset(&li->holder);
 		strbuf_reset(&li->host);
@@ -106,13 +103,12 @@ enum jerr pg_leader_try(struct state *st, const char *name, bool *leader, struct
 		return ret;
 	}
 	strbuf_addf(&key, "%s/%s", ps->schema, name);
-	p_text(&p, key.buf);
-	ret = pg_run(ps, S_LEADER_TRY, &p, &res, err, "could not try to become the %s of state store \"%s\"", name,
-		     st->path);
+	ret = pg_run_key(ps, S_LEADER_TRY, key.buf, &res, err, "could not try to become the %s of state store \"%s\"",
+			 name, st->path);
 	strbuf_release(&key);
 	if (ret)
 		return ret;
-	ps->leader = PQntuples(res) == 1 && get_bool(res, 0, 0);
+	ps->leader = res && get_bool(res, 0, 0);
 	*leader = ps->leader;
 	PQclear(res);
 	return JERR_OK;

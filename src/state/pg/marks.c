@@ -8,16 +8,13 @@
 enum jerr pg_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
 		      bool *found, struct jerror *err)
 {
-	struct params p = { 0 };
 	PGresult *res;
-	enum jerr ret;
-	p_text(&p, schedule_id);
-	ret = pg_run(ps_of(st), S_MARK_GET, &p, &res, err,
-		     "could not read the mark of schedule \"%s\" in state store \"%s\"", schedule_id,
-		     st->path);
+	enum jerr ret = pg_run_key(ps_of(st), S_MARK_GET, schedule_id, &res, err,
+				   "could not read the mark of schedule \"%s\" in state store \"%s\"", schedule_id,
+				   st->path);
 	if (ret)
 		return ret;
-	if (PQntuples(res) > 0) {
+	if (res) {
 		*found = true;
 		strbuf_add(value, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	}

@@ -305,6 +305,16 @@ enum jerr pg_run_write(struct pg_state *ps, enum stmt_id id, const struct params
 enum jerr pg_run_int(struct pg_state *ps, enum stmt_id id, const struct params *p, int64_t *v,
 		     struct jerror *err, const char *fmt, ...) JOEY_PRINTF(6, 7) JOEY_WUR;
 /*
+ * pg_run for a statement that reads at most one row: on success *row holds the result
+ * when it has that row (the caller PQclears it), NULL when it has none (the result
+ * cleared). On failure *row is NULL and err says what (fmt).
+ */
+enum jerr pg_run_row(struct pg_state *ps, enum stmt_id id, const struct params *p, PGresult **row,
+		     struct jerror *err, const char *fmt, ...) JOEY_PRINTF(6, 7) JOEY_WUR;
+/* pg_run_row for a statement whose one parameter is key (text, borrowed; NULL: SQL NULL). */
+enum jerr pg_run_key(struct pg_state *ps, enum stmt_id id, const char *key, PGresult **row,
+		     struct jerror *err, const char *fmt, ...) JOEY_PRINTF(6, 7) JOEY_WUR;
+/*
  * Run sql (borrowed) as it is, without sending the kept puts first: with p NULL
  * through PQexec (no parameters, maybe several statements), else with p's
  * parameters. On success *res holds the result for the caller to PQclear, or it is

@@ -202,6 +202,47 @@ enum jerr pg_run_int(struct pg_state *ps, enum stmt_id id, const struct params *
 	return JERR_OK;
 }
 
+/* pg_vrun for a statement that reads at most one row: a result without rows cleared, *row NULL. */
+static enum jerr pg_vrun_row(struct pg_state *ps, enum stmt_id id, const struct params *p, PGresult **row,
+			     struct jerror *err, const char *fmt, va_list ap) JOEY_PRINTF(6, 0);
+static enum jerr pg_vrun_row(struct pg_state *ps, enum stmt_id id, const struct params *p, PGresult **row,
+			     struct jerror *err, const char *fmt, va_list ap)
+{
+	enum jerr ret = pg_vrun(ps, id, p, row, err, fmt, ap);
+
+	if (!ret && PQntuples(*row) == 0) {
+		PQclear(*row);
+		*row = NULL;
+	}
+	return ret;
+}
+
+enum jerr pg_run_row(struct pg_state *ps, enum stmt_id id, const struct params *p, PGresult **row,
+		     struct jerror *err, const char *fmt, ...)
+{
+	va_list ap;
+	enum jerr ret;
+
+	va_start(ap, fmt);
+	ret = pg_vrun_row(ps, id, p, row, err, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+enum jerr pg_run_key(struct pg_state *ps, enum stmt_id id, const char *key, PGresult **row,
+		     struct jerror *err, const char *fmt, ...)
+{
+	struct params p = { 0 };
+	va_list ap;
+	enum jerr ret;
+
+	p_text(&p, key);
+	va_start(ap, fmt);
+	ret = pg_vrun_row(ps, id, &p, row, err, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
 enum jerr pg_sql_run(struct pg_state *ps, const char *sql, const struct params *p, PGresult **res,
 		     struct jerror *err, const char *fmt, ...)
 {

@@ -28,12 +28,12 @@ enum jerr pg_outbox_next(struct state *st, const char *dest_id, int64_t after, i
 	enum jerr ret;
 	p_text(&p, dest_id);
 	p_int(&p, after);
-	ret = pg_run(ps_of(st), S_OUTBOX_NEXT, &p, &res, err,
-		     "could not read the sync log outbox of destination \"%s\" in state store \"%s\"", dest_id,
-		     st->path);
+	ret = pg_run_row(ps_of(st), S_OUTBOX_NEXT, &p, &res, err,
+			 "could not read the sync log outbox of destination \"%s\" in state store \"%s\"", dest_id,
+			 st->path);
 	if (ret)
 		return ret;
-	if (PQntuples(res) > 0) {
+	if (res) {
 		size_t n = 0;
 		unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2), &n);
 		if (!b) {
@@ -69,13 +69,11 @@ enum jerr pg_outbox_delete(struct state *st, const char *dest_id, int64_t id, bo
 enum jerr pg_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
 			  struct jerror *err)
 {
-	struct params p = { 0 };
 	PGresult *res;
-	enum jerr ret;
-	p_text(&p, dest_id);
-	ret = pg_run(ps_of(st), S_OUTBOX_COUNT, &p, &res, err,
-		     "could not count the sync log outbox of destination \"%s\" in state store \"%s\"", dest_id,
-		     st->path);
+	/* count(*): always one row */
+	enum jerr ret = pg_run_key(ps_of(st), S_OUTBOX_COUNT, dest_id, &res, err,
+				   "could not count the sync log outbox of destination \"%s\" in state store \"%s\"",
+				   dest_id, st->path);
 	if (ret)
 		return ret;
 	*rows = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
@@ -111,11 +109,12 @@ enum jerr pg_synclog_get(struct state *st, int64_t run_id, struct state_synclog_
 	PGresult *res;
 	enum jerr ret;
 	p_int(&p, run_id);
-	ret = pg_run(ps_of(st), S_SYNCLOG_GET, &p, &res, err,
-		     "could not read the sync log status of run %lld in state store \"%s\"", (long long)run_id, st->path);
+	ret = pg_run_row(ps_of(st), S_SYNCLOG_GET, &p, &res, err,
+			 "could not read the sync log status of run %lld in state store \"%s\"", (long long)run_id,
+			 st->path);
 	if (ret)
 		return ret;
-	if (PQntuples(res) > 0) {
+	if (res) {
 		*found = true;
 		info->run_id = run_id;
 		strbuf_addstr(status, PQgetvalue(res, 0, 1));

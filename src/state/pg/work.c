@@ -35,12 +35,11 @@ enum jerr pg_work_enqueue(struct state *st, const struct state_work_spec *spec,
 	snprintf(mdp, sizeof(mdp), "%.17g", spec->max_delete_percent);
 	p_text(&p, spec->max_delete_percent >= 0 ? mdp : NULL);
 	p_int(&p, now);
-	ret = pg_run(ps, S_WORK_JOB_INSERT, &p, &res, err, "could not queue a job in state store \"%s\"",
-		     st->path);
+	ret = pg_run_row(ps, S_WORK_JOB_INSERT, &p, &res, err, "could not queue a job in state store \"%s\"",
+			 st->path);
 	if (ret)
 		return ret;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
+	if (!res) {
 		*duplicate = true;
 		return JERR_OK;
 	}
@@ -120,14 +119,10 @@ enum jerr pg_work_claim(struct state *st, const char *worker, int64_t lease_ms, 
 	p_text(&p, worker);
 	p_int(&p, lease_ms);
 	p_int(&p, only_job > 0 ? only_job : 0);
-	ret = pg_run(ps, S_WORK_CLAIM, &p, &res, err, "could not claim a work item in state store \"%s\"",
-		     st->path);
-	if (ret)
+	ret = pg_run_row(ps, S_WORK_CLAIM, &p, &res, err, "could not claim a work item in state store \"%s\"",
+			 st->path);
+	if (ret || !res)
 		return ret;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return JERR_OK;
-	}
 	*found = true;
 	it->id = get_int(res, 0, 0);
 	it->job_id = get_int(res, 0, 1);
@@ -190,13 +185,12 @@ enum jerr pg_work_finish(struct state *st, int64_t item_id, const char *worker,
 	enum jerr ret;
 
 	p_int(&p, item_id);
-	if ((ret = pg_run(ps, S_WORK_JOB_LOCK, &p, &res, err,
-			  "could not lock the job of work item %" PRId64 " in state store \"%s\"", item_id, st->path)))
+	if ((ret = pg_run_row(ps, S_WORK_JOB_LOCK, &p, &res, err,
+			      "could not lock the job of work item %" PRId64 " in state store \"%s\"", item_id,
+			      st->path)))
 		return ret;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
+	if (!res)
 		return JERR_OK; /* no such item: not held */
-	}
 	job_id = get_int(res, 0, 0);
 	running = !strcmp(PQgetvalue(res, 0, 1), "running");
 	PQclear(res);
@@ -305,11 +299,11 @@ enum jerr pg_work_job_status(struct state *st, int64_t job_id, enum run_status *
 	PGresult *res;
 	enum jerr ret;
 	p_int(&p, job_id);
-	ret = pg_run(ps_of(st), S_WORK_JOB_STATUS, &p, &res, err,
-		     "could not read job %" PRId64 " in state store \"%s\"", job_id, st->path);
+	ret = pg_run_row(ps_of(st), S_WORK_JOB_STATUS, &p, &res, err,
+			 "could not read job %" PRId64 " in state store \"%s\"", job_id, st->path);
 	if (ret)
 		return ret;
-	if (PQntuples(res) == 1) {
+	if (res) {
 		*found = true;
 		*status = state_run_status_parse(PQgetvalue(res, 0, 0));
 		if (model_id) {
@@ -331,14 +325,10 @@ enum jerr pg_work_close(struct state *st, int64_t job_id, enum run_status status
 	p_int(&p, job_id);
 	p_text(&p, run_status_name(status));
 	p_text(&p, mark);
-	ret = pg_run(ps, S_WORK_CLOSE, &p, &res, err, "could not close job %" PRId64 " in state store \"%s\"",
-		     job_id, st->path);
-	if (ret)
-		return ret;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return JERR_OK; /* closed already */
-	}
+	ret = pg_run_row(ps, S_WORK_CLOSE, &p, &res, err, "could not close job %" PRId64 " in state store \"%s\"",
+			 job_id, st->path);
+	if (ret || !res)
+		return ret; /* !res: closed already */
 	int64_t token = get_int(res, 0, 0);
 	PQclear(res);
 	p = (struct params){ 0 };
