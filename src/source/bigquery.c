@@ -254,7 +254,7 @@ static enum jerr bq_connect(const struct cfg_app *app, const char *config_dir, v
 	strbuf_init(&c->token, 0);
 	whttp_init(&c->http);
 	for (const char *const *k = bq_required_options; *k; k++) {
-		if (!bq_opt(app, *k)) {
+		if (!source_option_text(app, *k)) {
 			rc = jerror_set(err, JERR_CONFIG, "app \"%s\": option \"%s\" is required", app->id, *k);
 			goto out;
 		}
@@ -262,11 +262,11 @@ static enum jerr bq_connect(const struct cfg_app *app, const char *config_dir, v
 	if ((rc = source_timeout_option(app, &timeout_ms, err)))
 		goto out;
 	c->timeout_s = (timeout_ms + 999) / 1000;
-	c->project = xstrdup(bq_opt(app, "project_id"));
-	c->dataset = xstrdup(bq_opt(app, "dataset"));
-	c->email = xstrdup(bq_opt(app, "client_email"));
-	c->location = bq_opt(app, "location") ? xstrdup(bq_opt(app, "location")) : NULL;
-	const char *ep = bq_opt(app, "endpoint");
+	c->project = xstrdup(source_option_text(app, "project_id"));
+	c->dataset = xstrdup(source_option_text(app, "dataset"));
+	c->email = xstrdup(source_option_text(app, "client_email"));
+	c->location = source_option_text(app, "location") ? xstrdup(source_option_text(app, "location")) : NULL;
+	const char *ep = source_option_text(app, "endpoint");
 	if (ep) {
 		size_t n;
 		if ((rc = whttp_endpoint(app->id, ep, &n, err)))
@@ -282,7 +282,7 @@ static enum jerr bq_connect(const struct cfg_app *app, const char *config_dir, v
 		c->token_url = xstrdup(BQ_TOKEN_URL);
 	}
 	strbuf_addf(&what, "app \"%s\": options.private_key", app->id);
-	if ((rc = jwt_load_private_key(bq_opt(app, "private_key"), NULL, what.buf, &c->key, err)))
+	if ((rc = jwt_load_private_key(source_option_text(app, "private_key"), NULL, what.buf, &c->key, err)))
 		goto out;
 	source_watch_register(&c->watch, bq_cancel, timeout_ms, app->id);
 	if ((rc = bq_token(c, true, err)))

@@ -83,13 +83,6 @@ struct bq_cursor {
 	struct bq_result res;
 };
 
-/* An app option's text, NULL when absent or empty (borrowed from app). */
-static inline const char *bq_opt(const struct cfg_app *app, const char *key)
-{
-	const struct cfg_option *o = cfg_options_get(&app->options, key);
-	return o && o->str && *o->str ? o->str : NULL;
-}
-
 /* ---- bigquery_statement.c ---- */
 
 /* The watcher's cancel (source.h): stops the HTTP call in progress. */

@@ -135,16 +135,16 @@ static enum jerr sf_read_options(struct sf_conn *c, const struct cfg_app *app, i
 {
 	enum jerr rc;
 	for (const char *const *k = sf_required_options; *k; k++)
-		if (!sf_opt(app, *k))
+		if (!source_option_text(app, *k))
 			return jerror_set(err, JERR_CONFIG, "app \"%s\": option \"%s\" is required", app->id, *k);
 	if ((rc = source_timeout_option(app, timeout_ms, err)))
 		return rc;
 	c->timeout_s = (*timeout_ms + 999) / 1000;
-	c->user = xstrdup(sf_opt(app, "username"));
-	c->database = context_name(sf_opt(app, "database"));
-	c->schema = context_name(sf_opt(app, "schema") ? sf_opt(app, "schema") : "PUBLIC");
-	c->warehouse = context_name(sf_opt(app, "warehouse"));
-	c->role = sf_opt(app, "role") ? context_name(sf_opt(app, "role")) : NULL;
+	c->user = xstrdup(source_option_text(app, "username"));
+	c->database = context_name(source_option_text(app, "database"));
+	c->schema = context_name(source_option_text(app, "schema") ? source_option_text(app, "schema") : "PUBLIC");
+	c->warehouse = context_name(source_option_text(app, "warehouse"));
+	c->role = source_option_text(app, "role") ? context_name(source_option_text(app, "role")) : NULL;
 	return JERR_OK;
 }
 
@@ -152,7 +152,7 @@ static enum jerr sf_read_options(struct sf_conn *c, const struct cfg_app *app, i
 static enum jerr sf_resolve_host(struct sf_conn *c, const struct cfg_app *app, const char *account,
 				 struct jerror *err)
 {
-	const char *ep = sf_opt(app, "endpoint");
+	const char *ep = source_option_text(app, "endpoint");
 	if (ep) {
 		size_t n;
 		if (whttp_endpoint(app->id, ep, &n, err)) {
@@ -201,17 +201,18 @@ static enum jerr sf_read_credentials(struct sf_conn *c, const struct cfg_app *ap
 	if (!strcmp(app->type, "snowflake-keypair")) {
 		c->keypair = true;
 		c->token_type = "KEYPAIR_JWT";
-		if (!sf_opt(app, "private_key"))
+		if (!source_option_text(app, "private_key"))
 			return jerror_set(err, JERR_CONFIG, "app \"%s\": option \"private_key\" is required", app->id);
 		strbuf_addf(&sb, "app \"%s\": options.private_key", app->id);
-		rc = jwt_load_private_key(sf_opt(app, "private_key"), sf_opt(app, "private_key_passphrase"), sb.buf, &c->key, err);
+		rc = jwt_load_private_key(source_option_text(app, "private_key"),
+					  source_option_text(app, "private_key_passphrase"), sb.buf, &c->key, err);
 		strbuf_release(&sb);
 		if (!rc)
 			jwt_fingerprint(c->key, &c->fingerprint);
 		return rc;
 	}
-	const char *tt = sf_opt(app, "authenticator");
-	if (!sf_opt(app, "password")) {
+	const char *tt = source_option_text(app, "authenticator");
+	if (!source_option_text(app, "password")) {
 		rc = jerror_set(err, JERR_CONFIG, "app \"%s\": option \"password\" is required", app->id);
 		jerror_hint(err, "put a programmatic access token for user %s in options.password, or use a "
 				 "\"snowflake-keypair\" app",
@@ -223,7 +224,7 @@ static enum jerr sf_read_credentials(struct sf_conn *c, const struct cfg_app *ap
 						    "\"programmatic_access_token\" (the default) or \"oauth\"",
 				  app->id);
 	c->token_type = tt && !strcasecmp(tt, "oauth") ? "OAUTH" : "PROGRAMMATIC_ACCESS_TOKEN";
-	strbuf_addstr(&c->bearer, sf_opt(app, "password"));
+	strbuf_addstr(&c->bearer, source_option_text(app, "password"));
 	for (const char *s = c->bearer.buf; *s; s++) {
 		if (*s <= ' ' || *s == 0x7f) {
 			rc = jerror_set(err, JERR_CONFIG, "app \"%s\": options.password contains spaces or line "
@@ -290,7 +291,7 @@ static enum jerr sf_connect(const struct cfg_app *app, const char *config_dir, v
 	struct sf_conn *c = xcalloc(1, sizeof(*c));
 	int64_t timeout_ms = 0;
 	enum jerr rc;
-	const char *account = sf_opt(app, "account"), *user = sf_opt(app, "username");
+	const char *account = source_option_text(app, "account"), *user = source_option_text(app, "username");
 	(void)config_dir;
 
 	*out = NULL;

@@ -80,13 +80,6 @@ struct sf_cursor {
 	struct sf_result res;
 };
 
-/* An app option's text, NULL when absent or empty (borrowed from app). */
-static inline const char *sf_opt(const struct cfg_app *app, const char *key)
-{
-	const struct cfg_option *o = cfg_options_get(&app->options, key);
-	return o && o->str && *o->str ? o->str : NULL;
-}
-
 /* Cell i of an answer row as text, NULL when it is not a string (borrowed from row). */
 static inline const char *sf_cell_str(json_t *row, size_t i)
 {

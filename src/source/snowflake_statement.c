@@ -58,7 +58,7 @@ static void hint_401(struct sf_conn *c, struct jerror *err)
 				 "options.username are right and that the user has this public key, whose fingerprint "
 				 "is %s: ALTER USER %s SET RSA_PUBLIC_KEY='<the public key>' (DESCRIBE USER shows "
 				 "RSA_PUBLIC_KEY_FP)",
-			    sf_opt(c->app, "account"), c->fingerprint.buf, c->user);
+			    source_option_text(c->app, "account"), c->fingerprint.buf, c->user);
 	else
 		jerror_hint(err, "the SQL API takes no passwords: create a programmatic access token for user %s "
 				 "(ALTER USER %s ADD PROGRAMMATIC ACCESS TOKEN joey) and put it in options.password, or "
@@ -153,7 +153,7 @@ static enum jerr sf_request(struct sf_conn *c, const char *method, const char *u
 			if (resp->no_connection)
 				jerror_hint(err, "check options.account (\"%s\"): it is the part of the account URL before "
 						 ".snowflakecomputing.com, e.g. \"xy12345.us-east-1\" or \"myorg-myaccount\"",
-					    sf_opt(c->app, "account"));
+					    source_option_text(c->app, "account"));
 			jerror_release(&terr);
 			break;
 		}
