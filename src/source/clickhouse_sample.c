@@ -70,9 +70,7 @@ static enum jerr sample_rows(struct ch_conn *c, struct ch_req *r, const char *wh
 
 	if (!line || !split_line(line, len, &f, &all))
 		goto bad;
-	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
-	out->columns_cut = all > out->n_columns;
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	sql_sample_columns(out, all);
 	for (size_t i = 0; i < out->n_columns; i++)
 		out->columns[i] = xstrndup(f[i].s, f[i].len);
 	free(f);
@@ -147,7 +145,7 @@ enum jerr ch_sample_query(void *conn, const char *query, size_t limit, struct so
 	strbuf_addf(&what, "app \"%s\": the query cannot be read", c->app->id);
 	if ((rc = ch_run_short(c, sql.buf, what.buf, &r, &code, err))) {
 		if (err && !err->hint.len)
-			jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
+			jerror_hint(err, SQL_SAMPLE_QUERY_HINT);
 	} else
 		rc = sample_rows(c, r, what.buf, out, err);
 	ch_req_free(r);

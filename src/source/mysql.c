@@ -753,11 +753,8 @@ out:
 /* A sample's columns (at most SOURCE_SAMPLE_MAX_COLUMNS) and rows from a stored result. */
 static void sample_rows(MYSQL_RES *res, struct source_sample *out)
 {
-	size_t all = mysql_num_fields(res);
-	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
-	out->columns_cut = all > out->n_columns;
 	MYSQL_FIELD *f = mysql_fetch_fields(res);
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	sql_sample_columns(out, mysql_num_fields(res));
 	for (size_t i = 0; i < out->n_columns; i++)
 		out->columns[i] = xstrdup(f[i].name);
 	out->cells = xcalloc((size_t)mysql_num_rows(res) * out->n_columns + 1, sizeof(char *));
@@ -779,7 +776,7 @@ static enum jerr my_sample(void *conn, const char *table, size_t limit, struct s
 	enum jerr rc;
 
 	if (c->streaming)
-		return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", c->app->id);
+		return sql_sample_busy(c->app->id, err);
 	if ((rc = my_pin_readonly(c, c->app->id, err)))
 		goto out;
 	static const char q[] = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
@@ -799,8 +796,7 @@ static enum jerr my_sample(void *conn, const char *table, size_t limit, struct s
 	sample_rows(res, out);
 	goto out;
 fail:
-	rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", c->app->id, table ? "table \"" : "its tables",
-			table ? table : "", table ? "\"" : "");
+	rc = sql_sample_unreadable(c->app->id, table, err);
 	jerror_detail(err, "%s", mysql_error(c->my));
 out:
 	rc = cancelled_error(c, c->app->id, rc, err);
@@ -824,14 +820,13 @@ static enum jerr my_sample_query(void *conn, const char *query, size_t limit, st
 	enum jerr rc;
 
 	if (c->streaming)
-		return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", c->app->id);
+		return sql_sample_busy(c->app->id, err);
 	if ((rc = my_pin_readonly(c, c->app->id, err)))
 		goto out;
 	sql_sample_query_sql(&sql, query, limit);
 	if (!(res = my_query(c, sql.buf, sql.len))) {
-		rc = jerror_set(err, JERR_SOURCE, "app \"%s\": the query cannot be read", c->app->id);
+		rc = sql_sample_query_unreadable(c->app->id, err);
 		jerror_detail(err, "%s", mysql_error(c->my));
-		jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
 		goto out;
 	}
 	sample_rows(res, out);

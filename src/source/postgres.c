@@ -660,10 +660,7 @@ static enum jerr pg_describe(void *conn, const struct cfg_source *src, struct st
 /* A sample's columns (at most SOURCE_SAMPLE_MAX_COLUMNS) and rows from a result. */
 static void sample_rows(const PGresult *res, struct source_sample *out)
 {
-	size_t all = (size_t)PQnfields(res);
-	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
-	out->columns_cut = all > out->n_columns;
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	sql_sample_columns(out, (size_t)PQnfields(res));
 	for (size_t i = 0; i < out->n_columns; i++)
 		out->columns[i] = xstrdup(PQfname(res, (int)i));
 	out->n_rows = out->n_columns ? (size_t)PQntuples(res) : 0;
@@ -686,7 +683,7 @@ static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct s
 	PGresult *res = NULL;
 
 	if (c->streaming)
-		return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", c->app->id);
+		return sql_sample_busy(c->app->id, err);
 	if ((rc = pgsrc_begin(c, c->app->id, err)))
 		return rc;
 	const char *v[1] = { c->schema };
@@ -716,8 +713,7 @@ static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct s
 	sample_rows(res, out);
 	goto out;
 fail:
-	rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", c->app->id, table ? "table \"" : "its tables",
-			table ? table : "", table ? "\"" : "");
+	rc = sql_sample_unreadable(c->app->id, table, err);
 	pgsrc_detail(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
 	rc = source_watch_rc(&c->watch, rc, "app", c->app->id, err);
 out:
@@ -741,15 +737,14 @@ static enum jerr pg_sample_query(void *conn, const char *query, size_t limit, st
 	enum jerr rc;
 
 	if (c->streaming)
-		return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", c->app->id);
+		return sql_sample_busy(c->app->id, err);
 	if ((rc = pgsrc_begin(c, c->app->id, err)))
 		return rc;
 	sql_sample_query_sql(&sql, query, limit);
 	res = pgsrc_exec(c, sql.buf, 0, NULL);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = jerror_set(err, JERR_SOURCE, "app \"%s\": the query cannot be read", c->app->id);
+		rc = sql_sample_query_unreadable(c->app->id, err);
 		pgsrc_detail(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-		jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
 		if (source_watch_cancelled(&c->watch)) {
 			struct strbuf w = STRBUF_INIT;
 			strbuf_addf(&w, "app \"%s\"", c->app->id);

@@ -451,9 +451,7 @@ static enum jerr sf_sample_rows(struct sf_conn *c, struct sf_result *r, size_t l
 	json_t *row;
 	enum jerr rc = JERR_OK;
 
-	out->n_columns = r->n_cols > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : r->n_cols;
-	out->columns_cut = r->n_cols > out->n_columns;
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	sql_sample_columns(out, r->n_cols);
 	for (size_t i = 0; i < out->n_columns; i++)
 		out->columns[i] = xstrdup(r->cols[i].name ? r->cols[i].name : "");
 	while (out->n_columns && out->n_rows < limit && !(rc = sf_result_next(c, r, &row, what, err)) && row) {

@@ -212,6 +212,26 @@ void sql_sample_query_sql(struct strbuf *sb, const char *query, size_t limit);
 /* The statement of source_ops.sample for one table: SELECT * FROM <table quoted as d
  * quotes it> LIMIT n (n at most SOURCE_SAMPLE_MAX_ROWS), appended to sb. */
 void sql_sample_table_sql(struct strbuf *sb, const struct sql_dialect *d, const char *table, size_t limit);
+/*
+ * A sample's header for an answer of all columns: out->n_columns (at most
+ * SOURCE_SAMPLE_MAX_COLUMNS), out->columns_cut, and out->columns allocated for them
+ * (NULL after the last); the caller fills out->columns[0 .. n_columns - 1].
+ */
+void sql_sample_columns(struct source_sample *out, size_t all);
+/* The hint of a query preview the database refused. */
+#define SQL_SAMPLE_QUERY_HINT "a query source reads one SELECT statement; it cannot change the database"
+/* A preview asked of a connection that is reading a source: JERR_SOURCE, err says so. */
+enum jerr sql_sample_busy(const char *app_id, struct jerror *err);
+/*
+ * A preview's table list (table NULL) or table the database would not read:
+ * JERR_SOURCE, "app \"ID\": cannot read ..." in err; the detail is the caller's.
+ */
+enum jerr sql_sample_unreadable(const char *app_id, const char *table, struct jerror *err);
+/*
+ * A query preview the database refused: JERR_SOURCE, "app \"ID\": the query cannot
+ * be read" and SQL_SAMPLE_QUERY_HINT in err; the detail is the caller's.
+ */
+enum jerr sql_sample_query_unreadable(const char *app_id, struct jerror *err);
 /* Free a malloc'd array of n malloc'd column names (NULL is fine). */
 void sql_free_names(char **names, size_t n);
 

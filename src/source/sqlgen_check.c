@@ -115,6 +115,31 @@ void sql_sample_table_sql(struct strbuf *sb, const struct sql_dialect *d, const 
 	strbuf_addf(sb, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
 }
 
+void sql_sample_columns(struct source_sample *out, size_t all)
+{
+	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
+	out->columns_cut = all > out->n_columns;
+	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+}
+
+enum jerr sql_sample_busy(const char *app_id, struct jerror *err)
+{
+	return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", app_id);
+}
+
+enum jerr sql_sample_unreadable(const char *app_id, const char *table, struct jerror *err)
+{
+	return jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", app_id, table ? "table \"" : "its tables",
+			  table ? table : "", table ? "\"" : "");
+}
+
+enum jerr sql_sample_query_unreadable(const char *app_id, struct jerror *err)
+{
+	enum jerr rc = jerror_set(err, JERR_SOURCE, "app \"%s\": the query cannot be read", app_id);
+	jerror_hint(err, SQL_SAMPLE_QUERY_HINT);
+	return rc;
+}
+
 void sql_sample_query_sql(struct strbuf *sb, const char *query, size_t limit)
 {
 	strbuf_addstr(sb, "SELECT * FROM (");

@@ -234,6 +234,6 @@ enum jerr wrows_sample_refused(enum jerr rc, const char *app_id, struct jerror *
 	strbuf_reset(&err->msg);
 	strbuf_addf(&err->msg, "app \"%s\": the query cannot be read", app_id);
 	if (!err->hint.len)
-		jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
+		jerror_hint(err, SQL_SAMPLE_QUERY_HINT);
 	return rc;
 }
