@@ -564,32 +564,39 @@ static enum jerr bq_list_tables(struct bq_conn *c, struct source_sample *out, co
  * The dataset's tables, and with table set its first rows: SELECT * FROM `table` LIMIT n
  * in the app's dataset (defaultDataset), one query job.
  */
-static enum jerr bq_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
-			   struct jerror *err)
+/* A preview's statement, one query job, and its rows (wrows_sample_run_fn). */
+static enum jerr bq_sample_run(void *conn, const char *sql, bool query, size_t limit, struct source_sample *out,
+			       const char *what, struct jerror *err)
 {
 	struct bq_conn *c = conn;
-	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
 	struct bq_result r;
 	enum jerr rc;
 
 	memset(&r, 0, sizeof(r));
-	strbuf_addf(&what, "app \"%s\"", c->app->id);
-	if ((rc = bq_list_tables(c, out, what.buf, err))) {
-		jerror_prefix(err, "cannot list the tables of dataset \"%s\": ", c->dataset);
-		goto out;
-	}
-	if (!table || (rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
-		goto out;
-	sql_sample_table_sql(&sql, &bq_dialect, table, limit);
-	strbuf_reset(&what);
-	strbuf_addf(&what, "app \"%s\": table \"%s\"", c->app->id, table);
-	if (!(rc = bq_exec(c, sql.buf, NULL, NULL, 0, false, &r, what.buf, err)))
-		rc = bq_sample_rows(c, &r, wrows_sample_limit(limit), out, what.buf, err);
-out:
+	rc = bq_exec(c, sql, NULL, NULL, 0, false, &r, what, err);
+	if (query)
+		rc = wrows_sample_refused(rc, c->app->id, err);
+	if (!rc)
+		rc = bq_sample_rows(c, &r, limit, out, what, err);
 	bq_result_release(&r);
-	strbuf_release(&sql);
-	strbuf_release(&what);
 	return rc;
+}
+
+static enum jerr bq_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+			   struct jerror *err)
+{
+	struct bq_conn *c = conn;
+	struct strbuf what = STRBUF_INIT;
+	enum jerr rc;
+
+	strbuf_addf(&what, "app \"%s\"", c->app->id);
+	rc = bq_list_tables(c, out, what.buf, err);
+	strbuf_release(&what);
+	if (rc) {
+		jerror_prefix(err, "cannot list the tables of dataset \"%s\": ", c->dataset);
+		return rc;
+	}
+	return wrows_sample_table(c, bq_sample_run, c->app->id, &bq_dialect, table, limit, out, err);
 }
 
 /*
@@ -600,22 +607,7 @@ out:
 static enum jerr bq_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
 				 struct jerror *err)
 {
-	struct bq_conn *c = conn;
-	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
-	struct bq_result r;
-	enum jerr rc;
-
-	memset(&r, 0, sizeof(r));
-	strbuf_addf(&what, "app \"%s\"", c->app->id);
-	sql_sample_query_sql(&sql, query, wrows_sample_limit(limit));
-	rc = bq_exec(c, sql.buf, NULL, NULL, 0, false, &r, what.buf, err);
-	rc = wrows_sample_refused(rc, c->app->id, err);
-	if (!rc)
-		rc = bq_sample_rows(c, &r, wrows_sample_limit(limit), out, what.buf, err);
-	bq_result_release(&r);
-	strbuf_release(&sql);
-	strbuf_release(&what);
-	return rc;
+	return wrows_sample_query(conn, bq_sample_run, ((struct bq_conn *)conn)->app->id, query, limit, out, err);
 }
 
 const struct source_ops source_bigquery = {

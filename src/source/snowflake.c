@@ -470,7 +470,24 @@ static enum jerr sf_sample_rows(struct sf_conn *c, struct sf_result *r, size_t l
 	return JERR_OK;
 }
 
-/* Where limit is the caller's: at most SOURCE_SAMPLE_MAX_ROWS. */
+/* A preview's statement, one read-only statement, and its rows (wrows_sample_run_fn). */
+static enum jerr sf_sample_run(void *conn, const char *sql, bool query, size_t limit, struct source_sample *out,
+			       const char *what, struct jerror *err)
+{
+	struct sf_conn *c = conn;
+	struct sf_result r;
+	enum jerr rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = sf_exec(c, sql, NULL, 0, &r, what, err);
+	if (query)
+		rc = wrows_sample_refused(rc, c->app->id, err);
+	if (!rc)
+		rc = sf_sample_rows(c, &r, limit, out, what, err);
+	sf_result_release(&r);
+	return rc;
+}
+
 /*
  * The tables and views of the app's schema (INFORMATION_SCHEMA.TABLES, by name), and
  * with table set its first rows: SELECT * FROM "table" LIMIT n in the session's
@@ -480,32 +497,20 @@ static enum jerr sf_sample(void *conn, const char *table, size_t limit, struct s
 			   struct jerror *err)
 {
 	struct sf_conn *c = conn;
-	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
+	struct strbuf what = STRBUF_INIT;
 	struct sql_bind b[1] = { { .kind = SQL_BIND_TEXT, .s = c->schema } };
-	struct sf_result r;
 	enum jerr rc;
 
-	memset(&r, 0, sizeof(r));
 	strbuf_addf(&what, "app \"%s\"", c->app->id);
 	rc = sf_names(c, "SELECT \"TABLE_NAME\" FROM \"INFORMATION_SCHEMA\".\"TABLES\" WHERE \"TABLE_SCHEMA\" = ? "
 			 "ORDER BY 1",
 		      b, 1, &out->tables, &out->n_tables, what.buf, err);
+	strbuf_release(&what);
 	if (rc) {
 		jerror_prefix(err, "cannot list its tables: ");
-		goto out;
+		return rc;
 	}
-	if (!table || (rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
-		goto out;
-	sql_sample_table_sql(&sql, &sf_dialect, table, limit);
-	strbuf_reset(&what);
-	strbuf_addf(&what, "app \"%s\": table \"%s\"", c->app->id, table);
-	if (!(rc = sf_exec(c, sql.buf, NULL, 0, &r, what.buf, err)))
-		rc = sf_sample_rows(c, &r, wrows_sample_limit(limit), out, what.buf, err);
-out:
-	sf_result_release(&r);
-	strbuf_release(&sql);
-	strbuf_release(&what);
-	return rc;
+	return wrows_sample_table(c, sf_sample_run, c->app->id, &sf_dialect, table, limit, out, err);
 }
 
 /*
@@ -517,22 +522,7 @@ out:
 static enum jerr sf_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
 				 struct jerror *err)
 {
-	struct sf_conn *c = conn;
-	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
-	struct sf_result r;
-	enum jerr rc;
-
-	memset(&r, 0, sizeof(r));
-	strbuf_addf(&what, "app \"%s\"", c->app->id);
-	sql_sample_query_sql(&sql, query, wrows_sample_limit(limit));
-	rc = sf_exec(c, sql.buf, NULL, 0, &r, what.buf, err);
-	rc = wrows_sample_refused(rc, c->app->id, err);
-	if (!rc)
-		rc = sf_sample_rows(c, &r, wrows_sample_limit(limit), out, what.buf, err);
-	sf_result_release(&r);
-	strbuf_release(&sql);
-	strbuf_release(&what);
-	return rc;
+	return wrows_sample_query(conn, sf_sample_run, ((struct sf_conn *)conn)->app->id, query, limit, out, err);
 }
 
 const struct source_ops source_snowflake = {

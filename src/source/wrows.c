@@ -237,3 +237,33 @@ enum jerr wrows_sample_refused(enum jerr rc, const char *app_id, struct jerror *
 		jerror_hint(err, SQL_SAMPLE_QUERY_HINT);
 	return rc;
 }
+
+enum jerr wrows_sample_table(void *conn, wrows_sample_run_fn run, const char *app_id, const struct sql_dialect *d,
+			     const char *table, size_t limit, struct source_sample *out, struct jerror *err)
+{
+	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
+	enum jerr rc = JERR_OK;
+
+	if (!table || (rc = sql_sample_table_known(app_id, table, out->tables, out->n_tables, err)))
+		return rc;
+	sql_sample_table_sql(&sql, d, table, limit);
+	strbuf_addf(&what, "app \"%s\": table \"%s\"", app_id, table);
+	rc = run(conn, sql.buf, false, wrows_sample_limit(limit), out, what.buf, err);
+	strbuf_release(&sql);
+	strbuf_release(&what);
+	return rc;
+}
+
+enum jerr wrows_sample_query(void *conn, wrows_sample_run_fn run, const char *app_id, const char *query,
+			     size_t limit, struct source_sample *out, struct jerror *err)
+{
+	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
+	enum jerr rc;
+
+	strbuf_addf(&what, "app \"%s\"", app_id);
+	sql_sample_query_sql(&sql, query, wrows_sample_limit(limit));
+	rc = run(conn, sql.buf, true, wrows_sample_limit(limit), out, what.buf, err);
+	strbuf_release(&sql);
+	strbuf_release(&what);
+	return rc;
+}
