@@ -188,6 +188,17 @@ void synclog_add_insert_head(struct strbuf *sb, const char *prefix, const char *
 		strbuf_addf(sb, "%s%s", i ? ", " : "", cols[i]);
 }
 
+enum jerr synclog_check_version(const char *app_id, const char *prefix, const char *where, int version,
+				struct jerror *err)
+{
+	if (version <= SYNCLOG_SCHEMA_VERSION)
+		return JERR_OK;
+	jerror_set(err, JERR_IO, "sync log app \"%s\": table %ssync_meta at %s says schema version %d, "
+		   "this joey writes version %d", app_id, prefix, where, version, SYNCLOG_SCHEMA_VERSION);
+	jerror_hint(err, "upgrade joey, or set syncLogTablePrefix to log into other tables");
+	return JERR_IO;
+}
+
 void synclog_add_run_excluded(struct strbuf *sb)
 {
 	for (int i = 2; i < SYNCLOG_RUN_COLS; i++)

@@ -187,5 +187,12 @@ bool synclog_hit_from_text(const char *const v[SYNCLOG_HIT_COLS], struct synclog
 bool synclog_time_parse(const char *s, int64_t *ms);
 /* Appends the summary's upsert: "<col> = excluded.<col>, ..." for every column after the key (PostgreSQL, SQLite). */
 void synclog_add_run_excluded(struct strbuf *sb);
+/*
+ * The schema version read from <prefix>sync_meta of the log database at where (a
+ * server's name): JERR_OK when this joey writes that version or a later one, else
+ * JERR_IO, err saying so with a hint.
+ */
+enum jerr synclog_check_version(const char *app_id, const char *prefix, const char *where, int version,
+				struct jerror *err) JOEY_WUR;
 
 #endif

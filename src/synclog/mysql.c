@@ -143,12 +143,8 @@ static enum jerr my_connect(const struct cfg_app *app, const char *root, const c
 	int version = row && row[0] ? atoi(row[0]) : 0;
 	if (res)
 		mysql_free_result(res);
-	if (version > SYNCLOG_SCHEMA_VERSION) {
-		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": table %ssync_meta at %s says schema version %d, "
-				"this joey writes version %d", app->id, P, c->where, version, SYNCLOG_SCHEMA_VERSION);
-		jerror_hint(err, "upgrade joey, or set syncLogTablePrefix to log into other tables");
+	if ((rc = synclog_check_version(app->id, P, c->where, version, err)))
 		goto out;
-	}
 	*out = c;
 	c = NULL;
 out:

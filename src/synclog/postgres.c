@@ -204,12 +204,8 @@ static enum jerr pg_connect(const struct cfg_app *app, const char *root, const c
 	}
 	int version = PQntuples(res) ? atoi(PQgetvalue(res, 0, 0)) : 0;
 	PQclear(res);
-	if (version > SYNCLOG_SCHEMA_VERSION) {
-		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": table %ssync_meta at %s says schema version %d, "
-				"this joey writes version %d", app->id, P, c->where, version, SYNCLOG_SCHEMA_VERSION);
-		jerror_hint(err, "upgrade joey, or set syncLogTablePrefix to log into other tables");
+	if ((rc = synclog_check_version(app->id, P, c->where, version, err)))
 		goto out;
-	}
 	synclog_add_insert_head(&c->ins_record, P, "sync_records", synclog_record_cols, SYNCLOG_RECORD_COLS);
 	strbuf_addstr(&c->ins_record, ") VALUES ");
 	*out = c;

@@ -34,6 +34,24 @@ static enum jerr exec(struct synclog_db *c, const char *sql, const char *what, s
 	return JERR_OK;
 }
 
+/* Appends "INSERT INTO <prefix><table> (<cols>) VALUES (?1, ..., ?n) ": the conflict clause is the caller's. */
+static void add_insert(struct strbuf *sql, const char *prefix, const char *table, const char *const *cols, int n)
+{
+	synclog_add_insert_head(sql, prefix, table, cols, n);
+	strbuf_addstr(sql, ") VALUES (");
+	for (int i = 0; i < n; i++)
+		strbuf_addf(sql, "%s?%d", i ? ", " : "", i + 1);
+	strbuf_addstr(sql, ") ");
+}
+
+/* sql (an insert of the log) prepared into *st, kept for the connection. */
+static enum jerr prepare_insert(struct synclog_db *c, const struct strbuf *sql, sqlite3_stmt **st, struct jerror *err)
+{
+	if (sqlite3_prepare_v2(c->db, sql->buf, -1, st, NULL) != SQLITE_OK)
+		return db_err(c, err, "prepare the insert into the sync log");
+	return JERR_OK;
+}
+
 static void sq_close(struct synclog_db *c)
 {
 	if (!c)
@@ -128,26 +146,16 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *root, const c
 		goto out;
 	}
 	strbuf_reset(&sql);
-	synclog_add_insert_head(&sql, P, "sync_records", synclog_record_cols, SYNCLOG_RECORD_COLS);
-	strbuf_addstr(&sql, ") VALUES (");
-	for (int i = 0; i < SYNCLOG_RECORD_COLS; i++)
-		strbuf_addf(&sql, "%s?%d", i ? ", " : "", i + 1);
-	strbuf_addstr(&sql, ") ON CONFLICT (destination, run_id, record_key, attempt) DO NOTHING");
-	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &c->ins_record, NULL) != SQLITE_OK) {
-		rc = db_err(c, err, "prepare the insert into the sync log");
+	add_insert(&sql, P, "sync_records", synclog_record_cols, SYNCLOG_RECORD_COLS);
+	strbuf_addstr(&sql, "ON CONFLICT (destination, run_id, record_key, attempt) DO NOTHING");
+	if ((rc = prepare_insert(c, &sql, &c->ins_record, err)))
 		goto out;
-	}
 	strbuf_reset(&sql);
-	synclog_add_insert_head(&sql, P, "sync_runs", synclog_run_cols, SYNCLOG_RUN_COLS);
-	strbuf_addstr(&sql, ") VALUES (");
-	for (int i = 0; i < SYNCLOG_RUN_COLS; i++)
-		strbuf_addf(&sql, "%s?%d", i ? ", " : "", i + 1);
-	strbuf_addstr(&sql, ") ON CONFLICT (destination, run_id) DO UPDATE SET ");
+	add_insert(&sql, P, "sync_runs", synclog_run_cols, SYNCLOG_RUN_COLS);
+	strbuf_addstr(&sql, "ON CONFLICT (destination, run_id) DO UPDATE SET ");
 	synclog_add_run_excluded(&sql);
-	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &c->ins_run, NULL) != SQLITE_OK) {
-		rc = db_err(c, err, "prepare the insert into the sync log");
+	if ((rc = prepare_insert(c, &sql, &c->ins_run, err)))
 		goto out;
-	}
 	*out = c;
 	c = NULL;
 out:
