@@ -102,21 +102,23 @@ bad:
 /*
  * A preview's statement (sql) and its rows into out; what is the message of any failure.
  * A statement the server refused gets hint (NULL: none) unless the server's words
- * brought one.
+ * brought one. Releases sql and what.
  */
-static enum jerr sample_run(struct ch_conn *c, const char *sql, const char *what, const char *hint,
+static enum jerr sample_run(struct ch_conn *c, struct strbuf *sql, struct strbuf *what, const char *hint,
 			    struct source_sample *out, struct jerror *err)
 {
 	struct ch_req *r = NULL;
 	int code;
 	enum jerr rc;
 
-	if ((rc = ch_run_short(c, sql, what, &r, &code, err))) {
+	if ((rc = ch_run_short(c, sql->buf, what->buf, &r, &code, err))) {
 		if (hint && err && !err->hint.len)
 			jerror_hint(err, "%s", hint);
 	} else
-		rc = sample_rows(c, r, what, out, err);
+		rc = sample_rows(c, r, what->buf, out, err);
 	ch_req_free(r);
+	strbuf_release(sql);
+	strbuf_release(what);
 	return rc;
 }
 
@@ -141,10 +143,7 @@ enum jerr ch_sample(void *conn, const char *table, size_t limit, struct source_s
 	strbuf_addch(&sql, '`');
 	strbuf_addf(&sql, " LIMIT %zu" CH_FORMAT, limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
 	strbuf_addf(&what, "app \"%s\": cannot read table \"%s\"", c->app->id, table);
-	rc = sample_run(c, sql.buf, what.buf, NULL, out, err);
-	strbuf_release(&sql);
-	strbuf_release(&what);
-	return rc;
+	return sample_run(c, &sql, &what, NULL, out, err);
 }
 
 /* source_ops.sample_query (source.h): the query as a derived table, one read-only statement. */
@@ -153,13 +152,9 @@ enum jerr ch_sample_query(void *conn, const char *query, size_t limit, struct so
 {
 	struct ch_conn *c = conn;
 	struct strbuf sql = STRBUF_INIT, what = STRBUF_INIT;
-	enum jerr rc;
 
 	sql_sample_query_sql(&sql, query, limit);
 	strbuf_addstr(&sql, CH_FORMAT);
 	strbuf_addf(&what, "app \"%s\": the query cannot be read", c->app->id);
-	rc = sample_run(c, sql.buf, what.buf, SQL_SAMPLE_QUERY_HINT, out, err);
-	strbuf_release(&sql);
-	strbuf_release(&what);
-	return rc;
+	return sample_run(c, &sql, &what, SQL_SAMPLE_QUERY_HINT, out, err);
 }
