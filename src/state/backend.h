@@ -318,5 +318,11 @@ size_t state_key_digits(int64_t i, char *buf);
 const char *state_key_str(const struct rkey *key, struct strbuf *sb);
 /* "running" etc. back to the enum (unknown: RUN_FAILED). */
 enum run_status state_run_status_parse(const char *name);
+/*
+ * The schema version read from the store at path (borrowed): JERR_OK when this joey
+ * knows it, else JERR_STATE_VERSION, err naming both versions and hinting at another
+ * `other` ("schema", "file") for --state.
+ */
+enum jerr state_check_newer(const char *path, int64_t version, const char *other, struct jerror *err) JOEY_WUR;
 
 #endif

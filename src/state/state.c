@@ -317,6 +317,17 @@ enum run_status state_run_status_parse(const char *name)
 	return RUN_FAILED;
 }
 
+enum jerr state_check_newer(const char *path, int64_t version, const char *other, struct jerror *err)
+{
+	if (version <= STATE_SCHEMA_VERSION)
+		return JERR_OK;
+	jerror_set(err, JERR_STATE_VERSION,
+		   "state store \"%s\" was written by a newer joey (schema version %" PRId64 ", this joey knows up to %d)",
+		   path, version, STATE_SCHEMA_VERSION);
+	jerror_hint(err, "upgrade joey, or pass --state with another %s", other);
+	return JERR_STATE_VERSION;
+}
+
 enum jerr state_run_start(struct state *st, const char *dest_id, const char *kind,
 			  int64_t *run_id, struct jerror *err)
 {

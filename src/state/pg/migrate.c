@@ -87,15 +87,7 @@ enum jerr pg_identify(struct pg_state *ps, int64_t *version, bool *fresh, bool *
 				 "to start afresh (the next run then re-sends every record)");
 		return JERR_STATE;
 	}
-	if (*version > STATE_SCHEMA_VERSION) {
-		jerror_set(err, JERR_STATE_VERSION,
-			   "state store \"%s\" was written by a newer joey (schema version %" PRId64
-			   ", this joey knows up to %d)",
-			   ps->base.path, *version, STATE_SCHEMA_VERSION);
-		jerror_hint(err, "upgrade joey, or pass --state with another schema");
-		return JERR_STATE_VERSION;
-	}
-	return JERR_OK;
+	return state_check_newer(ps->base.path, *version, "schema", err);
 }
 
 static const struct state_pg_step *step_from(int64_t v)

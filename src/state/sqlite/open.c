@@ -94,15 +94,7 @@ static enum jerr identify(struct sq_state *sq, int64_t *version, bool *fresh, st
 				 "(the next run then re-sends every record)");
 		return JERR_STATE;
 	}
-	if (*version > STATE_SCHEMA_VERSION) {
-		jerror_set(err, JERR_STATE_VERSION,
-			   "state store \"%s\" was written by a newer joey (schema version %" PRId64
-			   ", this joey knows up to %d)",
-			   path, *version, STATE_SCHEMA_VERSION);
-		jerror_hint(err, "upgrade joey, or pass --state with another file");
-		return JERR_STATE_VERSION;
-	}
-	return JERR_OK;
+	return state_check_newer(path, *version, "file", err);
 }
 
 /* Apply every migration step after version from, one transaction each. */
