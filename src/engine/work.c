@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "engine/marks.h"
 #include "engine/record.h"
+#include "state/confgen.h"
 
 static double now_s(void)
 {
@@ -177,6 +179,124 @@ void work_sample_free(struct work_sample *s)
 	free(s);
 }
 
+/* ---- one config for a job ---- */
+
+enum jerr work_publish_config(const struct config *cfg, struct state *st, const char *origin, struct jerror *err)
+{
+	const char *owner = NULL;
+	const struct cfg_option *lit = config_literal_secret(cfg, &owner);
+	char why[512], host[256] = "?", by[400];
+	gethostname(host, sizeof(host) - 1);
+	snprintf(by, sizeof(by), "%s:%ld %s", host, (long)getpid(), origin);
+	if (lit)
+		snprintf(why, sizeof(why),
+			 "option \"%s\" of \"%s\" is a secret written in the config files (%s:%d), and the state store "
+			 "never holds secrets",
+			 lit->key, owner ? owner : "?", lit->pos.file ? lit->pos.file : "?", lit->pos.line);
+	return state_config_publish(st, cfg->generation, lit ? NULL : cfg->snapshot, cfg->snapshot_len,
+				    lit ? why : NULL, by, err);
+}
+
+/* A short form of a generation for messages: its first 12 hex digits. */
+#define GEN_SHORT(g) 12, (g)
+
+/* Load dir (or the snapshot snap) into *out; keep it only when it is generation gen. */
+static bool load_generation(const struct config *cfg, const struct config_opts *co, const char *gen,
+			    const struct strbuf *snap, struct config **out, struct strbuf *failed)
+{
+	struct config_opts o = co ? *co : (struct config_opts){ 0 };
+	struct config *c = NULL;
+	struct jerror e = JERROR_INIT;
+	if (snap) {
+		o.snapshot = snap->buf;
+		o.snapshot_len = snap->len;
+		o.root = cfg->root;
+	}
+	enum jerr rc = config_load(cfg->dir, &o, &c, &e);
+	*out = NULL;
+	if (!rc && !strcmp(c->generation, gen)) {
+		*out = c;
+	} else if (snap && c && rc == JERR_CONFIG) {
+		/* the first error says what is missing here (a secret, most likely) */
+		for (size_t i = 0; i < c->n_diags; i++)
+			if (c->diags[i].severity == DIAG_ERROR) {
+				strbuf_addf(failed, "%s:%d: %s", c->diags[i].pos.file ? c->diags[i].pos.file : "?",
+					    c->diags[i].pos.line, c->diags[i].message);
+				if (c->diags[i].hint)
+					strbuf_addf(failed, " (hint: %s)", c->diags[i].hint);
+				break;
+			}
+		if (c->n_errors > 1)
+			strbuf_addf(failed, "; %zu errors in all", c->n_errors);
+	} else if (snap) {
+		strbuf_addstr(failed, rc ? e.msg.buf : "it loaded as another generation");
+	}
+	if (!*out)
+		config_free(c);
+	jerror_release(&e);
+	return *out != NULL;
+}
+
+enum jerr work_item_config(const struct config *cfg, const struct config_opts *co, struct state *st,
+			   const struct state_work_item *it, struct config **cache, const struct config **use,
+			   struct jerror *why, struct jerror *err)
+{
+	const char *gen = it->config_gen.buf;
+	struct strbuf snap = STRBUF_INIT, withheld = STRBUF_INIT, failed = STRBUF_INIT;
+	struct config *c = NULL;
+	bool found = false;
+	enum jerr rc = JERR_OK;
+
+	*use = NULL;
+	if (!it->config_gen.len || !strcmp(gen, cfg->generation)) {
+		*use = cfg;
+		return JERR_OK;
+	}
+	if (*cache && !strcmp((*cache)->generation, gen)) {
+		*use = *cache;
+		return JERR_OK;
+	}
+	if (load_generation(cfg, co, gen, NULL, &c, &failed)) {
+		log_warn("job %" PRId64 " was queued with config generation %.*s, which is what config directory \"%s\" "
+			 "holds now, but not what this worker loaded (%.*s): running its items with the files as they "
+			 "are now; reload this worker (SIGHUP) to use them for everything",
+			 it->job_id, GEN_SHORT(gen), cfg->dir, GEN_SHORT(cfg->generation));
+		goto got;
+	}
+	if ((rc = state_config_fetch(st, gen, &snap, &withheld, &found, err)))
+		goto out;
+	if (found && snap.len && load_generation(cfg, co, gen, &snap, &c, &failed)) {
+		log_warn("job %" PRId64 " was queued with config generation %.*s; this worker's config directory \"%s\" "
+			 "holds %.*s: running its items with the job's config from the state store",
+			 it->job_id, GEN_SHORT(gen), cfg->dir, GEN_SHORT(cfg->generation));
+		goto got;
+	}
+	jerror_set(why, JERR_CONFIG,
+		   "work item %d/%d of job %" PRId64 " not run: it was queued with config generation %.*s, and this "
+		   "worker has %.*s and cannot load the job's",
+		   it->part + 1, it->n_parts, it->job_id, GEN_SHORT(gen), GEN_SHORT(cfg->generation));
+	if (!found)
+		jerror_detail(why, "the state store has no copy of generation %.*s (dropped after %d newer ones, or "
+				   "queued by a joey that did not record it)",
+			      GEN_SHORT(gen), STATE_CONFIG_KEEP);
+	else if (!snap.len)
+		jerror_detail(why, "the state store holds no snapshot of it: %s", withheld.buf);
+	else
+		jerror_detail(why, "its snapshot from the state store does not load here: %s", failed.buf);
+	jerror_hint(why, "give every worker the same config files and secrets (send them SIGHUP after a change), "
+			 "or keep secrets in \"${NAME}\" references; then run the destination again");
+	goto out;
+got:
+	config_free(*cache);
+	*cache = c;
+	*use = c;
+out:
+	strbuf_release(&snap);
+	strbuf_release(&withheld);
+	strbuf_release(&failed);
+	return rc;
+}
+
 /* ---- queueing ---- */
 
 static int dest_partitions(const struct work_request *req, const struct cfg_destination *d)
@@ -271,8 +391,10 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 		.dedup = req->dedup,
 		.force = req->force,
 		.max_delete_percent = req->max_delete_percent,
+		.config_gen = cfg->generation,
 	};
-	if ((rc = state_work_enqueue(st, &spec, parts, n_parts, job_id, duplicate, err)))
+	if ((rc = work_publish_config(cfg, st, "job", err)) ||
+	    (rc = state_work_enqueue(st, &spec, parts, n_parts, job_id, duplicate, err)))
 		goto out;
 	if (*duplicate) {
 		state_rollback(st);
