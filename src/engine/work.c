@@ -2,6 +2,7 @@
 #include "engine/work.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,7 +314,8 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 	const struct cfg_destination **dests = xcalloc(cfg->n_destinations + 1, sizeof(*dests));
 	struct state_work_part *parts = NULL;
 	struct work_sample *sample = NULL;
-	struct strbuf since = STRBUF_INIT;
+	struct strbuf since = STRBUF_INIT, marks = STRBUF_INIT;
+	struct model_marks mk;
 	size_t n_dests = 0, n_parts = 0, alloc_parts = 0;
 	bool have_since = false, in_tx = false;
 	int max_n = 1;
@@ -321,6 +323,7 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 
 	*job_id = 0;
 	*duplicate = false;
+	memset(&mk, 0, sizeof(mk));
 	if ((rc = state_work_supported(st, err)))
 		goto out;
 	for (size_t i = 0; i < cfg->n_destinations; i++) {
@@ -338,14 +341,22 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 		rc = jerror_set(err, JERR_USAGE, "model \"%s\" has no destination to run", model->id);
 		goto out;
 	}
-	if ((rc = marks_primary_schedule(cfg, model, &sched, err)))
+	/* every schedule's mark now: each item reads as a single run would (marks.h) */
+	if ((rc = model_marks_load(cfg, model, st, req->full, &mk, err)) ||
+	    (rc = model_marks_job_text(&mk, req->full, &marks)))
 		goto out;
-	if (sched && !req->full && (rc = state_mark_get(st, sched->id, &since, &have_since, err)))
-		goto out;
+	sched = mk.sched[0] ? mk.sched[0] : NULL;
+	if (sched && mk.incremental) {
+		/* for the primary source's schedule (what older workers read) and the sample */
+		strbuf_add(&since, mk.mark[0].buf, mk.mark[0].len);
+		have_since = true;
+	}
 	if (max_n > 1) {
+		/* the bounds: quantiles of the keys the job reads; a changed-records read (a
+		 * secondary schedule) may read any key, so every key of the primary source */
 		struct source_read read = { 0 };
-		if (sched && have_since) {
-			read.since_column = cfg_options_str(&sched->options, "column");
+		if (sched && have_since && !mk.scope.since_value) {
+			read.since_column = mk.column[0];
 			read.since_value = since.buf;
 		}
 		double t0 = now_s();
@@ -392,6 +403,7 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 		.force = req->force,
 		.max_delete_percent = req->max_delete_percent,
 		.config_gen = cfg->generation,
+		.marks = marks.buf,
 	};
 	if ((rc = work_publish_config(cfg, st, "job", err)) ||
 	    (rc = state_work_enqueue(st, &spec, parts, n_parts, job_id, duplicate, err)))
@@ -415,6 +427,8 @@ out:
 		*job_id = 0;
 	work_sample_free(sample);
 	strbuf_release(&since);
+	strbuf_release(&marks);
+	model_marks_release(&mk);
 	free(parts);
 	free(dests);
 	return rc;
@@ -447,7 +461,8 @@ enum jerr work_run_item(const struct config *cfg, struct state *st, const struct
 	const struct cfg_destination *d = NULL;
 	struct run r = { 0 };
 	struct run_opts o = *ro;
-	struct run_part part = { it->range, it->run_id, it->has_since ? it->since.buf : NULL };
+	struct run_part part = { it->range, it->run_id, it->has_since ? it->since.buf : NULL,
+				 it->marks.len ? it->marks.buf : NULL };
 	double t0 = now_s();
 	enum jerr rc;
 
@@ -488,9 +503,26 @@ enum jerr work_run_item(const struct config *cfg, struct state *st, const struct
 	out->stats = rd->stats;
 	out->interrupted = rd->status == RUN_INTERRUPTED;
 	out->res.read_ok = true;
-	for (size_t m = 0; m < r.n_models; m++) {
-		out->res.read_ok = r.models[m].read_ok;
-		strbuf_addslice(&out->seen, (struct slice){ r.models[m].seen.buf, r.models[m].seen.len });
+	if (part.marks) {
+		/* every schedule's largest value: {"<schedule id>": "<value>", ...} (job_seen_add) */
+		json_t *by = json_object();
+		for (size_t m = 0; m < r.n_models; m++) {
+			out->res.read_ok &= r.models[m].read_ok;
+			if (r.models[m].seen.len)
+				json_object_set_new(by, r.models[m].schedule->id,
+						    json_stringn(r.models[m].seen.buf, r.models[m].seen.len));
+		}
+		if (json_object_size(by)) {
+			char *t = json_dumps(by, JSON_COMPACT | JSON_SORT_KEYS);
+			strbuf_addstr(&out->seen, t);
+			free(t);
+		}
+		json_decref(by);
+	} else {
+		for (size_t m = 0; m < r.n_models; m++) {
+			out->res.read_ok = r.models[m].read_ok;
+			strbuf_addslice(&out->seen, (struct slice){ r.models[m].seen.buf, r.models[m].seen.len });
+		}
 	}
 	out->res.seen = out->seen.len ? out->seen.buf : NULL;
 	if (rd->err.msg.len) {
@@ -518,12 +550,55 @@ struct job_dest {
 	bool unsubscribe;   /* what the guard held: unsubscribes, not deletes */
 };
 
+/* A schedule's largest value over a job's items (jobs with marks). */
+struct job_seen {
+	char *schedule_id;
+	struct strbuf seen;
+};
+
 struct job_sum {
 	struct job_dest *dests;
 	size_t n, alloc;
 	bool read_ok;
-	struct strbuf seen; /* the largest since value */
+	struct strbuf seen; /* the largest since value (jobs without marks) */
+	bool per_schedule;  /* items' seen are {"<schedule id>": "<value>"} objects */
+	struct job_seen *scheds;
+	size_t n_scheds, alloc_scheds;
+	bool seen_bad;      /* an item's seen did not parse: no mark moves */
 };
+
+/* Fold one item's per-schedule values (its seen, a JSON object) into s. */
+static void job_seen_add(struct job_sum *s, const char *text)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	const char *id;
+	json_t *v;
+	if (!json_is_object(o)) {
+		s->seen_bad = true;
+		json_decref(o);
+		return;
+	}
+	json_object_foreach(o, id, v) {
+		struct job_seen *x = NULL;
+		if (!json_is_string(v))
+			continue;
+		struct slice val = { json_string_value(v), json_string_length(v) };
+		for (size_t i = 0; i < s->n_scheds && !x; i++)
+			if (!strcmp(s->scheds[i].schedule_id, id))
+				x = &s->scheds[i];
+		if (!x) {
+			ALLOC_GROW(s->scheds, s->n_scheds + 1, s->alloc_scheds);
+			x = &s->scheds[s->n_scheds++];
+			x->schedule_id = xstrdup(id);
+			strbuf_init(&x->seen, 0);
+		}
+		if (!x->seen.len || source_since_compare(val, (struct slice){ x->seen.buf, x->seen.len }) > 0) {
+			strbuf_reset(&x->seen);
+			strbuf_addslice(&x->seen, val);
+		}
+	}
+	json_decref(o);
+}
 
 static enum jerr sum_item(void *ctx, const struct state_work_item_info *it, struct jerror *err)
 {
@@ -559,7 +634,10 @@ static enum jerr sum_item(void *ctx, const struct state_work_item_info *it, stru
 	} else if (it->error && !d->other_error) {
 		d->other_error = xstrdup(it->error);
 	}
-	if (it->seen && *it->seen &&
+	if (s->per_schedule) {
+		if (it->seen && *it->seen)
+			job_seen_add(s, it->seen);
+	} else if (it->seen && *it->seen &&
 	    (!s->seen.len || source_since_compare(slice_of(it->seen), (struct slice){ s->seen.buf, s->seen.len }) > 0)) {
 		strbuf_reset(&s->seen);
 		strbuf_addstr(&s->seen, it->seen);
@@ -576,6 +654,11 @@ static void job_sum_release(struct job_sum *s)
 	}
 	free(s->dests);
 	strbuf_release(&s->seen);
+	for (size_t i = 0; i < s->n_scheds; i++) {
+		free(s->scheds[i].schedule_id);
+		strbuf_release(&s->scheds[i].seen);
+	}
+	free(s->scheds);
 }
 
 /*
@@ -610,7 +693,8 @@ static enum jerr job_guard_message(struct state *st, const struct job_dest *d, s
 static enum jerr close_job(const struct config *cfg, struct state *st, const struct state_work_item *it,
 			   struct jerror *err)
 {
-	struct job_sum s = { .read_ok = true };
+	struct job_sum s = { .read_ok = true, .per_schedule = it->marks.len > 0 };
+	struct strbuf set = STRBUF_INIT; /* the marks moved, for the job's row and the log */
 	const char *mark = NULL;
 	bool ok = true;
 	enum jerr rc;
@@ -649,7 +733,15 @@ static enum jerr close_job(const struct config *cfg, struct state *st, const str
 			in_job = !strcmp(s.dests[k].dest_id, d->id);
 		all_dests = in_job;
 	}
-	if (it->schedule_id.len && ok && s.read_ok && s.seen.len && all_dests) {
+	if (s.per_schedule && ok && s.read_ok && !s.seen_bad && all_dests) {
+		/* each schedule's mark: the largest value its source showed in any item */
+		for (size_t i = 0; i < s.n_scheds; i++) {
+			if ((rc = state_mark_set(st, s.scheds[i].schedule_id, s.scheds[i].seen.buf, err)))
+				goto out;
+			strbuf_addf(&set, "%s%s=%s", set.len ? ", " : "", s.scheds[i].schedule_id, s.scheds[i].seen.buf);
+		}
+		mark = set.len ? set.buf : NULL;
+	} else if (!s.per_schedule && it->schedule_id.len && ok && s.read_ok && s.seen.len && all_dests) {
 		if ((rc = state_mark_set(st, it->schedule_id.buf, s.seen.buf, err)))
 			goto out;
 		mark = s.seen.buf;
@@ -658,9 +750,10 @@ static enum jerr close_job(const struct config *cfg, struct state *st, const str
 	if (!rc)
 		log_info("job %" PRId64 " %s: model \"%s\", %zu destination%s%s%s", it->job_id,
 			 ok ? "succeeded" : "failed", it->model_id.buf, s.n, s.n == 1 ? "" : "s",
-			 mark ? ", mark now " : "", mark ? mark : "");
+			 mark ? (s.per_schedule ? ", marks now " : ", mark now ") : "", mark ? mark : "");
 out:
 	job_sum_release(&s);
+	strbuf_release(&set);
 	return rc;
 }
 
