@@ -26,10 +26,18 @@
  * guard on the whole destination: if every range deletes at most p% of its rows, the
  * run deletes at most p% of all of them. It can refuse a run the whole-destination
  * guard would allow (deletes bunched in one key range); --force overrides both.
- * A job's incremental mark (its schedule's) advances only when every item of every
- * destination of the job succeeded (no failed row), every item read its source to the
- * end, and the job covers every destination of the model, to the largest since value
- * any item read; otherwise it stays and the next job reads the same rows again.
+ * Marks. A job follows every incremental schedule of its model as a single run does
+ * (marks.h): it stores every schedule's mark when queued (work_jobs.marks), each item
+ * loads them from there (run_part.marks) and reports the largest value each schedule's
+ * source showed (its seen: {"<schedule id>": "<value>"}). The marks advance only when
+ * every item of every destination of the job succeeded (no failed row), every item
+ * read its sources to the end, and the job covers every destination of the model,
+ * each to the largest value any item showed; otherwise they stay and the next job
+ * reads the same rows again. (Jobs queued by an older joey, without marks, still read
+ * and advance their primary schedule's mark alone.)
+ *
+ * Config. A job records the config generation it is queued with (work_publish_config,
+ * state/confgen.h); a worker runs its items only with that config (work_item_config).
  */
 #ifndef JOEY_WORK_H
 #define JOEY_WORK_H
