@@ -298,6 +298,28 @@ out:
 	return rc;
 }
 
+/*
+ * Before a job is queued with cfg: say so when the store's most recent generation is
+ * another (the files changed on another machine, and this process was not reloaded).
+ * The job still runs with cfg, on every worker; this is a warning for the operator.
+ */
+static void note_other_config(const struct config *cfg, struct state *st, const struct cfg_model *model)
+{
+	struct strbuf gen = STRBUF_INIT, origin = STRBUF_INIT;
+	struct jerror e = JERROR_INIT;
+	int64_t at = 0;
+	bool found = false;
+	if (!state_config_latest(st, &gen, &origin, &at, &found, &e) && found && strcmp(gen.buf, cfg->generation))
+		log_warn("model \"%s\": the state store's most recent config generation is %.*s (recorded by %s), "
+			 "not this process's %.*s; the job is queued with %.*s and runs with it on every worker; if "
+			 "the config changed elsewhere, reload this process (SIGHUP) to queue with it",
+			 model->id, GEN_SHORT(gen.buf), origin.buf, GEN_SHORT(cfg->generation),
+			 GEN_SHORT(cfg->generation));
+	strbuf_release(&gen);
+	strbuf_release(&origin);
+	jerror_release(&e);
+}
+
 /* ---- queueing ---- */
 
 static int dest_partitions(const struct work_request *req, const struct cfg_destination *d)
@@ -405,6 +427,7 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 		.config_gen = cfg->generation,
 		.marks = marks.buf,
 	};
+	note_other_config(cfg, st, model);
 	if ((rc = work_publish_config(cfg, st, "job", err)) ||
 	    (rc = state_work_enqueue(st, &spec, parts, n_parts, job_id, duplicate, err)))
 		goto out;

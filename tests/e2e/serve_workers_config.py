@@ -176,6 +176,25 @@ check("the key is nowhere in the store's config generations",
 b_errs = sql("SELECT string_agg(error, ' | ') FROM work_items WHERE job_id = %d AND worker LIKE '%%:%s:%%'" % (job4, bpid))
 check("B refused its items of job 4: no snapshot of it in the store", b_items(job4) == 0 or "holds no snapshot" in b_errs, b_errs)
 
+# ---- B queues a job with its own (old) files: said, and run with them everywhere ----
+seq = last_seq()
+jobs = int(sql("SELECT coalesce(max(id), 0) FROM work_jobs"))
+q = subprocess.run([JOEY, "run", "--config", cfg_b, "--state", state, "--partitions", "4", "--detach"],
+                   capture_output=True, text=True, env=benv)
+check("B queues a job with its old files, and is told the store's latest config is another",
+      q.returncode == 0 and "most recent config generation is" in q.stderr and "reload this process" in q.stderr,
+      q.stderr[-1500:])
+job5 = jobs + 1
+st5 = wait_for(lambda: (s := sql("SELECT status FROM work_jobs WHERE id = %d" % job5)) not in ("", "running") and s,
+               240, 0.2)
+check("that job succeeded with B's generation", st5 == "success" and sql(
+    "SELECT config_gen FROM work_jobs WHERE id = %d" % job5) == gen1, sql("SELECT part, worker, error FROM work_items "
+                                                                        "WHERE job_id = %d" % job5))
+after = track_attrs(seq)
+check("every item ran with the job's config, also A's: Braze got the old mapping (n, no first_name) for everyone",
+      len({a["external_id"] for a in after}) == N and all("n" in a and "first_name" not in a for a in after),
+      [a for a in after if "first_name" in a][:3])
+
 srv.stop()
 worker.terminate()
 worker.wait(60)
