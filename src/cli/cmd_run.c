@@ -84,6 +84,7 @@ static int run_partitioned(struct cli_common *c, const struct config *cfg, struc
 	int ret = 1;
 	bool found_dest = !opts->only_dest;
 	struct timespec t0, t1;
+	char *secrets = NULL; /* the worker's config_opts.secrets_path */
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
@@ -130,11 +131,14 @@ static int run_partitioned(struct cli_common *c, const struct config *cfg, struc
 		goto out;
 	}
 
+	secrets = cli_secrets_path(c);
+	struct config_opts co = { .secrets_path = secrets };
 	struct worker_opts wo = {
 		.state_path = c->state_path,
 		.lease_ms = (int64_t)(lease_s * 1000),
 		.dest = opts->dest,
 		.stop = stop,
+		.cfg_opts = &co,
 	};
 	if (worker_start(&wo, &w, &err))
 		goto fail;
@@ -187,6 +191,7 @@ fail:
 		ret = EXIT_USAGE;
 out:
 	worker_stop(w);
+	free(secrets);
 	run_release(&all);
 	jerror_release(&err);
 	free(jobs);

@@ -7,12 +7,29 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
 #include "base/xalloc.h"
 #include "config/config_internal.h"
+
+/* The snapshot of the files read (snap, borrowed) and its digest: the generation. */
+static void config_set_generation(struct config *cfg, const struct strbuf *snap)
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	char *copy = arena_alloc(&cfg->arena, snap->len + 1);
+	memcpy(copy, snap->buf, snap->len);
+	copy[snap->len] = 0;
+	cfg->snapshot = copy;
+	cfg->snapshot_len = snap->len;
+	crypto_hash_sha256(h, (const unsigned char *)snap->buf, snap->len);
+	for (size_t i = 0; i < sizeof(h); i++)
+		snprintf(cfg->generation + 2 * i, 3, "%02x", h[i]);
+}
 
 /* ---- public API ---- */
 
@@ -47,8 +64,14 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 	ld.a = &cfg->arena;
 	ld.opts = opts;
 
+	strbuf_init(&ld.snap, 0);
 	ld_load_secrets(&ld);
-	ld_load_files(&ld, dir, &st);
+	if (opts && opts->snapshot)
+		ld_load_snapshot(&ld, opts->snapshot, opts->snapshot_len);
+	else
+		ld_load_files(&ld, dir, &st);
+	config_set_generation(cfg, &ld.snap);
+	strbuf_release(&ld.snap);
 
 	ld_check_plain_env(&ld);
 	ld_link_all(&ld);
@@ -68,6 +91,28 @@ enum jerr config_load(const char *dir, const struct config_opts *opts, struct co
 		return JERR_CONFIG;
 	}
 	return JERR_OK;
+}
+
+static const struct cfg_option *literal_in(const struct cfg_options *o)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		const struct cfg_option *x = &o->items[i];
+		if (x->sensitive && x->kind == OPT_STRING && !x->ref && x->str && *x->str)
+			return x;
+	}
+	return NULL;
+}
+
+const struct cfg_option *config_literal_secret(const struct config *cfg, const char **owner)
+{
+	const struct cfg_option *x = NULL;
+	for (size_t i = 0; i < cfg->n_apps && !x; i++)
+		if ((x = literal_in(&cfg->apps[i]->options)) && owner)
+			*owner = cfg->apps[i]->id;
+	for (size_t i = 0; i < cfg->n_alerts && !x; i++)
+		if ((x = literal_in(&cfg->alerts[i]->options)) && owner)
+			*owner = cfg->alerts[i]->id;
+	return x;
 }
 
 void config_free(struct config *cfg)

@@ -391,6 +391,17 @@ struct config {
 	size_t n_errors, n_warnings;
 	size_t n_files;   /* JSON files read */
 	size_t n_objects; /* config objects read */
+	/*
+	 * The config's generation (docs/scaling.md, "One config"): the SHA-256, in hex, of
+	 * snapshot. snapshot holds every config file read, in name order, each as
+	 * "<path>\0<length in decimal>\0<its bytes>" (path relative to dir); loaded back
+	 * with config_opts.snapshot it gives the same config and generation. It holds the
+	 * files as written: "${NAME}" references, not the secrets they resolve to (but a
+	 * secret written literally in a file, config_literal_secret). Arena-owned.
+	 */
+	char generation[65];
+	const char *snapshot;
+	size_t snapshot_len;
 };
 
 struct config_opts {
@@ -420,6 +431,11 @@ struct config_opts {
 	 *    port "*" for any port). */
 	const char *data_dir;
 	const char *allow_endpoints;
+	/* Read the config files from this snapshot (struct config.snapshot; borrowed)
+	 * instead of walking dir; dir still names the config directory, so the project
+	 * root and the files options name resolve as for the directory. NULL: dir. */
+	const char *snapshot;
+	size_t snapshot_len;
 };
 
 /*
@@ -431,6 +447,13 @@ struct config_opts {
 enum jerr config_load(const char *dir, const struct config_opts *opts, struct config **out,
 		      struct jerror *err) JOEY_WUR;
 void config_free(struct config *cfg);
+
+/*
+ * The first secret option (catalog: apiKey, password, ...) of an App or Alert that a
+ * file holds as a literal value rather than a "${NAME}" reference, or NULL; *owner
+ * (may be NULL) gets its object's id. Such a config's snapshot holds the secret.
+ */
+const struct cfg_option *config_literal_secret(const struct config *cfg, const char **owner);
 
 /* Print diagnostics, one per paragraph: "file:line:col: error: Class "id": field: msg\nhint: ...". */
 void config_print_diags(const struct config *cfg, FILE *out);

@@ -144,6 +144,8 @@ struct loader {
 	/* opts->data_dir resolved (owned; NULL: none or missing), once data_checked */
 	char *data_real;
 	bool data_checked;
+	/* every file read, as config.snapshot holds them (load.c) */
+	struct strbuf snap;
 };
 
 /*
@@ -251,6 +253,8 @@ void ld_check_plain_env(struct loader *ld);
  * class; files that cannot be read or parsed are diagnostics.
  */
 void ld_load_files(struct loader *ld, const char *dir, const struct stat *st);
+/* The same from a snapshot of the files (config_opts.snapshot) instead of the directory. */
+void ld_load_snapshot(struct loader *ld, const char *snap, size_t len);
 
 /* ---- pass 2: one function per class, o borrowed from the file's parse ---- */
 

@@ -219,28 +219,97 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The .js refusal: joey does not execute JavaScript. */
+static void refuse_js(struct loader *ld, const struct where *w, const char *rel)
+{
+	const char *base = strrchr(rel, '/');
+	base = base ? base + 1 : rel;
+	ld_err(ld, w, 0, 0, NULL,
+	       arena_printf(ld->a,
+			    "convert it to JSON, e.g. node -e 'console.log(JSON.stringify(require(\"./%s\"),null,2))' > %.*s.json",
+			    base, (int)(strlen(base) - 3), base),
+	       "joey cannot execute JavaScript config files");
+}
+
+static bool is_js(const char *rel)
+{
+	size_t rl = strlen(rel);
+	return rl > 3 && !strcmp(rel + rl - 3, ".js");
+}
+
+/* Append one file to the loader's snapshot: "path\0<length>\0<bytes>" (config.h). */
+static void snap_add(struct loader *ld, const char *rel, const char *buf, size_t len)
+{
+	strbuf_add(&ld->snap, rel, strlen(rel) + 1);
+	strbuf_addf(&ld->snap, "%zu", len);
+	strbuf_addch(&ld->snap, 0);
+	strbuf_add(&ld->snap, buf, len);
+}
+
+/*
+ * Parse one file's text (buf, len; borrowed) and hand its objects on. full: its path on
+ * disk, for the symbolic link warning, or NULL (read from a snapshot).
+ */
+static void load_text(struct loader *ld, const char *file, const char *full, const char *buf, size_t len)
+{
+	struct where w = { file, NULL, NULL };
+	struct j5_node *root;
+	struct j5_error je;
+	bool has_brace = false;
+
+	ld->cfg->n_files++;
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '{') {
+			has_brace = true;
+			break;
+		}
+	if (!has_brace) {
+		struct stat lst;
+		/* Grouparoo: a file without '{' is empty. A link to one is more likely a link to
+		 * the wrong file: say so */
+		if (full && lstat(full, &lst) == 0 && S_ISLNK(lst.st_mode))
+			ld_warn(ld, &w, 0, 0, NULL, "point the link at a config file, or remove it",
+				"symbolic link to \"%s\" holds no config object (no '{'): skipped",
+				link_target(ld, full));
+		return;
+	}
+	if (!json5_parse(buf, len, ld->a, &root, &je)) {
+		ld_err(ld, &w, je.line, je.col, NULL, NULL, "syntax error: %s", je.msg);
+		return;
+	}
+	if (root->type == J5_OBJECT) {
+		if (root->n)
+			load_object(ld, file, root);
+	} else if (root->type == J5_ARRAY) {
+		for (size_t i = 0; i < root->n; i++) {
+			const struct j5_node *e = root->items[i];
+			if (e->type == J5_NULL)
+				ld_err(ld, &w, NPOS(e), NULL, "remove it", "null entry in the top-level array");
+			else if (e->type != J5_OBJECT)
+				ld_err(ld, &w, NPOS(e), NULL, NULL,
+				       "expected a config object in the top-level array, found %s", ld_found_text(e));
+			else if (e->n)
+				load_object(ld, file, e);
+		}
+	} else {
+		ld_err(ld, &w, NPOS(root), NULL, NULL,
+		       "expected a config object or an array of objects, found %s", ld_found_text(root));
+	}
+}
+
 static void load_file(struct loader *ld, const char *dir, const char *rel)
 {
 	struct strbuf full = STRBUF_INIT;
 	const char *file = arena_strdup(ld->a, rel);
 	struct where w = { file, NULL, NULL };
-	size_t rl = strlen(rel);
 	FILE *f;
 	char *buf = NULL;
 	size_t len = 0;
 	struct stat st;
-	struct j5_node *root;
-	struct j5_error je;
-	bool has_brace = false;
 
-	if (rl > 3 && !strcmp(rel + rl - 3, ".js")) {
-		const char *base = strrchr(rel, '/');
-		base = base ? base + 1 : rel;
-		ld_err(ld, &w, 0, 0, NULL,
-		       arena_printf(ld->a,
-				    "convert it to JSON, e.g. node -e 'console.log(JSON.stringify(require(\"./%s\"),null,2))' > %.*s.json",
-				    base, (int)(strlen(base) - 3), base),
-		       "joey cannot execute JavaScript config files");
+	if (is_js(rel)) {
+		snap_add(ld, rel, "", 0);
+		refuse_js(ld, &w, rel);
 		return;
 	}
 	strbuf_addf(&full, "%s/%s", dir, rel);
@@ -262,49 +331,10 @@ static void load_file(struct loader *ld, const char *dir, const char *rel)
 	buf = xmalloc((size_t)st.st_size + 1);
 	len = fread(buf, 1, (size_t)st.st_size, f);
 	fclose(f);
-	ld->cfg->n_files++;
-	for (size_t i = 0; i < len; i++)
-		if (buf[i] == '{') {
-			has_brace = true;
-			break;
-		}
-	if (!has_brace) {
-		struct stat lst;
-		/* Grouparoo: a file without '{' is empty. A link to one is more likely a link to
-		 * the wrong file: say so */
-		if (lstat(full.buf, &lst) == 0 && S_ISLNK(lst.st_mode))
-			ld_warn(ld, &w, 0, 0, NULL, "point the link at a config file, or remove it",
-				"symbolic link to \"%s\" holds no config object (no '{'): skipped",
-				link_target(ld, full.buf));
-		strbuf_release(&full);
-		free(buf);
-		return;
-	}
-	strbuf_release(&full);
-	if (!json5_parse(buf, len, ld->a, &root, &je)) {
-		ld_err(ld, &w, je.line, je.col, NULL, NULL, "syntax error: %s", je.msg);
-		free(buf);
-		return;
-	}
+	snap_add(ld, rel, buf, len);
+	load_text(ld, file, full.buf, buf, len);
 	free(buf);
-	if (root->type == J5_OBJECT) {
-		if (root->n)
-			load_object(ld, file, root);
-	} else if (root->type == J5_ARRAY) {
-		for (size_t i = 0; i < root->n; i++) {
-			const struct j5_node *e = root->items[i];
-			if (e->type == J5_NULL)
-				ld_err(ld, &w, NPOS(e), NULL, "remove it", "null entry in the top-level array");
-			else if (e->type != J5_OBJECT)
-				ld_err(ld, &w, NPOS(e), NULL, NULL,
-				       "expected a config object in the top-level array, found %s", ld_found_text(e));
-			else if (e->n)
-				load_object(ld, file, e);
-		}
-	} else {
-		ld_err(ld, &w, NPOS(root), NULL, NULL,
-		       "expected a config object or an array of objects, found %s", ld_found_text(root));
-	}
+	strbuf_release(&full);
 }
 
 /* Pass 1: walk dir (st: its stat), then read the files in name order. */
@@ -323,4 +353,50 @@ void ld_load_files(struct loader *ld, const char *dir, const struct stat *st)
 		free(pl.items[i]);
 	}
 	free(pl.items);
+}
+
+/*
+ * Pass 1 from a snapshot (config_opts.snapshot) instead of the directory: the same
+ * files in the same order, parsed as if read from disk. A snapshot that does not
+ * parse is one error naming it.
+ */
+void ld_load_snapshot(struct loader *ld, const char *snap, size_t len)
+{
+	size_t at = 0;
+	while (at < len) {
+		const char *rel = snap + at;
+		const char *nul = memchr(rel, 0, len - at);
+		const char *num, *nul2, *body;
+		char *end;
+		unsigned long long n;
+		if (!nul || nul == rel)
+			goto bad;
+		num = nul + 1;
+		nul2 = memchr(num, 0, (size_t)(snap + len - num));
+		if (!nul2 || nul2 == num)
+			goto bad;
+		errno = 0;
+		n = strtoull(num, &end, 10);
+		if (errno || end != nul2 || n > (unsigned long long)(snap + len - (nul2 + 1)))
+			goto bad;
+		body = nul2 + 1;
+		const char *file = arena_strdup(ld->a, rel);
+		struct where w = { file, NULL, NULL };
+		snap_add(ld, rel, body, (size_t)n);
+		if (is_js(rel))
+			refuse_js(ld, &w, rel);
+		else if (n > J5_MAX_INPUT)
+			ld_err(ld, &w, 0, 0, NULL, "split the config into several files",
+			       "file is larger than %zu MiB", J5_MAX_INPUT >> 20);
+		else
+			load_text(ld, file, NULL, body, (size_t)n);
+		at = (size_t)(body + n - snap);
+	}
+	return;
+bad: {
+	struct where w = { "(config snapshot)", NULL, NULL };
+	ld_err(ld, &w, 0, 0, NULL, "the state store's copy of the config is damaged; reload the config on a "
+				   "worker that has the files (SIGHUP) to store it again",
+	       "config snapshot is malformed at byte %zu of %zu", at, len);
+}
 }

@@ -1,6 +1,7 @@
 /* marks.c: a model's schedules and their marks decide how a pass reads it (marks.h). */
 #include "engine/marks.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +40,8 @@ enum jerr marks_primary_schedule(const struct config *cfg, const struct cfg_mode
 		const char *col = cfg_options_str(&sc->options, "column");
 		if (!sc->source || sc->source->model != model || !sc->incremental || !col || !*col)
 			continue;
-		if (sc->source != model->primary_source) {
-			log_warn("schedule \"%s\": work items of workers read incrementally through the "
-				 "primary source of model \"%s\" only; a change in source \"%s\" alone "
-				 "reaches Braze with the next full run",
-				 sc->id, model->id, sc->source->id);
+		if (sc->source != model->primary_source)
 			continue;
-		}
 		if (usable(sc, err))
 			return JERR_CONFIG;
 		*out = sc;
@@ -53,8 +49,18 @@ enum jerr marks_primary_schedule(const struct config *cfg, const struct cfg_mode
 	return JERR_OK;
 }
 
-enum jerr model_marks_load(const struct config *cfg, const struct cfg_model *model, struct state *st,
-			   bool full, struct model_marks *m, struct jerror *err)
+/* Where a load takes the schedules' marks from: the state store, or a job's marks. */
+typedef enum jerr (*mark_get_fn)(void *ctx, const char *schedule_id, struct strbuf *value, bool *found,
+				 struct jerror *err);
+
+static enum jerr mark_from_store(void *ctx, const char *schedule_id, struct strbuf *value, bool *found,
+				 struct jerror *err)
+{
+	return state_mark_get(ctx, schedule_id, value, found, err);
+}
+
+static enum jerr load_marks(const struct config *cfg, const struct cfg_model *model, mark_get_fn get, void *ctx,
+			    bool full, struct model_marks *m, struct jerror *err)
 {
 	size_t n = model->n_sources;
 	const struct cfg_schedule *whole = NULL; /* a schedule that re-reads its whole source */
@@ -96,7 +102,7 @@ enum jerr model_marks_load(const struct config *cfg, const struct cfg_model *mod
 		m->column[i] = col;
 		n_sched++;
 		bool found = false;
-		if ((rc = state_mark_get(st, sc->id, &m->mark[i], &found, err)))
+		if ((rc = get(ctx, sc->id, &m->mark[i], &found, err)))
 			return rc;
 		n_marked += found;
 	}
@@ -132,6 +138,68 @@ enum jerr model_marks_load(const struct config *cfg, const struct cfg_model *mod
 			m->value[i] = m->mark[i].buf;
 	m->scope.since_value = m->value;
 	return JERR_OK;
+}
+
+enum jerr model_marks_load(const struct config *cfg, const struct cfg_model *model, struct state *st,
+			   bool full, struct model_marks *m, struct jerror *err)
+{
+	return load_marks(cfg, model, mark_from_store, st, full, m, err);
+}
+
+/* ---- a job's marks (work.c) ---- */
+
+enum jerr model_marks_job_text(const struct model_marks *m, bool full, struct strbuf *out)
+{
+	json_t *o = json_object(), *marks = json_object();
+	json_object_set_new(o, "full", json_boolean(full));
+	for (size_t i = 0; i < m->n; i++)
+		if (m->sched[i] && m->mark[i].len)
+			json_object_set_new(marks, m->sched[i]->id, json_stringn(m->mark[i].buf, m->mark[i].len));
+	json_object_set_new(o, "marks", marks);
+	char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	strbuf_reset(out);
+	strbuf_addstr(out, t);
+	free(t);
+	return JERR_OK;
+}
+
+struct job_marks_ctx {
+	json_t *marks;
+};
+
+static enum jerr mark_from_job(void *ctx, const char *schedule_id, struct strbuf *value, bool *found,
+			       struct jerror *err)
+{
+	struct job_marks_ctx *j = ctx;
+	json_t *v = json_object_get(j->marks, schedule_id);
+	(void)err;
+	*found = json_is_string(v);
+	if (*found)
+		strbuf_add(value, json_string_value(v), json_string_length(v));
+	return JERR_OK;
+}
+
+enum jerr model_marks_load_job(const struct config *cfg, const struct cfg_model *model, const char *job_marks,
+			       struct model_marks *m, struct jerror *err)
+{
+	json_error_t je;
+	json_t *o = json_loads(job_marks, 0, &je);
+	json_t *marks = json_object_get(o, "marks");
+	json_t *full = json_object_get(o, "full");
+	enum jerr rc;
+
+	memset(m, 0, sizeof(*m));
+	if (!json_is_object(marks) || !json_is_boolean(full)) {
+		json_decref(o);
+		jerror_set(err, JERR_STATE, "the marks of the job are not readable");
+		jerror_detail(err, "work_jobs.marks is %.200s", job_marks);
+		return JERR_STATE;
+	}
+	struct job_marks_ctx j = { marks };
+	rc = load_marks(cfg, model, mark_from_job, &j, json_is_true(full), m, err);
+	json_decref(o);
+	return rc;
 }
 
 void model_marks_save(struct model_marks *m, struct state *st)

@@ -29,6 +29,12 @@
  *   a schedule that found no row keeps its mark; a full read takes every mark from all
  *   the rows it saw.
  * Everything is owned by the struct; cfg, model and the schedules are borrowed.
+ *
+ * Workers' jobs (work.c) follow the same rules: the job stores every schedule's mark
+ * when it is queued (model_marks_job_text), each work item loads them from there
+ * (model_marks_load_job) instead of from the store, so every item reads as the single
+ * run would have, within its key range; the job's last item advances each schedule's
+ * mark to the largest value its source showed in any item.
  */
 #ifndef JOEY_MARKS_H
 #define JOEY_MARKS_H
@@ -63,8 +69,21 @@ struct model_marks {
 enum jerr model_marks_load(const struct config *cfg, const struct cfg_model *model, struct state *st,
 			   bool full, struct model_marks *m, struct jerror *err) JOEY_WUR;
 /*
- * Workers' work items (work.c): the incremental schedule of model's primary source, or
- * *out NULL; schedules of secondary sources are left to full runs there (a warning).
+ * The marks of m (loaded) and full as a job stores them (work_jobs.marks): the JSON
+ * object {"full": bool, "marks": {"<schedule id>": "<mark>", ...}} into out (reset first).
+ */
+enum jerr model_marks_job_text(const struct model_marks *m, bool full, struct strbuf *out) JOEY_WUR;
+/*
+ * model_marks_load with the marks and full taken from job_marks (borrowed; as
+ * model_marks_job_text wrote it) instead of the store. Text that is not such an object
+ * is JERR_STATE (m is then empty; model_marks_release is safe).
+ */
+enum jerr model_marks_load_job(const struct config *cfg, const struct cfg_model *model, const char *job_marks,
+			       struct model_marks *m, struct jerror *err) JOEY_WUR;
+/*
+ * Work items of jobs queued by a joey that stored no marks (work_jobs.marks NULL): the
+ * incremental schedule of model's primary source, or *out NULL (secondary schedules
+ * are not read by such items).
  */
 enum jerr marks_primary_schedule(const struct config *cfg, const struct cfg_model *model,
 				 const struct cfg_schedule **out, struct jerror *err) JOEY_WUR;

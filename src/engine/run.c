@@ -131,12 +131,18 @@ static struct run_model *add_model(struct run *r, const struct cfg_model *model,
 	return rm;
 }
 
-/* A run's pass: every schedule of the model counts (marks.h); mk is loaded. */
+/*
+ * A run's pass: every schedule of the model counts (marks.h); mk is loaded, from the
+ * store, or for a work item from its job's marks (then its reads keep to its range).
+ */
 static enum jerr load_run_marks(struct run *r, const struct config *cfg, struct state *st,
 				const struct run_opts *opts, const struct cfg_model *model, struct model_marks *mk,
 				struct jerror *err)
 {
-	enum jerr rc = model_marks_load(cfg, model, st, opts->full, mk, err);
+	enum jerr rc = opts->part ? model_marks_load_job(cfg, model, opts->part->marks, mk, err)
+				  : model_marks_load(cfg, model, st, opts->full, mk, err);
+	if (opts->part)
+		mk->read.range = &opts->part->range; /* every source, the changed-records listing too */
 	for (size_t i = 0; !rc && i < mk->n; i++) {
 		if (!mk->sched[i])
 			continue;
@@ -148,7 +154,7 @@ static enum jerr load_run_marks(struct run *r, const struct config *cfg, struct 
 	return rc;
 }
 
-/* A work item reads from its job's mark, on its primary source, in its key range. */
+/* A work item of an older job (no marks): from its job's mark, on its primary source, in its key range. */
 static enum jerr load_part_mark(struct run *r, const struct config *cfg, const struct run_opts *opts,
 				const struct cfg_model *model, struct source_read *read, struct run_model **rmp,
 				struct jerror *err)
@@ -206,14 +212,14 @@ static enum jerr pass_model(struct run *r, const struct config *cfg, struct stat
 	struct model_marks mk;
 	struct strbuf unread = STRBUF_INIT;
 	size_t first_rm = r->n_models;
-	bool marks = !opts->part;
+	bool marks = !opts->part || opts->part->marks;
 	enum jerr rc;
 	memset(&mk, 0, sizeof(mk));
 	if (marks)
 		rc = load_run_marks(r, cfg, st, opts, model, &mk, err);
 	else
 		rc = load_part_mark(r, cfg, opts, model, &read, &rm, err);
-	struct diff_opts dopts = { .read = marks ? (mk.use_read ? &mk.read : NULL) : &read,
+	struct diff_opts dopts = { .read = marks ? (mk.use_read || opts->part ? &mk.read : NULL) : &read,
 				   .unchanged = run_visit_unchanged, .write_digests = true,
 				   .scope = marks && mk.scope.since_column ? &mk.scope : NULL,
 				   .since_at = marks ? mk.seen : NULL, .unreadable_at = &unread };

@@ -73,7 +73,11 @@ const char *run_outcome_words(char *buf, size_t n, enum run_status status, const
 struct run_part {
 	struct key_range range; /* bounds borrowed */
 	int64_t run_id;         /* the destination's run row (the job's) */
-	const char *since;      /* borrowed; NULL: full read */
+	const char *since;      /* borrowed; NULL: full read (jobs without marks) */
+	/* the job's marks (marks.h, model_marks_job_text; borrowed): the item reads as a
+	 * run would with them, every schedule counting; NULL: an older job, read through
+	 * the primary source's schedule from since */
+	const char *marks;
 };
 
 struct run_opts {

@@ -2,16 +2,19 @@
 #include "engine/work.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "engine/marks.h"
 #include "engine/record.h"
+#include "state/confgen.h"
 
 static double now_s(void)
 {
@@ -177,6 +180,146 @@ void work_sample_free(struct work_sample *s)
 	free(s);
 }
 
+/* ---- one config for a job ---- */
+
+enum jerr work_publish_config(const struct config *cfg, struct state *st, const char *origin, struct jerror *err)
+{
+	const char *owner = NULL;
+	const struct cfg_option *lit = config_literal_secret(cfg, &owner);
+	char why[512], host[256] = "?", by[400];
+	gethostname(host, sizeof(host) - 1);
+	snprintf(by, sizeof(by), "%s:%ld %s", host, (long)getpid(), origin);
+	if (lit)
+		snprintf(why, sizeof(why),
+			 "option \"%s\" of \"%s\" is a secret written in the config files (%s:%d), and the state store "
+			 "never holds secrets",
+			 lit->key, owner ? owner : "?", lit->pos.file ? lit->pos.file : "?", lit->pos.line);
+	return state_config_publish(st, cfg->generation, lit ? NULL : cfg->snapshot, cfg->snapshot_len,
+				    lit ? why : NULL, by, err);
+}
+
+/* A short form of a generation for messages: its first 12 hex digits. */
+#define GEN_SHORT(g) 12, (g)
+
+/* Load dir (or the snapshot snap) into *out; keep it only when it is generation gen. */
+static bool load_generation(const struct config *cfg, const struct config_opts *co, const char *gen,
+			    const struct strbuf *snap, struct config **out, struct strbuf *failed)
+{
+	struct config_opts o = co ? *co : (struct config_opts){ 0 };
+	struct config *c = NULL;
+	struct jerror e = JERROR_INIT;
+	if (snap) {
+		o.snapshot = snap->buf;
+		o.snapshot_len = snap->len;
+		o.root = cfg->root;
+	}
+	enum jerr rc = config_load(cfg->dir, &o, &c, &e);
+	*out = NULL;
+	if (!rc && !strcmp(c->generation, gen)) {
+		*out = c;
+	} else if (snap && c && rc == JERR_CONFIG) {
+		/* the first error says what is missing here (a secret, most likely) */
+		for (size_t i = 0; i < c->n_diags; i++)
+			if (c->diags[i].severity == DIAG_ERROR) {
+				strbuf_addf(failed, "%s:%d: %s", c->diags[i].pos.file ? c->diags[i].pos.file : "?",
+					    c->diags[i].pos.line, c->diags[i].message);
+				if (c->diags[i].hint)
+					strbuf_addf(failed, " (hint: %s)", c->diags[i].hint);
+				break;
+			}
+		if (c->n_errors > 1)
+			strbuf_addf(failed, "; %zu errors in all", c->n_errors);
+	} else if (snap) {
+		strbuf_addstr(failed, rc ? e.msg.buf : "it loaded as another generation");
+	}
+	if (!*out)
+		config_free(c);
+	jerror_release(&e);
+	return *out != NULL;
+}
+
+enum jerr work_item_config(const struct config *cfg, const struct config_opts *co, struct state *st,
+			   const struct state_work_item *it, struct config **cache, const struct config **use,
+			   struct jerror *why, struct jerror *err)
+{
+	const char *gen = it->config_gen.buf;
+	struct strbuf snap = STRBUF_INIT, withheld = STRBUF_INIT, failed = STRBUF_INIT;
+	struct config *c = NULL;
+	bool found = false;
+	enum jerr rc = JERR_OK;
+
+	*use = NULL;
+	if (!it->config_gen.len || !strcmp(gen, cfg->generation)) {
+		*use = cfg;
+		return JERR_OK;
+	}
+	if (*cache && !strcmp((*cache)->generation, gen)) {
+		*use = *cache;
+		return JERR_OK;
+	}
+	if (load_generation(cfg, co, gen, NULL, &c, &failed)) {
+		log_warn("job %" PRId64 " was queued with config generation %.*s, which is what config directory \"%s\" "
+			 "holds now, but not what this worker loaded (%.*s): running its items with the files as they "
+			 "are now; reload this worker (SIGHUP) to use them for everything",
+			 it->job_id, GEN_SHORT(gen), cfg->dir, GEN_SHORT(cfg->generation));
+		goto got;
+	}
+	if ((rc = state_config_fetch(st, gen, &snap, &withheld, &found, err)))
+		goto out;
+	if (found && snap.len && load_generation(cfg, co, gen, &snap, &c, &failed)) {
+		log_warn("job %" PRId64 " was queued with config generation %.*s; this worker's config directory \"%s\" "
+			 "holds %.*s: running its items with the job's config from the state store",
+			 it->job_id, GEN_SHORT(gen), cfg->dir, GEN_SHORT(cfg->generation));
+		goto got;
+	}
+	jerror_set(why, JERR_CONFIG,
+		   "work item %d/%d of job %" PRId64 " not run: it was queued with config generation %.*s, and this "
+		   "worker has %.*s and cannot load the job's",
+		   it->part + 1, it->n_parts, it->job_id, GEN_SHORT(gen), GEN_SHORT(cfg->generation));
+	if (!found)
+		jerror_detail(why, "the state store has no copy of generation %.*s (dropped after %d newer ones, or "
+				   "queued by a joey that did not record it)",
+			      GEN_SHORT(gen), STATE_CONFIG_KEEP);
+	else if (!snap.len)
+		jerror_detail(why, "the state store holds no snapshot of it: %s", withheld.buf);
+	else
+		jerror_detail(why, "its snapshot from the state store does not load here: %s", failed.buf);
+	jerror_hint(why, "give every worker the same config files and secrets (send them SIGHUP after a change), "
+			 "or keep secrets in \"${NAME}\" references; then run the destination again");
+	goto out;
+got:
+	config_free(*cache);
+	*cache = c;
+	*use = c;
+out:
+	strbuf_release(&snap);
+	strbuf_release(&withheld);
+	strbuf_release(&failed);
+	return rc;
+}
+
+/*
+ * Before a job is queued with cfg: say so when the store's most recent generation is
+ * another (the files changed on another machine, and this process was not reloaded).
+ * The job still runs with cfg, on every worker; this is a warning for the operator.
+ */
+static void note_other_config(const struct config *cfg, struct state *st, const struct cfg_model *model)
+{
+	struct strbuf gen = STRBUF_INIT, origin = STRBUF_INIT;
+	struct jerror e = JERROR_INIT;
+	int64_t at = 0;
+	bool found = false;
+	if (!state_config_latest(st, &gen, &origin, &at, &found, &e) && found && strcmp(gen.buf, cfg->generation))
+		log_warn("model \"%s\": the state store's most recent config generation is %.*s (recorded by %s), "
+			 "not this process's %.*s; the job is queued with %.*s and runs with it on every worker; if "
+			 "the config changed elsewhere, reload this process (SIGHUP) to queue with it",
+			 model->id, GEN_SHORT(gen.buf), origin.buf, GEN_SHORT(cfg->generation),
+			 GEN_SHORT(cfg->generation));
+	strbuf_release(&gen);
+	strbuf_release(&origin);
+	jerror_release(&e);
+}
+
 /* ---- queueing ---- */
 
 static int dest_partitions(const struct work_request *req, const struct cfg_destination *d)
@@ -193,7 +336,8 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 	const struct cfg_destination **dests = xcalloc(cfg->n_destinations + 1, sizeof(*dests));
 	struct state_work_part *parts = NULL;
 	struct work_sample *sample = NULL;
-	struct strbuf since = STRBUF_INIT;
+	struct strbuf since = STRBUF_INIT, marks = STRBUF_INIT;
+	struct model_marks mk;
 	size_t n_dests = 0, n_parts = 0, alloc_parts = 0;
 	bool have_since = false, in_tx = false;
 	int max_n = 1;
@@ -201,6 +345,7 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 
 	*job_id = 0;
 	*duplicate = false;
+	memset(&mk, 0, sizeof(mk));
 	if ((rc = state_work_supported(st, err)))
 		goto out;
 	for (size_t i = 0; i < cfg->n_destinations; i++) {
@@ -218,14 +363,22 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 		rc = jerror_set(err, JERR_USAGE, "model \"%s\" has no destination to run", model->id);
 		goto out;
 	}
-	if ((rc = marks_primary_schedule(cfg, model, &sched, err)))
+	/* every schedule's mark now: each item reads as a single run would (marks.h) */
+	if ((rc = model_marks_load(cfg, model, st, req->full, &mk, err)) ||
+	    (rc = model_marks_job_text(&mk, req->full, &marks)))
 		goto out;
-	if (sched && !req->full && (rc = state_mark_get(st, sched->id, &since, &have_since, err)))
-		goto out;
+	sched = mk.sched[0] ? mk.sched[0] : NULL;
+	if (sched && mk.incremental) {
+		/* for the primary source's schedule (what older workers read) and the sample */
+		strbuf_add(&since, mk.mark[0].buf, mk.mark[0].len);
+		have_since = true;
+	}
 	if (max_n > 1) {
+		/* the bounds: quantiles of the keys the job reads; a changed-records read (a
+		 * secondary schedule) may read any key, so every key of the primary source */
 		struct source_read read = { 0 };
-		if (sched && have_since) {
-			read.since_column = cfg_options_str(&sched->options, "column");
+		if (sched && have_since && !mk.scope.since_value) {
+			read.since_column = mk.column[0];
 			read.since_value = since.buf;
 		}
 		double t0 = now_s();
@@ -271,8 +424,12 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 		.dedup = req->dedup,
 		.force = req->force,
 		.max_delete_percent = req->max_delete_percent,
+		.config_gen = cfg->generation,
+		.marks = marks.buf,
 	};
-	if ((rc = state_work_enqueue(st, &spec, parts, n_parts, job_id, duplicate, err)))
+	note_other_config(cfg, st, model);
+	if ((rc = work_publish_config(cfg, st, "job", err)) ||
+	    (rc = state_work_enqueue(st, &spec, parts, n_parts, job_id, duplicate, err)))
 		goto out;
 	if (*duplicate) {
 		state_rollback(st);
@@ -293,6 +450,8 @@ out:
 		*job_id = 0;
 	work_sample_free(sample);
 	strbuf_release(&since);
+	strbuf_release(&marks);
+	model_marks_release(&mk);
 	free(parts);
 	free(dests);
 	return rc;
@@ -325,7 +484,8 @@ enum jerr work_run_item(const struct config *cfg, struct state *st, const struct
 	const struct cfg_destination *d = NULL;
 	struct run r = { 0 };
 	struct run_opts o = *ro;
-	struct run_part part = { it->range, it->run_id, it->has_since ? it->since.buf : NULL };
+	struct run_part part = { it->range, it->run_id, it->has_since ? it->since.buf : NULL,
+				 it->marks.len ? it->marks.buf : NULL };
 	double t0 = now_s();
 	enum jerr rc;
 
@@ -366,9 +526,26 @@ enum jerr work_run_item(const struct config *cfg, struct state *st, const struct
 	out->stats = rd->stats;
 	out->interrupted = rd->status == RUN_INTERRUPTED;
 	out->res.read_ok = true;
-	for (size_t m = 0; m < r.n_models; m++) {
-		out->res.read_ok = r.models[m].read_ok;
-		strbuf_addslice(&out->seen, (struct slice){ r.models[m].seen.buf, r.models[m].seen.len });
+	if (part.marks) {
+		/* every schedule's largest value: {"<schedule id>": "<value>", ...} (job_seen_add) */
+		json_t *by = json_object();
+		for (size_t m = 0; m < r.n_models; m++) {
+			out->res.read_ok &= r.models[m].read_ok;
+			if (r.models[m].seen.len)
+				json_object_set_new(by, r.models[m].schedule->id,
+						    json_stringn(r.models[m].seen.buf, r.models[m].seen.len));
+		}
+		if (json_object_size(by)) {
+			char *t = json_dumps(by, JSON_COMPACT | JSON_SORT_KEYS);
+			strbuf_addstr(&out->seen, t);
+			free(t);
+		}
+		json_decref(by);
+	} else {
+		for (size_t m = 0; m < r.n_models; m++) {
+			out->res.read_ok = r.models[m].read_ok;
+			strbuf_addslice(&out->seen, (struct slice){ r.models[m].seen.buf, r.models[m].seen.len });
+		}
 	}
 	out->res.seen = out->seen.len ? out->seen.buf : NULL;
 	if (rd->err.msg.len) {
@@ -396,12 +573,55 @@ struct job_dest {
 	bool unsubscribe;   /* what the guard held: unsubscribes, not deletes */
 };
 
+/* A schedule's largest value over a job's items (jobs with marks). */
+struct job_seen {
+	char *schedule_id;
+	struct strbuf seen;
+};
+
 struct job_sum {
 	struct job_dest *dests;
 	size_t n, alloc;
 	bool read_ok;
-	struct strbuf seen; /* the largest since value */
+	struct strbuf seen; /* the largest since value (jobs without marks) */
+	bool per_schedule;  /* items' seen are {"<schedule id>": "<value>"} objects */
+	struct job_seen *scheds;
+	size_t n_scheds, alloc_scheds;
+	bool seen_bad;      /* an item's seen did not parse: no mark moves */
 };
+
+/* Fold one item's per-schedule values (its seen, a JSON object) into s. */
+static void job_seen_add(struct job_sum *s, const char *text)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	const char *id;
+	json_t *v;
+	if (!json_is_object(o)) {
+		s->seen_bad = true;
+		json_decref(o);
+		return;
+	}
+	json_object_foreach(o, id, v) {
+		struct job_seen *x = NULL;
+		if (!json_is_string(v))
+			continue;
+		struct slice val = { json_string_value(v), json_string_length(v) };
+		for (size_t i = 0; i < s->n_scheds && !x; i++)
+			if (!strcmp(s->scheds[i].schedule_id, id))
+				x = &s->scheds[i];
+		if (!x) {
+			ALLOC_GROW(s->scheds, s->n_scheds + 1, s->alloc_scheds);
+			x = &s->scheds[s->n_scheds++];
+			x->schedule_id = xstrdup(id);
+			strbuf_init(&x->seen, 0);
+		}
+		if (!x->seen.len || source_since_compare(val, (struct slice){ x->seen.buf, x->seen.len }) > 0) {
+			strbuf_reset(&x->seen);
+			strbuf_addslice(&x->seen, val);
+		}
+	}
+	json_decref(o);
+}
 
 static enum jerr sum_item(void *ctx, const struct state_work_item_info *it, struct jerror *err)
 {
@@ -437,7 +657,10 @@ static enum jerr sum_item(void *ctx, const struct state_work_item_info *it, stru
 	} else if (it->error && !d->other_error) {
 		d->other_error = xstrdup(it->error);
 	}
-	if (it->seen && *it->seen &&
+	if (s->per_schedule) {
+		if (it->seen && *it->seen)
+			job_seen_add(s, it->seen);
+	} else if (it->seen && *it->seen &&
 	    (!s->seen.len || source_since_compare(slice_of(it->seen), (struct slice){ s->seen.buf, s->seen.len }) > 0)) {
 		strbuf_reset(&s->seen);
 		strbuf_addstr(&s->seen, it->seen);
@@ -454,6 +677,11 @@ static void job_sum_release(struct job_sum *s)
 	}
 	free(s->dests);
 	strbuf_release(&s->seen);
+	for (size_t i = 0; i < s->n_scheds; i++) {
+		free(s->scheds[i].schedule_id);
+		strbuf_release(&s->scheds[i].seen);
+	}
+	free(s->scheds);
 }
 
 /*
@@ -488,7 +716,8 @@ static enum jerr job_guard_message(struct state *st, const struct job_dest *d, s
 static enum jerr close_job(const struct config *cfg, struct state *st, const struct state_work_item *it,
 			   struct jerror *err)
 {
-	struct job_sum s = { .read_ok = true };
+	struct job_sum s = { .read_ok = true, .per_schedule = it->marks.len > 0 };
+	struct strbuf set = STRBUF_INIT; /* the marks moved, for the job's row and the log */
 	const char *mark = NULL;
 	bool ok = true;
 	enum jerr rc;
@@ -527,7 +756,15 @@ static enum jerr close_job(const struct config *cfg, struct state *st, const str
 			in_job = !strcmp(s.dests[k].dest_id, d->id);
 		all_dests = in_job;
 	}
-	if (it->schedule_id.len && ok && s.read_ok && s.seen.len && all_dests) {
+	if (s.per_schedule && ok && s.read_ok && !s.seen_bad && all_dests) {
+		/* each schedule's mark: the largest value its source showed in any item */
+		for (size_t i = 0; i < s.n_scheds; i++) {
+			if ((rc = state_mark_set(st, s.scheds[i].schedule_id, s.scheds[i].seen.buf, err)))
+				goto out;
+			strbuf_addf(&set, "%s%s=%s", set.len ? ", " : "", s.scheds[i].schedule_id, s.scheds[i].seen.buf);
+		}
+		mark = set.len ? set.buf : NULL;
+	} else if (!s.per_schedule && it->schedule_id.len && ok && s.read_ok && s.seen.len && all_dests) {
 		if ((rc = state_mark_set(st, it->schedule_id.buf, s.seen.buf, err)))
 			goto out;
 		mark = s.seen.buf;
@@ -536,9 +773,10 @@ static enum jerr close_job(const struct config *cfg, struct state *st, const str
 	if (!rc)
 		log_info("job %" PRId64 " %s: model \"%s\", %zu destination%s%s%s", it->job_id,
 			 ok ? "succeeded" : "failed", it->model_id.buf, s.n, s.n == 1 ? "" : "s",
-			 mark ? ", mark now " : "", mark ? mark : "");
+			 mark ? (s.per_schedule ? ", marks now " : ", mark now ") : "", mark ? mark : "");
 out:
 	job_sum_release(&s);
+	strbuf_release(&set);
 	return rc;
 }
 

@@ -26,10 +26,18 @@
  * guard on the whole destination: if every range deletes at most p% of its rows, the
  * run deletes at most p% of all of them. It can refuse a run the whole-destination
  * guard would allow (deletes bunched in one key range); --force overrides both.
- * A job's incremental mark (its schedule's) advances only when every item of every
- * destination of the job succeeded (no failed row), every item read its source to the
- * end, and the job covers every destination of the model, to the largest since value
- * any item read; otherwise it stays and the next job reads the same rows again.
+ * Marks. A job follows every incremental schedule of its model as a single run does
+ * (marks.h): it stores every schedule's mark when queued (work_jobs.marks), each item
+ * loads them from there (run_part.marks) and reports the largest value each schedule's
+ * source showed (its seen: {"<schedule id>": "<value>"}). The marks advance only when
+ * every item of every destination of the job succeeded (no failed row), every item
+ * read its sources to the end, and the job covers every destination of the model,
+ * each to the largest value any item showed; otherwise they stay and the next job
+ * reads the same rows again. (Jobs queued by an older joey, without marks, still read
+ * and advance their primary schedule's mark alone.)
+ *
+ * Config. A job records the config generation it is queued with (work_publish_config,
+ * state/confgen.h); a worker runs its items only with that config (work_item_config).
  */
 #ifndef JOEY_WORK_H
 #define JOEY_WORK_H
@@ -103,6 +111,31 @@ enum jerr work_finish_item(const struct config *cfg, struct state *st, const str
  */
 enum jerr work_job_result(const struct config *cfg, struct state *st, int64_t job_id, struct run *r,
 			  enum run_status *status, struct jerror *err) JOEY_WUR;
+
+/* ---- one config for a job (docs/scaling.md, "One config") ---- */
+
+/*
+ * Record cfg's generation (and its snapshot, unless a file holds a secret literally)
+ * in st as published by origin (borrowed, e.g. "host:pid reload"). work_enqueue does
+ * it for every job it queues; processes do it when they load or reload a config.
+ */
+enum jerr work_publish_config(const struct config *cfg, struct state *st, const char *origin,
+			      struct jerror *err) JOEY_WUR;
+
+/*
+ * The config to run item it with, which must be the generation its job was queued
+ * with: cfg (borrowed) when the job has none (queued by an older joey) or cfg's; else
+ * *cache when it is that generation; else the config directory cfg->dir loaded again
+ * if its files are now that generation; else the job's generation loaded from the
+ * store's snapshot (co, borrowed, says how: the secrets file, the environment; the
+ * files options name resolve from cfg->dir's root). A config loaded here replaces
+ * *cache (owned by the caller; config_free). *use is cfg or *cache. When no config of
+ * that generation can be had, *use is NULL and why says so (message, detail and hint
+ * for a failed item). Fails (JERR_STATE) only when the store cannot be read.
+ */
+enum jerr work_item_config(const struct config *cfg, const struct config_opts *co, struct state *st,
+			   const struct state_work_item *it, struct config **cache, const struct config **use,
+			   struct jerror *why, struct jerror *err) JOEY_WUR;
 
 /* ---- partitions (exposed for tests) ---- */
 

@@ -116,9 +116,32 @@ static void install_config(struct server *s, struct config *cfg)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/*
+ * Worker mode: record the config's generation in the shared store (work_publish_config),
+ * so the other workers can run this process's jobs with it. st: an open store, or NULL
+ * (one is opened). A failure is a warning: the jobs this process queues publish it too.
+ */
+static void publish_config(struct server *s, const struct config *cfg, const char *what, struct state *st)
+{
+	struct jerror err = JERROR_INIT;
+	struct state *own = NULL;
+	if (!s->opts.worker || s->repair)
+		return;
+	if (!st && !state_open(s->opts.state_path, STATE_OPEN_CREATE, &own, &err))
+		st = own;
+	if (!st || work_publish_config(cfg, st, what, &err))
+		log_warn("could not record config generation %.12s in the state store: %s", cfg->generation,
+			 err.msg.buf);
+	else
+		log_info("config generation %.12s (%s) recorded in the state store", cfg->generation, what);
+	state_close(own);
+	jerror_release(&err);
+}
+
 void server_install_config(struct server *s, struct config *cfg)
 {
 	install_config(s, cfg);
+	publish_config(s, cfg, "reload", NULL);
 	pthread_mutex_lock(&s->metrics.lock);
 	s->metrics.config_reloads++;
 	pthread_mutex_unlock(&s->metrics.lock);
@@ -652,6 +675,7 @@ state:
 	}
 	state_runs_recover(st, o->no_http ? "joey worker (starting)" : "joey serve (starting)");
 	seed_last_runs(s, st);
+	publish_config(s, s->cfg->cfg, "start", st);
 	state_close(st);
 	if (o->token && *o->token)
 		s->token = xstrdup(o->token);
@@ -714,6 +738,7 @@ static enum jerr start_worker_mode(struct server *s, const struct server_opts *o
 		.elect = true,
 		.dest = o->dest,
 		.stop = &s->stop_runs,
+		.cfg_opts = &s->opts.cfg,
 	};
 	if ((rc = worker_start(&wo, &s->worker, err)))
 		return rc;

@@ -56,6 +56,8 @@ struct worker {
 
 	struct state *run_st, *keep_st, *lead_st;
 
+	struct config *job_cfg; /* the last job config of another generation (run thread) */
+
 	pthread_mutex_t rate_lock;
 	struct state *rate_st;
 	int64_t rate_failed_ms; /* last failure, for logging once in a while */
@@ -336,6 +338,7 @@ void worker_stop(struct worker *w)
 	drop(&w->keep_st);
 	drop(&w->lead_st);
 	drop(&w->rate_st);
+	config_free(w->job_cfg);
 	pthread_mutex_destroy(&w->lock);
 	pthread_mutex_destroy(&w->rate_lock);
 	free(w);
@@ -360,8 +363,29 @@ static enum jerr run_one(struct worker *w, const struct config *cfg, const struc
 {
 	struct work_outcome out;
 	struct run_opts ro = { .max_delete_percent = -1, .dest = w->o.dest };
+	struct jerror why = JERROR_INIT;
+	const struct config *use = NULL;
 	bool held = false, closed = false;
 	enum jerr rc;
+
+	if ((rc = work_item_config(cfg, w->o.cfg_opts, w->run_st, it, &w->job_cfg, &use, &why, err)))
+		return rc;
+	if (!use) {
+		/* never run with another config than the job's: the item fails, saying why */
+		log_error("%s: %s (hint: %s)", why.msg.buf, why.detail.buf, why.hint.buf);
+		memset(&out, 0, sizeof(out));
+		strbuf_init(&out.seen, 0);
+		strbuf_init(&out.error, 0);
+		strbuf_addf(&out.error, "%s (%s; hint: %s)", why.msg.buf, why.detail.buf, why.hint.buf);
+		out.res.status = RUN_FAILED;
+		out.res.error = out.error.buf;
+		jerror_release(&why);
+		rc = work_finish_item(cfg, w->run_st, it, w->id, &out, &held, &closed, err);
+		work_outcome_release(&out);
+		return rc;
+	}
+	jerror_release(&why);
+	cfg = use;
 
 	ro.stop = &w->item_stop;
 	ro.dest.stop = &w->item_stop;

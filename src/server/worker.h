@@ -25,6 +25,11 @@
  * database gives way at once (on a machine that vanishes, when the server notices:
  * TCP keepalives, about 2 minutes with joey's settings).
  *
+ * One config. Each item runs with the config generation its job was queued with
+ * (work_item_config): this worker's when it is the same, else its directory's files
+ * if they are that generation now, else the state store's copy; an item for which
+ * none of these works fails with a message saying why, it never runs with another
+ * config. The last config loaded that way is kept for the next items.
  * One worker runs one item at a time; run more processes to run more at once.
  */
 #ifndef JOEY_WORKER_H
@@ -47,6 +52,9 @@ struct worker_opts {
 	bool elect;             /* take part in the scheduler election */
 	struct dest_opts dest;  /* connector options for the items' runs */
 	volatile int *stop;     /* non-zero: the process is stopping */
+	/* how the config was loaded (secrets file, ...), to load a job's own generation
+	 * (work_item_config); borrowed, NULL: no secrets file */
+	const struct config_opts *cfg_opts;
 };
 
 struct worker;

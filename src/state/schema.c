@@ -165,6 +165,15 @@ const char *const state_migrations[] = {
 	"  run_trigger TEXT,\n"
 	"  records_read INTEGER\n"
 	");\n",
+	/* 7 -> 8: config generations (state/confgen.h); not exported: they describe the
+	 * processes' configs, not what Braze has */
+	"CREATE TABLE IF NOT EXISTS config_generations (\n"
+	"  generation TEXT PRIMARY KEY NOT NULL,\n"
+	"  snapshot TEXT,\n"
+	"  withheld TEXT,\n"
+	"  origin TEXT NOT NULL,\n"
+	"  published_at INTEGER NOT NULL\n"
+	");\n",
 };
 
 const size_t state_n_migrations = ARRAY_SIZE(state_migrations);
@@ -438,6 +447,22 @@ static const char pg_schema_v7[] =
 	"  records_read BIGINT\n"
 	");\n";
 
+/*
+ * Version 8: config generations (see the SQLite step 7 -> 8); each job records the
+ * generation it was queued with, and every schedule's mark at queue time (a JSON
+ * object schedule id -> mark; NULL: only the primary's, in since).
+ */
+static const char pg_schema_v8[] =
+	"CREATE TABLE IF NOT EXISTS config_generations (\n"
+	"  generation TEXT PRIMARY KEY,\n"
+	"  snapshot TEXT,\n"
+	"  withheld TEXT,\n"
+	"  origin TEXT NOT NULL,\n"
+	"  published_at BIGINT NOT NULL\n"
+	");\n"
+	"ALTER TABLE work_jobs ADD COLUMN IF NOT EXISTS config_gen TEXT;\n"
+	"ALTER TABLE work_jobs ADD COLUMN IF NOT EXISTS marks TEXT;\n";
+
 const struct state_pg_step state_pg_steps[] = {
 	{ 0, 2, pg_schema_v2 },
 	{ 2, 3, pg_schema_v3 },
@@ -445,6 +470,7 @@ const struct state_pg_step state_pg_steps[] = {
 	{ 4, 5, pg_schema_v5 },
 	{ 5, 6, pg_schema_v6 },
 	{ 6, 7, pg_schema_v7 },
+	{ 7, 8, pg_schema_v8 },
 };
 
 const size_t state_pg_n_steps = ARRAY_SIZE(state_pg_steps);

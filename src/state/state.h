@@ -49,7 +49,7 @@
 #include "base/strbuf.h"
 #include "source/source.h"
 
-#define STATE_SCHEMA_VERSION 7
+#define STATE_SCHEMA_VERSION 8
 #define STATE_HASH_LEN 16
 /* PRAGMA application_id of a joey state store: "JOEY" (PostgreSQL: meta.application_id). */
 #define STATE_APPLICATION_ID 0x4a4f4559
@@ -391,6 +391,8 @@ struct state_work_spec {
 	const char *dedup;       /* unique among all jobs (e.g. schedule + fire time); NULL none */
 	bool force;              /* send deletes past the mass-delete guard */
 	double max_delete_percent; /* < 0: each destination's own */
+	const char *config_gen;  /* the config generation it is queued with (state/confgen.h); NULL none */
+	const char *marks;       /* every schedule's mark at queue time, a JSON object; NULL none */
 };
 
 /* One work item: a destination's key range. */
@@ -417,6 +419,7 @@ struct state_work_item {
 	int part, n_parts;
 	int claims; /* times it was claimed, this one included (> 1: a worker died on it) */
 	struct strbuf dest_id, model_id, schedule_id, since; /* empty: none */
+	struct strbuf config_gen, marks; /* the job's (state_work_spec); empty: none */
 	bool has_since, force;
 	double max_delete_percent;
 	struct rkey lo, hi; /* the range's bounds (their text in lo_text, hi_text) */

@@ -43,6 +43,8 @@ void state_work_item_init(struct state_work_item *it)
 	strbuf_init(&it->model_id, 0);
 	strbuf_init(&it->schedule_id, 0);
 	strbuf_init(&it->since, 0);
+	strbuf_init(&it->config_gen, 0);
+	strbuf_init(&it->marks, 0);
 	strbuf_init(&it->lo_text, 0);
 	strbuf_init(&it->hi_text, 0);
 }
@@ -53,6 +55,8 @@ void state_work_item_release(struct state_work_item *it)
 	strbuf_release(&it->model_id);
 	strbuf_release(&it->schedule_id);
 	strbuf_release(&it->since);
+	strbuf_release(&it->config_gen);
+	strbuf_release(&it->marks);
 	strbuf_release(&it->lo_text);
 	strbuf_release(&it->hi_text);
 	memset(it, 0, sizeof(*it));

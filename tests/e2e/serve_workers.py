@@ -132,8 +132,8 @@ none = dict(d, collection="none")
 r = srv.call("PUT", "/api/v1/config/destinations/d", none)
 r = srv.call("PUT", "/api/v1/config/destinations/d?confirm=" + r.json["impact"]["token"], none)
 check("the destination sends nobody now (confirmed)", r.status == 200, r)
-# the other worker reads the changed config on SIGHUP (docs/scaling.md: every worker needs
-# the same config; a write through the API reaches only the serve process)
+# the other worker reads the changed files on SIGHUP (its items of the serve's jobs would run
+# with the job's config anyway, docs/scaling.md "One config"; this keeps its own config current)
 worker.send_signal(signal.SIGHUP)
 check("the other worker reloaded the config", wait_for(lambda: "config reloaded" in open(os.path.join(TMP, "worker.log")).read(), 20),
       open(os.path.join(TMP, "worker.log")).read()[-1500:])

@@ -97,9 +97,9 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 			    " AND ($5::smallint IS NULL OR (" KEY_ORDER ") < ($5::smallint, $6::bigint, $7::bytea))", 7 },
 	/* ---- the work queue (schema.c, version 3) ---- */
 	[S_WORK_JOB_INSERT] = { "INSERT INTO work_jobs (dedup, model_id, schedule_id, since, force,"
-				" max_delete_percent, lock_token, status, created_at)"
-				" VALUES ($1, $2, $3, $4, $5, $6, 0, 'running', $7)"
-				" ON CONFLICT (dedup) DO NOTHING RETURNING id", 7 },
+				" max_delete_percent, lock_token, status, created_at, config_gen, marks)"
+				" VALUES ($1, $2, $3, $4, $5, $6, 0, 'running', $7, $8, $9)"
+				" ON CONFLICT (dedup) DO NOTHING RETURNING id", 9 },
 	[S_WORK_JOB_TOKEN] = { "UPDATE work_jobs SET lock_token = $2 WHERE id = $1", 2 },
 	/* the lock passes from this struct state to the job: its own token, no process */
 	[S_WORK_ADOPT] = { "UPDATE locks SET token = $3, holder = $4, pid = 0"
@@ -121,7 +121,8 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 			   " ORDER BY w.job_id, w.id LIMIT 1 FOR UPDATE OF w SKIP LOCKED)"
 			   " RETURNING i.id, i.job_id, i.run_id, i.dest_id, i.part, i.n_parts, i.claims,"
 			   " i.lo_kind, i.lo_int, i.lo_text, i.hi_kind, i.hi_int, i.hi_text,"
-			   " j.model_id, j.schedule_id, j.since, j.force, j.max_delete_percent", 3 },
+			   " j.model_id, j.schedule_id, j.since, j.force, j.max_delete_percent,"
+			   " j.config_gen, j.marks", 3 },
 	[S_WORK_BEAT] = { "UPDATE work_items SET expires_at = " NOW_MS " + $2::bigint"
 			  " WHERE worker = $1 AND status = 'running' RETURNING id", 2 },
 	/* in dest_id order, so two workers refreshing at once cannot deadlock */

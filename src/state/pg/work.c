@@ -35,6 +35,8 @@ enum jerr pg_work_enqueue(struct state *st, const struct state_work_spec *spec,
 	snprintf(mdp, sizeof(mdp), "%.17g", spec->max_delete_percent);
 	p_text(&p, spec->max_delete_percent >= 0 ? mdp : NULL);
 	p_int(&p, now);
+	p_text(&p, spec->config_gen);
+	p_text(&p, spec->marks);
 	ret = pg_run_row(ps, S_WORK_JOB_INSERT, &p, &res, err, "could not queue a job in state store \"%s\"",
 			 st->path);
 	if (ret)
@@ -143,6 +145,10 @@ enum jerr pg_work_claim(struct state *st, const char *worker, int64_t lease_ms, 
 	it->has_since = !PQgetisnull(res, 0, 15);
 	it->force = get_bool(res, 0, 16);
 	it->max_delete_percent = PQgetisnull(res, 0, 17) ? -1 : strtod(PQgetvalue(res, 0, 17), NULL);
+	strbuf_reset(&it->config_gen);
+	strbuf_addstr(&it->config_gen, PQgetvalue(res, 0, 18));
+	strbuf_reset(&it->marks);
+	strbuf_addstr(&it->marks, PQgetvalue(res, 0, 19));
 	PQclear(res);
 	return JERR_OK;
 }

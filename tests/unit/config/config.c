@@ -104,6 +104,82 @@ static void assert_diag_contains(const struct config *cfg, const char *what)
 	free(t);
 }
 
+/* Whether buf (len bytes) holds s. */
+static bool has_bytes(const char *buf, size_t len, const char *s)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; i + n <= len; i++)
+		if (!memcmp(buf + i, s, n))
+			return true;
+	return false;
+}
+
+/* The generation is the digest of the files read; a snapshot loads back to the same config. */
+static void test_generation_and_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	struct env env = { { "BRAZE_API_KEY" }, { "k-123" } };
+	struct config *a, *b, *c;
+	tu_write(f->dir, "sub/all.json", VALID);
+	tu_write(f->dir, "empty.json", "   ");
+	tu_write(f->dir, ".hidden.json", "{class:'Model',id:'ignored',type:'profile'}");
+	a = load(f->dir, &env, JERR_OK);
+	assert_int_equal(strlen(a->generation), 64);
+	assert_true(has_bytes(a->snapshot, a->snapshot_len, "${BRAZE_API_KEY}"));
+	assert_false(has_bytes(a->snapshot, a->snapshot_len, "k-123"));
+	assert_false(has_bytes(a->snapshot, a->snapshot_len, "ignored")); /* dot-files are not read */
+	assert_null(config_literal_secret(a, NULL));
+
+	/* from the snapshot, in another (empty) directory: the same objects and generation */
+	char *other = tu_mkdtemp();
+	struct config_opts o = { .getenv_fn = env_lookup, .getenv_ctx = &env, .snapshot = a->snapshot,
+				 .snapshot_len = a->snapshot_len };
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(config_load(other, &o, &b, &err), JERR_OK);
+	assert_string_equal(b->generation, a->generation);
+	assert_int_equal(b->n_files, a->n_files);
+	assert_int_equal(b->n_destinations, a->n_destinations);
+	assert_string_equal(cfg_options_str(&config_app(b, "braze")->options, "apiKey"), "k-123");
+	config_free(b);
+	/* without the secret here: the reference is an error, as for the files */
+	struct env none = { { NULL }, { NULL } };
+	o.getenv_ctx = &none;
+	assert_int_equal(config_load(other, &o, &b, &err), JERR_CONFIG);
+	assert_diag_contains(b, "environment variable \"BRAZE_API_KEY\" is not set");
+	config_free(b);
+	jerror_release(&err);
+	/* a damaged snapshot is one error naming it */
+	o.getenv_ctx = &env;
+	o.snapshot_len = 12;
+	assert_int_equal(config_load(other, &o, &b, &err), JERR_CONFIG);
+	assert_diag_contains(b, "config snapshot is malformed");
+	config_free(b);
+	jerror_release(&err);
+	tu_rmtree(other);
+	free(other);
+
+	/* any change of a file is another generation; the same bytes again the same one */
+	tu_write(f->dir, "empty.json", "  \n");
+	c = load(f->dir, &env, JERR_OK);
+	assert_string_not_equal(c->generation, a->generation);
+	config_free(c);
+	tu_write(f->dir, "empty.json", "   ");
+	c = load(f->dir, &env, JERR_OK);
+	assert_string_equal(c->generation, a->generation);
+	config_free(c);
+
+	/* a secret written in a file is found (its snapshot would hold it) */
+	tu_write(f->dir, "lit.json", "{class:'App',id:'b9',type:'braze',options:{apiKey:'literal-key',restEndpoint:'http://localhost:4710'}}");
+	const char *owner = NULL;
+	c = load(f->dir, &env, JERR_OK);
+	const struct cfg_option *lit = config_literal_secret(c, &owner);
+	assert_non_null(lit);
+	assert_string_equal(lit->key, "apiKey");
+	assert_string_equal(owner, "b9");
+	config_free(c);
+	config_free(a);
+}
+
 /* Grouparoo ignored relativeMatchDirection (fromConvenientRules): joey does too, and says so. */
 static void test_relative_direction_ignored_with_warning(void **state)
 {
@@ -558,6 +634,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ignored_classes_and_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_print_format, setup, teardown),
 		cmocka_unit_test(test_missing_dir),
+		cmocka_unit_test_setup_teardown(test_generation_and_snapshot, setup, teardown),
 		cmocka_unit_test(test_enum_names),
 		cmocka_unit_test_setup_teardown(test_query_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_keys_and_mapping_entries, setup, teardown),

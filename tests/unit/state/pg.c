@@ -422,7 +422,8 @@ static void test_work_queue(void **s)
 		{ "d1", run1, 2, 3, { &b200, NULL } },
 		{ "d2", run2, 0, 1, { NULL, NULL } },
 	};
-	struct state_work_spec spec = { "users", "sched", "5", "fire 1", false, -1 };
+	static const char gen[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct state_work_spec spec = { "users", "sched", "5", "fire 1", false, -1, gen, "{\"sched\":\"5\"}" };
 	assert_int_equal(state_work_enqueue(st, &spec, parts, ARRAY_SIZE(parts), &job, &dup, &err), JERR_OK);
 	assert_false(dup);
 	assert_true(job > 0);
@@ -450,6 +451,8 @@ static void test_work_queue(void **s)
 	assert_string_equal(it.schedule_id.buf, "sched");
 	assert_true(it.has_since);
 	assert_string_equal(it.since.buf, "5");
+	assert_string_equal(it.config_gen.buf, gen); /* the job's config generation and marks */
+	assert_string_equal(it.marks.buf, "{\"sched\":\"5\"}");
 	assert_int_equal(it.claims, 1);
 	int64_t item1 = it.id;
 	PGconn *pg = tb_pg_connect(path);

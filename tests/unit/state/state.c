@@ -1,5 +1,6 @@
 /* state.c: tests of the state store's interface (src/state/state.c), on every back end. */
 #include "state/backends.h"
+#include "state/confgen.h"
 #include "state/runnotes.h"
 
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <xxhash.h>
 
 /*
@@ -797,6 +799,108 @@ static void test_runs(void **s)
 }
 
 /* run_notes: what started a run and what it read, kept after the process is gone. */
+/* ---- config generations (state/confgen.h) ---- */
+
+static void sha_hex(const char *buf, size_t len, char out[65])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256(h, (const unsigned char *)buf, len);
+	for (size_t i = 0; i < sizeof(h); i++)
+		snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+static void test_config_generations(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct strbuf snap = STRBUF_INIT, why = STRBUF_INIT, gen = STRBUF_INIT, origin = STRBUF_INIT;
+	/* a snapshot is bytes: NULs between path, length and text, any byte in the text */
+	static const char s1[] = "a.json\0" "9\0" "{\"x\": 1}\n" "b.json\0" "3\0" "\xff\x01{";
+	char g1[65], g2[65], g3[65];
+	int64_t at = 0;
+	bool found = true;
+
+	sha_hex(s1, sizeof(s1) - 1, g1);
+	sha_hex("other", 5, g2);
+	sha_hex("third", 5, g3);
+	/* nothing yet */
+	assert_int_equal(state_config_latest(st, &gen, &origin, &at, &found, &err), JERR_OK);
+	assert_false(found);
+	assert_int_equal(state_config_fetch(st, g1, &snap, &why, &found, &err), JERR_OK);
+	assert_false(found);
+
+	assert_int_equal(state_config_publish(st, g1, s1, sizeof(s1) - 1, NULL, "h:1 start", &err), JERR_OK);
+	assert_int_equal(state_config_fetch(st, g1, &snap, &why, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_int_equal(snap.len, sizeof(s1) - 1);
+	assert_memory_equal(snap.buf, s1, sizeof(s1) - 1);
+	assert_int_equal((int)why.len, 0);
+	assert_int_equal(state_config_latest(st, &gen, &origin, &at, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_string_equal(gen.buf, g1);
+	assert_string_equal(origin.buf, "h:1 start");
+	assert_true(at > 0);
+
+	/* withheld: no snapshot, the reason instead; it is the latest now */
+	usleep(2000);
+	assert_int_equal(state_config_publish(st, g2, NULL, 0, "a secret in a file", "h:2 job", &err), JERR_OK);
+	assert_int_equal(state_config_fetch(st, g2, &snap, &why, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_int_equal((int)snap.len, 0);
+	assert_string_equal(why.buf, "a secret in a file");
+	assert_int_equal(state_config_latest(st, &gen, NULL, &at, &found, &err), JERR_OK);
+	assert_string_equal(gen.buf, g2);
+
+	/* published again: the same snapshot, the latest once more */
+	usleep(2000);
+	assert_int_equal(state_config_publish(st, g1, s1, sizeof(s1) - 1, NULL, "h:3 reload", &err), JERR_OK);
+	assert_int_equal(state_config_latest(st, &gen, &origin, &at, &found, &err), JERR_OK);
+	assert_string_equal(gen.buf, g1);
+	assert_string_equal(origin.buf, "h:3 reload");
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM config_generations"), 2);
+
+	/* not a generation: refused, nothing written */
+	assert_int_equal(state_config_publish(st, "abc", "x", 1, NULL, "h", &err), JERR_INTERNAL);
+	jerror_release(&err);
+	err = (struct jerror)JERROR_INIT;
+
+	/* a damaged copy (another config's text under g3's name) is refused, not returned */
+	assert_int_equal(state_config_publish(st, g3, s1, sizeof(s1) - 1, NULL, "h:4 job", &err), JERR_OK);
+	assert_int_equal(state_config_fetch(st, g3, &snap, &why, &found, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "is damaged"));
+	assert_int_equal((int)snap.len, 0);
+	jerror_release(&err);
+	err = (struct jerror)JERROR_INIT;
+	tb_exec(path, "UPDATE config_generations SET snapshot = '%%%'");
+	assert_int_equal(state_config_fetch(st, g1, &snap, &why, &found, &err), JERR_STATE);
+	jerror_release(&err);
+	err = (struct jerror)JERROR_INIT;
+
+	/* the store keeps the STATE_CONFIG_KEEP latest */
+	for (int i = 0; i < STATE_CONFIG_KEEP + 5; i++) {
+		char t[16], g[65];
+		int n = snprintf(t, sizeof(t), "c%d", i);
+		sha_hex(t, (size_t)n, g);
+		assert_int_equal(state_config_publish(st, g, t, (size_t)n, NULL, "h", &err), JERR_OK);
+	}
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM config_generations"), STATE_CONFIG_KEEP);
+	state_close(st);
+
+	/* read-only: fetched, not published */
+	st = tb_open(path, STATE_OPEN_READONLY);
+	assert_int_equal(state_config_latest(st, &gen, NULL, &at, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_int_equal(state_config_publish(st, g1, s1, sizeof(s1) - 1, NULL, "h", &err), JERR_STATE);
+	jerror_release(&err);
+	state_close(st);
+	strbuf_release(&snap);
+	strbuf_release(&why);
+	strbuf_release(&gen);
+	strbuf_release(&origin);
+	free(path);
+}
+
 static void test_run_notes(void **s)
 {
 	char *path = tb_fresh();
@@ -1108,6 +1212,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_leaves_nothing),
 		cmocka_unit_test(test_runs),
 		cmocka_unit_test(test_run_notes),
+		cmocka_unit_test(test_config_generations),
 		cmocka_unit_test(test_ledger),
 		cmocka_unit_test(test_locks),
 		cmocka_unit_test(test_dump_and_load),
