@@ -328,11 +328,6 @@ static bool match(const char *pattern, const char *path, struct req *r, char par
 	return true;
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /*
  * Percent-decode a path segment in place, once: the path is as sent (on_uri), so "%2541"
  * is "%41", not "A". false for a malformed escape or "%00" (it would cut the id short).
@@ -342,7 +337,7 @@ static bool url_decode_segment(char *p)
 	char *w = p;
 	for (; *p; p++) {
 		if (*p == '%') {
-			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+			int hi = hex_digit_value(p[1]), lo = hi < 0 ? -1 : hex_digit_value(p[2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			char c = (char)(hi * 16 + lo);
