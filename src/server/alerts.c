@@ -303,10 +303,8 @@ void api_alert_deliveries(struct req *r, struct reply *out)
 
 void act_alert_test(struct req *r, struct reply *out)
 {
-	if (r->body_len) {
-		reply_error(out, 400, "this route takes no body", NULL, NULL);
+	if (!req_no_body(r, out))
 		return;
-	}
 	struct cfg_ref *ref = server_cfg_get(r->s);
 	const struct cfg_alert *a = config_alert(ref->cfg, r->params[0]);
 	struct state *st = NULL;

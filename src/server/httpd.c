@@ -125,6 +125,14 @@ void reply_items(struct reply *out, json_t *items, int64_t next)
 	reply_json(out, 200, json_pack("{s:o,s:o}", "items", items, "next", next ? json_integer(next) : json_null()));
 }
 
+bool req_no_body(const struct req *r, struct reply *out)
+{
+	if (!r->body_len)
+		return true;
+	reply_error(out, 400, "this route takes no body", NULL, NULL);
+	return false;
+}
+
 json_t *req_json_body(const struct req *r, struct reply *out)
 {
 	json_error_t je;
