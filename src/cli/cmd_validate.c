@@ -190,9 +190,8 @@ static json_t *groups_json(const struct config *cfg)
 			if (r->match)
 				json_object_set_new(ro, "match", json_string(r->match));
 			if (r->op == ROP_RELATIVE_GT || r->op == ROP_RELATIVE_LT) {
-				static const char *const units[] = { "days", "weeks", "months", "quarters", "years" };
 				json_object_set_new(ro, "relativeMatchNumber", json_real(r->rel_number));
-				json_object_set_new(ro, "relativeMatchUnit", json_string(units[r->rel_unit]));
+				json_object_set_new(ro, "relativeMatchUnit", json_string(rel_unit_name(r->rel_unit)));
 				json_object_set_new(ro, "relativeMatchDirection", json_string(r->rel_add ? "add" : "subtract"));
 			}
 			json_array_append_new(rules, ro);
