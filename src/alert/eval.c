@@ -30,6 +30,31 @@ bool alert_trigger_on(const struct cfg_alert *a, enum alert_trigger t)
 	return false;
 }
 
+/* The value trigger t (on in a) is written with: true, or its number. */
+static json_t *trigger_json(const struct cfg_alert *a, enum alert_trigger t)
+{
+	switch (t) {
+	case AT_FAILED_ROWS: return json_real(a->failed_rows);
+	case AT_FAILED_ROWS_PERCENT: return json_real(a->failed_rows_percent);
+	case AT_NO_SUCCESS: return json_integer(a->no_success_ms);
+	case AT_RECORDS_DROP: return json_real(a->records_drop_percent);
+	case AT_RUN_LONGER: return json_integer(a->run_longer_ms);
+	case AT_RUN_FAILED:
+	case AT_DELETE_GUARD:
+	case AT__COUNT: break;
+	}
+	return json_true();
+}
+
+json_t *alert_triggers_json(const struct cfg_alert *a)
+{
+	json_t *j = json_object();
+	for (int t = 0; t < AT__COUNT; t++)
+		if (alert_trigger_on(a, (enum alert_trigger)t))
+			json_object_set_new(j, trigger_names[t], trigger_json(a, (enum alert_trigger)t));
+	return j;
+}
+
 bool alert_covers(const struct cfg_alert *a, const struct cfg_destination *d)
 {
 	if (a->n_destinations) {

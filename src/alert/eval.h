@@ -11,6 +11,7 @@
 #ifndef JOEY_ALERT_EVAL_H
 #define JOEY_ALERT_EVAL_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -35,6 +36,12 @@ enum alert_verdict { AV_UNKNOWN, AV_CLEAR, AV_FIRING };
 const char *alert_trigger_name(enum alert_trigger t);
 /* Is trigger t configured (on) in a? */
 bool alert_trigger_on(const struct cfg_alert *a, enum alert_trigger t);
+/*
+ * The triggers a sets, as the Alert class writes them ({"runFailed": true, "failedRows":
+ * 10, ...}, in enum order): a new object, owned by the caller. joey validate --json and
+ * GET /api/v1/alerts show them.
+ */
+json_t *alert_triggers_json(const struct cfg_alert *a);
 /* Is destination d in a's scope (destinationIds, else modelId, else all)? */
 bool alert_covers(const struct cfg_alert *a, const struct cfg_destination *d);
 

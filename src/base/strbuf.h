@@ -77,4 +77,8 @@ void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len);
 /* Append s quoted as an SQL identifier ("a""b"). */
 void strbuf_add_sql_ident(struct strbuf *sb, const char *s);
 
+/* The value of hex digit c (0-9, a-f, A-F), or -1 for any other character (for the
+ * decoders of %XX, \xXX and hex text). */
+int hex_digit_value(int c);
+
 #endif

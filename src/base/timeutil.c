@@ -166,6 +166,15 @@ static bool parse_any(const char *s, size_t len, int64_t *ms_out)
 	return true;
 }
 
+/* v as exactly n decimal digits, zero-padded, at p (no NUL). */
+static inline void put_digits(char *p, unsigned v, int n)
+{
+	while (n--) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
 void time_format_iso(struct strbuf *out, int64_t ms)
 {
 	int64_t days = floor_div(ms, MS_PER_DAY);
@@ -181,34 +190,18 @@ void time_format_iso(struct strbuf *out, int64_t ms)
 		return;
 	}
 	/* the common case without printf: this runs for every date of every record */
-	char b[24];
+	static const char tmpl[] = "0000-00-00T00:00:00.000Z";
+	char b[sizeof(tmpl) - 1];
 	unsigned h = (unsigned)(rem / 3600000), mi = (unsigned)(rem / 60000 % 60);
 	unsigned sec = (unsigned)(rem / 1000 % 60), msec = (unsigned)(rem % 1000);
-	unsigned yy = (unsigned)y;
-	b[0] = (char)('0' + yy / 1000);
-	b[1] = (char)('0' + yy / 100 % 10);
-	b[2] = (char)('0' + yy / 10 % 10);
-	b[3] = (char)('0' + yy % 10);
-	b[4] = '-';
-	b[5] = (char)('0' + m / 10);
-	b[6] = (char)('0' + m % 10);
-	b[7] = '-';
-	b[8] = (char)('0' + d / 10);
-	b[9] = (char)('0' + d % 10);
-	b[10] = 'T';
-	b[11] = (char)('0' + h / 10);
-	b[12] = (char)('0' + h % 10);
-	b[13] = ':';
-	b[14] = (char)('0' + mi / 10);
-	b[15] = (char)('0' + mi % 10);
-	b[16] = ':';
-	b[17] = (char)('0' + sec / 10);
-	b[18] = (char)('0' + sec % 10);
-	b[19] = '.';
-	b[20] = (char)('0' + msec / 100);
-	b[21] = (char)('0' + msec / 10 % 10);
-	b[22] = (char)('0' + msec % 10);
-	b[23] = 'Z';
+	memcpy(b, tmpl, sizeof(b));
+	put_digits(b, (unsigned)y, 4);
+	put_digits(b + 5, m, 2);
+	put_digits(b + 8, d, 2);
+	put_digits(b + 11, h, 2);
+	put_digits(b + 14, mi, 2);
+	put_digits(b + 17, sec, 2);
+	put_digits(b + 20, msec, 3);
 	strbuf_add(out, b, sizeof(b));
 }
 

@@ -161,17 +161,6 @@ struct importer {
 	struct strbuf bytes; /* decoded hashes of the current row */
 };
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 static enum jerr bad_line(struct importer *im, struct jerror *err, const char *fmt, ...)
 	JOEY_PRINTF(3, 4);
 static enum jerr bad_line(struct importer *im, struct jerror *err, const char *fmt, ...)
@@ -236,7 +225,7 @@ static enum jerr value_of(struct importer *im, const struct state_table *t,
 					t->name, c->name, 2 * STATE_HASH_LEN);
 		*hash_at = im->bytes.len;
 		for (size_t i = 0; i < STATE_HASH_LEN; i++) {
-			int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+			int hi = hex_digit_value(h[2 * i]), lo = hex_digit_value(h[2 * i + 1]);
 			if (hi < 0 || lo < 0)
 				return bad_line(im, err, "table \"%s\": column \"%s\" needs %d hex digits",
 						t->name, c->name, 2 * STATE_HASH_LEN);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert/eval.h"
 #include "cli/cli.h"
 #include "dest/dest.h"
 #include "source/source.h"
@@ -189,9 +190,8 @@ static json_t *groups_json(const struct config *cfg)
 			if (r->match)
 				json_object_set_new(ro, "match", json_string(r->match));
 			if (r->op == ROP_RELATIVE_GT || r->op == ROP_RELATIVE_LT) {
-				static const char *const units[] = { "days", "weeks", "months", "quarters", "years" };
 				json_object_set_new(ro, "relativeMatchNumber", json_real(r->rel_number));
-				json_object_set_new(ro, "relativeMatchUnit", json_string(units[r->rel_unit]));
+				json_object_set_new(ro, "relativeMatchUnit", json_string(rel_unit_name(r->rel_unit)));
 				json_object_set_new(ro, "relativeMatchDirection", json_string(r->rel_add ? "add" : "subtract"));
 			}
 			json_array_append_new(rules, ro);
@@ -258,7 +258,7 @@ static json_t *alerts_json(const struct config *cfg)
 	json_t *a = json_array();
 	for (size_t i = 0; i < cfg->n_alerts; i++) {
 		const struct cfg_alert *x = cfg->alerts[i];
-		json_t *o = json_object(), *t = json_object();
+		json_t *o = json_object();
 		json_object_set_new(o, "id", jstr(x->id));
 		json_object_set_new(o, "name", jstr(x->name));
 		json_object_set_new(o, "type", jstr(x->type));
@@ -269,21 +269,7 @@ static json_t *alerts_json(const struct config *cfg)
 			json_object_set_new(o, "destinationIds", d);
 		}
 		json_object_set_new(o, "modelId", ID_OF(x->model));
-		if (x->run_failed)
-			json_object_set_new(t, "runFailed", json_true());
-		if (x->failed_rows >= 0)
-			json_object_set_new(t, "failedRows", json_real(x->failed_rows));
-		if (x->failed_rows_percent >= 0)
-			json_object_set_new(t, "failedRowsPercent", json_real(x->failed_rows_percent));
-		if (x->no_success_ms > 0)
-			json_object_set_new(t, "noSuccessFor", json_integer(x->no_success_ms));
-		if (x->delete_guard)
-			json_object_set_new(t, "deleteGuard", json_true());
-		if (x->records_drop_percent >= 0)
-			json_object_set_new(t, "recordsDropPercent", json_real(x->records_drop_percent));
-		if (x->run_longer_ms > 0)
-			json_object_set_new(t, "runLongerThan", json_integer(x->run_longer_ms));
-		json_object_set_new(o, "triggers", t);
+		json_object_set_new(o, "triggers", alert_triggers_json(x));
 		json_object_set_new(o, "options", options_json(&x->options));
 		json_array_append_new(a, o);
 	}

@@ -11,9 +11,6 @@
 #include "config/config_internal.h"
 
 static const struct field_spec alert_fields[] = {
-	{ "id", T_STR, 0, NULL, NULL },
-	{ "class", T_STR, 0, NULL, NULL },
-	{ "name", T_STR, 0, NULL, NULL },
 	{ "type", T_STR, 0, NULL, NULL },
 	{ "destinationIds", T_ARR, 0, NULL, NULL },
 	{ "modelId", T_STR, 0, NULL, NULL },

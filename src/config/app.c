@@ -10,9 +10,6 @@
 #include "config/config_internal.h"
 
 static const struct field_spec app_fields[] = {
-	{ "id", T_STR, 0, NULL, NULL },
-	{ "class", T_STR, 0, NULL, NULL },
-	{ "name", T_STR, 0, NULL, NULL },
 	{ "type", T_STR, 0, NULL, NULL },
 	{ "options", T_OBJ, 0, NULL, NULL },
 	{ "refresh", T_OBJ, F_WARN, "app refresh queries are ignored by joey",

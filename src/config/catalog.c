@@ -43,22 +43,6 @@ static const struct catalog_option mysql_app_opts[] = {
 	{ "statementTimeout", OPT_NUMBER, false, false, false },
 	{ NULL, OPT_STRING, false, false, false },
 };
-/* Grouparoo's redshift plugin: the postgres options (port 5439 unless PGPORT is set) */
-static const struct catalog_option redshift_app_opts[] = {
-	{ "host", OPT_STRING, false, false, true },
-	{ "port", OPT_NUMBER, false, false, true },
-	{ "database", OPT_STRING, true, false, false },
-	{ "schema", OPT_STRING, false, false, false },
-	{ "user", OPT_STRING, false, false, false },
-	{ "password", OPT_STRING, false, true, false },
-	{ "ssl", OPT_BOOL, false, false, true },
-	{ "ssl_cert", OPT_STRING, false, false, false },
-	{ "ssl_key", OPT_STRING, false, true, false },
-	{ "ssl_ca", OPT_STRING, false, false, true },
-	{ "sslmode", OPT_STRING, false, false, true },
-	{ "statementTimeout", OPT_NUMBER, false, false, false },
-	{ NULL, OPT_STRING, false, false, false },
-};
 /* Grouparoo's clickhouse plugin (HTTP interface); statementTimeout is joey's */
 static const struct catalog_option clickhouse_app_opts[] = {
 	{ "host", OPT_STRING, false, false, true },
@@ -130,7 +114,8 @@ static const struct catalog_app apps[] = {
 	{ "bigquery", true, bigquery_app_opts },
 	{ "snowflake", true, snowflake_app_opts },
 	{ "snowflake-keypair", true, snowflake_keypair_app_opts },
-	{ "redshift", true, redshift_app_opts },
+	/* Grouparoo's redshift plugin: the postgres options (port 5439 unless PGPORT is set) */
+	{ "redshift", true, postgres_app_opts },
 	{ "clickhouse", true, clickhouse_app_opts },
 	{ "mongo", false, no_opts },
 };

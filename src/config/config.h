@@ -259,6 +259,8 @@ struct cfg_property {
 };
 
 enum rel_unit { REL_DAYS, REL_WEEKS, REL_MONTHS, REL_QUARTERS, REL_YEARS };
+/* A rule's relativeMatchUnit as written: "days", "weeks", "months", "quarters", "years". */
+const char *rel_unit_name(enum rel_unit u);
 
 struct cfg_rule {
 	struct cfg_property *property; /* NULL for the pseudo properties below */

@@ -218,8 +218,9 @@ const char *ld_req_str(struct loader *ld, const struct where *w, const struct j5
 int ld_get_enum(struct loader *ld, const struct where *w, const struct j5_node *obj, const char *key,
 		const char *field, const char *const *names, size_t n, int dflt);
 /*
- * What every class object starts with: its fields checked against specs (what: "an
- * App"), then its id (from w), "name" and position into the cfg struct's fields.
+ * What every class object starts with: its fields checked against "id", "class" and
+ * "name" (every class's) then specs (the class's own; what: "an App"), then its id (from
+ * w), "name" and position into the cfg struct's fields.
  */
 void ld_read_head(struct loader *ld, const struct where *w, const struct j5_node *o, const struct field_spec *specs,
 		  size_t n_specs, const char *what, const char **id, const char **name, struct cfg_pos *pos);

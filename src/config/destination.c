@@ -12,9 +12,6 @@
 #include "config/config_internal.h"
 
 static const struct field_spec dest_fields[] = {
-	{ "id", T_STR, 0, NULL, NULL },
-	{ "class", T_STR, 0, NULL, NULL },
-	{ "name", T_STR, 0, NULL, NULL },
 	{ "type", T_STR, 0, NULL, NULL },
 	{ "appId", T_STR, 0, NULL, NULL },
 	{ "modelId", T_STR, 0, NULL, NULL },

@@ -183,10 +183,23 @@ const struct j5_node *ld_get_obj(const struct j5_node *obj, const char *key)
 	return m ? m->value : &EMPTY_OBJECT;
 }
 
+/* The fields every class object read by ld_read_head has, before its own (in this order:
+ * did-you-mean takes the first of equally close names). */
+static const struct field_spec head_fields[] = {
+	{ "id", T_STR, 0, NULL, NULL },
+	{ "class", T_STR, 0, NULL, NULL },
+	{ "name", T_STR, 0, NULL, NULL },
+};
+
 void ld_read_head(struct loader *ld, const struct where *w, const struct j5_node *o, const struct field_spec *specs,
 		  size_t n_specs, const char *what, const char **id, const char **name, struct cfg_pos *pos)
 {
-	ld_check_fields(ld, w, o, specs, n_specs, NULL, what);
+	size_t n_head = ARRAY_SIZE(head_fields);
+	struct field_spec *all = xmalloc((n_head + n_specs) * sizeof(*all));
+	memcpy(all, head_fields, sizeof(head_fields));
+	memcpy(all + n_head, specs, n_specs * sizeof(*specs));
+	ld_check_fields(ld, w, o, all, n_head + n_specs, NULL, what);
+	free(all);
 	*id = w->id;
 	*name = ld_get_str(o, "name");
 	*pos = (struct cfg_pos){ w->file, o->line, o->col };

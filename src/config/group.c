@@ -12,9 +12,6 @@
 #include "config/config_internal.h"
 
 static const struct field_spec group_fields[] = {
-	{ "id", T_STR, 0, NULL, NULL },
-	{ "class", T_STR, 0, NULL, NULL },
-	{ "name", T_STR, 0, NULL, NULL },
 	{ "modelId", T_STR, 0, NULL, NULL },
 	{ "rules", T_ARR, 0, NULL, NULL },
 	{ "matchType", T_STR, 0, NULL, NULL },

@@ -2,6 +2,7 @@
 #include "config/json5.h"
 
 #include "base/compat.h"
+#include "base/strbuf.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -147,17 +148,6 @@ static struct j5_node *new_node(struct j5p *ps, enum j5_type t, int line, int co
 	return n;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static size_t put_utf8(char *out, uint32_t cp)
 {
 	if (cp < 0x80) {
@@ -187,7 +177,7 @@ static long read_hex(struct j5p *ps, int n)
 {
 	long v = 0;
 	for (int i = 0; i < n; i++) {
-		int h = hexval(peek(ps));
+		int h = hex_digit_value(peek(ps));
 		if (h < 0)
 			return -1;
 		v = v * 16 + h;
@@ -363,10 +353,10 @@ static bool parse_number(struct j5p *ps, struct j5_node *node)
 		int digits = 0;
 		adv(ps);
 		adv(ps);
-		while (hexval(peek(ps)) >= 0) {
+		while (hex_digit_value(peek(ps)) >= 0) {
 			if (v > (UINT64_MAX >> 4))
 				return fail_at(ps, node->line, node->col, "hexadecimal number too large");
-			v = v * 16 + (uint64_t)hexval(peek(ps));
+			v = v * 16 + (uint64_t)hex_digit_value(peek(ps));
 			adv(ps);
 			digits++;
 		}

@@ -10,9 +10,6 @@
 #include "config/config_internal.h"
 
 static const struct field_spec model_fields[] = {
-	{ "id", T_STR, 0, NULL, NULL },
-	{ "class", T_STR, 0, NULL, NULL },
-	{ "name", T_STR, 0, NULL, NULL },
 	{ "type", T_STR, 0, NULL, NULL },
 };
 

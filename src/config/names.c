@@ -42,6 +42,7 @@ const char *agg_method_name(enum agg_method m) { return (unsigned)m < AGG__COUNT
 const char *filter_op_name(enum filter_op op) { return (unsigned)op < FOP__COUNT ? filter_op_names[op] : "?"; }
 const char *rule_op_name(enum rule_op op) { return (unsigned)op < ROP__COUNT ? rule_op_names[op] : "?"; }
 const char *cfg_class_name(enum cfg_class c) { return (unsigned)c < CLASS__COUNT ? class_names[c] : "?"; }
+const char *rel_unit_name(enum rel_unit u) { return (unsigned)u < 5 ? rel_unit_names[u] : "?"; }
 
 const char *sync_mode_name(enum sync_mode m)
 {

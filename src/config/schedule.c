@@ -9,9 +9,6 @@
 #include "config/config_internal.h"
 
 static const struct field_spec schedule_fields[] = {
-	{ "id", T_STR, 0, NULL, NULL },
-	{ "class", T_STR, 0, NULL, NULL },
-	{ "name", T_STR, 0, NULL, NULL },
 	{ "sourceId", T_STR, 0, NULL, NULL },
 	{ "recurring", T_BOOL, 0, NULL, NULL },
 	{ "recurringFrequency", T_NUM, 0, NULL, NULL },

@@ -174,10 +174,8 @@ out:
 
 void act_app_test(struct req *r, struct reply *out)
 {
-	if (r->body_len) {
-		reply_error(out, 400, "this route takes no body", NULL, NULL);
+	if (!req_no_body(r, out))
 		return;
-	}
 	struct cfg_ref *ref = server_cfg_get(r->s);
 	const struct cfg_app *app = config_app(ref->cfg, r->params[0]);
 	const struct dest_ops *ops = app ? dest_ops_for_app(app->type) : NULL;
@@ -221,10 +219,8 @@ void act_app_test(struct req *r, struct reply *out)
 
 void act_reload(struct req *r, struct reply *out)
 {
-	if (r->body_len) {
-		reply_error(out, 400, "this route takes no body", NULL, NULL);
+	if (!req_no_body(r, out))
 		return;
-	}
 	struct jerror err = JERROR_INIT;
 	enum jerr rc = server_reload(r->s, &err);
 	json_t *what = json_pack("{s:b}", "ok", rc == JERR_OK);
@@ -745,10 +741,8 @@ static enum jerr held_latest(void *ctx, const struct state_run_info *run, struct
  */
 void act_run_approve(struct req *r, struct reply *out)
 {
-	if (r->body_len) {
-		reply_error(out, 400, "this route takes no body", NULL, NULL);
+	if (!req_no_body(r, out))
 		return;
-	}
 	char *end;
 	long long id = strtoll(r->params[0], &end, 10);
 	if (*end || id <= 0) {

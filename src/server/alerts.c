@@ -136,7 +136,7 @@ static const char *const no_params[] = { NULL };
 
 static json_t *alert_json(const struct cfg_alert *a)
 {
-	json_t *o = json_object(), *scope = json_object(), *trg = json_object(), *opts = json_object();
+	json_t *o = json_object(), *scope = json_object(), *opts = json_object();
 	json_t *dests = json_array();
 	json_object_set_new(o, "id", json_string(a->id));
 	json_object_set_new(o, "name", json_string(a->name ? a->name : a->id));
@@ -146,21 +146,7 @@ static json_t *alert_json(const struct cfg_alert *a)
 	json_object_set_new(scope, "destinations", a->n_destinations ? dests : (json_decref(dests), json_null()));
 	json_object_set_new(scope, "model", a->model ? json_string(a->model->id) : json_null());
 	json_object_set_new(o, "scope", scope);
-	if (a->run_failed)
-		json_object_set_new(trg, "runFailed", json_true());
-	if (a->failed_rows >= 0)
-		json_object_set_new(trg, "failedRows", json_real(a->failed_rows));
-	if (a->failed_rows_percent >= 0)
-		json_object_set_new(trg, "failedRowsPercent", json_real(a->failed_rows_percent));
-	if (a->no_success_ms > 0)
-		json_object_set_new(trg, "noSuccessFor", json_integer(a->no_success_ms));
-	if (a->delete_guard)
-		json_object_set_new(trg, "deleteGuard", json_true());
-	if (a->records_drop_percent >= 0)
-		json_object_set_new(trg, "recordsDropPercent", json_real(a->records_drop_percent));
-	if (a->run_longer_ms > 0)
-		json_object_set_new(trg, "runLongerThan", json_integer(a->run_longer_ms));
-	json_object_set_new(o, "triggers", trg);
+	json_object_set_new(o, "triggers", alert_triggers_json(a));
 	for (size_t i = 0; i < a->options.n; i++) {
 		const struct cfg_option *opt = &a->options.items[i];
 		const char *shown = config_option_display(opt);
@@ -317,10 +303,8 @@ void api_alert_deliveries(struct req *r, struct reply *out)
 
 void act_alert_test(struct req *r, struct reply *out)
 {
-	if (r->body_len) {
-		reply_error(out, 400, "this route takes no body", NULL, NULL);
+	if (!req_no_body(r, out))
 		return;
-	}
 	struct cfg_ref *ref = server_cfg_get(r->s);
 	const struct cfg_alert *a = config_alert(ref->cfg, r->params[0]);
 	struct state *st = NULL;

@@ -170,9 +170,8 @@ static json_t *group_json(struct server *s, const struct cfg_group *g)
 				      r->property ? json_string(r->property->key) : json_string("grouparooCreatedAt"),
 				      "operator", rule_op_name(r->op), "match", jstr(r->match));
 		if (r->op == ROP_RELATIVE_GT || r->op == ROP_RELATIVE_LT) {
-			static const char *const units[] = { "days", "weeks", "months", "quarters", "years" };
 			json_object_set_new(o, "relative_match_number", json_real(r->rel_number));
-			json_object_set_new(o, "relative_match_unit", json_string(units[r->rel_unit]));
+			json_object_set_new(o, "relative_match_unit", json_string(rel_unit_name(r->rel_unit)));
 			json_object_set_new(o, "relative_match_direction", json_string(r->rel_add ? "add" : "subtract"));
 		}
 		json_array_append_new(rules, o);

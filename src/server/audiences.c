@@ -650,63 +650,91 @@ static bool file_hidden(const struct cfg_app *app, struct reply *out)
 	return true;
 }
 
+/*
+ * An app read for a preview (its tables, or a query): the config it is read under, its
+ * connector and connection, the preview slot, the sample and the error. Zeroed with
+ * APP_READ_INIT; app_read_release frees what it holds.
+ */
+struct app_read {
+	struct cfg_ref *ref;
+	const struct cfg_app *app;
+	const struct source_ops *ops;
+	void *conn;
+	bool slot;
+	struct source_sample smp;
+	struct jerror err;
+};
+#define APP_READ_INIT { .err = JERROR_INIT }
+
+/*
+ * The app r names, under the current config, if it can be read here: it exists (404),
+ * its connector reads a query (query) or tables (else 400: cannot, the app type, hint),
+ * its file is shown (403) and a preview slot is free (429). false: replied.
+ */
+static bool app_read_open(struct req *r, struct reply *out, struct app_read *ar, bool query, const char *cannot,
+			  const char *hint)
+{
+	ar->ref = server_cfg_get(r->s);
+	ar->app = config_app(ar->ref->cfg, r->params[0]);
+	if (!ar->app) {
+		reply_error(out, 404, "no such app", r->params[0], "GET /api/v1/apps lists them");
+		return false;
+	}
+	ar->ops = source_ops_for_app(ar->app->type);
+	if (!ar->ops || !(query ? ar->ops->sample_query : ar->ops->sample)) {
+		reply_error(out, 400, cannot, ar->app->type, hint);
+		return false;
+	}
+	if (file_hidden(ar->app, out))
+		return false;
+	ar->slot = slot_take(out);
+	return ar->slot;
+}
+
+static void app_read_release(struct server *s, struct app_read *ar)
+{
+	if (ar->conn)
+		ar->ops->disconnect(ar->conn);
+	if (ar->slot)
+		slot_give();
+	source_sample_release(&ar->smp);
+	server_cfg_put(s, ar->ref);
+	jerror_release(&ar->err);
+}
+
 /* ---- GET /api/v1/apps/{app}/tables[?table=T&limit=N] ---- */
 
 void api_app_tables(struct req *r, struct reply *out)
 {
 	static const char *const allowed[] = { "table", "limit", NULL };
 	uint64_t limit;
-	struct cfg_ref *ref = NULL;
-	struct jerror err = JERROR_INIT;
-	struct source_sample smp = { 0 };
-	void *conn = NULL;
-	const struct source_ops *ops = NULL;
-	bool slot = false;
+	struct app_read ar = APP_READ_INIT;
 
 	if (!req_check_query(r, out, allowed) || !req_query_uint(r, out, "limit", 10, UINT32_MAX, &limit))
 		return;
 	if (limit > SOURCE_SAMPLE_MAX_ROWS)
 		limit = SOURCE_SAMPLE_MAX_ROWS; /* capped, not refused */
-	ref = server_cfg_get(r->s);
-	const struct cfg_app *app = config_app(ref->cfg, r->params[0]);
 	const char *table = req_query(r, "table");
-	if (!app) {
-		reply_error(out, 404, "no such app", r->params[0], "GET /api/v1/apps lists them");
+	if (!app_read_open(r, out, &ar, false, "this app holds no tables", "tables are read from database and file apps"))
 		goto out;
-	}
-	ops = source_ops_for_app(app->type);
-	if (!ops || !ops->sample) {
-		reply_error(out, 400, "this app holds no tables", app->type, "tables are read from database and file apps");
-		goto out;
-	}
-	if (file_hidden(app, out))
-		goto out;
-	if (!(slot = slot_take(out)))
-		goto out;
-	enum jerr rc = ops->connect(app, ref->cfg->root, &conn, &err);
+	enum jerr rc = ar.ops->connect(ar.app, ar.ref->cfg->root, &ar.conn, &ar.err);
 	if (!rc)
-		rc = ops->sample(conn, table, (size_t)limit, &smp, &err);
+		rc = ar.ops->sample(ar.conn, table, (size_t)limit, &ar.smp, &ar.err);
 	if (rc) {
-		reply_jerror(out, rc == JERR_CONFIG ? 404 : 502, &err);
+		reply_jerror(out, rc == JERR_CONFIG ? 404 : 502, &ar.err);
 		goto out;
 	}
 	json_t *tables = json_array();
-	for (size_t i = 0; i < smp.n_tables; i++)
-		json_array_append_new(tables, json_string(smp.tables[i]));
-	json_t *j = json_pack("{s:s,s:s,s:o}", "app", app->id, "type", app->type, "tables", tables);
+	for (size_t i = 0; i < ar.smp.n_tables; i++)
+		json_array_append_new(tables, json_string(ar.smp.tables[i]));
+	json_t *j = json_pack("{s:s,s:s,s:o}", "app", ar.app->id, "type", ar.app->type, "tables", tables);
 	if (table) {
 		json_object_set_new(j, "table", json_string(table));
-		sample_rows_json(&smp, limit, j);
+		sample_rows_json(&ar.smp, limit, j);
 	}
 	reply_json(out, 200, j);
 out:
-	if (conn)
-		ops->disconnect(conn);
-	if (slot)
-		slot_give();
-	source_sample_release(&smp);
-	server_cfg_put(r->s, ref);
-	jerror_release(&err);
+	app_read_release(r->s, &ar);
 }
 
 /* ---- POST /api/v1/apps/{app}/preview ---- */
@@ -746,54 +774,30 @@ static bool parse_query_body(json_t *body, struct reply *out, const char **query
 void act_app_preview(struct req *r, struct reply *out)
 {
 	json_t *body = req_json_body(r, out);
-	struct cfg_ref *ref = NULL;
-	struct jerror err = JERROR_INIT;
-	struct source_sample smp = { 0 };
-	void *conn = NULL;
-	const struct source_ops *ops = NULL;
+	struct app_read ar = APP_READ_INIT;
 	const char *query = NULL;
 	uint64_t limit = 20;
-	bool slot = false;
 
 	if (!body || !parse_query_body(body, out, &query, &limit))
 		goto out;
-	ref = server_cfg_get(r->s);
-	const struct cfg_app *app = config_app(ref->cfg, r->params[0]);
-	if (!app) {
-		reply_error(out, 404, "no such app", r->params[0], "GET /api/v1/apps lists them");
+	if (!app_read_open(r, out, &ar, true, "this app cannot preview a query here",
+			   "query previews are read from database and warehouse apps (SQLite, PostgreSQL, MySQL, Redshift, "
+			   "ClickHouse, Snowflake, BigQuery)"))
 		goto out;
-	}
-	ops = source_ops_for_app(app->type);
-	if (!ops || !ops->sample_query) {
-		reply_error(out, 400, "this app cannot preview a query here", app->type,
-			    "query previews are read from database and warehouse apps (SQLite, PostgreSQL, MySQL, Redshift, "
-			    "ClickHouse, Snowflake, BigQuery)");
-		goto out;
-	}
-	if (file_hidden(app, out))
-		goto out;
-	if (!(slot = slot_take(out)))
-		goto out;
-	enum jerr rc = ops->connect(app, ref->cfg->root, &conn, &err);
+	enum jerr rc = ar.ops->connect(ar.app, ar.ref->cfg->root, &ar.conn, &ar.err);
 	if (rc) {
-		reply_jerror(out, 502, &err);
+		reply_jerror(out, 502, &ar.err);
 		goto out;
 	}
-	if ((rc = ops->sample_query(conn, query, (size_t)limit, &smp, &err))) {
-		reply_jerror(out, 422, &err);
+	if ((rc = ar.ops->sample_query(ar.conn, query, (size_t)limit, &ar.smp, &ar.err))) {
+		reply_jerror(out, 422, &ar.err);
 		goto out;
 	}
-	json_t *j = json_pack("{s:s,s:s,s:b}", "app", app->id, "type", app->type, "columns_cut", smp.columns_cut);
-	sample_rows_json(&smp, limit, j);
+	json_t *j = json_pack("{s:s,s:s,s:b}", "app", ar.app->id, "type", ar.app->type, "columns_cut", ar.smp.columns_cut);
+	sample_rows_json(&ar.smp, limit, j);
 	reply_json(out, 200, j);
 out:
-	if (conn)
-		ops->disconnect(conn);
-	if (slot)
-		slot_give();
-	source_sample_release(&smp);
-	server_cfg_put(r->s, ref);
-	jerror_release(&err);
+	app_read_release(r->s, &ar);
 	json_decref(body);
 }
 

@@ -125,6 +125,14 @@ void reply_items(struct reply *out, json_t *items, int64_t next)
 	reply_json(out, 200, json_pack("{s:o,s:o}", "items", items, "next", next ? json_integer(next) : json_null()));
 }
 
+bool req_no_body(const struct req *r, struct reply *out)
+{
+	if (!r->body_len)
+		return true;
+	reply_error(out, 400, "this route takes no body", NULL, NULL);
+	return false;
+}
+
 json_t *req_json_body(const struct req *r, struct reply *out)
 {
 	json_error_t je;
@@ -328,11 +336,6 @@ static bool match(const char *pattern, const char *path, struct req *r, char par
 	return true;
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /*
  * Percent-decode a path segment in place, once: the path is as sent (on_uri), so "%2541"
  * is "%41", not "A". false for a malformed escape or "%00" (it would cut the id short).
@@ -342,7 +345,7 @@ static bool url_decode_segment(char *p)
 	char *w = p;
 	for (; *p; p++) {
 		if (*p == '%') {
-			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+			int hi = hex_digit_value(p[1]), lo = hi < 0 ? -1 : hex_digit_value(p[2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			char c = (char)(hi * 16 + lo);

@@ -275,6 +275,8 @@ const char *req_query(const struct req *r, const char *name);
 bool req_check_query(const struct req *r, struct reply *out, const char *const *allowed);
 /* 400 naming the first member of body not in allowed (NULL-terminated) and what the route takes; true if all ok. */
 bool req_check_fields(json_t *body, const char *const *allowed, struct reply *out);
+/* 400 "this route takes no body" when r has one; true if it has none. */
+bool req_no_body(const struct req *r, struct reply *out);
 /* Parse the body as a JSON object (400 on failure). NULL and *out filled on failure. */
 json_t *req_json_body(const struct req *r, struct reply *out);
 /* Reply helpers: reply_json steals j. */

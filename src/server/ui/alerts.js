@@ -20,12 +20,12 @@ const CHANNELS = {
 };
 
 // app.js's helpers, set once by alertViews (the views below run only after it).
-let h, append, clear, route, link, field, fmtTime, fmtAgo, plural, slug, ID_RE, badge, can, allow, roleNotice,
+let h, append, clear, route, link, field, fmtTime, fmtAgo, plural, idFollowsName, ID_RE, badge, can, allow, roleNotice,
   get, post, put, itemsOf, errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, every, configObjectBody,
   destinationsById;
 
 export function alertViews(ui) {
-  ({ h, append, clear, route, link, field, fmtTime, fmtAgo, plural, slug, ID_RE, badge, can, allow, roleNotice,
+  ({ h, append, clear, route, link, field, fmtTime, fmtAgo, plural, idFollowsName, ID_RE, badge, can, allow, roleNotice,
     get, post, put, itemsOf, errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, every, configObjectBody,
     destinationsById } = ui);
   return { viewAlerts, viewAlertForm };
@@ -140,9 +140,7 @@ async function viewAlertForm(root, { alert: alertId }, _q, ctx) {
 function identityFields(existing, isNew) {
   const name = h('input', { type: 'text', id: 'alert-name', value: existing ? existing.name || '' : '', required: true, autocomplete: 'off' });
   const id = h('input', { type: 'text', id: 'alert-id', value: existing ? existing.id : '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
-  let idTouched = !isNew;
-  id.addEventListener('input', () => { idTouched = true; });
-  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); });
+  idFollowsName(name, id, isNew);
   const type = h('select', { id: 'alert-type' }, Object.entries(CHANNELS).map(([k, c]) => h('option', { value: k, selected: existing ? existing.type === k : k === 'webhook' }, c.label)));
   if (!isNew) type.disabled = true; // a new type is a new alert: its secrets would go elsewhere
   return { name, id, type };

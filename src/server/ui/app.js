@@ -13,7 +13,7 @@ import { editorViews } from './editors.js';
 import { recordViews } from './records.js';
 import { configErrorBody, viewRepair } from './repair.js';
 import { allow, api, can, destName, destinationsById, errorNotice, get, itemsOf, post, put, roleNotice, session, state } from './lib/api.js';
-import { ID_RE, append, badge, clear, enc, field, fmtAgo, fmtTime, fmtValue, h, link, pageHeader, plural, route, slug, table, toast, uid } from './lib/dom.js';
+import { ID_RE, append, badge, clear, enc, field, fmtAgo, fmtTime, fmtValue, h, idFollowsName, link, pageHeader, plural, route, slug, table, toast, uid } from './lib/dom.js';
 import { configObjectBody, removeObject, showDiagnostics } from './lib/forms.js';
 import { viewAccount } from './pages/account.js';
 import { viewAppForm, viewApps } from './pages/apps.js';
@@ -143,11 +143,11 @@ export function parseHash() {
 }
 
 // The Alerts pages (alerts.js) use this file's helpers.
-const alertsUI = alertViews({ h, append, clear, route, link, field, fmtTime, fmtAgo, plural, slug, ID_RE, badge, can, allow,
+const alertsUI = alertViews({ h, append, clear, route, link, field, fmtTime, fmtAgo, plural, idFollowsName, ID_RE, badge, can, allow,
   roleNotice, get, post, put, itemsOf, errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, every,
   configObjectBody, destinationsById });
 // The Audiences and Records pages (audiences.js, records.js) too.
-const audiencesUI = audienceViews({ h, append, clear, route, link, field, fmtAgo, plural, slug, ID_RE, badge, can, allow, roleNotice,
+const audiencesUI = audienceViews({ h, append, clear, route, link, field, fmtAgo, plural, idFollowsName, ID_RE, badge, can, allow, roleNotice,
   get, post, put, errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue, uid });
 const editorsUI = editorViews({ h, append, clear, route, link, field, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
   errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue });

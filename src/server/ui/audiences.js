@@ -72,11 +72,11 @@ export function groupWords(g, props) {
 }
 
 // app.js's helpers, set once by audienceViews (the views below run only after it).
-let h, append, clear, route, link, field, fmtAgo, plural, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
+let h, append, clear, route, link, field, fmtAgo, plural, idFollowsName, ID_RE, badge, can, allow, roleNotice, get, post, put,
   errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue, uid;
 
 export function audienceViews(ui) {
-  ({ h, append, clear, route, link, field, fmtAgo, plural, slug, ID_RE, badge, can, allow, roleNotice, get, post, put,
+  ({ h, append, clear, route, link, field, fmtAgo, plural, idFollowsName, ID_RE, badge, can, allow, roleNotice, get, post, put,
     errorNotice, pageHeader, table, showDiagnostics, removeObject, go, enc, configObjectBody, fmtValue, uid } = ui);
   return { viewAudiences, viewGroupForm };
 }
@@ -245,9 +245,8 @@ function groupForm(f) {
   const { g, isNew, edit, groupId } = f;
   const name = h('input', { type: 'text', id: 'group-name', value: g.name || '', required: true, autocomplete: 'off' });
   const id = h('input', { type: 'text', id: 'group-id', value: g.id || '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
-  let idTouched = !isNew;
-  id.addEventListener('input', () => { idTouched = true; });
-  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); g.name = name.value; });
+  idFollowsName(name, id, isNew);
+  name.addEventListener('input', () => { g.name = name.value; });
   const match = h('select', { id: 'group-match' },
     h('option', { value: 'all', selected: g.matchType !== 'any' }, 'all of these rules'),
     h('option', { value: 'any', selected: g.matchType === 'any' }, 'any of these rules'));

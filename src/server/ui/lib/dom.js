@@ -36,6 +36,11 @@ export function append(e, kids) {
   return e;
 }
 export function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); return e; }
+// A form's own check failed: msg shown as an alert in out, the focus on the control at fault.
+export function formError(out, msg, control) {
+  out.appendChild(h('div.notice.error', { role: 'alert' }, msg));
+  control.focus();
+}
 export const enc = encodeURIComponent;
 // A link to a route: segments are encoded here, so data never shapes the URL.
 export function route(...segs) { return '#/' + segs.map((s) => enc(String(s))).join('/'); }
@@ -90,6 +95,13 @@ export function fmtValue(v) {
 export function plural(n, one, many) { return `${n} ${n === 1 ? one : many || one + 's'}`; }
 export function slug(s) {
   return String(s || '').toLowerCase().replace(/[^a-z0-9_-]+/g, '_').replace(/_+/g, '_').replace(/^[_-]+|[_-]+$/g, '').slice(0, 100);
+}
+// A form's ID input follows its name input (as a slug) until the ID is typed in; a saved
+// object's ID (follow false) never does.
+export function idFollowsName(name, id, follow) {
+  let touched = !follow;
+  id.addEventListener('input', () => { touched = true; });
+  name.addEventListener('input', () => { if (!touched) id.value = slug(name.value); });
 }
 export const ID_RE = /^[A-Za-z0-9_-]{1,191}$/;
 export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;

@@ -1,7 +1,7 @@
 // pages/account.js: the signed-in user's own account (#/account): password, API tokens
 // (a new token shown once).
 // Routed by app.js.
-import { append, badge, clear, enc, field, fmtAgo, fmtTime, h, pageHeader, table, toast } from '../lib/dom.js';
+import { append, badge, clear, enc, field, fmtAgo, fmtTime, formError, h, pageHeader, table, toast } from '../lib/dom.js';
 import { ROLE_HELP, ROLE_RANK, del, errorNotice, get, post, session } from '../lib/api.js';
 
 // ---------------------------------------------------------------- account
@@ -32,10 +32,9 @@ export async function viewAccount(root, _p, _q, ctx) {
       submit: async (e) => {
         e.preventDefault();
         clear(pwOut);
-        const bad = (msg, el) => { pwOut.appendChild(h('div.notice.error', { role: 'alert' }, msg)); el.focus(); };
-        if (!cur.value) return bad('Enter your current password.', cur);
-        if (nw.value.length < 10) return bad('The new password needs at least 10 characters.', nw);
-        if (nw.value !== nw2.value) return bad('The two new passwords differ.', nw2);
+        if (!cur.value) return formError(pwOut, 'Enter your current password.', cur);
+        if (nw.value.length < 10) return formError(pwOut, 'The new password needs at least 10 characters.', nw);
+        if (nw.value !== nw2.value) return formError(pwOut, 'The two new passwords differ.', nw2);
         pwBtn.disabled = true;
         try {
           const r = await post('/session/password', { current_password: cur.value, new_password: nw.value });
@@ -64,7 +63,7 @@ export async function viewAccount(root, _p, _q, ctx) {
       submit: async (e) => {
         e.preventDefault();
         clear(newBox);
-        if (!label.value.trim()) { label.setAttribute('aria-invalid', 'true'); newBox.appendChild(h('div.notice.error', { role: 'alert' }, 'Say what the token is for (its label).')); label.focus(); return; }
+        if (!label.value.trim()) { label.setAttribute('aria-invalid', 'true'); return formError(newBox, 'Say what the token is for (its label).', label); }
         label.removeAttribute('aria-invalid');
         mkBtn.disabled = true;
         try {

@@ -1,7 +1,7 @@
 // pages/apps.js: the apps (#/apps) and the form of one app (#/apps/new, #/apps/<id>):
 // Braze apps and database or warehouse apps (one field per option of the type).
 // Routed by app.js.
-import { ID_RE, append, clear, enc, field, fmtValue, h, link, pageHeader, route, slug, table } from '../lib/dom.js';
+import { ID_RE, append, clear, enc, field, fmtValue, h, idFollowsName, link, pageHeader, route, table } from '../lib/dom.js';
 import { allow, api, can, catalog, errorNotice, get, itemsOf, post, roleNotice } from '../lib/api.js';
 import { configObjectBody, removeObject, showDiagnostics } from '../lib/forms.js';
 import { go } from '../app.js';
@@ -31,9 +31,7 @@ export const APP_TYPE_NAMES = { braze: 'Braze', sqlite: 'SQLite', postgres: 'Pos
 function nameAndId(existing, isNew) {
   const name = h('input', { type: 'text', id: 'app-name', value: existing ? existing.name || '' : '', required: true, autocomplete: 'off' });
   const id = h('input', { type: 'text', id: 'app-id', value: existing ? existing.id : '', readOnly: !isNew, required: true, pattern: '[A-Za-z0-9_-]{1,191}', spellcheck: 'false' });
-  let idTouched = !isNew;
-  id.addEventListener('input', () => { idTouched = true; });
-  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); });
+  idFollowsName(name, id, isNew);
   return { name, id };
 }
 

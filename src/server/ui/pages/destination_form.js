@@ -3,7 +3,7 @@
 // function per part: the name and ID, the sync mode, who is sent, the Braze profile
 // fields, custom attributes, group mappings, the guard; collectDestination turns the
 // controls back into the Grouparoo JSON that is saved. Routed by app.js.
-import { ID_RE, UUID_RE, append, clear, enc, field, fmtValue, h, link, pageHeader, plural, route, slug, toast, uid } from '../lib/dom.js';
+import { ID_RE, UUID_RE, append, clear, enc, field, fmtValue, h, idFollowsName, link, pageHeader, plural, route, slug, toast, uid } from '../lib/dom.js';
 import { allow, api, can, catalog, get, itemsOf, primaryKeyProp, propLabel, roleNotice } from '../lib/api.js';
 import { configObjectBody, removeObject, showDiagnostics } from '../lib/forms.js';
 import { go } from '../app.js';
@@ -15,9 +15,7 @@ import { saveConfig } from '../safety.js';
 function identityControls(existing, isNew) {
   const name = h('input', { type: 'text', id: 'dest-name', required: true, value: existing ? existing.name || '' : '', autocomplete: 'off' });
   const id = h('input', { type: 'text', id: 'dest-id', required: true, readOnly: !isNew, value: existing ? existing.id : '', spellcheck: 'false' });
-  let idTouched = !isNew;
-  id.addEventListener('input', () => { idTouched = true; });
-  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); });
+  idFollowsName(name, id, isNew);
   return { name, id };
 }
 

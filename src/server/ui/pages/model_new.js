@@ -7,7 +7,7 @@
 // source form); the key's type is guessed from those rows and can be changed.
 // Diagnostics of the write are shown at the control of the object and field they name.
 // Routed by app.js; every text from the API is inserted as text.
-import { append, clear, enc, field, fmtValue, h, link, pageHeader, route, slug, table } from '../lib/dom.js';
+import { append, clear, enc, field, fmtValue, h, idFollowsName, link, pageHeader, route, slug, table } from '../lib/dom.js';
 import { allow, can, errorNotice, get, post, roleNotice } from '../lib/api.js';
 import { showDiagnostics } from '../lib/forms.js';
 import { go } from '../app.js';
@@ -74,9 +74,7 @@ export async function viewNewModel(root, _params, _query, ctx) {
 function newModelControls(st) {
   const name = h('input', { type: 'text', required: true, autocomplete: 'off', 'aria-required': 'true' });
   const id = h('input', { type: 'text', required: true, pattern: '[A-Za-z0-9_-]{1,100}', spellcheck: 'false', autocomplete: 'off' });
-  let idTouched = false;
-  id.addEventListener('input', () => { idTouched = true; });
-  name.addEventListener('input', () => { if (!idTouched) id.value = slug(name.value); });
+  idFollowsName(name, id, true);
   st.name = name;
   st.id = id;
   st.kind = h('select', MODEL_TYPES.map(([v, l]) => h('option', { value: v }, l)));

@@ -2,7 +2,7 @@
 // the first admin, "session lost", and signing out; boot() asks the server who this
 // browser is at start. Writes the session held by lib/api.js.
 // Called by app.js (boot, render) and lib/api.js (sessionLost on a 401).
-import { append, badge, clear, field, h, plural } from '../lib/dom.js';
+import { append, badge, clear, field, formError, h, plural } from '../lib/dom.js';
 import { api, errorNotice, session, state } from '../lib/api.js';
 import { flash, parseHash, refreshNav, refreshStatus, render, stopTimers, view } from '../app.js';
 
@@ -67,9 +67,7 @@ export function showLogin(opts = {}) {
         const empty = [user, pw].filter((el) => !el.value);
         if (empty.length) {
           empty.forEach((el) => el.setAttribute('aria-invalid', 'true'));
-          out.appendChild(h('div.notice.error', { role: 'alert' }, 'Enter your user name and your password.'));
-          empty[0].focus();
-          return;
+          return formError(out, 'Enter your user name and your password.', empty[0]);
         }
         btn.disabled = true;
         try {
@@ -112,9 +110,9 @@ export function showSetup(token) {
       submit: async (e) => {
         e.preventDefault();
         clear(out);
-        if (!user.value.trim()) { out.appendChild(h('div.notice.error', { role: 'alert' }, 'Choose a user name.')); user.focus(); return; }
-        if (pw.value.length < 10) { out.appendChild(h('div.notice.error', { role: 'alert' }, 'The password needs at least 10 characters.')); pw.focus(); return; }
-        if (pw.value !== pw2.value) { out.appendChild(h('div.notice.error', { role: 'alert' }, 'The two passwords differ.')); pw2.focus(); return; }
+        if (!user.value.trim()) return formError(out, 'Choose a user name.', user);
+        if (pw.value.length < 10) return formError(out, 'The password needs at least 10 characters.', pw);
+        if (pw.value !== pw2.value) return formError(out, 'The two passwords differ.', pw2);
         btn.disabled = true;
         try {
           const r = await api('POST', '/setup', { token, user: user.value.trim(), password: pw.value }, { auth: true });

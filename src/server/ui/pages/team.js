@@ -1,6 +1,6 @@
 // pages/team.js: the team page for admins (#/team): users, roles, invitations.
 // Routed by app.js.
-import { append, badge, clear, enc, field, fmtAgo, fmtTime, h, link, pageHeader, table, toast, uid } from '../lib/dom.js';
+import { append, badge, clear, enc, field, fmtAgo, fmtTime, formError, h, link, pageHeader, table, toast, uid } from '../lib/dom.js';
 import { ROLE_HELP, del, errorNotice, get, post, put, session } from '../lib/api.js';
 import { go, render } from '../app.js';
 import { ROLES, okNotice, roleSelect } from './account.js';
@@ -29,8 +29,8 @@ export async function viewTeam(root, _p, _q, ctx) {
       submit: async (e) => {
         e.preventDefault();
         clear(addOut);
-        if (!name.value.trim()) { addOut.appendChild(h('div.notice.error', { role: 'alert' }, 'Enter the user name.')); name.focus(); return; }
-        if (pw.value.length < 10) { addOut.appendChild(h('div.notice.error', { role: 'alert' }, 'The initial password needs at least 10 characters.')); pw.focus(); return; }
+        if (!name.value.trim()) return formError(addOut, 'Enter the user name.', name);
+        if (pw.value.length < 10) return formError(addOut, 'The initial password needs at least 10 characters.', pw);
         addBtn.disabled = true;
         try {
           await post('/users', { name: name.value.trim(), role: role.value, password: pw.value });
@@ -77,7 +77,7 @@ export async function viewTeam(root, _p, _q, ctx) {
     const setBtn = h('button.small.primary', { type: 'button' }, 'Set password');
     setBtn.addEventListener('click', async () => {
       clear(out);
-      if (npw.value.length < 10) { out.appendChild(h('div.notice.error', { role: 'alert' }, 'A password needs at least 10 characters.')); npw.focus(); return; }
+      if (npw.value.length < 10) return formError(out, 'A password needs at least 10 characters.', npw);
       setBtn.disabled = true;
       try {
         await put(`/users/${enc(u.name)}`, { password: npw.value });
