@@ -496,7 +496,7 @@ static struct j5_node *parse_object(struct j5p *ps, struct j5_node *node)
 			if (!parse_ident(ps, &cell->m.key, &cell->m.key_len))
 				return NULL;
 		} else {
-			fail_expected(ps, n ? "a key or '}'" : "a key or '}'");
+			fail_expected(ps, "a key or '}'");
 			return NULL;
 		}
 		if (!skip_ws(ps))

@@ -174,7 +174,7 @@ static json_t *dest_json(const struct cfg_destination *d, const struct dest_impa
 	}
 	if (a->group_exits > b->group_exits) {
 		add_users(&r, a->group_exits);
-		strbuf_addstr(&r, a->group_exits == 1 ? " would be taken out of" : " would be taken out of");
+		strbuf_addstr(&r, " would be taken out of");
 		strbuf_addstr(&r, " a subscription group or the groups attribute (");
 		add_count(&r, b->group_exits);
 		strbuf_addstr(&r, " without this change)");
