@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/timeutil.h"
+#include "config/names.h"
 #include "engine/record.h"
 
 bool like_match(const char *s, size_t slen, const char *pat, size_t plen, bool icase)
@@ -165,13 +166,12 @@ bool rule_matches_value(const struct cfg_rule *r, const struct value *v, int64_t
 	case ROP_RELATIVE_LT: {
 		if (v->kind != VAL_DATE)
 			return false;
-		static const char *const units[] = { "days", "weeks", "months", "quarters", "years" };
 		int64_t n = (int64_t)r->rel_number;
 		if (r->op == ROP_RELATIVE_GT) {
-			int64_t from = time_add_units(now_ms, -n, units[r->rel_unit]);
+			int64_t from = time_add_units(now_ms, -n, rel_unit_name(r->rel_unit));
 			return v->u.i > from && v->u.i <= now_ms;
 		}
-		int64_t to = time_add_units(now_ms, n, units[r->rel_unit]);
+		int64_t to = time_add_units(now_ms, n, rel_unit_name(r->rel_unit));
 		return v->u.i >= now_ms && v->u.i < to;
 	}
 	default:

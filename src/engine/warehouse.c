@@ -169,11 +169,6 @@ static enum jerr query_error(PGconn *pg, const PGresult *res, struct jerror *err
 	return code;
 }
 
-static int hexval(int c)
-{
-	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
 /* A BYTEA in hex output ("\x0a1b") into arena; false if it is not one. */
 static bool bytea_decode(const char *s, struct arena *a, unsigned char **out, size_t *len)
 {
@@ -184,7 +179,7 @@ static bool bytea_decode(const char *s, struct arena *a, unsigned char **out, si
 	for (size_t i = 2, k = 0; i < n; i += 2, k++) {
 		if (!isxdigit((unsigned char)s[i]) || !isxdigit((unsigned char)s[i + 1]))
 			return false;
-		b[k] = (unsigned char)(hexval(s[i]) * 16 + hexval(s[i + 1]));
+		b[k] = (unsigned char)(hex_digit_value(s[i]) * 16 + hex_digit_value(s[i + 1]));
 	}
 	b[(n - 2) / 2] = 0;
 	*out = b;
@@ -695,7 +690,7 @@ enum jerr warehouse_digest(struct warehouse *w, const struct wh_candidate *c, si
 		for (size_t k = 0; k < WH_DIGEST_LEN; k++) {
 			if (!isxdigit((unsigned char)s.ptr[2 * k]) || !isxdigit((unsigned char)s.ptr[2 * k + 1]))
 				return JERR_OK;
-			o[k] = (unsigned char)(hexval(s.ptr[2 * k]) * 16 + hexval(s.ptr[2 * k + 1]));
+			o[k] = (unsigned char)(hex_digit_value(s.ptr[2 * k]) * 16 + hex_digit_value(s.ptr[2 * k + 1]));
 		}
 	}
 	/* the same row is stored already: nothing to write */

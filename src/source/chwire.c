@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/strbuf.h"
+
 bool chw_base_url(const char *host, const char *port, struct strbuf *url, struct strbuf *why)
 {
 	const char *scheme = "http";
@@ -114,14 +116,6 @@ void chw_add_string_literal(struct strbuf *sb, const char *s, size_t len)
 	strbuf_addch(sb, '\'');
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* The escape after a backslash at *r (< end), decoded; *r moves past it. */
 static char tsv_escape(char **r, const char *end)
 {
@@ -137,8 +131,8 @@ static char tsv_escape(char **r, const char *end)
 	case 'v': c = '\v'; break;
 	case 'e': c = 0x1b; break;
 	case 'x':
-		if (end - p >= 2 && hexval(p[0]) >= 0 && hexval(p[1]) >= 0) {
-			c = (char)(hexval(p[0]) * 16 + hexval(p[1]));
+		if (end - p >= 2 && hex_digit_value(p[0]) >= 0 && hex_digit_value(p[1]) >= 0) {
+			c = (char)(hex_digit_value(p[0]) * 16 + hex_digit_value(p[1]));
 			p += 2;
 		}
 		break;
