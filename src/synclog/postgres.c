@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "base/xalloc.h"
@@ -98,7 +99,7 @@ static enum jerr pg_session(const struct cfg_app *app, const char *root, const c
 	if (synclog_app_opt(app, "sslmode"))
 		keys[n] = "sslmode", vals[n++] = synclog_app_opt(app, "sslmode");
 	else if (synclog_app_opt(app, "ssl") &&
-		 (!strcmp(synclog_app_opt(app, "ssl"), "true") || !strcmp(synclog_app_opt(app, "ssl"), "1")))
+		 (!strcasecmp(synclog_app_opt(app, "ssl"), "true") || !strcmp(synclog_app_opt(app, "ssl"), "1")))
 		keys[n] = "sslmode", vals[n++] = "require";
 	for (int i = 0; i < 3; i++) {
 		const char *v = synclog_app_opt(app, certs[i][0]);
