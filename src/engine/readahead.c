@@ -28,6 +28,14 @@
  * reach the main thread, whose handler sets its stop flag (source_set_stop); the thread
  * takes that flag as its own, so the source watcher cancels a statement it waits for
  * (a long query stops at once, as it did when the main thread read it).
+ *
+ * A shared prep (readahead_prep.shared) is decided per record from the full slots
+ * (count, read without the lock: a stale value only moves one record's work to the
+ * other thread). count counts the batch the consumer reads, so count >= 2 means a
+ * batch waits for it: the thread is ahead and spends the time on prep. Otherwise the
+ * consumer is about to wait for records and the thread leaves prep to it. The split
+ * settles where both threads are busy: when the consumer does more prep it falls
+ * behind, the batches pile up, and the thread takes prep back.
  */
 
 struct batch {
@@ -37,15 +45,21 @@ struct batch {
 	size_t n;
 };
 
+/* Who runs a shared prep (readahead_prep.shared; JOEY_READAHEAD=reader or diff). */
+enum prep_split { SPLIT_SHARE, SPLIT_READER, SPLIT_CONSUMER };
+
 struct readahead {
 	struct record_reader *rr;
 	struct readahead_prep prep;
+	enum prep_split split;
 	volatile int *stop_flag; /* the starting thread's source_set_stop flag */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct batch slot[READAHEAD_SLOTS];
-	size_t head, count; /* full slots: head .. head + count - 1 (mod READAHEAD_SLOTS) */
+	/* full slots: head .. head + count - 1 (mod READAHEAD_SLOTS); count is written
+	 * under mu, and read atomically without it (prep_here) */
+	size_t head, count;
 	bool done;          /* the thread published its last batch (end or error) */
 	bool stop;          /* readahead_stop: stop reading */
 	enum jerr rc;       /* the reader's error, after the last batch */
@@ -106,6 +120,16 @@ static void copy_record(struct arena *a, struct record *to, const struct record 
 	}
 }
 
+/* Whether the thread runs prep for the next record (see the design notes). */
+static bool prep_here(struct readahead *ra)
+{
+	if (!ra->prep.fn || ra->split == SPLIT_CONSUMER)
+		return false;
+	if (ra->split == SPLIT_READER)
+		return true;
+	return __atomic_load_n(&ra->count, __ATOMIC_RELAXED) >= 2;
+}
+
 static void *reader_main(void *arg)
 {
 	struct readahead *ra = arg;
@@ -137,7 +161,7 @@ static void *reader_main(void *arg)
 			}
 			copy_record(&b->arena, &b->recs[b->n], rec);
 			b->extra[b->n] = NULL;
-			if (ra->prep.fn)
+			if (prep_here(ra))
 				ra->prep.fn(ra->prep.ctx, &b->recs[b->n], &b->arena, &b->extra[b->n]);
 			b->n++;
 			if (__atomic_load_n(&ra->stop, __ATOMIC_RELAXED))
@@ -145,7 +169,7 @@ static void *reader_main(void *arg)
 		}
 		pthread_mutex_lock(&ra->mu);
 		if (b->n)
-			ra->count++;
+			__atomic_store_n(&ra->count, ra->count + 1, __ATOMIC_RELAXED);
 		if (end) {
 			ra->rc = rc;
 			ra->err = err;
@@ -169,6 +193,13 @@ enum jerr readahead_start(struct record_reader *rr, const struct readahead_prep 
 	ra->rr = rr;
 	if (prep)
 		ra->prep = *prep;
+	ra->split = SPLIT_READER;
+	if (ra->prep.shared) {
+		const char *mode = getenv("JOEY_READAHEAD");
+		ra->split = mode && !strcmp(mode, "reader") ? SPLIT_READER
+			  : mode && !strcmp(mode, "diff")   ? SPLIT_CONSUMER
+							    : SPLIT_SHARE;
+	}
 	ra->stop_flag = source_set_stop(NULL); /* read it, and put it back */
 	source_set_stop(ra->stop_flag);
 	ra->err = (struct jerror)JERROR_INIT;
@@ -212,7 +243,7 @@ enum jerr readahead_next(struct readahead *ra, const struct record **rec, void *
 		/* give the batch read back to the thread */
 		ra->cur = NULL;
 		ra->head = (ra->head + 1) % READAHEAD_SLOTS;
-		ra->count--;
+		__atomic_store_n(&ra->count, ra->count - 1, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&ra->cv);
 	}
 	while (!ra->count && !ra->done)
