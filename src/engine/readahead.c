@@ -93,30 +93,60 @@ static void copy_value(struct arena *a, struct value *to, const struct value *v)
 	}
 }
 
-static struct slice copy_slice(struct arena *a, struct slice s)
+/* Copy the n bytes at s to *at, NUL-terminated; *at moves past them. */
+static const char *put_text(char **at, const char *s, size_t n)
 {
-	char *p = arena_alloc(a, s.len + 1);
-	memcpy(p, s.ptr ? s.ptr : "", s.len);
-	p[s.len] = '\0';
-	return (struct slice){ p, s.len };
+	char *p = *at;
+	if (n)
+		memcpy(p, s, n);
+	p[n] = '\0';
+	*at = p + n + 1;
+	return p;
 }
 
-/* A copy of rec (borrowed) in a, into to. */
+/*
+ * A copy of rec (borrowed) in a, into to: one allocation for the values, digests,
+ * groups and every string (arrays' items, which are rare, take their own).
+ */
 static void copy_record(struct arena *a, struct record *to, const struct record *rec)
 {
 	const struct cfg_model *m = rec->model;
-	*to = *rec;
-	to->key.text = copy_slice(a, rec->key.text);
-	to->values = arena_alloc(a, (m->n_properties ? m->n_properties : 1) * sizeof(*to->values));
+	size_t nv = m->n_properties ? m->n_properties : 1;
+	size_t nd = rec->digests ? (m->n_sources ? m->n_sources : 1) : 0;
+	size_t ng = m->n_groups ? m->n_groups : 1;
+	size_t text = rec->key.text.len + 1;
 	for (size_t i = 0; i < m->n_properties; i++)
-		copy_value(a, &to->values[i], &rec->values[i]);
-	to->groups = arena_alloc(a, m->n_groups ? m->n_groups * sizeof(*to->groups) : 1);
+		if (rec->values[i].kind == VAL_STRING)
+			text += rec->values[i].u.s.len + 1;
+	for (size_t i = 0; i < nd && i < m->n_sources; i++)
+		text += rec->digests[i].len + 1;
+	char *mem = arena_alloc(a, nv * sizeof(struct value) + nd * sizeof(struct slice) + ng + text);
+	struct value *values = (struct value *)mem;
+	struct slice *digests = (struct slice *)(mem + nv * sizeof(struct value));
+	bool *groups = (bool *)(digests + nd);
+	char *at = (char *)(groups + ng);
+
+	*to = *rec;
+	to->key.text.ptr = put_text(&at, rec->key.text.ptr ? rec->key.text.ptr : "", rec->key.text.len);
+	to->values = values;
+	for (size_t i = 0; i < m->n_properties; i++) {
+		const struct value *v = &rec->values[i];
+		if (v->kind == VAL_STRING) {
+			values[i] = *v;
+			values[i].u.s.ptr = put_text(&at, v->u.s.ptr, v->u.s.len);
+		} else {
+			copy_value(a, &values[i], v);
+		}
+	}
+	to->groups = groups;
 	if (m->n_groups)
-		memcpy(to->groups, rec->groups, m->n_groups * sizeof(*to->groups));
+		memcpy(groups, rec->groups, m->n_groups * sizeof(*groups));
 	if (rec->digests) {
-		to->digests = arena_alloc(a, (m->n_sources ? m->n_sources : 1) * sizeof(*to->digests));
+		to->digests = digests;
 		for (size_t i = 0; i < m->n_sources; i++)
-			to->digests[i] = copy_slice(a, rec->digests[i]);
+			digests[i] = (struct slice){ put_text(&at, rec->digests[i].ptr ? rec->digests[i].ptr : "",
+							      rec->digests[i].len),
+						     rec->digests[i].len };
 	}
 }
 

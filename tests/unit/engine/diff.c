@@ -7,7 +7,8 @@
  * all on the thread (reader), none on it (diff), shared with a fast and with a slow
  * visitor, for a full pass and an incremental (partial) one, over two destinations
  * (Sync, and Additive, which unsubscribes), with creates, updates, deletes, records
- * leaving and entering a group, invalid values and a retried (pending) record.
+ * leaving and entering a group, invalid values, an array property from a second source
+ * and a retried (pending) record.
  */
 #include "support/testutil.h"
 
@@ -48,6 +49,10 @@ static const char config_json[] =
 	"\"options\":{\"column\":\"vip\"}},"
 	"{\"class\":\"Property\",\"id\":\"signup\",\"type\":\"date\",\"sourceId\":\"users_src\","
 	"\"options\":{\"column\":\"signup\"}},"
+	"{\"class\":\"Source\",\"id\":\"buys_src\",\"type\":\"sqlite-import-table\",\"appId\":\"db\","
+	"\"modelId\":\"users\",\"options\":{\"table\":\"buys\"},\"mapping\":{\"user_id\":\"user_id\"}},"
+	"{\"class\":\"Property\",\"id\":\"items\",\"type\":\"string\",\"sourceId\":\"buys_src\",\"isArray\":true,"
+	"\"options\":{\"column\":\"item\",\"aggregationMethod\":\"exact\",\"sortColumn\":\"id\"}},"
 	"{\"class\":\"Group\",\"id\":\"vips\",\"name\":\"VIPs\",\"modelId\":\"users\","
 	"\"rules\":[{\"propertyId\":\"vip\",\"op\":\"eq\",\"match\":true}]},"
 	"{\"class\":\"Group\",\"id\":\"adults\",\"name\":\"Adults\",\"modelId\":\"users\","
@@ -55,7 +60,7 @@ static const char config_json[] =
 	"{\"class\":\"Destination\",\"id\":\"sync\",\"type\":\"braze-export-users\",\"appId\":\"braze\","
 	"\"modelId\":\"users\",\"syncMode\":\"sync\",\"collection\":\"model\","
 	"\"mapping\":{\"external_id\":\"user_id\",\"email\":\"email\",\"first_name\":\"name\",\"age\":\"age\","
-	"\"score\":\"score\",\"signup\":\"signup\"},\"destinationGroupMemberships\":{\"VIP\":\"vips\"}},"
+	"\"score\":\"score\",\"signup\":\"signup\",\"items\":\"items\"},\"destinationGroupMemberships\":{\"VIP\":\"vips\"}},"
 	"{\"class\":\"Destination\",\"id\":\"adds\",\"type\":\"braze-export-users\",\"appId\":\"braze\","
 	"\"modelId\":\"users\",\"syncMode\":\"additive\",\"collection\":\"group\",\"groupId\":\"adults\","
 	"\"mapping\":{\"external_id\":\"user_id\",\"email\":\"email\",\"vip\":\"vip\"},"
@@ -210,7 +215,10 @@ static void test_splits_agree(void **s)
 		 " CASE WHEN i %% 97 = 0 THEN 'not an email' ELSE 'u' || i || '@example.com' END,"
 		 " CASE WHEN i %% 11 = 0 THEN NULL ELSE 'N\"' || i || char(233) END, 18 + i %% 40,"
 		 " (i %% 100) / 8.0, i %% 5 = 0, strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 1600000000 + i * 3600,"
-		 " 'unixepoch') FROM n;",
+		 " 'unixepoch') FROM n;"
+		 "CREATE TABLE buys (id INTEGER PRIMARY KEY, user_id INTEGER, item TEXT);"
+		 "INSERT INTO buys (user_id, item) SELECT id, 'pen' FROM users WHERE id %% 3 = 0;"
+		 "INSERT INTO buys (user_id, item) SELECT id, 'book ' || id FROM users WHERE id %% 6 = 0;",
 		 N_ROWS);
 	sql(rows);
 	strbuf_addf(&path, "%s/state.db", tmp);
@@ -228,6 +236,7 @@ static void test_splits_agree(void **s)
 	    "UPDATE users SET age = 18, updated_at = 2 WHERE id % 17 = 0;"
 	    "UPDATE users SET age = 'old', score = 'x', updated_at = 2 WHERE id % 301 = 0;"
 	    "DELETE FROM users WHERE id % 19 = 0;"
+	    "INSERT INTO buys (user_id, item) SELECT id, 'lamp' FROM users WHERE id % 23 = 0;"
 	    "INSERT INTO users (id, email, name, age, vip, updated_at) SELECT id + 5000, email, name, 50, 1, 2"
 	    " FROM users WHERE id <= 300;");
 	/* a failed attempt: the next pass sends that record in full */
