@@ -360,6 +360,7 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 		rc = state_cursor_open_range(st, dests[i]->id, read ? read->range : NULL, &dps[i].cur, err);
 		if (rc)
 			goto out;
+		state_cursor_lean(dps[i].cur); /* the diff reads no error text or times */
 	}
 	if (since)
 		strbuf_reset(since);
