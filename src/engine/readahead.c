@@ -131,12 +131,11 @@ static void copy_record(struct arena *a, struct record *to, const struct record 
 	to->values = values;
 	for (size_t i = 0; i < m->n_properties; i++) {
 		const struct value *v = &rec->values[i];
-		if (v->kind == VAL_STRING) {
-			values[i] = *v;
+		values[i] = *v;
+		if (v->kind == VAL_STRING)
 			values[i].u.s.ptr = put_text(&at, v->u.s.ptr, v->u.s.len);
-		} else {
+		else if (v->kind == VAL_ARRAY)
 			copy_value(a, &values[i], v);
-		}
 	}
 	to->groups = groups;
 	if (m->n_groups)
