@@ -13,6 +13,11 @@
 # the changed rows (target, issue 15: <= 3x). Target (issue 15): unchanged-state plan
 # <= 1.3x the raw read at 1M and 5M rows, peak RSS flat.
 # Every time is the best of JOEY_BENCH_REPEAT runs (default 3): the machine may be shared.
+# 5M rows: JOEY_BENCH_SOURCES=postgres bash bench/sources.sh 5000000 (PostgreSQL loads
+# 5M rows in about half a minute). For PostgreSQL each line also gives the server's CPU
+# for that run (its backend, from the postmaster's reaped children): on a 2-core machine
+# the server, joey's read-ahead thread and joey's diff thread share two cores, so the
+# plan's time is at least (joey CPU + server CPU) / 2, printed as the 2-core floor.
 # Environment: JOEY_BENCH_BUILD (build directory, default build-bench; configured and built
 # here), JOEY_BENCH_BASELINE (another joey binary, e.g. an older build, timed on the same
 # data right after this one, its ratios printed beside), JOEY_BENCH_SOURCES (default
@@ -129,21 +134,35 @@ for kind, url in urls.items():
 PY
 
 REPEAT=${JOEY_BENCH_REPEAT:-3}
-timeit() { # timeit LABEL CMD...: best of REPEAT runs; prints seconds and peak RSS; sets T and RSS
+SERVER_PID= # the postmaster whose CPU timeit reports (set per source below)
+server_cpu() { # CPU seconds of SERVER_PID and its reaped children (backends), 0 without
+  if [ -z "$SERVER_PID" ] || [ ! -r "/proc/$SERVER_PID/stat" ]; then echo 0; return; fi
+  # fields after the ") " of the command: utime is the 12th, stime, cutime, cstime follow
+  sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk -v t="$(getconf CLK_TCK)" '{print ($12 + $13 + $14 + $15) / t}'
+}
+timeit() { # timeit LABEL CMD...: best of REPEAT runs; prints seconds and peak RSS; sets T, RSS, CPU, SCPU
   local label=$1; shift
-  local best="" bestrss=0 bestcpu=0 secs rss usr sys i
+  local best="" bestrss=0 bestcpu=0 bestscpu=0 secs rss usr sys i s0 s1
   for ((i = 0; i < REPEAT; i++)); do
+    [ -z "$SERVER_PID" ] || sleep 0.3 # earlier backends (a VACUUM, the last run) reaped first
+    s0=$(server_cpu)
     /usr/bin/time -f "%e %M %U %S" -o "$OUT/time" "$@" >/dev/null
+    [ -z "$SERVER_PID" ] || sleep 0.3 # the backend exits and is reaped after the client
+    s1=$(server_cpu)
     read -r secs rss usr sys < "$OUT/time"
     if [ -z "$best" ] || [ "$(echo "$secs < $best" | bc -l)" = 1 ]; then
-      best=$secs; bestcpu=$(echo "$usr + $sys" | bc -l)
+      best=$secs; bestcpu=$(echo "$usr + $sys" | bc -l); bestscpu=$(echo "$s1 - $s0" | bc -l)
     fi
     if [ "$rss" -gt "$bestrss" ]; then bestrss=$rss; fi
   done
   # CPU (user + sys of that run): on a shared machine the wall time also holds waiting
-  printf "%-36s %8.2f s   cpu %7.2f s   peak RSS %7.1f MiB\n" "$label" "$best" "$bestcpu" "$(echo "$bestrss / 1024" | bc -l)"
+  local server=""
+  [ -z "$SERVER_PID" ] || server=$(printf "   server cpu %5.2f s" "$bestscpu")
+  printf "%-36s %8.2f s   cpu %7.2f s%s   peak RSS %7.1f MiB\n" "$label" "$best" "$bestcpu" "$server" "$(echo "$bestrss / 1024" | bc -l)"
   T=$best
   RSS=$bestrss
+  CPU=$bestcpu
+  SCPU=$bestscpu
 }
 min() { echo "if ($1 < $2) $1 else $2" | bc -l; }
 ratio() { if [ "$(echo "$2 == 0" | bc -l)" = 1 ]; then echo inf; else echo "$1 / $2" | bc -l; fi; } # a time under 0.01 s is 0
@@ -154,18 +173,32 @@ bench_one() { # bench_one KIND LABEL CHANGE_SQL_CMD RAW_CHANGED_CMD RAWCMD...
   local kind=$1 label=$2 change=$3 raw_changed=$4; shift 4
   local dir=$OUT/$kind
   echo "== $kind"
-  timeit "raw read ($label)" "$@"; local raw=$T
+  SERVER_PID=
+  if [ "$kind" = postgres ]; then SERVER_PID=$(head -1 "$JOEY_TEST_SERVERS_DIR/pg/data/postmaster.pid" 2>/dev/null || true); fi
+  timeit "raw read ($label)" "$@"; local raw=$T raw_cpu=$CPU raw_scpu=$SCPU
   timeit "plan, cold state" $JOEY plan --config "$dir/config" --state "$dir/state.db"; local cold=$T
   /usr/bin/time -f "seeding state: %e s" "$BUILD/bench_seed_state" "$dir/config" "$dir/state.db"
   timeit "raw read again ($label)" "$@"; local raw2=$T
   timeit "plan, unchanged state" $JOEY plan --config "$dir/config" --state "$dir/state.db"; local warm=$T
-  local rss=$RSS
+  local rss=$RSS warm_cpu=$CPU warm_scpu=$SCPU
   $JOEY plan --config "$dir/config" --state "$dir/state.db" | grep -E "create|update|unchanged" | head -3
   timeit "raw read again ($label)" "$@"; local raw3=$T
   local best; best=$(min "$(min "$raw" "$raw2")" "$raw3")
+  # the raw read's own floor: the busier of the server and the client
+  local raw_floor; raw_floor=$(echo "if ($raw_scpu > $raw_cpu) $raw_scpu else $raw_cpu" | bc -l)
   local r; r=$(ratio "$warm" "$best")
   printf "ratio unchanged-state plan / raw read: %.2f (target <= 1.3)\n" "$r"
   printf "ratio cold-state plan / raw read:      %.2f\n" "$(ratio "$cold" "$best")"
+  if [ -n "$SERVER_PID" ]; then
+    # two cores, three busy processes: no schedule beats half of all the CPU spent
+    local floor; floor=$(echo "($warm_cpu + $warm_scpu) / 2" | bc -l)
+    printf "2-core floor of the plan: (joey cpu %.2f s + server cpu %.2f s) / 2 = %.2f s;" \
+      "$warm_cpu" "$warm_scpu" "$floor"
+    printf " of the raw read: server cpu %.2f s, client cpu %.2f s; floors' ratio %.2f\n" \
+      "$raw_scpu" "$raw_cpu" "$(ratio "$floor" "$raw_floor")"
+    SUMMARY+=("$(printf "%-8s N=%s CPU: plan joey %.2f s + server %.2f s, raw client %.2f s + server %.2f s; 2-core floors plan %.2f s, raw %.2f s, ratio %.2f" \
+      "$kind" "$N" "$warm_cpu" "$warm_scpu" "$raw_cpu" "$raw_scpu" "$floor" "$raw_floor" "$(ratio "$floor" "$raw_floor")")")
+  fi
   SUMMARY+=("$(printf "%-8s N=%s raw %6.2f s  plan unchanged %6.2f s  ratio %.2f  peak RSS %.1f MiB" \
     "$kind" "$N" "$best" "$warm" "$r" "$(echo "$rss / 1024" | bc -l)")")
   if [ -n "$BASELINE" ]; then

@@ -59,11 +59,22 @@ static unsigned days_in_month(int64_t y, unsigned m)
 }
 
 /* Read exactly `digits` decimal digits at s[*i]. */
+/* The C locale's isdigit and isspace without a call (time_parse runs for every date read). */
+static inline bool ascii_digit(char c)
+{
+	return (unsigned)((unsigned char)c - '0') < 10;
+}
+
+static inline bool ascii_space(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 static bool read_num(const char *s, size_t len, size_t *i, int digits, int *out)
 {
 	int v = 0;
 	for (int k = 0; k < digits; k++) {
-		if (*i >= len || !isdigit((unsigned char)s[*i]))
+		if (*i >= len || !ascii_digit(s[*i]))
 			return false;
 		v = v * 10 + (s[(*i)++] - '0');
 	}
@@ -102,9 +113,9 @@ static bool parse_any(const char *s, size_t len, int64_t *ms_out)
 	int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;
 	int64_t tz_min = 0;
 
-	while (len && isspace((unsigned char)s[0]))
+	while (len && ascii_space(s[0]))
 		s++, len--;
-	while (len && isspace((unsigned char)s[len - 1]))
+	while (len && ascii_space(s[len - 1]))
 		len--;
 	if (!len)
 		return false;
@@ -129,7 +140,7 @@ static bool parse_any(const char *s, size_t len, int64_t *ms_out)
 			if (i < len && (s[i] == '.' || s[i] == ',')) {
 				int scale = 100, digits = 0;
 				i++;
-				while (i < len && isdigit((unsigned char)s[i])) {
+				while (i < len && ascii_digit(s[i])) {
 					ms += (s[i] - '0') * scale;
 					scale /= 10;
 					i++;

@@ -360,6 +360,7 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 		rc = state_cursor_open_range(st, dests[i]->id, read ? read->range : NULL, &dps[i].cur, err);
 		if (rc)
 			goto out;
+		state_cursor_lean(dps[i].cur); /* the diff reads no error text or times */
 	}
 	if (since)
 		strbuf_reset(since);
@@ -387,7 +388,7 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 	 * The sources are read, and the payloads built, on a thread of their own while
 	 * this one reads the state and compares (readahead.h).
 	 */
-	struct readahead_prep prep = { prepare, &pc };
+	struct readahead_prep prep = { prepare, &pc, .shared = true };
 	const struct desired *desired = NULL;
 	if (partial)
 		keys = xcalloc(READAHEAD_BATCH, sizeof(*keys));

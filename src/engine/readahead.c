@@ -28,6 +28,14 @@
  * reach the main thread, whose handler sets its stop flag (source_set_stop); the thread
  * takes that flag as its own, so the source watcher cancels a statement it waits for
  * (a long query stops at once, as it did when the main thread read it).
+ *
+ * A shared prep (readahead_prep.shared) is decided per record from the full slots
+ * (count, read without the lock: a stale value only moves one record's work to the
+ * other thread). count counts the batch the consumer reads, so count >= 2 means a
+ * batch waits for it: the thread is ahead and spends the time on prep. Otherwise the
+ * consumer is about to wait for records and the thread leaves prep to it. The split
+ * settles where both threads are busy: when the consumer does more prep it falls
+ * behind, the batches pile up, and the thread takes prep back.
  */
 
 struct batch {
@@ -37,15 +45,21 @@ struct batch {
 	size_t n;
 };
 
+/* Who runs a shared prep (readahead_prep.shared; JOEY_READAHEAD=reader or diff). */
+enum prep_split { SPLIT_SHARE, SPLIT_READER, SPLIT_CONSUMER };
+
 struct readahead {
 	struct record_reader *rr;
 	struct readahead_prep prep;
+	enum prep_split split;
 	volatile int *stop_flag; /* the starting thread's source_set_stop flag */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct batch slot[READAHEAD_SLOTS];
-	size_t head, count; /* full slots: head .. head + count - 1 (mod READAHEAD_SLOTS) */
+	/* full slots: head .. head + count - 1 (mod READAHEAD_SLOTS); count is written
+	 * under mu, and read atomically without it (prep_here) */
+	size_t head, count;
 	bool done;          /* the thread published its last batch (end or error) */
 	bool stop;          /* readahead_stop: stop reading */
 	enum jerr rc;       /* the reader's error, after the last batch */
@@ -79,31 +93,70 @@ static void copy_value(struct arena *a, struct value *to, const struct value *v)
 	}
 }
 
-static struct slice copy_slice(struct arena *a, struct slice s)
+/* Copy the n bytes at s to *at, NUL-terminated; *at moves past them. */
+static const char *put_text(char **at, const char *s, size_t n)
 {
-	char *p = arena_alloc(a, s.len + 1);
-	memcpy(p, s.ptr ? s.ptr : "", s.len);
-	p[s.len] = '\0';
-	return (struct slice){ p, s.len };
+	char *p = *at;
+	if (n)
+		memcpy(p, s, n);
+	p[n] = '\0';
+	*at = p + n + 1;
+	return p;
 }
 
-/* A copy of rec (borrowed) in a, into to. */
+/*
+ * A copy of rec (borrowed) in a, into to: one allocation for the values, digests,
+ * groups and every string (arrays' items, which are rare, take their own).
+ */
 static void copy_record(struct arena *a, struct record *to, const struct record *rec)
 {
 	const struct cfg_model *m = rec->model;
-	*to = *rec;
-	to->key.text = copy_slice(a, rec->key.text);
-	to->values = arena_alloc(a, (m->n_properties ? m->n_properties : 1) * sizeof(*to->values));
+	size_t nv = m->n_properties ? m->n_properties : 1;
+	size_t nd = rec->digests ? (m->n_sources ? m->n_sources : 1) : 0;
+	size_t ng = m->n_groups ? m->n_groups : 1;
+	size_t text = rec->key.text.len + 1;
 	for (size_t i = 0; i < m->n_properties; i++)
-		copy_value(a, &to->values[i], &rec->values[i]);
-	to->groups = arena_alloc(a, m->n_groups ? m->n_groups * sizeof(*to->groups) : 1);
-	if (m->n_groups)
-		memcpy(to->groups, rec->groups, m->n_groups * sizeof(*to->groups));
-	if (rec->digests) {
-		to->digests = arena_alloc(a, (m->n_sources ? m->n_sources : 1) * sizeof(*to->digests));
-		for (size_t i = 0; i < m->n_sources; i++)
-			to->digests[i] = copy_slice(a, rec->digests[i]);
+		if (rec->values[i].kind == VAL_STRING)
+			text += rec->values[i].u.s.len + 1;
+	for (size_t i = 0; i < nd && i < m->n_sources; i++)
+		text += rec->digests[i].len + 1;
+	char *mem = arena_alloc(a, nv * sizeof(struct value) + nd * sizeof(struct slice) + ng + text);
+	struct value *values = (struct value *)mem;
+	struct slice *digests = (struct slice *)(mem + nv * sizeof(struct value));
+	bool *groups = (bool *)(digests + nd);
+	char *at = (char *)(groups + ng);
+
+	*to = *rec;
+	to->key.text.ptr = put_text(&at, rec->key.text.ptr ? rec->key.text.ptr : "", rec->key.text.len);
+	to->values = values;
+	for (size_t i = 0; i < m->n_properties; i++) {
+		const struct value *v = &rec->values[i];
+		values[i] = *v;
+		if (v->kind == VAL_STRING)
+			values[i].u.s.ptr = put_text(&at, v->u.s.ptr, v->u.s.len);
+		else if (v->kind == VAL_ARRAY)
+			copy_value(a, &values[i], v);
 	}
+	to->groups = groups;
+	if (m->n_groups)
+		memcpy(groups, rec->groups, m->n_groups * sizeof(*groups));
+	if (rec->digests) {
+		to->digests = digests;
+		for (size_t i = 0; i < m->n_sources; i++)
+			digests[i] = (struct slice){ put_text(&at, rec->digests[i].ptr ? rec->digests[i].ptr : "",
+							      rec->digests[i].len),
+						     rec->digests[i].len };
+	}
+}
+
+/* Whether the thread runs prep for the next record (see the design notes). */
+static bool prep_here(struct readahead *ra)
+{
+	if (!ra->prep.fn || ra->split == SPLIT_CONSUMER)
+		return false;
+	if (ra->split == SPLIT_READER)
+		return true;
+	return __atomic_load_n(&ra->count, __ATOMIC_RELAXED) >= 2;
 }
 
 static void *reader_main(void *arg)
@@ -137,7 +190,7 @@ static void *reader_main(void *arg)
 			}
 			copy_record(&b->arena, &b->recs[b->n], rec);
 			b->extra[b->n] = NULL;
-			if (ra->prep.fn)
+			if (prep_here(ra))
 				ra->prep.fn(ra->prep.ctx, &b->recs[b->n], &b->arena, &b->extra[b->n]);
 			b->n++;
 			if (__atomic_load_n(&ra->stop, __ATOMIC_RELAXED))
@@ -145,7 +198,7 @@ static void *reader_main(void *arg)
 		}
 		pthread_mutex_lock(&ra->mu);
 		if (b->n)
-			ra->count++;
+			__atomic_store_n(&ra->count, ra->count + 1, __ATOMIC_RELAXED);
 		if (end) {
 			ra->rc = rc;
 			ra->err = err;
@@ -169,6 +222,13 @@ enum jerr readahead_start(struct record_reader *rr, const struct readahead_prep 
 	ra->rr = rr;
 	if (prep)
 		ra->prep = *prep;
+	ra->split = SPLIT_READER;
+	if (ra->prep.shared) {
+		const char *mode = getenv("JOEY_READAHEAD");
+		ra->split = mode && !strcmp(mode, "reader") ? SPLIT_READER
+			  : mode && !strcmp(mode, "diff")   ? SPLIT_CONSUMER
+							    : SPLIT_SHARE;
+	}
 	ra->stop_flag = source_set_stop(NULL); /* read it, and put it back */
 	source_set_stop(ra->stop_flag);
 	ra->err = (struct jerror)JERROR_INIT;
@@ -212,7 +272,7 @@ enum jerr readahead_next(struct readahead *ra, const struct record **rec, void *
 		/* give the batch read back to the thread */
 		ra->cur = NULL;
 		ra->head = (ra->head + 1) % READAHEAD_SLOTS;
-		ra->count--;
+		__atomic_store_n(&ra->count, ra->count - 1, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&ra->cv);
 	}
 	while (!ra->count && !ra->done)

@@ -44,15 +44,25 @@ struct readahead;
  * (borrowed) and the batch's arena, and leaves in *out what readahead_next hands over
  * with the record (memory from the arena, valid as long as the record). fn must only
  * read what the main thread does not change during the pass.
+ *
+ * shared: fn is work the consumer can do itself. The thread then calls fn only while
+ * the consumer has a batch waiting beside the one it reads (the thread is ahead); when
+ * the consumer keeps up, records go out without it (readahead_next's *extra NULL) and
+ * the consumer does that work, so the two threads share it and neither idles (the
+ * plan on two cores, issue #15). Which records get fn then depends on timing, so the
+ * consumer's work must give the same result as fn's. JOEY_READAHEAD=reader calls fn
+ * for every record (as without shared), JOEY_READAHEAD=diff for none (tests compare).
  */
 struct readahead_prep {
 	void (*fn)(void *ctx, const struct record *rec, struct arena *a, void **out);
 	void *ctx;
+	bool shared;
 };
 
 /*
  * Whether to read ahead: yes, unless JOEY_READAHEAD=0 in the environment (to compare,
- * or to rule the thread out when looking for a problem).
+ * or to rule the thread out when looking for a problem). Other values: see
+ * readahead_prep.shared.
  */
 bool readahead_enabled(void);
 
@@ -65,7 +75,8 @@ enum jerr readahead_start(struct record_reader *rr, const struct readahead_prep 
 			 struct jerror *err) JOEY_WUR;
 /*
  * The next record (borrowed until the next call), NULL at the end; or the reader's
- * error. *extra (may be NULL) receives what prep->fn left for it (NULL without prep).
+ * error. *extra (may be NULL) receives what prep->fn left for it (NULL without prep,
+ * and for the records a shared prep left to the consumer).
  */
 enum jerr readahead_next(struct readahead *ra, const struct record **rec, void **extra,
 			 struct jerror *err) JOEY_WUR;

@@ -36,6 +36,7 @@ struct record_reader {
 	struct input *inputs; /* [0] is the primary source */
 	size_t n_inputs;
 	struct record rec;
+	struct value *defaults; /* per property, what it takes with no row (default_value) */
 	struct record_stats stats;
 	int64_t now_ms;
 	bool partial;         /* the primary source was read since a mark, or for some keys */
@@ -58,6 +59,8 @@ struct record_reader {
 	size_t n_keys, next_key;
 	struct arena key_arena;
 };
+
+static struct value default_value(const struct cfg_property *p);
 
 /* Keys per statement of a changed-records read. */
 #define RECORD_KEYS_CHUNK 500
@@ -278,6 +281,10 @@ enum jerr record_reader_open_scope(const struct config *cfg, const struct cfg_mo
 	rr->inputs = xcalloc(model->n_sources ? model->n_sources : 1, sizeof(*rr->inputs));
 	rr->rec.model = model;
 	rr->rec.values = xcalloc(model->n_properties ? model->n_properties : 1, sizeof(struct value));
+	/* worked out once: filling each record from here is a copy */
+	rr->defaults = xcalloc(model->n_properties ? model->n_properties : 1, sizeof(struct value));
+	for (size_t i = 0; i < model->n_properties; i++)
+		rr->defaults[i] = default_value(model->properties[i]);
 	rr->rec.groups = xcalloc(model->n_groups ? model->n_groups : 1, sizeof(bool));
 	if (rr->digest)
 		rr->rec.digests = xcalloc(model->n_sources ? model->n_sources : 1, sizeof(struct slice));
@@ -386,8 +393,7 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 	const struct cfg_model *model = rr->model;
 	rec->key = primary->row->key;
 	rec->n_invalid = 0;
-	for (size_t i = 0; i < model->n_properties; i++)
-		rec->values[i] = default_value(model->properties[i]);
+	memcpy(rec->values, rr->defaults, model->n_properties * sizeof(*rec->values));
 	take_row(rec, primary->source, primary->row);
 	if (rr->digest) {
 		for (size_t i = 0; i < rr->n_inputs; i++)
@@ -497,6 +503,7 @@ void record_reader_close(struct record_reader *rr)
 	free(rr->conns);
 	free(rr->inputs);
 	free(rr->rec.values);
+	free(rr->defaults);
 	free(rr->rec.groups);
 	free(rr->rec.digests);
 	strbuf_release(&rr->since);

@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include <libpq-fe.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "base/strbuf.h"
 #include "source/postgres_internal.h"
@@ -51,6 +54,46 @@ static char copy_escape(char **r, const char *end)
 }
 
 /*
+ * Split a row without a backslash (no NULL, no escape: most rows) in place at its tabs
+ * into exactly n fields, each NUL-terminated; false if there are not n. The tabs are
+ * found 16 bytes at a time where the CPU has SSE2 (a memchr per field cost more than
+ * the rest of the split for short fields).
+ */
+static bool split_plain(char *row, char *end, struct pg_field *f, int n)
+{
+	char *start = row, *p = row;
+	int i = 0;
+#if defined(__SSE2__)
+	const __m128i tab = _mm_set1_epi8('\t');
+	for (; end - p >= 16; p += 16) {
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), tab));
+		for (; m; m &= m - 1) {
+			char *t = p + __builtin_ctz(m);
+			if (i == n - 1)
+				return false;
+			f[i++] = (struct pg_field){ start, (size_t)(t - start), false };
+			*t = '\0';
+			start = t + 1;
+		}
+	}
+#endif
+	for (; p < end; p++) {
+		if (*p != '\t')
+			continue;
+		if (i == n - 1)
+			return false;
+		f[i++] = (struct pg_field){ start, (size_t)(p - start), false };
+		*p = '\0';
+		start = p + 1;
+	}
+	if (i != n - 1)
+		return false;
+	f[i] = (struct pg_field){ start, (size_t)(end - start), false };
+	*end = '\0'; /* over the newline, or libpq's NUL */
+	return true;
+}
+
+/*
  * Split one row of COPY text output in place (PostgreSQL's COPY documentation, "Text
  * Format"): fields separated by tabs, a newline at the end, \N on its own is NULL, and
  * backslash escapes are decoded (copy_escape). The server escapes only the backslash
@@ -65,8 +108,9 @@ static bool copy_split(char *row, size_t len, struct pg_field *f, int n)
 
 	if (r < end && end[-1] == '\n')
 		end--;
-	/* most rows have no backslash at all (no NULL, no escape): split them with memchr */
-	bool plain = !memchr(row, '\\', (size_t)(end - row));
+	/* most rows have no backslash at all (no NULL, no escape) */
+	if (!memchr(row, '\\', (size_t)(end - row)))
+		return split_plain(row, end, f, n);
 	for (;;) {
 		if (i == n)
 			return false;
@@ -75,10 +119,6 @@ static bool copy_split(char *row, size_t len, struct pg_field *f, int n)
 			r += 2;
 		} else {
 			char *start = r, *w;
-			if (plain) {
-				char *tab = memchr(r, '\t', (size_t)(end - r));
-				r = tab ? tab : end;
-			}
 			while (r < end && *r != '\t' && *r != '\\')
 				r++; /* no escapes so far: nothing to move */
 			w = r;

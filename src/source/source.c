@@ -376,11 +376,30 @@ void source_cursor_close(struct source_cursor *cur)
 
 /* ---- coercion ---- */
 
+/*
+ * The C locale's classes (joey never calls setlocale), without the <ctype.h> table
+ * look-up through a call: these run for every value of every row read.
+ */
+static inline bool ascii_space(unsigned char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static inline bool ascii_digit(unsigned char c)
+{
+	return (unsigned)(c - '0') < 10;
+}
+
+static inline bool ascii_alnum(unsigned char c)
+{
+	return ascii_digit(c) || (unsigned)((c | 0x20) - 'a') < 26;
+}
+
 static void trim(const char **s, size_t *len)
 {
-	while (*len && isspace((unsigned char)(*s)[0]))
+	while (*len && ascii_space((unsigned char)(*s)[0]))
 		(*s)++, (*len)--;
-	while (*len && isspace((unsigned char)(*s)[*len - 1]))
+	while (*len && ascii_space((unsigned char)(*s)[*len - 1]))
 		(*len)--;
 }
 
@@ -394,7 +413,7 @@ static bool parse_int(const char *s, size_t len, int64_t *out)
 	if (i < len && (s[i] == '-' || s[i] == '+'))
 		neg = s[i++] == '-';
 	size_t start = i;
-	for (; i < len && isdigit((unsigned char)s[i]); i++) {
+	for (; i < len && ascii_digit((unsigned char)s[i]); i++) {
 		unsigned dgt = (unsigned)(s[i] - '0');
 		if (v > (UINT64_C(9223372036854775808) - dgt) / 10)
 			return false;
@@ -437,7 +456,7 @@ static bool parse_float(const char *s, size_t len, double *out)
 
 static bool is_label_char(unsigned char c)
 {
-	return isalnum(c) || c == '-' || c >= 0x80;
+	return ascii_alnum(c) || c == '-' || c >= 0x80;
 }
 
 /* host.tld: dot-separated non-empty labels, a final label of 2+ letters. */
@@ -465,7 +484,7 @@ static bool looks_like_domain(const char *s, size_t len)
 	if (!dot || label < 2)
 		return false;
 	for (size_t i = last_start; i < len; i++)
-		if (isdigit((unsigned char)s[i]) || s[i] == '-')
+		if (ascii_digit((unsigned char)s[i]) || s[i] == '-')
 			return false;
 	return true;
 }

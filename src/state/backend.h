@@ -66,6 +66,7 @@ struct state_cursor {
 	struct state *st;
 	char *dest_id;
 	bool exhausted;       /* the last batch was the end */
+	bool lean;            /* state_cursor_lean: the diff's columns only */
 	size_t n, pos;        /* rows in the batch, next row to return */
 	struct state_row rows[STATE_BATCH_ROWS];
 	struct state_cursor_text text[STATE_BATCH_ROWS];

@@ -54,6 +54,11 @@ enum jerr state_cursor_open(struct state *st, const char *dest_id, struct state_
 	return state_cursor_open_range(st, dest_id, NULL, out, err);
 }
 
+void state_cursor_lean(struct state_cursor *cur)
+{
+	cur->lean = true;
+}
+
 void state_cursor_push(struct state_cursor *cur, const struct state_row *row)
 {
 	struct state_row *r = &cur->rows[cur->n];

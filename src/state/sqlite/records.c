@@ -7,11 +7,41 @@
  * table (ops.c) by state.c.
  */
 #include <sqlite3.h>
+#include <string.h>
 
 #include "base/log.h"
 #include "state/sqlite/sqlite_internal.h"
 
 /* ---- reading ---- */
+
+/*
+ * A row of the S_CUR_LEAN_* statements (state_cursor_lean): what the diff compares,
+ * with fewer calls into SQLite than sq_decode_row (a NULL time reads as 0).
+ */
+static void decode_lean_row(sqlite3_stmt *s, struct state_row *row, char *keybuf)
+{
+	const void *hash;
+	const char *t;
+
+	sq_decode_key(s, CL_KEY, &row->key, keybuf);
+	t = (const char *)sqlite3_column_text(s, CL_PAYLOAD);
+	row->payload = (struct slice){ t ? t : "", (size_t)sqlite3_column_bytes(s, CL_PAYLOAD) };
+	hash = sqlite3_column_blob(s, CL_HASH);
+	if (hash && sqlite3_column_bytes(s, CL_HASH) == STATE_HASH_LEN)
+		memcpy(row->hash, hash, STATE_HASH_LEN);
+	else
+		memset(row->hash, 0, STATE_HASH_LEN);
+	row->in_scope = sqlite3_column_int(s, CL_IN_SCOPE) != 0;
+	row->pending = sqlite3_column_int(s, CL_PENDING) != 0;
+	row->attempts = sqlite3_column_int(s, CL_ATTEMPTS);
+	row->last_error = (struct slice){ "", 0 };
+	row->braze_exists = sqlite3_column_type(s, CL_EXISTS) == SQLITE_NULL ? -1
+			    : sqlite3_column_int(s, CL_EXISTS) != 0;
+	row->checked_at = sqlite3_column_int64(s, CL_CHECKED_AT);
+	row->confirmed = row->payload.len > 0;
+	row->confirmed_at = 0;
+	row->updated_at = 0;
+}
 
 enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err)
 {
@@ -19,7 +49,10 @@ enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err
 	sqlite3_stmt *s = NULL;
 	/* a seek and a range's first batch start at a key (inclusive), a walk after the last */
 	const struct rkey *at = cur->has_seek ? &cur->seek : cur->have_last ? NULL : cur->has_from ? &cur->from : NULL;
-	enum jerr ret = sq_stmt_get(sq, at ? S_CUR_FROM : cur->have_last ? S_CUR_NEXT : S_CUR_FIRST, &s, err);
+	enum stmt_id id = at ? S_CUR_FROM : cur->have_last ? S_CUR_NEXT : S_CUR_FIRST;
+	if (cur->lean)
+		id = at ? S_CUR_LEAN_FROM : cur->have_last ? S_CUR_LEAN_NEXT : S_CUR_LEAN_FIRST;
+	enum jerr ret = sq_stmt_get(sq, id, &s, err);
 	char keybuf[STATE_KEYBUF_SIZE];
 	int rc = SQLITE_DONE;
 
@@ -33,7 +66,10 @@ enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err
 		sq_bind_key(s, 3, &cur->last);
 	while (!state_cursor_full(cur) && cur->n < cur->want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct state_row r;
-		sq_decode_row(s, &r, keybuf);
+		if (cur->lean)
+			decode_lean_row(s, &r, keybuf);
+		else
+			sq_decode_row(s, &r, keybuf);
 		state_cursor_push(cur, &r);
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -68,6 +68,9 @@ enum stmt_id {
 	S_CUR_FIRST,
 	S_CUR_NEXT,
 	S_CUR_FROM,
+	S_CUR_LEAN_FIRST,
+	S_CUR_LEAN_NEXT,
+	S_CUR_LEAN_FROM,
 	S_COUNT_RANGE,
 	S_MARK_GET,
 	S_MARK_SET,
@@ -85,6 +88,8 @@ enum stmt_id {
 /* Columns of ROW_COLUMNS (stmt.c): what S_GET and the cursor statements return. */
 enum { C_KEY, C_PAYLOAD, C_HASH, C_IN_SCOPE, C_PENDING, C_ATTEMPTS, C_LAST_ERROR,
        C_EXISTS, C_CHECKED_AT, C_CONFIRMED_AT, C_UPDATED_AT };
+/* Columns of LEAN_COLUMNS (stmt.c): what the S_CUR_LEAN_* statements return (state_cursor_lean). */
+enum { CL_KEY, CL_PAYLOAD, CL_HASH, CL_IN_SCOPE, CL_PENDING, CL_ATTEMPTS, CL_EXISTS, CL_CHECKED_AT };
 
 struct sq_state {
 	struct state base; /* first: a struct state * is a struct sq_state * */

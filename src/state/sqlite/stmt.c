@@ -19,6 +19,9 @@
 	"key, payload, hash, in_scope, pending, attempts, last_error, braze_exists, "      \
 	"checked_at, confirmed_at, updated_at"
 
+/* The columns of a row the diff compares (state_cursor_lean; CL_* in sqlite_internal.h). */
+#define LEAN_COLUMNS "key, payload, hash, in_scope, pending, attempts, braze_exists, checked_at"
+
 static const char *const stmt_sql[S__COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
@@ -66,6 +69,12 @@ static const char *const stmt_sql[S__COUNT] = {
 		       " ORDER BY key LIMIT ?2",
 	[S_CUR_FROM] = "SELECT " ROW_COLUMNS " FROM records WHERE dest_id = ?1 AND key >= ?3"
 		       " ORDER BY key LIMIT ?2",
+	[S_CUR_LEAN_FIRST] = "SELECT " LEAN_COLUMNS " FROM records WHERE dest_id = ?1"
+			     " ORDER BY key LIMIT ?2",
+	[S_CUR_LEAN_NEXT] = "SELECT " LEAN_COLUMNS " FROM records WHERE dest_id = ?1 AND key > ?3"
+			    " ORDER BY key LIMIT ?2",
+	[S_CUR_LEAN_FROM] = "SELECT " LEAN_COLUMNS " FROM records WHERE dest_id = ?1 AND key >= ?3"
+			    " ORDER BY key LIMIT ?2",
 	/* NULL bound: open (keys are never NULL) */
 	[S_COUNT_RANGE] = "SELECT count(*) FROM records WHERE dest_id = ?1 AND in_scope = 1"
 			  " AND (?2 IS NULL OR key >= ?2) AND (?3 IS NULL OR key < ?3)",

@@ -1,7 +1,8 @@
 /*
  * readahead.c: tests of src/engine/readahead.c: the records read on the thread are the
  * reader's, a source that fails mid-stream gives its error after the records before it
- * (no hang, nothing lost), and stopping early joins the thread. Run under the ASan
+ * (no hang, nothing lost), stopping early joins the thread, and a shared prep leaves
+ * each record either its prep or nothing. Run under the ASan
  * build (the test build) for use-after-free of the batches.
  */
 #include "support/testutil.h"
@@ -105,10 +106,15 @@ struct outcome {
 	enum jerr rc;
 	struct strbuf msg;
 	size_t n;
+	size_t prepped; /* records that came with what prep left */
 };
 
-/* Read every record of dir's model, on the thread (ahead) or not; slow: pause now and then. */
-static void read_all(const char *dir, bool ahead, bool slow, struct outcome *o)
+/*
+ * Read every record of dir's model, on the thread (ahead) or not; slow: pause now and
+ * then. share: NULL, prep on the thread for every record; else a shared prep with
+ * JOEY_READAHEAD=share ("": unset).
+ */
+static void read_all_shared(const char *dir, bool ahead, bool slow, const char *share, struct outcome *o)
 {
 	struct config *cfg = load(dir);
 	struct record_reader *rr = NULL;
@@ -116,26 +122,33 @@ static void read_all(const char *dir, bool ahead, bool slow, struct outcome *o)
 	struct jerror err = JERROR_INIT;
 	const struct record *rec = NULL;
 	int calls = 0;
-	struct readahead_prep prep = { prep_key, &calls };
+	struct readahead_prep prep = { prep_key, &calls, .shared = share != NULL };
 
 	strbuf_init(&o->text, 0);
 	strbuf_init(&o->msg, 0);
-	o->n = 0;
+	o->n = o->prepped = 0;
 	if (record_reader_open(cfg, cfg->models[0], NULL, &rr, &err))
 		fail_msg("open: %s / %s", err.msg.buf, err.detail.buf);
+	if (share && *share)
+		setenv("JOEY_READAHEAD", share, 1);
+	else
+		unsetenv("JOEY_READAHEAD");
 	if (ahead)
 		assert_int_equal(readahead_start(rr, &prep, &ra, &err), JERR_OK);
+	unsetenv("JOEY_READAHEAD");
 	for (;;) {
 		void *extra = NULL;
 		o->rc = ahead ? readahead_next(ra, &rec, &extra, &err) : record_reader_next(rr, &rec, &err);
 		if (o->rc || !rec)
 			break;
 		describe(rec, &o->text);
-		if (ahead) {
+		if (ahead && extra) {
 			/* what prep left is the record's own */
-			assert_non_null(extra);
 			assert_int_equal(strlen(extra), rec->key.text.len);
 			assert_memory_equal(extra, rec->key.text.ptr, rec->key.text.len);
+			o->prepped++;
+		} else if (ahead && !share) {
+			fail_msg("record %zu: prep left nothing", o->n);
 		}
 		if (slow && o->n % 300 == 0) {
 			struct timespec ts = { 0, 2 * 1000 * 1000 };
@@ -150,7 +163,7 @@ static void read_all(const char *dir, bool ahead, bool slow, struct outcome *o)
 			assert_null(rec);
 		}
 		readahead_stop(ra);
-		assert_int_equal((size_t)calls, o->n);
+		assert_int_equal((size_t)calls, o->prepped);
 		/* the reader is the caller's again: its counts are there */
 		assert_int_equal(record_reader_stats(rr)->records, o->n);
 	}
@@ -158,6 +171,11 @@ static void read_all(const char *dir, bool ahead, bool slow, struct outcome *o)
 	record_reader_close(rr);
 	config_free(cfg);
 	jerror_release(&err);
+}
+
+static void read_all(const char *dir, bool ahead, bool slow, struct outcome *o)
+{
+	read_all_shared(dir, ahead, slow, NULL, o);
 }
 
 static void outcome_release(struct outcome *o)
@@ -184,6 +202,37 @@ static void test_same_records(void **s)
 	outcome_release(&plain);
 	outcome_release(&ahead);
 	outcome_release(&slow);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/*
+ * A shared prep (readahead_prep.shared): the same records, each with what prep left or
+ * with nothing; all of them prepped on the thread with JOEY_READAHEAD=reader, none
+ * with diff; with the default split, a consumer that pauses lets the thread get ahead,
+ * and then it preps (a batch waits beside the one being read).
+ */
+static void test_shared_prep(void **s)
+{
+	char *dir = make_project(5000, 0);
+	struct outcome plain, reader, consumer, fast, slow;
+	read_all(dir, false, false, &plain);
+	read_all_shared(dir, true, false, "reader", &reader);
+	read_all_shared(dir, true, false, "diff", &consumer);
+	read_all_shared(dir, true, false, "", &fast);
+	read_all_shared(dir, true, true, "", &slow);
+	struct outcome *all[] = { &reader, &consumer, &fast, &slow };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		assert_int_equal(all[i]->rc, JERR_OK);
+		assert_int_equal(all[i]->n, 5000);
+		assert_string_equal(plain.text.buf, all[i]->text.buf);
+	}
+	assert_int_equal(reader.prepped, 5000);
+	assert_int_equal(consumer.prepped, 0);
+	assert_true(slow.prepped > 0);
+	outcome_release(&plain);
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		outcome_release(all[i]);
 	tu_rmtree(dir);
 	free(dir);
 }
@@ -300,6 +349,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_records),
+		cmocka_unit_test(test_shared_prep),
 		cmocka_unit_test(test_error_mid_stream),
 		cmocka_unit_test(test_stop_early),
 		cmocka_unit_test(test_stop_flag),

@@ -682,6 +682,61 @@ static void test_many_rows_stream_and_early_close(void **s)
 	EXPECT_ROWS(source("users_src", "users", "id", true, PROP_INTEGER, 0), "#1:[]\n#2:[]\n#3:[]\n");
 }
 
+/*
+ * COPY rows split at their tabs (postgres_copy.c: 16 bytes at a time for rows without a
+ * backslash, a byte loop for the rest): fields of every length from 0 to past 40, so
+ * tabs fall at every offset of a 16-byte block, rows with NULLs and escapes (tab,
+ * newline, backslash inside a value), against the same rows read by libpq without
+ * COPY.
+ */
+static void test_copy_fields_every_length(void **s)
+{
+	if (!F.url)
+		skip();
+	db_exec("CREATE TABLE lens(id INT PRIMARY KEY, a TEXT, b TEXT, c TEXT, n BIGINT);"
+		"INSERT INTO lens SELECT x, repeat('a', x % 41),"
+		" CASE WHEN x % 5 = 0 THEN NULL WHEN x % 7 = 0 THEN repeat('t', x % 9) || chr(9) || 'n' || chr(10)"
+		" || 'b' || chr(92) || 'e' WHEN x % 11 = 0 THEN '' ELSE repeat('b', (x * 7) % 23) END,"
+		" repeat('c', (x * 3) % 19) || chr(233), x * 1000003 FROM generate_series(1, 2000) x;");
+	struct cfg_source *src = source("lens", "lens", "id", true, PROP_INTEGER, 4,
+					prop("a", PROP_STRING, "a", AGG_EXACT, NULL),
+					prop("b", PROP_STRING, "b", AGG_EXACT, NULL),
+					prop("c", PROP_STRING, "c", AGG_EXACT, NULL),
+					prop("n", PROP_INTEGER, "n", AGG_EXACT, NULL));
+	PGconn *pg = PQconnectdb(F.url);
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	PGresult *want = PQexec(pg, "SELECT id, a, b, c, n FROM joey_unit.lens ORDER BY id");
+	assert_int_equal(PQresultStatus(want), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(want), 2000);
+	struct source_cursor *cur;
+	struct source_row *row;
+	struct jerror err = JERROR_INIT;
+	int n = 0;
+	assert_int_equal(source_postgres.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
+	while (source_cursor_next(cur, &row, &err) == JERR_OK && row) {
+		assert_true(n < 2000);
+		assert_int_equal(row->key.i, atoi(PQgetvalue(want, n, 0)));
+		for (int c = 0; c < 3; c++) {
+			const struct value *v = &row->values[c];
+			if (PQgetisnull(want, n, c + 1) || !PQgetlength(want, n, c + 1)) {
+				assert_int_equal(v->kind, VAL_NULL); /* NULL, and empty text, read as NULL */
+				continue;
+			}
+			assert_int_equal(v->kind, VAL_STRING);
+			assert_int_equal(v->u.s.len, PQgetlength(want, n, c + 1));
+			assert_memory_equal(v->u.s.ptr, PQgetvalue(want, n, c + 1), v->u.s.len);
+		}
+		assert_int_equal(row->values[3].kind, VAL_INT);
+		assert_int_equal(row->values[3].u.i, strtoll(PQgetvalue(want, n, 4), NULL, 10));
+		n++;
+	}
+	assert_int_equal(n, 2000);
+	source_cursor_close(cur);
+	PQclear(want);
+	PQfinish(pg);
+	jerror_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -703,6 +758,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_non_utf8_and_huge_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_rows_stream_and_early_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_fields_every_length, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

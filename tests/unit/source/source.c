@@ -1,6 +1,7 @@
 /* source.c: tests for src/source/source.c (key order, registry, coercion rules). */
 #include "support/testutil.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #include "base/arena.h"
@@ -166,6 +167,49 @@ static void test_coercion_table(void **s)
 	arena_release(&a);
 }
 
+/*
+ * Every byte where the coercions test a character class (blanks around a number or a
+ * date, digits, an e-mail domain's letters) behaves as <ctype.h> says in the C locale,
+ * which joey runs in: the classes are written out by hand for speed.
+ */
+static void test_byte_classes(void **s)
+{
+	struct arena a;
+	arena_init(&a);
+	for (int c = 0; c < 256; c++) {
+		struct value v;
+		char in[32];
+		bool blank = isspace(c) != 0;
+		/* blanks around a number are trimmed; anything else there is invalid */
+		snprintf(in, sizeof(in), "%c12%c", c, c);
+		bool ok = value_coerce_text(PROP_INTEGER, in, 4, &a, &v);
+		if (ok != (blank || isdigit(c)))
+			fail_msg("integer with byte %d around it: %d", c, ok);
+		/* a date: blanks trimmed */
+		snprintf(in, sizeof(in), "%c2021-03-04%c", c, c);
+		ok = value_coerce_text(PROP_DATE, in, 12, &a, &v);
+		if (c && ok != blank)
+			fail_msg("date with byte %d around it: %d", c, ok);
+		/* a digit in the date */
+		snprintf(in, sizeof(in), "2021-03-0%c", c);
+		ok = value_coerce_text(PROP_DATE, in, 10, &a, &v);
+		if (c && ok != (isdigit(c) && c != '0'))
+			fail_msg("date with byte %d as its last digit: %d", c, ok);
+		/* an e-mail domain: letters, digits, '-', '.' and bytes over 0x7f */
+		snprintf(in, sizeof(in), "a@b%cx.com", c);
+		ok = value_coerce_text(PROP_EMAIL, in, 9, &a, &v);
+		if (c && ok != (isalnum(c) || c == '-' || c == '.' || c >= 0x80))
+			fail_msg("e-mail with byte %d in its domain: %d", c, ok);
+		/* the last label of a domain has no digit */
+		snprintf(in, sizeof(in), "a@b.c%c", c);
+		ok = value_coerce_text(PROP_EMAIL, in, 6, &a, &v);
+		if (c && !isspace(c) && ok != (isalpha(c) || c >= 0x80))
+			fail_msg("e-mail with byte %d in its last label: %d", c, ok);
+		arena_reset(&a);
+	}
+	arena_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_order_checks),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_coercion_table),
+		cmocka_unit_test(test_byte_classes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

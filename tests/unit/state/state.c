@@ -673,6 +673,108 @@ static void test_set_exists(void **s)
 	free(path);
 }
 
+/* One cursor row as text: what the diff compares, and (full) the rest. */
+static void row_text(const struct state_row *r, bool full, struct strbuf *out)
+{
+	strbuf_addf(out, "%d %lld %.*s |%.*s| ", r->key.is_int, (long long)r->key.i, (int)r->key.text.len,
+		    r->key.text.ptr, (int)r->payload.len, r->payload.ptr);
+	for (size_t i = 0; i < STATE_HASH_LEN; i++)
+		strbuf_addf(out, "%02x", r->hash[i]);
+	strbuf_addf(out, " in_scope=%d pending=%d attempts=%d exists=%d checked=%lld confirmed=%d", r->in_scope,
+		    r->pending, r->attempts, r->braze_exists, (long long)r->checked_at, r->confirmed);
+	if (full)
+		strbuf_addf(out, " error=%.*s confirmed_at>0=%d updated_at>0=%d", (int)r->last_error.len,
+			    r->last_error.ptr, r->confirmed_at > 0, r->updated_at > 0);
+	strbuf_addch(out, '\n');
+}
+
+/* Every row of dest d through a cursor, lean or not, over [lo, hi) when lo is set. */
+static void cursor_text(struct state *st, bool lean, const struct rkey *lo, const struct rkey *hi,
+			struct strbuf *out)
+{
+	struct state_cursor *cur = NULL;
+	struct state_row *row = NULL;
+	struct jerror err = JERROR_INIT;
+	struct key_range r = { lo, hi };
+	assert_int_equal(state_cursor_open_range(st, "d", lo ? &r : NULL, &cur, &err), JERR_OK);
+	if (lean)
+		state_cursor_lean(cur);
+	while (state_cursor_next(cur, &row, &err) == JERR_OK && row) {
+		row_text(row, false, out);
+		/* a back end may read whole rows; SQLite reads the lean ones */
+		if (lean && B->kind == TB_SQLITE)
+			assert_true(!row->last_error.len && !row->confirmed_at && !row->updated_at);
+	}
+	assert_null(row);
+	state_cursor_close(cur);
+	jerror_release(&err);
+}
+
+/*
+ * state_cursor_lean (the diff's cursors): the same rows, keys, payloads, hashes and
+ * flags as a whole-row cursor, placeholders, retried rows and Enrich look-ups included,
+ * over several batches and a key range; only the error text and times are left out.
+ */
+static void test_cursor_lean(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct strbuf full = STRBUF_INIT, lean = STRBUF_INIT, all = STRBUF_INIT;
+	char payload[64];
+
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	for (int i = 1; i <= 700; i++) {
+		char kt[16];
+		snprintf(kt, sizeof(kt), "%d", i);
+		struct rkey k = { true, i, { kt, strlen(kt) } };
+		snprintf(payload, sizeof(payload), "{\"v\":%d}", i);
+		if (i % 10 != 3)
+			tb_put(st, "d", k, payload, i % 4 != 0);
+		if (i % 10 == 3 || i % 7 == 0)
+			assert_int_equal(state_mark_failed(st, "d", &k, "HTTP 500", &err), JERR_OK);
+		if (i % 11 == 0)
+			assert_int_equal(state_set_exists(st, "d", &k, i % 2, 1000 + i, &err), JERR_OK);
+	}
+	tb_put(st, "d", TK("zz"), "{\"t\":1}", true);
+	tb_put(st, "other", IK(5), "{\"o\":1}", true);
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+
+	struct state_cursor *cur = NULL;
+	struct state_row *row = NULL;
+	assert_int_equal(state_cursor_open(st, "d", &cur, &err), JERR_OK);
+	size_t n = 0;
+	while (state_cursor_next(cur, &row, &err) == JERR_OK && row) {
+		row_text(row, false, &full);
+		row_text(row, true, &all);
+		n++;
+		/* confirmed is whether there is a payload, as the lean cursor says */
+		assert_int_equal(row->confirmed, row->payload.len > 0);
+		if (row->pending)
+			assert_true(slice_eq_str(row->last_error, "HTTP 500"));
+	}
+	state_cursor_close(cur);
+	assert_int_equal(n, 701);
+	cursor_text(st, true, NULL, NULL, &lean);
+	assert_string_equal(full.buf, lean.buf);
+
+	struct rkey lo = IK(250), hi = IK(600);
+	strbuf_reset(&full);
+	strbuf_reset(&lean);
+	cursor_text(st, false, &lo, &hi, &full);
+	cursor_text(st, true, &lo, &hi, &lean);
+	assert_string_equal(full.buf, lean.buf);
+	assert_non_null(strstr(lean.buf, "1 250 250 "));
+	assert_null(strstr(lean.buf, "1 600 600 "));
+
+	strbuf_release(&full);
+	strbuf_release(&lean);
+	strbuf_release(&all);
+	jerror_release(&err);
+	state_close(st);
+	free(path);
+}
+
 static void test_rollback_leaves_nothing(void **s)
 {
 	char *path = tb_fresh();
@@ -1209,6 +1311,7 @@ int main(void)
 		cmocka_unit_test(test_cursor_large_payloads),
 		cmocka_unit_test(test_mark_failed),
 		cmocka_unit_test(test_set_exists),
+		cmocka_unit_test(test_cursor_lean),
 		cmocka_unit_test(test_rollback_leaves_nothing),
 		cmocka_unit_test(test_runs),
 		cmocka_unit_test(test_run_notes),
