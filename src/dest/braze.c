@@ -125,6 +125,8 @@ static struct ratelimit *budget_get(const struct cfg_app *app, const char *endpo
 			char sk[64];
 			shared_key(sk, sizeof(sk), i, endpoint, key);
 			ratelimit_share(&b->rl[i], sk);
+		} else {
+			ratelimit_window_budget(&b->rl[i]); /* spend Braze's fixed windows as they come */
 		}
 	}
 	return b->rl;
@@ -274,15 +276,15 @@ void braze_enqueue(struct braze *b, enum endpoint ep, struct row *r)
 /* ---- the window of requests in flight ---- */
 
 /*
- * The rate budget (requests per ms) of the endpoints that sent or had an answer in the
- * last 2 s (answers too: at a latency over 2 s a full window sends nothing for a while).
+ * The rate budget (requests per ms, ratelimit_rate: more while a fresh window is being
+ * spent) of the endpoints that sent or had an answer in the last 2 s (answers too: at a latency over 2 s a full window sends nothing for a while).
  */
 double braze_rate_in_use(const struct braze *b, int64_t now)
 {
 	double r = 0;
 	for (int i = 0; i < EP__COUNT; i++)
 		if (b->ep_used[i] && now - b->ep_used[i] <= 2000)
-			r += b->rl[i].rate_per_ms;
+			r += ratelimit_rate(&b->rl[i], now);
 	return r;
 }
 
