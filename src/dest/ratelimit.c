@@ -308,8 +308,14 @@ void ratelimit_observe(struct ratelimit *rl, int64_t limit, int64_t remaining, i
 		if (limit > 0 && limit < rl->limit)
 			rl->limit = limit; /* the server's limit when it is lower than ours */
 		bool said = remaining >= 0 && reset_in_ms >= 0;
-		win_answer(rl, said ? now_ms + reset_in_ms : -1, said ? (limit > 0 ? limit : rl->limit) - remaining : 0,
-			   now_ms);
+		if (said && reset_in_ms > rl->window_ms + RATELIMIT_EDGE_MS + 1000) {
+			/* the server's window is longer than ours (a per-minute or hourly limit):
+			 * the ledger cannot place requests in it; the bucket keeps the rate */
+			rl->win_on = rl->win_known = false;
+		} else {
+			win_answer(rl, said ? now_ms + reset_in_ms : -1,
+				   said ? (limit > 0 ? limit : rl->limit) - remaining : 0, now_ms);
+		}
 	}
 	if (remaining < 0 || reset_in_ms < 0)
 		return;

@@ -31,7 +31,8 @@
  *
  * The ledger rolls to the next window when the clock passes the end, or at once when an
  * answer says a later window. A 429 while it governs turns it off for good: the bucket,
- * empty after the pause, takes over. Not with a shared budget (workers): their buckets
+ * empty after the pause, takes over; so does a Reset further off than one of our
+ * windows (the workspace has a longer window than the one configured, e.g. per minute). Not with a shared budget (workers): their buckets
  * keep the workspace's budget together.
  *
  * Workers (docs/scaling.md): Braze's limit is per workspace, so processes on several

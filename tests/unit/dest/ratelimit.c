@@ -400,6 +400,18 @@ static void test_window_budget_429_hands_back(void **s)
 	assert_true(ratelimit_acquire(&rl, 1000) > 0);
 	assert_int_equal(ratelimit_acquire(&rl, 1002), 0);
 	assert_true(ratelimit_rate(&rl, 1002) < 0.96);
+	/* a workspace whose window is a minute (the legacy 50,000/min) while we think 3 s:
+	 * the ledger cannot place requests in it and hands back to the bucket */
+	ratelimit_init(&rl, 3000, 3000, 0.95);
+	ratelimit_window_budget(&rl);
+	assert_int_equal(ratelimit_acquire(&rl, 0), 0);
+	ratelimit_observe(&rl, 50000, 49000, epoch / 1000 + 45, 250, epoch + 250);
+	assert_false(rl.win_on);
+	assert_false(rl.win_known);
+	n = 0;
+	while (ratelimit_acquire(&rl, 300) == 0)
+		n++;
+	assert_true(n <= 75);
 	/* with a shared budget (workers) the window budget stays off */
 	struct fake_shared f = { .left = 100 };
 	struct ratelimit_shared sh = { fake_take, &f };
