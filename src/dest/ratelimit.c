@@ -5,6 +5,7 @@
  */
 #include "dest/ratelimit.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static struct ratelimit_shared shared; /* set once, before the threads that use it */
@@ -46,6 +47,7 @@ void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, doub
 	rl->window_ms = window_ms;
 	rl->win_end_ms = rl->inflight = rl->probe_until_ms = 0;
 	rl->cur_ours = rl->cur_others = rl->prev_ours = rl->prev_others = 0;
+	rl->lock = NULL;
 }
 
 void ratelimit_window_budget(struct ratelimit *rl)
@@ -137,7 +139,7 @@ static void win_answer(struct ratelimit *rl, int64_t end_ms, int64_t server_used
 	}
 }
 
-double ratelimit_rate(const struct ratelimit *rl, int64_t now_ms)
+static double rate_locked(const struct ratelimit *rl, int64_t now_ms)
 {
 	if (!rl->win_on || !rl->win_known || rl->shared_key[0])
 		return rl->rate_per_ms;
@@ -246,7 +248,7 @@ static void refill(struct ratelimit *rl, int64_t now_ms)
 	}
 }
 
-int64_t ratelimit_acquire(struct ratelimit *rl, int64_t now_ms)
+static int64_t acquire_locked(struct ratelimit *rl, int64_t now_ms)
 {
 	if (now_ms < rl->paused_until_ms)
 		return rl->paused_until_ms - now_ms;
@@ -276,7 +278,7 @@ int64_t ratelimit_acquire(struct ratelimit *rl, int64_t now_ms)
 	return wait > 0 ? wait : 1;
 }
 
-void ratelimit_refund(struct ratelimit *rl)
+static void refund_locked(struct ratelimit *rl)
 {
 	if (rl->win_on && rl->inflight > 0)
 		rl->inflight--;
@@ -285,8 +287,8 @@ void ratelimit_refund(struct ratelimit *rl)
 		rl->tokens = rl->capacity;
 }
 
-void ratelimit_observe(struct ratelimit *rl, int64_t limit, int64_t remaining, int64_t reset,
-		       int64_t now_ms, int64_t now_epoch_ms)
+static void observe_locked(struct ratelimit *rl, int64_t limit, int64_t remaining, int64_t reset,
+			   int64_t now_ms, int64_t now_epoch_ms)
 {
 	int64_t reset_in_ms = -1;
 
@@ -332,7 +334,7 @@ void ratelimit_observe(struct ratelimit *rl, int64_t limit, int64_t remaining, i
 		pause_until(rl, now_ms + reset_in_ms);
 }
 
-void ratelimit_pause(struct ratelimit *rl, int64_t until_ms)
+static void pause_locked(struct ratelimit *rl, int64_t until_ms)
 {
 	/* a 429 while the ledger governed: something else uses the workspace, or the
 	 * windows are not where the answers said; the bucket, empty, takes over */
@@ -346,4 +348,61 @@ static void pause_until(struct ratelimit *rl, int64_t until_ms)
 		rl->paused_until_ms = until_ms;
 	rl->tokens = 0;
 	rl->last_ms = until_ms;
+}
+
+/* ---- the entry points: under the bucket's lock when it has one (ratelimit_set_lock) ---- */
+
+static void lock(const struct ratelimit *rl)
+{
+	if (rl->lock)
+		pthread_mutex_lock(rl->lock);
+}
+
+static void unlock(const struct ratelimit *rl)
+{
+	if (rl->lock)
+		pthread_mutex_unlock(rl->lock);
+}
+
+void ratelimit_set_lock(struct ratelimit *rl, pthread_mutex_t *m)
+{
+	rl->lock = m;
+}
+
+double ratelimit_rate(const struct ratelimit *rl, int64_t now_ms)
+{
+	lock(rl);
+	double r = rate_locked(rl, now_ms);
+	unlock(rl);
+	return r;
+}
+
+int64_t ratelimit_acquire(struct ratelimit *rl, int64_t now_ms)
+{
+	lock(rl);
+	int64_t w = acquire_locked(rl, now_ms);
+	unlock(rl);
+	return w;
+}
+
+void ratelimit_refund(struct ratelimit *rl)
+{
+	lock(rl);
+	refund_locked(rl);
+	unlock(rl);
+}
+
+void ratelimit_observe(struct ratelimit *rl, int64_t limit, int64_t remaining, int64_t reset, int64_t now_ms,
+		       int64_t now_epoch_ms)
+{
+	lock(rl);
+	observe_locked(rl, limit, remaining, reset, now_ms, now_epoch_ms);
+	unlock(rl);
+}
+
+void ratelimit_pause(struct ratelimit *rl, int64_t until_ms)
+{
+	lock(rl);
+	pause_locked(rl, until_ms);
+	unlock(rl);
 }

@@ -46,6 +46,7 @@
 #ifndef JOEY_RATELIMIT_H
 #define JOEY_RATELIMIT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -73,6 +74,7 @@ struct ratelimit {
 	int64_t inflight;     /* ours sent, not answered */
 	int64_t probe_until_ms; /* probing ends by then even without an answer */
 	int64_t cur_ours, cur_others, prev_ours, prev_others;
+	pthread_mutex_t *lock; /* ratelimit_set_lock; NULL: one thread only */
 };
 
 /*
@@ -89,8 +91,13 @@ struct ratelimit_shared {
 /* How long drawn tokens may be held before they are dropped (they count as spent). */
 #define RATELIMIT_SHARED_HOLD_MS 50
 
-/* limit requests per window_ms; target in (0, 1]. The bucket starts full. */
+/* limit requests per window_ms; target in (0, 1]. The bucket starts full, with no lock. */
 void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, double target);
+/*
+ * Bucket shared by threads (the runs of `joey serve` to one workspace): every call
+ * below takes m (borrowed; it must outlive the bucket's use). Call after init.
+ */
+void ratelimit_set_lock(struct ratelimit *rl, pthread_mutex_t *m);
 /* Take a token at now_ms: 0 if granted, else milliseconds to wait before asking again. */
 int64_t ratelimit_acquire(struct ratelimit *rl, int64_t now_ms);
 /* Return a token taken for a request that was never sent. */

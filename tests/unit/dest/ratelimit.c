@@ -1,6 +1,7 @@
 /* ratelimit.c: tests for src/dest/ratelimit.c (token bucket, window budget, headers, 429 pauses). */
 #include "support/testutil.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,6 +374,55 @@ static void test_window_budget_clock_skew(void **s)
 	}
 }
 
+/* Threads (the runs of `joey serve`) sharing one locked bucket lose no count. */
+struct hammer {
+	struct ratelimit *rl;
+	pthread_barrier_t *go;
+	int64_t granted;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	int64_t epoch = 1700000001000LL;
+	pthread_barrier_wait(h->go);
+	for (int i = 0; i < 200000; i++)
+		if (ratelimit_acquire(h->rl, 10) == 0) {
+			h->granted++;
+			ratelimit_observe(h->rl, 100000000, 90000000, epoch / 1000 + 2, 10, epoch + 10);
+		}
+	return NULL;
+}
+
+static void test_window_budget_threads(void **s)
+{
+	struct ratelimit rl;
+	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	int64_t epoch = 1700000001000LL;
+	ratelimit_init(&rl, 100000000, 3000, 0.95);
+	ratelimit_window_budget(&rl);
+	ratelimit_set_lock(&rl, &m);
+	assert_int_equal(ratelimit_acquire(&rl, 0), 0);
+	ratelimit_observe(&rl, 100000000, 99999999, epoch / 1000 + 2, 5, epoch + 5);
+	struct hammer h[4];
+	pthread_t t[4];
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, 4);
+	for (int i = 0; i < 4; i++) {
+		h[i] = (struct hammer){ &rl, &go, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, hammer_main, &h[i]), 0);
+	}
+	int64_t total = 1;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		total += h[i].granted;
+	}
+	pthread_barrier_destroy(&go);
+	assert_int_equal(total, 1 + 4 * 200000);
+	assert_int_equal(rl.inflight, 0);
+	assert_int_equal(rl.cur_ours, total);
+}
+
 static void test_window_budget_429_hands_back(void **s)
 {
 	struct ratelimit rl;
@@ -436,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_window_budget_after_a_full_window),
 		cmocka_unit_test(test_window_budget_delta_reset_and_latency),
 		cmocka_unit_test(test_window_budget_clock_skew),
+		cmocka_unit_test(test_window_budget_threads),
 		cmocka_unit_test(test_window_budget_429_hands_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
