@@ -309,14 +309,16 @@ static void observe_locked(struct ratelimit *rl, int64_t limit, int64_t remainin
 		}
 		if (limit > 0 && limit < rl->limit)
 			rl->limit = limit; /* the server's limit when it is lower than ours */
-		bool said = remaining >= 0 && reset_in_ms >= 0;
-		if (said && reset_in_ms > rl->window_ms + RATELIMIT_EDGE_MS + 1000) {
+		/* an answer from a window that is over still says where the windows are */
+		int64_t end_in = reset < 0 ? -1 : reset > 1000000000 ? reset * 1000 - now_epoch_ms : reset * 1000;
+		bool said = remaining >= 0 && reset >= 0;
+		if (said && end_in > rl->window_ms + RATELIMIT_EDGE_MS + 1000) {
 			/* the server's window is longer than ours (a per-minute or hourly limit):
 			 * the ledger cannot place requests in it; the bucket keeps the rate */
 			rl->win_on = rl->win_known = false;
 		} else {
-			win_answer(rl, said ? now_ms + reset_in_ms : -1,
-				   said ? (limit > 0 ? limit : rl->limit) - remaining : 0, now_ms);
+			win_answer(rl, said ? now_ms + end_in : -1, said ? (limit > 0 ? limit : rl->limit) - remaining : 0,
+				   now_ms);
 		}
 	}
 	if (remaining < 0 || reset_in_ms < 0)

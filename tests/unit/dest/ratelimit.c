@@ -450,6 +450,20 @@ static void test_window_budget_429_hands_back(void **s)
 	assert_true(ratelimit_acquire(&rl, 1000) > 0);
 	assert_int_equal(ratelimit_acquire(&rl, 1002), 0);
 	assert_true(ratelimit_rate(&rl, 1002) < 0.96);
+	/* the probe was counted in a window that is over when its answer comes: that still
+	 * says where the windows are, and the next one is all ours but the probe in flight */
+	ratelimit_init(&rl, 3000, 3000, 0.95);
+	ratelimit_window_budget(&rl);
+	for (int i = 0; i < 75; i++)
+		assert_int_equal(ratelimit_acquire(&rl, 0), 0);
+	int64_t ended = (epoch + 250) / 3000 * 3000; /* Braze's window ended just before */
+	ratelimit_observe(&rl, 3000, 2925, ended / 1000, 250, epoch + 250);
+	assert_true(rl.win_known);
+	assert_true(ratelimit_rate(&rl, 250) > 2 * rl.rate_per_ms);
+	n = 0;
+	while (ratelimit_acquire(&rl, 400) == 0)
+		n++;
+	assert_int_equal(n, 2850 - 74);
 	/* a workspace whose window is a minute (the legacy 50,000/min) while we think 3 s:
 	 * the ledger cannot place requests in it and hands back to the bucket */
 	ratelimit_init(&rl, 3000, 3000, 0.95);
