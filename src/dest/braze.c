@@ -9,6 +9,7 @@
 #include "dest/dest.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +73,13 @@ struct shared_budget {
 	char *key; /* restEndpoint + NUL + apiKey identify the workspace */
 	size_t key_len;
 	struct ratelimit rl[EP__COUNT];
+	pthread_mutex_t lock; /* the runs of `joey serve` use the buckets from their threads */
 	int refs;
 };
 
 static struct shared_budget **budgets; /* pointers: the buckets must not move */
 static size_t n_budgets, alloc_budgets;
+static pthread_mutex_t budgets_lock = PTHREAD_MUTEX_INITIALIZER; /* budgets, n_budgets, refs */
 
 /*
  * The shared budget's name for one endpoint of a workspace: the endpoint and a hash
@@ -102,9 +105,11 @@ static struct ratelimit *budget_get(const struct cfg_app *app, const char *endpo
 	strbuf_addstr(&k, endpoint);
 	strbuf_addch(&k, 0);
 	strbuf_addstr(&k, key);
+	pthread_mutex_lock(&budgets_lock);
 	for (size_t i = 0; i < n_budgets; i++)
 		if (budgets[i]->key_len == k.len && !memcmp(budgets[i]->key, k.buf, k.len)) {
 			budgets[i]->refs++;
+			pthread_mutex_unlock(&budgets_lock);
 			strbuf_release(&k);
 			return budgets[i]->rl;
 		}
@@ -114,6 +119,7 @@ static struct ratelimit *budget_get(const struct cfg_app *app, const char *endpo
 	b->key_len = k.len;
 	b->key = strbuf_detach(&k, NULL);
 	b->refs = 1;
+	pthread_mutex_init(&b->lock, NULL);
 	const char *spec = app ? cfg_options_str(&app->options, "rateLimits") : NULL;
 	for (int i = 0; i < EP__COUNT; i++) {
 		/* the workspace's limits: Braze's defaults, or the app's rateLimits option */
@@ -125,18 +131,24 @@ static struct ratelimit *budget_get(const struct cfg_app *app, const char *endpo
 			char sk[64];
 			shared_key(sk, sizeof(sk), i, endpoint, key);
 			ratelimit_share(&b->rl[i], sk);
+		} else {
+			ratelimit_window_budget(&b->rl[i]); /* spend Braze's fixed windows as they come */
 		}
+		ratelimit_set_lock(&b->rl[i], &b->lock);
 	}
+	pthread_mutex_unlock(&budgets_lock);
 	return b->rl;
 }
 
 static void budget_put(struct ratelimit *rl)
 {
+	pthread_mutex_lock(&budgets_lock);
 	for (size_t i = 0; i < n_budgets; i++) {
 		if (budgets[i]->rl != rl || --budgets[i]->refs > 0)
 			continue;
 		memset(budgets[i]->key, 0, budgets[i]->key_len); /* it holds the API key */
 		free(budgets[i]->key);
+		pthread_mutex_destroy(&budgets[i]->lock);
 		free(budgets[i]);
 		budgets[i] = budgets[--n_budgets];
 		if (!n_budgets) {
@@ -144,8 +156,9 @@ static void budget_put(struct ratelimit *rl)
 			budgets = NULL;
 			alloc_budgets = 0;
 		}
-		return;
+		break;
 	}
+	pthread_mutex_unlock(&budgets_lock);
 }
 
 /* ---- helpers ---- */
@@ -274,15 +287,15 @@ void braze_enqueue(struct braze *b, enum endpoint ep, struct row *r)
 /* ---- the window of requests in flight ---- */
 
 /*
- * The rate budget (requests per ms) of the endpoints that sent or had an answer in the
- * last 2 s (answers too: at a latency over 2 s a full window sends nothing for a while).
+ * The rate budget (requests per ms, ratelimit_rate: more while a fresh window is being
+ * spent) of the endpoints that sent or had an answer in the last 2 s (answers too: at a latency over 2 s a full window sends nothing for a while).
  */
 double braze_rate_in_use(const struct braze *b, int64_t now)
 {
 	double r = 0;
 	for (int i = 0; i < EP__COUNT; i++)
 		if (b->ep_used[i] && now - b->ep_used[i] <= 2000)
-			r += b->rl[i].rate_per_ms;
+			r += ratelimit_rate(&b->rl[i], now);
 	return r;
 }
 

@@ -1,9 +1,16 @@
-/* ratelimit.c: token bucket per endpoint, corrected by Braze's rate-limit headers. */
+/*
+ * ratelimit.c: token bucket per endpoint, corrected by Braze's rate-limit headers, and
+ * the ledger of Braze's fixed windows that takes over from it once answers say where
+ * they are (ratelimit_window_budget).
+ */
 #include "dest/ratelimit.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static struct ratelimit_shared shared; /* set once, before the threads that use it */
+
+static void pause_until(struct ratelimit *rl, int64_t until_ms);
 
 void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, double target)
 {
@@ -35,6 +42,118 @@ void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, doub
 	rl->shared_key[0] = 0;
 	rl->drawn_ms = rl->next_draw_ms = rl->shared_down_until_ms = 0;
 	rl->chunk = 1;
+	rl->win_on = rl->win_known = rl->probing = false;
+	rl->limit = limit;
+	rl->window_ms = window_ms;
+	rl->win_end_ms = rl->inflight = rl->probe_until_ms = 0;
+	rl->cur_ours = rl->cur_others = rl->prev_ours = rl->prev_others = 0;
+	rl->lock = NULL;
+}
+
+void ratelimit_window_budget(struct ratelimit *rl)
+{
+	if (rl->shared_key[0])
+		return; /* the shared bucket keeps the workspace's budget for every worker */
+	rl->win_on = true;
+	rl->probing = true;
+	rl->probe_until_ms = -1; /* set by the first acquire */
+}
+
+/* ---- the window ledger ---- */
+
+static int64_t win_budget(const struct ratelimit *rl)
+{
+	int64_t b = (int64_t)(rl->target * (double)rl->limit);
+	return b < 1 ? 1 : b;
+}
+
+/* The clock passed the window's end: the next one starts with nothing counted in it. */
+static void win_roll(struct ratelimit *rl, int64_t now_ms)
+{
+	if (now_ms < rl->win_end_ms)
+		return;
+	int64_t k = (now_ms - rl->win_end_ms) / rl->window_ms + 1; /* windows passed */
+	rl->prev_ours = k == 1 ? rl->cur_ours : 0;
+	rl->prev_others = k == 1 ? rl->cur_others : 0;
+	rl->cur_ours = rl->cur_others = 0;
+	rl->win_end_ms += k * rl->window_ms;
+}
+
+/*
+ * 0: one more request may be sent now; else ms to wait. Ours in flight may land in any
+ * window from now on, so they count in each; near an edge the request must fit in the
+ * windows on both sides.
+ */
+static int64_t win_wait(struct ratelimit *rl, int64_t now_ms)
+{
+	int64_t b = win_budget(rl), start;
+	win_roll(rl, now_ms);
+	start = rl->win_end_ms - rl->window_ms;
+	if (rl->cur_ours + rl->cur_others + rl->inflight + 1 > b)
+		return rl->win_end_ms - now_ms > 1 ? rl->win_end_ms - now_ms : 1;
+	if (now_ms + RATELIMIT_EDGE_MS >= rl->win_end_ms && rl->inflight + 1 > b)
+		return 1;
+	if (now_ms - RATELIMIT_EDGE_MS < start && rl->prev_ours + rl->prev_others + rl->inflight + 1 > b)
+		return start + RATELIMIT_EDGE_MS - now_ms > 1 ? start + RATELIMIT_EDGE_MS - now_ms : 1;
+	return 0;
+}
+
+/*
+ * An answer counted in the window ending at end_ms (server_used requests counted in it
+ * when it arrived), or with no window said (end_ms < 0): it may have landed in the
+ * current one.
+ */
+static void win_answer(struct ratelimit *rl, int64_t end_ms, int64_t server_used, int64_t now_ms)
+{
+	int64_t half = rl->window_ms / 2;
+	if (end_ms < 0) {
+		if (rl->win_known)
+			rl->cur_ours++;
+		return;
+	}
+	if (!rl->win_known) {
+		rl->win_known = true;
+		rl->win_end_ms = end_ms;
+		rl->cur_ours = rl->cur_others = rl->prev_ours = rl->prev_others = 0;
+	}
+	win_roll(rl, now_ms);
+	if (end_ms >= rl->win_end_ms + half) {
+		/* the server is in a later window than our clock says: it rolled first */
+		int64_t k = (end_ms - rl->win_end_ms + half) / rl->window_ms;
+		rl->prev_ours = k == 1 ? rl->cur_ours : 0;
+		rl->prev_others = k == 1 ? rl->cur_others : 0;
+		rl->cur_ours = rl->cur_others = 0;
+		rl->win_end_ms = end_ms;
+	}
+	if (end_ms > rl->win_end_ms - half) {
+		rl->cur_ours++;
+		if (end_ms > rl->win_end_ms)
+			rl->win_end_ms = end_ms; /* of two ends, the later: the clock rolls no early */
+		/* the server counted server_used; ours among them are at most those answered
+		 * here and those in flight: the rest are others' */
+		int64_t others = server_used - rl->cur_ours - rl->inflight;
+		if (others > rl->cur_others)
+			rl->cur_others = others;
+	} else if (end_ms > rl->win_end_ms - rl->window_ms - half) {
+		rl->prev_ours++;
+	}
+}
+
+static double rate_locked(const struct ratelimit *rl, int64_t now_ms)
+{
+	if (!rl->win_on || !rl->win_known || rl->shared_key[0])
+		return rl->rate_per_ms;
+	int64_t used = rl->cur_ours + rl->cur_others + rl->inflight, end = rl->win_end_ms;
+	if (now_ms >= end) {
+		used = rl->inflight;
+		end += ((now_ms - end) / rl->window_ms + 1) * rl->window_ms;
+	}
+	double room = (double)(win_budget(rl) - used);
+	double horizon = (double)(end - RATELIMIT_EDGE_MS - now_ms) / 2;
+	if (horizon < 100)
+		horizon = 100;
+	double r = room / horizon;
+	return r > rl->rate_per_ms ? r : rl->rate_per_ms;
 }
 
 void ratelimit_shared_install(const struct ratelimit_shared *sh)
@@ -117,6 +236,10 @@ static void refill(struct ratelimit *rl, int64_t now_ms)
 		rl->last_ms = now_ms;
 		return;
 	}
+	if (rl->probing && now_ms < rl->probe_until_ms) {
+		rl->last_ms = now_ms; /* the probe: the capacity only, until an answer */
+		return;
+	}
 	if (now_ms > rl->last_ms) {
 		rl->tokens += (double)(now_ms - rl->last_ms) * rl->rate_per_ms;
 		if (rl->tokens > rl->capacity)
@@ -125,7 +248,7 @@ static void refill(struct ratelimit *rl, int64_t now_ms)
 	}
 }
 
-int64_t ratelimit_acquire(struct ratelimit *rl, int64_t now_ms)
+static int64_t acquire_locked(struct ratelimit *rl, int64_t now_ms)
 {
 	if (now_ms < rl->paused_until_ms)
 		return rl->paused_until_ms - now_ms;
@@ -135,9 +258,19 @@ int64_t ratelimit_acquire(struct ratelimit *rl, int64_t now_ms)
 			return w;
 		/* the shared budget is out of reach: this process alone keeps to the limit */
 	}
+	if (rl->win_on && rl->win_known) {
+		int64_t w = win_wait(rl, now_ms);
+		if (!w)
+			rl->inflight++;
+		return w;
+	}
+	if (rl->win_on && rl->probe_until_ms < 0)
+		rl->probe_until_ms = now_ms + rl->window_ms;
 	refill(rl, now_ms);
 	if (rl->tokens >= 1.0) {
 		rl->tokens -= 1.0;
+		if (rl->win_on)
+			rl->inflight++;
 		return 0;
 	}
 	double need = (1.0 - rl->tokens) / rl->rate_per_ms;
@@ -145,15 +278,17 @@ int64_t ratelimit_acquire(struct ratelimit *rl, int64_t now_ms)
 	return wait > 0 ? wait : 1;
 }
 
-void ratelimit_refund(struct ratelimit *rl)
+static void refund_locked(struct ratelimit *rl)
 {
+	if (rl->win_on && rl->inflight > 0)
+		rl->inflight--;
 	rl->tokens += 1.0;
 	if (rl->tokens > rl->capacity)
 		rl->tokens = rl->capacity;
 }
 
-void ratelimit_observe(struct ratelimit *rl, int64_t limit, int64_t remaining, int64_t reset,
-		       int64_t now_ms, int64_t now_epoch_ms)
+static void observe_locked(struct ratelimit *rl, int64_t limit, int64_t remaining, int64_t reset,
+			   int64_t now_ms, int64_t now_epoch_ms)
 {
 	int64_t reset_in_ms = -1;
 
@@ -165,6 +300,27 @@ void ratelimit_observe(struct ratelimit *rl, int64_t limit, int64_t remaining, i
 		rl->server_remaining = remaining;
 	if (reset_in_ms >= 0)
 		rl->server_reset_ms = now_ms + reset_in_ms;
+	if (rl->win_on) {
+		if (rl->inflight > 0)
+			rl->inflight--;
+		if (rl->probing) {
+			rl->probing = false; /* an answer: the bucket refills from now */
+			rl->last_ms = now_ms;
+		}
+		if (limit > 0 && limit < rl->limit)
+			rl->limit = limit; /* the server's limit when it is lower than ours */
+		/* an answer from a window that is over still says where the windows are */
+		int64_t end_in = reset < 0 ? -1 : reset > 1000000000 ? reset * 1000 - now_epoch_ms : reset * 1000;
+		bool said = remaining >= 0 && reset >= 0;
+		if (said && end_in > rl->window_ms + RATELIMIT_EDGE_MS + 1000) {
+			/* the server's window is longer than ours (a per-minute or hourly limit):
+			 * the ledger cannot place requests in it; the bucket keeps the rate */
+			rl->win_on = rl->win_known = false;
+		} else {
+			win_answer(rl, said ? now_ms + end_in : -1, said ? (limit > 0 ? limit : rl->limit) - remaining : 0,
+				   now_ms);
+		}
+	}
 	if (remaining < 0 || reset_in_ms < 0)
 		return;
 	refill(rl, now_ms);
@@ -177,13 +333,78 @@ void ratelimit_observe(struct ratelimit *rl, int64_t limit, int64_t remaining, i
 	if (rl->tokens > allowed)
 		rl->tokens = allowed;
 	if (remaining == 0 && reset_in_ms > 0)
-		ratelimit_pause(rl, now_ms + reset_in_ms);
+		pause_until(rl, now_ms + reset_in_ms);
 }
 
-void ratelimit_pause(struct ratelimit *rl, int64_t until_ms)
+static void pause_locked(struct ratelimit *rl, int64_t until_ms)
+{
+	/* a 429 while the ledger governed: something else uses the workspace, or the
+	 * windows are not where the answers said; the bucket, empty, takes over */
+	rl->win_on = rl->win_known = rl->probing = false;
+	pause_until(rl, until_ms);
+}
+
+static void pause_until(struct ratelimit *rl, int64_t until_ms)
 {
 	if (until_ms > rl->paused_until_ms)
 		rl->paused_until_ms = until_ms;
 	rl->tokens = 0;
 	rl->last_ms = until_ms;
+}
+
+/* ---- the entry points: under the bucket's lock when it has one (ratelimit_set_lock) ---- */
+
+static void lock(const struct ratelimit *rl)
+{
+	if (rl->lock)
+		pthread_mutex_lock(rl->lock);
+}
+
+static void unlock(const struct ratelimit *rl)
+{
+	if (rl->lock)
+		pthread_mutex_unlock(rl->lock);
+}
+
+void ratelimit_set_lock(struct ratelimit *rl, pthread_mutex_t *m)
+{
+	rl->lock = m;
+}
+
+double ratelimit_rate(const struct ratelimit *rl, int64_t now_ms)
+{
+	lock(rl);
+	double r = rate_locked(rl, now_ms);
+	unlock(rl);
+	return r;
+}
+
+int64_t ratelimit_acquire(struct ratelimit *rl, int64_t now_ms)
+{
+	lock(rl);
+	int64_t w = acquire_locked(rl, now_ms);
+	unlock(rl);
+	return w;
+}
+
+void ratelimit_refund(struct ratelimit *rl)
+{
+	lock(rl);
+	refund_locked(rl);
+	unlock(rl);
+}
+
+void ratelimit_observe(struct ratelimit *rl, int64_t limit, int64_t remaining, int64_t reset, int64_t now_ms,
+		       int64_t now_epoch_ms)
+{
+	lock(rl);
+	observe_locked(rl, limit, remaining, reset, now_ms, now_epoch_ms);
+	unlock(rl);
+}
+
+void ratelimit_pause(struct ratelimit *rl, int64_t until_ms)
+{
+	lock(rl);
+	pause_locked(rl, until_ms);
+	unlock(rl);
 }

@@ -14,6 +14,27 @@
  *   ratelimit_pause(&rl, until_ms);
  * All times are milliseconds on one monotonic-or-wall clock chosen by the caller.
  *
+ * Window budget (ratelimit_window_budget): Braze counts fixed windows (3,000 requests
+ * in each 3 s), so a window that is not spent yet can take its whole budget at once;
+ * a steady bucket leaves that unused at the start of a run (a run of 1,334 requests fits
+ * in one window). With the window budget on, the bucket only sends its capacity until
+ * the first answer (a probe: a window another run filled still has room for it); then
+ * each answer's X-RateLimit-Remaining and -Reset say which window it was counted in and
+ * how full that window is, and the bucket gives way to a ledger of the windows:
+ *
+ *   sent in window w <= target x limit, counting
+ *     - ours answered in w (the server said w),
+ *     - ours in flight (they may land in any window from now on),
+ *     - others' that the server counted in w (its count less ours that could be in it);
+ *   a send within RATELIMIT_EDGE_MS of a window's edge must fit in both windows (it may
+ *   reach Braze on either side: the network, the clock, Reset's whole seconds).
+ *
+ * The ledger rolls to the next window when the clock passes the end, or at once when an
+ * answer says a later window. A 429 while it governs turns it off for good: the bucket,
+ * empty after the pause, takes over; so does a Reset further off than one of our
+ * windows (the workspace has a longer window than the one configured, e.g. per minute). Not with a shared budget (workers): their buckets
+ * keep the workspace's budget together.
+ *
  * Workers (docs/scaling.md): Braze's limit is per workspace, so processes on several
  * machines must share it. A process that installs a shared budget
  * (ratelimit_shared_install, e.g. a bucket row in the PostgreSQL state store) and
@@ -25,6 +46,7 @@
 #ifndef JOEY_RATELIMIT_H
 #define JOEY_RATELIMIT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,6 +65,16 @@ struct ratelimit {
 	int64_t drawn_ms, next_draw_ms;
 	int64_t shared_down_until_ms; /* the shared budget failed: local bucket until then */
 	int chunk;
+	/* the window budget (ratelimit_window_budget); times on the caller's clock */
+	bool win_on;          /* asked for, and not turned off by a 429 */
+	bool win_known;       /* an answer said where the window ends: the ledger governs */
+	bool probing;         /* no answer yet: the bucket's capacity, no refill */
+	int64_t limit, window_ms;
+	int64_t win_end_ms;   /* end of the current window */
+	int64_t inflight;     /* ours sent, not answered */
+	int64_t probe_until_ms; /* probing ends by then even without an answer */
+	int64_t cur_ours, cur_others, prev_ours, prev_others;
+	pthread_mutex_t *lock; /* ratelimit_set_lock; NULL: one thread only */
 };
 
 /*
@@ -59,8 +91,13 @@ struct ratelimit_shared {
 /* How long drawn tokens may be held before they are dropped (they count as spent). */
 #define RATELIMIT_SHARED_HOLD_MS 50
 
-/* limit requests per window_ms; target in (0, 1]. The bucket starts full. */
+/* limit requests per window_ms; target in (0, 1]. The bucket starts full, with no lock. */
 void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, double target);
+/*
+ * Bucket shared by threads (the runs of `joey serve` to one workspace): every call
+ * below takes m (borrowed; it must outlive the bucket's use). Call after init.
+ */
+void ratelimit_set_lock(struct ratelimit *rl, pthread_mutex_t *m);
 /* Take a token at now_ms: 0 if granted, else milliseconds to wait before asking again. */
 int64_t ratelimit_acquire(struct ratelimit *rl, int64_t now_ms);
 /* Return a token taken for a request that was never sent. */
@@ -73,6 +110,20 @@ void ratelimit_observe(struct ratelimit *rl, int64_t limit, int64_t remaining, i
 		       int64_t now_ms, int64_t now_epoch_ms);
 /* A 429: nothing is sent on this bucket before until_ms. */
 void ratelimit_pause(struct ratelimit *rl, int64_t until_ms);
+
+/*
+ * Govern by Braze's fixed windows once answers say where they are (above); call after
+ * ratelimit_init and not with a shared budget (ratelimit_share wins). Every token taken
+ * must then be answered by one ratelimit_observe (absent headers: -1s) or refunded.
+ */
+#define RATELIMIT_EDGE_MS 150
+void ratelimit_window_budget(struct ratelimit *rl);
+/*
+ * The rate to size the requests in flight for, per ms: the steady rate, or with the
+ * window budget governing, enough to spend what is left of the window in half the time
+ * to its end (a fresh window is spent at the start).
+ */
+double ratelimit_rate(const struct ratelimit *rl, int64_t now_ms);
 
 /* Install (sh copied) or remove (NULL) the process's shared budget, before any bucket uses it. */
 void ratelimit_shared_install(const struct ratelimit_shared *sh);

@@ -65,9 +65,12 @@ void window_on_answer(struct window *w, double latency_ms, double rate_per_ms, i
 		w->srtt_ms = 0.875 * w->srtt_ms + 0.125 * latency_ms;
 	}
 	w->need = rate_per_ms * (w->srtt_ms + w->rttvar_ms) * w->o.headroom + 2;
-	if (w->slow_start) {
+	if (w->slow_start || !w->decreases) {
+		/* the latency is known: no need to double our way up; and until Braze has
+		 * pushed back, a need that grew (a fresh rate window, ratelimit_rate) is
+		 * followed at once too: the rate budget, not the window, keeps the limit */
 		if (w->cwnd < w->need)
-			w->cwnd = w->need; /* the latency is known: no need to double our way up */
+			w->cwnd = w->need;
 		w->slow_start = false;
 	} else if (w->cwnd < w->need) {
 		double step = w->need / 16 > 1 ? w->need / 16 : 1;

@@ -21,8 +21,11 @@
  *     keeps Braze's limit, so there is nothing to probe for);
  *   - multiplicative decrease: a 429, a 5xx, a timeout or a reset halves the window
  *     (at most once per round trip, so one bad flight counts once) and ends the start;
- *   - additive increase: afterwards every good answer adds max(1, need / 16) / window,
- *     about need / 16 per round trip, back up to the need within some 8 round trips;
+ *   - until the first decrease the window follows the need up at once as well (the
+ *     need grows when a fresh Braze window opens its budget, ratelimit_rate);
+ *   - additive increase after a decrease: every good answer adds max(1, need / 16) /
+ *     window, about need / 16 per round trip, back up to the need within some 8 round
+ *     trips;
  *   - the window never exceeds the need (latency fell: it shrinks at once), nor max
  *     (--concurrency, the memory bound, file descriptors), nor falls below min.
  *

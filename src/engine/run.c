@@ -197,6 +197,61 @@ static void note_pass(struct run *r, struct pass *p, size_t first_rm, enum jerr 
 }
 
 /*
+ * The mass-delete guard weighs a run's deletes and unsubscribes against the
+ * destination's in-scope state rows before the run. Nothing the guard holds is sent
+ * before the pass is over (run_items.c spools them; run_send_held decides after), so a
+ * full streaming pass counts those rows as it merges them (diff_opts.in_scope), with no
+ * scan of its own; the pass writes only rows it has passed, so the count is the one
+ * before the run. A pass that reads only some state rows (an incremental schedule, a
+ * changed-records or key read, the warehouse diff) cannot count them: there they are
+ * counted before the pass, as a scan, while nothing has been written yet.
+ */
+static bool pass_counts(const struct diff_opts *o)
+{
+	const struct source_read *rd = o->read;
+	return o->mode == DIFF_MODE_STREAM && !(o->scope && o->scope->since_value) &&
+	       !(rd && ((rd->since_column && rd->since_value) || rd->keys || rd->in_keys));
+}
+
+/* Count before the pass the destinations whose rows the pass will not all read. */
+static enum jerr count_before_pass(struct pass *p, struct state *st, const struct diff_opts *o, struct jerror *err)
+{
+	if (pass_counts(o))
+		return JERR_OK;
+	for (size_t i = 0; i < p->n; i++) {
+		struct dest_ctx *dc = p->ctx[i];
+		enum jerr rc;
+		if (dc->counted)
+			continue;
+		if ((rc = state_count(st, dc->rd->dest->id, &dc->rd->state_records, err)))
+			return rc;
+		dc->counted = true;
+	}
+	return JERR_OK;
+}
+
+/*
+ * After the pass: the count it took. A pass expected to count that did not (it turned
+ * partial on its own) is counted late (run_count_late) if it has anything held back.
+ */
+static enum jerr count_after_pass(struct pass *p, const uint64_t *in_scope, struct jerror *err)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct dest_ctx *dc = p->ctx[i];
+		enum jerr rc;
+		if (dc->counted)
+			continue;
+		if (in_scope[i] != DIFF_NOT_COUNTED) {
+			dc->rd->state_records = in_scope[i];
+			dc->counted = true;
+		} else if (dc->n_spooled && !dc->failed && (rc = run_count_late(dc, err))) {
+			return rc;
+		}
+	}
+	return JERR_OK;
+}
+
+/*
  * One streaming pass over model for its destinations dests[0..n) (p->ctx): marks,
  * diff, what it found. A source error fails those destinations and returns JERR_OK;
  * only an interruption comes back.
@@ -224,12 +279,18 @@ static enum jerr pass_model(struct run *r, const struct config *cfg, struct stat
 				   .scope = marks && mk.scope.since_column ? &mk.scope : NULL,
 				   .since_at = marks ? mk.seen : NULL, .unreadable_at = &unread };
 	uint64_t *held = xcalloc(n, sizeof(*held));
+	uint64_t *in_scope = xcalloc(n, sizeof(*in_scope));
 	dopts.held = held;
+	dopts.in_scope = in_scope;
 	struct diff_report drep;
 	dopts.mode = diff_mode_choose(dests, n, opts->diff_set ? &opts->diff : NULL);
 	if (!rc)
+		rc = count_before_pass(p, st, &dopts, err);
+	if (!rc)
 		rc = diff_model_opts(cfg, model, dests, n, st, &dopts, &v, &stats, !marks && rm ? &rm->seen : NULL,
 				     &drep, err);
+	if (!rc)
+		rc = count_after_pass(p, in_scope, err);
 	if (!rc && dopts.mode != DIFF_MODE_STREAM) {
 		r->diff_asked = true;
 		r->warehouse_models += drep.warehouse;
@@ -240,6 +301,7 @@ static enum jerr pass_model(struct run *r, const struct config *cfg, struct stat
 	note_pass(r, p, first_rm, rc, marks ? &mk : NULL, &stats, held, &unread);
 	strbuf_release(&unread);
 	free(held);
+	free(in_scope);
 	model_marks_release(&mk);
 	r->records += stats.records;
 	for (size_t i = 0; i < p->n; i++)

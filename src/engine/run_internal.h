@@ -41,6 +41,7 @@ struct dest_ctx {
 	void *h;
 	FILE *spool;          /* held-back deletes */
 	uint64_t n_spooled;
+	bool counted;         /* rd->state_records is known (the mass-delete guard's weight) */
 	bool failed, locked, started;
 	double last_heartbeat;
 	struct arena arena;
@@ -108,6 +109,13 @@ void run_fail_dest_connector(struct dest_ctx *dc, const struct jerror *e);
 enum jerr run_start_dest(struct dest_ctx *dc, const struct config *cfg, struct jerror *err) JOEY_WUR;
 /* Send what was held back, finish the connector, write the last answers and the run row. */
 void run_end_dest(struct dest_ctx *dc, double elapsed);
+/*
+ * The guard's count when the pass could not take it: the in-scope rows now, less every
+ * record this run confirmed (each may have added one), so never more than before the
+ * run: the guard is then stricter, never looser. Sets dc->counted; a state error is
+ * returned in err.
+ */
+enum jerr run_count_late(struct dest_ctx *dc, struct jerror *err) JOEY_WUR;
 
 /* run_items.c: diff items → changes */
 /* The diff visitor (diff.h): vctx is the struct pass. */

@@ -272,7 +272,7 @@ sim_post /_sim/config '{"rate_header_style":"standard","lowercase_headers":true,
 t0=$(date +%s%N); braze POST /users/export/ids '{"external_ids":["f1"]}'; t1=$(date +%s%N)
 hdr_has '^x-ratelimit-limit: ' "lower-case header names"
 if [ $(( (t1 - t0) / 1000000 )) -ge 280 ]; then ok "latency_ms"; else bad "latency_ms"; fi
-sim_get /_sim/stats;                                          is 200 "429s counted" '"rate_limited":2'
+sim_get /_sim/stats;                                          is 200 "429s counted, the window peak" '"rate_limited":2' '"rate_window_peak":{' '"track":2'
 stop_sim
 expect_rc 0 "SIGTERM exits cleanly"
 

@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 			long lim, win;
 			if (!sim_parse_rate(optarg, &b, &lim, &win))
 				die("invalid --rate \"%s\" (expected BUCKET=N/WINDOW_S)", optarg);
-			sim.rates[b] = (struct rate){ lim, win, 0, 0 };
+			sim.rates[b] = (struct rate){ lim, win, 0, 0, 0 };
 			break;
 		}
 		case O_STYLE:

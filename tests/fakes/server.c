@@ -502,7 +502,10 @@ static void count_status(const char *ep, int status)
 static json_t *stats_json(void)
 {
 	struct sim_stats *s = &sim.stats;
-	return json_pack("{s:I,s:O,s:{s:I,s:{s:I,s:I,s:I},s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I,s:I}",
+	json_t *peaks = json_object();
+	for (int i = 0; i < B__COUNT; i++)
+		json_object_set_new(peaks, bucket_names[i], json_integer(sim.rates[i].peak));
+	json_t *j = json_pack("{s:I,s:O,s:{s:I,s:{s:I,s:I,s:I},s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I,s:I}",
 			 "requests_total", (json_int_t)s->requests, "endpoints", s->by_endpoint, "track", "requests",
 			 (json_int_t)s->track_requests, "objects", "count", (json_int_t)s->track_requests, "sum",
 			 (json_int_t)s->track_objects_sum, "max", (json_int_t)s->track_objects_max,
@@ -511,6 +514,8 @@ static json_t *stats_json(void)
 			 "rate_limited", (json_int_t)s->rate_limited, "faults_injected", (json_int_t)s->faults_injected,
 			 "strings_truncated", (json_int_t)s->strings_truncated, "nested_dropped",
 			 (json_int_t)s->nested_dropped, "users", (json_int_t)store_count(&sim.store));
+	json_object_set_new(j, "rate_window_peak", peaks);
+	return j;
 }
 
 /* ---- faults ---- */
@@ -673,7 +678,7 @@ static const char *config_apply(json_t *c)
 				snprintf(buf, sizeof(buf), "%s=%s", b, json_is_string(spec) ? json_string_value(spec) : "");
 				if (!sim_parse_rate(buf, &bk, &lim, &win))
 					return "rates: expected {\"bucket\": \"N/WINDOW_S\"}";
-				sim.rates[bk] = (struct rate){ lim, win, 0, 0 };
+				sim.rates[bk] = (struct rate){ lim, win, 0, 0, 0 };
 			}
 		} else if (!strcmp(k, "latency_ms") && json_is_integer(v)) {
 			sim.latency_ms = (long)json_integer_value(v);
@@ -856,6 +861,8 @@ static bool rate_take(const struct route *rt, struct out *o)
 		return false;
 	}
 	r->used++;
+	if (r->used > r->peak)
+		r->peak = r->used;
 	o->rl_remaining = r->limit - r->used;
 	return true;
 }
@@ -1099,7 +1106,7 @@ static enum MHD_Result handle_control(struct MHD_Connection *con, const char *ur
 		sim_stats_reset();
 		faults_clear();
 		for (int i = 0; i < B__COUNT; i++)
-			sim.rates[i].window_start = sim.rates[i].used = 0;
+			sim.rates[i].window_start = sim.rates[i].used = sim.rates[i].peak = 0;
 		log_clear();
 		resp = json_pack("{s:s}", "message", "reset");
 	} else if (get && !strcmp(url, "/_sim/faults")) {

@@ -161,6 +161,7 @@ struct rate {
 	long window_s;
 	int64_t window_start;
 	long used;
+	long peak; /* the most counted in one window (since start or reset) */
 };
 
 struct apikey {

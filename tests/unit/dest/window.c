@@ -191,6 +191,22 @@ static void test_follows_latency_down_and_up(void **s)
 	assert_int_equal(w.decreases, 0);
 }
 
+static void test_follows_a_grown_need_until_a_decrease(void **s)
+{
+	struct window w;
+	window_init(&w, NULL);
+	window_on_answer(&w, 250, 0.95, 0);
+	int steady = window_size(&w);
+	/* a fresh rate window doubles the rate budget: the window follows at once */
+	window_on_answer(&w, 250, 2.0, 10);
+	assert_true(window_size(&w) >= 3 * steady / 2);
+	/* after a decrease it grows back by need / 16 per round trip only */
+	window_on_congestion(&w, 20);
+	int half = window_size(&w);
+	window_on_answer(&w, 250, 2.0, 400);
+	assert_true(window_size(&w) <= half + 2);
+}
+
 static void test_respects_the_cap(void **s)
 {
 	/* --concurrency 64 at 500 ms: the cap wins, and throughput is what 64 allow */
@@ -252,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_primed_start_rides_the_first_round_trip),
 		cmocka_unit_test(test_backs_off_on_congestion),
 		cmocka_unit_test(test_additive_increase_after_a_decrease),
+		cmocka_unit_test(test_follows_a_grown_need_until_a_decrease),
 		cmocka_unit_test(test_follows_latency_down_and_up),
 		cmocka_unit_test(test_respects_the_cap),
 		cmocka_unit_test(test_memory_bound),
