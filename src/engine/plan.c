@@ -2,8 +2,6 @@
 #include "engine/plan.h"
 
 #include <jansson.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,67 +188,17 @@ static enum jerr visit_unchanged(void *ctx, const struct cfg_destination *dest, 
  * The mass-delete guard weighs deletes against the destination's state rows in scope
  * (state_count). A full streaming pass counts them as it reads them (diff_opts.in_scope),
  * so no scan of their own is needed. A partial pass (an incremental schedule) reads only
- * the rows of the records it read: there the count is a scan of every row, which would
- * cost more than the pass itself, so it runs on another connection on a thread of its
- * own, beside the pass (bg_count). Whatever could not be counted that way is counted
- * after the pass, on this connection.
+ * the rows of the records it read, and counting every row would make it cost the whole
+ * state instead of the changes: it counts (after the pass, on this connection: a plan
+ * writes nothing, so that is the count before it) only when it would take someone out,
+ * where the guard needs it; otherwise the destination's state_records is not counted.
  */
-struct bg_count {
-	const char *location;  /* the store (state_location), borrowed */
-	const char **dest_ids; /* borrowed */
-	uint64_t *n;
-	size_t n_dests;
-	bool ok;               /* every n was counted */
-	pthread_t thread;
-	bool started;
-};
-
-static void *bg_count_main(void *arg)
-{
-	struct bg_count *bc = arg;
-	struct jerror err = JERROR_INIT;
-	struct state *st = NULL;
-	bool ok = !state_open(bc->location, STATE_OPEN_READONLY, &st, &err);
-	for (size_t i = 0; ok && i < bc->n_dests; i++)
-		ok = !state_count(st, bc->dest_ids[i], &bc->n[i], &err);
-	bc->ok = ok;
-	state_close(st);
-	jerror_release(&err); /* the count after the pass reports any problem */
-	return NULL;
-}
-
-/* Count in the background if the store can be opened again (not an in-memory one). */
-static void bg_count_start(struct bg_count *bc, struct state *st)
-{
-	const char *loc = state_location(st);
-	sigset_t all, old;
-	if (!loc || !strcmp(loc, ":memory:") || !strncmp(loc, "file:", 5))
-		return;
-	bc->location = loc;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	bc->started = !pthread_create(&bc->thread, NULL, bg_count_main, bc);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-/* Wait for the count; false when it did not count (then count on this connection). */
-static bool bg_count_join(struct bg_count *bc)
-{
-	if (!bc->started)
-		return false;
-	pthread_join(bc->thread, NULL);
-	bc->started = false;
-	return bc->ok;
-}
-
 enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err)
 {
 	const struct config *cfg = p->cfg;
 	struct visit_ctx vc = { .p = p };
 	struct cfg_destination **dests = xcalloc(p->n_dests ? p->n_dests : 1, sizeof(*dests));
 	uint64_t *in_scope = xcalloc(p->n_dests ? p->n_dests : 1, sizeof(*in_scope));
-	const char **ids = xcalloc(p->n_dests ? p->n_dests : 1, sizeof(*ids));
-	struct bg_count bc = { 0 };
 	enum jerr rc = JERR_OK;
 
 	arena_init(&vc.arena);
@@ -311,30 +259,20 @@ enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err)
 		struct diff_opts dopts = { .read = mk.use_read ? &mk.read : NULL, .unchanged = visit_unchanged,
 					   .scope = mk.scope.since_column ? &mk.scope : NULL, .in_scope = in_scope };
 		dopts.mode = pm->diff = diff_mode_choose(dests, n, p->opts.diff_set ? &p->opts.diff : NULL);
-		for (size_t i = 0; i < n; i++)
-			ids[i] = dests[i]->id;
-		bc = (struct bg_count){ .dest_ids = ids };
-		if (!rc && pm->incremental) {
-			/* the pass reads only some state rows: count them all beside it */
-			bc.n = xcalloc(n, sizeof(*bc.n));
-			bc.n_dests = n;
-			bg_count_start(&bc, st);
-		}
 		if (!rc)
 			rc = diff_model_opts(cfg, model, dests, n, st, &dopts, &v, &pm->stats, NULL, &pm->report, err);
 		model_marks_release(&mk);
-		bool counted = bg_count_join(&bc);
 		for (size_t i = 0; !rc && i < n; i++) {
 			struct plan_dest *pd = vc.map[i];
+			bool takes_out = pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE] > 0;
+			pd->state_counted = true;
 			if (in_scope[i] != DIFF_NOT_COUNTED)
 				pd->state_records = in_scope[i];
-			else if (counted)
-				pd->state_records = bc.n[i];
+			else if (pm->incremental && !takes_out)
+				pd->state_counted = false;
 			else
 				rc = state_count(st, pd->dest->id, &pd->state_records, err);
 		}
-		if (bc.n_dests)
-			free(bc.n);
 		if (rc)
 			goto out;
 	}
@@ -351,7 +289,6 @@ out:
 	free(vc.map);
 	free(dests);
 	free(in_scope);
-	free(ids);
 	return rc;
 }
 
@@ -480,7 +417,8 @@ void plan_print_json(const struct plan *p, FILE *out)
 		json_object_set_new(o, "subscribes", json_integer((json_int_t)pd->subscribes));
 		json_object_set_new(o, "unsubscribes", json_integer((json_int_t)pd->unsubscribes));
 		json_object_set_new(o, "retries", json_integer((json_int_t)pd->retries));
-		json_object_set_new(o, "state_records", json_integer((json_int_t)pd->state_records));
+		json_object_set_new(o, "state_records",
+				    pd->state_counted ? json_integer((json_int_t)pd->state_records) : json_null());
 		json_t *guard = json_object();
 		json_object_set_new(guard, "deletes",
 				    json_integer((json_int_t)(pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE])));

@@ -51,7 +51,9 @@ struct plan_dest {
 	uint64_t data_points;
 	uint64_t subscribes, unsubscribes; /* group membership changes */
 	uint64_t retries;                  /* items whose previous attempt failed */
-	uint64_t state_records;            /* in-scope records before the run */
+	uint64_t state_records;            /* in-scope records before the run, when state_counted */
+	bool state_counted;                /* false: an incremental pass that takes no one out
+					      did not count them (its cost stays the changes') */
 	double max_delete_percent;
 	bool guard_tripped;
 	FILE *details; /* spool, NULL without opts.details */

@@ -213,10 +213,16 @@ static bool pass_counts(const struct diff_opts *o)
 	       !(rd && ((rd->since_column && rd->since_value) || rd->keys || rd->in_keys));
 }
 
-/* Count before the pass the destinations whose rows the pass will not all read. */
+/*
+ * Count before the pass the destinations whose rows the pass will not all read, when it
+ * compares in the warehouse. A partial streaming pass (incremental, changed records,
+ * keys) is not counted before: counting every state row would make it cost the whole
+ * state instead of the changes. It holds what it takes out like any pass, and only if it
+ * took someone out is it counted after (count_after_pass, run_count_late).
+ */
 static enum jerr count_before_pass(struct pass *p, struct state *st, const struct diff_opts *o, struct jerror *err)
 {
-	if (pass_counts(o))
+	if (pass_counts(o) || o->mode == DIFF_MODE_STREAM)
 		return JERR_OK;
 	for (size_t i = 0; i < p->n; i++) {
 		struct dest_ctx *dc = p->ctx[i];
@@ -231,8 +237,9 @@ static enum jerr count_before_pass(struct pass *p, struct state *st, const struc
 }
 
 /*
- * After the pass: the count it took. A pass expected to count that did not (it turned
- * partial on its own) is counted late (run_count_late) if it has anything held back.
+ * After the pass: the count it took. A pass that did not count (a partial streaming
+ * pass, or one that turned partial on its own) is counted late (run_count_late) if it
+ * has anything held back.
  */
 static enum jerr count_after_pass(struct pass *p, const uint64_t *in_scope, struct jerror *err)
 {

@@ -75,6 +75,59 @@ said '"tripped":false' "plan: under a 50% limit the guard holds nothing"
 run run $J --max-delete-percent 50; expect_rc 0 "run: under a 50% limit the deletes go"
 [ "$(in_braze)" = 940 ] && ok "Braze has 940 users" || bad "Braze has $(in_braze) users, not 940"
 
+# An incremental run (a schedule's mark) reads only the changed rows and does not count
+# the state before the pass (its cost stays the changes'): it counts after the pass, and
+# only when it took someone out. Users leaving a group-scoped destination are deletes
+# weighed against the records before the run; `joey plan --json` says "state_records":
+# null when an incremental pass takes no one out (nothing was counted).
+mkdir -p "$TMP/inc"
+sqlite3 "$TMP/inc/data.db" "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, n INTEGER, updated_at INTEGER);
+WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 200)
+INSERT INTO users SELECT 5000 + i, 'g' || i || '@example.com', 1, 1 FROM s;"
+mkdir -p "$TMP/inc/cfg"
+cat > "$TMP/inc/cfg/config.json" <<CFG
+[
+ {"class":"App","id":"db","type":"sqlite","options":{"file":"data.db"}},
+ {"class":"App","id":"braze","type":"braze","options":{"apiKey":"\${BRAZE_KEY}","restEndpoint":"$SIM_URL"}},
+ {"class":"Model","id":"users","name":"Users","type":"profile"},
+ {"class":"Source","id":"src","type":"sqlite-import-table","appId":"db","modelId":"users","options":{"table":"users"},"mapping":{"id":"user_id"}},
+ {"class":"Property","id":"user_id","type":"integer","unique":true,"sourceId":"src","options":{"column":"id"}},
+ {"class":"Property","id":"email","type":"email","sourceId":"src","options":{"column":"email"}},
+ {"class":"Property","id":"n","type":"integer","sourceId":"src","options":{"column":"n"}},
+ {"class":"Group","id":"ones","name":"Ones","modelId":"users","rules":[{"propertyId":"n","op":"eq","match":1}]},
+ {"class":"Schedule","id":"g_sched","sourceId":"src","recurring":false,"incremental":true,"options":{"column":"updated_at"}},
+ {"class":"Destination","id":"g","type":"braze-export-users","appId":"braze","modelId":"users","syncMode":"sync","collection":"group","groupId":"ones",
+  "mapping":{"external_id":"user_id","email":"email"}}
+]
+CFG
+JI="--config $TMP/inc/cfg"
+ginbraze() { python3 - "$SIM_URL" <<'PY'
+import json, sys, urllib.request
+print(sum(1 for u in json.load(urllib.request.urlopen(sys.argv[1] + "/_sim/users"))["users"] if int(u["external_id"]) > 5000))
+PY
+}
+run run $JI; expect_rc 0 "incremental: the first (full) run"
+[ "$(ginbraze)" = 200 ] && ok "incremental: Braze has the 200 group users" || bad "incremental: Braze has $(ginbraze) of them"
+sqlite3 "$TMP/inc/data.db" "UPDATE users SET email = 'x' || email, updated_at = 2 WHERE id <= 5003"
+run plan $JI --json
+said '"incremental":true' "incremental: the plan is incremental"
+said '"state_records":null' "incremental, no one taken out: the plan did not count the state"
+run run $JI; expect_rc 0 "incremental: 3 updates"
+sqlite3 "$TMP/inc/data.db" "UPDATE users SET n = 2, updated_at = 3 WHERE id BETWEEN 5011 AND 5040"
+run plan $JI --json
+said '"state_records":200' "incremental, 30 leave the group: the plan counts the 200 records"
+said '"tripped":true' "incremental: the plan says the guard would trip"
+M=$(sim_mark)
+run run $JI
+expect_rc 1 "incremental: 30 of 200 leave the group (15%): the guard trips"
+said 'refusing to delete 30 of 200 records (15.0%) of destination "g"' "incremental: weighed against the 200 records before the run"
+[ "$(deletes "$M")" = 0 ] && ok "incremental, tripped: no delete sent" || bad "incremental, tripped: $(deletes "$M") deletes sent"
+sqlite3 "$TMP/inc/data.db" "UPDATE users SET n = 1, updated_at = 4 WHERE id BETWEEN 5011 AND 5030"
+M=$(sim_mark)
+run run $JI; expect_rc 0 "incremental: 10 of 200 leave (5%): the guard does not trip"
+[ "$(deletes "$M")" = 10 ] && ok "incremental, not tripped: the 10 deletes were sent" || bad "incremental, not tripped: $(deletes "$M") deletes sent"
+[ "$(ginbraze)" = 190 ] && ok "incremental: Braze has 190 group users" || bad "incremental: Braze has $(ginbraze) of them"
+
 # A run killed while its deletes are held loses nothing: slow Braze, a few deletes
 # (under the guard) and many updates; kill -9 once the updates are being sent, before
 # the pass is over. No delete reached Braze, the state still has those records, and the

@@ -74,7 +74,7 @@ export function renderPlan(out, plan, destIds, dmap) {
     if (d.subscribes) extra.push(`${plural(d.subscribes, 'subscription change')} to subscribe`);
     if (d.unsubscribes) extra.push(`${d.unsubscribes} to unsubscribe from subscription groups`);
     if (d.retries) extra.push(`${plural(d.retries, 'failed row')} to retry`);
-    if (d.state_records !== undefined) extra.push(`${plural(d.state_records, 'record')} already confirmed in Braze`);
+    if (d.state_records !== undefined && d.state_records !== null) extra.push(`${plural(d.state_records, 'record')} already confirmed in Braze`);
     if (extra.length) card.appendChild(h('p.small.muted', extra.join(' · ')));
     if (d.guard && d.guard.tripped) card.appendChild(h('p.notice.error', `Mass-delete guard: ${d.guard.deletes} deletes exceed ${d.guard.max_delete_percent}% of the users. The run would stop.`));
     if (Array.isArray(d.records)) {
