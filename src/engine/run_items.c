@@ -102,7 +102,7 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 	for (size_t i = 0; i < d.n_changes; i++) {
 		if (!strcmp(d.changes[i].field, "external_id"))
 			continue;
-		fields[nf++] = (struct dest_field){ d.changes[i].field, d.changes[i].new_json };
+		fields[nf++] = (struct dest_field){ d.changes[i].field, d.changes[i].new_json, d.changes[i].new_len };
 	}
 	c.op = it->action == DIFF_CREATE && it->dest->sync_mode == SYNC_ENRICH ? DEST_ENRICH_NEW : DEST_UPSERT;
 	c.key = it->key;
