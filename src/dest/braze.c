@@ -390,13 +390,17 @@ const double dest_latency_bounds[DEST_LATENCY_BUCKETS] = { 0.005, 0.01, 0.025, 0
 
 bool dest_field_billable(const char *field)
 {
-	static const char *const free_fields[] = { "country", "email_subscribe", "external_id", "language",
-						   "push_subscribe", "subscription_groups" };
-	/* most fields start with none of the free fields' letters (called per field per row) */
-	if (!strchr("celps", field[0]) || !field[0])
-		return true;
+#define FREE_FIELD(s) { s, sizeof(s) - 1 }
+	static const struct {
+		const char *name;
+		size_t len;
+	} free_fields[] = { FREE_FIELD("country"), FREE_FIELD("email_subscribe"), FREE_FIELD("external_id"),
+			    FREE_FIELD("language"), FREE_FIELD("push_subscribe"), FREE_FIELD("subscription_groups") };
+#undef FREE_FIELD
+	/* called per field per row: the length first, then the one free field that long */
+	size_t len = strlen(field);
 	for (size_t i = 0; i < ARRAY_SIZE(free_fields); i++)
-		if (!strcmp(field, free_fields[i]))
+		if (len == free_fields[i].len && !memcmp(field, free_fields[i].name, len))
 			return false;
 	return true;
 }
