@@ -1,5 +1,7 @@
 /* state.c: tests of the state store's interface (src/state/state.c), on every back end. */
 #include "state/backends.h"
+
+#include "base/timeutil.h"
 #include "state/runnotes.h"
 
 #include <stdio.h>
@@ -433,6 +435,69 @@ static void test_large_transactions(void **s)
 		assert_true(slice_eq_str(row->payload, payload));
 		assert_true(row->confirmed);
 		assert_true(row->in_scope);
+	}
+	state_close(st);
+	jerror_release(&err);
+	free(path);
+}
+
+/*
+ * Keys that look alike in one transaction: text and integer spellings of the same
+ * digits, the same key for two destinations, negative keys, a text key put again
+ * (PostgreSQL finds a key already waiting in its batch by hash and sends the first
+ * before the second). Every row ends as last put, and confirmed at about now.
+ */
+static void test_put_batch_lookalike_keys(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct state_row *row = NULL;
+	char payload[64], key[32];
+	bool found = false;
+	const int n = 600;
+	int64_t t0 = time_now_ms();
+
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	for (int i = -n; i <= n; i++) {
+		snprintf(payload, sizeof(payload), "{\"i\":%d}", i);
+		tb_put(st, "d", (struct rkey){ true, i, { NULL, 0 } }, payload, true);
+		snprintf(key, sizeof(key), "%d", i);
+		snprintf(payload, sizeof(payload), "{\"t\":%d}", i);
+		tb_put(st, "d", (struct rkey){ false, 0, slice_of(key) }, payload, true);
+		snprintf(payload, sizeof(payload), "{\"e\":%d}", i);
+		tb_put(st, "e", (struct rkey){ true, i, { NULL, 0 } }, payload, true);
+		if (i % 97 == 0) { /* again, text and integer, in the same batch */
+			snprintf(payload, sizeof(payload), "{\"t2\":%d}", i);
+			tb_put(st, "d", (struct rkey){ false, 0, slice_of(key) }, payload, true);
+			snprintf(payload, sizeof(payload), "{\"i2\":%d}", i);
+			tb_put(st, "d", (struct rkey){ true, i, { NULL, 0 } }, payload, true);
+		}
+	}
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+
+	uint64_t count = 0;
+	assert_int_equal(state_count(st, "d", &count, &err), JERR_OK);
+	assert_int_equal(count, 2 * (2 * n + 1));
+	assert_int_equal(state_count(st, "e", &count, &err), JERR_OK);
+	assert_int_equal(count, 2 * n + 1);
+	for (int i = -n; i <= n; i++) {
+		struct rkey ik = { true, i, { NULL, 0 } };
+		snprintf(key, sizeof(key), "%d", i);
+		struct rkey tk = { false, 0, slice_of(key) };
+		assert_int_equal(state_get(st, "d", &ik, &row, &found, &err), JERR_OK);
+		assert_true(found);
+		snprintf(payload, sizeof(payload), i % 97 ? "{\"i\":%d}" : "{\"i2\":%d}", i);
+		assert_true(slice_eq_str(row->payload, payload));
+		assert_true(row->confirmed && row->confirmed_at >= t0 - 1000 && row->confirmed_at <= time_now_ms() + 1000);
+		assert_int_equal(state_get(st, "d", &tk, &row, &found, &err), JERR_OK);
+		assert_true(found);
+		snprintf(payload, sizeof(payload), i % 97 ? "{\"t\":%d}" : "{\"t2\":%d}", i);
+		assert_true(slice_eq_str(row->payload, payload));
+		assert_int_equal(state_get(st, "e", &ik, &row, &found, &err), JERR_OK);
+		assert_true(found);
+		snprintf(payload, sizeof(payload), "{\"e\":%d}", i);
+		assert_true(slice_eq_str(row->payload, payload));
 	}
 	state_close(st);
 	jerror_release(&err);
@@ -1102,6 +1167,7 @@ int main(void)
 		cmocka_unit_test(test_cursor_key_range_batches),
 		cmocka_unit_test(test_two_cursors_and_interleaved_writes),
 		cmocka_unit_test(test_large_transactions),
+		cmocka_unit_test(test_put_batch_lookalike_keys),
 		cmocka_unit_test(test_cursor_large_payloads),
 		cmocka_unit_test(test_mark_failed),
 		cmocka_unit_test(test_set_exists),
