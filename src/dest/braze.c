@@ -390,6 +390,11 @@ const double dest_latency_bounds[DEST_LATENCY_BUCKETS] = { 0.005, 0.01, 0.025, 0
 
 bool dest_field_billable(const char *field)
 {
+	return braze_field_billable_len(field, strlen(field));
+}
+
+bool braze_field_billable_len(const char *field, size_t len)
+{
 #define FREE_FIELD(s) { s, sizeof(s) - 1 }
 	static const struct {
 		const char *name;
@@ -398,7 +403,6 @@ bool dest_field_billable(const char *field)
 			    FREE_FIELD("language"), FREE_FIELD("push_subscribe"), FREE_FIELD("subscription_groups") };
 #undef FREE_FIELD
 	/* called per field per row: the length first, then the one free field that long */
-	size_t len = strlen(field);
 	for (size_t i = 0; i < ARRAY_SIZE(free_fields); i++)
 		if (len == free_fields[i].len && !memcmp(field, free_fields[i].name, len))
 			return false;

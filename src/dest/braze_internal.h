@@ -149,6 +149,8 @@ void braze_batch_free(struct batch *bt, bool rows_too);
 void braze_batch_add(struct batch *bt, struct row *r);
 void braze_ready_push(struct braze *b, struct batch *bt, bool front);
 void braze_enqueue(struct braze *b, enum endpoint ep, struct row *r);
+/* dest_field_billable of field, len bytes long (braze_route_change knows the length). */
+bool braze_field_billable_len(const char *field, size_t len);
 /* The rate budget (requests per ms) of the endpoints in use in the last 2 s. */
 double braze_rate_in_use(const struct braze *b, int64_t now);
 /* Bound the window (cap, memory) and raise the connection pool to follow it. */

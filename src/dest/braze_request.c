@@ -141,9 +141,13 @@ static void add_group_op(struct strbuf *sb, const char *op, const char *const *l
 	for (size_t i = 0; i < n; i++) {
 		if (dest_is_subscription_group(list[i]))
 			continue;
-		if (!written++)
-			strbuf_addf(sb, "%s\"%s\":[", *first ? "" : ",", op);
-		else
+		if (!written++) {
+			if (!*first)
+				strbuf_addch(sb, ',');
+			strbuf_addch(sb, '"');
+			strbuf_addstr(sb, op);
+			strbuf_addstr(sb, "\":[");
+		} else
 			strbuf_addch(sb, ',');
 		strbuf_add_json_string(sb, list[i], strlen(list[i]));
 		(*dp)++;
@@ -246,12 +250,13 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 	strbuf_addstr(sb, "{\"external_id\":");
 	strbuf_add_json_string(sb, c->key->text.ptr, c->key->text.len);
 	for (size_t i = 0; i < c->n_fields; i++) {
-		strbuf_addch(sb, ',');
-		strbuf_add_json_string(sb, c->fields[i].name, strlen(c->fields[i].name));
-		strbuf_addch(sb, ':');
 		const struct dest_field *f = &c->fields[i];
+		size_t name_len = strlen(f->name);
+		strbuf_addch(sb, ',');
+		strbuf_add_json_string(sb, f->name, name_len);
+		strbuf_addch(sb, ':');
 		strbuf_add(sb, f->json, f->json_len ? f->json_len : strlen(f->json));
-		dp += dest_field_billable(c->fields[i].name);
+		dp += braze_field_billable_len(f->name, name_len);
 	}
 	size_t attr_len = sb->len;
 	add_groups_attr(sb, c, &dp);

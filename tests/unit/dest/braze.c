@@ -141,12 +141,36 @@ static void test_full_batch_and_enrich_body(void **s)
 	braze_free(b);
 }
 
+/* Group changes: `groups` add and remove (a comma between), subscription groups apart. */
+static void test_group_ops_object(void **s)
+{
+	struct braze *b = braze_new(false);
+	static const char *const added[] = { "A", "11111111-2222-3333-4444-555555555555" };
+	static const char *const removed[] = { "B", "C\"" };
+	struct rkey k = { .is_int = true, .i = 7, .text = SLICE_LIT("7") };
+	struct dest_change c = { .op = DEST_UPSERT, .key = &k, .groups_added = added, .n_added = 2,
+				 .groups_removed = removed, .n_removed = 2, .in_scope = true };
+	braze_route_change(b, &c);
+	struct row *r = b->open[EP_TRACK]->rows[0];
+	assert_string_equal(r->object, "{\"external_id\":\"7\",\"groups\":{\"add\":[\"A\"],\"remove\":[\"B\",\"C\\\"\"]},"
+				       "\"subscription_groups\":[{\"subscription_group_id\":"
+				       "\"11111111-2222-3333-4444-555555555555\",\"subscription_state\":\"subscribed\"}]}");
+	assert_int_equal(r->data_points, 3);
+	/* only removals */
+	c.n_added = 0;
+	braze_route_change(b, &c);
+	assert_string_equal(b->open[EP_TRACK]->rows[1]->object,
+			    "{\"external_id\":\"7\",\"groups\":{\"remove\":[\"B\",\"C\\\"\"]}}");
+	braze_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_field_billable),
 		cmocka_unit_test(test_rows_and_track_body),
 		cmocka_unit_test(test_full_batch_and_enrich_body),
+		cmocka_unit_test(test_group_ops_object),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
