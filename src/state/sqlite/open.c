@@ -226,6 +226,9 @@ static void make_private(const char *path)
 
 static void close_db(struct sq_state *sq)
 {
+	sq_drop_puts(sq); /* a transaction not committed: never written */
+	sqlite3_finalize(sq->put_batch);
+	sq->put_batch = NULL;
 	for (int i = 0; i < S__COUNT; i++) {
 		sqlite3_finalize(sq->stmt[i]);
 		sq->stmt[i] = NULL;
@@ -301,6 +304,8 @@ void sq_close(struct state *st)
 {
 	struct sq_state *sq = sq_of(st);
 	close_db(sq);
+	free(sq->pend);
+	strbuf_release(&sq->pend_bytes);
 	state_base_release(&sq->base);
 	free(sq);
 }
@@ -309,6 +314,7 @@ static struct sq_state *sq_new(const char *name)
 {
 	struct sq_state *sq = xcalloc(1, sizeof(*sq));
 	state_base_init(&sq->base, &state_sqlite, name);
+	strbuf_init(&sq->pend_bytes, 0);
 	return sq;
 }
 

@@ -504,6 +504,51 @@ static void test_put_batch_lookalike_keys(void **s)
 	free(path);
 }
 
+/*
+ * Puts inside a transaction are written behind, in batches (both back ends): every
+ * read in the same transaction sees them (one record, counts, a cursor), a key put
+ * again reads as its last put, and a rollback leaves none of them.
+ */
+static void test_puts_seen_in_transaction(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct state_row *row = NULL;
+	char payload[32];
+	bool found = false;
+	uint64_t count = 0;
+
+	tb_put(st, "d", IK(1), "{\"before\":1}", true);
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	for (int i = 2; i <= 300; i++) { /* a full batch of 256 and some */
+		snprintf(payload, sizeof(payload), "{\"n\":%d}", i);
+		tb_put(st, "d", (struct rkey){ true, i, { NULL, 0 } }, payload, true);
+	}
+	tb_put(st, "d", IK(1), "{\"again\":1}", true);
+	struct rkey k299 = { true, 299, { NULL, 0 } };
+	assert_int_equal(state_get(st, "d", &k299, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_true(slice_eq_str(row->payload, "{\"n\":299}"));
+	struct rkey k1 = IK(1);
+	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_true(slice_eq_str(row->payload, "{\"again\":1}"));
+	tb_put(st, "d", (struct rkey){ true, 301, { NULL, 0 } }, "{\"n\":301}", true);
+	assert_int_equal(state_count(st, "d", &count, &err), JERR_OK);
+	assert_int_equal(count, 301);
+	state_rollback(st);
+
+	assert_int_equal(state_count(st, "d", &count, &err), JERR_OK);
+	assert_int_equal(count, 1);
+	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_true(slice_eq_str(row->payload, "{\"before\":1}"));
+	state_close(st);
+	jerror_release(&err);
+	free(path);
+}
+
 static void test_two_cursors_and_interleaved_writes(void **s)
 {
 	char *path = tb_fresh();
@@ -1168,6 +1213,7 @@ int main(void)
 		cmocka_unit_test(test_two_cursors_and_interleaved_writes),
 		cmocka_unit_test(test_large_transactions),
 		cmocka_unit_test(test_put_batch_lookalike_keys),
+		cmocka_unit_test(test_puts_seen_in_transaction),
 		cmocka_unit_test(test_cursor_large_payloads),
 		cmocka_unit_test(test_mark_failed),
 		cmocka_unit_test(test_set_exists),
