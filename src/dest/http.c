@@ -6,7 +6,7 @@
  * a system call per transfer per wake-up. Here libcurl tells us its sockets
  * (on_socket) and its next timeout (on_timer); they are watched with epoll, so a
  * wake-up costs what is ready, not every socket in flight (poll() scanned them all on
- * every call: a tenth of a first sync's CPU), and http_run hands libcurl only the
+ * every call: 3% of a first sync's CPU), and http_run hands libcurl only the
  * ones that are ready.
  *
  * The request headers are the same for every request of a client (but for the bulk
