@@ -282,9 +282,12 @@ static struct curl_slist *headers_for(struct http_client *hc, const struct http_
 void http_submit(struct http_client *hc, struct http_request *req)
 {
 	struct transfer *t;
+	bool fresh = !hc->n_idle;
 	if (hc->n_idle) {
+		/* a reused handle keeps the options that are the same for every request of
+		 * the client (set below when it was made); curl_easy_reset and setting them
+		 * all again cost more than the rest of a request's set-up */
 		t = hc->idle[--hc->n_idle];
-		curl_easy_reset(t->easy);
 	} else {
 		t = xcalloc(1, sizeof(*t));
 		t->easy = curl_easy_init();
@@ -305,23 +308,26 @@ void http_submit(struct http_client *hc, struct http_request *req)
 	t->headers = headers_for(hc, req, &t->own_headers);
 
 	CURL *e = t->easy;
+	if (fresh) { /* the same for every request of this client and handle */
+		curl_easy_setopt(e, CURLOPT_USERAGENT, hc->opts.user_agent);
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, hc->opts.connect_timeout_ms);
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, hc->opts.timeout_ms);
+		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+		curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+		curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+		curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	}
+	/* this request's: its URL, headers, method and body */
 	curl_easy_setopt(e, CURLOPT_URL, req->url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, hc->opts.user_agent);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, hc->opts.connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, hc->opts.timeout_ms);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	if (!strcmp(req->method, "POST")) {
 		curl_easy_setopt(e, CURLOPT_POST, 1L);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.ptr ? req->body.ptr : "");
