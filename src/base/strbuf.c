@@ -99,26 +99,9 @@ void strbuf_setlen(struct strbuf *sb, size_t len)
 	sb->buf[len] = '\0';
 }
 
-void strbuf_add(struct strbuf *sb, const void *data, size_t len)
-{
-	if (!len)
-		return;
-	strbuf_grow(sb, len);
-	memcpy(sb->buf + sb->len, data, len);
-	sb->len += len;
-	sb->buf[sb->len] = '\0';
-}
-
 void strbuf_addstr(struct strbuf *sb, const char *s)
 {
 	strbuf_add(sb, s, strlen(s));
-}
-
-void strbuf_addch(struct strbuf *sb, int c)
-{
-	strbuf_grow(sb, 1);
-	sb->buf[sb->len++] = (char)c;
-	sb->buf[sb->len] = '\0';
 }
 
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
@@ -185,6 +168,21 @@ void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len)
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, run = 0;
 
+	/* most strings need no escape: one copy between the quotes */
+	while (i < len && plain_json_byte[u[i]])
+		i++;
+	if (i == len) {
+		if (sb->len + len + 3 > sb->alloc)
+			strbuf_grow(sb, len + 2);
+		char *w = sb->buf + sb->len;
+		w[0] = '"';
+		if (len)
+			memcpy(w + 1, s, len);
+		w[len + 1] = '"';
+		w[len + 2] = '\0';
+		sb->len += len + 2;
+		return;
+	}
 	strbuf_grow(sb, len + 2);
 	sb->buf[sb->len++] = '"';
 	while (i < len) {

@@ -61,9 +61,25 @@ void strbuf_grow(struct strbuf *sb, size_t extra);
 void strbuf_setlen(struct strbuf *sb, size_t len);
 static inline void strbuf_reset(struct strbuf *sb) { strbuf_setlen(sb, 0); }
 
-void strbuf_add(struct strbuf *sb, const void *data, size_t len);
+/* strbuf_add and strbuf_addch are inline: JSON and payload building call them per byte or field */
+static inline void strbuf_add(struct strbuf *sb, const void *data, size_t len)
+{
+	if (!len)
+		return;
+	if (sb->len + len + 1 > sb->alloc)
+		strbuf_grow(sb, len);
+	memcpy(sb->buf + sb->len, data, len);
+	sb->len += len;
+	sb->buf[sb->len] = '\0';
+}
 void strbuf_addstr(struct strbuf *sb, const char *s);
-void strbuf_addch(struct strbuf *sb, int c);
+static inline void strbuf_addch(struct strbuf *sb, int c)
+{
+	if (sb->len + 2 > sb->alloc)
+		strbuf_grow(sb, 1);
+	sb->buf[sb->len++] = (char)c;
+	sb->buf[sb->len] = '\0';
+}
 static inline void strbuf_addslice(struct strbuf *sb, struct slice s) { strbuf_add(sb, s.ptr, s.len); }
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) JOEY_PRINTF(2, 3);
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap) JOEY_PRINTF(2, 0);

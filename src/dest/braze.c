@@ -200,14 +200,10 @@ static void row_free(struct row *r)
 {
 	if (!r)
 		return;
-	free(r->keybuf);
-	free(r->object);
 	for (size_t i = 0; i < r->n_subs; i++)
 		free(r->subs[i].group_id);
 	free(r->subs);
-	free(r->payload);
-	free(r->changed);
-	free(r);
+	free(r); /* its strings are in the same allocation (struct row) */
 }
 
 struct batch *braze_batch_new(enum endpoint ep)
@@ -215,6 +211,9 @@ struct batch *braze_batch_new(enum endpoint ep)
 	struct batch *bt = xcalloc(1, sizeof(*bt));
 	bt->ep = ep;
 	strbuf_init(&bt->body, 0);
+	/* room for a full batch at once: rows are added one by one */
+	bt->alloc = braze_endpoints[ep].max_rows;
+	bt->rows = xmalloc(bt->alloc * sizeof(*bt->rows));
 	return bt;
 }
 
@@ -226,7 +225,6 @@ void braze_batch_free(struct batch *bt, bool rows_too)
 		for (size_t i = 0; i < bt->n; i++)
 			row_free(bt->rows[i]);
 	free(bt->rows);
-	free(bt->url);
 	strbuf_release(&bt->body);
 	free(bt);
 }
@@ -328,11 +326,12 @@ static void submit(struct braze *b, struct batch *bt)
 	b->body_bytes += bt->body.len;
 	if ((++b->bodies & 63) == 1)
 		braze_window_bound(b);
-	if (!bt->url) {
+	if (!b->urls[bt->ep]) {
 		struct strbuf u = STRBUF_INIT;
 		strbuf_addf(&u, "%s%s", b->base_url, braze_endpoints[bt->ep].path);
-		bt->url = strbuf_detach(&u, NULL);
+		b->urls[bt->ep] = strbuf_detach(&u, NULL);
 	}
+	bt->url = b->urls[bt->ep];
 	bt->req = (struct http_request){
 		.method = "POST", .url = bt->url, .auth_bearer = b->api_key,
 		.body = { bt->body.buf, bt->body.len }, .bulk = b->opts.bulk && bt->ep == EP_TRACK, .user = bt,
@@ -404,10 +403,21 @@ const double dest_latency_bounds[DEST_LATENCY_BUCKETS] = { 0.005, 0.01, 0.025, 0
 
 bool dest_field_billable(const char *field)
 {
-	static const char *const free_fields[] = { "country", "email_subscribe", "external_id", "language",
-						   "push_subscribe", "subscription_groups" };
+	return braze_field_billable_len(field, strlen(field));
+}
+
+bool braze_field_billable_len(const char *field, size_t len)
+{
+#define FREE_FIELD(s) { s, sizeof(s) - 1 }
+	static const struct {
+		const char *name;
+		size_t len;
+	} free_fields[] = { FREE_FIELD("country"), FREE_FIELD("email_subscribe"), FREE_FIELD("external_id"),
+			    FREE_FIELD("language"), FREE_FIELD("push_subscribe"), FREE_FIELD("subscription_groups") };
+#undef FREE_FIELD
+	/* called per field per row: the length first, then the one free field that long */
 	for (size_t i = 0; i < ARRAY_SIZE(free_fields); i++)
-		if (!strcmp(field, free_fields[i]))
+		if (len == free_fields[i].len && !memcmp(field, free_fields[i].name, len))
 			return false;
 	return true;
 }
@@ -439,6 +449,7 @@ static enum jerr braze_open(const struct cfg_app *app, const struct cfg_destinat
 	b->dest = dest;
 	b->api_key = key;
 	b->base_url = normalise_url(endpoint);
+	strbuf_init(&b->scratch, 1024);
 	if (opts)
 		b->opts = *opts;
 	else
@@ -495,7 +506,7 @@ static enum jerr braze_push(void *h, const struct dest_change *c, struct jerror 
 
 	if (b->fatal)
 		return fatal_to(b, err);
-	braze_route_row(b, c, braze_row_new(c));
+	braze_route_change(b, c);
 	/* a batch is ready: send it now if the window and the rate allow, and take answers */
 	if (b->n_ready > ready_before && !b->fatal && !(b->opts.stop && *b->opts.stop))
 		pump(b, 0);
@@ -575,6 +586,9 @@ static void braze_close(void *h)
 	http_client_free(b->http);
 	budget_put(b->rl);
 	jerror_release(&b->fatal_err);
+	for (int i = 0; i < EP__COUNT; i++)
+		free(b->urls[i]);
+	strbuf_release(&b->scratch);
 	free(b->base_url);
 	free(b);
 }

@@ -69,15 +69,20 @@ struct sub_change {
 	bool subscribed;
 };
 
+/*
+ * A row and the copies it keeps (key text, payload, changed fields, track object) are
+ * one allocation: the strings live in data[] after the struct, so a row is one malloc
+ * and one free however many parts it has (row_free); subs are allocated apart (rare).
+ */
 struct row {
 	enum dest_op op;
-	struct rkey key;
-	char *keybuf;
+	struct rkey key; /* key.text points into data */
 	bool create;
-	char *object; /* track attribute object (JSON), without _update_existing_only */
+	char *object; /* track attribute object (JSON), without _update_existing_only; NULL: none */
+	size_t object_len;
 	struct sub_change *subs; /* subscription-only changes (EP_SUBSCRIPTION) */
 	size_t n_subs;
-	char *payload;
+	char *payload; /* NULL when the change had none */
 	size_t payload_len;
 	unsigned char hash[STATE_HASH_LEN];
 	bool in_scope;
@@ -85,6 +90,7 @@ struct row {
 	size_t data_points;
 	char *changed; /* dest_change.changed (NULL: none), passed back */
 	size_t changed_len;
+	char data[];
 };
 
 struct batch {
@@ -98,7 +104,7 @@ struct batch {
 	int64_t not_before;
 	struct strbuf body;
 	struct http_request req;
-	char *url;
+	const char *url; /* borrowed from struct braze's urls */
 	struct batch *next;
 };
 
@@ -126,6 +132,8 @@ struct braze {
 	long conn_limit;              /* the HTTP client's connection pool now */
 	int64_t ep_used[EP__COUNT];   /* mono ms an endpoint last sent or was answered (0: never) */
 	uint64_t body_bytes, bodies;  /* request bodies sent, for the memory bound */
+	char *urls[EP__COUNT];        /* base_url + endpoint path, made once */
+	struct strbuf scratch;        /* braze_route_change builds a track object here */
 };
 
 /*
@@ -141,20 +149,20 @@ void braze_batch_free(struct batch *bt, bool rows_too);
 void braze_batch_add(struct batch *bt, struct row *r);
 void braze_ready_push(struct braze *b, struct batch *bt, bool front);
 void braze_enqueue(struct braze *b, enum endpoint ep, struct row *r);
+/* dest_field_billable of field, len bytes long (braze_route_change knows the length). */
+bool braze_field_billable_len(const char *field, size_t len);
 /* The rate budget (requests per ms) of the endpoints in use in the last 2 s. */
 double braze_rate_in_use(const struct braze *b, int64_t now);
 /* Bound the window (cap, memory) and raise the connection pool to follow it. */
 void braze_window_bound(struct braze *b);
 
 /*
- * braze_request.c: a row (owned by the caller) copied from the engine's change c
- * (borrowed); braze_route_row builds its track object and takes r over: queued on its
- * endpoint, or (nothing for Braze) confirmed at once. braze_build_body fills bt->body
- * from its rows; braze_sub_entries counts the v2 subscription entries of bt plus
- * extra (may be NULL).
+ * braze_request.c: braze_route_change copies the engine's change c (borrowed) into a
+ * row with its track object and queues it on its endpoint, or (nothing for Braze)
+ * confirms it at once. braze_build_body fills bt->body from its rows;
+ * braze_sub_entries counts the v2 subscription entries of bt plus extra (may be NULL).
  */
-struct row *braze_row_new(const struct dest_change *c);
-void braze_route_row(struct braze *b, const struct dest_change *c, struct row *r);
+void braze_route_change(struct braze *b, const struct dest_change *c);
 void braze_build_body(struct braze *b, struct batch *bt);
 size_t braze_sub_entries(const struct batch *bt, const struct row *extra);
 

@@ -1,6 +1,6 @@
 /*
- * braze_request.c: what the Braze connector sends: a row (struct row, owned by the
- * caller) made from the engine's dest_change, its /users/track attribute object (the
+ * braze_request.c: what the Braze connector sends: a row (struct row, one allocation)
+ * made from the engine's dest_change, its /users/track attribute object (the
  * mapped fields, the `groups` attribute, subscription groups), the endpoint it is
  * queued on, and the JSON body of each request from its batch's rows. Called by
  * braze.c (braze_internal.h).
@@ -57,11 +57,16 @@ void braze_build_body(struct braze *b, struct batch *bt)
 	struct strbuf *sb = &bt->body;
 	strbuf_reset(sb);
 	switch (bt->ep) {
-	case EP_TRACK:
+	case EP_TRACK: {
+		/* one allocation for the whole body: its size is known */
+		size_t need = sizeof("{\"attributes\":[]}") + bt->n;
+		for (size_t i = 0; i < bt->n; i++)
+			need += bt->rows[i]->object_len + (b->enrich ? sizeof(",\"_update_existing_only\":true}") : 0);
+		strbuf_grow(sb, need);
 		strbuf_addstr(sb, "{\"attributes\":[");
 		for (size_t i = 0; i < bt->n; i++) {
 			const char *obj = bt->rows[i]->object;
-			size_t len = strlen(obj);
+			size_t len = bt->rows[i]->object_len;
 			if (i)
 				strbuf_addch(sb, ',');
 			if (b->enrich) {
@@ -74,6 +79,7 @@ void braze_build_body(struct braze *b, struct batch *bt)
 		}
 		strbuf_addstr(sb, "]}");
 		break;
+	}
 	case EP_DELETE:
 	case EP_EXPORT_IDS:
 		strbuf_addstr(sb, "{\"external_ids\":[");
@@ -135,9 +141,13 @@ static void add_group_op(struct strbuf *sb, const char *op, const char *const *l
 	for (size_t i = 0; i < n; i++) {
 		if (dest_is_subscription_group(list[i]))
 			continue;
-		if (!written++)
-			strbuf_addf(sb, "%s\"%s\":[", *first ? "" : ",", op);
-		else
+		if (!written++) {
+			if (!*first)
+				strbuf_addch(sb, ',');
+			strbuf_addch(sb, '"');
+			strbuf_addstr(sb, op);
+			strbuf_addstr(sb, "\":[");
+		} else
 			strbuf_addch(sb, ',');
 		strbuf_add_json_string(sb, list[i], strlen(list[i]));
 		(*dp)++;
@@ -182,75 +192,107 @@ static size_t add_subscriptions(struct strbuf *sb, const struct dest_change *c)
 	return n;
 }
 
-struct row *braze_row_new(const struct dest_change *c)
+/* Copy n bytes of p (may be NULL when n is 0) to *at, NUL-terminated; where it went. */
+static char *row_put(char **at, const char *p, size_t n)
 {
-	struct row *r = xcalloc(1, sizeof(*r));
+	char *dst = *at;
+	if (n)
+		memcpy(dst, p, n);
+	dst[n] = '\0';
+	*at = dst + n + 1;
+	return dst;
+}
+
+/*
+ * A row (owned by the caller, freed with one free() but for subs) copied from c, with
+ * obj (may be NULL: no track object) as its object: one allocation for every part.
+ */
+static struct row *row_new(const struct dest_change *c, const struct strbuf *obj)
+{
+	size_t klen = c->key->text.len, plen = c->new_payload.len, chlen = c->changed.len;
+	size_t olen = obj ? obj->len : 0;
+	struct row *r = xmalloc(sizeof(*r) + klen + plen + chlen + olen + 4);
+	char *at = r->data;
+
+	memset(r, 0, sizeof(*r));
 	r->op = c->op;
-	r->keybuf = xstrndup(c->key->text.ptr, c->key->text.len);
 	r->key = *c->key;
-	r->key.text = (struct slice){ r->keybuf, c->key->text.len };
+	r->key.text = (struct slice){ row_put(&at, c->key->text.ptr, klen), klen };
 	r->create = c->create;
-	r->payload = c->new_payload.len ? xstrndup(c->new_payload.ptr, c->new_payload.len) : NULL;
-	r->payload_len = c->new_payload.len;
+	if (plen) {
+		r->payload = row_put(&at, c->new_payload.ptr, plen);
+		r->payload_len = plen;
+	}
 	if (c->new_hash)
 		memcpy(r->hash, c->new_hash, STATE_HASH_LEN);
 	r->in_scope = c->in_scope;
 	r->attempts = c->attempts;
-	if (c->changed.len) {
-		r->changed = xstrndup(c->changed.ptr, c->changed.len);
-		r->changed_len = c->changed.len;
+	if (chlen) {
+		r->changed = row_put(&at, c->changed.ptr, chlen);
+		r->changed_len = chlen;
+	}
+	if (obj) {
+		r->object = row_put(&at, obj->buf, olen);
+		r->object_len = olen;
 	}
 	return r;
 }
 
-void braze_route_row(struct braze *b, const struct dest_change *c, struct row *r)
+void braze_route_change(struct braze *b, const struct dest_change *c)
 {
 	if (c->op == DEST_DELETE) {
-		braze_enqueue(b, EP_DELETE, r);
-	} else {
-		struct strbuf sb = STRBUF_INIT;
-		size_t dp = 0;
-		strbuf_addstr(&sb, "{\"external_id\":");
-		strbuf_add_json_string(&sb, c->key->text.ptr, c->key->text.len);
-		for (size_t i = 0; i < c->n_fields; i++) {
-			strbuf_addch(&sb, ',');
-			strbuf_add_json_string(&sb, c->fields[i].name, strlen(c->fields[i].name));
-			strbuf_addch(&sb, ':');
-			strbuf_addstr(&sb, c->fields[i].json);
-			dp += dest_field_billable(c->fields[i].name);
-		}
-		size_t attr_len = sb.len;
-		add_groups_attr(&sb, c, &dp);
-		bool groups_attr = sb.len != attr_len;
-		size_t n_subs = add_subscriptions(&sb, c);
-		strbuf_addch(&sb, '}');
-		r->data_points = dp;
+		braze_enqueue(b, EP_DELETE, row_new(c, NULL));
+		return;
+	}
+	struct strbuf *sb = &b->scratch;
+	size_t dp = 0;
+	strbuf_reset(sb);
+	strbuf_addstr(sb, "{\"external_id\":");
+	strbuf_add_json_string(sb, c->key->text.ptr, c->key->text.len);
+	for (size_t i = 0; i < c->n_fields; i++) {
+		const struct dest_field *f = &c->fields[i];
+		size_t name_len = strlen(f->name);
+		strbuf_addch(sb, ',');
+		strbuf_add_json_string(sb, f->name, name_len);
+		strbuf_addch(sb, ':');
+		strbuf_add(sb, f->json, f->json_len ? f->json_len : strlen(f->json));
+		dp += braze_field_billable_len(f->name, name_len);
+	}
+	size_t attr_len = sb->len;
+	add_groups_attr(sb, c, &dp);
+	bool groups_attr = sb->len != attr_len;
+	size_t n_subs = add_subscriptions(sb, c);
+	strbuf_addch(sb, '}');
 
-		if (c->op == DEST_ENRICH_NEW) {
-			r->object = strbuf_detach(&sb, NULL);
-			braze_enqueue(b, EP_EXPORT_IDS, r);
-		} else if (!c->create && !c->n_fields && !groups_attr && n_subs && !b->enrich) {
-			/* only subscription changes: the subscription endpoint, no data points */
-			r->subs = xcalloc(n_subs, sizeof(*r->subs));
-			for (int pass = 0; pass < 2; pass++) {
-				const char *const *list = pass ? c->groups_removed : c->groups_added;
-				size_t cnt = pass ? c->n_removed : c->n_added;
-				for (size_t i = 0; i < cnt; i++)
-					if (dest_is_subscription_group(list[i]))
-						r->subs[r->n_subs++] = (struct sub_change){ xstrdup(list[i]), !pass };
-			}
-			strbuf_release(&sb);
-			braze_enqueue(b, EP_SUBSCRIPTION, r);
-		} else if (!c->create && !c->n_fields && !groups_attr && !n_subs) {
-			/* nothing for Braze (e.g. released with no mapped groups): confirm at once */
-			struct batch *bt = braze_batch_new(EP_TRACK);
-			enum dest_result ok = DEST_OK;
-			strbuf_release(&sb);
-			braze_batch_add(bt, r);
-			braze_deliver(b, bt, &ok, NULL);
-		} else {
-			r->object = strbuf_detach(&sb, NULL);
-			braze_enqueue(b, EP_TRACK, r);
+	struct row *r;
+	if (c->op == DEST_ENRICH_NEW) {
+		r = row_new(c, sb);
+		r->data_points = dp;
+		braze_enqueue(b, EP_EXPORT_IDS, r);
+	} else if (!c->create && !c->n_fields && !groups_attr && n_subs && !b->enrich) {
+		/* only subscription changes: the subscription endpoint, no data points */
+		r = row_new(c, NULL);
+		r->data_points = dp;
+		r->subs = xcalloc(n_subs, sizeof(*r->subs));
+		for (int pass = 0; pass < 2; pass++) {
+			const char *const *list = pass ? c->groups_removed : c->groups_added;
+			size_t cnt = pass ? c->n_removed : c->n_added;
+			for (size_t i = 0; i < cnt; i++)
+				if (dest_is_subscription_group(list[i]))
+					r->subs[r->n_subs++] = (struct sub_change){ xstrdup(list[i]), !pass };
 		}
+		braze_enqueue(b, EP_SUBSCRIPTION, r);
+	} else if (!c->create && !c->n_fields && !groups_attr && !n_subs) {
+		/* nothing for Braze (e.g. released with no mapped groups): confirm at once */
+		struct batch *bt = braze_batch_new(EP_TRACK);
+		enum dest_result ok = DEST_OK;
+		r = row_new(c, NULL);
+		r->data_points = dp;
+		braze_batch_add(bt, r);
+		braze_deliver(b, bt, &ok, NULL);
+	} else {
+		r = row_new(c, sb);
+		r->data_points = dp;
+		braze_enqueue(b, EP_TRACK, r);
 	}
 }

@@ -42,6 +42,7 @@ enum dest_op {
 struct dest_field {
 	const char *name;     /* Braze field */
 	const char *json;     /* new value as JSON text ("null" to unset) */
+	size_t json_len;      /* strlen(json); 0: not known, strlen is taken */
 };
 
 struct dest_change {

@@ -207,6 +207,16 @@ static int cmp_change(const void *a, const void *b)
 	return strcmp(((const struct payload_change *)a)->field, ((const struct payload_change *)b)->field);
 }
 
+/* Sort d's changes by field; canonical payloads have them in order already. */
+static void sort_changes(struct payload_diff *d)
+{
+	for (size_t i = 1; i < d->n_changes; i++)
+		if (strcmp(d->changes[i - 1].field, d->changes[i].field) > 0) {
+			qsort(d->changes, d->n_changes, sizeof(*d->changes), cmp_change);
+			return;
+		}
+}
+
 static bool in_array(json_t *arr, const char *s)
 {
 	size_t i;
@@ -289,6 +299,15 @@ static int hex4(const char *p, const char *end, uint32_t *out)
 static const char *scan_string(const char **p, const char *end, struct arena *a)
 {
 	const char *s = *p + 1;
+	const char *q = memchr(s, '"', (size_t)(end - s));
+	/* most strings have no escapes: copied as they are (memchr beats a byte loop here) */
+	if (q && !memchr(s, '\\', (size_t)(q - s))) {
+		char *c = arena_alloc(a, (size_t)(q - s) + 1);
+		memcpy(c, s, (size_t)(q - s));
+		c[q - s] = '\0';
+		*p = q + 1;
+		return c;
+	}
 	char *buf = arena_alloc(a, (size_t)(end - s) + 1), *w = buf;
 	while (s < end && *s != '"') {
 		if (*s != '\\') {
@@ -354,12 +373,19 @@ static bool skip_value(const char **p, const char *end)
 		if (s >= end)
 			return false;
 		if (*s == '"') {
-			for (s++; s < end && *s != '"'; s++)
-				if (*s == '\\')
-					s++;
-			if (s >= end)
-				return false;
-			s++;
+			/* to the closing quote: one not escaped by an odd run of backslashes
+			 * (memchr: a byte loop costs twice as much on a first sync) */
+			for (s++;;) {
+				const char *q = memchr(s, '"', (size_t)(end - s));
+				if (!q)
+					return false;
+				size_t bs = 0;
+				while (q - bs > s && q[-1 - (ptrdiff_t)bs] == '\\')
+					bs++;
+				s = q + 1;
+				if (!(bs & 1))
+					break;
+			}
 		} else if (*s == '[') {
 			depth++;
 			s++;
@@ -469,9 +495,9 @@ static bool diff_fast(struct slice old_payload, struct slice new_payload, struct
 			continue;
 		d->changes[d->n_changes++] = (struct payload_change){
 			n.keys[i], have_old ? arena_strndup(arena, ov.ptr, ov.len) : "null",
-			arena_strndup(arena, v.ptr, v.len) };
+			arena_strndup(arena, v.ptr, v.len), v.len };
 	}
-	qsort(d->changes, d->n_changes, sizeof(*d->changes), cmp_change);
+	sort_changes(d);
 	d->groups_added = arena_alloc(arena, (n.n_groups + 1) * sizeof(char *));
 	d->groups_removed = arena_alloc(arena, (o.n_groups + 1) * sizeof(char *));
 	for (size_t i = 0; i < n.n_groups; i++)
@@ -515,12 +541,13 @@ static enum jerr diff_impl(struct slice old_payload, struct slice new_payload, s
 			if ((ov && json_equal(ov, v) && !(full && !json_is_null(v))) ||
 			    (o && (!ov || json_is_null(ov)) && json_is_null(v)))
 				continue;
+			const char *nj = dump(arena, v);
 			d->changes[d->n_changes++] = (struct payload_change){
-				arena_strdup(arena, key), dump(arena, ov), dump(arena, v) };
+				arena_strdup(arena, key), dump(arena, ov), nj, strlen(nj) };
 		}
 	}
 	/* a field no longer mapped is left alone in Braze: not a change */
-	qsort(d->changes, d->n_changes, sizeof(*d->changes), cmp_change);
+	sort_changes(d);
 	group_delta(ng ? ng : empty, full ? empty : og ? og : empty, arena, &d->groups_added, &d->n_added);
 	group_delta(og ? og : empty, ng ? ng : empty, arena, &d->groups_removed, &d->n_removed);
 	json_decref(empty);

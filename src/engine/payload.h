@@ -55,6 +55,7 @@ struct payload_change {
 	const char *field;  /* Braze field name */
 	const char *old_json; /* JSON text of the old value, "null" when unset */
 	const char *new_json;
+	size_t new_len; /* strlen(new_json) */
 };
 
 struct payload_diff {

@@ -71,8 +71,10 @@ static void batch_keep(struct batch *b, struct dest_ctx *dc, const struct dest_o
 	h->key_len = o->key.is_int ? 0 : o->key.text.len;
 	h->payload = batch_bytes(b, o->new_payload.ptr, o->new_payload.len);
 	h->payload_len = o->new_payload.len;
-	const char *e = o->error ? o->error : "failed";
-	h->error = batch_bytes(b, e, strlen(e));
+	if (o->result == DEST_FAILED) { /* the only outcome whose error is written */
+		const char *e = o->error ? o->error : "failed";
+		h->error = batch_bytes(b, e, strlen(e));
+	}
 	if (o->new_hash)
 		memcpy(h->hash, o->new_hash, STATE_HASH_LEN);
 	dc->batched++;

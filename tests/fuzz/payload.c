@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	arena_init(&a);
 	if (payload_diff(old, new, &a, &d, &err) == JERR_OK) {
 		for (size_t i = 0; i < d.n_changes; i++)
-			if (!d.changes[i].field || !d.changes[i].old_json || !d.changes[i].new_json)
+			if (!d.changes[i].field || !d.changes[i].old_json || !d.changes[i].new_json ||
+			    d.changes[i].new_len != strlen(d.changes[i].new_json))
 				__builtin_trap();
 	}
 	(void)payload_diff_full(new, old, &a, &d, &err);

@@ -22,10 +22,12 @@ enum jerr sq_exec(struct state *st, const char *what, const char *sql, const str
 	struct state_value vals[32];
 	sqlite3_stmt *s = NULL;
 	enum jerr ret = JERR_OK;
-	int rc = sqlite3_prepare_v2(sq->db, sql, -1, &s, NULL);
-
 	if (changed)
 		*changed = 0;
+	if (sq->n_pend && (ret = sq_flush_puts(sq, err))) /* kept puts first (sqlite_internal.h) */
+		return ret;
+	int rc = sqlite3_prepare_v2(sq->db, sql, -1, &s, NULL);
+
 	if (rc != SQLITE_OK)
 		return sq_db_error(sq, rc, err, "could not %s in state store \"%s\"", what, st->path);
 	for (size_t i = 0; i < n; i++) {

@@ -9,7 +9,11 @@
 #include <sqlite3.h>
 #include <string.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "base/log.h"
+#include "base/xalloc.h"
 #include "state/sqlite/sqlite_internal.h"
 
 /* ---- reading ---- */
@@ -170,6 +174,7 @@ void sq_rollback(struct state *st)
 	struct sq_state *sq = sq_of(st);
 	sqlite3_stmt *s = NULL;
 	struct jerror e = JERROR_INIT;
+	sq_drop_puts(sq); /* never written */
 	if (!sq_in_transaction(st))
 		return;
 	if (sq_stmt_get(sq, S_ROLLBACK, &s, &e) ||
@@ -186,8 +191,11 @@ enum jerr sq_commit(struct state *st, struct jerror *err)
 	struct sq_state *sq = sq_of(st);
 	sqlite3_stmt *s = NULL;
 	enum jerr ret;
-	if ((ret = sq_stmt_get(sq, S_COMMIT, &s, err)))
+	/* the kept puts first: if one fails, nothing of the transaction is stored */
+	if ((ret = sq_flush_puts(sq, err)) || (ret = sq_stmt_get(sq, S_COMMIT, &s, err))) {
+		sq_rollback(st);
 		return ret;
+	}
 	ret = sq_step_write(sq, s, "commit a transaction", NULL, NULL, err);
 	if (ret)
 		sq_rollback(st);
@@ -196,11 +204,10 @@ enum jerr sq_commit(struct state *st, struct jerror *err)
 
 /* ---- writes ---- */
 
-enum jerr sq_put(struct state *st, const char *dest_id, const struct rkey *key,
-		 struct slice payload, const unsigned char hash[STATE_HASH_LEN],
-		 bool in_scope, int64_t now, struct jerror *err)
+/* One put now, by the single-row statement. */
+static enum jerr put_one(struct sq_state *sq, const char *dest_id, const struct rkey *key, struct slice payload,
+			 const unsigned char hash[STATE_HASH_LEN], bool in_scope, int64_t now, struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
 	sqlite3_stmt *s = NULL;
 	enum jerr ret;
 	if ((ret = sq_stmt_record(sq, S_PUT, dest_id, key, &s, err)))
@@ -210,6 +217,135 @@ enum jerr sq_put(struct state *st, const char *dest_id, const struct rkey *key,
 	sqlite3_bind_int(s, 5, in_scope);
 	sqlite3_bind_int64(s, 6, now);
 	return sq_step_write(sq, s, "store", dest_id, key, err);
+}
+
+/* ---- write-behind of puts (sqlite_internal.h) ---- */
+
+struct sq_pending_put {
+	size_t dest, dest_len, key, key_len, payload, payload_len; /* into pend_bytes */
+	bool is_int, in_scope;
+	int64_t key_int, now;
+	unsigned char hash[STATE_HASH_LEN];
+};
+
+static size_t pend_add(struct sq_state *sq, const void *p, size_t n)
+{
+	size_t at = sq->pend_bytes.len;
+	strbuf_add(&sq->pend_bytes, p, n);
+	strbuf_addch(&sq->pend_bytes, 0);
+	return at;
+}
+
+static struct rkey pend_key(const struct sq_state *sq, const struct sq_pending_put *x)
+{
+	return (struct rkey){ .is_int = x->is_int, .i = x->key_int,
+			      .text = { sq->pend_bytes.buf + x->key, x->key_len } };
+}
+
+void sq_drop_puts(struct sq_state *sq)
+{
+	sq->n_pend = 0;
+	strbuf_reset(&sq->pend_bytes);
+}
+
+/* The statement writing SQ_PUT_BATCH rows: S_PUT's, its VALUES row repeated. */
+static enum jerr put_batch_stmt(struct sq_state *sq, sqlite3_stmt **out, struct jerror *err)
+{
+	if (!sq->put_batch) {
+		struct strbuf sql = STRBUF_INIT;
+		strbuf_addstr(&sql, "INSERT INTO records (dest_id, key, payload, hash, in_scope, pending, attempts,"
+				    " last_error, confirmed_at, updated_at) VALUES ");
+		for (int i = 0; i < SQ_PUT_BATCH; i++) {
+			int k = i * 6;
+			strbuf_addf(&sql, "%s(?%d, ?%d, ?%d, ?%d, ?%d, 0, 0, NULL, ?%d, ?%d)", i ? ", " : "", k + 1, k + 2,
+				    k + 3, k + 4, k + 5, k + 6, k + 6);
+		}
+		strbuf_addstr(&sql, " ON CONFLICT (dest_id, key) DO UPDATE SET payload = excluded.payload,"
+				    " hash = excluded.hash, in_scope = excluded.in_scope, pending = 0, attempts = 0,"
+				    " last_error = NULL, confirmed_at = excluded.confirmed_at,"
+				    " updated_at = excluded.updated_at");
+		int rc = sqlite3_prepare_v3(sq->db, sql.buf, -1, SQLITE_PREPARE_PERSISTENT, &sq->put_batch, NULL);
+		strbuf_release(&sql);
+		if (rc != SQLITE_OK)
+			return sq_db_error(sq, rc, err, "could not prepare a query on state store \"%s\"",
+					   sq->base.path);
+	}
+	*out = sq->put_batch;
+	return JERR_OK;
+}
+
+/*
+ * Write the kept puts: a full batch by one statement (rows of one INSERT apply in
+ * order, so a key put twice ends as its last put, as one at a time), the rest one by
+ * one. Kept puts are written once, whatever happens: on failure err says what failed
+ * and the caller's transaction fails (its commit is not reached, or rolls back).
+ */
+enum jerr sq_flush_puts(struct sq_state *sq, struct jerror *err)
+{
+	size_t n = sq->n_pend;
+	enum jerr ret = JERR_OK;
+	const char *b = sq->pend_bytes.buf;
+	if (!n)
+		return JERR_OK;
+	sq->n_pend = 0;
+	if (n == SQ_PUT_BATCH) {
+		sqlite3_stmt *s = NULL;
+		if ((ret = put_batch_stmt(sq, &s, err)))
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			const struct sq_pending_put *x = &sq->pend[i];
+			int k = (int)i * 6;
+			struct rkey key = pend_key(sq, x);
+			sqlite3_bind_text(s, k + 1, b + x->dest, (int)x->dest_len, SQLITE_STATIC);
+			sq_bind_key(s, k + 2, &key);
+			sqlite3_bind_text(s, k + 3, b + x->payload, (int)x->payload_len, SQLITE_STATIC);
+			sqlite3_bind_blob(s, k + 4, x->hash, STATE_HASH_LEN, SQLITE_STATIC);
+			sqlite3_bind_int(s, k + 5, x->in_scope);
+			sqlite3_bind_int64(s, k + 6, x->now);
+		}
+		int rc = sqlite3_step(s);
+		if (rc != SQLITE_DONE)
+			ret = sq_db_error(sq, rc, err, "could not store %zu records of destination \"%s\" in state store \"%s\"",
+					  n, b + sq->pend[0].dest, sq->base.path);
+		sqlite3_reset(s); /* every parameter is bound again next time */
+		goto out;
+	}
+	for (size_t i = 0; i < n && !ret; i++) {
+		const struct sq_pending_put *x = &sq->pend[i];
+		struct rkey key = pend_key(sq, x);
+		ret = put_one(sq, b + x->dest, &key, (struct slice){ b + x->payload, x->payload_len }, x->hash,
+			      x->in_scope, x->now, err);
+	}
+out:
+	strbuf_reset(&sq->pend_bytes);
+	return ret;
+}
+
+enum jerr sq_put(struct state *st, const char *dest_id, const struct rkey *key,
+		 struct slice payload, const unsigned char hash[STATE_HASH_LEN],
+		 bool in_scope, int64_t now, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(st);
+	enum jerr ret;
+	if (!sq->db || sqlite3_get_autocommit(sq->db)) /* no transaction: now */
+		return put_one(sq, dest_id, key, payload, hash, in_scope, now, err);
+	if (sq->n_pend == SQ_PUT_BATCH && (ret = sq_flush_puts(sq, err)))
+		return ret;
+	ALLOC_GROW(sq->pend, sq->n_pend + 1, sq->alloc_pend);
+	struct sq_pending_put *x = &sq->pend[sq->n_pend++];
+	x->dest = pend_add(sq, dest_id, strlen(dest_id));
+	x->dest_len = strlen(dest_id);
+	x->is_int = key->is_int;
+	x->key_int = key->i;
+	/* the text of an integer key too: messages name a key as a put one at a time does */
+	x->key = pend_add(sq, key->text.ptr ? key->text.ptr : "", key->text.len);
+	x->key_len = key->text.len;
+	x->payload = pend_add(sq, payload.ptr ? payload.ptr : "", payload.len);
+	x->payload_len = payload.len;
+	memcpy(x->hash, hash, STATE_HASH_LEN);
+	x->in_scope = in_scope;
+	x->now = now;
+	return JERR_OK;
 }
 
 enum jerr sq_del(struct state *st, const char *dest_id, const struct rkey *key,

@@ -215,7 +215,11 @@ enum jerr sq_stmt_get(struct sq_state *sq, enum stmt_id id, sqlite3_stmt **out,
 		      struct jerror *err)
 {
 	int rc;
+	enum jerr ret;
 	*out = NULL;
+	/* the puts kept so far go first: every other statement sees them */
+	if (id != S_PUT && id != S_ROLLBACK && sq->n_pend && (ret = sq_flush_puts(sq, err)))
+		return ret;
 	if (!sq->stmt[id]) {
 		rc = sqlite3_prepare_v3(sq->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
 					&sq->stmt[id], NULL);
@@ -380,6 +384,9 @@ void sq_decode_row(sqlite3_stmt *s, struct state_row *row, char *keybuf)
 
 enum jerr sq_exec_sql(struct sq_state *sq, const char *sql, struct jerror *err, const char *what)
 {
+	enum jerr ret;
+	if (sq->n_pend && (ret = sq_flush_puts(sq, err)))
+		return ret;
 	int rc = sqlite3_exec(sq->db, sql, NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return sq_db_error(sq, rc, err, "could not %s state store \"%s\"", what, sq->base.path);
@@ -389,6 +396,12 @@ enum jerr sq_exec_sql(struct sq_state *sq, const char *sql, struct jerror *err, 
 int sq_query_int(struct sq_state *sq, const char *sql, int64_t *out, bool *found)
 {
 	sqlite3_stmt *s = NULL;
+	struct jerror e = JERROR_INIT;
+	if (sq->n_pend && sq_flush_puts(sq, &e)) { /* a failed write: the transaction fails */
+		jerror_release(&e);
+		*found = false;
+		return SQLITE_ERROR;
+	}
 	int rc = sqlite3_prepare_v2(sq->db, sql, -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return rc;

@@ -43,6 +43,46 @@ static void test_strbuf_json_string_always_valid(void **s)
 	strbuf_release(&sb);
 }
 
+/*
+ * Strings that need no escape take a shortcut (one copy between the quotes), and
+ * strbuf_add / strbuf_addch grow inline: every length across the buffer's growth
+ * steps, appended after what is there, gives the same bytes as the long way.
+ */
+static void test_strbuf_json_plain_and_inline_growth(void **s)
+{
+	struct strbuf sb = STRBUF_INIT, want = STRBUF_INIT;
+	char plain[300];
+	for (size_t i = 0; i < sizeof(plain); i++)
+		plain[i] = (char)('a' + i % 26);
+	for (size_t n = 0; n <= sizeof(plain); n++) {
+		strbuf_add_json_string(&sb, plain, n);
+		strbuf_addch(&sb, ',');
+		strbuf_add(&sb, plain, n % 7);
+		/* the long way: quote, bytes one by one, quote */
+		strbuf_grow(&want, n + 3 + n % 7);
+		want.buf[want.len++] = '"';
+		for (size_t k = 0; k < n; k++)
+			want.buf[want.len++] = plain[k];
+		want.buf[want.len++] = '"';
+		want.buf[want.len++] = ',';
+		for (size_t k = 0; k < n % 7; k++)
+			want.buf[want.len++] = plain[k];
+		want.buf[want.len] = '\0';
+		assert_int_equal(sb.len, want.len);
+		assert_int_equal(strlen(sb.buf), sb.len);
+		assert_memory_equal(sb.buf, want.buf, want.len);
+	}
+	/* one byte to escape at the end still takes the long way */
+	strbuf_reset(&sb);
+	strbuf_add_json_string(&sb, "abc\"", 4);
+	assert_string_equal(sb.buf, "\"abc\\\"\"");
+	strbuf_reset(&sb);
+	strbuf_add_json_string(&sb, "", 0);
+	assert_string_equal(sb.buf, "\"\"");
+	strbuf_release(&sb);
+	strbuf_release(&want);
+}
+
 static void test_strbuf_sql_ident_quotes(void **s)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -104,6 +144,7 @@ int main(void)
 		cmocka_unit_test(test_strbuf_grows_and_detaches),
 		cmocka_unit_test(test_strbuf_json_string_escapes),
 		cmocka_unit_test(test_strbuf_json_string_always_valid),
+		cmocka_unit_test(test_strbuf_json_plain_and_inline_growth),
 		cmocka_unit_test(test_strbuf_sql_ident_quotes),
 		cmocka_unit_test(test_decimal_to_int64_whole_range),
 		cmocka_unit_test(test_slice_cmp_bytewise),

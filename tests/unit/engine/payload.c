@@ -109,12 +109,63 @@ static void test_diff_escapes_and_full(void **s)
 	arena_release(&a);
 }
 
+/*
+ * The fast scanner (canonical payloads) on what it shortcuts: strings copied whole when
+ * they hold no escape, values skipped to the first quote not escaped by an odd run of
+ * backslashes, and changes sorted only when the payload's keys are out of order. Each
+ * case is checked against the same payload respelled with spaces, which only the
+ * general (jansson) path reads.
+ */
+static void test_diff_fast_scanner(void **s)
+{
+	struct arena a;
+	struct payload_diff d, g;
+	struct jerror err = JERROR_INIT;
+	arena_init(&a);
+	/* values ending in an escaped backslash, holding escaped quotes, a quote after \\\" */
+	const char *old = "{\"attributes\":{\"a\":\"x\\\\\",\"b\":\"q\\\"\",\"c\":[\"\\\\\\\"]\",1],\"external_id\":\"1\"},\"groups\":[]}";
+	const char *new = "{\"attributes\":{\"a\":\"x\\\\\\\\\",\"b\":\"q\\\"\",\"c\":[\"\\\\\\\"]\",2],\"external_id\":\"1\"},\"groups\":[]}";
+	const char *loose = "{ \"attributes\": {\"a\": \"x\\\\\\\\\", \"b\": \"q\\\"\", \"c\": [\"\\\\\\\"]\", 2], \"external_id\": \"1\"}, \"groups\": [] }";
+	assert_int_equal(payload_diff(slice_of(old), slice_of(new), &a, &d, &err), JERR_OK);
+	assert_int_equal(d.n_changes, 2);
+	assert_string_equal(d.changes[0].field, "a");
+	assert_string_equal(d.changes[0].old_json, "\"x\\\\\"");
+	assert_string_equal(d.changes[0].new_json, "\"x\\\\\\\\\"");
+	assert_int_equal(d.changes[0].new_len, strlen(d.changes[0].new_json));
+	assert_string_equal(d.changes[1].field, "c");
+	assert_string_equal(d.changes[1].new_json, "[\"\\\\\\\"]\",2]");
+	assert_int_equal(d.changes[1].new_len, strlen(d.changes[1].new_json));
+	assert_int_equal(payload_diff(slice_of(old), slice_of(loose), &a, &g, &err), JERR_OK);
+	assert_int_equal(g.n_changes, d.n_changes);
+	for (size_t i = 0; i < g.n_changes; i++) {
+		assert_string_equal(g.changes[i].field, d.changes[i].field);
+		assert_int_equal(g.changes[i].new_len, strlen(g.changes[i].new_json));
+	}
+
+	/* keys out of order (an older writer): the changes still come sorted by field */
+	const char *unsorted = "{\"attributes\":{\"z\":1,\"external_id\":\"1\",\"m\\\"x\":2,\"b\":3},\"groups\":[]}";
+	assert_int_equal(payload_diff((struct slice){ 0 }, slice_of(unsorted), &a, &d, &err), JERR_OK);
+	assert_int_equal(d.n_changes, 4);
+	assert_string_equal(d.changes[0].field, "b");
+	assert_string_equal(d.changes[1].field, "external_id");
+	assert_string_equal(d.changes[2].field, "m\"x");
+	assert_string_equal(d.changes[3].field, "z");
+	assert_string_equal(d.changes[3].new_json, "1");
+	assert_int_equal(d.changes[3].new_len, 1);
+	/* an unterminated string is not canonical: the general path refuses it */
+	assert_int_equal(payload_diff((struct slice){ 0 }, slice_of("{\"attributes\":{\"a\":\"x\\\"}},\"groups\":[]}"),
+				      &a, &d, &err), JERR_STATE);
+	jerror_release(&err);
+	arena_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_sorted_with_conversions),
 		cmocka_unit_test(test_diff_fields_and_groups),
 		cmocka_unit_test(test_diff_escapes_and_full),
+		cmocka_unit_test(test_diff_fast_scanner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -431,6 +431,10 @@ static void test_disk_full(void **s)
 		struct rkey k = { true, i, SLICE_LIT("big") };
 		rc = state_put(st, "d", &k, (struct slice){ big.buf, big.len }, h, true, &err);
 	}
+	/* puts in a transaction are written behind (sqlite_internal.h): the failure
+	 * surfaces at the next statement, here the commit, which rolls back */
+	assert_int_equal(rc, JERR_OK);
+	rc = state_commit(st, &err);
 	assert_int_equal(rc, JERR_STATE);
 	assert_non_null(strstr(err.msg.buf, "the disk is full"));
 	assert_non_null(strstr(err.msg.buf, path));
@@ -446,6 +450,24 @@ static void test_disk_full(void **s)
 	assert_true(found);
 	assert_true(slice_eq_str(row->payload, "{\"committed\":true}"));
 	put_ok(st, "d", IK(2), "{}", true);
+
+	/* a full batch of kept puts (one multi-row INSERT) that does not fit: the put after
+	 * it fails with the disk full, naming how many rows and the destination */
+	strbuf_reset(&big);
+	for (int i = 0; i < 40; i++)
+		strbuf_addstr(&big, "0123456789abcdef");
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	rc = JERR_OK;
+	for (int64_t i = 1000; i < 1000 + 257 && !rc; i++) {
+		struct rkey k = { true, i, { NULL, 0 } };
+		rc = state_put(st, "d", &k, (struct slice){ big.buf, big.len }, h, true, &err);
+	}
+	assert_int_equal(rc, JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "could not store 256 records of destination \"d\""));
+	assert_non_null(strstr(err.msg.buf, "the disk is full"));
+	state_rollback(st);
+	assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
+	assert_int_equal(n, 2);
 	state_close(st);
 
 	st = open_ok(path, STATE_OPEN_READONLY);

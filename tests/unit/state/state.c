@@ -1,5 +1,7 @@
 /* state.c: tests of the state store's interface (src/state/state.c), on every back end. */
 #include "state/backends.h"
+
+#include "base/timeutil.h"
 #include "state/confgen.h"
 #include "state/runnotes.h"
 
@@ -436,6 +438,114 @@ static void test_large_transactions(void **s)
 		assert_true(row->confirmed);
 		assert_true(row->in_scope);
 	}
+	state_close(st);
+	jerror_release(&err);
+	free(path);
+}
+
+/*
+ * Keys that look alike in one transaction: text and integer spellings of the same
+ * digits, the same key for two destinations, negative keys, a text key put again
+ * (PostgreSQL finds a key already waiting in its batch by hash and sends the first
+ * before the second). Every row ends as last put, and confirmed at about now.
+ */
+static void test_put_batch_lookalike_keys(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct state_row *row = NULL;
+	char payload[64], key[32];
+	bool found = false;
+	const int n = 600;
+	int64_t t0 = time_now_ms();
+
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	for (int i = -n; i <= n; i++) {
+		snprintf(payload, sizeof(payload), "{\"i\":%d}", i);
+		tb_put(st, "d", (struct rkey){ true, i, { NULL, 0 } }, payload, true);
+		snprintf(key, sizeof(key), "%d", i);
+		snprintf(payload, sizeof(payload), "{\"t\":%d}", i);
+		tb_put(st, "d", (struct rkey){ false, 0, slice_of(key) }, payload, true);
+		snprintf(payload, sizeof(payload), "{\"e\":%d}", i);
+		tb_put(st, "e", (struct rkey){ true, i, { NULL, 0 } }, payload, true);
+		if (i % 97 == 0) { /* again, text and integer, in the same batch */
+			snprintf(payload, sizeof(payload), "{\"t2\":%d}", i);
+			tb_put(st, "d", (struct rkey){ false, 0, slice_of(key) }, payload, true);
+			snprintf(payload, sizeof(payload), "{\"i2\":%d}", i);
+			tb_put(st, "d", (struct rkey){ true, i, { NULL, 0 } }, payload, true);
+		}
+	}
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+
+	uint64_t count = 0;
+	assert_int_equal(state_count(st, "d", &count, &err), JERR_OK);
+	assert_int_equal(count, 2 * (2 * n + 1));
+	assert_int_equal(state_count(st, "e", &count, &err), JERR_OK);
+	assert_int_equal(count, 2 * n + 1);
+	for (int i = -n; i <= n; i++) {
+		struct rkey ik = { true, i, { NULL, 0 } };
+		snprintf(key, sizeof(key), "%d", i);
+		struct rkey tk = { false, 0, slice_of(key) };
+		assert_int_equal(state_get(st, "d", &ik, &row, &found, &err), JERR_OK);
+		assert_true(found);
+		snprintf(payload, sizeof(payload), i % 97 ? "{\"i\":%d}" : "{\"i2\":%d}", i);
+		assert_true(slice_eq_str(row->payload, payload));
+		assert_true(row->confirmed && row->confirmed_at >= t0 - 1000 && row->confirmed_at <= time_now_ms() + 1000);
+		assert_int_equal(state_get(st, "d", &tk, &row, &found, &err), JERR_OK);
+		assert_true(found);
+		snprintf(payload, sizeof(payload), i % 97 ? "{\"t\":%d}" : "{\"t2\":%d}", i);
+		assert_true(slice_eq_str(row->payload, payload));
+		assert_int_equal(state_get(st, "e", &ik, &row, &found, &err), JERR_OK);
+		assert_true(found);
+		snprintf(payload, sizeof(payload), "{\"e\":%d}", i);
+		assert_true(slice_eq_str(row->payload, payload));
+	}
+	state_close(st);
+	jerror_release(&err);
+	free(path);
+}
+
+/*
+ * Puts inside a transaction are written behind, in batches (both back ends): every
+ * read in the same transaction sees them (one record, counts, a cursor), a key put
+ * again reads as its last put, and a rollback leaves none of them.
+ */
+static void test_puts_seen_in_transaction(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct state_row *row = NULL;
+	char payload[32];
+	bool found = false;
+	uint64_t count = 0;
+
+	tb_put(st, "d", IK(1), "{\"before\":1}", true);
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	for (int i = 2; i <= 300; i++) { /* a full batch of 256 and some */
+		snprintf(payload, sizeof(payload), "{\"n\":%d}", i);
+		tb_put(st, "d", (struct rkey){ true, i, { NULL, 0 } }, payload, true);
+	}
+	tb_put(st, "d", IK(1), "{\"again\":1}", true);
+	struct rkey k299 = { true, 299, { NULL, 0 } };
+	assert_int_equal(state_get(st, "d", &k299, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_true(slice_eq_str(row->payload, "{\"n\":299}"));
+	struct rkey k1 = IK(1);
+	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_true(slice_eq_str(row->payload, "{\"again\":1}"));
+	tb_put(st, "d", (struct rkey){ true, 301, { NULL, 0 } }, "{\"n\":301}", true);
+	assert_int_equal(state_count(st, "d", &count, &err), JERR_OK);
+	assert_int_equal(count, 301);
+	state_rollback(st);
+
+	assert_int_equal(state_count(st, "d", &count, &err), JERR_OK);
+	assert_int_equal(count, 1);
+	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_true(slice_eq_str(row->payload, "{\"before\":1}"));
 	state_close(st);
 	jerror_release(&err);
 	free(path);
@@ -1308,6 +1418,8 @@ int main(void)
 		cmocka_unit_test(test_cursor_key_range_batches),
 		cmocka_unit_test(test_two_cursors_and_interleaved_writes),
 		cmocka_unit_test(test_large_transactions),
+		cmocka_unit_test(test_put_batch_lookalike_keys),
+		cmocka_unit_test(test_puts_seen_in_transaction),
 		cmocka_unit_test(test_cursor_large_payloads),
 		cmocka_unit_test(test_mark_failed),
 		cmocka_unit_test(test_set_exists),

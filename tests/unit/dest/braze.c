@@ -1,0 +1,176 @@
+/*
+ * braze.c: tests for the Braze connector's request side (src/dest/braze_request.c,
+ * braze.c): rows made from the engine's changes (one allocation each), their track
+ * objects, the exact request bodies built from them, and which fields cost a data
+ * point. No HTTP: rows are queued on a struct braze that never sends.
+ */
+#include "support/testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/strbuf.h"
+#include "dest/braze_internal.h"
+
+static struct braze *braze_new(bool enrich)
+{
+	struct braze *b = calloc(1, sizeof(*b));
+	strbuf_init(&b->scratch, 8); /* small: the objects below must grow it */
+	b->enrich = enrich;
+	return b;
+}
+
+static void braze_free(struct braze *b)
+{
+	for (int i = 0; i < EP__COUNT; i++)
+		braze_batch_free(b->open[i], true);
+	while (b->ready_head) {
+		struct batch *bt = b->ready_head;
+		b->ready_head = bt->next;
+		braze_batch_free(bt, true);
+	}
+	strbuf_release(&b->scratch);
+	free(b);
+}
+
+static void test_field_billable(void **s)
+{
+	static const char *const free_fields[] = { "country", "email_subscribe", "external_id", "language",
+						   "push_subscribe", "subscription_groups" };
+	for (size_t i = 0; i < ARRAY_SIZE(free_fields); i++)
+		assert_false(dest_field_billable(free_fields[i]));
+	/* same first letter, same length, prefixes and longer names all cost a data point */
+	static const char *const billable[] = { "", "c", "countrx", "country2", "countr", "email", "emails",
+						"external_ib", "languagE", "push_subscribx", "subscription_group",
+						"first_name", "city", "score", "vip", "Country" };
+	for (size_t i = 0; i < ARRAY_SIZE(billable); i++)
+		assert_true(dest_field_billable(billable[i]));
+}
+
+/* A first export of key with two fields and a group, as the engine pushes it. */
+static void push(struct braze *b, const char *key, const char *payload, const char *changed)
+{
+	static const struct dest_field fields[] = { { "age", "19", 2 }, { "na\"me", "\"A\\\"n\"", 0 } };
+	static const char *const added[] = { "VIP" };
+	static const unsigned char hash[STATE_HASH_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+	struct rkey k = { .is_int = false, .text = slice_of(key) };
+	struct dest_change c = { .op = b->enrich ? DEST_ENRICH_NEW : DEST_UPSERT, .key = &k, .create = true,
+				 .fields = fields, .n_fields = 2, .groups_added = added, .n_added = 1,
+				 .new_payload = slice_of(payload), .new_hash = hash, .in_scope = true,
+				 .attempts = 2, .changed = slice_of(changed) };
+	braze_route_change(b, &c);
+}
+
+static void test_rows_and_track_body(void **s)
+{
+	struct braze *b = braze_new(false);
+	push(b, "u\"1", "{\"p\":1}", "[\"age\"]");
+	push(b, "u2", "", "");
+	struct batch *bt = b->open[EP_TRACK];
+	assert_non_null(bt);
+	assert_int_equal(bt->n, 2);
+
+	/* every part of the change is copied into the row's one allocation */
+	struct row *r = bt->rows[0];
+	assert_string_equal(r->key.text.ptr, "u\"1");
+	assert_int_equal(r->key.text.len, 3);
+	assert_string_equal(r->payload, "{\"p\":1}");
+	assert_int_equal(r->payload_len, 7);
+	assert_string_equal(r->changed, "[\"age\"]");
+	assert_int_equal(r->changed_len, 7);
+	assert_int_equal(r->hash[15], 16);
+	assert_true(r->in_scope && r->create);
+	assert_int_equal(r->attempts, 2);
+	assert_int_equal(r->data_points, 3); /* age, na"me and the group */
+	const char *obj = "{\"external_id\":\"u\\\"1\",\"age\":19,\"na\\\"me\":\"A\\\"n\",\"groups\":{\"add\":[\"VIP\"]}}";
+	assert_string_equal(r->object, obj);
+	assert_int_equal(r->object_len, strlen(obj));
+	/* no payload and no changed fields: none kept */
+	assert_null(bt->rows[1]->payload);
+	assert_int_equal(bt->rows[1]->payload_len, 0);
+	assert_null(bt->rows[1]->changed);
+
+	braze_build_body(b, bt);
+	assert_string_equal(bt->body.buf,
+			    "{\"attributes\":[{\"external_id\":\"u\\\"1\",\"age\":19,\"na\\\"me\":\"A\\\"n\",\"groups\":{\"add\":[\"VIP\"]}},"
+			    "{\"external_id\":\"u2\",\"age\":19,\"na\\\"me\":\"A\\\"n\",\"groups\":{\"add\":[\"VIP\"]}}]}");
+	assert_int_equal(bt->body.len, strlen(bt->body.buf));
+	/* built again (a retry): the same bytes */
+	struct strbuf first = STRBUF_INIT;
+	strbuf_addstr(&first, bt->body.buf);
+	braze_build_body(b, bt);
+	assert_string_equal(bt->body.buf, first.buf);
+	strbuf_release(&first);
+	braze_free(b);
+}
+
+static void test_full_batch_and_enrich_body(void **s)
+{
+	/* a full track batch (75 rows) moves to the ready queue; the next row opens another */
+	struct braze *b = braze_new(false);
+	char key[16];
+	for (int i = 0; i < 76; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		push(b, key, "{}", "");
+	}
+	assert_non_null(b->ready_head);
+	assert_int_equal(b->ready_head->n, 75);
+	assert_int_equal(b->open[EP_TRACK]->n, 1);
+	assert_string_equal(b->open[EP_TRACK]->rows[0]->key.text.ptr, "k75");
+	braze_build_body(b, b->ready_head);
+	assert_int_equal(b->ready_head->body.len, strlen(b->ready_head->body.buf));
+	assert_non_null(strstr(b->ready_head->body.buf, "{\"external_id\":\"k74\",\"age\":19,"));
+	assert_int_equal(b->ready_head->body.buf[b->ready_head->body.len - 1], '}');
+	braze_free(b);
+
+	/* enrich: the object goes to /users/export/ids first, and to track with the guard */
+	b = braze_new(true);
+	push(b, "e1", "{}", "");
+	struct batch *ids = b->open[EP_EXPORT_IDS];
+	assert_non_null(ids);
+	braze_build_body(b, ids);
+	assert_string_equal(ids->body.buf, "{\"external_ids\":[\"e1\"],\"fields_to_export\":[\"external_id\"]}");
+	struct batch *track = braze_batch_new(EP_TRACK);
+	braze_batch_add(track, ids->rows[0]);
+	ids->n = 0;
+	braze_build_body(b, track);
+	assert_string_equal(track->body.buf,
+			    "{\"attributes\":[{\"external_id\":\"e1\",\"age\":19,\"na\\\"me\":\"A\\\"n\","
+			    "\"groups\":{\"add\":[\"VIP\"]},\"_update_existing_only\":true}]}");
+	braze_batch_free(track, true);
+	braze_free(b);
+}
+
+/* Group changes: `groups` add and remove (a comma between), subscription groups apart. */
+static void test_group_ops_object(void **s)
+{
+	struct braze *b = braze_new(false);
+	static const char *const added[] = { "A", "11111111-2222-3333-4444-555555555555" };
+	static const char *const removed[] = { "B", "C\"" };
+	struct rkey k = { .is_int = true, .i = 7, .text = SLICE_LIT("7") };
+	struct dest_change c = { .op = DEST_UPSERT, .key = &k, .groups_added = added, .n_added = 2,
+				 .groups_removed = removed, .n_removed = 2, .in_scope = true };
+	braze_route_change(b, &c);
+	struct row *r = b->open[EP_TRACK]->rows[0];
+	assert_string_equal(r->object, "{\"external_id\":\"7\",\"groups\":{\"add\":[\"A\"],\"remove\":[\"B\",\"C\\\"\"]},"
+				       "\"subscription_groups\":[{\"subscription_group_id\":"
+				       "\"11111111-2222-3333-4444-555555555555\",\"subscription_state\":\"subscribed\"}]}");
+	assert_int_equal(r->data_points, 3);
+	/* only removals */
+	c.n_added = 0;
+	braze_route_change(b, &c);
+	assert_string_equal(b->open[EP_TRACK]->rows[1]->object,
+			    "{\"external_id\":\"7\",\"groups\":{\"remove\":[\"B\",\"C\\\"\"]}}");
+	braze_free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_field_billable),
+		cmocka_unit_test(test_rows_and_track_body),
+		cmocka_unit_test(test_full_batch_and_enrich_body),
+		cmocka_unit_test(test_group_ops_object),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
