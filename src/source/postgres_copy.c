@@ -151,7 +151,7 @@ enum jerr pgsrc_fetch_copy(struct pg_cursor *cur, bool *got, struct jerror *err)
 		return pgsrc_drain(cur, JERR_OK, err);
 	if (n < 0) {
 		jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
-			   sql_source_id(cur->src));
+			   sql_source_id(cur->rs.src));
 		pgsrc_detail(err, NULL, PQerrorMessage(pg));
 		return pgsrc_drain(cur, JERR_SOURCE, err);
 	}
@@ -159,7 +159,7 @@ enum jerr pgsrc_fetch_copy(struct pg_cursor *cur, bool *got, struct jerror *err)
 	if (!copy_split(buf, (size_t)n, cur->fields, cur->n_fields)) {
 		/* not expected from a server: the cursor stops, close cancels the rest */
 		jerror_set(err, JERR_SOURCE, "source \"%s\": malformed COPY row from the "
-			   "server", sql_source_id(cur->src));
+			   "server", sql_source_id(cur->rs.src));
 		jerror_detail(err, "expected %d tab-separated fields: \"%.100s\"",
 			      cur->n_fields, buf);
 		return JERR_SOURCE;
