@@ -1,5 +1,5 @@
 /*
- * sqlcursor.h: the row state a SQL row cursor keeps whatever its driver (PostgreSQL,
+ * sqlcursor.h: the row state a SQL row cursor keeps whatever its driver (PostgreSQL, MySQL,
  * SQLite): the source, the plan's shape (grouped, integer key, key column, the COUNT(*)
  * and since columns), the current row and the arena its strings live in, and the count of
  * rows skipped for a NULL key. A cursor embeds one and calls:
