@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "base/strbuf.h"
+#include "source/tsvfield.h"
 
 bool chw_base_url(const char *host, const char *port, struct strbuf *url, struct strbuf *why)
 {
@@ -166,22 +167,13 @@ bool chw_split_tsv(char *line, size_t len, struct chw_field *f, size_t n)
 	for (;;) {
 		if (i == n)
 			return false;
-		if (end - r >= 2 && r[0] == '\\' && r[1] == 'N' && (end - r == 2 || r[2] == '\t')) {
+		if (tsv_field_is_null(r, end)) {
 			f[i++] = (struct chw_field){ "", 0, true };
 			r += 2;
 		} else {
-			char *start = r, *w;
-			while (r < end && *r != '\t' && *r != '\\')
-				r++;
-			w = r;
-			while (r < end && *r != '\t') {
-				if (*r != '\\')
-					*w++ = *r++;
-				else if (++r == end)
-					return false;
-				else
-					*w++ = tsv_escape(&r, end);
-			}
+			char *start = r, *w = tsv_field_decode(&r, end, tsv_escape);
+			if (!w)
+				return false;
 			f[i++] = (struct chw_field){ start, (size_t)(w - start), false };
 			*w = '\0'; /* over the tab or the end (the caller's line has room: '\n') */
 		}

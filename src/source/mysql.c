@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "source/source.h"
+#include "source/sqlcursor.h"
 #include "source/sqlgen.h"
 
 /*
@@ -58,7 +59,7 @@ struct my_cursor {
 	struct source_cursor base; /* first */
 	struct my_conn *conn;
 	struct my_conn *own; /* the cursor's own connection (conn), or NULL */
-	const struct cfg_source *src;
+	struct sql_cursor_state rs; /* src, the plan's shape, the current row and its arena */
 	MYSQL_STMT *stmt; /* NULL once the rows are done */
 	MYSQL_RES *meta;  /* result metadata: the column types */
 	MYSQL_FIELD *fields;
@@ -67,13 +68,6 @@ struct my_cursor {
 	char **buf;       /* column buffers: buffer_length + 1 bytes (room for a NUL) */
 	unsigned long *len;
 	my_bool *is_null, *trunc;
-	struct arena arena;
-	struct source_row row;
-	bool grouped, int_key;
-	unsigned count_col;
-	unsigned since_col; /* 0: none */
-	uint64_t null_keys;
-	const char *key_column;
 };
 
 static const char *const my_source_types[] = {
@@ -433,12 +427,12 @@ static bool field_value(struct my_cursor *cur, unsigned idx, const struct cfg_pr
 	*v = VALUE_NULL;
 	if (cur->is_null[idx])
 		return true;
-	if (prop->is_array && !(cur->src->is_query && prop->query))
-		return sql_decode_array(prop, s, n, &cur->arena, v, &cur->row.n_invalid);
+	if (prop->is_array && !(cur->rs.src->is_query && prop->query))
+		return sql_decode_array(prop, s, n, &cur->rs.arena, v, &cur->rs.row.n_invalid);
 	if (!sql_is_text_type(prop->type) && is_numeric_field(cur->fields[idx].type)) {
 		return sql_value_from_number_text(prop->type, s, n, v);
 	}
-	return sql_value_from_text(prop->type, s, n, &cur->arena, v);
+	return sql_value_from_text(prop->type, s, n, &cur->rs.arena, v);
 }
 
 /* Point result bind i at a buffer of cap bytes (plus one for the NUL). */
@@ -453,12 +447,12 @@ static void set_col_buffer(struct my_cursor *cur, unsigned i, unsigned long cap)
 static void column_name(const struct my_cursor *cur, unsigned i, struct strbuf *sb)
 {
 	if (i == 0)
-		strbuf_addf(sb, "key column \"%s\"", cur->key_column);
-	else if (i <= cur->src->n_properties && cur->src->properties[i - 1]->column)
+		strbuf_addf(sb, "key column \"%s\"", cur->rs.key_column);
+	else if (i <= cur->rs.src->n_properties && cur->rs.src->properties[i - 1]->column)
 		strbuf_addf(sb, "column \"%s\" (property \"%s\")",
-			    cur->src->properties[i - 1]->column, cur->src->properties[i - 1]->id);
-	else if (i <= cur->src->n_properties)
-		strbuf_addf(sb, "property \"%s\"", cur->src->properties[i - 1]->id);
+			    cur->rs.src->properties[i - 1]->column, cur->rs.src->properties[i - 1]->id);
+	else if (i <= cur->rs.src->n_properties)
+		strbuf_addf(sb, "property \"%s\"", cur->rs.src->properties[i - 1]->id);
 	else
 		strbuf_addf(sb, "column \"%s\"", cur->fields[i].name);
 }
@@ -478,7 +472,7 @@ static enum jerr refetch_truncated(struct my_cursor *cur, struct jerror *err)
 			jerror_set(err, JERR_SOURCE_DATA,
 				   "source \"%s\": %s holds a value of %lu bytes, over the limit of "
 				   "%lu bytes",
-				   sql_source_id(cur->src), what.buf, cur->len[i], MY_MAX_VALUE);
+				   sql_source_id(cur->rs.src), what.buf, cur->len[i], MY_MAX_VALUE);
 			strbuf_release(&what);
 			return JERR_SOURCE_DATA;
 		}
@@ -491,14 +485,14 @@ static enum jerr refetch_truncated(struct my_cursor *cur, struct jerror *err)
 		source_wait_end(&cur->conn->watch);
 		if (failed) {
 			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
-				   sql_source_id(cur->src));
+				   sql_source_id(cur->rs.src));
 			jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
 			return JERR_SOURCE;
 		}
 	}
 	/* the statement keeps a copy of the binds: give it the grown buffers */
 	if (mysql_stmt_bind_result(cur->stmt, cur->out)) {
-		jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->src));
+		jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->rs.src));
 		jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
 		return JERR_SOURCE;
 	}
@@ -528,7 +522,7 @@ static void finish_stmt(struct my_cursor *cur)
 static enum jerr my_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
 {
 	struct my_cursor *cur = (struct my_cursor *)base;
-	struct source_row *r = &cur->row;
+	struct source_row *r = &cur->rs.row;
 	enum jerr rc;
 
 	*row = NULL;
@@ -544,35 +538,35 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 		}
 		if (f == MYSQL_DATA_TRUNCATED) {
 			if ((rc = refetch_truncated(cur, err)))
-				return cancelled_error(cur->conn, sql_source_id(cur->src), rc, err);
+				return cancelled_error(cur->conn, sql_source_id(cur->rs.src), rc, err);
 		} else if (f) {
 			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
-				   sql_source_id(cur->src));
+				   sql_source_id(cur->rs.src));
 			jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
-			return cancelled_error(cur->conn, sql_source_id(cur->src), JERR_SOURCE, err);
+			return cancelled_error(cur->conn, sql_source_id(cur->rs.src), JERR_SOURCE, err);
 		}
 		for (unsigned i = 0; i < cur->n_cols; i++)
 			if (!cur->is_null[i])
 				cur->buf[i][cur->len[i]] = '\0';
-		arena_reset(&cur->arena);
+		arena_reset(&cur->rs.arena);
 		if (cur->is_null[0]) {
 			int64_t k = 1;
-			if (cur->grouped && !cur->is_null[cur->count_col])
-				decimal_to_int64(cur->buf[cur->count_col], cur->len[cur->count_col], &k);
-			cur->null_keys += (uint64_t)k;
+			if (cur->rs.grouped && !cur->is_null[cur->rs.count_col])
+				decimal_to_int64(cur->buf[cur->rs.count_col], cur->len[cur->rs.count_col], &k);
+			cur->rs.null_keys += (uint64_t)k;
 			continue;
 		}
 		r->n_invalid = 0;
-		if ((rc = sql_row_key(cur->src, cur->key_column, cur->int_key, cur->buf[0], cur->len[0], false,
-				      &cur->arena, &r->key, err)))
+		if ((rc = sql_row_key(cur->rs.src, cur->rs.key_column, cur->rs.int_key, cur->buf[0], cur->len[0], false,
+				      &cur->rs.arena, &r->key, err)))
 			return rc;
 		for (size_t i = 0; i < r->n_values; i++) {
-			if (!field_value(cur, (unsigned)i + 1, cur->src->properties[i], &r->values[i]))
+			if (!field_value(cur, (unsigned)i + 1, cur->rs.src->properties[i], &r->values[i]))
 				sql_row_invalid(&cur->base, r, i, cur->buf[i + 1], cur->len[i + 1]);
 		}
 		r->since = (struct slice){ "", 0 };
-		if (cur->since_col && !cur->is_null[cur->since_col])
-			r->since = (struct slice){ cur->buf[cur->since_col], cur->len[cur->since_col] };
+		if (cur->rs.since_col && !cur->is_null[cur->rs.since_col])
+			r->since = (struct slice){ cur->buf[cur->rs.since_col], cur->len[cur->rs.since_col] };
 		*row = r;
 		return JERR_OK;
 	}
@@ -591,15 +585,14 @@ static void free_cursor(struct my_cursor *cur)
 	free(cur->len);
 	free(cur->is_null);
 	free(cur->trunc);
-	arena_release(&cur->arena);
-	free(cur->row.values);
+	sql_cursor_state_release(&cur->rs);
 	free(cur);
 }
 
 static void my_close(struct source_cursor *base)
 {
 	struct my_cursor *cur = (struct my_cursor *)base;
-	sql_warn_null_keys(cur->src, cur->null_keys, cur->key_column);
+	sql_warn_null_keys(cur->rs.src, cur->rs.null_keys, cur->rs.key_column);
 	free_cursor(cur); /* the statement's unread rows are read and discarded */
 }
 
@@ -662,15 +655,7 @@ static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 	cur->base.ops = &my_cursor_ops;
 	cur->base.source = src;
 	strbuf_init(&cur->base.prev_text, 0);
-	cur->src = src;
-	arena_init(&cur->arena);
-	cur->row.n_values = src->n_properties;
-	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
-	cur->grouped = p.grouped;
-	cur->int_key = p.int_key;
-	cur->key_column = p.key_column;
-	cur->count_col = (unsigned)src->n_properties + 1;
-	cur->since_col = (unsigned)p.since_col;
+	sql_cursor_state_init(&cur->rs, src, &p);
 
 	my_bool off = 0;
 	bool bound = false, failed;

@@ -15,6 +15,7 @@
 #include "base/strbuf.h"
 #include "source/postgres_internal.h"
 #include "source/sqlgen.h"
+#include "source/tsvfield.h"
 
 static int hex_digit(char c)
 {
@@ -114,22 +115,13 @@ static bool copy_split(char *row, size_t len, struct pg_field *f, int n)
 	for (;;) {
 		if (i == n)
 			return false;
-		if (end - r >= 2 && r[0] == '\\' && r[1] == 'N' && (end - r == 2 || r[2] == '\t')) {
+		if (tsv_field_is_null(r, end)) {
 			f[i++] = (struct pg_field){ "", 0, true };
 			r += 2;
 		} else {
-			char *start = r, *w;
-			while (r < end && *r != '\t' && *r != '\\')
-				r++; /* no escapes so far: nothing to move */
-			w = r;
-			while (r < end && *r != '\t') {
-				if (*r != '\\')
-					*w++ = *r++;
-				else if (++r == end)
-					return false;
-				else
-					*w++ = copy_escape(&r, end);
-			}
+			char *start = r, *w = tsv_field_decode(&r, end, copy_escape);
+			if (!w)
+				return false;
 			f[i++] = (struct pg_field){ start, (size_t)(w - start), false };
 			*w = '\0'; /* over the tab (r still tells) or at the end */
 		}
@@ -151,7 +143,7 @@ enum jerr pgsrc_fetch_copy(struct pg_cursor *cur, bool *got, struct jerror *err)
 		return pgsrc_drain(cur, JERR_OK, err);
 	if (n < 0) {
 		jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
-			   sql_source_id(cur->src));
+			   sql_source_id(cur->rs.src));
 		pgsrc_detail(err, NULL, PQerrorMessage(pg));
 		return pgsrc_drain(cur, JERR_SOURCE, err);
 	}
@@ -159,7 +151,7 @@ enum jerr pgsrc_fetch_copy(struct pg_cursor *cur, bool *got, struct jerror *err)
 	if (!copy_split(buf, (size_t)n, cur->fields, cur->n_fields)) {
 		/* not expected from a server: the cursor stops, close cancels the rest */
 		jerror_set(err, JERR_SOURCE, "source \"%s\": malformed COPY row from the "
-			   "server", sql_source_id(cur->src));
+			   "server", sql_source_id(cur->rs.src));
 		jerror_detail(err, "expected %d tab-separated fields: \"%.100s\"",
 			      cur->n_fields, buf);
 		return JERR_SOURCE;

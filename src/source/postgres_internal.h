@@ -23,6 +23,7 @@
 #include "base/arena.h"
 #include "base/error.h"
 #include "source/source.h"
+#include "source/sqlcursor.h"
 #include "source/sqlgen.h"
 
 struct pg_conn {
@@ -49,7 +50,7 @@ struct pg_field {
 struct pg_cursor {
 	struct source_cursor base; /* first */
 	struct pg_conn *conn;
-	const struct cfg_source *src;
+	struct sql_cursor_state rs; /* src, the plan's shape, the current row and its arena */
 	bool copy;         /* rows from COPY ... TO STDOUT, else single-row mode */
 	PGresult *res;     /* single-row mode: the current row */
 	char *copy_row;    /* COPY: the current row (PQfreemem), fields point into it */
@@ -60,13 +61,6 @@ struct pg_cursor {
 	int n_fields;
 	Oid *types;        /* per column, from the statement's description */
 	struct pg_field *fields; /* the current row */
-	struct arena arena;
-	struct source_row row;
-	bool grouped, int_key;
-	int count_col;
-	int since_col; /* 0: none */
-	uint64_t null_keys;
-	const char *key_column;
 	char sqlstate[6]; /* of the last error */
 };
 

@@ -41,8 +41,8 @@ static bool field_value(struct pg_cursor *cur, int idx, const struct cfg_propert
 	*v = VALUE_NULL;
 	if (f->null)
 		return true;
-	if (prop->is_array && !(cur->src->is_query && prop->query))
-		return sql_decode_array(prop, s, n, &cur->arena, v, &cur->row.n_invalid);
+	if (prop->is_array && !(cur->rs.src->is_query && prop->query))
+		return sql_decode_array(prop, s, n, &cur->rs.arena, v, &cur->rs.row.n_invalid);
 	if (t == BOOLOID) {
 		bool b = s[0] == 't';
 		if (!sql_is_text_type(prop->type))
@@ -54,7 +54,7 @@ static bool field_value(struct pg_cursor *cur, int idx, const struct cfg_propert
 		    t == FLOAT4OID || t == FLOAT8OID || t == NUMERICOID)) {
 		return sql_value_from_number_text(prop->type, s, n, v);
 	}
-	return sql_value_from_text(prop->type, s, n, &cur->arena, v); /* the row lives until the next one */
+	return sql_value_from_text(prop->type, s, n, &cur->rs.arena, v); /* the row lives until the next one */
 }
 
 enum jerr pgsrc_result_error(struct pg_cursor *cur, PGresult *res, struct jerror *err)
@@ -62,7 +62,7 @@ enum jerr pgsrc_result_error(struct pg_cursor *cur, PGresult *res, struct jerror
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *msg = res ? PQresultErrorMessage(res) : "";
 	snprintf(cur->sqlstate, sizeof(cur->sqlstate), "%s", state ? state : "");
-	jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->src));
+	jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->rs.src));
 	pgsrc_detail(err, NULL, *msg ? msg : PQerrorMessage(cur->conn->pg));
 	if (state && !strncmp(state, "42501", 5))
 		jerror_hint(err, "grant the app's user SELECT on the table (app \"%s\")",
@@ -73,7 +73,7 @@ enum jerr pgsrc_result_error(struct pg_cursor *cur, PGresult *res, struct jerror
 /* rc, or the watcher's error when it cancelled the statement (timeout, stop). */
 static enum jerr cancelled_error(struct pg_cursor *cur, enum jerr rc, struct jerror *err)
 {
-	return source_watch_rc(&cur->conn->watch, rc, "source", sql_source_id(cur->src), err);
+	return source_watch_rc(&cur->conn->watch, rc, "source", sql_source_id(cur->rs.src), err);
 }
 
 /*
@@ -114,12 +114,12 @@ static void row_release(struct pg_cursor *cur)
 /* The row layout, from the statement's description or its first row: types per column. */
 enum jerr pgsrc_set_columns(struct pg_cursor *cur, const PGresult *res, struct jerror *err)
 {
-	int need = 1 + (int)cur->src->n_properties + (cur->grouped ? 1 : 0) +
-		   (cur->since_col ? 1 : 0);
+	int need = 1 + (int)cur->rs.src->n_properties + (cur->rs.grouped ? 1 : 0) +
+		   (cur->rs.since_col ? 1 : 0);
 	if (PQnfields(res) != need)
 		return jerror_set(err, JERR_SOURCE,
 				  "source \"%s\": the query has %d columns, not %d",
-				  sql_source_id(cur->src), PQnfields(res), need);
+				  sql_source_id(cur->rs.src), PQnfields(res), need);
 	cur->n_fields = need;
 	cur->types = xcalloc((size_t)need, sizeof(Oid));
 	cur->fields = xcalloc((size_t)need, sizeof(struct pg_field));
@@ -174,7 +174,7 @@ static enum jerr fetch(struct pg_cursor *cur, bool *got, struct jerror *err)
 static enum jerr pg_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
 {
 	struct pg_cursor *cur = (struct pg_cursor *)base;
-	struct source_row *r = &cur->row;
+	struct source_row *r = &cur->rs.row;
 	enum jerr rc;
 
 	*row = NULL;
@@ -192,24 +192,24 @@ static enum jerr pg_next(struct source_cursor *base, struct source_row **row, st
 				return JERR_OK;
 		}
 		const struct pg_field *f = cur->fields;
-		arena_reset(&cur->arena);
+		arena_reset(&cur->rs.arena);
 		if (f[0].null) {
-			cur->null_keys += cur->grouped ? sql_null_key_rows(f[cur->count_col].s, f[cur->count_col].len) : 1;
+			cur->rs.null_keys += cur->rs.grouped ? sql_null_key_rows(f[cur->rs.count_col].s, f[cur->rs.count_col].len) : 1;
 			continue;
 		}
 		r->n_invalid = 0;
 		/* an integer column's text is canonical already */
 		bool canonical = cur->types[0] == INT8OID || cur->types[0] == INT4OID || cur->types[0] == INT2OID;
-		if ((rc = sql_row_key(cur->src, cur->key_column, cur->int_key, f[0].s, f[0].len, canonical,
-				      &cur->arena, &r->key, err)))
+		if ((rc = sql_row_key(cur->rs.src, cur->rs.key_column, cur->rs.int_key, f[0].s, f[0].len, canonical,
+				      &cur->rs.arena, &r->key, err)))
 			return rc;
 		for (size_t i = 0; i < r->n_values; i++) {
-			if (!field_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i]))
+			if (!field_value(cur, (int)i + 1, cur->rs.src->properties[i], &r->values[i]))
 				sql_row_invalid(&cur->base, r, i, f[i + 1].s, f[i + 1].len);
 		}
 		r->since = (struct slice){ "", 0 };
-		if (cur->since_col && !f[cur->since_col].null)
-			r->since = (struct slice){ f[cur->since_col].s, f[cur->since_col].len };
+		if (cur->rs.since_col && !f[cur->rs.since_col].null)
+			r->since = (struct slice){ f[cur->rs.since_col].s, f[cur->rs.since_col].len };
 		*row = r;
 		return JERR_OK;
 	}
@@ -218,7 +218,7 @@ static enum jerr pg_next(struct source_cursor *base, struct source_row **row, st
 static void pg_close(struct source_cursor *base)
 {
 	struct pg_cursor *cur = (struct pg_cursor *)base;
-	sql_warn_null_keys(cur->src, cur->null_keys, cur->key_column);
+	sql_warn_null_keys(cur->rs.src, cur->rs.null_keys, cur->rs.key_column);
 	row_release(cur);
 	if (!cur->done) {
 		/* stop the server sending the rest, then drain */
@@ -240,8 +240,7 @@ static void pg_close(struct source_cursor *base)
 	if (cur->conn)
 		cur->conn->streaming = false;
 	pgsrc_disconnect(cur->own);
-	arena_release(&cur->arena);
-	free(cur->row.values);
+	sql_cursor_state_release(&cur->rs);
 	free(cur->fields);
 	free(cur->types);
 	free(cur);
@@ -251,7 +250,7 @@ static const struct source_cursor_ops pg_cursor_ops = { pg_next, pg_close };
 
 enum jerr pgsrc_send_failed(struct pg_cursor *cur, struct jerror *err)
 {
-	jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->src));
+	jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->rs.src));
 	pgsrc_detail(err, NULL, PQerrorMessage(cur->conn->pg));
 	return JERR_SOURCE;
 }
@@ -271,7 +270,7 @@ static enum jerr start_bound(struct pg_cursor *cur, const struct sql_plan *p, st
 	cur->conn->streaming = true;
 	cur->done = false;
 	if (!PQsetSingleRowMode(pg))
-		log_warn("source \"%s\": single-row mode unavailable", sql_source_id(cur->src));
+		log_warn("source \"%s\": single-row mode unavailable", sql_source_id(cur->rs.src));
 	return JERR_OK;
 }
 
@@ -304,16 +303,8 @@ enum jerr pgsrc_open_cursor(void *conn, const struct cfg_source *src,
 	cur->conn = c;
 	cur->own = own;
 	own = NULL;
-	cur->src = src;
 	cur->done = true; /* nothing running yet */
-	cur->grouped = p.grouped;
-	cur->int_key = p.int_key;
-	cur->key_column = p.key_column;
-	cur->count_col = (int)src->n_properties + 1;
-	cur->since_col = p.since_col;
-	arena_init(&cur->arena);
-	cur->row.n_values = src->n_properties;
-	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
+	sql_cursor_state_init(&cur->rs, src, &p);
 
 	/* the first row (or the error) now, so open_cursor reports a broken query */
 	if ((rc = pgsrc_begin(c, sql_source_id(src), err)))

@@ -17,6 +17,7 @@
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "source/source.h"
+#include "source/sqlcursor.h"
 #include "source/sqlgen.h"
 
 /*
@@ -48,14 +49,7 @@ struct sq_cursor {
 	struct source_cursor base; /* first */
 	sqlite3_stmt *stmt;
 	struct sq_conn *conn;
-	const struct cfg_source *src;
-	struct arena arena; /* the current row's strings, arrays, key text */
-	struct source_row row;
-	bool grouped, int_key;
-	int count_col;
-	int since_col; /* 0: none */
-	uint64_t null_keys;
-	const char *key_column;
+	struct sql_cursor_state rs; /* src, the plan's shape, the current row and its arena */
 };
 
 static const char *const sqlite_source_types[] = {
@@ -314,10 +308,10 @@ static bool column_value(struct sq_cursor *cur, int idx, const struct cfg_proper
 	*v = VALUE_NULL;
 	if (t == SQLITE_NULL)
 		return true;
-	if (prop->is_array && !(cur->src->is_query && prop->query)) {
+	if (prop->is_array && !(cur->rs.src->is_query && prop->query)) {
 		const char *s = (const char *)sqlite3_column_text(st, idx);
 		size_t n = (size_t)sqlite3_column_bytes(st, idx);
-		return sql_decode_array(prop, s, n, &cur->arena, v, &cur->row.n_invalid);
+		return sql_decode_array(prop, s, n, &cur->rs.arena, v, &cur->rs.row.n_invalid);
 	}
 	if (t == SQLITE_INTEGER && !sql_is_text_type(prop->type))
 		return sql_value_from_int(prop->type, sqlite3_column_int64(st, idx), v);
@@ -325,14 +319,14 @@ static bool column_value(struct sq_cursor *cur, int idx, const struct cfg_proper
 		return sql_value_from_real(prop->type, sqlite3_column_double(st, idx), v);
 	const char *s = (const char *)sqlite3_column_text(st, idx);
 	size_t n = (size_t)sqlite3_column_bytes(st, idx);
-	return sql_value_from_text(prop->type, s, n, &cur->arena, v); /* sqlite keeps s until the next step */
+	return sql_value_from_text(prop->type, s, n, &cur->rs.arena, v); /* sqlite keeps s until the next step */
 }
 
 static enum jerr sq_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
 {
 	struct sq_cursor *cur = (struct sq_cursor *)base;
 	sqlite3_stmt *st = cur->stmt;
-	struct source_row *r = &cur->row;
+	struct source_row *r = &cur->rs.row;
 
 	*row = NULL;
 	if (!st)
@@ -347,27 +341,27 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 			return JERR_OK;
 		}
 		if (rc != SQLITE_ROW) {
-			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->src));
+			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(cur->rs.src));
 			jerror_detail(err, "%s", sqlite3_errmsg(cur->conn->db));
 			if (source_watch_cancelled(&cur->conn->watch) == SOURCE_CANCEL_STOP) {
 				struct strbuf what = STRBUF_INIT;
-				strbuf_addf(&what, "source \"%s\"", sql_source_id(cur->src));
+				strbuf_addf(&what, "source \"%s\"", sql_source_id(cur->rs.src));
 				enum jerr code = source_watch_error(&cur->conn->watch, what.buf, err);
 				strbuf_release(&what);
 				return code;
 			}
 			return JERR_SOURCE;
 		}
-		arena_reset(&cur->arena);
+		arena_reset(&cur->rs.arena);
 		int kt = sqlite3_column_type(st, 0);
 		if (kt == SQLITE_NULL) {
-			cur->null_keys += cur->grouped ? (uint64_t)sqlite3_column_int64(st, cur->count_col)
+			cur->rs.null_keys += cur->rs.grouped ? (uint64_t)sqlite3_column_int64(st, cur->rs.count_col)
 						       : 1;
 			continue;
 		}
 		r->n_invalid = 0;
-		r->key.is_int = cur->int_key;
-		if (cur->int_key) {
+		r->key.is_int = cur->rs.int_key;
+		if (cur->rs.int_key) {
 			bool ok = true;
 			int64_t i = 0;
 			if (kt == SQLITE_INTEGER) {
@@ -381,24 +375,24 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 				ok = decimal_to_int64(s, (size_t)sqlite3_column_bytes(st, 0), &i);
 			}
 			if (!ok)
-				return sql_key_not_integer(cur->src, cur->key_column,
+				return sql_key_not_integer(cur->rs.src, cur->rs.key_column,
 							   (const char *)sqlite3_column_text(st, 0), err);
 			r->key.i = i;
-			r->key.text.ptr = sql_fmt_i64(&cur->arena, i, &r->key.text.len);
+			r->key.text.ptr = sql_fmt_i64(&cur->rs.arena, i, &r->key.text.len);
 		} else {
 			r->key.i = 0;
 			r->key.text.ptr = (const char *)sqlite3_column_text(st, 0);
 			r->key.text.len = (size_t)sqlite3_column_bytes(st, 0);
 		}
 		for (size_t i = 0; i < r->n_values; i++) {
-			if (!column_value(cur, (int)i + 1, cur->src->properties[i], &r->values[i]))
+			if (!column_value(cur, (int)i + 1, cur->rs.src->properties[i], &r->values[i]))
 				sql_row_invalid(&cur->base, r, i, (const char *)sqlite3_column_text(st, (int)i + 1),
 						(size_t)sqlite3_column_bytes(st, (int)i + 1));
 		}
 		r->since = (struct slice){ "", 0 };
-		if (cur->since_col && sqlite3_column_type(st, cur->since_col) != SQLITE_NULL) {
-			r->since.ptr = (const char *)sqlite3_column_text(st, cur->since_col);
-			r->since.len = (size_t)sqlite3_column_bytes(st, cur->since_col);
+		if (cur->rs.since_col && sqlite3_column_type(st, cur->rs.since_col) != SQLITE_NULL) {
+			r->since.ptr = (const char *)sqlite3_column_text(st, cur->rs.since_col);
+			r->since.len = (size_t)sqlite3_column_bytes(st, cur->rs.since_col);
 		}
 		*row = r;
 		return JERR_OK;
@@ -408,10 +402,9 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 static void sq_close(struct source_cursor *base)
 {
 	struct sq_cursor *cur = (struct sq_cursor *)base;
-	sql_warn_null_keys(cur->src, cur->null_keys, cur->key_column);
+	sql_warn_null_keys(cur->rs.src, cur->rs.null_keys, cur->rs.key_column);
 	sqlite3_finalize(cur->stmt);
-	arena_release(&cur->arena);
-	free(cur->row.values);
+	sql_cursor_state_release(&cur->rs);
 	free(cur);
 }
 
@@ -454,15 +447,7 @@ static enum jerr sq_open_cursor(void *conn, const struct cfg_source *src,
 	cur->stmt = st;
 	st = NULL;
 	cur->conn = c;
-	cur->src = src;
-	cur->grouped = p.grouped;
-	cur->int_key = p.int_key;
-	cur->key_column = p.key_column;
-	cur->count_col = (int)src->n_properties + 1;
-	cur->since_col = p.since_col;
-	arena_init(&cur->arena);
-	cur->row.n_values = src->n_properties;
-	cur->row.values = xcalloc(src->n_properties ? src->n_properties : 1, sizeof(struct value));
+	sql_cursor_state_init(&cur->rs, src, &p);
 	*out = &cur->base;
 out:
 	sqlite3_finalize(st);

@@ -88,42 +88,38 @@ enum jerr pg_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, si
 	return JERR_OK;
 }
 
-enum jerr pg_count(struct state *st, const char *dest_id, uint64_t *in_scope,
-		   struct jerror *err)
+/* Run the count statement id (p: its parameters, dest_id first) into *in_scope. */
+static enum jerr count_records(struct state *st, enum stmt_id id, const struct params *p, const char *dest_id,
+			       uint64_t *in_scope, struct jerror *err)
 {
-	struct pg_state *ps = ps_of(st);
-	struct params p = { 0 };
 	int64_t n;
-	enum jerr ret;
-
-	p_text(&p, dest_id);
-	ret = pg_run_int(ps, S_COUNT, &p, &n, err,
-			 "could not count records of destination \"%s\" in state store \"%s\"", dest_id,
-			 st->path);
+	enum jerr ret = pg_run_int(ps_of(st), id, p, &n, err,
+				   "could not count records of destination \"%s\" in state store \"%s\"", dest_id,
+				   st->path);
 	if (ret)
 		return ret;
 	*in_scope = (uint64_t)n;
 	return JERR_OK;
 }
 
+enum jerr pg_count(struct state *st, const char *dest_id, uint64_t *in_scope,
+		   struct jerror *err)
+{
+	struct params p = { 0 };
+
+	p_text(&p, dest_id);
+	return count_records(st, S_COUNT, &p, dest_id, in_scope, err);
+}
+
 enum jerr pg_count_range(struct state *st, const char *dest_id, const struct rkey *lo,
 			 const struct rkey *hi, uint64_t *in_scope, struct jerror *err)
 {
-	struct pg_state *ps = ps_of(st);
 	struct params p = { 0 };
-	int64_t n;
-	enum jerr ret;
 
 	p_text(&p, dest_id);
 	p_bound(&p, lo);
 	p_bound(&p, hi);
-	ret = pg_run_int(ps, S_COUNT_RANGE, &p, &n, err,
-			 "could not count records of destination \"%s\" in state store \"%s\"", dest_id,
-			 st->path);
-	if (ret)
-		return ret;
-	*in_scope = (uint64_t)n;
-	return JERR_OK;
+	return count_records(st, S_COUNT_RANGE, &p, dest_id, in_scope, err);
 }
 
 enum jerr pg_get(struct state *st, const char *dest_id, const struct rkey *key,
