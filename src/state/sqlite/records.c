@@ -24,20 +24,7 @@
  */
 static void decode_lean_row(sqlite3_stmt *s, struct state_row *row, char *keybuf)
 {
-	const void *hash;
-	const char *t;
-
-	sq_decode_key(s, CL_KEY, &row->key, keybuf);
-	t = (const char *)sqlite3_column_text(s, CL_PAYLOAD);
-	row->payload = (struct slice){ t ? t : "", (size_t)sqlite3_column_bytes(s, CL_PAYLOAD) };
-	hash = sqlite3_column_blob(s, CL_HASH);
-	if (hash && sqlite3_column_bytes(s, CL_HASH) == STATE_HASH_LEN)
-		memcpy(row->hash, hash, STATE_HASH_LEN);
-	else
-		memset(row->hash, 0, STATE_HASH_LEN);
-	row->in_scope = sqlite3_column_int(s, CL_IN_SCOPE) != 0;
-	row->pending = sqlite3_column_int(s, CL_PENDING) != 0;
-	row->attempts = sqlite3_column_int(s, CL_ATTEMPTS);
+	sq_decode_head(s, row, keybuf);
 	row->last_error = (struct slice){ "", 0 };
 	row->braze_exists = sqlite3_column_type(s, CL_EXISTS) == SQLITE_NULL ? -1
 			    : sqlite3_column_int(s, CL_EXISTS) != 0;

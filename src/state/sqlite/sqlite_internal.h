@@ -39,6 +39,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
@@ -90,6 +91,7 @@ enum { C_KEY, C_PAYLOAD, C_HASH, C_IN_SCOPE, C_PENDING, C_ATTEMPTS, C_LAST_ERROR
        C_EXISTS, C_CHECKED_AT, C_CONFIRMED_AT, C_UPDATED_AT };
 /* Columns of LEAN_COLUMNS (stmt.c): what the S_CUR_LEAN_* statements return (state_cursor_lean). */
 enum { CL_KEY, CL_PAYLOAD, CL_HASH, CL_IN_SCOPE, CL_PENDING, CL_ATTEMPTS, CL_EXISTS, CL_CHECKED_AT };
+_Static_assert((int)CL_ATTEMPTS == (int)C_ATTEMPTS && (int)CL_KEY == (int)C_KEY, "LEAN_COLUMNS starts as ROW_COLUMNS does");
 
 struct sq_pending_put; /* records.c */
 
@@ -188,6 +190,28 @@ int64_t sq_column_time(sqlite3_stmt *s, int col);
 uint64_t sq_column_count(sqlite3_stmt *s, int col);
 /* Fill row from the current result of s (ROW_COLUMNS); row borrows s's memory. */
 void sq_decode_row(sqlite3_stmt *s, struct state_row *row, char *keybuf);
+
+/*
+ * The columns ROW_COLUMNS and LEAN_COLUMNS both start with (key .. attempts, at the same
+ * indexes): into row, borrowing s's memory. Inline: it runs once per state row read.
+ */
+static inline void sq_decode_head(sqlite3_stmt *s, struct state_row *row, char *keybuf)
+{
+	const void *hash;
+	const char *t;
+
+	sq_decode_key(s, C_KEY, &row->key, keybuf);
+	t = (const char *)sqlite3_column_text(s, C_PAYLOAD);
+	row->payload = (struct slice){ t ? t : "", (size_t)sqlite3_column_bytes(s, C_PAYLOAD) };
+	hash = sqlite3_column_blob(s, C_HASH);
+	if (hash && sqlite3_column_bytes(s, C_HASH) == STATE_HASH_LEN)
+		memcpy(row->hash, hash, STATE_HASH_LEN);
+	else
+		memset(row->hash, 0, STATE_HASH_LEN);
+	row->in_scope = sqlite3_column_int(s, C_IN_SCOPE) != 0;
+	row->pending = sqlite3_column_int(s, C_PENDING) != 0;
+	row->attempts = sqlite3_column_int(s, C_ATTEMPTS);
+}
 
 /* ---- one-off statements (stmt.c) ---- */
 

@@ -356,20 +356,9 @@ int64_t sq_column_time(sqlite3_stmt *s, int col)
 
 void sq_decode_row(sqlite3_stmt *s, struct state_row *row, char *keybuf)
 {
-	const void *hash;
 	const char *t;
 
-	sq_decode_key(s, C_KEY, &row->key, keybuf);
-	t = (const char *)sqlite3_column_text(s, C_PAYLOAD);
-	row->payload = (struct slice){ t ? t : "", (size_t)sqlite3_column_bytes(s, C_PAYLOAD) };
-	hash = sqlite3_column_blob(s, C_HASH);
-	if (hash && sqlite3_column_bytes(s, C_HASH) == STATE_HASH_LEN)
-		memcpy(row->hash, hash, STATE_HASH_LEN);
-	else
-		memset(row->hash, 0, STATE_HASH_LEN);
-	row->in_scope = sqlite3_column_int(s, C_IN_SCOPE) != 0;
-	row->pending = sqlite3_column_int(s, C_PENDING) != 0;
-	row->attempts = sqlite3_column_int(s, C_ATTEMPTS);
+	sq_decode_head(s, row, keybuf);
 	t = (const char *)sqlite3_column_text(s, C_LAST_ERROR);
 	row->last_error = (struct slice){ t ? t : "", t ? (size_t)sqlite3_column_bytes(s, C_LAST_ERROR) : 0 };
 	row->braze_exists = sqlite3_column_type(s, C_EXISTS) == SQLITE_NULL ? -1
