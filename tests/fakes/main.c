@@ -87,9 +87,12 @@ static void write_atomic(const char *path, const char *data, size_t len)
 static void set_defaults(void)
 {
 	static const struct rate defaults[B__COUNT] = {
-		[B_TRACK] = { 3000, 3, 0, 0 },       [B_EXPORT] = { 250, 60, 0, 0 },
-		[B_DELETE] = { 20000, 60, 0, 0 },    [B_SUBSCRIPTION] = { 5000, 60, 0, 0 },
-		[B_RENAME] = { 1000, 60, 0, 0 },     [B_DEFAULT] = { 250000, 3600, 0, 0 },
+		[B_TRACK] = { .limit = 3000, .window_s = 3 },
+		[B_EXPORT] = { .limit = 250, .window_s = 60 },
+		[B_DELETE] = { .limit = 20000, .window_s = 60 },
+		[B_SUBSCRIPTION] = { .limit = 5000, .window_s = 60 },
+		[B_RENAME] = { .limit = 1000, .window_s = 60 },
+		[B_DEFAULT] = { .limit = 250000, .window_s = 3600 },
 	};
 	static const char *const blocked[] = { "null", "undefined", "nil", "none", "N/A" };
 	memcpy(sim.rates, defaults, sizeof(defaults));
