@@ -420,6 +420,10 @@ static bool scan_canonical(struct slice pl, struct arena *a, struct canon *c)
 	end = pl.ptr + pl.len;
 	if (pl.len < sizeof(head) || memcmp(p, head, sizeof(head) - 1))
 		return false;
+	/* a NUL byte is never in a payload joey wrote (a corrupt row): the general path
+	 * decides, and the values' lengths stay their strlen (payload_change.new_len) */
+	if (memchr(p, '\0', pl.len))
+		return false;
 	p += sizeof(head) - 1;
 	c->present = true;
 	c->keys = arena_alloc(a, cap * sizeof(*c->keys));
