@@ -153,6 +153,11 @@ struct state_ops {
 	 */
 	enum jerr (*cursor_fill)(struct state_cursor *cur, bool *end, struct jerror *err);
 	/*
+	 * The connection's last open cursor was closed (state_cursor_close); may be NULL.
+	 * SQLite ends the read transaction a read-only connection's cursors read in.
+	 */
+	void (*cursors_closed)(struct state *st);
+	/*
 	 * Optional (NULL: seeks query one key at a time). The batch for keys[0 .. n)
 	 * (ascending, n <= STATE_BATCH_ROWS): for each key the first row of cur's
 	 * destination at or after it, each row once, in key order; state_cursor_push each

@@ -309,7 +309,8 @@ void state_cursor_close(struct state_cursor *cur)
 {
 	if (!cur)
 		return;
-	cur->st->n_cursors--;
+	if (--cur->st->n_cursors == 0 && cur->st->ops->cursors_closed)
+		cur->st->ops->cursors_closed(cur->st);
 	strbuf_release(&cur->buf);
 	strbuf_release(&cur->last_text);
 	strbuf_release(&cur->from_text);

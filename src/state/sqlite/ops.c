@@ -18,6 +18,7 @@ const struct state_ops state_sqlite = {
 	.count_range = sq_count_range,
 	.get = sq_get,
 	.cursor_fill = sq_cursor_fill,
+	.cursors_closed = sq_cursors_closed,
 	.in_transaction = sq_in_transaction,
 	.begin = sq_begin,
 	.commit = sq_commit,

@@ -105,6 +105,7 @@ struct sq_state {
 	size_t n_pend, alloc_pend;
 	struct strbuf pend_bytes; /* their dest ids, key texts and payloads */
 	sqlite3_stmt *put_batch;  /* the INSERT of SQ_PUT_BATCH rows, prepared on first use */
+	bool read_held;           /* a read-only connection's cursors' read transaction is open */
 };
 
 static inline struct sq_state *sq_of(struct state *st)
@@ -122,6 +123,8 @@ static inline struct sq_state *sq_of(struct state *st)
  */
 #define SQ_PUT_BATCH 256
 enum jerr sq_flush_puts(struct sq_state *sq, struct jerror *err) JOEY_WUR;
+/* ops->cursors_closed: end the read transaction sq_cursor_fill began (records.c). */
+void sq_cursors_closed(struct state *st);
 void sq_drop_puts(struct sq_state *sq);
 
 /* ---- errors (stmt.c) ---- */

@@ -15,6 +15,7 @@
 
 #include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "state/backend.h"
 #include "state/state.h"
 
 #define IK(n) ((struct rkey){ true, (n), SLICE_LIT(#n) })
@@ -344,6 +345,64 @@ static void test_cursor_needs_no_sort(void **s)
 	free(dir);
 }
 
+/* Read a cursor of dest on st to its end; the number of rows. */
+static size_t walk_count(struct state_cursor *cur)
+{
+	struct jerror err = JERROR_INIT;
+	struct state_row *row = NULL;
+	size_t n = 0;
+	for (;;) {
+		assert_int_equal(state_cursor_next(cur, &row, &err), JERR_OK);
+		if (!row)
+			break;
+		n++;
+	}
+	jerror_release(&err);
+	return n;
+}
+
+/*
+ * A read-only connection's cursors read one snapshot (records.c: hold_read) from their
+ * first batch until the last of them is closed: a row another connection writes between
+ * two batches is not seen, and it is seen by a cursor opened after.
+ */
+static void test_read_only_cursor_snapshot(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "state.db");
+	struct jerror err = JERROR_INIT;
+	struct state_cursor *cur = NULL;
+	struct state_row *row = NULL;
+	char key[16];
+
+	struct state *w = open_ok(path, STATE_OPEN_CREATE);
+	for (int i = 1; i <= 3 * STATE_BATCH_ROWS; i++) {
+		snprintf(key, sizeof(key), "%d", i);
+		put_ok(w, "d", (struct rkey){ true, i, { key, strlen(key) } }, "{\"a\":1}", true);
+	}
+	struct state *ro = open_ok(path, STATE_OPEN_READONLY);
+	assert_int_equal(state_cursor_open(ro, "d", &cur, &err), JERR_OK);
+	assert_int_equal(state_cursor_next(cur, &row, &err), JERR_OK);
+	assert_non_null(row); /* the first batch is read */
+	put_ok(w, "d", IK(100000), "{\"a\":2}", true); /* past every batch read so far */
+	assert_int_equal(1 + walk_count(cur), 3 * STATE_BATCH_ROWS);
+	state_cursor_close(cur);
+	assert_int_equal(state_cursor_open(ro, "d", &cur, &err), JERR_OK);
+	assert_int_equal(walk_count(cur), 3 * STATE_BATCH_ROWS + 1);
+	state_cursor_close(cur);
+	/* the read is over: the writer can checkpoint, and the reader's next cursor sees it */
+	put_ok(w, "d", IK(100001), "{\"a\":3}", true);
+	assert_int_equal(state_cursor_open(ro, "d", &cur, &err), JERR_OK);
+	assert_int_equal(walk_count(cur), 3 * STATE_BATCH_ROWS + 2);
+	state_cursor_close(cur);
+	jerror_release(&err);
+	state_close(ro);
+	state_close(w);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 /* ---- failures of the file system ---- */
 
 static void test_read_only_directory(void **s)
@@ -542,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_state_store),
 		cmocka_unit_test(test_memory_store),
 		cmocka_unit_test(test_cursor_needs_no_sort),
+		cmocka_unit_test(test_read_only_cursor_snapshot),
 		cmocka_unit_test(test_read_only_directory),
 		cmocka_unit_test(test_files_private),
 		cmocka_unit_test(test_second_open_keeps_locks),
