@@ -94,7 +94,7 @@ void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len);
 void strbuf_add_sql_ident(struct strbuf *sb, const char *s);
 
 /* The value of hex digit c (0-9, a-f, A-F), or -1 for any other character (for the
- * decoders of %XX, \xXX and hex text). */
+ * decoders of percent escapes, backslash-x escapes and hex text). */
 int hex_digit_value(int c);
 
 #endif
