@@ -11,17 +11,15 @@ GET /api/v1/records/{model}/{key}: per destination what happens next and why; a 
 whose first attempt failed is pending and in its destination's scope (the contradictory
 "pending retry" + "outside its group" of issue #16), one outside the group is not; its
 failed attempts as history."""
-import http.client
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_lib import (TMP, JOEY, Server, Sim, check, dir_digest, finish, small_config)  # noqa: E402
+from serve_lib import (TMP, JOEY, Server, SessionClient, Sim, check, dir_digest, finish, small_config)  # noqa: E402
 
 sim = Sim()
 os.environ["BRAZE_KEY"] = "test-key"
@@ -87,42 +85,11 @@ for name, role in (("ed", "editor"), ("vi", "viewer")):
 srv = Server(cfg, state, args=["--data-dir", os.path.join(TMP, "data")])
 
 
-class Client:
-    """A browser-like client: the session cookie, and the CSRF token on changes (csrf=False: none)."""
+class Client(SessionClient):
+    """A browser-like client of this test's server (serve_lib.SessionClient)."""
 
     def __init__(self):
-        self.cookie = self.csrf = None
-
-    def call(self, method, path, body=None, csrf=True):
-        h = {}
-        if self.cookie:
-            h["Cookie"] = "joey_session=" + self.cookie
-        if csrf and self.csrf and method != "GET":
-            h["X-CSRF-Token"] = self.csrf
-        data = json.dumps(body).encode() if body is not None else None
-        if data is not None:
-            h["Content-Type"] = "application/json"
-        u = urllib.parse.urlsplit(srv.url)
-        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
-        conn.request(method, path, body=data, headers=h)
-        resp = conn.getresponse()
-        status, hdrs, raw = resp.status, resp.headers, resp.read().decode()
-        conn.close()
-        m = re.match(r"joey_session=([^;]*)", hdrs.get("Set-Cookie") or "")
-        if m:
-            self.cookie = m.group(1) or None
-        try:
-            j = json.loads(raw) if raw else None
-        except ValueError:
-            j = None
-        if isinstance(j, dict) and j.get("csrf"):
-            self.csrf = j["csrf"]
-
-        class R:
-            pass
-        r = R()
-        r.status, r.raw, r.json = status, raw, j
-        return r
+        super().__init__(srv)
 
     def login(self, user):
         return self.call("POST", "/api/v1/session", {"user": user, "password": user + " long password 1"})

@@ -6,6 +6,7 @@ failure). Every process started here is killed at exit.
 """
 import atexit
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 JOEY = os.environ.get("JOEY_BIN") or os.path.join(os.path.dirname(__file__), "../../build/joey")
@@ -111,6 +113,36 @@ class Reply:
 
     def __repr__(self):
         return "HTTP %d %s" % (self.status, self.raw[:1500])
+
+
+class SessionClient:
+    """A browser-like client of srv: the session cookie, and the CSRF token on changes (csrf=False: none)."""
+
+    def __init__(self, srv):
+        self.srv, self.cookie, self.csrf = srv, None, None
+
+    def call(self, method, path, body=None, csrf=True):
+        h = {}
+        if self.cookie:
+            h["Cookie"] = "joey_session=" + self.cookie
+        if csrf and self.csrf and method != "GET":
+            h["X-CSRF-Token"] = self.csrf
+        data = json.dumps(body).encode() if body is not None else None
+        if data is not None:
+            h["Content-Type"] = "application/json"
+        u = urllib.parse.urlsplit(self.srv.url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        status, hdrs, raw = resp.status, resp.headers, resp.read().decode()
+        conn.close()
+        m = re.match(r"joey_session=([^;]*)", hdrs.get("Set-Cookie") or "")
+        if m:
+            self.cookie = m.group(1) or None
+        r = Reply(status, hdrs, raw)
+        if isinstance(r.json, dict) and r.json.get("csrf"):
+            self.csrf = r.json["csrf"]
+        return r
 
 
 class Server:

@@ -12,16 +12,13 @@ rolled back, and the database (its file's bytes on SQLite, the rows, sequences a
 objects on PostgreSQL) is unchanged. A query slower than statementTimeout is cancelled
 with a message in plain words."""
 import hashlib
-import http.client
-import json
 import os
-import re
 import subprocess
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_lib import (TMP, JOEY, Server, Sim, check, finish, small_config)  # noqa: E402
+from serve_lib import (TMP, JOEY, Server, SessionClient, Sim, check, finish, small_config)  # noqa: E402
 
 sim = Sim()
 os.environ["BRAZE_KEY"] = "test-key"
@@ -84,42 +81,11 @@ for name, role in (("ed", "editor"), ("vi", "viewer")):
 srv = Server(cfg, state, args=["--data-dir", TMP])
 
 
-class Client:
-    """A browser-like client: the session cookie, and the CSRF token on changes (csrf=False: none)."""
+class Client(SessionClient):
+    """A browser-like client of this test's server (serve_lib.SessionClient)."""
 
     def __init__(self):
-        self.cookie = self.csrf = None
-
-    def call(self, method, path, body=None, csrf=True):
-        h = {}
-        if self.cookie:
-            h["Cookie"] = "joey_session=" + self.cookie
-        if csrf and self.csrf and method != "GET":
-            h["X-CSRF-Token"] = self.csrf
-        data = json.dumps(body).encode() if body is not None else None
-        if data is not None:
-            h["Content-Type"] = "application/json"
-        u = urllib.parse.urlsplit(srv.url)
-        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
-        conn.request(method, path, body=data, headers=h)
-        resp = conn.getresponse()
-        status, hdrs, raw = resp.status, resp.headers, resp.read().decode()
-        conn.close()
-        m = re.match(r"joey_session=([^;]*)", hdrs.get("Set-Cookie") or "")
-        if m:
-            self.cookie = m.group(1) or None
-        try:
-            j = json.loads(raw) if raw else None
-        except ValueError:
-            j = None
-        if isinstance(j, dict) and j.get("csrf"):
-            self.csrf = j["csrf"]
-
-        class R:
-            pass
-        r = R()
-        r.status, r.raw, r.json = status, raw, j
-        return r
+        super().__init__(srv)
 
 
 def show(r):
