@@ -202,27 +202,16 @@ static void note_pass(struct run *r, struct pass *p, size_t first_rm, enum jerr 
  * before the pass is over (run_items.c spools them; run_send_held decides after), so a
  * full streaming pass counts those rows as it merges them (diff_opts.in_scope), with no
  * scan of its own; the pass writes only rows it has passed, so the count is the one
- * before the run. A pass that reads only some state rows (an incremental schedule, a
- * changed-records or key read, the warehouse diff) cannot count them: there they are
- * counted before the pass, as a scan, while nothing has been written yet.
- */
-static bool pass_counts(const struct diff_opts *o)
-{
-	const struct source_read *rd = o->read;
-	return o->mode == DIFF_MODE_STREAM && !(o->scope && o->scope->since_value) &&
-	       !(rd && ((rd->since_column && rd->since_value) || rd->keys || rd->in_keys));
-}
-
-/*
- * Count before the pass the destinations whose rows the pass will not all read, when it
- * compares in the warehouse. A partial streaming pass (incremental, changed records,
- * keys) is not counted before: counting every state row would make it cost the whole
- * state instead of the changes. It holds what it takes out like any pass, and only if it
- * took someone out is it counted after (count_after_pass, run_count_late).
+ * before the run. A partial streaming pass (incremental, changed records, keys) is not
+ * counted before either: counting every state row would make it cost the whole state
+ * instead of the changes. It holds what it takes out like any pass, and only if it took
+ * someone out is it counted after (count_after_pass, run_count_late). A pass that
+ * compares in the warehouse is counted before the pass, as a scan, while nothing has
+ * been written yet.
  */
 static enum jerr count_before_pass(struct pass *p, struct state *st, const struct diff_opts *o, struct jerror *err)
 {
-	if (pass_counts(o) || o->mode == DIFF_MODE_STREAM)
+	if (o->mode == DIFF_MODE_STREAM)
 		return JERR_OK;
 	for (size_t i = 0; i < p->n; i++) {
 		struct dest_ctx *dc = p->ctx[i];
