@@ -37,7 +37,9 @@
  * the file's text, so string properties see exactly what the file holds and typed
  * properties get the same value as value_coerce_text() on the text; meanwhile numbers
  * compare, sort, MIN/MAX and SUM as numbers. Filter matches go through the same rule
- * (a "match": "12" binds as the integer 12), so eq/ne/in keep text equality.
+ * (a "match": "12" binds as the integer 12), so eq/ne/in keep text equality. A decimal
+ * SQLite would not print back ("0.30000000000000004", "1e+308") is TEXT, and compares
+ * as a number through joey_number() (number_fn below) where the SQL compares or orders.
  */
 
 /* Bad rows whose place is remembered (the rest are counted). */
@@ -144,6 +146,31 @@ static int bind_cell(sqlite3_stmt *st, int idx, const char *s, size_t n)
 	if (canonical_real(s, n, &d))
 		return sqlite3_bind_double(st, idx, d);
 	return sqlite3_bind_text(st, idx, s, (int)n, SQLITE_STATIC);
+}
+
+/*
+ * joey_number(x), where a statement compares a column with a number, orders a pick by
+ * it, or takes MIN/MAX of it for a number property (sqlgen.h num_fn): a TEXT cell
+ * written as a decimal or with an exponent that a float property reads as a number
+ * ("0.30000000000000004", "1e+308", "-0.0", "1.50") as that number, anything else as
+ * it is. Such a cell is TEXT because SQLite would not print it back identically, and
+ * TEXT sorts after every number: without this, MIN, MAX and "lt" came out wrong.
+ * Whole numbers written otherwise ("007", "+5") stay text, as in eq/ne/in.
+ */
+static void number_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sqlite3_value *v = argv[0];
+	double d;
+	(void)argc;
+	if (sqlite3_value_type(v) == SQLITE_TEXT) {
+		const char *s = (const char *)sqlite3_value_text(v);
+		size_t n = (size_t)sqlite3_value_bytes(v);
+		if (s && strpbrk(s, ".eE") && source_parse_float(s, n, &d)) {
+			sqlite3_result_double(ctx, d);
+			return;
+		}
+	}
+	sqlite3_result_value(ctx, v);
 }
 
 static bool typed_match(const char *m)
@@ -552,6 +579,8 @@ static enum jerr csv_connect(const struct cfg_app *app, const char *config_dir, 
 	c->inner_app.type = "sqlite";
 	c->inner_app.options = (struct cfg_options){ &c->inner_file, 1 };
 	rc = source_sqlite.connect(&c->inner_app, NULL, &c->inner, err);
+	if (!rc)
+		rc = source_sqlite_number_fn(c->inner, "joey_number", number_fn, err);
 out:
 	sqlite3_finalize(ld.ins);
 	sqlite3_close(ld.db);

@@ -454,6 +454,11 @@ static bool parse_float(const char *s, size_t len, double *out)
 	return true;
 }
 
+bool source_parse_float(const char *s, size_t len, double *out)
+{
+	return parse_float(s, len, out);
+}
+
 static bool is_label_char(unsigned char c)
 {
 	return ascii_alnum(c) || c == '-' || c >= 0x80;

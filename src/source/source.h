@@ -336,6 +336,19 @@ void source_sleep_ms(long ms);
 volatile int *source_set_stop(volatile int *flag);
 
 extern const struct source_ops source_sqlite;
+/*
+ * For the CSV connector (csv.c), on a connection of source_sqlite: register fn, a
+ * deterministic SQL function of one argument, as name (a string that outlives conn), and
+ * put every column this connection's statements compare with a number, order as a
+ * sortColumn, or take MIN/MAX of for a number property through it (sqlgen.h num_fn).
+ */
+struct sqlite3_context;
+struct sqlite3_value;
+enum jerr source_sqlite_number_fn(void *conn, const char *name,
+				  void (*fn)(struct sqlite3_context *, int, struct sqlite3_value **),
+				  struct jerror *err) JOEY_WUR;
+/* A float as a float property reads it from text (value_coerce_text): false if not one. */
+bool source_parse_float(const char *s, size_t len, double *out);
 extern const struct source_ops source_csv;
 extern const struct source_ops source_postgres;
 extern const struct source_ops source_mysql;

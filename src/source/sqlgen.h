@@ -92,6 +92,13 @@ struct sql_dialect {
 	/* NULL ordering made explicit to match SQLite (NULLs smallest), or "" */
 	const char *asc_nulls, *desc_nulls;
 	/*
+	 * A one-argument SQL function a column goes through wherever it is compared with a
+	 * number, ordered in a pick (sortColumn), or taken MIN/MAX of for a number property
+	 * (CSV, csv.c: "joey_number", a number written as text that is not stored as one),
+	 * or NULL: the column as it is. Values a property reads are never wrapped.
+	 */
+	const char *num_fn;
+	/*
 	 * Facts about a table source's key column, from the catalog: *natural when the
 	 * column's own order is the key order (integer column for an integer key; for a
 	 * text key a text column, ordered with natural_text_order), *rowid_col the

@@ -109,6 +109,17 @@ void sqlgen_add_text_cast(struct gen *g, struct strbuf *sb, const char *col)
 	strbuf_addf(sb, " AS %s)", g->d->text_type);
 }
 
+void sqlgen_add_num_col(struct gen *g, struct strbuf *sb, const char *col)
+{
+	if (!g->d->num_fn) {
+		sql_add_ident(g->d, sb, col);
+		return;
+	}
+	strbuf_addf(sb, "%s(", g->d->num_fn);
+	sql_add_ident(g->d, sb, col);
+	strbuf_addch(sb, ')');
+}
+
 /* Append the AND of the property's filters (true when there are none). */
 void sqlgen_add_filters(struct gen *g, struct strbuf *sb, const struct cfg_property *prop)
 {
@@ -130,11 +141,15 @@ void sqlgen_add_filters(struct gen *g, struct strbuf *sb, const struct cfg_prope
 		case FOP_GTE:
 		case FOP_LT:
 		case FOP_LTE:
-			sql_add_ident(d, sb, f->key);
 			if (!f->match && (f->op == FOP_EQ || f->op == FOP_NE)) {
+				sql_add_ident(d, sb, f->key);
 				strbuf_addstr(sb, f->op == FOP_EQ ? " IS NULL" : " IS NOT NULL");
 				break;
 			}
+			if (f->match_is_number)
+				sqlgen_add_num_col(g, sb, f->key);
+			else
+				sql_add_ident(d, sb, f->key);
 			strbuf_addstr(sb, cmp[f->op]);
 			sqlgen_add_param_col(g, sb, f->match ? f->match : "", f->match_is_number, f->key);
 			if (!f->match_is_number)
@@ -165,7 +180,10 @@ void sqlgen_add_filters(struct gen *g, struct strbuf *sb, const struct cfg_prope
 			strbuf_addstr(sb, d->like_escape);
 			break;
 		case FOP_IN:
-			sql_add_ident(d, sb, f->key);
+			if (f->match_is_number)
+				sqlgen_add_num_col(g, sb, f->key);
+			else
+				sql_add_ident(d, sb, f->key);
 			strbuf_addstr(sb, " IN (");
 			for (size_t k = 0; k < f->n_match_list; k++) {
 				if (k)

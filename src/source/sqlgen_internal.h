@@ -63,6 +63,8 @@ void sqlgen_add_param(struct gen *g, struct strbuf *sb, const char *text, bool n
 void sqlgen_add_table(struct gen *g, struct strbuf *sb, const char *table);
 /* CAST(col AS <text_type>) */
 void sqlgen_add_text_cast(struct gen *g, struct strbuf *sb, const char *col);
+/* col where it is compared or ordered as a number: <num_fn>(col), or col (sqlgen.h). */
+void sqlgen_add_num_col(struct gen *g, struct strbuf *sb, const char *col);
 /* The AND of the property's filters in parentheses (true when there are none). */
 void sqlgen_add_filters(struct gen *g, struct strbuf *sb, const struct cfg_property *prop);
 /* The key expression over the raw columns of the source (select, group, partition). */

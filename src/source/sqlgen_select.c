@@ -117,7 +117,7 @@ static void add_pick_key(struct gen *g, struct strbuf *sb, const char *sep, cons
 		return;
 	}
 	strbuf_addstr(sb, sep);
-	sql_add_ident(d, sb, col);
+	sqlgen_add_num_col(g, sb, col); /* numbers written as text order as numbers (CSV) */
 	strbuf_addstr(sb, desc ? " DESC" : " ASC");
 	strbuf_addstr(sb, desc ? d->desc_nulls : d->asc_nulls);
 }
@@ -167,15 +167,19 @@ static void add_order_by(struct gen *g, struct strbuf *sb, const struct cfg_prop
 /* The column, or with filters (cond) CASE WHEN <filters> THEN <column> END. */
 static void add_filtered_column(struct gen *g, struct strbuf *sb, const struct cfg_property *prop, bool cond)
 {
-	if (!cond) {
-		sql_add_ident(g->d, sb, prop->column);
-		return;
+	/* MIN/MAX of a number: numbers written as text compare as numbers (num_fn) */
+	bool num = (prop->agg == AGG_MIN || prop->agg == AGG_MAX) && !sql_is_text_type(prop->type);
+	if (cond) {
+		strbuf_addstr(sb, "CASE WHEN ");
+		sqlgen_add_filters(g, sb, prop);
+		strbuf_addstr(sb, " THEN ");
 	}
-	strbuf_addstr(sb, "CASE WHEN ");
-	sqlgen_add_filters(g, sb, prop);
-	strbuf_addstr(sb, " THEN ");
-	sql_add_ident(g->d, sb, prop->column);
-	strbuf_addstr(sb, " END");
+	if (num)
+		sqlgen_add_num_col(g, sb, prop->column);
+	else
+		sql_add_ident(g->d, sb, prop->column);
+	if (cond)
+		strbuf_addstr(sb, " END");
 }
 
 /* FILTER (WHERE <filters> AND <column> IS NOT NULL): an array's items. */

@@ -28,6 +28,8 @@
 
 struct sq_conn {
 	sqlite3 *db;
+	/* sqlite_dialect, with num_fn set for CSV (source_sqlite_number_fn) */
+	struct sql_dialect dialect;
 	const struct cfg_app *app;
 	char *path;
 	/*
@@ -37,6 +39,8 @@ struct sq_conn {
 	 */
 	struct source_watch watch;
 };
+
+static const struct sql_dialect sqlite_dialect; /* below, after its table_info */
 
 /* The watcher's cancel: sqlite3_interrupt may be called from any thread while the connection is open. */
 static void sq_interrupt(struct source_watch *w)
@@ -87,6 +91,7 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *config_dir, v
 		return JERR_SOURCE;
 	}
 	c = xcalloc(1, sizeof(*c));
+	c->dialect = sqlite_dialect;
 	c->app = app;
 	c->path = strbuf_detach(&path, NULL);
 	if (sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -104,6 +109,23 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *config_dir, v
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DDL, 0, (int *)NULL);
 	source_watch_register(&c->watch, sq_interrupt, 0, app->id);
 	*out = c;
+	return JERR_OK;
+}
+
+enum jerr source_sqlite_number_fn(void *conn, const char *name,
+				  void (*fn)(struct sqlite3_context *, int, struct sqlite3_value **),
+				  struct jerror *err)
+{
+	struct sq_conn *c = conn;
+	if (sqlite3_create_function_v2(c->db, name, 1,
+				       SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, fn,
+				       NULL, NULL, NULL) != SQLITE_OK) {
+		jerror_set(err, JERR_SOURCE, "app \"%s\": cannot add the SQL function %s to \"%s\"",
+			   c->app->id, name, c->path);
+		jerror_detail(err, "%s", sqlite3_errmsg(c->db));
+		return JERR_SOURCE;
+	}
+	c->dialect.num_fn = name;
 	return JERR_OK;
 }
 
@@ -273,7 +295,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 	}
 
 	/* finally the statement itself (property queries, window functions) */
-	rc = sql_plan_build(&sqlite_dialect, c, src, NULL, &p, err);
+	rc = sql_plan_build(&c->dialect, c, src, NULL, &p, err);
 	if (rc)
 		goto out;
 	if (sqlite3_prepare_v2(c->db, p.sql.buf, (int)p.sql.len, &st, NULL) != SQLITE_OK) {
@@ -293,7 +315,8 @@ out:
 static enum jerr sq_describe(void *conn, const struct cfg_source *src, struct strbuf *out,
 			     struct jerror *err)
 {
-	return sql_describe_source(&sqlite_dialect, conn, src, out, err);
+	struct sq_conn *c = conn;
+	return sql_describe_source(&c->dialect, conn, src, out, err);
 }
 
 /* ---- reading rows ---- */
@@ -421,7 +444,7 @@ static enum jerr sq_open_cursor(void *conn, const struct cfg_source *src,
 
 	*out = NULL;
 	sql_plan_init(&p);
-	rc = sql_plan_build(&sqlite_dialect, c, src, read, &p, err);
+	rc = sql_plan_build(&c->dialect, c, src, read, &p, err);
 	if (rc)
 		goto out;
 	if (sqlite3_prepare_v3(c->db, p.sql.buf, (int)p.sql.len, SQLITE_PREPARE_PERSISTENT, &st,

@@ -30,12 +30,13 @@ KNOWN = {
     "int64-limits": "(fixed in 677073a) PostgreSQL/MariaDB sources: joey read 19-digit integers through a double: "
                     "-10^18-1 arrives as -10^18, and 2^63-1 / -2^63 / 2^63-2 become invalid (sent as empty); "
                     "SQLite and CSV keep them exact. With this, the generated int64 edges are accepted as NULL",
-    "csv-text-numbers": "CSV: a number that SQLite's %.15g does not print back identically (-0.0, "
-                        "0.30000000000000004, 1e+308) is TEXT, so numeric filters compare it as text",
+    "csv-text-numbers": "(fixed in the CSV joey_number change) CSV: a number that SQLite's %.15g does not print "
+                        "back identically (-0.0, 0.30000000000000004, 1e+308) is TEXT, so numeric filters compared it as text",
     "unreadable-row": "(fixed in ac4efe6) an unreadable CSV row was skipped (exit 0) and its record "
                       "treated as deleted; with this, unreadable rows are not generated",
-    "min-max-csv": "CSV: MIN/MAX over a column mixing numbers stored as REAL and as TEXT (see "
-                   "csv-text-numbers) returns by SQLite's type order; with this, such values are not generated in purchases",
+    "min-max-csv": "(fixed in the CSV joey_number change) CSV: MIN/MAX over a column mixing numbers stored as REAL "
+                   "and as TEXT (see csv-text-numbers) returned by SQLite's type order; with this, such values are not "
+                   "generated in purchases",
     "leave-keeps-fields": "(fixed in 1926ab1) additive/enrich record leaving the destination: Grouparoo's leave "
                           "export also updates the mapped fields; joey only removed groups",
 }
