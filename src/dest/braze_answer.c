@@ -263,7 +263,6 @@ static void answer_throttled(struct braze *b, struct batch *bt, const struct htt
 	char detail[512];
 	int64_t wait;
 	b->stats.throttled++;
-	b->rl[bt->ep].throttled++;
 	bt->throttles++;
 	if (res->retry_after_s >= 0)
 		wait = res->retry_after_s * 1000;

@@ -38,7 +38,6 @@ void ratelimit_init(struct ratelimit *rl, int64_t limit, int64_t window_ms, doub
 	rl->last_ms = -1;
 	rl->paused_until_ms = 0;
 	rl->server_limit = rl->server_remaining = rl->server_reset_ms = 0;
-	rl->throttled = 0;
 	rl->shared_key[0] = 0;
 	rl->drawn_ms = rl->next_draw_ms = rl->shared_down_until_ms = 0;
 	rl->chunk = 1;

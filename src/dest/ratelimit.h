@@ -59,7 +59,6 @@ struct ratelimit {
 	int64_t paused_until_ms;
 	/* what the server told us last (0 if nothing) */
 	int64_t server_limit, server_remaining, server_reset_ms;
-	uint64_t throttled; /* 429s seen */
 	/* shared budget (ratelimit_share): its key, the chunk last drawn and when */
 	char shared_key[64];
 	int64_t drawn_ms, next_draw_ms;
