@@ -19,6 +19,16 @@
 /* One config write at a time: each validates against the directory the last one left. */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Field name of the body is not what it must be (must: "a string"): false, with a 400. */
+static bool bad_field(struct reply *out, const char *name, const char *must)
+{
+	struct strbuf m = STRBUF_INIT;
+	strbuf_addf(&m, "field \"%s\" must be %s", name, must);
+	reply_error(out, 400, m.buf, NULL, NULL);
+	strbuf_release(&m);
+	return false;
+}
+
 /* body[name] as a string (NULL if absent); false with a 400 when of another type. */
 static bool get_str(json_t *body, const char *name, const char **v, struct reply *out)
 {
@@ -26,13 +36,8 @@ static bool get_str(json_t *body, const char *name, const char **v, struct reply
 	*v = NULL;
 	if (!j || json_is_null(j))
 		return true;
-	if (!json_is_string(j)) {
-		struct strbuf m = STRBUF_INIT;
-		strbuf_addf(&m, "field \"%s\" must be a string", name);
-		reply_error(out, 400, m.buf, NULL, NULL);
-		strbuf_release(&m);
-		return false;
-	}
+	if (!json_is_string(j))
+		return bad_field(out, name, "a string");
 	*v = json_string_value(j);
 	return true;
 }
@@ -43,13 +48,8 @@ static bool get_bool(json_t *body, const char *name, bool *v, struct reply *out)
 	*v = false;
 	if (!j || json_is_null(j))
 		return true;
-	if (!json_is_boolean(j)) {
-		struct strbuf m = STRBUF_INIT;
-		strbuf_addf(&m, "field \"%s\" must be true or false", name);
-		reply_error(out, 400, m.buf, NULL, NULL);
-		strbuf_release(&m);
-		return false;
-	}
+	if (!json_is_boolean(j))
+		return bad_field(out, name, "true or false");
 	*v = json_is_true(j);
 	return true;
 }
