@@ -175,9 +175,7 @@ enum jerr sq_runs_list(struct state *st, const char *dest_id, size_t limit,
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	strbuf_addstr(&sql, "SELECT id, dest_id, kind, status, started_at, finished_at, created,"
-			    " updated, deleted, unsubscribed, unchanged, failed, skipped, requests,"
-			    " retries, throttled, data_points, error FROM runs");
+	strbuf_addstr(&sql, "SELECT " STATE_RUN_COLUMNS " FROM runs");
 	if (dest_id)
 		strbuf_addstr(&sql, " WHERE dest_id = :dest");
 	strbuf_addstr(&sql, " ORDER BY id DESC LIMIT :limit");
