@@ -1,15 +1,29 @@
 /*
- * exec.c: one statement of a module's own tables in an SQLite state store (the exec
- * operation of backend.h: accounts, alerts, run notes), with $1..$n parameters and
- * each row handed to a callback. Owns the statement for the call only; a row
- * borrows its memory for the callback. Called through the ops table (ops.c).
+ * exec.c: statements with struct state_value parameters in an SQLite state store: one
+ * statement of a module's own tables (the exec operation of backend.h: accounts, alerts,
+ * run notes), with $1..$n parameters and each row handed to a callback; and sq_write, a
+ * cached write statement with ?1..?n (locks.c, marks.c, runs.c, synclog.c). Owns the
+ * exec statement for the call only; a row borrows its memory for the callback. Called
+ * through the ops table (ops.c) and by the files named.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "state/sqlite/sqlite_internal.h"
+
+/* v (borrowed until s is reset or finalized) bound to parameter idx of s. */
+static void bind_value(sqlite3_stmt *s, int idx, const struct state_value *v)
+{
+	if (v->kind == STATE_VAL_INT)
+		sqlite3_bind_int64(s, idx, v->i);
+	else if (v->kind == STATE_VAL_TEXT)
+		sqlite3_bind_text(s, idx, v->s.ptr ? v->s.ptr : "", (int)v->s.len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, idx);
+}
 
 /* ---- one statement of a module's own tables (backend.h exec) ---- */
 
@@ -34,15 +48,8 @@ enum jerr sq_exec(struct state *st, const char *what, const char *sql, const str
 		char name[24];
 		snprintf(name, sizeof(name), "$%zu", i + 1);
 		int idx = sqlite3_bind_parameter_index(s, name);
-		if (!idx)
-			continue;
-		if (params[i].kind == STATE_VAL_INT)
-			sqlite3_bind_int64(s, idx, params[i].i);
-		else if (params[i].kind == STATE_VAL_TEXT)
-			sqlite3_bind_text(s, idx, params[i].s.ptr ? params[i].s.ptr : "", (int)params[i].s.len,
-					  SQLITE_STATIC);
-		else
-			sqlite3_bind_null(s, idx);
+		if (idx)
+			bind_value(s, idx, &params[i]);
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int nc = sqlite3_column_count(s);
@@ -73,3 +80,26 @@ enum jerr sq_exec(struct state *st, const char *what, const char *sql, const str
 	return ret;
 }
 
+
+/* ---- a cached write statement (sqlite_internal.h sq_write) ---- */
+
+enum jerr sq_write(struct sq_state *sq, enum stmt_id id, const struct state_value *v, size_t n, bool *changed,
+		   struct jerror *err, const char *fmt, ...)
+{
+	struct strbuf what = STRBUF_INIT;
+	sqlite3_stmt *s = NULL;
+	va_list ap;
+	enum jerr ret = sq_stmt_get(sq, id, &s, err);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++)
+		bind_value(s, (int)i + 1, &v[i]);
+	va_start(ap, fmt);
+	strbuf_vaddf(&what, fmt, ap);
+	va_end(ap);
+	ret = sq_step_writef(sq, s, err, "%s", what.buf);
+	strbuf_release(&what);
+	if (changed)
+		*changed = !ret && sqlite3_changes(sq->db) > 0;
+	return ret;
+}

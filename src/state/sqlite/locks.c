@@ -41,20 +41,13 @@ enum jerr sq_lock_put(struct state *st, const char *dest_id, const char *holder,
 		      int64_t now, const struct state_lock_row *prev, bool *taken,
 		      struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
+	const struct state_value v[] = { state_val_text(dest_id), state_val_text(holder), state_val_text(st->host),
+					 state_val_int((int64_t)getpid()), state_val_int(st->token), state_val_int(now) };
 	enum jerr ret;
 
 	(void)prev; /* the write lock of the transaction kept the row as it was read */
 	*taken = false;
-	if ((ret = sq_stmt_dest(sq, S_LOCK_SET, dest_id, &s, err)))
-		return ret;
-	sq_bind_str(s, 2, holder);
-	sq_bind_str(s, 3, st->host);
-	sqlite3_bind_int64(s, 4, (int64_t)getpid());
-	sqlite3_bind_int64(s, 5, st->token);
-	sqlite3_bind_int64(s, 6, now);
-	ret = sq_step_writef(sq, s, err, "lock destination \"%s\"", dest_id);
+	ret = sq_write(sq_of(st), S_LOCK_SET, v, ARRAY_SIZE(v), NULL, err, "lock destination \"%s\"", dest_id);
 	*taken = !ret;
 	return ret;
 }
@@ -62,26 +55,15 @@ enum jerr sq_lock_put(struct state *st, const char *dest_id, const char *holder,
 enum jerr sq_lock_beat(struct state *st, const char *dest_id, int64_t now, bool *held,
 		       struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-	if ((ret = sq_stmt_dest(sq, S_LOCK_BEAT, dest_id, &s, err)))
-		return ret;
-	sqlite3_bind_int64(s, 2, st->token);
-	sqlite3_bind_int64(s, 3, now);
-	ret = sq_step_writef(sq, s, err, "refresh the lock of destination \"%s\"", dest_id);
-	*held = !ret && sqlite3_changes(sq->db) > 0;
-	return ret;
+	const struct state_value v[] = { state_val_text(dest_id), state_val_int(st->token), state_val_int(now) };
+	return sq_write(sq_of(st), S_LOCK_BEAT, v, ARRAY_SIZE(v), held, err, "refresh the lock of destination \"%s\"",
+			dest_id);
 }
 
 enum jerr sq_lock_del(struct state *st, const char *dest_id, struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-	if ((ret = sq_stmt_dest(sq, S_LOCK_DEL, dest_id, &s, err)))
-		return ret;
-	sqlite3_bind_int64(s, 2, st->token);
-	return sq_step_writef(sq, s, err, "release the lock of destination \"%s\"", dest_id);
+	const struct state_value v[] = { state_val_text(dest_id), state_val_int(st->token) };
+	return sq_write(sq_of(st), S_LOCK_DEL, v, ARRAY_SIZE(v), NULL, err, "release the lock of destination \"%s\"",
+			dest_id);
 }
 

@@ -18,14 +18,9 @@ enum jerr sq_run_start(struct state *st, const char *dest_id, const char *kind,
 		       int64_t now, int64_t *run_id, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-
-	if ((ret = sq_stmt_dest(sq, S_RUN_START, dest_id, &s, err)))
-		return ret;
-	sq_bind_str(s, 2, kind);
-	sqlite3_bind_int64(s, 3, now);
-	ret = sq_step_writef(sq, s, err, "record the start of a %s of destination \"%s\"", kind, dest_id);
+	const struct state_value v[] = { state_val_text(dest_id), state_val_text(kind), state_val_int(now) };
+	enum jerr ret = sq_write(sq, S_RUN_START, v, ARRAY_SIZE(v), NULL, err,
+				 "record the start of a %s of destination \"%s\"", kind, dest_id);
 	if (!ret)
 		*run_id = sqlite3_last_insert_rowid(sq->db);
 	return ret;

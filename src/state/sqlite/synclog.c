@@ -53,15 +53,9 @@ enum jerr sq_outbox_next(struct state *st, const char *dest_id, int64_t after, i
 enum jerr sq_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
 			   struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-	if ((ret = sq_stmt_dest(sq, S_OUTBOX_DEL, dest_id, &s, err)))
-		return ret;
-	sqlite3_bind_int64(s, 2, id);
-	ret = sq_step_write(sq, s, "delete written rows from the sync log outbox", NULL, NULL, err);
-	*deleted = !ret && sqlite3_changes(sq->db) > 0;
-	return ret;
+	const struct state_value v[] = { state_val_text(dest_id), state_val_int(id) };
+	return sq_write(sq_of(st), S_OUTBOX_DEL, v, ARRAY_SIZE(v), deleted, err,
+			"delete written rows from the sync log outbox");
 }
 
 enum jerr sq_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
@@ -87,19 +81,11 @@ enum jerr sq_outbox_count(struct state *st, const char *dest_id, uint64_t *rows,
 enum jerr sq_synclog_set(struct state *st, const struct state_synclog_info *info, int64_t now,
 			 struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-	if ((ret = sq_stmt_get(sq, S_SYNCLOG_SET, &s, err)))
-		return ret;
-	sqlite3_bind_int64(s, 1, info->run_id);
-	sqlite3_bind_text(s, 2, info->dest_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, info->status, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)info->rows);
-	sqlite3_bind_int64(s, 5, (sqlite3_int64)info->pending);
-	sq_bind_str(s, 6, info->error);
-	sqlite3_bind_int64(s, 7, now);
-	return sq_step_write(sq, s, "record the sync log status of a run", NULL, NULL, err);
+	const struct state_value v[] = { state_val_int(info->run_id), state_val_text(info->dest_id),
+					 state_val_text(info->status), state_val_int((int64_t)info->rows),
+					 state_val_int((int64_t)info->pending), state_val_text(info->error),
+					 state_val_int(now) };
+	return sq_write(sq_of(st), S_SYNCLOG_SET, v, ARRAY_SIZE(v), NULL, err, "record the sync log status of a run");
 }
 
 enum jerr sq_synclog_get(struct state *st, int64_t run_id, struct state_synclog_info *info,
