@@ -2,7 +2,8 @@
  * exec.c: statements with struct state_value parameters in an SQLite state store: one
  * statement of a module's own tables (the exec operation of backend.h: accounts, alerts,
  * run notes), with $1..$n parameters and each row handed to a callback; and sq_write, a
- * cached write statement with ?1..?n (locks.c, marks.c, runs.c, synclog.c). Owns the
+ * cached statement with ?1..?n in one call, sq_write and sq_read_row (locks.c, marks.c,
+ * runs.c, synclog.c). Owns the
  * exec statement for the call only; a row borrows its memory for the callback. Called
  * through the ops table (ops.c) and by the files named.
  */
@@ -81,19 +82,27 @@ enum jerr sq_exec(struct state *st, const char *what, const char *sql, const str
 }
 
 
-/* ---- a cached write statement (sqlite_internal.h sq_write) ---- */
+/* ---- a cached statement in one call (sqlite_internal.h sq_write, sq_read_row) ---- */
+
+/* Cached statement id in *s with v[0..n) bound to ?1..?n; *s NULL on failure. */
+static enum jerr stmt_bound(struct sq_state *sq, enum stmt_id id, const struct state_value *v, size_t n,
+			    sqlite3_stmt **s, struct jerror *err)
+{
+	enum jerr ret = sq_stmt_get(sq, id, s, err);
+	for (size_t i = 0; !ret && i < n; i++)
+		bind_value(*s, (int)i + 1, &v[i]);
+	return ret;
+}
 
 enum jerr sq_write(struct sq_state *sq, enum stmt_id id, const struct state_value *v, size_t n, bool *changed,
 		   struct jerror *err, const char *fmt, ...)
 {
 	struct strbuf what = STRBUF_INIT;
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	va_list ap;
-	enum jerr ret = sq_stmt_get(sq, id, &s, err);
+	enum jerr ret = stmt_bound(sq, id, v, n, &s, err);
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < n; i++)
-		bind_value(s, (int)i + 1, &v[i]);
 	va_start(ap, fmt);
 	strbuf_vaddf(&what, fmt, ap);
 	va_end(ap);
@@ -101,5 +110,28 @@ enum jerr sq_write(struct sq_state *sq, enum stmt_id id, const struct state_valu
 	strbuf_release(&what);
 	if (changed)
 		*changed = !ret && sqlite3_changes(sq->db) > 0;
+	return ret;
+}
+
+enum jerr sq_read_row(struct sq_state *sq, enum stmt_id id, const struct state_value *v, size_t n, bool need_row,
+		      sqlite3_stmt **row, struct jerror *err, const char *fmt, ...)
+{
+	sqlite3_stmt *s;
+	va_list ap;
+	enum jerr ret = stmt_bound(sq, id, v, n, &s, err);
+	*row = NULL;
+	if (ret)
+		return ret;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*row = s;
+		return JERR_OK;
+	}
+	if (rc != SQLITE_DONE || need_row) {
+		va_start(ap, fmt);
+		ret = sq_db_verror(sq, rc, err, fmt, ap);
+		va_end(ap);
+	}
+	sq_stmt_done(s);
 	return ret;
 }

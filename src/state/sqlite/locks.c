@@ -15,26 +15,26 @@
 enum jerr sq_lock_get(struct state *st, const char *dest_id, struct state_lock_row *li,
 		      struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret = sq_stmt_dest(sq, S_LOCK_GET, dest_id, &s, err);
+	const struct state_value v[] = { state_val_text(dest_id) };
+	sqlite3_stmt *s;
+	enum jerr ret = sq_read_row(sq_of(st), S_LOCK_GET, v, ARRAY_SIZE(v), false, &s, err,
+				    "could not read the lock of destination \"%s\" in state store \"%s\"", dest_id,
+				    st->path);
 	if (ret)
 		return ret;
-	ret = sq_step_row(sq, s, false, &li->found, err,
-			  "could not read the lock of destination \"%s\" in state store \"%s\"", dest_id,
-			  st->path);
-	if (li->found) {
-		strbuf_reset(&li->holder);
-		strbuf_reset(&li->host);
-		strbuf_addstr(&li->holder, (const char *)sqlite3_column_text(s, 0));
-		strbuf_addstr(&li->host, (const char *)sqlite3_column_text(s, 1));
-		li->pid = sqlite3_column_int64(s, 2);
-		li->token = sqlite3_column_int64(s, 3);
-		li->acquired_at = sqlite3_column_int64(s, 4);
-		li->heartbeat_at = sqlite3_column_int64(s, 5);
-	}
+	li->found = s != NULL;
+	if (!s)
+		return JERR_OK;
+	strbuf_reset(&li->holder);
+	strbuf_reset(&li->host);
+	strbuf_addstr(&li->holder, (const char *)sqlite3_column_text(s, 0));
+	strbuf_addstr(&li->host, (const char *)sqlite3_column_text(s, 1));
+	li->pid = sqlite3_column_int64(s, 2);
+	li->token = sqlite3_column_int64(s, 3);
+	li->acquired_at = sqlite3_column_int64(s, 4);
+	li->heartbeat_at = sqlite3_column_int64(s, 5);
 	sq_stmt_done(s);
-	return ret;
+	return JERR_OK;
 }
 
 enum jerr sq_lock_put(struct state *st, const char *dest_id, const char *holder,
