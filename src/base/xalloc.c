@@ -34,18 +34,25 @@ static void print_count(void)
 	fprintf(stderr, "joey: faults: %lu allocations\n", atomic_load(&n_calls));
 }
 
-__attribute__((constructor)) static void faults_init(void)
+bool faults_env_count(const char *name, unsigned long *n)
 {
-	const char *s = getenv("JOEY_FAIL_ALLOC_AT");
+	const char *s = getenv(name);
 	char *end;
-	unsigned long n;
 	if (!s || !*s)
-		return;
-	n = strtoul(s, &end, 10);
+		return false;
+	*n = strtoul(s, &end, 10);
 	if (*end) {
-		fprintf(stderr, "joey: JOEY_FAIL_ALLOC_AT must be a number, not \"%s\"\n", s);
+		fprintf(stderr, "joey: %s must be a number, not \"%s\"\n", name, s);
 		_exit(2);
 	}
+	return true;
+}
+
+__attribute__((constructor)) static void faults_init(void)
+{
+	unsigned long n;
+	if (!faults_env_count("JOEY_FAIL_ALLOC_AT", &n))
+		return;
 	if (n == 0)
 		atexit(print_count);
 	atomic_store(&fail_call, n);

@@ -17,6 +17,7 @@
 #ifndef JOEY_XALLOC_H
 #define JOEY_XALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "base/compat.h"
 
@@ -43,5 +44,14 @@ char *xstrndup(const char *s, size_t n);
 
 /* Test hook: the nth allocation from now (1-based) fails; 0 disables. */
 void xalloc_fail_at(unsigned long nth);
+
+#ifdef JOEY_FAULTS
+/*
+ * A fault-injection knob read at start-up (JOEY_FAIL_ALLOC_AT, state/faultvfs.c's
+ * JOEY_FAIL_IO_AT): *n is environment variable name as a decimal number; false, *n
+ * untouched, when it is unset or empty. Not a number: says so on stderr and _exit(2).
+ */
+bool faults_env_count(const char *name, unsigned long *n);
+#endif
 
 #endif

@@ -19,39 +19,37 @@
 /* One config write at a time: each validates against the directory the last one left. */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* body[name] as a string (NULL if absent); false with a 400 when of another type. */
-static bool get_str(json_t *body, const char *name, const char **v, struct reply *out)
+/* Field name of the body is not what it must be (must: "a string"): false, with a 400. */
+static bool bad_field(struct reply *out, const char *name, const char *must)
 {
-	json_t *j = json_object_get(body, name);
-	*v = NULL;
-	if (!j || json_is_null(j))
-		return true;
-	if (!json_is_string(j)) {
-		struct strbuf m = STRBUF_INIT;
-		strbuf_addf(&m, "field \"%s\" must be a string", name);
-		reply_error(out, 400, m.buf, NULL, NULL);
-		strbuf_release(&m);
-		return false;
-	}
-	*v = json_string_value(j);
-	return true;
+	struct strbuf m = STRBUF_INIT;
+	strbuf_addf(&m, "field \"%s\" must be %s", name, must);
+	reply_error(out, 400, m.buf, NULL, NULL);
+	strbuf_release(&m);
+	return false;
 }
 
-static bool get_bool(json_t *body, const char *name, bool *v, struct reply *out)
+/* body[name], or NULL when it is absent or null. */
+static json_t *given(json_t *body, const char *name)
 {
 	json_t *j = json_object_get(body, name);
-	*v = false;
-	if (!j || json_is_null(j))
-		return true;
-	if (!json_is_boolean(j)) {
-		struct strbuf m = STRBUF_INIT;
-		strbuf_addf(&m, "field \"%s\" must be true or false", name);
-		reply_error(out, 400, m.buf, NULL, NULL);
-		strbuf_release(&m);
-		return false;
-	}
+	return json_is_null(j) ? NULL : j;
+}
+
+/* body[name] as a string (NULL if not given); false with a 400 when of another type. */
+static bool get_str(json_t *body, const char *name, const char **v, struct reply *out)
+{
+	json_t *j = given(body, name);
+	*v = json_string_value(j); /* NULL unless a string */
+	return !j || *v || bad_field(out, name, "a string");
+}
+
+/* body[name] as a boolean (false if not given); false with a 400 when of another type. */
+static bool get_bool(json_t *body, const char *name, bool *v, struct reply *out)
+{
+	json_t *j = given(body, name);
 	*v = json_is_true(j);
-	return true;
+	return !j || json_is_boolean(j) || bad_field(out, name, "true or false");
 }
 
 /* Optional body: an empty one is {}. */
@@ -256,8 +254,12 @@ static json_t *read_masked(struct req *r, enum cfg_class cls, const char *id)
 	return j;
 }
 
-static void do_write(struct req *r, struct reply *out, enum cfg_write_op op)
+/* POST /config/{class}, PUT and DELETE /config/{class}/{id}: the method says which write */
+void act_config_write(struct req *r, struct reply *out)
 {
+	enum cfg_write_op op = !strcmp(r->method, "POST")  ? CFG_WRITE_CREATE
+			       : !strcmp(r->method, "PUT") ? CFG_WRITE_UPDATE
+							   : CFG_WRITE_DELETE;
 	enum cfg_class cls;
 	struct cfg_write w = { .op = op };
 	struct cfg_write_result res = { 0 };
@@ -387,21 +389,6 @@ out:
 	json_decref(sent);
 	free(text);
 	jerror_release(&err);
-}
-
-void act_config_create(struct req *r, struct reply *out)
-{
-	do_write(r, out, CFG_WRITE_CREATE);
-}
-
-void act_config_update(struct req *r, struct reply *out)
-{
-	do_write(r, out, CFG_WRITE_UPDATE);
-}
-
-void act_config_delete(struct req *r, struct reply *out)
-{
-	do_write(r, out, CFG_WRITE_DELETE);
 }
 
 /* ---- several objects in one write: POST /api/v1/config ---- */
@@ -741,14 +728,9 @@ static enum jerr held_latest(void *ctx, const struct state_run_info *run, struct
  */
 void act_run_approve(struct req *r, struct reply *out)
 {
-	if (!req_no_body(r, out))
+	long long id;
+	if (!req_no_body(r, out) || !req_param_id(r, out, "invalid run id", "run ids are positive integers", &id))
 		return;
-	char *end;
-	long long id = strtoll(r->params[0], &end, 10);
-	if (*end || id <= 0) {
-		reply_error(out, 400, "invalid run id", r->params[0], "run ids are positive integers");
-		return;
-	}
 	struct held_ctx c = { .id = id };
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;

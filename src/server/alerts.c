@@ -233,30 +233,6 @@ void api_alerts(struct req *r, struct reply *out)
 	server_cfg_put(r->s, ref);
 }
 
-void api_alert_incidents(struct req *r, struct reply *out)
-{
-	static const char *const allowed[] = { "alert", "destination", "open", "limit", "before", NULL };
-	uint64_t limit, before;
-	const char *open = req_query(r, "open");
-	if (open && strcmp(open, "true") && strcmp(open, "false")) {
-		reply_error(out, 400, "invalid value for query parameter \"open\"", open, "give true or false");
-		return;
-	}
-	if (!req_query_page(r, out, allowed, &limit, &before))
-		return;
-	struct state *st = NULL;
-	struct jerror err = JERROR_INIT;
-	struct incidents_ctx c = { json_array(), limit, 0, 0 };
-	enum jerr rc = server_state_read(r->s, &st, &err);
-	if (!rc)
-		rc = state_alert_incidents(st, req_query(r, "alert"), req_query(r, "destination"),
-					   open && !strcmp(open, "true"), 0, (int64_t)before, incident_fn, &c, &err);
-	if (!reply_read_failed(out, rc, c.items, &err))
-		reply_items(out, c.items, c.next);
-	state_close(st);
-	jerror_release(&err);
-}
-
 static enum jerr delivery_fn(void *ctx, const struct state_alert_delivery *d, struct jerror *err)
 {
 	struct incidents_ctx *c = ctx;
@@ -283,22 +259,52 @@ static enum jerr delivery_fn(void *ctx, const struct state_alert_delivery *d, st
 	return JERR_OK;
 }
 
+/* The two paged listings of alerts' history. */
+enum alert_page { PAGE_INCIDENTS, PAGE_DELIVERIES };
+
+/*
+ * One page of what (limit items with ids below before; ?alert= and, for the incidents,
+ * ?destination= and open_only), read from the state store opened read-only, as the reply.
+ */
+static void reply_alert_page(struct req *r, struct reply *out, enum alert_page what, bool open_only,
+			     uint64_t limit, uint64_t before)
+{
+	struct state *st = NULL;
+	struct jerror err = JERROR_INIT;
+	struct incidents_ctx c = { json_array(), limit, 0, 0 };
+	enum jerr rc = server_state_read(r->s, &st, &err);
+	if (!rc && what == PAGE_INCIDENTS)
+		rc = state_alert_incidents(st, req_query(r, "alert"), req_query(r, "destination"), open_only, 0,
+					   (int64_t)before, incident_fn, &c, &err);
+	else if (!rc)
+		rc = state_alert_deliveries(st, req_query(r, "alert"), 0, (int64_t)before, delivery_fn, &c, &err);
+	if (!reply_read_failed(out, rc, c.items, &err))
+		reply_items(out, c.items, c.next);
+	state_close(st);
+	jerror_release(&err);
+}
+
+void api_alert_incidents(struct req *r, struct reply *out)
+{
+	static const char *const allowed[] = { "alert", "destination", "open", "limit", "before", NULL };
+	uint64_t limit, before;
+	const char *open = req_query(r, "open");
+	if (open && strcmp(open, "true") && strcmp(open, "false")) {
+		reply_error(out, 400, "invalid value for query parameter \"open\"", open, "give true or false");
+		return;
+	}
+	if (!req_query_page(r, out, allowed, &limit, &before))
+		return;
+	reply_alert_page(r, out, PAGE_INCIDENTS, open && !strcmp(open, "true"), limit, before);
+}
+
 void api_alert_deliveries(struct req *r, struct reply *out)
 {
 	static const char *const allowed[] = { "alert", "limit", "before", NULL };
 	uint64_t limit, before;
 	if (!req_query_page(r, out, allowed, &limit, &before))
 		return;
-	struct state *st = NULL;
-	struct jerror err = JERROR_INIT;
-	struct incidents_ctx c = { json_array(), limit, 0, 0 };
-	enum jerr rc = server_state_read(r->s, &st, &err);
-	if (!rc)
-		rc = state_alert_deliveries(st, req_query(r, "alert"), 0, (int64_t)before, delivery_fn, &c, &err);
-	if (!reply_read_failed(out, rc, c.items, &err))
-		reply_items(out, c.items, c.next);
-	state_close(st);
-	jerror_release(&err);
+	reply_alert_page(r, out, PAGE_DELIVERIES, false, limit, before);
 }
 
 void act_alert_test(struct req *r, struct reply *out)

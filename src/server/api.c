@@ -43,11 +43,11 @@ const struct route api_routes[] = {
 	{ "POST", "/api/v1/apps/{}/test", act_app_test, ROLE_ADMIN },
 	{ "GET", "/api/v1/apps/{}/tables", api_app_tables, ROLE_EDITOR },
 	{ "POST", "/api/v1/apps/{}/preview", act_app_preview, ROLE_EDITOR },
-	{ "GET", "/api/v1/sources", api_sources, ROLE_VIEWER },
-	{ "GET", "/api/v1/properties", api_properties, ROLE_VIEWER },
-	{ "GET", "/api/v1/groups", api_groups, ROLE_VIEWER },
-	{ "GET", "/api/v1/destinations", api_destinations, ROLE_VIEWER },
-	{ "GET", "/api/v1/schedules", api_schedules, ROLE_VIEWER },
+	{ "GET", "/api/v1/sources", api_list_objects, ROLE_VIEWER },
+	{ "GET", "/api/v1/properties", api_list_objects, ROLE_VIEWER },
+	{ "GET", "/api/v1/groups", api_list_objects, ROLE_VIEWER },
+	{ "GET", "/api/v1/destinations", api_list_objects, ROLE_VIEWER },
+	{ "GET", "/api/v1/schedules", api_list_objects, ROLE_VIEWER },
 	{ "GET", "/api/v1/cron", api_cron, ROLE_VIEWER },
 	{ "GET", "/api/v1/runs", api_runs, ROLE_VIEWER },
 	{ "POST", "/api/v1/runs", act_runs, ROLE_EDITOR },
@@ -70,10 +70,10 @@ const struct route api_routes[] = {
 	{ "PUT", "/api/v1/files/{}", act_file_write, ROLE_EDITOR },
 	/* apps (keys) need admin: act_config_* check the class */
 	{ "POST", "/api/v1/config", act_config_batch, ROLE_EDITOR }, /* several objects; no apps or alerts */
-	{ "POST", "/api/v1/config/{}", act_config_create, ROLE_EDITOR },
+	{ "POST", "/api/v1/config/{}", act_config_write, ROLE_EDITOR },
 	{ "GET", "/api/v1/config/{}/{}", api_config_get, ROLE_VIEWER },
-	{ "PUT", "/api/v1/config/{}/{}", act_config_update, ROLE_EDITOR },
-	{ "DELETE", "/api/v1/config/{}/{}", act_config_delete, ROLE_EDITOR },
+	{ "PUT", "/api/v1/config/{}/{}", act_config_write, ROLE_EDITOR },
+	{ "DELETE", "/api/v1/config/{}/{}", act_config_write, ROLE_EDITOR },
 	{ NULL, NULL, NULL, ROLE_NONE },
 };
 
@@ -280,9 +280,15 @@ void api_cron(struct req *r, struct reply *out)
 	jerror_release(&err);
 }
 
-/* The objects of one kind, of model m (NULL: of every model). */
+/*
+ * The kinds of objects a model has, and their names in the API: the path of their
+ * listing (GET /api/v1/sources) and their key in a model's JSON (api_model).
+ */
 enum listing { L_SOURCES, L_PROPERTIES, L_GROUPS, L_DESTINATIONS, L_SCHEDULES };
+static const char *const listing_names[L_SCHEDULES + 1] = { "sources", "properties", "groups", "destinations",
+						     "schedules" };
 
+/* The objects of one kind, of model m (NULL: of every model). */
 static json_t *objects_of(struct server *s, const struct config *cfg, const struct cfg_model *m, enum listing what)
 {
 	json_t *a = json_array();
@@ -425,11 +431,8 @@ void api_model(struct req *r, struct reply *out)
 		return;
 	}
 	json_t *j = model_summary(m, cfg);
-	json_object_set_new(j, "sources", objects_of(r->s, cfg, m, L_SOURCES));
-	json_object_set_new(j, "properties", objects_of(r->s, cfg, m, L_PROPERTIES));
-	json_object_set_new(j, "groups", objects_of(r->s, cfg, m, L_GROUPS));
-	json_object_set_new(j, "destinations", objects_of(r->s, cfg, m, L_DESTINATIONS));
-	json_object_set_new(j, "schedules", objects_of(r->s, cfg, m, L_SCHEDULES));
+	for (int what = L_SOURCES; what <= L_SCHEDULES; what++)
+		json_object_set_new(j, listing_names[what], objects_of(r->s, cfg, m, (enum listing)what));
 	server_cfg_put(r->s, ref);
 	reply_json(out, 200, j);
 }
@@ -458,37 +461,20 @@ void api_apps(struct req *r, struct reply *out)
 	reply_json(out, 200, a);
 }
 
-/* GET /sources|/properties|/groups|/destinations|/schedules with ?model= */
-static void list_objects(struct req *r, struct reply *out, enum listing what)
+/* GET /sources|/properties|/groups|/destinations|/schedules with ?model=: the path names the kind */
+void api_list_objects(struct req *r, struct reply *out)
 {
+	const char *kind = strrchr(r->path, '/') + 1;
+	int what = L_SOURCES;
+	while (what < L_SCHEDULES && strcmp(listing_names[what], kind))
+		what++;
 	if (!req_check_query(r, out, model_param))
 		return;
 	struct cfg_ref *ref = server_cfg_get(r->s);
 	const struct cfg_model *m;
 	if (model_filter(r, out, ref->cfg, &m))
-		reply_json(out, 200, objects_of(r->s, ref->cfg, m, what));
+		reply_json(out, 200, objects_of(r->s, ref->cfg, m, (enum listing)what));
 	server_cfg_put(r->s, ref);
-}
-
-void api_sources(struct req *r, struct reply *out)
-{
-	list_objects(r, out, L_SOURCES);
-}
-void api_properties(struct req *r, struct reply *out)
-{
-	list_objects(r, out, L_PROPERTIES);
-}
-void api_groups(struct req *r, struct reply *out)
-{
-	list_objects(r, out, L_GROUPS);
-}
-void api_destinations(struct req *r, struct reply *out)
-{
-	list_objects(r, out, L_DESTINATIONS);
-}
-void api_schedules(struct req *r, struct reply *out)
-{
-	list_objects(r, out, L_SCHEDULES);
 }
 
 /* ---- runs ---- */
@@ -742,14 +728,10 @@ done:
 
 void api_run(struct req *r, struct reply *out)
 {
-	if (!req_check_query(r, out, no_params))
+	long long id;
+	if (!req_check_query(r, out, no_params) ||
+	    !req_param_id(r, out, "invalid run id", "run ids are positive integers", &id))
 		return;
-	char *end;
-	long long id = strtoll(r->params[0], &end, 10);
-	if (*end || id <= 0) {
-		reply_error(out, 400, "invalid run id", r->params[0], "run ids are positive integers");
-		return;
-	}
 	struct cfg_ref *ref = server_cfg_get(r->s);
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;

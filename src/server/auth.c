@@ -848,12 +848,9 @@ void act_token_create(struct req *r, struct reply *out)
 
 void act_token_revoke(struct req *r, struct reply *out)
 {
-	char *end;
-	long long id = strtoll(r->params[0], &end, 10);
-	if (*end || id <= 0) {
-		reply_error(out, 400, "a token id is a positive integer", r->params[0], NULL);
+	long long id;
+	if (!req_param_id(r, out, "a token id is a positive integer", NULL, &id))
 		return;
-	}
 	bool admin = r->who.role == ROLE_ADMIN;
 	if (!admin && !needs_account(r, out))
 		return;

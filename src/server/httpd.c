@@ -133,6 +133,16 @@ bool req_no_body(const struct req *r, struct reply *out)
 	return false;
 }
 
+bool req_param_id(const struct req *r, struct reply *out, const char *error, const char *hint, long long *id)
+{
+	char *end;
+	*id = strtoll(r->params[0], &end, 10);
+	if (!*end && *id > 0)
+		return true;
+	reply_error(out, 400, error, r->params[0], hint);
+	return false;
+}
+
 json_t *req_json_body(const struct req *r, struct reply *out)
 {
 	json_error_t je;

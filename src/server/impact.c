@@ -141,6 +141,20 @@ static json_t *side_json(const struct dest_impact *d)
 			 (json_int_t)d->state_records, "max_delete_percent", d->guard, "guard_holds", d->tripped);
 }
 
+/* The end of a reason: the count before the change, "1,234 without this change)". */
+static void add_before(struct strbuf *r, uint64_t n)
+{
+	add_count(r, n);
+	strbuf_addstr(r, " without this change)");
+}
+
+/* The reason written in r added to reasons; r emptied for the next one. */
+static void add_reason(json_t *reasons, struct strbuf *r)
+{
+	json_array_append_new(reasons, json_string(r->buf));
+	strbuf_reset(r);
+}
+
 /*
  * The impact of one destination as JSON ({id,name,before,after,destructive,reasons}),
  * *destructive set when it takes more users out than before.
@@ -155,38 +169,30 @@ static json_t *dest_json(const struct cfg_destination *d, const struct dest_impa
 		add_users(&r, a->deletes);
 		if (b->deletes) {
 			strbuf_addstr(&r, " (");
-			add_count(&r, b->deletes);
-			strbuf_addstr(&r, " without this change)");
+			add_before(&r, b->deletes);
 		} else {
 			strbuf_addstr(&r, " (none without this change)");
 		}
-		json_array_append_new(reasons, json_string(r.buf));
-		strbuf_reset(&r);
+		add_reason(reasons, &r);
 	}
 	if (a->unsubscribes > b->unsubscribes) {
 		strbuf_addstr(&r, "the next run would unsubscribe ");
 		add_users(&r, a->unsubscribes);
 		strbuf_addstr(&r, " (they stop being sent and are marked unsubscribed in Braze; ");
-		add_count(&r, b->unsubscribes);
-		strbuf_addstr(&r, " without this change)");
-		json_array_append_new(reasons, json_string(r.buf));
-		strbuf_reset(&r);
+		add_before(&r, b->unsubscribes);
+		add_reason(reasons, &r);
 	}
 	if (a->group_exits > b->group_exits) {
 		add_users(&r, a->group_exits);
-		strbuf_addstr(&r, " would be taken out of");
-		strbuf_addstr(&r, " a subscription group or the groups attribute (");
-		add_count(&r, b->group_exits);
-		strbuf_addstr(&r, " without this change)");
-		json_array_append_new(reasons, json_string(r.buf));
-		strbuf_reset(&r);
+		strbuf_addstr(&r, " would be taken out of a subscription group or the groups attribute (");
+		add_before(&r, b->group_exits);
+		add_reason(reasons, &r);
 	}
 	if (a->guard > b->guard) {
 		strbuf_addf(&r, "the mass-delete guard is loosened from %g%% to %g%%: a run may then take out up to %g%% of the users "
 				"it manages before it stops to ask",
 			    b->guard, a->guard, a->guard);
-		json_array_append_new(reasons, json_string(r.buf));
-		strbuf_reset(&r);
+		add_reason(reasons, &r);
 	}
 	*destructive = json_array_size(reasons) > 0;
 	if (*destructive && a->tripped)

@@ -277,6 +277,11 @@ bool req_check_query(const struct req *r, struct reply *out, const char *const *
 bool req_check_fields(json_t *body, const char *const *allowed, struct reply *out);
 /* 400 "this route takes no body" when r has one; true if it has none. */
 bool req_no_body(const struct req *r, struct reply *out);
+/*
+ * The first path parameter as an id (*id, a positive integer); false: a 400 with error,
+ * the parameter as detail, and hint (may be NULL).
+ */
+bool req_param_id(const struct req *r, struct reply *out, const char *error, const char *hint, long long *id);
 /* Parse the body as a JSON object (400 on failure). NULL and *out filled on failure. */
 json_t *req_json_body(const struct req *r, struct reply *out);
 /* Reply helpers: reply_json steals j. */
@@ -348,11 +353,8 @@ void api_status(struct req *r, struct reply *out);
 void api_models(struct req *r, struct reply *out);
 void api_model(struct req *r, struct reply *out);
 void api_apps(struct req *r, struct reply *out);
-void api_sources(struct req *r, struct reply *out);
-void api_properties(struct req *r, struct reply *out);
-void api_groups(struct req *r, struct reply *out);
-void api_destinations(struct req *r, struct reply *out);
-void api_schedules(struct req *r, struct reply *out);
+/* GET /sources, /properties, /groups, /destinations, /schedules: the path says which */
+void api_list_objects(struct req *r, struct reply *out);
 void api_runs(struct req *r, struct reply *out);
 void api_run(struct req *r, struct reply *out);
 void api_errors(struct req *r, struct reply *out);
@@ -381,9 +383,8 @@ void act_plan(struct req *r, struct reply *out);
 void act_retry(struct req *r, struct reply *out);
 void act_app_test(struct req *r, struct reply *out);
 void act_config_batch(struct req *r, struct reply *out); /* POST /api/v1/config: several objects */
-void act_config_create(struct req *r, struct reply *out);
-void act_config_update(struct req *r, struct reply *out);
-void act_config_delete(struct req *r, struct reply *out);
+/* POST /config/{class} creates, PUT /config/{class}/{id} updates, DELETE deletes */
+void act_config_write(struct req *r, struct reply *out);
 void act_reload(struct req *r, struct reply *out);
 void api_alerts(struct req *r, struct reply *out);
 void api_alert_incidents(struct req *r, struct reply *out);

@@ -7,18 +7,6 @@
 
 /* ---- values ---- */
 
-static struct state_value v_int(int64_t i)
-{
-	return (struct state_value){ .kind = STATE_VAL_INT, .i = i };
-}
-
-static struct state_value v_text(const char *s)
-{
-	if (!s)
-		return (struct state_value){ .kind = STATE_VAL_NULL };
-	return (struct state_value){ .kind = STATE_VAL_TEXT, .s = { s, strlen(s) } };
-}
-
 static int64_t col_int(const struct state_value *v)
 {
 	return v->kind == STATE_VAL_INT ? v->i : 0;
@@ -81,8 +69,10 @@ enum jerr state_alert_open(struct state *st, const char *alert_id, const char *d
 			   struct jerror *err)
 {
 	const char *what = "open an alert incident";
-	struct state_value p[] = { v_text(alert_id), v_text(dest_id), v_text(trigger), v_int(now),
-				   run_id > 0 ? v_int(run_id) : v_text(NULL), v_text(summary) };
+	struct state_value p[] = { state_val_text(alert_id), state_val_text(dest_id), state_val_text(trigger),
+				   state_val_int(now),
+				   run_id > 0 ? state_val_int(run_id) : state_val_text(NULL),
+				   state_val_text(summary) };
 	enum jerr rc;
 	int64_t id = 0;
 
@@ -115,7 +105,8 @@ enum jerr state_alert_resolve(struct state *st, const char *alert_id, const char
 			      int64_t now, int64_t *incident_id, bool *resolved, struct jerror *err)
 {
 	const char *what = "resolve an alert incident";
-	struct state_value p[] = { v_text(alert_id), v_text(dest_id), v_text(trigger), v_int(now) };
+	struct state_value p[] = { state_val_text(alert_id), state_val_text(dest_id), state_val_text(trigger),
+				   state_val_int(now) };
 	int64_t id = 0;
 	enum jerr rc;
 
@@ -139,8 +130,9 @@ enum jerr state_alert_enqueue(struct state *st, int64_t incident_id, const char 
 			      struct jerror *err)
 {
 	const char *what = "queue an alert message";
-	struct state_value p[] = { incident_id > 0 ? v_int(incident_id) : v_text(NULL), v_text(alert_id),
-				   v_text(dest_id), v_text(event), v_text(body), v_int(now) };
+	struct state_value p[] = { incident_id > 0 ? state_val_int(incident_id) : state_val_text(NULL),
+				   state_val_text(alert_id), state_val_text(dest_id), state_val_text(event),
+				   state_val_text(body), state_val_int(now) };
 	int64_t id = 0;
 	enum jerr rc;
 
@@ -207,7 +199,7 @@ enum jerr state_alert_claim(struct state *st, int64_t now, int64_t lease_ms, int
 	/* a few tries: another process may claim the row we picked first */
 	for (int tries = 0; tries < 8; tries++) {
 		int64_t id = only_id;
-		struct state_value q[] = { v_int(now) };
+		struct state_value q[] = { state_val_int(now) };
 		if (!only_id) {
 			rc = exec(st, what,
 				  "SELECT id FROM alert_deliveries WHERE (status = 'pending' AND next_at <= $1)"
@@ -216,7 +208,8 @@ enum jerr state_alert_claim(struct state *st, int64_t now, int64_t lease_ms, int
 			if (rc || !id)
 				return rc;
 		}
-		struct state_value p[] = { v_int(id), v_int(now), v_int(now + lease_ms), v_int(only_id ? 1 : 0) };
+		struct state_value p[] = { state_val_int(id), state_val_int(now), state_val_int(now + lease_ms),
+					   state_val_int(only_id ? 1 : 0) };
 		c->id = 0;
 		rc = exec(st, what,
 			  "UPDATE alert_deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $3"
@@ -244,13 +237,14 @@ enum jerr state_alert_done(struct state *st, int64_t id, const char *error, int6
 	if ((rc = writable(st, what, err)))
 		return rc;
 	if (!error) {
-		struct state_value p[] = { v_int(id), v_int(now) };
+		struct state_value p[] = { state_val_int(id), state_val_int(now) };
 		return exec(st, what,
 			    "UPDATE alert_deliveries SET status = 'sent', sent_at = $2, lease_until = NULL,"
 			    " last_error = NULL WHERE id = $1",
 			    p, ARRAY_SIZE(p), NULL, NULL, NULL, err);
 	}
-	struct state_value p[] = { v_int(id), v_text(error), v_int(next_at), v_text(next_at ? "pending" : "failed") };
+	struct state_value p[] = { state_val_int(id), state_val_text(error), state_val_int(next_at),
+				   state_val_text(next_at ? "pending" : "failed") };
 	return exec(st, what,
 		    "UPDATE alert_deliveries SET status = $4, last_error = $2, next_at = CASE WHEN CAST($3 AS BIGINT) > 0"
 		    " THEN CAST($3 AS BIGINT) ELSE next_at END, lease_until = NULL WHERE id = $1",
@@ -308,8 +302,9 @@ enum jerr state_alert_incidents(struct state *st, const char *alert_id, const ch
 				struct jerror *err)
 {
 	struct incident_arg a = { fn, ctx, { STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, STRBUF_INIT } };
-	struct state_value p[] = { v_text(alert_id), v_text(dest_id), v_int(open_only), v_int(before),
-				   v_int(limit && limit < INT32_MAX ? (int64_t)limit : INT32_MAX) };
+	struct state_value p[] = { state_val_text(alert_id), state_val_text(dest_id), state_val_int(open_only),
+				   state_val_int(before),
+				   state_val_int(limit && limit < INT32_MAX ? (int64_t)limit : INT32_MAX) };
 	enum jerr rc;
 	if (!has_tables(st))
 		return JERR_OK;
@@ -356,8 +351,8 @@ enum jerr state_alert_deliveries(struct state *st, const char *alert_id, size_t 
 				 state_alert_delivery_fn fn, void *ctx, struct jerror *err)
 {
 	struct delivery_arg a = { fn, ctx, { STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, STRBUF_INIT } };
-	struct state_value p[] = { v_text(alert_id), v_int(before),
-				   v_int(limit && limit < INT32_MAX ? (int64_t)limit : INT32_MAX) };
+	struct state_value p[] = { state_val_text(alert_id), state_val_int(before),
+				   state_val_int(limit && limit < INT32_MAX ? (int64_t)limit : INT32_MAX) };
 	enum jerr rc;
 	if (!has_tables(st))
 		return JERR_OK;
@@ -377,7 +372,8 @@ enum jerr state_alert_observe(struct state *st, const char *dest_id, int64_t run
 			      struct jerror *err)
 {
 	const char *what = "record a destination's records read";
-	struct state_value p[] = { v_text(dest_id), v_int(run_id), v_int((int64_t)records), v_int(now) };
+	struct state_value p[] = { state_val_text(dest_id), state_val_int(run_id),
+				   state_val_int((int64_t)records), state_val_int(now) };
 	enum jerr rc;
 	if ((rc = writable(st, what, err)))
 		return rc;
@@ -410,7 +406,7 @@ enum jerr state_alert_observation(struct state *st, const char *dest_id, uint64_
 				  bool *found, struct jerror *err)
 {
 	struct obs_arg a = { records, run_id, found };
-	struct state_value p[] = { v_text(dest_id) };
+	struct state_value p[] = { state_val_text(dest_id) };
 	*found = false;
 	*records = 0;
 	*run_id = 0;
@@ -423,7 +419,7 @@ enum jerr state_alert_observation(struct state *st, const char *dest_id, uint64_
 enum jerr state_alert_dest_times(struct state *st, const char *dest_id, int64_t *last_success_at,
 				 int64_t *first_run_at, struct jerror *err)
 {
-	struct state_value p[] = { v_text(dest_id) };
+	struct state_value p[] = { state_val_text(dest_id) };
 	enum jerr rc;
 	*last_success_at = 0;
 	*first_run_at = 0;

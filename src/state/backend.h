@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "state/state.h"
 
@@ -32,8 +33,33 @@
 /* runs.error of a run whose process ended without finishing it (state_runs_abandon). */
 #define STATE_ABANDONED_ERROR "the process running it ended without finishing (killed or crashed)"
 
+/*
+ * The columns of runs that runs_list reads, in the order both back ends decode them
+ * (pg/runs.c runs_row, sqlite/runs.c each_run).
+ */
+#define STATE_RUN_COLUMNS                                                                    \
+	"id, dest_id, kind, status, started_at, finished_at, created, updated, deleted,"       \
+	" unsubscribed, unchanged, failed, skipped, requests, retries, throttled, data_points," \
+	" error"
+
 /* Longest decimal int64 ("-9223372036854775808") and its NUL. */
 #define STATE_KEYBUF_SIZE 24
+
+/*
+ * A parameter of exec (and of the SQLite back end's sq_write): an integer, or s
+ * (borrowed) as text, NULL as SQL NULL.
+ */
+static inline struct state_value state_val_int(int64_t i)
+{
+	return (struct state_value){ .kind = STATE_VAL_INT, .i = i };
+}
+
+static inline struct state_value state_val_text(const char *s)
+{
+	if (!s)
+		return (struct state_value){ .kind = STATE_VAL_NULL };
+	return (struct state_value){ .kind = STATE_VAL_TEXT, .s = { s, strlen(s) } };
+}
 
 struct state_ops;
 

@@ -12,12 +12,6 @@
 #include "base/xalloc.h"
 #include "state/backend.h"
 
-static struct state_value text_or_null(const char *s)
-{
-	return s ? (struct state_value){ .kind = STATE_VAL_TEXT, .s = { s, strlen(s) } }
-		 : (struct state_value){ .kind = STATE_VAL_NULL };
-}
-
 static bool gen_valid(const char *gen)
 {
 	if (!gen || strlen(gen) != 64)
@@ -47,8 +41,8 @@ enum jerr state_config_publish(struct state *st, const char *gen, const char *sn
 		sodium_bin2base64(b64, n, (const unsigned char *)snap, len, sodium_base64_VARIANT_ORIGINAL);
 	}
 	struct state_value p[5] = {
-		text_or_null(gen), text_or_null(b64), text_or_null(snap ? NULL : withheld ? withheld : "not stored"),
-		text_or_null(origin ? origin : "?"), { .kind = STATE_VAL_INT, .i = state_now_ms() },
+		state_val_text(gen), state_val_text(b64), state_val_text(snap ? NULL : withheld ? withheld : "not stored"),
+		state_val_text(origin ? origin : "?"), state_val_int(state_now_ms()),
 	};
 	rc = st->ops->exec(st, "record a config generation",
 			   "INSERT INTO config_generations (generation, snapshot, withheld, origin, published_at)"
@@ -117,7 +111,7 @@ enum jerr state_config_fetch(struct state *st, const char *gen, struct strbuf *s
 	*found = false;
 	if (st->version < STATE_CONFIG_GEN_SINCE || !gen_valid(gen))
 		return JERR_OK;
-	struct state_value p = text_or_null(gen);
+	struct state_value p = state_val_text(gen);
 	return st->ops->exec(st, "read a config generation",
 			     "SELECT snapshot, withheld FROM config_generations WHERE generation = $1", &p, 1, fetch_row,
 			     &c, NULL, err);

@@ -27,6 +27,8 @@
 
 #include <sqlite3.h>
 
+#include "base/xalloc.h"
+
 struct fault_file {
 	sqlite3_file base; /* pMethods = fault_io */
 	sqlite3_file *real; /* the real file, allocated right after this struct */
@@ -221,15 +223,8 @@ static bool env_flag(const char *name)
 
 __attribute__((constructor)) static void faultvfs_init(void)
 {
-	const char *s = getenv("JOEY_FAIL_IO_AT");
-	char *end;
-	if (!s || !*s)
+	if (!faults_env_count("JOEY_FAIL_IO_AT", &fail_at))
 		return;
-	fail_at = strtoul(s, &end, 10);
-	if (*end) {
-		fprintf(stderr, "joey: JOEY_FAIL_IO_AT must be a number, not \"%s\"\n", s);
-		_exit(2);
-	}
 	fail_once = env_flag("JOEY_FAIL_IO_ONCE");
 	fail_full = env_flag("JOEY_FAIL_IO_FULL");
 	real_vfs = sqlite3_vfs_find(NULL);

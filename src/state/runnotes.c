@@ -9,11 +9,9 @@ enum jerr state_run_note_set(struct state *st, int64_t run_id, const char *trigg
 			     struct jerror *err)
 {
 	struct state_value p[3] = {
-		{ .kind = STATE_VAL_INT, .i = run_id },
-		trigger ? (struct state_value){ .kind = STATE_VAL_TEXT, .s = { trigger, strlen(trigger) } }
-			: (struct state_value){ .kind = STATE_VAL_NULL },
-		records_read >= 0 ? (struct state_value){ .kind = STATE_VAL_INT, .i = records_read }
-				  : (struct state_value){ .kind = STATE_VAL_NULL },
+		state_val_int(run_id),
+		state_val_text(trigger),
+		records_read >= 0 ? state_val_int(records_read) : (struct state_value){ .kind = STATE_VAL_NULL },
 	};
 	if (st->readonly || st->version < STATE_RUN_NOTES_SINCE) {
 		jerror_set(err, JERR_STATE, "could not note how run %lld started: state store \"%s\" is %s",
@@ -49,7 +47,7 @@ static enum jerr note_row(void *vctx, const struct state_value *row, size_t n, s
 enum jerr state_run_note_get(struct state *st, int64_t run_id, struct strbuf *trigger, int64_t *records_read,
 			     bool *found, struct jerror *err)
 {
-	struct state_value p = { .kind = STATE_VAL_INT, .i = run_id };
+	struct state_value p = state_val_int(run_id);
 	struct note_get g = { trigger, records_read, found };
 	strbuf_reset(trigger);
 	*records_read = -1;

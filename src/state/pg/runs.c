@@ -210,9 +210,7 @@ enum jerr pg_runs_list(struct state *st, const char *dest_id, size_t limit,
 	struct runs_ctx c = { fn, ctx };
 	enum jerr ret;
 
-	strbuf_addstr(&sql, "SELECT id, dest_id, kind, status, started_at, finished_at, created,"
-			    " updated, deleted, unsubscribed, unchanged, failed, skipped, requests,"
-			    " retries, throttled, data_points, error FROM runs WHERE id < $1");
+	strbuf_addstr(&sql, "SELECT " STATE_RUN_COLUMNS " FROM runs WHERE id < $1");
 	if (dest_id)
 		strbuf_addstr(&sql, " AND dest_id = $3");
 	strbuf_addstr(&sql, " ORDER BY id DESC LIMIT $2");

@@ -1,15 +1,30 @@
 /*
- * exec.c: one statement of a module's own tables in an SQLite state store (the exec
- * operation of backend.h: accounts, alerts, run notes), with $1..$n parameters and
- * each row handed to a callback. Owns the statement for the call only; a row
- * borrows its memory for the callback. Called through the ops table (ops.c).
+ * exec.c: statements with struct state_value parameters in an SQLite state store: one
+ * statement of a module's own tables (the exec operation of backend.h: accounts, alerts,
+ * run notes), with $1..$n parameters and each row handed to a callback; and sq_write, a
+ * cached statement with ?1..?n in one call, sq_write and sq_read_row (locks.c, marks.c,
+ * runs.c, synclog.c). Owns the
+ * exec statement for the call only; a row borrows its memory for the callback. Called
+ * through the ops table (ops.c) and by the files named.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "state/sqlite/sqlite_internal.h"
+
+/* v (borrowed until s is reset or finalized) bound to parameter idx of s. */
+static void bind_value(sqlite3_stmt *s, int idx, const struct state_value *v)
+{
+	if (v->kind == STATE_VAL_INT)
+		sqlite3_bind_int64(s, idx, v->i);
+	else if (v->kind == STATE_VAL_TEXT)
+		sqlite3_bind_text(s, idx, v->s.ptr ? v->s.ptr : "", (int)v->s.len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, idx);
+}
 
 /* ---- one statement of a module's own tables (backend.h exec) ---- */
 
@@ -34,15 +49,8 @@ enum jerr sq_exec(struct state *st, const char *what, const char *sql, const str
 		char name[24];
 		snprintf(name, sizeof(name), "$%zu", i + 1);
 		int idx = sqlite3_bind_parameter_index(s, name);
-		if (!idx)
-			continue;
-		if (params[i].kind == STATE_VAL_INT)
-			sqlite3_bind_int64(s, idx, params[i].i);
-		else if (params[i].kind == STATE_VAL_TEXT)
-			sqlite3_bind_text(s, idx, params[i].s.ptr ? params[i].s.ptr : "", (int)params[i].s.len,
-					  SQLITE_STATIC);
-		else
-			sqlite3_bind_null(s, idx);
+		if (idx)
+			bind_value(s, idx, &params[i]);
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int nc = sqlite3_column_count(s);
@@ -73,3 +81,57 @@ enum jerr sq_exec(struct state *st, const char *what, const char *sql, const str
 	return ret;
 }
 
+
+/* ---- a cached statement in one call (sqlite_internal.h sq_write, sq_read_row) ---- */
+
+/* Cached statement id in *s with v[0..n) bound to ?1..?n; *s NULL on failure. */
+static enum jerr stmt_bound(struct sq_state *sq, enum stmt_id id, const struct state_value *v, size_t n,
+			    sqlite3_stmt **s, struct jerror *err)
+{
+	enum jerr ret = sq_stmt_get(sq, id, s, err);
+	for (size_t i = 0; !ret && i < n; i++)
+		bind_value(*s, (int)i + 1, &v[i]);
+	return ret;
+}
+
+enum jerr sq_write(struct sq_state *sq, enum stmt_id id, const struct state_value *v, size_t n, bool *changed,
+		   struct jerror *err, const char *fmt, ...)
+{
+	struct strbuf what = STRBUF_INIT;
+	sqlite3_stmt *s;
+	va_list ap;
+	enum jerr ret = stmt_bound(sq, id, v, n, &s, err);
+	if (ret)
+		return ret;
+	va_start(ap, fmt);
+	strbuf_vaddf(&what, fmt, ap);
+	va_end(ap);
+	ret = sq_step_writef(sq, s, err, "%s", what.buf);
+	strbuf_release(&what);
+	if (changed)
+		*changed = !ret && sqlite3_changes(sq->db) > 0;
+	return ret;
+}
+
+enum jerr sq_read_row(struct sq_state *sq, enum stmt_id id, const struct state_value *v, size_t n, bool need_row,
+		      sqlite3_stmt **row, struct jerror *err, const char *fmt, ...)
+{
+	sqlite3_stmt *s;
+	va_list ap;
+	enum jerr ret = stmt_bound(sq, id, v, n, &s, err);
+	*row = NULL;
+	if (ret)
+		return ret;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*row = s;
+		return JERR_OK;
+	}
+	if (rc != SQLITE_DONE || need_row) {
+		va_start(ap, fmt);
+		ret = sq_db_verror(sq, rc, err, fmt, ap);
+		va_end(ap);
+	}
+	sq_stmt_done(s);
+	return ret;
+}

@@ -18,14 +18,9 @@ enum jerr sq_run_start(struct state *st, const char *dest_id, const char *kind,
 		       int64_t now, int64_t *run_id, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-
-	if ((ret = sq_stmt_dest(sq, S_RUN_START, dest_id, &s, err)))
-		return ret;
-	sq_bind_str(s, 2, kind);
-	sqlite3_bind_int64(s, 3, now);
-	ret = sq_step_writef(sq, s, err, "record the start of a %s of destination \"%s\"", kind, dest_id);
+	const struct state_value v[] = { state_val_text(dest_id), state_val_text(kind), state_val_int(now) };
+	enum jerr ret = sq_write(sq, S_RUN_START, v, ARRAY_SIZE(v), NULL, err,
+				 "record the start of a %s of destination \"%s\"", kind, dest_id);
 	if (!ret)
 		*run_id = sqlite3_last_insert_rowid(sq->db);
 	return ret;
@@ -175,9 +170,7 @@ enum jerr sq_runs_list(struct state *st, const char *dest_id, size_t limit,
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	strbuf_addstr(&sql, "SELECT id, dest_id, kind, status, started_at, finished_at, created,"
-			    " updated, deleted, unsubscribed, unchanged, failed, skipped, requests,"
-			    " retries, throttled, data_points, error FROM runs");
+	strbuf_addstr(&sql, "SELECT " STATE_RUN_COLUMNS " FROM runs");
 	if (dest_id)
 		strbuf_addstr(&sql, " WHERE dest_id = :dest");
 	strbuf_addstr(&sql, " ORDER BY id DESC LIMIT :limit");

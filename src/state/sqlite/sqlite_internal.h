@@ -216,6 +216,25 @@ static inline void sq_decode_head(sqlite3_stmt *s, struct state_row *row, char *
 	row->attempts = sqlite3_column_int(s, C_ATTEMPTS);
 }
 
+/*
+ * ---- a cached statement in one call (exec.c) ----
+ * Cached statement id with v[0..n) (borrowed; state_val_int, state_val_text) bound to
+ * ?1..?n, stepped to completion and reset. *changed (NULL: not wanted) tells whether it
+ * changed a row; false on failure, untouched when the statement could not be prepared.
+ * On failure err says "could not <what> in state store ..." (what from fmt), as
+ * sq_step_writef.
+ */
+enum jerr sq_write(struct sq_state *sq, enum stmt_id id, const struct state_value *v, size_t n, bool *changed,
+		   struct jerror *err, const char *fmt, ...) JOEY_PRINTF(7, 8);
+/*
+ * Cached statement id (a read of at most one row) with v bound likewise, stepped once:
+ * *row is the statement on its row (the caller reads it, then sq_stmt_done(*row)), or
+ * NULL when it has none (reset already; an error when need_row) or on failure. On an
+ * error err gets the message made from fmt (sq_db_error), as sq_step_row.
+ */
+enum jerr sq_read_row(struct sq_state *sq, enum stmt_id id, const struct state_value *v, size_t n, bool need_row,
+		      sqlite3_stmt **row, struct jerror *err, const char *fmt, ...) JOEY_PRINTF(8, 9);
+
 /* ---- one-off statements (stmt.c) ---- */
 
 /* sqlite3_exec sql; on failure "could not <what> state store ...". */

@@ -30,107 +30,79 @@ enum jerr sq_outbox_put(struct state *st, const char *dest_id, int64_t run_id, s
 enum jerr sq_outbox_next(struct state *st, const char *dest_id, int64_t after, int64_t *id, int64_t *run_id,
 			 struct strbuf *body, bool *found, struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-	bool row;
-	if ((ret = sq_stmt_dest(sq, S_OUTBOX_NEXT, dest_id, &s, err)))
+	const struct state_value v[] = { state_val_text(dest_id), state_val_int(after) };
+	sqlite3_stmt *s;
+	enum jerr ret = sq_read_row(sq_of(st), S_OUTBOX_NEXT, v, ARRAY_SIZE(v), false, &s, err,
+				    "could not read the sync log outbox of destination \"%s\" in state store \"%s\"",
+				    dest_id, st->path);
+	if (!s)
 		return ret;
-	sqlite3_bind_int64(s, 2, after);
-	ret = sq_step_row(sq, s, false, &row, err,
-			  "could not read the sync log outbox of destination \"%s\" in state store \"%s\"",
-			  dest_id, st->path);
-	if (row) {
-		*found = true;
-		*id = sqlite3_column_int64(s, 0);
-		*run_id = sqlite3_column_int64(s, 1);
-		strbuf_add(body, sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2));
-	}
+	*found = true;
+	*id = sqlite3_column_int64(s, 0);
+	*run_id = sqlite3_column_int64(s, 1);
+	strbuf_add(body, sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2));
 	sq_stmt_done(s);
-	return ret;
+	return JERR_OK;
 }
 
 enum jerr sq_outbox_delete(struct state *st, const char *dest_id, int64_t id, bool *deleted,
 			   struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-	if ((ret = sq_stmt_dest(sq, S_OUTBOX_DEL, dest_id, &s, err)))
-		return ret;
-	sqlite3_bind_int64(s, 2, id);
-	ret = sq_step_write(sq, s, "delete written rows from the sync log outbox", NULL, NULL, err);
-	*deleted = !ret && sqlite3_changes(sq->db) > 0;
-	return ret;
+	const struct state_value v[] = { state_val_text(dest_id), state_val_int(id) };
+	return sq_write(sq_of(st), S_OUTBOX_DEL, v, ARRAY_SIZE(v), deleted, err,
+			"delete written rows from the sync log outbox");
 }
 
 enum jerr sq_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,
 			  struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-	bool row;
-	if ((ret = sq_stmt_dest(sq, S_OUTBOX_COUNT, dest_id, &s, err)))
+	const struct state_value v[] = { state_val_text(dest_id) };
+	sqlite3_stmt *s;
+	enum jerr ret = sq_read_row(sq_of(st), S_OUTBOX_COUNT, v, ARRAY_SIZE(v), true, &s, err,
+				    "could not count the sync log outbox of destination \"%s\" in state store \"%s\"",
+				    dest_id, st->path);
+	if (!s)
 		return ret;
-	ret = sq_step_row(sq, s, true, &row, err,
-			  "could not count the sync log outbox of destination \"%s\" in state store \"%s\"",
-			  dest_id, st->path);
-	if (row) {
-		*rows = sq_column_count(s, 0);
-		*bytes = sq_column_count(s, 1);
-	}
+	*rows = sq_column_count(s, 0);
+	*bytes = sq_column_count(s, 1);
 	sq_stmt_done(s);
-	return ret;
+	return JERR_OK;
 }
 
 enum jerr sq_synclog_set(struct state *st, const struct state_synclog_info *info, int64_t now,
 			 struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-	if ((ret = sq_stmt_get(sq, S_SYNCLOG_SET, &s, err)))
-		return ret;
-	sqlite3_bind_int64(s, 1, info->run_id);
-	sqlite3_bind_text(s, 2, info->dest_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, info->status, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)info->rows);
-	sqlite3_bind_int64(s, 5, (sqlite3_int64)info->pending);
-	sq_bind_str(s, 6, info->error);
-	sqlite3_bind_int64(s, 7, now);
-	return sq_step_write(sq, s, "record the sync log status of a run", NULL, NULL, err);
+	const struct state_value v[] = { state_val_int(info->run_id), state_val_text(info->dest_id),
+					 state_val_text(info->status), state_val_int((int64_t)info->rows),
+					 state_val_int((int64_t)info->pending), state_val_text(info->error),
+					 state_val_int(now) };
+	return sq_write(sq_of(st), S_SYNCLOG_SET, v, ARRAY_SIZE(v), NULL, err, "record the sync log status of a run");
 }
 
 enum jerr sq_synclog_get(struct state *st, int64_t run_id, struct state_synclog_info *info,
 			 struct strbuf *status, struct strbuf *error, bool *found, struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	sqlite3_stmt *s = NULL;
-	enum jerr ret;
-	bool row;
-	if ((ret = sq_stmt_get(sq, S_SYNCLOG_GET, &s, err)))
+	const struct state_value v[] = { state_val_int(run_id) };
+	sqlite3_stmt *s;
+	enum jerr ret = sq_read_row(sq_of(st), S_SYNCLOG_GET, v, ARRAY_SIZE(v), false, &s, err,
+				    "could not read the sync log status of run %lld in state store \"%s\"",
+				    (long long)run_id, st->path);
+	if (!s)
 		return ret;
-	sqlite3_bind_int64(s, 1, run_id);
-	ret = sq_step_row(sq, s, false, &row, err,
-			  "could not read the sync log status of run %lld in state store \"%s\"", (long long)run_id,
-			  st->path);
-	if (row) {
-		*found = true;
-		info->run_id = run_id;
-		strbuf_add(status, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1));
-		info->rows = sq_column_count(s, 2);
-		info->pending = sq_column_count(s, 3);
-		if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
-			strbuf_add(error, sqlite3_column_text(s, 4), (size_t)sqlite3_column_bytes(s, 4));
-			info->error = error->buf;
-		}
-		info->updated_at = sqlite3_column_int64(s, 5);
-		info->status = status->buf;
-		info->dest_id = NULL; /* not kept: the caller knows the run's destination */
+	*found = true;
+	info->run_id = run_id;
+	strbuf_add(status, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1));
+	info->rows = sq_column_count(s, 2);
+	info->pending = sq_column_count(s, 3);
+	if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
+		strbuf_add(error, sqlite3_column_text(s, 4), (size_t)sqlite3_column_bytes(s, 4));
+		info->error = error->buf;
 	}
+	info->updated_at = sqlite3_column_int64(s, 5);
+	info->status = status->buf;
+	info->dest_id = NULL; /* not kept: the caller knows the run's destination */
 	sq_stmt_done(s);
-	return ret;
+	return JERR_OK;
 }
 
 enum jerr sq_synclog_unfinished(struct state *st, const char *dest_id, int64_t *ids, size_t max, size_t *n,

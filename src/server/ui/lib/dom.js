@@ -1,5 +1,6 @@
 // lib/dom.js: the DOM helpers every page of the web UI builds with (h, append, clear,
-// field, table, pageHeader, badge, toast), the links to routes (route, link), and the
+// field, table, pageHeader, badge, toast; selfCheckedForm, passwordInput, userNameInput
+// for the account forms), the links to routes (route, link), and the
 // formatting of times, durations and values as people read them. Holds no state but the
 // id counter of uid(). Text is always inserted as text nodes, never parsed as HTML.
 // Imported by app.js, every module under pages/, and (el) safety.js, schedule.js, repair.js.
@@ -40,6 +41,30 @@ export function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); ret
 export function formError(out, msg, control) {
   out.appendChild(h('div.notice.error', { role: 'alert' }, msg));
   control.focus();
+}
+// A form that checks its own fields (the browser's checks are off, so the messages are
+// ours): on submit, out is emptied and send() runs; it reports into out. props: the
+// form's other attributes.
+export function selfCheckedForm(spec, props, out, send, ...kids) {
+  return h(spec, {
+    ...props,
+    novalidate: true,
+    on: {
+      submit: async (e) => {
+        e.preventDefault();
+        clear(out);
+        await send();
+      },
+    },
+  }, ...kids);
+}
+// The boxes of the sign-in, setup, account and team forms: a password
+// (autocomplete: 'current-password' or 'new-password'), a user name (no spelling help).
+export function passwordInput(id, autocomplete) {
+  return h('input', { type: 'password', id, autocomplete, required: true });
+}
+export function userNameInput(id, autocomplete, value) {
+  return h('input', { type: 'text', id, autocomplete, spellcheck: 'false', autocapitalize: 'none', required: true, value });
 }
 export const enc = encodeURIComponent;
 // A link to a route: segments are encoded here, so data never shapes the URL.

@@ -1,7 +1,7 @@
 // pages/account.js: the signed-in user's own account (#/account): password, API tokens
 // (a new token shown once).
 // Routed by app.js.
-import { append, badge, clear, enc, field, fmtAgo, fmtTime, formError, h, pageHeader, table, toast } from '../lib/dom.js';
+import { append, badge, clear, enc, field, fmtAgo, fmtTime, formError, h, pageHeader, passwordInput, selfCheckedForm, table, toast } from '../lib/dom.js';
 import { ROLE_HELP, ROLE_RANK, del, errorNotice, get, post, session } from '../lib/api.js';
 
 // ---------------------------------------------------------------- account
@@ -20,32 +20,24 @@ export async function viewAccount(root, _p, _q, ctx) {
 
   // password
   root.appendChild(h('h2', { id: 'password-h' }, 'Change your password'));
-  const cur = h('input', { type: 'password', id: 'pw-current', autocomplete: 'current-password', required: true });
-  const nw = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password', required: true });
-  const nw2 = h('input', { type: 'password', id: 'pw-new2', autocomplete: 'new-password', required: true });
+  const cur = passwordInput('pw-current', 'current-password');
+  const nw = passwordInput('pw-new', 'new-password');
+  const nw2 = passwordInput('pw-new2', 'new-password');
   const pwOut = h('div', { id: 'password-result', 'aria-live': 'polite' });
   const pwBtn = h('button.primary', { type: 'submit' }, 'Change password');
-  root.appendChild(h('form.form.card', {
-    'aria-labelledby': 'password-h',
-    novalidate: true,
-    on: {
-      submit: async (e) => {
-        e.preventDefault();
-        clear(pwOut);
-        if (!cur.value) return formError(pwOut, 'Enter your current password.', cur);
-        if (nw.value.length < 10) return formError(pwOut, 'The new password needs at least 10 characters.', nw);
-        if (nw.value !== nw2.value) return formError(pwOut, 'The two new passwords differ.', nw2);
-        pwBtn.disabled = true;
-        try {
-          const r = await post('/session/password', { current_password: cur.value, new_password: nw.value });
-          if (r && r.csrf) session.csrf = r.csrf;
-          cur.value = nw.value = nw2.value = '';
-          pwOut.appendChild(okNotice(h('strong', 'Password changed. '), 'You stay signed in here; your other sessions have ended.'));
-        } catch (err) {
-          pwOut.appendChild(errorNotice(err, 'The password was not changed'));
-        } finally { pwBtn.disabled = false; }
-      },
-    },
+  root.appendChild(selfCheckedForm('form.form.card', { 'aria-labelledby': 'password-h' }, pwOut, async () => {
+    if (!cur.value) return formError(pwOut, 'Enter your current password.', cur);
+    if (nw.value.length < 10) return formError(pwOut, 'The new password needs at least 10 characters.', nw);
+    if (nw.value !== nw2.value) return formError(pwOut, 'The two new passwords differ.', nw2);
+    pwBtn.disabled = true;
+    try {
+      const r = await post('/session/password', { current_password: cur.value, new_password: nw.value });
+      if (r && r.csrf) session.csrf = r.csrf;
+      cur.value = nw.value = nw2.value = '';
+      pwOut.appendChild(okNotice(h('strong', 'Password changed. '), 'You stay signed in here; your other sessions have ended.'));
+    } catch (err) {
+      pwOut.appendChild(errorNotice(err, 'The password was not changed'));
+    } finally { pwBtn.disabled = false; }
   }, field('Current password', cur), field('New password', nw, 'At least 10 characters.'), field('Repeat the new password', nw2), h('div.actions', pwBtn), pwOut));
 
   // API tokens
@@ -56,27 +48,19 @@ export async function viewAccount(root, _p, _q, ctx) {
   const role = roleSelect('token-role', 'viewer', me.role);
   const mkBtn = h('button.primary', { type: 'submit' }, 'Create token');
   const listBox = h('div', { id: 'tokens' });
-  root.appendChild(h('form.form.card', {
-    'aria-labelledby': 'tokens-h',
-    novalidate: true,
-    on: {
-      submit: async (e) => {
-        e.preventDefault();
-        clear(newBox);
-        if (!label.value.trim()) { label.setAttribute('aria-invalid', 'true'); return formError(newBox, 'Say what the token is for (its label).', label); }
-        label.removeAttribute('aria-invalid');
-        mkBtn.disabled = true;
-        try {
-          const t = await post('/tokens', { label: label.value.trim(), role: role.value });
-          if (!ctx.alive()) return;
-          label.value = '';
-          newBox.appendChild(tokenOnce(t));
-          await loadTokens();
-        } catch (err) {
-          newBox.appendChild(errorNotice(err, 'The token was not created'));
-        } finally { mkBtn.disabled = false; }
-      },
-    },
+  root.appendChild(selfCheckedForm('form.form.card', { 'aria-labelledby': 'tokens-h' }, newBox, async () => {
+    if (!label.value.trim()) { label.setAttribute('aria-invalid', 'true'); return formError(newBox, 'Say what the token is for (its label).', label); }
+    label.removeAttribute('aria-invalid');
+    mkBtn.disabled = true;
+    try {
+      const t = await post('/tokens', { label: label.value.trim(), role: role.value });
+      if (!ctx.alive()) return;
+      label.value = '';
+      newBox.appendChild(tokenOnce(t));
+      await loadTokens();
+    } catch (err) {
+      newBox.appendChild(errorNotice(err, 'The token was not created'));
+    } finally { mkBtn.disabled = false; }
   }, field('Label', label, 'What or who uses it.'), field('Role', role, 'What the token may do. Choose the least it needs.'), h('div.actions', mkBtn)));
   root.appendChild(newBox);
   root.appendChild(listBox);

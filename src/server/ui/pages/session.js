@@ -2,7 +2,7 @@
 // the first admin, "session lost", and signing out; boot() asks the server who this
 // browser is at start. Writes the session held by lib/api.js.
 // Called by app.js (boot, render) and lib/api.js (sessionLost on a 401).
-import { append, badge, clear, field, formError, h, plural } from '../lib/dom.js';
+import { append, badge, clear, field, formError, h, passwordInput, plural, selfCheckedForm, userNameInput } from '../lib/dom.js';
 import { api, errorNotice, session, state } from '../lib/api.js';
 import { flash, parseHash, refreshNav, refreshStatus, render, stopTimers, view } from '../app.js';
 
@@ -52,36 +52,28 @@ export function showLogin(opts = {}) {
     return;
   }
   const main = signedOutFrame();
-  const user = h('input', { type: 'text', id: 'login-user', autocomplete: 'username', spellcheck: 'false', autocapitalize: 'none', required: true });
-  const pw = h('input', { type: 'password', id: 'login-password', autocomplete: 'current-password', required: true });
+  const user = userNameInput('login-user', 'username');
+  const pw = passwordInput('login-password', 'current-password');
   const out = h('div', { id: 'login-error', 'aria-live': 'assertive' });
   const btn = h('button.primary', { type: 'submit' }, 'Sign in');
-  const form = h('form.form.card.login', {
-    id: 'login-form',
-    novalidate: true,
-    on: {
-      submit: async (e) => {
-        e.preventDefault();
-        clear(out);
-        for (const el of [user, pw]) el.removeAttribute('aria-invalid');
-        const empty = [user, pw].filter((el) => !el.value);
-        if (empty.length) {
-          empty.forEach((el) => el.setAttribute('aria-invalid', 'true'));
-          return formError(out, 'Enter your user name and your password.', empty[0]);
-        }
-        btn.disabled = true;
-        try {
-          const r = await api('POST', '/session', { user: user.value.trim(), password: pw.value }, { auth: true });
-          pw.value = '';
-          signedIn(r.user, r.csrf);
-        } catch (err) {
-          btn.disabled = false;
-          pw.value = '';
-          out.appendChild(signInError(err));
-          pw.focus();
-        }
-      },
-    },
+  const form = selfCheckedForm('form.form.card.login', { id: 'login-form' }, out, async () => {
+    for (const el of [user, pw]) el.removeAttribute('aria-invalid');
+    const empty = [user, pw].filter((el) => !el.value);
+    if (empty.length) {
+      empty.forEach((el) => el.setAttribute('aria-invalid', 'true'));
+      return formError(out, 'Enter your user name and your password.', empty[0]);
+    }
+    btn.disabled = true;
+    try {
+      const r = await api('POST', '/session', { user: user.value.trim(), password: pw.value }, { auth: true });
+      pw.value = '';
+      signedIn(r.user, r.csrf);
+    } catch (err) {
+      btn.disabled = false;
+      pw.value = '';
+      out.appendChild(signInError(err));
+      pw.focus();
+    }
   },
   h('h1', { tabindex: '-1' }, 'Sign in to joey'),
   h('p', { id: 'login-notice', class: `notice ${opts.kind || 'info'}`, role: 'status', hidden: !opts.notice }, opts.notice || ''),
@@ -98,34 +90,26 @@ export function showLogin(opts = {}) {
 // The one-time setup link (#setup=<token>): create the first admin.
 export function showSetup(token) {
   const main = signedOutFrame();
-  const user = h('input', { type: 'text', id: 'setup-user', autocomplete: 'username', spellcheck: 'false', autocapitalize: 'none', required: true, value: 'admin' });
-  const pw = h('input', { type: 'password', id: 'setup-password', autocomplete: 'new-password', required: true });
-  const pw2 = h('input', { type: 'password', id: 'setup-password2', autocomplete: 'new-password', required: true });
+  const user = userNameInput('setup-user', 'username', 'admin');
+  const pw = passwordInput('setup-password', 'new-password');
+  const pw2 = passwordInput('setup-password2', 'new-password');
   const out = h('div', { id: 'setup-error', 'aria-live': 'assertive' });
   const btn = h('button.primary', { type: 'submit' }, 'Create admin and sign in');
-  const form = h('form.form.card.login', {
-    id: 'setup-form',
-    novalidate: true,
-    on: {
-      submit: async (e) => {
-        e.preventDefault();
-        clear(out);
-        if (!user.value.trim()) return formError(out, 'Choose a user name.', user);
-        if (pw.value.length < 10) return formError(out, 'The password needs at least 10 characters.', pw);
-        if (pw.value !== pw2.value) return formError(out, 'The two passwords differ.', pw2);
-        btn.disabled = true;
-        try {
-          const r = await api('POST', '/setup', { token, user: user.value.trim(), password: pw.value }, { auth: true });
-          flash.pending = `Welcome, ${r.user.name}. You are the first admin: add your colleagues under Team.`;
-          history.replaceState(null, '', `${location.pathname}${location.search}#/`);
-          signedIn(r.user, r.csrf);
-        } catch (err) {
-          btn.disabled = false;
-          out.appendChild(errorNotice(err, err.status === 403 ? 'The setup link was refused' : 'The admin was not created'));
-          if (err.status === 403 || err.status === 409) out.appendChild(h('p', h('button', { type: 'button', on: { click: () => showLogin() } }, 'Go to sign in')));
-        }
-      },
-    },
+  const form = selfCheckedForm('form.form.card.login', { id: 'setup-form' }, out, async () => {
+    if (!user.value.trim()) return formError(out, 'Choose a user name.', user);
+    if (pw.value.length < 10) return formError(out, 'The password needs at least 10 characters.', pw);
+    if (pw.value !== pw2.value) return formError(out, 'The two passwords differ.', pw2);
+    btn.disabled = true;
+    try {
+      const r = await api('POST', '/setup', { token, user: user.value.trim(), password: pw.value }, { auth: true });
+      flash.pending = `Welcome, ${r.user.name}. You are the first admin: add your colleagues under Team.`;
+      history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+      signedIn(r.user, r.csrf);
+    } catch (err) {
+      btn.disabled = false;
+      out.appendChild(errorNotice(err, err.status === 403 ? 'The setup link was refused' : 'The admin was not created'));
+      if (err.status === 403 || err.status === 409) out.appendChild(h('p', h('button', { type: 'button', on: { click: () => showLogin() } }, 'Go to sign in')));
+    }
   },
   h('h1', { tabindex: '-1' }, 'Create the first admin'),
   h('p', 'This joey has no accounts yet. The setup link joey serve printed at its start creates the first admin; it works once. Admins add everybody else under Team.'),

@@ -1,6 +1,6 @@
 // pages/team.js: the team page for admins (#/team): users, roles, invitations.
 // Routed by app.js.
-import { append, badge, clear, enc, field, fmtAgo, fmtTime, formError, h, link, pageHeader, table, toast, uid } from '../lib/dom.js';
+import { append, badge, clear, enc, field, fmtAgo, fmtTime, formError, h, link, pageHeader, passwordInput, selfCheckedForm, table, toast, uid, userNameInput } from '../lib/dom.js';
 import { ROLE_HELP, del, errorNotice, get, post, put, session } from '../lib/api.js';
 import { go, render } from '../app.js';
 import { ROLES, okNotice, roleSelect } from './account.js';
@@ -17,30 +17,22 @@ export async function viewTeam(root, _p, _q, ctx) {
 
   // add
   root.appendChild(h('h2', { id: 'add-user-h' }, 'Add a person'));
-  const name = h('input', { type: 'text', id: 'new-user-name', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none', required: true });
+  const name = userNameInput('new-user-name', 'off');
   const role = roleSelect('new-user-role', 'viewer', 'admin');
-  const pw = h('input', { type: 'password', id: 'new-user-password', autocomplete: 'new-password', required: true });
+  const pw = passwordInput('new-user-password', 'new-password');
   const addOut = h('div', { id: 'add-user-result', 'aria-live': 'polite' });
   const addBtn = h('button.primary', { type: 'submit' }, 'Add user');
-  root.appendChild(h('form.form.card', {
-    'aria-labelledby': 'add-user-h',
-    novalidate: true,
-    on: {
-      submit: async (e) => {
-        e.preventDefault();
-        clear(addOut);
-        if (!name.value.trim()) return formError(addOut, 'Enter the user name.', name);
-        if (pw.value.length < 10) return formError(addOut, 'The initial password needs at least 10 characters.', pw);
-        addBtn.disabled = true;
-        try {
-          await post('/users', { name: name.value.trim(), role: role.value, password: pw.value });
-          go('#/team', `Added “${name.value.trim()}” (${role.value}). Give them the password through a safe channel; they can change it under Account.`);
-        } catch (err) {
-          addBtn.disabled = false;
-          addOut.appendChild(errorNotice(err, 'The user was not added'));
-        }
-      },
-    },
+  root.appendChild(selfCheckedForm('form.form.card', { 'aria-labelledby': 'add-user-h' }, addOut, async () => {
+    if (!name.value.trim()) return formError(addOut, 'Enter the user name.', name);
+    if (pw.value.length < 10) return formError(addOut, 'The initial password needs at least 10 characters.', pw);
+    addBtn.disabled = true;
+    try {
+      await post('/users', { name: name.value.trim(), role: role.value, password: pw.value });
+      go('#/team', `Added “${name.value.trim()}” (${role.value}). Give them the password through a safe channel; they can change it under Account.`);
+    } catch (err) {
+      addBtn.disabled = false;
+      addOut.appendChild(errorNotice(err, 'The user was not added'));
+    }
   }, field('User name', name, '1 to 64 letters, digits, _ . @ or -.'), field('Role', role),
   field('Initial password', pw, 'At least 10 characters. Tell it to them through a safe channel; they change it under Account.'),
   h('div.actions', addBtn), addOut));
