@@ -85,6 +85,15 @@ static const char *param_type(const char *schema_type)
 	}
 }
 
+/* The dataset's REST address, <api>/projects/<project>/datasets/<dataset> (names escaped), appended to url. */
+static void bq_dataset_url(const struct bq_conn *c, const char *project, const char *dataset, struct strbuf *url)
+{
+	strbuf_addf(url, "%s/projects/", c->api);
+	whttp_add_escaped(url, project);
+	strbuf_addstr(url, "/datasets/");
+	whttp_add_escaped(url, dataset);
+}
+
 /* ---- column types and parameters ---- */
 
 /* The column types of src's relation: tables.get for a table, a dry run for a query. */
@@ -125,10 +134,7 @@ static enum jerr bq_columns(struct bq_conn *c, const struct cfg_source *src, con
 			strbuf_addstr(&d, c->dataset);
 			strbuf_addstr(&tn, t);
 		}
-		strbuf_addf(&url, "%s/projects/", c->api);
-		whttp_add_escaped(&url, p.buf);
-		strbuf_addstr(&url, "/datasets/");
-		whttp_add_escaped(&url, d.buf);
+		bq_dataset_url(c, p.buf, d.buf, &url);
 		strbuf_addstr(&url, "/tables/");
 		whttp_add_escaped(&url, tn.buf);
 		strbuf_release(&p);
@@ -291,10 +297,7 @@ static enum jerr bq_connect(const struct cfg_app *app, const char *config_dir, v
 	/* the dataset (and the permission to see it) */
 	strbuf_reset(&what);
 	strbuf_addf(&what, "app \"%s\"", app->id);
-	strbuf_addf(&url, "%s/projects/", c->api);
-	whttp_add_escaped(&url, c->project);
-	strbuf_addstr(&url, "/datasets/");
-	whttp_add_escaped(&url, c->dataset);
+	bq_dataset_url(c, c->project, c->dataset, &url);
 	if ((rc = bq_request(c, "GET", url.buf, NULL, &resp, what.buf, err)))
 		goto out;
 	if (resp.status == 404) {
@@ -366,10 +369,7 @@ static enum jerr bq_check(void *conn, const struct cfg_source *src, struct jerro
 		struct whttp_resp resp;
 		struct jerror terr = JERROR_INIT;
 		whttp_resp_init(&resp);
-		strbuf_addf(&url, "%s/projects/", c->api);
-		whttp_add_escaped(&url, c->project);
-		strbuf_addstr(&url, "/datasets/");
-		whttp_add_escaped(&url, c->dataset);
+		bq_dataset_url(c, c->project, c->dataset, &url);
 		strbuf_addstr(&url, "/tables?maxResults=1000");
 		if (!bq_request(c, "GET", url.buf, NULL, &resp, what.buf, &terr) && resp.status == 200) {
 			json_t *j = json_loadb(resp.body.buf, resp.body.len, 0, NULL);
@@ -514,10 +514,7 @@ static enum jerr bq_list_tables(struct bq_conn *c, struct source_sample *out, co
 	whttp_resp_init(&resp);
 	do {
 		strbuf_reset(&url);
-		strbuf_addf(&url, "%s/projects/", c->api);
-		whttp_add_escaped(&url, c->project);
-		strbuf_addstr(&url, "/datasets/");
-		whttp_add_escaped(&url, c->dataset);
+		bq_dataset_url(c, c->project, c->dataset, &url);
 		strbuf_addstr(&url, "/tables?maxResults=1000");
 		if (page) {
 			strbuf_addstr(&url, "&pageToken=");
