@@ -435,14 +435,7 @@ static enum jerr bq_open_cursor(void *conn, const struct cfg_source *src, const 
 	cur->conn = c;
 	strbuf_addf(&what, "source \"%s\"", sql_source_id(src));
 	rc = bq_exec(c, p.sql.buf, p.binds, pt, p.n_binds, false, &cur->res, what.buf, err);
-	if (!rc)
-		rc = wrows_check_width(&cur->w, cur->res.n_cols, err);
-	if (rc) {
-		strbuf_release(&cur->w.base.prev_text);
-		bq_cursor_ops.close(&cur->w.base);
-		goto out;
-	}
-	*out = &cur->w.base;
+	rc = wrows_opened(&cur->w, rc, cur->res.n_cols, out, err);
 out:
 	free(pt);
 	strbuf_release(&what);

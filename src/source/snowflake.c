@@ -423,14 +423,7 @@ static enum jerr sf_open_cursor(void *conn, const struct cfg_source *src, const 
 	cur->conn = c;
 	strbuf_addf(&what, "source \"%s\"", sql_source_id(src));
 	rc = sf_exec(c, p.sql.buf, p.binds, p.n_binds, &cur->res, what.buf, err);
-	if (!rc)
-		rc = wrows_check_width(&cur->w, cur->res.n_cols, err);
-	if (rc) {
-		strbuf_release(&cur->w.base.prev_text);
-		sf_cursor_ops.close(&cur->w.base);
-		goto out;
-	}
-	*out = &cur->w.base;
+	rc = wrows_opened(&cur->w, rc, cur->res.n_cols, out, err);
 out:
 	strbuf_release(&what);
 	sql_plan_release(&p);

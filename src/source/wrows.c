@@ -43,12 +43,27 @@ void wrows_release(struct wrows *w)
 	free(w->row.values);
 }
 
-enum jerr wrows_check_width(const struct wrows *w, size_t n_cols, struct jerror *err)
+/* A statement's answer has n_cols columns: JERR_SOURCE unless the plan expects that many. */
+static enum jerr wrows_check_width(const struct wrows *w, size_t n_cols, struct jerror *err)
 {
 	size_t need = 1 + w->src->n_properties + (w->grouped ? 1 : 0) + (w->since_col ? 1 : 0);
 	if (n_cols != need)
 		return jerror_set(err, JERR_SOURCE, "source \"%s\": the query has %zu columns, not %zu",
 				  sql_source_id(w->src), n_cols, need);
+	return JERR_OK;
+}
+
+enum jerr wrows_opened(struct wrows *w, enum jerr rc, size_t n_cols, struct source_cursor **out,
+		       struct jerror *err)
+{
+	if (!rc)
+		rc = wrows_check_width(w, n_cols, err);
+	if (rc) {
+		strbuf_release(&w->base.prev_text);
+		w->base.ops->close(&w->base);
+		return rc;
+	}
+	*out = &w->base;
 	return JERR_OK;
 }
 

@@ -6,7 +6,7 @@
  *
  * Order of calls, per cursor (the connector's cursor struct starts with a struct wrows):
  *   wrows_init(&cur->w, &ops, src, grouped, int_key, key_column, since_col);
- *   rc = wrows_check_width(&cur->w, n_cols, err);     -- after the statement ran
+ *   rc = wrows_opened(&cur->w, rc, n_cols, out, err); -- after the statement ran
  *   rc = wrows_next(&cur->w, &cells_ops, &row, err);  -- the connector's next()
  *        (its value decoder uses wrows_number / wrows_text)
  *   wrows_release(&cur->w);                           -- in the connector's close()
@@ -49,8 +49,14 @@ void wrows_init(struct wrows *w, const struct source_cursor_ops *ops, const stru
 /* Warn about the skipped NULL keys, free what wrows_init took (not w itself). */
 void wrows_release(struct wrows *w);
 
-/* A statement's answer has n_cols columns: JERR_SOURCE unless the plan expects that many. */
-enum jerr wrows_check_width(const struct wrows *w, size_t n_cols, struct jerror *err) JOEY_WUR;
+/*
+ * The end of a connector's open_cursor: rc is the statement's error (JERR_OK: it ran,
+ * its answer has n_cols columns, JERR_SOURCE unless the plan expects that many). On
+ * success *out is the cursor (&w->base); on failure the cursor is closed
+ * (w->base.ops->close, which frees it) and *out left alone. Returns the first error.
+ */
+enum jerr wrows_opened(struct wrows *w, enum jerr rc, size_t n_cols, struct source_cursor **out,
+		       struct jerror *err) JOEY_WUR;
 
 /* How a connector's answer rows are read (one const table per connector). */
 struct wrows_cells_ops {
