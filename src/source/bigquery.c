@@ -475,17 +475,13 @@ static enum jerr bq_sample_rows(struct bq_conn *c, struct bq_result *r, size_t l
 	for (size_t i = 0; i < out->n_columns; i++)
 		out->columns[i] = xstrdup(r->cols[i].name ? r->cols[i].name : "");
 	while (out->n_columns && out->n_rows < limit && !(rc = bq_result_next(c, r, &cells, what, err)) && cells) {
-		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns + 1, alloc);
+		char **row = sql_sample_add_row(out, &alloc);
 		for (size_t i = 0; i < out->n_columns; i++)
-			out->cells[out->n_rows * out->n_columns + i] =
-				sample_cell(&r->cols[i], json_object_get(json_array_get(cells, i), "v"));
-		out->n_rows++;
+			row[i] = sample_cell(&r->cols[i], json_object_get(json_array_get(cells, i), "v"));
 	}
 	if (rc)
 		return rc;
-	if (!out->cells)
-		out->cells = xcalloc(1, sizeof(char *));
-	out->cells[out->n_rows * out->n_columns] = NULL;
+	sql_sample_end_rows(out);
 	return JERR_OK;
 }
 

@@ -448,18 +448,15 @@ static enum jerr sf_sample_rows(struct sf_conn *c, struct sf_result *r, size_t l
 	for (size_t i = 0; i < out->n_columns; i++)
 		out->columns[i] = xstrdup(r->cols[i].name ? r->cols[i].name : "");
 	while (out->n_columns && out->n_rows < limit && !(rc = sf_result_next(c, r, &row, what, err)) && row) {
-		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns + 1, alloc);
+		char **cells = sql_sample_add_row(out, &alloc);
 		for (size_t i = 0; i < out->n_columns; i++) {
 			const char *v = sf_cell_str(row, i);
-			out->cells[out->n_rows * out->n_columns + i] = v ? sql_sample_value(v, strlen(v)) : NULL;
+			cells[i] = v ? sql_sample_value(v, strlen(v)) : NULL;
 		}
-		out->n_rows++;
 	}
 	if (rc)
 		return rc;
-	if (!out->cells)
-		out->cells = xcalloc(1, sizeof(char *));
-	out->cells[out->n_rows * out->n_columns] = NULL;
+	sql_sample_end_rows(out);
 	return JERR_OK;
 }
 

@@ -218,6 +218,15 @@ void sql_sample_table_sql(struct strbuf *sb, const struct sql_dialect *d, const 
  * (NULL after the last); the caller fills out->columns[0 .. n_columns - 1].
  */
 void sql_sample_columns(struct source_sample *out, size_t all);
+/*
+ * One more row of a sample read row by row: out->cells grown (alloc: its allocated
+ * count, 0 at first) with room for a NULL after the row, and out->n_rows counted.
+ * Returns the row's out->n_columns cells, which the caller fills at once (each an
+ * owned string, or NULL for SQL NULL).
+ */
+char **sql_sample_add_row(struct source_sample *out, size_t *alloc);
+/* The end of a sample read row by row: out->cells allocated even for no rows, NULL after the last cell. */
+void sql_sample_end_rows(struct source_sample *out);
 /* The hint of a query preview the database refused. */
 #define SQL_SAMPLE_QUERY_HINT "a query source reads one SELECT statement; it cannot change the database"
 /* A preview asked of a connection that is reading a source: JERR_SOURCE, err says so. */

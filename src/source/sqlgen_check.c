@@ -122,6 +122,19 @@ void sql_sample_columns(struct source_sample *out, size_t all)
 	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
 }
 
+char **sql_sample_add_row(struct source_sample *out, size_t *alloc)
+{
+	ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns + 1, *alloc);
+	return out->cells + out->n_rows++ * out->n_columns;
+}
+
+void sql_sample_end_rows(struct source_sample *out)
+{
+	if (!out->cells)
+		out->cells = xcalloc(1, sizeof(char *));
+	out->cells[out->n_rows * out->n_columns] = NULL;
+}
+
 enum jerr sql_sample_busy(const char *app_id, struct jerror *err)
 {
 	return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", app_id);

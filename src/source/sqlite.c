@@ -464,10 +464,8 @@ out:
  */
 static int sample_rows(struct sq_conn *c, sqlite3_stmt *st, struct source_sample *out)
 {
-	size_t all = (size_t)sqlite3_column_count(st), alloc = 0;
-	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
-	out->columns_cut = all > out->n_columns;
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	size_t alloc = 0;
+	sql_sample_columns(out, (size_t)sqlite3_column_count(st));
 	for (size_t i = 0; i < out->n_columns; i++)
 		out->columns[i] = xstrdup(sqlite3_column_name(st, (int)i));
 	if (!out->n_columns)
@@ -475,13 +473,11 @@ static int sample_rows(struct sq_conn *c, sqlite3_stmt *st, struct source_sample
 	source_wait_begin(&c->watch);
 	int step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns, alloc);
+		char **cells = sql_sample_add_row(out, &alloc);
 		for (size_t i = 0; i < out->n_columns; i++) {
 			const char *v = (const char *)sqlite3_column_text(st, (int)i);
-			out->cells[out->n_rows * out->n_columns + i] =
-				sql_sample_value(v, v ? (size_t)sqlite3_column_bytes(st, (int)i) : 0);
+			cells[i] = sql_sample_value(v, v ? (size_t)sqlite3_column_bytes(st, (int)i) : 0);
 		}
-		out->n_rows++;
 	}
 	source_wait_end(&c->watch);
 	return step;
