@@ -745,12 +745,7 @@ static enum jerr pg_sample_query(void *conn, const char *query, size_t limit, st
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = sql_sample_query_unreadable(c->app->id, err);
 		pgsrc_detail(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-		if (source_watch_cancelled(&c->watch)) {
-			struct strbuf w = STRBUF_INIT;
-			strbuf_addf(&w, "app \"%s\"", c->app->id);
-			rc = source_watch_error(&c->watch, w.buf, err);
-			strbuf_release(&w);
-		}
+		rc = source_watch_rc(&c->watch, rc, "app", c->app->id, err);
 		goto out;
 	}
 	sample_rows(res, out);

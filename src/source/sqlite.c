@@ -516,8 +516,7 @@ static enum jerr sq_sample(void *conn, const char *table, size_t limit, struct s
 	sqlite3_finalize(st);
 	return JERR_OK;
 fail:
-	jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", c->app->id, table ? "table \"" : "its tables",
-		   table ? table : "", table ? "\"" : "");
+	sql_sample_unreadable(c->app->id, table, err);
 	jerror_detail(err, "%s", sqlite3_errmsg(c->db));
 	sqlite3_finalize(st);
 	return JERR_SOURCE;
@@ -557,16 +556,9 @@ static enum jerr sq_sample_query(void *conn, const char *query, size_t limit, st
 	if (sample_rows(c, st, out) == SQLITE_DONE)
 		goto out;
 fail:
-	if (source_watch_cancelled(&c->watch)) {
-		struct strbuf w = STRBUF_INIT;
-		strbuf_addf(&w, "app \"%s\"", c->app->id);
-		rc = source_watch_error(&c->watch, w.buf, err);
-		strbuf_release(&w);
-		goto out;
-	}
-	rc = jerror_set(err, JERR_SOURCE, "app \"%s\": the query cannot be read", c->app->id);
+	rc = sql_sample_query_unreadable(c->app->id, err);
 	jerror_detail(err, "%s", sqlite3_errmsg(c->db));
-	jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
+	rc = source_watch_rc(&c->watch, rc, "app", c->app->id, err);
 out:
 	sqlite3_finalize(st);
 	strbuf_release(&sql);
