@@ -364,9 +364,7 @@ static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerro
 			goto out;
 		}
 	} else if (src->is_query && src->query) {
-		strbuf_addstr(&sql, "SELECT * FROM (");
-		sql_add_query_text(&sql, src->query);
-		strbuf_addstr(&sql, ") AS `joey$q` LIMIT 0");
+		sql_check_query_sql(&sql, &my_dialect, src->query);
 		res = my_query(c, sql.buf, sql.len);
 		if (!res) {
 			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",

@@ -599,9 +599,7 @@ enum jerr pgsrc_check(void *conn, const struct cfg_source *src, struct jerror *e
 			goto out;
 		}
 	} else if (src->is_query && src->query) {
-		strbuf_addstr(&sql, "SELECT * FROM (");
-		sql_add_query_text(&sql, src->query);
-		strbuf_addstr(&sql, ") AS \"joey$q\" LIMIT 0");
+		sql_check_query_sql(&sql, c->d, src->query);
 		res = pgsrc_exec(c, sql.buf, 0, NULL);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",

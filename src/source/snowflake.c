@@ -370,9 +370,7 @@ static enum jerr sf_check(void *conn, const struct cfg_source *src, struct jerro
 			goto out;
 		}
 	} else if (src->is_query && src->query) {
-		strbuf_addstr(&sql, "SELECT * FROM (");
-		sql_add_query_text(&sql, src->query);
-		strbuf_addstr(&sql, ") AS \"joey$q\" LIMIT 0");
+		sql_check_query_sql(&sql, &sf_dialect, src->query);
 		if ((rc = sf_exec(c, sql.buf, NULL, 0, &r, what.buf, err))) {
 			jerror_prefix(err, "the source query is invalid: ");
 			goto out;

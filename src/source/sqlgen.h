@@ -209,6 +209,12 @@ enum jerr sql_sample_table_known(const char *app_id, const char *table, char *co
  * semicolons dropped as a source read drops them.
  */
 void sql_sample_query_sql(struct strbuf *sb, const char *query, size_t limit);
+/*
+ * check's statement for a query source's columns: SELECT * FROM (query) AS joey$q
+ * LIMIT 0 (the alias quoted as d quotes it) appended to sb; query borrowed, its trailing
+ * semicolons dropped as a source read drops them.
+ */
+void sql_check_query_sql(struct strbuf *sb, const struct sql_dialect *d, const char *query);
 /* The statement of source_ops.sample for one table: SELECT * FROM <table quoted as d
  * quotes it> LIMIT n (n at most SOURCE_SAMPLE_MAX_ROWS), appended to sb. */
 void sql_sample_table_sql(struct strbuf *sb, const struct sql_dialect *d, const char *table, size_t limit);

@@ -160,6 +160,15 @@ void sql_sample_query_sql(struct strbuf *sb, const char *query, size_t limit)
 	strbuf_addf(sb, "\n) AS joey_preview LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
 }
 
+void sql_check_query_sql(struct strbuf *sb, const struct sql_dialect *d, const char *query)
+{
+	strbuf_addstr(sb, "SELECT * FROM (");
+	sql_add_query_text(sb, query);
+	strbuf_addstr(sb, ") AS ");
+	sql_add_ident(d, sb, "joey$q");
+	strbuf_addstr(sb, " LIMIT 0");
+}
+
 enum jerr sql_sample_table_known(const char *app_id, const char *table, char *const *names, size_t n,
 				 struct jerror *err)
 {
