@@ -18,6 +18,7 @@
 
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "config/paths.h"
 #include "source/postgres_internal.h"
 #include "source/pgmsg.h"
 #include "source/source.h"
@@ -255,10 +256,7 @@ static enum jerr cert_file(const struct cfg_app *app, const char *key, const cha
 		*tmp = true;
 		return JERR_OK;
 	}
-	if (v[0] != '/' && config_dir && *config_dir)
-		strbuf_addf(path, "%s/%s", config_dir, v);
-	else
-		strbuf_addstr(path, v);
+	config_add_path(path, config_dir, v);
 	return JERR_OK;
 }
 

@@ -16,6 +16,7 @@
 #include "base/suggest.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
+#include "config/paths.h"
 #include "source/source.h"
 #include "source/sqlcursor.h"
 #include "source/sqlgen.h"
@@ -74,10 +75,7 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *config_dir, v
 		jerror_hint(err, "set options.file to the path of the SQLite database");
 		return JERR_CONFIG;
 	}
-	if (file[0] != '/' && config_dir && *config_dir)
-		strbuf_addf(&path, "%s/%s", config_dir, file);
-	else
-		strbuf_addstr(&path, file);
+	config_add_path(&path, config_dir, file);
 	if (stat(path.buf, &st) != 0) {
 		jerror_set(err, JERR_SOURCE, "app \"%s\": database file \"%s\" does not exist",
 			   app->id, path.buf);

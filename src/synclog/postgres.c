@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/xalloc.h"
+#include "config/paths.h"
 #include "synclog/db.h"
 
 struct synclog_db {
@@ -111,10 +112,7 @@ static enum jerr pg_session(const struct cfg_app *app, const char *root, const c
 			jerror_hint(err, "write the certificate to a file and give its path");
 			goto out;
 		}
-		if (v[0] != '/' && root && *root)
-			strbuf_addf(cert_bufs[i], "%s/%s", root, v);
-		else
-			strbuf_addstr(cert_bufs[i], v);
+		config_add_path(cert_bufs[i], root, v);
 		keys[n] = certs[i][1], vals[n++] = cert_bufs[i]->buf;
 	}
 	keys[n] = "client_encoding", vals[n++] = "UTF8";
