@@ -131,8 +131,7 @@ static enum jerr pg_session(const struct cfg_app *app, const char *root, const c
 		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": cannot connect to PostgreSQL at %s", app->id,
 				c->where);
 		jerror_detail(err, "%s", d.buf);
-		jerror_hint(err, "check that the server is running and the app's host, port, user and password; "
-				 "the rows are kept and written by a later run");
+		jerror_hint(err, SYNCLOG_WRITE_CONNECT_HINT);
 		strbuf_release(&d);
 		goto out;
 	}
@@ -390,7 +389,7 @@ static enum jerr pg_read_key(const struct cfg_app *app, const char *root, const 
 	snprintf(opts, sizeof(opts), "-c TimeZone=UTC -c statement_timeout=%d -c default_transaction_read_only=on",
 		 SYNCLOG_READ_TIMEOUT_MS);
 	if ((rc = pg_session(app, root, prefix, opts, "3", &c, err))) {
-		jerror_hint(err, "check that the server is running and the app's host, port, user and password");
+		jerror_hint(err, SYNCLOG_CONNECT_HINT);
 		goto out;
 	}
 	/* the writer stores text cleaned to UTF-8: compare with the same */
