@@ -670,10 +670,16 @@ static void sample_rows(const PGresult *res, struct source_sample *out)
 							   (size_t)PQgetlength(res, (int)r, (int)i));
 }
 
-static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
-			   struct jerror *err)
+/*
+ * The UI's previews, in pg_begin's read-only transaction that pg_rollback always ends,
+ * under the app's statementTimeout. With query NULL (source_ops.sample): the schema's
+ * tables, and with table set its first rows. With query (source_ops.sample_query): its
+ * columns and first rows, one statement (PQexecParams refuses a second), the query a
+ * derived table.
+ */
+static enum jerr pg_preview(struct pg_conn *c, const char *table, const char *query, size_t limit,
+			    struct source_sample *out, struct jerror *err)
 {
-	struct pg_conn *c = conn;
 	struct strbuf sql = STRBUF_INIT;
 	enum jerr rc;
 	PGresult *res = NULL;
@@ -682,34 +688,38 @@ static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct s
 		return sql_sample_busy(c->app->id, err);
 	if ((rc = pgsrc_begin(c, c->app->id, err)))
 		return rc;
-	const char *v[1] = { c->schema };
-	/* Redshift has no COLLATE; its identifiers sort bytewise (lower case) anyway */
-	res = pgsrc_exec(c, c->redshift ? "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
-					  "ORDER BY table_name"
-					: "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
-					  "ORDER BY table_name COLLATE \"C\"",
-			 1, v);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		goto fail;
-	out->tables = result_names(res, &out->n_tables);
-	PQclear(res);
-	res = NULL;
-	if (!table)
-		goto out;
-	if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
-		goto out;
-	strbuf_addstr(&sql, "SELECT * FROM ");
-	sql_add_ident(&pg_dialect, &sql, c->schema);
-	strbuf_addch(&sql, '.');
-	sql_add_ident(&pg_dialect, &sql, table);
-	strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+	if (query) {
+		sql_sample_query_sql(&sql, query, limit);
+	} else {
+		const char *v[1] = { c->schema };
+		/* Redshift has no COLLATE; its identifiers sort bytewise (lower case) anyway */
+		res = pgsrc_exec(c, c->redshift ? "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
+						  "ORDER BY table_name"
+						: "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
+						  "ORDER BY table_name COLLATE \"C\"",
+				 1, v);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			goto fail;
+		out->tables = result_names(res, &out->n_tables);
+		PQclear(res);
+		res = NULL;
+		if (!table)
+			goto out;
+		if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
+			goto out;
+		strbuf_addstr(&sql, "SELECT * FROM ");
+		sql_add_ident(&pg_dialect, &sql, c->schema);
+		strbuf_addch(&sql, '.');
+		sql_add_ident(&pg_dialect, &sql, table);
+		strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+	}
 	res = pgsrc_exec(c, sql.buf, 0, NULL);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto fail;
 	sample_rows(res, out);
 	goto out;
 fail:
-	rc = sql_sample_unreadable(c->app->id, table, err);
+	rc = query ? sql_sample_query_unreadable(c->app->id, err) : sql_sample_unreadable(c->app->id, table, err);
 	pgsrc_detail(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
 	rc = source_watch_rc(&c->watch, rc, "app", c->app->id, err);
 out:
@@ -719,37 +729,16 @@ out:
 	return rc;
 }
 
-/*
- * A query's columns and first rows (source_ops.sample_query): one statement
- * (PQexecParams refuses a second), the query a derived table, in pg_begin's read-only
- * transaction that pg_rollback always ends, under the app's statementTimeout.
- */
+static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+			   struct jerror *err)
+{
+	return pg_preview(conn, table, NULL, limit, out, err);
+}
+
 static enum jerr pg_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
 				 struct jerror *err)
 {
-	struct pg_conn *c = conn;
-	struct strbuf sql = STRBUF_INIT;
-	PGresult *res = NULL;
-	enum jerr rc;
-
-	if (c->streaming)
-		return sql_sample_busy(c->app->id, err);
-	if ((rc = pgsrc_begin(c, c->app->id, err)))
-		return rc;
-	sql_sample_query_sql(&sql, query, limit);
-	res = pgsrc_exec(c, sql.buf, 0, NULL);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = sql_sample_query_unreadable(c->app->id, err);
-		pgsrc_detail(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-		rc = source_watch_rc(&c->watch, rc, "app", c->app->id, err);
-		goto out;
-	}
-	sample_rows(res, out);
-out:
-	PQclear(res);
-	pgsrc_rollback(c);
-	strbuf_release(&sql);
-	return rc;
+	return pg_preview(conn, NULL, query, limit, out, err);
 }
 
 const struct source_ops source_postgres = {
