@@ -143,8 +143,7 @@ static enum jerr bq_columns(struct bq_conn *c, const struct cfg_source *src, con
 		rc = bq_request(c, "GET", url.buf, NULL, &resp, what.buf, err);
 		if (!rc && resp.status == 404) {
 			*missing = true;
-			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist", sql_source_id(src),
-					src->table);
+			rc = sql_check_no_table(src, err);
 			jerror_detail(err, "app \"%s\": project \"%s\", dataset \"%s\" (or the service account may not read "
 					   "it)",
 				      c->app->id, c->project, c->dataset);

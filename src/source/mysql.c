@@ -346,8 +346,7 @@ static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerro
 		mysql_free_result(res);
 		res = NULL;
 		if (!n) {
-			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist",
-					sql_source_id(src), src->table);
+			rc = sql_check_no_table(src, err);
 			jerror_detail(err, "app \"%s\", database \"%s\" at %s:%u (or the user may not "
 					   "read it)",
 				      c->app->id, c->database, c->host, c->port);
@@ -367,8 +366,7 @@ static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerro
 		sql_check_query_sql(&sql, &my_dialect, src->query);
 		res = my_query(c, sql.buf, sql.len);
 		if (!res) {
-			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",
-					sql_source_id(src));
+			rc = sql_check_bad_query(src, err);
 			jerror_detail(err, "%s", mysql_error(c->my));
 			goto out;
 		}

@@ -579,8 +579,7 @@ enum jerr pgsrc_check(void *conn, const struct cfg_source *src, struct jerror *e
 		PQclear(res);
 		res = NULL;
 		if (!n) {
-			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist",
-					sql_source_id(src), src->table);
+			rc = sql_check_no_table(src, err);
 			jerror_detail(err, "app \"%s\", database \"%s\" at %s:%s, schema \"%s\" (or "
 					   "the user may not read it)",
 				      c->app->id, c->database, c->host, c->port, c->schema);
@@ -600,8 +599,7 @@ enum jerr pgsrc_check(void *conn, const struct cfg_source *src, struct jerror *e
 		sql_check_query_sql(&sql, c->d, src->query);
 		res = pgsrc_exec(c, sql.buf, 0, NULL);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",
-					sql_source_id(src));
+			rc = sql_check_bad_query(src, err);
 			pgsrc_detail(err, NULL, PQresultErrorMessage(res));
 			goto out;
 		}

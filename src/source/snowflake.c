@@ -356,8 +356,7 @@ static enum jerr sf_check(void *conn, const struct cfg_source *src, struct jerro
 			char **tables = NULL;
 			size_t nt = 0;
 			struct jerror terr = JERROR_INIT;
-			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist", sql_source_id(src),
-					src->table);
+			rc = sql_check_no_table(src, err);
 			jerror_detail(err, "app \"%s\": database \"%s\", schema \"%s\" (or role %s may not read it)",
 				      c->app->id, c->database, c->schema, c->role ? c->role : "(default)");
 			if (!sf_names(c, "SELECT \"TABLE_NAME\" FROM \"INFORMATION_SCHEMA\".\"TABLES\" WHERE "

@@ -316,5 +316,11 @@ void sql_hint_names(struct jerror *err, const char *word, const char *const *nam
  */
 enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,
 			    const char *const *names, size_t n, struct jerror *err) JOEY_WUR;
+/* check's table source whose table is not there: JERR_CONFIG, "source \"ID\": table \"T\" does not exist"
+ * in err; the detail (where it looked) and hint are the caller's. */
+enum jerr sql_check_no_table(const struct cfg_source *src, struct jerror *err);
+/* check's query source the database refused: JERR_SOURCE, "source \"ID\": the source query is invalid" in
+ * err; the detail (the database's words) is the caller's. */
+enum jerr sql_check_bad_query(const struct cfg_source *src, struct jerror *err);
 
 #endif

@@ -57,6 +57,17 @@ static enum jerr check_column(const struct cfg_source *src, const char *relname,
 	return JERR_CONFIG;
 }
 
+enum jerr sql_check_no_table(const struct cfg_source *src, struct jerror *err)
+{
+	return jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist", sql_source_id(src),
+			  src->table);
+}
+
+enum jerr sql_check_bad_query(const struct cfg_source *src, struct jerror *err)
+{
+	return jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid", sql_source_id(src));
+}
+
 enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,
 			    const char *const *names, size_t n, struct jerror *err)
 {

@@ -229,8 +229,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 		if (relation_columns(c->db, rel.buf, &names, &n) != SQLITE_OK) {
 			char **tables = NULL;
 			size_t nt = 0;
-			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist",
-					sql_source_id(src), src->table);
+			rc = sql_check_no_table(src, err);
 			jerror_detail(err, "app \"%s\", database \"%s\": %s", c->app->id, c->path,
 				      sqlite3_errmsg(c->db));
 			/* did you mean: the tables and views of the database */
@@ -256,8 +255,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 		sql_add_query_text(&rel, src->query);
 		strbuf_addch(&rel, ')');
 		if (relation_columns(c->db, rel.buf, &names, &n) != SQLITE_OK) {
-			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",
-					sql_source_id(src));
+			rc = sql_check_bad_query(src, err);
 			jerror_detail(err, "%s", sqlite3_errmsg(c->db));
 			goto out;
 		}
