@@ -490,9 +490,10 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The dataset's tables and views (tables.list, every page), sorted by name, into out. */
-static enum jerr bq_list_tables(struct bq_conn *c, struct source_sample *out, const char *what, struct jerror *err)
+/* The dataset's tables and views (tables.list, every page), sorted by name, into out (wrows_sample_list_fn). */
+static enum jerr bq_list_tables(void *conn, struct source_sample *out, const char *what, struct jerror *err)
 {
+	struct bq_conn *c = conn;
 	struct strbuf url = STRBUF_INIT;
 	struct whttp_resp resp;
 	char *page = NULL;
@@ -540,15 +541,13 @@ static enum jerr bq_list_tables(struct bq_conn *c, struct source_sample *out, co
 	free(page);
 	whttp_resp_release(&resp);
 	strbuf_release(&url);
-	if (!rc && out->n_tables)
+	if (rc)
+		jerror_prefix(err, "cannot list the tables of dataset \"%s\": ", c->dataset);
+	else if (out->n_tables)
 		qsort(out->tables, out->n_tables, sizeof(char *), cmp_names);
 	return rc;
 }
 
-/*
- * The dataset's tables, and with table set its first rows: SELECT * FROM `table` LIMIT n
- * in the app's dataset (defaultDataset), one query job.
- */
 /* A preview's statement, one query job, and its rows (wrows_sample_run_fn). */
 static enum jerr bq_sample_run(void *conn, const char *sql, bool query, size_t limit, struct source_sample *out,
 			       const char *what, struct jerror *err)
@@ -567,21 +566,15 @@ static enum jerr bq_sample_run(void *conn, const char *sql, bool query, size_t l
 	return rc;
 }
 
+/*
+ * The dataset's tables, and with table set its first rows: SELECT * FROM `table` LIMIT n
+ * in the app's dataset (defaultDataset), one query job.
+ */
 static enum jerr bq_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
 			   struct jerror *err)
 {
-	struct bq_conn *c = conn;
-	struct strbuf what = STRBUF_INIT;
-	enum jerr rc;
-
-	strbuf_addf(&what, "app \"%s\"", c->app->id);
-	rc = bq_list_tables(c, out, what.buf, err);
-	strbuf_release(&what);
-	if (rc) {
-		jerror_prefix(err, "cannot list the tables of dataset \"%s\": ", c->dataset);
-		return rc;
-	}
-	return wrows_sample_table(c, bq_sample_run, c->app->id, &bq_dialect, table, limit, out, err);
+	return wrows_sample_table(conn, bq_list_tables, bq_sample_run, ((struct bq_conn *)conn)->app->id, &bq_dialect,
+				  table, limit, out, err);
 }
 
 /*

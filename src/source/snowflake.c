@@ -475,29 +475,30 @@ static enum jerr sf_sample_run(void *conn, const char *sql, bool query, size_t l
 	return rc;
 }
 
+/* The tables and views of the app's schema (INFORMATION_SCHEMA.TABLES, by name) into out (wrows_sample_list_fn). */
+static enum jerr sf_list_tables(void *conn, struct source_sample *out, const char *what, struct jerror *err)
+{
+	struct sf_conn *c = conn;
+	struct sql_bind b[1] = { { .kind = SQL_BIND_TEXT, .s = c->schema } };
+	enum jerr rc;
+
+	rc = sf_names(c, "SELECT \"TABLE_NAME\" FROM \"INFORMATION_SCHEMA\".\"TABLES\" WHERE \"TABLE_SCHEMA\" = ? "
+			 "ORDER BY 1",
+		      b, 1, &out->tables, &out->n_tables, what, err);
+	if (rc)
+		jerror_prefix(err, "cannot list its tables: ");
+	return rc;
+}
+
 /*
- * The tables and views of the app's schema (INFORMATION_SCHEMA.TABLES, by name), and
- * with table set its first rows: SELECT * FROM "table" LIMIT n in the session's
- * database and schema, one read-only statement.
+ * The app's tables, and with table set its first rows: SELECT * FROM "table" LIMIT n in
+ * the session's database and schema, one read-only statement.
  */
 static enum jerr sf_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
 			   struct jerror *err)
 {
-	struct sf_conn *c = conn;
-	struct strbuf what = STRBUF_INIT;
-	struct sql_bind b[1] = { { .kind = SQL_BIND_TEXT, .s = c->schema } };
-	enum jerr rc;
-
-	strbuf_addf(&what, "app \"%s\"", c->app->id);
-	rc = sf_names(c, "SELECT \"TABLE_NAME\" FROM \"INFORMATION_SCHEMA\".\"TABLES\" WHERE \"TABLE_SCHEMA\" = ? "
-			 "ORDER BY 1",
-		      b, 1, &out->tables, &out->n_tables, what.buf, err);
-	strbuf_release(&what);
-	if (rc) {
-		jerror_prefix(err, "cannot list its tables: ");
-		return rc;
-	}
-	return wrows_sample_table(c, sf_sample_run, c->app->id, &sf_dialect, table, limit, out, err);
+	return wrows_sample_table(conn, sf_list_tables, sf_sample_run, ((struct sf_conn *)conn)->app->id, &sf_dialect,
+				  table, limit, out, err);
 }
 
 /*

@@ -253,16 +253,21 @@ enum jerr wrows_sample_refused(enum jerr rc, const char *app_id, struct jerror *
 	return rc;
 }
 
-enum jerr wrows_sample_table(void *conn, wrows_sample_run_fn run, const char *app_id, const struct sql_dialect *d,
-			     const char *table, size_t limit, struct source_sample *out, struct jerror *err)
+enum jerr wrows_sample_table(void *conn, wrows_sample_list_fn list, wrows_sample_run_fn run, const char *app_id,
+			     const struct sql_dialect *d, const char *table, size_t limit, struct source_sample *out,
+			     struct jerror *err)
 {
 	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
-	enum jerr rc = JERR_OK;
+	enum jerr rc;
 
-	if (!table || (rc = sql_sample_table_known(app_id, table, out->tables, out->n_tables, err)))
+	strbuf_addf(&what, "app \"%s\"", app_id);
+	rc = list(conn, out, what.buf, err);
+	if (rc || !table || (rc = sql_sample_table_known(app_id, table, out->tables, out->n_tables, err))) {
+		strbuf_release(&what);
 		return rc;
+	}
 	sql_sample_table_sql(&sql, d, table, limit);
-	strbuf_addf(&what, "app \"%s\": table \"%s\"", app_id, table);
+	strbuf_addf(&what, ": table \"%s\"", table);
 	rc = run(conn, sql.buf, false, wrows_sample_limit(limit), out, what.buf, err);
 	strbuf_release(&sql);
 	strbuf_release(&what);

@@ -117,14 +117,22 @@ enum jerr wrows_sample_refused(enum jerr rc, const char *app_id, struct jerror *
 typedef enum jerr (*wrows_sample_run_fn)(void *conn, const char *sql, bool query, size_t limit,
 					 struct source_sample *out, const char *what, struct jerror *err);
 
+/*
+ * A connector's list of a preview's tables into out->tables, out->n_tables (by name);
+ * what names the app in messages, and a failure's message says what it could not list.
+ */
+typedef enum jerr (*wrows_sample_list_fn)(void *conn, struct source_sample *out, const char *what,
+					  struct jerror *err);
+
 struct sql_dialect;
 /*
- * The end of source_ops.sample once out->tables is listed: nothing more when table is
- * NULL; else table must be one of them, and its first rows are read through run (SELECT
- * * FROM table, quoted as d quotes it). app_id, d borrowed.
+ * source_ops.sample: the tables listed through list; nothing more when table is NULL;
+ * else table must be one of them, and its first rows are read through run (SELECT *
+ * FROM table, quoted as d quotes it). app_id, d borrowed.
  */
-enum jerr wrows_sample_table(void *conn, wrows_sample_run_fn run, const char *app_id, const struct sql_dialect *d,
-			     const char *table, size_t limit, struct source_sample *out, struct jerror *err) JOEY_WUR;
+enum jerr wrows_sample_table(void *conn, wrows_sample_list_fn list, wrows_sample_run_fn run, const char *app_id,
+			     const struct sql_dialect *d, const char *table, size_t limit, struct source_sample *out,
+			     struct jerror *err) JOEY_WUR;
 /* source_ops.sample_query: the query (borrowed) a derived table, read through run. */
 enum jerr wrows_sample_query(void *conn, wrows_sample_run_fn run, const char *app_id, const char *query,
 			     size_t limit, struct source_sample *out, struct jerror *err) JOEY_WUR;
