@@ -268,3 +268,11 @@ bool config_path_inside(const char *path, const char *real_dir, const char **why
 	free(real);
 	return ok;
 }
+
+void config_add_path(struct strbuf *sb, const char *root, const char *file)
+{
+	if (file[0] != '/' && root && *root)
+		strbuf_addf(sb, "%s/%s", root, file);
+	else
+		strbuf_addstr(sb, file);
+}

@@ -47,6 +47,12 @@ enum jerr config_project_root(const char *dir, char **root, struct jerror *err) 
 
 /* file (borrowed) resolved from root (borrowed; NULL or "": as is): owned, free it. */
 char *config_resolve_path(const char *root, const char *file);
+/*
+ * file (borrowed) appended to sb as the connectors and sync log writers open it: after
+ * root (borrowed) and a '/' when file is relative and root is set (NULL or "": file as
+ * is). Unlike config_resolve_path the '/' is always added.
+ */
+void config_add_path(struct strbuf *sb, const char *root, const char *file);
 
 /*
  * Does the file that app's option `file` names exist as its connector needs it (a

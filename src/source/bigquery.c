@@ -85,6 +85,15 @@ static const char *param_type(const char *schema_type)
 	}
 }
 
+/* The dataset's REST address, <api>/projects/<project>/datasets/<dataset> (names escaped), appended to url. */
+static void bq_dataset_url(const struct bq_conn *c, const char *project, const char *dataset, struct strbuf *url)
+{
+	strbuf_addf(url, "%s/projects/", c->api);
+	whttp_add_escaped(url, project);
+	strbuf_addstr(url, "/datasets/");
+	whttp_add_escaped(url, dataset);
+}
+
 /* ---- column types and parameters ---- */
 
 /* The column types of src's relation: tables.get for a table, a dry run for a query. */
@@ -125,10 +134,7 @@ static enum jerr bq_columns(struct bq_conn *c, const struct cfg_source *src, con
 			strbuf_addstr(&d, c->dataset);
 			strbuf_addstr(&tn, t);
 		}
-		strbuf_addf(&url, "%s/projects/", c->api);
-		whttp_add_escaped(&url, p.buf);
-		strbuf_addstr(&url, "/datasets/");
-		whttp_add_escaped(&url, d.buf);
+		bq_dataset_url(c, p.buf, d.buf, &url);
 		strbuf_addstr(&url, "/tables/");
 		whttp_add_escaped(&url, tn.buf);
 		strbuf_release(&p);
@@ -137,8 +143,7 @@ static enum jerr bq_columns(struct bq_conn *c, const struct cfg_source *src, con
 		rc = bq_request(c, "GET", url.buf, NULL, &resp, what.buf, err);
 		if (!rc && resp.status == 404) {
 			*missing = true;
-			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist", sql_source_id(src),
-					src->table);
+			rc = sql_check_no_table(src, err);
 			jerror_detail(err, "app \"%s\": project \"%s\", dataset \"%s\" (or the service account may not read "
 					   "it)",
 				      c->app->id, c->project, c->dataset);
@@ -291,10 +296,7 @@ static enum jerr bq_connect(const struct cfg_app *app, const char *config_dir, v
 	/* the dataset (and the permission to see it) */
 	strbuf_reset(&what);
 	strbuf_addf(&what, "app \"%s\"", app->id);
-	strbuf_addf(&url, "%s/projects/", c->api);
-	whttp_add_escaped(&url, c->project);
-	strbuf_addstr(&url, "/datasets/");
-	whttp_add_escaped(&url, c->dataset);
+	bq_dataset_url(c, c->project, c->dataset, &url);
 	if ((rc = bq_request(c, "GET", url.buf, NULL, &resp, what.buf, err)))
 		goto out;
 	if (resp.status == 404) {
@@ -366,10 +368,7 @@ static enum jerr bq_check(void *conn, const struct cfg_source *src, struct jerro
 		struct whttp_resp resp;
 		struct jerror terr = JERROR_INIT;
 		whttp_resp_init(&resp);
-		strbuf_addf(&url, "%s/projects/", c->api);
-		whttp_add_escaped(&url, c->project);
-		strbuf_addstr(&url, "/datasets/");
-		whttp_add_escaped(&url, c->dataset);
+		bq_dataset_url(c, c->project, c->dataset, &url);
 		strbuf_addstr(&url, "/tables?maxResults=1000");
 		if (!bq_request(c, "GET", url.buf, NULL, &resp, what.buf, &terr) && resp.status == 200) {
 			json_t *j = json_loadb(resp.body.buf, resp.body.len, 0, NULL);
@@ -435,14 +434,7 @@ static enum jerr bq_open_cursor(void *conn, const struct cfg_source *src, const 
 	cur->conn = c;
 	strbuf_addf(&what, "source \"%s\"", sql_source_id(src));
 	rc = bq_exec(c, p.sql.buf, p.binds, pt, p.n_binds, false, &cur->res, what.buf, err);
-	if (!rc)
-		rc = wrows_check_width(&cur->w, cur->res.n_cols, err);
-	if (rc) {
-		strbuf_release(&cur->w.base.prev_text);
-		bq_cursor_ops.close(&cur->w.base);
-		goto out;
-	}
-	*out = &cur->w.base;
+	rc = wrows_opened(&cur->w, rc, cur->res.n_cols, out, err);
 out:
 	free(pt);
 	strbuf_release(&what);
@@ -482,17 +474,13 @@ static enum jerr bq_sample_rows(struct bq_conn *c, struct bq_result *r, size_t l
 	for (size_t i = 0; i < out->n_columns; i++)
 		out->columns[i] = xstrdup(r->cols[i].name ? r->cols[i].name : "");
 	while (out->n_columns && out->n_rows < limit && !(rc = bq_result_next(c, r, &cells, what, err)) && cells) {
-		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns + 1, alloc);
+		char **row = sql_sample_add_row(out, &alloc);
 		for (size_t i = 0; i < out->n_columns; i++)
-			out->cells[out->n_rows * out->n_columns + i] =
-				sample_cell(&r->cols[i], json_object_get(json_array_get(cells, i), "v"));
-		out->n_rows++;
+			row[i] = sample_cell(&r->cols[i], json_object_get(json_array_get(cells, i), "v"));
 	}
 	if (rc)
 		return rc;
-	if (!out->cells)
-		out->cells = xcalloc(1, sizeof(char *));
-	out->cells[out->n_rows * out->n_columns] = NULL;
+	sql_sample_end_rows(out);
 	return JERR_OK;
 }
 
@@ -502,9 +490,10 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The dataset's tables and views (tables.list, every page), sorted by name, into out. */
-static enum jerr bq_list_tables(struct bq_conn *c, struct source_sample *out, const char *what, struct jerror *err)
+/* The dataset's tables and views (tables.list, every page), sorted by name, into out (wrows_sample_list_fn). */
+static enum jerr bq_list_tables(void *conn, struct source_sample *out, const char *what, struct jerror *err)
 {
+	struct bq_conn *c = conn;
 	struct strbuf url = STRBUF_INIT;
 	struct whttp_resp resp;
 	char *page = NULL;
@@ -514,10 +503,7 @@ static enum jerr bq_list_tables(struct bq_conn *c, struct source_sample *out, co
 	whttp_resp_init(&resp);
 	do {
 		strbuf_reset(&url);
-		strbuf_addf(&url, "%s/projects/", c->api);
-		whttp_add_escaped(&url, c->project);
-		strbuf_addstr(&url, "/datasets/");
-		whttp_add_escaped(&url, c->dataset);
+		bq_dataset_url(c, c->project, c->dataset, &url);
 		strbuf_addstr(&url, "/tables?maxResults=1000");
 		if (page) {
 			strbuf_addstr(&url, "&pageToken=");
@@ -555,15 +541,13 @@ static enum jerr bq_list_tables(struct bq_conn *c, struct source_sample *out, co
 	free(page);
 	whttp_resp_release(&resp);
 	strbuf_release(&url);
-	if (!rc && out->n_tables)
+	if (rc)
+		jerror_prefix(err, "cannot list the tables of dataset \"%s\": ", c->dataset);
+	else if (out->n_tables)
 		qsort(out->tables, out->n_tables, sizeof(char *), cmp_names);
 	return rc;
 }
 
-/*
- * The dataset's tables, and with table set its first rows: SELECT * FROM `table` LIMIT n
- * in the app's dataset (defaultDataset), one query job.
- */
 /* A preview's statement, one query job, and its rows (wrows_sample_run_fn). */
 static enum jerr bq_sample_run(void *conn, const char *sql, bool query, size_t limit, struct source_sample *out,
 			       const char *what, struct jerror *err)
@@ -582,21 +566,15 @@ static enum jerr bq_sample_run(void *conn, const char *sql, bool query, size_t l
 	return rc;
 }
 
+/*
+ * The dataset's tables, and with table set its first rows: SELECT * FROM `table` LIMIT n
+ * in the app's dataset (defaultDataset), one query job.
+ */
 static enum jerr bq_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
 			   struct jerror *err)
 {
-	struct bq_conn *c = conn;
-	struct strbuf what = STRBUF_INIT;
-	enum jerr rc;
-
-	strbuf_addf(&what, "app \"%s\"", c->app->id);
-	rc = bq_list_tables(c, out, what.buf, err);
-	strbuf_release(&what);
-	if (rc) {
-		jerror_prefix(err, "cannot list the tables of dataset \"%s\": ", c->dataset);
-		return rc;
-	}
-	return wrows_sample_table(c, bq_sample_run, c->app->id, &bq_dialect, table, limit, out, err);
+	return wrows_sample_table(conn, bq_list_tables, bq_sample_run, ((struct bq_conn *)conn)->app->id, &bq_dialect,
+				  table, limit, out, err);
 }
 
 /*

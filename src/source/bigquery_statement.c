@@ -190,8 +190,7 @@ enum jerr bq_request(struct bq_conn *c, const char *method, const char *url, con
 			jerror_release(&terr);
 			continue;
 		}
-		bool transient = rc || resp->status == 429 || resp->status == 500 || resp->status == 502 ||
-				 resp->status == 503 || resp->status == 504 || !strcmp(reason, "rateLimitExceeded") ||
+		bool transient = rc || whttp_transient_status(resp->status) || !strcmp(reason, "rateLimitExceeded") ||
 				 !strcmp(reason, "backendError") || !strcmp(reason, "internalError");
 		if (transient && attempt + 1 < BQ_TRIES && !(rc && resp->no_connection && attempt >= 2)) {
 			if ((rc = whttp_retry_pause(&retry, attempt, rc, resp, reason, &terr, err)))

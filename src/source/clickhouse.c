@@ -265,7 +265,7 @@ static enum jerr ch_load_types(struct ch_conn *c, const struct cfg_source *src, 
 	strbuf_addf(&what, "source \"%s\": cannot read the column types", sql_source_id(src));
 	if ((rc = ch_run_short(c, sql.buf, what.buf, &r, &code, err))) {
 		if (src->is_query) {
-			jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid", sql_source_id(src));
+			sql_check_bad_query(src, err);
 		}
 		goto out;
 	}
@@ -298,8 +298,7 @@ static enum jerr ch_load_types(struct ch_conn *c, const struct cfg_source *src, 
 	}
 	c->types_of = strbuf_detach(&key, NULL);
 	if (!c->n_cols && !src->is_query) {
-		rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist", sql_source_id(src),
-				src->table);
+		rc = sql_check_no_table(src, err);
 		jerror_detail(err, "app \"%s\", database \"%s\" at %s (or the user may not read it)", c->app->id,
 			      c->database, c->base_url);
 		/* the database's tables, for did-you-mean */

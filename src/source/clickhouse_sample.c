@@ -81,15 +81,13 @@ static enum jerr sample_rows(struct ch_conn *c, struct ch_req *r, const char *wh
 		size_t n;
 		if (!split_line(line, len, &f, &n) || n != all)
 			goto bad;
-		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns + 1, alloc);
+		char **cells = sql_sample_add_row(out, &alloc);
 		for (size_t i = 0; i < out->n_columns; i++)
-			out->cells[out->n_rows * out->n_columns + i] = f[i].null ? NULL : sql_sample_value(f[i].s, f[i].len);
-		out->n_rows++;
+			cells[i] = f[i].null ? NULL : sql_sample_value(f[i].s, f[i].len);
 		free(f);
 		f = NULL;
 	}
-	if (!out->cells)
-		out->cells = xcalloc(1, sizeof(char *));
+	sql_sample_end_rows(out);
 	return JERR_OK;
 bad:
 	free(f);

@@ -15,6 +15,7 @@
 #include "base/arena.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "config/paths.h"
 #include "source/csvread.h"
 #include "source/source.h"
 
@@ -504,10 +505,7 @@ static enum jerr csv_connect(const struct cfg_app *app, const char *config_dir, 
 		jerror_hint(err, "use \"skip\" (warn and skip each bad row) or \"fail\" (fail the run)");
 		return JERR_CONFIG;
 	}
-	if (file[0] != '/' && config_dir && *config_dir)
-		strbuf_addf(&path, "%s/%s", config_dir, file);
-	else
-		strbuf_addstr(&path, file);
+	config_add_path(&path, config_dir, file);
 	if (stat(path.buf, &st) != 0 || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))) {
 		const struct cfg_option *fo = cfg_options_get(&app->options, "file");
 		if (fo && fo->secret) /* from the environment: named by its variable */

@@ -346,8 +346,7 @@ static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerro
 		mysql_free_result(res);
 		res = NULL;
 		if (!n) {
-			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist",
-					sql_source_id(src), src->table);
+			rc = sql_check_no_table(src, err);
 			jerror_detail(err, "app \"%s\", database \"%s\" at %s:%u (or the user may not "
 					   "read it)",
 				      c->app->id, c->database, c->host, c->port);
@@ -364,13 +363,10 @@ static enum jerr my_check(void *conn, const struct cfg_source *src, struct jerro
 			goto out;
 		}
 	} else if (src->is_query && src->query) {
-		strbuf_addstr(&sql, "SELECT * FROM (");
-		sql_add_query_text(&sql, src->query);
-		strbuf_addstr(&sql, ") AS `joey$q` LIMIT 0");
+		sql_check_query_sql(&sql, &my_dialect, src->query);
 		res = my_query(c, sql.buf, sql.len);
 		if (!res) {
-			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",
-					sql_source_id(src));
+			rc = sql_check_bad_query(src, err);
 			jerror_detail(err, "%s", mysql_error(c->my));
 			goto out;
 		}
@@ -752,10 +748,16 @@ static void sample_rows(MYSQL_RES *res, struct source_sample *out)
 	}
 }
 
-static enum jerr my_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
-			   struct jerror *err)
+/*
+ * The UI's previews, in the session pinned read-only again just before them, under the
+ * app's statementTimeout. With query NULL (source_ops.sample): the database's tables,
+ * and with table set its first rows. With query (source_ops.sample_query): its columns
+ * and first rows, one statement (the connection has no CLIENT_MULTI_STATEMENTS), the
+ * query a derived table.
+ */
+static enum jerr my_preview(struct my_conn *c, const char *table, const char *query, size_t limit,
+			    struct source_sample *out, struct jerror *err)
 {
-	struct my_conn *c = conn;
 	struct strbuf sql = STRBUF_INIT;
 	MYSQL_RES *res = NULL;
 	enum jerr rc;
@@ -764,24 +766,28 @@ static enum jerr my_sample(void *conn, const char *table, size_t limit, struct s
 		return sql_sample_busy(c->app->id, err);
 	if ((rc = my_pin_readonly(c, c->app->id, err)))
 		goto out;
-	static const char q[] = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-				"ORDER BY CAST(TABLE_NAME AS BINARY)";
-	if (!(res = my_query(c, q, sizeof(q) - 1)))
-		goto fail;
-	out->tables = column0(res, &out->n_tables);
-	mysql_free_result(res);
-	res = NULL;
-	if (!table)
-		goto out;
-	if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
-		goto out;
-	sql_sample_table_sql(&sql, &my_dialect, table, limit);
+	if (query) {
+		sql_sample_query_sql(&sql, query, limit);
+	} else {
+		static const char q[] = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+					"ORDER BY CAST(TABLE_NAME AS BINARY)";
+		if (!(res = my_query(c, q, sizeof(q) - 1)))
+			goto fail;
+		out->tables = column0(res, &out->n_tables);
+		mysql_free_result(res);
+		res = NULL;
+		if (!table)
+			goto out;
+		if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
+			goto out;
+		sql_sample_table_sql(&sql, &my_dialect, table, limit);
+	}
 	if (!(res = my_query(c, sql.buf, sql.len)))
 		goto fail;
 	sample_rows(res, out);
 	goto out;
 fail:
-	rc = sql_sample_unreadable(c->app->id, table, err);
+	rc = query ? sql_sample_query_unreadable(c->app->id, err) : sql_sample_unreadable(c->app->id, table, err);
 	jerror_detail(err, "%s", mysql_error(c->my));
 out:
 	rc = cancelled_error(c, c->app->id, rc, err);
@@ -791,36 +797,16 @@ out:
 	return rc;
 }
 
-/*
- * A query's columns and first rows (source_ops.sample_query): one statement (the
- * connection has no CLIENT_MULTI_STATEMENTS), the query a derived table, in the
- * session pinned read-only again just before it, under the app's statementTimeout.
- */
+static enum jerr my_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+			   struct jerror *err)
+{
+	return my_preview(conn, table, NULL, limit, out, err);
+}
+
 static enum jerr my_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
 				 struct jerror *err)
 {
-	struct my_conn *c = conn;
-	struct strbuf sql = STRBUF_INIT;
-	MYSQL_RES *res = NULL;
-	enum jerr rc;
-
-	if (c->streaming)
-		return sql_sample_busy(c->app->id, err);
-	if ((rc = my_pin_readonly(c, c->app->id, err)))
-		goto out;
-	sql_sample_query_sql(&sql, query, limit);
-	if (!(res = my_query(c, sql.buf, sql.len))) {
-		rc = sql_sample_query_unreadable(c->app->id, err);
-		jerror_detail(err, "%s", mysql_error(c->my));
-		goto out;
-	}
-	sample_rows(res, out);
-out:
-	rc = cancelled_error(c, c->app->id, rc, err);
-	if (res)
-		mysql_free_result(res);
-	strbuf_release(&sql);
-	return rc;
+	return my_preview(conn, NULL, query, limit, out, err);
 }
 
 const struct source_ops source_mysql = {

@@ -18,6 +18,7 @@
 
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "config/paths.h"
 #include "source/postgres_internal.h"
 #include "source/pgmsg.h"
 #include "source/source.h"
@@ -255,10 +256,7 @@ static enum jerr cert_file(const struct cfg_app *app, const char *key, const cha
 		*tmp = true;
 		return JERR_OK;
 	}
-	if (v[0] != '/' && config_dir && *config_dir)
-		strbuf_addf(path, "%s/%s", config_dir, v);
-	else
-		strbuf_addstr(path, v);
+	config_add_path(path, config_dir, v);
 	return JERR_OK;
 }
 
@@ -581,8 +579,7 @@ enum jerr pgsrc_check(void *conn, const struct cfg_source *src, struct jerror *e
 		PQclear(res);
 		res = NULL;
 		if (!n) {
-			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist",
-					sql_source_id(src), src->table);
+			rc = sql_check_no_table(src, err);
 			jerror_detail(err, "app \"%s\", database \"%s\" at %s:%s, schema \"%s\" (or "
 					   "the user may not read it)",
 				      c->app->id, c->database, c->host, c->port, c->schema);
@@ -599,13 +596,10 @@ enum jerr pgsrc_check(void *conn, const struct cfg_source *src, struct jerror *e
 			goto out;
 		}
 	} else if (src->is_query && src->query) {
-		strbuf_addstr(&sql, "SELECT * FROM (");
-		sql_add_query_text(&sql, src->query);
-		strbuf_addstr(&sql, ") AS \"joey$q\" LIMIT 0");
+		sql_check_query_sql(&sql, c->d, src->query);
 		res = pgsrc_exec(c, sql.buf, 0, NULL);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",
-					sql_source_id(src));
+			rc = sql_check_bad_query(src, err);
 			pgsrc_detail(err, NULL, PQresultErrorMessage(res));
 			goto out;
 		}
@@ -674,10 +668,16 @@ static void sample_rows(const PGresult *res, struct source_sample *out)
 							   (size_t)PQgetlength(res, (int)r, (int)i));
 }
 
-static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
-			   struct jerror *err)
+/*
+ * The UI's previews, in pg_begin's read-only transaction that pg_rollback always ends,
+ * under the app's statementTimeout. With query NULL (source_ops.sample): the schema's
+ * tables, and with table set its first rows. With query (source_ops.sample_query): its
+ * columns and first rows, one statement (PQexecParams refuses a second), the query a
+ * derived table.
+ */
+static enum jerr pg_preview(struct pg_conn *c, const char *table, const char *query, size_t limit,
+			    struct source_sample *out, struct jerror *err)
 {
-	struct pg_conn *c = conn;
 	struct strbuf sql = STRBUF_INIT;
 	enum jerr rc;
 	PGresult *res = NULL;
@@ -686,34 +686,38 @@ static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct s
 		return sql_sample_busy(c->app->id, err);
 	if ((rc = pgsrc_begin(c, c->app->id, err)))
 		return rc;
-	const char *v[1] = { c->schema };
-	/* Redshift has no COLLATE; its identifiers sort bytewise (lower case) anyway */
-	res = pgsrc_exec(c, c->redshift ? "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
-					  "ORDER BY table_name"
-					: "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
-					  "ORDER BY table_name COLLATE \"C\"",
-			 1, v);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		goto fail;
-	out->tables = result_names(res, &out->n_tables);
-	PQclear(res);
-	res = NULL;
-	if (!table)
-		goto out;
-	if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
-		goto out;
-	strbuf_addstr(&sql, "SELECT * FROM ");
-	sql_add_ident(&pg_dialect, &sql, c->schema);
-	strbuf_addch(&sql, '.');
-	sql_add_ident(&pg_dialect, &sql, table);
-	strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+	if (query) {
+		sql_sample_query_sql(&sql, query, limit);
+	} else {
+		const char *v[1] = { c->schema };
+		/* Redshift has no COLLATE; its identifiers sort bytewise (lower case) anyway */
+		res = pgsrc_exec(c, c->redshift ? "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
+						  "ORDER BY table_name"
+						: "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
+						  "ORDER BY table_name COLLATE \"C\"",
+				 1, v);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			goto fail;
+		out->tables = result_names(res, &out->n_tables);
+		PQclear(res);
+		res = NULL;
+		if (!table)
+			goto out;
+		if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
+			goto out;
+		strbuf_addstr(&sql, "SELECT * FROM ");
+		sql_add_ident(&pg_dialect, &sql, c->schema);
+		strbuf_addch(&sql, '.');
+		sql_add_ident(&pg_dialect, &sql, table);
+		strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+	}
 	res = pgsrc_exec(c, sql.buf, 0, NULL);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto fail;
 	sample_rows(res, out);
 	goto out;
 fail:
-	rc = sql_sample_unreadable(c->app->id, table, err);
+	rc = query ? sql_sample_query_unreadable(c->app->id, err) : sql_sample_unreadable(c->app->id, table, err);
 	pgsrc_detail(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
 	rc = source_watch_rc(&c->watch, rc, "app", c->app->id, err);
 out:
@@ -723,42 +727,16 @@ out:
 	return rc;
 }
 
-/*
- * A query's columns and first rows (source_ops.sample_query): one statement
- * (PQexecParams refuses a second), the query a derived table, in pg_begin's read-only
- * transaction that pg_rollback always ends, under the app's statementTimeout.
- */
+static enum jerr pg_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
+			   struct jerror *err)
+{
+	return pg_preview(conn, table, NULL, limit, out, err);
+}
+
 static enum jerr pg_sample_query(void *conn, const char *query, size_t limit, struct source_sample *out,
 				 struct jerror *err)
 {
-	struct pg_conn *c = conn;
-	struct strbuf sql = STRBUF_INIT;
-	PGresult *res = NULL;
-	enum jerr rc;
-
-	if (c->streaming)
-		return sql_sample_busy(c->app->id, err);
-	if ((rc = pgsrc_begin(c, c->app->id, err)))
-		return rc;
-	sql_sample_query_sql(&sql, query, limit);
-	res = pgsrc_exec(c, sql.buf, 0, NULL);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = sql_sample_query_unreadable(c->app->id, err);
-		pgsrc_detail(err, NULL, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-		if (source_watch_cancelled(&c->watch)) {
-			struct strbuf w = STRBUF_INIT;
-			strbuf_addf(&w, "app \"%s\"", c->app->id);
-			rc = source_watch_error(&c->watch, w.buf, err);
-			strbuf_release(&w);
-		}
-		goto out;
-	}
-	sample_rows(res, out);
-out:
-	PQclear(res);
-	pgsrc_rollback(c);
-	strbuf_release(&sql);
-	return rc;
+	return pg_preview(conn, NULL, query, limit, out, err);
 }
 
 const struct source_ops source_postgres = {

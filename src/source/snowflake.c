@@ -356,8 +356,7 @@ static enum jerr sf_check(void *conn, const struct cfg_source *src, struct jerro
 			char **tables = NULL;
 			size_t nt = 0;
 			struct jerror terr = JERROR_INIT;
-			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist", sql_source_id(src),
-					src->table);
+			rc = sql_check_no_table(src, err);
 			jerror_detail(err, "app \"%s\": database \"%s\", schema \"%s\" (or role %s may not read it)",
 				      c->app->id, c->database, c->schema, c->role ? c->role : "(default)");
 			if (!sf_names(c, "SELECT \"TABLE_NAME\" FROM \"INFORMATION_SCHEMA\".\"TABLES\" WHERE "
@@ -370,9 +369,7 @@ static enum jerr sf_check(void *conn, const struct cfg_source *src, struct jerro
 			goto out;
 		}
 	} else if (src->is_query && src->query) {
-		strbuf_addstr(&sql, "SELECT * FROM (");
-		sql_add_query_text(&sql, src->query);
-		strbuf_addstr(&sql, ") AS \"joey$q\" LIMIT 0");
+		sql_check_query_sql(&sql, &sf_dialect, src->query);
 		if ((rc = sf_exec(c, sql.buf, NULL, 0, &r, what.buf, err))) {
 			jerror_prefix(err, "the source query is invalid: ");
 			goto out;
@@ -423,14 +420,7 @@ static enum jerr sf_open_cursor(void *conn, const struct cfg_source *src, const 
 	cur->conn = c;
 	strbuf_addf(&what, "source \"%s\"", sql_source_id(src));
 	rc = sf_exec(c, p.sql.buf, p.binds, p.n_binds, &cur->res, what.buf, err);
-	if (!rc)
-		rc = wrows_check_width(&cur->w, cur->res.n_cols, err);
-	if (rc) {
-		strbuf_release(&cur->w.base.prev_text);
-		sf_cursor_ops.close(&cur->w.base);
-		goto out;
-	}
-	*out = &cur->w.base;
+	rc = wrows_opened(&cur->w, rc, cur->res.n_cols, out, err);
 out:
 	strbuf_release(&what);
 	sql_plan_release(&p);
@@ -455,18 +445,15 @@ static enum jerr sf_sample_rows(struct sf_conn *c, struct sf_result *r, size_t l
 	for (size_t i = 0; i < out->n_columns; i++)
 		out->columns[i] = xstrdup(r->cols[i].name ? r->cols[i].name : "");
 	while (out->n_columns && out->n_rows < limit && !(rc = sf_result_next(c, r, &row, what, err)) && row) {
-		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns + 1, alloc);
+		char **cells = sql_sample_add_row(out, &alloc);
 		for (size_t i = 0; i < out->n_columns; i++) {
 			const char *v = sf_cell_str(row, i);
-			out->cells[out->n_rows * out->n_columns + i] = v ? sql_sample_value(v, strlen(v)) : NULL;
+			cells[i] = v ? sql_sample_value(v, strlen(v)) : NULL;
 		}
-		out->n_rows++;
 	}
 	if (rc)
 		return rc;
-	if (!out->cells)
-		out->cells = xcalloc(1, sizeof(char *));
-	out->cells[out->n_rows * out->n_columns] = NULL;
+	sql_sample_end_rows(out);
 	return JERR_OK;
 }
 
@@ -488,29 +475,30 @@ static enum jerr sf_sample_run(void *conn, const char *sql, bool query, size_t l
 	return rc;
 }
 
+/* The tables and views of the app's schema (INFORMATION_SCHEMA.TABLES, by name) into out (wrows_sample_list_fn). */
+static enum jerr sf_list_tables(void *conn, struct source_sample *out, const char *what, struct jerror *err)
+{
+	struct sf_conn *c = conn;
+	struct sql_bind b[1] = { { .kind = SQL_BIND_TEXT, .s = c->schema } };
+	enum jerr rc;
+
+	rc = sf_names(c, "SELECT \"TABLE_NAME\" FROM \"INFORMATION_SCHEMA\".\"TABLES\" WHERE \"TABLE_SCHEMA\" = ? "
+			 "ORDER BY 1",
+		      b, 1, &out->tables, &out->n_tables, what, err);
+	if (rc)
+		jerror_prefix(err, "cannot list its tables: ");
+	return rc;
+}
+
 /*
- * The tables and views of the app's schema (INFORMATION_SCHEMA.TABLES, by name), and
- * with table set its first rows: SELECT * FROM "table" LIMIT n in the session's
- * database and schema, one read-only statement.
+ * The app's tables, and with table set its first rows: SELECT * FROM "table" LIMIT n in
+ * the session's database and schema, one read-only statement.
  */
 static enum jerr sf_sample(void *conn, const char *table, size_t limit, struct source_sample *out,
 			   struct jerror *err)
 {
-	struct sf_conn *c = conn;
-	struct strbuf what = STRBUF_INIT;
-	struct sql_bind b[1] = { { .kind = SQL_BIND_TEXT, .s = c->schema } };
-	enum jerr rc;
-
-	strbuf_addf(&what, "app \"%s\"", c->app->id);
-	rc = sf_names(c, "SELECT \"TABLE_NAME\" FROM \"INFORMATION_SCHEMA\".\"TABLES\" WHERE \"TABLE_SCHEMA\" = ? "
-			 "ORDER BY 1",
-		      b, 1, &out->tables, &out->n_tables, what.buf, err);
-	strbuf_release(&what);
-	if (rc) {
-		jerror_prefix(err, "cannot list its tables: ");
-		return rc;
-	}
-	return wrows_sample_table(c, sf_sample_run, c->app->id, &sf_dialect, table, limit, out, err);
+	return wrows_sample_table(conn, sf_list_tables, sf_sample_run, ((struct sf_conn *)conn)->app->id, &sf_dialect,
+				  table, limit, out, err);
 }
 
 /*

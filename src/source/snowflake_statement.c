@@ -134,8 +134,7 @@ static enum jerr sf_request(struct sf_conn *c, const char *method, const char *u
 		rc = whttp_watched_call(&retry, &req, resp, &terr, err, &stop);
 		if (stop)
 			break;
-		bool transient = rc || resp->status == 429 || resp->status == 500 || resp->status == 502 ||
-				 resp->status == 503 || resp->status == 504;
+		bool transient = rc || whttp_transient_status(resp->status);
 		if (!rc && resp->status == 401 && c->keypair && !reauthed) {
 			reauthed = true; /* an expired or refused JWT: one more try with a fresh one */
 			if ((rc = sf_auth(c, true, err)))

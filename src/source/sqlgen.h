@@ -216,6 +216,12 @@ enum jerr sql_sample_table_known(const char *app_id, const char *table, char *co
  * semicolons dropped as a source read drops them.
  */
 void sql_sample_query_sql(struct strbuf *sb, const char *query, size_t limit);
+/*
+ * check's statement for a query source's columns: SELECT * FROM (query) AS joey$q
+ * LIMIT 0 (the alias quoted as d quotes it) appended to sb; query borrowed, its trailing
+ * semicolons dropped as a source read drops them.
+ */
+void sql_check_query_sql(struct strbuf *sb, const struct sql_dialect *d, const char *query);
 /* The statement of source_ops.sample for one table: SELECT * FROM <table quoted as d
  * quotes it> LIMIT n (n at most SOURCE_SAMPLE_MAX_ROWS), appended to sb. */
 void sql_sample_table_sql(struct strbuf *sb, const struct sql_dialect *d, const char *table, size_t limit);
@@ -225,6 +231,15 @@ void sql_sample_table_sql(struct strbuf *sb, const struct sql_dialect *d, const 
  * (NULL after the last); the caller fills out->columns[0 .. n_columns - 1].
  */
 void sql_sample_columns(struct source_sample *out, size_t all);
+/*
+ * One more row of a sample read row by row: out->cells grown (alloc: its allocated
+ * count, 0 at first) with room for a NULL after the row, and out->n_rows counted.
+ * Returns the row's out->n_columns cells, which the caller fills at once (each an
+ * owned string, or NULL for SQL NULL).
+ */
+char **sql_sample_add_row(struct source_sample *out, size_t *alloc);
+/* The end of a sample read row by row: out->cells allocated even for no rows, NULL after the last cell. */
+void sql_sample_end_rows(struct source_sample *out);
 /* The hint of a query preview the database refused. */
 #define SQL_SAMPLE_QUERY_HINT "a query source reads one SELECT statement; it cannot change the database"
 /* A preview asked of a connection that is reading a source: JERR_SOURCE, err says so. */
@@ -308,5 +323,11 @@ void sql_hint_names(struct jerror *err, const char *word, const char *const *nam
  */
 enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,
 			    const char *const *names, size_t n, struct jerror *err) JOEY_WUR;
+/* check's table source whose table is not there: JERR_CONFIG, "source \"ID\": table \"T\" does not exist"
+ * in err; the detail (where it looked) and hint are the caller's. */
+enum jerr sql_check_no_table(const struct cfg_source *src, struct jerror *err);
+/* check's query source the database refused: JERR_SOURCE, "source \"ID\": the source query is invalid" in
+ * err; the detail (the database's words) is the caller's. */
+enum jerr sql_check_bad_query(const struct cfg_source *src, struct jerror *err);
 
 #endif

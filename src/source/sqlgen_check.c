@@ -57,6 +57,17 @@ static enum jerr check_column(const struct cfg_source *src, const char *relname,
 	return JERR_CONFIG;
 }
 
+enum jerr sql_check_no_table(const struct cfg_source *src, struct jerror *err)
+{
+	return jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist", sql_source_id(src),
+			  src->table);
+}
+
+enum jerr sql_check_bad_query(const struct cfg_source *src, struct jerror *err)
+{
+	return jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid", sql_source_id(src));
+}
+
 enum jerr sql_check_columns(const struct cfg_source *src, const char *relname,
 			    const char *const *names, size_t n, struct jerror *err)
 {
@@ -122,6 +133,19 @@ void sql_sample_columns(struct source_sample *out, size_t all)
 	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
 }
 
+char **sql_sample_add_row(struct source_sample *out, size_t *alloc)
+{
+	ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns + 1, *alloc);
+	return out->cells + out->n_rows++ * out->n_columns;
+}
+
+void sql_sample_end_rows(struct source_sample *out)
+{
+	if (!out->cells)
+		out->cells = xcalloc(1, sizeof(char *));
+	out->cells[out->n_rows * out->n_columns] = NULL;
+}
+
 enum jerr sql_sample_busy(const char *app_id, struct jerror *err)
 {
 	return jerror_set(err, JERR_SOURCE, "app \"%s\": the connection is reading a source", app_id);
@@ -145,6 +169,15 @@ void sql_sample_query_sql(struct strbuf *sb, const char *query, size_t limit)
 	strbuf_addstr(sb, "SELECT * FROM (");
 	sql_add_query_text(sb, query);
 	strbuf_addf(sb, "\n) AS joey_preview LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
+}
+
+void sql_check_query_sql(struct strbuf *sb, const struct sql_dialect *d, const char *query)
+{
+	strbuf_addstr(sb, "SELECT * FROM (");
+	sql_add_query_text(sb, query);
+	strbuf_addstr(sb, ") AS ");
+	sql_add_ident(d, sb, "joey$q");
+	strbuf_addstr(sb, " LIMIT 0");
 }
 
 enum jerr sql_sample_table_known(const char *app_id, const char *table, char *const *names, size_t n,

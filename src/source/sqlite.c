@@ -16,6 +16,7 @@
 #include "base/suggest.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
+#include "config/paths.h"
 #include "source/source.h"
 #include "source/sqlcursor.h"
 #include "source/sqlgen.h"
@@ -78,10 +79,7 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *config_dir, v
 		jerror_hint(err, "set options.file to the path of the SQLite database");
 		return JERR_CONFIG;
 	}
-	if (file[0] != '/' && config_dir && *config_dir)
-		strbuf_addf(&path, "%s/%s", config_dir, file);
-	else
-		strbuf_addstr(&path, file);
+	config_add_path(&path, config_dir, file);
 	if (stat(path.buf, &st) != 0) {
 		jerror_set(err, JERR_SOURCE, "app \"%s\": database file \"%s\" does not exist",
 			   app->id, path.buf);
@@ -253,8 +251,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 		if (relation_columns(c->db, rel.buf, &names, &n) != SQLITE_OK) {
 			char **tables = NULL;
 			size_t nt = 0;
-			rc = jerror_set(err, JERR_CONFIG, "source \"%s\": table \"%s\" does not exist",
-					sql_source_id(src), src->table);
+			rc = sql_check_no_table(src, err);
 			jerror_detail(err, "app \"%s\", database \"%s\": %s", c->app->id, c->path,
 				      sqlite3_errmsg(c->db));
 			/* did you mean: the tables and views of the database */
@@ -280,8 +277,7 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 		sql_add_query_text(&rel, src->query);
 		strbuf_addch(&rel, ')');
 		if (relation_columns(c->db, rel.buf, &names, &n) != SQLITE_OK) {
-			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": the source query is invalid",
-					sql_source_id(src));
+			rc = sql_check_bad_query(src, err);
 			jerror_detail(err, "%s", sqlite3_errmsg(c->db));
 			goto out;
 		}
@@ -487,10 +483,8 @@ out:
  */
 static int sample_rows(struct sq_conn *c, sqlite3_stmt *st, struct source_sample *out)
 {
-	size_t all = (size_t)sqlite3_column_count(st), alloc = 0;
-	out->n_columns = all > SOURCE_SAMPLE_MAX_COLUMNS ? SOURCE_SAMPLE_MAX_COLUMNS : all;
-	out->columns_cut = all > out->n_columns;
-	out->columns = xcalloc(out->n_columns + 1, sizeof(char *));
+	size_t alloc = 0;
+	sql_sample_columns(out, (size_t)sqlite3_column_count(st));
 	for (size_t i = 0; i < out->n_columns; i++)
 		out->columns[i] = xstrdup(sqlite3_column_name(st, (int)i));
 	if (!out->n_columns)
@@ -498,13 +492,11 @@ static int sample_rows(struct sq_conn *c, sqlite3_stmt *st, struct source_sample
 	source_wait_begin(&c->watch);
 	int step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		ALLOC_GROW(out->cells, (out->n_rows + 1) * out->n_columns, alloc);
+		char **cells = sql_sample_add_row(out, &alloc);
 		for (size_t i = 0; i < out->n_columns; i++) {
 			const char *v = (const char *)sqlite3_column_text(st, (int)i);
-			out->cells[out->n_rows * out->n_columns + i] =
-				sql_sample_value(v, v ? (size_t)sqlite3_column_bytes(st, (int)i) : 0);
+			cells[i] = sql_sample_value(v, v ? (size_t)sqlite3_column_bytes(st, (int)i) : 0);
 		}
-		out->n_rows++;
 	}
 	source_wait_end(&c->watch);
 	return step;
@@ -543,8 +535,7 @@ static enum jerr sq_sample(void *conn, const char *table, size_t limit, struct s
 	sqlite3_finalize(st);
 	return JERR_OK;
 fail:
-	jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read %s%s%s", c->app->id, table ? "table \"" : "its tables",
-		   table ? table : "", table ? "\"" : "");
+	sql_sample_unreadable(c->app->id, table, err);
 	jerror_detail(err, "%s", sqlite3_errmsg(c->db));
 	sqlite3_finalize(st);
 	return JERR_SOURCE;
@@ -584,16 +575,9 @@ static enum jerr sq_sample_query(void *conn, const char *query, size_t limit, st
 	if (sample_rows(c, st, out) == SQLITE_DONE)
 		goto out;
 fail:
-	if (source_watch_cancelled(&c->watch)) {
-		struct strbuf w = STRBUF_INIT;
-		strbuf_addf(&w, "app \"%s\"", c->app->id);
-		rc = source_watch_error(&c->watch, w.buf, err);
-		strbuf_release(&w);
-		goto out;
-	}
-	rc = jerror_set(err, JERR_SOURCE, "app \"%s\": the query cannot be read", c->app->id);
+	rc = sql_sample_query_unreadable(c->app->id, err);
 	jerror_detail(err, "%s", sqlite3_errmsg(c->db));
-	jerror_hint(err, "a query source reads one SELECT statement; it cannot change the database");
+	rc = source_watch_rc(&c->watch, rc, "app", c->app->id, err);
 out:
 	sqlite3_finalize(st);
 	strbuf_release(&sql);

@@ -193,6 +193,11 @@ void whttp_sleep_ms(long ms, volatile int *stop)
 	}
 }
 
+bool whttp_transient_status(long status)
+{
+	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
 long whttp_backoff_ms(int attempt, long retry_after_s)
 {
 	if (retry_after_s >= 0)

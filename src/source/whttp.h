@@ -84,6 +84,8 @@ void whttp_sleep_ms(long ms, volatile int *stop);
  * backoff with jitter (rand()).
  */
 long whttp_backoff_ms(int attempt, long retry_after_s);
+/* An HTTP status worth another try of a connector's request: 429, 500, 502, 503, 504. */
+bool whttp_transient_status(long status);
 
 /*
  * An app's options.endpoint (borrowed) checked: https://, or plain http on loopback

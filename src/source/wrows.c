@@ -43,12 +43,27 @@ void wrows_release(struct wrows *w)
 	free(w->row.values);
 }
 
-enum jerr wrows_check_width(const struct wrows *w, size_t n_cols, struct jerror *err)
+/* A statement's answer has n_cols columns: JERR_SOURCE unless the plan expects that many. */
+static enum jerr wrows_check_width(const struct wrows *w, size_t n_cols, struct jerror *err)
 {
 	size_t need = 1 + w->src->n_properties + (w->grouped ? 1 : 0) + (w->since_col ? 1 : 0);
 	if (n_cols != need)
 		return jerror_set(err, JERR_SOURCE, "source \"%s\": the query has %zu columns, not %zu",
 				  sql_source_id(w->src), n_cols, need);
+	return JERR_OK;
+}
+
+enum jerr wrows_opened(struct wrows *w, enum jerr rc, size_t n_cols, struct source_cursor **out,
+		       struct jerror *err)
+{
+	if (!rc)
+		rc = wrows_check_width(w, n_cols, err);
+	if (rc) {
+		strbuf_release(&w->base.prev_text);
+		w->base.ops->close(&w->base);
+		return rc;
+	}
+	*out = &w->base;
 	return JERR_OK;
 }
 
@@ -238,16 +253,21 @@ enum jerr wrows_sample_refused(enum jerr rc, const char *app_id, struct jerror *
 	return rc;
 }
 
-enum jerr wrows_sample_table(void *conn, wrows_sample_run_fn run, const char *app_id, const struct sql_dialect *d,
-			     const char *table, size_t limit, struct source_sample *out, struct jerror *err)
+enum jerr wrows_sample_table(void *conn, wrows_sample_list_fn list, wrows_sample_run_fn run, const char *app_id,
+			     const struct sql_dialect *d, const char *table, size_t limit, struct source_sample *out,
+			     struct jerror *err)
 {
 	struct strbuf what = STRBUF_INIT, sql = STRBUF_INIT;
-	enum jerr rc = JERR_OK;
+	enum jerr rc;
 
-	if (!table || (rc = sql_sample_table_known(app_id, table, out->tables, out->n_tables, err)))
+	strbuf_addf(&what, "app \"%s\"", app_id);
+	rc = list(conn, out, what.buf, err);
+	if (rc || !table || (rc = sql_sample_table_known(app_id, table, out->tables, out->n_tables, err))) {
+		strbuf_release(&what);
 		return rc;
+	}
 	sql_sample_table_sql(&sql, d, table, limit);
-	strbuf_addf(&what, "app \"%s\": table \"%s\"", app_id, table);
+	strbuf_addf(&what, ": table \"%s\"", table);
 	rc = run(conn, sql.buf, false, wrows_sample_limit(limit), out, what.buf, err);
 	strbuf_release(&sql);
 	strbuf_release(&what);

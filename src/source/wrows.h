@@ -6,7 +6,7 @@
  *
  * Order of calls, per cursor (the connector's cursor struct starts with a struct wrows):
  *   wrows_init(&cur->w, &ops, src, grouped, int_key, key_column, since_col);
- *   rc = wrows_check_width(&cur->w, n_cols, err);     -- after the statement ran
+ *   rc = wrows_opened(&cur->w, rc, n_cols, out, err); -- after the statement ran
  *   rc = wrows_next(&cur->w, &cells_ops, &row, err);  -- the connector's next()
  *        (its value decoder uses wrows_number / wrows_text)
  *   wrows_release(&cur->w);                           -- in the connector's close()
@@ -49,8 +49,14 @@ void wrows_init(struct wrows *w, const struct source_cursor_ops *ops, const stru
 /* Warn about the skipped NULL keys, free what wrows_init took (not w itself). */
 void wrows_release(struct wrows *w);
 
-/* A statement's answer has n_cols columns: JERR_SOURCE unless the plan expects that many. */
-enum jerr wrows_check_width(const struct wrows *w, size_t n_cols, struct jerror *err) JOEY_WUR;
+/*
+ * The end of a connector's open_cursor: rc is the statement's error (JERR_OK: it ran,
+ * its answer has n_cols columns, JERR_SOURCE unless the plan expects that many). On
+ * success *out is the cursor (&w->base); on failure the cursor is closed
+ * (w->base.ops->close, which frees it) and *out left alone. Returns the first error.
+ */
+enum jerr wrows_opened(struct wrows *w, enum jerr rc, size_t n_cols, struct source_cursor **out,
+		       struct jerror *err) JOEY_WUR;
 
 /* How a connector's answer rows are read (one const table per connector). */
 struct wrows_cells_ops {
@@ -111,14 +117,22 @@ enum jerr wrows_sample_refused(enum jerr rc, const char *app_id, struct jerror *
 typedef enum jerr (*wrows_sample_run_fn)(void *conn, const char *sql, bool query, size_t limit,
 					 struct source_sample *out, const char *what, struct jerror *err);
 
+/*
+ * A connector's list of a preview's tables into out->tables, out->n_tables (by name);
+ * what names the app in messages, and a failure's message says what it could not list.
+ */
+typedef enum jerr (*wrows_sample_list_fn)(void *conn, struct source_sample *out, const char *what,
+					  struct jerror *err);
+
 struct sql_dialect;
 /*
- * The end of source_ops.sample once out->tables is listed: nothing more when table is
- * NULL; else table must be one of them, and its first rows are read through run (SELECT
- * * FROM table, quoted as d quotes it). app_id, d borrowed.
+ * source_ops.sample: the tables listed through list; nothing more when table is NULL;
+ * else table must be one of them, and its first rows are read through run (SELECT *
+ * FROM table, quoted as d quotes it). app_id, d borrowed.
  */
-enum jerr wrows_sample_table(void *conn, wrows_sample_run_fn run, const char *app_id, const struct sql_dialect *d,
-			     const char *table, size_t limit, struct source_sample *out, struct jerror *err) JOEY_WUR;
+enum jerr wrows_sample_table(void *conn, wrows_sample_list_fn list, wrows_sample_run_fn run, const char *app_id,
+			     const struct sql_dialect *d, const char *table, size_t limit, struct source_sample *out,
+			     struct jerror *err) JOEY_WUR;
 /* source_ops.sample_query: the query (borrowed) a derived table, read through run. */
 enum jerr wrows_sample_query(void *conn, wrows_sample_run_fn run, const char *app_id, const char *query,
 			     size_t limit, struct source_sample *out, struct jerror *err) JOEY_WUR;

@@ -46,6 +46,9 @@
 #define SYNCLOG_SCHEMA_VERSION 1
 /* Rows per INSERT statement (a transaction holds all the rows of one call). */
 #define SYNCLOG_INSERT_ROWS 500
+/* The hint of a log server that cannot be reached: the read-back's, and the writer's. */
+#define SYNCLOG_CONNECT_HINT "check that the server is running and the app's host, port, user and password"
+#define SYNCLOG_WRITE_CONNECT_HINT SYNCLOG_CONNECT_HINT "; the rows are kept and written by a later run"
 
 /* One record outcome (everything borrowed for the call). */
 struct synclog_row {

@@ -77,8 +77,7 @@ static enum jerr my_session(const struct cfg_app *app, const char *prefix, unsig
 				synclog_app_opt(app, "password"), db, port, NULL, 0)) {
 		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": cannot connect to MySQL at %s", app->id, c->where);
 		jerror_detail(err, "%s", mysql_error(c->my));
-		jerror_hint(err, "check that the server is running and the app's host, port, user and password; "
-				 "the rows are kept and written by a later run");
+		jerror_hint(err, SYNCLOG_WRITE_CONNECT_HINT);
 		goto out;
 	}
 	*out = c;
@@ -349,7 +348,7 @@ static enum jerr my_read_key(const struct cfg_app *app, const char *root, const 
 	(void)root;
 
 	if ((rc = my_session(app, prefix, SYNCLOG_READ_TIMEOUT_MS / 1000, SYNCLOG_READ_TIMEOUT_MS / 1000, &c, err))) {
-		jerror_hint(err, "check that the server is running and the app's host, port, user and password");
+		jerror_hint(err, SYNCLOG_CONNECT_HINT);
 		goto out;
 	}
 	/* the server stops a slow read (MariaDB, then MySQL; each refuses the other's name) */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/xalloc.h"
+#include "config/paths.h"
 #include "synclog/db.h"
 
 struct synclog_db {
@@ -111,10 +112,7 @@ static enum jerr pg_session(const struct cfg_app *app, const char *root, const c
 			jerror_hint(err, "write the certificate to a file and give its path");
 			goto out;
 		}
-		if (v[0] != '/' && root && *root)
-			strbuf_addf(cert_bufs[i], "%s/%s", root, v);
-		else
-			strbuf_addstr(cert_bufs[i], v);
+		config_add_path(cert_bufs[i], root, v);
 		keys[n] = certs[i][1], vals[n++] = cert_bufs[i]->buf;
 	}
 	keys[n] = "client_encoding", vals[n++] = "UTF8";
@@ -133,8 +131,7 @@ static enum jerr pg_session(const struct cfg_app *app, const char *root, const c
 		rc = jerror_set(err, JERR_IO, "sync log app \"%s\": cannot connect to PostgreSQL at %s", app->id,
 				c->where);
 		jerror_detail(err, "%s", d.buf);
-		jerror_hint(err, "check that the server is running and the app's host, port, user and password; "
-				 "the rows are kept and written by a later run");
+		jerror_hint(err, SYNCLOG_WRITE_CONNECT_HINT);
 		strbuf_release(&d);
 		goto out;
 	}
@@ -392,7 +389,7 @@ static enum jerr pg_read_key(const struct cfg_app *app, const char *root, const 
 	snprintf(opts, sizeof(opts), "-c TimeZone=UTC -c statement_timeout=%d -c default_transaction_read_only=on",
 		 SYNCLOG_READ_TIMEOUT_MS);
 	if ((rc = pg_session(app, root, prefix, opts, "3", &c, err))) {
-		jerror_hint(err, "check that the server is running and the app's host, port, user and password");
+		jerror_hint(err, SYNCLOG_CONNECT_HINT);
 		goto out;
 	}
 	/* the writer stores text cleaned to UTF-8: compare with the same */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/xalloc.h"
+#include "config/paths.h"
 #include "synclog/db.h"
 
 struct synclog_db {
@@ -84,10 +85,7 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *root, const c
 		rc = jerror_set(err, JERR_CONFIG, "sync log app \"%s\": option \"file\" is required", app->id);
 		goto out;
 	}
-	if (file[0] != '/' && root && *root)
-		strbuf_addf(&path, "%s/%s", root, file);
-	else
-		strbuf_addstr(&path, file);
+	config_add_path(&path, root, file);
 	c->path = strbuf_detach(&path, NULL);
 	if (sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
@@ -316,10 +314,7 @@ static enum jerr sq_read_key(const struct cfg_app *app, const char *root, const 
 
 	if (!file || !*file)
 		return jerror_set(err, JERR_CONFIG, "sync log app \"%s\": option \"file\" is required", app->id);
-	if (file[0] != '/' && root && *root)
-		strbuf_addf(&path, "%s/%s", root, file);
-	else
-		strbuf_addstr(&path, file);
+	config_add_path(&path, root, file);
 	if (access(path.buf, F_OK) && errno == ENOENT)
 		goto out; /* no run has written the log yet */
 	if (sqlite3_open_v2(path.buf, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {

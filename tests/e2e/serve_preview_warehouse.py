@@ -8,13 +8,15 @@ The tables are listed sorted; a table's first rows equal sqlite3's; NULL is null
 BigQuery TIMESTAMP is ISO text; limits hold (rows capped at 50, columns at 100); an
 unknown table is 404 naming it; a query runs as `SELECT * FROM (query) AS joey_preview
 LIMIT n` (the fake's log shows it); a write or a second statement is 422 in plain words
-with the database's words in the detail, and the data is unchanged."""
+with the database's words in the detail, and the data is unchanged; a table list the
+warehouse refuses is 502 saying so (an injected fault)."""
 import hashlib
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from serve_lib import (PROCS, TMP, JOEY, Server, Sim, check, finish, small_config, wait_for)  # noqa: E402
@@ -82,6 +84,13 @@ os.makedirs(os.path.dirname(state))
 srv = Server(cfg, state)
 
 
+def fault(url, spec):
+    """One injected fault of warehouse-fake (tests/fakes/warehouse.c, --fault's SPEC)."""
+    req = urllib.request.Request(url + "/_fake/faults", data=spec.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=10) as f:
+        return f.status
+
+
 def digest(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -134,6 +143,12 @@ for q in ('DELETE FROM "USERS"', 'UPDATE "USERS" SET "NAME" = NULL', 'SELECT 1) 
           and r.json["error"] == 'app "sf": the query cannot be read' and r.json["detail"] and r.json["hint"], r)
 check("Snowflake: the database is unchanged", digest(SF_DB) == before
       and sqlite(SF_DB, 'SELECT count(*) FROM "USERS"') == "60")
+
+fault(SF_URL, "status=403,on=submit,match=INFORMATION_SCHEMA")
+r = srv.get("/api/v1/apps/sf/tables")
+check("Snowflake: a table list the warehouse refuses: 502 saying so, its words in the detail", r.status == 502
+      and r.json["error"] == 'cannot list its tables: app "sf": query failed'
+      and r.json["detail"] == "HTTP 403: injected fault (code 000000)" and r.json["hint"], r)
 
 # ---- BigQuery ----
 r = srv.get("/api/v1/apps/bq/tables")
