@@ -37,14 +37,24 @@ struct cli_common {
  */
 int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i);
 /*
- * The head of every command's option loop: a shared option (cli_common_opt) or --help /
- * -h (usage(stdout)). Returns CLI_OPT_TAKEN (argv[*i] is done: go on with the next),
- * CLI_OPT_NOT (not one of these: the command's own options next), or the exit code to
- * return at once: 0 after --help, EXIT_USAGE after a usage error (already printed).
+ * A command's on/off options, in a table ended by a NULL name: "--full" sets *set (the
+ * command's own bool, borrowed).
+ */
+struct cli_flag {
+	const char *name;
+	bool *set;
+};
+/*
+ * The head of every command's option loop: a shared option (cli_common_opt), --help /
+ * -h (usage(stdout)) or one of the command's flags (may be NULL: none). Returns
+ * CLI_OPT_TAKEN (argv[*i] is done: go on with the next), CLI_OPT_NOT (not one of these:
+ * the command's own options next), or the exit code to return at once: 0 after --help,
+ * EXIT_USAGE after a usage error (already printed).
  */
 #define CLI_OPT_TAKEN (-1)
 #define CLI_OPT_NOT (-2)
-int cli_opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out));
+int cli_opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out),
+		 const struct cli_flag *flags);
 /*
  * The tail of every command's option loop: 'unknown option "ARG" for WHERE' and
  * usage(stderr). Returns EXIT_USAGE.

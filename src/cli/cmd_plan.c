@@ -39,21 +39,14 @@ int cmd_plan(int argc, char **argv)
 	struct plan p;
 	bool plan_ready = false;
 	int ret = 1;
+	const struct cli_flag flags[] = { { "--full", &opts.full }, { "--details", &opts.details }, { NULL, NULL } };
 
 	for (int i = 1; i < argc; i++) {
-		int r = cli_opt_head(&c, argc, argv, &i, usage);
+		int r = cli_opt_head(&c, argc, argv, &i, usage, flags);
 		if (r == CLI_OPT_TAKEN)
 			continue;
 		if (r != CLI_OPT_NOT)
 			return r;
-		if (!strcmp(argv[i], "--full")) {
-			opts.full = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--details")) {
-			opts.details = true;
-			continue;
-		}
 		if ((r = cli_target_opt(argc, argv, &i, &opts.only_dest, &opts.diff, &opts.diff_set,
 					&opts.max_delete_percent))) {
 			if (r < 0)

@@ -74,12 +74,13 @@ int cmd_serve(int argc, char **argv)
 	struct strbuf allow = STRBUF_INIT; /* --allow-endpoint values, comma-separated */
 	char hostbuf[256];
 	int r;
+	const struct cli_flag flags[] = { { "--worker", &o.worker }, { NULL, NULL } };
 
 	server_opts_defaults(&o);
 	for (int i = 1; i < argc; i++) {
 		bool missing;
 		const char *v;
-		if ((r = cli_opt_head(&c, argc, argv, &i, usage)) == CLI_OPT_TAKEN)
+		if ((r = cli_opt_head(&c, argc, argv, &i, usage, flags)) == CLI_OPT_TAKEN)
 			continue;
 		if (r != CLI_OPT_NOT)
 			return r;
@@ -119,10 +120,6 @@ int cmd_serve(int argc, char **argv)
 		if (missing) {
 			fprintf(stderr, "joey: error: %s needs a value\n", argv[i]);
 			return EXIT_USAGE;
-		}
-		if (!strcmp(argv[i], "--worker")) {
-			o.worker = true;
-			continue;
 		}
 		if ((r = cli_server_opt(&o, argc, argv, &i))) {
 			if (r < 0)

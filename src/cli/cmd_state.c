@@ -480,16 +480,13 @@ int cmd_state(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	const struct cli_flag import_flags[] = { { "--replace", &replace }, { NULL, NULL } };
 	for (int i = 2; i < argc; i++) {
-		int r = cli_opt_head(&c, argc, argv, &i, usage);
+		int r = cli_opt_head(&c, argc, argv, &i, usage, strcmp(sub, "import") ? NULL : import_flags);
 		if (r == CLI_OPT_TAKEN)
 			continue;
 		if (r != CLI_OPT_NOT)
 			return r;
-		if (!strcmp(sub, "import") && !strcmp(argv[i], "--replace")) {
-			replace = true;
-			continue;
-		}
 		if (!strcmp(sub, "import") && !file && (argv[i][0] != '-' || !strcmp(argv[i], "-"))) {
 			file = argv[i];
 			continue;

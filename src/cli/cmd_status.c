@@ -212,7 +212,7 @@ int cmd_status(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		bool missing;
 		const char *v;
-		int r = cli_opt_head(&c, argc, argv, &i, usage);
+		int r = cli_opt_head(&c, argc, argv, &i, usage, NULL);
 		if (r == CLI_OPT_TAKEN)
 			continue;
 		if (r != CLI_OPT_NOT)

@@ -154,11 +154,12 @@ static int user_parse(struct cli_common *c, int argc, char **argv, struct user_a
 {
 	const char *args[3] = { 0 };
 	size_t n_args = 0;
+	const struct cli_flag flags[] = { { "--password-stdin", &u->pw_stdin }, { NULL, NULL } };
 
 	for (int i = 1; i < argc; i++) {
 		bool missing = false;
 		const char *v;
-		int r = cli_opt_head(c, argc, argv, &i, usage);
+		int r = cli_opt_head(c, argc, argv, &i, usage, flags);
 		if (r == CLI_OPT_TAKEN)
 			continue;
 		if (r != CLI_OPT_NOT)
@@ -174,10 +175,6 @@ static int user_parse(struct cli_common *c, int argc, char **argv, struct user_a
 		if (missing) {
 			fprintf(stderr, "joey: error: %s needs a value\n", argv[i]);
 			return EXIT_USAGE;
-		}
-		if (!strcmp(argv[i], "--password-stdin")) {
-			u->pw_stdin = true;
-			continue;
 		}
 		if (argv[i][0] == '-' || n_args >= 3) {
 			fprintf(stderr, "joey: error: unexpected argument \"%s\" for user\n", argv[i]);

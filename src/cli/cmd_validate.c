@@ -432,21 +432,14 @@ int cmd_validate(int argc, char **argv)
 	int status;
 	bool check = false;
 
+	const struct cli_flag flags[] = { { "--check-apps", &check }, { NULL, NULL } };
+
 	for (int i = 1; i < argc; i++) {
-		int r;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--check-apps")) {
-			check = true;
+		int r = cli_opt_head(&c, argc, argv, &i, usage, flags);
+		if (r == CLI_OPT_TAKEN)
 			continue;
-		}
-		r = cli_common_opt(&c, argc, argv, &i);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r > 0)
-			continue;
+		if (r != CLI_OPT_NOT)
+			return r;
 		return cli_opt_unknown(argv[i], "validate", usage);
 	}
 	cli_common_finish(&c);

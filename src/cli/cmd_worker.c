@@ -38,7 +38,7 @@ int cmd_worker(int argc, char **argv)
 	o.worker = true;
 	o.no_http = true;
 	for (int i = 1; i < argc; i++) {
-		if ((r = cli_opt_head(&c, argc, argv, &i, usage)) == CLI_OPT_TAKEN)
+		if ((r = cli_opt_head(&c, argc, argv, &i, usage, NULL)) == CLI_OPT_TAKEN)
 			continue;
 		if (r != CLI_OPT_NOT)
 			return r;

@@ -83,7 +83,8 @@ int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i)
 	return 0;
 }
 
-int cli_opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out))
+int cli_opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out),
+		 const struct cli_flag *flags)
 {
 	int r = cli_common_opt(c, argc, argv, i);
 	if (r < 0)
@@ -94,6 +95,11 @@ int cli_opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usa
 		usage(stdout);
 		return 0;
 	}
+	for (; flags && flags->name; flags++)
+		if (!strcmp(argv[*i], flags->name)) {
+			*flags->set = true;
+			return CLI_OPT_TAKEN;
+		}
 	return CLI_OPT_NOT;
 }
 
