@@ -113,18 +113,9 @@ void ld_load_destination(struct loader *ld, const struct where *w, const struct 
 	x->app_id = ld_req_str(ld, w, o, "appId", &x->app_m);
 	x->model_id = ld_req_str(ld, w, o, "modelId", &x->model_m);
 	if (type) {
-		size_t n;
-		const char *const *names = catalog_destination_types(&n);
 		cat = catalog_destination(type);
-		if (!cat) {
-			ld_err(ld, w, NPOS(tm->value), "type", ld_did_you_mean(ld, type, names, n),
-			       "unknown destination type \"%s\"", type);
-		} else if (cat->renamed_to) {
-			ld_warn(ld, w, NPOS(tm->value), "type",
-				arena_printf(ld->a, "write \"%s\"", cat->renamed_to),
-				"destination type \"%s\" was renamed to \"%s\"", type, cat->renamed_to);
-			x->d.type = cat->renamed_to;
-		}
+		if (ld_known_type(ld, w, tm, type, "destination", cat, catalog_destination_types))
+			x->d.type = ld_renamed_type(ld, w, tm, type, "destination", cat->renamed_to);
 	}
 	x->d.max_delete_percent = 10;
 	x->d.partitions = 1;

@@ -33,19 +33,9 @@ void ld_load_source(struct loader *ld, const struct where *w, const struct j5_no
 	x->app_id = ld_req_str(ld, w, o, "appId", &x->app_m);
 	x->model_id = ld_req_str(ld, w, o, "modelId", &x->model_m);
 	if (type) {
-		size_t n;
-		const char *const *names = catalog_source_types(&n);
 		x->cat = catalog_source(type);
-		if (!x->cat) {
-			ld_err(ld, w, NPOS(tm->value), "type", ld_did_you_mean(ld, type, names, n),
-			       "unknown source type \"%s\"", type);
-		} else if (x->cat->renamed_to) {
-			ld_warn(ld, w, NPOS(tm->value), "type",
-				arena_printf(ld->a, "write \"%s\"", x->cat->renamed_to),
-				"source type \"%s\" was renamed to \"%s\"", type, x->cat->renamed_to);
-			x->s.type = x->cat->renamed_to;
-		}
-		if (x->cat) {
+		if (ld_known_type(ld, w, tm, type, "source", x->cat, catalog_source_types)) {
+			x->s.type = ld_renamed_type(ld, w, tm, type, "source", x->cat->renamed_to);
 			x->s.is_query = x->cat->is_query;
 			ld_check_options(ld, w, &x->s.options, x->cat->options,
 					 arena_printf(ld->a, "a %s source", x->s.type), o->line, o->col);
