@@ -93,8 +93,6 @@ static void check_sync_log_options(struct loader *ld, const struct where *w, str
 
 void ld_load_destination(struct loader *ld, const struct where *w, const struct j5_node *o, size_t order)
 {
-	static const char *const sync_modes[] = { "sync", "additive", "enrich" };
-	static const char *const colls[] = { "none", "group", "model" };
 	struct dest_x *x = arena_zalloc(ld->a, sizeof(*x));
 	const struct j5_member *tm;
 	const char *type;
@@ -152,11 +150,11 @@ void ld_load_destination(struct loader *ld, const struct where *w, const struct 
 	if (!j5_member(o, "syncMode") || j5_member(o, "syncMode")->value->type == J5_NULL)
 		ld_warn(ld, w, NPOS(o), "syncMode", "add \"syncMode\": \"sync\", \"additive\" or \"enrich\"",
 			"no syncMode given, using \"sync\" (create, update and delete)");
-	v = ld_get_enum(ld, w, o, "syncMode", NULL, sync_modes, 3, 0);
+	v = ld_get_enum(ld, w, o, "syncMode", NULL, sync_mode_names, 3, 0);
 	x->d.sync_mode = v < 0 ? SYNC_SYNC : (enum sync_mode)v;
 	if (cat)
 		check_enrich_recheck(ld, w, &x->d);
-	v = ld_get_enum(ld, w, o, "collection", NULL, colls, 3, 0);
+	v = ld_get_enum(ld, w, o, "collection", NULL, collection_names, 3, 0);
 	x->d.collection = v < 0 ? COLL_NONE : (enum collection)v;
 	x->collection_bad = v < 0;
 	if (v == 0)
