@@ -216,12 +216,8 @@ int cmd_run(int argc, char **argv)
 					  { NULL, NULL } };
 
 	dest_opts_defaults(&opts.dest);
-	for (int i = 1; i < argc; i++) {
-		int rr = cli_opt_head(&c, argc, argv, &i, usage, flags);
-		if (rr == CLI_OPT_TAKEN)
-			continue;
-		if (rr != CLI_OPT_NOT)
-			return rr;
+	int rr;
+	for (int i = 0; (rr = cli_opt_next(&c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
 		if ((rr = cli_target_opt(argc, argv, &i, &opts.only_dest, &opts.diff, &opts.diff_set,
 					 &opts.max_delete_percent)) ||
 		    (rr = cli_opt_number("--concurrency", 1, 1024, argc, argv, &i, &concurrency)) ||
@@ -234,6 +230,8 @@ int cmd_run(int argc, char **argv)
 		}
 		return cli_opt_unknown(argv[i], "'joey run'", usage);
 	}
+	if (rr != CLI_OPT_DONE)
+		return rr;
 	cli_common_finish(&c);
 	if ((detach || lease_s > 0) && partitions <= 0) {
 		fprintf(stderr, "joey: error: --detach and --lease go with --partitions\n");

@@ -156,14 +156,10 @@ static int user_parse(struct cli_common *c, int argc, char **argv, struct user_a
 	size_t n_args = 0;
 	const struct cli_flag flags[] = { { "--password-stdin", &u->pw_stdin }, { NULL, NULL } };
 
-	for (int i = 1; i < argc; i++) {
+	int r;
+	for (int i = 0; (r = cli_opt_next(c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
 		bool missing = false;
 		const char *v;
-		int r = cli_opt_head(c, argc, argv, &i, usage, flags);
-		if (r == CLI_OPT_TAKEN)
-			continue;
-		if (r != CLI_OPT_NOT)
-			return r;
 		if ((v = cli_opt_value("--role", argc, argv, &i, &missing))) {
 			u->role = v;
 			continue;
@@ -183,6 +179,8 @@ static int user_parse(struct cli_common *c, int argc, char **argv, struct user_a
 		}
 		args[n_args++] = argv[i];
 	}
+	if (r != CLI_OPT_DONE)
+		return r;
 	const char *verb = n_args ? args[0] : NULL;
 	size_t want = !verb ? 0 : !strcmp(verb, "list") ? 1 : !strcmp(verb, "role") ? 3 : 2;
 	if (!verb || (strcmp(verb, "add") && strcmp(verb, "list") && strcmp(verb, "remove") && strcmp(verb, "passwd") &&

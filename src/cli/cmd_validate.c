@@ -434,14 +434,11 @@ int cmd_validate(int argc, char **argv)
 
 	const struct cli_flag flags[] = { { "--check-apps", &check }, { NULL, NULL } };
 
-	for (int i = 1; i < argc; i++) {
-		int r = cli_opt_head(&c, argc, argv, &i, usage, flags);
-		if (r == CLI_OPT_TAKEN)
-			continue;
-		if (r != CLI_OPT_NOT)
-			return r;
+	int i = 0, r = cli_opt_next(&c, argc, argv, &i, usage, flags);
+	if (r == CLI_OPT_NOT) /* validate has no options of its own */
 		return cli_opt_unknown(argv[i], "validate", usage);
-	}
+	if (r != CLI_OPT_DONE)
+		return r;
 	cli_common_finish(&c);
 	char *secrets = cli_secrets_path(&c); /* the store itself is not opened */
 	struct config_opts opts = { .secrets_path = secrets, .check_files = true };
