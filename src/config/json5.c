@@ -440,32 +440,90 @@ static int list_next(struct j5p *ps, int close, const char *what)
 	return -1;
 }
 
-static struct j5_node *parse_array(struct j5p *ps, struct j5_node *node)
+/* An array's element: its value in a new cell (arena); NULL on error (reported). */
+static struct j5_cell *parse_element(struct j5p *ps)
 {
-	struct j5_cell *head = NULL, **tail = &head;
-	size_t n = 0;
+	struct j5_node *v = parse_value(ps);
+	if (!v)
+		return NULL;
+	struct j5_cell *cell = arena_zalloc(ps->arena, sizeof(*cell));
+	cell->m.value = v;
+	return cell;
+}
 
-	adv(ps); /* [ */
+/* An object's member: its key, ':' and value in a new cell (arena); NULL on error (reported). */
+static struct j5_cell *parse_member(struct j5p *ps)
+{
+	int c = peek(ps);
+	struct j5_cell *cell = arena_zalloc(ps->arena, sizeof(*cell));
+	cell->m.line = ps->line;
+	cell->m.col = ps->col;
+	if (c == '"' || c == '\'') {
+		if (!parse_string(ps, &cell->m.key, &cell->m.key_len))
+			return NULL;
+	} else if (c >= 0 && is_ident_start(c)) {
+		if (!parse_ident(ps, &cell->m.key, &cell->m.key_len))
+			return NULL;
+	} else {
+		fail_expected(ps, "a key or '}'");
+		return NULL;
+	}
+	if (!skip_ws(ps))
+		return NULL;
+	if (peek(ps) != ':') {
+		fail_expected(ps, "':' after the object key");
+		return NULL;
+	}
+	adv(ps);
+	if (!skip_ws(ps))
+		return NULL;
+	cell->m.value = parse_value(ps);
+	if (!cell->m.value)
+		return NULL;
+	return cell;
+}
+
+/*
+ * The elements of an array or object, from its opening bracket (at ps) past close: each
+ * read by elem, in order, into the list *head (arena cells), *n of them. False on error
+ * (reported); what: the separator expected after an element.
+ */
+static bool parse_list(struct j5p *ps, int close, const char *what, struct j5_cell *(*elem)(struct j5p *ps),
+		       struct j5_cell **head, size_t *n)
+{
+	struct j5_cell **tail = head;
+
+	*head = NULL;
+	*n = 0;
+	adv(ps); /* [ or { */
 	for (;;) {
 		if (!skip_ws(ps))
-			return NULL;
-		if (peek(ps) == ']')
+			return false;
+		if (peek(ps) == close)
 			break;
-		struct j5_node *v = parse_value(ps);
-		if (!v)
-			return NULL;
-		struct j5_cell *cell = arena_zalloc(ps->arena, sizeof(*cell));
-		cell->m.value = v;
+		struct j5_cell *cell = elem(ps);
+		if (!cell)
+			return false;
 		*tail = cell;
 		tail = &cell->next;
-		n++;
-		int next = list_next(ps, ']', "',' or ']' after an array element");
+		(*n)++;
+		int next = list_next(ps, close, what);
 		if (next < 0)
-			return NULL;
+			return false;
 		if (!next)
 			break;
 	}
-	adv(ps); /* ] */
+	adv(ps); /* ] or } */
+	return true;
+}
+
+static struct j5_node *parse_array(struct j5p *ps, struct j5_node *node)
+{
+	struct j5_cell *head;
+	size_t n;
+
+	if (!parse_list(ps, ']', "',' or ']' after an array element", parse_element, &head, &n))
+		return NULL;
 	node->items = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->items));
 	node->n = n;
 	n = 0;
@@ -476,51 +534,11 @@ static struct j5_node *parse_array(struct j5p *ps, struct j5_node *node)
 
 static struct j5_node *parse_object(struct j5p *ps, struct j5_node *node)
 {
-	struct j5_cell *head = NULL, **tail = &head;
-	size_t n = 0;
+	struct j5_cell *head;
+	size_t n;
 
-	adv(ps); /* { */
-	for (;;) {
-		if (!skip_ws(ps))
-			return NULL;
-		int c = peek(ps);
-		if (c == '}')
-			break;
-		struct j5_cell *cell = arena_zalloc(ps->arena, sizeof(*cell));
-		cell->m.line = ps->line;
-		cell->m.col = ps->col;
-		if (c == '"' || c == '\'') {
-			if (!parse_string(ps, &cell->m.key, &cell->m.key_len))
-				return NULL;
-		} else if (c >= 0 && is_ident_start(c)) {
-			if (!parse_ident(ps, &cell->m.key, &cell->m.key_len))
-				return NULL;
-		} else {
-			fail_expected(ps, "a key or '}'");
-			return NULL;
-		}
-		if (!skip_ws(ps))
-			return NULL;
-		if (peek(ps) != ':') {
-			fail_expected(ps, "':' after the object key");
-			return NULL;
-		}
-		adv(ps);
-		if (!skip_ws(ps))
-			return NULL;
-		cell->m.value = parse_value(ps);
-		if (!cell->m.value)
-			return NULL;
-		*tail = cell;
-		tail = &cell->next;
-		n++;
-		int next = list_next(ps, '}', "',' or '}' after an object member");
-		if (next < 0)
-			return NULL;
-		if (!next)
-			break;
-	}
-	adv(ps); /* } */
+	if (!parse_list(ps, '}', "',' or '}' after an object member", parse_member, &head, &n))
+		return NULL;
 	node->members = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->members));
 	node->n = n;
 	n = 0;
