@@ -243,10 +243,8 @@ void ld_link_alerts(struct loader *ld, const struct link_set *ls)
 		for (size_t k = 0; k < arr->n; k++) {
 			const struct j5_node *e = arr->items[k];
 			const char *field = arena_printf(ld->a, "destinationIds[%zu]", k);
-			if (e->type != J5_STRING) {
-				ld_err(ld, &x->w, NPOS(e), field, NULL, "expected a destination id (a string), found %s", ld_found_text(e));
+			if (!ld_id_str(ld, &x->w, e, field, "destination"))
 				continue;
-			}
 			struct dest_x *dx = ld_find_id((void **)ls->dests, ls->nd, e->str);
 			if (!dx) {
 				if (!ld_is_broken(ld, e->str))

@@ -227,6 +227,11 @@ bool ld_known_type(struct loader *ld, const struct where *w, const struct j5_mem
  */
 const char *ld_renamed_type(struct loader *ld, const struct where *w, const struct j5_member *tm, const char *type,
 			    const char *what, const char *renamed_to);
+/*
+ * A reference to an object of another class: is v (the value of field) a string, an id
+ * of what ("property")? Anything else is reported and false returned.
+ */
+bool ld_id_str(struct loader *ld, const struct where *w, const struct j5_node *v, const char *field, const char *what);
 /* An enum field: index in names, dflt if absent, -1 (reported) if invalid. */
 int ld_get_enum(struct loader *ld, const struct where *w, const struct j5_node *obj, const char *key,
 		const char *field, const char *const *names, size_t n, int dflt);

@@ -273,11 +273,8 @@ static void link_dest_mapping_entry(struct loader *ld, struct dest_x *dx, const 
 		ld_err(ld, w, e->line, e->col, field, NULL, "Braze field name is longer than 255 characters");
 		return;
 	}
-	if (e->value->type != J5_STRING) {
-		ld_err(ld, w, NPOS(e->value), field, NULL, "expected a property id (a string), found %s",
-		       ld_found_text(e->value));
+	if (!ld_id_str(ld, w, e->value, field, "property"))
 		return;
-	}
 	px = ld_resolve(ld, w, e, e->value->str, field, CLASS_PROPERTY, props, n_props);
 	if (!strcmp(e->key, "external_id"))
 		*have_external = true;
@@ -366,11 +363,8 @@ static void link_dest_group_maps(struct loader *ld, struct dest_x *dx, void *con
 			       e->key);
 			continue;
 		}
-		if (e->value->type != J5_STRING) {
-			ld_err(ld, w, NPOS(e->value), field, NULL, "expected a group id (a string), found %s",
-			       ld_found_text(e->value));
+		if (!ld_id_str(ld, w, e->value, field, "group"))
 			continue;
-		}
 		gx = ld_resolve(ld, w, e, e->value->str, field, CLASS_GROUP, groups, n_groups);
 		if (!gx)
 			continue;

@@ -171,6 +171,14 @@ const char *ld_renamed_type(struct loader *ld, const struct where *w, const stru
 	return renamed_to;
 }
 
+bool ld_id_str(struct loader *ld, const struct where *w, const struct j5_node *v, const char *field, const char *what)
+{
+	if (v->type == J5_STRING)
+		return true;
+	ld_err(ld, w, NPOS(v), field, NULL, "expected a %s id (a string), found %s", what, ld_found_text(v));
+	return false;
+}
+
 /* An enum field: index in names, dflt if absent, -1 (reported) if invalid. */
 int ld_get_enum(struct loader *ld, const struct where *w, const struct j5_node *obj,
 		const char *key, const char *field, const char *const *names, size_t n, int dflt)

@@ -53,11 +53,8 @@ void ld_load_source(struct loader *ld, const struct where *w, const struct j5_no
 			ld_err(ld, w, NPOS(mm->value), "mapping",
 			       "map exactly one source column to a property: {\"<column>\": \"<property id>\"}",
 			       "mapping must have exactly one entry, found %zu", mm->value->n);
-		} else if (mm->value->members[0].value->type != J5_STRING) {
-			const struct j5_member *e = &mm->value->members[0];
-			ld_err(ld, w, NPOS(e->value), arena_printf(ld->a, "mapping.%s", e->key), NULL,
-			       "expected a property id (a string), found %s", ld_found_text(e->value));
-		} else {
+		} else if (ld_id_str(ld, w, mm->value->members[0].value,
+				     arena_printf(ld->a, "mapping.%s", mm->value->members[0].key), "property")) {
 			x->mapping = &mm->value->members[0];
 			x->s.mapping_column = x->mapping->key;
 		}
