@@ -484,66 +484,47 @@ static struct j5_cell *parse_member(struct j5p *ps)
 }
 
 /*
- * The elements of an array or object, from its opening bracket (at ps) past close: each
- * read by elem, in order, into the list *head (arena cells), *n of them. False on error
- * (reported); what: the separator expected after an element.
+ * The elements of an array or object (node->type), from its opening bracket (at ps)
+ * past its closing one, in order into node->items or node->members. Returns node, or
+ * NULL on error (reported).
  */
-static bool parse_list(struct j5p *ps, int close, const char *what, struct j5_cell *(*elem)(struct j5p *ps),
-		       struct j5_cell **head, size_t *n)
+static struct j5_node *parse_list(struct j5p *ps, struct j5_node *node)
 {
-	struct j5_cell **tail = head;
+	bool obj = node->type == J5_OBJECT;
+	int close = obj ? '}' : ']';
+	struct j5_cell *head = NULL, **tail = &head;
+	size_t n = 0;
 
-	*head = NULL;
-	*n = 0;
 	adv(ps); /* [ or { */
 	for (;;) {
 		if (!skip_ws(ps))
-			return false;
+			return NULL;
 		if (peek(ps) == close)
 			break;
-		struct j5_cell *cell = elem(ps);
+		struct j5_cell *cell = obj ? parse_member(ps) : parse_element(ps);
 		if (!cell)
-			return false;
+			return NULL;
 		*tail = cell;
 		tail = &cell->next;
-		(*n)++;
-		int next = list_next(ps, close, what);
+		n++;
+		int next = list_next(ps, close, obj ? "',' or '}' after an object member" : "',' or ']' after an array element");
 		if (next < 0)
-			return false;
+			return NULL;
 		if (!next)
 			break;
 	}
 	adv(ps); /* ] or } */
-	return true;
-}
-
-static struct j5_node *parse_array(struct j5p *ps, struct j5_node *node)
-{
-	struct j5_cell *head;
-	size_t n;
-
-	if (!parse_list(ps, ']', "',' or ']' after an array element", parse_element, &head, &n))
-		return NULL;
-	node->items = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->items));
 	node->n = n;
+	if (obj)
+		node->members = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->members));
+	else
+		node->items = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->items));
 	n = 0;
-	for (struct j5_cell *c = head; c; c = c->next)
-		node->items[n++] = c->m.value;
-	return node;
-}
-
-static struct j5_node *parse_object(struct j5p *ps, struct j5_node *node)
-{
-	struct j5_cell *head;
-	size_t n;
-
-	if (!parse_list(ps, '}', "',' or '}' after an object member", parse_member, &head, &n))
-		return NULL;
-	node->members = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->members));
-	node->n = n;
-	n = 0;
-	for (struct j5_cell *c = head; c; c = c->next)
-		node->members[n++] = c->m;
+	for (struct j5_cell *c = head; c; c = c->next, n++)
+		if (obj)
+			node->members[n] = c->m;
+		else
+			node->items[n] = c->m.value;
 	return node;
 }
 
@@ -582,13 +563,8 @@ static struct j5_node *parse_value_at(struct j5p *ps)
 			return NULL;
 		}
 		ps->depth++;
-		if (c == '{') {
-			node->type = J5_OBJECT;
-			r = parse_object(ps, node);
-		} else {
-			node->type = J5_ARRAY;
-			r = parse_array(ps, node);
-		}
+		node->type = c == '{' ? J5_OBJECT : J5_ARRAY;
+		r = parse_list(ps, node);
 		ps->depth--;
 		return r;
 	}
