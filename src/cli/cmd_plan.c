@@ -38,10 +38,9 @@ int cmd_plan(int argc, char **argv)
 	struct state *st = NULL;
 	struct plan p;
 	bool plan_ready = false;
-	int ret = 1;
+	int ret = 1, r;
 	const struct cli_flag flags[] = { { "--full", &opts.full }, { "--details", &opts.details }, { NULL, NULL } };
 
-	int r;
 	for (int i = 0; (r = cli_opt_next(&c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
 		if ((r = cli_target_opt(argc, argv, &i, &opts.only_dest, &opts.diff, &opts.diff_set,
 					&opts.max_delete_percent))) {

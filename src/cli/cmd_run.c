@@ -206,7 +206,7 @@ int cmd_run(int argc, char **argv)
 	struct config *cfg = NULL;
 	struct state *st = NULL;
 	struct run r = { 0 };
-	int ret = 1;
+	int ret = 1, rr;
 	double concurrency = 0, timeout_s = 0, partitions = 0, lease_s = 0;
 	bool detach = false;
 	const struct cli_flag flags[] = { { "--force", &opts.force },
@@ -216,7 +216,6 @@ int cmd_run(int argc, char **argv)
 					  { NULL, NULL } };
 
 	dest_opts_defaults(&opts.dest);
-	int rr;
 	for (int i = 0; (rr = cli_opt_next(&c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
 		if ((rr = cli_target_opt(argc, argv, &i, &opts.only_dest, &opts.diff, &opts.diff_set,
 					 &opts.max_delete_percent)) ||

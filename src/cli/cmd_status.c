@@ -206,10 +206,9 @@ int cmd_status(int argc, char **argv)
 	struct state *st = NULL;
 	const char *only = NULL, *record = NULL;
 	size_t limit = 5;
-	int ret = 1;
+	int ret = 1, r;
 	json_t *jroot = NULL;
 
-	int r;
 	for (int i = 0; (r = cli_opt_next(&c, argc, argv, &i, usage, NULL)) == CLI_OPT_NOT;) {
 		bool missing;
 		const char *v;

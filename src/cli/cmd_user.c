@@ -155,8 +155,8 @@ static int user_parse(struct cli_common *c, int argc, char **argv, struct user_a
 	const char *args[3] = { 0 };
 	size_t n_args = 0;
 	const struct cli_flag flags[] = { { "--password-stdin", &u->pw_stdin }, { NULL, NULL } };
-
 	int r;
+
 	for (int i = 0; (r = cli_opt_next(c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
 		bool missing = false;
 		const char *v;
