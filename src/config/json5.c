@@ -187,6 +187,22 @@ static long read_hex(struct j5p *ps, int n)
 }
 
 /*
+ * The code of a \x (2 digits) or \u (4 digits) escape, its letter at the cursor: the
+ * digits read, or -1 after reporting (at line:col) bad digits or a NUL character.
+ */
+static long escape_code(struct j5p *ps, char letter, int digits, int line, int col)
+{
+	long v;
+	adv(ps);
+	v = read_hex(ps, digits);
+	if (v < 0)
+		fail_at(ps, line, col, "invalid \\%c escape: expected %d hexadecimal digits", letter, digits);
+	else if (v == 0)
+		fail_at(ps, line, col, "NUL character in string");
+	return v > 0 ? v : -1;
+}
+
+/*
  * Read a quoted string at the cursor. The decoded text is never longer than the
  * source text (every escape shrinks or keeps its length), so the buffer is sized from
  * a first scan for the closing quote.
@@ -249,24 +265,16 @@ static bool parse_string(struct j5p *ps, const char **out, size_t *out_len)
 				adv(ps);
 			break;
 		case 'x': {
-			long v;
-			adv(ps);
-			v = read_hex(ps, 2);
+			long v = escape_code(ps, 'x', 2, eline, ecol);
 			if (v < 0)
-				return fail_at(ps, eline, ecol, "invalid \\x escape: expected 2 hexadecimal digits");
-			if (v == 0)
-				return fail_at(ps, eline, ecol, "NUL character in string");
+				return false;
 			n += put_utf8(buf + n, (uint32_t)v);
 			break;
 		}
 		case 'u': {
-			long v, lo;
-			adv(ps);
-			v = read_hex(ps, 4);
+			long v = escape_code(ps, 'u', 4, eline, ecol), lo;
 			if (v < 0)
-				return fail_at(ps, eline, ecol, "invalid \\u escape: expected 4 hexadecimal digits");
-			if (v == 0)
-				return fail_at(ps, eline, ecol, "NUL character in string");
+				return false;
 			if (v >= 0xD800 && v <= 0xDBFF) {
 				if (peek(ps) != '\\' || peek_at(ps, 1) != 'u')
 					return fail_at(ps, eline, ecol, "unpaired UTF-16 surrogate in \\u escape");
