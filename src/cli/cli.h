@@ -2,10 +2,10 @@
  * cli.h: the command table and options shared by every subcommand.
  *
  * main() picks the subcommand by name and hands it argc/argv (argv[0] is the
- * subcommand name). Each cmd_*.c parses its flags in a loop that starts with
- * cli_opt_head() (the shared ones and --help) and ends with cli_opt_unknown(), and
- * returns the process exit code: 0 success, 1 failure (invalid
- * config, failed rows, refused plan), 2 usage error.
+ * subcommand name). Each cmd_*.c parses its options in a loop over cli_opt_next() (the
+ * shared ones, --help and its on/off flags) whose body takes its own options and ends
+ * with cli_opt_unknown(), and returns the process exit code: 0 success, 1 failure
+ * (invalid config, failed rows, refused plan), 2 usage error.
  */
 #ifndef JOEY_CLI_H
 #define JOEY_CLI_H
@@ -37,14 +37,35 @@ struct cli_common {
  */
 int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i);
 /*
- * The head of every command's option loop: a shared option (cli_common_opt) or --help /
- * -h (usage(stdout)). Returns CLI_OPT_TAKEN (argv[*i] is done: go on with the next),
- * CLI_OPT_NOT (not one of these: the command's own options next), or the exit code to
- * return at once: 0 after --help, EXIT_USAGE after a usage error (already printed).
+ * A command's on/off options, in a table ended by a NULL name: "--full" sets *set (the
+ * command's own bool, borrowed).
+ */
+struct cli_flag {
+	const char *name;
+	bool *set;
+};
+/*
+ * Every command's option loop, from argument first on:
+ *
+ *	int r;
+ *	for (int i = first - 1; (r = cli_opt_next(&c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
+ *		the command's own options at argv[i]: continue when taken, else
+ *		return cli_opt_unknown(argv[i], ...);
+ *	}
+ *	if (r != CLI_OPT_DONE)
+ *		return r;
+ *
+ * Advances *i to the next argument, taking every shared option (cli_common_opt), --help
+ * / -h (usage(stdout)) and flag (flags may be NULL: none) on the way. Returns
+ * CLI_OPT_NOT (argv[*i] is none of these: the command's own), CLI_OPT_DONE (no
+ * argument left), or the exit code to return at once: 0 after --help, EXIT_USAGE
+ * after a usage error (already printed).
  */
 #define CLI_OPT_TAKEN (-1)
 #define CLI_OPT_NOT (-2)
-int cli_opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out));
+#define CLI_OPT_DONE (-3)
+int cli_opt_next(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out),
+		 const struct cli_flag *flags);
 /*
  * The tail of every command's option loop: 'unknown option "ARG" for WHERE' and
  * usage(stderr). Returns EXIT_USAGE.

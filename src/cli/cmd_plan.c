@@ -38,22 +38,10 @@ int cmd_plan(int argc, char **argv)
 	struct state *st = NULL;
 	struct plan p;
 	bool plan_ready = false;
-	int ret = 1;
+	int ret = 1, r;
+	const struct cli_flag flags[] = { { "--full", &opts.full }, { "--details", &opts.details }, { NULL, NULL } };
 
-	for (int i = 1; i < argc; i++) {
-		int r = cli_opt_head(&c, argc, argv, &i, usage);
-		if (r == CLI_OPT_TAKEN)
-			continue;
-		if (r != CLI_OPT_NOT)
-			return r;
-		if (!strcmp(argv[i], "--full")) {
-			opts.full = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--details")) {
-			opts.details = true;
-			continue;
-		}
+	for (int i = 0; (r = cli_opt_next(&c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
 		if ((r = cli_target_opt(argc, argv, &i, &opts.only_dest, &opts.diff, &opts.diff_set,
 					&opts.max_delete_percent))) {
 			if (r < 0)
@@ -62,6 +50,8 @@ int cmd_plan(int argc, char **argv)
 		}
 		return cli_opt_unknown(argv[i], "'joey plan'", usage);
 	}
+	if (r != CLI_OPT_DONE)
+		return r;
 	cli_common_finish(&c);
 	opts.json = c.json;
 	cli_stop_on_signal(); /* Ctrl-C cancels the warehouse's statement, not just joey */

@@ -206,33 +206,17 @@ int cmd_run(int argc, char **argv)
 	struct config *cfg = NULL;
 	struct state *st = NULL;
 	struct run r = { 0 };
-	int ret = 1;
+	int ret = 1, rr;
 	double concurrency = 0, timeout_s = 0, partitions = 0, lease_s = 0;
 	bool detach = false;
+	const struct cli_flag flags[] = { { "--force", &opts.force },
+					  { "--full", &opts.full },
+					  { "--bulk", &opts.dest.bulk },
+					  { "--detach", &detach },
+					  { NULL, NULL } };
 
 	dest_opts_defaults(&opts.dest);
-	for (int i = 1; i < argc; i++) {
-		int rr = cli_opt_head(&c, argc, argv, &i, usage);
-		if (rr == CLI_OPT_TAKEN)
-			continue;
-		if (rr != CLI_OPT_NOT)
-			return rr;
-		if (!strcmp(argv[i], "--force")) {
-			opts.force = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--full")) {
-			opts.full = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--bulk")) {
-			opts.dest.bulk = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--detach")) {
-			detach = true;
-			continue;
-		}
+	for (int i = 0; (rr = cli_opt_next(&c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
 		if ((rr = cli_target_opt(argc, argv, &i, &opts.only_dest, &opts.diff, &opts.diff_set,
 					 &opts.max_delete_percent)) ||
 		    (rr = cli_opt_number("--concurrency", 1, 1024, argc, argv, &i, &concurrency)) ||
@@ -245,6 +229,8 @@ int cmd_run(int argc, char **argv)
 		}
 		return cli_opt_unknown(argv[i], "'joey run'", usage);
 	}
+	if (rr != CLI_OPT_DONE)
+		return rr;
 	cli_common_finish(&c);
 	if ((detach || lease_s > 0) && partitions <= 0) {
 		fprintf(stderr, "joey: error: --detach and --lease go with --partitions\n");

@@ -74,15 +74,12 @@ int cmd_serve(int argc, char **argv)
 	struct strbuf allow = STRBUF_INIT; /* --allow-endpoint values, comma-separated */
 	char hostbuf[256];
 	int r;
+	const struct cli_flag flags[] = { { "--worker", &o.worker }, { NULL, NULL } };
 
 	server_opts_defaults(&o);
-	for (int i = 1; i < argc; i++) {
+	for (int i = 0; (r = cli_opt_next(&c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
 		bool missing;
 		const char *v;
-		if ((r = cli_opt_head(&c, argc, argv, &i, usage)) == CLI_OPT_TAKEN)
-			continue;
-		if (r != CLI_OPT_NOT)
-			return r;
 		if ((v = cli_opt_value("--listen", argc, argv, &i, &missing))) {
 			if (!parse_listen(v, hostbuf, sizeof(hostbuf), &o.listen_host, &o.listen_port)) {
 				fprintf(stderr, "joey: error: --listen takes HOST:PORT (e.g. 127.0.0.1:8020), not \"%s\"\n", v);
@@ -120,10 +117,6 @@ int cmd_serve(int argc, char **argv)
 			fprintf(stderr, "joey: error: %s needs a value\n", argv[i]);
 			return EXIT_USAGE;
 		}
-		if (!strcmp(argv[i], "--worker")) {
-			o.worker = true;
-			continue;
-		}
 		if ((r = cli_server_opt(&o, argc, argv, &i))) {
 			if (r < 0)
 				return EXIT_USAGE;
@@ -132,6 +125,8 @@ int cmd_serve(int argc, char **argv)
 		strbuf_release(&allow);
 		return cli_opt_unknown(argv[i], "serve", usage);
 	}
+	if (r != CLI_OPT_DONE)
+		return r;
 	/* the operator's limits on what the API may change (config/guard.h) */
 	if (!o.cfg.data_dir) {
 		const char *e = getenv("JOEY_DATA_DIR");

@@ -480,16 +480,10 @@ int cmd_state(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	for (int i = 2; i < argc; i++) {
-		int r = cli_opt_head(&c, argc, argv, &i, usage);
-		if (r == CLI_OPT_TAKEN)
-			continue;
-		if (r != CLI_OPT_NOT)
-			return r;
-		if (!strcmp(sub, "import") && !strcmp(argv[i], "--replace")) {
-			replace = true;
-			continue;
-		}
+	const struct cli_flag import_flags[] = { { "--replace", &replace }, { NULL, NULL } };
+	const struct cli_flag *flags = strcmp(sub, "import") ? NULL : import_flags;
+	int r;
+	for (int i = 1; (r = cli_opt_next(&c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
 		if (!strcmp(sub, "import") && !file && (argv[i][0] != '-' || !strcmp(argv[i], "-"))) {
 			file = argv[i];
 			continue;
@@ -498,6 +492,8 @@ int cmd_state(int argc, char **argv)
 		snprintf(where, sizeof(where), "'joey state %s'", sub);
 		return cli_opt_unknown(argv[i], where, usage);
 	}
+	if (r != CLI_OPT_DONE)
+		return r;
 	cli_common_finish(&c);
 	if (!strcmp(sub, "migrate"))
 		ret = do_migrate(&c);

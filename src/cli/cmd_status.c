@@ -206,17 +206,12 @@ int cmd_status(int argc, char **argv)
 	struct state *st = NULL;
 	const char *only = NULL, *record = NULL;
 	size_t limit = 5;
-	int ret = 1;
+	int ret = 1, r;
 	json_t *jroot = NULL;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 0; (r = cli_opt_next(&c, argc, argv, &i, usage, NULL)) == CLI_OPT_NOT;) {
 		bool missing;
 		const char *v;
-		int r = cli_opt_head(&c, argc, argv, &i, usage);
-		if (r == CLI_OPT_TAKEN)
-			continue;
-		if (r != CLI_OPT_NOT)
-			return r;
 		if ((v = cli_opt_value("--destination", argc, argv, &i, &missing))) {
 			only = v;
 			continue;
@@ -243,6 +238,8 @@ int cmd_status(int argc, char **argv)
 			return EXIT_USAGE;
 		return cli_opt_unknown(argv[i], "'joey status'", usage);
 	}
+	if (r != CLI_OPT_DONE)
+		return r;
 	cli_common_finish(&c);
 	cfg = cli_load_config(&c);
 	if (!cfg)

@@ -154,15 +154,12 @@ static int user_parse(struct cli_common *c, int argc, char **argv, struct user_a
 {
 	const char *args[3] = { 0 };
 	size_t n_args = 0;
+	const struct cli_flag flags[] = { { "--password-stdin", &u->pw_stdin }, { NULL, NULL } };
+	int r;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 0; (r = cli_opt_next(c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
 		bool missing = false;
 		const char *v;
-		int r = cli_opt_head(c, argc, argv, &i, usage);
-		if (r == CLI_OPT_TAKEN)
-			continue;
-		if (r != CLI_OPT_NOT)
-			return r;
 		if ((v = cli_opt_value("--role", argc, argv, &i, &missing))) {
 			u->role = v;
 			continue;
@@ -175,10 +172,6 @@ static int user_parse(struct cli_common *c, int argc, char **argv, struct user_a
 			fprintf(stderr, "joey: error: %s needs a value\n", argv[i]);
 			return EXIT_USAGE;
 		}
-		if (!strcmp(argv[i], "--password-stdin")) {
-			u->pw_stdin = true;
-			continue;
-		}
 		if (argv[i][0] == '-' || n_args >= 3) {
 			fprintf(stderr, "joey: error: unexpected argument \"%s\" for user\n", argv[i]);
 			usage(stderr);
@@ -186,6 +179,8 @@ static int user_parse(struct cli_common *c, int argc, char **argv, struct user_a
 		}
 		args[n_args++] = argv[i];
 	}
+	if (r != CLI_OPT_DONE)
+		return r;
 	const char *verb = n_args ? args[0] : NULL;
 	size_t want = !verb ? 0 : !strcmp(verb, "list") ? 1 : !strcmp(verb, "role") ? 3 : 2;
 	if (!verb || (strcmp(verb, "add") && strcmp(verb, "list") && strcmp(verb, "remove") && strcmp(verb, "passwd") &&

@@ -432,23 +432,13 @@ int cmd_validate(int argc, char **argv)
 	int status;
 	bool check = false;
 
-	for (int i = 1; i < argc; i++) {
-		int r;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--check-apps")) {
-			check = true;
-			continue;
-		}
-		r = cli_common_opt(&c, argc, argv, &i);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r > 0)
-			continue;
+	const struct cli_flag flags[] = { { "--check-apps", &check }, { NULL, NULL } };
+
+	int i = 0, r = cli_opt_next(&c, argc, argv, &i, usage, flags);
+	if (r == CLI_OPT_NOT) /* validate has no options of its own */
 		return cli_opt_unknown(argv[i], "validate", usage);
-	}
+	if (r != CLI_OPT_DONE)
+		return r;
 	cli_common_finish(&c);
 	char *secrets = cli_secrets_path(&c); /* the store itself is not opened */
 	struct config_opts opts = { .secrets_path = secrets, .check_files = true };

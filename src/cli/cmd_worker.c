@@ -37,11 +37,7 @@ int cmd_worker(int argc, char **argv)
 	server_opts_defaults(&o);
 	o.worker = true;
 	o.no_http = true;
-	for (int i = 1; i < argc; i++) {
-		if ((r = cli_opt_head(&c, argc, argv, &i, usage)) == CLI_OPT_TAKEN)
-			continue;
-		if (r != CLI_OPT_NOT)
-			return r;
+	for (int i = 0; (r = cli_opt_next(&c, argc, argv, &i, usage, NULL)) == CLI_OPT_NOT;) {
 		if ((r = cli_server_opt(&o, argc, argv, &i))) {
 			if (r < 0)
 				return EXIT_USAGE;
@@ -49,5 +45,7 @@ int cmd_worker(int argc, char **argv)
 		}
 		return cli_opt_unknown(argv[i], "'joey worker'", usage);
 	}
+	if (r != CLI_OPT_DONE)
+		return r;
 	return cli_server_run(&c, &o);
 }

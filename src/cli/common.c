@@ -83,7 +83,9 @@ int cli_common_opt(struct cli_common *c, int argc, char **argv, int *i)
 	return 0;
 }
 
-int cli_opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out))
+/* argv[*i] as a shared option, --help or a flag: CLI_OPT_TAKEN, CLI_OPT_NOT or an exit code (cli_opt_next). */
+static int opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out),
+		    const struct cli_flag *flags)
 {
 	int r = cli_common_opt(c, argc, argv, i);
 	if (r < 0)
@@ -94,7 +96,23 @@ int cli_opt_head(struct cli_common *c, int argc, char **argv, int *i, void (*usa
 		usage(stdout);
 		return 0;
 	}
+	for (; flags && flags->name; flags++)
+		if (!strcmp(argv[*i], flags->name)) {
+			*flags->set = true;
+			return CLI_OPT_TAKEN;
+		}
 	return CLI_OPT_NOT;
+}
+
+int cli_opt_next(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out),
+		 const struct cli_flag *flags)
+{
+	while (++*i < argc) {
+		int r = opt_head(c, argc, argv, i, usage, flags);
+		if (r != CLI_OPT_TAKEN)
+			return r;
+	}
+	return CLI_OPT_DONE;
 }
 
 int cli_opt_unknown(const char *arg, const char *where, void (*usage)(FILE *out))

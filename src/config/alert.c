@@ -143,13 +143,9 @@ void ld_load_alert(struct loader *ld, const struct where *w0, const struct j5_no
 	x->al.type = type;
 	if (type) {
 		size_t n;
-		const char *const *names = catalog_alert_types(&n);
 		cat = catalog_alert(type);
-		if (!cat)
-			ld_err(ld, w, NPOS(tm->value), "type", ld_did_you_mean(ld, type, names, n),
-			       "unknown alert type \"%s\"", type);
-		else
-			x->al.channel = (enum alert_channel)(cat - catalog_alert(names[0]));
+		if (ld_known_type(ld, w, tm, type, "alert", cat, catalog_alert_types))
+			x->al.channel = (enum alert_channel)(cat - catalog_alert(catalog_alert_types(&n)[0]));
 	}
 	ld_read_options(ld, w, ld_get_obj(o, "options"), "ALERT", cat ? cat->options : NULL, &x->al.options);
 	if (cat) {
@@ -247,10 +243,8 @@ void ld_link_alerts(struct loader *ld, const struct link_set *ls)
 		for (size_t k = 0; k < arr->n; k++) {
 			const struct j5_node *e = arr->items[k];
 			const char *field = arena_printf(ld->a, "destinationIds[%zu]", k);
-			if (e->type != J5_STRING) {
-				ld_err(ld, &x->w, NPOS(e), field, NULL, "expected a destination id (a string), found %s", ld_found_text(e));
+			if (!ld_id_str(ld, &x->w, e, field, "destination"))
 				continue;
-			}
 			struct dest_x *dx = ld_find_id((void **)ls->dests, ls->nd, e->str);
 			if (!dx) {
 				if (!ld_is_broken(ld, e->str))

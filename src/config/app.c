@@ -118,13 +118,10 @@ void ld_load_app(struct loader *ld, const struct where *w, const struct j5_node 
 	ld_read_options(ld, w, ld_get_obj(o, "options"), "APP", x->cat && x->cat->supported ? x->cat->options : NULL,
 			&x->a.options);
 	if (type) {
-		size_t n;
-		const char *const *names = catalog_app_types(&n);
 		x->cat = catalog_app(type);
-		if (!x->cat)
-			ld_err(ld, w, NPOS(tm->value), "type", ld_did_you_mean(ld, type, names, n),
-			       "unknown app type \"%s\"", type);
-		else if (!x->cat->supported) {
+		if (ld_known_type(ld, w, tm, type, "app", x->cat, catalog_app_types) && !x->cat->supported) {
+			size_t n;
+			const char *const *names = catalog_app_types(&n);
 			struct strbuf hint = STRBUF_INIT;
 			strbuf_addstr(&hint, "joey supports these app types:");
 			for (size_t t = 0; t < n; t++) {

@@ -214,6 +214,24 @@ const struct j5_node *ld_get_obj(const struct j5_node *obj, const char *key);
 /* A required string field: reports it missing (at the object) and returns NULL. */
 const char *ld_req_str(struct loader *ld, const struct where *w, const struct j5_node *obj, const char *key,
 		       const struct j5_member **mo);
+/*
+ * The "type" field of a what ("app", "source", "destination", "alert"): type, the value
+ * of member tm, against its catalog. known: the catalog has it; an unknown type is an
+ * error with a did-you-mean over the catalog's names (types()). Returns known.
+ */
+bool ld_known_type(struct loader *ld, const struct where *w, const struct j5_member *tm, const char *type,
+		   const char *what, bool known, const char *const *(*types)(size_t *n));
+/*
+ * A known type the catalog renamed (renamed_to; NULL: not renamed) is a warning at tm.
+ * Returns the type to use: renamed_to, else type.
+ */
+const char *ld_renamed_type(struct loader *ld, const struct where *w, const struct j5_member *tm, const char *type,
+			    const char *what, const char *renamed_to);
+/*
+ * A reference to an object of another class: is v (the value of field) a string, an id
+ * of what ("property")? Anything else is reported and false returned.
+ */
+bool ld_id_str(struct loader *ld, const struct where *w, const struct j5_node *v, const char *field, const char *what);
 /* An enum field: index in names, dflt if absent, -1 (reported) if invalid. */
 int ld_get_enum(struct loader *ld, const struct where *w, const struct j5_node *obj, const char *key,
 		const char *field, const char *const *names, size_t n, int dflt);

@@ -93,8 +93,6 @@ static void check_sync_log_options(struct loader *ld, const struct where *w, str
 
 void ld_load_destination(struct loader *ld, const struct where *w, const struct j5_node *o, size_t order)
 {
-	static const char *const sync_modes[] = { "sync", "additive", "enrich" };
-	static const char *const colls[] = { "none", "group", "model" };
 	struct dest_x *x = arena_zalloc(ld->a, sizeof(*x));
 	const struct j5_member *tm;
 	const char *type;
@@ -113,18 +111,9 @@ void ld_load_destination(struct loader *ld, const struct where *w, const struct 
 	x->app_id = ld_req_str(ld, w, o, "appId", &x->app_m);
 	x->model_id = ld_req_str(ld, w, o, "modelId", &x->model_m);
 	if (type) {
-		size_t n;
-		const char *const *names = catalog_destination_types(&n);
 		cat = catalog_destination(type);
-		if (!cat) {
-			ld_err(ld, w, NPOS(tm->value), "type", ld_did_you_mean(ld, type, names, n),
-			       "unknown destination type \"%s\"", type);
-		} else if (cat->renamed_to) {
-			ld_warn(ld, w, NPOS(tm->value), "type",
-				arena_printf(ld->a, "write \"%s\"", cat->renamed_to),
-				"destination type \"%s\" was renamed to \"%s\"", type, cat->renamed_to);
-			x->d.type = cat->renamed_to;
-		}
+		if (ld_known_type(ld, w, tm, type, "destination", cat, catalog_destination_types))
+			x->d.type = ld_renamed_type(ld, w, tm, type, "destination", cat->renamed_to);
 	}
 	x->d.max_delete_percent = 10;
 	x->d.partitions = 1;
@@ -161,11 +150,11 @@ void ld_load_destination(struct loader *ld, const struct where *w, const struct 
 	if (!j5_member(o, "syncMode") || j5_member(o, "syncMode")->value->type == J5_NULL)
 		ld_warn(ld, w, NPOS(o), "syncMode", "add \"syncMode\": \"sync\", \"additive\" or \"enrich\"",
 			"no syncMode given, using \"sync\" (create, update and delete)");
-	v = ld_get_enum(ld, w, o, "syncMode", NULL, sync_modes, 3, 0);
+	v = ld_get_enum(ld, w, o, "syncMode", NULL, sync_mode_names, 3, 0);
 	x->d.sync_mode = v < 0 ? SYNC_SYNC : (enum sync_mode)v;
 	if (cat)
 		check_enrich_recheck(ld, w, &x->d);
-	v = ld_get_enum(ld, w, o, "collection", NULL, colls, 3, 0);
+	v = ld_get_enum(ld, w, o, "collection", NULL, collection_names, 3, 0);
 	x->d.collection = v < 0 ? COLL_NONE : (enum collection)v;
 	x->collection_bad = v < 0;
 	if (v == 0)
@@ -284,11 +273,8 @@ static void link_dest_mapping_entry(struct loader *ld, struct dest_x *dx, const 
 		ld_err(ld, w, e->line, e->col, field, NULL, "Braze field name is longer than 255 characters");
 		return;
 	}
-	if (e->value->type != J5_STRING) {
-		ld_err(ld, w, NPOS(e->value), field, NULL, "expected a property id (a string), found %s",
-		       ld_found_text(e->value));
+	if (!ld_id_str(ld, w, e->value, field, "property"))
 		return;
-	}
 	px = ld_resolve(ld, w, e, e->value->str, field, CLASS_PROPERTY, props, n_props);
 	if (!strcmp(e->key, "external_id"))
 		*have_external = true;
@@ -377,11 +363,8 @@ static void link_dest_group_maps(struct loader *ld, struct dest_x *dx, void *con
 			       e->key);
 			continue;
 		}
-		if (e->value->type != J5_STRING) {
-			ld_err(ld, w, NPOS(e->value), field, NULL, "expected a group id (a string), found %s",
-			       ld_found_text(e->value));
+		if (!ld_id_str(ld, w, e->value, field, "group"))
 			continue;
-		}
 		gx = ld_resolve(ld, w, e, e->value->str, field, CLASS_GROUP, groups, n_groups);
 		if (!gx)
 			continue;

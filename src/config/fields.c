@@ -150,6 +150,35 @@ const char *ld_req_str(struct loader *ld, const struct where *w, const struct j5
 	return m->value->str;
 }
 
+bool ld_known_type(struct loader *ld, const struct where *w, const struct j5_member *tm, const char *type,
+		   const char *what, bool known, const char *const *(*types)(size_t *n))
+{
+	size_t n;
+	const char *const *names = types(&n);
+	if (!known)
+		ld_err(ld, w, NPOS(tm->value), "type", ld_did_you_mean(ld, type, names, n), "unknown %s type \"%s\"",
+		       what, type);
+	return known;
+}
+
+const char *ld_renamed_type(struct loader *ld, const struct where *w, const struct j5_member *tm, const char *type,
+			    const char *what, const char *renamed_to)
+{
+	if (!renamed_to)
+		return type;
+	ld_warn(ld, w, NPOS(tm->value), "type", arena_printf(ld->a, "write \"%s\"", renamed_to),
+		"%s type \"%s\" was renamed to \"%s\"", what, type, renamed_to);
+	return renamed_to;
+}
+
+bool ld_id_str(struct loader *ld, const struct where *w, const struct j5_node *v, const char *field, const char *what)
+{
+	if (v->type == J5_STRING)
+		return true;
+	ld_err(ld, w, NPOS(v), field, NULL, "expected a %s id (a string), found %s", what, ld_found_text(v));
+	return false;
+}
+
 /* An enum field: index in names, dflt if absent, -1 (reported) if invalid. */
 int ld_get_enum(struct loader *ld, const struct where *w, const struct j5_node *obj,
 		const char *key, const char *field, const char *const *names, size_t n, int dflt)

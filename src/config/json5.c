@@ -187,6 +187,22 @@ static long read_hex(struct j5p *ps, int n)
 }
 
 /*
+ * The code of a \x (2 digits) or \u (4 digits) escape, its letter at the cursor: the
+ * digits read, or -1 after reporting (at line:col) bad digits or a NUL character.
+ */
+static long escape_code(struct j5p *ps, char letter, int digits, int line, int col)
+{
+	long v;
+	adv(ps);
+	v = read_hex(ps, digits);
+	if (v < 0)
+		fail_at(ps, line, col, "invalid \\%c escape: expected %d hexadecimal digits", letter, digits);
+	else if (v == 0)
+		fail_at(ps, line, col, "NUL character in string");
+	return v > 0 ? v : -1;
+}
+
+/*
  * Read a quoted string at the cursor. The decoded text is never longer than the
  * source text (every escape shrinks or keeps its length), so the buffer is sized from
  * a first scan for the closing quote.
@@ -249,24 +265,16 @@ static bool parse_string(struct j5p *ps, const char **out, size_t *out_len)
 				adv(ps);
 			break;
 		case 'x': {
-			long v;
-			adv(ps);
-			v = read_hex(ps, 2);
+			long v = escape_code(ps, 'x', 2, eline, ecol);
 			if (v < 0)
-				return fail_at(ps, eline, ecol, "invalid \\x escape: expected 2 hexadecimal digits");
-			if (v == 0)
-				return fail_at(ps, eline, ecol, "NUL character in string");
+				return false;
 			n += put_utf8(buf + n, (uint32_t)v);
 			break;
 		}
 		case 'u': {
-			long v, lo;
-			adv(ps);
-			v = read_hex(ps, 4);
+			long v = escape_code(ps, 'u', 4, eline, ecol), lo;
 			if (v < 0)
-				return fail_at(ps, eline, ecol, "invalid \\u escape: expected 4 hexadecimal digits");
-			if (v == 0)
-				return fail_at(ps, eline, ecol, "NUL character in string");
+				return false;
 			if (v >= 0xD800 && v <= 0xDBFF) {
 				if (peek(ps) != '\\' || peek_at(ps, 1) != 'u')
 					return fail_at(ps, eline, ecol, "unpaired UTF-16 surrogate in \\u escape");
@@ -440,92 +448,91 @@ static int list_next(struct j5p *ps, int close, const char *what)
 	return -1;
 }
 
-static struct j5_node *parse_array(struct j5p *ps, struct j5_node *node)
+/* An array's element: its value in a new cell (arena); NULL on error (reported). */
+static struct j5_cell *parse_element(struct j5p *ps)
 {
-	struct j5_cell *head = NULL, **tail = &head;
-	size_t n = 0;
-
-	adv(ps); /* [ */
-	for (;;) {
-		if (!skip_ws(ps))
-			return NULL;
-		if (peek(ps) == ']')
-			break;
-		struct j5_node *v = parse_value(ps);
-		if (!v)
-			return NULL;
-		struct j5_cell *cell = arena_zalloc(ps->arena, sizeof(*cell));
-		cell->m.value = v;
-		*tail = cell;
-		tail = &cell->next;
-		n++;
-		int next = list_next(ps, ']', "',' or ']' after an array element");
-		if (next < 0)
-			return NULL;
-		if (!next)
-			break;
-	}
-	adv(ps); /* ] */
-	node->items = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->items));
-	node->n = n;
-	n = 0;
-	for (struct j5_cell *c = head; c; c = c->next)
-		node->items[n++] = c->m.value;
-	return node;
+	struct j5_node *v = parse_value(ps);
+	if (!v)
+		return NULL;
+	struct j5_cell *cell = arena_zalloc(ps->arena, sizeof(*cell));
+	cell->m.value = v;
+	return cell;
 }
 
-static struct j5_node *parse_object(struct j5p *ps, struct j5_node *node)
+/* An object's member: its key, ':' and value in a new cell (arena); NULL on error (reported). */
+static struct j5_cell *parse_member(struct j5p *ps)
 {
+	int c = peek(ps);
+	struct j5_cell *cell = arena_zalloc(ps->arena, sizeof(*cell));
+	cell->m.line = ps->line;
+	cell->m.col = ps->col;
+	if (c == '"' || c == '\'') {
+		if (!parse_string(ps, &cell->m.key, &cell->m.key_len))
+			return NULL;
+	} else if (c >= 0 && is_ident_start(c)) {
+		if (!parse_ident(ps, &cell->m.key, &cell->m.key_len))
+			return NULL;
+	} else {
+		fail_expected(ps, "a key or '}'");
+		return NULL;
+	}
+	if (!skip_ws(ps))
+		return NULL;
+	if (peek(ps) != ':') {
+		fail_expected(ps, "':' after the object key");
+		return NULL;
+	}
+	adv(ps);
+	if (!skip_ws(ps))
+		return NULL;
+	cell->m.value = parse_value(ps);
+	if (!cell->m.value)
+		return NULL;
+	return cell;
+}
+
+/*
+ * The elements of an array or object (node->type), from its opening bracket (at ps)
+ * past its closing one, in order into node->items or node->members. Returns node, or
+ * NULL on error (reported).
+ */
+static struct j5_node *parse_list(struct j5p *ps, struct j5_node *node)
+{
+	bool obj = node->type == J5_OBJECT;
+	int close = obj ? '}' : ']';
 	struct j5_cell *head = NULL, **tail = &head;
 	size_t n = 0;
 
-	adv(ps); /* { */
+	adv(ps); /* [ or { */
 	for (;;) {
 		if (!skip_ws(ps))
 			return NULL;
-		int c = peek(ps);
-		if (c == '}')
+		if (peek(ps) == close)
 			break;
-		struct j5_cell *cell = arena_zalloc(ps->arena, sizeof(*cell));
-		cell->m.line = ps->line;
-		cell->m.col = ps->col;
-		if (c == '"' || c == '\'') {
-			if (!parse_string(ps, &cell->m.key, &cell->m.key_len))
-				return NULL;
-		} else if (c >= 0 && is_ident_start(c)) {
-			if (!parse_ident(ps, &cell->m.key, &cell->m.key_len))
-				return NULL;
-		} else {
-			fail_expected(ps, "a key or '}'");
-			return NULL;
-		}
-		if (!skip_ws(ps))
-			return NULL;
-		if (peek(ps) != ':') {
-			fail_expected(ps, "':' after the object key");
-			return NULL;
-		}
-		adv(ps);
-		if (!skip_ws(ps))
-			return NULL;
-		cell->m.value = parse_value(ps);
-		if (!cell->m.value)
+		struct j5_cell *cell = obj ? parse_member(ps) : parse_element(ps);
+		if (!cell)
 			return NULL;
 		*tail = cell;
 		tail = &cell->next;
 		n++;
-		int next = list_next(ps, '}', "',' or '}' after an object member");
+		int next = list_next(ps, close, obj ? "',' or '}' after an object member" : "',' or ']' after an array element");
 		if (next < 0)
 			return NULL;
 		if (!next)
 			break;
 	}
-	adv(ps); /* } */
-	node->members = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->members));
+	adv(ps); /* ] or } */
 	node->n = n;
+	if (obj)
+		node->members = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->members));
+	else
+		node->items = arena_alloc(ps->arena, (n ? n : 1) * sizeof(*node->items));
 	n = 0;
-	for (struct j5_cell *c = head; c; c = c->next)
-		node->members[n++] = c->m;
+	for (struct j5_cell *c = head; c; c = c->next, n++)
+		if (obj)
+			node->members[n] = c->m;
+		else
+			node->items[n] = c->m.value;
 	return node;
 }
 
@@ -564,13 +571,8 @@ static struct j5_node *parse_value_at(struct j5p *ps)
 			return NULL;
 		}
 		ps->depth++;
-		if (c == '{') {
-			node->type = J5_OBJECT;
-			r = parse_object(ps, node);
-		} else {
-			node->type = J5_ARRAY;
-			r = parse_array(ps, node);
-		}
+		node->type = c == '{' ? J5_OBJECT : J5_ARRAY;
+		r = parse_list(ps, node);
 		ps->depth--;
 		return r;
 	}

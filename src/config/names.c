@@ -36,6 +36,8 @@ const char *const class_names[CLASS__COUNT] = {
 	[CLASS_ALERT] = "Alert",
 };
 const char *const rel_unit_names[5] = { "days", "weeks", "months", "quarters", "years" };
+const char *const sync_mode_names[3] = { [SYNC_SYNC] = "sync", [SYNC_ADDITIVE] = "additive", [SYNC_ENRICH] = "enrich" };
+const char *const collection_names[3] = { [COLL_NONE] = "none", [COLL_GROUP] = "group", [COLL_MODEL] = "model" };
 
 const char *prop_type_name(enum prop_type t) { return (unsigned)t < PROP__COUNT ? prop_type_names[t] : "?"; }
 const char *agg_method_name(enum agg_method m) { return (unsigned)m < AGG__COUNT ? agg_method_names[m] : "?"; }
@@ -43,26 +45,8 @@ const char *filter_op_name(enum filter_op op) { return (unsigned)op < FOP__COUNT
 const char *rule_op_name(enum rule_op op) { return (unsigned)op < ROP__COUNT ? rule_op_names[op] : "?"; }
 const char *cfg_class_name(enum cfg_class c) { return (unsigned)c < CLASS__COUNT ? class_names[c] : "?"; }
 const char *rel_unit_name(enum rel_unit u) { return (unsigned)u < 5 ? rel_unit_names[u] : "?"; }
-
-const char *sync_mode_name(enum sync_mode m)
-{
-	switch (m) {
-	case SYNC_SYNC: return "sync";
-	case SYNC_ADDITIVE: return "additive";
-	case SYNC_ENRICH: return "enrich";
-	}
-	return "?";
-}
-
-const char *collection_name(enum collection c)
-{
-	switch (c) {
-	case COLL_NONE: return "none";
-	case COLL_GROUP: return "group";
-	case COLL_MODEL: return "model";
-	}
-	return "?";
-}
+const char *sync_mode_name(enum sync_mode m) { return (unsigned)m < 3 ? sync_mode_names[m] : "?"; }
+const char *collection_name(enum collection c) { return (unsigned)c < 3 ? collection_names[c] : "?"; }
 
 /* Grouparoo's ruleOpsDictionary (iLike/notILike allowed: joey evaluates them itself). */
 bool rule_op_allowed(enum rule_op op, enum prop_type t)

@@ -12,6 +12,8 @@ extern const char *const filter_op_names[FOP__COUNT];
 extern const char *const rule_op_names[ROP__COUNT];
 extern const char *const class_names[CLASS__COUNT];
 extern const char *const rel_unit_names[5];
+extern const char *const sync_mode_names[3];
+extern const char *const collection_names[3];
 
 /* Index of s in names[0..n), or -1. */
 int names_find(const char *const *names, size_t n, const char *s);

@@ -33,19 +33,9 @@ void ld_load_source(struct loader *ld, const struct where *w, const struct j5_no
 	x->app_id = ld_req_str(ld, w, o, "appId", &x->app_m);
 	x->model_id = ld_req_str(ld, w, o, "modelId", &x->model_m);
 	if (type) {
-		size_t n;
-		const char *const *names = catalog_source_types(&n);
 		x->cat = catalog_source(type);
-		if (!x->cat) {
-			ld_err(ld, w, NPOS(tm->value), "type", ld_did_you_mean(ld, type, names, n),
-			       "unknown source type \"%s\"", type);
-		} else if (x->cat->renamed_to) {
-			ld_warn(ld, w, NPOS(tm->value), "type",
-				arena_printf(ld->a, "write \"%s\"", x->cat->renamed_to),
-				"source type \"%s\" was renamed to \"%s\"", type, x->cat->renamed_to);
-			x->s.type = x->cat->renamed_to;
-		}
-		if (x->cat) {
+		if (ld_known_type(ld, w, tm, type, "source", x->cat, catalog_source_types)) {
+			x->s.type = ld_renamed_type(ld, w, tm, type, "source", x->cat->renamed_to);
 			x->s.is_query = x->cat->is_query;
 			ld_check_options(ld, w, &x->s.options, x->cat->options,
 					 arena_printf(ld->a, "a %s source", x->s.type), o->line, o->col);
@@ -63,11 +53,8 @@ void ld_load_source(struct loader *ld, const struct where *w, const struct j5_no
 			ld_err(ld, w, NPOS(mm->value), "mapping",
 			       "map exactly one source column to a property: {\"<column>\": \"<property id>\"}",
 			       "mapping must have exactly one entry, found %zu", mm->value->n);
-		} else if (mm->value->members[0].value->type != J5_STRING) {
-			const struct j5_member *e = &mm->value->members[0];
-			ld_err(ld, w, NPOS(e->value), arena_printf(ld->a, "mapping.%s", e->key), NULL,
-			       "expected a property id (a string), found %s", ld_found_text(e->value));
-		} else {
+		} else if (ld_id_str(ld, w, mm->value->members[0].value,
+				     arena_printf(ld->a, "mapping.%s", mm->value->members[0].key), "property")) {
 			x->mapping = &mm->value->members[0];
 			x->s.mapping_column = x->mapping->key;
 		}

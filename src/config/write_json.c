@@ -67,48 +67,46 @@ static void add_real(struct strbuf *sb, double d)
 		strbuf_add(sb, ".0", 2);
 }
 
+static void dump_json(struct strbuf *sb, const json_t *v, int depth);
+
+/*
+ * An object's members or an array's items, one a line at depth + 1, between its
+ * brackets; "{}" or "[]" when it is empty.
+ */
+static void dump_items(struct strbuf *sb, const json_t *v, int depth)
+{
+	bool obj = json_is_object(v);
+	size_t n = obj ? json_object_size(v) : json_array_size(v);
+	void *it = obj ? json_object_iter((json_t *)v) : NULL;
+
+	strbuf_addch(sb, obj ? '{' : '[');
+	for (size_t i = 0; i < n; i++) {
+		strbuf_addstr(sb, i ? ",\n" : "\n");
+		add_indent(sb, depth + 1);
+		if (obj) {
+			const char *key = json_object_iter_key(it);
+			strbuf_add_json_string(sb, key, strlen(key));
+			strbuf_add(sb, ": ", 2);
+			dump_json(sb, json_object_iter_value(it), depth + 1);
+			it = json_object_iter_next((json_t *)v, it);
+		} else {
+			dump_json(sb, json_array_get(v, i), depth + 1);
+		}
+	}
+	if (n) {
+		strbuf_addch(sb, '\n');
+		add_indent(sb, depth);
+	}
+	strbuf_addch(sb, obj ? '}' : ']');
+}
+
 /* Pretty JSON like json_dumps(JSON_INDENT(2) | JSON_PRESERVE_ORDER), reals shortest. */
 static void dump_json(struct strbuf *sb, const json_t *v, int depth)
 {
-	const char *key;
-	json_t *val;
-	size_t i, n;
-
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
-		if (!json_object_size(v)) {
-			strbuf_add(sb, "{}", 2);
-			break;
-		}
-		strbuf_add(sb, "{\n", 2);
-		n = 0;
-		json_object_foreach((json_t *)v, key, val) {
-			if (n++)
-				strbuf_add(sb, ",\n", 2);
-			add_indent(sb, depth + 1);
-			strbuf_add_json_string(sb, key, strlen(key));
-			strbuf_add(sb, ": ", 2);
-			dump_json(sb, val, depth + 1);
-		}
-		strbuf_addch(sb, '\n');
-		add_indent(sb, depth);
-		strbuf_addch(sb, '}');
-		break;
 	case JSON_ARRAY:
-		if (!json_array_size(v)) {
-			strbuf_add(sb, "[]", 2);
-			break;
-		}
-		strbuf_add(sb, "[\n", 2);
-		json_array_foreach((json_t *)v, i, val) {
-			if (i)
-				strbuf_add(sb, ",\n", 2);
-			add_indent(sb, depth + 1);
-			dump_json(sb, val, depth + 1);
-		}
-		strbuf_addch(sb, '\n');
-		add_indent(sb, depth);
-		strbuf_addch(sb, ']');
+		dump_items(sb, v, depth);
 		break;
 	case JSON_STRING:
 		strbuf_add_json_string(sb, json_string_value(v), json_string_length(v));
