@@ -295,20 +295,22 @@ static int hex4(const char *p, const char *end, uint32_t *out)
 	return 1;
 }
 
-/* A JSON string at *p (on its opening quote): its decoded text in arena (no NULs). */
-static const char *scan_string(const char **p, const char *end, struct arena *a)
+/*
+ * A JSON string at *p (on its opening quote) of scan_canonical's writable copy: its
+ * decoded text (no NULs), decoded where it stands and NUL-terminated there (a decoded
+ * string is never longer than its JSON text, so the bytes written trail the bytes read).
+ */
+static const char *scan_string(char **p, const char *end)
 {
-	const char *s = *p + 1;
-	const char *q = memchr(s, '"', (size_t)(end - s));
-	/* most strings have no escapes: copied as they are (memchr beats a byte loop here) */
+	char *s = *p + 1;
+	char *q = memchr(s, '"', (size_t)(end - s));
+	/* most strings have no escapes: terminated as they are (memchr beats a byte loop here) */
 	if (q && !memchr(s, '\\', (size_t)(q - s))) {
-		char *c = arena_alloc(a, (size_t)(q - s) + 1);
-		memcpy(c, s, (size_t)(q - s));
-		c[q - s] = '\0';
+		*q = '\0';
 		*p = q + 1;
-		return c;
+		return s;
 	}
-	char *buf = arena_alloc(a, (size_t)(end - s) + 1), *w = buf;
+	char *buf = s, *w = buf;
 	while (s < end && *s != '"') {
 		if (*s != '\\') {
 			*w++ = *s++;
@@ -355,19 +357,19 @@ static const char *scan_string(const char **p, const char *end, struct arena *a)
  * The n-th string of a comma-separated list at *p (a comma comes before every one but
  * the first), as scan_string; NULL if the list is malformed there.
  */
-static const char *scan_list_string(const char **p, const char *end, size_t n, struct arena *a)
+static const char *scan_list_string(char **p, const char *end, size_t n)
 {
 	if (n && *(*p)++ != ',')
 		return NULL;
 	if (*p >= end || **p != '"')
 		return NULL;
-	return scan_string(p, end, a);
+	return scan_string(p, end);
 }
 
 /* Skip one JSON value (scalar, or array of scalars) at *p; false if malformed. */
-static bool skip_value(const char **p, const char *end)
+static bool skip_value(char **p, const char *end)
 {
-	const char *s = *p;
+	char *s = *p;
 	int depth = 0;
 	do {
 		if (s >= end)
@@ -376,7 +378,7 @@ static bool skip_value(const char **p, const char *end)
 			/* to the closing quote: one not escaped by an odd run of backslashes
 			 * (memchr: a byte loop costs twice as much on a first sync) */
 			for (s++;;) {
-				const char *q = memchr(s, '"', (size_t)(end - s));
+				char *q = memchr(s, '"', (size_t)(end - s));
 				if (!q)
 					return false;
 				size_t bs = 0;
@@ -408,28 +410,37 @@ static bool skip_value(const char **p, const char *end)
 	return true;
 }
 
+/*
+ * Split pl into c, or false if it is not in payload_build's shape. The keys, values and
+ * group names are in one copy of pl in a, each NUL-terminated where it stands: the
+ * strings' closing quotes and the bytes after the values (',' or '}') become NULs once
+ * they are read, so c's values are C strings without a copy each.
+ */
 static bool scan_canonical(struct slice pl, struct arena *a, struct canon *c)
 {
 	static const char head[] = "{\"attributes\":{", mid[] = "},\"groups\":[";
-	const char *p = pl.ptr, *end;
+	char *p, *end;
 	size_t cap = 8;
 
 	memset(c, 0, sizeof(*c));
 	if (!pl.len)
 		return true; /* (pl.ptr may be NULL: no arithmetic on it) */
-	end = pl.ptr + pl.len;
-	if (pl.len < sizeof(head) || memcmp(p, head, sizeof(head) - 1))
+	if (pl.len < sizeof(head) || memcmp(pl.ptr, head, sizeof(head) - 1))
 		return false;
 	/* a NUL byte is never in a payload joey wrote (a corrupt row): the general path
 	 * decides, and the values' lengths stay their strlen (payload_change.new_len) */
-	if (memchr(p, '\0', pl.len))
+	if (memchr(pl.ptr, '\0', pl.len))
 		return false;
+	p = arena_alloc(a, pl.len + 1);
+	memcpy(p, pl.ptr, pl.len);
+	p[pl.len] = '\0';
+	end = p + pl.len;
 	p += sizeof(head) - 1;
 	c->present = true;
 	c->keys = arena_alloc(a, cap * sizeof(*c->keys));
 	c->vals = arena_alloc(a, cap * sizeof(*c->vals));
 	while (p < end && *p != '}') {
-		const char *k = scan_list_string(&p, end, c->n, a);
+		const char *k = scan_list_string(&p, end, c->n);
 		if (!k || p >= end || *p++ != ':')
 			return false;
 		const char *v = p;
@@ -449,15 +460,25 @@ static bool scan_canonical(struct slice pl, struct arena *a, struct canon *c)
 	}
 	if ((size_t)(end - p) < sizeof(mid) - 1 || memcmp(p, mid, sizeof(mid) - 1))
 		return false;
+	char *attrs_end = p; /* the '}' after the last value */
 	p += sizeof(mid) - 1;
 	c->groups = arena_alloc(a, ((size_t)(end - p) / 2 + 1) * sizeof(*c->groups));
 	while (p < end && *p != ']') {
-		const char *g = scan_list_string(&p, end, c->n_groups, a);
+		const char *g = scan_list_string(&p, end, c->n_groups);
 		if (!g)
 			return false;
 		c->groups[c->n_groups++] = g;
 	}
-	return end - p == 2 && p[0] == ']' && p[1] == '}';
+	if (!(end - p == 2 && p[0] == ']' && p[1] == '}'))
+		return false;
+	/* every value ends before a ',' or the attributes' '}' (read by now): terminate it there */
+	for (size_t i = 0; i < c->n; i++) {
+		char *after = (char *)c->vals[i].ptr + c->vals[i].len;
+		if (after > attrs_end)
+			return false;
+		*after = '\0';
+	}
+	return true;
 }
 
 static bool raw_null(struct slice v)
@@ -497,9 +518,9 @@ static bool diff_fast(struct slice old_payload, struct slice new_payload, struct
 		if ((have_old && slice_eq(ov, v) && !(full && !raw_null(v))) ||
 		    (!first && (!have_old || raw_null(ov)) && raw_null(v)))
 			continue;
-		d->changes[d->n_changes++] = (struct payload_change){
-			n.keys[i], have_old ? arena_strndup(arena, ov.ptr, ov.len) : "null",
-			arena_strndup(arena, v.ptr, v.len), v.len };
+		/* the values are C strings in the scans' copies (scan_canonical) */
+		d->changes[d->n_changes++] = (struct payload_change){ n.keys[i], have_old ? ov.ptr : "null", v.ptr,
+								      v.len };
 	}
 	sort_changes(d);
 	d->groups_added = arena_alloc(arena, (n.n_groups + 1) * sizeof(char *));

@@ -1,6 +1,7 @@
 /* payload.c: tests for src/engine/payload.c (canonical payloads, field diffs). */
 #include "support/testutil.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/arena.h"
@@ -159,6 +160,60 @@ static void test_diff_fast_scanner(void **s)
 	arena_release(&a);
 }
 
+/*
+ * The fast scanner terminates keys, values and group names in place in its own copy of
+ * the payload: the caller's bytes stay as they were (a slice of a larger buffer, not
+ * NUL-terminated), every value is a C string of exactly new_len bytes, also the one
+ * before the attributes' closing brace, and keys and groups with escapes decode in place.
+ */
+static void test_diff_fast_in_place(void **s)
+{
+	struct arena a;
+	struct payload_diff d;
+	struct jerror err = JERROR_INIT;
+	arena_init(&a);
+	const char *pl = "{\"attributes\":{\"caf\\u00e9\":\"x,y\",\"external_id\":\"7\",\"n\":[1,\"]\"],\"z\":12.5},"
+			 "\"groups\":[\"G\\\"1\",\"h\"]}";
+	size_t len = strlen(pl);
+	char *buf = malloc(len + 8);
+	memcpy(buf, pl, len);
+	memcpy(buf + len, "TRAILER", 8); /* the slice ends before it */
+	char *keep = strdup(buf);
+	assert_int_equal(payload_diff((struct slice){ 0 }, (struct slice){ buf, len }, &a, &d, &err), JERR_OK);
+	assert_string_equal(buf, keep);
+	assert_int_equal(d.n_changes, 4);
+	assert_string_equal(d.changes[0].field, "caf\xc3\xa9");
+	assert_string_equal(d.changes[0].new_json, "\"x,y\"");
+	assert_string_equal(d.changes[1].field, "external_id");
+	assert_string_equal(d.changes[1].new_json, "\"7\"");
+	assert_string_equal(d.changes[2].new_json, "[1,\"]\"]");
+	assert_string_equal(d.changes[3].field, "z");
+	assert_string_equal(d.changes[3].new_json, "12.5");
+	for (size_t i = 0; i < d.n_changes; i++) {
+		assert_int_equal(d.changes[i].new_len, strlen(d.changes[i].new_json));
+		assert_string_equal(d.changes[i].old_json, "null");
+	}
+	assert_int_equal(d.n_added, 2);
+	assert_string_equal(d.groups_added[0], "G\"1");
+	assert_string_equal(d.groups_added[1], "h");
+	/* the same payload as the old one: the old values are C strings too */
+	const char *next = "{\"attributes\":{\"caf\\u00e9\":\"x\",\"external_id\":\"7\",\"n\":[1,\"]\"],\"z\":13},"
+			   "\"groups\":[\"h\"]}";
+	assert_int_equal(payload_diff((struct slice){ buf, len }, slice_of(next), &a, &d, &err), JERR_OK);
+	assert_string_equal(buf, keep);
+	assert_int_equal(d.n_changes, 2);
+	assert_string_equal(d.changes[0].old_json, "\"x,y\"");
+	assert_string_equal(d.changes[0].new_json, "\"x\"");
+	assert_string_equal(d.changes[1].old_json, "12.5");
+	assert_string_equal(d.changes[1].new_json, "13");
+	assert_int_equal(d.n_removed, 1);
+	assert_string_equal(d.groups_removed[0], "G\"1");
+	free(buf);
+	free(keep);
+	jerror_release(&err);
+	arena_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_diff_fields_and_groups),
 		cmocka_unit_test(test_diff_escapes_and_full),
 		cmocka_unit_test(test_diff_fast_scanner),
+		cmocka_unit_test(test_diff_fast_in_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
