@@ -125,9 +125,32 @@ static void add_value(struct strbuf *out, enum braze_kind k, const struct value 
 	}
 }
 
+/* s has no byte strbuf_add_json_string would escape (nor one it might: all plain ASCII). */
+static bool plain_name(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s >= 0x7f || *s == '"' || *s == '\\')
+			return false;
+	return true;
+}
+
 void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *dest)
 {
 	spec->dest = dest;
+	spec->order = xcalloc(dest->n_mapping ? dest->n_mapping : 1, sizeof(*spec->order));
+	spec->plain = true;
+	for (size_t i = 0; i < dest->n_mapping; i++) {
+		/* insertion sort: a handful of entries, once per run */
+		size_t j = i;
+		while (j && strcmp(dest->mapping[spec->order[j - 1]].remote, dest->mapping[i].remote) > 0) {
+			spec->order[j] = spec->order[j - 1];
+			j--;
+		}
+		spec->order[j] = i;
+		spec->plain = spec->plain && plain_name(dest->mapping[i].remote);
+	}
+	for (size_t i = 0; i < dest->n_group_maps; i++)
+		spec->plain = spec->plain && plain_name(dest->group_maps[i].remote);
 	spec->kinds = xcalloc(dest->n_mapping ? dest->n_mapping : 1, 1);
 	spec->key_end = xcalloc(dest->n_mapping ? dest->n_mapping : 1, sizeof(*spec->key_end));
 	strbuf_init(&spec->keys, 0);
@@ -146,23 +169,31 @@ void payload_spec_release(struct payload_spec *spec)
 {
 	free(spec->kinds);
 	free(spec->key_end);
+	free(spec->order);
+	spec->order = NULL;
 	strbuf_release(&spec->keys);
 	spec->kinds = NULL;
 	spec->key_end = NULL;
 }
 
-void payload_build(const struct payload_spec *spec, const struct record *rec, struct strbuf *out)
+void payload_build_spans(const struct payload_spec *spec, const struct record *rec, struct strbuf *out,
+			 size_t *spans)
 {
 	const struct cfg_destination *dest = spec->dest;
+	size_t base = out->len;
 	strbuf_addstr(out, "{\"attributes\":{");
 	for (size_t i = 0; i < dest->n_mapping; i++) {
 		const struct cfg_mapping *m = &dest->mapping[i];
 		size_t from = i ? spec->key_end[i - 1] : 0;
 		strbuf_add(out, spec->keys.buf + from, spec->key_end[i] - from);
+		if (spans)
+			spans[2 * i] = out->len - base;
 		if (spec->kinds[i] == BK_EXTERNAL_ID)
 			strbuf_add_json_string(out, rec->key.text.ptr, rec->key.text.len);
 		else
 			add_value(out, (enum braze_kind)spec->kinds[i], &rec->values[m->property->slot]);
+		if (spans)
+			spans[2 * i + 1] = out->len - base;
 	}
 	strbuf_addstr(out, "},\"groups\":[");
 	bool first = true;
@@ -176,6 +207,11 @@ void payload_build(const struct payload_spec *spec, const struct record *rec, st
 		strbuf_add_json_string(out, gm->remote, strlen(gm->remote));
 	}
 	strbuf_addstr(out, "]}");
+}
+
+void payload_build(const struct payload_spec *spec, const struct record *rec, struct strbuf *out)
+{
+	payload_build_spans(spec, rec, out, NULL);
 }
 
 /* ---- comparison ---- */
@@ -592,4 +628,32 @@ enum jerr payload_diff_full(struct slice old_payload, struct slice new_payload, 
 			    struct payload_diff *d, struct jerror *err)
 {
 	return diff_impl(old_payload, new_payload, arena, d, true, err);
+}
+
+bool payload_diff_first(const struct payload_spec *spec, const struct record *rec, struct slice payload,
+			const size_t *spans, struct arena *arena, struct payload_diff *d)
+{
+	const struct cfg_destination *dest = spec->dest;
+	if (!spec->plain)
+		return false; /* the scanned names would be the decoded escapes: let payload_diff decode */
+	char *copy = arena_alloc(arena, payload.len + 1);
+	memcpy(copy, payload.ptr, payload.len);
+	copy[payload.len] = '\0';
+	memset(d, 0, sizeof(*d));
+	d->changes = arena_alloc(arena, (dest->n_mapping + 1) * sizeof(*d->changes));
+	for (size_t k = 0; k < dest->n_mapping; k++) {
+		size_t i = spec->order[k];
+		struct slice v = { copy + spans[2 * i], spans[2 * i + 1] - spans[2 * i] };
+		copy[spans[2 * i + 1]] = '\0'; /* the ',' or '}' after the value */
+		if (!raw_null(v))
+			d->n_new_fields++;
+		/* a first export sets every mapped field, null included (as diff_fast) */
+		d->changes[d->n_changes++] = (struct payload_change){ dest->mapping[i].remote, "null", v.ptr, v.len };
+	}
+	d->groups_added = arena_alloc(arena, (dest->n_group_maps + 1) * sizeof(char *));
+	d->groups_removed = arena_alloc(arena, sizeof(char *));
+	for (size_t i = 0; i < dest->n_group_maps; i++)
+		if (rec->groups[dest->group_maps[i].group->index])
+			d->groups_added[d->n_added++] = dest->group_maps[i].remote;
+	return true;
 }
