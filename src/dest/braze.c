@@ -229,6 +229,34 @@ void braze_batch_free(struct batch *bt, bool rows_too)
 	free(bt);
 }
 
+struct row *braze_row_alloc(struct braze *b, size_t need)
+{
+	while (b->n_pool) {
+		struct row *r = b->pool[--b->n_pool];
+		if (r->cap >= need)
+			return r;
+		free(r); /* too small for this one: the pool refills with larger ones */
+	}
+	size_t cap = (need + 255) & ~(size_t)255; /* rounded up: the next row may be a bit longer */
+	struct row *r = xmalloc(sizeof(*r) + cap);
+	r->cap = cap;
+	return r;
+}
+
+void braze_batch_recycle(struct braze *b, struct batch *bt)
+{
+	if (!b->pool)
+		b->pool = xmalloc(ROW_POOL_MAX * sizeof(*b->pool));
+	for (size_t i = 0; i < bt->n; i++) {
+		struct row *r = bt->rows[i];
+		if (r->n_subs || b->n_pool == ROW_POOL_MAX)
+			row_free(r);
+		else
+			b->pool[b->n_pool++] = r;
+	}
+	braze_batch_free(bt, false);
+}
+
 void braze_batch_add(struct batch *bt, struct row *r)
 {
 	ALLOC_GROW(bt->rows, bt->n + 1, bt->alloc);
@@ -589,6 +617,9 @@ static void braze_close(void *h)
 	for (int i = 0; i < EP__COUNT; i++)
 		free(b->urls[i]);
 	strbuf_release(&b->scratch);
+	for (size_t i = 0; i < b->n_pool; i++)
+		free(b->pool[i]);
+	free(b->pool);
 	free(b->base_url);
 	free(b);
 }

@@ -146,7 +146,7 @@ void braze_deliver(struct braze *b, struct batch *bt, const enum dest_result *re
 		braze_sink_result(b, b->sink.outcomes(b->sink.ctx, o, bt->n, &err), &err);
 	}
 	free(o);
-	braze_batch_free(bt, true);
+	braze_batch_recycle(b, bt);
 }
 
 static void fail_all(struct braze *b, struct batch *bt, const char *error)

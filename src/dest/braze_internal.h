@@ -90,8 +90,16 @@ struct row {
 	size_t data_points;
 	char *changed; /* dest_change.changed (NULL: none), passed back */
 	size_t changed_len;
+	size_t cap; /* bytes of data[] (braze_row_alloc rounds it up for reuse) */
 	char data[];
 };
+
+/*
+ * Rows freed after a delivered batch are kept (struct braze.pool, at most ROW_POOL_MAX)
+ * and the next rows reuse them: a first sync frees a batch's rows at once and makes as
+ * many again before the next answer, which cost malloc's slow path on every row.
+ */
+#define ROW_POOL_MAX 1024
 
 struct batch {
 	enum endpoint ep;
@@ -134,6 +142,8 @@ struct braze {
 	uint64_t body_bytes, bodies;  /* request bodies sent, for the memory bound */
 	char *urls[EP__COUNT];        /* base_url + endpoint path, made once */
 	struct strbuf scratch;        /* braze_route_change builds a track object here */
+	struct row **pool;            /* rows to reuse (braze_row_alloc), owned; n_pool of them */
+	size_t n_pool;
 };
 
 /*
@@ -146,6 +156,10 @@ int64_t braze_epoch_ms(void);
 int64_t braze_backoff_ms(struct braze *b, int attempt);
 struct batch *braze_batch_new(enum endpoint ep);
 void braze_batch_free(struct batch *bt, bool rows_too);
+/* A row with at least need bytes of data[] (owned by the caller), from b's pool or new. */
+struct row *braze_row_alloc(struct braze *b, size_t need);
+/* Free bt and keep its rows (unless they have subs, or the pool is full) for reuse. */
+void braze_batch_recycle(struct braze *b, struct batch *bt);
 void braze_batch_add(struct batch *bt, struct row *r);
 void braze_ready_push(struct braze *b, struct batch *bt, bool front);
 void braze_enqueue(struct braze *b, enum endpoint ep, struct row *r);

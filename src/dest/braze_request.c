@@ -205,16 +205,19 @@ static char *row_put(char **at, const char *p, size_t n)
 
 /*
  * A row (owned by the caller, freed with one free() but for subs) copied from c, with
- * obj (may be NULL: no track object) as its object: one allocation for every part.
+ * obj (may be NULL: no track object) as its object: one allocation for every part,
+ * taken from b's pool of delivered rows when one is large enough.
  */
-static struct row *row_new(const struct dest_change *c, const struct strbuf *obj)
+static struct row *row_new(struct braze *b, const struct dest_change *c, const struct strbuf *obj)
 {
 	size_t klen = c->key->text.len, plen = c->new_payload.len, chlen = c->changed.len;
 	size_t olen = obj ? obj->len : 0;
-	struct row *r = xmalloc(sizeof(*r) + klen + plen + chlen + olen + 4);
+	struct row *r = braze_row_alloc(b, klen + plen + chlen + olen + 4);
 	char *at = r->data;
+	size_t cap = r->cap;
 
 	memset(r, 0, sizeof(*r));
+	r->cap = cap;
 	r->op = c->op;
 	r->key = *c->key;
 	r->key.text = (struct slice){ row_put(&at, c->key->text.ptr, klen), klen };
@@ -241,7 +244,7 @@ static struct row *row_new(const struct dest_change *c, const struct strbuf *obj
 void braze_route_change(struct braze *b, const struct dest_change *c)
 {
 	if (c->op == DEST_DELETE) {
-		braze_enqueue(b, EP_DELETE, row_new(c, NULL));
+		braze_enqueue(b, EP_DELETE, row_new(b, c, NULL));
 		return;
 	}
 	struct strbuf *sb = &b->scratch;
@@ -266,12 +269,12 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 
 	struct row *r;
 	if (c->op == DEST_ENRICH_NEW) {
-		r = row_new(c, sb);
+		r = row_new(b, c, sb);
 		r->data_points = dp;
 		braze_enqueue(b, EP_EXPORT_IDS, r);
 	} else if (!c->create && !c->n_fields && !groups_attr && n_subs && !b->enrich) {
 		/* only subscription changes: the subscription endpoint, no data points */
-		r = row_new(c, NULL);
+		r = row_new(b, c, NULL);
 		r->data_points = dp;
 		r->subs = xcalloc(n_subs, sizeof(*r->subs));
 		for (int pass = 0; pass < 2; pass++) {
@@ -286,12 +289,12 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 		/* nothing for Braze (e.g. released with no mapped groups): confirm at once */
 		struct batch *bt = braze_batch_new(EP_TRACK);
 		enum dest_result ok = DEST_OK;
-		r = row_new(c, NULL);
+		r = row_new(b, c, NULL);
 		r->data_points = dp;
 		braze_batch_add(bt, r);
 		braze_deliver(b, bt, &ok, NULL);
 	} else {
-		r = row_new(c, sb);
+		r = row_new(b, c, sb);
 		r->data_points = dp;
 		braze_enqueue(b, EP_TRACK, r);
 	}

@@ -21,6 +21,7 @@ const char *diff_action_name(enum diff_action a)
 struct dest_pass {
 	const struct cfg_destination *dest;
 	struct payload_spec spec;
+	size_t *spans; /* payload_build_spans's for a payload built on the diff thread (2 per entry) */
 	struct state_cursor *cur;
 	struct state_row *row; /* current state row, NULL at end (partial pass: or not read yet) */
 	bool done;
@@ -63,6 +64,7 @@ static enum jerr seek_to(struct dest_pass *dp, const struct rkey *key, struct je
 struct desired {
 	bool in_scope;
 	struct slice payload;
+	size_t *spans; /* where payload's values are (payload_build_spans); NULL: out of scope */
 	unsigned char hash[STATE_HASH_LEN];
 };
 
@@ -79,10 +81,13 @@ static void prepare(void *ctx, const struct record *rec, struct arena *a, void *
 	for (size_t i = 0; i < pc->n; i++) {
 		d[i].in_scope = payload_in_scope(pc->dps[i].dest, rec);
 		d[i].payload = (struct slice){ "", 0 };
+		d[i].spans = NULL;
 		if (!d[i].in_scope)
 			continue;
 		strbuf_reset(&pc->buf);
-		payload_build(&pc->dps[i].spec, rec, &pc->buf);
+		size_t n_map = pc->dps[i].dest->n_mapping;
+		d[i].spans = arena_alloc(a, (n_map ? 2 * n_map : 1) * sizeof(*d[i].spans));
+		payload_build_spans(&pc->dps[i].spec, rec, &pc->buf, d[i].spans);
 		state_hash(pc->buf.buf, pc->buf.len, d[i].hash);
 		char *p = arena_alloc(a, pc->buf.len + 1);
 		memcpy(p, pc->buf.buf, pc->buf.len + 1);
@@ -268,15 +273,20 @@ static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, co
 	unsigned char hash[STATE_HASH_LEN];
 	struct diff_item it = { .dest = dp->dest, .key = &rec->key, .rec = rec, .in_scope = true };
 
+	it.spec = &dp->spec;
 	if (pre) {
 		/* built on the read-ahead thread (prepare) */
 		memcpy(hash, pre->hash, STATE_HASH_LEN);
 		it.new_payload = pre->payload;
+		it.new_spans = pre->spans;
 	} else {
 		strbuf_reset(buf);
-		payload_build(&dp->spec, rec, buf);
+		if (!dp->spans)
+			dp->spans = xcalloc(dp->dest->n_mapping ? 2 * dp->dest->n_mapping : 1, sizeof(*dp->spans));
+		payload_build_spans(&dp->spec, rec, buf, dp->spans);
 		state_hash(buf->buf, buf->len, hash);
 		it.new_payload = (struct slice){ buf->buf, buf->len };
+		it.new_spans = dp->spans;
 	}
 	it.new_hash = hash;
 	if (row && !row->payload.len && absent_recently(dp->dest, row)) {
@@ -467,6 +477,7 @@ out:
 		if (dps[i].cur)
 			state_cursor_close(dps[i].cur);
 		payload_spec_release(&dps[i].spec);
+		free(dps[i].spans);
 	}
 	free(dps);
 	strbuf_release(&buf);
@@ -634,8 +645,10 @@ out:
 		record_reader_close(rr);
 	}
 	rep->digests = warehouse_digests_written(w);
-	for (size_t j = 0; j < n_dests; j++)
+	for (size_t j = 0; j < n_dests; j++) {
 		payload_spec_release(&wp.dps[j].spec);
+		free(wp.dps[j].spans);
+	}
 	free(wp.dps);
 	free(keys);
 	strbuf_release(&wp.buf);

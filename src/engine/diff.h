@@ -29,6 +29,7 @@
 #include "base/compat.h"
 #include "base/error.h"
 #include "config/config.h"
+#include "engine/payload.h"
 #include "engine/record.h"
 #include "state/state.h"
 
@@ -43,6 +44,10 @@ struct diff_item {
 	struct slice old_payload;   /* last confirmed payload; empty if none */
 	struct slice new_payload;   /* what Braze should hold after; empty for delete */
 	const unsigned char *new_hash; /* hash of new_payload; NULL for delete */
+	/* where new_payload's values are (payload_build_spans) and the spec it was built
+	 * with, for payload_diff_first; both NULL when not noted */
+	const size_t *new_spans;
+	const struct payload_spec *spec;
 	bool in_scope;              /* in_scope to store once Braze confirms */
 	bool state_only;            /* nothing to send, only the state row changes (back in scope) */
 	bool full;                  /* send every field, not only changes: the last attempt

@@ -125,9 +125,32 @@ static void add_value(struct strbuf *out, enum braze_kind k, const struct value 
 	}
 }
 
+/* s has no byte strbuf_add_json_string would escape (nor one it might: all plain ASCII). */
+static bool plain_name(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s >= 0x7f || *s == '"' || *s == '\\')
+			return false;
+	return true;
+}
+
 void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *dest)
 {
 	spec->dest = dest;
+	spec->order = xcalloc(dest->n_mapping ? dest->n_mapping : 1, sizeof(*spec->order));
+	spec->plain = true;
+	for (size_t i = 0; i < dest->n_mapping; i++) {
+		/* insertion sort: a handful of entries, once per run */
+		size_t j = i;
+		while (j && strcmp(dest->mapping[spec->order[j - 1]].remote, dest->mapping[i].remote) > 0) {
+			spec->order[j] = spec->order[j - 1];
+			j--;
+		}
+		spec->order[j] = i;
+		spec->plain = spec->plain && plain_name(dest->mapping[i].remote);
+	}
+	for (size_t i = 0; i < dest->n_group_maps; i++)
+		spec->plain = spec->plain && plain_name(dest->group_maps[i].remote);
 	spec->kinds = xcalloc(dest->n_mapping ? dest->n_mapping : 1, 1);
 	spec->key_end = xcalloc(dest->n_mapping ? dest->n_mapping : 1, sizeof(*spec->key_end));
 	strbuf_init(&spec->keys, 0);
@@ -146,23 +169,31 @@ void payload_spec_release(struct payload_spec *spec)
 {
 	free(spec->kinds);
 	free(spec->key_end);
+	free(spec->order);
+	spec->order = NULL;
 	strbuf_release(&spec->keys);
 	spec->kinds = NULL;
 	spec->key_end = NULL;
 }
 
-void payload_build(const struct payload_spec *spec, const struct record *rec, struct strbuf *out)
+void payload_build_spans(const struct payload_spec *spec, const struct record *rec, struct strbuf *out,
+			 size_t *spans)
 {
 	const struct cfg_destination *dest = spec->dest;
+	size_t base = out->len;
 	strbuf_addstr(out, "{\"attributes\":{");
 	for (size_t i = 0; i < dest->n_mapping; i++) {
 		const struct cfg_mapping *m = &dest->mapping[i];
 		size_t from = i ? spec->key_end[i - 1] : 0;
 		strbuf_add(out, spec->keys.buf + from, spec->key_end[i] - from);
+		if (spans)
+			spans[2 * i] = out->len - base;
 		if (spec->kinds[i] == BK_EXTERNAL_ID)
 			strbuf_add_json_string(out, rec->key.text.ptr, rec->key.text.len);
 		else
 			add_value(out, (enum braze_kind)spec->kinds[i], &rec->values[m->property->slot]);
+		if (spans)
+			spans[2 * i + 1] = out->len - base;
 	}
 	strbuf_addstr(out, "},\"groups\":[");
 	bool first = true;
@@ -176,6 +207,11 @@ void payload_build(const struct payload_spec *spec, const struct record *rec, st
 		strbuf_add_json_string(out, gm->remote, strlen(gm->remote));
 	}
 	strbuf_addstr(out, "]}");
+}
+
+void payload_build(const struct payload_spec *spec, const struct record *rec, struct strbuf *out)
+{
+	payload_build_spans(spec, rec, out, NULL);
 }
 
 /* ---- comparison ---- */
@@ -295,20 +331,22 @@ static int hex4(const char *p, const char *end, uint32_t *out)
 	return 1;
 }
 
-/* A JSON string at *p (on its opening quote): its decoded text in arena (no NULs). */
-static const char *scan_string(const char **p, const char *end, struct arena *a)
+/*
+ * A JSON string at *p (on its opening quote) of scan_canonical's writable copy: its
+ * decoded text (no NULs), decoded where it stands and NUL-terminated there (a decoded
+ * string is never longer than its JSON text, so the bytes written trail the bytes read).
+ */
+static const char *scan_string(char **p, const char *end)
 {
-	const char *s = *p + 1;
-	const char *q = memchr(s, '"', (size_t)(end - s));
-	/* most strings have no escapes: copied as they are (memchr beats a byte loop here) */
+	char *s = *p + 1;
+	char *q = memchr(s, '"', (size_t)(end - s));
+	/* most strings have no escapes: terminated as they are (memchr beats a byte loop here) */
 	if (q && !memchr(s, '\\', (size_t)(q - s))) {
-		char *c = arena_alloc(a, (size_t)(q - s) + 1);
-		memcpy(c, s, (size_t)(q - s));
-		c[q - s] = '\0';
+		*q = '\0';
 		*p = q + 1;
-		return c;
+		return s;
 	}
-	char *buf = arena_alloc(a, (size_t)(end - s) + 1), *w = buf;
+	char *buf = s, *w = buf;
 	while (s < end && *s != '"') {
 		if (*s != '\\') {
 			*w++ = *s++;
@@ -355,19 +393,19 @@ static const char *scan_string(const char **p, const char *end, struct arena *a)
  * The n-th string of a comma-separated list at *p (a comma comes before every one but
  * the first), as scan_string; NULL if the list is malformed there.
  */
-static const char *scan_list_string(const char **p, const char *end, size_t n, struct arena *a)
+static const char *scan_list_string(char **p, const char *end, size_t n)
 {
 	if (n && *(*p)++ != ',')
 		return NULL;
 	if (*p >= end || **p != '"')
 		return NULL;
-	return scan_string(p, end, a);
+	return scan_string(p, end);
 }
 
 /* Skip one JSON value (scalar, or array of scalars) at *p; false if malformed. */
-static bool skip_value(const char **p, const char *end)
+static bool skip_value(char **p, const char *end)
 {
-	const char *s = *p;
+	char *s = *p;
 	int depth = 0;
 	do {
 		if (s >= end)
@@ -376,7 +414,7 @@ static bool skip_value(const char **p, const char *end)
 			/* to the closing quote: one not escaped by an odd run of backslashes
 			 * (memchr: a byte loop costs twice as much on a first sync) */
 			for (s++;;) {
-				const char *q = memchr(s, '"', (size_t)(end - s));
+				char *q = memchr(s, '"', (size_t)(end - s));
 				if (!q)
 					return false;
 				size_t bs = 0;
@@ -408,28 +446,37 @@ static bool skip_value(const char **p, const char *end)
 	return true;
 }
 
+/*
+ * Split pl into c, or false if it is not in payload_build's shape. The keys, values and
+ * group names are in one copy of pl in a, each NUL-terminated where it stands: the
+ * strings' closing quotes and the bytes after the values (',' or '}') become NULs once
+ * they are read, so c's values are C strings without a copy each.
+ */
 static bool scan_canonical(struct slice pl, struct arena *a, struct canon *c)
 {
 	static const char head[] = "{\"attributes\":{", mid[] = "},\"groups\":[";
-	const char *p = pl.ptr, *end;
+	char *p, *end;
 	size_t cap = 8;
 
 	memset(c, 0, sizeof(*c));
 	if (!pl.len)
 		return true; /* (pl.ptr may be NULL: no arithmetic on it) */
-	end = pl.ptr + pl.len;
-	if (pl.len < sizeof(head) || memcmp(p, head, sizeof(head) - 1))
+	if (pl.len < sizeof(head) || memcmp(pl.ptr, head, sizeof(head) - 1))
 		return false;
 	/* a NUL byte is never in a payload joey wrote (a corrupt row): the general path
 	 * decides, and the values' lengths stay their strlen (payload_change.new_len) */
-	if (memchr(p, '\0', pl.len))
+	if (memchr(pl.ptr, '\0', pl.len))
 		return false;
+	p = arena_alloc(a, pl.len + 1);
+	memcpy(p, pl.ptr, pl.len);
+	p[pl.len] = '\0';
+	end = p + pl.len;
 	p += sizeof(head) - 1;
 	c->present = true;
 	c->keys = arena_alloc(a, cap * sizeof(*c->keys));
 	c->vals = arena_alloc(a, cap * sizeof(*c->vals));
 	while (p < end && *p != '}') {
-		const char *k = scan_list_string(&p, end, c->n, a);
+		const char *k = scan_list_string(&p, end, c->n);
 		if (!k || p >= end || *p++ != ':')
 			return false;
 		const char *v = p;
@@ -449,15 +496,25 @@ static bool scan_canonical(struct slice pl, struct arena *a, struct canon *c)
 	}
 	if ((size_t)(end - p) < sizeof(mid) - 1 || memcmp(p, mid, sizeof(mid) - 1))
 		return false;
+	char *attrs_end = p; /* the '}' after the last value */
 	p += sizeof(mid) - 1;
 	c->groups = arena_alloc(a, ((size_t)(end - p) / 2 + 1) * sizeof(*c->groups));
 	while (p < end && *p != ']') {
-		const char *g = scan_list_string(&p, end, c->n_groups, a);
+		const char *g = scan_list_string(&p, end, c->n_groups);
 		if (!g)
 			return false;
 		c->groups[c->n_groups++] = g;
 	}
-	return end - p == 2 && p[0] == ']' && p[1] == '}';
+	if (!(end - p == 2 && p[0] == ']' && p[1] == '}'))
+		return false;
+	/* every value ends before a ',' or the attributes' '}' (read by now): terminate it there */
+	for (size_t i = 0; i < c->n; i++) {
+		char *after = (char *)c->vals[i].ptr + c->vals[i].len;
+		if (after > attrs_end)
+			return false;
+		*after = '\0';
+	}
+	return true;
 }
 
 static bool raw_null(struct slice v)
@@ -497,9 +554,9 @@ static bool diff_fast(struct slice old_payload, struct slice new_payload, struct
 		if ((have_old && slice_eq(ov, v) && !(full && !raw_null(v))) ||
 		    (!first && (!have_old || raw_null(ov)) && raw_null(v)))
 			continue;
-		d->changes[d->n_changes++] = (struct payload_change){
-			n.keys[i], have_old ? arena_strndup(arena, ov.ptr, ov.len) : "null",
-			arena_strndup(arena, v.ptr, v.len), v.len };
+		/* the values are C strings in the scans' copies (scan_canonical) */
+		d->changes[d->n_changes++] = (struct payload_change){ n.keys[i], have_old ? ov.ptr : "null", v.ptr,
+								      v.len };
 	}
 	sort_changes(d);
 	d->groups_added = arena_alloc(arena, (n.n_groups + 1) * sizeof(char *));
@@ -571,4 +628,32 @@ enum jerr payload_diff_full(struct slice old_payload, struct slice new_payload, 
 			    struct payload_diff *d, struct jerror *err)
 {
 	return diff_impl(old_payload, new_payload, arena, d, true, err);
+}
+
+bool payload_diff_first(const struct payload_spec *spec, const struct record *rec, struct slice payload,
+			const size_t *spans, struct arena *arena, struct payload_diff *d)
+{
+	const struct cfg_destination *dest = spec->dest;
+	if (!spec->plain)
+		return false; /* the scanned names would be the decoded escapes: let payload_diff decode */
+	char *copy = arena_alloc(arena, payload.len + 1);
+	memcpy(copy, payload.ptr, payload.len);
+	copy[payload.len] = '\0';
+	memset(d, 0, sizeof(*d));
+	d->changes = arena_alloc(arena, (dest->n_mapping + 1) * sizeof(*d->changes));
+	for (size_t k = 0; k < dest->n_mapping; k++) {
+		size_t i = spec->order[k];
+		struct slice v = { copy + spans[2 * i], spans[2 * i + 1] - spans[2 * i] };
+		copy[spans[2 * i + 1]] = '\0'; /* the ',' or '}' after the value */
+		if (!raw_null(v))
+			d->n_new_fields++;
+		/* a first export sets every mapped field, null included (as diff_fast) */
+		d->changes[d->n_changes++] = (struct payload_change){ dest->mapping[i].remote, "null", v.ptr, v.len };
+	}
+	d->groups_added = arena_alloc(arena, (dest->n_group_maps + 1) * sizeof(char *));
+	d->groups_removed = arena_alloc(arena, sizeof(char *));
+	for (size_t i = 0; i < dest->n_group_maps; i++)
+		if (rec->groups[dest->group_maps[i].group->index])
+			d->groups_added[d->n_added++] = dest->group_maps[i].remote;
+	return true;
 }

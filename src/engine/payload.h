@@ -42,12 +42,21 @@ struct payload_spec {
 	unsigned char *kinds; /* per mapping entry */
 	struct strbuf keys;   /* per mapping entry: its JSON key and ':' (with a leading ',' after the first) */
 	size_t *key_end;      /* keys.buf[key_end[i-1] .. key_end[i]) is entry i's */
+	size_t *order;        /* the mapping entries by remote name (strcmp): payload_diff's order */
+	bool plain;           /* no remote name (field or group) needs a JSON escape */
 };
 /* dest borrowed; release with payload_spec_release. */
 void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *dest);
 void payload_spec_release(struct payload_spec *spec);
 /* Append the canonical payload of rec for the spec's destination to out. */
 void payload_build(const struct payload_spec *spec, const struct record *rec, struct strbuf *out);
+/*
+ * payload_build, noting where each mapping entry's value is: spans[2 * i] and
+ * spans[2 * i + 1] are the offsets (from where the payload starts in out) of the first
+ * byte of entry i's value and of the byte after it. spans has room for 2 * n_mapping.
+ */
+void payload_build_spans(const struct payload_spec *spec, const struct record *rec, struct strbuf *out,
+			 size_t *spans);
 
 /* ---- comparing two payloads ---- */
 
@@ -84,5 +93,16 @@ enum jerr payload_diff(struct slice old_payload, struct slice new_payload, struc
  */
 enum jerr payload_diff_full(struct slice old_payload, struct slice new_payload, struct arena *arena,
 			    struct payload_diff *d, struct jerror *err) JOEY_WUR;
+/*
+ * payload_diff of an empty old payload (a first export) and payload, which
+ * payload_build_spans wrote for rec with spec, noting spans: the same changes (every
+ * entry, nulls included, by field) and groups added, from the spans and the spec
+ * instead of scanning the text (a first sync's main cost after the state writes).
+ * The values are C strings in one copy of payload in arena; the field and group names
+ * are the config's. false (d untouched) when a name needs a JSON escape: then call
+ * payload_diff.
+ */
+bool payload_diff_first(const struct payload_spec *spec, const struct record *rec, struct slice payload,
+			const size_t *spans, struct arena *arena, struct payload_diff *d);
 
 #endif

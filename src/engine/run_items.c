@@ -94,8 +94,11 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 	enum jerr rc;
 
 	arena_reset(&dc->arena);
-	rc = (it->full ? payload_diff_full : payload_diff)(it->old_payload, it->new_payload, &dc->arena, &d, err);
-	if (rc)
+	/* a first export's changes are every entry: taken from where the payload's values are */
+	bool first = it->action == DIFF_CREATE && !it->old_payload.len && !it->full && it->new_spans && it->rec &&
+		     payload_diff_first(it->spec, it->rec, it->new_payload, it->new_spans, &dc->arena, &d);
+	if (!first &&
+	    (rc = (it->full ? payload_diff_full : payload_diff)(it->old_payload, it->new_payload, &dc->arena, &d, err)))
 		return rc;
 	struct dest_field *fields = arena_alloc(&dc->arena, (d.n_changes + 1) * sizeof(*fields));
 	size_t nf = 0;

@@ -30,6 +30,9 @@ static void braze_free(struct braze *b)
 		braze_batch_free(bt, true);
 	}
 	strbuf_release(&b->scratch);
+	for (size_t i = 0; i < b->n_pool; i++)
+		free(b->pool[i]);
+	free(b->pool);
 	free(b);
 }
 
@@ -164,6 +167,63 @@ static void test_group_ops_object(void **s)
 	braze_free(b);
 }
 
+/* The sink of test_rows_reused: the outcomes' payloads and keys as they were delivered. */
+static enum jerr keep_outcomes(void *ctx, const struct dest_outcome *o, size_t n, struct jerror *err)
+{
+	struct strbuf *seen = ctx;
+	for (size_t i = 0; i < n; i++)
+		strbuf_addf(seen, "%.*s=%.*s;", (int)o[i].key.text.len, o[i].key.text.ptr, (int)o[i].new_payload.len,
+			    o[i].new_payload.ptr);
+	return JERR_OK;
+}
+
+/*
+ * Rows of a delivered batch are kept and reused by the next rows (braze_row_alloc): a
+ * reused row carries the new change's parts only (no subscription list, no payload or
+ * changed fields left from the row before), and one too small for the next change is
+ * replaced by a larger one. The outcomes delivered before the reuse saw their own rows.
+ */
+static void test_rows_reused(void **s)
+{
+	struct braze *b = braze_new(false);
+	struct strbuf seen = STRBUF_INIT;
+	b->sink = (struct dest_sink){ .outcomes = keep_outcomes, .ctx = &seen };
+	push(b, "a", "{\"p\":1}", "[\"age\"]");
+	push(b, "b", "{\"p\":2}", "");
+	struct batch *bt = b->open[EP_TRACK];
+	b->open[EP_TRACK] = NULL;
+	struct row *rb = bt->rows[1];
+	enum dest_result ok[] = { DEST_OK, DEST_OK };
+	braze_deliver(b, bt, ok, NULL);
+	assert_string_equal(seen.buf, "a={\"p\":1};b={\"p\":2};");
+	assert_int_equal(b->n_pool, 2);
+
+	/* the last row kept is the first reused: small enough, so the same memory */
+	push(b, "c", "", "");
+	struct row *rc = b->open[EP_TRACK]->rows[0];
+	assert_ptr_equal(rc, rb);
+	assert_string_equal(rc->key.text.ptr, "c");
+	assert_null(rc->payload);
+	assert_null(rc->changed);
+	assert_null(rc->subs);
+	assert_string_equal(rc->object,
+			    "{\"external_id\":\"c\",\"age\":19,\"na\\\"me\":\"A\\\"n\",\"groups\":{\"add\":[\"VIP\"]}}");
+	/* a change larger than the kept row: a new, larger row, whole */
+	char big[600];
+	memset(big, 'x', sizeof(big) - 1);
+	big[0] = '"';
+	big[sizeof(big) - 2] = '"';
+	big[sizeof(big) - 1] = '\0';
+	push(b, "d", big, "");
+	struct row *rd = b->open[EP_TRACK]->rows[1];
+	assert_true(rd->cap >= strlen(big) + 4);
+	assert_string_equal(rd->payload, big);
+	assert_int_equal(rd->payload_len, strlen(big));
+	assert_int_equal(b->n_pool, 0);
+	strbuf_release(&seen);
+	braze_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_rows_and_track_body),
 		cmocka_unit_test(test_full_batch_and_enrich_body),
 		cmocka_unit_test(test_group_ops_object),
+		cmocka_unit_test(test_rows_reused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* payload.c: tests for src/engine/payload.c (canonical payloads, field diffs). */
 #include "support/testutil.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/arena.h"
@@ -159,6 +160,154 @@ static void test_diff_fast_scanner(void **s)
 	arena_release(&a);
 }
 
+/*
+ * The fast scanner terminates keys, values and group names in place in its own copy of
+ * the payload: the caller's bytes stay as they were (a slice of a larger buffer, not
+ * NUL-terminated), every value is a C string of exactly new_len bytes, also the one
+ * before the attributes' closing brace, and keys and groups with escapes decode in place.
+ */
+static void test_diff_fast_in_place(void **s)
+{
+	struct arena a;
+	struct payload_diff d;
+	struct jerror err = JERROR_INIT;
+	arena_init(&a);
+	const char *pl = "{\"attributes\":{\"caf\\u00e9\":\"x,y\",\"external_id\":\"7\",\"n\":[1,\"]\"],\"z\":12.5},"
+			 "\"groups\":[\"G\\\"1\",\"h\"]}";
+	size_t len = strlen(pl);
+	char *buf = malloc(len + 8);
+	memcpy(buf, pl, len);
+	memcpy(buf + len, "TRAILER", 8); /* the slice ends before it */
+	char *keep = strdup(buf);
+	assert_int_equal(payload_diff((struct slice){ 0 }, (struct slice){ buf, len }, &a, &d, &err), JERR_OK);
+	assert_string_equal(buf, keep);
+	assert_int_equal(d.n_changes, 4);
+	assert_string_equal(d.changes[0].field, "caf\xc3\xa9");
+	assert_string_equal(d.changes[0].new_json, "\"x,y\"");
+	assert_string_equal(d.changes[1].field, "external_id");
+	assert_string_equal(d.changes[1].new_json, "\"7\"");
+	assert_string_equal(d.changes[2].new_json, "[1,\"]\"]");
+	assert_string_equal(d.changes[3].field, "z");
+	assert_string_equal(d.changes[3].new_json, "12.5");
+	for (size_t i = 0; i < d.n_changes; i++) {
+		assert_int_equal(d.changes[i].new_len, strlen(d.changes[i].new_json));
+		assert_string_equal(d.changes[i].old_json, "null");
+	}
+	assert_int_equal(d.n_added, 2);
+	assert_string_equal(d.groups_added[0], "G\"1");
+	assert_string_equal(d.groups_added[1], "h");
+	/* the same payload as the old one: the old values are C strings too */
+	const char *next = "{\"attributes\":{\"caf\\u00e9\":\"x\",\"external_id\":\"7\",\"n\":[1,\"]\"],\"z\":13},"
+			   "\"groups\":[\"h\"]}";
+	assert_int_equal(payload_diff((struct slice){ buf, len }, slice_of(next), &a, &d, &err), JERR_OK);
+	assert_string_equal(buf, keep);
+	assert_int_equal(d.n_changes, 2);
+	assert_string_equal(d.changes[0].old_json, "\"x,y\"");
+	assert_string_equal(d.changes[0].new_json, "\"x\"");
+	assert_string_equal(d.changes[1].old_json, "12.5");
+	assert_string_equal(d.changes[1].new_json, "13");
+	assert_int_equal(d.n_removed, 1);
+	assert_string_equal(d.groups_removed[0], "G\"1");
+	free(buf);
+	free(keep);
+	jerror_release(&err);
+	arena_release(&a);
+}
+
+/* d and e hold the same changes and groups (payload_diff's contract, byte for byte). */
+static void assert_same_diff(const struct payload_diff *d, const struct payload_diff *e)
+{
+	assert_int_equal(d->n_changes, e->n_changes);
+	assert_int_equal(d->n_new_fields, e->n_new_fields);
+	for (size_t i = 0; i < d->n_changes; i++) {
+		assert_string_equal(d->changes[i].field, e->changes[i].field);
+		assert_string_equal(d->changes[i].old_json, e->changes[i].old_json);
+		assert_string_equal(d->changes[i].new_json, e->changes[i].new_json);
+		assert_int_equal(d->changes[i].new_len, e->changes[i].new_len);
+		assert_int_equal(d->changes[i].new_len, strlen(d->changes[i].new_json));
+	}
+	assert_int_equal(d->n_added, e->n_added);
+	for (size_t i = 0; i < d->n_added; i++)
+		assert_string_equal(d->groups_added[i], e->groups_added[i]);
+	assert_int_equal(d->n_removed, 0);
+	assert_int_equal(e->n_removed, 0);
+}
+
+/*
+ * A first export's diff from the value spans payload_build_spans notes is the diff
+ * payload_diff finds by scanning the same payload: every entry (nulls, arrays, strings
+ * holding quotes, commas and braces, escaped keys' neighbours), sorted by field even
+ * when the mapping is not, and the groups in payload order. A name that needs an
+ * escape sends the caller to payload_diff.
+ */
+static void test_diff_first_from_spans(void **s)
+{
+	struct cfg_property pk = { .id = "id", .type = PROP_STRING, .slot = 0 };
+	struct cfg_property p1 = { .id = "p1", .type = PROP_STRING, .slot = 1 };
+	struct cfg_property p2 = { .id = "p2", .type = PROP_FLOAT, .slot = 2 };
+	struct cfg_property p3 = { .id = "p3", .type = PROP_STRING, .slot = 3 };
+	struct cfg_property p4 = { .id = "p4", .type = PROP_BOOLEAN, .slot = 4 };
+	struct cfg_group g0 = { .id = "g0", .index = 0 }, g1 = { .id = "g1", .index = 1 }, g2 = { .id = "g2", .index = 2 };
+	/* not sorted by remote name: payload_diff sorts the changes */
+	struct cfg_mapping map[] = {
+		{ .remote = "zeta", .property = &p1 }, { .remote = "external_id", .property = &pk },
+		{ .remote = "email", .property = &p3 }, { .remote = "alpha", .property = &p2 },
+		{ .remote = "email_click_tracking_disabled", .property = &p4 }, { .remote = "custom", .property = &p3 },
+	};
+	struct cfg_group_map gm[] = { { .remote = "VIP", .group = &g0 }, { .remote = "Churned", .group = &g1 },
+				      { .remote = "Gold", .group = &g2 } };
+	struct cfg_destination d = { .id = "d", .collection = COLL_MODEL, .mapping = map, .n_mapping = 6,
+				     .group_maps = gm, .n_group_maps = 3 };
+	struct value arr_items[] = { { .kind = VAL_STRING, .u.s = SLICE_LIT("a,\"}b") }, { .kind = VAL_INT, .u.i = 3 } };
+	struct value v1[] = { { .kind = VAL_STRING, .u.s = SLICE_LIT("k\"1") },
+			      { .kind = VAL_STRING, .u.s = SLICE_LIT("x\\\",y}") },
+			      { .kind = VAL_FLOAT, .u.f = 2.5 },
+			      { .kind = VAL_ARRAY, .u.arr = { arr_items, 2 } },
+			      { .kind = VAL_STRING, .u.s = SLICE_LIT("true") } };
+	struct value v2[] = { { .kind = VAL_STRING, .u.s = SLICE_LIT("k2") }, VALUE_NULL, VALUE_NULL, VALUE_NULL,
+			      VALUE_NULL };
+	bool groups1[] = { true, false, true }, groups2[] = { false, false, false };
+	struct record recs[] = {
+		{ .key = { .text = SLICE_LIT("k\"1") }, .values = v1, .groups = groups1 },
+		{ .key = { .text = SLICE_LIT("k2") }, .values = v2, .groups = groups2 },
+	};
+	struct arena a;
+	struct jerror err = JERROR_INIT;
+	struct payload_spec spec;
+	struct strbuf sb = STRBUF_INIT, plain = STRBUF_INIT;
+	size_t spans[12];
+	arena_init(&a);
+	payload_spec_init(&spec, &d);
+	for (size_t r = 0; r < 2; r++) {
+		struct payload_diff df, ds;
+		strbuf_reset(&sb);
+		strbuf_reset(&plain);
+		strbuf_addstr(&sb, "prefix"); /* spans count from where the payload starts */
+		payload_build_spans(&spec, &recs[r], &sb, spans);
+		payload_build(&spec, &recs[r], &plain);
+		struct slice pl = { sb.buf + 6, sb.len - 6 };
+		assert_int_equal(pl.len, plain.len);
+		assert_memory_equal(pl.ptr, plain.buf, plain.len);
+		assert_true(payload_diff_first(&spec, &recs[r], pl, spans, &a, &df));
+		assert_int_equal(payload_diff((struct slice){ 0 }, pl, &a, &ds, &err), JERR_OK);
+		assert_same_diff(&df, &ds);
+		assert_memory_equal(pl.ptr, plain.buf, plain.len); /* the payload is not written to */
+	}
+	payload_spec_release(&spec);
+	/* a field name that needs an escape: not taken from the spans */
+	map[2].remote = "e\"mail";
+	payload_spec_init(&spec, &d);
+	struct payload_diff df;
+	strbuf_reset(&sb);
+	payload_build_spans(&spec, &recs[0], &sb, spans);
+	assert_false(payload_diff_first(&spec, &recs[0], (struct slice){ sb.buf, sb.len }, spans, &a, &df));
+	payload_spec_release(&spec);
+	strbuf_release(&sb);
+	strbuf_release(&plain);
+	jerror_release(&err);
+	arena_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +315,8 @@ int main(void)
 		cmocka_unit_test(test_diff_fields_and_groups),
 		cmocka_unit_test(test_diff_escapes_and_full),
 		cmocka_unit_test(test_diff_fast_scanner),
+		cmocka_unit_test(test_diff_fast_in_place),
+		cmocka_unit_test(test_diff_first_from_spans),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
