@@ -34,8 +34,17 @@ static const struct catalog_option postgres_app_opts[] = {
 	{ "statementTimeout", OPT_NUMBER, false, false, false }, /* seconds (source.h), 0: none */
 	{ NULL, OPT_STRING, false, false, false },
 };
-/* MySQL/MariaDB, and Grouparoo's clickhouse plugin (HTTP interface); statementTimeout is joey's */
-static const struct catalog_option server_db_app_opts[] = {
+static const struct catalog_option mysql_app_opts[] = {
+	{ "host", OPT_STRING, false, false, true },
+	{ "port", OPT_NUMBER, false, false, true },
+	{ "database", OPT_STRING, true, false, false },
+	{ "user", OPT_STRING, false, false, false },
+	{ "password", OPT_STRING, false, true, false },
+	{ "statementTimeout", OPT_NUMBER, false, false, false },
+	{ NULL, OPT_STRING, false, false, false },
+};
+/* Grouparoo's clickhouse plugin (HTTP interface); statementTimeout is joey's */
+static const struct catalog_option clickhouse_app_opts[] = {
 	{ "host", OPT_STRING, false, false, true },
 	{ "port", OPT_NUMBER, false, false, true },
 	{ "database", OPT_STRING, true, false, false },
@@ -100,14 +109,14 @@ static const struct catalog_app apps[] = {
 	{ "sqlite", true, sqlite_app_opts },
 	{ "braze", true, braze_app_opts },
 	{ "postgres", true, postgres_app_opts },
-	{ "mysql", true, server_db_app_opts },
+	{ "mysql", true, mysql_app_opts },
 	{ "csv", true, csv_app_opts },
 	{ "bigquery", true, bigquery_app_opts },
 	{ "snowflake", true, snowflake_app_opts },
 	{ "snowflake-keypair", true, snowflake_keypair_app_opts },
 	/* Grouparoo's redshift plugin: the postgres options (port 5439 unless PGPORT is set) */
 	{ "redshift", true, postgres_app_opts },
-	{ "clickhouse", true, server_db_app_opts },
+	{ "clickhouse", true, clickhouse_app_opts },
 	{ "mongo", false, no_opts },
 };
 static const char *const app_names[] = { "sqlite", "braze", "postgres", "mysql", "csv", "bigquery", "snowflake",
@@ -130,31 +139,46 @@ static const struct catalog_option csv_source_opts[] = {
 	{ NULL, OPT_STRING, false, false, false },
 };
 
-/*
- * The four source types of a SQL app: "<app>-import-table", "<app>-import-query", and
- * Grouparoo's older names "<app>-table-import" and "<app>-query-import", renamed to them.
- */
-#define SQL_SOURCES(app)                                                                \
-	{ app "-import-table", app, false, NULL, table_source_opts },                   \
-	{ app "-import-query", app, true, NULL, query_source_opts },                    \
-	{ app "-table-import", app, false, app "-import-table", table_source_opts },    \
-	{ app "-query-import", app, true, app "-import-query", query_source_opts }
-#define SQL_SOURCE_NAMES(app) app "-import-table", app "-import-query", app "-table-import", app "-query-import"
-
 static const struct catalog_source sources[] = {
-	SQL_SOURCES("sqlite"),
-	SQL_SOURCES("postgres"),
-	SQL_SOURCES("mysql"),
+	{ "sqlite-import-table", "sqlite", false, NULL, table_source_opts },
+	{ "sqlite-import-query", "sqlite", true, NULL, query_source_opts },
+	{ "sqlite-table-import", "sqlite", false, "sqlite-import-table", table_source_opts },
+	{ "sqlite-query-import", "sqlite", true, "sqlite-import-query", query_source_opts },
+	{ "postgres-import-table", "postgres", false, NULL, table_source_opts },
+	{ "postgres-import-query", "postgres", true, NULL, query_source_opts },
+	{ "postgres-table-import", "postgres", false, "postgres-import-table", table_source_opts },
+	{ "postgres-query-import", "postgres", true, "postgres-import-query", query_source_opts },
+	{ "mysql-import-table", "mysql", false, NULL, table_source_opts },
+	{ "mysql-import-query", "mysql", true, NULL, query_source_opts },
+	{ "mysql-table-import", "mysql", false, "mysql-import-table", table_source_opts },
+	{ "mysql-query-import", "mysql", true, "mysql-import-query", query_source_opts },
 	{ "csv-import-table", "csv", false, NULL, csv_source_opts },
-	SQL_SOURCES("redshift"),
-	SQL_SOURCES("clickhouse"),
-	SQL_SOURCES("snowflake"),
-	SQL_SOURCES("bigquery"),
+	{ "redshift-import-table", "redshift", false, NULL, table_source_opts },
+	{ "redshift-import-query", "redshift", true, NULL, query_source_opts },
+	{ "redshift-table-import", "redshift", false, "redshift-import-table", table_source_opts },
+	{ "redshift-query-import", "redshift", true, "redshift-import-query", query_source_opts },
+	{ "clickhouse-import-table", "clickhouse", false, NULL, table_source_opts },
+	{ "clickhouse-import-query", "clickhouse", true, NULL, query_source_opts },
+	{ "clickhouse-table-import", "clickhouse", false, "clickhouse-import-table", table_source_opts },
+	{ "clickhouse-query-import", "clickhouse", true, "clickhouse-import-query", query_source_opts },
+	{ "snowflake-import-table", "snowflake", false, NULL, table_source_opts },
+	{ "snowflake-import-query", "snowflake", true, NULL, query_source_opts },
+	{ "snowflake-table-import", "snowflake", false, "snowflake-import-table", table_source_opts },
+	{ "snowflake-query-import", "snowflake", true, "snowflake-import-query", query_source_opts },
+	{ "bigquery-import-table", "bigquery", false, NULL, table_source_opts },
+	{ "bigquery-import-query", "bigquery", true, NULL, query_source_opts },
+	{ "bigquery-table-import", "bigquery", false, "bigquery-import-table", table_source_opts },
+	{ "bigquery-query-import", "bigquery", true, "bigquery-import-query", query_source_opts },
 };
 static const char *const source_names[] = {
-	SQL_SOURCE_NAMES("sqlite"), SQL_SOURCE_NAMES("postgres"), SQL_SOURCE_NAMES("mysql"), "csv-import-table",
-	SQL_SOURCE_NAMES("redshift"), SQL_SOURCE_NAMES("clickhouse"), SQL_SOURCE_NAMES("snowflake"),
-	SQL_SOURCE_NAMES("bigquery"),
+	"sqlite-import-table", "sqlite-import-query", "sqlite-table-import", "sqlite-query-import",
+	"postgres-import-table", "postgres-import-query", "postgres-table-import", "postgres-query-import",
+	"mysql-import-table", "mysql-import-query", "mysql-table-import", "mysql-query-import",
+	"csv-import-table",
+	"redshift-import-table", "redshift-import-query", "redshift-table-import", "redshift-query-import",
+	"clickhouse-import-table", "clickhouse-import-query", "clickhouse-table-import", "clickhouse-query-import",
+	"snowflake-import-table", "snowflake-import-query", "snowflake-table-import", "snowflake-query-import",
+	"bigquery-import-table", "bigquery-import-query", "bigquery-table-import", "bigquery-query-import",
 };
 
 /* ---- properties and schedules ---- */
