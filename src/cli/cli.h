@@ -4,7 +4,8 @@
  * main() picks the subcommand by name and hands it argc/argv (argv[0] is the
  * subcommand name). Each cmd_*.c parses its options in a loop over cli_opt_next() (the
  * shared ones, --help and its on/off flags) whose body takes its own options and ends
- * with cli_opt_unknown(), and returns the process exit code: 0 success, 1 failure
+ * with cli_opt_unknown() (or, when its own options are one call, in cli_opt_loop(), which
+ * runs that loop), and returns the process exit code: 0 success, 1 failure
  * (invalid config, failed rows, refused plan), 2 usage error.
  */
 #ifndef JOEY_CLI_H
@@ -66,6 +67,16 @@ struct cli_flag {
 #define CLI_OPT_DONE (-3)
 int cli_opt_next(struct cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *out),
 		 const struct cli_flag *flags);
+/*
+ * The whole option loop of a command whose own options are one call: own(ctx, argc, argv,
+ * &i) answers for argv[i] as cli_opt_number does (1 taken, 0 not one of them, -1 usage
+ * error, printed); own NULL: the command has none. An argument that is none of the
+ * options is 'unknown option "ARG" for WHERE' (cli_opt_unknown). Returns CLI_OPT_DONE
+ * when every argument is taken, else the exit code to return at once (as cli_opt_next).
+ */
+int cli_opt_loop(struct cli_common *c, int argc, char **argv, void (*usage)(FILE *out),
+		 const struct cli_flag *flags, const char *where,
+		 int (*own)(void *ctx, int argc, char **argv, int *i), void *ctx);
 /*
  * The tail of every command's option loop: 'unknown option "ARG" for WHERE' and
  * usage(stderr). Returns EXIT_USAGE.

@@ -29,6 +29,13 @@ static void usage(FILE *out)
 	      out);
 }
 
+/* plan's own options (cli_opt_loop): the target options of opts (struct plan_opts) */
+static int plan_opt(void *opts, int argc, char **argv, int *i)
+{
+	struct plan_opts *o = opts;
+	return cli_target_opt(argc, argv, i, &o->only_dest, &o->diff, &o->diff_set, &o->max_delete_percent);
+}
+
 int cmd_plan(int argc, char **argv)
 {
 	struct cli_common c = { 0 };
@@ -41,16 +48,7 @@ int cmd_plan(int argc, char **argv)
 	int ret = 1, r;
 	const struct cli_flag flags[] = { { "--full", &opts.full }, { "--details", &opts.details }, { NULL, NULL } };
 
-	for (int i = 0; (r = cli_opt_next(&c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
-		if ((r = cli_target_opt(argc, argv, &i, &opts.only_dest, &opts.diff, &opts.diff_set,
-					&opts.max_delete_percent))) {
-			if (r < 0)
-				return EXIT_USAGE;
-			continue;
-		}
-		return cli_opt_unknown(argv[i], "'joey plan'", usage);
-	}
-	if (r != CLI_OPT_DONE)
+	if ((r = cli_opt_loop(&c, argc, argv, usage, flags, "'joey plan'", plan_opt, &opts)) != CLI_OPT_DONE)
 		return r;
 	cli_common_finish(&c);
 	opts.json = c.json;

@@ -198,6 +198,25 @@ out:
 	return ret;
 }
 
+/* run's options beyond its flags, read by run_opt (cli_opt_loop) */
+struct run_args {
+	struct run_opts *opts;                              /* the target options (borrowed) */
+	double concurrency, timeout_s, partitions, lease_s; /* 0: not given */
+};
+
+static int run_opt(void *args, int argc, char **argv, int *i)
+{
+	struct run_args *a = args;
+	int r;
+	if ((r = cli_target_opt(argc, argv, i, &a->opts->only_dest, &a->opts->diff, &a->opts->diff_set,
+				&a->opts->max_delete_percent)) ||
+	    (r = cli_opt_number("--concurrency", 1, 1024, argc, argv, i, &a->concurrency)) ||
+	    (r = cli_opt_number("--timeout", 0.1, 3600, argc, argv, i, &a->timeout_s)) ||
+	    (r = cli_opt_number("--partitions", 1, WORK_MAX_PARTITIONS, argc, argv, i, &a->partitions)))
+		return r;
+	return cli_opt_number("--lease", 1, 3600, argc, argv, i, &a->lease_s);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct cli_common c = { 0 };
@@ -207,7 +226,7 @@ int cmd_run(int argc, char **argv)
 	struct state *st = NULL;
 	struct run r = { 0 };
 	int ret = 1, rr;
-	double concurrency = 0, timeout_s = 0, partitions = 0, lease_s = 0;
+	struct run_args a = { .opts = &opts };
 	bool detach = false;
 	const struct cli_flag flags[] = { { "--force", &opts.force },
 					  { "--full", &opts.full },
@@ -216,34 +235,21 @@ int cmd_run(int argc, char **argv)
 					  { NULL, NULL } };
 
 	dest_opts_defaults(&opts.dest);
-	for (int i = 0; (rr = cli_opt_next(&c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
-		if ((rr = cli_target_opt(argc, argv, &i, &opts.only_dest, &opts.diff, &opts.diff_set,
-					 &opts.max_delete_percent)) ||
-		    (rr = cli_opt_number("--concurrency", 1, 1024, argc, argv, &i, &concurrency)) ||
-		    (rr = cli_opt_number("--timeout", 0.1, 3600, argc, argv, &i, &timeout_s)) ||
-		    (rr = cli_opt_number("--partitions", 1, WORK_MAX_PARTITIONS, argc, argv, &i, &partitions)) ||
-		    (rr = cli_opt_number("--lease", 1, 3600, argc, argv, &i, &lease_s))) {
-			if (rr < 0)
-				return EXIT_USAGE;
-			continue;
-		}
-		return cli_opt_unknown(argv[i], "'joey run'", usage);
-	}
-	if (rr != CLI_OPT_DONE)
+	if ((rr = cli_opt_loop(&c, argc, argv, usage, flags, "'joey run'", run_opt, &a)) != CLI_OPT_DONE)
 		return rr;
 	cli_common_finish(&c);
-	if ((detach || lease_s > 0) && partitions <= 0) {
+	if ((detach || a.lease_s > 0) && a.partitions <= 0) {
 		fprintf(stderr, "joey: error: --detach and --lease go with --partitions\n");
 		return EXIT_USAGE;
 	}
-	if (partitions != (double)(int)partitions) {
+	if (a.partitions != (double)(int)a.partitions) {
 		fprintf(stderr, "joey: error: --partitions takes a whole number\n");
 		return EXIT_USAGE;
 	}
-	if (concurrency > 0)
-		opts.dest.max_inflight = (int)concurrency;
-	if (timeout_s > 0)
-		opts.dest.timeout_ms = (long)(timeout_s * 1000);
+	if (a.concurrency > 0)
+		opts.dest.max_inflight = (int)a.concurrency;
+	if (a.timeout_s > 0)
+		opts.dest.timeout_ms = (long)(a.timeout_s * 1000);
 
 	/* from here on a SIGINT/SIGTERM stops the run cleanly (also one that comes while
 	 * the config loads or the state store opens, which can take a while) */
@@ -263,8 +269,8 @@ int cmd_run(int argc, char **argv)
 	opts.dest.stop = &stop_requested;
 	if (!c.json && isatty(STDERR_FILENO))
 		opts.progress = stderr;
-	if (partitions > 0) {
-		ret = run_partitioned(&c, cfg, st, &opts, (int)partitions, detach, lease_s, &stop_requested);
+	if (a.partitions > 0) {
+		ret = run_partitioned(&c, cfg, st, &opts, (int)a.partitions, detach, a.lease_s, &stop_requested);
 		goto out;
 	}
 

@@ -434,9 +434,7 @@ int cmd_validate(int argc, char **argv)
 
 	const struct cli_flag flags[] = { { "--check-apps", &check }, { NULL, NULL } };
 
-	int i = 0, r = cli_opt_next(&c, argc, argv, &i, usage, flags);
-	if (r == CLI_OPT_NOT) /* validate has no options of its own */
-		return cli_opt_unknown(argv[i], "validate", usage);
+	int r = cli_opt_loop(&c, argc, argv, usage, flags, "validate", NULL, NULL); /* none of its own */
 	if (r != CLI_OPT_DONE)
 		return r;
 	cli_common_finish(&c);

@@ -28,6 +28,12 @@ static void usage(FILE *out)
 	      out);
 }
 
+/* worker's own options (cli_opt_loop): serve's worker options of o (struct server_opts) */
+static int worker_opt(void *o, int argc, char **argv, int *i)
+{
+	return cli_server_opt(o, argc, argv, i);
+}
+
 int cmd_worker(int argc, char **argv)
 {
 	struct cli_common c = { 0 };
@@ -37,15 +43,7 @@ int cmd_worker(int argc, char **argv)
 	server_opts_defaults(&o);
 	o.worker = true;
 	o.no_http = true;
-	for (int i = 0; (r = cli_opt_next(&c, argc, argv, &i, usage, NULL)) == CLI_OPT_NOT;) {
-		if ((r = cli_server_opt(&o, argc, argv, &i))) {
-			if (r < 0)
-				return EXIT_USAGE;
-			continue;
-		}
-		return cli_opt_unknown(argv[i], "'joey worker'", usage);
-	}
-	if (r != CLI_OPT_DONE)
+	if ((r = cli_opt_loop(&c, argc, argv, usage, NULL, "'joey worker'", worker_opt, &o)) != CLI_OPT_DONE)
 		return r;
 	return cli_server_run(&c, &o);
 }

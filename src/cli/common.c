@@ -115,6 +115,21 @@ int cli_opt_next(struct cli_common *c, int argc, char **argv, int *i, void (*usa
 	return CLI_OPT_DONE;
 }
 
+int cli_opt_loop(struct cli_common *c, int argc, char **argv, void (*usage)(FILE *out),
+		 const struct cli_flag *flags, const char *where,
+		 int (*own)(void *ctx, int argc, char **argv, int *i), void *ctx)
+{
+	int r;
+	for (int i = 0; (r = cli_opt_next(c, argc, argv, &i, usage, flags)) == CLI_OPT_NOT;) {
+		int taken = own ? own(ctx, argc, argv, &i) : 0;
+		if (taken < 0)
+			return EXIT_USAGE;
+		if (!taken)
+			return cli_opt_unknown(argv[i], where, usage);
+	}
+	return r;
+}
+
 int cli_opt_unknown(const char *arg, const char *where, void (*usage)(FILE *out))
 {
 	fprintf(stderr, "joey: error: unknown option \"%s\" for %s\n", arg, where);
