@@ -192,25 +192,21 @@ static enum jerr value_of(struct importer *im, const struct state_table *t,
 		return JERR_OK;
 	}
 	switch (c->type) {
-	case STATE_COL_INT:
-		if (!json_is_integer(j))
-			break;
-		v->kind = STATE_VAL_INT;
-		v->i = json_integer_value(j);
-		return JERR_OK;
 	case STATE_COL_BOOL:
 		if (!json_is_boolean(j))
 			break;
 		v->kind = STATE_VAL_INT;
 		v->i = json_is_true(j);
 		return JERR_OK;
-	case STATE_COL_KEY:
+	case STATE_COL_INT:
+	case STATE_COL_KEY: /* a key is an integer or a text */
 		if (json_is_integer(j)) {
 			v->kind = STATE_VAL_INT;
 			v->i = json_integer_value(j);
 			return JERR_OK;
 		}
-		/* a text key */
+		if (c->type == STATE_COL_INT)
+			break;
 		__attribute__((fallthrough));
 	case STATE_COL_TEXT:
 		if (!json_is_string(j))
