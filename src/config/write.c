@@ -366,14 +366,8 @@ static enum jerr write_locate(struct write_job *job, struct jerror *err)
 	const struct cfg_write *w = job->w;
 	enum jerr rc;
 
-	job->real = realpath(job->dir, NULL);
-	if (!job->real)
-		return jerror_set(err, errno == ENOENT ? JERR_CONFIG : JERR_IO,
-				  "could not open config directory \"%s\": %s", job->dir, strerror(errno));
-	if ((rc = cw_lock_dir(job->real, &job->lock_fd, err)))
+	if ((rc = cw_open_dir(job->dir, &job->real, &job->lock_fd, &job->pl, err)))
 		return rc;
-
-	cw_list_files(job->real, &job->pl);
 	job->have = cw_find_object(job->real, &job->pl, w->cls, job->id, &job->f);
 	if (w->op == CFG_WRITE_CREATE && job->have) {
 		rc = jerror_set(err, JERR_USAGE, "%s \"%s\" already exists", job->cname, job->id);

@@ -406,15 +406,8 @@ enum jerr config_write_batch(const char *dir, const struct cfg_batch *b, const s
 	bt.items = xcalloc(b->n, sizeof(*bt.items));
 	for (size_t i = 0; i < b->n; i++)
 		arena_init(&bt.items[i].f.arena);
-	bt.real = realpath(dir, NULL);
-	if (!bt.real) {
-		rc = jerror_set(err, errno == ENOENT ? JERR_CONFIG : JERR_IO, "could not open config directory \"%s\": %s",
-				dir, strerror(errno));
+	if ((rc = cw_open_dir(dir, &bt.real, &bt.lock_fd, &bt.pl, err)))
 		goto out;
-	}
-	if ((rc = cw_lock_dir(bt.real, &bt.lock_fd, err)))
-		goto out;
-	cw_list_files(bt.real, &bt.pl);
 	if ((rc = cw_stage_create(bt.real, &bt.stage, err)) || (rc = cw_stage_copy(bt.real, &bt.pl, bt.stage, err)))
 		goto out;
 	for (size_t i = 0; i < b->n; i++)

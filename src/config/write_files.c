@@ -237,6 +237,20 @@ enum jerr cw_lock_dir(const char *dir, int *fd_out, struct jerror *err)
 	return JERR_OK;
 }
 
+enum jerr cw_open_dir(const char *dir, char **real, int *lock_fd, struct path_list *pl, struct jerror *err)
+{
+	enum jerr rc;
+
+	*real = realpath(dir, NULL);
+	if (!*real)
+		return jerror_set(err, errno == ENOENT ? JERR_CONFIG : JERR_IO,
+				  "could not open config directory \"%s\": %s", dir, strerror(errno));
+	if ((rc = cw_lock_dir(*real, lock_fd, err)))
+		return rc;
+	cw_list_files(*real, pl);
+	return JERR_OK;
+}
+
 void cw_unlock_dir(int fd)
 {
 	if (fd >= 0)

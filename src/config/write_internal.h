@@ -8,7 +8,7 @@
  *   write_secrets.c  secret options: moving them to the secrets file, masking, dropping
  *
  * cw_ names are shared between these files only. Order of calls in a write (write.c):
- * cw_lock_dir, cw_list_files, cw_find_object, cw_take_secrets, cw_new_file_text,
+ * cw_open_dir (cw_lock_dir, cw_list_files), cw_find_object, cw_take_secrets, cw_new_file_text,
  * staging (cw_make_parents, cw_write_plain), then cw_lock_secrets / cw_secrets_read /
  * cw_secrets_write, cw_write_atomic, cw_drop_unused_secrets; cw_remove_tree and the
  * _release calls on every path.
@@ -71,6 +71,12 @@ void cw_unlock_dir(int fd);
 /* Every *.json and *.js file under root (what config_load reads), relative paths, sorted. */
 void cw_list_files(const char *root, struct path_list *pl);
 void cw_path_list_release(struct path_list *pl);
+/*
+ * The config directory dir of a write, opened: *real its realpath (owned), locked
+ * (*lock_fd, cw_lock_dir) and its files listed in *pl (cw_list_files). What is set
+ * stays set on failure, for the caller's release.
+ */
+enum jerr cw_open_dir(const char *dir, char **real, int *lock_fd, struct path_list *pl, struct jerror *err);
 /*
  * Find object (cls, id) in the files pl of dir: the first one in path order, as the
  * loader sees it (files that do not parse are skipped: validation reports them).

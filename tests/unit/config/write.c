@@ -1329,6 +1329,33 @@ static void test_batch_usage_errors(void **state)
 	free(msg);
 }
 
+/* A config directory that is not there: config_write and config_write_batch name it, nothing is made. */
+static void test_missing_dir(void **state)
+{
+	struct fixture *f = *state;
+	char *dir = path_join(f->root, "nope");
+	struct cfg_write w = { .op = CFG_WRITE_CREATE, .cls = CLASS_MODEL, .object_json = NEW_MODEL };
+	const struct cfg_batch_item items[] = { { CLASS_MODEL, NEW_MODEL } };
+	struct cfg_batch b = { .items = items, .n = 1, .mode = CFG_BATCH_UPSERT };
+	struct cfg_write_result res;
+	struct cfg_batch_result bres;
+	struct jerror err = JERROR_INIT;
+	struct strbuf want = STRBUF_INIT;
+
+	strbuf_addf(&want, "could not open config directory \"%s\": No such file or directory", dir);
+	assert_int_equal(config_write(dir, &w, &f->opts, &res, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, want.buf);
+	cfg_write_result_release(&res);
+	jerror_release(&err);
+	assert_int_equal(config_write_batch(dir, &b, &f->opts, &bres, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, want.buf);
+	cfg_batch_result_release(&bres);
+	jerror_release(&err);
+	assert_false(file_exists(f->root, "nope"));
+	strbuf_release(&want);
+	free(dir);
+}
+
 /* Two objects of one array file updated in one write: both changes, every other byte kept. */
 static void test_batch_same_file(void **state)
 {
@@ -1524,6 +1551,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_new_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_validated_together, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_usage_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_same_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_approve, setup, teardown),
