@@ -324,6 +324,27 @@ enum jerr cw_stage_opts_for(const char *dir, const struct config_opts *opts, str
 	return JERR_OK;
 }
 
+enum jerr cw_stage_load(const char *dir, const char *stage, const struct config_opts *opts,
+			const struct secret_list *add, char **root_dir, struct config **cfg, struct jerror *err)
+{
+	struct config_opts so;
+	struct cw_stage_env senv = { opts, add };
+	struct jerror lerr = JERROR_INIT;
+	enum jerr rc;
+
+	if ((rc = cw_stage_opts_for(dir, opts, &so, root_dir, err)))
+		return rc;
+	so.getenv_fn = cw_stage_getenv;
+	so.getenv_ctx = &senv;
+	rc = config_load(stage, &so, cfg, &lerr);
+	if (*cfg)
+		(*cfg)->dir = arena_strdup(&(*cfg)->arena, dir);
+	if (rc && !(rc == JERR_CONFIG && *cfg))
+		cw_copy_error(rc, &lerr, err);
+	jerror_release(&lerr);
+	return rc;
+}
+
 /* ---- config_write, step by step ---- */
 
 /* One config_write: what the steps hand each other; everything owned is freed by job_release. */
@@ -461,19 +482,11 @@ const struct cfg_diag *cw_first_error(const struct config *cfg)
 static enum jerr write_validate(struct write_job *job, struct cfg_write_result *res, struct jerror *err)
 {
 	const struct cfg_write *w = job->w;
-	struct config_opts stage_opts;
-	struct cw_stage_env senv = { job->opts, &job->add };
-	struct jerror lerr = JERROR_INIT;
 	enum jerr rc;
 
-	if ((rc = stage_change(job->real, &job->pl, job->rel, job->text, &job->stage, err)) ||
-	    (rc = cw_stage_opts_for(job->dir, job->opts, &stage_opts, &job->root_dir, err)))
+	if ((rc = stage_change(job->real, &job->pl, job->rel, job->text, &job->stage, err)))
 		return rc;
-	stage_opts.getenv_fn = cw_stage_getenv;
-	stage_opts.getenv_ctx = &senv;
-	rc = config_load(job->stage, &stage_opts, &job->cfg, &lerr);
-	if (job->cfg)
-		job->cfg->dir = arena_strdup(&job->cfg->arena, job->dir);
+	rc = cw_stage_load(job->dir, job->stage, job->opts, &job->add, &job->root_dir, &job->cfg, err);
 	if (rc == JERR_CONFIG && job->cfg) {
 		const struct config *cfg = job->cfg;
 		jerror_set(err, JERR_CONFIG, "%s \"%s\" was not %s: the config would be invalid (%zu error%s)",
@@ -483,10 +496,7 @@ static enum jerr write_validate(struct write_job *job, struct cfg_write_result *
 		cw_invalid_detail(cfg, err);
 		res->cfg = job->cfg;
 		job->cfg = NULL;
-	} else if (rc) {
-		cw_copy_error(rc, &lerr, err);
 	}
-	jerror_release(&lerr);
 	return rc;
 }
 

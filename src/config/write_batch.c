@@ -221,28 +221,15 @@ static enum jerr apply_item(struct batch *bt, size_t i, struct cfg_batch_result 
 /* Step 3: load the staging copy. JERR_CONFIG: res->cfg takes the diagnostics. */
 static enum jerr batch_validate(struct batch *bt, struct cfg_batch_result *res, struct jerror *err)
 {
-	struct config_opts so;
-	struct cw_stage_env senv = { bt->opts, &bt->add };
-	struct jerror lerr = JERROR_INIT;
-	enum jerr rc;
+	enum jerr rc = cw_stage_load(bt->dir, bt->stage, bt->opts, &bt->add, &bt->root_dir, &bt->cfg, err);
 
-	if ((rc = cw_stage_opts_for(bt->dir, bt->opts, &so, &bt->root_dir, err)))
-		return rc;
-	so.getenv_fn = cw_stage_getenv;
-	so.getenv_ctx = &senv;
-	rc = config_load(bt->stage, &so, &bt->cfg, &lerr);
-	if (bt->cfg)
-		bt->cfg->dir = arena_strdup(&bt->cfg->arena, bt->dir);
 	if (rc == JERR_CONFIG && bt->cfg) {
 		jerror_set(err, JERR_CONFIG, "the %zu object%s were not written: the config would be invalid (%zu error%s)",
 			   bt->b->n, bt->b->n == 1 ? "" : "s", bt->cfg->n_errors, bt->cfg->n_errors == 1 ? "" : "s");
 		cw_invalid_detail(bt->cfg, err);
 		res->cfg = bt->cfg;
 		bt->cfg = NULL;
-	} else if (rc) {
-		cw_copy_error(rc, &lerr, err);
 	}
-	jerror_release(&lerr);
 	return rc;
 }
 

@@ -183,6 +183,15 @@ enum jerr cw_stage_copy(const char *dir, const struct path_list *pl, const char 
 /* The staging load's options: opts (NULL: defaults) rooted at dir's project root (*root_dir owned). */
 enum jerr cw_stage_opts_for(const char *dir, const struct config_opts *opts, struct config_opts *out,
 			    char **root_dir, struct jerror *err);
+/*
+ * Load the staging copy stage as config_load would load dir: opts (borrowed; NULL:
+ * defaults) rooted as cw_stage_opts_for roots them (*root_dir owned by the caller), the
+ * secrets add (borrowed) answering after the environment, *cfg (owned) named dir. Returns
+ * config_load's answer; every failure but an invalid config (JERR_CONFIG with *cfg, its
+ * diagnostics: the caller's message) is copied into err.
+ */
+enum jerr cw_stage_load(const char *dir, const char *stage, const struct config_opts *opts,
+			const struct secret_list *add, char **root_dir, struct config **cfg, struct jerror *err);
 /* The first error diagnostic of cfg, or NULL. */
 const struct cfg_diag *cw_first_error(const struct config *cfg);
 /* A staging copy that would not validate: err's detail names its first error (file,
