@@ -31,6 +31,16 @@ bool ld_skip_export_only(struct loader *ld, const struct where *w, const struct 
 	return true;
 }
 
+void ld_check_app_type(struct loader *ld, const struct where *w, const struct j5_member *app_m,
+		       const struct app_x *ax, const char *what, const char *type, const char *app_type)
+{
+	if (!ax || !ax->cat || !ax->cat->supported || !strcmp(ax->a.type, app_type) ||
+	    (!strcmp(app_type, "snowflake") && !strcmp(ax->a.type, "snowflake-keypair")))
+		return;
+	ld_err(ld, w, NPOS(app_m->value), "appId", NULL, "%s type \"%s\" needs %s %s app, but app \"%s\" is of type \"%s\"",
+	       what, type, ld_article(app_type), app_type, ax->a.id, ax->a.type);
+}
+
 /*
  * Does the file option opt (of an app that reads files) lie outside the data directory
  * (config_opts.data_dir, `joey serve`)? Then messages never quote the file's content.

@@ -292,6 +292,15 @@ void ld_load_alert(struct loader *ld, const struct where *w, const struct j5_nod
  */
 bool ld_skip_export_only(struct loader *ld, const struct where *w, const struct j5_member *tm,
 			 const char *type, const char *what);
+/*
+ * The app ax (resolved from appId, at app_m; NULL: nothing to check) of a source or
+ * destination (what) of type type, checked against the app type its catalog entry wants
+ * (app_type): 'source type "X" needs a Y app, but app "Z" is of type "W"' (app.c). A
+ * snowflake-keypair app serves where a snowflake app is wanted; an unsupported app type
+ * is reported elsewhere.
+ */
+void ld_check_app_type(struct loader *ld, const struct where *w, const struct j5_member *app_m,
+		       const struct app_x *ax, const char *what, const char *type, const char *app_type);
 /* filters: [{key, op, match}] of obj into *out (arena), *n_out (property.c). */
 void ld_read_filters(struct loader *ld, const struct where *w, const struct j5_node *obj, struct cfg_filter **out,
 		     size_t *n_out);

@@ -471,10 +471,8 @@ void ld_link_destinations(struct loader *ld, const struct link_set *ls)
 		const struct catalog_destination *cat = catalog_destination(x->d.type);
 		x->d.app = ax ? &ax->a : NULL;
 		x->d.model = mx ? &mx->m : NULL;
-		if (ax && ax->cat && ax->cat->supported && cat && strcmp(ax->a.type, cat->app_type))
-			ld_err(ld, &x->w, NPOS(x->app_m->value), "appId", NULL,
-			       "destination type \"%s\" needs %s %s app, but app \"%s\" is of type \"%s\"", x->d.type,
-			       ld_article(cat->app_type), cat->app_type, ax->a.id, ax->a.type);
+		if (cat)
+			ld_check_app_type(ld, &x->w, x->app_m, ax, "destination", x->d.type, cat->app_type);
 		link_destination(ld, x, (void **)ls->props, ls->np, (void **)ls->groups, ls->ng);
 		link_sync_log(ld, x, ls->apps, ls->na, ls->srcs, ls->ns);
 	}

@@ -76,11 +76,8 @@ void ld_link_sources(struct loader *ld, const struct link_set *ls)
 		struct model_x *mx = ld_resolve(ld, &x->w, x->model_m, x->model_id, "modelId", CLASS_MODEL, (void **)ls->models, ls->nm);
 		x->s.app = ax ? &ax->a : NULL;
 		x->s.model = mx ? &mx->m : NULL;
-		if (ax && ax->cat && ax->cat->supported && x->cat && strcmp(ax->a.type, x->cat->app_type) &&
-		    !(!strcmp(x->cat->app_type, "snowflake") && !strcmp(ax->a.type, "snowflake-keypair")))
-			ld_err(ld, &x->w, NPOS(x->app_m->value), "appId", NULL,
-			       "source type \"%s\" needs %s %s app, but app \"%s\" is of type \"%s\"", x->s.type,
-			       ld_article(x->cat->app_type), x->cat->app_type, ax->a.id, ax->a.type);
+		if (x->cat)
+			ld_check_app_type(ld, &x->w, x->app_m, ax, "source", x->s.type, x->cat->app_type);
 	}
 }
 
