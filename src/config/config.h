@@ -178,6 +178,13 @@ const struct cfg_option *cfg_options_get(const struct cfg_options *o, const char
 const char *cfg_options_str(const struct cfg_options *o, const char *key);
 /* What may be shown for an option: the value, or "${NAME}"/"****" for secrets (borrowed). */
 const char *config_option_display(const struct cfg_option *opt);
+/*
+ * Is s[0..n) a name "${NAME}" may refer to: letters, digits and underscores, not starting
+ * with a digit, at most CONFIG_ENV_NAME_MAX characters? The loader's check of a
+ * reference, and the secrets file's of a secret's name.
+ */
+#define CONFIG_ENV_NAME_MAX 255
+bool config_env_name_ok(const char *s, size_t n);
 
 /* ---- classes ---- */
 

@@ -114,9 +114,9 @@ void ld_load_secrets(struct loader *ld)
 	ld->secrets = root;
 }
 
-static bool is_env_name(const char *s, size_t n)
+bool config_env_name_ok(const char *s, size_t n)
 {
-	if (n == 0 || n > 255 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+	if (n == 0 || n > CONFIG_ENV_NAME_MAX || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
@@ -244,7 +244,7 @@ void ld_read_options(struct loader *ld, const struct where *w, const struct j5_n
 			opt->ref = v->str;
 			opt->secret = true;
 			opt->env_name = name;
-			if (!is_env_name(name, v->len - 3)) {
+			if (!config_env_name_ok(name, v->len - 3)) {
 				ld_err(ld, w, NPOS(v), field,
 				       "write \"${NAME}\" with letters, digits and underscores only",
 				       "invalid environment variable reference \"%s\"", v->str);

@@ -111,8 +111,6 @@ struct secret_list {
 	size_t n, alloc;
 };
 
-/* Is s a valid environment variable name (as the loader's "${NAME}" check)? */
-bool cw_env_name_ok(const char *s);
 /* "${NAME}" (any text between the braces: the loader reports a bad name). */
 bool cw_is_reference(const char *s, size_t len);
 /* name in opts' getenv hook when set, else the environment (borrowed; NULL: unset). */

@@ -19,19 +19,6 @@
 #include "config/catalog.h"
 #include "config/write.h"
 
-#define MAX_ENV_NAME 255  /* as the loader's "${NAME}" check */
-
-bool cw_env_name_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > MAX_ENV_NAME || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
-			return false;
-	return true;
-}
-
 /* "${NAME}" (any text between the braces: the loader reports a bad name). */
 bool cw_is_reference(const char *s, size_t len)
 {
@@ -194,7 +181,7 @@ enum jerr cw_take_secrets(json_t *obj, const struct j5_node *old, enum cfg_class
 			json_object_iter_set_new(options, it, cw_j5_to_json(m->value));
 			continue;
 		}
-		if (len <= MAX_ENV_NAME && !strchr(s, '=')) {
+		if (len <= CONFIG_ENV_NAME_MAX && !strchr(s, '=')) {
 			struct strbuf envn = STRBUF_INIT;
 			const char *cn = cfg_class_name(cls);
 			strbuf_addstr(&envn, "GROUPAROO_OPTION__");
@@ -224,7 +211,7 @@ enum jerr cw_take_secrets(json_t *obj, const struct j5_node *old, enum cfg_class
 			jerror_hint(err, "use a \"${NAME}\" reference to an environment variable");
 			return JERR_USAGE;
 		}
-		if (strlen(name) > MAX_ENV_NAME) {
+		if (strlen(name) > CONFIG_ENV_NAME_MAX) {
 			free(name);
 			jerror_set(err, JERR_USAGE, "option \"%.100s\" of %s \"%s\": the secret name would be too long",
 				   key, cfg_class_name(cls), id);
@@ -386,7 +373,7 @@ enum jerr secrets_set(const char *path, const char *name, const char *value, str
 
 	if (!path)
 		return jerror_set(err, JERR_USAGE, "no secrets file is configured");
-	if (!cw_env_name_ok(name)) {
+	if (!name || !config_env_name_ok(name, strlen(name))) {
 		jerror_set(err, JERR_USAGE, "invalid secret name \"%.100s\"", name ? name : "");
 		jerror_hint(err, "use letters, digits and underscores, not starting with a digit");
 		return JERR_USAGE;

@@ -1026,6 +1026,22 @@ static void test_loader_secrets_file(void **state)
 	config_free(cfg);
 	assert_int_equal(secrets_set(f->secrets, "1BAD", "x", &err), JERR_USAGE);
 	assert_int_equal(secrets_set(f->secrets, "A-B", "x", &err), JERR_USAGE);
+	assert_string_equal(err.msg.buf, "invalid secret name \"A-B\"");
+	jerror_release(&err);
+	assert_int_equal(secrets_set(f->secrets, "", "x", &err), JERR_USAGE);
+	jerror_release(&err);
+	assert_int_equal(secrets_set(f->secrets, NULL, "x", &err), JERR_USAGE);
+	assert_string_equal(err.msg.buf, "invalid secret name \"\"");
+	jerror_release(&err);
+	{ /* 255 characters at most, as a "${NAME}" reference */
+		char longest[257];
+		memset(longest, 'A', 256);
+		longest[256] = '\0';
+		assert_int_equal(secrets_set(f->secrets, longest, "x", &err), JERR_USAGE);
+		jerror_release(&err);
+		longest[255] = '\0';
+		assert_int_equal(secrets_set(f->secrets, longest, "x", &err), JERR_OK);
+	}
 	assert_int_equal(secrets_set(NULL, "A", "x", &err), JERR_USAGE);
 
 	/* readable by others: refused, naming the file, once */
