@@ -179,6 +179,11 @@ const char *cfg_options_str(const struct cfg_options *o, const char *key);
 /* What may be shown for an option: the value, or "${NAME}"/"****" for secrets (borrowed). */
 const char *config_option_display(const struct cfg_option *opt);
 /*
+ * Is s[0..n) written as a reference "${NAME}" (any text between the braces: the loader
+ * reports a bad name, config_env_name_ok)?
+ */
+bool config_is_reference(const char *s, size_t n);
+/*
  * Is s[0..n) a name "${NAME}" may refer to: letters, digits and underscores, not starting
  * with a digit, at most CONFIG_ENV_NAME_MAX characters? The loader's check of a
  * reference, and the secrets file's of a secret's name.

@@ -144,8 +144,7 @@ static const char *grouparoo_value(const struct guard *g, const char *s)
 
 static bool is_reference(const struct guard *g, const char *s)
 {
-	size_t n = strlen(s);
-	return (n > 3 && s[0] == '$' && s[1] == '{' && s[n - 1] == '}') || grouparoo_value(g, s);
+	return config_is_reference(s, strlen(s)) || grouparoo_value(g, s);
 }
 
 static bool sensitive(const struct guard *g, const char *key);

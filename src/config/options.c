@@ -114,6 +114,11 @@ void ld_load_secrets(struct loader *ld)
 	ld->secrets = root;
 }
 
+bool config_is_reference(const char *s, size_t n)
+{
+	return n > 3 && s[0] == '$' && s[1] == '{' && s[n - 1] == '}';
+}
+
 bool config_env_name_ok(const char *s, size_t n)
 {
 	if (n == 0 || n > CONFIG_ENV_NAME_MAX || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
@@ -224,7 +229,7 @@ void ld_read_options(struct loader *ld, const struct where *w, const struct j5_n
 		}
 		opt->kind = OPT_STRING;
 		opt->str = v->str;
-		if (v->len > 3 && v->str[0] == '$' && v->str[1] == '{' && v->str[v->len - 1] == '}') {
+		if (config_is_reference(v->str, v->len)) {
 			const char *name = arena_strndup(ld->a, v->str + 2, v->len - 3);
 			const char *val;
 			if (!c)

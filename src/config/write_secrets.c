@@ -19,13 +19,6 @@
 #include "config/catalog.h"
 #include "config/write.h"
 
-/* "${NAME}" (any text between the braces: the loader reports a bad name). */
-bool cw_is_reference(const char *s, size_t len)
-{
-	return len > 3 && s[0] == '$' && s[1] == '{' && s[len - 1] == '}';
-}
-
-
 const char *cw_env_lookup(const struct config_opts *opts, const char *name)
 {
 	if (opts && opts->getenv_fn)
@@ -166,7 +159,7 @@ enum jerr cw_take_secrets(json_t *obj, const struct j5_node *old, enum cfg_class
 			continue;
 		s = json_string_value(v);
 		len = json_string_length(v);
-		if (len == 0 || cw_is_reference(s, len))
+		if (len == 0 || config_is_reference(s, len))
 			continue;
 		if (!strcmp(s, "****")) {
 			const struct j5_member *m = old_opts && old_opts->value->type == J5_OBJECT
@@ -253,7 +246,7 @@ void cw_mask_secrets(json_t *obj, enum cfg_class cls)
 		json_t *v = json_object_iter_value(it);
 		if (!json_is_string(v) || !json_string_length(v) ||
 		    !option_sensitive(cls, type, json_object_iter_key(it)) ||
-		    cw_is_reference(json_string_value(v), json_string_length(v)))
+		    config_is_reference(json_string_value(v), json_string_length(v)))
 			continue;
 		json_object_iter_set_new(options, it, json_string("****"));
 	}
@@ -428,7 +421,7 @@ void cw_drop_unused_secrets(const char *path, int held_fd, const struct j5_node 
 	for (size_t i = 0; i < om->value->n; i++) {
 		const struct j5_node *v = om->value->members[i].value;
 		char *name;
-		if (v->type != J5_STRING || !cw_is_reference(v->str, v->len) || strncmp(v->str, "${JOEY_SECRET_", 14))
+		if (v->type != J5_STRING || !config_is_reference(v->str, v->len) || strncmp(v->str, "${JOEY_SECRET_", 14))
 			continue;
 		name = xstrndup(v->str + 2, v->len - 3);
 		if (!cfg_uses_name(cfg, name)) {
