@@ -452,6 +452,9 @@ struct config_opts {
 	size_t snapshot_len;
 };
 
+/* The environment variable name as opts (may be NULL) see it: their getenv_fn, else getenv. Borrowed; NULL: unset. */
+const char *config_getenv(const struct config_opts *opts, const char *name);
+
 /*
  * Load and validate the config directory dir (borrowed). On return *out always
  * holds a config (free with config_free), even on failure, unless the directory

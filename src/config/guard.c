@@ -116,13 +116,6 @@ struct guard {
 	const char *cls;                   /* "App" or "Alert", for messages */
 };
 
-static const char *env_get(const struct config_opts *opts, const char *name)
-{
-	if (opts && opts->getenv_fn)
-		return opts->getenv_fn(name, opts->getenv_ctx);
-	return getenv(name);
-}
-
 static const char *str_of(const json_t *obj, const char *key)
 {
 	const json_t *v = obj ? json_object_get(obj, key) : NULL;
@@ -136,7 +129,7 @@ static const char *grouparoo_value(const struct guard *g, const char *s)
 	const char *v = NULL;
 	if (*s && strlen(s) <= 255 && !strchr(s, '=')) {
 		strbuf_addf(&sb, "GROUPAROO_OPTION__APP__%s", s);
-		v = env_get(g->opts, sb.buf);
+		v = config_getenv(g->opts, sb.buf);
 	}
 	strbuf_release(&sb);
 	return v;

@@ -18,10 +18,10 @@
 
 /* ---- options and secrets ---- */
 
-static const char *env_get(struct loader *ld, const char *name)
+const char *config_getenv(const struct config_opts *opts, const char *name)
 {
-	if (ld->opts && ld->opts->getenv_fn)
-		return ld->opts->getenv_fn(name, ld->opts->getenv_ctx);
+	if (opts && opts->getenv_fn)
+		return opts->getenv_fn(name, opts->getenv_ctx);
 	return getenv(name);
 }
 
@@ -256,7 +256,7 @@ void ld_read_options(struct loader *ld, const struct where *w, const struct j5_n
 				opt->str = "";
 				continue;
 			}
-			val = env_get(ld, name);
+			val = config_getenv(ld->opts, name);
 			if (!val)
 				val = secret_get(ld, name);
 			if (!val) {
@@ -276,7 +276,7 @@ void ld_read_options(struct loader *ld, const struct where *w, const struct j5_n
 		}
 		if (v->len <= 255 && !strchr(v->str, '=')) {
 			const char *envn = arena_printf(ld->a, "GROUPAROO_OPTION__%s__%s", topic, v->str);
-			const char *val = env_get(ld, envn);
+			const char *val = config_getenv(ld->opts, envn);
 			if (!val)
 				continue;
 			opt->ref = v->str;

@@ -207,7 +207,7 @@ bool cw_has_objects(const json_t *arr)
 const char *cw_stage_getenv(const char *name, void *ctx)
 {
 	const struct cw_stage_env *se = ctx;
-	const char *v = cw_env_lookup(se->opts, name);
+	const char *v = config_getenv(se->opts, name);
 	for (size_t i = 0; !v && i < se->add->n; i++)
 		if (!strcmp(se->add->items[i].name, name))
 			v = se->add->items[i].value;

@@ -111,8 +111,6 @@ struct secret_list {
 	size_t n, alloc;
 };
 
-/* name in opts' getenv hook when set, else the environment (borrowed; NULL: unset). */
-const char *cw_env_lookup(const struct config_opts *opts, const char *name);
 void cw_secret_list_release(struct secret_list *l);
 /*
  * Secrets of obj (a new or replacing object, modified in place; old: the stored one or

@@ -19,13 +19,6 @@
 #include "config/catalog.h"
 #include "config/write.h"
 
-const char *cw_env_lookup(const struct config_opts *opts, const char *name)
-{
-	if (opts && opts->getenv_fn)
-		return opts->getenv_fn(name, opts->getenv_ctx);
-	return getenv(name);
-}
-
 /* ---- secrets ---- */
 
 void cw_secret_list_release(struct secret_list *l)
@@ -181,7 +174,7 @@ enum jerr cw_take_secrets(json_t *obj, const struct j5_node *old, enum cfg_class
 			for (const char *p = cn; *p; p++)
 				strbuf_addch(&envn, toupper((unsigned char)*p));
 			strbuf_addf(&envn, "__%s", s);
-			if (cw_env_lookup(opts, envn.buf)) {
+			if (config_getenv(opts, envn.buf)) {
 				strbuf_release(&envn);
 				continue; /* Grouparoo's reference form, resolved by the loader */
 			}
