@@ -385,8 +385,12 @@ void accounts_close(struct accounts *a)
 
 /* ---- users ---- */
 
-static enum jerr hash_password(const char *pw, char *out, struct jerror *err)
+/* The hash of pw, name's new password, into out; JERR_USAGE when pw is refused (acct_password_problem). */
+static enum jerr hash_new_password(const char *name, const char *pw, char *out, struct jerror *err)
 {
+	const char *why = acct_password_problem(pw);
+	if (why)
+		return jerror_set(err, JERR_USAGE, "password for \"%s\" refused: %s", name, why);
 	if (crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
 			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
 		return jerror_set(err, JERR_INTERNAL, "could not hash a password (out of memory?)");
@@ -488,11 +492,8 @@ enum jerr accounts_user_add(struct accounts *a, const char *name, enum acct_role
 	}
 	if (role == ROLE_NONE)
 		return jerror_set(err, JERR_USAGE, "a user needs a role: admin, editor or viewer");
-	const char *why = acct_password_problem(password);
-	if (why)
-		return jerror_set(err, JERR_USAGE, "password for \"%s\" refused: %s", name, why);
 	char hash[crypto_pwhash_STRBYTES];
-	enum jerr rc = hash_password(password, hash, err);
+	enum jerr rc = hash_new_password(name, password, hash, err);
 	if (rc)
 		return rc;
 	lock_open(a);
@@ -522,11 +523,8 @@ static enum jerr delete_for_user(struct accounts *a, const char *sql, const char
 
 enum jerr accounts_user_passwd(struct accounts *a, const char *name, const char *password, struct jerror *err)
 {
-	const char *why = acct_password_problem(password);
-	if (why)
-		return jerror_set(err, JERR_USAGE, "password for \"%s\" refused: %s", name, why);
 	char hash[crypto_pwhash_STRBYTES];
-	enum jerr rc = hash_password(password, hash, err);
+	enum jerr rc = hash_new_password(name, password, hash, err);
 	if (rc)
 		return rc;
 	lock_open(a);
