@@ -424,9 +424,8 @@ void api_model(struct req *r, struct reply *out)
 		return;
 	struct cfg_ref *ref = server_cfg_get(r->s);
 	const struct config *cfg = ref->cfg;
-	const struct cfg_model *m = config_model(cfg, r->params[0]);
+	const struct cfg_model *m = req_param_model(r, out, cfg);
 	if (!m) {
-		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
 		server_cfg_put(r->s, ref);
 		return;
 	}
@@ -858,15 +857,13 @@ void api_samples(struct req *r, struct reply *out)
 	if (!limit)
 		limit = 3;
 	struct cfg_ref *ref = server_cfg_get(r->s);
-	const struct cfg_model *m = config_model(ref->cfg, r->params[0]);
+	const struct cfg_model *m = req_param_model(r, out, ref->cfg);
 	struct record_reader *rr = NULL;
 	struct jerror err = JERROR_INIT;
 	const struct record *rec = NULL;
 	enum jerr rc;
-	if (!m) {
-		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+	if (!m)
 		goto done;
-	}
 	json_t *props = json_object();
 	for (size_t i = 0; i < m->n_properties; i++)
 		json_object_set_new(props, m->properties[i]->key, json_array());

@@ -290,11 +290,9 @@ void act_group_preview(struct req *r, struct reply *out)
 	if (!body || !req_check_fields(body, fields, out) || !parse_preview_body(body, out, &group, &limit))
 		goto out;
 	ref = server_cfg_get(r->s);
-	const struct cfg_model *m = config_model(ref->cfg, r->params[0]);
-	if (!m) {
-		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+	const struct cfg_model *m = req_param_model(r, out, ref->cfg);
+	if (!m)
 		goto out;
-	}
 	json_t *mid = json_object_get(group, "modelId");
 	if (mid && (!json_is_string(mid) || strcmp(json_string_value(mid), m->id))) {
 		reply_error(out, 400, "the group belongs to another model", json_is_string(mid) ? json_string_value(mid) : NULL,
@@ -563,11 +561,9 @@ void api_records(struct req *r, struct reply *out)
 		limit = RECORDS_DEFAULT_PAGE;
 	ref = server_cfg_get(r->s);
 	const struct config *cfg = ref->cfg;
-	const struct cfg_model *m = config_model(cfg, r->params[0]);
-	if (!m) {
-		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+	const struct cfg_model *m = req_param_model(r, out, cfg);
+	if (!m)
 		goto out;
-	}
 	const char *q = req_query(r, "q"), *pname = req_query(r, "property"), *gname = req_query(r, "group");
 	const char *after_text = req_query(r, "after");
 	const struct cfg_group *g = NULL;
@@ -879,7 +875,7 @@ void api_record(struct req *r, struct reply *out)
 		return;
 	struct cfg_ref *ref = server_cfg_get(r->s);
 	const struct config *cfg = ref->cfg;
-	const struct cfg_model *m = config_model(cfg, r->params[0]);
+	const struct cfg_model *m = req_param_model(r, out, cfg);
 	struct record_reader *rr = NULL;
 	struct state *st = NULL;
 	struct jerror err = JERROR_INIT;
@@ -887,10 +883,8 @@ void api_record(struct req *r, struct reply *out)
 	struct rkey key;
 	enum jerr rc;
 
-	if (!m) {
-		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+	if (!m)
 		goto done;
-	}
 	if (!record_key_parse(m, r->params[1], &key)) {
 		reply_error(out, 400, "invalid record key", r->params[1],
 			    "this model's primary key is an integer; search by another property with "

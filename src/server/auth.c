@@ -449,11 +449,22 @@ static const char *body_str(json_t *j, const char *name, bool required, struct r
 	return json_string_value(v);
 }
 
-/* The request's JSON object if it has only the given fields, else NULL with the 400 set. */
-static json_t *body_with(struct req *r, struct reply *out, const char *const *fields)
+/*
+ * The request's JSON object if it has only the given fields, and their string members,
+ * in order, into v (one per field; a field after the first `required` may be absent:
+ * NULL). NULL with the 400 set at the first that is wrong; else the object, for the
+ * caller to json_decref (v borrows it).
+ */
+static json_t *body_strings(struct req *r, struct reply *out, const char *const *fields, size_t required,
+			    const char **v)
 {
 	json_t *j = req_json_body(r, out);
-	if (j && !req_check_fields(j, fields, out)) {
+	bool ok = j && req_check_fields(j, fields, out);
+	for (size_t i = 0; ok && fields[i]; i++) {
+		v[i] = body_str(j, fields[i], i < required, out);
+		ok = !out->status;
+	}
+	if (!ok) {
 		json_decref(j);
 		return NULL;
 	}
@@ -532,13 +543,13 @@ static bool password_check(struct req *r, struct reply *out, const char *user, c
 void act_login(struct req *r, struct reply *out)
 {
 	static const char *const fields[] = { "user", "password", NULL };
-	json_t *j = body_with(r, out, fields);
+	const char *v[2];
+	json_t *j = body_strings(r, out, fields, 2, v);
 	if (!j)
 		return;
-	const char *user = body_str(j, "user", true, out);
-	const char *pw = user ? body_str(j, "password", true, out) : NULL;
+	const char *user = v[0], *pw = v[1];
 	enum acct_role role = ROLE_NONE;
-	if (pw && password_check(r, out, user, pw, &role)) {
+	if (password_check(r, out, user, pw, &role)) {
 		snprintf(r->who.user, sizeof(r->who.user), "%s", user);
 		r->who.role = role;
 		r->who.via = "session";
@@ -569,16 +580,11 @@ void act_setup(struct req *r, struct reply *out)
 {
 	static const char *const fields[] = { "token", "user", "password", NULL };
 	struct auth *a = r->s->auth;
-	json_t *j = body_with(r, out, fields);
+	const char *v[3];
+	json_t *j = body_strings(r, out, fields, 3, v);
 	if (!j)
 		return;
-	const char *tok = body_str(j, "token", true, out);
-	const char *user = tok ? body_str(j, "user", true, out) : NULL;
-	const char *pw = user ? body_str(j, "password", true, out) : NULL;
-	if (!pw) {
-		json_decref(j);
-		return;
-	}
+	const char *tok = v[0], *user = v[1], *pw = v[2];
 	char h[65];
 	acct_hash_hex(tok, h);
 	pthread_mutex_lock(&a->lock);
@@ -637,15 +643,11 @@ void act_password(struct req *r, struct reply *out)
 		reply_error(out, 403, "sign in to change your password", "a token cannot change a password", NULL);
 		return;
 	}
-	json_t *j = body_with(r, out, fields);
+	const char *v[2];
+	json_t *j = body_strings(r, out, fields, 2, v);
 	if (!j)
 		return;
-	const char *cur = body_str(j, "current_password", true, out);
-	const char *nw = cur ? body_str(j, "new_password", true, out) : NULL;
-	if (!nw) {
-		json_decref(j);
-		return;
-	}
+	const char *cur = v[0], *nw = v[1];
 	enum acct_role role = ROLE_NONE;
 	struct jerror err = JERROR_INIT;
 	char user[ACCT_NAME_MAX + 1];
@@ -689,23 +691,20 @@ static unsigned usage_status(const struct jerror *err)
 void act_user_add(struct req *r, struct reply *out)
 {
 	static const char *const fields[] = { "name", "role", "password", NULL };
-	json_t *j = body_with(r, out, fields);
+	const char *v[3];
+	json_t *j = body_strings(r, out, fields, 3, v);
 	if (!j)
 		return;
-	const char *name = body_str(j, "name", true, out);
-	const char *role = name ? body_str(j, "role", true, out) : NULL;
-	const char *pw = role ? body_str(j, "password", true, out) : NULL;
+	const char *name = v[0], *role = v[1], *pw = v[2];
 	struct jerror err = JERROR_INIT;
-	if (pw) {
-		enum acct_role ro = acct_role_parse(role);
-		if (accounts_user_add(r->s->auth->acct, name, ro, pw, &err)) {
-			reply_jerror(out, usage_status(&err), &err);
-			jerror_release(&err);
-		} else {
-			json_t *after = json_pack("{s:s,s:s}", "name", name, "role", acct_role_name(ro));
-			auth_audit(r, "user.add", "user", name, NULL, after);
-			reply_json(out, 201, after);
-		}
+	enum acct_role ro = acct_role_parse(role);
+	if (accounts_user_add(r->s->auth->acct, name, ro, pw, &err)) {
+		reply_jerror(out, usage_status(&err), &err);
+		jerror_release(&err);
+	} else {
+		json_t *after = json_pack("{s:s,s:s}", "name", name, "role", acct_role_name(ro));
+		auth_audit(r, "user.add", "user", name, NULL, after);
+		reply_json(out, 201, after);
 	}
 	json_decref(j);
 }
@@ -714,15 +713,11 @@ void act_user_update(struct req *r, struct reply *out)
 {
 	static const char *const fields[] = { "role", "password", NULL };
 	const char *name = r->params[0];
-	json_t *j = body_with(r, out, fields);
+	const char *v[2];
+	json_t *j = body_strings(r, out, fields, 0, v);
 	if (!j)
 		return;
-	const char *role = body_str(j, "role", false, out);
-	const char *pw = !out->status ? body_str(j, "password", false, out) : NULL;
-	if (out->status) {
-		json_decref(j);
-		return;
-	}
+	const char *role = v[0], *pw = v[1];
 	if (!role && !pw) {
 		reply_error(out, 400, "nothing to change", NULL, "send \"role\" and/or \"password\"");
 		json_decref(j);
@@ -813,15 +808,11 @@ void act_token_create(struct req *r, struct reply *out)
 	static const char *const fields[] = { "label", "role", NULL };
 	if (!needs_account(r, out))
 		return;
-	json_t *j = body_with(r, out, fields);
+	const char *v[2];
+	json_t *j = body_strings(r, out, fields, 1, v);
 	if (!j)
 		return;
-	const char *label = body_str(j, "label", true, out);
-	const char *role = label ? body_str(j, "role", false, out) : NULL;
-	if (!label || out->status) {
-		json_decref(j);
-		return;
-	}
+	const char *label = v[0], *role = v[1];
 	enum acct_role ro = role ? acct_role_parse(role) : r->who.role;
 	if (ro > r->who.role) /* a token made with a token is capped by that token's role */
 		ro = ROLE_NONE;

@@ -143,6 +143,14 @@ bool req_param_id(const struct req *r, struct reply *out, const char *error, con
 	return false;
 }
 
+const struct cfg_model *req_param_model(const struct req *r, struct reply *out, const struct config *cfg)
+{
+	const struct cfg_model *m = config_model(cfg, r->params[0]);
+	if (!m)
+		reply_error(out, 404, "no such model", r->params[0], "GET /api/v1/models lists them");
+	return m;
+}
+
 json_t *req_json_body(const struct req *r, struct reply *out)
 {
 	json_error_t je;

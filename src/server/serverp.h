@@ -282,6 +282,8 @@ bool req_no_body(const struct req *r, struct reply *out);
  * the parameter as detail, and hint (may be NULL).
  */
 bool req_param_id(const struct req *r, struct reply *out, const char *error, const char *hint, long long *id);
+/* The model of cfg the first path parameter names; NULL: a 404 naming the parameter. */
+const struct cfg_model *req_param_model(const struct req *r, struct reply *out, const struct config *cfg);
 /* Parse the body as a JSON object (400 on failure). NULL and *out filled on failure. */
 json_t *req_json_body(const struct req *r, struct reply *out);
 /* Reply helpers: reply_json steals j. */

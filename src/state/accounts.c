@@ -189,6 +189,31 @@ static sqlite3_stmt *prep_args(struct accounts *a, struct jerror *err, const cha
 	return st;
 }
 
+/*
+ * Read at most one row (the lock held): prepare sql, bind as prep_bound, step once. *row is
+ * the statement on its row (the caller reads it, then finalizes it), or NULL when there is
+ * none (finalized here) or on failure: JERR_STATE, err saying "<what> failed" (or that the
+ * query could not be prepared).
+ */
+static enum jerr read_row(struct accounts *a, sqlite3_stmt **row, const char *what, struct jerror *err,
+			  const char *sql, const char *types, ...)
+{
+	va_list ap;
+	va_start(ap, types);
+	sqlite3_stmt *st = prep_bound(a, err, sql, types, ap);
+	va_end(ap);
+	*row = NULL;
+	if (!st)
+		return JERR_STATE;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*row = st;
+		return JERR_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? JERR_OK : db_fail(a, err, what);
+}
+
 /* Run one statement that returns no rows (the lock held), binds as prep_bound. */
 static enum jerr exec_sql(struct accounts *a, const char *what, struct jerror *err, const char *sql, const char *types,
 			  ...)
@@ -259,6 +284,18 @@ static void lock_open(struct accounts *a)
 static void unlock(struct accounts *a)
 {
 	pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * Take the lock, then read_row sql, whose one parameter is the hash of secret (into h, for
+ * the caller's later statements). The caller unlocks.
+ */
+static enum jerr lock_read_hashed(struct accounts *a, const char *secret, char h[65], const char *what,
+				  const char *sql, sqlite3_stmt **row, struct jerror *err)
+{
+	acct_hash_hex(secret, h);
+	lock_open(a);
+	return read_row(a, row, what, err, sql, "t", h);
 }
 
 /* ---- open / close ---- */
@@ -348,8 +385,12 @@ void accounts_close(struct accounts *a)
 
 /* ---- users ---- */
 
-static enum jerr hash_password(const char *pw, char *out, struct jerror *err)
+/* The hash of pw, name's new password, into out; JERR_USAGE when pw is refused (acct_password_problem). */
+static enum jerr hash_new_password(const char *name, const char *pw, char *out, struct jerror *err)
 {
+	const char *why = acct_password_problem(pw);
+	if (why)
+		return jerror_set(err, JERR_USAGE, "password for \"%s\" refused: %s", name, why);
 	if (crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
 			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
 		return jerror_set(err, JERR_INTERNAL, "could not hash a password (out of memory?)");
@@ -360,16 +401,13 @@ static enum jerr hash_password(const char *pw, char *out, struct jerror *err)
 static enum jerr user_role_locked(struct accounts *a, const char *name, enum acct_role *role, struct jerror *err)
 {
 	*role = ROLE_NONE;
-	sqlite3_stmt *st = prep_args(a, err, "SELECT role FROM users WHERE name = ?", "t", name);
-	if (!st)
-		return JERR_STATE;
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	sqlite3_stmt *st;
+	enum jerr rc = read_row(a, &st, "reading a user", err, "SELECT role FROM users WHERE name = ?", "t", name);
+	if (st) {
 		*role = acct_role_parse((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_fail(a, err, "reading a user");
-	return JERR_OK;
+		sqlite3_finalize(st);
+	}
+	return rc;
 }
 
 /*
@@ -454,11 +492,8 @@ enum jerr accounts_user_add(struct accounts *a, const char *name, enum acct_role
 	}
 	if (role == ROLE_NONE)
 		return jerror_set(err, JERR_USAGE, "a user needs a role: admin, editor or viewer");
-	const char *why = acct_password_problem(password);
-	if (why)
-		return jerror_set(err, JERR_USAGE, "password for \"%s\" refused: %s", name, why);
 	char hash[crypto_pwhash_STRBYTES];
-	enum jerr rc = hash_password(password, hash, err);
+	enum jerr rc = hash_new_password(name, password, hash, err);
 	if (rc)
 		return rc;
 	lock_open(a);
@@ -488,11 +523,8 @@ static enum jerr delete_for_user(struct accounts *a, const char *sql, const char
 
 enum jerr accounts_user_passwd(struct accounts *a, const char *name, const char *password, struct jerror *err)
 {
-	const char *why = acct_password_problem(password);
-	if (why)
-		return jerror_set(err, JERR_USAGE, "password for \"%s\" refused: %s", name, why);
 	char hash[crypto_pwhash_STRBYTES];
-	enum jerr rc = hash_password(password, hash, err);
+	enum jerr rc = hash_new_password(name, password, hash, err);
 	if (rc)
 		return rc;
 	lock_open(a);
@@ -615,21 +647,18 @@ enum jerr accounts_login(struct accounts *a, const char *name, const char *passw
 	char hash[crypto_pwhash_STRBYTES] = "";
 	enum acct_role r = ROLE_NONE;
 	lock_open(a);
-	sqlite3_stmt *st = prep_args(a, err, "SELECT role, pw_hash FROM users WHERE name = ?", "t", name);
-	if (!st) {
-		unlock(a);
-		return JERR_STATE;
-	}
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	sqlite3_stmt *st;
+	enum jerr rc = read_row(a, &st, "reading a user", err, "SELECT role, pw_hash FROM users WHERE name = ?", "t",
+				name);
+	if (st) {
 		r = acct_role_parse((const char *)sqlite3_column_text(st, 0));
 		const char *h = (const char *)sqlite3_column_text(st, 1);
 		snprintf(hash, sizeof(hash), "%s", h ? h : "");
+		sqlite3_finalize(st);
 	}
-	sqlite3_finalize(st);
 	unlock(a);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_fail(a, err, "reading a user");
+	if (rc)
+		return rc;
 	size_t pwlen = password ? strlen(password) : 0;
 	if (pwlen > ACCT_PASSWORD_MAX)
 		pwlen = ACCT_PASSWORD_MAX; /* the work stays bounded; such a password never matches */
@@ -694,27 +723,13 @@ enum jerr accounts_session_get(struct accounts *a, const char *cookie, int64_t n
 	if (!hex64(cookie))
 		return JERR_OK;
 	char h[65];
-	acct_hash_hex(cookie, h);
-	lock_open(a);
-	sqlite3_stmt *st = prep_args(
-		a, err,
-		"SELECT s.user, u.role, s.csrf, s.created_at, s.last_seen_at FROM sessions s "
-		"JOIN users u ON u.name = s.user WHERE s.id_hash = ?",
-		"t", h);
-	enum jerr rc = JERR_STATE;
+	sqlite3_stmt *st;
+	enum jerr rc = lock_read_hashed(a, cookie, h, "reading a session",
+					"SELECT s.user, u.role, s.csrf, s.created_at, s.last_seen_at FROM sessions s "
+					"JOIN users u ON u.name = s.user WHERE s.id_hash = ?",
+					&st, err);
 	if (!st)
 		goto out;
-	int r = sqlite3_step(st);
-	if (r == SQLITE_DONE) {
-		sqlite3_finalize(st);
-		rc = JERR_OK;
-		goto out;
-	}
-	if (r != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		rc = db_fail(a, err, "reading a session");
-		goto out;
-	}
 	int64_t created = sqlite3_column_int64(st, 3), seen = sqlite3_column_int64(st, 4);
 	bool expired = now - seen > idle_ms || now - created > max_ms;
 	if (!expired) {
@@ -795,35 +810,23 @@ enum jerr accounts_token_get(struct accounts *a, const char *plaintext, struct a
 	if (!plaintext || strlen(plaintext) != ACCT_TOKEN_LEN || strncmp(plaintext, ACCT_TOKEN_PREFIX, 5))
 		return JERR_OK;
 	char h[65];
-	acct_hash_hex(plaintext, h);
-	lock_open(a);
-	sqlite3_stmt *st = prep_args(
-		a, err,
-		"SELECT t.id, t.user, t.role, u.role FROM api_tokens t JOIN users u ON u.name = t.user "
-		"WHERE t.token_hash = ? AND t.revoked_at IS NULL",
-		"t", h);
-	enum jerr rc = JERR_STATE;
+	sqlite3_stmt *st;
+	enum jerr rc = lock_read_hashed(a, plaintext, h, "reading a token",
+					"SELECT t.id, t.user, t.role, u.role FROM api_tokens t JOIN users u ON u.name = t.user "
+					"WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+					&st, err);
 	if (!st)
 		goto out;
-	int r = sqlite3_step(st);
-	if (r == SQLITE_ROW) {
-		memset(p, 0, sizeof(*p));
-		p->token_id = sqlite3_column_int64(st, 0);
-		snprintf(p->user, sizeof(p->user), "%s", (const char *)sqlite3_column_text(st, 1));
-		enum acct_role tr = acct_role_parse((const char *)sqlite3_column_text(st, 2));
-		enum acct_role ur = acct_role_parse((const char *)sqlite3_column_text(st, 3));
-		p->role = tr < ur ? tr : ur;
-		p->via = "token";
-	}
+	memset(p, 0, sizeof(*p));
+	p->token_id = sqlite3_column_int64(st, 0);
+	snprintf(p->user, sizeof(p->user), "%s", (const char *)sqlite3_column_text(st, 1));
+	enum acct_role tr = acct_role_parse((const char *)sqlite3_column_text(st, 2));
+	enum acct_role ur = acct_role_parse((const char *)sqlite3_column_text(st, 3));
+	p->role = tr < ur ? tr : ur;
+	p->via = "token";
 	sqlite3_finalize(st);
-	if (r != SQLITE_ROW && r != SQLITE_DONE) {
-		rc = db_fail(a, err, "reading a token");
-		goto out;
-	}
-	rc = JERR_OK;
-	if (r == SQLITE_ROW &&
-	    !(rc = exec_sql(a, "recording a token's use", err, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", "ii",
-			    time_now_ms(), p->token_id)))
+	if (!(rc = exec_sql(a, "recording a token's use", err, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?",
+			    "ii", time_now_ms(), p->token_id)))
 		*found = p->role != ROLE_NONE;
 out:
 	unlock(a);

@@ -356,5 +356,13 @@ enum run_status state_run_status_parse(const char *name);
  * `other` ("schema", "file") for --state.
  */
 enum jerr state_check_newer(const char *path, int64_t version, const char *other, struct jerror *err) JOEY_WUR;
+/*
+ * The rows of every table of state_tables that st's schema version has, deleted the last
+ * table first (the ledger before the runs it refers to): del runs "DELETE FROM <table>"
+ * (borrowed for the call) on st; the first failure ends it. For the back ends' clear.
+ */
+enum jerr state_delete_tables(struct state *st,
+			      enum jerr (*del)(struct state *st, const char *sql, struct jerror *err),
+			      struct jerror *err) JOEY_WUR;
 
 #endif

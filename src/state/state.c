@@ -600,6 +600,22 @@ enum jerr state_is_empty(struct state *st, bool *empty, struct jerror *err)
 	return st->ops->is_empty(st, empty, err);
 }
 
+enum jerr state_delete_tables(struct state *st,
+			      enum jerr (*del)(struct state *st, const char *sql, struct jerror *err),
+			      struct jerror *err)
+{
+	enum jerr ret = JERR_OK;
+	for (size_t i = state_n_tables; i-- > 0 && !ret;) {
+		struct strbuf sql = STRBUF_INIT;
+		if (state_tables[i].since > st->version)
+			continue;
+		strbuf_addf(&sql, "DELETE FROM %s", state_tables[i].name);
+		ret = del(st, sql.buf, err);
+		strbuf_release(&sql);
+	}
+	return ret;
+}
+
 enum jerr state_clear(struct state *st, struct jerror *err)
 {
 	enum jerr ret;

@@ -161,6 +161,16 @@ r = admin.call("POST", "/api/v1/users", {"name": "../x", "role": "viewer", "pass
 check("an invalid name 400", r.status == 400, show(r))
 r = admin.call("POST", "/api/v1/users", {"name": "zed", "role": "root", "password": "another password"})
 check("an unknown role 400", r.status == 400, show(r))
+# body fields: checked in order, the first wrong one named; an optional one may be absent
+r = admin.call("POST", "/api/v1/users", {"name": "zed", "role": 5, "password": 6})
+check("a role that is not a string 400, named", r.status == 400 and '\\"role\\" must be a string' in r.raw, show(r))
+r = admin.call("POST", "/api/v1/users", {"name": "zed", "password": "another password"})
+check("a missing role 400, named", r.status == 400 and '\\"role\\" must be a string' in r.raw, show(r))
+r = admin.call("PUT", "/api/v1/users/erin", {})
+check("a user update without role or password 400", r.status == 400 and "nothing to change" in r.raw, show(r))
+r = admin.call("PUT", "/api/v1/users/erin", {"role": "editor", "password": 7})
+check("a password that is not a string 400, named", r.status == 400 and '\\"password\\" must be a string' in r.raw,
+      show(r))
 r = admin.call("GET", "/api/v1/users")
 check("users listed without hashes", r.status == 200 and [u["name"] for u in r.json["users"]] == ["adam", "alice", "erin", "vic"]
       and "argon2" not in r.raw and "pw_hash" not in r.raw, show(r))
@@ -207,6 +217,11 @@ check("editor cannot raise their own role", r.status == 403, show(r))
 
 # ---- personal API tokens ----
 v = sessions["viewer"]
+r = v.call("POST", "/api/v1/tokens", {"role": "viewer"})
+check("a token without a label 400, named", r.status == 400 and '\\"label\\" must be a string' in r.raw, show(r))
+r = v.call("POST", "/api/v1/tokens", {"label": "dashboards", "role": 1})
+check("a token role that is not a string 400, named", r.status == 400 and '\\"role\\" must be a string' in r.raw,
+      show(r))
 r = v.call("POST", "/api/v1/tokens", {"label": "dashboards", "role": "admin"})
 check("a viewer cannot make an admin token", r.status == 403, show(r))
 r = v.call("POST", "/api/v1/tokens", {"label": "dashboards"})

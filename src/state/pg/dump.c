@@ -172,23 +172,19 @@ enum jerr pg_is_empty(struct state *st, bool *empty, struct jerror *err)
 	return ret;
 }
 
+/* pg_clear's statements, through pg_exec_sql ("could not empty state store ..."). */
+static enum jerr empty_sql(struct state *st, const char *sql, struct jerror *err)
+{
+	return pg_exec_sql(ps_of(st), sql, err, "empty");
+}
+
 enum jerr pg_clear(struct state *st, struct jerror *err)
 {
-	struct pg_state *ps = ps_of(st);
 	enum jerr ret = JERR_OK;
 	/* the work queue refers to runs and locks that are about to go */
 	if (st->version >= 3)
-		ret = pg_exec_sql(ps, "DELETE FROM work_items; DELETE FROM work_jobs; DELETE FROM rate_buckets",
-				  err, "empty");
-	for (size_t i = state_n_tables; i-- > 0 && !ret;) {
-		struct strbuf sql = STRBUF_INIT;
-		if (state_tables[i].since > st->version)
-			continue;
-		strbuf_addf(&sql, "DELETE FROM %s", state_tables[i].name);
-		ret = pg_exec_sql(ps, sql.buf, err, "empty");
-		strbuf_release(&sql);
-	}
-	return ret;
+		ret = empty_sql(st, "DELETE FROM work_items; DELETE FROM work_jobs; DELETE FROM rate_buckets", err);
+	return ret ? ret : state_delete_tables(st, empty_sql, err);
 }
 
 enum jerr pg_load_row(struct state *st, const struct state_table *t,

@@ -37,8 +37,6 @@ enum jerr pg_lock_put(struct state *st, const char *dest_id, const char *holder,
 		      struct jerror *err)
 {
 	struct params p = { 0 };
-	uint64_t n;
-	enum jerr ret;
 
 	*taken = false;
 	p_text(&p, dest_id);
@@ -49,30 +47,20 @@ enum jerr pg_lock_put(struct state *st, const char *dest_id, const char *holder,
 	p_int(&p, now);
 	if (prev->found)
 		p_int(&p, prev->token);
-	ret = pg_run_write(ps_of(st), prev->found ? S_LOCK_TAKE : S_LOCK_INSERT, &p, &n, err,
-			   "could not lock destination \"%s\" in state store \"%s\"", dest_id, st->path);
-	if (ret)
-		return ret;
-	*taken = n == 1;
-	return JERR_OK;
+	return pg_run_changed(ps_of(st), prev->found ? S_LOCK_TAKE : S_LOCK_INSERT, &p, taken, err,
+			      "could not lock destination \"%s\" in state store \"%s\"", dest_id, st->path);
 }
 
 enum jerr pg_lock_beat(struct state *st, const char *dest_id, int64_t now, bool *held,
 		       struct jerror *err)
 {
 	struct params p = { 0 };
-	uint64_t n;
-	enum jerr ret;
 	p_text(&p, dest_id);
 	p_int(&p, st->token);
 	p_int(&p, now);
-	ret = pg_run_write(ps_of(st), S_LOCK_BEAT, &p, &n, err,
-			   "could not refresh the lock of destination \"%s\" in state store \"%s\"", dest_id,
-			   st->path);
-	if (ret)
-		return ret;
-	*held = n > 0;
-	return JERR_OK;
+	return pg_run_changed(ps_of(st), S_LOCK_BEAT, &p, held, err,
+			      "could not refresh the lock of destination \"%s\" in state store \"%s\"", dest_id,
+			      st->path);
 }
 
 enum jerr pg_lock_del(struct state *st, const char *dest_id, struct jerror *err)

@@ -300,6 +300,12 @@ enum jerr pg_run_write(struct pg_state *ps, enum stmt_id id, const struct params
 		       uint64_t *changed, struct jerror *err, const char *fmt, ...)
 	JOEY_PRINTF(6, 7) JOEY_WUR;
 /*
+ * pg_run_write for a statement that names one row by its key: on success *changed tells
+ * whether it changed that row; on failure *changed is left as it was.
+ */
+enum jerr pg_run_changed(struct pg_state *ps, enum stmt_id id, const struct params *p, bool *changed,
+			 struct jerror *err, const char *fmt, ...) JOEY_PRINTF(6, 7) JOEY_WUR;
+/*
  * pg_run for a statement that reads one number: *v is the first column of its one
  * row, 0 when it returns no row or a NULL; the result is cleared. On failure *v is
  * left as it was.

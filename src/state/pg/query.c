@@ -169,19 +169,45 @@ enum jerr pg_run(struct pg_state *ps, enum stmt_id id, const struct params *p, P
 	return ret;
 }
 
+/* pg_vrun for a statement whose rows are not read: its affected rows into *changed (NULL: not wanted). */
+static enum jerr pg_vrun_write(struct pg_state *ps, enum stmt_id id, const struct params *p, uint64_t *changed,
+			       struct jerror *err, const char *fmt, va_list ap) JOEY_PRINTF(6, 0);
+static enum jerr pg_vrun_write(struct pg_state *ps, enum stmt_id id, const struct params *p, uint64_t *changed,
+			       struct jerror *err, const char *fmt, va_list ap)
+{
+	PGresult *res;
+	enum jerr ret = pg_vrun(ps, id, p, &res, err, fmt, ap);
+
+	if (!ret && changed)
+		*changed = changes(res);
+	PQclear(res);
+	return ret;
+}
+
 enum jerr pg_run_write(struct pg_state *ps, enum stmt_id id, const struct params *p,
 		       uint64_t *changed, struct jerror *err, const char *fmt, ...)
 {
-	PGresult *res;
 	va_list ap;
 	enum jerr ret;
 
 	va_start(ap, fmt);
-	ret = pg_vrun(ps, id, p, &res, err, fmt, ap);
+	ret = pg_vrun_write(ps, id, p, changed, err, fmt, ap);
 	va_end(ap);
-	if (!ret && changed)
-		*changed = changes(res);
-	PQclear(res);
+	return ret;
+}
+
+enum jerr pg_run_changed(struct pg_state *ps, enum stmt_id id, const struct params *p, bool *changed,
+			 struct jerror *err, const char *fmt, ...)
+{
+	uint64_t n;
+	va_list ap;
+	enum jerr ret;
+
+	va_start(ap, fmt);
+	ret = pg_vrun_write(ps, id, p, &n, err, fmt, ap);
+	va_end(ap);
+	if (!ret)
+		*changed = n > 0;
 	return ret;
 }
 

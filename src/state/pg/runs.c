@@ -35,7 +35,6 @@ enum jerr pg_run_finish(struct state *st, int64_t run_id, enum run_status status
 {
 	struct strbuf clean = STRBUF_INIT;
 	struct params p = { 0 };
-	uint64_t n;
 	enum jerr ret;
 
 	p_int(&p, run_id);
@@ -43,14 +42,11 @@ enum jerr pg_run_finish(struct state *st, int64_t run_id, enum run_status status
 	p_int(&p, now);
 	p_counts(&p, c);
 	p_text(&p, error ? pg_clean_text(error, &clean) : NULL);
-	ret = pg_run_write(ps_of(st), S_RUN_FINISH, &p, &n, err,
-			   "could not record the end of run %" PRId64 " in state store \"%s\"", run_id,
-			   st->path);
+	ret = pg_run_changed(ps_of(st), S_RUN_FINISH, &p, found, err,
+			     "could not record the end of run %" PRId64 " in state store \"%s\"", run_id,
+			     st->path);
 	strbuf_release(&clean);
-	if (ret)
-		return ret;
-	*found = n > 0;
-	return JERR_OK;
+	return ret;
 }
 
 enum jerr pg_runs_abandon(struct state *st, const char *dest_id, int64_t now, uint64_t *n,

@@ -55,15 +55,12 @@ enum jerr pg_outbox_delete(struct state *st, const char *dest_id, int64_t id, bo
 			   struct jerror *err)
 {
 	struct params p = { 0 };
-	uint64_t n = 0;
-	enum jerr ret;
 	p_text(&p, dest_id);
 	p_int(&p, id);
-	ret = pg_run_write(ps_of(st), S_OUTBOX_DEL, &p, &n, err,
-			   "could not delete written rows from the sync log outbox of destination \"%s\" in state store \"%s\"",
-			   dest_id, st->path);
-	*deleted = !ret && n > 0;
-	return ret;
+	*deleted = false;
+	return pg_run_changed(ps_of(st), S_OUTBOX_DEL, &p, deleted, err,
+			      "could not delete written rows from the sync log outbox of destination \"%s\" in state store \"%s\"",
+			      dest_id, st->path);
 }
 
 enum jerr pg_outbox_count(struct state *st, const char *dest_id, uint64_t *rows, uint64_t *bytes,

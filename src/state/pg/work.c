@@ -185,7 +185,6 @@ enum jerr pg_work_finish(struct state *st, int64_t item_id, const char *worker,
 	struct strbuf clean = STRBUF_INIT;
 	struct params p = { 0 };
 	PGresult *res;
-	uint64_t n;
 	int64_t job_id;
 	bool running;
 	enum jerr ret;
@@ -214,13 +213,12 @@ enum jerr pg_work_finish(struct state *st, int64_t item_id, const char *worker,
 	p_text(&p, r->seen);
 	p_bool(&p, r->read_ok);
 	p_text(&p, r->error ? pg_clean_text(r->error, &clean) : NULL);
-	ret = pg_run_write(ps, S_WORK_FINISH, &p, &n, err,
-			   "could not record the end of work item %" PRId64 " in state store \"%s\"", item_id,
-			   st->path);
+	ret = pg_run_changed(ps, S_WORK_FINISH, &p, held, err,
+			     "could not record the end of work item %" PRId64 " in state store \"%s\"", item_id,
+			     st->path);
 	strbuf_release(&clean);
 	if (ret)
 		return ret;
-	*held = n == 1;
 	if (!*held || !running)
 		return JERR_OK;
 	p = (struct params){ 0 };

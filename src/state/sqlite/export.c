@@ -107,20 +107,15 @@ enum jerr sq_is_empty(struct state *st, bool *empty, struct jerror *err)
 	return JERR_OK;
 }
 
+/* sq_clear's statements, through sq_exec_sql ("could not empty state store ..."). */
+static enum jerr empty_sql(struct state *st, const char *sql, struct jerror *err)
+{
+	return sq_exec_sql(sq_of(st), sql, err, "empty");
+}
+
 enum jerr sq_clear(struct state *st, struct jerror *err)
 {
-	struct sq_state *sq = sq_of(st);
-	enum jerr ret = JERR_OK;
-	/* backwards: the ledger before the runs it refers to */
-	for (size_t i = state_n_tables; i-- > 0 && !ret;) {
-		struct strbuf sql = STRBUF_INIT;
-		if (state_tables[i].since > st->version)
-			continue;
-		strbuf_addf(&sql, "DELETE FROM %s", state_tables[i].name);
-		ret = sq_exec_sql(sq, sql.buf, err, "empty");
-		strbuf_release(&sql);
-	}
-	return ret;
+	return state_delete_tables(st, empty_sql, err);
 }
 
 enum jerr sq_load_row(struct state *st, const struct state_table *t,
