@@ -84,31 +84,7 @@ static enum jerr wh_cancelled(struct warehouse *w, enum jerr rc, struct jerror *
 	return source_watch_error(&w->watch, "warehouse diff", err);
 }
 
-/* ---- the PostgreSQL dialect, as postgres.c has it (tests check they agree) ---- */
-
-static void wh_table_info(void *conn, const char *table, const char *K, bool int_key, bool *natural,
-			  const char **rowid_col);
-
-static const struct sql_dialect wh_dialect = {
-	.name = "postgres",
-	.quote = '"',
-	.params = SQL_PARAM_DOLLAR,
-	.pick = SQL_PICK_ORDERED_AGG,
-	.text_type = "TEXT",
-	.int_type = "BIGINT",
-	.key_collate = "",
-	.text_order = " COLLATE \"C\"",
-	.natural_text_order = " COLLATE \"C\"",
-	.like_escape = " ESCAPE '\\'",
-	.true_sql = "TRUE",
-	.false_sql = "FALSE",
-	.concat_fn = false,
-	.cast_text_params = true,
-	.avg_cast = NULL,
-	.asc_nulls = " NULLS FIRST",
-	.desc_nulls = " NULLS LAST",
-	.table_info = wh_table_info,
-};
+/* ---- the PostgreSQL dialect, the connector's own (tests check the statements agree) ---- */
 
 struct wh_conn {
 	PGconn *pg;
@@ -138,6 +114,14 @@ static void wh_table_info(void *conn, const char *table, const char *K, bool int
 			*natural = !strcmp(dt, "text") || !strcmp(dt, "character varying");
 	}
 	PQclear(res);
+}
+
+/* The PostgreSQL connector's dialect (source_postgres_dialect) reading a table through a struct wh_conn. */
+static struct sql_dialect wh_dialect(void)
+{
+	struct sql_dialect d = source_postgres_dialect;
+	d.table_info = wh_table_info;
+	return d;
 }
 
 /* ---- small helpers ---- */
@@ -403,6 +387,7 @@ enum jerr warehouse_open(const struct config *cfg, const struct cfg_model *model
 
 	/* the statements: first numbered from $1 to describe them, then for the query */
 	struct wh_conn wc = { w->pg, w->app_schema };
+	struct sql_dialect d = wh_dialect();
 	for (size_t i = 0; i < model->n_sources; i++) {
 		const struct cfg_source *src = model->sources[i];
 		struct source_read rd = { .digest = true };
@@ -411,7 +396,7 @@ enum jerr warehouse_open(const struct config *cfg, const struct cfg_model *model
 			sql_plan_init(&plan);
 			plan.param_base = pass ? n_binds : 0;
 			plan.unordered = true; /* the query joins them; only reads need the order */
-			if ((rc = sql_plan_build(&wh_dialect, &wc, src, &rd, &plan, err)))
+			if ((rc = sql_plan_build(&d, &wc, src, &rd, &plan, err)))
 				goto out;
 			if (pass) {
 				stmts[i] = xstrdup(plan.sql.buf);
@@ -747,7 +732,8 @@ enum jerr warehouse_describe(const struct cfg_source *src, struct state *st, str
 		rc = jerror_set(err, JERR_SOURCE, "warehouse diff: %s", why.buf);
 	} else {
 		struct wh_conn wc = { pg, app_schema };
-		rc = sql_describe_source(&wh_dialect, &wc, src, out, err);
+		struct sql_dialect d = wh_dialect();
+		rc = sql_describe_source(&d, &wc, src, out, err);
 	}
 	PQfinish(pg);
 	strbuf_release(&conninfo);

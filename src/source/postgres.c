@@ -88,7 +88,8 @@ static const char *const rs_app_options[] = {
 	"ssl", "ssl_cert", "ssl_key", "ssl_ca", "sslmode", "statementTimeout", NULL,
 };
 
-static const struct sql_dialect pg_dialect = {
+/* The PostgreSQL dialect; public (source.h) for the warehouse diff's statements. */
+const struct sql_dialect source_postgres_dialect = {
 	.name = "postgres",
 	.quote = '"',
 	.params = SQL_PARAM_DOLLAR,
@@ -300,7 +301,7 @@ static enum jerr read_options(struct pg_conn *c, const struct cfg_app *app, cons
 	enum jerr rc;
 	c->app = app;
 	c->redshift = app->type && !strcmp(app->type, "redshift");
-	c->d = c->redshift ? &rs_dialect : &pg_dialect;
+	c->d = c->redshift ? &rs_dialect : &source_postgres_dialect;
 	c->strict = c->redshift && getenv("JOEY_REDSHIFT_STRICT") && !strcmp(getenv("JOEY_REDSHIFT_STRICT"), "1");
 	c->host = xstrdup(source_option_text(app, "host") ? source_option_text(app, "host") : "localhost");
 	/* Redshift listens on 5439; PGPORT still wins as it did for node-postgres */
@@ -706,9 +707,9 @@ static enum jerr pg_preview(struct pg_conn *c, const char *table, const char *qu
 		if ((rc = sql_sample_table_known(c->app->id, table, out->tables, out->n_tables, err)))
 			goto out;
 		strbuf_addstr(&sql, "SELECT * FROM ");
-		sql_add_ident(&pg_dialect, &sql, c->schema);
+		sql_add_ident(&source_postgres_dialect, &sql, c->schema);
 		strbuf_addch(&sql, '.');
-		sql_add_ident(&pg_dialect, &sql, table);
+		sql_add_ident(&source_postgres_dialect, &sql, table);
 		strbuf_addf(&sql, " LIMIT %zu", limit > SOURCE_SAMPLE_MAX_ROWS ? (size_t)SOURCE_SAMPLE_MAX_ROWS : limit);
 	}
 	res = pgsrc_exec(c, sql.buf, 0, NULL);

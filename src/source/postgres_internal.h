@@ -29,7 +29,7 @@
 struct pg_conn {
 	PGconn *pg;
 	const struct cfg_app *app;
-	const struct sql_dialect *d; /* pg_dialect or rs_dialect */
+	const struct sql_dialect *d; /* source_postgres_dialect or rs_dialect */
 	bool redshift; /* a redshift app: no COPY, no session options Redshift lacks */
 	bool strict;   /* JOEY_REDSHIFT_STRICT=1 (tests): every statement is linted first */
 	char *host, *port, *database, *schema;

@@ -353,6 +353,13 @@ extern const struct source_ops source_csv;
 extern const struct source_ops source_postgres;
 extern const struct source_ops source_mysql;
 extern const struct source_ops source_redshift;   /* postgres.c */
+/*
+ * The PostgreSQL connector's dialect (postgres.c), its table_info reading through a
+ * struct pg_conn: the warehouse diff (engine/warehouse.c) builds the same statements
+ * from a copy whose table_info reads through its own connection.
+ */
+struct sql_dialect;
+extern const struct sql_dialect source_postgres_dialect;
 extern const struct source_ops source_clickhouse;
 extern const struct source_ops source_snowflake;
 extern const struct source_ops source_snowflake_keypair;

@@ -54,22 +54,16 @@ bool sql_value_from_real(enum prop_type t, double f, struct value *v)
 {
 	switch (t) {
 	case PROP_INTEGER:
+	case PROP_BOOLEAN:
+		/* a whole number in range reads as that integer (a boolean: 0 or 1) */
 		if (!(f >= -9.2e18 && f <= 9.2e18) || f != floor(f))
 			return false;
-		v->kind = VAL_INT;
-		v->u.i = (int64_t)f;
-		return true;
+		return sql_value_from_int(t, (int64_t)f, v);
 	case PROP_FLOAT:
 		if (!isfinite(f))
 			return false;
 		v->kind = VAL_FLOAT;
 		v->u.f = f;
-		return true;
-	case PROP_BOOLEAN:
-		if (f != 0 && f != 1)
-			return false;
-		v->kind = VAL_BOOL;
-		v->u.b = f == 1;
 		return true;
 	case PROP_DATE:
 		if (!(f >= -9e15 && f <= 9e15))
