@@ -89,6 +89,12 @@ enum jerr pg_commit(struct state *st, struct jerror *err)
  * transaction is stored.
  */
 #define PUT_BATCH_MAX 4096
+/*
+ * And at most this many bytes of payloads (unless one put alone has more): memory
+ * stays bounded with large payloads, and an array parameter far below PostgreSQL's
+ * 1 GB limit on one value.
+ */
+#define PUT_BATCH_BYTES ((size_t)16 << 20)
 _Static_assert(PG_PEND_SLOTS >= 2 * PUT_BATCH_MAX && !(PG_PEND_SLOTS & (PG_PEND_SLOTS - 1)) &&
 		       PUT_BATCH_MAX < UINT16_MAX,
 	       "pend_slot: a power of two, at most half full, an index + 1 fits");
@@ -228,7 +234,8 @@ enum jerr pg_put_keep(struct pg_state *ps, const char *dest_id, const struct rke
 	bool found;
 	size_t at = pend_find(ps, dest_id, dl, key, &found);
 	/* the same key again: the first goes first (a hash lookup, not a walk of the batch) */
-	if (found || ps->n_pend >= PUT_BATCH_MAX) {
+	if (found || ps->n_pend >= PUT_BATCH_MAX ||
+	    (ps->n_pend && ps->put_col[P_PAYLOAD].len + payload.len > PUT_BATCH_BYTES)) {
 		if ((ret = pg_flush_puts(ps, err)))
 			return ret;
 		at = pend_find(ps, dest_id, dl, key, &found);

@@ -2,8 +2,8 @@
  * puts.c: tests of the write-behind of state_put inside a transaction, on every back end
  * (src/state/sqlite/records.c keeps multi-row INSERTs, src/state/pg/tx.c one INSERT
  * from binary arrays): every column of every row lands where it belongs, whatever its
- * value (empty, NUL bytes, extreme integers), batches bigger than one statement with
- * keys put again, and a batch the server refuses.
+ * value (empty, NUL bytes, extreme integers), batches bigger than one statement (in
+ * rows, in bytes) with keys put again, and a batch the server refuses.
  */
 #include "state/backends.h"
 
@@ -231,6 +231,56 @@ static void test_put_more_than_a_batch(void **s)
 }
 
 /*
+ * Large payloads in one transaction: more bytes than one PostgreSQL statement takes
+ * (16 MiB of payloads), with a key put again across a flush: every row whole, as last
+ * put.
+ */
+static void test_put_large_payloads(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct state_row *row = NULL;
+	bool found = false;
+	enum { N = 50, SIZE = 512 * 1024 };
+	char *p = xmalloc(SIZE + 64);
+
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	for (int i = 0; i < N; i++) {
+		int k = i == 30 || i == 45 ? 3 : i; /* key 3 again, after a flush and in the same batch */
+		size_t len = (size_t)SIZE + (size_t)i;
+		int n = snprintf(p, 64, "{\"k\":%d,\"i\":%d,\"x\":\"", k, i);
+		memset(p + n, 'a' + i % 26, len - (size_t)n - 2);
+		memcpy(p + len - 2, "\"}", 2);
+		unsigned char h[STATE_HASH_LEN];
+		state_hash(p, len, h);
+		put_hashed(st, "d", (struct rkey){ true, k, { NULL, 0 } }, (struct slice){ p, len }, h, true);
+	}
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM records"), N - 2);
+	for (int k = 0; k < N; k++) {
+		if (k == 30 || k == 45)
+			continue;
+		int i = k == 3 ? 45 : k;
+		struct rkey key = { true, k, { NULL, 0 } };
+		char head[64];
+		assert_int_equal(state_get(st, "d", &key, &row, &found, &err), JERR_OK);
+		assert_true(found);
+		assert_int_equal(row->payload.len, (size_t)SIZE + (size_t)i);
+		int n = snprintf(head, sizeof(head), "{\"k\":%d,\"i\":%d,\"x\":\"", k, i);
+		assert_memory_equal(row->payload.ptr, head, (size_t)n);
+		assert_int_equal(row->payload.ptr[row->payload.len - 3], 'a' + i % 26);
+		unsigned char h[STATE_HASH_LEN];
+		state_hash(row->payload.ptr, row->payload.len, h);
+		assert_memory_equal(row->hash, h, STATE_HASH_LEN);
+	}
+	free(p);
+	state_close(st);
+	jerror_release(&err);
+	free(path);
+}
+
+/*
  * A batch the server refuses (PostgreSQL: a payload that is not UTF-8) fails at the
  * statement that sends it, here the commit, after a full batch already went: the commit
  * fails and nothing of the transaction is stored; the next transaction works. SQLite
@@ -277,6 +327,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_every_column),
 		cmocka_unit_test(test_put_more_than_a_batch),
+		cmocka_unit_test(test_put_large_payloads),
 		cmocka_unit_test(test_put_refused_batch),
 	};
 	return tb_run_both("state puts", tests, ARRAY_SIZE(tests));
