@@ -8,6 +8,8 @@
 # the mass-delete guard). The simulator's logged requests (method, path, headers but
 # Host, the body as sent: a one-line body is logged byte for byte) are compared sorted,
 # and so are the state rows (key, payload, hash, in_scope, pending, attempts, error).
+# With STATE=postgres (and JOEY_PG_URL set) both builds keep their state in a fresh
+# PostgreSQL schema instead of an SQLite file (dropped afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-30000}
@@ -58,11 +60,16 @@ PY
   pid=$!
   for _ in $(seq 100); do [ -s "$d/port" ] && break; sleep 0.05; done
   export GROUPAROO_OPTION__APP__BRAZE_URL="http://127.0.0.1:$(cat "$d/port")"
-  "$joey" run --config "$d/cfg" --state "$d/state.db" --json >"$d/run1.json" 2>"$d/run1.err"
+  local state=$d/state.db schema=""
+  if [ "${STATE:-sqlite}" = postgres ]; then
+    schema="bench_rs_$$_$1"
+    case "$JOEY_PG_URL" in *\?*) state="$JOEY_PG_URL&schema=$schema" ;; *) state="$JOEY_PG_URL?schema=$schema" ;; esac
+  fi
+  "$joey" run --config "$d/cfg" --state "$state" --json >"$d/run1.json" 2>"$d/run1.err"
   sqlite3 "$d/src.db" "UPDATE users SET city = 'Moved' || id, vip = 1 - vip WHERE id % 17 = 0;
     UPDATE users SET email = NULL WHERE id % 23 = 0; DELETE FROM users WHERE id % 31 = 0;
     INSERT INTO users (id, email, first_name) VALUES ($N + 1, 'x\"y@example.com', 'Zo\xc3\xab \\ \"q\"');"
-  "$joey" run --config "$d/cfg" --state "$d/state.db" --json --force >"$d/run2.json" 2>"$d/run2.err" || true
+  "$joey" run --config "$d/cfg" --state "$state" --json --force >"$d/run2.json" 2>"$d/run2.err" || true
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
   /usr/bin/python3 - "$d/sim.log" >"$d/requests.txt" <<'PY'
 import re, sys
@@ -74,7 +81,14 @@ for line in open(sys.argv[1]):
     out.append(line)
 print('\n'.join(sorted(out)))
 PY
-  sqlite3 "$d/state.db" "SELECT key, payload, hex(hash), in_scope, pending, attempts, last_error FROM records ORDER BY key" >"$d/state.txt"
+  if [ -n "$schema" ]; then
+    psql -qAt "$JOEY_PG_URL" -c "SELECT CASE key_kind WHEN 0 THEN key_int::text ELSE encode(key_text, 'escape') END,
+      payload, upper(encode(hash, 'hex')), in_scope::int, pending::int, attempts, last_error
+      FROM $schema.records ORDER BY key_kind, key_int, key_text" >"$d/state.txt"
+    psql -qAt "$JOEY_PG_URL" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
+  else
+    sqlite3 "$d/state.db" "SELECT key, payload, hex(hash), in_scope, pending, attempts, last_error FROM records ORDER BY key" >"$d/state.txt"
+  fi
 }
 one old "$OLD"
 one new "$NEW"

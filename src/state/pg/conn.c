@@ -137,7 +137,8 @@ void pg_close(struct state *st)
 	free(ps->database);
 	strbuf_release(&ps->tmp);
 	free(ps->pend);
-	strbuf_release(&ps->pend_bytes);
+	for (int c = 0; c < PG_PUT_COLUMNS; c++)
+		strbuf_release(&ps->put_col[c]);
 	state_base_release(&ps->base);
 	free(ps);
 }
@@ -156,7 +157,8 @@ enum jerr pg_open(const char *path, enum state_open_mode mode, struct state **ou
 	state_base_init(&ps->base, &state_pg, name.buf);
 	strbuf_release(&name);
 	strbuf_init(&ps->tmp, 0);
-	strbuf_init(&ps->pend_bytes, 0);
+	for (int c = 0; c < PG_PUT_COLUMNS; c++)
+		strbuf_init(&ps->put_col[c], 0);
 	if (!state_pg_split_url(path, &conninfo, &schema)) {
 		ret = jerror_set(err, JERR_STATE, "state store \"%s\": schema \"%s\" is not a valid "
 						  "name",

@@ -142,7 +142,8 @@ enum { C_KIND, C_INT, C_TEXT, C_PAYLOAD, C_HASH, C_IN_SCOPE, C_PENDING, C_ATTEMP
        C_LAST_ERROR, C_EXISTS, C_CHECKED_AT, C_CONFIRMED_AT, C_UPDATED_AT };
 
 struct pending_put; /* tx.c */
-#define PG_PEND_SLOTS 1024 /* a power of two, over twice tx.c's PUT_BATCH_MAX */
+#define PG_PEND_SLOTS 8192 /* a power of two, over twice tx.c's PUT_BATCH_MAX */
+#define PG_PUT_COLUMNS 8   /* the array parameters of tx.c's joey_put_rows */
 
 struct pg_state {
 	struct state base; /* first: a struct state * is a struct pg_state * */
@@ -155,8 +156,9 @@ struct pg_state {
 	/* state_put inside a transaction, not sent yet (pg_flush_puts) */
 	struct pending_put *pend;
 	size_t n_pend, alloc_pend;
-	struct strbuf pend_bytes; /* their dest ids, key texts, payloads and hashes */
-	bool put_batch_prepared;  /* the INSERT of PUT_BATCH_MAX rows is prepared */
+	/* their columns, each a binary array parameter of joey_put_rows being built */
+	struct strbuf put_col[PG_PUT_COLUMNS];
+	bool put_rows_prepared; /* joey_put_rows is prepared on this connection */
 	uint16_t pend_slot[PG_PEND_SLOTS]; /* the pending puts by key hash: index + 1, 0 empty */
 	struct strbuf tmp; /* decoded bytes of the row being read */
 };
