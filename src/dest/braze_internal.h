@@ -95,11 +95,13 @@ struct row {
 };
 
 /*
- * Rows freed after a delivered batch are kept (struct braze.pool, at most ROW_POOL_MAX)
- * and the next rows reuse them: a first sync frees a batch's rows at once and makes as
- * many again before the next answer, which cost malloc's slow path on every row.
+ * Rows of a delivered batch are kept (struct braze.pool) and the next rows reuse them,
+ * and so is the batch (struct braze.spare, with its rows array and body buffer): a
+ * first sync frees a batch's rows at once and makes as many again before the next
+ * answer, which cost malloc's slow path on every row, and with a pool capped below the
+ * rows in flight, pages that malloc gave back to the kernel and faulted in again. Both
+ * hold at most what was in flight at the peak (rows only come back from batches sent).
  */
-#define ROW_POOL_MAX 1024
 
 struct batch {
 	enum endpoint ep;
@@ -143,7 +145,8 @@ struct braze {
 	char *urls[EP__COUNT];        /* base_url + endpoint path, made once */
 	struct strbuf scratch;        /* braze_route_change builds a track object here */
 	struct row **pool;            /* rows to reuse (braze_row_alloc), owned; n_pool of them */
-	size_t n_pool;
+	size_t n_pool, alloc_pool;
+	struct batch *spare;          /* delivered batches to reuse (linked by next), owned */
 };
 
 /*
@@ -158,8 +161,10 @@ struct batch *braze_batch_new(enum endpoint ep);
 void braze_batch_free(struct batch *bt, bool rows_too);
 /* A row with at least need bytes of data[] (owned by the caller), from b's pool or new. */
 struct row *braze_row_alloc(struct braze *b, size_t need);
-/* Free bt and keep its rows (unless they have subs, or the pool is full) for reuse. */
+/* Keep bt and its rows (unless they have subs) for reuse; bt and the rows are b's now. */
 void braze_batch_recycle(struct braze *b, struct batch *bt);
+/* Free the rows and batches kept for reuse. */
+void braze_spares_free(struct braze *b);
 void braze_batch_add(struct batch *bt, struct row *r);
 void braze_ready_push(struct braze *b, struct batch *bt, bool front);
 void braze_enqueue(struct braze *b, enum endpoint ep, struct row *r);

@@ -30,9 +30,7 @@ static void braze_free(struct braze *b)
 		braze_batch_free(bt, true);
 	}
 	strbuf_release(&b->scratch);
-	for (size_t i = 0; i < b->n_pool; i++)
-		free(b->pool[i]);
-	free(b->pool);
+	braze_spares_free(b);
 	free(b);
 }
 
@@ -194,9 +192,17 @@ static void test_rows_reused(void **s)
 	b->open[EP_TRACK] = NULL;
 	struct row *rb = bt->rows[1];
 	enum dest_result ok[] = { DEST_OK, DEST_OK };
+	/* what a sent batch carries: its body, attempts, a wait, a place in the queue */
+	braze_build_body(b, bt);
+	bt->attempts = 3;
+	bt->throttles = 2;
+	bt->not_before = 99;
+	bt->first_failure = 5;
+	bt->next = bt;
 	braze_deliver(b, bt, ok, NULL);
 	assert_string_equal(seen.buf, "a={\"p\":1};b={\"p\":2};");
 	assert_int_equal(b->n_pool, 2);
+	assert_ptr_equal(b->spare, bt);
 
 	/* the last row kept is the first reused: small enough, so the same memory */
 	push(b, "c", "", "");
@@ -208,6 +214,21 @@ static void test_rows_reused(void **s)
 	assert_null(rc->subs);
 	assert_string_equal(rc->object,
 			    "{\"external_id\":\"c\",\"age\":19,\"na\\\"me\":\"A\\\"n\",\"groups\":{\"add\":[\"VIP\"]}}");
+	/* the delivered batch is the next one, as new: one row, nothing left of its last send */
+	struct batch *again = b->open[EP_TRACK];
+	assert_ptr_equal(again, bt);
+	assert_null(b->spare);
+	assert_int_equal(again->n, 1);
+	assert_int_equal(again->ep, EP_TRACK);
+	assert_int_equal(again->attempts, 0);
+	assert_int_equal(again->throttles, 0);
+	assert_int_equal(again->not_before, 0);
+	assert_int_equal(again->first_failure, 0);
+	assert_null(again->next);
+	assert_int_equal(again->body.len, 0);
+	braze_build_body(b, again);
+	assert_string_equal(again->body.buf, "{\"attributes\":[{\"external_id\":\"c\",\"age\":19,\"na\\\"me\":"
+					     "\"A\\\"n\",\"groups\":{\"add\":[\"VIP\"]}}]}");
 	/* a change larger than the kept row: a new, larger row, whole */
 	char big[600];
 	memset(big, 'x', sizeof(big) - 1);
