@@ -254,10 +254,14 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 	strbuf_add_json_string(sb, c->key->text.ptr, c->key->text.len);
 	for (size_t i = 0; i < c->n_fields; i++) {
 		const struct dest_field *f = &c->fields[i];
-		size_t name_len = strlen(f->name);
-		strbuf_addch(sb, ',');
-		strbuf_add_json_string(sb, f->name, name_len);
-		strbuf_addch(sb, ':');
+		size_t name_len = f->name_len ? f->name_len : strlen(f->name);
+		if (f->key) { /* the engine's `,"name":` */
+			strbuf_add(sb, f->key, f->key_len);
+		} else {
+			strbuf_addch(sb, ',');
+			strbuf_add_json_string(sb, f->name, name_len);
+			strbuf_addch(sb, ':');
+		}
 		strbuf_add(sb, f->json, f->json_len ? f->json_len : strlen(f->json));
 		dp += braze_field_billable_len(f->name, name_len);
 	}

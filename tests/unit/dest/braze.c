@@ -51,7 +51,8 @@ static void test_field_billable(void **s)
 /* A first export of key with two fields and a group, as the engine pushes it. */
 static void push(struct braze *b, const char *key, const char *payload, const char *changed)
 {
-	static const struct dest_field fields[] = { { "age", "19", 2 }, { "na\"me", "\"A\\\"n\"", 0 } };
+	static const struct dest_field fields[] = { { .name = "age", .json = "19", .json_len = 2 },
+								    { .name = "na\"me", .json = "\"A\\\"n\"" } };
 	static const char *const added[] = { "VIP" };
 	static const unsigned char hash[STATE_HASH_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 	struct rkey k = { .is_int = false, .text = slice_of(key) };
@@ -165,6 +166,38 @@ static void test_group_ops_object(void **s)
 	braze_free(b);
 }
 
+/*
+ * A change whose fields carry the engine's name lengths and JSON keys (`,"name":`)
+ * gives the same track object and data points as one that carries the names only.
+ */
+static void test_field_keys_given(void **s)
+{
+	struct braze *b = braze_new(false);
+	static const struct dest_field plain[] = { { .name = "age", .json = "19", .json_len = 2 },
+						   { .name = "na\"me", .json = "\"A\\\"n\"" },
+						   { .name = "country", .json = "\"DE\"", .json_len = 4 } };
+	static const struct dest_field keyed[] = {
+		{ "age", "19", 2, 3, ",\"age\":", 7 },
+		{ "na\"me", "\"A\\\"n\"", 0, 5, ",\"na\\\"me\":", 10 },
+		{ "country", "\"DE\"", 4, 7, ",\"country\":", 11 },
+	};
+	static const char *const added[] = { "VIP" };
+	struct rkey k = { .is_int = true, .i = 9, .text = SLICE_LIT("9") };
+	struct dest_change c = { .op = DEST_UPSERT, .key = &k, .create = true, .fields = plain, .n_fields = 3,
+				 .groups_added = added, .n_added = 1, .in_scope = true };
+	braze_route_change(b, &c);
+	c.fields = keyed;
+	braze_route_change(b, &c);
+	struct row *r0 = b->open[EP_TRACK]->rows[0], *r1 = b->open[EP_TRACK]->rows[1];
+	assert_string_equal(r0->object, "{\"external_id\":\"9\",\"age\":19,\"na\\\"me\":\"A\\\"n\",\"country\":\"DE\","
+					"\"groups\":{\"add\":[\"VIP\"]}}");
+	assert_string_equal(r1->object, r0->object);
+	assert_int_equal(r0->object_len, r1->object_len);
+	assert_int_equal(r0->data_points, 3); /* country is free */
+	assert_int_equal(r1->data_points, r0->data_points);
+	braze_free(b);
+}
+
 /* The sink of test_rows_reused: the outcomes' payloads and keys as they were delivered. */
 static enum jerr keep_outcomes(void *ctx, const struct dest_outcome *o, size_t n, struct jerror *err)
 {
@@ -253,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_full_batch_and_enrich_body),
 		cmocka_unit_test(test_group_ops_object),
 		cmocka_unit_test(test_rows_reused),
+		cmocka_unit_test(test_field_keys_given),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -292,6 +292,17 @@ static void test_diff_first_from_spans(void **s)
 		assert_int_equal(payload_diff((struct slice){ 0 }, pl, &a, &ds, &err), JERR_OK);
 		assert_same_diff(&df, &ds);
 		assert_memory_equal(pl.ptr, plain.buf, plain.len); /* the payload is not written to */
+		/* each change carries its field's length and `,"field":`, as the track object writes it */
+		for (size_t i = 0; i < df.n_changes; i++) {
+			struct strbuf key = STRBUF_INIT;
+			strbuf_addf(&key, ",\"%s\":", df.changes[i].field);
+			assert_int_equal(df.changes[i].field_len, strlen(df.changes[i].field));
+			assert_int_equal(df.changes[i].key_len, key.len);
+			assert_memory_equal(df.changes[i].key, key.buf, key.len);
+			assert_null(ds.changes[i].key); /* the scanning diff leaves them to the caller */
+			assert_int_equal(ds.changes[i].field_len, 0);
+			strbuf_release(&key);
+		}
 	}
 	payload_spec_release(&spec);
 	/* a field name that needs an escape: not taken from the spans */
