@@ -406,19 +406,10 @@ static void submit(struct braze *b, struct batch *bt)
 	http_submit(b->http, &bt->req);
 }
 
-/*
- * Send what may be sent, then wait up to max_wait_ms for responses; 0: take the
- * answers that are there and return at once.
- */
-static void pump(struct braze *b, int max_wait_ms)
+int64_t braze_send_ready(struct braze *b, int64_t now, int max_wait_ms)
 {
-	int64_t now = braze_mono_ms(), next = now + max_wait_ms;
+	int64_t next = now + max_wait_ms;
 	bool blocked[EP__COUNT] = { false }; /* the endpoint's bucket is empty this pass */
-
-	if (b->sink.tick && !b->fatal) {
-		struct jerror err = JERROR_INIT;
-		braze_sink_result(b, b->sink.tick(b->sink.ctx, &err), &err);
-	}
 	struct batch *prev = NULL, *bt = b->ready_head;
 	bool stopping = b->opts.stop && *b->opts.stop;
 
@@ -431,7 +422,17 @@ static void pump(struct braze *b, int max_wait_ms)
 			bt = nx;
 			continue;
 		}
-		int64_t wait = blocked[bt->ep] ? 1 : ratelimit_acquire(&b->rl[bt->ep], now);
+		/*
+		 * An endpoint whose bucket said wait: its other batches wait as long (its wait
+		 * is in next already). They once counted as a wait of 1 ms, so that a spent
+		 * window (seconds to its end) woke the run every millisecond.
+		 */
+		if (blocked[bt->ep]) {
+			prev = bt;
+			bt = nx;
+			continue;
+		}
+		int64_t wait = ratelimit_acquire(&b->rl[bt->ep], now);
 		if (wait > 0) {
 			blocked[bt->ep] = true;
 			if (now + wait < next)
@@ -444,6 +445,23 @@ static void pump(struct braze *b, int max_wait_ms)
 		submit(b, bt);
 		bt = nx;
 	}
+	return next;
+}
+
+/*
+ * Send what may be sent, then wait up to max_wait_ms for responses; 0: take the
+ * answers that are there and return at once.
+ */
+static void pump(struct braze *b, int max_wait_ms)
+{
+	int64_t now = braze_mono_ms();
+
+	if (b->sink.tick && !b->fatal) {
+		struct jerror err = JERROR_INIT;
+		braze_sink_result(b, b->sink.tick(b->sink.ctx, &err), &err);
+	}
+	bool stopping = b->opts.stop && *b->opts.stop;
+	int64_t next = braze_send_ready(b, now, max_wait_ms);
 	int timeout = (int)(next - now);
 	if (max_wait_ms <= 0) {
 		if (b->inflight)

@@ -174,6 +174,12 @@ bool braze_field_billable_len(const char *field, size_t len);
 double braze_rate_in_use(const struct braze *b, int64_t now);
 /* Bound the window (cap, memory) and raise the connection pool to follow it. */
 void braze_window_bound(struct braze *b);
+/*
+ * Send the ready batches that the window and the rate budgets allow at now (mono ms);
+ * returns when to look again: now + max_wait_ms at the latest, sooner when a batch's
+ * retry time comes or an endpoint's budget has room again.
+ */
+int64_t braze_send_ready(struct braze *b, int64_t now, int max_wait_ms);
 
 /*
  * braze_request.c: braze_route_change copies the engine's change c (borrowed) into a

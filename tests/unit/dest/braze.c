@@ -198,6 +198,43 @@ static void test_field_keys_given(void **s)
 	braze_free(b);
 }
 
+/*
+ * Ready batches on an endpoint whose budget says wait: the pump looks again when the
+ * budget has room (or at its cap), however many batches wait; one waiting batch behind
+ * another once made that 1 ms, so a spent window woke the run every millisecond until
+ * its end. A batch whose retry time comes first still wakes it then.
+ */
+static void test_send_ready_waits_for_budget(void **s)
+{
+	struct braze *b = braze_new(false);
+	struct ratelimit rl[EP__COUNT];
+	for (int i = 0; i < EP__COUNT; i++)
+		ratelimit_init(&rl[i], 3000, 3000, 0.95);
+	b->rl = rl;
+	window_init(&b->win, NULL);
+	int64_t now = 1000000;
+	ratelimit_pause(&rl[EP_TRACK], now + 500); /* as a spent window: 500 ms to its end */
+	for (int k = 0; k < 3; k++) {
+		struct batch *bt = braze_batch_new(EP_TRACK);
+		braze_ready_push(b, bt, false);
+	}
+	assert_int_equal(braze_send_ready(b, now, 100), now + 100);
+	assert_int_equal(braze_send_ready(b, now, 1000), now + 500);
+	assert_int_equal(b->n_ready, 3);
+	assert_int_equal(b->inflight, 0);
+	/* a retry due sooner, behind them, is when to look again */
+	struct batch *retry = braze_batch_new(EP_TRACK);
+	retry->not_before = now + 40;
+	braze_ready_push(b, retry, false);
+	assert_int_equal(braze_send_ready(b, now, 1000), now + 40);
+	/* a full window sends nothing and waits for an answer: the cap */
+	b->inflight = (size_t)window_size(&b->win);
+	assert_int_equal(braze_send_ready(b, now, 1000), now + 1000);
+	assert_int_equal(b->n_ready, 4);
+	b->inflight = 0;
+	braze_free(b);
+}
+
 /* The sink of test_rows_reused: the outcomes' payloads and keys as they were delivered. */
 static enum jerr keep_outcomes(void *ctx, const struct dest_outcome *o, size_t n, struct jerror *err)
 {
@@ -287,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_group_ops_object),
 		cmocka_unit_test(test_rows_reused),
 		cmocka_unit_test(test_field_keys_given),
+		cmocka_unit_test(test_send_ready_waits_for_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
