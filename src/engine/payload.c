@@ -641,15 +641,12 @@ bool payload_diff_first(const struct payload_spec *spec, const struct record *re
 	const struct cfg_destination *dest = spec->dest;
 	if (!spec->plain)
 		return false; /* the scanned names would be the decoded escapes: let payload_diff decode */
-	char *copy = arena_alloc(arena, payload.len + 1);
-	memcpy(copy, payload.ptr, payload.len);
-	copy[payload.len] = '\0';
 	memset(d, 0, sizeof(*d));
 	d->changes = arena_alloc(arena, (dest->n_mapping + 1) * sizeof(*d->changes));
 	for (size_t k = 0; k < dest->n_mapping; k++) {
 		size_t i = spec->order[k];
-		struct slice v = { copy + spans[2 * i], spans[2 * i + 1] - spans[2 * i] };
-		copy[spans[2 * i + 1]] = '\0'; /* the ',' or '}' after the value */
+		/* in place: no copy to terminate each value (new_len is its length) */
+		struct slice v = { payload.ptr + spans[2 * i], spans[2 * i + 1] - spans[2 * i] };
 		if (!raw_null(v))
 			d->n_new_fields++;
 		/* a first export sets every mapped field, null included (as diff_fast) */
