@@ -280,8 +280,11 @@ static void test_rows_reused(void **s)
 	assert_ptr_equal(rc, rb);
 	assert_string_equal(rc->key.text.ptr, "c");
 	assert_null(rc->payload);
+	assert_int_equal(rc->payload_len, 0);
 	assert_null(rc->changed);
+	assert_int_equal(rc->changed_len, 0);
 	assert_null(rc->subs);
+	assert_int_equal(rc->n_subs, 0);
 	assert_string_equal(rc->object,
 			    "{\"external_id\":\"c\",\"age\":19,\"na\\\"me\":\"A\\\"n\",\"groups\":{\"add\":[\"VIP\"]}}");
 	/* the delivered batch is the next one, as new: one row, nothing left of its last send */
