@@ -74,6 +74,7 @@ struct sub_change {
  * one allocation: the strings live in data[] after the struct, so a row is one malloc
  * and one free however many parts it has (row_free); subs are allocated apart (rare).
  */
+/* row_new (braze_request.c) sets every member, with no zeroing first: a new member must be set there too. */
 struct row {
 	enum dest_op op;
 	struct rkey key; /* key.text points into data */

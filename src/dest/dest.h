@@ -54,6 +54,7 @@ struct dest_field {
 	size_t key_len;
 };
 
+/* push_item (engine/run_items.c) sets every member, with no zeroing first: a new member must be set there too. */
 struct dest_change {
 	enum dest_op op;
 	const struct rkey *key;
