@@ -245,16 +245,51 @@ struct row *braze_row_alloc(struct braze *b, size_t need)
 
 void braze_batch_recycle(struct braze *b, struct batch *bt)
 {
-	if (!b->pool)
-		b->pool = xmalloc(ROW_POOL_MAX * sizeof(*b->pool));
+	ALLOC_GROW(b->pool, b->n_pool + bt->n, b->alloc_pool);
 	for (size_t i = 0; i < bt->n; i++) {
 		struct row *r = bt->rows[i];
-		if (r->n_subs || b->n_pool == ROW_POOL_MAX)
+		if (r->n_subs)
 			row_free(r);
 		else
 			b->pool[b->n_pool++] = r;
 	}
-	braze_batch_free(bt, false);
+	/* the batch too, with its rows array and its body's buffer */
+	bt->n = 0;
+	bt->next = b->spare;
+	b->spare = bt;
+}
+
+/* An empty batch for ep: a spare one (its rows array and body buffer kept) or a new one. */
+static struct batch *batch_take(struct braze *b, enum endpoint ep)
+{
+	struct batch *bt = b->spare;
+	if (!bt)
+		return braze_batch_new(ep);
+	b->spare = bt->next;
+	struct row **rows = bt->rows;
+	size_t alloc = bt->alloc;
+	struct strbuf body = bt->body;
+	memset(bt, 0, sizeof(*bt));
+	bt->ep = ep;
+	bt->rows = rows;
+	bt->alloc = alloc;
+	bt->body = body;
+	strbuf_reset(&bt->body);
+	return bt;
+}
+
+void braze_spares_free(struct braze *b)
+{
+	while (b->spare) {
+		struct batch *bt = b->spare;
+		b->spare = bt->next;
+		braze_batch_free(bt, false);
+	}
+	for (size_t i = 0; i < b->n_pool; i++)
+		free(b->pool[i]);
+	free(b->pool);
+	b->pool = NULL;
+	b->n_pool = b->alloc_pool = 0;
 }
 
 void braze_batch_add(struct batch *bt, struct row *r)
@@ -302,7 +337,7 @@ void braze_enqueue(struct braze *b, enum endpoint ep, struct row *r)
 		bt = b->open[ep] = NULL;
 	}
 	if (!bt)
-		bt = b->open[ep] = braze_batch_new(ep);
+		bt = b->open[ep] = batch_take(b, ep);
 	braze_batch_add(bt, r);
 	if (bt->n >= braze_endpoints[ep].max_rows) {
 		braze_ready_push(b, bt, false);
@@ -371,19 +406,10 @@ static void submit(struct braze *b, struct batch *bt)
 	http_submit(b->http, &bt->req);
 }
 
-/*
- * Send what may be sent, then wait up to max_wait_ms for responses; 0: take the
- * answers that are there and return at once.
- */
-static void pump(struct braze *b, int max_wait_ms)
+int64_t braze_send_ready(struct braze *b, int64_t now, int max_wait_ms)
 {
-	int64_t now = braze_mono_ms(), next = now + max_wait_ms;
+	int64_t next = now + max_wait_ms;
 	bool blocked[EP__COUNT] = { false }; /* the endpoint's bucket is empty this pass */
-
-	if (b->sink.tick && !b->fatal) {
-		struct jerror err = JERROR_INIT;
-		braze_sink_result(b, b->sink.tick(b->sink.ctx, &err), &err);
-	}
 	struct batch *prev = NULL, *bt = b->ready_head;
 	bool stopping = b->opts.stop && *b->opts.stop;
 
@@ -396,7 +422,17 @@ static void pump(struct braze *b, int max_wait_ms)
 			bt = nx;
 			continue;
 		}
-		int64_t wait = blocked[bt->ep] ? 1 : ratelimit_acquire(&b->rl[bt->ep], now);
+		/*
+		 * An endpoint whose bucket said wait: its other batches wait as long (its wait
+		 * is in next already). They once counted as a wait of 1 ms, so that a spent
+		 * window (seconds to its end) woke the run every millisecond.
+		 */
+		if (blocked[bt->ep]) {
+			prev = bt;
+			bt = nx;
+			continue;
+		}
+		int64_t wait = ratelimit_acquire(&b->rl[bt->ep], now);
 		if (wait > 0) {
 			blocked[bt->ep] = true;
 			if (now + wait < next)
@@ -409,6 +445,23 @@ static void pump(struct braze *b, int max_wait_ms)
 		submit(b, bt);
 		bt = nx;
 	}
+	return next;
+}
+
+/*
+ * Send what may be sent, then wait up to max_wait_ms for responses; 0: take the
+ * answers that are there and return at once.
+ */
+static void pump(struct braze *b, int max_wait_ms)
+{
+	int64_t now = braze_mono_ms();
+
+	if (b->sink.tick && !b->fatal) {
+		struct jerror err = JERROR_INIT;
+		braze_sink_result(b, b->sink.tick(b->sink.ctx, &err), &err);
+	}
+	bool stopping = b->opts.stop && *b->opts.stop;
+	int64_t next = braze_send_ready(b, now, max_wait_ms);
 	int timeout = (int)(next - now);
 	if (max_wait_ms <= 0) {
 		if (b->inflight)
@@ -617,9 +670,7 @@ static void braze_close(void *h)
 	for (int i = 0; i < EP__COUNT; i++)
 		free(b->urls[i]);
 	strbuf_release(&b->scratch);
-	for (size_t i = 0; i < b->n_pool; i++)
-		free(b->pool[i]);
-	free(b->pool);
+	braze_spares_free(b);
 	free(b->base_url);
 	free(b);
 }

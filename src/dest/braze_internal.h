@@ -74,6 +74,7 @@ struct sub_change {
  * one allocation: the strings live in data[] after the struct, so a row is one malloc
  * and one free however many parts it has (row_free); subs are allocated apart (rare).
  */
+/* row_new (braze_request.c) sets every member, with no zeroing first: a new member must be set there too. */
 struct row {
 	enum dest_op op;
 	struct rkey key; /* key.text points into data */
@@ -95,11 +96,13 @@ struct row {
 };
 
 /*
- * Rows freed after a delivered batch are kept (struct braze.pool, at most ROW_POOL_MAX)
- * and the next rows reuse them: a first sync frees a batch's rows at once and makes as
- * many again before the next answer, which cost malloc's slow path on every row.
+ * Rows of a delivered batch are kept (struct braze.pool) and the next rows reuse them,
+ * and so is the batch (struct braze.spare, with its rows array and body buffer): a
+ * first sync frees a batch's rows at once and makes as many again before the next
+ * answer, which cost malloc's slow path on every row, and with a pool capped below the
+ * rows in flight, pages that malloc gave back to the kernel and faulted in again. Both
+ * hold at most what was in flight at the peak (rows only come back from batches sent).
  */
-#define ROW_POOL_MAX 1024
 
 struct batch {
 	enum endpoint ep;
@@ -143,7 +146,8 @@ struct braze {
 	char *urls[EP__COUNT];        /* base_url + endpoint path, made once */
 	struct strbuf scratch;        /* braze_route_change builds a track object here */
 	struct row **pool;            /* rows to reuse (braze_row_alloc), owned; n_pool of them */
-	size_t n_pool;
+	size_t n_pool, alloc_pool;
+	struct batch *spare;          /* delivered batches to reuse (linked by next), owned */
 };
 
 /*
@@ -158,8 +162,10 @@ struct batch *braze_batch_new(enum endpoint ep);
 void braze_batch_free(struct batch *bt, bool rows_too);
 /* A row with at least need bytes of data[] (owned by the caller), from b's pool or new. */
 struct row *braze_row_alloc(struct braze *b, size_t need);
-/* Free bt and keep its rows (unless they have subs, or the pool is full) for reuse. */
+/* Keep bt and its rows (unless they have subs) for reuse; bt and the rows are b's now. */
 void braze_batch_recycle(struct braze *b, struct batch *bt);
+/* Free the rows and batches kept for reuse. */
+void braze_spares_free(struct braze *b);
 void braze_batch_add(struct batch *bt, struct row *r);
 void braze_ready_push(struct braze *b, struct batch *bt, bool front);
 void braze_enqueue(struct braze *b, enum endpoint ep, struct row *r);
@@ -169,6 +175,12 @@ bool braze_field_billable_len(const char *field, size_t len);
 double braze_rate_in_use(const struct braze *b, int64_t now);
 /* Bound the window (cap, memory) and raise the connection pool to follow it. */
 void braze_window_bound(struct braze *b);
+/*
+ * Send the ready batches that the window and the rate budgets allow at now (mono ms);
+ * returns when to look again: now + max_wait_ms at the latest, sooner when a batch's
+ * retry time comes or an endpoint's budget has room again.
+ */
+int64_t braze_send_ready(struct braze *b, int64_t now, int max_wait_ms);
 
 /*
  * braze_request.c: braze_route_change copies the engine's change c (borrowed) into a

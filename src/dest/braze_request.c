@@ -216,28 +216,27 @@ static struct row *row_new(struct braze *b, const struct dest_change *c, const s
 	char *at = r->data;
 	size_t cap = r->cap;
 
-	memset(r, 0, sizeof(*r));
+	/* every member set (a memset of the struct cost a `rep stos` per row) */
 	r->cap = cap;
 	r->op = c->op;
 	r->key = *c->key;
 	r->key.text = (struct slice){ row_put(&at, c->key->text.ptr, klen), klen };
 	r->create = c->create;
-	if (plen) {
-		r->payload = row_put(&at, c->new_payload.ptr, plen);
-		r->payload_len = plen;
-	}
+	r->subs = NULL;
+	r->n_subs = 0;
+	r->payload = plen ? row_put(&at, c->new_payload.ptr, plen) : NULL;
+	r->payload_len = plen;
 	if (c->new_hash)
 		memcpy(r->hash, c->new_hash, STATE_HASH_LEN);
+	else
+		memset(r->hash, 0, STATE_HASH_LEN);
 	r->in_scope = c->in_scope;
 	r->attempts = c->attempts;
-	if (chlen) {
-		r->changed = row_put(&at, c->changed.ptr, chlen);
-		r->changed_len = chlen;
-	}
-	if (obj) {
-		r->object = row_put(&at, obj->buf, olen);
-		r->object_len = olen;
-	}
+	r->data_points = 0;
+	r->changed = chlen ? row_put(&at, c->changed.ptr, chlen) : NULL;
+	r->changed_len = chlen;
+	r->object = obj ? row_put(&at, obj->buf, olen) : NULL;
+	r->object_len = obj ? olen : 0;
 	return r;
 }
 
@@ -254,10 +253,14 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 	strbuf_add_json_string(sb, c->key->text.ptr, c->key->text.len);
 	for (size_t i = 0; i < c->n_fields; i++) {
 		const struct dest_field *f = &c->fields[i];
-		size_t name_len = strlen(f->name);
-		strbuf_addch(sb, ',');
-		strbuf_add_json_string(sb, f->name, name_len);
-		strbuf_addch(sb, ':');
+		size_t name_len = f->name_len ? f->name_len : strlen(f->name);
+		if (f->key) { /* the engine's `,"name":` */
+			strbuf_add(sb, f->key, f->key_len);
+		} else {
+			strbuf_addch(sb, ',');
+			strbuf_add_json_string(sb, f->name, name_len);
+			strbuf_addch(sb, ':');
+		}
 		strbuf_add(sb, f->json, f->json_len ? f->json_len : strlen(f->json));
 		dp += braze_field_billable_len(f->name, name_len);
 	}

@@ -43,8 +43,18 @@ struct dest_field {
 	const char *name;     /* Braze field */
 	const char *json;     /* new value as JSON text ("null" to unset) */
 	size_t json_len;      /* strlen(json); 0: not known, strlen is taken */
+	/*
+	 * Optional, what the engine worked out once per run instead of once per record:
+	 * strlen(name) (0: not known), and the name as the JSON text the track object
+	 * writes before the value, a comma, the quoted name and a colon (`,"age":`;
+	 * NULL: written from name).
+	 */
+	size_t name_len;
+	const char *key;
+	size_t key_len;
 };
 
+/* push_item (engine/run_items.c) sets every member, with no zeroing first: a new member must be set there too. */
 struct dest_change {
 	enum dest_op op;
 	const struct rkey *key;

@@ -11,6 +11,14 @@
  *
  * The request headers are the same for every request of a client (but for the bulk
  * header): built once per API key and kept (headers_for), not once per request.
+ *
+ * A kept-alive connection stays in the epoll set between its requests: libcurl stops
+ * watching it when an answer is in (CURL_POLL_REMOVE) and watches it again for the next
+ * request on it (CURL_POLL_IN), which cost an EPOLL_CTL_DEL and an EPOLL_CTL_ADD per
+ * request. The set keeps it (struct watched) and the next watch for the same events costs
+ * nothing; an event on a socket libcurl does not watch (the server closed the idle
+ * connection) takes it out of the set then. libcurl opens and closes its sockets through
+ * on_open and on_close, so a socket number used again is always known as new.
  */
 #include "dest/http.h"
 
@@ -21,6 +29,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +50,13 @@ struct transfer {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* What the epoll set holds for one socket number (struct http_client.watch). */
+struct watched {
+	uint32_t events; /* EPOLLIN / EPOLLOUT registered in the set */
+	bool in_set;     /* the socket is in the epoll set */
+	bool wanted;     /* libcurl watches it (between a CURL_POLL_IN/OUT and its REMOVE) */
+};
+
 struct http_client {
 	CURLM *multi;
 	struct http_client_opts opts;
@@ -51,6 +67,9 @@ struct http_client {
 	int epfd;
 	struct epoll_event ready[HTTP_EPOLL_EVENTS];
 	int64_t timer_at_ms; /* monotonic ms when libcurl wants a timeout call; -1: none */
+	struct watched *watch; /* by socket number, n_watch of them */
+	size_t n_watch;
+	uint64_t set_changes; /* epoll_ctl calls (http_set_changes) */
 	/* request headers kept per API key and bulk flag (headers_for) */
 	struct kept_headers {
 		char *auth; /* the bearer (a secret: wiped when freed); NULL: none */
@@ -66,31 +85,78 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The entry of socket number s (grown as needed), or NULL for a negative s. */
+static struct watched *watched(struct http_client *hc, curl_socket_t s)
+{
+	if (s < 0)
+		return NULL;
+	if ((size_t)s >= hc->n_watch) {
+		size_t n = hc->n_watch ? hc->n_watch : 64;
+		while (n <= (size_t)s)
+			n *= 2;
+		hc->watch = xrealloc(hc->watch, n * sizeof(*hc->watch));
+		memset(hc->watch + hc->n_watch, 0, (n - hc->n_watch) * sizeof(*hc->watch));
+		hc->n_watch = n;
+	}
+	return &hc->watch[s];
+}
+
 /*
- * CURLMOPT_SOCKETFUNCTION: watch s for what (CURL_POLL_*), or forget it. socketp is
- * non-NULL once s is in the epoll set (curl_multi_assign).
+ * CURLMOPT_SOCKETFUNCTION: watch s for what (CURL_POLL_*), or stop. A socket libcurl
+ * stops watching stays in the epoll set (see the top of this file).
  */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct http_client *hc = userp;
+	struct watched *w = watched(hc, s);
 	(void)easy;
+	if (!w)
+		return 0;
 	if (what == CURL_POLL_REMOVE) {
-		/* libcurl may have closed it already: then the kernel dropped it from the set */
-		epoll_ctl(hc->epfd, EPOLL_CTL_DEL, s, NULL);
+		w->wanted = false;
 		curl_multi_assign(hc->multi, s, NULL);
 		return 0;
 	}
 	struct epoll_event ev = { .events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
 					    (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
 				  .data.fd = s };
-	if (socketp || epoll_ctl(hc->epfd, EPOLL_CTL_ADD, s, &ev)) {
-		/* known, or a number the set still holds from a socket that was closed */
-		if (epoll_ctl(hc->epfd, EPOLL_CTL_MOD, s, &ev) && epoll_ctl(hc->epfd, EPOLL_CTL_ADD, s, &ev))
+	if (!w->in_set || w->events != ev.events) {
+		int op = w->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+		hc->set_changes++;
+		if (epoll_ctl(hc->epfd, op, s, &ev) &&
+		    epoll_ctl(hc->epfd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev)) {
+			w->in_set = false;
 			return -1; /* libcurl fails the transfers on this socket */
+		}
+		w->in_set = true;
+		w->events = ev.events;
 	}
+	w->wanted = true;
 	if (!socketp)
 		curl_multi_assign(hc->multi, s, hc);
 	return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: a new socket; its number starts with nothing known. */
+static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct http_client *hc = clientp;
+	(void)purpose;
+	curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	struct watched *w = watched(hc, s);
+	if (w)
+		*w = (struct watched){ 0 };
+	return s < 0 ? CURL_SOCKET_BAD : s;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: closing the socket takes it out of the epoll set. */
+static int on_close(void *clientp, curl_socket_t s)
+{
+	struct http_client *hc = clientp;
+	struct watched *w = watched(hc, s);
+	if (w)
+		*w = (struct watched){ 0 };
+	return close(s);
 }
 
 /* CURLMOPT_TIMERFUNCTION: call curl_multi_socket_action(CURL_SOCKET_TIMEOUT) in timeout_ms. */
@@ -323,6 +389,10 @@ void http_submit(struct http_client *hc, struct http_request *req)
 		curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 		curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
 		curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, hc);
+		curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+		curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, hc);
 	}
 	/* this request's: its URL, headers, method and body */
 	curl_easy_setopt(e, CURLOPT_URL, req->url);
@@ -347,6 +417,11 @@ void http_submit(struct http_client *hc, struct http_request *req)
 size_t http_pending(const struct http_client *hc)
 {
 	return hc->pending;
+}
+
+uint64_t http_set_changes(const struct http_client *hc)
+{
+	return hc->set_changes;
 }
 
 static void complete(struct http_client *hc, CURLMsg *msg, http_done_fn done, void *ctx)
@@ -425,6 +500,15 @@ static void run_sockets(struct http_client *hc, int wait_ms)
 	int n = epoll_wait(hc->epfd, hc->ready, HTTP_EPOLL_EVENTS, wait_ms);
 	for (int i = 0; i < n; i++) {
 		uint32_t e = hc->ready[i].events;
+		struct watched *w = watched(hc, hc->ready[i].data.fd);
+		if (w && w->in_set && !w->wanted) {
+			/* an idle connection libcurl does not watch (closed by the server):
+			 * out of the set now; libcurl finds it dead when it takes it again */
+			epoll_ctl(hc->epfd, EPOLL_CTL_DEL, hc->ready[i].data.fd, NULL);
+			hc->set_changes++;
+			w->in_set = false;
+			continue;
+		}
 		int ev = (e & (EPOLLIN | EPOLLHUP) ? CURL_CSELECT_IN : 0) | (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
 			 (e & EPOLLERR ? CURL_CSELECT_ERR : 0);
 		curl_multi_socket_action(hc->multi, hc->ready[i].data.fd, ev, &running);
@@ -472,8 +556,9 @@ void http_client_free(struct http_client *hc)
 		free(hc->idle[i]);
 	}
 	free(hc->idle);
-	curl_multi_cleanup(hc->multi); /* may still call on_socket: epfd closes after it */
+	curl_multi_cleanup(hc->multi); /* may still call on_socket and on_close: epfd closes after it */
 	close(hc->epfd);
+	free(hc->watch);
 	for (size_t i = 0; i < hc->n_kept; i++) {
 		headers_free(hc->kept[i].list[0]);
 		headers_free(hc->kept[i].list[1]);

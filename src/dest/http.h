@@ -70,6 +70,11 @@ void http_submit(struct http_client *hc, struct http_request *req);
 /* Requests submitted and not yet completed. */
 size_t http_pending(const struct http_client *hc);
 /*
+ * Changes made to the set of sockets watched (epoll_ctl calls) so far: a request on a
+ * kept-alive connection makes none (tests).
+ */
+uint64_t http_set_changes(const struct http_client *hc);
+/*
  * Drive transfers for up to timeout_ms; calls done for each completed request, at most
  * HTTP_RUN_MAX_DONE per call (the others on the next calls), so that a caller that
  * sends between calls is not held up by a burst of answers to handle; returns as soon

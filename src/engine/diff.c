@@ -271,9 +271,13 @@ static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, co
 			      bool doubt, uint64_t *held, const struct desired *pre, struct jerror *err)
 {
 	unsigned char hash[STATE_HASH_LEN];
-	struct diff_item it = { .dest = dp->dest, .key = &rec->key, .rec = rec, .in_scope = true };
+	/* every member named: a partial initializer zeroed the whole item with `rep stos`
+	 * first, which cost as much as the rest of this function */
+	struct diff_item it = { .dest = dp->dest, .action = DIFF_CREATE, .key = &rec->key, .rec = rec,
+				.old_payload = { NULL, 0 }, .new_payload = { NULL, 0 }, .new_hash = NULL,
+				.new_spans = NULL, .spec = &dp->spec, .in_scope = true, .state_only = false,
+				.full = false, .pending = false, .absent = false, .attempts = 0 };
 
-	it.spec = &dp->spec;
 	if (pre) {
 		/* built on the read-ahead thread (prepare) */
 		memcpy(hash, pre->hash, STATE_HASH_LEN);

@@ -36,6 +36,7 @@
 enum diff_action { DIFF_CREATE, DIFF_UPDATE, DIFF_DELETE, DIFF_UNSUBSCRIBE, DIFF_UNCHANGED, DIFF__COUNT };
 const char *diff_action_name(enum diff_action a);
 
+/* emit_desired (diff.c) names every member in its initializer: a new member must be named there too. */
 struct diff_item {
 	const struct cfg_destination *dest;
 	enum diff_action action;

@@ -153,13 +153,14 @@ void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *
 		spec->plain = spec->plain && plain_name(dest->group_maps[i].remote);
 	spec->kinds = xcalloc(dest->n_mapping ? dest->n_mapping : 1, 1);
 	spec->key_end = xcalloc(dest->n_mapping ? dest->n_mapping : 1, sizeof(*spec->key_end));
+	spec->name_len = xcalloc(dest->n_mapping ? dest->n_mapping : 1, sizeof(*spec->name_len));
 	strbuf_init(&spec->keys, 0);
 	for (size_t i = 0; i < dest->n_mapping; i++) {
 		const char *f = dest->mapping[i].remote;
 		spec->kinds[i] = (unsigned char)(!strcmp(f, "external_id") ? BK_EXTERNAL_ID : field_kind(f));
-		if (i)
-			strbuf_addch(&spec->keys, ',');
-		strbuf_add_json_string(&spec->keys, f, strlen(f));
+		spec->name_len[i] = strlen(f);
+		strbuf_addch(&spec->keys, ',');
+		strbuf_add_json_string(&spec->keys, f, spec->name_len[i]);
 		strbuf_addch(&spec->keys, ':');
 		spec->key_end[i] = spec->keys.len;
 	}
@@ -169,6 +170,8 @@ void payload_spec_release(struct payload_spec *spec)
 {
 	free(spec->kinds);
 	free(spec->key_end);
+	free(spec->name_len);
+	spec->name_len = NULL;
 	free(spec->order);
 	spec->order = NULL;
 	strbuf_release(&spec->keys);
@@ -184,7 +187,7 @@ void payload_build_spans(const struct payload_spec *spec, const struct record *r
 	strbuf_addstr(out, "{\"attributes\":{");
 	for (size_t i = 0; i < dest->n_mapping; i++) {
 		const struct cfg_mapping *m = &dest->mapping[i];
-		size_t from = i ? spec->key_end[i - 1] : 0;
+		size_t from = i ? spec->key_end[i - 1] : 1; /* the first entry without its ',' */
 		strbuf_add(out, spec->keys.buf + from, spec->key_end[i] - from);
 		if (spans)
 			spans[2 * i] = out->len - base;
@@ -555,8 +558,9 @@ static bool diff_fast(struct slice old_payload, struct slice new_payload, struct
 		    (!first && (!have_old || raw_null(ov)) && raw_null(v)))
 			continue;
 		/* the values are C strings in the scans' copies (scan_canonical) */
-		d->changes[d->n_changes++] = (struct payload_change){ n.keys[i], have_old ? ov.ptr : "null", v.ptr,
-								      v.len };
+		d->changes[d->n_changes++] = (struct payload_change){ .field = n.keys[i],
+								      .old_json = have_old ? ov.ptr : "null",
+								      .new_json = v.ptr, .new_len = v.len };
 	}
 	sort_changes(d);
 	d->groups_added = arena_alloc(arena, (n.n_groups + 1) * sizeof(char *));
@@ -603,8 +607,9 @@ static enum jerr diff_impl(struct slice old_payload, struct slice new_payload, s
 			    (o && (!ov || json_is_null(ov)) && json_is_null(v)))
 				continue;
 			const char *nj = dump(arena, v);
-			d->changes[d->n_changes++] = (struct payload_change){
-				arena_strdup(arena, key), dump(arena, ov), nj, strlen(nj) };
+			d->changes[d->n_changes++] = (struct payload_change){ .field = arena_strdup(arena, key),
+									      .old_json = dump(arena, ov),
+									      .new_json = nj, .new_len = strlen(nj) };
 		}
 	}
 	/* a field no longer mapped is left alone in Braze: not a change */
@@ -636,19 +641,19 @@ bool payload_diff_first(const struct payload_spec *spec, const struct record *re
 	const struct cfg_destination *dest = spec->dest;
 	if (!spec->plain)
 		return false; /* the scanned names would be the decoded escapes: let payload_diff decode */
-	char *copy = arena_alloc(arena, payload.len + 1);
-	memcpy(copy, payload.ptr, payload.len);
-	copy[payload.len] = '\0';
 	memset(d, 0, sizeof(*d));
 	d->changes = arena_alloc(arena, (dest->n_mapping + 1) * sizeof(*d->changes));
 	for (size_t k = 0; k < dest->n_mapping; k++) {
 		size_t i = spec->order[k];
-		struct slice v = { copy + spans[2 * i], spans[2 * i + 1] - spans[2 * i] };
-		copy[spans[2 * i + 1]] = '\0'; /* the ',' or '}' after the value */
+		/* in place: no copy to terminate each value (new_len is its length) */
+		struct slice v = { payload.ptr + spans[2 * i], spans[2 * i + 1] - spans[2 * i] };
 		if (!raw_null(v))
 			d->n_new_fields++;
 		/* a first export sets every mapped field, null included (as diff_fast) */
-		d->changes[d->n_changes++] = (struct payload_change){ dest->mapping[i].remote, "null", v.ptr, v.len };
+		size_t from = i ? spec->key_end[i - 1] : 0;
+		d->changes[d->n_changes++] = (struct payload_change){ dest->mapping[i].remote, "null", v.ptr, v.len,
+								      spec->name_len[i], spec->keys.buf + from,
+								      spec->key_end[i] - from };
 	}
 	d->groups_added = arena_alloc(arena, (dest->n_group_maps + 1) * sizeof(char *));
 	d->groups_removed = arena_alloc(arena, sizeof(char *));

@@ -40,8 +40,9 @@ bool payload_in_scope(const struct cfg_destination *dest, const struct record *r
 struct payload_spec {
 	const struct cfg_destination *dest;
 	unsigned char *kinds; /* per mapping entry */
-	struct strbuf keys;   /* per mapping entry: its JSON key and ':' (with a leading ',' after the first) */
-	size_t *key_end;      /* keys.buf[key_end[i-1] .. key_end[i]) is entry i's */
+	struct strbuf keys;   /* per mapping entry: ',', its JSON key and ':' */
+	size_t *key_end;      /* keys.buf[key_end[i-1] .. key_end[i]) is entry i's (from 0 for the first) */
+	size_t *name_len;     /* per mapping entry: strlen of its remote name */
 	size_t *order;        /* the mapping entries by remote name (strcmp): payload_diff's order */
 	bool plain;           /* no remote name (field or group) needs a JSON escape */
 };
@@ -64,7 +65,11 @@ struct payload_change {
 	const char *field;  /* Braze field name */
 	const char *old_json; /* JSON text of the old value, "null" when unset */
 	const char *new_json;
-	size_t new_len; /* strlen(new_json) */
+	size_t new_len; /* strlen(new_json) (payload_diff_first's: its length, no NUL after it) */
+	/* payload_diff_first only (else 0 and NULL): strlen(field), and `,"field":` (the spec's, borrowed) */
+	size_t field_len;
+	const char *key;
+	size_t key_len;
 };
 
 struct payload_diff {
@@ -98,8 +103,10 @@ enum jerr payload_diff_full(struct slice old_payload, struct slice new_payload, 
  * payload_build_spans wrote for rec with spec, noting spans: the same changes (every
  * entry, nulls included, by field) and groups added, from the spans and the spec
  * instead of scanning the text (a first sync's main cost after the state writes).
- * The values are C strings in one copy of payload in arena; the field and group names
- * are the config's. false (d untouched) when a name needs a JSON escape: then call
+ * The values point into payload (borrowed: valid as long as it is) and, unlike
+ * payload_diff's, are not NUL-terminated: new_len is each one's length. The field and
+ * group names are the config's, and each change has its field's length and JSON key
+ * (the spec's). false (d untouched) when a name needs a JSON escape: then call
  * payload_diff.
  */
 bool payload_diff_first(const struct payload_spec *spec, const struct record *rec, struct slice payload,

@@ -172,8 +172,12 @@ static void *reader_main(void *arg)
 	while (!end) {
 		struct batch *b;
 		pthread_mutex_lock(&ra->mu);
-		while (ra->count == READAHEAD_SLOTS && !ra->stop)
-			pthread_cond_wait(&ra->cv, &ra->mu);
+		/* a full ring: wait until READAHEAD_REFILL slots are free, then fill them in a
+		 * row (waking for each freed slot cost a futex wake and a context switch per
+		 * batch; readahead_next signals only from that point) */
+		if (ra->count == READAHEAD_SLOTS)
+			while (ra->count > READAHEAD_SLOTS - READAHEAD_REFILL && !ra->stop)
+				pthread_cond_wait(&ra->cv, &ra->mu);
 		bool stop = ra->stop;
 		b = &ra->slot[(ra->head + ra->count) % READAHEAD_SLOTS];
 		pthread_mutex_unlock(&ra->mu);
@@ -273,7 +277,8 @@ enum jerr readahead_next(struct readahead *ra, const struct record **rec, void *
 		ra->cur = NULL;
 		ra->head = (ra->head + 1) % READAHEAD_SLOTS;
 		__atomic_store_n(&ra->count, ra->count - 1, __ATOMIC_RELAXED);
-		pthread_cond_broadcast(&ra->cv);
+		if (ra->count <= READAHEAD_SLOTS - READAHEAD_REFILL) /* the thread waits for no less */
+			pthread_cond_broadcast(&ra->cv);
 	}
 	while (!ra->count && !ra->done)
 		pthread_cond_wait(&ra->cv, &ra->mu);

@@ -36,6 +36,8 @@
 #define READAHEAD_BATCH_BYTES (4 * 1024 * 1024)
 /* Batches in the ring: one being read, one being compared, the rest waiting. */
 #define READAHEAD_SLOTS 4
+/* A thread that found the ring full reads again once this many slots are free. */
+#define READAHEAD_REFILL 2
 
 struct readahead;
 

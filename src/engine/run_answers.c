@@ -58,8 +58,7 @@ static void batch_keep(struct batch *b, struct dest_ctx *dc, const struct dest_o
 		b->t0 = run_now_s();
 	ALLOC_GROW(b->v, b->n + 1, b->alloc);
 	struct held *h = &b->v[b->n++];
-	memset(h, 0, sizeof(*h));
-	h->dc = dc;
+	h->dc = dc; /* every member set (a memset cost a `rep stos` per answer) */
 	h->result = o->result;
 	h->op = o->op;
 	h->in_scope = o->in_scope;
@@ -71,12 +70,15 @@ static void batch_keep(struct batch *b, struct dest_ctx *dc, const struct dest_o
 	h->key_len = o->key.is_int ? 0 : o->key.text.len;
 	h->payload = batch_bytes(b, o->new_payload.ptr, o->new_payload.len);
 	h->payload_len = o->new_payload.len;
+	h->error = 0;
 	if (o->result == DEST_FAILED) { /* the only outcome whose error is written */
 		const char *e = o->error ? o->error : "failed";
 		h->error = batch_bytes(b, e, strlen(e));
 	}
 	if (o->new_hash)
 		memcpy(h->hash, o->new_hash, STATE_HASH_LEN);
+	else
+		memset(h->hash, 0, STATE_HASH_LEN);
 	dc->batched++;
 }
 

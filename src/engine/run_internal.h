@@ -60,6 +60,7 @@ struct pass {
 };
 
 /* Braze's answers kept, not yet written (run_answers.c); bytes holds their strings. */
+/* batch_keep (run_answers.c) sets every member, with no zeroing first: a new member must be set there too. */
 struct held {
 	struct dest_ctx *dc;
 	enum dest_result result;

@@ -52,7 +52,7 @@ static struct slice changed_fields(struct arena *a, const struct dest_field *fie
 	strbuf_addch(&sb, '[');
 	for (size_t i = 0; i < nf; i++) {
 		const char *n = fields[i].name;
-		size_t len = strlen(n);
+		size_t len = fields[i].name_len ? fields[i].name_len : strlen(n);
 		bool plain = true; /* most field names need no escaping */
 		for (size_t k = 0; k < len && plain; k++)
 			plain = n[k] >= 0x20 && n[k] < 0x7f && n[k] != '"' && n[k] != '\\';
@@ -90,7 +90,7 @@ static struct slice changed_fields(struct arena *a, const struct dest_field *fie
 static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, struct jerror *err)
 {
 	struct payload_diff d;
-	struct dest_change c = { 0 };
+	struct dest_change c; /* every member set below (a `= { 0 }` cost a `rep stos` per record) */
 	enum jerr rc;
 
 	arena_reset(&dc->arena);
@@ -103,9 +103,11 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 	struct dest_field *fields = arena_alloc(&dc->arena, (d.n_changes + 1) * sizeof(*fields));
 	size_t nf = 0;
 	for (size_t i = 0; i < d.n_changes; i++) {
-		if (!strcmp(d.changes[i].field, "external_id"))
+		const struct payload_change *ch = &d.changes[i];
+		size_t len = ch->field_len ? ch->field_len : strlen(ch->field);
+		if (len == sizeof("external_id") - 1 && !memcmp(ch->field, "external_id", len))
 			continue;
-		fields[nf++] = (struct dest_field){ d.changes[i].field, d.changes[i].new_json, d.changes[i].new_len };
+		fields[nf++] = (struct dest_field){ ch->field, ch->new_json, ch->new_len, len, ch->key, ch->key_len };
 	}
 	c.op = it->action == DIFF_CREATE && it->dest->sync_mode == SYNC_ENRICH ? DEST_ENRICH_NEW : DEST_UPSERT;
 	c.key = it->key;
@@ -120,6 +122,7 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 	c.new_hash = it->new_hash;
 	c.in_scope = it->in_scope;
 	c.attempts = it->attempts;
+	c.changed = (struct slice){ NULL, 0 };
 	if (it->action == DIFF_DELETE)
 		c.op = DEST_DELETE;
 	else if (dc->log)

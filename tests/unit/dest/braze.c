@@ -30,9 +30,7 @@ static void braze_free(struct braze *b)
 		braze_batch_free(bt, true);
 	}
 	strbuf_release(&b->scratch);
-	for (size_t i = 0; i < b->n_pool; i++)
-		free(b->pool[i]);
-	free(b->pool);
+	braze_spares_free(b);
 	free(b);
 }
 
@@ -53,7 +51,8 @@ static void test_field_billable(void **s)
 /* A first export of key with two fields and a group, as the engine pushes it. */
 static void push(struct braze *b, const char *key, const char *payload, const char *changed)
 {
-	static const struct dest_field fields[] = { { "age", "19", 2 }, { "na\"me", "\"A\\\"n\"", 0 } };
+	static const struct dest_field fields[] = { { .name = "age", .json = "19", .json_len = 2 },
+								    { .name = "na\"me", .json = "\"A\\\"n\"" } };
 	static const char *const added[] = { "VIP" };
 	static const unsigned char hash[STATE_HASH_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 	struct rkey k = { .is_int = false, .text = slice_of(key) };
@@ -167,6 +166,75 @@ static void test_group_ops_object(void **s)
 	braze_free(b);
 }
 
+/*
+ * A change whose fields carry the engine's name lengths and JSON keys (`,"name":`)
+ * gives the same track object and data points as one that carries the names only.
+ */
+static void test_field_keys_given(void **s)
+{
+	struct braze *b = braze_new(false);
+	static const struct dest_field plain[] = { { .name = "age", .json = "19", .json_len = 2 },
+						   { .name = "na\"me", .json = "\"A\\\"n\"" },
+						   { .name = "country", .json = "\"DE\"", .json_len = 4 } };
+	static const struct dest_field keyed[] = {
+		{ "age", "19", 2, 3, ",\"age\":", 7 },
+		{ "na\"me", "\"A\\\"n\"", 0, 5, ",\"na\\\"me\":", 10 },
+		{ "country", "\"DE\"", 4, 7, ",\"country\":", 11 },
+	};
+	static const char *const added[] = { "VIP" };
+	struct rkey k = { .is_int = true, .i = 9, .text = SLICE_LIT("9") };
+	struct dest_change c = { .op = DEST_UPSERT, .key = &k, .create = true, .fields = plain, .n_fields = 3,
+				 .groups_added = added, .n_added = 1, .in_scope = true };
+	braze_route_change(b, &c);
+	c.fields = keyed;
+	braze_route_change(b, &c);
+	struct row *r0 = b->open[EP_TRACK]->rows[0], *r1 = b->open[EP_TRACK]->rows[1];
+	assert_string_equal(r0->object, "{\"external_id\":\"9\",\"age\":19,\"na\\\"me\":\"A\\\"n\",\"country\":\"DE\","
+					"\"groups\":{\"add\":[\"VIP\"]}}");
+	assert_string_equal(r1->object, r0->object);
+	assert_int_equal(r0->object_len, r1->object_len);
+	assert_int_equal(r0->data_points, 3); /* country is free */
+	assert_int_equal(r1->data_points, r0->data_points);
+	braze_free(b);
+}
+
+/*
+ * Ready batches on an endpoint whose budget says wait: the pump looks again when the
+ * budget has room (or at its cap), however many batches wait; one waiting batch behind
+ * another once made that 1 ms, so a spent window woke the run every millisecond until
+ * its end. A batch whose retry time comes first still wakes it then.
+ */
+static void test_send_ready_waits_for_budget(void **s)
+{
+	struct braze *b = braze_new(false);
+	struct ratelimit rl[EP__COUNT];
+	for (int i = 0; i < EP__COUNT; i++)
+		ratelimit_init(&rl[i], 3000, 3000, 0.95);
+	b->rl = rl;
+	window_init(&b->win, NULL);
+	int64_t now = 1000000;
+	ratelimit_pause(&rl[EP_TRACK], now + 500); /* as a spent window: 500 ms to its end */
+	for (int k = 0; k < 3; k++) {
+		struct batch *bt = braze_batch_new(EP_TRACK);
+		braze_ready_push(b, bt, false);
+	}
+	assert_int_equal(braze_send_ready(b, now, 100), now + 100);
+	assert_int_equal(braze_send_ready(b, now, 1000), now + 500);
+	assert_int_equal(b->n_ready, 3);
+	assert_int_equal(b->inflight, 0);
+	/* a retry due sooner, behind them, is when to look again */
+	struct batch *retry = braze_batch_new(EP_TRACK);
+	retry->not_before = now + 40;
+	braze_ready_push(b, retry, false);
+	assert_int_equal(braze_send_ready(b, now, 1000), now + 40);
+	/* a full window sends nothing and waits for an answer: the cap */
+	b->inflight = (size_t)window_size(&b->win);
+	assert_int_equal(braze_send_ready(b, now, 1000), now + 1000);
+	assert_int_equal(b->n_ready, 4);
+	b->inflight = 0;
+	braze_free(b);
+}
+
 /* The sink of test_rows_reused: the outcomes' payloads and keys as they were delivered. */
 static enum jerr keep_outcomes(void *ctx, const struct dest_outcome *o, size_t n, struct jerror *err)
 {
@@ -194,9 +262,17 @@ static void test_rows_reused(void **s)
 	b->open[EP_TRACK] = NULL;
 	struct row *rb = bt->rows[1];
 	enum dest_result ok[] = { DEST_OK, DEST_OK };
+	/* what a sent batch carries: its body, attempts, a wait, a place in the queue */
+	braze_build_body(b, bt);
+	bt->attempts = 3;
+	bt->throttles = 2;
+	bt->not_before = 99;
+	bt->first_failure = 5;
+	bt->next = bt;
 	braze_deliver(b, bt, ok, NULL);
 	assert_string_equal(seen.buf, "a={\"p\":1};b={\"p\":2};");
 	assert_int_equal(b->n_pool, 2);
+	assert_ptr_equal(b->spare, bt);
 
 	/* the last row kept is the first reused: small enough, so the same memory */
 	push(b, "c", "", "");
@@ -204,10 +280,28 @@ static void test_rows_reused(void **s)
 	assert_ptr_equal(rc, rb);
 	assert_string_equal(rc->key.text.ptr, "c");
 	assert_null(rc->payload);
+	assert_int_equal(rc->payload_len, 0);
 	assert_null(rc->changed);
+	assert_int_equal(rc->changed_len, 0);
 	assert_null(rc->subs);
+	assert_int_equal(rc->n_subs, 0);
 	assert_string_equal(rc->object,
 			    "{\"external_id\":\"c\",\"age\":19,\"na\\\"me\":\"A\\\"n\",\"groups\":{\"add\":[\"VIP\"]}}");
+	/* the delivered batch is the next one, as new: one row, nothing left of its last send */
+	struct batch *again = b->open[EP_TRACK];
+	assert_ptr_equal(again, bt);
+	assert_null(b->spare);
+	assert_int_equal(again->n, 1);
+	assert_int_equal(again->ep, EP_TRACK);
+	assert_int_equal(again->attempts, 0);
+	assert_int_equal(again->throttles, 0);
+	assert_int_equal(again->not_before, 0);
+	assert_int_equal(again->first_failure, 0);
+	assert_null(again->next);
+	assert_int_equal(again->body.len, 0);
+	braze_build_body(b, again);
+	assert_string_equal(again->body.buf, "{\"attributes\":[{\"external_id\":\"c\",\"age\":19,\"na\\\"me\":"
+					     "\"A\\\"n\",\"groups\":{\"add\":[\"VIP\"]}}]}");
 	/* a change larger than the kept row: a new, larger row, whole */
 	char big[600];
 	memset(big, 'x', sizeof(big) - 1);
@@ -232,6 +326,8 @@ int main(void)
 		cmocka_unit_test(test_full_batch_and_enrich_body),
 		cmocka_unit_test(test_group_ops_object),
 		cmocka_unit_test(test_rows_reused),
+		cmocka_unit_test(test_field_keys_given),
+		cmocka_unit_test(test_send_ready_waits_for_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,10 @@
  * its own (127.0.0.1, keep-alive): every request carries exactly its own headers (the
  * client keeps one header list per API key and bulk flag, and one of its own for a
  * request past the kept keys), many requests in flight complete once each (libcurl's
- * sockets watched with epoll), and bodies arrive whole.
+ * sockets watched with epoll; a request on a warm connection changes nothing in the
+ * epoll set), and bodies arrive whole; connections the server closes
+ * while they are idle (still in the epoll set) are replaced, and new sockets that get
+ * their numbers are watched.
  */
 #include "support/testutil.h"
 
@@ -28,6 +31,7 @@ static struct {
 	pthread_mutex_t mu;
 	char *seen[MAX_SEEN]; /* each request's header block, request line and Host removed */
 	size_t n_seen;
+	int close_after; /* close each connection after its first answer (an idle timeout) */
 } srv = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* One connection: requests until the client closes it; each answered 200 with its body length. */
@@ -72,7 +76,7 @@ static void *conn_main(void *arg)
 		char num[24], reply[128];
 		int nl = snprintf(num, sizeof(num), "%zu", body);
 		int rn = snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", nl, num);
-		if (write(fd, reply, (size_t)rn) != rn)
+		if (write(fd, reply, (size_t)rn) != rn || srv.close_after)
 			goto out;
 		memmove(in.buf, in.buf + head + body, in.len - head - body);
 		strbuf_setlen(&in, in.len - head - body);
@@ -152,8 +156,10 @@ static void test_headers_per_key_and_bulk(void **s)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/users/track", srv.port);
 	struct http_client_opts o = { .max_connections = 8 };
 	struct http_client *hc = http_client_new(&o);
+	uint64_t changes = 0;
 	for (int round = 0; round < 2; round++) { /* the second on warm connections and kept lists */
 		memset(&d, 0, sizeof(d));
+		changes = http_set_changes(hc);
 		for (int i = 0; i < N; i++) {
 			memset(body[i], 'x', (size_t)i + 1);
 			req[i] = (struct http_request){ .method = "POST", .url = url, .auth_bearer = keys[i % 7],
@@ -170,6 +176,9 @@ static void test_headers_per_key_and_bulk(void **s)
 			snprintf(want, sizeof(want), "%d", i + 1);
 			assert_string_equal(d.body[i], want);
 		}
+		/* warm connections stay in the epoll set: no change per request (two each before) */
+		if (round == 1)
+			assert_true(http_set_changes(hc) - changes < N / 4);
 	}
 	http_client_free(hc);
 
@@ -197,10 +206,53 @@ static void test_headers_per_key_and_bulk(void **s)
 	strbuf_release(&want);
 }
 
+/*
+ * The server closes every connection once it has answered, while the client keeps it
+ * as idle (and in its epoll set): each round finds the last round's connections closed,
+ * opens new ones (taking the closed sockets' numbers) and every request still gets its
+ * answer once. A socket the client took for one it still knew would never be watched:
+ * its request would time out.
+ */
+static void test_idle_connections_closed_by_server(void **s)
+{
+	enum { N = 6, ROUNDS = 8 };
+	static struct http_request req[N];
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/users/track", srv.port);
+	srv.close_after = 1;
+	struct http_client_opts o = { .max_connections = N, .timeout_ms = 5000 };
+	struct http_client *hc = http_client_new(&o);
+	for (int round = 0; round < ROUNDS; round++) {
+		struct done_ctx d = { 0 };
+		for (int i = 0; i < N; i++) {
+			req[i] = (struct http_request){ .method = "POST", .url = url, .body = SLICE_LIT("{}"),
+							.user = (void *)(intptr_t)i };
+			http_submit(hc, &req[i]);
+		}
+		while (http_pending(hc))
+			http_run(hc, 100, on_done, &d);
+		for (int i = 0; i < N; i++) {
+			assert_int_equal(d.done[i], 1);
+			assert_int_equal(d.status[i], 200);
+			assert_string_equal(d.body[i], "2");
+		}
+		usleep(20000); /* the server's closes arrive while the connections are idle */
+		http_run(hc, 0, on_done, &d); /* nothing pending: only the idle sockets' events */
+	}
+	http_client_free(hc);
+	srv.close_after = 0;
+	pthread_mutex_lock(&srv.mu);
+	for (size_t k = 0; k < srv.n_seen; k++)
+		free(srv.seen[k]);
+	srv.n_seen = 0;
+	pthread_mutex_unlock(&srv.mu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_headers_per_key_and_bulk),
+		cmocka_unit_test(test_idle_connections_closed_by_server),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,7 +214,10 @@ static void test_diff_fast_in_place(void **s)
 	arena_release(&a);
 }
 
-/* d and e hold the same changes and groups (payload_diff's contract, byte for byte). */
+/*
+ * d (payload_diff_first's) and e (payload_diff's) hold the same changes and groups,
+ * byte for byte; e's values are NUL-terminated, d's are new_len long in place.
+ */
 static void assert_same_diff(const struct payload_diff *d, const struct payload_diff *e)
 {
 	assert_int_equal(d->n_changes, e->n_changes);
@@ -222,9 +225,9 @@ static void assert_same_diff(const struct payload_diff *d, const struct payload_
 	for (size_t i = 0; i < d->n_changes; i++) {
 		assert_string_equal(d->changes[i].field, e->changes[i].field);
 		assert_string_equal(d->changes[i].old_json, e->changes[i].old_json);
-		assert_string_equal(d->changes[i].new_json, e->changes[i].new_json);
 		assert_int_equal(d->changes[i].new_len, e->changes[i].new_len);
-		assert_int_equal(d->changes[i].new_len, strlen(d->changes[i].new_json));
+		assert_memory_equal(d->changes[i].new_json, e->changes[i].new_json, e->changes[i].new_len);
+		assert_int_equal(e->changes[i].new_len, strlen(e->changes[i].new_json));
 	}
 	assert_int_equal(d->n_added, e->n_added);
 	for (size_t i = 0; i < d->n_added; i++)
@@ -232,6 +235,7 @@ static void assert_same_diff(const struct payload_diff *d, const struct payload_
 	assert_int_equal(d->n_removed, 0);
 	assert_int_equal(e->n_removed, 0);
 }
+
 
 /*
  * A first export's diff from the value spans payload_build_spans notes is the diff
@@ -292,6 +296,20 @@ static void test_diff_first_from_spans(void **s)
 		assert_int_equal(payload_diff((struct slice){ 0 }, pl, &a, &ds, &err), JERR_OK);
 		assert_same_diff(&df, &ds);
 		assert_memory_equal(pl.ptr, plain.buf, plain.len); /* the payload is not written to */
+		/* the values are the payload's own bytes, where payload_build_spans put them */
+		for (size_t i = 0; i < df.n_changes; i++)
+			assert_true(df.changes[i].new_json >= pl.ptr && df.changes[i].new_json < pl.ptr + pl.len);
+		/* each change carries its field's length and `,"field":`, as the track object writes it */
+		for (size_t i = 0; i < df.n_changes; i++) {
+			struct strbuf key = STRBUF_INIT;
+			strbuf_addf(&key, ",\"%s\":", df.changes[i].field);
+			assert_int_equal(df.changes[i].field_len, strlen(df.changes[i].field));
+			assert_int_equal(df.changes[i].key_len, key.len);
+			assert_memory_equal(df.changes[i].key, key.buf, key.len);
+			assert_null(ds.changes[i].key); /* the scanning diff leaves them to the caller */
+			assert_int_equal(ds.changes[i].field_len, 0);
+			strbuf_release(&key);
+		}
 	}
 	payload_spec_release(&spec);
 	/* a field name that needs an escape: not taken from the spans */

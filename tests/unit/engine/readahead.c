@@ -184,7 +184,10 @@ static void outcome_release(struct outcome *o)
 	strbuf_release(&o->msg);
 }
 
-/* Many batches (more than the ring holds), a slow consumer: the same records, in order. */
+/*
+ * Many batches (more than the ring holds), a slow consumer (the thread waits on a full
+ * ring and reads again once READAHEAD_REFILL slots are free): the same records, in order.
+ */
 static void test_same_records(void **s)
 {
 	char *dir = make_project(5000, 0);

@@ -1,8 +1,9 @@
-/* source.c: tests for src/source/source.c (key order, registry, coercion rules). */
+/* source.c: tests for src/source/source.c (key order, registry, coercion rules, the watcher). */
 #include "support/testutil.h"
 
 #include <ctype.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/arena.h"
 #include "source/source.h"
@@ -210,6 +211,47 @@ static void test_byte_classes(void **s)
 	arena_release(&a);
 }
 
+static int cancels;
+static void count_cancel(struct source_watch *w)
+{
+	(void)w;
+	cancels++;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * The watcher tells waits apart by their count (seq): many short waits, each well under
+ * the limit but together longer than it, are never cancelled; one wait past the limit is,
+ * once. A count that did not move with each wait would make the short ones one long wait.
+ */
+static void test_watch_counts_waits(void **s)
+{
+	static struct source_watch w;
+	cancels = 0;
+	source_watch_register(&w, count_cancel, 250, "app");
+	for (int i = 0; i < 100; i++) { /* ~500 ms of 5 ms waits */
+		source_wait_begin(&w);
+		sleep_ms(5);
+		source_wait_end(&w);
+	}
+	assert_int_equal(atomic_load(&w.seq), 100);
+	assert_int_equal(cancels, 0);
+	assert_int_equal(source_watch_cancelled(&w), SOURCE_CANCEL_NONE);
+	source_wait_begin(&w);
+	for (int i = 0; i < 100 && !cancels; i++)
+		sleep_ms(20);
+	source_wait_end(&w);
+	assert_int_equal(cancels, 1);
+	assert_int_equal(source_watch_cancelled(&w), SOURCE_CANCEL_TIMEOUT);
+	assert_int_equal(atomic_load(&w.seq), 101);
+	source_watch_unregister(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_coercion_table),
 		cmocka_unit_test(test_byte_classes),
+		cmocka_unit_test(test_watch_counts_waits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
