@@ -260,6 +260,7 @@ enum jerr sq_limit_size(struct state *st, uint64_t max_bytes, struct jerror *err
 
 /* records.c */
 enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err);
+enum jerr sq_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, size_t n, struct jerror *err);
 enum jerr sq_count(struct state *st, const char *dest_id, uint64_t *in_scope, struct jerror *err);
 enum jerr sq_count_range(struct state *st, const char *dest_id, const struct rkey *lo, const struct rkey *hi,
 			 uint64_t *in_scope, struct jerror *err);

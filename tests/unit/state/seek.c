@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+#include "state/backend.h"
+
 /* The order the store must keep, written out again: integers first, then text bytewise. */
 static int ref_compare(const struct rkey *a, const struct rkey *b)
 {
@@ -424,6 +426,87 @@ static void test_seek_expect_matches_walk(void **s)
 	free(path);
 }
 
+/* The keys of cur's look-up batch, as text ("'t'" for a text key), comma-separated. */
+static const char *batch_keys(const struct state_cursor *cur, struct strbuf *sb)
+{
+	strbuf_reset(sb);
+	for (size_t i = 0; i < cur->n; i++) {
+		const struct state_row *r = &cur->rows[i];
+		const char *t = cur->buf.buf + cur->text[i].key;
+		if (r->key.is_int)
+			strbuf_addf(sb, "%s%.*s", i ? "," : "", (int)r->key.text.len, t);
+		else
+			strbuf_addf(sb, "%s'%.*s'", i ? "," : "", (int)r->key.text.len, t);
+	}
+	return sb->buf;
+}
+
+/* ops->lookup of keys on a fresh cursor of "d"; its rows' keys (batch_keys). */
+static const char *lookup_keys(struct state *st, bool lean, const struct rkey *keys, size_t n, struct strbuf *sb)
+{
+	struct jerror err = JERROR_INIT;
+	struct state_cursor *cur = open_cur(st, "d", NULL);
+	if (lean)
+		state_cursor_lean(cur);
+	assert_non_null(st->ops->lookup);
+	assert_int_equal(st->ops->lookup(cur, keys, n, &err), JERR_OK);
+	jerror_release(&err);
+	batch_keys(cur, sb);
+	state_cursor_close(cur);
+	return sb->buf;
+}
+
+/*
+ * The back end's look-up (ops->lookup, state_cursor_expect's batch): for each key the
+ * first row at or after it, each row once, in key order; nothing skipped for a key the
+ * store does not have (the row after it), nothing repeated for keys that find the same
+ * row; keys out of order end the batch (SQLite; PostgreSQL sorts them), never a row
+ * out of order. On a writable and on a read-only connection.
+ */
+static void test_lookup_batch(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct strbuf sb = STRBUF_INIT;
+	struct rkey have[] = { IK(10), IK(20), IK(30), IK(40), IK(50), TK("b"), TK("d") };
+	for (size_t i = 0; i < ARRAY_SIZE(have); i++)
+		tb_put(st, "d", have[i], "{}", true);
+	tb_put(st, "c", IK(25), "{}", true); /* another destination's: never found */
+	tb_put(st, "e", IK(25), "{}", true);
+
+	for (int ro = 0; ro < 2; ro++) {
+		if (ro) {
+			state_close(st);
+			st = tb_open(path, STATE_OPEN_READONLY);
+		}
+		for (int lean = 0; lean < 2; lean++) {
+			/* present keys */
+			struct rkey k1[] = { IK(10), IK(30), IK(50) };
+			assert_string_equal(lookup_keys(st, lean, k1, ARRAY_SIZE(k1), &sb), "10,30,50");
+			/* absent keys between present ones: the row after each, once */
+			struct rkey k2[] = { IK(11), IK(12), IK(20), IK(25), IK(26), IK(40) };
+			assert_string_equal(lookup_keys(st, lean, k2, ARRAY_SIZE(k2), &sb), "20,30,40");
+			/* before the first, past the integers, between and past the texts */
+			struct rkey k3[] = { IK(-5), IK(51), TK("c"), TK("e") };
+			assert_string_equal(lookup_keys(st, lean, k3, ARRAY_SIZE(k3), &sb), "10,'b','d'");
+			/* a key behind the one before it ends the batch: no row out of order */
+			struct rkey k4[] = { IK(20), IK(40), IK(30), IK(50) };
+			const char *got = lookup_keys(st, lean, k4, ARRAY_SIZE(k4), &sb);
+			if (B->kind == TB_SQLITE)
+				assert_string_equal(got, "20,40");
+			/* a key repeated: its row once */
+			struct rkey k5[] = { IK(30), IK(30), IK(31) };
+			assert_string_equal(lookup_keys(st, lean, k5, ARRAY_SIZE(k5), &sb), "30,40");
+			/* past the last row: nothing */
+			struct rkey k6[] = { TK("z") };
+			assert_string_equal(lookup_keys(st, lean, k6, ARRAY_SIZE(k6), &sb), "");
+		}
+	}
+	strbuf_release(&sb);
+	state_close(st);
+	free(path);
+}
+
 /* The largest and smallest integer keys come back with their digits (state_key_digits). */
 static void test_seek_extreme_integers(void **s)
 {
@@ -460,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_seek_interleaved_writes),
 		cmocka_unit_test(test_seek_extreme_integers),
 		cmocka_unit_test(test_seek_expect_matches_walk),
+		cmocka_unit_test(test_lookup_batch),
 	};
 	return tb_run_both("state seek", tests, ARRAY_SIZE(tests));
 }
