@@ -22,7 +22,7 @@
  * A row of the S_CUR_LEAN_* statements (state_cursor_lean): what the diff compares,
  * with fewer calls into SQLite than sq_decode_row (a NULL time reads as 0).
  */
-static void decode_lean_row(sqlite3_stmt *s, struct state_row *row, char *keybuf)
+void sq_decode_lean_row(sqlite3_stmt *s, struct state_row *row, char *keybuf)
 {
 	sq_decode_head(s, row, keybuf);
 	row->last_error = (struct slice){ "", 0 };
@@ -51,6 +51,7 @@ static void hold_read(struct sq_state *sq)
 void sq_cursors_closed(struct state *st)
 {
 	struct sq_state *sq = sq_of(st);
+	sq_ahead_end(sq);
 	if (!sq->read_held)
 		return;
 	sq->read_held = false;
@@ -83,7 +84,7 @@ enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err
 	while (!state_cursor_full(cur) && cur->n < cur->want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct state_row r;
 		if (cur->lean)
-			decode_lean_row(s, &r, keybuf);
+			sq_decode_lean_row(s, &r, keybuf);
 		else
 			sq_decode_row(s, &r, keybuf);
 		state_cursor_push(cur, &r);
@@ -115,6 +116,8 @@ enum jerr sq_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, si
 	int rc = SQLITE_DONE;
 
 	hold_read(sq);
+	if (sq_ahead_lookup(sq, cur, keys, n))
+		return JERR_OK;
 	if ((ret = sq_stmt_get(sq, cur->lean ? S_CUR_LEAN_FROM : S_CUR_FROM, &s, err)))
 		return ret;
 	sqlite3_bind_text(s, 1, cur->dest_id, -1, SQLITE_STATIC);
@@ -134,7 +137,7 @@ enum jerr sq_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, si
 		if (rc == SQLITE_ROW) {
 			struct state_row r;
 			if (cur->lean)
-				decode_lean_row(s, &r, keybuf);
+				sq_decode_lean_row(s, &r, keybuf);
 			else
 				sq_decode_row(s, &r, keybuf);
 			state_cursor_push(cur, &r);
