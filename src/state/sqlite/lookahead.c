@@ -10,13 +10,16 @@
  * diff compares the records of the keys answered so far, the worker seeks the next.
  *
  * The worker answers one job at a time: the first row at or after each key of a list
- * (ascending, as ops->lookup), one destination, lean or full columns. The rows go into
- * a buffer of fixed size that never moves, so the main thread copies the rows of the
- * keys answered so far (published under the mutex) without holding it. A job that
- * cannot finish (a row too big for the buffer, an SQLite error) stops; the main thread
- * then looks the remaining keys up itself on its own connection, which reports any
- * error as before. One job at a time: a second destination's look-ups, while the
- * first's job runs, are done on the main thread.
+ * (ascending, as ops->lookup), one destination, lean or full columns, from the front.
+ * The rows go into a buffer of fixed size that never moves, so the main thread copies
+ * the rows of the keys answered so far (published under the mutex) without holding it.
+ * When the main thread has caught up with the worker, rather than wait it answers keys
+ * from the back of the list itself, AHEAD_STEAL at a time, on its own connection (the
+ * two meet where the worker is): both cores seek. A job that cannot finish (a row too
+ * big for a buffer, an SQLite error) stops; the main thread then looks the keys not
+ * answered up as before (ops->lookup's plain path), which reports any error. One job
+ * at a time: a second destination's look-ups, while the first's job runs, are done on
+ * the main thread.
  *
  * Snapshots: the worker reads in one read transaction from its first job until the
  * connection's last cursor is closed (as the main connection does, records.c), begun
@@ -26,7 +29,9 @@
  *
  * Only for read-only connections opened on a file (a `joey plan`, the API's reads),
  * never for a writable one (its own uncommitted writes would not be seen), and not with
- * JOEY_STATE_LOOKAHEAD=0 in the environment (to compare, or to rule the thread out).
+ * JOEY_STATE_LOOKAHEAD=0 in the environment (to compare, or to rule the thread out;
+ * JOEY_STATE_LOOKAHEAD=main: the main thread takes every key it can from the back, not
+ * only when it has caught up, so the tests cover both sides whatever the timing).
  * Owns the worker, its connection and the job's buffers (struct sq_ahead), from the
  * first look-up until sq_ahead_free (sq_close). Called by records.c.
  */
@@ -37,17 +42,28 @@
 #include "base/xalloc.h"
 #include "state/sqlite/sqlite_internal.h"
 
-/* Bytes of row text a job holds at most (the cursor's batch holds no more either). */
+/* Bytes of row text each side of a job holds at most (a cursor's batch holds no more). */
 #define AHEAD_BYTES STATE_BATCH_BYTES
 /*
  * The worker publishes its progress every AHEAD_PUBLISH keys. The main thread takes
- * the rows answered so far; when it has caught up with the worker it waits for
- * AHEAD_TAKE more keys (or the end of the job), woken once (wait_for), not per key.
+ * the rows answered so far; when it has caught up with the worker it answers
+ * AHEAD_STEAL keys from the back of the list, or, with nothing left to take, waits
+ * for AHEAD_TAKE more keys (or the end of the job), woken once (wait_for).
  */
 #define AHEAD_PUBLISH 8
+#define AHEAD_STEAL 8
 #define AHEAD_TAKE 32
 
 enum ahead_phase { AHEAD_IDLE, AHEAD_RUN };
+
+/* Rows found for a job's keys, in a buffer that never moves (one per thread). */
+struct ahead_rows {
+	struct state_row rows[STATE_BATCH_ROWS]; /* texts at text[i] in buf */
+	struct state_cursor_text text[STATE_BATCH_ROWS];
+	size_t n;
+	char *buf; /* AHEAD_BYTES */
+	size_t len;
+};
 
 struct sq_ahead {
 	pthread_t thread;
@@ -56,8 +72,9 @@ struct sq_ahead {
 	sqlite3 *db;       /* the worker's connection */
 	sqlite3_stmt *stmt[2]; /* S_CUR_FROM, S_CUR_LEAN_FROM on db (worker's) */
 	bool reading;      /* db's read transaction is open */
+	bool steal_all;    /* JOEY_STATE_LOOKAHEAD=main: the main thread takes all it can (tests) */
 	bool quit, cancel;
-	enum ahead_phase phase; /* RUN: the worker owns the job's answers past done */
+	enum ahead_phase phase; /* RUN: the worker answers keys [done, back) */
 	/* the job, set by the main thread while IDLE */
 	bool have_job;
 	struct strbuf dest_id;
@@ -66,78 +83,95 @@ struct sq_ahead {
 	struct rkey keys[STATE_BATCH_ROWS]; /* texts at key_at in key_text */
 	size_t key_at[STATE_BATCH_ROWS];
 	struct strbuf key_text;
-	/* answers: keys [0, done) are answered (published under mu) */
-	size_t done;
+	/*
+	 * The worker answers [0, back) from the front: [0, done) are answered, [done,
+	 * claimed) it is working on (under mu). The main thread answers [back, m) (back only
+	 * goes down, by the main thread, never below claimed).
+	 */
+	size_t done, claimed, back;
 	size_t wait_for; /* the main thread waits until done reaches it (0: not waiting) */
-	bool stopped; /* the worker gave up at done (error, full buffer): the rest is not answered */
-	long row_of[STATE_BATCH_ROWS]; /* the row answering key i, -1: no row at or after it */
-	struct state_row rows[STATE_BATCH_ROWS]; /* texts at text[i] in buf */
-	struct state_cursor_text text[STATE_BATCH_ROWS];
-	size_t n_rows;
-	char *buf; /* AHEAD_BYTES, never moved */
-	size_t len;
+	/*
+	 * The answer to key i: the row of side[i] (0 the worker's, 1 the main thread's) at
+	 * index row_of[i]; -1: no row at or after it; -2: not answered (the main thread's
+	 * keys of a steal that failed). The worker's entries below done are fixed.
+	 */
+	long row_of[STATE_BATCH_ROWS];
+	unsigned char side[STATE_BATCH_ROWS];
+	struct ahead_rows found[2];
 };
 
-/* Row i's key with its text where it is now. */
-static struct rkey row_key(const struct sq_ahead *a, size_t i)
+/* Row i of r with its texts where they are now. */
+static struct state_row row_at(const struct ahead_rows *r, size_t i)
 {
-	struct rkey k = a->rows[i].key;
-	k.text.ptr = a->buf + a->text[i].key;
-	return k;
+	struct state_row row = r->rows[i];
+	row.key.text.ptr = r->buf + r->text[i].key;
+	row.payload.ptr = r->buf + r->text[i].payload;
+	row.last_error.ptr = r->buf + r->text[i].last_error;
+	return row;
 }
 
-/* Copy the statement's row into the job; false when it does not fit. */
-static bool keep_row(struct sq_ahead *a, sqlite3_stmt *s)
+/* Copy the statement's row into r; false when it does not fit. */
+static bool keep_row(struct ahead_rows *r, sqlite3_stmt *s, bool lean)
 {
 	char keybuf[STATE_KEYBUF_SIZE];
-	struct state_row r;
-	if (a->lean)
-		sq_decode_lean_row(s, &r, keybuf);
+	struct state_row row;
+	if (lean)
+		sq_decode_lean_row(s, &row, keybuf);
 	else
-		sq_decode_row(s, &r, keybuf);
-	size_t need = r.key.text.len + r.payload.len + r.last_error.len;
-	if (a->n_rows == STATE_BATCH_ROWS || need > AHEAD_BYTES - a->len)
+		sq_decode_row(s, &row, keybuf);
+	size_t need = row.key.text.len + row.payload.len + row.last_error.len;
+	if (r->n == STATE_BATCH_ROWS || need > AHEAD_BYTES - r->len)
 		return false;
-	struct state_cursor_text *t = &a->text[a->n_rows];
-	t->key = a->len;
-	memcpy(a->buf + a->len, r.key.text.ptr, r.key.text.len);
-	a->len += r.key.text.len;
-	t->payload = a->len;
-	memcpy(a->buf + a->len, r.payload.ptr, r.payload.len);
-	a->len += r.payload.len;
-	t->last_error = a->len;
-	memcpy(a->buf + a->len, r.last_error.ptr, r.last_error.len);
-	a->len += r.last_error.len;
-	a->rows[a->n_rows++] = r; /* the texts are found through text[] */
+	struct state_cursor_text *t = &r->text[r->n];
+	t->key = r->len;
+	memcpy(r->buf + r->len, row.key.text.ptr, row.key.text.len);
+	r->len += row.key.text.len;
+	t->payload = r->len;
+	memcpy(r->buf + r->len, row.payload.ptr, row.payload.len);
+	r->len += row.payload.len;
+	t->last_error = r->len;
+	memcpy(r->buf + r->len, row.last_error.ptr, row.last_error.len);
+	r->len += row.last_error.len;
+	r->rows[r->n++] = row; /* the texts are found through text[] */
 	return true;
 }
 
-/* Answer key i of the job (worker, unlocked). false: stop the job here. */
-static bool answer(struct sq_ahead *a, size_t i, bool *end)
+/*
+ * Answer key i of the job into row_of[i] from side's rows, with statement s (dest_id
+ * bound): prev is the row answering the key before i on this side (-1: none), *end set
+ * when no row is at or after key i. false: not answered (an error, the buffer full).
+ */
+static bool answer(struct sq_ahead *a, int side, sqlite3_stmt *s, size_t i, long prev, bool *end)
 {
-	if (a->n_rows) {
-		struct rkey last = row_key(a, a->n_rows - 1);
-		if (key_compare(&last, &a->keys[i]) >= 0) {
-			a->row_of[i] = (long)a->n_rows - 1; /* the first row at or after it too */
+	struct ahead_rows *r = &a->found[side];
+	a->side[i] = (unsigned char)side;
+	if (prev >= 0) {
+		struct state_row last = row_at(r, (size_t)prev);
+		if (key_compare(&last.key, &a->keys[i]) >= 0) {
+			a->row_of[i] = prev; /* the first row at or after it too */
 			return true;
 		}
 	}
-	sqlite3_stmt *s = a->stmt[a->lean];
-	if (!a->reading)
-		a->reading = sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
-	sqlite3_bind_text(s, 1, a->dest_id.buf, (int)a->dest_id.len, SQLITE_STATIC);
-	sqlite3_bind_int(s, 2, 1);
 	sq_bind_key(s, 3, &a->keys[i]);
 	int rc = sqlite3_step(s);
 	bool ok = rc == SQLITE_DONE;
-	if (rc == SQLITE_ROW && (ok = keep_row(a, s)))
-		a->row_of[i] = (long)a->n_rows - 1;
+	if (rc == SQLITE_ROW && (ok = keep_row(r, s, a->lean)))
+		a->row_of[i] = (long)r->n - 1;
 	if (rc == SQLITE_DONE) {
 		a->row_of[i] = -1;
 		*end = true; /* no row at or after it: none after the keys that follow */
 	}
 	sqlite3_reset(s);
+	if (!ok)
+		a->row_of[i] = -2;
 	return ok;
+}
+
+/* Bind the job's destination and LIMIT 1 to s. */
+static void bind_job(const struct sq_ahead *a, sqlite3_stmt *s)
+{
+	sqlite3_bind_text(s, 1, a->dest_id.buf, (int)a->dest_id.len, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, 1);
 }
 
 static void *worker_main(void *arg)
@@ -149,27 +183,34 @@ static void *worker_main(void *arg)
 			pthread_cond_wait(&a->cv, &a->mu);
 		if (a->quit)
 			break;
+		sqlite3_stmt *s = a->stmt[a->lean];
 		size_t i = a->done;
+		long prev = -1;
 		bool end = false, ok = true;
-		pthread_mutex_unlock(&a->mu);
-		while (ok && !end && i < a->m) {
-			size_t stop = i + AHEAD_PUBLISH < a->m ? i + AHEAD_PUBLISH : a->m;
-			for (; i < stop && ok && !end; i++)
-				if (!(ok = answer(a, i, &end)))
-					break;
-			if (end)
-				for (; i < a->m; i++)
+		if (!a->reading)
+			a->reading = sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+		bind_job(a, s);
+		while (ok && i < a->back && !a->cancel && !a->quit) {
+			size_t stop = i + AHEAD_PUBLISH < a->back ? i + AHEAD_PUBLISH : a->back;
+			a->claimed = stop;
+			pthread_mutex_unlock(&a->mu);
+			for (; i < stop && ok; i++) {
+				if (end) {
+					a->side[i] = 0;
 					a->row_of[i] = -1;
+					continue;
+				}
+				if (!(ok = answer(a, 0, s, i, prev, &end)))
+					break;
+				prev = a->row_of[i];
+			}
 			pthread_mutex_lock(&a->mu);
 			a->done = i;
-			if (a->wait_for && (i >= a->wait_for || end || i == a->m))
+			if (a->wait_for && (i >= a->wait_for || i >= a->back))
 				pthread_cond_broadcast(&a->cv);
-			if (a->cancel || a->quit)
-				ok = false;
-			pthread_mutex_unlock(&a->mu);
 		}
-		pthread_mutex_lock(&a->mu);
-		a->stopped = a->done < a->m;
+		sqlite3_clear_bindings(s);
+		a->claimed = a->done;
 		a->phase = AHEAD_IDLE;
 		pthread_cond_broadcast(&a->cv);
 	}
@@ -200,9 +241,11 @@ static struct sq_ahead *ahead_of(struct sq_state *sq)
 	if (!sq->reopen || (env && !strcmp(env, "0")) || sqlite3_db_readonly(sq->db, "main") != 1)
 		return NULL;
 	struct sq_ahead *a = xcalloc(1, sizeof(*a));
+	a->steal_all = env && !strcmp(env, "main");
 	strbuf_init(&a->dest_id, 0);
 	strbuf_init(&a->key_text, 0);
-	a->buf = xmalloc(AHEAD_BYTES);
+	a->found[0].buf = xmalloc(AHEAD_BYTES);
+	a->found[1].buf = xmalloc(AHEAD_BYTES);
 	if (sqlite3_open_v2(sq->reopen, &a->db, sq->reopen_flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_busy_timeout(a->db, STATE_BUSY_TIMEOUT_MS);
@@ -225,7 +268,8 @@ fail:
 	sqlite3_close(a->db);
 	strbuf_release(&a->dest_id);
 	strbuf_release(&a->key_text);
-	free(a->buf);
+	free(a->found[0].buf);
+	free(a->found[1].buf);
 	free(a);
 	return NULL;
 }
@@ -255,12 +299,58 @@ static void start_job(struct sq_ahead *a, const struct state_cursor *cur, const 
 		a->keys[i] = keys[i];
 		a->keys[i].text.ptr = a->key_text.buf + a->key_at[i];
 	}
-	a->m = n;
-	a->done = a->n_rows = a->len = 0;
-	a->stopped = false;
+	a->m = a->back = n;
+	a->done = a->claimed = 0;
+	a->found[0].n = a->found[0].len = a->found[1].n = a->found[1].len = 0;
 	a->have_job = true;
 	a->phase = AHEAD_RUN;
 	pthread_cond_broadcast(&a->cv);
+}
+
+/*
+ * The main thread answers keys [from, to) (taken from the worker's back, mu not held)
+ * on its own connection. A key it cannot answer stays -2 (not answered).
+ */
+static void steal(struct sq_state *sq, struct sq_ahead *a, size_t from, size_t to)
+{
+	sqlite3_stmt *s = NULL;
+	struct jerror e = JERROR_INIT;
+	long prev = -1;
+	bool end = false;
+	size_t i = from;
+	if (!sq_stmt_get(sq, a->lean ? S_CUR_LEAN_FROM : S_CUR_FROM, &s, &e)) {
+		bind_job(a, s);
+		for (; i < to; i++) {
+			if (end) {
+				a->side[i] = 1;
+				a->row_of[i] = -1;
+			} else if (!answer(a, 1, s, i, prev, &end)) {
+				break;
+			}
+			prev = a->row_of[i];
+		}
+		sq_stmt_done(s);
+	}
+	jerror_release(&e); /* a key not answered is looked up again, which reports it */
+	for (; i < to; i++)
+		a->side[i] = 1, a->row_of[i] = -2;
+}
+
+/* Push the rows answering keys [j, to) (answered) to cur, each row once. */
+static void push_rows(struct sq_ahead *a, struct state_cursor *cur, size_t j, size_t to)
+{
+	for (size_t i = j; i < to && !state_cursor_full(cur); i++) {
+		if (a->row_of[i] < 0)
+			return; /* no row at or after it (nor after the rest), or not answered */
+		struct state_row row = row_at(&a->found[a->side[i]], (size_t)a->row_of[i]);
+		if (cur->n) {
+			struct rkey last = cur->rows[cur->n - 1].key;
+			last.text.ptr = cur->buf.buf + cur->text[cur->n - 1].key;
+			if (key_compare(&last, &row.key) >= 0)
+				continue; /* pushed for an earlier key */
+		}
+		state_cursor_push(cur, &row);
+	}
 }
 
 bool sq_ahead_lookup(struct sq_state *sq, struct state_cursor *cur, const struct rkey *keys, size_t n)
@@ -285,34 +375,39 @@ bool sq_ahead_lookup(struct sq_state *sq, struct state_cursor *cur, const struct
 		start_job(a, cur, keys, n);
 		j = 0;
 	}
-	if (a->done <= j) {
-		a->wait_for = j + AHEAD_TAKE < a->m ? j + AHEAD_TAKE : a->m;
-		while (a->phase == AHEAD_RUN && a->done < a->wait_for)
-			pthread_cond_wait(&a->cv, &a->mu);
+	/* keys the main thread answered: [back, m) (it alone moves back) */
+	if (j >= a->back) {
+		pthread_mutex_unlock(&a->mu);
+		if (a->row_of[j] == -2)
+			return false;
+		push_rows(a, cur, j, a->m);
+		return true;
+	}
+	/* the worker's keys: wait for key j, answering keys from the back meanwhile */
+	while (a->phase == AHEAD_RUN && (a->done <= j || a->steal_all)) {
+		if (a->back >= a->claimed + 2 * AHEAD_STEAL) {
+			size_t to = a->back;
+			a->back -= AHEAD_STEAL;
+			size_t from = a->back;
+			pthread_mutex_unlock(&a->mu);
+			steal(sq, a, from, to);
+			pthread_mutex_lock(&a->mu);
+			continue;
+		}
+		if (a->done > j)
+			break;
+		a->wait_for = j + AHEAD_TAKE < a->back ? j + AHEAD_TAKE : a->back;
+		pthread_cond_wait(&a->cv, &a->mu);
 		a->wait_for = 0;
 	}
-	size_t done = a->done;
+	size_t done = a->done, back = a->back;
 	pthread_mutex_unlock(&a->mu);
 	if (done <= j)
 		return false; /* the worker stopped before keys[0]: looked up here */
-	/* rows of keys [j, done): fixed now, and the buffer does not move */
-	for (size_t i = j; i < done && !state_cursor_full(cur); i++) {
-		if (a->row_of[i] < 0)
-			break; /* no row at or after it */
-		size_t r = (size_t)a->row_of[i];
-		struct rkey k = row_key(a, r);
-		if (cur->n) {
-			struct rkey last = cur->rows[cur->n - 1].key;
-			last.text.ptr = cur->buf.buf + cur->text[cur->n - 1].key;
-			if (key_compare(&last, &k) >= 0)
-				continue; /* pushed for an earlier key */
-		}
-		struct state_row row = a->rows[r];
-		row.key.text.ptr = k.text.ptr;
-		row.payload.ptr = a->buf + a->text[r].payload;
-		row.last_error.ptr = a->buf + a->text[r].last_error;
-		state_cursor_push(cur, &row);
-	}
+	/* the worker's rows of keys [j, done), fixed now; then the main thread's if it met them */
+	push_rows(a, cur, j, done);
+	if (done == back && a->row_of[done - 1] >= 0)
+		push_rows(a, cur, back, a->m);
 	return true;
 }
 
@@ -351,6 +446,7 @@ void sq_ahead_free(struct sq_state *sq)
 	sqlite3_close(a->db);
 	strbuf_release(&a->dest_id);
 	strbuf_release(&a->key_text);
-	free(a->buf);
+	free(a->found[0].buf);
+	free(a->found[1].buf);
 	free(a);
 }

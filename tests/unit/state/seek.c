@@ -350,13 +350,16 @@ static void test_seek_expect_matches_walk(void **s)
 
 	/*
 	 * The rounds on the writable connection, then on a read-only one (SQLite answers
-	 * its look-ups on a worker thread: lookahead.c), then one without that worker.
+	 * its look-ups on a worker thread and the main thread: lookahead.c), then one
+	 * without that worker, then one whose main thread answers all it can.
 	 */
-	for (int round = 0; round < 3 * ROUNDS; round++) {
-		if (round == ROUNDS || round == 2 * ROUNDS) {
+	for (int round = 0; round < 4 * ROUNDS; round++) {
+		if (round && round % ROUNDS == 0) {
 			state_close(st);
 			if (round == 2 * ROUNDS)
 				setenv("JOEY_STATE_LOOKAHEAD", "0", 1);
+			if (round == 3 * ROUNDS)
+				setenv("JOEY_STATE_LOOKAHEAD", "main", 1);
 			st = tb_open(path, STATE_OPEN_READONLY);
 		}
 		unsigned spread = round % 3 == 0 ? 60 : round % 3 == 1 ? 8 : 25;
@@ -430,7 +433,7 @@ static void test_seek_expect_matches_walk(void **s)
 		state_cursor_close(cur);
 		/* the read-only connection's look-ups were the worker's */
 		if (B->kind == TB_SQLITE && round >= ROUNDS)
-			assert_true((((struct sq_state *)st)->ahead != NULL) == (round < 2 * ROUNDS));
+			assert_true((((struct sq_state *)st)->ahead != NULL) == (round / ROUNDS != 2));
 	}
 	unsetenv("JOEY_STATE_LOOKAHEAD");
 	jerror_release(&err);
