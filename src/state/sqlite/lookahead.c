@@ -36,6 +36,7 @@
  * first look-up until sq_ahead_free (sq_close). Called by records.c.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,7 +255,13 @@ static struct sq_ahead *ahead_of(struct sq_state *sq)
 		goto fail;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
-	if (pthread_create(&a->thread, NULL, worker_main, a) != 0) {
+	/* signals stay with the other threads (SIGINT and SIGTERM stop a run there) */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&a->thread, NULL, worker_main, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mu);
 		goto fail;
