@@ -513,6 +513,16 @@ static void test_lookup_batch(void **s)
 	struct rkey have[] = { IK(10), IK(20), IK(30), IK(40), IK(50), TK("b"), TK("d") };
 	for (size_t i = 0; i < ARRAY_SIZE(have); i++)
 		tb_put(st, "d", have[i], "{}", true);
+	/* 70's payload is bigger than a batch's bytes (STATE_BATCH_BYTES) */
+	struct strbuf big = STRBUF_INIT;
+	strbuf_addstr(&big, "{\"a\":\"");
+	while (big.len < STATE_BATCH_BYTES + 1000)
+		strbuf_addstr(&big, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	strbuf_addstr(&big, "\"}");
+	tb_put(st, "d", IK(60), "{}", true);
+	tb_put(st, "d", IK(70), big.buf, true);
+	tb_put(st, "d", IK(80), "{}", true);
+	strbuf_release(&big);
 	tb_put(st, "c", IK(25), "{}", true); /* another destination's: never found */
 	tb_put(st, "e", IK(25), "{}", true);
 
@@ -528,9 +538,9 @@ static void test_lookup_batch(void **s)
 			/* absent keys between present ones: the row after each, once */
 			struct rkey k2[] = { IK(11), IK(12), IK(20), IK(25), IK(26), IK(40) };
 			assert_string_equal(lookup_keys(st, lean, k2, ARRAY_SIZE(k2), &sb), "20,30,40");
-			/* before the first, past the integers, between and past the texts */
-			struct rkey k3[] = { IK(-5), IK(51), TK("c"), TK("e") };
-			assert_string_equal(lookup_keys(st, lean, k3, ARRAY_SIZE(k3), &sb), "10,'b','d'");
+			/* before the first, between integers, past them, between and past the texts */
+			struct rkey k3[] = { IK(-5), IK(51), IK(81), TK("c"), TK("e") };
+			assert_string_equal(lookup_keys(st, lean, k3, ARRAY_SIZE(k3), &sb), "10,60,'b','d'");
 			/* a key behind the one before it ends the batch: no row out of order */
 			struct rkey k4[] = { IK(20), IK(40), IK(30), IK(50) };
 			const char *got = lookup_keys(st, lean, k4, ARRAY_SIZE(k4), &sb);
@@ -542,6 +552,9 @@ static void test_lookup_batch(void **s)
 			/* past the last row: nothing */
 			struct rkey k6[] = { TK("z") };
 			assert_string_equal(lookup_keys(st, lean, k6, ARRAY_SIZE(k6), &sb), "");
+			/* a row bigger than a look-up batch (SQLite's worker cannot hold it) */
+			struct rkey k7[] = { IK(60), IK(70), IK(80) };
+			assert_string_equal(lookup_keys(st, lean, k7, ARRAY_SIZE(k7), &sb), "60,70,80");
 		}
 	}
 	strbuf_release(&sb);
