@@ -224,6 +224,9 @@ static void make_private(const char *path)
 
 static void close_db(struct sq_state *sq)
 {
+	sq_ahead_free(sq);
+	free(sq->reopen);
+	sq->reopen = NULL;
 	sq_drop_puts(sq); /* a transaction not committed: never written */
 	sqlite3_finalize(sq->put_batch);
 	sq->put_batch = NULL;
@@ -364,6 +367,10 @@ enum jerr sq_open(const char *path, enum state_open_mode mode, struct state **ou
 		readonly_uri(path, &uri);
 		ret = connect_db(sq, uri.len ? uri.buf : path,
 				 SQLITE_OPEN_READONLY | (uri.len ? SQLITE_OPEN_URI : 0), err);
+		if (!ret && strcmp(path, ":memory:") != 0) {
+			sq->reopen = xstrdup(uri.len ? uri.buf : path);
+			sq->reopen_flags = SQLITE_OPEN_READONLY | (uri.len ? SQLITE_OPEN_URI : 0);
+		}
 		strbuf_release(&uri);
 	}
 	if (ret)

@@ -8,7 +8,7 @@
 
 const struct state_ops state_sqlite = {
 	.name = "SQLite",
-	.seek_rows = 2,
+	.seek_rows = 4,
 	.open = sq_open,
 	.open_empty = sq_open_empty,
 	.close = sq_close,
@@ -18,6 +18,7 @@ const struct state_ops state_sqlite = {
 	.count_range = sq_count_range,
 	.get = sq_get,
 	.cursor_fill = sq_cursor_fill,
+	.lookup = sq_cursor_lookup,
 	.cursors_closed = sq_cursors_closed,
 	.in_transaction = sq_in_transaction,
 	.begin = sq_begin,

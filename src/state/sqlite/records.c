@@ -22,7 +22,7 @@
  * A row of the S_CUR_LEAN_* statements (state_cursor_lean): what the diff compares,
  * with fewer calls into SQLite than sq_decode_row (a NULL time reads as 0).
  */
-static void decode_lean_row(sqlite3_stmt *s, struct state_row *row, char *keybuf)
+void sq_decode_lean_row(sqlite3_stmt *s, struct state_row *row, char *keybuf)
 {
 	sq_decode_head(s, row, keybuf);
 	row->last_error = (struct slice){ "", 0 };
@@ -51,6 +51,7 @@ static void hold_read(struct sq_state *sq)
 void sq_cursors_closed(struct state *st)
 {
 	struct sq_state *sq = sq_of(st);
+	sq_ahead_end(sq);
 	if (!sq->read_held)
 		return;
 	sq->read_held = false;
@@ -83,7 +84,7 @@ enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err
 	while (!state_cursor_full(cur) && cur->n < cur->want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct state_row r;
 		if (cur->lean)
-			decode_lean_row(s, &r, keybuf);
+			sq_decode_lean_row(s, &r, keybuf);
 		else
 			sq_decode_row(s, &r, keybuf);
 		state_cursor_push(cur, &r);
@@ -94,6 +95,64 @@ enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err
 				  cur->dest_id, cur->st->path);
 	/* a short batch that ran to SQLITE_DONE was the last one */
 	*end = rc == SQLITE_DONE && cur->n < cur->want;
+	sq_stmt_done(s);
+	return ret;
+}
+
+/*
+ * ops->lookup: the first row at or after each of keys[0 .. n) (ascending), each row
+ * once, by one B-tree seek per key with the cursor's own statement (LIMIT 1) in the
+ * read transaction of its batches. A key at or before the row found for the key before
+ * it gets that row again: no seek (a key repeated too). A key before the key before it
+ * (the caller's contract broken) ends the batch there: the cursor then seeks the rest
+ * one at a time, and no row comes out of order.
+ */
+enum jerr sq_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, size_t n, struct jerror *err)
+{
+	struct sq_state *sq = sq_of(cur->st);
+	sqlite3_stmt *s = NULL;
+	char keybuf[STATE_KEYBUF_SIZE];
+	enum jerr ret;
+	int rc = SQLITE_DONE;
+
+	hold_read(sq);
+	if (sq_ahead_lookup(sq, cur, keys, n))
+		return JERR_OK;
+	if ((ret = sq_stmt_get(sq, cur->lean ? S_CUR_LEAN_FROM : S_CUR_FROM, &s, err)))
+		return ret;
+	sqlite3_bind_text(s, 1, cur->dest_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, 1);
+	for (size_t i = 0; i < n && !state_cursor_full(cur); i++) {
+		if (i && key_compare(&keys[i], &keys[i - 1]) < 0)
+			break;
+		if (cur->n) {
+			/* the row pushed last, its text where the buffer holds it now */
+			struct rkey last = cur->rows[cur->n - 1].key;
+			last.text.ptr = cur->buf.buf + cur->text[cur->n - 1].key;
+			if (key_compare(&last, &keys[i]) >= 0)
+				continue; /* the first row at or after keys[i] too */
+		}
+		sq_bind_key(s, 3, &keys[i]);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			struct state_row r;
+			if (cur->lean)
+				sq_decode_lean_row(s, &r, keybuf);
+			else
+				sq_decode_row(s, &r, keybuf);
+			state_cursor_push(cur, &r);
+			rc = sqlite3_reset(s);
+		}
+		if (rc != SQLITE_OK && rc != SQLITE_DONE)
+			break;
+		if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+			break; /* no row at or after keys[i]: none after the keys that follow */
+		}
+	}
+	if (rc != SQLITE_OK && rc != SQLITE_DONE)
+		ret = sq_db_error(sq, rc, err, "could not read records of destination \"%s\" from state store \"%s\"",
+				  cur->dest_id, cur->st->path);
 	sq_stmt_done(s);
 	return ret;
 }

@@ -106,6 +106,11 @@ struct sq_state {
 	struct strbuf pend_bytes; /* their dest ids, key texts and payloads */
 	sqlite3_stmt *put_batch;  /* the INSERT of SQ_PUT_BATCH rows, prepared on first use */
 	bool read_held;           /* a read-only connection's cursors' read transaction is open */
+	/* a read-only connection on a file: what opens another (lookahead.c) */
+	char *reopen;
+	int reopen_flags;
+	struct sq_ahead *ahead; /* the look-up worker (lookahead.c), NULL until first used */
+	bool ahead_off;         /* no worker for this connection */
 };
 
 static inline struct sq_state *sq_of(struct state *st)
@@ -126,6 +131,18 @@ enum jerr sq_flush_puts(struct sq_state *sq, struct jerror *err) JOEY_WUR;
 /* ops->cursors_closed: end the read transaction sq_cursor_fill began (records.c). */
 void sq_cursors_closed(struct state *st);
 void sq_drop_puts(struct sq_state *sq);
+
+/*
+ * ---- look-ups on a worker thread (lookahead.c) ----
+ * sq_ahead_lookup: ops->lookup's batch for keys[0 .. n) from the worker's answers (it
+ * may hold the rows of the first keys only: the cursor asks again for the rest); false
+ * when the worker does not serve this connection or these keys (the caller looks them
+ * up itself). sq_ahead_end: the cursors are closed: the worker's read transaction ends.
+ * sq_ahead_free: the worker stopped and freed (sq_close).
+ */
+bool sq_ahead_lookup(struct sq_state *sq, struct state_cursor *cur, const struct rkey *keys, size_t n);
+void sq_ahead_end(struct sq_state *sq);
+void sq_ahead_free(struct sq_state *sq);
 
 /* ---- errors (stmt.c) ---- */
 
@@ -157,6 +174,8 @@ enum jerr sq_stmt_dest(struct sq_state *sq, enum stmt_id id, const char *dest_id
 /* sq_stmt_dest, then the record key (borrowed likewise) bound to ?2. */
 enum jerr sq_stmt_record(struct sq_state *sq, enum stmt_id id, const char *dest_id, const struct rkey *key,
 			 sqlite3_stmt **out, struct jerror *err);
+/* The SQL of cached statement id (for a statement prepared on another connection). */
+const char *sq_stmt_sql(enum stmt_id id);
 /* Make a cached statement ready for its next use: reset, bindings cleared. */
 void sq_stmt_done(sqlite3_stmt *s);
 /* Bind a record key (borrowed): INTEGER for an integer key, TEXT otherwise. */
@@ -260,6 +279,9 @@ enum jerr sq_limit_size(struct state *st, uint64_t max_bytes, struct jerror *err
 
 /* records.c */
 enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err);
+/* A row of S_CUR_LEAN_* (state_cursor_lean), decoded as sq_decode_row does the rest. */
+void sq_decode_lean_row(sqlite3_stmt *s, struct state_row *row, char *keybuf);
+enum jerr sq_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, size_t n, struct jerror *err);
 enum jerr sq_count(struct state *st, const char *dest_id, uint64_t *in_scope, struct jerror *err);
 enum jerr sq_count_range(struct state *st, const char *dest_id, const struct rkey *lo, const struct rkey *hi,
 			 uint64_t *in_scope, struct jerror *err);

@@ -99,6 +99,11 @@ static const char *const stmt_sql[S__COUNT] = {
 };
 
 
+const char *sq_stmt_sql(enum stmt_id id)
+{
+	return stmt_sql[id];
+}
+
 /* ---- errors ---- */
 
 void sq_dir_of(const char *path, struct strbuf *out)

@@ -3,6 +3,9 @@
 
 #include <stdint.h>
 
+#include "state/backend.h"
+#include "state/sqlite/sqlite_internal.h"
+
 /* The order the store must keep, written out again: integers first, then text bytewise. */
 static int ref_compare(const struct rkey *a, const struct rkey *b)
 {
@@ -345,7 +348,20 @@ static void test_seek_expect_matches_walk(void **s)
 	for (size_t i = 0; i < n; i++)
 		keys[i].k.text.ptr = keys[i].text;
 
-	for (int round = 0; round < ROUNDS; round++) {
+	/*
+	 * The rounds on the writable connection, then on a read-only one (SQLite answers
+	 * its look-ups on a worker thread and the main thread: lookahead.c), then one
+	 * without that worker, then one whose main thread answers all it can.
+	 */
+	for (int round = 0; round < 4 * ROUNDS; round++) {
+		if (round && round % ROUNDS == 0) {
+			state_close(st);
+			if (round == 2 * ROUNDS)
+				setenv("JOEY_STATE_LOOKAHEAD", "0", 1);
+			if (round == 3 * ROUNDS)
+				setenv("JOEY_STATE_LOOKAHEAD", "main", 1);
+			st = tb_open(path, STATE_OPEN_READONLY);
+		}
 		unsigned spread = round % 3 == 0 ? 60 : round % 3 == 1 ? 8 : 25;
 		size_t nt = 0;
 		/* ascending targets: existing keys ahead, and made-up keys between them */
@@ -415,11 +431,133 @@ static void test_seek_expect_matches_walk(void **s)
 			at++;
 		}
 		state_cursor_close(cur);
+		/* the read-only connection's look-ups were the worker's */
+		if (B->kind == TB_SQLITE && round >= ROUNDS)
+			assert_true((((struct sq_state *)st)->ahead != NULL) == (round / ROUNDS != 2));
 	}
+	unsetenv("JOEY_STATE_LOOKAHEAD");
 	jerror_release(&err);
 	free(keys);
 	free(targets);
 	free(ann);
+	state_close(st);
+	free(path);
+}
+
+/* The keys of cur's look-up batch, as text ("'t'" for a text key), comma-separated. */
+static const char *batch_keys(const struct state_cursor *cur, struct strbuf *sb)
+{
+	strbuf_reset(sb);
+	for (size_t i = 0; i < cur->n; i++) {
+		const struct state_row *r = &cur->rows[i];
+		const char *t = cur->buf.buf + cur->text[i].key;
+		if (r->key.is_int)
+			strbuf_addf(sb, "%s%.*s", i ? "," : "", (int)r->key.text.len, t);
+		else
+			strbuf_addf(sb, "%s'%.*s'", i ? "," : "", (int)r->key.text.len, t);
+	}
+	return sb->buf;
+}
+
+/*
+ * ops->lookup of keys on a fresh cursor of "d"; the keys of the rows it gives
+ * (batch_keys). A batch may answer the first keys only (SQLite's look-up worker): as
+ * the cursor does, the keys past its last row are asked again, until a batch is empty
+ * or every key is answered.
+ */
+static const char *lookup_keys(struct state *st, bool lean, const struct rkey *keys, size_t n, struct strbuf *sb)
+{
+	struct jerror err = JERROR_INIT;
+	struct strbuf part = STRBUF_INIT;
+	struct state_cursor *cur = open_cur(st, "d", NULL);
+	if (lean)
+		state_cursor_lean(cur);
+	assert_non_null(st->ops->lookup);
+	strbuf_reset(sb);
+	while (n) {
+		cur->n = 0;
+		strbuf_reset(&cur->buf);
+		assert_int_equal(st->ops->lookup(cur, keys, n, &err), JERR_OK);
+		if (!cur->n)
+			break;
+		strbuf_addf(sb, "%s%s", sb->len ? "," : "", batch_keys(cur, &part));
+		struct rkey last = cur->rows[cur->n - 1].key;
+		last.text.ptr = cur->buf.buf + cur->text[cur->n - 1].key;
+		/* the keys the batch answered: up to its last row; out of order: the batch ended */
+		size_t i = 0;
+		while (i < n && ref_compare(&keys[i], &last) <= 0 && (!i || ref_compare(&keys[i], &keys[i - 1]) >= 0))
+			i++;
+		if (i < n && i && ref_compare(&keys[i], &keys[i - 1]) < 0)
+			break;
+		keys += i;
+		n -= i;
+	}
+	jerror_release(&err);
+	strbuf_release(&part);
+	state_cursor_close(cur);
+	return sb->buf;
+}
+
+/*
+ * The back end's look-up (ops->lookup, state_cursor_expect's batch): for each key the
+ * first row at or after it, each row once, in key order; nothing skipped for a key the
+ * store does not have (the row after it), nothing repeated for keys that find the same
+ * row; keys out of order end the batch (SQLite; PostgreSQL sorts them), never a row
+ * out of order. On a writable and on a read-only connection.
+ */
+static void test_lookup_batch(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct strbuf sb = STRBUF_INIT;
+	struct rkey have[] = { IK(10), IK(20), IK(30), IK(40), IK(50), TK("b"), TK("d") };
+	for (size_t i = 0; i < ARRAY_SIZE(have); i++)
+		tb_put(st, "d", have[i], "{}", true);
+	/* 70's payload is bigger than a batch's bytes (STATE_BATCH_BYTES) */
+	struct strbuf big = STRBUF_INIT;
+	strbuf_addstr(&big, "{\"a\":\"");
+	while (big.len < STATE_BATCH_BYTES + 1000)
+		strbuf_addstr(&big, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	strbuf_addstr(&big, "\"}");
+	tb_put(st, "d", IK(60), "{}", true);
+	tb_put(st, "d", IK(70), big.buf, true);
+	tb_put(st, "d", IK(80), "{}", true);
+	strbuf_release(&big);
+	tb_put(st, "c", IK(25), "{}", true); /* another destination's: never found */
+	tb_put(st, "e", IK(25), "{}", true);
+
+	for (int ro = 0; ro < 2; ro++) {
+		if (ro) {
+			state_close(st);
+			st = tb_open(path, STATE_OPEN_READONLY);
+		}
+		for (int lean = 0; lean < 2; lean++) {
+			/* present keys */
+			struct rkey k1[] = { IK(10), IK(30), IK(50) };
+			assert_string_equal(lookup_keys(st, lean, k1, ARRAY_SIZE(k1), &sb), "10,30,50");
+			/* absent keys between present ones: the row after each, once */
+			struct rkey k2[] = { IK(11), IK(12), IK(20), IK(25), IK(26), IK(40) };
+			assert_string_equal(lookup_keys(st, lean, k2, ARRAY_SIZE(k2), &sb), "20,30,40");
+			/* before the first, between integers, past them, between and past the texts */
+			struct rkey k3[] = { IK(-5), IK(51), IK(81), TK("c"), TK("e") };
+			assert_string_equal(lookup_keys(st, lean, k3, ARRAY_SIZE(k3), &sb), "10,60,'b','d'");
+			/* a key behind the one before it ends the batch: no row out of order */
+			struct rkey k4[] = { IK(20), IK(40), IK(30), IK(50) };
+			const char *got = lookup_keys(st, lean, k4, ARRAY_SIZE(k4), &sb);
+			if (B->kind == TB_SQLITE)
+				assert_string_equal(got, "20,40");
+			/* a key repeated: its row once */
+			struct rkey k5[] = { IK(30), IK(30), IK(31) };
+			assert_string_equal(lookup_keys(st, lean, k5, ARRAY_SIZE(k5), &sb), "30,40");
+			/* past the last row: nothing */
+			struct rkey k6[] = { TK("z") };
+			assert_string_equal(lookup_keys(st, lean, k6, ARRAY_SIZE(k6), &sb), "");
+			/* a row bigger than a look-up batch (SQLite's worker cannot hold it) */
+			struct rkey k7[] = { IK(60), IK(70), IK(80) };
+			assert_string_equal(lookup_keys(st, lean, k7, ARRAY_SIZE(k7), &sb), "60,70,80");
+		}
+	}
+	strbuf_release(&sb);
 	state_close(st);
 	free(path);
 }
@@ -460,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_seek_interleaved_writes),
 		cmocka_unit_test(test_seek_extreme_integers),
 		cmocka_unit_test(test_seek_expect_matches_walk),
+		cmocka_unit_test(test_lookup_batch),
 	};
 	return tb_run_both("state seek", tests, ARRAY_SIZE(tests));
 }
