@@ -232,6 +232,19 @@ static void stop_job(struct sq_ahead *a)
 	a->cancel = false;
 }
 
+/* Free a worker's connection, statements and buffers, and a itself (no thread runs on it). */
+static void ahead_release(struct sq_ahead *a)
+{
+	sqlite3_finalize(a->stmt[0]);
+	sqlite3_finalize(a->stmt[1]);
+	sqlite3_close(a->db);
+	strbuf_release(&a->dest_id);
+	strbuf_release(&a->key_text);
+	free(a->found[0].buf);
+	free(a->found[1].buf);
+	free(a);
+}
+
 /* The worker and its connection, or NULL (not for this connection, or it failed). */
 static struct sq_ahead *ahead_of(struct sq_state *sq)
 {
@@ -270,14 +283,7 @@ static struct sq_ahead *ahead_of(struct sq_state *sq)
 	sq->ahead_off = false;
 	return a;
 fail:
-	sqlite3_finalize(a->stmt[0]);
-	sqlite3_finalize(a->stmt[1]);
-	sqlite3_close(a->db);
-	strbuf_release(&a->dest_id);
-	strbuf_release(&a->key_text);
-	free(a->found[0].buf);
-	free(a->found[1].buf);
-	free(a);
+	ahead_release(a);
 	return NULL;
 }
 
@@ -448,12 +454,5 @@ void sq_ahead_free(struct sq_state *sq)
 	pthread_join(a->thread, NULL);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
-	sqlite3_finalize(a->stmt[0]);
-	sqlite3_finalize(a->stmt[1]);
-	sqlite3_close(a->db);
-	strbuf_release(&a->dest_id);
-	strbuf_release(&a->key_text);
-	free(a->found[0].buf);
-	free(a->found[1].buf);
-	free(a);
+	ahead_release(a);
 }
