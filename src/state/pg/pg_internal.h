@@ -159,6 +159,7 @@ struct pg_state {
 	/* their columns, each a binary array parameter of joey_put_rows being built */
 	struct strbuf put_col[PG_PUT_COLUMNS];
 	bool put_rows_prepared; /* joey_put_rows is prepared on this connection */
+	bool puts_lost;         /* a flush failed inside the open transaction: no commit */
 	uint16_t pend_slot[PG_PEND_SLOTS]; /* the pending puts by key hash: index + 1, 0 empty */
 	struct strbuf tmp; /* decoded bytes of the row being read */
 };

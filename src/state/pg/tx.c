@@ -23,6 +23,7 @@ bool pg_in_transaction(struct state *st)
 
 enum jerr pg_begin(struct state *st, struct jerror *err)
 {
+	ps_of(st)->puts_lost = false;
 	return pg_sql_run(ps_of(st), "BEGIN", NULL, NULL, err,
 			  "could not start a transaction in state store \"%s\"", st->path);
 }
@@ -32,6 +33,7 @@ void pg_rollback(struct state *st)
 	struct pg_state *ps = ps_of(st);
 	PGresult *r;
 	drop_puts(ps); /* never sent */
+	ps->puts_lost = false;
 	if (!pg_in_transaction(st))
 		return;
 	r = PQexec(ps->pg, "ROLLBACK");
@@ -51,7 +53,7 @@ enum jerr pg_commit(struct state *st, struct jerror *err)
 	PGresult *r;
 	enum jerr ret = JERR_OK;
 
-	if (PQtransactionStatus(ps->pg) == PQTRANS_INERROR) {
+	if (PQtransactionStatus(ps->pg) == PQTRANS_INERROR || ps->puts_lost) {
 		pg_rollback(st);
 		return jerror_set(err, JERR_STATE,
 				  "state store \"%s\": no transaction to commit (it was rolled back "
@@ -197,6 +199,10 @@ out:
 		ret = pg_error(ps, r, err, "could not store %zu records in state store \"%s\"", n, ps->base.path);
 	PQclear(r);
 	drop_puts(ps); /* sent once, whatever happened */
+	/* failed before the server saw it (libpq out of memory): the transaction is still
+	 * open and would commit without these rows, so pg_commit refuses it */
+	if (ret && PQtransactionStatus(ps->pg) == PQTRANS_INTRANS)
+		ps->puts_lost = true;
 	return ret;
 }
 
@@ -216,7 +222,8 @@ static size_t pend_find(const struct pg_state *ps, const char *dest_id, size_t d
 		const struct pending_put *x = &ps->pend[slot - 1];
 		if (x->is_int == key->is_int && x->dest_len == dl && !memcmp(d + x->dest, dest_id, dl) &&
 		    (key->is_int ? x->key_int == key->i
-				 : x->key_len == key->text.len && !memcmp(t + x->key, key->text.ptr, x->key_len))) {
+				 : x->key_len == key->text.len &&
+					   (!x->key_len || !memcmp(t + x->key, key->text.ptr, x->key_len)))) {
 			*found = true;
 			return at;
 		}

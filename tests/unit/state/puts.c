@@ -322,6 +322,35 @@ static void test_put_refused_batch(void **s)
 	free(path);
 }
 
+/*
+ * An empty text key given as { NULL, 0 } (a key may be empty; its bytes need not exist),
+ * put twice in one transaction: the second put finds the first without reading through
+ * the NULL pointer (UBSan aborts this test if it does), and the last put wins.
+ */
+static void test_put_empty_key_twice(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct state_row *row = NULL;
+	bool found = false;
+	struct rkey empty = { false, 0, { NULL, 0 } };
+	(void)s;
+
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	tb_put(st, "d", empty, "{\"n\":1}", true);
+	tb_put(st, "d", empty, "{\"n\":2}", false);
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+	assert_int_equal(state_get(st, "d", &empty, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	assert_true(slice_eq_str(row->payload, "{\"n\":2}"));
+	assert_false(row->in_scope);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM records WHERE dest_id = 'd'"), 1);
+	state_close(st);
+	jerror_release(&err);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_put_more_than_a_batch),
 		cmocka_unit_test(test_put_large_payloads),
 		cmocka_unit_test(test_put_refused_batch),
+		cmocka_unit_test(test_put_empty_key_twice),
 	};
 	return tb_run_both("state puts", tests, ARRAY_SIZE(tests));
 }
