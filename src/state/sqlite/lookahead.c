@@ -22,10 +22,12 @@
  * the main thread.
  *
  * Snapshots: the worker reads in one read transaction from its first job until the
- * connection's last cursor is closed (as the main connection does, records.c), begun
- * at most a moment after the main connection's; a writer that commits in between is
- * seen by the worker's rows only. The plan of a read-only connection is a preview;
- * each row is read whole from one committed state.
+ * connection's last cursor is closed (as the main connection does, records.c). That
+ * begins at its first job, which may come many batches after the main connection's
+ * first read (SQLite offers no shared snapshot without SQLITE_ENABLE_SNAPSHOT, which
+ * Debian's library lacks); a writer that commits in between is seen by the worker's
+ * rows only. The plan of a read-only connection is a preview; each row is read whole
+ * from one committed state, and JOEY_STATE_LOOKAHEAD=0 gives a plan one snapshot.
  *
  * Only for read-only connections opened on a file (a `joey plan`, the API's reads),
  * never for a writable one (its own uncommitted writes would not be seen), and not with
@@ -296,7 +298,10 @@ static bool job_matches(const struct sq_ahead *a, const struct state_cursor *cur
 		return false;
 	size_t j = a->m - n;
 	*at = j;
-	return key_compare(&a->keys[j], &keys[0]) == 0 && key_compare(&a->keys[a->m - 1], &keys[n - 1]) == 0;
+	for (size_t i = 0; i < n; i++)
+		if (key_compare(&a->keys[j + i], &keys[i]) != 0)
+			return false;
+	return true;
 }
 
 /* Make keys[0 .. n) the worker's job (mu held, the worker idle). */
@@ -388,16 +393,9 @@ bool sq_ahead_lookup(struct sq_state *sq, struct state_cursor *cur, const struct
 		start_job(a, cur, keys, n);
 		j = 0;
 	}
-	/* keys the main thread answered: [back, m) (it alone moves back) */
-	if (j >= a->back) {
-		pthread_mutex_unlock(&a->mu);
-		if (a->row_of[j] == -2)
-			return false;
-		push_rows(a, cur, j, a->m);
-		return true;
-	}
-	/* the worker's keys: wait for key j, answering keys from the back meanwhile */
-	while (a->phase == AHEAD_RUN && (a->done <= j || a->steal_all)) {
+	/* the worker's keys: wait for key j, answering keys from the back meanwhile (until
+	 * those reach key j: then the rest is the main thread's own) */
+	while (j < a->back && a->phase == AHEAD_RUN && (a->done <= j || a->steal_all)) {
 		if (a->back >= a->claimed + 2 * AHEAD_STEAL) {
 			size_t to = a->back;
 			a->back -= AHEAD_STEAL;
@@ -412,6 +410,14 @@ bool sq_ahead_lookup(struct sq_state *sq, struct state_cursor *cur, const struct
 		a->wait_for = j + AHEAD_TAKE < a->back ? j + AHEAD_TAKE : a->back;
 		pthread_cond_wait(&a->cv, &a->mu);
 		a->wait_for = 0;
+	}
+	/* keys the main thread answered: [back, m) (it alone moves back) */
+	if (j >= a->back) {
+		pthread_mutex_unlock(&a->mu);
+		if (a->row_of[j] == -2)
+			return false;
+		push_rows(a, cur, j, a->m);
+		return true;
 	}
 	size_t done = a->done, back = a->back;
 	pthread_mutex_unlock(&a->mu);

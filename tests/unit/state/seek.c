@@ -460,18 +460,15 @@ static const char *batch_keys(const struct state_cursor *cur, struct strbuf *sb)
 }
 
 /*
- * ops->lookup of keys on a fresh cursor of "d"; the keys of the rows it gives
- * (batch_keys). A batch may answer the first keys only (SQLite's look-up worker): as
- * the cursor does, the keys past its last row are asked again, until a batch is empty
- * or every key is answered.
+ * ops->lookup of keys on cur; the keys of the rows it gives (batch_keys). A batch may
+ * answer the first keys only (SQLite's look-up worker): as the cursor does, the keys
+ * past its last row are asked again, until a batch is empty or every key is answered.
  */
-static const char *lookup_keys(struct state *st, bool lean, const struct rkey *keys, size_t n, struct strbuf *sb)
+static const char *lookup_on(struct state *st, struct state_cursor *cur, const struct rkey *keys, size_t n,
+			     struct strbuf *sb)
 {
 	struct jerror err = JERROR_INIT;
 	struct strbuf part = STRBUF_INIT;
-	struct state_cursor *cur = open_cur(st, "d", NULL);
-	if (lean)
-		state_cursor_lean(cur);
 	assert_non_null(st->ops->lookup);
 	strbuf_reset(sb);
 	while (n) {
@@ -494,6 +491,16 @@ static const char *lookup_keys(struct state *st, bool lean, const struct rkey *k
 	}
 	jerror_release(&err);
 	strbuf_release(&part);
+	return sb->buf;
+}
+
+/* lookup_on a fresh cursor of "d" (lean if asked). */
+static const char *lookup_keys(struct state *st, bool lean, const struct rkey *keys, size_t n, struct strbuf *sb)
+{
+	struct state_cursor *cur = open_cur(st, "d", NULL);
+	if (lean)
+		state_cursor_lean(cur);
+	lookup_on(st, cur, keys, n, sb);
 	state_cursor_close(cur);
 	return sb->buf;
 }
@@ -589,9 +596,40 @@ static void test_seek_extreme_integers(void **s)
 	free(path);
 }
 
+/*
+ * Two look-ups on one cursor whose keys share the first and the last but not the ones
+ * between: the second is answered for its own keys (SQLite's look-up worker once took
+ * it for the rest of the first job and gave 20 for 30, skipping 35).
+ */
+static void test_lookup_again_other_keys(void **s)
+{
+	char *path = tb_fresh();
+	struct state *st = tb_open(path, STATE_OPEN_CREATE);
+	struct strbuf sb = STRBUF_INIT;
+	struct rkey have[] = { IK(10), IK(20), IK(25), IK(35), IK(40) };
+	(void)s;
+	for (size_t i = 0; i < ARRAY_SIZE(have); i++)
+		tb_put(st, "d", have[i], "{}", true);
+	for (int ro = 0; ro < 2; ro++) {
+		if (ro) {
+			state_close(st);
+			st = tb_open(path, STATE_OPEN_READONLY);
+		}
+		struct state_cursor *cur = open_cur(st, "d", NULL);
+		struct rkey k1[] = { IK(10), IK(20), IK(40) }, k2[] = { IK(10), IK(30), IK(40) };
+		assert_string_equal(lookup_on(st, cur, k1, ARRAY_SIZE(k1), &sb), "10,20,40");
+		assert_string_equal(lookup_on(st, cur, k2, ARRAY_SIZE(k2), &sb), "10,35,40");
+		state_cursor_close(cur);
+	}
+	strbuf_release(&sb);
+	state_close(st);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lookup_again_other_keys),
 		cmocka_unit_test(test_seek_mixed_keys),
 		cmocka_unit_test(test_seek_empty_store),
 		cmocka_unit_test(test_seek_random_matches_walk),
