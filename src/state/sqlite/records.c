@@ -59,6 +59,17 @@ void sq_cursors_closed(struct state *st)
 		(void)sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL); /* a read: nothing to lose */
 }
 
+/* Push the row s stands on to cur, decoded as the cursor reads (lean or full). */
+static void push_row(struct state_cursor *cur, sqlite3_stmt *s, char *keybuf)
+{
+	struct state_row r;
+	if (cur->lean)
+		sq_decode_lean_row(s, &r, keybuf);
+	else
+		sq_decode_row(s, &r, keybuf);
+	state_cursor_push(cur, &r);
+}
+
 enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(cur->st);
@@ -81,14 +92,8 @@ enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err
 		sq_bind_key(s, 3, at);
 	else if (cur->have_last)
 		sq_bind_key(s, 3, &cur->last);
-	while (!state_cursor_full(cur) && cur->n < cur->want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct state_row r;
-		if (cur->lean)
-			sq_decode_lean_row(s, &r, keybuf);
-		else
-			sq_decode_row(s, &r, keybuf);
-		state_cursor_push(cur, &r);
-	}
+	while (!state_cursor_full(cur) && cur->n < cur->want && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		push_row(cur, s, keybuf);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		ret = sq_db_error(sq, rc, err,
 				  "could not read records of destination \"%s\" from state store \"%s\"",
@@ -135,12 +140,7 @@ enum jerr sq_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, si
 		sq_bind_key(s, 3, &keys[i]);
 		rc = sqlite3_step(s);
 		if (rc == SQLITE_ROW) {
-			struct state_row r;
-			if (cur->lean)
-				sq_decode_lean_row(s, &r, keybuf);
-			else
-				sq_decode_row(s, &r, keybuf);
-			state_cursor_push(cur, &r);
+			push_row(cur, s, keybuf);
 			rc = sqlite3_reset(s);
 		}
 		if (rc != SQLITE_OK && rc != SQLITE_DONE)
