@@ -433,7 +433,7 @@ static bool parse_int(const char *s, size_t len, int64_t *out)
 	return true;
 }
 
-static bool parse_float(const char *s, size_t len, double *out)
+bool source_parse_float(const char *s, size_t len, double *out)
 {
 	char buf[64];
 	char *end;
@@ -452,11 +452,6 @@ static bool parse_float(const char *s, size_t len, double *out)
 		return false;
 	*out = f;
 	return true;
-}
-
-bool source_parse_float(const char *s, size_t len, double *out)
-{
-	return parse_float(s, len, out);
 }
 
 static bool is_label_char(unsigned char c)
@@ -578,7 +573,7 @@ bool value_coerce_text(enum prop_type t, const char *s, size_t len, struct arena
 		out->kind = VAL_INT;
 		return true;
 	case PROP_FLOAT:
-		if (!parse_float(s, len, &out->u.f))
+		if (!source_parse_float(s, len, &out->u.f))
 			return false;
 		out->kind = VAL_FLOAT;
 		return true;
