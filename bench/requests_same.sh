@@ -87,7 +87,26 @@ PY
       FROM $schema.records ORDER BY key_kind, key_int, key_text" >"$d/state.txt"
     psql -qAt "$JOEY_PG_URL" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
   else
-    sqlite3 "$d/state.db" "SELECT key, payload, hex(hash), in_scope, pending, attempts, last_error FROM records ORDER BY key" >"$d/state.txt"
+    # packed payloads (src/state/sqlite/names.c) unpacked here, independently of joey's decoder
+    /usr/bin/python3 - "$d/state.db" >"$d/state.txt" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+names = {}
+if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'payload_names'").fetchone():
+    names = {i: json.loads(n) for i, n in db.execute("SELECT id, names FROM payload_names")}
+def unpack(p):
+    if not p.startswith('\x1e'):
+        return p
+    f = p[1:].split('\x1e')
+    ns, vals, groups = names[int(f[0])], f[1:-1], f[-1]
+    assert len(ns) == len(vals), p
+    return '{"attributes":{' + ','.join('"%s":%s' % nv for nv in zip(ns, vals)) + '},"groups":' + groups + '}'
+def text(v):
+    return '' if v is None else str(v)
+for k, p, h, i, pe, a, e in db.execute("SELECT key, payload, hex(hash), in_scope, pending, attempts, last_error"
+                                      " FROM records ORDER BY key"):
+    print('|'.join(map(text, (k, unpack(p), h, i, pe, a, e))))
+PY
   fi
 }
 one old "$OLD"

@@ -74,6 +74,8 @@ struct state {
 	int64_t token;  /* identifies this struct state's locks */
 	char host[256];
 	int n_cursors;  /* open cursors (they hold no database resources; for debugging) */
+	/* state_begin's time, which the record writes of its transaction carry (0: none open) */
+	int64_t tx_now;
 	/* state_get's row and the memory it borrows (state_keep_row) */
 	struct state_row get_row;
 	struct strbuf get_payload, get_error, get_key;

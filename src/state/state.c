@@ -238,7 +238,16 @@ enum jerr state_begin(struct state *st, struct jerror *err)
 	if (st->ops->in_transaction(st))
 		return jerror_set(err, JERR_INTERNAL,
 				  "state store \"%s\": a transaction is already open", st->path);
-	return st->ops->begin(st, err);
+	if ((ret = st->ops->begin(st, err)))
+		return ret;
+	st->tx_now = state_now_ms(); /* one clock read per transaction, not per record written */
+	return JERR_OK;
+}
+
+/* The time a record write carries: its transaction's, else now. */
+static int64_t write_now(const struct state *st)
+{
+	return st->tx_now ? st->tx_now : state_now_ms();
 }
 
 enum jerr state_commit(struct state *st, struct jerror *err)
@@ -247,11 +256,14 @@ enum jerr state_commit(struct state *st, struct jerror *err)
 		return jerror_set(err, JERR_STATE,
 				  "state store \"%s\": no transaction to commit (it was rolled back "
 				  "after an earlier error)", st->path);
+	st->tx_now = 0;
 	return st->ops->commit(st, err);
 }
 
 void state_rollback(struct state *st)
 {
+	if (st)
+		st->tx_now = 0;
 	if (st && st->ops->in_transaction(st))
 		st->ops->rollback(st);
 }
@@ -265,7 +277,7 @@ enum jerr state_put(struct state *st, const char *dest_id, const struct rkey *ke
 	enum jerr ret;
 	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
-	return st->ops->put(st, dest_id, key, payload, hash, in_scope, state_now_ms(), err);
+	return st->ops->put(st, dest_id, key, payload, hash, in_scope, write_now(st), err);
 }
 
 enum jerr state_delete(struct state *st, const char *dest_id, const struct rkey *key,
@@ -283,7 +295,7 @@ enum jerr state_mark_failed(struct state *st, const char *dest_id, const struct 
 	enum jerr ret;
 	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
-	return st->ops->mark_failed(st, dest_id, key, error ? error : "failed", state_now_ms(), err);
+	return st->ops->mark_failed(st, dest_id, key, error ? error : "failed", write_now(st), err);
 }
 
 enum jerr state_set_exists(struct state *st, const char *dest_id, const struct rkey *key,
@@ -292,7 +304,7 @@ enum jerr state_set_exists(struct state *st, const char *dest_id, const struct r
 	enum jerr ret;
 	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
-	return st->ops->set_exists(st, dest_id, key, exists, checked_at, state_now_ms(), err);
+	return st->ops->set_exists(st, dest_id, key, exists, checked_at, write_now(st), err);
 }
 
 /* ---- runs and ledger ---- */
@@ -646,6 +658,9 @@ static enum jerr check_value(struct state *st, const struct state_table *t, size
 			want = c->type == STATE_COL_INT ? "an integer" : "a boolean";
 		else if (c->type == STATE_COL_HASH && v->s.len != STATE_HASH_LEN)
 			want = "a hash of 16 bytes";
+		else if (v->s.len && v->s.ptr[0] == '\x1e' && !strcmp(t->name, "records") && !strcmp(c->name, "payload"))
+			/* an SQLite store's packed form (state/sqlite/names.c): an export holds payloads unpacked */
+			want = "a payload as an export holds it, not one that starts with byte 0x1e";
 		break;
 	}
 	if (!want)

@@ -49,7 +49,7 @@
 #include "base/strbuf.h"
 #include "source/source.h"
 
-#define STATE_SCHEMA_VERSION 8
+#define STATE_SCHEMA_VERSION 9
 #define STATE_HASH_LEN 16
 /* PRAGMA application_id of a joey state store: "JOEY" (PostgreSQL: meta.application_id). */
 #define STATE_APPLICATION_ID 0x4a4f4559

@@ -6,6 +6,7 @@
  * table (ops.c) by state.c for `joey state export` and `joey state import`.
  */
 #include <sqlite3.h>
+#include <string.h>
 
 #include "state/sqlite/sqlite_internal.h"
 
@@ -56,12 +57,18 @@ static enum jerr dump_table(struct sq_state *sq, const struct state_table *t, st
 		return sq_db_error(sq, rc, err, "could not read table \"%s\" of state store \"%s\"",
 				   t->name, sq->base.path);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		for (size_t i = 0; i < t->n_cols; i++)
+		for (size_t i = 0; i < t->n_cols; i++) {
 			column_value(s, (int)i, t->cols[i].type, &vals[i]);
-		if ((ret = fn(ctx, t, vals, err)))
+			/* a records payload as joey reads it, never packed (names.c): another store may number names otherwise */
+			if (vals[i].kind == STATE_VAL_TEXT && !strcmp(t->name, "records") &&
+			    !strcmp(t->cols[i].name, "payload") &&
+			    (ret = sq_payload_unpack(&sq->names, sq->db, sq->base.path, &vals[i].s, err)))
+				break;
+		}
+		if (ret || (ret = fn(ctx, t, vals, err)))
 			break;
 	}
-	if (!ret && rc != SQLITE_DONE)
+	if (!ret && rc != SQLITE_ROW && rc != SQLITE_DONE)
 		ret = sq_db_error(sq, rc, err, "could not read table \"%s\" of state store \"%s\"",
 				  t->name, sq->base.path);
 	sqlite3_finalize(s);

@@ -101,6 +101,11 @@ struct sq_ahead {
 	long row_of[STATE_BATCH_ROWS];
 	unsigned char side[STATE_BATCH_ROWS];
 	struct ahead_rows found[2];
+	/* each side's compact payload names and connection: the worker's own, the main thread's sq's */
+	struct sq_names own_names;
+	struct sq_names *names[2];
+	sqlite3 *names_db[2];
+	const char *path; /* sq's, for messages */
 };
 
 /* Row i of r with its texts where they are now. */
@@ -113,15 +118,24 @@ static struct state_row row_at(const struct ahead_rows *r, size_t i)
 	return row;
 }
 
-/* Copy the statement's row into r; false when it does not fit. */
-static bool keep_row(struct ahead_rows *r, sqlite3_stmt *s, bool lean)
+/*
+ * Copy the statement's row (side's) into r, its payload unpacked; false when it does
+ * not fit or cannot be unpacked (the main thread then reads it again, and says why).
+ */
+static bool keep_row(struct sq_ahead *a, int side, sqlite3_stmt *s)
 {
+	struct ahead_rows *r = &a->found[side];
 	char keybuf[STATE_KEYBUF_SIZE];
+	struct jerror e = JERROR_INIT;
 	struct state_row row;
-	if (lean)
+	if (a->lean)
 		sq_decode_lean_row(s, &row, keybuf);
 	else
 		sq_decode_row(s, &row, keybuf);
+	if (sq_payload_unpack(a->names[side], a->names_db[side], a->path, &row.payload, &e)) {
+		jerror_release(&e);
+		return false;
+	}
 	size_t need = row.key.text.len + row.payload.len + row.last_error.len;
 	if (r->n == STATE_BATCH_ROWS || need > AHEAD_BYTES - r->len)
 		return false;
@@ -158,7 +172,7 @@ static bool answer(struct sq_ahead *a, int side, sqlite3_stmt *s, size_t i, long
 	sq_bind_key(s, 3, &a->keys[i]);
 	int rc = sqlite3_step(s);
 	bool ok = rc == SQLITE_DONE;
-	if (rc == SQLITE_ROW && (ok = keep_row(r, s, a->lean)))
+	if (rc == SQLITE_ROW && (ok = keep_row(a, side, s)))
 		a->row_of[i] = (long)r->n - 1;
 	if (rc == SQLITE_DONE) {
 		a->row_of[i] = -1;
@@ -239,6 +253,7 @@ static void ahead_release(struct sq_ahead *a)
 {
 	sqlite3_finalize(a->stmt[0]);
 	sqlite3_finalize(a->stmt[1]);
+	sq_names_release(&a->own_names);
 	sqlite3_close(a->db);
 	strbuf_release(&a->dest_id);
 	strbuf_release(&a->key_text);
@@ -265,6 +280,11 @@ static struct sq_ahead *ahead_of(struct sq_state *sq)
 	if (sqlite3_open_v2(sq->reopen, &a->db, sq->reopen_flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_busy_timeout(a->db, STATE_BUSY_TIMEOUT_MS);
+	a->names[0] = &a->own_names;
+	a->names_db[0] = a->db;
+	a->names[1] = &sq->names;
+	a->names_db[1] = sq->db;
+	a->path = sq->base.path;
 	if (sqlite3_prepare_v3(a->db, sq_stmt_sql(S_CUR_FROM), -1, SQLITE_PREPARE_PERSISTENT, &a->stmt[0], NULL) ||
 	    sqlite3_prepare_v3(a->db, sq_stmt_sql(S_CUR_LEAN_FROM), -1, SQLITE_PREPARE_PERSISTENT, &a->stmt[1], NULL))
 		goto fail;

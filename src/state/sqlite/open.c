@@ -228,6 +228,7 @@ static void close_db(struct sq_state *sq)
 	free(sq->reopen);
 	sq->reopen = NULL;
 	sq_drop_puts(sq); /* a transaction not committed: never written */
+	sq_names_release(&sq->names); /* what this connection knew */
 	sqlite3_finalize(sq->put_batch);
 	sq->put_batch = NULL;
 	for (int i = 0; i < S__COUNT; i++) {

@@ -59,15 +59,20 @@ void sq_cursors_closed(struct state *st)
 		(void)sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL); /* a read: nothing to lose */
 }
 
-/* Push the row s stands on to cur, decoded as the cursor reads (lean or full). */
-static void push_row(struct state_cursor *cur, sqlite3_stmt *s, char *keybuf)
+/* Push the row s stands on to cur, decoded as the cursor reads (lean or full), its payload unpacked. */
+static enum jerr push_row(struct state_cursor *cur, sqlite3_stmt *s, char *keybuf, struct jerror *err)
 {
+	struct sq_state *sq = sq_of(cur->st);
 	struct state_row r;
+	enum jerr ret;
 	if (cur->lean)
 		sq_decode_lean_row(s, &r, keybuf);
 	else
 		sq_decode_row(s, &r, keybuf);
+	if ((ret = sq_payload_unpack(&sq->names, sq->db, sq->base.path, &r.payload, err)))
+		return ret;
 	state_cursor_push(cur, &r);
+	return JERR_OK;
 }
 
 enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err)
@@ -92,9 +97,9 @@ enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err
 		sq_bind_key(s, 3, at);
 	else if (cur->have_last)
 		sq_bind_key(s, 3, &cur->last);
-	while (!state_cursor_full(cur) && cur->n < cur->want && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		push_row(cur, s, keybuf);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	while (!ret && !state_cursor_full(cur) && cur->n < cur->want && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		ret = push_row(cur, s, keybuf, err);
+	if (!ret && rc != SQLITE_ROW && rc != SQLITE_DONE)
 		ret = sq_db_error(sq, rc, err,
 				  "could not read records of destination \"%s\" from state store \"%s\"",
 				  cur->dest_id, cur->st->path);
@@ -140,7 +145,8 @@ enum jerr sq_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, si
 		sq_bind_key(s, 3, &keys[i]);
 		rc = sqlite3_step(s);
 		if (rc == SQLITE_ROW) {
-			push_row(cur, s, keybuf);
+			if ((ret = push_row(cur, s, keybuf, err)))
+				break;
 			rc = sqlite3_reset(s);
 		}
 		if (rc != SQLITE_OK && rc != SQLITE_DONE)
@@ -150,7 +156,7 @@ enum jerr sq_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, si
 			break; /* no row at or after keys[i]: none after the keys that follow */
 		}
 	}
-	if (rc != SQLITE_OK && rc != SQLITE_DONE)
+	if (!ret && rc != SQLITE_OK && rc != SQLITE_DONE)
 		ret = sq_db_error(sq, rc, err, "could not read records of destination \"%s\" from state store \"%s\"",
 				  cur->dest_id, cur->st->path);
 	sq_stmt_done(s);
@@ -209,8 +215,10 @@ enum jerr sq_get(struct state *st, const char *dest_id, const struct rkey *key,
 		char keybuf[STATE_KEYBUF_SIZE];
 		struct state_row r;
 		sq_decode_row(s, &r, keybuf);
-		state_keep_row(st, &r); /* the statement is reset below */
-		*found = true;
+		if (!(ret = sq_payload_unpack(&sq->names, sq->db, st->path, &r.payload, err))) {
+			state_keep_row(st, &r); /* the statement is reset below */
+			*found = true;
+		}
 	} else if (rc != SQLITE_DONE) {
 		struct strbuf k = STRBUF_INIT;
 		ret = sq_db_error(sq, rc, err,
@@ -246,6 +254,7 @@ void sq_rollback(struct state *st)
 	sqlite3_stmt *s = NULL;
 	struct jerror e = JERROR_INIT;
 	sq_drop_puts(sq); /* never written */
+	sq_names_drop_pending(&sq->names); /* their rows were not kept */
 	if (!sq_in_transaction(st))
 		return;
 	if (sq_stmt_get(sq, S_ROLLBACK, &s, &e) ||
@@ -270,6 +279,8 @@ enum jerr sq_commit(struct state *st, struct jerror *err)
 	ret = sq_step_write(sq, s, "commit a transaction", NULL, NULL, err);
 	if (ret)
 		sq_rollback(st);
+	else
+		sq_names_register(&sq->names, sq->db); /* the next transactions' rows may refer to them */
 	return ret;
 }
 
@@ -288,6 +299,21 @@ static enum jerr put_one(struct sq_state *sq, const char *dest_id, const struct 
 	sqlite3_bind_int(s, 5, in_scope);
 	sqlite3_bind_int64(s, 6, now);
 	return sq_step_write(sq, s, "store", dest_id, key, err);
+}
+
+/* A put outside a transaction: packed if it can be, written now, then the names it needed added. */
+static enum jerr put_now(struct sq_state *sq, const char *dest_id, const struct rkey *key, struct slice payload,
+			 const unsigned char hash[STATE_HASH_LEN], bool in_scope, int64_t now, struct jerror *err)
+{
+	struct strbuf packed = STRBUF_INIT;
+	enum jerr ret;
+	if (sq->db && sq_payload_pack(&sq->names, payload, &packed))
+		payload = (struct slice){ packed.buf, packed.len };
+	ret = put_one(sq, dest_id, key, payload, hash, in_scope, now, err);
+	strbuf_release(&packed);
+	if (sq->db)
+		sq_names_register(&sq->names, sq->db);
+	return ret;
 }
 
 /* ---- write-behind of puts (sqlite_internal.h) ---- */
@@ -359,6 +385,13 @@ enum jerr sq_flush_puts(struct sq_state *sq, struct jerror *err)
 	if (!n)
 		return JERR_OK;
 	sq->n_pend = 0;
+	if (!sq->db || sqlite3_get_autocommit(sq->db)) {
+		/* the transaction they were put in has ended (SQLite rolls back on some errors): none is written */
+		ret = jerror_set(err, JERR_STATE, "could not store %zu records of destination \"%s\" in state store \"%s\"",
+				 n, b + sq->pend[0].dest, sq->base.path);
+		jerror_detail(err, "the transaction they belong to ended before they were written");
+		goto out;
+	}
 	if (n == SQ_PUT_BATCH) {
 		sqlite3_stmt *s = NULL;
 		if ((ret = put_batch_stmt(sq, &s, err)))
@@ -399,7 +432,7 @@ enum jerr sq_put(struct state *st, const char *dest_id, const struct rkey *key,
 	struct sq_state *sq = sq_of(st);
 	enum jerr ret;
 	if (!sq->db || sqlite3_get_autocommit(sq->db)) /* no transaction: now */
-		return put_one(sq, dest_id, key, payload, hash, in_scope, now, err);
+		return put_now(sq, dest_id, key, payload, hash, in_scope, now, err);
 	if (sq->n_pend == SQ_PUT_BATCH && (ret = sq_flush_puts(sq, err)))
 		return ret;
 	ALLOC_GROW(sq->pend, sq->n_pend + 1, sq->alloc_pend);
@@ -411,8 +444,11 @@ enum jerr sq_put(struct state *st, const char *dest_id, const struct rkey *key,
 	/* the text of an integer key too: messages name a key as a put one at a time does */
 	x->key = pend_add(sq, key->text.ptr ? key->text.ptr : "", key->text.len);
 	x->key_len = key->text.len;
-	x->payload = pend_add(sq, payload.ptr ? payload.ptr : "", payload.len);
-	x->payload_len = payload.len;
+	x->payload = sq->pend_bytes.len;
+	if (!sq_payload_pack(&sq->names, payload, &sq->pend_bytes))
+		strbuf_add(&sq->pend_bytes, payload.ptr ? payload.ptr : "", payload.len);
+	x->payload_len = sq->pend_bytes.len - x->payload;
+	strbuf_addch(&sq->pend_bytes, 0);
 	memcpy(x->hash, hash, STATE_HASH_LEN);
 	x->in_scope = in_scope;
 	x->now = now;

@@ -95,6 +95,35 @@ _Static_assert((int)CL_ATTEMPTS == (int)C_ATTEMPTS && (int)CL_KEY == (int)C_KEY,
 
 struct sq_pending_put; /* records.c */
 
+/*
+ * ---- compact payloads (names.c) ----
+ * The field names of packed payloads a connection knows (their payload_names rows),
+ * those to add after the commit that needed them, and the buffer unpacked payloads are
+ * in (valid until the next unpack on the connection). Zeroed is empty.
+ */
+struct sq_names_entry;
+struct sq_names {
+	struct sq_names_entry **v;
+	size_t n, alloc, last; /* last: the entry the last pack or unpack used */
+	struct strbuf *pending; /* JSON arrays of names not in payload_names yet */
+	size_t n_pending, alloc_pending;
+	struct strbuf names, scratch;
+};
+void sq_names_release(struct sq_names *nm);
+/* Append payload's packed form to out: true; false (out unchanged) to store it as it is. */
+bool sq_payload_pack(struct sq_names *nm, struct slice payload, struct strbuf *out);
+/* Add the names packing needed to payload_names on db (not in a transaction; failures only logged). */
+void sq_names_register(struct sq_names *nm, sqlite3 *db);
+/* Forget the names to add (a rollback). */
+void sq_names_drop_pending(struct sq_names *nm);
+/*
+ * A payload as read from db's records (path names the store in messages): a packed
+ * one is unpacked into nm's buffer and *payload points there; others are left as
+ * they are. An error when it cannot be unpacked (its names missing: a damaged store).
+ */
+enum jerr sq_payload_unpack(struct sq_names *nm, sqlite3 *db, const char *path, struct slice *payload,
+			    struct jerror *err) JOEY_WUR;
+
 struct sq_state {
 	struct state base; /* first: a struct state * is a struct sq_state * */
 	sqlite3 *db;
@@ -109,6 +138,7 @@ struct sq_state {
 	/* a read-only connection on a file: what opens another (lookahead.c) */
 	char *reopen;
 	int reopen_flags;
+	struct sq_names names;  /* compact payloads (names.c) */
 	struct sq_ahead *ahead; /* the look-up worker (lookahead.c), NULL until first used */
 	bool ahead_off;         /* no worker for this connection */
 };
