@@ -658,9 +658,6 @@ static enum jerr check_value(struct state *st, const struct state_table *t, size
 			want = c->type == STATE_COL_INT ? "an integer" : "a boolean";
 		else if (c->type == STATE_COL_HASH && v->s.len != STATE_HASH_LEN)
 			want = "a hash of 16 bytes";
-		else if (v->s.len && v->s.ptr[0] == '\x1e' && !strcmp(t->name, "records") && !strcmp(c->name, "payload"))
-			/* an SQLite store's packed form (state/sqlite/names.c): an export holds payloads unpacked */
-			want = "a payload as an export holds it, not one that starts with byte 0x1e";
 		break;
 	}
 	if (!want)

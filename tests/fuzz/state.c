@@ -15,6 +15,11 @@
  *   klen, key bytes, plen, payload bytes [, count]
  * The store is one file in a temporary directory made once per process (removed at
  * exit); rows are written through a second SQLite connection that ignores CHECKs.
+ * A row whose payload starts with 0x1e is a packed payload (src/state/sqlite/names.c)
+ * to the store, damaged unless it happens to fit names the store knows: like a key of
+ * another type, it may end a read in a clear error. round_trip's puts are packed once
+ * their names are known (after the first commit that used them), so canonical inputs
+ * (the corpus's packed_*) check that packing and unpacking give the payload back.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -78,7 +83,8 @@ static void setup(void)
 			       " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1)",
 			       -1, &ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(raw, "SELECT count(*), count(*) FILTER (WHERE typeof(key) NOT IN"
-				    " ('integer', 'text')) FROM records WHERE dest_id = ?1",
+				    " ('integer', 'text') OR substr(CAST(payload AS BLOB), 1, 1) = x'1e')"
+				    " FROM records WHERE dest_id = ?1",
 			       -1, &cnt, NULL) != SQLITE_OK)
 		abort();
 	filler = malloc(FILLER_BYTES);

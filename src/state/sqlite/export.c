@@ -161,7 +161,13 @@ enum jerr sq_load_row(struct state *st, const struct state_table *t,
 			sqlite3_bind_int64(s, idx, v->i);
 		else if (t->cols[i].type == STATE_COL_HASH)
 			sqlite3_bind_blob(s, idx, v->s.ptr, (int)v->s.len, SQLITE_STATIC);
-		else
+		else if (!strcmp(t->name, "records") && !strcmp(t->cols[i].name, "payload")) {
+			/* stored as a put stores it (names.c): one that starts with 0x1e escaped */
+			struct strbuf stored = STRBUF_INIT;
+			sq_payload_store(&sq->names, v->s, &stored);
+			sqlite3_bind_text(s, idx, stored.buf, (int)stored.len, SQLITE_TRANSIENT);
+			strbuf_release(&stored);
+		} else
 			sqlite3_bind_text(s, idx, v->s.ptr ? v->s.ptr : "", (int)v->s.len,
 					  SQLITE_STATIC);
 	}

@@ -12,7 +12,9 @@
  * payload written. Anything else is stored as it is (canonical payloads start with
  * '{', the failed and enrich rows' payloads are empty), so rows of older stores and
  * payloads this form cannot hold (a name that needs an escape, an object value, a
- * 0x1e byte anywhere) need no migration and are read as before.
+ * 0x1e byte anywhere) need no migration and are read as before; one that starts with
+ * 0x1e itself (never a canonical payload, but the store keeps any bytes) gets another
+ * 0x1e in front, which reading takes off (a packed payload has a digit there).
  *
  * A names row is added only after the commit that first needed it, in a statement of
  * its own, and never removed or changed (state import leaves payload_names alone): a
@@ -264,6 +266,15 @@ static bool names_of(const char *p, const char *end, struct strbuf *out)
 	       groups_end_ok(p + TAIL_LEN, end);
 }
 
+void sq_payload_store(struct sq_names *nm, struct slice payload, struct strbuf *out)
+{
+	if (sq_payload_pack(nm, payload, out))
+		return;
+	if (payload.len && payload.ptr[0] == SEP)
+		strbuf_addch(out, SEP); /* not canonical, but kept byte for byte: escaped */
+	strbuf_add(out, payload.ptr ? payload.ptr : "", payload.len);
+}
+
 bool sq_payload_pack(struct sq_names *nm, struct slice payload, struct strbuf *out)
 {
 	const char *p = payload.ptr, *end = p + payload.len;
@@ -378,6 +389,10 @@ enum jerr sq_payload_unpack(struct sq_names *nm, sqlite3 *db, const char *path, 
 	enum jerr ret;
 	if (!payload->len || *p != SEP)
 		return JERR_OK; /* stored as it is */
+	if (payload->len > 1 && p[1] == SEP) {
+		*payload = (struct slice){ p + 1, payload->len - 1 }; /* escaped (sq_payload_store) */
+		return JERR_OK;
+	}
 	for (q = p + 1; q < end && *q >= '0' && *q <= '9' && id < INT64_MAX / 10 - 9; q++)
 		id = id * 10 + (*q - '0');
 	if (q == p + 1 || q == end || *q != SEP)

@@ -301,15 +301,14 @@ static enum jerr put_one(struct sq_state *sq, const char *dest_id, const struct 
 	return sq_step_write(sq, s, "store", dest_id, key, err);
 }
 
-/* A put outside a transaction: packed if it can be, written now, then the names it needed added. */
+/* A put outside a transaction: stored as sq_payload_store says, now, then the names it needed added. */
 static enum jerr put_now(struct sq_state *sq, const char *dest_id, const struct rkey *key, struct slice payload,
 			 const unsigned char hash[STATE_HASH_LEN], bool in_scope, int64_t now, struct jerror *err)
 {
 	struct strbuf packed = STRBUF_INIT;
 	enum jerr ret;
-	if (sq->db && sq_payload_pack(&sq->names, payload, &packed))
-		payload = (struct slice){ packed.buf, packed.len };
-	ret = put_one(sq, dest_id, key, payload, hash, in_scope, now, err);
+	sq_payload_store(&sq->names, payload, &packed);
+	ret = put_one(sq, dest_id, key, (struct slice){ packed.buf, packed.len }, hash, in_scope, now, err);
 	strbuf_release(&packed);
 	if (sq->db)
 		sq_names_register(&sq->names, sq->db);
@@ -445,8 +444,7 @@ enum jerr sq_put(struct state *st, const char *dest_id, const struct rkey *key,
 	x->key = pend_add(sq, key->text.ptr ? key->text.ptr : "", key->text.len);
 	x->key_len = key->text.len;
 	x->payload = sq->pend_bytes.len;
-	if (!sq_payload_pack(&sq->names, payload, &sq->pend_bytes))
-		strbuf_add(&sq->pend_bytes, payload.ptr ? payload.ptr : "", payload.len);
+	sq_payload_store(&sq->names, payload, &sq->pend_bytes);
 	x->payload_len = sq->pend_bytes.len - x->payload;
 	strbuf_addch(&sq->pend_bytes, 0);
 	memcpy(x->hash, hash, STATE_HASH_LEN);

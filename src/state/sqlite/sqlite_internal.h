@@ -110,8 +110,10 @@ struct sq_names {
 	struct strbuf names, scratch;
 };
 void sq_names_release(struct sq_names *nm);
-/* Append payload's packed form to out: true; false (out unchanged) to store it as it is. */
+/* Append payload's packed form to out: true; false (out unchanged) when it cannot be packed. */
 bool sq_payload_pack(struct sq_names *nm, struct slice payload, struct strbuf *out);
+/* Append what the records row stores for payload to out: packed, or as it is (escaped if it starts with 0x1e). */
+void sq_payload_store(struct sq_names *nm, struct slice payload, struct strbuf *out);
 /* Add the names packing needed to payload_names on db (not in a transaction; failures only logged). */
 void sq_names_register(struct sq_names *nm, sqlite3 *db);
 /* Forget the names to add (a rollback). */
