@@ -11,6 +11,9 @@
 # binary's for that store (the issue's target: 0.5 against the build it was filed at).
 # Compare two builds side by side:
 #   bash bench/state_writes.sh 1000000 /tmp/base/build-bench/joey build-bench/joey
+# RUNS=n (default 1): n rounds, the binaries taking turns in each; then, per store and
+# binary, the median CPU and its ratio to the first binary's median (one run's CPU
+# varies by 10% on a shared machine: compare medians).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
@@ -72,8 +75,11 @@ STORES=(sqlite)
 [ -n "${JOEY_PG_URL:-}" ] && STORES+=(postgres)
 echo "== first sync of $N users, track limit 3000 per 3 s, 20 ms latency"
 printf "%-40s %-9s %9s %9s %9s %9s\n" "joey" "store" "wall s" "CPU s" "RSS MiB" "CPU/1st"
+RUNS=${RUNS:-1}
+declare -A CPUS=()
 for store in "${STORES[@]}"; do
   first_cpu=""
+  for round in $(seq "$RUNS"); do
   for joey in "${JOEYS[@]}"; do
     start_sim
     if [ "$store" = sqlite ]; then
@@ -95,9 +101,23 @@ for store in "${STORES[@]}"; do
       psql -qAt "$JOEY_PG_URL" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
       [ "$rows" = "$N" ] || { echo "$joey: the store holds $rows of $N"; exit 1; }
     fi
-    cpu=$(echo "$u + $s" | bc -l)
+    cpu=$(printf "%.2f" "$(echo "$u + $s" | bc -l)")
     [ -n "$first_cpu" ] || first_cpu=$cpu
+    CPUS["$store $joey"]+="$cpu "
     printf "%-40s %-9s %9.2f %9.2f %9.0f %9.2f\n" "$joey" "$store" "$wall" "$cpu" "$(echo "$rss / 1024" | bc -l)" \
       "$(echo "$cpu / $first_cpu" | bc -l)"
   done
+  done
 done
+if [ "$RUNS" -gt 1 ]; then
+  echo "== median CPU of $RUNS runs each"
+  printf "%-40s %-9s %9s %9s   %s\n" "joey" "store" "CPU s" "CPU/1st" "runs"
+  for store in "${STORES[@]}"; do
+    first=""
+    for joey in "${JOEYS[@]}"; do
+      med=$(printf "%s\n" ${CPUS["$store $joey"]} | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
+      [ -n "$first" ] || first=$med
+      printf "%-40s %-9s %9.2f %9.2f   %s\n" "$joey" "$store" "$med" "$(echo "$med / $first" | bc -l)" "${CPUS["$store $joey"]}"
+    done
+  done
+fi
