@@ -97,6 +97,8 @@ if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'payload_names'").fetcho
 def unpack(p):
     if not p.startswith('\x1e'):
         return p
+    if p.startswith('\x1e\x1e'):
+        return p[1:]  # escaped: a payload that starts with 0x1e itself
     f = p[1:].split('\x1e')
     ns, vals, groups = names[int(f[0])], f[1:-1], f[-1]
     assert len(ns) == len(vals), p

@@ -176,11 +176,14 @@ const char *const state_migrations[] = {
 	");\n",
 	/* 8 -> 9: the field names of packed payloads (state/sqlite/names.c): a records row
 	 * may store its payload as \x1e <id> \x1e <values...> \x1e <groups>, the names in
-	 * row id; rows are only ever added. Not exported: an export holds payloads unpacked. */
+	 * row id; rows are only ever added. Not exported: an export holds payloads unpacked.
+	 * A payload stored before that starts with 0x1e (never canonical, but kept) gets the
+	 * escape the new form gives it, so that it is not read as a packed one. */
 	"CREATE TABLE IF NOT EXISTS payload_names (\n"
 	"  id INTEGER PRIMARY KEY,\n"
 	"  names TEXT NOT NULL UNIQUE\n"
-	");\n",
+	");\n"
+	"UPDATE records SET payload = char(30) || payload WHERE substr(CAST(payload AS BLOB), 1, 1) = x'1e';\n",
 };
 
 const size_t state_n_migrations = ARRAY_SIZE(state_migrations);

@@ -252,11 +252,11 @@ static int64_t write_now(const struct state *st)
 
 enum jerr state_commit(struct state *st, struct jerror *err)
 {
+	st->tx_now = 0;
 	if (!st->ops->in_transaction(st))
 		return jerror_set(err, JERR_STATE,
 				  "state store \"%s\": no transaction to commit (it was rolled back "
 				  "after an earlier error)", st->path);
-	st->tx_now = 0;
 	return st->ops->commit(st, err);
 }
 

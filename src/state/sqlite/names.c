@@ -256,10 +256,10 @@ static bool names_of(const char *p, const char *end, struct strbuf *out)
 		strbuf_add(out, p, (size_t)(q + 1 - p));
 		if (!(p = skip_value(q + 2, end)))
 			return false;
-		if (p < end && *p == ',')
+		if (p < end && *p == ',' && p + 1 < end && p[1] == '"')
 			p++;
 		else
-			break;
+			break; /* the tail must follow (as pack_with wants): a `,}` is not canonical */
 	}
 	strbuf_addch(out, ']');
 	return out->len > 2 && (size_t)(end - p) >= TAIL_LEN && !memcmp(p, tail, TAIL_LEN) &&
@@ -299,14 +299,19 @@ bool sq_payload_pack(struct sq_names *nm, struct slice payload, struct strbuf *o
 	return false;
 }
 
-/* The id of names json in payload_names (added if new) on db; false on any failure. */
+/*
+ * The id of names json in payload_names (added if new) on db; false on any failure.
+ * Looked up first: most names are there already (another process, a connection
+ * before), and a read needs no write lock.
+ */
 static bool register_one(sqlite3 *db, const struct strbuf *json, int64_t *id)
 {
-	static const char sql[] = "INSERT INTO payload_names (names) VALUES (?1) ON CONFLICT (names) DO NOTHING;"
+	static const char sql[] = "SELECT id FROM payload_names WHERE names = ?1;"
+				  "INSERT INTO payload_names (names) VALUES (?1) ON CONFLICT (names) DO NOTHING;"
 				  "SELECT id FROM payload_names WHERE names = ?1";
 	const char *rest = sql;
 	bool ok = true, found = false;
-	while (ok && rest && *rest) {
+	while (ok && !found && rest && *rest) {
 		sqlite3_stmt *s = NULL;
 		if (sqlite3_prepare_v2(db, rest, -1, &s, &rest) != SQLITE_OK) {
 			ok = false;

@@ -408,7 +408,11 @@ static void test_schema_8_upgrades(void **s)
 	assert_int_equal(state_commit(st, &err), JERR_OK);
 	state_close(st);
 	if (B->kind == TB_SQLITE)
-		tb_exec(path, "DROP TABLE payload_names; UPDATE meta SET value = 8 WHERE key = 'schema_version'");
+		/* with rows a schema 8 store could hold that start with 0x1e: they must not read as packed */
+		tb_exec(path, "DROP TABLE payload_names; UPDATE meta SET value = 8 WHERE key = 'schema_version';"
+			      "INSERT INTO records (dest_id, key, payload, hash, in_scope, updated_at) VALUES"
+			      " ('d', 9, char(30) || '1' || char(30) || '7' || char(30) || '[]', zeroblob(16), 1, 1),"
+			      " ('d', 10, char(30) || char(30) || 'x', zeroblob(16), 1, 1)");
 	else
 		tb_exec(path, "DROP TABLE payload_names; UPDATE meta SET value = '8' WHERE key = 'schema_version'");
 	st = tb_open(path, STATE_OPEN_CREATE);
@@ -416,14 +420,28 @@ static void test_schema_8_upgrades(void **s)
 	assert_int_equal(state_get(st, "d", &IK(1), &row, &found, &err), JERR_OK);
 	assert_true(found);
 	assert_true(slice_eq_str(row->payload, p));
+	if (B->kind == TB_SQLITE) {
+		/* names id 1 of one name: key 9's bytes would unpack to {"attributes":{"external_id":7},...} */
+		static const char one[] = "{\"attributes\":{\"external_id\":\"1\"},\"groups\":[]}";
+		assert_int_equal(state_begin(st, &err), JERR_OK);
+		tb_put(st, "d", IK(8), one, true);
+		assert_int_equal(state_commit(st, &err), JERR_OK);
+		assert_int_equal(tb_int(path, "SELECT id FROM payload_names WHERE names = '[\"external_id\"]'"), 1);
+		assert_int_equal(state_get(st, "d", &IK(9), &row, &found, &err), JERR_OK);
+		assert_true(found);
+		assert_true(slice_eq(row->payload, SLICE_LIT("\x1e" "1\x1e" "7\x1e[]")));
+		assert_int_equal(state_get(st, "d", &IK(10), &row, &found, &err), JERR_OK);
+		assert_true(found);
+		assert_true(slice_eq(row->payload, SLICE_LIT("\x1e\x1e" "x")));
+	}
 	for (int k = 2; k <= 3; k++) {
 		assert_int_equal(state_begin(st, &err), JERR_OK);
 		tb_put(st, "d", k == 2 ? IK(2) : IK(3), p, true);
 		assert_int_equal(state_commit(st, &err), JERR_OK);
 	}
 	state_close(st);
-	assert_int_equal(tb_int(path, "SELECT count(*) FROM records"), 3);
-	assert_int_equal(tb_int(path, "SELECT count(*) FROM payload_names"), B->kind == TB_SQLITE ? 1 : 0);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM records"), B->kind == TB_SQLITE ? 6 : 3);
+	assert_int_equal(tb_int(path, "SELECT count(*) FROM payload_names"), B->kind == TB_SQLITE ? 2 : 0);
 	if (B->kind == TB_SQLITE)
 		assert_int_equal(tb_int(path, "SELECT payload LIKE char(30) || '%' FROM records WHERE key = 3"), 1);
 	jerror_release(&err);
