@@ -36,6 +36,17 @@ static void column_value(sqlite3_stmt *s, int i, enum state_col_type type, struc
 	}
 }
 
+/* The index of t's packed column (records.payload, names.c), or t->n_cols when it has none. */
+static size_t payload_col(const struct state_table *t)
+{
+	size_t i = 0;
+	if (strcmp(t->name, "records"))
+		return t->n_cols;
+	while (i < t->n_cols && strcmp(t->cols[i].name, "payload"))
+		i++;
+	return i;
+}
+
 static enum jerr dump_table(struct sq_state *sq, const struct state_table *t, state_dump_fn fn,
 			    void *ctx, struct jerror *err)
 {
@@ -56,19 +67,18 @@ static enum jerr dump_table(struct sq_state *sq, const struct state_table *t, st
 	if (rc != SQLITE_OK)
 		return sq_db_error(sq, rc, err, "could not read table \"%s\" of state store \"%s\"",
 				   t->name, sq->base.path);
+	size_t packed = payload_col(t);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		for (size_t i = 0; i < t->n_cols; i++) {
+		for (size_t i = 0; i < t->n_cols; i++)
 			column_value(s, (int)i, t->cols[i].type, &vals[i]);
-			/* a records payload as joey reads it, never packed (names.c): another store may number names otherwise */
-			if (vals[i].kind == STATE_VAL_TEXT && !strcmp(t->name, "records") &&
-			    !strcmp(t->cols[i].name, "payload") &&
-			    (ret = sq_payload_unpack(&sq->names, sq->db, sq->base.path, &vals[i].s, err)))
-				break;
-		}
-		if (ret || (ret = fn(ctx, t, vals, err)))
+		/* a records payload as joey reads it, never packed: another store may number names otherwise */
+		if (packed < t->n_cols && vals[packed].kind == STATE_VAL_TEXT &&
+		    (ret = sq_payload_unpack(&sq->names, sq->db, sq->base.path, &vals[packed].s, err)))
+			break;
+		if ((ret = fn(ctx, t, vals, err)))
 			break;
 	}
-	if (!ret && rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (!ret && rc != SQLITE_DONE)
 		ret = sq_db_error(sq, rc, err, "could not read table \"%s\" of state store \"%s\"",
 				  t->name, sq->base.path);
 	sqlite3_finalize(s);
@@ -152,6 +162,7 @@ enum jerr sq_load_row(struct state *st, const struct state_table *t,
 					   t->name, st->path);
 	}
 	s = sq->load[ti];
+	size_t packed = payload_col(t);
 	for (size_t i = 0; i < t->n_cols; i++) {
 		const struct state_value *v = &row[i];
 		int idx = (int)i + 1;
@@ -161,7 +172,7 @@ enum jerr sq_load_row(struct state *st, const struct state_table *t,
 			sqlite3_bind_int64(s, idx, v->i);
 		else if (t->cols[i].type == STATE_COL_HASH)
 			sqlite3_bind_blob(s, idx, v->s.ptr, (int)v->s.len, SQLITE_STATIC);
-		else if (!strcmp(t->name, "records") && !strcmp(t->cols[i].name, "payload")) {
+		else if (i == packed) {
 			/* stored as a put stores it (names.c): one that starts with 0x1e escaped */
 			struct strbuf stored = STRBUF_INIT;
 			sq_payload_store(&sq->names, v->s, &stored);

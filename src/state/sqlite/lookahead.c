@@ -128,11 +128,7 @@ static bool keep_row(struct sq_ahead *a, int side, sqlite3_stmt *s)
 	char keybuf[STATE_KEYBUF_SIZE];
 	struct jerror e = JERROR_INIT;
 	struct state_row row;
-	if (a->lean)
-		sq_decode_lean_row(s, &row, keybuf);
-	else
-		sq_decode_row(s, &row, keybuf);
-	if (sq_payload_unpack(a->names[side], a->names_db[side], a->path, &row.payload, &e)) {
+	if (sq_decode_unpacked(a->names[side], a->names_db[side], a->path, s, a->lean, &row, keybuf, &e)) {
 		jerror_release(&e);
 		return false;
 	}

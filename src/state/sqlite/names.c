@@ -48,7 +48,6 @@ struct sq_names_entry {
 	char id_text[24]; /* SEP and id in decimal, as a packed payload starts */
 	size_t id_len;
 	size_t n;
-	struct strbuf json; /* ["a","b"] as payload_names holds it */
 	struct strbuf toks;
 	size_t *tok_end; /* tok i is toks.buf[i ? tok_end[i - 1] : 0 .. tok_end[i]) */
 };
@@ -56,7 +55,6 @@ struct sq_names_entry {
 void sq_names_release(struct sq_names *nm)
 {
 	for (size_t i = 0; i < nm->n; i++) {
-		strbuf_release(&nm->v[i]->json);
 		strbuf_release(&nm->v[i]->toks);
 		free(nm->v[i]->tok_end);
 		free(nm->v[i]);
@@ -145,10 +143,19 @@ static const char *skip_value(const char *p, const char *end)
 	return q > p && q < end && *q != '{' ? q : NULL;
 }
 
-/* The groups array of a payload ending at end (at the tail's end p); NULL if not that. */
+/* Do the payload's last bytes, from p (after the tail) to end, hold just the groups array and its '}'? */
 static bool groups_end_ok(const char *p, const char *end)
 {
 	return end - p >= 3 && *p == '[' && end[-1] == '}' && skip_value(p, end) == end - 1;
+}
+
+/* Is the name from p to q (the bytes between its quotes) one that needs no escape? */
+static bool plain_name(const char *p, const char *q)
+{
+	for (; p < q; p++)
+		if ((unsigned char)*p < 0x20 || *p == '\\')
+			return false;
+	return true;
 }
 
 /* ---- the names a connection knows ---- */
@@ -157,11 +164,9 @@ static struct sq_names_entry *entry_new(struct sq_names *nm, int64_t id, const c
 {
 	struct sq_names_entry *e = xcalloc(1, sizeof(*e));
 	const char *p = json, *end = json + len;
-	strbuf_init(&e->json, len);
 	strbuf_init(&e->toks, len + 8);
 	e->id = id;
 	e->id_len = (size_t)snprintf(e->id_text, sizeof(e->id_text), "%c%lld", SEP, (long long)id);
-	strbuf_add(&e->json, json, len);
 	/* json is ["a","b",...] of plain names (what names_of made, or a store's row) */
 	if (p == end || *p++ != '[')
 		goto bad;
@@ -169,9 +174,8 @@ static struct sq_names_entry *entry_new(struct sq_names *nm, int64_t id, const c
 		const char *q;
 		if (*p != '"' || !(q = memchr(p + 1, '"', (size_t)(end - p - 1))))
 			goto bad;
-		for (const char *c = p + 1; c < q; c++)
-			if ((unsigned char)*c < 0x20 || *c == '\\')
-				goto bad;
+		if (!plain_name(p + 1, q))
+			goto bad;
 		if (e->n)
 			strbuf_addch(&e->toks, ',');
 		strbuf_add(&e->toks, p, (size_t)(q + 1 - p));
@@ -190,7 +194,6 @@ static struct sq_names_entry *entry_new(struct sq_names *nm, int64_t id, const c
 	nm->v[nm->n++] = e;
 	return e;
 bad:
-	strbuf_release(&e->json);
 	strbuf_release(&e->toks);
 	free(e->tok_end);
 	free(e);
@@ -248,9 +251,8 @@ static bool names_of(const char *p, const char *end, struct strbuf *out)
 		const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
 		if (!q || q + 1 >= end || q[1] != ':')
 			return false;
-		for (const char *c = p + 1; c < q; c++)
-			if ((unsigned char)*c < 0x20 || *c == '\\')
-				return false;
+		if (!plain_name(p + 1, q))
+			return false;
 		if (out->len > 1)
 			strbuf_addch(out, ',');
 		strbuf_add(out, p, (size_t)(q + 1 - p));
@@ -266,16 +268,8 @@ static bool names_of(const char *p, const char *end, struct strbuf *out)
 	       groups_end_ok(p + TAIL_LEN, end);
 }
 
-void sq_payload_store(struct sq_names *nm, struct slice payload, struct strbuf *out)
-{
-	if (sq_payload_pack(nm, payload, out))
-		return;
-	if (payload.len && payload.ptr[0] == SEP)
-		strbuf_addch(out, SEP); /* not canonical, but kept byte for byte: escaped */
-	strbuf_add(out, payload.ptr ? payload.ptr : "", payload.len);
-}
-
-bool sq_payload_pack(struct sq_names *nm, struct slice payload, struct strbuf *out)
+/* Append payload's packed form to out: true; false (out unchanged) when it cannot be packed. */
+static bool payload_pack(struct sq_names *nm, struct slice payload, struct strbuf *out)
 {
 	const char *p = payload.ptr, *end = p + payload.len;
 	if (payload.len < HEAD_LEN + TAIL_LEN + 3 || memcmp(p, head, HEAD_LEN) || memchr(p, SEP, payload.len))
@@ -297,6 +291,15 @@ bool sq_payload_pack(struct sq_names *nm, struct slice payload, struct strbuf *o
 	strbuf_init(&nm->pending[nm->n_pending], 0);
 	strbuf_add(&nm->pending[nm->n_pending++], nm->names.buf, nm->names.len);
 	return false;
+}
+
+void sq_payload_store(struct sq_names *nm, struct slice payload, struct strbuf *out)
+{
+	if (payload_pack(nm, payload, out))
+		return;
+	if (payload.len && payload.ptr[0] == SEP)
+		strbuf_addch(out, SEP); /* not canonical, but kept byte for byte: escaped */
+	strbuf_add(out, payload.ptr ? payload.ptr : "", payload.len);
 }
 
 /*

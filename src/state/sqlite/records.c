@@ -59,20 +59,25 @@ void sq_cursors_closed(struct state *st)
 		(void)sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL); /* a read: nothing to lose */
 }
 
+enum jerr sq_decode_unpacked(struct sq_names *nm, sqlite3 *db, const char *path, sqlite3_stmt *s, bool lean,
+			     struct state_row *row, char *keybuf, struct jerror *err)
+{
+	if (lean)
+		sq_decode_lean_row(s, row, keybuf);
+	else
+		sq_decode_row(s, row, keybuf);
+	return sq_payload_unpack(nm, db, path, &row->payload, err);
+}
+
 /* Push the row s stands on to cur, decoded as the cursor reads (lean or full), its payload unpacked. */
 static enum jerr push_row(struct state_cursor *cur, sqlite3_stmt *s, char *keybuf, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(cur->st);
 	struct state_row r;
-	enum jerr ret;
-	if (cur->lean)
-		sq_decode_lean_row(s, &r, keybuf);
-	else
-		sq_decode_row(s, &r, keybuf);
-	if ((ret = sq_payload_unpack(&sq->names, sq->db, sq->base.path, &r.payload, err)))
-		return ret;
-	state_cursor_push(cur, &r);
-	return JERR_OK;
+	enum jerr ret = sq_decode_unpacked(&sq->names, sq->db, sq->base.path, s, cur->lean, &r, keybuf, err);
+	if (!ret)
+		state_cursor_push(cur, &r);
+	return ret;
 }
 
 enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err)
@@ -214,8 +219,7 @@ enum jerr sq_get(struct state *st, const char *dest_id, const struct rkey *key,
 	if (rc == SQLITE_ROW) {
 		char keybuf[STATE_KEYBUF_SIZE];
 		struct state_row r;
-		sq_decode_row(s, &r, keybuf);
-		if (!(ret = sq_payload_unpack(&sq->names, sq->db, st->path, &r.payload, err))) {
+		if (!(ret = sq_decode_unpacked(&sq->names, sq->db, st->path, s, false, &r, keybuf, err))) {
 			state_keep_row(st, &r); /* the statement is reset below */
 			*found = true;
 		}

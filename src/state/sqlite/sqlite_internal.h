@@ -110,8 +110,6 @@ struct sq_names {
 	struct strbuf names, scratch;
 };
 void sq_names_release(struct sq_names *nm);
-/* Append payload's packed form to out: true; false (out unchanged) when it cannot be packed. */
-bool sq_payload_pack(struct sq_names *nm, struct slice payload, struct strbuf *out);
 /* Append what the records row stores for payload to out: packed, or as it is (escaped if it starts with 0x1e). */
 void sq_payload_store(struct sq_names *nm, struct slice payload, struct strbuf *out);
 /* Add the names packing needed to payload_names on db (not in a transaction; failures only logged). */
@@ -313,6 +311,13 @@ enum jerr sq_limit_size(struct state *st, uint64_t max_bytes, struct jerror *err
 enum jerr sq_cursor_fill(struct state_cursor *cur, bool *end, struct jerror *err);
 /* A row of S_CUR_LEAN_* (state_cursor_lean), decoded as sq_decode_row does the rest. */
 void sq_decode_lean_row(sqlite3_stmt *s, struct state_row *row, char *keybuf);
+/*
+ * The row s stands on (lean or full columns) into row, its payload unpacked with nm
+ * (db's names; path names the store in messages). row borrows s's memory and nm's
+ * buffer until the next unpack.
+ */
+enum jerr sq_decode_unpacked(struct sq_names *nm, sqlite3 *db, const char *path, sqlite3_stmt *s, bool lean,
+			     struct state_row *row, char *keybuf, struct jerror *err) JOEY_WUR;
 enum jerr sq_cursor_lookup(struct state_cursor *cur, const struct rkey *keys, size_t n, struct jerror *err);
 enum jerr sq_count(struct state *st, const char *dest_id, uint64_t *in_scope, struct jerror *err);
 enum jerr sq_count_range(struct state *st, const char *dest_id, const struct rkey *lo, const struct rkey *hi,
