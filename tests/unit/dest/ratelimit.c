@@ -250,8 +250,8 @@ static void run_fake(struct fake_braze *fb, struct ratelimit *rl, int64_t durati
 			first_open++;
 		/* sends */
 		while (inflight < cap && n < sizeof(q) / sizeof(q[0]) && ratelimit_acquire(rl, now) == 0) {
-			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-			int64_t d = fb->max_delay ? (int64_t)(rng % (uint64_t)(fb->max_delay + 1)) : 0;
+			uint64_t r = tu_xorshift(&rng);
+			int64_t d = fb->max_delay ? (int64_t)(r % (uint64_t)(fb->max_delay + 1)) : 0;
 			q[n++] = (struct req){ .arrive = now + 1 + d, .answer = now + 1 + d + fb->latency };
 			inflight++;
 			fb->sent++;

@@ -20,10 +20,7 @@
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return tu_xorshift(&rng);
 }
 
 /* Pieces of string values: escapes, and what would confuse a splitter that is not JSON-aware. */
@@ -151,6 +148,28 @@ static void check_payload(const struct rec *w, struct slice got, const char *how
 		fail_msg("%s, key %s: got %.*s, want %s", how, w->text, (int)got.len, got.ptr, w->payload.buf);
 }
 
+/* key put with payload in a transaction of its own, committed (the names a put needs are added after its commit). */
+static void put_committed(struct state *st, const char *dest, struct rkey key, const char *payload)
+{
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(state_begin(st, &err), JERR_OK);
+	tb_put(st, dest, key, payload, true);
+	assert_int_equal(state_commit(st, &err), JERR_OK);
+	jerror_release(&err);
+}
+
+/* The payload of dest's row key, which must exist (borrowed until the next state call). */
+static struct slice payload_of(struct state *st, const char *dest, const struct rkey *key)
+{
+	struct jerror err = JERROR_INIT;
+	struct state_row *row = NULL;
+	bool found = false;
+	assert_int_equal(state_get(st, dest, key, &row, &found, &err), JERR_OK);
+	assert_true(found);
+	jerror_release(&err);
+	return row->payload;
+}
+
 /* The records in key order (integers first, then text): what a cursor returns. */
 static size_t in_key_order(const struct rec *r, size_t n, size_t k)
 {
@@ -169,12 +188,9 @@ static void check_readers(const char *path, struct rec *r, size_t n)
 	struct jerror err = JERROR_INIT;
 	struct state_row *row = NULL;
 	struct state_cursor *cur = NULL;
-	bool found = false;
 
 	for (size_t i = 0; i < n; i++) {
-		assert_int_equal(state_get(st, "d", &r[i].key, &row, &found, &err), JERR_OK);
-		assert_true(found);
-		check_payload(&r[i], row->payload, "state_get");
+		check_payload(&r[i], payload_of(st, "d", &r[i].key), "state_get");
 	}
 	for (int lean = 0; lean < 2; lean++) {
 		assert_int_equal(state_cursor_open_range(st, "d", NULL, &cur, &err), JERR_OK);
@@ -285,13 +301,7 @@ static void test_payloads_read_back(void **s)
 		assert_int_equal(tb_int(path, "SELECT payload LIKE char(30) || '%' FROM records WHERE key = 'solo'"), 0);
 		assert_int_equal(tb_int(path, "SELECT payload LIKE char(30) || '%' FROM records WHERE key = 'solo2'"), 1);
 	}
-	{
-		struct state_row *row = NULL;
-		bool found = false;
-		assert_int_equal(state_get(st, "d", &TK("solo2"), &row, &found, &err), JERR_OK);
-		assert_true(found);
-		check_payload(&one[0], row->payload, "a put outside a transaction");
-	}
+	check_payload(&one[0], payload_of(st, "d", &TK("solo2")), "a put outside a transaction");
 	state_close(st);
 	release_recs(one, 1);
 	release_recs(r, N);
@@ -318,26 +328,20 @@ static void test_rollback_adds_no_names(void **s)
 	assert_int_equal(state_get(st, "d", &IK(1), &row, &found, &err), JERR_OK);
 	assert_false(found);
 
-	assert_int_equal(state_begin(st, &err), JERR_OK);
-	tb_put(st, "d", IK(1), p, true);
-	assert_int_equal(state_commit(st, &err), JERR_OK);
+	put_committed(st, "d", IK(1), p);
 	/* known now: a packed row in a transaction rolled back leaves nothing */
 	assert_int_equal(state_begin(st, &err), JERR_OK);
 	tb_put(st, "d", IK(2), p, true);
 	state_rollback(st);
 	assert_int_equal(state_get(st, "d", &IK(2), &row, &found, &err), JERR_OK);
 	assert_false(found);
-	assert_int_equal(state_begin(st, &err), JERR_OK);
-	tb_put(st, "d", IK(3), p, true);
-	assert_int_equal(state_commit(st, &err), JERR_OK);
+	put_committed(st, "d", IK(3), p);
 	if (B->kind == TB_SQLITE) {
 		assert_int_equal(tb_int(path, "SELECT count(*) FROM payload_names"), 1);
 		assert_int_equal(tb_int(path, "SELECT payload LIKE char(30) || '%' FROM records WHERE key = 1"), 0);
 		assert_int_equal(tb_int(path, "SELECT payload LIKE char(30) || '%' FROM records WHERE key = 3"), 1);
 	}
-	assert_int_equal(state_get(st, "d", &IK(3), &row, &found, &err), JERR_OK);
-	assert_true(found);
-	assert_true(slice_eq_str(row->payload, p));
+	assert_true(slice_eq_str(payload_of(st, "d", &IK(3)), p));
 	state_close(st);
 	jerror_release(&err);
 	free(path);
@@ -365,9 +369,7 @@ static void test_damaged_store_is_an_error(void **s)
 		struct state_cursor *cur = NULL;
 		bool found = false;
 		for (int k = 1; k <= 2; k++) {
-			assert_int_equal(state_begin(st, &err), JERR_OK);
-			tb_put(st, "d", k == 1 ? IK(1) : IK(2), p, true);
-			assert_int_equal(state_commit(st, &err), JERR_OK);
+			put_committed(st, "d", k == 1 ? IK(1) : IK(2), p);
 		}
 		state_close(st);
 		assert_int_equal(tb_int(path, "SELECT payload LIKE char(30) || '%' FROM records WHERE key = 2"), 1);
@@ -383,9 +385,7 @@ static void test_damaged_store_is_an_error(void **s)
 		assert_non_null(strstr(err.msg.buf, "payload"));
 		state_cursor_close(cur);
 		jerror_release(&err);
-		assert_int_equal(state_get(st, "d", &IK(1), &row, &found, &err), JERR_OK);
-		assert_true(found);
-		assert_true(slice_eq_str(row->payload, p));
+		assert_true(slice_eq_str(payload_of(st, "d", &IK(1)), p));
 		state_close(st);
 		jerror_release(&err);
 		free(path);
@@ -400,12 +400,8 @@ static void test_schema_8_upgrades(void **s)
 	char *path = tb_fresh();
 	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
-	struct state_row *row = NULL;
-	bool found = false;
 
-	assert_int_equal(state_begin(st, &err), JERR_OK);
-	tb_put(st, "d", IK(1), p, true);
-	assert_int_equal(state_commit(st, &err), JERR_OK);
+	put_committed(st, "d", IK(1), p);
 	state_close(st);
 	if (B->kind == TB_SQLITE)
 		/* with rows a schema 8 store could hold that start with 0x1e: they must not read as packed */
@@ -417,27 +413,17 @@ static void test_schema_8_upgrades(void **s)
 		tb_exec(path, "DROP TABLE payload_names; UPDATE meta SET value = '8' WHERE key = 'schema_version'");
 	st = tb_open(path, STATE_OPEN_CREATE);
 	assert_int_equal(state_schema_version(st), STATE_SCHEMA_VERSION);
-	assert_int_equal(state_get(st, "d", &IK(1), &row, &found, &err), JERR_OK);
-	assert_true(found);
-	assert_true(slice_eq_str(row->payload, p));
+	assert_true(slice_eq_str(payload_of(st, "d", &IK(1)), p));
 	if (B->kind == TB_SQLITE) {
 		/* names id 1 of one name: key 9's bytes would unpack to {"attributes":{"external_id":7},...} */
 		static const char one[] = "{\"attributes\":{\"external_id\":\"1\"},\"groups\":[]}";
-		assert_int_equal(state_begin(st, &err), JERR_OK);
-		tb_put(st, "d", IK(8), one, true);
-		assert_int_equal(state_commit(st, &err), JERR_OK);
+		put_committed(st, "d", IK(8), one);
 		assert_int_equal(tb_int(path, "SELECT id FROM payload_names WHERE names = '[\"external_id\"]'"), 1);
-		assert_int_equal(state_get(st, "d", &IK(9), &row, &found, &err), JERR_OK);
-		assert_true(found);
-		assert_true(slice_eq(row->payload, SLICE_LIT("\x1e" "1\x1e" "7\x1e[]")));
-		assert_int_equal(state_get(st, "d", &IK(10), &row, &found, &err), JERR_OK);
-		assert_true(found);
-		assert_true(slice_eq(row->payload, SLICE_LIT("\x1e\x1e" "x")));
+		assert_true(slice_eq(payload_of(st, "d", &IK(9)), SLICE_LIT("\x1e" "1\x1e" "7\x1e[]")));
+		assert_true(slice_eq(payload_of(st, "d", &IK(10)), SLICE_LIT("\x1e\x1e" "x")));
 	}
 	for (int k = 2; k <= 3; k++) {
-		assert_int_equal(state_begin(st, &err), JERR_OK);
-		tb_put(st, "d", k == 2 ? IK(2) : IK(3), p, true);
-		assert_int_equal(state_commit(st, &err), JERR_OK);
+		put_committed(st, "d", k == 2 ? IK(2) : IK(3), p);
 	}
 	state_close(st);
 	assert_int_equal(tb_int(path, "SELECT count(*) FROM records"), B->kind == TB_SQLITE ? 6 : 3);
@@ -462,17 +448,13 @@ static void test_payloads_starting_with_0x1e(void **s)
 	struct state *st = tb_open(path, STATE_OPEN_CREATE);
 	struct jerror err = JERROR_INIT;
 	const struct state_table *t = NULL;
-	struct state_row *got = NULL;
-	bool found = false;
 	for (size_t i = 0; i < state_n_tables; i++)
 		if (!strcmp(state_tables[i].name, "records"))
 			t = &state_tables[i];
 	assert_non_null(t);
 	/* names of key 1's list known first, so that "1" could be taken for their id */
 	for (int k = 1; k <= 2; k++) {
-		assert_int_equal(state_begin(st, &err), JERR_OK);
-		tb_put(st, "d", k == 1 ? IK(1) : IK(2), "{\"attributes\":{\"external_id\":\"1\"},\"groups\":[]}", true);
-		assert_int_equal(state_commit(st, &err), JERR_OK);
+		put_committed(st, "d", k == 1 ? IK(1) : IK(2), "{\"attributes\":{\"external_id\":\"1\"},\"groups\":[]}");
 	}
 	assert_int_equal(state_begin(st, &err), JERR_OK);
 	for (size_t j = 0; j < ARRAY_SIZE(odd); j++) {
@@ -498,13 +480,9 @@ static void test_payloads_starting_with_0x1e(void **s)
 	}
 	for (size_t j = 0; j < ARRAY_SIZE(odd); j++) {
 		struct rkey k = { true, (int64_t)j, SLICE_LIT("") };
-		assert_int_equal(state_get(st, "imp", &k, &got, &found, &err), JERR_OK);
-		assert_true(found);
-		assert_true(slice_eq(got->payload, odd[j]));
+		assert_true(slice_eq(payload_of(st, "imp", &k), odd[j]));
 		k.i += 10;
-		assert_int_equal(state_get(st, "put", &k, &got, &found, &err), JERR_OK);
-		assert_true(found);
-		assert_true(slice_eq(got->payload, odd[j]));
+		assert_true(slice_eq(payload_of(st, "put", &k), odd[j]));
 	}
 	state_close(st);
 	jerror_release(&err);

@@ -153,10 +153,7 @@ static void test_seek_empty_store(void **s)
 static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
 static uint64_t rnd(void)
 {
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
+	return tu_xorshift(&rnd_state);
 }
 
 struct refkey {

@@ -94,3 +94,11 @@ int tu_run(const char *cmd, char **output)
 		strbuf_release(&sb);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+uint64_t tu_xorshift(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}

@@ -21,5 +21,7 @@ void tu_rmtree(const char *dir);
 char *tu_read(const char *path);
 /* Run a shell command, return its exit status; stdout+stderr captured in *output (malloc'd) if non-NULL. */
 int tu_run(const char *cmd, char **output);
+/* The next number of a xorshift64 sequence kept in *state (nonzero): the same numbers on every run. */
+uint64_t tu_xorshift(uint64_t *state);
 
 #endif
