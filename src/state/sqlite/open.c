@@ -28,15 +28,23 @@
  * - SQLite counts every allocation under a global mutex for sqlite3_memory_used(),
  *   which joey never asks: off, it takes a twentieth of the CPU of writing a first
  *   sync's state rows.
- * - A statement that writes many rows keeps a statement journal, spilled to a temporary
- *   file past 64 KiB; the write-behind's INSERT of 256 rows (records.c) passed that on
- *   most statements: 70% more write system calls than the rows themselves. Up to
- *   16 MiB it stays in memory now.
+ * - A statement that writes many rows keeps a statement journal (the pages it changed),
+ *   spilled to a temporary file past 64 KiB; the write-behind's INSERT of 256 rows
+ *   (records.c) passed that on most statements. It may stay in memory up to
+ *   SQ_STMTJRNL_SPILL, and no further: the spill writes what memory held in one call,
+ *   and SQLite's unix VFS writes at most 0x1ffff bytes a call (os_unix.c,
+ *   seekAndWriteFd), so a bigger threshold turned every spill into SQLITE_FULL,
+ *   "database or disk is full" with the disk far from full (16 MiB did, until
+ *   tests/unit/state/sqlite.c: test_big_statement_journal). Writing a first sync's rows
+ *   (bench/state_put.c) costs about 5% more CPU with 128 KiB than with 16 MiB, and 8%
+ *   more with 64 KiB.
  */
+#define SQ_STMTJRNL_SPILL (128 * 1024 - 1)
+
 __attribute__((constructor)) static void sq_config_process(void)
 {
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 16 << 20);
+	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, SQ_STMTJRNL_SPILL);
 }
 
 /* ---- identify, migrate ---- */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -545,6 +546,64 @@ static void test_disk_full(void **s)
 	free(dir);
 }
 
+/*
+ * A batch that rewrites many big rows: its statement journal (the pages the statement
+ * changes, kept until it ends) passes the spill threshold and goes to a temporary
+ * file. With a threshold over 128 KiB that spill failed as "the disk is full"
+ * (open.c: sq_config_process), whatever the disk held, and the destination could
+ * never store that batch. Here 300 records of 70 KB each (five overflow pages each)
+ * are written, then all rewritten in one transaction: both commit and read back.
+ */
+static void test_big_statement_journal(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "state.db");
+	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct strbuf big = STRBUF_INIT;
+	unsigned char h[STATE_HASH_LEN] = { 7 };
+	enum { N = 300, VALUE = 70000 };
+
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(state_begin(st, &err), JERR_OK);
+		for (int64_t i = 0; i < N; i++) {
+			struct rkey k = { true, i, { NULL, 0 } };
+			strbuf_reset(&big);
+			strbuf_addf(&big, "{\"attributes\":{\"note\":\"%d:%" PRId64 ":", round, i);
+			for (size_t j = 0; j < VALUE; j++)
+				strbuf_addch(&big, (char)('a' + (j * 7 + (size_t)i + (size_t)round) % 26));
+			strbuf_addstr(&big, "\"},\"groups\":[]}");
+			if (state_put(st, "d", &k, (struct slice){ big.buf, big.len }, h, true, &err) != JERR_OK)
+				fail_msg("round %d, record %" PRId64 ": %s", round, i, err.msg.buf);
+		}
+		if (state_commit(st, &err) != JERR_OK)
+			fail_msg("round %d: %s", round, err.msg.buf);
+	}
+	for (int64_t i = 0; i < N; i += 37) {
+		struct state_row *row = NULL;
+		struct rkey k = { true, i, { NULL, 0 } };
+		bool found = false;
+		char head[64];
+		assert_int_equal(state_get(st, "d", &k, &row, &found, &err), JERR_OK);
+		assert_true(found);
+		snprintf(head, sizeof(head), "{\"attributes\":{\"note\":\"1:%" PRId64 ":", i);
+		assert_true(row->payload.len > VALUE);
+		assert_memory_equal(row->payload.ptr, head, strlen(head));
+	}
+	state_close(st);
+	{
+		char *check = raw_text(path, "PRAGMA integrity_check");
+		assert_string_equal(check, "ok");
+		free(check);
+	}
+	strbuf_release(&big);
+	jerror_release(&err);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+	(void)s;
+}
+
 /* ---- high-water marks; a version 1 store upgrades to the current version ---- */
 
 static void test_v1_upgrades_to_v2(void **s)
@@ -606,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_files_private),
 		cmocka_unit_test(test_second_open_keeps_locks),
 		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_big_statement_journal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
