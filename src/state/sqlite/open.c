@@ -33,13 +33,14 @@
  *   (records.c) passed that on most statements. It may stay in memory up to
  *   SQ_STMTJRNL_SPILL, and no further: the spill writes what memory held in one call,
  *   and SQLite's unix VFS writes at most 0x1ffff bytes a call (os_unix.c,
- *   seekAndWriteFd), so a bigger threshold turned every spill into SQLITE_FULL,
- *   "database or disk is full" with the disk far from full (16 MiB did, until
- *   tests/unit/state/sqlite.c: test_big_statement_journal). Writing a first sync's rows
- *   (bench/state_put.c) costs about 5% more CPU with 128 KiB than with 16 MiB, and 8%
- *   more with 64 KiB.
+ *   seekAndWriteFd; the rest of a longer write is lost), so with a threshold of 128 KiB
+ *   or more a spill could fail as SQLITE_FULL, "database or disk is full", with the
+ *   disk far from full: with 16 MiB every spill did (tests/unit/state/sqlite.c:
+ *   test_big_statement_journal). Writing a first sync's rows (bench/state_put.c) costs
+ *   about 5% more CPU with 128 KiB - 1 than with 16 MiB, and 8% more with 64 KiB.
  */
 #define SQ_STMTJRNL_SPILL (128 * 1024 - 1)
+_Static_assert(SQ_STMTJRNL_SPILL <= 0x1ffff, "a statement journal's spill is one write: at most 0x1ffff bytes");
 
 __attribute__((constructor)) static void sq_config_process(void)
 {
