@@ -1,6 +1,9 @@
 /* jsonutil.c: JSON helpers shared by the subsystems (jsonutil.h). */
 #include "base/jsonutil.h"
 
+#include <stddef.h>
+#include <string.h>
+
 #include "base/strbuf.h"
 
 /* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates), or 0. */
@@ -51,3 +54,44 @@ json_t *json_string_lossy(const char *s)
 	return j;
 }
 
+
+const char *json_skip_value(const char *p, const char *end)
+{
+	const char *s = p;
+	int depth = 0;
+	do {
+		if (s >= end)
+			return NULL;
+		if (*s == '"') {
+			/* to the closing quote: one not escaped by an odd run of backslashes */
+			for (s++;;) {
+				const char *q = memchr(s, '"', (size_t)(end - s));
+				if (!q)
+					return NULL;
+				size_t bs = 0;
+				while (q - bs > s && q[-1 - (ptrdiff_t)bs] == '\\')
+					bs++;
+				s = q + 1;
+				if (!(bs & 1))
+					break;
+			}
+		} else if (*s == '[') {
+			depth++;
+			s++;
+			continue;
+		} else if (*s == ']') {
+			if (!depth)
+				return NULL;
+			depth--;
+			s++;
+		} else if (*s == '{' || *s == '}') {
+			return NULL;
+		} else {
+			while (s < end && *s != ',' && *s != ']' && *s != '}')
+				s++;
+		}
+		if (depth && s < end && *s == ',')
+			s++;
+	} while (depth);
+	return s;
+}

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/arena.h"
+#include "base/jsonutil.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 
@@ -405,50 +406,6 @@ static const char *scan_list_string(char **p, const char *end, size_t n)
 	return scan_string(p, end);
 }
 
-/* Skip one JSON value (scalar, or array of scalars) at *p; false if malformed. */
-static bool skip_value(char **p, const char *end)
-{
-	char *s = *p;
-	int depth = 0;
-	do {
-		if (s >= end)
-			return false;
-		if (*s == '"') {
-			/* to the closing quote: one not escaped by an odd run of backslashes
-			 * (memchr: a byte loop costs twice as much on a first sync) */
-			for (s++;;) {
-				char *q = memchr(s, '"', (size_t)(end - s));
-				if (!q)
-					return false;
-				size_t bs = 0;
-				while (q - bs > s && q[-1 - (ptrdiff_t)bs] == '\\')
-					bs++;
-				s = q + 1;
-				if (!(bs & 1))
-					break;
-			}
-		} else if (*s == '[') {
-			depth++;
-			s++;
-			continue;
-		} else if (*s == ']') {
-			if (!depth)
-				return false;
-			depth--;
-			s++;
-		} else if (*s == '{' || *s == '}') {
-			return false;
-		} else {
-			while (s < end && *s != ',' && *s != ']' && *s != '}')
-				s++;
-		}
-		if (depth && s < end && *s == ',')
-			s++;
-	} while (depth);
-	*p = s;
-	return true;
-}
-
 /*
  * Split pl into c, or false if it is not in payload_build's shape. The keys, values and
  * group names are in one copy of pl in a, each NUL-terminated where it stands: the
@@ -482,9 +439,10 @@ static bool scan_canonical(struct slice pl, struct arena *a, struct canon *c)
 		const char *k = scan_list_string(&p, end, c->n);
 		if (!k || p >= end || *p++ != ':')
 			return false;
-		const char *v = p;
-		if (!skip_value(&p, end))
+		const char *v = p, *after = json_skip_value(p, end);
+		if (!after)
 			return false;
+		p += after - v;
 		if (c->n == cap) {
 			const char **nk = arena_alloc(a, 2 * cap * sizeof(*nk));
 			struct slice *nv = arena_alloc(a, 2 * cap * sizeof(*nv));

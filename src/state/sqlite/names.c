@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/jsonutil.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "state/sqlite/sqlite_internal.h"
@@ -76,18 +77,6 @@ void sq_names_drop_pending(struct sq_names *nm)
 
 /* ---- scanning a canonical payload ---- */
 
-/* After the JSON string starting at p ('"'); NULL when it does not end before end. */
-static const char *skip_string(const char *p, const char *end)
-{
-	for (const char *q = p + 1; q < end; q++) {
-		if (*q == '"')
-			return q + 1;
-		if (*q == '\\')
-			q++; /* the escaped character */
-	}
-	return NULL;
-}
-
 /* Do a and b start with the same n bytes? (Inline: the tokens are short, a call costs more.) */
 static inline bool same(const char *a, const char *b, size_t n)
 {
@@ -104,49 +93,10 @@ static inline bool same(const char *a, const char *b, size_t n)
 	return true;
 }
 
-/*
- * After the value starting at p: a string, an array (of anything but objects), or a
- * scalar (up to the ',' or '}' after it). NULL for an object, an empty scalar, or a
- * value that does not end before end.
- */
-static const char *skip_value(const char *p, const char *end)
-{
-	if (p >= end)
-		return NULL;
-	if (*p == '"')
-		return skip_string(p, end);
-	if (*p == '[') {
-		size_t depth = 0;
-		for (const char *q = p; q < end;) {
-			switch (*q) {
-			case '"':
-				if (!(q = skip_string(q, end)))
-					return NULL;
-				continue;
-			case '[':
-				depth++;
-				break;
-			case ']':
-				if (--depth == 0)
-					return q + 1;
-				break;
-			case '{':
-				return NULL;
-			}
-			q++;
-		}
-		return NULL;
-	}
-	const char *q = p;
-	while (q < end && *q != ',' && *q != '}' && *q != '{')
-		q++;
-	return q > p && q < end && *q != '{' ? q : NULL;
-}
-
 /* Do the payload's last bytes, from p (after the tail) to end, hold just the groups array and its '}'? */
 static bool groups_end_ok(const char *p, const char *end)
 {
-	return end - p >= 3 && *p == '[' && end[-1] == '}' && skip_value(p, end) == end - 1;
+	return end - p >= 3 && *p == '[' && end[-1] == '}' && json_skip_value(p, end) == end - 1;
 }
 
 /* Is the name from p to q (the bytes between its quotes) one that needs no escape? */
@@ -225,7 +175,7 @@ static bool pack_with(const struct sq_names_entry *e, const char *p, const char 
 		if ((size_t)(end - p) < len || !same(p, e->toks.buf + from, len))
 			goto differ;
 		v = p + len;
-		if (!(p = skip_value(v, end)))
+		if (!(p = json_skip_value(v, end)))
 			goto differ;
 		strbuf_addch(out, SEP);
 		strbuf_add(out, v, (size_t)(p - v));
@@ -256,7 +206,7 @@ static bool names_of(const char *p, const char *end, struct strbuf *out)
 		if (out->len > 1)
 			strbuf_addch(out, ',');
 		strbuf_add(out, p, (size_t)(q + 1 - p));
-		if (!(p = skip_value(q + 2, end)))
+		if (!(p = json_skip_value(q + 2, end)))
 			return false;
 		if (p < end && *p == ',' && p + 1 < end && p[1] == '"')
 			p++;
