@@ -717,12 +717,8 @@ enum jerr config_file_write(const char *dir, const char *rel, const char *text, 
 	enum jerr rc;
 
 	memset(res, 0, sizeof(*res));
-	real = realpath(dir, NULL);
-	if (!real)
-		return jerror_set(err, JERR_CONFIG, "could not open config directory \"%s\": %s", dir, strerror(errno));
-	if ((rc = cw_lock_dir(real, &lock_fd, err)))
+	if ((rc = cw_open_dir(dir, &real, &lock_fd, &pl, err)))
 		goto out;
-	cw_list_files(real, &pl);
 	for (size_t i = 0; i < pl.n && !known; i++)
 		known = !strcmp(pl.items[i], rel);
 	if (!known) {

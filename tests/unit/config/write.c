@@ -1345,7 +1345,7 @@ static void test_batch_usage_errors(void **state)
 	free(msg);
 }
 
-/* A config directory that is not there: config_write and config_write_batch name it, nothing is made. */
+/* A config directory that is not there: config_write, config_write_batch and config_file_write name it, nothing is made. */
 static void test_missing_dir(void **state)
 {
 	struct fixture *f = *state;
@@ -1367,7 +1367,33 @@ static void test_missing_dir(void **state)
 	assert_string_equal(err.msg.buf, want.buf);
 	cfg_batch_result_release(&bres);
 	jerror_release(&err);
+	assert_int_equal(config_file_write(dir, "models.json", "[]", &f->opts, false, &res, &err), JERR_CONFIG);
+	assert_string_equal(err.msg.buf, want.buf);
+	cfg_write_result_release(&res);
+	jerror_release(&err);
 	assert_false(file_exists(f->root, "nope"));
+	/* a path through a file is an I/O error (not a config one), for the three writers alike */
+	char *file = path_join(f->root, "plain"), *under = path_join(file, "cfg");
+	FILE *fp = fopen(file, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	strbuf_reset(&want);
+	strbuf_addf(&want, "could not open config directory \"%s\": Not a directory", under);
+	assert_int_equal(config_write(under, &w, &f->opts, &res, &err), JERR_IO);
+	assert_string_equal(err.msg.buf, want.buf);
+	cfg_write_result_release(&res);
+	jerror_release(&err);
+	assert_int_equal(config_write_batch(under, &b, &f->opts, &bres, &err), JERR_IO);
+	assert_string_equal(err.msg.buf, want.buf);
+	cfg_batch_result_release(&bres);
+	jerror_release(&err);
+	assert_int_equal(config_file_write(under, "models.json", "[]", &f->opts, false, &res, &err), JERR_IO);
+	assert_string_equal(err.msg.buf, want.buf);
+	cfg_write_result_release(&res);
+	jerror_release(&err);
+	unlink(file);
+	free(under);
+	free(file);
 	strbuf_release(&want);
 	free(dir);
 }
