@@ -132,6 +132,7 @@ void braze_deliver(struct braze *b, struct batch *bt, const enum dest_result *re
 		o[i] = (struct dest_outcome){
 			.result = results[i], .op = r->op, .key = r->key,
 			.new_payload = { r->payload, r->payload_len }, .new_hash = r->hash,
+			.fail_payload = { r->fail_payload ? r->fail_payload : "", r->fail_len },
 			.in_scope = r->in_scope, .create = r->create, .attempts = r->attempts,
 			.error = errors ? errors[i] : NULL,
 			.data_points = results[i] == DEST_OK ? r->data_points : 0,

@@ -85,6 +85,8 @@ struct row {
 	size_t n_subs;
 	char *payload; /* NULL when the change had none */
 	size_t payload_len;
+	char *fail_payload; /* dest_change.fail_payload (NULL: none), passed back */
+	size_t fail_len;
 	unsigned char hash[STATE_HASH_LEN];
 	bool in_scope;
 	int attempts;

@@ -210,9 +210,9 @@ static char *row_put(char **at, const char *p, size_t n)
  */
 static struct row *row_new(struct braze *b, const struct dest_change *c, const struct strbuf *obj)
 {
-	size_t klen = c->key->text.len, plen = c->new_payload.len, chlen = c->changed.len;
-	size_t olen = obj ? obj->len : 0;
-	struct row *r = braze_row_alloc(b, klen + plen + chlen + olen + 4);
+	size_t klen = c->key->text.len, plen = c->new_payload.len, flen = c->fail_payload.len;
+	size_t chlen = c->changed.len, olen = obj ? obj->len : 0;
+	struct row *r = braze_row_alloc(b, klen + plen + flen + chlen + olen + 5);
 	char *at = r->data;
 	size_t cap = r->cap;
 
@@ -226,6 +226,8 @@ static struct row *row_new(struct braze *b, const struct dest_change *c, const s
 	r->n_subs = 0;
 	r->payload = plen ? row_put(&at, c->new_payload.ptr, plen) : NULL;
 	r->payload_len = plen;
+	r->fail_payload = flen ? row_put(&at, c->fail_payload.ptr, flen) : NULL;
+	r->fail_len = flen;
 	if (c->new_hash)
 		memcpy(r->hash, c->new_hash, STATE_HASH_LEN);
 	else

@@ -68,6 +68,12 @@ struct dest_change {
 	/* what to store once confirmed (engine's data, passed back in the outcome) */
 	struct slice new_payload;
 	const unsigned char *new_hash;
+	/*
+	 * What to keep instead of the confirmed payload if the attempt fails (empty: keep
+	 * it): the confirmed payload with the groups this change adds, which Braze may
+	 * have applied (engine's data, passed back in the outcome).
+	 */
+	struct slice fail_payload;
 	bool in_scope;
 	int attempts; /* failed attempts before this run */
 	/* engine's note passed back in the outcome (the sync log's changed fields); may be empty */
@@ -86,6 +92,7 @@ struct dest_outcome {
 	struct rkey key;          /* key.text borrowed for the sink call */
 	struct slice new_payload; /* as pushed */
 	const unsigned char *new_hash;
+	struct slice fail_payload; /* as pushed */
 	bool in_scope;
 	bool create;
 	int attempts; /* attempts before this run */

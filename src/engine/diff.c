@@ -146,55 +146,6 @@ static enum jerr released_payload(struct slice old, struct strbuf *out, struct j
 	return JERR_OK;
 }
 
-/* The groups array of a canonical payload (after released_payload's marker), or empty. */
-static struct slice payload_groups(struct slice p)
-{
-	static const char marker[] = "},\"groups\":[";
-	for (size_t i = 0; i + sizeof(marker) - 1 <= p.len; i++)
-		if (!memcmp(p.ptr + i, marker, sizeof(marker) - 1)) {
-			size_t at = i + sizeof(marker) - 1;
-			return (struct slice){ p.ptr + at, p.len - at };
-		}
-	return (struct slice){ "", 0 };
-}
-
-/* The next JSON string token of a groups array at *pos, or false at its end. */
-static bool next_group(struct slice a, size_t *pos, struct slice *tok)
-{
-	size_t i = *pos;
-	while (i < a.len && a.ptr[i] != '"' && a.ptr[i] != ']')
-		i++;
-	if (i >= a.len || a.ptr[i] == ']')
-		return false;
-	size_t start = i++;
-	while (i < a.len && a.ptr[i] != '"')
-		i += a.ptr[i] == '\\' ? 2 : 1;
-	if (i >= a.len)
-		return false;
-	*tok = (struct slice){ a.ptr + start, i + 1 - start };
-	*pos = i + 1;
-	return true;
-}
-
-/*
- * Does going from payload old to new take the record out of a group (a subscription
- * group or a value of the groups attribute)? Canonical payloads write each group as
- * the same JSON string, so tokens compare bytewise.
- */
-static bool payload_drops_group(struct slice old, struct slice new)
-{
-	struct slice og = payload_groups(old), ng = payload_groups(new), a, b;
-	size_t i = 0;
-	while (next_group(og, &i, &a)) {
-		bool found = false;
-		size_t k = 0;
-		while (!found && next_group(ng, &k, &b))
-			found = a.len == b.len && !memcmp(a.ptr, b.ptr, a.len);
-		if (!found)
-			return true;
-	}
-	return false;
-}
 
 /*
  * A state row (row, borrowed) whose record is no longer desired: gone from the

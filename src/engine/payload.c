@@ -220,6 +220,86 @@ void payload_build(const struct payload_spec *spec, const struct record *rec, st
 
 /* ---- comparison ---- */
 
+/* The groups array of a canonical payload (after its "},\"groups\":[" marker), or empty. */
+static struct slice payload_groups(struct slice p)
+{
+	static const char marker[] = "},\"groups\":[";
+	for (size_t i = 0; i + sizeof(marker) - 1 <= p.len; i++)
+		if (!memcmp(p.ptr + i, marker, sizeof(marker) - 1)) {
+			size_t at = i + sizeof(marker) - 1;
+			return (struct slice){ p.ptr + at, p.len - at };
+		}
+	return (struct slice){ "", 0 };
+}
+
+/* The next JSON string token of a groups array at *pos, or false at its end. */
+static bool next_group(struct slice a, size_t *pos, struct slice *tok)
+{
+	size_t i = *pos;
+	while (i < a.len && a.ptr[i] != '"' && a.ptr[i] != ']')
+		i++;
+	if (i >= a.len || a.ptr[i] == ']')
+		return false;
+	size_t start = i++;
+	while (i < a.len && a.ptr[i] != '"')
+		i += a.ptr[i] == '\\' ? 2 : 1;
+	if (i >= a.len)
+		return false;
+	*tok = (struct slice){ a.ptr + start, i + 1 - start };
+	*pos = i + 1;
+	return true;
+}
+
+/*
+ * Does going from payload old to new take the record out of a group (a subscription
+ * group or a value of the groups attribute)? Canonical payloads write each group as
+ * the same JSON string, so tokens compare bytewise.
+ */
+bool payload_drops_group(struct slice old, struct slice new)
+{
+	struct slice og = payload_groups(old), ng = payload_groups(new), a, b;
+	size_t i = 0;
+	while (next_group(og, &i, &a)) {
+		bool found = false;
+		size_t k = 0;
+		while (!found && next_group(ng, &k, &b))
+			found = a.len == b.len && !memcmp(a.ptr, b.ptr, a.len);
+		if (!found)
+			return true;
+	}
+	return false;
+}
+
+bool payload_with_added_groups(struct slice old, struct slice new, struct strbuf *out)
+{
+	struct slice og = payload_groups(old), ng = payload_groups(new), a, b;
+	size_t i = 0;
+	bool any = false;
+
+	strbuf_reset(out);
+	if (!og.len || old.len < 2 || memcmp(old.ptr + old.len - 2, "]}", 2))
+		return false; /* not canonical: nothing to add to */
+	while (next_group(ng, &i, &a)) {
+		bool found = false;
+		size_t k = 0;
+		while (!found && next_group(og, &k, &b))
+			found = a.len == b.len && !memcmp(a.ptr, b.ptr, a.len);
+		if (found)
+			continue;
+		if (!any) {
+			strbuf_add(out, old.ptr, old.len - 2);
+			any = true;
+		}
+		if (out->buf[out->len - 1] != '[')
+			strbuf_addch(out, ',');
+		strbuf_add(out, a.ptr, a.len);
+	}
+	if (any)
+		strbuf_addstr(out, "]}");
+	return any;
+}
+
+
 static enum jerr parse(struct slice p, json_t **out, struct jerror *err)
 {
 	json_error_t je;
@@ -512,8 +592,7 @@ static bool diff_fast(struct slice old_payload, struct slice new_payload, struct
 			}
 		if (!raw_null(v))
 			d->n_new_fields++;
-		if ((have_old && slice_eq(ov, v) && !(full && !raw_null(v))) ||
-		    (!first && (!have_old || raw_null(ov)) && raw_null(v)))
+		if (!full && ((have_old && slice_eq(ov, v)) || (!first && (!have_old || raw_null(ov)) && raw_null(v))))
 			continue;
 		/* the values are C strings in the scans' copies (scan_canonical) */
 		d->changes[d->n_changes++] = (struct payload_change){ .field = n.keys[i],
@@ -560,9 +639,8 @@ static enum jerr diff_impl(struct slice old_payload, struct slice new_payload, s
 			if (!json_is_null(v))
 				d->n_new_fields++;
 			/* unchanged, or unset and never set: nothing to send (but a first export
-			 * sets every field, null included) */
-			if ((ov && json_equal(ov, v) && !(full && !json_is_null(v))) ||
-			    (o && (!ov || json_is_null(ov)) && json_is_null(v)))
+			 * and a full re-send set every field, null included) */
+			if (!full && ((ov && json_equal(ov, v)) || (o && (!ov || json_is_null(ov)) && json_is_null(v))))
 				continue;
 			const char *nj = dump(arena, v);
 			d->changes[d->n_changes++] = (struct payload_change){ .field = arena_strdup(arena, key),

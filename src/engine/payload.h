@@ -83,6 +83,20 @@ struct payload_diff {
 };
 
 /*
+ * Does going from canonical payload old to new take the record out of a group (a
+ * subscription group or a value of the groups attribute)? Canonical payloads write
+ * each group as the same JSON string, so groups compare bytewise.
+ */
+bool payload_drops_group(struct slice old, struct slice new);
+/*
+ * The payload to keep when an attempt to send new over old fails: old (the confirmed
+ * payload, canonical) with every group of new it lacks added to its groups, into out
+ * (reset first). Braze may have applied the attempt (a timeout), so the next attempt,
+ * a full re-send, must remove those groups if the record has left them by then. False
+ * (out empty) when new adds no group, or old is empty or not canonical.
+ */
+bool payload_with_added_groups(struct slice old, struct slice new, struct strbuf *out);
+/*
  * Compare old_payload (empty: nothing confirmed yet) with new_payload (empty: the
  * record leaves; all groups removed). A first export (old_payload empty) sets every
  * attribute, nulls included, as Grouparoo did: the profile may exist in Braze already
@@ -92,9 +106,11 @@ struct payload_diff {
 enum jerr payload_diff(struct slice old_payload, struct slice new_payload, struct arena *arena,
 		       struct payload_diff *d, struct jerror *err) JOEY_WUR;
 /*
- * Like payload_diff, but every attribute of the new payload counts as changed (except
- * nulls that were null or absent before) and every group of the new payload as added:
- * a full re-send after a failed attempt.
+ * Like payload_diff, but every attribute of the new payload counts as changed, nulls
+ * included, and every group of the new payload as added: a full re-send after a failed
+ * attempt, which Braze may have applied (a timeout) with values old_payload does not
+ * have. Groups of old_payload not in new_payload are removed; after a failed attempt
+ * old_payload holds the groups that attempt added (payload_with_added_groups).
  */
 enum jerr payload_diff_full(struct slice old_payload, struct slice new_payload, struct arena *arena,
 			    struct payload_diff *d, struct jerror *err) JOEY_WUR;

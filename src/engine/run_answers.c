@@ -68,8 +68,10 @@ static void batch_keep(struct batch *b, struct dest_ctx *dc, const struct dest_o
 	h->at = at;
 	h->key = batch_bytes(b, o->key.is_int ? NULL : o->key.text.ptr, o->key.is_int ? 0 : o->key.text.len);
 	h->key_len = o->key.is_int ? 0 : o->key.text.len;
-	h->payload = batch_bytes(b, o->new_payload.ptr, o->new_payload.len);
-	h->payload_len = o->new_payload.len;
+	/* a failed row keeps its fail payload (dest_change.fail_payload), if any */
+	struct slice p = o->result == DEST_FAILED ? o->fail_payload : o->new_payload;
+	h->payload = batch_bytes(b, p.ptr, p.len);
+	h->payload_len = p.len;
 	h->error = 0;
 	if (o->result == DEST_FAILED) { /* the only outcome whose error is written */
 		const char *e = o->error ? o->error : "failed";
@@ -99,7 +101,8 @@ static enum jerr write_held(struct batch *b, const struct held *h, struct jerror
 			rc = state_set_exists(b->st, did, &key, true, h->at, err);
 		return rc;
 	case DEST_FAILED:
-		rc = state_mark_failed(b->st, did, &key, bytes + h->error, err);
+		rc = state_mark_failed(b->st, did, &key, bytes + h->error,
+				       (struct slice){ bytes + h->payload, h->payload_len }, err);
 		if (!rc)
 			rc = state_ledger_add(b->st, dc->rd->run_id, did, &key, bytes + h->error, h->attempts + 1, err);
 		return rc;

@@ -68,7 +68,8 @@ struct held {
 	bool in_scope, is_int;
 	int attempts;
 	int64_t key_int, at;             /* at: epoch ms of the answer */
-	size_t key, key_len, payload, payload_len, error; /* offsets into batch.bytes */
+	/* offsets into batch.bytes; payload: the new one, or a failed row's fail_payload */
+	size_t key, key_len, payload, payload_len, error;
 	unsigned char hash[STATE_HASH_LEN];
 };
 

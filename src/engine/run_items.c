@@ -120,6 +120,17 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 	c.n_removed = d.n_removed;
 	c.new_payload = it->new_payload;
 	c.new_hash = it->new_hash;
+	c.fail_payload = (struct slice){ NULL, 0 };
+	if (d.n_added && it->action == DIFF_UPDATE && it->old_payload.len) {
+		/* if this fails, Braze may still have applied it: keep the groups it adds */
+		struct strbuf kept = STRBUF_INIT;
+		if (payload_with_added_groups(it->old_payload, it->new_payload, &kept)) {
+			char *p = arena_alloc(&dc->arena, kept.len);
+			memcpy(p, kept.buf, kept.len);
+			c.fail_payload = (struct slice){ p, kept.len };
+		}
+		strbuf_release(&kept);
+	}
 	c.in_scope = it->in_scope;
 	c.attempts = it->attempts;
 	c.changed = (struct slice){ NULL, 0 };
@@ -137,7 +148,7 @@ static enum jerr record_row_failure(struct dest_ctx *dc, const struct rkey *key,
 	char *msg = xstrdup(why);
 	enum jerr rc = state_begin(dc->st, err);
 	if (!rc)
-		rc = state_mark_failed(dc->st, dc->rd->dest->id, key, msg, err);
+		rc = state_mark_failed(dc->st, dc->rd->dest->id, key, msg, (struct slice){ NULL, 0 }, err);
 	if (!rc)
 		rc = state_ledger_add(dc->st, dc->rd->run_id, dc->rd->dest->id, key, msg, attempts + 1, err);
 	if (!rc && dc->log)

@@ -207,8 +207,9 @@ struct state_ops {
 			 bool in_scope, int64_t now, struct jerror *err);
 	enum jerr (*del)(struct state *st, const char *dest_id, const struct rkey *key,
 			 struct jerror *err);
+	/* payload: empty keeps the stored one (state_mark_failed) */
 	enum jerr (*mark_failed)(struct state *st, const char *dest_id, const struct rkey *key,
-				 const char *error, int64_t now, struct jerror *err);
+				 const char *error, struct slice payload, int64_t now, struct jerror *err);
 	enum jerr (*set_exists)(struct state *st, const char *dest_id, const struct rkey *key,
 				bool exists, int64_t checked_at, int64_t now, struct jerror *err);
 

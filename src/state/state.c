@@ -290,12 +290,12 @@ enum jerr state_delete(struct state *st, const char *dest_id, const struct rkey 
 }
 
 enum jerr state_mark_failed(struct state *st, const char *dest_id, const struct rkey *key,
-			    const char *error, struct jerror *err)
+			    const char *error, struct slice payload, struct jerror *err)
 {
 	enum jerr ret;
 	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
-	return st->ops->mark_failed(st, dest_id, key, error ? error : "failed", write_now(st), err);
+	return st->ops->mark_failed(st, dest_id, key, error ? error : "failed", payload, write_now(st), err);
 }
 
 enum jerr state_set_exists(struct state *st, const char *dest_id, const struct rkey *key,

@@ -223,12 +223,14 @@ enum jerr state_put(struct state *st, const char *dest_id, const struct rkey *ke
 enum jerr state_delete(struct state *st, const char *dest_id, const struct rkey *key,
 		       struct jerror *err) JOEY_WUR;
 /*
- * An attempt failed: mark pending, attempts+1, remember error. The confirmed payload
- * stays as it was. Creates a placeholder row (confirmed false, empty payload,
- * in_scope false, attempts 1) when the key has no row yet.
+ * An attempt failed: mark pending, attempts+1, remember error. The stored payload
+ * stays as it was, unless payload is not empty: then it replaces it (the confirmed
+ * payload with the groups the attempt added, dest_change.fail_payload; the hash stays).
+ * Creates a placeholder row (confirmed false, empty payload, in_scope false,
+ * attempts 1) when the key has no row yet. payload is borrowed.
  */
 enum jerr state_mark_failed(struct state *st, const char *dest_id, const struct rkey *key,
-			    const char *error, struct jerror *err) JOEY_WUR;
+			    const char *error, struct slice payload, struct jerror *err) JOEY_WUR;
 /*
  * Enrich mode: Braze said whether the user exists, learnt at checked_at (epoch ms).
  * Creates a placeholder row when the key has none; the payload stays as it is. The

@@ -306,7 +306,7 @@ static void round_trip(const uint8_t *data, size_t size)
 	FUZZ_CHECK(got->confirmed && got->in_scope && !got->pending && got->payload.len == payload.len);
 	FUZZ_CHECK(!memcmp(got->payload.ptr, payload.ptr, payload.len));
 	FUZZ_CHECK(!memcmp(got->hash, hash, STATE_HASH_LEN));
-	FUZZ_CHECK(state_mark_failed(st, "c", &key, "fuzz", &err) == JERR_OK);
+	FUZZ_CHECK(state_mark_failed(st, "c", &key, "fuzz", (struct slice){ NULL, 0 }, &err) == JERR_OK);
 	FUZZ_CHECK(state_get(st, "c", &key, &got, &found, &err) == JERR_OK && found);
 	FUZZ_CHECK(got->pending && got->attempts == 1 && got->payload.len == payload.len);
 	FUZZ_CHECK(state_delete(st, "c", &key, &err) == JERR_OK);

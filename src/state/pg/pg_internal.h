@@ -413,7 +413,7 @@ enum jerr pg_put(struct state *st, const char *dest_id, const struct rkey *key,
 enum jerr pg_del(struct state *st, const char *dest_id, const struct rkey *key,
 		 struct jerror *err);
 enum jerr pg_mark_failed(struct state *st, const char *dest_id, const struct rkey *key,
-			 const char *error, int64_t now, struct jerror *err);
+			 const char *error, struct slice payload, int64_t now, struct jerror *err);
 enum jerr pg_set_exists(struct state *st, const char *dest_id, const struct rkey *key,
 			bool exists, int64_t checked_at, int64_t now, struct jerror *err);
 /* runs.c */

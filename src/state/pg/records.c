@@ -189,7 +189,7 @@ enum jerr pg_del(struct state *st, const char *dest_id, const struct rkey *key,
 }
 
 enum jerr pg_mark_failed(struct state *st, const char *dest_id, const struct rkey *key,
-			 const char *error, int64_t now, struct jerror *err)
+			 const char *error, struct slice payload, int64_t now, struct jerror *err)
 {
 	struct params p = { 0 };
 	struct strbuf clean = STRBUF_INIT;
@@ -198,6 +198,7 @@ enum jerr pg_mark_failed(struct state *st, const char *dest_id, const struct rke
 	p_key(&p, key);
 	p_text(&p, pg_clean_text(error, &clean));
 	p_int(&p, now);
+	p_bytes(&p, payload.ptr, payload.len);
 	ret = pg_write_record(ps_of(st), S_FAIL, &p, "mark as failed", dest_id, key, err);
 	strbuf_release(&clean);
 	return ret;

@@ -43,7 +43,8 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 		     " $5, $6)"
 		     " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET pending = true,"
 		     " attempts = records.attempts + 1, last_error = excluded.last_error,"
-		     " updated_at = excluded.updated_at", 6 },
+		     " payload = CASE WHEN $7::text = '' THEN records.payload ELSE $7::text END,"
+		     " updated_at = excluded.updated_at", 7 },
 	[S_EXISTS] = { "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
 		       " in_scope, braze_exists, checked_at, updated_at)"
 		       " VALUES ($1, $2, $3, $4, '', decode(repeat('00', 16), 'hex'), false, $5, $6, $7)"

@@ -469,7 +469,7 @@ enum jerr sq_del(struct state *st, const char *dest_id, const struct rkey *key,
 }
 
 enum jerr sq_mark_failed(struct state *st, const char *dest_id, const struct rkey *key,
-			 const char *error, int64_t now, struct jerror *err)
+			 const char *error, struct slice payload, int64_t now, struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
 	sqlite3_stmt *s = NULL;
@@ -478,6 +478,8 @@ enum jerr sq_mark_failed(struct state *st, const char *dest_id, const struct rke
 		return ret;
 	sq_bind_str(s, 3, error);
 	sqlite3_bind_int64(s, 4, now);
+	/* canonical (read as it is): packing is for the many rows of a sync, not these */
+	sqlite3_bind_text(s, 5, payload.ptr ? payload.ptr : "", (int)payload.len, SQLITE_STATIC);
 	return sq_step_write(sq, s, "mark as failed", dest_id, key, err);
 }
 

@@ -331,7 +331,7 @@ enum jerr sq_commit(struct state *st, struct jerror *err);
 enum jerr sq_put(struct state *st, const char *dest_id, const struct rkey *key, struct slice payload,
 		 const unsigned char hash[STATE_HASH_LEN], bool in_scope, int64_t now, struct jerror *err);
 enum jerr sq_del(struct state *st, const char *dest_id, const struct rkey *key, struct jerror *err);
-enum jerr sq_mark_failed(struct state *st, const char *dest_id, const struct rkey *key, const char *error,
+enum jerr sq_mark_failed(struct state *st, const char *dest_id, const struct rkey *key, const char *error, struct slice payload,
 			 int64_t now, struct jerror *err);
 enum jerr sq_set_exists(struct state *st, const char *dest_id, const struct rkey *key, bool exists,
 			int64_t checked_at, int64_t now, struct jerror *err);

@@ -41,6 +41,7 @@ static const char *const stmt_sql[S__COUNT] = {
 		   " VALUES (?1, ?2, '', zeroblob(16), 0, 1, 1, ?3, ?4)"
 		   " ON CONFLICT (dest_id, key) DO UPDATE SET pending = 1,"
 		   " attempts = attempts + 1, last_error = excluded.last_error,"
+		   " payload = CASE WHEN ?5 = '' THEN payload ELSE ?5 END,"
 		   " updated_at = excluded.updated_at",
 	[S_EXISTS] = "INSERT INTO records (dest_id, key, payload, hash, in_scope, braze_exists,"
 		     " checked_at, updated_at)"

@@ -199,7 +199,7 @@ static void load_state(struct state *st, const char *path)
 		json_t *att = json_object_get(row, "attempts");
 		for (json_int_t a = 0; att && a < json_integer_value(att); a++) {
 			const char *e = json_string_value(json_object_get(row, "error"));
-			assert_int_equal(state_mark_failed(st, dest, &key, e ? e : "failed", &err), JERR_OK);
+			assert_int_equal(state_mark_failed(st, dest, &key, e ? e : "failed", (struct slice){ NULL, 0 }, &err), JERR_OK);
 		}
 	}
 	assert_int_equal(state_commit(st, &err), JERR_OK);

@@ -241,7 +241,7 @@ static void test_splits_agree(void **s)
 	    " FROM users WHERE id <= 300;");
 	/* a failed attempt: the next pass sends that record in full */
 	struct rkey k = { .is_int = true, .i = 42, .text = { "42", 2 } };
-	assert_int_equal(state_mark_failed(st, "sync", &k, "HTTP 500", &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "sync", &k, "HTTP 500", (struct slice){ NULL, 0 }, &err), JERR_OK);
 	same_items(st, NULL, N_ROWS);
 	/* an incremental pass: only the changed rows, the state sought by key */
 	struct source_read read = { .since_column = "updated_at", .since_value = "2" };

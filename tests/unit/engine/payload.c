@@ -94,7 +94,7 @@ static void test_diff_escapes_and_full(void **s)
 	assert_int_equal(d.n_changes, 0);
 	assert_int_equal(d.n_added, 0);
 	assert_int_equal(d.n_removed, 0);
-	/* full: every non-null field and every group again */
+	/* full: every field and every group again */
 	assert_int_equal(payload_diff_full(slice_of(old), slice_of(new), &a, &d, &err), JERR_OK);
 	assert_int_equal(d.n_changes, 2);
 	assert_string_equal(d.changes[0].field, "a\"q");
@@ -106,6 +106,62 @@ static void test_diff_escapes_and_full(void **s)
 	assert_int_equal(payload_diff(slice_of(loose), slice_of(new), &a, &d, &err), JERR_OK);
 	assert_int_equal(d.n_changes, 0);
 	assert_int_equal(d.n_added, 1);
+	jerror_release(&err);
+	arena_release(&a);
+}
+
+/*
+ * A full re-send after a failed attempt: Braze may have applied the attempt (a timeout,
+ * answer lost), so nulls are sent too, and the groups the attempt added (kept with the
+ * failed row by payload_with_added_groups) are removed if the record has left them.
+ * Both the fast scanner and the general path (the same payloads respelled).
+ */
+static void test_full_after_failed_attempt(void **s)
+{
+	struct arena a;
+	struct payload_diff d;
+	struct jerror err = JERROR_INIT;
+	struct strbuf kept = STRBUF_INIT;
+	arena_init(&a);
+	const char *confirmed = "{\"attributes\":{\"external_id\":\"2\",\"score\":null,\"tier\":null},\"groups\":[\"A\"]}";
+	const char *attempt = "{\"attributes\":{\"external_id\":\"2\",\"score\":5,\"tier\":\"gold\"},"
+			      "\"groups\":[\"A\",\"Gold\",\"sg\\\"1\"]}";
+	const char *now = "{\"attributes\":{\"external_id\":\"2\",\"score\":null,\"tier\":null},\"groups\":[\"A\"]}";
+
+	assert_true(payload_with_added_groups(slice_of(confirmed), slice_of(attempt), &kept));
+	assert_string_equal(kept.buf, "{\"attributes\":{\"external_id\":\"2\",\"score\":null,\"tier\":null},"
+				      "\"groups\":[\"A\",\"Gold\",\"sg\\\"1\"]}");
+	/* nothing added: nothing to keep; a placeholder (empty) or a foreign payload neither */
+	assert_false(payload_with_added_groups(slice_of(confirmed), slice_of(now), &kept));
+	assert_int_equal(kept.len, 0);
+	assert_false(payload_with_added_groups((struct slice){ 0 }, slice_of(attempt), &kept));
+	assert_false(payload_with_added_groups(slice_of("{\"v\":1}"), slice_of(attempt), &kept));
+	/* into empty groups: no leading comma */
+	assert_true(payload_with_added_groups(slice_of("{\"attributes\":{},\"groups\":[]}"), slice_of(attempt), &kept));
+	assert_string_equal(kept.buf, "{\"attributes\":{},\"groups\":[\"A\",\"Gold\",\"sg\\\"1\"]}");
+
+	/* the next run: back where it was confirmed, but Braze may hold the attempt */
+	assert_true(payload_with_added_groups(slice_of(confirmed), slice_of(attempt), &kept));
+	const char *spaced = "{ \"attributes\": {\"external_id\": \"2\", \"score\": null, \"tier\": null}, "
+			     "\"groups\": [\"A\", \"Gold\", \"sg\\\"1\"] }";
+	for (int pass = 0; pass < 2; pass++) {
+		struct slice old = pass ? slice_of(spaced) : (struct slice){ kept.buf, kept.len };
+		assert_int_equal(payload_diff_full(old, slice_of(now), &a, &d, &err), JERR_OK);
+		assert_int_equal(d.n_changes, 3); /* external_id, and both nulls */
+		assert_string_equal(d.changes[1].field, "score");
+		assert_string_equal(d.changes[1].new_json, "null");
+		assert_string_equal(d.changes[2].field, "tier");
+		assert_string_equal(d.changes[2].new_json, "null");
+		assert_int_equal(d.n_added, 1);
+		assert_string_equal(d.groups_added[0], "A");
+		assert_int_equal(d.n_removed, 2);
+		assert_string_equal(d.groups_removed[0], "Gold");
+		assert_string_equal(d.groups_removed[1], "sg\"1");
+		/* an ordinary diff of the same payloads would send neither null */
+		assert_int_equal(payload_diff(old, slice_of(now), &a, &d, &err), JERR_OK);
+		assert_int_equal(d.n_changes, 0);
+	}
+	strbuf_release(&kept);
 	jerror_release(&err);
 	arena_release(&a);
 }
@@ -332,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_build_sorted_with_conversions),
 		cmocka_unit_test(test_diff_fields_and_groups),
 		cmocka_unit_test(test_diff_escapes_and_full),
+		cmocka_unit_test(test_full_after_failed_attempt),
 		cmocka_unit_test(test_diff_fast_scanner),
 		cmocka_unit_test(test_diff_fast_in_place),
 		cmocka_unit_test(test_diff_first_from_spans),

@@ -481,7 +481,7 @@ static void test_pending_and_changes_are_read(void **state)
 
 	/* a failed attempt: that record is read and sent again in full */
 	struct rkey k2 = { .is_int = true, .i = 2, .text = SLICE_LIT("2") };
-	assert_int_equal(state_mark_failed(st, "d", &k2, "HTTP 500", &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &k2, "HTTP 500", (struct slice){ NULL, 0 }, &err), JERR_OK);
 	memset(&c, 0, sizeof(c));
 	rep = pass(cfg, st, DIFF_MODE_WAREHOUSE, true, NULL, &c, JERR_OK);
 	assert_int_equal(rep.read, 1);

@@ -272,8 +272,8 @@ TB_UNUSED static void fill(struct state *st)
 	tb_put(st, "d", TK("b"), "{\"b\":\"\xc3\xa9\"}", false);
 	tb_put(st, "d", TK("10"), "{}", true);
 	tb_put(st, "a", IK(1), "{}", true);
-	assert_int_equal(state_mark_failed(st, "d", &k2, "HTTP 500", &err), JERR_OK);
-	assert_int_equal(state_mark_failed(st, "d", &kx, "bad email", &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &k2, "HTTP 500", (struct slice){ NULL, 0 }, &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &kx, "bad email", (struct slice){ NULL, 0 }, &err), JERR_OK);
 	assert_int_equal(state_set_exists(st, "e", &k10, false, 1234, &err), JERR_OK);
 	assert_int_equal(state_run_start(st, "d", "run", &run, &err), JERR_OK);
 	assert_int_equal(state_ledger_add(st, run, "d", &kx, "bad email", 1, &err), JERR_OK);

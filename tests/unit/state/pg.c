@@ -237,7 +237,7 @@ static void test_error_ends_the_transaction(void **s)
 	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
 	assert_true(found);
 	/* text that PostgreSQL cannot hold is cleaned in messages, never refused */
-	assert_int_equal(state_mark_failed(st, "d", &k1, "bad \xff\xfe byte", &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &k1, "bad \xff\xfe byte", (struct slice){ NULL, 0 }, &err), JERR_OK);
 	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
 	assert_true(slice_eq_str(row->last_error, "bad ?? byte"));
 	state_close(st);

@@ -99,8 +99,8 @@ static void test_put_every_column(void **s)
 
 	/* the last row was refused by Braze twice and Braze is known to have the user */
 	struct rkey k42 = IK(42);
-	assert_int_equal(state_mark_failed(st, "e", &k42, "HTTP 500", &err), JERR_OK);
-	assert_int_equal(state_mark_failed(st, "e", &k42, "HTTP 500", &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "e", &k42, "HTTP 500", (struct slice){ NULL, 0 }, &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "e", &k42, "HTTP 500", (struct slice){ NULL, 0 }, &err), JERR_OK);
 	assert_int_equal(state_set_exists(st, "e", &k42, true, 1234, &err), JERR_OK);
 
 	assert_int_equal(state_begin(st, &err), JERR_OK);

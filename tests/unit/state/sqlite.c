@@ -445,7 +445,7 @@ static void test_read_only_directory(void **s)
 	rc = state_open(path, STATE_OPEN_CREATE, &st, &err);
 	if (rc == JERR_OK) {
 		struct rkey k = IK(1);
-		rc = state_mark_failed(st, "d", &k, "x", &err);
+		rc = state_mark_failed(st, "d", &k, "x", (struct slice){ NULL, 0 }, &err);
 		state_close(st);
 	}
 	assert_int_equal(rc, JERR_STATE);

@@ -129,7 +129,7 @@ static void test_readonly_missing_and_empty(void **s)
 		assert_false(found);
 		assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
 		assert_false(found);
-		assert_int_equal(state_mark_failed(st, "d", &k, "x", &err), JERR_STATE);
+		assert_int_equal(state_mark_failed(st, "d", &k, "x", (struct slice){ NULL, 0 }, &err), JERR_STATE);
 		assert_non_null(strstr(err.msg.buf, "is open read-only"));
 		strbuf_release(&v);
 	}
@@ -691,8 +691,8 @@ static void test_mark_failed(void **s)
 	uint64_t n = 0;
 
 	tb_put(st, "d", k1, "{\"v\":1}", true);
-	assert_int_equal(state_mark_failed(st, "d", &k1, "HTTP 500", &err), JERR_OK);
-	assert_int_equal(state_mark_failed(st, "d", &k1, "HTTP 503", &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &k1, "HTTP 500", (struct slice){ NULL, 0 }, &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &k1, "HTTP 503", (struct slice){ NULL, 0 }, &err), JERR_OK);
 	assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
 	assert_true(row->pending);
 	assert_int_equal(row->attempts, 2);
@@ -700,6 +700,23 @@ static void test_mark_failed(void **s)
 	assert_true(slice_eq_str(row->payload, "{\"v\":1}")); /* confirmed payload kept */
 	assert_true(row->confirmed);
 	assert_true(row->in_scope);
+	/* a fail payload (the groups the attempt added) replaces it; the hash stays */
+	{
+		unsigned char before[STATE_HASH_LEN];
+		const char *kept = "{\"attributes\":{\"v\":1},\"groups\":[\"G\"]}";
+		memcpy(before, row->hash, STATE_HASH_LEN);
+		assert_int_equal(state_mark_failed(st, "d", &k1, "timeout", (struct slice){ kept, strlen(kept) }, &err),
+				 JERR_OK);
+		assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
+		assert_true(slice_eq_str(row->payload, kept));
+		assert_memory_equal(row->hash, before, STATE_HASH_LEN);
+		assert_int_equal(row->attempts, 3);
+		/* and an empty one keeps what is stored */
+		assert_int_equal(state_mark_failed(st, "d", &k1, "HTTP 500", (struct slice){ NULL, 0 }, &err), JERR_OK);
+		assert_int_equal(state_get(st, "d", &k1, &row, &found, &err), JERR_OK);
+		assert_true(slice_eq_str(row->payload, kept));
+		assert_int_equal(row->attempts, 4);
+	}
 
 	/* success clears the marker */
 	tb_put(st, "d", k1, "{\"v\":2}", true);
@@ -709,9 +726,9 @@ static void test_mark_failed(void **s)
 	assert_int_equal(row->last_error.len, 0);
 
 	/* never confirmed: a placeholder */
-	assert_int_equal(state_mark_failed(st, "d", &kx, "bad email", &err), JERR_OK);
-	assert_int_equal(state_mark_failed(st, "d", &kx, "bad email", &err), JERR_OK);
-	assert_int_equal(state_mark_failed(st, "d", &kx, "bad email!", &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &kx, "bad email", (struct slice){ NULL, 0 }, &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &kx, "bad email", (struct slice){ NULL, 0 }, &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &kx, "bad email!", (struct slice){ NULL, 0 }, &err), JERR_OK);
 	assert_int_equal(state_get(st, "d", &kx, &row, &found, &err), JERR_OK);
 	assert_true(found);
 	assert_false(row->confirmed);
@@ -769,7 +786,7 @@ static void test_set_exists(void **s)
 
 	/* a look-up that failed, then was answered: the failure is over */
 	struct rkey k3 = IK(3);
-	assert_int_equal(state_mark_failed(st, "d", &k3, "HTTP 503", &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &k3, "HTTP 503", (struct slice){ NULL, 0 }, &err), JERR_OK);
 	assert_int_equal(state_set_exists(st, "d", &k3, false, 777, &err), JERR_OK);
 	assert_int_equal(state_get(st, "d", &k3, &row, &found, &err), JERR_OK);
 	assert_int_equal(row->braze_exists, 0);
@@ -842,7 +859,7 @@ static void test_cursor_lean(void **s)
 		if (i % 10 != 3)
 			tb_put(st, "d", k, payload, i % 4 != 0);
 		if (i % 10 == 3 || i % 7 == 0)
-			assert_int_equal(state_mark_failed(st, "d", &k, "HTTP 500", &err), JERR_OK);
+			assert_int_equal(state_mark_failed(st, "d", &k, "HTTP 500", (struct slice){ NULL, 0 }, &err), JERR_OK);
 		if (i % 11 == 0)
 			assert_int_equal(state_set_exists(st, "d", &k, i % 2, 1000 + i, &err), JERR_OK);
 	}
@@ -900,7 +917,7 @@ static void test_rollback_leaves_nothing(void **s)
 	assert_int_equal(state_begin(st, &err), JERR_INTERNAL); /* no nesting */
 	tb_put(st, "d", k1, "{\"v\":2}", true);
 	tb_put(st, "d", k2, "{\"v\":2}", true);
-	assert_int_equal(state_mark_failed(st, "d", &k1, "e", &err), JERR_OK);
+	assert_int_equal(state_mark_failed(st, "d", &k1, "e", (struct slice){ NULL, 0 }, &err), JERR_OK);
 	assert_int_equal(state_delete(st, "d", &k1, &err), JERR_OK);
 	state_rollback(st);
 	state_rollback(st); /* harmless */
