@@ -125,8 +125,10 @@ enum jerr httpconn_listen(const char *host, unsigned port, struct httpconn_liste
 struct tracked {
 	struct tracked *prev, *next;
 	int fd;
+	struct sockaddr_storage addr; /* the client's address (family AF_UNSPEC: unknown) */
 	int64_t since;    /* ms, monotonic: when this phase began */
 	int64_t deadline; /* ms, monotonic; 0: busy (joey is answering), none */
+	bool sending;     /* the phase is the taking of an answer (httpconn_sending) */
 	bool closing;     /* shut down by us; libmicrohttpd reports the close later */
 };
 
@@ -164,17 +166,59 @@ static void cut(struct tracked *t, const char *why)
 	log_debug("http: closed a connection: %s", why);
 }
 
-/* Set t's phase (deadline_ms 0: busy). Under hc.lock. */
-static void set_phase(struct tracked *t, int64_t deadline_ms)
+/* Set t's phase (deadline_ms 0: busy; sending: the answer is being taken). Under hc.lock. */
+static void set_phase(struct tracked *t, int64_t deadline_ms, bool sending)
 {
 	if (t->closing)
 		return;
 	if (is_waiting(t))
 		hc.n_waiting--;
+	t->sending = sending;
 	t->since = mono_ms();
 	t->deadline = deadline_ms ? t->since + deadline_ms : 0;
 	if (is_waiting(t))
 		hc.n_waiting++;
+}
+
+/* Do a and b hold the same client address (the port aside)? An unknown one matches none. */
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
+	return false;
+}
+
+/*
+ * Keep t's address within HTTPCONN_MAX_PER_ADDR connections: the one of them that has
+ * waited longest for a request makes room (it has sent no whole request since accept
+ * or since its last answer); if all of them are being answered, t is closed. t is not
+ * in hc.conns yet and has no phase. Under hc.lock.
+ */
+static void cap_address(struct tracked *t)
+{
+	struct tracked *old = NULL;
+	size_t n = 0;
+	if (t->addr.ss_family != AF_INET && t->addr.ss_family != AF_INET6)
+		return;
+	for (struct tracked *p = hc.conns; p; p = p->next) {
+		if (p->closing || !same_addr(&p->addr, &t->addr))
+			continue;
+		n++;
+		if (is_waiting(p) && !p->sending && (!old || p->since < old->since))
+			old = p;
+	}
+	if (n < HTTPCONN_MAX_PER_ADDR)
+		return;
+	if (old)
+		cut(old, "its address has the most connections allowed and this one had waited longest for a request");
+	else
+		cut(t, "its address has the most connections allowed, all of them being answered");
 }
 
 static void *sweep_main(void *arg)
@@ -233,11 +277,18 @@ void httpconn_notify(void *cls, struct MHD_Connection *con, void **socket_contex
 	(void)cls;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ai = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		struct tracked *t = xcalloc(1, sizeof(*t));
 		t->fd = ci ? ci->connect_fd : -1;
+		if (ai && ai->client_addr && ai->client_addr->sa_family == AF_INET)
+			memcpy(&t->addr, ai->client_addr, sizeof(struct sockaddr_in));
+		else if (ai && ai->client_addr && ai->client_addr->sa_family == AF_INET6)
+			memcpy(&t->addr, ai->client_addr, sizeof(struct sockaddr_in6));
 		pthread_mutex_lock(&hc.lock);
+		if (t->fd >= 0) /* may close t */
+			cap_address(t);
 		/* full: the connection that has waited longest makes room */
-		while (hc.n_waiting >= HTTPCONN_MAX_WAITING) {
+		while (!t->closing && hc.n_waiting >= HTTPCONN_MAX_WAITING) {
 			struct tracked *old = NULL;
 			for (struct tracked *p = hc.conns; p; p = p->next)
 				if (is_waiting(p) && (!old || p->since < old->since))
@@ -246,7 +297,7 @@ void httpconn_notify(void *cls, struct MHD_Connection *con, void **socket_contex
 				break;
 			cut(old, "the server is full and this connection had waited longest");
 		}
-		set_phase(t, hc.request_ms);
+		set_phase(t, hc.request_ms, false);
 		t->next = hc.conns;
 		if (hc.conns)
 			hc.conns->prev = t;
@@ -280,24 +331,24 @@ static struct tracked *tracked_of(struct MHD_Connection *con)
 	return ci ? ci->socket_context : NULL;
 }
 
-static void phase(struct MHD_Connection *con, int64_t deadline_ms)
+static void phase(struct MHD_Connection *con, int64_t deadline_ms, bool sending)
 {
 	struct tracked *t = tracked_of(con);
 	if (!t)
 		return;
 	pthread_mutex_lock(&hc.lock);
-	set_phase(t, deadline_ms);
+	set_phase(t, deadline_ms, sending);
 	pthread_mutex_unlock(&hc.lock);
 }
 
 void httpconn_busy(struct MHD_Connection *con)
 {
-	phase(con, 0);
+	phase(con, 0, false);
 }
 
 void httpconn_sending(struct MHD_Connection *con)
 {
-	phase(con, (int64_t)HTTPCONN_SEND_S * 1000);
+	phase(con, (int64_t)HTTPCONN_SEND_S * 1000, true);
 }
 
 void httpconn_waiting(struct MHD_Connection *con)
@@ -305,7 +356,7 @@ void httpconn_waiting(struct MHD_Connection *con)
 	pthread_mutex_lock(&hc.lock);
 	int64_t ms = hc.request_ms;
 	pthread_mutex_unlock(&hc.lock);
-	phase(con, ms);
+	phase(con, ms, false);
 }
 
 void httpconn_send_and_close(struct MHD_Connection *con, const char *data, size_t len)

@@ -24,6 +24,11 @@
  * take an answer at once. A new connection beyond that closes the one that has waited
  * longest, so a flood of slow clients cannot keep a quick one (/healthz) out: it is
  * answered in milliseconds, long before the flood can push it out in turn.
+ * One client address holds at most HTTPCONN_MAX_PER_ADDR connections: beyond that, a
+ * new one closes the connection of that address that has waited longest for a request
+ * (none being answered), else the new one is closed. So one address cannot hold more
+ * than its share, and on loopback (where every local client is 127.0.0.1) one local
+ * process holding partial requests cannot lock the others out.
  */
 #ifndef JOEY_HTTPCONN_H
 #define JOEY_HTTPCONN_H
@@ -38,6 +43,7 @@
 #define HTTPCONN_REQUEST_S 30       /* default; JOEY_HTTP_REQUEST_TIMEOUT (seconds) overrides */
 #define HTTPCONN_SEND_S 300
 #define HTTPCONN_MAX_WAITING 256
+#define HTTPCONN_MAX_PER_ADDR 64
 #define HTTPCONN_MAX_CONNECTIONS 512 /* libmicrohttpd's hard limit: waiting + busy */
 
 struct httpconn_listener {

@@ -5,8 +5,11 @@
  *
  * One thread per connection (a plan preview may take seconds and must not hold up
  * other clients). Slow clients (httpconn.c): a whole request must arrive within 30 s of
- * accept, connections idle for 15 s are closed, one address may hold at most 64, and a
- * new connection beyond 256 waiting ones closes the one that has waited longest.
+ * accept, connections idle for 15 s are closed, a new connection beyond 256 waiting ones
+ * closes the one that has waited longest, and one beyond 64 of one address closes that
+ * address's connection that has waited longest for a request (httpconn.c, not
+ * libmicrohttpd's per-address limit, which refused the new one: every local client is
+ * 127.0.0.1, so one local process could lock the UI).
  *
  * The path is taken as sent (MHD_OPTION_URI_LOG_CALLBACK, before libmicrohttpd decodes
  * it) and its {id} segments are percent-decoded once, here; "%00" is refused.
@@ -722,8 +725,8 @@ enum jerr httpd_start(struct server *s, struct jerror *err)
 		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l.fd,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_CONNECTION, httpconn_notify, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)15,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPCONN_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned)64, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPCONN_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
 		(size_t)(1 << 20), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY, tls_opts,
 		MHD_OPTION_END);
 	if (!daemon_handle) {

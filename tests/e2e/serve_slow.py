@@ -3,9 +3,11 @@
 
 256 connections that each send one header line every few seconds, from 127.0.0.1 to
 127.0.0.5 (so the 64-per-address cap does not stop them), must not keep /healthz or the
-API from answering within a few seconds; and a request that trickles in (headers or
+API from answering within a few seconds; a request that trickles in (headers or
 body) is cut at its deadline (JOEY_HTTP_REQUEST_TIMEOUT, 3 s here, 30 s by default)
-although it never stays idle long enough for the idle timeout."""
+although it never stays idle long enough for the idle timeout; and 80 partial requests
+held from 127.0.0.1 (where every local client comes from) do not lock /healthz out:
+the address's oldest waiting connection makes room."""
 import http.client
 import os
 import select
@@ -150,4 +152,31 @@ for c, what in ((heads, "headers"), (body, "body")):
 check("a kept-alive connection with pauses between its requests is not cut", keep_ok)
 keep.close()
 check("stops cleanly (2)", srv.stop() == 0, srv.read_log()[-2000:])
+
+# ---- one address's partial requests: the oldest makes room, the others are not locked out ----
+# (every local client is 127.0.0.1: 64 held partial requests refused /healthz before)
+os.makedirs(os.path.join(TMP, "st3"))
+srv = Server(cfg, os.path.join(TMP, "st3", "state.db"), env={"JOEY_API_TOKEN": TOKEN})
+host, port = srv.url[len("http://"):].rsplit(":", 1)
+port = int(port)
+other = [Slow(host, port, "127.0.0.2") for _ in range(8)]
+held = []
+for _ in range(80):
+    held.append(Slow(host, port, "127.0.0.1"))
+    time.sleep(0.01)  # accepted in this order: the first are the oldest
+st, secs = timed_get(host, port, "/healthz")
+check("80 partial requests held from 127.0.0.1: /healthz from 127.0.0.1 answers", st == 200, (st, secs))
+st, secs = timed_get(host, port, "/api/v1/models")
+check("... and the API answers", st == 200, (st, secs))
+time.sleep(1)
+for c in held + other:
+    c.poll()
+open_held = [i for i, c in enumerate(held) if c.sock is not None]
+check("127.0.0.1 still holds at most 64 connections: the oldest partial requests were closed",
+      len(open_held) <= 64 and open_held and open_held[0] >= 16, open_held)
+check("the newest partial requests stay open", 79 in open_held, open_held)
+check("another address's connections are not closed", all(c.sock is not None for c in other))
+for c in held + other:
+    c.lost()
+check("stops cleanly (3)", srv.stop() == 0, srv.read_log()[-2000:])
 finish()
