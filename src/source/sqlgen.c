@@ -67,8 +67,13 @@ static bool needs_general_path(const struct cfg_source *src)
 	return false;
 }
 
-/* Rewrite parameter markers to the dialect's placeholders (reordering binds for ?). */
-static void finish_params(struct gen *g)
+/*
+ * Rewrite parameter markers to the dialect's placeholders (reordering binds for ?).
+ * Only sqlgen_add_param_col writes markers and check_markers keeps them out of the
+ * config's text and names, but a marker is checked before its bind is read: one that
+ * is not \001<1..n_binds>\002 is JERR_INTERNAL, p->sql left as it was.
+ */
+static enum jerr finish_params(struct gen *g, struct jerror *err)
 {
 	struct sql_plan *p = g->p;
 	struct strbuf out = STRBUF_INIT;
@@ -82,9 +87,18 @@ static void finish_params(struct gen *g)
 			strbuf_addch(&out, c);
 			continue;
 		}
-		size_t n = 0;
-		for (i++; i < p->sql.len && p->sql.buf[i] != MARK_CLOSE; i++)
+		size_t n = 0, at = i, digits = 0;
+		for (i++; i < p->sql.len && p->sql.buf[i] >= '0' && p->sql.buf[i] <= '9' && digits < 9; i++, digits++)
 			n = n * 10 + (size_t)(p->sql.buf[i] - '0');
+		if (i >= p->sql.len || p->sql.buf[i] != MARK_CLOSE || !digits || !n || n > p->n_binds) {
+			strbuf_release(&out);
+			free(ordered);
+			jerror_set(err, JERR_INTERNAL, "source \"%s\": the statement has a malformed parameter marker",
+				   sql_source_id(g->src));
+			jerror_detail(err, "byte %zu of the statement; %zu values are bound", at, p->n_binds);
+			jerror_hint(err, "a table or column name may hold a control character (\\001): remove it");
+			return JERR_INTERNAL;
+		}
 		switch (g->d->params) {
 		case SQL_PARAM_QNUM:
 			strbuf_addf(&out, "?%zu", n + p->param_base);
@@ -111,6 +125,7 @@ static void finish_params(struct gen *g)
 		p->n_binds = n_ordered;
 		p->alloc_binds = alloc;
 	}
+	return JERR_OK;
 }
 
 /* The parts of a read that limit or extend the statement (check_read). */
@@ -175,9 +190,17 @@ static enum jerr check_read(const struct sql_dialect *d, const struct cfg_source
 	return JERR_OK;
 }
 
-/* User SQL may not contain our parameter markers. */
+/* A name given to SQL that holds our parameter markers (the loader refuses them), or NULL. */
+static const char *marker_in(const char *name)
+{
+	return name && strpbrk(name, "\001\002") ? name : NULL;
+}
+
+/* User SQL and the names the config gives may not contain our parameter markers. */
 static enum jerr check_markers(const struct cfg_source *src, struct jerror *err)
 {
+	enum jerr rc;
+
 	if ((src->query && strpbrk(src->query, "\001\002")))
 		return jerror_set(err, JERR_CONFIG, "source \"%s\": query contains control characters",
 				  sql_source_id(src));
@@ -187,7 +210,23 @@ static enum jerr check_markers(const struct cfg_source *src, struct jerror *err)
 			return jerror_set(err, JERR_CONFIG,
 					  "property \"%s\": query contains control characters", prop->id);
 	}
-	return JERR_OK;
+	const char *what = marker_in(src->table) ? "table" : marker_in(src->mapping_column) ? "mapping" : NULL;
+	const char *id = sql_source_id(src), *cls = "source";
+	for (size_t i = 0; !what && i < src->n_properties; i++) {
+		const struct cfg_property *prop = src->properties[i];
+		what = marker_in(prop->column) ? "column" : marker_in(prop->sort_column) ? "sortColumn" : NULL;
+		for (size_t k = 0; !what && k < prop->n_filters; k++)
+			what = marker_in(prop->filters[k].key) ? "filters.key" : NULL;
+		if (what) {
+			id = prop->id;
+			cls = "property";
+		}
+	}
+	if (!what)
+		return JERR_OK;
+	rc = jerror_set(err, JERR_CONFIG, "%s \"%s\": %s contains control characters", cls, id, what);
+	jerror_hint(err, "table and column names may not contain control characters: remove them");
+	return rc;
 }
 
 /*
@@ -335,7 +374,7 @@ enum jerr sql_plan_build(const struct sql_dialect *d, void *conn, const struct c
 	if (rp.wh_keys || rp.wh_digest)
 		sqlgen_wrap_warehouse(g, rp.wh_keys, rp.wh_n_keys, rp.wh_digest,
 				      1 + (int)src->n_properties + (p->grouped ? 1 : 0) + (rp.since ? 1 : 0));
-	finish_params(g);
+	rc = finish_params(g, err);
 out:
 	strbuf_release(&base);
 	strbuf_release(&cols);

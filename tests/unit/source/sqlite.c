@@ -759,6 +759,68 @@ static void test_match_value(void **s)
 	jerror_release(&err);
 }
 
+/* The `?` dialects (MySQL, BigQuery, Snowflake) reorder binds by the markers' numbers. */
+static const struct sql_dialect qmark_dialect = {
+	.name = "qmark", .quote = '`', .params = SQL_PARAM_QMARK, .pick = SQL_PICK_WINDOW,
+	.text_type = "CHAR", .int_type = "SIGNED", .key_collate = "", .text_order = "",
+	.natural_text_order = "", .like_escape = " ESCAPE '\\'", .true_sql = "TRUE", .false_sql = "FALSE",
+	.asc_nulls = "", .desc_nulls = "",
+};
+
+static void expect_plan_error(const struct cfg_source *src, const struct source_read *read, enum jerr want,
+			      const char *msg)
+{
+	struct sql_plan p;
+	struct jerror err = JERROR_INIT;
+	sql_plan_init(&p);
+	assert_int_equal(sql_plan_build(&qmark_dialect, NULL, src, read, &p, &err), want);
+	assert_string_equal(err.msg.buf, msg);
+	assert_true(err.hint.len > 0);
+	sql_plan_release(&p);
+	jerror_release(&err);
+}
+
+/* A name that holds a parameter marker (\001<n>\002) is refused, never read as one. */
+static void test_marker_in_names(void **s)
+{
+	struct cfg_property *name = prop("name", PROP_STRING, "name", AGG_EXACT, NULL);
+	struct cfg_source *src = source("users_src", "users", "id", true, PROP_INTEGER, 1, name);
+	struct source_read since = { .since_column = "age", .since_value = "30" };
+
+	/* the config's names: a config error, before any SQL is written */
+	name->column = "a\0019999\002";
+	expect_plan_error(src, NULL, JERR_CONFIG, "property \"name\": column contains control characters");
+	name->column = "name";
+	name->sort_column = "t\001";
+	expect_plan_error(src, NULL, JERR_CONFIG, "property \"name\": sortColumn contains control characters");
+	name->sort_column = NULL;
+	filter(name, "k\0012\002", FOP_EQ, "x");
+	expect_plan_error(src, NULL, JERR_CONFIG, "property \"name\": filters.key contains control characters");
+	name->n_filters = 0;
+	src->table = "users\002";
+	expect_plan_error(src, NULL, JERR_CONFIG, "source \"users_src\": table contains control characters");
+	src->table = "users";
+
+	/* a marker out of range, without digits or unclosed: an internal error, no bind read */
+	const char *bad[] = { "a\0019999\002", "a\0010\002", "a\001\002", "a\001", "a\0011x\002",
+			      "a\00199999999999999999999\002" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		since.since_column = bad[i];
+		expect_plan_error(src, &since, JERR_INTERNAL,
+				  "source \"users_src\": the statement has a malformed parameter marker");
+	}
+	/* and the plain names still build */
+	since.since_column = "age";
+	struct sql_plan p;
+	struct jerror err = JERROR_INIT;
+	sql_plan_init(&p);
+	assert_int_equal(sql_plan_build(&qmark_dialect, NULL, src, &since, &p, &err), JERR_OK);
+	assert_string_equal(p.sql.buf, "SELECT `id`, `name`, `age` FROM `users` AS `joey$src` WHERE `age` >= ? "
+				       "ORDER BY CAST(`id` AS SIGNED)");
+	assert_int_equal(p.n_binds, 1);
+	sql_plan_release(&p);
+}
+
 static void test_since_compare(void **s)
 {
 	assert_true(source_since_compare(SLICE_LIT("9"), SLICE_LIT("10")) < 0);
@@ -796,6 +858,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sample, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sample_query, setup, teardown),
 		cmocka_unit_test(test_since_compare),
+		cmocka_unit_test_setup_teardown(test_marker_in_names, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
