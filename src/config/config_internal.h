@@ -264,6 +264,16 @@ void ld_check_options(struct loader *ld, const struct where *w, const struct cfg
 		      const struct catalog_option *cat, const char *what, int line, int col);
 /* A plain app option may not read a variable a secret option reads (after every app). */
 void ld_check_plain_env(struct loader *ld);
+/*
+ * name (a table or column name, NULL: none) goes into SQL as an identifier: a control
+ * character (below 0x20, or 0x7f) in it is an error at line:col on field. Returns
+ * whether it is clean.
+ */
+bool ld_check_sql_name(struct loader *ld, const struct where *w, int line, int col, const char *field,
+		       const char *name);
+/* The same for the string option key of o, at the option, field "options.<key>". */
+void ld_check_sql_name_option(struct loader *ld, const struct where *w, const struct cfg_options *o,
+			      const char *key);
 
 /* ---- pass 1: files and objects (load.c) ---- */
 

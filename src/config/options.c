@@ -420,3 +420,26 @@ const char *config_option_display(const struct cfg_option *opt)
 		return "****";
 	return opt->str;
 }
+
+bool ld_check_sql_name(struct loader *ld, const struct where *w, int line, int col, const char *field,
+		       const char *name)
+{
+	for (const unsigned char *c = (const unsigned char *)name; c && *c; c++)
+		if (*c < 0x20 || *c == 0x7f) {
+			ld_err(ld, w, line, col, field,
+			       "remove it: table and column names go into SQL as they are written",
+			       "the name contains a control character (byte 0x%02x at offset %zu)", *c,
+			       (size_t)(c - (const unsigned char *)name));
+			return false;
+		}
+	return true;
+}
+
+void ld_check_sql_name_option(struct loader *ld, const struct where *w, const struct cfg_options *o,
+			      const char *key)
+{
+	const struct cfg_option *opt = cfg_options_get(o, key);
+	if (opt && opt->kind == OPT_STRING)
+		ld_check_sql_name(ld, w, opt->pos.line, opt->pos.col, arena_printf(ld->a, "options.%s", key),
+				  opt->str);
+}

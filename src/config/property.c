@@ -61,6 +61,9 @@ void ld_read_filters(struct loader *ld, const struct where *w, const struct j5_n
 		cf->key = ld_get_str(f, "key");
 		if (!j5_member(f, "key"))
 			ld_err(ld, w, NPOS(f), prefix, NULL, "missing required field \"key\"");
+		else if (cf->key)
+			ld_check_sql_name(ld, w, NPOS(j5_member(f, "key")->value),
+					  arena_printf(ld->a, "%s.key", prefix), cf->key);
 		if (!j5_member(f, "op")) {
 			ld_err(ld, w, NPOS(f), prefix, NULL, "missing required field \"op\"");
 			continue;
@@ -215,6 +218,8 @@ void ld_link_properties(struct loader *ld, const struct link_set *ls)
 		p->column = cfg_options_str(&p->options, "column");
 		p->sort_column = cfg_options_str(&p->options, "sortColumn");
 		p->query = cfg_options_str(&p->options, "query");
+		ld_check_sql_name_option(ld, &x->w, &p->options, "column");
+		ld_check_sql_name_option(ld, &x->w, &p->options, "sortColumn");
 		if (sx->s.is_query && !p->query && !p->column)
 			ld_err(ld, &x->w, NPOS(x->node), "options",
 			       "set \"query\" (a query returning one value per record) or \"column\" (a column of the source query)",

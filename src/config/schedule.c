@@ -45,6 +45,7 @@ void ld_load_schedule(struct loader *ld, const struct where *w, const struct j5_
 	}
 	ld_read_options(ld, w, ld_get_obj(o, "options"), "SCHEDULE", catalog_schedule_options(true),
 			&x->s.options);
+	ld_check_sql_name_option(ld, w, &x->s.options, "column"); /* the since column */
 	const struct cfg_option *cron_opt = cfg_options_get(&x->s.options, "cron");
 	if (cron_opt && cron_opt->kind == OPT_STRING) {
 		struct cron c;

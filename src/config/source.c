@@ -40,6 +40,8 @@ void ld_load_source(struct loader *ld, const struct where *w, const struct j5_no
 			ld_check_options(ld, w, &x->s.options, x->cat->options,
 					 arena_printf(ld->a, "a %s source", x->s.type), o->line, o->col);
 			x->s.table = x->s.is_query ? NULL : cfg_options_str(&x->s.options, "table");
+			if (x->s.table)
+				ld_check_sql_name_option(ld, w, &x->s.options, "table");
 			x->s.query = x->s.is_query ? cfg_options_str(&x->s.options, "query") : NULL;
 		}
 	}
@@ -57,6 +59,7 @@ void ld_load_source(struct loader *ld, const struct where *w, const struct j5_no
 				     arena_printf(ld->a, "mapping.%s", mm->value->members[0].key), "property")) {
 			x->mapping = &mm->value->members[0];
 			x->s.mapping_column = x->mapping->key;
+			ld_check_sql_name(ld, w, NPOS(mm->value), "mapping", x->s.mapping_column);
 		}
 	}
 	ld_add_obj(ld, CLASS_SOURCE, x);
