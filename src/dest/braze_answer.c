@@ -450,7 +450,7 @@ void braze_on_done(void *ctx, struct http_request *req, const struct http_respon
 	if (res->status == 429)
 		answer_throttled(b, bt, res, now);
 	else if (res->status == 0 || res->status >= 500 ||
-		 (res->status >= 200 && res->status < 300 && !body && bt->ep != EP_DELETE))
+		 (res->status >= 200 && res->status < 300 && !braze_response_readable(bt->ep, body)))
 		answer_failed_attempt(b, bt, res, msg, transport.buf, now);
 	else if (res->status == 401 || res->status == 403)
 		answer_refused(b, bt, res, msg);

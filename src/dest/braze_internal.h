@@ -208,8 +208,15 @@ void braze_mask_key(struct strbuf *out, const char *text, const char *key);
 
 /*
  * braze_enrich.c: a /users/export/ids answer (body borrowed) for bt (taken over): the
- * users Braze has go on to /users/track, the others are delivered DEST_NOT_FOUND.
+ * users Braze has go on to /users/track, those it lists in invalid_user_ids are
+ * delivered DEST_NOT_FOUND, any other DEST_FAILED.
  */
 void braze_enrich_answered(struct braze *b, struct batch *bt, json_t *body);
+/*
+ * Is a 2xx answer (body parsed, NULL if it was not JSON) one the rows can be settled
+ * by? Not without a body (a delete too: deleting again is harmless), nor a look-up's
+ * without its users array (202 "queued"): retried as a failed attempt.
+ */
+bool braze_response_readable(enum endpoint ep, json_t *body);
 
 #endif

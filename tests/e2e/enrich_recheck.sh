@@ -75,6 +75,17 @@ count "a look-up fails: 2 failed" failed 2
 step 2026-11-25T02:00:00Z; expect_rc 0 "the failed look-up is retried on the next run"
 sent "the failed look-up is retried, the others are not" "$LOOKED == ['11', '12']"
 
+# a look-up answered 202 {"message":"queued"} (no users) says nothing about them: the
+# new user fails and is looked up on the next run, not taken as absent for 24 h
+sim_post /_sim/users '{"users":[{"external_id":"13"}]}'
+curl -s -X POST "$SIM_URL/_sim/faults" -d '{"endpoint":"export","status":202,"count":5}' >/dev/null
+sqlite3 "$D/data.db" "INSERT INTO users VALUES (13, 'u13@example.com')"
+step 2026-11-25T02:10:00Z; expect_rc 1 "a queued look-up"
+count "a queued look-up: 1 failed, none taken as absent" failed 1
+step 2026-11-25T02:20:00Z; expect_rc 0 "the queued look-up is retried on the next run"
+sent "the queued look-up: user 13 is asked for again and enriched" \
+  "$LOOKED == ['13'] and [a['external_id'] for a in track] == ['13']"
+
 # enrichRecheckHours 0: every run looks every unknown user up, as Grouparoo did
 config ',"enrichRecheckHours":0'
 step 2026-11-25T03:00:00Z; expect_rc 0 "recheck 0"

@@ -96,4 +96,14 @@ run run $J; expect_rc 0 "bad key: run with the right key converges"
 converged "bad key: nothing lost"
 expect_no "test-key" "the API key never appears in output"
 if state_contains "$TMP/.joey/state.db" "test-key"; then bad "the API key is in the state store"; else ok "the API key is not in the state store"; fi
+
+# a delete answered 201 with a body that is not JSON confirms nothing (the simulator did
+# not apply it): retried, and the user is gone; before, it counted as deleted and the
+# store forgot the user while Braze kept it
+sqlite3 "$TMP/data.db" "DELETE FROM users WHERE id = 200"
+sim_post /_sim/faults '[{"endpoint":"delete","action":"invalid_json","status":201,"count":1}]'
+run run $J --json; expect_rc 0 "unreadable delete answer: run succeeds"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1])["destinations"][0]; assert d["counts"]["deleted"]==1 and d["retries"]==1, d' "$OUT" \
+  && ok "unreadable delete answer: retried once, then deleted" || bad "unreadable delete answer counts: $OUT"
+sim_check "unreadable delete answer: the user is gone from Braze" '"200" not in users and len(users)==199'
 finish
