@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "config/catalog.h"
+#include "config/guard.h"
 #include "config/json5.h"
 #include "config/paths.h"
 #include "config/write_internal.h"
@@ -701,8 +702,109 @@ enum jerr config_file_read(const char *dir, const char *rel, char **text, struct
 	return rc;
 }
 
+/*
+ * The objects of a config file's text as the loader finds them (load.c: one object or
+ * a top-level array of them; cw_class_matches for "class"): its Apps and Alerts, each
+ * as {"cls": n, "obj": object} appended to *found when found is not NULL. Returns
+ * whether the text holds keys: an App, an Alert, or any object with a secret option.
+ */
+static bool file_key_objects(const char *text, json_t *found)
+{
+	static const enum cfg_class key_classes[] = { CLASS_APP, CLASS_ALERT };
+	struct arena a;
+	struct j5_node *root;
+	struct j5_error je;
+	bool keys = false;
+
+	arena_init(&a);
+	if (text && json5_parse(text, strlen(text), &a, &root, &je)) {
+		size_t n = root->type == J5_ARRAY ? root->n : 1;
+		for (size_t i = 0; i < n; i++) {
+			const struct j5_node *o = root->type == J5_ARRAY ? root->items[i] : root;
+			const struct j5_member *cm, *om;
+			if (o->type != J5_OBJECT)
+				continue;
+			cm = j5_member(o, "class");
+			om = j5_member(o, "options");
+			for (size_t c = 0; cm && cm->value->type == J5_STRING && c < ARRAY_SIZE(key_classes); c++)
+				if (cw_class_matches(cm->value->str, cm->value->len, key_classes[c])) {
+					keys = true;
+					if (found)
+						json_array_append_new(found, json_pack("{s:i,s:o}", "cls", (int)key_classes[c],
+										       "obj", cw_j5_to_json(o)));
+				}
+			for (size_t k = 0; om && om->value->type == J5_OBJECT && k < om->value->n; k++)
+				keys = keys || catalog_option_sensitive(om->value->members[k].key);
+		}
+	}
+	arena_release(&a);
+	return keys;
+}
+
+bool config_file_holds_keys(const char *rel, const char *text)
+{
+	if (!strncmp(rel, "apps/", 5) || !strncmp(rel, "alerts/", 7))
+		return true;
+	return file_key_objects(text, NULL);
+}
+
+/* The object of class cls and id in found (file_key_objects), or NULL. */
+static json_t *key_object(json_t *found, int cls, const char *id)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(found, i, e) {
+		json_t *o = json_object_get(e, "obj");
+		const char *oid = json_string_value(json_object_get(o, "id"));
+		if (json_integer_value(json_object_get(e, "cls")) == cls && id && oid && !strcmp(oid, id))
+			return o;
+	}
+	return NULL;
+}
+
+/* config_file_write's guard (config/write.h): old is the file's text on disk. */
+static enum jerr file_guard(const char *dir, const char *rel, const char *old, const char *text,
+			    const struct config_opts *opts, const struct cfg_file_guard *guard, struct jerror *err)
+{
+	json_t *before = json_array(), *after = json_array(), *e;
+	bool keys = file_key_objects(old, before);
+	enum jerr rc = JERR_OK;
+	size_t i;
+
+	keys = file_key_objects(text, after) || keys; /* both parsed: after is needed below */
+	keys = keys || config_file_holds_keys(rel, NULL);
+	if (keys && !guard->keys) {
+		rc = jerror_set(err, JERR_AUTH, "config file \"%s\" holds keys: only an admin may change it", rel);
+		jerror_detail(err, "it defines an App or an Alert, or an object with a secret option, before or after "
+				   "the change");
+		jerror_hint(err, "ask an admin to make the change");
+		goto out;
+	}
+	json_array_foreach(after, i, e) {
+		int cls = (int)json_integer_value(json_object_get(e, "cls"));
+		json_t *now = json_object_get(e, "obj");
+		json_t *was = key_object(before, cls, json_string_value(json_object_get(now, "id")));
+		json_t *masked;
+		if (was && json_equal(was, now))
+			continue; /* left as it was: the operator's */
+		masked = was ? json_deep_copy(was) : NULL;
+		if (masked)
+			cw_mask_secrets(masked, (enum cfg_class)cls);
+		rc = cls == CLASS_ALERT ? config_guard_alert(dir, opts, guard->state_path, masked, now, err)
+					: config_guard_app(dir, opts, guard->state_path, masked, now, err);
+		json_decref(masked);
+		if (rc)
+			break;
+	}
+out:
+	json_decref(before);
+	json_decref(after);
+	return rc;
+}
+
 enum jerr config_file_write(const char *dir, const char *rel, const char *text, const struct config_opts *opts,
-			    bool allow_invalid, struct cfg_write_result *res, struct jerror *err)
+			    const struct cfg_file_guard *guard, bool allow_invalid, struct cfg_write_result *res,
+			    struct jerror *err)
 {
 	struct path_list pl = { NULL, 0, 0 };
 	struct strbuf path = STRBUF_INIT;
@@ -726,6 +828,16 @@ enum jerr config_file_write(const char *dir, const char *rel, const char *text, 
 		jerror_detail(err, "only the files the loader reads can be changed here; new objects are made in their forms");
 		goto out;
 	}
+	strbuf_addf(&path, "%s/%s", real, rel);
+	if (guard) {
+		char *old = NULL;
+		size_t len;
+		if (!(rc = cw_read_whole(path.buf, &old, &len, err)))
+			rc = file_guard(dir, rel, old, text, opts, guard, err);
+		free(old);
+		if (rc)
+			goto out;
+	}
 	/* staged: the whole directory with the new text, loaded as `joey validate` would */
 	if ((rc = stage_change(real, &pl, rel, text, &stage, err)) ||
 	    (rc = cw_stage_opts_for(dir, opts, &stage_opts, &root_dir, err)))
@@ -745,7 +857,6 @@ enum jerr config_file_write(const char *dir, const char *rel, const char *text, 
 		cfg = NULL;
 		goto out;
 	}
-	strbuf_addf(&path, "%s/%s", real, rel);
 	if (stat(path.buf, &st) == 0)
 		mode = st.st_mode & 07777;
 	if ((rc = cw_write_atomic(path.buf, text, strlen(text), mode, err)))

@@ -107,12 +107,40 @@ enum jerr config_read_object(const char *dir, enum cfg_class cls, const char *id
  * already broken, being repaired) the file is written anyway and JERR_OK returned with
  * res->cfg holding the errors (res->cfg->n_errors). JERR_OK: res->cfg is the config
  * after the write, res->file the path.
+ *
+ * guard (borrowed; NULL: none, the file's owner writing) is joey serve's: before
+ * anything is staged, under the directory lock, the file's text on disk and the new
+ * text are parsed as the loader parses them (JSON5; "class" trimmed, any case), and
+ *  - without guard->keys, a file whose old or new text holds keys
+ *    (config_file_holds_keys) is refused: JERR_AUTH, nothing written;
+ *  - every App and Alert of the new text that is not the same as before (same class
+ *    and id in the old text, equal JSON) goes through config_guard_app or
+ *    config_guard_alert (config/guard.h) as if it were sent to config_write: before
+ *    is the object of that id in the old text with its literal secrets masked as
+ *    config_read_object masks them (NULL when the file did not hold it), after the
+ *    object as the new text holds it. A refusal is JERR_USAGE with err as the guard
+ *    set it, nothing written.
  */
+struct cfg_file_guard {
+	bool keys;              /* the writer may add, change or remove objects holding keys (an admin) */
+	const char *state_path; /* the state store, for the guards (a path or URL; may be NULL) */
+};
+
 enum jerr config_files_list(const char *dir, char ***files, size_t *n, struct jerror *err) JOEY_WUR;
 void config_files_free(char **files, size_t n);
 enum jerr config_file_read(const char *dir, const char *rel, char **text, struct jerror *err) JOEY_WUR;
 enum jerr config_file_write(const char *dir, const char *rel, const char *text, const struct config_opts *opts,
-			    bool allow_invalid, struct cfg_write_result *res, struct jerror *err) JOEY_WUR;
+			    const struct cfg_file_guard *guard, bool allow_invalid, struct cfg_write_result *res,
+			    struct jerror *err) JOEY_WUR;
+
+/*
+ * Does config file rel with text (both borrowed; text may be NULL) hold keys, so that
+ * only an admin may read or change it? True when it lies under apps/ or alerts/, or
+ * its text, parsed as the loader parses it, defines an App or an Alert or an object
+ * with a secret option (catalog_option_sensitive). A text that does not parse defines
+ * nothing (the loader reads nothing from it).
+ */
+bool config_file_holds_keys(const char *rel, const char *text);
 
 /* "apps", "models", ... <-> enum cfg_class; false if unknown. */
 bool cfg_class_from_dir(const char *name, enum cfg_class *out);

@@ -6,46 +6,21 @@
  * is audited, and a valid result is installed at once (repair mode ends). Outside repair
  * mode a save must leave the config valid (422 otherwise, nothing written).
  *
- * Roles: editors read and write files; a file that holds an App (before or after the
- * change) needs an admin, as app writes do (apps hold the keys: an editor must not move
- * a key to another endpoint by editing text).
+ * Roles: editors read and write files; a file that holds keys (config_file_holds_keys:
+ * an App, an Alert or an object with a secret option, as the loader parses the file,
+ * before or after the change) needs an admin to read and to write, as app and alert
+ * writes do. Every App and Alert a save adds or changes goes through the same guards as
+ * config writes (config/guard.h, run by config_file_write under the directory lock):
+ * an admin cannot point a key at a host or file the API could not.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base/log.h"
 #include "base/strbuf.h"
 #include "config/write.h"
 #include "server/serverp.h"
-
-/* Does the text define an App ("class": "App" in any quoting and case), or is it under apps/? */
-static bool holds_app(const char *rel, const char *text)
-{
-	if (!strncmp(rel, "apps/", 5))
-		return true;
-	for (const char *p = text; p && *p; p++) {
-		if (strncasecmp(p, "class", 5))
-			continue;
-		const char *q = p + 5;
-		if (*q == '"' || *q == '\'')
-			q++;
-		while (isspace((unsigned char)*q))
-			q++;
-		if (*q++ != ':')
-			continue;
-		while (isspace((unsigned char)*q))
-			q++;
-		if (*q != '"' && *q != '\'')
-			continue;
-		char quote = *q++;
-		if (!strncasecmp(q, "app", 3) && q[3] == quote)
-			return true;
-	}
-	return false;
-}
 
 /* Errors per file of the current config error, as {file: n}. Under no lock. */
 static json_t *errors_by_file(struct server *s)
@@ -81,9 +56,9 @@ void api_files(struct req *r, struct reply *out)
 	for (size_t i = 0; i < n; i++) {
 		char *text = NULL;
 		struct jerror e = JERROR_INIT;
-		bool app = !strncmp(files[i], "apps/", 5);
+		bool app = config_file_holds_keys(files[i], NULL);
 		if (!app && !config_file_read(r->s->opts.config_dir, files[i], &text, &e))
-			app = holds_app(files[i], text);
+			app = config_file_holds_keys(files[i], text);
 		free(text);
 		jerror_release(&e);
 		json_array_append_new(a, json_pack("{s:s,s:b,s:I}", "path", files[i], "admin_only", app, "errors",
@@ -107,7 +82,7 @@ void api_file(struct req *r, struct reply *out)
 	struct jerror err = JERROR_INIT;
 	if (config_file_read(r->s->opts.config_dir, r->params[0], &text, &err)) {
 		reply_jerror(out, err.code == JERR_USAGE ? 404 : 500, &err);
-	} else if (!holds_app(r->params[0], text) || auth_allows(r, out, ROLE_ADMIN)) {
+	} else if (!config_file_holds_keys(r->params[0], text) || auth_allows(r, out, ROLE_ADMIN)) {
 		reply_json(out, 200, json_pack("{s:s,s:s}", "path", r->params[0], "text", text));
 	}
 	free(text);
@@ -137,12 +112,17 @@ void act_file_write(struct req *r, struct reply *out)
 		reply_jerror(out, err.code == JERR_USAGE ? 404 : 500, &err);
 		goto done;
 	}
-	if ((holds_app(r->params[0], old) || holds_app(r->params[0], text)) && !auth_allows(r, out, ROLE_ADMIN))
-		goto done;
 	pthread_mutex_lock(&r->s->lock);
 	bool repair = r->s->repair;
 	pthread_mutex_unlock(&r->s->lock);
-	enum jerr rc = config_file_write(r->s->opts.config_dir, r->params[0], text, &r->s->opts.cfg, repair, &res, &err);
+	/* who may touch keys, and the guards of config writes: decided on the parsed file */
+	struct cfg_file_guard guard = { .keys = r->who.role >= ROLE_ADMIN, .state_path = r->s->opts.state_path };
+	enum jerr rc = config_file_write(r->s->opts.config_dir, r->params[0], text, &r->s->opts.cfg, &guard, repair,
+					 &res, &err);
+	if (rc == JERR_AUTH) {
+		reply_jerror(out, 403, &err);
+		goto done;
+	}
 	if (rc == JERR_CONFIG && res.cfg) {
 		json_t *j = json_pack("{s:s,s:s,s:s,s:o}", "error", "the change would make the config invalid", "detail",
 				      err.msg.buf, "hint", "nothing was written; see diagnostics", "diagnostics",
@@ -151,7 +131,8 @@ void act_file_write(struct req *r, struct reply *out)
 		goto done;
 	}
 	if (rc) {
-		reply_jerror(out, rc == JERR_USAGE ? 404 : 500, &err);
+		/* JERR_USAGE: no such file (404), or a guard's refusal (400, as config writes) */
+		reply_jerror(out, rc != JERR_USAGE ? 500 : strstr(err.msg.buf, "does not exist") ? 404 : 400, &err);
 		goto done;
 	}
 	bool valid = res.cfg && !res.cfg->n_errors;

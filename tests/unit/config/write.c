@@ -1367,7 +1367,7 @@ static void test_missing_dir(void **state)
 	assert_string_equal(err.msg.buf, want.buf);
 	cfg_batch_result_release(&bres);
 	jerror_release(&err);
-	assert_int_equal(config_file_write(dir, "models.json", "[]", &f->opts, false, &res, &err), JERR_CONFIG);
+	assert_int_equal(config_file_write(dir, "models.json", "[]", &f->opts, NULL, false, &res, &err), JERR_CONFIG);
 	assert_string_equal(err.msg.buf, want.buf);
 	cfg_write_result_release(&res);
 	jerror_release(&err);
@@ -1387,7 +1387,7 @@ static void test_missing_dir(void **state)
 	assert_string_equal(err.msg.buf, want.buf);
 	cfg_batch_result_release(&bres);
 	jerror_release(&err);
-	assert_int_equal(config_file_write(under, "models.json", "[]", &f->opts, false, &res, &err), JERR_IO);
+	assert_int_equal(config_file_write(under, "models.json", "[]", &f->opts, NULL, false, &res, &err), JERR_IO);
 	assert_string_equal(err.msg.buf, want.buf);
 	cfg_write_result_release(&res);
 	jerror_release(&err);
@@ -1521,6 +1521,110 @@ static void test_batch_approve(void **state)
 
 
 /* Secrets in a batch: moved to the secrets file only when the whole batch is written; put back on a rollback. */
+/*
+ * The file editor's guard (config_file_write with a cfg_file_guard): decided on the
+ * file as the loader parses it, before and after. Each refusal leaves the file as it was.
+ */
+static enum jerr file_write(struct fixture *f, const char *rel, const char *text, bool admin, struct jerror *err)
+{
+	struct cfg_file_guard g = { .keys = admin };
+	struct cfg_write_result res;
+	char *before = file_text(f, rel);
+	enum jerr rc = config_file_write(f->dir, rel, text, &f->opts, &g, false, &res, err);
+	char *after = file_text(f, rel);
+	if (rc)
+		assert_string_equal(after, before);
+	cfg_write_result_release(&res);
+	free(before);
+	free(after);
+	return rc;
+}
+
+/* text with its first from replaced by to, into *t (from must be there) */
+static void set_replaced(struct strbuf *t, const char *text, const char *from, const char *to)
+{
+	const char *at = strstr(text, from);
+	assert_non_null(at);
+	strbuf_reset(t);
+	strbuf_add(t, text, (size_t)(at - text));
+	strbuf_addstr(t, to);
+	strbuf_addstr(t, at + strlen(from));
+}
+
+static void test_file_guard(void **state)
+{
+	struct fixture *f = *state;
+	struct jerror err = JERROR_INIT;
+	char *group = file_text(f, "groups/high_value.json"), *braze = file_text(f, "apps/braze.json");
+	struct strbuf t = STRBUF_INIT;
+	/* an App or an Alert in a file an editor may otherwise change, however the loader reads its class */
+	static const char *const sneaked[] = {
+		"{\"id\":\"evil\",\"class\":\" App\",\"type\":\"braze\",\"options\":{\"apiKey\":\"DEMO_BRAZE_API_KEY\","
+		"\"restEndpoint\":\"http://127.0.0.1:14711\"}}",
+		"{id:'evil',class /*c*/ : \"\\u0041pp\",type:'braze',options:{apiKey:'k',restEndpoint:'http://127.0.0.1:14711'}}",
+		"{\"id\":\"evil\",\"class\":\"Ap\\\np\",\"type\":\"braze\",\"options\":{\"apiKey\":\"k\","
+		"\"restEndpoint\":\"http://127.0.0.1:14711\"}}",
+		"{\"id\":\"leak\",\"class\":\"alert\",\"type\":\"email\",\"triggers\":{\"runFailed\":true},"
+		"\"options\":{\"host\":\"127.0.0.1\",\"to\":\"x@example.com\",\"password\":\"${MY_ENV_KEY}\"}}",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(sneaked); i++) {
+		strbuf_reset(&t);
+		strbuf_addf(&t, "[%s, %s]", group, sneaked[i]);
+		assert_true(config_file_holds_keys("groups/high_value.json", t.buf));
+		assert_int_equal(file_write(f, "groups/high_value.json", t.buf, false, &err), JERR_AUTH);
+		assert_contains(err.msg.buf, "only an admin may change it");
+		jerror_release(&err);
+	}
+	/* reading: apps and alerts, and any object with a secret option, are an admin's */
+	assert_false(config_file_holds_keys("groups/high_value.json", group));
+	assert_true(config_file_holds_keys("apps/braze.json", NULL));
+	assert_true(config_file_holds_keys("alerts/ops.json", "{}"));
+	assert_true(config_file_holds_keys("x.json", "{\"id\":\"s\",\"class\":\"Source\",\"options\":{\"password\":\"p\"}}"));
+	assert_false(config_file_holds_keys("x.json", "{\"id\":\"s\",\"class\":\"App\" broken"));
+	/* an editor's change that holds no key is saved */
+	set_replaced(&t, group, "High Value", "Higher Value");
+	assert_int_equal(file_write(f, "groups/high_value.json", t.buf, false, &err), JERR_OK);
+	/* an editor cannot change (or empty) an app's file either */
+	assert_int_equal(file_write(f, "apps/braze.json", "[]", false, &err), JERR_AUTH);
+	jerror_release(&err);
+
+	/* an admin: the guards of config writes, on what the change adds or changes */
+	set_replaced(&t, braze, "http://127.0.0.1:4710", "http://127.0.0.1:14711");
+	free(braze);
+	braze = strbuf_detach(&t, NULL);
+	set_replaced(&t, braze, "\"DEMO_BRAZE_API_KEY\"", "\"a-new-key\"");
+	assert_int_equal(file_write(f, "apps/braze.json", t.buf, true, &err), JERR_USAGE);
+	assert_contains(err.msg.buf, "is not a Braze REST endpoint");
+	jerror_release(&err);
+	f->opts.allow_endpoints = "http://127.0.0.1:14711";
+	assert_int_equal(file_write(f, "apps/braze.json", t.buf, true, &err), JERR_OK);
+	f->opts.allow_endpoints = NULL;
+	free(braze);
+	braze = file_text(f, "apps/braze.json");
+	set_replaced(&t, braze, "\"Braze\"", "\"Braze (renamed)\"");
+	assert_int_equal(file_write(f, "apps/braze.json", t.buf, true, &err), JERR_OK); /* the endpoint stays */
+	char *data = path_join(f->root, "data");
+	assert_int_equal(mkdir(data, 0755), 0);
+	free(data);
+	f->opts.data_dir = "data";
+	assert_int_equal(file_write(f, "apps/demo_db.json",
+				    "{\"id\":\"demo_db\",\"class\":\"App\",\"type\":\"sqlite\",\"options\":{\"file\":\"/etc/passwd\"}}",
+				    true, &err),
+			 JERR_USAGE);
+	assert_contains(err.msg.buf, "cannot be used through the API");
+	jerror_release(&err);
+	f->opts.data_dir = NULL;
+	strbuf_reset(&t);
+	strbuf_addf(&t, "[%s, %s]", group, sneaked[3]);
+	assert_int_equal(file_write(f, "groups/high_value.json", t.buf, true, &err), JERR_USAGE);
+	assert_contains(err.msg.buf, "reference");
+	jerror_release(&err);
+	strbuf_release(&t);
+	free(group);
+	free(braze);
+}
+
 static void test_batch_secrets(void **state)
 {
 	struct fixture *f = *state;
@@ -1598,6 +1702,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_approve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_guard, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
