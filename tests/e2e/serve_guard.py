@@ -8,13 +8,17 @@ an attacker's host:
 - the Braze key cannot be redirected: a new restEndpoint needs the key again, and must
   be Braze's or one the operator allowed (JOEY_ALLOW_ENDPOINTS);
 - a CSV app set through the API reads only files in the data directory (default
-  data/ in the project root), and the columns of a file outside it are never listed."""
+  data/ in the project root), and the columns of a file outside it are never listed;
+- the config file editor (PUT /api/v1/files/...) is held to the same rules, decided on
+  the file as the loader parses it: an editor can neither add an App or an Alert to a
+  file however its "class" is spelled, nor read a file holding one; an admin's App
+  changes go through the same guards."""
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_lib import TMP, Server, Sim, check, dir_digest, finish, small_config  # noqa: E402
+from serve_lib import TMP, Server, SessionClient, Sim, check, dir_digest, finish, small_config  # noqa: E402
 
 KEY = "test-key"
 sim = Sim()
@@ -169,6 +173,70 @@ r = call("POST", "/api/v1/plan", {"destination": "ext_d"})
 check("unknown column, file outside it (the operator's): no column listed",
       r.status >= 400 and "no_such_col" in r.raw and "SECRET-HEADER" not in r.raw
       and "not listed" in r.raw, r)
+
+# ---- 4. the config file editor: decided on the parsed file, the same guards ----
+r = call("POST", "/api/v1/users", {"name": "erin", "role": "editor", "password": "erin password 1"})
+check("an editor is added", r.status == 201, r)
+ed = SessionClient(srv)
+r = ed.call("POST", "/api/v1/session", {"user": "erin", "password": "erin password 1"})
+check("the editor signs in", r.status == 200, r)
+with open(os.path.join(cfg, "groups", "big.json")) as f:
+    group_text = f.read()
+group = json.loads(group_text)
+d_obj = get_obj("destinations", "d")
+evil_d = dict(d_obj, id="evil_d", appId="evil")
+evil_app = {"id": "evil", "class": " App", "type": "braze",
+            "options": {"apiKey": "${BRAZE_KEY}", "restEndpoint": evil.url}}
+sneaked = {
+    'the class " App"': json.dumps([group, evil_app, evil_d]),
+    "a JSON5 escaped class after a comment": "[%s, {id: 'evil', class /*c*/ : \"\\u0041pp\", type: 'braze', "
+    "options: {apiKey: '${BRAZE_KEY}', restEndpoint: '%s'}}, %s]" % (json.dumps(group), evil.url, json.dumps(evil_d)),
+    "an Alert": json.dumps([group, {"id": "leak", "class": "Alert", "type": "email", "triggers": {"runFailed": True},
+                                    "options": {"host": "127.0.0.1", "port": int(evil.url.rsplit(":", 1)[1]),
+                                                "to": "x@example.com", "password": "${BRAZE_KEY}"}}]),
+}
+for what, text in sneaked.items():
+    before = dir_digest(cfg)
+    r = ed.call("PUT", "/api/v1/files/groups%2Fbig.json", {"text": text})
+    check("editor, file editor, %s: 403, nothing written" % what,
+          r.status == 403 and "only an admin" in r.raw and dir_digest(cfg) == before, r.raw[:400])
+renamed = group_text.replace('"Big n"', '"Big n (renamed)"')
+r = ed.call("PUT", "/api/v1/files/groups%2Fbig.json", {"text": renamed})
+check("editor, file editor, a group without keys: saved", r.status == 200 and r.json["valid"] is True, r.raw[:400])
+ops = os.path.join(cfg, "groups", "ops.json")  # not under alerts/: the parsed class decides
+with open(ops, "w") as f:
+    f.write('{"id": "ops", "class": "alert ", "type": "email", "options": {"host": "smtp.example.com", '
+            '"password": "SMTP-SECRET-4711"}}')
+r = ed.call("GET", "/api/v1/files/groups%2Fops.json")
+check("editor: a file holding an Alert is not readable (403)", r.status == 403 and "SMTP-SECRET" not in r.raw, r.raw[:400])
+r = ed.call("GET", "/api/v1/files")
+listed = {x["path"]: x for x in r.json["files"]} if r.status == 200 else {}
+check("and the list says it needs an admin", listed.get("groups/ops.json", {}).get("admin_only") is True, r.raw[:400])
+r = call("GET", "/api/v1/files/groups%2Fops.json")
+check("an admin reads it", r.status == 200 and "SMTP-SECRET" in r.raw, r.raw[:400])
+os.remove(ops)
+
+braze_text = call("GET", "/api/v1/files/apps%2Fbraze.json").json["text"]
+moved = json.loads(braze_text)
+moved["options"].update(restEndpoint=evil.url, apiKey="a-new-key-for-evil")
+before = dir_digest(cfg)
+r = call("PUT", "/api/v1/files/apps%2Fbraze.json", {"text": json.dumps(moved)})
+check("admin, file editor, a restEndpoint not allowed: 400, nothing written",
+      r.status == 400 and "is not a Braze REST endpoint" in r.raw and dir_digest(cfg) == before, r)
+files_text = call("GET", "/api/v1/files/apps%2Ffiles.json").json["text"]
+bad = json.loads(files_text)
+bad["options"]["file"] = os.path.join(outside, "private.csv")
+r = call("PUT", "/api/v1/files/apps%2Ffiles.json", {"text": json.dumps(bad)})
+check("admin, file editor, an app file outside the data directory: 400, nothing written",
+      r.status == 400 and "outside the data directory" in r.raw and dir_digest(cfg) == before, r)
+renamed = json.loads(braze_text)
+renamed["name"] = "Braze (edited as a file)"
+r = call("PUT", "/api/v1/files/apps%2Fbraze.json", {"text": json.dumps(renamed, indent=2)})
+check("admin, file editor, other changes to the app: saved", r.status == 200 and r.json["valid"] is True, r)
+r = call("POST", "/api/v1/apps/braze/test")
+check("and the key still goes to the simulator", r.status == 200 and r.json["ok"] is True, r)
+check("the attacker's host never got a request", evil.get("/_sim/stats")["requests_total"] == 0,
+      evil.get("/_sim/stats"))
 
 check("no answer held the key", not any(KEY in a for a in answers),
       [a for a in answers if KEY in a][:2])
