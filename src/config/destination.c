@@ -273,6 +273,23 @@ static void link_dest_mapping_entry(struct loader *ld, struct dest_x *dx, const 
 		ld_err(ld, w, e->line, e->col, field, NULL, "Braze field name is longer than 255 characters");
 		return;
 	}
+	/*
+	 * Names that are not attributes in a /users/track object: joey writes groups (from
+	 * destinationGroupMemberships, as Grouparoo did) and _update_existing_only itself,
+	 * the others are Braze's flags, identifiers (one per object: external_id) and its
+	 * subscription array; a copy from data made a duplicate key or a rejected object.
+	 */
+	static const char *const reserved[] = { "groups", "subscription_groups", "_update_existing_only",
+						"_merge_objects", "push_token_import", "braze_id", "user_alias" };
+	for (size_t r = 0; r < sizeof(reserved) / sizeof(reserved[0]); r++)
+		if (!strcmp(e->key, reserved[r])) {
+			ld_err(ld, w, e->line, e->col, field,
+			       !strcmp(e->key, "groups") ? "joey sends groups from destinationGroupMemberships; "
+							 "map the property under another name"
+							 : "map the property under another name",
+			       "Braze field \"%s\" is not an attribute joey can send from a property", e->key);
+			return;
+		}
 	if (!ld_id_str(ld, w, e->value, field, "property"))
 		return;
 	px = ld_resolve(ld, w, e, e->value->str, field, CLASS_PROPERTY, props, n_props);
