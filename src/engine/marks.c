@@ -49,14 +49,53 @@ enum jerr marks_primary_schedule(const struct config *cfg, const struct cfg_mode
 	return JERR_OK;
 }
 
-/* Where a load takes the schedules' marks from: the state store, or a job's marks. */
-typedef enum jerr (*mark_get_fn)(void *ctx, const char *schedule_id, struct strbuf *value, bool *found,
-				 struct jerror *err);
-
-static enum jerr mark_from_store(void *ctx, const char *schedule_id, struct strbuf *value, bool *found,
-				 struct jerror *err)
+void marks_basis(const struct cfg_schedule *sc, struct strbuf *out)
 {
-	return state_mark_get(ctx, schedule_id, value, found, err);
+	const char *col = cfg_options_str(&sc->options, "column");
+	strbuf_reset(out);
+	strbuf_addf(out, "source %s, column %s", sc->source ? sc->source->id : "", col ? col : "");
+}
+
+enum jerr marks_store(struct state *st, const struct cfg_schedule *sc, const char *value, struct jerror *err)
+{
+	struct strbuf basis = STRBUF_INIT;
+	marks_basis(sc, &basis);
+	enum jerr rc = state_mark_set(st, sc->id, value, basis.buf, err);
+	strbuf_release(&basis);
+	return rc;
+}
+
+enum jerr marks_store_id(struct state *st, const struct config *cfg, const char *schedule_id, const char *value,
+			 struct jerror *err)
+{
+	for (size_t i = 0; i < cfg->n_schedules; i++)
+		if (!strcmp(cfg->schedules[i]->id, schedule_id))
+			return marks_store(st, cfg->schedules[i], value, err);
+	return state_mark_set(st, schedule_id, value, NULL, err); /* gone from the config */
+}
+
+/*
+ * Where a load takes the schedules' marks from: the state store, or a job's marks.
+ * *other: a mark was stored but for another basis (a changed column), so not found.
+ */
+typedef enum jerr (*mark_get_fn)(void *ctx, const struct cfg_schedule *sc, struct strbuf *value, bool *found,
+				 bool *other, struct jerror *err);
+
+static enum jerr mark_from_store(void *ctx, const struct cfg_schedule *sc, struct strbuf *value, bool *found,
+				 bool *other, struct jerror *err)
+{
+	struct strbuf stored = STRBUF_INIT, now = STRBUF_INIT;
+	enum jerr rc = state_mark_get(ctx, sc->id, value, &stored, found, err);
+	marks_basis(sc, &now);
+	/* a mark stored before bases were (empty) is taken as it is */
+	if (!rc && *found && stored.len && strcmp(stored.buf, now.buf)) {
+		*found = false;
+		*other = true;
+		strbuf_reset(value);
+	}
+	strbuf_release(&stored);
+	strbuf_release(&now);
+	return rc;
 }
 
 static enum jerr load_marks(const struct config *cfg, const struct cfg_model *model, mark_get_fn get, void *ctx,
@@ -64,6 +103,7 @@ static enum jerr load_marks(const struct config *cfg, const struct cfg_model *mo
 {
 	size_t n = model->n_sources;
 	const struct cfg_schedule *whole = NULL; /* a schedule that re-reads its whole source */
+	const struct cfg_schedule *moved = NULL; /* one whose mark is of another column */
 	size_t n_sched = 0, n_marked = 0;
 	enum jerr rc;
 
@@ -101,10 +141,12 @@ static enum jerr load_marks(const struct config *cfg, const struct cfg_model *mo
 		m->sched[i] = sc;
 		m->column[i] = col;
 		n_sched++;
-		bool found = false;
-		if ((rc = get(ctx, sc->id, &m->mark[i], &found, err)))
+		bool found = false, other = false;
+		if ((rc = get(ctx, sc, &m->mark[i], &found, &other, err)))
 			return rc;
 		n_marked += found;
+		if (other && !moved)
+			moved = sc;
 	}
 	m->any = n_sched > 0;
 	/* per-source tracking only when a secondary source has a schedule (it keeps the
@@ -124,6 +166,9 @@ static enum jerr load_marks(const struct config *cfg, const struct cfg_model *mo
 			snprintf(m->why, sizeof(m->why), "schedule \"%s\" is not incremental", whole->id);
 		else if (n_sched && !m->sched[0])
 			snprintf(m->why, sizeof(m->why), "the primary source has no incremental schedule");
+		else if (moved)
+			snprintf(m->why, sizeof(m->why), "schedule \"%s\" reads another column than its mark is of",
+				 moved->id);
 		else if (n_marked < n_sched)
 			snprintf(m->why, sizeof(m->why), "no mark yet");
 		return JERR_OK;
@@ -168,12 +213,13 @@ struct job_marks_ctx {
 	json_t *marks;
 };
 
-static enum jerr mark_from_job(void *ctx, const char *schedule_id, struct strbuf *value, bool *found,
-			       struct jerror *err)
+static enum jerr mark_from_job(void *ctx, const struct cfg_schedule *sc, struct strbuf *value, bool *found,
+			       bool *other, struct jerror *err)
 {
 	struct job_marks_ctx *j = ctx;
-	json_t *v = json_object_get(j->marks, schedule_id);
+	json_t *v = json_object_get(j->marks, sc->id); /* checked against their basis when queued */
 	(void)err;
+	(void)other;
 	*found = json_is_string(v);
 	if (*found)
 		strbuf_add(value, json_string_value(v), json_string_length(v));
@@ -208,7 +254,7 @@ void model_marks_save(struct model_marks *m, struct state *st)
 		if (!m->sched[i] || !m->seen[i].len)
 			continue;
 		struct jerror e = JERROR_INIT;
-		if (state_mark_set(st, m->sched[i]->id, m->seen[i].buf, &e))
+		if (marks_store(st, m->sched[i], m->seen[i].buf, &e))
 			log_error("%s (the next run reads the same rows again)", e.msg.buf);
 		else
 			m->saved[i] = true;

@@ -87,6 +87,19 @@ enum jerr model_marks_load_job(const struct config *cfg, const struct cfg_model 
  */
 enum jerr marks_primary_schedule(const struct config *cfg, const struct cfg_model *model,
 				 const struct cfg_schedule **out, struct jerror *err) JOEY_WUR;
+/*
+ * A mark's basis (into out, reset first): what its value was read from, sc's source and
+ * column. A stored mark of another basis is not used (the column changed: its values
+ * say nothing about this one), as Grouparoo reset a schedule's marks when its options
+ * changed; the read is then a full one. A mark stored without a basis is used.
+ */
+void marks_basis(const struct cfg_schedule *sc, struct strbuf *out);
+/* Store value (borrowed) as sc's mark, with its basis. */
+enum jerr marks_store(struct state *st, const struct cfg_schedule *sc, const char *value,
+		      struct jerror *err) JOEY_WUR;
+/* marks_store of the schedule of cfg called schedule_id (without a basis if there is none). */
+enum jerr marks_store_id(struct state *st, const struct config *cfg, const char *schedule_id, const char *value,
+			 struct jerror *err) JOEY_WUR;
 /* Store every schedule's seen value as its mark (errors are logged, not returned). */
 void model_marks_save(struct model_marks *m, struct state *st);
 void model_marks_release(struct model_marks *m);

@@ -80,7 +80,7 @@ static void save_marks(struct run *r, const struct config *cfg, struct state *st
 		if (!ok)
 			continue;
 		struct jerror e = JERROR_INIT;
-		if (state_mark_set(st, rm->schedule->id, rm->seen.buf, &e))
+		if (marks_store(st, rm->schedule, rm->seen.buf, &e))
 			log_error("%s (the next run reads the same rows again)", e.msg.buf);
 		else
 			rm->mark_saved = true;

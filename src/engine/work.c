@@ -759,13 +759,13 @@ static enum jerr close_job(const struct config *cfg, struct state *st, const str
 	if (s.per_schedule && ok && s.read_ok && !s.seen_bad && all_dests) {
 		/* each schedule's mark: the largest value its source showed in any item */
 		for (size_t i = 0; i < s.n_scheds; i++) {
-			if ((rc = state_mark_set(st, s.scheds[i].schedule_id, s.scheds[i].seen.buf, err)))
+			if ((rc = marks_store_id(st, cfg, s.scheds[i].schedule_id, s.scheds[i].seen.buf, err)))
 				goto out;
 			strbuf_addf(&set, "%s%s=%s", set.len ? ", " : "", s.scheds[i].schedule_id, s.scheds[i].seen.buf);
 		}
 		mark = set.len ? set.buf : NULL;
 	} else if (!s.per_schedule && it->schedule_id.len && ok && s.read_ok && s.seen.len && all_dests) {
-		if ((rc = state_mark_set(st, it->schedule_id.buf, s.seen.buf, err)))
+		if ((rc = marks_store_id(st, cfg, it->schedule_id.buf, s.seen.buf, err)))
 			goto out;
 		mark = s.seen.buf;
 	}

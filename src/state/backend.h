@@ -254,10 +254,11 @@ struct state_ops {
 	enum jerr (*lock_del)(struct state *st, const char *dest_id, struct jerror *err);
 
 	/* ---- marks ---- */
+	/* basis: the mark's basis (state_mark_get/set); NULL: not wanted / not stored */
 	enum jerr (*mark_get)(struct state *st, const char *schedule_id, struct strbuf *value,
-			      bool *found, struct jerror *err);
+			      struct strbuf *basis, bool *found, struct jerror *err);
 	enum jerr (*mark_set)(struct state *st, const char *schedule_id, const char *value,
-			      int64_t now, struct jerror *err);
+			      const char *basis, int64_t now, struct jerror *err);
 
 	/* ---- export and import (see state_dump, state_load_row) ---- */
 	enum jerr (*dump)(struct state *st, state_dump_fn fn, void *ctx, struct jerror *err);

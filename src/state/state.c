@@ -581,22 +581,24 @@ void state_hash(const void *data, size_t len, unsigned char out[STATE_HASH_LEN])
 /* ---- marks ---- */
 
 enum jerr state_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
-			 bool *found, struct jerror *err)
+			 struct strbuf *basis, bool *found, struct jerror *err)
 {
 	*found = false;
 	strbuf_reset(value);
+	if (basis)
+		strbuf_reset(basis);
 	if (st->version < 2)
 		return JERR_OK; /* an older store opened read-only: no marks table yet */
-	return st->ops->mark_get(st, schedule_id, value, found, err);
+	return st->ops->mark_get(st, schedule_id, value, basis, found, err);
 }
 
 enum jerr state_mark_set(struct state *st, const char *schedule_id, const char *value,
-			 struct jerror *err)
+			 const char *basis, struct jerror *err)
 {
 	enum jerr ret;
 	if ((ret = state_refuse_readonly(st, err)))
 		return ret;
-	return st->ops->mark_set(st, schedule_id, value, state_now_ms(), err);
+	return st->ops->mark_set(st, schedule_id, value, basis, state_now_ms(), err);
 }
 
 /* ---- export and import ---- */

@@ -357,14 +357,22 @@ void state_lock_release(struct state *st, const char *dest_id);
 /* ---- high-water marks of incremental schedules (docs/config.md) ---- */
 
 /*
- * The mark of schedule_id (borrowed): *found and its text in value (reset first).
- * Not found when none was stored, also in a store older than schema version 2.
+ * The mark of schedule_id (borrowed): *found and its text in value (reset first), and
+ * when basis is not NULL, the basis stored with it in basis (reset first; empty when
+ * none was: a mark stored before bases were). Not found when none was stored, also in
+ * a store older than schema version 2.
  */
 enum jerr state_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
-			 bool *found, struct jerror *err) JOEY_WUR;
-/* Store value (borrowed, copied) as the mark of schedule_id, replacing any. */
+			 struct strbuf *basis, bool *found, struct jerror *err) JOEY_WUR;
+/*
+ * Store value (borrowed, copied) as the mark of schedule_id, replacing any, and basis
+ * (borrowed; NULL: leave the stored one) with it: what the value was read from (the
+ * schedule's source and column, engine/marks.c), so that a mark of another column is
+ * not used. The value is written first: if the basis then fails, the old basis makes
+ * the next run read everything.
+ */
 enum jerr state_mark_set(struct state *st, const char *schedule_id, const char *value,
-			 struct jerror *err) JOEY_WUR;
+			 const char *basis, struct jerror *err) JOEY_WUR;
 
 /* ---- the work queue of `joey worker` (PostgreSQL only; docs/scaling.md) ---- */
 

@@ -85,4 +85,23 @@ SINCE=$M sim_check "the failed row is sent again" '[a for a in track if a["exter
 run run $J --json; expect_rc 0 "json output"
 python3 -c 'import json,sys; d=json.load(sys.stdin); m=d["models"][0]; assert m["schedule"]=="users_sched" and m["incremental"] and m["since"]=="2024-03-01T00:00:00Z", m' <<<"$OUT" \
   && ok "run --json lists the incremental model" || bad "run --json lists the incremental model"
+
+# ---- the schedule's column changes: the mark was of the old column, so the next run reads
+# everything (Grouparoo reset a schedule's marks when its options changed); before, the
+# old column's mark was compared with the new column and the change below was skipped
+sq "ALTER TABLE users ADD COLUMN changed_at VARCHAR(40)"
+sq "UPDATE users SET changed_at='2024-01-15'"
+sed -i 's/"options":{"column":"updated_at"}/"options":{"column":"changed_at"}/' "$TMP/cfg/config.json"
+sq "UPDATE users SET name='Cyril', changed_at='2024-01-20' WHERE id=3"
+run plan $J; expect_rc 0 "column changed: plan"
+expect_out 'full read \(schedule "users_sched": schedule "users_sched" reads another column than its mark is of\)' \
+  "column changed: plan says a full read, and why"
+M=$(sim_mark); run run $J; expect_rc 0 "column changed: run"
+expect_out 'full read \(schedule "users_sched"\); mark now 2024-01-20' "column changed: a full read, and the new column's mark"
+SINCE=$M sim_check "column changed: the change is sent" 'users["3"]["first_name"]=="Cyril"'
+[ "$(mark)" = "2024-01-20" ] && ok "column changed: the mark is the new column's" || bad "column changed: mark $(mark)"
+sq "UPDATE users SET name='Cy', changed_at='2024-01-21' WHERE id=3"
+run run $J; expect_rc 0 "column changed: the next run"
+expect_out 'incremental since 2024-01-20' "column changed: then incremental on the new column"
+sim_check "column changed: and the change after it is sent" 'users["3"]["first_name"]=="Cy"'
 finish

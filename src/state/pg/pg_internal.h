@@ -93,6 +93,7 @@ enum stmt_id {
 	S_CUR_NEXT,
 	S_MARK_GET,
 	S_MARK_SET,
+	S_MARK_BASIS_SET,
 	S_CUR_FROM,
 	S_COUNT_RANGE,
 	S_WORK_JOB_INSERT,
@@ -445,9 +446,9 @@ enum jerr pg_lock_beat(struct state *st, const char *dest_id, int64_t now, bool 
 enum jerr pg_lock_del(struct state *st, const char *dest_id, struct jerror *err);
 enum jerr pg_leader_try(struct state *st, const char *name, bool *leader, struct jerror *err);
 /* marks.c */
-enum jerr pg_mark_get(struct state *st, const char *schedule_id, struct strbuf *value,
+enum jerr pg_mark_get(struct state *st, const char *schedule_id, struct strbuf *value, struct strbuf *basis,
 		      bool *found, struct jerror *err);
-enum jerr pg_mark_set(struct state *st, const char *schedule_id, const char *value, int64_t now,
+enum jerr pg_mark_set(struct state *st, const char *schedule_id, const char *value, const char *basis, int64_t now,
 		      struct jerror *err);
 /* dump.c */
 enum jerr pg_dump(struct state *st, state_dump_fn fn, void *ctx, struct jerror *err);

@@ -78,7 +78,10 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 	[S_LOCK_DEL] = { "DELETE FROM locks WHERE dest_id = $1 AND token = $2", 2 },
 	[S_CUR_FIRST] = { CURSOR_SQL("", "$3"), 3 },
 	[S_CUR_NEXT] = { CURSOR_SQL(" AND (" KEY_ORDER ") > ($4, $5, $6)", "$3"), 6 },
-	[S_MARK_GET] = { "SELECT value FROM marks WHERE schedule_id = $1", 1 },
+	[S_MARK_GET] = { "SELECT value, (SELECT value FROM meta WHERE key = 'mark basis ' || $1)"
+			 " FROM marks WHERE schedule_id = $1", 1 },
+	[S_MARK_BASIS_SET] = { "INSERT INTO meta (key, value) VALUES ('mark basis ' || $1, $2)"
+			       " ON CONFLICT (key) DO UPDATE SET value = excluded.value", 2 },
 	[S_MARK_SET] = { "INSERT INTO marks (schedule_id, value, updated_at) VALUES ($1, $2, $3)"
 			 " ON CONFLICT (schedule_id) DO UPDATE SET value = excluded.value,"
 			 " updated_at = excluded.updated_at", 3 },

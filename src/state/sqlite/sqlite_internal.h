@@ -75,6 +75,7 @@ enum stmt_id {
 	S_COUNT_RANGE,
 	S_MARK_GET,
 	S_MARK_SET,
+	S_MARK_BASIS_SET,
 	S_OUTBOX_PUT,
 	S_OUTBOX_NEXT,
 	S_OUTBOX_DEL,
@@ -359,9 +360,9 @@ enum jerr sq_lock_beat(struct state *st, const char *dest_id, int64_t now, bool 
 enum jerr sq_lock_del(struct state *st, const char *dest_id, struct jerror *err);
 
 /* marks.c */
-enum jerr sq_mark_get(struct state *st, const char *schedule_id, struct strbuf *value, bool *found,
+enum jerr sq_mark_get(struct state *st, const char *schedule_id, struct strbuf *value, struct strbuf *basis, bool *found,
 		      struct jerror *err);
-enum jerr sq_mark_set(struct state *st, const char *schedule_id, const char *value, int64_t now,
+enum jerr sq_mark_set(struct state *st, const char *schedule_id, const char *value, const char *basis, int64_t now,
 		      struct jerror *err);
 
 /* synclog.c */

@@ -79,7 +79,10 @@ static const char *const stmt_sql[S__COUNT] = {
 	/* NULL bound: open (keys are never NULL) */
 	[S_COUNT_RANGE] = "SELECT count(*) FROM records WHERE dest_id = ?1 AND in_scope = 1"
 			  " AND (?2 IS NULL OR key >= ?2) AND (?3 IS NULL OR key < ?3)",
-	[S_MARK_GET] = "SELECT value FROM marks WHERE schedule_id = ?1",
+	[S_MARK_GET] = "SELECT value, (SELECT value FROM meta WHERE key = 'mark basis ' || ?1)"
+		       " FROM marks WHERE schedule_id = ?1",
+	[S_MARK_BASIS_SET] = "INSERT INTO meta (key, value) VALUES ('mark basis ' || ?1, ?2)"
+			     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	[S_MARK_SET] = "INSERT INTO marks (schedule_id, value, updated_at) VALUES (?1, ?2, ?3)"
 		       " ON CONFLICT (schedule_id) DO UPDATE SET value = excluded.value,"
 		       " updated_at = excluded.updated_at",

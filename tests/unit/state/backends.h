@@ -281,7 +281,7 @@ TB_UNUSED static void fill(struct state *st)
 	assert_int_equal(state_run_finish(st, run, RUN_FAILED, &c, "1 failed", &err), JERR_OK);
 	assert_int_equal(state_run_start(st, "a", "plan", &run, &err), JERR_OK);
 	assert_int_equal(state_lock_acquire(st, "d", "joey run pid 1", &err), JERR_OK);
-	assert_int_equal(state_mark_set(st, "sched", "2024-01-01T00:00:00Z", &err), JERR_OK);
+	assert_int_equal(state_mark_set(st, "sched", "2024-01-01T00:00:00Z", NULL, &err), JERR_OK);
 	jerror_release(&err);
 }
 

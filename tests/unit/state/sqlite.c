@@ -628,7 +628,7 @@ static void test_v1_upgrades_to_v2(void **s)
 		assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
 		assert_int_equal(n, 1);
 	}
-	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_int_equal(state_mark_get(st, "sched", &v, NULL, &found, &err), JERR_OK);
 	assert_false(found);
 	state_close(st);
 	assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
@@ -636,8 +636,8 @@ static void test_v1_upgrades_to_v2(void **s)
 	/* CREATE (joey run) migrates: marks exist, records kept */
 	st = open_ok(path, STATE_OPEN_CREATE);
 	assert_int_equal(state_schema_version(st), STATE_SCHEMA_VERSION);
-	assert_int_equal(state_mark_set(st, "sched", "7", &err), JERR_OK);
-	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_int_equal(state_mark_set(st, "sched", "7", NULL, &err), JERR_OK);
+	assert_int_equal(state_mark_get(st, "sched", &v, NULL, &found, &err), JERR_OK);
 	assert_true(found);
 	assert_string_equal(v.buf, "7");
 	state_close(st);

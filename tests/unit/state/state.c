@@ -127,7 +127,7 @@ static void test_readonly_missing_and_empty(void **s)
 		struct strbuf v = STRBUF_INIT;
 		assert_int_equal(state_get(st, "d", &k, &r, &found, &err), JERR_OK);
 		assert_false(found);
-		assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+		assert_int_equal(state_mark_get(st, "sched", &v, NULL, &found, &err), JERR_OK);
 		assert_false(found);
 		assert_int_equal(state_mark_failed(st, "d", &k, "x", (struct slice){ NULL, 0 }, &err), JERR_STATE);
 		assert_non_null(strstr(err.msg.buf, "is open read-only"));
@@ -1283,29 +1283,51 @@ static void test_marks(void **s)
 	bool found = true;
 
 	strbuf_addstr(&v, "stale");
-	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_int_equal(state_mark_get(st, "sched", &v, NULL, &found, &err), JERR_OK);
 	assert_false(found);
 	assert_int_equal(v.len, 0);
-	assert_int_equal(state_mark_set(st, "sched", "2024-01-01T00:00:00Z", &err), JERR_OK);
-	assert_int_equal(state_mark_set(st, "other", "42", &err), JERR_OK);
-	assert_int_equal(state_mark_set(st, "sched", "2024-02-01T00:00:00Z", &err), JERR_OK);
-	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_int_equal(state_mark_set(st, "sched", "2024-01-01T00:00:00Z", NULL, &err), JERR_OK);
+	assert_int_equal(state_mark_set(st, "other", "42", NULL, &err), JERR_OK);
+	assert_int_equal(state_mark_set(st, "sched", "2024-02-01T00:00:00Z", NULL, &err), JERR_OK);
+	assert_int_equal(state_mark_get(st, "sched", &v, NULL, &found, &err), JERR_OK);
 	assert_true(found);
 	assert_string_equal(v.buf, "2024-02-01T00:00:00Z");
+	/* a basis: stored with the mark, kept by a set without one, replaced by another */
+	{
+		struct strbuf b = STRBUF_INIT;
+		strbuf_addstr(&b, "stale");
+		assert_int_equal(state_mark_get(st, "sched", &v, &b, &found, &err), JERR_OK);
+		assert_int_equal(b.len, 0); /* none stored */
+		assert_int_equal(state_mark_set(st, "sched", "2024-03-01", "source s, column a", &err), JERR_OK);
+		assert_int_equal(state_mark_get(st, "sched", &v, &b, &found, &err), JERR_OK);
+		assert_string_equal(v.buf, "2024-03-01");
+		assert_string_equal(b.buf, "source s, column a");
+		assert_int_equal(state_mark_set(st, "sched", "2024-03-02", NULL, &err), JERR_OK);
+		assert_int_equal(state_mark_get(st, "sched", &v, &b, &found, &err), JERR_OK);
+		assert_string_equal(b.buf, "source s, column a");
+		assert_int_equal(state_mark_set(st, "sched", "9", "source s, column b", &err), JERR_OK);
+		assert_int_equal(state_mark_get(st, "sched", &v, &b, &found, &err), JERR_OK);
+		assert_string_equal(v.buf, "9");
+		assert_string_equal(b.buf, "source s, column b");
+		assert_int_equal(state_mark_get(st, "other", &v, &b, &found, &err), JERR_OK);
+		assert_int_equal(b.len, 0);
+		assert_int_equal(state_mark_set(st, "sched", "2024-02-01T00:00:00Z", NULL, &err), JERR_OK);
+		strbuf_release(&b);
+	}
 	/* inside a rolled-back transaction the mark does not change */
 	assert_int_equal(state_begin(st, &err), JERR_OK);
-	assert_int_equal(state_mark_set(st, "other", "43", &err), JERR_OK);
+	assert_int_equal(state_mark_set(st, "other", "43", NULL, &err), JERR_OK);
 	state_rollback(st);
-	assert_int_equal(state_mark_get(st, "other", &v, &found, &err), JERR_OK);
+	assert_int_equal(state_mark_get(st, "other", &v, NULL, &found, &err), JERR_OK);
 	assert_string_equal(v.buf, "42");
 	state_close(st);
 
 	/* read-only: readable, not writable */
 	st = tb_open(path, STATE_OPEN_READONLY);
-	assert_int_equal(state_mark_get(st, "sched", &v, &found, &err), JERR_OK);
+	assert_int_equal(state_mark_get(st, "sched", &v, NULL, &found, &err), JERR_OK);
 	assert_true(found);
 	assert_string_equal(v.buf, "2024-02-01T00:00:00Z");
-	assert_int_equal(state_mark_set(st, "sched", "x", &err), JERR_STATE);
+	assert_int_equal(state_mark_set(st, "sched", "x", NULL, &err), JERR_STATE);
 	jerror_release(&err);
 	state_close(st);
 	assert_int_equal(tb_int(path, "SELECT count(*) FROM marks"), 2);
