@@ -72,6 +72,17 @@ void ld_load_schedule(struct loader *ld, const struct where *w, const struct j5_
 			       "missing required field \"recurringFrequency\" for a recurring schedule");
 	}
 	ld_read_filters(ld, w, o, &x->s.filters, &x->s.n_filters);
+	/*
+	 * Grouparoo never imported the rows a schedule's filters exclude; joey has no such
+	 * filter and would export them: refused, never ignored (an excluded user is data
+	 * someone chose not to send).
+	 */
+	const struct j5_member *filt = j5_member(o, "filters");
+	if (x->s.n_filters && filt)
+		ld_err(ld, w, NPOS(filt->value), "filters",
+		       "export a Group with the condition instead (destination collection \"group\"), or "
+		       "filter in a query source; an empty list is accepted",
+		       "schedule filters are not supported: the rows they exclude would be exported");
 	ld_add_obj(ld, CLASS_SCHEDULE, x);
 }
 
