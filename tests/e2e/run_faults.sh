@@ -23,6 +23,20 @@ python3 -c 'import json,sys; d=json.loads(sys.argv[1])["destinations"][0]; asser
   && ok "429 storm: 6 throttled, 0 failed" || bad "429 storm counts"
 converged "429 storm: converged"
 
+# 429s with no rate-limit header at all: joey backs off by itself (exponentially), uses
+# no attempt, and converges
+bump; M=$(sim_mark); sim_post /_sim/faults '[{"endpoint":"track","status":429,"count":2,"headers":false}]'
+run run $J --json; expect_rc 0 "bare 429s: run succeeds"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1])["destinations"][0]; assert d["throttled"]==2 and d["counts"]["failed"]==0 and d["retries"]==0, d' "$OUT" \
+  && ok "bare 429s: 2 throttled, no failure, no attempt used" || bad "bare 429s counts: $OUT"
+SINCE=$M sim_check "bare 429s: two were answered" 'len([q for q in reqs if q["status"]==429])==2'
+sim_post /_sim/faults '[{"endpoint":"track","status":429,"count":1,"headers":false}]'
+H=$(curl -s -D - -o /dev/null -X POST -H 'Authorization: Bearer test-key' -H 'Content-Type: application/json' \
+  "$SIM_URL/users/track" -d '{"attributes":[{"external_id":"x"}]}')
+if grep -q '^HTTP/1.1 429' <<<"$H" && ! grep -qiE '^(x-ratelimit|retry-after)' <<<"$H"; then ok "bare 429s: no rate-limit header"
+else bad "bare 429s: headers $H"; fi
+converged "bare 429s: converged"
+
 # 5xx then success: retried with backoff
 bump; sim_post /_sim/faults '[{"endpoint":"track","status":503,"count":2},{"endpoint":"track","status":500,"count":1}]'
 run run $J --json; expect_rc 0 "5xx: run succeeds"

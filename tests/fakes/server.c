@@ -600,6 +600,9 @@ static const char *fault_add(json_t *r)
 	f.retry_after = json_is_integer(json_object_get(r, "retry_after"))
 				? (long)json_integer_value(json_object_get(r, "retry_after")) : 1;
 	f.status = (int)json_integer_value(status);
+	f.bare = json_is_false(json_object_get(r, "headers"));
+	if (f.bare && f.status != 429)
+		return "\"headers\": false is for a 429";
 	if (!action) {
 		static const int ok[] = { 500, 502, 503, 504, 429, 202, 400 };
 		bool good = false;
@@ -632,10 +635,11 @@ static json_t *faults_json(void)
 	json_t *arr = json_array(), *rows = json_array();
 	for (size_t i = 0; i < sim.n_faults; i++) {
 		struct fault *f = &sim.faults[i];
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:b}", "endpoint", f->endpoint, "action",
-						     f->action, "status", f->status, "count", (json_int_t)f->count,
-						     "delay_ms", (json_int_t)f->delay_ms, "retry_after",
-						     (json_int_t)f->retry_after, "apply", f->apply));
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:b,s:b}", "endpoint", f->endpoint,
+						     "action", f->action, "status", f->status, "count",
+						     (json_int_t)f->count, "delay_ms", (json_int_t)f->delay_ms,
+						     "retry_after", (json_int_t)f->retry_after, "apply", f->apply,
+						     "headers", !f->bare));
 	}
 	for (size_t i = 0; i < sim.n_row_errors; i++)
 		json_array_append_new(rows, json_pack("{s:s,s:s}", "external_id", sim.row_errors[i].external_id, "type",
@@ -961,6 +965,8 @@ static enum MHD_Result handle_braze(struct MHD_Connection *con, const char *url,
 				out_message(&o, 400, "Bad syntax"); /* a whole-request rejection naming no row */
 			else if (f.status == 429) {
 				o.retry_after = f.retry_after;
+				if (f.bare)
+					o.has_rate = false;
 				out_message(&o, 429, "API rate limit exceeded");
 			} else {
 				static const char *const msgs[] = { "Internal Server Error", "Bad Gateway",

@@ -178,6 +178,7 @@ struct fault {
 	long delay_ms;
 	long retry_after;
 	bool apply;
+	bool bare; /* a 429 with no rate-limit header at all ("headers": false) */
 };
 
 struct row_error {
