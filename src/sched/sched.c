@@ -29,9 +29,16 @@
  * sched_done drops it. Removed destinations that are not running are freed at once.
  *
  * Schedules keep their state by id across reloads. Frequency schedules have no stored
- * due time: it is derived on every look from the last fire and the model's last run
- * start (both survive reloads), so sched_set_last_run and sched_take move it without
- * any bookkeeping. Cron schedules store their next matching minute.
+ * due time: it is derived on every look from the last fire and the oldest of the last
+ * run starts of the model's destinations (both survive reloads), so sched_set_last_run
+ * and sched_take move it without any bookkeeping. The oldest, not the latest: a
+ * schedule is there to run every destination of its model, so it is due a frequency
+ * after the time since which each of them has started a run. A run of one destination
+ * (the API, a retry) then never postpones the others (with the latest, an API run of
+ * one destination every 35 s kept a 60 s schedule from ever firing for the rest),
+ * while a run of all of them (the schedule's own, or the API's for the model) still
+ * does, so a schedule does not fire right after one. Cron schedules store their next
+ * matching minute.
  */
 
 enum timing { TIMING_NONE, TIMING_FREQUENCY, TIMING_CRON };
@@ -180,18 +187,28 @@ static bool model_known(const struct sched *s, const char *model_id)
 	return false;
 }
 
-/* Latest run start of any destination of model_id, -1 if none known. */
-static int64_t model_last_run(const struct sched *s, const char *model_id)
+/*
+ * The oldest of the last run starts of model_id's destinations (removed ones left out):
+ * every destination of the model has started a run since. -1 if a destination never
+ * ran (or its run is unknown), or the model has none.
+ */
+static int64_t model_covered_since(const struct sched *s, const char *model_id)
 {
-	int64_t last = -1;
+	int64_t oldest = -1;
+	bool any = false;
 	if (!model_id)
 		return -1;
 	for (size_t i = 0; i < s->n_dests; i++) {
 		const struct dest *d = &s->dests[i];
-		if (d->model_id && !strcmp(d->model_id, model_id) && d->last_run > last)
-			last = d->last_run;
+		if (!d->in_config || !d->model_id || strcmp(d->model_id, model_id))
+			continue;
+		if (d->last_run < 0)
+			return -1;
+		if (!any || d->last_run < oldest)
+			oldest = d->last_run;
+		any = true;
 	}
-	return last;
+	return oldest;
 }
 
 static int64_t schedule_due(const struct sched *s, const struct schedule *sc)
@@ -202,7 +219,7 @@ static int64_t schedule_due(const struct sched *s, const struct schedule *sc)
 	case TIMING_CRON:
 		return sc->cron_due;
 	case TIMING_FREQUENCY:
-		base = model_last_run(s, sc->model_id);
+		base = model_covered_since(s, sc->model_id);
 		if (sc->last_fired > base)
 			base = sc->last_fired;
 		return base < 0 ? sc->loaded_at : add_sat(base, sc->freq_ms);

@@ -25,9 +25,13 @@
  *
  * Schedules (cfg_schedule of a source; a schedule fires runs of every destination of
  * its source's model):
- *   - recurring with recurring_frequency_ms > 0: due at last_run + frequency, where
- *     last_run is the latest start of a run of any destination of the model (given by
- *     sched_set_last_run or seen through sched_take); never ran: due at once;
+ *   - recurring with recurring_frequency_ms > 0: due a frequency after the later of
+ *     its last fire and the oldest of the last run starts of the model's destinations
+ *     (each given by sched_set_last_run or seen through sched_take, whatever the
+ *     trigger): a run of every destination of the model (the schedule's own, or one
+ *     the API asked for the model) postpones it, a run of some of them does not, so
+ *     no destination goes a frequency without a run started; never fired and a
+ *     destination that never ran: due at once;
  *   - cron (options.cron, UTC): due at each matching minute after the config was
  *     loaded (missed minutes while joey was down are not caught up);
  *   - not recurring and no cron: only on demand.

@@ -249,14 +249,17 @@ static void test_last_run_moves_first_due(void **st)
 	sched_set_config(s, &f->cfg, T0);
 	assert_int_equal(sched_next_due(s, "hourly"), T0);
 
-	/* the history says the model ran 10 minutes ago: due in 50 */
+	/* the history: braze ran 10 minutes ago, braze2 never: due at once */
 	sched_set_last_run(s, "braze", T0 - 10 * MIN);
+	assert_int_equal(sched_next_due(s, "hourly"), T0);
+	/* braze2 ran 5 minutes ago: both have run since T0 - 10 minutes, due in 50 */
+	sched_set_last_run(s, "braze2", T0 - 5 * MIN);
 	assert_int_equal(sched_next_due(s, "hourly"), T0 + 50 * MIN);
 	/* an older run of the same destination does not move it back */
 	sched_set_last_run(s, "braze", T0 - 30 * MIN);
 	assert_int_equal(sched_next_due(s, "hourly"), T0 + 50 * MIN);
-	/* the latest start of any destination of the model counts */
-	sched_set_last_run(s, "braze2", T0 - 5 * MIN);
+	/* the oldest of the destinations' last starts counts */
+	sched_set_last_run(s, "braze", T0 - 2 * MIN);
 	assert_int_equal(sched_next_due(s, "hourly"), T0 + 55 * MIN);
 	/* unknown destinations are ignored */
 	sched_set_last_run(s, "gone", T0);
@@ -269,14 +272,79 @@ static void test_last_run_moves_first_due(void **st)
 	sched_done(s, &job, T0 + 56 * MIN);
 	sched_job_release(&job);
 
-	/* a run on demand is a run too: the schedule counts from its start */
-	assert_true(sched_request(s, NULL, "braze", SCHED_TRIGGER_API, false, false, T0 + 90 * MIN, NULL));
+	/* a run on demand of the whole model is a run too: the schedule counts from its start */
+	assert_true(sched_request(s, "users", NULL, SCHED_TRIGGER_API, false, false, T0 + 90 * MIN, NULL));
 	assert_int_equal(sched_next_due(s, "hourly"), T0 + 115 * MIN); /* not taken yet */
-	TAKE(s, T0 + 91 * MIN, &job, "users", "braze");
+	TAKE(s, T0 + 91 * MIN, &job, "users", "braze", "braze2");
 	assert_int_equal(sched_next_due(s, "hourly"), T0 + 151 * MIN);
 	assert_int_equal(sched_tick(s, T0 + 115 * MIN), 36 * MIN);
 	sched_done(s, &job, T0 + 92 * MIN);
 	sched_job_release(&job);
+
+	sched_free(s);
+	free(f);
+}
+
+/*
+ * The review's repro: a model with two destinations and a 1-minute schedule; an API run
+ * of one of them every 35 s. Each run started counted for the whole model, so the
+ * schedule never fired again and the other destination never ran.
+ */
+static void test_one_destination_does_not_postpone_others(void **st)
+{
+	struct fx *f = fx_users();
+	struct sched *s = sched_new();
+	struct sched_job job;
+	const int64_t sec = 1000;
+
+	fx_dest(f, "braze2", "users");
+	fx_schedule(f, "every1", "users", true, MIN, NULL);
+	sched_set_config(s, &f->cfg, T0);
+	assert_int_equal(sched_tick(s, T0), MIN);
+	TAKE(s, T0, &job, "users", "braze", "braze2");
+	sched_done(s, &job, T0 + sec);
+	sched_job_release(&job);
+
+	/* braze alone, on demand every 35 s: the schedule still fires a minute after its run */
+	for (int64_t t = T0 + 35 * sec; t < T0 + MIN; t += 35 * sec) {
+		assert_true(sched_request(s, NULL, "braze", SCHED_TRIGGER_API, false, false, t, NULL));
+		TAKE(s, t, &job, "users", "braze");
+		sched_done(s, &job, t + sec);
+		sched_job_release(&job);
+		assert_int_equal(sched_next_due(s, "every1"), T0 + MIN);
+	}
+	assert_int_equal(sched_tick(s, T0 + MIN), MIN);
+	TAKE(s, T0 + MIN, &job, "users", "braze", "braze2");
+	assert_int_equal(job.trigger, SCHED_TRIGGER_SCHEDULE);
+	sched_done(s, &job, T0 + MIN + sec);
+	sched_job_release(&job);
+
+	/* braze runs on demand when the schedule fires: braze2 goes at once, braze after */
+	assert_true(sched_request(s, NULL, "braze", SCHED_TRIGGER_API, false, false, T0 + 2 * MIN - sec, NULL));
+	TAKE(s, T0 + 2 * MIN - sec, &job, "users", "braze");
+	assert_int_equal(sched_next_due(s, "every1"), T0 + 2 * MIN);
+	assert_int_equal(sched_tick(s, T0 + 2 * MIN), MIN);
+	struct sched_job job2;
+	TAKE(s, T0 + 2 * MIN, &job2, "users", "braze2");
+	assert_string_equal(job2.schedule_id, "every1");
+	sched_done(s, &job2, T0 + 2 * MIN + sec);
+	sched_job_release(&job2);
+	sched_done(s, &job, T0 + 2 * MIN + sec);
+	sched_job_release(&job);
+	TAKE(s, T0 + 2 * MIN + sec, &job, "users", "braze");
+	assert_string_equal(job.schedule_id, "every1");
+	sched_done(s, &job, T0 + 2 * MIN + 2 * sec);
+	sched_job_release(&job);
+	/* both ran since the fire: not due again before a minute after it */
+	assert_int_equal(sched_next_due(s, "every1"), T0 + 3 * MIN);
+	assert_int_equal(sched_tick(s, T0 + 2 * MIN + 2 * sec), MIN - 2 * sec);
+
+	/* a retry of braze2 alone: due a minute after braze's last start, not the retry's */
+	assert_true(sched_request(s, NULL, "braze2", SCHED_TRIGGER_RETRY, false, false, T0 + 2 * MIN + 30 * sec, NULL));
+	TAKE(s, T0 + 2 * MIN + 30 * sec, &job, "users", "braze2");
+	sched_done(s, &job, T0 + 2 * MIN + 31 * sec);
+	sched_job_release(&job);
+	assert_int_equal(sched_next_due(s, "every1"), T0 + 3 * MIN + sec);
 
 	sched_free(s);
 	free(f);
@@ -955,6 +1023,7 @@ int main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_frequency_fires_at_start_then_every_frequency),
 		cmocka_unit_test(test_last_run_moves_first_due),
+		cmocka_unit_test(test_one_destination_does_not_postpone_others),
 		cmocka_unit_test(test_cron_fires_at_matching_minutes_only),
 		cmocka_unit_test(test_cron_wins_over_frequency),
 		cmocka_unit_test(test_not_recurring_is_on_demand),
