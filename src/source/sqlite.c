@@ -327,6 +327,31 @@ static enum jerr sq_describe(void *conn, const struct cfg_source *src, struct st
  * thread is the only one using the statement, which is all that sqlite3_column_value's
  * caveat asks.
  */
+/*
+ * The mark text of column idx (not NULL), in a (valid until its reset). A REAL is the
+ * shortest text that reads back as the same double (as SQLite, ".0" kept on an integral
+ * value): sqlite3_column_text prints 15 significant digits, so 1714557600.123456 became
+ * the mark 1714557600.12346, above the row, and the rows at the mark were skipped.
+ */
+static struct slice since_text(sqlite3_stmt *st, int idx, struct arena *a)
+{
+	if (sqlite3_column_type(st, idx) == SQLITE_FLOAT) {
+		double d = sqlite3_column_double(st, idx);
+		if (isfinite(d)) {
+			char buf[40];
+			for (int prec = 15; prec <= 17; prec++) {
+				snprintf(buf, sizeof(buf), "%.*g", prec, d);
+				if (strtod(buf, NULL) == d)
+					break;
+			}
+			char *t = arena_printf(a, "%s%s", buf, strpbrk(buf, ".eE") ? "" : ".0");
+			return (struct slice){ t, strlen(t) };
+		}
+	}
+	return (struct slice){ (const char *)sqlite3_column_text(st, idx),
+			       (size_t)sqlite3_column_bytes(st, idx) };
+}
+
 static bool column_value(struct sq_cursor *cur, int idx, const struct cfg_property *prop,
 			 struct value *v)
 {
@@ -418,10 +443,8 @@ static enum jerr sq_next(struct source_cursor *base, struct source_row **row, st
 						(size_t)sqlite3_column_bytes(st, (int)i + 1));
 		}
 		r->since = (struct slice){ "", 0 };
-		if (cur->rs.since_col && sqlite3_column_type(st, cur->rs.since_col) != SQLITE_NULL) {
-			r->since.ptr = (const char *)sqlite3_column_text(st, cur->rs.since_col);
-			r->since.len = (size_t)sqlite3_column_bytes(st, cur->rs.since_col);
-		}
+		if (cur->rs.since_col && sqlite3_column_type(st, cur->rs.since_col) != SQLITE_NULL)
+			r->since = since_text(st, cur->rs.since_col, &cur->rs.arena);
 		*row = r;
 		return JERR_OK;
 	}
