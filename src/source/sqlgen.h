@@ -117,6 +117,16 @@ struct sql_dialect {
 	void (*literal)(void *conn, struct strbuf *sb, const struct sql_bind *b);
 	void (*table_info)(void *conn, const char *table, const char *key_column, bool int_key,
 			   bool *natural, const char **rowid_col);
+	/*
+	 * An incremental read's column that compares as text with a number bound against it
+	 * (text_column true; SQLite: TEXT affinity turns the number into text, so '1000' >=
+	 * 999 is false), with a mark that is a number, is compared as
+	 * <since_fn>(column, <mark as text>): true when the value is at or past the mark as
+	 * source_since_compare orders them. No index serves it; text marks and other columns
+	 * keep column >= mark. Both NULL: always column >= mark.
+	 */
+	bool (*text_column)(void *conn, const char *table, const char *column);
+	const char *since_fn;
 
 	/* ---- warehouse dialects (Redshift, ClickHouse); all false/NULL elsewhere ---- */
 	/* a table option "db.table" is a qualified name (ClickHouse, as Grouparoo's `??`) */

@@ -14,7 +14,8 @@
 #include "source/sqlgen_internal.h"
 
 /* A number-looking mark is bound as a number (a column with no type affinity compares
- * integers and text differently); anything else as text. */
+ * integers and text differently; a text column's goes through since_fn, sqlgen.h); anything
+ * else as text. */
 static bool since_is_number(const char *v)
 {
 	int64_t i;
@@ -42,9 +43,20 @@ static void add_since_where(struct gen *g, struct strbuf *sb, const struct cfg_s
 		sqlgen_add_table(g, sb, src->table);
 		strbuf_addstr(sb, " WHERE ");
 	}
-	sql_add_ident(d, sb, read->since_column);
-	strbuf_addstr(sb, " >= ");
-	sqlgen_add_param_col(g, sb, read->since_value, since_is_number(read->since_value), read->since_column);
+	bool number = since_is_number(read->since_value);
+	if (number && d->since_fn && d->text_column &&
+	    d->text_column(g->conn, src->table, read->since_column)) {
+		/* the mark goes as text: the function compares it exactly as joey does */
+		strbuf_addf(sb, "%s(", d->since_fn);
+		sql_add_ident(d, sb, read->since_column);
+		strbuf_addstr(sb, ", ");
+		sqlgen_add_param_col(g, sb, read->since_value, false, read->since_column);
+		strbuf_addch(sb, ')');
+	} else {
+		sql_add_ident(d, sb, read->since_column);
+		strbuf_addstr(sb, " >= ");
+		sqlgen_add_param_col(g, sb, read->since_value, number, read->since_column);
+	}
 	if (g->p->grouped)
 		strbuf_addch(sb, ')');
 }

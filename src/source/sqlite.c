@@ -65,6 +65,34 @@ static const char *const sqlite_app_options[] = { "file", NULL };
 
 /* ---- connection ---- */
 
+#define SQ_SINCE_FN "joey_since"
+
+/*
+ * joey_since(column, mark): whether the column's value is at or past the mark as joey
+ * orders marks (source_since_compare: as numbers when both are numbers, otherwise as
+ * text); NULL when either is. A TEXT column's incremental read with a number mark goes
+ * through it (sqlgen.h since_fn): SQLite made the bound number text, and '1000' >=
+ * '999' is false, so rows past the mark were never read.
+ */
+static void since_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	const char *a = (const char *)sqlite3_value_text(argv[0]);
+	int na = sqlite3_value_bytes(argv[0]);
+	const char *b = (const char *)sqlite3_value_text(argv[1]);
+	int nb = sqlite3_value_bytes(argv[1]);
+	if (!a || !b) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	sqlite3_result_int(ctx, source_since_compare((struct slice){ a, (size_t)na },
+						     (struct slice){ b, (size_t)nb }) >= 0);
+}
+
 static enum jerr sq_connect(const struct cfg_app *app, const char *config_dir, void **out,
 			    struct jerror *err)
 {
@@ -102,6 +130,17 @@ static enum jerr sq_connect(const struct cfg_app *app, const char *config_dir, v
 		return JERR_SOURCE;
 	}
 	sqlite3_busy_timeout(c->db, 5000);
+	if (sqlite3_create_function_v2(c->db, SQ_SINCE_FN, 2,
+				       SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+				       since_fn, NULL, NULL, NULL) != SQLITE_OK) {
+		jerror_set(err, JERR_SOURCE, "app \"%s\": cannot add the SQL function %s to \"%s\"",
+			   app->id, SQ_SINCE_FN, c->path);
+		jerror_detail(err, "%s", sqlite3_errmsg(c->db));
+		sqlite3_close(c->db);
+		free(c->path);
+		free(c);
+		return JERR_SOURCE;
+	}
 	/* a misspelt "column" must be an error, not a string literal */
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DML, 0, (int *)NULL);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DDL, 0, (int *)NULL);
@@ -155,6 +194,14 @@ static bool table_has_rowid(sqlite3 *db, const char *table)
 					     NULL) == SQLITE_OK;
 }
 
+/* SQLite's affinity rules: a declared type with INT is INTEGER, else one with CHAR, CLOB
+ * or TEXT is TEXT. */
+static bool decl_is_text(const char *decl)
+{
+	return !decl_has(decl, "INT") &&
+	       (decl_has(decl, "CHAR") || decl_has(decl, "CLOB") || decl_has(decl, "TEXT"));
+}
+
 /* An INTEGER column orders an integer key, a TEXT BINARY column a text key. */
 static void sq_table_info(void *conn, const char *table, const char *K, bool int_key,
 			  bool *natural, const char **rowid_col)
@@ -170,10 +217,19 @@ static void sq_table_info(void *conn, const char *table, const char *K, bool int
 	if (int_key)
 		*natural = decl_has(decl, "INT");
 	else
-		*natural = !decl_has(decl, "INT") &&
-			   (decl_has(decl, "CHAR") || decl_has(decl, "CLOB") ||
-			    decl_has(decl, "TEXT")) &&
-			   coll && !strcasecmp(coll, "BINARY");
+		*natural = decl_is_text(decl) && coll && !strcasecmp(coll, "BINARY");
+}
+
+/* A column of TEXT affinity: a number compared with it becomes text (since_fn). */
+static bool sq_text_column(void *conn, const char *table, const char *column)
+{
+	struct sq_conn *c = conn;
+	const char *decl = NULL;
+
+	if (!c || sqlite3_table_column_metadata(c->db, NULL, table, column, &decl, NULL, NULL,
+						NULL, NULL) != SQLITE_OK)
+		return false;
+	return decl_is_text(decl);
 }
 
 static const struct sql_dialect sqlite_dialect = {
@@ -195,6 +251,8 @@ static const struct sql_dialect sqlite_dialect = {
 	.asc_nulls = "",
 	.desc_nulls = "",
 	.table_info = sq_table_info,
+	.text_column = sq_text_column,
+	.since_fn = SQ_SINCE_FN,
 };
 
 static void bind_all(sqlite3_stmt *st, const struct sql_plan *p)

@@ -578,6 +578,31 @@ static void test_incremental_real_mark(void **s)
 	EXPECT_READ(g, &since, "1:[1]@1714557600.123456\n");
 }
 
+/*
+ * A number mark on a TEXT column compares as joey orders marks (numbers as numbers,
+ * other text as text): bound as a number, SQLite made it text and '1000' >= '999' was
+ * false, so the row was never read (outside review). A text mark, and a number on a
+ * column of another type, keep column >= mark, which an index serves.
+ */
+static void test_incremental_number_mark_on_text(void **s)
+{
+	db_exec("CREATE TABLE tx(id INTEGER PRIMARY KEY, uid INT, v TEXT, at VARCHAR(20));"
+		"INSERT INTO tx VALUES (1, 1, '998', '2024-01-01'), (2, 2, '999', '2024-01-02'),"
+		" (3, 2, '1000', '2024-01-03'), (4, 3, 'x', NULL);");
+	struct cfg_source *src = source("tx_src", "tx", "id", true, PROP_INTEGER, 1,
+					prop("uid", PROP_INTEGER, "uid", AGG_EXACT, NULL));
+	struct source_read num = { .since_column = "v", .since_value = "999" },
+			   text = { .since_column = "at", .since_value = "2024-01-02" };
+
+	/* 'x' is not a number: it compares as text, past "999" */
+	EXPECT_READ(src, &num, "2:[2]@999\n3:[2]@1000\n4:[3]@x\n");
+	EXPECT_READ(src, &text, "2:[2]@2024-01-02\n3:[2]@2024-01-03\n");
+	/* grouped: the keys' subquery too (MAX of the text: '999') */
+	struct cfg_source *g = source("tx_g", "tx", "uid", true, PROP_INTEGER, 1,
+				      prop("n", PROP_INTEGER, "id", AGG_COUNT, NULL));
+	EXPECT_READ(g, &num, "2:[2]@999\n3:[1]@x\n");
+}
+
 static void test_incremental_query_source_refused(void **s)
 {
 	struct cfg_source *src = source("q", NULL, "id", true, PROP_INTEGER, 1,
@@ -879,6 +904,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incremental_primary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_grouped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_real_mark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incremental_number_mark_on_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_query_source_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_match_value, setup, teardown),
