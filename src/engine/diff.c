@@ -297,6 +297,15 @@ enum jerr diff_model_read(const struct config *cfg, const struct cfg_model *mode
 	return diff_stream(cfg, model, dests, n_dests, st, &o, v, stats, since, err);
 }
 
+/* Say that n source rows of model could not be read; true (the pass is in doubt). */
+static bool warn_doubt(const struct cfg_model *model, uint64_t n)
+{
+	log_warn("model \"%s\": %llu source rows could not be read: their records are unknown "
+		 "this run, so nothing is deleted or unsubscribed and no group is left",
+		 model->id, (unsigned long long)n);
+	return true;
+}
+
 enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 		      struct cfg_destination *const *dests, size_t n_dests, struct state *st,
 		      const struct diff_opts *o, const struct diff_visitor *v,
@@ -341,12 +350,8 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 		if ((rc = advance(&dps[i], err)))
 			goto out;
 	uint64_t unreadable = record_reader_unreadable(rr, NULL);
-	if (unreadable) {
-		doubt = true;
-		log_warn("model \"%s\": %llu source rows could not be read: their records are unknown "
-			 "this run, so nothing is deleted or unsubscribed and no group is left",
-			 model->id, (unsigned long long)unreadable);
-	}
+	if (unreadable)
+		doubt = warn_doubt(model, unreadable);
 	bool keep_gone = partial || doubt;
 
 	/*
@@ -363,6 +368,12 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 		rc = JERR_OK;
 	}
 	while ((rc = next_record(rr, ra, &rec, &desired, err)) == JERR_OK && rec) {
+		/*
+		 * A row whose key Braze cannot receive is found as it is read, before the
+		 * records after it: the state rows before this record are not yet compared.
+		 */
+		if (rec->unreadable && !doubt)
+			doubt = keep_gone = true;
 		if (partial && ra)
 			expect_batch(ra, dps, n_dests, keys);
 		for (i = 0; i < n_dests; i++) {
@@ -395,6 +406,11 @@ enum jerr diff_stream(const struct config *cfg, const struct cfg_model *model,
 	}
 	if (rc)
 		goto out;
+	/* every record is read: the reader is this thread's again, with its final count */
+	readahead_stop(ra);
+	ra = NULL;
+	if (!unreadable && (unreadable = record_reader_unreadable(rr, NULL)))
+		doubt = warn_doubt(model, unreadable);
 	for (i = 0; i < n_dests && !partial; i++) {
 		struct dest_pass *dp = &dps[i];
 		while (!dp->done) {

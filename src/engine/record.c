@@ -24,7 +24,7 @@ struct input {
 	bool done;
 	struct strbuf since;    /* largest since value of this source's rows (secondary) */
 	uint64_t unreadable;    /* rows its connector could not read (source_cursor) */
-	const char *const *unreadable_at;
+	char **unreadable_at;   /* copies of the cursor's, which closes before the end */
 	size_t n_unreadable_at;
 };
 
@@ -98,13 +98,33 @@ static void note_since(struct strbuf *best, struct slice v)
 	}
 }
 
+/*
+ * The most rows one cursor of in found unreadable (a CSV cursor knows them when it
+ * opens, a SQL cursor finds bad keys as it reads): called after opening and reading.
+ */
 static void note_unreadable(struct input *in, const struct source_cursor *cur)
 {
-	if (cur->unreadable > in->unreadable) {
-		in->unreadable = cur->unreadable;
-		in->unreadable_at = cur->unreadable_at;
-		in->n_unreadable_at = cur->n_unreadable_at;
+	if (!cur || cur->unreadable <= in->unreadable)
+		return;
+	in->unreadable = cur->unreadable;
+	for (size_t k = 0; k < in->n_unreadable_at; k++)
+		free(in->unreadable_at[k]);
+	free(in->unreadable_at);
+	in->unreadable_at = xcalloc(cur->n_unreadable_at ? cur->n_unreadable_at : 1, sizeof(char *));
+	for (size_t k = 0; k < cur->n_unreadable_at; k++)
+		in->unreadable_at[k] = xstrdup(cur->unreadable_at[k]);
+	in->n_unreadable_at = cur->n_unreadable_at;
+}
+
+/* Note every open cursor's unreadable rows; the sum so far. */
+static uint64_t note_all_unreadable(struct record_reader *rr)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < rr->n_inputs; i++) {
+		note_unreadable(&rr->inputs[i], rr->inputs[i].cur);
+		n += rr->inputs[i].unreadable;
 	}
+	return n;
 }
 
 static const char *scope_at(const char *const *a, size_t i)
@@ -155,6 +175,7 @@ static enum jerr open_inputs(struct record_reader *rr, const struct rkey *keys, 
 
 static void close_inputs(struct record_reader *rr)
 {
+	note_all_unreadable(rr);
 	for (size_t i = 0; i < rr->n_inputs; i++) {
 		source_cursor_close(rr->inputs[i].cur);
 		rr->inputs[i].cur = NULL;
@@ -203,6 +224,7 @@ static enum jerr collect_changed(struct record_reader *rr, struct jerror *err)
 			t[row->key.text.len] = 0;
 			k->text = (struct slice){ t, row->key.text.len };
 		}
+		note_unreadable(in, cur);
 		source_cursor_close(cur);
 	}
 	if (rc)
@@ -387,6 +409,7 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 					note_since(&in->since, in->row->since);
 			}
 		}
+		note_all_unreadable(rr);
 		return JERR_OK;
 	}
 
@@ -447,6 +470,7 @@ enum jerr record_reader_next(struct record_reader *rr, const struct record **out
 
 	rr->stats.records++;
 	rr->stats.invalid_values += rec->n_invalid;
+	rec->unreadable = note_all_unreadable(rr);
 	*out = rec;
 	return JERR_OK;
 }
@@ -494,6 +518,9 @@ void record_reader_close(struct record_reader *rr)
 	for (size_t i = 0; i < rr->n_inputs; i++) {
 		source_cursor_close(rr->inputs[i].cur);
 		strbuf_release(&rr->inputs[i].since);
+		for (size_t k = 0; k < rr->inputs[i].n_unreadable_at; k++)
+			free(rr->inputs[i].unreadable_at[k]);
+		free(rr->inputs[i].unreadable_at);
 	}
 	free(rr->keys);
 	arena_release(&rr->key_arena);

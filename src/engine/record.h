@@ -43,6 +43,12 @@ struct record {
 	bool *groups;         /* model->n_groups, by group index: member? */
 	size_t n_invalid;     /* values that failed coercion (now NULL) */
 	/*
+	 * Source rows found unreadable so far, this record's read included (a SQL row
+	 * whose key Braze cannot receive is found as it is read, source.h): the diff
+	 * holds back deletes from the first record that says so.
+	 */
+	uint64_t unreadable;
+	/*
 	 * With read->digest (the warehouse diff): per source, in model->sources order, the
 	 * digest the database computed of the source's row (source.h); empty when the
 	 * source has no row for the key. NULL otherwise.
@@ -110,8 +116,10 @@ struct slice record_reader_since_at(const struct record_reader *rr, size_t i);
  */
 bool record_reader_partial(const struct record_reader *rr);
 /*
- * Rows of the model's sources that could not be read (a CSV row skipped as bad): the
- * records they belong to are unknown, not gone. where (may be NULL) receives one line
+ * Rows of the model's sources that could not be read (a CSV row skipped as bad, a SQL
+ * row whose key Braze cannot receive exactly): the records they belong to are unknown,
+ * not gone. Bad keys are found as rows are read, so the total is known once the last
+ * record has been read (record.unreadable: so far). where (may be NULL) receives one line
  * per known location ("source \"id\": file:line:col: reason\n"), the first few only.
  */
 uint64_t record_reader_unreadable(const struct record_reader *rr, struct strbuf *where);

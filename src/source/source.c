@@ -14,6 +14,7 @@
 
 #include "base/arena.h"
 #include "base/timeutil.h"
+#include "source/csvread.h"
 
 /* Every connector; postgres/mysql/csv each add one line here. */
 static const struct source_ops *const connectors[] = {
@@ -301,15 +302,64 @@ static void key_text(struct strbuf *sb, const struct rkey *k)
 		strbuf_addstr(sb, "...");
 }
 
+/*
+ * Why Braze cannot receive text key k exactly, or NULL when it can: a JSON string
+ * carries neither a NUL byte (strbuf_add_json_string drops it) nor invalid UTF-8 (it
+ * becomes U+FFFD), so "a\0b" would reach Braze as "ab" and two records would be one
+ * user, and deleting one would delete the other's.
+ */
+static const char *key_unsendable(const struct rkey *k)
+{
+	size_t bad;
+	if (k->is_int)
+		return NULL;
+	if (k->text.len && memchr(k->text.ptr, 0, k->text.len))
+		return "it holds a NUL byte";
+	if (!csv_utf8_valid(k->text.ptr, k->text.len, &bad))
+		return "it is not valid UTF-8";
+	return NULL;
+}
+
+/* Skip a row whose key Braze cannot receive: its record is unknown this run (source.h). */
+static void note_bad_key(struct source_cursor *cur, const struct rkey *k, const char *why)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct strbuf w = STRBUF_INIT;
+	size_t n = k->text.len > 200 ? 200 : k->text.len;
+	cur->unreadable++;
+	if (cur->n_bad_keys >= SOURCE_BAD_KEYS_MAX)
+		return;
+	strbuf_addstr(&w, "record key \"");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)k->text.ptr[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
+			strbuf_addch(&w, (char)c);
+		} else {
+			char e[4] = { '\\', 'x', hex[c >> 4], hex[c & 15] };
+			strbuf_add(&w, e, 4);
+		}
+	}
+	strbuf_addf(&w, "%s\": %s, so Braze cannot receive it as an external_id", n < k->text.len ? "..." : "",
+		    why);
+	log_warn("source \"%s\": row skipped: %s", cur->source && cur->source->id ? cur->source->id : "?",
+		 w.buf);
+	cur->bad_keys[cur->n_bad_keys++] = strbuf_detach(&w, NULL);
+	cur->unreadable_at = (const char *const *)cur->bad_keys;
+	cur->n_unreadable_at = cur->n_bad_keys;
+}
+
 enum jerr source_cursor_next(struct source_cursor *cur, struct source_row **row,
 			     struct jerror *err)
 {
+	const char *why;
 	if (thread_stop && *thread_stop) {
 		*row = NULL;
 		return jerror_set(err, JERR_INTERRUPTED, "source \"%s\": read stopped: joey is stopping",
 				  cur->source && cur->source->id ? cur->source->id : "?");
 	}
-	enum jerr rc = cur->ops->next(cur, row, err);
+	enum jerr rc;
+	while (!(rc = cur->ops->next(cur, row, err)) && *row && (why = key_unsendable(&(*row)->key)))
+		note_bad_key(cur, &(*row)->key, why);
 	if (rc || !*row)
 		return rc;
 
@@ -370,8 +420,13 @@ void source_cursor_close(struct source_cursor *cur)
 		log_warn("source \"%s\": %llu values in all did not fit their property's type (first %d shown)",
 			 cur->source->id, (unsigned long long)cur->invalid, INVALID_LOGGED);
 	struct strbuf prev = cur->prev_text;
+	char *bad[SOURCE_BAD_KEYS_MAX];
+	size_t n_bad = cur->n_bad_keys;
+	memcpy(bad, cur->bad_keys, n_bad * sizeof(*bad));
 	cur->ops->close(cur); /* frees cur */
 	strbuf_release(&prev);
+	for (size_t i = 0; i < n_bad; i++)
+		free(bad[i]);
 }
 
 /* ---- coercion ---- */

@@ -133,6 +133,9 @@ int source_since_compare(struct slice a, struct slice b);
 
 struct source_cursor;
 
+/* Unreadable keys a cursor describes (source_cursor.bad_keys), at most. */
+#define SOURCE_BAD_KEYS_MAX 20
+
 struct source_cursor_ops {
 	/* Produce the next row in *row (NULL at the end). Row owned by the cursor. */
 	enum jerr (*next)(struct source_cursor *cur, struct source_row **row, struct jerror *err);
@@ -150,14 +153,19 @@ struct source_cursor {
 	uint64_t rows;
 	uint64_t invalid; /* values that failed coercion, reported by source_note_invalid */
 	/*
-	 * Rows of the source that could not be read at all (a CSV row skipped as bad),
-	 * known when the cursor opens: their records are unknown, not gone. unreadable_at
-	 * (borrowed from the connection, n_unreadable_at <= unreadable) says where the
-	 * first of them are ("file:line:col: reason").
+	 * Rows of the source that could not be read at all, whose records are unknown, not
+	 * gone: a CSV row skipped as bad, known when the cursor opens; and a row whose text
+	 * key Braze cannot receive exactly (a NUL byte, invalid UTF-8: JSON would drop or
+	 * replace those bytes, so two keys would name one user), which source_cursor_next
+	 * skips and counts as it reads, so the count can grow until the last row.
+	 * unreadable_at (n_unreadable_at <= unreadable; borrowed from the connection, or
+	 * from bad_keys) says where the first of them are ("file:line:col: reason").
 	 */
 	uint64_t unreadable;
 	const char *const *unreadable_at;
 	size_t n_unreadable_at;
+	char *bad_keys[SOURCE_BAD_KEYS_MAX]; /* owned, freed by source_cursor_close */
+	size_t n_bad_keys;
 };
 
 /*
