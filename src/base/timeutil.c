@@ -98,10 +98,15 @@ static bool parse_any(const char *s, size_t len, int64_t *ms_out);
 #define TIME_MIN_MS INT64_C(-62167219200000)
 #define TIME_MAX_MS INT64_C(253402300799999)
 
+bool time_in_range(int64_t ms)
+{
+	return ms >= TIME_MIN_MS && ms <= TIME_MAX_MS;
+}
+
 bool time_parse(const char *s, size_t len, int64_t *ms_out)
 {
 	int64_t ms;
-	if (!parse_any(s, len, &ms) || ms < TIME_MIN_MS || ms > TIME_MAX_MS)
+	if (!parse_any(s, len, &ms) || !time_in_range(ms))
 		return false;
 	*ms_out = ms;
 	return true;

@@ -17,6 +17,12 @@
  * Returns false if s is not a date, or lies outside the years 0000 to 9999.
  */
 bool time_parse(const char *s, size_t len, int64_t *ms_out);
+/*
+ * Is ms a date joey can hold: years 0000 to 9999, what ISO-8601 writes with four
+ * digits and time_format_iso prints back. time_parse refuses the others; a number read
+ * natively as a date (sql_value_from_int) must too.
+ */
+bool time_in_range(int64_t ms);
 /* Append "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void time_format_iso(struct strbuf *out, int64_t ms);
 /* Days since 1970-01-01 of a civil date (proleptic Gregorian). */

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "base/log.h"
+#include "base/timeutil.h"
 #include "source/sqlgen.h"
 
 /* ---- values ---- */
@@ -42,8 +43,11 @@ bool sql_value_from_int(enum prop_type t, int64_t i, struct value *v)
 		v->u.b = i == 1;
 		return true;
 	case PROP_DATE:
-		v->kind = VAL_DATE;
+		/* epoch seconds or ms, as time_parse reads the same number as text, and in its range */
 		v->u.i = (i <= i64_abs_limit && i >= -i64_abs_limit) ? i * 1000 : i;
+		if (!time_in_range(v->u.i))
+			return false;
+		v->kind = VAL_DATE;
 		return true;
 	default:
 		return false; /* strings: the caller uses the text form */
@@ -68,8 +72,10 @@ bool sql_value_from_real(enum prop_type t, double f, struct value *v)
 	case PROP_DATE:
 		if (!(f >= -9e15 && f <= 9e15))
 			return false;
-		v->kind = VAL_DATE;
 		v->u.i = (f <= 1e11 && f >= -1e11) ? (int64_t)llround(f * 1000) : (int64_t)f;
+		if (!time_in_range(v->u.i))
+			return false;
+		v->kind = VAL_DATE;
 		return true;
 	default:
 		return false;

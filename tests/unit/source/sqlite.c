@@ -104,6 +104,23 @@ static void test_primary_exact_and_coercion(void **s)
 	strbuf_release(&sql);
 }
 
+/*
+ * A number read natively as a date is held to the years 0000 to 9999 as the same number
+ * as text is: microseconds (1614834367000000) printed "53142-01-24T..." before.
+ */
+static void test_native_number_dates_in_range(void **s)
+{
+	db_exec("CREATE TABLE epochs(id INTEGER PRIMARY KEY, d);"
+		"INSERT INTO epochs VALUES (1, 1614834367000000), (2, -62167219200001), (3, 253402300800000),"
+		" (4, 1614834367000000.0), (5, '1614834367000000'), (6, 1614834367), (7, 253402300799999),"
+		" (8, -62167219200000), (9, 1614834367.5);");
+	struct cfg_source *src = source("epochs_src", "epochs", "id", true, PROP_INTEGER, 1,
+					prop("d", PROP_DATE, "d", AGG_EXACT, NULL));
+	EXPECT_ROWS(src, "#1:[null]!1\n#2:[null]!1\n#3:[null]!1\n#4:[null]!1\n#5:[null]!1\n"
+			 "#6:[\"2021-03-04T05:06:07.000Z\"]\n#7:[\"9999-12-31T23:59:59.999Z\"]\n"
+			 "#8:[\"0000-01-01T00:00:00.000Z\"]\n#9:[\"2021-03-04T05:06:07.500Z\"]\n");
+}
+
 static void test_secondary_aggregations(void **s)
 {
 	struct cfg_source *src = source(
@@ -888,6 +905,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_primary_exact_and_coercion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_native_number_dates_in_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secondary_aggregations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filters_each_op, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filters_on_primary_and_average, setup, teardown),
