@@ -8,8 +8,10 @@
 
 #include "base/arena.h"
 #include "base/jsonutil.h"
+#include "base/log.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
+#include "source/source.h"
 
 enum braze_kind { BK_CUSTOM, BK_STRING, BK_BOOL, BK_DOB, BK_EXTERNAL_ID };
 
@@ -101,8 +103,36 @@ static void add_as_string(struct strbuf *out, const struct value *v, bool dob)
 	strbuf_release(&tmp);
 }
 
-static void add_value(struct strbuf *out, enum braze_kind k, const struct value *v)
+/* Warned per spec (a destination's pass): as many as a source warns of invalid values. */
+#define BAD_BOOLS_LOGGED 5
+
+/*
+ * A string sent to a Braze boolean field, read as a boolean property reads text
+ * (value_coerce_text: true/false in any case, 1/0, spaces around trimmed); anything
+ * else is null, with a warning.
+ */
+static void add_bool_text(struct strbuf *out, const struct payload_spec *spec, size_t i,
+			  const struct record *rec, struct slice s)
 {
+	struct value b;
+	bool ok = value_coerce_text(PROP_BOOLEAN, s.ptr, s.len, NULL, &b);
+	if (ok && b.kind == VAL_BOOL) {
+		strbuf_addstr(out, b.u.b ? "true" : "false");
+		return;
+	}
+	strbuf_addstr(out, "null");
+	if (ok || !spec->bad_bools || atomic_fetch_add(spec->bad_bools, 1) >= BAD_BOOLS_LOGGED)
+		return;
+	log_warn("destination \"%s\": record \"%.*s\": field \"%s\": \"%.*s\" is not a boolean "
+		 "(true, false, 1 or 0); sent as null",
+		 spec->dest->id, (int)(rec->key.text.len > 200 ? 200 : rec->key.text.len), rec->key.text.ptr,
+		 spec->dest->mapping[i].remote, (int)(s.len > 200 ? 200 : s.len), s.ptr);
+}
+
+static void add_value(struct strbuf *out, const struct payload_spec *spec, size_t i,
+		      const struct record *rec, const struct value *v)
+{
+	enum braze_kind k = (enum braze_kind)spec->kinds[i];
 	const struct value *scalar = v;
 
 	if (k != BK_CUSTOM && v->kind == VAL_ARRAY)
@@ -114,9 +144,7 @@ static void add_value(struct strbuf *out, enum braze_kind k, const struct value 
 		return;
 	case BK_BOOL:
 		if (scalar->kind == VAL_STRING) {
-			bool t = slice_eq_str(scalar->u.s, "true");
-			bool f = slice_eq_str(scalar->u.s, "false");
-			strbuf_addstr(out, t ? "true" : f ? "false" : "null");
+			add_bool_text(out, spec, i, rec, scalar->u.s);
 			return;
 		}
 		value_to_json(out, scalar);
@@ -138,6 +166,7 @@ static bool plain_name(const char *s)
 void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *dest)
 {
 	spec->dest = dest;
+	spec->bad_bools = xcalloc(1, sizeof(*spec->bad_bools));
 	spec->order = xcalloc(dest->n_mapping ? dest->n_mapping : 1, sizeof(*spec->order));
 	spec->plain = true;
 	for (size_t i = 0; i < dest->n_mapping; i++) {
@@ -169,6 +198,11 @@ void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *
 
 void payload_spec_release(struct payload_spec *spec)
 {
+	if (spec->bad_bools && *spec->bad_bools > BAD_BOOLS_LOGGED)
+		log_warn("destination \"%s\": %lu values in all were sent as null to boolean fields (first %d shown)",
+			 spec->dest->id, (unsigned long)*spec->bad_bools, BAD_BOOLS_LOGGED);
+	free((void *)spec->bad_bools);
+	spec->bad_bools = NULL;
 	free(spec->kinds);
 	free(spec->key_end);
 	free(spec->name_len);
@@ -195,7 +229,7 @@ void payload_build_spans(const struct payload_spec *spec, const struct record *r
 		if (spec->kinds[i] == BK_EXTERNAL_ID)
 			strbuf_add_json_string(out, rec->key.text.ptr, rec->key.text.len);
 		else
-			add_value(out, (enum braze_kind)spec->kinds[i], &rec->values[m->property->slot]);
+			add_value(out, spec, i, rec, &rec->values[m->property->slot]);
 		if (spans)
 			spans[2 * i + 1] = out->len - base;
 	}

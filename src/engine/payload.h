@@ -21,6 +21,7 @@
 #ifndef JOEY_PAYLOAD_H
 #define JOEY_PAYLOAD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -45,6 +46,8 @@ struct payload_spec {
 	size_t *name_len;     /* per mapping entry: strlen of its remote name */
 	size_t *order;        /* the mapping entries by remote name (strcmp): payload_diff's order */
 	bool plain;           /* no remote name (field or group) needs a JSON escape */
+	/* values sent as null to a boolean field for not being one (warned: the first few) */
+	_Atomic unsigned long *bad_bools;
 };
 /* dest borrowed; release with payload_spec_release. */
 void payload_spec_init(struct payload_spec *spec, const struct cfg_destination *dest);

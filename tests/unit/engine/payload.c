@@ -44,6 +44,40 @@ static void test_build_sorted_with_conversions(void **s)
 	strbuf_release(&sb);
 }
 
+/*
+ * A string sent to a Braze boolean field is read as a boolean property reads text:
+ * "TRUE", " false ", "1", "0" were null before (only exactly "true"/"false" counted).
+ */
+static void test_bool_field_from_text(void **s)
+{
+	static const char *const in[] = { "true", "TRUE", "True", " false ", "0", "1", "yes", "", "  ", "2" };
+	static const char *const want[] = { "true", "true", "true", "false", "false", "true", "null", "null", "null", "null" };
+	struct cfg_property pk = { .id = "id", .type = PROP_STRING, .slot = 0 };
+	struct cfg_property flag = { .id = "flag", .type = PROP_STRING, .slot = 1 };
+	struct cfg_mapping map[] = { { .remote = "email_open_tracking_disabled", .property = &flag },
+				     { .remote = "external_id", .property = &pk } };
+	struct cfg_destination d = { .id = "d", .collection = COLL_MODEL, .mapping = map, .n_mapping = 2 };
+	struct payload_spec spec;
+	struct strbuf sb = STRBUF_INIT, exp = STRBUF_INIT;
+	bool groups[] = { false };
+	payload_spec_init(&spec, &d);
+	for (size_t i = 0; i < sizeof(in) / sizeof(*in); i++) {
+		struct value vals[] = { { .kind = VAL_STRING, .u.s = SLICE_LIT("k") },
+					{ .kind = VAL_STRING, .u.s = slice_of(in[i]) } };
+		struct record rec = { .key = { .text = SLICE_LIT("k") }, .values = vals, .groups = groups };
+		strbuf_reset(&sb);
+		strbuf_reset(&exp);
+		payload_build(&spec, &rec, &sb);
+		strbuf_addf(&exp, "{\"attributes\":{\"email_open_tracking_disabled\":%s,\"external_id\":\"k\"},\"groups\":[]}",
+			    want[i]);
+		assert_string_equal(sb.buf, exp.buf);
+	}
+	assert_int_equal(*spec.bad_bools, 2); /* "yes" and "2" are warned of; empty text is null */
+	payload_spec_release(&spec);
+	strbuf_release(&sb);
+	strbuf_release(&exp);
+}
+
 static void test_diff_fields_and_groups(void **s)
 {
 	struct arena a;
@@ -386,6 +420,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_sorted_with_conversions),
+		cmocka_unit_test(test_bool_field_from_text),
 		cmocka_unit_test(test_diff_fields_and_groups),
 		cmocka_unit_test(test_diff_escapes_and_full),
 		cmocka_unit_test(test_full_after_failed_attempt),
