@@ -348,6 +348,46 @@ static void note_bad_key(struct source_cursor *cur, const struct rkey *k, const 
 	cur->n_unreadable_at = cur->n_bad_keys;
 }
 
+/*
+ * Whether the primary key's type rules make text key k NULL (Grouparoo: empty text is
+ * null, and so is a value invalid for the type): then its row has no record, as a row
+ * whose key column is NULL. A key they would only change (an email with spaces around,
+ * a url in capitals) is kept as it is: normalising it would change the external_id of
+ * users already in Braze (docs/config.md, "Primary keys").
+ */
+static bool key_is_null(const struct source_cursor *cur, const struct rkey *k)
+{
+	const struct cfg_source *src = cur->source;
+	const struct cfg_property *p = NULL;
+	if (k->is_int)
+		return false;
+	if (!k->text.len)
+		return true;
+	if (src)
+		p = src->model && src->model->primary_key ? src->model->primary_key : src->mapping_property;
+	if (!p || (p->type != PROP_EMAIL && p->type != PROP_URL && p->type != PROP_PHONE))
+		return false;
+	struct arena a;
+	struct value v;
+	arena_init(&a);
+	bool ok = value_coerce_text(p->type, k->text.ptr, k->text.len, &a, &v) && v.kind != VAL_NULL;
+	arena_release(&a);
+	return !ok;
+}
+
+#define NULL_KEYS_LOGGED 5
+
+static void note_null_key(struct source_cursor *cur, const struct rkey *k)
+{
+	if (++cur->null_keys > NULL_KEYS_LOGGED)
+		return;
+	const struct cfg_property *p = cur->source ? cur->source->mapping_property : NULL;
+	log_warn("source \"%s\": row skipped: its key \"%.*s\" is %s%s, so the row has no record (as a NULL key)",
+		 cur->source && cur->source->id ? cur->source->id : "?",
+		 (int)(k->text.len > 200 ? 200 : k->text.len), k->text.ptr,
+		 k->text.len ? "not a valid " : "empty", k->text.len && p ? prop_type_name(p->type) : "");
+}
+
 enum jerr source_cursor_next(struct source_cursor *cur, struct source_row **row,
 			     struct jerror *err)
 {
@@ -358,8 +398,14 @@ enum jerr source_cursor_next(struct source_cursor *cur, struct source_row **row,
 				  cur->source && cur->source->id ? cur->source->id : "?");
 	}
 	enum jerr rc;
-	while (!(rc = cur->ops->next(cur, row, err)) && *row && (why = key_unsendable(&(*row)->key)))
-		note_bad_key(cur, &(*row)->key, why);
+	while (!(rc = cur->ops->next(cur, row, err)) && *row) {
+		if ((why = key_unsendable(&(*row)->key)))
+			note_bad_key(cur, &(*row)->key, why);
+		else if (key_is_null(cur, &(*row)->key))
+			note_null_key(cur, &(*row)->key);
+		else
+			break;
+	}
 	if (rc || !*row)
 		return rc;
 
@@ -416,6 +462,9 @@ void source_cursor_close(struct source_cursor *cur)
 {
 	if (!cur)
 		return;
+	if (cur->null_keys > NULL_KEYS_LOGGED)
+		log_warn("source \"%s\": %llu rows in all skipped for an empty or invalid key (first %d shown)",
+			 cur->source->id, (unsigned long long)cur->null_keys, NULL_KEYS_LOGGED);
 	if (cur->invalid > INVALID_LOGGED)
 		log_warn("source \"%s\": %llu values in all did not fit their property's type (first %d shown)",
 			 cur->source->id, (unsigned long long)cur->invalid, INVALID_LOGGED);

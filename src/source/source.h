@@ -152,6 +152,8 @@ struct source_cursor {
 	struct strbuf prev_text;
 	uint64_t rows;
 	uint64_t invalid; /* values that failed coercion, reported by source_note_invalid */
+	/* rows skipped for a text key their type makes NULL: empty, or invalid (source_cursor_next) */
+	uint64_t null_keys;
 	/*
 	 * Rows of the source that could not be read at all, whose records are unknown, not
 	 * gone: a CSV row skipped as bad, known when the cursor opens; and a row whose text

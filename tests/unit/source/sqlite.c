@@ -214,6 +214,41 @@ static void test_text_vs_integer_key_order(void **s)
 	EXPECT_ROWS(src, "10:[1]\n2:[1]\n9:[1]\n");
 }
 
+/*
+ * A text key its type makes NULL (empty; an email or url that is not one) is skipped as
+ * a NULL key is (outside review: '' and 'not-an-email' were sent as external_ids). A key
+ * the type would only change (spaces around an email) is kept as it is; a key Braze
+ * cannot receive (a NUL byte, invalid UTF-8) is unreadable, counted in the cursor.
+ */
+static void test_keys_null_by_type_and_unsendable(void **s)
+{
+	db_exec("CREATE TABLE ek(id TEXT, v TEXT); INSERT INTO ek VALUES (' bob@x.com ', 'spaced'), "
+		"('not-an-email', 'bad'), ('', 'empty'), ('a@x.io', 'ok'), (NULL, 'null'), ('   ', 'blank'),"
+		" ('c' || char(0) || '@x.io', 'nul'), (CAST(x'63ff40782e696f' AS TEXT), 'ff');");
+	struct cfg_source *src =
+		source("ek", "ek", "id", true, PROP_EMAIL, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
+	EXPECT_ROWS(src, " bob@x.com :[\"spaced\"]\na@x.io:[\"ok\"]\n");
+	/* a string key: only the empty one is NULL ("   " is a string like any other) */
+	src = source("sk", "ek", "id", true, PROP_STRING, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
+	EXPECT_ROWS(src, "   :[\"blank\"]\n bob@x.com :[\"spaced\"]\na@x.io:[\"ok\"]\nnot-an-email:[\"bad\"]\n");
+
+	/* the unreadable rows: counted and described by the cursor */
+	struct source_cursor *cur;
+	struct source_row *row;
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
+	while (source_cursor_next(cur, &row, &err) == JERR_OK && row)
+		;
+	assert_int_equal(cur->unreadable, 2);
+	assert_int_equal(cur->n_unreadable_at, 2);
+	assert_int_equal(cur->null_keys, 1);
+	assert_string_equal(cur->unreadable_at[0], "record key \"c\\x00@x.io\": it holds a NUL byte, so Braze "
+						   "cannot receive it as an external_id");
+	assert_string_equal(cur->unreadable_at[1], "record key \"c\\xff@x.io\": it is not valid UTF-8, so Braze "
+						   "cannot receive it as an external_id");
+	source_cursor_close(cur);
+}
+
 static void test_non_integer_key_is_an_error(void **s)
 {
 	db_exec("CREATE TABLE bk(id, v); INSERT INTO bk VALUES (1, 'a'), ('x1', 'b');");
@@ -911,6 +946,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_filters_on_primary_and_average, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arrays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text_vs_integer_key_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keys_null_by_type_and_unsendable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_integer_key_is_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_key_and_null_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order_protection, setup, teardown),
