@@ -314,9 +314,9 @@ static const char *key_unsendable(const struct rkey *k)
 	if (k->is_int)
 		return NULL;
 	if (k->text.len && memchr(k->text.ptr, 0, k->text.len))
-		return "it holds a NUL byte";
+		return "it holds a NUL byte, so Braze cannot receive it as an external_id";
 	if (!csv_utf8_valid(k->text.ptr, k->text.len, &bad))
-		return "it is not valid UTF-8";
+		return "it is not valid UTF-8, so Braze cannot receive it as an external_id";
 	return NULL;
 }
 
@@ -339,8 +339,7 @@ static void note_bad_key(struct source_cursor *cur, const struct rkey *k, const 
 			strbuf_add(&w, e, 4);
 		}
 	}
-	strbuf_addf(&w, "%s\": %s, so Braze cannot receive it as an external_id", n < k->text.len ? "..." : "",
-		    why);
+	strbuf_addf(&w, "%s\": %s", n < k->text.len ? "..." : "", why);
 	log_warn("source \"%s\": row skipped: %s", cur->source && cur->source->id ? cur->source->id : "?",
 		 w.buf);
 	cur->bad_keys[cur->n_bad_keys++] = strbuf_detach(&w, NULL);
@@ -349,43 +348,56 @@ static void note_bad_key(struct source_cursor *cur, const struct rkey *k, const 
 }
 
 /*
- * Whether the primary key's type rules make text key k NULL (Grouparoo: empty text is
- * null, and so is a value invalid for the type): then its row has no record, as a row
- * whose key column is NULL. A key they would only change (an email with spaces around,
- * a url in capitals) is kept as it is: normalising it would change the external_id of
- * users already in Braze (docs/config.md, "Primary keys").
+ * Whether text key k is empty: Grouparoo stored empty text as null, so its row has no
+ * record, as a row whose key column is NULL.
  */
-static bool key_is_null(const struct source_cursor *cur, const struct rkey *k)
+static bool key_is_null(const struct rkey *k)
+{
+	return !k->is_int && !k->text.len;
+}
+
+/*
+ * Why the primary key's type rules refuse text key k (an email key that is not an
+ * email, a url that is not a url, only spaces), or NULL. Grouparoo stored such a value
+ * as null and exported no user; but joey exported such keys before, so its row is
+ * unreadable rather than gone: nothing is deleted for it (a Braze user joey made for it
+ * stays) and the run says so. A key the rules would only change (an email with spaces
+ * around, a url in capitals) is kept as it is: normalising it would change the
+ * external_id of users already in Braze (docs/config.md, "Primary keys").
+ */
+static const char *key_invalid(const struct source_cursor *cur, const struct rkey *k)
 {
 	const struct cfg_source *src = cur->source;
 	const struct cfg_property *p = NULL;
 	if (k->is_int)
-		return false;
-	if (!k->text.len)
-		return true;
+		return NULL;
 	if (src)
 		p = src->model && src->model->primary_key ? src->model->primary_key : src->mapping_property;
 	if (!p || (p->type != PROP_EMAIL && p->type != PROP_URL && p->type != PROP_PHONE))
-		return false;
+		return NULL;
 	struct arena a;
 	struct value v;
 	arena_init(&a);
 	bool ok = value_coerce_text(p->type, k->text.ptr, k->text.len, &a, &v) && v.kind != VAL_NULL;
 	arena_release(&a);
-	return !ok;
+	if (ok)
+		return NULL;
+	return p->type == PROP_EMAIL ? "it is not a valid email (the primary key's type): fix the value, or make the key "
+				       "a string property"
+	       : p->type == PROP_URL ? "it is not a valid url (the primary key's type): fix the value, or make the key "
+				       "a string property"
+				     : "it is not a valid phone number (the primary key's type): fix the value, or make "
+				       "the key a string property";
 }
 
 #define NULL_KEYS_LOGGED 5
 
-static void note_null_key(struct source_cursor *cur, const struct rkey *k)
+static void note_null_key(struct source_cursor *cur)
 {
 	if (++cur->null_keys > NULL_KEYS_LOGGED)
 		return;
-	const struct cfg_property *p = cur->source ? cur->source->mapping_property : NULL;
-	log_warn("source \"%s\": row skipped: its key \"%.*s\" is %s%s, so the row has no record (as a NULL key)",
-		 cur->source && cur->source->id ? cur->source->id : "?",
-		 (int)(k->text.len > 200 ? 200 : k->text.len), k->text.ptr,
-		 k->text.len ? "not a valid " : "empty", k->text.len && p ? prop_type_name(p->type) : "");
+	log_warn("source \"%s\": row skipped: its key is empty, so the row has no record (as a NULL key)",
+		 cur->source && cur->source->id ? cur->source->id : "?");
 }
 
 enum jerr source_cursor_next(struct source_cursor *cur, struct source_row **row,
@@ -399,10 +411,10 @@ enum jerr source_cursor_next(struct source_cursor *cur, struct source_row **row,
 	}
 	enum jerr rc;
 	while (!(rc = cur->ops->next(cur, row, err)) && *row) {
-		if ((why = key_unsendable(&(*row)->key)))
+		if (key_is_null(&(*row)->key))
+			note_null_key(cur);
+		else if ((why = key_unsendable(&(*row)->key)) || (why = key_invalid(cur, &(*row)->key)))
 			note_bad_key(cur, &(*row)->key, why);
-		else if (key_is_null(cur, &(*row)->key))
-			note_null_key(cur, &(*row)->key);
 		else
 			break;
 	}
@@ -463,7 +475,7 @@ void source_cursor_close(struct source_cursor *cur)
 	if (!cur)
 		return;
 	if (cur->null_keys > NULL_KEYS_LOGGED)
-		log_warn("source \"%s\": %llu rows in all skipped for an empty or invalid key (first %d shown)",
+		log_warn("source \"%s\": %llu rows in all skipped for an empty key (first %d shown)",
 			 cur->source->id, (unsigned long long)cur->null_keys, NULL_KEYS_LOGGED);
 	if (cur->invalid > INVALID_LOGGED)
 		log_warn("source \"%s\": %llu values in all did not fit their property's type (first %d shown)",

@@ -228,6 +228,24 @@ static void test_keys_null_by_type_and_unsendable(void **s)
 	struct cfg_source *src =
 		source("ek", "ek", "id", true, PROP_EMAIL, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
 	EXPECT_ROWS(src, " bob@x.com :[\"spaced\"]\na@x.io:[\"ok\"]\n");
+	/* the email key's unreadable rows: not an email, only spaces, a NUL, not UTF-8 */
+	{
+		struct source_cursor *ec;
+		struct source_row *er;
+		struct jerror ee = JERROR_INIT;
+		assert_int_equal(source_sqlite.open_cursor(F.conn, src, NULL, &ec, &ee), JERR_OK);
+		while (source_cursor_next(ec, &er, &ee) == JERR_OK && er)
+			;
+		assert_int_equal(ec->unreadable, 4);
+		assert_int_equal(ec->null_keys, 1); /* the empty one */
+		bool named = false;
+		for (size_t i = 0; i < ec->n_unreadable_at; i++)
+			named |= !strcmp(ec->unreadable_at[i], "record key \"not-an-email\": it is not a valid email (the "
+								"primary key's type): fix the value, or make the key a "
+								"string property");
+		assert_true(named);
+		source_cursor_close(ec);
+	}
 	/* a string key: only the empty one is NULL ("   " is a string like any other) */
 	src = source("sk", "ek", "id", true, PROP_STRING, 1, prop("v", PROP_STRING, "v", AGG_EXACT, NULL));
 	EXPECT_ROWS(src, "   :[\"blank\"]\n bob@x.com :[\"spaced\"]\na@x.io:[\"ok\"]\nnot-an-email:[\"bad\"]\n");
