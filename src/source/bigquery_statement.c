@@ -115,6 +115,18 @@ enum jerr bq_token(struct bq_conn *c, bool force, struct jerror *err)
 		jerror_release(&terr);
 		break;
 	}
+	if (resp.status == 429 || resp.status >= 500) {
+		/* the endpoint's trouble (an outage, a quota), not the key's */
+		char reason[64];
+		struct strbuf msg = STRBUF_INIT;
+		bq_error_parts(&resp.body, reason, sizeof(reason), &msg);
+		rc = jerror_set(err, JERR_SOURCE, "app \"%s\": Google's token endpoint kept failing (%d tries)",
+				c->app->id, BQ_TRIES);
+		jerror_detail(err, "HTTP %ld %s: %s", resp.status, reason, msg.buf);
+		jerror_hint(err, "this is temporary (or a quota); run again later");
+		strbuf_release(&msg);
+		goto out;
+	}
 	if (resp.status != 200) {
 		char reason[64];
 		struct strbuf msg = STRBUF_INIT;

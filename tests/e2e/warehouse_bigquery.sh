@@ -114,6 +114,14 @@ fake DELETE /_fake/faults >/dev/null
 run run $J; expect_rc 0 "once BigQuery answers again, the run converges"
 sim_check "user 6 deleted" '"6" not in users'
 
+# the token endpoint keeps failing (an outage): said as one, the key is not blamed
+sleep 2 # the access token (2 s) expires, so the next run asks for one
+fake POST /_fake/faults "status=503,count=100,on=token" >/dev/null
+run validate $J --check-apps; expect_rc 1 "token endpoint outage: fails"
+expect_err "Google's token endpoint kept failing" "token endpoint outage: said as an outage"
+expect_no "refused the service account's key" "token endpoint outage: the key is not blamed"
+fake DELETE /_fake/faults >/dev/null
+
 # plain words; never a secret
 export OTHER_KEY="$(cat "$TMP/other.pem")"
 config "$(app | sed 's/BQ_KEY/OTHER_KEY/')"
