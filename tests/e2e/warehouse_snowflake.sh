@@ -20,7 +20,7 @@ INSERT INTO "USERS" VALUES (1,'ann@example.com','Ann',1,'2024-01-02 03:04:05','2
  (3,'cy@example.com','Cy',1,NULL,'2026-01-01 00:00:00'),
  (4,'di@example.com','Di',0,'2025-05-05 05:05:05.123','2026-01-01 00:00:00'),
  (5,'ed@example.com','Ed',1,'2025-06-06 00:00:00','2026-01-01 00:00:00'),
- (6,'fay@example.com','Fay',0,'2025-07-07 00:00:00','2026-01-01 00:00:00');
+ (6,'fay@example.com','Fay',0,'1960-01-01 00:00:00.5','2026-01-01 00:00:00');
 CREATE TABLE "ORDERS" ("USER_ID" NUMBER(38,0), "AMOUNT" NUMBER(10,2), "ITEM" VARCHAR, "AT" TIMESTAMP_NTZ);
 INSERT INTO "ORDERS" VALUES (1,10.5,'pen','2026-01-01 00:00:00'),(1,30,'book','2026-03-01 00:00:00'),(2,5,'gum','2026-02-01 00:00:00'),
  (5,7.25,'cup','2026-02-02 00:00:00');
@@ -66,6 +66,7 @@ run run $J; expect_rc 0 "first run"
 sim_check "six users with Snowflake's values" 'sorted(users) == ["1","2","3","4","5","6"] and users["1"]["email"] == "ann@example.com" and users["1"]["custom_attributes"]["vip"] is True and users["2"]["custom_attributes"]["vip"] is False'
 sim_check "sums, arrays in order, most recent value" 'users["1"]["custom_attributes"]["spent"] == 40.5 and users["1"]["custom_attributes"]["items"] == ["pen","book"] and users["1"]["custom_attributes"]["last_item"] == "book" and users["5"]["custom_attributes"]["spent"] == 7.25'
 sim_check "timestamps to dates (milliseconds kept)" 'users["4"]["custom_attributes"]["signup"].startswith("2025-05-05T05:05:05.123")'
+sim_check "a timestamp before 1970 with a fraction (Snowflake's signed seconds)" 'users["6"]["custom_attributes"]["signup"] == "1960-01-01T00:00:00.500Z"'
 grep -q '"statement"' "$TMP/sf.log" && ok "the fake logged the statements" || bad "no statements in the fake's log"
 grep -q '"timezone":"UTC"' "$TMP/sf.log" && ok "statements pin timezone UTC" || bad "no timezone parameter"
 grep -q '"database":"SHOP"' "$TMP/sf.log" && ok "plain names upper-cased (database SHOP, warehouse COMPUTE_WH)" || bad "database not upper-cased"

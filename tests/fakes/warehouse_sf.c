@@ -240,8 +240,9 @@ static json_t *encode_cell(const struct fake_cell *c, const char *type, int scal
 	} else if (!strcmp(type, "date") && c->type == SQLITE_TEXT && time_parse(t, strlen(t), &ms)) {
 		strbuf_addf(&sb, "%" PRId64, (ms - ((ms % 86400000) + 86400000) % 86400000) / 86400000);
 	} else if (!strncmp(type, "timestamp", 9) && c->type == SQLITE_TEXT && time_parse(t, strlen(t), &ms)) {
-		int64_t s = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-		strbuf_addf(&sb, "%" PRId64 ".%03" PRId64 "000000", s, ms - s * 1000);
+		/* a signed decimal, as Snowflake sends it: 1960-01-01 00:00:00.5 is -315619199.5 */
+		int64_t a = ms < 0 ? -ms : ms;
+		strbuf_addf(&sb, "%s%" PRId64 ".%03" PRId64 "000000", ms < 0 ? "-" : "", a / 1000, a % 1000);
 		if (!strcmp(type, "timestamp_tz"))
 			strbuf_addstr(&sb, " 1440");
 	} else if (!strcmp(type, "time") && c->type == SQLITE_TEXT && strlen(t) >= 8) {
