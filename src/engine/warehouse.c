@@ -116,11 +116,30 @@ static void wh_table_info(void *conn, const char *table, const char *K, bool int
 	PQclear(res);
 }
 
+/* A text column: a number mark is compared through the dialect's since_number. */
+static bool wh_text_column(void *conn, const char *table, const char *column)
+{
+	struct wh_conn *c = conn;
+	const char *v[3] = { c->schema, table, column };
+	bool text = false;
+	PGresult *res = PQexecParams(c->pg,
+				     "SELECT data_type FROM information_schema.columns WHERE table_schema = $1 "
+				     "AND table_name = $2 AND column_name = $3",
+				     3, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		const char *dt = PQgetvalue(res, 0, 0);
+		text = !strcmp(dt, "text") || !strcmp(dt, "character varying") || !strcmp(dt, "character");
+	}
+	PQclear(res);
+	return text;
+}
+
 /* The PostgreSQL connector's dialect (source_postgres_dialect) reading a table through a struct wh_conn. */
 static struct sql_dialect wh_dialect(void)
 {
 	struct sql_dialect d = source_postgres_dialect;
 	d.table_info = wh_table_info;
+	d.text_column = wh_text_column;
 	return d;
 }
 

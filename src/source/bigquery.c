@@ -46,6 +46,9 @@ static const char *const bq_app_options[] = {
 };
 static const char *const bq_required_options[] = { "project_id", "dataset", "client_email", "private_key", NULL };
 
+static bool bq_text_column(void *conn, const char *table, const char *column);
+static void bq_since_number(struct strbuf *sb, const char *col);
+
 static const struct sql_dialect bq_dialect = {
 	.name = "bigquery",
 	.quote = '`',
@@ -67,6 +70,8 @@ static const struct sql_dialect bq_dialect = {
 	.ident_backslash = true,
 	.value_tiebreak = true,
 	.table_info = NULL,
+	.text_column = bq_text_column,
+	.since_number = bq_since_number,
 };
 
 static const char *param_type(const char *schema_type)
@@ -208,6 +213,29 @@ static const char **param_types(const struct bq_types *t, const struct sql_plan 
 		out[i] = ty;
 	}
 	return out;
+}
+
+/* A STRING column of a table whose types bq_columns looked up (bq_open_cursor does
+ * before an incremental read): param_types would bind a number mark as STRING. */
+static bool bq_text_column(void *conn, const char *table, const char *column)
+{
+	const struct bq_conn *c = conn;
+	for (const struct bq_types *t = c ? c->types : NULL; t; t = t->next) {
+		if (strcmp(t->key, table))
+			continue;
+		for (size_t k = 0; k < t->n; k++)
+			if (!strcasecmp(t->names[k], column))
+				return !strcmp(t->types[k], "STRING");
+		return false;
+	}
+	return false;
+}
+
+/* The text as a FLOAT64, NULL when it is not a number (FLOAT64 rounds monotonically, so
+ * a value past the mark is never below it). */
+static void bq_since_number(struct strbuf *sb, const char *col)
+{
+	strbuf_addf(sb, "SAFE_CAST(%s AS FLOAT64)", col);
 }
 
 /* ---- connection ---- */
@@ -424,9 +452,14 @@ static enum jerr bq_open_cursor(void *conn, const struct cfg_source *src, const 
 
 	*out = NULL;
 	sql_plan_init(&p);
+	/* an incremental read's column type first: a STRING column compares a number mark
+	 * through bq_since_number */
+	if (read && read->since_column && read->since_value && !src->is_query &&
+	    (rc = bq_columns(c, src, &t, &missing, err)))
+		goto out;
 	if ((rc = sql_plan_build(&bq_dialect, c, src, read, &p, err)))
 		goto out;
-	if (p.n_binds && (rc = bq_columns(c, src, &t, &missing, err)))
+	if (p.n_binds && !t && (rc = bq_columns(c, src, &t, &missing, err)))
 		goto out;
 	pt = param_types(t, &p);
 	struct bq_cursor *cur = xcalloc(1, sizeof(*cur));

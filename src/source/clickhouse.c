@@ -64,6 +64,8 @@ static const char *const ch_required_options[] = { "database", NULL };
 static void ch_literal(void *conn, struct strbuf *sb, const struct sql_bind *b);
 static void ch_table_info(void *conn, const char *table, const char *K, bool int_key, bool *natural,
 			  const char **rowid_col);
+static bool ch_text_column(void *conn, const char *table, const char *column);
+static void ch_since_number(struct strbuf *sb, const char *col);
 
 static const struct sql_dialect ch_dialect = {
 	.name = "ClickHouse",
@@ -85,6 +87,8 @@ static const struct sql_dialect ch_dialect = {
 	.desc_nulls = "",
 	.literal = ch_literal,
 	.table_info = ch_table_info,
+	.text_column = ch_text_column,
+	.since_number = ch_since_number,
 	.dotted_table = true,
 	.substring_fn = "positionCaseInsensitiveUTF8",
 	.no_correlated = true,
@@ -445,6 +449,29 @@ static void ch_table_info(void *conn, const char *table, const char *K, bool int
 				     strncmp(inner, "Int256", 6) && strncmp(inner, "UInt128", 7) &&
 				     strncmp(inner, "UInt256", 7)
 			   : (ilen == 6 && !memcmp(inner, "String", 6));
+}
+
+/* A String, FixedString or Enum column: ch_literal would quote a number mark as text. */
+static bool ch_text_column(void *conn, const char *table, const char *column)
+{
+	const struct ch_conn *c = conn;
+	const struct ch_col *col = c ? find_col(c, column) : NULL;
+	bool nullable;
+	const char *inner;
+	size_t ilen;
+	(void)table;
+	if (!col)
+		return false;
+	enum chw_type t = chw_type_parse(col->type, strlen(col->type), &nullable, &inner, &ilen);
+	return t == CHW_STRING || t == CHW_ENUM;
+}
+
+/* The text (a FixedString's without its padding zero bytes) as a Float64, NULL when it
+ * is not a number (Float64 rounds monotonically, so a value past the mark is never
+ * below it). */
+static void ch_since_number(struct strbuf *sb, const char *col)
+{
+	strbuf_addf(sb, "toFloat64OrNull(toStringCutToZero(toString(%s)))", col);
 }
 
 /* ---- check ---- */

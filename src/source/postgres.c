@@ -78,6 +78,8 @@ static const char *const pg_required_options[] = { "database", NULL };
 
 static void pg_table_info(void *conn, const char *table, const char *K, bool int_key,
 			  bool *natural, const char **rowid_col);
+static bool pg_text_column(void *conn, const char *table, const char *column);
+static void pg_since_number(struct strbuf *sb, const char *col);
 
 static const char *const rs_source_types[] = {
 	"redshift-import-table", "redshift-import-query", "redshift-table-import",
@@ -108,6 +110,8 @@ const struct sql_dialect source_postgres_dialect = {
 	.asc_nulls = " NULLS FIRST",
 	.desc_nulls = " NULLS LAST",
 	.table_info = pg_table_info,
+	.text_column = pg_text_column,
+	.since_number = pg_since_number,
 };
 
 /*
@@ -138,6 +142,8 @@ static const struct sql_dialect rs_dialect = {
 	.asc_nulls = "",
 	.desc_nulls = "",
 	.table_info = pg_table_info,
+	.text_column = pg_text_column,
+	.since_number = pg_since_number,
 	.no_arrays = true,
 	.null_rank = true,
 	.pick_cast = "VARCHAR(65535)",
@@ -535,6 +541,42 @@ static void pg_table_info(void *conn, const char *table, const char *K, bool int
 			*natural = !strcmp(dt, "text") || !strcmp(dt, "character varying");
 	}
 	PQclear(res);
+}
+
+/* A text column (text, varchar, char): a number mark is compared through since_number. */
+static bool pg_text_column(void *conn, const char *table, const char *column)
+{
+	struct pg_conn *c = conn;
+	bool text = false;
+	if (!c)
+		return false;
+	const char *v[3] = { c->schema, table, column };
+	PGresult *res = pgsrc_exec(c,
+				c->redshift
+					? "SELECT data_type FROM information_schema.columns WHERE table_schema = $1 "
+					  "AND table_name IN (CAST($2 AS VARCHAR(128)), lower(CAST($2 AS VARCHAR(128)))) "
+					  "AND column_name IN (CAST($3 AS VARCHAR(128)), lower(CAST($3 AS VARCHAR(128))))"
+					: "SELECT data_type FROM information_schema.columns WHERE table_schema = $1 "
+					  "AND table_name = $2 AND column_name = $3",
+				3, v);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		const char *dt = PQgetvalue(res, 0, 0);
+		text = !strcmp(dt, "text") || !strcmp(dt, "character varying") || !strcmp(dt, "character");
+	}
+	PQclear(res);
+	return text;
+}
+
+/*
+ * A text column's value as a number when it is one as joey reads marks (under 64 bytes,
+ * an exponent of at most 2 digits so the cast cannot overflow; the spaces a CHAR(n)
+ * pads with allowed), else NULL: double precision rounds monotonically, so a value
+ * past the mark is never below it.
+ */
+static void pg_since_number(struct strbuf *sb, const char *col)
+{
+	strbuf_addf(sb, "CASE WHEN length(%s) < 64 AND %s ~ '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]{1,2})?[ ]*$' "
+		    "THEN CAST(%s AS DOUBLE PRECISION) END", col, col, col);
 }
 
 /* ---- check ---- */

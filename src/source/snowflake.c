@@ -51,6 +51,9 @@ static const char *const sf_app_options[] = {
 };
 static const char *const sf_required_options[] = { "account", "username", "warehouse", "database", NULL };
 
+static bool sf_text_column(void *conn, const char *table, const char *column);
+static void sf_since_number(struct strbuf *sb, const char *col);
+
 static const struct sql_dialect sf_dialect = {
 	.name = "snowflake",
 	.quote = '"',
@@ -71,6 +74,8 @@ static const struct sql_dialect sf_dialect = {
 	.desc_nulls = " NULLS LAST",
 	.value_tiebreak = true,
 	.table_info = NULL,
+	.text_column = sf_text_column,
+	.since_number = sf_since_number,
 };
 
 /* ---- options ---- */
@@ -330,6 +335,36 @@ static enum jerr sf_names(struct sf_conn *c, const char *sql, const struct sql_b
 	}
 	sf_result_release(&r);
 	return rc;
+}
+
+/* A TEXT (VARCHAR, CHAR, STRING) column, from INFORMATION_SCHEMA.COLUMNS; when that
+ * cannot be read, taken as one (sf_since_number reads any column, never skipping). */
+static bool sf_text_column(void *conn, const char *table, const char *column)
+{
+	struct sf_conn *c = conn;
+	struct sql_bind b[3] = { { .kind = SQL_BIND_TEXT, .s = NULL }, { .kind = SQL_BIND_TEXT, .s = table },
+				 { .kind = SQL_BIND_TEXT, .s = column } };
+	struct jerror err = JERROR_INIT;
+	char **types = NULL;
+	size_t n = 0;
+	bool text = true;
+	if (!c)
+		return false;
+	b[0].s = c->schema;
+	if (!sf_names(c, "SELECT \"DATA_TYPE\" FROM \"INFORMATION_SCHEMA\".\"COLUMNS\" WHERE \"TABLE_SCHEMA\" = ? "
+			 "AND \"TABLE_NAME\" = ? AND \"COLUMN_NAME\" = ?",
+		      b, 3, &types, &n, "the since column's type", &err) && n == 1)
+		text = !strcmp(types[0], "TEXT");
+	sql_free_names(types, n);
+	jerror_release(&err);
+	return text;
+}
+
+/* Any value as a number, NULL when its text is not one (FLOAT rounds monotonically, so a
+ * value past the mark is never below it). */
+static void sf_since_number(struct strbuf *sb, const char *col)
+{
+	strbuf_addf(sb, "TRY_TO_DOUBLE(TO_VARCHAR(%s))", col);
 }
 
 static enum jerr sf_check(void *conn, const struct cfg_source *src, struct jerror *err)

@@ -127,6 +127,17 @@ struct sql_dialect {
 	 */
 	bool (*text_column)(void *conn, const char *table, const char *column);
 	const char *since_fn;
+	/*
+	 * The other dialects (since_fn NULL) compare a number mark with a text column
+	 * (text_column true; bound as a number, PostgreSQL, Redshift, ClickHouse, BigQuery
+	 * and Snowflake compare it as text, or take the column's type for the mark) as
+	 * COALESCE(<since_number(column)> >= <mark as a number>, column IS NOT NULL):
+	 * since_number appends the column's text as a number, NULL when it is not one (never
+	 * an error), col the quoted column. Text that is not a number is read on every run
+	 * (read again, never skipped); no index serves it. NULL: column >= mark (MySQL
+	 * compares a text column with a number as numbers).
+	 */
+	void (*since_number)(struct strbuf *sb, const char *col);
 
 	/* ---- warehouse dialects (Redshift, ClickHouse); all false/NULL elsewhere ---- */
 	/* a table option "db.table" is a qualified name (ClickHouse, as Grouparoo's `??`) */

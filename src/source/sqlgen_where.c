@@ -14,8 +14,8 @@
 #include "source/sqlgen_internal.h"
 
 /* A number-looking mark is bound as a number (a column with no type affinity compares
- * integers and text differently; a text column's goes through since_fn, sqlgen.h); anything
- * else as text. */
+ * integers and text differently; a text column's goes through since_fn or since_number,
+ * sqlgen.h); anything else as text. */
 static bool since_is_number(const char *v)
 {
 	int64_t i;
@@ -52,6 +52,17 @@ static void add_since_where(struct gen *g, struct strbuf *sb, const struct cfg_s
 		strbuf_addstr(sb, ", ");
 		sqlgen_add_param_col(g, sb, read->since_value, false, read->since_column);
 		strbuf_addch(sb, ')');
+	} else if (number && d->since_number && d->text_column &&
+		   d->text_column(g->conn, src->table, read->since_column)) {
+		/* the column's text as a number, the mark a number; other text is read again */
+		struct strbuf col = STRBUF_INIT;
+		sql_add_ident(d, &col, read->since_column);
+		strbuf_addstr(sb, "COALESCE(");
+		d->since_number(sb, col.buf);
+		strbuf_addstr(sb, " >= ");
+		sqlgen_add_param(g, sb, read->since_value, true);
+		strbuf_addf(sb, ", %s IS NOT NULL)", col.buf);
+		strbuf_release(&col);
 	} else {
 		sql_add_ident(d, sb, read->since_column);
 		strbuf_addstr(sb, " >= ");

@@ -2,6 +2,7 @@
 #include "support/testutil.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,6 +433,47 @@ static void test_aggregations_and_filters(void **s)
 			 "#3:[1,\"pen\",0,null,0,1,1,\"2020-01-01T00:00:50.000Z\"]\n");
 }
 
+/* Keys read since a mark of column col, "k;k;...". */
+static void since_keys(const struct cfg_source *src, const char *col, const char *mark, const char *want)
+{
+	struct source_read rd = { .since_column = col, .since_value = mark };
+	struct source_cursor *cur;
+	struct source_row *row;
+	struct jerror err = JERROR_INIT;
+	struct strbuf out = STRBUF_INIT;
+	assert_int_equal(source_clickhouse.open_cursor(F.conn, src, &rd, &cur, &err), JERR_OK);
+	while (source_cursor_next(cur, &row, &err) == JERR_OK && row)
+		strbuf_addf(&out, "%" PRId64 ";", row->key.i);
+	assert_int_equal(err.code, JERR_OK);
+	source_cursor_close(cur);
+	assert_string_equal(out.buf, want);
+	strbuf_release(&out);
+	jerror_release(&err);
+}
+
+/*
+ * A number mark on a String column compares as numbers (source_since_compare): quoted
+ * as a string literal, '1000' >= '999' was false and rows past a mark of 999 were never
+ * read. Text that is not a number is read again, never skipped; NULL is not read; a
+ * number column keeps col >= mark.
+ */
+static void test_incremental_number_mark_on_text(void **s)
+{
+	(void)s;
+	NEED_SERVER();
+	ch_exec("joey_unit_ch", "CREATE TABLE inc (id UInt32, email String, ver String, nv Nullable(String), "
+				"fs FixedString(6), n Int64) ENGINE = Memory");
+	ch_exec("joey_unit_ch", "INSERT INTO inc VALUES (1,'a@x.com','998','998','998',998),"
+				"(2,'b@x.com','999','999','999',999),(3,'new@x.com','1000','1000','1000',1000),"
+				"(4,'d@x.com','abc',NULL,'abc',-1),(5,'e@x.com','1.5e3','1.5e3','1.5e3',1500)");
+	struct cfg_source *src = source("inc", "inc", "id", true, PROP_INTEGER, 1,
+					prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL));
+	since_keys(src, "ver", "999", "2;3;4;5;");
+	since_keys(src, "nv", "999", "2;3;5;");
+	since_keys(src, "fs", "999.5", "3;4;5;");
+	since_keys(src, "n", "999", "2;3;5;");
+}
+
 static void test_key_order_and_incremental(void **s)
 {
 	(void)s;
@@ -785,6 +827,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_arrays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aggregations_and_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_order_and_incremental, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incremental_number_mark_on_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_describe_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_did_you_mean, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_mid_stream, setup, teardown),

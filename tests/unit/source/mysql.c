@@ -275,6 +275,35 @@ static void test_text_vs_integer_key_order(void **s)
 	EXPECT_ROWS(src, "#2:[\"two\"]\n#9:[\"nine\"]\n#10:[\"ten\"]\n");
 }
 
+/*
+ * A number mark on a text column: bound as a number, MySQL compares the column as a
+ * number too ('1000' >= 999), so no row past the mark is skipped and col >= ? stays
+ * (sqlgen.h since_number). Text that is not a number is 0 to MySQL.
+ */
+static void test_incremental_number_mark_on_text(void **s)
+{
+	if (!F.url)
+		skip();
+	db_exec("DROP TABLE IF EXISTS inc; CREATE TABLE inc(id INT, ver VARCHAR(20), t TEXT); INSERT INTO inc VALUES "
+		"(1, '998', 'a'), (2, '999', 'b'), (3, '1000', 'c'), (4, NULL, NULL), (5, '1.5e3', 'd')");
+	struct cfg_source *src = source("inc", "inc", "id", true, PROP_INTEGER, 1,
+					prop("t", PROP_STRING, "t", AGG_EXACT, NULL));
+	struct source_read read = { .since_column = "ver", .since_value = "999" };
+	struct source_cursor *cur;
+	struct source_row *row;
+	struct strbuf out = STRBUF_INIT;
+	struct jerror err = JERROR_INIT;
+	assert_int_equal(source_mysql.open_cursor(F.conn, src, &read, &cur, &err), JERR_OK);
+	while (source_cursor_next(cur, &row, &err) == JERR_OK && row)
+		strbuf_addf(&out, "%s%.*s", out.len ? " " : "", (int)row->key.text.len, row->key.text.ptr);
+	assert_int_equal(err.code, JERR_OK);
+	source_cursor_close(cur);
+	assert_string_equal(out.buf, "2 3 5");
+	strbuf_release(&out);
+	jerror_release(&err);
+	db_exec("DROP TABLE inc");
+}
+
 static void test_duplicate_key_and_null_keys(void **s)
 {
 	if (!F.url)
@@ -703,6 +732,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_filters_on_primary_and_average, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arrays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text_vs_integer_key_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incremental_number_mark_on_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_key_and_null_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_missing_table_and_column, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sql_injection_is_quoted_and_bound, setup, teardown),
