@@ -296,8 +296,13 @@ bool sql_decode_array(const struct cfg_property *prop, const char *text, size_t 
 		      struct arena *a, struct value *out, size_t *n_invalid);
 /* Decimal text of i in arena, its length in *len. */
 char *sql_fmt_i64(struct arena *a, int64_t i, size_t *len);
+/* A number's text (n bytes) as a 64-bit integer when it is one, with no fraction or a
+ * fraction of only zeros (a DECIMAL(p,2)'s "9007199254740993.00"), in *i; false
+ * otherwise (a fraction, an exponent, out of range). */
+bool sql_int_of_number_text(const char *s, size_t n, int64_t *i);
 /* A number's text (n bytes, NUL-terminated at n: "12", "-0.5", "1e3") as a value of type
- * t, integers exactly; false if it is not a number or not one of type t. */
+ * t, integers exactly (sql_int_of_number_text); false if it is not a number or not one
+ * of type t. */
 bool sql_value_from_number_text(enum prop_type t, const char *s, size_t n, struct value *v);
 
 /* A value's text (s, n bytes; borrowed) as a value of type t into v (VALUE_NULL on entry):

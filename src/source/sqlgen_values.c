@@ -184,11 +184,22 @@ static bool simple_decimal(const char *s, size_t n, double *out)
 	return true;
 }
 
+bool sql_int_of_number_text(const char *s, size_t n, int64_t *i)
+{
+	const char *dot = memchr(s, '.', n);
+	if (!dot)
+		return decimal_to_int64(s, n, i);
+	for (const char *c = dot + 1; c < s + n; c++)
+		if (*c != '0')
+			return false;
+	return dot > s && decimal_to_int64(s, (size_t)(dot - s), i);
+}
+
 bool sql_value_from_number_text(enum prop_type t, const char *s, size_t n, struct value *v)
 {
 	int64_t i;
 	double d;
-	if (decimal_to_int64(s, n, &i))
+	if (sql_int_of_number_text(s, n, &i))
 		return sql_value_from_int(t, i, v);
 	if (!simple_decimal(s, n, &d)) {
 		char *end;

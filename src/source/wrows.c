@@ -184,7 +184,7 @@ enum jerr wrows_decode_rows(struct wrows *w, enum jerr rc, size_t n_cols, wareho
 bool wrows_number(enum prop_type t, const char *s, size_t n, struct value *v)
 {
 	int64_t i;
-	if (decimal_to_int64(s, n, &i))
+	if (sql_int_of_number_text(s, n, &i)) /* "9007199254740993.00" too: a double would round it */
 		return sql_value_from_int(t, i, v);
 	char *end;
 	double d = strtod(s, &end);

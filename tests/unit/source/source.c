@@ -7,6 +7,8 @@
 
 #include "base/arena.h"
 #include "source/source.h"
+#include "source/sqlgen.h"
+#include "source/wrows.h"
 
 static struct rkey ikey(int64_t i, const char *t)
 {
@@ -252,10 +254,44 @@ static void test_watch_counts_waits(void **s)
 	source_watch_unregister(&w);
 }
 
+/*
+ * A decimal column's number with a fraction of only zeros is an integer, exactly:
+ * ClickHouse Decimal(38,2) and Snowflake NUMBER(p,2) cells "9007199254740993.00" went
+ * through a double and reached Braze as 9007199254740992. A non-zero fraction is still
+ * a float.
+ */
+static void test_number_text_zero_fraction(void **s)
+{
+	(void)s;
+	static const char *const in[] = { "9007199254740993.00", "-9007199254740993.0", "12.", "7" };
+	static const int64_t want[] = { INT64_C(9007199254740993), INT64_C(-9007199254740993), 12, 7 };
+	struct value v;
+	for (size_t k = 0; k < 4; k++) {
+		memset(&v, 0, sizeof(v));
+		assert_true(sql_value_from_number_text(PROP_INTEGER, in[k], strlen(in[k]), &v));
+		assert_int_equal(v.kind, VAL_INT);
+		assert_true(v.u.i == want[k]);
+		memset(&v, 0, sizeof(v));
+		assert_true(wrows_number(PROP_INTEGER, in[k], strlen(in[k]), &v));
+		assert_int_equal(v.kind, VAL_INT);
+		assert_true(v.u.i == want[k]);
+	}
+	/* a non-zero fraction: a float property keeps it */
+	assert_true(sql_value_from_number_text(PROP_FLOAT, "2.50", 4, &v));
+	assert_int_equal(v.kind, VAL_FLOAT);
+	assert_true(v.u.f == 2.5);
+	assert_true(wrows_number(PROP_FLOAT, "2.05", 4, &v));
+	assert_int_equal(v.kind, VAL_FLOAT);
+	assert_true(v.u.f == 2.05);
+	/* not a number */
+	assert_false(sql_value_from_number_text(PROP_INTEGER, "1.0x", 4, &v));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key_compare),
+		cmocka_unit_test(test_number_text_zero_fraction),
 		cmocka_unit_test(test_order_checks),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_coercion_table),
