@@ -511,23 +511,29 @@ void pgsrc_disconnect(void *conn)
 
 /* ---- dialect ---- */
 
+/* The table's type and column's data_type of table (one row if the table exists). */
+static PGresult *pg_column_info(struct pg_conn *c, const char *table, const char *column)
+{
+	const char *v[3] = { c->schema, table, column };
+	/* Redshift folds quoted names to lower case (unless enable_case_sensitive_identifier) */
+	return pgsrc_exec(c,
+			  c->redshift
+				  ? "SELECT t.table_type, c.data_type FROM information_schema.tables t "
+				    "LEFT JOIN information_schema.columns c ON c.table_schema = "
+				    "t.table_schema AND c.table_name = t.table_name AND c.column_name IN (CAST($3 AS VARCHAR(128)), lower(CAST($3 AS VARCHAR(128)))) "
+				    "WHERE t.table_schema = $1 AND t.table_name IN (CAST($2 AS VARCHAR(128)), lower(CAST($2 AS VARCHAR(128))))"
+				  : "SELECT t.table_type, c.data_type FROM information_schema.tables t "
+				    "LEFT JOIN information_schema.columns c ON c.table_schema = "
+				    "t.table_schema AND c.table_name = t.table_name AND c.column_name = $3 "
+				    "WHERE t.table_schema = $1 AND t.table_name = $2",
+			  3, v);
+}
+
 static void pg_table_info(void *conn, const char *table, const char *K, bool int_key,
 			  bool *natural, const char **rowid_col)
 {
 	struct pg_conn *c = conn;
-	const char *v[3] = { c->schema, table, K };
-	/* Redshift folds quoted names to lower case (unless enable_case_sensitive_identifier) */
-	PGresult *res = pgsrc_exec(c,
-				c->redshift
-					? "SELECT t.table_type, c.data_type FROM information_schema.tables t "
-					  "LEFT JOIN information_schema.columns c ON c.table_schema = "
-					  "t.table_schema AND c.table_name = t.table_name AND c.column_name IN (CAST($3 AS VARCHAR(128)), lower(CAST($3 AS VARCHAR(128)))) "
-					  "WHERE t.table_schema = $1 AND t.table_name IN (CAST($2 AS VARCHAR(128)), lower(CAST($2 AS VARCHAR(128))))"
-					: "SELECT t.table_type, c.data_type FROM information_schema.tables t "
-					  "LEFT JOIN information_schema.columns c ON c.table_schema = "
-					  "t.table_schema AND c.table_name = t.table_name AND c.column_name = $3 "
-					  "WHERE t.table_schema = $1 AND t.table_name = $2",
-				3, v);
+	PGresult *res = pg_column_info(c, table, K);
 	*natural = false;
 	*rowid_col = NULL;
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
@@ -550,17 +556,9 @@ static bool pg_text_column(void *conn, const char *table, const char *column)
 	bool text = false;
 	if (!c)
 		return false;
-	const char *v[3] = { c->schema, table, column };
-	PGresult *res = pgsrc_exec(c,
-				c->redshift
-					? "SELECT data_type FROM information_schema.columns WHERE table_schema = $1 "
-					  "AND table_name IN (CAST($2 AS VARCHAR(128)), lower(CAST($2 AS VARCHAR(128)))) "
-					  "AND column_name IN (CAST($3 AS VARCHAR(128)), lower(CAST($3 AS VARCHAR(128))))"
-					: "SELECT data_type FROM information_schema.columns WHERE table_schema = $1 "
-					  "AND table_name = $2 AND column_name = $3",
-				3, v);
+	PGresult *res = pg_column_info(c, table, column);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-		const char *dt = PQgetvalue(res, 0, 0);
+		const char *dt = PQgetvalue(res, 0, 1);
 		text = !strcmp(dt, "text") || !strcmp(dt, "character varying") || !strcmp(dt, "character");
 	}
 	PQclear(res);

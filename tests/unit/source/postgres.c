@@ -273,15 +273,14 @@ static void test_text_vs_integer_key_order(void **s)
 	EXPECT_ROWS(src, "#2:[\"two\"]\n#9:[\"nine\"]\n#10:[\"ten\"]\n");
 }
 
-/* Keys of src read since a mark of column col, "k k ...". */
-static void since_keys(const struct cfg_source *src, const char *col, const char *mark, const char *want)
+/* Keys of src as read (read: since a mark, a key range...), "k k ...". */
+static void read_keys(const struct cfg_source *src, const struct source_read *read, const char *want)
 {
-	struct source_read read = { .since_column = col, .since_value = mark };
 	struct source_cursor *cur;
 	struct source_row *row;
 	struct strbuf out = STRBUF_INIT;
 	struct jerror err = JERROR_INIT;
-	assert_int_equal(source_postgres.open_cursor(F.conn, src, &read, &cur, &err), JERR_OK);
+	assert_int_equal(source_postgres.open_cursor(F.conn, src, read, &cur, &err), JERR_OK);
 	while (source_cursor_next(cur, &row, &err) == JERR_OK && row)
 		strbuf_addf(&out, "%s%.*s", out.len ? " " : "", (int)row->key.text.len, row->key.text.ptr);
 	assert_int_equal(err.code, JERR_OK);
@@ -289,6 +288,13 @@ static void since_keys(const struct cfg_source *src, const char *col, const char
 	assert_string_equal(out.buf, want);
 	strbuf_release(&out);
 	jerror_release(&err);
+}
+
+/* Keys of src read since a mark of column col, "k k ...". */
+static void since_keys(const struct cfg_source *src, const char *col, const char *mark, const char *want)
+{
+	struct source_read read = { .since_column = col, .since_value = mark };
+	read_keys(src, &read, want);
 }
 
 /*
@@ -329,18 +335,7 @@ static void range_keys(const struct cfg_source *src, const struct rkey *lo, cons
 {
 	struct key_range r = { lo, hi };
 	struct source_read read = { .range = &r };
-	struct source_cursor *cur;
-	struct source_row *row;
-	struct strbuf out = STRBUF_INIT;
-	struct jerror err = JERROR_INIT;
-	assert_int_equal(source_postgres.open_cursor(F.conn, src, &read, &cur, &err), JERR_OK);
-	while (source_cursor_next(cur, &row, &err) == JERR_OK && row)
-		strbuf_addf(&out, "%s%.*s", out.len ? " " : "", (int)row->key.text.len, row->key.text.ptr);
-	assert_int_equal(err.code, JERR_OK);
-	source_cursor_close(cur);
-	assert_string_equal(out.buf, want);
-	strbuf_release(&out);
-	jerror_release(&err);
+	read_keys(src, &read, want);
 }
 
 /* A key range compares in key order: integers numerically, text bytewise (COLLATE "C"). */
