@@ -126,10 +126,8 @@ static bool wh_text_column(void *conn, const char *table, const char *column)
 				     "SELECT data_type FROM information_schema.columns WHERE table_schema = $1 "
 				     "AND table_name = $2 AND column_name = $3",
 				     3, NULL, v, NULL, NULL, 0);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-		const char *dt = PQgetvalue(res, 0, 0);
-		text = !strcmp(dt, "text") || !strcmp(dt, "character varying") || !strcmp(dt, "character");
-	}
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		text = source_pg_text_type(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return text;
 }

@@ -549,6 +549,12 @@ static void pg_table_info(void *conn, const char *table, const char *K, bool int
 	PQclear(res);
 }
 
+bool source_pg_text_type(const char *data_type)
+{
+	return !strcmp(data_type, "text") || !strcmp(data_type, "character varying") ||
+	       !strcmp(data_type, "character");
+}
+
 /* A text column (text, varchar, char): a number mark is compared through since_number. */
 static bool pg_text_column(void *conn, const char *table, const char *column)
 {
@@ -558,8 +564,7 @@ static bool pg_text_column(void *conn, const char *table, const char *column)
 		return false;
 	PGresult *res = pg_column_info(c, table, column);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-		const char *dt = PQgetvalue(res, 0, 1);
-		text = !strcmp(dt, "text") || !strcmp(dt, "character varying") || !strcmp(dt, "character");
+		text = source_pg_text_type(PQgetvalue(res, 0, 1));
 	}
 	PQclear(res);
 	return text;

@@ -366,12 +366,17 @@ extern const struct source_ops source_postgres;
 extern const struct source_ops source_mysql;
 extern const struct source_ops source_redshift;   /* postgres.c */
 /*
- * The PostgreSQL connector's dialect (postgres.c), its table_info reading through a
- * struct pg_conn: the warehouse diff (engine/warehouse.c) builds the same statements
- * from a copy whose table_info reads through its own connection.
+ * The PostgreSQL connector's dialect (postgres.c), its table_info and text_column
+ * reading through a struct pg_conn: the warehouse diff (engine/warehouse.c) builds the
+ * same statements from a copy whose table_info and text_column read through its own
+ * connection.
  */
 struct sql_dialect;
 extern const struct sql_dialect source_postgres_dialect;
+/* Whether an information_schema.columns data_type is text (text, varchar, char): a
+ * number mark is compared with such a column through since_number (sqlgen.h). */
+bool source_pg_text_type(const char *data_type);
+
 extern const struct source_ops source_clickhouse;
 extern const struct source_ops source_snowflake;
 extern const struct source_ops source_snowflake_keypair;

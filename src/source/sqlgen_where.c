@@ -44,16 +44,17 @@ static void add_since_where(struct gen *g, struct strbuf *sb, const struct cfg_s
 		strbuf_addstr(sb, " WHERE ");
 	}
 	bool number = since_is_number(read->since_value);
-	if (number && d->since_fn && d->text_column &&
-	    d->text_column(g->conn, src->table, read->since_column)) {
+	/* a number mark against a text column: compared as joey orders marks (sqlgen.h) */
+	bool as_number = number && (d->since_fn || d->since_number) && d->text_column &&
+			 d->text_column(g->conn, src->table, read->since_column);
+	if (as_number && d->since_fn) {
 		/* the mark goes as text: the function compares it exactly as joey does */
 		strbuf_addf(sb, "%s(", d->since_fn);
 		sql_add_ident(d, sb, read->since_column);
 		strbuf_addstr(sb, ", ");
 		sqlgen_add_param_col(g, sb, read->since_value, false, read->since_column);
 		strbuf_addch(sb, ')');
-	} else if (number && d->since_number && d->text_column &&
-		   d->text_column(g->conn, src->table, read->since_column)) {
+	} else if (as_number) {
 		/* the column's text as a number, the mark a number; other text is read again */
 		struct strbuf col = STRBUF_INIT;
 		sql_add_ident(d, &col, read->since_column);
