@@ -167,7 +167,7 @@ static enum jerr emit_gone(struct dest_pass *dp, const struct state_row *row, co
 	 * A placeholder of a failed create: Braze may have applied it (a timeout), so in
 	 * Sync mode the delete is sent anyway (deleting an unknown id is harmless).
 	 */
-	if (!row->payload.len) {
+	if (state_row_placeholder(row)) {
 		if (row->pending && dp->dest->sync_mode == SYNC_SYNC) {
 			it.action = DIFF_DELETE;
 			return v->item(v->ctx, &it, err);
@@ -244,12 +244,20 @@ static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, co
 		it.new_spans = dp->spans;
 	}
 	it.new_hash = hash;
-	if (row && !row->payload.len && absent_recently(dp->dest, row)) {
+	if (row && state_row_placeholder(row) && absent_recently(dp->dest, row)) {
 		/* enrich: Braze did not have the user lately; no look-up before the interval */
 		it.action = DIFF_UNCHANGED;
 		it.absent = true;
-	} else if (!row || !row->payload.len) {
+	} else if (!row || state_row_placeholder(row)) {
 		it.action = DIFF_CREATE;
+		if (row && row->payload.len) {
+			/*
+			 * Failed creates may have been applied (a timeout): the groups they
+			 * added that the record has left since are removed (payload_diff_full).
+			 */
+			it.old_payload = row->payload;
+			it.full = true;
+		}
 	} else {
 		it.old_payload = row->payload;
 		if (row->pending) {

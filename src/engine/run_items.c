@@ -121,7 +121,10 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 	c.new_payload = it->new_payload;
 	c.new_hash = it->new_hash;
 	c.fail_payload = (struct slice){ NULL, 0 };
-	if (d.n_added && it->action == DIFF_UPDATE && it->old_payload.len) {
+	if (d.n_added && it->action == DIFF_CREATE && !it->old_payload.len) {
+		/* if this fails, Braze may still have applied it: its placeholder keeps the groups */
+		c.fail_payload = it->new_payload;
+	} else if (d.n_added && (it->action == DIFF_UPDATE || it->action == DIFF_CREATE) && it->old_payload.len) {
 		/* if this fails, Braze may still have applied it: keep the groups it adds */
 		struct strbuf kept = STRBUF_INIT;
 		if (payload_with_added_groups(it->old_payload, it->new_payload, &kept)) {

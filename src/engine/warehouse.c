@@ -531,7 +531,7 @@ static enum jerr parse_candidate(struct warehouse *w, PGresult *res, struct wh_c
 			decimal_to_int64(PQgetvalue(res, 0, base + DC_ATTEMPTS),
 					 (size_t)PQgetlength(res, 0, base + DC_ATTEMPTS), &att);
 			r->row.attempts = (int)att;
-			r->row.confirmed = plen > 0;
+			r->row.confirmed = !state_row_placeholder(&r->row);
 			r->row.braze_exists = -1;
 		}
 		r->has_digest = col_bool(res, base + DC_GPRESENT);

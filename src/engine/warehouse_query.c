@@ -132,8 +132,8 @@ void wh_build_query(struct warehouse *w, struct qbuild *q, char **stmts, bool in
 	}
 	strbuf_addstr(sb, " FROM \"joey$d\" AS \"d\"");
 	for (size_t j = 0; j < D; j++) {
-		strbuf_addf(sb, " FULL JOIN (SELECT \"key_kind\", \"key_int\", \"key_text\", \"hash\", \"payload\" <> '' AS "
-				"\"confirmed\", \"in_scope\", \"pending\" FROM ");
+		strbuf_addf(sb, " FULL JOIN (SELECT \"key_kind\", \"key_int\", \"key_text\", \"hash\","
+				" \"hash\" <> decode(repeat('00', 16), 'hex') AS \"confirmed\", \"in_scope\", \"pending\" FROM ");
 		wh_add_state_table(sb, w->schema, "records");
 		/* OFFSET 0: projected before the join, so payloads stay out of its hash table */
 		strbuf_addf(sb, " WHERE \"dest_id\" = $%zu OFFSET 0) AS \"r%zu\" ON ", p_dest[j], j);

@@ -77,16 +77,21 @@ enum state_open_mode {
 
 struct state_row {
 	struct rkey key;
-	struct slice payload; /* canonical JSON last confirmed by Braze; empty if !confirmed */
-	unsigned char hash[STATE_HASH_LEN]; /* all zero if !confirmed */
+	/*
+	 * canonical JSON last confirmed by Braze; a placeholder's (!confirmed) is empty, or
+	 * what failed creates may have set, for their groups (state_mark_failed's payload)
+	 */
+	struct slice payload;
+	unsigned char hash[STATE_HASH_LEN]; /* all zero if !confirmed (state_row_placeholder) */
 	bool in_scope;  /* false: kept in Braze but no longer managed (additive/enrich) */
 	bool pending;   /* last attempt failed; retried on the next run */
 	int attempts;   /* failed attempts since the last success */
 	struct slice last_error; /* empty if none */
 	/*
 	 * false: a placeholder row, made by state_mark_failed or state_set_exists for a
-	 * key Braze never confirmed: payload empty, hash zero, in_scope false. Readers
-	 * treat it as "Braze has nothing from us for this key", never as a payload.
+	 * key Braze never confirmed: hash zero, in_scope false, payload empty or the
+	 * groups failed creates may have added. Readers treat it as "Braze has nothing
+	 * confirmed from us for this key", never as a confirmed payload.
 	 */
 	bool confirmed;
 	int braze_exists;     /* Enrich mode: -1 unknown, 0 Braze has no such user, 1 it has */
@@ -94,6 +99,19 @@ struct state_row {
 	int64_t confirmed_at; /* when Braze last confirmed payload; 0 if !confirmed */
 	int64_t updated_at;   /* last change of this row */
 };
+
+/*
+ * Is row a placeholder (never confirmed by Braze)? Its hash is all zero, which a
+ * confirmed row's never is; every cursor and look-up reads the hash, so this holds
+ * whichever columns the reader decoded (the diff's lean cursor has no confirmed_at).
+ */
+static inline bool state_row_placeholder(const struct state_row *row)
+{
+	for (size_t i = 0; i < STATE_HASH_LEN; i++)
+		if (row->hash[i])
+			return false;
+	return true;
+}
 
 /*
  * path is borrowed: a file (":memory:" opens a private in-memory store), or a
@@ -225,9 +243,10 @@ enum jerr state_delete(struct state *st, const char *dest_id, const struct rkey 
 /*
  * An attempt failed: mark pending, attempts+1, remember error. The stored payload
  * stays as it was, unless payload is not empty: then it replaces it (the confirmed
- * payload with the groups the attempt added, dest_change.fail_payload; the hash stays).
- * Creates a placeholder row (confirmed false, empty payload, in_scope false,
- * attempts 1) when the key has no row yet. payload is borrowed.
+ * payload with the groups the attempt added, or a failed create's payload,
+ * dest_change.fail_payload; the hash stays). Creates a placeholder row (confirmed
+ * false, hash zero, payload as given, in_scope false, attempts 1) when the key has
+ * no row yet. payload is borrowed.
  */
 enum jerr state_mark_failed(struct state *st, const char *dest_id, const struct rkey *key,
 			    const char *error, struct slice payload, struct jerror *err) JOEY_WUR;

@@ -32,9 +32,13 @@ cat >"$TMP/cfg/config.json" <<JSON
   "destinationGroupMemberships":{"$SG":"vips","Gold":"gold"}}
 ]
 JSON
-J="--config $TMP/cfg --state $TMP/state.db --timeout 1"
+J="--config $TMP/cfg --timeout 1"
 sq() { sqlite3 "$TMP/data.db" "$1"; }
-pending() { state_query "$TMP/state.db" "SELECT pending FROM records WHERE key = '$1'"; }
+pending() {
+  if [ "$STATE_BACKEND" = postgres ]; then
+    state_query "" "SELECT pending::int FROM records WHERE key_text = convert_to('$1', 'UTF8') OR (key_kind = 0 AND key_int::text = '$1')"
+  else state_query "$TMP/.joey/state.db" "SELECT pending FROM records WHERE key = '$1'"; fi
+}
 
 run run $J; expect_rc 0 "first run"
 sim_check "first run: both users, no score, no tier, in no group" \
@@ -63,5 +67,39 @@ SINCE=$M sim_check "back as confirmed: user 1 (unchanged) was not sent" \
 run run $J --json; expect_rc 0 "then: a run with nothing to do"
 python3 -c 'import json,sys; c=json.loads(sys.argv[1])["destinations"][0]["counts"]; assert c["unchanged"]==2 and c["updated"]==0, c' "$OUT" \
   && ok "then: both unchanged" || bad "then: counts $OUT"
+
+
+# The same for a create: user 3 is new, in Gold; the create's answers are lost though
+# Braze applies it. Then it moves to the VIP subscription group only, and that attempt
+# (still a create: Braze never confirmed one) is lost too. Then it leaves both groups.
+# Before, a failed create left an empty placeholder: the next create sent no removal,
+# and Gold and the subscription stayed in Braze for good.
+sq "INSERT INTO users VALUES ('3', 'c@x.com', 'Cy', 0, 1, 'gold')"
+sim_post /_sim/faults '[{"endpoint":"track","action":"apply_then_timeout","delay_ms":2500,"count":5},
+ {"endpoint":"subscription","action":"apply_then_timeout","delay_ms":2500,"count":5}]'
+run run $J; expect_rc 1 "lost create: the run reports the failed record"
+sim_check "lost create: yet Braze created user 3, in Gold" \
+  '"3" in users and "Gold" in ca("3").get("groups", [])'
+sq "UPDATE users SET tier = NULL, vip = 1 WHERE id = '3'"
+sim_post /_sim/faults '{"action":"clear"}'
+sim_post /_sim/faults '[{"endpoint":"track","action":"apply_then_timeout","delay_ms":2500,"count":5},
+ {"endpoint":"subscription","action":"apply_then_timeout","delay_ms":2500,"count":5}]'
+run run $J; expect_rc 1 "second lost create: the run reports the failed record"
+sim_check "second lost create: Braze took Gold away and subscribed user 3" \
+  '"Gold" not in ca("3").get("groups", []) and subs("3").get("'$SG'") == "subscribed"'
+[ "$(pending 3)" = 1 ] && ok "lost creates: user 3 is pending" || bad "lost creates: pending is '$(pending 3)'"
+sim_post /_sim/faults '{"action":"clear"}'
+# Braze applied the second attempt but the first could have been the one applied, so
+# the store keeps both attempts' groups; put Gold back in Braze to see it removed
+curl -s -X POST -H 'Authorization: Bearer test-key' -H 'Content-Type: application/json' "$SIM_URL/users/track" \
+  -d '{"attributes":[{"external_id":"3","groups":{"add":["Gold"]}}]}' >/dev/null
+sq "UPDATE users SET vip = 0 WHERE id = '3'"
+run run $J --json; expect_rc 0 "create after lost creates: the run succeeds"
+[ "$(pending 3)" = 0 ] && ok "create after lost creates: user 3 is confirmed" || bad "pending is '$(pending 3)'"
+sim_check "create after lost creates: Braze has no Gold and user 3 is unsubscribed" \
+  '"Gold" not in ca("3").get("groups", []) and subs("3").get("'$SG'") == "unsubscribed" and ca("3").get("score") == 1'
+run run $J --json; expect_rc 0 "then: a run with nothing to do"
+python3 -c 'import json,sys; c=json.loads(sys.argv[1])["destinations"][0]["counts"]; assert c["unchanged"]==3 and c["created"]==0, c' "$OUT" \
+  && ok "then: all three unchanged" || bad "then: counts $OUT"
 
 finish

@@ -39,7 +39,7 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 	[S_DELETE] = { "DELETE FROM records WHERE dest_id = $1 AND " KEY_MATCH, 4 },
 	[S_FAIL] = { "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
 		     " in_scope, pending, attempts, last_error, updated_at)"
-		     " VALUES ($1, $2, $3, $4, '', decode(repeat('00', 16), 'hex'), false, true, 1,"
+		     " VALUES ($1, $2, $3, $4, $7::text, decode(repeat('00', 16), 'hex'), false, true, 1,"
 		     " $5, $6)"
 		     " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET pending = true,"
 		     " attempts = records.attempts + 1, last_error = excluded.last_error,"

@@ -29,7 +29,7 @@ void sq_decode_lean_row(sqlite3_stmt *s, struct state_row *row, char *keybuf)
 	row->braze_exists = sqlite3_column_type(s, CL_EXISTS) == SQLITE_NULL ? -1
 			    : sqlite3_column_int(s, CL_EXISTS) != 0;
 	row->checked_at = sqlite3_column_int64(s, CL_CHECKED_AT);
-	row->confirmed = row->payload.len > 0;
+	row->confirmed = !state_row_placeholder(row);
 	row->confirmed_at = 0;
 	row->updated_at = 0;
 }

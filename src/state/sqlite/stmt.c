@@ -38,7 +38,7 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_DELETE] = "DELETE FROM records WHERE dest_id = ?1 AND key = ?2",
 	[S_FAIL] = "INSERT INTO records (dest_id, key, payload, hash, in_scope, pending, attempts,"
 		   " last_error, updated_at)"
-		   " VALUES (?1, ?2, '', zeroblob(16), 0, 1, 1, ?3, ?4)"
+		   " VALUES (?1, ?2, ?5, zeroblob(16), 0, 1, 1, ?3, ?4)"
 		   " ON CONFLICT (dest_id, key) DO UPDATE SET pending = 1,"
 		   " attempts = attempts + 1, last_error = excluded.last_error,"
 		   " payload = CASE WHEN ?5 = '' THEN payload ELSE ?5 END,"
