@@ -475,6 +475,16 @@ int64_t sched_tick(struct sched *s, int64_t now_ms)
 	return wait;
 }
 
+bool sched_any_due(const struct sched *s, int64_t now_ms)
+{
+	for (size_t i = 0; i < s->n_scheds; i++) {
+		int64_t due = schedule_due(s, &s->scheds[i]);
+		if (due >= 0 && due <= now_ms)
+			return true;
+	}
+	return false;
+}
+
 /* ---- jobs ---- */
 
 static bool takeable(const struct dest *d)

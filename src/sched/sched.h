@@ -130,6 +130,12 @@ bool sched_request(struct sched *s, const char *model_id, const char *dest_id,
  * ms until the next one is due (> 0), or -1 when no schedule has a due time.
  */
 int64_t sched_tick(struct sched *s, int64_t now_ms);
+/*
+ * Would sched_tick(s, now_ms) fire a schedule? Nothing changes. The server then reads
+ * the run history first (sched_set_last_run), so runs another process started (a
+ * `joey run` from cron, a second `joey serve`) count before the schedule fires.
+ */
+bool sched_any_due(const struct sched *s, int64_t now_ms);
 
 /*
  * Hand out the next job (true): the model holding the oldest request first, with all

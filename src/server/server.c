@@ -763,15 +763,12 @@ static void announce_start(const struct server *s, const struct server_opts *o)
 	strbuf_release(&shown);
 }
 
-/* This worker just became the leader: fresh due times, from the run history (the last
- * leader's runs), cron from now. Called and returns with s->lock held; drops it while it
- * reads the state store. */
-static void take_over_schedules(struct server *s, const struct server_opts *o, int64_t now)
+/* The last run of each destination from the run history, whichever process started it.
+ * Called and returns with s->lock held; drops it while it reads the state store. */
+static void reseed_last_runs(struct server *s, const struct server_opts *o)
 {
 	struct state *st = NULL;
 	struct jerror serr = JERROR_INIT;
-	/* the schedules start afresh; runs asked for through the API meanwhile stay asked for */
-	sched_restart_schedules(s->sched, s->cfg->cfg, now);
 	pthread_mutex_unlock(&s->lock);
 	if (state_open(o->state_path, STATE_OPEN_READONLY, &st, &serr) == JERR_OK) {
 		pthread_mutex_lock(&s->lock);
@@ -783,6 +780,16 @@ static void take_over_schedules(struct server *s, const struct server_opts *o, i
 	state_close(st);
 	jerror_release(&serr);
 	pthread_mutex_lock(&s->lock);
+}
+
+/* This worker just became the leader: fresh due times, from the run history (the last
+ * leader's runs), cron from now. Called and returns with s->lock held; drops it while it
+ * reads the state store. */
+static void take_over_schedules(struct server *s, const struct server_opts *o, int64_t now)
+{
+	/* the schedules start afresh; runs asked for through the API meanwhile stay asked for */
+	sched_restart_schedules(s->sched, s->cfg->cfg, now);
+	reseed_last_runs(s, o);
 }
 
 /* Sleep on s->wake for wait ms at most (s->lock held). */
@@ -820,6 +827,14 @@ static void schedule_loop(struct server *s, const struct server_opts *o)
 			take_over_schedules(s, o, now);
 		if (s->worker)
 			s->was_leader = leader;
+		if (leader && sched_any_due(s->sched, now)) {
+			/*
+			 * Runs other processes started since (a `joey run` from cron, another
+			 * serve on this store) count first: the schedule may be due later.
+			 */
+			reseed_last_runs(s, o);
+			now = server_epoch_ms();
+		}
 		int64_t wait = leader ? sched_tick(s->sched, now) : 1000;
 		struct sched_job job;
 		while (sched_take(s->sched, now, &job))

@@ -265,6 +265,39 @@ static void test_last_run_moves_first_due(void **st)
 	sched_set_last_run(s, "gone", T0);
 	assert_int_equal(sched_next_due(s, "hourly"), T0 + 55 * MIN);
 
+	assert_false(sched_any_due(s, T0));
+	assert_int_equal(sched_tick(s, T0), 55 * MIN);
+	take_none(s, T0);
+	/* due, but another process's run of both (the server reads it first) moves it */
+	assert_true(sched_any_due(s, T0 + 55 * MIN));
+	sched_set_last_run(s, "braze", T0 + 54 * MIN);
+	sched_set_last_run(s, "braze2", T0 + 54 * MIN);
+	assert_false(sched_any_due(s, T0 + 55 * MIN));
+	assert_int_equal(sched_next_due(s, "hourly"), T0 + 114 * MIN);
+	assert_int_equal(sched_tick(s, T0 + 55 * MIN), 59 * MIN);
+	take_none(s, T0 + 55 * MIN);
+	assert_true(sched_any_due(s, T0 + 114 * MIN));
+	assert_int_equal(sched_tick(s, T0 + 114 * MIN), 60 * MIN);
+	assert_false(sched_any_due(s, T0 + 114 * MIN)); /* fired: not due again */
+	TAKE(s, T0 + 114 * MIN, &job, "users", "braze", "braze2");
+	sched_done(s, &job, T0 + 115 * MIN);
+	sched_job_release(&job);
+	sched_free(s);
+	free(f);
+}
+
+/* the rest of test_last_run_moves_first_due's history, without another process */
+static void test_last_run_then_demand(void **st)
+{
+	struct fx *f = fx_users();
+	struct sched *s = sched_new();
+	struct sched_job job;
+
+	fx_dest(f, "braze2", "users");
+	fx_schedule(f, "hourly", "users", true, 60 * MIN, NULL);
+	sched_set_config(s, &f->cfg, T0);
+	sched_set_last_run(s, "braze", T0 - 2 * MIN);
+	sched_set_last_run(s, "braze2", T0 - 5 * MIN);
 	assert_int_equal(sched_tick(s, T0), 55 * MIN);
 	take_none(s, T0);
 	assert_int_equal(sched_tick(s, T0 + 55 * MIN), 60 * MIN);
@@ -1023,6 +1056,7 @@ int main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_frequency_fires_at_start_then_every_frequency),
 		cmocka_unit_test(test_last_run_moves_first_due),
+		cmocka_unit_test(test_last_run_then_demand),
 		cmocka_unit_test(test_one_destination_does_not_postpone_others),
 		cmocka_unit_test(test_cron_fires_at_matching_minutes_only),
 		cmocka_unit_test(test_cron_wins_over_frequency),
