@@ -348,6 +348,7 @@ enum jerr alert_pump(const struct config *cfg, struct state *st, const struct al
 	struct state_alert_claimed c;
 	enum jerr rc = JERR_OK;
 	size_t n = 0;
+	int64_t start = now_ms(), now;
 
 	if (sent)
 		*sent = 0;
@@ -356,10 +357,25 @@ enum jerr alert_pump(const struct config *cfg, struct state *st, const struct al
 	state_alert_claimed_init(&c);
 	while (!(o->stop && *o->stop)) {
 		struct jerror serr = JERROR_INIT;
+		struct alert_opts so = *o;
 		bool found;
-		if ((rc = state_alert_claim(st, now_ms(), LEASE_MS, 0, &c, &found, err)) || !found)
+		/*
+		 * One pass: only what was due when it began. A message that fails in it is due
+		 * again later (its backoff), maybe before the pass ends when a channel hangs
+		 * until its timeout; taking it again here would keep this call going for as
+		 * long as the channel is down. Claimed "at start", the lease still runs from now.
+		 */
+		now = now_ms();
+		if (o->deadline && now >= o->deadline)
 			break;
-		rc = deliver(cfg, st, o, &c, true, &serr, err);
+		if ((rc = state_alert_claim(st, start, LEASE_MS + (now - start), 0, &c, &found, err)) || !found)
+			break;
+		if (o->deadline) { /* a request is cut at the deadline (but given a second) */
+			int64_t left = o->deadline - now < 1000 ? 1000 : o->deadline - now;
+			long t = so.timeout_ms > 0 ? so.timeout_ms : 30000;
+			so.timeout_ms = left < t ? (long)left : t;
+		}
+		rc = deliver(cfg, st, &so, &c, true, &serr, err);
 		if (!rc && !serr.code)
 			n++;
 		jerror_release(&serr);
@@ -422,21 +438,23 @@ void alert_finish_run(const struct config *cfg, struct state *st, const struct r
 		      int64_t wait_ms)
 {
 	int64_t deadline = now_ms() + wait_ms;
+	struct alert_opts po = *o;
 	alert_after_run(cfg, st, r, o);
 	if (state_schema_version(st) < STATE_ALERTS_SINCE)
 		return;
+	po.deadline = 0; /* the first pass: every message due now is tried once */
 	for (;;) {
 		struct jerror err = JERROR_INIT;
 		int64_t next = 0;
 		bool found = false;
-		if (alert_pump(cfg, st, o, NULL, &err) || state_alert_next_due(st, &next, &found, &err)) {
+		if (alert_pump(cfg, st, &po, NULL, &err) || state_alert_next_due(st, &next, &found, &err)) {
 			log_error("alert messages: %s%s%s", err.msg.buf, err.detail.len ? ": " : "", err.detail.buf);
 			jerror_release(&err);
 			return;
 		}
 		jerror_release(&err);
 		int64_t now = now_ms();
-		if (!found || next > deadline || (o->stop && *o->stop)) {
+		if (!found || next > deadline || now >= deadline || (o->stop && *o->stop)) {
 			if (found)
 				log_info("alert messages not sent yet stay queued: the next joey run or joey serve sends them");
 			return;
@@ -446,5 +464,6 @@ void alert_finish_run(const struct config *cfg, struct state *st, const struct r
 			struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
 		}
+		po.deadline = deadline; /* the retries: none starts after it, none lasts beyond it */
 	}
 }

@@ -48,6 +48,9 @@ struct alert_opts {
 	/* a channel's whole request (connect, TLS, answer), ms; 0: 30 s */
 	long timeout_ms;
 	volatile int *stop; /* alert_pump stops between messages when set; may be NULL */
+	/* epoch ms, or 0: none. alert_pump claims no message from then on, and cuts a
+	 * request at it (giving it at least a second) */
+	int64_t deadline;
 	/* alert_after_run's r is a worker job's summary (engine/work.h work_job_result):
 	 * it has no elapsed time and no records read, so runLongerThan and
 	 * recordsDropPercent are not judged from it */
@@ -69,16 +72,19 @@ void alert_after_run(const struct config *cfg, struct state *st, const struct ru
 void alert_check_stale(const struct config *cfg, struct state *st, int64_t now, const struct alert_opts *o);
 
 /*
- * Send every message due now, one at a time, until none is due (or o->stop). *sent
- * (may be NULL): how many went out. JERR_OK, or the store's error (messages stay).
+ * Send every message that is due when it is called, one at a time, each once: one that
+ * fails is due again after its backoff and left to the next call (or o->stop, or
+ * o->deadline). *sent (may be NULL): how many went out. JERR_OK, or the store's error
+ * (messages stay).
  */
 enum jerr alert_pump(const struct config *cfg, struct state *st, const struct alert_opts *o, size_t *sent,
 		     struct jerror *err) JOEY_WUR;
 
 /*
- * joey run's ending: alert_after_run, then send what is due, and keep trying messages
- * that failed (with their backoff) for up to wait_ms; what is still not sent then
- * stays queued for the next run or serve. Never fails (problems are logged).
+ * joey run's ending: alert_after_run, then send what is due (each message once), and
+ * keep trying messages that failed (with their backoff) until wait_ms after the run:
+ * no retry starts or lasts beyond that. What is still not sent then stays queued for
+ * the next run or serve. Never fails (problems are logged).
  */
 void alert_finish_run(const struct config *cfg, struct state *st, const struct run *r, const struct alert_opts *o,
 		      int64_t wait_ms);
