@@ -249,6 +249,23 @@ int cmd_status(int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto out;
 	}
+	if (record) { /* a key no destination's model can have is a mistake, not "nothing sent" */
+		const struct cfg_model *m = NULL;
+		bool any = false;
+		for (size_t i = 0; i < cfg->n_destinations && !any; i++) {
+			struct rkey k;
+			if (only && strcmp(only, cfg->destinations[i]->id))
+				continue;
+			m = cfg->destinations[i]->model;
+			any = record_key_parse(m, record, &k);
+		}
+		if (m && !any) {
+			fprintf(stderr, "joey: error: --record \"%s\" is not a record key: it is not an integer\n"
+					"hint: model \"%s\" has integer keys\n", record, m->id);
+			ret = EXIT_USAGE;
+			goto out;
+		}
+	}
 	if (state_open(c.state_path, STATE_OPEN_READONLY_OR_EMPTY, &st, &err))
 		goto fail;
 	if (c.json)

@@ -115,4 +115,8 @@ sim_check "enrich: user created in Braze later is enriched" 'ca("4")["enriched_s
 run status $J --destination enrich --record 4; expect_rc 0 "status --record"
 expect_out 'last confirmed by Braze' "status shows what was sent"
 expect_out 'enriched_score' "status shows the payload"
+# a key the model cannot have (integer keys) is a usage error, not "nothing sent" with exit 0
+run status $J --destination enrich --record abc; expect_rc 2 "status --record: not an integer key"
+expect_err 'is not a record key' "status --record: says why"
+run status $J --destination enrich --record abc --json; expect_rc 2 "status --record --json: not an integer key"
 finish
