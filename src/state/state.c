@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "state/backend.h"
+#include "state/runnotes.h"
 #include "state/state_internal.h"
 
 /*
@@ -614,11 +615,25 @@ enum jerr state_is_empty(struct state *st, bool *empty, struct jerror *err)
 	return st->ops->is_empty(st, empty, err);
 }
 
+#define SYNCLOG_SINCE 6 /* synclog_outbox and synclog_runs */
+
 enum jerr state_delete_tables(struct state *st,
 			      enum jerr (*del)(struct state *st, const char *sql, struct jerror *err),
 			      struct jerror *err)
 {
 	enum jerr ret = JERR_OK;
+	/*
+	 * What is kept per run id goes with the runs: left behind, a run_notes or
+	 * synclog_runs row would describe the imported run of the same id (its trigger,
+	 * records read, log status), and the outbox's rows of the old runs would be written
+	 * to the log as if they were the new ones'.
+	 */
+	if (st->version >= STATE_RUN_NOTES_SINCE)
+		ret = del(st, "DELETE FROM run_notes", err);
+	if (!ret && st->version >= SYNCLOG_SINCE)
+		ret = del(st, "DELETE FROM synclog_outbox", err);
+	if (!ret && st->version >= SYNCLOG_SINCE)
+		ret = del(st, "DELETE FROM synclog_runs", err);
 	for (size_t i = state_n_tables; i-- > 0 && !ret;) {
 		struct strbuf sql = STRBUF_INIT;
 		if (state_tables[i].since > st->version)
@@ -708,7 +723,6 @@ void run_counts_add(struct run_counts *a, const struct run_counts *b)
 /* ---- the sync log's outbox and per-run status ---- */
 
 /* The sync log's tables exist from schema version 6 on. */
-#define SYNCLOG_SINCE 6
 
 enum jerr state_outbox_put(struct state *st, const char *dest_id, int64_t run_id, struct slice body,
 			   int64_t *id, struct jerror *err)

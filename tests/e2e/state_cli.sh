@@ -100,8 +100,12 @@ run state import --replace --state "$TMP/b/state.db" "$TMP/bad.jsonl"; expect_rc
 expect_err "$TMP/bad.jsonl:3: table \"records\": column \"hash\" needs 32 hex digits" "broken row names file and line"
 run state export --state "$TMP/b/state.db"
 [ "$OUT" = "$(cat "$TMP/b.jsonl")" ] && ok "failed imports changed nothing" || bad "failed import changed the store"
+# what the replaced store kept per run id must not describe the imported runs of the same ids
+sqlite3 "$TMP/b/state.db" "INSERT OR REPLACE INTO run_notes VALUES (1, 'api', 999)"
 run state import --replace --state "$TMP/b/state.db" < "$TMP/a.jsonl"; expect_rc 0 "import --replace"
 expect_err 'replacing what it held' "--replace says so"
+N=$(sqlite3 "$TMP/b/state.db" "SELECT count(*) FROM run_notes")
+[ "$N" = 0 ] && ok "--replace drops the replaced runs' notes" || bad "--replace left $N run notes behind"
 run state export --state "$TMP/nope/state.db"; expect_rc 1 "export of a missing store"
 expect_err 'does not exist' "missing store named"
 
