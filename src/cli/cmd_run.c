@@ -262,6 +262,9 @@ int cmd_run(int argc, char **argv)
 		cli_common_release(&c);
 		return 1;
 	}
+	/* before the store is opened, which would create an SQLite file at the path */
+	if (a.partitions > 0 && worker_check_state_path(c.state_path, &err))
+		goto fail;
 	if (state_open(c.state_path, STATE_OPEN_CREATE, &st, &err))
 		goto fail;
 

@@ -7,6 +7,7 @@
 #include "base/strbuf.h"
 #include "cli/cli.h"
 #include "server/server.h"
+#include "server/worker.h"
 
 static void usage(FILE *out)
 {
@@ -186,7 +187,8 @@ int cli_server_run(struct cli_common *c, struct server_opts *o)
 		o->token = getenv("JOEY_API_TOKEN");
 	if (!o->public_url && getenv("JOEY_PUBLIC_URL") && *getenv("JOEY_PUBLIC_URL"))
 		o->public_url = getenv("JOEY_PUBLIC_URL");
-	if (server_main(o, &err)) {
+	/* before the store is opened: a worker pointed at a path would create an SQLite file there */
+	if ((o->worker && worker_check_state_path(o->state_path, &err)) || server_main(o, &err)) {
 		jerror_print(stderr, &err);
 		ret = err.code == JERR_USAGE ? EXIT_USAGE : 1;
 	}

@@ -263,6 +263,22 @@ static void *keeper_main(void *arg)
 
 /* ---- lifecycle ---- */
 
+enum jerr worker_check_state_path(const char *state_path, struct jerror *err)
+{
+	struct strbuf shown = STRBUF_INIT;
+	if (state_path_is_url(state_path))
+		return JERR_OK;
+	state_path_display(state_path, &shown);
+	jerror_set(err, JERR_STATE, "workers need a PostgreSQL state store");
+	jerror_detail(err, "state store \"%s\" is an SQLite file; workers on one or several machines "
+			   "share their work through a PostgreSQL state store",
+		      shown.buf);
+	jerror_hint(err, "pass --state postgresql://USER@HOST/DATABASE (or set JOEY_STATE_URL); "
+			 "'joey state export' and 'joey state import' move the state there");
+	strbuf_release(&shown);
+	return JERR_STATE;
+}
+
 enum jerr worker_start(const struct worker_opts *o, struct worker **out, struct jerror *err)
 {
 	struct worker *w = xcalloc(1, sizeof(*w));
@@ -283,18 +299,9 @@ enum jerr worker_start(const struct worker_opts *o, struct worker **out, struct 
 		memset(r, 0, sizeof(r));
 	snprintf(w->id, sizeof(w->id), "%s:%ld:%02x%02x%02x%02x%02x%02x", host, (long)getpid(), r[0], r[1], r[2],
 		 r[3], r[4], r[5]);
-	if (!state_path_is_url(o->state_path)) {
-		struct strbuf shown = STRBUF_INIT;
-		state_path_display(o->state_path, &shown);
-		jerror_set(err, JERR_STATE, "workers need a PostgreSQL state store");
-		jerror_detail(err, "state store \"%s\" is an SQLite file; workers on one or several machines "
-				   "share their work through a PostgreSQL state store",
-			      shown.buf);
-		jerror_hint(err, "pass --state postgresql://USER@HOST/DATABASE (or set JOEY_STATE_URL); "
-				 "'joey state export' and 'joey state import' move the state there");
-		strbuf_release(&shown);
+	if ((rc = worker_check_state_path(o->state_path, err))) {
 		worker_stop(w);
-		return JERR_STATE;
+		return rc;
 	}
 	if ((rc = ensure(w, &w->run_st, err))) {
 		worker_stop(w);

@@ -60,6 +60,13 @@ struct worker_opts {
 struct worker;
 
 /*
+ * JERR_OK when state_path (borrowed) names a PostgreSQL store, else JERR_STATE with err
+ * saying that workers need one (a hint how to get there). Touches nothing: a front end
+ * checks it before it opens (and would create) the store.
+ */
+enum jerr worker_check_state_path(const char *state_path, struct jerror *err) JOEY_WUR;
+
+/*
  * Open the worker's connections (a store that is not PostgreSQL is JERR_STATE: workers
  * need a PostgreSQL state store), start the keeper thread and install the shared rate
  * budget. o is copied (its pointers borrowed).

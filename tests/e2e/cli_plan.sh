@@ -90,4 +90,13 @@ rm "$D/config/properties/broken.json"
 
 run validate --config "$TMP/does-not-exist"
 expect_rc 1 "missing config dir"
+
+# workers need a PostgreSQL store: refused before anything is made at an SQLite path
+for cmd in "worker" "serve --worker --listen 127.0.0.1:0" "run --partitions 2"; do
+  run $cmd --config "$D/config" --state "$TMP/nowhere/state.db"
+  expect_rc 1 "$cmd with an SQLite store refused"
+  expect_err "workers need a PostgreSQL state store" "$cmd: says why"
+  [ ! -e "$TMP/nowhere" ] && ok "$cmd: no SQLite store created" || bad "$cmd: created $(ls -R "$TMP/nowhere" | tr '\n' ' ')"
+  rm -rf "$TMP/nowhere"
+done
 finish
