@@ -305,16 +305,24 @@ static void add_header_text(struct strbuf *sb, const char *s)
 	strbuf_release(&clean);
 }
 
-/* Lines of text with CRLF endings. */
-static void add_body_text(struct strbuf *sb, const char *s)
+void alert_email_text(struct strbuf *sb, const char *s)
 {
+	size_t col = 0;
 	for (; s && *s; s++) {
 		if (*s == '\r')
 			continue;
-		if (*s == '\n')
+		if (*s == '\n') {
 			strbuf_addstr(sb, "\r\n");
-		else
-			strbuf_addch(sb, *s);
+			col = 0;
+			continue;
+		}
+		/* break before a character (not inside a UTF-8 sequence) once the line is long */
+		if (col >= ALERT_EMAIL_LINE_MAX && ((unsigned char)*s & 0xC0) != 0x80) {
+			strbuf_addstr(sb, "\r\n");
+			col = 0;
+		}
+		strbuf_addch(sb, *s);
+		col++;
 	}
 }
 
@@ -357,7 +365,7 @@ static void email_message(const struct cfg_alert *a, int64_t id, const json_t *e
 	}
 	if (link && *link)
 		strbuf_addf(&text, "\n%s\n", link);
-	add_body_text(m, text.buf);
+	alert_email_text(m, text.buf);
 	strbuf_release(&subject);
 	strbuf_release(&text);
 }

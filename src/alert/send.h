@@ -27,6 +27,15 @@
 void alert_webhook_body(const char *body, int64_t delivery_id, int64_t unix_s, const char *run_url,
 			const char *secret, struct strbuf *out_body, struct strbuf *out_sig);
 
+/*
+ * Append text s (borrowed) to sb as an email body: CRLF line endings (a CR of s is
+ * dropped), and a line break inserted before the first character that starts at
+ * ALERT_EMAIL_LINE_MAX bytes into a line or later, so no line passes SMTP's 998 octets
+ * (a long run error); a UTF-8 sequence is never split. Exposed for tests.
+ */
+#define ALERT_EMAIL_LINE_MAX 900
+void alert_email_text(struct strbuf *sb, const char *s);
+
 /* Send; JERR_OK, or JERR_IO with err saying why (no secret). root: the project root (caFile). */
 enum jerr alert_send(const struct cfg_alert *a, const char *root, int64_t delivery_id, const char *body,
 		     const struct alert_opts *o, struct jerror *err);
