@@ -194,6 +194,18 @@ static int user_parse(struct cli_common *c, int argc, char **argv, struct user_a
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* an option the verb does not take is a mistake, not something to ignore */
+	const char *stray = u->role && strcmp(verb, "add") && strcmp(verb, "token") ? "--role"
+			    : u->label && strcmp(verb, "token")			     ? "--label"
+			    : u->pw_stdin && strcmp(verb, "add") && strcmp(verb, "passwd") ? "--password-stdin"
+											    : NULL;
+	if (stray) {
+		fprintf(stderr, "joey: error: 'joey user %s' does not take %s\n", verb, stray);
+		if (!strcmp(verb, "role") && !strcmp(stray, "--role"))
+			fprintf(stderr, "hint: joey user role NAME admin|editor|viewer\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
 	u->verb = verb;
 	u->name = n_args > 1 ? args[1] : NULL;
 	if (!strcmp(verb, "role"))

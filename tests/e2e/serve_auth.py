@@ -383,6 +383,19 @@ r = joey_user("remove", "alice")
 check("joey user remove: never the last admin", r.returncode == 1 and "last admin" in r.stderr, r.stderr)
 r = joey_user("remove", "nobody")
 check("joey user remove: an unknown user", r.returncode == 1 and "no user" in r.stderr, r.stderr)
+# an option the verb does not take: before, ignored (passwd --role admin changed no role, exit 0)
+for args, opt in ((("passwd", "carol", "--role", "admin", "--password-stdin"), "--role"),
+                  (("remove", "carol", "--role", "viewer"), "--role"),
+                  (("role", "carol", "admin", "--role", "viewer"), "--role"),
+                  (("add", "quinn", "--role", "viewer", "--label", "x", "--password-stdin"), "--label"),
+                  (("token", "carol", "--label", "x", "--password-stdin"), "--password-stdin")):
+    r = joey_user(*args, password="carol password 3")
+    check("joey user %s %s: a usage error" % (args[0], opt), r.returncode == 2
+          and "does not take %s" % opt in r.stderr, (r.returncode, r.stderr))
+r = joey_user("list", "--json")
+users = {u["name"]: u["role"] for u in json.loads(r.stdout)} if r.returncode == 0 else {}
+check("joey user: nothing changed by the refused commands", users.get("carol") == "viewer" and "quinn" not in users,
+      r.stdout + r.stderr)
 
 # ---- session expiry (idle and absolute), the CLI's token, a readable accounts file ----
 srv = Server(cfg, state, args=["--public-url", "https://joey.example.com"],
