@@ -274,6 +274,10 @@ enum rel_unit { REL_DAYS, REL_WEEKS, REL_MONTHS, REL_QUARTERS, REL_YEARS };
 /* A rule's relativeMatchUnit as written: "days", "weeks", "months", "quarters", "years". */
 const char *rel_unit_name(enum rel_unit u);
 
+/* The largest relativeMatchNumber: a million years is past every date joey reads
+ * (0000-9999), and keeps now +- n units within 64-bit milliseconds. */
+#define REL_NUMBER_MAX 1000000
+
 struct cfg_rule {
 	struct cfg_property *property; /* NULL for the pseudo properties below */
 	bool pseudo_created_at;        /* grouparooCreatedAt (not supported: validation error) */
@@ -284,7 +288,7 @@ struct cfg_rule {
 	double match_num;
 	int64_t match_ms;
 	bool match_bool;
-	double rel_number;
+	double rel_number; /* relativeMatchNumber: 0 < n <= REL_NUMBER_MAX, fractions allowed */
 	enum rel_unit rel_unit;
 	bool rel_add; /* relativeMatchDirection "add" (future) vs "subtract" (past) */
 	struct cfg_pos pos;

@@ -195,10 +195,18 @@ static bool link_rule_relative(struct loader *ld, const struct where *w, const s
 		       "missing required field \"relativeMatchNumber\" for operator \"%s\"", rule_op_names[op]);
 		ok = false;
 	} else if (nm) {
+		/* Grouparoo: 0 (falsy) is "either match or relativeMatch is required" */
+		const char *f = arena_printf(ld->a, "%s.relativeMatchNumber", prefix);
 		r->rel_number = nm->value->num;
-		if (nm->value->num < 0)
-			ld_err(ld, w, NPOS(nm->value), arena_printf(ld->a, "%s.relativeMatchNumber", prefix), NULL,
-			       "relativeMatchNumber must not be negative");
+		if (!(nm->value->num > 0)) {
+			ld_err(ld, w, NPOS(nm->value), f, "give the number of units, e.g. \"relativeMatchNumber\": 30",
+			       "relativeMatchNumber must be greater than 0");
+			ok = false;
+		} else if (nm->value->num > REL_NUMBER_MAX) {
+			ld_err(ld, w, NPOS(nm->value), f, NULL, "relativeMatchNumber must be at most %d",
+			       REL_NUMBER_MAX);
+			ok = false;
+		}
 	}
 	if (!j5_member(ro, "relativeMatchUnit")) {
 		ld_err(ld, w, NPOS(ro), prefix,

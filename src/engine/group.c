@@ -2,6 +2,7 @@
 #include "engine/group.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 
 #include "base/timeutil.h"
@@ -110,6 +111,40 @@ static int cmp_scalar(const struct cfg_rule *r, const struct value *v, bool *ok)
 	}
 }
 
+/*
+ * now moved the rule's relativeMatchNumber units forward or back, as Grouparoo's
+ * moment.js add()/subtract() moved it: weeks become days (n * 7), quarters and years
+ * months (n * 3, n * 12), and a fraction of a day or month is rounded half away from
+ * zero (moment's absRound): 1.5 days is 2 days, 1.5 weeks 11 days, 0.4 days none.
+ * The config loader keeps the number within 0 < n <= REL_NUMBER_MAX.
+ */
+static int64_t relative_bound(const struct cfg_rule *r, int64_t now_ms, bool forward)
+{
+	double n = r->rel_number;
+	const char *unit = "days";
+
+	switch (r->rel_unit) {
+	case REL_WEEKS:
+		n *= 7;
+		break;
+	case REL_MONTHS:
+		unit = "months";
+		break;
+	case REL_QUARTERS:
+		n *= 3;
+		unit = "months";
+		break;
+	case REL_YEARS:
+		n *= 12;
+		unit = "months";
+		break;
+	default:
+		break;
+	}
+	int64_t k = (int64_t)floor(n + 0.5);
+	return time_add_units(now_ms, forward ? k : -k, unit);
+}
+
 bool rule_matches_value(const struct cfg_rule *r, const struct value *v, int64_t now_ms)
 {
 	bool ok;
@@ -166,13 +201,9 @@ bool rule_matches_value(const struct cfg_rule *r, const struct value *v, int64_t
 	case ROP_RELATIVE_LT: {
 		if (v->kind != VAL_DATE)
 			return false;
-		int64_t n = (int64_t)r->rel_number;
-		if (r->op == ROP_RELATIVE_GT) {
-			int64_t from = time_add_units(now_ms, -n, rel_unit_name(r->rel_unit));
-			return v->u.i > from && v->u.i <= now_ms;
-		}
-		int64_t to = time_add_units(now_ms, n, rel_unit_name(r->rel_unit));
-		return v->u.i >= now_ms && v->u.i < to;
+		if (r->op == ROP_RELATIVE_GT)
+			return v->u.i > relative_bound(r, now_ms, false) && v->u.i <= now_ms;
+		return v->u.i >= now_ms && v->u.i < relative_bound(r, now_ms, true);
 	}
 	default:
 		return false;

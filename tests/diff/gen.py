@@ -117,7 +117,9 @@ def gen_rule(rnd, pid, ptype, t0):
     elif ptype == "date":
         op = rnd.choice(["gt", "gte", "lt", "lte", "relative_gt", "relative_lt", "exists", "notExists"])
         if op.startswith("relative"):
-            r = {"propertyId": pid, "op": op, "relativeMatchNumber": rnd.randint(1, 30),
+            n = rnd.randint(1, 30)
+            # every fourth number a fraction (moment rounds it), without another draw
+            r = {"propertyId": pid, "op": op, "relativeMatchNumber": n - 0.5 if n % 4 == 0 else n,
                  "relativeMatchUnit": rnd.choice(["days", "weeks", "months", "quarters", "years"])}
             if rnd.random() < 0.3:
                 r["relativeMatchDirection"] = rnd.choice(["add", "subtract"])

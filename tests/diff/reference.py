@@ -172,11 +172,18 @@ def add_months(ms, months):
     return int(dt.replace(year=y, month=mo + 1, day=day).timestamp() * 1000)
 
 
+def moment_round(x):
+    """moment.js absRound (addSubtract): Math.round of the magnitude."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
 def relative_threshold(now_ms, n, unit, direction):
+    # moment add()/subtract(): weeks become days, quarters and years months, then the
+    # days and months are rounded (absRound), so 1.5 days is 2 days, 1.5 weeks 11
     sign = 1 if direction == "add" else -1
     if unit in ("days", "weeks"):
-        return now_ms + sign * n * (7 if unit == "weeks" else 1) * 86400000
-    months = n * {"months": 1, "quarters": 3, "years": 12}[unit]
+        return now_ms + sign * moment_round(n * (7 if unit == "weeks" else 1)) * 86400000
+    months = moment_round(n * {"months": 1, "quarters": 3, "years": 12}[unit])
     return add_months(now_ms, sign * months)
 
 

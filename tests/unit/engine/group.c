@@ -90,6 +90,46 @@ static void test_relative_dates(void **s)
 	assert_false(rule_matches_value(&future, &v, now));
 }
 
+/*
+ * A fraction of a unit is rounded as moment.js's add()/subtract() rounded it in
+ * Grouparoo (absRound, after weeks become days and quarters and years months):
+ * 1.5 days is 2 days, 1.5 weeks 11 days, 1.5 quarters 5 months, 0.4 days none.
+ */
+static void test_relative_fractions(void **s)
+{
+	int64_t now = 1000 * DAY;
+	struct cfg_rule r = { .op = ROP_RELATIVE_GT, .rel_number = 1.5, .rel_unit = REL_DAYS };
+	struct value v = date(now - DAY - DAY / 2 - 1000); /* 1.5 days and a second ago */
+	assert_true(rule_matches_value(&r, &v, now));
+	v = date(now - 2 * DAY);
+	assert_false(rule_matches_value(&r, &v, now)); /* gt: the bound itself is out */
+	v = date(now - 2 * DAY + 1);
+	assert_true(rule_matches_value(&r, &v, now));
+
+	r.rel_unit = REL_WEEKS; /* 10.5 days: 11 */
+	v = date(now - 10 * DAY - DAY / 2 - 1000);
+	assert_true(rule_matches_value(&r, &v, now));
+	v = date(now - 11 * DAY);
+	assert_false(rule_matches_value(&r, &v, now));
+
+	r.rel_number = 0.4; /* rounds to none: only now itself, which gt leaves out */
+	r.rel_unit = REL_DAYS;
+	v = date(now);
+	assert_false(rule_matches_value(&r, &v, now));
+
+	/* 1.5 quarters forward from 2021-01-15: 4.5 months, 5: before 2021-06-15 */
+	struct cfg_rule f = { .op = ROP_RELATIVE_LT, .rel_number = 1.5, .rel_unit = REL_QUARTERS, .rel_add = true };
+	int64_t jan15 = 1610668800000LL; /* 2021-01-15T00:00:00Z */
+	v = date(1623628800000LL); /* 2021-06-14T00:00:00Z */
+	assert_true(rule_matches_value(&f, &v, jan15));
+	v = date(1623715200000LL); /* 2021-06-15T00:00:00Z */
+	assert_false(rule_matches_value(&f, &v, jan15));
+	f.rel_number = 1.5;
+	f.rel_unit = REL_YEARS; /* 18 months: before 2022-07-15 */
+	v = date(1657756800000LL); /* 2022-07-14T00:00:00Z */
+	assert_true(rule_matches_value(&f, &v, jan15));
+}
+
 static void test_group_arrays_and_match_type(void **s)
 {
 	struct cfg_property p = { .id = "tags", .type = PROP_STRING, .is_array = true, .slot = 0 };
@@ -137,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_null_and_exists),
 		cmocka_unit_test(test_numeric_ops),
 		cmocka_unit_test(test_relative_dates),
+		cmocka_unit_test(test_relative_fractions),
 		cmocka_unit_test(test_group_arrays_and_match_type),
 		cmocka_unit_test(test_grouparoo_id_pseudo_property),
 	};
