@@ -167,7 +167,7 @@ function ruleValue(c, t) {
 
 // "within the last N units": how many and the unit.
 function relativeValue({ rule, idx, onChange }) {
-  const n = h('input', { type: 'number', min: '0', step: '1', value: String(rule._n ?? 30), 'aria-label': `Rule ${idx + 1}: how many`, dataset: { role: 'number' } });
+  const n = h('input', { type: 'number', min: '1', step: '1', value: String(rule._n ?? 30), 'aria-label': `Rule ${idx + 1}: how many`, dataset: { role: 'number' } });
   const u = h('select', { 'aria-label': `Rule ${idx + 1}: unit`, dataset: { role: 'unit' } }, UNITS.map((x) => h('option', { value: x, selected: x === (rule._u || 'days') }, x)));
   const sync = () => { rule._n = n.value; rule._u = u.value; rule.relativeMatchNumber = Number(n.value); rule.relativeMatchUnit = u.value; onChange(); };
   n.addEventListener('input', sync); u.addEventListener('change', sync);
