@@ -285,6 +285,8 @@ struct cfg_rule {
 	const char *match;  /* as text; NULL for exists/notExists/relative; "null" means NULL */
 	/* match parsed for the property's type (numbers, dates as epoch ms, booleans) */
 	bool match_is_null;
+	bool match_is_int; /* an integer property's match written as a 64-bit integer: match_int */
+	int64_t match_int;
 	double match_num;
 	int64_t match_ms;
 	bool match_bool;

@@ -2,6 +2,7 @@
  * group.c: the Group class: reading a group object, and linking its model and rules
  * (properties, operators by property type, match values, relative dates) in pass 3.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,16 @@ static void parse_rule_match(struct loader *ld, const struct where *w, struct cf
 		}
 		r->match_num = d;
 		r->match_ms = (int64_t)d;
+		/* whole numbers compare as 64-bit integers (Grouparoo: CAST(rawValue AS bigint)),
+		 * not as doubles, which are one above 2^53 */
+		if (t == PROP_INTEGER) {
+			errno = 0;
+			long long i = strtoll(s, &end, 10);
+			if (!*end && errno != ERANGE) {
+				r->match_is_int = true;
+				r->match_int = (int64_t)i;
+			}
+		}
 		break;
 	}
 	case PROP_BOOLEAN:

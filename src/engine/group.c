@@ -83,10 +83,19 @@ static enum rule_op positive(enum rule_op op)
 	}
 }
 
-static int cmp_num(const struct value *v, double m)
+/*
+ * A number against the rule's match: an integer match of an integer property as a
+ * 64-bit integer, exactly (PostgreSQL's bigint), any other as a double (float8), an
+ * integer value against it without rounding the value.
+ */
+static int cmp_num(const struct cfg_rule *r, const struct value *v)
 {
-	double x = v->kind == VAL_FLOAT ? v->u.f : (double)v->u.i;
-	return (x > m) - (x < m);
+	struct value m = { .kind = VAL_FLOAT, .u.f = r->match_num };
+	if (r->match_is_int) {
+		m.kind = VAL_INT;
+		m.u.i = r->match_int;
+	}
+	return value_compare(v, &m);
 }
 
 static int cmp_scalar(const struct cfg_rule *r, const struct value *v, bool *ok)
@@ -95,7 +104,7 @@ static int cmp_scalar(const struct cfg_rule *r, const struct value *v, bool *ok)
 	switch (v->kind) {
 	case VAL_INT:
 	case VAL_FLOAT:
-		return cmp_num(v, r->match_num);
+		return cmp_num(r, v);
 	case VAL_DATE:
 		return (v->u.i > r->match_ms) - (v->u.i < r->match_ms);
 	case VAL_BOOL:
