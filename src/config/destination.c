@@ -352,6 +352,35 @@ static void link_dest_mapping(struct loader *ld, struct dest_x *dx, void *const 
 	}
 }
 
+/*
+ * Two "groups" values for one group (d->group_maps in file order): Grouparoo's loader
+ * keyed the memberships by group id, so only the last name of a group was ever sent;
+ * joey sends every one. Warned at each earlier name.
+ */
+static void warn_group_named_twice(struct loader *ld, struct dest_x *dx)
+{
+	const struct cfg_destination *d = &dx->d;
+
+	for (size_t i = 0; i < d->n_group_maps; i++) {
+		const struct cfg_group_map *a = &d->group_maps[i];
+		const struct cfg_group_map *last = NULL;
+		if (is_uuid(a->remote, strlen(a->remote)))
+			continue;
+		for (size_t k = i + 1; k < d->n_group_maps; k++)
+			if (d->group_maps[k].group == a->group &&
+			    !is_uuid(d->group_maps[k].remote, strlen(d->group_maps[k].remote)))
+				last = &d->group_maps[k];
+		if (!last)
+			continue;
+		ld_warn(ld, &dx->w, a->pos.line, a->pos.col,
+			arena_printf(ld->a, "destinationGroupMemberships.%.255s", a->remote),
+			"keep one name per group, unless members should carry both",
+			"group \"%s\" is also named \"%.64s\": joey adds both values to \"groups\", "
+			"Grouparoo sent only the last name",
+			a->group->id, last->remote);
+	}
+}
+
 /* "destinationGroupMemberships": Braze group name (or subscription group id) -> group id. */
 static void link_dest_group_maps(struct loader *ld, struct dest_x *dx, void *const *groups, size_t n_groups)
 {
@@ -392,6 +421,7 @@ static void link_dest_group_maps(struct loader *ld, struct dest_x *dx, void *con
 		d->group_maps[d->n_group_maps++] = (struct cfg_group_map){ e->key, &gx->g, { w->file, e->line, e->col },
 									   NULL };
 	}
+	warn_group_named_twice(ld, dx);
 	qsort(d->group_maps, d->n_group_maps, sizeof(*d->group_maps), cmp_group_map);
 }
 

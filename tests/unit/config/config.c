@@ -207,6 +207,36 @@ static void test_relative_direction_ignored_with_warning(void **state)
 	free(text);
 }
 
+/*
+ * Grouparoo's loader keyed destinationGroupMemberships by group id, so of two `groups`
+ * values for one group only the last was sent; joey sends both and says so (once, at
+ * the earlier name; a subscription group ID for the same group is not such a name).
+ */
+static void test_group_named_twice_warning(void **state)
+{
+	struct fixture *f = *state;
+	struct env env = { { "BRAZE_API_KEY" }, { "s3cr3t" } };
+	char *text = strdup(VALID);
+	const char *from = "destinationGroupMemberships:{'High Value':'high_value',";
+	char *at = strstr(text, from);
+	assert_non_null(at);
+	struct strbuf b = STRBUF_INIT;
+	strbuf_add(&b, text, (size_t)(at - text));
+	strbuf_addstr(&b, "destinationGroupMemberships:{VIP:'high_value','High Value':'high_value',"
+			  "'0f6f4c2e-8a7b-4c1d-9e2f-3a4b5c6d7e8f':'high_value',");
+	strbuf_addstr(&b, at + strlen(from));
+	tu_write(f->dir, "main.json", b.buf);
+	struct config *cfg = load(f->dir, &env, JERR_OK);
+	assert_diag_contains(cfg, "destinationGroupMemberships.VIP: group \"high_value\" is also named \"High Value\": "
+				  "joey adds both values to \"groups\", Grouparoo sent only the last name");
+	char *t = diags_text(cfg);
+	assert_null(strstr(strstr(t, "is also named") + 1, "is also named"));
+	free(t);
+	config_free(cfg);
+	strbuf_release(&b);
+	free(text);
+}
+
 static void test_valid_config_links(void **state)
 {
 	struct fixture *f = *state;
@@ -629,6 +659,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_valid_config_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_direction_ignored_with_warning, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_named_twice_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grouparoo_option_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_literal_api_key_masked_and_missing_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ignored_classes_and_files, setup, teardown),
