@@ -366,7 +366,7 @@ enum jerr alert_pump(const struct config *cfg, struct state *st, const struct al
 		 * long as the channel is down. Claimed "at start", the lease still runs from now.
 		 */
 		now = now_ms();
-		if (o->deadline && now >= o->deadline)
+		if (o->deadline && now >= o->deadline && !o->try_all)
 			break;
 		if ((rc = state_alert_claim(st, start, LEASE_MS + (now - start), 0, &c, &found, err)) || !found)
 			break;
@@ -442,7 +442,9 @@ void alert_finish_run(const struct config *cfg, struct state *st, const struct r
 	alert_after_run(cfg, st, r, o);
 	if (state_schema_version(st) < STATE_ALERTS_SINCE)
 		return;
-	po.deadline = 0; /* the first pass: every message due now is tried once */
+	/* the first pass: every message due now is tried once, none past the wait by more than a second */
+	po.deadline = deadline;
+	po.try_all = true;
 	for (;;) {
 		struct jerror err = JERROR_INIT;
 		int64_t next = 0;
@@ -464,6 +466,6 @@ void alert_finish_run(const struct config *cfg, struct state *st, const struct r
 			struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
 		}
-		po.deadline = deadline; /* the retries: none starts after it, none lasts beyond it */
+		po.try_all = false; /* the retries: none starts after the wait, none lasts beyond it */
 	}
 }

@@ -48,9 +48,10 @@ struct alert_opts {
 	/* a channel's whole request (connect, TLS, answer), ms; 0: 30 s */
 	long timeout_ms;
 	volatile int *stop; /* alert_pump stops between messages when set; may be NULL */
-	/* epoch ms, or 0: none. alert_pump claims no message from then on, and cuts a
-	 * request at it (giving it at least a second) */
+	/* epoch ms, or 0: none. alert_pump cuts a request at it (giving it at least a
+	 * second) and, unless try_all, claims no message from then on */
 	int64_t deadline;
+	bool try_all; /* past the deadline, still try each message due (a second each) */
 	/* alert_after_run's r is a worker job's summary (engine/work.h work_job_result):
 	 * it has no elapsed time and no records read, so runLongerThan and
 	 * recordsDropPercent are not judged from it */
@@ -83,8 +84,10 @@ enum jerr alert_pump(const struct config *cfg, struct state *st, const struct al
 /*
  * joey run's ending: alert_after_run, then send what is due (each message once), and
  * keep trying messages that failed (with their backoff) until wait_ms after the run:
- * no retry starts or lasts beyond that. What is still not sent then stays queued for
- * the next run or serve. Never fails (problems are logged).
+ * no retry starts or lasts beyond that, and no first try lasts past it by more than a
+ * second (so channels that hang cost wait_ms plus a second each, not their timeouts).
+ * What is still not sent then stays queued for the next run or serve. Never fails
+ * (problems are logged).
  */
 void alert_finish_run(const struct config *cfg, struct state *st, const struct run *r, const struct alert_opts *o,
 		      int64_t wait_ms);
