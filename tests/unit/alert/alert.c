@@ -135,30 +135,44 @@ static void test_pump_tries_each_message_once(void **unused)
 	teardown(&f);
 }
 
-/* joey run's ending gives up retrying when its wait is over. */
-static void test_finish_run_keeps_to_its_wait(void **unused)
+/*
+ * joey run's ending (a wait of 1 s) with three messages to a channel that hangs, at
+ * timeout_ms per request (0: alert_opts_defaults' retries): how long it took, the most
+ * attempts a message had, and how many are still queued.
+ */
+static int64_t finish_run_hanging(long timeout_ms, bool fast_retries, int *attempts, int *pending)
 {
-	(void)unused;
 	struct fixture f;
 	struct alert_opts o;
 	struct run r = { 0 };
-	int pending;
 
 	setup_hanging(&f);
 	enqueue(&f, 3);
 	alert_opts_defaults(&o);
-	o.timeout_ms = 300;
-	o.retry_base_ms = 100;
-	o.max_attempts = 10;
+	o.timeout_ms = timeout_ms;
+	if (fast_retries) {
+		o.retry_base_ms = 100;
+		o.max_attempts = 10;
+	}
 	int64_t t0 = ms_now();
 	alert_finish_run(f.cfg, f.st, &r, &o, 1000);
 	int64_t took = ms_now() - t0;
+	*attempts = attempts_so_far(&f, pending);
+	teardown(&f);
+	return took;
+}
+
+/* joey run's ending gives up retrying when its wait is over. */
+static void test_finish_run_keeps_to_its_wait(void **unused)
+{
+	(void)unused;
+	int attempts, pending;
 	/* the first pass (3 x 300 ms), then retries until 1 s (and one request cut at
 	 * most a second after it): not a pass after pass while backoffs are shorter */
+	int64_t took = finish_run_hanging(300, true, &attempts, &pending);
 	assert_true(took < 6000); /* loose: the counts below say what happened */
-	assert_true(attempts_so_far(&f, &pending) <= 2);
+	assert_true(attempts <= 2);
 	assert_int_equal(pending, 3);
-	teardown(&f);
 }
 
 /*
@@ -169,22 +183,11 @@ static void test_finish_run_keeps_to_its_wait(void **unused)
 static void test_finish_run_first_tries_keep_to_its_wait(void **unused)
 {
 	(void)unused;
-	struct fixture f;
-	struct alert_opts o;
-	struct run r = { 0 };
-	int pending;
-
-	setup_hanging(&f);
-	enqueue(&f, 3);
-	alert_opts_defaults(&o);
-	o.timeout_ms = 30000;
-	int64_t t0 = ms_now();
-	alert_finish_run(f.cfg, f.st, &r, &o, 1000);
-	int64_t took = ms_now() - t0;
+	int attempts, pending;
+	int64_t took = finish_run_hanging(30000, false, &attempts, &pending);
 	assert_true(took < 20000); /* loose: one timeout is 30 s */
-	assert_int_equal(attempts_so_far(&f, &pending), 1);
+	assert_int_equal(attempts, 1);
 	assert_int_equal(pending, 3); /* each tried once, each still queued */
-	teardown(&f);
 }
 
 int main(void)

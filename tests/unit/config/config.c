@@ -191,21 +191,27 @@ static void test_generation_and_snapshot(void **state)
 	config_free(a);
 }
 
+/* VALID with its text from replaced by to, loaded (no error expected); the caller frees it. */
+static struct config *load_valid_with(struct fixture *f, const char *from, const char *to)
+{
+	struct env env = { { "BRAZE_API_KEY" }, { "s3cr3t" } };
+	const char *at = strstr(VALID, from);
+	assert_non_null(at);
+	struct strbuf b = STRBUF_INIT;
+	strbuf_add(&b, VALID, (size_t)(at - VALID));
+	strbuf_addstr(&b, to);
+	strbuf_addstr(&b, at + strlen(from));
+	tu_write(f->dir, "main.json", b.buf);
+	strbuf_release(&b);
+	return load(f->dir, &env, JERR_OK);
+}
+
 /* Grouparoo ignored relativeMatchDirection (fromConvenientRules): joey does too, and says so. */
 static void test_relative_direction_ignored_with_warning(void **state)
 {
 	struct fixture *f = *state;
-	struct env env = { { "BRAZE_API_KEY" }, { "s3cr3t" } };
-	char *text = strdup(VALID);
-	const char *from = "relativeMatchUnit:'days'}";
-	char *at = strstr(text, from);
-	assert_non_null(at);
-	struct strbuf b = STRBUF_INIT;
-	strbuf_add(&b, text, (size_t)(at - text));
-	strbuf_addstr(&b, "relativeMatchUnit:'days',relativeMatchDirection:'add'}");
-	strbuf_addstr(&b, at + strlen(from));
-	tu_write(f->dir, "main.json", b.buf);
-	struct config *cfg = load(f->dir, &env, JERR_OK);
+	struct config *cfg = load_valid_with(f, "relativeMatchUnit:'days'}",
+					     "relativeMatchUnit:'days',relativeMatchDirection:'add'}");
 	assert_diag_contains(cfg, "\"relativeMatchDirection\": \"add\" is ignored for \"relative_gt\"");
 	const struct cfg_group *g = NULL;
 	for (size_t i = 0; i < cfg->n_groups; i++)
@@ -214,8 +220,6 @@ static void test_relative_direction_ignored_with_warning(void **state)
 	assert_non_null(g);
 	assert_false(g->rules[0].rel_add); /* still counts back from now */
 	config_free(cfg);
-	strbuf_release(&b);
-	free(text);
 }
 
 /*
@@ -226,24 +230,13 @@ static void test_relative_direction_ignored_with_warning(void **state)
 static void test_group_named_twice_warning(void **state)
 {
 	struct fixture *f = *state;
-	struct env env = { { "BRAZE_API_KEY" }, { "s3cr3t" } };
-	char *text = strdup(VALID);
-	const char *from = "destinationGroupMemberships:{'High Value':'high_value',";
-	char *at = strstr(text, from);
-	assert_non_null(at);
-	struct strbuf b = STRBUF_INIT;
-	strbuf_add(&b, text, (size_t)(at - text));
-	strbuf_addstr(&b, "destinationGroupMemberships:{VIP:'high_value','High Value':'high_value',"
-			  "'0f6f4c2e-8a7b-4c1d-9e2f-3a4b5c6d7e8f':'high_value',");
-	strbuf_addstr(&b, at + strlen(from));
-	tu_write(f->dir, "main.json", b.buf);
-	struct config *cfg = load(f->dir, &env, JERR_OK);
+	struct config *cfg = load_valid_with(f, "destinationGroupMemberships:{'High Value':'high_value',",
+					     "destinationGroupMemberships:{VIP:'high_value','High Value':'high_value',"
+					     "'0f6f4c2e-8a7b-4c1d-9e2f-3a4b5c6d7e8f':'high_value',");
 	assert_diag_contains(cfg, "destinationGroupMemberships.VIP: group \"high_value\" is also named \"High Value\": "
 				  "joey adds both values to \"groups\", Grouparoo sent only the last name");
 	assert_int_equal(diag_count(cfg, "is also named"), 1);
 	config_free(cfg);
-	strbuf_release(&b);
-	free(text);
 }
 
 static void test_valid_config_links(void **state)

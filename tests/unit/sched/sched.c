@@ -238,15 +238,23 @@ static void test_frequency_fires_at_start_then_every_frequency(void **st)
 	free(f);
 }
 
+/* model users with destinations braze and braze2 and an hourly schedule, configured at T0; *f the caller's */
+static struct sched *hourly_two_dests(struct fx **f)
+{
+	struct sched *s = sched_new();
+	*f = fx_users();
+	fx_dest(*f, "braze2", "users");
+	fx_schedule(*f, "hourly", "users", true, 60 * MIN, NULL);
+	sched_set_config(s, &(*f)->cfg, T0);
+	return s;
+}
+
 static void test_last_run_moves_first_due(void **st)
 {
-	struct fx *f = fx_users();
-	struct sched *s = sched_new();
+	struct fx *f;
+	struct sched *s = hourly_two_dests(&f);
 	struct sched_job job;
 
-	fx_dest(f, "braze2", "users");
-	fx_schedule(f, "hourly", "users", true, 60 * MIN, NULL);
-	sched_set_config(s, &f->cfg, T0);
 	assert_int_equal(sched_next_due(s, "hourly"), T0);
 
 	/* the history: braze ran 10 minutes ago, braze2 never: due at once */
@@ -289,13 +297,10 @@ static void test_last_run_moves_first_due(void **st)
 /* the rest of test_last_run_moves_first_due's history, without another process */
 static void test_last_run_then_demand(void **st)
 {
-	struct fx *f = fx_users();
-	struct sched *s = sched_new();
+	struct fx *f;
+	struct sched *s = hourly_two_dests(&f);
 	struct sched_job job;
 
-	fx_dest(f, "braze2", "users");
-	fx_schedule(f, "hourly", "users", true, 60 * MIN, NULL);
-	sched_set_config(s, &f->cfg, T0);
 	sched_set_last_run(s, "braze", T0 - 2 * MIN);
 	sched_set_last_run(s, "braze2", T0 - 5 * MIN);
 	assert_int_equal(sched_tick(s, T0), 55 * MIN);
