@@ -1,5 +1,5 @@
 // lib.mjs: what the browser tests of joey's web UI (ui.test.mjs, ui_product.test.mjs,
-// ui_audiences.test.mjs, ui_query_source.test.mjs, alerts.test.mjs) share: where joey, braze-sim, Chromium and the
+// ui_audiences.test.mjs, ui_query_source.test.mjs, ui_forms.test.mjs, alerts.test.mjs) share: where joey, braze-sim, Chromium and the
 // source tree are (from the environment), assertions, polling, a free port, child
 // processes with their output in a log file, numbered screenshots, and the steps with
 // their "ok / FAIL / skip" lines and counts. Holds no state of its own: a test owns its

@@ -155,7 +155,10 @@ function sourceControls(st, apps) {
   st.current = Object.keys(src.mapping || {})[0];
   st.keyCol = h('select');
   fillKeyColumns(st.keyCol, null, st.current);
-  st.mapsTo = h('select', (m.properties || []).filter((p) => p.unique || p.primary_key).map((p) => h('option', { value: p.key, selected: Object.values(src.mapping || {})[0] === p.key }, `${p.key}${p.primary_key ? ' (the model’s key)' : ''}`)));
+  // a source's mapping names a property by its ID (docs/config.md "Primary keys"), which
+  // need not be its key (New model makes <model>_<column>)
+  const mapped = Object.values(src.mapping || {})[0];
+  st.mapsTo = h('select', (m.properties || []).filter((p) => p.unique || p.primary_key).map((p) => h('option', { value: p.id, selected: mapped === p.id }, `${p.key}${p.primary_key ? ' (the model’s key)' : ''}`)));
   st.preview = h('div', { id: 'source-preview', 'aria-live': 'polite' });
   st.diag = h('div');
   st.back = route('data');

