@@ -139,6 +139,46 @@ async function main_() {
     eq(JSON.stringify((await configObject('sources', 'people_table')).mapping), JSON.stringify({ pid: 'people_pid' }), 'the saved mapping');
   });
 
+  await step('a source whose tables are not shown keeps its table when saved', async () => {
+    await page.goto(`${BASE}/#/data/users/sources/users_table`);
+    await h1('Source: Users table');
+    await main().getByText('Tables not shown').waitFor();
+    eq(await page.getByLabel('Table', { exact: true }).inputValue(), 'users', 'the table shown');
+    await page.getByLabel('Name', { exact: true }).fill('Users table (renamed)');
+    await saveForm('Save source');
+    const s = await configObject('sources', 'users_table');
+    eq(s.name, 'Users table (renamed)', 'the new name');
+    eq(s.options.table, 'users', 'the table');
+    eq(JSON.stringify(s.mapping), JSON.stringify({ id: 'user_id' }), 'the mapping');
+  });
+
+  await step('a property whose columns are not shown keeps its filter column when saved', async () => {
+    const before = await configObject('properties', 'big_purchases');
+    eq(before.filters[0].key, 'amount', 'the filter column in the config');
+    await page.goto(`${BASE}/#/data/users/properties/big_purchases`);
+    await h1('Property: big_purchases');
+    await page.getByLabel('Filter 1: column').locator('option').first().waitFor({ state: 'attached' });
+    eq(await page.getByLabel('Filter 1: column').inputValue(), 'amount', 'the filter column shown');
+    await main().getByText('columns cannot be shown here').waitFor();
+    await saveForm('Save property');
+    const after = await configObject('properties', 'big_purchases');
+    eq(JSON.stringify(after.filters), JSON.stringify(before.filters), 'the saved filters');
+    eq(after.options.column, 'id', 'the column');
+  });
+
+  await step('a property whose columns are not shown keeps its sort column when saved', async () => {
+    const before = await configObject('properties', 'last_purchase');
+    eq(before.options.sortColumn, 'purchased_at', 'the sort column in the config');
+    await page.goto(`${BASE}/#/data/users/properties/last_purchase`);
+    await h1('Property: last_purchase');
+    await page.getByLabel('Most recent by', { exact: true }).locator('option').first().waitFor({ state: 'attached' });
+    eq(await page.getByLabel('Most recent by', { exact: true }).inputValue(), 'purchased_at', 'the sort column shown');
+    await main().getByText('columns cannot be shown here').waitFor();
+    await saveForm('Save property');
+    const after = await configObject('properties', 'last_purchase');
+    eq(JSON.stringify(after.options), JSON.stringify(before.options), 'the saved options');
+  });
+
   await step('no script error in the page', async () => {
     assert(!pageErrors.length, `page errors:\n${pageErrors.join('\n')}`);
   });

@@ -181,11 +181,22 @@ async function sourceTables(st) {
     const t = await get(`/apps/${enc(a.id)}/tables`);
     if (mine !== st.seq) return;
     for (const n of t.tables) tbl.appendChild(h('option', { value: n, selected: n === (src.options || {}).table }, n));
+    keepSavedTable(st);
     await sourceTablePreview(st);
   } catch (e) {
     if (mine !== st.seq) return;
+    keepSavedTable(st);
     preview.appendChild(e.status === 403 ? h('div.notice.info', h('strong', 'Tables not shown: '), (e.body && e.body.detail) || e.message) : errorNotice(e, 'Cannot list the tables'));
   }
+}
+// The saved table of the saved app stays a choice (and the choice) when the app's tables
+// cannot be listed (its file is outside the data directory: 403) or the list lacks it:
+// a save that changes something else must not change or empty the table.
+function keepSavedTable(st) {
+  const saved = (st.src.options || {}).table;
+  if (!saved || st.app.value !== st.src.appId) return;
+  if (![...st.tbl.options].some((o) => o.value === saved)) st.tbl.appendChild(h('option', { value: saved }, saved));
+  st.tbl.value = saved;
 }
 async function sourceTablePreview(st) {
   const { tbl, preview } = st;
@@ -324,7 +335,7 @@ function filterRow(st, f, i) {
 function showSamples(st) {
   const { rows } = st;
   const i = rows ? rows.columns.indexOf(st.column.value) : -1;
-  st.samples.textContent = i < 0 ? '' : `Sample values: ${rows.rows.map((r) => r[i]).filter((v) => v !== null).slice(0, 5).map((v) => `“${v}”`).join(', ') || 'none (all empty)'}`;
+  st.samples.textContent = i < 0 ? st.note || '' : `Sample values: ${rows.rows.map((r) => r[i]).filter((v) => v !== null).slice(0, 5).map((v) => `“${v}”`).join(', ') || 'none (all empty)'}`;
 }
 // The chosen source's columns (and first rows, for the sample values); only the latest
 // request (st.seq) draws.
@@ -335,6 +346,7 @@ async function propertyColumns(st) {
   clear(column);
   clear(sortCol);
   st.rows = null;
+  st.note = '';
   samples.textContent = '';
   if (s && s.options && typeof s.options.query === 'string' && s.options.query.trim()) {
     // a query source: the columns (with sample values) of its query
@@ -343,7 +355,7 @@ async function propertyColumns(st) {
     if (mine !== st.seq || !st.ctx.alive()) return;
     st.rows = got;
     st.columns = st.rows ? st.rows.columns : (o.column ? [o.column] : []);
-    if (!st.rows) samples.textContent = 'The columns of the source’s query cannot be shown here (the query cannot be read now): the saved column is kept.';
+    if (!st.rows) st.note = 'The columns of the source’s query cannot be shown here (the query cannot be read now): the saved column is kept.';
   } else if (!s || !s.options || !s.options.table) {
     st.columns = o.column ? [o.column] : [];
   } else {
@@ -351,7 +363,14 @@ async function propertyColumns(st) {
     if (mine !== st.seq || !st.ctx.alive()) return;
     st.rows = got;
     st.columns = st.rows ? st.rows.columns : (o.column ? [o.column] : []);
-    if (!st.rows) samples.textContent = 'The source’s columns cannot be shown here (its file is outside joey serve’s data directory, or the table cannot be read): type the column.';
+    if (!st.rows) st.note = 'The source’s columns cannot be shown here (its file is outside joey serve’s data directory, or the table cannot be read): the saved columns are kept.';
+  }
+  // the saved column, sort column and filter columns stay choices when the columns are
+  // not known (or not among them): a save that changes something else must not change them
+  if (s && s.id === st.p.sourceId) {
+    for (const c of [o.column, o.sortColumn, ...(st.p.filters || []).map((f) => f.key)]) {
+      if (typeof c === 'string' && c && !st.columns.includes(c)) st.columns = [...st.columns, c];
+    }
   }
   for (const c of st.columns) column.appendChild(h('option', { value: c, selected: c === o.column }, c));
   for (const c of st.columns) sortCol.appendChild(h('option', { value: c, selected: c === o.sortColumn }, c));
