@@ -179,6 +179,19 @@ async function main_() {
     eq(JSON.stringify(after.options), JSON.stringify(before.options), 'the saved options');
   });
 
+  await step('the model page tells a relative rule as the Audiences page does', async () => {
+    await page.goto(`${BASE}/#/models/users`);
+    await h1('Users');
+    const row = main().locator('#groups + table tbody tr').filter({ hasText: 'Recently active' });
+    const words = (await row.locator('td').nth(1).innerText()).trim();
+    assert(/within the last 30 days/.test(words), `the rule in words: ${words}`);
+    assert(!/ago/.test(words), `the rule in words says "ago" (the opposite): ${words}`);
+    await page.goto(`${BASE}/#/audiences`);
+    await h1('Audiences');
+    const aud = (await main().locator('tr').filter({ hasText: 'Recently active' }).locator('td').nth(1).innerText()).trim();
+    eq(words, aud, 'the model page and the Audiences page say the same');
+  });
+
   await step('no script error in the page', async () => {
     assert(!pageErrors.length, `page errors:\n${pageErrors.join('\n')}`);
   });

@@ -88,6 +88,12 @@ function listedRule(r, props) {
   return { propertyId: p ? p.id : r.key, op: r.operator, match: r.match, relativeMatchNumber: r.relative_match_number, relativeMatchUnit: r.relative_match_unit };
 }
 
+// A group as the API lists it (GET /models/{id}), in words: the Audiences page's and the
+// model page's, the same.
+export function listedGroupWords(g, props) {
+  return groupWords({ matchType: g.match_type, rules: (g.rules || []).map((r) => listedRule(r, props)) }, props);
+}
+
 async function viewAudiences(root) {
   const models = await get('/models');
   const edit = can('editor');
@@ -100,7 +106,7 @@ async function viewAudiences(root) {
     if (edit) root.appendChild(h('p', link(route('audiences', m.id, 'new'), h('strong', `New audience of ${m.name || m.id}`))));
     root.appendChild(table(['Audience', 'Who is in it', '#Members', 'Counted'],
       (m.groups || []).map((g) => [link(route('audiences', m.id, g.id), g.name || g.id),
-        h('span.small', groupWords({ matchType: g.match_type, rules: (g.rules || []).map((r) => listedRule(r, props)) }, props)),
+        h('span.small', listedGroupWords(g, props)),
         g.member_count === null || g.member_count === undefined ? h('span.muted', 'not counted yet') : String(g.member_count),
         g.counted_at ? fmtAgo(g.counted_at) : '—']),
       { empty: edit ? 'No audience yet. Create one: pick a property, a condition and a value, and see who matches before you save.' : 'No audience yet.' }));

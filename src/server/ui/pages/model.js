@@ -1,9 +1,10 @@
 // pages/model.js: the page of one model (#/models/<id>): its sources, schedules,
 // properties, groups and destinations, with "Run now".
 // Routed by app.js.
-import { append, badge, enc, fmtAgo, fmtValue, h, link, pageHeader, plural, route, table } from '../lib/dom.js';
+import { append, badge, enc, fmtAgo, h, link, pageHeader, plural, route, table } from '../lib/dom.js';
 import { allow, can, get, itemsOf, primaryKeyProp, runsOf, syncModeLabel } from '../lib/api.js';
 import { every, render } from '../app.js';
+import { listedGroupWords } from '../audiences.js';
 import { runNow } from './overview.js';
 import { runsTable } from './runs.js';
 import { runBadge } from '../safety.js';
@@ -15,26 +16,6 @@ export function scheduleText(s) {
   if (!s) return 'only when someone presses Run now';
   return scheduleWords(s);
 }
-// A group rule in words: "ltv is at least 100", "last_login_at is more than 30 days ago".
-export const OP_WORDS = {
-  eq: 'is', ne: 'is not', gt: 'is more than', gte: 'is at least', lt: 'is less than', lte: 'is at most',
-  exists: 'has a value', notExists: 'has no value', like: 'matches', notLike: 'does not match', iLike: 'matches (any case)', notILike: 'does not match (any case)',
-  startsWith: 'starts with', endsWith: 'ends with', includes: 'contains', contains: 'contains', doesNotContain: 'does not contain', doesNotInclude: 'does not contain',
-  relative_gt: 'is more than', relative_lt: 'is less than', relative_gte: 'is at least', relative_lte: 'is at most', in: 'is one of', notIn: 'is not one of',
-};
-export function ruleText(r) {
-  const op = r.operator || r.op || '';
-  const key = r.key || r.propertyId || r.property || '';
-  const n = r.relativeMatchNumber ?? r.relative_match_number;
-  if (n !== undefined && n !== null && n !== '') {
-    const unit = String(r.relativeMatchUnit || r.relative_match_unit || 'days');
-    const dir = (r.relativeMatchDirection || r.relative_match_direction) === 'add' ? 'from now' : 'ago';
-    return `${key} ${OP_WORDS[op] || op} ${n} ${unit} ${dir}`.replace(/\s+/g, ' ').trim();
-  }
-  const m = r.match !== undefined && r.match !== null ? ` ${fmtValue(r.match)}` : '';
-  return `${key} ${OP_WORDS[op] || op}${m}`.trim();
-}
-
 export async function viewModel(root, { model: id }, _q, ctx) {
   const [m, runsRes, apps] = await Promise.all([get(`/models/${enc(id)}`), get('/runs?limit=100'), get('/apps')]);
   const runs = runsOf(runsRes);
@@ -116,7 +97,7 @@ export async function viewModel(root, { model: id }, _q, ctx) {
   root.appendChild(h('h2', { id: 'groups' }, 'Groups'));
   root.appendChild(table(['Group', 'Rules', '#Members', 'Counted'],
     (m.groups || []).map((g) => [g.name || g.id,
-      h('span.small', `${(g.match_type || 'all') === 'any' ? 'any of' : 'all of'}: ${(g.rules || []).map(ruleText).join('; ') || 'no rules'}`),
+      h('span.small', listedGroupWords(g, m.properties || [])),
       g.member_count === null || g.member_count === undefined ? h('span.muted', 'not counted yet') : String(g.member_count),
       g.counted_at ? fmtAgo(g.counted_at) : '—']),
     { empty: 'No groups.' }));
