@@ -192,6 +192,14 @@ async function main_() {
     eq(words, aud, 'the model page and the Audiences page say the same');
   });
 
+  await step('the Records page opens when the model last looked at no longer exists', async () => {
+    await page.evaluate(() => sessionStorage.setItem('joey-last-model', 'gone'));
+    await page.goto(`${BASE}/#/records`);
+    await h1('Records');
+    eq(await page.getByLabel('Model', { exact: true }).inputValue(), 'people', 'the model picked (the first)');
+    await main().locator('#records table').waitFor();
+  });
+
   await step('no script error in the page', async () => {
     assert(!pageErrors.length, `page errors:\n${pageErrors.join('\n')}`);
   });

@@ -26,7 +26,9 @@ function columnsOf(m) {
 
 async function viewRecords(root, params, query) {
   const models = await get('/models');
-  const modelId = params.model || sessionStorage.getItem('joey-last-model') || (models[0] && models[0].id) || '';
+  // the model last looked at in this tab, while it still exists (it may have been deleted since)
+  const last = sessionStorage.getItem('joey-last-model');
+  const modelId = params.model || (models.some((x) => x.id === last) ? last : '') || (models[0] && models[0].id) || '';
   append(root, pageHeader('Records', 'Find a record by its key or a unique property such as an email, or list the members of an audience.'));
   if (!modelId) { root.appendChild(h('p.empty', 'No models in the config.')); return; }
   const m = await get(`/models/${enc(modelId)}`);
