@@ -8,7 +8,9 @@
 // and the pages say what the data means:
 //   - the model page tells a relative rule as the Audiences page does ("within the last
 //     30 days"), not the opposite;
-//   - the Records page opens when the model last looked at in the tab no longer exists.
+//   - the Records page opens when the model last looked at in the tab no longer exists;
+// and a Braze field a destination's form sets to "not sent" is not mapped again when
+// the "only properties whose type fits" filter is switched.
 //
 // The project: the demo config with its SQLite file at the project root (outside the
 // data directory data/), plus a model "people" read from data/people.db (inside it)
@@ -39,7 +41,7 @@ const pageErrors = [];
 
 const start = (name, cmd, args, env) => spawnLogged(tmp, children, name, cmd, args, env);
 function joeyEnv(extra = {}) {
-  const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0', ...extra };
+  const env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0', SIM_BRAZE_KEY: 'test-key', ...extra };
   delete env.JOEY_API_TOKEN;
   delete env.JOEY_ACCOUNTS;
   return env;
@@ -59,9 +61,10 @@ function prepare() {
   const cfg = path.join(root, 'config');
   fs.mkdirSync(root);
   fs.cpSync(path.join(SRC, 'examples/demo/config'), cfg, { recursive: true });
-  fs.rmSync(path.join(cfg, 'destinations'), { recursive: true, force: true });
+  for (const f of ['braze_additive.json', 'braze_enrich.json']) fs.rmSync(path.join(cfg, 'destinations', f));
   fs.rmSync(path.join(cfg, 'schedules'), { recursive: true, force: true });
-  fs.rmSync(path.join(cfg, 'apps/braze.json'));
+  // a Braze app nothing is sent to (no run here)
+  write(path.join(cfg, 'apps/braze.json'), { id: 'braze', name: 'Braze', class: 'App', type: 'braze', options: { apiKey: '${SIM_BRAZE_KEY}', restEndpoint: 'http://127.0.0.1:9' } });
   // the demo's file stays where the demo keeps it, outside data/: its tables are not shown
   execFileSync('sqlite3', [path.join(root, 'demo.db')], { input: fs.readFileSync(path.join(SRC, 'examples/demo/demo.sql')) });
   fs.mkdirSync(path.join(root, 'data'));
@@ -198,6 +201,23 @@ async function main_() {
     await h1('Records');
     eq(await page.getByLabel('Model', { exact: true }).inputValue(), 'people', 'the model picked (the first)');
     await main().locator('#records table').waitFor();
+  });
+
+  await step('a Braze field set to "not sent" stays so when the type filter is switched', async () => {
+    await page.goto(`${BASE}/#/models/users/destinations/braze_sync`);
+    await h1('Destination: Braze: all users (sync)');
+    const sel = page.locator('#map-first_name');
+    eq(await sel.inputValue(), 'first_name', 'the saved mapping');
+    await sel.selectOption('');
+    await page.getByLabel('Offer only properties whose type fits').uncheck();
+    eq(await sel.inputValue(), '', 'first_name after the filter was switched off');
+    await page.getByLabel('Offer only properties whose type fits').check();
+    eq(await sel.inputValue(), '', 'first_name after the filter was switched on');
+    await main().getByRole('button', { name: 'Save changes' }).click();
+    await h1('Users');
+    const d = await configObject('destinations', 'braze_sync');
+    eq(d.mapping.first_name, undefined, 'first_name in the saved mapping');
+    eq(d.mapping.last_name, 'last_name', 'last_name in the saved mapping');
   });
 
   await step('no script error in the page', async () => {

@@ -4,7 +4,8 @@
 # (tests/browser/ui_forms.test.mjs): a source mapped to a property whose ID is not its
 # key, a source and properties whose app file is outside the data directory (saved
 # unchanged: table, columns, sort and filter columns kept), a relative group rule in
-# words on the model page, the Records page after the model last looked at is gone.
+# words on the model page, the Records page after the model last looked at is gone, a
+# Braze field set to "not sent" that stays so when the type filter is switched.
 #
 # Needs Debian's chromium (/usr/bin/chromium), node, and tests/browser/node_modules
 # (npm ci --prefix tests/browser). Without them it is skipped here, but fails in CI (CI=true).

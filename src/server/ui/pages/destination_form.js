@@ -80,7 +80,8 @@ function profileFieldRows(d, onlyFitting) {
   return fields.map((f) => {
     const sel = h('select', { id: `map-${slug(f.name)}`, dataset: { brazeField: f.name } });
     const fill = () => {
-      const cur = sel.value || mapping[f.name];
+      // the saved mapping at first; then what was chosen, "not sent" included
+      const cur = sel.options.length ? sel.value : mapping[f.name];
       clear(sel);
       append(sel, propOptions(props, cur, (p) => !onlyFitting.checked || fits(f, p) || p.id === cur));
     };
