@@ -9,6 +9,7 @@
 //   - the model page tells a relative rule as the Audiences page does ("within the last
 //     30 days"), not the opposite;
 //   - the Records page opens when the model last looked at in the tab no longer exists;
+//   - a property saved unchanged keeps its filter values as written ("007" stays text);
 // and a Braze field a destination's form sets to "not sent" is not mapped again when
 // the "only properties whose type fits" filter is switched.
 //
@@ -167,6 +168,32 @@ async function main_() {
     const after = await configObject('properties', 'big_purchases');
     eq(JSON.stringify(after.filters), JSON.stringify(before.filters), 'the saved filters');
     eq(after.options.column, 'id', 'the column');
+  });
+
+  await step('a property saved unchanged keeps its filter values as they were written', async () => {
+    // before, every value that parsed as a number was saved as one: "007" became 7 and
+    // "0x10" 16, which a text column compares differently
+    const p = await configObject('properties', 'big_purchases');
+    const filters = [{ key: 'amount', op: 'eq', match: '007' }, { key: 'amount', op: 'ne', match: '0x10' },
+      { key: 'amount', op: 'gte', match: 100 }, { key: 'amount', op: 'in', match: ['01', 2] }];
+    const put = await api('PUT', '/api/v1/config/properties/big_purchases', { ...p, filters });
+    eq(put.status, 200, 'PUT the property with text filter values');
+    await page.goto(`${BASE}/#/data/users/properties/big_purchases`);
+    await h1('Property: big_purchases');
+    await page.getByLabel('Filter 4: value').waitFor();
+    await saveForm('Save property');
+    const after = await configObject('properties', 'big_purchases');
+    eq(JSON.stringify(after.filters), JSON.stringify(filters), 'the saved filters');
+    // a value typed anew: a number only when it is one as written
+    await page.goto(`${BASE}/#/data/users/properties/big_purchases`);
+    await h1('Property: big_purchases');
+    await page.getByLabel('Filter 1: value').fill('0042');
+    await page.getByLabel('Filter 3: value').fill('250');
+    await saveForm('Save property');
+    const typed = await configObject('properties', 'big_purchases');
+    eq(JSON.stringify(typed.filters.map((f) => f.match)), JSON.stringify(['0042', '0x10', 250, ['01', 2]]), 'the typed values');
+    const back = await api('PUT', '/api/v1/config/properties/big_purchases', p);
+    eq(back.status, 200, 'PUT the property back');
   });
 
   await step('a property whose columns are not shown keeps its sort column when saved', async () => {

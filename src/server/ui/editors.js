@@ -328,7 +328,7 @@ function filterRow(st, f, i) {
   const val = h('input', { type: 'text', 'aria-label': `Filter ${i + 1}: value`, value: Array.isArray(f.match) ? f.match.join(', ') : f.match ?? '', spellcheck: 'false', autocomplete: 'off' });
   col.addEventListener('change', () => { f.key = col.value; });
   op.addEventListener('change', () => { f.op = op.value; val.hidden = f.op === 'exists' || f.op === 'notExists'; });
-  val.addEventListener('input', () => { f.match = val.value; });
+  val.addEventListener('input', () => { f.match = val.value; f.typed = true; });
   val.hidden = f.op === 'exists' || f.op === 'notExists';
   return h('li.rule-row.card', h('div.inline', col, op, val, h('button.small', { type: 'button', on: { click: () => { filters.splice(i, 1); drawFilters(st); } } }, 'Remove', h('span.visually-hidden', ` filter ${i + 1}`))));
 }
@@ -399,6 +399,11 @@ function propertyForm(st) {
   });
   return form;
 }
+// A filter value typed in the form: a number when the text is one as written ("12",
+// "-1.5"), else the text itself: "007", "0x10" or " 12" compare as text in a text column.
+function filterValue(v) {
+  return v !== '' && String(Number(v)) === v ? Number(v) : v;
+}
 // The Property object the form describes.
 function propertyBody(st) {
   const { p, o, isNew, key, type, source, column, agg, sortCol, unique } = st;
@@ -408,8 +413,11 @@ function propertyBody(st) {
   if (unique.checked) body.unique = true; else delete body.unique;
   body.filters = st.filters.map((f) => {
     const c = { key: f.key, op: f.op };
-    if (f.op === 'in') c.match = String(f.match || '').split(',').map((x) => x.trim()).filter(Boolean);
-    else if (f.op !== 'exists' && f.op !== 'notExists') c.match = f.match !== '' && Number.isFinite(Number(f.match)) ? Number(f.match) : f.match;
+    const untouched = !f.typed && Array.isArray(f.match) === (f.op === 'in');
+    if (f.op === 'exists' || f.op === 'notExists') return c;
+    if (untouched) c.match = f.match; // as saved: "007" stays text, 7 a number
+    else if (f.op === 'in') c.match = String(f.match || '').split(',').map((x) => x.trim()).filter(Boolean).map(filterValue);
+    else c.match = filterValue(String(f.match ?? ''));
     return c;
   });
   if (!body.filters.length) delete body.filters;
