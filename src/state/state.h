@@ -454,7 +454,7 @@ enum jerr state_work_enqueue(struct state *st, const struct state_work_spec *spe
 struct state_work_item {
 	int64_t id, job_id, run_id;
 	int part, n_parts;
-	int claims; /* times it was claimed, this one included (> 1: a worker died on it) */
+	int claims; /* times it was claimed and not given back, this one included (> 1: a worker died on it) */
 	struct strbuf dest_id, model_id, schedule_id, since; /* empty: none */
 	struct strbuf config_gen, marks; /* the job's (state_work_spec); empty: none */
 	bool has_since, force;
@@ -508,7 +508,10 @@ enum jerr state_work_finish(struct state *st, int64_t item_id, const char *worke
  */
 enum jerr state_work_progress(struct state *st, int64_t item_id, const char *worker,
 			      const struct run_counts *counts, struct jerror *err) JOEY_WUR;
-/* Give a claimed item back to the queue (the worker is stopping); nothing if not held. */
+/*
+ * Give a claimed item back to the queue (the worker is stopping); nothing if not held.
+ * That claim is not counted (claims - 1): only workers that ended without a word count.
+ */
 enum jerr state_work_requeue(struct state *st, int64_t item_id, const char *worker,
 			     struct jerror *err) JOEY_WUR;
 

@@ -143,7 +143,9 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 			    " read_ok = $17, error = $18"
 			    " WHERE id = $1 AND worker = $2 AND status = 'running'", 18 },
 	[S_WORK_OPEN] = { "SELECT count(*) FROM work_items WHERE job_id = $1 AND status <> 'finished'", 1 },
-	[S_WORK_REQUEUE] = { "UPDATE work_items SET status = 'queued', worker = NULL, expires_at = NULL"
+	/* given back (SIGTERM): that claim did not end badly, so it does not count (WORK_MAX_CLAIMS) */
+	[S_WORK_REQUEUE] = { "UPDATE work_items SET status = 'queued', worker = NULL, expires_at = NULL,"
+			     " claims = greatest(claims - 1, 0)"
 			     " WHERE id = $1 AND worker = $2 AND status = 'running'", 2 },
 	/* a running item's counts so far, for the live view of its job */
 	[S_WORK_PROGRESS] = { "UPDATE work_items SET created = $3, updated = $4, deleted = $5, unsubscribed = $6,"

@@ -479,6 +479,7 @@ static void test_work_queue(void **s)
 	assert_int_equal(state_work_requeue(w2, item2, "w2", &err), JERR_OK);
 	claim_ok(w2, "w2", job, &it, true);
 	assert_int_equal(it.id, item2);
+	assert_int_equal(it.claims, 1); /* a claim given back does not count against WORK_MAX_CLAIMS */
 	claim_ok(w1, "w1", job + 1, &it, false); /* only_job: none of another job */
 	claim_ok(w1, "w1", 0, &it, true);
 	assert_string_equal(it.dest_id.buf, "d2");
