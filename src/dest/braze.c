@@ -412,6 +412,12 @@ int64_t braze_send_ready(struct braze *b, int64_t now, int max_wait_ms)
 	bool blocked[EP__COUNT] = { false }; /* the endpoint's bucket is empty this pass */
 	struct batch *prev = NULL, *bt = b->ready_head;
 	bool stopping = b->opts.stop && *b->opts.stop;
+	int64_t until = b->opts.send_until ? atomic_load(b->opts.send_until) : 0;
+
+	if (until && now > until) {
+		/* the lease may have run out: nothing starts until it is renewed (or the run stops) */
+		return bt && now + 50 < next ? now + 50 : next;
+	}
 
 	while (bt && !b->fatal && !stopping && b->inflight < (size_t)window_size(&b->win)) {
 		struct batch *nx = bt->next;

@@ -22,6 +22,7 @@
 #ifndef JOEY_DEST_H
 #define JOEY_DEST_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -127,6 +128,12 @@ struct dest_opts {
 	int64_t max_throttle_ms; /* give a request up after this long rate limited (default 15 min) */
 	bool bulk;               /* send X-Braze-Bulk: true (full resyncs) */
 	volatile int *stop;      /* if set and non-zero: stop sending new requests */
+	/*
+	 * If set and non-zero: no request is started after this time (CLOCK_MONOTONIC ms,
+	 * braze_mono_ms) until it moves on: a work item's lease, less a margin, which the
+	 * worker's keeper renews (a worker paused past its lease sends nothing on waking)
+	 */
+	const _Atomic int64_t *send_until;
 };
 
 #define DEST_LATENCY_BUCKETS 12

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,10 @@ struct worker {
 	pthread_mutex_t lock;   /* guards the fields below */
 	int64_t cur_item;       /* the item being run, 0 none */
 	int64_t renewed_ms;     /* last time its lease was renewed (monotonic), at claim too */
+	/* renewed_ms + 5/6 of the lease, 0 without an item: no request starts after it
+	 * (dest_opts.send_until), so a worker paused past its lease sends nothing on waking
+	 * before the keeper hears that the item is lost */
+	_Atomic int64_t send_until;
 	bool cur_held;          /* the last renewal still found it ours */
 	bool leader;
 	volatile int item_stop; /* stops the running item: shutdown, lost or unrenewed lease */
@@ -144,6 +149,7 @@ static void renew(struct worker *w)
 	} else if (item && item == w->cur_item) {
 		if (w->cur_held) {
 			w->renewed_ms = t0; /* the lease runs from before the statement was sent */
+			atomic_store(&w->send_until, t0 + w->o.lease_ms * 5 / 6);
 		} else if (!w->lost) {
 			log_warn("work item %" PRId64 " was taken over by another worker (its lease ran out); "
 				 "stopping it",
@@ -396,6 +402,7 @@ static enum jerr run_one(struct worker *w, const struct config *cfg, const struc
 
 	ro.stop = &w->item_stop;
 	ro.dest.stop = &w->item_stop;
+	ro.dest.send_until = &w->send_until;
 	ro.on_progress = on_item_progress;
 	ro.progress_ctx = w;
 	if (it->claims > 1)
@@ -441,6 +448,7 @@ enum jerr worker_run_items(struct worker *w, const struct config *cfg, int64_t o
 			w->cur_item = it.id;
 			w->counts_new = false;
 			w->renewed_ms = mono_ms();
+			atomic_store(&w->send_until, w->renewed_ms + w->o.lease_ms * 5 / 6);
 			w->item_stop = w->o.stop && *w->o.stop;
 			w->lost = 0;
 		}
@@ -450,6 +458,7 @@ enum jerr worker_run_items(struct worker *w, const struct config *cfg, int64_t o
 		rc = run_one(w, cfg, &it, err);
 		pthread_mutex_lock(&w->lock);
 		w->cur_item = 0;
+		atomic_store(&w->send_until, 0);
 		w->item_stop = 0;
 		w->lost = 0;
 		pthread_mutex_unlock(&w->lock);

@@ -6,6 +6,7 @@
  */
 #include "support/testutil.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -235,6 +236,34 @@ static void test_send_ready_waits_for_budget(void **s)
 	braze_free(b);
 }
 
+/*
+ * A worker's lease, less a margin (dest_opts.send_until), has passed: nothing is sent,
+ * however much budget and window there is, and the pump looks again soon; a paused
+ * worker waking past its lease must not send before its keeper hears the item is lost.
+ */
+static void test_send_ready_keeps_to_the_lease(void **s)
+{
+	struct braze *b = braze_new(false);
+	struct ratelimit rl[EP__COUNT];
+	_Atomic int64_t until = 0;
+	for (int i = 0; i < EP__COUNT; i++)
+		ratelimit_init(&rl[i], 3000, 3000, 0.95);
+	b->rl = rl;
+	window_init(&b->win, NULL);
+	b->opts.send_until = &until;
+	int64_t now = 1000000;
+	atomic_store(&until, now - 1);
+	for (int k = 0; k < 2; k++)
+		braze_ready_push(b, braze_batch_new(EP_TRACK), false);
+	assert_int_equal(braze_send_ready(b, now, 1000), now + 50);
+	assert_int_equal(b->n_ready, 2);
+	assert_int_equal(b->inflight, 0);
+	/* a shorter wait asked for is kept */
+	assert_int_equal(braze_send_ready(b, now, 10), now + 10);
+	assert_int_equal(b->n_ready, 2);
+	braze_free(b);
+}
+
 /* The sink of test_rows_reused: the outcomes' payloads and keys as they were delivered. */
 static enum jerr keep_outcomes(void *ctx, const struct dest_outcome *o, size_t n, struct jerror *err)
 {
@@ -328,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_rows_reused),
 		cmocka_unit_test(test_field_keys_given),
 		cmocka_unit_test(test_send_ready_waits_for_budget),
+		cmocka_unit_test(test_send_ready_keeps_to_the_lease),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
