@@ -3,6 +3,7 @@
 reference of Grouparoo's semantics (see tests/diff/README.md).
 
   tests/diff/run.py --seed N --steps K --source sqlite|postgres|mysql|csv|all
+                    [--state sqlite|postgres|both]
 
 Each seed generates a random Grouparoo config (sources, properties with aggregations and
 filters, groups with random rules, 1-3 Braze destinations in every sync mode, incremental
@@ -87,6 +88,91 @@ class Sim:
             self.proc.kill()
 
 
+# ---------------------------------------------------------------- the state store
+
+_state_counter = [0]
+
+
+def state_unavailable(state):
+    if state == "sqlite":
+        return None
+    if state != "postgres":
+        return "unknown state backend %s" % state
+    if not os.environ.get("JOEY_PG_URL"):
+        return "JOEY_PG_URL is not set (the PostgreSQL state store needs a server)"
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        return "python3-psycopg2 is not installed (run with /usr/bin/python3 or apt-get install python3-psycopg2)"
+    return None
+
+
+class SqliteState:
+    """joey's default store: a file in the scenario's work directory."""
+    kind = "sqlite"
+
+    def __init__(self, tmp):
+        self.path = os.path.join(tmp, "state", "state.db")
+        os.makedirs(os.path.dirname(self.path))
+        self.arg = self.path
+
+    def marks(self):
+        import sqlite3
+        con = sqlite3.connect(self.path)
+        try:
+            return dict(con.execute("SELECT schedule_id, value FROM marks").fetchall())
+        finally:
+            con.close()
+
+    def close(self):
+        pass
+
+
+class PgState:
+    """`--state postgresql://...?schema=S`: a fresh schema in $JOEY_PG_URL's database
+    (`diffstate_<pid>_<n>`; joey creates it), dropped at the end, as
+    tests/e2e/lib.bash does for E2E_STATE=postgres."""
+    kind = "postgres"
+
+    def __init__(self, tmp):
+        _state_counter[0] += 1
+        self.schema = "diffstate_%d_%d" % (os.getpid(), _state_counter[0])
+        url = os.environ["JOEY_PG_URL"]
+        self.arg = url + ("&" if "?" in url else "?") + "schema=" + self.schema
+        self.u = WH._url("JOEY_PG_URL")
+
+    def _connect(self):
+        import psycopg2
+        return psycopg2.connect(host=self.u["host"], port=self.u["port"], user=self.u["user"],
+                                password=self.u["password"], dbname=self.u["database"])
+
+    def marks(self):
+        con = self._connect()
+        try:
+            with con.cursor() as c:
+                c.execute("SELECT to_regclass(%s)", (self.schema + ".marks",))
+                if c.fetchone()[0] is None:
+                    return {}
+                c.execute("SELECT schedule_id, value FROM %s.marks" % self.schema)
+                return dict(c.fetchall())
+        finally:
+            con.close()
+
+    def close(self):
+        try:
+            con = self._connect()
+            con.autocommit = True
+            with con.cursor() as c:
+                c.execute("DROP SCHEMA IF EXISTS %s CASCADE" % self.schema)
+            con.close()
+        except Exception:
+            pass
+
+
+def make_state(kind, tmp):
+    return PgState(tmp) if kind == "postgres" else SqliteState(tmp)
+
+
 # ---------------------------------------------------------------- one scenario
 
 class Failure(Exception):
@@ -97,8 +183,9 @@ class Scenario:
     """Runs a (spec, steps) scenario over one source type; raises Failure on the first
     difference. Deterministic apart from kill timing and wall-clock time."""
 
-    def __init__(self, spec, steps, source, t0, joey, sim_bin, keep=False, verbose=False):
+    def __init__(self, spec, steps, source, t0, joey, sim_bin, keep=False, verbose=False, state="sqlite"):
         self.spec, self.steps, self.source, self.t0 = spec, steps, source, t0
+        self.state_kind = state
         self.joey, self.sim_bin, self.keep, self.verbose = joey, sim_bin, keep, verbose
         self.log = []
 
@@ -110,6 +197,7 @@ class Scenario:
     def run(self):
         self.tmp = tempfile.mkdtemp(prefix="joey-diff.")
         self.wh = WH.make(self.source, self.tmp)
+        self.state = make_state(self.state_kind, self.tmp)
         self.sims = []
         try:
             return self._run()
@@ -118,10 +206,14 @@ class Scenario:
                 s.stop()
             self.wh.close()
             if not self.keep:
+                self.state.close()
+            elif self.state.kind == "postgres":
+                print("   state store kept: %s" % self.state.arg, flush=True)
+            if not self.keep:
                 shutil.rmtree(self.tmp, ignore_errors=True)
 
     def joey_run(self, full, kill_after=None):
-        cmd = [self.joey, "run", "--config", self.cfgdir, "--state", self.statefile, "--force"]
+        cmd = [self.joey, "run", "--config", self.cfgdir, "--state", self.state.arg, "--force"]
         if full:
             cmd.append("--full")
         env = dict(os.environ, DIFF_BRAZE_KEY="diff-key", DIFF_DB_PASSWORD=self.wh.password)
@@ -149,9 +241,7 @@ class Scenario:
     def _run(self):
         spec = self.spec
         self.cfgdir = os.path.join(self.tmp, "config")
-        self.statefile = os.path.join(self.tmp, "state", "state.db")
         os.makedirs(self.cfgdir)
-        os.makedirs(os.path.dirname(self.statefile))
         self.sims = [Sim(self.sim_bin, self.tmp, i) for i in range(len(spec["dests"]))]
         tables = copy.deepcopy(GEN.initial_tables(spec))
         self.wh.create(tables)
@@ -265,12 +355,7 @@ class Scenario:
         """After a run that exits 0 joey's stored marks are the reference's: each
         incremental schedule's mark is the largest value its listing found (never moved
         back by an incremental run), or of all rows after a read of everything."""
-        import sqlite3
-        con = sqlite3.connect(self.statefile)
-        try:
-            stored = dict(con.execute("SELECT schedule_id, value FROM marks").fetchall())
-        finally:
-            con.close()
+        stored = self.state.marks()
         for t, sd in self.spec["sources"].items():
             if sd["schedule"] != "inc":
                 continue
@@ -282,8 +367,8 @@ class Scenario:
 
 # ---------------------------------------------------------------- driver, shrinking
 
-def fails(spec, steps, args, source, t0):
-    sc = Scenario(spec, steps, source, t0, args.joey, args.sim)
+def fails(spec, steps, args, source, t0, state):
+    sc = Scenario(spec, steps, source, t0, args.joey, args.sim, state=state)
     try:
         sc.run()
         return None
@@ -296,7 +381,7 @@ def fails(spec, steps, args, source, t0):
         return "harness error: %s\n%s" % (e, traceback.format_exc())
 
 
-def shrink(spec, steps, args, source, t0, first_msg):
+def shrink(spec, steps, args, source, t0, first_msg, state):
     deadline = time.time() + args.shrink_seconds
     msg = first_msg
     tries = 0
@@ -306,7 +391,7 @@ def shrink(spec, steps, args, source, t0, first_msg):
         if time.time() > deadline:
             return False
         tries += 1
-        m = fails(s2, st2, args, source, t0)
+        m = fails(s2, st2, args, source, t0, state)
         if m and not m.startswith("harness error"):
             msg = m
             return True
@@ -350,37 +435,39 @@ def shrink(spec, steps, args, source, t0, first_msg):
     return spec, steps, msg, tries
 
 
-def one_seed(seed, nsteps, source, args):
+def one_seed(seed, nsteps, source, args, state="sqlite"):
     rnd = random.Random("%s:%d" % (source, seed))
     t0 = int(time.time() // 3600 * 3600)
     spec = GEN.gen_spec(rnd, source, t0)
     steps = GEN.gen_steps(rnd, spec, nsteps, source, t0)
     t = time.time()
-    sc = Scenario(spec, steps, source, t0, args.joey, args.sim, keep=args.keep, verbose=args.verbose)
+    sc = Scenario(spec, steps, source, t0, args.joey, args.sim, keep=args.keep, verbose=args.verbose,
+                  state=state)
+    what = "seed %d source %s state %s" % (seed, source, state)
     try:
         sc.run()
-        print("ok   seed %d source %s: %d steps in %.1fs" % (seed, source, nsteps, time.time() - t), flush=True)
+        print("ok   %s: %d steps in %.1fs" % (what, nsteps, time.time() - t), flush=True)
         return True
     except WH.Skip as e:
-        print("skip seed %d source %s: %s" % (seed, source, e), flush=True)
+        print("skip %s: %s" % (what, e), flush=True)
         return True
     except Failure as e:
         msg = str(e)
     except Exception:
         import traceback
         msg = "harness error\n" + traceback.format_exc()
-    print("FAIL seed %d source %s (after %.1fs)\n%s" % (seed, source, time.time() - t, msg), flush=True)
+    print("FAIL %s (after %.1fs)\n%s" % (what, time.time() - t, msg), flush=True)
     if args.shrink_seconds > 0 and not msg.startswith("harness error"):
         print("  minimizing (up to %ds)..." % args.shrink_seconds, flush=True)
-        s2, st2, m2, tries = shrink(spec, steps, args, source, t0, msg)
+        s2, st2, m2, tries = shrink(spec, steps, args, source, t0, msg, state)
     else:
         s2, st2, m2, tries = spec, steps, msg, 0
-    out = tempfile.mkdtemp(prefix="joey-diff-repro.%s.%d." % (source, seed))
+    out = tempfile.mkdtemp(prefix="joey-diff-repro.%s.%s.%d." % (source, state, seed))
     cfg = GEN.render(s2, WH.Placeholder(source), len(s2["dests"]))
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1, ensure_ascii=False)
     with open(os.path.join(out, "scenario.json"), "w") as f:
-        json.dump({"source": source, "seed": seed, "t0": t0, "spec": s2, "steps": st2,
+        json.dump({"source": source, "state": state, "seed": seed, "t0": t0, "spec": s2, "steps": st2,
                    "initial_tables": GEN.initial_tables(s2)}, f, indent=1, ensure_ascii=False)
     with open(os.path.join(out, "failure.txt"), "w") as f:
         f.write(m2 + "\n")
@@ -395,10 +482,12 @@ def one_seed(seed, nsteps, source, args):
 
 def replay(path, args, verbose=True):
     sc = json.load(open(path))
-    s = Scenario(sc["spec"], sc["steps"], sc["source"], sc["t0"], args.joey, args.sim, keep=verbose, verbose=verbose)
+    state = args.state_override or sc.get("state", "sqlite")
+    s = Scenario(sc["spec"], sc["steps"], sc["source"], sc["t0"], args.joey, args.sim, keep=verbose, verbose=verbose,
+                 state=state)
     try:
         s.run()
-        print("replay passed" if verbose else "ok   scenario %s" % os.path.basename(path), flush=True)
+        print("replay passed" if verbose else "ok   scenario %s (state %s)" % (os.path.basename(path), state), flush=True)
         return True
     except Failure as e:
         print("replay FAILED: %s\n%s%s" % (path, e, "\n(work dir %s)" % s.tmp if verbose else ""), flush=True)
@@ -416,7 +505,8 @@ def replay_fixed(args):
         if not name.endswith(".json"):
             continue
         path = os.path.join(SCENARIOS, name)
-        reason = WH.unavailable(json.load(open(path))["source"])
+        sc = json.load(open(path))
+        reason = WH.unavailable(sc["source"]) or state_unavailable(args.state_override or sc.get("state", "sqlite"))
         if reason:
             print("skip scenario %s: %s" % (name, reason), flush=True)
             continue
@@ -430,6 +520,10 @@ def main():
     ap.add_argument("--seeds", type=int, default=1, help="run seeds seed..seed+N-1")
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--source", default="sqlite")
+    ap.add_argument("--state", default=None,
+                    help="joey's state store: sqlite (a file), postgres (a fresh schema in $JOEY_PG_URL's "
+                         "database per scenario) or both; with --replay/--scenarios it overrides the "
+                         "scenario's own")
     ap.add_argument("--shrink-seconds", type=int, default=120)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--verbose", "-v", action="store_true")
@@ -446,6 +540,11 @@ def main():
         if a not in REF.KNOWN:
             sys.exit("unknown --allow %s (known: %s)" % (a, ", ".join(sorted(REF.KNOWN))))
         REF.ALLOW.add(a)
+    states = ["sqlite", "postgres"] if args.state == "both" else (args.state or "sqlite").split(",")
+    for st in states:
+        if st not in ("sqlite", "postgres"):
+            sys.exit("unknown --state %s (sqlite, postgres or both)" % st)
+    args.state_override = states[0] if args.state and len(states) == 1 else None
     args.joey = find_bin("joey", "JOEY_BIN")
     args.sim = find_bin("braze-sim", "BRAZE_SIM_BIN")
     if args.replay:
@@ -453,27 +552,34 @@ def main():
     if args.scenarios:
         sys.exit(0 if replay_fixed(args) else 1)
     sources = ["sqlite", "csv", "postgres", "mysql"] if args.source == "all" else args.source.split(",")
-    plan = [(src, range(args.seed, args.seed + args.seeds), args.steps) for src in sources]
+    plan = [(src, range(args.seed, args.seed + args.seeds), args.steps, st) for st in states for src in sources]
     if args.ctest:
-        # fixed seeds; a failure is shrunk for at most 20 s
-        plan = [("sqlite", range(1, 9), 10), ("csv", range(1, 7), 10),
-                ("postgres", range(1, 5), 10), ("mysql", range(1, 5), 10)]
+        # fixed seeds; a failure is shrunk for at most 20 s. Two seeds with the state
+        # store in PostgreSQL (skipped with a message without JOEY_PG_URL)
+        plan = [("sqlite", range(1, 9), 10, "sqlite"), ("csv", range(1, 7), 10, "sqlite"),
+                ("postgres", range(1, 5), 10, "sqlite"), ("mysql", range(1, 4), 10, "sqlite"),
+                ("sqlite", range(101, 102), 10, "postgres"), ("postgres", range(101, 102), 10, "postgres")]
         args.shrink_seconds = min(args.shrink_seconds, 15)
         args.budget = args.budget or 140
     t = time.time()
     ok = replay_fixed(args) if args.ctest else True
     counts = {}
-    for src, seeds, nsteps in plan:
+    for src, seeds, nsteps, st in plan:
         reason = WH.unavailable(src)
         if reason:
             print("skip source %s: %s" % (src, reason), flush=True)
+            continue
+        reason = state_unavailable(st)
+        if reason:
+            print("skip state %s (source %s): %s" % (st, src, reason), flush=True)
             continue
         for seed in seeds:
             if args.budget and time.time() - t > args.budget:
                 print("time budget of %ds used: seeds from %s seed %d on not run" % (args.budget, src, seed))
                 break
-            ok = one_seed(seed, nsteps, src, args) and ok
-            counts[src] = counts.get(src, 0) + 1
+            ok = one_seed(seed, nsteps, src, args, st) and ok
+            key = src if st == "sqlite" else "%s/%s-state" % (src, st)
+            counts[key] = counts.get(key, 0) + 1
     print("seeds run: %s" % ", ".join("%s %d" % kv for kv in counts.items()))
     print("%s in %.1fs" % ("all passed" if ok else "FAILURES", time.time() - t))
     sys.exit(0 if ok else 1)
