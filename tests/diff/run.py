@@ -173,6 +173,14 @@ def make_state(kind, tmp):
     return PgState(tmp) if kind == "postgres" else SqliteState(tmp)
 
 
+def kill_latency_ms(kill):
+    """The simulators' latency during a run killed after `kill` seconds: 10%, 40%, 70%,
+    90% or 150% of it, picked by the kill time's milliseconds (deterministic per
+    scenario), so that the kill lands before, during or after the first answers."""
+    ms = int(round(kill * 1000))
+    return int(ms * (0.1, 0.4, 0.7, 0.9, 1.5)[ms % 5])
+
+
 # ---------------------------------------------------------------- one scenario
 
 class Failure(Exception):
@@ -279,7 +287,16 @@ class Scenario:
                         self.sims[di].call("POST", "/_sim/faults", {"faults": rules})
                         faulty = True
             if r.get("kill") is not None:
+                # joey's runs over this little data take some 20 ms, so a kill after
+                # 10-300 ms would mostly come after the end: the simulators answer late
+                # (after applying the request) by a latency taken from the kill time, so
+                # kills land before, between and after Braze's answers and joey's commits
+                lat = kill_latency_ms(r["kill"])
+                for s in self.sims:
+                    s.call("POST", "/_sim/config", {"latency_ms": lat})
                 rc, out, err, killed = self.joey_run(r["full"], kill_after=r["kill"])
+                for s in self.sims:
+                    s.call("POST", "/_sim/config", {"latency_ms": 0})
                 self.note("killed after %.2fs" % r["kill"] if killed else "finished before the kill (exit %s)" % rc)
                 if not killed:
                     self.after_run(model, rows, rc, out, err, r, corrupt, strict=self.claims_success(rc, corrupt),
