@@ -32,6 +32,11 @@
 
 /* runs.error of a run whose process ended without finishing it (state_runs_abandon). */
 #define STATE_ABANDONED_ERROR "the process running it ended without finishing (killed or crashed)"
+/*
+ * records.last_error of the confirmed rows state_runs_abandon makes pending: the run
+ * may have sent them, and Braze may have applied what it sent.
+ */
+#define STATE_ABANDONED_SEND_ERROR "a run that ended without finishing may have sent it (killed or crashed)"
 
 /*
  * The columns of runs that runs_list reads, in the order both back ends decode them

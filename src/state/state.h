@@ -289,7 +289,13 @@ enum jerr state_run_finish(struct state *st, int64_t run_id, enum run_status sta
 /*
  * Runs of dest_id still marked running whose process is gone: call only while holding
  * the destination's lock (so none of them can still be alive). They become interrupted;
- * *n receives how many.
+ * *n receives how many. When one of them is a run (not a plan), every record of dest_id
+ * confirmed before the first of them started, and not pending, becomes pending first
+ * (last_error STATE_ABANDONED_SEND_ERROR): the run may have sent any of them, and Braze
+ * may have applied a request whose answer was never recorded (a field set, a group
+ * removed), so the stored payload is no longer known to be what Braze has; the next run
+ * that reads the record re-sends it in full. A record the run itself confirmed is what
+ * Braze has (a run sends a record once). On failure the runs may still say running.
  */
 enum jerr state_runs_abandon(struct state *st, const char *dest_id, uint64_t *n,
 			     struct jerror *err) JOEY_WUR;

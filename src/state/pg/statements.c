@@ -61,6 +61,11 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 	[S_RUNS_ABANDON] = { "UPDATE runs SET status = 'interrupted', finished_at = $2,"
 			     " error = '" STATE_ABANDONED_ERROR "'"
 			     " WHERE dest_id = $1 AND status = 'running'", 2 },
+	/* before S_RUNS_ABANDON, while the runs still say running (state_runs_abandon) */
+	[S_RECORDS_ABANDON] = { "UPDATE records SET pending = true, last_error = '" STATE_ABANDONED_SEND_ERROR "',"
+				" updated_at = $2 WHERE dest_id = $1 AND NOT pending AND confirmed_at <"
+				" (SELECT min(started_at) FROM runs WHERE dest_id = $1 AND status = 'running'"
+				" AND kind = 'run')", 2 },
 	[S_RUN_PROGRESS] = { "UPDATE runs SET created = $2, updated = $3, deleted = $4, unsubscribed = $5,"
 			     " unchanged = $6, failed = $7, skipped = $8, requests = $9, retries = $10,"
 			     " throttled = $11, data_points = $12 WHERE id = $1 AND status = 'running'", 12 },

@@ -53,6 +53,25 @@ enum jerr sq_runs_abandon(struct state *st, const char *dest_id, int64_t now, ui
 	sqlite3_stmt *s = NULL;
 	int rc;
 
+	/* first the records, while the runs still say running: a crash between the two
+	 * statements leaves both to do again */
+	rc = sqlite3_prepare_v2(sq->db,
+				"UPDATE records SET pending = 1, last_error = '" STATE_ABANDONED_SEND_ERROR "', "
+				"updated_at = ?2 WHERE dest_id = ?1 AND pending = 0 AND confirmed_at < "
+				"(SELECT min(started_at) FROM runs WHERE dest_id = ?1 AND status = 'running' "
+				"AND kind = 'run')",
+				-1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sq_db_error(sq, rc, err, "could not mark the records of an unfinished run pending in "
+				   "state store \"%s\"", st->path);
+	sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != SQLITE_DONE)
+		return sq_db_error(sq, rc, err, "could not mark the records of an unfinished run pending in "
+				   "state store \"%s\"", st->path);
 	rc = sqlite3_prepare_v2(sq->db,
 				"UPDATE runs SET status = 'interrupted', finished_at = ?2, "
 				"error = '" STATE_ABANDONED_ERROR "' "
