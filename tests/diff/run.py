@@ -330,6 +330,11 @@ class Scenario:
                 for s in self.sims:
                     s.call("POST", "/_sim/config", {"latency_ms": lat})
                 rc, out, err, killed = self.joey_run(r["full"], kill_after=r["kill"])
+                if killed:
+                    # a request of the killed run is applied at once but logged when its
+                    # late answer goes out: wait for those, or the next run's request log
+                    # would hold them
+                    time.sleep(lat / 1000.0 + 0.2)
                 for s in self.sims:
                     s.call("POST", "/_sim/config", {"latency_ms": 0})
                 self.note("killed after %.2fs" % r["kill"] if killed else "finished before the kill (exit %s)" % rc)
