@@ -619,8 +619,8 @@ def main():
         # fixed seeds; a failure is shrunk for at most 20 s. Two seeds with the state
         # store in PostgreSQL (skipped with a message without JOEY_PG_URL)
         plan = [("sqlite", range(1, 9), 10, "sqlite"), ("csv", range(1, 7), 10, "sqlite"),
-                ("postgres", range(1, 5), 10, "sqlite"), ("mysql", range(1, 4), 10, "sqlite"),
-                ("sqlite", range(101, 102), 10, "postgres"), ("postgres", range(101, 102), 10, "postgres")]
+                ("postgres", range(1, 5), 10, "sqlite"), ("sqlite", range(101, 102), 10, "postgres"),
+                ("postgres", range(101, 102), 10, "postgres"), ("mysql", range(1, 4), 10, "sqlite")]
         args.shrink_seconds = min(args.shrink_seconds, 15)
         args.budget = args.budget or 140
     t = time.time()
