@@ -53,12 +53,11 @@ enum jerr pg_runs_abandon(struct state *st, const char *dest_id, int64_t now, ui
 			  struct jerror *err)
 {
 	struct params p = { 0 };
-	uint64_t marked;
 	p_text(&p, dest_id);
 	p_int(&p, now);
 	/* first the records, while the runs still say running: a crash between the two
 	 * statements leaves both to do again */
-	enum jerr ret = pg_run_write(ps_of(st), S_RECORDS_ABANDON, &p, &marked, err,
+	enum jerr ret = pg_run_write(ps_of(st), S_RECORDS_ABANDON, &p, NULL, err,
 				     "could not mark the records of an unfinished run pending in state store \"%s\"",
 				     st->path);
 	if (ret)
