@@ -211,8 +211,10 @@ static char *row_put(char **at, const char *p, size_t n)
 static struct row *row_new(struct braze *b, const struct dest_change *c, const struct strbuf *obj)
 {
 	size_t klen = c->key->text.len, plen = c->new_payload.len, flen = c->fail_payload.len;
+	/* a create's fail payload is its payload (run_items.c): one copy serves both */
+	bool same = flen && c->fail_payload.ptr == c->new_payload.ptr && flen == plen;
 	size_t chlen = c->changed.len, olen = obj ? obj->len : 0;
-	struct row *r = braze_row_alloc(b, klen + plen + flen + chlen + olen + 5);
+	struct row *r = braze_row_alloc(b, klen + plen + (same ? 0 : flen) + chlen + olen + 5);
 	char *at = r->data;
 	size_t cap = r->cap;
 
@@ -226,7 +228,7 @@ static struct row *row_new(struct braze *b, const struct dest_change *c, const s
 	r->n_subs = 0;
 	r->payload = plen ? row_put(&at, c->new_payload.ptr, plen) : NULL;
 	r->payload_len = plen;
-	r->fail_payload = flen ? row_put(&at, c->fail_payload.ptr, flen) : NULL;
+	r->fail_payload = same ? r->payload : flen ? row_put(&at, c->fail_payload.ptr, flen) : NULL;
 	r->fail_len = flen;
 	if (c->new_hash)
 		memcpy(r->hash, c->new_hash, STATE_HASH_LEN);
