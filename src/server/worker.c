@@ -48,9 +48,9 @@ struct worker {
 	pthread_mutex_t lock;   /* guards the fields below */
 	int64_t cur_item;       /* the item being run, 0 none */
 	int64_t renewed_ms;     /* last time its lease was renewed (monotonic), at claim too */
-	/* renewed_ms + 5/6 of the lease, 0 without an item: no request starts after it
-	 * (dest_opts.send_until), so a worker paused past its lease sends nothing on waking
-	 * before the keeper hears that the item is lost */
+	/* renewed_ms + lease_margin, 0 without an item (lease_renewed): no request starts
+	 * after it (dest_opts.send_until), so a worker paused past its lease sends nothing
+	 * on waking before the keeper hears that the item is lost */
 	_Atomic int64_t send_until;
 	bool cur_held;          /* the last renewal still found it ours */
 	bool leader;
@@ -73,6 +73,19 @@ static int64_t mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long after a renewal the item is still surely ours: five sixths of the lease. */
+static int64_t lease_margin(const struct worker *w)
+{
+	return w->o.lease_ms * 5 / 6;
+}
+
+/* The running item's lease was renewed (or taken) at t, monotonic (w->lock held). */
+static void lease_renewed(struct worker *w, int64_t t)
+{
+	w->renewed_ms = t;
+	atomic_store(&w->send_until, t + lease_margin(w));
 }
 
 static void sleep_ms(int64_t ms)
@@ -148,8 +161,7 @@ static void renew(struct worker *w)
 		drop(&w->keep_st);
 	} else if (item && item == w->cur_item) {
 		if (w->cur_held) {
-			w->renewed_ms = t0; /* the lease runs from before the statement was sent */
-			atomic_store(&w->send_until, t0 + w->o.lease_ms * 5 / 6);
+			lease_renewed(w, t0); /* the lease runs from before the statement was sent */
 		} else if (!w->lost) {
 			log_warn("work item %" PRId64 " was taken over by another worker (its lease ran out); "
 				 "stopping it",
@@ -162,7 +174,7 @@ static void renew(struct worker *w)
 	 * Not renewed for most of a lease: the lease may run out before we hear of it, and
 	 * then another worker would send the same rows. Stop sending before that.
 	 */
-	if (w->cur_item && !w->item_stop && mono_ms() - w->renewed_ms > w->o.lease_ms * 5 / 6) {
+	if (w->cur_item && !w->item_stop && mono_ms() - w->renewed_ms > lease_margin(w)) {
 		log_warn("work item %" PRId64 ": its lease could not be renewed for %" PRId64 " ms; stopping it",
 			 w->cur_item, mono_ms() - w->renewed_ms);
 		w->item_stop = 1;
@@ -447,8 +459,7 @@ enum jerr worker_run_items(struct worker *w, const struct config *cfg, int64_t o
 		if (!rc && found) {
 			w->cur_item = it.id;
 			w->counts_new = false;
-			w->renewed_ms = mono_ms();
-			atomic_store(&w->send_until, w->renewed_ms + w->o.lease_ms * 5 / 6);
+			lease_renewed(w, mono_ms());
 			w->item_stop = w->o.stop && *w->o.stop;
 			w->lost = 0;
 		}

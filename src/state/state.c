@@ -615,7 +615,8 @@ enum jerr state_is_empty(struct state *st, bool *empty, struct jerror *err)
 	return st->ops->is_empty(st, empty, err);
 }
 
-#define SYNCLOG_SINCE 6 /* synclog_outbox and synclog_runs */
+/* The sync log's tables (synclog_outbox, synclog_runs) exist from schema version 6 on. */
+#define SYNCLOG_SINCE 6
 
 enum jerr state_delete_tables(struct state *st,
 			      enum jerr (*del)(struct state *st, const char *sql, struct jerror *err),
@@ -721,8 +722,6 @@ void run_counts_add(struct run_counts *a, const struct run_counts *b)
 }
 
 /* ---- the sync log's outbox and per-run status ---- */
-
-/* The sync log's tables exist from schema version 6 on. */
 
 enum jerr state_outbox_put(struct state *st, const char *dest_id, int64_t run_id, struct slice body,
 			   int64_t *id, struct jerror *err)
