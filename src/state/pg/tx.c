@@ -88,7 +88,11 @@ enum jerr pg_commit(struct state *st, struct jerror *err)
  * (anything else flushes first), and a key put twice flushes between (one INSERT may
  * not touch a row twice). A failure surfaces at the next statement or at the commit,
  * which then fails and rolls back: as with any failed write, nothing of the
- * transaction is stored.
+ * transaction is stored. The rows are written in key order, not in the order they
+ * came (the order of Braze's answers): two writers of one key range (a worker resumed
+ * past its lease and the one that took its item over) then lock them in one order and
+ * one waits for the other, where answer order made one of them a deadlock's victim
+ * (40P01, which failed the job; unit/state/pg test_races).
  */
 #define PUT_BATCH_MAX 4096
 /*
@@ -121,6 +125,7 @@ static const char put_rows_sql[] =
 	" SELECT d, k, i, t, p, h, s, false, 0, NULL, n, n"
 	" FROM unnest($1::text[], $2::int2[], $3::int8[], $4::bytea[], $5::text[], $6::bytea[], $7::bool[],"
 	" $8::int8[]) AS u (d, k, i, t, p, h, s, n)"
+	" ORDER BY d, k, i, t"
 	" ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET"
 	" payload = excluded.payload, hash = excluded.hash, in_scope = excluded.in_scope,"
 	" pending = false, attempts = 0, last_error = NULL,"
