@@ -372,19 +372,31 @@ bool catalog_braze_endpoint(const char *url)
 	return false;
 }
 
+/* Does word (lower case) start at s, in any case, with '_' and '-' inside it skipped? */
+static bool word_at(const char *s, const char *word)
+{
+	for (; *word; s++) {
+		if (*s == '_' || *s == '-')
+			continue;
+		if (((*s >= 'A' && *s <= 'Z') ? *s - 'A' + 'a' : *s) != *word)
+			return false;
+		word++;
+	}
+	return true;
+}
+
+/*
+ * Any case, and '_' or '-' anywhere: "private_key", "api_key", "client-secret" are
+ * secrets as "privateKey" is (Grouparoo's BigQuery and Google Sheets options are spelled
+ * private_key). Any length: also whole texts (config/write.c, a file that does not parse).
+ */
 bool catalog_option_sensitive(const char *name)
 {
 	static const char *const words[] = { "password", "apikey", "secret", "token", "privatekey" };
-	char lower[64];
-	size_t n = strlen(name);
-	if (n >= sizeof(lower))
-		n = sizeof(lower) - 1;
-	for (size_t i = 0; i < n; i++)
-		lower[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] - 'A' + 'a' : name[i]);
-	lower[n] = '\0';
-	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
-		if (strstr(lower, words[i]))
-			return true;
+	for (const char *s = name; s && *s; s++)
+		for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+			if (word_at(s, words[i]))
+				return true;
 	return false;
 }
 

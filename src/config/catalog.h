@@ -91,7 +91,10 @@ bool catalog_braze_endpoint(const char *url);
 const struct catalog_app *catalog_alert(const char *type);
 const char *const *catalog_alert_types(size_t *n);
 
-/* Is this option name a secret by convention (apiKey, password, token, secret...)? */
+/*
+ * Is this option name a secret by convention (apiKey, password, token, secret,
+ * privateKey...)? Any case, '_' and '-' ignored (private_key, api_key); any length.
+ */
 bool catalog_option_sensitive(const char *name);
 
 /*

@@ -31,11 +31,18 @@ void cw_secret_list_release(struct secret_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Is option key of an object of class cls and type (may be NULL) a secret? */
+/*
+ * Is option key of an object of class cls and type (may be NULL) a secret? Every option
+ * of an App or Alert whose type joey does not read (a Grouparoo plugin the loader skips,
+ * mongo's uri, a typo): only the plugin knows which of its options are keys (Datadog's appKey).
+ */
 static bool option_sensitive(enum cfg_class cls, const char *type, const char *key)
 {
 	const struct catalog_option *opts = NULL;
 	if (catalog_option_sensitive(key))
+		return true;
+	if ((cls == CLASS_APP && !(type && catalog_app(type) && catalog_app(type)->supported)) ||
+	    (cls == CLASS_ALERT && !(type && catalog_alert(type))))
 		return true;
 	if (type && cls == CLASS_APP && catalog_app(type))
 		opts = catalog_app(type)->options;

@@ -216,6 +216,28 @@ r = call("GET", "/api/v1/files/groups%2Fops.json")
 check("an admin reads it", r.status == 200 and "SMTP-SECRET" in r.raw, r.raw[:400])
 os.remove(ops)
 
+# an App of a Grouparoo plugin joey skips (its options are not in the catalog): a viewer
+# reading it sees no key, whatever the option is called (private_key, Datadog's appKey)
+for name, obj in (("gs", {"class": "App", "id": "gs", "name": "Sheets", "type": "google-sheets",
+                          "options": {"client_email": "x@example.com", "private_key": "PEM-SECRET-4711"}}),
+                  ("dd", {"class": "App", "id": "dd", "name": "Datadog", "type": "datadog",
+                          "options": {"apiKey": "DD-API-SECRET-4711", "appKey": "DD-APP-SECRET-4711"}})):
+    with open(os.path.join(cfg, "apps", name + ".json"), "w") as f:
+        json.dump(obj, f)
+r = call("POST", "/api/v1/reload")
+check("apps of skipped plugins: the config still loads", r.status == 200, r.raw[:400])
+r = call("POST", "/api/v1/users", {"name": "vic", "role": "viewer", "password": "vic password 12"})
+vi = SessionClient(srv)
+r = vi.call("POST", "/api/v1/session", {"user": "vic", "password": "vic password 12"})
+check("a viewer signs in", r.status == 200, r)
+for name in ("gs", "dd"):
+    r = vi.call("GET", "/api/v1/config/apps/" + name)
+    check("viewer: app %s of a skipped plugin is read with its keys masked" % name,
+          r.status == 200 and "SECRET-4711" not in r.raw and r.json["options"].get("private_key", "****") == "****",
+          r.raw[:400])
+    os.remove(os.path.join(cfg, "apps", name + ".json"))
+r = call("POST", "/api/v1/reload")
+
 braze_text = call("GET", "/api/v1/files/apps%2Fbraze.json").json["text"]
 moved = json.loads(braze_text)
 moved["options"].update(restEndpoint=evil.url, apiKey="a-new-key-for-evil")

@@ -255,6 +255,23 @@ static void test_warehouse_endpoint(void **state)
 	jerror_release(&err);
 }
 
+/* Secret option names by convention: any case, with '_' or '-' in them (Grouparoo's private_key). */
+static void test_sensitive_names(void **state)
+{
+	(void)state;
+	static const char *const yes[] = { "apiKey", "api_key", "API-KEY", "password", "private_key", "privateKey",
+					   "client_secret", "refresh_token", "securityToken", "private_key_passphrase",
+					   "options: {\"api_key\": 1}" };
+	static const char *const no[] = { "restEndpoint", "ssl_cert", "client_email", "statementTimeout", "table",
+					  "api", "private", "", NULL };
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!catalog_option_sensitive(yes[i]))
+			fail_msg("%s should be a secret option", yes[i]);
+	for (size_t i = 0; no[i]; i++)
+		if (catalog_option_sensitive(no[i]))
+			fail_msg("%s should not be a secret option", no[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_keys_stay_with_their_host),
 		cmocka_unit_test(test_tls_paths_confined),
 		cmocka_unit_test(test_warehouse_endpoint),
+		cmocka_unit_test(test_sensitive_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
