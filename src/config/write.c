@@ -703,12 +703,30 @@ enum jerr config_file_read(const char *dir, const char *rel, char **text, struct
 }
 
 /*
+ * May text, which does not parse, hold a key? The loader reads nothing from it, but its
+ * text is what the file editor shows: an App file with a literal password and a stray
+ * comma is still the password. True when it names a secret option in any spelling
+ * (catalog_option_sensitive) or an Alert (whose url is its credential).
+ */
+static bool broken_text_keys(const char *text)
+{
+	if (catalog_option_sensitive(text))
+		return true;
+	for (const char *p = text; *p; p++)
+		if (!strncasecmp(p, "alert", 5))
+			return true;
+	return false;
+}
+
+/*
  * The objects of a config file's text as the loader finds them (load.c: one object or
  * a top-level array of them; cw_class_matches for "class"): its Apps and Alerts, each
  * as {"cls": n, "obj": object} appended to *found when found is not NULL. Returns
- * whether the text holds keys: an App, an Alert, or any object with a secret option.
+ * whether the text holds keys: an App, an Alert, or any object with a secret option;
+ * with broken, also a text that does not parse and may (broken_text_keys: what it shows
+ * must not go to an editor; a new text that does not parse adds no key).
  */
-static bool file_key_objects(const char *text, json_t *found)
+static bool file_key_objects(const char *text, json_t *found, bool broken)
 {
 	static const enum cfg_class key_classes[] = { CLASS_APP, CLASS_ALERT };
 	struct arena a;
@@ -736,6 +754,8 @@ static bool file_key_objects(const char *text, json_t *found)
 			for (size_t k = 0; om && om->value->type == J5_OBJECT && k < om->value->n; k++)
 				keys = keys || catalog_option_sensitive(om->value->members[k].key);
 		}
+	} else if (text && broken) {
+		keys = broken_text_keys(text);
 	}
 	arena_release(&a);
 	return keys;
@@ -745,7 +765,7 @@ bool config_file_holds_keys(const char *rel, const char *text)
 {
 	if (!strncmp(rel, "apps/", 5) || !strncmp(rel, "alerts/", 7))
 		return true;
-	return file_key_objects(text, NULL);
+	return file_key_objects(text, NULL, true);
 }
 
 /* The object of class cls and id in found (file_key_objects), or NULL. */
@@ -767,11 +787,11 @@ static enum jerr file_guard(const char *dir, const char *rel, const char *old, c
 			    const struct config_opts *opts, const struct cfg_file_guard *guard, struct jerror *err)
 {
 	json_t *before = json_array(), *after = json_array(), *e;
-	bool keys = file_key_objects(old, before);
+	bool keys = file_key_objects(old, before, true);
 	enum jerr rc = JERR_OK;
 	size_t i;
 
-	keys = file_key_objects(text, after) || keys; /* both parsed: after is needed below */
+	keys = file_key_objects(text, after, false) || keys; /* both parsed: after is needed below */
 	keys = keys || config_file_holds_keys(rel, NULL);
 	if (keys && !guard->keys) {
 		rc = jerror_set(err, JERR_AUTH, "config file \"%s\" holds keys: only an admin may change it", rel);

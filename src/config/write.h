@@ -111,8 +111,8 @@ enum jerr config_read_object(const char *dir, enum cfg_class cls, const char *id
  * guard (borrowed; NULL: none, the file's owner writing) is joey serve's: before
  * anything is staged, under the directory lock, the file's text on disk and the new
  * text are parsed as the loader parses them (JSON5; "class" trimmed, any case), and
- *  - without guard->keys, a file whose old or new text holds keys
- *    (config_file_holds_keys) is refused: JERR_AUTH, nothing written;
+ *  - without guard->keys, a file whose old text holds keys (config_file_holds_keys),
+ *    or whose new text defines them, is refused: JERR_AUTH, nothing written;
  *  - every App and Alert of the new text that is not the same as before (same class
  *    and id in the old text, equal JSON) goes through config_guard_app or
  *    config_guard_alert (config/guard.h) as if it were sent to config_write: before
@@ -138,7 +138,8 @@ enum jerr config_file_write(const char *dir, const char *rel, const char *text, 
  * only an admin may read or change it? True when it lies under apps/ or alerts/, or
  * its text, parsed as the loader parses it, defines an App or an Alert or an object
  * with a secret option (catalog_option_sensitive). A text that does not parse defines
- * nothing (the loader reads nothing from it).
+ * nothing (the loader reads nothing from it), but holds keys when it names a secret
+ * option in any spelling or an Alert: its text may still be an App's with a literal key.
  */
 bool config_file_holds_keys(const char *rel, const char *text);
 

@@ -215,6 +215,23 @@ check("and the list says it needs an admin", listed.get("groups/ops.json", {}).g
 r = call("GET", "/api/v1/files/groups%2Fops.json")
 check("an admin reads it", r.status == 200 and "SMTP-SECRET" in r.raw, r.raw[:400])
 os.remove(ops)
+# the same file with a stray comma: the loader reads nothing from it, but its text is still the key
+broken = os.path.join(cfg, "shared", "pg.json")
+os.makedirs(os.path.dirname(broken))
+with open(broken, "w") as f:
+    f.write('{"class": "App", "id": "pg", "type": "postgres", "options": {"host": "localhost", "database": "x", '
+            '"password": "PG-SECRET-4711"}},\n')
+r = ed.call("GET", "/api/v1/files/shared%2Fpg.json")
+check("editor: a file that does not parse but names a password is not readable (403)",
+      r.status == 403 and "PG-SECRET" not in r.raw, r.raw[:400])
+r = ed.call("GET", "/api/v1/files")
+listed = {x["path"]: x for x in r.json["files"]} if r.status == 200 else {}
+check("and the list says it needs an admin", listed.get("shared/pg.json", {}).get("admin_only") is True, r.raw[:400])
+before = dir_digest(cfg)
+r = ed.call("PUT", "/api/v1/files/shared%2Fpg.json", {"text": json.dumps(dict(group, id="big2"))})
+check("editor: nor replaceable (403), nothing written", r.status == 403 and dir_digest(cfg) == before, r.raw[:400])
+os.remove(broken)
+os.rmdir(os.path.dirname(broken))
 
 # an App of a Grouparoo plugin joey skips (its options are not in the catalog): a viewer
 # reading it sees no key, whatever the option is called (private_key, Datadog's appKey)
