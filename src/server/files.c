@@ -11,16 +11,47 @@
  * before or after the change) needs an admin to read and to write, as app and alert
  * writes do. Every App and Alert a save adds or changes goes through the same guards as
  * config writes (config/guard.h, run by config_file_write under the directory lock):
- * an admin cannot point a key at a host or file the API could not.
+ * an admin cannot point a key at a host or file the API could not. The secrets file is
+ * never one of the files, also when the state store lies inside the config directory.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/strbuf.h"
 #include "config/write.h"
 #include "server/serverp.h"
+
+/*
+ * Is config file rel the secrets file? With the state store inside the config
+ * directory (--state config/state/state.db) its secrets.json is a *.json file the
+ * loader reads like any other; it is never shown or written here, to anyone.
+ */
+static bool secrets_file(const struct server *s, const char *rel)
+{
+	struct strbuf path = STRBUF_INIT;
+	struct stat a, b;
+	bool same;
+	if (!s->opts.secrets_path)
+		return false;
+	strbuf_addf(&path, "%s/%s", s->opts.config_dir, rel);
+	same = stat(path.buf, &a) == 0 && stat(s->opts.secrets_path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+	strbuf_release(&path);
+	return same;
+}
+
+/* 404 for the secrets file, as for any path that is not a config file. */
+static bool not_secrets_file(struct req *r, struct reply *out)
+{
+	if (!secrets_file(r->s, r->params[0]))
+		return true;
+	reply_error(out, 404, "config file does not exist", r->params[0],
+		    "the secrets file is not a config file; move the state store out of the config directory");
+	return false;
+}
 
 /* Errors per file of the current config error, as {file: n}. Under no lock. */
 static json_t *errors_by_file(struct server *s)
@@ -56,6 +87,8 @@ void api_files(struct req *r, struct reply *out)
 	for (size_t i = 0; i < n; i++) {
 		char *text = NULL;
 		struct jerror e = JERROR_INIT;
+		if (secrets_file(r->s, files[i]))
+			continue;
 		bool app = config_file_holds_keys(files[i], NULL);
 		if (!app && !config_file_read(r->s->opts.config_dir, files[i], &text, &e))
 			app = config_file_holds_keys(files[i], text);
@@ -80,6 +113,8 @@ void api_file(struct req *r, struct reply *out)
 		return;
 	char *text = NULL;
 	struct jerror err = JERROR_INIT;
+	if (!not_secrets_file(r, out))
+		return;
 	if (config_file_read(r->s->opts.config_dir, r->params[0], &text, &err)) {
 		reply_jerror(out, err.code == JERR_USAGE ? 404 : 500, &err);
 	} else if (!config_file_holds_keys(r->params[0], text) || auth_allows(r, out, ROLE_ADMIN)) {
@@ -93,7 +128,7 @@ void act_file_write(struct req *r, struct reply *out)
 {
 	static const char *const none[] = { NULL };
 	static const char *const fields[] = { "text", NULL };
-	if (!req_check_query(r, out, none))
+	if (!req_check_query(r, out, none) || !not_secrets_file(r, out))
 		return;
 	json_t *body = req_json_body(r, out);
 	char *old = NULL;

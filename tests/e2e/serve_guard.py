@@ -12,7 +12,8 @@ an attacker's host:
 - the config file editor (PUT /api/v1/files/...) is held to the same rules, decided on
   the file as the loader parses it: an editor can neither add an App or an Alert to a
   file however its "class" is spelled, nor read a file holding one; an admin's App
-  changes go through the same guards."""
+  changes go through the same guards; the secrets file is never a config file, also
+  when the state store lies inside the config directory."""
 import json
 import os
 import sys
@@ -282,4 +283,29 @@ check("no answer held the key", not any(KEY in a for a in answers),
 check("no answer held the private file's header", not any("SECRET-HEADER" in a for a in answers),
       [a for a in answers if "SECRET-HEADER" in a][:2])
 srv.stop()
+
+# ---- 5. the state store inside the config directory: its secrets.json is no config file ----
+root2 = os.path.join(TMP, "inside")
+cfg2, _ = small_config(root2, sim.url, n=5)
+srv2 = Server(cfg2, os.path.join(cfg2, "state", "state.db"))
+app = srv2.call("GET", "/api/v1/config/apps/braze").json
+app.pop("file", None)
+app["options"]["apiKey"] = "INSIDE-SECRET-4711"
+r = srv2.call("PUT", "/api/v1/config/apps/braze?unverified=true", app)
+check("state inside the config directory: a literal key goes to its secrets file", r.status == 200
+      and "INSIDE-SECRET" in open(os.path.join(cfg2, "state", "secrets.json")).read(), r.raw[:400])
+r = srv2.call("POST", "/api/v1/users", {"name": "erin", "role": "editor", "password": "erin password 1"})
+ed2 = SessionClient(srv2)
+r = ed2.call("POST", "/api/v1/session", {"user": "erin", "password": "erin password 1"})
+r = ed2.call("GET", "/api/v1/files")
+check("the secrets file is not listed as a config file", r.status == 200 and "secrets.json" not in r.raw, r.raw[:600])
+for who, c in (("editor", ed2.call), ("admin", srv2.call)):
+    r = c("GET", "/api/v1/files/state%2Fsecrets.json")
+    check("%s: the secrets file is not readable as a config file (404)" % who,
+          r.status == 404 and "INSIDE-SECRET" not in r.raw, r.raw[:400])
+secrets2 = os.path.join(cfg2, "state", "secrets.json")
+before = open(secrets2).read()
+r = ed2.call("PUT", "/api/v1/files/state%2Fsecrets.json", {"text": '{"JOEY_SECRET_BRAZE_APIKEY": "x"}'})
+check("editor: nor writable (404), nothing written", r.status == 404 and open(secrets2).read() == before, r.raw[:400])
+srv2.stop()
 finish()
