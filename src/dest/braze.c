@@ -406,6 +406,23 @@ static void submit(struct braze *b, struct batch *bt)
 	http_submit(b->http, &bt->req);
 }
 
+/*
+ * The keys of bt to the sink before it is first sent (its journal: a request that may
+ * change Braze is on record before Braze can apply it). false: the sink failed, and
+ * the connector is failed with its error.
+ */
+static bool announce(struct braze *b, struct batch *bt)
+{
+	struct jerror err = JERROR_INIT;
+	ALLOC_GROW(b->announce, bt->n, b->announce_alloc);
+	for (size_t i = 0; i < bt->n; i++)
+		b->announce[i] = &bt->rows[i]->key;
+	enum jerr rc = b->sink.sending(b->sink.ctx, b->announce, bt->n, &err);
+	braze_sink_result(b, rc, &err);
+	bt->announced = !rc;
+	return !rc;
+}
+
 int64_t braze_send_ready(struct braze *b, int64_t now, int max_wait_ms)
 {
 	int64_t next = now + max_wait_ms;
@@ -447,6 +464,8 @@ int64_t braze_send_ready(struct braze *b, int64_t now, int max_wait_ms)
 			bt = nx;
 			continue;
 		}
+		if (!bt->announced && bt->ep != EP_EXPORT_IDS && b->sink.sending && !announce(b, bt))
+			break; /* not on record: not sent (the run fails) */
 		ready_remove(b, prev, bt);
 		submit(b, bt);
 		bt = nx;
@@ -676,6 +695,7 @@ static void braze_close(void *h)
 	for (int i = 0; i < EP__COUNT; i++)
 		free(b->urls[i]);
 	strbuf_release(&b->scratch);
+	free(b->announce);
 	braze_spares_free(b);
 	free(b->base_url);
 	free(b);

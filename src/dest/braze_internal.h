@@ -115,6 +115,7 @@ struct batch {
 	int throttles;     /* 429s in a row: they use no attempt but grow the wait */
 	int64_t throttled_ms; /* total time waited on 429s */
 	int64_t not_before;
+	bool announced; /* its keys went to the sink's sending (a retry is not announced again) */
 	struct strbuf body;
 	struct http_request req;
 	const char *url; /* borrowed from struct braze's urls */
@@ -147,6 +148,8 @@ struct braze {
 	uint64_t body_bytes, bodies;  /* request bodies sent, for the memory bound */
 	char *urls[EP__COUNT];        /* base_url + endpoint path, made once */
 	struct strbuf scratch;        /* braze_route_change builds a track object here */
+	const struct rkey **announce; /* the keys of a batch for the sink's sending (announce_alloc) */
+	size_t announce_alloc;
 	struct row **pool;            /* rows to reuse (braze_row_alloc), owned; n_pool of them */
 	size_t n_pool, alloc_pool;
 	struct batch *spare;          /* delivered batches to reuse (linked by next), owned */

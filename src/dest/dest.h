@@ -108,6 +108,13 @@ struct dest_sink {
 	/* Optional: called about every 100 ms while the connector waits (e.g. to keep a
 	 * lock alive); an error stops the connector like a failed outcome. */
 	enum jerr (*tick)(void *ctx, struct jerror *err);
+	/*
+	 * Optional: called before a request that may change the destination is sent for
+	 * the first time, with the keys of its rows (borrowed for the call), so that they
+	 * are on record before it can be applied (state_journal_add). An error stops the
+	 * connector like a failed outcome, and that request is not sent.
+	 */
+	enum jerr (*sending)(void *ctx, const struct rkey *const *keys, size_t n, struct jerror *err);
 	void *ctx;
 };
 

@@ -181,6 +181,13 @@ enum jerr run_on_tick(void *vctx, struct jerror *err)
 	return run_heartbeat(vctx, err);
 }
 
+/* Before a request that may change Braze is first sent: its keys to the run's journal. */
+enum jerr run_on_sending(void *vctx, const struct rkey *const *keys, size_t n, struct jerror *err)
+{
+	struct dest_ctx *dc = vctx;
+	return state_journal_add(dc->journal, keys, n, err);
+}
+
 enum jerr run_on_outcomes(void *vctx, const struct dest_outcome *o, size_t n, struct jerror *err)
 {
 	struct dest_ctx *dc = vctx;

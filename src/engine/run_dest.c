@@ -69,7 +69,8 @@ enum jerr run_start_dest(struct dest_ctx *dc, const struct config *cfg, struct j
 {
 	struct run_dest *rd = dc->rd;
 	struct jerror e = JERROR_INIT;
-	struct dest_sink sink = { .outcomes = run_on_outcomes, .tick = run_on_tick, .ctx = dc };
+	struct dest_sink sink = { .outcomes = run_on_outcomes, .tick = run_on_tick, .sending = run_on_sending,
+				  .ctx = dc };
 	enum jerr rc;
 	char holder[64];
 
@@ -106,6 +107,8 @@ enum jerr run_start_dest(struct dest_ctx *dc, const struct config *cfg, struct j
 	if ((rc = state_run_start(dc->st, rd->dest->id, "run", &rd->run_id, err)))
 		return rc;
 	dc->started = true;
+	/* what this run may send goes on record first: killed, only that is re-sent (state.h) */
+	dc->journal = state_journal_start(dc->st, rd->run_id);
 open:
 	dc->started_ms = time_now_ms();
 	if (rd->dest->sync_log_app) {
@@ -217,7 +220,11 @@ void run_end_dest(struct dest_ctx *dc, double elapsed)
 		const char *msg = rd->err.msg.len ? rd->err.msg.buf
 				  : rd->unreadable ? unread
 				  : rd->counts.failed ? RUN_ERROR_ROWS_FAILED : NULL;
-		if (state_run_finish(dc->st, rd->run_id, rd->status, &rd->counts, msg, &e))
+		bool ended = !state_run_finish(dc->st, rd->run_id, rd->status, &rd->counts, msg, &e);
+		/* no longer running: its journal is not needed (else kept for the abandon) */
+		state_journal_finish(dc->journal, ended);
+		dc->journal = NULL;
+		if (!ended)
 			log_error("could not record the end of the run of \"%s\": %s", rd->dest->id, e.msg.buf);
 		/* what started it and what it read, for the history (a work item's job is noted by serve) */
 		else if (!dc->opts->part &&
@@ -246,6 +253,8 @@ void run_end_dest(struct dest_ctx *dc, double elapsed)
 				 (unsigned long long)lr.pending);
 		synclog_result_release(&lr);
 	}
+	state_journal_finish(dc->journal, false); /* not started: none (or the run row was never ended) */
+	dc->journal = NULL;
 	if (dc->locked)
 		state_lock_release(dc->st, rd->dest->id);
 	if (dc->spool)

@@ -47,6 +47,8 @@ struct dest_ctx {
 	struct arena arena;
 	struct pass *pass; /* for progress reports while the connector waits */
 	struct synclog *log; /* the destination's sync log, or NULL */
+	/* the run's sent-keys journal (state_journal_start; NULL: none, or a work item) */
+	struct state_journal *journal;
 	int64_t started_ms;
 };
 
@@ -101,6 +103,7 @@ void run_batch_flush_old(struct batch *b);
 /* The connector's sink (dest.h): vctx is the struct dest_ctx. */
 enum jerr run_on_tick(void *vctx, struct jerror *err);
 enum jerr run_on_outcomes(void *vctx, const struct dest_outcome *o, size_t n, struct jerror *err);
+enum jerr run_on_sending(void *vctx, const struct rkey *const *keys, size_t n, struct jerror *err);
 
 /* run_dest.c: a destination's life */
 /* Fail dc with a copy of e (the first failure wins). */

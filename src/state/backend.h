@@ -353,6 +353,26 @@ void state_cursor_push(struct state_cursor *cur, const struct state_row *row);
 bool state_cursor_full(const struct state_cursor *cur);
 /* The wall clock in epoch milliseconds. */
 int64_t state_now_ms(void);
+/* ---- the sent-keys journal's reading side (journal.c, for sq_runs_abandon) ---- */
+/* Its file name for run_id into out; false: the store keeps no journals (PostgreSQL). */
+bool state_journal_path(const struct state *st, int64_t run_id, struct strbuf *out);
+enum journal_read {
+	JOURNAL_OK,        /* every key it holds was given to fn */
+	JOURNAL_MISSING,   /* no file: the run kept none, or it could not be written */
+	JOURNAL_UNTRUSTED, /* another boot's, another run's, unreadable, or fn said stop */
+};
+/* Called per key (borrowed for the call); non-zero stops the reading (JOURNAL_UNTRUSTED). */
+typedef int (*state_journal_key_fn)(void *ctx, const struct rkey *key);
+/*
+ * The keys in run_id's journal (duplicates included), if it can be trusted: written on
+ * this boot (a page cache a crash emptied is not), for run_id, not before started_at
+ * (the run's start: an older file is another store's). A cut last entry was being
+ * written when the process died (not sent) and is skipped.
+ */
+enum journal_read state_journal_read(const struct state *st, int64_t run_id, int64_t started_at,
+				     state_journal_key_fn fn, void *ctx);
+/* Remove run_id's journal if there is one (a failure is logged). */
+void state_journal_remove(const struct state *st, int64_t run_id);
 /* The decimal digits of i in buf (STATE_KEYBUF_SIZE, NUL-terminated); returns their length. */
 size_t state_key_digits(int64_t i, char *buf);
 /* A record key for messages: its text, or the number (sb is reset). */

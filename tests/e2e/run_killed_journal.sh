@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# run_killed_journal.sh: after a kill -9, the next run re-sends only what the killed run
+# may have sent. Before each request that may change Braze, joey writes its keys to the
+# run's sent-keys journal beside the SQLite store (<store>-sent-<run id>); the next run
+# makes only those records pending (state_runs_abandon), not every record of the
+# destination. When the journal cannot be trusted (missing, written on another boot,
+# not a journal) it falls back to every record, as before. SQLite stores only
+# (PostgreSQL stores keep no journal: state_pg_run_killed_answer.sh).
+set -e
+source "$(dirname "$0")/lib.bash"
+[ "$STATE_BACKEND" = sqlite ] || { echo "skipped: SQLite stores only"; echo "0 passed, 0 failed"; exit 0; }
+sim_start
+N=300
+users_db "$TMP/data.db" $N n
+users_config "$TMP/cfg/config.json" "$SIM_URL" test-key n
+J="--config $TMP/cfg"
+STATE="$TMP/.joey/state.db"
+ROUND=0
+
+run run $J; expect_rc 0 "first run"
+sim_check "first run: every user in Braze" "len(users) == $N"
+
+# kill_mid_run: users 2 and 250 change; Braze applies the one request and holds its
+# answer until joey is killed
+kill_mid_run() {
+  ROUND=$((ROUND + 1))
+  sqlite3 "$TMP/data.db" "UPDATE users SET n = $ROUND WHERE id IN (2, 250)"
+  sim_post /_sim/config '{"latency_ms":20000}'
+  "$JOEY" run $J >"$TMP/killed.out" 2>&1 &
+  local pid=$! applied=0
+  for _ in $(seq 1 400); do
+    if python3 "$(dirname "$0")/sim.py" check "$SIM_URL" \
+      'ca("2").get("n") == '$ROUND' and ca("250").get("n") == '$ROUND 2>/dev/null; then
+      applied=1
+      break
+    fi
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  sim_post /_sim/config '{"latency_ms":0}'
+  [ $applied = 1 ] && ok "$1: Braze applied the request before the kill" || bad "$1: Braze never got it"
+  JOURNAL=$(ls "$STATE"-sent-* 2>/dev/null | head -1)
+  [ -n "$JOURNAL" ] && ok "$1: the killed run left its journal" || bad "$1: no journal beside the store"
+  # back as confirmed: only the journal says the killed run touched them
+  sqlite3 "$TMP/data.db" "UPDATE users SET n = 0 WHERE id IN (2, 250)"
+}
+# next_run NAME RESENT: the next run re-sends RESENT records in full and Braze has the source
+next_run() {
+  run run $J --json; expect_rc 0 "$1: the next run succeeds"
+  expect_err "ended without finishing" "$1: the killed run is noticed"
+  python3 -c 'import json,sys; c=json.loads(sys.argv[1])["destinations"][0]["counts"]; assert c["updated"]=='$2' and c["unchanged"]=='$((N - $2))', c' "$OUT" \
+    && ok "$1: $2 records re-sent in full, the others unchanged" || bad "$1: counts $OUT"
+  local n; n=$(sqlite3 "$TMP/data.db" "SELECT n FROM users WHERE id = 2")
+  sim_check "$1: Braze has the source's values again" 'ca("2").get("n") == '$n' and ca("250").get("n") == '$n
+  [ -z "$(ls "$STATE"-sent-* 2>/dev/null)" ] && ok "$1: no journal left" || bad "$1: journals left: $(ls "$STATE"-sent-*)"
+  run run $J --json; expect_rc 0 "$1: then a run with nothing to do"
+  python3 -c 'import json,sys; c=json.loads(sys.argv[1])["destinations"][0]["counts"]; assert c["unchanged"]=='$N', c' "$OUT" \
+    && ok "$1: then every record unchanged" || bad "$1: then counts $OUT"
+}
+
+kill_mid_run "journal"
+next_run "journal" 2
+
+# a cut last entry (the process died while writing it) is skipped; the rest is trusted
+kill_mid_run "cut entry"
+printf 't\144\0\0\0abc' >>"$JOURNAL"
+next_run "cut entry" 2
+
+# no journal (removed, never written): every record, as before journals
+kill_mid_run "no journal"
+rm -f "$JOURNAL"
+next_run "no journal" $N
+
+# written on another boot: the page cache a crash emptied may have lost its end
+kill_mid_run "another boot"
+sed -i '2s/^boot .*/boot 00000000-0000-4000-8000-000000000000/' "$JOURNAL"
+next_run "another boot" $N
+
+# not a journal joey wrote
+kill_mid_run "garbage"
+printf 'x' >>"$JOURNAL"
+next_run "garbage" $N
+
+# a journal older than the run (another store's run of the same id) is not this run's
+kill_mid_run "older"
+sed -i '4s/^at .*/at 1000/' "$JOURNAL"
+next_run "older" $N
+
+# a journal that cannot be written (a read-only directory) is not needed for a run
+# that ends: the run goes on without it, with a warning
+chmod a-w "$TMP/.joey"
+sqlite3 "$TMP/data.db" "UPDATE users SET n = n + 100 WHERE id = 7"
+run run $J --json
+chmod u+w "$TMP/.joey"
+if [ "$(id -u)" = 0 ]; then
+  ok "read-only directory: skipped as root (root writes anyway)"
+else
+  expect_rc 0 "read-only directory: the run succeeds"
+  expect_err "sent-keys journal" "read-only directory: the warning names the journal"
+fi
+
+finish
