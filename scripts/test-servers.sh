@@ -110,7 +110,9 @@ start_mysql() {
 # ClickHouse (Debian's 18.16 or newer): HTTP and native ports on 127.0.0.1, database joey,
 # users joey (password $PW), joey_ro (profile readonly=1) and joey_limited (max_block_size
 # 1000, max_result_rows 5000 with result_overflow_mode=throw: wide enough rows make the
-# server fail after it sent the first 1 MiB, an error in the middle of a 200 answer).
+# server fail after it sent the first 1 MiB, an error in the middle of a 200 answer),
+# joey_cutting (the same limits with result/read_overflow_mode=break, which joey overrides
+# to throw) and joey_ro_cutting (readonly=1 with result_overflow_mode=break: refused).
 start_clickhouse() {
 	local dir=$1 optional=$2 port tport d bin
 	bin=$(command -v clickhouse-server || true)
@@ -152,12 +154,16 @@ EOF
     <default/>
     <ro><readonly>1</readonly></ro>
     <limited><max_result_rows>5000</max_result_rows><result_overflow_mode>throw</result_overflow_mode><max_block_size>1000</max_block_size></limited>
+    <cutting><max_result_rows>5000</max_result_rows><result_overflow_mode>break</result_overflow_mode><max_rows_to_read>100000</max_rows_to_read><read_overflow_mode>break</read_overflow_mode><max_block_size>1000</max_block_size></cutting>
+    <ro_cutting><readonly>1</readonly><max_result_rows>5000</max_result_rows><result_overflow_mode>break</result_overflow_mode><max_block_size>1000</max_block_size></ro_cutting>
   </profiles>
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default>
     <joey><password>$PW</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></joey>
     <joey_ro><password>$PW</password><networks><ip>127.0.0.1</ip></networks><profile>ro</profile><quota>default</quota></joey_ro>
     <joey_limited><password>$PW</password><networks><ip>127.0.0.1</ip></networks><profile>limited</profile><quota>default</quota></joey_limited>
+    <joey_cutting><password>$PW</password><networks><ip>127.0.0.1</ip></networks><profile>cutting</profile><quota>default</quota></joey_cutting>
+    <joey_ro_cutting><password>$PW</password><networks><ip>127.0.0.1</ip></networks><profile>ro_cutting</profile><quota>default</quota></joey_ro_cutting>
   </users>
   <quotas><default/></quotas>
 </yandex>

@@ -134,6 +134,47 @@ static void conn_free(struct ch_conn *c)
 	free(c);
 }
 
+/*
+ * Refuse a user whose results the server may end early without an error: an overflow
+ * mode other than "throw" that the request could not override (CH_THROW_SETTINGS; a
+ * readonly=1 profile, or a mode a newer server has and joey does not set).
+ */
+static enum jerr ch_check_overflow(struct ch_conn *c, struct jerror *err)
+{
+	struct ch_req *r = NULL;
+	struct strbuf what = STRBUF_INIT, modes = STRBUF_INIT;
+	int code;
+	enum jerr rc;
+
+	strbuf_addf(&what, "app \"%s\": cannot read the user's settings", c->app->id);
+	rc = ch_run_short(c, "SELECT name, value FROM system.settings WHERE name LIKE '%overflow_mode%' AND "
+			     "value != 'throw' ORDER BY name FORMAT TabSeparated",
+			  what.buf, &r, &code, err);
+	if (rc)
+		goto out;
+	size_t n;
+	char *line;
+	while ((line = ch_short_line(r, &n))) {
+		struct chw_field f[2];
+		if (chw_split_tsv(line, n, f, 2))
+			strbuf_addf(&modes, "%s%s = %s", modes.len ? ", " : "", f[0].s, f[1].s);
+	}
+	if (modes.len) {
+		rc = jerror_set(err, JERR_SOURCE, "app \"%s\": ClickHouse may end a result early without an error "
+						  "for user \"%s\"",
+				c->app->id, c->user ? c->user : "default");
+		jerror_detail(err, "the user's profile sets %s", modes.buf);
+		jerror_hint(err, "set every *_overflow_mode to 'throw' in the user's profile%s: joey would take the "
+				 "rows of a result cut short for deleted records",
+			    c->no_settings ? " (a readonly=1 profile cannot be changed by the query)" : "");
+	}
+out:
+	ch_req_free(r);
+	strbuf_release(&what);
+	strbuf_release(&modes);
+	return rc;
+}
+
 static enum jerr ch_connect(const struct cfg_app *app, const char *config_dir, void **out, struct jerror *err)
 {
 	struct ch_conn *c = xcalloc(1, sizeof(*c));
@@ -212,6 +253,8 @@ static enum jerr ch_connect(const struct cfg_app *app, const char *config_dir, v
 			 "as UTC, so they are off by its offset; set <timezone>UTC</timezone> on the "
 			 "server or use DateTime('UTC') columns",
 			 app->id, c->timezone);
+	if ((rc = ch_check_overflow(c, err)))
+		goto out;
 	*out = c;
 	c = NULL;
 out:

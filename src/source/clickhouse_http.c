@@ -141,6 +141,7 @@ struct ch_req *ch_req_start(struct ch_conn *c, const char *sql, bool bounded)
 			/* joey may take its time between rows (Braze's rate limit) */
 			strbuf_addstr(&url, "&send_timeout=3600");
 		}
+		strbuf_addstr(&url, CH_THROW_SETTINGS);
 		strbuf_addstr(&url, "&readonly=1"); /* last: it freezes the settings after it */
 	}
 	r->easy = curl_easy_init();

@@ -35,6 +35,16 @@
 #define CH_CONNECT_TRIES 3
 #define CH_RETRY_BASE_MS 250
 #define CH_FORMAT " FORMAT TabSeparatedWithNamesAndTypes"
+/*
+ * A limit's overflow mode "break" (or "any" for GROUP BY) makes the server end a result
+ * early without an error, and joey would take the rows it did not get for deleted:
+ * every request asks for "throw" (ch_req_start), and connect refuses a user whose
+ * profile keeps another mode (a readonly=1 profile cannot be asked).
+ */
+#define CH_THROW_SETTINGS                                                                                    \
+	"&read_overflow_mode=throw&result_overflow_mode=throw&timeout_overflow_mode=throw"                     \
+	"&group_by_overflow_mode=throw&sort_overflow_mode=throw&set_overflow_mode=throw"                       \
+	"&join_overflow_mode=throw&distinct_overflow_mode=throw&transfer_overflow_mode=throw"
 
 struct ch_col {
 	char *name, *type;

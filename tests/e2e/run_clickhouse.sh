@@ -4,7 +4,8 @@
 # sum and most recent value, an incremental schedule, then an error the server sends in
 # the middle of a 200 answer (user joey_limited of scripts/test-servers.sh: the result
 # overflows its max_result_rows after the first MiB was sent): the run must fail
-# without deleting anything. Also: the password never appears in any output, and
+# without deleting anything; a profile whose overflow mode would cut a result short
+# without an error (break) is overridden or refused, again without deletes. Also: the password never appears in any output, and
 # `joey validate --check-apps` names a wrong password, port, host and database.
 # Needs $JOEY_CLICKHOUSE_URL (scripts/test-servers.sh); skipped without it, except CI=true.
 set -e
@@ -116,6 +117,29 @@ export GROUPAROO_OPTION__APP__CH_LOGIN=$CH_USER
 M=$(sim_mark); run run $J --destination sync; expect_rc 0 "run after the error"
 SINCE=$M sim_check "no deletes after the error either" 'not [q for q in reqs if q["path"]=="/users/delete"]'
 sim_check "6002 users now" 'len(users)==6002'
+
+# ---- a profile that lets the server cut a result short without an error
+# (result_overflow_mode / read_overflow_mode = break: the answer just ends early). joey
+# asks for throw, so the cut is an error; a readonly=1 profile, which cannot be asked,
+# is refused at connect. Users joey_cutting / joey_ro_cutting of scripts/test-servers.sh
+# (skipped on a server started by an older script, which does not have them).
+if curl -sf -H "X-ClickHouse-User: joey_cutting" -H "X-ClickHouse-Key: $CH_PW" \
+     "http://$CH_HOST:$CH_PORT/" --data-binary "SELECT 1" >/dev/null 2>&1; then
+  export GROUPAROO_OPTION__APP__CH_LOGIN=joey_cutting
+  M=$(sim_mark); run run $J --destination sync
+  if [ "$RC" -ne 0 ]; then ok "a result the profile would cut short fails the run (exit $RC)"; else bad "a result the profile would cut short fails the run"; fi
+  expect_out "Limit for result exceeded" "the cut is the server's error, not the end of the rows"
+  SINCE=$M sim_check "no user is deleted when the profile would cut the result short" 'not [q for q in reqs if q["path"]=="/users/delete"]'
+  export GROUPAROO_OPTION__APP__CH_LOGIN=joey_ro_cutting
+  M=$(sim_mark); run run $J --destination sync
+  if [ "$RC" -ne 0 ]; then ok "a readonly profile that may cut results short is refused (exit $RC)"; else bad "a readonly profile that may cut results short is refused"; fi
+  expect_out "result_overflow_mode" "the refusal names the setting"
+  SINCE=$M sim_check "no user is deleted with the readonly cutting profile" 'not [q for q in reqs if q["path"]=="/users/delete"]'
+  sim_check "still 6002 users" 'len(users)==6002'
+  export GROUPAROO_OPTION__APP__CH_LOGIN=$CH_USER
+else
+  echo "note: no user joey_cutting on this server (started by an older scripts/test-servers.sh): cut-short checks skipped"
+fi
 
 # ---- a readonly=1 profile refuses settings: the connector goes without them
 export GROUPAROO_OPTION__APP__CH_LOGIN=joey_ro
