@@ -75,6 +75,8 @@ struct bq_result {
 	size_t page;          /* pages read */
 	json_t *rows;         /* the current page's rows (owned) */
 	size_t next;
+	bool has_total;       /* totalRows was said: the end checks the rows read against it */
+	uint64_t total, seen; /* totalRows; rows handed out */
 };
 
 struct bq_cursor {

@@ -198,6 +198,7 @@ enum jerr source_bigquery_decode(const char *body, size_t len, const struct ware
 	json_decref(j);
 	free(cur->res.page_token); /* this body only */
 	cur->res.page_token = NULL;
+	cur->res.has_total = false;
 	rc = wrows_decode_rows(&cur->w, rc, cur->res.n_cols, on_row, ctx, err);
 	warehouse_decode_source_free(src);
 	return rc;

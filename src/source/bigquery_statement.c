@@ -316,6 +316,12 @@ enum jerr bq_take_page(struct bq_result *r, json_t *j, const char *what, struct 
 	r->rows = rows ? json_incref(rows) : json_array();
 	r->next = 0;
 	r->page++;
+	const char *total = json_string_value(json_object_get(j, "totalRows"));
+	int64_t t;
+	if (!r->has_total && total && decimal_to_int64(total, strlen(total), &t) && t >= 0) {
+		r->has_total = true;
+		r->total = (uint64_t)t;
+	}
 	free(r->page_token);
 	const char *pt = json_string_value(json_object_get(j, "pageToken"));
 	r->page_token = pt && *pt ? xstrdup(pt) : NULL;
@@ -453,6 +459,14 @@ enum jerr bq_result_next(struct bq_conn *c, struct bq_result *r, json_t **cells,
 {
 	*cells = NULL;
 	while (r->next >= json_array_size(r->rows)) {
+		if (!r->page_token && r->has_total && r->seen != r->total) {
+			/* paging ended before the rows did: they are not deleted ones */
+			jerror_set(err, JERR_SOURCE, "%s: BigQuery's result has %" PRIu64 " rows, not totalRows %" PRIu64,
+				   what, r->seen, r->total);
+			jerror_detail(err, "%zu result pages read", r->page);
+			jerror_hint(err, "nothing was changed in Braze for the rows not read; run again");
+			return JERR_SOURCE;
+		}
 		if (!r->page_token)
 			return JERR_OK;
 		struct strbuf url = STRBUF_INIT;
@@ -480,6 +494,7 @@ enum jerr bq_result_next(struct bq_conn *c, struct bq_result *r, json_t **cells,
 			return rc;
 	}
 	json_t *row = json_array_get(r->rows, r->next++);
+	r->seen++;
 	*cells = json_object_get(row, "f");
 	if (!json_is_array(*cells) || json_array_size(*cells) != r->n_cols)
 		return jerror_set(err, JERR_SOURCE, "%s: malformed row %zu on result page %zu", what, r->next, r->page);

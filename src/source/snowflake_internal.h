@@ -72,6 +72,8 @@ struct sf_result {
 	size_t n_parts, part;        /* partitions; part: the one in data */
 	json_t *data;                /* rows of partition `part` (owned) */
 	size_t next;                 /* next row of data */
+	bool has_total;              /* numRows was said: the end checks the rows read against it */
+	uint64_t total, seen;        /* numRows; rows handed out */
 };
 
 struct sf_cursor {

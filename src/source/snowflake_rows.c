@@ -253,6 +253,7 @@ enum jerr source_snowflake_decode(const char *body, size_t len, const struct war
 	wrows_init(&cur->w, &sf_cursor_ops, src, false, spec->int_key, "key", 0);
 	rc = sf_result_take(&cur->res, &b, "source \"decode\"", err);
 	cur->res.n_parts = 1; /* this body only */
+	cur->res.has_total = false;
 	rc = wrows_decode_rows(&cur->w, rc, cur->res.n_cols, on_row, ctx, err);
 	strbuf_release(&b);
 	warehouse_decode_source_free(src);

@@ -224,6 +224,10 @@ enum jerr sf_result_take(struct sf_result *r, const struct strbuf *body, const c
 		if (!r->cols[i].name)
 			r->cols[i].name = "";
 	}
+	json_t *total = json_object_get(meta, "numRows");
+	r->has_total = json_is_integer(total) && json_integer_value(total) >= 0;
+	r->total = r->has_total ? (uint64_t)json_integer_value(total) : 0;
+	r->seen = 0;
 	json_t *parts = json_object_get(meta, "partitionInfo");
 	r->n_parts = json_is_array(parts) && json_array_size(parts) ? json_array_size(parts) : 1;
 	r->part = 0;
@@ -374,6 +378,14 @@ enum jerr sf_result_next(struct sf_conn *c, struct sf_result *r, json_t **row, c
 {
 	*row = NULL;
 	while (r->next >= json_array_size(r->data)) {
+		if (r->part + 1 >= r->n_parts && r->has_total && r->seen != r->total) {
+			/* a partition came without some of its rows: they are not deleted ones */
+			jerror_set(err, JERR_SOURCE, "%s: Snowflake's result has %" PRIu64 " rows, not numRows %" PRIu64,
+				   what, r->seen, r->total);
+			jerror_detail(err, "%zu result partitions read", r->n_parts);
+			jerror_hint(err, "nothing was changed in Braze for the rows not read; run again");
+			return JERR_SOURCE;
+		}
 		if (r->part + 1 >= r->n_parts)
 			return JERR_OK;
 		struct strbuf url = STRBUF_INIT;
@@ -409,6 +421,7 @@ enum jerr sf_result_next(struct sf_conn *c, struct sf_result *r, json_t **row, c
 			return rc;
 	}
 	*row = json_array_get(r->data, r->next++);
+	r->seen++;
 	if (!json_is_array(*row) || json_array_size(*row) != r->n_cols)
 		return jerror_set(err, JERR_SOURCE, "%s: malformed row %zu in result partition %zu (%zu columns "
 						    "expected)",

@@ -114,6 +114,15 @@ fake DELETE /_fake/faults >/dev/null
 run run $J; expect_rc 0 "once BigQuery answers again, the run converges"
 sim_check "user 6 deleted" '"6" not in users'
 
+# a page answered 200 without rows or pageToken (paging ended early): the rows counted
+# against totalRows, the run fails and nobody is deleted
+fake POST /_fake/faults "status=200,count=100,on=page,page=1" >/dev/null
+M=$(sim_mark)
+run run $J; [ "$RC" -ne 0 ] && ok "a page cut short fails the run (exit $RC)" || bad "run succeeded despite a page cut short"
+expect_out 'totalRows' "the error says rows are missing from the result"
+SINCE=$M sim_check "no delete when paging ended early" 'not [q for q in reqs if q["path"] == "/users/delete"]'
+fake DELETE /_fake/faults >/dev/null
+
 # the token endpoint keeps failing (an outage): said as one, the key is not blamed
 sleep 2 # the access token (2 s) expires, so the next run asks for one
 fake POST /_fake/faults "status=503,count=100,on=token" >/dev/null

@@ -105,6 +105,15 @@ fake DELETE /_fake/faults >/dev/null
 run run $J; expect_rc 0 "once Snowflake answers again, the run converges"
 sim_check "user 6 deleted" '"6" not in users'
 
+# a partition answered 200 without its rows (a result cut short): the rows counted
+# against numRows, the run fails and nobody is deleted
+fake POST /_fake/faults "status=200,count=100,on=partition,partition=1" >/dev/null
+M=$(sim_mark)
+run run $J; [ "$RC" -ne 0 ] && ok "a partition without its rows fails the run (exit $RC)" || bad "run succeeded despite a partition without its rows"
+expect_out 'numRows' "the error says rows are missing from the result"
+SINCE=$M sim_check "no delete when a partition came without its rows" 'not [q for q in reqs if q["path"] == "/users/delete"]'
+fake DELETE /_fake/faults >/dev/null
+
 # plain words for what is wrong; never a secret
 export OTHER_KEY="$(cat "$TMP/other.pem")"
 config "$(app sf snowflake-keypair ',"private_key":"${OTHER_KEY}"')"

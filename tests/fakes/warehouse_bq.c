@@ -555,7 +555,7 @@ static int reply_page(struct fake_req *r, const struct bq_job *j, size_t offset,
 		json_object_set_new(o, "rows", rows);
 	else
 		json_decref(rows);
-	if (offset + n < res->n_rows) {
+	if (offset + n < res->n_rows && max) { /* max 0: a cut page, the end too early (fault status=200) */
 		char tok[128];
 		snprintf(tok, sizeof(tok), "BQ%s:%zu", j->id, offset + n);
 		struct strbuf b = STRBUF_INIT;
@@ -770,7 +770,7 @@ out:
 	return ret;
 }
 
-static int results(struct fake_req *r, const char *id)
+static int results(struct fake_req *r, const char *id, bool cut)
 {
 	const char *pt = arg(r, "pageToken"), *mr = arg(r, "maxResults"), *loc = arg(r, "location");
 	const char *i64 = arg(r, "formatOptions.useInt64Timestamp");
@@ -799,7 +799,8 @@ static int results(struct fake_req *r, const char *id)
 		if (!ok)
 			return reply_error(r, 400, "invalid", "Invalid page token.");
 	}
-	return reply_page(r, j, offset, mr && atol(mr) > 0 ? (size_t)atol(mr) : 10000, i64 && !strcmp(i64, "true"));
+	return reply_page(r, j, offset, cut ? 0 : mr && atol(mr) > 0 ? (size_t)atol(mr) : 10000,
+			  i64 && !strcmp(i64, "true"));
 }
 
 static int dataset_routes(struct fake_req *r, const char *dataset, const char *rest)
@@ -921,9 +922,9 @@ int bq_handle(struct fake_req *r)
 			strbuf_release(&dec);
 		}
 		fs = fake_take_fault(pt ? "page" : "poll", pt ? page : -1, NULL, reason, sizeof(reason));
-		if (fs)
+		if (fs && fs != 200)
 			return reply_error(r, fs, *reason ? reason : default_reason(fs), "injected fault");
-		return results(r, rest + 9);
+		return results(r, rest + 9, fs == 200);
 	}
 	if (!strncmp(rest, "/datasets/", 10) && get) {
 		const char *d = rest + 10;
