@@ -51,8 +51,14 @@ bool chw_base_url(const char *host, const char *port, struct strbuf *url, struct
 	size_t n = strlen(rest);
 	if (n && rest[n - 1] == '/')
 		n--;
-	if (!n || memchr(rest, '@', n) || memchr(rest, '/', n) || memchr(rest, '?', n) ||
-	    memchr(rest, '#', n)) {
+	const char *at = n ? memchr(rest, '@', n) : NULL;
+	if (at) { /* a URL with its credentials: never quote them */
+		strbuf_addf(why, "option \"host\" holds a user and password (\"%.*s***@%.*s\"): put them in the "
+				 "\"user\" and \"password\" options",
+			    (int)(rest - h), h, (int)(n - (size_t)(at + 1 - rest)), at + 1);
+		return false;
+	}
+	if (!n || memchr(rest, '/', n) || memchr(rest, '?', n) || memchr(rest, '#', n)) {
 		strbuf_addf(why, "option \"host\" must be a host name or address, optionally with "
 				 "http:// or https:// and a port: \"%s\"", h);
 		return false;

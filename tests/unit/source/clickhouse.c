@@ -72,6 +72,16 @@ static void test_url_rule(void **s)
 	/* refused with a reason */
 	expect_url("httpd.internal", NULL, NULL);
 	expect_url("http://user:pw@h", NULL, NULL);
+	{
+		/* a URL pasted with its credentials: the reason never quotes them */
+		struct strbuf url = STRBUF_INIT, why = STRBUF_INIT;
+		assert_false(chw_base_url("http://joey:S3cret@ch.example.com:8123", NULL, &url, &why));
+		if (strstr(why.buf, "S3cret"))
+			fail_msg("the password is in the message: %s", why.buf);
+		assert_non_null(strstr(why.buf, "ch.example.com:8123"));
+		strbuf_release(&url);
+		strbuf_release(&why);
+	}
 	expect_url("http://h/path", NULL, NULL);
 	expect_url("http://h?x=1", NULL, NULL);
 	expect_url("h", "0", NULL);
