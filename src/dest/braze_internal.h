@@ -89,6 +89,7 @@ struct row {
 	size_t fail_len;
 	unsigned char hash[STATE_HASH_LEN];
 	bool in_scope;
+	bool update_only; /* dest_change.update_only: `_update_existing_only` in its track object */
 	int attempts;
 	size_t data_points;
 	char *changed; /* dest_change.changed (NULL: none), passed back */

@@ -61,7 +61,7 @@ void braze_build_body(struct braze *b, struct batch *bt)
 		/* one allocation for the whole body: its size is known */
 		size_t need = sizeof("{\"attributes\":[]}") + bt->n;
 		for (size_t i = 0; i < bt->n; i++)
-			need += bt->rows[i]->object_len + (b->enrich ? sizeof(",\"_update_existing_only\":true}") : 0);
+			need += bt->rows[i]->object_len + sizeof(",\"_update_existing_only\":true}");
 		strbuf_grow(sb, need);
 		strbuf_addstr(sb, "{\"attributes\":[");
 		for (size_t i = 0; i < bt->n; i++) {
@@ -69,8 +69,8 @@ void braze_build_body(struct braze *b, struct batch *bt)
 			size_t len = bt->rows[i]->object_len;
 			if (i)
 				strbuf_addch(sb, ',');
-			if (b->enrich) {
-				/* every enrich object carries the guard */
+			if (b->enrich || bt->rows[i]->update_only) {
+				/* every enrich object carries the guard, and a change of a user Braze may not have */
 				strbuf_add(sb, obj, len - 1);
 				strbuf_addstr(sb, ",\"_update_existing_only\":true}");
 			} else {
@@ -235,6 +235,7 @@ static struct row *row_new(struct braze *b, const struct dest_change *c, const s
 	else
 		memset(r->hash, 0, STATE_HASH_LEN);
 	r->in_scope = c->in_scope;
+	r->update_only = c->update_only;
 	r->attempts = c->attempts;
 	r->data_points = 0;
 	r->changed = chlen ? row_put(&at, c->changed.ptr, chlen) : NULL;
@@ -279,8 +280,10 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 		r = row_new(b, c, sb);
 		r->data_points = dp;
 		braze_enqueue(b, EP_EXPORT_IDS, r);
-	} else if (!c->create && !c->n_fields && !groups_attr && n_subs && !b->enrich) {
-		/* only subscription changes: the subscription endpoint, no data points */
+	} else if (!c->create && !c->n_fields && !groups_attr && n_subs && !b->enrich && !c->update_only) {
+		/* only subscription changes: the subscription endpoint, no data points (a user
+		 * Braze may not have: the track object's guard, as whether this endpoint makes
+		 * unknown users is not documented) */
 		r = row_new(b, c, NULL);
 		r->data_points = dp;
 		r->subs = xcalloc(n_subs, sizeof(*r->subs));

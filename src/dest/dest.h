@@ -76,6 +76,11 @@ struct dest_change {
 	 */
 	struct slice fail_payload;
 	bool in_scope;
+	/*
+	 * Braze may not have the user (a create whose answer was lost, then the record left
+	 * the scope): change it only if it is there (`_update_existing_only`), never create it.
+	 */
+	bool update_only;
 	int attempts; /* failed attempts before this run */
 	/* engine's note passed back in the outcome (the sync log's changed fields); may be empty */
 	struct slice changed;

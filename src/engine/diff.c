@@ -147,6 +147,14 @@ static enum jerr released_payload(struct slice old, struct strbuf *out, struct j
 }
 
 
+/* Does a canonical payload name a group? (groups is its last member: `"groups":[]}` when none) */
+static bool payload_has_groups(struct slice p)
+{
+	static const char none[] = "\"groups\":[]}";
+	return p.len >= sizeof(none) - 1 && memcmp(p.ptr + p.len - (sizeof(none) - 1), none, sizeof(none) - 1) &&
+	       p.ptr[p.len - 1] == '}' && memchr(p.ptr, '[', p.len);
+}
+
 /*
  * A state row (row, borrowed) whose record is no longer desired: gone from the
  * sources (rec NULL) or read but out of the destination's scope (rec). Additive and
@@ -165,14 +173,37 @@ static enum jerr emit_gone(struct dest_pass *dp, const struct state_row *row, co
 
 	/*
 	 * A placeholder of a failed create: Braze may have applied it (a timeout), so in
-	 * Sync mode the delete is sent anyway (deleting an unknown id is harmless).
+	 * Sync mode the delete is sent anyway (deleting an unknown id is harmless). Additive
+	 * and Enrich release it when the failed attempt added groups (its payload holds
+	 * them, state_mark_failed): as an update of a user Braze may not have, which must
+	 * not create it (update_only); confirmed, the row stays a placeholder (zero hash),
+	 * no longer pending and without the groups, so a record back in scope is created
+	 * in full again.
 	 */
 	if (state_row_placeholder(row)) {
 		if (row->pending && dp->dest->sync_mode == SYNC_SYNC) {
 			it.action = DIFF_DELETE;
 			return v->item(v->ctx, &it, err);
 		}
-		return JERR_OK;
+		if (!row->pending || !row->payload.len || !payload_has_groups(row->payload))
+			return JERR_OK;
+		if (rec) {
+			struct strbuf cur = STRBUF_INIT;
+			payload_build(&dp->spec, rec, &cur);
+			rc = released_payload((struct slice){ cur.buf, cur.len }, buf, err);
+			strbuf_release(&cur);
+		} else {
+			rc = released_payload(row->payload, buf, err);
+		}
+		if (rc)
+			return rc;
+		memset(hash, 0, sizeof(hash));
+		it.action = DIFF_UNSUBSCRIBE;
+		it.new_payload = (struct slice){ buf->buf, buf->len };
+		it.new_hash = hash;
+		it.in_scope = false;
+		it.update_only = true;
+		return v->item(v->ctx, &it, err);
 	}
 	/* already released */
 	if (!row->in_scope)
@@ -227,7 +258,7 @@ static enum jerr emit_desired(struct dest_pass *dp, const struct record *rec, co
 	struct diff_item it = { .dest = dp->dest, .action = DIFF_CREATE, .key = &rec->key, .rec = rec,
 				.old_payload = { NULL, 0 }, .new_payload = { NULL, 0 }, .new_hash = NULL,
 				.new_spans = NULL, .spec = &dp->spec, .in_scope = true, .state_only = false,
-				.full = false, .pending = false, .absent = false, .attempts = 0 };
+				.full = false, .pending = false, .absent = false, .update_only = false, .attempts = 0 };
 
 	if (pre) {
 		/* built on the read-ahead thread (prepare) */

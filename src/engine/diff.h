@@ -56,6 +56,8 @@ struct diff_item {
 	bool pending;               /* the previous attempt for this key failed */
 	bool absent;                /* enrich, DIFF_UNCHANGED: Braze did not have the user at
 	                               the last look-up, which is not enrichRecheckHours old */
+	bool update_only;           /* DIFF_UNSUBSCRIBE of a placeholder: Braze may not have the
+	                               user, so the release must not create it (dest_change) */
 	int attempts;               /* failed attempts so far */
 };
 

@@ -17,7 +17,7 @@
  * guard. Each is spooled binary-safe: a header, then the key text and both payloads.
  */
 struct spool_head {
-	uint8_t action, is_int;
+	uint8_t action, is_int, update_only;
 	int64_t i;
 	uint32_t key_len, old_len, new_len;
 	int32_t attempts;
@@ -25,7 +25,8 @@ struct spool_head {
 
 static enum jerr spool_item(struct dest_ctx *dc, const struct diff_item *it, struct jerror *err)
 {
-	struct spool_head h = { (uint8_t)it->action, it->key->is_int, it->key->i, (uint32_t)it->key->text.len,
+	struct spool_head h = { (uint8_t)it->action, it->key->is_int, it->update_only, it->key->i,
+				(uint32_t)it->key->text.len,
 				(uint32_t)it->old_payload.len, (uint32_t)it->new_payload.len, it->attempts };
 	if (!dc->spool) {
 		dc->spool = tmpfile();
@@ -135,6 +136,7 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 		strbuf_release(&kept);
 	}
 	c.in_scope = it->in_scope;
+	c.update_only = it->update_only;
 	c.attempts = it->attempts;
 	c.changed = (struct slice){ NULL, 0 };
 	if (it->action == DIFF_DELETE)
@@ -288,8 +290,11 @@ void run_send_held(struct dest_ctx *dc)
 		unsigned char hash[STATE_HASH_LEN];
 		struct diff_item it = { .dest = rd->dest, .action = (enum diff_action)h.action, .key = &k,
 					.old_payload = { oldp.buf, oldp.len }, .new_payload = { newp.buf, newp.len },
-					.attempts = h.attempts };
-		if (newp.len) {
+					.attempts = h.attempts, .update_only = h.update_only };
+		if (h.update_only) {
+			memset(hash, 0, sizeof(hash)); /* it stays a placeholder (emit_gone) */
+			it.new_hash = hash;
+		} else if (newp.len) {
 			state_hash(newp.buf, newp.len, hash);
 			it.new_hash = hash;
 		}

@@ -233,7 +233,12 @@ void state_rollback(struct state *st);
  * naming the store, with the database's message as detail (JERR_STATE_BUSY when locked).
  */
 
-/* Confirmed by Braze: store payload and hash, clear pending/attempts/last_error. */
+/*
+ * Confirmed by Braze: store payload and hash, clear pending/attempts/last_error. With
+ * the all-zero hash the row is (or stays) a placeholder, confirmed_at NULL: the release
+ * of a placeholder (Additive, Enrich), which Braze confirmed without saying whether it
+ * had the user (engine/diff.c emit_gone).
+ */
 enum jerr state_put(struct state *st, const char *dest_id, const struct rkey *key,
 		    struct slice payload, const unsigned char hash[STATE_HASH_LEN],
 		    bool in_scope, struct jerror *err) JOEY_WUR;

@@ -145,6 +145,8 @@ enum { C_KIND, C_INT, C_TEXT, C_PAYLOAD, C_HASH, C_IN_SCOPE, C_PENDING, C_ATTEMP
 
 struct pending_put; /* tx.c */
 #define PG_PEND_SLOTS 8192 /* a power of two, over twice tx.c's PUT_BATCH_MAX */
+/* The all-zero hash of a placeholder (state_row_placeholder), as an SQL expression. */
+#define PG_ZERO_HASH "decode(repeat('00', 16), 'hex')"
 #define PG_PUT_COLUMNS 8   /* the array parameters of tx.c's joey_put_rows */
 
 struct pg_state {

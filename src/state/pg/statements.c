@@ -31,7 +31,8 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 	[S_COUNT] = { "SELECT count(*) FROM records WHERE dest_id = $1 AND in_scope", 1 },
 	[S_PUT] = { "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
 		    " in_scope, pending, attempts, last_error, confirmed_at, updated_at)"
-		    " VALUES ($1, $2, $3, $4, $5, $6, $7, false, 0, NULL, $8, $8)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, false, 0, NULL,"
+		    " CASE WHEN $6::bytea = " PG_ZERO_HASH " THEN NULL ELSE $8::bigint END, $8::bigint)"
 		    " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET"
 		    " payload = excluded.payload, hash = excluded.hash, in_scope = excluded.in_scope,"
 		    " pending = false, attempts = 0, last_error = NULL,"
@@ -39,7 +40,7 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 	[S_DELETE] = { "DELETE FROM records WHERE dest_id = $1 AND " KEY_MATCH, 4 },
 	[S_FAIL] = { "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
 		     " in_scope, pending, attempts, last_error, updated_at)"
-		     " VALUES ($1, $2, $3, $4, $7::text, decode(repeat('00', 16), 'hex'), false, true, 1,"
+		     " VALUES ($1, $2, $3, $4, $7::text, " PG_ZERO_HASH ", false, true, 1,"
 		     " $5, $6)"
 		     " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET pending = true,"
 		     " attempts = records.attempts + 1, last_error = excluded.last_error,"
@@ -47,7 +48,7 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 		     " updated_at = excluded.updated_at", 7 },
 	[S_EXISTS] = { "INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash,"
 		       " in_scope, braze_exists, checked_at, updated_at)"
-		       " VALUES ($1, $2, $3, $4, '', decode(repeat('00', 16), 'hex'), false, $5, $6, $7)"
+		       " VALUES ($1, $2, $3, $4, '', " PG_ZERO_HASH ", false, $5, $6, $7)"
 		       " ON CONFLICT (dest_id, key_kind, key_int, key_text) DO UPDATE SET"
 		       " braze_exists = excluded.braze_exists, checked_at = excluded.checked_at,"
 		       " pending = false, attempts = 0, last_error = NULL,"

@@ -122,7 +122,7 @@ struct pending_put {
 static const char put_rows_sql[] =
 	"INSERT INTO records (dest_id, key_kind, key_int, key_text, payload, hash, in_scope, pending,"
 	" attempts, last_error, confirmed_at, updated_at)"
-	" SELECT d, k, i, t, p, h, s, false, 0, NULL, n, n"
+	" SELECT d, k, i, t, p, h, s, false, 0, NULL, CASE WHEN h = " PG_ZERO_HASH " THEN NULL ELSE n END, n"
 	" FROM unnest($1::text[], $2::int2[], $3::int8[], $4::bytea[], $5::text[], $6::bytea[], $7::bool[],"
 	" $8::int8[]) AS u (d, k, i, t, p, h, s, n)"
 	" ORDER BY d, k, i, t"

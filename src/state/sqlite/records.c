@@ -357,8 +357,8 @@ static enum jerr put_batch_stmt(struct sq_state *sq, sqlite3_stmt **out, struct 
 				    " last_error, confirmed_at, updated_at) VALUES ");
 		for (int i = 0; i < SQ_PUT_BATCH; i++) {
 			int k = i * 6;
-			strbuf_addf(&sql, "%s(?%d, ?%d, ?%d, ?%d, ?%d, 0, 0, NULL, ?%d, ?%d)", i ? ", " : "", k + 1, k + 2,
-				    k + 3, k + 4, k + 5, k + 6, k + 6);
+			strbuf_addf(&sql, "%s(?%d, ?%d, ?%d, ?%d, ?%d, 0, 0, NULL, CASE WHEN ?%d = zeroblob(16) THEN NULL ELSE ?%d END, ?%d)",
+				    i ? ", " : "", k + 1, k + 2, k + 3, k + 4, k + 5, k + 4, k + 6, k + 6);
 		}
 		strbuf_addstr(&sql, " ON CONFLICT (dest_id, key) DO UPDATE SET payload = excluded.payload,"
 				    " hash = excluded.hash, in_scope = excluded.in_scope, pending = 0, attempts = 0,"

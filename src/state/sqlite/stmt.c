@@ -30,7 +30,7 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_COUNT] = "SELECT count(*) FROM records WHERE dest_id = ?1 AND in_scope = 1",
 	[S_PUT] = "INSERT INTO records (dest_id, key, payload, hash, in_scope, pending, attempts,"
 		  " last_error, confirmed_at, updated_at)"
-		  " VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, NULL, ?6, ?6)"
+		  " VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, NULL, CASE WHEN ?4 = zeroblob(16) THEN NULL ELSE ?6 END, ?6)"
 		  " ON CONFLICT (dest_id, key) DO UPDATE SET payload = excluded.payload,"
 		  " hash = excluded.hash, in_scope = excluded.in_scope, pending = 0, attempts = 0,"
 		  " last_error = NULL, confirmed_at = excluded.confirmed_at,"

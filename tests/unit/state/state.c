@@ -770,6 +770,29 @@ static void test_mark_failed(void **s)
 		assert_int_equal(row->attempts, 2);
 		assert_int_equal(state_count(st, "d", &n, &err), JERR_OK);
 		assert_int_equal(n, 1);
+		/*
+		 * its release confirmed (Additive, Enrich: the record left before a create
+		 * succeeded) is put with the zero hash: still a placeholder, no confirmed_at,
+		 * not pending, the groups gone; alone and in a transaction (the batched puts)
+		 */
+		for (int in_tx = 0; in_tx < 2; in_tx++) {
+			const unsigned char zero[STATE_HASH_LEN] = { 0 };
+			const char *released = "{\"attributes\":{\"v\":1},\"groups\":[]}";
+			assert_int_equal(state_mark_failed(st, "d", &ky, "timeout", (struct slice){ a2, strlen(a2) }, &err),
+					 JERR_OK);
+			if (in_tx)
+				assert_int_equal(state_begin(st, &err), JERR_OK);
+			assert_int_equal(state_put(st, "d", &ky, slice_of(released), zero, false, &err), JERR_OK);
+			if (in_tx)
+				assert_int_equal(state_commit(st, &err), JERR_OK);
+			assert_int_equal(state_get(st, "d", &ky, &row, &found, &err), JERR_OK);
+			assert_true(state_row_placeholder(row));
+			assert_false(row->confirmed);
+			assert_int_equal(row->confirmed_at, 0);
+			assert_false(row->pending);
+			assert_false(row->in_scope);
+			assert_true(slice_eq_str(row->payload, released));
+		}
 		tb_put(st, "d", ky, "{\"y\":1}", true);
 		assert_int_equal(state_get(st, "d", &ky, &row, &found, &err), JERR_OK);
 		assert_false(state_row_placeholder(row));
