@@ -783,6 +783,21 @@ async function main_() {
       eq(r.status, want, `${m} ${u} as a viewer`);
       if (want === 403) eq(r.body.error, 'not allowed for your role', `${m} ${u} error`);
     }
+    // the plan page of a viewer (only by its address: no link leads there) says what
+    // the role allows and sends no plan request only to show its 403
+    {
+      const plans = [];
+      const seen = (req) => { if (req.url().includes('/api/v1/plan')) plans.push(req.url()); };
+      page.on('request', seen);
+      await page.goto(`${BASE}/#/models/users/plan`);
+      await h1('Plan: Users');
+      await main().getByText(/Previewing a plan \(it reads the sources and asks Braze\) needs the editor role/).waitFor();
+      await disabledFor(main().getByRole('button', { name: 'Refresh' }), 'editor');
+      await page.waitForTimeout(500);
+      page.off('request', seen);
+      eq(plans.length, 0, 'plan requests from a viewer\'s plan page');
+      eq(await main().getByText('The plan could not be made').count(), 0, 'an error notice on a viewer\'s plan page');
+    }
     // a page of a higher role: the 403, shown cleanly
     await page.goto(`${BASE}/#/team`);
     await h1('Not allowed');

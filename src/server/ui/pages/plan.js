@@ -13,7 +13,10 @@ export async function viewPlan(root, { model: id, dest }, _q, ctx) {
   const dmap = Object.fromEntries(dests.map((d) => [d.id, d]));
   append(root, pageHeader(`Plan: ${dest ? destName(dmap, dest) : m.name || m.id}`,
     'What the next run would send to Braze. Nothing is sent and nothing is written.'));
-  if (!can('editor')) root.appendChild(roleNotice('editor', 'Previewing a plan (it reads the sources and asks Braze)'));
+  // a viewer may not preview (POST /plan is an editor's): the notice says so, and no
+  // request is sent only to show its 403
+  const mayPlan = can('editor');
+  if (!mayPlan) root.appendChild(roleNotice('editor', 'Previewing a plan (it reads the sources and asks Braze)'));
   const picker = h('select', { id: 'plan-dest' },
     h('option', { value: '' }, 'All destinations of this model'),
     dests.map((d) => h('option', { value: d.id, selected: d.id === dest }, d.name || d.id)));
@@ -21,6 +24,7 @@ export async function viewPlan(root, { model: id, dest }, _q, ctx) {
   const out = h('div', { 'aria-live': 'polite', id: 'plan-result' });
   const runBtn = allow(h('button.primary', { type: 'button', on: { click: (e) => runNow(picker.value ? { destination: picker.value } : { model: id }, e.currentTarget) } }, 'Run now'), 'editor');
   const load = async () => {
+    if (!mayPlan) return;
     clear(out).appendChild(h('p.muted', 'Reading the sources and comparing with what Braze holds…'));
     const body = {};
     if (picker.value) body.destination = picker.value;
@@ -48,7 +52,7 @@ export async function viewPlan(root, { model: id, dest }, _q, ctx) {
   root.appendChild(h('div.actions',
     h('label', { for: 'plan-dest' }, 'Destination'), picker,
     h('span.inline', full, h('label', { for: 'plan-full' }, 'Full run (ignore the incremental mark)')),
-    h('button', { type: 'button', on: { click: load } }, 'Refresh'), runBtn));
+    allow(h('button', { type: 'button', on: { click: load } }, 'Refresh'), 'editor'), runBtn));
   root.appendChild(out);
   load();
 }
