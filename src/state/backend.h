@@ -365,9 +365,10 @@ enum journal_read {
 typedef int (*state_journal_key_fn)(void *ctx, const struct rkey *key);
 /*
  * The keys in run_id's journal (duplicates included), if it can be trusted: written on
- * this boot (a page cache a crash emptied is not), for run_id, not before started_at
- * (the run's start: an older file is another store's). A cut last entry was being
- * written when the process died (not sent) and is skipped.
+ * this boot (a page cache a crash emptied is not), for run_id started at started_at
+ * (runs.started_at exactly: a journal that names another start is another store's
+ * run of that id, e.g. of a store made again or replaced by an import). A cut last
+ * entry was being written when the process died (not sent) and is skipped.
  */
 enum journal_read state_journal_read(const struct state *st, int64_t run_id, int64_t started_at,
 				     state_journal_key_fn fn, void *ctx);

@@ -9,7 +9,7 @@
  * pending, instead of every record of the destination.
  *
  * File: <store>-sent-<run id>, mode 0600. Header (text):
- *   "joey sent keys 1\n" "boot <boot id>\n" "run <run id>\n" "at <epoch ms>\n"
+ *   "joey sent keys 1\n" "boot <boot id>\n" "run <run id>\n" "at <the run's started_at>\n"
  * then one entry per key: 'i' and 8 bytes (int64, little-endian), or 't', 4 bytes of
  * length (little-endian) and the bytes. A run that ends removes its journal after
  * state_run_finish; one that cannot write it removes it (so its abandon falls back to
@@ -71,14 +71,41 @@ static bool write_all(int fd, const char *p, size_t n)
 	return true;
 }
 
+/* runs.started_at of a run (exec's row callback; ctx: int64_t, -1 until found). */
+static enum jerr started_row(void *ctx, const struct state_value *row, size_t n, struct jerror *err)
+{
+	(void)err;
+	if (n == 1 && row[0].kind == STATE_VAL_INT)
+		*(int64_t *)ctx = row[0].i;
+	return JERR_OK;
+}
+
 struct state_journal *state_journal_start(struct state *st, int64_t run_id)
 {
 	struct strbuf path = STRBUF_INIT, head = STRBUF_INIT;
+	struct state_value id = state_val_int(run_id);
+	struct jerror err = JERROR_INIT;
 	char boot[BOOT_ID_LEN + 1];
 	struct state_journal *j = NULL;
+	int64_t started_at = -1;
 	int fd;
 
 	if (st->readonly || !state_journal_path(st, run_id, &path) || !boot_id(boot)) {
+		strbuf_release(&path);
+		return NULL;
+	}
+	/*
+	 * The run's own start, not the clock: a store imported later may hold a run of
+	 * this id that started earlier (another store's, killed), and this journal is
+	 * not that run's. The reading trusts only a journal whose "at" is its run's start.
+	 */
+	if (st->ops->exec(st, "read the start of a run", "SELECT started_at FROM runs WHERE id = $1", &id, 1,
+			  started_row, &started_at, NULL, &err) ||
+	    started_at < 0) {
+		log_warn("could not start the sent-keys journal \"%s\": %s; if this run is killed, its "
+			 "destination's next run re-sends every record", path.buf,
+			 err.msg.len ? err.msg.buf : "the run is not in the store");
+		jerror_release(&err);
 		strbuf_release(&path);
 		return NULL;
 	}
@@ -90,7 +117,7 @@ struct state_journal *state_journal_start(struct state *st, int64_t run_id)
 		return NULL;
 	}
 	fd = open(path.buf, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-	strbuf_addf(&head, JOURNAL_MAGIC "boot %s\nrun %" PRId64 "\nat %" PRId64 "\n", boot, run_id, state_now_ms());
+	strbuf_addf(&head, JOURNAL_MAGIC "boot %s\nrun %" PRId64 "\nat %" PRId64 "\n", boot, run_id, started_at);
 	if (fd < 0 || !write_all(fd, head.buf, head.len)) {
 		log_warn("could not write the sent-keys journal \"%s\": %s; if this run is killed, its "
 			 "destination's next run re-sends every record", path.buf, strerror(errno));
@@ -222,8 +249,8 @@ enum journal_read state_journal_read(const struct state *st, int64_t run_id, int
 		goto out;
 	if (!header_line(&p, end, "run", v, sizeof(v)) || strtoll(v, &e, 10) != run_id || *e)
 		goto out;
-	/* written before this run started: another store's run of the same id */
-	if (!header_line(&p, end, "at", v, sizeof(v)) || strtoll(v, &e, 10) < started_at || *e)
+	/* another start: another store's run of the same id (one made again, or imported) */
+	if (!header_line(&p, end, "at", v, sizeof(v)) || strtoll(v, &e, 10) != started_at || *e)
 		goto out;
 	/* the entries; a cut last one was being written when the process died: not sent */
 	while (p < end) {

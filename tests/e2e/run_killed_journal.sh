@@ -4,7 +4,7 @@
 # run's sent-keys journal beside the SQLite store (<store>-sent-<run id>); the next run
 # makes only those records pending (state_runs_abandon), not every record of the
 # destination. When the journal cannot be trusted (missing, written on another boot,
-# not a journal) it falls back to every record, as before. SQLite stores only
+# for another start of the run, not a journal) it falls back to every record, as before. SQLite stores only
 # (PostgreSQL stores keep no journal: state_pg_run_killed_answer.sh).
 set -e
 source "$(dirname "$0")/lib.bash"
@@ -82,10 +82,45 @@ kill_mid_run "garbage"
 printf 'x' >>"$JOURNAL"
 next_run "garbage" $N
 
-# a journal older than the run (another store's run of the same id) is not this run's
+# a journal of another start of the run (another store's run of the same id) is not this run's
 kill_mid_run "older"
 sed -i '4s/^at .*/at 1000/' "$JOURNAL"
 next_run "older" $N
+
+# a journal of another store's run of the same id that started later: the store is
+# replaced by an import of a copy whose run of that id (killed after Braze applied
+# user 7's change) started before this store's own killed run (users 2 and 250).
+# The journal is this store's run's, not the imported run's: every record. (Trusted
+# when not older than the run, it re-sent 2 and Braze kept user 7's value.)
+kill_copy_run() {
+  ROUND=$((ROUND + 1))
+  sqlite3 "$TMP/data.db" "UPDATE users SET n = $ROUND WHERE id = 7"
+  sim_post /_sim/config '{"latency_ms":20000}'
+  "$JOEY" run $J --state "$COPY" >"$TMP/killed.out" 2>&1 &
+  local pid=$! applied=0
+  for _ in $(seq 1 400); do
+    if python3 "$(dirname "$0")/sim.py" check "$SIM_URL" 'ca("7").get("n") == '$ROUND 2>/dev/null; then
+      applied=1
+      break
+    fi
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  sim_post /_sim/config '{"latency_ms":0}'
+  [ $applied = 1 ] && ok "imported: Braze applied the copy's request" || bad "imported: Braze never got it"
+  sqlite3 "$TMP/data.db" "UPDATE users SET n = 0 WHERE id = 7"
+}
+COPY="$TMP/copy.db"
+sqlite3 "$STATE" ".backup '$COPY'"
+kill_copy_run
+kill_mid_run "imported"
+"$JOEY" state export --state "$COPY" >"$TMP/copy.export" 2>/dev/null &&
+  "$JOEY" state import --replace --state "$STATE" "$TMP/copy.export" 2>/dev/null &&
+  ok "imported: the copy replaced the store" || bad "imported: the import failed"
+rm -f "$COPY" "$COPY"-*
+next_run "imported" $N
+sim_check "imported: Braze has user 7's source value again" 'ca("7").get("n") == 0'
 
 # a journal that cannot be written (a read-only directory) is not needed for a run
 # that ends: the run goes on without it, with a warning
