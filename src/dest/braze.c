@@ -409,7 +409,8 @@ static void submit(struct braze *b, struct batch *bt)
 /*
  * The keys of bt to the sink before it is first sent (its journal: a request that may
  * change Braze is on record before Braze can apply it). false: the sink failed, and
- * the connector is failed with its error.
+ * the connector is failed with its error. Only the journal failed, not the store: the
+ * answers to requests in flight are still delivered (Braze may have applied them).
  */
 static bool announce(struct braze *b, struct batch *bt)
 {
@@ -418,8 +419,14 @@ static bool announce(struct braze *b, struct batch *bt)
 	for (size_t i = 0; i < bt->n; i++)
 		b->announce[i] = &bt->rows[i]->key;
 	enum jerr rc = b->sink.sending(b->sink.ctx, b->announce, bt->n, &err);
-	braze_sink_result(b, rc, &err);
 	bt->announced = !rc;
+	if (rc && !b->fatal) {
+		b->fatal = rc;
+		jerror_release(&b->fatal_err);
+		b->fatal_err = err;
+	} else {
+		jerror_release(&err);
+	}
 	return !rc;
 }
 

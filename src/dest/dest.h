@@ -117,7 +117,8 @@ struct dest_sink {
 	 * Optional: called before a request that may change the destination is sent for
 	 * the first time, with the keys of its rows (borrowed for the call), so that they
 	 * are on record before it can be applied (state_journal_add). An error stops the
-	 * connector like a failed outcome, and that request is not sent.
+	 * connector and that request is not sent; unlike a failed outcome, the answers
+	 * to requests already in flight are still given to outcomes.
 	 */
 	enum jerr (*sending)(void *ctx, const struct rkey *const *keys, size_t n, struct jerror *err);
 	void *ctx;

@@ -347,6 +347,69 @@ static void test_rows_reused(void **s)
 	braze_free(b);
 }
 
+/* The sink of test_journal_failure_keeps_answers: answers kept, a journal that fails. */
+struct failing_journal {
+	struct strbuf seen; /* the outcomes, as keep_outcomes writes them */
+	int sendings;       /* calls of sending */
+};
+
+static enum jerr failing_outcomes(void *ctx, const struct dest_outcome *o, size_t n, struct jerror *err)
+{
+	return keep_outcomes(&((struct failing_journal *)ctx)->seen, o, n, err);
+}
+
+static enum jerr failing_sending(void *ctx, const struct rkey *const *keys, size_t n, struct jerror *err)
+{
+	(void)keys;
+	(void)n;
+	((struct failing_journal *)ctx)->sendings++;
+	jerror_set(err, JERR_IO, "could not write the sent-keys journal \"x\": Operation not permitted");
+	return JERR_IO;
+}
+
+/*
+ * A request whose keys cannot go to the run's journal (state_journal_add: it can be
+ * neither written nor removed) is not sent and the connector stops, but the answer
+ * to a request already in flight is still delivered: Braze may have applied it, and
+ * the store, which did not fail, must record it. It used to be dropped like the
+ * answers after a failed commit; the run then ended "failed", not running, so no
+ * abandon made the record pending: Braze kept a change the store did not know.
+ */
+static void test_journal_failure_keeps_answers(void **s)
+{
+	struct braze *b = braze_new(false);
+	struct failing_journal fj = { STRBUF_INIT, 0 };
+	struct ratelimit rl[EP__COUNT];
+	enum dest_result ok = DEST_OK;
+	for (int i = 0; i < EP__COUNT; i++)
+		ratelimit_init(&rl[i], 3000, 3000, 0.95);
+	b->rl = rl;
+	window_init(&b->win, NULL);
+	b->sink = (struct dest_sink){ .outcomes = failing_outcomes, .sending = failing_sending, .ctx = &fj };
+	/* a: announced and sent before the journal failed, its answer still to come */
+	push(b, "a", "{\"p\":1}", "[\"age\"]");
+	struct batch *sent = b->open[EP_TRACK];
+	b->open[EP_TRACK] = NULL;
+	sent->announced = true;
+	b->inflight = 1;
+	/* b: its keys cannot be written, so it is not sent */
+	push(b, "b", "{\"p\":2}", "[\"age\"]");
+	braze_ready_push(b, b->open[EP_TRACK], false);
+	b->open[EP_TRACK] = NULL;
+	braze_send_ready(b, 1000000, 100);
+	assert_int_equal(fj.sendings, 1);
+	assert_int_equal(b->n_ready, 1);
+	assert_int_equal(b->inflight, 1);
+	assert_int_equal(b->fatal, JERR_IO);
+	/* a's answer comes: to the store */
+	b->inflight = 0;
+	braze_deliver(b, sent, &ok, NULL);
+	assert_string_equal(fj.seen.buf, "a={\"p\":1};");
+	jerror_release(&b->fatal_err);
+	strbuf_release(&fj.seen);
+	braze_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_field_keys_given),
 		cmocka_unit_test(test_send_ready_waits_for_budget),
 		cmocka_unit_test(test_send_ready_keeps_to_the_lease),
+		cmocka_unit_test(test_journal_failure_keeps_answers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
