@@ -368,7 +368,9 @@ typedef int (*state_journal_key_fn)(void *ctx, const struct rkey *key);
  * this boot (a page cache a crash emptied is not), for run_id started at started_at
  * (runs.started_at exactly: a journal that names another start is another store's
  * run of that id, e.g. of a store made again or replaced by an import). A cut last
- * entry was being written when the process died (not sent) and is skipped.
+ * entry was being written when the process died (not sent) and is skipped. The file is
+ * removed before it is read, so a run that wrote it and still lives sends nothing more
+ * (state_journal_add).
  */
 enum journal_read state_journal_read(const struct state *st, int64_t run_id, int64_t started_at,
 				     state_journal_key_fn fn, void *ctx);

@@ -50,7 +50,9 @@ static bool boot_id(char out[BOOT_ID_LEN + 1])
 
 bool state_journal_path(const struct state *st, int64_t run_id, struct strbuf *out)
 {
-	if (st->ops != &state_sqlite || !st->location || !*st->location)
+	/* a file beside a store file (not one in memory, nor an SQLite URI) */
+	if (st->ops != &state_sqlite || !st->location || !*st->location || !strcmp(st->location, ":memory:") ||
+	    !strncmp(st->location, "file:", 5))
 		return false;
 	strbuf_reset(out);
 	strbuf_addf(out, "%s-sent-%" PRId64, st->location, run_id);
@@ -159,8 +161,17 @@ enum jerr state_journal_add(struct state_journal *j, const struct rkey *const *k
 			strbuf_add(&j->buf, k->text.ptr ? k->text.ptr : "", k->text.len);
 		}
 	}
-	if (write_all(j->fd, j->buf.buf, j->buf.len))
-		return JERR_OK;
+	if (write_all(j->fd, j->buf.buf, j->buf.len)) {
+		/* taken by another run's abandon (this run's lock was taken over): send no more */
+		struct stat sb;
+		if (fstat(j->fd, &sb) == 0 && sb.st_nlink > 0)
+			return JERR_OK;
+		jerror_set(err, JERR_STATE, "this run's sent-keys journal \"%s\" was taken by another run", j->path);
+		jerror_detail(err, "another run of the destination took its lock (no heartbeat for too long) and made "
+				   "what this run sent pending");
+		jerror_hint(err, "nothing more is sent; the destination's next run sends what this one did not");
+		return JERR_STATE;
+	}
 	/* a journal that misses keys must not be trusted: without it, every record is re-sent */
 	int e = errno;
 	close(j->fd);
@@ -228,6 +239,13 @@ enum journal_read state_journal_read(const struct state *st, int64_t run_id, int
 		ret = errno == ENOENT ? JOURNAL_MISSING : JOURNAL_UNTRUSTED;
 		goto out;
 	}
+	/*
+	 * Taken before it is read: a run still alive (its lock was taken over) writes each
+	 * request's keys and then finds its journal gone, so it sends nothing it did not
+	 * write before this (state_journal_add), and all that is read below.
+	 */
+	if (unlink(path.buf) && errno != ENOENT)
+		goto out;
 	for (;;) {
 		strbuf_grow(&data, 65536);
 		ssize_t r = read(fd, data.buf + data.len, 65536);

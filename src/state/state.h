@@ -319,7 +319,8 @@ enum jerr state_runs_abandon(struct state *st, const char *dest_id, uint64_t *n,
  * without a journal: killed, its destination's next run re-sends every record.
  * state_journal_add with NULL does nothing. A journal that cannot be written is
  * removed (logged) and the run goes on without it; JERR_IO only when it can be neither
- * written nor removed (then nothing more may be sent). keys are borrowed.
+ * written nor removed, JERR_STATE when another run's state_runs_abandon took it (this
+ * run's lock was taken over): then nothing more may be sent. keys are borrowed.
  */
 struct state_journal;
 struct state_journal *state_journal_start(struct state *st, int64_t run_id);

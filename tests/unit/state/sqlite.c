@@ -328,6 +328,69 @@ static void test_memory_store(void **s)
 	jerror_release(&err);
 }
 
+/* The sent-keys journal (state/journal.c): written, read back, taken. */
+static int collect_key(void *ctx, const struct rkey *key)
+{
+	struct strbuf *sb = ctx;
+	if (key->is_int)
+		strbuf_addf(sb, "%" PRId64 ";", key->i);
+	else
+		strbuf_addf(sb, "'%.*s';", (int)key->text.len, key->text.ptr);
+	return 0;
+}
+
+static void test_sent_keys_journal(void **s)
+{
+	char *dir = tu_mkdtemp();
+	char *path = path_in(dir, "journal.db");
+	struct state *st = open_ok(path, STATE_OPEN_CREATE);
+	struct jerror err = JERROR_INIT;
+	struct strbuf keys = STRBUF_INIT, jpath = STRBUF_INIT;
+	int64_t run_id = 0, started_at;
+	char sql[96];
+	struct rkey k1 = IK(7), k2 = TK("00a");
+	const struct rkey *batch[] = { &k1, &k2 };
+
+	assert_int_equal(state_run_start(st, "d", "run", &run_id, &err), JERR_OK);
+	assert_true(state_journal_path(st, run_id, &jpath));
+	struct state_journal *j = state_journal_start(st, run_id);
+	assert_non_null(j);
+	assert_int_equal(access(jpath.buf, F_OK), 0);
+	assert_int_equal(state_journal_add(j, batch, 2, &err), JERR_OK);
+	/* read back for that run's start only (another start: another store's run of that id) */
+	snprintf(sql, sizeof(sql), "SELECT started_at FROM runs WHERE id = %" PRId64, run_id);
+	started_at = raw_int(path, sql);
+	assert_int_equal(state_journal_read(st, run_id, started_at + 1, collect_key, &keys), JOURNAL_UNTRUSTED);
+	assert_int_equal(access(jpath.buf, F_OK), -1); /* taken, even when not trusted */
+	state_journal_finish(j, true);
+
+	/* taken by another run's abandon: the run that wrote it may send nothing more */
+	j = state_journal_start(st, run_id);
+	assert_non_null(j);
+	assert_int_equal(state_journal_add(j, batch, 1, &err), JERR_OK);
+	strbuf_reset(&keys);
+	assert_int_equal(state_journal_read(st, run_id, started_at, collect_key, &keys), JOURNAL_OK);
+	assert_string_equal(keys.buf, "7;");
+	assert_int_equal(state_journal_add(j, batch + 1, 1, &err), JERR_STATE);
+	assert_non_null(strstr(err.msg.buf, "was taken by another run"));
+	state_journal_finish(j, true);
+	assert_int_equal(state_journal_read(st, run_id, started_at, collect_key, &keys), JOURNAL_MISSING);
+
+	/* a store in memory keeps none */
+	struct state *mem = open_ok(":memory:", STATE_OPEN_CREATE);
+	assert_false(state_journal_path(mem, 1, &jpath));
+	assert_null(state_journal_start(mem, 1));
+	state_close(mem);
+
+	strbuf_release(&keys);
+	strbuf_release(&jpath);
+	jerror_release(&err);
+	state_close(st);
+	free(path);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 static void test_cursor_needs_no_sort(void **s)
 {
 	char *dir = tu_mkdtemp();
@@ -659,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_v1_upgrades_to_v2),
 		cmocka_unit_test(test_not_a_state_store),
 		cmocka_unit_test(test_memory_store),
+		cmocka_unit_test(test_sent_keys_journal),
 		cmocka_unit_test(test_cursor_needs_no_sort),
 		cmocka_unit_test(test_read_only_cursor_snapshot),
 		cmocka_unit_test(test_read_only_directory),
