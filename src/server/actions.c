@@ -16,8 +16,11 @@
 #include "server/serverp.h"
 #include "source/source.h"
 
-/* One config write at a time: each validates against the directory the last one left. */
-static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * One config write at a time: each validates against the directory the last one left,
+ * and an If-Match is judged against what the last one wrote (serverp.h).
+ */
+pthread_mutex_t server_write_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Field name of the body is not what it must be (must: "a string"): false, with a 400. */
 static bool bad_field(struct reply *out, const char *name, const char *must)
@@ -220,7 +223,9 @@ void act_reload(struct req *r, struct reply *out)
 	if (!req_no_body(r, out))
 		return;
 	struct jerror err = JERROR_INIT;
+	pthread_mutex_lock(&server_write_lock); /* installs in the order of the writes */
 	enum jerr rc = server_reload(r->s, &err);
+	pthread_mutex_unlock(&server_write_lock);
 	json_t *what = json_pack("{s:b}", "ok", rc == JERR_OK);
 	auth_audit(r, "config.reload", NULL, NULL, NULL, what);
 	json_decref(what);
@@ -240,14 +245,22 @@ void act_reload(struct req *r, struct reply *out)
 
 /* ---- config writes ---- */
 
-/* The object as its file holds it, literal secrets masked (for the audit log), or NULL. */
-static json_t *read_masked(struct req *r, enum cfg_class cls, const char *id)
+/*
+ * The object as its file holds it, literal secrets masked (for the audit log), or NULL;
+ * etag (may be NULL) its version (server_etag), "" when there is none.
+ */
+static json_t *read_masked(struct req *r, enum cfg_class cls, const char *id, char *etag)
 {
 	char *text = NULL, *file = NULL;
 	struct jerror err = JERROR_INIT;
 	json_t *j = NULL;
-	if (id && !config_read_object(r->s->opts.config_dir, cls, id, &text, &file, &err))
+	if (etag)
+		etag[0] = '\0';
+	if (id && !config_read_object(r->s->opts.config_dir, cls, id, &text, &file, &err)) {
 		j = json_loads(text, 0, NULL);
+		if (etag)
+			server_etag(text, etag);
+	}
 	free(text);
 	free(file);
 	jerror_release(&err);
@@ -311,8 +324,21 @@ void act_config_write(struct req *r, struct reply *out)
 		w.object_json = text;
 	}
 
-	pthread_mutex_lock(&write_lock);
-	json_t *before = op == CFG_WRITE_CREATE ? NULL : read_masked(r, cls, w.id);
+	pthread_mutex_lock(&server_write_lock);
+	char version[SERVER_ETAG_SIZE];
+	json_t *before = op == CFG_WRITE_CREATE ? NULL : read_masked(r, cls, w.id, version);
+	/* changed by someone else since it was loaded (If-Match): nothing is written */
+	if (op != CFG_WRITE_CREATE && r->if_match) {
+		struct strbuf what = STRBUF_INIT;
+		strbuf_addf(&what, "config object \"%s/%s\"", cfg_class_dir(cls), w.id);
+		bool stale = server_if_match_fails(r, version[0] ? version : NULL, what.buf, out);
+		strbuf_release(&what);
+		if (stale) {
+			json_decref(before);
+			pthread_mutex_unlock(&server_write_lock);
+			goto out;
+		}
+	}
 	/* an app's keys stay with their host, its endpoint is Braze's, its files are in
 	 * the data directory (config/guard.h): what an account may not change. With no
 	 * stored object to compare with, the change is judged as a new app */
@@ -322,7 +348,7 @@ void act_config_write(struct req *r, struct reply *out)
 				: config_guard_app(r->s->opts.config_dir, &r->s->opts.cfg, r->s->opts.state_path, before,
 						   sent, &err))) {
 		json_decref(before);
-		pthread_mutex_unlock(&write_lock);
+		pthread_mutex_unlock(&server_write_lock);
 		reply_jerror(out, 400, &err);
 		goto out;
 	}
@@ -334,7 +360,7 @@ void act_config_write(struct req *r, struct reply *out)
 		server_install_config(r->s, cfg);
 		stored = res.stored_json ? json_loads(res.stored_json, 0, NULL) : NULL;
 		const char *oid = w.id ? w.id : json_string_value(json_object_get(stored, "id"));
-		json_t *after = op == CFG_WRITE_DELETE ? NULL : read_masked(r, cls, oid);
+		json_t *after = op == CFG_WRITE_DELETE ? NULL : read_masked(r, cls, oid, out->etag);
 		static const char *const actions[] = { [CFG_WRITE_CREATE] = "config.create",
 						       [CFG_WRITE_UPDATE] = "config.update",
 						       [CFG_WRITE_DELETE] = "config.delete" };
@@ -346,7 +372,7 @@ void act_config_write(struct req *r, struct reply *out)
 		json_decref(after);
 	}
 	json_decref(before);
-	pthread_mutex_unlock(&write_lock);
+	pthread_mutex_unlock(&server_write_lock);
 
 	if (!rc) {
 		if (op == CFG_WRITE_DELETE) {
@@ -622,7 +648,7 @@ static void batch_done(struct req *r, struct reply *out, const struct cfg_batch 
 	for (size_t i = 0; i < res->n; i++) {
 		const struct cfg_batch_done *d = &res->items[i];
 		const char *dir = cfg_class_dir(b->items[i].cls);
-		json_t *after = read_masked(r, b->items[i].cls, d->id);
+		json_t *after = read_masked(r, b->items[i].cls, d->id, NULL);
 		char key[24];
 		auth_audit(r, d->op == CFG_WRITE_CREATE ? "config.create" : "config.update", dir, d->id, befores[i], after);
 		snprintf(key, sizeof(key), "%zu", i);
@@ -663,13 +689,14 @@ void act_config_batch(struct req *r, struct reply *out)
 	b.approve_ctx = &ba;
 	befores = xcalloc(b.n, sizeof(*befores));
 
-	pthread_mutex_lock(&write_lock);
+	pthread_mutex_lock(&server_write_lock);
 	for (size_t i = 0; i < b.n; i++)
-		befores[i] = read_masked(r, items[i].cls, json_string_value(json_object_get(json_array_get(objs, i), "id")));
+		befores[i] = read_masked(r, items[i].cls, json_string_value(json_object_get(json_array_get(objs, i), "id")),
+					 NULL);
 	rc = config_write_batch(r->s->opts.config_dir, &b, &r->s->opts.cfg, &res, &err);
 	if (!rc)
 		batch_done(r, out, &b, &res, befores, &ba);
-	pthread_mutex_unlock(&write_lock);
+	pthread_mutex_unlock(&server_write_lock);
 	if (rc)
 		batch_failed(out, rc, &err, &res, &b, objs, &ba);
 out:

@@ -118,6 +118,7 @@ void api_file(struct req *r, struct reply *out)
 	if (config_file_read(r->s->opts.config_dir, r->params[0], &text, &err)) {
 		reply_jerror(out, err.code == JERR_USAGE ? 404 : 500, &err);
 	} else if (!config_file_holds_keys(r->params[0], text) || auth_allows(r, out, ROLE_ADMIN)) {
+		server_etag(text, out->etag); /* its version, for If-Match */
 		reply_json(out, 200, json_pack("{s:s,s:s}", "path", r->params[0], "text", text));
 	}
 	free(text);
@@ -134,6 +135,7 @@ void act_file_write(struct req *r, struct reply *out)
 	char *old = NULL;
 	struct jerror err = JERROR_INIT;
 	struct cfg_write_result res = { 0 };
+	bool locked = false;
 	if (!body)
 		return;
 	if (!req_check_fields(body, fields, out))
@@ -143,9 +145,22 @@ void act_file_write(struct req *r, struct reply *out)
 		reply_error(out, 400, "field \"text\" is required", NULL, "the whole new text of the file");
 		goto done;
 	}
+	/* as config writes: one at a time, and an If-Match judged against the last one */
+	pthread_mutex_lock(&server_write_lock);
+	locked = true;
 	if (config_file_read(r->s->opts.config_dir, r->params[0], &old, &err)) {
 		reply_jerror(out, err.code == JERR_USAGE ? 404 : 500, &err);
 		goto done;
+	}
+	{
+		char version[SERVER_ETAG_SIZE];
+		struct strbuf what = STRBUF_INIT;
+		server_etag(old, version);
+		strbuf_addf(&what, "config file \"%s\"", r->params[0]);
+		bool stale = server_if_match_fails(r, version, what.buf, out);
+		strbuf_release(&what);
+		if (stale)
+			goto done;
 	}
 	pthread_mutex_lock(&r->s->lock);
 	bool repair = r->s->repair;
@@ -194,9 +209,12 @@ void act_file_write(struct req *r, struct reply *out)
 		r->s->config_error = e;
 		pthread_mutex_unlock(&r->s->lock);
 	}
+	server_etag(text, out->etag); /* the file's version now */
 	reply_json(out, 200, json_pack("{s:s,s:b,s:o,s:b}", "path", r->params[0], "valid", valid, "diagnostics", diags,
 				       "repair", repair && !valid));
 done:
+	if (locked)
+		pthread_mutex_unlock(&server_write_lock);
 	cfg_write_result_release(&res);
 	free(old);
 	jerror_release(&err);

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "base/jsonutil.h"
 #include "base/log.h"
@@ -212,6 +213,30 @@ void reply_json(struct reply *out, unsigned status, json_t *j)
 	json_decref(j);
 }
 
+void server_etag(const char *text, char out[SERVER_ETAG_SIZE])
+{
+	snprintf(out, SERVER_ETAG_SIZE, "\"%016llx\"", (unsigned long long)XXH3_64bits(text, strlen(text)));
+}
+
+bool server_if_match_fails(const struct req *r, const char *current, const char *what, struct reply *out)
+{
+	const char *m = r->if_match;
+	if (!m)
+		return false;
+	while (*m == ' ')
+		m++;
+	if (current && !strcmp(m, "*"))
+		return false;
+	/* one version or a list of them; a weak one (W/"...") compares the same */
+	if (current && strstr(m, current))
+		return false;
+	struct strbuf e = STRBUF_INIT;
+	strbuf_addf(&e, "%s was %s after you loaded it", what, current ? "changed" : "deleted");
+	reply_error(out, 412, e.buf, "your change was not saved", "open it again to see the other change, then make yours again");
+	strbuf_release(&e);
+	return true;
+}
+
 void reply_error(struct reply *out, unsigned status, const char *error, const char *detail, const char *hint)
 {
 	json_t *j = json_object();
@@ -254,6 +279,8 @@ static enum MHD_Result send_reply(struct server *s, struct MHD_Connection *con, 
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"joey\"");
 	if (rep->set_cookie)
 		MHD_add_response_header(resp, "Set-Cookie", rep->set_cookie);
+	if (rep->etag[0])
+		MHD_add_response_header(resp, "ETag", rep->etag);
 	if (rep->retry_after) {
 		char ra[24];
 		snprintf(ra, sizeof(ra), "%u", rep->retry_after);
@@ -598,6 +625,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 	r.cookie = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Cookie");
 	r.csrf = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-CSRF-Token");
 	r.origin = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Origin");
+	r.if_match = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "If-Match");
 	char peer[INET6_ADDRSTRLEN] = "";
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {

@@ -252,12 +252,31 @@ struct req {
 	const char *cookie;
 	const char *csrf;      /* X-CSRF-Token */
 	const char *origin;
+	const char *if_match;  /* If-Match: the version (ETag) of a config object or file the change was made to */
 	const char *remote_addr; /* the peer's address as text, or NULL */
 	bool too_big;          /* the body went past opts.max_body */
 	/* set by auth_identify: who this is (role ROLE_NONE: nobody signed in) */
 	struct acct_principal who;
 	bool session_expired;  /* a session cookie was sent but has ended */
 };
+
+/*
+ * Versions of config objects and files (docs/api.md "Concurrent edits"): the ETag of a
+ * text is its XXH3-64 in hex, quoted. GET /config/{class}/{id} and GET /files/{path}
+ * send it; a PUT or DELETE with If-Match is refused with 412 when the text changed
+ * since, decided under server_write_lock, which every config write of the API holds
+ * (and reload: installs stay in order).
+ */
+#define SERVER_ETAG_SIZE 24
+void server_etag(const char *text, char out[SERVER_ETAG_SIZE]);
+/*
+ * Under server_write_lock: does the request's If-Match (if any) fail against current
+ * (the version now, server_etag; NULL: there is none)? Then a 412 naming what
+ * ("config object \"destinations/x\"") is in out and true is returned.
+ */
+struct reply;
+bool server_if_match_fails(const struct req *r, const char *current, const char *what, struct reply *out);
+extern pthread_mutex_t server_write_lock;
 
 struct reply {
 	unsigned status;
@@ -267,6 +286,7 @@ struct reply {
 	const char *allow;        /* static, for 405 */
 	char *set_cookie;         /* owned: a Set-Cookie header, or NULL */
 	unsigned retry_after;     /* seconds, for 429; 0: none */
+	char etag[SERVER_ETAG_SIZE]; /* an ETag header (server_etag), or "" */
 };
 
 /* The value of query parameter name, or NULL. */

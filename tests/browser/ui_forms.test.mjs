@@ -11,7 +11,9 @@
 //   - the Records page opens when the model last looked at in the tab no longer exists;
 //   - a property saved unchanged keeps its filter values as written ("007" stays text);
 // and a Braze field a destination's form sets to "not sent" is not mapped again when
-// the "only properties whose type fits" filter is switched.
+// the "only properties whose type fits" filter is switched; and of two tabs editing one
+// source, the later save, made to the version it loaded, is refused with a notice
+// (If-Match, 412) instead of overwriting the other's change.
 //
 // The project: the demo config with its SQLite file at the project root (outside the
 // data directory data/), plus a model "people" read from data/people.db (inside it)
@@ -245,6 +247,36 @@ async function main_() {
     const d = await configObject('destinations', 'braze_sync');
     eq(d.mapping.first_name, undefined, 'first_name in the saved mapping');
     eq(d.mapping.last_name, 'last_name', 'last_name in the saved mapping');
+  });
+
+  await step('two tabs edit one source: the later save, made to the older version, is refused and says why', async () => {
+    const other = await browser.newPage();
+    other.on('pageerror', (e) => pageErrors.push(String(e && e.stack ? e.stack : e)));
+    try {
+      await page.goto(`${BASE}/#/data/users/sources/users_table`);
+      await h1('Source: Users table (renamed)');
+      await other.goto(`${BASE}/#/data/users/sources/users_table`);
+      await inPage.h1(other, 'Source: Users table (renamed)');
+      await page.getByLabel('Name', { exact: true }).fill('Renamed in the first tab');
+      await saveForm('Save source');
+      await other.getByLabel('Name', { exact: true }).fill('Renamed in the second tab');
+      await other.locator('main').getByRole('button', { name: 'Save source' }).click();
+      const notice = other.locator('main #diagnostics');
+      await notice.waitFor();
+      const said = (await notice.innerText()).replace(/\s+/g, ' ');
+      assert(/changed after you loaded it/.test(said) && /open it again/i.test(said), `the second tab's notice: ${said}`);
+      eq((await configObject('sources', 'users_table')).name, 'Renamed in the first tab', 'the name after the refused save');
+      // opened again, the second tab saves on top of the first tab's change
+      await other.goto(`${BASE}/#/data`);
+      await other.goto(`${BASE}/#/data/users/sources/users_table`);
+      await inPage.h1(other, 'Source: Renamed in the first tab');
+      await other.getByLabel('Name', { exact: true }).fill('Users table (renamed)');
+      await other.locator('main').getByRole('button', { name: 'Save source' }).click();
+      await inPage.h1(other, 'Data');
+      eq((await configObject('sources', 'users_table')).name, 'Users table (renamed)', 'the name after saving again');
+    } finally {
+      await other.close();
+    }
   });
 
   await step('no script error in the page', async () => {

@@ -49,9 +49,21 @@ export function roleNotice(role, what) {
 }
 
 // opts.auth: a sign-in route, whose 401 is an answer for its form (not "signed out").
+// The versions (ETags) of the config objects and files this page loaded: a save or a
+// delete sends the one it was made to (If-Match), so that a change somebody else saved
+// meanwhile is not overwritten: the server answers 412 and nothing is written
+// (docs/api.md "Concurrent edits").
+const versions = new Map();
+function versioned(path) {
+  const p = path.split('?')[0];
+  return /^\/(config\/[a-z]+\/[^/]+|files\/[^/]+)$/.test(p) ? p : null;
+}
+
 export async function api(method, path, body, opts = {}) {
   const headers = { Accept: 'application/json' };
   if (method !== 'GET' && session.csrf) headers['X-CSRF-Token'] = session.csrf;
+  const vkey = versioned(path);
+  if (vkey && (method === 'PUT' || method === 'DELETE') && versions.has(vkey)) headers['If-Match'] = versions.get(vkey);
   const init = { method, headers, cache: 'no-store', credentials: 'same-origin' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -83,6 +95,11 @@ export async function api(method, path, body, opts = {}) {
     }
   }
   if (res.status === 403 && !opts.auth && data && data.error === 'not allowed for your role') resyncSession(); // the role may have changed
+  if (vkey && res.ok) {
+    const etag = res.headers.get('ETag');
+    if (method === 'DELETE') versions.delete(vkey);
+    else if (etag) versions.set(vkey, etag);
+  }
   if (!res.ok) {
     const err = new ApiError(res.status, data);
     const ra = Number(res.headers.get('Retry-After'));
