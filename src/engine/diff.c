@@ -180,35 +180,17 @@ static enum jerr emit_gone(struct dest_pass *dp, const struct state_row *row, co
 	 * no longer pending and without the groups, so a record back in scope is created
 	 * in full again.
 	 */
-	if (state_row_placeholder(row)) {
+	bool placeholder = state_row_placeholder(row);
+	if (placeholder) {
 		if (row->pending && dp->dest->sync_mode == SYNC_SYNC) {
 			it.action = DIFF_DELETE;
 			return v->item(v->ctx, &it, err);
 		}
 		if (!row->pending || !row->payload.len || !payload_has_groups(row->payload))
 			return JERR_OK;
-		if (rec) {
-			struct strbuf cur = STRBUF_INIT;
-			payload_build(&dp->spec, rec, &cur);
-			rc = released_payload((struct slice){ cur.buf, cur.len }, buf, err);
-			strbuf_release(&cur);
-		} else {
-			rc = released_payload(row->payload, buf, err);
-		}
-		if (rc)
-			return rc;
-		memset(hash, 0, sizeof(hash));
-		it.action = DIFF_UNSUBSCRIBE;
-		it.new_payload = (struct slice){ buf->buf, buf->len };
-		it.new_hash = hash;
-		it.in_scope = false;
-		it.update_only = true;
-		return v->item(v->ctx, &it, err);
-	}
-	/* already released */
-	if (!row->in_scope)
-		return JERR_OK;
-	if (dp->dest->sync_mode == SYNC_SYNC) {
+	} else if (!row->in_scope) {
+		return JERR_OK; /* already released */
+	} else if (dp->dest->sync_mode == SYNC_SYNC) {
 		it.action = DIFF_DELETE;
 		return v->item(v->ctx, &it, err);
 	}
@@ -222,11 +204,15 @@ static enum jerr emit_gone(struct dest_pass *dp, const struct state_row *row, co
 	}
 	if (rc)
 		return rc;
-	state_hash(buf->buf, buf->len, hash);
+	if (placeholder)
+		memset(hash, 0, sizeof(hash)); /* it stays one */
+	else
+		state_hash(buf->buf, buf->len, hash);
 	it.action = DIFF_UNSUBSCRIBE;
 	it.new_payload = (struct slice){ buf->buf, buf->len };
 	it.new_hash = hash;
 	it.in_scope = false;
+	it.update_only = placeholder;
 	return v->item(v->ctx, &it, err);
 }
 
