@@ -27,7 +27,9 @@
  * converts native values; the server converts other column charsets to utf8mb4) into a
  * per-column buffer reused across rows, grown on MYSQL_DATA_TRUNCATED and re-read with
  * mysql_stmt_fetch_column, up to MY_MAX_VALUE. The session is pinned at connect:
- * time_zone UTC, group_concat_max_len raised (it caps JSON_ARRAYAGG), and read-only
+ * time_zone UTC, group_concat_max_len raised (it caps JSON_ARRAYAGG), sql_select_limit
+ * at its largest (a server's global value, or one set by init_connect, would end every
+ * result early without an error, and the rows not read would be deleted), and read-only
  * (SET SESSION TRANSACTION READ ONLY, again before every statement with the user's
  * query text), so a query source calling NEXTVAL() or a function that writes fails.
  * Every wait on the server is watched (source.h): the app's statementTimeout limits
@@ -221,8 +223,10 @@ static enum jerr my_connect(const struct cfg_app *app, const char *config_dir, v
 		c->my = mysql_init(NULL);
 		mysql_options(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 		mysql_options(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+		/* sql_select_limit: its largest value (the design note) */
 		mysql_options(c->my, MYSQL_INIT_COMMAND,
-			      "SET time_zone = '+00:00', group_concat_max_len = 1073741824");
+			      "SET time_zone = '+00:00', group_concat_max_len = 1073741824, "
+			      "sql_select_limit = 18446744073709551615");
 		mysql_options(c->my, MYSQL_INIT_COMMAND, "SET SESSION TRANSACTION READ ONLY");
 		if (mysql_real_connect(c->my, tcp_host(c->host), source_option_text(app, "user"), source_option_text(app, "password"),
 				       c->database, c->port, NULL, 0))
