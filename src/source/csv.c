@@ -337,6 +337,13 @@ out:
 	return rc;
 }
 
+/* Whether a file was written between two fstat()s of it. */
+static bool file_changed(const struct stat *a, const struct stat *b)
+{
+	return a->st_size != b->st_size || a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+	       a->st_mtim.tv_nsec != b->st_mtim.tv_nsec;
+}
+
 static enum jerr load_file(struct loader *ld, const char *file, bool first, struct jerror *err)
 {
 	struct csv_reader *r = &ld->rd;
@@ -348,6 +355,14 @@ static enum jerr load_file(struct loader *ld, const char *file, bool first, stru
 		rc = jerror_set(err, JERR_SOURCE, "app \"%s\": cannot open CSV file \"%s\"",
 				ld->c->app->id, file);
 		jerror_detail(err, "%s", strerror(errno));
+		return rc;
+	}
+	/* what the file is now, to tell at the end that nobody wrote it meanwhile */
+	struct stat before, after;
+	if (fstat(fileno(fp), &before) != 0) {
+		rc = jerror_set(err, JERR_SOURCE, "%s: cannot read the CSV file", file);
+		jerror_detail(err, "%s", strerror(errno));
+		fclose(fp);
 		return rc;
 	}
 	csv_reader_set_file(r, fp);
@@ -383,6 +398,18 @@ static enum jerr load_file(struct loader *ld, const char *file, bool first, stru
 		}
 		sqlite3_reset(ld->ins);
 		ld->c->rows++;
+	}
+	/*
+	 * A file written while it was read (rewritten in place, still being exported) may
+	 * have ended early at a line end, with nothing wrong in what was read: the rows
+	 * after that point would be taken for deleted.
+	 */
+	if (!rc && (fstat(fileno(fp), &after) != 0 || file_changed(&before, &after))) {
+		rc = jerror_set(err, JERR_SOURCE, "%s: the CSV file changed while it was read", file);
+		jerror_detail(err, "app \"%s\": %lld bytes when opened, %lld at the end, modified since",
+			      ld->c->app->id, (long long)before.st_size, (long long)after.st_size);
+		jerror_hint(err, "write the file under another name and rename it into place when it is "
+				 "complete; the next run reads it again");
 	}
 	fclose(fp);
 	strbuf_release(&why);
@@ -420,7 +447,22 @@ static enum jerr list_files(const struct cfg_app *app, const char *path, bool is
 		struct strbuf p = STRBUF_INIT;
 		struct stat st;
 		strbuf_addf(&p, "%s/%s", path, de->d_name);
-		if (stat(p.buf, &st) == 0 && S_ISREG(st.st_mode)) {
+		/* a *.csv that cannot be looked at (a symlink whose target is gone) holds
+		 * records joey cannot read: unknown, not deleted */
+		if (stat(p.buf, &st) != 0) {
+			jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read CSV file \"%s\"", app->id, p.buf);
+			jerror_detail(err, "%s", strerror(errno));
+			jerror_hint(err, "make the file readable, or move it out of the directory");
+			strbuf_release(&p);
+			closedir(d);
+			for (size_t i = 0; i < *n; i++)
+				free((*files)[i]);
+			free(*files);
+			*files = NULL;
+			*n = 0;
+			return JERR_SOURCE;
+		}
+		if (S_ISREG(st.st_mode)) {
 			ALLOC_GROW(*files, *n + 1, alloc);
 			(*files)[(*n)++] = strbuf_detach(&p, NULL);
 		} else {
