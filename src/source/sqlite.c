@@ -293,6 +293,23 @@ static int relation_columns(sqlite3 *db, const char *relation, char ***names, si
 	return SQLITE_OK;
 }
 
+/* Whether the last call on db failed because another connection holds a lock (busy_timeout passed). */
+static bool sq_locked(sqlite3 *db)
+{
+	int e = sqlite3_errcode(db) & 0xff;
+	return e == SQLITE_BUSY || e == SQLITE_LOCKED;
+}
+
+/* The error of a statement that could not start for a lock: not a missing table. */
+static enum jerr sq_locked_error(const struct sq_conn *c, const struct cfg_source *src, struct jerror *err)
+{
+	jerror_set(err, JERR_SOURCE, "source \"%s\": the database is locked", sql_source_id(src));
+	jerror_detail(err, "app \"%s\", database \"%s\": %s", c->app->id, c->path, sqlite3_errmsg(c->db));
+	jerror_hint(err, "another process held a write lock for more than 5 s; run again when it is "
+			 "done (in WAL mode, PRAGMA journal_mode=WAL, readers do not wait for a writer)");
+	return JERR_SOURCE;
+}
+
 static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerror *err)
 {
 	struct sq_conn *c = conn;
@@ -306,7 +323,12 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 	sql_plan_init(&p);
 	if (!src->is_query && src->table) {
 		strbuf_add_sql_ident(&rel, src->table);
-		if (relation_columns(c->db, rel.buf, &names, &n) != SQLITE_OK) {
+		int e = relation_columns(c->db, rel.buf, &names, &n);
+		if (e != SQLITE_OK && sq_locked(c->db)) {
+			rc = sq_locked_error(c, src, err);
+			goto out;
+		}
+		if (e != SQLITE_OK) {
 			char **tables = NULL;
 			size_t nt = 0;
 			rc = sql_check_no_table(src, err);
@@ -334,7 +356,12 @@ static enum jerr sq_check(void *conn, const struct cfg_source *src, struct jerro
 		strbuf_addch(&rel, '(');
 		sql_add_query_text(&rel, src->query);
 		strbuf_addch(&rel, ')');
-		if (relation_columns(c->db, rel.buf, &names, &n) != SQLITE_OK) {
+		int e = relation_columns(c->db, rel.buf, &names, &n);
+		if (e != SQLITE_OK && sq_locked(c->db)) {
+			rc = sq_locked_error(c, src, err);
+			goto out;
+		}
+		if (e != SQLITE_OK) {
 			rc = sql_check_bad_query(src, err);
 			jerror_detail(err, "%s", sqlite3_errmsg(c->db));
 			goto out;
@@ -538,7 +565,7 @@ static enum jerr sq_open_cursor(void *conn, const struct cfg_source *src,
 		/* name the missing table/column if that is the cause */
 		struct strbuf msg = STRBUF_INIT;
 		strbuf_addstr(&msg, sqlite3_errmsg(c->db));
-		rc = sq_check(c, src, err);
+		rc = sq_locked(c->db) ? sq_locked_error(c, src, err) : sq_check(c, src, err);
 		if (!rc) {
 			rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed to prepare",
 					sql_source_id(src));

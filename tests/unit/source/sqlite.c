@@ -386,6 +386,32 @@ static void test_check_missing_table_and_column(void **s)
 	assert_int_equal(source_sqlite.check(F.conn, src, &err), JERR_OK);
 }
 
+/*
+ * A database another process holds a write lock on (past the 5 s busy timeout) is
+ * locked, not missing its table: the error said 'table "users" does not exist' with
+ * "the database's tables are: (none)" before.
+ */
+static void test_locked_database(void **s)
+{
+	struct jerror err = JERROR_INIT;
+	struct source_cursor *cur = NULL;
+	sqlite3 *w;
+	struct cfg_source *src =
+		source("users_src", "users", "id", true, PROP_INTEGER, 1, prop("email", PROP_EMAIL, "email", AGG_EXACT, NULL));
+
+	assert_int_equal(sqlite3_open(F.dbfile, &w), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(w, "BEGIN EXCLUSIVE; DELETE FROM users", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, NULL, &cur, &err), JERR_SOURCE);
+	assert_null(cur);
+	assert_string_equal(err.msg.buf, "source \"users_src\": the database is locked");
+	assert_non_null(strstr(err.detail.buf, "database is locked"));
+	jerror_release(&err);
+	sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(w);
+	assert_int_equal(source_sqlite.open_cursor(F.conn, src, NULL, &cur, &err), JERR_OK);
+	source_cursor_close(cur);
+}
+
 static void test_sql_injection_is_quoted_and_bound(void **s)
 {
 	struct jerror err = JERROR_INIT;
@@ -969,6 +995,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate_key_and_null_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order_protection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_missing_table_and_column, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locked_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sql_injection_is_quoted_and_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
