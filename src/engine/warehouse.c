@@ -571,7 +571,7 @@ enum jerr warehouse_next_chunk(struct warehouse *w, const struct wh_candidate **
 			break;
 		}
 		ExecStatusType s = PQresultStatus(res);
-		if (s == PGRES_TUPLES_OK) {
+		if (s == PGRES_TUPLES_OK && !PQntuples(res)) { /* the end of the rows */
 			PQclear(res);
 			continue;
 		}

@@ -160,6 +160,16 @@ static enum jerr fetch(struct pg_cursor *cur, bool *got, struct jerror *err)
 			*got = true;
 			return JERR_OK;
 		case PGRES_TUPLES_OK:
+			if (PQntuples(res) > 0) {
+				/* rows not in single-row mode (it could not be set): never dropped
+				 * as if the result had ended, which would delete their records */
+				jerror_set(err, JERR_SOURCE, "source \"%s\": the rows came all at once, not one by one",
+					   sql_source_id(cur->rs.src));
+				jerror_detail(err, "%d rows in one result: single-row mode was not set", PQntuples(res));
+				jerror_hint(err, "run again; nothing was changed for these records");
+				PQclear(res);
+				return pgsrc_drain(cur, JERR_SOURCE, err);
+			}
 			PQclear(res); /* end of rows; NULL follows */
 			continue;
 		default: {
