@@ -440,7 +440,10 @@ static enum jerr list_files(const struct cfg_app *app, const char *path, bool is
 		return JERR_SOURCE;
 	}
 	struct dirent *de;
-	while ((de = readdir(d))) {
+	for (;;) {
+		errno = 0;
+		if (!(de = readdir(d)))
+			break;
 		size_t nl = strlen(de->d_name);
 		if (de->d_name[0] == '.' || nl <= 4 || strcasecmp(de->d_name + nl - 4, ".csv"))
 			continue;
@@ -454,13 +457,7 @@ static enum jerr list_files(const struct cfg_app *app, const char *path, bool is
 			jerror_detail(err, "%s", strerror(errno));
 			jerror_hint(err, "make the file readable, or move it out of the directory");
 			strbuf_release(&p);
-			closedir(d);
-			for (size_t i = 0; i < *n; i++)
-				free((*files)[i]);
-			free(*files);
-			*files = NULL;
-			*n = 0;
-			return JERR_SOURCE;
+			goto fail;
 		}
 		if (S_ISREG(st.st_mode)) {
 			ALLOC_GROW(*files, *n + 1, alloc);
@@ -468,6 +465,12 @@ static enum jerr list_files(const struct cfg_app *app, const char *path, bool is
 		} else {
 			strbuf_release(&p);
 		}
+	}
+	/* the listing ended on an error, not at its end: files may be missing from it */
+	if (errno) {
+		jerror_set(err, JERR_SOURCE, "app \"%s\": cannot read directory \"%s\"", app->id, path);
+		jerror_detail(err, "%s (the listing stopped)", strerror(errno));
+		goto fail;
 	}
 	closedir(d);
 	if (!*n) {
@@ -478,6 +481,14 @@ static enum jerr list_files(const struct cfg_app *app, const char *path, bool is
 	}
 	qsort(*files, *n, sizeof(**files), cmp_str);
 	return JERR_OK;
+fail:
+	closedir(d);
+	for (size_t i = 0; i < *n; i++)
+		free((*files)[i]);
+	free(*files);
+	*files = NULL;
+	*n = 0;
+	return JERR_SOURCE;
 }
 
 /* "users" for ".../users.csv" or ".../users/". */
