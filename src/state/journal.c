@@ -1,14 +1,17 @@
 /*
  * journal.c: the sent-keys journal of a run (state.h "The sent-keys journal"). Before
  * a request that changes Braze is sent, the keys of its rows are appended to a file
- * beside the SQLite store with one plain write(): no fsync, as a write() is in the
+ * (beside an SQLite store; for a PostgreSQL store in this host's $XDG_STATE_HOME/joey
+ * or ~/.local/state/joey) with one plain write(): no fsync, as a write() is in the
  * page cache once it returns and survives the process's kill -9; a machine that
  * crashed or rebooted is told by the boot id in the header, and its journals are not
- * trusted. When a run is found abandoned (sqlite/runs.c, sq_runs_abandon), the
- * records its journal names are the only ones it may have sent: only they are made
- * pending, instead of every record of the destination.
+ * trusted. When a run is found abandoned (sqlite/runs.c sq_runs_abandon, pg/runs.c
+ * pg_runs_abandon), the records its journal names are the only ones it may have sent:
+ * only they are made pending, instead of every record of the destination. A run
+ * abandoned on another host than the one it ran on has no journal there: every record.
  *
- * File: <store>-sent-<run id>, mode 0600. Header (text):
+ * File: <store>-sent-<run id>, or pg-<XXH3-64 of the store's URL without its password,
+ * hex>-sent-<run id> in the directory (made 0700), mode 0600. Header (text):
  *   "joey sent keys 1\n" "boot <boot id>\n" "run <run id>\n" "at <the run's started_at>\n"
  * then one entry per key: 'i' and 8 bytes (int64, little-endian), or 't', 4 bytes of
  * length (little-endian) and the bytes. A run that ends removes its journal after
@@ -23,6 +26,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <xxhash.h>
 
 #include "base/log.h"
 #include "base/xalloc.h"
@@ -48,15 +53,61 @@ static bool boot_id(char out[BOOT_ID_LEN + 1])
 	return ok;
 }
 
+/*
+ * Where a PostgreSQL store's journals are on this host: $XDG_STATE_HOME/joey, else
+ * ~/.local/state/joey (appended to out); false without either.
+ */
+static bool pg_journal_dir(struct strbuf *out)
+{
+	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	if (x && *x == '/')
+		strbuf_addf(out, "%s/joey", x);
+	else if (home && *home == '/')
+		strbuf_addf(out, "%s/.local/state/joey", home);
+	else
+		return false;
+	return true;
+}
+
 bool state_journal_path(const struct state *st, int64_t run_id, struct strbuf *out)
 {
+	strbuf_reset(out);
+	if (st->ops == &state_pg) {
+		/* this host's directory; the store named by its URL without the password */
+		if (!st->path || !pg_journal_dir(out))
+			return false;
+		strbuf_addf(out, "/pg-%016llx-sent-%" PRId64, (unsigned long long)XXH3_64bits(st->path, strlen(st->path)),
+			    run_id);
+		return true;
+	}
 	/* a file beside a store file (not one in memory, nor an SQLite URI) */
 	if (st->ops != &state_sqlite || !st->location || !*st->location || !strcmp(st->location, ":memory:") ||
 	    !strncmp(st->location, "file:", 5))
 		return false;
-	strbuf_reset(out);
 	strbuf_addf(out, "%s-sent-%" PRId64, st->location, run_id);
 	return true;
+}
+
+/* mkdir -p of the directory of path, each part 0700 when made; false on failure (errno). */
+static bool make_parents(const char *path)
+{
+	char *p = xstrdup(path), *slash = strrchr(p, '/');
+	bool ok = true;
+	if (slash && slash != p) {
+		*slash = '\0';
+		for (char *q = p + 1; ok; q++) {
+			if (*q != '/' && *q)
+				continue;
+			char c = *q;
+			*q = '\0';
+			ok = mkdir(p, 0700) == 0 || errno == EEXIST;
+			*q = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return ok;
 }
 
 static bool write_all(int fd, const char *p, size_t n)
@@ -108,6 +159,13 @@ struct state_journal *state_journal_start(struct state *st, int64_t run_id)
 			 "destination's next run re-sends every record", path.buf,
 			 err.msg.len ? err.msg.buf : "the run is not in the store");
 		jerror_release(&err);
+		strbuf_release(&path);
+		return NULL;
+	}
+	/* a PostgreSQL store's are in a directory of this host's that may not be there yet */
+	if (st->ops == &state_pg && !make_parents(path.buf)) {
+		log_warn("could not make the directory of the sent-keys journal \"%s\": %s; if this run is killed, "
+			 "its destination's next run re-sends every record", path.buf, strerror(errno));
 		strbuf_release(&path);
 		return NULL;
 	}

@@ -301,21 +301,22 @@ enum jerr state_run_finish(struct state *st, int64_t run_id, enum run_status sta
  * removed), so the stored payload is no longer known to be what Braze has; the next run
  * that reads the record re-sends it in full. A record the run itself confirmed is what
  * Braze has (a run sends a record once). On failure the runs may still say running.
- * An SQLite store narrows "every record" to the keys in each run's sent-keys journal
- * (below) when every one of them has a journal it can trust; their journals are then
+ * It narrows "every record" to the keys in each run's sent-keys journal (below) when
+ * every one of them has a journal it can trust on this host; their journals are then
  * removed.
  */
 enum jerr state_runs_abandon(struct state *st, const char *dest_id, uint64_t *n,
 			     struct jerror *err) JOEY_WUR;
 /*
- * The sent-keys journal of a run (state/journal.c; SQLite stores only, a file beside
- * the store): the keys of every request that may change Braze, written before it is
- * sent, so that state_runs_abandon makes pending only what a killed run may have sent.
+ * The sent-keys journal of a run (state/journal.c: a file beside an SQLite store, or in
+ * this host's $XDG_STATE_HOME/joey for a PostgreSQL one): the keys of every request that
+ * may change Braze, written before it is sent, so that state_runs_abandon makes pending
+ * only what a killed run may have sent.
  *   j = state_journal_start(st, run_id);          -- after state_run_start; NULL: none
  *   state_journal_add(j, keys, n, &err);          -- before each such request is sent
  *   state_journal_finish(j, remove);              -- remove once state_run_finish
  *                                                    recorded the run's end
- * NULL (a PostgreSQL store, a directory that cannot be written, no boot id) is a run
+ * NULL (a store in memory, a directory that cannot be written, no HOME, no boot id) is a run
  * without a journal: killed, its destination's next run re-sends every record.
  * state_journal_add with NULL does nothing. A journal that cannot be written is
  * removed (logged) and the run goes on without it; JERR_IO only when it can be neither

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # run_killed_journal.sh: after a kill -9, the next run re-sends only what the killed run
 # may have sent. Before each request that may change Braze, joey writes its keys to the
-# run's sent-keys journal beside the SQLite store (<store>-sent-<run id>); the next run
+# run's sent-keys journal (beside an SQLite store, <store>-sent-<run id>; for a
+# PostgreSQL store in $XDG_STATE_HOME/joey, pg-<store>-sent-<run id>); the next run
 # makes only those records pending (state_runs_abandon), not every record of the
 # destination. When the journal cannot be trusted (missing, written on another boot,
-# for another start of the run, not a journal) it falls back to every record, as before. SQLite stores only
-# (PostgreSQL stores keep no journal: state_pg_run_killed_answer.sh).
+# for another start of the run, not a journal) it falls back to every record, as before.
+# Runs on SQLite and, with E2E_STATE=postgres (state_pg_run_killed_journal.sh), on
+# PostgreSQL (there without the import case, which copies the SQLite file).
 set -e
 source "$(dirname "$0")/lib.bash"
-[ "$STATE_BACKEND" = sqlite ] || { echo "skipped: SQLite stores only"; echo "0 passed, 0 failed"; exit 0; }
+export XDG_STATE_HOME="$TMP/xdg"
+journals() { # the journals there are now, one per line
+  if [ "$STATE_BACKEND" = postgres ]; then ls "$XDG_STATE_HOME"/joey/pg-*-sent-* 2>/dev/null || true
+  else ls "$STATE"-sent-* 2>/dev/null || true; fi
+}
 sim_start
 N=300
 users_db "$TMP/data.db" $N n
@@ -40,8 +46,8 @@ kill_mid_run() {
   wait "$pid" 2>/dev/null || true
   sim_post /_sim/config '{"latency_ms":0}'
   [ $applied = 1 ] && ok "$1: Braze applied the request before the kill" || bad "$1: Braze never got it"
-  JOURNAL=$(ls "$STATE"-sent-* 2>/dev/null | head -1)
-  [ -n "$JOURNAL" ] && ok "$1: the killed run left its journal" || bad "$1: no journal beside the store"
+  JOURNAL=$(journals | head -1)
+  [ -n "$JOURNAL" ] && ok "$1: the killed run left its journal" || bad "$1: no journal"
   # back as confirmed: only the journal says the killed run touched them
   sqlite3 "$TMP/data.db" "UPDATE users SET n = 0 WHERE id IN (2, 250)"
 }
@@ -53,7 +59,7 @@ next_run() {
     && ok "$1: $2 records re-sent in full, the others unchanged" || bad "$1: counts $OUT"
   local n; n=$(sqlite3 "$TMP/data.db" "SELECT n FROM users WHERE id = 2")
   sim_check "$1: Braze has the source's values again" 'ca("2").get("n") == '$n' and ca("250").get("n") == '$n
-  [ -z "$(ls "$STATE"-sent-* 2>/dev/null)" ] && ok "$1: no journal left" || bad "$1: journals left: $(ls "$STATE"-sent-*)"
+  [ -z "$(journals)" ] && ok "$1: no journal left" || bad "$1: journals left: $(journals)"
   run run $J --json; expect_rc 0 "$1: then a run with nothing to do"
   python3 -c 'import json,sys; c=json.loads(sys.argv[1])["destinations"][0]["counts"]; assert c["unchanged"]=='$N', c' "$OUT" \
     && ok "$1: then every record unchanged" || bad "$1: then counts $OUT"
@@ -111,23 +117,27 @@ kill_copy_run() {
   [ $applied = 1 ] && ok "imported: Braze applied the copy's request" || bad "imported: Braze never got it"
   sqlite3 "$TMP/data.db" "UPDATE users SET n = 0 WHERE id = 7"
 }
-COPY="$TMP/copy.db"
-sqlite3 "$STATE" ".backup '$COPY'"
-kill_copy_run
-kill_mid_run "imported"
-"$JOEY" state export --state "$COPY" >"$TMP/copy.export" 2>/dev/null &&
-  "$JOEY" state import --replace --state "$STATE" "$TMP/copy.export" 2>/dev/null &&
-  ok "imported: the copy replaced the store" || bad "imported: the import failed"
-rm -f "$COPY" "$COPY"-*
-next_run "imported" $N
-sim_check "imported: Braze has user 7's source value again" 'ca("7").get("n") == 0'
+if [ "$STATE_BACKEND" = sqlite ]; then
+  COPY="$TMP/copy.db"
+  sqlite3 "$STATE" ".backup '$COPY'"
+  kill_copy_run
+  kill_mid_run "imported"
+  "$JOEY" state export --state "$COPY" >"$TMP/copy.export" 2>/dev/null &&
+    "$JOEY" state import --replace --state "$STATE" "$TMP/copy.export" 2>/dev/null &&
+    ok "imported: the copy replaced the store" || bad "imported: the import failed"
+  rm -f "$COPY" "$COPY"-*
+  next_run "imported" $N
+  sim_check "imported: Braze has user 7's source value again" 'ca("7").get("n") == 0'
+fi
 
 # a journal that cannot be written (a read-only directory) is not needed for a run
 # that ends: the run goes on without it, with a warning
-chmod a-w "$TMP/.joey"
+JDIR="$TMP/.joey"
+[ "$STATE_BACKEND" = postgres ] && JDIR="$XDG_STATE_HOME/joey"
+chmod a-w "$JDIR"
 sqlite3 "$TMP/data.db" "UPDATE users SET n = n + 100 WHERE id = 7"
 run run $J --json
-chmod u+w "$TMP/.joey"
+chmod u+w "$JDIR"
 if [ "$(id -u)" = 0 ]; then
   ok "read-only directory: skipped as root (root writes anyway)"
 else

@@ -71,6 +71,13 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 			     " unchanged = $6, failed = $7, skipped = $8, requests = $9, retries = $10,"
 			     " throttled = $11, data_points = $12 WHERE id = $1 AND status = 'running'", 12 },
 	[S_RUNS_RUNNING] = { "SELECT DISTINCT dest_id FROM runs WHERE status = 'running'", 0 },
+	/* the runs state_runs_abandon finds, and their starts (their sent-keys journals) */
+	[S_RUNS_RUNNING_OF] = { "SELECT id, started_at FROM runs WHERE dest_id = $1 AND status = 'running'"
+				" AND kind = 'run' ORDER BY id", 1 },
+	/* S_RECORDS_ABANDON for one key of a journal: confirmed before $6 (the first run's start) */
+	[S_RECORD_ABANDON_KEY] = { "UPDATE records SET pending = true, last_error = '" STATE_ABANDONED_SEND_ERROR "',"
+				   " updated_at = $2 WHERE dest_id = $1 AND key_kind = $3 AND key_int = $4"
+				   " AND key_text = $5 AND NOT pending AND confirmed_at < $6", 6 },
 	[S_LEDGER_ADD] = { "INSERT INTO ledger (run_id, dest_id, key_kind, key_int, key_text, error,"
 			   " attempts, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8 },
 	[S_LOCK_GET] = { "SELECT holder, host, pid, token, acquired_at, heartbeat_at"
