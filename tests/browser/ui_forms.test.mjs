@@ -13,7 +13,8 @@
 // and a Braze field a destination's form sets to "not sent" is not mapped again when
 // the "only properties whose type fits" filter is switched; and of two tabs editing one
 // source, the later save, made to the version it loaded, is refused with a notice
-// (If-Match, 412) instead of overwriting the other's change.
+// (If-Match, 412) instead of overwriting the other's change; in the file editor too, whose
+// notice says so (it said the change would break the configuration).
 //
 // The project: the demo config with its SQLite file at the project root (outside the
 // data directory data/), plus a model "people" read from data/people.db (inside it)
@@ -276,6 +277,34 @@ async function main_() {
       eq((await configObject('sources', 'users_table')).name, 'Users table (renamed)', 'the name after saving again');
     } finally {
       await other.close();
+    }
+  });
+
+  await step('two tabs edit one file in the file editor: the later save is refused and says why, not that it breaks the config', async () => {
+    const other = await browser.newPage();
+    other.on('pageerror', (e) => pageErrors.push(String(e && e.stack ? e.stack : e)));
+    const at = `${BASE}/#/repair?file=${encodeURIComponent('groups/high_value.json')}`;
+    const before = (await configObject('groups', 'high_value')).name;
+    try {
+      await page.goto(at);
+      await page.locator('#repair-text').waitFor();
+      await other.goto(at);
+      await other.locator('#repair-text').waitFor();
+      const text = await page.locator('#repair-text').inputValue();
+      await page.locator('#repair-text').fill(text.replace(JSON.stringify(before), JSON.stringify('Named in the first tab')));
+      await page.locator('#repair-save').click();
+      await page.locator('#repair-result .notice.ok').waitFor();
+      await other.locator('#repair-text').fill(text.replace(JSON.stringify(before), JSON.stringify('Named in the second tab')));
+      await other.locator('#repair-save').click();
+      const notice = other.locator('#repair-result .notice.error');
+      await notice.waitFor();
+      const said = (await notice.innerText()).replace(/\s+/g, ' ');
+      assert(/changed after you loaded it/.test(said) && /open it again/i.test(said), `the second tab's notice: ${said}`);
+      assert(!/break the configuration/.test(said), `the second tab's notice blames the text: ${said}`);
+      eq((await configObject('groups', 'high_value')).name, 'Named in the first tab', 'the name after the refused save');
+    } finally {
+      await other.close();
+      await api('PUT', '/api/v1/config/groups/high_value', { ...(await configObject('groups', 'high_value')), file: undefined, name: before });
     }
   });
 

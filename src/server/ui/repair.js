@@ -104,8 +104,13 @@ export async function viewRepair(root, query, ctx, x) {
           }
         } catch (err) {
           const b = (err && err.body) || {};
-          out.appendChild(el('div.notice.error', { role: 'alert' }, el('strong', 'Not saved: this change would break the configuration.'),
-            b.diagnostics ? configErrorBody({ error: b.error, diagnostics: b.diagnostics }, { repair: false }) : el('p', b.error || err.message)));
+          // only a 422 is about the text; another refusal (412: the file changed since it
+          // was opened, 403, 400) says what it is, with its hint
+          out.appendChild(err.status === 422
+            ? el('div.notice.error', { role: 'alert' }, el('strong', 'Not saved: this change would break the configuration.'),
+              b.diagnostics ? configErrorBody({ error: b.error, diagnostics: b.diagnostics }, { repair: false }) : el('p', b.error || err.message))
+            : el('div.notice.error', { role: 'alert' }, el('strong', `Not saved: ${b.error || err.message}.`),
+              b.hint ? el('p', el('strong', 'Hint: '), String(b.hint)) : null));
         } finally { save.disabled = !can('editor'); }
       },
     },
