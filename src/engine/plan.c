@@ -140,6 +140,16 @@ static void spool_text(FILE *f, const struct diff_item *it, const struct payload
 			d->groups_removed[i]);
 }
 
+/*
+ * What the mass-delete guard weighs: deletes (sync) and unsubscribes (additive,
+ * enrich) both take users out; the release of a placeholder does not count
+ * (run_send_held).
+ */
+static uint64_t guard_weighed(const struct plan_dest *pd)
+{
+	return pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE] - pd->unguarded;
+}
+
 static enum jerr visit(void *ctx, const struct diff_item *it, struct jerror *err)
 {
 	struct visit_ctx *vc = ctx;
@@ -148,6 +158,7 @@ static enum jerr visit(void *ctx, const struct diff_item *it, struct jerror *err
 	enum jerr rc;
 
 	pd->counts[it->action]++;
+	pd->unguarded += it->update_only;
 	if (it->action == DIFF_UNCHANGED)
 		return JERR_OK;
 	if (it->pending)
@@ -279,8 +290,7 @@ enum jerr plan_compute(struct plan *p, struct state *st, struct jerror *err)
 
 	for (size_t i = 0; i < p->n_dests; i++) {
 		struct plan_dest *pd = &p->dests[i];
-		/* deletes (sync) and unsubscribes (additive, enrich) both take users out */
-		uint64_t del = pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE];
+		uint64_t del = guard_weighed(pd);
 		pd->guard_tripped = del > 0 && pd->state_records > 0 &&
 				    (double)del * 100.0 > pd->max_delete_percent * (double)pd->state_records;
 	}
@@ -352,10 +362,8 @@ void plan_print_text(const struct plan *p, FILE *out)
 			fprintf(out,
 				"  ! mass-delete guard: %llu of %llu records (%.1f%%) would be %s, over the %g%% limit\n"
 				"    'joey run' will hold these back without --force\n",
-				(unsigned long long)(pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE]),
-				(unsigned long long)pd->state_records,
-				100.0 * (double)(pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE]) /
-					(double)pd->state_records,
+				(unsigned long long)guard_weighed(pd), (unsigned long long)pd->state_records,
+				100.0 * (double)guard_weighed(pd) / (double)pd->state_records,
 				d->sync_mode == SYNC_SYNC ? "deleted" : "unsubscribed", pd->max_delete_percent);
 		if (pd->details && pd->n_details) {
 			fputs("  changes:\n", out);
@@ -421,7 +429,7 @@ void plan_print_json(const struct plan *p, FILE *out)
 				    pd->state_counted ? json_integer((json_int_t)pd->state_records) : json_null());
 		json_t *guard = json_object();
 		json_object_set_new(guard, "deletes",
-				    json_integer((json_int_t)(pd->counts[DIFF_DELETE] + pd->counts[DIFF_UNSUBSCRIBE])));
+				    json_integer((json_int_t)guard_weighed(pd)));
 		json_object_set_new(guard, "max_delete_percent", json_real(pd->max_delete_percent));
 		json_object_set_new(guard, "tripped", json_boolean(pd->guard_tripped));
 		json_object_set_new(o, "guard", guard);

@@ -48,6 +48,8 @@ struct plan_opts {
 struct plan_dest {
 	const struct cfg_destination *dest;
 	uint64_t counts[DIFF__COUNT];
+	/* unsubscribes of placeholders (diff_item.update_only): not weighed by the guard */
+	uint64_t unguarded;
 	uint64_t data_points;
 	uint64_t subscribes, unsubscribes; /* group membership changes */
 	uint64_t retries;                  /* items whose previous attempt failed */

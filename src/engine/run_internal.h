@@ -41,6 +41,7 @@ struct dest_ctx {
 	void *h;
 	FILE *spool;          /* held-back deletes */
 	uint64_t n_spooled;
+	uint64_t n_unguarded; /* of them, releases of placeholders: not weighed by the guard */
 	bool counted;         /* rd->state_records is known (the mass-delete guard's weight) */
 	bool failed, locked, started;
 	double last_heartbeat;

@@ -39,6 +39,7 @@ static enum jerr spool_item(struct dest_ctx *dc, const struct diff_item *it, str
 	    (h.new_len && fwrite(it->new_payload.ptr, 1, h.new_len, dc->spool) != h.new_len))
 		return jerror_set(err, JERR_IO, "could not write held-back deletes to a temporary file");
 	dc->n_spooled++;
+	dc->n_unguarded += it->update_only;
 	return JERR_OK;
 }
 
@@ -251,13 +252,20 @@ void run_send_held(struct dest_ctx *dc)
 
 	if (!dc->n_spooled || dc->failed)
 		return;
-	bool over = rd->state_records > 0 &&
-		    (double)dc->n_spooled * 100.0 > rd->max_delete_percent * (double)rd->state_records;
+	/*
+	 * Releases of placeholders (update_only) do not count: their users were never
+	 * confirmed in Braze, nor are they in the in-scope count they would be weighed
+	 * against (a few lost creates that left could be "300%" of a small destination);
+	 * held back with the rest when the others trip the guard.
+	 */
+	uint64_t weighed = dc->n_spooled - dc->n_unguarded;
+	bool over = rd->state_records > 0 && weighed > 0 &&
+		    (double)weighed * 100.0 > rd->max_delete_percent * (double)rd->state_records;
 	if (over && !dc->opts->force) {
 		rd->deletes_held = dc->n_spooled;
 		jerror_set(&e, JERR_GUARD, "refusing to %s %llu of %llu records (%.1f%%) of destination \"%s\"", what,
-			   (unsigned long long)dc->n_spooled, (unsigned long long)rd->state_records,
-			   100.0 * (double)dc->n_spooled / (double)rd->state_records, rd->dest->id);
+			   (unsigned long long)weighed, (unsigned long long)rd->state_records,
+			   100.0 * (double)weighed / (double)rd->state_records, rd->dest->id);
 		jerror_detail(&e, "the mass-delete guard allows at most %g%% per run; creates and updates were sent",
 			      rd->max_delete_percent);
 		jerror_hint(&e, "check the source (an empty or truncated table looks like this); if this is intended, "

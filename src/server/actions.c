@@ -259,7 +259,7 @@ static json_t *read_masked(struct req *r, enum cfg_class cls, const char *id, ch
 	if (id && !config_read_object(r->s->opts.config_dir, cls, id, &text, &file, &err)) {
 		j = json_loads(text, 0, NULL);
 		if (etag)
-			server_etag(text, etag);
+			server_object_etag(r->s, cls, text, etag);
 	}
 	free(text);
 	free(file);

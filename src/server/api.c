@@ -909,7 +909,7 @@ void api_config_get(struct req *r, struct reply *out)
 			reply_error(out, 500, "stored object could not be read back", file, NULL);
 		} else {
 			json_object_set_new(j, "file", json_string(file));
-			server_etag(text, out->etag); /* its version, for If-Match */
+			server_object_etag(r->s, cls, text, out->etag); /* its version, for If-Match */
 			reply_json(out, 200, j);
 		}
 	}

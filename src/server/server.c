@@ -815,7 +815,10 @@ static void schedule_loop(struct server *s, const struct server_opts *o)
 			struct jerror rerr = JERROR_INIT;
 			s->reload_requested = false;
 			pthread_mutex_unlock(&s->lock);
+			/* as the API's writes and reload: installs in the order of the writes */
+			pthread_mutex_lock(&server_write_lock);
 			(void)server_reload(s, &rerr);
+			pthread_mutex_unlock(&server_write_lock);
 			jerror_release(&rerr);
 			pthread_mutex_lock(&s->lock);
 			continue;

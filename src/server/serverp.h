@@ -270,6 +270,14 @@ struct req {
 #define SERVER_ETAG_SIZE 24
 void server_etag(const char *text, char out[SERVER_ETAG_SIZE]);
 /*
+ * A config object's version: server_etag of its text (as GET answers it, secrets
+ * masked); for an App or an Alert also of the secrets file, whose keys a form writes
+ * while the object keeps its reference, with a BLAKE2b keyed by a random key made at
+ * start (viewers see versions: never a plain hash of a secret; versions of apps and
+ * alerts change when the server restarts).
+ */
+void server_object_etag(const struct server *s, enum cfg_class cls, const char *text, char out[SERVER_ETAG_SIZE]);
+/*
  * Under server_write_lock: does the request's If-Match (if any) fail against current
  * (the version now, server_etag; NULL: there is none)? Then a 412 naming what
  * ("config object \"destinations/x\"") is in out and true is returned.

@@ -5,7 +5,9 @@
 # them if Braze has the user, and must not create a user Braze does not have. Before,
 # nothing was sent (the state row was only a placeholder), and Braze kept the groups of
 # a record that had left for good. Runs on SQLite and, with E2E_STATE=postgres, on
-# PostgreSQL.
+# PostgreSQL. The destination keeps the default mass-delete guard (10%): the release of
+# a placeholder is not weighed by it (one lost create that left was "100%" of this
+# destination's one confirmed user, and refused).
 set -e
 source "$(dirname "$0")/lib.bash"
 sim_start
@@ -27,7 +29,7 @@ config() { # config MODE
  {"class":"Group","id":"vips","name":"VIPs","modelId":"users","rules":[{"propertyId":"vip","op":"eq","match":true}]},
  {"class":"Group","id":"gold","name":"Gold","modelId":"users","rules":[{"propertyId":"tier","op":"eq","match":"gold"}]},
  {"class":"Destination","id":"dest","name":"Braze","type":"braze-export-users","appId":"braze","modelId":"users",
-  "syncMode":"$1","collection":"model","options":{"maxDeletePercent":100},"mapping":{"external_id":"user_id","first_name":"name"},
+  "syncMode":"$1","collection":"model","mapping":{"external_id":"user_id","first_name":"name"},
   "destinationGroupMemberships":{"$SG":"vips","Gold":"gold"}}
 ]
 JSON
@@ -58,6 +60,9 @@ sim_check "additive, lost create: yet Braze has Bob, Gold and subscribed" \
 # user 2 leaves the scope (gone from the source) before a run succeeds: the release
 # takes the groups back, and changes nothing else
 sq "DELETE FROM users WHERE id = '2'"
+run plan --config "$TMP/cfg" --json; expect_rc 0 "additive, left: plan"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1])["destinations"][0]; assert d["counts"]["unsubscribe"]==1 and d["guard"]["deletes"]==0 and not d["guard"]["tripped"], d' "$OUT" \
+  && ok "additive, left: plan shows the release, and the guard lets it through" || bad "additive, left: plan $OUT"
 M=$(sim_mark)
 run run $J --json; expect_rc 0 "additive, left: the run succeeds"
 sim_check "additive, left: Braze's user 2 left Gold and the subscription group" \

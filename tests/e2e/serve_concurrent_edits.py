@@ -105,5 +105,24 @@ check("an object write (200)", r.status == 200, show(r))
 r = srv.call("PUT", FPATH, {"text": f2.json["text"]}, token=bob, headers={"If-Match": f2.headers["ETag"]})
 check("then the file saved at its older version is refused (412)", r.status == 412, show(r))
 
+# ---- an app's key: typed in the form it goes to the secrets file, and the object keeps
+# its reference; the app's version changes all the same ----
+admin, admin2 = token("ada", "admin"), token("al", "admin")
+APP = "/api/v1/config/apps/braze"
+a1 = srv.get(APP, token=admin)
+a2 = srv.get(APP, token=admin2)
+check("an app's version", a1.status == 200 and a1.headers.get("ETag") == a2.headers.get("ETag"), show(a1))
+app = dict(a1.json)
+app.pop("file", None)
+app["options"] = dict(app["options"], apiKey="rotated-key-1")
+r = srv.call("PUT", APP + "?unverified=true", app, token=admin, headers={"If-Match": a1.headers["ETag"]})
+check("ada rotates the key (200)", r.status == 200, show(r))
+check("the app's version changed with its key", r.headers.get("ETag") not in (None, "", a1.headers["ETag"]), show(r))
+app2 = dict(a2.json)
+app2.pop("file", None)
+app2["options"] = dict(app2["options"], apiKey="rotated-key-2")
+r = srv.call("PUT", APP + "?unverified=true", app2, token=admin2, headers={"If-Match": a2.headers["ETag"]})
+check("al's key, saved at the version before ada's, is refused (412)", r.status == 412, show(r))
+
 srv.stop()
 finish()
