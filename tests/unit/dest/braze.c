@@ -31,6 +31,7 @@ static void braze_free(struct braze *b)
 		braze_batch_free(bt, true);
 	}
 	strbuf_release(&b->scratch);
+	free(b->announce);
 	braze_spares_free(b);
 	free(b);
 }
