@@ -225,7 +225,18 @@ struct state_ops {
 	enum jerr (*run_finish)(struct state *st, int64_t run_id, enum run_status status,
 				const struct run_counts *counts, const char *error, int64_t now,
 				bool *found, struct jerror *err);
-	enum jerr (*runs_abandon)(struct state *st, const char *dest_id, int64_t now,
+	/*
+	 * state_runs_abandon's two writes (state.c decides between them): abandon_keys makes
+	 * pending the records of dest_id confirmed before first_start whose keys the sent-keys
+	 * journals of runs[0..n) ({id, started_at}) hold, reading them with
+	 * state_journal_read, in one transaction (or the caller's); *narrowed false when one
+	 * is missing, untrusted or too long (what was marked stays: a subset). runs_abandon
+	 * marks the runs interrupted, after making pending, when all_records, every record
+	 * confirmed before the first of them started.
+	 */
+	enum jerr (*abandon_keys)(struct state *st, const char *dest_id, int64_t now, int64_t first_start,
+				  const int64_t (*runs)[2], size_t n, bool *narrowed, struct jerror *err);
+	enum jerr (*runs_abandon)(struct state *st, const char *dest_id, int64_t now, bool all_records,
 				  uint64_t *n, struct jerror *err);
 	/* The counts of run run_id while it is still running (nothing if it is not). */
 	enum jerr (*run_progress)(struct state *st, int64_t run_id, const struct run_counts *counts,
@@ -353,7 +364,7 @@ void state_cursor_push(struct state_cursor *cur, const struct state_row *row);
 bool state_cursor_full(const struct state_cursor *cur);
 /* The wall clock in epoch milliseconds. */
 int64_t state_now_ms(void);
-/* ---- the sent-keys journal's reading side (journal.c, for sq_runs_abandon) ---- */
+/* ---- the sent-keys journal's reading side (journal.c, for ops->abandon_keys) ---- */
 /* Its file name for run_id into out; false: the store keeps no journals (PostgreSQL). */
 bool state_journal_path(const struct state *st, int64_t run_id, struct strbuf *out);
 enum journal_read {

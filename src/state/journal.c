@@ -5,8 +5,8 @@
  * or ~/.local/state/joey) with one plain write(): no fsync, as a write() is in the
  * page cache once it returns and survives the process's kill -9; a machine that
  * crashed or rebooted is told by the boot id in the header, and its journals are not
- * trusted. When a run is found abandoned (sqlite/runs.c sq_runs_abandon, pg/runs.c
- * pg_runs_abandon), the records its journal names are the only ones it may have sent:
+ * trusted. When a run is found abandoned (state.c state_runs_abandon, through the back
+ * ends' abandon_keys), the records its journal names are the only ones it may have sent:
  * only they are made pending, instead of every record of the destination. A run
  * abandoned on another host than the one it ran on has no journal there: every record.
  *

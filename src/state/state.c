@@ -365,13 +365,60 @@ enum jerr state_run_finish(struct state *st, int64_t run_id, enum run_status sta
 	return ret;
 }
 
+/* More runs left running than a destination ever has: every record, as without journals. */
+#define ABANDON_MAX_RUNS 64
+
+/* The runs (not plans) of a destination still marked running, as {id, started_at}. */
+struct abandoned {
+	int64_t runs[ABANDON_MAX_RUNS][2];
+	size_t n;          /* rows found, also past ABANDON_MAX_RUNS */
+	int64_t first_start;
+};
+
+static enum jerr abandoned_row(void *ctx, const struct state_value *row, size_t n, struct jerror *err)
+{
+	struct abandoned *ab = ctx;
+	(void)err;
+	if (n == 2 && ab->n < ABANDON_MAX_RUNS) { /* two integer columns, as asked */
+		ab->runs[ab->n][0] = row[0].i;
+		ab->runs[ab->n][1] = row[1].i;
+		if (row[1].i < ab->first_start)
+			ab->first_start = row[1].i;
+	}
+	ab->n++;
+	return JERR_OK;
+}
+
 enum jerr state_runs_abandon(struct state *st, const char *dest_id, uint64_t *n, struct jerror *err)
 {
+	struct abandoned ab = { .first_start = INT64_MAX };
+	struct state_value d = state_val_text(dest_id);
+	struct strbuf path = STRBUF_INIT;
+	int64_t now = state_now_ms();
+	bool narrowed = false;
 	enum jerr ret;
 	*n = 0;
-	if ((ret = state_refuse_readonly(st, err)))
+	if ((ret = state_refuse_readonly(st, err)) ||
+	    (ret = st->ops->exec(st, "read the run history", "SELECT id, started_at FROM runs WHERE dest_id = $1 AND "
+				 "status = 'running' AND kind = 'run' ORDER BY id", &d, 1, abandoned_row, &ab, NULL,
+				 err)))
 		return ret;
-	return st->ops->runs_abandon(st, dest_id, state_now_ms(), n, err);
+	/*
+	 * The records first, while the runs still say running (a crash between leaves both
+	 * to do again): only the keys in the runs' sent-keys journals when each has one to
+	 * trust on this host (journal.c), else every record confirmed before they started.
+	 */
+	if (ab.n && ab.n <= ABANDON_MAX_RUNS && state_journal_path(st, ab.runs[0][0], &path))
+		ret = st->ops->abandon_keys(st, dest_id, now, ab.first_start, (const int64_t (*)[2])ab.runs, ab.n,
+					    &narrowed, err);
+	strbuf_release(&path);
+	if (!ret)
+		ret = st->ops->runs_abandon(st, dest_id, now, ab.n && !narrowed, n, err);
+	/* inside a caller's transaction that rolls back, the runs stay running without
+	 * journals: their next abandon marks every record, as it must */
+	for (size_t i = 0; !ret && i < ab.n && i < ABANDON_MAX_RUNS; i++)
+		state_journal_remove(st, ab.runs[i][0]);
+	return ret;
 }
 
 enum jerr state_run_progress(struct state *st, int64_t run_id, const struct run_counts *counts,

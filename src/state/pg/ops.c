@@ -28,6 +28,7 @@ const struct state_ops state_pg = {
 	.set_exists = pg_set_exists,
 	.run_start = pg_run_start,
 	.run_finish = pg_run_finish,
+	.abandon_keys = pg_abandon_keys,
 	.runs_abandon = pg_runs_abandon,
 	.run_progress = pg_run_progress,
 	.runs_running = pg_runs_running,

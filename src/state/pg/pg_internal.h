@@ -84,7 +84,6 @@ enum stmt_id {
 	S_RECORDS_ABANDON,
 	S_RUN_PROGRESS,
 	S_RUNS_RUNNING,
-	S_RUNS_RUNNING_OF,
 	S_RECORD_ABANDON_KEY,
 	S_LEDGER_ADD,
 	S_LOCK_GET,
@@ -428,7 +427,9 @@ enum jerr pg_run_start(struct state *st, const char *dest_id, const char *kind, 
 enum jerr pg_run_finish(struct state *st, int64_t run_id, enum run_status status,
 			const struct run_counts *c, const char *error, int64_t now, bool *found,
 			struct jerror *err);
-enum jerr pg_runs_abandon(struct state *st, const char *dest_id, int64_t now, uint64_t *n,
+enum jerr pg_abandon_keys(struct state *st, const char *dest_id, int64_t now, int64_t first_start,
+			  const int64_t (*runs)[2], size_t n, bool *narrowed, struct jerror *err);
+enum jerr pg_runs_abandon(struct state *st, const char *dest_id, int64_t now, bool all_records, uint64_t *n,
 			  struct jerror *err);
 enum jerr pg_run_progress(struct state *st, int64_t run_id, const struct run_counts *c,
 			  struct jerror *err);

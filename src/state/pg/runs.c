@@ -49,7 +49,7 @@ enum jerr pg_run_finish(struct state *st, int64_t run_id, enum run_status status
 	return ret;
 }
 
-/* pg_runs_abandon's marking of one journal key (state_journal_key_fn). */
+/* pg_abandon_keys' marking of one journal key (state_journal_key_fn). */
 struct abandon_keys {
 	struct pg_state *ps;
 	const char *dest_id;
@@ -61,7 +61,6 @@ struct abandon_keys {
 
 /* More keys than this: every record, in one statement, rather than a round trip per key. */
 #define ABANDON_MAX_KEYS 200000
-#define ABANDON_MAX_RUNS 64
 
 static int mark_key(void *vctx, const struct rkey *key)
 {
@@ -79,15 +78,8 @@ static int mark_key(void *vctx, const struct rkey *key)
 	return a->rc != JERR_OK;
 }
 
-/*
- * Make pending the records of dest_id confirmed before first_start whose keys the
- * journals of runs[0..n) hold, in one transaction (or the caller's). *narrowed false:
- * a journal is missing, cannot be trusted or is too long (the caller marks every
- * record; what was marked stays, a subset of that).
- */
-static enum jerr abandon_journal_keys(struct state *st, const char *dest_id, int64_t now,
-				      const int64_t (*runs)[2], size_t n, int64_t first_start, bool *narrowed,
-				      struct jerror *err)
+enum jerr pg_abandon_keys(struct state *st, const char *dest_id, int64_t now, int64_t first_start,
+			  const int64_t (*runs)[2], size_t n, bool *narrowed, struct jerror *err)
 {
 	struct abandon_keys a = { ps_of(st), dest_id, now, first_start, 0, JERR_OK, err };
 	bool own = !pg_in_transaction(st);
@@ -104,56 +96,22 @@ static enum jerr abandon_journal_keys(struct state *st, const char *dest_id, int
 	return rc;
 }
 
-enum jerr pg_runs_abandon(struct state *st, const char *dest_id, int64_t now, uint64_t *n,
+enum jerr pg_runs_abandon(struct state *st, const char *dest_id, int64_t now, bool all_records, uint64_t *n,
 			  struct jerror *err)
 {
 	struct params p = { 0 };
-	PGresult *res = NULL;
-	int64_t runs[ABANDON_MAX_RUNS][2], first_start = INT64_MAX;
-	size_t n_runs = 0;
-	bool narrowed = false;
-	struct strbuf path = STRBUF_INIT;
-
-	p_text(&p, dest_id);
-	enum jerr ret = pg_run(ps_of(st), S_RUNS_RUNNING_OF, &p, &res, err,
-			       "could not read the run history of state store \"%s\"", st->path);
-	if (ret)
-		return ret;
-	int rows = PQntuples(res);
-	for (int i = 0; i < rows && i < ABANDON_MAX_RUNS; i++) {
-		runs[n_runs][0] = get_int(res, i, 0);
-		runs[n_runs][1] = get_int(res, i, 1);
-		if (runs[n_runs][1] < first_start)
-			first_start = runs[n_runs][1];
-		n_runs++;
-	}
-	PQclear(res);
-	/*
-	 * First the records, while the runs still say running: a crash between the
-	 * statements leaves both to do again. The keys in the runs' sent-keys journals
-	 * (state/journal.c: a file on the host that ran them) when each has one to trust;
-	 * else every record.
-	 */
-	if (n_runs && rows <= ABANDON_MAX_RUNS && state_journal_path(st, runs[0][0], &path) &&
-	    (ret = abandon_journal_keys(st, dest_id, now, (const int64_t (*)[2])runs, n_runs, first_start, &narrowed,
-					err))) {
-		strbuf_release(&path);
-		return ret;
-	}
-	strbuf_release(&path);
-	p = (struct params){ 0 };
+	enum jerr ret;
 	p_text(&p, dest_id);
 	p_int(&p, now);
-	if (n_runs && !narrowed &&
+	/* first the records, while the runs still say running: a crash between the two
+	 * statements leaves both to do again */
+	if (all_records &&
 	    (ret = pg_run_write(ps_of(st), S_RECORDS_ABANDON, &p, NULL, err,
 				"could not mark the records of an unfinished run pending in state store \"%s\"",
 				st->path)))
 		return ret;
-	ret = pg_run_write(ps_of(st), S_RUNS_ABANDON, &p, n, err,
-			   "could not update the run history of state store \"%s\"", st->path);
-	for (size_t i = 0; !ret && i < n_runs; i++)
-		state_journal_remove(st, runs[i][0]);
-	return ret;
+	return pg_run_write(ps_of(st), S_RUNS_ABANDON, &p, n, err,
+			    "could not update the run history of state store \"%s\"", st->path);
 }
 
 enum jerr pg_run_progress(struct state *st, int64_t run_id, const struct run_counts *c,

@@ -71,9 +71,6 @@ const struct pg_stmt pg_stmts[S__COUNT] = {
 			     " unchanged = $6, failed = $7, skipped = $8, requests = $9, retries = $10,"
 			     " throttled = $11, data_points = $12 WHERE id = $1 AND status = 'running'", 12 },
 	[S_RUNS_RUNNING] = { "SELECT DISTINCT dest_id FROM runs WHERE status = 'running'", 0 },
-	/* the runs state_runs_abandon finds, and their starts (their sent-keys journals) */
-	[S_RUNS_RUNNING_OF] = { "SELECT id, started_at FROM runs WHERE dest_id = $1 AND status = 'running'"
-				" AND kind = 'run' ORDER BY id", 1 },
 	/* S_RECORDS_ABANDON for one key of a journal: confirmed before $6 (the first run's start) */
 	[S_RECORD_ABANDON_KEY] = { "UPDATE records SET pending = true, last_error = '" STATE_ABANDONED_SEND_ERROR "',"
 				   " updated_at = $2 WHERE dest_id = $1 AND key_kind = $3 AND key_int = $4"

@@ -30,6 +30,7 @@ const struct state_ops state_sqlite = {
 	.set_exists = sq_set_exists,
 	.run_start = sq_run_start,
 	.run_finish = sq_run_finish,
+	.abandon_keys = sq_abandon_keys,
 	.runs_abandon = sq_runs_abandon,
 	.run_progress = sq_run_progress,
 	.runs_running = sq_runs_running,

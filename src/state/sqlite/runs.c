@@ -46,7 +46,7 @@ enum jerr sq_run_finish(struct state *st, int64_t run_id, enum run_status status
 	return ret;
 }
 
-/* sq_runs_abandon's marking of one journal key (state_journal_key_fn). */
+/* sq_abandon_keys' marking of one journal key (state_journal_key_fn). */
 struct abandon_keys {
 	sqlite3_stmt *mark;
 	int rc; /* the first failed step (SQLITE_DONE: none) */
@@ -61,21 +61,17 @@ static int mark_key(void *vctx, const struct rkey *key)
 	return a->rc != SQLITE_DONE;
 }
 
-/*
- * Make pending the records of dest_id confirmed before first_start whose keys the
- * journals of runs[0..n) hold. *narrowed false: a journal is missing or cannot be
- * trusted (the caller marks every record); what was marked stays (a subset of that).
- */
-static enum jerr abandon_journal_keys(struct sq_state *sq, const char *dest_id, int64_t now,
-				      const int64_t (*runs)[2], size_t n, int64_t first_start, bool *narrowed,
-				      struct jerror *err)
+enum jerr sq_abandon_keys(struct state *st, const char *dest_id, int64_t now, int64_t first_start,
+			  const int64_t (*runs)[2], size_t n, bool *narrowed, struct jerror *err)
 {
+	struct sq_state *sq = sq_of(st);
 	struct abandon_keys a = { NULL, SQLITE_DONE };
 	/* one transaction for them all (or a part of the caller's): a journal may hold a million keys */
 	int rc = sqlite3_exec(sq->db, "SAVEPOINT joey_abandon", NULL, NULL, NULL);
+	*narrowed = false;
 	if (rc != SQLITE_OK)
 		return sq_db_error(sq, rc, err, "could not mark the records of an unfinished run pending in "
-				   "state store \"%s\"", sq->base.path);
+				   "state store \"%s\"", st->path);
 	rc = sqlite3_prepare_v2(sq->db,
 				    "UPDATE records SET pending = 1, last_error = '" STATE_ABANDONED_SEND_ERROR "', "
 				    "updated_at = ?2 WHERE dest_id = ?1 AND key = ?3 AND pending = 0 AND confirmed_at < ?4",
@@ -87,7 +83,7 @@ static enum jerr abandon_journal_keys(struct sq_state *sq, const char *dest_id, 
 		sqlite3_bind_int64(a.mark, 4, first_start);
 	}
 	for (size_t i = 0; i < n && *narrowed; i++)
-		*narrowed = state_journal_read(&sq->base, runs[i][0], runs[i][1], mark_key, &a) == JOURNAL_OK;
+		*narrowed = state_journal_read(st, runs[i][0], runs[i][1], mark_key, &a) == JOURNAL_OK;
 	sqlite3_finalize(a.mark);
 	if (rc == SQLITE_OK && a.rc == SQLITE_DONE)
 		rc = sqlite3_exec(sq->db, "RELEASE joey_abandon", NULL, NULL, NULL);
@@ -95,67 +91,23 @@ static enum jerr abandon_journal_keys(struct sq_state *sq, const char *dest_id, 
 		rc = a.rc;
 	if (rc != SQLITE_OK) {
 		enum jerr ret = sq_db_error(sq, rc, err, "could not mark the records of an unfinished run pending "
-					    "in state store \"%s\"", sq->base.path);
+					    "in state store \"%s\"", st->path);
 		sqlite3_exec(sq->db, "ROLLBACK TO joey_abandon; RELEASE joey_abandon", NULL, NULL, NULL);
 		return ret;
 	}
 	return JERR_OK;
 }
 
-/* The runs (not plans) of dest_id still marked running: id and started_at, at most max. */
-static enum jerr running_runs(struct sq_state *sq, const char *dest_id, int64_t (*runs)[2], size_t max,
-			      size_t *n, struct jerror *err)
-{
-	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v2(sq->db, "SELECT id, started_at FROM runs WHERE dest_id = ?1 AND "
-				    "status = 'running' AND kind = 'run' ORDER BY id", -1, &s, NULL);
-	*n = 0;
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(s, 1, dest_id, -1, SQLITE_STATIC);
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			if (*n == max) { /* more than a destination ever has: every record, as without journals */
-				*n = max + 1;
-				continue;
-			}
-			runs[*n][0] = sqlite3_column_int64(s, 0);
-			runs[*n][1] = sqlite3_column_int64(s, 1);
-			(*n)++;
-		}
-	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		return sq_db_error(sq, rc, err, "could not read the run history of state store \"%s\"", sq->base.path);
-	return JERR_OK;
-}
-
-#define ABANDON_MAX_RUNS 64
-
-enum jerr sq_runs_abandon(struct state *st, const char *dest_id, int64_t now, uint64_t *n,
+enum jerr sq_runs_abandon(struct state *st, const char *dest_id, int64_t now, bool all_records, uint64_t *n,
 			  struct jerror *err)
 {
 	struct sq_state *sq = sq_of(st);
 	sqlite3_stmt *s = NULL;
-	int64_t runs[ABANDON_MAX_RUNS][2], first_start = INT64_MAX;
-	size_t n_runs = 0;
-	bool narrowed = false;
-	enum jerr ret;
 	int rc;
 
-	if ((ret = running_runs(sq, dest_id, runs, ABANDON_MAX_RUNS, &n_runs, err)))
-		return ret;
-	for (size_t i = 0; i < n_runs && i < ABANDON_MAX_RUNS; i++)
-		if (runs[i][1] < first_start)
-			first_start = runs[i][1];
-	/*
-	 * First the records, while the runs still say running: a crash between the
-	 * statements leaves both to do again. The keys in the runs' sent-keys journals
-	 * when each has one to trust (state/journal.c); else every record.
-	 */
-	if (n_runs && n_runs <= ABANDON_MAX_RUNS &&
-	    (ret = abandon_journal_keys(sq, dest_id, now, (const int64_t (*)[2])runs, n_runs, first_start,
-					&narrowed, err)))
-		return ret;
-	if (n_runs && !narrowed) {
+	/* first the records, while the runs still say running: a crash between the
+	 * statements leaves both to do again */
+	if (all_records) {
 		rc = sqlite3_prepare_v2(sq->db,
 					"UPDATE records SET pending = 1, last_error = '" STATE_ABANDONED_SEND_ERROR "', "
 					"updated_at = ?2 WHERE dest_id = ?1 AND pending = 0 AND confirmed_at < "
@@ -191,10 +143,6 @@ enum jerr sq_runs_abandon(struct state *st, const char *dest_id, int64_t now, ui
 	if (rc != SQLITE_DONE)
 		return sq_db_error(sq, rc, err, "could not update the run history of state store \"%s\"",
 				   st->path);
-	/* inside a caller's transaction that rolls back, the runs stay running without
-	 * journals: their next abandon marks every record, as it must */
-	for (size_t i = 0; i < n_runs && i < ABANDON_MAX_RUNS; i++)
-		state_journal_remove(st, runs[i][0]);
 	return JERR_OK;
 }
 

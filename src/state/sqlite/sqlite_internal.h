@@ -342,7 +342,10 @@ enum jerr sq_run_start(struct state *st, const char *dest_id, const char *kind, 
 		       struct jerror *err);
 enum jerr sq_run_finish(struct state *st, int64_t run_id, enum run_status status, const struct run_counts *c,
 			const char *error, int64_t now, bool *found, struct jerror *err);
-enum jerr sq_runs_abandon(struct state *st, const char *dest_id, int64_t now, uint64_t *n, struct jerror *err);
+enum jerr sq_abandon_keys(struct state *st, const char *dest_id, int64_t now, int64_t first_start,
+			  const int64_t (*runs)[2], size_t n, bool *narrowed, struct jerror *err);
+enum jerr sq_runs_abandon(struct state *st, const char *dest_id, int64_t now, bool all_records, uint64_t *n,
+			  struct jerror *err);
 enum jerr sq_run_progress(struct state *st, int64_t run_id, const struct run_counts *c, struct jerror *err);
 enum jerr sq_runs_running(struct state *st, struct strbuf *ids, size_t *n, struct jerror *err);
 enum jerr sq_ledger_add(struct state *st, int64_t run_id, const char *dest_id, const struct rkey *key,
