@@ -76,6 +76,25 @@ sim_check() {
 }
 sim_mark() { python3 "$(dirname "${BASH_SOURCE[0]}")/sim.py" mark "$SIM_URL"; }
 sim_post() { curl -s -X POST -H 'Content-Type: application/json' "$SIM_URL$1" -d "$2" >/dev/null; }
+# run_killed_when CHECK ARGS...: `joey run ARGS` with the simulator holding every answer
+# (it applies each request at once), killed -9 as soon as the sim.py expression CHECK
+# holds (20 s at most); the answers then come at once again. Fails (status 1) when
+# CHECK never held: Braze did not get what the run sent. Its output: $TMP/killed.out.
+run_killed_when() {
+  local check=$1 pid applied=1
+  shift
+  sim_post /_sim/config '{"latency_ms":20000}'
+  "$JOEY" run "$@" >"$TMP/killed.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 400); do
+    python3 "$(dirname "${BASH_SOURCE[0]}")/sim.py" check "$SIM_URL" "$check" 2>/dev/null && { applied=0; break; }
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  sim_post /_sim/config '{"latency_ms":0}'
+  return $applied
+}
 
 # ---- the state store: SQLite by default, or PostgreSQL (E2E_STATE=postgres) ----
 # With E2E_STATE=postgres, JOEY_STATE_URL names a fresh schema in $JOEY_PG_URL's

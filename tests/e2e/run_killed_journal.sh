@@ -31,21 +31,8 @@ sim_check "first run: every user in Braze" "len(users) == $N"
 kill_mid_run() {
   ROUND=$((ROUND + 1))
   sqlite3 "$TMP/data.db" "UPDATE users SET n = $ROUND WHERE id IN (2, 250)"
-  sim_post /_sim/config '{"latency_ms":20000}'
-  "$JOEY" run $J >"$TMP/killed.out" 2>&1 &
-  local pid=$! applied=0
-  for _ in $(seq 1 400); do
-    if python3 "$(dirname "$0")/sim.py" check "$SIM_URL" \
-      'ca("2").get("n") == '$ROUND' and ca("250").get("n") == '$ROUND 2>/dev/null; then
-      applied=1
-      break
-    fi
-    sleep 0.05
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  sim_post /_sim/config '{"latency_ms":0}'
-  [ $applied = 1 ] && ok "$1: Braze applied the request before the kill" || bad "$1: Braze never got it"
+  run_killed_when 'ca("2").get("n") == '$ROUND' and ca("250").get("n") == '$ROUND $J \
+    && ok "$1: Braze applied the request before the kill" || bad "$1: Braze never got it"
   JOURNAL=$(journals | head -1)
   [ -n "$JOURNAL" ] && ok "$1: the killed run left its journal" || bad "$1: no journal"
   # back as confirmed: only the journal says the killed run touched them
@@ -101,20 +88,8 @@ next_run "older" $N
 kill_copy_run() {
   ROUND=$((ROUND + 1))
   sqlite3 "$TMP/data.db" "UPDATE users SET n = $ROUND WHERE id = 7"
-  sim_post /_sim/config '{"latency_ms":20000}'
-  "$JOEY" run $J --state "$COPY" >"$TMP/killed.out" 2>&1 &
-  local pid=$! applied=0
-  for _ in $(seq 1 400); do
-    if python3 "$(dirname "$0")/sim.py" check "$SIM_URL" 'ca("7").get("n") == '$ROUND 2>/dev/null; then
-      applied=1
-      break
-    fi
-    sleep 0.05
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  sim_post /_sim/config '{"latency_ms":0}'
-  [ $applied = 1 ] && ok "imported: Braze applied the copy's request" || bad "imported: Braze never got it"
+  run_killed_when 'ca("7").get("n") == '$ROUND $J --state "$COPY" \
+    && ok "imported: Braze applied the copy's request" || bad "imported: Braze never got it"
   sqlite3 "$TMP/data.db" "UPDATE users SET n = 0 WHERE id = 7"
 }
 if [ "$STATE_BACKEND" = sqlite ]; then
