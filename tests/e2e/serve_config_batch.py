@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_lib import JOEY, TMP, Server, Sim, check, dir_digest, finish, small_config  # noqa: E402
+from serve_lib import JOEY, TMP, Server, Sim, check, dir_digest, finish, small_config, user_token  # noqa: E402
 
 sim = Sim()
 os.environ["BRAZE_KEY"] = "test-key"
@@ -26,11 +26,7 @@ srv = Server(cfg, state)
 
 
 def token(name, role):
-    subprocess.run([JOEY, "user", "add", name, "--role", role, "--password-stdin", "--state", state],
-                   input=name + " password 1\n", text=True, check=True, capture_output=True)
-    out = subprocess.run([JOEY, "user", "token", name, "--label", "t", "--state", state], text=True,
-                         check=True, capture_output=True).stdout
-    return [w for w in out.split() if w.startswith("joey_")][0] if "joey_" in out else out.strip().split()[-1]
+    return user_token(state, name, role)
 
 
 def new_model(mid="customers", key_type="string", extra=()):

@@ -223,6 +223,15 @@ class Server:
         return wait_for(done, timeout, 0.1)
 
 
+def user_token(state, name, role):
+    """An account (password "<name> password 1") and an API token of it, made with the CLI."""
+    subprocess.run([JOEY, "user", "add", name, "--role", role, "--password-stdin", "--state", state],
+                   input=name + " password 1\n", text=True, check=True, capture_output=True)
+    out = subprocess.run([JOEY, "user", "token", name, "--label", "t", "--state", state], text=True,
+                         check=True, capture_output=True).stdout
+    return [w for w in out.split() if w.startswith("joey_")][0] if "joey_" in out else out.strip().split()[-1]
+
+
 def pg_state_url():
     """A fresh schema in $JOEY_PG_URL's database for the state store, dropped at exit."""
     url = os.environ["JOEY_PG_URL"]
