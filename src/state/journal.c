@@ -197,28 +197,39 @@ struct state_journal *state_journal_start(struct state *st, int64_t run_id)
 	return j;
 }
 
-static void put_le(struct strbuf *sb, uint64_t v, int bytes)
+/* v as n little-endian bytes at p; p + n. */
+static unsigned char *put_le(unsigned char *p, uint64_t v, int n)
 {
-	for (int i = 0; i < bytes; i++)
-		strbuf_addch(sb, (char)(unsigned char)(v >> (8 * i)));
+	for (int i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+	return p + n;
 }
 
 enum jerr state_journal_add(struct state_journal *j, const struct rkey *const *keys, size_t n, struct jerror *err)
 {
+	size_t size = 0;
 	if (!j || j->fd < 0)
 		return JERR_OK;
+	for (size_t i = 0; i < n; i++)
+		size += keys[i]->is_int ? 9 : 5 + keys[i]->text.len;
+	/* the entries encoded in place: one strbuf_addch per byte was most of a run's journal cost */
 	strbuf_reset(&j->buf);
+	strbuf_grow(&j->buf, size);
+	unsigned char *p = (unsigned char *)j->buf.buf;
 	for (size_t i = 0; i < n; i++) {
 		const struct rkey *k = keys[i];
 		if (k->is_int) {
-			strbuf_addch(&j->buf, 'i');
-			put_le(&j->buf, (uint64_t)k->i, 8);
+			*p++ = 'i';
+			p = put_le(p, (uint64_t)k->i, 8);
 		} else {
-			strbuf_addch(&j->buf, 't');
-			put_le(&j->buf, (uint64_t)k->text.len, 4);
-			strbuf_add(&j->buf, k->text.ptr ? k->text.ptr : "", k->text.len);
+			*p++ = 't';
+			p = put_le(p, (uint64_t)k->text.len, 4);
+			if (k->text.len)
+				memcpy(p, k->text.ptr, k->text.len);
+			p += k->text.len;
 		}
 	}
+	strbuf_setlen(&j->buf, size);
 	if (write_all(j->fd, j->buf.buf, j->buf.len)) {
 		/* taken by another run's abandon (this run's lock was taken over): send no more */
 		struct stat sb;

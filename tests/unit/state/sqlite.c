@@ -364,6 +364,22 @@ static void test_sent_keys_journal(void **s)
 	assert_int_equal(access(jpath.buf, F_OK), -1); /* taken, even when not trusted */
 	state_journal_finish(j, true);
 
+	/* every kind of key read back as written: integers (negative too), texts (empty, longer than 255) */
+	char long_text[300];
+	memset(long_text, 'x', sizeof(long_text));
+	struct rkey k3 = IK(-5), k4 = TK(""), k5 = { .is_int = false, .text = { long_text, sizeof(long_text) } };
+	const struct rkey *all[] = { &k1, &k2, &k3, &k4, &k5 };
+	j = state_journal_start(st, run_id);
+	assert_non_null(j);
+	assert_int_equal(state_journal_add(j, all, 2, &err), JERR_OK);
+	assert_int_equal(state_journal_add(j, all + 2, 3, &err), JERR_OK);
+	strbuf_reset(&keys);
+	assert_int_equal(state_journal_read(st, run_id, started_at, collect_key, &keys), JOURNAL_OK);
+	assert_int_equal(keys.len, strlen("7;'00a';-5;'';''") + sizeof(long_text) + 1);
+	assert_memory_equal(keys.buf, "7;'00a';-5;'';'", 15);
+	assert_memory_equal(keys.buf + 15, long_text, sizeof(long_text));
+	state_journal_finish(j, true);
+
 	/* taken by another run's abandon: the run that wrote it may send nothing more */
 	j = state_journal_start(st, run_id);
 	assert_non_null(j);
