@@ -458,6 +458,22 @@ static void column_name(const struct my_cursor *cur, unsigned i, struct strbuf *
 }
 
 /*
+ * The error of a failed statement call and its code: the statement's, else its
+ * connection's. An error the server sends while rows stream (a sort aborted by LIMIT
+ * ROWS EXAMINED, KILL QUERY, max_statement_time) is left on the connection only, and
+ * the statement's text is empty then: the run failed with "query failed" and no why.
+ */
+static const char *stmt_error(MYSQL_STMT *stmt, MYSQL *my, unsigned *code)
+{
+	if (mysql_stmt_errno(stmt) || !mysql_errno(my)) {
+		*code = mysql_stmt_errno(stmt);
+		return mysql_stmt_error(stmt);
+	}
+	*code = mysql_errno(my);
+	return mysql_error(my);
+}
+
+/*
  * The columns of the current row cut short by their buffer: grow those buffers and read
  * the columns again. Values over MY_MAX_VALUE are an error.
  */
@@ -484,9 +500,10 @@ static enum jerr refetch_truncated(struct my_cursor *cur, struct jerror *err)
 		int failed = mysql_stmt_fetch_column(cur->stmt, &cur->out[i], i, 0);
 		source_wait_end(&cur->conn->watch);
 		if (failed) {
+			unsigned code;
 			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
 				   sql_source_id(cur->rs.src));
-			jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
+			jerror_detail(err, "%s", stmt_error(cur->stmt, cur->conn->my, &code));
 			return JERR_SOURCE;
 		}
 	}
@@ -540,9 +557,15 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 			if ((rc = refetch_truncated(cur, err)))
 				return cancelled_error(cur->conn, sql_source_id(cur->rs.src), rc, err);
 		} else if (f) {
+			unsigned code;
+			const char *why = stmt_error(cur->stmt, cur->conn->my, &code);
 			jerror_set(err, JERR_SOURCE, "source \"%s\": query failed",
 				   sql_source_id(cur->rs.src));
-			jerror_detail(err, "%s", mysql_stmt_error(cur->stmt));
+			jerror_detail(err, "%s", why);
+			/* ER_FILSORT_ABORT, ER_QUERY_EXCEEDED_ROWS_EXAMINED_LIMIT */
+			if ((code == 1028 || code == 1931) && strstr(why, "LIMIT ROWS EXAMINED"))
+				jerror_hint(err, "remove LIMIT ROWS EXAMINED from the source's query, or raise it "
+						 "above the rows the query examines: joey reads every row");
 			return cancelled_error(cur->conn, sql_source_id(cur->rs.src), JERR_SOURCE, err);
 		}
 		for (unsigned i = 0; i < cur->n_cols; i++)
@@ -678,13 +701,14 @@ static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 	free(in);
 	free(in_lens);
 	if (failed) {
-		unsigned e = mysql_stmt_errno(cur->stmt);
+		unsigned e;
+		const char *why = stmt_error(cur->stmt, c->my, &e);
 		struct strbuf msg = STRBUF_INIT;
 		if (!bound && !e)
 			strbuf_addf(&msg, "the statement has %lu parameters, joey bound %zu",
 				    mysql_stmt_param_count(cur->stmt), p.n_binds);
 		else
-			strbuf_addstr(&msg, mysql_stmt_error(cur->stmt));
+			strbuf_addstr(&msg, why);
 		finish_stmt(cur);
 		/* a missing table/column: say which, with did-you-mean */
 		rc = (e == 1146 || e == 1054) ? my_check(c, src, err) : JERR_OK;
