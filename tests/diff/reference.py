@@ -350,21 +350,32 @@ class Model:
             members[k] = ms
         return recs, members
 
-    def obligations(self, rows, full, recs):
-        """Keys a run must bring up to date. A full read (joey run --full, or a primary
-        source that is not incremental) covers everything, deletions included. An
-        incremental run reads the primary rows whose mark column is at or past the mark,
-        plus the keys of rows of secondary sources with a schedule: incremental ones from
-        their own mark, full ones all their keys (Grouparoo: every schedule imports its
-        rows and each import re-reads the whole record). Deletions are not seen."""
+    def reads_everything(self, full):
+        """Whether a run reads every record (docs/config.md "Incremental schedules"):
+        --full, a primary source without an incremental schedule, a schedule that is not
+        incremental, or an incremental schedule without a mark yet."""
         srcs = self.spec["sources"]
-        if full or srcs["users"]["schedule"] != "inc":
+        inc = [t for t, sd in srcs.items() if sd["schedule"] == "inc"]
+        return (full or srcs["users"]["schedule"] != "inc"
+                or any(sd["schedule"] not in ("inc", None) for sd in srcs.values())
+                or any(t not in self.marks for t in inc))
+
+    def obligations(self, rows, full, recs):
+        """Keys a run must bring up to date. A read of everything (reads_everything)
+        covers every key, deletions included; this includes, as joey documents it, a
+        model with a schedule that is not incremental (Grouparoo re-imported every row
+        of that source; joey reads every record). Otherwise the run is incremental: the
+        primary rows whose mark column is at or past the mark, plus the keys of rows of
+        secondary sources with an incremental schedule, from their own mark. Deletions
+        are not seen."""
+        srcs = self.spec["sources"]
+        if self.reads_everything(full):
             return None
         keys = set()
         for t, sd in srcs.items():
             if t != "users" and (not sd["schedule"] or "secondary-schedule-ignored" in ALLOW):
                 continue
-            mark = self.marks.get(t) if sd["schedule"] == "inc" else None
+            mark = self.marks.get(t)
             for r in rows[t]:
                 if mark is None or r["updated_at"] >= mark:
                     if r[KEYCOL[t]] in recs:
@@ -488,9 +499,7 @@ class Model:
         schedules") takes every mark from all the rows it saw."""
         srcs = self.spec["sources"]
         inc = [t for t, sd in srcs.items() if sd["schedule"] == "inc"]
-        whole = (full or srcs["users"]["schedule"] != "inc"
-                 or any(sd["schedule"] not in ("inc", None) for sd in srcs.values())
-                 or any(t not in self.marks for t in inc))
+        whole = self.reads_everything(full)
         for t in inc:
             mark = None if whole else self.marks.get(t)
             vals = [r["updated_at"] for r in rows[t] if mark is None or r["updated_at"] >= mark]
