@@ -26,7 +26,8 @@
  * stream from the server one at a time; each column is fetched as text (the client
  * converts native values; the server converts other column charsets to utf8mb4) into a
  * per-column buffer reused across rows, grown on MYSQL_DATA_TRUNCATED and re-read with
- * mysql_stmt_fetch_column, up to MY_MAX_VALUE. The session is pinned at connect:
+ * mysql_stmt_fetch_column, up to MY_MAX_VALUE; only a FLOAT since column is fetched as a
+ * float (my_cursor.since_float). The session is pinned at connect:
  * time_zone UTC, group_concat_max_len raised (it caps JSON_ARRAYAGG), sql_select_limit
  * at its largest (a server's global value, or one set by init_connect, would end every
  * result early without an error, and the rows not read would be deleted), and read-only
@@ -70,6 +71,13 @@ struct my_cursor {
 	char **buf;       /* column buffers: buffer_length + 1 bytes (room for a NUL) */
 	unsigned long *len;
 	my_bool *is_null, *trunc;
+	/*
+	 * The since column when it is a FLOAT: fetched as one, never as the client's text,
+	 * which has 6 significant digits (1.2345678 as 1.23457, above the stored value: the
+	 * mark skipped the row that set it, and every later row with its value, for good).
+	 */
+	bool since_float;
+	float since_f;
 };
 
 static const char *const my_source_types[] = {
@@ -480,7 +488,8 @@ static const char *stmt_error(MYSQL_STMT *stmt, MYSQL *my, unsigned *code)
 static enum jerr refetch_truncated(struct my_cursor *cur, struct jerror *err)
 {
 	for (unsigned i = 0; i < cur->n_cols; i++) {
-		if (cur->is_null[i] || cur->len[i] <= cur->out[i].buffer_length)
+		if (cur->is_null[i] || cur->len[i] <= cur->out[i].buffer_length ||
+		    cur->out[i].buffer_type != MYSQL_TYPE_STRING)
 			continue;
 		if (cur->len[i] > MY_MAX_VALUE) {
 			struct strbuf what = STRBUF_INIT;
@@ -569,7 +578,7 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 			return cancelled_error(cur->conn, sql_source_id(cur->rs.src), JERR_SOURCE, err);
 		}
 		for (unsigned i = 0; i < cur->n_cols; i++)
-			if (!cur->is_null[i])
+			if (!cur->is_null[i] && cur->out[i].buffer_type == MYSQL_TYPE_STRING)
 				cur->buf[i][cur->len[i]] = '\0';
 		arena_reset(&cur->rs.arena);
 		if (cur->is_null[0]) {
@@ -589,7 +598,9 @@ static enum jerr my_next(struct source_cursor *base, struct source_row **row, st
 		}
 		r->since = (struct slice){ "", 0 };
 		if (cur->rs.since_col && !cur->is_null[cur->rs.since_col])
-			r->since = (struct slice){ cur->buf[cur->rs.since_col], cur->len[cur->rs.since_col] };
+			r->since = cur->since_float ? source_since_double((double)cur->since_f, &cur->rs.arena)
+						    : (struct slice){ cur->buf[cur->rs.since_col],
+								      cur->len[cur->rs.since_col] };
 		*row = r;
 		return JERR_OK;
 	}
@@ -741,6 +752,14 @@ static enum jerr my_open_cursor(void *conn, const struct cfg_source *src,
 		cur->out[i].is_null = &cur->is_null[i];
 		cur->out[i].error = &cur->trunc[i];
 		set_col_buffer(cur, i, MY_COL_INITIAL);
+	}
+	if (cur->rs.since_col > 0 && (unsigned)cur->rs.since_col < cur->n_cols &&
+	    cur->fields[cur->rs.since_col].type == MYSQL_TYPE_FLOAT) {
+		MYSQL_BIND *b = &cur->out[cur->rs.since_col];
+		cur->since_float = true;
+		b->buffer_type = MYSQL_TYPE_FLOAT;
+		b->buffer = &cur->since_f;
+		b->buffer_length = sizeof(cur->since_f);
 	}
 	if (mysql_stmt_bind_result(cur->stmt, cur->out)) {
 		rc = jerror_set(err, JERR_SOURCE, "source \"%s\": query failed", sql_source_id(src));

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -287,6 +288,20 @@ int source_since_compare(struct slice a, struct slice b)
 		return (fa > fb) - (fa < fb);
 	}
 	return slice_cmp(a, b);
+}
+
+struct slice source_since_double(double d, struct arena *a)
+{
+	char buf[40];
+	if (!isfinite(d))
+		return (struct slice){ "", 0 };
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	char *t = arena_printf(a, "%s%s", buf, strpbrk(buf, ".eE") ? "" : ".0");
+	return (struct slice){ t, strlen(t) };
 }
 
 /* Append a key for a message: at most 200 bytes of it. */

@@ -131,6 +131,16 @@ struct source_row {
  */
 int source_since_compare(struct slice a, struct slice b);
 
+struct arena;
+/*
+ * A since value read as a binary floating-point number d, as text: the shortest that
+ * reads back as d exactly (up to 17 significant digits; ".0" added to a whole number),
+ * allocated in a. A mark rounded to fewer digits can land above the row that set it, and
+ * `column >= mark` then skips that row and every later one with its value. A value
+ * that is not finite comes back empty (no mark).
+ */
+struct slice source_since_double(double d, struct arena *a);
+
 struct source_cursor;
 
 /* Unreadable keys a cursor describes (source_cursor.bad_keys), at most. */

@@ -422,16 +422,8 @@ static struct slice since_text(sqlite3_stmt *st, int idx, struct arena *a)
 {
 	if (sqlite3_column_type(st, idx) == SQLITE_FLOAT) {
 		double d = sqlite3_column_double(st, idx);
-		if (isfinite(d)) {
-			char buf[40];
-			for (int prec = 15; prec <= 17; prec++) {
-				snprintf(buf, sizeof(buf), "%.*g", prec, d);
-				if (strtod(buf, NULL) == d)
-					break;
-			}
-			char *t = arena_printf(a, "%s%s", buf, strpbrk(buf, ".eE") ? "" : ".0");
-			return (struct slice){ t, strlen(t) };
-		}
+		if (isfinite(d))
+			return source_since_double(d, a);
 	}
 	return (struct slice){ (const char *)sqlite3_column_text(st, idx),
 			       (size_t)sqlite3_column_bytes(st, idx) };
