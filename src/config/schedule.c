@@ -96,6 +96,24 @@ void ld_link_schedules(struct loader *ld, const struct link_set *ls)
 			continue;
 		x->s.source = &sx->s;
 		x->s.incremental = ld_get_bool(x->node, "incremental", !sx->s.is_query);
+		/*
+		 * Grouparoo's confirmRecords re-imported the records a run had not seen and
+		 * destroyed those whose row was gone. An incremental run reads changed rows only
+		 * and never notices a deleted one: said, not silently dropped. (A schedule that
+		 * is not incremental reads the whole source every run, which notices them.)
+		 */
+		if (x->s.confirm_records && x->s.incremental) {
+			const struct j5_member *cm = j5_member(x->node, "confirmRecords");
+			if (!cm)
+				cm = j5_member(x->node, "confirmProfiles");
+			ld_warn(ld, &x->w, cm ? cm->value->line : x->node->line, cm ? cm->value->col : x->node->col,
+				"confirmRecords",
+				"run \"joey run --full\" regularly (e.g. nightly) to notice them, or set "
+				"\"incremental\": false to read every row on every run",
+				"\"confirmRecords\" is not implemented for an incremental schedule: its runs do "
+				"not notice rows deleted from source \"%s\"",
+				sx->s.id);
+		}
 		if (!sx->s.schedule)
 			sx->s.schedule = &x->s;
 		for (size_t j = 0; j < i; j++)

@@ -239,6 +239,27 @@ static void test_group_named_twice_warning(void **state)
 	config_free(cfg);
 }
 
+/*
+ * Grouparoo's confirmRecords re-imported the records a run did not see and destroyed
+ * those whose row was gone; joey's incremental runs never notice a deleted row, so the
+ * option is not silently dropped: a warning says what to do (a non-incremental
+ * schedule reads everything every run, which does notice them: no warning).
+ */
+static void test_confirm_records_incremental_warning(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = load_valid_with(f, "recurringFrequency:900000,",
+					     "recurringFrequency:900000,confirmRecords:true,");
+	assert_diag_contains(cfg, "Schedule \"users_schedule\": confirmRecords: \"confirmRecords\" is not "
+				  "implemented for an incremental schedule: its runs do not notice rows deleted "
+				  "from source \"users_table\"");
+	config_free(cfg);
+	cfg = load_valid_with(f, "recurringFrequency:900000,",
+			      "recurringFrequency:900000,confirmRecords:true,incremental:false,");
+	assert_int_equal(diag_count(cfg, "confirmRecords"), 0);
+	config_free(cfg);
+}
+
 static void test_valid_config_links(void **state)
 {
 	struct fixture *f = *state;
@@ -662,6 +683,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_valid_config_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_direction_ignored_with_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_named_twice_warning, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_confirm_records_incremental_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grouparoo_option_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_literal_api_key_masked_and_missing_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ignored_classes_and_files, setup, teardown),
