@@ -451,10 +451,37 @@ bool sched_request(struct sched *s, const char *model_id, const char *dest_id,
 	return request(s, model_id, dest_id, trigger, NULL, full, force, now_ms, res);
 }
 
+/*
+ * Times noted past now_ms: the wall clock went back (an NTP step, a clock that had been
+ * set wrong). They count as now_ms, so a frequency schedule waits one frequency and a
+ * cron schedule its next matching minute, not until the clock is back where it was.
+ */
+static void clock_went_back(struct sched *s, int64_t now_ms)
+{
+	for (size_t i = 0; i < s->n_dests; i++)
+		if (s->dests[i].last_run > now_ms)
+			s->dests[i].last_run = now_ms;
+	for (size_t i = 0; i < s->n_scheds; i++) {
+		struct schedule *sc = &s->scheds[i];
+		if (sc->last_fired <= now_ms && sc->loaded_at <= now_ms)
+			continue;
+		if (sc->last_fired > now_ms)
+			sc->last_fired = now_ms;
+		if (sc->loaded_at > now_ms)
+			sc->loaded_at = now_ms;
+		if (sc->timing == TIMING_CRON) {
+			int64_t next = cron_next(&sc->cron, now_ms);
+			if (next >= 0 && (sc->cron_due < 0 || next < sc->cron_due))
+				sc->cron_due = next;
+		}
+	}
+}
+
 int64_t sched_tick(struct sched *s, int64_t now_ms)
 {
 	int64_t wait = -1;
 
+	clock_went_back(s, now_ms);
 	for (size_t i = 0; i < s->n_scheds; i++) {
 		struct schedule *sc = &s->scheds[i];
 		int64_t due = schedule_due(s, sc);

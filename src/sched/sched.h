@@ -40,6 +40,9 @@
  * frequency). A recurring schedule with a frequency of 0 and no cron is on demand.
  * When a schedule fires, its next due time is computed from the fire time, so a slow
  * run does not make runs pile up: at most one queued run per destination.
+ * Times past the now_ms of a tick (the wall clock went back) count as that now_ms: a
+ * schedule then waits one frequency, or its next matching minute, at most. The caller
+ * leaves out of sched_set_last_run any run history that started past now.
  *
  * Config reload (sched_set_config): schedules are matched by id; a schedule whose
  * timing did not change keeps its next due time. Wanted/running marks of destinations

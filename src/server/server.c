@@ -575,7 +575,13 @@ static enum jerr last_run_fn(void *ctx, const struct state_run_info *run, struct
 {
 	(void)err;
 	struct server *s = ctx;
-	if (!strcmp(run->kind, "run"))
+	/*
+	 * A start past now (a `joey run` on a host whose clock is ahead, or this host's clock
+	 * set back since) says nothing of when that run was: taken as the last run, it held
+	 * the schedule back until then (a day ahead: no run for a day). Not counting it may
+	 * run the model once more than needed, which sends only what changed.
+	 */
+	if (!strcmp(run->kind, "run") && run->started_at <= server_epoch_ms())
 		sched_set_last_run(s->sched, run->dest_id, run->started_at);
 	return JERR_OK;
 }

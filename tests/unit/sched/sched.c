@@ -429,6 +429,45 @@ static void test_cron_fires_at_matching_minutes_only(void **st)
 	free(f);
 }
 
+/*
+ * The wall clock goes back a day (an NTP step, a clock that was set wrong): times the
+ * scheduler noted past the new now count as now, so a frequency schedule waits one
+ * frequency, and a cron schedule its next matching minute, not the day until the clock
+ * is back where it was.
+ */
+static void test_clock_going_back_waits_no_longer_than_a_frequency(void **st)
+{
+	struct fx *f = fx_users();
+	struct sched *s = sched_new();
+	const int64_t day = 24 * 60 * MIN, b = at("2026-11-24T10:00:00Z");
+
+	fx_schedule(f, "every5", "users", true, 5 * MIN, NULL);
+	fx_model(f, "orders");
+	fx_dest(f, "braze_orders", "orders");
+	fx_schedule(f, "quarter", "orders", false, 0, "*/15 * * * *");
+	sched_set_config(s, &f->cfg, b);
+	assert_int_equal(sched_tick(s, b), 5 * MIN);
+	assert_int_equal(run_all(s, b), 1);
+	assert_int_equal(sched_tick(s, b + 15 * MIN), 5 * MIN); /* both fire */
+	assert_int_equal(run_all(s, b + 15 * MIN), 2);
+
+	/* back a day: nothing is due at once, and each waits as long as it should */
+	const int64_t back = b + 16 * MIN - day;
+	int64_t wait = sched_tick(s, back);
+	assert_true(wait > 0 && wait <= 5 * MIN);
+	take_none(s, back);
+	assert_true(sched_next_due(s, "every5") <= back + 5 * MIN);
+	assert_true(sched_next_due(s, "quarter") <= back + 15 * MIN);
+	assert_int_equal(sched_tick(s, back + 5 * MIN), 5 * MIN);
+	assert_int_equal(sched_last_fired(s, "every5"), back + 5 * MIN);
+	assert_int_equal(run_all(s, back + 5 * MIN), 1);
+	assert_int_equal(sched_tick(s, back + 15 * MIN) >= 0, 1);
+	assert_int_equal(sched_last_fired(s, "quarter"), back + 15 * MIN);
+
+	sched_free(s);
+	free(f);
+}
+
 static void test_cron_wins_over_frequency(void **st)
 {
 	struct fx *f = fx_users();
@@ -1064,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_last_run_then_demand),
 		cmocka_unit_test(test_one_destination_does_not_postpone_others),
 		cmocka_unit_test(test_cron_fires_at_matching_minutes_only),
+		cmocka_unit_test(test_clock_going_back_waits_no_longer_than_a_frequency),
 		cmocka_unit_test(test_cron_wins_over_frequency),
 		cmocka_unit_test(test_not_recurring_is_on_demand),
 		cmocka_unit_test(test_overlap_queues_once),
