@@ -100,6 +100,12 @@ struct ch_cursor {
 	bool grouped, int_key;
 	size_t count_col;
 	int since_col;
+	/*
+	 * The since column is a Float32: its text is the shortest that reads back as the
+	 * Float32 (1.2345678), but `col >= 1.2345678` compares the column as a Float64
+	 * (1.2345677614...), below it: the mark is the Float32's exact value instead.
+	 */
+	bool since_f32;
 	uint64_t null_keys;
 	const char *key_column;
 	int last_code; /* the server's error code of a failed statement, or 0 */

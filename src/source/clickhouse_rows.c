@@ -6,6 +6,7 @@
  * copy, fields and arena. Called through source_clickhouse (clickhouse.c).
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,10 +220,27 @@ static enum jerr read_header(struct ch_cursor *cur, size_t need, struct jerror *
 			const char *inner;
 			size_t il;
 			cur->types[i] = chw_type_parse(f[i].s, f[i].len, &nullable, &inner, &il);
+			if (cur->since_col > 0 && i == (size_t)cur->since_col)
+				cur->since_f32 = cur->types[i] == CHW_FLOAT && il == 7 && !memcmp(inner, "Float32", 7);
 		}
 		free(f);
 	}
 	return JERR_OK;
+}
+
+/* The mark text of since field f (not NULL), in cur's arena for a Float32 (ch_cursor.since_f32). */
+static struct slice since_text(struct ch_cursor *cur, const struct chw_field *f)
+{
+	struct slice t = { f->s, f->len };
+	char buf[64], *end;
+	if (!cur->since_f32 || !f->len || f->len >= sizeof(buf))
+		return t;
+	memcpy(buf, f->s, f->len);
+	buf[f->len] = '\0';
+	float v = strtof(buf, &end);
+	if (end == buf || *end || !isfinite(v))
+		return t;
+	return source_since_double((double)v, &cur->arena);
 }
 
 static enum jerr ch_next(struct source_cursor *base, struct source_row **row, struct jerror *err)
@@ -263,7 +281,7 @@ static enum jerr ch_next(struct source_cursor *base, struct source_row **row, st
 		}
 		r->since = (struct slice){ "", 0 };
 		if (cur->since_col && !f[cur->since_col].null)
-			r->since = (struct slice){ f[cur->since_col].s, f[cur->since_col].len };
+			r->since = since_text(cur, &f[cur->since_col]);
 		*row = r;
 		return JERR_OK;
 	}
