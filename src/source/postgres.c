@@ -30,8 +30,11 @@
  * compared with), picks as (ARRAY_AGG(col ORDER BY ...))[1], arrays as json_agg, text
  * keys ordered COLLATE "C" (bytewise on UTF-8), ties broken by ctid. The session is
  * pinned at connect time: client_encoding UTF8 (the server converts other database
- * encodings), TimeZone UTC, DateStyle ISO, search_path = the app's schema, and
- * default_transaction_read_only. A statement with the user's query text (check,
+ * encodings), TimeZone UTC, DateStyle ISO, extra_float_digits 3 (a server, database or
+ * role with 0 printed a double with 15 digits and a real with 6, rounded up as often as
+ * down: such a mark skipped the row that set it; any value above 0 is the exact
+ * shortest text on PostgreSQL 12 and later, 3 the exact 17 or 9 digits before),
+ * search_path = the app's schema, and default_transaction_read_only. A statement with the user's query text (check,
  * cursor) runs in a read-only transaction that is always rolled back (pgsrc_begin), so a
  * query source calling nextval() fails and one calling lo_create() or lo_import()
  * leaves nothing behind. On PostgreSQL 14 and later client_connection_check_interval
@@ -360,7 +363,7 @@ static void conninfo(const struct pg_conn *c, const struct cfg_app *app, const s
 	keys[n] = "client_encoding", vals[n++] = "UTF8";
 	if (!c->redshift) /* Redshift: SET after connecting (no startup options, no IntervalStyle) */
 		keys[n] = "options", vals[n++] = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 "
-						 "-c default_transaction_read_only=on";
+						 "-c extra_float_digits=3 -c default_transaction_read_only=on";
 	keys[n] = "application_name", vals[n++] = "joey";
 	keys[n] = "connect_timeout", vals[n++] = "10";
 	keys[n] = NULL, vals[n] = NULL;
