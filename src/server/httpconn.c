@@ -197,12 +197,14 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 /*
  * Keep t's address within HTTPCONN_MAX_PER_ADDR connections: the one of them that has
  * waited longest for a request makes room (it has sent no whole request since accept
- * or since its last answer); if all of them are being answered, t is closed. t is not
- * in hc.conns yet and has no phase. Under hc.lock.
+ * or since its last answer), else the one that has taken longest over its answer (a
+ * client that asks and never reads: refusing the new one instead let 64 such
+ * connections lock every local client out for HTTPCONN_SEND_S); if all of them are
+ * being answered, t is closed. t is not in hc.conns yet and has no phase. Under hc.lock.
  */
 static void cap_address(struct tracked *t)
 {
-	struct tracked *old = NULL;
+	struct tracked *old = NULL, *slow = NULL;
 	size_t n = 0;
 	if (t->addr.ss_family != AF_INET && t->addr.ss_family != AF_INET6)
 		return;
@@ -212,11 +214,15 @@ static void cap_address(struct tracked *t)
 		n++;
 		if (is_waiting(p) && !p->sending && (!old || p->since < old->since))
 			old = p;
+		if (is_waiting(p) && p->sending && (!slow || p->since < slow->since))
+			slow = p;
 	}
 	if (n < HTTPCONN_MAX_PER_ADDR)
 		return;
 	if (old)
 		cut(old, "its address has the most connections allowed and this one had waited longest for a request");
+	else if (slow)
+		cut(slow, "its address has the most connections allowed and this one had taken longest over its answer");
 	else
 		cut(t, "its address has the most connections allowed, all of them being answered");
 }

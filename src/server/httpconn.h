@@ -25,10 +25,11 @@
  * longest, so a flood of slow clients cannot keep a quick one (/healthz) out: it is
  * answered in milliseconds, long before the flood can push it out in turn.
  * One client address holds at most HTTPCONN_MAX_PER_ADDR connections: beyond that, a
- * new one closes the connection of that address that has waited longest for a request
- * (none being answered), else the new one is closed. So one address cannot hold more
- * than its share, and on loopback (where every local client is 127.0.0.1) one local
- * process holding partial requests cannot lock the others out.
+ * new one closes the connection of that address that has waited longest for a request,
+ * else the one that has taken longest over its answer (a client that never reads), else
+ * (all being answered) the new one is closed. So one address cannot hold more than its
+ * share, and on loopback (where every local client is 127.0.0.1) one local process
+ * holding partial requests, or answers it does not read, cannot lock the others out.
  */
 #ifndef JOEY_HTTPCONN_H
 #define JOEY_HTTPCONN_H

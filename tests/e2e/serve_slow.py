@@ -7,7 +7,8 @@ API from answering within a few seconds; a request that trickles in (headers or
 body) is cut at its deadline (JOEY_HTTP_REQUEST_TIMEOUT, 3 s here, 30 s by default)
 although it never stays idle long enough for the idle timeout; and 80 partial requests
 held from 127.0.0.1 (where every local client comes from) do not lock /healthz out:
-the address's oldest waiting connection makes room."""
+the address's oldest waiting connection makes room; nor do 64 connections from
+127.0.0.1 that ask for answers and never read them."""
 import http.client
 import os
 import select
@@ -179,4 +180,29 @@ check("another address's connections are not closed", all(c.sock is not None for
 for c in held + other:
     c.lost()
 check("stops cleanly (3)", srv.stop() == 0, srv.read_log()[-2000:])
+# ---- one address's answers it never reads: the slowest taker makes room ----
+# (64 connections from 127.0.0.1, each asking for the UI's scripts again and again and
+# reading nothing, stay "taking an answer" for 5 minutes; every new connection from
+# 127.0.0.1 was closed unanswered meanwhile: no login is needed for the scripts)
+os.makedirs(os.path.join(TMP, "st4"))
+srv = Server(cfg, os.path.join(TMP, "st4", "state.db"), env={"JOEY_API_TOKEN": TOKEN})
+host, port = srv.url[len("http://"):].rsplit(":", 1)
+port = int(port)
+readers = []
+for _ in range(64):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.bind(("127.0.0.1", 0))
+    s.connect((host, port))
+    s.sendall(b"GET /editors.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 200)
+    readers.append(s)
+time.sleep(2)  # the answers fill the sockets' buffers
+st, secs = timed_get(host, port, "/healthz")
+check("64 connections from 127.0.0.1 that never read their answers: /healthz from 127.0.0.1 answers",
+      st == 200, (st, secs))
+st, secs = timed_get(host, port, "/api/v1/models")
+check("... and the API answers", st == 200, (st, secs))
+for s in readers:
+    s.close()
+check("stops cleanly (4)", srv.stop() == 0, srv.read_log()[-2000:])
 finish()
