@@ -306,6 +306,9 @@ static enum MHD_Result send_reply(struct server *s, struct MHD_Connection *con, 
 				"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
 	if (no_store)
 		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	/* under TLS (ours or the proxy's --public-url): browsers never try plain HTTP first */
+	if (s->tls || (s->opts.public_url && !strncasecmp(s->opts.public_url, "https://", 8)))
+		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
 	if (rep->status == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"joey\"");
 	if (rep->set_cookie)

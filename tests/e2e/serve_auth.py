@@ -409,6 +409,8 @@ check("behind a TLS proxy (--public-url https://...): its Origin signs in, the c
 r = Client(srv).call("POST", "/api/v1/session", {"user": "carol", "password": "carol password 2"},
                      headers={"Origin": "https://evil.example.com"})
 check("... and another site's Origin is still refused", r.status == 403, show(r))
+check("behind a TLS proxy: answers carry Strict-Transport-Security",
+      "max-age=" in (r.headers.get("Strict-Transport-Security") or ""), dict(r.headers))
 r = Client(srv).call("GET", "/api/v1/models", bearer=cli_tok)
 check("the token made by the CLI works", r.status == 200, show(r))
 c = Client(srv)
@@ -449,6 +451,11 @@ if shutil.which("openssl"):
     r = c.login("carol", "carol password 2")
     check("TLS: sign in; the cookie is Secure", r.status == 200 and "Secure" in (c.last_set_cookie or ""), show(r))
     check("TLS: the session reads", c.call("GET", "/api/v1/models").status == 200)
+    r = c.call("GET", "/")
+    check("TLS: answers carry Strict-Transport-Security (the page and the API)",
+          "max-age=" in (r.headers.get("Strict-Transport-Security") or "")
+          and "max-age=" in (c.call("GET", "/api/v1/session").headers.get("Strict-Transport-Security") or ""),
+          dict(r.headers))
     try:
         urllib.request.urlopen(srv.url.replace("https", "http") + "/healthz", timeout=5)
         plain = "answered"
