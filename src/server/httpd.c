@@ -803,6 +803,11 @@ enum jerr httpd_start(struct server *s, struct jerror *err)
 		return JERR_IO;
 	}
 	snprintf(s->listen_desc, sizeof(s->listen_desc), "%s", l.desc);
+	if (!s->loopback && !s->tls && !(s->opts.public_url && !strncasecmp(s->opts.public_url, "https://", 8)))
+		log_warn("serving plain HTTP on %s, beyond loopback: passwords, session cookies and API tokens "
+			 "cross the network unencrypted (hint: give --tls-cert and --tls-key, or put a TLS proxy in "
+			 "front and give --public-url https://...)",
+			 l.desc);
 	return JERR_OK;
 }
 

@@ -344,6 +344,8 @@ check("beyond loopback: a JOEY_API_TOKEN under 32 characters is refused", short.
       and "too short" in short.stderr and "t0ken" not in short.stderr, short.stderr)
 srv2 = Server(cfg, state, listen="0.0.0.0:0", env={"JOEY_API_TOKEN": "t0ken-t0ken-t0ken-t0ken-t0ken-t0ken"})
 check("second start: token from JOEY_API_TOKEN, nothing printed", "t0ken" not in srv2.read_log())
+check("beyond loopback over plain HTTP: a warning says credentials cross the network unencrypted",
+      "plain HTTP" in srv2.read_log() and "--tls-cert" in srv2.read_log(), srv2.read_log())
 r = srv2.get("/api/v1/models", token=False)
 check("beyond loopback: reads need the token", r.status == 401, r)
 r = srv2.get("/api/v1/models")
