@@ -46,9 +46,14 @@ void bq_cell_text(enum bq_type t, const char *s, struct strbuf *sb)
 	strbuf_addstr(sb, s);
 }
 
-/* The high-water mark of a TIMESTAMP: "YYYY-MM-DD HH:MM:SS.ffffff+00", accepted back as a TIMESTAMP. */
+/*
+ * The high-water mark of a TIMESTAMP: "YYYY-MM-DD HH:MM:SS.ffffff+00", accepted back as a
+ * TIMESTAMP; nothing for a FLOAT64's NaN or Infinity (source_since_unordered).
+ */
 static void bq_since_text(enum bq_type t, const char *s, struct strbuf *sb)
 {
+	if ((t == BQ_FLOAT || t == BQ_NUMERIC) && source_since_unordered(s, strlen(s)))
+		return; /* NaN, Infinity: never a mark */
 	int64_t ms, us;
 	if (t == BQ_TIMESTAMP && micros_ms(s, &ms, &us) && us >= 0) {
 		struct strbuf iso = STRBUF_INIT;

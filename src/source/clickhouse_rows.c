@@ -228,11 +228,16 @@ static enum jerr read_header(struct ch_cursor *cur, size_t need, struct jerror *
 	return JERR_OK;
 }
 
-/* The mark text of since field f (not NULL), in cur's arena for a Float32 (ch_cursor.since_f32). */
+/*
+ * The mark text of since field f (not NULL), in cur's arena for a Float32
+ * (ch_cursor.since_f32); empty for a float's inf or nan (source_since_unordered).
+ */
 static struct slice since_text(struct ch_cursor *cur, const struct chw_field *f)
 {
 	struct slice t = { f->s, f->len };
 	char buf[64], *end;
+	if (cur->types[cur->since_col] == CHW_FLOAT && source_since_unordered(f->s, f->len))
+		return (struct slice){ "", 0 }; /* inf, nan: never a mark */
 	if (!cur->since_f32 || !f->len || f->len >= sizeof(buf))
 		return t;
 	memcpy(buf, f->s, f->len);

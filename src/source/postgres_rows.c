@@ -28,6 +28,17 @@
 #define FLOAT4OID 700
 #define FLOAT8OID 701
 #define NUMERICOID 1700
+#define DATEOID 1082
+#define TIMESTAMPOID 1114
+#define TIMESTAMPTZOID 1184
+
+/* Whether a since value of a column of type t cannot be a mark (source_since_unordered). */
+static bool since_unordered(Oid t, const char *s, size_t n)
+{
+	return (t == DATEOID || t == TIMESTAMPOID || t == TIMESTAMPTZOID || t == FLOAT4OID || t == FLOAT8OID ||
+		t == NUMERICOID) &&
+	       source_since_unordered(s, n);
+}
 
 /* Field idx of the current row as a value of prop's type; false if invalid. */
 static bool field_value(struct pg_cursor *cur, int idx, const struct cfg_property *prop,
@@ -218,7 +229,8 @@ static enum jerr pg_next(struct source_cursor *base, struct source_row **row, st
 				sql_row_invalid(&cur->base, r, i, f[i + 1].s, f[i + 1].len);
 		}
 		r->since = (struct slice){ "", 0 };
-		if (cur->rs.since_col && !f[cur->rs.since_col].null)
+		if (cur->rs.since_col && !f[cur->rs.since_col].null &&
+		    !since_unordered(cur->types[cur->rs.since_col], f[cur->rs.since_col].s, f[cur->rs.since_col].len))
 			r->since = (struct slice){ f[cur->rs.since_col].s, f[cur->rs.since_col].len };
 		*row = r;
 		return JERR_OK;

@@ -91,10 +91,13 @@ static void sf_cell_text(const struct sf_col *col, const char *s, struct strbuf 
 /*
  * The high-water mark text of a since cell: comparable as text or number
  * (source_since_compare) and accepted back as a TEXT bind against the column:
- * dates YYYY-MM-DD, timestamps YYYY-MM-DD HH:MM:SS.fffffffff (UTC), else as sent.
+ * dates YYYY-MM-DD, timestamps YYYY-MM-DD HH:MM:SS.fffffffff (UTC), nothing for a
+ * number's inf or NaN (source_since_unordered), else as sent.
  */
 static void sf_since_text(const struct sf_col *col, const char *s, struct strbuf *sb)
 {
+	if ((col->type == SF_REAL || col->type == SF_FIXED) && source_since_unordered(s, strlen(s)))
+		return; /* inf, NaN: never a mark */
 	if (col->type == SF_TS_NTZ || col->type == SF_TS_LTZ || col->type == SF_TS_TZ) {
 		const char *dot = strchr(s, '.');
 		int64_t sec;

@@ -290,6 +290,16 @@ int source_since_compare(struct slice a, struct slice b)
 	return slice_cmp(a, b);
 }
 
+bool source_since_unordered(const char *s, size_t n)
+{
+	if (n && (*s == '-' || *s == '+')) {
+		s++;
+		n--;
+	}
+	return (n == 8 && !strncasecmp(s, "infinity", 8)) || (n == 3 && !strncasecmp(s, "inf", 3)) ||
+	       (n == 3 && !strncasecmp(s, "nan", 3));
+}
+
 struct slice source_since_double(double d, struct arena *a)
 {
 	char buf[40];

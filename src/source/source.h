@@ -131,6 +131,17 @@ struct source_row {
  */
 int source_since_compare(struct slice a, struct slice b);
 
+/*
+ * Whether a since value s[0..n) of a number, date or timestamp column is outside the
+ * order a mark needs: infinity, inf and NaN, signed or not, in any case (how
+ * PostgreSQL, ClickHouse, Snowflake and BigQuery print them). Taken for a mark, one
+ * such row made every incremental run compare `column >= 'infinity'` (or NaN, which
+ * nothing is >=): every later change skipped until that row went. Connectors read such
+ * a value as no value (as NULL), so it is never the mark; a text column's "NaN" is a
+ * string like any other, so only number and time columns are asked.
+ */
+bool source_since_unordered(const char *s, size_t n);
+
 struct arena;
 /*
  * A since value read as a binary floating-point number d, as text: the shortest that

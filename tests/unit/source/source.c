@@ -260,6 +260,21 @@ static void test_watch_counts_waits(void **s)
  * through a double and reached Braze as 9007199254740992. A non-zero fraction is still
  * a float.
  */
+/* The spellings of infinity and NaN that PostgreSQL, ClickHouse, Snowflake and BigQuery print. */
+static void test_since_unordered(void **s)
+{
+	static const char *const odd[] = { "inf", "-inf", "+inf", "Infinity", "-Infinity", "infinity", "NaN", "nan",
+					   "-nan", "INF" };
+	static const char *const ordered[] = { "", "-", "1", "info", "nana", "Inf1", "infinit", "2026-01-01", "-1e308" };
+	(void)s;
+	for (size_t i = 0; i < ARRAY_SIZE(odd); i++)
+		assert_true(source_since_unordered(odd[i], strlen(odd[i])));
+	for (size_t i = 0; i < ARRAY_SIZE(ordered); i++)
+		assert_false(source_since_unordered(ordered[i], strlen(ordered[i])));
+	assert_false(source_since_unordered("infinity!", 8 + 1));
+	assert_true(source_since_unordered("infinity!", 8)); /* a slice: its length counts, not a NUL */
+}
+
 static void test_number_text_zero_fraction(void **s)
 {
 	(void)s;
@@ -292,6 +307,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key_compare),
 		cmocka_unit_test(test_number_text_zero_fraction),
+		cmocka_unit_test(test_since_unordered),
 		cmocka_unit_test(test_order_checks),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_coercion_table),
