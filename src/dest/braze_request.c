@@ -280,7 +280,8 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 		r = row_new(b, c, sb);
 		r->data_points = dp;
 		braze_enqueue(b, EP_EXPORT_IDS, r);
-	} else if (!c->create && !c->n_fields && !groups_attr && n_subs && !b->enrich && !c->update_only) {
+	} else if (!c->create && !c->n_fields && !groups_attr && n_subs && !b->enrich && !c->update_only &&
+		   !c->resend) {
 		/* only subscription changes: the subscription endpoint, no data points (a user
 		 * Braze may not have: the track object's guard, as whether this endpoint makes
 		 * unknown users is not documented) */
@@ -295,8 +296,12 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 					r->subs[r->n_subs++] = (struct sub_change){ xstrdup(list[i]), !pass };
 		}
 		braze_enqueue(b, EP_SUBSCRIPTION, r);
-	} else if (!c->create && !c->n_fields && !groups_attr && !n_subs) {
-		/* nothing for Braze (e.g. released with no mapped groups): confirm at once */
+	} else if (!c->create && !c->n_fields && !groups_attr && !n_subs && !c->resend) {
+		/*
+		 * nothing for Braze (e.g. released with no mapped groups): confirm at once. Not
+		 * a pending record in scope (resend): its last request may have been a delete
+		 * Braze applied, and {"external_id"} alone makes the user again.
+		 */
 		struct batch *bt = braze_batch_new(EP_TRACK);
 		enum dest_result ok = DEST_OK;
 		r = row_new(b, c, NULL);

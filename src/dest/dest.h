@@ -81,6 +81,12 @@ struct dest_change {
 	 * the scope): change it only if it is there (`_update_existing_only`), never create it.
 	 */
 	bool update_only;
+	/*
+	 * What Braze holds is unknown (the record is pending: its last request failed, or
+	 * went out in a run that was killed, and may have been a delete that Braze applied):
+	 * send it even when nothing but external_id is left to send, so the user exists.
+	 */
+	bool resend;
 	int attempts; /* failed attempts before this run */
 	/* engine's note passed back in the outcome (the sync log's changed fields); may be empty */
 	struct slice changed;

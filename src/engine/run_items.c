@@ -138,6 +138,7 @@ static enum jerr push_item(struct dest_ctx *dc, const struct diff_item *it, stru
 	}
 	c.in_scope = it->in_scope;
 	c.update_only = it->update_only;
+	c.resend = it->pending && it->in_scope && it->action != DIFF_DELETE;
 	c.attempts = it->attempts;
 	c.changed = (struct slice){ NULL, 0 };
 	if (it->action == DIFF_DELETE)
