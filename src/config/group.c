@@ -22,7 +22,7 @@ static const struct field_spec rule_fields[] = {
 	{ "propertyId", T_STR, 0, NULL, NULL },
 	{ "op", T_STR, 0, NULL, NULL },
 	{ "match", T_STR | T_NUM | T_BOOL, 0, NULL, NULL },
-	{ "relativeMatchNumber", T_NUM, 0, NULL, NULL },
+	{ "relativeMatchNumber", T_NUM | T_STR, 0, NULL, NULL }, /* "8" too, as Grouparoo (read below) */
 	{ "relativeMatchUnit", T_STR, 0, NULL, NULL },
 	{ "relativeMatchDirection", T_STR, 0, NULL, NULL },
 };
@@ -198,7 +198,7 @@ static bool link_rule_relative(struct loader *ld, const struct where *w, const s
 			       const char *prefix, int op)
 {
 	static const char *const dirs[] = { "add", "subtract" };
-	const struct j5_member *nm = ld_get_m(ro, "relativeMatchNumber", T_NUM);
+	const struct j5_member *nm = ld_get_m(ro, "relativeMatchNumber", T_NUM | T_STR);
 	int u, d;
 	bool ok = true;
 	if (!j5_member(ro, "relativeMatchNumber")) {
@@ -208,12 +208,24 @@ static bool link_rule_relative(struct loader *ld, const struct where *w, const s
 	} else if (nm) {
 		/* Grouparoo: 0 (falsy) is "either match or relativeMatch is required" */
 		const char *f = arena_printf(ld->a, "%s.relativeMatchNumber", prefix);
-		r->rel_number = nm->value->num;
-		if (!(nm->value->num > 0)) {
+		double num = nm->value->num;
+		if (nm->value->type == J5_STRING) {
+			/* Grouparoo stored "8" (its own tests' fixtures write it so) in an integer column as 8 */
+			char *end;
+			const char *s = nm->value->str;
+			num = strtod(s, &end);
+			if (!*s || *end || !isfinite(num)) {
+				ld_err(ld, w, NPOS(nm->value), f, "give the number of units, e.g. \"relativeMatchNumber\": 30",
+				       "relativeMatchNumber \"%s\" is not a number", s);
+				return false;
+			}
+		}
+		r->rel_number = num;
+		if (!(num > 0)) {
 			ld_err(ld, w, NPOS(nm->value), f, "give the number of units, e.g. \"relativeMatchNumber\": 30",
 			       "relativeMatchNumber must be greater than 0");
 			ok = false;
-		} else if (nm->value->num > REL_NUMBER_MAX) {
+		} else if (num > REL_NUMBER_MAX) {
 			ld_err(ld, w, NPOS(nm->value), f, NULL, "relativeMatchNumber must be at most %d",
 			       REL_NUMBER_MAX);
 			ok = false;

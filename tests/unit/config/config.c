@@ -223,6 +223,38 @@ static void test_relative_direction_ignored_with_warning(void **state)
 }
 
 /*
+ * Grouparoo stored a relativeMatchNumber written as a string ("8") as the number 8: its
+ * own loader tests' fixtures (core/__tests__/fixtures/codeConfig/group-rule-with-date,
+ * top-level-group-rule) write it so. joey reads it the same; text that is not a number
+ * is still an error.
+ */
+static void test_relative_match_number_as_string(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = load_valid_with(f, "relativeMatchNumber:30,", "relativeMatchNumber:'8',");
+	const struct cfg_group *g = NULL;
+	for (size_t i = 0; i < cfg->n_groups; i++)
+		if (!strcmp(cfg->groups[i]->id, "recent"))
+			g = cfg->groups[i];
+	assert_non_null(g);
+	assert_int_equal(g->n_rules, 4);
+	assert_true(g->rules[0].rel_number == 8);
+	config_free(cfg);
+
+	struct env env = { { "BRAZE_API_KEY" }, { "s3cr3t" } };
+	const char *at = strstr(VALID, "relativeMatchNumber:30,");
+	struct strbuf b = STRBUF_INIT;
+	strbuf_add(&b, VALID, (size_t)(at - VALID));
+	strbuf_addstr(&b, "relativeMatchNumber:'x',");
+	strbuf_addstr(&b, at + strlen("relativeMatchNumber:30,"));
+	tu_write(f->dir, "main.json", b.buf);
+	strbuf_release(&b);
+	cfg = load(f->dir, &env, JERR_CONFIG);
+	assert_diag_contains(cfg, "Group \"recent\": rules[0].relativeMatchNumber: relativeMatchNumber \"x\" is not a number");
+	config_free(cfg);
+}
+
+/*
  * Grouparoo's loader keyed destinationGroupMemberships by group id, so of two `groups`
  * values for one group only the last was sent; joey sends both and says so (once, at
  * the earlier name; a subscription group ID for the same group is not such a name).
@@ -682,6 +714,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_valid_config_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_direction_ignored_with_warning, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relative_match_number_as_string, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_named_twice_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_confirm_records_incremental_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grouparoo_option_env, setup, teardown),
