@@ -257,7 +257,8 @@ static const char *const export_only[] = {
 	"mailchimp", "hubspot", "salesforce", "pardot", "marketo", "intercom", "customerio",
 	"sendgrid", "sailthru", "iterable", "klaviyo", "zendesk", "pipedrive", "facebook",
 	"google-sheets", "mixpanel", "onesignal", "eloqua", "dbt", "cloudwatch", "newrelic",
-	"datadog", "mailjet",
+	"datadog", "mailjet", "airtable", "closeio", "freshdesk", "logger", "vero",
+	"google-sheet", /* the Google Sheets plugin's connections: google-sheet-export (-import is a source) */
 };
 
 bool catalog_export_only(const char *type)

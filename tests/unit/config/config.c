@@ -255,6 +255,31 @@ static void test_relative_match_number_as_string(void **state)
 }
 
 /*
+ * Every Grouparoo plugin that only exports is skipped with a warning, as Mailchimp is:
+ * Grouparoo's demo config has a logger app and destination, which were "unknown app
+ * type" errors, as were airtable, closeio, freshdesk and vero apps, and the Google
+ * Sheets plugin's destination (google-sheet-export, not google-sheets-...).
+ */
+static void test_export_only_plugins_skipped(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = load_valid_with(
+		f, "{},\n",
+		"{class:'App',id:'logger',type:'logger',options:{filename:'x.log'}},\n"
+		"{class:'Destination',id:'logger_destination',type:'logger-export-records',appId:'logger',modelId:'users',"
+		"collection:'model',mapping:{id:'user_id'}},\n"
+		"{class:'App',id:'sheets',type:'google-sheets',options:{client_email:'a',private_key:'b'}},\n"
+		"{class:'Destination',id:'sheet',type:'google-sheet-export',appId:'sheets',modelId:'users',mapping:{id:'user_id'}},\n"
+		"{class:'App',id:'a1',type:'airtable'},{class:'App',id:'a2',type:'closeio'},\n"
+		"{class:'App',id:'a3',type:'freshdesk'},{class:'App',id:'a4',type:'vero'},\n");
+	assert_diag_contains(cfg, "App \"logger\": type: type \"logger\" belongs to a Grouparoo destination plugin");
+	assert_diag_contains(cfg, "Destination \"logger_destination\": type: type \"logger-export-records\" belongs");
+	assert_diag_contains(cfg, "Destination \"sheet\": type: type \"google-sheet-export\" belongs");
+	assert_int_equal(diag_count(cfg, "belongs to a Grouparoo destination plugin"), 8);
+	config_free(cfg);
+}
+
+/*
  * Grouparoo's loader keyed destinationGroupMemberships by group id, so of two `groups`
  * values for one group only the last was sent; joey sends both and says so (once, at
  * the earlier name; a subscription group ID for the same group is not such a name).
@@ -715,6 +740,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_valid_config_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_direction_ignored_with_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_match_number_as_string, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export_only_plugins_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_named_twice_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_confirm_records_incremental_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grouparoo_option_env, setup, teardown),
