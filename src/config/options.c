@@ -351,6 +351,31 @@ static bool option_to_number(struct cfg_option *opt)
 	return true;
 }
 
+/*
+ * Options of Grouparoo's plugins that joey does not take, each with what to write
+ * instead: an error that only listed joey's options would leave a Grouparoo user
+ * guessing. what is ld_check_options's.
+ */
+static const struct {
+	const char *what, *key, *hint;
+} grouparoo_only[] = {
+	/* Grouparoo's CSV plugin downloaded the source's url (http) into a cache it renewed
+	 * after fileAgeHours; joey reads a local file named by the csv app */
+	{ "a csv-import-table source", "url",
+	  "joey reads CSV files from disk, not over HTTP: download the file (e.g. curl -o data/users.csv URL, "
+	  "from cron) and name it in the csv app's \"file\" option; then remove \"url\" and \"fileAgeHours\"" },
+	{ "a csv-import-table source", "fileAgeHours",
+	  "joey reads the csv app's \"file\" on every run and caches nothing: remove \"fileAgeHours\"" },
+};
+
+static const char *grouparoo_only_hint(const char *what, const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(grouparoo_only); i++)
+		if (!strcmp(grouparoo_only[i].what, what) && !strcmp(grouparoo_only[i].key, key))
+			return grouparoo_only[i].hint;
+	return NULL;
+}
+
 /* Check options against a catalog table: unknown names, kinds, required ones. */
 void ld_check_options(struct loader *ld, const struct where *w, const struct cfg_options *o,
 		      const struct catalog_option *cat, const char *what, int line, int col)
@@ -368,7 +393,9 @@ void ld_check_options(struct loader *ld, const struct where *w, const struct cfg
 			if (!strcmp(cat[j].name, opt->key))
 				c = &cat[j];
 		if (!c) {
-			const char *hint = ld_did_you_mean(ld, opt->key, names, n_names);
+			const char *hint = grouparoo_only_hint(what, opt->key);
+			if (!hint)
+				hint = ld_did_you_mean(ld, opt->key, names, n_names);
 			if (!hint && n_names)
 				hint = ld_quoted_list(ld, "valid options: ", names, n_names);
 			ld_err(ld, w, opt->pos.line, opt->pos.col, field, hint,
