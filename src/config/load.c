@@ -219,14 +219,23 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The .js refusal: joey does not execute JavaScript. */
+/*
+ * The .js refusal: joey does not execute JavaScript. The hint converts the file as
+ * Grouparoo read it (configLoaders/index.ts loadConfigFile): an export object whose
+ * only key is "default" stands for that value, and a function is called (Grouparoo
+ * passed its config object) and its promise awaited. Most Grouparoo .js files export
+ * such a function, which JSON.stringify alone prints as "undefined".
+ */
 static void refuse_js(struct loader *ld, const struct where *w, const char *rel)
 {
 	const char *base = strrchr(rel, '/');
 	base = base ? base + 1 : rel;
 	ld_err(ld, w, 0, 0, NULL,
 	       arena_printf(ld->a,
-			    "convert it to JSON, e.g. node -e 'console.log(JSON.stringify(require(\"./%s\"),null,2))' > %.*s.json",
+			    "convert it to JSON once, in its directory, then delete it: node -e "
+			    "'let m=require(\"./%s\");if(Object.keys(m).length==1&&m.default)m=m.default;"
+			    "Promise.resolve(typeof m==\"function\"?m({}):m).then(c=>console.log(JSON.stringify(c,null,2)))'"
+			    " > %.*s.json (values it reads from process.env are written into the file: see docs/config.md \"Files\")",
 			    base, (int)(strlen(base) - 3), base),
 	       "joey cannot execute JavaScript config files");
 }
