@@ -245,6 +245,22 @@ static struct row *row_new(struct braze *b, const struct dest_change *c, const s
 	return r;
 }
 
+/*
+ * email_subscribe or push_subscribe set to null: not sent. Braze takes only
+ * "opted_in", "subscribed" and "unsubscribed"; a null either unsets the state (back
+ * to the default "subscribed", re-subscribing a user who opted out) or is rejected
+ * with the whole object. A warehouse without a value leaves Braze's state alone.
+ */
+static bool null_subscribe_state(const struct dest_field *f, size_t name_len)
+{
+	const char *json = f->json;
+	size_t json_len = f->json_len ? f->json_len : strlen(json);
+	if (json_len != 4 || memcmp(json, "null", 4))
+		return false;
+	return (name_len == 15 && !memcmp(f->name, "email_subscribe", 15)) ||
+	       (name_len == 14 && !memcmp(f->name, "push_subscribe", 14));
+}
+
 void braze_route_change(struct braze *b, const struct dest_change *c)
 {
 	if (c->op == DEST_DELETE) {
@@ -252,13 +268,16 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 		return;
 	}
 	struct strbuf *sb = &b->scratch;
-	size_t dp = 0;
+	size_t dp = 0, n_fields = 0;
 	strbuf_reset(sb);
 	strbuf_addstr(sb, "{\"external_id\":");
 	strbuf_add_json_string(sb, c->key->text.ptr, c->key->text.len);
 	for (size_t i = 0; i < c->n_fields; i++) {
 		const struct dest_field *f = &c->fields[i];
 		size_t name_len = f->name_len ? f->name_len : strlen(f->name);
+		if (null_subscribe_state(f, name_len))
+			continue;
+		n_fields++;
 		if (f->key) { /* the engine's `,"name":` */
 			strbuf_add(sb, f->key, f->key_len);
 		} else {
@@ -280,7 +299,7 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 		r = row_new(b, c, sb);
 		r->data_points = dp;
 		braze_enqueue(b, EP_EXPORT_IDS, r);
-	} else if (!c->create && !c->n_fields && !groups_attr && n_subs && !b->enrich && !c->update_only &&
+	} else if (!c->create && !n_fields && !groups_attr && n_subs && !b->enrich && !c->update_only &&
 		   !c->resend) {
 		/* only subscription changes: the subscription endpoint, no data points (a user
 		 * Braze may not have: the track object's guard, as whether this endpoint makes
@@ -296,7 +315,7 @@ void braze_route_change(struct braze *b, const struct dest_change *c)
 					r->subs[r->n_subs++] = (struct sub_change){ xstrdup(list[i]), !pass };
 		}
 		braze_enqueue(b, EP_SUBSCRIPTION, r);
-	} else if (!c->create && !c->n_fields && !groups_attr && !n_subs && !c->resend) {
+	} else if (!c->create && !n_fields && !groups_attr && !n_subs && !c->resend) {
 		/*
 		 * nothing for Braze (e.g. released with no mapped groups): confirm at once. Not
 		 * a pending record in scope (resend): its last request may have been a delete
