@@ -95,7 +95,14 @@ void ld_link_schedules(struct loader *ld, const struct link_set *ls)
 		if (!sx)
 			continue;
 		x->s.source = &sx->s;
-		x->s.incremental = ld_get_bool(x->node, "incremental", !sx->s.is_query);
+		/*
+		 * Grouparoo's CSV plugin had no schedule options (its schedules read every row),
+		 * so a Grouparoo CSV schedule has no column: such a schedule is not incremental
+		 * and needs none. A CSV schedule reads incrementally with a column (as a table's).
+		 */
+		bool csv_full = sx->s.type && !strncmp(sx->s.type, "csv-", 4) &&
+				!cfg_options_get(&x->s.options, "column");
+		x->s.incremental = ld_get_bool(x->node, "incremental", !sx->s.is_query && !csv_full);
 		/*
 		 * Grouparoo's confirmRecords re-imported the records a run had not seen and
 		 * destroyed those whose row was gone. An incremental run reads changed rows only
@@ -124,7 +131,8 @@ void ld_link_schedules(struct loader *ld, const struct link_set *ls)
 				break;
 			}
 		if (sx->cat)
-			ld_check_options(ld, &x->w, &x->s.options, catalog_schedule_options(sx->s.is_query),
+			ld_check_options(ld, &x->w, &x->s.options,
+					 catalog_schedule_options(sx->s.is_query || (csv_full && !x->s.incremental)),
 					 arena_printf(ld->a, "a schedule of a %s source", sx->s.type), x->node->line,
 					 x->node->col);
 		/* Grouparoo's redshift query source had no getRows: properties only */
