@@ -10,6 +10,7 @@ state_drop() { [ -z "$STATE_SCHEMA" ] || state_psql -c "DROP SCHEMA IF EXISTS $S
 # at exit: stop background jobs (the simulator), drop the PostgreSQL state schema, remove TMP
 e2e_cleanup() {
   for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
+  [ -z "${E2E_CLEANUP_HOOK:-}" ] || $E2E_CLEANUP_HOOK # a server-side database of the test's
   state_drop
   rm -rf "$TMP"
 }
@@ -154,6 +155,27 @@ url_part() { # url_part URL user|password|host|port|database
   user) echo "${userpass%%:*}" ;; password) echo "${userpass#*:}" ;;
   host) echo "${hostport%%:*}" ;; port) echo "${hostport#*:}" ;; database) echo "${rest#*/}" ;;
   esac
+}
+# ch_setup PREFIX: a ClickHouse database of its own (DB, PREFIX_<pid>_<n>), dropped by
+# e2e_cleanup, and chq SQL [DB] (one statement over HTTP, fails loudly); CH_USER, CH_PW, CH_HOST,
+# CH_PORT from $JOEY_CLICKHOUSE_URL. Without it: skipped, except CI=true (a failure).
+ch_setup() {
+  if [ -z "${JOEY_CLICKHOUSE_URL:-}" ]; then
+    if [ "${CI:-}" = true ]; then echo "FAIL: JOEY_CLICKHOUSE_URL is not set and CI=true"; exit 1; fi
+    echo "skipped: JOEY_CLICKHOUSE_URL is not set (scripts/test-servers.sh start)"; echo "0 passed, 0 failed"; exit 0
+  fi
+  CH_USER=$(url_part "$JOEY_CLICKHOUSE_URL" user)
+  CH_PW=$(url_part "$JOEY_CLICKHOUSE_URL" password)
+  CH_HOST=$(url_part "$JOEY_CLICKHOUSE_URL" host)
+  CH_PORT=$(url_part "$JOEY_CLICKHOUSE_URL" port)
+  DB="$1_$$_$RANDOM"
+  chq() {
+    curl -sS --fail-with-body -H "X-ClickHouse-User: $CH_USER" -H "X-ClickHouse-Key: $CH_PW" \
+      "http://$CH_HOST:$CH_PORT/?database=${2:-default}" --data-binary "$1"
+  }
+  ch_drop() { chq "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true; }
+  E2E_CLEANUP_HOOK=ch_drop # e2e_cleanup, whoever set the trap last (sim_start does)
+  chq "CREATE DATABASE $DB" >/dev/null
 }
 db_setup() {
   DB_BACKEND=${E2E_BACKEND:-sqlite}

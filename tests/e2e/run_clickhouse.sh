@@ -10,22 +10,7 @@
 # Needs $JOEY_CLICKHOUSE_URL (scripts/test-servers.sh); skipped without it, except CI=true.
 set -e
 source "$(dirname "$0")/lib.bash"
-if [ -z "${JOEY_CLICKHOUSE_URL:-}" ]; then
-  if [ "${CI:-}" = true ]; then echo "FAIL: JOEY_CLICKHOUSE_URL is not set and CI=true"; exit 1; fi
-  echo "skipped: JOEY_CLICKHOUSE_URL is not set (scripts/test-servers.sh start)"; echo "0 passed, 0 failed"; exit 0
-fi
-CH_USER=$(url_part "$JOEY_CLICKHOUSE_URL" user)
-CH_PW=$(url_part "$JOEY_CLICKHOUSE_URL" password)
-CH_HOST=$(url_part "$JOEY_CLICKHOUSE_URL" host)
-CH_PORT=$(url_part "$JOEY_CLICKHOUSE_URL" port)
-DB="e2e_ch_$$_$RANDOM"
-chq() { # chq SQL [DB]: one statement over HTTP, fails loudly
-  curl -sS --fail-with-body -H "X-ClickHouse-User: $CH_USER" -H "X-ClickHouse-Key: $CH_PW" \
-    "http://$CH_HOST:$CH_PORT/?database=${2:-default}" --data-binary "$1"
-}
-ch_cleanup() { chq "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true; e2e_cleanup; }
-trap ch_cleanup EXIT
-chq "CREATE DATABASE $DB" >/dev/null
+ch_setup e2e_ch
 chq "CREATE TABLE users (id Int64, email Nullable(String), name Nullable(String), vip UInt8,
      score Nullable(Float64), pad String, updated DateTime) ENGINE = MergeTree ORDER BY id" "$DB"
 chq "CREATE TABLE purchases (user_id Int64, amount Nullable(Float64), item String, at DateTime)
