@@ -1,7 +1,7 @@
 /*
- * alerts.c: joey serve's side of alerts (src/alert): the thread that checks
- * noSuccessFor and sends queued messages, the hook after each run, and the routes
- * /api/v1/alerts... (docs/api.md "Alerts").
+ * alerts.c: joey serve's (and joey worker's) side of alerts (src/alert): the thread
+ * that checks noSuccessFor and sends queued messages, the hook after each run, and the
+ * routes /api/v1/alerts... (docs/api.md "Alerts").
  *
  * The alert thread wakes every second (at once when a run ended: server_alerts_kick):
  * it sends the messages that are due (alert_pump) and, every JOEY_ALERT_CHECK_MS
@@ -28,13 +28,16 @@ static int64_t epoch_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The alert options of this server: links to runs on its public URL, else its address. */
+/*
+ * The alert options of this server: links to runs on its public URL, else its address;
+ * joey worker (no UI) links only to a JOEY_PUBLIC_URL.
+ */
 static void server_alert_opts(struct server *s, struct alert_opts *o, char *buf, size_t n)
 {
 	alert_opts_defaults(o);
 	if (s->opts.public_url && *s->opts.public_url) {
 		o->public_url = s->opts.public_url;
-	} else {
+	} else if (!s->opts.no_http) {
 		snprintf(buf, n, "%s://%s", s->tls ? "https" : "http", s->listen_desc);
 		o->public_url = buf;
 	}

@@ -950,8 +950,8 @@ enum jerr server_main(const struct server_opts *o, struct jerror *err)
 	announce_start(s, o);
 	if (!o->no_http && (rc = auth_ready(s, err)))
 		goto out;
-	if (!o->no_http)
-		server_alerts_start(s);
+	/* joey worker too: its leader's jobs queue alert messages, and nothing else may send them */
+	server_alerts_start(s);
 
 	pthread_mutex_lock(&s->lock);
 	schedule_loop(s, o);
