@@ -457,6 +457,65 @@ out:
 	return rc;
 }
 
+bool work_enqueue_failure_is_run(const struct jerror *why)
+{
+	switch (why->code) {
+	case JERR_CONFIG:
+	case JERR_IO:
+	case JERR_SOURCE:
+	case JERR_SOURCE_DATA:
+	case JERR_HTTP:
+	case JERR_AUTH:
+	case JERR_REMOTE:
+		return true;
+	default:
+		return false; /* the store, a lock held, the request, a stop: no run to speak of */
+	}
+}
+
+void work_enqueue_failed(const struct config *cfg, struct state *st, const struct work_request *req,
+			 const struct jerror *why, struct run *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->dests = xcalloc(cfg->n_destinations + 1, sizeof(*r->dests));
+	for (size_t i = 0; i < cfg->n_destinations; i++) {
+		const struct cfg_destination *d = cfg->destinations[i];
+		struct jerror e = JERROR_INIT;
+		struct run_counts none = { 0 };
+		struct strbuf msg = STRBUF_INIT;
+		uint64_t abandoned;
+		int64_t run_id = 0;
+		bool wanted = !req->dest_ids;
+		for (size_t k = 0; k < req->n_dests && !wanted; k++)
+			wanted = !strcmp(req->dest_ids[k], d->id);
+		if (!wanted || d->model != req->model)
+			continue;
+		if (state_lock_acquire(st, d->id, "joey job (not queued)", &e))
+			goto next; /* running elsewhere (or the store failed): that run speaks for it */
+		strbuf_addstr(&msg, why->msg.buf);
+		if (why->detail.len)
+			strbuf_addf(&msg, " (%s)", why->detail.buf);
+		if (!state_runs_abandon(st, d->id, &abandoned, &e) && !state_run_start(st, d->id, "run", &run_id, &e) &&
+		    !state_run_finish(st, run_id, RUN_FAILED, &none, msg.buf, &e)) {
+			struct run_dest *rd = &r->dests[r->n_dests++];
+			rd->dest = d;
+			rd->run_id = run_id;
+			rd->status = RUN_FAILED;
+			rd->max_delete_percent = d->max_delete_percent;
+			rd->err = (struct jerror)JERROR_INIT;
+			jerror_set(&rd->err, why->code, "%s", why->msg.buf);
+			if (why->detail.len)
+				jerror_detail(&rd->err, "%s", why->detail.buf);
+		} else {
+			log_error("the failed run of destination \"%s\" was not recorded: %s", d->id, e.msg.buf);
+		}
+		state_lock_release(st, d->id);
+	next:
+		strbuf_release(&msg);
+		jerror_release(&e);
+	}
+}
+
 /* ---- running an item ---- */
 
 void work_outcome_release(struct work_outcome *out)

@@ -76,6 +76,19 @@ struct work_request {
 enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct work_request *req,
 		       int64_t *job_id, bool *duplicate, struct jerror *err) JOEY_WUR;
 
+/*
+ * work_enqueue failed with why (borrowed) before its job had run rows: the source could
+ * not be read for the partitions' bounds, or the marks not loaded. Is that a failure of
+ * the destinations' run (a source, config or connection error), not of the store or
+ * the request? Then work_enqueue_failed records it as a failed run of each destination
+ * of req (as a single run whose source fails is recorded), so the run history and the
+ * alerts see it, and fills r (initialised here; run_release) with those runs. A
+ * destination locked by someone else is left out. Problems are logged.
+ */
+bool work_enqueue_failure_is_run(const struct jerror *why);
+void work_enqueue_failed(const struct config *cfg, struct state *st, const struct work_request *req,
+			 const struct jerror *why, struct run *r);
+
 /* What running an item gave (owned strings: work_outcome_release). */
 struct work_outcome {
 	struct state_work_result res; /* res.seen and res.error point into seen/error */

@@ -334,6 +334,12 @@ static void job_queue_and_follow(struct active_job *aj)
 		if (rc)
 			log_error("run of model \"%s\" not queued: %s%s%s", aj->job.model_id, err.msg.buf,
 				  err.detail.len ? ": " : "", err.detail.buf);
+		if (rc && st && work_enqueue_failure_is_run(&err)) {
+			/* the source failed before the job existed: a failed run, as without workers */
+			work_enqueue_failed(cfg, st, &req, &err, &r);
+			server_alerts_after_run(s, cfg, st, &r, true);
+			run_release(&r);
+		}
 		pthread_mutex_lock(&s->lock);
 		for (size_t k = 0; k < aj->job.n_dests; k++)
 			aj->dests[k].status = rc ? RUN_FAILED : RUN_SUCCESS;

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_lib import JOEY, PROCS, TMP, Sim, check, finish, pg_state_url, small_config, wait_for  # noqa: E402
+from serve_lib import JOEY, PROCS, TMP, Server, Sim, check, finish, pg_state_url, small_config, wait_for  # noqa: E402
 from alert_servers import Webhook  # noqa: E402
 
 if not os.environ.get("JOEY_PG_URL"):
@@ -69,4 +69,32 @@ check("the worker stops on SIGTERM", w.returncode == 0, worker_log(1)[-2000:])
 log = worker_log(1)
 check("no sanitizer report", "Sanitizer" not in log and "runtime error:" not in log, log[-3000:])
 check("the webhook's secret is in no log line", ENV["WH_SECRET"] not in log, "")
+
+# ---- serve --worker: a job whose source cannot be read is not queued, but its run failed ----
+dpath = os.path.join(cfg, "destinations", "d.json")
+with open(dpath) as f:
+    dest = json.load(f)
+dest["options"] = {"partitions": 4}
+with open(dpath, "w") as f:
+    json.dump(dest, f)
+srv = Server(cfg, pg, args=["--worker"], env=dict(ENV, BRAZE_KEY="test-key"))
+srv.post("/api/v1/runs", {"destination": "d"})
+check("a good job resolves the incident",
+      wait_for(lambda: [e["event"] for e in events()] == ["alert.opened", "alert.resolved"], 30),
+      [e["event"] for e in events()])
+subprocess.run(["sqlite3", db, "ALTER TABLE users RENAME TO users_gone"], check=True)
+srv.wait_runs_done()
+r = srv.post("/api/v1/runs", {"destination": "d"})
+check("the run is asked for", r.status == 202, r)
+got = wait_for(lambda: events()[2:], 20)
+check("a job that could not be queued (the source is gone) opens runFailed",
+      got and [e["event"] for e in got] == ["alert.opened"] and "does not exist" in got[0]["summary"],
+      (got, srv.read_log()[-2000:]))
+r = srv.get("/api/v1/runs?destination=d")
+last = r.json["items"][0] if r.status == 200 and r.json["items"] else {}
+check("and is in the run history as a failed run saying why", last.get("status") == "failed"
+      and "does not exist" in (last.get("error") or "") and got and got[0]["run"]["id"] == last.get("id"), r)
+srv.stop()
+log = srv.read_log()
+check("serve: no sanitizer report", "Sanitizer" not in log and "runtime error:" not in log, log[-3000:])
 finish()
