@@ -109,6 +109,21 @@ static size_t drop_answer(char *p, size_t size, size_t nmemb, void *ctx)
 	return a->n > MAX_ANSWER ? 0 : size * nmemb;
 }
 
+/* libcurl's progress callback: a request in flight ends when the process stops (o->stop). */
+static int stop_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	const struct alert_opts *o = ctx;
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return o->stop && *o->stop;
+}
+
+static void watch_stop(CURL *c, const struct alert_opts *o)
+{
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, stop_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)o);
+}
+
 /* curl's error text, with the URL (a secret) replaced by "****" if it is quoted. */
 static void curl_failure(struct jerror *err, const char *what, CURLcode cc, const char *errbuf, const char *url)
 {
@@ -153,10 +168,13 @@ static enum jerr http_post(const char *url, const char *body, struct curl_slist 
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, drop_answer);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &ans);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	watch_stop(c, o);
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
-	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status))
+	if (cc == CURLE_ABORTED_BY_CALLBACK)
+		jerror_set(err, JERR_IO, "%s: no answer before joey stopped", what);
+	else if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status))
 		curl_failure(err, what, cc, errbuf, url);
 	else if (status < 200 || status > 299)
 		jerror_set(err, JERR_IO, "%s: the server answered HTTP %ld", what, status);
@@ -435,8 +453,11 @@ static enum jerr send_email(const struct cfg_alert *a, const char *root, int64_t
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 30000L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	watch_stop(c, o);
 	cc = curl_easy_perform(c);
-	if (cc != CURLE_OK) {
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		rc = jerror_set(err, JERR_IO, "the SMTP server: no answer before joey stopped");
+	} else if (cc != CURLE_OK) {
 		long code = 0;
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 		curl_failure(err, "the SMTP server", cc, errbuf, password && *password ? password : NULL);

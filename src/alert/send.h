@@ -13,7 +13,8 @@
  * email    SMTP to options.host:port (default 587; 465: TLS from the start), STARTTLS
  *          required (CURLUSESSL_ALL) unless options.starttls is false (loopback only,
  *          config.c checks), AUTH with options.user/password when given.
- * Any 2xx answer (SMTP: the message accepted) is success. No redirect is followed.
+ * Any 2xx answer (SMTP: the message accepted) is success. No redirect is followed. A
+ * request in flight ends when o->stop is set (a failed attempt: retried later).
  */
 #ifndef JOEY_ALERT_SEND_H
 #define JOEY_ALERT_SEND_H
