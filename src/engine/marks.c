@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "source/source.h"
 
 static size_t source_index(const struct cfg_model *model, const struct cfg_source *src)
 {
@@ -104,6 +105,7 @@ static enum jerr load_marks(const struct config *cfg, const struct cfg_model *mo
 	size_t n = model->n_sources;
 	const struct cfg_schedule *whole = NULL; /* a schedule that re-reads its whole source */
 	const struct cfg_schedule *moved = NULL; /* one whose mark is of another column */
+	const struct cfg_schedule *odd = NULL;   /* one whose mark is infinity or NaN */
 	size_t n_sched = 0, n_marked = 0;
 	enum jerr rc;
 
@@ -144,6 +146,18 @@ static enum jerr load_marks(const struct config *cfg, const struct cfg_model *mo
 		bool found = false, other = false;
 		if ((rc = get(ctx, sc, &m->mark[i], &found, &other, err)))
 			return rc;
+		if (found && source_since_unordered(m->mark[i].buf, m->mark[i].len)) {
+			/*
+			 * infinity or NaN, stored before such a value was no mark
+			 * (source_since_unordered): read from it, a run read only that row (or
+			 * nothing) and kept it, skipping every change for good. Read everything
+			 * once instead; the read then stores a usable mark.
+			 */
+			found = false;
+			strbuf_reset(&m->mark[i]);
+			if (!odd)
+				odd = sc;
+		}
 		n_marked += found;
 		if (other && !moved)
 			moved = sc;
@@ -169,6 +183,8 @@ static enum jerr load_marks(const struct config *cfg, const struct cfg_model *mo
 		else if (moved)
 			snprintf(m->why, sizeof(m->why), "schedule \"%s\" reads another column than its mark is of",
 				 moved->id);
+		else if (odd)
+			snprintf(m->why, sizeof(m->why), "the mark of schedule \"%s\" is infinity or NaN", odd->id);
 		else if (n_marked < n_sched)
 			snprintf(m->why, sizeof(m->why), "no mark yet");
 		return JERR_OK;

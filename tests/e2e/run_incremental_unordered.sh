@@ -49,6 +49,27 @@ case_ "date infinity" date "'2026-01-01'" "'2026-02-01'" "'infinity'"
 case_ "double precision NaN" "double precision" 1 2 "'NaN'"
 case_ "double precision Infinity" "double precision" 1 2 "'Infinity'"
 case_ "numeric NaN" numeric 1 2 "'NaN'"
+# a mark already stored as 'infinity' (by a joey before such a value was no mark): every
+# run read only `>= 'infinity'` and kept it, skipping every change for good; now the run
+# reads everything once and stores a usable mark
+tb=t_stored
+sq "CREATE TABLE $tb (id INTEGER PRIMARY KEY, name TEXT, u timestamptz)"
+sq "INSERT INTO $tb VALUES (1, 'Ann', '2026-01-01'), (2, 'Bob', 'infinity')"
+mkdir -p "$TMP/$tb"
+sed "s/\"table\":\"t_[0-9]*\"/\"table\":\"$tb\"/; s/\"d_t_[0-9]*\"/\"d_$tb\"/" "$(ls -d "$TMP"/t_[0-9]* | head -1)/config.json" > "$TMP/$tb/config.json"
+J="--config $TMP/$tb --state $TMP/$tb/state.db"
+run run $J; expect_rc 0 "stored infinity: first run"
+sqlite3 "$TMP/$tb/state.db" "UPDATE marks SET value = 'infinity'"
+sq "INSERT INTO $tb VALUES (3, 'Cy', '2026-02-01')"
+sq "UPDATE $tb SET name = 'Annie', u = '2026-02-01' WHERE id = 1"
+M=$(sim_mark)
+run run $J; expect_rc 0 "stored infinity: next run"
+expect_out 'full read' "stored infinity: the run reads everything"
+expect_out 'mark now 2026-02-01' "stored infinity: a usable mark is stored"
+SINCE=$M sim_check "stored infinity: Braze got Cy and Annie" \
+  'sorted((a["external_id"], a.get("first_name")) for a in track) == [("1", "Annie"), ("3", "Cy")]'
+run run $J; expect_rc 0 "stored infinity: then incremental"
+expect_out 'incremental since 2026-02-01' "stored infinity: incremental again"
 # a text column's 'infinity' is a string like any other: it is the mark ('i' > '2')
 tb=t_text
 sq "CREATE TABLE $tb (id INTEGER PRIMARY KEY, name TEXT, u TEXT)"
