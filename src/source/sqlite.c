@@ -416,15 +416,14 @@ static enum jerr sq_describe(void *conn, const struct cfg_source *src, struct st
  * The mark text of column idx (not NULL), in a (valid until its reset). A REAL is the
  * shortest text that reads back as the same double (as SQLite, ".0" kept on an integral
  * value): sqlite3_column_text prints 15 significant digits, so 1714557600.123456 became
- * the mark 1714557600.12346, above the row, and the rows at the mark were skipped.
+ * the mark 1714557600.12346, above the row, and the rows at the mark were skipped. A
+ * REAL infinity is no mark (source_since_unordered): its text "Inf" was, and SQLite
+ * orders every number below text, so `column >= 'Inf'` read nothing again.
  */
 static struct slice since_text(sqlite3_stmt *st, int idx, struct arena *a)
 {
-	if (sqlite3_column_type(st, idx) == SQLITE_FLOAT) {
-		double d = sqlite3_column_double(st, idx);
-		if (isfinite(d))
-			return source_since_double(d, a);
-	}
+	if (sqlite3_column_type(st, idx) == SQLITE_FLOAT)
+		return source_since_double(sqlite3_column_double(st, idx), a); /* empty if not finite */
 	return (struct slice){ (const char *)sqlite3_column_text(st, idx),
 			       (size_t)sqlite3_column_bytes(st, idx) };
 }
