@@ -328,6 +328,15 @@ static int dest_partitions(const struct work_request *req, const struct cfg_dest
 	return n < 1 ? 1 : n > WORK_MAX_PARTITIONS ? WORK_MAX_PARTITIONS : n;
 }
 
+/* Whether destination d is one req runs: of its model, and named (or none named). */
+static bool request_has(const struct work_request *req, const struct cfg_destination *d)
+{
+	bool wanted = !req->dest_ids;
+	for (size_t k = 0; k < req->n_dests && !wanted; k++)
+		wanted = !strcmp(req->dest_ids[k], d->id);
+	return wanted && d->model == req->model;
+}
+
 enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct work_request *req,
 		       int64_t *job_id, bool *duplicate, struct jerror *err)
 {
@@ -350,10 +359,7 @@ enum jerr work_enqueue(const struct config *cfg, struct state *st, const struct 
 		goto out;
 	for (size_t i = 0; i < cfg->n_destinations; i++) {
 		const struct cfg_destination *d = cfg->destinations[i];
-		bool wanted = !req->dest_ids;
-		for (size_t k = 0; k < req->n_dests && !wanted; k++)
-			wanted = !strcmp(req->dest_ids[k], d->id);
-		if (!wanted || d->model != model)
+		if (!request_has(req, d))
 			continue;
 		dests[n_dests++] = d;
 		if (dest_partitions(req, d) > max_n)
@@ -485,10 +491,7 @@ void work_enqueue_failed(const struct config *cfg, struct state *st, const struc
 		struct strbuf msg = STRBUF_INIT;
 		uint64_t abandoned;
 		int64_t run_id = 0;
-		bool wanted = !req->dest_ids;
-		for (size_t k = 0; k < req->n_dests && !wanted; k++)
-			wanted = !strcmp(req->dest_ids[k], d->id);
-		if (!wanted || d->model != req->model)
+		if (!request_has(req, d))
 			continue;
 		if (state_lock_acquire(st, d->id, "joey job (not queued)", &e))
 			goto next; /* running elsewhere (or the store failed): that run speaks for it */
