@@ -49,14 +49,19 @@ case_ "date infinity" date "'2026-01-01'" "'2026-02-01'" "'infinity'"
 case_ "double precision NaN" "double precision" 1 2 "'NaN'"
 case_ "double precision Infinity" "double precision" 1 2 "'Infinity'"
 case_ "numeric NaN" numeric 1 2 "'NaN'"
+# config_like TB: $TMP/TB/config.json, the first case's config reading table TB
+config_like() {
+  mkdir -p "$TMP/$1"
+  sed "s/\"table\":\"t_[0-9]*\"/\"table\":\"$1\"/; s/\"d_t_[0-9]*\"/\"d_$1\"/" \
+    "$(ls -d "$TMP"/t_[0-9]* | head -1)/config.json" > "$TMP/$1/config.json"
+}
 # a mark already stored as 'infinity' (by a joey before such a value was no mark): every
 # run read only `>= 'infinity'` and kept it, skipping every change for good; now the run
 # reads everything once and stores a usable mark
 tb=t_stored
 sq "CREATE TABLE $tb (id INTEGER PRIMARY KEY, name TEXT, u timestamptz)"
 sq "INSERT INTO $tb VALUES (1, 'Ann', '2026-01-01'), (2, 'Bob', 'infinity')"
-mkdir -p "$TMP/$tb"
-sed "s/\"table\":\"t_[0-9]*\"/\"table\":\"$tb\"/; s/\"d_t_[0-9]*\"/\"d_$tb\"/" "$(ls -d "$TMP"/t_[0-9]* | head -1)/config.json" > "$TMP/$tb/config.json"
+config_like "$tb"
 J="--config $TMP/$tb --state $TMP/$tb/state.db"
 run run $J; expect_rc 0 "stored infinity: first run"
 sqlite3 "$TMP/$tb/state.db" "UPDATE marks SET value = 'infinity'"
@@ -74,8 +79,7 @@ expect_out 'incremental since 2026-02-01' "stored infinity: incremental again"
 tb=t_text
 sq "CREATE TABLE $tb (id INTEGER PRIMARY KEY, name TEXT, u TEXT)"
 sq "INSERT INTO $tb VALUES (1, 'Ann', '2026'), (2, 'Bob', 'infinity')"
-mkdir -p "$TMP/$tb"
-sed "s/\"table\":\"t_[0-9]*\"/\"table\":\"$tb\"/; s/\"d_t_[0-9]*\"/\"d_$tb\"/" "$(ls -d "$TMP"/t_[0-9]* | head -1)/config.json" > "$TMP/$tb/config.json"
+config_like "$tb"
 run run --config "$TMP/$tb" --state "$TMP/$tb/state.db"; expect_rc 0 "text column: first run"
 expect_out 'mark now infinity' "text column: 'infinity' is text, the mark"
 finish
